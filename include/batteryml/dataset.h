@@ -1,0 +1,81 @@
+/* Loading battery ageing data.
+ *
+ * A bml_dataset is a set of cells; each cell has meta data (experiment, cell id, nominal temperature)
+ * and a table of numeric rows (one per ageing set for summary data) over named columns. Values are
+ * in the program's internal units (Ah, Ohm, days); empty fields are NaN (missing), never zero. */
+#ifndef BATTERYML_DATASET_H
+#define BATTERYML_DATASET_H
+
+#include <stddef.h>
+
+#include "batteryml/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bml_dataset bml_dataset; /* opaque */
+
+/* Read-only view of one cell; pointers stay valid until the dataset is freed. */
+typedef struct {
+    int experiment;        /* 1..5 for the Oxford data; 0 when the source has none */
+    const char *cell_id;   /* "A", or "40degC" for a file that names no letter */
+    double temperature_c;  /* nominal temperature, deg C (NaN if unknown) */
+    const char *source;    /* file the rows came from */
+    size_t n_rows;
+    const double *values;  /* (n_rows, n_columns) row-major */
+    const size_t *lines;   /* (n_rows) 1-based line of each row in `source` */
+} bml_cell_view;
+
+/* Which experiments to load from the Oxford data: a list of ids, or all (n == 0). */
+typedef struct {
+    const int *experiments;
+    size_t n_experiments;
+} bml_oxford_opts;
+
+/* Load Oxford LG M50T Performance Summary data from `path`: one file, a flat folder of
+ * `Expt N - cell X (TdegC) - Processed Data.csv` files, or the original folder tree (searched
+ * recursively; `Expt 2,2`, `Cell A`/`cell A`). Meta comes from the file names; a file that stacks
+ * several cells is split where `Ageing Sets` restarts, and a segment identical to a cell loaded from
+ * its own file is dropped. Capacities are converted from mAh to Ah. opts may be NULL (all).
+ * On success *out is owned by the caller (bml_dataset_free). */
+bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
+
+/* Column roles for a generic CSV table: one row per (cell, step). Names are CSV header names.
+ * cell_column is required; temperature, time and experiment columns are optional (NULL). */
+typedef struct {
+    const char *cell_column;
+    const char *temperature_column;
+    const char *time_column;
+    const char *experiment_column;
+    const char *const *features;
+    size_t n_features;
+    const char *const *targets;
+    size_t n_targets;
+    int targets_optional; /* 1: empty target fields are kept as NaN (prediction on new data) */
+} bml_table_roles;
+
+/* Load a generic CSV table with the given column roles. Feature fields may be empty (missing);
+ * target fields must be finite numbers. On success *out is owned by the caller. */
+bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
+
+void bml_dataset_free(bml_dataset *ds); /* NULL is harmless */
+
+size_t bml_dataset_n_cells(const bml_dataset *ds);
+size_t bml_dataset_n_rows(const bml_dataset *ds);
+size_t bml_dataset_n_columns(const bml_dataset *ds);
+const char *bml_dataset_column_name(const bml_dataset *ds, size_t j);
+/* Index of a column by name, or -1. */
+int bml_dataset_column_index(const bml_dataset *ds, const char *name);
+/* Fill *view for cell i (i < n_cells). */
+void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *view);
+/* 1 for Oxford Performance Summary data, 0 for a generic table. */
+int bml_dataset_is_oxford(const bml_dataset *ds);
+/* For a generic table: the feature and target column names given as roles. */
+size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names);
+size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+/* Models: create by registered name, fit, predict, explain, save, load (SPEC section 6).
+ *
+ * A model consumes samples from a pipeline. Fitted models predict (n, O) targets from (n, F)
+ * features, explain with SHAP values where they can, and save to / load from a directory in a
+ * versioned format. */
+#ifndef BATTERYML_MODEL_H
+#define BATTERYML_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batteryml/pipeline.h"
+#include "batteryml/status.h"
+#include "batteryml/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bml_model bml_model; /* opaque */
+
+/* Create an unfitted model by registered name with key=value parameters. Unknown names, keys and
+ * invalid values (negative learning rate, zero estimators, ...) fail with a message naming the
+ * valid choices. Caller owns *out (bml_model_free). */
+bml_status bml_model_create(const char *name, const bml_kv *params, size_t n_params, bml_model **out);
+void bml_model_free(bml_model *m); /* NULL is harmless */
+const char *bml_model_name(const bml_model *m);
+/* 1 when the model accepts NaN (missing) features as they are; 0 when they must be imputed. */
+int bml_model_handles_missing(const bml_model *m);
+/* 1 when the model wants standardised features. */
+int bml_model_wants_scaled(const bml_model *m);
+
+/* Fit on `train`, stopping early on `val` (may be NULL: no early stopping). The samples are
+ * borrowed; the model copies the names it keeps. `seed` fixes the model's random choices where
+ * its own parameters do not. */
+bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed);
+int bml_model_is_fitted(const bml_model *m);
+size_t bml_model_n_features(const bml_model *m);
+size_t bml_model_n_targets(const bml_model *m);
+const char *bml_model_feature_name(const bml_model *m, size_t j);
+const char *bml_model_target_name(const bml_model *m, size_t k);
+
+/* Predict: x (n, F) row-major, NaN = missing; writes y (n, O). */
+bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, double *y);
+
+/* SHAP values: writes phi (n, O, F + 1); phi[i][k][F] is the expected value (bias), and the F + 1
+ * values of (i, k) add up to the prediction. BML_ERR_STATE for models without SHAP support. */
+bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi);
+
+/* Feature importance of kind "gain" (average gain per split), "total_gain" or "split" (number of
+ * splits): writes imp (O, F). BML_ERR_STATE for models without it. */
+bml_status bml_model_importance(const bml_model *m, const char *kind, double *imp);
+
+/* A JSON object (malloc'ed string, caller frees) describing what fitting found (for tree models:
+ * best iteration and number of trees per target). */
+char *bml_model_fit_info_json(const bml_model *m);
+
+/* Save to directory `dir` (created; existing files of the same names are replaced) and load back.
+ * The saved form is versioned: model.json (format version, model name, parameters, feature and
+ * target names) plus the model's own files. Caller owns *out of load. */
+bml_status bml_model_save(const bml_model *m, const char *dir);
+bml_status bml_model_load(const char *dir, bml_model **out);
+
+/* Registry of model names, descriptions and parameters (static storage). */
+size_t bml_model_registry_count(void);
+const char *bml_model_registry_name(size_t i);
+const char *bml_model_registry_describe(size_t i);
+size_t bml_model_registry_params(size_t i, const bml_param_info **params);
+/* Names joined by ", " into buf (for messages). */
+void bml_model_registry_list(char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/* Pipelines turn a dataset into samples (SPEC section 3 and 4).
+ *
+ * A sample has meta data (never fed to a model), a feature vector x (F) and targets y (O).
+ * Feature and target names travel with the samples. Missing features are NaN. */
+#ifndef BATTERYML_PIPELINE_H
+#define BATTERYML_PIPELINE_H
+
+#include <stddef.h>
+
+#include "batteryml/dataset.h"
+#include "batteryml/status.h"
+#include "batteryml/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int experiment;        /* 0 when the source has none */
+    char cell[32];         /* cell id */
+    double temperature_c;  /* nominal temperature, deg C */
+    int set_index;         /* ageing set / step index within the cell (0 = beginning of life) */
+    double cycle;          /* ageing cycles (NaN if unknown) */
+    double days;           /* days of degradation (NaN if unknown) */
+    double throughput_ah;  /* charge throughput (NaN if unknown) */
+    size_t line;           /* source line of the row */
+} bml_sample_meta;
+
+typedef struct {
+    size_t n, n_features, n_targets;
+    double *x;             /* (n, n_features) row-major; NaN = missing */
+    double *y;             /* (n, n_targets) */
+    bml_sample_meta *meta; /* (n) */
+    char **feature_names;  /* (n_features) */
+    char **target_names;   /* (n_targets) */
+} bml_samples;
+
+void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too */
+/* Group key of a sample's cell, unique across experiments: "E5-A" (or "A" without experiment). */
+void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
+/* New samples holding rows idx[0..n) of s (deep copy); caller owns the result. */
+bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out);
+
+typedef struct bml_pipeline bml_pipeline; /* opaque: a pipeline name plus validated parameters */
+
+/* Create a pipeline by registered name with key=value parameters (unknown keys fail, naming the
+ * valid ones). Caller owns *out (bml_pipeline_free). */
+bml_status bml_pipeline_create(const char *name, const bml_kv *params, size_t n_params, bml_pipeline **out);
+void bml_pipeline_free(bml_pipeline *p);
+const char *bml_pipeline_name(const bml_pipeline *p);
+/* Turn a dataset into samples. Caller owns *out (bml_samples_free). */
+bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out);
+
+/* Registry: names, descriptions and parameters of the built-in pipelines (static storage). */
+size_t bml_pipeline_registry_count(void);
+const char *bml_pipeline_registry_name(size_t i);
+const char *bml_pipeline_registry_describe(size_t i);
+size_t bml_pipeline_registry_params(size_t i, const bml_param_info **params);
+
+/* Standard scaler: per feature mean and standard deviation (population, ddof 0) over the rows
+ * given, ignoring NaN. A constant feature gets scale 1. */
+typedef struct {
+    size_t n_features;
+    double *mean;  /* (F) */
+    double *scale; /* (F) */
+} bml_scaler;
+bml_status bml_scaler_fit(bml_scaler *sc, const bml_samples *s, const size_t *rows, size_t n_rows);
+/* x := (x - mean) / scale for every row; NaN stays NaN. */
+void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t n_features);
+void bml_scaler_release(bml_scaler *sc); /* frees mean/scale, not the struct */
+
+/* Replace NaN features by their mean over `rows` (for models that cannot take missing values).
+ * A feature missing in every training row gets 0. */
+bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

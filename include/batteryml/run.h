@@ -1,0 +1,60 @@
+/* Running whole studies: load -> pipeline -> split -> model -> train -> evaluate -> explain ->
+ * track (SPEC section 8), predicting with a saved run, and exporting feature tables. */
+#ifndef BATTERYML_RUN_H
+#define BATTERYML_RUN_H
+
+#include <stddef.h>
+
+#include "batteryml/config.h"
+#include "batteryml/dataset.h"
+#include "batteryml/pipeline.h"
+#include "batteryml/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Progress and stage messages (one line each, no newline). */
+typedef void (*bml_log_fn)(void *user, const char *line);
+
+typedef struct {
+    const char *base_dir; /* relative data paths not found from the working directory are looked up here */
+    bml_log_fn log;       /* NULL: silent */
+    void *log_user;
+    int write_run_dir;    /* 1: write the run directory under config key output_dir */
+} bml_run_opts;
+
+typedef struct {
+    char *run_dir;        /* the run directory written (NULL when write_run_dir is 0) */
+    char *metrics_json;   /* metrics.json content */
+    size_t n_folds;
+    /* wall time of each stage, seconds */
+    double t_load, t_pipeline, t_split, t_fit, t_predict, t_explain, t_write, t_total;
+    double t_backend;     /* part of t_fit + t_predict + t_explain spent inside the model's library calls */
+} bml_run_result;
+
+/* Run the study the configuration describes. On success *out is owned by the caller
+ * (bml_run_result_free). When writing fails half-way, no run directory is left behind. */
+bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
+void bml_run_result_free(bml_run_result *r);
+
+/* Load the data the configuration names (data.name oxford|table, data.path, ...), or
+ * `path_override` instead of data.path. targets_optional: rows without targets are kept (NaN). */
+bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override,
+                             int targets_optional, bml_dataset **out);
+/* Build samples with the configured pipeline. */
+bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
+                                 bml_samples **out);
+/* Write samples as CSV: meta columns, features, targets (atomically). */
+bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
+
+/* Predict with a saved run on new data (a Performance Summary file or folder, or a table).
+ * `fold` picks the model of a multi-fold run (NULL for single-fold runs). Writes predictions to
+ * out_csv; *metrics_json (caller frees) is the metrics when every target is present, else NULL. */
+bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
+                           const bml_run_opts *opts, char **metrics_json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

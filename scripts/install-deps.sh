@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages BatteryML-C needs to build, test and benchmark.
+# Idempotent: re-running it installs nothing new. Needs root (or sudo).
+set -euo pipefail
+PKGS=(
+  build-essential cmake pkg-config
+  libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
+  valgrind
+)
+# The parity-reference generator (tools/) uses XGBoost's own Python package.
+if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy); fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq || echo "install-deps: apt-get update failed; trying the cached package lists"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

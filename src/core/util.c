@@ -1,0 +1,453 @@
+/* Strings, numbers, typed parameters, files and the seeded RNG. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+/* ------------------------------------------------------------------ memory and strings */
+void *bml__calloc(size_t n, size_t size) {
+    if (n == 0 || size == 0) return calloc(1, 1);
+    if (n > SIZE_MAX / size) return NULL;
+    return calloc(n, size);
+}
+
+char *bml__strdup(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+char *bml__strndup(const char *s, size_t n) {
+    size_t len = strnlen(s, n);
+    char *d = malloc(len + 1);
+    if (!d) return NULL;
+    memcpy(d, s, len);
+    d[len] = 0;
+    return d;
+}
+
+char *bml__sprintf(const char *fmt, ...) {
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (out) vsnprintf(out, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return out;
+}
+
+char *bml__trim(char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    return s;
+}
+
+int bml__streq_ci(const char *a, const char *b) {
+    for (; *a && *b; a++, b++)
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+    return *a == *b;
+}
+
+int bml__strvec_push(bml__strvec *v, const char *s) {
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 8;
+        char **items = realloc(v->items, cap * sizeof *items);
+        if (!items) return -1;
+        v->items = items;
+        v->cap = cap;
+    }
+    char *d = bml__strdup(s);
+    if (!d) return -1;
+    v->items[v->n++] = d;
+    return 0;
+}
+
+int bml__strvec_find(const bml__strvec *v, const char *s) {
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->items[i], s) == 0) return (int)i;
+    return -1;
+}
+
+void bml__strvec_free(bml__strvec *v) {
+    for (size_t i = 0; i < v->n; i++) free(v->items[i]);
+    free(v->items);
+    v->items = NULL;
+    v->n = v->cap = 0;
+}
+
+char *bml__join(char *const *items, size_t n, const char *sep) {
+    size_t len = 1, seplen = strlen(sep);
+    for (size_t i = 0; i < n; i++) len += strlen(items[i]) + seplen;
+    char *out = malloc(len);
+    if (!out) return NULL;
+    out[0] = 0;
+    char *p = out;
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(p, sep, seplen);
+            p += seplen;
+        }
+        size_t l = strlen(items[i]);
+        memcpy(p, items[i], l);
+        p += l;
+    }
+    *p = 0;
+    return out;
+}
+
+/* ------------------------------------------------------------------ numbers */
+int bml__parse_double(const char *s, double *out) {
+    if (!s) return -1;
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s) return -1;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end || !isfinite(v) || errno == ERANGE) {
+        /* strtod sets ERANGE for subnormal results too; accept those, reject overflow. */
+        if (*end || !isfinite(v) || fabs(v) > DBL_MAX) return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int bml__parse_long(const char *s, long *out) {
+    if (!s) return -1;
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || errno == ERANGE) return -1;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end) return -1;
+    *out = v;
+    return 0;
+}
+
+int bml__parse_bool(const char *s, int *out) {
+    if (!s) return -1;
+    if (bml__streq_ci(s, "true") || bml__streq_ci(s, "yes") || bml__streq_ci(s, "on") || strcmp(s, "1") == 0) {
+        *out = 1;
+        return 0;
+    }
+    if (bml__streq_ci(s, "false") || bml__streq_ci(s, "no") || bml__streq_ci(s, "off") || strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return -1;
+}
+
+int bml__parse_string_list(const char *s, bml__strvec *out) {
+    char *buf = bml__strdup(s ? s : "");
+    if (!buf) return -1;
+    char *p = bml__trim(buf);
+    size_t n = strlen(p);
+    if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+        p[n - 1] = 0;
+        p++;
+    }
+    int rc = 0;
+    if (*bml__trim(p)) {
+        char *save = NULL;
+        for (char *tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *t = bml__trim(tok);
+            size_t tl = strlen(t);
+            if (tl >= 2 && (t[0] == '\'' || t[0] == '"') && t[tl - 1] == t[0]) {
+                t[tl - 1] = 0;
+                t++;
+            }
+            if (!*t || bml__strvec_push(out, t) != 0) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    free(buf);
+    return rc;
+}
+
+int bml__parse_double_list(const char *s, double **out, size_t *n) {
+    bml__strvec v = {0};
+    if (bml__parse_string_list(s, &v) != 0) {
+        bml__strvec_free(&v);
+        return -1;
+    }
+    double *d = bml__calloc(v.n ? v.n : 1, sizeof *d);
+    int rc = d ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < v.n; i++)
+        if (bml__parse_double(v.items[i], &d[i]) != 0) rc = -1;
+    size_t count = v.n;
+    bml__strvec_free(&v);
+    if (rc != 0) {
+        free(d);
+        return -1;
+    }
+    *out = d;
+    *n = count;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ typed parameters */
+static const char *ptype_name(bml__ptype t) {
+    switch (t) {
+    case BML__P_INT: return "int";
+    case BML__P_DOUBLE: return "double";
+    case BML__P_BOOL: return "bool";
+    case BML__P_STRING: return "string";
+    case BML__P_LIST: return "list";
+    }
+    return "?";
+}
+
+static bml_status param_set(const char *what, const bml__param_spec *sp, const char *value, void *params) {
+    char *field = (char *)params + sp->offset;
+    double d = 0;
+    const char *bounds_fmt = sp->min_exclusive ? "%s: %s must be > %g (got %s)" : "%s: %s must be >= %g (got %s)";
+    switch (sp->type) {
+    case BML__P_INT: {
+        long v;
+        if (bml__parse_long(value, &v) != 0)
+            return bml__fail(BML_ERR_VALUE, "%s: %s expects an integer, got '%s'", what, sp->key, value);
+        d = (double)v;
+        *(long *)field = v;
+        break;
+    }
+    case BML__P_DOUBLE:
+        if (bml__parse_double(value, &d) != 0)
+            return bml__fail(BML_ERR_VALUE, "%s: %s expects a finite number, got '%s'", what, sp->key, value);
+        *(double *)field = d;
+        break;
+    case BML__P_BOOL: {
+        int b;
+        if (bml__parse_bool(value, &b) != 0)
+            return bml__fail(BML_ERR_VALUE, "%s: %s expects true or false, got '%s'", what, sp->key, value);
+        *(int *)field = b;
+        return BML_OK;
+    }
+    case BML__P_STRING:
+    case BML__P_LIST: {
+        char *copy = bml__strdup(value);
+        if (!copy) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(*(char **)field);
+        *(char **)field = copy;
+        return BML_OK;
+    }
+    }
+    if (sp->min <= sp->max) {
+        if (sp->min_exclusive ? !(d > sp->min) : !(d >= sp->min))
+            return bml__fail(BML_ERR_VALUE, bounds_fmt, what, sp->key, sp->min, value);
+        if (d > sp->max)
+            return bml__fail(BML_ERR_VALUE, "%s: %s must be <= %g (got %s)", what, sp->key, sp->max, value);
+    }
+    return BML_OK;
+}
+
+bml_status bml__params_parse(const char *what, const bml__param_spec *specs, size_t n_specs,
+                             const bml_kv *kv, size_t n_kv, void *params) {
+    for (size_t i = 0; i < n_specs; i++)
+        BML__TRY(param_set(what, &specs[i], specs[i].default_value, params));
+    for (size_t j = 0; j < n_kv; j++) {
+        const bml__param_spec *sp = NULL;
+        for (size_t i = 0; i < n_specs; i++)
+            if (strcmp(specs[i].key, kv[j].key) == 0) sp = &specs[i];
+        if (!sp) {
+            char buf[1024];
+            size_t off = 0;
+            buf[0] = 0;
+            for (size_t i = 0; i < n_specs && off < sizeof buf; i++)
+                off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? ", " : "", specs[i].key);
+            return bml__fail(BML_ERR_VALUE, "%s: unknown parameter '%s' (valid: %s)", what, kv[j].key, buf);
+        }
+        BML__TRY(param_set(what, sp, kv[j].value, params));
+    }
+    return BML_OK;
+}
+
+void bml__params_free(const bml__param_spec *specs, size_t n_specs, void *params) {
+    if (!params) return;
+    for (size_t i = 0; i < n_specs; i++)
+        if (specs[i].type == BML__P_STRING || specs[i].type == BML__P_LIST) {
+            char **f = (char **)((char *)params + specs[i].offset);
+            free(*f);
+            *f = NULL;
+        }
+}
+
+void bml__params_info(const bml__param_spec *specs, size_t n_specs, bml_param_info *out) {
+    for (size_t i = 0; i < n_specs; i++) {
+        out[i].key = specs[i].key;
+        out[i].type = ptype_name(specs[i].type);
+        out[i].default_value = specs[i].default_value;
+        out[i].help = specs[i].help;
+    }
+}
+
+/* ------------------------------------------------------------------ files */
+int bml__is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int bml__is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *bml__path_join(const char *a, const char *b) {
+    if (!a || !*a) return bml__strdup(b);
+    if (b[0] == '/') return bml__strdup(b);
+    size_t la = strlen(a);
+    return bml__sprintf("%s%s%s", a, a[la - 1] == '/' ? "" : "/", b);
+}
+
+bml_status bml__mkdir_p(const char *path) {
+    char *p = bml__strdup(path);
+    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            bml_status st = bml__fail(BML_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+            free(p);
+            return st;
+        }
+        *s = '/';
+    }
+    bml_status st = BML_OK;
+    if (mkdir(p, 0777) != 0 && errno != EEXIST)
+        st = bml__fail(BML_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+    free(p);
+    return st;
+}
+
+bml_status bml__rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return BML_OK;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+                char *c = bml__path_join(path, e->d_name);
+                if (c) bml__rm_rf(c);
+                free(c);
+            }
+            closedir(d);
+        }
+        if (rmdir(path) != 0) return bml__fail(BML_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    } else if (unlink(path) != 0) {
+        return bml__fail(BML_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    return BML_OK;
+}
+
+bml_status bml__read_file(const char *path, char **out, size_t *len) {
+    if (bml__is_dir(path)) return bml__fail(BML_ERR_IO, "%s: is a directory, expected a file", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) return bml__fail(BML_ERR_NOMEM, "%s: out of memory reading file", path);
+    if (err) {
+        free(buf);
+        return bml__fail(BML_ERR_IO, "%s: read error", path);
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (len) *len = n;
+    return BML_OK;
+}
+
+bml_status bml__write_file_atomic(const char *path, const char *data, size_t len) {
+    char *tmp = bml__sprintf("%s.tmp.%ld", path, (long)getpid());
+    if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    size_t w = fwrite(data, 1, len, f);
+    int bad = (w != len) | (fflush(f) != 0);
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        bml_status st = bml__fail(BML_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return st;
+    }
+    free(tmp);
+    return BML_OK;
+}
+
+/* ------------------------------------------------------------------ RNG */
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void bml__rng_seed(bml__rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t bml__rng_next(bml__rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double bml__rng_uniform(bml__rng *r) { return (double)(bml__rng_next(r) >> 11) * 0x1.0p-53; }
+
+void bml__rng_shuffle(bml__rng *r, size_t *idx, size_t n) {
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(bml__rng_next(r) % i);
+        size_t t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
+    }
+}

@@ -1,0 +1,431 @@
+/* Oxford LG M50T Performance Summary loader (Kirkaldy et al. 2024, CC BY 4.0).
+ * See SPEC.md section 2.1 and data/oxford-lgm50t/README.md for the layout and its oddities. */
+#define _DEFAULT_SOURCE
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/csvread.h"
+#include "data/dataset_internal.h"
+
+const char *const bml__oxford_columns[BML__OX_NCOLS] = {
+    "ageing_set", "ageing_cycles", "set_start_day", "set_end_day", "rpt_day", "days",
+    "temperature_measured_c", "charge_throughput_ah", "energy_throughput_wh", "capacity_c10_ah",
+    "capacity_c2_ah", "resistance_ohm", "cell_capacity_ah", "pe_capacity_ah", "ne_capacity_ah",
+    "ne_gr_capacity_ah", "ne_si_capacity_ah", "electrode_offset_ah", "soh", "lam_pe", "lam_ne",
+    "lam_ne_gr", "lam_ne_si", "lli", "pe_lo", "ne_lo", "pe_hi", "ne_hi", "gr_frac", "ocv_fit_rmse_v"};
+
+const char *const bml__oxford_headers[BML__OX_NCOLS] = {
+    "Ageing Sets", "Ageing Cycles", "Age set start date", "Age set end date", "RPT start date",
+    "Days of degradation", "Age set av. temperature [°C]", "Charge Throughput [A h]",
+    "Energy Throughput [W h]", "C/10 Capacity [mA h]", "C/2 Capacity [mA h]", "0.1s Resistance [Ohms]",
+    "Cell Capacity [mA h]", "PE Capacity [mA h]", "NE Capacity [mA h]", "NE_Gr Capacity [mA h]",
+    "NE_Si Capacity [mA h]", "Electrode Offset [mA h]", "SoH", "LAM PE", "LAM NE_tot", "LAM NE_Gr",
+    "LAM NE_Si", "LLI", "PE_lo", "NE_lo", "PE_hi", "NE_hi", "Gr_frac", "RMSE of OCV-fitting [V]"};
+
+/* Column kinds: 0 number, 1 date, 2 capacity in mAh (converted to Ah). */
+static int column_kind(int j) {
+    if (j == BML__OX_SET_START || j == BML__OX_SET_END || j == BML__OX_RPT_DATE) return 1;
+    if (j == BML__OX_CAP_C10 || j == BML__OX_CAP_C2 || j == BML__OX_CELL_CAP || j == BML__OX_PE_CAP ||
+        j == BML__OX_NE_CAP || j == BML__OX_NE_GR_CAP || j == BML__OX_NE_SI_CAP || j == BML__OX_OFFSET)
+        return 2;
+    return 0;
+}
+
+/* Header names compared on their ASCII characters only ('°' may arrive in any encoding). */
+static int header_eq(const char *a, const char *b) {
+    for (;;) {
+        while (*a && ((unsigned char)*a >= 0x80)) a++;
+        while (*b && ((unsigned char)*b >= 0x80)) b++;
+        while (*a == ' ' && a[1] == ' ') a++;
+        if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return 0;
+        if (!*a) return 1;
+        a++;
+        b++;
+    }
+}
+
+static const char *skip_ws(const char *s) {
+    while (*s == ' ') s++;
+    return s;
+}
+
+int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t cell_size,
+                           double *temperature_c) {
+    const char *s = name;
+    if (strncasecmp(s, "Expt", 4) != 0) return -1;
+    s = skip_ws(s + 4);
+    if (!isdigit((unsigned char)*s)) return -1;
+    int e = (int)strtol(s, (char **)&s, 10);
+    if (*s == ',') { /* "Expt 2,2": repeat number of the experiment */
+        s++;
+        while (isdigit((unsigned char)*s)) s++;
+    }
+    s = skip_ws(s);
+    if (*s != '-') return -1;
+    s = skip_ws(s + 1);
+    cell[0] = 0;
+    if (strncasecmp(s, "cell", 4) == 0) {
+        s = skip_ws(s + 4);
+        size_t n = 0;
+        while (isalnum((unsigned char)*s) && n + 1 < cell_size) cell[n++] = *s++;
+        cell[n] = 0;
+        if (n == 0) return -1;
+        s = skip_ws(s);
+        if (*s != '(') return -1;
+        s++;
+    }
+    char *end;
+    double t = strtod(s, &end);
+    if (end == s || strncasecmp(end, "degC", 4) != 0) return -1;
+    s = end + 4;
+    if (cell[0]) {
+        if (*s != ')') return -1;
+        s++;
+    }
+    s = skip_ws(s);
+    if (*s != '-') return -1;
+    s = skip_ws(s + 1);
+    if (strncasecmp(s, "Processed Data", 14) != 0) return -1;
+    *experiment = e;
+    *temperature_c = t;
+    return 0;
+}
+
+/* Dates "DD/MM/YYYY" (experiment 5) or "YYYY-MM-DD" (others) -> days since 1970-01-01. */
+static int parse_date(const char *s, double *days) {
+    int y, m, d;
+    char tail;
+    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 || sscanf(s, "%2d/%2d/%4d%c", &d, &m, &y, &tail) == 3) {
+        if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1900) return -1;
+        /* days from civil (Howard Hinnant's algorithm) */
+        y -= m <= 2;
+        int era = (y >= 0 ? y : y - 399) / 400;
+        unsigned yoe = (unsigned)(y - era * 400);
+        unsigned doy = (153u * (unsigned)(m + (m > 2 ? -3 : 9)) + 2) / 5 + (unsigned)d - 1;
+        unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        *days = (double)era * 146097.0 + (double)doe - 719468.0;
+        return 0;
+    }
+    return -1;
+}
+
+static int is_missing_token(const char *s) {
+    return !*s || bml__streq_ci(s, "nan") || bml__streq_ci(s, "na") || bml__streq_ci(s, "null");
+}
+
+static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
+    if (ds->n_cells == ds->cap_cells) {
+        size_t cap = ds->cap_cells ? 2 * ds->cap_cells : 16;
+        bml__cell *nc = realloc(ds->cells, cap * sizeof *nc);
+        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        ds->cells = nc;
+        ds->cap_cells = cap;
+    }
+    ds->cells[ds->n_cells++] = *c;
+    return BML_OK;
+}
+
+static void cell_free(bml__cell *c) {
+    free(c->cell_id);
+    free(c->source);
+    free(c->values);
+    free(c->lines);
+    free(c->file_column);
+}
+
+static int cells_equal(const bml__cell *a, const double *vals, size_t n_rows) {
+    if (a->n_rows != n_rows) return 0;
+    for (size_t i = 0; i < n_rows * BML__OX_NCOLS; i++) {
+        double x = a->values[i], y = vals[i];
+        if (!(x == y || (isnan(x) && isnan(y)))) return 0;
+    }
+    return 1;
+}
+
+/* Load one Performance Summary file into ds (one or several cells). */
+static bml_status load_file(bml_dataset *ds, const char *path, const char *base, int expt, const char *cell,
+                            double temp) {
+    bml__csv csv;
+    BML__TRY(bml__csv_read(path, 0, &csv));
+    bml_status st = BML_OK;
+    double *vals = NULL;
+    size_t *lines = NULL;
+    int filecol[BML__OX_NCOLS];
+    if (csv.n_rows == 0) {
+        st = bml__fail(BML_ERR_EMPTY, "%s: empty file (expected a header with the %d Performance Summary columns)",
+                       path, BML__OX_NCOLS);
+        goto done;
+    }
+    /* header -> column map */
+    const bml__csv_row *h = &csv.rows[0];
+    for (int j = 0; j < BML__OX_NCOLS; j++) {
+        filecol[j] = 0;
+        for (size_t k = 0; k < h->n_fields; k++) {
+            char *t = bml__strdup(h->fields[k]);
+            int eq = t && header_eq(bml__trim(t), bml__oxford_headers[j]);
+            free(t);
+            if (eq) {
+                filecol[j] = (int)k + 1;
+                break;
+            }
+        }
+    }
+    {
+        char missing[1024];
+        size_t off = 0;
+        missing[0] = 0;
+        for (int j = 0; j < BML__OX_NCOLS; j++)
+            if (!filecol[j] && off < sizeof missing)
+                off += (size_t)snprintf(missing + off, sizeof missing - off, "%s'%s'", off ? ", " : "",
+                                        bml__oxford_headers[j]);
+        if (off) {
+            st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing Performance Summary column(s) %s", path, missing);
+            goto done;
+        }
+    }
+    size_t n = csv.n_rows - 1;
+    if (n == 0) {
+        st = bml__fail(BML_ERR_EMPTY, "%s: header only, no data rows", path);
+        goto done;
+    }
+    vals = bml__calloc(n * BML__OX_NCOLS, sizeof *vals);
+    lines = bml__calloc(n, sizeof *lines);
+    if (!vals || !lines) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const bml__csv_row *r = &csv.rows[i + 1];
+        lines[i] = r->line;
+        if (r->n_fields != h->n_fields) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->line, r->n_fields,
+                           h->n_fields);
+            goto done;
+        }
+        for (int j = 0; j < BML__OX_NCOLS; j++) {
+            char *f = r->fields[filecol[j] - 1];
+            char *t = bml__trim(f);
+            double v = NAN;
+            if (!is_missing_token(t)) {
+                int bad = column_kind(j) == 1 ? parse_date(t, &v) : bml__parse_double(t, &v);
+                if (bad) {
+                    st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as %s (column '%s')", path, r->line,
+                                   filecol[j], t, column_kind(j) == 1 ? "a date" : "a finite number",
+                                   bml__oxford_headers[j]);
+                    goto done;
+                }
+                if (column_kind(j) == 2) v /= 1000.0; /* mAh -> Ah */
+            }
+            vals[i * BML__OX_NCOLS + (size_t)j] = v;
+        }
+        if (isnan(vals[i * BML__OX_NCOLS + BML__OX_SET])) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: 'Ageing Sets' is empty", path, r->line, filecol[BML__OX_SET]);
+            goto done;
+        }
+    }
+    /* split where Ageing Sets restarts */
+    size_t start = 0, segment = 0;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && vals[i * BML__OX_NCOLS + BML__OX_SET] > vals[(i - 1) * BML__OX_NCOLS + BML__OX_SET]) continue;
+        size_t m = i - start;
+        const double *seg = vals + start * BML__OX_NCOLS;
+        int dup = 0;
+        if (!cell[0])
+            for (size_t c = 0; c < ds->n_cells && !dup; c++)
+                dup = ds->cells[c].experiment == expt && ds->cells[c].temperature_c == temp &&
+                      cells_equal(&ds->cells[c], seg, m);
+        if (!dup) {
+            segment++;
+            bml__cell c = {.experiment = expt, .temperature_c = temp, .n_rows = m};
+            c.cell_id = cell[0] ? (segment > 1 ? bml__sprintf("%s-%zu", cell, segment) : bml__strdup(cell))
+                                : (segment > 1 ? bml__sprintf("%gdegC-%zu", temp, segment) : bml__sprintf("%gdegC", temp));
+            c.source = bml__strdup(path);
+            c.values = bml__calloc(m * BML__OX_NCOLS, sizeof *c.values);
+            c.lines = bml__calloc(m, sizeof *c.lines);
+            c.file_column = bml__calloc(BML__OX_NCOLS, sizeof *c.file_column);
+            if (!c.cell_id || !c.source || !c.values || !c.lines || !c.file_column) {
+                cell_free(&c);
+                st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            memcpy(c.values, seg, m * BML__OX_NCOLS * sizeof *seg);
+            memcpy(c.lines, lines + start, m * sizeof *lines);
+            memcpy(c.file_column, filecol, sizeof filecol);
+            if ((st = push_cell(ds, &c)) != BML_OK) {
+                cell_free(&c);
+                goto done;
+            }
+        }
+        start = i;
+    }
+    (void)base;
+done:
+    free(vals);
+    free(lines);
+    bml__csv_free(&csv);
+    return st;
+}
+
+/* Recursively collect Performance Summary files below dir (sorted for determinism). */
+static bml_status collect(const char *dir, int depth, bml__strvec *files) {
+    DIR *d = opendir(dir);
+    if (!d) return bml__fail(BML_ERR_IO, "%s: cannot open directory", dir);
+    bml__strvec names = {0};
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && bml__strvec_push(&names, e->d_name) != 0) {
+            closedir(d);
+            bml__strvec_free(&names);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+    closedir(d);
+    qsort(names.items, names.n, sizeof *names.items, (int (*)(const void *, const void *))strcmp);
+    bml_status st = BML_OK;
+    for (size_t i = 0; i < names.n && st == BML_OK; i++) {
+        char *p = bml__path_join(dir, names.items[i]);
+        if (!p) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int expt;
+        char cell[32];
+        double t;
+        if (bml__is_dir(p)) {
+            /* voltage-curve and per-cycle folders hold no Performance Summary files */
+            if (depth < 6 && !strstr(names.items[i], "Timeseries")) st = collect(p, depth + 1, files);
+        } else {
+            size_t l = strlen(names.items[i]);
+            if (l > 4 && bml__streq_ci(names.items[i] + l - 4, ".csv") &&
+                bml__oxford_parse_name(names.items[i], &expt, cell, sizeof cell, &t) == 0 &&
+                bml__strvec_push(files, p) != 0)
+                st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        free(p);
+    }
+    bml__strvec_free(&names);
+    return st;
+}
+
+static const char *basename_of(const char *p) {
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+static int cell_cmp(const void *a, const void *b) {
+    const bml__cell *x = a, *y = b;
+    if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
+    if (x->temperature_c != y->temperature_c) return x->temperature_c < y->temperature_c ? -1 : 1;
+    return strcmp(x->cell_id, y->cell_id);
+}
+
+bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
+    *out = NULL;
+    if (!path || !*path) return bml__fail(BML_ERR_VALUE, "no data path given");
+    if (!bml__is_dir(path) && !bml__is_file(path))
+        return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or directory", path);
+    bml__strvec files = {0};
+    bml_status st = BML_OK;
+    if (bml__is_dir(path)) {
+        st = collect(path, 0, &files);
+        if (st == BML_OK && files.n == 0)
+            st = bml__fail(BML_ERR_EMPTY,
+                           "%s: no Performance Summary files found (expected names like "
+                           "'Expt 5 - cell A (10degC) - Processed Data.csv')",
+                           path);
+    } else if (bml__strvec_push(&files, path) != 0) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    bml_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        ds->oxford = 1;
+        ds->n_cols = BML__OX_NCOLS;
+        ds->col_names = bml__calloc(BML__OX_NCOLS, sizeof *ds->col_names);
+        if (!ds->col_names) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (int j = 0; st == BML_OK && j < BML__OX_NCOLS; j++)
+            if (!(ds->col_names[j] = bml__strdup(bml__oxford_columns[j]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    /* two passes: files naming their cell first, so stacked duplicates can be recognised */
+    for (int pass = 0; pass < 2 && st == BML_OK; pass++) {
+        for (size_t i = 0; i < files.n && st == BML_OK; i++) {
+            const char *base = basename_of(files.items[i]);
+            int expt;
+            char cell[32];
+            double t;
+            if (bml__oxford_parse_name(base, &expt, cell, sizeof cell, &t) != 0) {
+                st = bml__fail(BML_ERR_VALUE,
+                               "%s: cannot read experiment, cell and temperature from the file name (expected "
+                               "'Expt N - cell X (TdegC) - Processed Data.csv' or 'Expt N - TdegC - Processed Data.csv')",
+                               files.items[i]);
+                break;
+            }
+            if ((pass == 0) != (cell[0] != 0)) continue;
+            int wanted = !opts || opts->n_experiments == 0;
+            for (size_t k = 0; opts && k < opts->n_experiments; k++) wanted |= opts->experiments[k] == expt;
+            if (wanted) st = load_file(ds, files.items[i], base, expt, cell, t);
+        }
+    }
+    bml__strvec_free(&files);
+    if (st == BML_OK && ds->n_cells == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: no cells of the requested experiment(s) found", path);
+    if (st != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
+    qsort(ds->cells, ds->n_cells, sizeof *ds->cells, cell_cmp);
+    *out = ds;
+    return BML_OK;
+}
+
+void bml_dataset_free(bml_dataset *ds) {
+    if (!ds) return;
+    for (size_t i = 0; i < ds->n_cells; i++) cell_free(&ds->cells[i]);
+    free(ds->cells);
+    for (size_t j = 0; ds->col_names && j < ds->n_cols; j++) free(ds->col_names[j]);
+    free(ds->col_names);
+    bml__strvec_free(&ds->role_features);
+    bml__strvec_free(&ds->role_targets);
+    free(ds);
+}
+
+size_t bml_dataset_n_cells(const bml_dataset *ds) { return ds->n_cells; }
+size_t bml_dataset_n_columns(const bml_dataset *ds) { return ds->n_cols; }
+const char *bml_dataset_column_name(const bml_dataset *ds, size_t j) { return j < ds->n_cols ? ds->col_names[j] : NULL; }
+int bml_dataset_is_oxford(const bml_dataset *ds) { return ds->oxford; }
+
+size_t bml_dataset_n_rows(const bml_dataset *ds) {
+    size_t n = 0;
+    for (size_t i = 0; i < ds->n_cells; i++) n += ds->cells[i].n_rows;
+    return n;
+}
+
+int bml_dataset_column_index(const bml_dataset *ds, const char *name) {
+    for (size_t j = 0; j < ds->n_cols; j++)
+        if (strcmp(ds->col_names[j], name) == 0) return (int)j;
+    return -1;
+}
+
+void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *v) {
+    BML__ASSERT(i < ds->n_cells);
+    const bml__cell *c = &ds->cells[i];
+    v->experiment = c->experiment;
+    v->cell_id = c->cell_id;
+    v->temperature_c = c->temperature_c;
+    v->source = c->source;
+    v->n_rows = c->n_rows;
+    v->values = c->values;
+    v->lines = c->lines;
+}
+
+size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names) {
+    *names = (const char *const *)ds->role_features.items;
+    return ds->role_features.n;
+}
+
+size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names) {
+    *names = (const char *const *)ds->role_targets.items;
+    return ds->role_targets.n;
+}

@@ -1,0 +1,42 @@
+/* Model definitions (vtable) and the common model object. Internal. */
+#ifndef BML_MODELS_INTERNAL_H
+#define BML_MODELS_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "batteryml/model.h"
+#include "core/internal.h"
+
+#define BML_MODEL_FORMAT_VERSION 1
+
+typedef struct bml__model_def bml__model_def;
+
+struct bml_model {
+    const bml__model_def *def;
+    void *params;       /* def->params_size bytes, parsed from specs */
+    bml__strvec kv_keys, kv_values; /* parameters as given (saved with the model) */
+    int fitted;
+    size_t n_features, n_targets;
+    char **feature_names, **target_names;
+    void *state;        /* def-specific */
+};
+
+struct bml__model_def {
+    const char *name, *description;
+    const bml__param_spec *specs;
+    size_t n_specs, params_size;
+    int handles_missing, wants_scaled;
+    bml_status (*fit)(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed);
+    bml_status (*predict)(const bml_model *m, const double *x, size_t n, double *y);
+    bml_status (*shap)(const bml_model *m, const double *x, size_t n, double *phi);         /* may be NULL */
+    bml_status (*importance)(const bml_model *m, const char *kind, double *imp);            /* may be NULL */
+    cJSON *(*fit_info)(const bml_model *m);
+    /* save writes the model's own files into dir and returns its state description (owned by caller) */
+    bml_status (*save)(const bml_model *m, const char *dir, cJSON **state);
+    bml_status (*load)(bml_model *m, const char *dir, const cJSON *state);
+    void (*release)(bml_model *m); /* frees m->state */
+};
+
+extern const bml__model_def bml__model_lgbm;
+
+#endif

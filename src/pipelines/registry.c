@@ -1,0 +1,72 @@
+/* Pipeline registry: create by name, list, transform. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipelines/pipeline_internal.h"
+
+static const bml__pipeline_def *const defs[] = {&bml__pipeline_summary_set, &bml__pipeline_table};
+#define N_DEFS (sizeof defs / sizeof *defs)
+
+struct bml_pipeline {
+    const bml__pipeline_def *def;
+    void *params;
+};
+
+size_t bml_pipeline_registry_count(void) { return N_DEFS; }
+const char *bml_pipeline_registry_name(size_t i) { return i < N_DEFS ? defs[i]->name : NULL; }
+const char *bml_pipeline_registry_describe(size_t i) { return i < N_DEFS ? defs[i]->description : NULL; }
+
+size_t bml_pipeline_registry_params(size_t i, const bml_param_info **params) {
+    static bml_param_info info[N_DEFS][16];
+    if (i >= N_DEFS) return 0;
+    BML__ASSERT(defs[i]->n_specs <= 16);
+    bml__params_info(defs[i]->specs, defs[i]->n_specs, info[i]);
+    *params = info[i];
+    return defs[i]->n_specs;
+}
+
+bml_status bml_pipeline_create(const char *name, const bml_kv *kv, size_t n_kv, bml_pipeline **out) {
+    *out = NULL;
+    const bml__pipeline_def *def = NULL;
+    for (size_t i = 0; i < N_DEFS; i++)
+        if (name && !strcmp(defs[i]->name, name)) def = defs[i];
+    if (!def) {
+        char buf[256] = "";
+        for (size_t i = 0; i < N_DEFS; i++) {
+            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
+            strncat(buf, defs[i]->name, sizeof buf - strlen(buf) - 1);
+        }
+        return bml__fail(BML_ERR_NOT_FOUND, "unknown pipeline '%s' (valid: %s)", name ? name : "(none)", buf);
+    }
+    bml_pipeline *p = calloc(1, sizeof *p);
+    void *params = calloc(1, def->params_size);
+    if (!p || !params) {
+        free(p);
+        free(params);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    p->def = def;
+    p->params = params;
+    char what[64];
+    snprintf(what, sizeof what, "pipeline %s", def->name);
+    bml_status st = bml__params_parse(what, def->specs, def->n_specs, kv, n_kv, params);
+    if (st != BML_OK) {
+        bml_pipeline_free(p);
+        return st;
+    }
+    *out = p;
+    return BML_OK;
+}
+
+void bml_pipeline_free(bml_pipeline *p) {
+    if (!p) return;
+    bml__params_free(p->def->specs, p->def->n_specs, p->params);
+    free(p->params);
+    free(p);
+}
+
+const char *bml_pipeline_name(const bml_pipeline *p) { return p->def->name; }
+
+bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out) {
+    return p->def->transform(p->params, ds, out);
+}

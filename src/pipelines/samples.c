@@ -1,0 +1,128 @@
+/* Sample containers, the standard scaler and mean imputation. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipelines/pipeline_internal.h"
+
+bml_samples *bml__samples_alloc(size_t n, size_t nf, size_t no) {
+    bml_samples *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->n = n;
+    s->n_features = nf;
+    s->n_targets = no;
+    s->x = bml__calloc(n * nf > 0 ? n * nf : 1, sizeof *s->x);
+    s->y = bml__calloc(n * no > 0 ? n * no : 1, sizeof *s->y);
+    s->meta = bml__calloc(n ? n : 1, sizeof *s->meta);
+    s->feature_names = bml__calloc(nf ? nf : 1, sizeof *s->feature_names);
+    s->target_names = bml__calloc(no ? no : 1, sizeof *s->target_names);
+    if (!s->x || !s->y || !s->meta || !s->feature_names || !s->target_names) {
+        bml_samples_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void bml_samples_free(bml_samples *s) {
+    if (!s) return;
+    for (size_t j = 0; s->feature_names && j < s->n_features; j++) free(s->feature_names[j]);
+    for (size_t j = 0; s->target_names && j < s->n_targets; j++) free(s->target_names[j]);
+    free(s->feature_names);
+    free(s->target_names);
+    free(s->x);
+    free(s->y);
+    free(s->meta);
+    free(s);
+}
+
+void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size) {
+    if (m->experiment)
+        snprintf(buf, size, "E%d-%s", m->experiment, m->cell);
+    else
+        snprintf(buf, size, "%s", m->cell);
+}
+
+bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out) {
+    *out = NULL;
+    bml_samples *r = bml__samples_alloc(n, s->n_features, s->n_targets);
+    if (!r) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < s->n_features; j++)
+        if (!(r->feature_names[j] = bml__strdup(s->feature_names[j]))) goto nomem;
+    for (size_t j = 0; j < s->n_targets; j++)
+        if (!(r->target_names[j] = bml__strdup(s->target_names[j]))) goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        BML__ASSERT(idx[i] < s->n);
+        memcpy(r->x + i * s->n_features, s->x + idx[i] * s->n_features, s->n_features * sizeof *r->x);
+        memcpy(r->y + i * s->n_targets, s->y + idx[i] * s->n_targets, s->n_targets * sizeof *r->y);
+        r->meta[i] = s->meta[idx[i]];
+    }
+    *out = r;
+    return BML_OK;
+nomem:
+    bml_samples_free(r);
+    return bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+bml_status bml_scaler_fit(bml_scaler *sc, const bml_samples *s, const size_t *rows, size_t n_rows) {
+    size_t F = s->n_features;
+    sc->n_features = F;
+    sc->mean = bml__calloc(F ? F : 1, sizeof *sc->mean);
+    sc->scale = bml__calloc(F ? F : 1, sizeof *sc->scale);
+    if (!sc->mean || !sc->scale) {
+        bml_scaler_release(sc);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < F; j++) {
+        /* two-pass mean and variance over the non-missing values */
+        double sum = 0;
+        size_t cnt = 0;
+        for (size_t r = 0; r < n_rows; r++) {
+            double v = s->x[rows[r] * F + j];
+            if (!isnan(v)) {
+                sum += v;
+                cnt++;
+            }
+        }
+        double mean = cnt ? sum / (double)cnt : 0.0, ss = 0;
+        for (size_t r = 0; r < n_rows; r++) {
+            double v = s->x[rows[r] * F + j];
+            if (!isnan(v)) ss += (v - mean) * (v - mean);
+        }
+        double sd = cnt ? sqrt(ss / (double)cnt) : 0.0;
+        sc->mean[j] = mean;
+        sc->scale[j] = sd > 0 ? sd : 1.0;
+    }
+    return BML_OK;
+}
+
+void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t F) {
+    BML__ASSERT(F == sc->n_features);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < F; j++) x[i * F + j] = (x[i * F + j] - sc->mean[j]) / sc->scale[j];
+}
+
+void bml_scaler_release(bml_scaler *sc) {
+    if (!sc) return;
+    free(sc->mean);
+    free(sc->scale);
+    sc->mean = sc->scale = NULL;
+}
+
+bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows) {
+    size_t F = s->n_features;
+    for (size_t j = 0; j < F; j++) {
+        double sum = 0;
+        size_t cnt = 0;
+        for (size_t r = 0; r < n_rows; r++) {
+            double v = s->x[rows[r] * F + j];
+            if (!isnan(v)) {
+                sum += v;
+                cnt++;
+            }
+        }
+        double fill = cnt ? sum / (double)cnt : 0.0;
+        for (size_t i = 0; i < s->n; i++)
+            if (isnan(s->x[i * F + j])) s->x[i * F + j] = fill;
+    }
+    return BML_OK;
+}

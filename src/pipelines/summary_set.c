@@ -1,0 +1,193 @@
+/* `summary_set` (SPEC 4.1): one sample per ageing set of the Oxford Performance Summary.
+ *
+ * Features: charge throughput (Ah), 0.1 s resistance (Ohm), temperature (K),
+ * Arrhenius factor exp(-Ea / (R T)), 1000 / T; optionally days, energy throughput (Wh), set index
+ * and a resistance-missing indicator. Targets: SoH (default), C/10 capacity (Ah), or the degradation
+ * modes LAM_NE, LAM_PE, LLI. Resistance is measured every second RPT and stays NaN (missing). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/dataset_internal.h"
+#include "pipelines/pipeline_internal.h"
+
+#define GAS_CONSTANT 8.314462618 /* J / (mol K) */
+
+typedef struct {
+    char *target;
+    double ea_kj_mol;
+    char *temperature_source;
+    int include_days, include_energy, include_set_index, missing_indicator, require_targets;
+} summary_params;
+
+#define OFF(f) offsetof(summary_params, f)
+static const bml__param_spec specs[] = {
+    {"target", BML__P_STRING, OFF(target), "soh", 1, 0, 0, "soh | capacity | modes (LAM_NE, LAM_PE, LLI)"},
+    {"ea_kj_mol", BML__P_DOUBLE, OFF(ea_kj_mol), "50", 0, 1e4, 1, "activation energy of the Arrhenius feature, kJ/mol"},
+    {"temperature_source", BML__P_STRING, OFF(temperature_source), "nominal",
+     1, 0, 0, "nominal (10/25/40 degC) | measured (set average, nominal where missing)"},
+    {"include_days", BML__P_BOOL, OFF(include_days), "false", 1, 0, 0, "add days of degradation as a feature"},
+    {"include_energy", BML__P_BOOL, OFF(include_energy), "false", 1, 0, 0, "add energy throughput (Wh)"},
+    {"include_set_index", BML__P_BOOL, OFF(include_set_index), "false", 1, 0, 0, "add the ageing-set index"},
+    {"missing_indicator", BML__P_BOOL, OFF(missing_indicator), "false", 1, 0, 0,
+     "add resistance_missing (1 where the 0.1 s resistance was not measured)"},
+    {"require_targets", BML__P_BOOL, OFF(require_targets), "true", 1, 0, 0,
+     "fail on a missing target (false keeps the row with NaN targets, as `predict` does)"},
+};
+
+static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
+    const summary_params *p = vp;
+    *out = NULL;
+    if (!ds->oxford)
+        return bml__fail(BML_ERR_VALUE,
+                         "pipeline summary_set needs Oxford Performance Summary data (data=oxford); use pipeline=table "
+                         "for a generic table");
+    int tcols[3];
+    const char *tnames[3];
+    size_t O;
+    if (!strcmp(p->target, "soh")) {
+        O = 1, tcols[0] = BML__OX_SOH, tnames[0] = "soh";
+    } else if (!strcmp(p->target, "capacity")) {
+        O = 1, tcols[0] = BML__OX_CAP_C10, tnames[0] = "capacity_ah";
+    } else if (!strcmp(p->target, "modes")) {
+        O = 3;
+        tcols[0] = BML__OX_LAM_NE, tnames[0] = "LAM_NE";
+        tcols[1] = BML__OX_LAM_PE, tnames[1] = "LAM_PE";
+        tcols[2] = BML__OX_LLI, tnames[2] = "LLI";
+    } else {
+        return bml__fail(BML_ERR_VALUE, "pipeline summary_set: unknown target '%s' (valid: soh, capacity, modes)", p->target);
+    }
+    int measured = !strcmp(p->temperature_source, "measured");
+    if (!measured && strcmp(p->temperature_source, "nominal"))
+        return bml__fail(BML_ERR_VALUE, "pipeline summary_set: temperature_source must be nominal or measured, got '%s'",
+                         p->temperature_source);
+    const char *fn[10];
+    size_t F = 0;
+    fn[F++] = "charge_throughput_ah";
+    fn[F++] = "resistance_ohm";
+    fn[F++] = "temperature_k";
+    fn[F++] = "arrhenius";
+    fn[F++] = "inv_temperature_1000_k";
+    if (p->include_days) fn[F++] = "days";
+    if (p->include_energy) fn[F++] = "energy_throughput_wh";
+    if (p->include_set_index) fn[F++] = "set_index";
+    if (p->missing_indicator) fn[F++] = "resistance_missing";
+
+    size_t n = bml_dataset_n_rows(ds);
+    if (n == 0) return bml__fail(BML_ERR_EMPTY, "pipeline summary_set: the dataset has no rows");
+    bml_samples *s = bml__samples_alloc(n, F, O);
+    if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < F; j++)
+        if (!(s->feature_names[j] = bml__strdup(fn[j]))) goto nomem;
+    for (size_t k = 0; k < O; k++)
+        if (!(s->target_names[k] = bml__strdup(tnames[k]))) goto nomem;
+    double ea = p->ea_kj_mol * 1000.0;
+    size_t i = 0;
+    for (size_t c = 0; c < ds->n_cells; c++) {
+        const bml__cell *cell = &ds->cells[c];
+        for (size_t r = 0; r < cell->n_rows; r++, i++) {
+            const double *v = cell->values + r * ds->n_cols;
+            bml_sample_meta *m = &s->meta[i];
+            m->experiment = cell->experiment;
+            snprintf(m->cell, sizeof m->cell, "%s", cell->cell_id);
+            m->temperature_c = cell->temperature_c;
+            m->set_index = (int)v[BML__OX_SET];
+            m->cycle = v[BML__OX_CYCLES];
+            m->days = v[BML__OX_DAYS];
+            m->throughput_ah = v[BML__OX_CHARGE_AH];
+            m->line = cell->lines[r];
+            double tc = cell->temperature_c;
+            if (measured && !isnan(v[BML__OX_TEMP_MEASURED])) tc = v[BML__OX_TEMP_MEASURED];
+            double tk = tc + 273.15;
+            double *x = s->x + i * F;
+            size_t j = 0;
+            x[j++] = v[BML__OX_CHARGE_AH];
+            x[j++] = v[BML__OX_RESISTANCE];
+            x[j++] = tk;
+            x[j++] = exp(-ea / (GAS_CONSTANT * tk));
+            x[j++] = 1000.0 / tk;
+            if (p->include_days) x[j++] = v[BML__OX_DAYS];
+            if (p->include_energy) x[j++] = v[BML__OX_ENERGY_WH];
+            if (p->include_set_index) x[j++] = v[BML__OX_SET];
+            if (p->missing_indicator) x[j++] = isnan(v[BML__OX_RESISTANCE]) ? 1.0 : 0.0;
+            for (size_t k = 0; k < O; k++) {
+                double y = v[tcols[k]];
+                if (!isfinite(y) && p->require_targets) {
+                    bml_samples_free(s);
+                    return bml__fail(BML_ERR_VALUE, "%s:%zu:%d: target '%s' is missing", cell->source, cell->lines[r],
+                                     cell->file_column[tcols[k]], bml__oxford_headers[tcols[k]]);
+                }
+                s->y[i * O + k] = y;
+            }
+        }
+    }
+    *out = s;
+    return BML_OK;
+nomem:
+    bml_samples_free(s);
+    return bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+const bml__pipeline_def bml__pipeline_summary_set = {
+    "summary_set", "one sample per ageing set of the Oxford Performance Summary (SPEC 4.1)",
+    specs, sizeof specs / sizeof *specs, sizeof(summary_params), transform};
+
+/* ------------------------------------------------------------------ `table` */
+/* One sample per row of a generic table; features and targets are the columns named as roles. */
+typedef struct {
+    int include_time;
+} table_params;
+
+static const bml__param_spec table_specs[] = {
+    {"include_time", BML__P_BOOL, offsetof(table_params, include_time), "false", 1, 0, 0,
+     "add the time column (data.time_column) as a feature"},
+};
+
+static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
+    const table_params *p = vp;
+    *out = NULL;
+    if (ds->oxford)
+        return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table); use summary_set for Oxford data");
+    size_t has_time = ds->n_cols - ds->role_features.n - ds->role_targets.n;
+    size_t F = ds->role_features.n + (p->include_time && has_time ? 1 : 0), O = ds->role_targets.n;
+    size_t n = bml_dataset_n_rows(ds);
+    bml_samples *s = bml__samples_alloc(n, F, O);
+    if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t j = 0;
+    if (p->include_time && has_time) s->feature_names[j++] = bml__strdup(ds->col_names[0]);
+    for (size_t k = 0; k < ds->role_features.n; k++) s->feature_names[j++] = bml__strdup(ds->role_features.items[k]);
+    for (size_t k = 0; k < O; k++) s->target_names[k] = bml__strdup(ds->role_targets.items[k]);
+    for (j = 0; j < F; j++)
+        if (!s->feature_names[j]) goto nomem;
+    for (j = 0; j < O; j++)
+        if (!s->target_names[j]) goto nomem;
+    size_t i = 0;
+    for (size_t c = 0; c < ds->n_cells; c++) {
+        const bml__cell *cell = &ds->cells[c];
+        for (size_t r = 0; r < cell->n_rows; r++, i++) {
+            const double *v = cell->values + r * ds->n_cols;
+            bml_sample_meta *m = &s->meta[i];
+            m->experiment = cell->experiment;
+            snprintf(m->cell, sizeof m->cell, "%s", cell->cell_id);
+            m->temperature_c = cell->temperature_c;
+            m->set_index = (int)r;
+            m->cycle = NAN;
+            m->days = has_time ? v[0] : NAN;
+            m->throughput_ah = NAN;
+            m->line = cell->lines[r];
+            size_t jj = 0;
+            if (p->include_time && has_time) s->x[i * F + jj++] = v[0];
+            for (size_t k = 0; k < ds->role_features.n; k++) s->x[i * F + jj++] = v[has_time + k];
+            for (size_t k = 0; k < O; k++) s->y[i * O + k] = v[has_time + ds->role_features.n + k];
+        }
+    }
+    *out = s;
+    return BML_OK;
+nomem:
+    bml_samples_free(s);
+    return bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+const bml__pipeline_def bml__pipeline_table = {
+    "table", "one sample per row of a generic CSV table; features and targets from data.features / data.targets",
+    table_specs, sizeof table_specs / sizeof *table_specs, sizeof(table_params), table_transform};

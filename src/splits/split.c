@@ -1,0 +1,297 @@
+/* Splits: temperature holdout, leave-one-cell-out, temporal, random, stratified by temperature. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batteryml/split.h"
+#include "core/internal.h"
+
+typedef struct {
+    char *train_temps, *val_temps;  /* temperature_holdout */
+    double train_fraction, val_fraction; /* temporal, random, stratified */
+    int group_by_cell;
+    char *cells;                    /* loco: which cells to hold out ([] = all) */
+} split_params;
+
+#define OFF(f) offsetof(split_params, f)
+static const bml__param_spec holdout_specs[] = {
+    {"train_temps", BML__P_LIST, OFF(train_temps), "[10, 40]", 1, 0, 0, "nominal temperatures (degC) to train on"},
+    {"val_temps", BML__P_LIST, OFF(val_temps), "[25]", 1, 0, 0, "nominal temperatures (degC) to validate on"},
+};
+static const bml__param_spec loco_specs[] = {
+    {"cells", BML__P_LIST, OFF(cells), "[]", 1, 0, 0, "cell keys to hold out, e.g. [E5-A, E5-D] ([] = every cell)"},
+};
+static const bml__param_spec temporal_specs[] = {
+    {"train_fraction", BML__P_DOUBLE, OFF(train_fraction), "0.6", 0, 1, 1, "first fraction of each cell's sets"},
+    {"val_fraction", BML__P_DOUBLE, OFF(val_fraction), "0.2", 0, 1, 1, "next fraction (the rest is test)"},
+};
+static const bml__param_spec random_specs[] = {
+    {"val_fraction", BML__P_DOUBLE, OFF(val_fraction), "0.2", 0, 1, 1, "fraction of samples (or cells) for validation"},
+    {"group_by_cell", BML__P_BOOL, OFF(group_by_cell), "false", 1, 0, 0, "assign whole cells instead of samples"},
+};
+
+typedef struct {
+    const char *name, *description;
+    const bml__param_spec *specs;
+    size_t n_specs;
+} split_def;
+
+static const split_def defs[] = {
+    {"temperature_holdout", "train on some temperatures, validate on others (default 10, 40 -> 25 degC)", holdout_specs, 2},
+    {"loco", "leave one cell out: one fold per cell, metrics per fold and aggregated", loco_specs, 1},
+    {"temporal", "per cell, early ageing sets train, later ones validate and test", temporal_specs, 2},
+    {"random", "seeded random split of samples (or whole cells)", random_specs, 2},
+    {"stratified", "seeded random split within each temperature (samples or whole cells)", random_specs, 2},
+};
+#define N_DEFS (sizeof defs / sizeof *defs)
+
+size_t bml_split_registry_count(void) { return N_DEFS; }
+const char *bml_split_registry_name(size_t i) { return i < N_DEFS ? defs[i].name : NULL; }
+const char *bml_split_registry_describe(size_t i) { return i < N_DEFS ? defs[i].description : NULL; }
+size_t bml_split_registry_params(size_t i, const bml_param_info **params) {
+    static bml_param_info info[N_DEFS][4];
+    if (i >= N_DEFS) return 0;
+    bml__params_info(defs[i].specs, defs[i].n_specs, info[i]);
+    *params = info[i];
+    return defs[i].n_specs;
+}
+
+const size_t *bml_fold_eval(const bml_fold *f, size_t *n) {
+    if (f->n_test) {
+        *n = f->n_test;
+        return f->test;
+    }
+    *n = f->n_val;
+    return f->val;
+}
+
+void bml_split_free(bml_split *sp) {
+    if (!sp) return;
+    for (size_t i = 0; i < sp->n_folds; i++) {
+        free(sp->folds[i].train);
+        free(sp->folds[i].val);
+        free(sp->folds[i].test);
+    }
+    free(sp->folds);
+    free(sp);
+}
+
+/* role: 0 train, 1 val, 2 test, -1 unused; builds the fold's index arrays */
+static bml_status fold_from_roles(bml_fold *f, const int *role, size_t n) {
+    size_t cnt[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++)
+        if (role[i] >= 0) cnt[role[i]]++;
+    f->train = bml__calloc(cnt[0] ? cnt[0] : 1, sizeof(size_t));
+    f->val = bml__calloc(cnt[1] ? cnt[1] : 1, sizeof(size_t));
+    f->test = bml__calloc(cnt[2] ? cnt[2] : 1, sizeof(size_t));
+    if (!f->train || !f->val || !f->test) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (role[i] == 0) f->train[f->n_train++] = i;
+        if (role[i] == 1) f->val[f->n_val++] = i;
+        if (role[i] == 2) f->test[f->n_test++] = i;
+    }
+    if (!f->n_train) return bml__fail(BML_ERR_EMPTY, "split fold '%s' has no training samples", f->name);
+    if (!f->n_val) return bml__fail(BML_ERR_EMPTY, "split fold '%s' has no validation samples", f->name);
+    return BML_OK;
+}
+
+static int in_list(double v, const double *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fabs(list[i] - v) < 1e-9) return 1;
+    return 0;
+}
+
+/* distinct cell keys in order of first appearance; key_of[i] = index of sample i's cell */
+static bml_status cell_keys(const bml_samples *s, bml__strvec *keys, size_t *key_of) {
+    char k[64];
+    for (size_t i = 0; i < s->n; i++) {
+        bml_sample_cell_key(&s->meta[i], k, sizeof k);
+        int at = bml__strvec_find(keys, k);
+        if (at < 0) {
+            if (bml__strvec_push(keys, k) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            at = (int)keys->n - 1;
+        }
+        key_of[i] = (size_t)at;
+    }
+    return BML_OK;
+}
+
+/* Random assignment of `units` (samples or cells) to val with probability-free exact counts. */
+static void assign_random(bml__rng *rng, size_t *units, size_t n_units, double val_fraction, int *unit_role) {
+    bml__rng_shuffle(rng, units, n_units);
+    size_t n_val = (size_t)llround(val_fraction * (double)n_units);
+    if (n_val == 0 && n_units > 1) n_val = 1;
+    if (n_val >= n_units && n_units > 1) n_val = n_units - 1;
+    for (size_t u = 0; u < n_units; u++) unit_role[units[u]] = u < n_val ? 1 : 0;
+}
+
+bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, const bml_samples *s, uint64_t seed,
+                            bml_split **out) {
+    *out = NULL;
+    const split_def *def = NULL;
+    for (size_t i = 0; i < N_DEFS; i++)
+        if (name && !strcmp(defs[i].name, name)) def = &defs[i];
+    if (!def) {
+        char buf[256] = "";
+        for (size_t i = 0; i < N_DEFS; i++) {
+            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
+            strncat(buf, defs[i].name, sizeof buf - strlen(buf) - 1);
+        }
+        return bml__fail(BML_ERR_NOT_FOUND, "unknown split '%s' (valid: %s)", name ? name : "(none)", buf);
+    }
+    if (s->n == 0) return bml__fail(BML_ERR_EMPTY, "split %s: no samples", name);
+    split_params p = {0};
+    char what[64];
+    snprintf(what, sizeof what, "split %s", def->name);
+    bml_status st = bml__params_parse(what, def->specs, def->n_specs, kv, n_kv, &p);
+    bml_split *sp = calloc(1, sizeof *sp);
+    int *role = bml__calloc(s->n, sizeof *role);
+    size_t *key_of = bml__calloc(s->n, sizeof *key_of);
+    bml__strvec keys = {0};
+    double *tr = NULL, *va = NULL;
+    size_t ntr = 0, nva = 0;
+    if (st == BML_OK && (!sp || !role || !key_of)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = cell_keys(s, &keys, key_of);
+    if (st != BML_OK) goto done;
+
+    if (!strcmp(def->name, "temperature_holdout")) {
+        if (bml__parse_double_list(p.train_temps, &tr, &ntr) != 0 || bml__parse_double_list(p.val_temps, &va, &nva) != 0) {
+            st = bml__fail(BML_ERR_VALUE, "split temperature_holdout: train_temps and val_temps must be lists of numbers");
+            goto done;
+        }
+        sp->n_folds = 1;
+        sp->folds = calloc(1, sizeof *sp->folds);
+        if (!sp->folds) goto nomem;
+        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "holdout");
+        for (size_t i = 0; i < s->n; i++) {
+            double t = s->meta[i].temperature_c;
+            role[i] = in_list(t, va, nva) ? 1 : in_list(t, tr, ntr) ? 0 : -1;
+        }
+        st = fold_from_roles(&sp->folds[0], role, s->n);
+        if (st != BML_OK)
+            bml__fail_prefix(st, "split temperature_holdout (train %s degC, validate %s degC)", p.train_temps, p.val_temps);
+    } else if (!strcmp(def->name, "loco")) {
+        bml__strvec want = {0};
+        if (bml__parse_string_list(p.cells, &want) != 0) {
+            bml__strvec_free(&want);
+            st = bml__fail(BML_ERR_VALUE, "split loco: cells must be a list of cell keys");
+            goto done;
+        }
+        for (size_t w = 0; w < want.n; w++)
+            if (bml__strvec_find(&keys, want.items[w]) < 0) {
+                char *all = bml__join(keys.items, keys.n, ", ");
+                st = bml__fail(BML_ERR_VALUE, "split loco: no cell '%s' in the data (cells: %s)", want.items[w], all ? all : "");
+                free(all);
+                bml__strvec_free(&want);
+                goto done;
+            }
+        if (keys.n < 2) {
+            bml__strvec_free(&want);
+            st = bml__fail(BML_ERR_EMPTY, "split loco: needs at least two cells, the data has %zu", keys.n);
+            goto done;
+        }
+        sp->folds = calloc(keys.n, sizeof *sp->folds);
+        if (!sp->folds) {
+            bml__strvec_free(&want);
+            goto nomem;
+        }
+        for (size_t c = 0; c < keys.n && st == BML_OK; c++) {
+            if (want.n && bml__strvec_find(&want, keys.items[c]) < 0) continue;
+            bml_fold *f = &sp->folds[sp->n_folds++];
+            snprintf(f->name, sizeof f->name, "%s", keys.items[c]);
+            for (size_t i = 0; i < s->n; i++) role[i] = key_of[i] == c ? 1 : 0;
+            st = fold_from_roles(f, role, s->n);
+        }
+        bml__strvec_free(&want);
+    } else if (!strcmp(def->name, "temporal")) {
+        if (p.train_fraction + p.val_fraction > 1.0 + 1e-12) {
+            st = bml__fail(BML_ERR_VALUE, "split temporal: train_fraction + val_fraction must be <= 1 (got %g + %g)",
+                           p.train_fraction, p.val_fraction);
+            goto done;
+        }
+        sp->n_folds = 1;
+        sp->folds = calloc(1, sizeof *sp->folds);
+        if (!sp->folds) goto nomem;
+        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "temporal");
+        for (size_t c = 0; c < keys.n; c++) {
+            /* rank of each of the cell's samples by set index */
+            size_t m = 0;
+            for (size_t i = 0; i < s->n; i++) m += key_of[i] == c;
+            size_t n_train = (size_t)floor(p.train_fraction * (double)m + 1e-9);
+            size_t n_val = (size_t)floor((p.train_fraction + p.val_fraction) * (double)m + 1e-9) - n_train;
+            for (size_t i = 0; i < s->n; i++) {
+                if (key_of[i] != c) continue;
+                size_t rank = 0;
+                for (size_t k = 0; k < s->n; k++)
+                    if (key_of[k] == c && (s->meta[k].set_index < s->meta[i].set_index ||
+                                           (s->meta[k].set_index == s->meta[i].set_index && k < i)))
+                        rank++;
+                role[i] = rank < n_train ? 0 : rank < n_train + n_val ? 1 : 2;
+            }
+        }
+        st = fold_from_roles(&sp->folds[0], role, s->n);
+    } else { /* random, stratified */
+        int stratified = !strcmp(def->name, "stratified");
+        bml__rng rng;
+        bml__rng_seed(&rng, seed);
+        sp->n_folds = 1;
+        sp->folds = calloc(1, sizeof *sp->folds);
+        size_t n_units = p.group_by_cell ? keys.n : s->n;
+        size_t *units = bml__calloc(n_units, sizeof *units);
+        int *unit_role = bml__calloc(n_units, sizeof *unit_role);
+        double *unit_temp = bml__calloc(n_units, sizeof *unit_temp);
+        if (!sp->folds || !units || !unit_role || !unit_temp) {
+            free(units);
+            free(unit_role);
+            free(unit_temp);
+            goto nomem;
+        }
+        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "%s", def->name);
+        for (size_t i = 0; i < s->n; i++) unit_temp[p.group_by_cell ? key_of[i] : i] = s->meta[i].temperature_c;
+        if (!stratified) {
+            for (size_t u = 0; u < n_units; u++) units[u] = u;
+            assign_random(&rng, units, n_units, p.val_fraction, unit_role);
+        } else {
+            /* each distinct temperature in order of first appearance, split on its own */
+            int *done_u = bml__calloc(n_units, sizeof *done_u);
+            if (!done_u) {
+                free(units);
+                free(unit_role);
+                free(unit_temp);
+                goto nomem;
+            }
+            for (size_t u0 = 0; u0 < n_units; u0++) {
+                if (done_u[u0]) continue;
+                size_t m = 0;
+                for (size_t u = u0; u < n_units; u++)
+                    if (!done_u[u] && (unit_temp[u] == unit_temp[u0] || (isnan(unit_temp[u]) && isnan(unit_temp[u0])))) {
+                        units[m++] = u;
+                        done_u[u] = 1;
+                    }
+                assign_random(&rng, units, m, p.val_fraction, unit_role);
+            }
+            free(done_u);
+        }
+        for (size_t i = 0; i < s->n; i++) role[i] = unit_role[p.group_by_cell ? key_of[i] : i];
+        free(units);
+        free(unit_role);
+        free(unit_temp);
+        st = fold_from_roles(&sp->folds[0], role, s->n);
+    }
+    goto done;
+nomem:
+    st = bml__fail(BML_ERR_NOMEM, "out of memory");
+done:
+    bml__params_free(def->specs, def->n_specs, &p);
+    free(role);
+    free(key_of);
+    free(tr);
+    free(va);
+    bml__strvec_free(&keys);
+    if (st != BML_OK) {
+        bml_split_free(sp);
+        return st;
+    }
+    *out = sp;
+    return BML_OK;
+}

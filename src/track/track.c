@@ -1,0 +1,533 @@
+/* Run directory, metrics and CSV outputs. */
+#define _POSIX_C_SOURCE 200809L
+#include "track/track.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+
+/* ------------------------------------------------------------------ preprocess */
+void bml__track_preprocess_release(bml__track_preprocess *p) {
+    free(p->impute);
+    p->impute = NULL;
+    bml_scaler_release(&p->scaler);
+}
+
+static cJSON *num_array(const double *v, size_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+cJSON *bml__track_preprocess_json(const bml__track_preprocess *p, size_t F) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "format_version", 1);
+    cJSON_AddItemToObject(o, "impute_mean", p->impute ? num_array(p->impute, F) : cJSON_CreateNull());
+    if (p->scaler.mean) {
+        cJSON *sc = cJSON_AddObjectToObject(o, "scaler");
+        cJSON_AddItemToObject(sc, "mean", num_array(p->scaler.mean, F));
+        cJSON_AddItemToObject(sc, "scale", num_array(p->scaler.scale, F));
+    } else {
+        cJSON_AddNullToObject(o, "scaler");
+    }
+    return o;
+}
+
+static bml_status parse_nums(const cJSON *a, size_t F, const char *path, const char *what, double **out) {
+    if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != F)
+        return bml__fail(BML_ERR_PARSE, "%s: '%s' must be an array of %zu numbers", path, what, F);
+    *out = bml__calloc(F ? F : 1, sizeof **out);
+    if (!*out) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t j = 0; j < F; j++) {
+        const cJSON *e = cJSON_GetArrayItem(a, (int)j);
+        if (!cJSON_IsNumber(e)) return bml__fail(BML_ERR_PARSE, "%s: '%s' must be an array of %zu numbers", path, what, F);
+        (*out)[j] = e->valuedouble;
+    }
+    return BML_OK;
+}
+
+bml_status bml__track_preprocess_parse(const cJSON *j, size_t F, const char *path, bml__track_preprocess *p) {
+    memset(p, 0, sizeof *p);
+    const cJSON *imp = cJSON_GetObjectItemCaseSensitive(j, "impute_mean");
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scaler");
+    if (imp && !cJSON_IsNull(imp)) BML__TRY(parse_nums(imp, F, path, "impute_mean", &p->impute));
+    if (sc && !cJSON_IsNull(sc)) {
+        p->scaler.n_features = F;
+        BML__TRY(parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "mean"), F, path, "scaler.mean", &p->scaler.mean));
+        BML__TRY(parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "scale"), F, path, "scaler.scale", &p->scaler.scale));
+    }
+    return BML_OK;
+}
+
+void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size_t n, size_t F) {
+    if (p->impute)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < F; j++)
+                if (isnan(x[i * F + j])) x[i * F + j] = p->impute[j];
+    if (p->scaler.mean) bml_scaler_transform(&p->scaler, x, n, F);
+}
+
+void bml__track_eval_release(bml__track_eval *e) {
+    free(e->idx);
+    free(e->fold);
+    free(e->pred);
+    memset(e, 0, sizeof *e);
+}
+
+/* ------------------------------------------------------------------ metrics */
+static cJSON *metrics_json(const bml_metrics *m) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", (double)m->n);
+    cJSON_AddNumberToObject(o, "rmse", m->rmse);
+    cJSON_AddNumberToObject(o, "mae", m->mae);
+    cJSON_AddNumberToObject(o, "mape", m->mape);
+    cJSON_AddNumberToObject(o, "r2", m->r2);
+    cJSON_AddNumberToObject(o, "max_abs_error", m->max_abs_error);
+    return o;
+}
+
+cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev, const size_t *rows, size_t n_rows) {
+    size_t O = s->n_targets;
+    size_t n = rows ? n_rows : ev->n;
+    double *yt = bml__calloc(n ? n : 1, sizeof *yt), *yp = bml__calloc(n ? n : 1, sizeof *yp);
+    cJSON *o = cJSON_CreateObject();
+    if (!yt || !yp || !o) {
+        free(yt);
+        free(yp);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t k = 0; k < O; k++) {
+        for (size_t r = 0; r < n; r++) {
+            size_t e = rows ? rows[r] : r;
+            yt[r] = s->y[ev->idx[e] * O + k];
+            yp[r] = ev->pred[e * O + k];
+        }
+        bml_metrics m = bml_metrics_compute(yt, yp, n, 1);
+        cJSON_AddItemToObject(o, s->target_names[k], metrics_json(&m));
+    }
+    free(yt);
+    free(yp);
+    return o;
+}
+
+/* group the evaluation rows by a string key and add {key: block} to parent */
+static void grouped(cJSON *parent, const char *name, const bml_samples *s, const bml__track_eval *ev, int by_cell) {
+    cJSON *g = cJSON_AddObjectToObject(parent, name);
+    size_t *rows = bml__calloc(ev->n ? ev->n : 1, sizeof *rows);
+    char *seen = bml__calloc(ev->n ? ev->n : 1, 1);
+    if (!rows || !seen) goto out;
+    for (size_t a = 0; a < ev->n; a++) {
+        if (seen[a]) continue;
+        char ka[64], kb[64];
+        const bml_sample_meta *ma = &s->meta[ev->idx[a]];
+        if (by_cell) bml_sample_cell_key(ma, ka, sizeof ka);
+        else snprintf(ka, sizeof ka, "%g", ma->temperature_c);
+        size_t m = 0;
+        for (size_t b = a; b < ev->n; b++) {
+            const bml_sample_meta *mb = &s->meta[ev->idx[b]];
+            if (by_cell) bml_sample_cell_key(mb, kb, sizeof kb);
+            else snprintf(kb, sizeof kb, "%g", mb->temperature_c);
+            if (!seen[b] && !strcmp(ka, kb)) {
+                seen[b] = 1;
+                rows[m++] = b;
+            }
+        }
+        cJSON *blk = bml__track_metrics_block(s, ev, rows, m);
+        if (blk) cJSON_AddItemToObject(g, ka, blk);
+    }
+out:
+    free(rows);
+    free(seen);
+}
+
+cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON *st = cJSON_AddObjectToObject(root, "study");
+    const char *keys[][2] = {{"data", "data.name"}, {"data_path", "data.path"}, {"experiment", "data.experiment"},
+                             {"pipeline", "pipeline.name"}, {"model", "model.name"}, {"split", "split.name"},
+                             {"seed", "seed"}};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const char *v = bml_config_get(cfg, keys[i][1]);
+        if (v) cJSON_AddStringToObject(st, keys[i][0], v);
+    }
+    cJSON_AddNumberToObject(st, "n_samples", (double)s->n);
+    cJSON_AddNumberToObject(st, "n_evaluated", (double)ev->n);
+    cJSON *fn = cJSON_AddArrayToObject(st, "features"), *tn = cJSON_AddArrayToObject(st, "targets");
+    for (size_t j = 0; j < s->n_features; j++) cJSON_AddItemToArray(fn, cJSON_CreateString(s->feature_names[j]));
+    for (size_t k = 0; k < s->n_targets; k++) cJSON_AddItemToArray(tn, cJSON_CreateString(s->target_names[k]));
+    cJSON *all = bml__track_metrics_block(s, ev, NULL, 0);
+    if (all) cJSON_AddItemToObject(root, "overall", all);
+    grouped(root, "per_temperature", s, ev, 0);
+    grouped(root, "per_cell", s, ev, 1);
+    cJSON *folds = cJSON_AddArrayToObject(root, "folds");
+    size_t *rows = bml__calloc(ev->n ? ev->n : 1, sizeof *rows);
+    size_t O = s->n_targets;
+    double *fold_rmse = bml__calloc(sp->n_folds * O + 1, sizeof *fold_rmse);
+    double *fold_mae = bml__calloc(sp->n_folds * O + 1, sizeof *fold_mae);
+    for (size_t f = 0; rows && fold_rmse && fold_mae && f < sp->n_folds; f++) {
+        size_t m = 0;
+        for (size_t r = 0; r < ev->n; r++)
+            if (ev->fold[r] == f) rows[m++] = r;
+        cJSON *fo = cJSON_CreateObject();
+        cJSON_AddStringToObject(fo, "name", sp->folds[f].name);
+        cJSON_AddNumberToObject(fo, "n_train", (double)sp->folds[f].n_train);
+        cJSON_AddNumberToObject(fo, "n_val", (double)sp->folds[f].n_val);
+        cJSON_AddNumberToObject(fo, "n_test", (double)sp->folds[f].n_test);
+        cJSON *blk = bml__track_metrics_block(s, ev, rows, m);
+        for (size_t k = 0; blk && k < O; k++) {
+            cJSON *t = cJSON_GetObjectItemCaseSensitive(blk, s->target_names[k]);
+            fold_rmse[f * O + k] = cJSON_GetObjectItemCaseSensitive(t, "rmse")->valuedouble;
+            fold_mae[f * O + k] = cJSON_GetObjectItemCaseSensitive(t, "mae")->valuedouble;
+        }
+        if (blk) cJSON_AddItemToObject(fo, "metrics", blk);
+        cJSON_AddItemToArray(folds, fo);
+    }
+    if (sp->n_folds > 1 && fold_rmse && fold_mae) {
+        cJSON *sum = cJSON_AddObjectToObject(root, "fold_summary");
+        for (size_t k = 0; k < O; k++) {
+            double mr = 0, sr = 0, ma = 0;
+            size_t F = sp->n_folds;
+            for (size_t f = 0; f < F; f++) mr += fold_rmse[f * O + k], ma += fold_mae[f * O + k];
+            mr /= (double)F;
+            ma /= (double)F;
+            for (size_t f = 0; f < F; f++) sr += (fold_rmse[f * O + k] - mr) * (fold_rmse[f * O + k] - mr);
+            cJSON *t = cJSON_AddObjectToObject(sum, s->target_names[k]);
+            cJSON_AddNumberToObject(t, "n_folds", (double)F);
+            cJSON_AddNumberToObject(t, "rmse_mean", mr);
+            cJSON_AddNumberToObject(t, "rmse_std", sqrt(sr / (double)F));
+            cJSON_AddNumberToObject(t, "mae_mean", ma);
+        }
+    }
+    free(rows);
+    free(fold_rmse);
+    free(fold_mae);
+    return root;
+}
+
+/* ------------------------------------------------------------------ CSV writing */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int nomem;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t l) {
+    if (b->nomem) return;
+    if (b->len + l + 1 > b->cap) {
+        size_t nc = (b->cap + l + 1) * 2;
+        char *nb = realloc(b->buf, nc);
+        if (!nb) {
+            b->nomem = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = nc;
+    }
+    memcpy(b->buf + b->len, s, l);
+    b->len += l;
+    b->buf[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+
+/* a text field, quoted by libcsv's rules when it needs quoting */
+static void sb_field(sbuf *b, const char *s) {
+    size_t l = strlen(s);
+    if (!strpbrk(s, ",\"\r\n")) {
+        sb_put(b, s, l);
+        return;
+    }
+    size_t need = csv_write(NULL, 0, s, l);
+    char *q = malloc(need);
+    if (!q) {
+        b->nomem = 1;
+        return;
+    }
+    csv_write(q, need, s, l);
+    sb_put(b, q, need);
+    free(q);
+}
+
+static void sb_num(sbuf *b, double v, int digits) {
+    char t[40];
+    if (isnan(v)) t[0] = 0; /* missing values stay empty fields */
+    else snprintf(t, sizeof t, "%.*g", digits, v);
+    sb_str(b, t);
+}
+
+static void sb_meta_header(sbuf *b) { sb_str(b, "experiment,cell,temperature_c,set_index,cycle,days,throughput_ah"); }
+
+static void sb_meta(sbuf *b, const bml_sample_meta *m) {
+    char t[64];
+    snprintf(t, sizeof t, "%d,", m->experiment);
+    sb_str(b, t);
+    sb_field(b, m->cell);
+    sb_str(b, ",");
+    sb_num(b, m->temperature_c, 10);
+    snprintf(t, sizeof t, ",%d,", m->set_index);
+    sb_str(b, t);
+    sb_num(b, m->cycle, 10);
+    sb_str(b, ",");
+    sb_num(b, m->days, 10);
+    sb_str(b, ",");
+    sb_num(b, m->throughput_ah, 12);
+}
+
+static bml_status sb_write(sbuf *b, const char *path) {
+    bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(path, b->buf ? b->buf : "", b->len);
+    free(b->buf);
+    memset(b, 0, sizeof *b);
+    return st;
+}
+
+bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
+    sbuf b = {0};
+    sb_meta_header(&b);
+    for (size_t j = 0; j < s->n_features; j++) sb_str(&b, ","), sb_field(&b, s->feature_names[j]);
+    for (size_t k = 0; k < s->n_targets; k++) sb_str(&b, ","), sb_field(&b, s->target_names[k]);
+    sb_str(&b, "\n");
+    for (size_t i = 0; i < s->n; i++) {
+        sb_meta(&b, &s->meta[i]);
+        for (size_t j = 0; j < s->n_features; j++) sb_str(&b, ","), sb_num(&b, s->x[i * s->n_features + j], 17);
+        for (size_t k = 0; k < s->n_targets; k++) sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k], 17);
+        sb_str(&b, "\n");
+    }
+    return sb_write(&b, path);
+}
+
+bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
+                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
+                                        const char *const *roles) {
+    sbuf b = {0};
+    size_t O = s->n_targets;
+    if (fold_names) sb_str(&b, "fold,split,");
+    sb_meta_header(&b);
+    for (size_t k = 0; k < O; k++) {
+        sb_str(&b, ",true_");
+        sb_field(&b, s->target_names[k]);
+        sb_str(&b, ",pred_");
+        sb_field(&b, s->target_names[k]);
+    }
+    sb_str(&b, "\n");
+    for (size_t r = 0; r < n; r++) {
+        if (fold_names) {
+            sb_field(&b, fold_names[fold_of[r]]);
+            sb_str(&b, ",");
+            sb_str(&b, roles[fold_of[r]]);
+            sb_str(&b, ",");
+        }
+        sb_meta(&b, &s->meta[idx[r]]);
+        for (size_t k = 0; k < O; k++) {
+            sb_str(&b, ",");
+            sb_num(&b, s->y[idx[r] * O + k], 17);
+            sb_str(&b, ",");
+            sb_num(&b, pred[r * O + k], 9); /* float32 model outputs: 9 digits are exact */
+        }
+        sb_str(&b, "\n");
+    }
+    return sb_write(&b, path);
+}
+
+static bml_status write_shap(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
+    sbuf b = {0};
+    size_t F = s->n_features, O = s->n_targets;
+    sb_str(&b, "fold,");
+    sb_meta_header(&b);
+    sb_str(&b, ",target,expected_value,prediction");
+    for (size_t j = 0; j < F; j++) sb_str(&b, ",shap_"), sb_field(&b, s->feature_names[j]);
+    for (size_t j = 0; j < F; j++) sb_str(&b, ",value_"), sb_field(&b, s->feature_names[j]);
+    sb_str(&b, "\n");
+    for (size_t f = 0; f < n_folds; f++) {
+        if (!folds[f].shap) continue;
+        for (size_t i = 0; i < folds[f].n_eval; i++) {
+            size_t si = folds[f].eval_idx[i];
+            for (size_t k = 0; k < O; k++) {
+                const double *phi = folds[f].shap + (i * O + k) * (F + 1);
+                sb_field(&b, folds[f].fold->name);
+                sb_str(&b, ",");
+                sb_meta(&b, &s->meta[si]);
+                sb_str(&b, ",");
+                sb_field(&b, s->target_names[k]);
+                sb_str(&b, ",");
+                sb_num(&b, phi[F], 9);
+                sb_str(&b, ",");
+                sb_num(&b, folds[f].pred[i * O + k], 9);
+                for (size_t j = 0; j < F; j++) sb_str(&b, ","), sb_num(&b, phi[j], 9);
+                for (size_t j = 0; j < F; j++) sb_str(&b, ","), sb_num(&b, s->x[si * F + j], 17);
+                sb_str(&b, "\n");
+            }
+        }
+    }
+    return sb_write(&b, path);
+}
+
+static bml_status write_importance(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
+    sbuf b = {0};
+    size_t F = s->n_features, O = s->n_targets;
+    sb_str(&b, "fold,target,feature,gain,total_gain,split_count,mean_abs_shap\n");
+    for (size_t f = 0; f < n_folds; f++) {
+        if (!folds[f].imp) continue;
+        for (size_t k = 0; k < O; k++)
+            for (size_t j = 0; j < F; j++) {
+                double mabs = NAN;
+                if (folds[f].shap && folds[f].n_eval) {
+                    mabs = 0;
+                    for (size_t i = 0; i < folds[f].n_eval; i++) mabs += fabs(folds[f].shap[(i * O + k) * (F + 1) + j]);
+                    mabs /= (double)folds[f].n_eval;
+                }
+                sb_field(&b, folds[f].fold->name);
+                sb_str(&b, ",");
+                sb_field(&b, s->target_names[k]);
+                sb_str(&b, ",");
+                sb_field(&b, s->feature_names[j]);
+                for (int kind = 0; kind < 3; kind++) sb_str(&b, ","), sb_num(&b, folds[f].imp[((size_t)kind * O + k) * F + j], 9);
+                sb_str(&b, ",");
+                sb_num(&b, mabs, 9);
+                sb_str(&b, "\n");
+            }
+    }
+    return sb_write(&b, path);
+}
+
+static bml_status write_json(const char *path, const cJSON *j) {
+    char *txt = cJSON_Print(j);
+    if (!txt) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = bml__write_file_atomic(path, txt, strlen(txt));
+    free(txt);
+    return st;
+}
+
+static bml_status write_in(const char *dir, const char *name, bml_status (*fn)(const char *, const void *), const void *arg) {
+    char *p = bml__path_join(dir, name);
+    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = fn(p, arg);
+    free(p);
+    return st;
+}
+
+static bml_status write_text_fn(const char *path, const void *txt) {
+    return bml__write_file_atomic(path, txt, strlen(txt));
+}
+
+bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
+                                const bml__track_fold *folds, cJSON *metrics, char **run_dir) {
+    *run_dir = NULL;
+    const char *outdir = bml_config_get(cfg, "output_dir");
+    if (!outdir || !*outdir) outdir = "runs";
+    BML__TRY(bml__mkdir_p(outdir));
+    const char *given = bml_config_get(cfg, "run_name");
+    char name[200];
+    if (given && *given) {
+        if (strchr(given, '/')) return bml__fail(BML_ERR_VALUE, "run_name must not contain '/': %s", given);
+        snprintf(name, sizeof name, "%s", given);
+    } else {
+        time_t t = time(NULL);
+        struct tm tmv;
+        gmtime_r(&t, &tmv);
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
+        const char *mn = bml_config_get(cfg, "model.name"), *sn = bml_config_get(cfg, "split.name");
+        snprintf(name, sizeof name, "%s-%s-%s", ts, mn ? mn : "model", sn ? sn : "split");
+    }
+    char *final = NULL;
+    for (int k = 1; k < 1000 && !final; k++) {
+        char *cand = k == 1 ? bml__sprintf("%s/%s", outdir, name) : bml__sprintf("%s/%s-%d", outdir, name, k);
+        if (!cand) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (bml__is_dir(cand) || bml__is_file(cand)) free(cand);
+        else final = cand;
+    }
+    if (!final) return bml__fail(BML_ERR_IO, "%s: too many runs named %s", outdir, name);
+    char *tmp = bml__sprintf("%s/.partial-%s-%ld", outdir, name, (long)getpid());
+    bml_status st = tmp ? bml__mkdir_p(tmp) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    char *yaml = bml_config_to_yaml(cfg);
+    if (st == BML_OK && !yaml) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, yaml);
+    /* fit information of each fold's model */
+    cJSON *jf = cJSON_GetObjectItemCaseSensitive(metrics, "folds");
+    for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
+        char *info = bml_model_fit_info_json(folds[f].model);
+        cJSON *ij = info ? cJSON_Parse(info) : NULL;
+        free(info);
+        if (ij) cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij);
+    }
+    if (st == BML_OK) {
+        char *p = bml__path_join(tmp, "metrics.json");
+        st = p ? write_json(p, metrics) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    /* predictions over every fold */
+    if (st == BML_OK) {
+        size_t n = 0;
+        for (size_t f = 0; f < sp->n_folds; f++) n += folds[f].n_eval;
+        size_t *idx = bml__calloc(n ? n : 1, sizeof *idx), *fo = bml__calloc(n ? n : 1, sizeof *fo);
+        double *pr = bml__calloc(n * s->n_targets + 1, sizeof *pr);
+        const char **fnames = bml__calloc(sp->n_folds, sizeof *fnames), **roles = bml__calloc(sp->n_folds, sizeof *roles);
+        if (!idx || !fo || !pr || !fnames || !roles) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t f = 0, r = 0; st == BML_OK && f < sp->n_folds; f++) {
+            fnames[f] = sp->folds[f].name;
+            roles[f] = folds[f].eval_is_test ? "test" : "val";
+            for (size_t i = 0; i < folds[f].n_eval; i++, r++) {
+                idx[r] = folds[f].eval_idx[i];
+                fo[r] = f;
+                memcpy(pr + r * s->n_targets, folds[f].pred + i * s->n_targets, s->n_targets * sizeof *pr);
+            }
+        }
+        if (st == BML_OK) {
+            char *p = bml__path_join(tmp, "predictions.csv");
+            st = p ? bml__track_write_predictions(p, s, idx, n, pr, fnames, fo, roles) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(p);
+        }
+        free(idx);
+        free(fo);
+        free(pr);
+        free(fnames);
+        free(roles);
+    }
+    if (st == BML_OK) {
+        char *p = bml__path_join(tmp, "shap.csv");
+        st = p ? write_shap(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    if (st == BML_OK) {
+        char *p = bml__path_join(tmp, "importance.csv");
+        st = p ? write_importance(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    /* models: model/ for one fold, model/<fold>/ for several */
+    for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
+        char *dir = sp->n_folds == 1 ? bml__sprintf("%s/model", tmp) : bml__sprintf("%s/model/%s", tmp, sp->folds[f].name);
+        if (!dir) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        st = bml_model_save(folds[f].model, dir);
+        if (st == BML_OK) {
+            cJSON *pj = bml__track_preprocess_json(folds[f].pre, s->n_features);
+            char *p = bml__path_join(dir, "preprocess.json");
+            st = pj && p ? write_json(p, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(p);
+            cJSON_Delete(pj);
+        }
+        free(dir);
+    }
+    if (st == BML_OK && rename(tmp, final) != 0)
+        st = bml__fail(BML_ERR_IO, "cannot move the finished run to %s: %s", final, strerror(errno));
+    if (st != BML_OK) {
+        if (tmp) bml__rm_rf(tmp);
+        free(final);
+        final = NULL;
+    }
+    free(yaml);
+    free(tmp);
+    *run_dir = final;
+    return st;
+}

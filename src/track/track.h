@@ -1,0 +1,55 @@
+/* Writing what a run produced: metrics, predictions, SHAP values, importance, the models and the
+ * resolved configuration, into a run directory that appears whole or not at all. Internal. */
+#ifndef BML_TRACK_H
+#define BML_TRACK_H
+
+#include <cjson/cJSON.h>
+
+#include "batteryml/batteryml.h"
+
+/* What a fold's model needs besides itself to predict on raw samples. */
+typedef struct {
+    double *impute;     /* (F) training means used for missing features, or NULL */
+    bml_scaler scaler;  /* mean == NULL when not scaled */
+} bml__track_preprocess;
+void bml__track_preprocess_release(bml__track_preprocess *p);
+cJSON *bml__track_preprocess_json(const bml__track_preprocess *p, size_t F);
+bml_status bml__track_preprocess_parse(const cJSON *j, size_t F, const char *path, bml__track_preprocess *p);
+void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size_t n, size_t F);
+
+/* Every evaluated sample over all folds: sample index, fold, prediction (n, O). */
+typedef struct {
+    size_t n;
+    size_t *idx, *fold;
+    double *pred;
+} bml__track_eval;
+void bml__track_eval_release(bml__track_eval *e);
+
+/* metrics.json content: overall, per temperature, per cell, per fold (+ summary over folds). */
+cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg);
+/* {target: metrics} for rows r of ev (all when rows == NULL). */
+cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev, const size_t *rows, size_t n_rows);
+
+typedef struct {
+    const bml_fold *fold;
+    const bml_model *model;
+    const bml__track_preprocess *pre;
+    size_t n_eval;
+    const size_t *eval_idx;
+    int eval_is_test;
+    const double *pred; /* (n_eval, O) */
+    const double *shap; /* (n_eval, O, F + 1) or NULL */
+    const double *imp;  /* (3, O, F) or NULL */
+} bml__track_fold;
+
+/* Write the run directory under config key output_dir (default "runs"); *run_dir receives its
+ * path (caller frees). Everything is written into a hidden partial directory renamed at the end. */
+bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
+                                const bml__track_fold *folds, cJSON *metrics, char **run_dir);
+
+/* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target. fold_names may be NULL. */
+bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
+                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
+                                        const char *const *roles);
+
+#endif
