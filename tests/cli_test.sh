@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# End-to-end tests of the batteryml program: the default study, predict on the saved run, features,
+# list, help, and clear one-line errors with non-zero exits for bad input.
+# Usage: cli_test.sh BATTERYML SOURCE_DIR
+set -u
+BML=$(realpath "$1")
+SRC=$(realpath "$2")
+W=$(mktemp -d /tmp/bml-cli-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   cli/$1"; }
+bad() { fail=$((fail + 1)); echo "FAIL cli/$1"; }
+
+# expect_fail NAME EXPECTED_TEXT CMD...: non-zero exit, one-line error containing the text, no crash
+expect_fail() {
+  local name=$1 want=$2
+  shift 2
+  "$@" >out.txt 2>err.txt
+  local rc=$?
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qF -- "$want" err.txt; then ok "$name"; else
+    bad "$name"; echo "  exit $rc; stderr:"; sed 's/^/    /' err.txt; fi
+}
+
+# the default study
+if "$BML" run --config-dir "$SRC/configs" output_dir=runs run_name=default >run.log 2>&1 &&
+   grep -q '^\[7/7\] track' run.log && grep -q 'RMSE' run.log && [ -f runs/default/metrics.json ]; then
+  ok run_default; else bad run_default; cat run.log; fi
+missing=0
+for f in config.yaml metrics.json predictions.csv shap.csv importance.csv model/model.json model/preprocess.json; do
+  [ -s "runs/default/$f" ] || { echo "  missing runs/default/$f"; missing=1; }
+done
+[ $missing -eq 0 ] && ok run_files || bad run_files
+
+# predict on the validation cells reproduces the run's predictions exactly
+mkdir -p newcells
+cp "$SRC/data/oxford-lgm50t/Expt 5 - cell D (25degC) - Processed Data.csv" "$SRC/data/oxford-lgm50t/Expt 5 - cell E (25degC) - Processed Data.csv" newcells/
+if "$BML" predict --run runs/default --data newcells --out pred.csv >pred.log 2>&1 && grep -q rmse pred.log; then
+  a=$(cut -d, -f3- runs/default/predictions.csv | sort)
+  b=$(sort pred.csv)
+  if [ "$a" = "$b" ]; then ok predict_reproduces; else bad predict_reproduces; diff <(echo "$a") <(echo "$b") | head; fi
+else bad predict_reproduces; cat pred.log; fi
+
+# re-running the resolved config reproduces the metrics
+if "$BML" run --config-file runs/default/config.yaml --config-dir "$SRC/configs" run_name=again -q >/dev/null 2>&1 &&
+   cmp -s <(grep -v '"load"\|"pipeline":\s*[0-9]\|"fit"\|"predict"\|"explain"' runs/default/metrics.json | head -60) \
+          <(grep -v '"load"\|"pipeline":\s*[0-9]\|"fit"\|"predict"\|"explain"' runs/again/metrics.json | head -60) &&
+   cmp -s runs/default/predictions.csv runs/again/predictions.csv; then ok rerun_resolved_config; else bad rerun_resolved_config; fi
+
+# features export
+if "$BML" features --config-dir "$SRC/configs" --out feats.csv -q && [ "$(wc -l <feats.csv)" -eq 129 ] &&
+   head -1 feats.csv | grep -q '^experiment,cell,temperature_c,set_index,cycle,days,throughput_ah,charge_throughput_ah'; then
+  ok features; else bad features; fi
+
+# listing and help
+"$BML" list models --config-dir "$SRC/configs" | grep -q 'learning_rate' && ok list_models || bad list_models
+"$BML" list splits | grep -q loco && ok list_splits || bad list_splits
+"$BML" list pipelines | grep -q summary_set && ok list_pipelines || bad list_pipelines
+"$BML" --help | grep -q 'predict' && "$BML" help run | grep -q 'metrics.json' && "$BML" predict --help | grep -q -- '--fold' &&
+  ok help || bad help
+
+# bad input: clear errors, non-zero exit, nothing half-written
+C="--config-dir $SRC/configs"
+expect_fail missing_path "data/none: no such file or directory" "$BML" run $C data.path=data/none output_dir=runs
+expect_fail unknown_model "unknown model 'xgb' (valid: lgbm)" "$BML" run $C model=xgb
+expect_fail unknown_split "unknown split 'kfold' (valid: " "$BML" run $C split=kfold
+expect_fail unknown_key "unknown config key 'model.lr'" "$BML" run $C model.lr=0.1
+expect_fail negative_lr "learning_rate must be > 0" "$BML" run $C model.learning_rate=-0.5 output_dir=runs
+expect_fail zero_estimators "n_estimators must be >= 1" "$BML" run $C model.n_estimators=0 output_dir=runs
+mkdir -p badcells
+printf 'Ageing Sets,SoH\n0,1\n' >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+expect_fail wrong_columns "missing Performance Summary column(s) 'Ageing Cycles'" "$BML" run $C data.path=badcells output_dir=runs
+: >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+expect_fail empty_file "empty file" "$BML" run $C data.path=badcells output_dir=runs
+head -1 "$SRC/data/oxford-lgm50t/Expt 5 - cell A (10degC) - Processed Data.csv" >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+expect_fail header_only "header only, no data rows" "$BML" run $C data.path=badcells output_dir=runs
+sed '4s/^2,156,/2,1x6,/' "$SRC/data/oxford-lgm50t/Expt 5 - cell A (10degC) - Processed Data.csv" >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+expect_fail bad_number "cell Z (25degC) - Processed Data.csv:4:2: cannot parse '1x6'" "$BML" run $C data.path=badcells output_dir=runs
+sed '3s/,0\.943355484,/,,/' "$SRC/data/oxford-lgm50t/Expt 5 - cell A (10degC) - Processed Data.csv" >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+expect_fail missing_target ":3:19: target 'SoH' is missing" "$BML" run $C data.path=badcells output_dir=runs
+head -c 3000 /dev/urandom >"badcells/Expt 5 - cell Z (25degC) - Processed Data.csv"
+"$BML" run $C data.path=badcells output_dir=runs >/dev/null 2>err.txt; rc=$?
+[ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$(wc -l <err.txt)" -ge 1 ] && ok garbage_file || { bad garbage_file; cat err.txt; }
+expect_fail predict_no_run "no such run directory" "$BML" predict --run nowhere --data newcells
+expect_fail predict_usage "predict needs --run RUN_DIR and --data PATH" "$BML" predict --run runs/default
+expect_fail bad_override "not of the form key=value" "$BML" run $C =x
+expect_fail unknown_command "unknown command" "$BML" train
+# the failed runs left only the finished ones behind
+if [ "$(ls -A runs | tr '\n' ' ')" = "again default " ]; then ok nothing_half_written; else bad nothing_half_written; ls -A runs; fi
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

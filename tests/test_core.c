@@ -1,0 +1,116 @@
+/* Core helpers: strict number parsing, lists, typed parameters, RNG, metrics. */
+#include "core/internal.h"
+#include "test.h"
+
+static void test_parse_numbers(void) {
+    double d;
+    long l;
+    CHECK_INT(bml__parse_double(" 1.5e-3 ", &d), 0);
+    CHECK_NEAR(d, 1.5e-3, 0);
+    CHECK(bml__parse_double("", &d) != 0);
+    CHECK(bml__parse_double("1.5x", &d) != 0);
+    CHECK(bml__parse_double("nan", &d) != 0);
+    CHECK(bml__parse_double("inf", &d) != 0);
+    CHECK(bml__parse_double("1e999", &d) != 0);
+    CHECK_INT(bml__parse_long("-12", &l), 0);
+    CHECK_INT(l, -12);
+    CHECK(bml__parse_long("1.0", &l) != 0);
+    int b;
+    CHECK_INT(bml__parse_bool("True", &b), 0);
+    CHECK_INT(b, 1);
+    CHECK(bml__parse_bool("maybe", &b) != 0);
+}
+
+static void test_lists(void) {
+    double *v = NULL;
+    size_t n = 0;
+    CHECK_INT(bml__parse_double_list("[10, 40]", &v, &n), 0);
+    CHECK_INT(n, 2);
+    if (n == 2) CHECK_NEAR(v[1], 40, 0);
+    free(v);
+    CHECK_INT(bml__parse_double_list("25", &v, &n), 0);
+    CHECK_INT(n, 1);
+    free(v);
+    CHECK(bml__parse_double_list("[1, x]", &v, &n) != 0);
+    bml__strvec s = {0};
+    CHECK_INT(bml__parse_string_list("['a', \"b\", c]", &s), 0);
+    CHECK_INT(s.n, 3);
+    if (s.n == 3) CHECK_STR(s.items[1], "b");
+    bml__strvec_free(&s);
+    CHECK_INT(bml__parse_string_list("[]", &s), 0);
+    CHECK_INT(s.n, 0);
+}
+
+typedef struct {
+    long n;
+    double lr;
+    char *name;
+} P;
+static const bml__param_spec SPECS[] = {
+    {"n", BML__P_INT, offsetof(P, n), "10", 1, 100, 0, "count"},
+    {"lr", BML__P_DOUBLE, offsetof(P, lr), "0.1", 0, 1, 1, "rate"},
+    {"name", BML__P_STRING, offsetof(P, name), "x", 1, 0, 0, "a name"},
+};
+
+static void test_params(void) {
+    P p = {0};
+    CHECK_OK(bml__params_parse("thing", SPECS, 3, NULL, 0, &p));
+    CHECK_INT(p.n, 10);
+    CHECK_STR(p.name, "x");
+    bml_kv kv[] = {{"lr", "0.5"}, {"name", "y"}};
+    CHECK_OK(bml__params_parse("thing", SPECS, 3, kv, 2, &p));
+    CHECK_NEAR(p.lr, 0.5, 0);
+    CHECK_STR(p.name, "y");
+    bml_kv neg[] = {{"lr", "-0.1"}};
+    CHECK_ERR(bml__params_parse("thing", SPECS, 3, neg, 1, &p), BML_ERR_VALUE, "thing: lr must be > 0 (got -0.1)");
+    bml_kv zero[] = {{"n", "0"}};
+    CHECK_ERR(bml__params_parse("thing", SPECS, 3, zero, 1, &p), BML_ERR_VALUE, "n must be >= 1");
+    bml_kv unk[] = {{"nn", "1"}};
+    CHECK_ERR(bml__params_parse("thing", SPECS, 3, unk, 1, &p), BML_ERR_VALUE, "unknown parameter 'nn' (valid: n, lr, name)");
+    bml_kv txt[] = {{"n", "ten"}};
+    CHECK_ERR(bml__params_parse("thing", SPECS, 3, txt, 1, &p), BML_ERR_VALUE, "n expects an integer, got 'ten'");
+    bml__params_free(SPECS, 3, &p);
+    CHECK(p.name == NULL);
+}
+
+static void test_rng(void) {
+    bml__rng a, b;
+    bml__rng_seed(&a, 42);
+    bml__rng_seed(&b, 42);
+    for (int i = 0; i < 100; i++) CHECK(bml__rng_next(&a) == bml__rng_next(&b));
+    bml__rng_seed(&b, 43);
+    CHECK(bml__rng_next(&a) != bml__rng_next(&b));
+    size_t idx[50];
+    for (size_t i = 0; i < 50; i++) idx[i] = i;
+    bml__rng_shuffle(&a, idx, 50);
+    int seen[50] = {0}, moved = 0;
+    for (size_t i = 0; i < 50; i++) seen[idx[i]]++, moved += idx[i] != i;
+    for (size_t i = 0; i < 50; i++) CHECK_INT(seen[i], 1);
+    CHECK(moved > 0);
+    double u = bml__rng_uniform(&a);
+    CHECK(u >= 0 && u < 1);
+}
+
+static void test_metrics(void) {
+    double t[] = {1, 2, 3, 4}, p[] = {1.5, 2, 2, 4};
+    bml_metrics m = bml_metrics_compute(t, p, 4, 1);
+    CHECK_NEAR(m.rmse, sqrt((0.25 + 1) / 4), 1e-15);
+    CHECK_NEAR(m.mae, 1.5 / 4, 1e-15);
+    CHECK_NEAR(m.mape, 100 * (0.5 + 1.0 / 3) / 4, 1e-12);
+    CHECK_NEAR(m.r2, 1 - 1.25 / 5, 1e-15);
+    CHECK_NEAR(m.max_abs_error, 1, 0);
+    /* stride reads one column of an (n, 2) matrix */
+    double t2[] = {1, 9, 2, 9}, p2[] = {1, 0, 3, 0};
+    bml_metrics m2 = bml_metrics_compute(t2, p2, 2, 2);
+    CHECK_NEAR(m2.mae, 0.5, 0);
+    double c[] = {1, 1};
+    CHECK(isnan(bml_metrics_compute(c, c, 2, 1).r2));
+    CHECK(isnan(bml_metrics_compute(c, c, 0, 1).rmse));
+}
+
+static void test_status_names(void) {
+    CHECK_STR(bml_status_name(BML_ERR_PARSE), "BML_ERR_PARSE");
+    CHECK_STR(bml_status_describe(BML_OK), "success");
+}
+
+TEST_MAIN("core", T(test_parse_numbers), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_status_names))

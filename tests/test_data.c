@@ -1,0 +1,273 @@
+/* Data layer: Oxford loader (shipped data, original tree, naming variants, stacked files), generic
+ * tables, and every kind of bad input. */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data/dataset_internal.h"
+#include "test.h"
+
+static char tmp_root[256];
+
+static const char *tmpdir(void) {
+    if (!tmp_root[0]) {
+        snprintf(tmp_root, sizeof tmp_root, "/tmp/bml-test-data-XXXXXX");
+        if (!mkdtemp(tmp_root)) abort();
+    }
+    return tmp_root;
+}
+
+static char *tpath(const char *name) {
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir(), name);
+    return buf[k];
+}
+
+/* a valid Performance Summary header line */
+static void header(char *buf, size_t size) {
+    buf[0] = 0;
+    for (int j = 0; j < BML__OX_NCOLS; j++) {
+        strncat(buf, j ? "," : "", size - strlen(buf) - 1);
+        strncat(buf, bml__oxford_headers[j], size - strlen(buf) - 1);
+    }
+    strncat(buf, "\r\n", size - strlen(buf) - 1);
+}
+
+static const char *ROW0 = "0,0,,,01/07/2020,0.0,,0.0,0.0,4878.88457,4798.8,0.0259,4878.8,5621.3,5375.5,4567.6,807.9,534.6,1.0,0,0,0,0,0,0.10,0.008,0.97,0.91,0.84,0.008\r\n";
+static const char *ROW1 = "1,78,23/07/2020,08/08/2020,10/08/2020,16.0,16.95,627.1,2289.7,4602.5,,,4602.5,5409.9,4912.2,4154.6,757.6,642.2,0.9433,0.0376,0.0861,0.0904,0.0622,0.0653,0.126,0.0087,0.977,0.945,0.845,0.0069\r\n";
+
+static void write_summary(const char *name, const char *rows) {
+    char h[4096];
+    header(h, sizeof h);
+    char *all = malloc(strlen(h) + strlen(rows) + 1);
+    strcpy(all, h);
+    strcat(all, rows);
+    write_text(tpath(name), all);
+    free(all);
+}
+
+static void test_shipped_experiment5(void) {
+    int e[] = {5};
+    bml_oxford_opts o = {e, 1};
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), 8);
+    CHECK_INT(bml_dataset_n_rows(ds), 128);
+    bml_cell_view v;
+    bml_dataset_cell(ds, 0, &v);
+    CHECK_STR(v.cell_id, "A");
+    CHECK_INT(v.experiment, 5);
+    CHECK_NEAR(v.temperature_c, 10, 0);
+    int cap = bml_dataset_column_index(ds, "capacity_c10_ah"), res = bml_dataset_column_index(ds, "resistance_ohm");
+    int tm = bml_dataset_column_index(ds, "temperature_measured_c"), rpt = bml_dataset_column_index(ds, "rpt_day");
+    CHECK(cap >= 0 && res >= 0 && tm >= 0 && rpt >= 0);
+    size_t nc = bml_dataset_n_columns(ds);
+    CHECK_NEAR(v.values[0 * nc + (size_t)cap], 4.87888457, 1e-12); /* mAh -> Ah */
+    CHECK(isnan(v.values[1 * nc + (size_t)res]));                 /* measured every second RPT: missing, not 0 */
+    CHECK(isnan(v.values[0 * nc + (size_t)tm]));                  /* empty in row 0 */
+    CHECK_NEAR(v.values[0 * nc + (size_t)rpt], 18444, 0);         /* 01/07/2020 as days since 1970 */
+    CHECK_INT(v.lines[0], 2);
+    /* the resistance outlier of cell A row 4 survives as a value */
+    CHECK_NEAR(v.values[4 * nc + (size_t)res], 0.158, 0.001);
+    /* the file without a letter becomes its own cell */
+    int found = 0;
+    for (size_t i = 0; i < bml_dataset_n_cells(ds); i++) {
+        bml_dataset_cell(ds, i, &v);
+        found |= !strcmp(v.cell_id, "40degC") && v.temperature_c == 40;
+    }
+    CHECK(found);
+    bml_dataset_free(ds);
+}
+
+static void test_stacked_file_deduplicated(void) {
+    int e[] = {1};
+    bml_oxford_opts o = {e, 1};
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    if (!ds) return;
+    /* A, B, E, F, J, L, M + the unlettered 25 and 40 degC cells; the stacked 10 degC file is A, B, J again */
+    CHECK_INT(bml_dataset_n_cells(ds), 9);
+    bml_dataset_free(ds);
+    /* the stacked file alone is split where Ageing Sets restarts */
+    bml_dataset *st = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR "/Expt 1 - 10degC - Processed Data.csv", NULL, &st));
+    if (!st) return;
+    CHECK_INT(bml_dataset_n_cells(st), 3);
+    CHECK_INT(bml_dataset_n_rows(st), 41);
+    bml_cell_view v;
+    bml_dataset_cell(st, 1, &v);
+    CHECK_STR(v.cell_id, "10degC-2");
+    bml_dataset_free(st);
+}
+
+static void test_all_experiments(void) {
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, NULL, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), 32);
+    bml_dataset_free(ds);
+}
+
+static void test_file_names(void) {
+    int e;
+    char cell[32];
+    double t;
+    CHECK_INT(bml__oxford_parse_name("Expt 2,2 - cell D (25degC) - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
+    CHECK_INT(e, 2);
+    CHECK_STR(cell, "D");
+    CHECK_NEAR(t, 25, 0);
+    CHECK_INT(bml__oxford_parse_name("Expt 5 - Cell A (10degC) - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
+    CHECK_STR(cell, "A");
+    CHECK_INT(bml__oxford_parse_name("expt 3 - 40degC - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
+    CHECK_STR(cell, "");
+    CHECK_NEAR(t, 40, 0);
+    CHECK(bml__oxford_parse_name("expt 5 - cell A - cycle_data.csv", &e, cell, sizeof cell, &t) != 0);
+    CHECK(bml__oxford_parse_name("notes.csv", &e, cell, sizeof cell, &t) != 0);
+}
+
+static void test_original_tree(void) {
+    /* Raw Data/<Expt folder>/Summary Data/Performance Summary/..., with per-cycle files that are not summaries */
+    char d[512];
+    snprintf(d, sizeof d, "%s/Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Performance Summary", tmpdir());
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s/../Ageing Sets Summary/Summary per Cycle'", d, d);
+    CHECK_INT(system(cmd), 0);
+    char name[700];
+    snprintf(name, sizeof name, "Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Performance Summary/Expt 2,2 - cell D (25degC) - Processed Data.csv");
+    write_summary(name, ROW0);
+    snprintf(name, sizeof name, "Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Ageing Sets Summary/Summary per Cycle/expt 2 - cell D - cycle_data.csv");
+    write_text(tpath(name), "Cycle,Capacity\n1,2\n");
+    char root[512];
+    snprintf(root, sizeof root, "%s/Raw Data", tmpdir());
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(root, NULL, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), 1);
+    bml_cell_view v;
+    bml_dataset_cell(ds, 0, &v);
+    CHECK_INT(v.experiment, 2);
+    CHECK_STR(v.cell_id, "D");
+    bml_dataset_free(ds);
+}
+
+static void test_bad_oxford_inputs(void) {
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_oxford("/nonexistent/path", NULL, &ds), BML_ERR_NOT_FOUND, "/nonexistent/path: no such");
+    write_text(tpath("Expt 5 - cell Z (25degC) - Processed Data.csv"), "");
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell Z (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_EMPTY,
+              "empty file");
+    write_summary("Expt 5 - cell Y (25degC) - Processed Data.csv", "");
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell Y (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_EMPTY,
+              "header only");
+    write_text(tpath("Expt 5 - cell X (25degC) - Processed Data.csv"), "Ageing Sets,SoH\n0,1\n");
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell X (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_SCHEMA,
+              "missing Performance Summary column(s) 'Ageing Cycles'");
+    /* an unparsable number: file, line and column */
+    char bad[2048];
+    snprintf(bad, sizeof bad, "%s%s", ROW0, "1,78,23/07/2020,08/08/2020,10/08/2020,16.0,16.95,6x7.1,2289.7,4602.5,,,4602.5,5409.9,4912.2,4154.6,757.6,642.2,0.94,0.03,0.08,0.09,0.06,0.06,0.12,0.008,0.97,0.94,0.84,0.006\r\n");
+    write_summary("Expt 5 - cell W (25degC) - Processed Data.csv", bad);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell W (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_PARSE,
+              "Expt 5 - cell W (25degC) - Processed Data.csv:3:8: cannot parse '6x7.1'");
+    /* inf is not a number we accept */
+    snprintf(bad, sizeof bad, "%s%s", ROW0, "1,78,,,10/08/2020,16.0,16.95,inf,2289.7,4602.5,,,4602.5,5409.9,4912.2,4154.6,757.6,642.2,0.94,0.03,0.08,0.09,0.06,0.06,0.12,0.008,0.97,0.94,0.84,0.006\r\n");
+    write_summary("Expt 5 - cell V (25degC) - Processed Data.csv", bad);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell V (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_PARSE, ":3:8:");
+    /* a short row */
+    snprintf(bad, sizeof bad, "%s1,78,3\r\n", ROW0);
+    write_summary("Expt 5 - cell U (25degC) - Processed Data.csv", bad);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell U (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_PARSE,
+              ":3: 3 fields, the header has 30");
+    /* a bad date */
+    snprintf(bad, sizeof bad, "%s%s", ROW0, "1,78,31/31/2020,08/08/2020,10/08/2020,16.0,16.95,627.1,2289.7,4602.5,,,4602.5,5409.9,4912.2,4154.6,757.6,642.2,0.94,0.03,0.08,0.09,0.06,0.06,0.12,0.008,0.97,0.94,0.84,0.006\r\n");
+    write_summary("Expt 5 - cell T (25degC) - Processed Data.csv", bad);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell T (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_PARSE,
+              ":3:3: cannot parse '31/31/2020' as a date");
+    /* binary garbage */
+    write_text(tpath("Expt 5 - cell S (25degC) - Processed Data.csv"), "\x7f" "ELF\x01\x02");
+    FILE *f = fopen(tpath("Expt 5 - cell S (25degC) - Processed Data.csv"), "ab");
+    fputc(0, f);
+    fclose(f);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("Expt 5 - cell S (25degC) - Processed Data.csv"), NULL, &ds), BML_ERR_PARSE,
+              "binary data");
+    /* a file whose name gives no meta */
+    write_summary("mystery.csv", ROW0);
+    CHECK_ERR(bml_dataset_load_oxford(tpath("mystery.csv"), NULL, &ds), BML_ERR_VALUE, "cannot read experiment, cell");
+    /* a folder with no summaries */
+    char empty[512];
+    snprintf(empty, sizeof empty, "%s/emptydir", tmpdir());
+    mkdir(empty, 0777);
+    CHECK_ERR(bml_dataset_load_oxford(empty, NULL, &ds), BML_ERR_EMPTY, "no Performance Summary files");
+    CHECK(ds == NULL);
+}
+
+static void test_good_small_file(void) {
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("Expt 5 - cell Q (40degC) - Processed Data.csv", rows);
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(tpath("Expt 5 - cell Q (40degC) - Processed Data.csv"), NULL, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_rows(ds), 2);
+    bml_dataset_free(ds);
+}
+
+static const char *FEATS[] = {"throughput_ah", "resistance_ohm"};
+static const char *TARGS[] = {"soh"};
+
+static void test_table_loader(void) {
+    write_text(tpath("t.csv"), "cell,temperature_c,days,throughput_ah,resistance_ohm,soh\n"
+                               "c1,25,0,0,0.02,1.0\nc1,25,10,100,,0.98\n\"c,2\",40,0,0,0.03,1.0\nc1,25,20,200,0.021,0.96\n");
+    bml_table_roles r = {"cell", "temperature_c", "days", NULL, FEATS, 2, TARGS, 1, 0};
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_table(tpath("t.csv"), &r, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), 2);
+    bml_cell_view v;
+    bml_dataset_cell(ds, 0, &v);
+    CHECK_INT(v.n_rows, 3);
+    CHECK(isnan(v.values[1 * 4 + 2])); /* empty resistance */
+    CHECK_INT(v.lines[2], 5);
+    bml_dataset_cell(ds, 1, &v);
+    CHECK_STR(v.cell_id, "c,2");
+    CHECK_NEAR(v.temperature_c, 40, 0);
+    bml_dataset_free(ds);
+}
+
+static void test_table_bad_inputs(void) {
+    bml_table_roles r = {"cell", "temperature_c", NULL, NULL, FEATS, 2, TARGS, 1, 0};
+    bml_dataset *ds = NULL;
+    write_text(tpath("t1.csv"), "cell,temperature_c,throughput_ah,soh\nc1,25,0,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t1.csv"), &r, &ds), BML_ERR_SCHEMA, "missing column(s) 'resistance_ohm'");
+    write_text(tpath("t2.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\nc1,25,0,0.1,\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t2.csv"), &r, &ds), BML_ERR_VALUE, "t2.csv:2:5: target 'soh' is missing");
+    write_text(tpath("t3.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\nc1,25,0,0.1,NaN\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t3.csv"), &r, &ds), BML_ERR_VALUE, "t3.csv:2:5: target 'soh' is missing (NaN)");
+    write_text(tpath("t4.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\nc1,25,abc,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t4.csv"), &r, &ds), BML_ERR_PARSE, "t4.csv:2:3: cannot parse 'abc'");
+    write_text(tpath("t5.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t5.csv"), &r, &ds), BML_ERR_EMPTY, "header only");
+    write_text(tpath("t6.csv"), "");
+    CHECK_ERR(bml_dataset_load_table(tpath("t6.csv"), &r, &ds), BML_ERR_EMPTY, "empty file");
+    write_text(tpath("t7.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\nc1,25,1,0.1,inf\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t7.csv"), &r, &ds), BML_ERR_PARSE, "t7.csv:2:5: cannot parse 'inf'");
+    write_text(tpath("t8.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\n\"c1,25,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t8.csv"), &r, &ds), BML_ERR_PARSE, "unterminated quoted field");
+    CHECK_ERR(bml_dataset_load_table(tpath("nope.csv"), &r, &ds), BML_ERR_NOT_FOUND, "nope.csv: no such file");
+    CHECK(ds == NULL);
+}
+
+static void cleanup(void) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir());
+    if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+}
+
+static void test_zz_cleanup(void) { cleanup(); }
+
+TEST_MAIN("data", T(test_shipped_experiment5), T(test_stacked_file_deduplicated), T(test_all_experiments),
+          T(test_file_names), T(test_original_tree), T(test_bad_oxford_inputs), T(test_good_small_file),
+          T(test_table_loader), T(test_table_bad_inputs), T(test_zz_cleanup))

@@ -1,0 +1,188 @@
+/* The study runner through the library: the default study, LOCO, reproducibility, no half-written
+ * run directory on failure, predict on a saved run. */
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/internal.h"
+#include "test.h"
+
+#define CONFIGS BML_SOURCE_DIR "/configs"
+
+static char outdir[64];
+
+static bml_run_result *run(const char *const *ov, size_t n, int write, bml_status want) {
+    char od[128];
+    snprintf(od, sizeof od, "output_dir=%s", outdir);
+    const char *all[16];
+    all[0] = od;
+    for (size_t i = 0; i < n; i++) all[i + 1] = ov[i];
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(CONFIGS, all, n + 1, &c));
+    if (!c) return NULL;
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write};
+    bml_run_result *r = NULL;
+    bml_status st = bml_run_experiment(c, &o, &r);
+    if (st != want) {
+        fprintf(stderr, "  run: expected %s, got %s: %s\n", bml_status_name(want), bml_status_name(st), bml_last_error());
+        t_fail_count++;
+    }
+    bml_config_free(c);
+    return r;
+}
+
+static double json_num(const char *json, const char *path1, const char *path2, const char *target, const char *metric) {
+    cJSON *j = cJSON_Parse(json);
+    cJSON *a = cJSON_GetObjectItemCaseSensitive(j, path1);
+    if (path2) a = cJSON_GetObjectItemCaseSensitive(a, path2);
+    a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, target), metric);
+    double v = cJSON_IsNumber(a) ? a->valuedouble : NAN;
+    cJSON_Delete(j);
+    return v;
+}
+
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))) n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void test_default_study(void) {
+    bml_run_result *r = run(NULL, 0, 1, BML_OK);
+    if (!r) return;
+    CHECK(r->run_dir != NULL);
+    const char *files[] = {"config.yaml", "metrics.json", "predictions.csv", "shap.csv", "importance.csv",
+                           "model/model.json", "model/booster_0.json", "model/preprocess.json"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *p = bml__path_join(r->run_dir, files[i]);
+        CHECK(bml__is_file(p));
+        free(p);
+    }
+    double rmse = json_num(r->metrics_json, "overall", NULL, "soh", "rmse");
+    CHECK(rmse > 0 && rmse < 0.1);
+    CHECK(isfinite(json_num(r->metrics_json, "per_temperature", "25", "soh", "r2")));
+    CHECK(isfinite(json_num(r->metrics_json, "per_cell", "E5-D", "soh", "mae")));
+    /* the resolved config reproduces the numbers exactly */
+    char *cfgp = bml__path_join(r->run_dir, "config.yaml");
+    bml_config *c = NULL;
+    const char *ov[] = {"run_name=rerun"};
+    CHECK_OK(bml_config_load_resolved(cfgp, CONFIGS, ov, 1, &c));
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1};
+    bml_run_result *r2 = NULL;
+    if (c) CHECK_OK(bml_run_experiment(c, &o, &r2));
+    if (r2) {
+        char *p1 = bml__path_join(r->run_dir, "predictions.csv"), *p2 = bml__path_join(r2->run_dir, "predictions.csv");
+        char *a = NULL, *b = NULL;
+        CHECK_OK(bml__read_file(p1, &a, NULL));
+        CHECK_OK(bml__read_file(p2, &b, NULL));
+        CHECK(a && b && !strcmp(a, b));
+        free(a);
+        free(b);
+        free(p1);
+        free(p2);
+        CHECK_NEAR(json_num(r2->metrics_json, "overall", NULL, "soh", "rmse"), rmse, 0);
+    }
+    /* predict with the saved model on one of the validation cells reproduces its predictions */
+    char out[128];
+    snprintf(out, sizeof out, "%s/pred.csv", outdir);
+    char *metrics = NULL;
+    CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", NULL, out, &o, &metrics));
+    CHECK(metrics != NULL);
+    if (metrics) {
+        cJSON *j = cJSON_Parse(metrics);
+        double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "soh"), "rmse")->valuedouble;
+        CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", "soh", "rmse"), 0);
+        cJSON_Delete(j);
+    }
+    free(metrics);
+    CHECK_ERR(bml_run_predict(r->run_dir, "/nonexistent.csv", NULL, out, &o, &metrics), BML_ERR_NOT_FOUND, "/nonexistent.csv");
+    bml_run_result_free(r2);
+    bml_config_free(c);
+    free(cfgp);
+    bml_run_result_free(r);
+}
+
+static void test_loco_and_modes(void) {
+    const char *ov[] = {"split=loco", "pipeline.target=modes", "model.n_estimators=200"};
+    bml_run_result *r = run(ov, 3, 1, BML_OK);
+    if (!r) return;
+    CHECK_INT(r->n_folds, 8);
+    CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LLI", "rmse")));
+    CHECK(isfinite(json_num(r->metrics_json, "fold_summary", NULL, "LAM_PE", "rmse_mean")));
+    char *p = bml__path_join(r->run_dir, "model/E5-A/model.json");
+    CHECK(bml__is_file(p));
+    free(p);
+    char *metrics = NULL;
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0};
+    CHECK_ERR(bml_run_predict(r->run_dir, DATA_DIR, NULL, "/tmp/x.csv", &o, &metrics), BML_ERR_VALUE, "--fold");
+    bml_run_result_free(r);
+}
+
+static void test_failure_leaves_nothing(void) {
+    int before = count_entries(outdir);
+    struct {
+        const char *ov;
+        bml_status want;
+    } bad[] = {{"data.path=/nonexistent", BML_ERR_NOT_FOUND},
+               {"model.learning_rate=-1", BML_ERR_VALUE},
+               {"split.val_temps=[99]", BML_ERR_EMPTY},
+               {"pipeline.target=voltage", BML_ERR_VALUE}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        bml_run_result *r = run(&bad[i].ov, 1, 1, bad[i].want);
+        CHECK(r == NULL);
+    }
+    CHECK_INT(count_entries(outdir), before);
+    /* an unwritable output directory fails cleanly */
+    const char *ro[] = {"output_dir=/proc/bml-cannot-write"};
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(CONFIGS, ro, 1, &c));
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1};
+    bml_run_result *r = NULL;
+    if (c) CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_IO, "/proc/bml-cannot-write");
+    CHECK(r == NULL);
+    bml_config_free(c);
+}
+
+static void test_seeded_random_split_reproducible(void) {
+    const char *ov[] = {"split=random", "seed=5"};
+    bml_run_result *a = run(ov, 2, 0, BML_OK), *b = run(ov, 2, 0, BML_OK);
+    const char *ov2[] = {"split=random", "seed=6"};
+    bml_run_result *c = run(ov2, 2, 0, BML_OK);
+    if (a && b && c) {
+        CHECK_NEAR(json_num(a->metrics_json, "overall", NULL, "soh", "rmse"), json_num(b->metrics_json, "overall", NULL, "soh", "rmse"), 0);
+        CHECK(json_num(a->metrics_json, "overall", NULL, "soh", "rmse") != json_num(c->metrics_json, "overall", NULL, "soh", "rmse"));
+        CHECK(a->run_dir == NULL);
+    }
+    bml_run_result_free(a);
+    bml_run_result_free(b);
+    bml_run_result_free(c);
+}
+
+static void test_table_study(void) {
+    const char *ov[] = {"data=table", "pipeline=table", "split=loco"};
+    bml_run_result *r = run(ov, 3, 0, BML_OK);
+    if (r) CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LLI", "rmse")));
+    bml_run_result_free(r);
+    const char *mix[] = {"data=table"};
+    r = run(mix, 1, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+}
+
+int main(void) {
+    snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
+    if (!mkdtemp(outdir)) return 1;
+    static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
+                                      T(test_seeded_random_split_reproducible), T(test_table_study)};
+    int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);
+    if (system(cmd) != 0) return 1;
+    return rc;
+}
