@@ -30,7 +30,7 @@ typedef struct {
     size_t n_folds;
     /* wall time of each stage, seconds */
     double t_load, t_pipeline, t_split, t_fit, t_predict, t_explain, t_write, t_total;
-    double t_backend;     /* part of t_fit + t_predict + t_explain spent inside the model's library calls */
+    double t_backend;     /* time inside the model's library calls: fit, predict, SHAP, importance, saving */
 } bml_run_result;
 
 /* Run the study the configuration describes. On success *out is owned by the caller

@@ -205,7 +205,7 @@ static char *list_options(const char *config_dir, const char *group) {
         closedir(d);
     }
     free(dir);
-    qsort(v.items, v.n, sizeof *v.items, (int (*)(const void *, const void *))strcmp);
+    if (v.n) qsort(v.items, v.n, sizeof *v.items, bml__strcmp_ptr);
     char *s = bml__join(v.items, v.n, ", ");
     bml__strvec_free(&v);
     return s;

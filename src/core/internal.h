@@ -51,12 +51,16 @@ typedef struct {
 int bml__strvec_push(bml__strvec *v, const char *s);    /* copies s; 0 or -1 (no memory) */
 int bml__strvec_find(const bml__strvec *v, const char *s); /* index or -1 */
 void bml__strvec_free(bml__strvec *v);
+/* qsort comparator for an array of char* (by string content). */
+int bml__strcmp_ptr(const void *a, const void *b);
 /* Join with a separator into a new string. */
 char *bml__join(char *const *items, size_t n, const char *sep);
 
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */
 int bml__parse_double(const char *s, double *out);
+/* The same through strtod alone (the reference the fast path of bml__parse_double is tested against). */
+int bml__parse_double_strtod(const char *s, double *out);
 int bml__parse_long(const char *s, long *out);
 int bml__parse_bool(const char *s, int *out);
 /* Parse "[a, b, c]" or "a,b,c" into a list of doubles (malloc'ed). 0 or -1. */
@@ -92,6 +96,8 @@ bml_status bml__mkdir_p(const char *path);
 bml_status bml__rm_rf(const char *path);
 /* Read a whole file into a NUL-terminated buffer. */
 bml_status bml__read_file(const char *path, char **out, size_t *len);
+/* Write a whole buffer to path (inside a directory that is itself published atomically). */
+bml_status bml__write_file(const char *path, const char *data, size_t len);
 /* Write a whole buffer to path atomically (temporary file + rename). */
 bml_status bml__write_file_atomic(const char *path, const char *data, size_t len);
 

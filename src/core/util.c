@@ -89,6 +89,8 @@ void bml__strvec_free(bml__strvec *v) {
     v->n = v->cap = 0;
 }
 
+int bml__strcmp_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 char *bml__join(char *const *items, size_t n, const char *sep) {
     size_t len = 1, seplen = strlen(sep);
     for (size_t i = 0; i < n; i++) len += strlen(items[i]) + seplen;
@@ -110,19 +112,82 @@ char *bml__join(char *const *items, size_t n, const char *sep) {
 }
 
 /* ------------------------------------------------------------------ numbers */
+/* Exact powers of ten: every 10^k, k <= 22, is a double without rounding. */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Clinger's fast path: a decimal with at most 2^53 as its digits and |exponent| <= 22 is m * 10^e or
+ * m / 10^-e, one correctly rounded operation on exact operands, hence the same double strtod gives.
+ * Returns 0 and sets *out when it applies, -1 when strtod must decide. */
+static int parse_double_fast(const char *s, double *out) {
+    const char *p = s;
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0, any = 0;
+    while (*p == '0') p++, any = 1;
+    for (; *p >= '0' && *p <= '9'; p++, any = 1) {
+        if (++digits > 19) return -1;
+        m = m * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (m == 0)
+            while (*p == '0') p++, exp10--, any = 1;
+        for (; *p >= '0' && *p <= '9'; p++, any = 1) {
+            if (++digits > 19) return -1;
+            m = m * 10 + (uint64_t)(*p - '0');
+            exp10--;
+        }
+    }
+    if (!any) return -1;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        int eneg = 0, e = 0, edig = 0;
+        if (*p == '-' || *p == '+') eneg = *p++ == '-';
+        for (; *p >= '0' && *p <= '9'; p++, edig++)
+            if ((e = e * 10 + (*p - '0')) > 10000) return -1;
+        if (!edig) return -1;
+        exp10 += eneg ? -e : e;
+    }
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') p++;
+    if (*p) return -1;
+    if (m > (1ULL << 53)) return -1;
+    double v = (double)m;
+    if (m == 0) v = 0.0;
+    else if (exp10 < 0 && exp10 >= -22) v /= POW10[-exp10];
+    else if (exp10 >= 0 && exp10 <= 22) v *= POW10[exp10];
+    else return -1;
+    *out = neg ? -v : v;
+    return 0;
+}
+
 int bml__parse_double(const char *s, double *out) {
     if (!s) return -1;
     while (isspace((unsigned char)*s)) s++;
     if (!*s) return -1;
+    if (parse_double_fast(s, out) == 0) return 0;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
     if (end == s) return -1;
     while (isspace((unsigned char)*end)) end++;
-    if (*end || !isfinite(v) || errno == ERANGE) {
-        /* strtod sets ERANGE for subnormal results too; accept those, reject overflow. */
-        if (*end || !isfinite(v) || fabs(v) > DBL_MAX) return -1;
-    }
+    /* strtod sets ERANGE for subnormal results too: accept those, reject overflow and non-finite */
+    if (*end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+/* The reference path alone, for tests of the fast path. */
+int bml__parse_double_strtod(const char *s, double *out) {
+    if (!s) return -1;
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s) return -1;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end || !isfinite(v)) return -1;
     *out = v;
     return 0;
 }
@@ -390,6 +455,16 @@ bml_status bml__read_file(const char *path, char **out, size_t *len) {
     buf[n] = 0;
     *out = buf;
     if (len) *len = n;
+    return BML_OK;
+}
+
+bml_status bml__write_file(const char *path, const char *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+    size_t w = fwrite(data, 1, len, f);
+    int bad = (w != len) | (fflush(f) != 0);
+    bad |= fclose(f) != 0;
+    if (bad) return bml__fail(BML_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     return BML_OK;
 }
 

@@ -9,35 +9,47 @@
 
 typedef struct {
     bml__csv *out;
-    bml__csv_row cur;
-    size_t cur_cap;
-    size_t line;        /* line being fed */
-    size_t record_line; /* line where the current record started */
+    char *text;          /* the current record's fields, NUL-separated */
+    size_t text_len, text_cap;
+    size_t *offs;        /* start of each field in text */
+    size_t n_fields, offs_cap;
+    size_t line;         /* line being fed */
+    size_t record_line;  /* line where the current record started */
     int nomem;
 } ctx_t;
 
 static void on_field(void *s, size_t len, void *data) {
     ctx_t *c = data;
     if (c->nomem) return;
-    if (c->cur.n_fields == 0) c->record_line = c->line;
-    if (c->cur.n_fields == c->cur_cap) {
-        size_t cap = c->cur_cap ? 2 * c->cur_cap : 32;
-        char **f = realloc(c->cur.fields, cap * sizeof *f);
-        if (!f) {
+    if (c->n_fields == 0) c->record_line = c->line;
+    if (c->n_fields == c->offs_cap) {
+        size_t cap = c->offs_cap ? 2 * c->offs_cap : 32;
+        size_t *o = realloc(c->offs, cap * sizeof *o);
+        if (!o) {
             c->nomem = 1;
             return;
         }
-        c->cur.fields = f;
-        c->cur_cap = cap;
+        c->offs = o;
+        c->offs_cap = cap;
     }
-    char *v = s ? bml__strndup(s, len) : bml__strdup("");
-    if (!v) {
-        c->nomem = 1;
-        return;
+    if (!s) len = 0;
+    if (c->text_len + len + 1 > c->text_cap) {
+        size_t cap = (c->text_len + len + 1) * 2;
+        char *t = realloc(c->text, cap);
+        if (!t) {
+            c->nomem = 1;
+            return;
+        }
+        c->text = t;
+        c->text_cap = cap;
     }
-    c->cur.fields[c->cur.n_fields++] = v;
+    c->offs[c->n_fields++] = c->text_len;
+    if (len) memcpy(c->text + c->text_len, s, len);
+    c->text_len += len;
+    c->text[c->text_len++] = 0;
 }
 
+/* one allocation per record: the field pointers followed by the text */
 static void on_record(int term, void *data) {
     (void)term;
     ctx_t *c = data;
@@ -53,19 +65,26 @@ static void on_record(int term, void *data) {
         o->rows = r;
         o->cap = cap;
     }
-    c->cur.line = c->cur.n_fields ? c->record_line : c->line;
-    /* shrink to fit, hand over */
-    o->rows[o->n_rows++] = c->cur;
-    memset(&c->cur, 0, sizeof c->cur);
-    c->cur_cap = 0;
+    size_t n = c->n_fields, head = n * sizeof(char *);
+    char **block = malloc(head + c->text_len + 1);
+    if (!block) {
+        c->nomem = 1;
+        return;
+    }
+    char *text = (char *)block + head;
+    if (c->text_len) memcpy(text, c->text, c->text_len);
+    for (size_t i = 0; i < n; i++) block[i] = text + c->offs[i];
+    bml__csv_row *row = &o->rows[o->n_rows++];
+    row->fields = block;
+    row->n_fields = n;
+    row->line = n ? c->record_line : c->line;
+    c->n_fields = 0;
+    c->text_len = 0;
 }
 
 void bml__csv_free(bml__csv *c) {
     if (!c) return;
-    for (size_t i = 0; i < c->n_rows; i++) {
-        for (size_t j = 0; j < c->rows[i].n_fields; j++) free(c->rows[i].fields[j]);
-        free(c->rows[i].fields);
-    }
+    for (size_t i = 0; i < c->n_rows; i++) free(c->rows[i].fields);
     free(c->rows);
     memset(c, 0, sizeof *c);
 }
@@ -110,8 +129,8 @@ bml_status bml__csv_read(const char *path, size_t skip_lines, bml__csv *out) {
     }
     if (st == BML_OK && c.nomem) st = bml__fail(BML_ERR_NOMEM, "%s: out of memory", path);
     csv_free(&p);
-    for (size_t j = 0; j < c.cur.n_fields; j++) free(c.cur.fields[j]);
-    free(c.cur.fields);
+    free(c.text);
+    free(c.offs);
     free(buf);
     if (st != BML_OK) bml__csv_free(out);
     return st;

@@ -9,7 +9,7 @@
 
 typedef struct {
     size_t n_fields;
-    char **fields; /* n_fields NUL-terminated strings ("" for empty fields) */
+    char **fields; /* n_fields NUL-terminated strings ("" for empty fields), all inside one allocation */
     size_t line;   /* 1-based line number in the source file */
 } bml__csv_row;
 

@@ -95,25 +95,41 @@ int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t
 }
 
 /* Dates "DD/MM/YYYY" (experiment 5) or "YYYY-MM-DD" (others) -> days since 1970-01-01. */
+/* n digits at s as an integer, or -1 */
+static int digits(const char *s, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 static int parse_date(const char *s, double *days) {
     int y, m, d;
-    char tail;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 || sscanf(s, "%2d/%2d/%4d%c", &d, &m, &y, &tail) == 3) {
-        if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1900) return -1;
-        /* days from civil (Howard Hinnant's algorithm) */
-        y -= m <= 2;
-        int era = (y >= 0 ? y : y - 399) / 400;
-        unsigned yoe = (unsigned)(y - era * 400);
-        unsigned doy = (153u * (unsigned)(m + (m > 2 ? -3 : 9)) + 2) / 5 + (unsigned)d - 1;
-        unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        *days = (double)era * 146097.0 + (double)doe - 719468.0;
-        return 0;
+    if (strlen(s) != 10) return -1;
+    if (s[4] == '-' && s[7] == '-') {
+        y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+    } else if (s[2] == '/' && s[5] == '/') {
+        d = digits(s, 2), m = digits(s + 3, 2), y = digits(s + 6, 4);
+    } else {
+        return -1;
     }
-    return -1;
+    if (m < 1 || m > 12 || d < 1 || d > 31 || y < 1900) return -1;
+    /* days from civil (Howard Hinnant's algorithm) */
+    y -= m <= 2;
+    int era = y / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153u * (unsigned)(m + (m > 2 ? -3 : 9)) + 2) / 5 + (unsigned)d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    *days = (double)era * 146097.0 + (double)doe - 719468.0;
+    return 0;
 }
 
 static int is_missing_token(const char *s) {
-    return !*s || bml__streq_ci(s, "nan") || bml__streq_ci(s, "na") || bml__streq_ci(s, "null");
+    if (!*s) return 1;
+    if (*s != 'n' && *s != 'N') return 0;
+    return bml__streq_ci(s, "nan") || bml__streq_ci(s, "na") || bml__streq_ci(s, "null");
 }
 
 static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
@@ -164,10 +180,7 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
     for (int j = 0; j < BML__OX_NCOLS; j++) {
         filecol[j] = 0;
         for (size_t k = 0; k < h->n_fields; k++) {
-            char *t = bml__strdup(h->fields[k]);
-            int eq = t && header_eq(bml__trim(t), bml__oxford_headers[j]);
-            free(t);
-            if (eq) {
+            if (header_eq(bml__trim(h->fields[k]), bml__oxford_headers[j])) {
                 filecol[j] = (int)k + 1;
                 break;
             }
@@ -282,7 +295,7 @@ static bml_status collect(const char *dir, int depth, bml__strvec *files) {
             return bml__fail(BML_ERR_NOMEM, "out of memory");
         }
     closedir(d);
-    qsort(names.items, names.n, sizeof *names.items, (int (*)(const void *, const void *))strcmp);
+    if (names.n) qsort(names.items, names.n, sizeof *names.items, bml__strcmp_ptr);
     bml_status st = BML_OK;
     for (size_t i = 0; i < names.n && st == BML_OK; i++) {
         char *p = bml__path_join(dir, names.items[i]);

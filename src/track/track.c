@@ -282,8 +282,16 @@ static void sb_meta(sbuf *b, const bml_sample_meta *m) {
     sb_num(b, m->throughput_ah, 12);
 }
 
+/* Files inside the partial run directory are written directly (the directory is published whole);
+ * files written elsewhere (predict's output) go through a temporary file and a rename. */
+static _Thread_local int g_direct;
+
+static bml_status put_file(const char *path, const char *data, size_t len) {
+    return g_direct ? bml__write_file(path, data, len) : bml__write_file_atomic(path, data, len);
+}
+
 static bml_status sb_write(sbuf *b, const char *path) {
-    bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(path, b->buf ? b->buf : "", b->len);
+    bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : put_file(path, b->buf ? b->buf : "", b->len);
     free(b->buf);
     memset(b, 0, sizeof *b);
     return st;
@@ -401,7 +409,7 @@ static bml_status write_importance(const char *path, const bml_samples *s, const
 static bml_status write_json(const char *path, const cJSON *j) {
     char *txt = cJSON_Print(j);
     if (!txt) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = bml__write_file_atomic(path, txt, strlen(txt));
+    bml_status st = put_file(path, txt, strlen(txt));
     free(txt);
     return st;
 }
@@ -414,13 +422,12 @@ static bml_status write_in(const char *dir, const char *name, bml_status (*fn)(c
     return st;
 }
 
-static bml_status write_text_fn(const char *path, const void *txt) {
-    return bml__write_file_atomic(path, txt, strlen(txt));
-}
+static bml_status write_text_fn(const char *path, const void *txt) { return put_file(path, txt, strlen(txt)); }
 
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
-                                const bml__track_fold *folds, cJSON *metrics, char **run_dir) {
+                                const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save) {
     *run_dir = NULL;
+    *t_model_save = 0;
     const char *outdir = bml_config_get(cfg, "output_dir");
     if (!outdir || !*outdir) outdir = "runs";
     BML__TRY(bml__mkdir_p(outdir));
@@ -449,6 +456,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     char *tmp = bml__sprintf("%s/.partial-%s-%ld", outdir, name, (long)getpid());
     bml_status st = tmp ? bml__mkdir_p(tmp) : bml__fail(BML_ERR_NOMEM, "out of memory");
     char *yaml = bml_config_to_yaml(cfg);
+    g_direct = 1;
     if (st == BML_OK && !yaml) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, yaml);
     /* fit information of each fold's model */
@@ -509,7 +517,11 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
             st = bml__fail(BML_ERR_NOMEM, "out of memory");
             break;
         }
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         st = bml_model_save(folds[f].model, dir);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        *t_model_save += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (st == BML_OK) {
             cJSON *pj = bml__track_preprocess_json(folds[f].pre, s->n_features);
             char *p = bml__path_join(dir, "preprocess.json");
@@ -519,6 +531,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         }
         free(dir);
     }
+    g_direct = 0;
     if (st == BML_OK && rename(tmp, final) != 0)
         st = bml__fail(BML_ERR_IO, "cannot move the finished run to %s: %s", final, strerror(errno));
     if (st != BML_OK) {

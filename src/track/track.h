@@ -43,9 +43,10 @@ typedef struct {
 } bml__track_fold;
 
 /* Write the run directory under config key output_dir (default "runs"); *run_dir receives its
- * path (caller frees). Everything is written into a hidden partial directory renamed at the end. */
+ * path (caller frees). Everything is written into a hidden partial directory renamed at the end.
+ * *t_model_save receives the seconds spent in the models' own serialisation. */
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
-                                const bml__track_fold *folds, cJSON *metrics, char **run_dir);
+                                const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save);
 
 /* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target. fold_names may be NULL. */
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,

@@ -379,7 +379,9 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].shap = folds[f].shap;
             tf[f].imp = folds[f].imp;
         }
-        st = bml__track_write_run(cfg, s, sp, tf, metrics, &res->run_dir);
+        double t_save = 0;
+        st = bml__track_write_run(cfg, s, sp, tf, metrics, &res->run_dir, &t_save);
+        res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
         if (st != BML_OK) {
             cJSON_Delete(metrics);
