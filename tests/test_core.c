@@ -21,6 +21,44 @@ static void test_parse_numbers(void) {
     CHECK(bml__parse_bool("maybe", &b) != 0);
 }
 
+/* the decimal fast path gives bit-identical results to strtod */
+static void test_parse_fast_path_matches_strtod(void) {
+    const char *fixed[] = {"0", "-0", "0.0", "1", "-1.5", ".5", "5.", "4878.88456988181", "5621.3342942788095",
+                           "0.1033642231813236", "0.0086352080887809", "1e-22", "9007199254740993", "123456789012345678",
+                           "1.7976931348623157e308", "2.2250738585072014e-308", "4.9e-324", "3.14159e5", "1E+3", "0.000001",
+                           "0x1p3", "1e", "e5", ".", "-", "+.5", "12abc", " 7 ", "1e400", "-1e-400", "00012.5000"};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        double a = 0, b = 0;
+        int ra = bml__parse_double(fixed[i], &a), rb = bml__parse_double_strtod(fixed[i], &b);
+        if (ra != rb || (ra == 0 && memcmp(&a, &b, sizeof a) != 0)) {
+            fprintf(stderr, "  '%s': fast %d %.17g, strtod %d %.17g\n", fixed[i], ra, a, rb, b);
+            t_fail_count++;
+        }
+    }
+    /* random decimals of 1..19 digits and exponents -30..30 */
+    bml__rng r;
+    bml__rng_seed(&r, 1);
+    int mismatches = 0;
+    for (int k = 0; k < 200000; k++) {
+        char buf[64];
+        int nd = 1 + (int)(bml__rng_next(&r) % 19), dot = (int)(bml__rng_next(&r) % (unsigned)(nd + 1));
+        size_t o = 0;
+        if (bml__rng_next(&r) & 1) buf[o++] = '-';
+        for (int d = 0; d < nd; d++) {
+            if (d == dot) buf[o++] = '.';
+            buf[o++] = (char)('0' + bml__rng_next(&r) % 10);
+        }
+        if (bml__rng_next(&r) % 3 == 0) o += (size_t)snprintf(buf + o, sizeof buf - o, "e%d", (int)(bml__rng_next(&r) % 61) - 30);
+        buf[o] = 0;
+        double a = 0, b = 0;
+        int ra = bml__parse_double(buf, &a), rb = bml__parse_double_strtod(buf, &b);
+        if (ra != rb || (ra == 0 && memcmp(&a, &b, sizeof a) != 0)) {
+            if (mismatches++ < 5) fprintf(stderr, "  '%s': fast %.17g, strtod %.17g\n", buf, a, b);
+        }
+    }
+    CHECK_INT(mismatches, 0);
+}
+
 static void test_lists(void) {
     double *v = NULL;
     size_t n = 0;
@@ -113,4 +151,4 @@ static void test_status_names(void) {
     CHECK_STR(bml_status_describe(BML_OK), "success");
 }
 
-TEST_MAIN("core", T(test_parse_numbers), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_status_names))
+TEST_MAIN("core", T(test_parse_numbers), T(test_parse_fast_path_matches_strtod), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_status_names))
