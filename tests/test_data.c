@@ -140,10 +140,20 @@ static void test_original_tree(void) {
     snprintf(name, sizeof name, "Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Performance Summary/Expt 2,2 - cell D (25degC) - Processed Data.csv");
     write_summary(name, ROW0);
     snprintf(name, sizeof name, "Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Ageing Sets Summary/Summary per Cycle/expt 2 - cell D - cycle_data.csv");
-    write_text(tpath(name), "Cycle,Capacity\n1,2\n");
+    write_text(tpath(name), "Cycle,Date,Capacity [mA h]\r\n1,2020-07-23,4800.5\r\n2,,4790\r\n");
+    snprintf(name, sizeof name, "Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Ageing Sets Summary/Summary per Set/expt 2 - cell D - set_data.csv");
+    char setdir[700];
+    snprintf(setdir, sizeof setdir, "mkdir -p '%s/Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Ageing Sets Summary/Summary per Set'", tmpdir());
+    CHECK_INT(system(setdir), 0);
+    write_text(tpath(name), "Set,Throughput\n0,0\n1,x7\n");
     char root[512];
     snprintf(root, sizeof root, "%s/Raw Data", tmpdir());
     bml_dataset *ds = NULL;
+    /* the per-set file has a bad number: the error names it */
+    CHECK_ERR(bml_dataset_load_oxford(root, NULL, &ds), BML_ERR_PARSE, "set_data.csv:3:2: cannot parse 'x7'");
+    char fix[900];
+    snprintf(fix, sizeof fix, "printf 'Set,Throughput\\n0,0\\n1,7\\n' > '%s/Raw Data/Expt 2,2 - C-based Degradation 2/Summary Data/Ageing Sets Summary/Summary per Set/expt 2 - cell D - set_data.csv'", tmpdir());
+    CHECK_INT(system(fix), 0);
     CHECK_OK(bml_dataset_load_oxford(root, NULL, &ds));
     if (!ds) return;
     CHECK_INT(bml_dataset_n_cells(ds), 1);
@@ -151,6 +161,16 @@ static void test_original_tree(void) {
     bml_dataset_cell(ds, 0, &v);
     CHECK_INT(v.experiment, 2);
     CHECK_STR(v.cell_id, "D");
+    bml_table_view t;
+    CHECK_INT(bml_dataset_cell_summary(ds, 0, "cycle", &t), 1);
+    CHECK_INT(t.n_rows, 2);
+    CHECK_INT(t.n_columns, 3);
+    CHECK_STR(t.column_names[2], "Capacity [mA h]");
+    CHECK_NEAR(t.values[0 * 3 + 1], 18466, 0); /* 2020-07-23 */
+    CHECK(isnan(t.values[1 * 3 + 1]));
+    CHECK_INT(bml_dataset_cell_summary(ds, 0, "set", &t), 1);
+    CHECK_NEAR(t.values[1 * 2 + 1], 7, 0);
+    CHECK_INT(bml_dataset_cell_summary(ds, 0, "rpt", &t), 0);
     bml_dataset_free(ds);
 }
 

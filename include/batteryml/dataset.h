@@ -69,6 +69,21 @@ const char *bml_dataset_column_name(const bml_dataset *ds, size_t j);
 int bml_dataset_column_index(const bml_dataset *ds, const char *name);
 /* Fill *view for cell i (i < n_cells). */
 void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *view);
+/* A per-cell auxiliary table: the Oxford "Summary per Cycle" and "Summary per Set" files. Columns
+ * keep their header names; numbers as given, dates as days since 1970-01-01, empty fields NaN. */
+typedef struct {
+    const char *source;
+    size_t n_rows, n_columns;
+    const char *const *column_names; /* (n_columns) */
+    const double *values;            /* (n_rows, n_columns) */
+} bml_table_view;
+
+/* The cell's "cycle" (Summary per Cycle) or "set" (Summary per Set) table, found beside its
+ * Performance Summary (the original tree's `Ageing Sets Summary/Summary per Cycle|Set/expt N - cell X
+ * - cycle_data.csv|set_data.csv`, or the same folder). Returns 1 and fills *view when the cell has one,
+ * 0 otherwise. */
+int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view);
+
 /* 1 for Oxford Performance Summary data, 0 for a generic table. */
 int bml_dataset_is_oxford(const bml_dataset *ds);
 /* For a generic table: the feature and target column names given as roles. */

@@ -5,6 +5,14 @@
 #include "batteryml/dataset.h"
 #include "core/internal.h"
 
+/* an auxiliary numeric table of a cell (Summary per Cycle / per Set) */
+typedef struct {
+    char *source;
+    size_t n_rows, n_cols;
+    char **names;
+    double *values;
+} bml__aux;
+
 typedef struct {
     int experiment;
     char *cell_id;
@@ -14,6 +22,7 @@ typedef struct {
     double *values;   /* (n_rows, n_cols) */
     size_t *lines;    /* (n_rows) */
     int *file_column; /* (n_cols) 1-based column of each dataset column in `source` (0: absent) */
+    bml__aux aux[2];  /* [0] Summary per Cycle, [1] Summary per Set (n_rows 0: none) */
 } bml__cell;
 
 struct bml_dataset {

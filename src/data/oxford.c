@@ -144,7 +144,17 @@ static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
     return BML_OK;
 }
 
+static void aux_free(bml__aux *a) {
+    for (size_t j = 0; a->names && j < a->n_cols; j++) free(a->names[j]);
+    free(a->names);
+    free(a->values);
+    free(a->source);
+    memset(a, 0, sizeof *a);
+}
+
 static void cell_free(bml__cell *c) {
+    aux_free(&c->aux[0]);
+    aux_free(&c->aux[1]);
     free(c->cell_id);
     free(c->source);
     free(c->values);
@@ -160,6 +170,8 @@ static int cells_equal(const bml__cell *a, const double *vals, size_t n_rows) {
     }
     return 1;
 }
+
+static bml_status aux_attach(bml__cell *c, const char *summary_path);
 
 /* Load one Performance Summary file into ds (one or several cells). */
 static bml_status load_file(bml_dataset *ds, const char *path, const char *base, int expt, const char *cell,
@@ -267,6 +279,10 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
             memcpy(c.values, seg, m * BML__OX_NCOLS * sizeof *seg);
             memcpy(c.lines, lines + start, m * sizeof *lines);
             memcpy(c.file_column, filecol, sizeof filecol);
+            if (cell[0] && (st = aux_attach(&c, path)) != BML_OK) {
+                cell_free(&c);
+                goto done;
+            }
             if ((st = push_cell(ds, &c)) != BML_OK) {
                 cell_free(&c);
                 goto done;
@@ -280,6 +296,116 @@ done:
     free(lines);
     bml__csv_free(&csv);
     return st;
+}
+
+/* ------------------------------------------------------------------ Summary per Cycle / per Set */
+/* "expt 5 - cell A - cycle_data.csv" (any case, "Expt 2,2" too) */
+static int aux_name_matches(const char *name, int expt, const char *cell, const char *suffix) {
+    const char *s = name;
+    if (strncasecmp(s, "expt", 4) != 0) return 0;
+    s = skip_ws(s + 4);
+    if (!isdigit((unsigned char)*s) || (int)strtol(s, (char **)&s, 10) != expt) return 0;
+    if (*s == ',')
+        for (s++; isdigit((unsigned char)*s);) s++;
+    s = skip_ws(s);
+    if (*s != '-') return 0;
+    s = skip_ws(s + 1);
+    if (strncasecmp(s, "cell", 4) != 0) return 0;
+    s = skip_ws(s + 4);
+    size_t cl = strlen(cell);
+    if (strncmp(s, cell, cl) != 0) return 0;
+    s = skip_ws(s + cl);
+    if (*s != '-') return 0;
+    s = skip_ws(s + 1);
+    return bml__streq_ci(s, suffix);
+}
+
+static bml_status aux_load(const char *path, bml__aux *a) {
+    bml__csv csv;
+    BML__TRY(bml__csv_read(path, 0, &csv));
+    bml_status st = BML_OK;
+    if (csv.n_rows == 0) {
+        st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
+        goto done;
+    }
+    const bml__csv_row *h = &csv.rows[0];
+    a->n_cols = h->n_fields;
+    a->n_rows = csv.n_rows - 1;
+    a->names = bml__calloc(a->n_cols, sizeof *a->names);
+    a->values = bml__calloc(a->n_rows * a->n_cols + 1, sizeof *a->values);
+    a->source = bml__strdup(path);
+    if (!a->names || !a->values || !a->source) goto nomem;
+    for (size_t j = 0; j < a->n_cols; j++)
+        if (!(a->names[j] = bml__strdup(bml__trim(h->fields[j])))) goto nomem;
+    for (size_t i = 0; i < a->n_rows; i++) {
+        const bml__csv_row *r = &csv.rows[i + 1];
+        if (r->n_fields != a->n_cols) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->line, r->n_fields, a->n_cols);
+            goto done;
+        }
+        for (size_t j = 0; j < a->n_cols; j++) {
+            char *t = bml__trim(r->fields[j]);
+            double v = NAN;
+            if (!is_missing_token(t) && bml__parse_double(t, &v) != 0 && parse_date(t, &v) != 0) {
+                st = bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: cannot parse '%s' as a number or date (column '%s')", path,
+                               r->line, j + 1, t, a->names[j]);
+                goto done;
+            }
+            a->values[i * a->n_cols + j] = v;
+        }
+    }
+    goto done;
+nomem:
+    st = bml__fail(BML_ERR_NOMEM, "out of memory");
+done:
+    bml__csv_free(&csv);
+    if (st != BML_OK) aux_free(a);
+    return st;
+}
+
+/* Look for the cell's per-cycle and per-set files beside its Performance Summary. */
+static bml_status aux_attach(bml__cell *c, const char *summary_path) {
+    static const char *const suffix[2] = {"cycle_data.csv", "set_data.csv"};
+    static const char *const sub[2] = {"Ageing Sets Summary/Summary per Cycle", "Ageing Sets Summary/Summary per Set"};
+    char *dir = bml__strdup(summary_path);
+    if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    bml_status st = BML_OK;
+    for (int k = 0; k < 2 && st == BML_OK; k++) {
+        char *cands[2] = {bml__sprintf("%s/../%s", dir, sub[k]), bml__strdup(dir)};
+        for (int d = 0; d < 2 && st == BML_OK && !c->aux[k].n_rows; d++) {
+            DIR *dh = cands[d] ? opendir(cands[d]) : NULL;
+            if (!dh) continue;
+            struct dirent *e;
+            char *found = NULL;
+            while (!found && (e = readdir(dh)))
+                if (aux_name_matches(e->d_name, c->experiment, c->cell_id, suffix[k]))
+                    found = bml__path_join(cands[d], e->d_name);
+            closedir(dh);
+            if (found) st = aux_load(found, &c->aux[k]);
+            free(found);
+        }
+        free(cands[0]);
+        free(cands[1]);
+    }
+    free(dir);
+    return st;
+}
+
+int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view) {
+    BML__ASSERT(i < ds->n_cells);
+    int k = !strcmp(kind, "cycle") ? 0 : !strcmp(kind, "set") ? 1 : -1;
+    if (k < 0) return 0;
+    const bml__aux *a = &ds->cells[i].aux[k];
+    if (!a->n_rows) return 0;
+    view->source = a->source;
+    view->n_rows = a->n_rows;
+    view->n_columns = a->n_cols;
+    view->column_names = (const char *const *)a->names;
+    view->values = a->values;
+    return 1;
 }
 
 /* Recursively collect Performance Summary files below dir (sorted for determinism). */
