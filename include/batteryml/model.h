@@ -55,6 +55,10 @@ bml_status bml_model_importance(const bml_model *m, const char *kind, double *im
  * best iteration and number of trees per target). */
 char *bml_model_fit_info_json(const bml_model *m);
 
+/* Per-epoch history as CSV text (epoch,train_loss,val_loss,lr), malloc'ed; NULL for models that
+ * train without epochs. */
+char *bml_model_history_csv(const bml_model *m);
+
 /* Save to directory `dir` (created; existing files of the same names are replaced) and load back.
  * The saved form is versioned: model.json (format version, model name, parameters, feature and
  * target names) plus the model's own files. Caller owns *out of load. */
@@ -66,6 +70,8 @@ size_t bml_model_registry_count(void);
 const char *bml_model_registry_name(size_t i);
 const char *bml_model_registry_describe(size_t i);
 size_t bml_model_registry_params(size_t i, const bml_param_info **params);
+/* 1 when the named model trains with the config's training.* and loss.* settings (neural models). */
+int bml_model_registry_takes_training(const char *name);
 /* Names joined by ", " into buf (for messages). */
 void bml_model_registry_list(char *buf, size_t size);
 

@@ -26,11 +26,13 @@ struct bml__model_def {
     const bml__param_spec *specs;
     size_t n_specs, params_size;
     int handles_missing, wants_scaled;
+    int takes_training; /* receives the config's training.* and loss.* keys as parameters */
     bml_status (*fit)(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed);
     bml_status (*predict)(const bml_model *m, const double *x, size_t n, double *y);
     bml_status (*shap)(const bml_model *m, const double *x, size_t n, double *phi);         /* may be NULL */
     bml_status (*importance)(const bml_model *m, const char *kind, double *imp);            /* may be NULL */
     cJSON *(*fit_info)(const bml_model *m);
+    char *(*history_csv)(const bml_model *m); /* may be NULL: epoch,train_loss,val_loss,lr rows */
     /* save writes the model's own files into dir and returns its state description (owned by caller) */
     bml_status (*save)(const bml_model *m, const char *dir, cJSON **state);
     bml_status (*load)(bml_model *m, const char *dir, const cJSON *state);
@@ -38,5 +40,6 @@ struct bml__model_def {
 };
 
 extern const bml__model_def bml__model_lgbm;
+extern const bml__model_def bml__model_mlp;
 
 #endif

@@ -4,7 +4,7 @@
 
 #include "models/model_internal.h"
 
-static const bml__model_def *const defs[] = {&bml__model_lgbm};
+static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 size_t bml_model_registry_count(void) { return N_DEFS; }
@@ -18,6 +18,16 @@ size_t bml_model_registry_params(size_t i, const bml_param_info **params) {
     bml__params_info(defs[i]->specs, defs[i]->n_specs, info[i]);
     *params = info[i];
     return defs[i]->n_specs;
+}
+
+int bml_model_registry_takes_training(const char *name) {
+    for (size_t i = 0; i < N_DEFS; i++)
+        if (name && !strcmp(defs[i]->name, name)) return defs[i]->takes_training;
+    return 0;
+}
+
+char *bml_model_history_csv(const bml_model *m) {
+    return m->fitted && m->def->history_csv ? m->def->history_csv(m) : NULL;
 }
 
 void bml_model_registry_list(char *buf, size_t size) {

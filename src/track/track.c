@@ -500,15 +500,43 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         free(fnames);
         free(roles);
     }
-    if (st == BML_OK) {
+    int any_shap = 0, any_imp = 0;
+    for (size_t f = 0; f < sp->n_folds; f++) any_shap |= folds[f].shap != NULL, any_imp |= folds[f].imp != NULL;
+    if (st == BML_OK && any_shap) {
         char *p = bml__path_join(tmp, "shap.csv");
         st = p ? write_shap(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
-    if (st == BML_OK) {
+    if (st == BML_OK && any_imp) {
         char *p = bml__path_join(tmp, "importance.csv");
         st = p ? write_importance(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
+    }
+    /* per-epoch history of neural models: step_metrics.csv with a fold column */
+    if (st == BML_OK) {
+        sbuf b = {0};
+        for (size_t f = 0; f < sp->n_folds; f++) {
+            char *h = bml_model_history_csv(folds[f].model);
+            if (!h) continue;
+            char *line = strchr(h, '\n');
+            if (!b.len) sb_str(&b, "fold,"), sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
+            for (char *p = line ? line + 1 : NULL; p && *p;) {
+                char *e = strchr(p, '\n');
+                size_t l = e ? (size_t)(e - p) + 1 : strlen(p);
+                sb_field(&b, sp->folds[f].name);
+                sb_str(&b, ",");
+                sb_put(&b, p, l);
+                p += l;
+            }
+            free(h);
+        }
+        if (b.len) {
+            char *p = bml__path_join(tmp, "step_metrics.csv");
+            st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(p);
+        } else {
+            free(b.buf);
+        }
     }
     /* models: model/ for one fold, model/<fold>/ for several */
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {

@@ -142,6 +142,40 @@ static void fold_out_release(fold_out *f) {
     free(f->imp);
 }
 
+/* The model of the config: its model.* keys; neural models also get training.* as they are and the
+ * loss group as loss=<name>, loss_<key>=<value>. */
+static bml_status create_model(const bml_config *cfg, const char *mname, bml_model **out) {
+    int neural = bml_model_registry_takes_training(mname);
+    size_t nm = bml_config_section(cfg, "model", NULL, 0);
+    size_t nt = neural ? bml_config_section(cfg, "training", NULL, 0) : 0;
+    size_t nl = neural ? bml_config_section(cfg, "loss", NULL, 0) : 0;
+    size_t n = nt + nm + nl + 1;
+    bml_kv *kv = bml__calloc(n, sizeof *kv);
+    char **owned = bml__calloc(nl + 1, sizeof *owned);
+    if (!kv || !owned) {
+        free(kv);
+        free(owned);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    size_t k = 0;
+    if (neural) {
+        k += bml_config_section(cfg, "training", kv + k, nt);
+        kv[k++] = (bml_kv){"loss", cfg_str(cfg, "loss.name", "mse")};
+        bml_config_section(cfg, "loss", kv + k, nl);
+        for (size_t i = 0; i < nl; i++) {
+            owned[i] = bml__sprintf("loss_%s", kv[k + i].key);
+            kv[k + i].key = owned[i] ? owned[i] : "";
+        }
+        k += nl;
+    }
+    k += bml_config_section(cfg, "model", kv + k, nm);
+    bml_status st = bml_model_create(mname, kv, k, out);
+    for (size_t i = 0; i < nl; i++) free(owned[i]);
+    free(owned);
+    free(kv);
+    return st;
+}
+
 static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fold *fold, uint64_t seed,
                            const bml_run_opts *opts, fold_out *fo, bml_run_result *res) {
     memset(fo, 0, sizeof *fo);
@@ -149,13 +183,8 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fo
     fo->eval_idx = bml_fold_eval(fold, &fo->n_eval);
     fo->eval_is_test = fold->n_test > 0;
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
-    size_t nkv = bml_config_section(cfg, "model", NULL, 0);
-    bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
-    if (!kv) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_config_section(cfg, "model", kv, nkv);
-    bml_status st = bml_model_create(mname, kv, nkv, &fo->model);
-    free(kv);
-    BML__TRY(st);
+    BML__TRY(create_model(cfg, mname, &fo->model));
+    bml_status st;
     bml_samples *tr = NULL, *va = NULL, *ev = NULL;
     size_t F = all->n_features, O = all->n_targets;
     if ((st = bml_samples_subset(all, fold->train, fold->n_train, &tr)) != BML_OK) goto done;
@@ -257,8 +286,9 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     }
     const char *loss = cfg_str(cfg, "loss.name", "mse");
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
-    if (!strcmp(mname, "lgbm") && strcmp(loss, "mse") != 0) {
-        st = bml__fail(BML_ERR_VALUE, "model lgbm trains on squared error: use loss=mse (loss=%s is for the neural models)", loss);
+    if (!bml_model_registry_takes_training(mname) && strcmp(loss, "mse") != 0) {
+        st = bml__fail(BML_ERR_VALUE, "model %s trains on squared error: use loss=mse (loss=%s is for the neural models)",
+                       mname, loss);
         goto fail;
     }
     const char *tracking = cfg_str(cfg, "tracking.name", "local");

@@ -1,0 +1,175 @@
+/* Layers: forward/backward pairs (see nn.h). References: PyTorch 1.13 semantics (FACTS.md section 3). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+/* ------------------------------------------------------------------ matrix products */
+void bml_nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, accumulate ? 1.0f : 0.0f, out, N);
+}
+
+void bml_nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? out[i * N + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += a[i * K + k] * b[j * K + k];
+            out[i * N + j] = s;
+        }
+}
+
+void bml_nn_matmul_ab(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, accumulate ? 1.0f : 0.0f, out, N);
+}
+
+void bml_nn_matmul_ab_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? out[i * N + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += a[i * K + k] * b[k * N + j];
+            out[i * N + j] = s;
+        }
+}
+
+void bml_nn_matmul_atb(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, a, M, b, N, accumulate ? 1.0f : 0.0f, out, N);
+}
+
+void bml_nn_matmul_atb_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = accumulate ? out[i * N + j] : 0.0f;
+            for (int k = 0; k < K; k++) s += a[k * M + i] * b[k * N + j];
+            out[i * N + j] = s;
+        }
+}
+
+/* ------------------------------------------------------------------ Linear */
+void bml_nn_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+    /* out (N,OC) = inp (N,C) @ w (OC,C)^T + b */
+    if (b)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *out);
+    bml_nn_matmul_abt(out, inp, w, N, OC, C, b != NULL);
+}
+
+void bml_nn_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            int N, int C, int OC) {
+    if (dinp) bml_nn_matmul_ab(dinp, dout, w, N, C, OC, 1);  /* dinp (N,C) += dout (N,OC) @ w (OC,C) */
+    if (dw) bml_nn_matmul_atb(dw, dout, inp, OC, C, N, 1);   /* dw (OC,C) += dout^T (OC,N) @ inp (N,C) */
+    if (db)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) db[o] += dout[(size_t)n * OC + o];
+}
+
+/* ------------------------------------------------------------------ activations */
+void bml_nn_relu_forward(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void bml_nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void bml_nn_tanh_forward(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+}
+
+void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+/* ------------------------------------------------------------------ RNG and dropout */
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void bml_nn_rng_seed(bml_nn_rng *r, uint64_t seed) {
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t next(bml_nn_rng *r) {
+    uint64_t *s = r->s, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+float bml_nn_rng_uniform(bml_nn_rng *r) { return (float)(next(r) >> 40) * 0x1.0p-24f; }
+
+float bml_nn_rng_normal(bml_nn_rng *r) {
+    double u1 = ((double)(next(r) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(next(r) >> 11) * 0x1.0p-53;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void bml_nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = bml_nn_rng_uniform(rng) < p ? 0.0f : scale;
+        out[i] = inp[i] * mask[i];
+    }
+}
+
+void bml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
+}
+
+/* ------------------------------------------------------------------ LayerNorm */
+void bml_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                              int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        double m = 0, v = 0; /* biased variance, as torch.nn.LayerNorm */
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += ((double)x[c] - m) * ((double)x[c] - m);
+        v /= C;
+        float s = (float)(1.0 / sqrt(v + eps));
+        for (int c = 0; c < C; c++) o[c] = ((x[c] - (float)m) * s) * (w ? w[c] : 1.0f) + (b ? b[c] : 0.0f);
+        mean[n] = (float)m;
+        rstd[n] = s;
+    }
+}
+
+void bml_nn_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float m = mean[n], s = rstd[n];
+        /* dxhat = dout * w; dx = s * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) */
+        double dsum = 0, dxsum = 0;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - m) * s, dxhat = d[c] * (w ? w[c] : 1.0f);
+            dsum += dxhat;
+            dxsum += dxhat * xhat;
+            if (dw) dw[c] += d[c] * xhat;
+            if (db) db[c] += d[c];
+        }
+        float dmean = (float)(dsum / C), dxmean = (float)(dxsum / C);
+        if (dinp)
+            for (int c = 0; c < C; c++) {
+                float xhat = (x[c] - m) * s, dxhat = d[c] * (w ? w[c] : 1.0f);
+                dinp[(size_t)n * C + c] += s * (dxhat - dmean - xhat * dxmean);
+            }
+    }
+}
+
+/* ------------------------------------------------------------------ initialisation */
+void bml_nn_init_xavier_uniform(float *w, int fan_out, int fan_in, float gain, bml_nn_rng *rng) {
+    float a = gain * sqrtf(6.0f / (float)(fan_in + fan_out));
+    for (size_t i = 0; i < (size_t)fan_out * (size_t)fan_in; i++) w[i] = (2.0f * bml_nn_rng_uniform(rng) - 1.0f) * a;
+}
+
+void bml_nn_init_uniform(float *w, size_t n, float bound, bml_nn_rng *rng) {
+    for (size_t i = 0; i < n; i++) w[i] = (2.0f * bml_nn_rng_uniform(rng) - 1.0f) * bound;
+}

@@ -1,0 +1,124 @@
+/* AdamW, cosine warm restarts, gradient clipping, losses (see optim.h). */
+#define _DEFAULT_SOURCE
+#include "train/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+bml_status bml_adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay) {
+    memset(o, 0, sizeof *o);
+    o->lr = lr;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+    o->weight_decay = weight_decay;
+    o->n = n;
+    o->m = bml__calloc(n ? n : 1, sizeof *o->m);
+    o->v = bml__calloc(n ? n : 1, sizeof *o->v);
+    if (!o->m || !o->v) {
+        bml_adamw_release(o);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    return BML_OK;
+}
+
+void bml_adamw_release(bml_adamw *o) {
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
+
+void bml_adamw_step(bml_adamw *o, float *p, const float *g) {
+    o->step++;
+    double bc1 = 1.0 - pow((double)o->beta1, (double)o->step);
+    double bc2_sqrt = sqrt(1.0 - pow((double)o->beta2, (double)o->step));
+    float step_size = (float)(o->lr / bc1);
+    float decay = (float)(1.0 - (double)o->lr * (double)o->weight_decay);
+    float b1 = o->beta1, b2 = o->beta2, one_b1 = 1.0f - b1, one_b2 = 1.0f - b2, bc2 = (float)bc2_sqrt;
+    for (size_t i = 0; i < o->n; i++) {
+        p[i] *= decay;
+        o->m[i] = o->m[i] * b1 + g[i] * one_b1;
+        o->v[i] = o->v[i] * b2 + one_b2 * g[i] * g[i];
+        float denom = sqrtf(o->v[i]) / bc2 + o->eps;
+        p[i] += -step_size * (o->m[i] / denom);
+    }
+}
+
+double bml_cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch) {
+    long t_cur = epoch, t_i = t0;
+    while (t_cur >= t_i) { /* as repeated scheduler.step(): restart when the period is over */
+        t_cur -= t_i;
+        t_i *= t_mult;
+    }
+    return eta_min + (base_lr - eta_min) * (1.0 + cos(M_PI * (double)t_cur / (double)t_i)) / 2.0;
+}
+
+double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm) {
+    double total = 0;
+    size_t off = 0;
+    for (size_t t = 0; t < n_tensors; t++) {
+        double s = 0;
+        for (size_t i = 0; i < sizes[t]; i++) s += (double)g[off + i] * g[off + i];
+        float norm_t = (float)sqrt(s); /* per-tensor norms in float32, then the norm of the norms */
+        total += (double)norm_t * norm_t;
+        off += sizes[t];
+    }
+    float norm = (float)sqrt(total);
+    float coef = (float)(max_norm / ((double)norm + 1e-6));
+    if (coef < 1.0f)
+        for (size_t i = 0; i < off; i++) g[i] *= coef;
+    return norm;
+}
+
+int bml_loss_parse(const char *name, bml_loss_kind *kind) {
+    static const char *const names[] = {"mse", "mae", "huber", "mape"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) {
+            *kind = (bml_loss_kind)i;
+            return 0;
+        }
+    return -1;
+}
+
+double bml_loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) cnt += !mask || mask[i] != 0.0f;
+    double sum = 0, inv = cnt ? 1.0 / (double)cnt : 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (mask && mask[i] == 0.0f) {
+            if (dpred) dpred[i] = 0;
+            continue;
+        }
+        double d = (double)pred[i] - (double)y[i], g;
+        switch (l->kind) {
+        case BML_LOSS_MSE:
+            sum += d * d;
+            g = 2 * d;
+            break;
+        case BML_LOSS_MAE:
+            sum += fabs(d);
+            g = d > 0 ? 1 : d < 0 ? -1 : 0;
+            break;
+        case BML_LOSS_HUBER:
+            if (fabs(d) < l->delta) {
+                sum += 0.5 * d * d;
+                g = d;
+            } else {
+                sum += l->delta * (fabs(d) - 0.5 * l->delta);
+                g = d > 0 ? l->delta : -l->delta;
+            }
+            break;
+        case BML_LOSS_MAPE:
+        default: {
+            double den = fabs((double)y[i]) + l->epsilon;
+            sum += 100.0 * fabs(d) / den;
+            g = 100.0 * (d > 0 ? 1 : d < 0 ? -1 : 0) / den;
+        }
+        }
+        if (dpred) dpred[i] = (float)(g * inv);
+    }
+    return sum * inv;
+}

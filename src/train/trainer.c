@@ -1,0 +1,113 @@
+/* The trainer (see trainer.h). */
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "nn/nn.h"
+
+void bml_train_history_release(bml_train_history *h) {
+    free(h->train_loss);
+    free(h->val_loss);
+    free(h->lr);
+    memset(h, 0, sizeof *h);
+}
+
+bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, size_t n, long batch, const bml_loss *loss,
+                               double *out) {
+    float *pred = bml__calloc((size_t)batch * t->out_dim, sizeof *pred);
+    if (!pred) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    double sum = 0;
+    for (size_t i = 0; i < n; i += (size_t)batch) {
+        int B = (int)((n - i) < (size_t)batch ? n - i : (size_t)batch);
+        bml_status st = t->forward(t->net, x + i * t->in_dim, B, 0, pred);
+        if (st != BML_OK) {
+            free(pred);
+            return st;
+        }
+        /* the losses are means over values: weight each chunk by its size */
+        sum += bml_loss_eval(loss, pred, y + i * t->out_dim, NULL, (size_t)B * t->out_dim, NULL) * (double)B;
+    }
+    free(pred);
+    *out = n ? sum / (double)n : NAN;
+    return BML_OK;
+}
+
+bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n, const float *xv, const float *yv,
+                     size_t nv, const bml_train_opts *o, bml_train_history *h) {
+    memset(h, 0, sizeof *h);
+    h->best_epoch = -1;
+    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim;
+    bml_adamw opt;
+    BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
+    size_t *order = bml__calloc(n, sizeof *order);
+    float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
+    float *pred = bml__calloc(bs * od, sizeof *pred), *dpred = bml__calloc(bs * od, sizeof *dpred);
+    float *best = bml__calloc(t->n_params, sizeof *best);
+    h->train_loss = bml__calloc((size_t)o->epochs, sizeof(double));
+    h->val_loss = bml__calloc((size_t)o->epochs, sizeof(double));
+    h->lr = bml__calloc((size_t)o->epochs, sizeof(double));
+    bml_status st = BML_OK;
+    if (!order || !xb || !yb || !pred || !dpred || !best || !h->train_loss || !h->val_loss || !h->lr) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    bml__rng rng;
+    bml__rng_seed(&rng, o->seed ^ 0x5eedULL);
+    double best_val = INFINITY;
+    long wait = 0;
+    for (long e = 0; e < o->epochs; e++) {
+        double lr = o->cosine ? bml_cosine_warm_restarts_lr(o->learning_rate, 0.0, (int)o->t0, (int)o->t_mult, e)
+                              : o->learning_rate;
+        opt.lr = (float)lr;
+        bml__rng_shuffle(&rng, order, n);
+        double sum = 0;
+        for (size_t i = 0; i < n; i += bs) {
+            int B = (int)((n - i) < bs ? n - i : bs);
+            for (int b = 0; b < B; b++) {
+                memcpy(xb + (size_t)b * in, x + order[i + (size_t)b] * in, in * sizeof *xb);
+                memcpy(yb + (size_t)b * od, y + order[i + (size_t)b] * od, od * sizeof *yb);
+            }
+            if ((st = t->forward(t->net, xb, B, 1, pred)) != BML_OK) goto done;
+            double l = bml_loss_eval(&o->loss, pred, yb, NULL, (size_t)B * od, dpred);
+            if (!isfinite(l)) {
+                st = bml__fail(BML_ERR_VALUE, "training diverged: loss is %g in epoch %ld (lower learning_rate?)", l, e + 1);
+                goto done;
+            }
+            sum += l * B;
+            memset(t->grads, 0, t->n_params * sizeof *t->grads);
+            t->backward(t->net, dpred, B);
+            if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
+            bml_adamw_step(&opt, t->params, t->grads);
+        }
+        h->train_loss[e] = sum / (double)n;
+        h->lr[e] = lr;
+        h->val_loss[e] = NAN;
+        h->n_epochs = (size_t)e + 1;
+        if (nv) {
+            if ((st = bml_train_eval_loss(t, xv, yv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
+            if (h->val_loss[e] < best_val) {
+                best_val = h->val_loss[e];
+                h->best_epoch = e;
+                memcpy(best, t->params, t->n_params * sizeof *best);
+                wait = 0;
+            } else if (o->patience > 0 && ++wait >= o->patience) {
+                break;
+            }
+        }
+    }
+    if (nv && h->best_epoch >= 0) memcpy(t->params, best, t->n_params * sizeof *best); /* restore the best weights */
+done:
+    bml_adamw_release(&opt);
+    free(order);
+    free(xb);
+    free(yb);
+    free(pred);
+    free(dpred);
+    free(best);
+    if (st != BML_OK) bml_train_history_release(h);
+    return st;
+}

@@ -1,0 +1,50 @@
+/* A trainer for networks on static feature vectors: seeded shuffling, mini-batches, AdamW, cosine
+ * warm restarts (stepped per epoch), gradient-norm clipping, early stopping on a validation set with
+ * the best weights restored, per-epoch history. Internal. */
+#ifndef BML_TRAIN_TRAINER_H
+#define BML_TRAIN_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batteryml/status.h"
+#include "train/optim.h"
+
+/* What the trainer needs of a network: its flat parameters and gradients, and a forward/backward pair
+ * over a batch of B samples (x (B, in_dim) -> out (B, out_dim)). backward adds into grads. */
+typedef struct {
+    void *net;
+    float *params, *grads;   /* (n_params) */
+    size_t n_params;
+    const size_t *sizes;     /* parameter tensor sizes, for clipping */
+    size_t n_tensors;
+    size_t in_dim, out_dim;
+    bml_status (*forward)(void *net, const float *x, int B, int training, float *out);
+    void (*backward)(void *net, const float *dout, int B);
+} bml_trainable;
+
+typedef struct {
+    long epochs, batch_size, patience;
+    double learning_rate, weight_decay, grad_clip; /* grad_clip <= 0: off */
+    int cosine;                                    /* 1: cosine warm restarts, 0: constant */
+    long t0, t_mult;
+    bml_loss loss;
+    uint64_t seed;
+} bml_train_opts;
+
+typedef struct {
+    size_t n_epochs;
+    double *train_loss, *val_loss, *lr; /* (n_epochs); val_loss NaN without validation */
+    long best_epoch;                    /* -1 without validation */
+} bml_train_history;
+void bml_train_history_release(bml_train_history *h);
+
+/* Train t on (x (n, in_dim), y (n, out_dim)), validating on (xv, yv) (nv may be 0). */
+bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n, const float *xv, const float *yv,
+                     size_t nv, const bml_train_opts *o, bml_train_history *h);
+
+/* Mean loss of t over a set, evaluation mode, in chunks of `batch` samples. */
+bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, size_t n, long batch, const bml_loss *loss,
+                               double *out);
+
+#endif
