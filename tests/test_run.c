@@ -165,6 +165,46 @@ static void test_seeded_random_split_reproducible(void) {
     bml_run_result_free(c);
 }
 
+static void test_mlp_study(void) {
+    const char *ov[] = {"model=mlp", "training.epochs=40", "loss=huber", "loss.delta=0.5", "split=loco",
+                        "split.cells=[E5-A, E5-D]"};
+    bml_run_result *r = run(ov, 6, 1, BML_OK);
+    if (!r) return;
+    CHECK_INT(r->n_folds, 2);
+    CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "soh", "rmse")));
+    char *p = bml__path_join(r->run_dir, "step_metrics.csv"), *txt = NULL;
+    CHECK_OK(bml__read_file(p, &txt, NULL));
+    CHECK(txt && !strncmp(txt, "fold,epoch,train_loss,val_loss,lr\nE5-A,1,", 41));
+    free(txt);
+    free(p);
+    p = bml__path_join(r->run_dir, "model/E5-D/weights.bin");
+    CHECK(bml__is_file(p));
+    free(p);
+    p = bml__path_join(r->run_dir, "shap.csv");
+    CHECK(!bml__is_file(p)); /* no SHAP for the mlp: no empty file either */
+    free(p);
+    /* predict with a fold's model reproduces that fold's predictions */
+    char out[128], *metrics = NULL;
+    snprintf(out, sizeof out, "%s/pred_mlp.csv", outdir);
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0};
+    CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell D (25degC) - Processed Data.csv", "E5-D", out, &o, &metrics));
+    if (metrics) {
+        cJSON *j = cJSON_Parse(metrics);
+        double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "soh"), "rmse")->valuedouble;
+        CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-D", "soh", "rmse"), 0);
+        cJSON_Delete(j);
+    }
+    free(metrics);
+    bml_run_result_free(r);
+    /* the training settings are checked */
+    const char *bad[] = {"model=mlp", "training.learning_rate=-1"};
+    r = run(bad, 2, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    const char *bad_loss[] = {"model=lgbm", "loss=huber"};
+    r = run(bad_loss, 2, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+}
+
 static void test_table_study(void) {
     const char *ov[] = {"data=table", "pipeline=table", "split=loco"};
     bml_run_result *r = run(ov, 3, 0, BML_OK);
@@ -179,7 +219,7 @@ int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
-                                      T(test_seeded_random_split_reproducible), T(test_table_study)};
+                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_table_study)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

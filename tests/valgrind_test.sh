@@ -25,6 +25,7 @@ C="--config-dir $SRC/configs"
 check run_default "$BML" run $C -q output_dir=runs run_name=r1
 check run_loco_modes "$BML" run $C -q output_dir=runs run_name=r2 split=loco pipeline.target=modes model.n_estimators=60
 check predict "$BML" predict --run runs/r1 --data "$SRC/data/oxford-lgm50t" --out p.csv -q
+check run_mlp "$BML" run $C -q output_dir=runs run_name=r3 model=mlp training.epochs=15
 check features "$BML" features $C --out f.csv -q
 check bad_input "$BML" run $C data.path=/nonexistent
 check bad_model "$BML" run $C model.learning_rate=-1

@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""PyTorch reference tensors for the neural-network core (tests/test_nn.c).
+
+Regenerate (Debian: apt-get install python3-torch):
+    /usr/bin/python3 tools/gen_torch_reference.py tests/data/torch
+
+Each case is one file of named float32 tensors in the format tests/test_nn.c reads:
+    b"BMLT", u32 version (1), u32 count, then per tensor: u32 name length, name (UTF-8),
+    u32 ndim, u32 dims[ndim], float32 data (row-major, little-endian).
+Inputs, weights, outputs and every gradient are stored, so the C side runs the same computation on the
+same numbers and compares.
+"""
+import os
+import struct
+import sys
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def write(path, tensors):
+    with open(path, "wb") as f:
+        f.write(b"BMLT")
+        f.write(struct.pack("<II", 1, len(tensors)))
+        for name, t in tensors:
+            t = t.detach().to(torch.float32).contiguous()
+            nb = name.encode()
+            f.write(struct.pack("<I", len(nb)))
+            f.write(nb)
+            f.write(struct.pack("<I", t.dim()))
+            f.write(struct.pack("<%dI" % t.dim(), *t.shape))
+            f.write(t.numpy().astype("<f4").tobytes())
+
+
+def linear_case(out):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 5, generator=g, requires_grad=True)
+    lin = torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(3, 5, generator=g))
+        lin.bias.copy_(torch.randn(3, generator=g))
+    dout = torch.randn(4, 3, generator=g)
+    y = lin(x)
+    y.backward(dout)
+    write(os.path.join(out, "linear.bin"), [("x", x), ("w", lin.weight), ("b", lin.bias), ("dout", dout), ("out", y),
+                                           ("dx", x.grad), ("dw", lin.weight.grad), ("db", lin.bias.grad)])
+
+
+def layernorm_case(out):
+    g = torch.Generator().manual_seed(2)
+    x = (3 * torch.randn(4, 6, generator=g) + 1).requires_grad_(True)
+    ln = torch.nn.LayerNorm(6)
+    with torch.no_grad():
+        ln.weight.copy_(torch.randn(6, generator=g))
+        ln.bias.copy_(torch.randn(6, generator=g))
+    dout = torch.randn(4, 6, generator=g)
+    y = ln(x)
+    y.backward(dout)
+    write(os.path.join(out, "layernorm.bin"), [("x", x), ("w", ln.weight), ("b", ln.bias), ("dout", dout), ("out", y),
+                                              ("dx", x.grad), ("dw", ln.weight.grad), ("db", ln.bias.grad)])
+
+
+def activation_case(out):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(20, generator=g, requires_grad=True)
+    dout = torch.randn(20, generator=g)
+    r = torch.relu(x)
+    r.backward(dout)
+    dr = x.grad.clone()
+    x.grad = None
+    t = torch.tanh(x)
+    t.backward(dout)
+    write(os.path.join(out, "activations.bin"), [("x", x), ("dout", dout), ("relu", r), ("drelu", dr), ("tanh", t),
+                                                ("dtanh", x.grad)])
+
+
+def mlp_case(out, name, dims, act):
+    g = torch.Generator().manual_seed(4 + len(dims))
+    layers = []
+    for i in range(len(dims) - 1):
+        layers.append(torch.nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            layers.append(torch.nn.ReLU() if act == "relu" else torch.nn.Tanh())
+            layers.append(torch.nn.Dropout(0.1))
+    net = torch.nn.Sequential(*layers).eval()  # eval: dropout off (its random stream is not PyTorch's)
+    lins = [m for m in net if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for lin in lins:
+            lin.weight.copy_(0.5 * torch.randn(lin.weight.shape, generator=g))
+            lin.bias.copy_(0.1 * torch.randn(lin.bias.shape, generator=g))
+    x = torch.randn(8, dims[0], generator=g, requires_grad=True)
+    y = torch.randn(8, dims[-1], generator=g)
+    pred = net(x)
+    loss = torch.nn.functional.mse_loss(pred, y)
+    loss.backward()
+    t = [("x", x), ("y", y), ("out", pred), ("loss", loss.reshape(1)), ("dx", x.grad)]
+    for i, lin in enumerate(lins):
+        t += [("w%d" % i, lin.weight), ("b%d" % i, lin.bias), ("dw%d" % i, lin.weight.grad), ("db%d" % i, lin.bias.grad)]
+    write(os.path.join(out, name + ".bin"), t)
+
+
+def loss_case(out):
+    g = torch.Generator().manual_seed(5)
+    pred = torch.randn(12, generator=g, requires_grad=True)
+    y = torch.randn(12, generator=g)
+    t = [("pred", pred), ("y", y)]
+    fns = {
+        "mse": lambda p: torch.nn.functional.mse_loss(p, y),
+        "mae": lambda p: torch.nn.functional.l1_loss(p, y),
+        "huber": lambda p: torch.nn.functional.huber_loss(p, y, delta=0.5),
+        "mape": lambda p: 100 * torch.mean(torch.abs(p - y) / (torch.abs(y) + 1e-8)),
+    }
+    for name, fn in fns.items():
+        pred.grad = None
+        loss = fn(pred)
+        loss.backward()
+        t += [(name, loss.reshape(1)), ("d" + name, pred.grad.clone())]
+    write(os.path.join(out, "losses.bin"), t)
+
+
+def optim_case(out):
+    g = torch.Generator().manual_seed(6)
+    p = torch.nn.Parameter(torch.randn(10, generator=g))
+    t = [("p0", p.detach().clone())]
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=50, T_mult=2)
+    grads = []
+    for step in range(6):
+        gr = torch.randn(10, generator=g)
+        grads.append(gr)
+        p.grad = gr.clone()
+        opt.step()
+        t.append(("p%d" % (step + 1), p.detach().clone()))
+    t.append(("grads", torch.stack(grads)))
+    lrs = []
+    for epoch in range(400):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    t.append(("lrs", torch.tensor(lrs, dtype=torch.float64)))
+    # clip_grad_norm_ over three tensors
+    a = torch.nn.Parameter(torch.zeros(3))
+    b = torch.nn.Parameter(torch.zeros(2, 2))
+    c = torch.nn.Parameter(torch.zeros(4))
+    ga, gb, gc = torch.randn(3, generator=g), torch.randn(2, 2, generator=g), torch.randn(4, generator=g)
+    a.grad, b.grad, c.grad = ga.clone(), gb.clone(), gc.clone()
+    norm = torch.nn.utils.clip_grad_norm_([a, b, c], 1.0)
+    t += [("clip_in", torch.cat([ga, gb.flatten(), gc])), ("clip_out", torch.cat([a.grad, b.grad.flatten(), c.grad])),
+          ("clip_norm", norm.reshape(1))]
+    write(os.path.join(out, "optim.bin"), t)
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    linear_case(out)
+    layernorm_case(out)
+    activation_case(out)
+    mlp_case(out, "mlp_relu", [7, 64, 32, 3], "relu")
+    mlp_case(out, "mlp_tanh", [5, 16, 2], "tanh")
+    loss_case(out)
+    optim_case(out)
+    print("torch", torch.__version__, "->", out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/data/torch")
