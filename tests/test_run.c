@@ -23,7 +23,7 @@ static bml_run_result *run(const char *const *ov, size_t n, int write, bml_statu
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, all, n + 1, &c));
     if (!c) return NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write, NULL, NULL};
     bml_run_result *r = NULL;
     bml_status st = bml_run_experiment(c, &o, &r);
     if (st != want) {
@@ -74,7 +74,7 @@ static void test_default_study(void) {
     bml_config *c = NULL;
     const char *ov[] = {"run_name=rerun"};
     CHECK_OK(bml_config_load_resolved(cfgp, CONFIGS, ov, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
     bml_run_result *r2 = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r2));
     if (r2) {
@@ -120,7 +120,7 @@ static void test_loco_and_modes(void) {
     CHECK(bml__is_file(p));
     free(p);
     char *metrics = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
     CHECK_ERR(bml_run_predict(r->run_dir, DATA_DIR, NULL, "/tmp/x.csv", &o, &metrics), BML_ERR_VALUE, "--fold");
     bml_run_result_free(r);
 }
@@ -143,7 +143,7 @@ static void test_failure_leaves_nothing(void) {
     const char *ro[] = {"output_dir=/proc/bml-cannot-write"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, ro, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
     bml_run_result *r = NULL;
     if (c) CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_IO, "/proc/bml-cannot-write");
     CHECK(r == NULL);
@@ -186,7 +186,7 @@ static void test_mlp_study(void) {
     /* predict with a fold's model reproduces that fold's predictions */
     char out[128], *metrics = NULL;
     snprintf(out, sizeof out, "%s/pred_mlp.csv", outdir);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
     CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell D (25degC) - Processed Data.csv", "E5-D", out, &o, &metrics));
     if (metrics) {
         cJSON *j = cJSON_Parse(metrics);

@@ -30,6 +30,10 @@ int bml_model_handles_missing(const bml_model *m);
 /* 1 when the model wants standardised features. */
 int bml_model_wants_scaled(const bml_model *m);
 
+/* Called after every training epoch of models that train by epochs (progress display). */
+typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_loss, double val_loss);
+void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user);
+
 /* Fit on `train`, stopping early on `val` (may be NULL: no early stopping). The samples are
  * borrowed; the model copies the names it keeps. `seed` fixes the model's random choices where
  * its own parameters do not. */

@@ -7,6 +7,7 @@
 
 #include "batteryml/config.h"
 #include "batteryml/dataset.h"
+#include "batteryml/model.h"
 #include "batteryml/pipeline.h"
 #include "batteryml/status.h"
 
@@ -22,6 +23,8 @@ typedef struct {
     bml_log_fn log;       /* NULL: silent */
     void *log_user;
     int write_run_dir;    /* 1: write the run directory under config key output_dir */
+    bml_epoch_fn progress; /* NULL: none; called after each training epoch of neural models */
+    void *progress_user;
 } bml_run_opts;
 
 typedef struct {

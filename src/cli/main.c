@@ -94,10 +94,21 @@ static int fail(void) {
     return 1;
 }
 
+static int g_progress_shown;
+
 static void log_line(void *user, const char *line) {
     (void)user;
+    if (g_progress_shown) fputs("\r\033[K", stderr), g_progress_shown = 0;
     printf("%s\n", line);
     fflush(stdout);
+}
+
+/* one self-overwriting line on a terminal; nothing in logs and CI */
+static void progress_line(void *user, long epoch, long epochs, double train_loss, double val_loss) {
+    (void)user;
+    fprintf(stderr, "\r\033[K      epoch %ld/%ld  train loss %.6g  val loss %.6g", epoch, epochs, train_loss, val_loss);
+    fflush(stderr);
+    g_progress_shown = 1;
 }
 
 static int parse_args(int argc, char **argv, int first, args_t *a) {
@@ -170,7 +181,8 @@ static int cmd_run(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
-    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1};
+    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
+    if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
     bml_run_result *r;
     bml_status st = bml_run_experiment(cfg, &o, &r);
     free(base);
@@ -217,7 +229,7 @@ static int cmd_predict(const args_t *a) {
     if (a->help) return fputs(PREDICT_HELP, stdout), 0;
     if (!a->run || !a->data) return usage_error("predict needs --run RUN_DIR and --data PATH", NULL);
     const char *out = a->out ? a->out : "predictions.csv";
-    bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0};
+    bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
     char *metrics = NULL;
     if (bml_run_predict(a->run, a->data, a->fold, out, &o, &metrics) != BML_OK) return fail();
     if (metrics && !a->quiet) printf("metrics:\n%s\n", metrics);

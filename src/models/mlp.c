@@ -152,7 +152,8 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     bml_trainable t = {s->net, s->net->params, s->net->grads, s->net->n_params, s->net->sizes,
                        2 * (size_t)L,  tr->n_features, tr->n_targets, net_forward, net_backward};
     bml_train_opts o = {p->epochs, p->batch_size, p->patience, p->learning_rate, p->weight_decay, p->grad_clip,
-                        !strcmp(p->scheduler, "cosine_warm_restarts"), p->scheduler_t0, p->scheduler_t_mult, loss, sd};
+                        !strcmp(p->scheduler, "cosine_warm_restarts"), p->scheduler_t0, p->scheduler_t_mult, loss, sd,
+                        m->on_epoch, m->on_epoch_user};
     if (st == BML_OK) st = bml_train(&t, x, y, tr->n, xv, yv, nv, &o, &s->hist);
     free(x);
     free(y);

@@ -19,6 +19,8 @@ struct bml_model {
     size_t n_features, n_targets;
     char **feature_names, **target_names;
     void *state;        /* def-specific */
+    bml_epoch_fn on_epoch;
+    void *on_epoch_user;
 };
 
 struct bml__model_def {

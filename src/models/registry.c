@@ -26,6 +26,11 @@ int bml_model_registry_takes_training(const char *name) {
     return 0;
 }
 
+void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user) {
+    m->on_epoch = fn;
+    m->on_epoch_user = user;
+}
+
 char *bml_model_history_csv(const bml_model *m) {
     return m->fitted && m->def->history_csv ? m->def->history_csv(m) : NULL;
 }

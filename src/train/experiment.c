@@ -184,6 +184,7 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fo
     fo->eval_is_test = fold->n_test > 0;
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
     BML__TRY(create_model(cfg, mname, &fo->model));
+    bml_model_set_epoch_callback(fo->model, opts->progress, opts->progress_user);
     bml_status st;
     bml_samples *tr = NULL, *va = NULL, *ev = NULL;
     size_t F = all->n_features, O = all->n_targets;

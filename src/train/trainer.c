@@ -87,8 +87,9 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n,
         h->lr[e] = lr;
         h->val_loss[e] = NAN;
         h->n_epochs = (size_t)e + 1;
+        if (nv && (st = bml_train_eval_loss(t, xv, yv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
+        if (o->on_epoch) o->on_epoch(o->on_epoch_user, e + 1, o->epochs, h->train_loss[e], h->val_loss[e]);
         if (nv) {
-            if ((st = bml_train_eval_loss(t, xv, yv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
             if (h->val_loss[e] < best_val) {
                 best_val = h->val_loss[e];
                 h->best_epoch = e;

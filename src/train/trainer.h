@@ -30,6 +30,8 @@ typedef struct {
     long t0, t_mult;
     bml_loss loss;
     uint64_t seed;
+    void (*on_epoch)(void *user, long epoch, long epochs, double train_loss, double val_loss); /* may be NULL */
+    void *on_epoch_user;
 } bml_train_opts;
 
 typedef struct {
