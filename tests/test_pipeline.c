@@ -63,7 +63,7 @@ static void test_summary_set_options(void) {
 
 static void test_pipeline_errors(void) {
     bml_pipeline *p = NULL;
-    CHECK_ERR(bml_pipeline_create("nope", NULL, 0, &p), BML_ERR_NOT_FOUND, "unknown pipeline 'nope' (valid: summary_set, table)");
+    CHECK_ERR(bml_pipeline_create("nope", NULL, 0, &p), BML_ERR_NOT_FOUND, "unknown pipeline 'nope' (valid: summary_set, latent_ode_seq, table)");
     bml_kv bad[] = {{"target", "voltage"}};
     CHECK_OK(bml_pipeline_create("summary_set", bad, 1, &p));
     int e[] = {5};
@@ -205,6 +205,63 @@ static void test_random_splits_seeded(void) {
     bml_samples_free(s);
 }
 
+static void test_latent_ode_seq(void) {
+    int e[] = {1, 5};
+    bml_oxford_opts o = {e, 2};
+    bml_dataset *ds = NULL;
+    bml_pipeline *p = NULL;
+    bml_samples *s = NULL, *flat = NULL, *sub = NULL;
+    bml_kv kv[] = {{"target", "modes"}};
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    CHECK_OK(bml_pipeline_create("latent_ode_seq", kv, 1, &p));
+    if (!ds || !p) goto out;
+    CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    if (!s) goto out;
+    CHECK_INT(s->n, 17);      /* 9 cells of experiment 1, 8 of experiment 5 */
+    CHECK_INT(s->seq_len, 16);
+    CHECK_INT(s->n_targets, 3);
+    size_t T = 16, valid = 0;
+    for (size_t i = 0; i < s->n * T; i++) valid += s->mask[i] != 0;
+    CHECK_INT(valid, bml_dataset_n_rows(ds)); /* nothing truncated, nothing invented */
+    /* experiment 1 cell J has 11 sets: steps 11..15 are padding with zero values */
+    size_t j = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->meta[i].experiment == 1 && !strcmp(s->meta[i].cell, "J")) j = i;
+    CHECK_NEAR(s->mask[j * T + 10], 1, 0);
+    CHECK_NEAR(s->mask[j * T + 11], 0, 0);
+    CHECK_NEAR(s->x[(j * T + 12) * s->n_features], 0, 0);
+    CHECK_INT(s->step_meta[j * T + 10].set_index, 10);
+    CHECK_NEAR(s->t[j * T + 0], 0, 0);
+    CHECK(s->t[j * T + 10] > s->t[j * T + 9]);
+    CHECK_OK(bml_samples_flatten(s, &flat));
+    if (flat) CHECK_INT(flat->n, valid);
+    size_t idx[] = {j};
+    CHECK_OK(bml_samples_subset(s, idx, 1, &sub));
+    if (sub) CHECK_NEAR(sub->mask[11], 0, 0);
+    bml_split *sp = NULL;
+    CHECK_ERR(bml_split_create("temporal", NULL, 0, s, 1, &sp), BML_ERR_VALUE, "not with sequences");
+    CHECK_OK(bml_split_create("loco", NULL, 0, s, 1, &sp));
+    if (sp) CHECK_INT(sp->n_folds, 17);
+    bml_split_free(sp);
+    bml_pipeline_free(p);
+    bml_kv short_kv[] = {{"max_seq_len", "12"}};
+    CHECK_OK(bml_pipeline_create("latent_ode_seq", short_kv, 1, &p));
+    bml_samples *t = NULL;
+    if (p) CHECK_ERR(bml_pipeline_transform(p, ds, &t), BML_ERR_VALUE, "more than max_seq_len=12");
+    bml_pipeline_free(p);
+    bml_kv trunc_kv[] = {{"max_seq_len", "12"}, {"truncate", "true"}};
+    CHECK_OK(bml_pipeline_create("latent_ode_seq", trunc_kv, 2, &p));
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &t));
+    if (t) CHECK_INT(t->seq_len, 12);
+    bml_samples_free(t);
+out:
+    bml_samples_free(sub);
+    bml_samples_free(flat);
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+}
+
 static void test_subset(void) {
     bml_samples *s = expt5(NULL, 0);
     if (!s) return;
@@ -222,4 +279,4 @@ static void test_subset(void) {
 }
 
 TEST_MAIN("pipeline", T(test_summary_set_features), T(test_summary_set_options), T(test_pipeline_errors),
-          T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_subset))
+          T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset))

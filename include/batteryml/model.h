@@ -47,6 +47,11 @@ const char *bml_model_target_name(const bml_model *m, size_t k);
 /* Predict: x (n, F) row-major, NaN = missing; writes y (n, O). */
 bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, double *y);
 
+/* Predict for samples: y (n, O) for static samples, (n, T, O) for sequences (padded steps 0). */
+bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, double *y);
+/* 1 when the model consumes sequence samples (pipeline latent_ode_seq), 0 for static ones. */
+int bml_model_wants_sequences(const bml_model *m);
+
 /* SHAP values: writes phi (n, O, F + 1); phi[i][k][F] is the expected value (bias), and the F + 1
  * values of (i, k) add up to the prediction. BML_ERR_STATE for models without SHAP support. */
 bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi);

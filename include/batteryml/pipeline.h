@@ -26,13 +26,21 @@ typedef struct {
     size_t line;           /* source line of the row */
 } bml_sample_meta;
 
+/* Static samples (seq_len == 0): x (n, F), y (n, O), one meta per sample.
+ * Sequence samples (seq_len == T > 0, one per cell): x (n, T, F), y (n, T, O), mask (n, T) with 1 for
+ * real steps and 0 for padding (padded steps are at the end, their values 0), t (n, T) the time of each
+ * step in days, step_meta (n, T) the meta of each step; meta (n) is the cell's (its first step). */
 typedef struct {
     size_t n, n_features, n_targets;
-    double *x;             /* (n, n_features) row-major; NaN = missing */
-    double *y;             /* (n, n_targets) */
-    bml_sample_meta *meta; /* (n) */
-    char **feature_names;  /* (n_features) */
-    char **target_names;   /* (n_targets) */
+    size_t seq_len;              /* T; 0 for static samples */
+    double *x;                   /* (n, F) or (n, T, F) row-major; NaN = missing */
+    double *y;                   /* (n, O) or (n, T, O) */
+    bml_sample_meta *meta;       /* (n) */
+    double *mask;                /* (n, T) or NULL */
+    double *t;                   /* (n, T) or NULL */
+    bml_sample_meta *step_meta;  /* (n, T) or NULL */
+    char **feature_names;        /* (n_features) */
+    char **target_names;         /* (n_targets) */
 } bml_samples;
 
 void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too */
@@ -40,6 +48,12 @@ void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too
 void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
 /* New samples holding rows idx[0..n) of s (deep copy); caller owns the result. */
 bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out);
+/* Rows of x (n, F) or steps of x (n*T, F) that hold data: all rows of static samples, the unpadded
+ * steps of sequences. *rows (malloc'ed, caller frees) indexes x as an (rows, F) matrix. */
+bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, size_t *n_rows);
+/* Static samples of the unpadded steps of sequence samples (meta from step_meta); a copy of static
+ * samples. Caller owns *out. */
+bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out);
 
 typedef struct bml_pipeline bml_pipeline; /* opaque: a pipeline name plus validated parameters */
 

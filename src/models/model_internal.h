@@ -31,6 +31,8 @@ struct bml__model_def {
     int takes_training; /* receives the config's training.* and loss.* keys as parameters */
     bml_status (*fit)(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed);
     bml_status (*predict)(const bml_model *m, const double *x, size_t n, double *y);
+    /* sequence models: y (n, T, O) from sequence samples; NULL for static models */
+    bml_status (*predict_seq)(const bml_model *m, const bml_samples *s, double *y);
     bml_status (*shap)(const bml_model *m, const double *x, size_t n, double *phi);         /* may be NULL */
     bml_status (*importance)(const bml_model *m, const char *kind, double *imp);            /* may be NULL */
     cJSON *(*fit_info)(const bml_model *m);

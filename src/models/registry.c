@@ -121,10 +121,13 @@ static bml_status set_names(bml_model *m, size_t F, char *const *fn, size_t O, c
 bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed) {
     if (!train || train->n == 0) return bml__fail(BML_ERR_EMPTY, "model %s: no training samples", m->def->name);
     if (train->n_features == 0) return bml__fail(BML_ERR_EMPTY, "model %s: samples have no features", m->def->name);
+    if (!!train->seq_len != !!m->def->predict_seq)
+        return bml__fail(BML_ERR_VALUE, "model %s takes %s samples: use pipeline=%s", m->def->name,
+                         m->def->predict_seq ? "sequence" : "static", m->def->predict_seq ? "latent_ode_seq" : "summary_set");
     if (val && (val->n_features != train->n_features || val->n_targets != train->n_targets))
         return bml__fail(BML_ERR_VALUE, "model %s: validation samples have %zu features/%zu targets, training %zu/%zu",
                          m->def->name, val->n_features, val->n_targets, train->n_features, train->n_targets);
-    for (size_t i = 0; i < train->n * train->n_targets; i++)
+    for (size_t i = 0; i < train->n * (train->seq_len ? train->seq_len : 1) * train->n_targets; i++)
         if (!(train->y[i] == train->y[i]) || train->y[i] - train->y[i] != 0)
             return bml__fail(BML_ERR_VALUE, "model %s: training target of sample %zu (cell %s) is not finite", m->def->name,
                              i / train->n_targets, train->meta[i / train->n_targets].cell);
@@ -146,6 +149,20 @@ bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, doub
     if (n == 0) return BML_OK;
     return m->def->predict(m, x, n, y);
 }
+
+bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, double *y) {
+    REQUIRE_FITTED(m, "predict");
+    if (s->n_features != m->n_features || s->n_targets != m->n_targets)
+        return bml__fail(BML_ERR_VALUE, "model %s: samples have %zu features/%zu targets, the model %zu/%zu", m->def->name,
+                         s->n_features, s->n_targets, m->n_features, m->n_targets);
+    if (!!s->seq_len != !!m->def->predict_seq)
+        return bml__fail(BML_ERR_VALUE, "model %s takes %s samples (pipeline %s)", m->def->name,
+                         m->def->predict_seq ? "sequence" : "static", m->def->predict_seq ? "latent_ode_seq" : "summary_set or table");
+    if (s->n == 0) return BML_OK;
+    return m->def->predict_seq ? m->def->predict_seq(m, s, y) : m->def->predict(m, s->x, s->n, y);
+}
+
+int bml_model_wants_sequences(const bml_model *m) { return m->def->predict_seq != NULL; }
 
 bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi) {
     REQUIRE_FITTED(m, "shap");

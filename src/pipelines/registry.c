@@ -4,7 +4,7 @@
 
 #include "pipelines/pipeline_internal.h"
 
-static const bml__pipeline_def *const defs[] = {&bml__pipeline_summary_set, &bml__pipeline_table};
+static const bml__pipeline_def *const defs[] = {&bml__pipeline_summary_set, &bml__pipeline_latent_ode_seq, &bml__pipeline_table};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 struct bml_pipeline {
@@ -17,9 +17,9 @@ const char *bml_pipeline_registry_name(size_t i) { return i < N_DEFS ? defs[i]->
 const char *bml_pipeline_registry_describe(size_t i) { return i < N_DEFS ? defs[i]->description : NULL; }
 
 size_t bml_pipeline_registry_params(size_t i, const bml_param_info **params) {
-    static bml_param_info info[N_DEFS][16];
+    static bml_param_info info[N_DEFS][24];
     if (i >= N_DEFS) return 0;
-    BML__ASSERT(defs[i]->n_specs <= 16);
+    BML__ASSERT(defs[i]->n_specs <= 24);
     bml__params_info(defs[i]->specs, defs[i]->n_specs, info[i]);
     *params = info[i];
     return defs[i]->n_specs;

@@ -23,8 +23,26 @@ bml_samples *bml__samples_alloc(size_t n, size_t nf, size_t no) {
     return s;
 }
 
+bml_samples *bml__samples_alloc_seq(size_t n, size_t T, size_t nf, size_t no) {
+    bml_samples *s = bml__samples_alloc(n * T, nf, no); /* x, y sized (n*T, .) */
+    if (!s) return NULL;
+    s->n = n;
+    s->seq_len = T;
+    s->mask = bml__calloc(n * T > 0 ? n * T : 1, sizeof *s->mask);
+    s->t = bml__calloc(n * T > 0 ? n * T : 1, sizeof *s->t);
+    s->step_meta = bml__calloc(n * T > 0 ? n * T : 1, sizeof *s->step_meta);
+    if (!s->mask || !s->t || !s->step_meta) {
+        bml_samples_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 void bml_samples_free(bml_samples *s) {
     if (!s) return;
+    free(s->mask);
+    free(s->t);
+    free(s->step_meta);
     for (size_t j = 0; s->feature_names && j < s->n_features; j++) free(s->feature_names[j]);
     for (size_t j = 0; s->target_names && j < s->n_targets; j++) free(s->target_names[j]);
     free(s->feature_names);
@@ -44,7 +62,9 @@ void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size) {
 
 bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out) {
     *out = NULL;
-    bml_samples *r = bml__samples_alloc(n, s->n_features, s->n_targets);
+    size_t T = s->seq_len ? s->seq_len : 1;
+    bml_samples *r = s->seq_len ? bml__samples_alloc_seq(n, s->seq_len, s->n_features, s->n_targets)
+                                : bml__samples_alloc(n, s->n_features, s->n_targets);
     if (!r) return bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t j = 0; j < s->n_features; j++)
         if (!(r->feature_names[j] = bml__strdup(s->feature_names[j]))) goto nomem;
@@ -52,13 +72,55 @@ bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n,
         if (!(r->target_names[j] = bml__strdup(s->target_names[j]))) goto nomem;
     for (size_t i = 0; i < n; i++) {
         BML__ASSERT(idx[i] < s->n);
-        memcpy(r->x + i * s->n_features, s->x + idx[i] * s->n_features, s->n_features * sizeof *r->x);
-        memcpy(r->y + i * s->n_targets, s->y + idx[i] * s->n_targets, s->n_targets * sizeof *r->y);
+        memcpy(r->x + i * T * s->n_features, s->x + idx[i] * T * s->n_features, T * s->n_features * sizeof *r->x);
+        memcpy(r->y + i * T * s->n_targets, s->y + idx[i] * T * s->n_targets, T * s->n_targets * sizeof *r->y);
         r->meta[i] = s->meta[idx[i]];
+        if (s->seq_len) {
+            memcpy(r->mask + i * T, s->mask + idx[i] * T, T * sizeof *r->mask);
+            memcpy(r->t + i * T, s->t + idx[i] * T, T * sizeof *r->t);
+            memcpy(r->step_meta + i * T, s->step_meta + idx[i] * T, T * sizeof *r->step_meta);
+        }
     }
     *out = r;
     return BML_OK;
 nomem:
+    bml_samples_free(r);
+    return bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, size_t *n_rows) {
+    size_t T = s->seq_len ? s->seq_len : 1, m = 0;
+    *rows = bml__calloc(s->n * T + 1, sizeof **rows);
+    if (!*rows) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n * T; i++)
+        if (!s->seq_len || s->mask[i] != 0) (*rows)[m++] = i;
+    *n_rows = m;
+    return BML_OK;
+}
+
+bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out) {
+    *out = NULL;
+    size_t *rows, m;
+    BML__TRY(bml_samples_data_rows(s, &rows, &m));
+    bml_samples *r = bml__samples_alloc(m, s->n_features, s->n_targets);
+    if (!r) {
+        free(rows);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < s->n_features; j++)
+        if (!(r->feature_names[j] = bml__strdup(s->feature_names[j]))) goto nomem;
+    for (size_t j = 0; j < s->n_targets; j++)
+        if (!(r->target_names[j] = bml__strdup(s->target_names[j]))) goto nomem;
+    for (size_t i = 0; i < m; i++) {
+        memcpy(r->x + i * s->n_features, s->x + rows[i] * s->n_features, s->n_features * sizeof *r->x);
+        memcpy(r->y + i * s->n_targets, s->y + rows[i] * s->n_targets, s->n_targets * sizeof *r->y);
+        r->meta[i] = s->seq_len ? s->step_meta[rows[i]] : s->meta[rows[i]];
+    }
+    free(rows);
+    *out = r;
+    return BML_OK;
+nomem:
+    free(rows);
     bml_samples_free(r);
     return bml__fail(BML_ERR_NOMEM, "out of memory");
 }
@@ -121,7 +183,8 @@ bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_
             }
         }
         double fill = cnt ? sum / (double)cnt : 0.0;
-        for (size_t i = 0; i < s->n; i++)
+        size_t total = s->n * (s->seq_len ? s->seq_len : 1);
+        for (size_t i = 0; i < total; i++)
             if (isnan(s->x[i * F + j])) s->x[i * F + j] = fill;
     }
     return BML_OK;

@@ -21,19 +21,19 @@ typedef struct {
 } summary_params;
 
 #define OFF(f) offsetof(summary_params, f)
-static const bml__param_spec specs[] = {
-    {"target", BML__P_STRING, OFF(target), "soh", 1, 0, 0, "soh | capacity | modes (LAM_NE, LAM_PE, LLI)"},
-    {"ea_kj_mol", BML__P_DOUBLE, OFF(ea_kj_mol), "50", 0, 1e4, 1, "activation energy of the Arrhenius feature, kJ/mol"},
-    {"temperature_source", BML__P_STRING, OFF(temperature_source), "nominal",
-     1, 0, 0, "nominal (10/25/40 degC) | measured (set average, nominal where missing)"},
-    {"include_days", BML__P_BOOL, OFF(include_days), "false", 1, 0, 0, "add days of degradation as a feature"},
-    {"include_energy", BML__P_BOOL, OFF(include_energy), "false", 1, 0, 0, "add energy throughput (Wh)"},
-    {"include_set_index", BML__P_BOOL, OFF(include_set_index), "false", 1, 0, 0, "add the ageing-set index"},
-    {"missing_indicator", BML__P_BOOL, OFF(missing_indicator), "false", 1, 0, 0,
-     "add resistance_missing (1 where the 0.1 s resistance was not measured)"},
-    {"require_targets", BML__P_BOOL, OFF(require_targets), "true", 1, 0, 0,
+#define SUMMARY_SPECS(OFFSET)     {"target", BML__P_STRING, OFFSET(target), "soh", 1, 0, 0, "soh | capacity | modes (LAM_NE, LAM_PE, LLI)"}, \
+    {"ea_kj_mol", BML__P_DOUBLE, OFFSET(ea_kj_mol), "50", 0, 1e4, 1, "activation energy of the Arrhenius feature, kJ/mol"}, \
+    {"temperature_source", BML__P_STRING, OFFSET(temperature_source), "nominal", \
+     1, 0, 0, "nominal (10/25/40 degC) | measured (set average, nominal where missing)"}, \
+    {"include_days", BML__P_BOOL, OFFSET(include_days), "false", 1, 0, 0, "add days of degradation as a feature"}, \
+    {"include_energy", BML__P_BOOL, OFFSET(include_energy), "false", 1, 0, 0, "add energy throughput (Wh)"}, \
+    {"include_set_index", BML__P_BOOL, OFFSET(include_set_index), "false", 1, 0, 0, "add the ageing-set index"}, \
+    {"missing_indicator", BML__P_BOOL, OFFSET(missing_indicator), "false", 1, 0, 0, \
+     "add resistance_missing (1 where the 0.1 s resistance was not measured)"}, \
+    {"require_targets", BML__P_BOOL, OFFSET(require_targets), "true", 1, 0, 0, \
      "fail on a missing target (false keeps the row with NaN targets, as `predict` does)"},
-};
+
+static const bml__param_spec specs[] = {SUMMARY_SPECS(OFF)};
 
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const summary_params *p = vp;
@@ -127,6 +127,94 @@ nomem:
     bml_samples_free(s);
     return bml__fail(BML_ERR_NOMEM, "out of memory");
 }
+
+/* ------------------------------------------------------------------ `latent_ode_seq` */
+/* SPEC 4.3: one sample per cell, the sequence of its ageing sets; the summary_set features per step,
+ * targets per step, time vector from `Days of degradation` (or charge throughput). Cells of different
+ * lengths are padded and masked; a cell longer than max_seq_len is an error unless truncate is set. */
+typedef struct {
+    summary_params base; /* first member: the summary_set specs' offsets hold */
+    long max_seq_len;
+    int truncate;
+    char *time;
+} seq_params;
+
+#define SOFF(f) offsetof(seq_params, base.f)
+static const bml__param_spec seq_specs[] = {
+    SUMMARY_SPECS(SOFF)
+    {"max_seq_len", BML__P_INT, offsetof(seq_params, max_seq_len), "0", 0, 1e6, 0, "maximum steps per cell (0: the longest cell)"},
+    {"truncate", BML__P_BOOL, offsetof(seq_params, truncate), "false", 1, 0, 0,
+     "cut cells longer than max_seq_len (false: such a cell is an error)"},
+    {"time", BML__P_STRING, offsetof(seq_params, time), "days", 1, 0, 0, "time vector: days | throughput (Ah)"},
+};
+
+static bml_status seq_transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
+    const seq_params *p = vp;
+    *out = NULL;
+    int by_throughput = !strcmp(p->time, "throughput");
+    if (!by_throughput && strcmp(p->time, "days"))
+        return bml__fail(BML_ERR_VALUE, "pipeline latent_ode_seq: time must be days or throughput, got '%s'", p->time);
+    bml_samples *st = NULL;
+    BML__TRY(transform(&p->base, ds, &st));
+    /* cells are consecutive runs of rows with the same experiment and cell id */
+    size_t n_cells = 0, longest = 0;
+    for (size_t i = 0, len = 0; i < st->n; i++) {
+        int same = i > 0 && st->meta[i].experiment == st->meta[i - 1].experiment && !strcmp(st->meta[i].cell, st->meta[i - 1].cell);
+        len = same ? len + 1 : 1;
+        n_cells += !same;
+        if (len > longest) longest = len;
+    }
+    size_t T = longest;
+    if (p->max_seq_len > 0 && longest > (size_t)p->max_seq_len) {
+        if (!p->truncate) {
+            bml_samples_free(st);
+            return bml__fail(BML_ERR_VALUE,
+                             "pipeline latent_ode_seq: a cell has %zu ageing sets, more than max_seq_len=%ld "
+                             "(raise max_seq_len or set truncate=true)", longest, p->max_seq_len);
+        }
+        T = (size_t)p->max_seq_len;
+    }
+    size_t F = st->n_features, O = st->n_targets;
+    bml_samples *s = bml__samples_alloc_seq(n_cells, T, F, O);
+    if (!s) {
+        bml_samples_free(st);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < F; j++) s->feature_names[j] = bml__strdup(st->feature_names[j]);
+    for (size_t k = 0; k < O; k++) s->target_names[k] = bml__strdup(st->target_names[k]);
+    size_t c = (size_t)-1, step = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        int same = i > 0 && st->meta[i].experiment == st->meta[i - 1].experiment && !strcmp(st->meta[i].cell, st->meta[i - 1].cell);
+        if (!same) {
+            c++;
+            step = 0;
+            s->meta[c] = st->meta[i];
+        }
+        if (step < T) {
+            size_t r = c * T + step;
+            memcpy(s->x + r * F, st->x + i * F, F * sizeof *s->x);
+            memcpy(s->y + r * O, st->y + i * O, O * sizeof *s->y);
+            s->mask[r] = 1.0;
+            s->t[r] = by_throughput ? st->meta[i].throughput_ah : st->meta[i].days;
+            s->step_meta[r] = st->meta[i];
+        }
+        step++;
+    }
+    bml_samples_free(st);
+    for (size_t j = 0; j < F; j++)
+        if (!s->feature_names[j]) goto nomem;
+    for (size_t k = 0; k < O; k++)
+        if (!s->target_names[k]) goto nomem;
+    *out = s;
+    return BML_OK;
+nomem:
+    bml_samples_free(s);
+    return bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+const bml__pipeline_def bml__pipeline_latent_ode_seq = {
+    "latent_ode_seq", "one sample per cell: the sequence of its ageing sets, padded and masked, with a time vector (SPEC 4.3)",
+    seq_specs, sizeof seq_specs / sizeof *seq_specs, sizeof(seq_params), seq_transform};
 
 const bml__pipeline_def bml__pipeline_summary_set = {
     "summary_set", "one sample per ageing set of the Oxford Performance Summary (SPEC 4.1)",

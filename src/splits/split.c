@@ -204,6 +204,11 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         }
         bml__strvec_free(&want);
     } else if (!strcmp(def->name, "temporal")) {
+        if (s->seq_len) {
+            st = bml__fail(BML_ERR_VALUE, "split temporal splits ageing sets of a cell: use it with static pipelines "
+                                          "(summary_set), not with sequences (one sample per cell)");
+            goto done;
+        }
         if (p.train_fraction + p.val_fraction > 1.0 + 1e-12) {
             st = bml__fail(BML_ERR_VALUE, "split temporal: train_fraction + val_fraction must be <= 1 (got %g + %g)",
                            p.train_fraction, p.val_fraction);

@@ -112,7 +112,8 @@ bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, i
     bml_kv *kv = bml__calloc(n + 1, sizeof *kv);
     if (!kv) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_config_section(cfg, "pipeline", kv, n);
-    if (targets_optional && !strcmp(name, "summary_set")) kv[n++] = (bml_kv){"require_targets", "false"};
+    if (targets_optional && (!strcmp(name, "summary_set") || !strcmp(name, "latent_ode_seq")))
+        kv[n++] = (bml_kv){"require_targets", "false"};
     bml_pipeline *p = NULL;
     bml_status st = bml_pipeline_create(name, kv, n, &p);
     if (st == BML_OK) st = bml_pipeline_transform(p, ds, out);
@@ -122,12 +123,14 @@ bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, i
 }
 
 /* ------------------------------------------------------------------ one fold */
+/* Results of one fold, indexed by rows of the flat (per-step) samples: for static samples these are
+ * the samples themselves, for sequences the unpadded steps. */
 typedef struct {
     bml_fold *fold;
     bml_model *model;
     bml__track_preprocess pre;
-    size_t n_eval;
-    const size_t *eval_idx;
+    size_t n_eval;     /* flat rows evaluated */
+    size_t *eval_idx;  /* (n_eval) rows of the flat samples */
     int eval_is_test;
     double *pred;      /* (n_eval, O) */
     double *shap;      /* (n_eval, O, F + 1) or NULL */
@@ -137,9 +140,43 @@ typedef struct {
 static void fold_out_release(fold_out *f) {
     bml_model_free(f->model);
     bml__track_preprocess_release(&f->pre);
+    free(f->eval_idx);
     free(f->pred);
     free(f->shap);
     free(f->imp);
+}
+
+/* Preprocessing of the model's inputs with statistics of the training split: mean imputation for
+ * models that cannot take missing values, standardisation for those that want it. */
+static bml_status preprocess_fit(const bml_model *m, const bml_samples *tr, bml__track_preprocess *pre) {
+    size_t F = tr->n_features, *rows, nr;
+    BML__TRY(bml_samples_data_rows(tr, &rows, &nr));
+    bml_status st = BML_OK;
+    if (!bml_model_handles_missing(m)) {
+        pre->impute = bml__calloc(F, sizeof *pre->impute);
+        if (!pre->impute) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; st == BML_OK && j < F; j++) {
+            double sum = 0;
+            size_t c = 0;
+            for (size_t r = 0; r < nr; r++) {
+                double v = tr->x[rows[r] * F + j];
+                if (!isnan(v)) sum += v, c++;
+            }
+            pre->impute[j] = c ? sum / (double)c : 0.0;
+        }
+    }
+    if (st == BML_OK && bml_model_wants_scaled(m)) st = bml_scaler_fit(&pre->scaler, tr, rows, nr);
+    free(rows);
+    return st;
+}
+
+/* apply to every row (or step) of s; padded steps are set back to 0 */
+static void preprocess_samples(const bml__track_preprocess *pre, bml_samples *s) {
+    size_t T = s->seq_len ? s->seq_len : 1, F = s->n_features;
+    bml__track_preprocess_apply(pre, s->x, s->n * T, F);
+    if (s->seq_len)
+        for (size_t r = 0; r < s->n * T; r++)
+            if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
 }
 
 /* The model of the config: its model.* keys; neural models also get training.* as they are and the
@@ -176,44 +213,27 @@ static bml_status create_model(const bml_config *cfg, const char *mname, bml_mod
     return st;
 }
 
-static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fold *fold, uint64_t seed,
-                           const bml_run_opts *opts, fold_out *fo, bml_run_result *res) {
+static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
+                           uint64_t seed, const bml_run_opts *opts, fold_out *fo, bml_run_result *res) {
     memset(fo, 0, sizeof *fo);
     fo->fold = fold;
-    fo->eval_idx = bml_fold_eval(fold, &fo->n_eval);
+    size_t n_ev_samples;
+    const size_t *ev_idx = bml_fold_eval(fold, &n_ev_samples);
     fo->eval_is_test = fold->n_test > 0;
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
     BML__TRY(create_model(cfg, mname, &fo->model));
     bml_model_set_epoch_callback(fo->model, opts->progress, opts->progress_user);
     bml_status st;
     bml_samples *tr = NULL, *va = NULL, *ev = NULL;
-    size_t F = all->n_features, O = all->n_targets;
+    double *yp = NULL;
+    size_t F = all->n_features, O = all->n_targets, T = all->seq_len ? all->seq_len : 1;
     if ((st = bml_samples_subset(all, fold->train, fold->n_train, &tr)) != BML_OK) goto done;
     if ((st = bml_samples_subset(all, fold->val, fold->n_val, &va)) != BML_OK) goto done;
-    if ((st = bml_samples_subset(all, fo->eval_idx, fo->n_eval, &ev)) != BML_OK) goto done;
-    /* preprocessing statistics come from the training split only */
-    if (!bml_model_handles_missing(fo->model)) {
-        fo->pre.impute = bml__calloc(F, sizeof *fo->pre.impute);
-        if (!fo->pre.impute) goto nomem;
-        for (size_t j = 0; j < F; j++) {
-            double s = 0;
-            size_t c = 0;
-            for (size_t i = 0; i < tr->n; i++)
-                if (!isnan(tr->x[i * F + j])) s += tr->x[i * F + j], c++;
-            fo->pre.impute[j] = c ? s / (double)c : 0.0;
-        }
-    }
-    if (bml_model_wants_scaled(fo->model)) {
-        size_t *rows = bml__calloc(tr->n, sizeof *rows);
-        if (!rows) goto nomem;
-        for (size_t i = 0; i < tr->n; i++) rows[i] = i;
-        st = bml_scaler_fit(&fo->pre.scaler, tr, rows, tr->n);
-        free(rows);
-        if (st != BML_OK) goto done;
-    }
-    bml__track_preprocess_apply(&fo->pre, tr->x, tr->n, F);
-    bml__track_preprocess_apply(&fo->pre, va->x, va->n, F);
-    bml__track_preprocess_apply(&fo->pre, ev->x, ev->n, F);
+    if ((st = bml_samples_subset(all, ev_idx, n_ev_samples, &ev)) != BML_OK) goto done;
+    if ((st = preprocess_fit(fo->model, tr, &fo->pre)) != BML_OK) goto done;
+    preprocess_samples(&fo->pre, tr);
+    preprocess_samples(&fo->pre, va);
+    preprocess_samples(&fo->pre, ev);
 
     double t0 = now_s();
     st = bml_model_fit(fo->model, tr, va, seed);
@@ -221,27 +241,42 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fo
     res->t_fit += t1 - t0;
     res->t_backend += t1 - t0;
     if (st != BML_OK) goto done;
-    fo->pred = bml__calloc(fo->n_eval * O, sizeof *fo->pred);
-    if (!fo->pred) goto nomem;
-    if ((st = bml_model_predict(fo->model, ev->x, ev->n, fo->pred)) != BML_OK) goto done;
+    yp = bml__calloc(n_ev_samples * T * O + 1, sizeof *yp);
+    if (!yp) goto nomem;
+    if ((st = bml_model_predict_samples(fo->model, ev, yp)) != BML_OK) goto done;
+    /* evaluated rows of the flat samples and their predictions */
+    for (size_t i = 0; i < n_ev_samples * T; i++) fo->n_eval += !all->seq_len || ev->mask[i] != 0;
+    fo->eval_idx = bml__calloc(fo->n_eval + 1, sizeof *fo->eval_idx);
+    fo->pred = bml__calloc(fo->n_eval * O + 1, sizeof *fo->pred);
+    if (!fo->eval_idx || !fo->pred) goto nomem;
+    for (size_t i = 0, k = 0; i < n_ev_samples; i++)
+        for (size_t t = 0; t < T; t++) {
+            if (all->seq_len && ev->mask[i * T + t] == 0) continue;
+            fo->eval_idx[k] = flat_of[ev_idx[i] * T + t];
+            memcpy(fo->pred + k * O, yp + (i * T + t) * O, O * sizeof *yp);
+            k++;
+        }
     double t2 = now_s();
     res->t_predict += t2 - t1;
     res->t_backend += t2 - t1;
-    fo->shap = bml__calloc(fo->n_eval * O * (F + 1), sizeof *fo->shap);
-    fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
-    if (!fo->shap || !fo->imp) goto nomem;
-    st = bml_model_shap(fo->model, ev->x, ev->n, fo->shap);
-    if (st == BML_ERR_STATE) { /* model without SHAP */
-        free(fo->shap);
-        fo->shap = NULL;
-        st = BML_OK;
-    }
-    static const char *const kinds[3] = {"gain", "total_gain", "split"};
-    for (int k = 0; st == BML_OK && k < 3; k++) st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
-    if (st == BML_ERR_STATE) {
-        free(fo->imp);
-        fo->imp = NULL;
-        st = BML_OK;
+    if (!all->seq_len) {
+        fo->shap = bml__calloc(fo->n_eval * O * (F + 1), sizeof *fo->shap);
+        fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
+        if (!fo->shap || !fo->imp) goto nomem;
+        st = bml_model_shap(fo->model, ev->x, ev->n, fo->shap);
+        if (st == BML_ERR_STATE) { /* model without SHAP */
+            free(fo->shap);
+            fo->shap = NULL;
+            st = BML_OK;
+        }
+        static const char *const kinds[3] = {"gain", "total_gain", "split"};
+        for (int k = 0; st == BML_OK && k < 3; k++)
+            st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
+        if (st == BML_ERR_STATE) {
+            free(fo->imp);
+            fo->imp = NULL;
+            st = BML_OK;
+        }
     }
     double t3 = now_s();
     res->t_explain += t3 - t2;
@@ -250,13 +285,14 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, bml_fo
     {
         char *info = bml_model_fit_info_json(fo->model);
         say(opts, "      fold %-10s train %3zu  val %3zu  %s %3zu  fit %.1f ms  %s", fold->name, fold->n_train, fold->n_val,
-            fo->eval_is_test ? "test" : "eval", fo->n_eval, 1e3 * (t1 - t0), info ? info : "");
+            fo->eval_is_test ? "test" : "eval", n_ev_samples, 1e3 * (t1 - t0), info ? info : "");
         free(info);
     }
     goto done;
 nomem:
     st = bml__fail(BML_ERR_NOMEM, "out of memory");
 done:
+    free(yp);
     bml_samples_free(tr);
     bml_samples_free(va);
     bml_samples_free(ev);
@@ -278,6 +314,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     bml_samples *s = NULL;
     bml_split *sp = NULL;
     fold_out *folds = NULL;
+    bml_samples *flat = NULL; /* per-step rows of sequence samples */
+    size_t *flat_of = NULL;   /* (n*T) sample step -> flat row */
     bml_status st;
     long seed_l = 42;
     const char *seed_s = cfg_str(cfg, "seed", "42");
@@ -339,12 +377,22 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     else
         say(opts, "[3/7] split     %s: %zu folds", cfg_str(cfg, "split.name", "?"), sp->n_folds);
 
+    /* per-step view of sequence samples: metrics, predictions and reports work on its rows */
+    {
+        size_t T = s->seq_len ? s->seq_len : 1;
+        flat_of = bml__calloc(s->n * T + 1, sizeof *flat_of);
+        if (!flat_of) goto nomem;
+        for (size_t i = 0, k = 0; i < s->n * T; i++) flat_of[i] = !s->seq_len || s->mask[i] != 0 ? k++ : (size_t)-1;
+        if (s->seq_len && (st = bml_samples_flatten(s, &flat)) != BML_OK) goto fail;
+    }
+    const bml_samples *rows = flat ? flat : s;
+
     /* 4-6. fit, evaluate, explain per fold */
     say(opts, "[4/7] train     model %s (%s)", mname, sp->n_folds == 1 ? "one fold" : "every fold");
     folds = bml__calloc(sp->n_folds, sizeof *folds);
     if (!folds) goto nomem;
     for (size_t f = 0; f < sp->n_folds; f++)
-        if ((st = run_fold(cfg, s, &sp->folds[f], (uint64_t)seed_l, opts, &folds[f], res)) != BML_OK) {
+        if ((st = run_fold(cfg, s, flat_of, &sp->folds[f], (uint64_t)seed_l, opts, &folds[f], res)) != BML_OK) {
             bml__fail_prefix(st, "fold %s", sp->folds[f].name);
             goto fail;
         }
@@ -353,7 +401,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     bml__track_eval ev = {0};
     size_t n_eval = 0;
     for (size_t f = 0; f < sp->n_folds; f++) n_eval += folds[f].n_eval;
-    size_t O = s->n_targets;
+    size_t O = rows->n_targets;
     ev.n = n_eval;
     ev.idx = bml__calloc(n_eval, sizeof *ev.idx);
     ev.fold = bml__calloc(n_eval, sizeof *ev.fold);
@@ -369,7 +417,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             memcpy(ev.pred + r * O, folds[f].pred + i * O, O * sizeof *ev.pred);
         }
     say(opts, "[5/7] evaluate  %zu predictions", n_eval);
-    cJSON *metrics = bml__track_metrics(s, &ev, sp, cfg);
+    cJSON *metrics = bml__track_metrics(rows, &ev, sp, cfg);
     if (!metrics) {
         bml__track_eval_release(&ev);
         goto nomem;
@@ -379,16 +427,16 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         double *yt = bml__calloc(n_eval, sizeof *yt), *yp = bml__calloc(n_eval, sizeof *yp);
         if (yt && yp) {
             for (size_t r = 0; r < n_eval; r++) {
-                yt[r] = s->y[ev.idx[r] * O + k];
+                yt[r] = rows->y[ev.idx[r] * O + k];
                 yp[r] = ev.pred[r * O + k];
             }
             bml_metrics m = bml_metrics_compute(yt, yp, n_eval, 1);
-            log_metrics(opts, s->target_names[k], &m);
+            log_metrics(opts, rows->target_names[k], &m);
         }
         free(yt);
         free(yp);
     }
-    say(opts, "[6/7] explain   %s", folds[0].shap ? "TreeSHAP values and feature importance" : "no SHAP for this model");
+    say(opts, "[6/7] explain   %s", folds[0].shap ? "TreeSHAP values and feature importance" : s->seq_len ? "sequence model: no SHAP" : "no SHAP for this model");
 
     /* 7. write */
     t = now_s();
@@ -411,7 +459,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].imp = folds[f].imp;
         }
         double t_save = 0;
-        st = bml__track_write_run(cfg, s, sp, tf, metrics, &res->run_dir, &t_save);
+        st = bml__track_write_run(cfg, rows, sp, tf, metrics, &res->run_dir, &t_save);
         res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
         if (st != BML_OK) {
@@ -442,6 +490,8 @@ fail:
     bml_run_result_free(res);
     res = NULL;
 cleanup:
+    bml_samples_free(flat);
+    free(flat_of);
     for (size_t f = 0; folds && f < sp->n_folds; f++) fold_out_release(&folds[f]);
     free(folds);
     bml_split_free(sp);

@@ -15,7 +15,7 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
     char *model_dir = NULL, *pre_path = NULL, *pre_txt = NULL;
     bml_config *cfg = NULL;
     bml_dataset *ds = NULL;
-    bml_samples *s = NULL;
+    bml_samples *s = NULL, *flat = NULL;
     bml_model *m = NULL;
     cJSON *pre_j = NULL;
     bml__track_preprocess pre = {0};
@@ -65,26 +65,40 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
         goto done;
     }
     if ((st = bml__track_preprocess_parse(pre_j, F, pre_path, &pre)) != BML_OK) goto done;
-    x = bml__calloc(s->n * F + 1, sizeof *x);
-    pred = bml__calloc(s->n * O + 1, sizeof *pred);
-    idx = bml__calloc(s->n + 1, sizeof *idx);
-    if (!x || !pred || !idx) goto nomem;
-    memcpy(x, s->x, s->n * F * sizeof *x);
-    bml__track_preprocess_apply(&pre, x, s->n, F);
-    if ((st = bml_model_predict(m, x, s->n, pred)) != BML_OK) goto done;
-    for (size_t i = 0; i < s->n; i++) idx[i] = i;
-    if ((st = bml__track_write_predictions(out_csv, s, idx, s->n, pred, NULL, NULL, NULL)) != BML_OK) goto done;
+    size_t T = s->seq_len ? s->seq_len : 1;
+    pred = bml__calloc(s->n * T * O + 1, sizeof *pred);
+    if (!pred) goto nomem;
+    /* preprocess the samples in place (they are ours), padded steps back to 0 */
+    bml__track_preprocess_apply(&pre, s->x, s->n * T, F);
+    for (size_t r = 0; s->seq_len && r < s->n * T; r++)
+        if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
+    if ((st = bml_model_predict_samples(m, s, pred)) != BML_OK) goto done;
+    /* per-step rows: the raw features and targets of the data, with the predictions of the unpadded steps */
+    bml_samples_free(s);
+    s = NULL;
+    if ((st = bml_run_build_samples(cfg, ds, 1, &s)) != BML_OK) goto done;
+    if ((st = bml_samples_flatten(s, &flat)) != BML_OK) goto done;
+    x = bml__calloc(flat->n * O + 1, sizeof *x); /* predictions of the flat rows */
+    idx = bml__calloc(flat->n + 1, sizeof *idx);
+    if (!x || !idx) goto nomem;
+    for (size_t i = 0, k = 0; i < s->n * T; i++) {
+        if (s->seq_len && s->mask[i] == 0) continue;
+        memcpy(x + k * O, pred + i * O, O * sizeof *x);
+        idx[k] = k;
+        k++;
+    }
+    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, x, NULL, NULL, NULL)) != BML_OK) goto done;
     if (opts && opts->log) {
         char line[512];
-        snprintf(line, sizeof line, "predicted %zu samples of %zu cells with %s; written to %s", s->n, bml_dataset_n_cells(ds),
-                 model_dir, out_csv);
+        snprintf(line, sizeof line, "predicted %zu samples (%zu rows) of %zu cells with %s; written to %s", s->n, flat->n,
+                 bml_dataset_n_cells(ds), model_dir, out_csv);
         opts->log(opts->log_user, line);
     }
     int have_targets = 1;
-    for (size_t i = 0; i < s->n * O; i++) have_targets &= isfinite(s->y[i]) != 0;
+    for (size_t i = 0; i < flat->n * O; i++) have_targets &= isfinite(flat->y[i]) != 0;
     if (have_targets) {
-        bml__track_eval ev = {s->n, idx, NULL, pred};
-        cJSON *blk = bml__track_metrics_block(s, &ev, NULL, 0);
+        bml__track_eval ev = {flat->n, idx, NULL, x};
+        cJSON *blk = bml__track_metrics_block(flat, &ev, NULL, 0);
         if (blk) {
             *metrics_json = cJSON_Print(blk);
             cJSON_Delete(blk);
@@ -103,6 +117,7 @@ done:
     free(idx);
     bml_model_free(m);
     bml_samples_free(s);
+    bml_samples_free(flat);
     bml_dataset_free(ds);
     bml_config_free(cfg);
     free(model_dir);
