@@ -254,6 +254,106 @@ static void test_adamw_scheduler_clip_parity(void) {
     release(&f);
 }
 
+static void test_lstm_parity(void) {
+    tfile f = load("lstm.bin");
+    int B = 3, T = 6, C = 4, H = 5, len[3];
+    for (int b = 0; b < B; b++) len[b] = (int)get(&f, "len")[b];
+    float out[2][3 * 6 * 5], cell[2][3 * 6 * 5], gates[2][3 * 6 * 20];
+    float *scratch = zeros(bml_nn_lstm_backward_scratch(B, T, H) + bml_nn_lstm_forward_scratch(B, H));
+    const char *sfx[2] = {"l0", "l0_reverse"};
+    float both[3 * 6 * 10], dx[3 * 6 * 4] = {0};
+    for (int d = 0; d < 2; d++) {
+        char wi[32], wh[32], bi[32], bh[32];
+        snprintf(wi, sizeof wi, "weight_ih_%s", sfx[d]);
+        snprintf(wh, sizeof wh, "weight_hh_%s", sfx[d]);
+        snprintf(bi, sizeof bi, "bias_ih_%s", sfx[d]);
+        snprintf(bh, sizeof bh, "bias_hh_%s", sfx[d]);
+        bml_nn_lstm_forward(out[d], cell[d], gates[d], get(&f, "x"), len, get(&f, wi), get(&f, wh), get(&f, bi), get(&f, bh),
+                            B, T, C, H, d, scratch);
+        for (int r = 0; r < B * T; r++) memcpy(both + (size_t)r * 2 * H + d * H, out[d] + (size_t)r * H, (size_t)H * sizeof(float));
+    }
+    close_to("lstm out", both, get(&f, "out"), (size_t)B * T * 2 * H, 1e-5, 1e-6);
+    const float *dout2 = get(&f, "dout");
+    for (int d = 0; d < 2; d++) {
+        float dout[3 * 6 * 5], dwi[20 * 4] = {0}, dwh[20 * 5] = {0}, dbi[20] = {0}, dbh[20] = {0};
+        for (int r = 0; r < B * T; r++) memcpy(dout + (size_t)r * H, dout2 + (size_t)r * 2 * H + d * H, (size_t)H * sizeof(float));
+        char wi[32], wh[32], k[40];
+        snprintf(wi, sizeof wi, "weight_ih_%s", sfx[d]);
+        snprintf(wh, sizeof wh, "weight_hh_%s", sfx[d]);
+        bml_nn_lstm_backward(dx, dwi, dwh, dbi, dbh, dout, get(&f, "x"), out[d], cell[d], gates[d], len, get(&f, wi),
+                             get(&f, wh), B, T, C, H, d, scratch);
+        snprintf(k, sizeof k, "dweight_ih_%s", sfx[d]);
+        close_to(k, dwi, get(&f, k), 80, 1e-4, 1e-6);
+        snprintf(k, sizeof k, "dweight_hh_%s", sfx[d]);
+        close_to(k, dwh, get(&f, k), 100, 1e-4, 1e-6);
+        snprintf(k, sizeof k, "dbias_ih_%s", sfx[d]);
+        close_to(k, dbi, get(&f, k), 20, 1e-4, 1e-6);
+        snprintf(k, sizeof k, "dbias_hh_%s", sfx[d]);
+        close_to(k, dbh, get(&f, k), 20, 1e-4, 1e-6);
+    }
+    close_to("lstm dx", dx, get(&f, "dx"), (size_t)B * T * C, 1e-4, 1e-6);
+    free(scratch);
+    release(&f);
+}
+
+static void test_mha_parity(void) {
+    tfile f = load("mha.bin");
+    int B = 2, T = 5, D = 8, nh = 2, len[2] = {(int)get(&f, "len")[0], (int)get(&f, "len")[1]};
+    float out[80], qkv[240], probs[2 * 2 * 25], dmask[2 * 2 * 25], ctx[80], avg[50];
+    bml_nn_mha_forward(out, qkv, probs, dmask, ctx, get(&f, "x"), len, get(&f, "w_in"), get(&f, "b_in"), get(&f, "w_out"),
+                       get(&f, "b_out"), B, T, D, nh, 0.1f, 0, NULL);
+    close_to("mha out", out, get(&f, "out"), 80, 1e-5, 1e-6);
+    bml_nn_mha_average_heads(avg, probs, B, T, nh);
+    close_to("mha weights", avg, get(&f, "weights"), 50, 1e-5, 1e-7);
+    float dx[80] = {0}, dwi[192] = {0}, dbi[24] = {0}, dwo[64] = {0}, dbo[8] = {0};
+    float *scratch = zeros((size_t)B * T * 3 * D + D + T);
+    bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, get(&f, "dout"), get(&f, "x"), qkv, probs, dmask, ctx, len, get(&f, "w_in"),
+                        get(&f, "w_out"), B, T, D, nh, scratch);
+    close_to("mha dx", dx, get(&f, "dx"), 80, 1e-4, 1e-6);
+    close_to("mha dw_in", dwi, get(&f, "dw_in"), 192, 1e-4, 1e-6);
+    close_to("mha db_in", dbi, get(&f, "db_in"), 24, 1e-4, 1e-5); /* the key bias has zero gradient: rounding only */
+    close_to("mha dw_out", dwo, get(&f, "dw_out"), 64, 1e-5, 1e-6);
+    close_to("mha db_out", dbo, get(&f, "db_out"), 8, 1e-5, 1e-6);
+    free(scratch);
+    release(&f);
+}
+
+/* PyTorch (N, C, L) <-> channels last (N, L, C) */
+static void to_last(float *dst, const float *src, int N, int C, int L) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            for (int l = 0; l < L; l++) dst[((size_t)n * L + l) * C + c] = src[((size_t)n * C + c) * L + l];
+}
+
+static void test_conv_batchnorm_parity(void) {
+    tfile f = load("conv_bn.bin");
+    int N = 2, Cin = 3, Cout = 4, L = 5;
+    float x[30], col[2 * 5 * 9], c[40], y[40], mean[4], rstd[4], rm[4] = {0, 0, 0, 0}, rv[4] = {1, 1, 1, 1};
+    to_last(x, get(&f, "x"), N, Cin, L);
+    bml_nn_conv1d_k3_forward(c, col, x, get(&f, "conv_w"), get(&f, "conv_b"), N, L, Cin, Cout);
+    float ref[40];
+    to_last(ref, get(&f, "conv_out"), N, Cout, L);
+    close_to("conv out", c, ref, 40, 1e-5, 1e-6);
+    bml_nn_batchnorm_forward(y, mean, rstd, rm, rv, c, get(&f, "bn_w"), get(&f, "bn_b"), NULL, N * L, Cout, 1e-5f, 0.1f, 1);
+    to_last(ref, get(&f, "out"), N, Cout, L);
+    close_to("batchnorm out", y, ref, 40, 1e-5, 1e-6);
+    close_to("running mean", rm, get(&f, "run_mean"), 4, 1e-5, 1e-7);
+    close_to("running var", rv, get(&f, "run_var"), 4, 1e-5, 1e-7);
+    float dout[40], dc[40] = {0}, dbw[4] = {0}, dbb[4] = {0}, dx[30] = {0}, dcw[36] = {0}, dcb[4] = {0}, scratch[90];
+    to_last(dout, get(&f, "dout"), N, Cout, L);
+    bml_nn_batchnorm_backward(dc, dbw, dbb, dout, c, get(&f, "bn_w"), mean, rstd, NULL, N * L, Cout, 1);
+    to_last(ref, get(&f, "dconv_out"), N, Cout, L);
+    close_to("batchnorm dx", dc, ref, 40, 1e-4, 1e-6);
+    close_to("batchnorm dw", dbw, get(&f, "dbn_w"), 4, 1e-5, 1e-6);
+    close_to("batchnorm db", dbb, get(&f, "dbn_b"), 4, 1e-5, 1e-6);
+    bml_nn_conv1d_k3_backward(dx, dcw, dcb, dc, col, get(&f, "conv_w"), N, L, Cin, Cout, scratch);
+    to_last(ref, get(&f, "dx"), N, Cin, L);
+    close_to("conv dx", dx, ref, 30, 1e-4, 1e-6);
+    close_to("conv dw", dcw, get(&f, "dconv_w"), 36, 1e-4, 1e-6);
+    close_to("conv db", dcb, get(&f, "dconv_b"), 4, 1e-4, 1e-6);
+    release(&f);
+}
+
 /* ------------------------------------------------------------------ finite differences */
 /* Central differences of L = sum(out * w_out) with respect to v[i], against the analytic gradient g[i],
  * for a function f that recomputes out from the current inputs. Float32: step 1e-2, tolerance 2 %. */
@@ -363,6 +463,119 @@ typedef struct {
 static void loss_fwd(void *vc, float *out) {
     loss_ctx *c = vc;
     out[0] = (float)bml_loss_eval(&c->l, c->p, c->y, NULL, c->n, NULL);
+}
+
+typedef struct {
+    float *x, *w_ih, *w_hh, *b_ih, *b_hh, *out, *cell, *gates, *scratch, *w_in, *b_in, *w_out, *b_out, *bw, *bb, *rm, *rv,
+        *mean, *rstd, *col, *rowmask;
+    int *len, B, T, C, H, reverse, kind;
+} seq_ctx;
+
+static void seq_fwd(void *vc, float *out) {
+    seq_ctx *c = vc;
+    size_t n = (size_t)c->B * c->T;
+    float probs[2 * 2 * 36], dmask[2 * 2 * 36], qkv[2 * 6 * 24], ctx[2 * 6 * 8];
+    switch (c->kind) {
+    case 0:
+        bml_nn_lstm_forward(out, c->cell, c->gates, c->x, c->len, c->w_ih, c->w_hh, c->b_ih, c->b_hh, c->B, c->T, c->C, c->H,
+                            c->reverse, c->scratch);
+        break;
+    case 1:
+        bml_nn_mha_forward(out, qkv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T, c->C,
+                           2, 0, 0, NULL);
+        break;
+    case 2: {
+        float rm[8], rv[8];
+        memcpy(rm, c->rm, sizeof rm);
+        memcpy(rv, c->rv, sizeof rv);
+        bml_nn_batchnorm_forward(out, c->mean, c->rstd, rm, rv, c->x, c->bw, c->bb, c->rowmask, (int)n, c->C, 1e-5f, 0.1f, 1);
+        break;
+    }
+    case 3: bml_nn_conv1d_k3_forward(out, c->col, c->x, c->w_in, c->b_in, c->B, c->T, c->C, c->H); break;
+    case 4: bml_nn_mean_mid_forward(out, c->x, c->B, c->T, c->C); break;
+    }
+}
+
+static void test_sequence_layer_gradients(void) {
+    bml_nn_rng r;
+    bml_nn_rng_seed(&r, 31);
+    int B = 2, T = 6, C = 3, H = 4, len[2] = {6, 4};
+    seq_ctx c = {0};
+    c.B = B, c.T = T, c.C = C, c.H = H, c.len = len;
+    c.x = randv((size_t)B * T * C, &r, 1);
+    for (int t = len[1]; t < T; t++) memset(c.x + ((size_t)T + t) * C, 0, (size_t)C * sizeof(float));
+    c.w_ih = randv((size_t)4 * H * C, &r, 0.5f), c.w_hh = randv((size_t)4 * H * H, &r, 0.5f);
+    c.b_ih = randv((size_t)4 * H, &r, 0.3f), c.b_hh = randv((size_t)4 * H, &r, 0.3f);
+    c.out = zeros((size_t)B * T * 8), c.cell = zeros((size_t)B * T * H), c.gates = zeros((size_t)B * T * 4 * H);
+    c.scratch = zeros(bml_nn_lstm_backward_scratch(B, T, H) + bml_nn_lstm_forward_scratch(B, H) + 1000);
+    float *wout = randv((size_t)B * T * 8, &r, 1);
+    for (int t = len[1]; t < T; t++) memset(wout + ((size_t)T + t) * H, 0, (size_t)H * sizeof(float)); /* pads unread */
+    for (int rev = 0; rev < 2; rev++) {
+        c.kind = 0, c.reverse = rev;
+        seq_fwd(&c, c.out);
+        float *dx = zeros((size_t)B * T * C), *dwi = zeros((size_t)4 * H * C), *dwh = zeros((size_t)4 * H * H);
+        float *dbi = zeros((size_t)4 * H), *dbh = zeros((size_t)4 * H), *sc = zeros(bml_nn_lstm_backward_scratch(B, T, H));
+        bml_nn_lstm_backward(dx, dwi, dwh, dbi, dbh, wout, c.x, c.out, c.cell, c.gates, len, c.w_ih, c.w_hh, B, T, C, H, rev, sc);
+        fd_check(rev ? "lstm(reverse) dx" : "lstm dx", &c, seq_fwd, c.x, dx, (size_t)B * T * C, wout, (size_t)B * T * H);
+        fd_check(rev ? "lstm(reverse) dw_ih" : "lstm dw_ih", &c, seq_fwd, c.w_ih, dwi, (size_t)4 * H * C, wout, (size_t)B * T * H);
+        fd_check(rev ? "lstm(reverse) dw_hh" : "lstm dw_hh", &c, seq_fwd, c.w_hh, dwh, (size_t)4 * H * H, wout, (size_t)B * T * H);
+        fd_check(rev ? "lstm(reverse) db_hh" : "lstm db_hh", &c, seq_fwd, c.b_hh, dbh, (size_t)4 * H, wout, (size_t)B * T * H);
+        free(dx), free(dwi), free(dwh), free(dbi), free(dbh), free(sc);
+    }
+    /* attention, D = 8, 2 heads, the second sequence padded after 4 steps */
+    int D = 8;
+    float *xa = randv((size_t)B * T * D, &r, 1);
+    float *keepx = c.x;
+    c.x = xa, c.C = D, c.kind = 1;
+    c.w_in = randv((size_t)3 * D * D, &r, 0.5f), c.b_in = randv((size_t)3 * D, &r, 0.2f);
+    c.w_out = randv((size_t)D * D, &r, 0.5f), c.b_out = randv((size_t)D, &r, 0.2f);
+    float probs[2 * 2 * 36], dmask[2 * 2 * 36], qkv[2 * 6 * 24], ctx[2 * 6 * 8], out[2 * 6 * 8];
+    bml_nn_mha_forward(out, qkv, probs, dmask, ctx, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
+    float *wa = randv((size_t)B * T * D, &r, 1), *dx = zeros((size_t)B * T * D), *dwi = zeros((size_t)3 * D * D);
+    float *dbi = zeros((size_t)3 * D), *dwo = zeros((size_t)D * D), *dbo = zeros((size_t)D), *sc = zeros((size_t)B * T * 3 * D + D + T);
+    bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, wa, c.x, qkv, probs, dmask, ctx, len, c.w_in, c.w_out, B, T, D, 2, sc);
+    fd_check("mha dx", &c, seq_fwd, c.x, dx, (size_t)B * T * D, wa, (size_t)B * T * D);
+    fd_check("mha dw_in", &c, seq_fwd, c.w_in, dwi, (size_t)3 * D * D, wa, (size_t)B * T * D);
+    fd_check("mha db_in", &c, seq_fwd, c.b_in, dbi, (size_t)3 * D, wa, (size_t)B * T * D);
+    fd_check("mha dw_out", &c, seq_fwd, c.w_out, dwo, (size_t)D * D, wa, (size_t)B * T * D);
+    /* BatchNorm in training mode, statistics over the unmasked rows only */
+    int R = B * T, Cb = 3;
+    c.kind = 2, c.C = Cb;
+    c.x = randv((size_t)R * Cb, &r, 2);
+    c.bw = randv((size_t)Cb, &r, 1), c.bb = randv((size_t)Cb, &r, 1);
+    c.rm = zeros((size_t)Cb), c.rv = zeros((size_t)Cb), c.mean = zeros((size_t)Cb), c.rstd = zeros((size_t)Cb);
+    c.rowmask = zeros((size_t)R);
+    for (int i = 0; i < R; i++) c.rowmask[i] = i % 5 == 4 ? 0.0f : 1.0f;
+    float *bo = zeros((size_t)R * Cb), *wb = randv((size_t)R * Cb, &r, 1);
+    for (int i = 0; i < R; i++)
+        if (c.rowmask[i] == 0) memset(wb + (size_t)i * Cb, 0, (size_t)Cb * sizeof(float));
+    seq_fwd(&c, bo);
+    float *dbx = zeros((size_t)R * Cb), *dbw = zeros((size_t)Cb), *dbb = zeros((size_t)Cb);
+    bml_nn_batchnorm_backward(dbx, dbw, dbb, wb, c.x, c.bw, c.mean, c.rstd, c.rowmask, R, Cb, 1);
+    fd_check("batchnorm dx", &c, seq_fwd, c.x, dbx, (size_t)R * Cb, wb, (size_t)R * Cb);
+    fd_check("batchnorm dw", &c, seq_fwd, c.bw, dbw, (size_t)Cb, wb, (size_t)R * Cb);
+    free(bo), free(wb), free(dbx), free(dbw), free(dbb), free(c.bw), free(c.bb), free(c.rm), free(c.rv), free(c.mean),
+        free(c.rstd), free(c.rowmask), free(c.x);
+    /* Conv1d k3 (N=2, L=6, Cin=3 -> Cout=4) and the mean over L */
+    c.kind = 3, c.B = 2, c.T = 6, c.C = 3, c.H = 4;
+    c.x = randv(36, &r, 1);
+    free(c.w_in), free(c.b_in);
+    c.w_in = randv(36, &r, 0.5f), c.b_in = randv(4, &r, 0.5f);
+    c.col = zeros(2 * 6 * 9);
+    float *co = zeros(48), *wc = randv(48, &r, 1), *dcx = zeros(36), *dcw = zeros(36), *dcb = zeros(4), *csc = zeros(108);
+    seq_fwd(&c, co);
+    bml_nn_conv1d_k3_backward(dcx, dcw, dcb, wc, c.col, c.w_in, 2, 6, 3, 4, csc);
+    fd_check("conv1d dx", &c, seq_fwd, c.x, dcx, 36, wc, 48);
+    fd_check("conv1d dw", &c, seq_fwd, c.w_in, dcw, 36, wc, 48);
+    fd_check("conv1d db", &c, seq_fwd, c.b_in, dcb, 4, wc, 48);
+    c.kind = 4;
+    float *mo = zeros(6), *wm = randv(6, &r, 1), *dmx = zeros(36);
+    bml_nn_mean_mid_backward(dmx, wm, 2, 6, 3);
+    fd_check("mean", &c, seq_fwd, c.x, dmx, 36, wm, 6);
+    free(mo), free(wm), free(dmx), free(co), free(wc), free(dcx), free(dcw), free(dcb), free(csc), free(c.col), free(c.x);
+    free(keepx), free(xa), free(wa), free(dx), free(dwi), free(dbi), free(dwo), free(dbo), free(sc);
+    free(c.w_ih), free(c.w_hh), free(c.b_ih), free(c.b_hh), free(c.out), free(c.cell), free(c.gates), free(c.scratch);
+    free(c.w_in), free(c.b_in), free(c.w_out), free(c.b_out), free(wout);
 }
 
 static void test_loss_gradients(void) {
@@ -495,6 +708,7 @@ static void test_mlp_bad_parameters(void) {
 }
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_linear_parity), T(test_layernorm_parity),
-          T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_adamw_scheduler_clip_parity),
+          T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
+          T(test_sequence_layer_gradients),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

@@ -150,6 +150,76 @@ def optim_case(out):
     write(os.path.join(out, "optim.bin"), t)
 
 
+def lstm_case(out):
+    """Bidirectional one-layer LSTM over padded sequences (packed, as lengths differ)."""
+    g = torch.Generator().manual_seed(7)
+    B, T, C, H = 3, 6, 4, 5
+    lengths = torch.tensor([6, 4, 2])
+    lstm = torch.nn.LSTM(C, H, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.copy_(0.4 * torch.randn(p.shape, generator=g))
+    x = torch.randn(B, T, C, generator=g)
+    for b in range(B):
+        x[b, lengths[b]:] = 0
+    x.requires_grad_(True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    y, _ = lstm(packed)
+    y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=T)
+    dout = torch.randn(B, T, 2 * H, generator=g)
+    for b in range(B):
+        dout[b, lengths[b]:] = 0
+    y.backward(dout)
+    t = [("x", x), ("len", lengths.float()), ("dout", dout), ("out", y), ("dx", x.grad)]
+    for name, p in lstm.named_parameters():
+        t += [(name, p), ("d" + name, p.grad)]
+    write(os.path.join(out, "lstm.bin"), t)
+
+
+def mha_case(out):
+    g = torch.Generator().manual_seed(8)
+    B, T, D, nh = 2, 5, 8, 2
+    lengths = [5, 3]
+    mha = torch.nn.MultiheadAttention(D, nh, batch_first=True, dropout=0.0)
+    with torch.no_grad():
+        for p in mha.parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+    x = torch.randn(B, T, D, generator=g, requires_grad=True)
+    kpm = torch.tensor([[t >= lengths[b] for t in range(T)] for b in range(B)])
+    y, w = mha(x, x, x, key_padding_mask=kpm, need_weights=True, average_attn_weights=True)
+    dout = torch.randn(B, T, D, generator=g)
+    y.backward(dout)
+    write(os.path.join(out, "mha.bin"), [
+        ("x", x), ("len", torch.tensor(lengths, dtype=torch.float32)), ("dout", dout), ("out", y), ("weights", w),
+        ("dx", x.grad), ("w_in", mha.in_proj_weight), ("b_in", mha.in_proj_bias), ("w_out", mha.out_proj.weight),
+        ("b_out", mha.out_proj.bias), ("dw_in", mha.in_proj_weight.grad), ("db_in", mha.in_proj_bias.grad),
+        ("dw_out", mha.out_proj.weight.grad), ("db_out", mha.out_proj.bias.grad)])
+
+
+def conv_bn_case(out):
+    g = torch.Generator().manual_seed(9)
+    N, Cin, Cout, L = 2, 3, 4, 5
+    conv = torch.nn.Conv1d(Cin, Cout, 3, padding=1)
+    bn = torch.nn.BatchNorm1d(Cout)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.randn(Cout, generator=g))
+        bn.weight.copy_(torch.randn(Cout, generator=g))
+        bn.bias.copy_(torch.randn(Cout, generator=g))
+    bn.train()
+    x = torch.randn(N, Cin, L, generator=g, requires_grad=True)
+    c = conv(x)
+    c.retain_grad()
+    y = bn(c)
+    dout = torch.randn(N, Cout, L, generator=g)
+    y.backward(dout)
+    write(os.path.join(out, "conv_bn.bin"), [
+        ("x", x), ("conv_w", conv.weight), ("conv_b", conv.bias), ("bn_w", bn.weight), ("bn_b", bn.bias),
+        ("conv_out", c), ("out", y), ("dout", dout), ("dx", x.grad), ("dconv_out", c.grad),
+        ("dconv_w", conv.weight.grad), ("dconv_b", conv.bias.grad), ("dbn_w", bn.weight.grad), ("dbn_b", bn.bias.grad),
+        ("run_mean", bn.running_mean), ("run_var", bn.running_var)])
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     linear_case(out)
@@ -159,6 +229,9 @@ def main(out):
     mlp_case(out, "mlp_tanh", [5, 16, 2], "tanh")
     loss_case(out)
     optim_case(out)
+    lstm_case(out)
+    mha_case(out)
+    conv_bn_case(out)
     print("torch", torch.__version__, "->", out)
 
 

@@ -54,4 +54,56 @@ void bml_nn_init_xavier_uniform(float *w, int fan_out, int fan_in, float gain, b
 /* nn.Linear default: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
 void bml_nn_init_uniform(float *w, size_t n, float bound, bml_nn_rng *rng);
 
+/* ---- LSTM, one direction, PyTorch gate order (i, f, g, o) ----
+ * gates_t = x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh; c_t = f c_{t-1} + i g; h_t = o tanh(c_t).
+ * inp (B, T, C), len (B): steps t >= len[b] are padding (output 0, never read); `reverse` runs each
+ * sequence from len[b]-1 down to 0, as PyTorch does for a packed sequence.
+ * forward writes out (B, T, H), cell (B, T, H) and gates (B, T, 4H) (activated), all saved for backward;
+ * scratch: lstm_forward_scratch(B, H) floats. */
+size_t bml_nn_lstm_forward_scratch(int B, int H);
+void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
+                         const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int C, int H, int reverse,
+                         float *scratch);
+/* scratch: lstm_backward_scratch(B, T, H) floats */
+size_t bml_nn_lstm_backward_scratch(int B, int T, int H);
+void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
+                          const float *inp, const float *out, const float *cell, const float *gates, const int *len,
+                          const float *w_ih, const float *w_hh, int B, int T, int C, int H, int reverse, float *scratch);
+
+/* ---- multi-head self-attention (torch.nn.MultiheadAttention, batch_first, packed in-projection) ----
+ * x (B, T, D), w_in (3D, D), b_in (3D), w_out (D, D), b_out (D), nh heads of D/nh; keys t >= len[b]
+ * are masked (key padding mask). Saves qkv (B, T, 3D), probs (B, nh, T, T) (softmax, before dropout),
+ * dmask (B, nh, T, T) (dropout multipliers; all 1 when not training), ctx (B, T, D). */
+void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
+                        const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
+                        int nh, float dropout, int training, bml_nn_rng *rng);
+/* scratch: B*T*3D + D + T floats */
+void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+                         const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
+                         const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch);
+/* head-averaged attention weights (B, T, T) from probs (B, nh, T, T) */
+void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh);
+
+/* ---- Conv1d, kernel 3, padding 1, channels last: inp (N, L, Cin), w (Cout, Cin, 3) as PyTorch,
+ * b (Cout), out (N, L, Cout); col (N*L, Cin*3) is the saved im2col matrix ---- */
+void bml_nn_conv1d_k3_forward(float *out, float *col, const float *inp, const float *w, const float *b, int N, int L,
+                              int Cin, int Cout);
+/* scratch: N*L*Cin*3 floats */
+void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *dout, const float *col, const float *w,
+                               int N, int L, int Cin, int Cout, float *scratch);
+
+/* ---- BatchNorm1d over rows (R, C) (channels last; rows = every position of every sample) ----
+ * training: batch statistics over the rows with row_w[r] != 0 (all when NULL), biased variance for the
+ * normalisation, running stats updated with momentum and the unbiased variance (PyTorch); eval: running
+ * statistics. Saves mean (C) and rstd (C) of what was used. */
+void bml_nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
+                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
+                              int training);
+void bml_nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training);
+
+/* ---- mean over the middle axis: inp (N, L, C) -> out (N, C) ---- */
+void bml_nn_mean_mid_forward(float *out, const float *inp, int N, int L, int C);
+void bml_nn_mean_mid_backward(float *dinp, const float *dout, int N, int L, int C);
+
 #endif

@@ -1,0 +1,311 @@
+/* Sequence layers: LSTM, multi-head self-attention, Conv1d (k3, p1), BatchNorm1d, mean over an axis.
+ * Forward/backward pairs as in nn.h; PyTorch 1.13 semantics (FACTS.md section 3). */
+#include <math.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+/* ------------------------------------------------------------------ LSTM */
+size_t bml_nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
+
+void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
+                         const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int C, int H, int reverse,
+                         float *scratch) {
+    size_t G = 4 * (size_t)H;
+    float *hh = scratch;                       /* (B, 4H) h_{t-1} W_hh^T */
+    float *hprev = hh + (size_t)B * G;         /* (B, H) */
+    float *cprev = hprev + (size_t)B * H;      /* (B, H) */
+    /* input projections of every step at once: gates (B*T, 4H) = inp W_ih^T + b_ih + b_hh */
+    for (size_t r = 0; r < (size_t)B * T; r++)
+        for (size_t j = 0; j < G; j++) gates[r * G + j] = b_ih[j] + b_hh[j];
+    bml_nn_matmul_abt(gates, inp, w_ih, B * T, (int)G, C, 1);
+    memset(hprev, 0, (size_t)B * H * sizeof *hprev);
+    memset(cprev, 0, (size_t)B * H * sizeof *cprev);
+    memset(out, 0, (size_t)B * T * H * sizeof *out);
+    memset(cell, 0, (size_t)B * T * H * sizeof *cell);
+    for (int k = 0; k < T; k++) {
+        bml_nn_matmul_abt(hh, hprev, w_hh, B, (int)G, H, 0);
+        for (int b = 0; b < B; b++) {
+            if (k >= len[b]) continue;
+            int t = reverse ? len[b] - 1 - k : k;
+            float *g = gates + ((size_t)b * T + t) * G;
+            const float *hb = hh + (size_t)b * G;
+            float *c = cell + ((size_t)b * T + t) * H, *h = out + ((size_t)b * T + t) * H;
+            for (int j = 0; j < H; j++) {
+                float gi = sigmoidf(g[j] + hb[j]), gf = sigmoidf(g[H + j] + hb[H + j]);
+                float gg = tanhf(g[2 * H + j] + hb[2 * H + j]), go = sigmoidf(g[3 * H + j] + hb[3 * H + j]);
+                g[j] = gi, g[H + j] = gf, g[2 * H + j] = gg, g[3 * H + j] = go;
+                c[j] = gf * cprev[(size_t)b * H + j] + gi * gg;
+                h[j] = go * tanhf(c[j]);
+            }
+            memcpy(cprev + (size_t)b * H, c, (size_t)H * sizeof *c);
+            memcpy(hprev + (size_t)b * H, h, (size_t)H * sizeof *h);
+        }
+    }
+    for (int b = 0; b < B; b++) /* padded steps hold no gates */
+        if (len[b] < T) memset(gates + ((size_t)b * T + len[b]) * G, 0, (size_t)(T - len[b]) * G * sizeof *gates);
+}
+
+size_t bml_nn_lstm_backward_scratch(int B, int T, int H) {
+    return (size_t)B * T * 4 * H + (size_t)B * T * H + (size_t)B * 4 * H + 3 * (size_t)B * H;
+}
+
+void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
+                          const float *inp, const float *out, const float *cell, const float *gates, const int *len,
+                          const float *w_ih, const float *w_hh, int B, int T, int C, int H, int reverse, float *scratch) {
+    size_t G = 4 * (size_t)H;
+    float *dG = scratch;                           /* (B, T, 4H) d loss / d gate pre-activations */
+    float *hp = dG + (size_t)B * T * G;            /* (B, T, H) h_{t-1} of each step */
+    float *gk = hp + (size_t)B * T * H;            /* (B, 4H) this step's dG rows */
+    float *dh_next = gk + (size_t)B * G;           /* (B, H) */
+    float *dc_next = dh_next + (size_t)B * H;      /* (B, H) */
+    memset(dG, 0, (size_t)B * T * G * sizeof *dG);
+    memset(hp, 0, (size_t)B * T * H * sizeof *hp);
+    memset(dh_next, 0, (size_t)B * H * sizeof *dh_next);
+    memset(dc_next, 0, (size_t)B * H * sizeof *dc_next);
+    for (int k = T - 1; k >= 0; k--) {
+        memset(gk, 0, (size_t)B * G * sizeof *gk);
+        for (int b = 0; b < B; b++) {
+            if (k >= len[b]) continue;
+            int t = reverse ? len[b] - 1 - k : k, tp = reverse ? t + 1 : t - 1;
+            const float *g = gates + ((size_t)b * T + t) * G, *c = cell + ((size_t)b * T + t) * H;
+            const float *cp = k > 0 ? cell + ((size_t)b * T + tp) * H : NULL;
+            const float *d = dout + ((size_t)b * T + t) * H;
+            float *dg = dG + ((size_t)b * T + t) * G;
+            if (k > 0) memcpy(hp + ((size_t)b * T + t) * H, out + ((size_t)b * T + tp) * H, (size_t)H * sizeof *hp);
+            for (int j = 0; j < H; j++) {
+                float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];
+                float tc = tanhf(c[j]);
+                float dh = d[j] + dh_next[(size_t)b * H + j];
+                float dc = dh * go * (1.0f - tc * tc) + dc_next[(size_t)b * H + j];
+                float cprev = cp ? cp[j] : 0.0f;
+                dg[j] = dc * gg * gi * (1.0f - gi);
+                dg[H + j] = dc * cprev * gf * (1.0f - gf);
+                dg[2 * H + j] = dc * gi * (1.0f - gg * gg);
+                dg[3 * H + j] = dh * tc * go * (1.0f - go);
+                dc_next[(size_t)b * H + j] = dc * gf;
+            }
+            memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
+        }
+        /* dh_{t-1} = dG_t W_hh (B, H); sequences that are done or not started contribute zero rows */
+        bml_nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
+    }
+    if (dw_hh) bml_nn_matmul_atb(dw_hh, dG, hp, (int)G, H, B * T, 1); /* (4H, H) += dG^T hp */
+    if (dw_ih) bml_nn_matmul_atb(dw_ih, dG, inp, (int)G, C, B * T, 1);
+    if (dinp) bml_nn_matmul_ab(dinp, dG, w_ih, B * T, C, (int)G, 1);
+    for (size_t r = 0; r < (size_t)B * T; r++)
+        for (size_t j = 0; j < G; j++) {
+            if (db_ih) db_ih[j] += dG[r * G + j];
+            if (db_hh) db_hh[j] += dG[r * G + j];
+        }
+}
+
+/* ------------------------------------------------------------------ multi-head self-attention */
+void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
+                        const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
+                        int nh, float dropout, int training, bml_nn_rng *rng) {
+    int hd = D / nh;
+    float scale = 1.0f / sqrtf((float)hd);
+    bml_nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
+    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
+    memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < nh; h++) {
+            for (int tq = 0; tq < T; tq++) {
+                const float *q = qkv + ((size_t)b * T + tq) * 3 * D + h * hd;
+                float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
+                float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
+                float mx = -INFINITY;
+                for (int tk = 0; tk < T; tk++) {
+                    if (tk >= len[b]) {
+                        p[tk] = -INFINITY;
+                        continue;
+                    }
+                    const float *k = qkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
+                    float s = 0;
+                    for (int i = 0; i < hd; i++) s += (q[i] * scale) * k[i];
+                    p[tk] = s;
+                    if (s > mx) mx = s;
+                }
+                double sum = 0;
+                for (int tk = 0; tk < T; tk++) {
+                    p[tk] = tk < len[b] ? expf(p[tk] - mx) : 0.0f;
+                    sum += p[tk];
+                }
+                float inv = (float)(1.0 / sum);
+                float *c = ctx + ((size_t)b * T + tq) * D + h * hd;
+                for (int tk = 0; tk < T; tk++) {
+                    p[tk] *= inv;
+                    dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+                    float a = p[tk] * dm[tk];
+                    if (a == 0.0f) continue;
+                    const float *v = qkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
+                    for (int i = 0; i < hd; i++) c[i] += a * v[i];
+                }
+            }
+        }
+    bml_nn_linear_forward(out, ctx, w_out, b_out, B * T, D, D);
+}
+
+void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+                         const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
+                         const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch) {
+    int hd = D / nh;
+    float scale = 1.0f / sqrtf((float)hd);
+    float *dqkv = scratch;                      /* (B, T, 3D) */
+    float *dc = dqkv + (size_t)B * T * 3 * D;   /* (hd) d ctx of one query and head */
+    float *dp = dc + hd;                        /* (T) d probabilities of one query and head */
+    memset(dqkv, 0, (size_t)B * T * 3 * D * sizeof *dqkv);
+    bml_nn_linear_backward(NULL, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < nh; h++) {
+            for (int tq = 0; tq < T; tq++) {
+                /* d ctx row of (b, tq), head h: dout[b,tq] W_out[:, h*hd:(h+1)*hd] */
+                const float *dob = dout + ((size_t)b * T + tq) * D;
+                for (int i = 0; i < hd; i++) {
+                    float s = 0;
+                    for (int o = 0; o < D; o++) s += dob[o] * w_out[(size_t)o * D + h * hd + i];
+                    dc[i] = s;
+                }
+                const float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
+                const float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
+                const float *q = qkv + ((size_t)b * T + tq) * 3 * D + h * hd;
+                float *dq = dqkv + ((size_t)b * T + tq) * 3 * D + h * hd;
+                double dot = 0;
+                for (int tk = 0; tk < len[b]; tk++) {
+                    const float *v = qkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
+                    float *dv = dqkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
+                    float a = p[tk] * dm[tk], s = 0;
+                    for (int i = 0; i < hd; i++) {
+                        s += dc[i] * v[i];
+                        dv[i] += a * dc[i];
+                    }
+                    dp[tk] = s * dm[tk]; /* through the dropout multipliers to the probabilities */
+                    dot += (double)p[tk] * dp[tk];
+                }
+                for (int tk = 0; tk < len[b]; tk++) {
+                    float ds = p[tk] * (dp[tk] - (float)dot); /* softmax backward */
+                    if (ds == 0.0f) continue;
+                    const float *k = qkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
+                    float *dk = dqkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
+                    for (int i = 0; i < hd; i++) {
+                        dq[i] += ds * scale * k[i];
+                        dk[i] += ds * scale * q[i];
+                    }
+                }
+            }
+        }
+    bml_nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
+}
+
+void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
+    for (int b = 0; b < B; b++)
+        for (size_t i = 0; i < (size_t)T * T; i++) {
+            float s = 0;
+            for (int h = 0; h < nh; h++) s += probs[((size_t)b * nh + h) * T * T + i];
+            avg[(size_t)b * T * T + i] = s / (float)nh;
+        }
+}
+
+/* ------------------------------------------------------------------ Conv1d k3 p1 (channels last) */
+void bml_nn_conv1d_k3_forward(float *out, float *col, const float *inp, const float *w, const float *b, int N, int L,
+                              int Cin, int Cout) {
+    size_t K = (size_t)Cin * 3;
+    for (int n = 0; n < N; n++)
+        for (int l = 0; l < L; l++) {
+            float *cr = col + ((size_t)n * L + l) * K;
+            for (int ci = 0; ci < Cin; ci++)
+                for (int kk = 0; kk < 3; kk++) {
+                    int src = l + kk - 1;
+                    cr[(size_t)ci * 3 + kk] = src >= 0 && src < L ? inp[((size_t)n * L + src) * Cin + ci] : 0.0f;
+                }
+        }
+    bml_nn_linear_forward(out, col, w, b, N * L, (int)K, Cout); /* w (Cout, Cin, 3) is (Cout, K) */
+}
+
+void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *dout, const float *col, const float *w,
+                               int N, int L, int Cin, int Cout, float *scratch) {
+    size_t K = (size_t)Cin * 3;
+    float *dcol = scratch;
+    if (dinp) memset(dcol, 0, (size_t)N * L * K * sizeof *dcol);
+    bml_nn_linear_backward(dinp ? dcol : NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
+    if (!dinp) return;
+    for (int n = 0; n < N; n++)
+        for (int l = 0; l < L; l++) {
+            const float *dr = dcol + ((size_t)n * L + l) * K;
+            for (int ci = 0; ci < Cin; ci++)
+                for (int kk = 0; kk < 3; kk++) {
+                    int src = l + kk - 1;
+                    if (src >= 0 && src < L) dinp[((size_t)n * L + src) * Cin + ci] += dr[(size_t)ci * 3 + kk];
+                }
+        }
+}
+
+/* ------------------------------------------------------------------ BatchNorm1d */
+void bml_nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
+                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
+                              int training) {
+    for (int c = 0; c < C; c++) {
+        float m, s;
+        if (training) {
+            double sum = 0, cnt = 0;
+            for (int r = 0; r < R; r++)
+                if (!row_w || row_w[r] != 0) sum += inp[(size_t)r * C + c], cnt++;
+            double mu = cnt ? sum / cnt : 0, ss = 0;
+            for (int r = 0; r < R; r++)
+                if (!row_w || row_w[r] != 0) ss += (inp[(size_t)r * C + c] - mu) * (inp[(size_t)r * C + c] - mu);
+            double var = cnt ? ss / cnt : 0;
+            m = (float)mu;
+            s = (float)(1.0 / sqrt(var + eps));
+            run_mean[c] = (1 - momentum) * run_mean[c] + momentum * (float)mu;
+            run_var[c] = (1 - momentum) * run_var[c] + momentum * (float)(cnt > 1 ? ss / (cnt - 1) : var);
+        } else {
+            m = run_mean[c];
+            s = 1.0f / sqrtf(run_var[c] + eps);
+        }
+        mean[c] = m;
+        rstd[c] = s;
+        for (int r = 0; r < R; r++) out[(size_t)r * C + c] = (inp[(size_t)r * C + c] - m) * s * w[c] + b[c];
+    }
+}
+
+void bml_nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
+    for (int c = 0; c < C; c++) {
+        double sd = 0, sdx = 0, cnt = 0;
+        for (int r = 0; r < R; r++) {
+            if (row_w && row_w[r] == 0) continue;
+            float xhat = (inp[(size_t)r * C + c] - mean[c]) * rstd[c], d = dout[(size_t)r * C + c];
+            if (dw) dw[c] += d * xhat;
+            if (db) db[c] += d;
+            sd += d * w[c];
+            sdx += d * w[c] * xhat;
+            cnt++;
+        }
+        if (!dinp) continue;
+        float md = training && cnt ? (float)(sd / cnt) : 0.0f, mdx = training && cnt ? (float)(sdx / cnt) : 0.0f;
+        for (int r = 0; r < R; r++) {
+            if (row_w && row_w[r] == 0) continue;
+            float xhat = (inp[(size_t)r * C + c] - mean[c]) * rstd[c];
+            dinp[(size_t)r * C + c] += rstd[c] * (dout[(size_t)r * C + c] * w[c] - md - xhat * mdx);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ mean over the middle axis */
+void bml_nn_mean_mid_forward(float *out, const float *inp, int N, int L, int C) {
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            float s = 0;
+            for (int l = 0; l < L; l++) s += inp[((size_t)n * L + l) * C + c];
+            out[(size_t)n * C + c] = s / (float)L;
+        }
+}
+
+void bml_nn_mean_mid_backward(float *dinp, const float *dout, int N, int L, int C) {
+    for (int n = 0; n < N; n++)
+        for (int l = 0; l < L; l++)
+            for (int c = 0; c < C; c++) dinp[((size_t)n * L + l) * C + c] += dout[(size_t)n * C + c] / (float)L;
+}
