@@ -49,6 +49,9 @@ bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, doub
 
 /* Predict for samples: y (n, O) for static samples, (n, T, O) for sequences (padded steps 0). */
 bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, double *y);
+/* Head-averaged self-attention weights of sequence models: w (n, T, T), query x key; rows of padded
+ * queries are not meaningful, padded keys have weight 0. BML_ERR_STATE for models without attention. */
+bml_status bml_model_attention(const bml_model *m, const bml_samples *s, double *w);
 /* 1 when the model consumes sequence samples (pipeline latent_ode_seq), 0 for static ones. */
 int bml_model_wants_sequences(const bml_model *m);
 

@@ -35,6 +35,7 @@ struct bml__model_def {
     bml_status (*predict_seq)(const bml_model *m, const bml_samples *s, double *y);
     bml_status (*shap)(const bml_model *m, const double *x, size_t n, double *phi);         /* may be NULL */
     bml_status (*importance)(const bml_model *m, const char *kind, double *imp);            /* may be NULL */
+    bml_status (*attention)(const bml_model *m, const bml_samples *s, double *w);             /* may be NULL */
     cJSON *(*fit_info)(const bml_model *m);
     char *(*history_csv)(const bml_model *m); /* may be NULL: epoch,train_loss,val_loss,lr rows */
     /* save writes the model's own files into dir and returns its state description (owned by caller) */
@@ -45,5 +46,7 @@ struct bml__model_def {
 
 extern const bml__model_def bml__model_lgbm;
 extern const bml__model_def bml__model_mlp;
+extern const bml__model_def bml__model_lstm_attn;
+extern const bml__model_def bml__model_cnn_lstm;
 
 #endif

@@ -4,7 +4,7 @@
 
 #include "models/model_internal.h"
 
-static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp};
+static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp, &bml__model_lstm_attn, &bml__model_cnn_lstm};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 size_t bml_model_registry_count(void) { return N_DEFS; }
@@ -163,6 +163,13 @@ bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, d
 }
 
 int bml_model_wants_sequences(const bml_model *m) { return m->def->predict_seq != NULL; }
+
+bml_status bml_model_attention(const bml_model *m, const bml_samples *s, double *w) {
+    REQUIRE_FITTED(m, "attention");
+    if (!m->def->attention || !s->seq_len) return bml__fail(BML_ERR_STATE, "model %s has no attention weights", m->def->name);
+    if (s->n == 0) return BML_OK;
+    return m->def->attention(m, s, w);
+}
 
 bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi) {
     REQUIRE_FITTED(m, "shap");

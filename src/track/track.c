@@ -424,7 +424,7 @@ static bml_status write_in(const char *dir, const char *name, bml_status (*fn)(c
 
 static bml_status write_text_fn(const char *path, const void *txt) { return put_file(path, txt, strlen(txt)); }
 
-bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
+bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save) {
     *run_dir = NULL;
     *t_model_save = 0;
@@ -510,6 +510,34 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     if (st == BML_OK && any_imp) {
         char *p = bml__path_join(tmp, "importance.csv");
         st = p ? write_importance(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    /* attention of sequence models: attention.csv, one row per (sequence, query step, key step) */
+    int any_att = 0;
+    for (size_t f = 0; f < sp->n_folds; f++) any_att |= folds[f].att != NULL;
+    if (st == BML_OK && any_att) {
+        sbuf b = {0};
+        size_t T = seq->seq_len;
+        sb_str(&b, "fold,experiment,cell,temperature_c,query_step,key_step,query_set,key_set,weight\n");
+        for (size_t f = 0; f < sp->n_folds; f++)
+            for (size_t a = 0; folds[f].att && a < folds[f].n_att; a++) {
+                size_t i = folds[f].att_idx[a];
+                const bml_sample_meta *m = &seq->meta[i];
+                for (size_t q = 0; q < T; q++)
+                    for (size_t k = 0; k < T; k++) {
+                        if (seq->mask[i * T + q] == 0 || seq->mask[i * T + k] == 0) continue;
+                        char t[160];
+                        sb_field(&b, sp->folds[f].name);
+                        snprintf(t, sizeof t, ",%d,", m->experiment);
+                        sb_str(&b, t);
+                        sb_field(&b, m->cell);
+                        snprintf(t, sizeof t, ",%g,%zu,%zu,%d,%d,%.7g\n", m->temperature_c, q, k, seq->step_meta[i * T + q].set_index,
+                                 seq->step_meta[i * T + k].set_index, folds[f].att[(a * T + q) * T + k]);
+                        sb_str(&b, t);
+                    }
+            }
+        char *p = bml__path_join(tmp, "attention.csv");
+        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
     /* per-epoch history of neural models: step_metrics.csv with a fold column */

@@ -40,12 +40,16 @@ typedef struct {
     const double *pred; /* (n_eval, O) */
     const double *shap; /* (n_eval, O, F + 1) or NULL */
     const double *imp;  /* (3, O, F) or NULL */
+    size_t n_att;       /* sequence models: attention of n_att samples */
+    const size_t *att_idx;
+    const double *att;  /* (n_att, T, T) or NULL */
 } bml__track_fold;
 
 /* Write the run directory under config key output_dir (default "runs"); *run_dir receives its
  * path (caller frees). Everything is written into a hidden partial directory renamed at the end.
- * *t_model_save receives the seconds spent in the models' own serialisation. */
-bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_split *sp,
+ * s holds the per-step rows (the samples themselves when static); seq the sequence samples (for
+ * attention.csv). *t_model_save receives the seconds spent in the models' own serialisation. */
+bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save);
 
 /* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target. fold_names may be NULL. */

@@ -135,6 +135,9 @@ typedef struct {
     double *pred;      /* (n_eval, O) */
     double *shap;      /* (n_eval, O, F + 1) or NULL */
     double *imp;       /* (3, O, F): gain, total_gain, split; or NULL */
+    size_t n_att;      /* sequence models: evaluated samples with attention weights */
+    size_t *att_idx;   /* (n_att) sample indices */
+    double *att;       /* (n_att, T, T) head-averaged attention, or NULL */
 } fold_out;
 
 static void fold_out_release(fold_out *f) {
@@ -144,6 +147,8 @@ static void fold_out_release(fold_out *f) {
     free(f->pred);
     free(f->shap);
     free(f->imp);
+    free(f->att_idx);
+    free(f->att);
 }
 
 /* Preprocessing of the model's inputs with statistics of the training split: mean imputation for
@@ -259,7 +264,22 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
     double t2 = now_s();
     res->t_predict += t2 - t1;
     res->t_backend += t2 - t1;
-    if (!all->seq_len) {
+    if (all->seq_len) { /* attention weights of the evaluated sequences */
+        fo->att = bml__calloc(n_ev_samples * T * T + 1, sizeof *fo->att);
+        fo->att_idx = bml__calloc(n_ev_samples + 1, sizeof *fo->att_idx);
+        if (!fo->att || !fo->att_idx) goto nomem;
+        st = bml_model_attention(fo->model, ev, fo->att);
+        if (st == BML_ERR_STATE) {
+            free(fo->att);
+            fo->att = NULL;
+            st = BML_OK;
+        } else if (st != BML_OK) {
+            goto done;
+        } else {
+            fo->n_att = n_ev_samples;
+            memcpy(fo->att_idx, ev_idx, n_ev_samples * sizeof *ev_idx);
+        }
+    } else {
         fo->shap = bml__calloc(fo->n_eval * O * (F + 1), sizeof *fo->shap);
         fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
         if (!fo->shap || !fo->imp) goto nomem;
@@ -436,7 +456,9 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         free(yt);
         free(yp);
     }
-    say(opts, "[6/7] explain   %s", folds[0].shap ? "TreeSHAP values and feature importance" : s->seq_len ? "sequence model: no SHAP" : "no SHAP for this model");
+    say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
+        : folds[0].att ? "attention weights per sequence"
+                       : "no SHAP or attention for this model");
 
     /* 7. write */
     t = now_s();
@@ -457,9 +479,12 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].pred = folds[f].pred;
             tf[f].shap = folds[f].shap;
             tf[f].imp = folds[f].imp;
+            tf[f].n_att = folds[f].n_att;
+            tf[f].att_idx = folds[f].att_idx;
+            tf[f].att = folds[f].att;
         }
         double t_save = 0;
-        st = bml__track_write_run(cfg, rows, sp, tf, metrics, &res->run_dir, &t_save);
+        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, &res->run_dir, &t_save);
         res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
         if (st != BML_OK) {

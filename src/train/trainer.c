@@ -15,42 +15,63 @@ void bml_train_history_release(bml_train_history *h) {
     memset(h, 0, sizeof *h);
 }
 
-bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, size_t n, long batch, const bml_loss *loss,
-                               double *out) {
-    float *pred = bml__calloc((size_t)batch * t->out_dim, sizeof *pred);
-    if (!pred) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    double sum = 0;
-    for (size_t i = 0; i < n; i += (size_t)batch) {
-        int B = (int)((n - i) < (size_t)batch ? n - i : (size_t)batch);
-        bml_status st = t->forward(t->net, x + i * t->in_dim, B, 0, pred);
-        if (st != BML_OK) {
-            free(pred);
-            return st;
-        }
-        /* the losses are means over values: weight each chunk by its size */
-        sum += bml_loss_eval(loss, pred, y + i * t->out_dim, NULL, (size_t)B * t->out_dim, NULL) * (double)B;
-    }
-    free(pred);
-    *out = n ? sum / (double)n : NAN;
-    return BML_OK;
+/* per-value mask of B samples from their per-step masks (NULL when the network is static) */
+static void value_mask(const bml_trainable *t, const float *mask, int B, float *vm) {
+    size_t per = t->out_dim / t->mask_dim;
+    for (size_t b = 0; b < (size_t)B; b++)
+        for (size_t v = 0; v < t->out_dim; v++) vm[b * t->out_dim + v] = mask[b * t->mask_dim + v / per];
 }
 
-bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n, const float *xv, const float *yv,
-                     size_t nv, const bml_train_opts *o, bml_train_history *h) {
+bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
+                               const bml_loss *loss, double *out) {
+    float *pred = bml__calloc((size_t)batch * t->out_dim, sizeof *pred);
+    float *vm = t->mask_dim ? bml__calloc((size_t)batch * t->out_dim, sizeof *vm) : NULL;
+    if (!pred || (t->mask_dim && !vm)) {
+        free(pred);
+        free(vm);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    double sum = 0, count = 0;
+    bml_status st = BML_OK;
+    for (size_t i = 0; i < n && st == BML_OK; i += (size_t)batch) {
+        int B = (int)((n - i) < (size_t)batch ? n - i : (size_t)batch);
+        const float *mb = t->mask_dim ? mask + i * t->mask_dim : NULL;
+        st = t->forward(t->net, x + i * t->in_dim, mb, B, 0, pred);
+        if (st != BML_OK) break;
+        size_t nvals = (size_t)B * t->out_dim, valid = nvals;
+        if (vm) {
+            value_mask(t, mb, B, vm);
+            valid = 0;
+            for (size_t k = 0; k < nvals; k++) valid += vm[k] != 0;
+        }
+        /* the losses are means over values: weight each chunk by its number of values */
+        if (valid) sum += bml_loss_eval(loss, pred, y + i * t->out_dim, vm, nvals, NULL) * (double)valid;
+        count += (double)valid;
+    }
+    free(pred);
+    free(vm);
+    *out = count ? sum / count : NAN;
+    return st;
+}
+
+bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+                     const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h) {
     memset(h, 0, sizeof *h);
     h->best_epoch = -1;
-    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim;
+    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim;
     bml_adamw opt;
     BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
     size_t *order = bml__calloc(n, sizeof *order);
     float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
+    float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
     float *pred = bml__calloc(bs * od, sizeof *pred), *dpred = bml__calloc(bs * od, sizeof *dpred);
     float *best = bml__calloc(t->n_params, sizeof *best);
     h->train_loss = bml__calloc((size_t)o->epochs, sizeof(double));
     h->val_loss = bml__calloc((size_t)o->epochs, sizeof(double));
     h->lr = bml__calloc((size_t)o->epochs, sizeof(double));
     bml_status st = BML_OK;
-    if (!order || !xb || !yb || !pred || !dpred || !best || !h->train_loss || !h->val_loss || !h->lr) {
+    if (!order || !xb || !yb || !pred || !dpred || !best || !h->train_loss || !h->val_loss || !h->lr ||
+        (md && (!mb || !vm))) {
         st = bml__fail(BML_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -64,30 +85,38 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n,
                               : o->learning_rate;
         opt.lr = (float)lr;
         bml__rng_shuffle(&rng, order, n);
-        double sum = 0;
+        double sum = 0, count = 0;
         for (size_t i = 0; i < n; i += bs) {
             int B = (int)((n - i) < bs ? n - i : bs);
             for (int b = 0; b < B; b++) {
                 memcpy(xb + (size_t)b * in, x + order[i + (size_t)b] * in, in * sizeof *xb);
                 memcpy(yb + (size_t)b * od, y + order[i + (size_t)b] * od, od * sizeof *yb);
+                if (md) memcpy(mb + (size_t)b * md, mask + order[i + (size_t)b] * md, md * sizeof *mb);
             }
-            if ((st = t->forward(t->net, xb, B, 1, pred)) != BML_OK) goto done;
-            double l = bml_loss_eval(&o->loss, pred, yb, NULL, (size_t)B * od, dpred);
+            size_t nvals = (size_t)B * od, valid = nvals;
+            if (md) {
+                value_mask(t, mb, B, vm);
+                valid = 0;
+                for (size_t k = 0; k < nvals; k++) valid += vm[k] != 0;
+            }
+            if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
+            double l = bml_loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
             if (!isfinite(l)) {
                 st = bml__fail(BML_ERR_VALUE, "training diverged: loss is %g in epoch %ld (lower learning_rate?)", l, e + 1);
                 goto done;
             }
-            sum += l * B;
+            sum += l * (double)valid;
+            count += (double)valid;
             memset(t->grads, 0, t->n_params * sizeof *t->grads);
             t->backward(t->net, dpred, B);
             if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
             bml_adamw_step(&opt, t->params, t->grads);
         }
-        h->train_loss[e] = sum / (double)n;
+        h->train_loss[e] = count ? sum / count : NAN;
         h->lr[e] = lr;
         h->val_loss[e] = NAN;
         h->n_epochs = (size_t)e + 1;
-        if (nv && (st = bml_train_eval_loss(t, xv, yv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
+        if (nv && (st = bml_train_eval_loss(t, xv, yv, mv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
         if (o->on_epoch) o->on_epoch(o->on_epoch_user, e + 1, o->epochs, h->train_loss[e], h->val_loss[e]);
         if (nv) {
             if (h->val_loss[e] < best_val) {
@@ -106,6 +135,8 @@ done:
     free(order);
     free(xb);
     free(yb);
+    free(mb);
+    free(vm);
     free(pred);
     free(dpred);
     free(best);

@@ -11,15 +11,17 @@
 #include "train/optim.h"
 
 /* What the trainer needs of a network: its flat parameters and gradients, and a forward/backward pair
- * over a batch of B samples (x (B, in_dim) -> out (B, out_dim)). backward adds into grads. */
+ * over a batch of B samples (x (B, in_dim) -> out (B, out_dim)). backward adds into grads.
+ * Sequence networks have mask_dim = T: each sample carries a mask (T) (1 real step, 0 padding), the
+ * out_dim values of a sample are T steps of out_dim / T values, and padded steps never count. */
 typedef struct {
     void *net;
     float *params, *grads;   /* (n_params) */
     size_t n_params;
     const size_t *sizes;     /* parameter tensor sizes, for clipping */
     size_t n_tensors;
-    size_t in_dim, out_dim;
-    bml_status (*forward)(void *net, const float *x, int B, int training, float *out);
+    size_t in_dim, out_dim, mask_dim; /* mask_dim 0: static samples */
+    bml_status (*forward)(void *net, const float *x, const float *mask, int B, int training, float *out);
     void (*backward)(void *net, const float *dout, int B);
 } bml_trainable;
 
@@ -41,12 +43,13 @@ typedef struct {
 } bml_train_history;
 void bml_train_history_release(bml_train_history *h);
 
-/* Train t on (x (n, in_dim), y (n, out_dim)), validating on (xv, yv) (nv may be 0). */
-bml_status bml_train(bml_trainable *t, const float *x, const float *y, size_t n, const float *xv, const float *yv,
-                     size_t nv, const bml_train_opts *o, bml_train_history *h);
+/* Train t on (x (n, in_dim), y (n, out_dim), mask (n, mask_dim) or NULL), validating on (xv, yv, mv)
+ * (nv may be 0). */
+bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+                     const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h);
 
-/* Mean loss of t over a set, evaluation mode, in chunks of `batch` samples. */
-bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, size_t n, long batch, const bml_loss *loss,
-                               double *out);
+/* Mean loss of t over a set (over its unmasked values), evaluation mode, in chunks of `batch` samples. */
+bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
+                               const bml_loss *loss, double *out);
 
 #endif

@@ -1,0 +1,92 @@
+/* Shared pieces of the neural models: training options, target standardisation (see train_params.h). */
+#include "models/train_params.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+bml_status bml__train_opts_init(const char *what, const bml__train_params *p, uint64_t run_seed, bml_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    if (strcmp(p->scheduler, "cosine_warm_restarts") && strcmp(p->scheduler, "constant"))
+        return bml__fail(BML_ERR_VALUE, "model %s: scheduler must be cosine_warm_restarts or constant, got '%s'", what,
+                         p->scheduler);
+    if (bml_loss_parse(p->loss, &o->loss.kind) != 0)
+        return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape)", what, p->loss);
+    o->loss.delta = (float)p->loss_delta;
+    o->loss.epsilon = (float)p->loss_epsilon;
+    o->epochs = p->epochs;
+    o->batch_size = p->batch_size;
+    o->patience = p->patience;
+    o->learning_rate = p->learning_rate;
+    o->weight_decay = p->weight_decay;
+    o->grad_clip = p->grad_clip;
+    o->cosine = !strcmp(p->scheduler, "cosine_warm_restarts");
+    o->t0 = p->scheduler_t0;
+    o->t_mult = p->scheduler_t_mult;
+    o->seed = p->seed >= 0 ? (uint64_t)p->seed : run_seed;
+    return BML_OK;
+}
+
+bml_status bml__target_scaler_fit(const double *y, const double *w, size_t n, size_t O, int enabled, double **mean,
+                                  double **scale) {
+    *mean = bml__calloc(O, sizeof **mean);
+    *scale = bml__calloc(O, sizeof **scale);
+    if (!*mean || !*scale) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < O; k++) {
+        double mu = 0, ss = 0, cnt = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!w || w[i] != 0) mu += y[i * O + k], cnt++;
+        mu = cnt ? mu / cnt : 0;
+        for (size_t i = 0; i < n; i++)
+            if (!w || w[i] != 0) ss += (y[i * O + k] - mu) * (y[i * O + k] - mu);
+        double sd = cnt ? sqrt(ss / cnt) : 0;
+        (*mean)[k] = enabled ? mu : 0.0;
+        (*scale)[k] = enabled && sd > 0 ? sd : 1.0;
+    }
+    return BML_OK;
+}
+
+void bml__target_scaler_save(cJSON *state, const double *mean, const double *scale, size_t O) {
+    cJSON *ym = cJSON_AddArrayToObject(state, "target_mean"), *ys = cJSON_AddArrayToObject(state, "target_scale");
+    for (size_t k = 0; k < O; k++) {
+        cJSON_AddItemToArray(ym, cJSON_CreateNumber(mean[k]));
+        cJSON_AddItemToArray(ys, cJSON_CreateNumber(scale[k]));
+    }
+}
+
+bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *where, double **mean, double **scale) {
+    const cJSON *ym = cJSON_GetObjectItemCaseSensitive(state, "target_mean");
+    const cJSON *ys = cJSON_GetObjectItemCaseSensitive(state, "target_scale");
+    if (!cJSON_IsArray(ym) || !cJSON_IsArray(ys) || (size_t)cJSON_GetArraySize(ym) != O || (size_t)cJSON_GetArraySize(ys) != O)
+        return bml__fail(BML_ERR_PARSE, "%s/model.json: state.target_mean and target_scale must have %zu numbers", where, O);
+    *mean = bml__calloc(O, sizeof **mean);
+    *scale = bml__calloc(O, sizeof **scale);
+    if (!*mean || !*scale) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < O; k++) {
+        (*mean)[k] = cJSON_GetArrayItem(ym, (int)k)->valuedouble;
+        (*scale)[k] = cJSON_GetArrayItem(ys, (int)k)->valuedouble;
+    }
+    return BML_OK;
+}
+
+char *bml__history_csv(const bml_train_history *h) {
+    if (!h->n_epochs) return NULL;
+    size_t cap = 64 + h->n_epochs * 96;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    size_t off = (size_t)snprintf(out, cap, "epoch,train_loss,val_loss,lr\n");
+    for (size_t e = 0; e < h->n_epochs; e++) {
+        char v[40] = "";
+        if (!isnan(h->val_loss[e])) snprintf(v, sizeof v, "%.9g", h->val_loss[e]);
+        off += (size_t)snprintf(out + off, cap - off, "%zu,%.9g,%s,%.9g\n", e + 1, h->train_loss[e], v, h->lr[e]);
+    }
+    return out;
+}
+
+char *bml__params_json(const bml__strvec *keys, const bml__strvec *values) {
+    cJSON *pj = cJSON_CreateObject();
+    for (size_t i = 0; i < keys->n; i++) cJSON_AddStringToObject(pj, keys->items[i], values->items[i]);
+    char *txt = cJSON_PrintUnformatted(pj);
+    cJSON_Delete(pj);
+    return txt;
+}
