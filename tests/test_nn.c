@@ -8,6 +8,7 @@
 #include "core/internal.h"
 #include "nn/mlp_net.h"
 #include "nn/nn.h"
+#include "nn/seq_net.h"
 #include "test.h"
 #include "train/optim.h"
 
@@ -358,6 +359,8 @@ static void test_conv_batchnorm_parity(void) {
 /* Central differences of L = sum(out * w_out) with respect to v[i], against the analytic gradient g[i],
  * for a function f that recomputes out from the current inputs. Float32: step 1e-2, tolerance 2 %. */
 typedef void (*fwd_fn)(void *ctx, float *out);
+static float g_fd_step = 1e-2f;
+static double g_fd_atol = 1e-3; /* float32 rounding of the loss, divided by the step */
 static void fd_check(const char *what, void *ctx, fwd_fn f, float *v, const float *g, size_t n, const float *w_out,
                      size_t n_out) {
     float *out = malloc(n_out * sizeof *out);
@@ -365,7 +368,7 @@ static void fd_check(const char *what, void *ctx, fwd_fn f, float *v, const floa
     size_t at = 0;
     double num_at = 0;
     for (size_t i = 0; i < n; i++) {
-        float keep = v[i], h = 1e-2f * fmaxf(1.0f, fabsf(keep));
+        float keep = v[i], h = g_fd_step * fmaxf(1.0f, fabsf(keep));
         double lp = 0, lm = 0;
         v[i] = keep + h;
         f(ctx, out);
@@ -375,7 +378,7 @@ static void fd_check(const char *what, void *ctx, fwd_fn f, float *v, const floa
         for (size_t k = 0; k < n_out; k++) lm += (double)out[k] * w_out[k];
         v[i] = keep;
         double num = (lp - lm) / (2.0 * h);
-        double e = fabs(num - g[i]) / (1e-3 + 2e-2 * fabs(num));
+        double e = fabs(num - g[i]) / (g_fd_atol + 2e-2 * fabs(num));
         if (e > worst) worst = e, at = i, num_at = num;
     }
     if (worst > 1.0) {
@@ -486,8 +489,8 @@ static void seq_fwd(void *vc, float *out) {
         break;
     case 2: {
         float rm[8], rv[8];
-        memcpy(rm, c->rm, sizeof rm);
-        memcpy(rv, c->rv, sizeof rv);
+        memcpy(rm, c->rm, (size_t)c->C * sizeof *rm);
+        memcpy(rv, c->rv, (size_t)c->C * sizeof *rv);
         bml_nn_batchnorm_forward(out, c->mean, c->rstd, rm, rv, c->x, c->bw, c->bb, c->rowmask, (int)n, c->C, 1e-5f, 0.1f, 1);
         break;
     }
@@ -623,6 +626,93 @@ static void test_mlp_gradients(void) {
     }
 }
 
+/* ------------------------------------------------------------------ whole sequence networks */
+static void seq_net_parity(const char *file, int cnn) {
+    tfile f = load(file);
+    int B = 3, T = 6, F = 5, O = 2, H = 8;
+    bml__seq_net *n = NULL;
+    CHECK_OK(bml__seq_net_create(cnn, F, O, H, 4, 0.0f, 1, &n));
+    if (!n) return;
+    /* the PyTorch names map onto ours, in the same order */
+    for (size_t i = 0; i < n->n_tensors; i++) memcpy(n->p[i], get(&f, n->names[i]), n->sizes[i] * sizeof(float));
+    float mask[18], out[36], dout[36];
+    for (int i = 0; i < 18; i++) mask[i] = 1.0f;
+    CHECK_OK(bml__seq_net_forward(n, get(&f, "x"), mask, B, T, 1, out));
+    close_to(cnn ? "cnn_lstm out" : "lstm_attn out", out, get(&f, "out"), 36, 1e-4, 1e-6);
+    bml_loss mse = {BML_LOSS_MSE, 0, 0};
+    float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, 36, dout);
+    close_to("loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
+    memset(n->grads, 0, n->n_params * sizeof(float));
+    bml__seq_net_backward(n, dout);
+    for (size_t i = 0; i < n->n_tensors; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "d%s", n->names[i]);
+        close_to(key, n->g[i], get(&f, key), n->sizes[i], 2e-3, 2e-6);
+    }
+    if (cnn) {
+        close_to("bn1 running mean", n->bn_run, get(&f, "bn1_running_mean"), 64, 1e-4, 1e-6);
+        close_to("bn1 running var", n->bn_run + 64, get(&f, "bn1_running_var"), 64, 1e-4, 1e-6);
+        close_to("bn2 running mean", n->bn_run + 128, get(&f, "bn2_running_mean"), 32, 1e-4, 1e-6);
+        close_to("bn2 running var", n->bn_run + 160, get(&f, "bn2_running_var"), 32, 1e-4, 1e-6);
+    }
+    bml__seq_net_free(n);
+    release(&f);
+}
+
+static void test_seq_net_parity(void) {
+    seq_net_parity("lstm_attn.bin", 0);
+    seq_net_parity("cnn_lstm.bin", 1);
+}
+
+typedef struct {
+    bml__seq_net *n;
+    float *x, *mask;
+    int B, T;
+} seqnet_ctx;
+static void seqnet_fwd(void *vc, float *out) {
+    seqnet_ctx *c = vc;
+    bml__seq_net_forward(c->n, c->x, c->mask, c->B, c->T, 1, out);
+}
+
+/* the whole networks by finite differences, with a padded sequence and BatchNorm on batch statistics */
+static void test_seq_net_gradients(void) {
+    for (int cnn = 0; cnn < 2; cnn++) {
+        int B = 2, T = 5, F = 3, O = 2, H = 4;
+        bml__seq_net *n = NULL;
+        CHECK_OK(bml__seq_net_create(cnn, F, O, H, 2, 0.0f, 5, &n));
+        if (!n) return;
+        bml_nn_rng r;
+        bml_nn_rng_seed(&r, 41);
+        seqnet_ctx c = {n, randv((size_t)B * T * F, &r, 1), zeros((size_t)B * T), B, T};
+        for (int i = 0; i < B * T; i++) c.mask[i] = i < T + 3 ? 1.0f : 0.0f; /* second sequence: 3 steps */
+        for (int i = T + 3; i < B * T; i++) memset(c.x + (size_t)i * F, 0, (size_t)F * sizeof(float));
+        float *w = randv((size_t)B * T * O, &r, 1), *out = zeros((size_t)B * T * O);
+        for (int i = 0; i < B * T * O; i++)
+            if (c.mask[i / O] == 0) w[i] = 0;
+        seqnet_fwd(&c, out);
+        memset(n->grads, 0, n->n_params * sizeof(float));
+        bml__seq_net_backward(n, w);
+        /* every tensor, a handful of coordinates each (the check is O(params) forwards); LayerNorm over
+         * small activations curves strongly: a smaller step */
+        g_fd_step = cnn ? 1e-4f : 1e-3f; /* BatchNorm over few rows curves more still */
+        g_fd_atol = cnn ? 5e-3 : 1e-3;
+        for (size_t t = 0; t < n->n_tensors; t++) {
+            size_t k = n->sizes[t] < 6 ? n->sizes[t] : 6;
+            float *sub_p = n->p[t], *sub_g = n->g[t];
+            fd_check(n->names[t], &c, seqnet_fwd, sub_p, sub_g, k, w, (size_t)B * T * O);
+        }
+        g_fd_step = 1e-2f, g_fd_atol = 1e-3;
+        /* padding never leaks into real steps: changing a padded input changes nothing */
+        float *o2 = zeros((size_t)B * T * O);
+        c.x[(size_t)(T + 4) * F] = 100.0f;
+        seqnet_fwd(&c, o2);
+        for (int i = 0; i < B * T * O; i++)
+            if (c.mask[i / O] != 0) CHECK(fabsf(o2[i] - out[i]) < 1e-6f);
+        free(o2), free(c.x), free(c.mask), free(w), free(out);
+        bml__seq_net_free(n);
+    }
+}
+
 /* ------------------------------------------------------------------ the mlp model */
 static void test_mlp_model_fit_save_load(void) {
     int e[] = {5};
@@ -709,6 +799,6 @@ static void test_mlp_bad_parameters(void) {
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
-          T(test_sequence_layer_gradients),
+          T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

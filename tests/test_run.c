@@ -205,6 +205,63 @@ static void test_mlp_study(void) {
     CHECK(r == NULL);
 }
 
+static void test_sequence_studies(void) {
+    const char *models[] = {"model=lstm_attn", "model=cnn_lstm"};
+    for (int k = 0; k < 2; k++) {
+        const char *ov[] = {"pipeline=latent_ode_seq", models[k], "pipeline.target=modes", "training.epochs=8",
+                            "model.hidden_dim=16", "split=loco", "split.cells=[E5-B, E5-E]"};
+        bml_run_result *r = run(ov, 7, 1, BML_OK);
+        if (!r) continue;
+        CHECK_INT(r->n_folds, 2);
+        CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LLI", "rmse")));
+        CHECK_NEAR(json_num(r->metrics_json, "overall", NULL, "LLI", "n"), 32, 0); /* 2 cells x 16 sets */
+        /* attention: every real query's weights over real keys sum to 1 */
+        char *p = bml__path_join(r->run_dir, "attention.csv"), *txt = NULL;
+        CHECK_OK(bml__read_file(p, &txt, NULL));
+        if (txt) {
+            double sum[2][16] = {{0}};
+            int rows = 0;
+            char *line = strchr(txt, '\n');
+            while (line && line[1]) {
+                char fold[16], cell[8];
+                int e, q, kk, qs, ks;
+                double temp, w;
+                if (sscanf(line + 1, "%15[^,],%d,%7[^,],%lf,%d,%d,%d,%d,%lf", fold, &e, cell, &temp, &q, &kk, &qs, &ks, &w) == 9) {
+                    sum[!strcmp(fold, "E5-E")][q] += w;
+                    rows++;
+                }
+                line = strchr(line + 1, '\n');
+            }
+            CHECK_INT(rows, 2 * 16 * 16);
+            for (int f = 0; f < 2; f++)
+                for (int q = 0; q < 16; q++) CHECK_NEAR(sum[f][q], 1.0, 1e-5);
+        }
+        free(txt);
+        free(p);
+        /* predict with a fold's model reproduces that fold's numbers */
+        char out[128], *metrics = NULL;
+        snprintf(out, sizeof out, "%s/pred_seq.csv", outdir);
+        bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+        CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
+                                 &metrics));
+        if (metrics) {
+            cJSON *j = cJSON_Parse(metrics);
+            double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "LAM_PE"), "rmse")->valuedouble;
+            CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", "LAM_PE", "rmse"), 1e-12);
+            cJSON_Delete(j);
+        }
+        free(metrics);
+        bml_run_result_free(r);
+    }
+    /* a sequence model needs sequences, a static model static samples */
+    const char *wrong[] = {"model=lstm_attn"};
+    bml_run_result *r = run(wrong, 1, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    const char *wrong2[] = {"pipeline=latent_ode_seq", "model=mlp"};
+    r = run(wrong2, 2, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+}
+
 static void test_table_study(void) {
     const char *ov[] = {"data=table", "pipeline=table", "split=loco"};
     bml_run_result *r = run(ov, 3, 0, BML_OK);
@@ -219,7 +276,7 @@ int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
-                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_table_study)};
+                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_table_study)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

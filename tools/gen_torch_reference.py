@@ -220,6 +220,48 @@ def conv_bn_case(out):
         ("run_mean", bn.running_mean), ("run_var", bn.running_var)])
 
 
+def seq_model_case(out, name, cnn):
+    """The peer's LSTMAttn / CNNLSTM (../shared/bench-peer/models.py) with dropout 0, in training mode
+    (BatchNorm on batch statistics), full-length sequences: output, MSE loss and every gradient."""
+    g = torch.Generator().manual_seed(10 + cnn)
+    B, T, F, O, H = 3, 6, 5, 2, 8
+    if cnn:
+        front = torch.nn.Sequential(torch.nn.Conv1d(1, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.BatchNorm1d(64),
+                                    torch.nn.Conv1d(64, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.BatchNorm1d(32))
+    lstm = torch.nn.LSTM(32 if cnn else F, H, num_layers=2, batch_first=True, bidirectional=True, dropout=0.0)
+    attn = torch.nn.MultiheadAttention(2 * H, 4, dropout=0.0, batch_first=True)
+    norm = torch.nn.LayerNorm(2 * H)
+    head = torch.nn.Sequential(torch.nn.Linear(2 * H, 64), torch.nn.ReLU(), torch.nn.Dropout(0.0), torch.nn.Linear(64, O))
+    named = []
+    if cnn:
+        named += [("cnn." + k, p) for k, p in front.named_parameters()]
+    named += [("lstm." + k, p) for k, p in lstm.named_parameters()]
+    named += [("attn." + k, p) for k, p in attn.named_parameters()]
+    named += [("norm." + k, p) for k, p in norm.named_parameters()]
+    named += [("head." + k, p) for k, p in head.named_parameters()]
+    with torch.no_grad():
+        for _, p in named:
+            p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    x = torch.randn(B, T, F, generator=g)
+    y = torch.randn(B, T, O, generator=g)
+    if cnn:
+        c = front(x.reshape(B * T, 1, F)).mean(dim=2).reshape(B, T, 32)
+    else:
+        c = x
+    h, _ = lstm(c)
+    a, _ = attn(h, h, h, need_weights=False)
+    pred = head(norm(a + h))
+    loss = torch.nn.functional.mse_loss(pred, y)
+    loss.backward()
+    t = [("x", x), ("y", y), ("out", pred), ("loss", loss.reshape(1))]
+    for k, p in named:
+        t += [(k, p), ("d" + k, p.grad)]
+    if cnn:
+        t += [("bn1_running_mean", front[2].running_mean), ("bn1_running_var", front[2].running_var),
+              ("bn2_running_mean", front[5].running_mean), ("bn2_running_var", front[5].running_var)]
+    write(os.path.join(out, name + ".bin"), t)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     linear_case(out)
@@ -232,6 +274,8 @@ def main(out):
     lstm_case(out)
     mha_case(out)
     conv_bn_case(out)
+    seq_model_case(out, "lstm_attn", 0)
+    seq_model_case(out, "cnn_lstm", 1)
     print("torch", torch.__version__, "->", out)
 
 
