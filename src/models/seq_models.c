@@ -96,7 +96,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     size_t T = tr->seq_len, F = tr->n_features, O = tr->n_targets, nv = va ? va->n : 0;
     for (size_t i = 0; i < tr->n * T * F; i++)
         if (isnan(tr->x[i])) return bml__fail(BML_ERR_VALUE, "model %s: missing feature values must be imputed first", m->def->name);
-    seq_state *s;
+    seq_state *s = NULL;
     BML__TRY(create_net(m, o.seed, &s));
     BML__TRY(bml__target_scaler_fit(tr->y, tr->mask, tr->n * T, O, p->train.scale_targets, &s->y_mean, &s->y_scale));
     float *x = NULL, *y = NULL, *mask = NULL, *xv = NULL, *yv = NULL, *mv = NULL;
@@ -184,7 +184,7 @@ static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
 }
 
 static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
-    seq_state *s;
+    seq_state *s = NULL;
     BML__TRY(create_net(m, 0, &s));
     BML__TRY(bml__target_scaler_load(stj, m->n_targets, dir, &s->y_mean, &s->y_scale));
     size_t nt = 0;

@@ -77,7 +77,7 @@ void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih,
 void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng);
-/* scratch: B*T*3D + D + T floats */
+/* scratch: B*T*4D + T floats */
 void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                          const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
                          const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch);
@@ -92,7 +92,7 @@ void bml_nn_conv1d_k3_forward(float *out, float *col, const float *inp, const fl
 void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *dout, const float *col, const float *w,
                                int N, int L, int Cin, int Cout, float *scratch);
 
-/* ---- BatchNorm1d over rows (R, C) (channels last; rows = every position of every sample) ----
+/* ---- BatchNorm1d over rows (R, C) (channels last; rows = every position of every sample; C <= 4096) ----
  * training: batch statistics over the rows with row_w[r] != 0 (all when NULL), biased variance for the
  * normalisation, running stats updated with momentum and the unbiased variance (PyTorch); eval: running
  * statistics. Saves mean (C) and rstd (C) of what was used. */

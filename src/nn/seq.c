@@ -7,6 +7,18 @@
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+/* tanh through one expf (glibc's tanhf goes through expm1f and is several times slower); the odd
+ * Taylor series below 1/16, where 1 - exp(-2|x|) would cancel. Relative error below 1e-6. */
+static float tanh_fast(float x) {
+    float a = fabsf(x);
+    if (a < 0.0625f) {
+        float x2 = x * x;
+        return x * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f)));
+    }
+    float t = expf(-2.0f * a), y = (1.0f - t) / (1.0f + t);
+    return x < 0 ? -y : y;
+}
+
 /* ------------------------------------------------------------------ LSTM */
 size_t bml_nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
 
@@ -35,10 +47,10 @@ void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp
             float *c = cell + ((size_t)b * T + t) * H, *h = out + ((size_t)b * T + t) * H;
             for (int j = 0; j < H; j++) {
                 float gi = sigmoidf(g[j] + hb[j]), gf = sigmoidf(g[H + j] + hb[H + j]);
-                float gg = tanhf(g[2 * H + j] + hb[2 * H + j]), go = sigmoidf(g[3 * H + j] + hb[3 * H + j]);
+                float gg = tanh_fast(g[2 * H + j] + hb[2 * H + j]), go = sigmoidf(g[3 * H + j] + hb[3 * H + j]);
                 g[j] = gi, g[H + j] = gf, g[2 * H + j] = gg, g[3 * H + j] = go;
                 c[j] = gf * cprev[(size_t)b * H + j] + gi * gg;
-                h[j] = go * tanhf(c[j]);
+                h[j] = go * tanh_fast(c[j]);
             }
             memcpy(cprev + (size_t)b * H, c, (size_t)H * sizeof *c);
             memcpy(hprev + (size_t)b * H, h, (size_t)H * sizeof *h);
@@ -77,7 +89,7 @@ void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih,
             if (k > 0) memcpy(hp + ((size_t)b * T + t) * H, out + ((size_t)b * T + tp) * H, (size_t)H * sizeof *hp);
             for (int j = 0; j < H; j++) {
                 float gi = g[j], gf = g[H + j], gg = g[2 * H + j], go = g[3 * H + j];
-                float tc = tanhf(c[j]);
+                float tc = tanh_fast(c[j]);
                 float dh = d[j] + dh_next[(size_t)b * H + j];
                 float dc = dh * go * (1.0f - tc * tc) + dc_next[(size_t)b * H + j];
                 float cprev = cp ? cp[j] : 0.0f;
@@ -155,20 +167,15 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
     int hd = D / nh;
     float scale = 1.0f / sqrtf((float)hd);
     float *dqkv = scratch;                      /* (B, T, 3D) */
-    float *dc = dqkv + (size_t)B * T * 3 * D;   /* (hd) d ctx of one query and head */
-    float *dp = dc + hd;                        /* (T) d probabilities of one query and head */
+    float *dctx = dqkv + (size_t)B * T * 3 * D; /* (B, T, D) d ctx = dout W_out */
+    float *dp = dctx + (size_t)B * T * D;       /* (T) d probabilities of one query and head */
     memset(dqkv, 0, (size_t)B * T * 3 * D * sizeof *dqkv);
-    bml_nn_linear_backward(NULL, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
+    memset(dctx, 0, (size_t)B * T * D * sizeof *dctx);
+    bml_nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
             for (int tq = 0; tq < T; tq++) {
-                /* d ctx row of (b, tq), head h: dout[b,tq] W_out[:, h*hd:(h+1)*hd] */
-                const float *dob = dout + ((size_t)b * T + tq) * D;
-                for (int i = 0; i < hd; i++) {
-                    float s = 0;
-                    for (int o = 0; o < D; o++) s += dob[o] * w_out[(size_t)o * D + h * hd + i];
-                    dc[i] = s;
-                }
+                const float *dc = dctx + ((size_t)b * T + tq) * D + h * hd; /* d ctx of (b, tq), head h */
                 const float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
                 const float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
                 const float *q = qkv + ((size_t)b * T + tq) * 3 * D + h * hd;
@@ -244,52 +251,75 @@ void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* ------------------------------------------------------------------ BatchNorm1d */
+/* Both passes walk the rows in memory order and keep per-channel sums (C <= 4096). */
+#define BN_MAX_C 4096
 void bml_nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
                               const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
                               int training) {
-    for (int c = 0; c < C; c++) {
-        float m, s;
-        if (training) {
-            double sum = 0, cnt = 0;
-            for (int r = 0; r < R; r++)
-                if (!row_w || row_w[r] != 0) sum += inp[(size_t)r * C + c], cnt++;
-            double mu = cnt ? sum / cnt : 0, ss = 0;
-            for (int r = 0; r < R; r++)
-                if (!row_w || row_w[r] != 0) ss += (inp[(size_t)r * C + c] - mu) * (inp[(size_t)r * C + c] - mu);
-            double var = cnt ? ss / cnt : 0;
-            m = (float)mu;
-            s = (float)(1.0 / sqrt(var + eps));
-            run_mean[c] = (1 - momentum) * run_mean[c] + momentum * (float)mu;
-            run_var[c] = (1 - momentum) * run_var[c] + momentum * (float)(cnt > 1 ? ss / (cnt - 1) : var);
-        } else {
-            m = run_mean[c];
-            s = 1.0f / sqrtf(run_var[c] + eps);
+    if (training) {
+        double sum[BN_MAX_C] = {0}, ss[BN_MAX_C] = {0}, cnt = 0;
+        for (int r = 0; r < R; r++) {
+            if (row_w && row_w[r] == 0) continue;
+            const float *x = inp + (size_t)r * C;
+            for (int c = 0; c < C; c++) sum[c] += x[c];
+            cnt++;
         }
-        mean[c] = m;
-        rstd[c] = s;
-        for (int r = 0; r < R; r++) out[(size_t)r * C + c] = (inp[(size_t)r * C + c] - m) * s * w[c] + b[c];
+        for (int c = 0; c < C; c++) sum[c] = cnt ? sum[c] / cnt : 0; /* now the means */
+        for (int r = 0; r < R; r++) {
+            if (row_w && row_w[r] == 0) continue;
+            const float *x = inp + (size_t)r * C;
+            for (int c = 0; c < C; c++) ss[c] += (x[c] - sum[c]) * (x[c] - sum[c]);
+        }
+        for (int c = 0; c < C; c++) {
+            double var = cnt ? ss[c] / cnt : 0;
+            mean[c] = (float)sum[c];
+            rstd[c] = (float)(1.0 / sqrt(var + eps));
+            run_mean[c] = (1 - momentum) * run_mean[c] + momentum * (float)sum[c];
+            run_var[c] = (1 - momentum) * run_var[c] + momentum * (float)(cnt > 1 ? ss[c] / (cnt - 1) : var);
+        }
+    } else {
+        for (int c = 0; c < C; c++) {
+            mean[c] = run_mean[c];
+            rstd[c] = 1.0f / sqrtf(run_var[c] + eps);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const float *x = inp + (size_t)r * C;
+        float *o = out + (size_t)r * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - mean[c]) * rstd[c] * w[c] + b[c];
     }
 }
 
 void bml_nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
-    for (int c = 0; c < C; c++) {
-        double sd = 0, sdx = 0, cnt = 0;
-        for (int r = 0; r < R; r++) {
-            if (row_w && row_w[r] == 0) continue;
-            float xhat = (inp[(size_t)r * C + c] - mean[c]) * rstd[c], d = dout[(size_t)r * C + c];
-            if (dw) dw[c] += d * xhat;
-            if (db) db[c] += d;
-            sd += d * w[c];
-            sdx += d * w[c] * xhat;
-            cnt++;
+    double sd[BN_MAX_C] = {0}, sdx[BN_MAX_C] = {0}, cnt = 0;
+    for (int r = 0; r < R; r++) {
+        if (row_w && row_w[r] == 0) continue;
+        const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - mean[c]) * rstd[c];
+            sd[c] += d[c];
+            sdx[c] += d[c] * xhat;
         }
-        if (!dinp) continue;
-        float md = training && cnt ? (float)(sd / cnt) : 0.0f, mdx = training && cnt ? (float)(sdx / cnt) : 0.0f;
-        for (int r = 0; r < R; r++) {
-            if (row_w && row_w[r] == 0) continue;
-            float xhat = (inp[(size_t)r * C + c] - mean[c]) * rstd[c];
-            dinp[(size_t)r * C + c] += rstd[c] * (dout[(size_t)r * C + c] * w[c] - md - xhat * mdx);
+        cnt++;
+    }
+    for (int c = 0; c < C; c++) {
+        if (dw) dw[c] += (float)sdx[c];
+        if (db) db[c] += (float)sd[c];
+    }
+    if (!dinp) return;
+    float md[BN_MAX_C], mdx[BN_MAX_C];
+    for (int c = 0; c < C; c++) {
+        md[c] = training && cnt ? (float)(sd[c] * w[c] / cnt) : 0.0f;
+        mdx[c] = training && cnt ? (float)(sdx[c] * w[c] / cnt) : 0.0f;
+    }
+    for (int r = 0; r < R; r++) {
+        if (row_w && row_w[r] == 0) continue;
+        const float *x = inp + (size_t)r * C, *d = dout + (size_t)r * C;
+        float *di = dinp + (size_t)r * C;
+        for (int c = 0; c < C; c++) {
+            float xhat = (x[c] - mean[c]) * rstd[c];
+            di[c] += rstd[c] * (d[c] * w[c] - md[c] - xhat * mdx[c]);
         }
     }
 }

@@ -100,7 +100,7 @@ bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, size_t *n_
 
 bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out) {
     *out = NULL;
-    size_t *rows, m;
+    size_t *rows = NULL, m = 0;
     BML__TRY(bml_samples_data_rows(s, &rows, &m));
     bml_samples *r = bml__samples_alloc(m, s->n_features, s->n_targets);
     if (!r) {

@@ -1,0 +1,190 @@
+/* Benchmark of the neural-network core against the Python peer (../shared/bench-peer/bench.py):
+ * the same shapes and training loop (AdamW 1e-3 / wd 0.01, cosine warm restarts (50, 2), clip 1.0,
+ * MSE, batch 32, seeded shuffling), timed per epoch. One JSON line per case with the peer's field
+ * names: case, threads, sec_per_epoch_{mean,std,min,median}, batches_per_epoch, epochs_timed,
+ * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params.
+ *   mlp        2,000 x 7 -> 1, Linear(7,64)-ReLU-Dropout-Linear(64,32)-ReLU-Dropout-Linear(32,1)
+ *   lstm_attn  64 sequences x 30 steps x 5 features -> 3 outputs per step
+ *   cnn_lstm   the same shapes
+ * The data follow the peer's generators (our own random numbers).
+ * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm] */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/mlp_net.h"
+#include "nn/seq_net.h"
+#include "train/trainer.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct {
+    double t_last, *times, *losses;
+    long n;
+} timing;
+
+static void on_epoch(void *u, long epoch, long epochs, double train_loss, double val_loss) {
+    (void)epochs, (void)val_loss;
+    timing *t = u;
+    double now = now_s();
+    t->times[epoch - 1] = now - t->t_last;
+    t->losses[epoch - 1] = train_loss;
+    t->t_last = now;
+    t->n = epoch;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, int threads, timing *tm, long warmup, size_t n, size_t params, double flops) {
+    long k = tm->n - warmup;
+    double *t = tm->times + warmup, mean = 0, sd = 0, mn = INFINITY;
+    for (long i = 0; i < k; i++) mean += t[i], mn = fmin(mn, t[i]);
+    mean /= (double)k;
+    for (long i = 0; i < k; i++) sd += (t[i] - mean) * (t[i] - mean);
+    sd = sqrt(sd / (double)k);
+    double *s = malloc((size_t)k * sizeof *s);
+    memcpy(s, t, (size_t)k * sizeof *s);
+    qsort(s, (size_t)k, sizeof *s, cmp_d);
+    double med = k % 2 ? s[k / 2] : 0.5 * (s[k / 2 - 1] + s[k / 2]);
+    free(s);
+    printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
+           "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
+           "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
+           "\"params\": %zu}\n",
+           name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
+           flops / mean / 1e9, params);
+    fflush(stdout);
+}
+
+/* normal draws from the shared stream */
+static float normal(bml_nn_rng *r) { return bml_nn_rng_normal(r); }
+
+static bml_train_opts opts(long epochs, timing *tm) {
+    bml_train_opts o = {0};
+    o.epochs = epochs, o.batch_size = 32, o.patience = 0, o.learning_rate = 1e-3, o.weight_decay = 0.01, o.grad_clip = 1.0;
+    o.cosine = 1, o.t0 = 50, o.t_mult = 2, o.loss.kind = BML_LOSS_MSE, o.seed = 0;
+    o.on_epoch = on_epoch, o.on_epoch_user = tm;
+    return o;
+}
+
+static bml_status mlp_fwd(void *net, const float *x, const float *mask, int B, int training, float *out) {
+    (void)mask;
+    return bml__mlp_net_forward(net, x, B, training, out);
+}
+static void mlp_bwd(void *net, const float *dout, int B) { bml__mlp_net_backward(net, dout, B, NULL); }
+
+static void bench_mlp(int threads, long epochs, long warmup) {
+    size_t n = 2000, F = 7;
+    bml_nn_rng r;
+    bml_nn_rng_seed(&r, 0);
+    float *x = malloc(n * F * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n * F; i++) x[i] = normal(&r);
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * F;
+        y[i] = sinf(xi[0]) + 0.5f * xi[1] * xi[2] - 0.3f * xi[3] * xi[3] + 0.1f * normal(&r);
+    }
+    int dims[] = {7, 64, 32, 1};
+    bml__mlp_net *net;
+    if (bml__mlp_net_create(dims, 3, 0, 0.1f, 0, &net) != BML_OK) exit(1);
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    bml_trainable t = {net, net->params, net->grads, net->n_params, net->sizes, 6, F, 1, 0, mlp_fwd, mlp_bwd};
+    bml_train_opts o = opts(epochs, &tm);
+    bml_train_history h;
+    tm.t_last = now_s();
+    if (bml_train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    report("mlp", threads, &tm, warmup, n, net->n_params, 6.0 * (double)net->n_params * (double)n);
+    bml_train_history_release(&h);
+    bml__mlp_net_free(net);
+    free(tm.times), free(tm.losses), free(x), free(y);
+}
+
+typedef struct {
+    bml__seq_net *net;
+    int T;
+} seq_ctx;
+static bml_status seq_fwd(void *c, const float *x, const float *mask, int B, int training, float *out) {
+    seq_ctx *s = c;
+    return bml__seq_net_forward(s->net, x, mask, B, s->T, training, out);
+}
+static void seq_bwd(void *c, const float *dout, int B) {
+    (void)B;
+    bml__seq_net_backward(((seq_ctx *)c)->net, dout);
+}
+
+static int cmp_f(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_seq(const char *name, int cnn, int threads, long epochs, long warmup) {
+    size_t n = 64, T = 30, F = 5, O = 3;
+    bml_nn_rng r;
+    bml_nn_rng_seed(&r, 0);
+    float *x = malloc(n * T * F * sizeof *x), *y = malloc(n * T * O * sizeof *y), *mask = malloc(n * T * sizeof *mask);
+    float *t = malloc(T * sizeof *t);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < T; k++) t[k] = bml_nn_rng_uniform(&r) * 300.0f;
+        qsort(t, T, sizeof *t, cmp_f);
+        for (size_t k = 0; k < T; k++) {
+            for (size_t f = 0; f < F; f++) x[(i * T + k) * F + f] = normal(&r);
+            x[(i * T + k) * F] = t[k] / 300.0f; /* elapsed time as a feature */
+            mask[i * T + k] = 1.0f;
+        }
+        float rate = 0.2f + 0.1f / (1.0f + expf(-x[i * T * F + 1]));
+        for (size_t k = 0; k < T; k++)
+            for (size_t o = 0; o < O; o++)
+                y[(i * T + k) * O + o] = 1.0f - rate * powf(t[k] / 300.0f, 0.5f + 0.25f * (float)(o + 1)) + 0.01f * normal(&r);
+    }
+    bml__seq_net *net;
+    if (bml__seq_net_create(cnn, (int)F, (int)O, 64, 4, 0.1f, 0, &net) != BML_OK) exit(1);
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    seq_ctx c = {net, (int)T};
+    bml_trainable tr = {&c, net->params, net->grads, net->n_params, net->sizes, net->n_tensors, T * F, T * O, T, seq_fwd, seq_bwd};
+    bml_train_opts o = opts(epochs, &tm);
+    bml_train_history h;
+    tm.t_last = now_s();
+    if (bml_train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    double tokens = (double)(n * T), attn = 3.0 * (double)n * 2 * (2.0 * T * T * 128);
+    double conv = cnn ? (double)(64 * 3 + 64 + 64 * 2 + 32 * 64 * 3 + 32 + 32 * 2) : 0;
+    double fl = 6.0 * (((double)net->n_params - conv) + conv * (double)F) * tokens + attn;
+    report(name, threads, &tm, warmup, n, net->n_params, fl);
+    bml_train_history_release(&h);
+    bml__seq_net_free(net);
+    free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);
+}
+
+int main(int argc, char **argv) {
+    long epochs = 20, warmup = 2;
+    const char *threads = "2,1", *cases = "mlp,lstm_attn,cnn_lstm";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--epochs")) epochs = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--warmup")) warmup = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--cases")) cases = argv[i + 1];
+    }
+    char tb[64];
+    snprintf(tb, sizeof tb, "%s", threads);
+    for (char *s1 = NULL, *tt = strtok_r(tb, ",", &s1); tt; tt = strtok_r(NULL, ",", &s1)) {
+        int th = atoi(tt);
+        openblas_set_num_threads(th);
+        char cb[128];
+        snprintf(cb, sizeof cb, "%s", cases);
+        for (char *s2 = NULL, *c = strtok_r(cb, ",", &s2); c; c = strtok_r(NULL, ",", &s2)) {
+            if (!strcmp(c, "mlp")) bench_mlp(th, epochs + warmup, warmup);
+            else if (!strcmp(c, "lstm_attn")) bench_seq("lstm_attn", 0, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "cnn_lstm")) bench_seq("cnn_lstm", 1, th, epochs + warmup, warmup);
+        }
+    }
+    return 0;
+}
