@@ -180,7 +180,7 @@ static void mlp_parity(const char *file, const int *dims, int L, int tanh_act) {
     float *out = zeros((size_t)B * O), *dout = zeros((size_t)B * O), *dx = zeros((size_t)B * dims[0]);
     CHECK_OK(bml__mlp_net_forward(n, get(&f, "x"), B, 0, out));
     close_to("mlp out", out, get(&f, "out"), (size_t)B * O, 1e-5, 1e-6);
-    bml_loss loss = {BML_LOSS_MSE, 0, 0};
+    bml_loss loss = {.kind = BML_LOSS_MSE};
     float l = (float)bml_loss_eval(&loss, out, get(&f, "y"), NULL, (size_t)B * O, dout);
     close_to("mlp loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
@@ -208,7 +208,7 @@ static void test_loss_parity(void) {
     tfile f = load("losses.bin");
     const char *names[] = {"mse", "mae", "huber", "mape"};
     for (int k = 0; k < 4; k++) {
-        bml_loss l = {0, 0.5f, 1e-8f};
+        bml_loss l = {.delta = 0.5f, .epsilon = 1e-8f};
         CHECK_INT(bml_loss_parse(names[k], &l.kind), 0);
         float d[12];
         float v = (float)bml_loss_eval(&l, get(&f, "pred"), get(&f, "y"), NULL, 12, d);
@@ -221,10 +221,35 @@ static void test_loss_parity(void) {
     CHECK(bml_loss_parse("focal", &kind) != 0);
     /* a mask drops values from the mean and from the gradient */
     float p[3] = {1, 2, 3}, y[3] = {0, 0, 0}, m[3] = {1, 0, 1}, d[3];
-    bml_loss mse = {BML_LOSS_MSE, 0, 0};
+    bml_loss mse = {.kind = BML_LOSS_MSE};
     CHECK_NEAR(bml_loss_eval(&mse, p, y, m, 3, d), 5.0, 1e-12);
     CHECK_NEAR(d[1], 0, 0);
     CHECK_NEAR(d[2], 3, 1e-6);
+    release(&f);
+}
+
+static void test_physics_loss(void) {
+    tfile f = load("physics.bin");
+    bml_loss l = {.kind = BML_LOSS_PHYSICS, .monotonicity = 0.3f, .smoothness = 0.2f, .T = 5, .O = 2};
+    float d[20];
+    float v = (float)bml_loss_eval(&l, get(&f, "pred"), get(&f, "y"), get(&f, "mask"), 20, d);
+    close_to("physics_informed", &v, get(&f, "loss"), 1, 1e-5, 1e-7);
+    close_to("d physics_informed", d, get(&f, "dpred"), 20, 1e-4, 1e-7);
+    /* finite differences, padded steps included (their gradient is 0) */
+    float p[20];
+    memcpy(p, get(&f, "pred"), sizeof p);
+    for (int i = 0; i < 20; i++) {
+        float keep = p[i];
+        p[i] = keep + 1e-3f;
+        double lp = bml_loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
+        p[i] = keep - 1e-3f;
+        double lm = bml_loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
+        p[i] = keep;
+        CHECK_NEAR((lp - lm) / 2e-3, d[i], 2e-3);
+    }
+    bml_loss_kind kind;
+    CHECK_INT(bml_loss_parse("physics_informed", &kind), 0);
+    CHECK_INT(kind, BML_LOSS_PHYSICS);
     release(&f);
 }
 
@@ -587,7 +612,7 @@ static void test_loss_gradients(void) {
     float p[9], y[9], d[9], one = 1.0f;
     for (int i = 0; i < 9; i++) p[i] = bml_nn_rng_normal(&r), y[i] = p[i] + (i % 2 ? 0.7f : -0.9f) * (1 + 0.1f * i);
     for (int k = 0; k < 4; k++) {
-        loss_ctx c = {{(bml_loss_kind)k, 0.5f, 1e-8f}, p, y, 9};
+        loss_ctx c = {{.kind = (bml_loss_kind)k, .delta = 0.5f, .epsilon = 1e-8f}, p, y, 9};
         bml_loss_eval(&c.l, p, y, NULL, 9, d);
         fd_check("loss", &c, loss_fwd, p, d, 9, &one, 1);
     }
@@ -639,7 +664,7 @@ static void seq_net_parity(const char *file, int cnn) {
     for (int i = 0; i < 18; i++) mask[i] = 1.0f;
     CHECK_OK(bml__seq_net_forward(n, get(&f, "x"), mask, B, T, 1, out));
     close_to(cnn ? "cnn_lstm out" : "lstm_attn out", out, get(&f, "out"), 36, 1e-4, 1e-6);
-    bml_loss mse = {BML_LOSS_MSE, 0, 0};
+    bml_loss mse = {.kind = BML_LOSS_MSE};
     float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, 36, dout);
     close_to("loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
@@ -798,7 +823,7 @@ static void test_mlp_bad_parameters(void) {
 }
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_linear_parity), T(test_layernorm_parity),
-          T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
+          T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
           T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

@@ -200,6 +200,10 @@ static void test_mlp_study(void) {
     const char *bad[] = {"model=mlp", "training.learning_rate=-1"};
     r = run(bad, 2, 0, BML_ERR_VALUE);
     CHECK(r == NULL);
+    const char *phys[] = {"model=mlp", "loss=physics_informed", "training.epochs=2"};
+    r = run(phys, 3, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    CHECK(strstr(bml_last_error(), "physics_informed needs sequences") != NULL);
     const char *bad_loss[] = {"model=lgbm", "loss=huber"};
     r = run(bad_loss, 2, 0, BML_ERR_VALUE);
     CHECK(r == NULL);

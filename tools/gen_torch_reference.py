@@ -119,6 +119,27 @@ def loss_case(out):
     write(os.path.join(out, "losses.bin"), t)
 
 
+def physics_case(out):
+    """physics_informed (SPEC 7): MSE + w_m mean ReLU(p[t+1] - p[t]) + w_s mean (p[t+1] - 2 p[t] + p[t-1])^2
+    over unpadded steps; two sequences of 5 steps x 2 outputs, the second padded after 3 steps."""
+    g = torch.Generator().manual_seed(12)
+    B, T, O = 2, 5, 2
+    pred = torch.randn(B, T, O, generator=g, requires_grad=True)
+    y = torch.randn(B, T, O, generator=g)
+    mask = torch.ones(B, T, O)
+    mask[1, 3:] = 0
+    valid = mask > 0
+    mse = ((pred - y) ** 2)[valid].mean()
+    pair = (mask[:, 1:] * mask[:, :-1]) > 0
+    mono = torch.relu(pred[:, 1:] - pred[:, :-1])[pair].mean()
+    trip = (mask[:, 2:] * mask[:, 1:-1] * mask[:, :-2]) > 0
+    smooth = ((pred[:, 2:] - 2 * pred[:, 1:-1] + pred[:, :-2]) ** 2)[trip].mean()
+    loss = mse + 0.3 * mono + 0.2 * smooth
+    loss.backward()
+    write(os.path.join(out, "physics.bin"), [("pred", pred), ("y", y), ("mask", mask), ("loss", loss.reshape(1)),
+                                            ("dpred", pred.grad)])
+
+
 def optim_case(out):
     g = torch.Generator().manual_seed(6)
     p = torch.nn.Parameter(torch.randn(10, generator=g))
@@ -271,6 +292,7 @@ def main(out):
     mlp_case(out, "mlp_tanh", [5, 16, 2], "tanh")
     loss_case(out)
     optim_case(out)
+    physics_case(out)
     lstm_case(out)
     mha_case(out)
     conv_bn_case(out)

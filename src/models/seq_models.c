@@ -103,6 +103,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     bml_status st = to_float(tr, s->y_mean, s->y_scale, &x, &y, &mask);
     if (st == BML_OK && va) st = to_float(va, s->y_mean, s->y_scale, &xv, &yv, &mv);
     fwd_ctx ctx = {s->net, (int)T};
+    o.loss.T = (int)T, o.loss.O = (int)O;
     bml_trainable t = {&ctx, s->net->params, s->net->grads, s->net->n_params, s->net->sizes, s->net->n_tensors,
                        T * F, T * O, T, net_forward, net_backward};
     if (st == BML_OK) st = bml_train(&t, x, y, mask, tr->n, xv, yv, mv, nv, &o, &s->hist);

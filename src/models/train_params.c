@@ -11,8 +11,11 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
         return bml__fail(BML_ERR_VALUE, "model %s: scheduler must be cosine_warm_restarts or constant, got '%s'", what,
                          p->scheduler);
     if (bml_loss_parse(p->loss, &o->loss.kind) != 0)
-        return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape)", what, p->loss);
+        return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape, physics_informed)", what,
+                         p->loss);
     o->loss.delta = (float)p->loss_delta;
+    o->loss.monotonicity = (float)p->loss_monotonicity_weight;
+    o->loss.smoothness = (float)p->loss_smoothness_weight;
     o->loss.epsilon = (float)p->loss_epsilon;
     o->epochs = p->epochs;
     o->batch_size = p->batch_size;

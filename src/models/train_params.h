@@ -9,7 +9,8 @@
 
 typedef struct {
     char *scheduler, *loss;
-    double learning_rate, weight_decay, grad_clip, loss_delta, loss_epsilon;
+    double learning_rate, weight_decay, grad_clip, loss_delta, loss_epsilon, loss_monotonicity_weight,
+        loss_smoothness_weight;
     long epochs, batch_size, patience, scheduler_t0, scheduler_t_mult, seed;
     int scale_targets;
 } bml__train_params;
@@ -26,7 +27,11 @@ typedef struct {
      "cosine_warm_restarts | constant"},                                                                                \
     {"scheduler_t0", BML__P_INT, offsetof(T, train.scheduler_t0), "50", 1, 1e9, 0, "first restart period (epochs)"},    \
     {"scheduler_t_mult", BML__P_INT, offsetof(T, train.scheduler_t_mult), "2", 1, 1e3, 0, "period growth factor"},      \
-    {"loss", BML__P_STRING, offsetof(T, train.loss), "mse", 1, 0, 0, "mse | mae | huber | mape"},                       \
+    {"loss", BML__P_STRING, offsetof(T, train.loss), "mse", 1, 0, 0, "mse | mae | huber | mape | physics_informed"},    \
+    {"loss_monotonicity_weight", BML__P_DOUBLE, offsetof(T, train.loss_monotonicity_weight), "0.1", 0, 1e12, 0,       \
+     "physics_informed: weight of mean ReLU(pred[t+1] - pred[t])"},                                                     \
+    {"loss_smoothness_weight", BML__P_DOUBLE, offsetof(T, train.loss_smoothness_weight), "0.01", 0, 1e12, 0,           \
+     "physics_informed: weight of the mean squared second difference"},                                                 \
     {"loss_delta", BML__P_DOUBLE, offsetof(T, train.loss_delta), "1.0", 0, 1e12, 1, "huber delta"},                     \
     {"loss_epsilon", BML__P_DOUBLE, offsetof(T, train.loss_epsilon), "1e-8", 0, 1e12, 1, "mape epsilon"},               \
     {"seed", BML__P_INT, offsetof(T, train.seed), "-1", -1, 9.2e18, 0,                                                  \

@@ -74,8 +74,8 @@ double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, doubl
 }
 
 int bml_loss_parse(const char *name, bml_loss_kind *kind) {
-    static const char *const names[] = {"mse", "mae", "huber", "mape"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"mse", "mae", "huber", "mape", "physics_informed"};
+    for (int i = 0; i < 5; i++)
         if (!strcmp(name, names[i])) {
             *kind = (bml_loss_kind)i;
             return 0;
@@ -83,7 +83,51 @@ int bml_loss_parse(const char *name, bml_loss_kind *kind) {
     return -1;
 }
 
+static double physics_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
+    bml_loss mse = {BML_LOSS_MSE, 0, 0, 0, 0, 0, 0};
+    double data = bml_loss_eval(&mse, pred, y, mask, n, dpred);
+    size_t T = (size_t)l->T, O = (size_t)l->O, S = n / (T * O);
+#define VALID(s, t) (!mask || mask[((s) * T + (t)) * O] != 0.0f)
+#define AT(s, t, o) (((s) * T + (t)) * O + (o))
+    double mono = 0, smooth = 0, n_pairs = 0, n_triples = 0;
+    for (size_t s = 0; s < S; s++)
+        for (size_t t = 0; t + 1 < T; t++) {
+            if (!VALID(s, t) || !VALID(s, t + 1)) continue;
+            n_pairs += (double)O;
+            if (t + 2 < T && VALID(s, t + 2)) n_triples += (double)O;
+        }
+    for (size_t s = 0; s < S; s++)
+        for (size_t t = 0; t + 1 < T; t++) {
+            if (!VALID(s, t) || !VALID(s, t + 1)) continue;
+            for (size_t o = 0; o < O; o++) {
+                double inc = (double)pred[AT(s, t + 1, o)] - pred[AT(s, t, o)];
+                if (inc > 0) {
+                    mono += inc;
+                    if (dpred) {
+                        float g = (float)(l->monotonicity / n_pairs);
+                        dpred[AT(s, t + 1, o)] += g;
+                        dpred[AT(s, t, o)] -= g;
+                    }
+                }
+                if (t + 2 < T && VALID(s, t + 2)) {
+                    double d2 = (double)pred[AT(s, t + 2, o)] - 2.0 * pred[AT(s, t + 1, o)] + pred[AT(s, t, o)];
+                    smooth += d2 * d2;
+                    if (dpred) {
+                        float g = (float)(2.0 * l->smoothness * d2 / n_triples);
+                        dpred[AT(s, t + 2, o)] += g;
+                        dpred[AT(s, t + 1, o)] -= 2.0f * g;
+                        dpred[AT(s, t, o)] += g;
+                    }
+                }
+            }
+        }
+#undef VALID
+#undef AT
+    return data + (n_pairs ? l->monotonicity * mono / n_pairs : 0) + (n_triples ? l->smoothness * smooth / n_triples : 0);
+}
+
 double bml_loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
+    if (l->kind == BML_LOSS_PHYSICS) return physics_eval(l, pred, y, mask, n, dpred);
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) cnt += !mask || mask[i] != 0.0f;
     double sum = 0, inv = cnt ? 1.0 / (double)cnt : 0.0;

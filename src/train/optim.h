@@ -28,13 +28,18 @@ double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, doubl
 
 /* Losses over the values with mask[i] != 0 (mask NULL: all); write d loss / d pred into dpred
  * (overwritten; 0 where masked) and return the loss. */
-typedef enum { BML_LOSS_MSE, BML_LOSS_MAE, BML_LOSS_HUBER, BML_LOSS_MAPE } bml_loss_kind;
+typedef enum { BML_LOSS_MSE, BML_LOSS_MAE, BML_LOSS_HUBER, BML_LOSS_MAPE, BML_LOSS_PHYSICS } bml_loss_kind;
 typedef struct {
     bml_loss_kind kind;
     float delta;   /* huber */
     float epsilon; /* mape: |y| + epsilon in the denominator; result in percent */
+    /* physics_informed, on sequences (pred (n / (T O), T, O)):
+     *   MSE + monotonicity * mean ReLU(pred[t+1] - pred[t]) + smoothness * mean (pred[t+1] - 2 pred[t] + pred[t-1])^2
+     * over the pairs and triples of unmasked steps */
+    float monotonicity, smoothness;
+    int T, O;
 } bml_loss;
-/* "mse", "mae", "huber", "mape" -> kind; -1 for an unknown name */
+/* "mse", "mae", "huber", "mape", "physics_informed" -> kind; -1 for an unknown name */
 int bml_loss_parse(const char *name, bml_loss_kind *kind);
 double bml_loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred);
 

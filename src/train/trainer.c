@@ -59,6 +59,8 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
     memset(h, 0, sizeof *h);
     h->best_epoch = -1;
     size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim;
+    if (o->loss.kind == BML_LOSS_PHYSICS && !md)
+        return bml__fail(BML_ERR_VALUE, "loss physics_informed needs sequences (models lstm_attn, cnn_lstm on latent_ode_seq)");
     bml_adamw opt;
     BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
     size_t *order = bml__calloc(n, sizeof *order);
