@@ -7,8 +7,8 @@ PKGS=(
   libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
   valgrind
 )
-# The parity-reference generator (tools/) uses XGBoost's own Python package.
-if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy); fi
+# The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.
+if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy python3-torch); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

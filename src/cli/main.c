@@ -35,8 +35,10 @@ static const char *MAIN_HELP =
     "  -q, --quiet        print errors only\n"
     "  -h, --help         this help; --version prints the version\n"
     "\n"
-    "Example: batteryml run                       (the default study: summary_set + lgbm, 10/40 -> 25 degC)\n"
-    "         batteryml run split=loco data.experiment=5\n";
+    "Examples: batteryml run                      (the default study: summary_set + lgbm, 10/40 -> 25 degC)\n"
+    "          batteryml run split=loco data.experiment=5\n"
+    "          batteryml run model=mlp training.epochs=500 loss=huber\n"
+    "          batteryml run pipeline=latent_ode_seq model=lstm_attn pipeline.target=modes\n";
 
 static const char *RUN_HELP =
     "Usage: batteryml run [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
@@ -46,8 +48,10 @@ static const char *RUN_HELP =
     "  config.yaml      the resolved configuration (batteryml run --config-file it reproduces the run)\n"
     "  metrics.json     RMSE, MAE, MAPE, R2, max abs error: overall, per temperature, per cell, per fold\n"
     "  predictions.csv  meta, truth and prediction of every evaluated sample\n"
-    "  shap.csv         TreeSHAP values (+ expected value) per evaluated sample and target\n"
-    "  importance.csv   gain, total gain, split count and mean |SHAP| per feature\n"
+    "  shap.csv         TreeSHAP values (+ expected value) per evaluated sample and target (lgbm)\n"
+    "  importance.csv   gain, total gain, split count and mean |SHAP| per feature (lgbm)\n"
+    "  step_metrics.csv per-epoch train loss, validation loss and learning rate (neural models)\n"
+    "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm)\n"
     "  model/           the model (model/<fold>/ for LOCO) with its preprocessing\n"
     "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n";
 
