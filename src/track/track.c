@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "track/writers.h"
 
 /* ------------------------------------------------------------------ preprocess */
 void bml__track_preprocess_release(bml__track_preprocess *p) {
@@ -424,6 +425,76 @@ static bml_status write_in(const char *dir, const char *name, bml_status (*fn)(c
 
 static bml_status write_text_fn(const char *path, const void *txt) { return put_file(path, txt, strlen(txt)); }
 
+/* ------------------------------------------------------------------ trackers */
+typedef struct {
+    bml__scalar *v;
+    size_t n, cap;
+} scalars;
+
+static void add_scalar(scalars *sc, const char *tag, long step, double value) {
+    if (!isfinite(value)) return;
+    if (sc->n == sc->cap) {
+        size_t cap = sc->cap ? 2 * sc->cap : 64;
+        bml__scalar *v = realloc(sc->v, cap * sizeof *v);
+        if (!v) return;
+        sc->v = v;
+        sc->cap = cap;
+    }
+    bml__scalar *x = &sc->v[sc->n++];
+    snprintf(x->tag, sizeof x->tag, "%s", tag);
+    x->step = step;
+    x->value = value;
+}
+
+/* metrics (overall per target; per fold when there are several) and the per-epoch history */
+static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml__track_fold *folds, scalars *sc) {
+    static const char *const names[] = {"rmse", "mae", "mape", "r2", "max_abs_error"};
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(metrics, "overall")) {
+        for (size_t k = 0; k < 5; k++) {
+            char tag[96];
+            snprintf(tag, sizeof tag, "%s/%s", t->string, names[k]);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, names[k]);
+            if (cJSON_IsNumber(v)) add_scalar(sc, tag, 0, v->valuedouble);
+        }
+    }
+    const cJSON *f;
+    int fi = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(metrics, "folds")) {
+        if (sp->n_folds < 2) break;
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(f, "metrics")) {
+            char tag[96];
+            snprintf(tag, sizeof tag, "folds/%s/%s/rmse", sp->folds[fi].name, t->string);
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "rmse");
+            if (cJSON_IsNumber(v)) add_scalar(sc, tag, 0, v->valuedouble);
+        }
+        fi++;
+    }
+    for (size_t k = 0; k < sp->n_folds; k++) {
+        char *h = bml_model_history_csv(folds[k].model);
+        char *line = h ? strchr(h, '\n') : NULL;
+        while (line && line[1]) {
+            long e;
+            double tl, vl = NAN, lr;
+            char vbuf[64] = "";
+            if (sscanf(line + 1, "%ld,%lf,%63[^,],%lf", &e, &tl, vbuf, &lr) == 4 ||
+                sscanf(line + 1, "%ld,%lf,,%lf", &e, &tl, &lr) == 3) {
+                char tag[96];
+                const char *pre = sp->n_folds > 1 ? sp->folds[k].name : "train";
+                if (*vbuf) bml__parse_double(vbuf, &vl);
+                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/train_loss" : "loss/train", pre);
+                add_scalar(sc, tag, e, tl);
+                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/val_loss" : "loss/val", pre);
+                add_scalar(sc, tag, e, vl);
+                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/learning_rate" : "learning_rate", pre);
+                add_scalar(sc, tag, e, lr);
+            }
+            line = strchr(line + 1, '\n');
+        }
+        free(h);
+    }
+}
+
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save) {
     *run_dir = NULL;
@@ -566,6 +637,19 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
             free(b.buf);
         }
     }
+    /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
+    const char *tracking = bml_config_get(cfg, "tracking.name");
+    if (!tracking || !*tracking) tracking = "local";
+    int tb = !strcmp(tracking, "tensorboard") || !strcmp(tracking, "all");
+    int mlf = !strcmp(tracking, "mlflow") || !strcmp(tracking, "all");
+    scalars sc = {0};
+    if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
+    if (st == BML_OK && tb) {
+        const char *sub_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
+        char *d = bml__path_join(tmp, sub_dir && *sub_dir ? sub_dir : "tensorboard");
+        st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(d);
+    }
     /* models: model/ for one fold, model/<fold>/ for several */
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
         char *dir = sp->n_folds == 1 ? bml__sprintf("%s/model", tmp) : bml__sprintf("%s/model/%s", tmp, sp->folds[f].name);
@@ -595,6 +679,15 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         free(final);
         final = NULL;
     }
+    if (st == BML_OK && mlf) {
+        const char *root = bml_config_get(cfg, "tracking.mlruns_dir"), *exp = bml_config_get(cfg, "tracking.experiment_name");
+        const char *slash = strrchr(final, '/');
+        double now = (double)time(NULL);
+        st = bml__mlflow_log(root && *root ? root : "mlruns", exp && *exp ? exp : "batteryml", slash ? slash + 1 : final, cfg,
+                             sc.v, sc.n, final, now, now, NULL);
+        if (st != BML_OK) bml__fail_prefix(st, "run written to %s, but MLflow tracking failed", final);
+    }
+    free(sc.v);
     free(yaml);
     free(tmp);
     *run_dir = final;

@@ -351,8 +351,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         goto fail;
     }
     const char *tracking = cfg_str(cfg, "tracking.name", "local");
-    if (strcmp(tracking, "local") != 0) {
-        st = bml__fail(BML_ERR_VALUE, "tracking '%s' is not available in this version (valid: local)", tracking);
+    if (strcmp(tracking, "local") && strcmp(tracking, "mlflow") && strcmp(tracking, "tensorboard") && strcmp(tracking, "all")) {
+        st = bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: local, mlflow, tensorboard, all)", tracking);
         goto fail;
     }
 
