@@ -57,6 +57,11 @@ bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
 
+/* (Re)draw the figures of a saved run into run_dir/figures/ (PNG and SVG): prediction vs truth, fade
+ * per cell, SHAP summary and waterfall, importance, attention, training curves, as the run has them.
+ * *n_figures receives how many (may be NULL). */
+bml_status bml_run_plot(const char *run_dir, int *n_figures);
+
 #ifdef __cplusplus
 }
 #endif

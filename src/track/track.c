@@ -13,6 +13,7 @@
 
 #include "core/internal.h"
 #include "track/writers.h"
+#include "explain/figures.h"
 
 /* ------------------------------------------------------------------ preprocess */
 void bml__track_preprocess_release(bml__track_preprocess *p) {
@@ -672,6 +673,12 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         free(dir);
     }
     g_direct = 0;
+    /* figures, from the files just written (config key figures: false skips them) */
+    const char *fig = bml_config_get(cfg, "figures");
+    int want_fig = 1;
+    if (fig && *fig && bml__parse_bool(fig, &want_fig) != 0)
+        st = st == BML_OK ? bml__fail(BML_ERR_VALUE, "figures must be true or false, got '%s'", fig) : st;
+    if (st == BML_OK && want_fig) st = bml__figures_draw(tmp, NULL);
     if (st == BML_OK && rename(tmp, final) != 0)
         st = bml__fail(BML_ERR_IO, "cannot move the finished run to %s: %s", final, strerror(errno));
     if (st != BML_OK) {
