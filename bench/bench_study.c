@@ -46,9 +46,9 @@ static bml_config *config(int threads, const char *split) {
     snprintf(th, sizeof th, "model.n_jobs=%d", threads);
     snprintf(od, sizeof od, "output_dir=%s", outdir);
     snprintf(sp, sizeof sp, "split=%s", split);
-    const char *ov[] = {th, od, sp};
+    const char *ov[] = {th, od, sp, "figures=false"}; /* figures are timed on their own */
     bml_config *c;
-    if (bml_config_compose(BML_SOURCE_DIR "/configs", ov, 3, &c) != BML_OK) die("config");
+    if (bml_config_compose(BML_SOURCE_DIR "/configs", ov, 4, &c) != BML_OK) die("config");
     return c;
 }
 

@@ -5,7 +5,8 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
-  valgrind
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  valgrind chromium
 )
 # The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.
 if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy python3-torch); fi

@@ -13,7 +13,7 @@ for cfg in "build-test:-DCMAKE_BUILD_TYPE=Release" "build-sanitize:-DCMAKE_BUILD
   echo "== $dir ($flags)"
   cmake -S . -B "$dir" $flags >/dev/null || exit 1
   cmake --build "$dir" -j"$jobs" || exit 1
-  (cd "$dir" && OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  (cd "$dir" && BML_REQUIRE_CHROMIUM=1 OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j"$jobs") || status=1
 done
 [ $status -eq 0 ] && echo "ALL TESTS PASSED" || echo "SOME TESTS FAILED"

@@ -15,6 +15,7 @@ check() {
   local name=$1
   shift
   if "$VG" -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+       --suppressions="$SRC/tests/valgrind.supp" \
        --error-exitcode=99 "$@" >out.txt 2>vg.txt; [ $? -ne 99 ] && ! grep -q "Invalid\|uninitialised" vg.txt; then
     pass=$((pass + 1)); echo "ok   valgrind/$name"
   else
@@ -27,6 +28,8 @@ check run_loco_modes "$BML" run $C -q output_dir=runs run_name=r2 split=loco pip
 check predict "$BML" predict --run runs/r1 --data "$SRC/data/oxford-lgm50t" --out p.csv -q
 check run_mlp "$BML" run $C -q output_dir=runs run_name=r3 model=mlp training.epochs=15
 check features "$BML" features $C --out f.csv -q
+check plot "$BML" plot runs/r1 -q
+check report "$BML" report runs/r1 -q
 check bad_input "$BML" run $C data.path=/nonexistent
 check bad_model "$BML" run $C model.learning_rate=-1
 echo "valgrind: $pass passed, $fail failed"

@@ -62,6 +62,14 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
  * *n_figures receives how many (may be NULL). */
 bml_status bml_run_plot(const char *run_dir, int *n_figures);
 
+/* One self-contained HTML page (figures embedded as data, metrics tables, resolved configuration)
+ * for a saved run, written to out_path atomically. */
+bml_status bml_run_report(const char *run_dir, const char *out_path);
+
+/* The overall metrics of several runs side by side (and LOCO folds aggregated), as a text table
+ * (*table malloc'ed; caller frees). */
+bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
+
 #ifdef __cplusplus
 }
 #endif

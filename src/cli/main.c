@@ -22,6 +22,9 @@ static const char *MAIN_HELP =
     "  run       run a study: load -> pipeline -> split -> train -> evaluate -> explain -> track\n"
     "  predict   predict with a saved run on new cells\n"
     "  features  export the pipeline's feature table (meta, features, targets) as CSV\n"
+    "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
+    "  report    write one self-contained HTML page for a saved run\n"
+    "  compare   print the metrics of several runs side by side\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
     "  config    print the composed configuration\n"
     "  help      help on a command (batteryml help run)\n"
@@ -32,7 +35,8 @@ static const char *MAIN_HELP =
     "Options for every command:\n"
     "  --config-dir DIR   configuration directory (default: $BATTERYML_CONFIG_DIR, ./configs, or the\n"
     "                     one shipped with the source tree)\n"
-    "  -q, --quiet        print errors only\n"
+    "  -q, --quiet        print errors only (run prints the run directory)\n"
+    "  -v, --verbose      also print every training epoch as a line (default: a progress line on a terminal)\n"
     "  -h, --help         this help; --version prints the version\n"
     "\n"
     "Examples: batteryml run                      (the default study: summary_set + lgbm, 10/40 -> 25 degC)\n"
@@ -75,6 +79,27 @@ static const char *LIST_HELP =
     "\n"
     "Lists the registered components with their parameters and defaults.\n";
 
+static const char *PLOT_HELP =
+    "Usage: batteryml plot RUN_DIR\n"
+    "\n"
+    "Draws the figures of a saved run from its files into RUN_DIR/figures/ as PNG and SVG: prediction vs\n"
+    "truth and the measured and predicted fade of each evaluated cell (per target); SHAP summary (beeswarm),\n"
+    "waterfall and importance bars (lgbm); attention heatmap and attention over time (sequence models);\n"
+    "training curves (neural models). `batteryml run` draws them too unless figures=false.\n";
+
+static const char *REPORT_HELP =
+    "Usage: batteryml report RUN_DIR [--out FILE]\n"
+    "\n"
+    "Writes one self-contained HTML page (default RUN_DIR/report.html): the study, metrics tables (overall,\n"
+    "per temperature, per cell, over folds), the figures embedded, the resolved configuration. It opens in a\n"
+    "browser with no server.\n";
+
+static const char *COMPARE_HELP =
+    "Usage: batteryml compare RUN_DIR RUN_DIR...\n"
+    "\n"
+    "Prints the overall metrics of the runs side by side, one line per run and target, with the mean and\n"
+    "standard deviation of the RMSE over folds for LOCO runs.\n";
+
 static const char *CONFIG_HELP =
     "Usage: batteryml config [--config-file FILE] [--config-dir DIR] [overrides]\n"
     "\n"
@@ -82,10 +107,12 @@ static const char *CONFIG_HELP =
 
 typedef struct {
     const char *config_dir, *config_file, *out, *run, *data, *fold;
-    int quiet, help;
+    int quiet, help, verbose;
     const char **overrides;
     size_t n_overrides;
     const char *positional;
+    const char **positionals; /* all of them, for compare */
+    size_t n_positionals;
 } args_t;
 
 static int usage_error(const char *msg, const char *arg) {
@@ -107,6 +134,13 @@ static void log_line(void *user, const char *line) {
     fflush(stdout);
 }
 
+/* --verbose: one line per epoch, for logs */
+static void epoch_line(void *user, long epoch, long epochs, double train_loss, double val_loss) {
+    (void)user;
+    printf("      epoch %ld/%ld  train loss %.6g  val loss %.6g\n", epoch, epochs, train_loss, val_loss);
+    fflush(stdout);
+}
+
 /* one self-overwriting line on a terminal; nothing in logs and CI */
 static void progress_line(void *user, long epoch, long epochs, double train_loss, double val_loss) {
     (void)user;
@@ -117,7 +151,8 @@ static void progress_line(void *user, long epoch, long epochs, double train_loss
 
 static int parse_args(int argc, char **argv, int first, args_t *a) {
     a->overrides = calloc((size_t)argc + 1, sizeof *a->overrides);
-    if (!a->overrides) return usage_error("out of memory", NULL);
+    a->positionals = calloc((size_t)argc + 1, sizeof *a->positionals);
+    if (!a->overrides || !a->positionals) return usage_error("out of memory", NULL);
     for (int i = first; i < argc; i++) {
         const char *s = argv[i];
         const char **slot = NULL;
@@ -130,6 +165,9 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
             a->quiet = 1;
             continue;
+        } else if (!strcmp(s, "-v") || !strcmp(s, "--verbose")) {
+            a->verbose = 1;
+            continue;
         } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             a->help = 1;
             continue;
@@ -138,11 +176,10 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
         } else if (strchr(s, '=')) {
             a->overrides[a->n_overrides++] = s;
             continue;
-        } else if (!a->positional) {
-            a->positional = s;
-            continue;
         } else {
-            return usage_error("unexpected argument (overrides look like key=value)", s);
+            if (!a->positional) a->positional = s;
+            a->positionals[a->n_positionals++] = s;
+            continue;
         }
         if (i + 1 >= argc) return usage_error("option needs a value", s);
         *slot = argv[++i];
@@ -181,12 +218,13 @@ static bml_status load_config(const args_t *a, bml_config **cfg) {
 
 static int cmd_run(const args_t *a) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
-    if (a->positional) return usage_error("run takes overrides (key=value), not", a->positional);
+    if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
-    if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
+    if (a->verbose && !a->quiet) o.progress = epoch_line;
+    else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
     bml_run_result *r;
     bml_status st = bml_run_experiment(cfg, &o, &r);
     free(base);
@@ -194,6 +232,44 @@ static int cmd_run(const args_t *a) {
     if (st != BML_OK) return fail();
     if (a->quiet) printf("%s\n", r->run_dir);
     bml_run_result_free(r);
+    return 0;
+}
+
+static int cmd_plot(const args_t *a) {
+    if (a->help) return fputs(PLOT_HELP, stdout), 0;
+    if (a->n_positionals != 1) return usage_error("plot needs one RUN_DIR", NULL);
+    int n = 0;
+    if (bml_run_plot(a->positional, &n) != BML_OK) return fail();
+    if (!a->quiet) printf("drew %d figures (PNG and SVG) into %s/figures\n", n, a->positional);
+    return 0;
+}
+
+static int cmd_report(const args_t *a) {
+    if (a->help) return fputs(REPORT_HELP, stdout), 0;
+    if (a->n_positionals != 1) return usage_error("report needs one RUN_DIR", NULL);
+    char *def = NULL;
+    const char *out = a->out;
+    if (!out) {
+        size_t l = strlen(a->positional) + 16;
+        def = malloc(l);
+        if (!def) return 1;
+        snprintf(def, l, "%s/report.html", a->positional);
+        out = def;
+    }
+    int rc = 0;
+    if (bml_run_report(a->positional, out) != BML_OK) rc = fail();
+    else if (!a->quiet) printf("wrote %s\n", out);
+    free(def);
+    return rc;
+}
+
+static int cmd_compare(const args_t *a) {
+    if (a->help) return fputs(COMPARE_HELP, stdout), 0;
+    if (a->n_positionals < 1) return usage_error("compare needs RUN_DIRs", NULL);
+    char *table = NULL;
+    if (bml_run_compare(a->positionals, a->n_positionals, &table) != BML_OK) return fail();
+    fputs(table, stdout);
+    free(table);
     return 0;
 }
 
@@ -211,6 +287,7 @@ static int cmd_config(const args_t *a) {
 static int cmd_features(const args_t *a) {
     if (a->help) return fputs(FEATURES_HELP, stdout), 0;
     if (!a->out) return usage_error("features needs --out FILE", NULL);
+    if (a->n_positionals) return usage_error("features takes overrides (key=value), not", a->positional);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
@@ -232,6 +309,7 @@ static int cmd_features(const args_t *a) {
 static int cmd_predict(const args_t *a) {
     if (a->help) return fputs(PREDICT_HELP, stdout), 0;
     if (!a->run || !a->data) return usage_error("predict needs --run RUN_DIR and --data PATH", NULL);
+    if (a->n_positionals) return usage_error("unexpected argument", a->positional);
     const char *out = a->out ? a->out : "predictions.csv";
     bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
     char *metrics = NULL;
@@ -307,14 +385,19 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "features")) rc = cmd_features(&a);
         else if (!strcmp(cmd, "list")) rc = cmd_list(&a);
         else if (!strcmp(cmd, "config")) rc = cmd_config(&a);
+        else if (!strcmp(cmd, "plot")) rc = cmd_plot(&a);
+        else if (!strcmp(cmd, "report")) rc = cmd_report(&a);
+        else if (!strcmp(cmd, "compare")) rc = cmd_compare(&a);
         else if (!strcmp(cmd, "help")) {
             const char *t = a.positional;
             const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
-                          : !strcmp(t, "config") ? CONFIG_HELP : NULL;
+                          : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
+                          : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP : NULL;
             rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }
     free(a.overrides);
+    free(a.positionals);
     return rc;
 }
