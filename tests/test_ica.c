@@ -1,0 +1,147 @@
+/* ICA numerics against scipy (tools/gen_scipy_reference.py): Savitzky-Golay with polynomial edges,
+ * find_peaks with plateaus, ties and every filter, prominences, widths, and the whole ica_peaks
+ * feature computation on smooth, noisy, plateaued and real curves. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+#include "core/internal.h"
+#include "pipelines/ica.h"
+#include "test.h"
+
+#define REF TEST_DATA "/ica"
+
+static cJSON *load_json(const char *name) {
+    char *txt = NULL;
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", REF, name);
+    if (bml__read_file(path, &txt, NULL) != BML_OK) {
+        fprintf(stderr, "  cannot read %s\n", path);
+        t_fail_count++;
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    return j;
+}
+
+static double *nums(const cJSON *a, size_t *n) {
+    *n = (size_t)cJSON_GetArraySize(a);
+    double *v = calloc(*n + 1, sizeof *v);
+    size_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) v[i++] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+    return v;
+}
+
+/* max |a - b| / (atol + rtol |b|) <= 1, NaN matching NaN */
+static void close_all(const char *what, const double *a, const double *b, size_t n, double rtol, double atol) {
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) && isnan(b[i])) continue;
+        if (!(fabs(a[i] - b[i]) <= atol + rtol * fabs(b[i]))) {
+            fprintf(stderr, "  %s[%zu]: %.17g, scipy %.17g\n", what, i, a[i], b[i]);
+            t_fail_count++;
+            return;
+        }
+    }
+}
+
+static void test_savgol(void) {
+    cJSON *j = load_json("savgol.json");
+    const cJSON *c;
+    int cases = 0;
+    cJSON_ArrayForEach(c, j) {
+        size_t n, m;
+        double *x = nums(cJSON_GetObjectItem(c, "x"), &n), *y = nums(cJSON_GetObjectItem(c, "y"), &m);
+        double *out = calloc(n, sizeof *out);
+        int w = cJSON_GetObjectItem(c, "window")->valueint, o = cJSON_GetObjectItem(c, "order")->valueint;
+        CHECK_OK(bml__savgol(x, n, w, o, out));
+        char what[64];
+        snprintf(what, sizeof what, "savgol n=%zu w=%d o=%d", n, w, o);
+        close_all(what, out, y, n, 1e-9, 1e-9);
+        free(x), free(y), free(out);
+        cases++;
+    }
+    CHECK_INT(cases, 7);
+    double x[10] = {0}, out[10];
+    CHECK_ERR(bml__savgol(x, 10, 4, 2, out), BML_ERR_VALUE, "must be odd");
+    CHECK_ERR(bml__savgol(x, 10, 11, 2, out), BML_ERR_VALUE, "<= the 10 points");
+    cJSON_Delete(j);
+}
+
+static void test_peaks(void) {
+    cJSON *j = load_json("peaks.json");
+    const cJSON *c;
+    int cases = 0;
+    cJSON_ArrayForEach(c, j) {
+        size_t n, np_ref, k;
+        double *x = nums(cJSON_GetObjectItem(c, "x"), &n), *pr = nums(cJSON_GetObjectItem(c, "peaks"), &np_ref);
+        size_t *peaks = calloc(n + 1, sizeof *peaks);
+        size_t np = bml__find_peaks(x, n, cJSON_GetObjectItem(c, "height")->valuedouble,
+                                    cJSON_GetObjectItem(c, "distance")->valuedouble,
+                                    cJSON_GetObjectItem(c, "prominence")->valuedouble, peaks, n);
+        CHECK_INT(np, np_ref);
+        for (size_t i = 0; i < np && i < np_ref; i++) CHECK_INT(peaks[i], (size_t)pr[i]);
+        if (np == np_ref) {
+            double *prom = calloc(np + 1, sizeof *prom), *w = calloc(np + 1, sizeof *w), *wh = calloc(np + 1, sizeof *wh);
+            double *li = calloc(np + 1, sizeof *li), *ri = calloc(np + 1, sizeof *ri);
+            size_t *lb = calloc(np + 1, sizeof *lb), *rb = calloc(np + 1, sizeof *rb);
+            bml__peak_prominences(x, n, peaks, np, prom, lb, rb);
+            bml__peak_widths(x, n, peaks, np, 0.5, w, wh, li, ri);
+            double *r;
+            r = nums(cJSON_GetObjectItem(c, "prominences"), &k);
+            close_all("prominences", prom, r, np, 1e-12, 1e-12);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "left_bases"), &k);
+            for (size_t i = 0; i < np; i++) CHECK_INT(lb[i], (size_t)r[i]);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "right_bases"), &k);
+            for (size_t i = 0; i < np; i++) CHECK_INT(rb[i], (size_t)r[i]);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "widths"), &k);
+            close_all("widths", w, r, np, 1e-12, 1e-12);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "width_heights"), &k);
+            close_all("width heights", wh, r, np, 1e-12, 1e-12);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "left_ips"), &k);
+            close_all("left ips", li, r, np, 1e-12, 1e-12);
+            free(r);
+            r = nums(cJSON_GetObjectItem(c, "right_ips"), &k);
+            close_all("right ips", ri, r, np, 1e-12, 1e-12);
+            free(r);
+            free(prom), free(w), free(wh), free(li), free(ri), free(lb), free(rb);
+        }
+        free(x), free(pr), free(peaks);
+        cases++;
+    }
+    CHECK_INT(cases, 16);
+    cJSON_Delete(j);
+}
+
+static void test_curve_features(void) {
+    cJSON *j = load_json("curves.json");
+    const cJSON *c;
+    int cases = 0;
+    bml__ica_params p = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
+    cJSON_ArrayForEach(c, j) {
+        size_t n, m, k, nf = bml__ica_n_features(&p);
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        double *q = nums(cJSON_GetObjectItem(c, "q"), &n), *v = nums(cJSON_GetObjectItem(c, "v"), &m);
+        double *f = calloc(nf, sizeof *f), *vm = calloc(500, sizeof *vm), *ds = calloc(500, sizeof *ds);
+        CHECK_OK(bml__ica_features(&p, q, v, n, f, vm, ds));
+        double *rds = nums(cJSON_GetObjectItem(c, "ds"), &k), *rf = nums(cJSON_GetObjectItem(c, "features"), &k);
+        char what[64];
+        snprintf(what, sizeof what, "%s dQ/dV", name);
+        close_all(what, ds, rds, 499, 1e-7, 1e-9);
+        snprintf(what, sizeof what, "%s features", name);
+        close_all(what, f, rf, nf, 1e-7, 1e-9);
+        free(q), free(v), free(f), free(vm), free(ds), free(rds), free(rf);
+        cases++;
+    }
+    CHECK_INT(cases, 5);
+    cJSON_Delete(j);
+    double q[3] = {0, 1, 2}, v[3] = {2.0, 2.5, 2.9}, f[15];
+    CHECK_ERR(bml__ica_features(&p, q, v, 3, f, NULL, NULL), BML_ERR_EMPTY, "fewer than 2 points between 3 and 4.2 V");
+}
+
+TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features))
