@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
-  libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core libxxhash-dev
   valgrind chromium
 )
 # The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.

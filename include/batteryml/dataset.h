@@ -84,6 +84,33 @@ typedef struct {
  * 0 otherwise. */
 int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view);
 
+/* ---- voltage curves (SPEC 2.1, 2.2): datasets of slow-rate discharge/charge curves ---- */
+
+/* Oxford 0.1C voltage curves in the original layout (`Processed Timeseries Data/0.1C Voltage Curves/
+ * Cell A/Expt 5 - cell A - RPT3 - 0.1C discharge data.csv`, columns Time (s), Voltage (V),
+ * Current (mA), Charge (mA.h), Temperature (degC)) below `path`; each curve's targets come from the
+ * Performance Summary row of the same RPT found in the same tree. */
+bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
+/* A Basytec export: the rows of one step (e.g. 13, the C/10 discharge) become one curve per cycle
+ * (cycle 0: every cycle). Charge from AhAccu, capacity target = the curve's total charge. */
+bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
+/* Generic capacity/voltage CSVs (a file or a folder of them), one curve per file: the columns named,
+ * the cell and cycle read from the file name with a POSIX extended regular expression of two groups
+ * (e.g. "cell_([0-9]+)_cyc_([0-9]+)"). Targets: capacity (total charge) and SoH = capacity / the cell's
+ * first capacity. */
+typedef struct {
+    const char *capacity_column, *voltage_column, *name_pattern;
+    double temperature_c; /* NaN if unknown */
+} bml_curve_columns;
+bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
+size_t bml_dataset_n_curves(const bml_dataset *ds);
+
+/* Write the 0.1C pseudo-OCV discharge curve of every Performance Summary row under `summary_path`
+ * (physics-based generator, SPEC 4.2) into out_dir in the Oxford layout, with the summary files beside
+ * them; *n_written receives the number of curves. Rows without a complete electrode state are skipped. */
+bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
+                                  size_t *n_written);
+
 /* 1 for Oxford Performance Summary data, 0 for a generic table. */
 int bml_dataset_is_oxford(const bml_dataset *ds);
 /* For a generic table: the feature and target column names given as roles. */

@@ -65,6 +65,9 @@ const char *bml_pipeline_name(const bml_pipeline *p);
 /* Turn a dataset into samples. Caller owns *out (bml_samples_free). */
 bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out);
 
+/* A note the last pipeline run on this thread left (e.g. its feature cache's hits and misses); "" if none. */
+const char *bml_pipeline_last_note(void);
+
 /* Registry: names, descriptions and parameters of the built-in pipelines (static storage). */
 size_t bml_pipeline_registry_count(void);
 const char *bml_pipeline_registry_name(size_t i);

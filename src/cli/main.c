@@ -22,6 +22,7 @@ static const char *MAIN_HELP =
     "  run       run a study: load -> pipeline -> split -> train -> evaluate -> explain -> track\n"
     "  predict   predict with a saved run on new cells\n"
     "  features  export the pipeline's feature table (meta, features, targets) as CSV\n"
+    "  synth-curves  write physics-based 0.1C voltage curves of every Performance Summary row\n"
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
     "  report    write one self-contained HTML page for a saved run\n"
     "  compare   print the metrics of several runs side by side\n"
@@ -100,13 +101,22 @@ static const char *COMPARE_HELP =
     "Prints the overall metrics of the runs side by side, one line per run and target, with the mean and\n"
     "standard deviation of the RMSE over folds for LOCO runs.\n";
 
+static const char *SYNTH_HELP =
+    "Usage: batteryml synth-curves --out DIR [--data PATH] [--points N] [data.experiment=...]\n"
+    "\n"
+    "For every row of the Performance Summary files at PATH (default: the configured data.path), writes the\n"
+    "0.1C pseudo-OCV discharge curve its fitted electrode state implies (cell voltage = U_PE - U_NE over\n"
+    "the stoichiometry windows, LG M50 potentials, graphite-silicon negative electrode) in the Oxford\n"
+    "timeseries format and folder layout, with the summary files beside them. Use them with\n"
+    "data=oxford_curves data.path=DIR pipeline=ica_peaks.\n";
+
 static const char *CONFIG_HELP =
     "Usage: batteryml config [--config-file FILE] [--config-dir DIR] [overrides]\n"
     "\n"
     "Prints the composed configuration as YAML without running anything.\n";
 
 typedef struct {
-    const char *config_dir, *config_file, *out, *run, *data, *fold;
+    const char *config_dir, *config_file, *out, *run, *data, *fold, *points;
     int quiet, help, verbose;
     const char **overrides;
     size_t n_overrides;
@@ -162,6 +172,7 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
         else if (!strcmp(s, "--run")) slot = &a->run;
         else if (!strcmp(s, "--data")) slot = &a->data;
         else if (!strcmp(s, "--fold")) slot = &a->fold;
+        else if (!strcmp(s, "--points")) slot = &a->points;
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
             a->quiet = 1;
             continue;
@@ -233,6 +244,39 @@ static int cmd_run(const args_t *a) {
     if (a->quiet) printf("%s\n", r->run_dir);
     bml_run_result_free(r);
     return 0;
+}
+
+static int cmd_synth(const args_t *a) {
+    if (a->help) return fputs(SYNTH_HELP, stdout), 0;
+    if (!a->out) return usage_error("synth-curves needs --out DIR", NULL);
+    bml_config *cfg;
+    if (load_config(a, &cfg) != BML_OK) return fail();
+    char *base = base_dir_of(find_config_dir(a));
+    const char *data = a->data ? a->data : bml_config_get(cfg, "data.path");
+    char *path = NULL;
+    if (data && data[0] != '/' && access(data, F_OK) != 0 && base) {
+        size_t l = strlen(base) + strlen(data) + 2;
+        path = malloc(l);
+        if (path) snprintf(path, l, "%s/%s", base, data);
+    }
+    long points = 1500;
+    if (a->points) points = atol(a->points);
+    const char *ex = bml_config_get(cfg, "data.experiment");
+    int ids[8], n_ids = 0;
+    if (ex && strcmp(ex, "all")) {
+        for (const char *p = ex; *p && n_ids < 8; p++)
+            if (*p >= '1' && *p <= '5') ids[n_ids++] = *p - '0';
+    }
+    bml_oxford_opts o = {ids, (size_t)n_ids};
+    size_t n = 0;
+    int rc = 0;
+    if (points < 10) rc = usage_error("--points must be at least 10", a->points);
+    else if (bml_synth_curves_write(path ? path : data, &o, a->out, (size_t)points, &n) != BML_OK) rc = fail();
+    else if (!a->quiet) printf("wrote %zu synthetic 0.1C discharge curves (%ld points each) to %s\n", n, points, a->out);
+    free(path);
+    free(base);
+    bml_config_free(cfg);
+    return rc;
 }
 
 static int cmd_plot(const args_t *a) {
@@ -386,6 +430,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "list")) rc = cmd_list(&a);
         else if (!strcmp(cmd, "config")) rc = cmd_config(&a);
         else if (!strcmp(cmd, "plot")) rc = cmd_plot(&a);
+        else if (!strcmp(cmd, "synth-curves")) rc = cmd_synth(&a);
         else if (!strcmp(cmd, "report")) rc = cmd_report(&a);
         else if (!strcmp(cmd, "compare")) rc = cmd_compare(&a);
         else if (!strcmp(cmd, "help")) {
@@ -393,7 +438,8 @@ int main(int argc, char **argv) {
             const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
                           : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
-                          : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP : NULL;
+                          : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
+                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : NULL;
             rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }

@@ -25,6 +25,18 @@ typedef struct {
     bml__aux aux[2];  /* [0] Summary per Cycle, [1] Summary per Set (n_rows 0: none) */
 } bml__cell;
 
+/* one voltage curve (a slow-rate discharge or charge) with the targets of its reference test */
+typedef struct {
+    int experiment;
+    char *cell_id;
+    double temperature_c;
+    int rpt;                /* reference test / set index */
+    char *source;
+    size_t n;
+    double *q, *v;          /* (n) charge (Ah) and voltage (V) */
+    double soh, capacity_ah, lam_ne, lam_pe, lli, days, throughput_ah; /* NaN when unknown */
+} bml__curve;
+
 struct bml_dataset {
     int oxford;
     size_t n_cols;
@@ -32,7 +44,11 @@ struct bml_dataset {
     size_t n_cells, cap_cells;
     bml__cell *cells;
     bml__strvec role_features, role_targets; /* generic tables only */
+    size_t n_curves, cap_curves;             /* voltage-curve datasets */
+    bml__curve *curves;
 };
+
+bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */
 
 /* Oxford canonical column names, in the order of the Performance Summary header. */
 enum {

@@ -521,6 +521,13 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
 
 void bml_dataset_free(bml_dataset *ds) {
     if (!ds) return;
+    for (size_t i = 0; i < ds->n_curves; i++) {
+        free(ds->curves[i].cell_id);
+        free(ds->curves[i].source);
+        free(ds->curves[i].q);
+        free(ds->curves[i].v);
+    }
+    free(ds->curves);
     for (size_t i = 0; i < ds->n_cells; i++) cell_free(&ds->cells[i]);
     free(ds->cells);
     for (size_t j = 0; ds->col_names && j < ds->n_cols; j++) free(ds->col_names[j]);

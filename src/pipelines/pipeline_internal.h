@@ -22,5 +22,6 @@ bml_samples *bml__samples_alloc(size_t n, size_t n_features, size_t n_targets);
 /* Allocate sequence samples (n, T, F) -> (n, T, O) with mask, t and step_meta, all zero. */
 bml_samples *bml__samples_alloc_seq(size_t n, size_t T, size_t n_features, size_t n_targets);
 extern const bml__pipeline_def bml__pipeline_latent_ode_seq;
+extern const bml__pipeline_def bml__pipeline_ica_peaks;
 
 #endif

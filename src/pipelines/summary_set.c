@@ -234,8 +234,9 @@ static const bml__param_spec table_specs[] = {
 static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const table_params *p = vp;
     *out = NULL;
-    if (ds->oxford)
-        return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table); use summary_set for Oxford data");
+    if (ds->oxford || ds->n_curves)
+        return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table); use summary_set for Oxford data "
+                                        "and ica_peaks for voltage curves");
     size_t has_time = ds->n_cols - ds->role_features.n - ds->role_targets.n;
     size_t F = ds->role_features.n + (p->include_time && has_time ? 1 : 0), O = ds->role_targets.n;
     size_t n = bml_dataset_n_rows(ds);

@@ -98,8 +98,36 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
         }
         bml__strvec_free(&feats);
         bml__strvec_free(&targs);
+    } else if (!strcmp(name, "oxford_curves")) {
+        const char *ex = cfg_str(cfg, "data.experiment", "all");
+        double *e = NULL;
+        size_t ne = 0;
+        int ids[16];
+        bml_oxford_opts o = {ids, 0};
+        if (strcmp(ex, "all") != 0 && (bml__parse_double_list(ex, &e, &ne) != 0 || ne > 16))
+            st = bml__fail(BML_ERR_VALUE, "data.experiment must be all, a number 1-5 or a list like [1, 5]; got '%s'", ex);
+        else {
+            for (size_t i = 0; i < ne; i++) ids[i] = (int)e[i];
+            o.n_experiments = ne;
+            st = bml_dataset_load_oxford_curves(path, &o, out);
+        }
+        free(e);
+    } else if (!strcmp(name, "basytec")) {
+        long step = 13, cycle = 0;
+        if (bml__parse_long(cfg_str(cfg, "data.step", "13"), &step) || bml__parse_long(cfg_str(cfg, "data.cycle", "0"), &cycle))
+            st = bml__fail(BML_ERR_VALUE, "data.step and data.cycle must be integers");
+        else st = bml_dataset_load_basytec(path, (int)step, (int)cycle, out);
+    } else if (!strcmp(name, "curve_table")) {
+        double temp = NAN;
+        const char *ts = cfg_str(cfg, "data.temperature_c", "");
+        if (*ts && bml__parse_double(ts, &temp)) st = bml__fail(BML_ERR_VALUE, "data.temperature_c must be a number");
+        else {
+            bml_curve_columns cc = {cfg_str(cfg, "data.capacity_column", "capacity"), cfg_str(cfg, "data.voltage_column", "voltage"),
+                                    cfg_str(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
+            st = bml_dataset_load_curve_table(path, &cc, out);
+        }
     } else {
-        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table)", name);
+        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table)", name);
     }
     free(path);
     return st;
@@ -112,7 +140,7 @@ bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, i
     bml_kv *kv = bml__calloc(n + 1, sizeof *kv);
     if (!kv) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_config_section(cfg, "pipeline", kv, n);
-    if (targets_optional && (!strcmp(name, "summary_set") || !strcmp(name, "latent_ode_seq")))
+    if (targets_optional && (!strcmp(name, "summary_set") || !strcmp(name, "latent_ode_seq") || !strcmp(name, "ica_peaks")))
         kv[n++] = (bml_kv){"require_targets", "false"};
     bml_pipeline *p = NULL;
     bml_status st = bml_pipeline_create(name, kv, n, &p);
@@ -360,9 +388,13 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     double t = now_s();
     if ((st = bml_run_load_data(cfg, opts->base_dir, NULL, 0, &ds)) != BML_OK) goto fail;
     res->t_load = now_s() - t;
-    say(opts, "[1/7] load      %zu cells, %zu rows from %s (%s, experiment %s) in %.1f ms", bml_dataset_n_cells(ds),
-        bml_dataset_n_rows(ds), cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"),
-        cfg_str(cfg, "data.experiment", "all"), 1e3 * res->t_load);
+    if (bml_dataset_n_curves(ds))
+        say(opts, "[1/7] load      %zu voltage curves from %s (%s) in %.1f ms", bml_dataset_n_curves(ds),
+            cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"), 1e3 * res->t_load);
+    else
+        say(opts, "[1/7] load      %zu cells, %zu rows from %s (%s, experiment %s) in %.1f ms", bml_dataset_n_cells(ds),
+            bml_dataset_n_rows(ds), cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"),
+            cfg_str(cfg, "data.experiment", "all"), 1e3 * res->t_load);
 
     /* 2. pipeline */
     t = now_s();
@@ -374,6 +406,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         say(opts, "[2/7] pipeline  %s: %zu samples, %zu features [%s] -> %zu targets [%s] in %.1f ms",
             cfg_str(cfg, "pipeline.name", "summary_set"), s->n, s->n_features, fn ? fn : "", s->n_targets, tn ? tn : "",
             1e3 * res->t_pipeline);
+        if (*bml_pipeline_last_note()) say(opts, "      %s", bml_pipeline_last_note());
         free(fn);
         free(tn);
     }

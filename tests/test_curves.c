@@ -1,0 +1,203 @@
+/* Voltage curves: the LG M50 potentials, the physics-based generator (checked against a measured fresh
+ * LG M50 C/10 discharge), the Oxford / Basytec / generic readers, the ica_peaks pipeline and its cache. */
+#define _DEFAULT_SOURCE
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "data/dataset_internal.h"
+#include "data/synth.h"
+#include "test.h"
+
+static char tmp[64];
+
+static void test_potentials(void) {
+    /* FACTS.md section 1 check values */
+    CHECK_NEAR(bml__ocp_graphite(0.0), 2.3835, 5e-5);
+    CHECK_NEAR(bml__ocp_graphite(0.5), 0.1331, 5e-5);
+    CHECK_NEAR(bml__ocp_graphite(1.0), 0.0920, 5e-5);
+    CHECK_NEAR(bml__ocp_nmc811(0.0), 4.6785, 5e-5);
+    CHECK_NEAR(bml__ocp_nmc811(0.5), 3.9720, 5e-5);
+    CHECK_NEAR(bml__ocp_nmc811(1.0), 3.4873, 5e-5);
+    /* silicon: finite inside (0, 1), decreasing over the bulk of the range */
+    CHECK(isfinite(bml__ocp_silicon(0.5)));
+    CHECK(bml__ocp_silicon(0.2) > bml__ocp_silicon(0.8));
+}
+
+/* the measured fresh LG M50 C/10 discharge against Chen 2020's windows through the same potentials */
+static void test_generator_against_measured_curve(void) {
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_basytec(DATA_DIR "/../lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", 13, 1, &ds));
+    if (!ds) return;
+    const bml__curve *m = &ds->curves[0];
+    size_t n = 2000;
+    double *q = calloc(n, sizeof *q), *v = calloc(n, sizeof *v);
+    bml__synth_curve_windows(0.9014, 0.0279, 0.2661, 0.9084, m->capacity_ah, n, q, v);
+    /* RMSE over the measured charge points (the synthetic curve interpolated there) */
+    double se = 0, worst = 0, at = 0, bias = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        double a = m->q[i] / m->capacity_ah * (double)(n - 1);
+        size_t k = (size_t)a;
+        if (k >= n - 1) k = n - 2;
+        double vs = v[k] + (a - (double)k) * (v[k + 1] - v[k]), e = vs - m->v[i];
+        se += e * e;
+        bias += e;
+        if (fabs(e) > worst) worst = fabs(e), at = m->q[i];
+    }
+    double rmse = sqrt(se / (double)m->n);
+    printf("  synthetic (Chen 2020 windows) vs measured fresh LG M50 C/10: RMSE %.1f mV over %zu points, mean "
+           "(synthetic - measured) %+.1f mV, largest |error| %.0f mV at %.2f of %.2f Ah\n",
+           1e3 * rmse, m->n, 1e3 * bias / (double)m->n, 1e3 * worst, at, m->capacity_ah);
+    CHECK(rmse < 0.05); /* a pseudo-OCV against a C/10 discharge: the overpotential, tens of mV */
+    CHECK(bias > 0);    /* the measured discharge lies below the open-circuit curve */
+    CHECK(m->capacity_ah > 4.9); /* step 13, cycle 1: 4.94 Ah */
+    free(q), free(v);
+    bml_dataset_free(ds);
+}
+
+static void test_generator_capacity(void) {
+    /* Expt 5 cell A row 0 (values from its Performance Summary, Ah) */
+    bml__electrode_state e = {5.6213342942788095, 5.375572077668229, 0.1033642231813236, 0.9712870889051008,
+                              0.0086352080887809, 0.9162380640062356, 0.8497034484465764};
+    double q[300], v[300];
+    CHECK_OK(bml__synth_curve(&e, 300, q, v));
+    CHECK_NEAR(q[299], e.pe_cap * (e.pe_hi - e.pe_lo), 1e-12);            /* Cell = PE (PE_hi - PE_lo) */
+    CHECK_NEAR(e.pe_cap * (e.pe_hi - e.pe_lo), e.ne_cap * (e.ne_hi - e.ne_lo), 1e-6); /* = NE (NE_hi - NE_lo) */
+    CHECK(v[0] > 4.0 && v[0] < 4.3);
+    CHECK(v[299] > 2.3 && v[299] < 3.3);
+    for (int i = 1; i < 300; i++) CHECK(v[i] <= v[i - 1] + 1e-3); /* a discharge */
+    bml__electrode_state bad = e;
+    bad.pe_lo = NAN;
+    CHECK_ERR(bml__synth_curve(&bad, 300, q, v), BML_ERR_VALUE, "electrode state is incomplete");
+}
+
+static void test_oxford_curves_and_pipeline_cache(void) {
+    char out[128], cache[160];
+    snprintf(out, sizeof out, "%s/curves", tmp);
+    snprintf(cache, sizeof cache, "%s/cache", tmp);
+    int e5[] = {5};
+    bml_oxford_opts o = {e5, 1};
+    size_t n = 0;
+    CHECK_OK(bml_synth_curves_write(DATA_DIR, &o, out, 600, &n));
+    CHECK_INT(n, 128);
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford_curves(out, NULL, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_curves(ds), 128);
+    /* targets from the same RPT of the Performance Summary */
+    const bml__curve *c = &ds->curves[1];
+    CHECK_INT(c->experiment, 5);
+    CHECK_STR(c->cell_id, "40degC");
+    CHECK(c->rpt >= 0 && isfinite(c->soh) && isfinite(c->lli));
+    int found = 0;
+    for (size_t i = 0; i < ds->n_curves; i++)
+        if (!strcmp(ds->curves[i].cell_id, "A") && ds->curves[i].rpt == 2) {
+            CHECK_NEAR(ds->curves[i].soh, 0.911022432, 1e-12);
+            CHECK_NEAR(ds->curves[i].temperature_c, 10, 0);
+            found = 1;
+        }
+    CHECK(found);
+    /* the pipeline, twice: misses, then hits with the same numbers */
+    char cd[200];
+    snprintf(cd, sizeof cd, "%s", cache);
+    bml_kv kv[] = {{"cache_dir", cd}, {"target", "modes"}};
+    bml_pipeline *p = NULL;
+    bml_samples *a = NULL, *b = NULL, *d = NULL;
+    CHECK_OK(bml_pipeline_create("ica_peaks", kv, 2, &p));
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &a));
+    CHECK(strstr(bml_pipeline_last_note(), "0 hits, 128 misses") != NULL);
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &b));
+    CHECK(strstr(bml_pipeline_last_note(), "128 hits, 0 misses") != NULL);
+    if (a && b) {
+        CHECK_INT(a->n_features, 15);
+        CHECK_STR(a->feature_names[0], "peak1_voltage_v");
+        CHECK_STR(a->target_names[2], "LLI");
+        CHECK(!memcmp(a->x, b->x, a->n * a->n_features * sizeof *a->x));
+    }
+    /* a damaged entry is recomputed, never trusted */
+    DIR *dir = opendir(cache);
+    struct dirent *ent;
+    int damaged = 0;
+    while (dir && (ent = readdir(dir)) && damaged < 3)
+        if (ent->d_name[0] != '.') {
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s", cache, ent->d_name);
+            FILE *f = fopen(path, "r+b");
+            if (f) {
+                fseek(f, 40, SEEK_SET);
+                fputc(0x55, f);
+                fclose(f);
+                damaged++;
+            }
+        }
+    if (dir) closedir(dir);
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &d));
+    CHECK(strstr(bml_pipeline_last_note(), "125 hits, 3 misses") != NULL);
+    if (a && d) CHECK(!memcmp(a->x, d->x, a->n * a->n_features * sizeof *a->x));
+    bml_samples_free(d);
+    d = NULL;
+    bml_pipeline_free(p);
+    /* other parameters: other keys */
+    bml_kv kv2[] = {{"cache_dir", cd}, {"prominence", "0.02"}};
+    CHECK_OK(bml_pipeline_create("ica_peaks", kv2, 2, &p));
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &d));
+    CHECK(strstr(bml_pipeline_last_note(), "0 hits, 128 misses") != NULL);
+    bml_pipeline_free(p);
+    bml_samples_free(a), bml_samples_free(b), bml_samples_free(d);
+    /* summary pipelines do not take curves, ica_peaks takes nothing else */
+    CHECK_OK(bml_pipeline_create("summary_set", NULL, 0, &p));
+    if (p) CHECK_ERR(bml_pipeline_transform(p, ds, &a), BML_ERR_VALUE, "needs Oxford Performance Summary data");
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+    bml_dataset *sum = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &sum));
+    CHECK_OK(bml_pipeline_create("ica_peaks", NULL, 0, &p));
+    if (p && sum) CHECK_ERR(bml_pipeline_transform(p, sum, &a), BML_ERR_VALUE, "needs voltage curves");
+    bml_pipeline_free(p);
+    bml_dataset_free(sum);
+    CHECK_ERR(bml_dataset_load_oxford_curves(DATA_DIR, NULL, &ds), BML_ERR_EMPTY, "no 0.1C voltage-curve files");
+}
+
+static void test_basytec_and_generic(void) {
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_basytec(DATA_DIR "/../lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", 13, 0, &ds));
+    if (ds) {
+        CHECK_INT(bml_dataset_n_curves(ds), 2); /* cycles 1 and 2 */
+        CHECK_INT(ds->curves[0].n, 760);
+        CHECK_NEAR(ds->curves[1].capacity_ah, 4.9149, 1e-4);
+    }
+    bml_dataset_free(ds);
+    CHECK_ERR(bml_dataset_load_basytec(DATA_DIR "/../lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", 99, 0, &ds), BML_ERR_EMPTY,
+              "no rows of step 99");
+    CHECK_ERR(bml_dataset_load_basytec(DATA_DIR "/Expt 5 - cell A (10degC) - Processed Data.csv", 13, 0, &ds), BML_ERR_SCHEMA,
+              "no Basytec header row");
+    bml_curve_columns cc = {"charge_capacity", "voltage", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    CHECK_OK(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &cc, &ds));
+    if (ds) {
+        CHECK_INT(bml_dataset_n_curves(ds), 4);
+        CHECK_INT(ds->curves[0].rpt, 3);
+        CHECK_INT(ds->curves[3].rpt, 262);
+        CHECK_NEAR(ds->curves[0].soh, 1.0, 0);
+        CHECK(ds->curves[3].soh < 0.95);
+        CHECK_NEAR(ds->curves[0].capacity_ah, 2.472, 0.002);
+    }
+    bml_dataset_free(ds);
+    bml_curve_columns bad = {"charge_capacity", "volts", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    CHECK_ERR(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &bad, &ds), BML_ERR_SCHEMA, "'volts'");
+    bml_curve_columns nomatch = {"charge_capacity", "voltage", "battery_([0-9]+)_n([0-9]+)", 25};
+    CHECK_ERR(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &nomatch, &ds), BML_ERR_VALUE,
+              "does not match");
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/bml-test-curves-XXXXXX");
+    if (!mkdtemp(tmp)) return 1;
+    static const test_case tests[] = {T(test_potentials), T(test_generator_against_measured_curve), T(test_generator_capacity),
+                                      T(test_oxford_curves_and_pipeline_cache), T(test_basytec_and_generic)};
+    int rc = run_tests("curves", tests, sizeof tests / sizeof *tests);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0) return 1;
+    return rc;
+}
