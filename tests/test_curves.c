@@ -159,6 +159,39 @@ static void test_oxford_curves_and_pipeline_cache(void) {
     CHECK_ERR(bml_dataset_load_oxford_curves(DATA_DIR, NULL, &ds), BML_ERR_EMPTY, "no 0.1C voltage-curve files");
 }
 
+/* milestone B through the runner: ICA features of the synthetic curves, lgbm, LOCO, SHAP of the features */
+static void test_ica_study(void) {
+    char dp[160], cd[200], od[160];
+    snprintf(dp, sizeof dp, "data.path=%s/curves", tmp);
+    snprintf(cd, sizeof cd, "pipeline.cache_dir=%s/cache2", tmp);
+    snprintf(od, sizeof od, "output_dir=%s/runs", tmp);
+    const char *ov[] = {"data=oxford_curves", dp, "pipeline=ica_peaks", cd, od, "split=loco", "split.cells=[E5-A, E5-E]",
+                        "figures=false"};
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 8, &c));
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
+    bml_run_result *r = NULL;
+    if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
+    if (r) {
+        CHECK(strstr(r->metrics_json, "\"rmse\"") != NULL);
+        char *p = bml__path_join(r->run_dir, "shap.csv"), *txt = NULL;
+        CHECK_OK(bml__read_file(p, &txt, NULL));
+        CHECK(txt && strstr(txt, "shap_peak1_voltage_v") && strstr(txt, "shap_total_area_ah"));
+        free(txt);
+        free(p);
+        /* predict with a fold's model on the curves of one cell */
+        char data[200], out[200], *metrics = NULL;
+        snprintf(data, sizeof data, "%s/curves", tmp);
+        snprintf(out, sizeof out, "%s/pred.csv", tmp);
+        bml_run_opts q = {NULL, NULL, NULL, 0, NULL, NULL};
+        CHECK_OK(bml_run_predict(r->run_dir, data, "E5-A", out, &q, &metrics));
+        CHECK(metrics != NULL);
+        free(metrics);
+    }
+    bml_run_result_free(r);
+    bml_config_free(c);
+}
+
 static void test_basytec_and_generic(void) {
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_basytec(DATA_DIR "/../lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", 13, 0, &ds));
@@ -194,7 +227,8 @@ int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-curves-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     static const test_case tests[] = {T(test_potentials), T(test_generator_against_measured_curve), T(test_generator_capacity),
-                                      T(test_oxford_curves_and_pipeline_cache), T(test_basytec_and_generic)};
+                                      T(test_oxford_curves_and_pipeline_cache), T(test_ica_study),
+                                      T(test_basytec_and_generic)};
     int rc = run_tests("curves", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -93,14 +93,12 @@ typedef void (*draw_fn)(void *ctx);
 static bml_status render(const char *dir, const char *name, draw_fn fn, void *ctx, int w, int h) {
     static const char *const devs[2][2] = {{"pngcairo", "png"}, {"svgcairo", "svg"}};
     for (int k = 0; k < 2; k++) {
-        char *path = bml__sprintf("%s/%s.%s", dir, name, devs[k][1]);
-        if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s.%s", dir, name, devs[k][1]);
         volatile int started = 0;
         if (setjmp(g_jump)) {
             if (started) plend();
-            bml_status st = bml__fail(BML_ERR_BACKEND, "PLplot failed drawing %s: %s", path, g_plmsg);
-            free(path);
-            return st;
+            return bml__fail(BML_ERR_BACKEND, "PLplot failed drawing %s: %s", path, g_plmsg);
         }
         plsexit(on_exit_request);
         plsabort(on_abort);
@@ -116,7 +114,6 @@ static bml_status render(const char *dir, const char *name, draw_fn fn, void *ct
         plschr(0, 0.9);
         fn(ctx);
         plend();
-        free(path);
     }
     return BML_OK;
 }

@@ -12,6 +12,7 @@
  * Householder QR on the Vandermonde matrix of the centred, scaled abscissa (well conditioned). */
 static int polyfit_eval(const double *t, const double *y, int m, int order, const double *te, int ne, double *out) {
     int k = order + 1;
+    if (m <= 0 || k > 16) return -1;
     double c = 0, s = 0;
     for (int i = 0; i < m; i++) c += t[i];
     c /= m;
@@ -66,35 +67,77 @@ static int polyfit_eval(const double *t, const double *y, int m, int order, cons
     return 0;
 }
 
+/* Savitzky-Golay filters are linear: the smoothed value at the window's centre and the edge values of
+ * mode 'interp' are fixed combinations of the window's samples. Their coefficients come from fitting
+ * unit impulses, once per (window, order); a few are kept per thread. */
+typedef struct {
+    int window, order;
+    double *centre; /* (window) */
+    double *left;   /* (h, window): value at t = k of the polynomial fitted to the first window */
+    double *right;  /* (h, window): value at t = window - h + k of the one fitted to the last window */
+} sg_coeffs;
+
+static _Thread_local sg_coeffs g_sg[4];
+
+static const sg_coeffs *sg_get(int window, int order) {
+    for (int i = 0; i < 4; i++)
+        if (g_sg[i].centre && g_sg[i].window == window && g_sg[i].order == order) return &g_sg[i];
+    sg_coeffs *c = &g_sg[0];
+    for (int i = 0; i < 4; i++)
+        if (!g_sg[i].centre) c = &g_sg[i];
+    free(c->centre), free(c->left), free(c->right);
+    int h = window / 2;
+    c->window = window, c->order = order;
+    c->centre = calloc((size_t)window, sizeof *c->centre);
+    c->left = calloc((size_t)h * (size_t)window + 1, sizeof *c->left);
+    c->right = calloc((size_t)h * (size_t)window + 1, sizeof *c->right);
+    double *t = calloc((size_t)window, sizeof *t), *e = calloc((size_t)window, sizeof *e);
+    double *ev = calloc((size_t)h + 1, sizeof *ev), zero = 0;
+    if (!c->centre || !c->left || !c->right || !t || !e || !ev) {
+        free(c->centre), free(c->left), free(c->right);
+        c->centre = c->left = c->right = NULL;
+        free(t), free(e), free(ev);
+        return NULL;
+    }
+    for (int i = 0; i < window; i++) t[i] = i - h;
+    for (int i = 0; i < window; i++) { /* centre: least squares on t = -h..h, evaluated at 0 */
+        memset(e, 0, (size_t)window * sizeof *e);
+        e[i] = 1;
+        polyfit_eval(t, e, window, order, &zero, 1, &c->centre[i]);
+    }
+    for (int i = 0; i < window; i++) t[i] = i;
+    for (int i = 0; i < window; i++) { /* edges: fits on t = 0..window-1, at the first and last h positions */
+        memset(e, 0, (size_t)window * sizeof *e);
+        e[i] = 1;
+        polyfit_eval(t, e, window, order, t, h, ev);
+        for (int k = 0; k < h; k++) c->left[(size_t)k * window + i] = ev[k];
+        polyfit_eval(t, e, window, order, t + window - h, h, ev);
+        for (int k = 0; k < h; k++) c->right[(size_t)k * window + i] = ev[k];
+    }
+    free(t), free(e), free(ev);
+    return c;
+}
+
 bml_status bml__savgol(const double *x, size_t n, int window, int order, double *out) {
     if (window < 1 || window % 2 == 0 || order >= window || (size_t)window > n)
         return bml__fail(BML_ERR_VALUE, "Savitzky-Golay: window %d must be odd, > order %d and <= the %zu points", window,
                          order, n);
-    int h = window / 2;
-    /* smoothing coefficients: the fitted value at the centre of a window, for each sample (least squares
-     * on t = -h..h, i.e. the first row of the pseudo-inverse): fit unit impulses */
-    double *t = calloc((size_t)window, sizeof *t), *e = calloc((size_t)window, sizeof *e), *coef = calloc((size_t)window, sizeof *coef);
-    double zero = 0;
-    if (!t || !e || !coef) {
-        free(t), free(e), free(coef);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    for (int i = 0; i < window; i++) t[i] = i - h;
-    for (int i = 0; i < window; i++) {
-        memset(e, 0, (size_t)window * sizeof *e);
-        e[i] = 1;
-        polyfit_eval(t, e, window, order, &zero, 1, &coef[i]);
-    }
-    for (size_t i = (size_t)h; i + (size_t)h < n; i++) {
+    const sg_coeffs *c = sg_get(window, order);
+    if (!c) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t h = (size_t)window / 2, w = (size_t)window;
+    for (size_t i = h; i + h < n; i++) {
+        const double *xi = x + i - h;
         double s = 0;
-        for (int k = 0; k < window; k++) s += coef[k] * x[i - (size_t)h + (size_t)k];
+        for (size_t k = 0; k < w; k++) s += c->centre[k] * xi[k];
         out[i] = s;
     }
-    /* edges: a polynomial fitted to the first / last window, evaluated there */
-    for (int i = 0; i < window; i++) t[i] = i;
-    polyfit_eval(t, x, window, order, t, h, out);
-    polyfit_eval(t, x + n - (size_t)window, window, order, t + window - h, h, out + n - (size_t)h);
-    free(t), free(e), free(coef);
+    for (size_t k = 0; k < h; k++) {
+        double a = 0, b = 0;
+        const double *xr = x + n - w;
+        for (size_t i = 0; i < w; i++) a += c->left[k * w + i] * x[i], b += c->right[k * w + i] * xr[i];
+        out[k] = a;
+        out[n - h + k] = b;
+    }
     return BML_OK;
 }
 
@@ -249,7 +292,16 @@ bml_status bml__ica_features(const bml__ica_params *p, const double *q, const do
         st = bml__fail(BML_ERR_EMPTY, "ICA: fewer than 2 points between %g and %g V", p->v_min, p->v_max);
         goto done;
     }
-    qsort(pts, m, sizeof *pts, vq_cmp);
+    int incr = 1, decr = 1;
+    for (size_t i = 1; i < m; i++) incr &= pts[i].v > pts[i - 1].v, decr &= pts[i].v < pts[i - 1].v;
+    if (decr) /* a discharge: strictly decreasing voltage, the stable order is the reversal */
+        for (size_t i = 0; i < m / 2; i++) {
+            vq tmp = pts[i];
+            pts[i] = pts[m - 1 - i];
+            pts[m - 1 - i] = tmp;
+        }
+    else if (!incr)
+        qsort(pts, m, sizeof *pts, vq_cmp);
     double lo = pts[0].v, hi = pts[m - 1].v;
     if (!(hi > lo)) {
         st = bml__fail(BML_ERR_VALUE, "ICA: the curve spans no voltage range");
