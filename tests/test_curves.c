@@ -179,6 +179,18 @@ static void test_ica_study(void) {
         CHECK(txt && strstr(txt, "shap_peak1_voltage_v") && strstr(txt, "shap_total_area_ah"));
         free(txt);
         free(p);
+        /* the dQ/dV curves of the first evaluated cell, with the detected peaks, for the figure */
+        p = bml__path_join(r->run_dir, "dqdv.csv");
+        txt = NULL;
+        CHECK_OK(bml__read_file(p, &txt, NULL));
+        CHECK(txt && !strncmp(txt, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\nA,", 44) && strstr(txt, ",1\n"));
+        free(txt);
+        free(p);
+        int nfig = 0;
+        CHECK_OK(bml_run_plot(r->run_dir, &nfig));
+        p = bml__path_join(r->run_dir, "figures/dqdv_curves.png");
+        CHECK(bml__is_file(p));
+        free(p);
         /* predict with a fold's model on the curves of one cell */
         char data[200], out[200], *metrics = NULL;
         snprintf(data, sizeof data, "%s/curves", tmp);

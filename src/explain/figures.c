@@ -620,6 +620,73 @@ out:
     free(lt), free(ep), free(lr);
 }
 
+/* ------------------------------------------------------------------ dQ/dV curves */
+typedef struct {
+    const table *d;
+    int c_cell, c_rpt, c_v, c_dq, c_peak;
+} dqdv_ctx;
+
+static void draw_dqdv(void *vc) {
+    dqdv_ctx *c = vc;
+    const table *d = c->d;
+    size_t n = d->n;
+    double *v = calloc(n + 1, sizeof *v), *y = calloc(n + 1, sizeof *y);
+    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
+    if (!v || !y || !xs || !ys) goto out;
+    for (size_t i = 0; i < n; i++) v[i] = num(d, i, c->c_v), y[i] = num(d, i, c->c_dq);
+    double x0, x1, y0, y1;
+    minmax(v, n, &x0, &x1);
+    minmax(y, n, &y0, &y1);
+    y0 = 0;
+    plvpor(0.12, 0.8, 0.12, 0.9);
+    plwind(x0, x1, y0, y1);
+    plcol0(12);
+    plbox("g", 0, 0, "g", 0, 0);
+    plcol0(1);
+    plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+    char tl[160];
+    snprintf(tl, sizeof tl, "dQ/dV of cell %s at each reference test (detected peaks marked)", str(d, 0, c->c_cell));
+    pllab("voltage (V)", "|dQ/dV| (Ah/V)", tl);
+    /* one line per RPT, colour by order; peaks as filled dots */
+    int rpts[64], nr = 0;
+    for (size_t i = 0; i < n && nr < 64; i++) {
+        int r = (int)num(d, i, c->c_rpt), seen = 0;
+        for (int k = 0; k < nr; k++) seen |= rpts[k] == r;
+        if (!seen) rpts[nr++] = r;
+    }
+    for (int a = 0; a < nr; a++) /* chronological: colour runs from the first test to the last */
+        for (int b = a + 1; b < nr; b++)
+            if (rpts[b] < rpts[a]) {
+                int t = rpts[a];
+                rpts[a] = rpts[b];
+                rpts[b] = t;
+            }
+    char names[64][16];
+    const char *text[64];
+    int colors[64], shown = 0;
+    for (int k = 0; k < nr; k++) {
+        int m = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((int)num(d, i, c->c_rpt) == rpts[k]) xs[m] = v[i], ys[m] = y[i], m++;
+        plcol1(nr > 1 ? (double)k / (nr - 1) : 0.0);
+        plline(m, xs, ys);
+        for (size_t i = 0; i < n; i++)
+            if ((int)num(d, i, c->c_rpt) == rpts[k] && num(d, i, c->c_peak) > 0) {
+                PLFLT px = v[i], py = y[i];
+                plcol0(1);
+                plstring(1, &px, &py, "•");
+            }
+        if (k == 0 || k == nr - 1 || nr <= 6) { /* legend: first and last tests (all when few) */
+            snprintf(names[shown], sizeof names[0], "RPT %d", rpts[k]);
+            text[shown] = names[shown];
+            colors[shown++] = k == 0 ? 2 : 5;
+        }
+    }
+    legend(shown, text, colors, 1);
+out:
+    free(v), free(y), free(xs), free(ys);
+}
+
 /* ------------------------------------------------------------------ all figures of a run */
 bml_status bml__figures_draw(const char *run_dir, int *n_written) {
     if (n_written) *n_written = 0;
@@ -630,7 +697,7 @@ bml_status bml__figures_draw(const char *run_dir, int *n_written) {
     if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st = bml__mkdir_p(dir);
     int count = 0;
-    table pr = {0}, sh = {0}, im = {0}, at = {0}, hi = {0};
+    table pr = {0}, sh = {0}, im = {0}, at = {0}, hi = {0}, dq = {0};
     /* prediction vs truth and fade, per target */
     if (st == BML_OK && load(run_dir, "predictions.csv", &pr)) {
         const bml__csv_row *h = &pr.csv.rows[0];
@@ -713,6 +780,12 @@ bml_status bml__figures_draw(const char *run_dir, int *n_written) {
         hist_ctx c = {&hi, col(&hi, "fold"), col(&hi, "epoch"), col(&hi, "train_loss"), col(&hi, "val_loss"), col(&hi, "lr")};
         if ((st = render(dir, "training_curves", draw_training, &c, 1000, 750)) == BML_OK) count++;
     }
+    /* dQ/dV curves of ICA studies */
+    if (st == BML_OK && load(run_dir, "dqdv.csv", &dq)) {
+        dqdv_ctx c = {&dq, col(&dq, "cell"), col(&dq, "rpt"), col(&dq, "voltage_v"), col(&dq, "dqdv_ah_per_v"), col(&dq, "is_peak")};
+        if ((st = render(dir, "dqdv_curves", draw_dqdv, &c, 1000, 700)) == BML_OK) count++;
+    }
+    bml__csv_free(&dq.csv);
     bml__csv_free(&pr.csv);
     bml__csv_free(&sh.csv);
     bml__csv_free(&im.csv);

@@ -497,7 +497,8 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
 }
 
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
-                                const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save) {
+                                const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
+                                size_t n_extra, char **run_dir, double *t_model_save) {
     *run_dir = NULL;
     *t_model_save = 0;
     const char *outdir = bml_config_get(cfg, "output_dir");
@@ -584,6 +585,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         st = p ? write_importance(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
+    for (size_t i = 0; st == BML_OK && i < n_extra; i++) st = write_in(tmp, extra[i].name, write_text_fn, extra[i].text);
     /* attention of sequence models: attention.csv, one row per (sequence, query step, key step) */
     int any_att = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_att |= folds[f].att != NULL;

@@ -49,8 +49,14 @@ typedef struct {
  * path (caller frees). Everything is written into a hidden partial directory renamed at the end.
  * s holds the per-step rows (the samples themselves when static); seq the sequence samples (for
  * attention.csv). *t_model_save receives the seconds spent in the models' own serialisation. */
+typedef struct {
+    const char *name; /* file name in the run directory */
+    const char *text; /* content */
+} bml__track_extra;
+
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
-                                const bml__track_fold *folds, cJSON *metrics, char **run_dir, double *t_model_save);
+                                const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
+                                size_t n_extra, char **run_dir, double *t_model_save);
 
 /* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target. fold_names may be NULL. */
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,

@@ -10,6 +10,8 @@
 
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
+#include "data/dataset_internal.h"
+#include "pipelines/ica.h"
 #include "track/track.h"
 
 static double now_s(void) {
@@ -347,6 +349,55 @@ done:
     return st;
 }
 
+/* The dQ/dV curves of the first evaluated cell (every reference test), with the detected peaks, for the
+ * figures: cell, rpt, voltage_v, dqdv_ah_per_v, is_peak. NULL when not an ica_peaks study. */
+static char *dqdv_csv(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_fold *f) {
+    if (strcmp(cfg_str(cfg, "pipeline.name", ""), "ica_peaks")) return NULL;
+    size_t ne;
+    const size_t *ev = bml_fold_eval(f, &ne);
+    if (!ne) return NULL;
+    const bml_sample_meta *m0 = &s->meta[ev[0]];
+    bml__ica_params ip = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
+    double d;
+    if (!bml__parse_double(cfg_str(cfg, "pipeline.v_min", "3.0"), &d)) ip.v_min = d;
+    if (!bml__parse_double(cfg_str(cfg, "pipeline.v_max", "4.2"), &d)) ip.v_max = d;
+    if (!bml__parse_double(cfg_str(cfg, "pipeline.height", "0.01"), &d)) ip.height = d;
+    if (!bml__parse_double(cfg_str(cfg, "pipeline.distance", "200"), &d)) ip.distance = d;
+    if (!bml__parse_double(cfg_str(cfg, "pipeline.prominence", "0.01"), &d)) ip.prominence = d;
+    long l;
+    if (!bml__parse_long(cfg_str(cfg, "pipeline.resample", "500"), &l)) ip.resample = (int)l;
+    if (!bml__parse_long(cfg_str(cfg, "pipeline.window", "51"), &l)) ip.window = (int)l;
+    if (!bml__parse_long(cfg_str(cfg, "pipeline.order", "3"), &l)) ip.order = (int)l;
+    size_t R = (size_t)ip.resample, cap = 64, len = 0;
+    double *vm = calloc(R, sizeof *vm), *dq = calloc(R, sizeof *dq), *feat = calloc(bml__ica_n_features(&ip), sizeof *feat);
+    size_t *pk = calloc(R, sizeof *pk);
+    char *out = malloc(cap);
+    if (!vm || !dq || !feat || !pk || !out) goto fail;
+    len = (size_t)snprintf(out, cap, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\n");
+    for (size_t i = 0; i < bml_dataset_n_curves(ds); i++) {
+        const bml__curve *c = &ds->curves[i];
+        if (c->experiment != m0->experiment || strcmp(c->cell_id, m0->cell)) continue;
+        if (bml__ica_features(&ip, c->q, c->v, c->n, feat, vm, dq) != BML_OK) continue;
+        size_t np = bml__find_peaks(dq, R - 1, ip.height, ip.distance, ip.prominence, pk, R);
+        for (size_t k = 0; k + 1 < R; k++) {
+            int is_peak = 0;
+            for (size_t j = 0; j < np; j++) is_peak |= pk[j] == k;
+            if (len + 128 > cap) {
+                cap = 2 * cap + 256;
+                char *nb = realloc(out, cap);
+                if (!nb) goto fail;
+                out = nb;
+            }
+            len += (size_t)snprintf(out + len, cap - len, "%s,%d,%.6f,%.6g,%d\n", c->cell_id, c->rpt, vm[k], dq[k], is_peak);
+        }
+    }
+    free(vm), free(dq), free(feat), free(pk);
+    return out;
+fail:
+    free(vm), free(dq), free(feat), free(pk), free(out);
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ the study */
 static void log_metrics(const bml_run_opts *opts, const char *label, const bml_metrics *m) {
     say(opts, "      %-16s n=%-4zu RMSE %.5f  MAE %.5f  MAPE %.3f%%  R2 %.4f  max|e| %.5f", label, m->n, m->rmse, m->mae,
@@ -517,7 +568,10 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].att = folds[f].att;
         }
         double t_save = 0;
-        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, &res->run_dir, &t_save);
+        char *dqdv = bml_dataset_n_curves(ds) ? dqdv_csv(cfg, ds, s, &sp->folds[0]) : NULL;
+        bml__track_extra extra[1] = {{"dqdv.csv", dqdv}};
+        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, extra, dqdv ? 1 : 0, &res->run_dir, &t_save);
+        free(dqdv);
         res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
         if (st != BML_OK) {
