@@ -183,7 +183,7 @@ static void test_ica_study(void) {
         p = bml__path_join(r->run_dir, "dqdv.csv");
         txt = NULL;
         CHECK_OK(bml__read_file(p, &txt, NULL));
-        CHECK(txt && !strncmp(txt, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\nA,", 44) && strstr(txt, ",1\n"));
+        CHECK(txt && !strncmp(txt, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\nA,", 43) && strstr(txt, ",1\n"));
         free(txt);
         free(p);
         int nfig = 0;
