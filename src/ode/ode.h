@@ -1,0 +1,37 @@
+/* ODE solvers with torchdiffeq 0.2 semantics (FACTS.md section 4): euler and rk4 (3/8 rule) on the
+ * output grid, dopri5 (Dormand-Prince 5(4), FSAL, Hairer's initial step, mixed RMS error norm, safety 0.9,
+ * growth <= 10, shrink >= 0.2, no shrink after an accepted step, 4th-order dense output at the requested
+ * times). Double precision over a flat state of n values (a batch is one state: one step size for all).
+ * Backpropagation through the fixed-grid solvers by vector-Jacobian products of the dynamics. Internal. */
+#ifndef BML_ODE_H
+#define BML_ODE_H
+
+#include <stddef.h>
+
+#include "batteryml/status.h"
+
+/* dy/dt = f(t, y): writes dydt (n) */
+typedef void (*bml_ode_fn)(void *ctx, double t, const double *y, double *dydt);
+/* vector-Jacobian product at (t, y): dy += (df/dy)^T v, dparams += (df/dparams)^T v */
+typedef void (*bml_ode_vjp)(void *ctx, double t, const double *y, const double *v, double *dy, double *dparams);
+
+typedef enum { BML_ODE_EULER, BML_ODE_RK4, BML_ODE_DOPRI5 } bml_ode_method;
+
+typedef struct {
+    bml_ode_method method;
+    double rtol, atol;  /* dopri5 */
+    long max_steps;     /* dopri5: a solve needing more steps fails (0: 1e6) */
+} bml_ode_opts;
+
+/* Solve from y0 at t[0] and write the solution at every t[i] (strictly increasing) into y (T, n).
+ * *nfe receives the number of dynamics evaluations. Fails on a step-size underflow, a non-finite state
+ * or more than max_steps steps, with a message saying so. */
+bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+                         const bml_ode_opts *o, double *y, long *nfe);
+
+/* Gradient of L = sum(w * y) (w (T, n)) with respect to y0 (dy0, n) and the dynamics' parameters
+ * (accumulated into dparams) by backpropagation through a fixed-grid solve (euler, rk4). */
+bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+                                  size_t T, bml_ode_method method, const double *w, double *dy0, double *dparams);
+
+#endif

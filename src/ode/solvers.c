@@ -1,0 +1,230 @@
+/* ODE solvers (see ode.h). The tableaus are Dormand & Prince (1980) and Kutta's 3/8 rule; the step
+ * control and dense output follow torchdiffeq 0.2's rk_common.py as FACTS.md section 4 describes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "ode/ode.h"
+
+/* ------------------------------------------------------------------ Dormand-Prince 5(4) */
+static const double DP_ALPHA[6] = {1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
+static const double DP_BETA[6][6] = {
+    {1.0 / 5},
+    {3.0 / 40, 9.0 / 40},
+    {44.0 / 45, -56.0 / 15, 32.0 / 9},
+    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}};
+static const double DP_ERR[7] = {35.0 / 384 - 1951.0 / 21600, 0, 500.0 / 1113 - 22642.0 / 50085,
+                                 125.0 / 192 - 451.0 / 720, -2187.0 / 6784 - -12231.0 / 42400,
+                                 11.0 / 84 - 649.0 / 6300, -1.0 / 60};
+static const double DP_MID[7] = {6025192743.0 / 30085553152 / 2, 0, 51252292925.0 / 65400821598 / 2,
+                                 -2691868925.0 / 45128329728 / 2, 187940372067.0 / 1594534317056 / 2,
+                                 -1776094331.0 / 19743644256 / 2, 11237099.0 / 235043384 / 2};
+
+static double rms(const double *v, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += v[i] * v[i];
+    return sqrt(s / (double)n);
+}
+
+static int finite_all(const double *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+/* Hairer's initial step (torchdiffeq's _select_initial_step with order 4 for dopri5) */
+static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const double *y0, const double *f0, double rtol,
+                           double atol, double *tmp, double *tmp2, long *nfe) {
+    for (size_t i = 0; i < n; i++) tmp[i] = y0[i] / (atol + fabs(y0[i]) * rtol);
+    double d0 = rms(tmp, n);
+    for (size_t i = 0; i < n; i++) tmp[i] = f0[i] / (atol + fabs(y0[i]) * rtol);
+    double d1 = rms(tmp, n);
+    double h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
+    for (size_t i = 0; i < n; i++) tmp[i] = y0[i] + h0 * f0[i];
+    f(ctx, t0 + h0, tmp, tmp2);
+    (*nfe)++;
+    for (size_t i = 0; i < n; i++) tmp[i] = (tmp2[i] - f0[i]) / (atol + fabs(y0[i]) * rtol);
+    double d2 = rms(tmp, n) / h0;
+    double h1 = d1 <= 1e-15 && d2 <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / fmax(d1, d2), 1.0 / 5.0);
+    return fmin(100 * h0, h1);
+}
+
+static bml_status dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, const double *t, size_t T,
+                         const bml_ode_opts *o, double *out, long *nfe) {
+    double *buf = calloc(n * 16, sizeof *buf);
+    if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    double *y0 = buf, *f0 = buf + n, *k = buf + 2 * n /* 7 stages */, *yi = buf + 9 * n, *err = buf + 10 * n;
+    double *coef = buf + 11 * n; /* 5 dense-output coefficients */
+    memcpy(y0, y0_in, n * sizeof *y0);
+    memcpy(out, y0, n * sizeof *out);
+    f(ctx, t[0], y0, f0);
+    (*nfe)++;
+    double t0 = t[0], t1 = t[0]; /* the last accepted step [t0, t1] */
+    double dt = initial_step(f, ctx, n, t[0], y0, f0, o->rtol, o->atol, yi, err, nfe);
+    for (size_t i = 0; i < n; i++) coef[i] = y0[i]; /* before any step: constant y0 */
+    memset(coef + n, 0, 4 * n * sizeof *coef);
+    long steps = 0, max_steps = o->max_steps > 0 ? o->max_steps : 1000000;
+    bml_status st = BML_OK;
+    for (size_t ti = 1; ti < T && st == BML_OK; ti++) {
+        while (t[ti] > t1) {
+            if (++steps > max_steps) {
+                st = bml__fail(BML_ERR_VALUE, "dopri5: more than %ld steps before t = %g (stiff or diverging dynamics?)",
+                               max_steps, t[ti]);
+                break;
+            }
+            double ts = t1, te = t1 + dt;
+            if (!(dt > 0) || te == ts) {
+                st = bml__fail(BML_ERR_VALUE, "dopri5: step size underflow (%g) at t = %g", dt, ts);
+                break;
+            }
+            /* stages: k0 = f0 (FSAL), k_i = f(t + alpha_i dt, y0 + dt sum beta_ij k_j) */
+            memcpy(k, f0, n * sizeof *k);
+            for (int s = 0; s < 6; s++) {
+                for (size_t j = 0; j < n; j++) {
+                    double acc = 0;
+                    for (int q = 0; q <= s; q++) acc += k[(size_t)q * n + j] * (DP_BETA[s][q] * dt);
+                    yi[j] = y0[j] + acc;
+                }
+                f(ctx, DP_ALPHA[s] == 1.0 ? te : ts + DP_ALPHA[s] * dt, yi, k + (size_t)(s + 1) * n);
+                (*nfe)++;
+            }
+            /* yi holds y1 (FSAL: the last stage's input), k6 = f(t1, y1); error estimate and ratio */
+            for (size_t j = 0; j < n; j++) {
+                double e = 0;
+                for (int q = 0; q < 7; q++) e += k[(size_t)q * n + j] * (dt * DP_ERR[q]);
+                err[j] = e / (o->atol + o->rtol * fmax(fabs(y0[j]), fabs(yi[j])));
+            }
+            double ratio = rms(err, n);
+            if (!finite_all(yi, n) || !isfinite(ratio)) {
+                st = bml__fail(BML_ERR_VALUE, "dopri5: the state became non-finite at t = %g", te);
+                break;
+            }
+            if (ratio <= 1) { /* accept: dense output on [ts, te], move on */
+                for (size_t j = 0; j < n; j++) {
+                    double ym = 0;
+                    for (int q = 0; q < 7; q++) ym += k[(size_t)q * n + j] * (dt * DP_MID[q]);
+                    ym += y0[j];
+                    double fa = k[j], fb = k[6 * n + j], ya = y0[j], yb = yi[j];
+                    coef[j] = ya;                                                                  /* e */
+                    coef[n + j] = dt * fa;                                                         /* d */
+                    coef[2 * n + j] = dt * (fb - 4 * fa) - 11 * ya - 5 * yb + 16 * ym;              /* c */
+                    coef[3 * n + j] = dt * (5 * fa - 3 * fb) + 18 * ya + 14 * yb - 32 * ym;         /* b */
+                    coef[4 * n + j] = 2 * dt * (fb - fa) - 8 * (yb + ya) + 16 * ym;                /* a */
+                }
+                t0 = ts;
+                t1 = te;
+                memcpy(y0, yi, n * sizeof *y0);
+                memcpy(f0, k + 6 * n, n * sizeof *f0);
+            }
+            /* next step: min(10, max(0.9 ratio^(-1/5), 0.2)), never below 1 after an accepted step */
+            double factor = ratio == 0 ? 10.0 : fmin(10.0, fmax(0.9 / pow(ratio, 1.0 / 5.0), ratio < 1 ? 1.0 : 0.2));
+            dt *= factor;
+        }
+        if (st != BML_OK) break;
+        /* dense output at t[ti] inside [t0, t1] */
+        double x = (t[ti] - t0) / (t1 - t0);
+        for (size_t j = 0; j < n; j++) {
+            double tot = coef[j] + x * coef[n + j], xp = x;
+            for (int c = 2; c < 5; c++) {
+                xp *= x;
+                tot += xp * coef[(size_t)c * n + j];
+            }
+            out[ti * n + j] = tot;
+        }
+    }
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------ fixed grid: euler, rk4 (3/8) */
+typedef struct {
+    int stages;
+    double c[4], a[4][4], b[4];
+} tableau;
+
+static const tableau EULER = {1, {0}, {{0}}, {1}};
+static const tableau RK38 = {4, {0, 1.0 / 3, 2.0 / 3, 1}, {{0}, {1.0 / 3}, {-1.0 / 3, 1}, {1, -1, 1}}, {0.125, 0.375, 0.375, 0.125}};
+
+/* one step; stage inputs Y (stages, n) and slopes K (stages, n) kept for backpropagation */
+static void fixed_step(bml_ode_fn f, void *ctx, const tableau *tb, size_t n, double t0, double dt, const double *y0,
+                       double *Y, double *K, double *y1) {
+    for (int s = 0; s < tb->stages; s++) {
+        double *ys = Y + (size_t)s * n;
+        for (size_t j = 0; j < n; j++) {
+            double acc = 0;
+            for (int q = 0; q < s; q++) acc += tb->a[s][q] * K[(size_t)q * n + j];
+            ys[j] = y0[j] + dt * acc;
+        }
+        double ts = tb->c[s] == 1.0 ? t0 + dt : t0 + tb->c[s] * dt;
+        f(ctx, ts, ys, K + (size_t)s * n);
+    }
+    for (size_t j = 0; j < n; j++) {
+        double acc = 0;
+        for (int s = 0; s < tb->stages; s++) acc += tb->b[s] * K[(size_t)s * n + j];
+        y1[j] = y0[j] + dt * acc;
+    }
+}
+
+bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+                         const bml_ode_opts *o, double *y, long *nfe) {
+    *nfe = 0;
+    if (T == 0) return BML_OK;
+    for (size_t i = 1; i < T; i++)
+        if (!(t[i] > t[i - 1])) return bml__fail(BML_ERR_VALUE, "ODE solve: times must increase (t[%zu] = %g)", i, t[i]);
+    if (o->method == BML_ODE_DOPRI5) return dopri5(f, ctx, n, y0, t, T, o, y, nfe);
+    const tableau *tb = o->method == BML_ODE_EULER ? &EULER : &RK38;
+    double *Y = calloc((size_t)tb->stages * n * 2, sizeof *Y);
+    if (!Y) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    memcpy(y, y0, n * sizeof *y);
+    for (size_t i = 1; i < T; i++) {
+        fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], y + (i - 1) * n, Y, Y + (size_t)tb->stages * n, y + i * n);
+        *nfe += tb->stages;
+        if (!finite_all(y + i * n, n)) {
+            free(Y);
+            return bml__fail(BML_ERR_VALUE, "ODE solve: the state became non-finite at t = %g", t[i]);
+        }
+    }
+    free(Y);
+    return BML_OK;
+}
+
+bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+                                  size_t T, bml_ode_method method, const double *w, double *dy0, double *dparams) {
+    if (method == BML_ODE_DOPRI5) return bml__fail(BML_ERR_STATE, "backpropagation through dopri5 is not available here");
+    const tableau *tb = method == BML_ODE_EULER ? &EULER : &RK38;
+    size_t S = (size_t)tb->stages;
+    double *ys = calloc(T * n, sizeof *ys), *Y = calloc(S * n, sizeof *Y), *K = calloc(S * n, sizeof *K);
+    double *a = calloc(n, sizeof *a), *g = calloc(S * n, sizeof *g), *dY = calloc(n, sizeof *dY), *tmp = calloc(n, sizeof *tmp);
+    if (!ys || !Y || !K || !a || !g || !dY || !tmp) {
+        free(ys), free(Y), free(K), free(a), free(g), free(dY), free(tmp);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    memcpy(ys, y0, n * sizeof *ys);
+    for (size_t i = 1; i < T; i++) fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], ys + (i - 1) * n, Y, K, ys + i * n);
+    /* adjoint of the outputs, backwards through every step */
+    memcpy(a, w + (T - 1) * n, n * sizeof *a);
+    for (size_t i = T - 1; i >= 1; i--) {
+        double t0 = t[i - 1], dt = t[i] - t[i - 1];
+        fixed_step(f, ctx, tb, n, t0, dt, ys + (i - 1) * n, Y, K, tmp); /* the step's stages again */
+        /* y1 = y0 + dt sum b_s k_s: dL/dk_s = dt b_s a */
+        for (size_t s = 0; s < S; s++)
+            for (size_t j = 0; j < n; j++) g[s * n + j] = dt * tb->b[s] * a[j];
+        /* a stays as dL/dy0 through the identity path; stages add through their inputs */
+        for (size_t s = S; s-- > 0;) {
+            memset(dY, 0, n * sizeof *dY);
+            double ts = tb->c[s] == 1.0 ? t0 + dt : t0 + tb->c[s] * dt;
+            vjp(ctx, ts, Y + s * n, g + s * n, dY, dparams);
+            for (size_t j = 0; j < n; j++) a[j] += dY[j];
+            for (size_t q = 0; q < s; q++)
+                if (tb->a[s][q] != 0)
+                    for (size_t j = 0; j < n; j++) g[q * n + j] += dt * tb->a[s][q] * dY[j];
+        }
+        for (size_t j = 0; j < n; j++) a[j] += w[(i - 1) * n + j];
+    }
+    memcpy(dy0, a, n * sizeof *a);
+    free(ys), free(Y), free(K), free(a), free(g), free(dY), free(tmp);
+    return BML_OK;
+}
