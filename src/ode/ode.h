@@ -12,8 +12,9 @@
 
 /* dy/dt = f(t, y): writes dydt (n) */
 typedef void (*bml_ode_fn)(void *ctx, double t, const double *y, double *dydt);
-/* vector-Jacobian product at (t, y): dy += (df/dy)^T v, dparams += (df/dparams)^T v */
-typedef void (*bml_ode_vjp)(void *ctx, double t, const double *y, const double *v, double *dy, double *dparams);
+/* vector-Jacobian product at (t, y): dy += (df/dy)^T v, dparams += (df/dparams)^T v, and *dt += (df/dt) . v
+ * when dt is not NULL */
+typedef void (*bml_ode_vjp)(void *ctx, double t, const double *y, const double *v, double *dy, double *dparams, double *dt);
 
 typedef enum { BML_ODE_EULER, BML_ODE_RK4, BML_ODE_DOPRI5 } bml_ode_method;
 
@@ -21,6 +22,8 @@ typedef struct {
     bml_ode_method method;
     double rtol, atol;  /* dopri5 */
     long max_steps;     /* dopri5: a solve needing more steps fails (0: 1e6) */
+    int grad_through_controller; /* dopri5 backprop: 0 = torchdiffeq (the step controller's output is a
+                                    constant), 1 = the exact derivative of the solve */
 } bml_ode_opts;
 
 /* Solve from y0 at t[0] and write the solution at every t[i] (strictly increasing) into y (T, n).
@@ -33,5 +36,12 @@ bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, co
  * (accumulated into dparams) by backpropagation through a fixed-grid solve (euler, rk4). */
 bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                   size_t T, bml_ode_method method, const double *w, double *dy0, double *dparams);
+
+/* The same through dopri5, as torchdiffeq's direct mode differentiates it: the stages, the dense output,
+ * the initial step and the step times, with the accept/reject decisions fixed and the controller's next
+ * step a constant (o->grad_through_controller also differentiates the error ratios and step factors).
+ * *nfe receives the forward evaluations. */
+bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+                                   size_t T, const bml_ode_opts *o, const double *w, double *dy0, double *dparams, long *nfe);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "core/internal.h"
 #include "ode/ode.h"
+#include "ode/tape.h"
 
 /* ------------------------------------------------------------------ Dormand-Prince 5(4) */
 static const double DP_ALPHA[6] = {1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1.0, 1.0};
@@ -37,23 +38,56 @@ static int finite_all(const double *v, size_t n) {
 
 /* Hairer's initial step (torchdiffeq's _select_initial_step with order 4 for dopri5) */
 static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const double *y0, const double *f0, double rtol,
-                           double atol, double *tmp, double *tmp2, long *nfe) {
+                           double atol, double *tmp, double *tmp2, long *nfe, bml__dp_tape *tp) {
     for (size_t i = 0; i < n; i++) tmp[i] = y0[i] / (atol + fabs(y0[i]) * rtol);
     double d0 = rms(tmp, n);
     for (size_t i = 0; i < n; i++) tmp[i] = f0[i] / (atol + fabs(y0[i]) * rtol);
     double d1 = rms(tmp, n);
     double h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
     for (size_t i = 0; i < n; i++) tmp[i] = y0[i] + h0 * f0[i];
+    if (tp && (tp->yp = malloc(n * sizeof *tp->yp))) memcpy(tp->yp, tmp, n * sizeof *tmp);
     f(ctx, t0 + h0, tmp, tmp2);
     (*nfe)++;
     for (size_t i = 0; i < n; i++) tmp[i] = (tmp2[i] - f0[i]) / (atol + fabs(y0[i]) * rtol);
     double d2 = rms(tmp, n) / h0;
     double h1 = d1 <= 1e-15 && d2 <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / fmax(d1, d2), 1.0 / 5.0);
+    if (tp) {
+        tp->d0 = d0, tp->d1 = d1, tp->d2 = d2, tp->h0 = h0, tp->h1 = h1;
+        tp->h0_const = d0 < 1e-5 || d1 < 1e-5;
+        tp->h1_tiny = d1 <= 1e-15 && d2 <= 1e-15;
+        tp->dt_from_h0 = 100 * h0 < h1;
+    }
     return fmin(100 * h0, h1);
 }
 
-static bml_status dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, const double *t, size_t T,
-                         const bml_ode_opts *o, double *out, long *nfe) {
+static int tape_grow(bml__dp_tape *tp, size_t n) {
+    if (tp->n_steps < tp->cap) return 0;
+    size_t cap = tp->cap ? 2 * tp->cap : 16;
+    double *Y = realloc(tp->Y, cap * n * sizeof *Y), *K = realloc(tp->K, cap * 7 * n * sizeof *K);
+    if (Y) tp->Y = Y;
+    if (K) tp->K = K;
+    double *YS = realloc(tp->YS, cap * 6 * n * sizeof *YS);
+    if (YS) tp->YS = YS;
+    double *TT = realloc(tp->T, cap * sizeof *TT), *DT = realloc(tp->DT, cap * sizeof *DT), *R = realloc(tp->ratio, cap * sizeof *R);
+    if (TT) tp->T = TT;
+    if (DT) tp->DT = DT;
+    if (R) tp->ratio = R;
+    int *A = realloc(tp->accepted, cap * sizeof *A), *B = realloc(tp->branch, cap * sizeof *B);
+    if (A) tp->accepted = A;
+    if (B) tp->branch = B;
+    if (!Y || !K || !YS || !TT || !DT || !R || !A || !B) return -1;
+    tp->cap = cap;
+    return 0;
+}
+
+void bml__dp_tape_free(bml__dp_tape *tp) {
+    free(tp->Y), free(tp->K), free(tp->YS), free(tp->T), free(tp->DT), free(tp->ratio), free(tp->accepted), free(tp->branch);
+    free(tp->yp), free(tp->out_step), free(tp->out_x);
+    memset(tp, 0, sizeof *tp);
+}
+
+bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, const double *t, size_t T,
+                       const bml_ode_opts *o, double *out, long *nfe, bml__dp_tape *tp) {
     double *buf = calloc(n * 16, sizeof *buf);
     if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
     double *y0 = buf, *f0 = buf + n, *k = buf + 2 * n /* 7 stages */, *yi = buf + 9 * n, *err = buf + 10 * n;
@@ -63,7 +97,16 @@ static bml_status dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in,
     f(ctx, t[0], y0, f0);
     (*nfe)++;
     double t0 = t[0], t1 = t[0]; /* the last accepted step [t0, t1] */
-    double dt = initial_step(f, ctx, n, t[0], y0, f0, o->rtol, o->atol, yi, err, nfe);
+    double dt = initial_step(f, ctx, n, t[0], y0, f0, o->rtol, o->atol, yi, err, nfe, tp);
+    if (tp) {
+        tp->out_step = calloc(T, sizeof *tp->out_step);
+        tp->out_x = calloc(T, sizeof *tp->out_x);
+        if (!tp->out_step || !tp->out_x) {
+            free(buf);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+    }
+    size_t last_accepted = (size_t)-1;
     for (size_t i = 0; i < n; i++) coef[i] = y0[i]; /* before any step: constant y0 */
     memset(coef + n, 0, 4 * n * sizeof *coef);
     long steps = 0, max_steps = o->max_steps > 0 ? o->max_steps : 1000000;
@@ -102,6 +145,26 @@ static bml_status dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in,
                 st = bml__fail(BML_ERR_VALUE, "dopri5: the state became non-finite at t = %g", te);
                 break;
             }
+            double mid = ratio == 0 ? 0 : 0.9 / pow(ratio, 1.0 / 5.0), lowf = ratio < 1 ? 1.0 : 0.2;
+            int branch = ratio == 0 ? 0 : mid >= 10.0 ? 2 : mid >= lowf ? 1 : 3; /* 1: the factor depends on the ratio */
+            if (tp) {
+                if (tape_grow(tp, n)) {
+                    st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                size_t s_ = tp->n_steps++;
+                memcpy(tp->Y + s_ * n, y0, n * sizeof *y0);
+                memcpy(tp->K + s_ * 7 * n, k, 7 * n * sizeof *k);
+                tp->T[s_] = ts, tp->DT[s_] = dt, tp->ratio[s_] = ratio, tp->accepted[s_] = ratio <= 1, tp->branch[s_] = branch;
+                /* the stage inputs, recomputed as above */
+                for (int q6 = 0; q6 < 6; q6++)
+                    for (size_t j = 0; j < n; j++) {
+                        double acc = 0;
+                        for (int q = 0; q <= q6; q++) acc += k[(size_t)q * n + j] * (DP_BETA[q6][q] * dt);
+                        tp->YS[(s_ * 6 + (size_t)q6) * n + j] = y0[j] + acc;
+                    }
+            }
+            if (ratio <= 1) last_accepted = tp ? tp->n_steps - 1 : 0;
             if (ratio <= 1) { /* accept: dense output on [ts, te], move on */
                 for (size_t j = 0; j < n; j++) {
                     double ym = 0;
@@ -126,6 +189,7 @@ static bml_status dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in,
         if (st != BML_OK) break;
         /* dense output at t[ti] inside [t0, t1] */
         double x = (t[ti] - t0) / (t1 - t0);
+        if (tp) tp->out_step[ti] = last_accepted, tp->out_x[ti] = x;
         for (size_t j = 0; j < n; j++) {
             double tot = coef[j] + x * coef[n + j], xp = x;
             for (int c = 2; c < 5; c++) {
@@ -174,7 +238,7 @@ bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, co
     if (T == 0) return BML_OK;
     for (size_t i = 1; i < T; i++)
         if (!(t[i] > t[i - 1])) return bml__fail(BML_ERR_VALUE, "ODE solve: times must increase (t[%zu] = %g)", i, t[i]);
-    if (o->method == BML_ODE_DOPRI5) return dopri5(f, ctx, n, y0, t, T, o, y, nfe);
+    if (o->method == BML_ODE_DOPRI5) return bml__dopri5(f, ctx, n, y0, t, T, o, y, nfe, NULL);
     const tableau *tb = o->method == BML_ODE_EULER ? &EULER : &RK38;
     double *Y = calloc((size_t)tb->stages * n * 2, sizeof *Y);
     if (!Y) return bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -216,7 +280,7 @@ bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
         for (size_t s = S; s-- > 0;) {
             memset(dY, 0, n * sizeof *dY);
             double ts = tb->c[s] == 1.0 ? t0 + dt : t0 + tb->c[s] * dt;
-            vjp(ctx, ts, Y + s * n, g + s * n, dY, dparams);
+            vjp(ctx, ts, Y + s * n, g + s * n, dY, dparams, NULL);
             for (size_t j = 0; j < n; j++) a[j] += dY[j];
             for (size_t q = 0; q < s; q++)
                 if (tb->a[s][q] != 0)

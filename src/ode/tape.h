@@ -1,0 +1,30 @@
+/* The record of a dopri5 solve that its backward pass needs. Internal to src/ode. */
+#ifndef BML_ODE_TAPE_H
+#define BML_ODE_TAPE_H
+
+#include <stddef.h>
+
+#include "ode/ode.h"
+
+typedef struct {
+    /* initial step: h0 = 0.01 d0 / d1 (or 1e-6), probe at yp = y0 + h0 f0, h1 = (0.01 / max(d1, d2))^(1/5) */
+    double d0, d1, d2, h0, h1;
+    int h0_const, h1_tiny, dt_from_h0;
+    double *yp; /* (n) */
+    /* every attempted step */
+    size_t n_steps, cap;
+    double *Y;  /* (steps, n) state at the start */
+    double *K;  /* (steps, 7, n) slopes; K[0] = f at the start (FSAL), K[6] = f at the end */
+    double *YS; /* (steps, 6, n) inputs of stages 1..6; YS[5] is the step's solution */
+    double *T, *DT, *ratio;
+    int *accepted, *branch; /* branch 0: ratio 0, 1: factor 0.9 ratio^-1/5, 2: capped at 10, 3: floored */
+    /* outputs: the accepted step each lies in and its position there */
+    size_t *out_step;
+    double *out_x;
+} bml__dp_tape;
+
+bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+                       const bml_ode_opts *o, double *out, long *nfe, bml__dp_tape *tp);
+void bml__dp_tape_free(bml__dp_tape *tp);
+
+#endif
