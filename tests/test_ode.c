@@ -1,7 +1,7 @@
 /* ODE solvers against torchdiffeq 0.2.5 (../shared/reference/ode, copied to tests/data/ode): solutions
  * and function-evaluation counts of dopri5 (two tolerances), rk4 and euler, and the gradients of
- * backpropagation through all three (torchdiffeq's direct mode); finite differences of a whole dopri5
- * solve against its exact gradient. */
+ * backpropagation through all three (torchdiffeq's direct mode) and by the adjoint method (dopri5) with its
+ * backward evaluation counts; finite differences of a whole dopri5 solve against its exact gradient. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
@@ -139,7 +139,7 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
     const cJSON *s;
     cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "solvers")) {
         const char *meth = cJSON_GetObjectItemCaseSensitive(s, "method")->valuestring;
-        bml_ode_opts o = {!strcmp(meth, "euler") ? BML_ODE_EULER : !strcmp(meth, "rk4") ? BML_ODE_RK4 : BML_ODE_DOPRI5, 0, 0, 0, 0};
+        bml_ode_opts o = {!strcmp(meth, "euler") ? BML_ODE_EULER : !strcmp(meth, "rk4") ? BML_ODE_RK4 : BML_ODE_DOPRI5, 0, 0, 0, NULL, 0, 0};
         if (o.method == BML_ODE_DOPRI5) {
             o.rtol = cJSON_GetObjectItemCaseSensitive(s, "rtol")->valuedouble;
             o.atol = cJSON_GetObjectItemCaseSensitive(s, "atol")->valuedouble;
@@ -189,6 +189,32 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
             close_all(what, dy0, gy, ng, loose ? 1e-3 : rtol * 10, loose ? 1e-4 * max_abs(gy, ng) : atol * 10);
             free(gy);
         }
+        const cJSON *ga = cJSON_GetObjectItemCaseSensitive(s, "grad_adjoint");
+        if (ga) { /* the adjoint method: evaluation counts and gradients */
+            static const char *const names[7] = {"W1", "b1", "W2", "b2", "W3", "b3", "y0"};
+            size_t sizes[6] = {(size_t)(m.H * (m.D + 1)), (size_t)m.H, (size_t)(m.H * m.H), (size_t)m.H, (size_t)(m.D * m.H), (size_t)m.D};
+            long nf = 0, nb = 0;
+            memset(dp, 0, m.np * sizeof *dp);
+            CHECK_OK(bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &o, lw, dy0, dp, &nf, &nb));
+            long want_b = cJSON_GetObjectItemCaseSensitive(s, "nfe_backward_adjoint")->valueint;
+            snprintf(what, sizeof what, "%s adjoint (rtol %g) nfe backward", file, o.rtol);
+            if (f32 ? nb > want_b : nb != want_b) { /* float32 error estimates reject more steps there */
+                fprintf(stderr, "  %s: %ld, torchdiffeq %ld\n", what, nb, want_b);
+                t_fail_count++;
+            }
+            size_t off = 0;
+            for (int q = 0; q < 7; q++) {
+                size_t ng;
+                double *gr = arr(cJSON_GetObjectItemCaseSensitive(ga, names[q]), &ng);
+                snprintf(what, sizeof what, "%s adjoint (rtol %g) d%s", file, o.rtol, names[q]);
+                const double *mine = q < 6 ? dp + off : dy0;
+                if (f32) close_all(what, mine, gr, ng, 1e-3, 1e-4 * max_abs(gr, ng));
+                else /* identical steps; the backward solve's own tolerance bounds the rest */
+                    close_all(what, mine, gr, ng, fmax(rtol * 10, o.rtol), atol * 10 + o.rtol * 0.1 * max_abs(gr, ng));
+                if (q < 6) off += ng;
+                free(gr);
+            }
+        }
     }
     free(y), free(dy0), free(dp), free(y0), free(t), free(lw);
     free(m.W1), free(m.b1), free(m.W2), free(m.b2), free(m.W3), free(m.b3);
@@ -212,8 +238,9 @@ static double solve_loss(mlp_dyn *m, size_t n, const double *y0, const double *t
 
 /* with grad_through_controller the dopri5 gradient is the exact derivative of the forward solve: central
  * differences of the loss (the steps' accept/reject pattern does not change for these tiny perturbations)
- * against it for every y0 entry and every W1 entry; the torchdiffeq-mode gradient differs from it */
-static void test_dopri5_exact_gradient_vs_finite_differences(void) {
+ * against it for every y0 entry and every W1 entry; the torchdiffeq-mode gradient differs from it; and the
+ * adjoint gradient approaches the direct one as the tolerances tighten */
+static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
     char path[256], *txt = NULL;
     snprintf(path, sizeof path, "%s/ode/small_f64.json", TEST_DATA);
     CHECK_OK(bml__read_file(path, &txt, NULL));
@@ -232,7 +259,7 @@ static void test_dopri5_exact_gradient_vs_finite_differences(void) {
     double *w = arr(cJSON_GetObjectItemCaseSensitive(j, "loss_weights"), &nw);
     double *y = calloc(T * n, sizeof *y), *dy0 = calloc(n, sizeof *dy0), *dp = calloc(m.np, sizeof *dp);
     double *dy0_torch = calloc(n, sizeof *dy0_torch), *dp_torch = calloc(m.np, sizeof *dp_torch);
-    bml_ode_opts o = {BML_ODE_DOPRI5, 1e-3, 1e-4, 0, 1};
+    bml_ode_opts o = {BML_ODE_DOPRI5, 1e-3, 1e-4, 0, NULL, 0, 1};
     long nfe;
     CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, w, dy0, dp, &nfe));
     o.grad_through_controller = 0;
@@ -260,6 +287,21 @@ static void test_dopri5_exact_gradient_vs_finite_differences(void) {
         CHECK_NEAR(dp[i], (Lp - Lm) / (2 * eps), 1e-6 * (1 + fabs(dp[i])));
     }
     CHECK(differ > 1e-7); /* the controller's contribution is there and the option changes it */
+    /* adjoint and direct gradients converge to each other as the tolerances tighten */
+    size_t sizes[6] = {(size_t)(m.H * (m.D + 1)), (size_t)m.H, (size_t)(m.H * m.H), (size_t)m.H, (size_t)(m.D * m.H), (size_t)m.D};
+    double gap[3];
+    for (int r = 0; r < 3; r++) {
+        double tol = r == 0 ? 1e-3 : r == 1 ? 1e-6 : 1e-9;
+        bml_ode_opts oa = {BML_ODE_DOPRI5, tol, tol * 0.1, 0, NULL, 0, 1};
+        long nf, nb;
+        memset(dp, 0, m.np * sizeof *dp), memset(dp_torch, 0, m.np * sizeof *dp_torch);
+        CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &oa, w, dy0, dp, &nf));
+        CHECK_OK(bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &oa, w, dy0_torch, dp_torch, &nf, &nb));
+        gap[r] = 0;
+        for (size_t i = 0; i < n; i++) gap[r] = fmax(gap[r], fabs(dy0[i] - dy0_torch[i]));
+        for (size_t i = 0; i < m.np; i++) gap[r] = fmax(gap[r], fabs(dp[i] - dp_torch[i]));
+    }
+    CHECK(gap[1] < gap[0] * 0.1 && gap[2] < gap[1] * 0.1 && gap[2] < 1e-6);
     free(y), free(dy0), free(dp), free(dy0_torch), free(dp_torch), free(y0), free(t), free(w);
     free(m.W1), free(m.b1), free(m.W2), free(m.b2), free(m.W3), free(m.b3);
     cJSON_Delete(j);
@@ -274,7 +316,7 @@ static void test_errors_and_exact_solution(void) {
     /* y' = -y + t, y(0) = 1: y = t - 1 + 2 e^-t */
     double t[4] = {0, 0.5, 1.0, 2.0}, y0 = 1, y[4];
     long nfe;
-    bml_ode_opts o = {BML_ODE_DOPRI5, 1e-8, 1e-10, 0, 0};
+    bml_ode_opts o = {BML_ODE_DOPRI5, 1e-8, 1e-10, 0, NULL, 0, 0};
     CHECK_OK(bml_ode_solve(decay, NULL, 1, &y0, t, 4, &o, y, &nfe));
     for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], t[i] - 1 + 2 * exp(-t[i]), 1e-7);
     o.max_steps = 2;
@@ -284,4 +326,4 @@ static void test_errors_and_exact_solution(void) {
 }
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
-          T(test_dopri5_exact_gradient_vs_finite_differences), T(test_errors_and_exact_solution))
+          T(test_dopri5_gradients_finite_differences_and_adjoint), T(test_errors_and_exact_solution))

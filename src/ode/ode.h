@@ -22,6 +22,8 @@ typedef struct {
     bml_ode_method method;
     double rtol, atol;  /* dopri5 */
     long max_steps;     /* dopri5: a solve needing more steps fails (0: 1e6) */
+    const size_t *norm_groups; /* dopri5: consecutive groups of the state (sizes); the error norm is the */
+    size_t n_norm_groups;      /* largest RMS over them (torchdiffeq's mixed norm); 0: one RMS over all */
     int grad_through_controller; /* dopri5 backprop: 0 = torchdiffeq (the step controller's output is a
                                     constant), 1 = the exact derivative of the solve */
 } bml_ode_opts;
@@ -43,5 +45,15 @@ bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
  * *nfe receives the forward evaluations. */
 bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                    size_t T, const bml_ode_opts *o, const double *w, double *dy0, double *dparams, long *nfe);
+
+/* The same gradient by the adjoint method (torchdiffeq's odeint_adjoint): a forward dopri5 solve, then for
+ * each output interval, last first, a dopri5 solve backward in time of the augmented state [y, a, g] with
+ * dy/dt = f, da/dt = -a^T df/dy, dg/dt = -a^T df/dparams, restarting y from the forward solution and adding
+ * w at each output time. The backward error norm is the largest RMS over y, a and each parameter family
+ * (param_sizes, n_param_groups; their sum is np). Memory does not depend on the number of steps.
+ * nfe_forward / nfe_backward receive the evaluations of f and of the augmented dynamics. */
+bml_status bml_ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, size_t np, const size_t *param_sizes,
+                                  size_t n_param_groups, const double *y0, const double *t, size_t T, const bml_ode_opts *o,
+                                  const double *w, double *dy0, double *dparams, long *nfe_forward, long *nfe_backward);
 
 #endif

@@ -30,6 +30,19 @@ static double rms(const double *v, size_t n) {
     return sqrt(s / (double)n);
 }
 
+/* the error norm: RMS over the state, or with norm groups the largest RMS over the groups */
+static double norm(const bml_ode_opts *o, const double *v, size_t n) {
+    if (!o->n_norm_groups) return rms(v, n);
+    double m = 0;
+    size_t off = 0;
+    for (size_t g = 0; g < o->n_norm_groups && off < n; g++) {
+        size_t len = o->norm_groups[g] < n - off ? o->norm_groups[g] : n - off;
+        if (len) m = fmax(m, rms(v + off, len));
+        off += len;
+    }
+    return m;
+}
+
 static int finite_all(const double *v, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return 0;
@@ -37,19 +50,20 @@ static int finite_all(const double *v, size_t n) {
 }
 
 /* Hairer's initial step (torchdiffeq's _select_initial_step with order 4 for dopri5) */
-static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const double *y0, const double *f0, double rtol,
-                           double atol, double *tmp, double *tmp2, long *nfe, bml__dp_tape *tp) {
+static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const double *y0, const double *f0,
+                           const bml_ode_opts *o, double *tmp, double *tmp2, long *nfe, bml__dp_tape *tp) {
+    double rtol = o->rtol, atol = o->atol;
     for (size_t i = 0; i < n; i++) tmp[i] = y0[i] / (atol + fabs(y0[i]) * rtol);
-    double d0 = rms(tmp, n);
+    double d0 = norm(o, tmp, n);
     for (size_t i = 0; i < n; i++) tmp[i] = f0[i] / (atol + fabs(y0[i]) * rtol);
-    double d1 = rms(tmp, n);
+    double d1 = norm(o, tmp, n);
     double h0 = d0 < 1e-5 || d1 < 1e-5 ? 1e-6 : 0.01 * d0 / d1;
     for (size_t i = 0; i < n; i++) tmp[i] = y0[i] + h0 * f0[i];
     if (tp && (tp->yp = malloc(n * sizeof *tp->yp))) memcpy(tp->yp, tmp, n * sizeof *tmp);
     f(ctx, t0 + h0, tmp, tmp2);
     (*nfe)++;
     for (size_t i = 0; i < n; i++) tmp[i] = (tmp2[i] - f0[i]) / (atol + fabs(y0[i]) * rtol);
-    double d2 = rms(tmp, n) / h0;
+    double d2 = norm(o, tmp, n) / h0;
     double h1 = d1 <= 1e-15 && d2 <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / fmax(d1, d2), 1.0 / 5.0);
     if (tp) {
         tp->d0 = d0, tp->d1 = d1, tp->d2 = d2, tp->h0 = h0, tp->h1 = h1;
@@ -97,7 +111,7 @@ bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, c
     f(ctx, t[0], y0, f0);
     (*nfe)++;
     double t0 = t[0], t1 = t[0]; /* the last accepted step [t0, t1] */
-    double dt = initial_step(f, ctx, n, t[0], y0, f0, o->rtol, o->atol, yi, err, nfe, tp);
+    double dt = initial_step(f, ctx, n, t[0], y0, f0, o, yi, err, nfe, tp);
     if (tp) {
         tp->out_step = calloc(T, sizeof *tp->out_step);
         tp->out_x = calloc(T, sizeof *tp->out_x);
@@ -140,7 +154,7 @@ bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, c
                 for (int q = 0; q < 7; q++) e += k[(size_t)q * n + j] * (dt * DP_ERR[q]);
                 err[j] = e / (o->atol + o->rtol * fmax(fabs(y0[j]), fabs(yi[j])));
             }
-            double ratio = rms(err, n);
+            double ratio = norm(o, err, n);
             if (!finite_all(yi, n) || !isfinite(ratio)) {
                 st = bml__fail(BML_ERR_VALUE, "dopri5: the state became non-finite at t = %g", te);
                 break;
