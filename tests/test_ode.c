@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "nn/ode_net.h"
 #include "ode/ode.h"
 #include "test.h"
 
@@ -307,6 +308,58 @@ static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
     cJSON_Delete(j);
 }
 
+/* the neural_ode network: gradients of every solver mode against central differences of its loss */
+static double net_loss(bml__ode_net *n, const float *x, const float *mask, const float *c, int B, int T, float *out) {
+    CHECK_OK(bml__ode_net_forward(n, x, mask, B, T, out));
+    double L = 0;
+    for (int i = 0; i < B * T * n->O; i++) L += (double)c[i] * out[i];
+    return L;
+}
+
+static void test_neural_ode_network_gradients(void) {
+    enum { F = 3, O = 2, B = 3, T = 4 };
+    float x[B * T * (F + 1)], mask[B * T], c[B * T * O], out[B * T * O];
+    bml_nn_rng rng;
+    bml_nn_rng_seed(&rng, 7);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            int real = !(b == 2 && k == 3); /* the last sample is one step shorter */
+            mask[b * T + k] = (float)real;
+            float *r = x + (b * T + k) * (F + 1);
+            for (int j = 0; j < F; j++) r[j] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
+            r[F] = real ? 0.1f * (float)b + 0.3f * (float)k + 0.05f * bml_nn_rng_uniform(&rng) : 0;
+            for (int o = 0; o < O; o++) c[(b * T + k) * O + o] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
+        }
+    static const char *const what[4] = {"rk4", "euler", "dopri5 direct", "dopri5 adjoint"};
+    for (int mode = 0; mode < 4; mode++) {
+        bml_ode_opts so = {mode == 0 ? BML_ODE_RK4 : mode == 1 ? BML_ODE_EULER : BML_ODE_DOPRI5, 1e-5, 1e-6, 0, NULL, 0, 0};
+        bml__ode_net *n = NULL;
+        CHECK_OK(bml__ode_net_create(F, O, 4, 6, &so, mode == 3, 11, &n));
+        if (!n) return;
+        net_loss(n, x, mask, c, B, T, out);
+        memset(n->grads, 0, n->n_params * sizeof *n->grads);
+        CHECK_OK(bml__ode_net_backward(n, c));
+        double gmax = 0;
+        for (size_t i = 0; i < n->n_params; i++) gmax = fmax(gmax, fabs(n->grads[i]));
+        CHECK(gmax > 1e-3);
+        int bad = 0;
+        for (size_t i = 0; i < n->n_params; i += 3) {
+            float keep = n->params[i], eps = 1e-2f;
+            n->params[i] = keep + eps;
+            double Lp = net_loss(n, x, mask, c, B, T, out);
+            n->params[i] = keep - eps;
+            double Lm = net_loss(n, x, mask, c, B, T, out);
+            n->params[i] = keep;
+            double fd = (Lp - Lm) / (2 * (double)eps), g = n->grads[i];
+            if (!(fabs(fd - g) <= 2e-3 * gmax + 2e-2 * fabs(g))) {
+                if (bad++ < 3) fprintf(stderr, "  %s: d param %zu: %g, finite differences %g\n", what[mode], i, g, fd);
+            }
+        }
+        if (bad) t_fail_count++;
+        bml__ode_net_free(n);
+    }
+}
+
 static void decay(void *c, double t, const double *y, double *dy) {
     (void)c;
     dy[0] = -y[0] + t;
@@ -326,4 +379,5 @@ static void test_errors_and_exact_solution(void) {
 }
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
-          T(test_dopri5_gradients_finite_differences_and_adjoint), T(test_errors_and_exact_solution))
+          T(test_dopri5_gradients_finite_differences_and_adjoint),
+          T(test_neural_ode_network_gradients), T(test_errors_and_exact_solution))

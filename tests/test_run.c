@@ -266,6 +266,49 @@ static void test_sequence_studies(void) {
     CHECK(r == NULL);
 }
 
+static void test_neural_ode_study(void) {
+    const char *ov[] = {"pipeline=latent_ode_seq", "model=neural_ode", "pipeline.target=modes", "training.epochs=8",
+                        "model.hidden_dim=16", "model.latent_dim=8", "split=loco", "split.cells=[E5-B, E5-E]"};
+    bml_run_result *r = run(ov, 8, 1, BML_OK);
+    if (r) {
+        CHECK_INT(r->n_folds, 2);
+        CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LLI", "rmse")));
+        CHECK_NEAR(json_num(r->metrics_json, "overall", NULL, "LAM_NE", "n"), 32, 0);
+        /* the saved fold model predicts that fold's numbers again */
+        char out[128], *metrics = NULL;
+        snprintf(out, sizeof out, "%s/pred_node.csv", outdir);
+        bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+        CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
+                                 &metrics));
+        if (metrics) {
+            cJSON *j = cJSON_Parse(metrics);
+            double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "LLI"), "rmse")->valuedouble;
+            CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", "LLI", "rmse"), 1e-12);
+            cJSON_Delete(j);
+        }
+        free(metrics);
+    }
+    bml_run_result_free(r);
+    /* the other solvers and the adjoint train too */
+    const char *variants[3] = {"model.solver=rk4", "model.solver=euler", "model.use_adjoint=true"};
+    for (int k = 0; k < 3; k++) {
+        const char *ov2[] = {"pipeline=latent_ode_seq", "model=neural_ode", "training.epochs=3", "model.hidden_dim=8",
+                             "model.latent_dim=4", variants[k]};
+        r = run(ov2, 6, 0, BML_OK);
+        if (r) CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "soh", "rmse")));
+        bml_run_result_free(r);
+    }
+    /* a solver that fails stops training with its message */
+    const char *fail[] = {"pipeline=latent_ode_seq", "model=neural_ode", "training.epochs=3", "model.max_steps=1"};
+    r = run(fail, 4, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    CHECK(strstr(bml_last_error(), "dopri5: more than 1 steps") != NULL);
+    const char *bad[] = {"pipeline=latent_ode_seq", "model=neural_ode", "model.solver=rk4", "model.use_adjoint=true"};
+    r = run(bad, 4, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    CHECK(strstr(bml_last_error(), "use_adjoint needs solver dopri5") != NULL);
+}
+
 static void test_table_study(void) {
     const char *ov[] = {"data=table", "pipeline=table", "split=loco"};
     bml_run_result *r = run(ov, 3, 0, BML_OK);
@@ -280,7 +323,8 @@ int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
-                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_table_study)};
+                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study),
+                                      T(test_table_study)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);
