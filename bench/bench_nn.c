@@ -6,8 +6,11 @@
  *   mlp        2,000 x 7 -> 1, Linear(7,64)-ReLU-Dropout-Linear(64,32)-ReLU-Dropout-Linear(32,1)
  *   lstm_attn  64 sequences x 30 steps x 5 features -> 3 outputs per step
  *   cnn_lstm   the same shapes
+ *   node_dopri5, node_rk4, node_euler, node_dopri5_adjoint: neural_ode (latent 32, hidden 64) on the same
+ *              shapes, rtol 1e-3 / atol 1e-4, with function evaluations per forward and backward
  * The data follow the peer's generators (our own random numbers).
- * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm] */
+ * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
+ *        node_rk4,node_euler,node_dopri5_adjoint] */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <math.h>
@@ -17,6 +20,7 @@
 #include <time.h>
 
 #include "nn/mlp_net.h"
+#include "nn/ode_net.h"
 #include "nn/seq_net.h"
 #include "train/trainer.h"
 
@@ -46,6 +50,8 @@ static int cmp_d(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static const char *extra_fields = ""; /* appended to the next report's JSON object */
+
 static void report(const char *name, int threads, timing *tm, long warmup, size_t n, size_t params, double flops) {
     long k = tm->n - warmup;
     double *t = tm->times + warmup, mean = 0, sd = 0, mn = INFINITY;
@@ -61,9 +67,10 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
-           "\"params\": %zu}\n",
+           "\"params\": %zu%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
-           flops / mean / 1e9, params);
+           flops / mean / 1e9, params, extra_fields);
+    extra_fields = "";
     fflush(stdout);
 }
 
@@ -164,6 +171,72 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
     free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);
 }
 
+/* neural_ode: the peer's seq_data shapes (64 x 30 x 5 -> 3, batch 32); the peer solves a batch over its first
+ * sample's times, so here every sample shares one time vector (the solve then runs over those 30 times) */
+typedef struct {
+    bml__ode_net *net;
+    int T;
+    long forwards, nfe_fwd, nfe_bwd, timed_from;
+} node_ctx;
+static bml_status node_fwd(void *c, const float *x, const float *mask, int B, int training, float *out) {
+    (void)training;
+    node_ctx *s = c;
+    bml_status st = bml__ode_net_forward(s->net, x, mask, B, s->T, out);
+    if (s->forwards++ >= s->timed_from) s->nfe_fwd += s->net->nfe_forward;
+    return st;
+}
+static void node_bwd(void *c, const float *dout, int B) {
+    (void)B;
+    node_ctx *s = c;
+    if (bml__ode_net_backward(s->net, dout) != BML_OK) exit(1);
+    if (s->forwards > s->timed_from) s->nfe_bwd += s->net->nfe_backward;
+}
+
+static void bench_node(const char *name, bml_ode_method method, int adjoint, int threads, long epochs, long warmup) {
+    size_t n = 64, T = 30, F = 5, O = 3;
+    bml_nn_rng r;
+    bml_nn_rng_seed(&r, 0);
+    float *x = malloc(n * T * (F + 1) * sizeof *x), *y = malloc(n * T * O * sizeof *y), *mask = malloc(n * T * sizeof *mask);
+    float *t = malloc(T * sizeof *t);
+    for (size_t k = 0; k < T; k++) t[k] = bml_nn_rng_uniform(&r);
+    qsort(t, T, sizeof *t, cmp_f);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < T; k++) {
+            float *row = x + (i * T + k) * (F + 1);
+            for (size_t f = 0; f < F; f++) row[f] = normal(&r);
+            row[0] = t[k];
+            row[F] = t[k]; /* the time column */
+            mask[i * T + k] = 1.0f;
+        }
+        float rate = 0.2f + 0.1f / (1.0f + expf(-x[i * T * (F + 1) + 1]));
+        for (size_t k = 0; k < T; k++)
+            for (size_t o = 0; o < O; o++)
+                y[(i * T + k) * O + o] = 1.0f - rate * powf(t[k], 0.5f + 0.25f * (float)(o + 1)) + 0.01f * normal(&r);
+    }
+    bml_ode_opts so = {method, 1e-3, 1e-4, 0, NULL, 0, 0};
+    bml__ode_net *net;
+    if (bml__ode_net_create((int)F, (int)O, 32, 64, &so, adjoint, 0, &net) != BML_OK) exit(1);
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    long batches = (long)((n + 31) / 32);
+    node_ctx c = {net, (int)T, 0, 0, 0, warmup * batches};
+    bml_trainable tr = {&c, net->params, net->grads, net->n_params, net->sizes, net->n_tensors, T * (F + 1), T * O, T,
+                        node_fwd, node_bwd};
+    bml_train_opts o = opts(epochs, &tm);
+    bml_train_history h;
+    tm.t_last = now_s();
+    if (bml_train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    long timed = c.forwards - c.timed_from;
+    char ex[160];
+    snprintf(ex, sizeof ex, ", \"method\": \"%s\", \"adjoint\": %s, \"nfe_fwd_mean\": %.2f, \"nfe_bwd_mean\": %.2f",
+             method == BML_ODE_DOPRI5 ? "dopri5" : method == BML_ODE_RK4 ? "rk4" : "euler", adjoint ? "true" : "false",
+             (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
+    extra_fields = ex;
+    report(name, threads, &tm, warmup, n, net->n_params, 0);
+    bml_train_history_release(&h);
+    bml__ode_net_free(net);
+    free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);
+}
+
 int main(int argc, char **argv) {
     long epochs = 20, warmup = 2;
     const char *threads = "2,1", *cases = "mlp,lstm_attn,cnn_lstm";
@@ -184,6 +257,11 @@ int main(int argc, char **argv) {
             if (!strcmp(c, "mlp")) bench_mlp(th, epochs + warmup, warmup);
             else if (!strcmp(c, "lstm_attn")) bench_seq("lstm_attn", 0, th, epochs + warmup, warmup);
             else if (!strcmp(c, "cnn_lstm")) bench_seq("cnn_lstm", 1, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "node_dopri5")) bench_node(c, BML_ODE_DOPRI5, 0, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "node_rk4")) bench_node(c, BML_ODE_RK4, 0, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "node_euler")) bench_node(c, BML_ODE_EULER, 0, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "node_dopri5_adjoint")) bench_node(c, BML_ODE_DOPRI5, 1, th, epochs + warmup, warmup);
+            else fprintf(stderr, "bench_nn: unknown case '%s'\n", c);
         }
     }
     return 0;

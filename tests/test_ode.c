@@ -168,7 +168,7 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
                 CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, lw, dy0, dp, &nfe2));
                 CHECK_INT(nfe2, nfe);
             } else {
-                CHECK_OK(bml_ode_backprop_fixed(dyn_f, dyn_vjp, &m, n, y0, t, T, o.method, lw, dy0, dp));
+                CHECK_OK(bml_ode_backprop_fixed(dyn_f, dyn_vjp, &m, n, y0, t, T, o.method, lw, (f32 ? y : NULL), dy0, dp));
             }
             /* float32 references accumulate rounding over every step of a dopri5 solve (and at rtol 1e-6
              * take a slightly different step sequence): compare with the family's scale there */

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/fastmath.h"
 #include "nn/nn.h"
 
 /* ------------------------------------------------------------------ matrix products */
@@ -72,7 +73,7 @@ void bml_nn_relu_backward(float *dinp, const float *dout, const float *out, size
 }
 
 void bml_nn_tanh_forward(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) out[i] = tanhf(inp[i]);
+    for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
 
 void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {

@@ -53,7 +53,7 @@ void bml__ode_net_free(bml__ode_net *n) {
     if (!n) return;
     free(n->params), free(n->grads), free(n->grid), free(n->slot), free(n->x0), free(n->zs), free(n->z0), free(n->zsol);
     for (int i = 0; i < 3; i++) free(n->enc_h[i]), free(n->dec_h[i]);
-    free(n->in_f), free(n->h1_f), free(n->h2_f), free(n->out_f), free(n->dh_a), free(n->dh_b), free(n->dyn_g), free(n->dp_dyn);
+    free(n->in_f), free(n->h1_f), free(n->h2_f), free(n->out_f), free(n->dh_a), free(n->dh_b), free(n->dyn_g), free(n->dp_dyn), free(n->last_y);
     free(n);
 }
 
@@ -119,6 +119,7 @@ static bml_status ensure(bml__ode_net *n, int B, int T, size_t K) {
         bad |= grow((void **)&n->x0, b * (size_t)n->F, sizeof *n->x0);
         for (int i = 0; i < 3; i++) bad |= grow((void **)&n->enc_h[i], b * (i < 2 ? H : L), sizeof(float));
         bad |= grow((void **)&n->z0, b * L, sizeof *n->z0);
+        bad |= grow((void **)&n->last_y, b * L, sizeof *n->last_y);
         bad |= grow((void **)&n->in_f, b * (L + 1), sizeof *n->in_f);
         bad |= grow((void **)&n->h1_f, b * H, sizeof *n->h1_f);
         bad |= grow((void **)&n->h2_f, b * H, sizeof *n->h2_f);
@@ -143,10 +144,20 @@ static void dyn_input(bml__ode_net *n, double t, const double *y) {
     }
 }
 
-static void dyn_f(void *vc, double t, const double *y, double *dy) {
-    bml__ode_net *n = vc;
+/* evaluate the dynamics' layers at (t, y) unless they hold that point already */
+static void dyn_eval(bml__ode_net *n, double t, const double *y) {
+    size_t bl = (size_t)n->B * (size_t)n->L;
+    if (n->last_ok && t == n->last_t && !memcmp(y, n->last_y, bl * sizeof *y)) return;
     dyn_input(n, t, y);
     mlp3_forward(&n->dyn, n->in_f, n->B, n->h1_f, n->h2_f, n->out_f);
+    memcpy(n->last_y, y, bl * sizeof *y);
+    n->last_t = t, n->last_ok = 1;
+}
+
+static void dyn_f(void *vc, double t, const double *y, double *dy) {
+    bml__ode_net *n = vc;
+    n->last_ok = 0; /* out_f is rewritten by every vjp: evaluate afresh */
+    dyn_eval(n, t, y);
     for (size_t i = 0; i < (size_t)n->B * (size_t)n->L; i++) dy[i] = n->out_f[i];
 }
 
@@ -154,8 +165,7 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     bml__ode_net *n = vc;
     int B = n->B, L = n->L;
     size_t bl = (size_t)B * (size_t)L;
-    dyn_input(n, t, y);
-    mlp3_forward(&n->dyn, n->in_f, B, n->h1_f, n->h2_f, n->out_f);
+    dyn_eval(n, t, y);
     float *vf = n->out_f, *dx = n->out_f + (size_t)B * (size_t)(L + 1 > n->H ? L + 1 : n->H);
     for (size_t i = 0; i < bl; i++) vf[i] = (float)v[i];
     memset(dx, 0, (size_t)B * (size_t)(L + 1) * sizeof *dx);
@@ -187,6 +197,7 @@ bml_status bml__ode_net_forward(bml__ode_net *n, const float *x, const float *ma
     int F = n->F, L = n->L, Fx = F + 1;
     BML__TRY(ensure(n, B, T, (size_t)B * (size_t)T + 1));
     n->B = B, n->T = T;
+    n->last_ok = 0; /* the weights may have changed since */
     /* the union of the shifted step times */
     size_t K = 0;
     for (int b = 0; b < B; b++)
@@ -262,7 +273,7 @@ bml_status bml__ode_net_backward(bml__ode_net *n, const float *dout) {
             st = bml_ode_backprop_dopri5(dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn, &nf);
             n->nfe_backward = nf; /* the re-solve; each step's backward is one vjp per stage */
         } else {
-            st = bml_ode_backprop_fixed(dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, n->solver.method, w, dz0, n->dp_dyn);
+            st = bml_ode_backprop_fixed(dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, n->solver.method, w, n->zsol, dz0, n->dp_dyn);
         }
     }
     if (st == BML_OK) {

@@ -44,6 +44,8 @@ typedef struct {
     /* scratch */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b, *dyn_g; /* dynamics evaluation buffers */
     double *dp_dyn;        /* (dynamics params) */
+    double *last_y, last_t; /* (B L): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
+    int last_ok;
     size_t cap_bt, cap_b, cap_k;
 } bml__ode_net;
 

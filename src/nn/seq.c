@@ -3,21 +3,12 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/fastmath.h"
 #include "nn/nn.h"
 
 static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* tanh through one expf (glibc's tanhf goes through expm1f and is several times slower); the odd
- * Taylor series below 1/16, where 1 - exp(-2|x|) would cancel. Relative error below 1e-6. */
-static float tanh_fast(float x) {
-    float a = fabsf(x);
-    if (a < 0.0625f) {
-        float x2 = x * x;
-        return x * (1.0f + x2 * (-1.0f / 3.0f + x2 * (2.0f / 15.0f)));
-    }
-    float t = expf(-2.0f * a), y = (1.0f - t) / (1.0f + t);
-    return x < 0 ? -y : y;
-}
+#define tanh_fast bml__tanh_fast
 
 /* ------------------------------------------------------------------ LSTM */
 size_t bml_nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }

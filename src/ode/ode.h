@@ -35,9 +35,11 @@ bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, co
                          const bml_ode_opts *o, double *y, long *nfe);
 
 /* Gradient of L = sum(w * y) (w (T, n)) with respect to y0 (dy0, n) and the dynamics' parameters
- * (accumulated into dparams) by backpropagation through a fixed-grid solve (euler, rk4). */
+ * (accumulated into dparams) by backpropagation through a fixed-grid solve (euler, rk4). y_fwd (T, n), the
+ * solution bml_ode_solve gave for the same inputs, saves solving again; NULL solves. */
 bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
-                                  size_t T, bml_ode_method method, const double *w, double *dy0, double *dparams);
+                                  size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
+                                  double *dparams);
 
 /* The same through dopri5, as torchdiffeq's direct mode differentiates it: the stages, the dense output,
  * the initial step and the step times, with the accept/reject decisions fixed and the controller's next

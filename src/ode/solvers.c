@@ -270,7 +270,8 @@ bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, co
 }
 
 bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
-                                  size_t T, bml_ode_method method, const double *w, double *dy0, double *dparams) {
+                                  size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
+                                  double *dparams) {
     if (method == BML_ODE_DOPRI5) return bml__fail(BML_ERR_STATE, "backpropagation through dopri5 is not available here");
     const tableau *tb = method == BML_ODE_EULER ? &EULER : &RK38;
     size_t S = (size_t)tb->stages;
@@ -280,8 +281,11 @@ bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
         free(ys), free(Y), free(K), free(a), free(g), free(dY), free(tmp);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    memcpy(ys, y0, n * sizeof *ys);
-    for (size_t i = 1; i < T; i++) fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], ys + (i - 1) * n, Y, K, ys + i * n);
+    if (y_fwd) memcpy(ys, y_fwd, T * n * sizeof *ys);
+    else {
+        memcpy(ys, y0, n * sizeof *ys);
+        for (size_t i = 1; i < T; i++) fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], ys + (i - 1) * n, Y, K, ys + i * n);
+    }
     /* adjoint of the outputs, backwards through every step */
     memcpy(a, w + (T - 1) * n, n * sizeof *a);
     for (size_t i = T - 1; i >= 1; i--) {
