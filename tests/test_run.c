@@ -274,6 +274,18 @@ static void test_neural_ode_study(void) {
         CHECK_INT(r->n_folds, 2);
         CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LLI", "rmse")));
         CHECK_NEAR(json_num(r->metrics_json, "overall", NULL, "LAM_NE", "n"), 32, 0);
+        /* latent trajectories: one row per evaluated step with latent_dim values */
+        char *p = bml__path_join(r->run_dir, "latent.csv"), *txt = NULL;
+        CHECK_OK(bml__read_file(p, &txt, NULL));
+        if (txt) {
+            const char *head = "fold,experiment,cell,temperature_c,step,set,days,z0,z1,z2,z3,z4,z5,z6,z7\n";
+            CHECK(!strncmp(txt, head, strlen(head)));
+            int rows = 0;
+            for (const char *c = txt; *c; c++) rows += *c == '\n';
+            CHECK_INT(rows, 1 + 32);
+        }
+        free(txt);
+        free(p);
         /* the saved fold model predicts that fold's numbers again */
         char out[128], *metrics = NULL;
         snprintf(out, sizeof out, "%s/pred_node.csv", outdir);

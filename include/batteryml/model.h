@@ -52,6 +52,10 @@ bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, d
 /* Head-averaged self-attention weights of sequence models: w (n, T, T), query x key; rows of padded
  * queries are not meaningful, padded keys have weight 0. BML_ERR_STATE for models without attention. */
 bml_status bml_model_attention(const bml_model *m, const bml_samples *s, double *w);
+/* Latent trajectories of latent-ODE models: z (n, T, latent_dim), 0 at padded steps. BML_ERR_STATE for
+ * models without a latent state; bml_model_latent_dim is 0 for them. */
+size_t bml_model_latent_dim(const bml_model *m);
+bml_status bml_model_latent(const bml_model *m, const bml_samples *s, double *z);
 /* 1 when the model consumes sequence samples (pipeline latent_ode_seq), 0 for static ones. */
 int bml_model_wants_sequences(const bml_model *m);
 

@@ -687,6 +687,69 @@ out:
     free(v), free(y), free(xs), free(ys);
 }
 
+/* ------------------------------------------------------------------ latent trajectories */
+typedef struct {
+    const table *d;
+    int c_fold, c_cell, c_days, c_z[3];
+    int nz;
+} latent_ctx;
+
+/* the first latent dimensions over each cell's days, one panel per dimension, one line per cell */
+static void draw_latent(void *vc) {
+    latent_ctx *c = vc;
+    const table *d = c->d;
+    size_t n = d->n;
+    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
+    if (!xs || !ys) goto out;
+    char cells[24][48];
+    int nc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s/%s", str(d, i, c->c_fold), str(d, i, c->c_cell));
+        int k;
+        for (k = 0; k < nc; k++)
+            if (!strcmp(cells[k], key)) break;
+        if (k == nc && nc < 24) snprintf(cells[nc++], sizeof cells[0], "%s", key);
+    }
+    double t0 = INFINITY, t1 = -INFINITY;
+    for (size_t i = 0; i < n; i++) t0 = fmin(t0, num(d, i, c->c_days)), t1 = fmax(t1, num(d, i, c->c_days));
+    if (!(t1 > t0)) t1 = t0 + 1;
+    for (int p = 0; p < c->nz; p++) {
+        double z0 = INFINITY, z1 = -INFINITY;
+        for (size_t i = 0; i < n; i++) z0 = fmin(z0, num(d, i, c->c_z[p])), z1 = fmax(z1, num(d, i, c->c_z[p]));
+        if (!(z1 > z0)) z0 -= 1, z1 += 1;
+        double top = 0.92 - p * (0.8 / c->nz), bottom = top - 0.8 / c->nz + 0.05;
+        plvpor(0.12, 0.78, bottom, top);
+        plwind(t0, t1, z0 - 0.05 * (z1 - z0), z1 + 0.05 * (z1 - z0));
+        plcol0(12);
+        plbox("g", 0, 0, "g", 0, 0);
+        plcol0(1);
+        plbox(p == c->nz - 1 ? "bcnst" : "bcst", 0, 0, "bcnstv", 0, 0);
+        char yl[16];
+        snprintf(yl, sizeof yl, "z%d", p);
+        pllab(p == c->nz - 1 ? "days of degradation" : "", yl, p == 0 ? "Latent ODE trajectories of the evaluated cells" : "");
+        for (int k = 0; k < nc; k++) {
+            int m = 0;
+            for (size_t i = 0; i < n; i++) {
+                char key[48];
+                snprintf(key, sizeof key, "%s/%s", str(d, i, c->c_fold), str(d, i, c->c_cell));
+                if (!strcmp(key, cells[k])) xs[m] = num(d, i, c->c_days), ys[m] = num(d, i, c->c_z[p]), m++;
+            }
+            plcol0(color_of((size_t)k));
+            plwidth(2);
+            plline(m, xs, ys);
+            plwidth(1);
+        }
+    }
+    const char *text[24];
+    int colors[24];
+    for (int k = 0; k < nc; k++) text[k] = cells[k], colors[k] = color_of((size_t)k);
+    plvpor(0.12, 0.78, 0.12, 0.92);
+    legend(nc, text, colors, 1);
+out:
+    free(xs), free(ys);
+}
+
 /* ------------------------------------------------------------------ all figures of a run */
 bml_status bml__figures_draw(const char *run_dir, int *n_written) {
     if (n_written) *n_written = 0;
@@ -697,7 +760,7 @@ bml_status bml__figures_draw(const char *run_dir, int *n_written) {
     if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st = bml__mkdir_p(dir);
     int count = 0;
-    table pr = {0}, sh = {0}, im = {0}, at = {0}, hi = {0}, dq = {0};
+    table pr = {0}, sh = {0}, im = {0}, at = {0}, hi = {0}, dq = {0}, la = {0};
     /* prediction vs truth and fade, per target */
     if (st == BML_OK && load(run_dir, "predictions.csv", &pr)) {
         const bml__csv_row *h = &pr.csv.rows[0];
@@ -785,6 +848,13 @@ bml_status bml__figures_draw(const char *run_dir, int *n_written) {
         dqdv_ctx c = {&dq, col(&dq, "cell"), col(&dq, "rpt"), col(&dq, "voltage_v"), col(&dq, "dqdv_ah_per_v"), col(&dq, "is_peak")};
         if ((st = render(dir, "dqdv_curves", draw_dqdv, &c, 1000, 700)) == BML_OK) count++;
     }
+    /* latent trajectories of latent-ODE models */
+    if (st == BML_OK && load(run_dir, "latent.csv", &la)) {
+        latent_ctx c = {&la, col(&la, "fold"), col(&la, "cell"), col(&la, "days"), {col(&la, "z0"), col(&la, "z1"), col(&la, "z2")}, 0};
+        while (c.nz < 3 && c.c_z[c.nz] >= 0) c.nz++;
+        if (c.nz > 0 && c.c_days >= 0 && (st = render(dir, "latent_trajectories", draw_latent, &c, 1000, 800)) == BML_OK) count++;
+    }
+    bml__csv_free(&la.csv);
     bml__csv_free(&dq.csv);
     bml__csv_free(&pr.csv);
     bml__csv_free(&sh.csv);

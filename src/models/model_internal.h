@@ -36,6 +36,8 @@ struct bml__model_def {
     bml_status (*shap)(const bml_model *m, const double *x, size_t n, double *phi);         /* may be NULL */
     bml_status (*importance)(const bml_model *m, const char *kind, double *imp);            /* may be NULL */
     bml_status (*attention)(const bml_model *m, const bml_samples *s, double *w);             /* may be NULL */
+    bml_status (*latent)(const bml_model *m, const bml_samples *s, double *z);                /* may be NULL */
+    size_t (*latent_dim)(const bml_model *m);                                                 /* may be NULL */
     cJSON *(*fit_info)(const bml_model *m);
     char *(*history_csv)(const bml_model *m); /* may be NULL: epoch,train_loss,val_loss,lr rows */
     /* save writes the model's own files into dir and returns its state description (owned by caller) */

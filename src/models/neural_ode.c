@@ -139,8 +139,8 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     return st;
 }
 
-/* evaluation over chunks: y (n, T, O) in target units (0 at padded steps) */
-static bml_status predict_seq(const bml_model *m, const bml_samples *smp, double *y) {
+/* evaluation over chunks: y (n, T, O) in target units (0 at padded steps) and/or z (n, T, L) */
+static bml_status run(const bml_model *m, const bml_samples *smp, double *y, double *z) {
     node_state *s = m->state;
     BML__TRY(check_times(smp));
     size_t T = smp->seq_len, O = smp->n_targets, chunk = 64;
@@ -154,12 +154,19 @@ static bml_status predict_seq(const bml_model *m, const bml_samples *smp, double
     for (size_t i = 0; st == BML_OK && i < smp->n; i += chunk) {
         size_t B = smp->n - i < chunk ? smp->n - i : chunk;
         st = bml__ode_net_forward(s->net, x + i * T * F1, mask + i * T, (int)B, (int)T, yf);
-        for (size_t k = 0; st == BML_OK && k < B * T * O; k++)
+        for (size_t k = 0; y && st == BML_OK && k < B * T * O; k++)
             y[i * T * O + k] = mask[i * T + k / O] != 0 ? yf[k] * s->y_scale[k % O] + s->y_mean[k % O] : 0.0;
+        const float *zl = bml__ode_net_latent(s->net);
+        size_t L = (size_t)s->net->L;
+        for (size_t k = 0; z && st == BML_OK && k < B * T * L; k++) z[i * T * L + k] = zl[k];
     }
     free(x), free(yy), free(mask), free(zero), free(one), free(yf);
     return st;
 }
+
+static bml_status predict_seq(const bml_model *m, const bml_samples *smp, double *y) { return run(m, smp, y, NULL); }
+static bml_status latent(const bml_model *m, const bml_samples *smp, double *z) { return run(m, smp, NULL, z); }
+static size_t latent_dim(const bml_model *m) { return m->state ? (size_t)((node_state *)m->state)->net->L : 0; }
 
 static bml_status predict_static(const bml_model *m, const double *x, size_t n, double *y) {
     (void)x, (void)n, (void)y;
@@ -229,4 +236,4 @@ const bml__model_def bml__model_neural_ode = {
     .description = "encoder MLP -> latent ODE dz/dt = MLP([z, t]) solved over the step times (dopri5/rk4/euler) -> per-step decoder (sequences)",
     .specs = specs, .n_specs = sizeof specs / sizeof *specs, .params_size = sizeof(node_params), .handles_missing = 0,
     .wants_scaled = 1, .takes_training = 1, .fit = fit, .predict = predict_static, .predict_seq = predict_seq,
-    .fit_info = fit_info, .history_csv = history_csv, .save = save, .load = load, .release = release};
+    .latent = latent, .latent_dim = latent_dim, .fit_info = fit_info, .history_csv = history_csv, .save = save, .load = load, .release = release};

@@ -172,6 +172,17 @@ bml_status bml_model_attention(const bml_model *m, const bml_samples *s, double 
     return m->def->attention(m, s, w);
 }
 
+size_t bml_model_latent_dim(const bml_model *m) {
+    return m && m->fitted && m->def->latent_dim ? m->def->latent_dim(m) : 0;
+}
+
+bml_status bml_model_latent(const bml_model *m, const bml_samples *s, double *z) {
+    REQUIRE_FITTED(m, "latent");
+    if (!m->def->latent || !s->seq_len) return bml__fail(BML_ERR_STATE, "model %s has no latent trajectories", m->def->name);
+    if (s->n == 0) return BML_OK;
+    return m->def->latent(m, s, z);
+}
+
 bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi) {
     REQUIRE_FITTED(m, "shap");
     if (!m->def->shap) return bml__fail(BML_ERR_STATE, "model %s has no SHAP values", m->def->name);

@@ -614,6 +614,45 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
+    /* latent trajectories of latent-ODE models: latent.csv, one row per (sequence, step) */
+    int any_lat = 0;
+    for (size_t f = 0; f < sp->n_folds; f++) any_lat |= folds[f].lat != NULL;
+    if (st == BML_OK && any_lat) {
+        sbuf b = {0};
+        size_t T = seq->seq_len, L = 0;
+        for (size_t f = 0; f < sp->n_folds; f++) L = folds[f].lat ? folds[f].lat_dim : L;
+        sb_str(&b, "fold,experiment,cell,temperature_c,step,set,days");
+        for (size_t j = 0; j < L; j++) {
+            char t[32];
+            snprintf(t, sizeof t, ",z%zu", j);
+            sb_str(&b, t);
+        }
+        sb_str(&b, "\n");
+        for (size_t f = 0; f < sp->n_folds; f++)
+            for (size_t a = 0; folds[f].lat && a < folds[f].n_att; a++) {
+                size_t i = folds[f].att_idx[a];
+                const bml_sample_meta *m = &seq->meta[i];
+                for (size_t q = 0; q < T; q++) {
+                    if (seq->mask[i * T + q] == 0) continue;
+                    char t[160];
+                    sb_field(&b, sp->folds[f].name);
+                    snprintf(t, sizeof t, ",%d,", m->experiment);
+                    sb_str(&b, t);
+                    sb_field(&b, m->cell);
+                    snprintf(t, sizeof t, ",%g,%zu,%d,%.6g", m->temperature_c, q, seq->step_meta[i * T + q].set_index,
+                             seq->t ? seq->t[i * T + q] : NAN);
+                    sb_str(&b, t);
+                    for (size_t j = 0; j < L; j++) {
+                        snprintf(t, sizeof t, ",%.7g", folds[f].lat[(a * T + q) * folds[f].lat_dim + j]);
+                        sb_str(&b, t);
+                    }
+                    sb_str(&b, "\n");
+                }
+            }
+        char *p = bml__path_join(tmp, "latent.csv");
+        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
     /* per-epoch history of neural models: step_metrics.csv with a fold column */
     if (st == BML_OK) {
         sbuf b = {0};

@@ -43,6 +43,8 @@ typedef struct {
     size_t n_att;       /* sequence models: attention of n_att samples */
     const size_t *att_idx;
     const double *att;  /* (n_att, T, T) or NULL */
+    size_t lat_dim;     /* latent-ODE models: latent trajectories (n_att, T, lat_dim) of the same samples */
+    const double *lat;  /* or NULL */
 } bml__track_fold;
 
 /* Write the run directory under config key output_dir (default "runs"); *run_dir receives its

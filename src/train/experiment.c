@@ -168,6 +168,8 @@ typedef struct {
     size_t n_att;      /* sequence models: evaluated samples with attention weights */
     size_t *att_idx;   /* (n_att) sample indices */
     double *att;       /* (n_att, T, T) head-averaged attention, or NULL */
+    size_t lat_dim;    /* latent-ODE models: latent size, 0 otherwise */
+    double *lat;       /* (n_att, T, lat_dim) latent trajectories of the evaluated samples, or NULL */
 } fold_out;
 
 static void fold_out_release(fold_out *f) {
@@ -179,6 +181,7 @@ static void fold_out_release(fold_out *f) {
     free(f->imp);
     free(f->att_idx);
     free(f->att);
+    free(f->lat);
 }
 
 /* Preprocessing of the model's inputs with statistics of the training split: mean imputation for
@@ -305,9 +308,13 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
             st = BML_OK;
         } else if (st != BML_OK) {
             goto done;
-        } else {
-            fo->n_att = n_ev_samples;
-            memcpy(fo->att_idx, ev_idx, n_ev_samples * sizeof *ev_idx);
+        }
+        fo->n_att = n_ev_samples;
+        memcpy(fo->att_idx, ev_idx, n_ev_samples * sizeof *ev_idx);
+        if ((fo->lat_dim = bml_model_latent_dim(fo->model)) > 0) { /* latent trajectories */
+            fo->lat = bml__calloc(n_ev_samples * T * fo->lat_dim + 1, sizeof *fo->lat);
+            if (!fo->lat) goto nomem;
+            if ((st = bml_model_latent(fo->model, ev, fo->lat)) != BML_OK) goto done;
         }
     } else {
         fo->shap = bml__calloc(fo->n_eval * O * (F + 1), sizeof *fo->shap);
@@ -542,6 +549,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     }
     say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
         : folds[0].att ? "attention weights per sequence"
+        : folds[0].lat ? "latent trajectories per sequence"
                        : "no SHAP or attention for this model");
 
     /* 7. write */
@@ -566,6 +574,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].n_att = folds[f].n_att;
             tf[f].att_idx = folds[f].att_idx;
             tf[f].att = folds[f].att;
+            tf[f].lat_dim = folds[f].lat_dim;
+            tf[f].lat = folds[f].lat;
         }
         double t_save = 0;
         char *dqdv = bml_dataset_n_curves(ds) ? dqdv_csv(cfg, ds, s, &sp->folds[0]) : NULL;
