@@ -19,7 +19,7 @@ static const char *tmpdir(void) {
 }
 
 static char *tpath(const char *name) {
-    static char buf[8][512];
+    static char buf[8][1024];
     static int k;
     k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir(), name);

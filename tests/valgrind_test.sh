@@ -27,6 +27,10 @@ check run_default "$BML" run $C -q output_dir=runs run_name=r1
 check run_loco_modes "$BML" run $C -q output_dir=runs run_name=r2 split=loco pipeline.target=modes model.n_estimators=60
 check predict "$BML" predict --run runs/r1 --data "$SRC/data/oxford-lgm50t" --out p.csv -q
 check run_mlp "$BML" run $C -q output_dir=runs run_name=r3 model=mlp training.epochs=15
+check run_neural_ode "$BML" run $C -q output_dir=runs run_name=r4 pipeline=latent_ode_seq model=neural_ode \
+  training.epochs=3 model.hidden_dim=16 model.latent_dim=8 figures=false
+check run_neural_ode_adjoint "$BML" run $C -q output_dir=runs run_name=r5 pipeline=latent_ode_seq model=neural_ode \
+  training.epochs=2 model.hidden_dim=8 model.latent_dim=4 model.use_adjoint=true figures=false
 check features "$BML" features $C --out f.csv -q
 check plot "$BML" plot runs/r1 -q
 check report "$BML" report runs/r1 -q

@@ -43,7 +43,8 @@ static const char *MAIN_HELP =
     "Examples: batteryml run                      (the default study: summary_set + lgbm, 10/40 -> 25 degC)\n"
     "          batteryml run split=loco data.experiment=5\n"
     "          batteryml run model=mlp training.epochs=500 loss=huber\n"
-    "          batteryml run pipeline=latent_ode_seq model=lstm_attn pipeline.target=modes\n";
+    "          batteryml run pipeline=latent_ode_seq model=lstm_attn pipeline.target=modes\n"
+    "          batteryml run pipeline=latent_ode_seq model=neural_ode pipeline.target=modes split=loco\n";
 
 static const char *RUN_HELP =
     "Usage: batteryml run [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
@@ -57,6 +58,7 @@ static const char *RUN_HELP =
     "  importance.csv   gain, total gain, split count and mean |SHAP| per feature (lgbm)\n"
     "  step_metrics.csv per-epoch train loss, validation loss and learning rate (neural models)\n"
     "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm)\n"
+    "  latent.csv       latent state at every step of each evaluated cell (neural_ode)\n"
     "  model/           the model (model/<fold>/ for LOCO) with its preprocessing\n"
     "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n";
 
