@@ -115,24 +115,34 @@ static double max_abs(const double *a, size_t n) {
     return m;
 }
 
-static void run_case_f(const char *file, double rtol, double atol, int f32);
-static void run_case(const char *file, double rtol, double atol) { run_case_f(file, rtol, atol, 0); }
-
-static void run_case_f(const char *file, double rtol, double atol, int f32) {
+/* a reference case: the parsed JSON (caller deletes) and its dynamics (release with dyn_free) */
+static cJSON *load_case(const char *file, mlp_dyn *m) {
     char path[256], *txt = NULL;
     snprintf(path, sizeof path, "%s/ode/%s", TEST_DATA, file);
     CHECK_OK(bml__read_file(path, &txt, NULL));
     cJSON *j = txt ? cJSON_Parse(txt) : NULL;
     free(txt);
-    if (!j) return;
-    mlp_dyn m = {cJSON_GetObjectItemCaseSensitive(j, "B")->valueint, cJSON_GetObjectItemCaseSensitive(j, "D")->valueint,
-                 cJSON_GetObjectItemCaseSensitive(j, "H")->valueint, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    if (!j) return NULL;
+    *m = (mlp_dyn){cJSON_GetObjectItemCaseSensitive(j, "B")->valueint, cJSON_GetObjectItemCaseSensitive(j, "D")->valueint,
+                   cJSON_GetObjectItemCaseSensitive(j, "H")->valueint, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "weights");
     size_t k;
-    m.W1 = arr(cJSON_GetObjectItemCaseSensitive(w, "W1"), &k), m.b1 = arr(cJSON_GetObjectItemCaseSensitive(w, "b1"), &k);
-    m.W2 = arr(cJSON_GetObjectItemCaseSensitive(w, "W2"), &k), m.b2 = arr(cJSON_GetObjectItemCaseSensitive(w, "b2"), &k);
-    m.W3 = arr(cJSON_GetObjectItemCaseSensitive(w, "W3"), &k), m.b3 = arr(cJSON_GetObjectItemCaseSensitive(w, "b3"), &k);
-    m.np = (size_t)(m.H * (m.D + 1) + m.H + m.H * m.H + m.H + m.D * m.H + m.D);
+    m->W1 = arr(cJSON_GetObjectItemCaseSensitive(w, "W1"), &k), m->b1 = arr(cJSON_GetObjectItemCaseSensitive(w, "b1"), &k);
+    m->W2 = arr(cJSON_GetObjectItemCaseSensitive(w, "W2"), &k), m->b2 = arr(cJSON_GetObjectItemCaseSensitive(w, "b2"), &k);
+    m->W3 = arr(cJSON_GetObjectItemCaseSensitive(w, "W3"), &k), m->b3 = arr(cJSON_GetObjectItemCaseSensitive(w, "b3"), &k);
+    m->np = (size_t)(m->H * (m->D + 1) + m->H + m->H * m->H + m->H + m->D * m->H + m->D);
+    return j;
+}
+
+static void dyn_free(mlp_dyn *m) { free(m->W1), free(m->b1), free(m->W2), free(m->b2), free(m->W3), free(m->b3); }
+
+static void run_case_f(const char *file, double rtol, double atol, int f32);
+static void run_case(const char *file, double rtol, double atol) { run_case_f(file, rtol, atol, 0); }
+
+static void run_case_f(const char *file, double rtol, double atol, int f32) {
+    mlp_dyn m;
+    cJSON *j = load_case(file, &m);
+    if (!j) return;
     size_t n, T, nw;
     double *y0 = arr(cJSON_GetObjectItemCaseSensitive(j, "y0"), &n), *t = arr(cJSON_GetObjectItemCaseSensitive(j, "t"), &T);
     double *lw = arr(cJSON_GetObjectItemCaseSensitive(j, "loss_weights"), &nw);
@@ -218,7 +228,7 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
         }
     }
     free(y), free(dy0), free(dp), free(y0), free(t), free(lw);
-    free(m.W1), free(m.b1), free(m.W2), free(m.b2), free(m.W3), free(m.b3);
+    dyn_free(&m);
     cJSON_Delete(j);
 }
 
@@ -242,20 +252,10 @@ static double solve_loss(mlp_dyn *m, size_t n, const double *y0, const double *t
  * against it for every y0 entry and every W1 entry; the torchdiffeq-mode gradient differs from it; and the
  * adjoint gradient approaches the direct one as the tolerances tighten */
 static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
-    char path[256], *txt = NULL;
-    snprintf(path, sizeof path, "%s/ode/small_f64.json", TEST_DATA);
-    CHECK_OK(bml__read_file(path, &txt, NULL));
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
+    mlp_dyn m;
+    cJSON *j = load_case("small_f64.json", &m);
     if (!j) return;
-    mlp_dyn m = {cJSON_GetObjectItemCaseSensitive(j, "B")->valueint, cJSON_GetObjectItemCaseSensitive(j, "D")->valueint,
-                 cJSON_GetObjectItemCaseSensitive(j, "H")->valueint, NULL, NULL, NULL, NULL, NULL, NULL, 0};
-    const cJSON *wj = cJSON_GetObjectItemCaseSensitive(j, "weights");
-    size_t k, n, T, nw;
-    m.W1 = arr(cJSON_GetObjectItemCaseSensitive(wj, "W1"), &k), m.b1 = arr(cJSON_GetObjectItemCaseSensitive(wj, "b1"), &k);
-    m.W2 = arr(cJSON_GetObjectItemCaseSensitive(wj, "W2"), &k), m.b2 = arr(cJSON_GetObjectItemCaseSensitive(wj, "b2"), &k);
-    m.W3 = arr(cJSON_GetObjectItemCaseSensitive(wj, "W3"), &k), m.b3 = arr(cJSON_GetObjectItemCaseSensitive(wj, "b3"), &k);
-    m.np = (size_t)(m.H * (m.D + 1) + m.H + m.H * m.H + m.H + m.D * m.H + m.D);
+    size_t n, T, nw;
     double *y0 = arr(cJSON_GetObjectItemCaseSensitive(j, "y0"), &n), *t = arr(cJSON_GetObjectItemCaseSensitive(j, "t"), &T);
     double *w = arr(cJSON_GetObjectItemCaseSensitive(j, "loss_weights"), &nw);
     double *y = calloc(T * n, sizeof *y), *dy0 = calloc(n, sizeof *dy0), *dp = calloc(m.np, sizeof *dp);
@@ -304,7 +304,7 @@ static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
     }
     CHECK(gap[1] < gap[0] * 0.1 && gap[2] < gap[1] * 0.1 && gap[2] < 1e-6);
     free(y), free(dy0), free(dp), free(dy0_torch), free(dp_torch), free(y0), free(t), free(w);
-    free(m.W1), free(m.b1), free(m.W2), free(m.b2), free(m.W3), free(m.b3);
+    dyn_free(&m);
     cJSON_Delete(j);
 }
 

@@ -6,6 +6,10 @@
 
 #include "ode/ode.h"
 
+/* the Dormand-Prince 5(4) tableau: stage times, stage weights, error weights (5th - 4th order) and the
+ * dense-output midpoint weights */
+extern const double bml__dp_alpha[6], bml__dp_beta[6][6], bml__dp_err[7], bml__dp_mid[7];
+
 typedef struct {
     /* initial step: h0 = 0.01 d0 / d1 (or 1e-6), probe at yp = y0 + h0 f0, h1 = (0.01 / max(d1, d2))^(1/5) */
     double d0, d1, d2, h0, h1;
