@@ -54,6 +54,7 @@ void bml__ode_net_free(bml__ode_net *n) {
     free(n->params), free(n->grads), free(n->grid), free(n->slot), free(n->x0), free(n->zs), free(n->z0), free(n->zsol);
     for (int i = 0; i < 3; i++) free(n->enc_h[i]), free(n->dec_h[i]);
     free(n->in_f), free(n->h1_f), free(n->h2_f), free(n->out_f), free(n->dh_a), free(n->dh_b), free(n->dyn_g), free(n->dp_dyn), free(n->last_y);
+    bml__dp_tape_free(&n->tape);
     free(n);
 }
 
@@ -229,7 +230,11 @@ bml_status bml__ode_net_forward(bml__ode_net *n, const float *x, const float *ma
     for (size_t i = 0; i < bl; i++) n->z0[i] = n->enc_h[2][i];
     /* solve */
     n->nfe_forward = 0;
-    BML__TRY(bml_ode_solve(dyn_f, n, bl, n->z0, n->grid, K, &n->solver, n->zsol, &n->nfe_forward));
+    bml__dp_tape_free(&n->tape);
+    if (n->solver.method == BML_ODE_DOPRI5 && !n->use_adjoint) /* record the solve for the backward pass */
+        BML__TRY(bml__dopri5(dyn_f, n, bl, n->z0, n->grid, K, &n->solver, n->zsol, &n->nfe_forward, &n->tape));
+    else
+        BML__TRY(bml_ode_solve(dyn_f, n, bl, n->z0, n->grid, K, &n->solver, n->zsol, &n->nfe_forward));
     for (int b = 0; b < B; b++)
         for (int k = 0; k < T; k++) {
             float *z = n->zs + ((size_t)b * T + k) * L;
@@ -269,9 +274,7 @@ bml_status bml__ode_net_backward(bml__ode_net *n, const float *dout) {
             st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, n, bl, nd, gs, 6, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn,
                                         &nf, &n->nfe_backward);
         } else if (n->solver.method == BML_ODE_DOPRI5) {
-            long nf = 0;
-            st = bml_ode_backprop_dopri5(dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn, &nf);
-            n->nfe_backward = nf; /* the re-solve; each step's backward is one vjp per stage */
+            st = bml__dopri5_backward(&n->tape, dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn);
         } else {
             st = bml_ode_backprop_fixed(dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, n->solver.method, w, n->zsol, dz0, n->dp_dyn);
         }

@@ -15,6 +15,7 @@
 #include "batteryml/status.h"
 #include "nn/nn.h"
 #include "ode/ode.h"
+#include "ode/tape.h"
 
 #define BML_ODE_NET_TENSORS 18
 
@@ -41,6 +42,7 @@ typedef struct {
     float *zs, *dec_h[3];  /* latent per step (B*T, L) and decoder layer outputs */
     double *z0, *zsol;     /* (B L), (K, B L) */
     long nfe_forward, nfe_backward;
+    bml__dp_tape tape;     /* dopri5 with backpropagation: the last forward solve's record, reused by backward */
     /* scratch */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b, *dyn_g; /* dynamics evaluation buffers */
     double *dp_dyn;        /* (dynamics params) */

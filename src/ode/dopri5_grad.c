@@ -27,16 +27,23 @@ static void rms_back(const double *q, size_t n, double r, double r_bar, double *
 
 bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                    size_t T, const bml_ode_opts *o, const double *w, double *dy0, double *dparams, long *nfe) {
+    if (o->n_norm_groups) return bml__fail(BML_ERR_VALUE, "dopri5 backprop: norm groups are not supported");
     bml__dp_tape tp = {0};
     double *out = calloc(T * n + 1, sizeof *out);
     if (!out) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *nfe = 0;
     bml_status st = bml__dopri5(f, ctx, n, y0, t, T, o, out, nfe, &tp);
     free(out);
-    if (st != BML_OK) {
-        bml__dp_tape_free(&tp);
-        return st;
-    }
+    if (st == BML_OK) st = bml__dopri5_backward(&tp, f, vjp, ctx, n, y0, t, T, o, w, dy0, dparams);
+    bml__dp_tape_free(&tp);
+    return st;
+}
+
+bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
+                                const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
+                                double *dy0, double *dparams) {
+    const bml__dp_tape tp = *tape; /* read only */
+    bml_status st = BML_OK;
     double rtol = o->rtol, atol = o->atol;
     /* carry: adjoints of the state after the step being processed (y, f, t, dt) */
     double *aY = calloc(n, sizeof *aY), *aF = calloc(n, sizeof *aF), *bK = calloc(7 * n, sizeof *bK);
@@ -221,6 +228,5 @@ bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, siz
     }
 done:
     free(aY), free(aF), free(bK), free(bYS), free(bY), free(bym), free(bc), free(dY), free(tmp);
-    bml__dp_tape_free(&tp);
     return st;
 }
