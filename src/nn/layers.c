@@ -82,34 +82,12 @@ void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size
 }
 
 /* ------------------------------------------------------------------ RNG and dropout */
-static uint64_t splitmix(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+void bml_nn_rng_seed(bml_nn_rng *r, uint64_t seed) { bml__rng_seed(r, seed); }
 
-void bml_nn_rng_seed(bml_nn_rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
-}
-
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static uint64_t next(bml_nn_rng *r) {
-    uint64_t *s = r->s, result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-float bml_nn_rng_uniform(bml_nn_rng *r) { return (float)(next(r) >> 40) * 0x1.0p-24f; }
+float bml_nn_rng_uniform(bml_nn_rng *r) { return (float)(bml__rng_next(r) >> 40) * 0x1.0p-24f; }
 
 float bml_nn_rng_normal(bml_nn_rng *r) {
-    double u1 = ((double)(next(r) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(next(r) >> 11) * 0x1.0p-53;
+    double u1 = ((double)(bml__rng_next(r) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(bml__rng_next(r) >> 11) * 0x1.0p-53;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 

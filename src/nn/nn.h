@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/internal.h"
+
 /* ---- matrix products: out (M, N) (+)= a (M, K) @ b^T or b, through cblas; naive references beside ---- */
 /* out (M,N) = [accumulate ? out : 0] + a (M,K) @ b (N,K)^T */
 void bml_nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
@@ -33,9 +35,7 @@ void bml_nn_tanh_forward(float *out, const float *inp, size_t n);
 void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n); /* uses the output */
 
 /* ---- Dropout (inverted): out = inp * mask, mask = 0 or 1/(1-p) drawn from a seeded stream ---- */
-typedef struct {
-    uint64_t s[4];
-} bml_nn_rng;
+typedef bml__rng bml_nn_rng; /* the library's xoshiro256** stream (core/internal.h) */
 void bml_nn_rng_seed(bml_nn_rng *r, uint64_t seed);
 float bml_nn_rng_uniform(bml_nn_rng *r);   /* [0, 1) */
 float bml_nn_rng_normal(bml_nn_rng *r);    /* N(0, 1), Box-Muller */
