@@ -138,12 +138,7 @@ static bml_status predict(const bml_model *m, const double *x, size_t n, double 
 
 static cJSON *fit_info(const bml_model *m) {
     const mlp_state *s = m->state;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "params", (double)s->net->n_params);
-    cJSON_AddNumberToObject(o, "epochs_run", (double)s->hist.n_epochs);
-    cJSON_AddNumberToObject(o, "best_epoch", (double)s->hist.best_epoch + 1);
-    if (s->hist.best_epoch >= 0) cJSON_AddNumberToObject(o, "best_val_loss", s->hist.val_loss[s->hist.best_epoch]);
-    return o;
+    return bml__train_fit_info(s->net->n_params, &s->hist);
 }
 
 static char *history_csv(const bml_model *m) {

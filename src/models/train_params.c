@@ -93,3 +93,12 @@ char *bml__params_json(const bml__strvec *keys, const bml__strvec *values) {
     cJSON_Delete(pj);
     return txt;
 }
+
+cJSON *bml__train_fit_info(size_t n_params, const bml_train_history *h) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "params", (double)n_params);
+    cJSON_AddNumberToObject(o, "epochs_run", (double)h->n_epochs);
+    cJSON_AddNumberToObject(o, "best_epoch", (double)h->best_epoch + 1);
+    if (h->best_epoch >= 0) cJSON_AddNumberToObject(o, "best_val_loss", h->val_loss[h->best_epoch]);
+    return o;
+}

@@ -50,6 +50,8 @@ void bml__target_scaler_save(cJSON *state, const double *mean, const double *sca
 bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *where, double **mean, double **scale);
 /* Per-epoch history as CSV text (epoch,train_loss,val_loss,lr), malloc'ed; NULL when empty. */
 char *bml__history_csv(const bml_train_history *h);
+/* what fitting a neural model found: {"params", "epochs_run", "best_epoch" (1-based), "best_val_loss"} */
+cJSON *bml__train_fit_info(size_t n_params, const bml_train_history *h);
 /* The model's parameters (as given) as a JSON object text, for checkpoints (malloc'ed). */
 char *bml__params_json(const bml__strvec *keys, const bml__strvec *values);
 
