@@ -74,9 +74,9 @@ bml_status bml__ode_net_create(int F, int O, int L, int H, const bml_ode_opts *s
     n->n_params = off, n->n_tensors = ti;
     n->params = bml__calloc(off, sizeof *n->params);
     n->grads = bml__calloc(off, sizeof *n->grads);
-    size_t nd = n->dyn.d[1] * (size_t)(L + 1) + 2 * (size_t)H + (size_t)H * H + (size_t)L * H + (size_t)L;
-    n->dyn_g = bml__calloc(nd, sizeof *n->dyn_g);
-    n->dp_dyn = bml__calloc(nd, sizeof *n->dp_dyn);
+    for (int i = 6; i < 12; i++) n->n_dyn += n->sizes[i];
+    n->dyn_g = bml__calloc(n->n_dyn, sizeof *n->dyn_g);
+    n->dp_dyn = bml__calloc(n->n_dyn, sizeof *n->dp_dyn);
     if (!n->params || !n->grads || !n->dyn_g || !n->dp_dyn) {
         bml__ode_net_free(n);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -85,6 +85,10 @@ bml_status bml__ode_net_create(int F, int O, int L, int H, const bml_ode_opts *s
     mlp3_bind(n, &n->enc, F, H, H, L, &off, &ti);
     mlp3_bind(n, &n->dyn, L + 1, H, H, L, &off, &ti);
     mlp3_bind(n, &n->dec, L, H, H / 2 > 0 ? H / 2 : 1, O, &off, &ti);
+    for (size_t l = 0, o = 0; l < 3; l++) { /* the vjp's gradient views, laid out as the dynamics tensors */
+        n->dyn_gw[l] = n->dyn_g + o, o += n->sizes[6 + 2 * l];
+        n->dyn_gb[l] = n->dyn_g + o, o += n->sizes[7 + 2 * l];
+    }
     bml_nn_rng rng;
     bml_nn_rng_seed(&rng, seed);
     const bml__mlp3 *ms[3] = {&n->enc, &n->dyn, &n->dec};
@@ -170,23 +174,13 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     float *vf = n->out_f, *dx = n->out_f + (size_t)B * (size_t)(L + 1 > n->H ? L + 1 : n->H);
     for (size_t i = 0; i < bl; i++) vf[i] = (float)v[i];
     memset(dx, 0, (size_t)B * (size_t)(L + 1) * sizeof *dx);
-    size_t ng = 0;
-    for (int l = 0; l < 3; l++) ng += (size_t)n->dyn.d[l + 1] * (size_t)(n->dyn.d[l] + 1);
-    memset(n->dyn_g, 0, ng * sizeof *n->dyn_g);
-    float *dw[3], *db[3];
-    size_t off = 0;
-    for (int l = 0; l < 3; l++) {
-        dw[l] = n->dyn_g + off;
-        off += (size_t)n->dyn.d[l + 1] * (size_t)n->dyn.d[l];
-        db[l] = n->dyn_g + off;
-        off += (size_t)n->dyn.d[l + 1];
-    }
-    mlp3_backward(&n->dyn, dw, db, n->in_f, n->h1_f, n->h2_f, vf, B, dx, n->dh_a, n->dh_b);
+    memset(n->dyn_g, 0, n->n_dyn * sizeof *n->dyn_g);
+    mlp3_backward(&n->dyn, n->dyn_gw, n->dyn_gb, n->in_f, n->h1_f, n->h2_f, vf, B, dx, n->dh_a, n->dh_b);
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < L; j++) dy[b * L + j] += dx[b * (L + 1) + j];
         if (dt) *dt += dx[b * (L + 1) + L];
     }
-    for (size_t i = 0; i < ng; i++) dparams[i] += n->dyn_g[i];
+    for (size_t i = 0; i < n->n_dyn; i++) dparams[i] += n->dyn_g[i];
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -261,17 +255,12 @@ bml_status bml__ode_net_backward(bml__ode_net *n, const float *dout) {
                 if (s < 0) continue;
                 for (int j = 0; j < L; j++) w[(size_t)s * bl + (size_t)b * L + j] += dzs[((size_t)b * T + k) * L + j];
             }
-        size_t nd = 0, gs[6];
-        for (int l = 0; l < 3; l++) {
-            gs[2 * l] = (size_t)n->dyn.d[l + 1] * (size_t)n->dyn.d[l], gs[2 * l + 1] = (size_t)n->dyn.d[l + 1];
-            nd += gs[2 * l] + gs[2 * l + 1];
-        }
-        memset(n->dp_dyn, 0, nd * sizeof *n->dp_dyn);
+        memset(n->dp_dyn, 0, n->n_dyn * sizeof *n->dp_dyn);
         n->nfe_backward = 0;
         if (K == 1) memcpy(dz0, w, bl * sizeof *dz0);
         else if (n->use_adjoint) {
             long nf = 0;
-            st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, n, bl, nd, gs, 6, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn,
+            st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, n, bl, n->n_dyn, n->sizes + 6, 6, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn,
                                         &nf, &n->nfe_backward);
         } else if (n->solver.method == BML_ODE_DOPRI5) {
             st = bml__dopri5_backward(&n->tape, dyn_f, dyn_vjp, n, bl, n->z0, n->grid, K, &n->solver, w, dz0, n->dp_dyn);
@@ -281,9 +270,7 @@ bml_status bml__ode_net_backward(bml__ode_net *n, const float *dout) {
     }
     if (st == BML_OK) {
         float *g = n->dyn.dw[0]; /* the dynamics tensors are contiguous from dw[0] */
-        size_t nd = 0;
-        for (int l = 0; l < 3; l++) nd += (size_t)n->dyn.d[l + 1] * (size_t)(n->dyn.d[l] + 1);
-        for (size_t i = 0; i < nd; i++) g[i] += (float)n->dp_dyn[i];
+        for (size_t i = 0; i < n->n_dyn; i++) g[i] += (float)n->dp_dyn[i];
         for (size_t i = 0; i < bl; i++) dz0f[i] = (float)dz0[i];
         mlp3_backward(&n->enc, n->enc.dw, n->enc.db, n->x0, n->enc_h[0], n->enc_h[1], dz0f, B, NULL, s0, s1);
     }

@@ -44,8 +44,10 @@ typedef struct {
     long nfe_forward, nfe_backward;
     bml__dp_tape tape;     /* dopri5 with backpropagation: the last forward solve's record, reused by backward */
     /* scratch */
-    float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b, *dyn_g; /* dynamics evaluation buffers */
-    double *dp_dyn;        /* (dynamics params) */
+    float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b; /* dynamics evaluation buffers */
+    size_t n_dyn;          /* dynamics parameters: tensors 6..11 of names[], contiguous */
+    float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */
+    double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
     double *last_y, last_t; /* (B L): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
     int last_ok;
     size_t cap_bt, cap_b, cap_k;
