@@ -209,6 +209,22 @@ static void test_mlp_study(void) {
     CHECK(r == NULL);
 }
 
+/* predicting cell E5-E with the E5-E fold's saved model reproduces that fold's RMSE of `target` */
+static void check_predict_e5e(const bml_run_result *r, const char *csv_name, const char *target) {
+    char out[128], *metrics = NULL;
+    snprintf(out, sizeof out, "%s/%s", outdir, csv_name);
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+    CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
+                             &metrics));
+    if (metrics) {
+        cJSON *j = cJSON_Parse(metrics);
+        double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, target), "rmse")->valuedouble;
+        CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", target, "rmse"), 1e-12);
+        cJSON_Delete(j);
+    }
+    free(metrics);
+}
+
 static void test_sequence_studies(void) {
     const char *models[] = {"model=lstm_attn", "model=cnn_lstm"};
     for (int k = 0; k < 2; k++) {
@@ -242,19 +258,7 @@ static void test_sequence_studies(void) {
         }
         free(txt);
         free(p);
-        /* predict with a fold's model reproduces that fold's numbers */
-        char out[128], *metrics = NULL;
-        snprintf(out, sizeof out, "%s/pred_seq.csv", outdir);
-        bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
-        CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
-                                 &metrics));
-        if (metrics) {
-            cJSON *j = cJSON_Parse(metrics);
-            double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "LAM_PE"), "rmse")->valuedouble;
-            CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", "LAM_PE", "rmse"), 1e-12);
-            cJSON_Delete(j);
-        }
-        free(metrics);
+        check_predict_e5e(r, "pred_seq.csv", "LAM_PE");
         bml_run_result_free(r);
     }
     /* a sequence model needs sequences, a static model static samples */
@@ -286,19 +290,7 @@ static void test_neural_ode_study(void) {
         }
         free(txt);
         free(p);
-        /* the saved fold model predicts that fold's numbers again */
-        char out[128], *metrics = NULL;
-        snprintf(out, sizeof out, "%s/pred_node.csv", outdir);
-        bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
-        CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
-                                 &metrics));
-        if (metrics) {
-            cJSON *j = cJSON_Parse(metrics);
-            double m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "LLI"), "rmse")->valuedouble;
-            CHECK_NEAR(m, json_num(r->metrics_json, "per_cell", "E5-E", "LLI", "rmse"), 1e-12);
-            cJSON_Delete(j);
-        }
-        free(metrics);
+        check_predict_e5e(r, "pred_node.csv", "LLI");
     }
     bml_run_result_free(r);
     /* the other solvers and the adjoint train too */
