@@ -182,14 +182,14 @@ static bml_status node_fwd(void *c, const float *x, const float *mask, int B, in
     (void)training;
     node_ctx *s = c;
     bml_status st = bml__ode_net_forward(s->net, x, mask, B, s->T, out);
-    if (s->forwards++ >= s->timed_from) s->nfe_fwd += s->net->nfe_forward;
+    if (s->forwards++ >= s->timed_from) s->nfe_fwd += s->net->ode.nfe_forward;
     return st;
 }
 static void node_bwd(void *c, const float *dout, int B) {
     (void)B;
     node_ctx *s = c;
     if (bml__ode_net_backward(s->net, dout) != BML_OK) exit(1);
-    if (s->forwards > s->timed_from) s->nfe_bwd += s->net->nfe_backward;
+    if (s->forwards > s->timed_from) s->nfe_bwd += s->net->ode.nfe_backward;
 }
 
 static void bench_node(const char *name, bml_ode_method method, int adjoint, int threads, long epochs, long warmup) {

@@ -176,7 +176,7 @@ static bml_status predict_static(const bml_model *m, const double *x, size_t n, 
 static cJSON *fit_info(const bml_model *m) {
     const node_state *s = m->state;
     cJSON *o = bml__train_fit_info(s->net->n_params, &s->hist);
-    cJSON_AddNumberToObject(o, "nfe_forward_last", (double)s->net->nfe_forward);
+    cJSON_AddNumberToObject(o, "nfe_forward_last", (double)s->net->ode.nfe_forward);
     cJSON_AddNumberToObject(o, "time_scale_days", s->t_scale);
     return o;
 }

@@ -14,43 +14,23 @@
 
 #include "batteryml/status.h"
 #include "nn/nn.h"
-#include "ode/ode.h"
-#include "ode/tape.h"
+#include "nn/ode_block.h"
 
 #define BML_ODE_NET_TENSORS 18
 
-/* a 3-layer tanh MLP's views into the shared parameters: weights (d1, d0), (d2, d1), (d3, d2) and biases */
-typedef struct {
-    int d[4];
-    float *w[3], *b[3], *dw[3], *db[3];
-} bml__mlp3;
-
 typedef struct {
     int F, O, L, H;
-    bml_ode_opts solver;
-    int use_adjoint;
     float *params, *grads; /* (n_params) each: encoder, dynamics, decoder tensors in names[] order */
     size_t n_params, n_tensors;
     size_t sizes[BML_ODE_NET_TENSORS];
     const char *names[BML_ODE_NET_TENSORS];
-    bml__mlp3 enc, dyn, dec;
+    bml__mlp3 enc, dec;
+    bml__ode_block ode;    /* the dynamics (tensors 6..11) and the solve; nfe counts in ode.nfe_forward / backward */
     /* the last forward */
-    int B, T, K;           /* K: solve times (the union of the batch's shifted step times) */
-    double *grid;          /* (K) */
-    int *slot;             /* (B, T) index into grid of each real step, -1 for padding */
+    int B, T;
     float *x0, *enc_h[3];  /* encoder input (B, F) and layer outputs */
     float *zs, *dec_h[3];  /* latent per step (B*T, L) and decoder layer outputs */
-    double *z0, *zsol;     /* (B L), (K, B L) */
-    long nfe_forward, nfe_backward;
-    bml__dp_tape tape;     /* dopri5 with backpropagation: the last forward solve's record, reused by backward */
-    /* scratch */
-    float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b; /* dynamics evaluation buffers */
-    size_t n_dyn;          /* dynamics parameters: tensors 6..11 of names[], contiguous */
-    float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */
-    double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
-    double *last_y, last_t; /* (B L): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
-    int last_ok;
-    size_t cap_bt, cap_b, cap_k;
+    size_t cap_bt, cap_b;
 } bml__ode_net;
 
 /* solver: method, rtol, atol, max_steps (the remaining fields unused). Weights U(-1/sqrt(fan_in), ..) as

@@ -1,0 +1,250 @@
+/* The latent ODE block and the 3-layer tanh MLP (see ode_block.h). */
+#include "nn/ode_block.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+size_t bml__mlp3_sizes(int d0, int d1, int d2, int d3, size_t sizes[6]) {
+    int d[4] = {d0, d1, d2, d3};
+    size_t total = 0;
+    for (int l = 0; l < 3; l++) {
+        sizes[2 * l] = (size_t)d[l + 1] * (size_t)d[l];
+        sizes[2 * l + 1] = (size_t)d[l + 1];
+        total += sizes[2 * l] + sizes[2 * l + 1];
+    }
+    return total;
+}
+
+void bml__mlp3_bind(bml__mlp3 *m, int d0, int d1, int d2, int d3, float *params, float *grads, size_t off) {
+    m->d[0] = d0, m->d[1] = d1, m->d[2] = d2, m->d[3] = d3;
+    for (int l = 0; l < 3; l++) {
+        size_t nw = (size_t)m->d[l + 1] * (size_t)m->d[l], nb = (size_t)m->d[l + 1];
+        m->w[l] = params + off, m->dw[l] = grads + off;
+        m->b[l] = params + off + nw, m->db[l] = grads + off + nw;
+        off += nw + nb;
+    }
+}
+
+void bml__mlp3_forward(const bml__mlp3 *m, const float *x, int N, float *h0, float *h1, float *out) {
+    bml_nn_linear_forward(h0, x, m->w[0], m->b[0], N, m->d[0], m->d[1]);
+    bml_nn_tanh_forward(h0, h0, (size_t)N * (size_t)m->d[1]);
+    bml_nn_linear_forward(h1, h0, m->w[1], m->b[1], N, m->d[1], m->d[2]);
+    bml_nn_tanh_forward(h1, h1, (size_t)N * (size_t)m->d[2]);
+    bml_nn_linear_forward(out, h1, m->w[2], m->b[2], N, m->d[2], m->d[3]);
+}
+
+void bml__mlp3_backward(const bml__mlp3 *m, float *const dw[3], float *const db[3], const float *x, const float *h0,
+                        const float *h1, const float *dout, int N, float *dx, float *s0, float *s1) {
+    size_t n1 = (size_t)N * (size_t)m->d[1], n2 = (size_t)N * (size_t)m->d[2];
+    memset(s1, 0, n2 * sizeof *s1);
+    bml_nn_linear_backward(s1, dw[2], db[2], dout, h1, m->w[2], N, m->d[2], m->d[3]);
+    for (size_t i = 0; i < n2; i++) s1[i] *= 1.0f - h1[i] * h1[i];
+    memset(s0, 0, n1 * sizeof *s0);
+    bml_nn_linear_backward(s0, dw[1], db[1], s1, h0, m->w[1], N, m->d[1], m->d[2]);
+    for (size_t i = 0; i < n1; i++) s0[i] *= 1.0f - h0[i] * h0[i];
+    bml_nn_linear_backward(dx, dw[0], db[0], s0, x, m->w[0], N, m->d[0], m->d[1]);
+}
+
+/* ---- the block ---- */
+
+void bml__ode_block_release(bml__ode_block *o) {
+    if (!o) return;
+    free(o->grid), free(o->slot), free(o->y0), free(o->ysol);
+    free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
+    free(o->dyn_g), free(o->dp_dyn), free(o->last_y);
+    bml__dp_tape_free(&o->tape);
+    memset(o, 0, sizeof *o);
+}
+
+size_t bml__ode_block_param_sizes(const bml__ode_block *o, size_t sizes[6]) {
+    return bml__mlp3_sizes(o->D + 1, o->H, o->H, o->D, sizes);
+}
+
+bml_status bml__ode_block_init(bml__ode_block *o, int D, int H, const bml_ode_opts *solver, int use_adjoint) {
+    memset(o, 0, sizeof *o);
+    if (use_adjoint && solver->method != BML_ODE_DOPRI5) return bml__fail(BML_ERR_VALUE, "use_adjoint needs solver dopri5");
+    o->D = D, o->H = H, o->solver = *solver, o->use_adjoint = use_adjoint;
+    o->solver.norm_groups = NULL, o->solver.n_norm_groups = 0, o->solver.grad_through_controller = 0;
+    o->n_dyn = bml__ode_block_param_sizes(o, o->sizes);
+    o->dyn_g = bml__calloc(o->n_dyn, sizeof *o->dyn_g);
+    o->dp_dyn = bml__calloc(o->n_dyn, sizeof *o->dp_dyn);
+    if (!o->dyn_g || !o->dp_dyn) {
+        bml__ode_block_release(o);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t l = 0, off = 0; l < 3; l++) { /* the vjp's gradient views, laid out as the dynamics tensors */
+        o->dyn_gw[l] = o->dyn_g + off, off += o->sizes[2 * l];
+        o->dyn_gb[l] = o->dyn_g + off, off += o->sizes[2 * l + 1];
+    }
+    return BML_OK;
+}
+
+void bml__ode_block_bind(bml__ode_block *o, float *params, float *grads, size_t off) {
+    bml__mlp3_bind(&o->dyn, o->D + 1, o->H, o->H, o->D, params, grads, off);
+}
+
+static int grow(void **p, size_t need, size_t elem) {
+    void *q = realloc(*p, (need ? need : 1) * elem);
+    if (!q) return 1;
+    *p = q;
+    return 0;
+}
+
+static bml_status ensure(bml__ode_block *o, int B, int T, size_t K) {
+    size_t bt = (size_t)B * (size_t)T, b = (size_t)B, H = (size_t)o->H, D = (size_t)o->D;
+    size_t wide = H > D + 1 ? H : D + 1;
+    int bad = 0;
+    if (bt > o->cap_bt) {
+        bad |= grow((void **)&o->slot, bt, sizeof *o->slot);
+        bad |= grow((void **)&o->grid, bt + 1, sizeof *o->grid);
+        if (!bad) o->cap_bt = bt;
+    }
+    if (b > o->cap_b) {
+        bad |= grow((void **)&o->y0, b * D, sizeof *o->y0);
+        bad |= grow((void **)&o->last_y, b * D, sizeof *o->last_y);
+        bad |= grow((void **)&o->in_f, b * (D + 1), sizeof *o->in_f);
+        bad |= grow((void **)&o->h1_f, b * H, sizeof *o->h1_f);
+        bad |= grow((void **)&o->h2_f, b * H, sizeof *o->h2_f);
+        bad |= grow((void **)&o->out_f, b * wide * 2, sizeof *o->out_f);
+        bad |= grow((void **)&o->dh_a, b * wide, sizeof *o->dh_a);
+        bad |= grow((void **)&o->dh_b, b * wide, sizeof *o->dh_b);
+        if (!bad) o->cap_b = b;
+    }
+    if (K * b > o->cap_k) {
+        bad |= grow((void **)&o->ysol, K * b * D, sizeof *o->ysol);
+        if (!bad) o->cap_k = K * b;
+    }
+    return bad ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
+}
+
+/* ---- the dynamics over the flat state (B D) in double, evaluated in float ---- */
+
+/* evaluate the dynamics' layers at (t, y) unless they hold that point already */
+static void dyn_eval(bml__ode_block *o, double t, const double *y) {
+    int D = o->D;
+    size_t bd = (size_t)o->B * (size_t)D;
+    if (o->last_ok && t == o->last_t && !memcmp(y, o->last_y, bd * sizeof *y)) return;
+    for (int b = 0; b < o->B; b++) {
+        for (int j = 0; j < D; j++) o->in_f[b * (D + 1) + j] = (float)y[b * D + j];
+        o->in_f[b * (D + 1) + D] = (float)t;
+    }
+    bml__mlp3_forward(&o->dyn, o->in_f, o->B, o->h1_f, o->h2_f, o->out_f);
+    memcpy(o->last_y, y, bd * sizeof *y);
+    o->last_t = t, o->last_ok = 1;
+}
+
+static void dyn_f(void *vc, double t, const double *y, double *dy) {
+    bml__ode_block *o = vc;
+    o->last_ok = 0; /* out_f is rewritten by every vjp: evaluate afresh */
+    dyn_eval(o, t, y);
+    for (size_t i = 0; i < (size_t)o->B * (size_t)o->D; i++) dy[i] = o->out_f[i];
+}
+
+static void dyn_vjp(void *vc, double t, const double *y, const double *v, double *dy, double *dparams, double *dt) {
+    bml__ode_block *o = vc;
+    int B = o->B, D = o->D;
+    size_t bd = (size_t)B * (size_t)D;
+    dyn_eval(o, t, y);
+    float *vf = o->out_f, *dx = o->out_f + (size_t)B * (size_t)(D + 1 > o->H ? D + 1 : o->H);
+    for (size_t i = 0; i < bd; i++) vf[i] = (float)v[i];
+    memset(dx, 0, (size_t)B * (size_t)(D + 1) * sizeof *dx);
+    memset(o->dyn_g, 0, o->n_dyn * sizeof *o->dyn_g);
+    bml__mlp3_backward(&o->dyn, o->dyn_gw, o->dyn_gb, o->in_f, o->h1_f, o->h2_f, vf, B, dx, o->dh_a, o->dh_b);
+    for (int b = 0; b < B; b++) {
+        for (int j = 0; j < D; j++) dy[b * D + j] += dx[b * (D + 1) + j];
+        if (dt) *dt += dx[b * (D + 1) + D];
+    }
+    for (size_t i = 0; i < o->n_dyn; i++) dparams[i] += o->dyn_g[i];
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride, int tcol, const float *mask, int B, int T,
+                                  const float *y0, float *ys) {
+    int D = o->D;
+    BML__TRY(ensure(o, B, T, (size_t)B * (size_t)T + 1));
+    o->B = B, o->T = T;
+    o->last_ok = 0; /* the weights may have changed since */
+    /* the union of the shifted step times */
+    size_t K = 0;
+#define TAU(b, k) ((double)x[((size_t)(b) * T + (k)) * stride + tcol] - (double)x[(size_t)(b) * T * stride + tcol])
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++)
+            if (mask[b * T + k] != 0) {
+                double tau = TAU(b, k);
+                if (!isfinite(tau) || tau < 0)
+                    return bml__fail(BML_ERR_VALUE, "step times must be finite and increasing (sample %d, step %d)", b, k);
+                o->grid[K++] = tau;
+            }
+    o->grid[K++] = 0;
+    qsort(o->grid, K, sizeof *o->grid, cmp_double);
+    size_t u = 0;
+    for (size_t i = 0; i < K; i++)
+        if (u == 0 || o->grid[i] != o->grid[u - 1]) o->grid[u++] = o->grid[i];
+    K = u, o->K = (int)K;
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            o->slot[b * T + k] = -1;
+            if (mask[b * T + k] == 0) continue;
+            double tau = TAU(b, k);
+            const double *p = bsearch(&tau, o->grid, K, sizeof *o->grid, cmp_double);
+            o->slot[b * T + k] = (int)(p - o->grid);
+        }
+#undef TAU
+    size_t bd = (size_t)B * (size_t)D;
+    for (size_t i = 0; i < bd; i++) o->y0[i] = y0[i];
+    o->nfe_forward = 0;
+    bml__dp_tape_free(&o->tape);
+    if (o->solver.method == BML_ODE_DOPRI5 && !o->use_adjoint) /* record the solve for the backward pass */
+        BML__TRY(bml__dopri5(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward, &o->tape));
+    else
+        BML__TRY(bml_ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            float *y = ys + ((size_t)b * T + k) * D;
+            int s = o->slot[b * T + k];
+            for (int j = 0; j < D; j++) y[j] = s < 0 ? 0.0f : (float)o->ysol[(size_t)s * bd + (size_t)b * D + j];
+        }
+    return BML_OK;
+}
+
+bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0) {
+    int B = o->B, T = o->T, D = o->D;
+    size_t bd = (size_t)B * D, K = (size_t)o->K;
+    double *w = calloc(K * bd + 1, sizeof *w), *dz0 = calloc(bd + 1, sizeof *dz0);
+    bml_status st = w && dz0 ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        /* the loss's weights on the solution at each grid time */
+        for (int b = 0; b < B; b++)
+            for (int k = 0; k < T; k++) {
+                int s = o->slot[b * T + k];
+                if (s < 0) continue;
+                for (int j = 0; j < D; j++) w[(size_t)s * bd + (size_t)b * D + j] += dys[((size_t)b * T + k) * D + j];
+            }
+        memset(o->dp_dyn, 0, o->n_dyn * sizeof *o->dp_dyn);
+        o->nfe_backward = 0;
+        if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
+        else if (o->use_adjoint) {
+            long nf = 0;
+            st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
+                                        o->dp_dyn, &nf, &o->nfe_backward);
+        } else if (o->solver.method == BML_ODE_DOPRI5) {
+            st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
+        } else {
+            st = bml_ode_backprop_fixed(dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, o->solver.method, w, o->ysol, dz0, o->dp_dyn);
+        }
+    }
+    if (st == BML_OK) {
+        float *g = o->dyn.dw[0]; /* the dynamics tensors are contiguous from dw[0] */
+        for (size_t i = 0; i < o->n_dyn; i++) g[i] += (float)o->dp_dyn[i];
+        for (size_t i = 0; i < bd; i++) dy0[i] = (float)dz0[i];
+    }
+    free(w), free(dz0);
+    return st;
+}
