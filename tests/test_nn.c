@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "nn/acla_net.h"
 #include "nn/mlp_net.h"
 #include "nn/nn.h"
 #include "nn/seq_net.h"
@@ -689,6 +690,45 @@ static void test_seq_net_parity(void) {
     seq_net_parity("cnn_lstm.bin", 1);
 }
 
+/* acla against the PyTorch module (tools/gen_torch_reference.py acla_case: rk4 over the union of the
+ * samples' own times, the CNN-LSTM run over every step there, on the first step here) */
+static void test_acla_parity(void) {
+    tfile f = load("acla.bin");
+    enum { B = 3, T = 5, F = 6, O = 2 };
+    bml__acla_shape sh = {F, O, 8, 2, 4, 3, 5, 4, 2, 7, 0.0f};
+    bml_ode_opts so = {BML_ODE_RK4, 0, 0, 0, NULL, 0, 0};
+    bml__acla_net *n = NULL;
+    CHECK_OK(bml__acla_net_create(&sh, &so, 0, 1, &n));
+    if (!n || !f.count) {
+        bml__acla_net_free(n), release(&f);
+        return;
+    }
+    CHECK(n->n_tensors == f.count / 2 - 3);
+    for (size_t i = 0; i < n->n_tensors; i++) memcpy(n->p[i], get(&f, n->names[i]), n->sizes[i] * sizeof(float));
+    float x[B * T * (F + 1)], mask[B * T], out[B * T * O], dout[B * T * O];
+    const float *xr = get(&f, "x"), *tr = get(&f, "t");
+    for (int i = 0; i < B * T; i++) {
+        memcpy(x + i * (F + 1), xr + i * F, F * sizeof(float));
+        x[i * (F + 1) + F] = tr[i];
+        mask[i] = 1.0f;
+    }
+    CHECK_OK(bml__acla_net_forward(n, x, mask, B, T, 1, out));
+    close_to("acla out", out, get(&f, "out"), B * T * O, 1e-4, 1e-5);
+    close_to("acla latent", bml__acla_net_latent(n), get(&f, "latent"), (size_t)B * T * 6, 1e-4, 1e-5);
+    bml_loss mse = {.kind = BML_LOSS_MSE};
+    float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, B * T * O, dout);
+    close_to("acla loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
+    memset(n->grads, 0, n->n_params * sizeof(float));
+    CHECK_OK(bml__acla_net_backward(n, dout));
+    for (size_t i = 0; i < n->n_tensors; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "d%s", n->names[i]);
+        close_to(key, n->g[i], get(&f, key), n->sizes[i], 2e-3, 2e-6);
+    }
+    bml__acla_net_free(n);
+    release(&f);
+}
+
 typedef struct {
     bml__seq_net *n;
     float *x, *mask;
@@ -824,6 +864,6 @@ static void test_mlp_bad_parameters(void) {
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
-          T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients),
+          T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

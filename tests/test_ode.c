@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/internal.h"
+#include "nn/acla_net.h"
 #include "nn/ode_net.h"
 #include "ode/ode.h"
 #include "test.h"
@@ -308,55 +309,110 @@ static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
     cJSON_Delete(j);
 }
 
-/* the neural_ode network: gradients of every solver mode against central differences of its loss */
-static double net_loss(bml__ode_net *n, const float *x, const float *mask, const float *c, int B, int T, float *out) {
-    CHECK_OK(bml__ode_net_forward(n, x, mask, B, T, out));
+/* the neural_ode and acla networks: gradients of every solver mode against central differences of a
+ * weighted sum of their outputs, over a batch with a padded step */
+enum { NF = 3, NO = 2, NB = 3, NT = 4 };
+typedef struct {
+    bml__ode_net *node;
+    bml__acla_net *acla;
+    float x[NB * NT * (NF + 1)], mask[NB * NT], c[NB * NT * NO], out[NB * NT * NO];
+} net_case;
+
+static double net_loss(net_case *k) {
+    if (k->node) CHECK_OK(bml__ode_net_forward(k->node, k->x, k->mask, NB, NT, k->out));
+    else CHECK_OK(bml__acla_net_forward(k->acla, k->x, k->mask, NB, NT, 0, k->out));
     double L = 0;
-    for (int i = 0; i < B * T * n->O; i++) L += (double)c[i] * out[i];
+    for (int i = 0; i < NB * NT * NO; i++) L += (double)k->c[i] * k->out[i];
     return L;
 }
 
-static void test_neural_ode_network_gradients(void) {
-    enum { F = 3, O = 2, B = 3, T = 4 };
-    float x[B * T * (F + 1)], mask[B * T], c[B * T * O], out[B * T * O];
+static void net_case_init(net_case *k) {
     bml_nn_rng rng;
     bml_nn_rng_seed(&rng, 7);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < T; k++) {
-            int real = !(b == 2 && k == 3); /* the last sample is one step shorter */
-            mask[b * T + k] = (float)real;
-            float *r = x + (b * T + k) * (F + 1);
-            for (int j = 0; j < F; j++) r[j] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
-            r[F] = real ? 0.1f * (float)b + 0.3f * (float)k + 0.05f * bml_nn_rng_uniform(&rng) : 0;
-            for (int o = 0; o < O; o++) c[(b * T + k) * O + o] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
+    for (int b = 0; b < NB; b++)
+        for (int t = 0; t < NT; t++) {
+            int real = !(b == 2 && t == 3); /* the last sample is one step shorter */
+            k->mask[b * NT + t] = (float)real;
+            float *r = k->x + (b * NT + t) * (NF + 1);
+            for (int j = 0; j < NF; j++) r[j] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
+            r[NF] = real ? 0.1f * (float)b + 0.3f * (float)t + 0.05f * bml_nn_rng_uniform(&rng) : 0;
+            for (int o = 0; o < NO; o++) k->c[(b * NT + t) * NO + o] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
         }
-    static const char *const what[4] = {"rk4", "euler", "dopri5 direct", "dopri5 adjoint"};
+}
+
+/* every `stride`-th parameter against central differences; a failure names the parameter */
+static void net_fd_check(const char *what, net_case *k, float *params, const float *grads, size_t n, size_t stride, float eps) {
+    double gmax = 0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grads[i]));
+    CHECK(gmax > 1e-3);
+    int bad = 0;
+    for (size_t i = 0; i < n; i += stride) {
+        float keep = params[i];
+        params[i] = keep + eps;
+        double Lp = net_loss(k);
+        params[i] = keep - eps;
+        double Lm = net_loss(k);
+        params[i] = keep;
+        double fd = (Lp - Lm) / (2 * (double)eps), g = grads[i];
+        if (!(fabs(fd - g) <= 2e-3 * gmax + 2e-2 * fabs(g))) {
+            if (bad++ < 3) fprintf(stderr, "  %s: d param %zu: %g, finite differences %g\n", what, i, g, fd);
+        }
+    }
+    if (bad) t_fail_count++;
+}
+
+static const char *const MODE_NAME[4] = {"rk4", "euler", "dopri5 direct", "dopri5 adjoint"};
+static bml_ode_opts mode_opts(int mode) {
+    bml_ode_opts so = {mode == 0 ? BML_ODE_RK4 : mode == 1 ? BML_ODE_EULER : BML_ODE_DOPRI5, 1e-5, 1e-6, 0, NULL, 0, 0};
+    return so;
+}
+
+static void test_neural_ode_network_gradients(void) {
+    net_case k = {0};
+    net_case_init(&k);
     for (int mode = 0; mode < 4; mode++) {
-        bml_ode_opts so = {mode == 0 ? BML_ODE_RK4 : mode == 1 ? BML_ODE_EULER : BML_ODE_DOPRI5, 1e-5, 1e-6, 0, NULL, 0, 0};
-        bml__ode_net *n = NULL;
-        CHECK_OK(bml__ode_net_create(F, O, 4, 6, &so, mode == 3, 11, &n));
-        if (!n) return;
-        net_loss(n, x, mask, c, B, T, out);
-        memset(n->grads, 0, n->n_params * sizeof *n->grads);
-        CHECK_OK(bml__ode_net_backward(n, c));
-        double gmax = 0;
-        for (size_t i = 0; i < n->n_params; i++) gmax = fmax(gmax, fabs(n->grads[i]));
-        CHECK(gmax > 1e-3);
-        int bad = 0;
-        for (size_t i = 0; i < n->n_params; i += 3) {
-            float keep = n->params[i], eps = 1e-2f;
-            n->params[i] = keep + eps;
-            double Lp = net_loss(n, x, mask, c, B, T, out);
-            n->params[i] = keep - eps;
-            double Lm = net_loss(n, x, mask, c, B, T, out);
-            n->params[i] = keep;
-            double fd = (Lp - Lm) / (2 * (double)eps), g = n->grads[i];
-            if (!(fabs(fd - g) <= 2e-3 * gmax + 2e-2 * fabs(g))) {
-                if (bad++ < 3) fprintf(stderr, "  %s: d param %zu: %g, finite differences %g\n", what[mode], i, g, fd);
-            }
+        bml_ode_opts so = mode_opts(mode);
+        CHECK_OK(bml__ode_net_create(NF, NO, 4, 6, &so, mode == 3, 11, &k.node));
+        if (!k.node) return;
+        net_loss(&k);
+        memset(k.node->grads, 0, k.node->n_params * sizeof *k.node->grads);
+        CHECK_OK(bml__ode_net_backward(k.node, k.c));
+        net_fd_check(MODE_NAME[mode], &k, k.node->params, k.node->grads, k.node->n_params, 3, 1e-2f);
+        bml__ode_net_free(k.node);
+        k.node = NULL;
+    }
+}
+
+/* acla: every part (attention block, CNN, one-step LSTM, z0, augmented ODE, read-out) in every solver mode;
+ * padded steps never reach real ones */
+static void test_acla_network_gradients(void) {
+    net_case k = {0};
+    net_case_init(&k);
+    bml__acla_shape sh = {NF, NO, 4, 2, 3, 2, 3, 3, 2, 5, 0.1f};
+    for (int mode = 0; mode < 4; mode++) {
+        bml_ode_opts so = mode_opts(mode);
+        CHECK_OK(bml__acla_net_create(&sh, &so, mode == 3, 12, &k.acla));
+        if (!k.acla) return;
+        for (int t = BML_ACLA_FUNC_FIRST; t < BML_ACLA_FUNC_FIRST + 6; t++) /* N(0, 0.01) would leave the dynamics nearly flat */
+            for (size_t i = 0; i < k.acla->sizes[t]; i++) k.acla->p[t][i] *= 40.0f;
+        net_loss(&k);
+        memset(k.acla->grads, 0, k.acla->n_params * sizeof *k.acla->grads);
+        CHECK_OK(bml__acla_net_backward(k.acla, k.c));
+        char what[64];
+        snprintf(what, sizeof what, "acla %s", MODE_NAME[mode]);
+        net_fd_check(what, &k, k.acla->params, k.acla->grads, k.acla->n_params, mode < 2 ? 1 : 3, 1e-2f);
+        if (mode == 0) {
+            float keep[NB * NT * NO];
+            net_loss(&k);
+            memcpy(keep, k.out, sizeof keep);
+            k.x[(2 * NT + 3) * (NF + 1) + 1] = 50.0f; /* a padded step's feature */
+            net_loss(&k);
+            for (int i = 0; i < NB * NT * NO; i++)
+                if (k.mask[i / NO] != 0) CHECK(fabsf(keep[i] - k.out[i]) < 1e-6f);
+            k.x[(2 * NT + 3) * (NF + 1) + 1] = 0.0f;
         }
-        if (bad) t_fail_count++;
-        bml__ode_net_free(n);
+        bml__acla_net_free(k.acla);
+        k.acla = NULL;
     }
 }
 
@@ -380,4 +436,4 @@ static void test_errors_and_exact_solution(void) {
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
           T(test_dopri5_gradients_finite_differences_and_adjoint),
-          T(test_neural_ode_network_gradients), T(test_errors_and_exact_solution))
+          T(test_neural_ode_network_gradients), T(test_acla_network_gradients), T(test_errors_and_exact_solution))

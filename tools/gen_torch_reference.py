@@ -283,6 +283,67 @@ def seq_model_case(out, name, cnn):
     write(os.path.join(out, name + ".bin"), t)
 
 
+def acla_case(out):
+    """The peer's ACLA (../shared/bench-peer/models.py) with attention dropout 0 and small widths, the
+    CNN-LSTM run over every step as there; the ODE solved with torchdiffeq's fixed-grid rk4 (3/8 rule)
+    written out here (torchdiffeq is not in Debian) over the union of the samples' shifted step times, each
+    sample read at its own times: output, MSE loss and every gradient."""
+    g = torch.Generator().manual_seed(20)
+    B, T, F, O, A, heads, c1, c2, H, Z, aug, M = 3, 5, 6, 2, 8, 2, 4, 3, 5, 4, 2, 7
+    D = Z + aug
+    proj_in = torch.nn.Linear(F, A)
+    attn = torch.nn.MultiheadAttention(A, heads, dropout=0.0, batch_first=True)
+    proj_out = torch.nn.Linear(A, F)
+    norm = torch.nn.LayerNorm(F)
+    cnn = torch.nn.Sequential(torch.nn.Conv1d(1, c1, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv1d(c1, c2, 3, padding=1), torch.nn.ReLU())
+    lstm = torch.nn.LSTM(c2, H, num_layers=1, batch_first=True)
+    to_z0 = torch.nn.Linear(H, Z)
+    func = torch.nn.Sequential(torch.nn.Linear(D + 1, M), torch.nn.Tanh(), torch.nn.Linear(M, M), torch.nn.Tanh(),
+                               torch.nn.Linear(M, D))
+    readout = torch.nn.Linear(D, O)
+    mods = [("proj_in", proj_in), ("attn", attn), ("proj_out", proj_out), ("norm", norm), ("cnn", cnn), ("lstm", lstm),
+            ("to_z0", to_z0), ("func.net", func), ("readout", readout)]
+    named = [(m + "." + k, p) for m, mod in mods for k, p in mod.named_parameters()]
+    with torch.no_grad():
+        for _, p in named:
+            p.copy_(0.4 * torch.randn(p.shape, generator=g))
+    x = torch.randn(B, T, F, generator=g)
+    y = torch.randn(B, T, O, generator=g)
+    t = torch.cumsum(0.05 + 0.3 * torch.rand(B, T, generator=g), dim=1)   # each sample its own times
+    tau = (t - t[:, :1]).double()
+    grid = torch.unique(torch.cat([tau.reshape(-1), torch.zeros(1, dtype=torch.float64)]))  # sorted
+    p = proj_in(x)
+    a, _ = attn(p, p, p, need_weights=False)
+    u = norm(proj_out(a) + x)
+    c = cnn(u.reshape(B * T, 1, F)).mean(dim=2).reshape(B, T, c2)
+    enc, _ = lstm(c)
+    z0 = to_z0(enc[:, 0, :])
+    yk = torch.cat([z0, z0.new_zeros(B, aug)], dim=-1)
+
+    def f(tt, yy):
+        return func(torch.cat([yy, torch.full((B, 1), float(tt))], dim=-1))
+    sol = [yk]
+    for k in range(len(grid) - 1):
+        t0, dt = float(grid[k]), float(grid[k + 1] - grid[k])
+        k1 = f(t0, yk)
+        k2 = f(t0 + dt / 3, yk + dt * k1 / 3)
+        k3 = f(t0 + dt * 2 / 3, yk + dt * (k2 - k1 / 3))
+        k4 = f(t0 + dt, yk + dt * (k1 - k2 + k3))
+        yk = yk + dt * (k1 + 3 * (k2 + k3) + k4) * 0.125
+        sol.append(yk)
+    sol = torch.stack(sol)                                                # (K, B, D)
+    idx = torch.searchsorted(grid, tau)                                   # (B, T)
+    ys = torch.stack([sol[idx[b], b] for b in range(B)])                  # (B, T, D)
+    pred = readout(ys)
+    loss = torch.nn.functional.mse_loss(pred, y)
+    loss.backward()
+    out_t = [("x", x), ("t", t), ("y", y), ("out", pred), ("loss", loss.reshape(1)), ("latent", ys)]
+    for k, p in named:
+        out_t += [(k, p), ("d" + k, p.grad)]
+    write(os.path.join(out, "acla.bin"), out_t)
+
+
 def main(out):
     os.makedirs(out, exist_ok=True)
     linear_case(out)
@@ -298,6 +359,7 @@ def main(out):
     conv_bn_case(out)
     seq_model_case(out, "lstm_attn", 0)
     seq_model_case(out, "cnn_lstm", 1)
+    acla_case(out)
     print("torch", torch.__version__, "->", out)
 
 
