@@ -63,7 +63,7 @@ if "$BML" features --config-dir "$SRC/configs" --out feats.csv -q && [ "$(wc -l 
 # bad input: clear errors, non-zero exit, nothing half-written
 C="--config-dir $SRC/configs"
 expect_fail missing_path "data/none: no such file or directory" "$BML" run $C data.path=data/none output_dir=runs
-expect_fail unknown_model "unknown model 'xgb' (valid: cnn_lstm, lgbm, lstm_attn, mlp, neural_ode)" "$BML" run $C model=xgb
+expect_fail unknown_model "unknown model 'xgb' (valid: acla, cnn_lstm, lgbm, lstm_attn, mlp, neural_ode)" "$BML" run $C model=xgb
 expect_fail unknown_split "unknown split 'kfold' (valid: " "$BML" run $C split=kfold
 expect_fail unknown_key "unknown config key 'model.lr'" "$BML" run $C model.lr=0.1
 expect_fail negative_lr "learning_rate must be > 0" "$BML" run $C model.learning_rate=-0.5 output_dir=runs

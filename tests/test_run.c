@@ -313,6 +313,44 @@ static void test_neural_ode_study(void) {
     CHECK(strstr(bml_last_error(), "use_adjoint needs solver dopri5") != NULL);
 }
 
+static void test_acla_study(void) {
+    const char *ov[] = {"pipeline=latent_ode_seq", "model=acla", "pipeline.target=modes", "training.epochs=6",
+                        "model.attn_dim=8", "model.num_heads=2", "model.cnn_filters1=8", "model.cnn_filters2=4",
+                        "model.hidden_dim=8", "model.latent_dim=6", "model.augment_dim=2", "model.ode_hidden=16",
+                        "split=loco", "split.cells=[E5-B, E5-E]"};
+    bml_run_result *r = run(ov, 14, 1, BML_OK);
+    if (r) {
+        CHECK_INT(r->n_folds, 2);
+        CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "LAM_PE", "rmse")));
+        /* latent trajectories of the augmented state (6 + 2) and attention weights, saved with the run */
+        char *p = bml__path_join(r->run_dir, "latent.csv"), *txt = NULL;
+        CHECK_OK(bml__read_file(p, &txt, NULL));
+        const char *head = "fold,experiment,cell,temperature_c,step,set,days,z0,z1,z2,z3,z4,z5,z6,z7\n";
+        if (txt) CHECK(!strncmp(txt, head, strlen(head)));
+        free(txt), free(p);
+        p = bml__path_join(r->run_dir, "attention.csv");
+        CHECK(bml__is_file(p));
+        free(p);
+        check_predict_e5e(r, "pred_acla.csv", "LAM_NE");
+    }
+    bml_run_result_free(r);
+    const char *variants[2] = {"model.solver=rk4", "model.use_adjoint=true"};
+    for (int k = 0; k < 2; k++) {
+        const char *ov2[] = {"pipeline=latent_ode_seq", "model=acla", "training.epochs=2", "model.attn_dim=8",
+                             "model.hidden_dim=8", "model.ode_hidden=8", variants[k]};
+        r = run(ov2, 7, 0, BML_OK);
+        if (r) CHECK(isfinite(json_num(r->metrics_json, "overall", NULL, "soh", "rmse")));
+        bml_run_result_free(r);
+    }
+    const char *bad[] = {"pipeline=latent_ode_seq", "model=acla", "model.attn_dim=10", "model.num_heads=4"};
+    r = run(bad, 4, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+    CHECK(strstr(bml_last_error(), "attention width 10 must divide into 4 heads") != NULL);
+    const char *flat[] = {"model=acla"};
+    r = run(flat, 1, 0, BML_ERR_VALUE);
+    CHECK(r == NULL);
+}
+
 static void test_table_study(void) {
     const char *ov[] = {"data=table", "pipeline=table", "split=loco"};
     bml_run_result *r = run(ov, 3, 0, BML_OK);
@@ -327,7 +365,7 @@ int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
-                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study),
+                                      T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study), T(test_acla_study),
                                       T(test_table_study)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];

@@ -51,5 +51,6 @@ extern const bml__model_def bml__model_mlp;
 extern const bml__model_def bml__model_lstm_attn;
 extern const bml__model_def bml__model_cnn_lstm;
 extern const bml__model_def bml__model_neural_ode;
+extern const bml__model_def bml__model_acla;
 
 #endif

@@ -5,7 +5,7 @@
 #include "models/model_internal.h"
 
 static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp, &bml__model_lstm_attn, &bml__model_cnn_lstm,
-                                              &bml__model_neural_ode};
+                                              &bml__model_neural_ode, &bml__model_acla};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 size_t bml_model_registry_count(void) { return N_DEFS; }

@@ -548,6 +548,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         free(yp);
     }
     say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
+        : folds[0].att && folds[0].lat ? "attention weights and latent trajectories per sequence"
         : folds[0].att ? "attention weights per sequence"
         : folds[0].lat ? "latent trajectories per sequence"
                        : "no SHAP or attention for this model");
