@@ -44,7 +44,8 @@ static const char *MAIN_HELP =
     "          batteryml run split=loco data.experiment=5\n"
     "          batteryml run model=mlp training.epochs=500 loss=huber\n"
     "          batteryml run pipeline=latent_ode_seq model=lstm_attn pipeline.target=modes\n"
-    "          batteryml run pipeline=latent_ode_seq model=neural_ode pipeline.target=modes split=loco\n";
+    "          batteryml run pipeline=latent_ode_seq model=neural_ode pipeline.target=modes split=loco\n"
+    "          batteryml run pipeline=latent_ode_seq model=acla pipeline.target=modes\n";
 
 static const char *RUN_HELP =
     "Usage: batteryml run [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
