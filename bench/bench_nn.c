@@ -8,9 +8,10 @@
  *   cnn_lstm   the same shapes
  *   node_dopri5, node_rk4, node_euler, node_dopri5_adjoint: neural_ode (latent 32, hidden 64) on the same
  *              shapes, rtol 1e-3 / atol 1e-4, with function evaluations per forward and backward
+ *   acla       the acla network of SPEC 6 on 64 x 30 x 20 features -> 3, dopri5 rtol 1e-4 / atol 1e-5
  * The data follow the peer's generators (our own random numbers).
  * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
- *        node_rk4,node_euler,node_dopri5_adjoint] */
+ *        node_rk4,node_euler,node_dopri5_adjoint,acla] */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
 #include <math.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn/acla_net.h"
 #include "nn/mlp_net.h"
 #include "nn/ode_net.h"
 #include "nn/seq_net.h"
@@ -174,26 +176,29 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
 /* neural_ode: the peer's seq_data shapes (64 x 30 x 5 -> 3, batch 32); the peer solves a batch over its first
  * sample's times, so here every sample shares one time vector (the solve then runs over those 30 times) */
 typedef struct {
-    bml__ode_net *net;
+    bml__ode_net *net;  /* or */
+    bml__acla_net *acla;
     int T;
     long forwards, nfe_fwd, nfe_bwd, timed_from;
 } node_ctx;
+static const bml__ode_block *node_block(const node_ctx *s) { return s->acla ? &s->acla->ode : &s->net->ode; }
 static bml_status node_fwd(void *c, const float *x, const float *mask, int B, int training, float *out) {
-    (void)training;
     node_ctx *s = c;
-    bml_status st = bml__ode_net_forward(s->net, x, mask, B, s->T, out);
-    if (s->forwards++ >= s->timed_from) s->nfe_fwd += s->net->ode.nfe_forward;
+    bml_status st = s->acla ? bml__acla_net_forward(s->acla, x, mask, B, s->T, training, out)
+                            : bml__ode_net_forward(s->net, x, mask, B, s->T, out);
+    if (s->forwards++ >= s->timed_from) s->nfe_fwd += node_block(s)->nfe_forward;
     return st;
 }
 static void node_bwd(void *c, const float *dout, int B) {
     (void)B;
     node_ctx *s = c;
-    if (bml__ode_net_backward(s->net, dout) != BML_OK) exit(1);
-    if (s->forwards > s->timed_from) s->nfe_bwd += s->net->ode.nfe_backward;
+    if ((s->acla ? bml__acla_net_backward(s->acla, dout) : bml__ode_net_backward(s->net, dout)) != BML_OK) exit(1);
+    if (s->forwards > s->timed_from) s->nfe_bwd += node_block(s)->nfe_backward;
 }
 
 static void bench_node(const char *name, bml_ode_method method, int adjoint, int threads, long epochs, long warmup) {
-    size_t n = 64, T = 30, F = 5, O = 3;
+    int acla = !strcmp(name, "acla");
+    size_t n = 64, T = 30, F = acla ? 20 : 5, O = 3;
     bml_nn_rng r;
     bml_nn_rng_seed(&r, 0);
     float *x = malloc(n * T * (F + 1) * sizeof *x), *y = malloc(n * T * O * sizeof *y), *mask = malloc(n * T * sizeof *mask);
@@ -213,14 +218,17 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
             for (size_t o = 0; o < O; o++)
                 y[(i * T + k) * O + o] = 1.0f - rate * powf(t[k], 0.5f + 0.25f * (float)(o + 1)) + 0.01f * normal(&r);
     }
-    bml_ode_opts so = {method, 1e-3, 1e-4, 0, NULL, 0, 0};
-    bml__ode_net *net;
-    if (bml__ode_net_create((int)F, (int)O, 32, 64, &so, adjoint, 0, &net) != BML_OK) exit(1);
+    bml_ode_opts so = {method, acla ? 1e-4 : 1e-3, acla ? 1e-5 : 1e-4, 0, NULL, 0, 0};
+    bml__ode_net *net = NULL;
+    bml__acla_net *an = NULL;
+    bml__acla_shape sh = {(int)F, (int)O, 64, 4, 64, 32, 64, 64, 20, 128, 0.1f}; /* the peer's ACLA(20, 3) */
+    if (acla ? bml__acla_net_create(&sh, &so, adjoint, 0, &an) : bml__ode_net_create((int)F, (int)O, 32, 64, &so, adjoint, 0, &net))
+        exit(1);
     timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
     long batches = (long)((n + 31) / 32);
-    node_ctx c = {net, (int)T, 0, 0, 0, warmup * batches};
-    bml_trainable tr = {&c, net->params, net->grads, net->n_params, net->sizes, net->n_tensors, T * (F + 1), T * O, T,
-                        node_fwd, node_bwd};
+    node_ctx c = {net, an, (int)T, 0, 0, 0, warmup * batches};
+    bml_trainable tr = {&c, acla ? an->params : net->params, acla ? an->grads : net->grads, acla ? an->n_params : net->n_params,
+                        acla ? an->sizes : net->sizes, acla ? an->n_tensors : net->n_tensors, T * (F + 1), T * O, T, node_fwd, node_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
     tm.t_last = now_s();
@@ -231,9 +239,10 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
              method == BML_ODE_DOPRI5 ? "dopri5" : method == BML_ODE_RK4 ? "rk4" : "euler", adjoint ? "true" : "false",
              (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
     extra_fields = ex;
-    report(name, threads, &tm, warmup, n, net->n_params, 0);
+    report(name, threads, &tm, warmup, n, tr.n_params, 0);
     bml_train_history_release(&h);
     bml__ode_net_free(net);
+    bml__acla_net_free(an);
     free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);
 }
 
@@ -261,6 +270,7 @@ int main(int argc, char **argv) {
             else if (!strcmp(c, "node_rk4")) bench_node(c, BML_ODE_RK4, 0, th, epochs + warmup, warmup);
             else if (!strcmp(c, "node_euler")) bench_node(c, BML_ODE_EULER, 0, th, epochs + warmup, warmup);
             else if (!strcmp(c, "node_dopri5_adjoint")) bench_node(c, BML_ODE_DOPRI5, 1, th, epochs + warmup, warmup);
+            else if (!strcmp(c, "acla")) bench_node(c, BML_ODE_DOPRI5, 0, th, epochs + warmup, warmup);
             else fprintf(stderr, "bench_nn: unknown case '%s'\n", c);
         }
     }

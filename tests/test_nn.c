@@ -333,7 +333,7 @@ static void test_mha_parity(void) {
     bml_nn_mha_average_heads(avg, probs, B, T, nh);
     close_to("mha weights", avg, get(&f, "weights"), 50, 1e-5, 1e-7);
     float dx[80] = {0}, dwi[192] = {0}, dbi[24] = {0}, dwo[64] = {0}, dbo[8] = {0};
-    float *scratch = zeros((size_t)B * T * 4 * D + T);
+    float *scratch = zeros(bml_nn_mha_backward_scratch(B, T, D));
     bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, get(&f, "dout"), get(&f, "x"), qkv, probs, dmask, ctx, len, get(&f, "w_in"),
                         get(&f, "w_out"), B, T, D, nh, scratch);
     close_to("mha dx", dx, get(&f, "dx"), 80, 1e-4, 1e-6);
@@ -561,7 +561,7 @@ static void test_sequence_layer_gradients(void) {
     float probs[2 * 2 * 36], dmask[2 * 2 * 36], qkv[2 * 6 * 24], ctx[2 * 6 * 8], out[2 * 6 * 8];
     bml_nn_mha_forward(out, qkv, probs, dmask, ctx, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
     float *wa = randv((size_t)B * T * D, &r, 1), *dx = zeros((size_t)B * T * D), *dwi = zeros((size_t)3 * D * D);
-    float *dbi = zeros((size_t)3 * D), *dwo = zeros((size_t)D * D), *dbo = zeros((size_t)D), *sc = zeros((size_t)B * T * 4 * D + T);
+    float *dbi = zeros((size_t)3 * D), *dwo = zeros((size_t)D * D), *dbo = zeros((size_t)D), *sc = zeros(bml_nn_mha_backward_scratch(B, T, D));
     bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, wa, c.x, qkv, probs, dmask, ctx, len, c.w_in, c.w_out, B, T, D, 2, sc);
     fd_check("mha dx", &c, seq_fwd, c.x, dx, (size_t)B * T * D, wa, (size_t)B * T * D);
     fd_check("mha dw_in", &c, seq_fwd, c.w_in, dwi, (size_t)3 * D * D, wa, (size_t)B * T * D);

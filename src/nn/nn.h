@@ -77,7 +77,8 @@ void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih,
 void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng);
-/* scratch: B*T*4D + T floats */
+/* scratch: bml_nn_mha_backward_scratch(B, T, D) floats */
+size_t bml_nn_mha_backward_scratch(int B, int T, int D);
 void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                          const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
                          const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch);

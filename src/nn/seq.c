@@ -1,5 +1,6 @@
 /* Sequence layers: LSTM, multi-head self-attention, Conv1d (k3, p1), BatchNorm1d, mean over an axis.
  * Forward/backward pairs as in nn.h; PyTorch 1.13 semantics (FACTS.md section 3). */
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -114,27 +115,22 @@ void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, floa
     bml_nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
     float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
     memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
+    size_t ld = 3 * (size_t)D; /* row stride of q, k and v inside qkv */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
+            const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
+            float *pb = probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
+            /* scores (T, T) = scale q k^T for this sample and head */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
             for (int tq = 0; tq < T; tq++) {
-                const float *q = qkv + ((size_t)b * T + tq) * 3 * D + h * hd;
-                float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
+                float *p = pb + (size_t)tq * T;
                 float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
                 float mx = -INFINITY;
-                for (int tk = 0; tk < T; tk++) {
-                    if (tk >= len[b]) {
-                        p[tk] = -INFINITY;
-                        continue;
-                    }
-                    const float *k = qkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
-                    float s = 0;
-                    for (int i = 0; i < hd; i++) s += (q[i] * scale) * k[i];
-                    p[tk] = s;
-                    if (s > mx) mx = s;
-                }
+                for (int tk = 0; tk < len[b]; tk++)
+                    if (p[tk] > mx) mx = p[tk];
                 double sum = 0;
                 for (int tk = 0; tk < T; tk++) {
-                    p[tk] = tk < len[b] ? expf(p[tk] - mx) : 0.0f;
+                    p[tk] = tk < len[b] ? expf(p[tk] - mx) : 0.0f; /* key padding mask */
                     sum += p[tk];
                 }
                 float inv = (float)(1.0 / sum);
@@ -144,8 +140,8 @@ void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, floa
                     dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
                     float a = p[tk] * dm[tk];
                     if (a == 0.0f) continue;
-                    const float *v = qkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
-                    for (int i = 0; i < hd; i++) c[i] += a * v[i];
+                    const float *vr = v + (size_t)tk * ld;
+                    for (int i = 0; i < hd; i++) c[i] += a * vr[i];
                 }
             }
         }
@@ -159,44 +155,47 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
     float scale = 1.0f / sqrtf((float)hd);
     float *dqkv = scratch;                      /* (B, T, 3D) */
     float *dctx = dqkv + (size_t)B * T * 3 * D; /* (B, T, D) d ctx = dout W_out */
-    float *dp = dctx + (size_t)B * T * D;       /* (T) d probabilities of one query and head */
+    float *dpd = dctx + (size_t)B * T * D;      /* (T, T) d (dropped-out probabilities) of one sample and head */
     memset(dqkv, 0, (size_t)B * T * 3 * D * sizeof *dqkv);
     memset(dctx, 0, (size_t)B * T * D * sizeof *dctx);
     bml_nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
+    size_t ld = 3 * (size_t)D;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
+            const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
+            const float *dcb = dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
+            /* d (p * dmask) (T, T) = d ctx v^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
             for (int tq = 0; tq < T; tq++) {
-                const float *dc = dctx + ((size_t)b * T + tq) * D + h * hd; /* d ctx of (b, tq), head h */
+                const float *dc = dcb + (size_t)tq * D;
                 const float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
                 const float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
-                const float *q = qkv + ((size_t)b * T + tq) * 3 * D + h * hd;
-                float *dq = dqkv + ((size_t)b * T + tq) * 3 * D + h * hd;
+                const float *qr = q + (size_t)tq * ld;
+                float *dq = dqkv + ((size_t)b * T + tq) * ld + h * hd, *dp = dpd + (size_t)tq * T;
                 double dot = 0;
                 for (int tk = 0; tk < len[b]; tk++) {
-                    const float *v = qkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
-                    float *dv = dqkv + ((size_t)b * T + tk) * 3 * D + 2 * D + h * hd;
-                    float a = p[tk] * dm[tk], s = 0;
-                    for (int i = 0; i < hd; i++) {
-                        s += dc[i] * v[i];
-                        dv[i] += a * dc[i];
-                    }
-                    dp[tk] = s * dm[tk]; /* through the dropout multipliers to the probabilities */
+                    float a = p[tk] * dm[tk];
+                    float *dv = dqkv + ((size_t)b * T + tk) * ld + 2 * D + h * hd;
+                    for (int i = 0; i < hd; i++) dv[i] += a * dc[i];
+                    dp[tk] *= dm[tk]; /* through the dropout multipliers to the probabilities */
                     dot += (double)p[tk] * dp[tk];
                 }
                 for (int tk = 0; tk < len[b]; tk++) {
-                    float ds = p[tk] * (dp[tk] - (float)dot); /* softmax backward */
+                    float ds = p[tk] * (dp[tk] - (float)dot) * scale; /* softmax backward, then the scale */
                     if (ds == 0.0f) continue;
-                    const float *k = qkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
-                    float *dk = dqkv + ((size_t)b * T + tk) * 3 * D + D + h * hd;
+                    const float *kr = k + (size_t)tk * ld;
+                    float *dk = dqkv + ((size_t)b * T + tk) * ld + D + h * hd;
                     for (int i = 0; i < hd; i++) {
-                        dq[i] += ds * scale * k[i];
-                        dk[i] += ds * scale * q[i];
+                        dq[i] += ds * kr[i];
+                        dk[i] += ds * qr[i];
                     }
                 }
             }
         }
     bml_nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
 }
+
+size_t bml_nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)T * T; }
 
 void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
     for (int b = 0; b < B; b++)

@@ -135,7 +135,7 @@ static bml_status ensure(bml__seq_net *n, int B, int T) {
     if (n->cnn && F * c1 * 3 > widest) widest = F * c1 * 3;
     if (hh > widest) widest = hh;
     size_t lstm_scr = bml_nn_lstm_backward_scratch(B, T, (int)H) + bml_nn_lstm_forward_scratch(B, (int)H);
-    size_t mha_scr = bt * 4 * D + (size_t)T;
+    size_t mha_scr = bml_nn_mha_backward_scratch(B, T, (int)D);
     size_t scr = lstm_scr > mha_scr ? lstm_scr : mha_scr;
     if (cnnr * c1 * 3 > scr) scr = cnnr * c1 * 3;
     size_t total = bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 + 2 * (c1 + c2) + bt * in0 +
