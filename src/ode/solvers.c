@@ -47,6 +47,21 @@ static double norm(const bml_ode_opts *o, const double *v, size_t n) {
     return m;
 }
 
+/* out[j] = [base[j] +] sum_{q < m} k[q n + j] (w[q] dt), the terms added in q order: the scalar
+ * per-element sum, written as whole-vector passes the compiler vectorises */
+static void combine(double *restrict out, const double *restrict base, const double *restrict k, const double *w, int m,
+                    double dt, size_t n) {
+    double c0 = w[0] * dt;
+    for (size_t j = 0; j < n; j++) out[j] = k[j] * c0;
+    for (int q = 1; q < m; q++) {
+        double c = w[q] * dt;
+        const double *kq = k + (size_t)q * n;
+        for (size_t j = 0; j < n; j++) out[j] += kq[j] * c;
+    }
+    if (base)
+        for (size_t j = 0; j < n; j++) out[j] = base[j] + out[j];
+}
+
 static int finite_all(const double *v, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return 0;
@@ -106,7 +121,7 @@ void bml__dp_tape_free(bml__dp_tape *tp) {
 
 bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, const double *t, size_t T,
                        const bml_ode_opts *o, double *out, long *nfe, bml__dp_tape *tp) {
-    double *buf = calloc(n * 16, sizeof *buf);
+    double *buf = malloc(n * 16 * sizeof *buf); /* every part is written before it is read */
     if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
     double *y0 = buf, *f0 = buf + n, *k = buf + 2 * n /* 7 stages */, *yi = buf + 9 * n, *err = buf + 10 * n;
     double *coef = buf + 11 * n; /* 5 dense-output coefficients */
@@ -141,63 +156,58 @@ bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, c
                 st = bml__fail(BML_ERR_VALUE, "dopri5: step size underflow (%g) at t = %g", dt, ts);
                 break;
             }
-            /* stages: k0 = f0 (FSAL), k_i = f(t + alpha_i dt, y0 + dt sum beta_ij k_j) */
+            /* stages: k0 = f0 (FSAL), k_i = f(t + alpha_i dt, y0 + dt sum beta_ij k_j); with a tape the stage
+             * inputs are written straight into it */
+            double *ysv = NULL;
+            if (tp) {
+                if (tape_grow(tp, n)) {
+                    st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                ysv = tp->YS + tp->n_steps * 6 * n;
+            }
             memcpy(k, f0, n * sizeof *k);
             for (int s = 0; s < 6; s++) {
-                for (size_t j = 0; j < n; j++) {
-                    double acc = 0;
-                    for (int q = 0; q <= s; q++) acc += k[(size_t)q * n + j] * (DP_BETA[s][q] * dt);
-                    yi[j] = y0[j] + acc;
-                }
-                f(ctx, DP_ALPHA[s] == 1.0 ? te : ts + DP_ALPHA[s] * dt, yi, k + (size_t)(s + 1) * n);
+                double *in = ysv ? ysv + (size_t)s * n : yi;
+                combine(in, y0, k, DP_BETA[s], s + 1, dt, n);
+                f(ctx, DP_ALPHA[s] == 1.0 ? te : ts + DP_ALPHA[s] * dt, in, k + (size_t)(s + 1) * n);
                 (*nfe)++;
             }
-            /* yi holds y1 (FSAL: the last stage's input), k6 = f(t1, y1); error estimate and ratio */
-            for (size_t j = 0; j < n; j++) {
-                double e = 0;
-                for (int q = 0; q < 7; q++) e += k[(size_t)q * n + j] * (dt * DP_ERR[q]);
-                err[j] = e / (o->atol + o->rtol * fmax(fabs(y0[j]), fabs(yi[j])));
+            const double *y1 = ysv ? ysv + 5 * n : yi; /* FSAL: the last stage's input; k6 = f(t1, y1) */
+            /* error estimate and ratio */
+            combine(err, NULL, k, DP_ERR, 7, dt, n);
+            for (size_t j = 0; j < n; j++) { /* y0 is finite; a non-finite y1 fails below either way */
+                double a = fabs(y0[j]), b = fabs(y1[j]);
+                err[j] = err[j] / (o->atol + o->rtol * (a > b ? a : b));
             }
             double ratio = norm(o, err, n);
-            if (!finite_all(yi, n) || !isfinite(ratio)) {
+            if (!finite_all(y1, n) || !isfinite(ratio)) {
                 st = bml__fail(BML_ERR_VALUE, "dopri5: the state became non-finite at t = %g", te);
                 break;
             }
             double mid = ratio == 0 ? 0 : 0.9 / pow(ratio, 1.0 / 5.0), lowf = ratio < 1 ? 1.0 : 0.2;
             int branch = ratio == 0 ? 0 : mid >= 10.0 ? 2 : mid >= lowf ? 1 : 3; /* 1: the factor depends on the ratio */
             if (tp) {
-                if (tape_grow(tp, n)) {
-                    st = bml__fail(BML_ERR_NOMEM, "out of memory");
-                    break;
-                }
                 size_t s_ = tp->n_steps++;
                 memcpy(tp->Y + s_ * n, y0, n * sizeof *y0);
                 memcpy(tp->K + s_ * 7 * n, k, 7 * n * sizeof *k);
                 tp->T[s_] = ts, tp->DT[s_] = dt, tp->ratio[s_] = ratio, tp->accepted[s_] = ratio <= 1, tp->branch[s_] = branch;
-                /* the stage inputs, recomputed as above */
-                for (int q6 = 0; q6 < 6; q6++)
-                    for (size_t j = 0; j < n; j++) {
-                        double acc = 0;
-                        for (int q = 0; q <= q6; q++) acc += k[(size_t)q * n + j] * (DP_BETA[q6][q] * dt);
-                        tp->YS[(s_ * 6 + (size_t)q6) * n + j] = y0[j] + acc;
-                    }
             }
             if (ratio <= 1) last_accepted = tp ? tp->n_steps - 1 : 0;
             if (ratio <= 1) { /* accept: dense output on [ts, te], move on */
+                double *ym = err; /* the error is spent: the midpoint y0 + dt sum mid_q k_q */
+                combine(ym, y0, k, DP_MID, 7, dt, n);
                 for (size_t j = 0; j < n; j++) {
-                    double ym = 0;
-                    for (int q = 0; q < 7; q++) ym += k[(size_t)q * n + j] * (dt * DP_MID[q]);
-                    ym += y0[j];
-                    double fa = k[j], fb = k[6 * n + j], ya = y0[j], yb = yi[j];
-                    coef[j] = ya;                                                                  /* e */
-                    coef[n + j] = dt * fa;                                                         /* d */
-                    coef[2 * n + j] = dt * (fb - 4 * fa) - 11 * ya - 5 * yb + 16 * ym;              /* c */
-                    coef[3 * n + j] = dt * (5 * fa - 3 * fb) + 18 * ya + 14 * yb - 32 * ym;         /* b */
-                    coef[4 * n + j] = 2 * dt * (fb - fa) - 8 * (yb + ya) + 16 * ym;                /* a */
+                    double fa = k[j], fb = k[6 * n + j], ya = y0[j], yb = y1[j], m = ym[j];
+                    coef[j] = ya;                                                                 /* e */
+                    coef[n + j] = dt * fa;                                                        /* d */
+                    coef[2 * n + j] = dt * (fb - 4 * fa) - 11 * ya - 5 * yb + 16 * m;             /* c */
+                    coef[3 * n + j] = dt * (5 * fa - 3 * fb) + 18 * ya + 14 * yb - 32 * m;        /* b */
+                    coef[4 * n + j] = 2 * dt * (fb - fa) - 8 * (yb + ya) + 16 * m;                /* a */
                 }
                 t0 = ts;
                 t1 = te;
-                memcpy(y0, yi, n * sizeof *y0);
+                memcpy(y0, y1, n * sizeof *y0);
                 memcpy(f0, k + 6 * n, n * sizeof *f0);
             }
             /* next step: min(10, max(0.9 ratio^(-1/5), 0.2)), never below 1 after an accepted step */
