@@ -2,6 +2,7 @@
 #include "nn/ode_block.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,7 +55,7 @@ void bml__ode_block_release(bml__ode_block *o) {
     if (!o) return;
     free(o->grid), free(o->slot), free(o->y0), free(o->ysol);
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
-    free(o->dyn_g), free(o->dp_dyn), free(o->last_y);
+    free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok);
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -136,10 +137,51 @@ static void dyn_eval(bml__ode_block *o, double t, const double *y) {
     o->last_t = t, o->last_ok = 1;
 }
 
+/* the tape slot (step * 6 + stage) whose stage input y is, or -1 when y is not one */
+static long tape_slot(const bml__ode_block *o, const double *y) {
+    const bml__dp_tape *tp = &o->tape;
+    size_t n = (size_t)o->B * (size_t)o->D;
+    uintptr_t a = (uintptr_t)y, lo = (uintptr_t)tp->YS, hi = lo + tp->cap * 6 * n * sizeof(double);
+    if (!tp->YS || a < lo || a >= hi || (a - lo) % (n * sizeof(double))) return -1;
+    return (long)((a - lo) / (n * sizeof(double)));
+}
+
+/* the three activation buffers of slot i of the cache */
+static void act_views(const bml__ode_block *o, size_t i, float **in, float **h1, float **h2) {
+    size_t B = (size_t)o->B;
+    *in = o->act + i * o->act_stride;
+    *h1 = *in + B * (size_t)(o->D + 1);
+    *h2 = *h1 + B * (size_t)o->H;
+}
+
+/* keep the activations just computed (in_f, h1_f, h2_f) for slot i; without memory, simply don't */
+static void act_store(bml__ode_block *o, long i) {
+    if ((size_t)i >= o->act_cap) {
+        size_t cap = o->act_cap ? o->act_cap : 64;
+        while (cap <= (size_t)i) cap *= 2;
+        float *a = realloc(o->act, cap * o->act_stride * sizeof *a);
+        if (a) o->act = a;
+        unsigned char *ok = realloc(o->act_ok, cap);
+        if (ok) o->act_ok = ok;
+        if (!a || !ok) return;
+        memset(o->act_ok + o->act_cap, 0, cap - o->act_cap);
+        o->act_cap = cap;
+    }
+    float *in, *h1, *h2;
+    act_views(o, (size_t)i, &in, &h1, &h2);
+    size_t B = (size_t)o->B;
+    memcpy(in, o->in_f, B * (size_t)(o->D + 1) * sizeof *in);
+    memcpy(h1, o->h1_f, B * (size_t)o->H * sizeof *h1);
+    memcpy(h2, o->h2_f, B * (size_t)o->H * sizeof *h2);
+    o->act_ok[i] = 1;
+}
+
 static void dyn_f(void *vc, double t, const double *y, double *dy) {
     bml__ode_block *o = vc;
     o->last_ok = 0; /* out_f is rewritten by every vjp: evaluate afresh */
     dyn_eval(o, t, y);
+    long slot = o->recording ? tape_slot(o, y) : -1;
+    if (slot >= 0) act_store(o, slot);
     for (size_t i = 0; i < (size_t)o->B * (size_t)o->D; i++) dy[i] = o->out_f[i];
 }
 
@@ -147,12 +189,20 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     bml__ode_block *o = vc;
     int B = o->B, D = o->D;
     size_t bd = (size_t)B * (size_t)D;
-    dyn_eval(o, t, y);
+    const float *in = o->in_f, *h1 = o->h1_f, *h2 = o->h2_f;
+    long slot = tape_slot(o, y);
+    if (slot >= 0 && (size_t)slot < o->act_cap && o->act_ok[slot]) { /* the forward solve's own evaluation there */
+        float *ci, *c1, *c2;
+        act_views(o, (size_t)slot, &ci, &c1, &c2);
+        in = ci, h1 = c1, h2 = c2;
+    } else {
+        dyn_eval(o, t, y);
+    }
     float *vf = o->out_f, *dx = o->out_f + (size_t)B * (size_t)(D + 1 > o->H ? D + 1 : o->H);
     for (size_t i = 0; i < bd; i++) vf[i] = (float)v[i];
     memset(dx, 0, (size_t)B * (size_t)(D + 1) * sizeof *dx);
     memset(o->dyn_g, 0, o->n_dyn * sizeof *o->dyn_g);
-    bml__mlp3_backward(&o->dyn, o->dyn_gw, o->dyn_gb, o->in_f, o->h1_f, o->h2_f, vf, B, dx, o->dh_a, o->dh_b);
+    bml__mlp3_backward(&o->dyn, o->dyn_gw, o->dyn_gb, in, h1, h2, vf, B, dx, o->dh_a, o->dh_b);
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < D; j++) dy[b * D + j] += dx[b * (D + 1) + j];
         if (dt) *dt += dx[b * (D + 1) + D];
@@ -201,9 +251,18 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
     for (size_t i = 0; i < bd; i++) o->y0[i] = y0[i];
     o->nfe_forward = 0;
     bml__dp_tape_free(&o->tape);
-    if (o->solver.method == BML_ODE_DOPRI5 && !o->use_adjoint) /* record the solve for the backward pass */
-        BML__TRY(bml__dopri5(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward, &o->tape));
-    else
+    size_t act_stride = (size_t)B * (size_t)(D + 1 + 2 * o->H);
+    if (act_stride != o->act_stride) { /* another batch size: the cache's layout changes */
+        free(o->act), free(o->act_ok);
+        o->act = NULL, o->act_ok = NULL, o->act_cap = 0, o->act_stride = act_stride;
+    }
+    if (o->act_ok) memset(o->act_ok, 0, o->act_cap);
+    if (o->solver.method == BML_ODE_DOPRI5 && !o->use_adjoint) { /* record the solve for the backward pass */
+        o->recording = 1;
+        bml_status st = bml__dopri5(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward, &o->tape);
+        o->recording = 0;
+        BML__TRY(st);
+    } else
         BML__TRY(bml_ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
     for (int b = 0; b < B; b++)
         for (int k = 0; k < T; k++) {

@@ -55,6 +55,12 @@ typedef struct {
     double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
     double *last_y, last_t; /* (B D): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
     int last_ok;
+    /* dopri5 with backpropagation: the dynamics' activations at every stage input of the forward solve, by
+     * tape slot (step * 6 + stage), so the backward's vector-Jacobian products need not evaluate them again */
+    float *act;            /* (act_cap, B (D + 1) + 2 B H) */
+    unsigned char *act_ok; /* (act_cap) */
+    size_t act_cap, act_stride;
+    int recording;
     size_t cap_bt, cap_b, cap_k;
 } bml__ode_block;
 
