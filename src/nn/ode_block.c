@@ -250,7 +250,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
     size_t bd = (size_t)B * (size_t)D;
     for (size_t i = 0; i < bd; i++) o->y0[i] = y0[i];
     o->nfe_forward = 0;
-    bml__dp_tape_free(&o->tape);
+    bml__dp_tape_reset(&o->tape);
     size_t act_stride = (size_t)B * (size_t)(D + 1 + 2 * o->H);
     if (act_stride != o->act_stride) { /* another batch size: the cache's layout changes */
         free(o->act), free(o->act_ok);

@@ -93,6 +93,14 @@ static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const d
     return fmin(100 * h0, h1);
 }
 
+void bml__dp_tape_reset(bml__dp_tape *tp) {
+    free(tp->yp), free(tp->out_step), free(tp->out_x);
+    tp->yp = NULL, tp->out_step = NULL, tp->out_x = NULL;
+    tp->n_steps = 0;
+    tp->d0 = tp->d1 = tp->d2 = tp->h0 = tp->h1 = 0;
+    tp->h0_const = tp->h1_tiny = tp->dt_from_h0 = 0;
+}
+
 static int tape_grow(bml__dp_tape *tp, size_t n) {
     if (tp->n_steps < tp->cap) return 0;
     size_t cap = tp->cap ? 2 * tp->cap : 16;

@@ -30,6 +30,9 @@ typedef struct {
 bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
                        const bml_ode_opts *o, double *out, long *nfe, bml__dp_tape *tp);
 void bml__dp_tape_free(bml__dp_tape *tp); /* and zeroes it */
+/* empties the tape for the next solve, keeping its step buffers (no allocation when the next solve takes no
+ * more steps) */
+void bml__dp_tape_reset(bml__dp_tape *tp);
 /* the backward pass of bml_ode_backprop_dopri5 over the tape of a solve of the same f, y0, t and o */
 bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
                                 const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
