@@ -520,6 +520,12 @@ static void seq_fwd(void *vc, float *out) {
         bml_nn_batchnorm_forward(out, c->mean, c->rstd, rm, rv, c->x, c->bw, c->bb, c->rowmask, (int)n, c->C, 1e-5f, 0.1f, 1);
         break;
     }
+    case 5: { /* the first-step attention */
+        float q[2 * 8], kv[2 * 6 * 16];
+        bml_nn_mha_first_forward(out, q, kv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T,
+                                 c->C, 2, 0, 0, NULL);
+        break;
+    }
     case 3: bml_nn_conv1d_k3_forward(out, c->col, c->x, c->w_in, c->b_in, c->B, c->T, c->C, c->H); break;
     case 4: bml_nn_mean_mid_forward(out, c->x, c->B, c->T, c->C); break;
     }
@@ -567,6 +573,29 @@ static void test_sequence_layer_gradients(void) {
     fd_check("mha dw_in", &c, seq_fwd, c.w_in, dwi, (size_t)3 * D * D, wa, (size_t)B * T * D);
     fd_check("mha db_in", &c, seq_fwd, c.b_in, dbi, (size_t)3 * D, wa, (size_t)B * T * D);
     fd_check("mha dw_out", &c, seq_fwd, c.w_out, dwo, (size_t)D * D, wa, (size_t)B * T * D);
+    /* the first-step attention: the full attention's first row, and its own gradients (padded keys unread) */
+    {
+        float o1[2 * 8], q1[2 * 8], kv1[2 * 6 * 16], p1[2 * 2 * 6], m1[2 * 2 * 6], c1[2 * 8];
+        bml_nn_mha_first_forward(o1, q1, kv1, p1, m1, c1, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
+        for (int b = 0; b < B; b++) {
+            close_to("mha first out", o1 + b * D, out + (size_t)b * T * D, (size_t)D, 1e-5, 1e-6);
+            for (int h = 0; h < 2; h++) close_to("mha first probs", p1 + (b * 2 + h) * T, probs + (size_t)(b * 2 + h) * T * T, (size_t)T, 1e-5, 1e-7);
+        }
+        c.kind = 5;
+        float *w1 = randv((size_t)B * D, &r, 1), *fdx = zeros((size_t)B * T * D), *fwi = zeros((size_t)3 * D * D);
+        float *fbi = zeros((size_t)3 * D), *fwo = zeros((size_t)D * D), *fbo = zeros((size_t)D);
+        float *fsc = zeros(bml_nn_mha_first_backward_scratch(B, T, D));
+        bml_nn_mha_first_backward(fdx, fwi, fbi, fwo, fbo, w1, c.x, q1, kv1, p1, m1, c1, len, c.w_in, c.w_out, B, T, D, 2, fsc);
+        fd_check("mha first dx", &c, seq_fwd, c.x, fdx, (size_t)B * T * D, w1, (size_t)B * D);
+        fd_check("mha first dw_in", &c, seq_fwd, c.w_in, fwi, (size_t)3 * D * D, w1, (size_t)B * D);
+        fd_check("mha first db_in", &c, seq_fwd, c.b_in, fbi, (size_t)3 * D, w1, (size_t)B * D);
+        fd_check("mha first dw_out", &c, seq_fwd, c.w_out, fwo, (size_t)D * D, w1, (size_t)B * D);
+        fd_check("mha first db_out", &c, seq_fwd, c.b_out, fbo, (size_t)D, w1, (size_t)B * D);
+        for (int t = len[1]; t < T; t++) /* padded keys of the second sequence get no gradient */
+            for (int i = 0; i < D; i++) CHECK(fdx[((size_t)T + t) * D + i] == 0.0f);
+        free(w1), free(fdx), free(fwi), free(fbi), free(fwo), free(fbo), free(fsc);
+        c.kind = 1;
+    }
     /* BatchNorm in training mode, statistics over the unmasked rows only */
     int R = B * T, Cb = 3;
     c.kind = 2, c.C = Cb;
@@ -715,6 +744,18 @@ static void test_acla_parity(void) {
     CHECK_OK(bml__acla_net_forward(n, x, mask, B, T, 1, out));
     close_to("acla out", out, get(&f, "out"), B * T * O, 1e-4, 1e-5);
     close_to("acla latent", bml__acla_net_latent(n), get(&f, "latent"), (size_t)B * T * 6, 1e-4, 1e-5);
+    /* the full attention map of explain: its first row is what the network used (the first-step attention) */
+    float map[B * T * T], row0[T];
+    bml__acla_net_attention(n, map);
+    for (int b = 0; b < B; b++) {
+        for (int k = 0; k < T; k++) row0[k] = 0.5f * (n->probs0[(b * 2) * T + k] + n->probs0[(b * 2 + 1) * T + k]);
+        close_to("acla attention row 0", map + b * T * T, row0, T, 1e-5, 1e-7);
+        for (int q = 0; q < T; q++) {
+            float sum = 0;
+            for (int k = 0; k < T; k++) sum += map[(b * T + q) * T + k];
+            CHECK(fabsf(sum - 1.0f) < 1e-5f);
+        }
+    }
     bml_loss mse = {.kind = BML_LOSS_MSE};
     float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, B * T * O, dout);
     close_to("acla loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);

@@ -96,11 +96,11 @@ static bml_status ensure(bml__acla_net *n, int B, int T) {
     size_t b = (size_t)B, bt = b * (size_t)T, F = (size_t)s->F, A = (size_t)s->A, H = (size_t)s->H;
     size_t c1 = (size_t)s->c1, c2 = (size_t)s->c2, D = (size_t)(s->Z + s->aug), nh = (size_t)s->heads;
     size_t lstm_scr = bml_nn_lstm_forward_scratch(B, s->H) + bml_nn_lstm_backward_scratch(B, 1, s->H);
-    size_t scr = max3(lstm_scr, bml_nn_mha_backward_scratch(B, T, s->A), b * F * c1 * 3);
+    size_t scr = max3(lstm_scr, bml_nn_mha_first_backward_scratch(B, T, s->A), b * F * c1 * 3);
     size_t wide = max3(bt * max3(A, D, F), b * F * c1, b * 4 * H);
-    size_t total = bt * F + bt * A + bt * 3 * A + 2 * b * nh * T * T + 2 * bt * A + 2 * bt * F + 2 * bt + b * F +
+    size_t total = bt * F + bt * A + b * A + bt * 2 * A + 2 * b * nh * T + 2 * b * A + 2 * b * F + 2 * b + b * F +
                    b * F * 3 + 2 * b * F * c1 + b * F * c1 * 3 + 2 * b * F * c2 + b * c2 + 2 * b * H + b * 4 * H +
-                   b * (size_t)s->Z + b * D + bt * D + scr + 3 * wide;
+                   b * (size_t)s->Z + b * D + bt * D + scr + 3 * wide + bt * 3 * A + 2 * b * nh * T * T + 2 * bt * A;
     float *a = realloc(n->arena, total * sizeof *a);
     if (a) n->arena = a;
     int *len = realloc(n->len, b * sizeof *len);
@@ -112,15 +112,16 @@ static bml_status ensure(bml__acla_net *n, int B, int T) {
 #define CARVE(field, count) (n->field = a, a += (count))
     CARVE(xf, bt * F);
     CARVE(pin, bt * A);
-    CARVE(qkv, bt * 3 * A);
-    CARVE(probs, b * nh * T * T);
-    CARVE(amask, b * nh * T * T);
-    CARVE(ctx, bt * A);
-    CARVE(att, bt * A);
-    CARVE(res, bt * F);
-    CARVE(u, bt * F);
-    CARVE(ln_mean, bt);
-    CARVE(ln_rstd, bt);
+    CARVE(q0, b * A);
+    CARVE(kv, bt * 2 * A);
+    CARVE(probs0, b * nh * T);
+    CARVE(amask0, b * nh * T);
+    CARVE(ctx0, b * A);
+    CARVE(att0, b * A);
+    CARVE(x0, b * F);
+    CARVE(res0, b * F);
+    CARVE(ln_mean, b);
+    CARVE(ln_rstd, b);
     CARVE(u0, b * F);
     CARVE(c1_col, b * F * 3);
     CARVE(c1_out, b * F * c1);
@@ -139,6 +140,11 @@ static bml_status ensure(bml__acla_net *n, int B, int T) {
     CARVE(d1, wide);
     CARVE(d2, wide);
     CARVE(d3, wide);
+    CARVE(qkv, bt * 3 * A);
+    CARVE(probs, b * nh * T * T);
+    CARVE(amask, b * nh * T * T);
+    CARVE(ctx, bt * A);
+    CARVE(att, bt * A);
 #undef CARVE
     n->cap_b = b, n->cap_t = (size_t)T;
     return BML_OK;
@@ -156,15 +162,15 @@ bml_status bml__acla_net_forward(bml__acla_net *n, const float *x, const float *
         n->one[b] = 1;
     }
     for (int i = 0; i < bt; i++) memcpy(n->xf + (size_t)i * F, x + (size_t)i * Fx, (size_t)F * sizeof *x);
-    /* attention block: u (B, T, F) = LayerNorm(proj_out(MHA(proj_in(x))) + x) */
+    /* attention block at the first step: u0 (B, F) = LayerNorm(proj_out(MHA(proj_in(x))[:, 0]) + x[:, 0]) */
     bml_nn_linear_forward(n->pin, n->xf, P(PIN_W), P(PIN_B), bt, F, A);
-    bml_nn_mha_forward(n->att, n->qkv, n->probs, n->amask, n->ctx, n->pin, n->len, P(ATT_WIN), P(ATT_BIN), P(ATT_WOUT),
-                       P(ATT_BOUT), B, T, A, s->heads, s->dropout, training, &n->rng);
-    bml_nn_linear_forward(n->res, n->att, P(POUT_W), P(POUT_B), bt, A, F);
-    for (size_t i = 0; i < (size_t)bt * F; i++) n->res[i] += n->xf[i];
-    bml_nn_layernorm_forward(n->u, n->ln_mean, n->ln_rstd, n->res, P(NORM_W), P(NORM_B), bt, F, 1e-5f);
-    /* CNN-LSTM encoder on the first step: u0 (B, F, 1) -> (B, F, c1) -> (B, F, c2) -> mean (B, c2) -> h (B, H) */
-    for (int b = 0; b < B; b++) memcpy(n->u0 + (size_t)b * F, n->u + (size_t)b * T * F, (size_t)F * sizeof *n->u0);
+    bml_nn_mha_first_forward(n->att0, n->q0, n->kv, n->probs0, n->amask0, n->ctx0, n->pin, n->len, P(ATT_WIN), P(ATT_BIN),
+                             P(ATT_WOUT), P(ATT_BOUT), B, T, A, s->heads, s->dropout, training, &n->rng);
+    for (int b = 0; b < B; b++) memcpy(n->x0 + (size_t)b * F, n->xf + (size_t)b * T * F, (size_t)F * sizeof *n->x0);
+    bml_nn_linear_forward(n->res0, n->att0, P(POUT_W), P(POUT_B), B, A, F);
+    for (size_t i = 0; i < (size_t)B * F; i++) n->res0[i] += n->x0[i];
+    bml_nn_layernorm_forward(n->u0, n->ln_mean, n->ln_rstd, n->res0, P(NORM_W), P(NORM_B), B, F, 1e-5f);
+    /* CNN-LSTM encoder: u0 (B, F, 1) -> (B, F, c1) -> (B, F, c2) -> mean (B, c2) -> h (B, H) */
     bml_nn_conv1d_k3_forward(n->c1_out, n->c1_col, n->u0, P(CNN0_W), P(CNN0_B), B, F, 1, s->c1);
     bml_nn_relu_forward(n->c1_relu, n->c1_out, (size_t)B * F * s->c1);
     bml_nn_conv1d_k3_forward(n->c2_out, n->c2_col, n->c1_relu, P(CNN2_W), P(CNN2_B), B, F, s->c1, s->c2);
@@ -209,21 +215,23 @@ bml_status bml__acla_net_backward(bml__acla_net *n, const float *dout) {
     bml_nn_relu_backward(d3, d1, n->c1_relu, bF * s->c1);
     memset(d1, 0, bF * sizeof *d1);
     bml_nn_conv1d_k3_backward(d1, G(CNN0_W), G(CNN0_B), d3, n->c1_col, P(CNN0_W), B, F, 1, s->c1, n->scratch);
-    /* d u (B, T, F): the first step's rows only */
-    memset(d2, 0, (size_t)bt * F * sizeof *d2);
-    for (int b = 0; b < B; b++) memcpy(d2 + (size_t)b * T * F, d1 + (size_t)b * F, (size_t)F * sizeof *d2);
-    /* LayerNorm, the residual (x is an input: no gradient), proj_out, attention, proj_in */
-    memset(d3, 0, (size_t)bt * F * sizeof *d3);
-    bml_nn_layernorm_backward(d3, G(NORM_W), G(NORM_B), d2, n->res, P(NORM_W), n->ln_mean, n->ln_rstd, bt, F);
+    /* LayerNorm, the residual (x is an input: no gradient), proj_out, the first-step attention, proj_in */
+    memset(d3, 0, bF * sizeof *d3);
+    bml_nn_layernorm_backward(d3, G(NORM_W), G(NORM_B), d1, n->res0, P(NORM_W), n->ln_mean, n->ln_rstd, B, F);
+    memset(d2, 0, (size_t)B * A * sizeof *d2);
+    bml_nn_linear_backward(d2, G(POUT_W), G(POUT_B), d3, n->att0, P(POUT_W), B, A, F);
     memset(d1, 0, (size_t)bt * A * sizeof *d1);
-    bml_nn_linear_backward(d1, G(POUT_W), G(POUT_B), d3, n->att, P(POUT_W), bt, A, F);
-    memset(d2, 0, (size_t)bt * A * sizeof *d2);
-    bml_nn_mha_backward(d2, G(ATT_WIN), G(ATT_BIN), G(ATT_WOUT), G(ATT_BOUT), d1, n->pin, n->qkv, n->probs, n->amask, n->ctx,
-                        n->len, P(ATT_WIN), P(ATT_WOUT), B, T, A, s->heads, n->scratch);
-    bml_nn_linear_backward(NULL, G(PIN_W), G(PIN_B), d2, n->xf, P(PIN_W), bt, F, A);
+    bml_nn_mha_first_backward(d1, G(ATT_WIN), G(ATT_BIN), G(ATT_WOUT), G(ATT_BOUT), d2, n->pin, n->q0, n->kv, n->probs0,
+                              n->amask0, n->ctx0, n->len, P(ATT_WIN), P(ATT_WOUT), B, T, A, s->heads, n->scratch);
+    bml_nn_linear_backward(NULL, G(PIN_W), G(PIN_B), d1, n->xf, P(PIN_W), bt, F, A);
     return BML_OK;
 }
 
 const float *bml__acla_net_latent(const bml__acla_net *n) { return n->ys; }
 
-void bml__acla_net_attention(const bml__acla_net *n, float *w) { bml_nn_mha_average_heads(w, n->probs, n->B, n->T, n->s.heads); }
+void bml__acla_net_attention(bml__acla_net *n, float *w) {
+    const bml__acla_shape *s = &n->s;
+    bml_nn_mha_forward(n->att, n->qkv, n->probs, n->amask, n->ctx, n->pin, n->len, P(ATT_WIN), P(ATT_BIN), P(ATT_WOUT),
+                       P(ATT_BOUT), n->B, n->T, s->A, s->heads, 0.0f, 0, NULL);
+    bml_nn_mha_average_heads(w, n->probs, n->B, n->T, s->heads);
+}

@@ -9,9 +9,10 @@
  *                    (weights N(0, 0.01), zero biases), solved over each sample's step times  (B, T, Z + aug)
  *   read-out         Linear(Z + aug, O) at every step                                         (B, T, O)
  * Only the encoder's first step reaches the output, and an LSTM is causal: its first output depends on the
- * first step's input alone. So the CNN and the LSTM run on the first step only — the same numbers as
- * running them over every step and keeping the first. The attention runs over every step (the first
- * step's query reads all keys; the full map is what explain shows).
+ * first step's input alone. So everything before the ODE runs for the first step only — its query reads
+ * the keys and values of every step; the CNN, the LSTM, the projections and the LayerNorm see the first
+ * step alone — the same numbers as running them over every step and keeping the first. The full attention
+ * map (every query), which explain shows, is computed on request.
  * Input rows carry the step time as an extra last column: x (B, T, F + 1). Internal. */
 #ifndef BML_NN_ACLA_NET_H
 #define BML_NN_ACLA_NET_H
@@ -45,8 +46,9 @@ typedef struct {
     int *len, *one;        /* (B) real steps per sample; (B) ones for the one-step LSTM */
     float *arena;
     size_t cap_b, cap_t;
-    float *xf, *pin, *qkv, *probs, *amask, *ctx, *att, *res, *u, *ln_mean, *ln_rstd, *u0, *c1_col, *c1_out, *c1_relu,
-        *c2_col, *c2_out, *c2_relu, *cm, *h, *cell, *gates, *z0, *y0, *ys, *scratch, *d1, *d2, *d3;
+    float *xf, *pin, *q0, *kv, *probs0, *amask0, *ctx0, *att0, *x0, *res0, *ln_mean, *ln_rstd, *u0, *c1_col, *c1_out,
+        *c1_relu, *c2_col, *c2_out, *c2_relu, *cm, *h, *cell, *gates, *z0, *y0, *ys, *scratch, *d1, *d2, *d3;
+    float *qkv, *probs, *amask, *ctx, *att; /* the full attention of bml__acla_net_attention */
 } bml__acla_net;
 
 /* solver: method, rtol, atol, max_steps. Initialisation as the PyTorch module's (Linear, LSTM, Conv1d
@@ -61,7 +63,8 @@ bml_status bml__acla_net_forward(bml__acla_net *n, const float *x, const float *
 bml_status bml__acla_net_backward(bml__acla_net *n, const float *dout);
 /* the augmented ODE state of the last forward: (B, T, Z + aug), 0 at padded steps */
 const float *bml__acla_net_latent(const bml__acla_net *n);
-/* head-averaged attention weights of the last forward: (B, T, T) */
-void bml__acla_net_attention(const bml__acla_net *n, float *w);
+/* head-averaged attention weights (B, T, T) of every query over the last forward's batch (evaluation mode:
+ * no dropout); row 0 is what the network used */
+void bml__acla_net_attention(bml__acla_net *n, float *w);
 
 #endif

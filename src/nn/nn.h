@@ -82,6 +82,19 @@ size_t bml_nn_mha_backward_scratch(int B, int T, int D);
 void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                          const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
                          const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch);
+/* ---- the same attention read at the first step only: out (B, D) = the row t = 0 of mha_forward's out ----
+ * For a network that uses nothing else (acla): the query from x[:, 0] alone, keys and values from every
+ * step. Saves q (B, D), kv (B, T, 2D), probs (B, nh, T) (softmax, before dropout), dmask (B, nh, T) and
+ * ctx (B, D). */
+void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, float *dmask, float *ctx, const float *x,
+                              const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
+                              int B, int T, int D, int nh, float dropout, int training, bml_nn_rng *rng);
+/* dout (B, D); dx (B, T, D) may be NULL; scratch: bml_nn_mha_first_backward_scratch(B, T, D) floats */
+size_t bml_nn_mha_first_backward_scratch(int B, int T, int D);
+void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+                               const float *x, const float *q, const float *kv, const float *probs, const float *dmask,
+                               const float *ctx, const int *len, const float *w_in, const float *w_out, int B, int T, int D,
+                               int nh, float *scratch);
 /* head-averaged attention weights (B, T, T) from probs (B, nh, T, T) */
 void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh);
 

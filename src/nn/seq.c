@@ -197,6 +197,101 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
 
 size_t bml_nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)T * T; }
 
+void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, float *dmask, float *ctx, const float *x,
+                              const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
+                              int B, int T, int D, int nh, float dropout, int training, bml_nn_rng *rng) {
+    int hd = D / nh;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t ldx = (size_t)T * D; /* row stride of the first steps x[:, 0] */
+    /* q (B, D) = x[:, 0] W_q^T + b_q; kv (B, T, 2D) = x W_kv^T + b_kv (the in-projection's rows D..3D) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, D, 1.0f, x, (int)ldx, w_in, D, 0.0f, q, D);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) q[(size_t)b * D + i] += b_in[i];
+    bml_nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
+    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
+    memset(ctx, 0, (size_t)B * D * sizeof *ctx);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < nh; h++) {
+            const float *qh = q + (size_t)b * D + h * hd;
+            const float *k = kv + (size_t)b * T * 2 * D + h * hd, *v = k + D; /* row stride 2D */
+            float *p = probs + ((size_t)b * nh + h) * T, *dm = dmask + ((size_t)b * nh + h) * T;
+            float mx = -INFINITY;
+            for (int tk = 0; tk < len[b]; tk++) {
+                float sc = 0;
+                for (int i = 0; i < hd; i++) sc += (qh[i] * scale) * k[(size_t)tk * 2 * D + i];
+                p[tk] = sc;
+                if (sc > mx) mx = sc;
+            }
+            double sum = 0;
+            for (int tk = 0; tk < T; tk++) {
+                p[tk] = tk < len[b] ? expf(p[tk] - mx) : 0.0f; /* key padding mask */
+                sum += p[tk];
+            }
+            float inv = (float)(1.0 / sum);
+            float *c = ctx + (size_t)b * D + h * hd;
+            for (int tk = 0; tk < T; tk++) {
+                p[tk] *= inv;
+                dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+                float a = p[tk] * dm[tk];
+                if (a == 0.0f) continue;
+                const float *vr = v + (size_t)tk * 2 * D;
+                for (int i = 0; i < hd; i++) c[i] += a * vr[i];
+            }
+        }
+    bml_nn_linear_forward(out, ctx, w_out, b_out, B, D, D);
+}
+
+size_t bml_nn_mha_first_backward_scratch(int B, int T, int D) { return (size_t)B * T * 2 * D + 2 * (size_t)B * D + (size_t)T; }
+
+void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+                               const float *x, const float *q, const float *kv, const float *probs, const float *dmask,
+                               const float *ctx, const int *len, const float *w_in, const float *w_out, int B, int T, int D,
+                               int nh, float *scratch) {
+    int hd = D / nh;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t ldx = (size_t)T * D;
+    float *dkv = scratch;                       /* (B, T, 2D) */
+    float *dq = dkv + (size_t)B * T * 2 * D;    /* (B, D) */
+    float *dctx = dq + (size_t)B * D;           /* (B, D) */
+    float *dp = dctx + (size_t)B * D;           /* (T) */
+    memset(dkv, 0, ((size_t)B * T * 2 * D + 2 * (size_t)B * D) * sizeof *dkv);
+    bml_nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B, D, D);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < nh; h++) {
+            const float *qh = q + (size_t)b * D + h * hd, *dc = dctx + (size_t)b * D + h * hd;
+            const float *k = kv + (size_t)b * T * 2 * D + h * hd, *v = k + D;
+            float *dk = dkv + (size_t)b * T * 2 * D + h * hd, *dv = dk + D, *dqh = dq + (size_t)b * D + h * hd;
+            const float *p = probs + ((size_t)b * nh + h) * T, *dm = dmask + ((size_t)b * nh + h) * T;
+            double dot = 0;
+            for (int tk = 0; tk < len[b]; tk++) {
+                const float *vr = v + (size_t)tk * 2 * D;
+                float *dvr = dv + (size_t)tk * 2 * D, a = p[tk] * dm[tk], sv = 0;
+                for (int i = 0; i < hd; i++) {
+                    sv += dc[i] * vr[i];
+                    dvr[i] += a * dc[i];
+                }
+                dp[tk] = sv * dm[tk]; /* through the dropout multipliers to the probabilities */
+                dot += (double)p[tk] * dp[tk];
+            }
+            for (int tk = 0; tk < len[b]; tk++) {
+                float ds = p[tk] * (dp[tk] - (float)dot) * scale; /* softmax backward, then the scale */
+                if (ds == 0.0f) continue;
+                const float *kr = k + (size_t)tk * 2 * D;
+                float *dkr = dk + (size_t)tk * 2 * D;
+                for (int i = 0; i < hd; i++) {
+                    dqh[i] += ds * kr[i];
+                    dkr[i] += ds * qh[i];
+                }
+            }
+        }
+    /* keys and values: every step; the query: the first steps, rows ldx apart */
+    bml_nn_linear_backward(dx, dw_in + (size_t)D * D, db_in + D, dkv, x, w_in + (size_t)D * D, B * T, D, 2 * D);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, B, 1.0f, dq, D, x, (int)ldx, 1.0f, dw_in, D);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < D; i++) db_in[i] += dq[(size_t)b * D + i];
+    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, D, 1.0f, dq, D, w_in, D, 1.0f, dx, (int)ldx);
+}
+
 void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
     for (int b = 0; b < B; b++)
         for (size_t i = 0; i < (size_t)T * T; i++) {
