@@ -31,6 +31,9 @@ check run_neural_ode "$BML" run $C -q output_dir=runs run_name=r4 pipeline=laten
   training.epochs=3 model.hidden_dim=16 model.latent_dim=8 figures=false
 check run_neural_ode_adjoint "$BML" run $C -q output_dir=runs run_name=r5 pipeline=latent_ode_seq model=neural_ode \
   training.epochs=2 model.hidden_dim=8 model.latent_dim=4 model.use_adjoint=true figures=false
+check run_acla "$BML" run $C -q output_dir=runs run_name=r6 pipeline=latent_ode_seq model=acla pipeline.target=modes \
+  training.epochs=2 model.attn_dim=8 model.num_heads=2 model.hidden_dim=8 model.ode_hidden=16 model.cnn_filters1=8
+check predict_acla "$BML" predict --run runs/r6 --data "$SRC/data/oxford-lgm50t" --out pa.csv -q
 check features "$BML" features $C --out f.csv -q
 check plot "$BML" plot runs/r1 -q
 check report "$BML" report runs/r1 -q
