@@ -106,7 +106,18 @@ typedef struct {
     uint64_t s[4];
 } bml__rng;
 void bml__rng_seed(bml__rng *r, uint64_t seed);
-uint64_t bml__rng_next(bml__rng *r);
+/* xoshiro256** (Blackman & Vigna): the next 64 random bits; inline, as dropout draws one per element */
+static inline uint64_t bml__rng_next(bml__rng *r) {
+    uint64_t *s = r->s, x = s[1] * 5;
+    uint64_t result = ((x << 7) | (x >> 57)) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = (s[3] << 45) | (s[3] >> 19);
+    return result;
+}
 double bml__rng_uniform(bml__rng *r);                   /* [0, 1) */
 void bml__rng_shuffle(bml__rng *r, size_t *idx, size_t n); /* Fisher-Yates */
 

@@ -502,20 +502,6 @@ void bml__rng_seed(bml__rng *r, uint64_t seed) {
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t bml__rng_next(bml__rng *r) {
-    uint64_t *s = r->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
 double bml__rng_uniform(bml__rng *r) { return (double)(bml__rng_next(r) >> 11) * 0x1.0p-53; }
 
 void bml__rng_shuffle(bml__rng *r, size_t *idx, size_t n) {
