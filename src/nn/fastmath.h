@@ -38,4 +38,10 @@ static inline float bml__tanh_fast(float x) {
     return a < 0.0625f ? small : y;
 }
 
+/* sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e) below, e = exp(-|x|): never overflows; ~1 ulp */
+static inline float bml__sigmoid_fast(float x) {
+    float e = bml__exp_nonpos(-fabsf(x)), r = 1.0f / (1.0f + e);
+    return x >= 0 ? r : e * r;
+}
+
 #endif
