@@ -55,7 +55,7 @@ void bml__ode_block_release(bml__ode_block *o) {
     if (!o) return;
     free(o->grid), free(o->slot), free(o->y0), free(o->ysol);
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
-    free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok);
+    free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages);
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -137,12 +137,14 @@ static void dyn_eval(bml__ode_block *o, double t, const double *y) {
     o->last_t = t, o->last_ok = 1;
 }
 
-/* the tape slot (step * 6 + stage) whose stage input y is, or -1 when y is not one */
+/* the slot (step * stages + stage) of the forward solve's record whose stage input y is, or -1 when y is
+ * not one: the dopri5 tape's or the fixed-grid stage record's */
 static long tape_slot(const bml__ode_block *o, const double *y) {
-    const bml__dp_tape *tp = &o->tape;
     size_t n = (size_t)o->B * (size_t)o->D;
-    uintptr_t a = (uintptr_t)y, lo = (uintptr_t)tp->YS, hi = lo + tp->cap * 6 * n * sizeof(double);
-    if (!tp->YS || a < lo || a >= hi || (a - lo) % (n * sizeof(double))) return -1;
+    const double *base = o->solver.method == BML_ODE_DOPRI5 ? o->tape.YS : o->stages;
+    size_t count = o->solver.method == BML_ODE_DOPRI5 ? o->tape.cap * 6 : o->stages_cap / (n ? n : 1);
+    uintptr_t a = (uintptr_t)y, lo = (uintptr_t)base, hi = lo + count * n * sizeof(double);
+    if (!base || a < lo || a >= hi || (a - lo) % (n * sizeof(double))) return -1;
     return (long)((a - lo) / (n * sizeof(double)));
 }
 
@@ -262,6 +264,17 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
         bml_status st = bml__dopri5(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward, &o->tape);
         o->recording = 0;
         BML__TRY(st);
+    } else if (o->solver.method != BML_ODE_DOPRI5) { /* euler / rk4: record the stage inputs for the backward pass */
+        size_t need = (K - 1) * (size_t)bml__fixed_stages(o->solver.method) * bd;
+        if (need > o->stages_cap) {
+            double *p = realloc(o->stages, (need ? need : 1) * sizeof *p);
+            if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            o->stages = p, o->stages_cap = need;
+        }
+        o->recording = 1;
+        bml_status st = bml__fixed_solve(dyn_f, o, bd, o->y0, o->grid, K, o->solver.method, o->ysol, &o->nfe_forward, o->stages);
+        o->recording = 0;
+        BML__TRY(st);
     } else
         BML__TRY(bml_ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
     for (int b = 0; b < B; b++)
@@ -296,7 +309,7 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
         } else if (o->solver.method == BML_ODE_DOPRI5) {
             st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
         } else {
-            st = bml_ode_backprop_fixed(dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, o->solver.method, w, o->ysol, dz0, o->dp_dyn);
+            st = bml__fixed_backward(dyn_vjp, o, bd, o->grid, K, o->solver.method, w, o->stages, dz0, o->dp_dyn);
         }
     }
     if (st == BML_OK) {

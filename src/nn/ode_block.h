@@ -49,14 +49,17 @@ typedef struct {
     double *y0, *ysol;     /* (B D), (K, B D) */
     long nfe_forward, nfe_backward;
     bml__dp_tape tape;     /* dopri5 with backpropagation: the last forward solve's record, reused by backward */
+    double *stages;        /* euler / rk4: the last forward solve's stage inputs ((K - 1), stages, B D) */
+    size_t stages_cap;
     /* scratch of the dynamics evaluations */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b;
     float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */
     double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
     double *last_y, last_t; /* (B D): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
     int last_ok;
-    /* dopri5 with backpropagation: the dynamics' activations at every stage input of the forward solve, by
-     * tape slot (step * 6 + stage), so the backward's vector-Jacobian products need not evaluate them again */
+    /* with backpropagation: the dynamics' activations at every stage input of the forward solve, by its slot
+     * in the tape or the stage record (step * stages + stage), so the backward's vector-Jacobian products
+     * need not evaluate them again */
     float *act;            /* (act_cap, B (D + 1) + 2 B H) */
     unsigned char *act_ok; /* (act_cap) */
     size_t act_cap, act_stride;

@@ -268,6 +268,29 @@ static void fixed_step(bml_ode_fn f, void *ctx, const tableau *tb, size_t n, dou
     }
 }
 
+int bml__fixed_stages(bml_ode_method method) { return method == BML_ODE_EULER ? EULER.stages : RK38.stages; }
+
+bml_status bml__fixed_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+                            bml_ode_method method, double *y, long *nfe, double *stages) {
+    const tableau *tb = method == BML_ODE_EULER ? &EULER : &RK38;
+    size_t S = (size_t)tb->stages;
+    double *buf = malloc(S * n * (stages ? 1 : 2) * sizeof *buf); /* slopes, and stage inputs without a record */
+    if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    memcpy(y, y0, n * sizeof *y);
+    bml_status st = BML_OK;
+    for (size_t i = 1; i < T; i++) {
+        double *Y = stages ? stages + (i - 1) * S * n : buf + S * n;
+        fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], y + (i - 1) * n, Y, buf, y + i * n);
+        *nfe += tb->stages;
+        if (!finite_all(y + i * n, n)) {
+            st = bml__fail(BML_ERR_VALUE, "ODE solve: the state became non-finite at t = %g", t[i]);
+            break;
+        }
+    }
+    free(buf);
+    return st;
+}
+
 bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
                          const bml_ode_opts *o, double *y, long *nfe) {
     *nfe = 0;
@@ -275,44 +298,23 @@ bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, co
     for (size_t i = 1; i < T; i++)
         if (!(t[i] > t[i - 1])) return bml__fail(BML_ERR_VALUE, "ODE solve: times must increase (t[%zu] = %g)", i, t[i]);
     if (o->method == BML_ODE_DOPRI5) return bml__dopri5(f, ctx, n, y0, t, T, o, y, nfe, NULL);
-    const tableau *tb = o->method == BML_ODE_EULER ? &EULER : &RK38;
-    double *Y = calloc((size_t)tb->stages * n * 2, sizeof *Y);
-    if (!Y) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    memcpy(y, y0, n * sizeof *y);
-    for (size_t i = 1; i < T; i++) {
-        fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], y + (i - 1) * n, Y, Y + (size_t)tb->stages * n, y + i * n);
-        *nfe += tb->stages;
-        if (!finite_all(y + i * n, n)) {
-            free(Y);
-            return bml__fail(BML_ERR_VALUE, "ODE solve: the state became non-finite at t = %g", t[i]);
-        }
-    }
-    free(Y);
-    return BML_OK;
+    return bml__fixed_solve(f, ctx, n, y0, t, T, o->method, y, nfe, NULL);
 }
 
-bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
-                                  size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
-                                  double *dparams) {
-    if (method == BML_ODE_DOPRI5) return bml__fail(BML_ERR_STATE, "backpropagation through dopri5 is not available here");
+bml_status bml__fixed_backward(bml_ode_vjp vjp, void *ctx, size_t n, const double *t, size_t T, bml_ode_method method,
+                               const double *w, const double *stages, double *dy0, double *dparams) {
     const tableau *tb = method == BML_ODE_EULER ? &EULER : &RK38;
     size_t S = (size_t)tb->stages;
-    double *ys = calloc(T * n, sizeof *ys), *Y = calloc(S * n, sizeof *Y), *K = calloc(S * n, sizeof *K);
-    double *a = calloc(n, sizeof *a), *g = calloc(S * n, sizeof *g), *dY = calloc(n, sizeof *dY), *tmp = calloc(n, sizeof *tmp);
-    if (!ys || !Y || !K || !a || !g || !dY || !tmp) {
-        free(ys), free(Y), free(K), free(a), free(g), free(dY), free(tmp);
+    double *a = calloc(n, sizeof *a), *g = calloc(S * n, sizeof *g), *dY = calloc(n, sizeof *dY);
+    if (!a || !g || !dY) {
+        free(a), free(g), free(dY);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    if (y_fwd) memcpy(ys, y_fwd, T * n * sizeof *ys);
-    else {
-        memcpy(ys, y0, n * sizeof *ys);
-        for (size_t i = 1; i < T; i++) fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], ys + (i - 1) * n, Y, K, ys + i * n);
     }
     /* adjoint of the outputs, backwards through every step */
     memcpy(a, w + (T - 1) * n, n * sizeof *a);
     for (size_t i = T - 1; i >= 1; i--) {
         double t0 = t[i - 1], dt = t[i] - t[i - 1];
-        fixed_step(f, ctx, tb, n, t0, dt, ys + (i - 1) * n, Y, K, tmp); /* the step's stages again */
+        const double *Y = stages + (i - 1) * S * n; /* the step's stage inputs, as the forward solve made them */
         /* y1 = y0 + dt sum b_s k_s: dL/dk_s = dt b_s a */
         for (size_t s = 0; s < S; s++)
             for (size_t j = 0; j < n; j++) g[s * n + j] = dt * tb->b[s] * a[j];
@@ -329,6 +331,29 @@ bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
         for (size_t j = 0; j < n; j++) a[j] += w[(i - 1) * n + j];
     }
     memcpy(dy0, a, n * sizeof *a);
-    free(ys), free(Y), free(K), free(a), free(g), free(dY), free(tmp);
+    free(a), free(g), free(dY);
     return BML_OK;
+}
+
+bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+                                  size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
+                                  double *dparams) {
+    if (method == BML_ODE_DOPRI5) return bml__fail(BML_ERR_STATE, "backpropagation through dopri5 is not available here");
+    const tableau *tb = method == BML_ODE_EULER ? &EULER : &RK38;
+    size_t S = (size_t)tb->stages;
+    double *stages = malloc(((T > 1 ? T - 1 : 0) * S + 1) * n * sizeof *stages), *ys = malloc((T * n + 1) * sizeof *ys);
+    double *K = malloc(S * n * sizeof *K), *tmp = malloc(n * sizeof *tmp);
+    bml_status st = stages && ys && K && tmp ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        if (y_fwd) /* the stage inputs of each step from the given solution */
+            for (size_t i = 1; i < T; i++)
+                fixed_step(f, ctx, tb, n, t[i - 1], t[i] - t[i - 1], y_fwd + (i - 1) * n, stages + (i - 1) * S * n, K, tmp);
+        else {
+            long nfe = 0;
+            st = bml__fixed_solve(f, ctx, n, y0, t, T, method, ys, &nfe, stages);
+        }
+    }
+    if (st == BML_OK) st = bml__fixed_backward(vjp, ctx, n, t, T, method, w, stages, dy0, dparams);
+    free(stages), free(ys), free(K), free(tmp);
+    return st;
 }

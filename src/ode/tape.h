@@ -38,4 +38,14 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
                                 const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
                                 double *dy0, double *dparams);
 
+/* euler / rk4 on the grid t with the stage inputs of every step recorded in stages ((T - 1), S, n) when
+ * not NULL (S = bml__fixed_stages(method)); nfe is added to */
+int bml__fixed_stages(bml_ode_method method);
+bml_status bml__fixed_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+                            bml_ode_method method, double *y, long *nfe, double *stages);
+/* the backward pass of bml_ode_backprop_fixed over a solve's recorded stage inputs: the vjp is evaluated at
+ * the record's own addresses (stages + (step S + stage) n) */
+bml_status bml__fixed_backward(bml_ode_vjp vjp, void *ctx, size_t n, const double *t, size_t T, bml_ode_method method,
+                               const double *w, const double *stages, double *dy0, double *dparams);
+
 #endif
