@@ -48,19 +48,38 @@ static double norm(const bml_ode_opts *o, const double *v, size_t n) {
 }
 
 /* out[j] = [base[j] +] sum_{q < m} k[q n + j] (w[q] dt), the terms added in q order: the scalar
- * per-element sum, written as whole-vector passes the compiler vectorises */
-static void combine(double *restrict out, const double *restrict base, const double *restrict k, const double *w, int m,
+ * per-element sum, as one pass per m that the compiler vectorises (the solve's state can be large: the
+ * adjoint carries every parameter gradient) */
+#define COMBINE_TERMS1 k0[j] * c[0]
+#define COMBINE_TERMS2 COMBINE_TERMS1 + k0[n + j] * c[1]
+#define COMBINE_TERMS3 COMBINE_TERMS2 + k0[2 * n + j] * c[2]
+#define COMBINE_TERMS4 COMBINE_TERMS3 + k0[3 * n + j] * c[3]
+#define COMBINE_TERMS5 COMBINE_TERMS4 + k0[4 * n + j] * c[4]
+#define COMBINE_TERMS6 COMBINE_TERMS5 + k0[5 * n + j] * c[5]
+#define COMBINE_TERMS7 COMBINE_TERMS6 + k0[6 * n + j] * c[6]
+#define COMBINE_CASE(M)                                                        \
+    case M:                                                                    \
+        if (base)                                                              \
+            for (size_t j = 0; j < n; j++) out[j] = base[j] + (COMBINE_TERMS##M); \
+        else                                                                   \
+            for (size_t j = 0; j < n; j++) out[j] = COMBINE_TERMS##M;          \
+        break;
+static void combine(double *restrict out, const double *restrict base, const double *restrict k0, const double *w, int m,
                     double dt, size_t n) {
-    double c0 = w[0] * dt;
-    for (size_t j = 0; j < n; j++) out[j] = k[j] * c0;
-    for (int q = 1; q < m; q++) {
-        double c = w[q] * dt;
-        const double *kq = k + (size_t)q * n;
-        for (size_t j = 0; j < n; j++) out[j] += kq[j] * c;
+    double c[7];
+    for (int q = 0; q < m; q++) c[q] = w[q] * dt;
+    switch (m) {
+        COMBINE_CASE(1)
+        COMBINE_CASE(2)
+        COMBINE_CASE(3)
+        COMBINE_CASE(4)
+        COMBINE_CASE(5)
+        COMBINE_CASE(6)
+        COMBINE_CASE(7)
+    default: BML__ASSERT(!"combine: 1..7 terms");
     }
-    if (base)
-        for (size_t j = 0; j < n; j++) out[j] = base[j] + out[j];
 }
+#undef COMBINE_CASE
 
 static int finite_all(const double *v, size_t n) {
     for (size_t i = 0; i < n; i++)
