@@ -346,6 +346,10 @@ static void test_acla_study(void) {
     r = run(bad, 4, 0, BML_ERR_VALUE);
     CHECK(r == NULL);
     CHECK(strstr(bml_last_error(), "attention width 10 must divide into 4 heads") != NULL);
+    const char *steps[] = {"pipeline=latent_ode_seq", "model=acla", "training.epochs=2", "model.max_steps=1"};
+    r = run(steps, 4, 0, BML_ERR_VALUE); /* a solver that fails stops training with its message */
+    CHECK(r == NULL);
+    CHECK(strstr(bml_last_error(), "acla: dopri5: more than 1 steps") != NULL);
     const char *flat[] = {"model=acla"};
     r = run(flat, 1, 0, BML_ERR_VALUE);
     CHECK(r == NULL);
