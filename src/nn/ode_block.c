@@ -55,7 +55,7 @@ void bml__ode_block_release(bml__ode_block *o) {
     if (!o) return;
     free(o->grid), free(o->slot), free(o->y0), free(o->ysol);
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
-    free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages);
+    free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages), free(o->wbuf);
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -288,10 +288,16 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
 
 bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0) {
     int B = o->B, T = o->T, D = o->D;
-    size_t bd = (size_t)B * D, K = (size_t)o->K;
-    double *w = calloc(K * bd + 1, sizeof *w), *dz0 = calloc(bd + 1, sizeof *dz0);
-    bml_status st = w && dz0 ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) {
+    size_t bd = (size_t)B * D, K = (size_t)o->K, need = (K + 1) * bd;
+    if (need > o->wbuf_cap) { /* kept between batches: no allocation per backward pass */
+        double *p = realloc(o->wbuf, need * sizeof *p);
+        if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        o->wbuf = p, o->wbuf_cap = need;
+    }
+    double *w = o->wbuf, *dz0 = o->wbuf + K * bd;
+    memset(w, 0, need * sizeof *w);
+    bml_status st = BML_OK;
+    {
         /* the loss's weights on the solution at each grid time */
         for (int b = 0; b < B; b++)
             for (int k = 0; k < T; k++) {
@@ -317,6 +323,5 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
         for (size_t i = 0; i < o->n_dyn; i++) g[i] += (float)o->dp_dyn[i];
         for (size_t i = 0; i < bd; i++) dy0[i] = (float)dz0[i];
     }
-    free(w), free(dz0);
     return st;
 }

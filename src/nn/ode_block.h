@@ -51,6 +51,8 @@ typedef struct {
     bml__dp_tape tape;     /* dopri5 with backpropagation: the last forward solve's record, reused by backward */
     double *stages;        /* euler / rk4: the last forward solve's stage inputs ((K - 1), stages, B D) */
     size_t stages_cap;
+    double *wbuf;          /* backward: the loss's weights on the solution (K, B D), then d y0 (B D) */
+    size_t wbuf_cap;
     /* scratch of the dynamics evaluations */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b;
     float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */

@@ -14,7 +14,7 @@ static const char *const NAMES[BML_ODE_NET_TENSORS] = {
 
 void bml__ode_net_free(bml__ode_net *n) {
     if (!n) return;
-    free(n->params), free(n->grads), free(n->x0), free(n->zs);
+    free(n->params), free(n->grads), free(n->x0), free(n->zs), free(n->dzs), free(n->s0), free(n->s1), free(n->dz0);
     for (int i = 0; i < 3; i++) free(n->enc_h[i]), free(n->dec_h[i]);
     bml__ode_block_release(&n->ode);
     free(n);
@@ -72,11 +72,15 @@ static bml_status ensure(bml__ode_net *n, int B, int T) {
     if (bt > n->cap_bt) {
         bad |= grow((void **)&n->zs, bt * L, sizeof *n->zs);
         for (int i = 0; i < 3; i++) bad |= grow((void **)&n->dec_h[i], bt * (i < 2 ? H : (size_t)n->O), sizeof(float));
+        bad |= grow((void **)&n->dzs, bt * L, sizeof *n->dzs);
+        bad |= grow((void **)&n->s0, bt * H, sizeof *n->s0);
+        bad |= grow((void **)&n->s1, bt * H, sizeof *n->s1);
         if (!bad) n->cap_bt = bt;
     }
     if (b > n->cap_b) {
         bad |= grow((void **)&n->x0, b * (size_t)n->F, sizeof *n->x0);
         for (int i = 0; i < 3; i++) bad |= grow((void **)&n->enc_h[i], b * (i < 2 ? H : L), sizeof(float));
+        bad |= grow((void **)&n->dz0, b * L, sizeof *n->dz0);
         if (!bad) n->cap_b = b;
     }
     return bad ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
@@ -98,17 +102,12 @@ bml_status bml__ode_net_forward(bml__ode_net *n, const float *x, const float *ma
 
 bml_status bml__ode_net_backward(bml__ode_net *n, const float *dout) {
     int B = n->B, T = n->T, L = n->L;
-    size_t bt = (size_t)B * T, bl = (size_t)B * L;
-    float *dzs = calloc(bt * L + 1, sizeof *dzs), *s0 = calloc(bt * n->H + 1, sizeof *s0), *s1 = calloc(bt * n->H + 1, sizeof *s1);
-    float *dz0 = calloc(bl + 1, sizeof *dz0);
-    bml_status st = dzs && s0 && s1 && dz0 ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) {
-        bml__mlp3_backward(&n->dec, n->dec.dw, n->dec.db, n->zs, n->dec_h[0], n->dec_h[1], dout, (int)bt, dzs, s0, s1);
-        st = bml__ode_block_backward(&n->ode, dzs, dz0);
-    }
-    if (st == BML_OK) bml__mlp3_backward(&n->enc, n->enc.dw, n->enc.db, n->x0, n->enc_h[0], n->enc_h[1], dz0, B, NULL, s0, s1);
-    free(dzs), free(s0), free(s1), free(dz0);
-    return st;
+    size_t bt = (size_t)B * T;
+    memset(n->dzs, 0, bt * L * sizeof *n->dzs);
+    bml__mlp3_backward(&n->dec, n->dec.dw, n->dec.db, n->zs, n->dec_h[0], n->dec_h[1], dout, (int)bt, n->dzs, n->s0, n->s1);
+    BML__TRY(bml__ode_block_backward(&n->ode, n->dzs, n->dz0));
+    bml__mlp3_backward(&n->enc, n->enc.dw, n->enc.db, n->x0, n->enc_h[0], n->enc_h[1], n->dz0, B, NULL, n->s0, n->s1);
+    return BML_OK;
 }
 
 const float *bml__ode_net_latent(const bml__ode_net *n) { return n->zs; }

@@ -30,6 +30,7 @@ typedef struct {
     int B, T;
     float *x0, *enc_h[3];  /* encoder input (B, F) and layer outputs */
     float *zs, *dec_h[3];  /* latent per step (B*T, L) and decoder layer outputs */
+    float *dzs, *s0, *s1, *dz0; /* backward scratch: (B*T, L), (B*T, H) twice, (B, L) */
     size_t cap_bt, cap_b;
 } bml__ode_net;
 
