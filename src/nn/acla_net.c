@@ -97,7 +97,7 @@ static bml_status ensure(bml__acla_net *n, int B, int T) {
     size_t c1 = (size_t)s->c1, c2 = (size_t)s->c2, D = (size_t)(s->Z + s->aug), nh = (size_t)s->heads;
     size_t lstm_scr = bml_nn_lstm_forward_scratch(B, s->H) + bml_nn_lstm_backward_scratch(B, 1, s->H);
     size_t scr = max3(lstm_scr, bml_nn_mha_first_backward_scratch(B, T, s->A), b * F * c1 * 3);
-    size_t wide = max3(bt * max3(A, D, F), b * F * c1, b * 4 * H);
+    size_t wide = max3(bt * max3(A, D, F), b * F * (c1 > c2 ? c1 : c2), b * 4 * H);
     size_t total = bt * F + bt * A + b * A + bt * 2 * A + 2 * b * nh * T + 2 * b * A + 2 * b * F + 2 * b + b * F +
                    b * F * 3 + 2 * b * F * c1 + b * F * c1 * 3 + 2 * b * F * c2 + b * c2 + 2 * b * H + b * 4 * H +
                    b * (size_t)s->Z + b * D + bt * D + scr + 3 * wide + bt * 3 * A + 2 * b * nh * T * T + 2 * bt * A;
