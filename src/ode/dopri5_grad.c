@@ -19,6 +19,20 @@
 
 static double sgn(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
 
+/* sum_i a[i] b[i] in four interleaved partial sums (independent chains the CPU overlaps) */
+static double dot(const double *a, const double *b, size_t n) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
 /* the backward of r = rms(q): accumulate r_bar * q_i / (n r) into q_bar */
 static void rms_back(const double *q, size_t n, double r, double r_bar, double *q_bar) {
     if (r <= 0 || r_bar == 0) return;
@@ -49,7 +63,8 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
     double *aY = calloc(n, sizeof *aY), *aF = calloc(n, sizeof *aF), *bK = calloc(7 * n, sizeof *bK);
     double *bYS = calloc(6 * n, sizeof *bYS), *bY = calloc(n, sizeof *bY), *bym = calloc(n, sizeof *bym);
     double *bc = calloc(5 * n, sizeof *bc), *dY = calloc(n, sizeof *dY), *tmp = calloc(3 * n, sizeof *tmp);
-    if (!aY || !aF || !bK || !bYS || !bY || !bym || !bc || !dY || !tmp) {
+    double *dc = calloc(4 * n, sizeof *dc); /* the step's dense-output coefficients d, c, b, a */
+    if (!aY || !aF || !bK || !bYS || !bY || !bym || !bc || !dY || !tmp || !dc) {
         st = bml__fail(BML_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -83,21 +98,27 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
         int has_out = 0;
         for (size_t ti = 1; ti < T; ti++) {
             if (tp.out_step[ti] != j) continue;
+            if (!has_out) /* the step's polynomial coefficients, once */
+                for (size_t i = 0; i < n; i++) {
+                    double fa = K[i], fb = K[6 * n + i], ya = Y[i], yb = y1[i], ym = ya;
+                    for (int q = 0; q < 7; q++) ym += K[(size_t)q * n + i] * (DT * MID[q]);
+                    dc[i] = DT * fa;
+                    dc[n + i] = DT * (fb - 4 * fa) - 11 * ya - 5 * yb + 16 * ym;
+                    dc[2 * n + i] = DT * (5 * fa - 3 * fb) + 18 * ya + 14 * yb - 32 * ym;
+                    dc[3 * n + i] = 2 * DT * (fb - fa) - 8 * (yb + ya) + 16 * ym;
+                }
             has_out = 1;
-            double x = tp.out_x[ti], bx = 0;
+            double x = tp.out_x[ti], x2 = x * x, x3 = x2 * x, x4 = x3 * x;
             const double *wi = w + ti * n;
             for (size_t i = 0; i < n; i++) {
-                double fa = K[i], fb = K[6 * n + i], ya = Y[i], yb = y1[i], ym = ya;
-                for (int q = 0; q < 7; q++) ym += K[(size_t)q * n + i] * (DT * MID[q]);
-                double d = DT * fa, c = DT * (fb - 4 * fa) - 11 * ya - 5 * yb + 16 * ym;
-                double b = DT * (5 * fa - 3 * fb) + 18 * ya + 14 * yb - 32 * ym, a = 2 * DT * (fb - fa) - 8 * (yb + ya) + 16 * ym;
                 bc[i] += wi[i];
                 bc[n + i] += x * wi[i];
-                bc[2 * n + i] += x * x * wi[i];
-                bc[3 * n + i] += x * x * x * wi[i];
-                bc[4 * n + i] += x * x * x * x * wi[i];
-                bx += wi[i] * (d + 2 * x * c + 3 * x * x * b + 4 * x * x * x * a);
+                bc[2 * n + i] += x2 * wi[i];
+                bc[3 * n + i] += x3 * wi[i];
+                bc[4 * n + i] += x4 * wi[i];
             }
+            /* d out / d x = d + 2 x c + 3 x^2 b + 4 x^3 a */
+            double bx = dot(wi, dc, n) + 2 * x * dot(wi, dc + n, n) + 3 * x2 * dot(wi, dc + 2 * n, n) + 4 * x3 * dot(wi, dc + 3 * n, n);
             bT += -bx / DT; /* x = (t - T0) / ((T0 + DT) - T0) */
             bDT += -bx * x / DT;
         }
@@ -152,12 +173,11 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
             for (size_t i = 0; i < n; i++) bys[i] += dY[i];
             bT += bts;
             bDT += bts * ALPHA[s];
-            for (size_t i = 0; i < n; i++) {
-                bY[i] += bys[i];
-                for (int q = 0; q <= s; q++) {
-                    bK[(size_t)q * n + i] += bys[i] * BETA[s][q] * DT;
-                    bDT += bys[i] * K[(size_t)q * n + i] * BETA[s][q];
-                }
+            for (size_t i = 0; i < n; i++) bY[i] += bys[i];
+            for (int q = 0; q <= s; q++) {
+                double *bKq = bK + (size_t)q * n;
+                for (size_t i = 0; i < n; i++) bKq[i] += bys[i] * BETA[s][q] * DT;
+                bDT += dot(bys, K + (size_t)q * n, n) * BETA[s][q];
             }
         }
         memcpy(aY, bY, n * sizeof *aY);
@@ -227,6 +247,6 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
         free(f0), free(q), free(bq), free(byp);
     }
 done:
-    free(aY), free(aF), free(bK), free(bYS), free(bY), free(bym), free(bc), free(dY), free(tmp);
+    free(aY), free(aF), free(bK), free(bYS), free(bY), free(bym), free(bc), free(dY), free(tmp), free(dc);
     return st;
 }
