@@ -91,7 +91,10 @@ static bml_status mlp_fwd(void *net, const float *x, const float *mask, int B, i
     (void)mask;
     return bml__mlp_net_forward(net, x, B, training, out);
 }
-static void mlp_bwd(void *net, const float *dout, int B) { bml__mlp_net_backward(net, dout, B, NULL); }
+static bml_status mlp_bwd(void *net, const float *dout, int B) {
+    bml__mlp_net_backward(net, dout, B, NULL);
+    return BML_OK;
+}
 
 static void bench_mlp(int threads, long epochs, long warmup) {
     size_t n = 2000, F = 7;
@@ -126,9 +129,10 @@ static bml_status seq_fwd(void *c, const float *x, const float *mask, int B, int
     seq_ctx *s = c;
     return bml__seq_net_forward(s->net, x, mask, B, s->T, training, out);
 }
-static void seq_bwd(void *c, const float *dout, int B) {
+static bml_status seq_bwd(void *c, const float *dout, int B) {
     (void)B;
     bml__seq_net_backward(((seq_ctx *)c)->net, dout);
+    return BML_OK;
 }
 
 static int cmp_f(const void *a, const void *b) {
@@ -189,11 +193,12 @@ static bml_status node_fwd(void *c, const float *x, const float *mask, int B, in
     if (s->forwards++ >= s->timed_from) s->nfe_fwd += node_block(s)->nfe_forward;
     return st;
 }
-static void node_bwd(void *c, const float *dout, int B) {
+static bml_status node_bwd(void *c, const float *dout, int B) {
     (void)B;
     node_ctx *s = c;
-    if ((s->acla ? bml__acla_net_backward(s->acla, dout) : bml__ode_net_backward(s->net, dout)) != BML_OK) exit(1);
+    bml_status st = s->acla ? bml__acla_net_backward(s->acla, dout) : bml__ode_net_backward(s->net, dout);
     if (s->forwards > s->timed_from) s->nfe_bwd += node_block(s)->nfe_backward;
+    return st;
 }
 
 static void bench_node(const char *name, bml_ode_method method, int adjoint, int threads, long epochs, long warmup) {

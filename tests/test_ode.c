@@ -10,6 +10,7 @@
 #include "nn/ode_net.h"
 #include "ode/ode.h"
 #include "test.h"
+#include "train/trainer.h"
 
 /* the reference dynamics: f(z, t) = W3 tanh(W2 tanh(W1 [z, t] + b1) + b2) + b3, per batch row */
 typedef struct {
@@ -416,6 +417,35 @@ static void test_acla_network_gradients(void) {
     }
 }
 
+/* an adjoint backward solve that fails (here: held to a tolerance it cannot meet in one step) stops
+ * training with the solver's message, as a failing forward solve does */
+static bml_status fail_fwd(void *vn, const float *x, const float *mask, int B, int training, float *out) {
+    (void)training;
+    bml__ode_net *n = vn;
+    n->ode.solver.rtol = 1e-3, n->ode.solver.atol = 1e-4, n->ode.solver.max_steps = 1000;
+    return bml__ode_net_forward(n, x, mask, B, NT, out);
+}
+static bml_status fail_bwd(void *vn, const float *dout, int B) {
+    (void)B;
+    bml__ode_net *n = vn;
+    n->ode.solver.rtol = 1e-12, n->ode.solver.atol = 1e-14, n->ode.solver.max_steps = 1;
+    return bml__ode_net_backward(n, dout);
+}
+static void test_failing_backward_stops_training(void) {
+    net_case k = {0};
+    net_case_init(&k);
+    bml_ode_opts so = mode_opts(3);
+    bml__ode_net *n = NULL;
+    CHECK_OK(bml__ode_net_create(NF, NO, 4, 6, &so, 1, 11, &n));
+    if (!n) return;
+    bml_trainable t = {n, n->params, n->grads, n->n_params, n->sizes, n->n_tensors, NT * (NF + 1), NT * NO, NT, fail_fwd, fail_bwd};
+    bml_train_opts o = {.epochs = 2, .batch_size = 3, .learning_rate = 1e-3, .grad_clip = 1, .loss = {.kind = BML_LOSS_MSE, .T = NT, .O = NO}, .seed = 1};
+    bml_train_history h = {0};
+    CHECK_ERR(bml_train(&t, k.x, k.c, k.mask, NB, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "more than 1 steps");
+    bml_train_history_release(&h);
+    bml__ode_net_free(n);
+}
+
 static void decay(void *c, double t, const double *y, double *dy) {
     (void)c;
     dy[0] = -y[0] + t;
@@ -436,4 +466,4 @@ static void test_errors_and_exact_solution(void) {
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
           T(test_dopri5_gradients_finite_differences_and_adjoint),
-          T(test_neural_ode_network_gradients), T(test_acla_network_gradients), T(test_errors_and_exact_solution))
+          T(test_neural_ode_network_gradients), T(test_acla_network_gradients), T(test_failing_backward_stops_training), T(test_errors_and_exact_solution))

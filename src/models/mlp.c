@@ -75,7 +75,10 @@ static bml_status net_forward(void *net, const float *x, const float *mask, int 
     (void)mask;
     return bml__mlp_net_forward(net, x, B, training, out);
 }
-static void net_backward(void *net, const float *dout, int B) { bml__mlp_net_backward(net, dout, B, NULL); }
+static bml_status net_backward(void *net, const float *dout, int B) {
+    bml__mlp_net_backward(net, dout, B, NULL);
+    return BML_OK;
+}
 
 /* doubles -> floats; y is standardised with (mean, scale) when given */
 static float *to_float(const double *v, size_t n, const double *mean, const double *scale, size_t O) {

@@ -1,8 +1,9 @@
 /* `neural_ode` and `acla` (SPEC 6) on sequence samples (pipeline latent_ode_seq): the networks of
  * nn/ode_net.h and nn/acla_net.h, both built on the latent ODE block, trained with the trainer on masked
- * per-step losses; explain returns the latent trajectories (and acla's head-averaged attention). Step times are the samples' t (days), shifted to
- * start at 0 per sample and divided by the longest training span, so the solve runs over [0, ~1]. Saved as
- * weights.bin (models/checkpoint.h) with the time scale in model.json. */
+ * per-step losses; explain returns the latent trajectories (and acla's head-averaged attention). Step
+ * times are the samples' t (days), shifted to start at 0 per sample and divided by the longest training
+ * span, so the solve runs over [0, ~1]. Saved as weights.bin (models/checkpoint.h) with the time scale in
+ * model.json. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,11 +131,10 @@ static bml_status net_forward(void *vc, const float *x, const float *mask, int B
     fwd_ctx *c = vc;
     return forward(c->s, x, mask, B, c->T, training, out);
 }
-static void net_backward(void *vc, const float *dout, int B) {
+static bml_status net_backward(void *vc, const float *dout, int B) {
     (void)B;
-    node_state *s = ((fwd_ctx *)vc)->s; /* the forward's solve succeeded; the backward's cannot fail but for memory */
-    if (s->acla) bml__acla_net_backward(s->acla, dout);
-    else bml__ode_net_backward(s->node, dout);
+    node_state *s = ((fwd_ctx *)vc)->s; /* the adjoint's backward solve can fail as a forward solve can */
+    return s->acla ? bml__acla_net_backward(s->acla, dout) : bml__ode_net_backward(s->node, dout);
 }
 
 /* samples -> float x (n, T, F + 1) with the scaled time last, standardised y (n, T, O), mask (n, T) */

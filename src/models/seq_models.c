@@ -66,9 +66,10 @@ static bml_status net_forward(void *vc, const float *x, const float *mask, int B
     fwd_ctx *c = vc;
     return bml__seq_net_forward(c->net, x, mask, B, c->T, training, out);
 }
-static void net_backward(void *vc, const float *dout, int B) {
+static bml_status net_backward(void *vc, const float *dout, int B) {
     (void)B;
     bml__seq_net_backward(((fwd_ctx *)vc)->net, dout);
+    return BML_OK;
 }
 
 /* sequence samples -> float x (n, T, F), standardised y (n, T, O), mask (n, T) */

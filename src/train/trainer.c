@@ -110,7 +110,7 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
             sum += l * (double)valid;
             count += (double)valid;
             memset(t->grads, 0, t->n_params * sizeof *t->grads);
-            t->backward(t->net, dpred, B);
+            if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
             if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
             bml_adamw_step(&opt, t->params, t->grads);
         }

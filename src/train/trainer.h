@@ -22,7 +22,7 @@ typedef struct {
     size_t n_tensors;
     size_t in_dim, out_dim, mask_dim; /* mask_dim 0: static samples */
     bml_status (*forward)(void *net, const float *x, const float *mask, int B, int training, float *out);
-    void (*backward)(void *net, const float *dout, int B);
+    bml_status (*backward)(void *net, const float *dout, int B); /* fails only for a failing backward solve or memory */
 } bml_trainable;
 
 typedef struct {
