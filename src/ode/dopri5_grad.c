@@ -53,21 +53,23 @@ bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, siz
     return st;
 }
 
-bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
+bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
                                 const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
                                 double *dy0, double *dparams) {
-    const bml__dp_tape tp = *tape; /* read only */
+    /* the sub-arrays are padded by a cache line each: whole multiples of 4 KiB apart, the loads of one would
+     * wait on stores to another (4K aliasing) */
+    size_t m = n + 8;
+    double *work = bml__dp_tape_work(tape, 34 * m); /* the tape's scratch: no allocation per backward pass */
+    if (!work) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    const bml__dp_tape tp = *tape; /* read only from here */
     bml_status st = BML_OK;
     double rtol = o->rtol, atol = o->atol;
-    /* carry: adjoints of the state after the step being processed (y, f, t, dt) */
-    double *aY = calloc(n, sizeof *aY), *aF = calloc(n, sizeof *aF), *bK = calloc(7 * n, sizeof *bK);
-    double *bYS = calloc(6 * n, sizeof *bYS), *bY = calloc(n, sizeof *bY), *bym = calloc(n, sizeof *bym);
-    double *bc = calloc(5 * n, sizeof *bc), *dY = calloc(n, sizeof *dY), *tmp = calloc(3 * n, sizeof *tmp);
-    double *dc = calloc(4 * n, sizeof *dc); /* the step's dense-output coefficients d, c, b, a */
-    if (!aY || !aF || !bK || !bYS || !bY || !bym || !bc || !dY || !tmp || !dc) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    /* carry: adjoints of the state after the step being processed (y, f, t, dt); the step's adjoints, the
+     * dense-output coefficients d, c, b, a (dc), and scratch */
+    double *aY = work, *aF = aY + m, *bK = aF + m, *bYS = bK + 7 * m, *bY = bYS + 6 * m, *bym = bY + m, *bc = bym + m;
+    double *dY = bc + 5 * m, *tmp = dY + m, *dc = tmp + 3 * m, *qv = dc + 4 * m, *bq = qv + m, *byp = bq + m, *f0 = byp + m;
+    memset(aY, 0, n * sizeof *aY);
+    memset(aF, 0, n * sizeof *aF);
     double aT = 0, aDT = 0;
     const int ctl = o->grad_through_controller;
     for (size_t j = tp.n_steps; j-- > 0;) {
@@ -111,11 +113,12 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
             double x = tp.out_x[ti], x2 = x * x, x3 = x2 * x, x4 = x3 * x;
             const double *wi = w + ti * n;
             for (size_t i = 0; i < n; i++) {
-                bc[i] += wi[i];
-                bc[n + i] += x * wi[i];
-                bc[2 * n + i] += x2 * wi[i];
-                bc[3 * n + i] += x3 * wi[i];
-                bc[4 * n + i] += x4 * wi[i];
+                double wv = wi[i];
+                bc[i] += wv;
+                bc[n + i] += x * wv;
+                bc[2 * n + i] += x2 * wv;
+                bc[3 * n + i] += x3 * wv;
+                bc[4 * n + i] += x4 * wv;
             }
             /* d out / d x = d + 2 x c + 3 x^2 b + 4 x^3 a */
             double bx = dot(wi, dc, n) + 2 * x * dot(wi, dc + n, n) + 3 * x2 * dot(wi, dc + 2 * n, n) + 4 * x3 * dot(wi, dc + 3 * n, n);
@@ -190,35 +193,32 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
         double *scale = tmp, *bscale = tmp + n, *fp = tmp + 2 * n;
         double *bf0 = aF, *by0 = aY; /* continue accumulating */
         for (size_t i = 0; i < n; i++) by0[i] += w[i], scale[i] = atol + fabs(y0[i]) * rtol, bscale[i] = 0;
-        double *f0 = calloc(n, sizeof *f0), *q = calloc(n, sizeof *q), *bq = calloc(n, sizeof *bq), *byp = calloc(n, sizeof *byp);
-        if (!f0 || !q || !bq || !byp) {
-            free(f0), free(q), free(bq), free(byp);
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        f(ctx, t[0], y0, f0);
+        memset(byp, 0, n * sizeof *byp);
+        if (tp.f0) memcpy(f0, tp.f0, n * sizeof *f0); /* the forward's own evaluation */
+        else f(ctx, t[0], y0, f0);
         double bh0 = 0, bh1 = 0, bd0 = 0, bd1 = 0, bd2 = 0;
         if (tp.dt_from_h0) bh0 += 100 * aDT;
         else bh1 += aDT;
         if (!tp.h1_tiny) {
-            double m = fmax(tp.d1, tp.d2), bm = bh1 * (-tp.h1 / (5 * m));
+            double dm = fmax(tp.d1, tp.d2), bm = bh1 * (-tp.h1 / (5 * dm));
             if (tp.d1 >= tp.d2) bd1 += bm;
             else bd2 += bm;
         } else if (tp.h0 * 1e-3 > 1e-6) {
             bh0 += 1e-3 * bh1;
         }
         /* d2 = rms((fp - f0) / scale) / h0 with fp = f(t0 + h0, yp), yp = y0 + h0 f0 */
-        f(ctx, t[0] + tp.h0, tp.yp, fp);
+        if (tp.fp) memcpy(fp, tp.fp, n * sizeof *fp);
+        else f(ctx, t[0] + tp.h0, tp.yp, fp);
         double rz = tp.d2 * tp.h0;
         bh0 += -bd2 * tp.d2 / tp.h0;
-        for (size_t i = 0; i < n; i++) q[i] = (fp[i] - f0[i]) / scale[i], bq[i] = 0;
-        rms_back(q, n, rz, bd2 / tp.h0, bq);
+        for (size_t i = 0; i < n; i++) qv[i] = (fp[i] - f0[i]) / scale[i], bq[i] = 0;
+        rms_back(qv, n, rz, bd2 / tp.h0, bq);
         double *bfp = fp; /* reuse: fp itself is no longer needed */
         for (size_t i = 0; i < n; i++) {
             double bz = bq[i];
             bfp[i] = bz / scale[i];
             bf0[i] += -bz / scale[i];
-            bscale[i] += -bz * q[i] / scale[i];
+            bscale[i] += -bz * qv[i] / scale[i];
         }
         double bt = 0;
         vjp(ctx, t[0] + tp.h0, tp.yp, bfp, byp, dparams, &bt);
@@ -233,20 +233,17 @@ bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_
             bd1 += -bh0 * 0.01 * tp.d0 / (tp.d1 * tp.d1);
         }
         /* d0 = rms(y0 / scale), d1 = rms(f0 / scale) */
-        for (size_t i = 0; i < n; i++) q[i] = y0[i] / scale[i], bq[i] = 0;
-        rms_back(q, n, tp.d0, bd0, bq);
-        for (size_t i = 0; i < n; i++) by0[i] += bq[i] / scale[i], bscale[i] += -bq[i] * q[i] / scale[i];
-        for (size_t i = 0; i < n; i++) q[i] = f0[i] / scale[i], bq[i] = 0;
-        rms_back(q, n, tp.d1, bd1, bq);
-        for (size_t i = 0; i < n; i++) bf0[i] += bq[i] / scale[i], bscale[i] += -bq[i] * q[i] / scale[i];
+        for (size_t i = 0; i < n; i++) qv[i] = y0[i] / scale[i], bq[i] = 0;
+        rms_back(qv, n, tp.d0, bd0, bq);
+        for (size_t i = 0; i < n; i++) by0[i] += bq[i] / scale[i], bscale[i] += -bq[i] * qv[i] / scale[i];
+        for (size_t i = 0; i < n; i++) qv[i] = f0[i] / scale[i], bq[i] = 0;
+        rms_back(qv, n, tp.d1, bd1, bq);
+        for (size_t i = 0; i < n; i++) bf0[i] += bq[i] / scale[i], bscale[i] += -bq[i] * qv[i] / scale[i];
         for (size_t i = 0; i < n; i++) by0[i] += bscale[i] * rtol * sgn(y0[i]);
         /* f0 = f(t0, y0) */
         memset(byp, 0, n * sizeof *byp);
         vjp(ctx, t[0], y0, bf0, byp, dparams, NULL);
         for (size_t i = 0; i < n; i++) dy0[i] = by0[i] + byp[i];
-        free(f0), free(q), free(bq), free(byp);
     }
-done:
-    free(aY), free(aF), free(bK), free(bYS), free(bY), free(bym), free(bc), free(dY), free(tmp), free(dc);
     return st;
 }

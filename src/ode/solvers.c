@@ -100,6 +100,10 @@ static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const d
     if (tp && (tp->yp = malloc(n * sizeof *tp->yp))) memcpy(tp->yp, tmp, n * sizeof *tmp);
     f(ctx, t0 + h0, tmp, tmp2);
     (*nfe)++;
+    if (tp && (tp->f0 = malloc(n * sizeof *tp->f0)) && (tp->fp = malloc(n * sizeof *tp->fp))) { /* for the backward pass */
+        memcpy(tp->f0, f0, n * sizeof *f0);
+        memcpy(tp->fp, tmp2, n * sizeof *tmp2);
+    }
     for (size_t i = 0; i < n; i++) tmp[i] = (tmp2[i] - f0[i]) / (atol + fabs(y0[i]) * rtol);
     double d2 = norm(o, tmp, n) / h0;
     double h1 = d1 <= 1e-15 && d2 <= 1e-15 ? fmax(1e-6, h0 * 1e-3) : pow(0.01 / fmax(d1, d2), 1.0 / 5.0);
@@ -113,11 +117,20 @@ static double initial_step(bml_ode_fn f, void *ctx, size_t n, double t0, const d
 }
 
 void bml__dp_tape_reset(bml__dp_tape *tp) {
-    free(tp->yp), free(tp->out_step), free(tp->out_x);
-    tp->yp = NULL, tp->out_step = NULL, tp->out_x = NULL;
+    free(tp->yp), free(tp->f0), free(tp->fp), free(tp->out_step), free(tp->out_x);
+    tp->yp = tp->f0 = tp->fp = NULL, tp->out_step = NULL, tp->out_x = NULL;
     tp->n_steps = 0;
     tp->d0 = tp->d1 = tp->d2 = tp->h0 = tp->h1 = 0;
     tp->h0_const = tp->h1_tiny = tp->dt_from_h0 = 0;
+}
+
+double *bml__dp_tape_work(bml__dp_tape *tp, size_t need) {
+    if (need > tp->work_cap) {
+        double *w = realloc(tp->work, need * sizeof *w);
+        if (!w) return NULL;
+        tp->work = w, tp->work_cap = need;
+    }
+    return tp->work;
 }
 
 static int tape_grow(bml__dp_tape *tp, size_t n) {
@@ -142,13 +155,14 @@ static int tape_grow(bml__dp_tape *tp, size_t n) {
 
 void bml__dp_tape_free(bml__dp_tape *tp) {
     free(tp->Y), free(tp->K), free(tp->YS), free(tp->T), free(tp->DT), free(tp->ratio), free(tp->accepted), free(tp->branch);
-    free(tp->yp), free(tp->out_step), free(tp->out_x);
+    free(tp->yp), free(tp->f0), free(tp->fp), free(tp->out_step), free(tp->out_x), free(tp->work);
     memset(tp, 0, sizeof *tp);
 }
 
 bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, const double *t, size_t T,
                        const bml_ode_opts *o, double *out, long *nfe, bml__dp_tape *tp) {
-    double *buf = malloc(n * 16 * sizeof *buf); /* every part is written before it is read */
+    /* every part of the scratch is written before it is read; with a tape, the tape's (kept between solves) */
+    double *buf = tp ? bml__dp_tape_work(tp, n * 16) : malloc(n * 16 * sizeof *buf);
     if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
     double *y0 = buf, *f0 = buf + n, *k = buf + 2 * n /* 7 stages */, *yi = buf + 9 * n, *err = buf + 10 * n;
     double *coef = buf + 11 * n; /* 5 dense-output coefficients */
@@ -162,7 +176,7 @@ bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, c
         tp->out_step = calloc(T, sizeof *tp->out_step);
         tp->out_x = calloc(T, sizeof *tp->out_x);
         if (!tp->out_step || !tp->out_x) {
-            free(buf);
+            if (!tp) free(buf);
             return bml__fail(BML_ERR_NOMEM, "out of memory");
         }
     }
@@ -254,7 +268,7 @@ bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0_in, c
             out[ti * n + j] = tot;
         }
     }
-    free(buf);
+    if (!tp) free(buf);
     return st;
 }
 

@@ -15,6 +15,7 @@ typedef struct {
     double d0, d1, d2, h0, h1;
     int h0_const, h1_tiny, dt_from_h0;
     double *yp; /* (n) */
+    double *f0, *fp; /* (n) each: f(t0, y0) and f(t0 + h0, yp), the forward's own evaluations */
     /* every attempted step */
     size_t n_steps, cap;
     double *Y;  /* (steps, n) state at the start */
@@ -25,6 +26,8 @@ typedef struct {
     /* outputs: the accepted step each lies in and its position there */
     size_t *out_step;
     double *out_x;
+    double *work; /* scratch of the solve and its backward pass, kept with the tape between solves */
+    size_t work_cap;
 } bml__dp_tape;
 
 bml_status bml__dopri5(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
@@ -33,8 +36,10 @@ void bml__dp_tape_free(bml__dp_tape *tp); /* and zeroes it */
 /* empties the tape for the next solve, keeping its step buffers (no allocation when the next solve takes no
  * more steps) */
 void bml__dp_tape_reset(bml__dp_tape *tp);
+/* the tape's scratch, at least `need` doubles (contents undefined); NULL without memory */
+double *bml__dp_tape_work(bml__dp_tape *tp, size_t need);
 /* the backward pass of bml_ode_backprop_dopri5 over the tape of a solve of the same f, y0, t and o */
-bml_status bml__dopri5_backward(const bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
+bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
                                 const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
                                 double *dy0, double *dparams);
 
