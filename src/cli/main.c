@@ -58,8 +58,8 @@ static const char *RUN_HELP =
     "  shap.csv         TreeSHAP values (+ expected value) per evaluated sample and target (lgbm)\n"
     "  importance.csv   gain, total gain, split count and mean |SHAP| per feature (lgbm)\n"
     "  step_metrics.csv per-epoch train loss, validation loss and learning rate (neural models)\n"
-    "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm)\n"
-    "  latent.csv       latent state at every step of each evaluated cell (neural_ode)\n"
+    "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm, acla)\n"
+    "  latent.csv       latent state at every step of each evaluated cell (neural_ode, acla)\n"
     "  model/           the model (model/<fold>/ for LOCO) with its preprocessing\n"
     "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n";
 
