@@ -78,7 +78,7 @@ void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp
 }
 
 size_t bml_nn_lstm_backward_scratch(int B, int T, int H) {
-    return (size_t)B * T * 4 * H + (size_t)B * T * H + (size_t)B * 4 * H + 3 * (size_t)B * H + (size_t)H;
+    return (size_t)B * T * 4 * H + (size_t)B * T * H + (size_t)B * 4 * H + 2 * (size_t)B * H + (size_t)H;
 }
 
 void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
@@ -123,13 +123,60 @@ void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih,
 }
 
 /* ------------------------------------------------------------------ multi-head self-attention */
+/* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
+ * padding mask (p (T) becomes the probabilities), the dropout multipliers dm (T) (1 when not training), and
+ * c (hd) += sum_k p_k dm_k v_k, the value rows ld apart. */
+static void attn_row_forward(float *p, float *dm, int len, int T, const float *v, size_t ld, int hd, float *c, float dropout,
+                             int training, bml_nn_rng *rng) {
+    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
+    float mx = -INFINITY;
+    for (int tk = 0; tk < len; tk++)
+        if (p[tk] > mx) mx = p[tk];
+    double sum = 0;
+    for (int tk = 0; tk < T; tk++) {
+        p[tk] = tk < len ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
+        sum += p[tk];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int tk = 0; tk < T; tk++) {
+        p[tk] *= inv;
+        dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+        float a = p[tk] * dm[tk];
+        if (a == 0.0f) continue;
+        const float *vr = v + (size_t)tk * ld;
+        for (int i = 0; i < hd; i++) c[i] += a * vr[i];
+    }
+}
+
+/* The backward of attn_row_forward and of the scaled scores: dc (hd) = d c, dp (T) holds d (p dm) of the len
+ * real keys (overwritten); adds into dq (hd), and into dk and dv, whose rows are ld apart as those of k. */
+static void attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc,
+                              const float *qr, const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
+    double dot = 0;
+    for (int tk = 0; tk < len; tk++) {
+        float a = p[tk] * dm[tk], *dvr = dv + (size_t)tk * ld;
+        for (int i = 0; i < hd; i++) dvr[i] += a * dc[i];
+        dp[tk] *= dm[tk]; /* through the dropout multipliers to the probabilities */
+        dot += (double)p[tk] * dp[tk];
+    }
+    for (int tk = 0; tk < len; tk++) {
+        float ds = p[tk] * (dp[tk] - (float)dot) * scale; /* softmax backward, then the scale */
+        if (ds == 0.0f) continue;
+        const float *kr = k + (size_t)tk * ld;
+        float *dkr = dk + (size_t)tk * ld;
+        for (int i = 0; i < hd; i++) {
+            dq[i] += ds * kr[i];
+            dkr[i] += ds * qr[i];
+        }
+    }
+}
+
 void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng) {
     int hd = D / nh;
     float scale = 1.0f / sqrtf((float)hd);
     bml_nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
-    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
     memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
     size_t ld = 3 * (size_t)D; /* row stride of q, k and v inside qkv */
     for (int b = 0; b < B; b++)
@@ -138,28 +185,9 @@ void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, floa
             float *pb = probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
             /* scores (T, T) = scale q k^T for this sample and head */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
-            for (int tq = 0; tq < T; tq++) {
-                float *p = pb + (size_t)tq * T;
-                float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
-                float mx = -INFINITY;
-                for (int tk = 0; tk < len[b]; tk++)
-                    if (p[tk] > mx) mx = p[tk];
-                double sum = 0;
-                for (int tk = 0; tk < T; tk++) {
-                    p[tk] = tk < len[b] ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
-                    sum += p[tk];
-                }
-                float inv = (float)(1.0 / sum);
-                float *c = ctx + ((size_t)b * T + tq) * D + h * hd;
-                for (int tk = 0; tk < T; tk++) {
-                    p[tk] *= inv;
-                    dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
-                    float a = p[tk] * dm[tk];
-                    if (a == 0.0f) continue;
-                    const float *vr = v + (size_t)tk * ld;
-                    for (int i = 0; i < hd; i++) c[i] += a * vr[i];
-                }
-            }
+            for (int tq = 0; tq < T; tq++)
+                attn_row_forward(pb + (size_t)tq * T, dmask + (((size_t)b * nh + h) * T + tq) * T, len[b], T, v, ld, hd,
+                                 ctx + ((size_t)b * T + tq) * D + h * hd, dropout, training, rng);
         }
     bml_nn_linear_forward(out, ctx, w_out, b_out, B * T, D, D);
 }
@@ -182,31 +210,11 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
             const float *dcb = dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
             /* d (p * dmask) (T, T) = d ctx v^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
-            for (int tq = 0; tq < T; tq++) {
-                const float *dc = dcb + (size_t)tq * D;
-                const float *p = probs + (((size_t)b * nh + h) * T + tq) * T;
-                const float *dm = dmask + (((size_t)b * nh + h) * T + tq) * T;
-                const float *qr = q + (size_t)tq * ld;
-                float *dq = dqkv + ((size_t)b * T + tq) * ld + h * hd, *dp = dpd + (size_t)tq * T;
-                double dot = 0;
-                for (int tk = 0; tk < len[b]; tk++) {
-                    float a = p[tk] * dm[tk];
-                    float *dv = dqkv + ((size_t)b * T + tk) * ld + 2 * D + h * hd;
-                    for (int i = 0; i < hd; i++) dv[i] += a * dc[i];
-                    dp[tk] *= dm[tk]; /* through the dropout multipliers to the probabilities */
-                    dot += (double)p[tk] * dp[tk];
-                }
-                for (int tk = 0; tk < len[b]; tk++) {
-                    float ds = p[tk] * (dp[tk] - (float)dot) * scale; /* softmax backward, then the scale */
-                    if (ds == 0.0f) continue;
-                    const float *kr = k + (size_t)tk * ld;
-                    float *dk = dqkv + ((size_t)b * T + tk) * ld + D + h * hd;
-                    for (int i = 0; i < hd; i++) {
-                        dq[i] += ds * kr[i];
-                        dk[i] += ds * qr[i];
-                    }
-                }
-            }
+            for (int tq = 0; tq < T; tq++)
+                attn_row_backward(probs + (((size_t)b * nh + h) * T + tq) * T, dmask + (((size_t)b * nh + h) * T + tq) * T,
+                                  dpd + (size_t)tq * T, len[b], scale, dcb + (size_t)tq * D, q + (size_t)tq * ld, k, ld, hd,
+                                  dqkv + ((size_t)b * T + tq) * ld + h * hd, dqkv + (size_t)b * T * ld + D + h * hd,
+                                  dqkv + (size_t)b * T * ld + 2 * D + h * hd);
         }
     bml_nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
 }
@@ -224,35 +232,19 @@ void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, flo
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) q[(size_t)b * D + i] += b_in[i];
     bml_nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
-    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
     memset(ctx, 0, (size_t)B * D * sizeof *ctx);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
             const float *qh = q + (size_t)b * D + h * hd;
             const float *k = kv + (size_t)b * T * 2 * D + h * hd, *v = k + D; /* row stride 2D */
-            float *p = probs + ((size_t)b * nh + h) * T, *dm = dmask + ((size_t)b * nh + h) * T;
-            float mx = -INFINITY;
+            float *p = probs + ((size_t)b * nh + h) * T;
             for (int tk = 0; tk < len[b]; tk++) {
                 float sc = 0;
                 for (int i = 0; i < hd; i++) sc += (qh[i] * scale) * k[(size_t)tk * 2 * D + i];
                 p[tk] = sc;
-                if (sc > mx) mx = sc;
             }
-            double sum = 0;
-            for (int tk = 0; tk < T; tk++) {
-                p[tk] = tk < len[b] ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
-                sum += p[tk];
-            }
-            float inv = (float)(1.0 / sum);
-            float *c = ctx + (size_t)b * D + h * hd;
-            for (int tk = 0; tk < T; tk++) {
-                p[tk] *= inv;
-                dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
-                float a = p[tk] * dm[tk];
-                if (a == 0.0f) continue;
-                const float *vr = v + (size_t)tk * 2 * D;
-                for (int i = 0; i < hd; i++) c[i] += a * vr[i];
-            }
+            attn_row_forward(p, dmask + ((size_t)b * nh + h) * T, len[b], T, v, 2 * (size_t)D, hd, ctx + (size_t)b * D + h * hd,
+                             dropout, training, rng);
         }
     bml_nn_linear_forward(out, ctx, w_out, b_out, B, D, D);
 }
@@ -277,28 +269,14 @@ void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_
             const float *qh = q + (size_t)b * D + h * hd, *dc = dctx + (size_t)b * D + h * hd;
             const float *k = kv + (size_t)b * T * 2 * D + h * hd, *v = k + D;
             float *dk = dkv + (size_t)b * T * 2 * D + h * hd, *dv = dk + D, *dqh = dq + (size_t)b * D + h * hd;
-            const float *p = probs + ((size_t)b * nh + h) * T, *dm = dmask + ((size_t)b * nh + h) * T;
-            double dot = 0;
-            for (int tk = 0; tk < len[b]; tk++) {
+            for (int tk = 0; tk < len[b]; tk++) { /* d (p dm) = d ctx . v */
                 const float *vr = v + (size_t)tk * 2 * D;
-                float *dvr = dv + (size_t)tk * 2 * D, a = p[tk] * dm[tk], sv = 0;
-                for (int i = 0; i < hd; i++) {
-                    sv += dc[i] * vr[i];
-                    dvr[i] += a * dc[i];
-                }
-                dp[tk] = sv * dm[tk]; /* through the dropout multipliers to the probabilities */
-                dot += (double)p[tk] * dp[tk];
+                float sv = 0;
+                for (int i = 0; i < hd; i++) sv += dc[i] * vr[i];
+                dp[tk] = sv;
             }
-            for (int tk = 0; tk < len[b]; tk++) {
-                float ds = p[tk] * (dp[tk] - (float)dot) * scale; /* softmax backward, then the scale */
-                if (ds == 0.0f) continue;
-                const float *kr = k + (size_t)tk * 2 * D;
-                float *dkr = dk + (size_t)tk * 2 * D;
-                for (int i = 0; i < hd; i++) {
-                    dqh[i] += ds * kr[i];
-                    dkr[i] += ds * qh[i];
-                }
-            }
+            attn_row_backward(probs + ((size_t)b * nh + h) * T, dmask + ((size_t)b * nh + h) * T, dp, len[b], scale, dc, qh, k,
+                              2 * (size_t)D, hd, dqh, dk, dv);
         }
     /* keys and values: every step; the query: the first steps, rows ldx apart */
     bml_nn_linear_backward(dx, dw_in + (size_t)D * D, db_in + D, dkv, x, w_in + (size_t)D * D, B * T, D, 2 * D);
