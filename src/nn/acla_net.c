@@ -153,7 +153,7 @@ static bml_status ensure(bml__acla_net *n, int B, int T) {
 bml_status bml__acla_net_forward(bml__acla_net *n, const float *x, const float *mask, int B, int T, int training, float *out) {
     BML__TRY(ensure(n, B, T));
     const bml__acla_shape *s = &n->s;
-    n->B = B, n->T = T, n->training = training;
+    n->B = B, n->T = T;
     int F = s->F, Fx = F + 1, A = s->A, D = s->Z + s->aug, bt = B * T;
     for (int b = 0; b < B; b++) {
         int L = 0;

@@ -42,7 +42,7 @@ typedef struct {
     bml__ode_block ode;    /* tensors 20..25 (func.net.*); nfe counts in ode.nfe_forward / backward */
     bml_nn_rng rng;        /* attention dropout */
     /* the last forward: one arena of activations and backward scratch */
-    int B, T, training;
+    int B, T;
     int *len, *one;        /* (B) real steps per sample; (B) ones for the one-step LSTM */
     float *arena;
     size_t cap_b, cap_t;

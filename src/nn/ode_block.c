@@ -296,27 +296,25 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
     }
     double *w = o->wbuf, *dz0 = o->wbuf + K * bd;
     memset(w, 0, need * sizeof *w);
-    bml_status st = BML_OK;
-    {
-        /* the loss's weights on the solution at each grid time */
-        for (int b = 0; b < B; b++)
-            for (int k = 0; k < T; k++) {
-                int s = o->slot[b * T + k];
-                if (s < 0) continue;
-                for (int j = 0; j < D; j++) w[(size_t)s * bd + (size_t)b * D + j] += dys[((size_t)b * T + k) * D + j];
-            }
-        memset(o->dp_dyn, 0, o->n_dyn * sizeof *o->dp_dyn);
-        o->nfe_backward = 0;
-        if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
-        else if (o->use_adjoint) {
-            long nf = 0;
-            st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
-                                        o->dp_dyn, &nf, &o->nfe_backward);
-        } else if (o->solver.method == BML_ODE_DOPRI5) {
-            st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
-        } else {
-            st = bml__fixed_backward(dyn_vjp, o, bd, o->grid, K, o->solver.method, w, o->stages, dz0, o->dp_dyn);
+    /* the loss's weights on the solution at each grid time */
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            int s = o->slot[b * T + k];
+            if (s < 0) continue;
+            for (int j = 0; j < D; j++) w[(size_t)s * bd + (size_t)b * D + j] += dys[((size_t)b * T + k) * D + j];
         }
+    memset(o->dp_dyn, 0, o->n_dyn * sizeof *o->dp_dyn);
+    o->nfe_backward = 0;
+    bml_status st = BML_OK;
+    if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
+    else if (o->use_adjoint) {
+        long nf = 0;
+        st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
+                                    o->dp_dyn, &nf, &o->nfe_backward);
+    } else if (o->solver.method == BML_ODE_DOPRI5) {
+        st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
+    } else {
+        st = bml__fixed_backward(dyn_vjp, o, bd, o->grid, K, o->solver.method, w, o->stages, dz0, o->dp_dyn);
     }
     if (st == BML_OK) {
         float *g = o->dyn.dw[0]; /* the dynamics tensors are contiguous from dw[0] */

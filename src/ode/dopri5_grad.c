@@ -62,7 +62,6 @@ bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vj
     double *work = bml__dp_tape_work(tape, 34 * m); /* the tape's scratch: no allocation per backward pass */
     if (!work) return bml__fail(BML_ERR_NOMEM, "out of memory");
     const bml__dp_tape tp = *tape; /* read only from here */
-    bml_status st = BML_OK;
     double rtol = o->rtol, atol = o->atol;
     /* carry: adjoints of the state after the step being processed (y, f, t, dt); the step's adjoints, the
      * dense-output coefficients d, c, b, a (dc), and scratch */
@@ -245,5 +244,5 @@ bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vj
         vjp(ctx, t[0], y0, bf0, byp, dparams, NULL);
         for (size_t i = 0; i < n; i++) dy0[i] = by0[i] + byp[i];
     }
-    return st;
+    return BML_OK;
 }
