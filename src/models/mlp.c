@@ -88,6 +88,23 @@ static float *to_float(const double *v, size_t n, const double *mean, const doub
     return f;
 }
 
+/* the model's state and network (layer sizes from the parameters), owned by m->state */
+static bml_status create_net(bml_model *m, float dropout, uint64_t seed, mlp_state **out) {
+    int *dims = NULL, L = 0, tanh_act = 0;
+    BML__TRY(layer_dims(m, &dims, &L, &tanh_act));
+    mlp_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(dims);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    m->state = s;
+    s->hist.best_epoch = -1;
+    *out = s;
+    bml_status st = bml__mlp_net_create(dims, L, tanh_act, dropout, seed, &s->net);
+    free(dims);
+    return st;
+}
+
 static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va, uint64_t seed) {
     const mlp_params *p = m->params;
     bml_train_opts o;
@@ -96,17 +113,10 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     o.on_epoch_user = m->on_epoch_user;
     for (size_t i = 0; i < tr->n * tr->n_features; i++)
         if (isnan(tr->x[i])) return bml__fail(BML_ERR_VALUE, "model mlp: missing feature values must be imputed first");
-    int *dims = NULL, L, tanh_act;
-    BML__TRY(layer_dims(m, &dims, &L, &tanh_act));
-    mlp_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        free(dims);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    m->state = s;
-    bml_status st = bml__mlp_net_create(dims, L, tanh_act, (float)p->dropout, o.seed, &s->net);
-    free(dims);
-    BML__TRY(st);
+    mlp_state *s = NULL;
+    BML__TRY(create_net(m, (float)p->dropout, o.seed, &s));
+    bml_status st = BML_OK;
+    int L = s->net->n_layers;
     size_t F = tr->n_features, O = tr->n_targets, nv = va ? va->n : 0;
     BML__TRY(bml__target_scaler_fit(tr->y, NULL, tr->n, O, p->train.scale_targets, &s->y_mean, &s->y_scale));
     float *x = to_float(tr->x, tr->n * F, NULL, NULL, 1), *y = to_float(tr->y, tr->n * O, s->y_mean, s->y_scale, O);
@@ -182,18 +192,10 @@ static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
 }
 
 static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
-    int *dims = NULL, L, tanh_act;
-    BML__TRY(layer_dims(m, &dims, &L, &tanh_act));
-    mlp_state *s = calloc(1, sizeof *s);
-    if (!s) {
-        free(dims);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    m->state = s;
-    s->hist.best_epoch = -1;
-    bml_status st = bml__mlp_net_create(dims, L, tanh_act, 0.0f, 0, &s->net);
-    free(dims);
-    BML__TRY(st);
+    mlp_state *s = NULL;
+    BML__TRY(create_net(m, 0.0f, 0, &s));
+    int L = s->net->n_layers;
+    bml_status st;
     BML__TRY(bml__target_scaler_load(stj, m->n_targets, dir, &s->y_mean, &s->y_scale));
     char (*names)[32] = calloc(2 * (size_t)L, sizeof *names);
     bml__ckpt_tensor *t = names ? tensors(s, names) : NULL;
