@@ -13,6 +13,12 @@
 #include "core/internal.h"
 
 /* ---- matrix products: out (M, N) (+)= a (M, K) @ b^T or b, through cblas; naive references beside ---- */
+/* The library's one way into BLAS: c (M,N) = alpha op(a) op(b) + beta c, row-major, op = transpose when
+ * trans_* is 1 (cblas_sgemm's arguments otherwise). The first call sets OpenBLAS to one thread for the
+ * whole process, once (layers.c says why): results never depend on OPENBLAS_NUM_THREADS or
+ * OMP_NUM_THREADS, and calls from several threads at once are safe. */
+void bml_nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                 int ldb, float beta, float *c, int ldc);
 /* out (M,N) = [accumulate ? out : 0] + a (M,K) @ b (N,K)^T */
 void bml_nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
 void bml_nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);

@@ -1,6 +1,5 @@
 /* Sequence layers: LSTM, multi-head self-attention, Conv1d (k3, p1), BatchNorm1d, mean over an axis.
  * Forward/backward pairs as in nn.h; PyTorch 1.13 semantics (FACTS.md section 3). */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -184,7 +183,7 @@ void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, floa
             const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
             float *pb = probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
             /* scores (T, T) = scale q k^T for this sample and head */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
+            bml_nn_gemm(0, 1, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
             for (int tq = 0; tq < T; tq++)
                 attn_row_forward(pb + (size_t)tq * T, dmask + (((size_t)b * nh + h) * T + tq) * T, len[b], T, v, ld, hd,
                                  ctx + ((size_t)b * T + tq) * D + h * hd, dropout, training, rng);
@@ -209,7 +208,7 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
             const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
             const float *dcb = dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
             /* d (p * dmask) (T, T) = d ctx v^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
+            bml_nn_gemm(0, 1, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
             for (int tq = 0; tq < T; tq++)
                 attn_row_backward(probs + (((size_t)b * nh + h) * T + tq) * T, dmask + (((size_t)b * nh + h) * T + tq) * T,
                                   dpd + (size_t)tq * T, len[b], scale, dcb + (size_t)tq * D, q + (size_t)tq * ld, k, ld, hd,
@@ -228,7 +227,7 @@ void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, flo
     float scale = 1.0f / sqrtf((float)hd);
     size_t ldx = (size_t)T * D; /* row stride of the first steps x[:, 0] */
     /* q (B, D) = x[:, 0] W_q^T + b_q; kv (B, T, 2D) = x W_kv^T + b_kv (the in-projection's rows D..3D) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, D, D, 1.0f, x, (int)ldx, w_in, D, 0.0f, q, D);
+    bml_nn_gemm(0, 1, B, D, D, 1.0f, x, (int)ldx, w_in, D, 0.0f, q, D);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) q[(size_t)b * D + i] += b_in[i];
     bml_nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
@@ -280,10 +279,10 @@ void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_
         }
     /* keys and values: every step; the query: the first steps, rows ldx apart */
     bml_nn_linear_backward(dx, dw_in + (size_t)D * D, db_in + D, dkv, x, w_in + (size_t)D * D, B * T, D, 2 * D);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, D, B, 1.0f, dq, D, x, (int)ldx, 1.0f, dw_in, D);
+    bml_nn_gemm(1, 0, D, D, B, 1.0f, dq, D, x, (int)ldx, 1.0f, dw_in, D);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) db_in[i] += dq[(size_t)b * D + i];
-    if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, D, 1.0f, dq, D, w_in, D, 1.0f, dx, (int)ldx);
+    if (dx) bml_nn_gemm(0, 0, B, D, D, 1.0f, dq, D, w_in, D, 1.0f, dx, (int)ldx);
 }
 
 void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
