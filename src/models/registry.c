@@ -1,4 +1,5 @@
 /* Model registry and the model object common to every model: names, parameters, save/load. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,22 @@ size_t bml_model_registry_count(void) { return N_DEFS; }
 const char *bml_model_registry_name(size_t i) { return i < N_DEFS ? defs[i]->name : NULL; }
 const char *bml_model_registry_describe(size_t i) { return i < N_DEFS ? defs[i]->description : NULL; }
 
+/* The public descriptions of every model's parameters: written once, before the first reader
+ * (pthread_once), read-only after, so that any number of threads may list them at once. */
+#define MAX_SPECS 32
+static bml_param_info info[N_DEFS][MAX_SPECS];
+static pthread_once_t info_once = PTHREAD_ONCE_INIT;
+
+static void info_build(void) {
+    for (size_t i = 0; i < N_DEFS; i++) {
+        BML__ASSERT(defs[i]->n_specs <= MAX_SPECS);
+        bml__params_info(defs[i]->specs, defs[i]->n_specs, info[i]);
+    }
+}
+
 size_t bml_model_registry_params(size_t i, const bml_param_info **params) {
-    static bml_param_info info[N_DEFS][32];
     if (i >= N_DEFS) return 0;
-    BML__ASSERT(defs[i]->n_specs <= 32);
-    bml__params_info(defs[i]->specs, defs[i]->n_specs, info[i]);
+    pthread_once(&info_once, info_build);
     *params = info[i];
     return defs[i]->n_specs;
 }
