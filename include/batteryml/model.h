@@ -36,7 +36,8 @@ void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user);
 
 /* Fit on `train`, stopping early on `val` (may be NULL: no early stopping). The samples are
  * borrowed; the model copies the names it keeps. `seed` fixes the model's random choices where
- * its own parameters do not. */
+ * its own parameters do not. Neural models: the first one fitted or run in the process sets OpenBLAS to
+ * one thread, once and for the whole process, so that results do not depend on the thread count. */
 bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_samples *val, uint64_t seed);
 int bml_model_is_fitted(const bml_model *m);
 size_t bml_model_n_features(const bml_model *m);
@@ -44,7 +45,8 @@ size_t bml_model_n_targets(const bml_model *m);
 const char *bml_model_feature_name(const bml_model *m, size_t j);
 const char *bml_model_target_name(const bml_model *m, size_t k);
 
-/* Predict: x (n, F) row-major, NaN = missing; writes y (n, O). */
+/* Predict: x (n, F) row-major, NaN = missing; writes y (n, O). Like every call on a model, one thread at a
+ * time per model: a network's forward pass writes into the model's own activation buffers. */
 bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, double *y);
 
 /* Predict for samples: y (n, O) for static samples, (n, T, O) for sequences (padded steps 0). */
@@ -81,7 +83,8 @@ char *bml_model_history_csv(const bml_model *m);
 bml_status bml_model_save(const bml_model *m, const char *dir);
 bml_status bml_model_load(const char *dir, bml_model **out);
 
-/* Registry of model names, descriptions and parameters (static storage). */
+/* Registry of model names, descriptions and parameters (static storage, built once, read-only: any
+ * thread may call these at any time). */
 size_t bml_model_registry_count(void);
 const char *bml_model_registry_name(size_t i);
 const char *bml_model_registry_describe(size_t i);

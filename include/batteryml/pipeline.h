@@ -68,7 +68,8 @@ bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, 
 /* A note the last pipeline run on this thread left (e.g. its feature cache's hits and misses); "" if none. */
 const char *bml_pipeline_last_note(void);
 
-/* Registry: names, descriptions and parameters of the built-in pipelines (static storage). */
+/* Registry: names, descriptions and parameters of the built-in pipelines (static storage, built once,
+ * read-only: any thread may call these at any time). */
 size_t bml_pipeline_registry_count(void);
 const char *bml_pipeline_registry_name(size_t i);
 const char *bml_pipeline_registry_describe(size_t i);

@@ -37,7 +37,9 @@ typedef struct {
 } bml_run_result;
 
 /* Run the study the configuration describes. On success *out is owned by the caller
- * (bml_run_result_free). When writing fails half-way, no run directory is left behind. */
+ * (bml_run_result_free). When writing fails half-way, no run directory is left behind.
+ * Reentrant: several studies may run at once in different threads (each with its own cfg, opts and
+ * result; give them distinct run_name or output_dir) and give the numbers they give one after the other. */
 bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
 void bml_run_result_free(bml_run_result *r);
 

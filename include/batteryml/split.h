@@ -37,6 +37,8 @@ void bml_split_free(bml_split *sp); /* NULL is harmless */
 /* The indices metrics are computed on: test when non-empty, else val. */
 const size_t *bml_fold_eval(const bml_fold *f, size_t *n);
 
+/* Registry of split names, descriptions and parameters (static storage, built once, read-only: any
+ * thread may call these at any time). */
 size_t bml_split_registry_count(void);
 const char *bml_split_registry_name(size_t i);
 const char *bml_split_registry_describe(size_t i);
