@@ -1,6 +1,6 @@
 /* Threads and reentrancy: whole studies run at the same time in one process, each in its own thread,
  * give what the same studies give one after the other, bit for bit; so do the registries listed from
- * many threads at once. */
+ * many threads at once. KEEP=1 keeps the run directories (their path is printed). */
 #define _DEFAULT_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
