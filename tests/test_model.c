@@ -546,6 +546,45 @@ out:
     bml_samples_free(s);
 }
 
+/* `batteryml predict` (bml_run_predict) on a saved run whose model predicts Inf fails, no metrics */
+static void test_predict_refuses_non_finite(void) {
+    char out[] = "/tmp/bml-test-predict-XXXXXX";
+    CHECK(mkdtemp(out) != NULL);
+    char *od = bml__sprintf("output_dir=%s", out);
+    const char *ov[] = {od, "run_name=mlp", "model=mlp", "training.epochs=2", "figures=false"};
+    bml_config *c = NULL;
+    bml_run_result *r = NULL;
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
+    CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 5, &c));
+    if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
+    if (r && r->run_dir) {
+        char *w = bml__path_join(r->run_dir, "model/weights.bin"), *csv = bml__path_join(out, "pred.csv"), *metrics = NULL;
+        const char *cell = DATA_DIR "/Expt 5 - cell D (25degC) - Processed Data.csv";
+        CHECK_OK(bml_run_predict(r->run_dir, cell, NULL, csv, &o, &metrics));
+        CHECK(metrics && strstr(metrics, "\"rmse\"") && !strstr(metrics, "null"));
+        free(metrics);
+        metrics = NULL;
+        size_t len = 0;
+        unsigned char *b = slurp(w, &len);
+        if (b) {
+            set_all_values(b, len, 3e38f);
+            spit(w, b, len);
+        }
+        CHECK_ERR(bml_run_predict(r->run_dir, cell, NULL, csv, &o, &metrics), BML_ERR_VALUE,
+                  "model mlp: the prediction of soh for cell E5-D, sample 0 is not finite (inf)");
+        CHECK(metrics == NULL);
+        free(metrics);
+        free(b);
+        free(w);
+        free(csv);
+    }
+    bml_run_result_free(r);
+    bml_config_free(c);
+    free(od);
+    bml__rm_rf(out);
+}
+
 TEST_MAIN("model", T(test_fit_predict_shap), T(test_save_load_exact), T(test_reproducible), T(test_bad_parameters),
           T(test_sealed_json), T(test_checkpoint_bounds), T(test_saved_lgbm), T(test_saved_mlp), T(test_saved_lstm_attn),
-          T(test_saved_cnn_lstm), T(test_saved_neural_ode), T(test_saved_acla), T(test_non_finite_weights_and_predictions))
+          T(test_saved_cnn_lstm), T(test_saved_neural_ode), T(test_saved_acla), T(test_non_finite_weights_and_predictions),
+          T(test_predict_refuses_non_finite))

@@ -159,10 +159,14 @@ static bml_status check_predictions(const bml_model *m, const double *y, size_t 
     for (size_t i = 0; i < n * O; i++)
         if (!isfinite(y[i])) {
             size_t r = i / O;
-            if (s)
-                return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for cell %s%s%zu is not finite (%g)", m->def->name,
-                                 m->target_names[i % O], s->meta[r / T].cell, T > 1 ? ", step " : ", sample ",
-                                 T > 1 ? r % T : r / T, y[i]);
+            if (s) {
+                const bml_sample_meta *c = &s->meta[r / T];
+                char exp[24] = "";
+                if (c->experiment) snprintf(exp, sizeof exp, "E%d-", c->experiment);
+                return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for cell %s%s, %s %zu is not finite (%g)",
+                                 m->def->name, m->target_names[i % O], exp, c->cell, T > 1 ? "step" : "sample",
+                                 T > 1 ? r % T : r, y[i]);
+            }
             return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for row %zu is not finite (%g)", m->def->name,
                              m->target_names[i % O], r, y[i]);
         }
