@@ -161,10 +161,10 @@ static bml_status check_predictions(const bml_model *m, const double *y, size_t 
             size_t r = i / O;
             if (s) {
                 const bml_sample_meta *c = &s->meta[r / T];
-                char exp[24] = "";
-                if (c->experiment) snprintf(exp, sizeof exp, "E%d-", c->experiment);
+                char ex[24] = "";
+                if (c->experiment) snprintf(ex, sizeof ex, "E%d-", c->experiment);
                 return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for cell %s%s, %s %zu is not finite (%g)",
-                                 m->def->name, m->target_names[i % O], exp, c->cell, T > 1 ? "step" : "sample",
+                                 m->def->name, m->target_names[i % O], ex, c->cell, T > 1 ? "step" : "sample",
                                  T > 1 ? r % T : r, y[i]);
             }
             return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for row %zu is not finite (%g)", m->def->name,
