@@ -1,65 +1,286 @@
-/* Checkpoint reading and writing (see checkpoint.h). */
+/* Saved-model files: the binary checkpoint and sealed JSON documents (see checkpoint.h). */
 #include "models/checkpoint.h"
 
-#include <stdint.h>
-#include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH64_state_t on the stack */
+#include <xxhash.h>
 
 #include "core/internal.h"
 
 #define MAGIC "BMLCKPT" /* 8 bytes with its NUL */
+#define SUM_BYTES 8     /* the trailing XXH64 */
 
-static int put_u32(FILE *f, uint32_t v) { return fwrite(&v, sizeof v, 1, f) == 1 ? 0 : -1; }
-static int put_str(FILE *f, const char *s) {
-    uint32_t l = (uint32_t)strlen(s);
-    return put_u32(f, l) || fwrite(s, 1, l, f) != l ? -1 : 0;
+uint64_t bml__checksum(const void *data, size_t len) { return (uint64_t)XXH64(data, len, 0); }
+
+/* ------------------------------------------------------------------ writing */
+static unsigned char *put_u32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) *p++ = (unsigned char)(v >> (8 * i));
+    return p;
 }
-static int get_u32(FILE *f, uint32_t *v) { return fread(v, sizeof *v, 1, f) == 1 ? 0 : -1; }
+static unsigned char *put_str(unsigned char *p, const char *s, size_t l) {
+    p = put_u32(p, (uint32_t)l);
+    memcpy(p, s, l);
+    return p + l;
+}
 
 bml_status bml__ckpt_write(const char *path, const char *model, const char *params_json, const bml__ckpt_tensor *t,
                            size_t nt) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot write", path);
-    int bad = fwrite(MAGIC, 1, 8, f) != 8 || put_u32(f, BML_CKPT_VERSION) || put_str(f, model) || put_str(f, params_json) ||
-              put_u32(f, (uint32_t)nt);
-    for (size_t i = 0; i < nt && !bad; i++)
-        bad = put_str(f, t[i].name) || put_u32(f, 1) || put_u32(f, (uint32_t)t[i].n) ||
-              fwrite(t[i].data, sizeof(float), t[i].n, f) != t[i].n;
-    bad |= fclose(f) != 0;
-    return bad ? bml__fail(BML_ERR_IO, "%s: write failed", path) : BML_OK;
+    /* the exact size first: every length must fit its u32 field */
+    size_t lm = strlen(model), lp = strlen(params_json), size = 8 + 4 + 4 + lm + 4 + lp + 4 + SUM_BYTES;
+    int too_big = lm > UINT32_MAX || lp > UINT32_MAX || nt > UINT32_MAX;
+    for (size_t i = 0; i < nt && !too_big; i++) {
+        size_t ln = strlen(t[i].name);
+        too_big = ln > UINT32_MAX || t[i].n > UINT32_MAX || t[i].n > (SIZE_MAX - size) / 8;
+        size += 12 + ln + 4 * t[i].n;
+    }
+    if (too_big) return bml__fail(BML_ERR_VALUE, "%s: a name or tensor is too large for the checkpoint format", path);
+    unsigned char *buf = malloc(size), *p = buf;
+    if (!buf) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    memcpy(p, MAGIC, 8);
+    p = put_u32(p + 8, BML_CKPT_VERSION);
+    p = put_str(p, model, lm);
+    p = put_str(p, params_json, lp);
+    p = put_u32(p, (uint32_t)nt);
+    for (size_t i = 0; i < nt; i++) {
+        p = put_str(p, t[i].name, strlen(t[i].name));
+        p = put_u32(p, 1);
+        p = put_u32(p, (uint32_t)t[i].n);
+        for (size_t k = 0; k < t[i].n; k++) {
+            uint32_t u;
+            memcpy(&u, &t[i].data[k], 4);
+            p = put_u32(p, u);
+        }
+    }
+    uint64_t sum = bml__checksum(buf, size - SUM_BYTES);
+    p = put_u32(p, (uint32_t)sum);
+    p = put_u32(p, (uint32_t)(sum >> 32));
+    BML__ASSERT((size_t)(p - buf) == size);
+    bml_status st = bml__write_file_atomic(path, (const char *)buf, size);
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------ reading */
+typedef struct {
+    const unsigned char *p;
+    size_t end, off; /* end: where the checksum starts */
+    const char *path;
+} cursor;
+
+static uint32_t u32_at(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* n more bytes of `what` must lie before the checksum */
+static bml_status need(const cursor *c, size_t n, const char *what) {
+    if (n <= c->end - c->off) return BML_OK;
+    return bml__fail(BML_ERR_PARSE, "%s: damaged: %s at byte offset %zu needs %zu bytes, only %zu remain before the checksum",
+                     c->path, what, c->off, n, c->end - c->off);
+}
+static bml_status get_u32(cursor *c, const char *what, uint32_t *v) {
+    BML__TRY(need(c, 4, what));
+    *v = u32_at(c->p + c->off);
+    c->off += 4;
+    return BML_OK;
+}
+/* a length-prefixed string: *s points into the file (not NUL-terminated), *len its length */
+static bml_status get_str(cursor *c, const char *what, const char **s, uint32_t *len) {
+    BML__TRY(get_u32(c, what, len));
+    BML__TRY(need(c, *len, what));
+    *s = (const char *)c->p + c->off;
+    c->off += *len;
+    return BML_OK;
+}
+
+bml_status bml__ckpt_check_finite(const char *what, const bml__ckpt_tensor *t, size_t nt) {
+    for (size_t i = 0; i < nt; i++)
+        for (size_t k = 0; k < t[i].n; k++)
+            if (!isfinite(t[i].data[k]))
+                return bml__fail(BML_ERR_VALUE, "%s: tensor '%s' value %zu is not finite (%g)", what, t[i].name, k,
+                                 (double)t[i].data[k]);
+    return BML_OK;
+}
+
+/* the header and the checksum of the whole file, before any field is trusted */
+static bml_status check_file(const char *path, const unsigned char *b, size_t len) {
+    if (len < 8)
+        return bml__fail(BML_ERR_PARSE, "%s: truncated: the file ends at byte %zu while reading the magic number (bytes 0-7)",
+                         path, len);
+    if (memcmp(b, MAGIC, 8) != 0) return bml__fail(BML_ERR_PARSE, "%s: not a BatteryML checkpoint (bad magic)", path);
+    if (len < 12)
+        return bml__fail(BML_ERR_PARSE, "%s: truncated: the file ends at byte %zu while reading the format version (bytes 8-11)",
+                         path, len);
+    uint32_t ver = u32_at(b + 8);
+    if (ver == 1)
+        return bml__fail(BML_ERR_VALUE,
+                         "%s: checkpoint format version 1 carries no checksum and this program reads version %u only: "
+                         "re-train the model (re-run the study) to re-save it",
+                         path, BML_CKPT_VERSION);
+    if (ver != BML_CKPT_VERSION)
+        return bml__fail(BML_ERR_VALUE, "%s: checkpoint format version %u, this program reads version %u", path, ver,
+                         BML_CKPT_VERSION);
+    if (len < 12 + SUM_BYTES)
+        return bml__fail(BML_ERR_PARSE, "%s: truncated: the file ends at byte %zu, before the checksum (the last 8 bytes)", path,
+                         len);
+    uint64_t stored = (uint64_t)u32_at(b + len - 8) | (uint64_t)u32_at(b + len - 4) << 32;
+    uint64_t computed = bml__checksum(b, len - SUM_BYTES);
+    if (stored != computed)
+        return bml__fail(BML_ERR_PARSE, "%s: checksum mismatch (stored %016llx, computed %016llx): the file is corrupt or truncated",
+                         path, (unsigned long long)stored, (unsigned long long)computed);
+    return BML_OK;
+}
+
+static bml_status read_body(cursor *c, const char *model, const bml__ckpt_tensor *t, size_t nt) {
+    const char *s;
+    uint32_t len, count;
+    BML__TRY(get_str(c, "the model name", &s, &len));
+    if (len != strlen(model) || memcmp(s, model, len) != 0)
+        return bml__fail(BML_ERR_VALUE, "%s: a checkpoint of model '%.*s', expected %s", c->path, len > 64 ? 64 : (int)len, s,
+                         model);
+    BML__TRY(get_str(c, "the parameters", &s, &len));
+    BML__TRY(get_u32(c, "the tensor count", &count));
+    if (count != nt) return bml__fail(BML_ERR_VALUE, "%s: %u tensors, the model %s has %zu", c->path, count, model, nt);
+    for (size_t i = 0; i < nt; i++) {
+        uint32_t nd, n;
+        size_t at = c->off;
+        BML__TRY(get_str(c, "a tensor name", &s, &len));
+        if (len != strlen(t[i].name) || memcmp(s, t[i].name, len) != 0)
+            return bml__fail(BML_ERR_VALUE, "%s: tensor %zu (byte offset %zu) is '%.*s', the model expects '%s'", c->path, i, at,
+                             len > 64 ? 64 : (int)len, s, t[i].name);
+        BML__TRY(get_u32(c, "a tensor's dimension count", &nd));
+        if (nd != 1) return bml__fail(BML_ERR_VALUE, "%s: tensor '%s' has %u dimensions, expected 1", c->path, t[i].name, nd);
+        BML__TRY(get_u32(c, "a tensor's size", &n));
+        if (n != t[i].n)
+            return bml__fail(BML_ERR_VALUE, "%s: tensor '%s' has %u values, the model expects %zu", c->path, t[i].name, n,
+                             t[i].n);
+        BML__TRY(need(c, 4 * (size_t)n, "a tensor's values"));
+        for (size_t k = 0; k < n; k++) {
+            uint32_t u = u32_at(c->p + c->off + 4 * k);
+            memcpy(&t[i].data[k], &u, 4);
+        }
+        c->off += 4 * (size_t)n;
+        BML__TRY(bml__ckpt_check_finite(c->path, t + i, 1));
+    }
+    if (c->off != c->end)
+        return bml__fail(BML_ERR_PARSE, "%s: damaged: %zu unexpected bytes after the tensor table (byte offset %zu)", c->path,
+                         c->end - c->off, c->off);
+    return BML_OK;
 }
 
 bml_status bml__ckpt_read(const char *path, const char *model, const bml__ckpt_tensor *t, size_t nt) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open the checkpoint", path);
-    char magic[8], buf[512];
-    uint32_t ver, len, count;
-    bml_status st = BML_OK;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, MAGIC, 8) != 0) {
-        st = bml__fail(BML_ERR_PARSE, "%s: not a BatteryML checkpoint (bad magic)", path);
-    } else if (get_u32(f, &ver) || ver != BML_CKPT_VERSION) {
-        st = bml__fail(BML_ERR_VALUE, "%s: checkpoint version %u, this program reads %u", path, ver, BML_CKPT_VERSION);
-    } else if (get_u32(f, &len) || len >= sizeof buf || fread(buf, 1, len, f) != len || (buf[len] = 0, strcmp(buf, model))) {
-        st = bml__fail(BML_ERR_PARSE, "%s: not a checkpoint of model %s", path, model);
-    } else if (get_u32(f, &len) || fseek(f, (long)len, SEEK_CUR) != 0 || get_u32(f, &count) || count != nt) {
-        st = bml__fail(BML_ERR_PARSE, "%s: expected %zu tensors", path, nt);
+    char *buf = NULL;
+    size_t len = 0;
+    BML__TRY(bml__read_file(path, &buf, &len));
+    const unsigned char *b = (const unsigned char *)buf;
+    bml_status st = check_file(path, b, len);
+    if (st == BML_OK) {
+        cursor c = {b, len - SUM_BYTES, 12, path};
+        st = read_body(&c, model, t, nt);
     }
-    for (size_t i = 0; st == BML_OK && i < nt; i++) {
-        uint32_t nd, n;
-        if (get_u32(f, &len) || len >= sizeof buf || fread(buf, 1, len, f) != len || get_u32(f, &nd) || nd != 1 ||
-            get_u32(f, &n)) {
-            st = bml__fail(BML_ERR_PARSE, "%s: damaged tensor table", path);
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------ sealed JSON */
+static const char KEY[] = "\"xxh64\"";
+#define KEY_LEN (sizeof KEY - 1)
+#define HEX_LEN 16
+
+static int json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* XXH64 of text with the HEX_LEN digits at `digits` read as '0' */
+static uint64_t sealed_sum(const char *text, size_t len, size_t digits) {
+    XXH64_state_t s;
+    static const char zeros[HEX_LEN + 1] = "0000000000000000";
+    XXH64_reset(&s, 0);
+    XXH64_update(&s, text, digits);
+    XXH64_update(&s, zeros, HEX_LEN);
+    XXH64_update(&s, text + digits + HEX_LEN, len - digits - HEX_LEN);
+    return (uint64_t)XXH64_digest(&s);
+}
+
+char *bml__json_seal(const cJSON *doc) {
+    BML__ASSERT(cJSON_IsObject(doc) && !cJSON_GetObjectItemCaseSensitive(doc, "xxh64"));
+    char *txt = cJSON_Print(doc);
+    if (!txt) return NULL;
+    size_t n = strlen(txt);
+    while (n && txt[n - 1] != '}') n--; /* the object's closing brace, then what precedes it */
+    BML__ASSERT(n > 0);
+    n--;
+    while (n && json_space(txt[n - 1])) n--;
+    const char *sep = doc->child ? ",\n\t" : "\n\t";
+    char *out = bml__sprintf("%.*s%s%s:\t\"0000000000000000\"\n}\n", (int)n, txt, sep, KEY);
+    free(txt);
+    if (!out) return NULL;
+    size_t len = strlen(out), digits = len - HEX_LEN - 4; /* before "\"\n}\n" */
+    char hex[HEX_LEN + 1];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sealed_sum(out, len, digits));
+    memcpy(out + digits, hex, HEX_LEN);
+    return out;
+}
+
+bml_status bml__json_write_sealed(const char *path, const cJSON *doc) {
+    char *txt = bml__json_seal(doc);
+    if (!txt) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = bml__write_file_atomic(path, txt, strlen(txt));
+    free(txt);
+    return st;
+}
+
+bml_status bml__json_verify(const char *path, const char *text, size_t len) {
+    size_t k = len;
+    for (size_t i = len >= KEY_LEN ? len - KEY_LEN + 1 : 0; i-- > 0;)
+        if (!memcmp(text + i, KEY, KEY_LEN)) {
+            k = i;
             break;
         }
-        buf[len] = 0;
-        if (strcmp(buf, t[i].name) || n != t[i].n) {
-            st = bml__fail(BML_ERR_VALUE, "%s: tensor %zu is '%s' (%u values), the model expects '%s' (%zu)", path, i, buf, n,
-                           t[i].name, t[i].n);
-            break;
+    if (k == len)
+        return bml__fail(BML_ERR_PARSE,
+                         "%s: no xxh64 checksum: the file is corrupt or truncated, or was written by an older batteryml "
+                         "(re-run the study to re-save the model)",
+                         path);
+    size_t i = k + KEY_LEN, digits;
+    while (i < len && json_space(text[i])) i++;
+    int ok = i < len && text[i++] == ':';
+    while (ok && i < len && json_space(text[i])) i++;
+    ok = ok && i < len && text[i++] == '"';
+    digits = i;
+    for (size_t j = 0; ok && j < HEX_LEN; j++, i++) ok = i < len && ((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f'));
+    ok = ok && i < len && text[i++] == '"';
+    while (ok && i < len && json_space(text[i])) i++;
+    ok = ok && i < len && text[i++] == '}';
+    while (ok && i < len && json_space(text[i])) i++;
+    if (!ok || i != len)
+        return bml__fail(BML_ERR_PARSE,
+                         "%s: the xxh64 checksum member (byte offset %zu) is damaged or not the document's last member: the "
+                         "file is corrupt or truncated",
+                         path, k);
+    char hex[HEX_LEN + 1];
+    memcpy(hex, text + digits, HEX_LEN);
+    hex[HEX_LEN] = 0;
+    unsigned long long stored = strtoull(hex, NULL, 16), computed = sealed_sum(text, len, digits);
+    if (stored != computed)
+        return bml__fail(BML_ERR_PARSE, "%s: checksum mismatch (stored %016llx, computed %016llx): the file is corrupt or truncated", path,
+                         stored, computed);
+    return BML_OK;
+}
+
+bml_status bml__json_read_sealed(const char *path, cJSON **doc) {
+    *doc = NULL;
+    char *txt = NULL;
+    size_t len = 0;
+    BML__TRY(bml__read_file(path, &txt, &len));
+    bml_status st = bml__json_verify(path, txt, len);
+    if (st == BML_OK) {
+        *doc = cJSON_ParseWithLength(txt, len);
+        if (!cJSON_IsObject(*doc)) {
+            cJSON_Delete(*doc);
+            *doc = NULL;
+            st = bml__fail(BML_ERR_PARSE, "%s: not a valid JSON object", path);
         }
-        if (fread(t[i].data, sizeof(float), n, f) != n) st = bml__fail(BML_ERR_PARSE, "%s: truncated checkpoint", path);
     }
-    fclose(f);
+    free(txt);
     return st;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
+#include "models/checkpoint.h"
 #include "models/model_internal.h"
 
 typedef struct {
@@ -287,22 +288,33 @@ static cJSON *fit_info(const bml_model *m) {
     return o;
 }
 
+/* Each booster is written as XGBoost serialises it (JSON), and its XXH64 recorded in model.json's state
+ * (state.booster_xxh64), which is itself sealed: a changed or cut booster file is refused on load. */
 static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
     const lgbm_state *s = m->state;
     cJSON *st = cJSON_CreateObject(), *files = cJSON_AddArrayToObject(st, "boosters");
+    cJSON *sums = cJSON_AddArrayToObject(st, "booster_xxh64");
     cJSON *best = cJSON_AddArrayToObject(st, "best_iteration"), *base = cJSON_AddArrayToObject(st, "base_score");
     cJSON *bs = cJSON_AddArrayToObject(st, "best_score");
     for (size_t k = 0; k < m->n_targets; k++) {
-        char name[64];
+        char name[64], hex[17];
         snprintf(name, sizeof name, "booster_%zu.json", k);
-        char *path = bml__path_join(dir, name);
-        int rc = path ? XGBoosterSaveModel(s->boosters[k], path) : -1;
-        free(path);
-        if (rc != 0) {
+        bst_ulong len = 0;
+        const char *raw = NULL;
+        if (XGBoosterSaveModelToBuffer(s->boosters[k], "{\"format\": \"json\"}", &len, &raw) != 0) {
             cJSON_Delete(st);
-            return path ? xgb_fail("model saving") : bml__fail(BML_ERR_NOMEM, "out of memory");
+            return xgb_fail("model saving");
+        }
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)bml__checksum(raw, (size_t)len));
+        char *path = bml__path_join(dir, name);
+        bml_status e = path ? bml__write_file_atomic(path, raw, (size_t)len) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(path);
+        if (e != BML_OK) {
+            cJSON_Delete(st);
+            return e;
         }
         cJSON_AddItemToArray(files, cJSON_CreateString(name));
+        cJSON_AddItemToArray(sums, cJSON_CreateString(hex));
         cJSON_AddItemToArray(best, cJSON_CreateNumber((double)s->best_iteration[k]));
         cJSON_AddItemToArray(base, cJSON_CreateNumber(s->base_score[k]));
         cJSON_AddItemToArray(bs, isfinite(s->best_score[k]) ? cJSON_CreateNumber(s->best_score[k]) : cJSON_CreateNull());
@@ -311,34 +323,49 @@ static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
     return BML_OK;
 }
 
+/* booster k from dir: file name and checksum from the state, contents checked before XGBoost reads them */
+static bml_status load_booster(const char *dir, const cJSON *f, const cJSON *sum, size_t k, BoosterHandle *b) {
+    if (!cJSON_IsString(f) || !*f->valuestring || strchr(f->valuestring, '/') || !strcmp(f->valuestring, ".."))
+        return bml__fail(BML_ERR_PARSE, "%s/model.json: invalid booster file name for target %zu", dir, k);
+    if (!cJSON_IsString(sum) || strlen(sum->valuestring) != 16 || strspn(sum->valuestring, "0123456789abcdef") != 16)
+        return bml__fail(BML_ERR_PARSE, "%s/model.json: state.booster_xxh64[%zu] must be 16 hex digits", dir, k);
+    char *path = bml__path_join(dir, f->valuestring), *raw = NULL;
+    if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t len = 0;
+    bml_status st = bml__is_file(path) ? bml__read_file(path, &raw, &len)
+                                       : bml__fail(BML_ERR_NOT_FOUND, "%s: booster file missing", path);
+    unsigned long long stored = strtoull(sum->valuestring, NULL, 16), computed = st == BML_OK ? bml__checksum(raw, len) : 0;
+    if (st == BML_OK && stored != computed)
+        st = bml__fail(BML_ERR_PARSE, "%s: checksum mismatch (stored %016llx in model.json, computed %016llx): the file is corrupt or truncated",
+                       path, stored, computed);
+    if (st == BML_OK && (XGBoosterCreate(NULL, 0, b) != 0 || XGBoosterLoadModelFromBuffer(*b, raw, (bst_ulong)len) != 0))
+        st = bml__fail(BML_ERR_BACKEND, "%s: XGBoost cannot load the booster: %s", path, XGBGetLastError());
+    free(raw);
+    free(path);
+    return st;
+}
+
 static bml_status load(bml_model *m, const char *dir, const cJSON *st) {
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(st, "boosters");
+    const cJSON *sums = cJSON_GetObjectItemCaseSensitive(st, "booster_xxh64");
     const cJSON *best = cJSON_GetObjectItemCaseSensitive(st, "best_iteration");
     const cJSON *base = cJSON_GetObjectItemCaseSensitive(st, "base_score");
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(st, "best_score");
     size_t O = m->n_targets;
     if (!cJSON_IsArray(files) || (size_t)cJSON_GetArraySize(files) != O || !cJSON_IsArray(best) ||
-        (size_t)cJSON_GetArraySize(best) != O)
-        return bml__fail(BML_ERR_PARSE, "%s/model.json: state.boosters must list one booster file per target (%zu)", dir, O);
+        (size_t)cJSON_GetArraySize(best) != O || !cJSON_IsArray(sums) || (size_t)cJSON_GetArraySize(sums) != O)
+        return bml__fail(BML_ERR_PARSE,
+                         "%s/model.json: state.boosters, booster_xxh64 and best_iteration must have one entry per target (%zu)",
+                         dir, O);
     lgbm_state *s = state_alloc(O);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
     m->state = s;
     for (size_t k = 0; k < O; k++) {
-        const cJSON *f = cJSON_GetArrayItem(files, (int)k);
-        if (!cJSON_IsString(f) || strchr(f->valuestring, '/'))
-            return bml__fail(BML_ERR_PARSE, "%s/model.json: invalid booster file name", dir);
-        char *path = bml__path_join(dir, f->valuestring);
-        if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (!bml__is_file(path)) {
-            bml_status e = bml__fail(BML_ERR_NOT_FOUND, "%s: booster file missing", path);
-            free(path);
-            return e;
-        }
-        int rc = XGBoosterCreate(NULL, 0, &s->boosters[k]);
-        if (rc == 0) rc = XGBoosterLoadModel(s->boosters[k], path);
-        free(path);
-        if (rc != 0) return xgb_fail("model loading");
-        s->best_iteration[k] = (long)cJSON_GetArrayItem(best, (int)k)->valuedouble;
+        BML__TRY(load_booster(dir, cJSON_GetArrayItem(files, (int)k), cJSON_GetArrayItem(sums, (int)k), k, &s->boosters[k]));
+        const cJSON *it = cJSON_GetArrayItem(best, (int)k);
+        if (!cJSON_IsNumber(it) || !(it->valuedouble >= -1 && it->valuedouble < 1e9))
+            return bml__fail(BML_ERR_PARSE, "%s/model.json: state.best_iteration[%zu] must be an iteration number", dir, k);
+        s->best_iteration[k] = (long)it->valuedouble;
         const cJSON *b = cJSON_GetArrayItem(base, (int)k);
         s->base_score[k] = cJSON_IsNumber(b) ? b->valuedouble : NAN;
         const cJSON *sc = cJSON_GetArrayItem(bs, (int)k);

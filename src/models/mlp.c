@@ -207,6 +207,16 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
     return st;
 }
 
+static bml_status check_weights(const bml_model *m, const char *what) {
+    const mlp_state *s = m->state;
+    char (*names)[32] = calloc(2 * (size_t)s->net->n_layers, sizeof *names);
+    bml__ckpt_tensor *t = names ? tensors(s, names) : NULL;
+    bml_status st = t ? bml__ckpt_check_finite(what, t, 2 * (size_t)s->net->n_layers) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(names);
+    free(t);
+    return st;
+}
+
 const bml__model_def bml__model_mlp = {
     .name = "mlp",
     .description = "multi-layer perceptron (Linear-act-Dropout blocks), AdamW + cosine warm restarts, early stopping",
@@ -223,4 +233,5 @@ const bml__model_def bml__model_mlp = {
     .save = save,
     .load = load,
     .release = release,
+    .check_weights = check_weights,
 };

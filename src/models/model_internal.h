@@ -7,7 +7,8 @@
 #include "batteryml/model.h"
 #include "core/internal.h"
 
-#define BML_MODEL_FORMAT_VERSION 1
+/* 2: model.json sealed with its xxh64 checksum, weights.bin version 2, booster checksums in the state */
+#define BML_MODEL_FORMAT_VERSION 2
 
 typedef struct bml__model_def bml__model_def;
 
@@ -44,6 +45,8 @@ struct bml__model_def {
     bml_status (*save)(const bml_model *m, const char *dir, cJSON **state);
     bml_status (*load)(bml_model *m, const char *dir, const cJSON *state);
     void (*release)(bml_model *m); /* frees m->state */
+    /* may be NULL: BML_OK when every weight is finite, else BML_ERR_VALUE with "<what>: tensor ..." */
+    bml_status (*check_weights)(const bml_model *m, const char *what);
 };
 
 extern const bml__model_def bml__model_lgbm;

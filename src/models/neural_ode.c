@@ -277,7 +277,7 @@ static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
     *state = cJSON_CreateObject();
     cJSON_AddStringToObject(*state, "weights", "weights.bin");
     cJSON_AddNumberToObject(*state, "epochs_run", (double)s->hist.n_epochs);
-    cJSON_AddNumberToObject(*state, "time_scale_days", s->t_scale);
+    cJSON_AddItemToObject(*state, "time_scale_days", bml__json_exact_number(s->t_scale));
     bml__target_scaler_save(*state, s->y_mean, s->y_scale, m->n_targets);
     return BML_OK;
 }
@@ -286,7 +286,7 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
     node_state *s = NULL;
     BML__TRY(create_net(m, 0, &s));
     const cJSON *ts = cJSON_GetObjectItemCaseSensitive(stj, "time_scale_days");
-    if (!cJSON_IsNumber(ts) || !(ts->valuedouble > 0))
+    if (!cJSON_IsNumber(ts) || !(ts->valuedouble > 0) || !isfinite(ts->valuedouble))
         return bml__fail(BML_ERR_PARSE, "%s/model.json: state.time_scale_days missing or not positive", dir);
     s->t_scale = ts->valuedouble;
     BML__TRY(bml__target_scaler_load(stj, m->n_targets, dir, &s->y_mean, &s->y_scale));
@@ -298,12 +298,20 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
     return st;
 }
 
+static bml_status check_weights(const bml_model *m, const char *what) {
+    net_view v = view(m->state);
+    bml__ckpt_tensor *t = tensors(&v);
+    bml_status st = t ? bml__ckpt_check_finite(what, t, v.n_tensors) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(t);
+    return st;
+}
+
 #define NODE_DEF(NAME, DESC, SPECS, ATTENTION)                                                                          \
     {.name = NAME, .description = DESC, .specs = SPECS, .n_specs = sizeof SPECS / sizeof *SPECS,                       \
      .params_size = sizeof(node_params), .handles_missing = 0, .wants_scaled = 1, .takes_training = 1, .fit = fit,     \
      .predict = predict_static, .predict_seq = predict_seq, .attention = ATTENTION, .latent = latent,                  \
      .latent_dim = latent_dim, .fit_info = fit_info, .history_csv = history_csv, .save = save, .load = load,           \
-     .release = release}
+     .release = release, .check_weights = check_weights}
 
 const bml__model_def bml__model_neural_ode =
     NODE_DEF("neural_ode",

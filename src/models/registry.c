@@ -1,8 +1,10 @@
 /* Model registry and the model object common to every model: names, parameters, save/load. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/checkpoint.h"
 #include "models/model_internal.h"
 
 static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp, &bml__model_lstm_attn, &bml__model_cnn_lstm,
@@ -15,7 +17,7 @@ const char *bml_model_registry_describe(size_t i) { return i < N_DEFS ? defs[i]-
 
 /* The public descriptions of every model's parameters: written once, before the first reader
  * (pthread_once), read-only after, so that any number of threads may list them at once. */
-#define MAX_SPECS 32
+#define MAX_SPECS 64
 static bml_param_info info[N_DEFS][MAX_SPECS];
 static pthread_once_t info_once = PTHREAD_ONCE_INIT;
 
@@ -148,6 +150,12 @@ bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_sampl
     m->fitted = 0;
     BML__TRY(set_names(m, train->n_features, train->feature_names, train->n_targets, train->target_names));
     BML__TRY(m->def->fit(m, train, val, seed));
+    if (m->def->check_weights) { /* a diverged fit is an error, never a model predicting NaN */
+        char *what = bml__sprintf("model %s: training produced a non-finite weight (lower learning_rate?)", m->def->name);
+        bml_status st = what ? m->def->check_weights(m, what) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(what);
+        BML__TRY(st);
+    }
     m->fitted = 1;
     return BML_OK;
 }
@@ -157,10 +165,31 @@ bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_sampl
         if (!(m)->fitted) return bml__fail(BML_ERR_STATE, "model %s: %s before fit", (m)->def->name, what); \
     } while (0)
 
+/* every prediction of rows (n, O) finite: a model predicting NaN or Inf is an error, never a metric of null */
+static bml_status check_predictions(const bml_model *m, const double *y, size_t n, const bml_samples *s) {
+    size_t O = m->n_targets, T = s && s->seq_len ? s->seq_len : 1;
+    for (size_t i = 0; i < n * O; i++)
+        if (!isfinite(y[i])) {
+            size_t r = i / O;
+            if (s) {
+                const bml_sample_meta *c = &s->meta[r / T];
+                char ex[24] = "";
+                if (c->experiment) snprintf(ex, sizeof ex, "E%d-", c->experiment);
+                return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for cell %s%s, %s %zu is not finite (%g)",
+                                 m->def->name, m->target_names[i % O], ex, c->cell, T > 1 ? "step" : "sample",
+                                 T > 1 ? r % T : r, y[i]);
+            }
+            return bml__fail(BML_ERR_VALUE, "model %s: the prediction of %s for row %zu is not finite (%g)", m->def->name,
+                             m->target_names[i % O], r, y[i]);
+        }
+    return BML_OK;
+}
+
 bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, double *y) {
     REQUIRE_FITTED(m, "predict");
     if (n == 0) return BML_OK;
-    return m->def->predict(m, x, n, y);
+    BML__TRY(m->def->predict(m, x, n, y));
+    return check_predictions(m, y, n, NULL);
 }
 
 bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, double *y) {
@@ -172,7 +201,8 @@ bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, d
         return bml__fail(BML_ERR_VALUE, "model %s takes %s samples (pipeline %s)", m->def->name,
                          m->def->predict_seq ? "sequence" : "static", m->def->predict_seq ? "latent_ode_seq" : "summary_set or table");
     if (s->n == 0) return BML_OK;
-    return m->def->predict_seq ? m->def->predict_seq(m, s, y) : m->def->predict(m, s->x, s->n, y);
+    BML__TRY(m->def->predict_seq ? m->def->predict_seq(m, s, y) : m->def->predict(m, s->x, s->n, y));
+    return check_predictions(m, y, s->n * (s->seq_len ? s->seq_len : 1), s);
 }
 
 int bml_model_wants_sequences(const bml_model *m) { return m->def->predict_seq != NULL; }
@@ -234,13 +264,10 @@ bml_status bml_model_save(const bml_model *m, const char *dir) {
     cJSON_AddItemToObject(root, "feature_names", names_json(m->feature_names, m->n_features));
     cJSON_AddItemToObject(root, "target_names", names_json(m->target_names, m->n_targets));
     cJSON_AddItemToObject(root, "state", state ? state : cJSON_CreateObject());
-    char *txt = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!txt) return bml__fail(BML_ERR_NOMEM, "out of memory");
     char *path = bml__path_join(dir, "model.json");
-    bml_status st = path ? bml__write_file_atomic(path, txt, strlen(txt)) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = path ? bml__json_write_sealed(path, root) : bml__fail(BML_ERR_NOMEM, "out of memory");
     free(path);
-    free(txt);
+    cJSON_Delete(root);
     return st;
 }
 
@@ -258,17 +285,12 @@ bml_status bml_model_load(const char *dir, bml_model **out) {
     *out = NULL;
     char *path = bml__path_join(dir, "model.json");
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    char *txt = NULL;
-    bml_status st = bml__read_file(path, &txt, NULL);
-    cJSON *root = st == BML_OK ? cJSON_Parse(txt) : NULL;
+    cJSON *root = NULL;
+    bml_status st = bml__json_read_sealed(path, &root);
     bml_kv *kv = NULL;
     bml_model *m = NULL;
     bml__strvec fn = {0}, tn = {0};
     if (st != BML_OK) goto done;
-    if (!root) {
-        st = bml__fail(BML_ERR_PARSE, "%s: not valid JSON", path);
-        goto done;
-    }
     const cJSON *ver = cJSON_GetObjectItemCaseSensitive(root, "format_version");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
@@ -276,8 +298,8 @@ bml_status bml_model_load(const char *dir, bml_model **out) {
         st = bml__fail(BML_ERR_PARSE, "%s: missing format_version, model or params", path);
         goto done;
     }
-    if (ver->valueint != BML_MODEL_FORMAT_VERSION) {
-        st = bml__fail(BML_ERR_VALUE, "%s: model format version %d, this program reads version %d", path, ver->valueint,
+    if (ver->valuedouble != BML_MODEL_FORMAT_VERSION) {
+        st = bml__fail(BML_ERR_VALUE, "%s: model format version %g, this program reads version %d", path, ver->valuedouble,
                        BML_MODEL_FORMAT_VERSION);
         goto done;
     }
@@ -312,7 +334,6 @@ done:
     bml__strvec_free(&tn);
     free(kv);
     cJSON_Delete(root);
-    free(txt);
     free(path);
     *out = m;
     return st;

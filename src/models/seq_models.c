@@ -192,11 +192,21 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *stj) {
     return st;
 }
 
+static bml_status check_weights(const bml_model *m, const char *what) {
+    const seq_state *s = m->state;
+    size_t nt = 0;
+    bml__ckpt_tensor *t = tensors(s->net, &nt);
+    bml_status st = t ? bml__ckpt_check_finite(what, t, nt) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(t);
+    return st;
+}
+
 #define SEQ_DEF(NAME, DESC)                                                                                        \
     {.name = NAME, .description = DESC, .specs = specs, .n_specs = sizeof specs / sizeof *specs,                  \
      .params_size = sizeof(seq_params), .handles_missing = 0, .wants_scaled = 1, .takes_training = 1, .fit = fit, \
      .predict = predict_static, .predict_seq = predict_seq, .attention = attention, .fit_info = fit_info,          \
-     .history_csv = history_csv, .save = save, .load = load, .release = release}
+     .history_csv = history_csv, .save = save, .load = load, .release = release,            \
+     .check_weights = check_weights}
 
 const bml__model_def bml__model_lstm_attn =
     SEQ_DEF("lstm_attn", "2-layer bidirectional LSTM -> multi-head self-attention -> LayerNorm -> per-step head (sequences)");

@@ -2,6 +2,7 @@
 #include "models/train_params.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +50,18 @@ bml_status bml__target_scaler_fit(const double *y, const double *w, size_t n, si
     return BML_OK;
 }
 
+cJSON *bml__json_exact_number(double v) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
 void bml__target_scaler_save(cJSON *state, const double *mean, const double *scale, size_t O) {
     cJSON *ym = cJSON_AddArrayToObject(state, "target_mean"), *ys = cJSON_AddArrayToObject(state, "target_scale");
     for (size_t k = 0; k < O; k++) {
-        cJSON_AddItemToArray(ym, cJSON_CreateNumber(mean[k]));
-        cJSON_AddItemToArray(ys, cJSON_CreateNumber(scale[k]));
+        cJSON_AddItemToArray(ym, bml__json_exact_number(mean[k]));
+        cJSON_AddItemToArray(ys, bml__json_exact_number(scale[k]));
     }
 }
 
@@ -66,8 +74,13 @@ bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *whe
     *scale = bml__calloc(O, sizeof **scale);
     if (!*mean || !*scale) return bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < O; k++) {
-        (*mean)[k] = cJSON_GetArrayItem(ym, (int)k)->valuedouble;
-        (*scale)[k] = cJSON_GetArrayItem(ys, (int)k)->valuedouble;
+        const cJSON *a = cJSON_GetArrayItem(ym, (int)k), *b = cJSON_GetArrayItem(ys, (int)k);
+        if (!cJSON_IsNumber(a) || !cJSON_IsNumber(b) || !isfinite(a->valuedouble) || !isfinite(b->valuedouble) ||
+            !(b->valuedouble > 0))
+            return bml__fail(BML_ERR_PARSE, "%s/model.json: state.target_mean[%zu] and target_scale[%zu] must be finite numbers, the scale > 0",
+                             where, k, k);
+        (*mean)[k] = a->valuedouble;
+        (*scale)[k] = b->valuedouble;
     }
     return BML_OK;
 }

@@ -6,16 +6,31 @@
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
 #include "explain/figures.h"
+#include "models/checkpoint.h"
 #include "track/track.h"
 
 bml_status bml_run_plot(const char *run_dir, int *n_figures) { return bml__figures_draw(run_dir, n_figures); }
+
+/* preprocess.json is written by the run writer (src/track/track.c): 1 once it writes the file through
+ * bml__json_write_sealed, so that a changed bit is refused here like in every other saved model file */
+#define PREPROCESS_SEALED 0
+
+static bml_status read_preprocess(const char *path, cJSON **doc) {
+    if (PREPROCESS_SEALED) return bml__json_read_sealed(path, doc);
+    char *txt = NULL;
+    *doc = NULL;
+    BML__TRY(bml__read_file(path, &txt, NULL));
+    *doc = cJSON_Parse(txt);
+    free(txt);
+    return *doc ? BML_OK : bml__fail(BML_ERR_PARSE, "%s: not valid JSON", path);
+}
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json) {
     *metrics_json = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
     char *cfg_path = bml__path_join(run_dir, "config.yaml");
-    char *model_dir = NULL, *pre_path = NULL, *pre_txt = NULL;
+    char *model_dir = NULL, *pre_path = NULL;
     bml_config *cfg = NULL;
     bml_dataset *ds = NULL;
     bml_samples *s = NULL, *flat = NULL;
@@ -62,11 +77,7 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
         }
     pre_path = bml__path_join(model_dir, "preprocess.json");
     if (!pre_path) goto nomem;
-    if ((st = bml__read_file(pre_path, &pre_txt, NULL)) != BML_OK) goto done;
-    if (!(pre_j = cJSON_Parse(pre_txt))) {
-        st = bml__fail(BML_ERR_PARSE, "%s: not valid JSON", pre_path);
-        goto done;
-    }
+    if ((st = read_preprocess(pre_path, &pre_j)) != BML_OK) goto done;
     if ((st = bml__track_preprocess_parse(pre_j, F, pre_path, &pre)) != BML_OK) goto done;
     size_t T = s->seq_len ? s->seq_len : 1;
     pred = bml__calloc(s->n * T * O + 1, sizeof *pred);
@@ -113,7 +124,6 @@ nomem:
 done:
     bml__track_preprocess_release(&pre);
     cJSON_Delete(pre_j);
-    free(pre_txt);
     free(pre_path);
     free(x);
     free(pred);
