@@ -73,6 +73,9 @@ def curves():
     basy = b"".join(keep)
     put("curves", "basytec-all-cycles", b"\x00" + basy)
     put("curves", "basytec-cycle1", b"\x03" + basy)
+    # the columns in another order (Cycle after AhAccu), every row complete
+    put("curves", "basytec-reordered", b"\x00Step,Status,AhAccu,Voltage,Cycle\n[],[],[Ah],[V],[]\n"
+        b"13,DCH,0,4.1,1\n13,DCH,0.5,4.0,1\n13,DCH,1.0,3.9,1\n13,DCH,0,4.1,2\n13,DCH,0.4,4.0,2\n")
     ff = "data/fast-formation-c20"
     c3, c56 = rd(ff, "diagnostic_test_cell_11_cyc_3.csv"), rd(ff, "diagnostic_test_cell_11_cyc_56.csv")
     put("curves", "curve-table-one", b"\x01" + lines(c3, 40))
@@ -92,7 +95,8 @@ def config(runs):
         b"data.experiment=[1,2,3,5]\nseed=7\n")
     put("config", "compose-bad-override", b"\x00" + top + SEP + b"model=nope\nfoo.bar=1\n=x\n")
     for run in sorted(os.listdir(runs)):
-        put("config", "resolved-" + run, b"\x01" + rd(runs, run, "config.yaml") + SEP + b"seed=3\n")
+        put("config", "resolved-" + run, b"\x01" + rd(runs, run, "config.yaml").replace(runs.encode(), b"runs") + SEP +
+            b"seed=3\n")
     for g in ("mlp", "acla", "lgbm"):
         put("config", "group-model-" + g, b"\x02" + rd("configs/model", g + ".yaml") + SEP + b"model.name=fuzz\n")
     put("config", "yaml-features", b"\x01" + b"%YAML 1.1\n---\na: &x 1\nb: *x\nc: {d: [1, 2], e: 'q'}\nf: |\n  text\n"
@@ -135,7 +139,7 @@ def checkpoint():
 
 def report(runs):
     for run in sorted(os.listdir(runs)):
-        put("report", run, rd(runs, run, "metrics.json") + SEP + rd(runs, run, "config.yaml"))
+        put("report", run, rd(runs, run, "metrics.json") + SEP + rd(runs, run, "config.yaml").replace(runs.encode(), b"runs"))
     put("report", "minimal", b'{"study":{"model":"lgbm","seed":1},"overall":{"soh":{"rmse":0.1,"mae":0.1,"r2":0.5}},'
         b'"fold_summary":{"soh":{"n_folds":2,"rmse_mean":0.1,"rmse_std":0.01,"mae_mean":0.1}}}' + SEP + b"seed: 1\n")
 
