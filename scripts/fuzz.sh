@@ -6,7 +6,8 @@
 #   FUZZ_SECONDS  seconds per target (default 30)
 #   FUZZ_TARGETS  the targets to run (default: all of fuzz/targets.cmake)
 #   FUZZ_JOBS     build parallelism (default: nproc)
-#   FUZZ_ARGS     extra libFuzzer flags (e.g. -max_len=4096)
+#   FUZZ_ARGS     extra libFuzzer flags (e.g. -max_len=4096; "-fork=1 -ignore_crashes=1" to go on
+#                 past known crashes, each one still failing the run)
 # New inputs that reach new code are kept in build-fuzz/fuzz-work/<name>/ (not committed), so a
 # second run continues where the first stopped. Prints the executions per target and in total.
 set -uo pipefail
@@ -19,7 +20,9 @@ targets=${FUZZ_TARGETS:-$(sed -n 's/^set(BML_FUZZ_TARGETS \(.*\))$/\1/p' fuzz/ta
 
 # clang with libFuzzer's runtime (Debian: clang and libclang-rt-14-dev, see scripts/install-deps.sh)
 probe=$(mktemp -d)
-trap 'rm -rf "$probe"' EXIT
+# the targets write their inputs as files: into a folder of this run (in memory where /dev/shm exists)
+scratch=$(mktemp -d -p "$([ -d /dev/shm ] && [ -w /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")" bml-fuzz-run-XXXXXX)
+trap 'rm -rf "$probe" "$scratch"' EXIT
 printf '#include <stddef.h>\n#include <stdint.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' \
   > "$probe/probe.c"
 if ! command -v clang >/dev/null || ! clang -fsanitize=fuzzer,address,undefined "$probe/probe.c" -o "$probe/probe" 2>"$probe/err"; then
@@ -35,7 +38,7 @@ cmake --build build-fuzz -j"$jobs" --target $(for t in $targets; do printf 'fuzz
 
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1
+export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=1 TMPDIR=$scratch
 status=0
 total=0
 for t in $targets; do
@@ -47,21 +50,24 @@ for t in $targets; do
   dict=()
   [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
   log=build-fuzz/fuzz-$t.log
+  before=$(ls "$art" | wc -l)
   # -timeout: an input that takes this long is a hang; -rss_limit_mb: a runaway allocation is a finding
   build-fuzz/fuzz_$t -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$art/" "${dict[@]}" ${FUZZ_ARGS:-} "${dirs[@]}" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9][0-9]*\)[:\t ].*/\1/p' "$log" | tail -1) # -fork mode
   execs=${execs:-0}
+  crashes=$(($(ls "$art" | wc -l) - before)) # new crash, leak, timeout or oom inputs (also under -fork)
   total=$((total + execs))
-  if [ $rc -eq 0 ]; then
+  if [ $rc -eq 0 ] && [ "$crashes" -eq 0 ]; then
     printf 'fuzz: %-11s ok      %10s executions in %ss\n' "$t" "$execs" "$secs"
   else
     status=1
-    printf 'fuzz: %-11s FAILED  %10s executions (exit %d); input: %s; log: %s\n' "$t" "$execs" "$rc" \
-      "$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)" "$log"
+    printf 'fuzz: %-11s FAILED  %10s executions (exit %d, %d new inputs in %s); log: %s\n' "$t" "$execs" "$rc" \
+      "$crashes" "$art" "$log"
     grep -m1 -E '^SUMMARY|ERROR: libFuzzer|==ERROR' "$log"
-    grep -m6 -E '^ +#[0-9]+ ' "$log"
+    grep -m4 -E '^ +#[0-9]+ ' "$log" | cut -c1-200
   fi
 done
 echo "fuzz: $total executions in total"
