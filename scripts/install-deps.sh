@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages BatteryML-C needs to build, test and benchmark.
+# Installs the Debian packages BatteryML-C needs to build, test, fuzz (clang with libFuzzer) and benchmark.
 # Idempotent: re-running it installs nothing new. Needs root (or sudo).
 set -euo pipefail
 PKGS=(
@@ -7,6 +7,7 @@ PKGS=(
   libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libxxhash-dev
   valgrind chromium
+  clang libclang-rt-14-dev
 )
 # The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.
 if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy python3-torch); fi

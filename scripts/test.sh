@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs the Debian packages, then builds and runs the suite twice: a Release build
 # (with the valgrind check of the main paths) and an AddressSanitizer + UndefinedBehaviorSanitizer
-# build. Exits non-zero when any test fails.
+# build; then runs every fuzz target for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS each, default 30).
+# Exits non-zero when any test fails or a fuzz target crashes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
@@ -16,5 +17,7 @@ for cfg in "build-test:-DCMAKE_BUILD_TYPE=Release" "build-sanitize:-DCMAKE_BUILD
   (cd "$dir" && BML_REQUIRE_CHROMIUM=1 OMP_WAIT_POLICY=PASSIVE ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      ctest --output-on-failure -j"$jobs") || status=1
 done
+echo "== fuzz (scripts/fuzz.sh)"
+FUZZ_JOBS=$jobs scripts/fuzz.sh || status=1
 [ $status -eq 0 ] && echo "ALL TESTS PASSED" || echo "SOME TESTS FAILED"
 exit $status

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora fuzz/corpus/<target>/ from the shipped data, the test data and a few small
+runs of the program (their config.yaml, metrics.json and saved models). Re-run after a format change:
+
+    python3 fuzz/make_corpus.py ./build/batteryml
+
+Each seed has the input layout its target documents in fuzz/fuzz_<target>.c: multi-file inputs are
+joined with the separator SEP; targets with a selector byte get it first. Seeds are kept small (slices
+of the larger files) so that the fuzzer mutates them quickly."""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+SEP = b"\n%%\n"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+
+
+def rd(*p):
+    with open(os.path.join(ROOT, *p), "rb") as f:
+        return f.read()
+
+
+def lines(b, n):
+    """the first n lines of b"""
+    return b"".join(b.splitlines(keepends=True)[:n])
+
+
+def put(target, name, data):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def oxford():
+    ox = "data/oxford-lgm50t"
+    cell = rd(ox, "Expt 5 - cell A (10degC) - Processed Data.csv")
+    put("oxford", "expt5-cellA", cell)
+    put("oxford", "expt1-cellJ", rd(ox, "Expt 1 - cell J (10degC) - Processed Data.csv"))
+    put("oxford", "expt5-cellA-head", lines(cell, 4))
+    # with a Summary per Set and per Cycle beside it (the layout test_data.c builds), and a stacked file
+    set_data = b"Set,Throughput,Date\n0,0,01/07/2020\n1,7.5,\n2,15,03/08/2020\n"
+    cycle_data = b"Cycle,Charge [A h],Start\n1,4.8,2020-07-01\n2,4.79,NaN\n3,4.78,\n"
+    put("oxford", "expt5-cellA-aux", lines(cell, 5) + SEP + set_data + SEP + cycle_data)
+    stacked = rd(ox, "Expt 1 - 40degC - Processed Data.csv")
+    put("oxford", "stacked-expt1-40degC", lines(cell, 3) + SEP + SEP + SEP + stacked)
+
+
+def table():
+    t = rd("tests/data/table_small.csv")
+    put("table", "table_small", t)
+    put("table", "table_small-head", lines(t, 6))
+    put("table", "quoted-crlf", b'experiment,cell,temperature_c,days,charge_throughput_ah,resistance_ohm,temperature_k,LLI\r\n'
+        b'5,"A",10,0,0,0.0259,283.15,0\r\n5,"A",10,16,627.2,,283.15,0.065\r\n5,B,25,0,0,0.03,298.15,\r\n')
+
+
+def curves():
+    b = rd("data/lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv").splitlines(keepends=True)
+    # the preamble and header, then the first rows of every block of (step, cycle)
+    keep, last, run = [], None, 0
+    for i, ln in enumerate(b):
+        f = ln.split(b",")
+        key = (f[0], f[4]) if len(f) > 4 else None
+        run = run + 1 if key == last else 0
+        last = key
+        if i < 18 or run < (12 if f[0] == b"13" else 3):
+            keep.append(ln)
+    basy = b"".join(keep)
+    put("curves", "basytec-all-cycles", b"\x00" + basy)
+    put("curves", "basytec-cycle1", b"\x03" + basy)
+    # the columns in another order (Cycle after AhAccu), every row complete
+    put("curves", "basytec-reordered", b"\x00Step,Status,AhAccu,Voltage,Cycle\n[],[],[Ah],[V],[]\n"
+        b"13,DCH,0,4.1,1\n13,DCH,0.5,4.0,1\n13,DCH,1.0,3.9,1\n13,DCH,0,4.1,2\n13,DCH,0.4,4.0,2\n")
+    ff = "data/fast-formation-c20"
+    c3, c56 = rd(ff, "diagnostic_test_cell_11_cyc_3.csv"), rd(ff, "diagnostic_test_cell_11_cyc_56.csv")
+    put("curves", "curve-table-one", b"\x01" + lines(c3, 40))
+    put("curves", "curve-table-three", b"\x01" + lines(c3, 20) + SEP + lines(c56, 20) + SEP + lines(c3, 10))
+    # Oxford 0.1C layout (the columns synth-curves writes), with the Performance Summary of the same cell
+    ox = (b"Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\n"
+          b"0,4.19,-500,0,25\n360,4.05,-500,-50,25.1\n720,3.95,-500,-100,25.1\n1080,3.8,-500,-150,25.2\n")
+    summary = lines(rd("data/oxford-lgm50t", "Expt 5 - cell A (10degC) - Processed Data.csv"), 6)
+    put("curves", "oxford-curve", b"\x02" + ox)
+    put("curves", "oxford-curve-summary", b"\x02" + ox + SEP + summary + SEP + ox)
+
+
+def config(runs):
+    top = rd("configs/config.yaml")
+    put("config", "compose-default", b"\x00" + top)
+    put("config", "compose-overrides", b"\x00" + top + SEP + b"split=loco\nmodel.learning_rate=0.01\n+model.extra=1\n"
+        b"data.experiment=[1,2,3,5]\nseed=7\n")
+    put("config", "compose-bad-override", b"\x00" + top + SEP + b"model=nope\nfoo.bar=1\n=x\n")
+    for run in sorted(os.listdir(runs)):
+        put("config", "resolved-" + run, b"\x01" + rd(runs, run, "config.yaml").replace(runs.encode(), b"runs") + SEP +
+            b"seed=3\n")
+    for g in ("mlp", "acla", "lgbm"):
+        put("config", "group-model-" + g, b"\x02" + rd("configs/model", g + ".yaml") + SEP + b"model.name=fuzz\n")
+    put("config", "yaml-features", b"\x01" + b"%YAML 1.1\n---\na: &x 1\nb: *x\nc: {d: [1, 2], e: 'q'}\nf: |\n  text\n"
+        b"g: ~\nh: null\n...\n")
+
+
+def model(runs):
+    for run in sorted(os.listdir(runs)):
+        for d, _, files in os.walk(os.path.join(runs, run, "model")):
+            if "model.json" not in files:
+                continue
+            own = rd(d, "weights.bin") if "weights.bin" in files else rd(d, "booster_0.json")
+            if "booster_1.json" in files:
+                continue  # one file per input: the single-target models only
+            put("model", run, rd(d, "model.json") + SEP + own + SEP + rd(d, "preprocess.json"))
+            pre = json.loads(rd(d, "preprocess.json"))
+            n_features = len(pre["impute_mean"]) if pre.get("impute_mean") else 0
+            put("preprocess", run, bytes([n_features % 8]) + rd(d, "preprocess.json"))
+            break
+    put("preprocess", "three-features", b"\x03" + b'{"format_version":1,"impute_mean":[1,2,3],'
+        b'"scaler":{"mean":[0,0,0],"scale":[1,2,0]}}')
+    put("preprocess", "nulls", b"\x02" + b'{"format_version":1,"impute_mean":null,"scaler":null}')
+
+
+def checkpoint():
+    def ck(model, params, tensors):
+        b = b"BMLCKPT\0" + struct.pack("<I", 1)
+        for s in (model, params):
+            b += struct.pack("<I", len(s)) + s
+        b += struct.pack("<I", len(tensors))
+        for name, vals in tensors:
+            b += struct.pack("<I", len(name)) + name + struct.pack("<II", 1, len(vals)) + struct.pack("<%df" % len(vals), *vals)
+        return b
+    good = [(b"w", [0.5, -1, 2, 3, 4, 5]), (b"b", [0.25, -0.25])]
+    put("checkpoint", "good", ck(b"mlp", b'{"hidden_dims":"[4]"}', good))
+    put("checkpoint", "truncated", ck(b"mlp", b"{}", good)[:-6])
+    put("checkpoint", "wrong-model", ck(b"lstm_attn", b"{}", good))
+    put("checkpoint", "wrong-shape", ck(b"mlp", b"{}", [(b"w", [1, 2]), (b"b", [1, 2])]))
+
+
+def report(runs):
+    for run in sorted(os.listdir(runs)):
+        put("report", run, rd(runs, run, "metrics.json") + SEP + rd(runs, run, "config.yaml").replace(runs.encode(), b"runs"))
+    put("report", "minimal", b'{"study":{"model":"lgbm","seed":1},"overall":{"soh":{"rmse":0.1,"mae":0.1,"r2":0.5}},'
+        b'"fold_summary":{"soh":{"n_folds":2,"rmse_mean":0.1,"rmse_std":0.01,"mae_mean":0.1}}}' + SEP + b"seed: 1\n")
+
+
+def small_runs(bml, out):
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", ASAN_OPTIONS="detect_leaks=0")
+    common = ["--config-dir", os.path.join(ROOT, "configs"), "data.path=" + os.path.join(ROOT, "data/oxford-lgm50t"),
+              "output_dir=" + out, "figures=false"]
+    seq = ["pipeline=latent_ode_seq", "training.epochs=1"]
+    runs = {
+        "lgbm": ["model=lgbm", "model.n_estimators=3"],
+        "lgbm_loco_modes": ["model=lgbm", "model.n_estimators=3", "split=loco", "pipeline.target=modes"],
+        "mlp": ["model=mlp", "model.hidden_dims=[4]", "training.epochs=2"],
+        "lstm_attn": seq + ["model=lstm_attn", "model.hidden_dim=4", "model.num_heads=1"],
+        "cnn_lstm": seq + ["model=cnn_lstm", "model.hidden_dim=4", "model.num_heads=1"],
+        "neural_ode": seq + ["model=neural_ode", "model.hidden_dim=4", "model.latent_dim=2", "model.solver=euler"],
+        "acla": seq + ["model=acla", "model.attn_dim=4", "model.num_heads=1", "model.cnn_filters1=2", "model.cnn_filters2=2",
+                       "model.hidden_dim=4", "model.latent_dim=2", "model.augment_dim=1", "model.ode_hidden=4",
+                       "model.solver=euler"],
+    }
+    for name, args in runs.items():
+        subprocess.run([bml, "run"] + common + args + ["run_name=" + name], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_corpus.py PATH/TO/batteryml")
+    shutil.rmtree(OUT, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        small_runs(os.path.abspath(sys.argv[1]), tmp)
+        oxford()
+        table()
+        curves()
+        config(tmp)
+        model(tmp)
+        checkpoint()
+        report(tmp)
+    for t in sorted(os.listdir(OUT)):
+        files = os.listdir(os.path.join(OUT, t))
+        size = sum(os.path.getsize(os.path.join(OUT, t, f)) for f in files)
+        print("%-11s %3d seeds %7d bytes" % (t, len(files), size))
+
+
+main()
