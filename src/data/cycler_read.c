@@ -69,6 +69,7 @@ typedef struct {
     size_t fields_cap;
     size_t rec_line;
     int rec_ready, nomem;
+    char delim;
 } reader;
 
 /* Next physical line into r->line (without its "\r\n"); 1, 0 at end of file, -1 on a read error. */
@@ -136,6 +137,7 @@ static void on_record(int term, void *data) {
 static bml_status rd_csv_begin(reader *r, char delim) {
     if (csv_init(&r->p, CSV_APPEND_NULL) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
     csv_set_delim(&r->p, (unsigned char)delim);
+    r->delim = delim;
     r->p_ready = 1;
     return BML_OK;
 }
@@ -155,6 +157,42 @@ static int rd_record(reader *r, bml_status *st) {
             csv_fini(&r->p, on_field, on_record, r);
             if (r->nomem) break;
             return r->rec_ready ? 1 : 0;
+        }
+        /* no quote and no record open: split at the delimiter in place, in one pass (most exports never
+         * quote); a quote hands the line to libcsv */
+        if (r->n_fields == 0) {
+            if (r->len == 0) continue; /* libcsv skips empty lines too */
+            size_t n = 0;
+            char *q = r->line, *end = r->line + r->len;
+            const char d = r->delim, stop[3] = {d, '"', 0};
+            int quoted = 0;
+            for (;;) {
+                if (n == r->fields_cap) {
+                    size_t cap = r->fields_cap ? 2 * r->fields_cap : 64;
+                    char **f = realloc(r->fields, cap * sizeof *f);
+                    if (!f) {
+                        r->nomem = 1;
+                        break;
+                    }
+                    r->fields = f, r->fields_cap = cap;
+                }
+                r->fields[n++] = q;
+                q += strcspn(q, stop); /* the line is NUL-terminated at end */
+                if (q < end && *q == '"') {
+                    quoted = 1;
+                    break;
+                }
+                if (q == end) break;
+                *q++ = 0;
+            }
+            if (r->nomem) break;
+            if (!quoted) {
+                r->n_fields = n;
+                r->rec_line = r->lineno;
+                return 1;
+            }
+            /* undo the split for libcsv */
+            for (size_t j = 1; j < n; j++) r->fields[j][-1] = d;
         }
         /* libcsv sees the line with its newline, so a record ends here unless a quoted field spans lines */
         r->line[r->len] = '\n';
@@ -198,33 +236,58 @@ static long days_from_civil(long y, long m, long d) {
     return era * 146097 + doe - 719468;
 }
 
+/* an unsigned decimal integer of 1..max_digits digits at *s; -1 when there is none */
+static long digits(const char **s, int max_digits) {
+    long v = 0;
+    int n = 0;
+    while (n < max_digits && **s >= '0' && **s <= '9') v = v * 10 + (*(*s)++ - '0'), n++;
+    return n ? v : -1;
+}
+
 /* "YYYY-MM-DD HH:MM:SS[.f] [AM|PM]" or "MM/DD/YYYY HH:MM:SS[.f] [AM|PM]" (also 'T' between date and time)
  * as seconds since 1970, the wall clock as written. 0 or -1. */
 static int parse_datetime(const char *s, double *out) {
-    while (isspace((unsigned char)*s)) s++;
-    long a, b, c;
-    int n = 0;
-    long y, mo, d;
-    if (sscanf(s, "%ld-%ld-%ld%n", &a, &b, &c, &n) == 3 && n > 0) y = a, mo = b, d = c;
-    else if (sscanf(s, "%ld/%ld/%ld%n", &a, &b, &c, &n) == 3 && n > 0) mo = a, d = b, y = c;
-    else return -1;
+    while (*s == ' ') s++;
+    long a = digits(&s, 4), b, c, y, mo, d;
+    if (a < 0) return -1;
+    if (*s == '-') {
+        s++, b = digits(&s, 2);
+        if (*s++ != '-') return -1;
+        c = digits(&s, 2);
+        y = a, mo = b, d = c;
+    } else if (*s == '/') {
+        s++, b = digits(&s, 2);
+        if (*s++ != '/') return -1;
+        c = digits(&s, 4);
+        mo = a, d = b, y = c;
+    } else {
+        return -1;
+    }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 9999) return -1;
-    s += n;
     if (*s != ' ' && *s != 'T') return -1;
     s++;
-    long hh, mm;
-    double ss;
-    if (sscanf(s, "%ld:%ld:%lf%n", &hh, &mm, &ss, &n) != 3) return -1;
-    s += n;
+    long hh = digits(&s, 2);
+    if (hh < 0 || *s++ != ':') return -1;
+    long mm = digits(&s, 2);
+    if (mm < 0 || *s++ != ':') return -1;
+    const char *sec = s;
+    long si = digits(&s, 2);
+    if (si < 0) return -1;
+    double ss = (double)si;
+    if (*s == '.') {
+        char *end;
+        ss = strtod(sec, &end);
+        s = end;
+    }
     while (*s == ' ') s++;
-    if (bml__streq_ci(s, "PM") || bml__streq_ci(s, "AM")) {
+    if ((s[0] == 'A' || s[0] == 'P' || s[0] == 'a' || s[0] == 'p') && (s[1] == 'M' || s[1] == 'm') && !s[2]) {
         if (hh < 1 || hh > 12) return -1;
-        if (toupper((unsigned char)*s) == 'P' && hh != 12) hh += 12;
-        if (toupper((unsigned char)*s) == 'A' && hh == 12) hh = 0;
+        if ((s[0] == 'P' || s[0] == 'p') && hh != 12) hh += 12;
+        if ((s[0] == 'A' || s[0] == 'a') && hh == 12) hh = 0;
     } else if (*s && !(*s == 'Z' && !s[1]) && *s != '+' && *s != '-') {
         return -1;
     }
-    if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || !(ss >= 0 && ss < 61)) return -1;
+    if (hh > 23 || mm > 59 || !(ss >= 0 && ss < 61)) return -1;
     *out = (double)days_from_civil(y, mo, d) * 86400.0 + (double)hh * 3600.0 + (double)mm * 60.0 + ss;
     return 0;
 }
@@ -709,14 +772,15 @@ static bml_status num(const source *s, char **f, int role, int required, double 
     *out = NAN;
     if (c < 0) return BML_OK;
     const char *v = f[c];
+    if (bml__parse_double(v, out) == 0) {
+        *out *= s->m.scale[role];
+        return BML_OK;
+    }
     const char *t = v;
     while (isspace((unsigned char)*t)) t++;
     if (!*t || bml__streq_ci(t, "N/A") || bml__streq_ci(t, "nan")) {
+        *out = NAN;
         if (required) return field_error(s, c, v, "is empty");
-        return BML_OK;
-    }
-    if (bml__parse_double(t, out) == 0) {
-        *out *= s->m.scale[role];
         return BML_OK;
     }
     if (s->m.decimal_comma && strchr(t, ',') && !strchr(t, '.')) {

@@ -55,24 +55,32 @@ typedef struct {
 } builder;
 
 /* the capacity at which the voltage first reaches each grid voltage (rising for charge, falling for
- * discharge), linear between the two rows around the crossing; NaN where it never does */
+ * discharge), linear between the two rows around the crossing; NaN where it never does. The first row
+ * reaching vg is the first whose running maximum (minimum) reaches it, so one pass over the rows fills
+ * the grid points the running extreme passes. */
 static void interp_first_crossing(const qv_list *l, const double *grid, size_t n_grid, int rising, double *out) {
-    for (size_t g = 0; g < n_grid; g++) {
-        double vg = grid[g];
-        out[g] = NAN;
-        for (size_t k = 0; k < l->n; k++) {
-            double v = l->v[k];
-            int reached = rising ? v >= vg : v <= vg;
-            if (!reached) continue;
-            if (k == 0) {
-                if (v == vg) out[g] = l->q[0];
-                break; /* the half cycle starts beyond vg: the crossing is not in the data */
-            }
-            double v0 = l->v[k - 1], q0 = l->q[k - 1];
-            out[g] = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
-            break;
-        }
+    for (size_t g = 0; g < n_grid; g++) out[g] = NAN;
+    if (!l->n) return;
+    /* compare sgn * v: a falling curve is a rising one mirrored; grid point j in that order is G(j) */
+    double sgn = rising ? 1.0 : -1.0;
+#define G(j) (rising ? (j) : n_grid - 1 - (j))
+    double ext = sgn * l->v[0];
+    size_t j = 0; /* the first grid point (in rising order) above ext */
+    while (j < n_grid && sgn * grid[G(j)] <= ext) {
+        if (sgn * grid[G(j)] == ext) out[G(j)] = l->q[0];
+        j++;
     }
+    for (size_t k = 1; k < l->n && j < n_grid; k++) {
+        double v = sgn * l->v[k];
+        if (v <= ext) continue;
+        double v0 = sgn * l->v[k - 1], q0 = l->q[k - 1];
+        for (; j < n_grid && sgn * grid[G(j)] <= v; j++) {
+            double vg = sgn * grid[G(j)];
+            out[G(j)] = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+        }
+        ext = v;
+    }
+#undef G
 }
 
 static bml_status close_cycle(builder *b) {
