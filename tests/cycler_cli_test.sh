@@ -50,6 +50,18 @@ if "$BML" run $C data=cycler data.path=lab split=loco output_dir=runs run_name=l
    [ "$(grep -c ',cell[1-4],' runs/lab/predictions.csv)" -eq 48 ]; then
   ok study_loco_on_raw_exports; else bad study_loco_on_raw_exports; cat run.log; fi
 
+# a sequence model over the cycles of each cell
+if "$BML" run $C data=cycler data.path=lab pipeline=latent_ode_seq model=lstm_attn split=loco training.epochs=2 figures=false \
+     output_dir=runs run_name=seq >seq.log 2>&1 && grep -q '^\[7/7\] track' seq.log && [ -s runs/seq/metrics.json ]; then
+  ok study_latent_ode_seq_on_raw_exports; else bad study_latent_ode_seq_on_raw_exports; cat seq.log; fi
+
+# ICA features on the slow cycles' measured discharge curves (the BioLogic cell cycles at about C/7)
+if "$BML" features $C --out ica.csv data=cycler data.path="$SRC/tests/data/cyclers/test_loopsnewoutput_MB_CE1_short10k.csv" \
+     'data.ica_cycles=c_rate<0.2' pipeline=ica_peaks pipeline.cache=false >ica.log 2>&1 && [ "$(wc -l <ica.csv)" -eq 3 ]; then
+  ok ica_features_on_slow_cycles; else bad ica_features_on_slow_cycles; cat ica.log; fi
+if ! "$BML" features $C --out ica2.csv data=cycler data.path=lab 'data.ica_cycles=c_rate<0.2' pipeline=ica_peaks >ica2.log 2>&1 &&
+   grep -q 'no cycle with a mean |current| at most C/5' ica2.log; then ok ica_no_slow_cycles; else bad ica_no_slow_cycles; cat ica2.log; fi
+
 # data=cycler with a bad key value names it
 if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
   ok bad_grid; else bad bad_grid; cat g.log; fi

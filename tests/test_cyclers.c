@@ -395,6 +395,34 @@ static void test_dataset_and_study(void) {
     CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, "rated", NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
 }
 
+/* the slow cycles' measured discharge curves as an ica_peaks dataset: the BioLogic cells cycle at about
+ * C/7 (0.34 A on 2.3 Ah), so cycles 0 and 1 (with a discharge) qualify at C/5 and none at C/10 */
+static void test_slow_cycle_curves_for_ica(void) {
+    const char *path = CYC "/test_loopsnewoutput_MB_CE1_short10k.csv";
+    bml_dataset *ds;
+    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, "first_cycle", &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_curves(ds), 2);
+    bml_pipeline *p;
+    CHECK_OK(bml_pipeline_create("ica_peaks", (bml_kv[]){{"cache", "false"}}, 1, &p));
+    bml_samples *s = NULL;
+    CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    if (s) {
+        CHECK_NEAR(s->y[0], 1.0, 0);
+        CHECK_NEAR(s->y[1], 2.326586103 / 2.324597681, 1e-8);
+        int tot = -1;
+        for (size_t j = 0; j < s->n_features; j++)
+            if (!strcmp(s->feature_names[j], "total_area_ah")) tot = (int)j;
+        CHECK(tot >= 0);
+        /* the area under dQ/dV over 3.0-4.2 V: most of the 2.32 Ah discharge */
+        if (tot >= 0) CHECK(s->x[tot] > 2.0 && s->x[tot] < 2.33);
+    }
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+    CHECK_ERR(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.1, NULL, &ds), BML_ERR_EMPTY, "at most C/10");
+}
+
 /* ---- bad input ---- */
 static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -510,7 +538,7 @@ int main(void) {
     static const test_case tests[] = {T(test_maccor_against_beep),        T(test_maccor_steps_and_day_time),
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
-                                      T(test_biologic_decimal_comma),     T(test_dataset_and_study),
+                                      T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];

@@ -80,8 +80,10 @@ typedef struct {
     double ir_window_s;    /* resistance from a current step: dV/dI between the last point before the
                               step and the first point at least this long after it */
     double ir_min_step_a;  /* smallest |dI| that counts as a current step */
+    double raw_max_c_rate; /* keep the measured discharge points of the cycles whose mean |current| is at most
+                              this C-rate (of the nominal capacity, else of the first discharge); 0: none */
 } bml_cycler_summary_opts;
-/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A. */
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
 bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 
 typedef struct {
@@ -97,6 +99,8 @@ typedef struct {
     double resistance_ohm;     /* mean logged value, else mean of current-step estimates, else NaN */
     double *charge_curve_ah, *discharge_curve_ah; /* (n_grid) capacity at each grid voltage; NaN outside
                                                      the cycle's range or when it has no such half */
+    size_t n_raw;              /* measured discharge points kept (opts.raw_max_c_rate), else 0 */
+    double *raw_q_ah, *raw_v;  /* (n_raw) discharge capacity and voltage of each discharging row */
 } bml_cycler_cycle;
 
 typedef struct {
@@ -131,6 +135,13 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
  * without a discharge are left out and counted in *n_dropped (may be NULL). *out is owned by the caller. */
 bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const char *soh_reference, size_t *n_dropped, bml_dataset **out);
+
+/* A dataset of voltage curves for pipeline=ica_peaks: the measured discharge of every cycle whose mean
+ * |current| is at most max_c_rate (see raw_max_c_rate), one curve per cycle, targets SoH (as
+ * bml_dataset_load_cycler) and capacity (the cycle's discharge capacity). Fails when no cycle qualifies.
+ * *out is owned by the caller. */
+bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                          double max_c_rate, const char *soh_reference, bml_dataset **out);
 
 #ifdef __cplusplus
 }

@@ -14,7 +14,8 @@
 #include "data/dataset_internal.h"
 
 bml_cycler_summary_opts bml_cycler_summary_defaults(void) {
-    return (bml_cycler_summary_opts){.v_min = 2.5, .v_max = 4.3, .n_grid = 100, .ir_window_s = 1.0, .ir_min_step_a = 0.1};
+    return (bml_cycler_summary_opts){.v_min = 2.5, .v_max = 4.3, .n_grid = 100, .ir_window_s = 1.0, .ir_min_step_a = 0.1,
+                                     .raw_max_c_rate = 0};
 }
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     int pending;           /* a current step waits for its window */
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
+    double first_discharge; /* discharge capacity of the first cycle with one (NaN before) */
     qv_list ch, dis;
 } builder;
 
@@ -123,6 +125,16 @@ static bml_status close_cycle(builder *b) {
     c->temperature_max_c = b->t_n ? b->t_max : NAN;
     c->temperature_mean_c = b->t_n ? b->t_sum / (double)b->t_n : NAN;
     c->resistance_ohm = b->r_log_n ? b->r_log_sum / (double)b->r_log_n : b->r_step_n ? b->r_step_sum / (double)b->r_step_n : NAN;
+    if (isnan(b->first_discharge) && c->discharge_ah > 0) b->first_discharge = c->discharge_ah;
+    double ref = s->meta.nominal_capacity_ah > 0 ? s->meta.nominal_capacity_ah : b->first_discharge;
+    if (s->opts.raw_max_c_rate > 0 && b->dis.n >= 2 && ref > 0 && c->mean_abs_current_a <= s->opts.raw_max_c_rate * ref) {
+        c->raw_q_ah = malloc(b->dis.n * sizeof(double));
+        c->raw_v = malloc(b->dis.n * sizeof(double));
+        if (!c->raw_q_ah || !c->raw_v) return bml__fail(BML_ERR_NOMEM, "out of memory"); /* freed with the summary */
+        memcpy(c->raw_q_ah, b->dis.q, b->dis.n * sizeof(double));
+        memcpy(c->raw_v, b->dis.v, b->dis.n * sizeof(double));
+        c->n_raw = b->dis.n;
+    }
     interp_first_crossing(&b->ch, s->grid_v, G, 1, c->charge_curve_ah);
     interp_first_crossing(&b->dis, s->grid_v, G, 0, c->discharge_curve_ah);
     b->open = 0;
@@ -192,6 +204,8 @@ void bml_cycler_summary_free(bml_cycler_summary *s) {
     for (size_t i = 0; i < s->n_cycles; i++) {
         free(s->cycles[i].charge_curve_ah);
         free(s->cycles[i].discharge_curve_ah);
+        free(s->cycles[i].raw_q_ah);
+        free(s->cycles[i].raw_v);
     }
     free(s->cycles);
     free(s->grid_v);
@@ -219,7 +233,7 @@ bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, cons
     builder b;
     memset(&b, 0, sizeof b);
     b.s = s;
-    s->meta.path = NULL;
+    b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
     if (st == BML_OK) st = close_cycle(&b);
     free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
@@ -389,8 +403,8 @@ static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
 }
 
 /* one cell of the dataset from a summary; *dropped counts the cycles without a discharge */
-static bml_status summary_cell(const bml_cycler_summary *s, int nominal, bml__cell *c, size_t *dropped) {
-    memset(c, 0, sizeof *c);
+/* the SoH reference capacity of a cell */
+static bml_status soh_ref(const bml_cycler_summary *s, int nominal, double *out) {
     double ref = NAN;
     if (nominal) {
         ref = s->meta.nominal_capacity_ah;
@@ -405,6 +419,14 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, bml__ce
             if (s->cycles[i].discharge_ah > 0) ref = s->cycles[i].discharge_ah;
         if (isnan(ref)) return bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge (no SoH reference)", s->meta.path);
     }
+    *out = ref;
+    return BML_OK;
+}
+
+static bml_status summary_cell(const bml_cycler_summary *s, int nominal, bml__cell *c, size_t *dropped) {
+    memset(c, 0, sizeof *c);
+    double ref;
+    BML__TRY(soh_ref(s, nominal, &ref));
     size_t n = 0;
     for (size_t i = 0; i < s->n_cycles; i++) n += s->cycles[i].discharge_ah > 0;
     *dropped += s->n_cycles - n;
@@ -507,6 +529,66 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
     return BML_OK;
 }
 
+bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                          double max_c_rate, const char *soh_reference, bml_dataset **out) {
+    *out = NULL;
+    int nominal = 0;
+    if (soh_reference && !strcmp(soh_reference, "nominal")) nominal = 1;
+    else if (soh_reference && strcmp(soh_reference, "first_cycle"))
+        return bml__fail(BML_ERR_VALUE, "cycler data: soh_reference must be first_cycle or nominal, got '%s'", soh_reference);
+    if (!(max_c_rate > 0) || !isfinite(max_c_rate))
+        return bml__fail(BML_ERR_VALUE, "cycler curves: the C-rate limit must be a positive number, got %g", max_c_rate);
+    bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
+    o.raw_max_c_rate = max_c_rate;
+    char **files;
+    size_t n;
+    BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
+    bml_status st = BML_OK;
+    bml_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == BML_OK && i < n; i++) {
+        bml_cycler_summary *s;
+        st = bml_cycler_summarize(files[i], format, &o, &s);
+        if (st != BML_OK) break;
+        double ref = NAN, t0 = s->n_cycles ? s->cycles[0].start_time_s : 0, temp = NAN;
+        st = soh_ref(s, nominal, &ref);
+        for (size_t k = 0; k < s->n_cycles && isnan(temp); k++) temp = s->cycles[k].temperature_mean_c;
+        for (size_t k = 0; st == BML_OK && k < s->n_cycles; k++) {
+            bml_cycler_cycle *y = &s->cycles[k];
+            if (!y->n_raw) continue;
+            bml__curve c;
+            memset(&c, 0, sizeof c);
+            c.cell_id = bml__strdup(s->meta.cell);
+            c.source = bml__sprintf("%s:%zu (cycle %ld)", s->meta.path, y->first_line, y->cycle);
+            c.temperature_c = temp;
+            c.rpt = (int)y->cycle;
+            c.n = y->n_raw;
+            c.q = y->raw_q_ah, c.v = y->raw_v;
+            y->raw_q_ah = y->raw_v = NULL, y->n_raw = 0; /* the curve owns them now */
+            c.soh = y->discharge_ah / ref;
+            c.capacity_ah = y->discharge_ah;
+            c.lam_ne = c.lam_pe = c.lli = NAN;
+            c.days = (y->start_time_s - t0) / 86400.0;
+            c.throughput_ah = y->throughput_ah;
+            if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
+            if (st != BML_OK) free(c.cell_id), free(c.source), free(c.q), free(c.v);
+        }
+        bml_cycler_summary_free(s);
+    }
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files);
+    if (st == BML_OK && ds->n_curves == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a mean |current| at most C/%g (%g C) and a discharge", path,
+                       1.0 / max_c_rate, max_c_rate);
+    if (st != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return BML_OK;
+}
+
 /* ------------------------------------------------------------------ data=cycler from the configuration */
 
 static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) {
@@ -532,5 +614,15 @@ bml_status bml__cycler_load_configured(const bml_config *cfg, const char *path, 
         return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
     o.n_grid = (size_t)grid;
     const char *ref = bml_config_get(cfg, "data.soh_reference");
-    return bml_dataset_load_cycler(path, fmt, &o, ref && *ref ? ref : "first_cycle", NULL, out);
+    if (!ref || !*ref) ref = "first_cycle";
+    /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
+    const char *ica = bml_config_get(cfg, "data.ica_cycles");
+    if (ica && *ica && strcmp(ica, "none")) {
+        double rate;
+        if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
+            return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
+                             ica);
+        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, ref, out);
+    }
+    return bml_dataset_load_cycler(path, fmt, &o, ref, NULL, out);
 }
