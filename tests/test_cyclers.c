@@ -88,19 +88,20 @@ static void test_maccor_against_beep(void) {
     free(s.p);
 }
 
-/* the Maccor counter restarts at every step and takes its sign from State: two steps of one cycle add up,
- * a rest adds nothing, the next cycle starts from zero; time also as "Nd HH:MM:SS" */
+/* the Maccor counter restarts at every step and takes its sign from State: two charge steps of one cycle
+ * add up (the second starting above where the first ended), a rest adds nothing, the next cycle starts from
+ * zero; time also as "Nd HH:MM:SS" */
 static void test_maccor_steps_and_day_time(void) {
     const char *hdr = "Today's Date 01/02/2020  Date of Test:\t01/01/2020\t Filename:\tC:\\x.001 Procedure:\tp.000\t"
                       "Comment/Barcode: B7\n"
                       "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n";
     char *text = bml__sprintf("%s"
                               "1\t1\t1\t0d 00:00:00.00\t0\t0.0\t0.0\t1.0\t3.5\tC\t0\t01/01/2020 10:00:00\n"
-                              "2\t1\t1\t0d 00:30:00.00\t1800\t0.5\t1.8\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
-                              "3\t1\t2\t0d 00:30:01.00\t0\t0.0\t0.0\t0.0\t3.6\tR\t0\t01/01/2020 10:30:01\n"
-                              "4\t1\t3\t0d 00:30:02.00\t0\t0.1\t0.4\t0.5\t3.8\tC\t0\t01/01/2020 10:30:02\n"
-                              "5\t1\t4\t0d 01:00:00.00\t0\t0.4\t1.4\t1.0\t3.6\tD\t0\t01/01/2020 11:00:00\n"
-                              "6\t2\t5\t1d 00:00:00.00\t0\t0.2\t0.7\t1.0\t3.5\tD\t0\t01/02/2020 10:00:00\n",
+                              "2\t1\t1\t0d 00:30:00.00\t1800\t0.05\t0.18\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
+                              "3\t1\t2\t0d 00:30:01.00\t0\t0.1\t0.37\t0.5\t3.8\tC\t0\t01/01/2020 10:30:01\n"
+                              "4\t1\t3\t0d 00:30:02.00\t0\t0.0\t0.0\t0.0\t3.6\tR\t0\t01/01/2020 10:30:02\n"
+                              "5\t1\t4\t0d 01:00:00.00\t0\t0.1\t0.35\t1.0\t3.6\tD\t0\t01/01/2020 11:00:00\n"
+                              "6\t2\t5\t1d 00:00:00.00\t0\t0.02\t0.07\t1.0\t3.5\tD\t0\t01/02/2020 10:00:00\n",
                               hdr);
     write_text(tpath("steps.001"), text);
     free(text);
@@ -108,12 +109,13 @@ static void test_maccor_steps_and_day_time(void) {
     CHECK_OK(bml_cycler_read(tpath("steps.001"), BML_CYCLER_AUTO, collect, &s, NULL));
     CHECK_INT(s.n, 6);
     if (s.n == 6) {
-        CHECK_NEAR(s.p[1].charge_ah, 0.5, 1e-12);
-        CHECK_NEAR(s.p[2].charge_ah, 0.5, 1e-12);
-        CHECK_NEAR(s.p[3].charge_ah, 0.6, 1e-12); /* 0.5 + the new step's 0.1 */
-        CHECK_NEAR(s.p[4].discharge_ah, 0.4, 1e-12);
-        CHECK_NEAR(s.p[4].current_a, -1.0, 0);    /* sign from State D */
-        CHECK_NEAR(s.p[5].discharge_ah, 0.2, 1e-12); /* a new cycle starts from zero */
+        CHECK_NEAR(s.p[1].charge_ah, 0.05, 1e-12);
+        CHECK_NEAR(s.p[2].charge_ah, 0.15, 1e-12); /* a new charge step (CV after CC) counts from its own zero */
+        CHECK_NEAR(s.p[2].charge_wh, 0.55, 1e-12);
+        CHECK_NEAR(s.p[3].charge_ah, 0.15, 1e-12); /* a rest adds nothing */
+        CHECK_NEAR(s.p[4].discharge_ah, 0.1, 1e-12);
+        CHECK_NEAR(s.p[4].current_a, -1.0, 0);      /* sign from State D */
+        CHECK_NEAR(s.p[5].discharge_ah, 0.02, 1e-12); /* a new cycle starts from zero */
         CHECK_NEAR(s.p[5].charge_ah, 0.0, 0);
         CHECK_NEAR(s.p[5].test_time_s, 86400.0, 1e-9);
         CHECK_NEAR(s.p[1].unix_time - s.p[0].unix_time, 1800.0, 1e-9);
