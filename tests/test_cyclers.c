@@ -511,6 +511,42 @@ static void test_bad_input(void) {
     CHECK_ERR(bml_cycler_list(tpath("mixdir"), BML_CYCLER_AUTO, &files, &nf, NULL), BML_ERR_SCHEMA, "mixdir/b.csv:1: not a cycler export");
 }
 
+/* every real export cut at many places (inside the preamble, the header, a row, a field) either reads or
+ * fails with a message naming the file; never a crash (this runs under ASan/UBSan) */
+static void test_truncated_everywhere(void) {
+    const char *files[] = {"/2017-05-09_test-TC-contact_CH33.csv", "/PredictionDiagnostics_000151_paused.052",
+                           "/test_loopsnewoutput_MB_CE1_short10k.csv", "/test_Nova_Form-CH01-01_short.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char src[512];
+        snprintf(src, sizeof src, "%s%s", CYC, files[i]);
+        size_t n;
+        char *text = slurp(src, &n);
+        const char *ext = strrchr(files[i], '.');
+        char dst[256];
+        snprintf(dst, sizeof dst, "%s/cut%s", tmp, ext);
+        size_t bad = 0, good = 0;
+        uint64_t x = 88172645463325252ULL; /* xorshift: the same cuts every run */
+        for (int k = 0; k < 60; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t cut = k < 20 ? (size_t)k * 97 % (n < 4000 ? n : 4000) : (size_t)(x % n);
+            FILE *f = fopen(dst, "wb");
+            if (!f) abort();
+            fwrite(text, 1, cut, f);
+            fclose(f);
+            bml_cycler_summary *y = NULL;
+            bml_status st = bml_cycler_summarize(dst, BML_CYCLER_AUTO, NULL, &y);
+            if (st == BML_OK) good++;
+            else if (!strstr(bml_last_error(), "/cut")) {
+                if (bad++ < 3) fprintf(stderr, "  %s cut at %zu: message without the file: %s\n", files[i], cut, bml_last_error());
+            }
+            bml_cycler_summary_free(y);
+        }
+        CHECK_INT(bad, 0);
+        (void)good;
+        free(text);
+    }
+}
+
 /* BioLogic exports of some locales: tab-separated, decimal commas, the EC-Lab header block */
 static void test_biologic_decimal_comma(void) {
     write_text(tpath("comma.mpt"), "EC-Lab ASCII FILE\nNb header lines : 4\nRun on channel : 3\n"
@@ -541,7 +577,7 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input)};
+                                      T(test_bad_input), T(test_truncated_everywhere)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
