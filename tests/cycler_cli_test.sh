@@ -62,6 +62,10 @@ if "$BML" features $C --out ica.csv data=cycler data.path="$SRC/tests/data/cycle
 if ! "$BML" features $C --out ica2.csv data=cycler data.path=lab 'data.ica_cycles=c_rate<0.2' pipeline=ica_peaks >ica2.log 2>&1 &&
    grep -q 'no cycle with a mean |current| at most C/5' ica2.log; then ok ica_no_slow_cycles; else bad ica_no_slow_cycles; cat ica2.log; fi
 
+# cells from the metadata: the four copies carry one barcode, so they would be one cell twice
+if ! "$BML" run $C data=cycler data.path=lab data.cell_from=barcode output_dir=runs >b.log 2>&1 &&
+   grep -q "two files of one cell '00001E'" b.log; then ok cell_from_barcode; else bad cell_from_barcode; cat b.log; fi
+
 # data=cycler with a bad key value names it
 if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
   ok bad_grid; else bad bad_grid; cat g.log; fi

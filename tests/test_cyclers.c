@@ -8,6 +8,7 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
+#include "data/dataset_internal.h"
 #include "test.h"
 
 #define CYC TEST_DATA "/cyclers"
@@ -375,7 +376,7 @@ static void test_dataset_and_study(void) {
     write_text(readme, "# my lab's cells\n");
     bml_dataset *ds;
     size_t dropped = 99;
-    CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, "first_cycle", &dropped, &ds));
+    CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, &dropped, &ds));
     if (!ds) return;
     CHECK_INT(bml_dataset_n_cells(ds), 3);
     CHECK_INT(bml_dataset_n_rows(ds), 18);
@@ -393,8 +394,12 @@ static void test_dataset_and_study(void) {
     bml_samples_free(s);
     bml_pipeline_free(p);
     bml_dataset_free(ds);
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, "nominal", NULL, &ds), BML_ERR_VALUE, "nominal capacity");
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, "rated", NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"nominal", NULL}, NULL, &ds), BML_ERR_VALUE, "nominal capacity");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"rated", NULL}, NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "barcode"}, NULL, &ds), BML_ERR_VALUE,
+              "cell1.csv: cell_from=barcode but the file gives no barcode");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "name"}, NULL, &ds), BML_ERR_VALUE,
+              "cell_from must be file, barcode or channel");
 }
 
 /* the slow cycles' measured discharge curves as an ica_peaks dataset: the BioLogic cells cycle at about
@@ -402,9 +407,10 @@ static void test_dataset_and_study(void) {
 static void test_slow_cycle_curves_for_ica(void) {
     const char *path = CYC "/test_loopsnewoutput_MB_CE1_short10k.csv";
     bml_dataset *ds;
-    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, "first_cycle", &ds));
+    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, &(bml_cycler_cells){NULL, "channel"}, &ds));
     if (!ds) return;
     CHECK_INT(bml_dataset_n_curves(ds), 2);
+    CHECK_STR(ds->curves[0].cell_id, "E1 (SN 0600)"); /* cell_from=channel: from the .mpl */
     bml_pipeline *p;
     CHECK_OK(bml_pipeline_create("ica_peaks", (bml_kv[]){{"cache", "false"}}, 1, &p));
     bml_samples *s = NULL;

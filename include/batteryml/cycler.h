@@ -128,20 +128,27 @@ bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir
 bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 
+/* How files become cells: the SoH reference and where the cell id comes from. NULL fields: the defaults. */
+typedef struct {
+    const char *soh_reference; /* "first_cycle" (default): the first complete cycle's discharge | "nominal" */
+    const char *cell_from;     /* "file" (default): the file name without extension | "barcode" | "channel"
+                                  (from the file's metadata; a file without one fails) */
+} bml_cycler_cells;
+
 /* A dataset of one row per cycle, one cell per file (data=cycler), in the Oxford summary layout so that
  * every pipeline runs on it: set = cycle, charge throughput, discharge capacity (capacity target), SoH =
  * discharge capacity over the cell's first complete cycle with both halves (or over the nominal capacity
- * when `soh_reference` is "nominal"), resistance, mean temperature, days since the first cycle. Cycles
+ * when cells->soh_reference is "nominal"), resistance, mean temperature, days since the first cycle. Cycles
  * without a discharge are left out and counted in *n_dropped (may be NULL). *out is owned by the caller. */
 bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
-                                   const char *soh_reference, size_t *n_dropped, bml_dataset **out);
+                                   const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
 
 /* A dataset of voltage curves for pipeline=ica_peaks: the measured discharge of every cycle whose mean
  * |current| is at most max_c_rate (see raw_max_c_rate), one curve per cycle, targets SoH (as
  * bml_dataset_load_cycler) and capacity (the cycle's discharge capacity). Fails when no cycle qualifies.
  * *out is owned by the caller. */
 bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
-                                          double max_c_rate, const char *soh_reference, bml_dataset **out);
+                                          double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
 
 #ifdef __cplusplus
 }

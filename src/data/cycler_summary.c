@@ -423,14 +423,38 @@ static bml_status soh_ref(const bml_cycler_summary *s, int nominal, double *out)
     return BML_OK;
 }
 
-static bml_status summary_cell(const bml_cycler_summary *s, int nominal, bml__cell *c, size_t *dropped) {
+/* "first_cycle" / "nominal" and "file" / "barcode" / "channel", checked */
+static bml_status cells_parse(const bml_cycler_cells *cells, int *nominal, int *cell_from) {
+    const char *r = cells && cells->soh_reference ? cells->soh_reference : "first_cycle";
+    const char *c = cells && cells->cell_from ? cells->cell_from : "file";
+    *nominal = !strcmp(r, "nominal");
+    if (!*nominal && strcmp(r, "first_cycle"))
+        return bml__fail(BML_ERR_VALUE, "cycler data: soh_reference must be first_cycle or nominal, got '%s'", r);
+    *cell_from = !strcmp(c, "file") ? 0 : !strcmp(c, "barcode") ? 1 : !strcmp(c, "channel") ? 2 : -1;
+    if (*cell_from < 0) return bml__fail(BML_ERR_VALUE, "cycler data: cell_from must be file, barcode or channel, got '%s'", c);
+    return BML_OK;
+}
+
+/* the cell id of a file (owned by s) */
+static bml_status cell_id(const bml_cycler_summary *s, int cell_from, const char **out) {
+    const char *id = cell_from == 0 ? s->meta.cell : cell_from == 1 ? s->meta.barcode : s->meta.channel;
+    if (!id || !*id)
+        return bml__fail(BML_ERR_VALUE, "%s: cell_from=%s but the file gives no %s", s->meta.path,
+                         cell_from == 1 ? "barcode" : "channel", cell_from == 1 ? "barcode" : "channel");
+    *out = id;
+    return BML_OK;
+}
+
+static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cell_from, bml__cell *c, size_t *dropped) {
     memset(c, 0, sizeof *c);
     double ref;
+    const char *id;
     BML__TRY(soh_ref(s, nominal, &ref));
+    BML__TRY(cell_id(s, cell_from, &id));
     size_t n = 0;
     for (size_t i = 0; i < s->n_cycles; i++) n += s->cycles[i].discharge_ah > 0;
     *dropped += s->n_cycles - n;
-    c->cell_id = bml__strdup(s->meta.cell);
+    c->cell_id = bml__strdup(id);
     c->source = bml__strdup(s->meta.path);
     c->values = bml__calloc(n * BML__OX_NCOLS, sizeof *c->values);
     c->lines = bml__calloc(n ? n : 1, sizeof *c->lines);
@@ -480,13 +504,11 @@ static void cell_release(bml__cell *c) {
 }
 
 bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
-                                   const char *soh_reference, size_t *n_dropped, bml_dataset **out) {
+                                   const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out) {
     *out = NULL;
     if (n_dropped) *n_dropped = 0;
-    int nominal = 0;
-    if (soh_reference && !strcmp(soh_reference, "nominal")) nominal = 1;
-    else if (soh_reference && strcmp(soh_reference, "first_cycle"))
-        return bml__fail(BML_ERR_VALUE, "cycler data: soh_reference must be first_cycle or nominal, got '%s'", soh_reference);
+    int nominal, cell_from;
+    BML__TRY(cells_parse(cells, &nominal, &cell_from));
     char **files;
     size_t n;
     BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
@@ -506,13 +528,12 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         bml_cycler_summary *s;
         st = bml_cycler_summarize(files[i], format, opts, &s);
         if (st != BML_OK) break;
-        for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
-            if (!strcmp(ds->cells[k].cell_id, s->meta.cell))
-                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s'", ds->cells[k].source, files[i],
-                               s->meta.cell);
         bml__cell c;
         memset(&c, 0, sizeof c);
-        if (st == BML_OK) st = summary_cell(s, nominal, &c, &dropped);
+        if (st == BML_OK) st = summary_cell(s, nominal, cell_from, &c, &dropped);
+        for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
+            if (!strcmp(ds->cells[k].cell_id, c.cell_id))
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[i], c.cell_id);
         if (st == BML_OK && c.n_rows) st = push_cell(ds, &c);
         else if (st == BML_OK) st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge", files[i]);
         if (st != BML_OK) cell_release(&c);
@@ -530,12 +551,10 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
 }
 
 bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
-                                          double max_c_rate, const char *soh_reference, bml_dataset **out) {
+                                          double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out) {
     *out = NULL;
-    int nominal = 0;
-    if (soh_reference && !strcmp(soh_reference, "nominal")) nominal = 1;
-    else if (soh_reference && strcmp(soh_reference, "first_cycle"))
-        return bml__fail(BML_ERR_VALUE, "cycler data: soh_reference must be first_cycle or nominal, got '%s'", soh_reference);
+    int nominal, cell_from;
+    BML__TRY(cells_parse(cells, &nominal, &cell_from));
     if (!(max_c_rate > 0) || !isfinite(max_c_rate))
         return bml__fail(BML_ERR_VALUE, "cycler curves: the C-rate limit must be a positive number, got %g", max_c_rate);
     bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
@@ -551,14 +570,16 @@ bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format fo
         st = bml_cycler_summarize(files[i], format, &o, &s);
         if (st != BML_OK) break;
         double ref = NAN, t0 = s->n_cycles ? s->cycles[0].start_time_s : 0, temp = NAN;
+        const char *id = NULL;
         st = soh_ref(s, nominal, &ref);
+        if (st == BML_OK) st = cell_id(s, cell_from, &id);
         for (size_t k = 0; k < s->n_cycles && isnan(temp); k++) temp = s->cycles[k].temperature_mean_c;
         for (size_t k = 0; st == BML_OK && k < s->n_cycles; k++) {
             bml_cycler_cycle *y = &s->cycles[k];
             if (!y->n_raw) continue;
             bml__curve c;
             memset(&c, 0, sizeof c);
-            c.cell_id = bml__strdup(s->meta.cell);
+            c.cell_id = bml__strdup(id);
             c.source = bml__sprintf("%s:%zu (cycle %ld)", s->meta.path, y->first_line, y->cycle);
             c.temperature_c = temp;
             c.rpt = (int)y->cycle;
@@ -613,8 +634,8 @@ bml_status bml__cycler_load_configured(const bml_config *cfg, const char *path, 
     if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
         return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
     o.n_grid = (size_t)grid;
-    const char *ref = bml_config_get(cfg, "data.soh_reference");
-    if (!ref || !*ref) ref = "first_cycle";
+    const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
+    bml_cycler_cells cells = {ref && *ref ? ref : NULL, from && *from ? from : NULL};
     /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
     const char *ica = bml_config_get(cfg, "data.ica_cycles");
     if (ica && *ica && strcmp(ica, "none")) {
@@ -622,7 +643,7 @@ bml_status bml__cycler_load_configured(const bml_config *cfg, const char *path, 
         if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
             return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
                              ica);
-        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, ref, out);
+        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, &cells, out);
     }
-    return bml_dataset_load_cycler(path, fmt, &o, ref, NULL, out);
+    return bml_dataset_load_cycler(path, fmt, &o, &cells, NULL, out);
 }
