@@ -447,8 +447,8 @@ static bml_status cell_id(const bml_cycler_summary *s, int cell_from, const char
 
 static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cell_from, bml__cell *c, size_t *dropped) {
     memset(c, 0, sizeof *c);
-    double ref;
-    const char *id;
+    double ref = NAN;
+    const char *id = NULL;
     BML__TRY(soh_ref(s, nominal, &ref));
     BML__TRY(cell_id(s, cell_from, &id));
     size_t n = 0;
