@@ -335,7 +335,7 @@ bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir
 
 static int companion(const char *name) {
     size_t n = strlen(name);
-    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".json", ".md", ".txt~"};
+    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".json", ".md"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
         size_t m = strlen(suffixes[k]);
         if (n >= m && bml__streq_ci(name + n - m, suffixes[k])) return 1;
