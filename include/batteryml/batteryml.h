@@ -14,6 +14,7 @@
 #define BATTERYML_H
 
 #include "batteryml/config.h"
+#include "batteryml/cycler.h"
 #include "batteryml/dataset.h"
 #include "batteryml/metrics.h"
 #include "batteryml/model.h"

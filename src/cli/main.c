@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batteryml/batteryml.h"
@@ -26,6 +27,7 @@ static const char *MAIN_HELP =
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
     "  report    write one self-contained HTML page for a saved run\n"
     "  compare   print the metrics of several runs side by side\n"
+    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix) cycle by cycle\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
     "  config    print the composed configuration\n"
     "  help      help on a command (batteryml help run)\n"
@@ -416,6 +418,87 @@ static int cmd_list(const args_t *a) {
     return 0;
 }
 
+/* ---- structure: raw cycler exports -> per-cycle summary CSVs ---- */
+static const char *STRUCTURE_HELP =
+    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|arbin|maccor|biologic|novonix]\n"
+    "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
+    "\n"
+    "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
+    "given) and writes, per cell, DIR/<cell>_cycles.csv (one row per cycle: charge and discharge capacity\n"
+    "and energy, coulombic and energy efficiency, throughput so far, start, duration, temperature min/mean/\n"
+    "max, resistance) and DIR/<cell>_curves.csv (each cycle's charge and discharge capacity on a voltage\n"
+    "grid from v_min to v_max). The keys may be written data.KEY as in run. Nothing is written unless every\n"
+    "file reads.\n";
+
+static int cmd_structure(const args_t *a) {
+    if (a->help) return fputs(STRUCTURE_HELP, stdout), 0;
+    if (a->n_positionals != 1 || !a->out) return usage_error("structure needs one FILE_OR_DIR and --out DIR", NULL);
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    bml_cycler_format fmt = BML_CYCLER_AUTO;
+    for (size_t i = 0; i < a->n_overrides; i++) {
+        const char *kv = a->overrides[i], *eq = strchr(kv, '=');
+        const char *k = !strncmp(kv, "data.", 5) ? kv + 5 : kv, *v = eq + 1;
+        size_t kn = (size_t)(eq - k);
+        char *end = NULL;
+        double x = strtod(v, &end);
+        int num_ok = end && end != v && !*end;
+        if (kn == 6 && !strncmp(k, "format", 6)) {
+            if (bml_cycler_format_parse(v, &fmt) != BML_OK) return fail();
+            continue;
+        }
+        double *dst = kn == 5 && !strncmp(k, "v_min", 5) ? &o.v_min : kn == 5 && !strncmp(k, "v_max", 5) ? &o.v_max
+                    : kn == 11 && !strncmp(k, "ir_window_s", 11) ? &o.ir_window_s
+                    : kn == 13 && !strncmp(k, "ir_min_step_a", 13) ? &o.ir_min_step_a : NULL;
+        if (kn == 4 && !strncmp(k, "grid", 4)) {
+            if (!num_ok || x < 2 || x > 1e6 || x != (double)(size_t)x) return usage_error("grid must be an integer >= 2, not", v);
+            o.n_grid = (size_t)x;
+        } else if (dst) {
+            if (!num_ok) return usage_error("not a number", kv);
+            *dst = x;
+        } else {
+            return usage_error("unknown key (valid: format, v_min, v_max, grid, ir_window_s, ir_min_step_a)", kv);
+        }
+    }
+    char **files;
+    size_t n, n_comp;
+    if (bml_cycler_list(a->positional, fmt, &files, &n, &n_comp) != BML_OK) return fail();
+    bml_cycler_summary **sums = calloc(n, sizeof *sums);
+    int rc = sums ? 0 : usage_error("out of memory", NULL);
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (bml_cycler_summarize(files[i], fmt, &o, &sums[i]) != BML_OK) {
+            rc = fail();
+            break;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        const bml_cycler_summary *y = sums[i];
+        size_t complete = 0;
+        for (size_t c = 0; c < y->n_cycles; c++) complete += (size_t)y->cycles[c].complete;
+        if (!a->quiet)
+            printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped, %.1f MB in %.3f s (%.0f MB/s)\n",
+                   files[i], bml_cycler_format_name(y->meta.format), y->meta.n_points, y->n_cycles, complete,
+                   y->meta.n_blank, y->meta.mb_read, s, s > 0 ? y->meta.mb_read / s : 0.0);
+    }
+    /* names must not collide: two files of one cell would overwrite each other */
+    for (size_t i = 0; i < n && !rc; i++)
+        for (size_t j = 0; j < i && !rc; j++)
+            if (!strcmp(sums[i]->meta.cell, sums[j]->meta.cell))
+                rc = usage_error("two files of one cell name (they would overwrite each other)", sums[i]->meta.cell);
+    if (!rc && mkdir(a->out, 0777) != 0 && !is_dir(a->out)) rc = usage_error("cannot create the output folder", a->out);
+    for (size_t i = 0; i < n && !rc; i++)
+        if (bml_cycler_summary_write(sums[i], a->out) != BML_OK) rc = fail();
+    if (!rc && !a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
+    for (size_t i = 0; i < n; i++) {
+        if (sums) bml_cycler_summary_free(sums[i]);
+        free(files[i]);
+    }
+    free(sums);
+    free(files);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fputs(MAIN_HELP, stderr);
@@ -436,13 +519,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "synth-curves")) rc = cmd_synth(&a);
         else if (!strcmp(cmd, "report")) rc = cmd_report(&a);
         else if (!strcmp(cmd, "compare")) rc = cmd_compare(&a);
+        else if (!strcmp(cmd, "structure")) rc = cmd_structure(&a);
         else if (!strcmp(cmd, "help")) {
             const char *t = a.positional;
             const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
                           : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
                           : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
-                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : NULL;
+                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "structure") ? STRUCTURE_HELP : NULL;
             rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }

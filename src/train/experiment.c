@@ -10,6 +10,7 @@
 
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
+#include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
 #include "track/track.h"
@@ -128,8 +129,10 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
                                     cfg_str(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
             st = bml_dataset_load_curve_table(path, &cc, out);
         }
+    } else if (!strcmp(name, "cycler")) {
+        st = bml__cycler_load_configured(cfg, path, out);
     } else {
-        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table)", name);
+        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table, cycler)", name);
     }
     free(path);
     return st;

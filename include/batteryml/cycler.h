@@ -1,0 +1,156 @@
+/* Raw battery-cycler exports: streaming readers (Arbin, Maccor, BioLogic, Novonix), one canonical time
+ * series, and the per-cycle summary built from it.
+ *
+ * A reader turns the vendor's layout into bml_cycler_point rows, one per data row of the file, handed to a
+ * callback as it reads: memory does not grow with the file. Units: seconds, amperes (charge positive),
+ * volts, ampere-hours and watt-hours (counted up from zero within each cycle, charge and discharge apart,
+ * however the vendor counts: per step with a state code, per half cycle, per cycle or over the whole test),
+ * degrees Celsius, ohms. Quantities a file does not log are NaN. */
+#ifndef BATTERYML_CYCLER_H
+#define BATTERYML_CYCLER_H
+
+#include <stddef.h>
+
+#include "batteryml/dataset.h"
+#include "batteryml/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    BML_CYCLER_AUTO = 0, /* detect from the content */
+    BML_CYCLER_ARBIN,    /* MITS Pro CSV export (+ NAME_Metadata.csv beside it) */
+    BML_CYCLER_MACCOR,   /* text export: title line, tab-separated header (Rec#, Cyc#, Step, ...) */
+    BML_CYCLER_BIOLOGIC, /* EC-Lab / BT-Lab text export (';' or tab, units in the column names) */
+    BML_CYCLER_NOVONIX   /* HPC data file ([Summary], [Protocol], [Data]) */
+} bml_cycler_format;
+
+/* "arbin", "maccor", "biologic", "novonix" ("auto" for BML_CYCLER_AUTO); static storage. */
+const char *bml_cycler_format_name(bml_cycler_format f);
+/* Parse a format name (case-insensitive; "auto" too). Fails naming the valid names. */
+bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
+/* Detect the format of a file from its first lines. Fails (BML_ERR_SCHEMA) naming the file and the
+ * formats it knows when none matches. */
+bml_status bml_cycler_detect(const char *path, bml_cycler_format *out);
+
+/* One row of the canonical time series. */
+typedef struct {
+    double test_time_s;       /* since the start of the test */
+    long cycle, step;         /* the cycler's own indices (1 for both when the file logs none) */
+    double current_a;         /* charge positive */
+    double voltage_v;
+    double charge_ah, discharge_ah, charge_wh, discharge_wh; /* within the cycle, non-decreasing */
+    double temperature_c;     /* NaN when not logged */
+    double resistance_ohm;    /* NaN when not logged (a logged 0 means "not measured" and is NaN) */
+    double unix_time;         /* wall-clock time of the row as written (seconds since 1970), NaN if none */
+    size_t line;              /* 1-based line in the file */
+} bml_cycler_point;
+
+/* What the file says about itself. Strings are owned by the struct (NULL when absent); release with
+ * bml_cycler_meta_free. */
+typedef struct {
+    bml_cycler_format format;
+    char *path;        /* the file read */
+    char *cell;        /* the file name without its extension */
+    char *channel, *barcode, *protocol, *start_time;
+    double nominal_capacity_ah; /* NaN when the file gives none */
+    size_t n_points;   /* rows handed to the callback */
+    size_t n_blank;    /* blank rows skipped (every field empty, e.g. Maccor's trailing line) */
+    int has_cycle_index; /* 0: the file logs no cycle index; every row is cycle 1 */
+    double mb_read;    /* bytes read / 1e6 */
+} bml_cycler_meta;
+void bml_cycler_meta_free(bml_cycler_meta *m); /* NULL is harmless; leaves *m zeroed */
+
+/* Called once per row; a status other than BML_OK stops the read and is returned. */
+typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user);
+
+/* Stream `path` (format BML_CYCLER_AUTO: detected) through fn. Bad input fails with file, line and column
+ * (a truncated last row, a row of another layout, an unparsable number, time going backwards, a missing
+ * current or voltage column). meta may be NULL; when given it is filled (also on failure, as far as read)
+ * and owned by the caller. */
+bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
+                           bml_cycler_meta *meta);
+
+/* ---- per-cycle summary ---- */
+
+typedef struct {
+    double v_min, v_max;   /* voltage grid of the interpolated curves (V) */
+    size_t n_grid;         /* points on it (>= 2) */
+    double ir_window_s;    /* resistance from a current step: dV/dI between the last point before the
+                              step and the first point at least this long after it */
+    double ir_min_step_a;  /* smallest |dI| that counts as a current step */
+    double raw_max_c_rate; /* keep the measured discharge points of the cycles whose mean |current| is at most
+                              this C-rate (of the nominal capacity, else of the first discharge); 0: none */
+} bml_cycler_summary_opts;
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
+bml_cycler_summary_opts bml_cycler_summary_defaults(void);
+
+typedef struct {
+    long cycle;
+    size_t n_points, first_line;
+    int complete;              /* 1 when a later cycle follows it in the file */
+    double start_time_s, duration_s, start_unix; /* start_unix: NaN when the file has no wall-clock time */
+    double charge_ah, discharge_ah, charge_wh, discharge_wh; /* NaN when the current never has that sign */
+    double coulombic_efficiency, energy_efficiency;          /* discharge / charge; NaN when either is */
+    double throughput_ah;      /* charge + discharge Ah from the start of the file to the end of this cycle */
+    double mean_abs_current_a; /* over the time the current flows */
+    double temperature_min_c, temperature_mean_c, temperature_max_c;
+    double resistance_ohm;     /* mean logged value, else mean of current-step estimates, else NaN */
+    double *charge_curve_ah, *discharge_curve_ah; /* (n_grid) capacity at each grid voltage; NaN outside
+                                                     the cycle's range or when it has no such half */
+    size_t n_raw;              /* measured discharge points kept (opts.raw_max_c_rate), else 0 */
+    double *raw_q_ah, *raw_v;  /* (n_raw) discharge capacity and voltage of each discharging row */
+} bml_cycler_cycle;
+
+typedef struct {
+    bml_cycler_meta meta;
+    bml_cycler_summary_opts opts;
+    size_t n_cycles;
+    bml_cycler_cycle *cycles;
+    double *grid_v;            /* (opts.n_grid) */
+} bml_cycler_summary;
+
+/* Read `path` and summarise every cycle. opts may be NULL (defaults). *out is owned by the caller
+ * (bml_cycler_summary_free). */
+bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                bml_cycler_summary **out);
+void bml_cycler_summary_free(bml_cycler_summary *s); /* NULL is harmless */
+
+/* Write `<dir>/<cell>_cycles.csv` (one row per cycle) and `<dir>/<cell>_curves.csv` (cycle, voltage,
+ * charge and discharge capacity on the grid). Each file is written atomically. dir must exist. */
+bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir);
+
+/* Files under `path` (one file, or a folder's regular files, not recursive, sorted) that are cycler
+ * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.json`, `.md`, `LICENSE*`, `README*`)
+ * are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
+ * *files (n entries) is owned by the caller: free each string, then the array. */
+bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
+                           size_t *n_companions);
+
+/* How files become cells: the SoH reference and where the cell id comes from. NULL fields: the defaults. */
+typedef struct {
+    const char *soh_reference; /* "first_cycle" (default): the first complete cycle's discharge | "nominal" */
+    const char *cell_from;     /* "file" (default): the file name without extension | "barcode" | "channel"
+                                  (from the file's metadata; a file without one fails) */
+} bml_cycler_cells;
+
+/* A dataset of one row per cycle, one cell per file (data=cycler), in the Oxford summary layout so that
+ * every pipeline runs on it: set = cycle, charge throughput, discharge capacity (capacity target), SoH =
+ * discharge capacity over the cell's first complete cycle with both halves (or over the nominal capacity
+ * when cells->soh_reference is "nominal"), resistance, mean temperature, days since the first cycle. Cycles
+ * without a discharge are left out and counted in *n_dropped (may be NULL). *out is owned by the caller. */
+bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                   const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
+
+/* A dataset of voltage curves for pipeline=ica_peaks: the measured discharge of every cycle whose mean
+ * |current| is at most max_c_rate (see raw_max_c_rate), one curve per cycle, targets SoH (as
+ * bml_dataset_load_cycler) and capacity (the cycle's discharge capacity). Fails when no cycle qualifies.
+ * *out is owned by the caller. */
+bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                          double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1038 @@
+/* Streaming readers of raw cycler exports (see batteryml/cycler.h).
+ *
+ * One loop reads every vendor: the vendor's part reads its preamble, finds its columns in the header and
+ * says how its counters behave; the rows then go through libcsv one line at a time (getline), so memory
+ * holds one row. Capacities and energies become "within the cycle, charge and discharge apart" through one
+ * counter rule: a counter that drops has been reset (at a step, a half cycle or a cycle), so its new value
+ * is the increment; otherwise the increment is the difference. */
+#define _GNU_SOURCE
+#include "batteryml/cycler.h"
+
+#include <csv.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "core/internal.h"
+#include "data/csvread.h"
+
+static const char *const format_names[] = {"auto", "arbin", "maccor", "biologic", "novonix"};
+#define N_FORMATS 5
+
+const char *bml_cycler_format_name(bml_cycler_format f) {
+    return (unsigned)f < N_FORMATS ? format_names[f] : "?";
+}
+
+bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
+    for (int i = 0; i < N_FORMATS; i++)
+        if (name && bml__streq_ci(name, format_names[i])) {
+            *out = (bml_cycler_format)i;
+            return BML_OK;
+        }
+    return bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: auto, arbin, maccor, biologic, novonix)",
+                     name ? name : "(null)");
+}
+
+void bml_cycler_meta_free(bml_cycler_meta *m) {
+    if (!m) return;
+    free(m->path);
+    free(m->cell);
+    free(m->channel);
+    free(m->barcode);
+    free(m->protocol);
+    free(m->start_time);
+    memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------------ line and record reading */
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;
+    size_t line_cap;
+    ssize_t len;
+    size_t lineno;
+    int last_newline; /* the last line read ended with '\n' */
+    double bytes;
+    /* libcsv record being assembled */
+    struct csv_parser p;
+    int p_ready;
+    char *text;
+    size_t text_len, text_cap;
+    size_t *offs;
+    size_t n_fields, offs_cap;
+    char **fields;
+    size_t fields_cap;
+    size_t rec_line;
+    int rec_ready, nomem;
+    char delim;
+} reader;
+
+/* Next physical line into r->line (without its "\r\n"); 1, 0 at end of file, -1 on a read error. */
+static int rd_line(reader *r) {
+    r->len = getline(&r->line, &r->line_cap, r->f);
+    if (r->len < 0) return ferror(r->f) ? -1 : 0;
+    r->lineno++;
+    r->bytes += (double)r->len;
+    r->last_newline = r->len > 0 && r->line[r->len - 1] == '\n';
+    while (r->len > 0 && (r->line[r->len - 1] == '\n' || r->line[r->len - 1] == '\r')) r->line[--r->len] = 0;
+    if (r->lineno == 1 && r->len >= 3 && (unsigned char)r->line[0] == 0xEF && (unsigned char)r->line[1] == 0xBB &&
+        (unsigned char)r->line[2] == 0xBF) {
+        memmove(r->line, r->line + 3, (size_t)r->len - 2);
+        r->len -= 3;
+    }
+    return 1;
+}
+
+static void on_field(void *s, size_t len, void *data) {
+    reader *r = data;
+    if (r->nomem) return;
+    if (r->n_fields == 0) r->rec_line = r->lineno;
+    if (r->n_fields == r->offs_cap) {
+        size_t cap = r->offs_cap ? 2 * r->offs_cap : 64;
+        size_t *o = realloc(r->offs, cap * sizeof *o);
+        if (!o) {
+            r->nomem = 1;
+            return;
+        }
+        r->offs = o, r->offs_cap = cap;
+    }
+    if (!s) len = 0;
+    if (r->text_len + len + 1 > r->text_cap) {
+        size_t cap = (r->text_len + len + 1) * 2;
+        char *t = realloc(r->text, cap);
+        if (!t) {
+            r->nomem = 1;
+            return;
+        }
+        r->text = t, r->text_cap = cap;
+    }
+    r->offs[r->n_fields++] = r->text_len;
+    if (len) memcpy(r->text + r->text_len, s, len);
+    r->text_len += len;
+    r->text[r->text_len++] = 0;
+}
+
+static void on_record(int term, void *data) {
+    (void)term;
+    reader *r = data;
+    if (r->nomem) return;
+    if (r->n_fields > r->fields_cap) {
+        char **f = realloc(r->fields, r->n_fields * sizeof *f);
+        if (!f) {
+            r->nomem = 1;
+            return;
+        }
+        r->fields = f, r->fields_cap = r->n_fields;
+    }
+    for (size_t i = 0; i < r->n_fields; i++) r->fields[i] = r->text + r->offs[i];
+    r->rec_ready = 1;
+}
+
+/* Start record parsing with delimiter `delim`. */
+static bml_status rd_csv_begin(reader *r, char delim) {
+    if (csv_init(&r->p, CSV_APPEND_NULL) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    csv_set_delim(&r->p, (unsigned char)delim);
+    r->delim = delim;
+    r->p_ready = 1;
+    return BML_OK;
+}
+
+/* Next record into r->fields / r->n_fields: 1, 0 at end of file, or a failing status in *st (-1). */
+static int rd_record(reader *r, bml_status *st) {
+    r->rec_ready = 0;
+    r->n_fields = 0;
+    r->text_len = 0;
+    for (;;) {
+        int k = rd_line(r);
+        if (k < 0) {
+            *st = bml__fail(BML_ERR_IO, "%s:%zu: read error", r->path, r->lineno + 1);
+            return -1;
+        }
+        if (k == 0) {
+            csv_fini(&r->p, on_field, on_record, r);
+            if (r->nomem) break;
+            return r->rec_ready ? 1 : 0;
+        }
+        /* no quote and no record open: split at the delimiter in place, in one pass (most exports never
+         * quote); a quote hands the line to libcsv */
+        if (r->n_fields == 0) {
+            if (r->len == 0) continue; /* libcsv skips empty lines too */
+            size_t n = 0;
+            char *q = r->line, *end = r->line + r->len;
+            const char d = r->delim, stop[3] = {d, '"', 0};
+            int quoted = 0;
+            for (;;) {
+                if (n == r->fields_cap) {
+                    size_t cap = r->fields_cap ? 2 * r->fields_cap : 64;
+                    char **f = realloc(r->fields, cap * sizeof *f);
+                    if (!f) {
+                        r->nomem = 1;
+                        break;
+                    }
+                    r->fields = f, r->fields_cap = cap;
+                }
+                r->fields[n++] = q;
+                q += strcspn(q, stop); /* the line is NUL-terminated at end */
+                if (q < end && *q == '"') {
+                    quoted = 1;
+                    break;
+                }
+                if (q == end) break;
+                *q++ = 0;
+            }
+            if (r->nomem) break;
+            if (!quoted) {
+                r->n_fields = n;
+                r->rec_line = r->lineno;
+                return 1;
+            }
+            /* undo the split for libcsv */
+            for (size_t j = 1; j < n; j++) r->fields[j][-1] = d;
+        }
+        /* libcsv sees the line with its newline, so a record ends here unless a quoted field spans lines */
+        r->line[r->len] = '\n';
+        size_t n = (size_t)r->len + 1;
+        if (csv_parse(&r->p, r->line, n, on_field, on_record, r) != n) {
+            r->line[r->len] = 0;
+            *st = bml__fail(BML_ERR_PARSE, "%s:%zu: syntax error: %s", r->path, r->lineno, csv_strerror(csv_error(&r->p)));
+            return -1;
+        }
+        r->line[r->len] = 0;
+        if (r->nomem) break;
+        if (r->rec_ready) return 1;
+    }
+    *st = bml__fail(BML_ERR_NOMEM, "%s: out of memory", r->path);
+    return -1;
+}
+
+static void rd_close(reader *r) {
+    if (r->f) fclose(r->f);
+    if (r->p_ready) csv_free(&r->p);
+    free(r->line);
+    free(r->text);
+    free(r->offs);
+    free(r->fields);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------------------ small parsers */
+
+static int starts_with(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+
+static int starts_with_ci(const char *s, const char *prefix) { return !strncasecmp(s, prefix, strlen(prefix)); }
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
+static long days_from_civil(long y, long m, long d) {
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* an unsigned decimal integer of 1..max_digits digits at *s; -1 when there is none */
+static long digits(const char **s, int max_digits) {
+    long v = 0;
+    int n = 0;
+    while (n < max_digits && **s >= '0' && **s <= '9') v = v * 10 + (*(*s)++ - '0'), n++;
+    return n ? v : -1;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.f] [AM|PM]" or "MM/DD/YYYY HH:MM:SS[.f] [AM|PM]" (also 'T' between date and time)
+ * as seconds since 1970, the wall clock as written. 0 or -1. */
+static int parse_datetime(const char *s, double *out) {
+    while (*s == ' ') s++;
+    long a = digits(&s, 4), b, c, y, mo, d;
+    if (a < 0) return -1;
+    if (*s == '-') {
+        s++, b = digits(&s, 2);
+        if (*s++ != '-') return -1;
+        c = digits(&s, 2);
+        y = a, mo = b, d = c;
+    } else if (*s == '/') {
+        s++, b = digits(&s, 2);
+        if (*s++ != '/') return -1;
+        c = digits(&s, 4);
+        mo = a, d = b, y = c;
+    } else {
+        return -1;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 9999) return -1;
+    if (*s != ' ' && *s != 'T') return -1;
+    s++;
+    long hh = digits(&s, 2);
+    if (hh < 0 || *s++ != ':') return -1;
+    long mm = digits(&s, 2);
+    if (mm < 0 || *s++ != ':') return -1;
+    const char *sec = s;
+    long si = digits(&s, 2);
+    if (si < 0) return -1;
+    double ss = (double)si;
+    if (*s == '.') {
+        char *end;
+        ss = strtod(sec, &end);
+        s = end;
+    }
+    while (*s == ' ') s++;
+    if ((s[0] == 'A' || s[0] == 'P' || s[0] == 'a' || s[0] == 'p') && (s[1] == 'M' || s[1] == 'm') && !s[2]) {
+        if (hh < 1 || hh > 12) return -1;
+        if ((s[0] == 'P' || s[0] == 'p') && hh != 12) hh += 12;
+        if ((s[0] == 'A' || s[0] == 'a') && hh == 12) hh = 0;
+    } else if (*s && !(*s == 'Z' && !s[1]) && *s != '+' && *s != '-') {
+        return -1;
+    }
+    if (hh > 23 || mm > 59 || !(ss >= 0 && ss < 61)) return -1;
+    *out = (double)days_from_civil(y, mo, d) * 86400.0 + (double)hh * 3600.0 + (double)mm * 60.0 + ss;
+    return 0;
+}
+
+/* Maccor test time: seconds, or "Nd HH:MM:SS.ffff". */
+static int parse_maccor_time(const char *s, double *out) {
+    if (bml__parse_double(s, out) == 0) return 0;
+    long dd, hh, mm;
+    double ss;
+    int n = 0;
+    while (isspace((unsigned char)*s)) s++;
+    if (sscanf(s, "%ldd %ld:%ld:%lf%n", &dd, &hh, &mm, &ss, &n) == 4 && !s[n] && dd >= 0 && hh >= 0 && mm >= 0 &&
+        ss >= 0) {
+        *out = (double)dd * 86400.0 + (double)hh * 3600.0 + (double)mm * 60.0 + ss;
+        return 0;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------------ column maps */
+
+typedef enum { T_SECONDS, T_HOURS, T_MACCOR, T_DATETIME_OR_SECONDS } time_kind;
+typedef enum { Q_FIXED, Q_STATE, Q_SIGN } counter_mode;
+
+enum { C_TIME, C_CYCLE, C_STEP, C_I, C_V, C_TEMP, C_IR, C_DATE, C_STATE, C_QC, C_QD, C_EC, C_ED, C_Q, C_E, C_N };
+
+typedef struct {
+    int col[C_N];       /* 0-based field index, -1: absent */
+    double scale[C_N];  /* multiply the number by this (mA -> A, ...) */
+    time_kind tk;
+    counter_mode qm;
+    int reset_on_step;  /* Q_STATE: the counter restarts at every step (Maccor) */
+    int decimal_comma;  /* ';' or tab separated: "3,81" is 3.81 */
+    int unwrap_quoted;  /* Novonix: a whole row quoted as one field */
+    size_t n_header;    /* fields in the header */
+    size_t header_line;
+    char **names;       /* header names (for messages) */
+} colmap;
+
+static void colmap_init(colmap *m) {
+    memset(m, 0, sizeof *m);
+    for (int i = 0; i < C_N; i++) m->col[i] = -1, m->scale[i] = 1.0;
+}
+
+static void colmap_free(colmap *m) {
+    if (m->names)
+        for (size_t i = 0; i < m->n_header; i++) free(m->names[i]);
+    free(m->names);
+    m->names = NULL;
+}
+
+static bml_status colmap_header(colmap *m, reader *r, size_t nf, char **fields) {
+    m->n_header = nf;
+    m->header_line = r->lineno;
+    m->names = bml__calloc(nf ? nf : 1, sizeof *m->names);
+    if (!m->names) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nf; i++) {
+        char *t = bml__strdup(fields[i]);
+        if (!t) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        m->names[i] = t;
+        char *tr = bml__trim(t);
+        if (tr != t) memmove(t, tr, strlen(tr) + 1);
+    }
+    return BML_OK;
+}
+
+/* First header column equal (case-insensitive) to one of the names; the matching name's index in *which. */
+static int find_col(const colmap *m, const char *const *names, int *which) {
+    for (int k = 0; names[k]; k++)
+        for (size_t i = 0; i < m->n_header; i++)
+            if (bml__streq_ci(m->names[i], names[k])) {
+                if (which) *which = k;
+                return (int)i;
+            }
+    return -1;
+}
+
+static void set_col(colmap *m, int role, const char *const *names, const double *scales) {
+    int k = 0;
+    m->col[role] = find_col(m, names, &k);
+    if (m->col[role] >= 0 && scales) m->scale[role] = scales[k];
+}
+
+/* ------------------------------------------------------------------ vendors: preamble + header */
+
+typedef struct {
+    reader r;
+    colmap m;
+    bml_cycler_meta *meta;
+    char delim;
+} source;
+
+static bml_status set_str(char **dst, const char *s) {
+    while (*s && isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (!n) return BML_OK;
+    free(*dst);
+    *dst = bml__strndup(s, n);
+    return *dst ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+}
+
+/* value after "label" in a line, up to a tab (Maccor title line) */
+static bml_status title_value(const char *line, const char *label, char **dst) {
+    const char *p = strstr(line, label);
+    if (!p) return BML_OK;
+    p += strlen(label);
+    while (*p == ' ' || *p == '\t') p++;
+    const char *e = p;
+    while (*e && *e != '\t') e++;
+    /* Maccor writes "Filename:\tPATH Procedure:\t..." with a space, not a tab, before "Procedure:" */
+    const char *proc = strstr(p, " Procedure:");
+    if (proc && proc < e) e = proc;
+    char *tmp = bml__strndup(p, (size_t)(e - p));
+    if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = set_str(dst, tmp);
+    free(tmp);
+    return st;
+}
+
+static bml_status header_record(source *s, const char *what) {
+    bml_status st = BML_OK;
+    int k = rd_record(&s->r, &st);
+    if (k < 0) return st;
+    if (k == 0) return bml__fail(BML_ERR_EMPTY, "%s: ends before its %s header", s->r.path, what);
+    return colmap_header(&s->m, &s->r, s->r.n_fields, s->r.fields);
+}
+
+static bml_status open_maccor(source *s) {
+    reader *r = &s->r;
+    if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", r->path);
+    if (starts_with(r->line, "Today's Date") || strstr(r->line, "Date of Test")) {
+        BML__TRY(title_value(r->line, "Date of Test:", &s->meta->start_time));
+        BML__TRY(title_value(r->line, "Procedure:", &s->meta->protocol));
+        BML__TRY(title_value(r->line, "Comment/Barcode:", &s->meta->barcode));
+    } else {
+        rewind(r->f);
+        r->lineno = 0;
+        r->bytes = 0;
+    }
+    /* the channel is the file extension's number (".052": 52), as Maccor names its files */
+    const char *dot = strrchr(r->path, '.');
+    if (dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1)) BML__TRY(set_str(&s->meta->channel, dot + 1));
+    BML__TRY(rd_csv_begin(r, '\t'));
+    BML__TRY(header_record(s, "Maccor"));
+    colmap *m = &s->m;
+    set_col(m, C_TIME, (const char *const[]){"Test (Sec)", "Test Time", "TestTime", NULL}, NULL);
+    set_col(m, C_CYCLE, (const char *const[]){"Cyc#", "Cycle", "Cycle P", NULL}, NULL);
+    set_col(m, C_STEP, (const char *const[]){"Step", NULL}, NULL);
+    set_col(m, C_I, (const char *const[]){"Amps", "Current", NULL}, NULL);
+    set_col(m, C_V, (const char *const[]){"Volts", "Voltage", NULL}, NULL);
+    set_col(m, C_Q, (const char *const[]){"Amp-hr", "Capacity", NULL}, NULL);
+    set_col(m, C_E, (const char *const[]){"Watt-hr", "Energy", NULL}, NULL);
+    set_col(m, C_STATE, (const char *const[]){"State", "MD", NULL}, NULL);
+    set_col(m, C_TEMP, (const char *const[]){"Temp 1", "Temperature", "Temp1", NULL}, NULL);
+    set_col(m, C_IR, (const char *const[]){"DCIR/Ohms", "DCIR", NULL}, NULL);
+    set_col(m, C_DATE, (const char *const[]){"DPt Time", "DPT Time", NULL}, NULL);
+    m->tk = T_MACCOR;
+    m->qm = Q_STATE;
+    m->reset_on_step = 1;
+    if (m->col[C_STATE] < 0)
+        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: Maccor header without a State column (the sign of Amp-hr comes from it)",
+                         r->path, m->header_line);
+    return BML_OK;
+}
+
+/* NAME_Metadata.csv beside an Arbin NAME.csv: channel, schedule, item id, start */
+static bml_status arbin_metadata(source *s) {
+    const char *path = s->r.path;
+    size_t n = strlen(path);
+    if (n < 4 || !bml__streq_ci(path + n - 4, ".csv")) return BML_OK;
+    char *mp = bml__sprintf("%.*s_Metadata.csv", (int)(n - 4), path);
+    if (!mp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (!bml__is_file(mp)) {
+        free(mp);
+        return BML_OK;
+    }
+    bml__csv c;
+    bml_status st = bml__csv_read(mp, 0, &c);
+    if (st == BML_OK && c.n_rows >= 2) {
+        const bml__csv_row *h = &c.rows[0], *v = &c.rows[1];
+        for (size_t j = 0; j < h->n_fields && j < v->n_fields && st == BML_OK; j++) {
+            const char *k = h->fields[j], *val = v->fields[j];
+            if (bml__streq_ci(k, "IV_Ch_ID")) st = set_str(&s->meta->channel, val);
+            else if (bml__streq_ci(k, "Schedule_File_Name")) st = set_str(&s->meta->protocol, val);
+            else if (bml__streq_ci(k, "Item_ID")) st = set_str(&s->meta->barcode, val);
+            else if (bml__streq_ci(k, "First_Start_DateTime")) {
+                double t;
+                if (bml__parse_double(val, &t) == 0) {
+                    char *iso = bml__sprintf("unix %.0f", t);
+                    if (!iso) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                    else {
+                        st = set_str(&s->meta->start_time, iso);
+                        free(iso);
+                    }
+                } else {
+                    st = set_str(&s->meta->start_time, val);
+                }
+            }
+        }
+    } else if (st == BML_OK) {
+        st = bml__fail(BML_ERR_EMPTY, "%s: an Arbin metadata file without a row of values", mp);
+    }
+    bml__csv_free(&c);
+    free(mp);
+    return st;
+}
+
+static bml_status open_arbin(source *s) {
+    BML__TRY(arbin_metadata(s));
+    BML__TRY(rd_csv_begin(&s->r, ','));
+    BML__TRY(header_record(s, "Arbin"));
+    colmap *m = &s->m;
+    /* MITS Pro names with and without units ("Current" or "Current(A)") */
+    set_col(m, C_TIME, (const char *const[]){"Test_Time", "Test_Time(s)", "Test Time (s)", NULL}, NULL);
+    set_col(m, C_CYCLE, (const char *const[]){"Cycle_Index", "Cycle Index", NULL}, NULL);
+    set_col(m, C_STEP, (const char *const[]){"Step_Index", "Step Index", NULL}, NULL);
+    set_col(m, C_I, (const char *const[]){"Current", "Current(A)", "Current (A)", NULL}, NULL);
+    set_col(m, C_V, (const char *const[]){"Voltage", "Voltage(V)", "Voltage (V)", NULL}, NULL);
+    set_col(m, C_QC, (const char *const[]){"Charge_Capacity", "Charge_Capacity(Ah)", "Charge Capacity (Ah)", NULL}, NULL);
+    set_col(m, C_QD, (const char *const[]){"Discharge_Capacity", "Discharge_Capacity(Ah)", "Discharge Capacity (Ah)", NULL},
+            NULL);
+    set_col(m, C_EC, (const char *const[]){"Charge_Energy", "Charge_Energy(Wh)", "Charge Energy (Wh)", NULL}, NULL);
+    set_col(m, C_ED, (const char *const[]){"Discharge_Energy", "Discharge_Energy(Wh)", "Discharge Energy (Wh)", NULL},
+            NULL);
+    set_col(m, C_TEMP, (const char *const[]){"Temperature", "Temperature(C)", "Aux_Temperature_1(C)", "Aux_Temperature_1",
+                                             NULL},
+            NULL);
+    set_col(m, C_IR, (const char *const[]){"Internal_Resistance", "Internal_Resistance(Ohm)", "Internal Resistance (Ohm)",
+                                           NULL},
+            NULL);
+    set_col(m, C_DATE, (const char *const[]){"DateTime", "Date_Time", NULL}, NULL);
+    m->tk = T_SECONDS;
+    m->qm = Q_FIXED;
+    return BML_OK;
+}
+
+/* BioLogic .mpl beside the export: channel, start, battery capacity */
+static bml_status biologic_settings(source *s) {
+    const char *path = s->r.path;
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+    char *mp = bml__sprintf("%.*s.mpl", (int)stem, path);
+    if (!mp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    FILE *f = bml__is_file(mp) ? fopen(mp, "r") : NULL;
+    free(mp);
+    if (!f) return BML_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    bml_status st = BML_OK;
+    while (st == BML_OK && getline(&line, &cap, f) >= 0) {
+        char *c = strstr(line, " : ");
+        if (!c) continue;
+        const char *v = c + 3;
+        if (starts_with(line, "Run on channel")) st = set_str(&s->meta->channel, v);
+        else if (starts_with(line, "Acquisition started on")) st = set_str(&s->meta->start_time, v);
+        else if (starts_with(line, "Battery capacity")) {
+            double q;
+            char unit[16] = "";
+            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0) {
+                if (!strcmp(unit, "mA.h")) q /= 1000;
+                if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
+            }
+        }
+    }
+    free(line);
+    fclose(f);
+    return st;
+}
+
+static bml_status open_biologic(source *s) {
+    reader *r = &s->r;
+    BML__TRY(biologic_settings(s));
+    if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", r->path);
+    size_t skip = 0;
+    if (strstr(r->line, "ASCII FILE")) { /* "EC-Lab ASCII FILE", "Nb header lines : N", the header is line N */
+        if (rd_line(r) <= 0 || sscanf(r->line, "Nb header lines : %zu", &skip) != 1 || skip < 3)
+            return bml__fail(BML_ERR_PARSE, "%s:2: expected 'Nb header lines : N' after the EC-Lab title", r->path);
+        while (r->lineno < skip - 1) {
+            if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: ends inside its %zu header lines", r->path, skip);
+            if (starts_with(r->line, "Run on channel")) {
+                const char *c = strstr(r->line, " : ");
+                if (c) BML__TRY(set_str(&s->meta->channel, c + 3));
+            }
+        }
+    } else {
+        rewind(r->f);
+        r->lineno = 0;
+        r->bytes = 0;
+    }
+    /* the header line decides the separator */
+    long pos = ftell(r->f);
+    size_t ln = r->lineno;
+    double by = r->bytes;
+    if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: no BioLogic header", r->path);
+    char delim = strchr(r->line, '\t') ? '\t' : ';';
+    if (fseek(r->f, pos, SEEK_SET) != 0) return bml__fail(BML_ERR_IO, "%s: cannot seek", r->path);
+    r->lineno = ln;
+    r->bytes = by;
+    BML__TRY(rd_csv_begin(r, delim));
+    BML__TRY(header_record(s, "BioLogic"));
+    colmap *m = &s->m;
+    m->decimal_comma = 1;
+    set_col(m, C_TIME, (const char *const[]){"time/s", NULL}, NULL);
+    set_col(m, C_CYCLE, (const char *const[]){"cycle number", NULL}, NULL);
+    set_col(m, C_STEP, (const char *const[]){"Ns", NULL}, NULL);
+    set_col(m, C_I, (const char *const[]){"I/mA", "<I>/mA", "I/A", "<I>/A", NULL}, (const double[]){1e-3, 1e-3, 1, 1});
+    set_col(m, C_V, (const char *const[]){"Ecell/V", "Ewe/V", "<Ewe>/V", "<Ecell>/V", NULL}, NULL);
+    set_col(m, C_QC, (const char *const[]){"Q charge/mA.h", "Q charge/A.h", NULL}, (const double[]){1e-3, 1});
+    set_col(m, C_QD, (const char *const[]){"Q discharge/mA.h", "Q discharge/A.h", NULL}, (const double[]){1e-3, 1});
+    set_col(m, C_EC, (const char *const[]){"Energy charge/W.h", "Energy charge/mW.h", NULL}, (const double[]){1, 1e-3});
+    set_col(m, C_ED, (const char *const[]){"Energy discharge/W.h", "Energy discharge/mW.h", NULL}, (const double[]){1, 1e-3});
+    set_col(m, C_TEMP, (const char *const[]){"T/°C", "Temperature/°C", NULL}, NULL);
+    /* "R/Ohm" is E/I, not a resistance of the cell; "Rapp/Ohm" is what the technique measures */
+    set_col(m, C_IR, (const char *const[]){"Rapp/Ohm", NULL}, NULL);
+    m->tk = T_DATETIME_OR_SECONDS;
+    m->qm = Q_FIXED;
+    return BML_OK;
+}
+
+static bml_status open_novonix(source *s) {
+    reader *r = &s->r;
+    int in_summary = 0, found = 0;
+    while (!found) {
+        int k = rd_line(r);
+        if (k < 0) return bml__fail(BML_ERR_IO, "%s:%zu: read error", r->path, r->lineno + 1);
+        if (k == 0) return bml__fail(BML_ERR_EMPTY, "%s: ends before its [Data] block", r->path);
+        const char *l = r->line;
+        if (!strcmp(l, "[Summary]")) in_summary = 1;
+        else if (!strcmp(l, "[End Summary]")) in_summary = 0;
+        else if (!strcmp(l, "[Data]")) found = 1;
+        else if (in_summary) {
+            const char *c = strchr(l, ':');
+            if (!c) continue;
+            if (starts_with(l, "Channel:")) BML__TRY(set_str(&s->meta->channel, c + 1));
+            else if (starts_with(l, "Serial Number:")) BML__TRY(set_str(&s->meta->barcode, c + 1));
+            else if (starts_with(l, "Protocol:")) BML__TRY(set_str(&s->meta->protocol, c + 1));
+            else if (starts_with(l, "Started:")) BML__TRY(set_str(&s->meta->start_time, c + 1));
+            else if (starts_with(l, "Capacity (Ah):")) {
+                double q;
+                if (bml__parse_double(c + 1, &q) != 0 || !(q >= 0))
+                    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: Capacity (Ah) '%s' is not a number", r->path, r->lineno,
+                                     (int)(c - l) + 2, c + 1);
+                if (q > 0) s->meta->nominal_capacity_ah = q;
+            }
+        }
+    }
+    BML__TRY(rd_csv_begin(r, ','));
+    BML__TRY(header_record(s, "Novonix"));
+    colmap *m = &s->m;
+    if (m->n_header == 1 && strchr(m->names[0], ',')) { /* the whole header quoted as one field */
+        char *one = m->names[0];
+        m->names[0] = NULL;
+        colmap_free(m);
+        size_t n = 1;
+        for (const char *p = one; *p; p++) n += *p == ',';
+        m->names = bml__calloc(n, sizeof *m->names);
+        if (!m->names) {
+            free(one);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        m->n_header = 0;
+        char *save = NULL;
+        for (char *tok = strtok_r(one, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            char *t = bml__strdup(bml__trim(tok));
+            if (!t) {
+                free(one);
+                return bml__fail(BML_ERR_NOMEM, "out of memory");
+            }
+            m->names[m->n_header++] = t;
+        }
+        free(one);
+    }
+    m->unwrap_quoted = 1;
+    set_col(m, C_TIME, (const char *const[]){"Run Time (h)", NULL}, NULL);
+    set_col(m, C_CYCLE, (const char *const[]){"Cycle Number", NULL}, NULL);
+    set_col(m, C_STEP, (const char *const[]){"Step Number", NULL}, NULL);
+    set_col(m, C_I, (const char *const[]){"Current (A)", NULL}, NULL);
+    set_col(m, C_V, (const char *const[]){"Potential (V)", NULL}, NULL);
+    set_col(m, C_Q, (const char *const[]){"Capacity (Ah)", NULL}, NULL);
+    set_col(m, C_E, (const char *const[]){"Energy (Wh)", NULL}, NULL);
+    set_col(m, C_TEMP, (const char *const[]){"Temperature (°C)", NULL}, NULL);
+    set_col(m, C_DATE, (const char *const[]){"Date and Time", NULL}, NULL);
+    m->tk = T_HOURS;
+    m->qm = Q_SIGN;
+    return BML_OK;
+}
+
+/* ------------------------------------------------------------------ detection */
+
+static bml_cycler_format detect_lines(char **lines, size_t n) {
+    if (n == 0) return BML_CYCLER_AUTO;
+    const char *l0 = lines[0];
+    if (!strcmp(l0, "[Summary]") || (n > 1 && strstr(lines[1], "Novonix"))) return BML_CYCLER_NOVONIX;
+    if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (n > 1 && starts_with(lines[1], "Rec#\t")))
+        return BML_CYCLER_MACCOR;
+    if (strstr(l0, "ASCII FILE") || (strstr(l0, "time/s") && (strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V"))))
+        return BML_CYCLER_BIOLOGIC;
+    if ((starts_with_ci(l0, "Data_Point") || strstr(l0, ",Data_Point")) && strstr(l0, "Test_Time"))
+        return BML_CYCLER_ARBIN;
+    return BML_CYCLER_AUTO;
+}
+
+static const char *known_formats =
+    "Arbin CSV (Data_Point, Test_Time, ...), Maccor text (title line, Rec#<TAB>Cyc#...), BioLogic EC-Lab text "
+    "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data])";
+
+bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
+    *out = BML_CYCLER_AUTO;
+    if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+    reader r = {.path = path};
+    r.f = fopen(path, "r");
+    if (!r.f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    char *lines[2] = {NULL, NULL};
+    size_t n = 0;
+    bml_status st = BML_OK;
+    int basytec = 0; /* a Basytec header row ("Step,Status,...,AhAccu,...") within the first 40 lines */
+    while (r.lineno < 40 && rd_line(&r) > 0) {
+        if (memchr(r.line, 0, (size_t)r.len)) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export", path, r.lineno);
+            break;
+        }
+        if (starts_with(r.line, "Step,") && strstr(r.line, "AhAccu")) basytec = 1;
+        if (n == 2) continue;
+        lines[n] = bml__strdup(r.line);
+        if (!lines[n]) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        n++;
+    }
+    if (st == BML_OK) {
+        if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
+        else if ((*out = detect_lines(lines, n)) == BML_CYCLER_AUTO) {
+            if (basytec)
+                st = bml__fail(BML_ERR_SCHEMA,
+                               "%s: a Basytec export: not read as a cycler time series yet; read its curves with data=basytec",
+                               path);
+            else
+                st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
+                                               "data.format=",
+                               path, known_formats);
+        }
+    }
+    free(lines[0]);
+    free(lines[1]);
+    rd_close(&r);
+    return st;
+}
+
+/* ------------------------------------------------------------------ the row loop */
+
+/* a counter that counts up and restarts: prev is its last value */
+typedef struct {
+    double prev;
+} counter;
+
+static double counter_step(counter *c, double v) {
+    double d = v >= c->prev ? v - c->prev : v;
+    c->prev = v;
+    return d;
+}
+
+typedef struct {
+    counter qc, qd, ec, ed, q, e;
+    double sum[4]; /* charge Ah, discharge Ah, charge Wh, discharge Wh within the cycle */
+    long cycle, step;
+    int dir;       /* Q_SIGN: direction of the last current that flowed (+1 / -1) */
+    int started;
+    double t_prev, t0_unix;
+} state;
+
+static bml_status field_error(const source *s, int col, const char *field, const char *what) {
+    const char *name = s->m.names && (size_t)col < s->m.n_header ? s->m.names[col] : "?";
+    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", s->r.path, s->r.rec_line, col + 1, name, field, what);
+}
+
+/* the number in field `role` (NaN when the column is absent or the field empty and !required) */
+static bml_status num(const source *s, char **f, int role, int required, double *out) {
+    int c = s->m.col[role];
+    *out = NAN;
+    if (c < 0) return BML_OK;
+    const char *v = f[c];
+    if (bml__parse_double(v, out) == 0) {
+        *out *= s->m.scale[role];
+        return BML_OK;
+    }
+    const char *t = v;
+    while (isspace((unsigned char)*t)) t++;
+    if (!*t || bml__streq_ci(t, "N/A") || bml__streq_ci(t, "nan")) {
+        *out = NAN;
+        if (required) return field_error(s, c, v, "is empty");
+        return BML_OK;
+    }
+    if (s->m.decimal_comma && strchr(t, ',') && !strchr(t, '.')) {
+        char *tmp = bml__strdup(t);
+        if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (char *p = tmp; *p; p++)
+            if (*p == ',') *p = '.';
+        int ok = bml__parse_double(tmp, out) == 0;
+        free(tmp);
+        if (ok) {
+            *out *= s->m.scale[role];
+            return BML_OK;
+        }
+    }
+    *out = NAN;
+    return field_error(s, c, v, "is not a number");
+}
+
+static bml_status index_field(const source *s, char **f, int role, long *out) {
+    double x;
+    BML__TRY(num(s, f, role, 0, &x));
+    if (isnan(x)) return BML_OK;
+    if (x != floor(x) || fabs(x) > 1e15) return field_error(s, s->m.col[role], f[s->m.col[role]], "is not an integer index");
+    *out = (long)x;
+    return BML_OK;
+}
+
+static int blank_record(char **f, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        for (const char *p = f[i]; *p; p++)
+            if (!isspace((unsigned char)*p)) return 0;
+    return 1;
+}
+
+/* split a row quoted as one field ("a,b,c") in place into fields */
+static bml_status unwrap(source *s, char ***fields, size_t *nf, char ***store, size_t *store_cap) {
+    char *one = (*fields)[0];
+    size_t n = 1;
+    for (const char *p = one; *p; p++) n += *p == ',';
+    if (n > *store_cap) {
+        char **x = realloc(*store, n * sizeof *x);
+        if (!x) return bml__fail(BML_ERR_NOMEM, "%s: out of memory", s->r.path);
+        *store = x, *store_cap = n;
+    }
+    size_t k = 0;
+    (*store)[k++] = one;
+    for (char *p = one; *p; p++)
+        if (*p == ',') {
+            *p = 0;
+            (*store)[k++] = p + 1;
+        }
+    *fields = *store;
+    *nf = k;
+    return BML_OK;
+}
+
+static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
+    reader *r = &s->r;
+    colmap *m = &s->m;
+    bml_cycler_meta *meta = s->meta;
+    if (m->col[C_I] < 0)
+        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a current column", r->path, m->header_line,
+                         bml_cycler_format_name(meta->format));
+    if (m->col[C_V] < 0)
+        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a voltage column", r->path, m->header_line,
+                         bml_cycler_format_name(meta->format));
+    if (m->col[C_TIME] < 0)
+        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a test-time column", r->path, m->header_line,
+                         bml_cycler_format_name(meta->format));
+    meta->has_cycle_index = m->col[C_CYCLE] >= 0;
+    state S;
+    memset(&S, 0, sizeof S);
+    S.t0_unix = NAN;
+    char **split = NULL;
+    size_t split_cap = 0;
+    int rows_with_cycle = -1; /* -1 unknown, 1 the rows give cycle indices, 0 they do not */
+    bml_status st = BML_OK;
+    for (;;) {
+        int k = rd_record(r, &st);
+        if (k < 0) break;
+        if (k == 0) break;
+        char **f = r->fields;
+        size_t nf = r->n_fields;
+        if (m->unwrap_quoted && nf == 1 && m->n_header > 1 && strchr(f[0], ',')) {
+            if ((st = unwrap(s, &f, &nf, &split, &split_cap)) != BML_OK) break;
+        }
+        if (blank_record(f, nf)) {
+            meta->n_blank++;
+            continue;
+        }
+        if (nf != m->n_header) {
+            if (nf < m->n_header && !r->last_newline)
+                st = bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields",
+                               r->path, r->rec_line, nf, m->n_header);
+            else
+                st = bml__fail(BML_ERR_PARSE,
+                               "%s:%zu: %zu fields where the %s header (line %zu) has %zu: a row of another layout?",
+                               r->path, r->rec_line, nf, bml_cycler_format_name(meta->format), m->header_line,
+                               m->n_header);
+            break;
+        }
+        bml_cycler_point p;
+        p.line = r->rec_line;
+        p.cycle = 1;
+        p.step = 1;
+        p.unix_time = NAN;
+        /* time */
+        const char *tf = f[m->col[C_TIME]];
+        double t = NAN;
+        if (m->tk == T_MACCOR) {
+            if (parse_maccor_time(tf, &t) != 0) st = field_error(s, m->col[C_TIME], tf, "is not a time (seconds or Nd HH:MM:SS)");
+        } else if (m->tk == T_DATETIME_OR_SECONDS) {
+            double u;
+            if (bml__parse_double(tf, &t) != 0) {
+                if (parse_datetime(tf, &u) == 0) {
+                    if (isnan(S.t0_unix)) S.t0_unix = u;
+                    t = u - S.t0_unix;
+                    p.unix_time = u;
+                } else {
+                    st = field_error(s, m->col[C_TIME], tf, "is neither seconds nor a date and time");
+                }
+            }
+        } else {
+            st = num(s, f, C_TIME, 1, &t);
+            if (m->tk == T_HOURS) t *= 3600.0;
+        }
+        if (st != BML_OK) break;
+        if (S.started && t < S.t_prev) {
+            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: time goes backwards (%.9g s after %.9g s on the row before)", r->path,
+                           r->rec_line, m->col[C_TIME] + 1, t, S.t_prev);
+            break;
+        }
+        p.test_time_s = t;
+        if ((st = num(s, f, C_I, 1, &p.current_a)) != BML_OK || (st = num(s, f, C_V, 1, &p.voltage_v)) != BML_OK ||
+            (st = num(s, f, C_TEMP, 0, &p.temperature_c)) != BML_OK || (st = num(s, f, C_IR, 0, &p.resistance_ohm)) != BML_OK)
+            break;
+        if (!(p.resistance_ohm > 0)) p.resistance_ohm = NAN;
+        if (m->col[C_DATE] >= 0 && isnan(p.unix_time)) {
+            const char *df = f[m->col[C_DATE]];
+            double u;
+            if (parse_datetime(df, &u) == 0) p.unix_time = u;
+            else if (bml__parse_double(df, &u) == 0 && u > 1e8) p.unix_time = u; /* Arbin: unix seconds */
+        }
+        /* indices: a file logs them on every row or on none */
+        if (m->col[C_CYCLE] >= 0) {
+            const char *cf = bml__trim(f[m->col[C_CYCLE]]);
+            int has = *cf != 0;
+            if (rows_with_cycle < 0) rows_with_cycle = has;
+            else if (rows_with_cycle != has) {
+                st = field_error(s, m->col[C_CYCLE], f[m->col[C_CYCLE]],
+                                 has ? "is a cycle index after rows without one" : "is empty after rows with a cycle index");
+                break;
+            }
+            if (has && (st = index_field(s, f, C_CYCLE, &p.cycle)) != BML_OK) break;
+            if (!has) meta->has_cycle_index = 0;
+        }
+        if (m->col[C_STEP] >= 0 && (st = index_field(s, f, C_STEP, &p.step)) != BML_OK) break;
+        /* current sign from the state code (Maccor) */
+        int dir = 0; /* +1 charge, -1 discharge, 0 neither */
+        if (m->qm == Q_STATE) {
+            const char *sf = bml__trim(f[m->col[C_STATE]]);
+            if (!strcmp(sf, "C")) dir = 1, p.current_a = fabs(p.current_a);
+            else if (!strcmp(sf, "D")) dir = -1, p.current_a = -fabs(p.current_a);
+        } else if (m->qm == Q_SIGN) {
+            dir = p.current_a > 0 ? 1 : p.current_a < 0 ? -1 : S.dir;
+        }
+        int new_cycle = !S.started || p.cycle != S.cycle;
+        int new_step = new_cycle || p.step != S.step;
+        if (new_cycle) memset(S.sum, 0, sizeof S.sum);
+        if (m->qm == Q_FIXED) {
+            double qc, qd, ec, ed;
+            if ((st = num(s, f, C_QC, 0, &qc)) != BML_OK || (st = num(s, f, C_QD, 0, &qd)) != BML_OK ||
+                (st = num(s, f, C_EC, 0, &ec)) != BML_OK || (st = num(s, f, C_ED, 0, &ed)) != BML_OK)
+                break;
+            if (!isnan(qc)) S.sum[0] += counter_step(&S.qc, fabs(qc));
+            if (!isnan(qd)) S.sum[1] += counter_step(&S.qd, fabs(qd));
+            if (!isnan(ec)) S.sum[2] += counter_step(&S.ec, fabs(ec));
+            if (!isnan(ed)) S.sum[3] += counter_step(&S.ed, fabs(ed));
+        } else {
+            double q, e;
+            if ((st = num(s, f, C_Q, 0, &q)) != BML_OK || (st = num(s, f, C_E, 0, &e)) != BML_OK) break;
+            if (m->reset_on_step && new_step) S.q.prev = S.e.prev = 0;
+            double dq = isnan(q) ? 0 : counter_step(&S.q, fabs(q));
+            double de = isnan(e) ? 0 : counter_step(&S.e, fabs(e));
+            if (dir > 0) S.sum[0] += dq, S.sum[2] += de;
+            else if (dir < 0) S.sum[1] += dq, S.sum[3] += de;
+            if (dir) S.dir = dir;
+        }
+        if (m->col[C_QC] < 0 && m->col[C_Q] < 0) S.sum[0] = S.sum[1] = NAN;
+        if (m->col[C_EC] < 0 && m->col[C_E] < 0) S.sum[2] = S.sum[3] = NAN;
+        p.charge_ah = S.sum[0];
+        p.discharge_ah = S.sum[1];
+        p.charge_wh = S.sum[2];
+        p.discharge_wh = S.sum[3];
+        S.cycle = p.cycle;
+        S.step = p.step;
+        S.t_prev = t;
+        S.started = 1;
+        meta->n_points++;
+        if ((st = fn(&p, user)) != BML_OK) break;
+    }
+    free(split);
+    return st;
+}
+
+static char *file_stem(const char *path) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    const char *dot = strrchr(b, '.');
+    return bml__strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b));
+}
+
+bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
+                           bml_cycler_meta *meta_out) {
+    bml_cycler_meta local;
+    bml_cycler_meta *meta = meta_out ? meta_out : &local;
+    memset(meta, 0, sizeof *meta);
+    meta->nominal_capacity_ah = NAN;
+    if ((unsigned)format >= N_FORMATS) return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
+    if (format == BML_CYCLER_AUTO) BML__TRY(bml_cycler_detect(path, &format));
+    else if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+    meta->format = format;
+    meta->path = bml__strdup(path);
+    meta->cell = file_stem(path);
+    if (!meta->path || !meta->cell) {
+        bml_cycler_meta_free(meta);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    source s;
+    memset(&s, 0, sizeof s);
+    s.r.path = path;
+    s.meta = meta;
+    colmap_init(&s.m);
+    bml_status st = BML_OK;
+    s.r.f = fopen(path, "r");
+    if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    if (st == BML_OK) {
+        switch (format) {
+        case BML_CYCLER_MACCOR: st = open_maccor(&s); break;
+        case BML_CYCLER_ARBIN: st = open_arbin(&s); break;
+        case BML_CYCLER_BIOLOGIC: st = open_biologic(&s); break;
+        case BML_CYCLER_NOVONIX: st = open_novonix(&s); break;
+        default: st = bml__fail(BML_ERR_VALUE, "invalid cycler format"); break;
+        }
+    }
+    if (st == BML_OK) st = read_rows(&s, fn, user);
+    if (st == BML_OK && meta->n_points == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(format),
+                       s.m.header_line);
+    meta->mb_read = s.r.bytes / 1e6;
+    colmap_free(&s.m);
+    rd_close(&s.r);
+    if (!meta_out) bml_cycler_meta_free(&local);
+    return st;
+}

@@ -1,0 +1,649 @@
+/* Per-cycle summary of a cycler time series, its CSV files, and the data=cycler dataset
+ * (see batteryml/cycler.h). The summary is built while the file streams: one cycle's points are kept
+ * (for its voltage curves), never the whole file. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batteryml/cycler.h"
+#include "core/internal.h"
+#include "data/cycler_internal.h"
+#include "data/dataset_internal.h"
+
+bml_cycler_summary_opts bml_cycler_summary_defaults(void) {
+    return (bml_cycler_summary_opts){.v_min = 2.5, .v_max = 4.3, .n_grid = 100, .ir_window_s = 1.0, .ir_min_step_a = 0.1,
+                                     .raw_max_c_rate = 0};
+}
+
+typedef struct {
+    double *q, *v;
+    size_t n, cap;
+} qv_list;
+
+static int qv_push(qv_list *l, double q, double v) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 256;
+        double *nq = realloc(l->q, cap * sizeof *nq);
+        if (!nq) return -1;
+        l->q = nq;
+        double *nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv) return -1;
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->q[l->n] = q, l->v[l->n] = v, l->n++;
+    return 0;
+}
+
+typedef struct {
+    bml_cycler_summary *s;
+    size_t cap;
+    int open;
+    bml_cycler_point first, last;
+    int any_charge, any_discharge;
+    double t_sum, t_min, t_max;
+    size_t t_n;
+    double r_log_sum, r_step_sum;
+    size_t r_log_n, r_step_n;
+    double flow_q, flow_t; /* integral of |I| dt and time with current flowing */
+    int pending;           /* a current step waits for its window */
+    double step_t, step_v, step_i;
+    double throughput;     /* through the cycles closed so far */
+    double first_discharge; /* discharge capacity of the first cycle with one (NaN before) */
+    qv_list ch, dis;
+} builder;
+
+/* the capacity at which the voltage first reaches each grid voltage (rising for charge, falling for
+ * discharge), linear between the two rows around the crossing; NaN where it never does. The first row
+ * reaching vg is the first whose running maximum (minimum) reaches it, so one pass over the rows fills
+ * the grid points the running extreme passes. */
+static void interp_first_crossing(const qv_list *l, const double *grid, size_t n_grid, int rising, double *out) {
+    for (size_t g = 0; g < n_grid; g++) out[g] = NAN;
+    if (!l->n) return;
+    /* compare sgn * v: a falling curve is a rising one mirrored; grid point j in that order is G(j) */
+    double sgn = rising ? 1.0 : -1.0;
+#define G(j) (rising ? (j) : n_grid - 1 - (j))
+    double ext = sgn * l->v[0];
+    size_t j = 0; /* the first grid point (in rising order) above ext */
+    while (j < n_grid && sgn * grid[G(j)] <= ext) {
+        if (sgn * grid[G(j)] == ext) out[G(j)] = l->q[0];
+        j++;
+    }
+    for (size_t k = 1; k < l->n && j < n_grid; k++) {
+        double v = sgn * l->v[k];
+        if (v <= ext) continue;
+        double v0 = sgn * l->v[k - 1], q0 = l->q[k - 1];
+        for (; j < n_grid && sgn * grid[G(j)] <= v; j++) {
+            double vg = sgn * grid[G(j)];
+            out[G(j)] = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+        }
+        ext = v;
+    }
+#undef G
+}
+
+static bml_status close_cycle(builder *b) {
+    if (!b->open) return BML_OK;
+    bml_cycler_summary *s = b->s;
+    if (s->n_cycles == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        bml_cycler_cycle *nc = realloc(s->cycles, cap * sizeof *nc);
+        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        s->cycles = nc;
+        b->cap = cap;
+    }
+    bml_cycler_cycle *c = &s->cycles[s->n_cycles];
+    memset(c, 0, sizeof *c);
+    size_t G = s->opts.n_grid;
+    c->charge_curve_ah = malloc(G * sizeof(double));
+    c->discharge_curve_ah = malloc(G * sizeof(double));
+    if (!c->charge_curve_ah || !c->discharge_curve_ah) {
+        free(c->charge_curve_ah);
+        free(c->discharge_curve_ah);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    s->n_cycles++;
+    const bml_cycler_point *f = &b->first, *l = &b->last;
+    c->cycle = f->cycle;
+    c->first_line = f->line;
+    c->start_time_s = f->test_time_s;
+    c->duration_s = l->test_time_s - f->test_time_s;
+    c->start_unix = f->unix_time;
+    c->charge_ah = b->any_charge ? l->charge_ah : NAN;
+    c->charge_wh = b->any_charge ? l->charge_wh : NAN;
+    c->discharge_ah = b->any_discharge ? l->discharge_ah : NAN;
+    c->discharge_wh = b->any_discharge ? l->discharge_wh : NAN;
+    c->coulombic_efficiency = c->charge_ah > 0 ? c->discharge_ah / c->charge_ah : NAN;
+    c->energy_efficiency = c->charge_wh > 0 ? c->discharge_wh / c->charge_wh : NAN;
+    b->throughput += (isnan(c->charge_ah) ? 0 : c->charge_ah) + (isnan(c->discharge_ah) ? 0 : c->discharge_ah);
+    c->throughput_ah = b->throughput;
+    c->mean_abs_current_a = b->flow_t > 0 ? b->flow_q / b->flow_t : NAN;
+    c->temperature_min_c = b->t_n ? b->t_min : NAN;
+    c->temperature_max_c = b->t_n ? b->t_max : NAN;
+    c->temperature_mean_c = b->t_n ? b->t_sum / (double)b->t_n : NAN;
+    c->resistance_ohm = b->r_log_n ? b->r_log_sum / (double)b->r_log_n : b->r_step_n ? b->r_step_sum / (double)b->r_step_n : NAN;
+    if (isnan(b->first_discharge) && c->discharge_ah > 0) b->first_discharge = c->discharge_ah;
+    double ref = s->meta.nominal_capacity_ah > 0 ? s->meta.nominal_capacity_ah : b->first_discharge;
+    if (s->opts.raw_max_c_rate > 0 && b->dis.n >= 2 && ref > 0 && c->mean_abs_current_a <= s->opts.raw_max_c_rate * ref) {
+        c->raw_q_ah = malloc(b->dis.n * sizeof(double));
+        c->raw_v = malloc(b->dis.n * sizeof(double));
+        if (!c->raw_q_ah || !c->raw_v) return bml__fail(BML_ERR_NOMEM, "out of memory"); /* freed with the summary */
+        memcpy(c->raw_q_ah, b->dis.q, b->dis.n * sizeof(double));
+        memcpy(c->raw_v, b->dis.v, b->dis.n * sizeof(double));
+        c->n_raw = b->dis.n;
+    }
+    interp_first_crossing(&b->ch, s->grid_v, G, 1, c->charge_curve_ah);
+    interp_first_crossing(&b->dis, s->grid_v, G, 0, c->discharge_curve_ah);
+    b->open = 0;
+    return BML_OK;
+}
+
+static bml_status on_point(const bml_cycler_point *p, void *user) {
+    builder *b = user;
+    if (b->open && p->cycle != b->first.cycle) {
+        if (p->cycle < b->first.cycle)
+            return bml__fail(BML_ERR_VALUE, "%s:%zu: the cycle index goes back from %ld to %ld", b->s->meta.path ? b->s->meta.path : "",
+                             p->line, b->first.cycle, p->cycle);
+        BML__TRY(close_cycle(b));
+        b->s->cycles[b->s->n_cycles - 1].complete = 1;
+    }
+    if (!b->open) {
+        b->open = 1;
+        b->first = *p;
+        b->any_charge = b->any_discharge = 0;
+        b->t_sum = 0, b->t_n = 0, b->t_min = INFINITY, b->t_max = -INFINITY;
+        b->r_log_sum = b->r_step_sum = 0, b->r_log_n = b->r_step_n = 0;
+        b->flow_q = b->flow_t = 0;
+        b->pending = 0;
+        b->ch.n = b->dis.n = 0;
+        b->last = *p;
+    }
+    const bml_cycler_point *prev = &b->last;
+    double dt = p->test_time_s - prev->test_time_s;
+    if (dt > 0 && prev->current_a != 0) {
+        b->flow_q += fabs(prev->current_a) * dt;
+        b->flow_t += dt;
+    }
+    /* resistance from a current step: the last row before it and the first row a window after it */
+    const bml_cycler_summary_opts *o = &b->s->opts;
+    if (fabs(p->current_a - prev->current_a) >= o->ir_min_step_a) {
+        b->pending = 1;
+        b->step_t = prev->test_time_s, b->step_v = prev->voltage_v, b->step_i = prev->current_a;
+    }
+    if (b->pending && p->test_time_s - b->step_t >= o->ir_window_s) {
+        double di = p->current_a - b->step_i;
+        if (fabs(di) >= o->ir_min_step_a) {
+            double r = (p->voltage_v - b->step_v) / di;
+            if (isfinite(r) && r > 0) b->r_step_sum += r, b->r_step_n++;
+        }
+        b->pending = 0;
+    }
+    if (p->current_a > 0) {
+        b->any_charge = 1;
+        if (!isnan(p->charge_ah) && qv_push(&b->ch, p->charge_ah, p->voltage_v)) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    } else if (p->current_a < 0) {
+        b->any_discharge = 1;
+        if (!isnan(p->discharge_ah) && qv_push(&b->dis, p->discharge_ah, p->voltage_v))
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    if (!isnan(p->temperature_c)) {
+        b->t_sum += p->temperature_c, b->t_n++;
+        if (p->temperature_c < b->t_min) b->t_min = p->temperature_c;
+        if (p->temperature_c > b->t_max) b->t_max = p->temperature_c;
+    }
+    if (!isnan(p->resistance_ohm)) b->r_log_sum += p->resistance_ohm, b->r_log_n++;
+    b->last = *p;
+    return BML_OK;
+}
+
+void bml_cycler_summary_free(bml_cycler_summary *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n_cycles; i++) {
+        free(s->cycles[i].charge_curve_ah);
+        free(s->cycles[i].discharge_curve_ah);
+        free(s->cycles[i].raw_q_ah);
+        free(s->cycles[i].raw_v);
+    }
+    free(s->cycles);
+    free(s->grid_v);
+    bml_cycler_meta_free(&s->meta);
+    free(s);
+}
+
+bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                bml_cycler_summary **out) {
+    *out = NULL;
+    bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
+    if (o.n_grid < 2 || !(o.v_max > o.v_min) || !isfinite(o.v_min) || !isfinite(o.v_max) || !(o.ir_window_s >= 0) ||
+        !(o.ir_min_step_a > 0))
+        return bml__fail(BML_ERR_VALUE, "cycler summary: need n_grid >= 2, v_min < v_max, ir_window_s >= 0 and "
+                                        "ir_min_step_a > 0");
+    bml_cycler_summary *s = calloc(1, sizeof *s);
+    if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    s->opts = o;
+    s->grid_v = malloc(o.n_grid * sizeof *s->grid_v);
+    if (!s->grid_v) {
+        free(s);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t g = 0; g < o.n_grid; g++) s->grid_v[g] = o.v_min + (o.v_max - o.v_min) * (double)g / (double)(o.n_grid - 1);
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.s = s;
+    b.first_discharge = NAN;
+    bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
+    if (st == BML_OK) st = close_cycle(&b);
+    free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
+    if (st != BML_OK) {
+        bml_cycler_summary_free(s);
+        return st;
+    }
+    *out = s;
+    return BML_OK;
+}
+
+/* ------------------------------------------------------------------ CSV files */
+
+static void put_num(FILE *f, double x) {
+    if (isfinite(x)) fprintf(f, ",%.10g", x);
+    else fputc(',', f);
+}
+
+/* a CSV field: quoted when it holds a comma, quote or newline */
+static void put_str(FILE *f, const char *s) {
+    if (!s) return;
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static bml_status write_stream(const char *dir, const char *name, char *buf, size_t len) {
+    char *p = bml__path_join(dir, name);
+    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = bml__write_file_atomic(p, buf, len);
+    free(p);
+    return st;
+}
+
+bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir) {
+    if (!bml__is_dir(dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", dir);
+    const char *cell = s->meta.cell ? s->meta.cell : "cell";
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    fputs("cell,format,cycle,complete,first_line,start_time_s,duration_s,start_unix,charge_ah,discharge_ah,charge_wh,"
+          "discharge_wh,coulombic_efficiency,energy_efficiency,throughput_ah,mean_abs_current_a,temperature_min_c,"
+          "temperature_mean_c,temperature_max_c,resistance_ohm\n",
+          f);
+    for (size_t i = 0; i < s->n_cycles; i++) {
+        const bml_cycler_cycle *c = &s->cycles[i];
+        put_str(f, cell);
+        fprintf(f, ",%s,%ld,%d,%zu", bml_cycler_format_name(s->meta.format), c->cycle, c->complete, c->first_line);
+        const double v[] = {c->start_time_s, c->duration_s, c->start_unix, c->charge_ah, c->discharge_ah,
+                            c->charge_wh, c->discharge_wh, c->coulombic_efficiency, c->energy_efficiency,
+                            c->throughput_ah, c->mean_abs_current_a, c->temperature_min_c, c->temperature_mean_c,
+                            c->temperature_max_c, c->resistance_ohm};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++) put_num(f, v[k]);
+        fputc('\n', f);
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    char *name = bml__sprintf("%s_cycles.csv", cell);
+    bml_status st = name ? write_stream(dir, name, buf, len) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(name);
+    free(buf);
+    if (st != BML_OK) return st;
+    buf = NULL, len = 0;
+    f = open_memstream(&buf, &len);
+    if (!f) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    fputs("cell,cycle,voltage_v,charge_ah,discharge_ah\n", f);
+    for (size_t i = 0; i < s->n_cycles; i++)
+        for (size_t g = 0; g < s->opts.n_grid; g++) {
+            put_str(f, cell);
+            fprintf(f, ",%ld,%.6f", s->cycles[i].cycle, s->grid_v[g]);
+            put_num(f, s->cycles[i].charge_curve_ah[g]);
+            put_num(f, s->cycles[i].discharge_curve_ah[g]);
+            fputc('\n', f);
+        }
+    bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    name = bml__sprintf("%s_curves.csv", cell);
+    st = name ? write_stream(dir, name, buf, len) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(name);
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------ folders and the dataset */
+
+static int companion(const char *name) {
+    size_t n = strlen(name);
+    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".json", ".md"};
+    for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
+        size_t m = strlen(suffixes[k]);
+        if (n >= m && bml__streq_ci(name + n - m, suffixes[k])) return 1;
+    }
+    return !strncasecmp(name, "LICENSE", 7) || !strncasecmp(name, "README", 6) || name[0] == '.';
+}
+
+bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n, size_t *n_companions) {
+    *files = NULL;
+    *n = 0;
+    if (n_companions) *n_companions = 0;
+    bml__strvec v = {0};
+    bml_status st = BML_OK;
+    if (bml__is_file(path)) {
+        if (bml__strvec_push(&v, path) != 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    } else if (bml__is_dir(path)) {
+        DIR *d = opendir(path);
+        if (!d) return bml__fail(BML_ERR_IO, "%s: cannot open the folder", path);
+        struct dirent *e;
+        while (st == BML_OK && (e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            char *p = bml__path_join(path, e->d_name);
+            if (!p) {
+                st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                break;
+            }
+            if (bml__is_file(p)) {
+                if (companion(e->d_name)) {
+                    if (n_companions) (*n_companions)++;
+                } else if (bml__strvec_push(&v, p) != 0) {
+                    st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                }
+            }
+            free(p);
+        }
+        closedir(d);
+        if (st == BML_OK) qsort(v.items, v.n, sizeof *v.items, bml__strcmp_ptr);
+    } else {
+        return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or folder", path);
+    }
+    for (size_t i = 0; st == BML_OK && i < v.n; i++) {
+        bml_cycler_format f = format;
+        if (f == BML_CYCLER_AUTO) st = bml_cycler_detect(v.items[i], &f);
+    }
+    if (st == BML_OK && v.n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no cycler exports in the folder", path);
+    if (st != BML_OK) {
+        bml__strvec_free(&v);
+        return st;
+    }
+    *files = v.items;
+    *n = v.n;
+    return BML_OK;
+}
+
+static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
+    if (ds->n_cells == ds->cap_cells) {
+        size_t cap = ds->cap_cells ? 2 * ds->cap_cells : 16;
+        bml__cell *nc = realloc(ds->cells, cap * sizeof *nc);
+        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        ds->cells = nc;
+        ds->cap_cells = cap;
+    }
+    ds->cells[ds->n_cells++] = *c;
+    return BML_OK;
+}
+
+/* one cell of the dataset from a summary; *dropped counts the cycles without a discharge */
+/* the SoH reference capacity of a cell */
+static bml_status soh_ref(const bml_cycler_summary *s, int nominal, double *out) {
+    double ref = NAN;
+    if (nominal) {
+        ref = s->meta.nominal_capacity_ah;
+        if (!(ref > 0))
+            return bml__fail(BML_ERR_VALUE, "%s: soh_reference=nominal but the file gives no nominal capacity", s->meta.path);
+    } else {
+        for (size_t i = 0; i < s->n_cycles && isnan(ref); i++) {
+            const bml_cycler_cycle *y = &s->cycles[i];
+            if (y->complete && y->charge_ah > 0 && y->discharge_ah > 0) ref = y->discharge_ah;
+        }
+        for (size_t i = 0; i < s->n_cycles && isnan(ref); i++)
+            if (s->cycles[i].discharge_ah > 0) ref = s->cycles[i].discharge_ah;
+        if (isnan(ref)) return bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge (no SoH reference)", s->meta.path);
+    }
+    *out = ref;
+    return BML_OK;
+}
+
+/* "first_cycle" / "nominal" and "file" / "barcode" / "channel", checked */
+static bml_status cells_parse(const bml_cycler_cells *cells, int *nominal, int *cell_from) {
+    const char *r = cells && cells->soh_reference ? cells->soh_reference : "first_cycle";
+    const char *c = cells && cells->cell_from ? cells->cell_from : "file";
+    *nominal = !strcmp(r, "nominal");
+    if (!*nominal && strcmp(r, "first_cycle"))
+        return bml__fail(BML_ERR_VALUE, "cycler data: soh_reference must be first_cycle or nominal, got '%s'", r);
+    *cell_from = !strcmp(c, "file") ? 0 : !strcmp(c, "barcode") ? 1 : !strcmp(c, "channel") ? 2 : -1;
+    if (*cell_from < 0) return bml__fail(BML_ERR_VALUE, "cycler data: cell_from must be file, barcode or channel, got '%s'", c);
+    return BML_OK;
+}
+
+/* the cell id of a file (owned by s) */
+static bml_status cell_id(const bml_cycler_summary *s, int cell_from, const char **out) {
+    const char *id = cell_from == 0 ? s->meta.cell : cell_from == 1 ? s->meta.barcode : s->meta.channel;
+    if (!id || !*id)
+        return bml__fail(BML_ERR_VALUE, "%s: cell_from=%s but the file gives no %s", s->meta.path,
+                         cell_from == 1 ? "barcode" : "channel", cell_from == 1 ? "barcode" : "channel");
+    *out = id;
+    return BML_OK;
+}
+
+static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cell_from, bml__cell *c, size_t *dropped) {
+    memset(c, 0, sizeof *c);
+    double ref = NAN;
+    const char *id = NULL;
+    BML__TRY(soh_ref(s, nominal, &ref));
+    BML__TRY(cell_id(s, cell_from, &id));
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_cycles; i++) n += s->cycles[i].discharge_ah > 0;
+    *dropped += s->n_cycles - n;
+    c->cell_id = bml__strdup(id);
+    c->source = bml__strdup(s->meta.path);
+    c->values = bml__calloc(n * BML__OX_NCOLS, sizeof *c->values);
+    c->lines = bml__calloc(n ? n : 1, sizeof *c->lines);
+    c->file_column = bml__calloc(BML__OX_NCOLS, sizeof *c->file_column);
+    if (!c->cell_id || !c->source || (n && !c->values) || !c->lines || !c->file_column)
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    c->n_rows = n;
+    double t_sum = 0, t0 = NAN;
+    size_t t_n = 0, r = 0;
+    for (size_t i = 0; i < s->n_cycles; i++) {
+        const bml_cycler_cycle *y = &s->cycles[i];
+        if (!(y->discharge_ah > 0)) continue;
+        double *v = c->values + r * BML__OX_NCOLS;
+        for (size_t j = 0; j < BML__OX_NCOLS; j++) v[j] = NAN;
+        if (isnan(t0)) t0 = y->start_time_s;
+        v[BML__OX_SET] = (double)y->cycle;
+        v[BML__OX_CYCLES] = (double)y->cycle;
+        v[BML__OX_DAYS] = (y->start_time_s - t0) / 86400.0;
+        v[BML__OX_TEMP_MEASURED] = y->temperature_mean_c;
+        v[BML__OX_CHARGE_AH] = y->throughput_ah;
+        v[BML__OX_CAP_C10] = y->discharge_ah;
+        v[BML__OX_RESISTANCE] = y->resistance_ohm;
+        v[BML__OX_SOH] = y->discharge_ah / ref;
+        c->lines[r] = y->first_line;
+        if (!isnan(y->temperature_mean_c)) t_sum += y->temperature_mean_c, t_n++;
+        r++;
+    }
+    /* energy throughput so far */
+    double e = 0;
+    r = 0;
+    for (size_t i = 0; i < s->n_cycles; i++) {
+        const bml_cycler_cycle *y = &s->cycles[i];
+        e += (isnan(y->charge_wh) ? 0 : y->charge_wh) + (isnan(y->discharge_wh) ? 0 : y->discharge_wh);
+        if (y->discharge_ah > 0) c->values[r++ * BML__OX_NCOLS + BML__OX_ENERGY_WH] = e;
+    }
+    c->temperature_c = t_n ? t_sum / (double)t_n : NAN;
+    return BML_OK;
+}
+
+static void cell_release(bml__cell *c) {
+    free(c->cell_id);
+    free(c->source);
+    free(c->values);
+    free(c->lines);
+    free(c->file_column);
+    memset(c, 0, sizeof *c);
+}
+
+bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                   const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out) {
+    *out = NULL;
+    if (n_dropped) *n_dropped = 0;
+    int nominal, cell_from;
+    BML__TRY(cells_parse(cells, &nominal, &cell_from));
+    char **files;
+    size_t n;
+    BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
+    bml_status st = BML_OK;
+    bml_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        ds->oxford = 1;
+        ds->n_cols = BML__OX_NCOLS;
+        ds->col_names = bml__calloc(BML__OX_NCOLS, sizeof *ds->col_names);
+        if (!ds->col_names) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t j = 0; st == BML_OK && j < BML__OX_NCOLS; j++)
+            if (!(ds->col_names[j] = bml__strdup(bml__oxford_columns[j]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    size_t dropped = 0;
+    for (size_t i = 0; st == BML_OK && i < n; i++) {
+        bml_cycler_summary *s;
+        st = bml_cycler_summarize(files[i], format, opts, &s);
+        if (st != BML_OK) break;
+        bml__cell c;
+        memset(&c, 0, sizeof c);
+        if (st == BML_OK) st = summary_cell(s, nominal, cell_from, &c, &dropped);
+        for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
+            if (!strcmp(ds->cells[k].cell_id, c.cell_id))
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[i], c.cell_id);
+        if (st == BML_OK && c.n_rows) st = push_cell(ds, &c);
+        else if (st == BML_OK) st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge", files[i]);
+        if (st != BML_OK) cell_release(&c);
+        bml_cycler_summary_free(s);
+    }
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files);
+    if (st != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
+    if (n_dropped) *n_dropped = dropped;
+    *out = ds;
+    return BML_OK;
+}
+
+bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                          double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out) {
+    *out = NULL;
+    int nominal, cell_from;
+    BML__TRY(cells_parse(cells, &nominal, &cell_from));
+    if (!(max_c_rate > 0) || !isfinite(max_c_rate))
+        return bml__fail(BML_ERR_VALUE, "cycler curves: the C-rate limit must be a positive number, got %g", max_c_rate);
+    bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
+    o.raw_max_c_rate = max_c_rate;
+    char **files;
+    size_t n;
+    BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
+    bml_status st = BML_OK;
+    bml_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == BML_OK && i < n; i++) {
+        bml_cycler_summary *s;
+        st = bml_cycler_summarize(files[i], format, &o, &s);
+        if (st != BML_OK) break;
+        double ref = NAN, t0 = s->n_cycles ? s->cycles[0].start_time_s : 0, temp = NAN;
+        const char *id = NULL;
+        st = soh_ref(s, nominal, &ref);
+        if (st == BML_OK) st = cell_id(s, cell_from, &id);
+        for (size_t k = 0; k < s->n_cycles && isnan(temp); k++) temp = s->cycles[k].temperature_mean_c;
+        for (size_t k = 0; st == BML_OK && k < s->n_cycles; k++) {
+            bml_cycler_cycle *y = &s->cycles[k];
+            if (!y->n_raw) continue;
+            bml__curve c;
+            memset(&c, 0, sizeof c);
+            c.cell_id = bml__strdup(id);
+            c.source = bml__sprintf("%s:%zu (cycle %ld)", s->meta.path, y->first_line, y->cycle);
+            c.temperature_c = temp;
+            c.rpt = (int)y->cycle;
+            c.n = y->n_raw;
+            c.q = y->raw_q_ah, c.v = y->raw_v;
+            y->raw_q_ah = y->raw_v = NULL, y->n_raw = 0; /* the curve owns them now */
+            c.soh = y->discharge_ah / ref;
+            c.capacity_ah = y->discharge_ah;
+            c.lam_ne = c.lam_pe = c.lli = NAN;
+            c.days = (y->start_time_s - t0) / 86400.0;
+            c.throughput_ah = y->throughput_ah;
+            if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
+            if (st != BML_OK) free(c.cell_id), free(c.source), free(c.q), free(c.v);
+        }
+        bml_cycler_summary_free(s);
+    }
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files);
+    if (st == BML_OK && ds->n_curves == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a mean |current| at most C/%g (%g C) and a discharge", path,
+                       1.0 / max_c_rate, max_c_rate);
+    if (st != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
+    *out = ds;
+    return BML_OK;
+}
+
+/* ------------------------------------------------------------------ data=cycler from the configuration */
+
+static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) {
+    const char *v = bml_config_get(cfg, key);
+    if (!v || !*v) return BML_OK;
+    if (bml__parse_double(v, x) != 0) return bml__fail(BML_ERR_VALUE, "%s must be a number, got '%s'", key, v);
+    return BML_OK;
+}
+
+bml_status bml__cycler_load_configured(const bml_config *cfg, const char *path, bml_dataset **out) {
+    *out = NULL;
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    bml_cycler_format fmt = BML_CYCLER_AUTO;
+    const char *f = bml_config_get(cfg, "data.format");
+    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &fmt));
+    double grid = (double)o.n_grid;
+    BML__TRY(cfg_number(cfg, "data.v_min", &o.v_min));
+    BML__TRY(cfg_number(cfg, "data.v_max", &o.v_max));
+    BML__TRY(cfg_number(cfg, "data.grid", &grid));
+    BML__TRY(cfg_number(cfg, "data.ir_window_s", &o.ir_window_s));
+    BML__TRY(cfg_number(cfg, "data.ir_min_step_a", &o.ir_min_step_a));
+    if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
+        return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
+    o.n_grid = (size_t)grid;
+    const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
+    bml_cycler_cells cells = {ref && *ref ? ref : NULL, from && *from ? from : NULL};
+    /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
+    const char *ica = bml_config_get(cfg, "data.ica_cycles");
+    if (ica && *ica && strcmp(ica, "none")) {
+        double rate;
+        if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
+            return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
+                             ica);
+        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, &cells, out);
+    }
+    return bml_dataset_load_cycler(path, fmt, &o, &cells, NULL, out);
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# End-to-end tests of raw cycler data from the command line: `batteryml structure` on the shipped exports
+# of four vendors, all-or-nothing output on a bad file, and a whole study (data=cycler, split=loco) on a
+# folder of Maccor exports made from the real one by tools/cycler_repeat.sh.
+# Usage: cycler_cli_test.sh BATTERYML SOURCE_DIR
+set -u
+BML=$(realpath "$1")
+SRC=$(realpath "$2")
+W=$(mktemp -d /tmp/bml-cycler-cli-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   cycler_cli/$1"; }
+bad() { fail=$((fail + 1)); echo "FAIL cycler_cli/$1"; }
+C="--config-dir $SRC/configs"
+
+# structure: every shipped export, companions left alone
+if "$BML" structure "$SRC/tests/data/cyclers" --out sum >structure.log 2>&1 &&
+   grep -q 'arbin, 287 rows' structure.log && grep -q 'maccor, 332 rows' structure.log &&
+   grep -q 'biologic, 9999 rows, 3 cycles (2 complete)' structure.log && grep -q 'novonix, 3942 rows' structure.log &&
+   grep -q '5 cell(s) written' structure.log &&
+   grep -q '^PredictionDiagnostics_000151_test,maccor,37,0,3,769267.24,3.33,[0-9]*,,0.0236349063,' sum/PredictionDiagnostics_000151_test_cycles.csv &&
+   [ "$(wc -l <sum/test_loopsnewoutput_MB_CE1_short10k_curves.csv)" -eq 301 ]; then
+  ok structure_folder; else bad structure_folder; cat structure.log; ls sum; fi
+
+# a folder with one file of no known format: an error naming it, and nothing written
+mkdir -p mixed
+cp "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" mixed/
+printf 'a,b\n1,2\n' >mixed/notes.csv
+if ! "$BML" structure mixed --out mixed_out >m.log 2>&1 && grep -q 'mixed/notes.csv:1: not a cycler export' m.log &&
+   [ ! -e mixed_out ]; then ok structure_bad_file_nothing_written; else bad structure_bad_file_nothing_written; cat m.log; fi
+
+# a truncated export: file and line, non-zero exit, nothing written
+head -c 20000 "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" >cut.052
+if ! "$BML" structure cut.052 --out cut_out >c.log 2>&1 && grep -q 'cut.052:[0-9]*: truncated' c.log && [ ! -e cut_out ]; then
+  ok structure_truncated; else bad structure_truncated; cat c.log; fi
+
+# a forced format that does not fit names the missing column
+if ! "$BML" structure "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" --out f_out format=arbin >f.log 2>&1 &&
+   grep -q 'arbin header without a current column' f.log; then ok structure_forced_format; else bad structure_forced_format; cat f.log; fi
+
+# a study on a folder of raw exports: four cells, twelve cycles each, leave one cell out
+mkdir -p lab
+for c in 1 2 3 4; do
+  "$SRC/tools/cycler_repeat.sh" "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" 12 "0.00$c" >"lab/cell$c.052"
+done
+if "$BML" run $C data=cycler data.path=lab split=loco output_dir=runs run_name=lab model.min_child_samples=2 >run.log 2>&1 &&
+   grep -q '4 cells, 48 rows from lab (cycler' run.log && grep -q '^\[7/7\] track' run.log && [ -s runs/lab/metrics.json ] &&
+   [ "$(grep -c ',cell[1-4],' runs/lab/predictions.csv)" -eq 48 ]; then
+  ok study_loco_on_raw_exports; else bad study_loco_on_raw_exports; cat run.log; fi
+
+# a sequence model over the cycles of each cell
+if "$BML" run $C data=cycler data.path=lab pipeline=latent_ode_seq model=lstm_attn split=loco training.epochs=2 figures=false \
+     output_dir=runs run_name=seq >seq.log 2>&1 && grep -q '^\[7/7\] track' seq.log && [ -s runs/seq/metrics.json ]; then
+  ok study_latent_ode_seq_on_raw_exports; else bad study_latent_ode_seq_on_raw_exports; cat seq.log; fi
+
+# ICA features on the slow cycles' measured discharge curves (the BioLogic cell cycles at about C/7)
+if "$BML" features $C --out ica.csv data=cycler data.path="$SRC/tests/data/cyclers/test_loopsnewoutput_MB_CE1_short10k.csv" \
+     'data.ica_cycles=c_rate<0.2' pipeline=ica_peaks pipeline.cache=false >ica.log 2>&1 && [ "$(wc -l <ica.csv)" -eq 3 ]; then
+  ok ica_features_on_slow_cycles; else bad ica_features_on_slow_cycles; cat ica.log; fi
+if ! "$BML" features $C --out ica2.csv data=cycler data.path=lab 'data.ica_cycles=c_rate<0.2' pipeline=ica_peaks >ica2.log 2>&1 &&
+   grep -q 'no cycle with a mean |current| at most C/5' ica2.log; then ok ica_no_slow_cycles; else bad ica_no_slow_cycles; cat ica2.log; fi
+
+# cells from the metadata: the four copies carry one barcode, so they would be one cell twice
+if ! "$BML" run $C data=cycler data.path=lab data.cell_from=barcode output_dir=runs >b.log 2>&1 &&
+   grep -q "two files of one cell '00001E'" b.log; then ok cell_from_barcode; else bad cell_from_barcode; cat b.log; fi
+
+# data=cycler with a bad key value names it
+if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
+  ok bad_grid; else bad bad_grid; cat g.log; fi
+
+echo "cycler_cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,592 @@
+/* Raw cycler exports: the readers against independent references (BEEP's parse of a Maccor file, the
+ * instruments' own cumulative columns), the per-cycle summary on a file with known answers, the dataset
+ * built from a folder, and every kind of bad input. */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "data/csvread.h"
+#include "data/dataset_internal.h"
+#include "test.h"
+
+#define CYC TEST_DATA "/cyclers"
+static char tmp[64];
+
+/* ---- a collector of the whole time series (tests only: a reader streams) ---- */
+typedef struct {
+    bml_cycler_point *p;
+    size_t n, cap;
+} series;
+
+static bml_status collect(const bml_cycler_point *pt, void *user) {
+    series *s = user;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 1024;
+        s->p = realloc(s->p, s->cap * sizeof *s->p);
+        if (!s->p) abort();
+    }
+    s->p[s->n++] = *pt;
+    return BML_OK;
+}
+
+static char *tpath(const char *name) {
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    return buf[k];
+}
+
+/* equal within the precision BEEP printed b with: test_time, current and voltage are float32 there, printed
+ * as the shortest decimal that reads back as the same float32 */
+static int same_f32(double a, double b) { return (float)a == (float)b; }
+
+static void test_maccor_against_beep(void) {
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(CYC "/PredictionDiagnostics_000151_paused.052", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(m.format, BML_CYCLER_MACCOR);
+    CHECK_STR(m.barcode, "00001E");
+    CHECK_STR(m.protocol, "PredictionDiagnostics_000151.000");
+    CHECK_STR(m.channel, "052");
+    CHECK_STR(m.start_time, "10/10/2019");
+    bml__csv ref;
+    CHECK_OK(bml__csv_read(CYC "/reference/BEEPDatapath_maccor_paused_memloaded.csv", 0, &ref));
+    const bml__csv_row *h = &ref.rows[0];
+    int col[9];
+    const char *names[9] = {"cycle_index",      "step_index",        "test_time",     "current",         "voltage",
+                            "charge_capacity", "discharge_capacity", "charge_energy", "discharge_energy"};
+    for (int k = 0; k < 9; k++) {
+        col[k] = -1;
+        for (size_t j = 0; j < h->n_fields; j++)
+            if (!strcmp(h->fields[j], names[k])) {
+                col[k] = (int)j;
+                break; /* BEEP writes date_time twice; these names are unique */
+            }
+        CHECK(col[k] >= 0);
+    }
+    CHECK_INT(s.n, ref.n_rows - 1);
+    size_t bad = 0;
+    for (size_t i = 0; i + 1 < ref.n_rows && i < s.n; i++) {
+        const bml__csv_row *r = &ref.rows[i + 1];
+        double v[9];
+        for (int k = 0; k < 9; k++) v[k] = strtod(r->fields[col[k]], NULL);
+        const bml_cycler_point *p = &s.p[i];
+        int ok = p->cycle == (long)v[0] && p->step == (long)v[1] && same_f32(p->test_time_s, v[2]) &&
+                 same_f32(p->current_a, v[3]) && same_f32(p->voltage_v, v[4]) && fabs(p->charge_ah - v[5]) <= 1e-12 &&
+                 fabs(p->discharge_ah - v[6]) <= 1e-12 && fabs(p->charge_wh - v[7]) <= 1e-12 &&
+                 fabs(p->discharge_wh - v[8]) <= 1e-12;
+        if (!ok && bad++ < 3)
+            fprintf(stderr, "  row %zu (line %zu): ours %ld %ld %.9g %.9g %.9g %.10g %.10g %.10g %.10g\n", i, p->line, p->cycle,
+                    p->step, p->test_time_s, p->current_a, p->voltage_v, p->charge_ah, p->discharge_ah, p->charge_wh,
+                    p->discharge_wh);
+    }
+    CHECK_INT(bad, 0);
+    bml__csv_free(&ref);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+}
+
+/* the Maccor counter restarts at every step and takes its sign from State: two charge steps of one cycle
+ * add up (the second starting above where the first ended), a rest adds nothing, the next cycle starts from
+ * zero; time also as "Nd HH:MM:SS" */
+static void test_maccor_steps_and_day_time(void) {
+    const char *hdr = "Today's Date 01/02/2020  Date of Test:\t01/01/2020\t Filename:\tC:\\x.001 Procedure:\tp.000\t"
+                      "Comment/Barcode: B7\n"
+                      "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n";
+    char *text = bml__sprintf("%s"
+                              "1\t1\t1\t0d 00:00:00.00\t0\t0.0\t0.0\t1.0\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+                              "2\t1\t1\t0d 00:30:00.00\t1800\t0.05\t0.18\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
+                              "3\t1\t2\t0d 00:30:01.00\t0\t0.1\t0.37\t0.5\t3.8\tC\t0\t01/01/2020 10:30:01\n"
+                              "4\t1\t3\t0d 00:30:02.00\t0\t0.0\t0.0\t0.0\t3.6\tR\t0\t01/01/2020 10:30:02\n"
+                              "5\t1\t4\t0d 01:00:00.00\t0\t0.1\t0.35\t1.0\t3.6\tD\t0\t01/01/2020 11:00:00\n"
+                              "6\t2\t5\t1d 00:00:00.00\t0\t0.02\t0.07\t1.0\t3.5\tD\t0\t01/02/2020 10:00:00\n",
+                              hdr);
+    write_text(tpath("steps.001"), text);
+    free(text);
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("steps.001"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 6);
+    if (s.n == 6) {
+        CHECK_NEAR(s.p[1].charge_ah, 0.05, 1e-12);
+        CHECK_NEAR(s.p[2].charge_ah, 0.15, 1e-12); /* a new charge step (CV after CC) counts from its own zero */
+        CHECK_NEAR(s.p[2].charge_wh, 0.55, 1e-12);
+        CHECK_NEAR(s.p[3].charge_ah, 0.15, 1e-12); /* a rest adds nothing */
+        CHECK_NEAR(s.p[4].discharge_ah, 0.1, 1e-12);
+        CHECK_NEAR(s.p[4].current_a, -1.0, 0);      /* sign from State D */
+        CHECK_NEAR(s.p[5].discharge_ah, 0.02, 1e-12); /* a new cycle starts from zero */
+        CHECK_NEAR(s.p[5].charge_ah, 0.0, 0);
+        CHECK_NEAR(s.p[5].test_time_s, 86400.0, 1e-9);
+        CHECK_NEAR(s.p[1].unix_time - s.p[0].unix_time, 1800.0, 1e-9);
+    }
+    free(s.p);
+}
+
+static void test_arbin_against_its_columns(void) {
+    bml_cycler_summary *y;
+    CHECK_OK(bml_cycler_summarize(CYC "/2017-05-09_test-TC-contact_CH33.csv", BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->meta.format, BML_CYCLER_ARBIN);
+    CHECK_STR(y->meta.channel, "32");
+    CHECK_STR(y->meta.protocol, "20170509-6C_1C_36CV.sdu");
+    CHECK_STR(y->meta.barcode, "EL150800460659");
+    CHECK_INT(y->meta.has_cycle_index, 0); /* the file's Cycle_Index fields are empty: one cycle */
+    /* the maxima of the file's own cumulative columns */
+    bml__csv c;
+    CHECK_OK(bml__csv_read(CYC "/2017-05-09_test-TC-contact_CH33.csv", 0, &c));
+    double mx[4] = {0, 0, 0, 0};
+    int neg = 0;
+    for (size_t i = 1; i < c.n_rows; i++) {
+        for (int k = 0; k < 4; k++) {
+            double v = strtod(c.rows[i].fields[8 + k], NULL);
+            if (v > mx[k]) mx[k] = v;
+        }
+        neg |= strtod(c.rows[i].fields[6], NULL) < 0;
+    }
+    bml__csv_free(&c);
+    CHECK_INT(y->n_cycles, 1);
+    if (y->n_cycles == 1) {
+        const bml_cycler_cycle *k = &y->cycles[0];
+        CHECK_NEAR(k->charge_ah, mx[0], 1e-12);
+        CHECK_NEAR(k->charge_wh, mx[2], 1e-12);
+        /* the current never goes negative: no discharge rather than the column's 4e-11 */
+        CHECK(!neg);
+        CHECK(mx[1] < 1e-9);
+        CHECK(isnan(k->discharge_ah) && isnan(k->discharge_wh) && isnan(k->coulombic_efficiency));
+        CHECK(k->temperature_min_c > 25 && k->temperature_max_c < 28);
+        CHECK(isnan(k->resistance_ohm)); /* Internal_Resistance is 0 throughout: not measured */
+        CHECK_NEAR(k->start_unix, 1494377253.17, 1e-3);
+    }
+    bml_cycler_summary_free(y);
+}
+
+/* split a ';' line in place */
+static size_t split_semis(char *line, char **f, size_t max) {
+    size_t n = 0;
+    f[n++] = line;
+    for (char *p = line; *p && n < max; p++)
+        if (*p == ';') *p = 0, f[n++] = p + 1;
+    return n;
+}
+
+static void test_biologic_against_its_columns(void) {
+    bml_cycler_summary *y;
+    const char *path = CYC "/test_loopsnewoutput_MB_CE1_short10k.csv";
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->meta.format, BML_CYCLER_BIOLOGIC);
+    CHECK_STR(y->meta.channel, "E1 (SN 0600)"); /* from the .mpl beside it */
+    /* per cycle: Q charge and Q discharge count up within each half cycle; one of each per cycle here */
+    double qc[8] = {0}, qd[8] = {0};
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    long nl = 0;
+    char *fld[128];
+    while (f && getline(&line, &cap, f) > 0) {
+        if (nl++ == 0) continue;
+        size_t n = split_semis(line, fld, 128);
+        if (n < 31) continue;
+        long cyc = strtol(fld[14], NULL, 10);
+        double c = strtod(fld[29], NULL) / 1000, d = strtod(fld[30], NULL) / 1000;
+        if (cyc >= 0 && cyc < 8) {
+            if (c > qc[cyc]) qc[cyc] = c;
+            if (d > qd[cyc]) qd[cyc] = d;
+        }
+    }
+    free(line);
+    if (f) fclose(f);
+    CHECK_INT(y->n_cycles, 3);
+    for (size_t i = 0; i < y->n_cycles && i < 8; i++) {
+        const bml_cycler_cycle *k = &y->cycles[i];
+        CHECK_INT(k->cycle, (long)i);
+        CHECK_NEAR(k->charge_ah, qc[i], 1e-12);
+        if (qd[i] > 0) CHECK_NEAR(k->discharge_ah, qd[i], 1e-12);
+        else CHECK(isnan(k->discharge_ah)); /* cycle 2 ends before its discharge */
+    }
+    CHECK_INT(y->cycles[0].complete, 1);
+    CHECK_INT(y->cycles[2].complete, 0);
+    /* the charge curve of cycle 1 rises with the voltage */
+    const bml_cycler_cycle *k = &y->cycles[1];
+    double last = -1;
+    int mono = 1, seen = 0;
+    for (size_t g = 0; g < y->opts.n_grid; g++)
+        if (!isnan(k->charge_curve_ah[g])) {
+            mono &= k->charge_curve_ah[g] >= last;
+            last = k->charge_curve_ah[g];
+            seen++;
+        }
+    CHECK(mono && seen > 10);
+    bml_cycler_summary_free(y);
+}
+
+/* The instrument's own per-cycle summary (Qc, Qd of cycle 1) against the time series. The shipped file
+ * is BEEP's 4,000-line cut: it ends inside cycle 1's charge, so no cycle in it is complete and the
+ * 0.5 % comparison has no cycle to run on; what the cut allows is checked: cycle 1 is marked incomplete,
+ * its charge so far stays below the instrument's Qc, and the capacity counter agrees with the integral
+ * of the current. */
+static void test_novonix_against_instrument_summary(void) {
+    const char *path = CYC "/test_Nova_Form-CH01-01_short.csv";
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(m.format, BML_CYCLER_NOVONIX);
+    CHECK_NEAR(m.nominal_capacity_ah, 0.24, 1e-12);
+    CHECK_STR(m.channel, "01");
+    CHECK_STR(m.protocol, "XC_Formation_Entree_Test.pro1");
+    CHECK_STR(m.start_time, "2022-04-11 10:58:07 AM");
+    bml__csv ref;
+    CHECK_OK(bml__csv_read(CYC "/reference/test_Nova_Form-CH01-01_short_metadata.csv", 0, &ref));
+    double qc_ref = NAN;
+    for (size_t j = 0; j < ref.rows[0].n_fields; j++)
+        if (!strcmp(ref.rows[0].fields[j], "Qc")) qc_ref = strtod(ref.rows[1].fields[j], NULL);
+    bml__csv_free(&ref);
+    CHECK_NEAR(qc_ref, 0.0664822211, 1e-12);
+    double q_int = 0;
+    for (size_t i = 1; i < s.n; i++)
+        q_int += 0.5 * (s.p[i].current_a + s.p[i - 1].current_a) * (s.p[i].test_time_s - s.p[i - 1].test_time_s) / 3600.0;
+    CHECK(s.n > 3000);
+    if (s.n) {
+        CHECK_NEAR(s.p[s.n - 1].charge_ah, q_int, 0.01 * q_int);
+        CHECK(s.p[s.n - 1].charge_ah < qc_ref);
+    }
+    bml_cycler_summary *y;
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+    if (y) {
+        CHECK_INT(y->n_cycles, 1);
+        CHECK_INT(y->cycles[0].complete, 0);
+        for (size_t i = 0; i < y->n_cycles; i++)
+            if (y->cycles[i].complete) CHECK_NEAR(y->cycles[i].charge_ah, qc_ref, 0.005 * qc_ref);
+    }
+    bml_cycler_summary_free(y);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+}
+
+/* ---- a synthetic Arbin cell with known answers: open-circuit voltage 3.1 + 0.9 q / cap on charge (cap Ah
+ * at cap A, a 10-minute pause in the middle), a rest, 0.9 cap Ah of discharge at cap A with 4.0 - q / cap,
+ * a rest; an ohmic drop of R = 0.05 Ohm; rows every minute, each counting the charge of the minute before
+ * it, and at every change of current a row with the old current at the same instant (as cyclers log step
+ * ends); capacity counters cumulative over the whole test, as some Arbin exports are ---- */
+typedef struct {
+    FILE *f;
+    double t, qc, qd, ec, ed, I, ocv;
+    long dp;
+    int step, cycle, any;
+} gen;
+
+static void emit(gen *g, int step, int cycle, double I, double ocv, double temp) {
+    const double R = 0.05;
+    if (g->any && I != g->I) /* the old step's last row at this instant */
+        fprintf(g->f, "%ld,%.3f,%d,%d,%.9f,%.12f,%.12f,%.12f,%.12f,%.12f,%.1f\n", g->dp++, g->t, g->step, g->cycle, g->I,
+                ocv + g->I * R, g->qc, g->qd, g->ec, g->ed, temp);
+    fprintf(g->f, "%ld,%.3f,%d,%d,%.9f,%.12f,%.12f,%.12f,%.12f,%.12f,%.1f\n", g->dp++, g->t, step, cycle, I, ocv + I * R,
+            g->qc, g->qd, g->ec, g->ed, temp);
+    g->I = I, g->ocv = ocv, g->step = step, g->cycle = cycle, g->any = 1;
+    g->t += 60;
+}
+
+static void write_arbin_cell(const char *path, int n_cycles, double fade) {
+    gen g = {0};
+    g.f = fopen(path, "w");
+    if (!g.f) abort();
+    fputs("Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V),Charge_Capacity(Ah),"
+          "Discharge_Capacity(Ah),Charge_Energy(Wh),Discharge_Energy(Wh),Aux_Temperature_1(C)\n",
+          g.f);
+    for (int c = 1; c <= n_cycles; c++) {
+        double cap = 1.0 - fade * (c - 1), dis = 0.9 * cap;
+        double q0 = 0;
+        for (int k = 0; k <= 70; k++) {
+            double I = k > 30 && k <= 40 ? 0 : cap;
+            if (k > 0 && g.I != 0) q0 += cap / 60.0, g.qc += cap / 60.0, g.ec += 3.5 * cap / 60.0;
+            emit(&g, 1, c, I, 3.1 + 0.9 * q0 / cap, 25.0);
+        }
+        for (int k = 0; k < 5; k++) emit(&g, 2, c, 0, 4.0, 26.0);
+        double q1 = 0;
+        for (int k = 0; k <= 54; k++) {
+            if (k > 0) q1 += dis / 54.0, g.qd += dis / 54.0, g.ed += 3.4 * dis / 54.0;
+            emit(&g, 3, c, -cap, 4.0 - q1 / cap, 27.0);
+        }
+        emit(&g, 4, c, 0, 4.0 - q1 / cap, 26.0);
+    }
+    fclose(g.f);
+}
+
+static void test_summary_known_answers(void) {
+    write_arbin_cell(tpath("known.csv"), 3, 0.05);
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    o.v_min = 3.0, o.v_max = 4.0, o.n_grid = 11, o.ir_window_s = 0;
+    bml_cycler_summary *y;
+    CHECK_OK(bml_cycler_summarize(tpath("known.csv"), BML_CYCLER_AUTO, &o, &y));
+    if (!y) return;
+    CHECK_INT(y->n_cycles, 3);
+    double thr = 0;
+    for (size_t i = 0; i < y->n_cycles; i++) {
+        const bml_cycler_cycle *k = &y->cycles[i];
+        double cap = 1.0 - 0.05 * (double)i;
+        CHECK_INT(k->cycle, (long)i + 1);
+        CHECK_INT(k->complete, i + 1 < y->n_cycles);
+        CHECK_NEAR(k->charge_ah, cap, 1e-9); /* the pause does not break the sum */
+        CHECK_NEAR(k->discharge_ah, 0.9 * cap, 1e-9);
+        CHECK_NEAR(k->coulombic_efficiency, 0.9, 1e-9);
+        CHECK_NEAR(k->energy_efficiency, 0.9 * 3.4 / 3.5, 1e-9);
+        thr += 1.9 * cap;
+        CHECK_NEAR(k->throughput_ah, thr, 1e-9);
+        CHECK_NEAR(k->temperature_min_c, 25, 0);
+        CHECK_NEAR(k->temperature_max_c, 27, 0);
+        CHECK_NEAR(k->resistance_ohm, 0.05, 1e-6);
+        /* charge: V = 3.1 + 0.9 q / cap + 0.05 cap while charging; grid 3.0, 3.1, ..., 4.0 */
+        CHECK(isnan(k->charge_curve_ah[0]) && isnan(k->charge_curve_ah[1])); /* below the charge's first voltage */
+        CHECK_NEAR(k->charge_curve_ah[5], (3.5 - 3.1 - 0.05 * cap) * cap / 0.9, 1e-9);
+        /* discharge: V = 4.0 - q / cap - 0.05 cap; it stops above 3.0 V */
+        CHECK_NEAR(k->discharge_curve_ah[5], (0.5 - 0.05 * cap) * cap, 1e-9);
+        CHECK(isnan(k->discharge_curve_ah[0]));
+        CHECK_NEAR(k->mean_abs_current_a, cap, 1e-9);
+    }
+    /* written and read back */
+    CHECK_OK(bml_cycler_summary_write(y, tmp));
+    bml__csv c;
+    CHECK_OK(bml__csv_read(tpath("known_cycles.csv"), 0, &c));
+    CHECK_INT(c.n_rows, 4);
+    if (c.n_rows == 4) {
+        CHECK_STR(c.rows[0].fields[9], "discharge_ah");
+        CHECK_NEAR(strtod(c.rows[2].fields[9], NULL), 0.9 * 0.95, 1e-9);
+    }
+    bml__csv_free(&c);
+    CHECK_OK(bml__csv_read(tpath("known_curves.csv"), 0, &c));
+    CHECK_INT(c.n_rows, 1 + 3 * 11);
+    bml__csv_free(&c);
+    bml_cycler_summary_free(y);
+}
+
+static void test_dataset_and_study(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/lab", tmp);
+    CHECK(mkdir(dir, 0777) == 0);
+    for (int c = 0; c < 3; c++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/cell%d.csv", dir, c + 1);
+        write_arbin_cell(p, 6, 0.01 * (c + 1));
+    }
+    char readme[256];
+    snprintf(readme, sizeof readme, "%s/README.md", dir);
+    write_text(readme, "# my lab's cells\n");
+    bml_dataset *ds;
+    size_t dropped = 99;
+    CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, &dropped, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), 3);
+    CHECK_INT(bml_dataset_n_rows(ds), 18);
+    CHECK_INT(dropped, 0);
+    bml_cell_view v;
+    bml_dataset_cell(ds, 1, &v);
+    CHECK_STR(v.cell_id, "cell2");
+    int soh = bml_dataset_column_index(ds, "soh");
+    CHECK(soh >= 0);
+    if (soh >= 0) CHECK_NEAR(v.values[5 * bml_dataset_n_columns(ds) + (size_t)soh], 1.0 - 5 * 0.02, 1e-9);
+    bml_pipeline *p;
+    CHECK_OK(bml_pipeline_create("summary_set", NULL, 0, &p));
+    bml_samples *s = NULL;
+    CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"nominal", NULL}, NULL, &ds), BML_ERR_VALUE, "nominal capacity");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"rated", NULL}, NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "barcode"}, NULL, &ds), BML_ERR_VALUE,
+              "cell1.csv: cell_from=barcode but the file gives no barcode");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "name"}, NULL, &ds), BML_ERR_VALUE,
+              "cell_from must be file, barcode or channel");
+}
+
+/* the slow cycles' measured discharge curves as an ica_peaks dataset: the BioLogic cells cycle at about
+ * C/7 (0.34 A on 2.3 Ah), so cycles 0 and 1 (with a discharge) qualify at C/5 and none at C/10 */
+static void test_slow_cycle_curves_for_ica(void) {
+    const char *path = CYC "/test_loopsnewoutput_MB_CE1_short10k.csv";
+    bml_dataset *ds;
+    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, &(bml_cycler_cells){NULL, "channel"}, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_curves(ds), 2);
+    CHECK_STR(ds->curves[0].cell_id, "E1 (SN 0600)"); /* cell_from=channel: from the .mpl */
+    bml_pipeline *p;
+    CHECK_OK(bml_pipeline_create("ica_peaks", (bml_kv[]){{"cache", "false"}}, 1, &p));
+    bml_samples *s = NULL;
+    CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    if (s) {
+        CHECK_NEAR(s->y[0], 1.0, 0);
+        CHECK_NEAR(s->y[1], 2.326586103 / 2.324597681, 1e-8);
+        int tot = -1;
+        for (size_t j = 0; j < s->n_features; j++)
+            if (!strcmp(s->feature_names[j], "total_area_ah")) tot = (int)j;
+        CHECK(tot >= 0);
+        /* the area under dQ/dV over 3.0-4.2 V: most of the 2.32 Ah discharge */
+        if (tot >= 0) CHECK(s->x[tot] > 2.0 && s->x[tot] < 2.33);
+    }
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+    CHECK_ERR(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.1, NULL, &ds), BML_ERR_EMPTY, "at most C/10");
+}
+
+/* ---- bad input ---- */
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) abort();
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) abort();
+    b[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static bml_status read_count(const char *path, bml_cycler_format fmt) {
+    series s = {0};
+    bml_status st = bml_cycler_read(path, fmt, collect, &s, NULL);
+    free(s.p);
+    return st;
+}
+
+static void test_bad_input(void) {
+    size_t n;
+    char *maccor = slurp(CYC "/PredictionDiagnostics_000151_test.052", &n);
+    /* truncated inside a row */
+    FILE *f = fopen(tpath("trunc.052"), "wb");
+    char *nl = maccor;
+    for (int k = 0; k < 12; k++) nl = strchr(nl, '\n') + 1;
+    fwrite(maccor, 1, (size_t)(nl - maccor) + 40, f);
+    fclose(f);
+    CHECK_ERR(read_count(tpath("trunc.052"), BML_CYCLER_AUTO), BML_ERR_PARSE, "trunc.052:13: truncated");
+    /* time going backwards: rows 5 and 6 swapped */
+    char *l5 = maccor;
+    for (int k = 0; k < 6; k++) l5 = strchr(l5, '\n') + 1;
+    char *l6 = strchr(l5, '\n') + 1, *l7 = strchr(l6, '\n') + 1;
+    f = fopen(tpath("back.052"), "wb");
+    fwrite(maccor, 1, (size_t)(l5 - maccor), f);
+    fwrite(l6, 1, (size_t)(l7 - l6), f);
+    fwrite(l5, 1, (size_t)(l6 - l5), f);
+    fputs(l7, f);
+    fclose(f);
+    CHECK_ERR(read_count(tpath("back.052"), BML_CYCLER_AUTO), BML_ERR_VALUE, "back.052:8:4: time goes backwards");
+    /* no current column */
+    char *amps = strstr(maccor, "\tAmps\t");
+    memcpy(amps, "\tAmpz\t", 6);
+    write_text(tpath("noamps.052"), maccor);
+    CHECK_ERR(read_count(tpath("noamps.052"), BML_CYCLER_AUTO), BML_ERR_SCHEMA, "noamps.052:2: maccor header without a current column");
+    free(maccor);
+    /* an Arbin header with Maccor rows */
+    write_text(tpath("mixed.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n"
+                                   "249791\t37\t44\t769267.2400\t14.2500\t0.0191579754\t0.0744874270\n");
+    CHECK_ERR(read_count(tpath("mixed.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "mixed.csv:2: 1 fields where the arbin header");
+    /* an unparsable number names line and column */
+    write_text(tpath("nan.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n0,0,1,1,1.0,3.5\n1,1,1,1,1.O,3.6\n");
+    CHECK_ERR(read_count(tpath("nan.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "nan.csv:3:5: column 'Current': '1.O' is not a number");
+    /* cycle indices on some rows only */
+    write_text(tpath("holes.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n0,0,1,1,1.0,3.5\n1,1,1,,1.0,3.6\n");
+    CHECK_ERR(read_count(tpath("holes.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "holes.csv:3:4");
+    /* a cycle index going back */
+    write_text(tpath("cycback.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n0,0,1,2,1.0,3.5\n1,1,1,1,1.0,3.6\n");
+    bml_cycler_summary *y = NULL;
+    CHECK_ERR(bml_cycler_summarize(tpath("cycback.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "cycback.csv:3: the cycle index goes back from 2 to 1");
+    /* header only, empty file, unknown layout */
+    write_text(tpath("hdr.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n");
+    CHECK_ERR(read_count(tpath("hdr.csv"), BML_CYCLER_AUTO), BML_ERR_EMPTY, "no data rows");
+    write_text(tpath("empty.csv"), "");
+    CHECK_ERR(read_count(tpath("empty.csv"), BML_CYCLER_AUTO), BML_ERR_EMPTY, "empty file");
+    write_text(tpath("other.csv"), "a,b,c\n1,2,3\n");
+    CHECK_ERR(read_count(tpath("other.csv"), BML_CYCLER_AUTO), BML_ERR_SCHEMA, "known: Arbin CSV");
+    CHECK_ERR(read_count(tpath("other.csv"), BML_CYCLER_ARBIN), BML_ERR_SCHEMA, "without a current column");
+    CHECK_ERR(read_count(BML_SOURCE_DIR "/data/lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", BML_CYCLER_AUTO), BML_ERR_SCHEMA,
+              "data=basytec");
+    CHECK_ERR(read_count(tpath("missing.csv"), BML_CYCLER_AUTO), BML_ERR_NOT_FOUND, "no such file");
+    bml_cycler_format fm;
+    CHECK_ERR(bml_cycler_format_parse("neware", &fm), BML_ERR_VALUE, "valid: auto, arbin, maccor, biologic, novonix");
+    /* a folder with a file of no known format fails naming it */
+    char **files;
+    size_t nf;
+    CHECK(mkdir(tpath("mixdir"), 0777) == 0);
+    write_arbin_cell(tpath("mixdir/a.csv"), 1, 0);
+    write_text(tpath("mixdir/b.csv"), "a,b,c\n1,2,3\n");
+    CHECK_ERR(bml_cycler_list(tpath("mixdir"), BML_CYCLER_AUTO, &files, &nf, NULL), BML_ERR_SCHEMA, "mixdir/b.csv:1: not a cycler export");
+}
+
+/* every real export cut at many places (inside the preamble, the header, a row, a field) either reads or
+ * fails with a message naming the file; never a crash (this runs under ASan/UBSan) */
+static void test_truncated_everywhere(void) {
+    const char *files[] = {"/2017-05-09_test-TC-contact_CH33.csv", "/PredictionDiagnostics_000151_paused.052",
+                           "/test_loopsnewoutput_MB_CE1_short10k.csv", "/test_Nova_Form-CH01-01_short.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char src[512];
+        snprintf(src, sizeof src, "%s%s", CYC, files[i]);
+        size_t n;
+        char *text = slurp(src, &n);
+        const char *ext = strrchr(files[i], '.');
+        char dst[256];
+        snprintf(dst, sizeof dst, "%s/cut%s", tmp, ext);
+        size_t bad = 0, good = 0;
+        uint64_t x = 88172645463325252ULL; /* xorshift: the same cuts every run */
+        for (int k = 0; k < 60; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t cut = k < 20 ? (size_t)k * 97 % (n < 4000 ? n : 4000) : (size_t)(x % n);
+            FILE *f = fopen(dst, "wb");
+            if (!f) abort();
+            fwrite(text, 1, cut, f);
+            fclose(f);
+            bml_cycler_summary *y = NULL;
+            bml_status st = bml_cycler_summarize(dst, BML_CYCLER_AUTO, NULL, &y);
+            if (st == BML_OK) good++;
+            else if (!strstr(bml_last_error(), "/cut")) {
+                if (bad++ < 3) fprintf(stderr, "  %s cut at %zu: message without the file: %s\n", files[i], cut, bml_last_error());
+            }
+            bml_cycler_summary_free(y);
+        }
+        CHECK_INT(bad, 0);
+        (void)good;
+        free(text);
+    }
+}
+
+/* BioLogic exports of some locales: tab-separated, decimal commas, the EC-Lab header block */
+static void test_biologic_decimal_comma(void) {
+    write_text(tpath("comma.mpt"), "EC-Lab ASCII FILE\nNb header lines : 4\nRun on channel : 3\n"
+                                   "mode\ttime/s\tEcell/V\tI/mA\tcycle number\tNs\tQ charge/mA.h\tQ discharge/mA.h\n"
+                                   "1\t0\t3,5\t1000\t0\t0\t0\t0\n"
+                                   "1\t1800\t3,75\t1000\t0\t0\t500,5\t0\n"
+                                   "1\t3600\t3,5\t-1000,0\t0\t1\t0\t400,25\n");
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("comma.mpt"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 3);
+    CHECK_STR(m.channel, "3");
+    if (s.n == 3) {
+        CHECK_NEAR(s.p[1].voltage_v, 3.75, 0);
+        CHECK_NEAR(s.p[1].charge_ah, 0.5005, 1e-12);
+        CHECK_NEAR(s.p[2].current_a, -1.0, 0);
+        CHECK_NEAR(s.p[2].discharge_ah, 0.40025, 1e-12);
+        CHECK_NEAR(s.p[2].charge_ah, 0.5005, 1e-12);
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
+    if (!mkdtemp(tmp)) return 1;
+    static const test_case tests[] = {T(test_maccor_against_beep),        T(test_maccor_steps_and_day_time),
+                                      T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns),
+                                      T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
+                                      T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
+                                      T(test_bad_input), T(test_truncated_everywhere)};
+    int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (system(cmd) != 0) return 1;
+    return rc;
+}
