@@ -1,6 +1,7 @@
 /* batteryml: the command-line program, built on the public C API only. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "batteryml/batteryml.h"
+#include "cli/multirun.h"
 
 #ifndef BML_SOURCE_DIR
 #define BML_SOURCE_DIR "."
@@ -120,7 +122,8 @@ static const char *CONFIG_HELP =
 
 typedef struct {
     const char *config_dir, *config_file, *out, *run, *data, *fold, *points;
-    int quiet, help, verbose;
+    const char *jobs, *sweeper, *trials, *max_jobs, *sweep_dir, *seed, *sort;
+    int quiet, help, verbose, multirun;
     const char **overrides;
     size_t n_overrides;
     const char *positional;
@@ -176,6 +179,17 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
         else if (!strcmp(s, "--data")) slot = &a->data;
         else if (!strcmp(s, "--fold")) slot = &a->fold;
         else if (!strcmp(s, "--points")) slot = &a->points;
+        else if (!strcmp(s, "--jobs") || !strcmp(s, "-j")) slot = &a->jobs;
+        else if (!strcmp(s, "--sweeper")) slot = &a->sweeper;
+        else if (!strcmp(s, "--trials")) slot = &a->trials;
+        else if (!strcmp(s, "--max-jobs")) slot = &a->max_jobs;
+        else if (!strcmp(s, "--sweep-dir")) slot = &a->sweep_dir;
+        else if (!strcmp(s, "--seed")) slot = &a->seed;
+        else if (!strcmp(s, "--sort")) slot = &a->sort;
+        else if (!strcmp(s, "-m") || !strcmp(s, "--multirun")) {
+            a->multirun = 1;
+            continue;
+        }
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
             a->quiet = 1;
             continue;
@@ -230,9 +244,63 @@ static bml_status load_config(const args_t *a, bml_config **cfg) {
     return bml_config_compose(dir, a->overrides, a->n_overrides, cfg);
 }
 
-static int cmd_run(const args_t *a) {
+static bml_status compose_job(void *user, const char *const *ov, size_t n, bml_config **out) {
+    const args_t *a = user;
+    const char *dir = find_config_dir(a);
+    if (a->config_file) return bml_config_load_resolved(a->config_file, dir, ov, n, out);
+    return bml_config_compose(dir, ov, n, out);
+}
+
+/* a whole number in [lo, hi] given for option opt */
+static int parse_count(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "batteryml: %s must be a whole number from %ld to %ld, not '%s'\n(see batteryml help run)\n", opt, lo, hi,
+                s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
+    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, a->sweep_dir, a->quiet};
+    long v;
+    if (a->sweeper && strcmp(a->sweeper, "grid") && strcmp(a->sweeper, "basic") && strcmp(a->sweeper, "random"))
+        return usage_error("--sweeper must be grid (or basic) or random, not", a->sweeper);
+    o.sweep.sweeper = a->sweeper && !strcmp(a->sweeper, "random") ? BML_SWEEPER_RANDOM : BML_SWEEPER_GRID;
+    if (a->trials) {
+        if (parse_count("--trials", a->trials, 1, 1000000, &v)) return 2;
+        o.sweep.trials = (size_t)v;
+    }
+    if (a->max_jobs) {
+        if (parse_count("--max-jobs", a->max_jobs, 1, 100000000, &v)) return 2;
+        o.sweep.max_jobs = (size_t)v;
+    }
+    if (a->jobs) {
+        if (parse_count("--jobs", a->jobs, 1, 4096, &v)) return 2;
+        o.jobs = (int)v;
+    }
+    if (a->seed) {
+        if (parse_count("--seed", a->seed, 0, 2147483647L, &v)) return 2;
+        o.sweep.seed = (uint64_t)v;
+        o.seed_given = 1;
+    }
+    char *base = base_dir_of(find_config_dir(a));
+    o.base_dir = base;
+    int rc = bml_cli_multirun(&o, argc, argv);
+    free(base);
+    return rc;
+}
+
+static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
     if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
+    if (a->multirun) return cmd_multirun(a, argc, argv);
+    if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed)
+        return usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
@@ -310,10 +378,28 @@ static int cmd_report(const args_t *a) {
     return rc;
 }
 
+/* a directory written by run -m */
+static int is_sweep_dir(const char *p) {
+    size_t n = strlen(p) + 16;
+    char *f = malloc(n);
+    if (!f) return 0;
+    snprintf(f, n, "%s/sweep.csv", p);
+    int yes = access(f, F_OK) == 0;
+    free(f);
+    return yes;
+}
+
 static int cmd_compare(const args_t *a) {
     if (a->help) return fputs(COMPARE_HELP, stdout), 0;
     if (a->n_positionals < 1) return usage_error("compare needs RUN_DIRs", NULL);
     char *table = NULL;
+    if (a->n_positionals == 1 && is_sweep_dir(a->positional)) { /* a sweep: its jobs ranked by a metric */
+        if (bml_sweep_compare(a->positional, a->sort, &table) != BML_OK) return fail();
+        fputs(table, stdout);
+        free(table);
+        return 0;
+    }
+    if (a->sort) return usage_error("--sort is for a sweep directory (one with sweep.csv)", NULL);
     if (bml_run_compare(a->positionals, a->n_positionals, &table) != BML_OK) return fail();
     fputs(table, stdout);
     free(table);
@@ -427,7 +513,7 @@ int main(int argc, char **argv) {
     args_t a = {0};
     int rc = parse_args(argc, argv, 2, &a);
     if (rc == 0) {
-        if (!strcmp(cmd, "run")) rc = cmd_run(&a);
+        if (!strcmp(cmd, "run")) rc = cmd_run(&a, &argc, &argv);
         else if (!strcmp(cmd, "predict")) rc = cmd_predict(&a);
         else if (!strcmp(cmd, "features")) rc = cmd_features(&a);
         else if (!strcmp(cmd, "list")) rc = cmd_list(&a);
