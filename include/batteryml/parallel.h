@@ -15,6 +15,8 @@ extern "C" {
 int bml_parallel_cores(void);
 /* Let OpenBLAS and OpenMP use n threads from now on (n < 1: 1). */
 void bml_parallel_set_threads(int n);
+/* OpenMP's setting is kept per thread: n threads for the parallel regions the calling thread starts. */
+void bml_parallel_set_thread_local(int n);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@ static const char *MAIN_HELP =
     "  report    write one self-contained HTML page for a saved run\n"
     "  compare   print the metrics of several runs side by side\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
+    "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
     "  config    print the composed configuration\n"
     "  help      help on a command (batteryml help run)\n"
     "\n"
@@ -114,6 +115,19 @@ static const char *SYNTH_HELP =
     "the stoichiometry windows, LG M50 potentials, graphite-silicon negative electrode) in the Oxford\n"
     "timeseries format and folder layout, with the summary files beside them. Use them with\n"
     "data=oxford_curves data.path=DIR pipeline=ica_peaks.\n";
+
+static const char *LR_FIND_HELP =
+    "Usage: batteryml lr-find [--out DIR] [--config-dir DIR] [overrides]\n"
+    "\n"
+    "The learning-rate range test of the configured neural model (Smith 2015, as fastai's lr_find and\n"
+    "Lightning's Tuner.lr_find) on the training split of the study's first fold: from a fresh model,\n"
+    "lr_find.num_steps mini-batches (100) with the learning rate growing exponentially from lr_find.min_lr\n"
+    "(1e-7) to lr_find.max_lr (1), the loss smoothed exponentially, stopping once it exceeds 4x its minimum.\n"
+    "Prints the suggested rate (the steepest descent of the smoothed loss) and writes DIR/lr_find.csv (step,\n"
+    "lr, smoothed_loss, batch_loss, suggested), DIR/config.yaml and DIR/figures/lr_find.png (and .svg): the\n"
+    "loss against the learning rate with the suggestion marked. DIR defaults to <output_dir>/<time>-lr_find-\n"
+    "<model>. training.learning_rate=auto in `batteryml run` does the same first and trains with the\n"
+    "suggestion.\n";
 
 static const char *CONFIG_HELP =
     "Usage: batteryml config [--config-file FILE] [--config-dir DIR] [overrides]\n"
@@ -303,6 +317,15 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
         return usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
+    long jobs;
+    if (a->jobs && parse_count("--jobs", a->jobs, 1, 4096, &jobs)) {
+        bml_config_free(cfg);
+        return 2;
+    }
+    if (a->jobs && bml_config_set(cfg, "jobs", a->jobs) != BML_OK) {
+        bml_config_free(cfg);
+        return fail();
+    }
     char *base = base_dir_of(find_config_dir(a));
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
@@ -315,6 +338,34 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->quiet) printf("%s\n", r->run_dir);
     bml_run_result_free(r);
     return 0;
+}
+
+static int cmd_lr_find(const args_t *a) {
+    if (a->help) return fputs(LR_FIND_HELP, stdout), 0;
+    if (a->n_positionals) return usage_error("lr-find takes overrides (key=value), not", a->positional);
+    bml_config *cfg;
+    if (load_config(a, &cfg) != BML_OK) return fail();
+    char *base = base_dir_of(find_config_dir(a));
+    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
+    if (a->verbose && !a->quiet) o.progress = epoch_line;
+    bml_lr_find_result *r = NULL;
+    char *dir = NULL;
+    int n_fig = 0;
+    bml_status st = bml_run_lr_find(cfg, &o, &r);
+    if (st == BML_OK) st = bml_lr_find_write(r, cfg, a->out, &dir);
+    if (st == BML_OK && strcmp(bml_config_get(cfg, "figures") ? bml_config_get(cfg, "figures") : "true", "false"))
+        st = bml_run_plot(dir, &n_fig);
+    int rc = st == BML_OK ? 0 : fail();
+    if (!rc && a->quiet) printf("%g\n", r->suggestion);
+    else if (!rc)
+        printf("lr-find: %zu steps from %.3g to %.3g; suggested learning rate %.6g (steepest descent of the smoothed loss)\n"
+               "wrote %s/lr_find.csv%s\n",
+               r->n, r->lr[0], r->lr[r->n - 1], r->suggestion, dir, n_fig ? " and figures/lr_find.png" : "");
+    bml_lr_find_result_free(r);
+    free(dir);
+    free(base);
+    bml_config_free(cfg);
+    return rc;
 }
 
 static int cmd_synth(const args_t *a) {
@@ -522,13 +573,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "synth-curves")) rc = cmd_synth(&a);
         else if (!strcmp(cmd, "report")) rc = cmd_report(&a);
         else if (!strcmp(cmd, "compare")) rc = cmd_compare(&a);
+        else if (!strcmp(cmd, "lr-find")) rc = cmd_lr_find(&a);
         else if (!strcmp(cmd, "help")) {
             const char *t = a.positional;
             const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
                           : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
                           : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
-                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : NULL;
+                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "lr-find") ? LR_FIND_HELP : NULL;
             rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }

@@ -3,11 +3,12 @@
  * with dynamic scheduling (rank 0 hands the next job to whichever rank asks). Every job is an ordinary
  * run written into the sweep directory; rank 0 (or the parent process) alone writes multirun.yaml and
  * sweep.csv. A job's numbers do not depend on where or beside what it ran. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "cli/multirun.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +111,26 @@ static void progress(sweep_t *sw, size_t j) {
 
 /* ------------------------------------------------------------------ worker processes */
 
+/* Worker `slot` of n_workers keeps to its own share of the cores this process may use, so that workers x
+ * threads never exceeds them: the library sizes its threads (folds, OpenBLAS, XGBoost) from that share. */
+static void pin_worker(int slot, int n_workers) {
+    cpu_set_t all, mine;
+    if (sched_getaffinity(0, sizeof all, &all) != 0) return;
+    int n = CPU_COUNT(&all), per = n / n_workers > 0 ? n / n_workers : 1, k = 0;
+    int first = n_workers <= n ? slot * per : slot % n;
+    CPU_ZERO(&mine);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &all)) continue;
+        if (k >= first && k < first + per) CPU_SET(c, &mine);
+        k++;
+    }
+    if (CPU_COUNT(&mine) > 0) sched_setaffinity(0, sizeof mine, &mine);
+}
+
 /* the result as one message: "ok\t<seconds>\t<run dir>" or "failed\t<seconds>\t<message>" */
-static void child_main(const sweep_t *sw, size_t j, int fd, int threads) {
-    bml_parallel_set_threads(threads);
+static void child_main(const sweep_t *sw, size_t j, int fd, int slot, int n_workers) {
+    pin_worker(slot, n_workers);
+    bml_parallel_set_threads(bml_parallel_cores());
     job_result r;
     run_job(sw, j, &r);
     char head[64];
@@ -187,7 +205,6 @@ static int run_local(sweep_t *sw) {
     int n_workers = sw->o->jobs > 0 ? sw->o->jobs : bml_parallel_cores();
     if ((size_t)n_workers > sw->n_jobs) n_workers = (int)sw->n_jobs;
     if (n_workers < 1) n_workers = 1;
-    int threads = bml_parallel_cores() / n_workers;
     worker *w = calloc((size_t)n_workers, sizeof *w);
     struct pollfd *pf = calloc((size_t)n_workers, sizeof *pf);
     if (!w || !pf) {
@@ -222,7 +239,7 @@ static int run_local(sweep_t *sw) {
                 close(p[0]);
                 for (int k = 0; k < n_workers; k++)
                     if (w[k].fd >= 0) close(w[k].fd);
-                child_main(sw, next, p[1], threads);
+                child_main(sw, next, p[1], i, n_workers);
             }
             close(p[1]);
             w[i] = (worker){pid, p[0], next, NULL, 0, 0};

@@ -17,6 +17,11 @@ int bml_parallel_cores(void) {
     return n > 0 ? (int)n : 1;
 }
 
+void bml_parallel_set_thread_local(int n) {
+    void (*omp_set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    if (omp_set) omp_set(n < 1 ? 1 : n);
+}
+
 void bml_parallel_set_threads(int n) {
     if (n < 1) n = 1;
     openblas_set_num_threads(n);
