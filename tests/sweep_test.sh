@@ -89,5 +89,24 @@ if [ "$(cut -d, -f1-5 r1/sweep.csv)" = "$(cut -d, -f1-5 r2/sweep.csv)" ] && [ "$
 "$BML" compare j1 >cmp.txt 2>&1 && grep -q "4 jobs in j1, sorted by soh.rmse (ascending)" cmp.txt && [ "$(grep -c ' ok ' cmp.txt)" -eq 4 ] &&
   "$BML" compare f1 --sort soh.r2 | tail -1 | grep -q failed && ok compare_sweep || { bad compare_sweep; cat cmp.txt; }
 
+# the folds of one study on threads (jobs=2, --jobs 2): the numbers, the models and the printed lines
+# (timings aside) are those of the folds one after another
+for m in lgbm mlp; do
+  extra=""; [ $m = mlp ] && extra="training.epochs=15"
+  "$BML" run $C split=loco model=$m $extra figures=false output_dir=folds run_name=$m-1 jobs=1 >f-$m-1.txt 2>&1
+  "$BML" run $C split=loco model=$m $extra figures=false output_dir=folds run_name=$m-2 --jobs 2 >f-$m-2.txt 2>&1
+  strip() { sed -e 's/ in [0-9.]* ms//; s/fit [0-9.]* ms//; s|folds/[a-z]*-[12]||' "$1"; }
+  if cmp -s folds/$m-1/predictions.csv folds/$m-2/predictions.csv && diff -r folds/$m-1/model folds/$m-2/model >/dev/null &&
+     diff <(strip f-$m-1.txt) <(strip f-$m-2.txt) >/dev/null && grep -q "^jobs: 2$" folds/$m-2/config.yaml; then
+    ok "parallel_folds_$m"; else bad "parallel_folds_$m"; diff <(strip f-$m-1.txt) <(strip f-$m-2.txt); fi
+done
+"$BML" run $C jobs=-1 >err.txt 2>&1; [ $? -eq 1 ] && grep -q "jobs must be a whole number from 0" err.txt && ok bad_jobs || bad bad_jobs
+
+# the learning-rate finder from the command line: the suggestion, its curve and figure
+"$BML" lr-find $C model=mlp --out lrf >lrf.txt 2>&1
+if [ $? -eq 0 ] && grep -q "suggested learning rate" lrf.txt && [ "$(grep -c ',1$' lrf/lr_find.csv)" -eq 1 ] &&
+   head -1 lrf/lr_find.csv | grep -q "^step,lr,smoothed_loss,batch_loss,suggested$"; then ok lr_find_cli; else bad lr_find_cli; cat lrf.txt; fi
+"$BML" lr-find $C model=lgbm >err.txt 2>&1; [ $? -eq 1 ] && grep -q "for the neural models" err.txt && ok lr_find_trees || bad lr_find_trees
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
