@@ -51,7 +51,7 @@ static const char *MAIN_HELP =
     "          batteryml run pipeline=latent_ode_seq model=acla pipeline.target=modes\n";
 
 static const char *RUN_HELP =
-    "Usage: batteryml run [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
+    "Usage: batteryml run [-m] [--jobs N] [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
     "\n"
     "Composes configs/config.yaml with its defaults (data, pipeline, model, split, loss, tracking) and\n"
     "the overrides, then runs the study and writes a run directory under output_dir (default runs/):\n"
@@ -64,7 +64,23 @@ static const char *RUN_HELP =
     "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm, acla)\n"
     "  latent.csv       latent state at every step of each evaluated cell (neural_ode, acla)\n"
     "  model/           the model (model/<fold>/ for LOCO) with its preprocessing\n"
-    "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n";
+    "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n"
+    "training.learning_rate=auto runs the learning-rate range test first (see batteryml help lr-find).\n"
+    "\n"
+    "  --jobs N       folds fitted at once (threads; default: the cores); with -m, jobs run at once\n"
+    "\n"
+    "Sweeps (Hydra's multirun): -m, --multirun runs one job per combination of the listed values:\n"
+    "  key=a,b,c  group=opt1,opt2  key=range(start,stop[,step])  key=choice(a,b)  key='a,b' (one value)\n"
+    "  --sweeper grid|random   grid (default): the cartesian product, the last swept key varying fastest\n"
+    "  --trials N              random: N jobs drawn from seed (or --seed S) with interval(a,b),\n"
+    "                          log_interval(a,b), int_interval(a,b) and lists as uniform choices\n"
+    "  --max-jobs N            refuse larger sweeps before anything runs (default 10000)\n"
+    "  --sweep-dir DIR         where the sweep goes (default multirun/<date>/<time>)\n"
+    "Each job is a run in DIR/<index>-<values>/; DIR/multirun.yaml lists the jobs, DIR/sweep.csv has one\n"
+    "row per job (overrides, status, error, seconds, every aggregate metric). A failing job is recorded\n"
+    "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). Under\n"
+    "mpirun -n K the jobs are spread over the ranks (rank 0 hands out the next job to whichever is free).\n"
+    "batteryml compare DIR ranks the jobs (--sort COLUMN, e.g. soh.r2).\n";
 
 static const char *PREDICT_HELP =
     "Usage: batteryml predict --run RUN_DIR --data PATH [--fold NAME] [--out FILE]\n"
@@ -103,9 +119,11 @@ static const char *REPORT_HELP =
 
 static const char *COMPARE_HELP =
     "Usage: batteryml compare RUN_DIR RUN_DIR...\n"
+    "       batteryml compare SWEEP_DIR [--sort COLUMN]\n"
     "\n"
     "Prints the overall metrics of the runs side by side, one line per run and target, with the mean and\n"
-    "standard deviation of the RMSE over folds for LOCO runs.\n";
+    "standard deviation of the RMSE over folds for LOCO runs. Given a sweep directory (run -m), ranks its\n"
+    "jobs by a sweep.csv column (default: the first <target>.rmse; R2 columns descending), failed jobs last.\n";
 
 static const char *SYNTH_HELP =
     "Usage: batteryml synth-curves --out DIR [--data PATH] [--points N] [data.experiment=...]\n"
