@@ -27,12 +27,17 @@ static double now_s(void) {
 static void say(const bml_run_opts *o, const char *fmt, ...) BML__PRINTF(2, 3);
 static void say(const bml_run_opts *o, const char *fmt, ...) {
     if (!o || !o->log) return;
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    o->log(o->log_user, buf);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->log(o->log_user, buf); /* as long as it is: feature lists of wide tables are not cut */
+    free(buf);
 }
 
 /* A relative path that does not exist from the working directory is looked up under base_dir. */
