@@ -89,6 +89,13 @@ if [ "$(cut -d, -f1-5 r1/sweep.csv)" = "$(cut -d, -f1-5 r2/sweep.csv)" ] && [ "$
 "$BML" compare j1 >cmp.txt 2>&1 && grep -q "4 jobs in j1, sorted by soh.rmse (ascending)" cmp.txt && [ "$(grep -c ' ok ' cmp.txt)" -eq 4 ] &&
   "$BML" compare f1 --sort soh.r2 | tail -1 | grep -q failed && ok compare_sweep || { bad compare_sweep; cat cmp.txt; }
 
+# report on a sweep directory: the ranked jobs and the metric against each swept key, embedded
+png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
+if "$BML" report j1 -q && [ -s j1/report.html ] && grep -q "4 jobs, 0 failed; ranked by <b>soh.rmse</b>" j1/report.html &&
+   [ "$(grep -o '<img ' j1/report.html | wc -l)" -eq 2 ] && png j1/figures/sweep_soh_rmse_vs_model_learning_rate.png &&
+   png j1/figures/sweep_soh_rmse_vs_model_num_leaves.png && "$BML" report f1 --sort soh.r2 --out f1.html -q &&
+   grep -q "learning_rate must be &gt; 0" f1.html; then ok report_sweep; else bad report_sweep; fi
+
 # the folds of one study on threads (jobs=2, --jobs 2): the numbers, the models and the printed lines
 # (timings aside) are those of the folds one after another
 for m in lgbm mlp; do
@@ -105,7 +112,7 @@ done
 # the learning-rate finder from the command line: the suggestion, its curve and figure
 "$BML" lr-find $C model=mlp --out lrf >lrf.txt 2>&1
 if [ $? -eq 0 ] && grep -q "suggested learning rate" lrf.txt && [ "$(grep -c ',1$' lrf/lr_find.csv)" -eq 1 ] &&
-   head -1 lrf/lr_find.csv | grep -q "^step,lr,smoothed_loss,batch_loss,suggested$"; then ok lr_find_cli; else bad lr_find_cli; cat lrf.txt; fi
+   head -1 lrf/lr_find.csv | grep -q "^step,lr,smoothed_loss,batch_loss,suggested$" && png lrf/figures/lr_find.png; then ok lr_find_cli; else bad lr_find_cli; cat lrf.txt; fi
 "$BML" lr-find $C model=lgbm >err.txt 2>&1; [ $? -eq 1 ] && grep -q "for the neural models" err.txt && ok lr_find_trees || bad lr_find_trees
 
 echo "$pass passed, $fail failed"

@@ -82,6 +82,10 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *resul
  * such as "soh.rmse"; NULL: the first column ending in ".rmse"), ascending (R2: descending), failed jobs
  * last. *table malloc'ed; caller frees. */
 bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table);
+/* A self-contained HTML page of the sweep (out_path, atomically): the jobs ranked as bml_sweep_compare
+ * does, with their overrides and errors, and figures of the metric against each swept key (drawn into
+ * sweep_dir/figures/ first). */
+bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path);
 
 #ifdef __cplusplus
 }

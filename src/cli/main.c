@@ -112,10 +112,12 @@ static const char *PLOT_HELP =
 
 static const char *REPORT_HELP =
     "Usage: batteryml report RUN_DIR [--out FILE]\n"
+    "       batteryml report SWEEP_DIR [--out FILE] [--sort COLUMN]\n"
     "\n"
     "Writes one self-contained HTML page (default RUN_DIR/report.html): the study, metrics tables (overall,\n"
     "per temperature, per cell, over folds), the figures embedded, the resolved configuration. It opens in a\n"
-    "browser with no server.\n";
+    "browser with no server. For a sweep directory (run -m): its jobs ranked by a metric (--sort, default the\n"
+    "first <target>.rmse) with their overrides and errors, and figures of the metric against each swept key.\n";
 
 static const char *COMPARE_HELP =
     "Usage: batteryml compare RUN_DIR RUN_DIR...\n"
@@ -428,6 +430,17 @@ static int cmd_plot(const args_t *a) {
     return 0;
 }
 
+/* a directory written by run -m */
+static int is_sweep_dir(const char *p) {
+    size_t n = strlen(p) + 16;
+    char *f = malloc(n);
+    if (!f) return 0;
+    snprintf(f, n, "%s/sweep.csv", p);
+    int yes = access(f, F_OK) == 0;
+    free(f);
+    return yes;
+}
+
 static int cmd_report(const args_t *a) {
     if (a->help) return fputs(REPORT_HELP, stdout), 0;
     if (a->n_positionals != 1) return usage_error("report needs one RUN_DIR", NULL);
@@ -441,21 +454,12 @@ static int cmd_report(const args_t *a) {
         out = def;
     }
     int rc = 0;
-    if (bml_run_report(a->positional, out) != BML_OK) rc = fail();
+    if (is_sweep_dir(a->positional) ? bml_sweep_report(a->positional, a->sort, out) != BML_OK
+                                    : bml_run_report(a->positional, out) != BML_OK)
+        rc = fail();
     else if (!a->quiet) printf("wrote %s\n", out);
     free(def);
     return rc;
-}
-
-/* a directory written by run -m */
-static int is_sweep_dir(const char *p) {
-    size_t n = strlen(p) + 16;
-    char *f = malloc(n);
-    if (!f) return 0;
-    snprintf(f, n, "%s/sweep.csv", p);
-    int yes = access(f, F_OK) == 0;
-    free(f);
-    return yes;
 }
 
 static int cmd_compare(const args_t *a) {

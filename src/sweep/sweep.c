@@ -12,6 +12,8 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
+#include "explain/figures.h"
+#include "track/html.h"
 
 #define DEFAULT_MAX_JOBS 10000
 
@@ -656,71 +658,137 @@ static void sb_plain(sb *b, const char *s) {
     for (; *s; s++) sb_put(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
 }
 
-bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table) {
-    *table = NULL;
-    char *path = bml__path_join(sweep_dir, "sweep.csv");
-    if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml__csv c = {0};
-    bml_status st = bml__csv_read(path, 0, &c);
-    ranked *rk = NULL;
-    sb b = {0};
-    if (st == BML_OK && c.n_rows < 1) st = bml__fail(BML_ERR_PARSE, "%s: empty: not a sweep's sweep.csv", path);
-    const bml__csv_row *h = st == BML_OK ? &c.rows[0] : NULL;
-    int col_name = -1, col_status = -1, col_metric = -1, col_ovr = -1;
+/* a sweep.csv read and its jobs ranked by a metric */
+typedef struct {
+    char *path;
+    bml__csv c;
+    ranked *rk;
+    size_t n;
+    int col_name, col_status, col_metric, col_ovr, col_err, larger_better;
+    const char *mname;
+} ranking;
+
+static void ranking_free(ranking *r) {
+    free(r->rk);
+    bml__csv_free(&r->c);
+    free(r->path);
+}
+
+static bml_status rank_jobs(const char *sweep_dir, const char *metric, ranking *r) {
+    memset(r, 0, sizeof *r);
+    r->col_name = r->col_status = r->col_metric = r->col_ovr = r->col_err = -1;
+    if (!(r->path = bml__path_join(sweep_dir, "sweep.csv"))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    const char *path = r->path;
+    bml_status st = bml__csv_read(path, 0, &r->c);
+    if (st == BML_OK && r->c.n_rows < 1) st = bml__fail(BML_ERR_PARSE, "%s: empty: not a sweep's sweep.csv", path);
+    const bml__csv_row *h = st == BML_OK ? &r->c.rows[0] : NULL;
     for (size_t i = 0; h && i < h->n_fields; i++) {
         const char *f = h->fields[i];
-        if (!strcmp(f, "name")) col_name = (int)i;
-        else if (!strcmp(f, "status")) col_status = (int)i;
-        else if (!strcmp(f, "overrides")) col_ovr = (int)i;
-        if (col_metric < 0 && (metric ? !strcmp(f, metric) : ends_with(f, ".rmse"))) col_metric = (int)i;
+        if (!strcmp(f, "name")) r->col_name = (int)i;
+        else if (!strcmp(f, "status")) r->col_status = (int)i;
+        else if (!strcmp(f, "overrides")) r->col_ovr = (int)i;
+        else if (!strcmp(f, "error")) r->col_err = (int)i;
+        if (r->col_metric < 0 && (metric ? !strcmp(f, metric) : ends_with(f, ".rmse"))) r->col_metric = (int)i;
     }
-    if (st == BML_OK && (col_name < 0 || col_status < 0 || col_ovr < 0))
-        st = bml__fail(BML_ERR_PARSE, "%s:1: needs the columns name, overrides and status: not a sweep's sweep.csv", path);
-    if (st == BML_OK && metric && col_metric < 0) st = bml__fail(BML_ERR_NOT_FOUND, "%s: no column '%s'", path, metric);
-    for (size_t r = 1; st == BML_OK && r < c.n_rows; r++)
-        if (c.rows[r].n_fields != h->n_fields)
-            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, c.rows[r].line, c.rows[r].n_fields,
+    if (st == BML_OK && (r->col_name < 0 || r->col_status < 0 || r->col_ovr < 0 || r->col_err < 0))
+        st = bml__fail(BML_ERR_PARSE, "%s:1: needs the columns name, overrides, status and error: not a sweep's sweep.csv", path);
+    if (st == BML_OK && metric && r->col_metric < 0) st = bml__fail(BML_ERR_NOT_FOUND, "%s: no column '%s'", path, metric);
+    for (size_t i = 1; st == BML_OK && i < r->c.n_rows; i++)
+        if (r->c.rows[i].n_fields != h->n_fields)
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->c.rows[i].line, r->c.rows[i].n_fields,
                            h->n_fields);
-    size_t n = st == BML_OK ? c.n_rows - 1 : 0;
-    if (st == BML_OK && !(rk = bml__calloc(n + 1, sizeof *rk))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    const char *mname = col_metric >= 0 ? h->fields[col_metric] : NULL;
-    int larger_better = mname && (ends_with(mname, ".r2") || !strcmp(mname, "r2"));
-    for (size_t i = 0; st == BML_OK && i < n; i++) {
-        const bml__csv_row *row = &c.rows[i + 1];
+    r->n = st == BML_OK ? r->c.n_rows - 1 : 0;
+    if (st == BML_OK && !(r->rk = bml__calloc(r->n + 1, sizeof *r->rk))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    r->mname = r->col_metric >= 0 && h ? h->fields[r->col_metric] : NULL;
+    r->larger_better = r->mname && (ends_with(r->mname, ".r2") || !strcmp(r->mname, "r2"));
+    for (size_t i = 0; st == BML_OK && i < r->n; i++) {
+        const bml__csv_row *row = &r->c.rows[i + 1];
         double v = NAN;
-        if (col_metric >= 0 && *row->fields[col_metric] && bml__parse_double(row->fields[col_metric], &v) != 0)
-            st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: '%s' is not a number", path, row->line, col_metric + 1, row->fields[col_metric]);
-        rk[i] = (ranked){row, larger_better ? -v : v, !strcmp(row->fields[col_status], "ok")};
+        if (r->col_metric >= 0 && *row->fields[r->col_metric] && bml__parse_double(row->fields[r->col_metric], &v) != 0)
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: '%s' is not a number", path, row->line, r->col_metric + 1,
+                           row->fields[r->col_metric]);
+        r->rk[i] = (ranked){row, r->larger_better ? -v : v, !strcmp(row->fields[r->col_status], "ok")};
     }
-    if (st == BML_OK) {
-        qsort(rk, n, sizeof *rk, cmp_ranked);
-        sb_fmt(&b, "%zu jobs in %s, sorted by %s%s\n", n, sweep_dir, mname ? mname : "job order",
-               mname ? (larger_better ? " (descending)" : " (ascending)") : "");
-        sb_str(&b, "rank  ");
-        sb_cell(&b, "job", 28);
+    if (st == BML_OK) qsort(r->rk, r->n, sizeof *r->rk, cmp_ranked);
+    if (st != BML_OK) ranking_free(r);
+    return st;
+}
+
+static double ranked_value(const ranking *r, size_t i) { return r->larger_better ? -r->rk[i].key : r->rk[i].key; }
+
+bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table) {
+    *table = NULL;
+    ranking r;
+    BML__TRY(rank_jobs(sweep_dir, metric, &r));
+    sb b = {0};
+    sb_fmt(&b, "%zu jobs in %s, sorted by %s%s\n", r.n, sweep_dir, r.mname ? r.mname : "job order",
+           r.mname ? (r.larger_better ? " (descending)" : " (ascending)") : "");
+    sb_str(&b, "rank  ");
+    sb_cell(&b, "job", 28);
+    sb_str(&b, " ");
+    sb_cell(&b, "status", 7);
+    sb_fmt(&b, " %12s  overrides\n", r.mname ? r.mname : "");
+    for (size_t i = 0; i < r.n; i++) {
+        sb_fmt(&b, "%4zu  ", i + 1);
+        sb_cell(&b, r.rk[i].row->fields[r.col_name], 28);
         sb_str(&b, " ");
-        sb_cell(&b, "status", 7);
-        sb_fmt(&b, " %12s  overrides\n", mname ? mname : "");
-        for (size_t i = 0; i < n; i++) {
-            sb_fmt(&b, "%4zu  ", i + 1);
-            sb_cell(&b, rk[i].row->fields[col_name], 28);
-            sb_str(&b, " ");
-            sb_cell(&b, rk[i].row->fields[col_status], 7);
-            double v = larger_better ? -rk[i].key : rk[i].key;
-            if (isnan(v)) sb_fmt(&b, " %12s  ", "-");
-            else sb_fmt(&b, " %12.6g  ", v);
-            sb_plain(&b, rk[i].row->fields[col_ovr]);
-            sb_put(&b, "\n", 1);
-        }
-        if (b.nomem) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        sb_cell(&b, r.rk[i].row->fields[r.col_status], 7);
+        double v = ranked_value(&r, i);
+        if (isnan(v)) sb_fmt(&b, " %12s  ", "-");
+        else sb_fmt(&b, " %12.6g  ", v);
+        sb_plain(&b, r.rk[i].row->fields[r.col_ovr]);
+        sb_put(&b, "\n", 1);
     }
-    free(rk);
-    bml__csv_free(&c);
-    free(path);
-    if (st != BML_OK) {
+    ranking_free(&r);
+    if (b.nomem) {
         free(b.buf);
-        return st;
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     *table = b.buf;
     return BML_OK;
+}
+
+bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path) {
+    ranking r;
+    BML__TRY(rank_jobs(sweep_dir, metric, &r));
+    int n_fig = 0;
+    bml_status st = bml__figures_sweep(sweep_dir, r.mname, &n_fig);
+    char *title = bml__sprintf("Sweep %s", sweep_dir);
+    bml__html *h = st == BML_OK && title ? bml__html_begin(title) : NULL;
+    free(title);
+    if (st == BML_OK && !h) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        size_t failed = 0;
+        for (size_t i = 0; i < r.n; i++) failed += !r.rk[i].ok;
+        char *line = bml__sprintf("<p>%zu jobs, %zu failed; ranked by <b>", r.n, failed);
+        bml__html_raw(h, line ? line : "");
+        free(line);
+        bml__html_text(h, r.mname ? r.mname : "job order");
+        bml__html_raw(h, r.mname ? (r.larger_better ? "</b> (larger is better)</p>\n" : "</b> (smaller is better)</p>\n") : "</b></p>\n");
+        bml__html_raw(h, "<table><tr><th>rank</th><th>job</th><th>status</th><th>");
+        bml__html_text(h, r.mname ? r.mname : "");
+        bml__html_raw(h, "</th><th>overrides</th><th>error</th></tr>\n");
+        for (size_t i = 0; i < r.n; i++) {
+            char num[64];
+            snprintf(num, sizeof num, "<tr><td>%zu</td><td>", i + 1);
+            bml__html_raw(h, num);
+            bml__html_text(h, r.rk[i].row->fields[r.col_name]);
+            bml__html_raw(h, "</td><td>");
+            bml__html_text(h, r.rk[i].row->fields[r.col_status]);
+            double v = ranked_value(&r, i);
+            if (isnan(v)) snprintf(num, sizeof num, "</td><td>&ndash;</td><td>");
+            else snprintf(num, sizeof num, "</td><td>%.6g</td><td>", v);
+            bml__html_raw(h, num);
+            bml__html_text(h, r.rk[i].row->fields[r.col_ovr]);
+            bml__html_raw(h, "</td><td>");
+            bml__html_text(h, r.rk[i].row->fields[r.col_err]);
+            bml__html_raw(h, "</td></tr>\n");
+        }
+        bml__html_raw(h, "</table>\n");
+        st = bml__html_figures(h, sweep_dir);
+    }
+    if (st == BML_OK) st = bml__html_finish(h, out_path);
+    else bml__html_free(h);
+    ranking_free(&r);
+    return st;
 }

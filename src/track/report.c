@@ -15,6 +15,7 @@
 
 #include "batteryml/run.h"
 #include "core/internal.h"
+#include "track/html.h"
 
 typedef struct {
     char *buf;
@@ -320,6 +321,43 @@ static bml_status embed_figures(out_t *o, const char *run_dir) {
     return st;
 }
 
+static void page_head(out_t *o, const char *title) {
+    puts_(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+    text(o, title);
+    puts_(o, "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
+             "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f2f2f2}td:first-child,td:nth-child(2){text-align:left}"
+             "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}pre{background:#f7f7f7;padding:1em;"
+             "overflow-x:auto}figure{margin:0 0 1.5em}figcaption{color:#555}</style></head><body>\n<h1>");
+    text(o, title);
+    puts_(o, "</h1>\n");
+}
+
+/* ------------------------------------------------------------------ pages for other modules */
+struct bml__html {
+    out_t o;
+};
+
+bml__html *bml__html_begin(const char *title) {
+    bml__html *h = calloc(1, sizeof *h);
+    if (h) page_head(&h->o, title);
+    return h;
+}
+void bml__html_raw(bml__html *h, const char *s) { puts_(&h->o, s); }
+void bml__html_text(bml__html *h, const char *s) { text(&h->o, s); }
+bml_status bml__html_figures(bml__html *h, const char *dir) { return embed_figures(&h->o, dir); }
+void bml__html_free(bml__html *h) {
+    if (!h) return;
+    free(h->o.buf);
+    free(h);
+}
+bml_status bml__html_finish(bml__html *h, const char *out_path) {
+    puts_(&h->o, "</body></html>\n");
+    bml_status st = h->o.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(out_path, h->o.buf, h->o.len);
+    bml__html_free(h);
+    return st;
+}
+
 bml_status bml_run_report(const char *run_dir, const char *out_path) {
     char *cpath = bml__path_join(run_dir, "config.yaml"), *cfg = NULL;
     size_t cfg_len = 0;
@@ -329,16 +367,11 @@ bml_status bml_run_report(const char *run_dir, const char *out_path) {
     out_t o = {0};
     if (st == BML_OK) {
         const cJSON *study = cJSON_GetObjectItemCaseSensitive(m, "study");
-        const char *name = run_name(run_dir);
-        puts_(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>BatteryML run ");
-        text(&o, name);
-        puts_(&o, "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
-                  "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
-                  "text-align:right}th{background:#f2f2f2}td:first-child,td:nth-child(2){text-align:left}"
-                  "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}pre{background:#f7f7f7;padding:1em;"
-                  "overflow-x:auto}figure{margin:0 0 1.5em}figcaption{color:#555}</style></head><body>\n<h1>Run ");
-        text(&o, name);
-        puts_(&o, "</h1>\n<p>");
+        char *title = bml__sprintf("Run %s", run_name(run_dir));
+        if (!title) o.nomem = 1;
+        else page_head(&o, title);
+        free(title);
+        puts_(&o, "<p>");
         const char *keys[] = {"model", "pipeline", "split", "data", "experiment", "seed", "n_samples", "n_evaluated"};
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(study, keys[k]);
