@@ -201,10 +201,10 @@ static void test_sweep_files(void) {
     free(table);
     CHECK_ERR(bml_sweep_compare(tmp, "soh.nope", &table), BML_ERR_NOT_FOUND, "no column 'soh.nope'");
     /* a damaged sweep.csv is an error with its line */
-    write_text(p, "index,name,overrides,status\n0,a,b\n");
-    CHECK_ERR(bml_sweep_compare(tmp, NULL, &table), BML_ERR_PARSE, "sweep.csv:2: 3 fields, the header has 4");
+    write_text(p, "index,name,overrides,status,error\n0,a,b\n");
+    CHECK_ERR(bml_sweep_compare(tmp, NULL, &table), BML_ERR_PARSE, "sweep.csv:2: 3 fields, the header has 5");
     write_text(p, "index,name\n");
-    CHECK_ERR(bml_sweep_compare(tmp, NULL, &table), BML_ERR_PARSE, "needs the columns name, overrides and status");
+    CHECK_ERR(bml_sweep_compare(tmp, NULL, &table), BML_ERR_PARSE, "needs the columns name, overrides, status and error");
     free(p);
     /* a job whose metrics.json text is damaged makes sweep.csv an error, not a silent empty row */
     bml_sweep_result bad[2] = {{1, NULL, "sw/0", "{\"overall\":[1]}", 1}, {1, NULL, "sw/1", "not json", 1}};

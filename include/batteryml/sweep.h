@@ -74,8 +74,9 @@ bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, 
                                 size_t n_overrides, const char *dir);
 /* sweep.csv in `dir`: one row per job in job order: index, name, overrides, one column per swept key,
  * status (ok | failed), error, seconds, then every aggregate metric the jobs have (<target>.rmse, .mae,
- * .mape, .r2, .max_abs_error, and for multi-fold studies .fold_rmse_mean, .fold_rmse_std), columns in
- * order of first appearance. Written atomically. A job whose metrics.json cannot be read is an error. */
+ * .mape, .r2, .max_abs_error, and for multi-fold studies .fold_rmse_mean, .fold_rmse_std) and fit_s (the
+ * seconds spent fitting, every fold), columns in order of first appearance. Written atomically. A job whose
+ * metrics.json cannot be read is an error. */
 bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
 
 /* The jobs of a sweep directory (its sweep.csv) as a text table sorted by `metric` (a sweep.csv column

@@ -563,6 +563,18 @@ static bml_status job_metrics(const char *json, const char *where, bml__strvec *
             free(col);
         }
     }
+    /* the time spent fitting (timing_s.fit, every fold) */
+    const cJSON *fit = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "timing_s"), "fit");
+    if (st == BML_OK && cJSON_IsNumber(fit)) {
+        if (*n == *cap) {
+            size_t nc = *cap ? 2 * *cap : 16;
+            double *nv = realloc(*vals, nc * sizeof *nv);
+            if (!nv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            else *vals = nv, *cap = nc;
+        }
+        if (st == BML_OK && bml__strvec_push(cols, "fit_s")) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        else if (st == BML_OK) (*vals)[(*n)++] = fit->valuedouble;
+    }
     cJSON_Delete(m);
     return st;
 }
