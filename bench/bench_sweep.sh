@@ -37,7 +37,7 @@ fi
 # the numbers of every mode are the same (sweep.csv without seconds and run_dir)
 for m in jobs2 mpi2; do
   [ -f "$W/$m/sweep.csv" ] || continue
-  if diff <(cut -d, -f1-8,11- "$W/jobs1/sweep.csv") <(cut -d, -f1-8,11- "$W/$m/sweep.csv") >/dev/null; then same=true; else same=false; fi
+  if diff <(cut -d, -f1-8,12- "$W/jobs1/sweep.csv") <(cut -d, -f1-8,12- "$W/$m/sweep.csv") >/dev/null; then same=true; else same=false; fi
   echo "{\"case\":\"sweep_identical\",\"mode\":\"$m\",\"same_as_jobs1\":$same}"
 done
 

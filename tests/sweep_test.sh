@@ -26,8 +26,8 @@ same_jobs() {
     diff <(grep -v '^output_dir:' "$j/config.yaml") <(grep -v '^output_dir:' "$b/$n/config.yaml") >/dev/null || { echo "  $n/config.yaml differs"; good=0; }
     diff -r "$j/model" "$b/$n/model" >/dev/null || { echo "  $n/model differs"; good=0; }
   done
-  # sweep.csv without the seconds and run_dir columns
-  diff <(cut -d, -f1-7,10- "$a/sweep.csv") <(cut -d, -f1-7,10- "$b/sweep.csv") >/dev/null || { echo "  sweep.csv differs"; good=0; }
+  # sweep.csv without the seconds, fit_s and run_dir columns
+  diff <(cut -d, -f1-7,11- "$a/sweep.csv") <(cut -d, -f1-7,11- "$b/sweep.csv") >/dev/null || { echo "  sweep.csv differs"; good=0; }
   [ $good = 1 ]
 }
 

@@ -184,14 +184,14 @@ static void test_sweep_files(void) {
     CHECK_OK(bml_sweep_write_yaml(s, &o, ov, 2, tmp));
     const char *m0 = "{\"overall\":{\"soh\":{\"n\":3,\"rmse\":0.5,\"mae\":0.25,\"mape\":1,\"r2\":0.75,\"max_abs_error\":null}},"
                      "\"fold_summary\":{\"soh\":{\"rmse_mean\":0.4,\"rmse_std\":0.1}}}";
-    bml_sweep_result r[2] = {{1, NULL, "sw/0-0.01", m0, 1.5}, {0, "model lgbm: bad, \"quoted\"\nsecond line", NULL, NULL, 0.25}};
+    bml_sweep_result r[2] = {{1, NULL, "sw/0-0.01", m0, 1.5, 1.25}, {0, "model lgbm: bad, \"quoted\"\nsecond line", NULL, NULL, 0.25, NAN}};
     CHECK_OK(bml_sweep_write_csv(s, r, tmp));
     char *p = bml__path_join(tmp, "sweep.csv"), *txt = NULL;
     CHECK_OK(bml__read_file(p, &txt, NULL));
-    CHECK_STR(txt, "index,name,overrides,model.learning_rate,status,error,seconds,run_dir,soh.rmse,soh.mae,soh.mape,soh.r2,"
+    CHECK_STR(txt, "index,name,overrides,model.learning_rate,status,error,seconds,fit_s,run_dir,soh.rmse,soh.mae,soh.mape,soh.r2,"
                    "soh.max_abs_error,soh.fold_rmse_mean,soh.fold_rmse_std\n"
-                   "0,0-0.01,model.learning_rate=0.01,0.01,ok,,1.500,sw/0-0.01,0.5,0.25,1,0.75,,0.4,0.1\n"
-                   "1,1-0.1,model.learning_rate=0.1,0.1,failed,\"model lgbm: bad, \"\"quoted\"\"\nsecond line\",0.250,,,,,,,,\n");
+                   "0,0-0.01,model.learning_rate=0.01,0.01,ok,,1.500,1.250,sw/0-0.01,0.5,0.25,1,0.75,,0.4,0.1\n"
+                   "1,1-0.1,model.learning_rate=0.1,0.1,failed,\"model lgbm: bad, \"\"quoted\"\"\nsecond line\",0.250,,,,,,,,,\n");
     free(txt);
     /* the sweep's table, ranked; the failed job last */
     char *table = NULL;
@@ -207,7 +207,7 @@ static void test_sweep_files(void) {
     CHECK_ERR(bml_sweep_compare(tmp, NULL, &table), BML_ERR_PARSE, "needs the columns name, overrides, status and error");
     free(p);
     /* a job whose metrics.json text is damaged makes sweep.csv an error, not a silent empty row */
-    bml_sweep_result bad[2] = {{1, NULL, "sw/0", "{\"overall\":[1]}", 1}, {1, NULL, "sw/1", "not json", 1}};
+    bml_sweep_result bad[2] = {{1, NULL, "sw/0", "{\"overall\":[1]}", 1, 1}, {1, NULL, "sw/1", "not json", 1, 1}};
     CHECK_ERR(bml_sweep_write_csv(s, bad, tmp), BML_ERR_PARSE, "sw/0: metrics.json has no 'overall' object");
     p = bml__path_join(tmp, "multirun.yaml");
     CHECK_OK(bml__read_file(p, &txt, NULL));

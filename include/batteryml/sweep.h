@@ -66,6 +66,7 @@ typedef struct {
     const char *run_dir;      /* ok: the run directory */
     const char *metrics_json; /* ok: metrics.json as written */
     double seconds;           /* the job's wall time */
+    double fit_seconds;       /* ok: the time spent fitting, every fold (NaN: unknown) */
 } bml_sweep_result;
 
 /* multirun.yaml of the sweep in `dir`: the sweeper, the overrides as given, and every job (index, name,
@@ -73,10 +74,10 @@ typedef struct {
 bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir);
 /* sweep.csv in `dir`: one row per job in job order: index, name, overrides, one column per swept key,
- * status (ok | failed), error, seconds, then every aggregate metric the jobs have (<target>.rmse, .mae,
- * .mape, .r2, .max_abs_error, and for multi-fold studies .fold_rmse_mean, .fold_rmse_std) and fit_s (the
- * seconds spent fitting, every fold), columns in order of first appearance. Written atomically. A job whose
- * metrics.json cannot be read is an error. */
+ * status (ok | failed), error, seconds (the job's wall time), fit_s (fitting, every fold), run_dir, then
+ * every aggregate metric the jobs have (<target>.rmse, .mae, .mape, .r2, .max_abs_error, and for multi-fold
+ * studies .fold_rmse_mean, .fold_rmse_std), columns in order of first appearance. Written atomically. A
+ * job whose metrics.json cannot be read is an error. */
 bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
 
 /* The jobs of a sweep directory (its sweep.csv) as a text table sorted by `metric` (a sweep.csv column

@@ -48,7 +48,7 @@ static char *fmt_str(const char *fmt, const char *a, const char *b) {
 typedef struct {
     int ok;
     char *error, *run_dir, *metrics_json;
-    double seconds;
+    double seconds, fit_seconds;
 } job_result;
 
 static void job_result_release(job_result *r) {
@@ -82,6 +82,7 @@ static void run_job(const sweep_t *sw, size_t j, job_result *r) {
     r->seconds = now_s() - t0;
     if (st == BML_OK) {
         r->ok = 1;
+        r->fit_seconds = rr->t_fit;
         r->run_dir = dup_str(rr->run_dir);
         r->metrics_json = dup_str(rr->metrics_json);
     } else {
@@ -127,14 +128,14 @@ static void pin_worker(int slot, int n_workers) {
     if (CPU_COUNT(&mine) > 0) sched_setaffinity(0, sizeof mine, &mine);
 }
 
-/* the result as one message: "ok\t<seconds>\t<run dir>" or "failed\t<seconds>\t<message>" */
+/* the result as one message: "ok\t<seconds>\t<fit seconds>\t<run dir>" or "failed\t<seconds>\t0\t<message>" */
 static void child_main(const sweep_t *sw, size_t j, int fd, int slot, int n_workers) {
     pin_worker(slot, n_workers);
     bml_parallel_set_threads(bml_parallel_cores());
     job_result r;
     run_job(sw, j, &r);
     char head[64];
-    snprintf(head, sizeof head, "%s\t%.6f\t", r.ok ? "ok" : "failed", r.seconds);
+    snprintf(head, sizeof head, "%s\t%.6f\t%.6f\t", r.ok ? "ok" : "failed", r.seconds, r.fit_seconds);
     const char *body = r.ok ? (r.run_dir ? r.run_dir : "") : (r.error ? r.error : "");
     size_t lh = strlen(head), lb = strlen(body);
     int bad = write(fd, head, lh) != (ssize_t)lh;
@@ -163,11 +164,13 @@ static void collect(sweep_t *sw, worker *w) {
     }
     job_result *r = &sw->res[w->job];
     memset(r, 0, sizeof *r);
-    char *t1 = w->buf ? strchr(w->buf, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+    char *t1 = w->buf ? strchr(w->buf, '\t') : NULL, *t0 = t1 ? strchr(t1 + 1, '\t') : NULL;
+    char *t2 = t0 ? strchr(t0 + 1, '\t') : NULL;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2) {
-        *t1 = *t2 = 0;
+        *t1 = *t0 = *t2 = 0;
         r->ok = !strcmp(w->buf, "ok");
         r->seconds = strtod(t1 + 1, NULL);
+        r->fit_seconds = strtod(t0 + 1, NULL);
         if (r->ok) {
             r->run_dir = dup_str(t2 + 1);
             char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
@@ -296,12 +299,12 @@ static int run_local(sweep_t *sw) {
 #ifdef BML_HAVE_MPI
 enum { TAG_ASK = 1, TAG_JOB = 2 };
 
-/* a worker's request: the result of its previous job ("-1" when none): "<job>\t<ok>\t<seconds>\t<text>" */
+/* a worker's request: the result of its previous job ("-1" when none): "<job>\t<ok>\t<seconds>\t<fit>\t<text>" */
 static char *ask_msg(long job, const job_result *r) {
     const char *text = !r ? "" : r->ok ? (r->run_dir ? r->run_dir : "") : (r->error ? r->error : "");
     size_t n = strlen(text) + 64;
     char *m = malloc(n);
-    if (m) snprintf(m, n, "%ld\t%d\t%.6f\t%s", job, r ? r->ok : 0, r ? r->seconds : 0.0, text);
+    if (m) snprintf(m, n, "%ld\t%d\t%.6f\t%.6f\t%s", job, r ? r->ok : 0, r ? r->seconds : 0.0, r ? r->fit_seconds : 0.0, text);
     return m;
 }
 
@@ -311,7 +314,7 @@ static void mpi_worker(sweep_t *sw) {
     job_result r = {0};
     for (;;) {
         char *m = ask_msg(job, job >= 0 ? &r : NULL);
-        MPI_Send(m ? m : "-1\t0\t0\t", m ? (int)strlen(m) + 1 : 6, MPI_CHAR, 0, TAG_ASK, MPI_COMM_WORLD);
+        MPI_Send(m ? m : "-1\t0\t0\t0\t", m ? (int)strlen(m) + 1 : 8, MPI_CHAR, 0, TAG_ASK, MPI_COMM_WORLD);
         free(m);
         job_result_release(&r);
         long next;
@@ -347,12 +350,14 @@ static void *mpi_scheduler(void *p) {
         MPI_Get_count(&stt, MPI_CHAR, &count);
         char *m = calloc((size_t)count + 1, 1);
         MPI_Recv(m, count, MPI_CHAR, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        char *t1 = m ? strchr(m, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+        char *t1 = m ? strchr(m, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *tf = t2 ? strchr(t2 + 1, '\t') : NULL;
+        char *t3 = tf ? strchr(tf + 1, '\t') : NULL;
         long done = m ? strtol(m, NULL, 10) : -1;
         if (t3 && done >= 0 && (size_t)done < sw->n_jobs) {
             job_result *r = &sw->res[done];
             r->ok = atoi(t1 + 1) == 1;
             r->seconds = strtod(t2 + 1, NULL);
+            r->fit_seconds = strtod(tf + 1, NULL);
             if (r->ok) {
                 r->run_dir = dup_str(t3 + 1);
                 char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
@@ -554,7 +559,8 @@ int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv) {
     if (rank == 0) {
         bml_sweep_result *r = calloc(sw.n_jobs + 1, sizeof *r);
         for (size_t j = 0; r && j < sw.n_jobs; j++)
-            r[j] = (bml_sweep_result){sw.res[j].ok, sw.res[j].error, sw.res[j].run_dir, sw.res[j].metrics_json, sw.res[j].seconds};
+            r[j] = (bml_sweep_result){sw.res[j].ok, sw.res[j].error, sw.res[j].run_dir, sw.res[j].metrics_json, sw.res[j].seconds,
+                                      sw.res[j].fit_seconds};
         if (!r || bml_sweep_write_csv(sw.sweep, r, dir) != BML_OK) {
             fprintf(stderr, "batteryml: error: sweep.csv: %s\n", r ? bml_last_error() : "out of memory");
             if (!rc) rc = 1;

@@ -563,18 +563,6 @@ static bml_status job_metrics(const char *json, const char *where, bml__strvec *
             free(col);
         }
     }
-    /* the time spent fitting (timing_s.fit, every fold) */
-    const cJSON *fit = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(m, "timing_s"), "fit");
-    if (st == BML_OK && cJSON_IsNumber(fit)) {
-        if (*n == *cap) {
-            size_t nc = *cap ? 2 * *cap : 16;
-            double *nv = realloc(*vals, nc * sizeof *nv);
-            if (!nv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            else *vals = nv, *cap = nc;
-        }
-        if (st == BML_OK && bml__strvec_push(cols, "fit_s")) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else if (st == BML_OK) (*vals)[(*n)++] = fit->valuedouble;
-    }
     cJSON_Delete(m);
     return st;
 }
@@ -597,7 +585,7 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *r, co
     if (st == BML_OK) {
         sb_str(&b, "index,name,overrides");
         for (size_t k = 0; k < s->n_swept; k++) sb_put(&b, ",", 1), sb_csv(&b, bml_sweep_param(s, k));
-        sb_str(&b, ",status,error,seconds,run_dir");
+        sb_str(&b, ",status,error,seconds,fit_s,run_dir");
         for (size_t c = 0; c < all.n; c++) sb_put(&b, ",", 1), sb_csv(&b, all.items[c]);
         sb_put(&b, "\n", 1);
         for (size_t j = 0; j < J; j++) {
@@ -609,6 +597,8 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *r, co
             sb_str(&b, r[j].ok ? ",ok," : ",failed,");
             if (!r[j].ok) sb_csv(&b, r[j].error ? r[j].error : "unknown error");
             sb_fmt(&b, ",%.3f,", r[j].seconds);
+            if (r[j].ok && isfinite(r[j].fit_seconds)) sb_fmt(&b, "%.3f", r[j].fit_seconds);
+            sb_put(&b, ",", 1);
             if (r[j].ok && r[j].run_dir) sb_csv(&b, r[j].run_dir);
             for (size_t c = 0; c < all.n; c++) {
                 int at = bml__strvec_find(&cols[j], all.items[c]);
