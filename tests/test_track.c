@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "core/internal.h"
@@ -288,11 +289,198 @@ static void test_mlflow_store_and_tensorboard_of_a_run(void) {
               "unknown tracking 'wandb' (valid: all, local, mlflow, tensorboard)");
 }
 
+
+/* every table entry: recomputed bit by bit, so a wrong constant in the table cannot pass */
+static void test_crc32c_table(void) {
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned char byte = (unsigned char)b;
+        uint32_t c = 0xFFFFFFFFu ^ byte;
+        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        CHECK_INT(bml__crc32c(&byte, 1), c ^ 0xFFFFFFFFu);
+    }
+}
+
+/* a fake run directory holding the given metrics.json and a config.yaml */
+static void fake_run(const char *dir, const char *metrics, size_t len) {
+    bml__mkdir_p(dir);
+    char *p = bml__path_join(dir, "metrics.json");
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(metrics, 1, len, f);
+        fclose(f);
+    }
+    free(p);
+    p = bml__path_join(dir, "config.yaml");
+    write_text(p, "seed: 42\nmodel:\n  name: lgbm\n");
+    free(p);
+}
+
+/* report and compare read metrics.json as untrusted input: every damaged shape is an error naming the
+ * file and the member, and no report is written */
+static void test_report_compare_hostile_metrics(void) {
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{\"overall\":{\"soh\":1}}", "overall.soh: expected an object of metrics"},
+        {"{\"overall\":[1,2],\"per_cell\":[3]}", "overall: expected an object of targets"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"per_cell\":[3]}", "per_cell: expected an object of groups"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"per_cell\":{\"E5-A\":7}}", "per_cell.E5-A: expected an object of targets"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"per_temperature\":{\"25\":{\"soh\":[]}}}", "per_temperature.25.soh: expected an object"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"per_cell\":{\"A\":{\"soh\":{\"mae\":\"x\"}}}}", "per_cell.A.soh.mae: expected a number"},
+        {"{\"overall\":{\"soh\":{\"rmse\":\"0.1\"}}}", "overall.soh.rmse: expected a number or null"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"fold_summary\":{\"soh\":{\"rmse_mean\":{}}}}", "fold_summary.soh.rmse_mean"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"fold_summary\":3}", "fold_summary: expected an object"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"study\":[1]}", "study: expected an object"},
+        {"{\"overall\":{\"soh\":{\"rmse\":0.1}},\"study\":{\"model\":{\"a\":1}}}", ""}, /* nested study values are not shown: fine */
+        {"{\"study\":{}}", "no 'overall' metrics"},
+        {"[1,2,3]", "expected a JSON object at the top"},
+        {"", "metrics.json:1:1: not valid JSON"},
+        {"{\"overall\":\n  {\"soh\": {]}}", "metrics.json:2:"},
+        {"{\"overall\":{}} trailing", "not valid JSON"},
+        {"\x89PNG\r\n\x1a\n\x00\x01garbage", "metrics.json:3:1: a NUL byte"},
+        {"{\"overall\":{}}\n\n", NULL}, /* valid: no targets */
+    };
+    char dir[200], out[240];
+    snprintf(dir, sizeof dir, "%s/hostile-run", tmp);
+    snprintf(out, sizeof out, "%s/report.html", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = strlen(cases[i].json);
+        if (cases[i].json[0] == '\x89') len = 12;
+        fake_run(dir, cases[i].json, len);
+        remove(out);
+        const char *dirs[] = {dir};
+        char *table = NULL;
+        if (cases[i].needle && *cases[i].needle) {
+            CHECK_ERR(bml_run_report(dir, out), BML_ERR_PARSE, cases[i].needle);
+            CHECK(!bml__is_file(out));
+            CHECK_ERR(bml_run_compare(dirs, 1, &table), BML_ERR_PARSE, cases[i].needle);
+            CHECK(table == NULL);
+        } else {
+            CHECK_OK(bml_run_report(dir, out));
+            CHECK_OK(bml_run_compare(dirs, 1, &table));
+            CHECK(table != NULL);
+        }
+        free(table);
+        if (t_fail_count) fprintf(stderr, "  (case %zu: %s)\n", i, cases[i].json);
+    }
+    /* a NUL byte inside the file: an error with its place, not a silently shorter text */
+    fake_run(dir, "{\"overall\":{}}\n\0{}", 18);
+    CHECK_ERR(bml_run_report(dir, out), BML_ERR_PARSE, "metrics.json:2:1: a NUL byte");
+    /* a missing metrics.json, a folder in its place */
+    char *m = bml__path_join(dir, "metrics.json");
+    remove(m);
+    remove(out);
+    CHECK(bml_run_report(dir, out) != BML_OK);
+    bml__mkdir_p(m);
+    CHECK(bml_run_report(dir, out) != BML_OK);
+    CHECK(!bml__is_file(out));
+    bml__rm_rf(dir);
+    free(m);
+}
+
+/* names from the data and the user reach the page escaped; a link planted among the figures is refused */
+static void test_report_escapes_and_refuses_links(void) {
+    char dir[240], out[300], fig[300], link[340];
+    snprintf(dir, sizeof dir, "%s/run <i>&\"x\"'", tmp);
+    snprintf(out, sizeof out, "%s/report.html", dir);
+    const char *json = "{\"study\":{\"model\":\"<script>alert(1)</script>\"},"
+                       "\"overall\":{\"s<o>h\":{\"n\":3,\"rmse\":0.5,\"mae\":null}},"
+                       "\"per_cell\":{\"E1-\\u0001<img src=x>\":{\"soh\":{\"rmse\":1}}}}";
+    fake_run(dir, json, strlen(json));
+    CHECK_OK(bml_run_report(dir, out));
+    char *html = NULL;
+    CHECK_OK(bml__read_file(out, &html, NULL));
+    if (html) {
+        CHECK(!strstr(html, "<script>") && strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
+        CHECK(!strstr(html, "<img src=x>") && strstr(html, "&lt;img src=x&gt;"));
+        CHECK(strstr(html, "s&lt;o&gt;h") != NULL);
+        CHECK(strstr(html, "run &lt;i&gt;&amp;&quot;x&quot;&#39;") != NULL);
+        CHECK(strstr(html, "E1-&#xfffd;") != NULL); /* a control character, made visible */
+        CHECK(strstr(html, "<td>&ndash;</td>") != NULL); /* null metric */
+    }
+    free(html);
+    const char *dirs[] = {dir};
+    char *table = NULL;
+    CHECK_OK(bml_run_compare(dirs, 1, &table));
+    CHECK(table && strstr(table, "<script>alert(1)</script>") && strstr(table, " nan"));
+    free(table);
+    /* figures: a symbolic link to a file outside is never embedded; a non-PNG named .png is an error */
+    snprintf(fig, sizeof fig, "%s/figures", dir);
+    bml__mkdir_p(fig);
+    snprintf(link, sizeof link, "%s/a.png", fig);
+    CHECK(symlink("/etc/passwd", link) == 0);
+    CHECK_ERR(bml_run_report(dir, out), BML_ERR_IO, "not a regular file");
+    remove(link);
+    write_text(link, "not a png at all");
+    CHECK_ERR(bml_run_report(dir, out), BML_ERR_PARSE, "a.png: not a PNG image");
+    bml__rm_rf(dir);
+}
+
+/* a long store path and hostile names: every file lands where MLflow expects it, every name reads back */
+static void test_mlflow_long_paths_and_hostile_names(void) {
+    char root[400];
+    int n = snprintf(root, sizeof root, "%s/", tmp);
+    for (; n < 300; n++) root[n] = n % 50 == 0 ? '/' : 'd';
+    snprintf(root + n, sizeof root - (size_t)n, "/mlruns");
+    const char *ov[] = {"seed=3"};
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 1, &c));
+    bml__scalar s[] = {{"soh/rmse", 0, 0.25}, {"../../escape", 0, 1}, {"a/./b/../c", 1, 2}, {"loss/train", 1, 0.5}, {"loss/train", 2, 0.4}};
+    const char *exp_name = "exp: \"quoted\" # not a comment\nsecond line", *run = "run: x\t'y'\\z";
+    char *id = NULL, *id2 = NULL;
+    CHECK_OK(bml__mlflow_log(root, exp_name, run, c, s, 5, NULL, 1.0, 2.0, &id));
+    CHECK_OK(bml__mlflow_log(root, exp_name, run, c, s, 5, NULL, 1.0, 2.0, &id2)); /* found again by name */
+    char path[700], v[512];
+    snprintf(path, sizeof path, "%s/1/meta.yaml", root);
+    CHECK_INT(yaml_get(path, "name", v, sizeof v), 0);
+    CHECK_STR(v, exp_name);
+    snprintf(path, sizeof path, "%s/2", root);
+    CHECK(!bml__is_dir(path)); /* the same experiment both times */
+    if (id && id2) {
+        snprintf(path, sizeof path, "%s/1/%s/meta.yaml", root, id);
+        CHECK_INT(yaml_get(path, "run_name", v, sizeof v), 0);
+        CHECK_STR(v, run);
+        char *txt = NULL;
+        snprintf(path, sizeof path, "%s/1/%s/metrics/soh/rmse", root, id2);
+        CHECK_OK(bml__read_file(path, &txt, NULL));
+        free(txt);
+        txt = NULL;
+        snprintf(path, sizeof path, "%s/1/%s/metrics/loss/train", root, id2);
+        CHECK_OK(bml__read_file(path, &txt, NULL));
+        int lines = 0;
+        for (char *q = txt; q && *q; q++) lines += *q == '\n';
+        CHECK_INT(lines, 2);
+        free(txt);
+        /* tags with ".." stay inside the run's metrics folder */
+        snprintf(path, sizeof path, "%s/1/%s/metrics/_/_/escape", root, id);
+        CHECK(bml__is_file(path));
+        snprintf(path, sizeof path, "%s/1/%s/metrics/a/_/b/_/c", root, id);
+        CHECK(bml__is_file(path));
+        snprintf(path, sizeof path, "%s/1/escape", root);
+        CHECK(!bml__is_file(path));
+        snprintf(path, sizeof path, "%s/escape", root);
+        CHECK(!bml__is_file(path));
+    }
+    free(id);
+    free(id2);
+    /* two tags that would share one file are an error, not mixed lines */
+    bml__scalar clash[] = {{"a?b", 0, 1}, {"a_b", 0, 2}};
+    CHECK_ERR(bml__mlflow_log(root, "clash", "r", c, clash, 2, NULL, 1.0, 2.0, NULL), BML_ERR_VALUE, "the same MLflow key 'a_b'");
+    /* a damaged experiment meta.yaml is an error naming it, not a silent new experiment */
+    snprintf(path, sizeof path, "%s/7", root);
+    bml__mkdir_p(path);
+    snprintf(path, sizeof path, "%s/7/meta.yaml", root);
+    write_text(path, "name: [unclosed\n");
+    CHECK_ERR(bml__mlflow_log(root, "other", "r", c, s, 1, NULL, 1.0, 2.0, NULL), BML_ERR_PARSE, "7/meta.yaml:");
+    bml_config_free(c);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-track-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
-    static const test_case tests[] = {T(test_crc32c), T(test_tensorboard_round_trip),
-                                      T(test_mlflow_store_and_tensorboard_of_a_run)};
+    static const test_case tests[] = {T(test_crc32c), T(test_crc32c_table), T(test_tensorboard_round_trip),
+                                      T(test_mlflow_store_and_tensorboard_of_a_run), T(test_report_compare_hostile_metrics),
+                                      T(test_report_escapes_and_refuses_links), T(test_mlflow_long_paths_and_hostile_names)};
     int rc = run_tests("track", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

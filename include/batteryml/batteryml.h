@@ -20,7 +20,9 @@
 #include "batteryml/model.h"
 #include "batteryml/pipeline.h"
 #include "batteryml/run.h"
+#include "batteryml/parallel.h"
 #include "batteryml/split.h"
+#include "batteryml/sweep.h"
 #include "batteryml/status.h"
 #include "batteryml/types.h"
 

@@ -33,6 +33,8 @@ void bml_config_free(bml_config *c); /* NULL is harmless */
 const char *bml_config_get(const bml_config *c, const char *key);
 /* Set (or add) a key. */
 bml_status bml_config_set(bml_config *c, const char *key, const char *value);
+/* An independent copy of c (*out owned by the caller). */
+bml_status bml_config_copy(const bml_config *c, bml_config **out);
 /* The keys directly below `section` ("model"), without the prefix and without `name`, as kv
  * pairs pointing into c. Returns the count; writes at most cap. */
 size_t bml_config_section(const bml_config *c, const char *section, bml_kv *out, size_t cap);

@@ -39,9 +39,36 @@ typedef struct {
 /* Run the study the configuration describes. On success *out is owned by the caller
  * (bml_run_result_free). When writing fails half-way, no run directory is left behind.
  * Reentrant: several studies may run at once in different threads (each with its own cfg, opts and
- * result; give them distinct run_name or output_dir) and give the numbers they give one after the other. */
+ * result; give them distinct run_name or output_dir) and give the numbers they give one after the other.
+ * The folds of a multi-fold study are fitted `jobs` at a time (the configuration's top-level key; 0: the
+ * cores) on threads, progress not called while several run; the numbers and the output do not depend on
+ * it. */
 bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
 void bml_run_result_free(bml_run_result *r);
+
+/* The learning-rate range test of a neural model (Smith 2015, as fastai's lr_find and Lightning's
+ * Tuner.lr_find): from a fresh model, lr_find.num_steps mini-batches (default 100) of the training split of
+ * the configured study's first fold, the learning rate growing exponentially from lr_find.min_lr (1e-7) to
+ * lr_find.max_lr (1); the loss smoothed exponentially (beta 0.98, bias-corrected); the test stops once the
+ * smoothed loss exceeds 4x its minimum. The suggestion is the rate of the steepest descent of the smoothed
+ * loss (Lightning's rule: the minimum of its gradient, the first 10 and the last step left out).
+ * `training.learning_rate=auto` in a run does this first and trains with the suggestion (the run's
+ * config.yaml records the number, lr_find.csv the curve). */
+typedef struct {
+    size_t n;           /* steps run */
+    double *lr;         /* (n) the rate of each step */
+    double *loss;       /* (n) the smoothed loss */
+    double *batch_loss; /* (n) each step's own mini-batch loss */
+    double suggestion;
+} bml_lr_find_result;
+bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out);
+void bml_lr_find_result_free(bml_lr_find_result *r);
+/* step,lr,smoothed_loss,batch_loss,suggested rows as CSV text (malloc'ed; caller frees), NULL without memory. */
+char *bml_lr_find_csv(const bml_lr_find_result *r);
+/* Write lr_find.csv and config.yaml into out_dir (created; NULL: <output_dir>/<UTC time>-lr_find-<model>, a
+ * new folder), each atomically. *dir_out receives the folder (caller frees). `batteryml plot` draws its
+ * figure. */
+bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg, const char *out_dir, char **dir_out);
 
 /* Load the data the configuration names (data.name oxford|table, data.path, ...), or
  * `path_override` instead of data.path. targets_optional: rows without targets are kept (NaN). */

@@ -1,6 +1,7 @@
 /* batteryml: the command-line program, built on the public C API only. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "batteryml/batteryml.h"
+#include "cli/multirun.h"
 
 #ifndef BML_SOURCE_DIR
 #define BML_SOURCE_DIR "."
@@ -29,6 +31,7 @@ static const char *MAIN_HELP =
     "  compare   print the metrics of several runs side by side\n"
     "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix) cycle by cycle\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
+    "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
     "  config    print the composed configuration\n"
     "  help      help on a command (batteryml help run)\n"
     "\n"
@@ -50,7 +53,7 @@ static const char *MAIN_HELP =
     "          batteryml run pipeline=latent_ode_seq model=acla pipeline.target=modes\n";
 
 static const char *RUN_HELP =
-    "Usage: batteryml run [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
+    "Usage: batteryml run [-m] [--jobs N] [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
     "\n"
     "Composes configs/config.yaml with its defaults (data, pipeline, model, split, loss, tracking) and\n"
     "the overrides, then runs the study and writes a run directory under output_dir (default runs/):\n"
@@ -63,7 +66,23 @@ static const char *RUN_HELP =
     "  attention.csv    head-averaged attention weights per evaluated cell (lstm_attn, cnn_lstm, acla)\n"
     "  latent.csv       latent state at every step of each evaluated cell (neural_ode, acla)\n"
     "  model/           the model (model/<fold>/ for LOCO) with its preprocessing\n"
-    "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n";
+    "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n"
+    "training.learning_rate=auto runs the learning-rate range test first (see batteryml help lr-find).\n"
+    "\n"
+    "  --jobs N       folds fitted at once (threads; default: the cores); with -m, jobs run at once\n"
+    "\n"
+    "Sweeps (Hydra's multirun): -m, --multirun runs one job per combination of the listed values:\n"
+    "  key=a,b,c  group=opt1,opt2  key=range(start,stop[,step])  key=choice(a,b)  key='a,b' (one value)\n"
+    "  --sweeper grid|random   grid (default): the cartesian product, the last swept key varying fastest\n"
+    "  --trials N              random: N jobs drawn from seed (or --seed S) with interval(a,b),\n"
+    "                          log_interval(a,b), int_interval(a,b) and lists as uniform choices\n"
+    "  --max-jobs N            refuse larger sweeps before anything runs (default 10000)\n"
+    "  --sweep-dir DIR         where the sweep goes (default multirun/<date>/<time>)\n"
+    "Each job is a run in DIR/<index>-<values>/; DIR/multirun.yaml lists the jobs, DIR/sweep.csv has one\n"
+    "row per job (overrides, status, error, seconds, every aggregate metric). A failing job is recorded\n"
+    "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). Under\n"
+    "mpirun -n K the jobs are spread over the ranks (rank 0 hands out the next job to whichever is free).\n"
+    "batteryml compare DIR ranks the jobs (--sort COLUMN, e.g. soh.r2).\n";
 
 static const char *PREDICT_HELP =
     "Usage: batteryml predict --run RUN_DIR --data PATH [--fold NAME] [--out FILE]\n"
@@ -95,16 +114,20 @@ static const char *PLOT_HELP =
 
 static const char *REPORT_HELP =
     "Usage: batteryml report RUN_DIR [--out FILE]\n"
+    "       batteryml report SWEEP_DIR [--out FILE] [--sort COLUMN]\n"
     "\n"
     "Writes one self-contained HTML page (default RUN_DIR/report.html): the study, metrics tables (overall,\n"
     "per temperature, per cell, over folds), the figures embedded, the resolved configuration. It opens in a\n"
-    "browser with no server.\n";
+    "browser with no server. For a sweep directory (run -m): its jobs ranked by a metric (--sort, default the\n"
+    "first <target>.rmse) with their overrides and errors, and figures of the metric against each swept key.\n";
 
 static const char *COMPARE_HELP =
     "Usage: batteryml compare RUN_DIR RUN_DIR...\n"
+    "       batteryml compare SWEEP_DIR [--sort COLUMN]\n"
     "\n"
     "Prints the overall metrics of the runs side by side, one line per run and target, with the mean and\n"
-    "standard deviation of the RMSE over folds for LOCO runs.\n";
+    "standard deviation of the RMSE over folds for LOCO runs. Given a sweep directory (run -m), ranks its\n"
+    "jobs by a sweep.csv column (default: the first <target>.rmse; R2 columns descending), failed jobs last.\n";
 
 static const char *SYNTH_HELP =
     "Usage: batteryml synth-curves --out DIR [--data PATH] [--points N] [data.experiment=...]\n"
@@ -115,6 +138,19 @@ static const char *SYNTH_HELP =
     "timeseries format and folder layout, with the summary files beside them. Use them with\n"
     "data=oxford_curves data.path=DIR pipeline=ica_peaks.\n";
 
+static const char *LR_FIND_HELP =
+    "Usage: batteryml lr-find [--out DIR] [--config-dir DIR] [overrides]\n"
+    "\n"
+    "The learning-rate range test of the configured neural model (Smith 2015, as fastai's lr_find and\n"
+    "Lightning's Tuner.lr_find) on the training split of the study's first fold: from a fresh model,\n"
+    "lr_find.num_steps mini-batches (100) with the learning rate growing exponentially from lr_find.min_lr\n"
+    "(1e-7) to lr_find.max_lr (1), the loss smoothed exponentially, stopping once it exceeds 4x its minimum.\n"
+    "Prints the suggested rate (the steepest descent of the smoothed loss) and writes DIR/lr_find.csv (step,\n"
+    "lr, smoothed_loss, batch_loss, suggested), DIR/config.yaml and DIR/figures/lr_find.png (and .svg): the\n"
+    "loss against the learning rate with the suggestion marked. DIR defaults to <output_dir>/<time>-lr_find-\n"
+    "<model>. training.learning_rate=auto in `batteryml run` does the same first and trains with the\n"
+    "suggestion.\n";
+
 static const char *CONFIG_HELP =
     "Usage: batteryml config [--config-file FILE] [--config-dir DIR] [overrides]\n"
     "\n"
@@ -122,7 +158,8 @@ static const char *CONFIG_HELP =
 
 typedef struct {
     const char *config_dir, *config_file, *out, *run, *data, *fold, *points;
-    int quiet, help, verbose;
+    const char *jobs, *sweeper, *trials, *max_jobs, *sweep_dir, *seed, *sort;
+    int quiet, help, verbose, multirun;
     const char **overrides;
     size_t n_overrides;
     const char *positional;
@@ -178,6 +215,17 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
         else if (!strcmp(s, "--data")) slot = &a->data;
         else if (!strcmp(s, "--fold")) slot = &a->fold;
         else if (!strcmp(s, "--points")) slot = &a->points;
+        else if (!strcmp(s, "--jobs") || !strcmp(s, "-j")) slot = &a->jobs;
+        else if (!strcmp(s, "--sweeper")) slot = &a->sweeper;
+        else if (!strcmp(s, "--trials")) slot = &a->trials;
+        else if (!strcmp(s, "--max-jobs")) slot = &a->max_jobs;
+        else if (!strcmp(s, "--sweep-dir")) slot = &a->sweep_dir;
+        else if (!strcmp(s, "--seed")) slot = &a->seed;
+        else if (!strcmp(s, "--sort")) slot = &a->sort;
+        else if (!strcmp(s, "-m") || !strcmp(s, "--multirun")) {
+            a->multirun = 1;
+            continue;
+        }
         else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
             a->quiet = 1;
             continue;
@@ -232,11 +280,74 @@ static bml_status load_config(const args_t *a, bml_config **cfg) {
     return bml_config_compose(dir, a->overrides, a->n_overrides, cfg);
 }
 
-static int cmd_run(const args_t *a) {
+static bml_status compose_job(void *user, const char *const *ov, size_t n, bml_config **out) {
+    const args_t *a = user;
+    const char *dir = find_config_dir(a);
+    if (a->config_file) return bml_config_load_resolved(a->config_file, dir, ov, n, out);
+    return bml_config_compose(dir, ov, n, out);
+}
+
+/* a whole number in [lo, hi] given for option opt */
+static int parse_count(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "batteryml: %s must be a whole number from %ld to %ld, not '%s'\n(see batteryml help run)\n", opt, lo, hi,
+                s ? s : "");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
+    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, a->sweep_dir, a->quiet};
+    long v;
+    if (a->sweeper && strcmp(a->sweeper, "grid") && strcmp(a->sweeper, "basic") && strcmp(a->sweeper, "random"))
+        return usage_error("--sweeper must be grid (or basic) or random, not", a->sweeper);
+    o.sweep.sweeper = a->sweeper && !strcmp(a->sweeper, "random") ? BML_SWEEPER_RANDOM : BML_SWEEPER_GRID;
+    if (a->trials) {
+        if (parse_count("--trials", a->trials, 1, 1000000, &v)) return 2;
+        o.sweep.trials = (size_t)v;
+    }
+    if (a->max_jobs) {
+        if (parse_count("--max-jobs", a->max_jobs, 1, 100000000, &v)) return 2;
+        o.sweep.max_jobs = (size_t)v;
+    }
+    if (a->jobs) {
+        if (parse_count("--jobs", a->jobs, 1, 4096, &v)) return 2;
+        o.jobs = (int)v;
+    }
+    if (a->seed) {
+        if (parse_count("--seed", a->seed, 0, 2147483647L, &v)) return 2;
+        o.sweep.seed = (uint64_t)v;
+        o.seed_given = 1;
+    }
+    char *base = base_dir_of(find_config_dir(a));
+    o.base_dir = base;
+    int rc = bml_cli_multirun(&o, argc, argv);
+    free(base);
+    return rc;
+}
+
+static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
     if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
+    if (a->multirun) return cmd_multirun(a, argc, argv);
+    if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed)
+        return usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
+    long jobs;
+    if (a->jobs && parse_count("--jobs", a->jobs, 1, 4096, &jobs)) {
+        bml_config_free(cfg);
+        return 2;
+    }
+    if (a->jobs && bml_config_set(cfg, "jobs", a->jobs) != BML_OK) {
+        bml_config_free(cfg);
+        return fail();
+    }
     char *base = base_dir_of(find_config_dir(a));
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
@@ -249,6 +360,34 @@ static int cmd_run(const args_t *a) {
     if (a->quiet) printf("%s\n", r->run_dir);
     bml_run_result_free(r);
     return 0;
+}
+
+static int cmd_lr_find(const args_t *a) {
+    if (a->help) return fputs(LR_FIND_HELP, stdout), 0;
+    if (a->n_positionals) return usage_error("lr-find takes overrides (key=value), not", a->positional);
+    bml_config *cfg;
+    if (load_config(a, &cfg) != BML_OK) return fail();
+    char *base = base_dir_of(find_config_dir(a));
+    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
+    if (a->verbose && !a->quiet) o.progress = epoch_line;
+    bml_lr_find_result *r = NULL;
+    char *dir = NULL;
+    int n_fig = 0;
+    bml_status st = bml_run_lr_find(cfg, &o, &r);
+    if (st == BML_OK) st = bml_lr_find_write(r, cfg, a->out, &dir);
+    if (st == BML_OK && strcmp(bml_config_get(cfg, "figures") ? bml_config_get(cfg, "figures") : "true", "false"))
+        st = bml_run_plot(dir, &n_fig);
+    int rc = st == BML_OK ? 0 : fail();
+    if (!rc && a->quiet) printf("%g\n", r->suggestion);
+    else if (!rc)
+        printf("lr-find: %zu steps from %.3g to %.3g; suggested learning rate %.6g (steepest descent of the smoothed loss)\n"
+               "wrote %s/lr_find.csv%s\n",
+               r->n, r->lr[0], r->lr[r->n - 1], r->suggestion, dir, n_fig ? " and figures/lr_find.png" : "");
+    bml_lr_find_result_free(r);
+    free(dir);
+    free(base);
+    bml_config_free(cfg);
+    return rc;
 }
 
 static int cmd_synth(const args_t *a) {
@@ -293,6 +432,17 @@ static int cmd_plot(const args_t *a) {
     return 0;
 }
 
+/* a directory written by run -m */
+static int is_sweep_dir(const char *p) {
+    size_t n = strlen(p) + 16;
+    char *f = malloc(n);
+    if (!f) return 0;
+    snprintf(f, n, "%s/sweep.csv", p);
+    int yes = access(f, F_OK) == 0;
+    free(f);
+    return yes;
+}
+
 static int cmd_report(const args_t *a) {
     if (a->help) return fputs(REPORT_HELP, stdout), 0;
     if (a->n_positionals != 1) return usage_error("report needs one RUN_DIR", NULL);
@@ -306,7 +456,9 @@ static int cmd_report(const args_t *a) {
         out = def;
     }
     int rc = 0;
-    if (bml_run_report(a->positional, out) != BML_OK) rc = fail();
+    if (is_sweep_dir(a->positional) ? bml_sweep_report(a->positional, a->sort, out) != BML_OK
+                                    : bml_run_report(a->positional, out) != BML_OK)
+        rc = fail();
     else if (!a->quiet) printf("wrote %s\n", out);
     free(def);
     return rc;
@@ -316,6 +468,13 @@ static int cmd_compare(const args_t *a) {
     if (a->help) return fputs(COMPARE_HELP, stdout), 0;
     if (a->n_positionals < 1) return usage_error("compare needs RUN_DIRs", NULL);
     char *table = NULL;
+    if (a->n_positionals == 1 && is_sweep_dir(a->positional)) { /* a sweep: its jobs ranked by a metric */
+        if (bml_sweep_compare(a->positional, a->sort, &table) != BML_OK) return fail();
+        fputs(table, stdout);
+        free(table);
+        return 0;
+    }
+    if (a->sort) return usage_error("--sort is for a sweep directory (one with sweep.csv)", NULL);
     if (bml_run_compare(a->positionals, a->n_positionals, &table) != BML_OK) return fail();
     fputs(table, stdout);
     free(table);
@@ -510,7 +669,7 @@ int main(int argc, char **argv) {
     args_t a = {0};
     int rc = parse_args(argc, argv, 2, &a);
     if (rc == 0) {
-        if (!strcmp(cmd, "run")) rc = cmd_run(&a);
+        if (!strcmp(cmd, "run")) rc = cmd_run(&a, &argc, &argv);
         else if (!strcmp(cmd, "predict")) rc = cmd_predict(&a);
         else if (!strcmp(cmd, "features")) rc = cmd_features(&a);
         else if (!strcmp(cmd, "list")) rc = cmd_list(&a);
@@ -520,13 +679,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "report")) rc = cmd_report(&a);
         else if (!strcmp(cmd, "compare")) rc = cmd_compare(&a);
         else if (!strcmp(cmd, "structure")) rc = cmd_structure(&a);
+        else if (!strcmp(cmd, "lr-find")) rc = cmd_lr_find(&a);
         else if (!strcmp(cmd, "help")) {
             const char *t = a.positional;
             const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
                           : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
                           : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
-                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "structure") ? STRUCTURE_HELP : NULL;
+                          : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "structure") ? STRUCTURE_HELP
+                          : !strcmp(t, "lr-find") ? LR_FIND_HELP : NULL;
             rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }

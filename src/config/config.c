@@ -391,6 +391,23 @@ const char *bml_config_get(const bml_config *c, const char *key) {
 
 bml_status bml_config_set(bml_config *c, const char *key, const char *value) { return put(c, key, value); }
 
+bml_status bml_config_copy(const bml_config *c, bml_config **out) {
+    *out = NULL;
+    bml_config *d = calloc(1, sizeof *d);
+    int bad = !d;
+    const bml__strvec *from[4] = {&c->keys, &c->values, &c->groups, &c->options};
+    for (int v = 0; !bad && v < 4; v++) {
+        bml__strvec *to = v == 0 ? &d->keys : v == 1 ? &d->values : v == 2 ? &d->groups : &d->options;
+        for (size_t i = 0; !bad && i < from[v]->n; i++) bad = bml__strvec_push(to, from[v]->items[i]) != 0;
+    }
+    if (bad) {
+        bml_config_free(d);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    *out = d;
+    return BML_OK;
+}
+
 size_t bml_config_section(const bml_config *c, const char *section, bml_kv *out, size_t cap) {
     size_t sl = strlen(section), n = 0;
     for (size_t i = 0; i < c->keys.n; i++) {

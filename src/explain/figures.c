@@ -751,6 +751,145 @@ out:
 }
 
 /* ------------------------------------------------------------------ all figures of a run */
+/* ------------------------------------------------------------------ learning-rate range test */
+typedef struct {
+    const table *t;
+    int c_lr, c_loss, c_sug;
+} lrf_ctx;
+
+static void draw_lr_find(void *vc) {
+    lrf_ctx *c = vc;
+    size_t n = c->t->n;
+    PLFLT *x = calloc(n + 1, sizeof *x), *y = calloc(n + 1, sizeof *y);
+    double *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
+    if (!x || !y || !xs || !ys) goto out;
+    size_t m = 0, sug = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        double lr = num(c->t, i, c->c_lr), l = num(c->t, i, c->c_loss);
+        if (!(lr > 0) || !isfinite(l)) continue;
+        if (c->c_sug >= 0 && num(c->t, i, c->c_sug) == 1) sug = m;
+        x[m] = xs[m] = log10(lr), y[m] = ys[m] = l, m++;
+    }
+    if (!m) goto out;
+    double x0, x1, y0, y1;
+    minmax(xs, m, &x0, &x1);
+    minmax(ys, m, &y0, &y1);
+    plvpor(0.12, 0.95, 0.12, 0.9);
+    plwind(x0, x1, y0, y1);
+    plcol0(12);
+    plbox("g", 0, 0, "g", 0, 0);
+    plcol0(1);
+    plbox("bcnstl", 0, 0, "bcnstv", 0, 0);
+    pllab("learning rate (log scale)", "smoothed training loss", "Learning-rate range test");
+    plcol0(2);
+    plwidth(2);
+    plline((PLINT)m, x, y);
+    plwidth(1);
+    if (sug != (size_t)-1) {
+        PLFLT px[1] = {x[sug]}, py[1] = {y[sug]}, vx[2] = {x[sug], x[sug]}, vy[2] = {y0, y1};
+        plcol0(5);
+        pllsty(2);
+        plline(2, vx, vy);
+        pllsty(1);
+        plpoin(1, px, py, 17);
+        char lab[64];
+        snprintf(lab, sizeof lab, " suggested %.3g", pow(10, x[sug]));
+        plptex(x[sug], y1 - 0.08 * (y1 - y0), 1, 0, 0, lab);
+    }
+out:
+    free(x), free(y), free(xs), free(ys);
+}
+
+/* ------------------------------------------------------------------ a sweep: metric against each parameter */
+typedef struct {
+    const table *t;
+    int c_param, c_metric, c_status;
+    const char *param, *metric;
+} sweep_ctx;
+
+static void draw_sweep(void *vc) {
+    sweep_ctx *c = vc;
+    size_t n = c->t->n;
+    double *xv = calloc(n + 1, sizeof *xv), *yv = calloc(n + 1, sizeof *yv);
+    PLFLT *px = calloc(n + 1, sizeof *px), *py = calloc(n + 1, sizeof *py);
+    const char **cats = calloc(n + 1, sizeof *cats);
+    if (!xv || !yv || !px || !py || !cats) goto out;
+    /* numbers on a (log, when positive over more than a decade) axis; anything else as categories in order */
+    int numeric = 1;
+    double lo = INFINITY, hi = -INFINITY, v;
+    for (size_t i = 0; i < n; i++) {
+        if (bml__parse_double(str(c->t, i, c->c_param), &v) != 0) numeric = 0;
+        else lo = fmin(lo, v), hi = fmax(hi, v);
+    }
+    int logx = numeric && lo > 0 && hi / lo >= 10;
+    size_t nc = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = str(c->t, i, c->c_param);
+        size_t k = 0;
+        while (k < nc && strcmp(cats[k], p)) k++;
+        if (k == nc) cats[nc++] = p;
+        double y = num(c->t, i, c->c_metric);
+        if (strcmp(str(c->t, i, c->c_status), "ok") || !isfinite(y)) continue;
+        double x = numeric ? (bml__parse_double(p, &v), logx ? log10(v) : v) : (double)k;
+        xv[m] = x, yv[m] = y, px[m] = x, py[m] = y, m++;
+    }
+    double x0, x1, y0, y1;
+    if (numeric) minmax(xv, m, &x0, &x1);
+    else x0 = -0.5, x1 = (double)nc - 0.5;
+    minmax(yv, m, &y0, &y1);
+    plvpor(0.12, 0.95, numeric ? 0.12 : 0.2, 0.9);
+    plwind(x0, x1, y0, y1);
+    plcol0(12);
+    plbox(numeric ? "g" : "", 0, 0, "g", 0, 0);
+    plcol0(1);
+    plbox(numeric ? (logx ? "bcnstl" : "bcnst") : "bc", 0, 0, "bcnstv", 0, 0);
+    if (!numeric)
+        for (size_t k = 0; k < nc; k++) plptex((double)k, y0 - 0.04 * (y1 - y0), 1, 0, 0.5, cats[k]);
+    char *title = bml__sprintf("%s against %s (%zu jobs)", c->metric, c->param, m);
+    pllab(c->param, c->metric, title ? title : "");
+    free(title);
+    plcol0(2);
+    plpoin((PLINT)m, px, py, 17);
+out:
+    free(xv), free(yv), free(px), free(py), free(cats);
+}
+
+bml_status bml__figures_sweep(const char *sweep_dir, const char *metric, int *n_written) {
+    if (n_written) *n_written = 0;
+    if (!have_device("pngcairo") || !have_device("svgcairo"))
+        return bml__fail(BML_ERR_BACKEND, "PLplot's cairo driver is missing (Debian: apt-get install plplot-driver-cairo)");
+    table t;
+    if (!load(sweep_dir, "sweep.csv", &t)) return BML_OK; /* no jobs: no figures */
+    const bml__csv_row *h = &t.csv.rows[0];
+    int c_status = col(&t, "status"), c_metric = metric ? col(&t, metric) : -1, c_run = col(&t, "run_dir");
+    for (size_t j = 0; !metric && j < h->n_fields; j++) {
+        size_t l = strlen(h->fields[j]);
+        if (l > 5 && !strcmp(h->fields[j] + l - 5, ".rmse")) {
+            c_metric = (int)j;
+            break;
+        }
+    }
+    char *dir = bml__path_join(sweep_dir, "figures");
+    bml_status st = dir ? bml__mkdir_p(dir) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    int count = 0;
+    /* the swept keys are the columns between overrides and status */
+    int c_ovr = col(&t, "overrides");
+    for (int j = c_ovr + 1; st == BML_OK && c_metric >= 0 && c_status > j && j < c_status && j != c_run; j++) {
+        sweep_ctx c = {&t, j, c_metric, c_status, h->fields[j], h->fields[c_metric]};
+        char *name = bml__sprintf("sweep_%s_vs_%s", h->fields[c_metric], h->fields[j]);
+        for (char *q = name; q && *q; q++)
+            if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
+                *q = '_';
+        st = name ? render(dir, name, draw_sweep, &c, 900, 650) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st == BML_OK) count++;
+        free(name);
+    }
+    bml__csv_free(&t.csv);
+    free(dir);
+    if (n_written) *n_written = count;
+    return st;
+}
+
 bml_status bml__figures_draw(const char *run_dir, int *n_written) {
     if (n_written) *n_written = 0;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
@@ -854,6 +993,13 @@ bml_status bml__figures_draw(const char *run_dir, int *n_written) {
         while (c.nz < 3 && c.c_z[c.nz] >= 0) c.nz++;
         if (c.nz > 0 && c.c_days >= 0 && (st = render(dir, "latent_trajectories", draw_latent, &c, 1000, 800)) == BML_OK) count++;
     }
+    /* the learning-rate range test (lr-find, training.learning_rate=auto) */
+    table lf = {0};
+    if (st == BML_OK && load(run_dir, "lr_find.csv", &lf)) {
+        lrf_ctx c = {&lf, col(&lf, "lr"), col(&lf, "smoothed_loss"), col(&lf, "suggested")};
+        if (c.c_lr >= 0 && c.c_loss >= 0 && (st = render(dir, "lr_find", draw_lr_find, &c, 900, 650)) == BML_OK) count++;
+    }
+    bml__csv_free(&lf.csv);
     bml__csv_free(&la.csv);
     bml__csv_free(&dq.csv);
     bml__csv_free(&pr.csv);

@@ -10,4 +10,9 @@
  * does not have are skipped). *n_written receives the number of figures (may be NULL). */
 bml_status bml__figures_draw(const char *run_dir, int *n_written);
 
+/* A sweep's figures from its sweep.csv: `metric` (a column; NULL: the first <target>.rmse) against each
+ * swept key, numbers on a linear or (positive over a decade or more) log axis, other values as categories;
+ * written to sweep_dir/figures/sweep_<metric>_vs_<key>.{png,svg}. */
+bml_status bml__figures_sweep(const char *sweep_dir, const char *metric, int *n_written);
+
 #endif

@@ -28,6 +28,9 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
     o->t0 = p->scheduler_t0;
     o->t_mult = p->scheduler_t_mult;
     o->seed = p->seed >= 0 ? (uint64_t)p->seed : run_seed;
+    o->lr_find_steps = p->lr_find_steps;
+    o->lr_find_min = p->lr_find_min_lr;
+    o->lr_find_max = p->lr_find_max_lr;
     return BML_OK;
 }
 

@@ -42,30 +42,46 @@ cJSON *bml__track_preprocess_json(const bml__track_preprocess *p, size_t F) {
     return o;
 }
 
-static bml_status parse_nums(const cJSON *a, size_t F, const char *path, const char *what, double **out) {
+/* an array of exactly F finite numbers (a scale must also be non-zero) */
+static bml_status parse_nums(const cJSON *a, size_t F, const char *path, const char *what, int nonzero, double **out) {
+    *out = NULL;
     if (!cJSON_IsArray(a) || (size_t)cJSON_GetArraySize(a) != F)
         return bml__fail(BML_ERR_PARSE, "%s: '%s' must be an array of %zu numbers", path, what, F);
     *out = bml__calloc(F ? F : 1, sizeof **out);
     if (!*out) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    for (size_t j = 0; j < F; j++) {
-        const cJSON *e = cJSON_GetArrayItem(a, (int)j);
-        if (!cJSON_IsNumber(e)) return bml__fail(BML_ERR_PARSE, "%s: '%s' must be an array of %zu numbers", path, what, F);
-        (*out)[j] = e->valuedouble;
+    size_t j = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, a) {
+        if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble) || (nonzero && e->valuedouble == 0)) {
+            free(*out);
+            *out = NULL;
+            return bml__fail(BML_ERR_PARSE, "%s: %s[%zu]: must be a finite%s number", path, what, j, nonzero ? ", non-zero" : "");
+        }
+        (*out)[j++] = e->valuedouble;
     }
     return BML_OK;
 }
 
 bml_status bml__track_preprocess_parse(const cJSON *j, size_t F, const char *path, bml__track_preprocess *p) {
     memset(p, 0, sizeof *p);
+    if (!cJSON_IsObject(j)) return bml__fail(BML_ERR_PARSE, "%s: expected a JSON object", path);
     const cJSON *imp = cJSON_GetObjectItemCaseSensitive(j, "impute_mean");
     const cJSON *sc = cJSON_GetObjectItemCaseSensitive(j, "scaler");
-    if (imp && !cJSON_IsNull(imp)) BML__TRY(parse_nums(imp, F, path, "impute_mean", &p->impute));
-    if (sc && !cJSON_IsNull(sc)) {
-        p->scaler.n_features = F;
-        BML__TRY(parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "mean"), F, path, "scaler.mean", &p->scaler.mean));
-        BML__TRY(parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "scale"), F, path, "scaler.scale", &p->scaler.scale));
+    if (!imp || !sc) return bml__fail(BML_ERR_PARSE, "%s: needs 'impute_mean' and 'scaler' (null when not used)", path);
+    bml_status st = BML_OK;
+    if (!cJSON_IsNull(imp)) st = parse_nums(imp, F, path, "impute_mean", 0, &p->impute);
+    if (st == BML_OK && !cJSON_IsNull(sc)) {
+        if (!cJSON_IsObject(sc)) {
+            st = bml__fail(BML_ERR_PARSE, "%s: 'scaler' must be an object with mean and scale, or null", path);
+        } else {
+            p->scaler.n_features = F;
+            st = parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "mean"), F, path, "scaler.mean", 0, &p->scaler.mean);
+            if (st == BML_OK)
+                st = parse_nums(cJSON_GetObjectItemCaseSensitive(sc, "scale"), F, path, "scaler.scale", 1, &p->scaler.scale);
+        }
     }
-    return BML_OK;
+    if (st != BML_OK) bml__track_preprocess_release(p);
+    return st;
 }
 
 void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size_t n, size_t F) {
@@ -120,32 +136,37 @@ cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev,
     return o;
 }
 
+/* the group key of an evaluation row: its cell ("E5-A", as bml_sample_cell_key) or its temperature;
+ * as long as the names are (caller frees) */
+static char *group_key(const bml_sample_meta *m, int by_cell) {
+    if (!by_cell) return bml__sprintf("%g", m->temperature_c);
+    return m->experiment ? bml__sprintf("E%d-%s", m->experiment, m->cell) : bml__strdup(m->cell);
+}
+
 /* group the evaluation rows by a string key and add {key: block} to parent */
 static void grouped(cJSON *parent, const char *name, const bml_samples *s, const bml__track_eval *ev, int by_cell) {
     cJSON *g = cJSON_AddObjectToObject(parent, name);
     size_t *rows = bml__calloc(ev->n ? ev->n : 1, sizeof *rows);
     char *seen = bml__calloc(ev->n ? ev->n : 1, 1);
-    if (!rows || !seen) goto out;
+    char **keys = bml__calloc(ev->n ? ev->n : 1, sizeof *keys);
+    if (!rows || !seen || !keys) goto out;
+    for (size_t a = 0; a < ev->n; a++)
+        if (!(keys[a] = group_key(&s->meta[ev->idx[a]], by_cell))) goto out;
     for (size_t a = 0; a < ev->n; a++) {
         if (seen[a]) continue;
-        char ka[64], kb[64];
-        const bml_sample_meta *ma = &s->meta[ev->idx[a]];
-        if (by_cell) bml_sample_cell_key(ma, ka, sizeof ka);
-        else snprintf(ka, sizeof ka, "%g", ma->temperature_c);
         size_t m = 0;
         for (size_t b = a; b < ev->n; b++) {
-            const bml_sample_meta *mb = &s->meta[ev->idx[b]];
-            if (by_cell) bml_sample_cell_key(mb, kb, sizeof kb);
-            else snprintf(kb, sizeof kb, "%g", mb->temperature_c);
-            if (!seen[b] && !strcmp(ka, kb)) {
+            if (!seen[b] && !strcmp(keys[a], keys[b])) {
                 seen[b] = 1;
                 rows[m++] = b;
             }
         }
         cJSON *blk = bml__track_metrics_block(s, ev, rows, m);
-        if (blk) cJSON_AddItemToObject(g, ka, blk);
+        if (blk) cJSON_AddItemToObject(g, keys[a], blk);
     }
 out:
+    for (size_t a = 0; keys && a < ev->n; a++) free(keys[a]);
+    free(keys);
     free(rows);
     free(seen);
 }

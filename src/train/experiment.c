@@ -1,7 +1,10 @@
 /* The study runner: load -> pipeline -> split -> fit per fold -> evaluate -> explain -> write.
  * Output writing (run directory, CSV and JSON files) lives in track/. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
 #include "track/track.h"
+#include "train/trainer.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -24,12 +28,17 @@ static double now_s(void) {
 static void say(const bml_run_opts *o, const char *fmt, ...) BML__PRINTF(2, 3);
 static void say(const bml_run_opts *o, const char *fmt, ...) {
     if (!o || !o->log) return;
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    o->log(o->log_user, buf);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!buf) return;
+    va_start(ap, fmt);
+    vsnprintf(buf, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    o->log(o->log_user, buf); /* as long as it is: feature lists of wide tables are not cut */
+    free(buf);
 }
 
 /* A relative path that does not exist from the working directory is looked up under base_dir. */
@@ -222,12 +231,13 @@ static void preprocess_samples(const bml__track_preprocess *pre, bml_samples *s)
 
 /* The model of the config: its model.* keys; neural models also get training.* as they are and the
  * loss group as loss=<name>, loss_<key>=<value>. */
-static bml_status create_model(const bml_config *cfg, const char *mname, bml_model **out) {
+static bml_status create_model(const bml_config *cfg, const char *mname, const bml_kv *extra, size_t n_extra,
+                               bml_model **out) {
     int neural = bml_model_registry_takes_training(mname);
     size_t nm = bml_config_section(cfg, "model", NULL, 0);
     size_t nt = neural ? bml_config_section(cfg, "training", NULL, 0) : 0;
     size_t nl = neural ? bml_config_section(cfg, "loss", NULL, 0) : 0;
-    size_t n = nt + nm + nl + 1;
+    size_t n = nt + nm + nl + n_extra + 1;
     bml_kv *kv = bml__calloc(n, sizeof *kv);
     char **owned = bml__calloc(nl + 1, sizeof *owned);
     if (!kv || !owned) {
@@ -247,6 +257,15 @@ static bml_status create_model(const bml_config *cfg, const char *mname, bml_mod
         k += nl;
     }
     k += bml_config_section(cfg, "model", kv + k, nm);
+    /* extra keys replace those of the configuration */
+    size_t kept = 0;
+    for (size_t i = 0; i < k; i++) {
+        int replaced = 0;
+        for (size_t e = 0; e < n_extra; e++) replaced |= !strcmp(kv[i].key, extra[e].key);
+        if (!replaced) kv[kept++] = kv[i];
+    }
+    k = kept;
+    for (size_t i = 0; i < n_extra; i++) kv[k++] = extra[i];
     bml_status st = bml_model_create(mname, kv, k, out);
     for (size_t i = 0; i < nl; i++) free(owned[i]);
     free(owned);
@@ -262,7 +281,7 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
     const size_t *ev_idx = bml_fold_eval(fold, &n_ev_samples);
     fo->eval_is_test = fold->n_test > 0;
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
-    BML__TRY(create_model(cfg, mname, &fo->model));
+    BML__TRY(create_model(cfg, mname, NULL, 0, &fo->model));
     bml_model_set_epoch_callback(fo->model, opts->progress, opts->progress_user);
     bml_status st;
     bml_samples *tr = NULL, *va = NULL, *ev = NULL;
@@ -359,6 +378,211 @@ done:
     return st;
 }
 
+/* ------------------------------------------------------------------ the folds, in parallel */
+/* Folds are independent: each its own model, seed and data. With opts->jobs > 1 they run on that many
+ * threads (each backend limited to cores / threads), every fold's log lines kept and printed in fold order
+ * afterwards, so the output and the numbers are those of the folds run one after another. */
+typedef struct {
+    const bml_config *cfg;
+    const bml_samples *s;
+    const size_t *flat_of;
+    const bml_split *sp;
+    uint64_t seed;
+    const bml_run_opts *opts;
+    fold_out *folds;
+    bml_run_result *times; /* (n_folds) each fold's stage times */
+    bml_status *status;    /* (n_folds) */
+    char **error, **log;   /* (n_folds) the failing fold's message, the lines it logged */
+    size_t next;
+    int threads;
+    pthread_mutex_t mu;
+} fold_pool;
+
+typedef struct {
+    fold_pool *pool;
+    size_t fold;
+} fold_log_ctx;
+
+/* a fold's log line, kept for later */
+static void keep_line(void *user, const char *line) {
+    fold_log_ctx *c = user;
+    char **log = &c->pool->log[c->fold];
+    char *joined = *log ? bml__sprintf("%s\n%s", *log, line) : bml__strdup(line);
+    if (joined) free(*log), *log = joined;
+}
+
+static void *fold_worker(void *arg) {
+    fold_pool *p = arg;
+    bml_parallel_set_thread_local(p->threads);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t f = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (f >= p->sp->n_folds) break;
+        fold_log_ctx lc = {p, f};
+        bml_run_opts o = *p->opts;
+        o.log = p->opts->log ? keep_line : NULL;
+        o.log_user = &lc;
+        o.progress = NULL; /* one progress line cannot show several folds */
+        p->status[f] = run_fold(p->cfg, p->s, p->flat_of, &p->sp->folds[f], p->seed, &o, &p->folds[f], &p->times[f]);
+        if (p->status[f] != BML_OK) p->error[f] = bml__strdup(bml_last_error());
+    }
+    return NULL;
+}
+
+static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+                            uint64_t seed, const bml_run_opts *opts, fold_out *folds, bml_run_result *res) {
+    size_t F = sp->n_folds;
+    long jobs = 0;
+    const char *js = cfg_str(cfg, "jobs", "0");
+    if (bml__parse_long(js, &jobs) != 0 || jobs < 0 || jobs > 4096)
+        return bml__fail(BML_ERR_VALUE, "jobs must be a whole number from 0 (the cores) to 4096, got '%s'", js);
+    int workers = jobs == 0 ? bml_parallel_cores() : (int)jobs;
+    if ((size_t)workers > F) workers = (int)F;
+    if (workers <= 1) {
+        for (size_t f = 0; f < F; f++) {
+            bml_status st = run_fold(cfg, s, flat_of, &sp->folds[f], seed, opts, &folds[f], res);
+            if (st != BML_OK) return bml__fail_prefix(st, "fold %s", sp->folds[f].name);
+        }
+        return BML_OK;
+    }
+    int cores = bml_parallel_cores();
+    fold_pool p = {cfg, s, flat_of, sp, seed, opts, folds, bml__calloc(F, sizeof(bml_run_result)), bml__calloc(F, sizeof(bml_status)),
+                   bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), 0, cores / workers > 0 ? cores / workers : 1,
+                   PTHREAD_MUTEX_INITIALIZER};
+    pthread_t *th = bml__calloc((size_t)workers, sizeof *th);
+    bml_status st = p.times && p.status && p.error && p.log && th ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    int started = 0;
+    if (st == BML_OK) {
+        for (; started < workers; started++)
+            if (pthread_create(&th[started], NULL, fold_worker, &p) != 0) break;
+        if (started == 0) st = bml__fail(BML_ERR_BACKEND, "cannot start threads for the folds");
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    }
+    /* in fold order: the log lines, the stage times, the first failure */
+    for (size_t f = 0; st == BML_OK && f < F; f++) {
+        if (p.log[f]) {
+            char *line = p.log[f];
+            for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+                *nl = 0;
+                opts->log(opts->log_user, line);
+            }
+            opts->log(opts->log_user, line);
+        }
+        res->t_fit += p.times[f].t_fit, res->t_predict += p.times[f].t_predict;
+        res->t_explain += p.times[f].t_explain, res->t_backend += p.times[f].t_backend;
+        if (p.status[f] != BML_OK) {
+            st = bml__fail(p.status[f], "fold %s: %s", sp->folds[f].name, p.error[f] ? p.error[f] : "failed");
+        }
+    }
+    for (size_t f = 0; p.error && p.log && f < F; f++) free(p.error[f]), free(p.log[f]);
+    free(p.times), free(p.status), free(p.error), free(p.log), free(th);
+    return st;
+}
+
+/* ------------------------------------------------------------------ learning-rate range test */
+
+void bml_lr_find_result_free(bml_lr_find_result *r) {
+    if (!r) return;
+    free(r->lr);
+    free(r->loss);
+    free(r->batch_loss);
+    free(r);
+}
+
+char *bml_lr_find_csv(const bml_lr_find_result *r) {
+    size_t cap = 64 + 96 * (r->n + 1), len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    len += (size_t)snprintf(out + len, cap - len, "step,lr,smoothed_loss,batch_loss,suggested\n");
+    for (size_t i = 0; i < r->n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%zu,%.9g,%.9g,%.9g,%d\n", i + 1, r->lr[i], r->loss[i], r->batch_loss[i],
+                                r->lr[i] == r->suggestion);
+    return out;
+}
+
+/* the settings of the range test: lr_find.min_lr, max_lr, num_steps */
+static bml_status lr_find_settings(const bml_config *cfg, double *min_lr, double *max_lr, long *steps) {
+    const char *a = cfg_str(cfg, "lr_find.min_lr", "1e-7"), *b = cfg_str(cfg, "lr_find.max_lr", "1"),
+               *c = cfg_str(cfg, "lr_find.num_steps", "100");
+    if (bml__parse_double(a, min_lr) != 0 || !(*min_lr > 0))
+        return bml__fail(BML_ERR_VALUE, "lr_find.min_lr must be a number > 0, got '%s'", a);
+    if (bml__parse_double(b, max_lr) != 0 || !(*max_lr > *min_lr))
+        return bml__fail(BML_ERR_VALUE, "lr_find.max_lr must be a number > lr_find.min_lr, got '%s'", b);
+    if (bml__parse_long(c, steps) != 0 || *steps < 2 || *steps > 10000000)
+        return bml__fail(BML_ERR_VALUE, "lr_find.num_steps must be a whole number from 2 to 10000000, got '%s'", c);
+    return BML_OK;
+}
+
+/* The range test on the training split of `fold`, from a fresh model of the configuration. */
+static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all, const bml_fold *fold, uint64_t seed,
+                                  const bml_run_opts *opts, bml_lr_find_result **out) {
+    *out = NULL;
+    const char *mname = cfg_str(cfg, "model.name", "lgbm");
+    if (!bml_model_registry_takes_training(mname))
+        return bml__fail(BML_ERR_VALUE, "the learning-rate finder is for the neural models (mlp, lstm_attn, cnn_lstm, neural_ode, "
+                                        "acla), not %s", mname);
+    double min_lr, max_lr;
+    long steps;
+    BML__TRY(lr_find_settings(cfg, &min_lr, &max_lr, &steps));
+    char s_steps[32], s_min[40], s_max[40];
+    snprintf(s_steps, sizeof s_steps, "%ld", steps);
+    snprintf(s_min, sizeof s_min, "%.17g", min_lr);
+    snprintf(s_max, sizeof s_max, "%.17g", max_lr);
+    /* a learning rate the model accepts: the range test sets its own */
+    bml_kv extra[4] = {{"lr_find_steps", s_steps}, {"lr_find_min_lr", s_min}, {"lr_find_max_lr", s_max}, {"learning_rate", "0.001"}};
+    bml_model *m = NULL;
+    BML__TRY(create_model(cfg, mname, extra, 4, &m));
+    bml_model_set_epoch_callback(m, opts ? opts->progress : NULL, opts ? opts->progress_user : NULL);
+    bml_samples *tr = NULL;
+    bml__track_preprocess pre = {0};
+    bml_lr_find_result *r = calloc(1, sizeof *r);
+    char *csv = NULL;
+    bml_status st = r ? bml_samples_subset(all, fold->train, fold->n_train, &tr) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = preprocess_fit(m, tr, &pre);
+    if (st == BML_OK) {
+        preprocess_samples(&pre, tr);
+        st = bml_model_fit(m, tr, NULL, seed);
+    }
+    if (st == BML_OK && !(csv = bml_model_history_csv(m))) st = bml__fail(BML_ERR_VALUE, "lr-find: the model kept no history");
+    /* the history's rows: epoch (the step), train_loss (smoothed), val_loss (the batch's), lr */
+    size_t n = 0;
+    for (const char *p = csv; st == BML_OK && p && *p; p++) n += *p == '\n';
+    if (st == BML_OK) {
+        r->lr = bml__calloc(n + 1, sizeof *r->lr);
+        r->loss = bml__calloc(n + 1, sizeof *r->loss);
+        r->batch_loss = bml__calloc(n + 1, sizeof *r->batch_loss);
+        if (!r->lr || !r->loss || !r->batch_loss) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    const char *line = csv ? strchr(csv, '\n') : NULL; /* after the header */
+    while (st == BML_OK && line && line[1]) {
+        line++;
+        double step, tl, vl, lr;
+        if (sscanf(line, "%lf,%lf,%lf,%lf", &step, &tl, &vl, &lr) != 4) {
+            /* non-finite losses are written as nan/inf: strtod reads those too */
+            char *e;
+            step = strtod(line, &e);
+            tl = strtod(e + 1, &e);
+            vl = strtod(e + 1, &e);
+            lr = strtod(e + 1, &e);
+        }
+        r->lr[r->n] = lr, r->loss[r->n] = tl, r->batch_loss[r->n] = vl;
+        r->n++;
+        line = strchr(line, '\n');
+    }
+    if (st == BML_OK) st = bml_lr_find_suggest(r->lr, r->loss, r->n, &r->suggestion);
+    free(csv);
+    bml_samples_free(tr);
+    bml__track_preprocess_release(&pre);
+    bml_model_free(m);
+    if (st != BML_OK) {
+        bml_lr_find_result_free(r);
+        return st;
+    }
+    *out = r;
+    return BML_OK;
+}
+
 /* The dQ/dV curves of the first evaluated cell (every reference test), with the detected peaks, for the
  * figures: cell, rpt, voltage_v, dqdv_ah_per_v, is_peak. NULL when not an ica_peaks study. */
 static char *dqdv_csv(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_fold *f) {
@@ -424,6 +648,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     bml_split *sp = NULL;
     fold_out *folds = NULL;
     bml_samples *flat = NULL; /* per-step rows of sequence samples */
+    bml_config *cfg_auto = NULL; /* training.learning_rate=auto: the configuration with the rate found */
+    char *lr_csv = NULL;         /* and the range test's curve */
     size_t *flat_of = NULL;   /* (n*T) sample step -> flat row */
     bml_status st;
     long seed_l = 42;
@@ -501,15 +727,33 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     }
     const bml_samples *rows = flat ? flat : s;
 
+    /* training.learning_rate=auto: the range test on the first fold's training split, then the study with
+     * its suggestion (in a copy of the configuration, so that config.yaml records the number) */
+    if (bml_model_registry_takes_training(mname) && !strcmp(cfg_str(cfg, "training.learning_rate", ""), "auto")) {
+        bml_lr_find_result *lr = NULL;
+        char num[40];
+        if ((st = lr_find_on_fold(cfg, s, &sp->folds[0], (uint64_t)seed_l, opts, &lr)) != BML_OK) {
+            bml__fail_prefix(st, "training.learning_rate=auto");
+            goto fail;
+        }
+        snprintf(num, sizeof num, "%.6g", lr->suggestion);
+        say(opts, "      lr-find   %zu steps from %.3g to %.3g: training with the suggested learning rate %s", lr->n, lr->lr[0],
+            lr->lr[lr->n - 1], num);
+        lr_csv = bml_lr_find_csv(lr);
+        bml_lr_find_result_free(lr);
+        if (!lr_csv || (st = bml_config_copy(cfg, &cfg_auto)) != BML_OK ||
+            (st = bml_config_set(cfg_auto, "training.learning_rate", num)) != BML_OK) {
+            if (st == BML_OK) goto nomem;
+            goto fail;
+        }
+        cfg = cfg_auto;
+    }
+
     /* 4-6. fit, evaluate, explain per fold */
     say(opts, "[4/7] train     model %s (%s)", mname, sp->n_folds == 1 ? "one fold" : "every fold");
     folds = bml__calloc(sp->n_folds, sizeof *folds);
     if (!folds) goto nomem;
-    for (size_t f = 0; f < sp->n_folds; f++)
-        if ((st = run_fold(cfg, s, flat_of, &sp->folds[f], (uint64_t)seed_l, opts, &folds[f], res)) != BML_OK) {
-            bml__fail_prefix(st, "fold %s", sp->folds[f].name);
-            goto fail;
-        }
+    if ((st = run_folds(cfg, s, flat_of, sp, (uint64_t)seed_l, opts, folds, res)) != BML_OK) goto fail;
 
     /* metrics over every fold's evaluation rows */
     bml__track_eval ev = {0};
@@ -583,8 +827,11 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         }
         double t_save = 0;
         char *dqdv = bml_dataset_n_curves(ds) ? dqdv_csv(cfg, ds, s, &sp->folds[0]) : NULL;
-        bml__track_extra extra[1] = {{"dqdv.csv", dqdv}};
-        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, extra, dqdv ? 1 : 0, &res->run_dir, &t_save);
+        bml__track_extra extra[2];
+        size_t n_extra = 0;
+        if (dqdv) extra[n_extra++] = (bml__track_extra){"dqdv.csv", dqdv};
+        if (lr_csv) extra[n_extra++] = (bml__track_extra){"lr_find.csv", lr_csv};
+        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, extra, n_extra, &res->run_dir, &t_save);
         free(dqdv);
         res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
@@ -616,6 +863,8 @@ fail:
     bml_run_result_free(res);
     res = NULL;
 cleanup:
+    bml_config_free(cfg_auto);
+    free(lr_csv);
     bml_samples_free(flat);
     free(flat_of);
     for (size_t f = 0; folds && f < sp->n_folds; f++) fold_out_release(&folds[f]);
@@ -632,4 +881,77 @@ void bml_run_result_free(bml_run_result *r) {
     free(r->run_dir);
     free(r->metrics_json);
     free(r);
+}
+
+bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out) {
+    *out = NULL;
+    long seed = 42;
+    const char *seed_s = cfg_str(cfg, "seed", "42");
+    if (bml__parse_long(seed_s, &seed) != 0 || seed < 0)
+        return bml__fail(BML_ERR_VALUE, "seed must be a non-negative integer, got '%s'", seed_s);
+    bml_dataset *ds = NULL;
+    bml_samples *s = NULL;
+    bml_split *sp = NULL;
+    bml_status st = bml_run_load_data(cfg, opts ? opts->base_dir : NULL, NULL, 0, &ds);
+    if (st == BML_OK) st = bml_run_build_samples(cfg, ds, 0, &s);
+    if (st == BML_OK) {
+        size_t nkv = bml_config_section(cfg, "split", NULL, 0);
+        bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
+        if (!kv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        else {
+            bml_config_section(cfg, "split", kv, nkv);
+            st = bml_split_create(cfg_str(cfg, "split.name", "temperature_holdout"), kv, nkv, s, (uint64_t)seed, &sp);
+            free(kv);
+        }
+    }
+    if (st == BML_OK) st = lr_find_on_fold(cfg, s, &sp->folds[0], (uint64_t)seed, opts, out);
+    bml_split_free(sp);
+    bml_samples_free(s);
+    bml_dataset_free(ds);
+    return st;
+}
+
+bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg, const char *out_dir, char **dir_out) {
+    *dir_out = NULL;
+    char *dir = NULL;
+    if (out_dir) {
+        dir = bml__strdup(out_dir);
+        if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml_status st = bml__mkdir_p(dir);
+        if (st != BML_OK) {
+            free(dir);
+            return st;
+        }
+    } else { /* a new folder beside the runs */
+        const char *outdir = cfg_str(cfg, "output_dir", "runs");
+        BML__TRY(bml__mkdir_p(outdir));
+        time_t t = time(NULL);
+        struct tm tmv;
+        gmtime_r(&t, &tmv);
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
+        for (int k = 1; k < 1000 && !dir; k++) {
+            char *cand = k == 1 ? bml__sprintf("%s/%s-lr_find-%s", outdir, ts, cfg_str(cfg, "model.name", "model"))
+                                : bml__sprintf("%s/%s-lr_find-%s-%d", outdir, ts, cfg_str(cfg, "model.name", "model"), k);
+            if (!cand) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            if (mkdir(cand, 0777) == 0) dir = cand;
+            else {
+                int e = errno;
+                free(cand);
+                if (e != EEXIST) return bml__fail(BML_ERR_IO, "%s: cannot create a folder: %s", outdir, strerror(e));
+            }
+        }
+        if (!dir) return bml__fail(BML_ERR_IO, "%s: too many lr-find folders", outdir);
+    }
+    char *csv = bml_lr_find_csv(r), *yaml = bml_config_to_yaml(cfg);
+    char *p1 = bml__path_join(dir, "lr_find.csv"), *p2 = bml__path_join(dir, "config.yaml");
+    bml_status st = csv && yaml && p1 && p2 ? bml__write_file_atomic(p1, csv, strlen(csv)) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = bml__write_file_atomic(p2, yaml, strlen(yaml));
+    free(csv), free(yaml), free(p1), free(p2);
+    if (st != BML_OK) {
+        free(dir);
+        return st;
+    }
+    *dir_out = dir;
+    return BML_OK;
 }

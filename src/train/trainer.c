@@ -54,9 +54,109 @@ bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y,
     return st;
 }
 
+bml_status bml_lr_find_suggest(const double *lr, const double *loss, size_t n, double *out) {
+    const size_t skip_begin = 10, skip_end = 1;
+    *out = NAN;
+    size_t *at = bml__calloc(n + 1, sizeof *at), m = 0;
+    if (!at) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = skip_begin; i + skip_end < n; i++)
+        if (isfinite(loss[i])) at[m++] = i; /* the finite losses, as Lightning keeps them */
+    if (m < 2) {
+        free(at);
+        return bml__fail(BML_ERR_VALUE, "the learning-rate range test has %zu usable steps: too few for a suggestion "
+                                        "(more num_steps, or a larger max_lr)", m);
+    }
+    /* numpy.gradient with unit spacing: one-sided at the ends, central inside */
+    size_t best = 0;
+    double best_g = INFINITY;
+    for (size_t k = 0; k < m; k++) {
+        double g = k == 0 ? loss[at[1]] - loss[at[0]]
+                 : k == m - 1 ? loss[at[m - 1]] - loss[at[m - 2]]
+                              : 0.5 * (loss[at[k + 1]] - loss[at[k - 1]]);
+        if (g < best_g) best_g = g, best = k;
+    }
+    *out = lr[at[best]];
+    free(at);
+    return BML_OK;
+}
+
+/* the range test (see bml_train_opts.lr_find_steps) */
+static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n,
+                                const bml_train_opts *o, bml_train_history *h) {
+    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim, N = (size_t)o->lr_find_steps;
+    if (!(o->lr_find_min > 0) || !(o->lr_find_max > o->lr_find_min))
+        return bml__fail(BML_ERR_VALUE, "lr-find needs 0 < min_lr < max_lr (got %g, %g)", o->lr_find_min, o->lr_find_max);
+    if (n == 0) return bml__fail(BML_ERR_VALUE, "lr-find: no training samples");
+    bml_adamw opt;
+    BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->lr_find_min, (float)o->weight_decay));
+    size_t *order = bml__calloc(n, sizeof *order);
+    float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
+    float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
+    float *pred = bml__calloc(bs * od, sizeof *pred), *dpred = bml__calloc(bs * od, sizeof *dpred);
+    h->train_loss = bml__calloc(N, sizeof(double));
+    h->val_loss = bml__calloc(N, sizeof(double));
+    h->lr = bml__calloc(N, sizeof(double));
+    bml_status st = BML_OK;
+    if (!order || !xb || !yb || !pred || !dpred || !h->train_loss || !h->val_loss || !h->lr || (md && (!mb || !vm))) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    bml__rng rng;
+    bml__rng_seed(&rng, o->seed ^ 0x5eedULL);
+    const double beta = 0.98;
+    double avg = 0, best = INFINITY;
+    size_t i = n; /* position in the current epoch's order */
+    for (size_t s = 0; s < N; s++) {
+        double lr = N > 1 ? o->lr_find_min * pow(o->lr_find_max / o->lr_find_min, (double)s / (double)(N - 1)) : o->lr_find_min;
+        opt.lr = (float)lr;
+        if (i >= n) { /* a new epoch */
+            bml__rng_shuffle(&rng, order, n);
+            i = 0;
+        }
+        int B = (int)((n - i) < bs ? n - i : bs);
+        for (int b = 0; b < B; b++) {
+            memcpy(xb + (size_t)b * in, x + order[i + (size_t)b] * in, in * sizeof *xb);
+            memcpy(yb + (size_t)b * od, y + order[i + (size_t)b] * od, od * sizeof *yb);
+            if (md) memcpy(mb + (size_t)b * md, mask + order[i + (size_t)b] * md, md * sizeof *mb);
+        }
+        i += (size_t)B;
+        size_t nvals = (size_t)B * od;
+        if (md) value_mask(t, mb, B, vm);
+        if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
+        double l = bml_loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
+        avg = beta * avg + (1 - beta) * l;
+        double smooth = avg / (1 - pow(beta, (double)(s + 1)));
+        h->train_loss[s] = smooth;
+        h->val_loss[s] = l;
+        h->lr[s] = lr;
+        h->n_epochs = s + 1;
+        if (o->on_epoch) o->on_epoch(o->on_epoch_user, (long)s + 1, (long)N, smooth, l);
+        if (!isfinite(smooth) || smooth > 4 * best) break; /* diverged: the curve ends here */
+        if (smooth < best) best = smooth;
+        memset(t->grads, 0, t->n_params * sizeof *t->grads);
+        if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
+        if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
+        bml_adamw_step(&opt, t->params, t->grads);
+    }
+done:
+    bml_adamw_release(&opt);
+    free(order);
+    free(xb);
+    free(yb);
+    free(mb);
+    free(vm);
+    free(pred);
+    free(dpred);
+    if (st != BML_OK) bml_train_history_release(h);
+    return st;
+}
+
 bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
                      const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h) {
     memset(h, 0, sizeof *h);
+    h->best_epoch = -1;
+    if (o->lr_find_steps > 0) return lr_range_test(t, x, y, mask, n, o, h);
     h->best_epoch = -1;
     size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim;
     if (o->loss.kind == BML_LOSS_PHYSICS && !md)

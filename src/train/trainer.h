@@ -34,6 +34,14 @@ typedef struct {
     uint64_t seed;
     void (*on_epoch)(void *user, long epoch, long epochs, double train_loss, double val_loss); /* may be NULL */
     void *on_epoch_user;
+    /* lr_find_steps > 0: instead of training, the learning-rate range test (Smith 2015; fastai's lr_find,
+     * Lightning's Tuner.lr_find): from the network as it is, lr_find_steps mini-batches (epochs of seeded
+     * shuffles, as training) with the learning rate growing exponentially from lr_find_min to lr_find_max,
+     * the loss smoothed exponentially (beta 0.98, bias-corrected); it stops once the smoothed loss exceeds
+     * 4x its minimum or is not finite. The history then has one row per step: train_loss the smoothed
+     * loss, val_loss the batch's own loss, lr the rate used. */
+    long lr_find_steps;
+    double lr_find_min, lr_find_max;
 } bml_train_opts;
 
 typedef struct {
@@ -47,6 +55,11 @@ void bml_train_history_release(bml_train_history *h);
  * (nv may be 0). */
 bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
                      const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h);
+
+/* The suggested learning rate of a range test: the rate at the steepest descent of the smoothed loss
+ * (the minimum of numpy.gradient over the steps, the first 10 and the last step left out, as
+ * Lightning's suggestion). BML_ERR_VALUE when fewer than 2 finite steps remain. */
+bml_status bml_lr_find_suggest(const double *lr, const double *loss, size_t n, double *out);
 
 /* Mean loss of t over a set (over its unmasked values), evaluation mode, in chunks of `batch` samples. */
 bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,

@@ -1,0 +1,25 @@
+/* How many threads XGBoost (OpenMP: boosting and TreeSHAP) uses in this process.
+ *
+ * OpenMP keeps its thread count per thread, initialised from the process's setting: worker processes of a
+ * sweep (`batteryml run -m --jobs N`), MPI ranks and the threads that fit folds at once set it so that
+ * workers x threads does not exceed the cores. Results do not depend on it. OpenBLAS is always run
+ * single-threaded by the library (its threaded kernels round differently; see README "Threads and
+ * reentrancy"). */
+#ifndef BATTERYML_PARALLEL_H
+#define BATTERYML_PARALLEL_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Cores this process may run on (its CPU affinity), at least 1. */
+int bml_parallel_cores(void);
+/* n threads (n < 1: 1) for the OpenMP parallel regions the calling thread starts from now on; called from
+ * the main thread before others start, also the threads' default. */
+void bml_parallel_set_threads(int n);
+void bml_parallel_set_thread_local(int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,591 @@
+/* `batteryml run -m`: the jobs of a sweep run by worker processes (fork, one job each, at most --jobs at
+ * a time, each worker's backends limited to cores / workers threads), or, under mpirun, by the MPI ranks
+ * with dynamic scheduling (rank 0 hands the next job to whichever rank asks). Every job is an ordinary
+ * run written into the sweep directory; rank 0 (or the parent process) alone writes multirun.yaml and
+ * sweep.csv. A job's numbers do not depend on where or beside what it ran. */
+#define _GNU_SOURCE
+#include "cli/multirun.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef BML_HAVE_MPI
+#include <mpi.h>
+#include <pthread.h>
+#endif
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *fmt_str(const char *fmt, const char *a, const char *b) {
+    size_t n = strlen(fmt) + strlen(a) + (b ? strlen(b) : 0) + 1;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, fmt, a, b ? b : "");
+    return s;
+}
+
+/* ------------------------------------------------------------------ one job */
+
+typedef struct {
+    int ok;
+    char *error, *run_dir, *metrics_json;
+    double seconds, fit_seconds;
+} job_result;
+
+static void job_result_release(job_result *r) {
+    free(r->error);
+    free(r->run_dir);
+    free(r->metrics_json);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct {
+    const bml_cli_multirun_opts *o;
+    bml_sweep *sweep;
+    bml_config **cfg;    /* (n_jobs) composed before anything runs */
+    const char *dir;     /* the sweep directory */
+    size_t n_jobs;
+    job_result *res;     /* (n_jobs) */
+    size_t n_done, n_failed;
+    double t0;
+} sweep_t;
+
+/* Run job j in this process. The run lands in <sweep dir>/<job name>. */
+static void run_job(const sweep_t *sw, size_t j, job_result *r) {
+    memset(r, 0, sizeof *r);
+    double t0 = now_s();
+    bml_config *cfg = sw->cfg[j];
+    bml_status st = bml_config_set(cfg, "output_dir", sw->dir);
+    if (st == BML_OK) st = bml_config_set(cfg, "run_name", bml_sweep_job_name(sw->sweep, j));
+    bml_run_opts ro = {sw->o->base_dir, NULL, NULL, 1, NULL, NULL};
+    bml_run_result *rr = NULL;
+    if (st == BML_OK) st = bml_run_experiment(cfg, &ro, &rr);
+    r->seconds = now_s() - t0;
+    if (st == BML_OK) {
+        r->ok = 1;
+        r->fit_seconds = rr->t_fit;
+        r->run_dir = dup_str(rr->run_dir);
+        r->metrics_json = dup_str(rr->metrics_json);
+    } else {
+        r->error = dup_str(bml_last_error());
+    }
+    bml_run_result_free(rr);
+}
+
+/* the first target's RMSE of a finished job, for the progress line */
+static void progress(sweep_t *sw, size_t j) {
+    const job_result *r = &sw->res[j];
+    sw->n_done++;
+    if (!r->ok) sw->n_failed++;
+    if (sw->o->quiet) return;
+    const char *name = bml_sweep_job_name(sw->sweep, j);
+    if (!r->ok) {
+        printf("[%zu/%zu] %s  FAILED after %.2f s: %s\n", sw->n_done, sw->n_jobs, name, r->seconds, r->error ? r->error : "?");
+    } else {
+        const char *m = r->metrics_json ? strstr(r->metrics_json, "\"rmse\"") : NULL;
+        double rmse = 0;
+        int have = m && sscanf(m, "\"rmse\": %lf", &rmse) == 1;
+        if (have) printf("[%zu/%zu] %s  ok  %.2f s  RMSE %.5g\n", sw->n_done, sw->n_jobs, name, r->seconds, rmse);
+        else printf("[%zu/%zu] %s  ok  %.2f s\n", sw->n_done, sw->n_jobs, name, r->seconds);
+    }
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------ worker processes */
+
+/* Worker `slot` of n_workers keeps to its own share of the cores this process may use, so that workers x
+ * threads never exceeds them: the library sizes its threads (folds, OpenBLAS, XGBoost) from that share. */
+static void pin_worker(int slot, int n_workers) {
+    cpu_set_t all, mine;
+    if (sched_getaffinity(0, sizeof all, &all) != 0) return;
+    int n = CPU_COUNT(&all), per = n / n_workers > 0 ? n / n_workers : 1, k = 0;
+    int first = n_workers <= n ? slot * per : slot % n;
+    CPU_ZERO(&mine);
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &all)) continue;
+        if (k >= first && k < first + per) CPU_SET(c, &mine);
+        k++;
+    }
+    if (CPU_COUNT(&mine) > 0) sched_setaffinity(0, sizeof mine, &mine);
+}
+
+/* the result as one message: "ok\t<seconds>\t<fit seconds>\t<run dir>" or "failed\t<seconds>\t0\t<message>" */
+static void child_main(const sweep_t *sw, size_t j, int fd, int slot, int n_workers) {
+    pin_worker(slot, n_workers);
+    bml_parallel_set_threads(bml_parallel_cores());
+    job_result r;
+    run_job(sw, j, &r);
+    char head[64];
+    snprintf(head, sizeof head, "%s\t%.6f\t%.6f\t", r.ok ? "ok" : "failed", r.seconds, r.fit_seconds);
+    const char *body = r.ok ? (r.run_dir ? r.run_dir : "") : (r.error ? r.error : "");
+    size_t lh = strlen(head), lb = strlen(body);
+    int bad = write(fd, head, lh) != (ssize_t)lh;
+    for (size_t off = 0; !bad && off < lb;) {
+        ssize_t w = write(fd, body + off, lb - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) bad = 1;
+        else off += (size_t)w;
+    }
+    close(fd);
+    _exit(bad ? 3 : 0);
+}
+
+typedef struct {
+    pid_t pid;
+    int fd;
+    size_t job;
+    char *buf;
+    size_t len, cap;
+} worker;
+
+/* a finished worker: its message, or how it ended */
+static void collect(sweep_t *sw, worker *w) {
+    int status = 0;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    job_result *r = &sw->res[w->job];
+    memset(r, 0, sizeof *r);
+    char *t1 = w->buf ? strchr(w->buf, '\t') : NULL, *t0 = t1 ? strchr(t1 + 1, '\t') : NULL;
+    char *t2 = t0 ? strchr(t0 + 1, '\t') : NULL;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2) {
+        *t1 = *t0 = *t2 = 0;
+        r->ok = !strcmp(w->buf, "ok");
+        r->seconds = strtod(t1 + 1, NULL);
+        r->fit_seconds = strtod(t0 + 1, NULL);
+        if (r->ok) {
+            r->run_dir = dup_str(t2 + 1);
+            char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
+            FILE *f = path ? fopen(path, "rb") : NULL;
+            if (f) {
+                struct stat sb;
+                if (fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
+                    size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
+                    r->metrics_json[n] = 0;
+                }
+                fclose(f);
+            }
+            if (!r->metrics_json) {
+                r->ok = 0;
+                r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
+            }
+            free(path);
+        } else {
+            r->error = dup_str(t2 + 1);
+        }
+    } else {
+        char why[96];
+        if (WIFSIGNALED(status)) snprintf(why, sizeof why, "the job's process was killed by signal %d", WTERMSIG(status));
+        else snprintf(why, sizeof why, "the job's process ended with status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        r->error = dup_str(why);
+    }
+    free(w->buf);
+    close(w->fd);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    progress(sw, r - sw->res);
+}
+
+static int run_local(sweep_t *sw) {
+    int n_workers = sw->o->jobs > 0 ? sw->o->jobs : bml_parallel_cores();
+    if ((size_t)n_workers > sw->n_jobs) n_workers = (int)sw->n_jobs;
+    if (n_workers < 1) n_workers = 1;
+    worker *w = calloc((size_t)n_workers, sizeof *w);
+    struct pollfd *pf = calloc((size_t)n_workers, sizeof *pf);
+    if (!w || !pf) {
+        free(w);
+        free(pf);
+        fprintf(stderr, "batteryml: error: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < n_workers; i++) w[i].fd = -1;
+    fflush(stdout);
+    fflush(stderr);
+    size_t next = 0, running = 0;
+    int rc = 0;
+    while (next < sw->n_jobs || running) {
+        for (int i = 0; i < n_workers && next < sw->n_jobs; i++) {
+            if (w[i].fd >= 0) continue;
+            int p[2];
+            if (pipe(p) != 0) {
+                fprintf(stderr, "batteryml: error: cannot start a worker: %s\n", strerror(errno));
+                rc = 1;
+                break;
+            }
+            pid_t pid = fork();
+            if (pid < 0) {
+                fprintf(stderr, "batteryml: error: cannot start a worker: %s\n", strerror(errno));
+                close(p[0]);
+                close(p[1]);
+                rc = 1;
+                break;
+            }
+            if (pid == 0) {
+                close(p[0]);
+                for (int k = 0; k < n_workers; k++)
+                    if (w[k].fd >= 0) close(w[k].fd);
+                child_main(sw, next, p[1], i, n_workers);
+            }
+            close(p[1]);
+            w[i] = (worker){pid, p[0], next, NULL, 0, 0};
+            next++;
+            running++;
+        }
+        if (rc) break;
+        int np = 0;
+        for (int i = 0; i < n_workers; i++)
+            if (w[i].fd >= 0) pf[np++] = (struct pollfd){w[i].fd, POLLIN, 0};
+        if (!np) continue;
+        if (poll(pf, (nfds_t)np, -1) < 0) {
+            if (errno == EINTR) continue;
+            fprintf(stderr, "batteryml: error: poll: %s\n", strerror(errno));
+            rc = 1;
+            break;
+        }
+        for (int k = 0; k < np; k++) {
+            if (!pf[k].revents) continue;
+            worker *x = NULL;
+            for (int i = 0; i < n_workers; i++)
+                if (w[i].fd == pf[k].fd) x = &w[i];
+            if (!x) continue;
+            if (x->len + 4097 > x->cap) {
+                size_t cap = 2 * x->cap + 4097;
+                char *nb = realloc(x->buf, cap);
+                if (!nb) {
+                    rc = 1;
+                    break;
+                }
+                x->buf = nb, x->cap = cap;
+            }
+            ssize_t got = read(x->fd, x->buf + x->len, x->cap - x->len - 1);
+            if (got < 0 && errno == EINTR) continue;
+            if (got > 0) {
+                x->len += (size_t)got;
+                x->buf[x->len] = 0;
+                continue;
+            }
+            collect(sw, x); /* end of the message: the worker is done */
+            running--;
+        }
+        if (rc) break;
+    }
+    /* on a failure to start workers: wait for those still running */
+    for (int i = 0; i < n_workers; i++)
+        if (w[i].fd >= 0) collect(sw, &w[i]);
+    free(w);
+    free(pf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ MPI ranks */
+#ifdef BML_HAVE_MPI
+enum { TAG_ASK = 1, TAG_JOB = 2 };
+
+/* a worker's request: the result of its previous job ("-1" when none): "<job>\t<ok>\t<seconds>\t<fit>\t<text>" */
+static char *ask_msg(long job, const job_result *r) {
+    const char *text = !r ? "" : r->ok ? (r->run_dir ? r->run_dir : "") : (r->error ? r->error : "");
+    size_t n = strlen(text) + 64;
+    char *m = malloc(n);
+    if (m) snprintf(m, n, "%ld\t%d\t%.6f\t%.6f\t%s", job, r ? r->ok : 0, r ? r->seconds : 0.0, r ? r->fit_seconds : 0.0, text);
+    return m;
+}
+
+/* every rank's main thread: ask rank 0 for a job, run it, report it with the next request */
+static void mpi_worker(sweep_t *sw) {
+    long job = -1;
+    job_result r = {0};
+    for (;;) {
+        char *m = ask_msg(job, job >= 0 ? &r : NULL);
+        MPI_Send(m ? m : "-1\t0\t0\t0\t", m ? (int)strlen(m) + 1 : 8, MPI_CHAR, 0, TAG_ASK, MPI_COMM_WORLD);
+        free(m);
+        job_result_release(&r);
+        long next;
+        MPI_Recv(&next, 1, MPI_LONG, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (next < 0) break;
+        run_job(sw, (size_t)next, &r);
+        job = next;
+    }
+}
+
+typedef struct {
+    sweep_t *sw;
+    int n_workers; /* ranks whose main thread asks for jobs */
+} sched_arg;
+
+/* rank 0: hand out jobs in order to whichever rank asks, record what comes back; polls with a short sleep
+ * so that rank 0's own worker keeps its core */
+static void *mpi_scheduler(void *p) {
+    sched_arg *a = p;
+    sweep_t *sw = a->sw;
+    long next = 0;
+    int stopped = 0;
+    while (stopped < a->n_workers) {
+        int flag = 0;
+        MPI_Status stt;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_ASK, MPI_COMM_WORLD, &flag, &stt);
+        if (!flag) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        int count = 0;
+        MPI_Get_count(&stt, MPI_CHAR, &count);
+        char *m = calloc((size_t)count + 1, 1);
+        MPI_Recv(m, count, MPI_CHAR, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        char *t1 = m ? strchr(m, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *tf = t2 ? strchr(t2 + 1, '\t') : NULL;
+        char *t3 = tf ? strchr(tf + 1, '\t') : NULL;
+        long done = m ? strtol(m, NULL, 10) : -1;
+        if (t3 && done >= 0 && (size_t)done < sw->n_jobs) {
+            job_result *r = &sw->res[done];
+            r->ok = atoi(t1 + 1) == 1;
+            r->seconds = strtod(t2 + 1, NULL);
+            r->fit_seconds = strtod(tf + 1, NULL);
+            if (r->ok) {
+                r->run_dir = dup_str(t3 + 1);
+                char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
+                FILE *f = path ? fopen(path, "rb") : NULL;
+                struct stat sb;
+                if (f && fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
+                    size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
+                    r->metrics_json[n] = 0;
+                }
+                if (f) fclose(f);
+                if (!r->metrics_json) {
+                    r->ok = 0;
+                    r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
+                }
+                free(path);
+            } else {
+                r->error = dup_str(t3 + 1);
+            }
+            progress(sw, (size_t)done);
+        }
+        free(m);
+        long give = (size_t)next < sw->n_jobs ? next++ : -1;
+        if (give < 0) stopped++;
+        MPI_Send(&give, 1, MPI_LONG, stt.MPI_SOURCE, TAG_JOB, MPI_COMM_WORLD);
+    }
+    return NULL;
+}
+
+static int in_mpi_launch(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+#endif
+
+/* ------------------------------------------------------------------ the sweep */
+
+/* mkdir -p of the folders above path */
+static int make_parents(const char *path) {
+    char *p = dup_str(path);
+    if (!p) return -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    free(p);
+    return 0;
+}
+
+/* multirun/<date>/<time>, or the given folder; a new folder either way (a suffix on a name taken) */
+static char *make_sweep_dir(const char *given) {
+    char base[64];
+    if (given && make_parents(given) != 0) return NULL;
+    if (!given) {
+        time_t t = time(NULL);
+        struct tm tmv;
+        localtime_r(&t, &tmv);
+        strftime(base, sizeof base, "multirun/%Y-%m-%d/%H-%M-%S", &tmv);
+        if (mkdir("multirun", 0777) != 0 && errno != EEXIST) return NULL;
+        char day[32];
+        strftime(day, sizeof day, "multirun/%Y-%m-%d", &tmv);
+        if (mkdir(day, 0777) != 0 && errno != EEXIST) return NULL;
+    }
+    const char *b = given ? given : base;
+    for (int k = 0; k < 1000; k++) {
+        char suffix[16] = "";
+        if (k) snprintf(suffix, sizeof suffix, "-%d", k);
+        char *d = fmt_str("%s%s", b, suffix);
+        if (!d) return NULL;
+        if (mkdir(d, 0777) == 0) return d;
+        int e = errno;
+        free(d);
+        if (e != EEXIST) {
+            errno = e;
+            return NULL;
+        }
+        if (given) { /* a given folder may exist if it holds no sweep yet */
+            char *y = fmt_str("%s/%s", given, "multirun.yaml");
+            int taken = y && access(y, F_OK) == 0;
+            free(y);
+            if (!taken) return dup_str(given);
+        }
+    }
+    errno = EEXIST;
+    return NULL;
+}
+
+int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv) {
+    int rank = 0, size = 1;
+#ifdef BML_HAVE_MPI
+    int use_mpi = in_mpi_launch(), provided = 0;
+    if (use_mpi) {
+        MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+    }
+#else
+    (void)argc, (void)argv;
+#endif
+    sweep_t sw = {o, NULL, NULL, NULL, 0, NULL, 0, 0, now_s()};
+    bml_sweep_opts so = o->sweep;
+    int rc = 0;
+    char *dir = NULL;
+    /* the random sweeper draws from the configuration's seed unless --seed was given */
+    if (so.sweeper == BML_SWEEPER_RANDOM && !o->seed_given) {
+        bml_config *base = NULL;
+        const char **plain = calloc(o->n_overrides + 1, sizeof *plain);
+        size_t np = 0;
+        for (size_t i = 0; plain && i < o->n_overrides; i++)
+            if (!strncmp(o->overrides[i], "seed=", 5)) plain[np++] = o->overrides[i];
+        if (plain && o->compose(o->compose_user, plain, np, &base) == BML_OK) {
+            const char *sv = bml_config_get(base, "seed");
+            so.seed = sv ? strtoull(sv, NULL, 10) : 42;
+        }
+        bml_config_free(base);
+        free(plain);
+    }
+    if (bml_sweep_expand(o->overrides, o->n_overrides, &so, &sw.sweep) != BML_OK) {
+        if (rank == 0) fprintf(stderr, "batteryml: error: %s\n", bml_last_error());
+        rc = 2;
+        goto out;
+    }
+    sw.n_jobs = bml_sweep_n_jobs(sw.sweep);
+    sw.cfg = calloc(sw.n_jobs + 1, sizeof *sw.cfg);
+    sw.res = calloc(sw.n_jobs + 1, sizeof *sw.res);
+    if (!sw.cfg || !sw.res) {
+        fprintf(stderr, "batteryml: error: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    /* every job's configuration, before anything runs: an unknown key or option in a list stops here */
+    for (size_t j = 0; j < sw.n_jobs; j++) {
+        size_t n;
+        const char *const *ov = bml_sweep_job_overrides(sw.sweep, j, &n);
+        if (o->compose(o->compose_user, ov, n, &sw.cfg[j]) != BML_OK) {
+            if (rank == 0)
+                fprintf(stderr, "batteryml: error: job %zu (%s): %s\n", j, bml_sweep_job_label(sw.sweep, j), bml_last_error());
+            rc = 2;
+            goto out;
+        }
+    }
+    /* the sweep directory: made by rank 0, its name sent to the others */
+    if (rank == 0) {
+        dir = make_sweep_dir(o->sweep_dir);
+        if (!dir) fprintf(stderr, "batteryml: error: cannot create the sweep directory: %s\n", strerror(errno));
+        else if (bml_sweep_write_yaml(sw.sweep, &so, o->overrides, o->n_overrides, dir) != BML_OK) {
+            fprintf(stderr, "batteryml: error: %s\n", bml_last_error());
+            free(dir);
+            dir = NULL;
+        }
+    }
+#ifdef BML_HAVE_MPI
+    if (use_mpi) {
+        long len = dir ? (long)strlen(dir) + 1 : 0;
+        MPI_Bcast(&len, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+        if (rank != 0 && len > 0) dir = calloc((size_t)len, 1);
+        if (len > 0) MPI_Bcast(dir, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD);
+    }
+#endif
+    if (!dir) {
+        rc = 1;
+        goto out;
+    }
+    sw.dir = dir;
+    if (rank == 0 && !o->quiet) {
+        printf("sweep: %zu jobs (%s) into %s\n", sw.n_jobs, so.sweeper == BML_SWEEPER_RANDOM ? "random" : "grid", dir);
+        fflush(stdout);
+    }
+#ifdef BML_HAVE_MPI
+    if (use_mpi) {
+        const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+        int per_node = local ? atoi(local) : size;
+        bml_parallel_set_threads(bml_parallel_cores() / (per_node > 0 ? per_node : 1));
+        if (rank == 0) {
+            int threaded = provided >= MPI_THREAD_MULTIPLE;
+            sched_arg a = {&sw, threaded ? size : size - 1};
+            pthread_t th;
+            if (threaded && pthread_create(&th, NULL, mpi_scheduler, &a) == 0) {
+                mpi_worker(&sw);
+                pthread_join(th, NULL);
+            } else {
+                if (size == 1) { /* no other rank and no thread: run the jobs here */
+                    for (size_t j = 0; j < sw.n_jobs; j++) run_job(&sw, j, &sw.res[j]), progress(&sw, j);
+                } else {
+                    mpi_scheduler(&a);
+                }
+            }
+        } else {
+            mpi_worker(&sw);
+        }
+    } else
+#endif
+    {
+        rc = run_local(&sw);
+    }
+    if (rank == 0) {
+        bml_sweep_result *r = calloc(sw.n_jobs + 1, sizeof *r);
+        for (size_t j = 0; r && j < sw.n_jobs; j++)
+            r[j] = (bml_sweep_result){sw.res[j].ok, sw.res[j].error, sw.res[j].run_dir, sw.res[j].metrics_json, sw.res[j].seconds,
+                                      sw.res[j].fit_seconds};
+        if (!r || bml_sweep_write_csv(sw.sweep, r, dir) != BML_OK) {
+            fprintf(stderr, "batteryml: error: sweep.csv: %s\n", r ? bml_last_error() : "out of memory");
+            if (!rc) rc = 1;
+        }
+        free(r);
+        size_t failed = 0;
+        for (size_t j = 0; j < sw.n_jobs; j++) failed += !sw.res[j].ok;
+        if (!o->quiet)
+            printf("sweep: %zu jobs, %zu failed, in %.2f s: %s/sweep.csv\n", sw.n_jobs, failed, now_s() - sw.t0, dir);
+        else
+            printf("%s\n", dir);
+        if (!rc && failed) rc = failed > 100 ? 100 : (int)failed;
+    }
+out:
+#ifdef BML_HAVE_MPI
+    if (use_mpi) {
+        MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        MPI_Finalize();
+    }
+#endif
+    for (size_t j = 0; sw.res && j < sw.n_jobs; j++) job_result_release(&sw.res[j]);
+    for (size_t j = 0; sw.cfg && j < sw.n_jobs; j++) bml_config_free(sw.cfg[j]);
+    free(sw.res);
+    free(sw.cfg);
+    bml_sweep_free(sw.sweep);
+    free(dir);
+    return rc;
+}
