@@ -51,7 +51,7 @@ static void test_errors(void) {
               "unknown config key 'model.learning_rat' (valid keys of 'model': name, n_estimators, learning_rate");
     const char *d[] = {"optimizer=adam"};
     CHECK_ERR(bml_config_compose(CONFIGS, d, 1, &c), BML_ERR_VALUE,
-              "unknown config key or group 'optimizer' (valid: seed, output_dir, run_name, figures, data, pipeline, model, split, loss, tracking)");
+              "unknown config key or group 'optimizer' (valid: seed, output_dir, run_name, figures, jobs, data, pipeline, model, split, loss, tracking)");
     const char *e[] = {"trainer.epochs=5"};
     CHECK_ERR(bml_config_compose(CONFIGS, e, 1, &c), BML_ERR_VALUE, "unknown config section 'trainer'");
     const char *f[] = {"justaword"};
