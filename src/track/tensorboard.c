@@ -1,5 +1,6 @@
 /* TensorBoard scalar event files (TFRecord framing, Event/Summary protocol buffers). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +105,7 @@ bml_status bml__tensorboard_write(const char *dir, double wall_time, const bml__
     }
     bad |= fclose(f) != 0;
     if (bad) {
-        bml_status st = bml__fail(BML_ERR_IO, "%s: write failed", p);
+        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
         free(p);
         return st;
     }
