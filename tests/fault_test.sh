@@ -228,7 +228,7 @@ expect_refused() {
     sed 's/^/    /' ref.err
   fi
 }
-expect_refused tensorboard_dir_dotdot tracking.tensorboard_dir "$W/tbx" output_dir="$W/sub/runs" tracking=tensorboard \
+expect_refused tensorboard_dir_dotdot tracking.tensorboard_dir "$W/sub/tbx" output_dir="$W/sub/runs" tracking=tensorboard \
   tracking.tensorboard_dir=../../tbx
 expect_refused tensorboard_dir_absolute tracking.tensorboard_dir "$W/abs" output_dir="$W/sub/runs" tracking=all \
   tracking.mlruns_dir="$W/sub/mlruns" tracking.tensorboard_dir="$W/abs"
