@@ -614,24 +614,36 @@ bml_status bml__stage_open(bml__stage *sd, const char *parent, const char *tag) 
             return st;
         }
         int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat a, b;
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &a) == 0 && a.st_nlink > 0 && lstat(p, &b) == 0 &&
-            a.st_dev == b.st_dev && a.st_ino == b.st_ino && S_ISDIR(a.st_mode) && a.st_uid == geteuid()) {
-            if (fchmod(fd, mode) != 0) { /* mkdtemp creates 0700: the run gets the usual permissions */
-                bml_status st = bml__fail(BML_ERR_IO, "%s: %s", p, strerror(errno));
-                bml__rm_rf(p);
-                close(fd);
-                free(p);
-                return st;
-            }
-            sd->path = p;
-            sd->fd = fd;
-            return BML_OK;
+        if (fd < 0) {
+            int e = errno;
+            free(p);
+            if (e == ENOENT) continue; /* removed by a cleaner already */
+            return bml__fail(BML_ERR_IO, "cannot open the partial directory in %s: %s", parent, strerror(e));
         }
-        int e = errno;
-        if (fd >= 0) close(fd);
-        free(p);
-        if (fd < 0 && e != ENOENT) return bml__fail(BML_ERR_IO, "cannot open the partial directory in %s: %s", parent, strerror(e));
+        /* a cleaner holding the lock is removing it: take another. A file system without flock (EINVAL,
+         * ENOLCK, ...) keeps the directory unlocked: cleaners cannot lock it either and leave it alone. */
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR)) {
+            close(fd);
+            free(p);
+            continue;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) != 0 || a.st_nlink == 0 || lstat(p, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino ||
+            !S_ISDIR(a.st_mode) || a.st_uid != geteuid()) { /* removed before we locked it */
+            close(fd);
+            free(p);
+            continue;
+        }
+        if (fchmod(fd, mode) != 0) { /* mkdtemp creates 0700: the run gets the usual permissions */
+            bml_status st = bml__fail(BML_ERR_IO, "%s: %s", p, strerror(errno));
+            bml__rm_rf(p);
+            close(fd);
+            free(p);
+            return st;
+        }
+        sd->path = p;
+        sd->fd = fd;
+        return BML_OK;
     }
     return bml__fail(BML_ERR_IO, "cannot create a partial directory in %s: removed by other processes 100 times", parent);
 }
