@@ -581,7 +581,9 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     /* the partials of runs killed before they finished go first; ours is locked while we live */
     bml_status st = bml__stage_clean(outdir, NULL);
     bml__stage stage = {NULL, -1};
-    if (st == BML_OK) st = bml__stage_open(&stage, outdir, name);
+    char *tag = bml__strndup(name, 64); /* only a hint for people: a long run_name must still fit NAME_MAX */
+    if (st == BML_OK) st = tag ? bml__stage_open(&stage, outdir, tag) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(tag);
     const char *tmp = stage.path;
     char *final = NULL;
     char *yaml = bml_config_to_yaml(cfg);
