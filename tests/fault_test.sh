@@ -70,16 +70,22 @@ if [ "${1:-}" = --full-disk ]; then
     if [ "$MODE" = tmpfs ] && [ "$1" != all ]; then head -c $(((4096 - $1) * 1024)) /dev/zero >"$M/filler" 2>/dev/null; fi
     return 0
   }
-  limited() { # run a command under the room's limit
-    if [ "$MODE" = fsize ] && [ "$ROOM" != all ]; then (ulimit -f "$ROOM" && exec "$@"); else "$@"; fi
+  limited() { # limited ERR_FILE CMD...: CMD under the room's limit, its stderr into ERR_FILE
+    local err=$1
+    shift
+    if [ "$MODE" = fsize ] && [ "$ROOM" != all ]; then # through a pipe: the size limit does not apply there
+      (ulimit -f "$ROOM" && exec "$@" 2>&1 >/dev/null) | cat >"$err"
+      return "${PIPESTATUS[0]}"
+    fi
+    "$@" >/dev/null 2>"$err"
   }
   # run with tracking=all: both the run directory and the MLflow store on the small file system
   n_ok=0
   n_fail=0
   for ROOM in 0 8 16 24 32 48 64 512 2048 all; do
     room "$ROOM"
-    limited "$BML" run --config-dir "$SRC/configs" data.path="$SRC/data/oxford-lgm50t" output_dir="$M/runs" \
-      tracking=all tracking.mlruns_dir="$M/mlruns" run_name=full >"$W/full.out" 2>"$W/full.err"
+    limited "$W/full.err" "$BML" run --config-dir "$SRC/configs" data.path="$SRC/data/oxford-lgm50t" output_dir="$M/runs" \
+      tracking=all tracking.mlruns_dir="$M/mlruns" run_name=full
     rc=$?
     problem=""
     if [ $rc -ge 128 ]; then problem="killed by a signal ($rc)"; fi
@@ -106,8 +112,7 @@ if [ "${1:-}" = --full-disk ]; then
   for ROOM in 0 all; do
     room "$ROOM"
     mkdir -p "$M/out"
-    limited "$BML" predict --run "$W/base" --data "$SRC/data/oxford-lgm50t" --out "$M/out/pred.csv" \
-      >"$W/pred.out" 2>"$W/pred.err"
+    limited "$W/pred.err" "$BML" predict --run "$W/base" --data "$SRC/data/oxford-lgm50t" --out "$M/out/pred.csv"
     rc=$?
     if [ "$ROOM" = all ]; then
       if [ $rc -eq 0 ] && [ -s "$M/out/pred.csv" ] && [ -z "$(leftovers "$M")" ]; then ok full_disk_predict_room; else
