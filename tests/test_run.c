@@ -1,8 +1,10 @@
 /* The study runner through the library: the default study, LOCO, reproducibility, no half-written
- * run directory on failure, predict on a saved run. */
+ * run directory on failure, predict on a saved run; the crash-safe write path and staging directories. */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -365,12 +367,132 @@ static void test_table_study(void) {
     CHECK(r == NULL);
 }
 
+static int file_is(const char *path, const char *want) {
+    char *txt = NULL;
+    int same = bml__read_file(path, &txt, NULL) == BML_OK && !strcmp(txt, want);
+    free(txt);
+    return same;
+}
+
+static void test_atomic_write(void) {
+    char *dir = bml__sprintf("%s/atomic", outdir), *outside = bml__sprintf("%s/outside.txt", outdir);
+    char *link = bml__sprintf("%s/link.txt", dir), *link2 = bml__sprintf("%s/link2.txt", dir);
+    CHECK_OK(bml__mkdir_p(dir));
+    CHECK_OK(bml__write_file_atomic(outside, "keep", 4));
+    CHECK_OK(bml__write_file_atomic(outside, "keep", 4)); /* replaces */
+    CHECK(file_is(outside, "keep"));
+    /* a link at the destination is replaced by the file, never written through */
+    CHECK(symlink(outside, link) == 0);
+    CHECK_OK(bml__write_file_atomic(link, "new", 3));
+    struct stat sb;
+    CHECK(lstat(link, &sb) == 0 && S_ISREG(sb.st_mode));
+    CHECK(file_is(link, "new"));
+    CHECK(file_is(outside, "keep"));
+    CHECK_INT(count_entries(dir), 1); /* no temporary file left */
+    /* a new file of a staging directory: created exclusively, never through a link */
+    CHECK(symlink(outside, link2) == 0);
+    CHECK_ERR(bml__write_file(link2, "x", 1), BML_ERR_IO, "link2.txt");
+    CHECK(file_is(outside, "keep"));
+    CHECK_ERR(bml__write_file(link, "x", 1), BML_ERR_IO, "link.txt");
+    CHECK(file_is(link, "new"));
+    /* a directory that does not exist: the message names the file, nothing is created */
+    char *missing = bml__sprintf("%s/no/such/file.txt", dir);
+    CHECK_ERR(bml__write_file_atomic(missing, "x", 1), BML_ERR_IO, missing);
+    CHECK_INT(count_entries(dir), 2);
+    free(missing);
+    free(dir);
+    free(outside);
+    free(link);
+    free(link2);
+}
+
+static void test_stage_dirs(void) {
+    char *runs = bml__sprintf("%s/stage", outdir), *elsewhere = bml__sprintf("%s/elsewhere", outdir);
+    CHECK_OK(bml__mkdir_p(elsewhere));
+    bml__stage live = {NULL, -1};
+    CHECK_OK(bml__stage_open(&live, runs, "r"));
+    CHECK(live.path && !strncmp(live.path, runs, strlen(runs)) && strstr(live.path, "/.partial-r-"));
+    /* a writer killed before it finished: its lock goes with it */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        bml__stage dead;
+        _exit(bml__stage_open(&dead, runs, "r") == BML_OK ? 0 : 1);
+    }
+    int status = 1;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* a partial of an older version (no lock), a planted link, a plain run */
+    char *old = bml__sprintf("%s/.partial-r-1234", runs), *planted = bml__sprintf("%s/.partial-planted", runs);
+    char *keep = bml__sprintf("%s/finished", runs);
+    CHECK_OK(bml__mkdir_p(old));
+    CHECK_OK(bml__mkdir_p(keep));
+    CHECK(symlink(elsewhere, planted) == 0);
+    CHECK_INT(count_entries(runs), 5);
+    size_t removed = 0;
+    CHECK_OK(bml__stage_clean(runs, &removed));
+    CHECK_INT((int)removed, 2); /* the dead writer's and the old one; the live one, the link and the run stay */
+    CHECK_INT(count_entries(runs), 3);
+    CHECK(bml__is_dir(live.path) && bml__is_dir(keep) && bml__is_dir(elsewhere));
+    struct stat sb;
+    CHECK(lstat(planted, &sb) == 0 && S_ISLNK(sb.st_mode));
+    /* publishing never replaces an existing entry: a file, a link, a directory take r, r-2, r-3 */
+    char *f1 = bml__sprintf("%s/r", runs), *f2 = bml__sprintf("%s/r-2", runs), *f3 = bml__sprintf("%s/r-3", runs);
+    CHECK_OK(bml__write_file_atomic(f1, "a file", 6));
+    CHECK(symlink(elsewhere, f2) == 0);
+    CHECK_OK(bml__mkdir_p(f3));
+    char *inside = bml__path_join(live.path, "metrics.json");
+    CHECK_OK(bml__write_file(inside, "{}", 2));
+    char *final = NULL;
+    CHECK_OK(bml__stage_publish(&live, runs, "r", 1, &final));
+    CHECK(live.path == NULL && live.fd == -1);
+    char *want = bml__sprintf("%s/r-4", runs), *moved = bml__sprintf("%s/r-4/metrics.json", runs);
+    CHECK(final && !strcmp(final, want));
+    CHECK(file_is(moved, "{}"));
+    CHECK(file_is(f1, "a file"));
+    CHECK_INT(count_entries(elsewhere), 0);
+    /* without unique names an existing name is an error, and the staging directory goes */
+    bml__stage other = {NULL, -1};
+    char *final2 = NULL;
+    int before = count_entries(runs);
+    CHECK_OK(bml__stage_open(&other, runs, "r"));
+    CHECK_ERR(bml__stage_publish(&other, runs, "r", 0, &final2), BML_ERR_IO, f1);
+    CHECK(final2 == NULL && other.path == NULL);
+    CHECK_INT(count_entries(runs), before);
+    bml__stage_discard(&other); /* harmless after release */
+    free(runs), free(elsewhere), free(old), free(planted), free(keep), free(f1), free(f2), free(f3);
+    free(inside), free(final), free(want), free(moved);
+}
+
+static void test_run_paths(void) {
+    CHECK_OK(bml__path_check_inside("k", "tensorboard"));
+    CHECK_OK(bml__path_check_inside("k", "./a/b..c/d"));
+    CHECK_ERR(bml__path_check_inside("tracking.tensorboard_dir", "../x"), BML_ERR_VALUE, "tracking.tensorboard_dir=../x");
+    CHECK_ERR(bml__path_check_inside("k", "a/../../x"), BML_ERR_VALUE, "'..'");
+    CHECK_ERR(bml__path_check_inside("k", "a/.."), BML_ERR_VALUE, "'..'");
+    CHECK_ERR(bml__path_check_inside("k", "/tmp/x"), BML_ERR_VALUE, "absolute");
+    CHECK_ERR(bml__path_check_inside("k", ""), BML_ERR_VALUE, "empty");
+    CHECK_OK(bml__path_check_name("run_name", "x-1"));
+    CHECK_ERR(bml__path_check_name("run_name", "a/b"), BML_ERR_VALUE, "run_name");
+    CHECK_ERR(bml__path_check_name("run_name", ".."), BML_ERR_VALUE, "run_name");
+    CHECK_ERR(bml__path_check_name("run_name", ".partial-x"), BML_ERR_VALUE, "run_name");
+    /* the runner refuses them before any work, and writes nothing */
+    int before = count_entries(outdir);
+    const char *tb[] = {"tracking=tensorboard", "tracking.tensorboard_dir=/tmp/bml-test-run-outside"};
+    CHECK(run(tb, 2, 1, BML_ERR_VALUE) == NULL);
+    CHECK(strstr(bml_last_error(), "tracking.tensorboard_dir") != NULL);
+    const char *rn[] = {"run_name=../escape"};
+    CHECK(run(rn, 1, 1, BML_ERR_VALUE) == NULL);
+    CHECK(strstr(bml_last_error(), "run_name") != NULL);
+    CHECK_INT(count_entries(outdir), before);
+    CHECK(!bml__is_dir("/tmp/bml-test-run-outside"));
+}
+
 int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
                                       T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study), T(test_acla_study),
-                                      T(test_table_study)};
+                                      T(test_table_study), T(test_atomic_write), T(test_stage_dirs), T(test_run_paths)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

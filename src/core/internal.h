@@ -92,14 +92,54 @@ void bml__params_info(const bml__param_spec *specs, size_t n_specs, bml_param_in
 int bml__is_dir(const char *path);
 int bml__is_file(const char *path);
 char *bml__path_join(const char *a, const char *b);
+/* Create path and its missing parents; each new directory's entry is synced to disk. A component that
+ * exists but is not a directory is an error. */
 bml_status bml__mkdir_p(const char *path);
+/* Remove path and everything below it; never follows a symbolic link (a link is removed itself). */
 bml_status bml__rm_rf(const char *path);
 /* Read a whole file into a NUL-terminated buffer. */
 bml_status bml__read_file(const char *path, char **out, size_t *len);
-/* Write a whole buffer to path (inside a directory that is itself published atomically). */
-bml_status bml__write_file(const char *path, const char *data, size_t len);
-/* Write a whole buffer to path atomically (temporary file + rename). */
+
+/* The crash-safe write path. Every file the library writes goes through one of two ways:
+ *  - a file on its own: bml__write_file_atomic — a temporary file made by mkstemp in the same directory,
+ *    written, fsync'd, renamed over path, then the directory fsync'd. After a crash path holds the old
+ *    content or the new, never a part. On failure (a full disk included) path is untouched, the temporary
+ *    file removed and the message names path and the system's reason.
+ *  - a directory of files (a run, an MLflow run): made by bml__stage_open, filled with bml__write_file
+ *    (or by libraries writing there), published whole by bml__stage_publish, which fsyncs every file and
+ *    directory below it, renames it into place and fsyncs the parent. */
 bml_status bml__write_file_atomic(const char *path, const char *data, size_t len);
+/* A new file inside a staging directory: created exclusively (an existing file or a symbolic link at path
+ * is an error), written in full; on failure removed. Durable once the staging directory is published. */
+bml_status bml__write_file(const char *path, const char *data, size_t len);
+/* fsync a directory; every regular file and directory below one (symbolic links are not followed). */
+bml_status bml__fsync_dir(const char *dir);
+bml_status bml__fsync_tree(const char *dir);
+
+/* A staging directory: <parent>/.partial-<tag>-XXXXXX made by mkdtemp (a fresh directory of ours, name
+ * not predictable), holding an flock(2) on itself for as long as its writer lives. path is owned. */
+typedef struct {
+    char *path;
+    int fd; /* the open directory: its lock marks the writer alive */
+} bml__stage;
+/* Create parent if needed and a new staging directory in it. */
+bml_status bml__stage_open(bml__stage *sd, const char *parent, const char *tag);
+/* Sync everything in it, then rename it to <parent>/<name> without ever replacing an existing entry:
+ * when unique is set, the first free one of name, name-2, name-3, ... is taken; otherwise an existing name
+ * is an error. *final receives the path (caller frees). On failure the staging directory is removed.
+ * Either way sd is released. */
+bml_status bml__stage_publish(bml__stage *sd, const char *parent, const char *name, int unique, char **final);
+/* Remove the staging directory and release sd (NULL-safe, idempotent). */
+void bml__stage_discard(bml__stage *sd);
+/* Remove the staging directories in parent left by writers that are gone (killed): those whose lock can
+ * be taken. Never touches a live writer's directory, a link or another user's directory. *n_removed
+ * (may be NULL) receives their count. A missing parent is not an error. */
+bml_status bml__stage_clean(const char *parent, size_t *n_removed);
+/* Check a configured path below a run directory: relative, no '..' component, not empty. key names
+ * the configuration key in the message. */
+bml_status bml__path_check_inside(const char *key, const char *rel);
+/* Check one file name component (a run or fold name): not empty, no '/', not '.' or '..'. */
+bml_status bml__path_check_name(const char *key, const char *name);
 
 /* ---- random numbers: splitmix64-seeded xoshiro256** (deterministic everywhere) ---- */
 typedef struct {

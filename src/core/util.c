@@ -1,14 +1,16 @@
 /* Strings, numbers, typed parameters, files and the seeded RNG. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* renameat2 with RENAME_NOREPLACE, mkostemp, flock */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -382,31 +384,91 @@ char *bml__path_join(const char *a, const char *b) {
     return bml__sprintf("%s%s%s", a, a[la - 1] == '/' ? "" : "/", b);
 }
 
+/* The permission bits the process umask removes, read without changing it (umask(2) is process-wide:
+ * setting and restoring it would race with other threads creating files). */
+static mode_t current_umask(void) {
+    mode_t m = 022;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f) return m;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Umask:", 6)) {
+            m = (mode_t)(strtol(line + 6, NULL, 8) & 0777);
+            break;
+        }
+    fclose(f);
+    return m;
+}
+
+/* write(2) until everything is out; -1 with errno set (a write of 0 bytes counts as a full disk) */
+static int write_all(int fd, const char *data, size_t len) {
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        if (w == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* fsync(2), where a file system that cannot sync this kind of file (EINVAL) counts as synced */
+static int sync_fd(int fd) { return fsync(fd) == 0 || errno == EINVAL ? 0 : -1; }
+
+/* the directory part of path ("." when none), malloc'ed */
+static char *parent_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return bml__strdup(".");
+    while (slash > path && slash[-1] == '/') slash--;
+    return slash == path ? bml__strdup("/") : bml__strndup(path, (size_t)(slash - path));
+}
+
+bml_status bml__fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return bml__fail(BML_ERR_IO, "%s: cannot open the directory to sync it: %s", dir, strerror(errno));
+    int bad = sync_fd(fd), e = errno;
+    close(fd);
+    return bad ? bml__fail(BML_ERR_IO, "%s: cannot sync the directory: %s", dir, strerror(e)) : BML_OK;
+}
+
+static bml_status fsync_parent(const char *path) {
+    char *d = parent_dir(path);
+    bml_status st = d ? bml__fsync_dir(d) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(d);
+    return st;
+}
+
 bml_status bml__mkdir_p(const char *path) {
+    if (!path || !*path) return bml__fail(BML_ERR_VALUE, "empty directory path");
     char *p = bml__strdup(path);
     if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            bml_status st = bml__fail(BML_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
-            free(p);
-            return st;
-        }
-        *s = '/';
-    }
     bml_status st = BML_OK;
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        st = bml__fail(BML_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+    size_t n = strlen(p);
+    for (size_t i = 1; i <= n && st == BML_OK; i++) {
+        if ((p[i] != '/' && p[i] != 0) || p[i - 1] == '/') continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) == 0) st = fsync_parent(p); /* the new entry survives a crash */
+        else if (errno != EEXIST) st = bml__fail(BML_ERR_IO, "cannot create directory %s: %s", p, strerror(errno));
+        else if (!bml__is_dir(p)) st = bml__fail(BML_ERR_IO, "cannot create directory %s: it exists and is not a directory", p);
+        p[i] = c;
+    }
     free(p);
     return st;
 }
 
+/* Never follows a symbolic link: a link is removed, not what it points to. */
 bml_status bml__rm_rf(const char *path) {
     struct stat st;
     if (lstat(path, &st) != 0) return BML_OK;
     if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d && fd >= 0) close(fd);
         if (d) {
             struct dirent *e;
             while ((e = readdir(d))) {
@@ -459,34 +521,241 @@ bml_status bml__read_file(const char *path, char **out, size_t *len) {
 }
 
 bml_status bml__write_file(const char *path, const char *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    size_t w = fwrite(data, 1, len, f);
-    int bad = (w != len) | (fflush(f) != 0);
-    bad |= fclose(f) != 0;
-    if (bad) return bml__fail(BML_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0) return bml__fail(BML_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    int bad = write_all(fd, data, len), e = errno;
+    if (close(fd) != 0 && !bad) bad = 1, e = errno;
+    if (bad) {
+        unlink(path);
+        return bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+    }
     return BML_OK;
 }
 
 bml_status bml__write_file_atomic(const char *path, const char *data, size_t len) {
-    char *tmp = bml__sprintf("%s.tmp.%ld", path, (long)getpid());
-    if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!*base) return bml__fail(BML_ERR_VALUE, "%s: not a file name", path);
+    char *dir = parent_dir(path);
+    char *tmp = dir ? bml__sprintf("%s/.%s.tmp-XXXXXX", dir, base) : NULL;
+    if (!tmp) {
+        free(dir);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    size_t w = fwrite(data, 1, len, f);
-    int bad = (w != len) | (fflush(f) != 0);
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        bml_status st = bml__fail(BML_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return st;
+    bml_status st = BML_OK;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        st = bml__fail(BML_ERR_IO, "%s: cannot create a temporary file in %s: %s", path, dir, strerror(errno));
+    } else {
+        /* mkstemp creates 0600: give the file the mode a plain creation would */
+        int bad = fchmod(fd, 0666 & ~current_umask()) != 0 || write_all(fd, data, len) != 0 || sync_fd(fd) != 0;
+        int e = errno;
+        if (close(fd) != 0 && !bad) bad = 1, e = errno;
+        if (!bad && rename(tmp, path) != 0) bad = 1, e = errno;
+        if (bad) {
+            unlink(tmp);
+            st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+        } else {
+            st = bml__fsync_dir(dir);
+        }
     }
     free(tmp);
+    free(dir);
+    return st;
+}
+
+bml_status bml__fsync_tree(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot open the directory to sync it: %s", dir, strerror(errno));
+        if (fd >= 0) close(fd);
+        return st;
+    }
+    bml_status st = BML_OK;
+    struct dirent *e;
+    while (st == BML_OK && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        struct stat sb;
+        if (fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            st = bml__fail(BML_ERR_IO, "%s/%s: %s", dir, e->d_name, strerror(errno));
+        } else if (S_ISDIR(sb.st_mode)) {
+            char *c = bml__path_join(dir, e->d_name);
+            st = c ? bml__fsync_tree(c) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(c);
+        } else if (S_ISREG(sb.st_mode)) {
+            int f = openat(fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            int bad = f < 0 || sync_fd(f) != 0, err = errno;
+            if (f >= 0) close(f);
+            if (bad) st = bml__fail(BML_ERR_IO, "%s/%s: cannot sync: %s", dir, e->d_name, strerror(err));
+        }
+    }
+    if (st == BML_OK && sync_fd(fd) != 0)
+        st = bml__fail(BML_ERR_IO, "%s: cannot sync the directory: %s", dir, strerror(errno));
+    closedir(d);
+    return st;
+}
+
+/* ------------------------------------------------------------------ staging directories */
+#define STAGE_PREFIX ".partial-"
+
+bml_status bml__stage_open(bml__stage *sd, const char *parent, const char *tag) {
+    sd->path = NULL;
+    sd->fd = -1;
+    BML__TRY(bml__mkdir_p(parent));
+    mode_t mode = 0777 & ~current_umask();
+    /* a cleaner may take the lock of the fresh directory before we do and remove it: then try again */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char *p = bml__sprintf("%s/" STAGE_PREFIX "%s-XXXXXX", parent, tag);
+        if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (!mkdtemp(p)) {
+            bml_status st = bml__fail(BML_ERR_IO, "cannot create a partial directory in %s: %s", parent, strerror(errno));
+            free(p);
+            return st;
+        }
+        int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            free(p);
+            if (e == ENOENT) continue; /* removed by a cleaner already */
+            return bml__fail(BML_ERR_IO, "cannot open the partial directory in %s: %s", parent, strerror(e));
+        }
+        /* a cleaner holding the lock is removing it: take another. A file system without flock (EINVAL,
+         * ENOLCK, ...) keeps the directory unlocked: cleaners cannot lock it either and leave it alone. */
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EINTR)) {
+            close(fd);
+            free(p);
+            continue;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) != 0 || a.st_nlink == 0 || lstat(p, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino ||
+            !S_ISDIR(a.st_mode) || a.st_uid != geteuid()) { /* removed before we locked it */
+            close(fd);
+            free(p);
+            continue;
+        }
+        if (fchmod(fd, mode) != 0) { /* mkdtemp creates 0700: the run gets the usual permissions */
+            bml_status st = bml__fail(BML_ERR_IO, "%s: %s", p, strerror(errno));
+            bml__rm_rf(p);
+            close(fd);
+            free(p);
+            return st;
+        }
+        sd->path = p;
+        sd->fd = fd;
+        return BML_OK;
+    }
+    return bml__fail(BML_ERR_IO, "cannot create a partial directory in %s: removed by other processes 100 times", parent);
+}
+
+void bml__stage_discard(bml__stage *sd) {
+    if (!sd || !sd->path) return;
+    bml__rm_rf(sd->path); /* while the lock is held: nobody else touches it */
+    close(sd->fd);
+    free(sd->path);
+    sd->path = NULL;
+    sd->fd = -1;
+}
+
+bml_status bml__stage_publish(bml__stage *sd, const char *parent, const char *name, int unique, char **final) {
+    *final = NULL;
+    bml_status st = bml__fsync_tree(sd->path);
+    char *dest = NULL;
+    for (long k = 1; st == BML_OK && !dest; k++) {
+        if (k > 100000) {
+            st = bml__fail(BML_ERR_IO, "%s: too many runs named %s", parent, name);
+            break;
+        }
+        char *cand = k == 1 ? bml__path_join(parent, name) : bml__sprintf("%s/%s-%ld", parent, name, k);
+        if (!cand) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int rc = renameat2(AT_FDCWD, sd->path, AT_FDCWD, cand, RENAME_NOREPLACE);
+        if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+            /* no RENAME_NOREPLACE here: claim the name with mkdir, then rename over that empty directory */
+            rc = mkdir(cand, 0700);
+            if (rc == 0 && rename(sd->path, cand) != 0) {
+                int e = errno;
+                rmdir(cand);
+                errno = e;
+                rc = -2;
+            }
+        }
+        if (rc == 0) dest = cand;
+        else {
+            if (!(unique && rc == -1 && (errno == EEXIST || errno == ENOTEMPTY)))
+                st = bml__fail(BML_ERR_IO, "cannot move %s to %s: %s", sd->path, cand, strerror(errno));
+            free(cand);
+        }
+    }
+    if (st != BML_OK) {
+        bml__stage_discard(sd);
+        return st;
+    }
+    st = bml__fsync_dir(parent);
+    close(sd->fd); /* the lock goes with the last descriptor */
+    free(sd->path);
+    sd->path = NULL;
+    sd->fd = -1;
+    if (st != BML_OK) {
+        bml__fail_prefix(st, "%s is complete but may not survive a power loss", dest);
+        free(dest);
+        return st;
+    }
+    *final = dest;
+    return BML_OK;
+}
+
+bml_status bml__stage_clean(const char *parent, size_t *n_removed) {
+    if (n_removed) *n_removed = 0;
+    int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return errno == ENOENT ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot open: %s", parent, strerror(errno));
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return bml__fail(BML_ERR_IO, "%s: cannot open: %s", parent, strerror(errno));
+    }
+    bml_status st = BML_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)) != 0) continue;
+        /* ours, a real directory (never a link), and no process holds its lock: its writer is gone */
+        int fd = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat a, b;
+        if (fd < 0) continue;
+        if (fstat(fd, &a) == 0 && a.st_uid == geteuid() && flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+            fstatat(dfd, e->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char *p = bml__path_join(parent, e->d_name);
+            bml_status s2 = p ? bml__rm_rf(p) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            if (s2 == BML_OK && n_removed) (*n_removed)++;
+            if (s2 != BML_OK && st == BML_OK) st = s2;
+            free(p);
+        }
+        close(fd);
+    }
+    closedir(d);
+    return st;
+}
+
+bml_status bml__path_check_inside(const char *key, const char *rel) {
+    if (!rel || !*rel) return bml__fail(BML_ERR_VALUE, "%s must name a path inside the run directory, got an empty value", key);
+    if (rel[0] == '/')
+        return bml__fail(BML_ERR_VALUE, "%s=%s: must be a relative path inside the run directory, not an absolute one", key, rel);
+    for (const char *c = rel; *c;) {
+        size_t l = strcspn(c, "/");
+        if (l == 2 && c[0] == '.' && c[1] == '.')
+            return bml__fail(BML_ERR_VALUE, "%s=%s: must stay inside the run directory (no '..' component)", key, rel);
+        c += l;
+        while (*c == '/') c++;
+    }
+    return BML_OK;
+}
+
+bml_status bml__path_check_name(const char *key, const char *name) {
+    if (!name || !*name) return bml__fail(BML_ERR_VALUE, "%s must not be empty", key);
+    if (strchr(name, '/')) return bml__fail(BML_ERR_VALUE, "%s must not contain '/': %s", key, name);
+    if (name[0] == '.') return bml__fail(BML_ERR_VALUE, "%s must not start with '.': %s", key, name);
     return BML_OK;
 }
 

@@ -256,6 +256,12 @@ bml_status bml_model_save(const bml_model *m, const char *dir) {
     BML__TRY(bml__mkdir_p(dir));
     cJSON *state = NULL;
     BML__TRY(m->def->save(m, dir, &state));
+    /* the model's own files (booster, checkpoint) are on disk before model.json, written last, names them */
+    bml_status synced = bml__fsync_tree(dir);
+    if (synced != BML_OK) {
+        cJSON_Delete(state);
+        return synced;
+    }
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "format_version", BML_MODEL_FORMAT_VERSION);
     cJSON_AddStringToObject(root, "model", m->def->name);

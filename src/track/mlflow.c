@@ -257,15 +257,13 @@ bml_status bml__mlflow_log(const char *root, const char *experiment, const char 
     fclose(ur);
     char id[33];
     for (int i = 0; i < 16; i++) snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-    char *final = bml__sprintf("%s/%s/%s", root, exp, id), *tmp = bml__sprintf("%s/%s/.partial-%s-XXXXXX", root, exp, id);
+    /* the run is written into a staging directory (stale ones of killed runs removed first) and published whole */
+    char *final = NULL, *expdir = bml__sprintf("%s/%s", root, exp);
     char *abs_root = realpath(root, NULL);
-    bml_status st = BML_OK;
-    if (!final || !tmp || !abs_root) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    else if (!mkdtemp(tmp)) {
-        st = bml__fail(BML_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        tmp = NULL;
-    }
+    bml__stage stage = {NULL, -1};
+    bml_status st = expdir && abs_root ? bml__stage_clean(expdir, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = bml__stage_open(&stage, expdir, "run");
+    const char *tmp = stage.path;
     const char *user = getenv("USER") && *getenv("USER") ? getenv("USER") : "batteryml";
     if (st == BML_OK) {
         char *qname = yaml_quote(run_name), *quser = yaml_quote(user), *quri = bml__sprintf("file://%s/%s/%s/artifacts", abs_root, exp, id);
@@ -326,11 +324,11 @@ bml_status bml__mlflow_log(const char *root, const char *experiment, const char 
         st = a ? copy_dir(artifacts_dir, a) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(a);
     }
-    if (st == BML_OK && rename(tmp, final) != 0) st = bml__fail(BML_ERR_IO, "%s: %s", final, strerror(errno));
-    if (st != BML_OK && tmp) bml__rm_rf(tmp);
+    if (st == BML_OK) st = bml__stage_publish(&stage, expdir, id, 0, &final);
+    bml__stage_discard(&stage);
     if (st == BML_OK && run_id && !(*run_id = bml__strdup(id))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     free(final);
-    free(tmp);
+    free(expdir);
     free(abs_root);
     free(exp);
     return st;

@@ -1,5 +1,6 @@
 /* TensorBoard scalar event files (TFRecord framing, Event/Summary protocol buffers). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,7 @@ bml_status bml__tensorboard_write(const char *dir, double wall_time, const bml__
     if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
     FILE *f = fopen(p, "wb");
     if (!f) {
-        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot write", p);
+        bml_status st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", p, strerror(errno));
         free(p);
         return st;
     }
@@ -149,7 +150,7 @@ bml_status bml__tensorboard_write(const char *dir, double wall_time, const bml__
     pb e = {0}, v = {0}, sum = {0};
     pb_double(&e, 1, wall_time);
     pb_bytes(&e, 3, "brain.Event:2", 13);
-    int bad = write_record(f, &e);
+    int bad = write_record(f, &e), write_errno = bad ? errno : 0;
     for (size_t i = 0; i < n && !bad; i++) {
         v.n = sum.n = e.n = 0;
         pb_bytes(&v, 1, s[i].tag, strlen(s[i].tag));
@@ -161,15 +162,16 @@ bml_status bml__tensorboard_write(const char *dir, double wall_time, const bml__
         pb_key(&e, 2, 0);
         pb_varint(&e, (uint64_t)s[i].step);
         pb_bytes(&e, 5, sum.buf, sum.n);
-        bad = write_record(f, &e);
+        if ((bad = write_record(f, &e)) != 0) write_errno = errno;
     }
     int nomem = e.nomem || v.nomem || sum.nomem;
     free(e.buf);
     free(v.buf);
     free(sum.buf);
-    bad |= fclose(f) != 0;
+    if (fclose(f) != 0 && !bad) bad = 1, write_errno = errno;
     if (bad || nomem) {
-        bml_status st = nomem ? bml__fail(BML_ERR_NOMEM, "%s: out of memory", p) : bml__fail(BML_ERR_IO, "%s: write failed", p);
+        bml_status st = nomem ? bml__fail(BML_ERR_NOMEM, "%s: out of memory", p)
+                              : bml__fail(BML_ERR_IO, "%s: cannot write: %s", p, strerror(write_errno));
         free(p);
         return st;
     }

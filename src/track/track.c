@@ -3,7 +3,9 @@
 #include "track/track.h"
 
 #include <csv.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -517,6 +519,55 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
     }
 }
 
+/* PLplot reports no write errors: a figure cut short (a full disk) must not pass for a finished one.
+ * A PNG ends with its IEND chunk, an SVG with its closing tag. */
+static bml_status check_figures(const char *run_dir) {
+    char *dir = bml__path_join(run_dir, "figures");
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (!d) {
+        bml_status st = dir ? bml__fail(BML_ERR_IO, "%s: %s", dir, strerror(errno)) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(dir);
+        return st;
+    }
+    bml_status st = BML_OK;
+    struct dirent *e;
+    while (st == BML_OK && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        int png = l > 4 && !strcmp(e->d_name + l - 4, ".png"), svg = l > 4 && !strcmp(e->d_name + l - 4, ".svg");
+        if (!png && !svg) continue;
+        char *p = bml__path_join(dir, e->d_name);
+        if (!p) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        char tail[65] = {0};
+        ssize_t got = -1;
+        int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat sb;
+        if (fd >= 0 && fstat(fd, &sb) == 0 && sb.st_size >= 8) {
+            off_t at = sb.st_size > 64 ? sb.st_size - 64 : 0;
+            got = pread(fd, tail, (size_t)(sb.st_size - at), at);
+        }
+        if (fd >= 0) close(fd);
+        int whole = got >= 8 && (png ? !memcmp(tail + got - 8, "IEND\xae\x42\x60\x82", 8) : strstr(tail, "</svg>") != NULL);
+        if (!whole) st = bml__fail(BML_ERR_IO, "%s: the figure was not written whole (is the disk full?)", p);
+        free(p);
+    }
+    closedir(d);
+    free(dir);
+    return st;
+}
+
+bml_status bml__track_check_paths(const bml_config *cfg) {
+    const char *given = bml_config_get(cfg, "run_name");
+    if (given && *given) BML__TRY(bml__path_check_name("run_name", given));
+    const char *tracking = bml_config_get(cfg, "tracking.name");
+    const char *tb_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
+    if (tracking && (!strcmp(tracking, "tensorboard") || !strcmp(tracking, "all")) && tb_dir && *tb_dir)
+        BML__TRY(bml__path_check_inside("tracking.tensorboard_dir", tb_dir));
+    return BML_OK;
+}
+
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
                                 size_t n_extra, char **run_dir, double *t_model_save) {
@@ -524,12 +575,20 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     *t_model_save = 0;
     const char *outdir = bml_config_get(cfg, "output_dir");
     if (!outdir || !*outdir) outdir = "runs";
-    BML__TRY(bml__mkdir_p(outdir));
     const char *given = bml_config_get(cfg, "run_name");
-    char name[200];
+    const char *tracking = bml_config_get(cfg, "tracking.name");
+    if (!tracking || !*tracking) tracking = "local";
+    int tb = !strcmp(tracking, "tensorboard") || !strcmp(tracking, "all");
+    int mlf = !strcmp(tracking, "mlflow") || !strcmp(tracking, "all");
+    const char *tb_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
+    if (!tb_dir || !*tb_dir) tb_dir = "tensorboard";
+    /* every output of the run stays inside its directory: the configured sub-paths and the fold names
+     * (from the data: cell names) that name model folders */
+    BML__TRY(bml__track_check_paths(cfg));
+    for (size_t f = 0; sp->n_folds > 1 && f < sp->n_folds; f++) BML__TRY(bml__path_check_name("fold name", sp->folds[f].name));
+    char *name;
     if (given && *given) {
-        if (strchr(given, '/')) return bml__fail(BML_ERR_VALUE, "run_name must not contain '/': %s", given);
-        snprintf(name, sizeof name, "%s", given);
+        name = bml__strdup(given);
     } else {
         time_t t = time(NULL);
         struct tm tmv;
@@ -537,18 +596,17 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         char ts[32];
         strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
         const char *mn = bml_config_get(cfg, "model.name"), *sn = bml_config_get(cfg, "split.name");
-        snprintf(name, sizeof name, "%s-%s-%s", ts, mn ? mn : "model", sn ? sn : "split");
+        name = bml__sprintf("%s-%s-%s", ts, mn ? mn : "model", sn ? sn : "split"); /* registry names: no '/' */
     }
+    if (!name) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    /* the partials of runs killed before they finished go first; ours is locked while we live */
+    bml_status st = bml__stage_clean(outdir, NULL);
+    bml__stage stage = {NULL, -1};
+    char *tag = bml__strndup(name, 64); /* only a hint for people: a long run_name must still fit NAME_MAX */
+    if (st == BML_OK) st = tag ? bml__stage_open(&stage, outdir, tag) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(tag);
+    const char *tmp = stage.path;
     char *final = NULL;
-    for (int k = 1; k < 1000 && !final; k++) {
-        char *cand = k == 1 ? bml__sprintf("%s/%s", outdir, name) : bml__sprintf("%s/%s-%d", outdir, name, k);
-        if (!cand) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (bml__is_dir(cand) || bml__is_file(cand)) free(cand);
-        else final = cand;
-    }
-    if (!final) return bml__fail(BML_ERR_IO, "%s: too many runs named %s", outdir, name);
-    char *tmp = bml__sprintf("%s/.partial-%s-%ld", outdir, name, (long)getpid());
-    bml_status st = tmp ? bml__mkdir_p(tmp) : bml__fail(BML_ERR_NOMEM, "out of memory");
     char *yaml = bml_config_to_yaml(cfg);
     g_direct = 1;
     if (st == BML_OK && !yaml) st = bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -701,15 +759,10 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         }
     }
     /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
-    const char *tracking = bml_config_get(cfg, "tracking.name");
-    if (!tracking || !*tracking) tracking = "local";
-    int tb = !strcmp(tracking, "tensorboard") || !strcmp(tracking, "all");
-    int mlf = !strcmp(tracking, "mlflow") || !strcmp(tracking, "all");
     scalars sc = {0};
     if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
     if (st == BML_OK && tb) {
-        const char *sub_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
-        char *d = bml__path_join(tmp, sub_dir && *sub_dir ? sub_dir : "tensorboard");
+        char *d = bml__path_join(tmp, tb_dir);
         st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(d);
     }
@@ -741,13 +794,10 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     if (fig && *fig && bml__parse_bool(fig, &want_fig) != 0)
         st = st == BML_OK ? bml__fail(BML_ERR_VALUE, "figures must be true or false, got '%s'", fig) : st;
     if (st == BML_OK && want_fig) st = bml__figures_draw(tmp, NULL);
-    if (st == BML_OK && rename(tmp, final) != 0)
-        st = bml__fail(BML_ERR_IO, "cannot move the finished run to %s: %s", final, strerror(errno));
-    if (st != BML_OK) {
-        if (tmp) bml__rm_rf(tmp);
-        free(final);
-        final = NULL;
-    }
+    if (st == BML_OK && want_fig) st = check_figures(tmp);
+    /* synced, then renamed to the first free name of name, name-2, ...: parallel runs never collide */
+    if (st == BML_OK) st = bml__stage_publish(&stage, outdir, name, 1, &final);
+    bml__stage_discard(&stage);
     if (st == BML_OK && mlf) {
         const char *root = bml_config_get(cfg, "tracking.mlruns_dir"), *exp = bml_config_get(cfg, "tracking.experiment_name");
         const char *slash = strrchr(final, '/');
@@ -758,7 +808,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     }
     free(sc.v);
     free(yaml);
-    free(tmp);
+    free(name);
     *run_dir = final;
     return st;
 }

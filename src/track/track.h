@@ -48,13 +48,20 @@ typedef struct {
 } bml__track_fold;
 
 /* Write the run directory under config key output_dir (default "runs"); *run_dir receives its
- * path (caller frees). Everything is written into a hidden partial directory renamed at the end.
+ * path (caller frees). Everything is written into a hidden staging directory (bml__stage_open: made by
+ * mkdtemp, locked while this process lives; stale ones of killed runs are removed first), synced and
+ * renamed at the end to the first free name of run_name (or <UTC time>-<model>-<split>), name-2, ...
+ * so parallel runs never collide. On failure nothing is left behind.
  * s holds the per-step rows (the samples themselves when static); seq the sequence samples (for
  * attention.csv). *t_model_save receives the seconds spent in the models' own serialisation. */
 typedef struct {
     const char *name; /* file name in the run directory */
     const char *text; /* content */
 } bml__track_extra;
+
+/* Check the configured names and sub-paths of a run before any work: run_name a plain name (no '/', not
+ * starting with '.'), tracking.tensorboard_dir relative without '..'. The error names the key. */
+bml_status bml__track_check_paths(const bml_config *cfg);
 
 bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,

@@ -670,6 +670,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         st = bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: local, mlflow, tensorboard, all)", tracking);
         goto fail;
     }
+    if (opts->write_run_dir && (st = bml__track_check_paths(cfg)) != BML_OK) goto fail; /* before any work */
 
     /* 1. load */
     double t = now_s();
