@@ -179,7 +179,7 @@ static unsigned char *slurp(const char *path, size_t *len) {
     CHECK_OK(bml__read_file(path, &b, len));
     return (unsigned char *)b;
 }
-static void spit(const char *path, const void *b, size_t len) { CHECK_OK(bml__write_file(path, b, len)); }
+static void spit(const char *path, const void *b, size_t len) { CHECK_OK(bml__write_file_atomic(path, b, len)); }
 
 /* the trailing XXH64 of a checkpoint recomputed, as a writer that put bad values there would */
 static void reseal(unsigned char *b, size_t len) {

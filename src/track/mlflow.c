@@ -96,6 +96,14 @@ static bml_status write_rel(const char *dir, const char *rel, const char *text, 
     return st;
 }
 
+/* an experiment's meta.yaml, in the store itself: atomically (a full disk never leaves an unreadable one) */
+static bml_status write_meta(const char *dir, const char *text) {
+    char *p = bml__path_join(dir, "meta.yaml");
+    bml_status st = p ? bml__write_file_atomic(p, text, strlen(text)) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(p);
+    return st;
+}
+
 /* The `name` of an experiment's meta.yaml (a top-level scalar), parsed as YAML: *name NULL when the
  * file has none. A file that is not YAML is an error: the store is damaged. */
 static bml_status meta_name(const char *path, char **name) {
@@ -182,7 +190,7 @@ static bml_status experiment_id(const char *root, const char *name, double now, 
         free(qloc);
         char *dir0 = bml__sprintf("%s/0", root);
         st = m && dir0 ? bml__mkdir_p(dir0) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (st == BML_OK) st = write_rel(dir0, "meta.yaml", m, 0);
+        if (st == BML_OK) st = write_meta(dir0, m);
         free(m);
         free(dir0);
         max_id = 0;
@@ -198,7 +206,7 @@ static bml_status experiment_id(const char *root, const char *name, double now, 
                                 : NULL;
         free(loc);
         if (st == BML_OK) st = m && dir ? bml__mkdir_p(dir) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (st == BML_OK) st = write_rel(dir, "meta.yaml", m, 0);
+        if (st == BML_OK) st = write_meta(dir, m);
         free(m);
         free(dir);
         free(qname);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "models/checkpoint.h"
 #include "track/writers.h"
 #include "explain/figures.h"
 
@@ -781,7 +782,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         if (st == BML_OK) {
             cJSON *pj = bml__track_preprocess_json(folds[f].pre, s->n_features);
             char *p = bml__path_join(dir, "preprocess.json");
-            st = pj && p ? write_json(p, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            st = pj && p ? bml__json_write_sealed(p, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
             free(p);
             cJSON_Delete(pj);
         }

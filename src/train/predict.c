@@ -11,19 +11,9 @@
 
 bml_status bml_run_plot(const char *run_dir, int *n_figures) { return bml__figures_draw(run_dir, n_figures); }
 
-/* preprocess.json is written by the run writer (src/track/track.c): 1 once it writes the file through
- * bml__json_write_sealed, so that a changed bit is refused here like in every other saved model file */
-#define PREPROCESS_SEALED 0
-
-static bml_status read_preprocess(const char *path, cJSON **doc) {
-    if (PREPROCESS_SEALED) return bml__json_read_sealed(path, doc);
-    char *txt = NULL;
-    *doc = NULL;
-    BML__TRY(bml__read_file(path, &txt, NULL));
-    *doc = cJSON_Parse(txt);
-    free(txt);
-    return *doc ? BML_OK : bml__fail(BML_ERR_PARSE, "%s: not valid JSON", path);
-}
+/* preprocess.json is sealed by the run writer (bml__json_write_sealed): a changed bit is refused here as in
+ * every other saved model file */
+static bml_status read_preprocess(const char *path, cJSON **doc) { return bml__json_read_sealed(path, doc); }
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json) {
