@@ -452,23 +452,39 @@ static bml_status write_text_fn(const char *path, const void *txt) { return put_
 
 /* ------------------------------------------------------------------ trackers */
 typedef struct {
-    bml__scalar *v;
+    bml__scalar *v; /* tags owned here */
     size_t n, cap;
+    int nomem;
 } scalars;
 
-static void add_scalar(scalars *sc, const char *tag, long step, double value) {
-    if (!isfinite(value)) return;
+/* add (tag, step, value); takes tag (malloc'ed; NULL: out of memory); non-finite values are not logged */
+static void add_scalar(scalars *sc, char *tag, long step, double value) {
+    if (!tag) {
+        sc->nomem = 1;
+        return;
+    }
+    if (!isfinite(value)) {
+        free(tag);
+        return;
+    }
     if (sc->n == sc->cap) {
         size_t cap = sc->cap ? 2 * sc->cap : 64;
         bml__scalar *v = realloc(sc->v, cap * sizeof *v);
-        if (!v) return;
+        if (!v) {
+            free(tag);
+            sc->nomem = 1;
+            return;
+        }
         sc->v = v;
         sc->cap = cap;
     }
-    bml__scalar *x = &sc->v[sc->n++];
-    snprintf(x->tag, sizeof x->tag, "%s", tag);
-    x->step = step;
-    x->value = value;
+    sc->v[sc->n++] = (bml__scalar){tag, step, value};
+}
+
+static void scalars_release(scalars *sc) {
+    for (size_t i = 0; i < sc->n; i++) free((char *)sc->v[i].tag);
+    free(sc->v);
+    memset(sc, 0, sizeof *sc);
 }
 
 /* metrics (overall per target; per fold when there are several) and the per-epoch history */
@@ -477,21 +493,17 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
     const cJSON *t;
     cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(metrics, "overall")) {
         for (size_t k = 0; k < 5; k++) {
-            char tag[96];
-            snprintf(tag, sizeof tag, "%s/%s", t->string, names[k]);
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, names[k]);
-            if (cJSON_IsNumber(v)) add_scalar(sc, tag, 0, v->valuedouble);
+            if (cJSON_IsNumber(v)) add_scalar(sc, bml__sprintf("%s/%s", t->string, names[k]), 0, v->valuedouble);
         }
     }
     const cJSON *f;
-    int fi = 0;
+    size_t fi = 0;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(metrics, "folds")) {
-        if (sp->n_folds < 2) break;
+        if (sp->n_folds < 2 || fi >= sp->n_folds) break;
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(f, "metrics")) {
-            char tag[96];
-            snprintf(tag, sizeof tag, "folds/%s/%s/rmse", sp->folds[fi].name, t->string);
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "rmse");
-            if (cJSON_IsNumber(v)) add_scalar(sc, tag, 0, v->valuedouble);
+            if (cJSON_IsNumber(v)) add_scalar(sc, bml__sprintf("folds/%s/%s/rmse", sp->folds[fi].name, t->string), 0, v->valuedouble);
         }
         fi++;
     }
@@ -504,15 +516,12 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
             char vbuf[64] = "";
             if (sscanf(line + 1, "%ld,%lf,%63[^,],%lf", &e, &tl, vbuf, &lr) == 4 ||
                 sscanf(line + 1, "%ld,%lf,,%lf", &e, &tl, &lr) == 3) {
-                char tag[96];
-                const char *pre = sp->n_folds > 1 ? sp->folds[k].name : "train";
+                int many = sp->n_folds > 1;
+                const char *fold = sp->folds[k].name;
                 if (*vbuf) bml__parse_double(vbuf, &vl);
-                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/train_loss" : "loss/train", pre);
-                add_scalar(sc, tag, e, tl);
-                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/val_loss" : "loss/val", pre);
-                add_scalar(sc, tag, e, vl);
-                snprintf(tag, sizeof tag, sp->n_folds > 1 ? "%s/learning_rate" : "learning_rate", pre);
-                add_scalar(sc, tag, e, lr);
+                add_scalar(sc, many ? bml__sprintf("%s/train_loss", fold) : bml__strdup("loss/train"), e, tl);
+                add_scalar(sc, many ? bml__sprintf("%s/val_loss", fold) : bml__strdup("loss/val"), e, vl);
+                add_scalar(sc, many ? bml__sprintf("%s/learning_rate", fold) : bml__strdup("learning_rate"), e, lr);
             }
             line = strchr(line + 1, '\n');
         }
@@ -762,6 +771,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
     scalars sc = {0};
     if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
+    if (sc.nomem && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK && tb) {
         char *d = bml__path_join(tmp, tb_dir);
         st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -807,7 +817,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                              sc.v, sc.n, final, now, now, NULL);
         if (st != BML_OK) bml__fail_prefix(st, "run written to %s, but MLflow tracking failed", final);
     }
-    free(sc.v);
+    scalars_release(&sc);
     free(yaml);
     free(name);
     *run_dir = final;

@@ -10,7 +10,7 @@
 
 /* One scalar: a tag ("soh/rmse", "holdout/train_loss"), a step and a value. */
 typedef struct {
-    char tag[96];
+    const char *tag; /* any length; owned by whoever built the array */
     long step;
     double value;
 } bml__scalar;
