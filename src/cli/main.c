@@ -335,6 +335,11 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
     if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
     if (a->multirun) return cmd_multirun(a, argc, argv);
+    /* under mpirun every rank would run the same study: only sweeps are spread over ranks */
+    const char *ranks = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (ranks && atoi(ranks) > 1)
+        return usage_error("under mpirun, run spreads the jobs of a sweep over the ranks: add -m (the folds of one study "
+                           "use the threads of one machine: --jobs)", NULL);
     if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed)
         return usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
     bml_config *cfg;
