@@ -282,6 +282,7 @@ static void test_file_strictness(void) {
     check_resolved_err("  name: lgbm", "  name: ../x", BML_ERR_VALUE, "invalid option '../x'");
     check_resolved_err(NULL, "+bogus_key: 1\n+newsec:\n  extra: 2\n", BML_OK, "");
     check_resolved_err(NULL, "a..b: 1\n", BML_ERR_PARSE, "run.yaml:52:1: invalid key 'a..b'");
+    check_resolved_err(NULL, "++a: 1\n", BML_ERR_PARSE, "run.yaml:52:1: invalid key '++a'");
     /* composing: the configuration directory's own files are held to the same rules */
     char *cmd = bml__sprintf("cp -r %s/. %s/", CONFIGS, g_dir);
     CHECK_INT(system(cmd), 0);
@@ -390,6 +391,10 @@ static void test_hostile_round_trip(void) {
     CHECK_ERR(bml_config_compose(CONFIGS, both, 1, &c), BML_ERR_VALUE, "'seed' is a value, not a section");
     const char *both2[] = {"+training=1"};
     CHECK_ERR(bml_config_compose(CONFIGS, both2, 1, &c), BML_ERR_VALUE, "'training' is a section");
+    /* a leading '+' in a file marks an added key, so no name may start with one */
+    const char *plus[] = {"++x=1"}, *plus2[] = {"+model.+x=1"};
+    CHECK_ERR(bml_config_compose(CONFIGS, plus, 1, &c), BML_ERR_VALUE, "invalid config key '+x'");
+    CHECK_ERR(bml_config_compose(CONFIGS, plus2, 1, &c), BML_ERR_VALUE, "invalid config key 'model.+x'");
     unlink(path);
     rmdir(dir);
 }

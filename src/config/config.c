@@ -72,11 +72,14 @@ static int utf8_valid(const char *str) {
     return 1;
 }
 
-/* A key is one or more non-empty names joined by '.'. */
+/* A key is one or more names joined by '.'; a name is not empty and does not start with '+' (which
+ * marks an added key in a file). */
 static int key_valid(const char *k) {
-    if (!*k || *k == '.') return 0;
-    size_t l = strlen(k);
-    return k[l - 1] != '.' && !strstr(k, "..");
+    for (const char *p = k;; p++) {
+        if (!*p || *p == '.' || *p == '+') return 0; /* an empty name or a leading '+' */
+        p = strchr(p, '.');
+        if (!p) return 1;
+    }
 }
 
 /* the values YAML reads as null; written quoted, read as "" when plain */
@@ -101,7 +104,8 @@ static bml_status put(bml_config *c, const char *key, const char *value, const w
         c->values.items[at] = v;
         return BML_OK;
     }
-    if (!key_valid(key)) return fail_at(BML_ERR_VALUE, w, "invalid config key '%s' (names joined by '.')", key);
+    if (!key_valid(key))
+        return fail_at(BML_ERR_VALUE, w, "invalid config key '%s' (names joined by '.', none empty or starting with '+')", key);
     for (size_t i = 0; i < c->keys.n; i++) {
         const char *k = c->keys.items[i];
         if (is_below(key, k))
@@ -237,7 +241,8 @@ static bml_status parse_mapping(yctx *y, const char *prefix, int added) {
         char *key = *prefix ? bml__sprintf("%s.%s", prefix, name) : bml__strdup(name);
         bml_status st = key ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
         if (st == BML_OK && (!*name || !key_valid(name)))
-            st = fail_at(BML_ERR_PARSE, &kw, "invalid key '%s' (names joined by '.')", (const char *)k.data.scalar.value);
+            st = fail_at(BML_ERR_PARSE, &kw, "invalid key '%s' (names joined by '.', none empty or starting with '+')",
+                         (const char *)k.data.scalar.value);
         else if (st == BML_OK && bml__strvec_find(&y->seen, key) >= 0)
             st = fail_at(BML_ERR_PARSE, &kw, "duplicate key '%s'", key);
         else if (st == BML_OK && bml__strvec_push(&y->seen, key))
