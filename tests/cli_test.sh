@@ -89,5 +89,39 @@ expect_fail unknown_command "unknown command" "$BML" train
 # the failed runs left only the finished ones behind
 if [ "$(ls -A runs | tr '\n' ' ')" = "again default " ]; then ok nothing_half_written; else bad nothing_half_written; ls -A runs; fi
 
+# issue #10: configuration and arguments
+expect_fail experiment_out_of_range "data.experiment: 9 is out of range (1 to 5)" "$BML" run $C 'data.experiment=[9]' output_dir=runs
+expect_fail experiment_huge "data.experiment: 99999999999999 is out of range" "$BML" run $C data.experiment=99999999999999 output_dir=runs
+expect_fail experiment_empty "data.experiment: the list is empty" "$BML" run $C 'data.experiment=[]' output_dir=runs
+expect_fail synth_experiment "data.experiment: 15 is out of range" "$BML" synth-curves $C --out synth 'data.experiment=[15]'
+[ ! -e synth ] && ok synth_nothing_written || bad synth_nothing_written
+expect_fail synth_points "--points must be an integer" "$BML" synth-curves $C --out synth --points 12abc
+# a saved config.yaml loads again, whatever the values hold
+if "$BML" run $C 'run_name=rt1:' "+data.note=$(printf 'a #b\tc\r')" figures=false output_dir=rt -q >/dev/null 2>err.txt &&
+   "$BML" config --config-file 'rt/rt1:/config.yaml' $C >again.yaml 2>>err.txt &&
+   cmp -s 'rt/rt1:/config.yaml' again.yaml; then ok config_file_round_trip; else bad config_file_round_trip; cat err.txt; fi
+# --config-file is checked as overrides are: file, line, column and key
+sed 's/^seed: 42$/seed: 42\nbogus_key: 1/' 'rt/rt1:/config.yaml' >bogus.yaml
+expect_fail config_file_unknown_key "bogus.yaml:3:1: unknown config key or group 'bogus_key'" "$BML" run --config-file bogus.yaml $C
+sed 's/^  epochs: 200$/  epochs: 200\n  bogus_t: 3/' 'rt/rt1:/config.yaml' >bogus.yaml
+expect_fail config_file_unknown_section_key "bogus.yaml:8:3: unknown config key 'training.bogus_t'" "$BML" run --config-file bogus.yaml $C
+sed 's/^seed: 42$/seed: {a: 1}/' 'rt/rt1:/config.yaml' >bogus.yaml
+expect_fail config_file_seed_mapping "config key 'seed' takes a value, not a mapping" "$BML" run --config-file bogus.yaml $C
+sed 's/^seed: 42$/seed: 42\nseed: 7/' 'rt/rt1:/config.yaml' >bogus.yaml
+expect_fail config_file_duplicate "bogus.yaml:3:1: duplicate key 'seed'" "$BML" run --config-file bogus.yaml $C
+{ cat 'rt/rt1:/config.yaml'; printf -- '---\nseed: 7\n'; } >bogus.yaml
+expect_fail config_file_two_documents "a second YAML document" "$BML" run --config-file bogus.yaml $C
+# run directories named with '=' are paths for plot, report and compare; nothing is dropped
+cp -r runs/default 'runs2=x'
+if "$BML" report 'runs2=x' -q && [ -s 'runs2=x/report.html' ]; then ok report_path_with_equals; else bad report_path_with_equals; fi
+if "$BML" compare runs/default 'runs2=x' >cmp.txt 2>err.txt && grep -qF 'runs2=x' cmp.txt; then ok compare_path_with_equals
+else bad compare_path_with_equals; cat err.txt; fi
+expect_fail compare_missing_run "nothere=1" "$BML" compare runs/default nothere=1
+expect_fail config_positional "config takes overrides (key=value), not: stray" "$BML" config $C stray
+expect_fail unused_option "run does not take --out" "$BML" run $C --out x.csv
+expect_fail option_twice "option given twice: --out" "$BML" features $C --out a.csv --out b.csv
+if [ "$(ls -A runs | tr '\n' ' ')" = "again default " ] && [ ! -e a.csv ]; then ok config_errors_write_nothing
+else bad config_errors_write_nothing; ls -A runs; fi
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

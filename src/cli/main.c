@@ -37,6 +37,8 @@ static const char *MAIN_HELP =
     "\n"
     "Overrides (Hydra-style): group=option (model=lgbm, split=loco), group.key=value\n"
     "(model.learning_rate=0.01, data.experiment=5), key=value (seed=7), +group.key=value adds a key.\n"
+    "run, features, config and synth-curves take overrides; the other commands take none, so their\n"
+    "arguments are paths even with an '=' in them. An argument or option a command does not use is an error.\n"
     "\n"
     "Options for every command:\n"
     "  --config-dir DIR   configuration directory (default: $BATTERYML_CONFIG_DIR, ./configs, or the\n"
@@ -201,10 +203,48 @@ static void progress_line(void *user, long epoch, long epochs, double train_loss
     g_progress_shown = 1;
 }
 
-static int parse_args(int argc, char **argv, int first, args_t *a) {
+/* Commands that take overrides (key=value) take no other arguments; the others (plot, report,
+ * compare, predict, list, help) take no overrides, so each of their arguments is what it says: a run
+ * directory named `lr=0.1` is a path. Nothing is dropped: an argument a command cannot use is an error. */
+static int takes_overrides(const char *cmd) {
+    return !strcmp(cmd, "run") || !strcmp(cmd, "features") || !strcmp(cmd, "config") || !strcmp(cmd, "synth-curves") ||
+           !strcmp(cmd, "lr-find") || !strcmp(cmd, "structure");
+}
+
+/* The options each command reads (--config-dir and the flags apply to every command): one given to a
+ * command that does not read it is an error, not ignored. */
+static const char *unused_option(const args_t *a, const char *cmd) {
+    static const struct {
+        const char *cmd, *opts;
+    } uses[] = {{"run", "fjmwtxse"},  {"predict", "ordk"}, {"features", "fo"}, {"synth-curves", "fodp"},
+                {"report", "oS"},      {"config", "f"},     {"plot", ""},       {"compare", "S"},
+                {"list", ""},          {"help", ""},        {"lr-find", "fo"},  {"structure", "o"}};
+    const char *opts = NULL;
+    for (size_t i = 0; i < sizeof uses / sizeof *uses; i++)
+        if (!strcmp(uses[i].cmd, cmd)) opts = uses[i].opts;
+    if (!opts) return NULL; /* an unknown command: said so later */
+    if (a->config_file && !strchr(opts, 'f')) return "--config-file";
+    if (a->out && !strchr(opts, 'o')) return "--out";
+    if (a->run && !strchr(opts, 'r')) return "--run";
+    if (a->data && !strchr(opts, 'd')) return "--data";
+    if (a->fold && !strchr(opts, 'k')) return "--fold";
+    if (a->points && !strchr(opts, 'p')) return "--points";
+    if (a->jobs && !strchr(opts, 'j')) return "--jobs";
+    if (a->multirun && !strchr(opts, 'm')) return "-m";
+    if (a->sweeper && !strchr(opts, 'w')) return "--sweeper";
+    if (a->trials && !strchr(opts, 't')) return "--trials";
+    if (a->max_jobs && !strchr(opts, 'x')) return "--max-jobs";
+    if (a->sweep_dir && !strchr(opts, 's')) return "--sweep-dir";
+    if (a->seed && !strchr(opts, 'e')) return "--seed";
+    if (a->sort && !strchr(opts, 'S')) return "--sort";
+    return NULL;
+}
+
+static int parse_args(int argc, char **argv, int first, const char *cmd, args_t *a) {
     a->overrides = calloc((size_t)argc + 1, sizeof *a->overrides);
     a->positionals = calloc((size_t)argc + 1, sizeof *a->positionals);
     if (!a->overrides || !a->positionals) return usage_error("out of memory", NULL);
+    int overrides = takes_overrides(cmd);
     for (int i = first; i < argc; i++) {
         const char *s = argv[i];
         const char **slot = NULL;
@@ -237,7 +277,7 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
             continue;
         } else if (s[0] == '-' && s[1] == '-') {
             return usage_error("unknown option", s);
-        } else if (strchr(s, '=')) {
+        } else if (overrides && strchr(s, '=')) {
             a->overrides[a->n_overrides++] = s;
             continue;
         } else {
@@ -246,9 +286,20 @@ static int parse_args(int argc, char **argv, int first, args_t *a) {
             continue;
         }
         if (i + 1 >= argc) return usage_error("option needs a value", s);
+        if (*slot) return usage_error("option given twice", s);
         *slot = argv[++i];
     }
     return 0;
+}
+
+/* a whole decimal integer: no trailing text, no overflow */
+static int parse_count(const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno == ERANGE) return 0;
+    *out = v;
+    return 1;
 }
 
 static int is_dir(const char *p) {
@@ -288,7 +339,7 @@ static bml_status compose_job(void *user, const char *const *ov, size_t n, bml_c
 }
 
 /* a whole number in [lo, hi] given for option opt */
-static int parse_count(const char *opt, const char *s, long lo, long hi, long *out) {
+static int parse_option_count(const char *opt, const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
@@ -308,19 +359,19 @@ static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
         return usage_error("--sweeper must be grid (or basic) or random, not", a->sweeper);
     o.sweep.sweeper = a->sweeper && !strcmp(a->sweeper, "random") ? BML_SWEEPER_RANDOM : BML_SWEEPER_GRID;
     if (a->trials) {
-        if (parse_count("--trials", a->trials, 1, 1000000, &v)) return 2;
+        if (parse_option_count("--trials", a->trials, 1, 1000000, &v)) return 2;
         o.sweep.trials = (size_t)v;
     }
     if (a->max_jobs) {
-        if (parse_count("--max-jobs", a->max_jobs, 1, 100000000, &v)) return 2;
+        if (parse_option_count("--max-jobs", a->max_jobs, 1, 100000000, &v)) return 2;
         o.sweep.max_jobs = (size_t)v;
     }
     if (a->jobs) {
-        if (parse_count("--jobs", a->jobs, 1, 4096, &v)) return 2;
+        if (parse_option_count("--jobs", a->jobs, 1, 4096, &v)) return 2;
         o.jobs = (int)v;
     }
     if (a->seed) {
-        if (parse_count("--seed", a->seed, 0, 2147483647L, &v)) return 2;
+        if (parse_option_count("--seed", a->seed, 0, 2147483647L, &v)) return 2;
         o.sweep.seed = (uint64_t)v;
         o.seed_given = 1;
     }
@@ -345,7 +396,7 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     long jobs;
-    if (a->jobs && parse_count("--jobs", a->jobs, 1, 4096, &jobs)) {
+    if (a->jobs && parse_option_count("--jobs", a->jobs, 1, 4096, &jobs)) {
         bml_config_free(cfg);
         return 2;
     }
@@ -398,6 +449,7 @@ static int cmd_lr_find(const args_t *a) {
 static int cmd_synth(const args_t *a) {
     if (a->help) return fputs(SYNTH_HELP, stdout), 0;
     if (!a->out) return usage_error("synth-curves needs --out DIR", NULL);
+    if (a->n_positionals) return usage_error("synth-curves takes overrides (key=value), not", a->positional);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
@@ -409,19 +461,27 @@ static int cmd_synth(const args_t *a) {
         if (path) snprintf(path, l, "%s/%s", base, data);
     }
     long points = 1500;
-    if (a->points) points = atol(a->points);
-    const char *ex = bml_config_get(cfg, "data.experiment");
-    int ids[8], n_ids = 0;
-    if (ex && strcmp(ex, "all")) {
-        for (const char *p = ex; *p && n_ids < 8; p++)
-            if (*p >= '1' && *p <= '5') ids[n_ids++] = *p - '0';
-    }
-    bml_oxford_opts o = {ids, (size_t)n_ids};
-    size_t n = 0;
     int rc = 0;
-    if (points < 10) rc = usage_error("--points must be at least 10", a->points);
-    else if (bml_synth_curves_write(path ? path : data, &o, a->out, (size_t)points, &n) != BML_OK) rc = fail();
-    else if (!a->quiet) printf("wrote %zu synthetic 0.1C discharge curves (%ld points each) to %s\n", n, points, a->out);
+    if (a->points && !parse_count(a->points, &points)) rc = usage_error("--points must be an integer", a->points);
+    long *ex = NULL;
+    size_t n_ex = 0;
+    int *ids = NULL;
+    const char *exv = bml_config_get(cfg, "data.experiment");
+    if (rc == 0 && exv && strcmp(exv, "all")) {
+        if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &ex, &n_ex) != BML_OK) rc = fail();
+        else if (!(ids = calloc(n_ex, sizeof *ids))) rc = usage_error("out of memory", NULL);
+        for (size_t i = 0; ids && i < n_ex; i++) ids[i] = (int)ex[i]; /* in 1-5: checked */
+        free(ex);
+    }
+    bml_oxford_opts o = {ids, ids ? n_ex : 0};
+    size_t n = 0;
+    if (rc == 0 && (points < 10 || points > 100000000)) rc = usage_error("--points must be from 10 to 100000000", a->points);
+    if (rc == 0 && (!data || !*data)) rc = usage_error("synth-curves needs --data PATH or data.path=PATH", NULL);
+    if (rc == 0) {
+        if (bml_synth_curves_write(path ? path : data, &o, a->out, (size_t)points, &n) != BML_OK) rc = fail();
+        else if (!a->quiet) printf("wrote %zu synthetic 0.1C discharge curves (%ld points each) to %s\n", n, points, a->out);
+    }
+    free(ids);
     free(path);
     free(base);
     bml_config_free(cfg);
@@ -488,12 +548,14 @@ static int cmd_compare(const args_t *a) {
 
 static int cmd_config(const args_t *a) {
     if (a->help) return fputs(CONFIG_HELP, stdout), 0;
+    if (a->n_positionals) return usage_error("config takes overrides (key=value), not", a->positional);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *y = bml_config_to_yaml(cfg);
-    fputs(y ? y : "", stdout);
-    free(y);
     bml_config_free(cfg);
+    if (!y) return usage_error("out of memory", NULL);
+    fputs(y, stdout);
+    free(y);
     return 0;
 }
 
@@ -540,6 +602,7 @@ static void print_params(const bml_param_info *p, size_t n) {
 
 static int cmd_list(const args_t *a) {
     if (a->help || !a->positional) return fputs(LIST_HELP, a->help ? stdout : stderr), a->help ? 0 : 2;
+    if (a->n_positionals > 1) return usage_error("list takes one of models, pipelines, splits, losses; unexpected", a->positionals[1]);
     const char *what = a->positional;
     const bml_param_info *p;
     if (!strcmp(what, "models")) {
@@ -672,8 +735,12 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return fputs(MAIN_HELP, stdout), 0;
     if (!strcmp(cmd, "--version")) return printf("batteryml %s\n", BML_VERSION), 0;
     args_t a = {0};
-    int rc = parse_args(argc, argv, 2, &a);
-    if (rc == 0) {
+    int rc = parse_args(argc, argv, 2, cmd, &a);
+    const char *unused = rc == 0 && !a.help ? unused_option(&a, cmd) : NULL;
+    if (unused) {
+        fprintf(stderr, "batteryml: %s does not take %s\n(see batteryml help %s)\n", cmd, unused, cmd);
+        rc = 2;
+    } else if (rc == 0) {
         if (!strcmp(cmd, "run")) rc = cmd_run(&a, &argc, &argv);
         else if (!strcmp(cmd, "predict")) rc = cmd_predict(&a);
         else if (!strcmp(cmd, "features")) rc = cmd_features(&a);
@@ -693,7 +760,8 @@ int main(int argc, char **argv) {
                           : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
                           : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "structure") ? STRUCTURE_HELP
                           : !strcmp(t, "lr-find") ? LR_FIND_HELP : NULL;
-            rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
+            if (a.n_positionals > 1) rc = usage_error("help takes one command; unexpected", a.positionals[1]);
+            else rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }
     free(a.overrides);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -226,7 +227,12 @@ int bml__parse_string_list(const char *s, bml__strvec *out) {
     if (!buf) return -1;
     char *p = bml__trim(buf);
     size_t n = strlen(p);
-    if (n >= 2 && p[0] == '[' && p[n - 1] == ']') {
+    int open = n && p[0] == '[', close = n && p[n - 1] == ']';
+    if (open != close || (open && n < 2)) { /* "[1, 5" or "1, 5]": not a list */
+        free(buf);
+        return -1;
+    }
+    if (open) {
         p[n - 1] = 0;
         p++;
     }
@@ -236,7 +242,11 @@ int bml__parse_string_list(const char *s, bml__strvec *out) {
         for (char *tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             char *t = bml__trim(tok);
             size_t tl = strlen(t);
-            if (tl >= 2 && (t[0] == '\'' || t[0] == '"') && t[tl - 1] == t[0]) {
+            if (tl && (t[0] == '\'' || t[0] == '"')) { /* a quoted item ends with its quote */
+                if (tl < 2 || t[tl - 1] != t[0]) {
+                    rc = -1;
+                    break;
+                }
                 t[tl - 1] = 0;
                 t++;
             }
@@ -283,24 +293,37 @@ static const char *ptype_name(bml__ptype t) {
     return "?";
 }
 
+/* Parse `value` for one parameter and store it in params; a value that fails (not of the type, out of
+ * the spec's bounds) leaves the field unchanged. Integer fields without bounds hold an int. */
 static bml_status param_set(const char *what, const bml__param_spec *sp, const char *value, void *params) {
     char *field = (char *)params + sp->offset;
-    double d = 0;
-    const char *bounds_fmt = sp->min_exclusive ? "%s: %s must be > %g (got %s)" : "%s: %s must be >= %g (got %s)";
+    int bounded = sp->min <= sp->max;
+    double lo = bounded ? sp->min : (double)INT_MIN, hi = bounded ? sp->max : (double)INT_MAX;
     switch (sp->type) {
     case BML__P_INT: {
         long v;
         if (bml__parse_long(value, &v) != 0)
-            return bml__fail(BML_ERR_VALUE, "%s: %s expects an integer, got '%s'", what, sp->key, value);
-        d = (double)v;
+            return bml__fail(BML_ERR_VALUE, "%s: %s expects an integer, got '%s' (an integer from %.17g to %.17g)", what,
+                             sp->key, value, sp->min_exclusive ? lo + 1 : lo, hi);
+        double d = (double)v;
+        if (sp->min_exclusive ? !(d > lo) : !(d >= lo))
+            return bml__fail(BML_ERR_VALUE, sp->min_exclusive ? "%s: %s must be > %.17g (got %s)" : "%s: %s must be >= %.17g (got %s)",
+                             what, sp->key, lo, value);
+        if (d > hi) return bml__fail(BML_ERR_VALUE, "%s: %s must be <= %.17g (got %s)", what, sp->key, hi, value);
         *(long *)field = v;
-        break;
+        return BML_OK;
     }
-    case BML__P_DOUBLE:
+    case BML__P_DOUBLE: {
+        double d;
         if (bml__parse_double(value, &d) != 0)
             return bml__fail(BML_ERR_VALUE, "%s: %s expects a finite number, got '%s'", what, sp->key, value);
+        if (bounded && (sp->min_exclusive ? !(d > sp->min) : !(d >= sp->min)))
+            return bml__fail(BML_ERR_VALUE, sp->min_exclusive ? "%s: %s must be > %g (got %s)" : "%s: %s must be >= %g (got %s)",
+                             what, sp->key, sp->min, value);
+        if (bounded && d > sp->max) return bml__fail(BML_ERR_VALUE, "%s: %s must be <= %g (got %s)", what, sp->key, sp->max, value);
         *(double *)field = d;
-        break;
+        return BML_OK;
+    }
     case BML__P_BOOL: {
         int b;
         if (bml__parse_bool(value, &b) != 0)
@@ -317,13 +340,7 @@ static bml_status param_set(const char *what, const bml__param_spec *sp, const c
         return BML_OK;
     }
     }
-    if (sp->min <= sp->max) {
-        if (sp->min_exclusive ? !(d > sp->min) : !(d >= sp->min))
-            return bml__fail(BML_ERR_VALUE, bounds_fmt, what, sp->key, sp->min, value);
-        if (d > sp->max)
-            return bml__fail(BML_ERR_VALUE, "%s: %s must be <= %g (got %s)", what, sp->key, sp->max, value);
-    }
-    return BML_OK;
+    return bml__fail(BML_ERR_VALUE, "%s: %s has an unknown parameter type", what, sp->key);
 }
 
 bml_status bml__params_parse(const char *what, const bml__param_spec *specs, size_t n_specs,
@@ -335,12 +352,15 @@ bml_status bml__params_parse(const char *what, const bml__param_spec *specs, siz
         for (size_t i = 0; i < n_specs; i++)
             if (strcmp(specs[i].key, kv[j].key) == 0) sp = &specs[i];
         if (!sp) {
-            char buf[1024];
-            size_t off = 0;
-            buf[0] = 0;
-            for (size_t i = 0; i < n_specs && off < sizeof buf; i++)
-                off += (size_t)snprintf(buf + off, sizeof buf - off, "%s%s", i ? ", " : "", specs[i].key);
-            return bml__fail(BML_ERR_VALUE, "%s: unknown parameter '%s' (valid: %s)", what, kv[j].key, buf);
+            size_t len = 1;
+            for (size_t i = 0; i < n_specs; i++) len += strlen(specs[i].key) + 2;
+            char *valid = malloc(len), *p = valid;
+            if (!valid) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            *p = 0;
+            for (size_t i = 0; i < n_specs; i++) p += sprintf(p, "%s%s", i ? ", " : "", specs[i].key);
+            bml_status st = bml__fail(BML_ERR_VALUE, "%s: unknown parameter '%s' (valid: %s)", what, kv[j].key, valid);
+            free(valid);
+            return st;
         }
         BML__TRY(param_set(what, sp, kv[j].value, params));
     }

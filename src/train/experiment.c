@@ -56,6 +56,29 @@ static const char *cfg_str(const bml_config *c, const char *key, const char *dfl
     return v && *v ? v : dflt;
 }
 
+/* data.experiment: `all` (absent: all) or one Oxford experiment number 1-5 or a non-empty list of them.
+ * *ids (malloc'ed, NULL for all) and *n are the caller's. */
+static bml_status experiment_ids(const bml_config *cfg, int **ids, size_t *n) {
+    *ids = NULL;
+    *n = 0;
+    const char *ex = bml_config_get(cfg, "data.experiment");
+    if (!ex || !strcmp(ex, "all")) return BML_OK;
+    long *l = NULL;
+    size_t nl = 0;
+    if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &l, &nl) != BML_OK)
+        return bml__fail_prefix(BML_ERR_VALUE, "data.experiment must be all, an Oxford experiment 1-5 or a non-empty list of them");
+    int *v = bml__calloc(nl, sizeof *v);
+    if (!v) {
+        free(l);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nl; i++) v[i] = (int)l[i]; /* in 1-5: checked */
+    free(l);
+    *ids = v;
+    *n = nl;
+    return BML_OK;
+}
+
 bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override, int targets_optional,
                              bml_dataset **out) {
     *out = NULL;
@@ -66,29 +89,12 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st;
     if (!strcmp(name, "oxford")) {
-        const char *ex = cfg_str(cfg, "data.experiment", "all");
-        double *e = NULL;
-        size_t ne = 0;
-        int ids[16];
-        bml_oxford_opts o = {ids, 0};
-        if (strcmp(ex, "all") != 0) {
-            if (bml__parse_double_list(ex, &e, &ne) != 0 || ne > 16) {
-                free(path);
-                free(e);
-                return bml__fail(BML_ERR_VALUE, "data.experiment must be all, a number 1-5 or a list like [1, 5]; got '%s'", ex);
-            }
-            for (size_t i = 0; i < ne; i++) {
-                if (e[i] < 1 || e[i] > 5 || e[i] != floor(e[i])) {
-                    free(path);
-                    free(e);
-                    return bml__fail(BML_ERR_VALUE, "data.experiment: %g is not an Oxford experiment (1-5)", e[i]);
-                }
-                ids[i] = (int)e[i];
-            }
-            o.n_experiments = ne;
-            free(e);
-        }
-        st = bml_dataset_load_oxford(path, &o, out);
+        int *ids = NULL;
+        size_t n_ids = 0;
+        st = experiment_ids(cfg, &ids, &n_ids);
+        bml_oxford_opts o = {ids, n_ids};
+        if (st == BML_OK) st = bml_dataset_load_oxford(path, &o, out);
+        free(ids);
     } else if (!strcmp(name, "table")) {
         bml__strvec feats = {0}, targs = {0};
         if (bml__parse_string_list(cfg_str(cfg, "data.features", ""), &feats) != 0 ||
@@ -111,19 +117,12 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
         bml__strvec_free(&feats);
         bml__strvec_free(&targs);
     } else if (!strcmp(name, "oxford_curves")) {
-        const char *ex = cfg_str(cfg, "data.experiment", "all");
-        double *e = NULL;
-        size_t ne = 0;
-        int ids[16];
-        bml_oxford_opts o = {ids, 0};
-        if (strcmp(ex, "all") != 0 && (bml__parse_double_list(ex, &e, &ne) != 0 || ne > 16))
-            st = bml__fail(BML_ERR_VALUE, "data.experiment must be all, a number 1-5 or a list like [1, 5]; got '%s'", ex);
-        else {
-            for (size_t i = 0; i < ne; i++) ids[i] = (int)e[i];
-            o.n_experiments = ne;
-            st = bml_dataset_load_oxford_curves(path, &o, out);
-        }
-        free(e);
+        int *ids = NULL;
+        size_t n_ids = 0;
+        st = experiment_ids(cfg, &ids, &n_ids);
+        bml_oxford_opts o = {ids, n_ids};
+        if (st == BML_OK) st = bml_dataset_load_oxford_curves(path, &o, out);
+        free(ids);
     } else if (!strcmp(name, "basytec")) {
         long step = 13, cycle = 0;
         if (bml__parse_long(cfg_str(cfg, "data.step", "13"), &step) || bml__parse_long(cfg_str(cfg, "data.cycle", "0"), &cycle))
