@@ -611,6 +611,13 @@ bml_status bml_config_copy(const bml_config *c, bml_config **out) {
         bml__strvec *to = v == 0 ? &d->keys : v == 1 ? &d->values : v == 2 ? &d->groups : &d->options;
         for (size_t i = 0; !bad && i < from[v]->n; i++) bad = bml__strvec_push(to, from[v]->items[i]) != 0;
     }
+    if (!bad && c->keys.n) { /* each key's metadata (where it came from, whether it was added) */
+        d->meta = malloc(c->keys.n * sizeof *d->meta);
+        if (!(bad = !d->meta)) {
+            memcpy(d->meta, c->meta, c->keys.n * sizeof *d->meta);
+            d->meta_cap = c->keys.n;
+        }
+    }
     if (bad) {
         bml_config_free(d);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
