@@ -9,6 +9,8 @@
 #ifndef BATTERYML_CYCLER_H
 #define BATTERYML_CYCLER_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 
 #include "batteryml/dataset.h"
@@ -27,12 +29,12 @@ typedef enum {
 } bml_cycler_format;
 
 /* "arbin", "maccor", "biologic", "novonix" ("auto" for BML_CYCLER_AUTO); static storage. */
-const char *bml_cycler_format_name(bml_cycler_format f);
+BML_API const char *bml_cycler_format_name(bml_cycler_format f);
 /* Parse a format name (case-insensitive; "auto" too). Fails naming the valid names. */
-bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
+BML_API bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
 /* Detect the format of a file from its first lines. Fails (BML_ERR_SCHEMA) naming the file and the
  * formats it knows when none matches. */
-bml_status bml_cycler_detect(const char *path, bml_cycler_format *out);
+BML_API bml_status bml_cycler_detect(const char *path, bml_cycler_format *out);
 
 /* One row of the canonical time series. */
 typedef struct {
@@ -60,7 +62,7 @@ typedef struct {
     int has_cycle_index; /* 0: the file logs no cycle index; every row is cycle 1 */
     double mb_read;    /* bytes read / 1e6 */
 } bml_cycler_meta;
-void bml_cycler_meta_free(bml_cycler_meta *m); /* NULL is harmless; leaves *m zeroed */
+BML_API void bml_cycler_meta_free(bml_cycler_meta *m); /* NULL is harmless; leaves *m zeroed */
 
 /* Called once per row; a status other than BML_OK stops the read and is returned. */
 typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user);
@@ -69,7 +71,7 @@ typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user
  * (a truncated last row, a row of another layout, an unparsable number, time going backwards, a missing
  * current or voltage column). meta may be NULL; when given it is filled (also on failure, as far as read)
  * and owned by the caller. */
-bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
+BML_API bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
                            bml_cycler_meta *meta);
 
 /* ---- per-cycle summary ---- */
@@ -84,7 +86,7 @@ typedef struct {
                               this C-rate (of the nominal capacity, else of the first discharge); 0: none */
 } bml_cycler_summary_opts;
 /* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
-bml_cycler_summary_opts bml_cycler_summary_defaults(void);
+BML_API bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 
 typedef struct {
     long cycle;
@@ -113,19 +115,19 @@ typedef struct {
 
 /* Read `path` and summarise every cycle. opts may be NULL (defaults). *out is owned by the caller
  * (bml_cycler_summary_free). */
-bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+BML_API bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                 bml_cycler_summary **out);
-void bml_cycler_summary_free(bml_cycler_summary *s); /* NULL is harmless */
+BML_API void bml_cycler_summary_free(bml_cycler_summary *s); /* NULL is harmless */
 
 /* Write `<dir>/<cell>_cycles.csv` (one row per cycle) and `<dir>/<cell>_curves.csv` (cycle, voltage,
  * charge and discharge capacity on the grid). Each file is written atomically. dir must exist. */
-bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir);
+BML_API bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir);
 
 /* Files under `path` (one file, or a folder's regular files, not recursive, sorted) that are cycler
  * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.json`, `.md`, `LICENSE*`, `README*`)
  * are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
  * *files (n entries) is owned by the caller: free each string, then the array. */
-bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
+BML_API bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 
 /* How files become cells: the SoH reference and where the cell id comes from. NULL fields: the defaults. */
@@ -140,14 +142,14 @@ typedef struct {
  * discharge capacity over the cell's first complete cycle with both halves (or over the nominal capacity
  * when cells->soh_reference is "nominal"), resistance, mean temperature, days since the first cycle. Cycles
  * without a discharge are left out and counted in *n_dropped (may be NULL). *out is owned by the caller. */
-bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+BML_API bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
 
 /* A dataset of voltage curves for pipeline=ica_peaks: the measured discharge of every cycle whose mean
  * |current| is at most max_c_rate (see raw_max_c_rate), one curve per cycle, targets SoH (as
  * bml_dataset_load_cycler) and capacity (the cycle's discharge capacity). Fails when no cycle qualifies.
  * *out is owned by the caller. */
-bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+BML_API bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                           double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
 
 #ifdef __cplusplus

@@ -6,6 +6,8 @@
 #ifndef BATTERYML_DATASET_H
 #define BATTERYML_DATASET_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 
 #include "batteryml/status.h"
@@ -39,7 +41,7 @@ typedef struct {
  * several cells is split where `Ageing Sets` restarts, and a segment identical to a cell loaded from
  * its own file is dropped. Capacities are converted from mAh to Ah. opts may be NULL (all).
  * On success *out is owned by the caller (bml_dataset_free). */
-bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
+BML_API bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 
 /* Column roles for a generic CSV table: one row per (cell, step). Names are CSV header names.
  * cell_column is required; temperature, time and experiment columns are optional (NULL). */
@@ -57,18 +59,18 @@ typedef struct {
 
 /* Load a generic CSV table with the given column roles. Feature fields may be empty (missing);
  * target fields must be finite numbers. On success *out is owned by the caller. */
-bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
+BML_API bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
 
-void bml_dataset_free(bml_dataset *ds); /* NULL is harmless */
+BML_API void bml_dataset_free(bml_dataset *ds); /* NULL is harmless */
 
-size_t bml_dataset_n_cells(const bml_dataset *ds);
-size_t bml_dataset_n_rows(const bml_dataset *ds);
-size_t bml_dataset_n_columns(const bml_dataset *ds);
-const char *bml_dataset_column_name(const bml_dataset *ds, size_t j);
+BML_API size_t bml_dataset_n_cells(const bml_dataset *ds);
+BML_API size_t bml_dataset_n_rows(const bml_dataset *ds);
+BML_API size_t bml_dataset_n_columns(const bml_dataset *ds);
+BML_API const char *bml_dataset_column_name(const bml_dataset *ds, size_t j);
 /* Index of a column by name, or -1. */
-int bml_dataset_column_index(const bml_dataset *ds, const char *name);
+BML_API int bml_dataset_column_index(const bml_dataset *ds, const char *name);
 /* Fill *view for cell i (i < n_cells). */
-void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *view);
+BML_API void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *view);
 /* A per-cell auxiliary table: the Oxford "Summary per Cycle" and "Summary per Set" files. Columns
  * keep their header names; numbers as given, dates as days since 1970-01-01, empty fields NaN. */
 typedef struct {
@@ -82,7 +84,7 @@ typedef struct {
  * Performance Summary (the original tree's `Ageing Sets Summary/Summary per Cycle|Set/expt N - cell X
  * - cycle_data.csv|set_data.csv`, or the same folder). Returns 1 and fills *view when the cell has one,
  * 0 otherwise. */
-int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view);
+BML_API int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view);
 
 /* ---- voltage curves (SPEC 2.1, 2.2): datasets of slow-rate discharge/charge curves ---- */
 
@@ -90,10 +92,10 @@ int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, 
  * Cell A/Expt 5 - cell A - RPT3 - 0.1C discharge data.csv`, columns Time (s), Voltage (V),
  * Current (mA), Charge (mA.h), Temperature (degC)) below `path`; each curve's targets come from the
  * Performance Summary row of the same RPT found in the same tree. */
-bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
+BML_API bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 /* A Basytec export: the rows of one step (e.g. 13, the C/10 discharge) become one curve per cycle
  * (cycle 0: every cycle). Charge from AhAccu, capacity target = the curve's total charge. */
-bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
+BML_API bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
 /* Generic capacity/voltage CSVs (a file or a folder of them), one curve per file: the columns named,
  * the cell and cycle read from the file name with a POSIX extended regular expression of two groups
  * (e.g. "cell_([0-9]+)_cyc_([0-9]+)"). Targets: capacity (total charge) and SoH = capacity / the cell's
@@ -102,20 +104,20 @@ typedef struct {
     const char *capacity_column, *voltage_column, *name_pattern;
     double temperature_c; /* NaN if unknown */
 } bml_curve_columns;
-bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
-size_t bml_dataset_n_curves(const bml_dataset *ds);
+BML_API bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
+BML_API size_t bml_dataset_n_curves(const bml_dataset *ds);
 
 /* Write the 0.1C pseudo-OCV discharge curve of every Performance Summary row under `summary_path`
  * (physics-based generator, SPEC 4.2) into out_dir in the Oxford layout, with the summary files beside
  * them; *n_written receives the number of curves. Rows without a complete electrode state are skipped. */
-bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
+BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
 
 /* 1 for Oxford Performance Summary data, 0 for a generic table. */
-int bml_dataset_is_oxford(const bml_dataset *ds);
+BML_API int bml_dataset_is_oxford(const bml_dataset *ds);
 /* For a generic table: the feature and target column names given as roles. */
-size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names);
-size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names);
+BML_API size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names);
+BML_API size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names);
 
 #ifdef __cplusplus
 }

@@ -8,16 +8,18 @@
 #ifndef BATTERYML_PARALLEL_H
 #define BATTERYML_PARALLEL_H
 
+#include "batteryml/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Cores this process may run on (its CPU affinity), at least 1. */
-int bml_parallel_cores(void);
+BML_API int bml_parallel_cores(void);
 /* n threads (n < 1: 1) for the OpenMP parallel regions the calling thread starts from now on; called from
  * the main thread before others start, also the threads' default. */
-void bml_parallel_set_threads(int n);
-void bml_parallel_set_thread_local(int n);
+BML_API void bml_parallel_set_threads(int n);
+BML_API void bml_parallel_set_thread_local(int n);
 
 #ifdef __cplusplus
 }

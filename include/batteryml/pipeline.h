@@ -5,6 +5,8 @@
 #ifndef BATTERYML_PIPELINE_H
 #define BATTERYML_PIPELINE_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 
 #include "batteryml/dataset.h"
@@ -43,37 +45,37 @@ typedef struct {
     char **target_names;         /* (n_targets) */
 } bml_samples;
 
-void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too */
+BML_API void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too */
 /* Group key of a sample's cell, unique across experiments: "E5-A" (or "A" without experiment). */
-void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
+BML_API void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
 /* New samples holding rows idx[0..n) of s (deep copy); caller owns the result. */
-bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out);
+BML_API bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out);
 /* Rows of x (n, F) or steps of x (n*T, F) that hold data: all rows of static samples, the unpadded
  * steps of sequences. *rows (malloc'ed, caller frees) indexes x as an (rows, F) matrix. */
-bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, size_t *n_rows);
+BML_API bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, size_t *n_rows);
 /* Static samples of the unpadded steps of sequence samples (meta from step_meta); a copy of static
  * samples. Caller owns *out. */
-bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out);
+BML_API bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out);
 
 typedef struct bml_pipeline bml_pipeline; /* opaque: a pipeline name plus validated parameters */
 
 /* Create a pipeline by registered name with key=value parameters (unknown keys fail, naming the
  * valid ones). Caller owns *out (bml_pipeline_free). */
-bml_status bml_pipeline_create(const char *name, const bml_kv *params, size_t n_params, bml_pipeline **out);
-void bml_pipeline_free(bml_pipeline *p);
-const char *bml_pipeline_name(const bml_pipeline *p);
+BML_API bml_status bml_pipeline_create(const char *name, const bml_kv *params, size_t n_params, bml_pipeline **out);
+BML_API void bml_pipeline_free(bml_pipeline *p);
+BML_API const char *bml_pipeline_name(const bml_pipeline *p);
 /* Turn a dataset into samples. Caller owns *out (bml_samples_free). */
-bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out);
+BML_API bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out);
 
 /* A note the last pipeline run on this thread left (e.g. its feature cache's hits and misses); "" if none. */
-const char *bml_pipeline_last_note(void);
+BML_API const char *bml_pipeline_last_note(void);
 
 /* Registry: names, descriptions and parameters of the built-in pipelines (static storage, built once,
  * read-only: any thread may call these at any time). */
-size_t bml_pipeline_registry_count(void);
-const char *bml_pipeline_registry_name(size_t i);
-const char *bml_pipeline_registry_describe(size_t i);
-size_t bml_pipeline_registry_params(size_t i, const bml_param_info **params);
+BML_API size_t bml_pipeline_registry_count(void);
+BML_API const char *bml_pipeline_registry_name(size_t i);
+BML_API const char *bml_pipeline_registry_describe(size_t i);
+BML_API size_t bml_pipeline_registry_params(size_t i, const bml_param_info **params);
 
 /* Standard scaler: per feature mean and standard deviation (population, ddof 0) over the rows
  * given, ignoring NaN. A constant feature gets scale 1. */
@@ -82,14 +84,14 @@ typedef struct {
     double *mean;  /* (F) */
     double *scale; /* (F) */
 } bml_scaler;
-bml_status bml_scaler_fit(bml_scaler *sc, const bml_samples *s, const size_t *rows, size_t n_rows);
+BML_API bml_status bml_scaler_fit(bml_scaler *sc, const bml_samples *s, const size_t *rows, size_t n_rows);
 /* x := (x - mean) / scale for every row; NaN stays NaN. */
-void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t n_features);
-void bml_scaler_release(bml_scaler *sc); /* frees mean/scale, not the struct */
+BML_API void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t n_features);
+BML_API void bml_scaler_release(bml_scaler *sc); /* frees mean/scale, not the struct */
 
 /* Replace NaN features by their mean over `rows` (for models that cannot take missing values).
  * A feature missing in every training row gets 0. */
-bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
+BML_API bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,8 @@
 #ifndef BATTERYML_RUN_H
 #define BATTERYML_RUN_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 
 #include "batteryml/config.h"
@@ -43,8 +45,8 @@ typedef struct {
  * The folds of a multi-fold study are fitted `jobs` at a time (the configuration's top-level key; 0: the
  * cores) on threads, progress not called while several run; the numbers and the output do not depend on
  * it. */
-bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
-void bml_run_result_free(bml_run_result *r);
+BML_API bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
+BML_API void bml_run_result_free(bml_run_result *r);
 
 /* The learning-rate range test of a neural model (Smith 2015, as fastai's lr_find and Lightning's
  * Tuner.lr_find): from a fresh model, lr_find.num_steps mini-batches (default 100) of the training split of
@@ -61,43 +63,43 @@ typedef struct {
     double *batch_loss; /* (n) each step's own mini-batch loss */
     double suggestion;
 } bml_lr_find_result;
-bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out);
-void bml_lr_find_result_free(bml_lr_find_result *r);
+BML_API bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out);
+BML_API void bml_lr_find_result_free(bml_lr_find_result *r);
 /* step,lr,smoothed_loss,batch_loss,suggested rows as CSV text (malloc'ed; caller frees), NULL without memory. */
-char *bml_lr_find_csv(const bml_lr_find_result *r);
+BML_API char *bml_lr_find_csv(const bml_lr_find_result *r);
 /* Write lr_find.csv and config.yaml into out_dir (created; NULL: <output_dir>/<UTC time>-lr_find-<model>, a
  * new folder), each atomically. *dir_out receives the folder (caller frees). `batteryml plot` draws its
  * figure. */
-bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg, const char *out_dir, char **dir_out);
+BML_API bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg, const char *out_dir, char **dir_out);
 
 /* Load the data the configuration names (data.name oxford|table, data.path, ...), or
  * `path_override` instead of data.path. targets_optional: rows without targets are kept (NaN). */
-bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override,
+BML_API bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override,
                              int targets_optional, bml_dataset **out);
 /* Build samples with the configured pipeline. */
-bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
+BML_API bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
 /* Write samples as CSV: meta columns, features, targets (atomically). */
-bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
+BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
 
 /* Predict with a saved run on new data (a Performance Summary file or folder, or a table).
  * `fold` picks the model of a multi-fold run (NULL for single-fold runs). Writes predictions to
  * out_csv; *metrics_json (caller frees) is the metrics when every target is present, else NULL. */
-bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
+BML_API bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
 
 /* (Re)draw the figures of a saved run into run_dir/figures/ (PNG and SVG): prediction vs truth, fade
  * per cell, SHAP summary and waterfall, importance, attention, training curves, as the run has them.
  * *n_figures receives how many (may be NULL). */
-bml_status bml_run_plot(const char *run_dir, int *n_figures);
+BML_API bml_status bml_run_plot(const char *run_dir, int *n_figures);
 
 /* One self-contained HTML page (figures embedded as data, metrics tables, resolved configuration)
  * for a saved run, written to out_path atomically. */
-bml_status bml_run_report(const char *run_dir, const char *out_path);
+BML_API bml_status bml_run_report(const char *run_dir, const char *out_path);
 
 /* The overall metrics of several runs side by side (and LOCO folds aggregated), as a text table
  * (*table malloc'ed; caller frees). */
-bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
+BML_API bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
 
 #ifdef __cplusplus
 }

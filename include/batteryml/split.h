@@ -6,6 +6,8 @@
 #ifndef BATTERYML_SPLIT_H
 #define BATTERYML_SPLIT_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,18 +33,18 @@ typedef struct {
 
 /* Split `s` with the named strategy and key=value parameters; `seed` fixes every random choice.
  * Fails when a fold would have no training or no validation samples. Caller owns *out. */
-bml_status bml_split_create(const char *name, const bml_kv *params, size_t n_params, const bml_samples *s,
+BML_API bml_status bml_split_create(const char *name, const bml_kv *params, size_t n_params, const bml_samples *s,
                             uint64_t seed, bml_split **out);
-void bml_split_free(bml_split *sp); /* NULL is harmless */
+BML_API void bml_split_free(bml_split *sp); /* NULL is harmless */
 /* The indices metrics are computed on: test when non-empty, else val. */
-const size_t *bml_fold_eval(const bml_fold *f, size_t *n);
+BML_API const size_t *bml_fold_eval(const bml_fold *f, size_t *n);
 
 /* Registry of split names, descriptions and parameters (static storage, built once, read-only: any
  * thread may call these at any time). */
-size_t bml_split_registry_count(void);
-const char *bml_split_registry_name(size_t i);
-const char *bml_split_registry_describe(size_t i);
-size_t bml_split_registry_params(size_t i, const bml_param_info **params);
+BML_API size_t bml_split_registry_count(void);
+BML_API const char *bml_split_registry_name(size_t i);
+BML_API const char *bml_split_registry_describe(size_t i);
+BML_API size_t bml_split_registry_params(size_t i, const bml_param_info **params);
 
 #ifdef __cplusplus
 }

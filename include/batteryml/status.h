@@ -7,6 +7,8 @@
 #ifndef BATTERYML_STATUS_H
 #define BATTERYML_STATUS_H
 
+#include "batteryml/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,12 +33,12 @@ typedef enum {
 } bml_status;
 
 /* Symbolic name of a status ("BML_ERR_PARSE"); static storage. */
-const char *bml_status_name(bml_status s);
+BML_API const char *bml_status_name(bml_status s);
 /* Generic description of a status; static storage. */
-const char *bml_status_describe(bml_status s);
+BML_API const char *bml_status_describe(bml_status s);
 /* Message left by the last failing call on this thread ("" if none). Valid until the next
  * failing call on this thread; copy it to keep it. */
-const char *bml_last_error(void);
+BML_API const char *bml_last_error(void);
 
 #ifdef __cplusplus
 }

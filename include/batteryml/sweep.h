@@ -19,6 +19,8 @@
 #ifndef BATTERYML_SWEEP_H
 #define BATTERYML_SWEEP_H
 
+#include "batteryml/export.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,22 +44,22 @@ typedef struct bml_sweep bml_sweep; /* opaque */
 /* Expand the overrides into jobs. Malformed sweep syntax (an unbalanced quote or bracket, an empty
  * value in a list, an empty range, a step of 0, interval() in a grid sweep, a bad number) and a sweep
  * larger than max_jobs fail with a message naming the override. */
-bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, const bml_sweep_opts *opts,
+BML_API bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, const bml_sweep_opts *opts,
                             bml_sweep **out);
-void bml_sweep_free(bml_sweep *s); /* NULL is harmless */
+BML_API void bml_sweep_free(bml_sweep *s); /* NULL is harmless */
 
-size_t bml_sweep_n_jobs(const bml_sweep *s);
+BML_API size_t bml_sweep_n_jobs(const bml_sweep *s);
 /* The swept keys (in the order given) and the value of key k in job j. */
-size_t bml_sweep_n_params(const bml_sweep *s);
-const char *bml_sweep_param(const bml_sweep *s, size_t k);
-const char *bml_sweep_job_value(const bml_sweep *s, size_t j, size_t k);
+BML_API size_t bml_sweep_n_params(const bml_sweep *s);
+BML_API const char *bml_sweep_param(const bml_sweep *s, size_t k);
+BML_API const char *bml_sweep_job_value(const bml_sweep *s, size_t j, size_t k);
 /* Every override of job j (the plain ones and one `key=value` per swept key, in the order given), ready
  * for bml_config_compose. *n receives the count. */
-const char *const *bml_sweep_job_overrides(const bml_sweep *s, size_t j, size_t *n);
+BML_API const char *const *bml_sweep_job_overrides(const bml_sweep *s, size_t j, size_t *n);
 /* The job's swept overrides as one line ("model=mlp training.learning_rate=0.01"). */
-const char *bml_sweep_job_label(const bml_sweep *s, size_t j);
+BML_API const char *bml_sweep_job_label(const bml_sweep *s, size_t j);
 /* A file-name-safe job name: the zero-padded index, then the swept values ("03-mlp_0.01"). */
-const char *bml_sweep_job_name(const bml_sweep *s, size_t j);
+BML_API const char *bml_sweep_job_name(const bml_sweep *s, size_t j);
 
 /* What one job gave: ok with its run directory and metrics.json text, or failed with its message. */
 typedef struct {
@@ -71,23 +73,23 @@ typedef struct {
 
 /* multirun.yaml of the sweep in `dir`: the sweeper, the overrides as given, and every job (index, name,
  * overrides). Written atomically, before the jobs run. */
-bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
+BML_API bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir);
 /* sweep.csv in `dir`: one row per job in job order: index, name, overrides, one column per swept key,
  * status (ok | failed), error, seconds (the job's wall time), fit_s (fitting, every fold), run_dir, then
  * every aggregate metric the jobs have (<target>.rmse, .mae, .mape, .r2, .max_abs_error, and for multi-fold
  * studies .fold_rmse_mean, .fold_rmse_std), columns in order of first appearance. Written atomically. A
  * job whose metrics.json cannot be read is an error. */
-bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
+BML_API bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
 
 /* The jobs of a sweep directory (its sweep.csv) as a text table sorted by `metric` (a sweep.csv column
  * such as "soh.rmse"; NULL: the first column ending in ".rmse"), ascending (R2: descending), failed jobs
  * last. *table malloc'ed; caller frees. */
-bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table);
+BML_API bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table);
 /* A self-contained HTML page of the sweep (out_path, atomically): the jobs ranked as bml_sweep_compare
  * does, with their overrides and errors, and figures of the metric against each swept key (drawn into
  * sweep_dir/figures/ first). */
-bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path);
+BML_API bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path);
 
 #ifdef __cplusplus
 }
