@@ -9,6 +9,9 @@
 #include "track/track.h"
 
 bml_status bml_run_plot(const char *run_dir, int *n_figures) { return bml__figures_draw(run_dir, n_figures); }
+bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped) {
+    return bml__figures_draw_noting(run_dir, n_figures, skipped);
+}
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json) {
