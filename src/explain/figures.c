@@ -328,7 +328,7 @@ static void minmax(const double *v, size_t n, double *lo, double *hi) {
 }
 
 /* Legends list at most this many entries; the rest are summed up in a last "+N more" entry. */
-#define LEGEND_MAX 24
+#define LEGEND_MAX 16
 
 static void legend(int n, const char *const *text, const int *colors, int lines) {
     char *more = NULL;
@@ -344,10 +344,11 @@ static void legend(int n, const char *const *text, const int *colors, int lines)
     const char **sym = draw_alloc((size_t)shown, sizeof *sym), **txt = draw_alloc((size_t)shown, sizeof *txt);
     if (shown > 0 && opt && styles && widths && scales && nsym && sym && txt && cols) {
         for (int i = 0; i < shown; i++) {
-            opt[i] = lines ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
+            int rest = more && i == shown - 1; /* the "+N more" entry: text only, in black */
+            opt[i] = rest ? PL_LEGEND_NONE : lines ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
             styles[i] = 1, widths[i] = 2.0, scales[i] = 1.0, nsym[i] = 1, sym[i] = "•";
-            txt[i] = more && i == shown - 1 ? more : text[i];
-            cols[i] = more && i == shown - 1 ? 0 : colors[i];
+            txt[i] = rest ? more : text[i];
+            cols[i] = rest ? 1 : colors[i];
         }
         PLFLT lw, lh;
         plcol0(1);
@@ -372,7 +373,7 @@ static int legend_of(const bml__strvec *v, int lines) {
 
 /* axis labels and a title that says when only every stride-th of n points is drawn; title is freed */
 static void label(const char *x, const char *y, char *title, size_t stride, size_t n) {
-    char *tl = title && stride > 1 ? draw_sprintf("%s (every %zu-th of %zu points)", title, stride, n) : NULL;
+    char *tl = title && stride > 1 ? draw_sprintf("%s (one point in %zu of %zu drawn)", title, stride, n) : NULL;
     if (title) pllab(x, y, tl ? tl : title);
     free(title), free(tl);
 }
@@ -994,6 +995,9 @@ static bml_status predictions_figures(out_t *o, const table *pr) {
     return BML_OK;
 }
 
+/* pixels of a figure with a row per feature: `per` for each of the first 20 rows, `more` for the rest */
+static int height(int base, int per, int more, int nf) { return base + per * (nf < 20 ? nf : 20) + (nf > 20 ? more * (nf - 20) : 0); }
+
 /* SHAP beeswarm and waterfall (and importance bars when importance.csv is there), per target */
 static bml_status shap_figures(out_t *o, const table *sh, const table *im) {
     const bml__csv_row *h = &sh->csv.rows[0];
@@ -1033,9 +1037,9 @@ static bml_status shap_figures(out_t *o, const table *sh, const table *im) {
         if (intern(&targets, str(sh, i, c.c_target), &last) < 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         if (st != BML_OK || targets.n == before) continue;
         c.target = ic.target = targets.items[targets.n - 1];
-        st = figure_named(o, "shap_summary_", c.target, draw_beeswarm, &c, 1000, 120 + 70 * c.nf);
-        if (st == BML_OK) st = figure_named(o, "shap_waterfall_", c.target, draw_waterfall, &c, 1000, 160 + 60 * c.nf);
-        if (st == BML_OK && im) st = figure_named(o, "importance_", c.target, draw_importance, &ic, 900, 260 + 90 * c.nf);
+        st = figure_named(o, "shap_summary_", c.target, draw_beeswarm, &c, 1000, height(120, 70, 24, c.nf));
+        if (st == BML_OK) st = figure_named(o, "shap_waterfall_", c.target, draw_waterfall, &c, 1000, height(160, 60, 24, c.nf));
+        if (st == BML_OK && im) st = figure_named(o, "importance_", c.target, draw_importance, &ic, 900, height(260, 90, 48, c.nf));
     }
     bml__strvec_free(&targets);
     free(c.c_shap), free(c.c_val), free(c.fname);

@@ -13,7 +13,7 @@
 
 /* Scatters of more points than this (prediction vs truth, fade per cell, SHAP beeswarm per target)
  * draw every k-th point in file order, k = ceil(n / BML__FIGURE_MAX_POINTS): the same points at every
- * run whatever the thread count; the figure's title says "(every k-th of n points)". */
+ * run whatever the thread count; the figure's title says "(one point in k of n drawn)". */
 #define BML__FIGURE_MAX_POINTS 5000
 
 /* Read run_dir's outputs and write run_dir/figures/<name>.png and .svg. Every CSV read is checked
