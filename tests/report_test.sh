@@ -32,6 +32,44 @@ rm -rf runs/tree/figures
 "$BML" plot runs/tree | grep -q "drew 5 figures" && [ -s runs/tree/figures/shap_summary_soh.png ] && ok plot_redraws || bad plot_redraws
 "$BML" plot nowhere 2>err.txt; [ $? -eq 1 ] && grep -q "no such run directory" err.txt && ok plot_missing || bad plot_missing
 
+# plot names what it skips and why
+"$BML" plot runs/tree >out.txt && grep -q "^skipped attention.csv: not in the run" out.txt && ok plot_names_skipped || bad plot_names_skipped
+
+# a full disk (simulated by a file size limit) while drawing: an error naming the figure, non-zero exit,
+# no 0-byte, truncated or temporary file left among the figures
+cp -r runs/tree full && rm -rf full/figures
+(trap '' XFSZ; ulimit -f 40; "$BML" plot full >out.txt 2>err.txt); rc=$?
+half=$(find full/figures -type f \( -size 0 -o -name '.*' \) | wc -l)
+trunc=0
+for f in full/figures/*.png; do [ -e "$f" ] && [ "$(tail -c 8 "$f" | head -c 4)" != "IEND" ] && trunc=1; done
+for f in full/figures/*.svg; do [ -e "$f" ] && ! tail -c 16 "$f" | grep -q "</svg>" && trunc=1; done
+if [ $rc -eq 1 ] && grep -q "error: figure full/figures/.*is the disk full" err.txt && [ "$half" -eq 0 ] && [ $trunc -eq 0 ] &&
+  ! grep -q "drew" out.txt; then ok plot_disk_full; else bad plot_disk_full; echo "  rc $rc, half-written $half, truncated $trunc"; cat err.txt; fi
+(trap '' XFSZ; ulimit -f 40; "$BML" run $C -q output_dir=full_runs run_name=full >/dev/null 2>err.txt); rc=$?
+[ $rc -ne 0 ] && [ ! -e full_runs/full ] && [ -z "$(ls -A full_runs 2>/dev/null)" ] && ok run_disk_full ||
+  { bad run_disk_full; echo "  rc $rc"; ls -la full_runs; cat err.txt; }
+
+# a run's CSVs are untrusted: binary, truncated or corrupt files are errors naming file, line and column
+bad_csv() { # name file how expected-message
+  rm -rf "bad_$1" && cp -r "runs/$2" "bad_$1" && eval "$3" && "$BML" plot "bad_$1" >/dev/null 2>err.txt
+  if [ $? -eq 1 ] && grep -q "$4" err.txt; then ok "plot_bad_$1"; else bad "plot_bad_$1"; cat err.txt; fi
+}
+bad_csv binary_shap tree 'head -c 4000 "$BML" > bad_binary_shap/shap.csv' "bad_binary_shap/shap.csv"
+bad_csv cut_predictions tree 'head -c 2000 runs/tree/predictions.csv > bad_cut_predictions/predictions.csv' \
+  "bad_cut_predictions/predictions.csv:[0-9]*: .*(truncated"
+bad_csv text_in_importance tree 'sed -i "3s/,[^,]*\$/,abc/" bad_text_in_importance/importance.csv' \
+  "bad_text_in_importance/importance.csv:3:7: 'abc' is not a number (column mean_abs_shap)"
+bad_csv cut_step_metrics seq 'head -c 150 runs/seq/step_metrics.csv > bad_cut_step_metrics/step_metrics.csv' \
+  "bad_cut_step_metrics/step_metrics.csv:[0-9]*"
+bad_csv cut_attention seq 'head -c 5000 runs/seq/attention.csv > bad_cut_attention/attention.csv' "bad_cut_attention/attention.csv:[0-9]*"
+bad_csv step_attention seq 'awk -F, "BEGIN{OFS=\",\"} NR==3{\$5=99999} {print}" runs/seq/attention.csv > bad_step_attention/attention.csv' \
+  "bad_step_attention/attention.csv:3:5: '99999' is not a whole number in range (column query_step)"
+bad_csv empty_shap tree ': > bad_empty_shap/shap.csv' "bad_empty_shap/shap.csv: empty file"
+
+# explain.enabled=false: no SHAP, no importance, the other figures, exit 0
+"$BML" run $C -q output_dir=runs run_name=noexplain explain.enabled=false >/dev/null && [ ! -e runs/noexplain/shap.csv ] &&
+  [ ! -e runs/noexplain/importance.csv ] && [ -s runs/noexplain/figures/pred_vs_truth_soh.png ] && ok explain_disabled || bad explain_disabled
+
 # report: one self-contained page
 "$BML" report runs/tree --out tree.html -q && [ -s tree.html ] && ok report_written || bad report_written
 imgs=$(grep -o '<img [^>]*src="[^"]\{0,30\}' tree.html | wc -l)

@@ -2,6 +2,7 @@
  * run directory on failure, predict on a saved run; the crash-safe write path and staging directories. */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/internal.h"
+#include "data/csvread.h"
 #include "test.h"
 
 #define CONFIGS BML_SOURCE_DIR "/configs"
@@ -487,12 +489,250 @@ static void test_run_paths(void) {
     CHECK(!bml__is_dir("/tmp/bml-test-run-outside"));
 }
 
+/* ------------------------------------------------------------------ explain and figures (issue #10) */
+
+static int file_exists(const char *dir, const char *name) {
+    char *p = bml__path_join(dir, name);
+    int r = p && bml__is_file(p);
+    free(p);
+    return r;
+}
+
+/* the rows of dir/shap.csv: *n rows, each "cell|set_index" in *keys (caller frees with bml__strvec_free);
+ * checks that every row adds up (expected value + sum of SHAP = prediction) */
+static void shap_rows(const char *dir, size_t *n, bml__strvec *keys) {
+    *n = 0;
+    char *p = bml__path_join(dir, "shap.csv");
+    bml__csv c = {0};
+    CHECK_OK(bml__csv_read(p, 0, &c));
+    free(p);
+    if (c.n_rows < 2) return;
+    const bml__csv_row *h = &c.rows[0];
+    int ce = -1, cp = -1, cc = -1, cs = -1;
+    for (size_t j = 0; j < h->n_fields; j++) {
+        if (!strcmp(h->fields[j], "expected_value")) ce = (int)j;
+        if (!strcmp(h->fields[j], "prediction")) cp = (int)j;
+        if (!strcmp(h->fields[j], "cell")) cc = (int)j;
+        if (!strcmp(h->fields[j], "set_index")) cs = (int)j;
+    }
+    CHECK(ce >= 0 && cp >= 0 && cc >= 0 && cs >= 0);
+    for (size_t i = 1; ce >= 0 && cp >= 0 && cc >= 0 && cs >= 0 && i < c.n_rows; i++) {
+        const bml__csv_row *r = &c.rows[i];
+        double sum = strtod(r->fields[ce], NULL), pred = strtod(r->fields[cp], NULL);
+        for (size_t j = 0; j < h->n_fields; j++)
+            if (!strncmp(h->fields[j], "shap_", 5)) sum += strtod(r->fields[j], NULL);
+        CHECK_NEAR(sum, pred, 1e-5 * (1 + fabs(pred)));
+        char *k = bml__sprintf("%s|%s", r->fields[cc], r->fields[cs]);
+        bml__strvec_push(keys, k);
+        free(k);
+        (*n)++;
+    }
+    bml__csv_free(&c);
+}
+
+/* explain.shap_max_samples: exactly that many rows per target, the same rows at every run, still
+ * additive; explain.enabled=false: no shap.csv and no importance.csv */
+static void test_explain_subsample(void) {
+    const char *ov[] = {"explain.shap_max_samples=7", "figures=false", "run_name=shap7"};
+    bml_run_result *a = run(ov, 3, 1, BML_OK), *b = run(ov, 3, 1, BML_OK);
+    if (a && b) {
+        size_t na, nb;
+        bml__strvec ka = {0}, kb = {0};
+        shap_rows(a->run_dir, &na, &ka);
+        shap_rows(b->run_dir, &nb, &kb);
+        CHECK_INT(na, 7); /* one target (soh) */
+        CHECK_INT(nb, 7);
+        for (size_t i = 0; i < ka.n && i < kb.n; i++) CHECK(!strcmp(ka.items[i], kb.items[i]));
+        CHECK(ka.n > 1 && strcmp(ka.items[0], ka.items[ka.n - 1])); /* spread over the rows, not one repeated */
+        bml__strvec_free(&ka);
+        bml__strvec_free(&kb);
+    }
+    bml_run_result_free(a);
+    bml_run_result_free(b);
+    const char *loco[] = {"explain.shap_max_samples=10", "split=loco", "figures=false", "run_name=shaploco"};
+    bml_run_result *l = run(loco, 4, 1, BML_OK);
+    if (l) {
+        size_t n;
+        bml__strvec k = {0};
+        shap_rows(l->run_dir, &n, &k);
+        CHECK_INT(n, 10); /* over the whole study, not per fold */
+        bml__strvec_free(&k);
+    }
+    bml_run_result_free(l);
+    const char *off[] = {"explain.enabled=false", "run_name=noexplain"};
+    bml_run_result *r = run(off, 2, 1, BML_OK);
+    if (r) {
+        CHECK(!file_exists(r->run_dir, "shap.csv"));
+        CHECK(!file_exists(r->run_dir, "importance.csv"));
+        CHECK(file_exists(r->run_dir, "predictions.csv"));
+        CHECK(file_exists(r->run_dir, "figures/pred_vs_truth_soh.png"));
+    }
+    bml_run_result_free(r);
+    const char *bad[] = {"explain.shap_max_samples=-3"};
+    CHECK(run(bad, 1, 0, BML_ERR_VALUE) == NULL);
+}
+
+/* a run directory written by hand: n_targets targets, nf features with long names, cells cells,
+ * an attention matrix of T steps, many folds and reference tests */
+static char *fake_run(const char *name, int n_targets, int nf, int cells, int T) {
+    char *dir = bml__sprintf("%s/%s", outdir, name);
+    if (!dir || bml__mkdir_p(dir) != BML_OK) return dir;
+    char *p = bml__path_join(dir, "predictions.csv");
+    FILE *f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,split,experiment,cell,temperature_c,set_index,cycle,days,throughput_ah");
+    for (int t = 0; t < n_targets; t++) fprintf(f, ",true_target%d,pred_target%d", t, t);
+    fprintf(f, "\n");
+    for (int i = 0; i < 6000; i++) { /* above the 5,000 points drawn */
+        fprintf(f, "holdout,val,5,cell%d,%d,%d,%d,%d,%d", i % cells, 10 + i % 30, i / cells, i, i / cells, i);
+        for (int t = 0; t < n_targets; t++) fprintf(f, ",%g,%g", 1 - 1e-4 * i, 1 - 1.1e-4 * i);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    p = bml__path_join(dir, "shap.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,experiment,cell,temperature_c,set_index,cycle,days,throughput_ah,target,expected_value,prediction");
+    for (int j = 0; j < nf; j++) fprintf(f, ",shap_feature_%d_with_a_name_longer_than_sixty_four_characters_to_see_it_whole", j);
+    for (int j = 0; j < nf; j++) fprintf(f, ",value_feature_%d_with_a_name_longer_than_sixty_four_characters_to_see_it_whole", j);
+    fprintf(f, "\n");
+    for (int i = 0; i < 12; i++)
+        for (int t = 0; t < n_targets; t++) {
+            fprintf(f, "holdout,5,cell%d,25,%d,%d,%d,%d,target%d,0.9,%g", i % cells, i, i, i, i, t, 0.9 + 0.001 * nf * i);
+            for (int j = 0; j < nf; j++) fprintf(f, ",%g", 0.001 * i);
+            for (int j = 0; j < nf; j++) fprintf(f, ",%d", i * j);
+            fprintf(f, "\n");
+        }
+    fclose(f);
+    p = bml__path_join(dir, "importance.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,target,feature,gain,total_gain,split_count,mean_abs_shap\n");
+    for (int t = 0; t < n_targets; t++)
+        for (int j = 0; j < nf; j++)
+            fprintf(f, "holdout,target%d,feature_%d_with_a_name_longer_than_sixty_four_characters_to_see_it_whole,%d,%d,%d,%g\n", t,
+                    j, j + 1, 2 * j + 1, j, 0.001 * j);
+    fclose(f);
+    p = bml__path_join(dir, "attention.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,experiment,cell,temperature_c,query_step,key_step,query_set,key_set,weight\n");
+    for (int c = 0; c < cells; c++) {
+        int Tc = c == 0 ? T : 4;
+        for (int q = 0; q < Tc; q++)
+            for (int k = 0; k < Tc; k++) fprintf(f, "fold%d,5,cell%d,25,%d,%d,%d,%d,%g\n", c, c, q, k, q, k, k <= q ? 1.0 / (q + 1) : 0.0);
+    }
+    fclose(f);
+    p = bml__path_join(dir, "step_metrics.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,epoch,train_loss,val_loss,lr\n");
+    for (int c = 0; c < cells; c++)
+        for (int e = 1; e <= 5; e++) fprintf(f, "fold%d,%d,%g,%g,0.001\n", c, e, 1.0 / e, 1.2 / e);
+    fclose(f);
+    p = bml__path_join(dir, "dqdv.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\n");
+    for (int r = 0; r < 70; r++) /* more reference tests than 64 */
+        for (int k = 0; k < 20; k++) fprintf(f, "cell0,%d,%g,%g,%d\n", r, 3.0 + 0.06 * k, 1.0 + 0.01 * r + (k == 10), k == 10);
+    fclose(f);
+    p = bml__path_join(dir, "latent.csv");
+    f = fopen(p, "w");
+    free(p);
+    fprintf(f, "fold,experiment,cell,temperature_c,step,set,days,z0,z1\n");
+    for (int c = 0; c < cells; c++)
+        for (int s = 0; s < 5; s++) fprintf(f, "fold%d,5,cell%d,25,%d,%d,%d,%g,%g\n", c, c, s, s, 10 * s, 0.1 * s * c, -0.1 * s);
+    fclose(f);
+    return dir;
+}
+
+static int png_complete(const char *dir, const char *name) {
+    char *p = bml__sprintf("%s/figures/%s.png", dir, name);
+    char *buf = NULL;
+    size_t len = 0;
+    int ok = p && bml__read_file(p, &buf, &len) == BML_OK && len > 20 && !memcmp(buf + 1, "PNG", 3) && !memcmp(buf + len - 8, "IEND", 4);
+    free(p);
+    free(buf);
+    return ok;
+}
+
+/* 100 features with long names, 9 targets, 30 cells and temperatures, a 300-step attention matrix,
+ * 70 reference tests: every figure of every target, nothing skipped */
+static void test_figures_wide_and_long(void) {
+    char *dir = fake_run("wide", 9, 100, 30, 300);
+    int n = -1;
+    char *skipped = NULL;
+    CHECK_OK(bml_run_plot_noting(dir, &n, &skipped));
+    CHECK_INT(n, 2 * 9 + 3 * 9 + 2 + 1 + 1 + 1);
+    CHECK(skipped == NULL);
+    CHECK(png_complete(dir, "shap_summary_target8"));
+    CHECK(png_complete(dir, "importance_target8"));
+    CHECK(png_complete(dir, "attention_heatmap"));
+    CHECK(png_complete(dir, "dqdv_curves"));
+    free(skipped);
+    free(dir);
+}
+
+typedef struct {
+    char *dir;
+    int n;
+    bml_status st;
+} plot_job;
+
+static void *plot_thread(void *arg) {
+    plot_job *j = arg;
+    j->st = bml_run_plot(j->dir, &j->n);
+    return NULL;
+}
+
+/* two threads drawing at once (PLplot is process-global): both complete, every figure whole */
+static void test_figures_two_threads(void) {
+    plot_job jobs[2] = {{fake_run("thread_a", 2, 6, 4, 12), 0, BML_OK}, {fake_run("thread_b", 3, 5, 3, 9), 0, BML_OK}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&th[i], NULL, plot_thread, &jobs[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    CHECK_INT(jobs[0].st, BML_OK);
+    CHECK_INT(jobs[1].st, BML_OK);
+    CHECK_INT(jobs[0].n, 2 * 2 + 3 * 2 + 5);
+    CHECK_INT(jobs[1].n, 2 * 3 + 3 * 3 + 5);
+    CHECK(png_complete(jobs[0].dir, "shap_summary_target1") && png_complete(jobs[1].dir, "shap_summary_target2"));
+    CHECK(png_complete(jobs[0].dir, "latent_trajectories") && png_complete(jobs[1].dir, "latent_trajectories"));
+    free(jobs[0].dir);
+    free(jobs[1].dir);
+}
+
+/* a malformed CSV is an error naming file, line and column; a missing one is skipped and named */
+static void test_figures_bad_csv(void) {
+    char *dir = fake_run("bad", 1, 3, 2, 4);
+    char *p = bml__path_join(dir, "step_metrics.csv");
+    FILE *f = fopen(p, "a");
+    fprintf(f, "fold0,6,0.1,oops,0.001\n");
+    fclose(f);
+    int n = -1;
+    CHECK_ERR(bml_run_plot(dir, &n), BML_ERR_PARSE, "step_metrics.csv:12:4: 'oops' is not a number (column val_loss)");
+    f = fopen(p, "w"); /* cut short in the middle of a line */
+    fprintf(f, "fold,epoch,train_loss,val_loss,lr\nfold0,1,0.5,0.6,0.001\nfold0,2,0.4,0.5,0.00"); /* all its fields */
+    fclose(f);
+    CHECK_ERR(bml_run_plot(dir, &n), BML_ERR_PARSE, "step_metrics.csv:3: the last line has no end of line");
+    remove(p);
+    free(p);
+    char *skipped = NULL;
+    CHECK_OK(bml_run_plot_noting(dir, &n, &skipped));
+    CHECK(skipped && strstr(skipped, "step_metrics.csv: not in the run"));
+    CHECK_INT(n, 2 + 3 + 2 + 1 + 1);
+    free(skipped);
+    free(dir);
+}
+
 int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
                                       T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study), T(test_acla_study),
-                                      T(test_table_study), T(test_atomic_write), T(test_stage_dirs), T(test_run_paths)};
+                                      T(test_table_study), T(test_atomic_write), T(test_stage_dirs), T(test_run_paths),
+                                      T(test_explain_subsample), T(test_figures_wide_and_long), T(test_figures_two_threads),
+                                      T(test_figures_bad_csv)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

@@ -90,8 +90,13 @@ BML_API bml_status bml_run_predict(const char *run_dir, const char *data_path, c
 
 /* (Re)draw the figures of a saved run into run_dir/figures/ (PNG and SVG): prediction vs truth, fade
  * per cell, SHAP summary and waterfall, importance, attention, training curves, as the run has them.
- * *n_figures receives how many (may be NULL). */
+ * *n_figures receives how many were written and checked complete (may be NULL). Every CSV read is
+ * checked: a malformed one is an error naming file, line and column; a figure that cannot be written
+ * (disk full) is an error naming it. Thread-safe (drawing is serialised: PLplot is process-global). */
 BML_API bml_status bml_run_plot(const char *run_dir, int *n_figures);
+/* The same, and *skipped (may be NULL) receives the figures skipped because the run has no file for
+ * them, one "file: reason" per line, or NULL when none; the caller frees it (also on failure). */
+BML_API bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
 
 /* One self-contained HTML page (figures embedded as data, metrics tables, resolved configuration)
  * for a saved run, written to out_path atomically. */

@@ -492,9 +492,15 @@ static int cmd_plot(const args_t *a) {
     if (a->help) return fputs(PLOT_HELP, stdout), 0;
     if (a->n_positionals != 1) return usage_error("plot needs one RUN_DIR", NULL);
     int n = 0;
-    if (bml_run_plot(a->positional, &n) != BML_OK) return fail();
-    if (!a->quiet) printf("drew %d figures (PNG and SVG) into %s/figures\n", n, a->positional);
-    return 0;
+    char *skipped = NULL;
+    int rc = bml_run_plot_noting(a->positional, &n, &skipped) != BML_OK ? fail() : 0;
+    for (char *l = skipped, *e; !a->quiet && l && *l; l = e ? e + 1 : l + strlen(l)) { /* one file per line */
+        e = strchr(l, '\n');
+        printf("skipped %.*s\n", e ? (int)(e - l) : (int)strlen(l), l);
+    }
+    if (!a->quiet && rc == 0) printf("drew %d figures (PNG and SVG) into %s/figures\n", n, a->positional);
+    free(skipped);
+    return rc;
 }
 
 /* a directory written by run -m */

@@ -1,31 +1,91 @@
-/* Run figures with PLplot (see figures.h). PLplot keeps global state and calls exit() on fatal
- * errors: every drawing runs under an exit handler that jumps back here, so the library never exits. */
+/* Run figures with PLplot (see figures.h).
+ *
+ * Every CSV a figure reads is untrusted: it is checked whole (same number of fields on every line,
+ * the columns the figure needs, numbers where numbers belong) before anything is drawn, and a bad
+ * one is an error naming file, line and column. A file the run does not have is no error: its
+ * figures are skipped and the reason is recorded for bml__figures_skipped().
+ *
+ * PLplot keeps process-global state and calls exit() on fatal errors: every use of it holds
+ * g_plplot, and the drawing runs under an exit handler that jumps back (thread-local jmp_buf) so the
+ * library never exits. Each figure is drawn into a hidden temporary file beside its final name,
+ * checked (non-empty; a PNG has its signature and IEND chunk, an SVG ends with </svg>) and only then
+ * renamed into place: a full disk is an error naming the figure, never a 0-byte or truncated file. */
 #define _DEFAULT_SOURCE
 #include "explain/figures.h"
 
+#include <errno.h>
 #include <math.h>
 #include <plplot.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "data/csvread.h"
 
+/* ------------------------------------------------------------------ notes: figures skipped and why */
+/* append "a: b" (formatted by fmt) as a line of *notes; notes may be NULL (nothing recorded) */
+static bml_status note_skip(char **notes, const char *fmt, const char *a, const char *b) {
+    if (!notes) return BML_OK;
+    char *line = bml__sprintf(fmt, a, b);
+    char *all = line ? bml__sprintf("%s%s%s", *notes ? *notes : "", *notes ? "\n" : "", line) : NULL;
+    free(line);
+    if (!all) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(*notes);
+    *notes = all;
+    return BML_OK;
+}
+
 /* ------------------------------------------------------------------ tables from the run's CSV files */
 typedef struct {
     bml__csv csv;
-    size_t n; /* data rows */
+    size_t n;   /* data rows */
+    char *path; /* owned */
 } table;
 
-static int load(const char *dir, const char *name, table *t) {
+static void table_free(table *t) {
+    bml__csv_free(&t->csv);
+    free(t->path);
     memset(t, 0, sizeof *t);
-    char *p = bml__path_join(dir, name);
-    int ok = p && bml__is_file(p) && bml__csv_read(p, 0, &t->csv) == BML_OK && t->csv.n_rows > 1;
-    free(p);
-    if (!ok) bml__csv_free(&t->csv);
-    t->n = ok ? t->csv.n_rows - 1 : 0;
-    return ok;
+}
+
+/* Read dir/name whole and check its shape. *present = 0 (and BML_OK) when the run has no such file. */
+static bml_status table_load(const char *dir, const char *name, table *t, int *present) {
+    memset(t, 0, sizeof *t);
+    *present = 0;
+    t->path = bml__path_join(dir, name);
+    if (!t->path) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(t->path, &sb) != 0) {
+        if (errno == ENOENT) return BML_OK;
+        return bml__fail(BML_ERR_IO, "%s: %s", t->path, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode)) return bml__fail(BML_ERR_IO, "%s: not a regular file", t->path);
+    BML__TRY(bml__csv_read(t->path, 0, &t->csv));
+    if (t->csv.n_rows == 0) return bml__fail(BML_ERR_PARSE, "%s: empty file (no header)", t->path);
+    const bml__csv_row *h = &t->csv.rows[0];
+    if (t->csv.n_rows == 1)
+        return bml__fail(BML_ERR_PARSE, "%s:%zu: a header and no data rows (truncated file?)", t->path, h->line + 1);
+    for (size_t i = 1; i < t->csv.n_rows; i++)
+        if (t->csv.rows[i].n_fields != h->n_fields)
+            return bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where the header has %zu (truncated or corrupt file?)", t->path,
+                             t->csv.rows[i].line, t->csv.rows[i].n_fields, h->n_fields);
+    /* the run writes whole lines: a last line without its end was cut short (a full disk, a copy
+     * interrupted), even when it has its number of fields */
+    FILE *f = fopen(t->path, "rb");
+    int last = f && fseek(f, -1, SEEK_END) == 0 ? fgetc(f) : EOF;
+    if (f) fclose(f);
+    if (last != '\n')
+        return bml__fail(BML_ERR_PARSE, "%s:%zu: the last line has no end of line (truncated file?)", t->path,
+                         t->csv.rows[t->csv.n_rows - 1].line);
+    t->n = t->csv.n_rows - 1;
+    *present = 1;
+    return BML_OK;
 }
 
 static int col(const table *t, const char *name) {
@@ -39,14 +99,98 @@ static const char *str(const table *t, size_t i, int c) {
     return c >= 0 && (size_t)c < r->n_fields ? r->fields[c] : "";
 }
 
+/* a checked numeric field: NaN when empty (a missing value) */
 static double num(const table *t, size_t i, int c) {
     double v;
     return bml__parse_double(str(t, i, c), &v) == 0 ? v : NAN;
 }
 
+/* every field of column c is empty or a number (integral when `integral`, then also within [0, max]) */
+static bml_status check_numbers(const table *t, int c, int integral, double max) {
+    for (size_t i = 0; i < t->n; i++) {
+        const char *s = str(t, i, c);
+        double v;
+        const char *why = NULL;
+        if (!*s) {
+            if (integral) why = "is empty where a step number belongs";
+        } else if (bml__parse_double(s, &v) != 0) {
+            why = "is not a number";
+        } else if (integral && (v != floor(v) || v < 0 || v > max)) {
+            why = "is not a whole number in range";
+        }
+        if (why)
+            return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: '%.40s' %s (column %s)", t->path, t->csv.rows[i + 1].line, c + 1, s, why,
+                             t->csv.rows[0].fields[c]);
+    }
+    return BML_OK;
+}
+
+/* column `name`, which must exist; kind 0: text, 1: number, 2: step number (0 <= v <= data rows) */
+static bml_status need(const table *t, const char *name, int kind, int *c) {
+    *c = col(t, name);
+    if (*c < 0) return bml__fail(BML_ERR_PARSE, "%s:%zu:1: no column '%s' in the header", t->path, t->csv.rows[0].line, name);
+    return kind ? check_numbers(t, *c, kind == 2, (double)t->n) : BML_OK;
+}
+
+/* ------------------------------------------------------------------ drawing helpers */
+/* Scatters above this many points draw every k-th point (k = ceil(n / BML__FIGURE_MAX_POINTS)),
+ * in file order: the same points at every run and thread count; the title says so. */
+static size_t stride_for(size_t n) { return n > BML__FIGURE_MAX_POINTS ? (n + BML__FIGURE_MAX_POINTS - 1) / BML__FIGURE_MAX_POINTS : 1; }
+
+/* a drawing callback that runs out of memory sets this; render() then fails instead of writing a
+ * half-drawn figure */
+static _Thread_local int g_draw_oom;
+
+static void *draw_alloc(size_t n, size_t size) {
+    void *p = bml__calloc(n ? n : 1, size);
+    if (!p) g_draw_oom = 1;
+    return p;
+}
+
+static char *draw_sprintf(const char *fmt, ...) BML__PRINTF(1, 2);
+static char *draw_sprintf(const char *fmt, ...) {
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    else g_draw_oom = 1;
+    va_end(ap2);
+    return s;
+}
+
+/* index of s in v, added when new; -1 when out of memory. `last` speeds up runs of equal keys. */
+static int intern(bml__strvec *v, const char *s, int *last) {
+    if (*last >= 0 && (size_t)*last < v->n && !strcmp(v->items[*last], s)) return *last;
+    int k = bml__strvec_find(v, s);
+    if (k < 0) {
+        if (bml__strvec_push(v, s) != 0) {
+            g_draw_oom = 1;
+            return -1;
+        }
+        k = (int)v->n - 1;
+    }
+    return *last = k;
+}
+
+/* "a/b" keys (or "Ea-b" with prefix E) of rows, in order of first appearance: gid[i] for each row */
+static int group_rows(const table *t, int c1, int c2, const char *fmt, bml__strvec *names, int *gid) {
+    int last = -1;
+    for (size_t i = 0; i < t->n; i++) {
+        char *key = draw_sprintf(fmt, str(t, i, c1), str(t, i, c2));
+        gid[i] = key ? intern(names, key, &last) : -1;
+        free(key);
+        if (gid[i] < 0) return -1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ PLplot plumbing */
-static jmp_buf g_jump;
-static char g_plmsg[256];
+static pthread_mutex_t g_plplot = PTHREAD_MUTEX_INITIALIZER; /* PLplot is one process-global state machine */
+static _Thread_local jmp_buf g_jump;
+static _Thread_local char g_plmsg[512];
 
 static int on_exit_request(PLCHAR_VECTOR msg) {
     snprintf(g_plmsg, sizeof g_plmsg, "%s", msg ? msg : "PLplot error");
@@ -57,13 +201,12 @@ static int on_exit_request(PLCHAR_VECTOR msg) {
 static void on_abort(PLCHAR_VECTOR msg) { snprintf(g_plmsg, sizeof g_plmsg, "%s", msg ? msg : ""); }
 
 static int have_device(const char *dev) {
-    const char **menu, **names;
-    int n = 64;
-    menu = calloc((size_t)n, sizeof *menu);
-    names = calloc((size_t)n, sizeof *names);
-    int found = 0;
+    int n = 128, found = 0;
+    const char **menu = calloc((size_t)n, sizeof *menu), **names = calloc((size_t)n, sizeof *names);
     if (menu && names) {
+        pthread_mutex_lock(&g_plplot);
         plgDevs(&menu, &names, &n);
+        pthread_mutex_unlock(&g_plplot);
         for (int i = 0; i < n; i++) found |= names[i] && !strcmp(names[i], dev);
     }
     free(menu);
@@ -87,35 +230,91 @@ static void palette(void) {
 
 static int color_of(size_t k) { return 2 + (int)(k % 10); }
 
+/* Is the file at path a complete PNG (signature, IEND chunk last) or SVG (ends with </svg>)? NULL when
+ * it is, else why not. */
+static const char *incomplete(const char *path, int svg, long *size) {
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return "was not written";
+    unsigned char head[8] = {0}, tail[256] = {0};
+    const char *why = NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (*size = ftell(f)) <= 0) why = "is empty";
+    else if (!svg) {
+        static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        if (*size < 8 + 12 || fseek(f, 0, SEEK_SET) != 0 || fread(head, 1, 8, f) != 8 || memcmp(head, sig, 8))
+            why = "is not a PNG";
+        else if (fseek(f, -12, SEEK_END) != 0 || fread(tail, 1, 12, f) != 12 || memcmp(tail + 4, "IEND", 4))
+            why = "is a truncated PNG (no IEND chunk)";
+    } else {
+        long k = *size < (long)sizeof tail ? *size : (long)sizeof tail;
+        if (fseek(f, -k, SEEK_END) != 0 || fread(tail, 1, (size_t)k, f) != (size_t)k) why = "cannot be read back";
+        else {
+            while (k > 0 && (tail[k - 1] == '\n' || tail[k - 1] == ' ' || tail[k - 1] == '\r' || tail[k - 1] == '\t')) k--;
+            if (k < 6 || memcmp(tail + k - 6, "</svg>", 6)) why = "is a truncated SVG (no closing </svg>)";
+        }
+    }
+    fclose(f);
+    return why;
+}
+
 typedef void (*draw_fn)(void *ctx);
 
-/* draw one figure as PNG and SVG under dir/name.{png,svg} */
+/* Draw one figure with one device into tmp, holding the PLplot lock. */
+static bml_status draw_one(const char *dev, const char *tmp, draw_fn fn, void *ctx, int w, int h) {
+    pthread_mutex_lock(&g_plplot);
+    volatile int started = 0;
+    g_plmsg[0] = 0;
+    g_draw_oom = 0;
+    if (setjmp(g_jump)) {
+        if (started) plend();
+        pthread_mutex_unlock(&g_plplot);
+        return bml__fail(BML_ERR_BACKEND, "PLplot failed: %s", g_plmsg);
+    }
+    plsexit(on_exit_request);
+    plsabort(on_abort);
+    plsdev(dev);
+    plsfnam(tmp);
+    plspage(0, 0, w, h, 0, 0);
+    palette();
+    plinit();
+    started = 1;
+    plsabort(on_abort);
+    pladv(0);
+    plfontld(1);
+    plschr(0, 0.9);
+    fn(ctx);
+    plend();
+    pthread_mutex_unlock(&g_plplot);
+    return g_draw_oom ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
+}
+
+/* draw one figure as PNG and SVG under dir/name.{png,svg}: each drawn into dir/.name.ext.partial,
+ * checked, then renamed into place */
 static bml_status render(const char *dir, const char *name, draw_fn fn, void *ctx, int w, int h) {
     static const char *const devs[2][2] = {{"pngcairo", "png"}, {"svgcairo", "svg"}};
-    for (int k = 0; k < 2; k++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s.%s", dir, name, devs[k][1]);
-        volatile int started = 0;
-        if (setjmp(g_jump)) {
-            if (started) plend();
-            return bml__fail(BML_ERR_BACKEND, "PLplot failed drawing %s: %s", path, g_plmsg);
+    bml_status st = BML_OK;
+    for (int k = 0; st == BML_OK && k < 2; k++) {
+        char *path = bml__sprintf("%s/%s.%s", dir, name, devs[k][1]);
+        char *tmp = bml__sprintf("%s/.%s.%s.partial", dir, name, devs[k][1]);
+        if (!path || !tmp) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st == BML_OK) {
+            unlink(tmp);
+            st = draw_one(devs[k][0], tmp, fn, ctx, w, h);
+            if (st != BML_OK) bml__fail_prefix(st, "figure %s", path);
         }
-        plsexit(on_exit_request);
-        plsabort(on_abort);
-        plsdev(devs[k][0]);
-        plsfnam(path);
-        plspage(0, 0, w, h, 0, 0);
-        palette();
-        plinit();
-        started = 1;
-        plsabort(on_abort);
-        pladv(0);
-        plfontld(1);
-        plschr(0, 0.9);
-        fn(ctx);
-        plend();
+        if (st == BML_OK) {
+            long size;
+            const char *why = incomplete(tmp, k == 1, &size);
+            if (why)
+                st = bml__fail(BML_ERR_IO, "figure %s: the %s drawn (%ld bytes) %s: is the disk full?", path, devs[k][1], size, why);
+            else if (rename(tmp, path) != 0)
+                st = bml__fail(BML_ERR_IO, "figure %s: cannot move it into place: %s", path, strerror(errno));
+        }
+        if (st != BML_OK && tmp) unlink(tmp);
+        free(path);
+        free(tmp);
     }
-    return BML_OK;
+    return st;
 }
 
 static void minmax(const double *v, size_t n, double *lo, double *hi) {
@@ -128,23 +327,55 @@ static void minmax(const double *v, size_t n, double *lo, double *hi) {
     *lo -= pad, *hi += pad;
 }
 
-static void legend(int n, const char **text, const int *colors, int lines) {
-    int *opt = calloc((size_t)n, sizeof *opt), *styles = calloc((size_t)n, sizeof *styles);
-    PLFLT *widths = calloc((size_t)n, sizeof *widths), *scales = calloc((size_t)n, sizeof *scales);
-    int *nsym = calloc((size_t)n, sizeof *nsym);
-    const char **sym = calloc((size_t)n, sizeof *sym);
-    if (opt && styles && widths && scales && nsym && sym) {
-        for (int i = 0; i < n; i++) {
-            opt[i] = lines ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
+/* Legends list at most this many entries; the rest are summed up in a last "+N more" entry. */
+#define LEGEND_MAX 16
+
+static void legend(int n, const char *const *text, const int *colors, int lines) {
+    char *more = NULL;
+    int shown = n;
+    if (n > LEGEND_MAX) {
+        shown = LEGEND_MAX;
+        more = draw_sprintf("+%d more", n - (LEGEND_MAX - 1));
+        if (!more) return;
+    }
+    int *opt = draw_alloc((size_t)shown, sizeof *opt), *styles = draw_alloc((size_t)shown, sizeof *styles);
+    PLFLT *widths = draw_alloc((size_t)shown, sizeof *widths), *scales = draw_alloc((size_t)shown, sizeof *scales);
+    int *nsym = draw_alloc((size_t)shown, sizeof *nsym), *cols = draw_alloc((size_t)shown, sizeof *cols);
+    const char **sym = draw_alloc((size_t)shown, sizeof *sym), **txt = draw_alloc((size_t)shown, sizeof *txt);
+    if (shown > 0 && opt && styles && widths && scales && nsym && sym && txt && cols) {
+        for (int i = 0; i < shown; i++) {
+            int rest = more && i == shown - 1; /* the "+N more" entry: text only, in black */
+            opt[i] = rest ? PL_LEGEND_NONE : lines ? PL_LEGEND_LINE : PL_LEGEND_SYMBOL;
             styles[i] = 1, widths[i] = 2.0, scales[i] = 1.0, nsym[i] = 1, sym[i] = "•";
+            txt[i] = rest ? more : text[i];
+            cols[i] = rest ? 1 : colors[i];
         }
         PLFLT lw, lh;
         plcol0(1);
         pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX, PL_POSITION_RIGHT | PL_POSITION_OUTSIDE, 0.02, 0.0,
-                 0.06, 0, 1, 1, 0, 0, n, opt, 1.0, 0.8, 2.0, 0.0, colors, text, NULL, NULL, NULL, NULL, colors, styles,
-                 widths, colors, scales, nsym, sym);
+                 0.06, 0, 1, 1, 0, 0, shown, opt, 1.0, 0.8, 2.0, 0.0, cols, txt, NULL, NULL, NULL, NULL, cols, styles, widths,
+                 cols, scales, nsym, sym);
     }
-    free(opt), free(styles), free(widths), free(scales), free(nsym), free(sym);
+    free(opt), free(styles), free(widths), free(scales), free(nsym), free(sym), free(txt), free(cols), free(more);
+}
+
+/* colours 0..n-1 of a legend and the text pointers of a string vector */
+static int legend_of(const bml__strvec *v, int lines) {
+    const char **text = draw_alloc(v->n, sizeof *text);
+    int *colors = draw_alloc(v->n, sizeof *colors);
+    if (text && colors) {
+        for (size_t k = 0; k < v->n; k++) text[k] = v->items[k], colors[k] = color_of(k);
+        legend((int)v->n, text, colors, lines);
+    }
+    free(text), free(colors);
+    return 0;
+}
+
+/* axis labels and a title that says when only every stride-th of n points is drawn; title is freed */
+static void label(const char *x, const char *y, char *title, size_t stride, size_t n) {
+    char *tl = title && stride > 1 ? draw_sprintf("%s (one point in %zu of %zu drawn)", title, stride, n) : NULL;
+    if (title) pllab(x, y, tl ? tl : title);
+    free(title), free(tl);
 }
 
 /* ------------------------------------------------------------------ prediction vs truth, fade */
@@ -156,9 +387,10 @@ typedef struct {
 
 static void draw_pred_vs_truth(void *vc) {
     pred_ctx *c = vc;
-    size_t n = c->p->n;
-    double *t = calloc(n + 1, sizeof *t), *y = calloc(n + 1, sizeof *y);
-    if (!t || !y) goto out;
+    size_t n = c->p->n, stride = stride_for(n);
+    double *t = draw_alloc(n, sizeof *t), *y = draw_alloc(n, sizeof *y), *temps = draw_alloc(n, sizeof *temps);
+    bml__strvec names = {0};
+    if (!t || !y || !temps) goto out;
     for (size_t i = 0; i < n; i++) t[i] = num(c->p, i, c->c_true), y[i] = num(c->p, i, c->c_pred);
     double lo, hi, lo2, hi2;
     minmax(t, n, &lo, &hi);
@@ -170,50 +402,50 @@ static void draw_pred_vs_truth(void *vc) {
     plbox("g", 0, 0, "g", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
-    char xl[128], yl[128], tl[160];
-    snprintf(xl, sizeof xl, "measured %s", c->target);
-    snprintf(yl, sizeof yl, "predicted %s", c->target);
-    snprintf(tl, sizeof tl, "Prediction vs truth: %s", c->target);
-    pllab(xl, yl, tl);
+    char *xl = draw_sprintf("measured %s", c->target), *yl = draw_sprintf("predicted %s", c->target);
+    if (xl && yl) label(xl, yl, draw_sprintf("Prediction vs truth: %s", c->target), stride, n);
+    free(xl), free(yl);
     PLFLT id[2] = {lo, hi};
     plcol0(9);
     pllsty(2);
     plline(2, id, id);
     pllsty(1);
-    /* one colour per temperature */
-    double temps[16];
-    int nt = 0;
-    for (size_t i = 0; i < n && nt < 16; i++) {
+    /* one colour per temperature (of the drawn points), in order of appearance */
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i += stride) {
         double v = num(c->p, i, c->c_temp);
-        int seen = 0;
-        for (int k = 0; k < nt; k++) seen |= temps[k] == v;
-        if (!seen) temps[nt++] = v;
+        size_t k = 0;
+        while (k < nt && !(temps[k] == v || (isnan(v) && isnan(temps[k])))) k++;
+        if (k == nt) temps[nt++] = v;
     }
-    char names[16][32];
-    const char *text[16];
-    int colors[16];
-    for (int k = 0; k < nt; k++) {
-        plcol0(color_of((size_t)k));
-        for (size_t i = 0; i < n; i++)
-            if (num(c->p, i, c->c_temp) == temps[k]) {
+    for (size_t k = 0; k < nt; k++) {
+        plcol0(color_of(k));
+        for (size_t i = 0; i < n; i += stride) {
+            double v = num(c->p, i, c->c_temp);
+            if (v == temps[k] || (isnan(v) && isnan(temps[k]))) {
                 PLFLT px = t[i], py = y[i];
                 plstring(1, &px, &py, "•");
             }
-        snprintf(names[k], sizeof names[k], "%g degC", temps[k]);
-        text[k] = names[k];
-        colors[k] = color_of((size_t)k);
+        }
+        char *s = isnan(temps[k]) ? draw_sprintf("unknown temperature") : draw_sprintf("%g degC", temps[k]);
+        if (!s || bml__strvec_push(&names, s) != 0) g_draw_oom = 1;
+        free(s);
+        if (g_draw_oom) goto out;
     }
-    legend(nt, text, colors, 0);
+    legend_of(&names, 0);
 out:
-    free(t);
-    free(y);
+    bml__strvec_free(&names);
+    free(t), free(y), free(temps);
 }
 
 static void draw_fade(void *vc) {
     pred_ctx *c = vc;
-    size_t n = c->p->n;
-    double *d = calloc(n + 1, sizeof *d), *v = calloc(2 * n + 1, sizeof *v);
-    if (!d || !v) goto out;
+    size_t n = c->p->n, stride = stride_for(n);
+    double *d = draw_alloc(n, sizeof *d), *v = draw_alloc(2 * n, sizeof *v);
+    int *gid = draw_alloc(n, sizeof *gid);
+    PLFLT *xs = draw_alloc(n, sizeof *xs), *ys = draw_alloc(n, sizeof *ys), *ps = draw_alloc(n, sizeof *ps);
+    bml__strvec cells = {0};
+    if (!d || !v || !gid || !xs || !ys || !ps) goto out;
     for (size_t i = 0; i < n; i++) d[i] = num(c->p, i, c->c_days), v[i] = num(c->p, i, c->c_true), v[n + i] = num(c->p, i, c->c_pred);
     double x0, x1, y0, y1;
     minmax(d, n, &x0, &x1);
@@ -224,30 +456,14 @@ static void draw_fade(void *vc) {
     plbox("g", 0, 0, "g", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
-    char yl[128], tl[160];
-    snprintf(yl, sizeof yl, "%s", c->target);
-    snprintf(tl, sizeof tl, "%s over time: measured (solid) and predicted (dashed)", c->target);
-    pllab("days of degradation", yl, tl);
+    label("days of degradation", c->target, draw_sprintf("%s over time: measured (solid) and predicted (dashed)", c->target), stride, n);
     /* cells in order of appearance */
-    char cells[24][40];
-    const char *text[24];
-    int colors[24], nc = 0;
-    for (size_t i = 0; i < n && nc < 24; i++) {
-        char key[40];
-        snprintf(key, sizeof key, "E%s-%s", str(c->p, i, c->c_exp), str(c->p, i, c->c_cell));
-        int seen = 0;
-        for (int k = 0; k < nc; k++) seen |= !strcmp(cells[k], key);
-        if (!seen) snprintf(cells[nc++], sizeof cells[0], "%s", key);
-    }
-    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys), *ps = calloc(n + 1, sizeof *ps);
-    for (int k = 0; xs && ys && ps && k < nc; k++) {
+    if (group_rows(c->p, c->c_exp, c->c_cell, "E%s-%s", &cells, gid) != 0) goto out;
+    for (size_t k = 0; k < cells.n; k++) {
         int m = 0;
-        for (size_t i = 0; i < n; i++) {
-            char key[40];
-            snprintf(key, sizeof key, "E%s-%s", str(c->p, i, c->c_exp), str(c->p, i, c->c_cell));
-            if (!strcmp(key, cells[k]) && isfinite(d[i])) xs[m] = d[i], ys[m] = v[i], ps[m] = v[n + i], m++;
-        }
-        plcol0(color_of((size_t)k));
+        for (size_t i = 0; i < n; i += stride)
+            if (gid[i] == (int)k && isfinite(d[i])) xs[m] = d[i], ys[m] = v[i], ps[m] = v[n + i], m++;
+        plcol0(color_of(k));
         plwidth(2);
         plline(m, xs, ys);
         plstring(m, xs, ys, "•");
@@ -255,14 +471,11 @@ static void draw_fade(void *vc) {
         plline(m, xs, ps);
         pllsty(1);
         plwidth(1);
-        text[k] = cells[k];
-        colors[k] = color_of((size_t)k);
     }
-    legend(nc, text, colors, 1);
-    free(xs), free(ys), free(ps);
+    legend_of(&cells, 1);
 out:
-    free(d);
-    free(v);
+    bml__strvec_free(&cells);
+    free(d), free(v), free(gid), free(xs), free(ys), free(ps);
 }
 
 /* ------------------------------------------------------------------ SHAP */
@@ -271,77 +484,84 @@ typedef struct {
     const char *target;
     int nf;
     int *c_shap, *c_val; /* (nf) */
-    char **fname;        /* (nf) */
-    int c_target, c_expected, c_pred;
+    const char **fname;  /* (nf) */
+    int c_target, c_expected, c_pred, c_cell, c_set;
 } shap_ctx;
 
-static int rows_of_target(const shap_ctx *c, size_t *rows) {
-    int m = 0;
+static size_t rows_of_target(const shap_ctx *c, size_t *rows) {
+    size_t m = 0;
     for (size_t i = 0; i < c->s->n; i++)
         if (!strcmp(str(c->s, i, c->c_target), c->target)) rows[m++] = i;
     return m;
 }
 
-static void draw_beeswarm(void *vc) {
-    shap_ctx *c = vc;
-    size_t *rows = calloc(c->s->n + 1, sizeof *rows);
-    double *mabs = calloc((size_t)c->nf, sizeof *mabs), *all = calloc(c->s->n * (size_t)c->nf + 1, sizeof *all);
-    int *order = calloc((size_t)c->nf, sizeof *order);
-    if (!rows || !mabs || !all || !order) goto out;
-    int m = rows_of_target(c, rows);
-    for (int j = 0; j < c->nf; j++) {
-        for (int r = 0; r < m; r++) {
-            double v = num(c->s, rows[r], c->c_shap[j]);
-            mabs[j] += fabs(v);
-            all[(size_t)j * (size_t)m + (size_t)r] = v;
-        }
-        order[j] = j;
-    }
-    for (int a = 0; a < c->nf; a++) /* most important first (top) */
-        for (int b = a + 1; b < c->nf; b++)
-            if (mabs[order[b]] > mabs[order[a]]) {
+/* order[] = feature indices by decreasing key */
+static void order_by(int *order, const double *key, int n) {
+    for (int j = 0; j < n; j++) order[j] = j;
+    for (int a = 0; a < n; a++) /* most important first (top) */
+        for (int b = a + 1; b < n; b++)
+            if (key[order[b]] > key[order[a]]) {
                 int t = order[a];
                 order[a] = order[b];
                 order[b] = t;
             }
+}
+
+static void draw_beeswarm(void *vc) {
+    shap_ctx *c = vc;
+    size_t nf = (size_t)c->nf;
+    size_t *rows = draw_alloc(c->s->n, sizeof *rows);
+    double *mabs = draw_alloc(nf, sizeof *mabs), *all = NULL;
+    int *order = draw_alloc(nf, sizeof *order);
+    if (!rows || !mabs || !order) goto out;
+    size_t m_all = rows_of_target(c, rows), stride = stride_for(m_all), m = 0;
+    for (size_t r = 0; r < m_all; r += stride) rows[m++] = rows[r]; /* the drawn samples */
+    if (!(all = draw_alloc(m * nf, sizeof *all))) goto out;
+    for (size_t j = 0; j < nf; j++)
+        for (size_t r = 0; r < m; r++) {
+            double v = num(c->s, rows[r], c->c_shap[j]);
+            mabs[j] += fabs(v);
+            all[j * m + r] = v;
+        }
+    order_by(order, mabs, c->nf);
     double lo, hi;
-    minmax(all, (size_t)m * (size_t)c->nf, &lo, &hi);
+    minmax(all, m * nf, &lo, &hi);
     plvpor(0.3, 0.84, 0.12, 0.9);
     plwind(lo, hi, -0.5, c->nf - 0.5);
     plcol0(12);
     plbox("g", 0, 0, "", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bc", 0, 0);
-    char tl[160];
-    snprintf(tl, sizeof tl, "SHAP values for %s (colour: feature value)", c->target);
-    pllab("SHAP value (impact on the prediction)", "", tl);
+    label("SHAP value (impact on the prediction)", "", draw_sprintf("SHAP values for %s (colour: feature value)", c->target), stride,
+          m_all);
     PLFLT zx[2] = {0, 0}, zy[2] = {-0.5, c->nf - 0.5};
     plcol0(9);
     plline(2, zx, zy);
-    for (int k = 0; k < c->nf; k++) {
-        int j = order[k];
-        double y = c->nf - 1 - k;
+    for (size_t k = 0; k < nf; k++) {
+        size_t j = (size_t)order[k];
+        double y = (double)(nf - 1 - k);
         plcol0(1);
-        plmtex("lv", 0.8, (y + 0.5) / c->nf, 1.0, c->fname[j]);
-        /* colour by the feature value's rank among the samples */
+        plmtex("lv", 0.8, (y + 0.5) / (double)nf, 1.0, c->fname[j]);
+        /* colour by the feature value between its smallest and largest among the samples */
         double vlo = INFINITY, vhi = -INFINITY;
-        for (int r = 0; r < m; r++) {
+        for (size_t r = 0; r < m; r++) {
             double v = num(c->s, rows[r], c->c_val[j]);
             if (isfinite(v)) vlo = fmin(vlo, v), vhi = fmax(vhi, v);
         }
-        for (int r = 0; r < m; r++) {
+        for (size_t r = 0; r < m; r++) {
             double v = num(c->s, rows[r], c->c_val[j]);
             double jitter = 0.3 * (((unsigned)(r * 2654435761u) % 1000) / 1000.0 - 0.5);
-            PLFLT px = all[(size_t)j * (size_t)m + (size_t)r], py = y + jitter;
+            PLFLT px = all[j * m + r], py = y + jitter;
             if (!isfinite(v)) plcol0(9);
             else plcol1(vhi > vlo ? (v - vlo) / (vhi - vlo) : 0.5);
             plstring(1, &px, &py, "•");
         }
     }
-    /* colour bar: low -> high feature value */
-    PLINT n_values[1] = {64}, label_opts[1] = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks[1] = {0};
-    PLFLT values[64], *vals[1] = {values}, ticks[1] = {0};
-    for (int i = 0; i < 64; i++) values[i] = i / 63.0;
+    /* colour bar: low -> high feature value, a gradient of N_STOPS stops */
+    enum { N_STOPS = 64 };
+    PLINT n_values[1] = {N_STOPS}, label_opts[1] = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks[1] = {0};
+    PLFLT values[N_STOPS], *vals[1] = {values}, ticks[1] = {0};
+    for (int i = 0; i < N_STOPS; i++) values[i] = i / (double)(N_STOPS - 1);
     const char *labels[1] = {"feature value: low (blue) to high (red)"}, *axis_opts[1] = {"bc"};
     PLFLT cw, ch;
     plcol0(1);
@@ -353,21 +573,15 @@ out:
 
 static void draw_waterfall(void *vc) {
     shap_ctx *c = vc;
-    size_t *rows = calloc(c->s->n + 1, sizeof *rows);
-    int *order = calloc((size_t)c->nf, sizeof *order);
-    double *phi = calloc((size_t)c->nf, sizeof *phi);
-    if (!rows || !order || !phi) goto out;
+    size_t *rows = draw_alloc(c->s->n, sizeof *rows);
+    int *order = draw_alloc((size_t)c->nf, sizeof *order);
+    double *phi = draw_alloc((size_t)c->nf, sizeof *phi), *aphi = draw_alloc((size_t)c->nf, sizeof *aphi);
+    if (!rows || !order || !phi || !aphi) goto out;
     if (rows_of_target(c, rows) == 0) goto out;
     size_t r0 = rows[0];
     double base = num(c->s, r0, c->c_expected), pred = num(c->s, r0, c->c_pred);
-    for (int j = 0; j < c->nf; j++) phi[j] = num(c->s, r0, c->c_shap[j]), order[j] = j;
-    for (int a = 0; a < c->nf; a++)
-        for (int b = a + 1; b < c->nf; b++)
-            if (fabs(phi[order[b]]) > fabs(phi[order[a]])) {
-                int t = order[a];
-                order[a] = order[b];
-                order[b] = t;
-            }
+    for (int j = 0; j < c->nf; j++) phi[j] = num(c->s, r0, c->c_shap[j]), aphi[j] = fabs(phi[j]);
+    order_by(order, aphi, c->nf);
     double lo = fmin(base, pred), hi = fmax(base, pred), acc = base;
     for (int k = 0; k < c->nf; k++) acc += phi[order[k]], lo = fmin(lo, acc), hi = fmax(hi, acc);
     double pad = (hi - lo) * 0.08 + 1e-9;
@@ -377,10 +591,10 @@ static void draw_waterfall(void *vc) {
     plbox("g", 0, 0, "", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bc", 0, 0);
-    char tl[200];
-    snprintf(tl, sizeof tl, "SHAP waterfall, cell %s set %s: %.4g -> %.4g", str(c->s, r0, col(c->s, "cell")),
-             str(c->s, r0, col(c->s, "set_index")), base, pred);
-    pllab(c->target, "", tl);
+    char *tl = draw_sprintf("SHAP waterfall, cell %s set %s: %.4g -> %.4g", str(c->s, r0, c->c_cell), str(c->s, r0, c->c_set),
+                            base, pred);
+    if (tl) pllab(c->target, "", tl);
+    free(tl);
     acc = base;
     for (int k = 0; k < c->nf; k++) {
         int j = order[k];
@@ -388,12 +602,13 @@ static void draw_waterfall(void *vc) {
         PLFLT bx[4] = {a, b, b, a}, by[4] = {y - 0.35, y - 0.35, y + 0.35, y + 0.35};
         plcol0(phi[j] >= 0 ? 5 : 2); /* red pushes up, blue down */
         plfill(4, bx, by);
-        char lab[160];
-        snprintf(lab, sizeof lab, "%s = %.4g", c->fname[j], num(c->s, r0, c->c_val[j]));
+        char *lab = draw_sprintf("%s = %.4g", c->fname[j], num(c->s, r0, c->c_val[j]));
         plcol0(1);
-        plmtex("lv", 0.8, (y + 0.5) / (c->nf + 1.0), 1.0, lab);
-        snprintf(lab, sizeof lab, "%+.2g", phi[j]);
-        plptex(fmax(a, b), y, 1, 0, -0.1, lab);
+        if (lab) plmtex("lv", 0.8, (y + 0.5) / (c->nf + 1.0), 1.0, lab);
+        free(lab);
+        char val[64];
+        snprintf(val, sizeof val, "%+.2g", phi[j]);
+        plptex(fmax(a, b), y, 1, 0, -0.1, val);
         acc = b;
     }
     PLFLT ex[2] = {base, base}, ey[2] = {-0.5, c->nf + 0.5};
@@ -403,7 +618,7 @@ static void draw_waterfall(void *vc) {
     pllsty(1);
     plptex(base, 0, 1, 0, 0.5, "E[f(x)]");
 out:
-    free(rows), free(order), free(phi);
+    free(rows), free(order), free(phi), free(aphi);
 }
 
 typedef struct {
@@ -415,23 +630,21 @@ typedef struct {
 static void draw_bars(const imp_ctx *c, int value_col, const char *title, double vp_y0, double vp_y1) {
     size_t n = c->t->n;
     /* one value per feature: mean over folds */
-    char names[64][64];
-    double val[64] = {0};
-    int cnt[64] = {0}, nf = 0;
+    bml__strvec names = {0};
+    double *val = draw_alloc(n, sizeof *val);
+    size_t *cnt = draw_alloc(n, sizeof *cnt);
+    if (!val || !cnt) goto out;
+    int last = -1;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(str(c->t, i, c->c_target), c->target)) continue;
-        const char *f = str(c->t, i, c->c_feature);
-        int k;
-        for (k = 0; k < nf; k++)
-            if (!strcmp(names[k], f)) break;
-        if (k == nf && nf < 64) snprintf(names[nf++], sizeof names[0], "%s", f);
-        if (k < 64) {
-            double v = num(c->t, i, value_col);
-            if (isfinite(v)) val[k] += v, cnt[k]++;
-        }
+        int k = intern(&names, str(c->t, i, c->c_feature), &last);
+        if (k < 0) goto out;
+        double v = num(c->t, i, value_col);
+        if (isfinite(v)) val[k] += v, cnt[k]++;
     }
+    int nf = (int)names.n;
     double hi = 0;
-    for (int k = 0; k < nf; k++) val[k] = cnt[k] ? val[k] / cnt[k] : 0, hi = fmax(hi, val[k]);
+    for (int k = 0; k < nf; k++) val[k] = cnt[k] ? val[k] / (double)cnt[k] : 0, hi = fmax(hi, val[k]);
     plvpor(0.3, 0.95, vp_y0, vp_y1);
     plwind(0, hi > 0 ? hi * 1.1 : 1, -0.5, nf - 0.5);
     plcol0(12);
@@ -445,107 +658,113 @@ static void draw_bars(const imp_ctx *c, int value_col, const char *title, double
         plcol0(2);
         plfill(4, bx, by);
         plcol0(1);
-        plmtex("lv", 0.8, (y + 0.5) / nf, 1.0, names[k]);
+        plmtex("lv", 0.8, (y + 0.5) / nf, 1.0, names.items[k]);
     }
+out:
+    bml__strvec_free(&names);
+    free(val), free(cnt);
 }
 
 static void draw_importance(void *vc) {
     imp_ctx *c = vc;
-    char t1[128], t2[128];
-    snprintf(t1, sizeof t1, "mean |SHAP| for %s", c->target);
-    snprintf(t2, sizeof t2, "average gain per split (XGBoost) for %s", c->target);
-    draw_bars(c, c->c_shap, t1, 0.58, 0.92);
-    draw_bars(c, c->c_gain, t2, 0.1, 0.44);
+    char *t1 = draw_sprintf("mean |SHAP| for %s", c->target), *t2 = draw_sprintf("average gain per split (XGBoost) for %s", c->target);
+    if (t1 && t2) {
+        draw_bars(c, c->c_shap, t1, 0.58, 0.92);
+        draw_bars(c, c->c_gain, t2, 0.1, 0.44);
+    }
+    free(t1), free(t2);
 }
 
 /* ------------------------------------------------------------------ attention */
 typedef struct {
     const table *a;
-    char cell[48];
-    int T;
+    const char *cell;
+    size_t T;
     double *w; /* (T, T) of the first evaluated cell */
     int c_cell, c_q, c_k, c_w, c_fold;
 } att_ctx;
 
 static void draw_heatmap(void *vc) {
     att_ctx *c = vc;
-    int T = c->T;
-    PLFLT **z = calloc((size_t)T, sizeof *z);
+    size_t T = c->T;
+    PLFLT **z = draw_alloc(T, sizeof *z);
     if (!z) return;
     double hi = 0;
-    for (int k = 0; k < T; k++) {
-        z[k] = calloc((size_t)T, sizeof **z); /* z[key][query]: x = key step, y = query step */
-        for (int q = 0; z[k] && q < T; q++) z[k][q] = c->w[q * T + k], hi = fmax(hi, z[k][q]);
+    for (size_t k = 0; k < T; k++) {
+        z[k] = draw_alloc(T, sizeof **z); /* z[key][query]: x = key step, y = query step */
+        for (size_t q = 0; z[k] && q < T; q++) z[k][q] = c->w[q * T + k], hi = fmax(hi, z[k][q]);
     }
+    if (g_draw_oom) goto out;
+    double e = (double)T - 0.5;
     plvpor(0.12, 0.8, 0.12, 0.9);
-    plwind(-0.5, T - 0.5, -0.5, T - 0.5);
-    plimage((const PLFLT *const *)z, T, T, -0.5, T - 0.5, -0.5, T - 0.5, 0, hi > 0 ? hi : 1, -0.5, T - 0.5, -0.5, T - 0.5);
+    plwind(-0.5, e, -0.5, e);
+    plimage((const PLFLT *const *)z, (PLINT)T, (PLINT)T, -0.5, e, -0.5, e, 0, hi > 0 ? hi : 1, -0.5, e, -0.5, e);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
-    char tl[160];
-    snprintf(tl, sizeof tl, "Attention of cell %s (head average)", c->cell);
-    pllab("key: ageing set attended to", "query: ageing set", tl);
-    PLINT n_values[1] = {64}, label_opts[1] = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks[1] = {0};
-    PLFLT values[64], *vals[1] = {values}, ticks[1] = {0};
-    for (int i = 0; i < 64; i++) values[i] = hi * i / 63.0;
+    char *tl = draw_sprintf("Attention of cell %s (head average)", c->cell);
+    if (tl) pllab("key: ageing set attended to", "query: ageing set", tl);
+    free(tl);
+    enum { N_STOPS = 64 };
+    PLINT n_values[1] = {N_STOPS}, label_opts[1] = {PL_COLORBAR_LABEL_RIGHT}, sub_ticks[1] = {0};
+    PLFLT values[N_STOPS], *vals[1] = {values}, ticks[1] = {0};
+    for (int i = 0; i < N_STOPS; i++) values[i] = hi * i / (double)(N_STOPS - 1);
     const char *labels[1] = {"attention weight"}, *axis_opts[1] = {"bcvtm"};
     PLFLT cw, ch;
     plcolorbar(&cw, &ch, PL_COLORBAR_GRADIENT, PL_POSITION_RIGHT | PL_POSITION_OUTSIDE, 0.03, 0.0, 0.03, 0.78, 0, 1, 1, 0.0,
                0.0, 0, 0.0, 1, label_opts, labels, 1, axis_opts, ticks, sub_ticks, n_values, (const PLFLT *const *)vals);
-    for (int k = 0; k < T; k++) free(z[k]);
+out:
+    for (size_t k = 0; k < T; k++) free(z[k]);
     free(z);
 }
 
 static void draw_attention_over_time(void *vc) {
     att_ctx *c = vc;
     const table *a = c->a;
-    /* per cell: attention each key step receives, averaged over the cell's queries */
-    char cells[24][48];
-    int nc = 0;
-    double recv[24][256] = {{0}};
-    int cnt[24][256] = {{0}}, maxk = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        char key[48];
-        snprintf(key, sizeof key, "%s/%s", str(a, i, c->c_fold), str(a, i, c->c_cell));
-        int k;
-        for (k = 0; k < nc; k++)
-            if (!strcmp(cells[k], key)) break;
-        if (k == nc) {
-            if (nc == 24) continue;
-            snprintf(cells[nc++], sizeof cells[0], "%s", key);
-        }
-        int kk = (int)num(a, i, c->c_k);
-        if (kk < 0 || kk >= 256) continue;
-        recv[k][kk] += num(a, i, c->c_w);
-        cnt[k][kk]++;
+    size_t n = a->n, maxk = 0;
+    /* per cell: attention each key step receives, averaged over the cell's queries: recv (nc, maxk) */
+    bml__strvec cells = {0};
+    int *gid = draw_alloc(n, sizeof *gid);
+    double *recv = NULL;
+    size_t *cnt = NULL;
+    PLFLT *xs = NULL, *ys = NULL;
+    if (!gid || group_rows(a, c->c_fold, c->c_cell, "%s/%s", &cells, gid) != 0) goto out;
+    for (size_t i = 0; i < n; i++) {
+        size_t kk = (size_t)num(a, i, c->c_k); /* checked: a whole number in [0, rows] */
         if (kk + 1 > maxk) maxk = kk + 1;
     }
+    size_t nc = cells.n;
+    recv = draw_alloc(nc * maxk, sizeof *recv);
+    cnt = draw_alloc(nc * maxk, sizeof *cnt);
+    xs = draw_alloc(maxk, sizeof *xs), ys = draw_alloc(maxk, sizeof *ys);
+    if (!recv || !cnt || !xs || !ys) goto out;
+    for (size_t i = 0; i < n; i++) {
+        size_t kk = (size_t)num(a, i, c->c_k);
+        double w = num(a, i, c->c_w);
+        if (isfinite(w)) recv[(size_t)gid[i] * maxk + kk] += w, cnt[(size_t)gid[i] * maxk + kk]++;
+    }
     double hi = 0;
-    for (int k = 0; k < nc; k++)
-        for (int s = 0; s < maxk; s++)
-            if (cnt[k][s]) recv[k][s] /= cnt[k][s], hi = fmax(hi, recv[k][s]);
+    for (size_t s = 0; s < nc * maxk; s++)
+        if (cnt[s]) recv[s] /= (double)cnt[s], hi = fmax(hi, recv[s]);
     plvpor(0.12, 0.75, 0.12, 0.9);
-    plwind(-0.5, maxk - 0.5, 0, hi > 0 ? hi * 1.1 : 1);
+    plwind(-0.5, (double)maxk - 0.5, 0, hi > 0 ? hi * 1.1 : 1);
     plcol0(12);
     plbox("g", 0, 0, "g", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab("ageing set (key step)", "mean attention received", "Where attention goes over each cell's life");
-    const char *text[24];
-    int colors[24];
-    for (int k = 0; k < nc; k++) {
-        PLFLT xs[256], ys[256];
+    for (size_t k = 0; k < nc; k++) {
         int m = 0;
-        for (int s = 0; s < maxk; s++)
-            if (cnt[k][s]) xs[m] = s, ys[m] = recv[k][s], m++;
-        plcol0(color_of((size_t)k));
+        for (size_t s = 0; s < maxk; s++)
+            if (cnt[k * maxk + s]) xs[m] = (double)s, ys[m] = recv[k * maxk + s], m++;
+        plcol0(color_of(k));
         plwidth(2);
         plline(m, xs, ys);
         plwidth(1);
-        text[k] = cells[k];
-        colors[k] = color_of((size_t)k);
     }
-    legend(nc, text, colors, 1);
+    legend_of(&cells, 1);
+out:
+    bml__strvec_free(&cells);
+    free(gid), free(recv), free(cnt), free(xs), free(ys);
 }
 
 /* ------------------------------------------------------------------ training curves */
@@ -558,8 +777,11 @@ static void draw_training(void *vc) {
     hist_ctx *c = vc;
     const table *h = c->h;
     size_t n = h->n;
-    double *lt = calloc(2 * n + 1, sizeof *lt), *ep = calloc(n + 1, sizeof *ep), *lr = calloc(n + 1, sizeof *lr);
-    if (!lt || !ep || !lr) goto out;
+    double *lt = draw_alloc(2 * n, sizeof *lt), *ep = draw_alloc(n, sizeof *ep), *lr = draw_alloc(n, sizeof *lr);
+    PLFLT *xs = draw_alloc(n, sizeof *xs), *ys = draw_alloc(n, sizeof *ys), *vs = draw_alloc(n, sizeof *vs);
+    int *gid = draw_alloc(n, sizeof *gid);
+    bml__strvec folds = {0};
+    if (!lt || !ep || !lr || !xs || !ys || !vs || !gid) goto out;
     for (size_t i = 0; i < n; i++) {
         double a = num(h, i, c->c_train), b = num(h, i, c->c_val);
         lt[i] = a > 0 ? log10(a) : NAN;
@@ -571,14 +793,9 @@ static void draw_training(void *vc) {
     minmax(ep, n, &x0, &x1);
     minmax(lt, 2 * n, &y0, &y1);
     /* folds in order of appearance */
-    char folds[24][48];
-    int nf = 0;
-    for (size_t i = 0; i < n && nf < 24; i++) {
-        int seen = 0;
-        for (int k = 0; k < nf; k++) seen |= !strcmp(folds[k], str(h, i, c->c_fold));
-        if (!seen) snprintf(folds[nf++], sizeof folds[0], "%s", str(h, i, c->c_fold));
-    }
-    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys), *vs = calloc(n + 1, sizeof *vs);
+    int last = -1;
+    for (size_t i = 0; i < n; i++)
+        if ((gid[i] = intern(&folds, str(h, i, c->c_fold), &last)) < 0) goto out;
     plvpor(0.12, 0.78, 0.42, 0.9);
     plwind(x0, x1, y0, y1);
     plcol0(12);
@@ -586,21 +803,17 @@ static void draw_training(void *vc) {
     plcol0(1);
     plbox("bcst", 0, 0, "bcnstvl", 0, 0);
     pllab("", "loss (log scale)", "Training: train loss (solid), validation loss (dashed)");
-    const char *text[24];
-    int colors[24];
-    for (int k = 0; xs && ys && vs && k < nf; k++) {
+    for (size_t k = 0; k < folds.n; k++) {
         int m = 0;
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(str(h, i, c->c_fold), folds[k])) xs[m] = ep[i], ys[m] = lt[i], vs[m] = lt[n + i], m++;
-        plcol0(color_of((size_t)k));
+            if (gid[i] == (int)k) xs[m] = ep[i], ys[m] = lt[i], vs[m] = lt[n + i], m++;
+        plcol0(color_of(k));
         plline(m, xs, ys);
         pllsty(2);
         plline(m, xs, vs);
         pllsty(1);
-        text[k] = folds[k];
-        colors[k] = color_of((size_t)k);
     }
-    legend(nf, text, colors, 1);
+    legend_of(&folds, 1);
     double l0, l1;
     minmax(lr, n, &l0, &l1);
     plvpor(0.12, 0.78, 0.1, 0.34);
@@ -611,13 +824,13 @@ static void draw_training(void *vc) {
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     pllab("epoch", "learning rate", "");
     int m = 0;
-    for (size_t i = 0; xs && ys && i < n; i++)
-        if (!strcmp(str(h, i, c->c_fold), folds[0])) xs[m] = ep[i], ys[m] = lr[i], m++;
+    for (size_t i = 0; i < n; i++)
+        if (gid[i] == 0) xs[m] = ep[i], ys[m] = lr[i], m++;
     plcol0(2);
     plline(m, xs, ys);
-    free(xs), free(ys), free(vs);
 out:
-    free(lt), free(ep), free(lr);
+    bml__strvec_free(&folds);
+    free(lt), free(ep), free(lr), free(xs), free(ys), free(vs), free(gid);
 }
 
 /* ------------------------------------------------------------------ dQ/dV curves */
@@ -626,13 +839,19 @@ typedef struct {
     int c_cell, c_rpt, c_v, c_dq, c_peak;
 } dqdv_ctx;
 
+static int cmp_long(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
 static void draw_dqdv(void *vc) {
     dqdv_ctx *c = vc;
     const table *d = c->d;
     size_t n = d->n;
-    double *v = calloc(n + 1, sizeof *v), *y = calloc(n + 1, sizeof *y);
-    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
-    if (!v || !y || !xs || !ys) goto out;
+    double *v = draw_alloc(n, sizeof *v), *y = draw_alloc(n, sizeof *y);
+    PLFLT *xs = draw_alloc(n, sizeof *xs), *ys = draw_alloc(n, sizeof *ys);
+    long *rpts = draw_alloc(n, sizeof *rpts);
+    if (!v || !y || !xs || !ys || !rpts) goto out;
     for (size_t i = 0; i < n; i++) v[i] = num(d, i, c->c_v), y[i] = num(d, i, c->c_dq);
     double x0, x1, y0, y1;
     minmax(v, n, &x0, &x1);
@@ -644,47 +863,38 @@ static void draw_dqdv(void *vc) {
     plbox("g", 0, 0, "g", 0, 0);
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
-    char tl[160];
-    snprintf(tl, sizeof tl, "dQ/dV of cell %s at each reference test (detected peaks marked)", str(d, 0, c->c_cell));
-    pllab("voltage (V)", "|dQ/dV| (Ah/V)", tl);
-    /* one line per RPT, colour by order; peaks as filled dots */
-    int rpts[64], nr = 0;
-    for (size_t i = 0; i < n && nr < 64; i++) {
-        int r = (int)num(d, i, c->c_rpt), seen = 0;
-        for (int k = 0; k < nr; k++) seen |= rpts[k] == r;
-        if (!seen) rpts[nr++] = r;
-    }
-    for (int a = 0; a < nr; a++) /* chronological: colour runs from the first test to the last */
-        for (int b = a + 1; b < nr; b++)
-            if (rpts[b] < rpts[a]) {
-                int t = rpts[a];
-                rpts[a] = rpts[b];
-                rpts[b] = t;
-            }
-    char names[64][16];
-    const char *text[64];
-    int colors[64], shown = 0;
-    for (int k = 0; k < nr; k++) {
+    char *tl = draw_sprintf("dQ/dV of cell %s at each reference test (detected peaks marked)", str(d, 0, c->c_cell));
+    if (tl) pllab("voltage (V)", "|dQ/dV| (Ah/V)", tl);
+    free(tl);
+    /* one line per RPT, colour by order (chronological); peaks as filled dots */
+    for (size_t i = 0; i < n; i++) rpts[i] = (long)num(d, i, c->c_rpt);
+    qsort(rpts, n, sizeof *rpts, cmp_long);
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!nr || rpts[i] != rpts[nr - 1]) rpts[nr++] = rpts[i];
+    const char *text[2];
+    int colors[2] = {2, 5}, shown = 0;
+    char first[32], lastn[32];
+    snprintf(first, sizeof first, "RPT %ld", rpts[0]);
+    snprintf(lastn, sizeof lastn, "RPT %ld", rpts[nr - 1]);
+    text[shown++] = first;
+    if (nr > 1) text[shown++] = lastn;
+    for (size_t k = 0; k < nr; k++) {
         int m = 0;
         for (size_t i = 0; i < n; i++)
-            if ((int)num(d, i, c->c_rpt) == rpts[k]) xs[m] = v[i], ys[m] = y[i], m++;
-        plcol1(nr > 1 ? (double)k / (nr - 1) : 0.0);
+            if ((long)num(d, i, c->c_rpt) == rpts[k]) xs[m] = v[i], ys[m] = y[i], m++;
+        plcol1(nr > 1 ? (double)k / (double)(nr - 1) : 0.0);
         plline(m, xs, ys);
         for (size_t i = 0; i < n; i++)
-            if ((int)num(d, i, c->c_rpt) == rpts[k] && num(d, i, c->c_peak) > 0) {
+            if ((long)num(d, i, c->c_rpt) == rpts[k] && num(d, i, c->c_peak) > 0) {
                 PLFLT px = v[i], py = y[i];
                 plcol0(1);
                 plstring(1, &px, &py, "•");
             }
-        if (k == 0 || k == nr - 1 || nr <= 6) { /* legend: first and last tests (all when few) */
-            snprintf(names[shown], sizeof names[0], "RPT %d", rpts[k]);
-            text[shown] = names[shown];
-            colors[shown++] = k == 0 ? 2 : 5;
-        }
     }
-    legend(shown, text, colors, 1);
+    legend(shown, text, colors, 1); /* the first and the last test; the colour runs between them */
 out:
-    free(v), free(y), free(xs), free(ys);
+    free(v), free(y), free(xs), free(ys), free(rpts);
 }
 
 /* ------------------------------------------------------------------ latent trajectories */
@@ -699,25 +909,18 @@ static void draw_latent(void *vc) {
     latent_ctx *c = vc;
     const table *d = c->d;
     size_t n = d->n;
-    PLFLT *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
-    if (!xs || !ys) goto out;
-    char cells[24][48];
-    int nc = 0;
-    for (size_t i = 0; i < n; i++) {
-        char key[48];
-        snprintf(key, sizeof key, "%s/%s", str(d, i, c->c_fold), str(d, i, c->c_cell));
-        int k;
-        for (k = 0; k < nc; k++)
-            if (!strcmp(cells[k], key)) break;
-        if (k == nc && nc < 24) snprintf(cells[nc++], sizeof cells[0], "%s", key);
-    }
+    PLFLT *xs = draw_alloc(n, sizeof *xs), *ys = draw_alloc(n, sizeof *ys);
+    int *gid = draw_alloc(n, sizeof *gid);
+    bml__strvec cells = {0};
+    if (!xs || !ys || !gid || group_rows(d, c->c_fold, c->c_cell, "%s/%s", &cells, gid) != 0) goto out;
     double t0 = INFINITY, t1 = -INFINITY;
     for (size_t i = 0; i < n; i++) t0 = fmin(t0, num(d, i, c->c_days)), t1 = fmax(t1, num(d, i, c->c_days));
     if (!(t1 > t0)) t1 = t0 + 1;
+    if (!isfinite(t0)) t0 = 0, t1 = 1;
     for (int p = 0; p < c->nz; p++) {
         double z0 = INFINITY, z1 = -INFINITY;
         for (size_t i = 0; i < n; i++) z0 = fmin(z0, num(d, i, c->c_z[p])), z1 = fmax(z1, num(d, i, c->c_z[p]));
-        if (!(z1 > z0)) z0 -= 1, z1 += 1;
+        if (!(z1 > z0)) z0 = isfinite(z0) ? z0 - 1 : -1, z1 = isfinite(z1) ? z1 + 1 : 1;
         double top = 0.92 - p * (0.8 / c->nz), bottom = top - 0.8 / c->nz + 0.05;
         plvpor(0.12, 0.78, bottom, top);
         plwind(t0, t1, z0 - 0.05 * (z1 - z0), z1 + 0.05 * (z1 - z0));
@@ -728,26 +931,188 @@ static void draw_latent(void *vc) {
         char yl[16];
         snprintf(yl, sizeof yl, "z%d", p);
         pllab(p == c->nz - 1 ? "days of degradation" : "", yl, p == 0 ? "Latent ODE trajectories of the evaluated cells" : "");
-        for (int k = 0; k < nc; k++) {
+        for (size_t k = 0; k < cells.n; k++) {
             int m = 0;
-            for (size_t i = 0; i < n; i++) {
-                char key[48];
-                snprintf(key, sizeof key, "%s/%s", str(d, i, c->c_fold), str(d, i, c->c_cell));
-                if (!strcmp(key, cells[k])) xs[m] = num(d, i, c->c_days), ys[m] = num(d, i, c->c_z[p]), m++;
-            }
-            plcol0(color_of((size_t)k));
+            for (size_t i = 0; i < n; i++)
+                if (gid[i] == (int)k) xs[m] = num(d, i, c->c_days), ys[m] = num(d, i, c->c_z[p]), m++;
+            plcol0(color_of(k));
             plwidth(2);
             plline(m, xs, ys);
             plwidth(1);
         }
     }
-    const char *text[24];
-    int colors[24];
-    for (int k = 0; k < nc; k++) text[k] = cells[k], colors[k] = color_of((size_t)k);
     plvpor(0.12, 0.78, 0.12, 0.92);
-    legend(nc, text, colors, 1);
+    legend_of(&cells, 1);
 out:
-    free(xs), free(ys);
+    bml__strvec_free(&cells);
+    free(xs), free(ys), free(gid);
+}
+
+/* ------------------------------------------------------------------ the figures of each file */
+typedef struct {
+    const char *dir; /* run_dir/figures */
+    int count;
+} out_t;
+
+static bml_status figure(out_t *o, const char *name, draw_fn fn, void *ctx, int w, int h) {
+    BML__TRY(render(o->dir, name, fn, ctx, w, h));
+    o->count++;
+    return BML_OK;
+}
+
+static bml_status figure_named(out_t *o, const char *prefix, const char *target, draw_fn fn, void *ctx, int w, int h) {
+    char *name = bml__sprintf("%s%s", prefix, target);
+    if (!name) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = figure(o, name, fn, ctx, w, h);
+    free(name);
+    return st;
+}
+
+/* prediction vs truth and fade, per target (true_<t> and pred_<t> columns) */
+static bml_status predictions_figures(out_t *o, const table *pr) {
+    pred_ctx c = {pr, NULL, -1, -1, -1, -1, -1, -1};
+    BML__TRY(need(pr, "temperature_c", 1, &c.c_temp));
+    BML__TRY(need(pr, "days", 1, &c.c_days));
+    BML__TRY(need(pr, "cell", 0, &c.c_cell));
+    BML__TRY(need(pr, "experiment", 0, &c.c_exp));
+    const bml__csv_row *h = &pr->csv.rows[0];
+    int pairs = 0;
+    for (size_t j = 0; j < h->n_fields; j++) {
+        if (strncmp(h->fields[j], "true_", 5)) continue;
+        c.target = h->fields[j] + 5;
+        char *pc = bml__sprintf("pred_%s", c.target);
+        if (!pc) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml_status st = need(pr, pc, 1, &c.c_pred);
+        free(pc);
+        BML__TRY(st);
+        c.c_true = (int)j;
+        BML__TRY(check_numbers(pr, c.c_true, 0, 0));
+        pairs++;
+        BML__TRY(figure_named(o, "pred_vs_truth_", c.target, draw_pred_vs_truth, &c, 900, 700));
+        BML__TRY(figure_named(o, "fade_", c.target, draw_fade, &c, 1000, 650));
+    }
+    if (!pairs) return bml__fail(BML_ERR_PARSE, "%s:%zu:1: no true_<target> column in the header", pr->path, h->line);
+    return BML_OK;
+}
+
+/* pixels of a figure with a row per feature: `per` for each of the first 20 rows, `more` for the rest */
+static int height(int base, int per, int more, int nf) { return base + per * (nf < 20 ? nf : 20) + (nf > 20 ? more * (nf - 20) : 0); }
+
+/* SHAP beeswarm and waterfall (and importance bars when importance.csv is there), per target */
+static bml_status shap_figures(out_t *o, const table *sh, const table *im) {
+    const bml__csv_row *h = &sh->csv.rows[0];
+    shap_ctx c = {sh, NULL, 0, NULL, NULL, NULL, -1, -1, -1, -1, -1};
+    BML__TRY(need(sh, "target", 0, &c.c_target));
+    BML__TRY(need(sh, "expected_value", 1, &c.c_expected));
+    BML__TRY(need(sh, "prediction", 1, &c.c_pred));
+    BML__TRY(need(sh, "cell", 0, &c.c_cell));
+    BML__TRY(need(sh, "set_index", 0, &c.c_set));
+    imp_ctx ic = {im, NULL, -1, -1, -1, -1};
+    if (im) {
+        BML__TRY(need(im, "target", 0, &ic.c_target));
+        BML__TRY(need(im, "feature", 0, &ic.c_feature));
+        BML__TRY(need(im, "gain", 1, &ic.c_gain));
+        BML__TRY(need(im, "mean_abs_shap", 1, &ic.c_shap));
+    }
+    for (size_t j = 0; j < h->n_fields; j++) c.nf += !strncmp(h->fields[j], "shap_", 5);
+    if (c.nf == 0) return bml__fail(BML_ERR_PARSE, "%s:%zu:1: no shap_<feature> column in the header", sh->path, h->line);
+    c.c_shap = bml__calloc((size_t)c.nf, sizeof *c.c_shap);
+    c.c_val = bml__calloc((size_t)c.nf, sizeof *c.c_val);
+    c.fname = bml__calloc((size_t)c.nf, sizeof *c.fname);
+    bml__strvec targets = {0};
+    bml_status st = c.c_shap && c.c_val && c.fname ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t j = 0, k = 0; st == BML_OK && j < h->n_fields; j++) {
+        if (strncmp(h->fields[j], "shap_", 5)) continue;
+        c.fname[k] = h->fields[j] + 5;
+        c.c_shap[k] = (int)j;
+        char *vc = bml__sprintf("value_%s", c.fname[k]);
+        st = vc ? need(sh, vc, 1, &c.c_val[k]) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st == BML_OK) st = check_numbers(sh, c.c_shap[k], 0, 0);
+        free(vc);
+        k++;
+    }
+    int last = -1;
+    for (size_t i = 0; st == BML_OK && i < sh->n; i++) {
+        size_t before = targets.n;
+        if (intern(&targets, str(sh, i, c.c_target), &last) < 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st != BML_OK || targets.n == before) continue;
+        c.target = ic.target = targets.items[targets.n - 1];
+        st = figure_named(o, "shap_summary_", c.target, draw_beeswarm, &c, 1000, height(120, 70, 24, c.nf));
+        if (st == BML_OK) st = figure_named(o, "shap_waterfall_", c.target, draw_waterfall, &c, 1000, height(160, 60, 24, c.nf));
+        if (st == BML_OK && im) st = figure_named(o, "importance_", c.target, draw_importance, &ic, 900, height(260, 90, 48, c.nf));
+    }
+    bml__strvec_free(&targets);
+    free(c.c_shap), free(c.c_val), free(c.fname);
+    return st;
+}
+
+static bml_status attention_figures(out_t *o, const table *at) {
+    att_ctx c = {at, NULL, 0, NULL, -1, -1, -1, -1, -1};
+    BML__TRY(need(at, "cell", 0, &c.c_cell));
+    BML__TRY(need(at, "fold", 0, &c.c_fold));
+    BML__TRY(need(at, "query_step", 2, &c.c_q));
+    BML__TRY(need(at, "key_step", 2, &c.c_k));
+    BML__TRY(need(at, "weight", 1, &c.c_w));
+    /* the heatmap of the first evaluated sequence (fold and cell of the first row) */
+    c.cell = str(at, 0, c.c_cell);
+    const char *ffold = str(at, 0, c.c_fold);
+    size_t rows = 0;
+    for (size_t i = 0; i < at->n; i++)
+        if (!strcmp(str(at, i, c.c_cell), c.cell) && !strcmp(str(at, i, c.c_fold), ffold)) {
+            rows++;
+            c.T = (size_t)fmax((double)c.T, fmax(num(at, i, c.c_q), num(at, i, c.c_k)) + 1);
+        }
+    if (c.T * c.T > 4 * rows + 64) /* a (T, T) matrix has T^2 entries: steps far beyond the rows are corrupt */
+        return bml__fail(BML_ERR_PARSE, "%s: steps up to %zu for %zu rows of cell %s (fold %s): not an attention matrix", at->path,
+                         c.T - 1, rows, c.cell, ffold);
+    c.w = bml__calloc(c.T * c.T, sizeof *c.w);
+    if (!c.w) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < at->n; i++)
+        if (!strcmp(str(at, i, c.c_cell), c.cell) && !strcmp(str(at, i, c.c_fold), ffold)) {
+            size_t q = (size_t)num(at, i, c.c_q), k = (size_t)num(at, i, c.c_k);
+            c.w[q * c.T + k] = num(at, i, c.c_w);
+        }
+    bml_status st = figure(o, "attention_heatmap", draw_heatmap, &c, 850, 750);
+    if (st == BML_OK) st = figure(o, "attention_over_time", draw_attention_over_time, &c, 1000, 650);
+    free(c.w);
+    return st;
+}
+
+static bml_status training_figures(out_t *o, const table *hi) {
+    hist_ctx c;
+    BML__TRY(need(hi, "fold", 0, &c.c_fold));
+    BML__TRY(need(hi, "epoch", 1, &c.c_epoch));
+    BML__TRY(need(hi, "train_loss", 1, &c.c_train));
+    BML__TRY(need(hi, "val_loss", 1, &c.c_val));
+    BML__TRY(need(hi, "lr", 1, &c.c_lr));
+    c.h = hi;
+    return figure(o, "training_curves", draw_training, &c, 1000, 750);
+}
+
+static bml_status dqdv_figures(out_t *o, const table *dq) {
+    dqdv_ctx c;
+    BML__TRY(need(dq, "cell", 0, &c.c_cell));
+    BML__TRY(need(dq, "rpt", 2, &c.c_rpt));
+    BML__TRY(need(dq, "voltage_v", 1, &c.c_v));
+    BML__TRY(need(dq, "dqdv_ah_per_v", 1, &c.c_dq));
+    BML__TRY(need(dq, "is_peak", 1, &c.c_peak));
+    c.d = dq;
+    return figure(o, "dqdv_curves", draw_dqdv, &c, 1000, 700);
+}
+
+static bml_status latent_figures(out_t *o, const table *la) {
+    latent_ctx c = {la, -1, -1, -1, {-1, -1, -1}, 0};
+    BML__TRY(need(la, "fold", 0, &c.c_fold));
+    BML__TRY(need(la, "cell", 0, &c.c_cell));
+    BML__TRY(need(la, "days", 1, &c.c_days));
+    BML__TRY(need(la, "z0", 1, &c.c_z[0]));
+    for (c.nz = 1; c.nz < 3; c.nz++) {
+        char zn[16];
+        snprintf(zn, sizeof zn, "z%d", c.nz);
+        if (col(la, zn) < 0) break;
+        BML__TRY(need(la, zn, 1, &c.c_z[c.nz]));
+    }
+    return figure(o, "latent_trajectories", draw_latent, &c, 1000, 800);
 }
 
 /* ------------------------------------------------------------------ all figures of a run */
@@ -760,8 +1125,8 @@ typedef struct {
 static void draw_lr_find(void *vc) {
     lrf_ctx *c = vc;
     size_t n = c->t->n;
-    PLFLT *x = calloc(n + 1, sizeof *x), *y = calloc(n + 1, sizeof *y);
-    double *xs = calloc(n + 1, sizeof *xs), *ys = calloc(n + 1, sizeof *ys);
+    PLFLT *x = draw_alloc(n + 1, sizeof *x), *y = draw_alloc(n + 1, sizeof *y);
+    double *xs = draw_alloc(n + 1, sizeof *xs), *ys = draw_alloc(n + 1, sizeof *ys);
     if (!x || !y || !xs || !ys) goto out;
     size_t m = 0, sug = (size_t)-1;
     for (size_t i = 0; i < n; i++) {
@@ -810,9 +1175,9 @@ typedef struct {
 static void draw_sweep(void *vc) {
     sweep_ctx *c = vc;
     size_t n = c->t->n;
-    double *xv = calloc(n + 1, sizeof *xv), *yv = calloc(n + 1, sizeof *yv);
-    PLFLT *px = calloc(n + 1, sizeof *px), *py = calloc(n + 1, sizeof *py);
-    const char **cats = calloc(n + 1, sizeof *cats);
+    double *xv = draw_alloc(n + 1, sizeof *xv), *yv = draw_alloc(n + 1, sizeof *yv);
+    PLFLT *px = draw_alloc(n + 1, sizeof *px), *py = draw_alloc(n + 1, sizeof *py);
+    const char **cats = draw_alloc(n + 1, sizeof *cats);
     if (!xv || !yv || !px || !py || !cats) goto out;
     /* numbers on a (log, when positive over more than a decade) axis; anything else as categories in order */
     int numeric = 1;
@@ -845,7 +1210,7 @@ static void draw_sweep(void *vc) {
     plbox(numeric ? (logx ? "bcnstl" : "bcnst") : "bc", 0, 0, "bcnstv", 0, 0);
     if (!numeric)
         for (size_t k = 0; k < nc; k++) plptex((double)k, y0 - 0.04 * (y1 - y0), 1, 0, 0.5, cats[k]);
-    char *title = bml__sprintf("%s against %s (%zu jobs)", c->metric, c->param, m);
+    char *title = draw_sprintf("%s against %s (%zu jobs)", c->metric, c->param, m);
     pllab(c->param, c->metric, title ? title : "");
     free(title);
     plcol0(2);
@@ -854,160 +1219,103 @@ out:
     free(xv), free(yv), free(px), free(py), free(cats);
 }
 
+
+static bml_status lr_find_figures(out_t *o, const table *lf) {
+    lrf_ctx c = {lf, -1, -1, -1};
+    BML__TRY(need(lf, "lr", 1, &c.c_lr));
+    BML__TRY(need(lf, "smoothed_loss", 1, &c.c_loss));
+    BML__TRY(need(lf, "suggested", 1, &c.c_sug));
+    return figure(o, "lr_find", draw_lr_find, &c, 900, 650);
+}
+
 bml_status bml__figures_sweep(const char *sweep_dir, const char *metric, int *n_written) {
     if (n_written) *n_written = 0;
     if (!have_device("pngcairo") || !have_device("svgcairo"))
         return bml__fail(BML_ERR_BACKEND, "PLplot's cairo driver is missing (Debian: apt-get install plplot-driver-cairo)");
     table t;
-    if (!load(sweep_dir, "sweep.csv", &t)) return BML_OK; /* no jobs: no figures */
+    int have = 0;
+    bml_status st = table_load(sweep_dir, "sweep.csv", &t, &have);
+    if (st != BML_OK || !have) { /* no sweep.csv: no figures */
+        table_free(&t);
+        return st;
+    }
     const bml__csv_row *h = &t.csv.rows[0];
-    int c_status = col(&t, "status"), c_metric = metric ? col(&t, metric) : -1, c_run = col(&t, "run_dir");
-    for (size_t j = 0; !metric && j < h->n_fields; j++) {
+    int c_status = -1, c_ovr = -1, c_metric = -1;
+    st = need(&t, "status", 0, &c_status);
+    if (st == BML_OK) st = need(&t, "overrides", 0, &c_ovr);
+    if (st == BML_OK && metric) st = need(&t, metric, 1, &c_metric);
+    for (size_t j = 0; st == BML_OK && !metric && j < h->n_fields; j++) {
         size_t l = strlen(h->fields[j]);
         if (l > 5 && !strcmp(h->fields[j] + l - 5, ".rmse")) {
-            c_metric = (int)j;
+            st = need(&t, h->fields[j], 1, &c_metric);
             break;
         }
     }
     char *dir = bml__path_join(sweep_dir, "figures");
-    bml_status st = dir ? bml__mkdir_p(dir) : bml__fail(BML_ERR_NOMEM, "out of memory");
-    int count = 0;
+    if (st == BML_OK && !dir) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && c_metric >= 0) st = bml__mkdir_p(dir);
+    out_t o = {dir, 0};
     /* the swept keys are the columns between overrides and status */
-    int c_ovr = col(&t, "overrides");
-    for (int j = c_ovr + 1; st == BML_OK && c_metric >= 0 && c_status > j && j < c_status && j != c_run; j++) {
+    for (int j = c_ovr + 1; st == BML_OK && c_metric >= 0 && j < c_status; j++) {
         sweep_ctx c = {&t, j, c_metric, c_status, h->fields[j], h->fields[c_metric]};
         char *name = bml__sprintf("sweep_%s_vs_%s", h->fields[c_metric], h->fields[j]);
         for (char *q = name; q && *q; q++)
             if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_' || *q == '-'))
                 *q = '_';
-        st = name ? render(dir, name, draw_sweep, &c, 900, 650) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (st == BML_OK) count++;
+        st = name ? figure(&o, name, draw_sweep, &c, 900, 650) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(name);
     }
-    bml__csv_free(&t.csv);
+    table_free(&t);
     free(dir);
-    if (n_written) *n_written = count;
+    if (n_written) *n_written = o.count;
     return st;
 }
 
-bml_status bml__figures_draw(const char *run_dir, int *n_written) {
+bml_status bml__figures_draw(const char *run_dir, int *n_written) { return bml__figures_draw_noting(run_dir, n_written, NULL); }
+
+bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **skipped) {
     if (n_written) *n_written = 0;
+    if (skipped) *skipped = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
     if (!have_device("pngcairo") || !have_device("svgcairo"))
         return bml__fail(BML_ERR_BACKEND, "PLplot's cairo driver is missing (Debian: apt-get install plplot-driver-cairo)");
     char *dir = bml__path_join(run_dir, "figures");
     if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = bml__mkdir_p(dir);
-    int count = 0;
-    table pr = {0}, sh = {0}, im = {0}, at = {0}, hi = {0}, dq = {0}, la = {0};
-    /* prediction vs truth and fade, per target */
-    if (st == BML_OK && load(run_dir, "predictions.csv", &pr)) {
-        const bml__csv_row *h = &pr.csv.rows[0];
-        for (size_t j = 0; st == BML_OK && j < h->n_fields; j++) {
-            if (strncmp(h->fields[j], "true_", 5)) continue;
-            const char *target = h->fields[j] + 5;
-            char pc[128], name[160];
-            snprintf(pc, sizeof pc, "pred_%s", target);
-            pred_ctx c = {&pr, target, (int)j, col(&pr, pc), col(&pr, "temperature_c"), col(&pr, "days"), col(&pr, "cell"),
-                          col(&pr, "experiment")};
-            if (c.c_pred < 0) continue;
-            snprintf(name, sizeof name, "pred_vs_truth_%s", target);
-            if ((st = render(dir, name, draw_pred_vs_truth, &c, 900, 700)) == BML_OK) count++;
-            snprintf(name, sizeof name, "fade_%s", target);
-            if (st == BML_OK && (st = render(dir, name, draw_fade, &c, 1000, 650)) == BML_OK) count++;
-        }
+    out_t o = {dir, 0};
+    enum { PR, SH, IM, AT, HI, DQ, LA, N_FILES };
+    static const char *const files[N_FILES] = {"predictions.csv", "shap.csv",   "importance.csv", "attention.csv",
+                                               "step_metrics.csv", "dqdv.csv", "latent.csv"};
+    static const char *const what[N_FILES] = {
+        "prediction vs truth and fade figures", "SHAP summary, waterfall and importance figures (models without TreeSHAP, explain.enabled=false)",
+        "importance bars (models without feature importance)", "attention figures (models without attention)",
+        "training curves (models not trained by epochs)", "dQ/dV curves (ica_peaks studies only)",
+        "latent trajectories (latent-ODE models only)"};
+    table t[N_FILES];
+    int have[N_FILES] = {0};
+    memset(t, 0, sizeof t);
+    bml_status st = BML_OK;
+    for (int f = 0; st == BML_OK && f < N_FILES; f++) {
+        st = table_load(run_dir, files[f], &t[f], &have[f]);
+        if (st == BML_OK && !have[f]) st = note_skip(skipped, "%s: not in the run, no %s", files[f], what[f]);
     }
-    /* SHAP beeswarm and waterfall, importance bars, per target */
-    if (st == BML_OK && load(run_dir, "shap.csv", &sh)) {
-        const bml__csv_row *h = &sh.csv.rows[0];
-        int nf = 0;
-        for (size_t j = 0; j < h->n_fields; j++) nf += !strncmp(h->fields[j], "shap_", 5);
-        shap_ctx c = {&sh, NULL, nf, calloc((size_t)nf + 1, sizeof(int)), calloc((size_t)nf + 1, sizeof(int)),
-                      calloc((size_t)nf + 1, sizeof(char *)), col(&sh, "target"), col(&sh, "expected_value"),
-                      col(&sh, "prediction")};
-        for (size_t j = 0, k = 0; c.c_shap && c.c_val && c.fname && j < h->n_fields; j++)
-            if (!strncmp(h->fields[j], "shap_", 5)) {
-                char vc[160];
-                c.fname[k] = h->fields[j] + 5;
-                c.c_shap[k] = (int)j;
-                snprintf(vc, sizeof vc, "value_%s", h->fields[j] + 5);
-                c.c_val[k++] = col(&sh, vc);
-            }
-        int has_imp = load(run_dir, "importance.csv", &im);
-        char done_targets[8][64];
-        int nt = 0;
-        for (size_t i = 0; c.c_shap && c.c_val && c.fname && st == BML_OK && i < sh.n && nt < 8; i++) {
-            const char *target = str(&sh, i, c.c_target);
-            int seen = 0;
-            for (int k = 0; k < nt; k++) seen |= !strcmp(done_targets[k], target);
-            if (seen) continue;
-            snprintf(done_targets[nt++], sizeof done_targets[0], "%s", target);
-            c.target = done_targets[nt - 1];
-            char name[160];
-            snprintf(name, sizeof name, "shap_summary_%s", c.target);
-            if ((st = render(dir, name, draw_beeswarm, &c, 1000, 120 + 70 * nf)) == BML_OK) count++;
-            snprintf(name, sizeof name, "shap_waterfall_%s", c.target);
-            if (st == BML_OK && (st = render(dir, name, draw_waterfall, &c, 1000, 160 + 60 * nf)) == BML_OK) count++;
-            if (st == BML_OK && has_imp) {
-                imp_ctx ic = {&im, c.target, col(&im, "target"), col(&im, "feature"), col(&im, "gain"), col(&im, "mean_abs_shap")};
-                snprintf(name, sizeof name, "importance_%s", c.target);
-                if ((st = render(dir, name, draw_importance, &ic, 900, 260 + 90 * nf)) == BML_OK) count++;
-            }
-        }
-        free(c.c_shap), free(c.c_val), free(c.fname);
-    }
-    /* attention */
-    if (st == BML_OK && load(run_dir, "attention.csv", &at)) {
-        att_ctx c = {&at, "", 0, NULL, col(&at, "cell"), col(&at, "query_step"), col(&at, "key_step"), col(&at, "weight"),
-                     col(&at, "fold")};
-        const char *first = str(&at, 0, c.c_cell), *ffold = str(&at, 0, c.c_fold);
-        snprintf(c.cell, sizeof c.cell, "%s", first);
-        for (size_t i = 0; i < at.n; i++)
-            if (!strcmp(str(&at, i, c.c_cell), first) && !strcmp(str(&at, i, c.c_fold), ffold)) {
-                int q = (int)num(&at, i, c.c_q);
-                if (q + 1 > c.T) c.T = q + 1;
-            }
-        c.w = calloc((size_t)c.T * (size_t)c.T + 1, sizeof *c.w);
-        for (size_t i = 0; c.w && i < at.n; i++)
-            if (!strcmp(str(&at, i, c.c_cell), first) && !strcmp(str(&at, i, c.c_fold), ffold)) {
-                int q = (int)num(&at, i, c.c_q), k = (int)num(&at, i, c.c_k);
-                if (q >= 0 && k >= 0 && q < c.T && k < c.T) c.w[q * c.T + k] = num(&at, i, c.c_w);
-            }
-        if (c.w && c.T > 0 && (st = render(dir, "attention_heatmap", draw_heatmap, &c, 850, 750)) == BML_OK) count++;
-        if (st == BML_OK && (st = render(dir, "attention_over_time", draw_attention_over_time, &c, 1000, 650)) == BML_OK) count++;
-        free(c.w);
-    }
-    /* training curves */
-    if (st == BML_OK && load(run_dir, "step_metrics.csv", &hi)) {
-        hist_ctx c = {&hi, col(&hi, "fold"), col(&hi, "epoch"), col(&hi, "train_loss"), col(&hi, "val_loss"), col(&hi, "lr")};
-        if ((st = render(dir, "training_curves", draw_training, &c, 1000, 750)) == BML_OK) count++;
-    }
-    /* dQ/dV curves of ICA studies */
-    if (st == BML_OK && load(run_dir, "dqdv.csv", &dq)) {
-        dqdv_ctx c = {&dq, col(&dq, "cell"), col(&dq, "rpt"), col(&dq, "voltage_v"), col(&dq, "dqdv_ah_per_v"), col(&dq, "is_peak")};
-        if ((st = render(dir, "dqdv_curves", draw_dqdv, &c, 1000, 700)) == BML_OK) count++;
-    }
-    /* latent trajectories of latent-ODE models */
-    if (st == BML_OK && load(run_dir, "latent.csv", &la)) {
-        latent_ctx c = {&la, col(&la, "fold"), col(&la, "cell"), col(&la, "days"), {col(&la, "z0"), col(&la, "z1"), col(&la, "z2")}, 0};
-        while (c.nz < 3 && c.c_z[c.nz] >= 0) c.nz++;
-        if (c.nz > 0 && c.c_days >= 0 && (st = render(dir, "latent_trajectories", draw_latent, &c, 1000, 800)) == BML_OK) count++;
-    }
-    /* the learning-rate range test (lr-find, training.learning_rate=auto) */
-    table lf = {0};
-    if (st == BML_OK && load(run_dir, "lr_find.csv", &lf)) {
-        lrf_ctx c = {&lf, col(&lf, "lr"), col(&lf, "smoothed_loss"), col(&lf, "suggested")};
-        if (c.c_lr >= 0 && c.c_loss >= 0 && (st = render(dir, "lr_find", draw_lr_find, &c, 900, 650)) == BML_OK) count++;
-    }
-    bml__csv_free(&lf.csv);
-    bml__csv_free(&la.csv);
-    bml__csv_free(&dq.csv);
-    bml__csv_free(&pr.csv);
-    bml__csv_free(&sh.csv);
-    bml__csv_free(&im.csv);
-    bml__csv_free(&at.csv);
-    bml__csv_free(&hi.csv);
+    if (st == BML_OK && have[IM] && !have[SH]) st = note_skip(skipped, "%s: %s", files[IM], "not drawn without shap.csv");
+    if (st == BML_OK) st = bml__mkdir_p(dir);
+    if (st == BML_OK && have[PR]) st = predictions_figures(&o, &t[PR]);
+    if (st == BML_OK && have[SH]) st = shap_figures(&o, &t[SH], have[IM] ? &t[IM] : NULL);
+    if (st == BML_OK && have[AT]) st = attention_figures(&o, &t[AT]);
+    if (st == BML_OK && have[HI]) st = training_figures(&o, &t[HI]);
+    if (st == BML_OK && have[DQ]) st = dqdv_figures(&o, &t[DQ]);
+    if (st == BML_OK && have[LA]) st = latent_figures(&o, &t[LA]);
+    /* the learning-rate range test (lr-find, training.learning_rate=auto): only where it was run, so its
+     * absence is not noted */
+    table lf;
+    memset(&lf, 0, sizeof lf);
+    int have_lf = 0;
+    if (st == BML_OK) st = table_load(run_dir, "lr_find.csv", &lf, &have_lf);
+    if (st == BML_OK && have_lf) st = lr_find_figures(&o, &lf);
+    table_free(&lf);
+    for (int f = 0; f < N_FILES; f++) table_free(&t[f]);
     free(dir);
-    if (n_written) *n_written = count;
+    if (n_written) *n_written = o.count;
     return st;
 }

@@ -382,10 +382,11 @@ static bml_status write_shap(const char *path, const bml_samples *s, const bml__
     sb_str(&b, "\n");
     for (size_t f = 0; f < n_folds; f++) {
         if (!folds[f].shap) continue;
-        for (size_t i = 0; i < folds[f].n_eval; i++) {
-            size_t si = folds[f].eval_idx[i];
+        size_t n_shap = folds[f].shap_rows ? folds[f].n_shap : folds[f].n_eval;
+        for (size_t r = 0; r < n_shap; r++) {
+            size_t i = folds[f].shap_rows ? folds[f].shap_rows[r] : r, si = folds[f].eval_idx[i];
             for (size_t k = 0; k < O; k++) {
-                const double *phi = folds[f].shap + (i * O + k) * (F + 1);
+                const double *phi = folds[f].shap + (r * O + k) * (F + 1);
                 sb_field(&b, folds[f].fold->name);
                 sb_str(&b, ",");
                 sb_meta(&b, &s->meta[si]);
@@ -413,10 +414,11 @@ static bml_status write_importance(const char *path, const bml_samples *s, const
         for (size_t k = 0; k < O; k++)
             for (size_t j = 0; j < F; j++) {
                 double mabs = NAN;
-                if (folds[f].shap && folds[f].n_eval) {
+                size_t n_shap = folds[f].shap_rows ? folds[f].n_shap : folds[f].n_eval;
+                if (folds[f].shap && n_shap) { /* over the rows with SHAP values */
                     mabs = 0;
-                    for (size_t i = 0; i < folds[f].n_eval; i++) mabs += fabs(folds[f].shap[(i * O + k) * (F + 1) + j]);
-                    mabs /= (double)folds[f].n_eval;
+                    for (size_t r = 0; r < n_shap; r++) mabs += fabs(folds[f].shap[(r * O + k) * (F + 1) + j]);
+                    mabs /= (double)n_shap;
                 }
                 sb_field(&b, folds[f].fold->name);
                 sb_str(&b, ",");

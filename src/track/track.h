@@ -38,7 +38,9 @@ typedef struct {
     const size_t *eval_idx;
     int eval_is_test;
     const double *pred; /* (n_eval, O) */
-    const double *shap; /* (n_eval, O, F + 1) or NULL */
+    const double *shap; /* (n_shap, O, F + 1) or NULL: SHAP values of the rows shap_rows */
+    size_t n_shap;      /* rows with SHAP values (the explain.shap_max_samples subsample) */
+    const size_t *shap_rows; /* (n_shap) positions in 0..n_eval-1, increasing; NULL: every row (n_shap = n_eval) */
     const double *imp;  /* (3, O, F) or NULL */
     size_t n_att;       /* sequence models: attention of n_att samples */
     const size_t *att_idx;

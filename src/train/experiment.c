@@ -174,7 +174,9 @@ typedef struct {
     size_t *eval_idx;  /* (n_eval) rows of the flat samples */
     int eval_is_test;
     double *pred;      /* (n_eval, O) */
-    double *shap;      /* (n_eval, O, F + 1) or NULL */
+    double *shap;      /* (n_shap, O, F + 1) or NULL */
+    size_t n_shap;     /* evaluated rows explained (the explain.shap_max_samples subsample) */
+    size_t *shap_rows; /* (n_shap) positions in 0..n_eval-1 of those rows, increasing */
     double *imp;       /* (3, O, F): gain, total_gain, split; or NULL */
     size_t n_att;      /* sequence models: evaluated samples with attention weights */
     size_t *att_idx;   /* (n_att) sample indices */
@@ -189,6 +191,7 @@ static void fold_out_release(fold_out *f) {
     free(f->eval_idx);
     free(f->pred);
     free(f->shap);
+    free(f->shap_rows);
     free(f->imp);
     free(f->att_idx);
     free(f->att);
@@ -272,8 +275,46 @@ static bml_status create_model(const bml_config *cfg, const char *mname, const b
     return st;
 }
 
+/* ------------------------------------------------------------------ explain settings */
+/* explain.enabled (default true): TreeSHAP values and feature importance of tree models.
+ * explain.shap_max_samples (default 2000, 0 = all): SHAP values for at most this many evaluated rows of
+ * the whole study: rows floor(k * N / m), k = 0..m-1, of the N evaluated rows in fold order (the same
+ * rows at every run and thread count). */
+typedef struct {
+    int enabled;
+    size_t max_samples; /* m (0: all) */
+    size_t n_total;     /* N: evaluated rows of every fold */
+    size_t offset;      /* evaluated rows of the folds before this one */
+} explain_opts;
+
+static bml_status explain_parse(const bml_config *cfg, explain_opts *ex) {
+    memset(ex, 0, sizeof *ex);
+    const char *en = cfg_str(cfg, "explain.enabled", "true"), *mx = cfg_str(cfg, "explain.shap_max_samples", "2000");
+    long m;
+    if (bml__parse_bool(en, &ex->enabled) != 0)
+        return bml__fail(BML_ERR_VALUE, "explain.enabled must be true or false, got '%s'", en);
+    if (bml__parse_long(mx, &m) != 0 || m < 0)
+        return bml__fail(BML_ERR_VALUE, "explain.shap_max_samples must be a whole number >= 0 (0: every evaluated row), got '%s'", mx);
+    ex->max_samples = (size_t)m;
+    return BML_OK;
+}
+
+/* The positions (in 0..n_eval-1) of this fold's rows among the study's strided subsample. */
+static bml_status shap_rows_of(const explain_opts *ex, size_t n_eval, size_t **rows, size_t *n) {
+    size_t N = ex->n_total, m = ex->max_samples && ex->max_samples < N ? ex->max_samples : N;
+    *n = 0;
+    *rows = bml__calloc(n_eval + 1, sizeof **rows);
+    if (!*rows) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < m; k++) {
+        size_t g = k * (N / m) + k * (N % m) / m; /* floor(k * N / m) without overflowing k * N */
+        if (g >= ex->offset && g < ex->offset + n_eval) (*rows)[(*n)++] = g - ex->offset;
+    }
+    return BML_OK;
+}
+
 static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
-                           uint64_t seed, const bml_run_opts *opts, fold_out *fo, bml_run_result *res) {
+                           uint64_t seed, const explain_opts *ex, const bml_run_opts *opts, fold_out *fo,
+                           bml_run_result *res) {
     memset(fo, 0, sizeof *fo);
     fo->fold = fold;
     size_t n_ev_samples;
@@ -338,22 +379,34 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
             if ((st = bml_model_latent(fo->model, ev, fo->lat)) != BML_OK) goto done;
         }
     } else {
-        fo->shap = bml__calloc(fo->n_eval * O * (F + 1), sizeof *fo->shap);
-        fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
-        if (!fo->shap || !fo->imp) goto nomem;
-        st = bml_model_shap(fo->model, ev->x, ev->n, fo->shap);
-        if (st == BML_ERR_STATE) { /* model without SHAP */
-            free(fo->shap);
-            fo->shap = NULL;
-            st = BML_OK;
-        }
-        static const char *const kinds[3] = {"gain", "total_gain", "split"};
-        for (int k = 0; st == BML_OK && k < 3; k++)
-            st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
-        if (st == BML_ERR_STATE) {
-            free(fo->imp);
-            fo->imp = NULL;
-            st = BML_OK;
+        /* SHAP values of the fold's share of the subsample, and the models' own importance */
+        double *xs = NULL;
+        if (ex->enabled) {
+            if ((st = shap_rows_of(ex, fo->n_eval, &fo->shap_rows, &fo->n_shap)) != BML_OK) goto done;
+            fo->shap = bml__calloc(fo->n_shap * O * (F + 1) + 1, sizeof *fo->shap);
+            fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
+            xs = bml__calloc(fo->n_shap * F + 1, sizeof *xs);
+            if (!fo->shap || !fo->imp || !xs) {
+                free(xs);
+                goto nomem;
+            }
+            for (size_t r = 0; r < fo->n_shap; r++) /* static samples: evaluated row i is ev's sample i */
+                memcpy(xs + r * F, ev->x + fo->shap_rows[r] * F, F * sizeof *xs);
+            st = bml_model_shap(fo->model, xs, fo->n_shap, fo->shap); /* BML_ERR_STATE also when n_shap = 0 */
+            free(xs);
+            if (st == BML_ERR_STATE) { /* model without SHAP */
+                free(fo->shap);
+                fo->shap = NULL;
+                st = BML_OK;
+            }
+            static const char *const kinds[3] = {"gain", "total_gain", "split"};
+            for (int k = 0; st == BML_OK && k < 3; k++)
+                st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
+            if (st == BML_ERR_STATE) {
+                free(fo->imp);
+                fo->imp = NULL;
+                st = BML_OK;
+            }
         }
     }
     double t3 = now_s();
@@ -387,6 +440,7 @@ typedef struct {
     const size_t *flat_of;
     const bml_split *sp;
     uint64_t seed;
+    const explain_opts *ex; /* (n_folds) */
     const bml_run_opts *opts;
     fold_out *folds;
     bml_run_result *times; /* (n_folds) each fold's stage times */
@@ -423,14 +477,38 @@ static void *fold_worker(void *arg) {
         o.log = p->opts->log ? keep_line : NULL;
         o.log_user = &lc;
         o.progress = NULL; /* one progress line cannot show several folds */
-        p->status[f] = run_fold(p->cfg, p->s, p->flat_of, &p->sp->folds[f], p->seed, &o, &p->folds[f], &p->times[f]);
+        p->status[f] = run_fold(p->cfg, p->s, p->flat_of, &p->sp->folds[f], p->seed, &p->ex[f], &o, &p->folds[f], &p->times[f]);
         if (p->status[f] != BML_OK) p->error[f] = bml__strdup(bml_last_error());
     }
     return NULL;
 }
 
+static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+                                 uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
+                                 bml_run_result *res);
+
 static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
-                            uint64_t seed, const bml_run_opts *opts, fold_out *folds, bml_run_result *res) {
+                            uint64_t seed, const explain_opts *ex, const bml_run_opts *opts, fold_out *folds,
+                            bml_run_result *res) {
+    size_t F = sp->n_folds;
+    /* each fold's place in the study's evaluated rows (the SHAP subsample), known before any fold runs */
+    explain_opts *fex = bml__calloc(F, sizeof *fex);
+    if (!fex) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t f = 0, off = 0; f < F; f++) {
+        size_t ne;
+        bml_fold_eval(&sp->folds[f], &ne);
+        fex[f] = *ex;
+        fex[f].offset = off;
+        off += ne;
+    }
+    bml_status st = run_folds_with(cfg, s, flat_of, sp, seed, fex, opts, folds, res);
+    free(fex);
+    return st;
+}
+
+static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+                                 uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
+                                 bml_run_result *res) {
     size_t F = sp->n_folds;
     long jobs = 0;
     const char *js = cfg_str(cfg, "jobs", "0");
@@ -440,13 +518,13 @@ static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const s
     if ((size_t)workers > F) workers = (int)F;
     if (workers <= 1) {
         for (size_t f = 0; f < F; f++) {
-            bml_status st = run_fold(cfg, s, flat_of, &sp->folds[f], seed, opts, &folds[f], res);
+            bml_status st = run_fold(cfg, s, flat_of, &sp->folds[f], seed, &fex[f], opts, &folds[f], res);
             if (st != BML_OK) return bml__fail_prefix(st, "fold %s", sp->folds[f].name);
         }
         return BML_OK;
     }
     int cores = bml_parallel_cores();
-    fold_pool p = {cfg, s, flat_of, sp, seed, opts, folds, bml__calloc(F, sizeof(bml_run_result)), bml__calloc(F, sizeof(bml_status)),
+    fold_pool p = {cfg, s, flat_of, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)), bml__calloc(F, sizeof(bml_status)),
                    bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), 0, cores / workers > 0 ? cores / workers : 1,
                    PTHREAD_MUTEX_INITIALIZER};
     pthread_t *th = bml__calloc((size_t)workers, sizeof *th);
@@ -664,6 +742,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
                        mname, loss);
         goto fail;
     }
+    explain_opts ex;
+    if ((st = explain_parse(cfg, &ex)) != BML_OK) goto fail;
     const char *tracking = cfg_str(cfg, "tracking.name", "local");
     if (strcmp(tracking, "local") && strcmp(tracking, "mlflow") && strcmp(tracking, "tensorboard") && strcmp(tracking, "all")) {
         st = bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: local, mlflow, tensorboard, all)", tracking);
@@ -753,7 +833,12 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     say(opts, "[4/7] train     model %s (%s)", mname, sp->n_folds == 1 ? "one fold" : "every fold");
     folds = bml__calloc(sp->n_folds, sizeof *folds);
     if (!folds) goto nomem;
-    if ((st = run_folds(cfg, s, flat_of, sp, (uint64_t)seed_l, opts, folds, res)) != BML_OK) goto fail;
+    for (size_t f = 0; f < sp->n_folds; f++) { /* evaluated rows of the study, for the SHAP subsample */
+        size_t ne;
+        bml_fold_eval(&sp->folds[f], &ne);
+        ex.n_total += ne;
+    }
+    if ((st = run_folds(cfg, s, flat_of, sp, (uint64_t)seed_l, &ex, opts, folds, res)) != BML_OK) goto fail;
 
     /* metrics over every fold's evaluation rows */
     bml__track_eval ev = {0};
@@ -794,7 +879,14 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         free(yt);
         free(yp);
     }
-    say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
+    size_t n_shap = 0;
+    for (size_t f = 0; f < sp->n_folds; f++) n_shap += folds[f].shap ? folds[f].n_shap : 0;
+    if (folds[0].shap)
+        say(opts, "[6/7] explain   TreeSHAP values of %zu of %zu evaluated rows (explain.shap_max_samples=%zu) and feature importance",
+            n_shap, n_eval, ex.max_samples);
+    else if (!ex.enabled && !s->seq_len)
+        say(opts, "[6/7] explain   skipped (explain.enabled=false): no SHAP values or feature importance");
+    else say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
         : folds[0].att && folds[0].lat ? "attention weights and latent trajectories per sequence"
         : folds[0].att ? "attention weights per sequence"
         : folds[0].lat ? "latent trajectories per sequence"
@@ -818,6 +910,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
             tf[f].eval_is_test = folds[f].eval_is_test;
             tf[f].pred = folds[f].pred;
             tf[f].shap = folds[f].shap;
+            tf[f].n_shap = folds[f].n_shap;
+            tf[f].shap_rows = folds[f].shap_rows;
             tf[f].imp = folds[f].imp;
             tf[f].n_att = folds[f].n_att;
             tf[f].att_idx = folds[f].att_idx;

@@ -10,6 +10,9 @@
 #include "track/track.h"
 
 bml_status bml_run_plot(const char *run_dir, int *n_figures) { return bml__figures_draw(run_dir, n_figures); }
+bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped) {
+    return bml__figures_draw_noting(run_dir, n_figures, skipped);
+}
 
 /* preprocess.json is sealed by the run writer (bml__json_write_sealed): a changed bit is refused here as in
  * every other saved model file */
