@@ -104,7 +104,7 @@ if "$BML" run $C 'run_name=rt1:' "+data.note=$(printf 'a #b\tc\r')" figures=fals
 sed 's/^seed: 42$/seed: 42\nbogus_key: 1/' 'rt/rt1:/config.yaml' >bogus.yaml
 expect_fail config_file_unknown_key "bogus.yaml:3:1: unknown config key or group 'bogus_key'" "$BML" run --config-file bogus.yaml $C
 sed 's/^  epochs: 200$/  epochs: 200\n  bogus_t: 3/' 'rt/rt1:/config.yaml' >bogus.yaml
-expect_fail config_file_unknown_section_key "bogus.yaml:13:3: unknown config key 'training.bogus_t'" "$BML" run --config-file bogus.yaml $C
+expect_fail config_file_unknown_section_key "bogus.yaml:16:3: unknown config key 'training.bogus_t'" "$BML" run --config-file bogus.yaml $C
 sed 's/^seed: 42$/seed: {a: 1}/' 'rt/rt1:/config.yaml' >bogus.yaml
 expect_fail config_file_seed_mapping "config key 'seed' takes a value, not a mapping" "$BML" run --config-file bogus.yaml $C
 sed 's/^seed: 42$/seed: 42\nseed: 7/' 'rt/rt1:/config.yaml' >bogus.yaml

@@ -63,7 +63,7 @@ if [ "${1:-}" = --full-disk ]; then
     WANT='File too large'
     trap '' XFSZ # writes past the limit fail with EFBIG instead of killing the process
   fi
-  CLEAR="$WANT|not written whole|Write incomplete"
+  CLEAR="$WANT|not written whole|Write incomplete|is the disk full"
   # room K: K KiB free on the file system (tmpfs: a filler file takes the rest; fsize: a K KiB file size limit)
   room() {
     rm -rf "${M:?}"/* "$M"/.[!.]* 2>/dev/null
