@@ -63,9 +63,9 @@ extern const char *const bml__oxford_columns[BML__OX_NCOLS];
 extern const char *const bml__oxford_headers[BML__OX_NCOLS];
 
 /* Parse an Oxford Performance Summary file name ("Expt 5 - cell A (10degC) - Processed Data.csv",
- * "Expt 1 - 10degC - Processed Data.csv", "Expt 2,2 - ..."). Returns 0 on a match; cell is "" when
- * the name gives no letter. */
-int bml__oxford_parse_name(const char *basename, int *experiment, char *cell, size_t cell_size,
+ * "Expt 1 - 10degC - Processed Data.csv", "Expt 2,2 - ..."). Returns 0 on a match; the cell id (any
+ * length) is the span (*cell, *cell_len) inside basename, *cell_len 0 when the name gives no letter. */
+int bml__oxford_parse_name(const char *basename, int *experiment, const char **cell, size_t *cell_len,
                            double *temperature_c);
 
 #endif

@@ -60,9 +60,9 @@ static uint64_t cache_key(const ica_params *p, const bml__curve *c) {
 
 /* 1: features read and verified */
 static int cache_get(const char *dir, uint64_t key, double *f, size_t nf) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%016llx.bin", dir, (unsigned long long)key);
-    FILE *fp = fopen(path, "rb");
+    char *path = bml__sprintf("%s/%016llx.bin", dir, (unsigned long long)key);
+    FILE *fp = path ? fopen(path, "rb") : NULL;
+    free(path);
     if (!fp) return 0;
     char magic[8];
     uint64_t k = 0, sum = 0;
@@ -75,11 +75,14 @@ static int cache_get(const char *dir, uint64_t key, double *f, size_t nf) {
 }
 
 static void cache_put(const char *dir, uint64_t key, const double *f, size_t nf) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%016llx.bin", dir, (unsigned long long)key);
+    char *path = bml__sprintf("%s/%016llx.bin", dir, (unsigned long long)key);
     size_t len = 8 + 8 + 4 + nf * sizeof *f + 8;
     char *buf = malloc(len);
-    if (!buf) return;
+    if (!buf || !path) {
+        free(buf);
+        free(path);
+        return;
+    }
     uint32_t n = (uint32_t)nf;
     uint64_t sum = XXH3_64bits(f, nf * sizeof *f);
     memcpy(buf, ICA_MAGIC, 8);
@@ -89,6 +92,7 @@ static void cache_put(const char *dir, uint64_t key, const double *f, size_t nf)
     memcpy(buf + 20 + nf * sizeof *f, &sum, 8);
     bml__write_file_atomic(path, buf, len); /* a failed write only costs a recomputation later */
     free(buf);
+    free(path);
 }
 
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
@@ -122,6 +126,21 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         if (!s->feature_names[j]) goto nomem;
     for (size_t k = 0; k < O; k++)
         if (!s->target_names[k]) goto nomem;
+    const char **ids = bml__calloc(ds->n_curves, sizeof *ids), **stored = bml__calloc(ds->n_curves, sizeof *stored);
+    if (!ids || !stored) {
+        free(ids);
+        free(stored);
+        goto nomem;
+    }
+    for (size_t i = 0; i < ds->n_curves; i++) ids[i] = ds->curves[i].cell_id;
+    bml_status st = bml__samples_store_cells(s, ids, ds->n_curves, stored);
+    free(ids);
+    if (st != BML_OK) {
+        free(stored);
+        goto nomem;
+    }
+    for (size_t i = 0; i < ds->n_curves; i++) s->meta[i].cell = stored[i];
+    free(stored);
     if (p->cache && bml__mkdir_p(p->cache_dir) != BML_OK) goto fail;
     size_t hits = 0, misses = 0;
     for (size_t i = 0; i < ds->n_curves; i++) {
@@ -130,7 +149,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         if (p->cache && cache_get(p->cache_dir, key, s->x + i * F, F)) {
             hits++;
         } else {
-            bml_status st = bml__ica_features(&ip, c->q, c->v, c->n, s->x + i * F, NULL, NULL);
+            st = bml__ica_features(&ip, c->q, c->v, c->n, s->x + i * F, NULL, NULL);
             if (st != BML_OK) {
                 bml_samples_free(s);
                 return bml__fail_prefix(st, "%s", c->source);
@@ -140,7 +159,6 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         }
         bml_sample_meta *m = &s->meta[i];
         m->experiment = c->experiment;
-        snprintf(m->cell, sizeof m->cell, "%s", c->cell_id);
         m->temperature_c = c->temperature_c;
         m->set_index = c->rpt;
         m->cycle = NAN;
@@ -151,9 +169,10 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         else if (!strcmp(p->target, "capacity")) y[0] = c->capacity_ah;
         for (size_t k = 0; k < O; k++) {
             if (!isfinite(y[k]) && p->require_targets) {
+                st = bml__fail(BML_ERR_VALUE, "%s: no %s target for this curve (is its Performance Summary row there?)",
+                               c->source, s->target_names[k]);
                 bml_samples_free(s);
-                return bml__fail(BML_ERR_VALUE, "%s: no %s target for this curve (is its Performance Summary row there?)",
-                                 c->source, s->target_names ? p->target : "");
+                return st;
             }
             s->y[i * O + k] = y[k];
         }
