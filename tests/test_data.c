@@ -91,6 +91,8 @@ static void test_stacked_file_deduplicated(void) {
     if (!ds) return;
     /* A, B, E, F, J, L, M + the unlettered 25 and 40 degC cells; the stacked 10 degC file is A, B, J again */
     CHECK_INT(bml_dataset_n_cells(ds), 9);
+    /* what was dropped is said, not silent */
+    CHECK_STR(bml_dataset_note(ds), "3 segment(s) (41 rows) of stacked files dropped: identical to cells loaded from their own files");
     bml_dataset_free(ds);
     /* the stacked file alone is split where Ageing Sets restarts */
     bml_dataset *st = NULL;
@@ -101,6 +103,7 @@ static void test_stacked_file_deduplicated(void) {
     bml_cell_view v;
     bml_dataset_cell(st, 1, &v);
     CHECK_STR(v.cell_id, "10degC-2");
+    CHECK_STR(bml_dataset_note(st), "");
     bml_dataset_free(st);
 }
 

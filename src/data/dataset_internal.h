@@ -46,6 +46,8 @@ struct bml_dataset {
     bml__strvec role_features, role_targets; /* generic tables only */
     size_t n_curves, cap_curves;             /* voltage-curve datasets */
     bml__curve *curves;
+    size_t n_dup_segments, n_dup_rows; /* Oxford: segments of stacked files dropped as duplicates */
+    char *note;                        /* what the loader left out, for bml_dataset_note (NULL: nothing) */
 };
 
 bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */

@@ -266,7 +266,10 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
             for (size_t c = 0; c < ds->n_cells && !dup; c++)
                 dup = ds->cells[c].experiment == expt && ds->cells[c].temperature_c == temp &&
                       cells_equal(&ds->cells[c], seg, m);
-        if (!dup) {
+        if (dup) {
+            ds->n_dup_segments++;
+            ds->n_dup_rows += m;
+        } else {
             segment++;
             bml__cell c = {.experiment = expt, .temperature_c = temp, .n_rows = m};
             c.cell_id = cell[0] ? (segment > 1 ? bml__sprintf("%s-%zu", cell, segment) : bml__strdup(cell))
@@ -524,6 +527,12 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
         return st;
     }
     qsort(ds->cells, ds->n_cells, sizeof *ds->cells, cell_cmp);
+    if (ds->n_dup_segments &&
+        !(ds->note = bml__sprintf("%zu segment(s) (%zu rows) of stacked files dropped: identical to cells loaded from "
+                                  "their own files", ds->n_dup_segments, ds->n_dup_rows))) {
+        bml_dataset_free(ds);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
     *out = ds;
     return BML_OK;
 }
@@ -543,6 +552,7 @@ void bml_dataset_free(bml_dataset *ds) {
     free(ds->col_names);
     bml__strvec_free(&ds->role_features);
     bml__strvec_free(&ds->role_targets);
+    free(ds->note);
     free(ds);
 }
 
@@ -550,6 +560,7 @@ size_t bml_dataset_n_cells(const bml_dataset *ds) { return ds->n_cells; }
 size_t bml_dataset_n_columns(const bml_dataset *ds) { return ds->n_cols; }
 const char *bml_dataset_column_name(const bml_dataset *ds, size_t j) { return j < ds->n_cols ? ds->col_names[j] : NULL; }
 int bml_dataset_is_oxford(const bml_dataset *ds) { return ds->oxford; }
+const char *bml_dataset_note(const bml_dataset *ds) { return ds->note ? ds->note : ""; }
 
 size_t bml_dataset_n_rows(const bml_dataset *ds) {
     size_t n = 0;
