@@ -426,6 +426,18 @@ static void test_table_cell_meta_every_row(void) {
     bml_dataset_free(ds);
 }
 
+/* synthetic curves of a cell of an experiment outside 1..5 are an error (they were written as experiment 5) */
+static void test_synth_unknown_experiment(void) {
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("Expt 7 - cell Z (25degC) - Processed Data.csv", rows);
+    size_t n = 0;
+    CHECK_ERR(bml_synth_curves_write(tpath("Expt 7 - cell Z (25degC) - Processed Data.csv"), NULL, tpath("synth"), 50, &n),
+              BML_ERR_VALUE, "experiment 7 has no folder in the Oxford layout");
+    CHECK_INT(n, 0);
+    remove(tpath("Expt 7 - cell Z (25degC) - Processed Data.csv"));
+}
+
 static void cleanup(void) {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir());
@@ -437,4 +449,4 @@ static void test_zz_cleanup(void) { cleanup(); }
 TEST_MAIN("data", T(test_shipped_experiment5), T(test_stacked_file_deduplicated), T(test_all_experiments),
           T(test_file_names), T(test_long_oxford_cell_ids), T(test_original_tree), T(test_bad_oxford_inputs), T(test_good_small_file),
           T(test_table_loader), T(test_table_bad_inputs), T(test_table_hostile_cell_ids),
-          T(test_table_cell_meta_every_row), T(test_zz_cleanup))
+          T(test_table_cell_meta_every_row), T(test_synth_unknown_experiment), T(test_zz_cleanup))

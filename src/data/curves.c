@@ -418,7 +418,11 @@ bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opt
     bml_status st = q && v && text ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t c = 0; st == BML_OK && c < ds->n_cells; c++) {
         const bml__cell *cell = &ds->cells[c];
-        int e = cell->experiment >= 1 && cell->experiment <= 5 ? cell->experiment : 5;
+        int e = cell->experiment;
+        if (e < 1 || e > 5) { /* never written under another experiment's folder */
+            st = bml__fail(BML_ERR_VALUE, "%s: experiment %d has no folder in the Oxford layout (1 to 5)", cell->source, e);
+            break;
+        }
         char *sdir = bml__sprintf("%s/%s/Summary Data/Performance Summary", out_dir, EXPT_FOLDER[e]);
         char *cdir = bml__sprintf("%s/%s/Processed Timeseries Data/0.1C Voltage Curves/%s %s", out_dir, EXPT_FOLDER[e],
                                   e == 5 ? "Cell" : "cell", cell->cell_id);
@@ -436,10 +440,30 @@ bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opt
             bml__electrode_state es = {row[BML__OX_PE_CAP], row[BML__OX_NE_CAP], row[BML__OX_PE_LO], row[BML__OX_PE_HI],
                                        row[BML__OX_NE_LO],  row[BML__OX_NE_HI],  row[BML__OX_GR_FRAC]};
             if (bml__synth_curve(&es, points, q, v) != BML_OK) continue; /* incomplete fit: skipped */
-            size_t off = (size_t)snprintf(text, cap, "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\r\n");
-            for (size_t k = 0; k < points && off < cap; k++) /* C/10 of the nominal 5 Ah: 500 mA */
-                off += (size_t)snprintf(text + off, cap - off, "%.1f,%.6f,-500.0,%.4f,%g\r\n", q[k] / 0.5 * 3600.0, v[k],
-                                        q[k] * 1000.0, cell->temperature_c);
+            size_t off = 0;
+            for (size_t k = 0; st == BML_OK && k <= points; k++) { /* the header, then C/10 of the nominal 5 Ah: 500 mA */
+                for (;;) {
+                    int w = k == 0 ? snprintf(text + off, cap - off, "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\r\n")
+                                   : snprintf(text + off, cap - off, "%.1f,%.6f,-500.0,%.4f,%g\r\n", q[k - 1] / 0.5 * 3600.0,
+                                              v[k - 1], q[k - 1] * 1000.0, cell->temperature_c);
+                    if (w < 0) {
+                        st = bml__fail(BML_ERR_IO, "synthetic curves: cannot format a curve row");
+                        break;
+                    }
+                    if ((size_t)w < cap - off) {
+                        off += (size_t)w;
+                        break;
+                    }
+                    char *grown = realloc(text, 2 * cap + (size_t)w);
+                    if (!grown) {
+                        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    text = grown;
+                    cap = 2 * cap + (size_t)w;
+                }
+            }
+            if (st != BML_OK) break;
             char *p = bml__sprintf("%s/Expt %d - cell %s - RPT%d - 0.1C discharge data.csv", cdir, e, cell->cell_id,
                                    (int)row[BML__OX_SET]);
             st = p ? bml__write_file_atomic(p, text, off) : bml__fail(BML_ERR_NOMEM, "out of memory");

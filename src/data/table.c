@@ -107,28 +107,28 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
     }
     for (j = 0; j < nc; j++)
         if (!ds->col_names[j]) goto nomem;
-    /* locate every mapped column; report all that are missing */
-    char miss[1024];
-    size_t off = 0;
-    miss[0] = 0;
-    for (j = 0; j < nc; j++) {
-        src[j] = find_col(h, ds->col_names[j]);
-        if (src[j] < 0 && off < sizeof miss)
-            off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", ds->col_names[j]);
-    }
+    /* locate every mapped column; report all that are missing (names of any length) */
+    bml__strvec miss = {0};
+    int nomem_miss = 0;
+    for (j = 0; j < nc; j++)
+        if ((src[j] = find_col(h, ds->col_names[j])) < 0) nomem_miss |= bml__strvec_push(&miss, ds->col_names[j]);
     int c_cell = find_col(h, roles->cell_column);
     int c_temp = roles->temperature_column ? find_col(h, roles->temperature_column) : -1;
     int c_exp = roles->experiment_column ? find_col(h, roles->experiment_column) : -1;
-    if (c_cell < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->cell_column);
-    if (roles->temperature_column && c_temp < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->temperature_column);
-    if (roles->experiment_column && c_exp < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->experiment_column);
-    if (off) {
-        char *have = bml__join(h->fields, h->n_fields, ", ");
-        st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) %s (the header has: %s)", path, miss, have ? have : "?");
+    if (c_cell < 0) nomem_miss |= bml__strvec_push(&miss, roles->cell_column);
+    if (roles->temperature_column && c_temp < 0) nomem_miss |= bml__strvec_push(&miss, roles->temperature_column);
+    if (roles->experiment_column && c_exp < 0) nomem_miss |= bml__strvec_push(&miss, roles->experiment_column);
+    if (nomem_miss) {
+        bml__strvec_free(&miss);
+        goto nomem;
+    }
+    if (miss.n) {
+        char *names = bml__join(miss.items, miss.n, "', '"), *have = bml__join(h->fields, h->n_fields, ", ");
+        st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) '%s' (the header has: %s)", path, names ? names : "?",
+                       have ? have : "?");
+        free(names);
         free(have);
+        bml__strvec_free(&miss);
         goto fail;
     }
     size_t n_target0 = nc - roles->n_targets;

@@ -39,8 +39,8 @@ static const bml__param_spec specs[] = {
     {"require_targets", BML__P_BOOL, OFF(require_targets), "true", 1, 0, 0, "fail on a curve without its target"},
 };
 
-static _Thread_local char g_note[256];
-const char *bml_pipeline_last_note(void) { return g_note; }
+static _Thread_local char *g_note; /* owned; replaced by the next run on this thread */
+const char *bml_pipeline_last_note(void) { return g_note ? g_note : ""; }
 
 static uint64_t cache_key(const ica_params *p, const bml__curve *c) {
     XXH3_state_t *s = XXH3_createState();
@@ -98,7 +98,8 @@ static void cache_put(const char *dir, uint64_t key, const double *f, size_t nf)
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const ica_params *p = vp;
     *out = NULL;
-    g_note[0] = 0;
+    free(g_note);
+    g_note = NULL;
     if (!ds->n_curves)
         return bml__fail(BML_ERR_VALUE, "pipeline ica_peaks needs voltage curves (data=oxford_curves, basytec or curve_table)");
     size_t O = !strcmp(p->target, "modes") ? 3 : 1;
@@ -177,8 +178,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
             s->y[i * O + k] = y[k];
         }
     }
-    if (p->cache)
-        snprintf(g_note, sizeof g_note, "feature cache %s: %zu hits, %zu misses", p->cache_dir, hits, misses);
+    if (p->cache) g_note = bml__sprintf("feature cache %s: %zu hits, %zu misses", p->cache_dir, hits, misses); /* NULL: no note */
     *out = s;
     return BML_OK;
 nomem:
