@@ -17,8 +17,9 @@ extern "C" {
 
 typedef struct {
     int experiment;        /* 0 when the source has none */
-    const char *cell;      /* cell id, any length; points into the `cell_ids` storage of the bml_samples that
-                            * holds this meta (valid until those samples are freed: copy it to keep it longer) */
+    const char *cell;      /* cell id, any length ("" for padded steps); points into the `cell_ids` storage of the
+                            * bml_samples that holds this meta (valid until those samples are freed: copy it to
+                            * keep it longer) */
     double temperature_c;  /* nominal temperature, deg C */
     int set_index;         /* ageing set / step index within the cell (0 = beginning of life) */
     double cycle;          /* ageing cycles (NaN if unknown) */

@@ -68,7 +68,7 @@ bml_status bml__samples_store_cells(bml_samples *s, const char *const *ids, size
         out[k] = text + off;
         off += l;
     }
-    text[off] = 0;
+    text[off] = 0; /* one more, empty string: the cell of padded sequence steps */
     s->cell_ids = text;
     s->cell_ids_size = size;
     return BML_OK;

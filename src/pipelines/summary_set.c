@@ -229,6 +229,8 @@ static bml_status seq_transform(const void *vp, const bml_dataset *ds, bml_sampl
         step++;
     }
     bml_samples_free(st);
+    for (size_t r = 0; s->cell_ids && r < n_cells * T; r++) /* padding: the storage's final empty string, never NULL */
+        if (s->mask[r] == 0) s->step_meta[r].cell = s->cell_ids + s->cell_ids_size - 1;
     for (size_t j = 0; j < F; j++)
         if (!s->feature_names[j]) goto nomem;
     for (size_t k = 0; k < O; k++)
