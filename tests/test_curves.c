@@ -363,13 +363,40 @@ static void test_long_curve_cell_ids(void) {
     bml_dataset_free(ds);
 }
 
+/* the same curve twice (a copy in another folder) is an error, not two samples */
+static void test_oxford_curve_twice(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/twice/a", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    snprintf(dir, sizeof dir, "%s/twice/b", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    const char *ox = "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\n0,4.1,-500,0,25\n1,4.0,-500,100,25\n";
+    put("twice/a/Expt 5 - cell A - RPT1 - 0.1C discharge data.csv", ox);
+    put("twice/b/Expt 5 - cell A - RPT1 - 0.1C discharge data.csv", ox);
+    snprintf(dir, sizeof dir, "%s/twice", tmp);
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_oxford_curves(dir, NULL, &ds), BML_ERR_VALUE, "both hold experiment 5 cell A RPT1");
+    CHECK(ds == NULL);
+    /* the id of a stacked file's second cell, as synth-curves names it, is read whole (the file was skipped) */
+    snprintf(dir, sizeof dir, "%s/stacked", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    put("stacked/Expt 1 - cell 10degC-2 - RPT1 - 0.1C discharge data.csv", ox);
+    CHECK_OK(bml_dataset_load_oxford_curves(dir, NULL, &ds));
+    if (ds) {
+        CHECK_INT(ds->n_curves, 1);
+        CHECK_STR(ds->curves[0].cell_id, "10degC-2");
+    }
+    bml_dataset_free(ds);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-curves-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     static const test_case tests[] = {T(test_potentials), T(test_generator_against_measured_curve), T(test_generator_capacity),
                                       T(test_oxford_curves_and_pipeline_cache), T(test_ica_study),
                                       T(test_basytec_and_generic), T(test_basytec_bad_rows), T(test_curve_table_bad_files),
-                                      T(test_ica_missing_target), T(test_long_curve_cell_ids)};
+                                      T(test_ica_missing_target), T(test_long_curve_cell_ids),
+                                      T(test_oxford_curve_twice)};
     int rc = run_tests("curves", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

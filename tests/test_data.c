@@ -438,6 +438,20 @@ static void test_synth_unknown_experiment(void) {
     remove(tpath("Expt 7 - cell Z (25degC) - Processed Data.csv"));
 }
 
+/* two files of one experiment and cell (here at two temperatures) are an error: splits would merge them */
+static void test_oxford_duplicate_cell(void) {
+    char d[512];
+    snprintf(d, sizeof d, "%s/dup", tmpdir());
+    CHECK_OK(bml__mkdir_p(d));
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("dup/Expt 5 - cell Q (40degC) - Processed Data.csv", rows);
+    write_summary("dup/Expt 5 - cell Q (25degC) - Processed Data.csv", rows);
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_oxford(d, NULL, &ds), BML_ERR_VALUE, "both hold experiment 5 cell Q");
+    CHECK(ds == NULL);
+}
+
 static void cleanup(void) {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir());
@@ -449,4 +463,5 @@ static void test_zz_cleanup(void) { cleanup(); }
 TEST_MAIN("data", T(test_shipped_experiment5), T(test_stacked_file_deduplicated), T(test_all_experiments),
           T(test_file_names), T(test_long_oxford_cell_ids), T(test_original_tree), T(test_bad_oxford_inputs), T(test_good_small_file),
           T(test_table_loader), T(test_table_bad_inputs), T(test_table_hostile_cell_ids),
-          T(test_table_cell_meta_every_row), T(test_synth_unknown_experiment), T(test_zz_cleanup))
+          T(test_table_cell_meta_every_row), T(test_synth_unknown_experiment), T(test_oxford_duplicate_cell),
+          T(test_zz_cleanup))

@@ -77,7 +77,8 @@ static bml_status read_qv(const char *path, const bml__csv_row *rows, size_t n, 
 }
 
 /* ------------------------------------------------------------------ Oxford 0.1C curves */
-/* "Expt 5 - cell A - RPT3 - 0.1C discharge data.csv": 0 on a match; *cell, *cell_len: the cell id's span
+/* "Expt 5 - cell A - RPT3 - 0.1C discharge data.csv" (cell ids as the Oxford loader makes them, "10degC-2" for
+ * the second cell of a stacked file, as synth-curves writes them): 0 on a match; *cell, *cell_len: the cell id's span
  * inside name (any length) */
 static int parse_curve_name(const char *name, int *expt, const char **cell, size_t *cell_len, int *rpt) {
     const char *s = name;
@@ -95,7 +96,7 @@ static int parse_curve_name(const char *name, int *expt, const char **cell, size
     s += 4;
     while (*s == ' ') s++;
     *cell = s;
-    while (isalnum((unsigned char)*s)) s++;
+    while (isalnum((unsigned char)*s) || (*s == '-' && isalnum((unsigned char)s[1]))) s++; /* "A", "10degC-2" */
     *cell_len = (size_t)(s - *cell);
     while (*s == ' ' || *s == '-') s++;
     if (strncasecmp(s, "RPT", 3) || !isdigit((unsigned char)s[3])) return -1;
@@ -129,6 +130,30 @@ static bml_status collect_curves(const char *dir, int depth, bml__strvec *files)
         free(p);
     }
     bml__strvec_free(&names);
+    return st;
+}
+
+static int curve_key_cmp(const void *a, const void *b) {
+    const bml__curve *x = *(const bml__curve *const *)a, *y = *(const bml__curve *const *)b;
+    if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
+    int c = strcmp(x->cell_id, y->cell_id);
+    if (c) return c;
+    return (x->rpt > y->rpt) - (x->rpt < y->rpt);
+}
+
+/* one curve per (experiment, cell, RPT): a second file (a copy in another folder) is an error, not a
+ * duplicate sample */
+static bml_status check_unique_curves(const bml_dataset *ds) {
+    const bml__curve **by_key = bml__calloc(ds->n_curves + 1, sizeof *by_key);
+    if (!by_key) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ds->n_curves; i++) by_key[i] = &ds->curves[i];
+    qsort(by_key, ds->n_curves, sizeof *by_key, curve_key_cmp);
+    bml_status st = BML_OK;
+    for (size_t i = 1; i < ds->n_curves && st == BML_OK; i++)
+        if (!curve_key_cmp(&by_key[i - 1], &by_key[i]))
+            st = bml__fail(BML_ERR_VALUE, "%s and %s: both hold experiment %d cell %s RPT%d", by_key[i - 1]->source,
+                           by_key[i]->source, by_key[i]->experiment, by_key[i]->cell_id, by_key[i]->rpt);
+    free(by_key);
     return st;
 }
 
@@ -197,6 +222,7 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
     bml_dataset_free(summary);
     bml__strvec_free(&files);
     if (st == BML_OK && ds->n_curves == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no curves of the requested experiment(s)", path);
+    if (st == BML_OK) st = check_unique_curves(ds);
     if (st != BML_OK) {
         bml_dataset_free(ds);
         return st;

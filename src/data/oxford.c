@@ -468,6 +468,28 @@ static int cell_cmp(const void *a, const void *b) {
     return strcmp(x->cell_id, y->cell_id);
 }
 
+static int key_cmp(const void *a, const void *b) {
+    const bml__cell *x = *(const bml__cell *const *)a, *y = *(const bml__cell *const *)b;
+    if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
+    return strcmp(x->cell_id, y->cell_id);
+}
+
+/* A cell is known by its experiment and id ("E5-A"): two files giving the same one (a copy in another folder,
+ * the same cell at two temperatures) would be merged by every split, so they are an error. */
+static bml_status check_unique_cells(const bml_dataset *ds) {
+    const bml__cell **by_key = bml__calloc(ds->n_cells + 1, sizeof *by_key);
+    if (!by_key) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t c = 0; c < ds->n_cells; c++) by_key[c] = &ds->cells[c];
+    qsort(by_key, ds->n_cells, sizeof *by_key, key_cmp);
+    bml_status st = BML_OK;
+    for (size_t c = 1; c < ds->n_cells && st == BML_OK; c++)
+        if (!key_cmp(&by_key[c - 1], &by_key[c]))
+            st = bml__fail(BML_ERR_VALUE, "%s and %s: both hold experiment %d cell %s", by_key[c - 1]->source, by_key[c]->source,
+                           by_key[c]->experiment, by_key[c]->cell_id);
+    free(by_key);
+    return st;
+}
+
 bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
     *out = NULL;
     if (!path || !*path) return bml__fail(BML_ERR_VALUE, "no data path given");
@@ -527,6 +549,10 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
         return st;
     }
     qsort(ds->cells, ds->n_cells, sizeof *ds->cells, cell_cmp);
+    if ((st = check_unique_cells(ds)) != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
     if (ds->n_dup_segments &&
         !(ds->note = bml__sprintf("%zu segment(s) (%zu rows) of stacked files dropped: identical to cells loaded from "
                                   "their own files", ds->n_dup_segments, ds->n_dup_rows))) {
