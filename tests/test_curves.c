@@ -235,12 +235,168 @@ static void test_basytec_and_generic(void) {
               "does not match");
 }
 
+static void put(const char *name, const char *text) {
+    char *p = bml__path_join(tmp, name);
+    CHECK_OK(bml__write_file(p, text, strlen(text)));
+    free(p);
+}
+
+static bml_status load_basytec(const char *name, bml_dataset **ds) {
+    char *p = bml__path_join(tmp, name);
+    bml_status st = bml_dataset_load_basytec(p, 13, 0, ds);
+    free(p);
+    return st;
+}
+
+/* A Basytec row shorter than its header is an error naming file and line (with `Cycle` after `AhAccu`, only
+ * AhAccu was bounds-checked: a read past the row's fields); a step or cycle that is not an integer ('xx',
+ * '1e400') is an error naming file, line and column, not a row skipped. */
+static void test_basytec_bad_rows(void) {
+    bml_dataset *ds = NULL;
+    put("b1.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.1\n13,0.2\n");
+    CHECK_ERR(load_basytec("b1.csv", &ds), BML_ERR_PARSE, "b1.csv:3: 2 fields, the header has 4");
+    put("b2.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,1,4.0\nxx,0.2,1,3.9\n13,0.3,1,3.8\n");
+    CHECK_ERR(load_basytec("b2.csv", &ds), BML_ERR_PARSE, "b2.csv:5:1: cannot parse 'xx' as a step number");
+    put("b3.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n1e400,0.1,1,4.0\n13,0.3,1,3.8\n");
+    CHECK_ERR(load_basytec("b3.csv", &ds), BML_ERR_PARSE, "b3.csv:4:1: cannot parse '1e400' as a step number");
+    put("b4.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,one,4.0\n");
+    CHECK_ERR(load_basytec("b4.csv", &ds), BML_ERR_PARSE, "b4.csv:4:3: cannot parse 'one' as a cycle number");
+    put("b5.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,1,4.0\n13,0.2,1,3.9\n13,0.3");
+    CHECK_ERR(load_basytec("b5.csv", &ds), BML_ERR_PARSE, "b5.csv:6: 2 fields, the header has 4");
+    CHECK(ds == NULL);
+    /* without a units row the first row is data, not dropped */
+    put("b6.csv", "Step,AhAccu,Cycle,Voltage\n13,0.0,1,4.1\n13,0.1,1,4.0\n13,0.5,1,3.9\n");
+    CHECK_OK(load_basytec("b6.csv", &ds));
+    if (ds) {
+        CHECK_INT(ds->n_curves, 1);
+        CHECK_INT(ds->curves[0].n, 3);
+        CHECK_NEAR(ds->curves[0].capacity_ah, 0.5, 1e-12);
+    }
+    bml_dataset_free(ds);
+}
+
+/* A curve table cut mid-row is an error (the short row was skipped); so is a cycle group that is no number
+ * and two files of one cell and cycle. */
+static void test_curve_table_bad_files(void) {
+    char dir[128];
+    bml_curve_columns cc = {"q", "v", "cell_(.*)_cyc_(.*)\\.csv", 25};
+    bml_dataset *ds = NULL;
+    snprintf(dir, sizeof dir, "%s/ct1", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    put("ct1/cell_1_cyc_2.csv", "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n1.5");
+    CHECK_ERR(bml_dataset_load_curve_table(dir, &cc, &ds), BML_ERR_PARSE, "cell_1_cyc_2.csv:5: 1 fields, the header has 2");
+    snprintf(dir, sizeof dir, "%s/ct2", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    put("ct2/cell_1_cyc_x2.csv", "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n");
+    CHECK_ERR(bml_dataset_load_curve_table(dir, &cc, &ds), BML_ERR_VALUE, "cannot read 'x2'");
+    snprintf(dir, sizeof dir, "%s/ct3", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    put("ct3/cell_1_cyc_2.csv", "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n");
+    put("ct3/cell_1_cyc_02.csv", "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n");
+    CHECK_ERR(bml_dataset_load_curve_table(dir, &cc, &ds), BML_ERR_VALUE, "two curves of cell '1' cycle 2");
+    CHECK(ds == NULL);
+}
+
+/* ica_peaks on curves without the requested target fails with a message (it read the freed samples for it) */
+static void test_ica_missing_target(void) {
+    bml_kv kv[] = {{"cache", "false"}, {"target", "soh"}};
+    bml_pipeline *p = NULL;
+    bml_dataset *ds = NULL;
+    bml_samples *s = NULL;
+    CHECK_OK(bml_dataset_load_basytec(DATA_DIR "/../lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", 13, 0, &ds));
+    CHECK_OK(bml_pipeline_create("ica_peaks", kv, 2, &p));
+    if (ds && p) CHECK_ERR(bml_pipeline_transform(p, ds, &s), BML_ERR_VALUE, "Cell782_0p1C_25degC.csv: no soh target");
+    CHECK(s == NULL);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+    bml_curve_columns cc = {"charge_capacity", "voltage", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    kv[1].value = "modes";
+    CHECK_OK(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &cc, &ds));
+    CHECK_OK(bml_pipeline_create("ica_peaks", kv, 2, &p));
+    if (ds && p) CHECK_ERR(bml_pipeline_transform(p, ds, &s), BML_ERR_VALUE, "no LAM_NE target");
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+}
+
+/* cell ids longer than 31 characters, distinct only after that, stay whole and distinct through the curve
+ * readers and ica_peaks */
+static void test_long_curve_cell_ids(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/long", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    const char *curve = "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n";
+    put("long/cell_averyveryverylongcellidentifier-number-1_cyc_1.csv", curve);
+    put("long/cell_averyveryverylongcellidentifier-number-2_cyc_1.csv", curve);
+    bml_curve_columns cc = {"q", "v", "cell_(.*)_cyc_([0-9]+)", 25};
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_curve_table(dir, &cc, &ds));
+    if (ds) {
+        CHECK_INT(ds->n_curves, 2);
+        CHECK_STR(ds->curves[0].cell_id, "averyveryverylongcellidentifier-number-1");
+        CHECK_STR(ds->curves[1].cell_id, "averyveryverylongcellidentifier-number-2");
+    }
+    bml_dataset_free(ds);
+    /* the Oxford 0.1C layout */
+    snprintf(dir, sizeof dir, "%s/longox", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    const char *ox = "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\n0,4.1,-500,0,25\n1,4.0,-500,100,25\n"
+                     "2,3.9,-500,200,25\n";
+    put("longox/Expt 5 - cell AVeryLongCellIdentifierOfTheOxfordLayout1 - RPT1 - 0.1C discharge data.csv", ox);
+    put("longox/Expt 5 - cell AVeryLongCellIdentifierOfTheOxfordLayout2 - RPT1 - 0.1C discharge data.csv", ox);
+    CHECK_OK(bml_dataset_load_oxford_curves(dir, NULL, &ds));
+    if (ds) {
+        CHECK_INT(ds->n_curves, 2);
+        CHECK_STR(ds->curves[0].cell_id, "AVeryLongCellIdentifierOfTheOxfordLayout1");
+        CHECK_STR(ds->curves[1].cell_id, "AVeryLongCellIdentifierOfTheOxfordLayout2");
+        bml_kv kv[] = {{"cache", "false"}, {"require_targets", "false"}, {"resample", "50"}, {"window", "5"}};
+        bml_pipeline *p = NULL;
+        bml_samples *s = NULL;
+        CHECK_OK(bml_pipeline_create("ica_peaks", kv, 4, &p));
+        if (p) CHECK_OK(bml_pipeline_transform(p, ds, &s));
+        if (s) {
+            CHECK_STR(s->meta[0].cell, "AVeryLongCellIdentifierOfTheOxfordLayout1");
+            CHECK_STR(s->meta[1].cell, "AVeryLongCellIdentifierOfTheOxfordLayout2");
+        }
+        bml_samples_free(s);
+        bml_pipeline_free(p);
+    }
+    bml_dataset_free(ds);
+}
+
+/* the same curve twice (a copy in another folder) is an error, not two samples */
+static void test_oxford_curve_twice(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/twice/a", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    snprintf(dir, sizeof dir, "%s/twice/b", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    const char *ox = "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\n0,4.1,-500,0,25\n1,4.0,-500,100,25\n";
+    put("twice/a/Expt 5 - cell A - RPT1 - 0.1C discharge data.csv", ox);
+    put("twice/b/Expt 5 - cell A - RPT1 - 0.1C discharge data.csv", ox);
+    snprintf(dir, sizeof dir, "%s/twice", tmp);
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_oxford_curves(dir, NULL, &ds), BML_ERR_VALUE, "both hold experiment 5 cell A RPT1");
+    CHECK(ds == NULL);
+    /* the id of a stacked file's second cell, as synth-curves names it, is read whole (the file was skipped) */
+    snprintf(dir, sizeof dir, "%s/stacked", tmp);
+    CHECK_OK(bml__mkdir_p(dir));
+    put("stacked/Expt 1 - cell 10degC-2 - RPT1 - 0.1C discharge data.csv", ox);
+    CHECK_OK(bml_dataset_load_oxford_curves(dir, NULL, &ds));
+    if (ds) {
+        CHECK_INT(ds->n_curves, 1);
+        CHECK_STR(ds->curves[0].cell_id, "10degC-2");
+    }
+    bml_dataset_free(ds);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-curves-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     static const test_case tests[] = {T(test_potentials), T(test_generator_against_measured_curve), T(test_generator_capacity),
                                       T(test_oxford_curves_and_pipeline_cache), T(test_ica_study),
-                                      T(test_basytec_and_generic)};
+                                      T(test_basytec_and_generic), T(test_basytec_bad_rows), T(test_curve_table_bad_files),
+                                      T(test_ica_missing_target), T(test_long_curve_cell_ids),
+                                      T(test_oxford_curve_twice)};
     int rc = run_tests("curves", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -91,6 +91,8 @@ static void test_stacked_file_deduplicated(void) {
     if (!ds) return;
     /* A, B, E, F, J, L, M + the unlettered 25 and 40 degC cells; the stacked 10 degC file is A, B, J again */
     CHECK_INT(bml_dataset_n_cells(ds), 9);
+    /* what was dropped is said, not silent */
+    CHECK_STR(bml_dataset_note(ds), "3 segment(s) (41 rows) of stacked files dropped: identical to cells loaded from their own files");
     bml_dataset_free(ds);
     /* the stacked file alone is split where Ageing Sets restarts */
     bml_dataset *st = NULL;
@@ -101,6 +103,7 @@ static void test_stacked_file_deduplicated(void) {
     bml_cell_view v;
     bml_dataset_cell(st, 1, &v);
     CHECK_STR(v.cell_id, "10degC-2");
+    CHECK_STR(bml_dataset_note(st), "");
     bml_dataset_free(st);
 }
 
@@ -114,19 +117,48 @@ static void test_all_experiments(void) {
 
 static void test_file_names(void) {
     int e;
-    char cell[32];
+    const char *cell;
+    size_t n;
     double t;
-    CHECK_INT(bml__oxford_parse_name("Expt 2,2 - cell D (25degC) - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
+    CHECK_INT(bml__oxford_parse_name("Expt 2,2 - cell D (25degC) - Processed Data.csv", &e, &cell, &n, &t), 0);
     CHECK_INT(e, 2);
-    CHECK_STR(cell, "D");
+    CHECK(n == 1 && cell[0] == 'D');
     CHECK_NEAR(t, 25, 0);
-    CHECK_INT(bml__oxford_parse_name("Expt 5 - Cell A (10degC) - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
-    CHECK_STR(cell, "A");
-    CHECK_INT(bml__oxford_parse_name("expt 3 - 40degC - Processed Data.csv", &e, cell, sizeof cell, &t), 0);
-    CHECK_STR(cell, "");
+    CHECK_INT(bml__oxford_parse_name("Expt 5 - Cell A (10degC) - Processed Data.csv", &e, &cell, &n, &t), 0);
+    CHECK(n == 1 && cell[0] == 'A');
+    CHECK_INT(bml__oxford_parse_name("expt 3 - 40degC - Processed Data.csv", &e, &cell, &n, &t), 0);
+    CHECK_INT(n, 0);
     CHECK_NEAR(t, 40, 0);
-    CHECK(bml__oxford_parse_name("expt 5 - cell A - cycle_data.csv", &e, cell, sizeof cell, &t) != 0);
-    CHECK(bml__oxford_parse_name("notes.csv", &e, cell, sizeof cell, &t) != 0);
+    CHECK(bml__oxford_parse_name("expt 5 - cell A - cycle_data.csv", &e, &cell, &n, &t) != 0);
+    CHECK(bml__oxford_parse_name("notes.csv", &e, &cell, &n, &t) != 0);
+    CHECK(bml__oxford_parse_name("Expt 5 - cell A (nandegC) - Processed Data.csv", &e, &cell, &n, &t) != 0);
+    /* a cell id of any length, never cut */
+    const char *lng = "Expt 5 - cell Abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG (25degC) - Processed Data.csv";
+    CHECK_INT(bml__oxford_parse_name(lng, &e, &cell, &n, &t), 0);
+    CHECK_INT(n, 43);
+    CHECK(!strncmp(cell, "Abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG (", 45));
+}
+
+/* Two Performance Summary files whose cell ids differ only after character 32 stay two cells, ids whole
+ * (the old 32-byte parse buffer cut them and their files were dropped). */
+static void test_long_oxford_cell_ids(void) {
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("Expt 5 - cell LongCellIdentifierOfTheOxfordDataSetX1 (25degC) - Processed Data.csv", rows);
+    write_summary("Expt 5 - cell LongCellIdentifierOfTheOxfordDataSetX2 (25degC) - Processed Data.csv", rows);
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_oxford(tpath(""), NULL, &ds));
+    if (!ds) return;
+    size_t found = 0;
+    for (size_t i = 0; i < bml_dataset_n_cells(ds); i++) {
+        bml_cell_view v;
+        bml_dataset_cell(ds, i, &v);
+        found += !strcmp(v.cell_id, "LongCellIdentifierOfTheOxfordDataSetX1") + !strcmp(v.cell_id, "LongCellIdentifierOfTheOxfordDataSetX2");
+    }
+    CHECK_INT(found, 2);
+    bml_dataset_free(ds);
+    remove(tpath("Expt 5 - cell LongCellIdentifierOfTheOxfordDataSetX1 (25degC) - Processed Data.csv"));
+    remove(tpath("Expt 5 - cell LongCellIdentifierOfTheOxfordDataSetX2 (25degC) - Processed Data.csv"));
 }
 
 static void test_original_tree(void) {
@@ -280,6 +312,146 @@ static void test_table_bad_inputs(void) {
     CHECK(ds == NULL);
 }
 
+/* Hostile cell ids: longer than 31 and 63 characters and distinct only after that, with ':' '=' quotes and
+ * spaces. The table loader, the table pipeline and a LOCO split keep every cell distinct and whole (a
+ * 32-byte meta field once merged them: "loco needs at least two cells, the data has 1"). */
+static const char *const HOSTILE[] = {
+    "cell with a long identifier: 0123456789 = A",
+    "cell with a long identifier: 0123456789 = B",
+    "cell \"quoted\" id: key=value, more text to pass 64 characters ........ 1",
+    "cell \"quoted\" id: key=value, more text to pass 64 characters ........ 2",
+    "c",
+};
+#define N_HOSTILE (sizeof HOSTILE / sizeof *HOSTILE)
+
+static void test_table_hostile_cell_ids(void) {
+    size_t cap = 8192, off = 0;
+    char *text = malloc(cap);
+    off += (size_t)snprintf(text + off, cap - off, "cell,throughput_ah,resistance_ohm,soh\n");
+    for (int r = 0; r < 3; r++)
+        for (size_t c = 0; c < N_HOSTILE; c++) {
+            off += (size_t)snprintf(text + off, cap - off, "\"");
+            for (const char *p = HOSTILE[c]; *p; p++) off += (size_t)snprintf(text + off, cap - off, *p == '"' ? "\"\"" : "%c", *p);
+            off += (size_t)snprintf(text + off, cap - off, "\",%d,0.0%zu,%g\n", 100 * r, c + 1, 1.0 - 0.01 * r);
+        }
+    write_text(tpath("hostile.csv"), text);
+    free(text);
+    bml_table_roles roles = {"cell", NULL, NULL, NULL, FEATS, 2, TARGS, 1, 0};
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_table(tpath("hostile.csv"), &roles, &ds));
+    if (!ds) return;
+    CHECK_INT(bml_dataset_n_cells(ds), N_HOSTILE);
+    for (size_t c = 0; c < bml_dataset_n_cells(ds) && c < N_HOSTILE; c++) {
+        bml_cell_view v;
+        bml_dataset_cell(ds, c, &v);
+        CHECK_STR(v.cell_id, HOSTILE[c]);
+        CHECK_INT(v.n_rows, 3);
+    }
+    bml_pipeline *p = NULL;
+    bml_samples *s = NULL;
+    CHECK_OK(bml_pipeline_create("table", NULL, 0, &p));
+    if (p) CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    bml_dataset_free(ds); /* the samples own their cell ids */
+    bml_pipeline_free(p);
+    if (!s) return;
+    CHECK_INT(s->n, 3 * N_HOSTILE);
+    for (size_t i = 0; i < s->n; i++) CHECK_STR(s->meta[i].cell, HOSTILE[i / 3]); /* rows grouped by cell */
+    bml_split *sp = NULL;
+    CHECK_OK(bml_split_create("loco", NULL, 0, s, 42, &sp));
+    if (sp) {
+        CHECK_INT(sp->n_folds, N_HOSTILE);
+        int seen[N_HOSTILE] = {0};
+        for (size_t f = 0; f < sp->n_folds; f++) {
+            const bml_fold *fo = &sp->folds[f];
+            CHECK_INT(fo->n_val, 3);
+            CHECK_INT(fo->n_train, 3 * (N_HOSTILE - 1));
+            for (size_t k = 0; k < fo->n_val; k++) CHECK_STR(s->meta[fo->val[k]].cell, s->meta[fo->val[0]].cell);
+            for (size_t c = 0; c < N_HOSTILE; c++) seen[c] += !strcmp(s->meta[fo->val[0]].cell, HOSTILE[c]);
+        }
+        for (size_t c = 0; c < N_HOSTILE; c++) CHECK_INT(seen[c], 1);
+        /* a subset holds its own copy of the ids */
+        bml_samples *sub = NULL;
+        CHECK_OK(bml_samples_subset(s, sp->folds[0].val, sp->folds[0].n_val, &sub));
+        bml_samples_free(s);
+        s = NULL;
+        if (sub) {
+            for (size_t k = 0; k < sub->n; k++) CHECK(strlen(sub->meta[k].cell) > 0);
+            char key[8];
+            CHECK_INT(bml_sample_cell_key(&sub->meta[0], key, sizeof key), strlen(sub->meta[0].cell));
+        }
+        bml_samples_free(sub);
+    }
+    bml_split_free(sp);
+    bml_samples_free(s);
+}
+
+/* A cell's temperature and experiment come from every row: a later row that cannot be parsed, or whose
+ * temperature disagrees, is an error (they were read from the cell's first row only, the rest never looked at). */
+static void test_table_cell_meta_every_row(void) {
+    bml_table_roles r = {"cell", "temperature_c", NULL, "experiment", FEATS, 2, TARGS, 1, 0};
+    bml_dataset *ds = NULL;
+    write_text(tpath("m1.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "c1,1,25,0,0.1,1\nc1,1,abc,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("m1.csv"), &r, &ds), BML_ERR_PARSE, "m1.csv:3:3: cannot parse 'abc' as a temperature");
+    write_text(tpath("m2.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "c1,1,25,0,0.1,1\nc2,1,40,0,0.1,1\nc1,1,40,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("m2.csv"), &r, &ds), BML_ERR_VALUE,
+              "m2.csv:4:3: cell 'c1' has temperature 40 here but 25 at line 2");
+    write_text(tpath("m3.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "c1,1,25,0,0.1,1\nc1,x,25,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("m3.csv"), &r, &ds), BML_ERR_PARSE, "m3.csv:3:2: cannot parse 'x' as an experiment");
+    write_text(tpath("m4.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "c1,1,25,0,0.1,1\nc1,99999999999,25,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("m4.csv"), &r, &ds), BML_ERR_PARSE, "m4.csv:3:2: cannot parse '99999999999'");
+    /* a table cut mid-row */
+    write_text(tpath("m6.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "c1,1,25,0,0.1,1\nc1,1,25,1");
+    CHECK_ERR(bml_dataset_load_table(tpath("m6.csv"), &r, &ds), BML_ERR_PARSE, "m6.csv:3: 4 fields, the header has 6");
+    CHECK(ds == NULL);
+    /* with an experiment column a cell is (experiment, id): cell 'A' of experiments 1 and 5 are two cells
+     * (they were merged into one, under the first row's experiment) */
+    write_text(tpath("m5.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
+                                "A,1,25,0,0.1,1\nA,5,25,1,0.1,1\nA,1,25,2,0.1,1\n");
+    CHECK_OK(bml_dataset_load_table(tpath("m5.csv"), &r, &ds));
+    if (ds) {
+        CHECK_INT(bml_dataset_n_cells(ds), 2);
+        bml_cell_view v;
+        bml_dataset_cell(ds, 0, &v);
+        CHECK_INT(v.experiment, 1);
+        CHECK_INT(v.n_rows, 2);
+        bml_dataset_cell(ds, 1, &v);
+        CHECK_INT(v.experiment, 5);
+        CHECK_INT(v.n_rows, 1);
+    }
+    bml_dataset_free(ds);
+}
+
+/* synthetic curves of a cell of an experiment outside 1..5 are an error (they were written as experiment 5) */
+static void test_synth_unknown_experiment(void) {
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("Expt 7 - cell Z (25degC) - Processed Data.csv", rows);
+    size_t n = 0;
+    CHECK_ERR(bml_synth_curves_write(tpath("Expt 7 - cell Z (25degC) - Processed Data.csv"), NULL, tpath("synth"), 50, &n),
+              BML_ERR_VALUE, "experiment 7 has no folder in the Oxford layout");
+    CHECK_INT(n, 0);
+    remove(tpath("Expt 7 - cell Z (25degC) - Processed Data.csv"));
+}
+
+/* two files of one experiment and cell (here at two temperatures) are an error: splits would merge them */
+static void test_oxford_duplicate_cell(void) {
+    char d[512];
+    snprintf(d, sizeof d, "%s/dup", tmpdir());
+    CHECK_OK(bml__mkdir_p(d));
+    char rows[2048];
+    snprintf(rows, sizeof rows, "%s%s", ROW0, ROW1);
+    write_summary("dup/Expt 5 - cell Q (40degC) - Processed Data.csv", rows);
+    write_summary("dup/Expt 5 - cell Q (25degC) - Processed Data.csv", rows);
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_oxford(d, NULL, &ds), BML_ERR_VALUE, "both hold experiment 5 cell Q");
+    CHECK(ds == NULL);
+}
+
 static void cleanup(void) {
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir());
@@ -289,5 +461,7 @@ static void cleanup(void) {
 static void test_zz_cleanup(void) { cleanup(); }
 
 TEST_MAIN("data", T(test_shipped_experiment5), T(test_stacked_file_deduplicated), T(test_all_experiments),
-          T(test_file_names), T(test_original_tree), T(test_bad_oxford_inputs), T(test_good_small_file),
-          T(test_table_loader), T(test_table_bad_inputs), T(test_zz_cleanup))
+          T(test_file_names), T(test_long_oxford_cell_ids), T(test_original_tree), T(test_bad_oxford_inputs), T(test_good_small_file),
+          T(test_table_loader), T(test_table_bad_inputs), T(test_table_hostile_cell_ids),
+          T(test_table_cell_meta_every_row), T(test_synth_unknown_experiment), T(test_oxford_duplicate_cell),
+          T(test_zz_cleanup))

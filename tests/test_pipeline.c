@@ -1,4 +1,5 @@
 /* Pipelines (summary_set, table), the scaler, imputation and the splits. */
+#include "core/internal.h"
 #include "test.h"
 
 static bml_samples *expt5(const bml_kv *kv, size_t n) {
@@ -278,5 +279,51 @@ static void test_subset(void) {
     bml_samples_free(s);
 }
 
+/* meta[].cell points into storage the samples own: it outlives the dataset, a subset or flattened copy has its
+ * own, and padded sequence steps read "" (ASan catches a pointer left into freed storage) */
+static void test_cell_ids_owned_by_samples(void) {
+    int e[] = {1};
+    bml_oxford_opts o = {e, 1};
+    bml_dataset *ds = NULL;
+    bml_pipeline *p = NULL;
+    bml_samples *s = NULL, *sub = NULL, *flat = NULL;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    CHECK_OK(bml_pipeline_create("latent_ode_seq", NULL, 0, &p));
+    if (ds && p) CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    bml_dataset_free(ds);
+    bml_pipeline_free(p);
+    if (!s) return;
+    size_t T = s->seq_len, j = s->n;
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->meta[i].cell, "J")) j = i;
+    CHECK(j < s->n);
+    if (j == s->n) j = 0;
+    CHECK_STR(s->step_meta[j * T + 10].cell, "J");
+    CHECK_STR(s->step_meta[j * T + 11].cell, ""); /* padding */
+    size_t idx[] = {j, 0};
+    CHECK_OK(bml_samples_subset(s, idx, 2, &sub));
+    CHECK_OK(bml_samples_flatten(s, &flat));
+    char *first = bml__strdup(s->meta[0].cell);
+    bml_samples_free(s);
+    if (sub) {
+        CHECK_STR(sub->meta[0].cell, "J");
+        CHECK_STR(sub->step_meta[10].cell, "J");
+        CHECK_STR(sub->step_meta[11].cell, "");
+        CHECK_STR(sub->meta[1].cell, first);
+    }
+    if (flat) {
+        CHECK_STR(flat->meta[0].cell, first);
+        bml_samples *again = NULL;
+        size_t last = flat->n - 1;
+        CHECK_OK(bml_samples_subset(flat, &last, 1, &again));
+        if (again) CHECK_STR(again->meta[0].cell, flat->meta[last].cell);
+        bml_samples_free(again);
+    }
+    free(first);
+    bml_samples_free(sub);
+    bml_samples_free(flat);
+}
+
 TEST_MAIN("pipeline", T(test_summary_set_features), T(test_summary_set_options), T(test_pipeline_errors),
-          T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset))
+          T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset),
+          T(test_cell_ids_owned_by_samples))

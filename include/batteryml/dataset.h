@@ -39,7 +39,7 @@ typedef struct {
  * `Expt N - cell X (TdegC) - Processed Data.csv` files, or the original folder tree (searched
  * recursively; `Expt 2,2`, `Cell A`/`cell A`). Meta comes from the file names; a file that stacks
  * several cells is split where `Ageing Sets` restarts, and a segment identical to a cell loaded from
- * its own file is dropped. Capacities are converted from mAh to Ah. opts may be NULL (all).
+ * its own file is dropped (counted in bml_dataset_note). Capacities are converted from mAh to Ah. opts may be NULL (all).
  * On success *out is owned by the caller (bml_dataset_free). */
 BML_API bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 
@@ -113,6 +113,9 @@ BML_API size_t bml_dataset_n_curves(const bml_dataset *ds);
 BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
 
+/* What the loader left out on purpose, for the caller to print ("2 segment(s) (41 rows) of stacked files
+ * dropped: identical to cells loaded from their own files"); "" when it kept everything. Owned by ds. */
+BML_API const char *bml_dataset_note(const bml_dataset *ds);
 /* 1 for Oxford Performance Summary data, 0 for a generic table. */
 BML_API int bml_dataset_is_oxford(const bml_dataset *ds);
 /* For a generic table: the feature and target column names given as roles. */

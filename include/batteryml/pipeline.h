@@ -19,7 +19,9 @@ extern "C" {
 
 typedef struct {
     int experiment;        /* 0 when the source has none */
-    char cell[32];         /* cell id */
+    const char *cell;      /* cell id, any length ("" for padded steps); points into the `cell_ids` storage of the
+                            * bml_samples that holds this meta (valid until those samples are freed: copy it to
+                            * keep it longer) */
     double temperature_c;  /* nominal temperature, deg C */
     int set_index;         /* ageing set / step index within the cell (0 = beginning of life) */
     double cycle;          /* ageing cycles (NaN if unknown) */
@@ -43,12 +45,17 @@ typedef struct {
     bml_sample_meta *step_meta;  /* (n, T) or NULL */
     char **feature_names;        /* (n_features) */
     char **target_names;         /* (n_targets) */
+    char *cell_ids;              /* the strings meta[].cell and step_meta[].cell point into: NUL-terminated ids
+                                  * back to back (cell_ids_size bytes); owned by the samples. NULL if none */
+    size_t cell_ids_size;
 } bml_samples;
 
-BML_API void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too */
-/* Group key of a sample's cell, unique across experiments: "E5-A" (or "A" without experiment). */
-BML_API void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
-/* New samples holding rows idx[0..n) of s (deep copy); caller owns the result. */
+BML_API void bml_samples_free(bml_samples *s); /* NULL is harmless; frees the struct too (and the cell ids) */
+/* Group key of a sample's cell, unique across experiments: "E5-A" (or "A" without experiment), written to
+ * buf as snprintf does. Returns the key's full length: a result >= size means buf was too small (the key
+ * is cut), so size a buffer from bml_sample_cell_key(m, NULL, 0) + 1 to hold any cell id. */
+BML_API size_t bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size);
+/* New samples holding rows idx[0..n) of s (deep copy, their own cell ids); caller owns the result. */
 BML_API bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out);
 /* Rows of x (n, F) or steps of x (n*T, F) that hold data: all rows of static samples, the unpadded
  * steps of sequences. *rows (malloc'ed, caller frees) indexes x as an (rows, F) matrix. */

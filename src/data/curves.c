@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -46,57 +47,63 @@ static int find_col(const bml__csv_row *h, const char *name) {
     return -1;
 }
 
-/* read two numeric columns of a CSV (header at row `hdr`) into q, v; charge is made positive and
- * relative to the first row */
-static bml_status read_qv(const char *path, const bml__csv *csv, size_t hdr, int cq, int cv, double q_scale, bml__curve *c) {
-    size_t n = csv->n_rows - hdr - 1;
+/* Read columns cq (charge) and cv (voltage) of rows[0..n) of a CSV whose header has n_cols fields into
+ * c->q, c->v; charge is made positive and relative to the first row. Every row must have the header's
+ * field count and two numbers there: a short row (a file cut mid-row) is an error, never skipped. */
+static bml_status read_qv(const char *path, const bml__csv_row *rows, size_t n, size_t n_cols, int cq, int cv,
+                          double q_scale, bml__curve *c) {
     c->q = calloc(n + 1, sizeof *c->q);
     c->v = calloc(n + 1, sizeof *c->v);
     if (!c->q || !c->v) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    size_t m = 0;
-    for (size_t i = hdr + 1; i < csv->n_rows; i++) {
-        const bml__csv_row *r = &csv->rows[i];
-        if (r->n_fields <= (size_t)(cq > cv ? cq : cv)) continue;
+    for (size_t i = 0; i < n; i++) {
+        const bml__csv_row *r = &rows[i];
+        if (r->n_fields != n_cols)
+            return bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->line, r->n_fields, n_cols);
         double q, v;
         if (bml__parse_double(r->fields[cq], &q) != 0)
             return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as a number", path, r->line, cq + 1, r->fields[cq]);
         if (bml__parse_double(r->fields[cv], &v) != 0)
             return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as a number", path, r->line, cv + 1, r->fields[cv]);
-        c->q[m] = q * q_scale;
-        c->v[m] = v;
-        m++;
+        c->q[i] = q * q_scale;
+        c->v[i] = v;
     }
-    if (m < 2) return bml__fail(BML_ERR_EMPTY, "%s: fewer than 2 data rows", path);
+    if (n < 2) return bml__fail(BML_ERR_EMPTY, "%s: fewer than 2 data rows", path);
     double q0 = c->q[0];
-    for (size_t i = 0; i < m; i++) c->q[i] = fabs(c->q[i] - q0);
-    c->n = m;
+    for (size_t i = 0; i < n; i++) c->q[i] = fabs(c->q[i] - q0);
+    c->n = n;
     c->capacity_ah = 0;
-    for (size_t i = 0; i < m; i++) c->capacity_ah = fmax(c->capacity_ah, c->q[i]);
+    for (size_t i = 0; i < n; i++) c->capacity_ah = fmax(c->capacity_ah, c->q[i]);
     return BML_OK;
 }
 
 /* ------------------------------------------------------------------ Oxford 0.1C curves */
-/* "Expt 5 - cell A - RPT3 - 0.1C discharge data.csv" */
-static int parse_curve_name(const char *name, int *expt, char *cell, size_t cell_size, int *rpt) {
+/* "Expt 5 - cell A - RPT3 - 0.1C discharge data.csv" (cell ids as the Oxford loader makes them, "10degC-2" for
+ * the second cell of a stacked file, as synth-curves writes them): 0 on a match; *cell, *cell_len: the cell id's span
+ * inside name (any length) */
+static int parse_curve_name(const char *name, int *expt, const char **cell, size_t *cell_len, int *rpt) {
     const char *s = name;
     if (strncasecmp(s, "Expt", 4)) return -1;
     s += 4;
     while (*s == ' ') s++;
     if (!isdigit((unsigned char)*s)) return -1;
-    *expt = (int)strtol(s, (char **)&s, 10);
+    long e = strtol(s, (char **)&s, 10);
+    if (e < 0 || e > INT_MAX) return -1;
+    *expt = (int)e;
     if (*s == ',')
         for (s++; isdigit((unsigned char)*s);) s++;
     while (*s == ' ' || *s == '-') s++;
     if (strncasecmp(s, "cell", 4)) return -1;
     s += 4;
     while (*s == ' ') s++;
-    size_t n = 0;
-    while (isalnum((unsigned char)*s) && n + 1 < cell_size) cell[n++] = *s++;
-    cell[n] = 0;
+    *cell = s;
+    while (isalnum((unsigned char)*s) || (*s == '-' && isalnum((unsigned char)s[1]))) s++; /* "A", "10degC-2" */
+    *cell_len = (size_t)(s - *cell);
     while (*s == ' ' || *s == '-') s++;
     if (strncasecmp(s, "RPT", 3) || !isdigit((unsigned char)s[3])) return -1;
-    *rpt = (int)strtol(s + 3, (char **)&s, 10);
-    return n && strstr(s, "0.1C") ? 0 : -1;
+    long r = strtol(s + 3, (char **)&s, 10);
+    if (r > INT_MAX) return -1;
+    *rpt = (int)r;
+    return *cell_len && strstr(s, "0.1C") ? 0 : -1;
 }
 
 static bml_status collect_curves(const char *dir, int depth, bml__strvec *files) {
@@ -104,19 +111,20 @@ static bml_status collect_curves(const char *dir, int depth, bml__strvec *files)
     if (!d) return bml__fail(BML_ERR_IO, "%s: cannot open directory", dir);
     bml__strvec names = {0};
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') bml__strvec_push(&names, e->d_name);
+    bml_status st = BML_OK;
+    while (st == BML_OK && (e = readdir(d)))
+        if (e->d_name[0] != '.' && bml__strvec_push(&names, e->d_name) != 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     closedir(d);
     if (names.n) qsort(names.items, names.n, sizeof *names.items, bml__strcmp_ptr);
-    bml_status st = BML_OK;
     for (size_t i = 0; i < names.n && st == BML_OK; i++) {
         char *p = bml__path_join(dir, names.items[i]);
         int expt, rpt;
-        char cell[32];
+        const char *cell;
+        size_t cell_len;
         if (!p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         else if (bml__is_dir(p)) {
             if (depth < 8) st = collect_curves(p, depth + 1, files);
-        } else if (parse_curve_name(names.items[i], &expt, cell, sizeof cell, &rpt) == 0 && bml__strvec_push(files, p)) {
+        } else if (parse_curve_name(names.items[i], &expt, &cell, &cell_len, &rpt) == 0 && bml__strvec_push(files, p)) {
             st = bml__fail(BML_ERR_NOMEM, "out of memory");
         }
         free(p);
@@ -125,26 +133,59 @@ static bml_status collect_curves(const char *dir, int depth, bml__strvec *files)
     return st;
 }
 
+static int curve_key_cmp(const void *a, const void *b) {
+    const bml__curve *x = *(const bml__curve *const *)a, *y = *(const bml__curve *const *)b;
+    if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
+    int c = strcmp(x->cell_id, y->cell_id);
+    if (c) return c;
+    return (x->rpt > y->rpt) - (x->rpt < y->rpt);
+}
+
+/* one curve per (experiment, cell, RPT): a second file (a copy in another folder) is an error, not a
+ * duplicate sample */
+static bml_status check_unique_curves(const bml_dataset *ds) {
+    const bml__curve **by_key = bml__calloc(ds->n_curves + 1, sizeof *by_key);
+    if (!by_key) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < ds->n_curves; i++) by_key[i] = &ds->curves[i];
+    qsort(by_key, ds->n_curves, sizeof *by_key, curve_key_cmp);
+    bml_status st = BML_OK;
+    for (size_t i = 1; i < ds->n_curves && st == BML_OK; i++)
+        if (!curve_key_cmp(&by_key[i - 1], &by_key[i]))
+            st = bml__fail(BML_ERR_VALUE, "%s and %s: both hold experiment %d cell %s RPT%d", by_key[i - 1]->source,
+                           by_key[i]->source, by_key[i]->experiment, by_key[i]->cell_id, by_key[i]->rpt);
+    free(by_key);
+    return st;
+}
+
 bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
     *out = NULL;
     if (!bml__is_dir(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", path);
     bml__strvec files = {0};
-    BML__TRY(collect_curves(path, 0, &files));
+    bml_status st = collect_curves(path, 0, &files);
+    if (st != BML_OK) {
+        bml__strvec_free(&files);
+        return st;
+    }
     if (!files.n) {
         bml__strvec_free(&files);
         return bml__fail(BML_ERR_EMPTY, "%s: no 0.1C voltage-curve files (expected names like "
                                         "'Expt 5 - cell A - RPT3 - 0.1C discharge data.csv')", path);
     }
-    /* the Performance Summary of the same tree gives each curve's targets */
+    /* the Performance Summary of the same tree gives each curve's targets; a tree without one leaves
+     * them unknown (NaN), but a summary that is there and broken is an error */
     bml_dataset *summary = NULL;
-    if (bml_dataset_load_oxford(path, opts, &summary) != BML_OK) summary = NULL;
-    bml_dataset *ds = calloc(1, sizeof *ds);
-    bml_status st = ds ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    st = bml_dataset_load_oxford(path, opts, &summary);
+    if (st == BML_ERR_EMPTY) st = BML_OK;
+    else if (st != BML_OK) st = bml__fail_prefix(st, "%s: the Performance Summary of the curves", path);
+    bml_dataset *ds = NULL;
+    if (st == BML_OK && !(ds = calloc(1, sizeof *ds))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t f = 0; st == BML_OK && f < files.n; f++) {
         const char *base = strrchr(files.items[f], '/') ? strrchr(files.items[f], '/') + 1 : files.items[f];
         int expt, rpt;
-        char cell[32];
-        parse_curve_name(base, &expt, cell, sizeof cell, &rpt);
+        const char *cell;
+        size_t cell_len;
+        int named = parse_curve_name(base, &expt, &cell, &cell_len, &rpt);
+        BML__ASSERT(named == 0); /* collect_curves kept only such names */
         int wanted = !opts || !opts->n_experiments;
         for (size_t k = 0; opts && k < opts->n_experiments; k++) wanted |= opts->experiments[k] == expt;
         if (!wanted) continue;
@@ -153,21 +194,19 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
         bml__curve c = curve_init();
         c.experiment = expt;
         c.rpt = rpt;
-        c.cell_id = bml__strdup(cell);
+        c.cell_id = bml__strndup(cell, cell_len);
         c.source = bml__strdup(files.items[f]);
         int cq = csv.n_rows ? find_col(&csv.rows[0], "Charge") : -1, cv = csv.n_rows ? find_col(&csv.rows[0], "Voltage") : -1;
         if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         else if (csv.n_rows < 3) st = bml__fail(BML_ERR_EMPTY, "%s: no data rows", files.items[f]);
         else if (cq < 0 || cv < 0)
             st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) 'Charge (mA.h)' and/or 'Voltage (V)'", files.items[f]);
-        else st = read_qv(files.items[f], &csv, 0, cq, cv, 1e-3, &c); /* mAh -> Ah */
-        int ct = st == BML_OK ? find_col(&csv.rows[0], "Temperature") : -1;
+        else st = read_qv(files.items[f], csv.rows + 1, csv.n_rows - 1, csv.rows[0].n_fields, cq, cv, 1e-3, &c); /* mAh -> Ah */
         bml__csv_free(&csv);
-        (void)ct;
         /* targets and nominal temperature from the summary row of the same RPT */
         for (size_t i = 0; st == BML_OK && summary && i < summary->n_cells; i++) {
             const bml__cell *sc = &summary->cells[i];
-            if (sc->experiment != expt || strcmp(sc->cell_id, cell)) continue;
+            if (sc->experiment != expt || strcmp(sc->cell_id, c.cell_id)) continue;
             c.temperature_c = sc->temperature_c;
             for (size_t r = 0; r < sc->n_rows; r++) {
                 const double *v = sc->values + r * summary->n_cols;
@@ -183,6 +222,7 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
     bml_dataset_free(summary);
     bml__strvec_free(&files);
     if (st == BML_OK && ds->n_curves == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no curves of the requested experiment(s)", path);
+    if (st == BML_OK) st = check_unique_curves(ds);
     if (st != BML_OK) {
         bml_dataset_free(ds);
         return st;
@@ -192,6 +232,13 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
 }
 
 /* ------------------------------------------------------------------ Basytec */
+/* An integer field of row r (column col, 0-based) into *out, or an error naming file, line and column. */
+static bml_status basytec_long(const char *path, const bml__csv_row *r, int col, const char *what, long *out) {
+    if (bml__parse_long(r->fields[col], out) != 0)
+        return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as %s", path, r->line, col + 1, r->fields[col], what);
+    return BML_OK;
+}
+
 bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out) {
     *out = NULL;
     if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
@@ -200,42 +247,58 @@ bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_d
     size_t hdr = 0;
     while (hdr < csv.n_rows && !(csv.rows[hdr].n_fields && !strcmp(csv.rows[hdr].fields[0], "Step"))) hdr++;
     bml_status st = BML_OK;
-    int c_step = -1, c_cycle = -1, c_v = -1, c_ah = -1;
+    int c_step = 0, c_cycle = -1, c_v = -1, c_ah = -1;
+    size_t n_cols = 0, first = hdr + 1;
+    long *steps = NULL, *cycles = NULL;
     if (hdr == csv.n_rows) st = bml__fail(BML_ERR_SCHEMA, "%s: no Basytec header row (Step, ..., Voltage, Current, AhAccu)", path);
     else {
         const bml__csv_row *h = &csv.rows[hdr];
-        c_step = find_col(h, "Step"), c_cycle = find_col(h, "Cycle"), c_v = find_col(h, "Voltage"), c_ah = find_col(h, "AhAccu");
+        n_cols = h->n_fields;
+        c_cycle = find_col(h, "Cycle"), c_v = find_col(h, "Voltage"), c_ah = find_col(h, "AhAccu");
         if (c_cycle < 0 || c_v < 0 || c_ah < 0)
             st = bml__fail(BML_ERR_SCHEMA, "%s:%zu: missing Basytec column(s) Cycle, Voltage or AhAccu", path, h->line);
+        /* the units row ("[]", "[V]", ...) under the header, when there is one */
+        if (first < csv.n_rows && csv.rows[first].n_fields && csv.rows[first].fields[0][0] == '[') first++;
+    }
+    /* every data row: the header's field count, an integer step and cycle (nothing skipped silently) */
+    if (st == BML_OK) {
+        steps = bml__calloc(csv.n_rows, sizeof *steps);
+        cycles = bml__calloc(csv.n_rows, sizeof *cycles);
+        if (!steps || !cycles) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = first; st == BML_OK && i < csv.n_rows; i++) {
+        const bml__csv_row *r = &csv.rows[i];
+        if (r->n_fields != n_cols)
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->line, r->n_fields, n_cols);
+        if (st == BML_OK) st = basytec_long(path, r, c_step, "a step number", &steps[i]);
+        if (st == BML_OK) st = basytec_long(path, r, c_cycle, "a cycle number", &cycles[i]);
     }
     bml_dataset *ds = st == BML_OK ? calloc(1, sizeof *ds) : NULL;
     if (st == BML_OK && !ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     /* rows of the step, grouped by cycle in order */
-    for (size_t i = hdr + 2; st == BML_OK && i < csv.n_rows;) {
-        const bml__csv_row *r = &csv.rows[i];
-        long s, cy;
-        if (r->n_fields <= (size_t)c_ah || bml__parse_long(r->fields[c_step], &s) || s != step ||
-            bml__parse_long(r->fields[c_cycle], &cy) || (cycle > 0 && cy != cycle)) {
+    for (size_t i = first; st == BML_OK && i < csv.n_rows;) {
+        long cy = cycles[i];
+        if (steps[i] != step || (cycle > 0 && cy != cycle)) {
             i++;
             continue;
         }
         size_t j = i;
-        long cy2;
-        while (j < csv.n_rows && csv.rows[j].n_fields > (size_t)c_ah && !bml__parse_long(csv.rows[j].fields[c_step], &s) &&
-               s == step && !bml__parse_long(csv.rows[j].fields[c_cycle], &cy2) && cy2 == cy)
-            j++;
+        while (j < csv.n_rows && steps[j] == step && cycles[j] == cy) j++;
         bml__curve c = curve_init();
         c.cell_id = bml__strndup(base, strcspn(base, "."));
         c.source = bml__strdup(path);
-        c.rpt = (int)cy;
+        c.rpt = cy > INT_MAX ? INT_MAX : cy < INT_MIN ? INT_MIN : (int)cy;
         if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        bml__csv part = {csv.rows + i - 1, j - i + 1, 0}; /* a view: header slot + the block's rows */
-        if (st == BML_OK) st = read_qv(path, &part, 0, c_ah, c_v, 1.0, &c);
+        else if (c.rpt != cy)
+            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: cycle %ld is out of range", path, csv.rows[i].line, c_cycle + 1, cy);
+        if (st == BML_OK) st = read_qv(path, csv.rows + i, j - i, n_cols, c_ah, c_v, 1.0, &c);
         if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
         if (st != BML_OK) curve_free(&c);
         i = j;
     }
+    free(steps);
+    free(cycles);
     bml__csv_free(&csv);
     if (st == BML_OK && ds->n_curves == 0)
         st = bml__fail(BML_ERR_EMPTY, "%s: no rows of step %d%s", path, step, cycle > 0 ? " in that cycle" : "");
@@ -248,25 +311,47 @@ bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_d
 }
 
 /* ------------------------------------------------------------------ generic capacity/voltage files */
+/* curves of a cell by cycle */
+static int curve_cmp(const void *a, const void *b) {
+    const bml__curve *x = a, *y = b;
+    int c = strcmp(x->cell_id, y->cell_id);
+    if (c) return c;
+    return (x->rpt > y->rpt) - (x->rpt < y->rpt);
+}
+
+/* the .csv files of folder `path`, sorted */
+static bml_status list_csv(const char *path, bml__strvec *files) {
+    DIR *d = opendir(path);
+    if (!d) return bml__fail(BML_ERR_IO, "%s: cannot open directory", path);
+    struct dirent *e;
+    bml_status st = BML_OK;
+    while (st == BML_OK && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && !strcasecmp(e->d_name + l - 4, ".csv")) {
+            char *p = bml__path_join(path, e->d_name);
+            if (!p || bml__strvec_push(files, p) != 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(p);
+        }
+    }
+    closedir(d);
+    if (files->n) qsort(files->items, files->n, sizeof *files->items, bml__strcmp_ptr);
+    return st;
+}
+
 bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out) {
     *out = NULL;
     bml__strvec files = {0};
-    if (bml__is_file(path)) bml__strvec_push(&files, path);
-    else if (bml__is_dir(path)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            size_t l = strlen(e->d_name);
-            if (l > 4 && !strcasecmp(e->d_name + l - 4, ".csv")) {
-                char *p = bml__path_join(path, e->d_name);
-                if (p) bml__strvec_push(&files, p);
-                free(p);
-            }
-        }
-        if (d) closedir(d);
-        if (files.n) qsort(files.items, files.n, sizeof *files.items, bml__strcmp_ptr);
+    bml_status st = BML_OK;
+    if (bml__is_file(path)) {
+        if (bml__strvec_push(&files, path) != 0) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    } else if (bml__is_dir(path)) {
+        st = list_csv(path, &files);
     } else {
         return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or directory", path);
+    }
+    if (st != BML_OK) {
+        bml__strvec_free(&files);
+        return st;
     }
     regex_t re;
     if (regcomp(&re, cols->name_pattern, REG_EXTENDED) != 0) {
@@ -274,7 +359,7 @@ bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_column
         return bml__fail(BML_ERR_VALUE, "curve files: invalid name pattern '%s'", cols->name_pattern);
     }
     bml_dataset *ds = calloc(1, sizeof *ds);
-    bml_status st = ds ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t f = 0; st == BML_OK && f < files.n; f++) {
         const char *base = strrchr(files.items[f], '/') ? strrchr(files.items[f], '/') + 1 : files.items[f];
         regmatch_t m[3];
@@ -283,23 +368,31 @@ bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_column
                            cols->name_pattern);
             break;
         }
-        bml__csv csv;
-        if ((st = bml__csv_read(files.items[f], 0, &csv)) != BML_OK) break;
         bml__curve c = curve_init();
         c.cell_id = bml__strndup(base + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
-        char cyc[32];
-        snprintf(cyc, sizeof cyc, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), base + m[2].rm_so);
-        c.rpt = atoi(cyc);
+        char *cyc = bml__strndup(base + m[2].rm_so, (size_t)(m[2].rm_eo - m[2].rm_so));
         c.source = bml__strdup(files.items[f]);
         c.temperature_c = cols->temperature_c;
-        int cq = csv.n_rows ? find_col(&csv.rows[0], cols->capacity_column) : -1;
-        int cv = csv.n_rows ? find_col(&csv.rows[0], cols->voltage_column) : -1;
-        if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else if (csv.n_rows < 3) st = bml__fail(BML_ERR_EMPTY, "%s: no data rows", files.items[f]);
-        else if (cq < 0 || cv < 0)
-            st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) '%s' and/or '%s'", files.items[f], cols->capacity_column,
-                           cols->voltage_column);
-        else st = read_qv(files.items[f], &csv, 0, cq, cv, 1.0, &c);
+        long cy = 0;
+        if (!c.cell_id || !cyc || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        else if (!*c.cell_id)
+            st = bml__fail(BML_ERR_VALUE, "%s: the cell group of '%s' matches an empty cell id", files.items[f], cols->name_pattern);
+        else if (bml__parse_long(cyc, &cy) != 0 || cy < INT_MIN || cy > INT_MAX)
+            st = bml__fail(BML_ERR_VALUE, "%s: cannot read '%s' (the cycle group of '%s') as a cycle number", files.items[f], cyc,
+                           cols->name_pattern);
+        free(cyc);
+        c.rpt = (int)cy;
+        bml__csv csv = {0};
+        if (st == BML_OK) st = bml__csv_read(files.items[f], 0, &csv);
+        if (st == BML_OK) {
+            int cq = csv.n_rows ? find_col(&csv.rows[0], cols->capacity_column) : -1;
+            int cv = csv.n_rows ? find_col(&csv.rows[0], cols->voltage_column) : -1;
+            if (csv.n_rows < 3) st = bml__fail(BML_ERR_EMPTY, "%s: no data rows", files.items[f]);
+            else if (cq < 0 || cv < 0)
+                st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) '%s' and/or '%s'", files.items[f],
+                               cols->capacity_column, cols->voltage_column);
+            else st = read_qv(files.items[f], csv.rows + 1, csv.n_rows - 1, csv.rows[0].n_fields, cq, cv, 1.0, &c);
+        }
         bml__csv_free(&csv);
         if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
         if (st != BML_OK) curve_free(&c);
@@ -307,20 +400,14 @@ bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_column
     regfree(&re);
     bml__strvec_free(&files);
     if (st == BML_OK && !ds->n_curves) st = bml__fail(BML_ERR_EMPTY, "%s: no curve files", path);
-    if (st == BML_OK) { /* curves of a cell by cycle; SoH relative to its first */
-        for (size_t a = 0; a < ds->n_curves; a++)
-            for (size_t b = a + 1; b < ds->n_curves; b++) {
-                bml__curve *x = &ds->curves[a], *y = &ds->curves[b];
-                int c = strcmp(x->cell_id, y->cell_id);
-                if (c > 0 || (c == 0 && x->rpt > y->rpt)) {
-                    bml__curve t = *x;
-                    *x = *y;
-                    *y = t;
-                }
-            }
-        for (size_t a = 0; a < ds->n_curves; a++) {
-            size_t first = a;
-            while (first > 0 && !strcmp(ds->curves[first - 1].cell_id, ds->curves[a].cell_id)) first--;
+    if (st == BML_OK) { /* curves of a cell by cycle; one file per (cell, cycle); SoH relative to its first */
+        qsort(ds->curves, ds->n_curves, sizeof *ds->curves, curve_cmp);
+        for (size_t a = 1; st == BML_OK && a < ds->n_curves; a++)
+            if (!curve_cmp(&ds->curves[a - 1], &ds->curves[a]))
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: two curves of cell '%s' cycle %d", ds->curves[a - 1].source,
+                               ds->curves[a].source, ds->curves[a].cell_id, ds->curves[a].rpt);
+        for (size_t a = 0, first = 0; st == BML_OK && a < ds->n_curves; a++) {
+            if (strcmp(ds->curves[first].cell_id, ds->curves[a].cell_id)) first = a;
             ds->curves[a].soh = ds->curves[a].capacity_ah / ds->curves[first].capacity_ah;
         }
     }
@@ -357,7 +444,11 @@ bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opt
     bml_status st = q && v && text ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t c = 0; st == BML_OK && c < ds->n_cells; c++) {
         const bml__cell *cell = &ds->cells[c];
-        int e = cell->experiment >= 1 && cell->experiment <= 5 ? cell->experiment : 5;
+        int e = cell->experiment;
+        if (e < 1 || e > 5) { /* never written under another experiment's folder */
+            st = bml__fail(BML_ERR_VALUE, "%s: experiment %d has no folder in the Oxford layout (1 to 5)", cell->source, e);
+            break;
+        }
         char *sdir = bml__sprintf("%s/%s/Summary Data/Performance Summary", out_dir, EXPT_FOLDER[e]);
         char *cdir = bml__sprintf("%s/%s/Processed Timeseries Data/0.1C Voltage Curves/%s %s", out_dir, EXPT_FOLDER[e],
                                   e == 5 ? "Cell" : "cell", cell->cell_id);
@@ -375,10 +466,30 @@ bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opt
             bml__electrode_state es = {row[BML__OX_PE_CAP], row[BML__OX_NE_CAP], row[BML__OX_PE_LO], row[BML__OX_PE_HI],
                                        row[BML__OX_NE_LO],  row[BML__OX_NE_HI],  row[BML__OX_GR_FRAC]};
             if (bml__synth_curve(&es, points, q, v) != BML_OK) continue; /* incomplete fit: skipped */
-            size_t off = (size_t)snprintf(text, cap, "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\r\n");
-            for (size_t k = 0; k < points && off < cap; k++) /* C/10 of the nominal 5 Ah: 500 mA */
-                off += (size_t)snprintf(text + off, cap - off, "%.1f,%.6f,-500.0,%.4f,%g\r\n", q[k] / 0.5 * 3600.0, v[k],
-                                        q[k] * 1000.0, cell->temperature_c);
+            size_t off = 0;
+            for (size_t k = 0; st == BML_OK && k <= points; k++) { /* the header, then C/10 of the nominal 5 Ah: 500 mA */
+                for (;;) {
+                    int w = k == 0 ? snprintf(text + off, cap - off, "Time (s),Voltage (V),Current (mA),Charge (mA.h),Temperature (degC)\r\n")
+                                   : snprintf(text + off, cap - off, "%.1f,%.6f,-500.0,%.4f,%g\r\n", q[k - 1] / 0.5 * 3600.0,
+                                              v[k - 1], q[k - 1] * 1000.0, cell->temperature_c);
+                    if (w < 0) {
+                        st = bml__fail(BML_ERR_IO, "synthetic curves: cannot format a curve row");
+                        break;
+                    }
+                    if ((size_t)w < cap - off) {
+                        off += (size_t)w;
+                        break;
+                    }
+                    char *grown = realloc(text, 2 * cap + (size_t)w);
+                    if (!grown) {
+                        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    text = grown;
+                    cap = 2 * cap + (size_t)w;
+                }
+            }
+            if (st != BML_OK) break;
             char *p = bml__sprintf("%s/Expt %d - cell %s - RPT%d - 0.1C discharge data.csv", cdir, e, cell->cell_id,
                                    (int)row[BML__OX_SET]);
             st = p ? bml__write_file_atomic(p, text, off) : bml__fail(BML_ERR_NOMEM, "out of memory");

@@ -46,6 +46,8 @@ struct bml_dataset {
     bml__strvec role_features, role_targets; /* generic tables only */
     size_t n_curves, cap_curves;             /* voltage-curve datasets */
     bml__curve *curves;
+    size_t n_dup_segments, n_dup_rows; /* Oxford: segments of stacked files dropped as duplicates */
+    char *note;                        /* what the loader left out, for bml_dataset_note (NULL: nothing) */
 };
 
 bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */
@@ -63,9 +65,9 @@ extern const char *const bml__oxford_columns[BML__OX_NCOLS];
 extern const char *const bml__oxford_headers[BML__OX_NCOLS];
 
 /* Parse an Oxford Performance Summary file name ("Expt 5 - cell A (10degC) - Processed Data.csv",
- * "Expt 1 - 10degC - Processed Data.csv", "Expt 2,2 - ..."). Returns 0 on a match; cell is "" when
- * the name gives no letter. */
-int bml__oxford_parse_name(const char *basename, int *experiment, char *cell, size_t cell_size,
+ * "Expt 1 - 10degC - Processed Data.csv", "Expt 2,2 - ..."). Returns 0 on a match; the cell id (any
+ * length) is the span (*cell, *cell_len) inside basename, *cell_len 0 when the name gives no letter. */
+int bml__oxford_parse_name(const char *basename, int *experiment, const char **cell, size_t *cell_len,
                            double *temperature_c);
 
 #endif

@@ -3,6 +3,7 @@
 #define _DEFAULT_SOURCE
 #include <ctype.h>
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +53,14 @@ static const char *skip_ws(const char *s) {
     return s;
 }
 
-int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t cell_size,
+int bml__oxford_parse_name(const char *name, int *experiment, const char **cell, size_t *cell_len,
                            double *temperature_c) {
     const char *s = name;
     if (strncasecmp(s, "Expt", 4) != 0) return -1;
     s = skip_ws(s + 4);
     if (!isdigit((unsigned char)*s)) return -1;
-    int e = (int)strtol(s, (char **)&s, 10);
+    long e = strtol(s, (char **)&s, 10);
+    if (e > INT_MAX) return -1;
     if (*s == ',') { /* "Expt 2,2": repeat number of the experiment */
         s++;
         while (isdigit((unsigned char)*s)) s++;
@@ -66,12 +68,12 @@ int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t
     s = skip_ws(s);
     if (*s != '-') return -1;
     s = skip_ws(s + 1);
-    cell[0] = 0;
+    const char *c = s;
+    size_t n = 0;
     if (strncasecmp(s, "cell", 4) == 0) {
-        s = skip_ws(s + 4);
-        size_t n = 0;
-        while (isalnum((unsigned char)*s) && n + 1 < cell_size) cell[n++] = *s++;
-        cell[n] = 0;
+        c = s = skip_ws(s + 4);
+        while (isalnum((unsigned char)*s)) s++;
+        n = (size_t)(s - c);
         if (n == 0) return -1;
         s = skip_ws(s);
         if (*s != '(') return -1;
@@ -79,9 +81,9 @@ int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t
     }
     char *end;
     double t = strtod(s, &end);
-    if (end == s || strncasecmp(end, "degC", 4) != 0) return -1;
+    if (end == s || !isfinite(t) || strncasecmp(end, "degC", 4) != 0) return -1;
     s = end + 4;
-    if (cell[0]) {
+    if (n) {
         if (*s != ')') return -1;
         s++;
     }
@@ -89,7 +91,9 @@ int bml__oxford_parse_name(const char *name, int *experiment, char *cell, size_t
     if (*s != '-') return -1;
     s = skip_ws(s + 1);
     if (strncasecmp(s, "Processed Data", 14) != 0) return -1;
-    *experiment = e;
+    *experiment = (int)e;
+    *cell = c;
+    *cell_len = n;
     *temperature_c = t;
     return 0;
 }
@@ -262,7 +266,10 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
             for (size_t c = 0; c < ds->n_cells && !dup; c++)
                 dup = ds->cells[c].experiment == expt && ds->cells[c].temperature_c == temp &&
                       cells_equal(&ds->cells[c], seg, m);
-        if (!dup) {
+        if (dup) {
+            ds->n_dup_segments++;
+            ds->n_dup_rows += m;
+        } else {
             segment++;
             bml__cell c = {.experiment = expt, .temperature_c = temp, .n_rows = m};
             c.cell_id = cell[0] ? (segment > 1 ? bml__sprintf("%s-%zu", cell, segment) : bml__strdup(cell))
@@ -430,7 +437,8 @@ static bml_status collect(const char *dir, int depth, bml__strvec *files) {
             break;
         }
         int expt;
-        char cell[32];
+        const char *cell;
+        size_t cell_len;
         double t;
         if (bml__is_dir(p)) {
             /* voltage-curve and per-cycle folders hold no Performance Summary files */
@@ -438,7 +446,7 @@ static bml_status collect(const char *dir, int depth, bml__strvec *files) {
         } else {
             size_t l = strlen(names.items[i]);
             if (l > 4 && bml__streq_ci(names.items[i] + l - 4, ".csv") &&
-                bml__oxford_parse_name(names.items[i], &expt, cell, sizeof cell, &t) == 0 &&
+                bml__oxford_parse_name(names.items[i], &expt, &cell, &cell_len, &t) == 0 &&
                 bml__strvec_push(files, p) != 0)
                 st = bml__fail(BML_ERR_NOMEM, "out of memory");
         }
@@ -458,6 +466,28 @@ static int cell_cmp(const void *a, const void *b) {
     if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
     if (x->temperature_c != y->temperature_c) return x->temperature_c < y->temperature_c ? -1 : 1;
     return strcmp(x->cell_id, y->cell_id);
+}
+
+static int key_cmp(const void *a, const void *b) {
+    const bml__cell *x = *(const bml__cell *const *)a, *y = *(const bml__cell *const *)b;
+    if (x->experiment != y->experiment) return x->experiment < y->experiment ? -1 : 1;
+    return strcmp(x->cell_id, y->cell_id);
+}
+
+/* A cell is known by its experiment and id ("E5-A"): two files giving the same one (a copy in another folder,
+ * the same cell at two temperatures) would be merged by every split, so they are an error. */
+static bml_status check_unique_cells(const bml_dataset *ds) {
+    const bml__cell **by_key = bml__calloc(ds->n_cells + 1, sizeof *by_key);
+    if (!by_key) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t c = 0; c < ds->n_cells; c++) by_key[c] = &ds->cells[c];
+    qsort(by_key, ds->n_cells, sizeof *by_key, key_cmp);
+    bml_status st = BML_OK;
+    for (size_t c = 1; c < ds->n_cells && st == BML_OK; c++)
+        if (!key_cmp(&by_key[c - 1], &by_key[c]))
+            st = bml__fail(BML_ERR_VALUE, "%s and %s: both hold experiment %d cell %s", by_key[c - 1]->source, by_key[c]->source,
+                           by_key[c]->experiment, by_key[c]->cell_id);
+    free(by_key);
+    return st;
 }
 
 bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
@@ -492,19 +522,23 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
         for (size_t i = 0; i < files.n && st == BML_OK; i++) {
             const char *base = basename_of(files.items[i]);
             int expt;
-            char cell[32];
+            const char *cell_at;
+            size_t cell_len;
             double t;
-            if (bml__oxford_parse_name(base, &expt, cell, sizeof cell, &t) != 0) {
+            if (bml__oxford_parse_name(base, &expt, &cell_at, &cell_len, &t) != 0) {
                 st = bml__fail(BML_ERR_VALUE,
                                "%s: cannot read experiment, cell and temperature from the file name (expected "
                                "'Expt N - cell X (TdegC) - Processed Data.csv' or 'Expt N - TdegC - Processed Data.csv')",
                                files.items[i]);
                 break;
             }
-            if ((pass == 0) != (cell[0] != 0)) continue;
+            if ((pass == 0) != (cell_len != 0)) continue;
             int wanted = !opts || opts->n_experiments == 0;
             for (size_t k = 0; opts && k < opts->n_experiments; k++) wanted |= opts->experiments[k] == expt;
-            if (wanted) st = load_file(ds, files.items[i], base, expt, cell, t);
+            if (!wanted) continue;
+            char *cell = bml__strndup(cell_at, cell_len);
+            st = cell ? load_file(ds, files.items[i], base, expt, cell, t) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            free(cell);
         }
     }
     bml__strvec_free(&files);
@@ -515,6 +549,16 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
         return st;
     }
     qsort(ds->cells, ds->n_cells, sizeof *ds->cells, cell_cmp);
+    if ((st = check_unique_cells(ds)) != BML_OK) {
+        bml_dataset_free(ds);
+        return st;
+    }
+    if (ds->n_dup_segments &&
+        !(ds->note = bml__sprintf("%zu segment(s) (%zu rows) of stacked files dropped: identical to cells loaded from "
+                                  "their own files", ds->n_dup_segments, ds->n_dup_rows))) {
+        bml_dataset_free(ds);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
     *out = ds;
     return BML_OK;
 }
@@ -534,6 +578,7 @@ void bml_dataset_free(bml_dataset *ds) {
     free(ds->col_names);
     bml__strvec_free(&ds->role_features);
     bml__strvec_free(&ds->role_targets);
+    free(ds->note);
     free(ds);
 }
 
@@ -541,6 +586,7 @@ size_t bml_dataset_n_cells(const bml_dataset *ds) { return ds->n_cells; }
 size_t bml_dataset_n_columns(const bml_dataset *ds) { return ds->n_cols; }
 const char *bml_dataset_column_name(const bml_dataset *ds, size_t j) { return j < ds->n_cols ? ds->col_names[j] : NULL; }
 int bml_dataset_is_oxford(const bml_dataset *ds) { return ds->oxford; }
+const char *bml_dataset_note(const bml_dataset *ds) { return ds->note ? ds->note : ""; }
 
 size_t bml_dataset_n_rows(const bml_dataset *ds) {
     size_t n = 0;

@@ -1,7 +1,10 @@
 /* Generic CSV table loader: one row per (cell, step), columns mapped to roles by the config. */
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
@@ -14,6 +17,49 @@ static int find_col(const bml__csv_row *h, const char *name) {
         if (eq) return (int)k;
     }
     return -1;
+}
+
+/* Open-addressing hash map (XXH3, linear probing) from a cell (experiment, cell id) to its index in ds->cells;
+ * the keys are the cells' own. */
+typedef struct {
+    size_t *slots; /* (cap) cell index + 1; 0: empty */
+    size_t cap;    /* a power of two, at least twice the entries */
+} cell_map;
+
+static size_t slot_of(const cell_map *m, int experiment, const char *id) {
+    return (size_t)XXH3_64bits_withSeed(id, strlen(id), (uint64_t)(int64_t)experiment) & (m->cap - 1);
+}
+
+/* 1 and *index when (experiment, id) is a cell of ds, 0 otherwise */
+static int cell_map_find(const cell_map *m, const bml_dataset *ds, int experiment, const char *id, size_t *index) {
+    if (!m->cap) return 0;
+    for (size_t k = slot_of(m, experiment, id); m->slots[k]; k = (k + 1) & (m->cap - 1))
+        if (ds->cells[m->slots[k] - 1].experiment == experiment && !strcmp(ds->cells[m->slots[k] - 1].cell_id, id)) {
+            *index = m->slots[k] - 1;
+            return 1;
+        }
+    return 0;
+}
+
+static void cell_map_put(cell_map *m, const bml_dataset *ds, size_t index) {
+    size_t k = slot_of(m, ds->cells[index].experiment, ds->cells[index].cell_id);
+    while (m->slots[k]) k = (k + 1) & (m->cap - 1);
+    m->slots[k] = index + 1;
+}
+
+/* add cell `index` of ds (not yet in the map), growing the table to keep it at most half full */
+static bml_status cell_map_insert(cell_map *m, const bml_dataset *ds, size_t index) {
+    if (2 * (index + 1) > m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 64;
+        size_t *slots = bml__calloc(cap, sizeof *slots);
+        if (!slots) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        cell_map grown = {slots, cap};
+        for (size_t c = 0; c < index; c++) cell_map_put(&grown, ds, c);
+        free(m->slots);
+        *m = grown;
+    }
+    cell_map_put(m, ds, index);
+    return BML_OK;
 }
 
 static int missing(const char *s) { return !*s || bml__streq_ci(s, "nan") || bml__streq_ci(s, "na"); }
@@ -30,6 +76,8 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
     bml_status st = BML_OK;
     bml_dataset *ds = NULL;
     int *src = NULL;
+    size_t *row_cell = NULL; /* (csv rows) the cell of each data row */
+    cell_map map = {0};
     if (csv.n_rows == 0) {
         st = bml__fail(BML_ERR_EMPTY, "%s: empty file (expected a header row)", path);
         goto fail;
@@ -59,31 +107,34 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
     }
     for (j = 0; j < nc; j++)
         if (!ds->col_names[j]) goto nomem;
-    /* locate every mapped column; report all that are missing */
-    char miss[1024];
-    size_t off = 0;
-    miss[0] = 0;
-    for (j = 0; j < nc; j++) {
-        src[j] = find_col(h, ds->col_names[j]);
-        if (src[j] < 0 && off < sizeof miss)
-            off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", ds->col_names[j]);
-    }
+    /* locate every mapped column; report all that are missing (names of any length) */
+    bml__strvec miss = {0};
+    int nomem_miss = 0;
+    for (j = 0; j < nc; j++)
+        if ((src[j] = find_col(h, ds->col_names[j])) < 0) nomem_miss |= bml__strvec_push(&miss, ds->col_names[j]);
     int c_cell = find_col(h, roles->cell_column);
     int c_temp = roles->temperature_column ? find_col(h, roles->temperature_column) : -1;
     int c_exp = roles->experiment_column ? find_col(h, roles->experiment_column) : -1;
-    if (c_cell < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->cell_column);
-    if (roles->temperature_column && c_temp < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->temperature_column);
-    if (roles->experiment_column && c_exp < 0 && off < sizeof miss)
-        off += (size_t)snprintf(miss + off, sizeof miss - off, "%s'%s'", off ? ", " : "", roles->experiment_column);
-    if (off) {
-        char *have = bml__join(h->fields, h->n_fields, ", ");
-        st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) %s (the header has: %s)", path, miss, have ? have : "?");
+    if (c_cell < 0) nomem_miss |= bml__strvec_push(&miss, roles->cell_column);
+    if (roles->temperature_column && c_temp < 0) nomem_miss |= bml__strvec_push(&miss, roles->temperature_column);
+    if (roles->experiment_column && c_exp < 0) nomem_miss |= bml__strvec_push(&miss, roles->experiment_column);
+    if (nomem_miss) {
+        bml__strvec_free(&miss);
+        goto nomem;
+    }
+    if (miss.n) {
+        char *names = bml__join(miss.items, miss.n, "', '"), *have = bml__join(h->fields, h->n_fields, ", ");
+        st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) '%s' (the header has: %s)", path, names ? names : "?",
+                       have ? have : "?");
+        free(names);
         free(have);
+        bml__strvec_free(&miss);
         goto fail;
     }
     size_t n_target0 = nc - roles->n_targets;
+    /* pass 1: every row's cell (a hash map from cell id to index: linear in the rows), its meta checked */
+    row_cell = bml__calloc(csv.n_rows, sizeof *row_cell);
+    if (!row_cell) goto nomem;
     for (size_t i = 1; i < csv.n_rows; i++) {
         const bml__csv_row *r = &csv.rows[i];
         if (r->n_fields != h->n_fields) {
@@ -95,10 +146,20 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
             st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: empty cell id", path, r->line, c_cell + 1);
             goto fail;
         }
-        size_t c;
-        for (c = 0; c < ds->n_cells; c++)
-            if (strcmp(ds->cells[c].cell_id, cid) == 0) break;
-        if (c == ds->n_cells) {
+        double temp = NAN;
+        long e = 0;
+        if (c_temp >= 0 && bml__parse_double(r->fields[c_temp], &temp) != 0) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as a temperature", path, r->line, c_temp + 1,
+                           r->fields[c_temp]);
+            goto fail;
+        }
+        if (c_exp >= 0 && (bml__parse_long(r->fields[c_exp], &e) != 0 || e < INT_MIN || e > INT_MAX)) {
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as an experiment number", path, r->line, c_exp + 1,
+                           r->fields[c_exp]);
+            goto fail;
+        }
+        size_t c = 0;
+        if (!cell_map_find(&map, ds, (int)e, cid, &c)) { /* a cell is its experiment and id */
             if (ds->n_cells == ds->cap_cells) {
                 size_t cap = ds->cap_cells ? 2 * ds->cap_cells : 16;
                 bml__cell *ncell = realloc(ds->cells, cap * sizeof *ncell);
@@ -110,32 +171,39 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
             memset(cell, 0, sizeof *cell);
             cell->cell_id = bml__strdup(cid);
             cell->source = bml__strdup(path);
-            cell->temperature_c = NAN;
+            cell->temperature_c = temp;
+            cell->experiment = (int)e;
             cell->file_column = bml__calloc(nc, sizeof *cell->file_column);
-            if (!cell->cell_id || !cell->source || !cell->file_column) goto nomem;
+            cell->lines = malloc(sizeof *cell->lines); /* lines[0]: the cell's first line until pass 2 */
+            if (!cell->cell_id || !cell->source || !cell->file_column || !cell->lines) goto nomem;
+            cell->lines[0] = r->line;
             for (j = 0; j < nc; j++) cell->file_column[j] = src[j] + 1;
-            if (c_temp >= 0 && bml__parse_double(r->fields[c_temp], &cell->temperature_c) != 0) {
-                st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as a temperature", path, r->line, c_temp + 1,
-                               r->fields[c_temp]);
+            c = ds->n_cells - 1;
+            if (cell_map_insert(&map, ds, c) != BML_OK) goto fail;
+        } else {
+            /* a cell's temperature holds for all its rows: a row that disagrees is an error */
+            const bml__cell *cell = &ds->cells[c];
+            if (c_temp >= 0 && temp != cell->temperature_c) {
+                st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: cell '%s' has temperature %g here but %g at line %zu", path,
+                               r->line, c_temp + 1, cid, temp, cell->temperature_c, cell->lines[0]);
                 goto fail;
             }
-            if (c_exp >= 0) {
-                long e;
-                if (bml__parse_long(r->fields[c_exp], &e) != 0) {
-                    st = bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as an experiment number", path, r->line,
-                                   c_exp + 1, r->fields[c_exp]);
-                    goto fail;
-                }
-                cell->experiment = (int)e;
-            }
         }
+        row_cell[i] = c;
+        ds->cells[c].n_rows++;
+    }
+    /* pass 2: each cell's rows, in file order, into arrays of their final size */
+    for (size_t c = 0; c < ds->n_cells; c++) {
         bml__cell *cell = &ds->cells[c];
-        double *nv = realloc(cell->values, (cell->n_rows + 1) * nc * sizeof *nv);
-        if (!nv) goto nomem;
-        cell->values = nv;
-        size_t *nl = realloc(cell->lines, (cell->n_rows + 1) * sizeof *nl);
-        if (!nl) goto nomem;
-        cell->lines = nl;
+        free(cell->lines);
+        cell->values = bml__calloc(cell->n_rows * nc, sizeof *cell->values);
+        cell->lines = bml__calloc(cell->n_rows, sizeof *cell->lines);
+        if (!cell->values || !cell->lines) goto nomem;
+        cell->n_rows = 0;
+    }
+    for (size_t i = 1; i < csv.n_rows; i++) {
+        const bml__csv_row *r = &csv.rows[i];
+        bml__cell *cell = &ds->cells[row_cell[i]];
         cell->lines[cell->n_rows] = r->line;
         for (j = 0; j < nc; j++) {
             const char *f = bml__trim(r->fields[src[j]]);
@@ -156,6 +224,8 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
         }
         cell->n_rows++;
     }
+    free(map.slots);
+    free(row_cell);
     free(src);
     bml__csv_free(&csv);
     *out = ds;
@@ -163,6 +233,8 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
 nomem:
     st = bml__fail(BML_ERR_NOMEM, "out of memory");
 fail:
+    free(map.slots);
+    free(row_cell);
     free(src);
     bml__csv_free(&csv);
     bml_dataset_free(ds);

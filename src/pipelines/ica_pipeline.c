@@ -39,8 +39,8 @@ static const bml__param_spec specs[] = {
     {"require_targets", BML__P_BOOL, OFF(require_targets), "true", 1, 0, 0, "fail on a curve without its target"},
 };
 
-static _Thread_local char g_note[256];
-const char *bml_pipeline_last_note(void) { return g_note; }
+static _Thread_local char *g_note; /* owned; replaced by the next run on this thread */
+const char *bml_pipeline_last_note(void) { return g_note ? g_note : ""; }
 
 static uint64_t cache_key(const ica_params *p, const bml__curve *c) {
     XXH3_state_t *s = XXH3_createState();
@@ -60,9 +60,9 @@ static uint64_t cache_key(const ica_params *p, const bml__curve *c) {
 
 /* 1: features read and verified */
 static int cache_get(const char *dir, uint64_t key, double *f, size_t nf) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%016llx.bin", dir, (unsigned long long)key);
-    FILE *fp = fopen(path, "rb");
+    char *path = bml__sprintf("%s/%016llx.bin", dir, (unsigned long long)key);
+    FILE *fp = path ? fopen(path, "rb") : NULL;
+    free(path);
     if (!fp) return 0;
     char magic[8];
     uint64_t k = 0, sum = 0;
@@ -75,11 +75,14 @@ static int cache_get(const char *dir, uint64_t key, double *f, size_t nf) {
 }
 
 static void cache_put(const char *dir, uint64_t key, const double *f, size_t nf) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/%016llx.bin", dir, (unsigned long long)key);
+    char *path = bml__sprintf("%s/%016llx.bin", dir, (unsigned long long)key);
     size_t len = 8 + 8 + 4 + nf * sizeof *f + 8;
     char *buf = malloc(len);
-    if (!buf) return;
+    if (!buf || !path) {
+        free(buf);
+        free(path);
+        return;
+    }
     uint32_t n = (uint32_t)nf;
     uint64_t sum = XXH3_64bits(f, nf * sizeof *f);
     memcpy(buf, ICA_MAGIC, 8);
@@ -89,12 +92,14 @@ static void cache_put(const char *dir, uint64_t key, const double *f, size_t nf)
     memcpy(buf + 20 + nf * sizeof *f, &sum, 8);
     bml__write_file_atomic(path, buf, len); /* a failed write only costs a recomputation later */
     free(buf);
+    free(path);
 }
 
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const ica_params *p = vp;
     *out = NULL;
-    g_note[0] = 0;
+    free(g_note);
+    g_note = NULL;
     if (!ds->n_curves)
         return bml__fail(BML_ERR_VALUE, "pipeline ica_peaks needs voltage curves (data=oxford_curves, basytec or curve_table)");
     size_t O = !strcmp(p->target, "modes") ? 3 : 1;
@@ -122,6 +127,21 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         if (!s->feature_names[j]) goto nomem;
     for (size_t k = 0; k < O; k++)
         if (!s->target_names[k]) goto nomem;
+    const char **ids = bml__calloc(ds->n_curves, sizeof *ids), **stored = bml__calloc(ds->n_curves, sizeof *stored);
+    if (!ids || !stored) {
+        free(ids);
+        free(stored);
+        goto nomem;
+    }
+    for (size_t i = 0; i < ds->n_curves; i++) ids[i] = ds->curves[i].cell_id;
+    bml_status st = bml__samples_store_cells(s, ids, ds->n_curves, stored);
+    free(ids);
+    if (st != BML_OK) {
+        free(stored);
+        goto nomem;
+    }
+    for (size_t i = 0; i < ds->n_curves; i++) s->meta[i].cell = stored[i];
+    free(stored);
     if (p->cache && bml__mkdir_p(p->cache_dir) != BML_OK) goto fail;
     size_t hits = 0, misses = 0;
     for (size_t i = 0; i < ds->n_curves; i++) {
@@ -130,7 +150,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         if (p->cache && cache_get(p->cache_dir, key, s->x + i * F, F)) {
             hits++;
         } else {
-            bml_status st = bml__ica_features(&ip, c->q, c->v, c->n, s->x + i * F, NULL, NULL);
+            st = bml__ica_features(&ip, c->q, c->v, c->n, s->x + i * F, NULL, NULL);
             if (st != BML_OK) {
                 bml_samples_free(s);
                 return bml__fail_prefix(st, "%s", c->source);
@@ -140,7 +160,6 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         }
         bml_sample_meta *m = &s->meta[i];
         m->experiment = c->experiment;
-        snprintf(m->cell, sizeof m->cell, "%s", c->cell_id);
         m->temperature_c = c->temperature_c;
         m->set_index = c->rpt;
         m->cycle = NAN;
@@ -151,15 +170,15 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         else if (!strcmp(p->target, "capacity")) y[0] = c->capacity_ah;
         for (size_t k = 0; k < O; k++) {
             if (!isfinite(y[k]) && p->require_targets) {
+                st = bml__fail(BML_ERR_VALUE, "%s: no %s target for this curve (is its Performance Summary row there?)",
+                               c->source, s->target_names[k]);
                 bml_samples_free(s);
-                return bml__fail(BML_ERR_VALUE, "%s: no %s target for this curve (is its Performance Summary row there?)",
-                                 c->source, s->target_names ? p->target : "");
+                return st;
             }
             s->y[i * O + k] = y[k];
         }
     }
-    if (p->cache)
-        snprintf(g_note, sizeof g_note, "feature cache %s: %zu hits, %zu misses", p->cache_dir, hits, misses);
+    if (p->cache) g_note = bml__sprintf("feature cache %s: %zu hits, %zu misses", p->cache_dir, hits, misses); /* NULL: no note */
     *out = s;
     return BML_OK;
 nomem:

@@ -21,6 +21,13 @@ extern const bml__pipeline_def bml__pipeline_table;
 bml_samples *bml__samples_alloc(size_t n, size_t n_features, size_t n_targets);
 /* Allocate sequence samples (n, T, F) -> (n, T, O) with mask, t and step_meta, all zero. */
 bml_samples *bml__samples_alloc_seq(size_t n, size_t T, size_t n_features, size_t n_targets);
+/* Copy ids[0..n) into s's cell-id storage (which must be empty); out[k] receives the stored copy of ids[k],
+ * for meta[].cell. */
+bml_status bml__samples_store_cells(bml_samples *s, const char *const *ids, size_t n, const char **out);
+/* Give dst (cell-id storage empty) a copy of src's cell ids. */
+bml_status bml__samples_copy_cells(bml_samples *dst, const bml_samples *src);
+/* *to = *from, with a cell id stored in src re-pointed at dst's copy (bml__samples_copy_cells first). */
+void bml__meta_copy(const bml_samples *dst, const bml_samples *src, bml_sample_meta *to, const bml_sample_meta *from);
 extern const bml__pipeline_def bml__pipeline_latent_ode_seq;
 extern const bml__pipeline_def bml__pipeline_ica_peaks;
 

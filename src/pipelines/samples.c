@@ -1,5 +1,6 @@
 /* Sample containers, the standard scaler and mean imputation. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,14 +51,52 @@ void bml_samples_free(bml_samples *s) {
     free(s->x);
     free(s->y);
     free(s->meta);
+    free(s->cell_ids);
     free(s);
 }
 
-void bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size) {
-    if (m->experiment)
-        snprintf(buf, size, "E%d-%s", m->experiment, m->cell);
-    else
-        snprintf(buf, size, "%s", m->cell);
+bml_status bml__samples_store_cells(bml_samples *s, const char *const *ids, size_t n, const char **out) {
+    BML__ASSERT(!s->cell_ids);
+    size_t size = 1;
+    for (size_t k = 0; k < n; k++) size += strlen(ids[k]) + 1;
+    char *text = malloc(size);
+    if (!text) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t off = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t l = strlen(ids[k]) + 1;
+        memcpy(text + off, ids[k], l);
+        out[k] = text + off;
+        off += l;
+    }
+    text[off] = 0; /* one more, empty string: the cell of padded sequence steps */
+    s->cell_ids = text;
+    s->cell_ids_size = size;
+    return BML_OK;
+}
+
+bml_status bml__samples_copy_cells(bml_samples *dst, const bml_samples *src) {
+    BML__ASSERT(!dst->cell_ids);
+    if (!src->cell_ids) return BML_OK;
+    if (!(dst->cell_ids = malloc(src->cell_ids_size))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    memcpy(dst->cell_ids, src->cell_ids, src->cell_ids_size);
+    dst->cell_ids_size = src->cell_ids_size;
+    return BML_OK;
+}
+
+void bml__meta_copy(const bml_samples *dst, const bml_samples *src, bml_sample_meta *to, const bml_sample_meta *from) {
+    *to = *from;
+    /* addresses compared as integers: `cell` may point anywhere (a caller's own string is kept as it is) */
+    uintptr_t p = (uintptr_t)from->cell, base = (uintptr_t)src->cell_ids;
+    if (from->cell && src->cell_ids && p >= base && p < base + src->cell_ids_size) {
+        BML__ASSERT(dst->cell_ids && dst->cell_ids_size == src->cell_ids_size);
+        to->cell = dst->cell_ids + (p - base);
+    }
+}
+
+size_t bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size) {
+    const char *cell = m->cell ? m->cell : "";
+    int n = m->experiment ? snprintf(buf, size, "E%d-%s", m->experiment, cell) : snprintf(buf, size, "%s", cell);
+    return n < 0 ? 0 : (size_t)n;
 }
 
 bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out) {
@@ -70,15 +109,16 @@ bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n,
         if (!(r->feature_names[j] = bml__strdup(s->feature_names[j]))) goto nomem;
     for (size_t j = 0; j < s->n_targets; j++)
         if (!(r->target_names[j] = bml__strdup(s->target_names[j]))) goto nomem;
+    if (bml__samples_copy_cells(r, s) != BML_OK) goto nomem;
     for (size_t i = 0; i < n; i++) {
         BML__ASSERT(idx[i] < s->n);
         memcpy(r->x + i * T * s->n_features, s->x + idx[i] * T * s->n_features, T * s->n_features * sizeof *r->x);
         memcpy(r->y + i * T * s->n_targets, s->y + idx[i] * T * s->n_targets, T * s->n_targets * sizeof *r->y);
-        r->meta[i] = s->meta[idx[i]];
+        bml__meta_copy(r, s, &r->meta[i], &s->meta[idx[i]]);
         if (s->seq_len) {
             memcpy(r->mask + i * T, s->mask + idx[i] * T, T * sizeof *r->mask);
             memcpy(r->t + i * T, s->t + idx[i] * T, T * sizeof *r->t);
-            memcpy(r->step_meta + i * T, s->step_meta + idx[i] * T, T * sizeof *r->step_meta);
+            for (size_t k = 0; k < T; k++) bml__meta_copy(r, s, &r->step_meta[i * T + k], &s->step_meta[idx[i] * T + k]);
         }
     }
     *out = r;
@@ -111,10 +151,11 @@ bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out) {
         if (!(r->feature_names[j] = bml__strdup(s->feature_names[j]))) goto nomem;
     for (size_t j = 0; j < s->n_targets; j++)
         if (!(r->target_names[j] = bml__strdup(s->target_names[j]))) goto nomem;
+    if (bml__samples_copy_cells(r, s) != BML_OK) goto nomem;
     for (size_t i = 0; i < m; i++) {
         memcpy(r->x + i * s->n_features, s->x + rows[i] * s->n_features, s->n_features * sizeof *r->x);
         memcpy(r->y + i * s->n_targets, s->y + rows[i] * s->n_targets, s->n_targets * sizeof *r->y);
-        r->meta[i] = s->seq_len ? s->step_meta[rows[i]] : s->meta[rows[i]];
+        bml__meta_copy(r, s, &r->meta[i], s->seq_len ? &s->step_meta[rows[i]] : &s->meta[rows[i]]);
     }
     free(rows);
     *out = r;

@@ -13,6 +13,26 @@
 
 #define GAS_CONSTANT 8.314462618 /* J / (mol K) */
 
+/* Store the dataset's cell ids in s; *ids (malloc'ed, caller frees) gets each cell's stored copy. */
+static bml_status store_cell_ids(bml_samples *s, const bml_dataset *ds, const char ***ids) {
+    const char **src = bml__calloc(ds->n_cells + 1, sizeof *src);
+    *ids = bml__calloc(ds->n_cells + 1, sizeof **ids);
+    if (!src || !*ids) {
+        free(src);
+        free(*ids);
+        *ids = NULL;
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t c = 0; c < ds->n_cells; c++) src[c] = ds->cells[c].cell_id;
+    bml_status st = bml__samples_store_cells(s, src, ds->n_cells, *ids);
+    free(src);
+    if (st != BML_OK) {
+        free(*ids);
+        *ids = NULL;
+    }
+    return st;
+}
+
 typedef struct {
     char *target;
     double ea_kj_mol;
@@ -81,6 +101,8 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
         if (!(s->feature_names[j] = bml__strdup(fn[j]))) goto nomem;
     for (size_t k = 0; k < O; k++)
         if (!(s->target_names[k] = bml__strdup(tnames[k]))) goto nomem;
+    const char **ids = NULL;
+    if (store_cell_ids(s, ds, &ids) != BML_OK) goto nomem;
     double ea = p->ea_kj_mol * 1000.0;
     size_t i = 0;
     for (size_t c = 0; c < ds->n_cells; c++) {
@@ -89,7 +111,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
             const double *v = cell->values + r * ds->n_cols;
             bml_sample_meta *m = &s->meta[i];
             m->experiment = cell->experiment;
-            snprintf(m->cell, sizeof m->cell, "%s", cell->cell_id);
+            m->cell = ids[c];
             m->temperature_c = cell->temperature_c;
             m->set_index = (int)v[BML__OX_SET];
             m->cycle = v[BML__OX_CYCLES];
@@ -114,6 +136,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
                 double y = v[tcols[k]];
                 if (!isfinite(y) && p->require_targets) {
                     bml_samples_free(s);
+                    free(ids);
                     return bml__fail(BML_ERR_VALUE, "%s:%zu:%d: target '%s' is missing", cell->source, cell->lines[r],
                                      cell->file_column[tcols[k]], bml__oxford_headers[tcols[k]]);
                 }
@@ -121,6 +144,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
             }
         }
     }
+    free(ids);
     *out = s;
     return BML_OK;
 nomem:
@@ -182,13 +206,17 @@ static bml_status seq_transform(const void *vp, const bml_dataset *ds, bml_sampl
     }
     for (size_t j = 0; j < F; j++) s->feature_names[j] = bml__strdup(st->feature_names[j]);
     for (size_t k = 0; k < O; k++) s->target_names[k] = bml__strdup(st->target_names[k]);
+    if (bml__samples_copy_cells(s, st) != BML_OK) {
+        bml_samples_free(st);
+        goto nomem;
+    }
     size_t c = (size_t)-1, step = 0;
     for (size_t i = 0; i < st->n; i++) {
         int same = i > 0 && st->meta[i].experiment == st->meta[i - 1].experiment && !strcmp(st->meta[i].cell, st->meta[i - 1].cell);
         if (!same) {
             c++;
             step = 0;
-            s->meta[c] = st->meta[i];
+            bml__meta_copy(s, st, &s->meta[c], &st->meta[i]);
         }
         if (step < T) {
             size_t r = c * T + step;
@@ -196,11 +224,13 @@ static bml_status seq_transform(const void *vp, const bml_dataset *ds, bml_sampl
             memcpy(s->y + r * O, st->y + i * O, O * sizeof *s->y);
             s->mask[r] = 1.0;
             s->t[r] = by_throughput ? st->meta[i].throughput_ah : st->meta[i].days;
-            s->step_meta[r] = st->meta[i];
+            bml__meta_copy(s, st, &s->step_meta[r], &st->meta[i]);
         }
         step++;
     }
     bml_samples_free(st);
+    for (size_t r = 0; s->cell_ids && r < n_cells * T; r++) /* padding: the storage's final empty string, never NULL */
+        if (s->mask[r] == 0) s->step_meta[r].cell = s->cell_ids + s->cell_ids_size - 1;
     for (size_t j = 0; j < F; j++)
         if (!s->feature_names[j]) goto nomem;
     for (size_t k = 0; k < O; k++)
@@ -250,6 +280,8 @@ static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_sam
         if (!s->feature_names[j]) goto nomem;
     for (j = 0; j < O; j++)
         if (!s->target_names[j]) goto nomem;
+    const char **ids = NULL;
+    if (store_cell_ids(s, ds, &ids) != BML_OK) goto nomem;
     size_t i = 0;
     for (size_t c = 0; c < ds->n_cells; c++) {
         const bml__cell *cell = &ds->cells[c];
@@ -257,7 +289,7 @@ static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_sam
             const double *v = cell->values + r * ds->n_cols;
             bml_sample_meta *m = &s->meta[i];
             m->experiment = cell->experiment;
-            snprintf(m->cell, sizeof m->cell, "%s", cell->cell_id);
+            m->cell = ids[c];
             m->temperature_c = cell->temperature_c;
             m->set_index = (int)r;
             m->cycle = NAN;
@@ -270,6 +302,7 @@ static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_sam
             for (size_t k = 0; k < O; k++) s->y[i * O + k] = v[has_time + ds->role_features.n + k];
         }
     }
+    free(ids);
     *out = s;
     return BML_OK;
 nomem:

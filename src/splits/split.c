@@ -116,14 +116,20 @@ static int in_list(double v, const double *list, size_t n) {
 
 /* distinct cell keys in order of first appearance; key_of[i] = index of sample i's cell */
 static bml_status cell_keys(const bml_samples *s, bml__strvec *keys, size_t *key_of) {
-    char k[64];
     for (size_t i = 0; i < s->n; i++) {
-        bml_sample_cell_key(&s->meta[i], k, sizeof k);
+        size_t len = bml_sample_cell_key(&s->meta[i], NULL, 0); /* cell ids have any length */
+        char *k = malloc(len + 1);
+        if (!k) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml_sample_cell_key(&s->meta[i], k, len + 1);
         int at = bml__strvec_find(keys, k);
         if (at < 0) {
-            if (bml__strvec_push(keys, k) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            if (bml__strvec_push(keys, k) != 0) {
+                free(k);
+                return bml__fail(BML_ERR_NOMEM, "out of memory");
+            }
             at = (int)keys->n - 1;
         }
+        free(k);
         key_of[i] = (size_t)at;
     }
     return BML_OK;

@@ -762,6 +762,7 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
         say(opts, "[1/7] load      %zu cells, %zu rows from %s (%s, experiment %s) in %.1f ms", bml_dataset_n_cells(ds),
             bml_dataset_n_rows(ds), cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"),
             cfg_str(cfg, "data.experiment", "all"), 1e3 * res->t_load);
+    if (*bml_dataset_note(ds)) say(opts, "      %s", bml_dataset_note(ds)); /* what the loader left out */
 
     /* 2. pipeline */
     t = now_s();
