@@ -20,7 +20,8 @@ extern "C" {
 #endif
 
 typedef struct {
-    char name[64];           /* "holdout", or the held-out cell's key for LOCO ("E5-A") */
+    char *name;              /* "holdout", or the held-out cell's key for LOCO ("E5-A"), as long as it is; owned by
+                              * the split */
     size_t *train, n_train;  /* sample indices */
     size_t *val, n_val;
     size_t *test, n_test;    /* may be empty */

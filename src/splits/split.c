@@ -80,7 +80,8 @@ const size_t *bml_fold_eval(const bml_fold *f, size_t *n) {
 
 void bml_split_free(bml_split *sp) {
     if (!sp) return;
-    for (size_t i = 0; i < sp->n_folds; i++) {
+    for (size_t i = 0; sp->folds && i < sp->n_folds; i++) {
+        free(sp->folds[i].name);
         free(sp->folds[i].train);
         free(sp->folds[i].val);
         free(sp->folds[i].test);
@@ -121,7 +122,8 @@ static bml_status cell_keys(const bml_samples *s, bml__strvec *keys, size_t *key
         char *k = malloc(len + 1);
         if (!k) return bml__fail(BML_ERR_NOMEM, "out of memory");
         bml_sample_cell_key(&s->meta[i], k, len + 1);
-        int at = bml__strvec_find(keys, k);
+        /* a cell's samples usually follow each other: the previous sample's cell first */
+        int at = i > 0 && !strcmp(keys->items[key_of[i - 1]], k) ? (int)key_of[i - 1] : bml__strvec_find(keys, k);
         if (at < 0) {
             if (bml__strvec_push(keys, k) != 0) {
                 free(k);
@@ -181,7 +183,7 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         sp->n_folds = 1;
         sp->folds = calloc(1, sizeof *sp->folds);
         if (!sp->folds) goto nomem;
-        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "holdout");
+        if (!(sp->folds[0].name = bml__strdup("holdout"))) goto nomem;
         for (size_t i = 0; i < s->n; i++) {
             double t = s->meta[i].temperature_c;
             role[i] = in_list(t, va, nva) ? 1 : in_list(t, tr, ntr) ? 0 : -1;
@@ -217,7 +219,10 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         for (size_t c = 0; c < keys.n && st == BML_OK; c++) {
             if (want.n && bml__strvec_find(&want, keys.items[c]) < 0) continue;
             bml_fold *f = &sp->folds[sp->n_folds++];
-            snprintf(f->name, sizeof f->name, "%s", keys.items[c]);
+            if (!(f->name = bml__strdup(keys.items[c]))) {
+                bml__strvec_free(&want);
+                goto nomem;
+            }
             for (size_t i = 0; i < s->n; i++) role[i] = key_of[i] == c ? 1 : 0;
             st = fold_from_roles(f, role, s->n);
         }
@@ -236,7 +241,7 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         sp->n_folds = 1;
         sp->folds = calloc(1, sizeof *sp->folds);
         if (!sp->folds) goto nomem;
-        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "temporal");
+        if (!(sp->folds[0].name = bml__strdup("temporal"))) goto nomem;
         for (size_t c = 0; c < keys.n; c++) {
             /* rank of each of the cell's samples by set index */
             size_t m = 0;
@@ -270,7 +275,7 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
             free(unit_temp);
             goto nomem;
         }
-        snprintf(sp->folds[0].name, sizeof sp->folds[0].name, "%s", def->name);
+        if (!(sp->folds[0].name = bml__strdup(def->name))) goto nomem;
         for (size_t i = 0; i < s->n; i++) unit_temp[p.group_by_cell ? key_of[i] : i] = s->meta[i].temperature_c;
         if (!stratified) {
             for (size_t u = 0; u < n_units; u++) units[u] = u;
