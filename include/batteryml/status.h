@@ -2,7 +2,8 @@
  *
  * Every fallible library function returns a bml_status: BML_OK (0) on success, a negative code
  * otherwise. The failing call leaves a one-line, human-readable message (naming file, line and column
- * for data errors) that bml_last_error() returns until the next failing call on the same thread.
+ * for data errors) that bml_last_error() returns until the next failing call on the same thread (the
+ * pointer is valid until then; copy the text to keep it). Messages have no length limit.
  * The library never calls exit() and never prints errors itself. */
 #ifndef BATTERYML_STATUS_H
 #define BATTERYML_STATUS_H

@@ -1,11 +1,39 @@
 /* Status names and the per-thread last-error message. */
 #include "core/internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char g_msg[1024];
+/* The message of the last failure on this thread, as long as it is: a heap buffer per thread, freed when
+ * the thread ends (a pthread key's destructor). Without memory for it, a fixed note stands in. */
+static _Thread_local char *g_msg;
+static _Thread_local int g_lost; /* the last message found no memory */
+static pthread_key_t g_key;
+static pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+static void make_key(void) { pthread_key_create(&g_key, free); }
+
+/* replace the message with msg (owned from now on; NULL: out of memory) */
+static void keep(char *msg) {
+    pthread_once(&g_key_once, make_key);
+    free(g_msg);
+    g_msg = msg;
+    g_lost = !msg;
+    pthread_setspecific(g_key, msg);
+}
+
+static char *vformat(const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) vsnprintf(s, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
 
 const char *bml_status_name(bml_status s) {
     switch (s) {
@@ -29,31 +57,30 @@ const char *bml_status_describe(bml_status s) {
     return "unknown status";
 }
 
-const char *bml_last_error(void) { return g_msg; }
+const char *bml_last_error(void) { return g_msg ? g_msg : g_lost ? "out of memory (no room for the message)" : ""; }
 
 bml_status bml__fail(bml_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    keep(vformat(fmt, ap));
     va_end(ap);
     return s;
 }
 
 bml_status bml__fail_prefix(bml_status s, const char *fmt, ...) {
-    char prev[sizeof g_msg];
-    memcpy(prev, g_msg, sizeof prev);
-    char head[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
+    char *head = vformat(fmt, ap);
     va_end(ap);
-    size_t hl = strlen(head);
-    if (hl + 2 >= sizeof g_msg) hl = sizeof g_msg - 3;
-    memcpy(g_msg, head, hl);
-    memcpy(g_msg + hl, ": ", 2);
-    size_t room = sizeof g_msg - hl - 3, pl = strlen(prev);
-    if (pl > room) pl = room;
-    memcpy(g_msg + hl + 2, prev, pl);
-    g_msg[hl + 2 + pl] = 0;
+    const char *prev = bml_last_error();
+    size_t hl = head ? strlen(head) : 0, pl = strlen(prev);
+    char *msg = head ? malloc(hl + 2 + pl + 1) : NULL;
+    if (msg) {
+        memcpy(msg, head, hl);
+        memcpy(msg + hl, ": ", 2);
+        memcpy(msg + hl + 2, prev, pl + 1);
+    }
+    free(head);
+    keep(msg);
     return s;
 }
