@@ -16,6 +16,8 @@ root=$PWD
 secs=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-$(nproc)}
 targets=${FUZZ_TARGETS:-$(sed -n 's/^set(BML_FUZZ_TARGETS \(.*\))$/\1/p' fuzz/targets.cmake)}
+# the config target also checks that a written config.yaml loads back the same
+export FUZZ_CONFIG_ROUNDTRIP=${FUZZ_CONFIG_ROUNDTRIP:-1}
 [ -n "$targets" ] || { echo "fuzz: no targets in fuzz/targets.cmake"; exit 1; }
 
 # clang with libFuzzer's runtime (Debian: clang and libclang-rt-14-dev, see scripts/install-deps.sh)
