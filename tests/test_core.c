@@ -137,6 +137,10 @@ static void test_metrics(void) {
     CHECK_NEAR(m.mape, 100 * (0.5 + 1.0 / 3) / 4, 1e-12);
     CHECK_NEAR(m.r2, 1 - 1.25 / 5, 1e-15);
     CHECK_NEAR(m.max_abs_error, 1, 0);
+    /* a NaN prediction makes every metric NaN, max|e| included (it was 0) */
+    double t1[2] = {1, 2}, p1[2] = {NAN, 2};
+    bml_metrics mn = bml_metrics_compute(t1, p1, 2, 1);
+    CHECK(isnan(mn.max_abs_error) && isnan(mn.rmse));
     /* stride reads one column of an (n, 2) matrix */
     double t2[] = {1, 9, 2, 9}, p2[] = {1, 0, 3, 0};
     bml_metrics m2 = bml_metrics_compute(t2, p2, 2, 2);

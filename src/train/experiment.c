@@ -2,6 +2,7 @@
  * Output writing (run directory, CSV and JSON files) lives in track/. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -125,9 +126,9 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
         free(ids);
     } else if (!strcmp(name, "basytec")) {
         long step = 13, cycle = 0;
-        if (bml__parse_long(cfg_str(cfg, "data.step", "13"), &step) || bml__parse_long(cfg_str(cfg, "data.cycle", "0"), &cycle))
-            st = bml__fail(BML_ERR_VALUE, "data.step and data.cycle must be integers");
-        else st = bml_dataset_load_basytec(path, (int)step, (int)cycle, out);
+        st = bml_config_get_long(cfg, "data.step", 0, INT_MAX, &step);
+        if (st == BML_OK) st = bml_config_get_long(cfg, "data.cycle", 0, INT_MAX, &cycle);
+        if (st == BML_OK) st = bml_dataset_load_basytec(path, (int)step, (int)cycle, out);
     } else if (!strcmp(name, "curve_table")) {
         double temp = NAN;
         const char *ts = cfg_str(cfg, "data.temperature_c", "");
@@ -744,6 +745,14 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
     }
     explain_opts ex;
     if ((st = explain_parse(cfg, &ex)) != BML_OK) goto fail;
+    /* every section is read one level deep: a deeper key (+model.foo.bar=1) would be ignored, so it is an error */
+    for (size_t i = 0; i < bml_config_count(cfg); i++) {
+        const char *k = bml_config_entry(cfg, i).key, *dot = strchr(k, '.');
+        if (dot && strchr(dot + 1, '.')) {
+            st = bml__fail(BML_ERR_VALUE, "config key '%s': sections hold plain keys (section.key), nothing deeper", k);
+            goto fail;
+        }
+    }
     const char *tracking = cfg_str(cfg, "tracking.name", "local");
     if (strcmp(tracking, "local") && strcmp(tracking, "mlflow") && strcmp(tracking, "tensorboard") && strcmp(tracking, "all")) {
         st = bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: local, mlflow, tensorboard, all)", tracking);

@@ -15,7 +15,8 @@ bml_metrics bml_metrics_compute(const double *yt, const double *yp, size_t n, si
         double t = yt[i * stride], e = yp[i * stride] - t;
         sse += e * e;
         sae += fabs(e);
-        if (fabs(e) > maxe) maxe = fabs(e);
+        if (isnan(e) || isnan(maxe)) maxe = NAN; /* a NaN error makes the maximum NaN, never a smaller number */
+        else if (fabs(e) > maxe) maxe = fabs(e);
         if (fabs(t) > 1e-12) {
             sape += fabs(e / t);
             n_ape++;
