@@ -104,7 +104,7 @@ for m in lgbm mlp; do
   "$BML" run $C split=loco model=$m $extra figures=false output_dir=folds run_name=$m-2 --jobs 2 >f-$m-2.txt 2>&1
   strip() { sed -e 's/ in [0-9.]* ms//; s/fit [0-9.]* ms//; s|folds/[a-z]*-[12]||' "$1"; }
   if cmp -s folds/$m-1/predictions.csv folds/$m-2/predictions.csv && diff -r folds/$m-1/model folds/$m-2/model >/dev/null &&
-     diff <(strip f-$m-1.txt) <(strip f-$m-2.txt) >/dev/null && grep -q "^jobs: 2$" folds/$m-2/config.yaml; then
+     diff <(strip f-$m-1.txt) <(strip f-$m-2.txt) >/dev/null; then
     ok "parallel_folds_$m"; else bad "parallel_folds_$m"; diff <(strip f-$m-1.txt) <(strip f-$m-2.txt); fi
 done
 "$BML" run $C jobs=-1 >err.txt 2>&1; [ $? -eq 1 ] && grep -q "jobs must be a whole number from 0" err.txt && ok bad_jobs || bad bad_jobs

@@ -71,7 +71,8 @@ static const char *RUN_HELP =
     "The directory appears only when complete. --config-file FILE runs a resolved config.yaml.\n"
     "training.learning_rate=auto runs the learning-rate range test first (see batteryml help lr-find).\n"
     "\n"
-    "  --jobs N       folds fitted at once (threads; default: the cores); with -m, jobs run at once\n"
+    "  --jobs N       the cores to use (default: all): folds fitted at once; with -m, jobs run at once,\n"
+    "                 each on its share of the N cores (--jobs 1: one after another on one core)\n"
     "\n"
     "Sweeps (Hydra's multirun): -m, --multirun runs one job per combination of the listed values:\n"
     "  key=a,b,c  group=opt1,opt2  key=range(start,stop[,step])  key=choice(a,b)  key='a,b' (one value)\n"
@@ -400,10 +401,7 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
         bml_config_free(cfg);
         return 2;
     }
-    if (a->jobs && bml_config_set(cfg, "jobs", a->jobs) != BML_OK) {
-        bml_config_free(cfg);
-        return fail();
-    }
+    if (a->jobs) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
     char *base = base_dir_of(find_config_dir(a));
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;

@@ -112,25 +112,33 @@ static void progress(sweep_t *sw, size_t j) {
 
 /* ------------------------------------------------------------------ worker processes */
 
-/* Worker `slot` of n_workers keeps to its own share of the cores this process may use, so that workers x
- * threads never exceeds them: the library sizes its threads (folds, OpenBLAS, XGBoost) from that share. */
-static void pin_worker(int slot, int n_workers) {
+/* Worker `slot` keeps to its own `share` of the cores this process may use (the budget --jobs is split
+ * among the workers), so that workers x threads never exceeds it: the library sizes its threads (folds,
+ * XGBoost) from that share. A budget above the cores wraps around them. */
+static void pin_worker(int slot, int share) {
     cpu_set_t all, mine;
     if (sched_getaffinity(0, sizeof all, &all) != 0) return;
-    int n = CPU_COUNT(&all), per = n / n_workers > 0 ? n / n_workers : 1, k = 0;
-    int first = n_workers <= n ? slot * per : slot % n;
+    int n = CPU_COUNT(&all), k = 0;
+    if (share > n) share = n;
+    int first = (slot * share) % n;
     CPU_ZERO(&mine);
     for (int c = 0; c < CPU_SETSIZE; c++) {
         if (!CPU_ISSET(c, &all)) continue;
-        if (k >= first && k < first + per) CPU_SET(c, &mine);
+        int rel = (k - first + n) % n; /* position after the worker's first core, wrapping */
+        if (rel < share) CPU_SET(c, &mine);
         k++;
     }
     if (CPU_COUNT(&mine) > 0) sched_setaffinity(0, sizeof mine, &mine);
 }
 
+void bml_cli_limit_cores(int n) {
+    pin_worker(0, n);
+    bml_parallel_set_threads(bml_parallel_cores());
+}
+
 /* the result as one message: "ok\t<seconds>\t<fit seconds>\t<run dir>" or "failed\t<seconds>\t0\t<message>" */
-static void child_main(const sweep_t *sw, size_t j, int fd, int slot, int n_workers) {
-    pin_worker(slot, n_workers);
+static void child_main(const sweep_t *sw, size_t j, int fd, int slot, int share) {
+    pin_worker(slot, share);
     bml_parallel_set_threads(bml_parallel_cores());
     job_result r;
     run_job(sw, j, &r);
@@ -205,9 +213,12 @@ static void collect(sweep_t *sw, worker *w) {
 }
 
 static int run_local(sweep_t *sw) {
-    int n_workers = sw->o->jobs > 0 ? sw->o->jobs : bml_parallel_cores();
+    /* --jobs is the budget of cores: one worker per job up to it, each with budget / workers of them */
+    int budget = sw->o->jobs > 0 ? sw->o->jobs : bml_parallel_cores();
+    int n_workers = budget;
     if ((size_t)n_workers > sw->n_jobs) n_workers = (int)sw->n_jobs;
     if (n_workers < 1) n_workers = 1;
+    int share = budget / n_workers > 0 ? budget / n_workers : 1;
     worker *w = calloc((size_t)n_workers, sizeof *w);
     struct pollfd *pf = calloc((size_t)n_workers, sizeof *pf);
     if (!w || !pf) {
@@ -242,7 +253,7 @@ static int run_local(sweep_t *sw) {
                 close(p[0]);
                 for (int k = 0; k < n_workers; k++)
                     if (w[k].fd >= 0) close(w[k].fd);
-                child_main(sw, next, p[1], i, n_workers);
+                child_main(sw, next, p[1], i, share);
             }
             close(p[1]);
             w[i] = (worker){pid, p[0], next, NULL, 0, 0};

@@ -21,6 +21,10 @@ typedef struct {
     int quiet;
 } bml_cli_multirun_opts;
 
+/* Keep this process to n of the cores it may use (--jobs N of a single run): the folds' threads and
+ * XGBoost's are sized from them. */
+void bml_cli_limit_cores(int n);
+
 /* Runs the sweep; returns the program's exit status: 0 when every job succeeded, the number of failed
  * jobs (at most 100) when some failed, 1 or 2 when the sweep could not start. */
 int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv);
