@@ -1,5 +1,5 @@
 /* batteryml: the command-line program, built on the public C API only. */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -41,8 +41,8 @@ static const char *MAIN_HELP =
     "arguments are paths even with an '=' in them. An argument or option a command does not use is an error.\n"
     "\n"
     "Options for every command:\n"
-    "  --config-dir DIR   configuration directory (default: $BATTERYML_CONFIG_DIR, ./configs, or the\n"
-    "                     one shipped with the source tree)\n"
+    "  --config-dir DIR   configuration directory (default: $BATTERYML_CONFIG_DIR, ./configs, an installed\n"
+    "                     program's <prefix>/share/batteryml/configs, or the source tree's)\n"
     "  -q, --quiet        print errors only (run prints the run directory)\n"
     "  -v, --verbose      also print every training epoch as a line (default: a progress line on a terminal)\n"
     "  -h, --help         this help; --version prints the version\n"
@@ -309,11 +309,43 @@ static int is_dir(const char *p) {
 }
 
 /* --config-dir, $BATTERYML_CONFIG_DIR, ./configs, the source tree's configs */
+/* An installed program's configs: <prefix>/share/batteryml/configs beside <prefix>/bin/batteryml, wherever
+ * the prefix was moved (NULL when the program does not run from an install). Kept for the process. */
+static const char *installed_config_dir(void) {
+#ifdef BML_INSTALL_REL_CONFIG_DIR
+    static char *dir;
+    static int looked;
+    if (looked) return dir;
+    looked = 1;
+    char *exe = realpath("/proc/self/exe", NULL), *slash = exe ? strrchr(exe, '/') : NULL;
+    if (slash) {
+        *slash = 0;
+        size_t n = strlen(exe) + strlen(BML_INSTALL_REL_CONFIG_DIR) + 8;
+        char *d = malloc(n);
+        if (d) snprintf(d, n, "%s/../%s", exe, BML_INSTALL_REL_CONFIG_DIR);
+        size_t nc = d ? strlen(d) + 16 : 0;
+        char *cfg = d ? malloc(nc) : NULL;
+        if (cfg) snprintf(cfg, nc, "%s/config.yaml", d);
+        if (d && cfg && access(cfg, R_OK) == 0) dir = d;
+        else free(d);
+        free(cfg);
+    }
+    free(exe);
+    return dir;
+#else
+    return NULL;
+#endif
+}
+
+/* --config-dir, $BATTERYML_CONFIG_DIR, ./configs, an installed program's share/batteryml/configs, the
+ * source tree's configs */
 static const char *find_config_dir(const args_t *a) {
     if (a->config_dir) return a->config_dir;
     const char *env = getenv("BATTERYML_CONFIG_DIR");
     if (env && *env) return env;
     if (is_dir("configs") && access("configs/config.yaml", R_OK) == 0) return "configs";
+    const char *installed = installed_config_dir();
+    if (installed) return installed;
     return BML_SOURCE_DIR "/configs";
 }
 

@@ -109,10 +109,14 @@ void bml_nn_relu_backward(float *dinp, const float *dout, const float *out, size
     }
 }
 
-/* built for AVX2 + FMA as well, chosen at load time where the CPU has them */
-__attribute__((target_clones("avx2,fma", "default"))) void bml_nn_tanh_forward(float *out, const float *inp, size_t n) {
+/* built for AVX2 + FMA as well, chosen at load time where the CPU has them; static, because the symbol
+ * of a target_clones function keeps default visibility (it would leave the shared library) and clang 14
+ * cannot call one from another file */
+__attribute__((target_clones("avx2,fma", "default"))) static void tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
+
+void bml_nn_tanh_forward(float *out, const float *inp, size_t n) { tanh_forward(out, inp, n); }
 
 void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
