@@ -77,7 +77,7 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
 }
 
 /* normal draws from the shared stream */
-static float normal(bml_nn_rng *r) { return bml_nn_rng_normal(r); }
+static float normal(bml_nn_rng *r) { return bml__nn_rng_normal(r); }
 
 static bml_train_opts opts(long epochs, timing *tm) {
     bml_train_opts o = {0};
@@ -99,7 +99,7 @@ static bml_status mlp_bwd(void *net, const float *dout, int B) {
 static void bench_mlp(int threads, long epochs, long warmup) {
     size_t n = 2000, F = 7;
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 0);
+    bml__nn_rng_seed(&r, 0);
     float *x = malloc(n * F * sizeof *x), *y = malloc(n * sizeof *y);
     for (size_t i = 0; i < n * F; i++) x[i] = normal(&r);
     for (size_t i = 0; i < n; i++) {
@@ -114,9 +114,9 @@ static void bench_mlp(int threads, long epochs, long warmup) {
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
     tm.t_last = now_s();
-    if (bml_train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    if (bml__train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     report("mlp", threads, &tm, warmup, n, net->n_params, 6.0 * (double)net->n_params * (double)n);
-    bml_train_history_release(&h);
+    bml__train_history_release(&h);
     bml__mlp_net_free(net);
     free(tm.times), free(tm.losses), free(x), free(y);
 }
@@ -143,11 +143,11 @@ static int cmp_f(const void *a, const void *b) {
 static void bench_seq(const char *name, int cnn, int threads, long epochs, long warmup) {
     size_t n = 64, T = 30, F = 5, O = 3;
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 0);
+    bml__nn_rng_seed(&r, 0);
     float *x = malloc(n * T * F * sizeof *x), *y = malloc(n * T * O * sizeof *y), *mask = malloc(n * T * sizeof *mask);
     float *t = malloc(T * sizeof *t);
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < T; k++) t[k] = bml_nn_rng_uniform(&r) * 300.0f;
+        for (size_t k = 0; k < T; k++) t[k] = bml__nn_rng_uniform(&r) * 300.0f;
         qsort(t, T, sizeof *t, cmp_f);
         for (size_t k = 0; k < T; k++) {
             for (size_t f = 0; f < F; f++) x[(i * T + k) * F + f] = normal(&r);
@@ -167,12 +167,12 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
     tm.t_last = now_s();
-    if (bml_train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     double tokens = (double)(n * T), attn = 3.0 * (double)n * 2 * (2.0 * T * T * 128);
     double conv = cnn ? (double)(64 * 3 + 64 + 64 * 2 + 32 * 64 * 3 + 32 + 32 * 2) : 0;
     double fl = 6.0 * (((double)net->n_params - conv) + conv * (double)F) * tokens + attn;
     report(name, threads, &tm, warmup, n, net->n_params, fl);
-    bml_train_history_release(&h);
+    bml__train_history_release(&h);
     bml__seq_net_free(net);
     free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);
 }
@@ -205,10 +205,10 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
     int acla = !strcmp(name, "acla");
     size_t n = 64, T = 30, F = acla ? 20 : 5, O = 3;
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 0);
+    bml__nn_rng_seed(&r, 0);
     float *x = malloc(n * T * (F + 1) * sizeof *x), *y = malloc(n * T * O * sizeof *y), *mask = malloc(n * T * sizeof *mask);
     float *t = malloc(T * sizeof *t);
-    for (size_t k = 0; k < T; k++) t[k] = bml_nn_rng_uniform(&r);
+    for (size_t k = 0; k < T; k++) t[k] = bml__nn_rng_uniform(&r);
     qsort(t, T, sizeof *t, cmp_f);
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < T; k++) {
@@ -237,7 +237,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
     tm.t_last = now_s();
-    if (bml_train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     long timed = c.forwards - c.timed_from;
     char ex[160];
     snprintf(ex, sizeof ex, ", \"method\": \"%s\", \"adjoint\": %s, \"nfe_fwd_mean\": %.2f, \"nfe_bwd_mean\": %.2f",
@@ -245,7 +245,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
              (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
     extra_fields = ex;
     report(name, threads, &tm, warmup, n, tr.n_params, 0);
-    bml_train_history_release(&h);
+    bml__train_history_release(&h);
     bml__ode_net_free(net);
     bml__acla_net_free(an);
     free(tm.times), free(tm.losses), free(x), free(y), free(mask), free(t);

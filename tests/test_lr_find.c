@@ -19,15 +19,15 @@ static void test_suggestion_rule(void) {
     for (int i = 0; i < 9; i++) loss[10 + i] = tail[i];
     loss[19] = 100; /* the last step is left out */
     double s;
-    CHECK_OK(bml_lr_find_suggest(lr, loss, 20, &s));
+    CHECK_OK(bml__lr_find_suggest(lr, loss, 20, &s));
     /* gradients: 13: (0.45-0.9)/2=-0.225, 14: (0.3-0.7)/2=-0.2, 12: (0.7-0.98)/2=-0.14: the minimum is at 13 */
     CHECK_NEAR(s, lr[13], 0);
     /* a non-finite loss is dropped before the gradient, as Lightning does */
     loss[13] = NAN;
-    CHECK_OK(bml_lr_find_suggest(lr, loss, 20, &s));
+    CHECK_OK(bml__lr_find_suggest(lr, loss, 20, &s));
     /* kept: 10,11,12,14,15,...: gradients at 12 (index 2): (0.45-0.98)/2=-0.265, at 14: (0.3-0.9)/2=-0.3 */
     CHECK_NEAR(s, lr[14], 0);
-    CHECK_ERR(bml_lr_find_suggest(lr, loss, 11, &s), BML_ERR_VALUE, "too few for a suggestion");
+    CHECK_ERR(bml__lr_find_suggest(lr, loss, 11, &s), BML_ERR_VALUE, "too few for a suggestion");
 }
 
 /* y = x w + b over F standardised features */
@@ -68,8 +68,8 @@ static double train_at(const float *x, const float *y, size_t n, double lr, long
     o.epochs = epochs, o.batch_size = 512, o.learning_rate = lr, o.loss.kind = BML_LOSS_MSE, o.seed = 3;
     bml_train_history h;
     double last = NAN;
-    if (bml_train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) == BML_OK) last = h.train_loss[h.n_epochs - 1];
-    bml_train_history_release(&h);
+    if (bml__train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) == BML_OK) last = h.train_loss[h.n_epochs - 1];
+    bml__train_history_release(&h);
     return last;
 }
 
@@ -96,7 +96,7 @@ static void test_range_test_on_a_linear_model(void) {
     o.batch_size = 512, o.loss.kind = BML_LOSS_MSE, o.seed = 11;
     o.lr_find_steps = 300, o.lr_find_min = 1e-6, o.lr_find_max = 10;
     bml_train_history h;
-    CHECK_OK(bml_train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h));
+    CHECK_OK(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h));
     /* the rates grow exponentially from min to max over the steps */
     CHECK(h.n_epochs >= 20);
     CHECK_NEAR(h.lr[0], 1e-6, 1e-20);
@@ -104,7 +104,7 @@ static void test_range_test_on_a_linear_model(void) {
     /* smoothing: the first smoothed loss is the first batch loss (bias correction) */
     CHECK_NEAR(h.train_loss[0], h.val_loss[0], 1e-12);
     double s = NAN;
-    CHECK_OK(bml_lr_find_suggest(h.lr, h.train_loss, h.n_epochs, &s));
+    CHECK_OK(bml__lr_find_suggest(h.lr, h.train_loss, h.n_epochs, &s));
     /* Adam moves each weight by about lr a step: with weights of order 1 and tens of steps per decade of
      * rates, the loss falls where the rate is 1e-2..1; far below nothing moves, far above it oscillates */
     CHECK(s > 3e-3 && s < 1.5);
@@ -112,18 +112,18 @@ static void test_range_test_on_a_linear_model(void) {
     /* the suggestion trains this model well: better than a rate 100x smaller, in a few epochs */
     double at_s = train_at(x, y, N, s, 5), at_small = train_at(x, y, N, s / 100, 5);
     CHECK(at_s < 0.1 * at_small);
-    bml_train_history_release(&h);
+    bml__train_history_release(&h);
     /* a range that reaches absurd rates stops at the divergence (smoothed loss > 4x its minimum) */
     memset(l.p, 0, sizeof l.p);
     o.lr_find_max = 1e4;
-    CHECK_OK(bml_train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h));
+    CHECK_OK(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h));
     CHECK(h.n_epochs < 300);
     double min_s = INFINITY;
     for (size_t i = 0; i + 1 < h.n_epochs; i++) min_s = fmin(min_s, h.train_loss[i]);
     CHECK(h.train_loss[h.n_epochs - 1] > 4 * min_s || !isfinite(h.train_loss[h.n_epochs - 1]));
-    bml_train_history_release(&h);
+    bml__train_history_release(&h);
     o.lr_find_min = 0;
-    CHECK_ERR(bml_train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "0 < min_lr < max_lr");
+    CHECK_ERR(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "0 < min_lr < max_lr");
 }
 
 static void test_auto_learning_rate_in_a_study(void) {

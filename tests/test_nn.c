@@ -89,7 +89,7 @@ static void close_to(const char *what, const float *a, const float *b, size_t n,
 
 static float *randv(size_t n, bml_nn_rng *r, float scale) {
     float *v = malloc(n * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = scale * bml_nn_rng_normal(r);
+    for (size_t i = 0; i < n; i++) v[i] = scale * bml__nn_rng_normal(r);
     return v;
 }
 
@@ -98,7 +98,7 @@ static float *zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 /* ------------------------------------------------------------------ kernels */
 static void test_matmul_kernels_match_naive(void) {
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 11);
+    bml__nn_rng_seed(&r, 11);
     int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {32, 64, 7}, {33, 17, 65}, {64, 128, 64}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
@@ -107,18 +107,18 @@ static void test_matmul_kernels_match_naive(void) {
         for (int acc = 0; acc < 2; acc++) {
             memcpy(c1, c0, (size_t)M * N * sizeof(float));
             memcpy(c2, c0, (size_t)M * N * sizeof(float));
-            bml_nn_matmul_abt(c1, a, b, M, N, K, acc);
-            bml_nn_matmul_abt_naive(c2, a, b, M, N, K, acc);
+            bml__nn_matmul_abt(c1, a, b, M, N, K, acc);
+            bml__nn_matmul_abt_naive(c2, a, b, M, N, K, acc);
             close_to("abt", c1, c2, (size_t)M * N, 1e-5, 1e-5);
             memcpy(c1, c0, (size_t)M * N * sizeof(float));
             memcpy(c2, c0, (size_t)M * N * sizeof(float));
-            bml_nn_matmul_ab(c1, a, b, M, N, K, acc); /* b read as (K, N) */
-            bml_nn_matmul_ab_naive(c2, a, b, M, N, K, acc);
+            bml__nn_matmul_ab(c1, a, b, M, N, K, acc); /* b read as (K, N) */
+            bml__nn_matmul_ab_naive(c2, a, b, M, N, K, acc);
             close_to("ab", c1, c2, (size_t)M * N, 1e-5, 1e-5);
             memcpy(c1, c0, (size_t)M * N * sizeof(float));
             memcpy(c2, c0, (size_t)M * N * sizeof(float));
-            bml_nn_matmul_atb(c1, a, b, M, N, K, acc); /* a read as (K, M) */
-            bml_nn_matmul_atb_naive(c2, a, b, M, N, K, acc);
+            bml__nn_matmul_atb(c1, a, b, M, N, K, acc); /* a read as (K, M) */
+            bml__nn_matmul_atb_naive(c2, a, b, M, N, K, acc);
             close_to("atb", c1, c2, (size_t)M * N, 1e-5, 1e-5);
         }
         free(a), free(b), free(c0), free(c1), free(c2);
@@ -129,9 +129,9 @@ static void test_matmul_kernels_match_naive(void) {
 static void test_linear_parity(void) {
     tfile f = load("linear.bin");
     float out[12], dx[20] = {0}, dw[15] = {0}, db[3] = {0};
-    bml_nn_linear_forward(out, get(&f, "x"), get(&f, "w"), get(&f, "b"), 4, 5, 3);
+    bml__nn_linear_forward(out, get(&f, "x"), get(&f, "w"), get(&f, "b"), 4, 5, 3);
     close_to("linear out", out, get(&f, "out"), 12, 1e-5, 1e-6);
-    bml_nn_linear_backward(dx, dw, db, get(&f, "dout"), get(&f, "x"), get(&f, "w"), 4, 5, 3);
+    bml__nn_linear_backward(dx, dw, db, get(&f, "dout"), get(&f, "x"), get(&f, "w"), 4, 5, 3);
     close_to("linear dx", dx, get(&f, "dx"), 20, 1e-5, 1e-6);
     close_to("linear dw", dw, get(&f, "dw"), 15, 1e-5, 1e-6);
     close_to("linear db", db, get(&f, "db"), 3, 1e-5, 1e-6);
@@ -141,9 +141,9 @@ static void test_linear_parity(void) {
 static void test_layernorm_parity(void) {
     tfile f = load("layernorm.bin");
     float out[24], mean[4], rstd[4], dx[24] = {0}, dw[6] = {0}, db[6] = {0};
-    bml_nn_layernorm_forward(out, mean, rstd, get(&f, "x"), get(&f, "w"), get(&f, "b"), 4, 6, 1e-5f);
+    bml__nn_layernorm_forward(out, mean, rstd, get(&f, "x"), get(&f, "w"), get(&f, "b"), 4, 6, 1e-5f);
     close_to("layernorm out", out, get(&f, "out"), 24, 1e-5, 1e-6);
-    bml_nn_layernorm_backward(dx, dw, db, get(&f, "dout"), get(&f, "x"), get(&f, "w"), mean, rstd, 4, 6);
+    bml__nn_layernorm_backward(dx, dw, db, get(&f, "dout"), get(&f, "x"), get(&f, "w"), mean, rstd, 4, 6);
     close_to("layernorm dx", dx, get(&f, "dx"), 24, 1e-4, 1e-6);
     close_to("layernorm dw", dw, get(&f, "dw"), 6, 1e-5, 1e-6);
     close_to("layernorm db", db, get(&f, "db"), 6, 1e-5, 1e-6);
@@ -153,14 +153,14 @@ static void test_layernorm_parity(void) {
 static void test_activation_parity(void) {
     tfile f = load("activations.bin");
     float out[20], d[20] = {0};
-    bml_nn_relu_forward(out, get(&f, "x"), 20);
+    bml__nn_relu_forward(out, get(&f, "x"), 20);
     close_to("relu", out, get(&f, "relu"), 20, 0, 1e-30);
-    bml_nn_relu_backward(d, get(&f, "dout"), out, 20);
+    bml__nn_relu_backward(d, get(&f, "dout"), out, 20);
     close_to("drelu", d, get(&f, "drelu"), 20, 0, 1e-30);
     memset(d, 0, sizeof d);
-    bml_nn_tanh_forward(out, get(&f, "x"), 20);
+    bml__nn_tanh_forward(out, get(&f, "x"), 20);
     close_to("tanh", out, get(&f, "tanh"), 20, 1e-6, 1e-7);
-    bml_nn_tanh_backward(d, get(&f, "dout"), out, 20);
+    bml__nn_tanh_backward(d, get(&f, "dout"), out, 20);
     close_to("dtanh", d, get(&f, "dtanh"), 20, 1e-5, 1e-7);
     release(&f);
 }
@@ -182,7 +182,7 @@ static void mlp_parity(const char *file, const int *dims, int L, int tanh_act) {
     CHECK_OK(bml__mlp_net_forward(n, get(&f, "x"), B, 0, out));
     close_to("mlp out", out, get(&f, "out"), (size_t)B * O, 1e-5, 1e-6);
     bml_loss loss = {.kind = BML_LOSS_MSE};
-    float l = (float)bml_loss_eval(&loss, out, get(&f, "y"), NULL, (size_t)B * O, dout);
+    float l = (float)bml__loss_eval(&loss, out, get(&f, "y"), NULL, (size_t)B * O, dout);
     close_to("mlp loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
     bml__mlp_net_backward(n, dout, B, dx);
@@ -210,20 +210,20 @@ static void test_loss_parity(void) {
     const char *names[] = {"mse", "mae", "huber", "mape"};
     for (int k = 0; k < 4; k++) {
         bml_loss l = {.delta = 0.5f, .epsilon = 1e-8f};
-        CHECK_INT(bml_loss_parse(names[k], &l.kind), 0);
+        CHECK_INT(bml__loss_parse(names[k], &l.kind), 0);
         float d[12];
-        float v = (float)bml_loss_eval(&l, get(&f, "pred"), get(&f, "y"), NULL, 12, d);
+        float v = (float)bml__loss_eval(&l, get(&f, "pred"), get(&f, "y"), NULL, 12, d);
         char key[16];
         close_to(names[k], &v, get(&f, names[k]), 1, 1e-5, 1e-7);
         snprintf(key, sizeof key, "d%s", names[k]);
         close_to(key, d, get(&f, key), 12, 1e-5, 1e-7);
     }
     bml_loss_kind kind;
-    CHECK(bml_loss_parse("focal", &kind) != 0);
+    CHECK(bml__loss_parse("focal", &kind) != 0);
     /* a mask drops values from the mean and from the gradient */
     float p[3] = {1, 2, 3}, y[3] = {0, 0, 0}, m[3] = {1, 0, 1}, d[3];
     bml_loss mse = {.kind = BML_LOSS_MSE};
-    CHECK_NEAR(bml_loss_eval(&mse, p, y, m, 3, d), 5.0, 1e-12);
+    CHECK_NEAR(bml__loss_eval(&mse, p, y, m, 3, d), 5.0, 1e-12);
     CHECK_NEAR(d[1], 0, 0);
     CHECK_NEAR(d[2], 3, 1e-6);
     release(&f);
@@ -233,7 +233,7 @@ static void test_physics_loss(void) {
     tfile f = load("physics.bin");
     bml_loss l = {.kind = BML_LOSS_PHYSICS, .monotonicity = 0.3f, .smoothness = 0.2f, .T = 5, .O = 2};
     float d[20];
-    float v = (float)bml_loss_eval(&l, get(&f, "pred"), get(&f, "y"), get(&f, "mask"), 20, d);
+    float v = (float)bml__loss_eval(&l, get(&f, "pred"), get(&f, "y"), get(&f, "mask"), 20, d);
     close_to("physics_informed", &v, get(&f, "loss"), 1, 1e-5, 1e-7);
     close_to("d physics_informed", d, get(&f, "dpred"), 20, 1e-4, 1e-7);
     /* finite differences, padded steps included (their gradient is 0) */
@@ -242,14 +242,14 @@ static void test_physics_loss(void) {
     for (int i = 0; i < 20; i++) {
         float keep = p[i];
         p[i] = keep + 1e-3f;
-        double lp = bml_loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
+        double lp = bml__loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
         p[i] = keep - 1e-3f;
-        double lm = bml_loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
+        double lm = bml__loss_eval(&l, p, get(&f, "y"), get(&f, "mask"), 20, NULL);
         p[i] = keep;
         CHECK_NEAR((lp - lm) / 2e-3, d[i], 2e-3);
     }
     bml_loss_kind kind;
-    CHECK_INT(bml_loss_parse("physics_informed", &kind), 0);
+    CHECK_INT(bml__loss_parse("physics_informed", &kind), 0);
     CHECK_INT(kind, BML_LOSS_PHYSICS);
     release(&f);
 }
@@ -259,23 +259,23 @@ static void test_adamw_scheduler_clip_parity(void) {
     float p[10];
     memcpy(p, get(&f, "p0"), sizeof p);
     bml_adamw o;
-    CHECK_OK(bml_adamw_init(&o, 10, 1e-3f, 0.01f));
+    CHECK_OK(bml__adamw_init(&o, 10, 1e-3f, 0.01f));
     const float *grads = get(&f, "grads");
     for (int s = 0; s < 6; s++) {
-        bml_adamw_step(&o, p, grads + s * 10);
+        bml__adamw_step(&o, p, grads + s * 10);
         char key[16];
         snprintf(key, sizeof key, "p%d", s + 1);
         close_to(key, p, get(&f, key), 10, 1e-6, 1e-7);
     }
-    bml_adamw_release(&o);
+    bml__adamw_release(&o);
     const float *lrs = get(&f, "lrs");
     float mine[400];
-    for (int e = 0; e < 400; e++) mine[e] = (float)bml_cosine_warm_restarts_lr(1e-3, 0, 50, 2, e);
+    for (int e = 0; e < 400; e++) mine[e] = (float)bml__cosine_warm_restarts_lr(1e-3, 0, 50, 2, e);
     close_to("cosine warm restarts", mine, lrs, 400, 1e-6, 1e-12);
     float g[11];
     memcpy(g, get(&f, "clip_in"), sizeof g);
     size_t sizes[3] = {3, 4, 4};
-    float norm = (float)bml_clip_grad_norm(g, sizes, 3, 1.0);
+    float norm = (float)bml__clip_grad_norm(g, sizes, 3, 1.0);
     close_to("clip norm", &norm, get(&f, "clip_norm"), 1, 1e-6, 0);
     close_to("clipped", g, get(&f, "clip_out"), 11, 1e-6, 1e-8);
     release(&f);
@@ -286,7 +286,7 @@ static void test_lstm_parity(void) {
     int B = 3, T = 6, C = 4, H = 5, len[3];
     for (int b = 0; b < B; b++) len[b] = (int)get(&f, "len")[b];
     float out[2][3 * 6 * 5], cell[2][3 * 6 * 5], gates[2][3 * 6 * 20];
-    float *scratch = zeros(bml_nn_lstm_backward_scratch(B, T, H) + bml_nn_lstm_forward_scratch(B, H));
+    float *scratch = zeros(bml__nn_lstm_backward_scratch(B, T, H) + bml__nn_lstm_forward_scratch(B, H));
     const char *sfx[2] = {"l0", "l0_reverse"};
     float both[3 * 6 * 10], dx[3 * 6 * 4] = {0};
     for (int d = 0; d < 2; d++) {
@@ -295,7 +295,7 @@ static void test_lstm_parity(void) {
         snprintf(wh, sizeof wh, "weight_hh_%s", sfx[d]);
         snprintf(bi, sizeof bi, "bias_ih_%s", sfx[d]);
         snprintf(bh, sizeof bh, "bias_hh_%s", sfx[d]);
-        bml_nn_lstm_forward(out[d], cell[d], gates[d], get(&f, "x"), len, get(&f, wi), get(&f, wh), get(&f, bi), get(&f, bh),
+        bml__nn_lstm_forward(out[d], cell[d], gates[d], get(&f, "x"), len, get(&f, wi), get(&f, wh), get(&f, bi), get(&f, bh),
                             B, T, C, H, d, scratch);
         for (int r = 0; r < B * T; r++) memcpy(both + (size_t)r * 2 * H + d * H, out[d] + (size_t)r * H, (size_t)H * sizeof(float));
     }
@@ -307,7 +307,7 @@ static void test_lstm_parity(void) {
         char wi[32], wh[32], k[40];
         snprintf(wi, sizeof wi, "weight_ih_%s", sfx[d]);
         snprintf(wh, sizeof wh, "weight_hh_%s", sfx[d]);
-        bml_nn_lstm_backward(dx, dwi, dwh, dbi, dbh, dout, get(&f, "x"), out[d], cell[d], gates[d], len, get(&f, wi),
+        bml__nn_lstm_backward(dx, dwi, dwh, dbi, dbh, dout, get(&f, "x"), out[d], cell[d], gates[d], len, get(&f, wi),
                              get(&f, wh), B, T, C, H, d, scratch);
         snprintf(k, sizeof k, "dweight_ih_%s", sfx[d]);
         close_to(k, dwi, get(&f, k), 80, 1e-4, 1e-6);
@@ -327,14 +327,14 @@ static void test_mha_parity(void) {
     tfile f = load("mha.bin");
     int B = 2, T = 5, D = 8, nh = 2, len[2] = {(int)get(&f, "len")[0], (int)get(&f, "len")[1]};
     float out[80], qkv[240], probs[2 * 2 * 25], dmask[2 * 2 * 25], ctx[80], avg[50];
-    bml_nn_mha_forward(out, qkv, probs, dmask, ctx, get(&f, "x"), len, get(&f, "w_in"), get(&f, "b_in"), get(&f, "w_out"),
+    bml__nn_mha_forward(out, qkv, probs, dmask, ctx, get(&f, "x"), len, get(&f, "w_in"), get(&f, "b_in"), get(&f, "w_out"),
                        get(&f, "b_out"), B, T, D, nh, 0.1f, 0, NULL);
     close_to("mha out", out, get(&f, "out"), 80, 1e-5, 1e-6);
-    bml_nn_mha_average_heads(avg, probs, B, T, nh);
+    bml__nn_mha_average_heads(avg, probs, B, T, nh);
     close_to("mha weights", avg, get(&f, "weights"), 50, 1e-5, 1e-7);
     float dx[80] = {0}, dwi[192] = {0}, dbi[24] = {0}, dwo[64] = {0}, dbo[8] = {0};
-    float *scratch = zeros(bml_nn_mha_backward_scratch(B, T, D));
-    bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, get(&f, "dout"), get(&f, "x"), qkv, probs, dmask, ctx, len, get(&f, "w_in"),
+    float *scratch = zeros(bml__nn_mha_backward_scratch(B, T, D));
+    bml__nn_mha_backward(dx, dwi, dbi, dwo, dbo, get(&f, "dout"), get(&f, "x"), qkv, probs, dmask, ctx, len, get(&f, "w_in"),
                         get(&f, "w_out"), B, T, D, nh, scratch);
     close_to("mha dx", dx, get(&f, "dx"), 80, 1e-4, 1e-6);
     close_to("mha dw_in", dwi, get(&f, "dw_in"), 192, 1e-4, 1e-6);
@@ -357,23 +357,23 @@ static void test_conv_batchnorm_parity(void) {
     int N = 2, Cin = 3, Cout = 4, L = 5;
     float x[30], col[2 * 5 * 9], c[40], y[40], mean[4], rstd[4], rm[4] = {0, 0, 0, 0}, rv[4] = {1, 1, 1, 1};
     to_last(x, get(&f, "x"), N, Cin, L);
-    bml_nn_conv1d_k3_forward(c, col, x, get(&f, "conv_w"), get(&f, "conv_b"), N, L, Cin, Cout);
+    bml__nn_conv1d_k3_forward(c, col, x, get(&f, "conv_w"), get(&f, "conv_b"), N, L, Cin, Cout);
     float ref[40];
     to_last(ref, get(&f, "conv_out"), N, Cout, L);
     close_to("conv out", c, ref, 40, 1e-5, 1e-6);
-    bml_nn_batchnorm_forward(y, mean, rstd, rm, rv, c, get(&f, "bn_w"), get(&f, "bn_b"), NULL, N * L, Cout, 1e-5f, 0.1f, 1);
+    bml__nn_batchnorm_forward(y, mean, rstd, rm, rv, c, get(&f, "bn_w"), get(&f, "bn_b"), NULL, N * L, Cout, 1e-5f, 0.1f, 1);
     to_last(ref, get(&f, "out"), N, Cout, L);
     close_to("batchnorm out", y, ref, 40, 1e-5, 1e-6);
     close_to("running mean", rm, get(&f, "run_mean"), 4, 1e-5, 1e-7);
     close_to("running var", rv, get(&f, "run_var"), 4, 1e-5, 1e-7);
     float dout[40], dc[40] = {0}, dbw[4] = {0}, dbb[4] = {0}, dx[30] = {0}, dcw[36] = {0}, dcb[4] = {0}, scratch[90];
     to_last(dout, get(&f, "dout"), N, Cout, L);
-    bml_nn_batchnorm_backward(dc, dbw, dbb, dout, c, get(&f, "bn_w"), mean, rstd, NULL, N * L, Cout, 1);
+    bml__nn_batchnorm_backward(dc, dbw, dbb, dout, c, get(&f, "bn_w"), mean, rstd, NULL, N * L, Cout, 1);
     to_last(ref, get(&f, "dconv_out"), N, Cout, L);
     close_to("batchnorm dx", dc, ref, 40, 1e-4, 1e-6);
     close_to("batchnorm dw", dbw, get(&f, "dbn_w"), 4, 1e-5, 1e-6);
     close_to("batchnorm db", dbb, get(&f, "dbn_b"), 4, 1e-5, 1e-6);
-    bml_nn_conv1d_k3_backward(dx, dcw, dcb, dc, col, get(&f, "conv_w"), N, L, Cin, Cout, scratch);
+    bml__nn_conv1d_k3_backward(dx, dcw, dcb, dc, col, get(&f, "conv_w"), N, L, Cin, Cout, scratch);
     to_last(ref, get(&f, "dx"), N, Cin, L);
     close_to("conv dx", dx, ref, 30, 1e-4, 1e-6);
     close_to("conv dw", dcw, get(&f, "dconv_w"), 36, 1e-4, 1e-6);
@@ -423,10 +423,10 @@ static void layer_fwd(void *vc, float *out) {
     layer_ctx *c = vc;
     size_t n = (size_t)c->N * c->C;
     switch (c->kind) {
-    case 0: bml_nn_linear_forward(out, c->x, c->w, c->b, c->N, c->C, c->OC); break;
-    case 1: bml_nn_tanh_forward(out, c->x, n); break;
-    case 2: bml_nn_relu_forward(out, c->x, n); break;
-    case 3: bml_nn_layernorm_forward(out, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C, 1e-5f); break;
+    case 0: bml__nn_linear_forward(out, c->x, c->w, c->b, c->N, c->C, c->OC); break;
+    case 1: bml__nn_tanh_forward(out, c->x, n); break;
+    case 2: bml__nn_relu_forward(out, c->x, n); break;
+    case 3: bml__nn_layernorm_forward(out, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C, 1e-5f); break;
     case 4:
         for (size_t i = 0; i < n; i++) out[i] = c->x[i] * c->mask[i];
         break;
@@ -435,14 +435,14 @@ static void layer_fwd(void *vc, float *out) {
 
 static void test_layer_gradients(void) {
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 21);
+    bml__nn_rng_seed(&r, 21);
     int N = 5, C = 6, OC = 4;
     layer_ctx c = {randv((size_t)N * C, &r, 1), randv((size_t)OC * C, &r, 1), randv((size_t)OC, &r, 1), zeros((size_t)N),
                    zeros((size_t)N), zeros((size_t)N * C), N, C, OC, 0};
     float *wout = randv((size_t)N * OC, &r, 1), *out = zeros((size_t)N * C * 4);
     /* Linear */
     float *dx = zeros((size_t)N * C), *dw = zeros((size_t)OC * C), *db = zeros((size_t)OC);
-    bml_nn_linear_backward(dx, dw, db, wout, c.x, c.w, N, C, OC);
+    bml__nn_linear_backward(dx, dw, db, wout, c.x, c.w, N, C, OC);
     fd_check("linear dx", &c, layer_fwd, c.x, dx, (size_t)N * C, wout, (size_t)N * OC);
     fd_check("linear dw", &c, layer_fwd, c.w, dw, (size_t)OC * C, wout, (size_t)N * OC);
     fd_check("linear db", &c, layer_fwd, c.b, db, (size_t)OC, wout, (size_t)N * OC);
@@ -454,17 +454,17 @@ static void test_layer_gradients(void) {
             if (fabsf(c.x[i]) < 0.1f) c.x[i] = 0.5f;
         layer_fwd(&c, out);
         memset(dx, 0, (size_t)N * C * sizeof *dx);
-        if (kind == 1) bml_nn_tanh_backward(dx, w2, out, (size_t)N * C);
-        else bml_nn_relu_backward(dx, w2, out, (size_t)N * C);
+        if (kind == 1) bml__nn_tanh_backward(dx, w2, out, (size_t)N * C);
+        else bml__nn_relu_backward(dx, w2, out, (size_t)N * C);
         fd_check(kind == 1 ? "tanh" : "relu", &c, layer_fwd, c.x, dx, (size_t)N * C, w2, (size_t)N * C);
     }
     c.kind = 4;
-    bml_nn_dropout_forward(out, c.mask, c.x, (size_t)N * C, 0.3f, &r);
+    bml__nn_dropout_forward(out, c.mask, c.x, (size_t)N * C, 0.3f, &r);
     int zeroed = 0;
     for (int i = 0; i < N * C; i++) zeroed += c.mask[i] == 0.0f;
     CHECK(zeroed > 0 && zeroed < N * C);
     memset(dx, 0, (size_t)N * C * sizeof *dx);
-    bml_nn_dropout_backward(dx, w2, c.mask, (size_t)N * C);
+    bml__nn_dropout_backward(dx, w2, c.mask, (size_t)N * C);
     fd_check("dropout", &c, layer_fwd, c.x, dx, (size_t)N * C, w2, (size_t)N * C);
     /* LayerNorm */
     c.kind = 3;
@@ -474,7 +474,7 @@ static void test_layer_gradients(void) {
     layer_fwd(&c, out);
     float *dlw = zeros((size_t)C), *dlb = zeros((size_t)C);
     memset(dx, 0, (size_t)N * C * sizeof *dx);
-    bml_nn_layernorm_backward(dx, dlw, dlb, w2, c.x, c.w, c.mean, c.rstd, N, C);
+    bml__nn_layernorm_backward(dx, dlw, dlb, w2, c.x, c.w, c.mean, c.rstd, N, C);
     fd_check("layernorm dx", &c, layer_fwd, c.x, dx, (size_t)N * C, w2, (size_t)N * C);
     fd_check("layernorm dw", &c, layer_fwd, c.w, dlw, (size_t)C, w2, (size_t)N * C);
     fd_check("layernorm db", &c, layer_fwd, c.b, dlb, (size_t)C, w2, (size_t)N * C);
@@ -491,7 +491,7 @@ typedef struct {
 } loss_ctx;
 static void loss_fwd(void *vc, float *out) {
     loss_ctx *c = vc;
-    out[0] = (float)bml_loss_eval(&c->l, c->p, c->y, NULL, c->n, NULL);
+    out[0] = (float)bml__loss_eval(&c->l, c->p, c->y, NULL, c->n, NULL);
 }
 
 typedef struct {
@@ -506,34 +506,34 @@ static void seq_fwd(void *vc, float *out) {
     float probs[2 * 2 * 36], dmask[2 * 2 * 36], qkv[2 * 6 * 24], ctx[2 * 6 * 8];
     switch (c->kind) {
     case 0:
-        bml_nn_lstm_forward(out, c->cell, c->gates, c->x, c->len, c->w_ih, c->w_hh, c->b_ih, c->b_hh, c->B, c->T, c->C, c->H,
+        bml__nn_lstm_forward(out, c->cell, c->gates, c->x, c->len, c->w_ih, c->w_hh, c->b_ih, c->b_hh, c->B, c->T, c->C, c->H,
                             c->reverse, c->scratch);
         break;
     case 1:
-        bml_nn_mha_forward(out, qkv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T, c->C,
+        bml__nn_mha_forward(out, qkv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T, c->C,
                            2, 0, 0, NULL);
         break;
     case 2: {
         float rm[8], rv[8];
         memcpy(rm, c->rm, (size_t)c->C * sizeof *rm);
         memcpy(rv, c->rv, (size_t)c->C * sizeof *rv);
-        bml_nn_batchnorm_forward(out, c->mean, c->rstd, rm, rv, c->x, c->bw, c->bb, c->rowmask, (int)n, c->C, 1e-5f, 0.1f, 1);
+        bml__nn_batchnorm_forward(out, c->mean, c->rstd, rm, rv, c->x, c->bw, c->bb, c->rowmask, (int)n, c->C, 1e-5f, 0.1f, 1);
         break;
     }
     case 5: { /* the first-step attention */
         float q[2 * 8], kv[2 * 6 * 16];
-        bml_nn_mha_first_forward(out, q, kv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T,
+        bml__nn_mha_first_forward(out, q, kv, probs, dmask, ctx, c->x, c->len, c->w_in, c->b_in, c->w_out, c->b_out, c->B, c->T,
                                  c->C, 2, 0, 0, NULL);
         break;
     }
-    case 3: bml_nn_conv1d_k3_forward(out, c->col, c->x, c->w_in, c->b_in, c->B, c->T, c->C, c->H); break;
-    case 4: bml_nn_mean_mid_forward(out, c->x, c->B, c->T, c->C); break;
+    case 3: bml__nn_conv1d_k3_forward(out, c->col, c->x, c->w_in, c->b_in, c->B, c->T, c->C, c->H); break;
+    case 4: bml__nn_mean_mid_forward(out, c->x, c->B, c->T, c->C); break;
     }
 }
 
 static void test_sequence_layer_gradients(void) {
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 31);
+    bml__nn_rng_seed(&r, 31);
     int B = 2, T = 6, C = 3, H = 4, len[2] = {6, 4};
     seq_ctx c = {0};
     c.B = B, c.T = T, c.C = C, c.H = H, c.len = len;
@@ -542,15 +542,15 @@ static void test_sequence_layer_gradients(void) {
     c.w_ih = randv((size_t)4 * H * C, &r, 0.5f), c.w_hh = randv((size_t)4 * H * H, &r, 0.5f);
     c.b_ih = randv((size_t)4 * H, &r, 0.3f), c.b_hh = randv((size_t)4 * H, &r, 0.3f);
     c.out = zeros((size_t)B * T * 8), c.cell = zeros((size_t)B * T * H), c.gates = zeros((size_t)B * T * 4 * H);
-    c.scratch = zeros(bml_nn_lstm_backward_scratch(B, T, H) + bml_nn_lstm_forward_scratch(B, H) + 1000);
+    c.scratch = zeros(bml__nn_lstm_backward_scratch(B, T, H) + bml__nn_lstm_forward_scratch(B, H) + 1000);
     float *wout = randv((size_t)B * T * 8, &r, 1);
     for (int t = len[1]; t < T; t++) memset(wout + ((size_t)T + t) * H, 0, (size_t)H * sizeof(float)); /* pads unread */
     for (int rev = 0; rev < 2; rev++) {
         c.kind = 0, c.reverse = rev;
         seq_fwd(&c, c.out);
         float *dx = zeros((size_t)B * T * C), *dwi = zeros((size_t)4 * H * C), *dwh = zeros((size_t)4 * H * H);
-        float *dbi = zeros((size_t)4 * H), *dbh = zeros((size_t)4 * H), *sc = zeros(bml_nn_lstm_backward_scratch(B, T, H));
-        bml_nn_lstm_backward(dx, dwi, dwh, dbi, dbh, wout, c.x, c.out, c.cell, c.gates, len, c.w_ih, c.w_hh, B, T, C, H, rev, sc);
+        float *dbi = zeros((size_t)4 * H), *dbh = zeros((size_t)4 * H), *sc = zeros(bml__nn_lstm_backward_scratch(B, T, H));
+        bml__nn_lstm_backward(dx, dwi, dwh, dbi, dbh, wout, c.x, c.out, c.cell, c.gates, len, c.w_ih, c.w_hh, B, T, C, H, rev, sc);
         fd_check(rev ? "lstm(reverse) dx" : "lstm dx", &c, seq_fwd, c.x, dx, (size_t)B * T * C, wout, (size_t)B * T * H);
         fd_check(rev ? "lstm(reverse) dw_ih" : "lstm dw_ih", &c, seq_fwd, c.w_ih, dwi, (size_t)4 * H * C, wout, (size_t)B * T * H);
         fd_check(rev ? "lstm(reverse) dw_hh" : "lstm dw_hh", &c, seq_fwd, c.w_hh, dwh, (size_t)4 * H * H, wout, (size_t)B * T * H);
@@ -565,10 +565,10 @@ static void test_sequence_layer_gradients(void) {
     c.w_in = randv((size_t)3 * D * D, &r, 0.5f), c.b_in = randv((size_t)3 * D, &r, 0.2f);
     c.w_out = randv((size_t)D * D, &r, 0.5f), c.b_out = randv((size_t)D, &r, 0.2f);
     float probs[2 * 2 * 36], dmask[2 * 2 * 36], qkv[2 * 6 * 24], ctx[2 * 6 * 8], out[2 * 6 * 8];
-    bml_nn_mha_forward(out, qkv, probs, dmask, ctx, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
+    bml__nn_mha_forward(out, qkv, probs, dmask, ctx, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
     float *wa = randv((size_t)B * T * D, &r, 1), *dx = zeros((size_t)B * T * D), *dwi = zeros((size_t)3 * D * D);
-    float *dbi = zeros((size_t)3 * D), *dwo = zeros((size_t)D * D), *dbo = zeros((size_t)D), *sc = zeros(bml_nn_mha_backward_scratch(B, T, D));
-    bml_nn_mha_backward(dx, dwi, dbi, dwo, dbo, wa, c.x, qkv, probs, dmask, ctx, len, c.w_in, c.w_out, B, T, D, 2, sc);
+    float *dbi = zeros((size_t)3 * D), *dwo = zeros((size_t)D * D), *dbo = zeros((size_t)D), *sc = zeros(bml__nn_mha_backward_scratch(B, T, D));
+    bml__nn_mha_backward(dx, dwi, dbi, dwo, dbo, wa, c.x, qkv, probs, dmask, ctx, len, c.w_in, c.w_out, B, T, D, 2, sc);
     fd_check("mha dx", &c, seq_fwd, c.x, dx, (size_t)B * T * D, wa, (size_t)B * T * D);
     fd_check("mha dw_in", &c, seq_fwd, c.w_in, dwi, (size_t)3 * D * D, wa, (size_t)B * T * D);
     fd_check("mha db_in", &c, seq_fwd, c.b_in, dbi, (size_t)3 * D, wa, (size_t)B * T * D);
@@ -576,7 +576,7 @@ static void test_sequence_layer_gradients(void) {
     /* the first-step attention: the full attention's first row, and its own gradients (padded keys unread) */
     {
         float o1[2 * 8], q1[2 * 8], kv1[2 * 6 * 16], p1[2 * 2 * 6], m1[2 * 2 * 6], c1[2 * 8];
-        bml_nn_mha_first_forward(o1, q1, kv1, p1, m1, c1, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
+        bml__nn_mha_first_forward(o1, q1, kv1, p1, m1, c1, c.x, len, c.w_in, c.b_in, c.w_out, c.b_out, B, T, D, 2, 0, 0, NULL);
         for (int b = 0; b < B; b++) {
             close_to("mha first out", o1 + b * D, out + (size_t)b * T * D, (size_t)D, 1e-5, 1e-6);
             for (int h = 0; h < 2; h++) close_to("mha first probs", p1 + (b * 2 + h) * T, probs + (size_t)(b * 2 + h) * T * T, (size_t)T, 1e-5, 1e-7);
@@ -584,8 +584,8 @@ static void test_sequence_layer_gradients(void) {
         c.kind = 5;
         float *w1 = randv((size_t)B * D, &r, 1), *fdx = zeros((size_t)B * T * D), *fwi = zeros((size_t)3 * D * D);
         float *fbi = zeros((size_t)3 * D), *fwo = zeros((size_t)D * D), *fbo = zeros((size_t)D);
-        float *fsc = zeros(bml_nn_mha_first_backward_scratch(B, T, D));
-        bml_nn_mha_first_backward(fdx, fwi, fbi, fwo, fbo, w1, c.x, q1, kv1, p1, m1, c1, len, c.w_in, c.w_out, B, T, D, 2, fsc);
+        float *fsc = zeros(bml__nn_mha_first_backward_scratch(B, T, D));
+        bml__nn_mha_first_backward(fdx, fwi, fbi, fwo, fbo, w1, c.x, q1, kv1, p1, m1, c1, len, c.w_in, c.w_out, B, T, D, 2, fsc);
         fd_check("mha first dx", &c, seq_fwd, c.x, fdx, (size_t)B * T * D, w1, (size_t)B * D);
         fd_check("mha first dw_in", &c, seq_fwd, c.w_in, fwi, (size_t)3 * D * D, w1, (size_t)B * D);
         fd_check("mha first db_in", &c, seq_fwd, c.b_in, fbi, (size_t)3 * D, w1, (size_t)B * D);
@@ -609,7 +609,7 @@ static void test_sequence_layer_gradients(void) {
         if (c.rowmask[i] == 0) memset(wb + (size_t)i * Cb, 0, (size_t)Cb * sizeof(float));
     seq_fwd(&c, bo);
     float *dbx = zeros((size_t)R * Cb), *dbw = zeros((size_t)Cb), *dbb = zeros((size_t)Cb);
-    bml_nn_batchnorm_backward(dbx, dbw, dbb, wb, c.x, c.bw, c.mean, c.rstd, c.rowmask, R, Cb, 1);
+    bml__nn_batchnorm_backward(dbx, dbw, dbb, wb, c.x, c.bw, c.mean, c.rstd, c.rowmask, R, Cb, 1);
     fd_check("batchnorm dx", &c, seq_fwd, c.x, dbx, (size_t)R * Cb, wb, (size_t)R * Cb);
     fd_check("batchnorm dw", &c, seq_fwd, c.bw, dbw, (size_t)Cb, wb, (size_t)R * Cb);
     free(bo), free(wb), free(dbx), free(dbw), free(dbb), free(c.bw), free(c.bb), free(c.rm), free(c.rv), free(c.mean),
@@ -622,13 +622,13 @@ static void test_sequence_layer_gradients(void) {
     c.col = zeros(2 * 6 * 9);
     float *co = zeros(48), *wc = randv(48, &r, 1), *dcx = zeros(36), *dcw = zeros(36), *dcb = zeros(4), *csc = zeros(108);
     seq_fwd(&c, co);
-    bml_nn_conv1d_k3_backward(dcx, dcw, dcb, wc, c.col, c.w_in, 2, 6, 3, 4, csc);
+    bml__nn_conv1d_k3_backward(dcx, dcw, dcb, wc, c.col, c.w_in, 2, 6, 3, 4, csc);
     fd_check("conv1d dx", &c, seq_fwd, c.x, dcx, 36, wc, 48);
     fd_check("conv1d dw", &c, seq_fwd, c.w_in, dcw, 36, wc, 48);
     fd_check("conv1d db", &c, seq_fwd, c.b_in, dcb, 4, wc, 48);
     c.kind = 4;
     float *mo = zeros(6), *wm = randv(6, &r, 1), *dmx = zeros(36);
-    bml_nn_mean_mid_backward(dmx, wm, 2, 6, 3);
+    bml__nn_mean_mid_backward(dmx, wm, 2, 6, 3);
     fd_check("mean", &c, seq_fwd, c.x, dmx, 36, wm, 6);
     free(mo), free(wm), free(dmx), free(co), free(wc), free(dcx), free(dcw), free(dcb), free(csc), free(c.col), free(c.x);
     free(keepx), free(xa), free(wa), free(dx), free(dwi), free(dbi), free(dwo), free(dbo), free(sc);
@@ -638,12 +638,12 @@ static void test_sequence_layer_gradients(void) {
 
 static void test_loss_gradients(void) {
     bml_nn_rng r;
-    bml_nn_rng_seed(&r, 22);
+    bml__nn_rng_seed(&r, 22);
     float p[9], y[9], d[9], one = 1.0f;
-    for (int i = 0; i < 9; i++) p[i] = bml_nn_rng_normal(&r), y[i] = p[i] + (i % 2 ? 0.7f : -0.9f) * (1 + 0.1f * i);
+    for (int i = 0; i < 9; i++) p[i] = bml__nn_rng_normal(&r), y[i] = p[i] + (i % 2 ? 0.7f : -0.9f) * (1 + 0.1f * i);
     for (int k = 0; k < 4; k++) {
         loss_ctx c = {{.kind = (bml_loss_kind)k, .delta = 0.5f, .epsilon = 1e-8f}, p, y, 9};
-        bml_loss_eval(&c.l, p, y, NULL, 9, d);
+        bml__loss_eval(&c.l, p, y, NULL, 9, d);
         fd_check("loss", &c, loss_fwd, p, d, 9, &one, 1);
     }
 }
@@ -665,8 +665,8 @@ static void test_mlp_gradients(void) {
         CHECK_OK(bml__mlp_net_create(dims, 3, act, 0.0f, 3, &n));
         if (!n) return;
         bml_nn_rng r;
-        bml_nn_rng_seed(&r, 23);
-        for (size_t i = 0; i < n->n_params; i++) n->params[i] += 0.1f * bml_nn_rng_normal(&r); /* non-zero biases */
+        bml__nn_rng_seed(&r, 23);
+        for (size_t i = 0; i < n->n_params; i++) n->params[i] += 0.1f * bml__nn_rng_normal(&r); /* non-zero biases */
         net_ctx c = {n, randv((size_t)B * 4, &r, 1), B};
         float *wout = randv((size_t)B * 2, &r, 1), *out = zeros((size_t)B * 2), *dx = zeros((size_t)B * 4);
         net_fwd(&c, out);
@@ -695,7 +695,7 @@ static void seq_net_parity(const char *file, int cnn) {
     CHECK_OK(bml__seq_net_forward(n, get(&f, "x"), mask, B, T, 1, out));
     close_to(cnn ? "cnn_lstm out" : "lstm_attn out", out, get(&f, "out"), 36, 1e-4, 1e-6);
     bml_loss mse = {.kind = BML_LOSS_MSE};
-    float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, 36, dout);
+    float l = (float)bml__loss_eval(&mse, out, get(&f, "y"), NULL, 36, dout);
     close_to("loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
     bml__seq_net_backward(n, dout);
@@ -757,7 +757,7 @@ static void test_acla_parity(void) {
         }
     }
     bml_loss mse = {.kind = BML_LOSS_MSE};
-    float l = (float)bml_loss_eval(&mse, out, get(&f, "y"), NULL, B * T * O, dout);
+    float l = (float)bml__loss_eval(&mse, out, get(&f, "y"), NULL, B * T * O, dout);
     close_to("acla loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
     CHECK_OK(bml__acla_net_backward(n, dout));
@@ -788,7 +788,7 @@ static void test_seq_net_gradients(void) {
         CHECK_OK(bml__seq_net_create(cnn, F, O, H, 2, 0.0f, 5, &n));
         if (!n) return;
         bml_nn_rng r;
-        bml_nn_rng_seed(&r, 41);
+        bml__nn_rng_seed(&r, 41);
         seqnet_ctx c = {n, randv((size_t)B * T * F, &r, 1), zeros((size_t)B * T), B, T};
         for (int i = 0; i < B * T; i++) c.mask[i] = i < T + 3 ? 1.0f : 0.0f; /* second sequence: 3 steps */
         for (int i = T + 3; i < B * T; i++) memset(c.x + (size_t)i * F, 0, (size_t)F * sizeof(float));

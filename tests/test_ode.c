@@ -158,7 +158,7 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
             o.atol = cJSON_GetObjectItemCaseSensitive(s, "atol")->valuedouble;
         }
         long nfe = 0;
-        CHECK_OK(bml_ode_solve(dyn_f, &m, n, y0, t, T, &o, y, &nfe));
+        CHECK_OK(bml__ode_solve(dyn_f, &m, n, y0, t, T, &o, y, &nfe));
         char what[96];
         snprintf(what, sizeof what, "%s %s (rtol %g) nfe", file, meth, o.rtol);
         long want = cJSON_GetObjectItemCaseSensitive(s, "nfe_forward")->valueint;
@@ -177,10 +177,10 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
             memset(dp, 0, m.np * sizeof *dp);
             if (o.method == BML_ODE_DOPRI5) {
                 long nfe2 = 0;
-                CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, lw, dy0, dp, &nfe2));
+                CHECK_OK(bml__ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, lw, dy0, dp, &nfe2));
                 CHECK_INT(nfe2, nfe);
             } else {
-                CHECK_OK(bml_ode_backprop_fixed(dyn_f, dyn_vjp, &m, n, y0, t, T, o.method, lw, (f32 ? y : NULL), dy0, dp));
+                CHECK_OK(bml__ode_backprop_fixed(dyn_f, dyn_vjp, &m, n, y0, t, T, o.method, lw, (f32 ? y : NULL), dy0, dp));
             }
             /* float32 references accumulate rounding over every step of a dopri5 solve (and at rtol 1e-6
              * take a slightly different step sequence): compare with the family's scale there */
@@ -208,7 +208,7 @@ static void run_case_f(const char *file, double rtol, double atol, int f32) {
             size_t sizes[6] = {(size_t)(m.H * (m.D + 1)), (size_t)m.H, (size_t)(m.H * m.H), (size_t)m.H, (size_t)(m.D * m.H), (size_t)m.D};
             long nf = 0, nb = 0;
             memset(dp, 0, m.np * sizeof *dp);
-            CHECK_OK(bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &o, lw, dy0, dp, &nf, &nb));
+            CHECK_OK(bml__ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &o, lw, dy0, dp, &nf, &nb));
             long want_b = cJSON_GetObjectItemCaseSensitive(s, "nfe_backward_adjoint")->valueint;
             snprintf(what, sizeof what, "%s adjoint (rtol %g) nfe backward", file, o.rtol);
             if (f32 ? nb > want_b : nb != want_b) { /* float32 error estimates reject more steps there */
@@ -243,7 +243,7 @@ static void test_latent_f32(void) { run_case_f("latent_f32.json", 2e-5, 1e-6, 1)
 static double solve_loss(mlp_dyn *m, size_t n, const double *y0, const double *t, size_t T, const bml_ode_opts *o,
                          const double *w, double *y) {
     long nfe;
-    CHECK_OK(bml_ode_solve(dyn_f, m, n, y0, t, T, o, y, &nfe));
+    CHECK_OK(bml__ode_solve(dyn_f, m, n, y0, t, T, o, y, &nfe));
     double L = 0;
     for (size_t i = 0; i < T * n; i++) L += w[i] * y[i];
     return L;
@@ -264,9 +264,9 @@ static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
     double *dy0_torch = calloc(n, sizeof *dy0_torch), *dp_torch = calloc(m.np, sizeof *dp_torch);
     bml_ode_opts o = {BML_ODE_DOPRI5, 1e-3, 1e-4, 0, NULL, 0, 1};
     long nfe;
-    CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, w, dy0, dp, &nfe));
+    CHECK_OK(bml__ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, w, dy0, dp, &nfe));
     o.grad_through_controller = 0;
-    CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, w, dy0_torch, dp_torch, &nfe));
+    CHECK_OK(bml__ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &o, w, dy0_torch, dp_torch, &nfe));
     o.grad_through_controller = 1;
     const double eps = 1e-6;
     double differ = 0;
@@ -298,8 +298,8 @@ static void test_dopri5_gradients_finite_differences_and_adjoint(void) {
         bml_ode_opts oa = {BML_ODE_DOPRI5, tol, tol * 0.1, 0, NULL, 0, 1};
         long nf, nb;
         memset(dp, 0, m.np * sizeof *dp), memset(dp_torch, 0, m.np * sizeof *dp_torch);
-        CHECK_OK(bml_ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &oa, w, dy0, dp, &nf));
-        CHECK_OK(bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &oa, w, dy0_torch, dp_torch, &nf, &nb));
+        CHECK_OK(bml__ode_backprop_dopri5(dyn_f, dyn_vjp, &m, n, y0, t, T, &oa, w, dy0, dp, &nf));
+        CHECK_OK(bml__ode_adjoint_dopri5(dyn_f, dyn_vjp, &m, n, m.np, sizes, 6, y0, t, T, &oa, w, dy0_torch, dp_torch, &nf, &nb));
         gap[r] = 0;
         for (size_t i = 0; i < n; i++) gap[r] = fmax(gap[r], fabs(dy0[i] - dy0_torch[i]));
         for (size_t i = 0; i < m.np; i++) gap[r] = fmax(gap[r], fabs(dp[i] - dp_torch[i]));
@@ -329,15 +329,15 @@ static double net_loss(net_case *k) {
 
 static void net_case_init(net_case *k) {
     bml_nn_rng rng;
-    bml_nn_rng_seed(&rng, 7);
+    bml__nn_rng_seed(&rng, 7);
     for (int b = 0; b < NB; b++)
         for (int t = 0; t < NT; t++) {
             int real = !(b == 2 && t == 3); /* the last sample is one step shorter */
             k->mask[b * NT + t] = (float)real;
             float *r = k->x + (b * NT + t) * (NF + 1);
-            for (int j = 0; j < NF; j++) r[j] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
-            r[NF] = real ? 0.1f * (float)b + 0.3f * (float)t + 0.05f * bml_nn_rng_uniform(&rng) : 0;
-            for (int o = 0; o < NO; o++) k->c[(b * NT + t) * NO + o] = real ? 2 * bml_nn_rng_uniform(&rng) - 1 : 0;
+            for (int j = 0; j < NF; j++) r[j] = real ? 2 * bml__nn_rng_uniform(&rng) - 1 : 0;
+            r[NF] = real ? 0.1f * (float)b + 0.3f * (float)t + 0.05f * bml__nn_rng_uniform(&rng) : 0;
+            for (int o = 0; o < NO; o++) k->c[(b * NT + t) * NO + o] = real ? 2 * bml__nn_rng_uniform(&rng) - 1 : 0;
         }
 }
 
@@ -441,8 +441,8 @@ static void test_failing_backward_stops_training(void) {
     bml_trainable t = {n, n->params, n->grads, n->n_params, n->sizes, n->n_tensors, NT * (NF + 1), NT * NO, NT, fail_fwd, fail_bwd};
     bml_train_opts o = {.epochs = 2, .batch_size = 3, .learning_rate = 1e-3, .grad_clip = 1, .loss = {.kind = BML_LOSS_MSE, .T = NT, .O = NO}, .seed = 1};
     bml_train_history h = {0};
-    CHECK_ERR(bml_train(&t, k.x, k.c, k.mask, NB, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "more than 1 steps");
-    bml_train_history_release(&h);
+    CHECK_ERR(bml__train(&t, k.x, k.c, k.mask, NB, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "more than 1 steps");
+    bml__train_history_release(&h);
     bml__ode_net_free(n);
 }
 
@@ -456,12 +456,12 @@ static void test_errors_and_exact_solution(void) {
     double t[4] = {0, 0.5, 1.0, 2.0}, y0 = 1, y[4];
     long nfe;
     bml_ode_opts o = {BML_ODE_DOPRI5, 1e-8, 1e-10, 0, NULL, 0, 0};
-    CHECK_OK(bml_ode_solve(decay, NULL, 1, &y0, t, 4, &o, y, &nfe));
+    CHECK_OK(bml__ode_solve(decay, NULL, 1, &y0, t, 4, &o, y, &nfe));
     for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], t[i] - 1 + 2 * exp(-t[i]), 1e-7);
     o.max_steps = 2;
-    CHECK_ERR(bml_ode_solve(decay, NULL, 1, &y0, t, 4, &o, y, &nfe), BML_ERR_VALUE, "dopri5: more than 2 steps");
+    CHECK_ERR(bml__ode_solve(decay, NULL, 1, &y0, t, 4, &o, y, &nfe), BML_ERR_VALUE, "dopri5: more than 2 steps");
     double bad[3] = {0, 1, 1};
-    CHECK_ERR(bml_ode_solve(decay, NULL, 1, &y0, bad, 3, &o, y, &nfe), BML_ERR_VALUE, "times must increase");
+    CHECK_ERR(bml__ode_solve(decay, NULL, 1, &y0, bad, 3, &o, y, &nfe), BML_ERR_VALUE, "times must increase");
 }
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),

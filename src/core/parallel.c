@@ -23,6 +23,6 @@ void bml_parallel_set_thread_local(int n) {
     if (omp_set) omp_set(n < 1 ? 1 : n);
 }
 
-/* OpenBLAS is not touched: the library runs every product single-threaded (bml_nn_gemm), since OpenBLAS's
+/* OpenBLAS is not touched: the library runs every product single-threaded (bml__nn_gemm), since OpenBLAS's
  * threaded kernels round differently from its one-thread path */
 void bml_parallel_set_threads(int n) { bml_parallel_set_thread_local(n); }

@@ -34,7 +34,7 @@ static void release(bml_model *m) {
     mlp_state *s = m->state;
     if (!s) return;
     bml__mlp_net_free(s->net);
-    bml_train_history_release(&s->hist);
+    bml__train_history_release(&s->hist);
     free(s->y_mean);
     free(s->y_scale);
     free(s);
@@ -125,7 +125,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     if (!x || !y || !xv || !yv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_trainable t = {s->net, s->net->params, s->net->grads, s->net->n_params, s->net->sizes,
                        2 * (size_t)L,  F, O, 0, net_forward, net_backward};
-    if (st == BML_OK) st = bml_train(&t, x, y, NULL, tr->n, xv, yv, NULL, nv, &o, &s->hist);
+    if (st == BML_OK) st = bml__train(&t, x, y, NULL, tr->n, xv, yv, NULL, nv, &o, &s->hist);
     free(x);
     free(y);
     free(xv);

@@ -68,7 +68,7 @@ static void release(bml_model *m) {
     if (!s) return;
     bml__ode_net_free(s->node);
     bml__acla_net_free(s->acla);
-    bml_train_history_release(&s->hist);
+    bml__train_history_release(&s->hist);
     free(s->y_mean), free(s->y_scale), free(s);
     m->state = NULL;
 }
@@ -195,7 +195,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     o.loss.T = (int)T, o.loss.O = (int)O;
     net_view v = view(s);
     bml_trainable t = {&ctx, v.params, v.grads, v.n_params, v.sizes, v.n_tensors, T * (F + 1), T * O, T, net_forward, net_backward};
-    if (st == BML_OK) st = bml_train(&t, x, y, mask, tr->n, xv, yv, mv, nv, &o, &s->hist);
+    if (st == BML_OK) st = bml__train(&t, x, y, mask, tr->n, xv, yv, mv, nv, &o, &s->hist);
     free(x), free(y), free(mask), free(xv), free(yv), free(mv);
     return st;
 }

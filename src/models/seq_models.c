@@ -37,7 +37,7 @@ static void release(bml_model *m) {
     seq_state *s = m->state;
     if (!s) return;
     bml__seq_net_free(s->net);
-    bml_train_history_release(&s->hist);
+    bml__train_history_release(&s->hist);
     free(s->y_mean);
     free(s->y_scale);
     free(s);
@@ -107,7 +107,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     o.loss.T = (int)T, o.loss.O = (int)O;
     bml_trainable t = {&ctx, s->net->params, s->net->grads, s->net->n_params, s->net->sizes, s->net->n_tensors,
                        T * F, T * O, T, net_forward, net_backward};
-    if (st == BML_OK) st = bml_train(&t, x, y, mask, tr->n, xv, yv, mv, nv, &o, &s->hist);
+    if (st == BML_OK) st = bml__train(&t, x, y, mask, tr->n, xv, yv, mv, nv, &o, &s->hist);
     free(x), free(y), free(mask), free(xv), free(yv), free(mv);
     return st;
 }

@@ -11,7 +11,7 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
     if (strcmp(p->scheduler, "cosine_warm_restarts") && strcmp(p->scheduler, "constant"))
         return bml__fail(BML_ERR_VALUE, "model %s: scheduler must be cosine_warm_restarts or constant, got '%s'", what,
                          p->scheduler);
-    if (bml_loss_parse(p->loss, &o->loss.kind) != 0)
+    if (bml__loss_parse(p->loss, &o->loss.kind) != 0)
         return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape, physics_informed)", what,
                          p->loss);
     o->loss.delta = (float)p->loss_delta;

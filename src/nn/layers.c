@@ -34,18 +34,18 @@ static void blas_one_thread(void) {
     else openblas_set_num_threads(1); /* no thread to spare: the caller's own OpenMP setting is the cost */
 }
 
-void bml_nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc) {
     pthread_once(&blas_once, blas_one_thread);
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
                 a, lda, b, ldb, beta, c, ldc);
 }
 
-void bml_nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
-    bml_nn_gemm(0, 1, M, N, K, 1.0f, a, K, b, K, accumulate ? 1.0f : 0.0f, out, N);
+void bml__nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    bml__nn_gemm(0, 1, M, N, K, 1.0f, a, K, b, K, accumulate ? 1.0f : 0.0f, out, N);
 }
 
-void bml_nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+void bml__nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float s = accumulate ? out[i * N + j] : 0.0f;
@@ -54,11 +54,11 @@ void bml_nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, 
         }
 }
 
-void bml_nn_matmul_ab(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
-    bml_nn_gemm(0, 0, M, N, K, 1.0f, a, K, b, N, accumulate ? 1.0f : 0.0f, out, N);
+void bml__nn_matmul_ab(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    bml__nn_gemm(0, 0, M, N, K, 1.0f, a, K, b, N, accumulate ? 1.0f : 0.0f, out, N);
 }
 
-void bml_nn_matmul_ab_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+void bml__nn_matmul_ab_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float s = accumulate ? out[i * N + j] : 0.0f;
@@ -67,11 +67,11 @@ void bml_nn_matmul_ab_naive(float *out, const float *a, const float *b, int M, i
         }
 }
 
-void bml_nn_matmul_atb(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
-    bml_nn_gemm(1, 0, M, N, K, 1.0f, a, M, b, N, accumulate ? 1.0f : 0.0f, out, N);
+void bml__nn_matmul_atb(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+    bml__nn_gemm(1, 0, M, N, K, 1.0f, a, M, b, N, accumulate ? 1.0f : 0.0f, out, N);
 }
 
-void bml_nn_matmul_atb_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
+void bml__nn_matmul_atb_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             float s = accumulate ? out[i * N + j] : 0.0f;
@@ -81,28 +81,28 @@ void bml_nn_matmul_atb_naive(float *out, const float *a, const float *b, int M, 
 }
 
 /* ------------------------------------------------------------------ Linear */
-void bml_nn_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
+void bml__nn_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, int OC) {
     /* out (N,OC) = inp (N,C) @ w (OC,C)^T + b */
     if (b)
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *out);
-    bml_nn_matmul_abt(out, inp, w, N, OC, C, b != NULL);
+    bml__nn_matmul_abt(out, inp, w, N, OC, C, b != NULL);
 }
 
-void bml_nn_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+void bml__nn_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                             int N, int C, int OC) {
-    if (dinp) bml_nn_matmul_ab(dinp, dout, w, N, C, OC, 1);  /* dinp (N,C) += dout (N,OC) @ w (OC,C) */
-    if (dw) bml_nn_matmul_atb(dw, dout, inp, OC, C, N, 1);   /* dw (OC,C) += dout^T (OC,N) @ inp (N,C) */
+    if (dinp) bml__nn_matmul_ab(dinp, dout, w, N, C, OC, 1);  /* dinp (N,C) += dout (N,OC) @ w (OC,C) */
+    if (dw) bml__nn_matmul_atb(dw, dout, inp, OC, C, N, 1);   /* dw (OC,C) += dout^T (OC,N) @ inp (N,C) */
     if (db)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) db[o] += dout[(size_t)n * OC + o];
 }
 
 /* ------------------------------------------------------------------ activations */
-void bml_nn_relu_forward(float *out, const float *inp, size_t n) {
+void bml__nn_relu_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void bml_nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
+void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float d = dout[i]; /* read unconditionally: a select the compiler vectorises, not a branch */
         dinp[i] += out[i] > 0.0f ? d : 0.0f;
@@ -116,24 +116,24 @@ __attribute__((target_clones("avx2,fma", "default"))) static void tanh_forward(f
     for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
 
-void bml_nn_tanh_forward(float *out, const float *inp, size_t n) { tanh_forward(out, inp, n); }
+void bml__nn_tanh_forward(float *out, const float *inp, size_t n) { tanh_forward(out, inp, n); }
 
-void bml_nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
+void bml__nn_tanh_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
 /* ------------------------------------------------------------------ RNG and dropout */
-void bml_nn_rng_seed(bml_nn_rng *r, uint64_t seed) { bml__rng_seed(r, seed); }
+void bml__nn_rng_seed(bml_nn_rng *r, uint64_t seed) { bml__rng_seed(r, seed); }
 
 static inline float uniform24(bml_nn_rng *r) { return (float)(bml__rng_next(r) >> 40) * 0x1.0p-24f; }
-float bml_nn_rng_uniform(bml_nn_rng *r) { return uniform24(r); }
+float bml__nn_rng_uniform(bml_nn_rng *r) { return uniform24(r); }
 
-float bml_nn_rng_normal(bml_nn_rng *r) {
+float bml__nn_rng_normal(bml_nn_rng *r) {
     double u1 = ((double)(bml__rng_next(r) >> 11) + 1.0) * 0x1.0p-53, u2 = (double)(bml__rng_next(r) >> 11) * 0x1.0p-53;
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-void bml_nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
+void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
     float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
     for (size_t i = 0; i < n; i++) {
         mask[i] = (float)(uniform24(rng) >= p) * scale; /* 0 or scale, without a branch to mispredict */
@@ -141,12 +141,12 @@ void bml_nn_dropout_forward(float *out, float *mask, const float *inp, size_t n,
     }
 }
 
-void bml_nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {
+void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
 }
 
 /* ------------------------------------------------------------------ LayerNorm */
-void bml_nn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+void bml__nn_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
                               int N, int C, float eps) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -163,7 +163,7 @@ void bml_nn_layernorm_forward(float *out, float *mean, float *rstd, const float 
     }
 }
 
-void bml_nn_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+void bml__nn_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, int N, int C) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
@@ -187,11 +187,11 @@ void bml_nn_layernorm_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* ------------------------------------------------------------------ initialisation */
-void bml_nn_init_xavier_uniform(float *w, int fan_out, int fan_in, float gain, bml_nn_rng *rng) {
+void bml__nn_init_xavier_uniform(float *w, int fan_out, int fan_in, float gain, bml_nn_rng *rng) {
     float a = gain * sqrtf(6.0f / (float)(fan_in + fan_out));
-    for (size_t i = 0; i < (size_t)fan_out * (size_t)fan_in; i++) w[i] = (2.0f * bml_nn_rng_uniform(rng) - 1.0f) * a;
+    for (size_t i = 0; i < (size_t)fan_out * (size_t)fan_in; i++) w[i] = (2.0f * bml__nn_rng_uniform(rng) - 1.0f) * a;
 }
 
-void bml_nn_init_uniform(float *w, size_t n, float bound, bml_nn_rng *rng) {
-    for (size_t i = 0; i < n; i++) w[i] = (2.0f * bml_nn_rng_uniform(rng) - 1.0f) * bound;
+void bml__nn_init_uniform(float *w, size_t n, float bound, bml_nn_rng *rng) {
+    for (size_t i = 0; i < n; i++) w[i] = (2.0f * bml__nn_rng_uniform(rng) - 1.0f) * bound;
 }

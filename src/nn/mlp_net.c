@@ -59,7 +59,7 @@ bml_status bml__mlp_net_create(const int *dims, int L, int tanh_act, float dropo
     n->params = bml__calloc(n->n_params, sizeof *n->params);
     n->grads = bml__calloc(n->n_params, sizeof *n->grads);
     if (!n->params || !n->grads) goto nomem;
-    bml_nn_rng_seed(&n->rng, seed);
+    bml__nn_rng_seed(&n->rng, seed);
     size_t off = 0;
     for (int l = 0; l < L; l++) {
         n->w[l] = n->params + off;
@@ -68,7 +68,7 @@ bml_status bml__mlp_net_create(const int *dims, int L, int tanh_act, float dropo
         n->b[l] = n->params + off;
         n->db[l] = n->grads + off;
         off += n->sizes[2 * l + 1];
-        bml_nn_init_xavier_uniform(n->w[l], dims[l + 1], dims[l], 1.0f, &n->rng); /* biases stay zero */
+        bml__nn_init_xavier_uniform(n->w[l], dims[l + 1], dims[l], 1.0f, &n->rng); /* biases stay zero */
     }
     *out = n;
     return BML_OK;
@@ -111,12 +111,12 @@ bml_status bml__mlp_net_forward(bml__mlp_net *n, const float *x, int B, int trai
     for (int l = 0; l < L; l++) {
         int C = n->dims[l], OC = n->dims[l + 1];
         size_t m = (size_t)B * (size_t)OC;
-        bml_nn_linear_forward(n->pre[l], h, n->w[l], n->b[l], B, C, OC); /* pre (B,OC) */
+        bml__nn_linear_forward(n->pre[l], h, n->w[l], n->b[l], B, C, OC); /* pre (B,OC) */
         if (l == L - 1) break;
-        if (n->tanh_act) bml_nn_tanh_forward(n->act[l], n->pre[l], m);
-        else bml_nn_relu_forward(n->act[l], n->pre[l], m);
+        if (n->tanh_act) bml__nn_tanh_forward(n->act[l], n->pre[l], m);
+        else bml__nn_relu_forward(n->act[l], n->pre[l], m);
         if (training && n->dropout > 0) {
-            bml_nn_dropout_forward(n->drop[l], n->mask[l], n->act[l], m, n->dropout, &n->rng);
+            bml__nn_dropout_forward(n->drop[l], n->mask[l], n->act[l], m, n->dropout, &n->rng);
         } else {
             memcpy(n->drop[l], n->act[l], m * sizeof(float));
             for (size_t i = 0; i < m; i++) n->mask[l][i] = 1.0f;
@@ -141,14 +141,14 @@ void bml__mlp_net_backward(bml__mlp_net *n, const float *dout, int B, float *dx)
         size_t m = (size_t)B * (size_t)C;
         float *dh = l == 0 ? dx : buf[q]; /* d loss / d h, (B, C) */
         if (dh && l > 0) memset(dh, 0, m * sizeof *dh);
-        bml_nn_linear_backward(dh, n->dw[l], n->db[l], d, h, n->w[l], B, C, OC);
+        bml__nn_linear_backward(dh, n->dw[l], n->db[l], d, h, n->w[l], B, C, OC);
         if (l == 0) break;
         float *dact = buf[cur]; /* d has been consumed: its buffer is free */
         memset(dact, 0, m * sizeof *dact);
-        bml_nn_dropout_backward(dact, dh, n->mask[l - 1], m);
+        bml__nn_dropout_backward(dact, dh, n->mask[l - 1], m);
         memset(dh, 0, m * sizeof *dh);
-        if (n->tanh_act) bml_nn_tanh_backward(dh, dact, n->act[l - 1], m);
-        else bml_nn_relu_backward(dh, dact, n->act[l - 1], m);
+        if (n->tanh_act) bml__nn_tanh_backward(dh, dact, n->act[l - 1], m);
+        else bml__nn_relu_backward(dh, dact, n->act[l - 1], m);
         d = dh; /* d loss / d pre[l-1] */
         cur = q;
     }

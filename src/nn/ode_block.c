@@ -30,23 +30,23 @@ void bml__mlp3_bind(bml__mlp3 *m, int d0, int d1, int d2, int d3, float *params,
 }
 
 void bml__mlp3_forward(const bml__mlp3 *m, const float *x, int N, float *h0, float *h1, float *out) {
-    bml_nn_linear_forward(h0, x, m->w[0], m->b[0], N, m->d[0], m->d[1]);
-    bml_nn_tanh_forward(h0, h0, (size_t)N * (size_t)m->d[1]);
-    bml_nn_linear_forward(h1, h0, m->w[1], m->b[1], N, m->d[1], m->d[2]);
-    bml_nn_tanh_forward(h1, h1, (size_t)N * (size_t)m->d[2]);
-    bml_nn_linear_forward(out, h1, m->w[2], m->b[2], N, m->d[2], m->d[3]);
+    bml__nn_linear_forward(h0, x, m->w[0], m->b[0], N, m->d[0], m->d[1]);
+    bml__nn_tanh_forward(h0, h0, (size_t)N * (size_t)m->d[1]);
+    bml__nn_linear_forward(h1, h0, m->w[1], m->b[1], N, m->d[1], m->d[2]);
+    bml__nn_tanh_forward(h1, h1, (size_t)N * (size_t)m->d[2]);
+    bml__nn_linear_forward(out, h1, m->w[2], m->b[2], N, m->d[2], m->d[3]);
 }
 
 void bml__mlp3_backward(const bml__mlp3 *m, float *const dw[3], float *const db[3], const float *x, const float *h0,
                         const float *h1, const float *dout, int N, float *dx, float *s0, float *s1) {
     size_t n1 = (size_t)N * (size_t)m->d[1], n2 = (size_t)N * (size_t)m->d[2];
     memset(s1, 0, n2 * sizeof *s1);
-    bml_nn_linear_backward(s1, dw[2], db[2], dout, h1, m->w[2], N, m->d[2], m->d[3]);
+    bml__nn_linear_backward(s1, dw[2], db[2], dout, h1, m->w[2], N, m->d[2], m->d[3]);
     for (size_t i = 0; i < n2; i++) s1[i] *= 1.0f - h1[i] * h1[i];
     memset(s0, 0, n1 * sizeof *s0);
-    bml_nn_linear_backward(s0, dw[1], db[1], s1, h0, m->w[1], N, m->d[1], m->d[2]);
+    bml__nn_linear_backward(s0, dw[1], db[1], s1, h0, m->w[1], N, m->d[1], m->d[2]);
     for (size_t i = 0; i < n1; i++) s0[i] *= 1.0f - h0[i] * h0[i];
-    bml_nn_linear_backward(dx, dw[0], db[0], s0, x, m->w[0], N, m->d[0], m->d[1]);
+    bml__nn_linear_backward(dx, dw[0], db[0], s0, x, m->w[0], N, m->d[0], m->d[1]);
 }
 
 /* ---- the block ---- */
@@ -276,7 +276,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
         o->recording = 0;
         BML__TRY(st);
     } else
-        BML__TRY(bml_ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
+        BML__TRY(bml__ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
     for (int b = 0; b < B; b++)
         for (int k = 0; k < T; k++) {
             float *y = ys + ((size_t)b * T + k) * D;
@@ -309,7 +309,7 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
     if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
     else if (o->use_adjoint) {
         long nf = 0;
-        st = bml_ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
+        st = bml__ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
                                     o->dp_dyn, &nf, &o->nfe_backward);
     } else if (o->solver.method == BML_ODE_DOPRI5) {
         st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);

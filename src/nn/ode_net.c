@@ -47,13 +47,13 @@ bml_status bml__ode_net_create(int F, int O, int L, int H, const bml_ode_opts *s
     bml__ode_block_bind(&n->ode, n->params, n->grads, off_dyn);
     bml__mlp3_bind(&n->dec, L, H, h2, O, n->params, n->grads, off_dec);
     bml_nn_rng rng;
-    bml_nn_rng_seed(&rng, seed);
+    bml__nn_rng_seed(&rng, seed);
     const bml__mlp3 *ms[3] = {&n->enc, &n->ode.dyn, &n->dec};
     for (int k = 0; k < 3; k++)
         for (int l = 0; l < 3; l++) { /* torch.nn.Linear's default initialisation */
             float bound = 1.0f / sqrtf((float)ms[k]->d[l]);
-            bml_nn_init_uniform(ms[k]->w[l], (size_t)ms[k]->d[l + 1] * (size_t)ms[k]->d[l], bound, &rng);
-            bml_nn_init_uniform(ms[k]->b[l], (size_t)ms[k]->d[l + 1], bound, &rng);
+            bml__nn_init_uniform(ms[k]->w[l], (size_t)ms[k]->d[l + 1] * (size_t)ms[k]->d[l], bound, &rng);
+            bml__nn_init_uniform(ms[k]->b[l], (size_t)ms[k]->d[l + 1], bound, &rng);
         }
     *out = n;
     return BML_OK;

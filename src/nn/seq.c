@@ -42,9 +42,9 @@ lstm_cell_backward(int H, const float *restrict g, const float *restrict c, cons
 }
 
 /* ------------------------------------------------------------------ LSTM */
-size_t bml_nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
+size_t bml__nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
 
-void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
+void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
                          const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int C, int H, int reverse,
                          float *scratch) {
     size_t G = 4 * (size_t)H;
@@ -54,13 +54,13 @@ void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp
     /* input projections of every step at once: gates (B*T, 4H) = inp W_ih^T + b_ih + b_hh */
     for (size_t r = 0; r < (size_t)B * T; r++)
         for (size_t j = 0; j < G; j++) gates[r * G + j] = b_ih[j] + b_hh[j];
-    bml_nn_matmul_abt(gates, inp, w_ih, B * T, (int)G, C, 1);
+    bml__nn_matmul_abt(gates, inp, w_ih, B * T, (int)G, C, 1);
     memset(hprev, 0, (size_t)B * H * sizeof *hprev);
     memset(cprev, 0, (size_t)B * H * sizeof *cprev);
     memset(out, 0, (size_t)B * T * H * sizeof *out);
     memset(cell, 0, (size_t)B * T * H * sizeof *cell);
     for (int k = 0; k < T; k++) {
-        bml_nn_matmul_abt(hh, hprev, w_hh, B, (int)G, H, 0);
+        bml__nn_matmul_abt(hh, hprev, w_hh, B, (int)G, H, 0);
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k;
@@ -76,11 +76,11 @@ void bml_nn_lstm_forward(float *out, float *cell, float *gates, const float *inp
         if (len[b] < T) memset(gates + ((size_t)b * T + len[b]) * G, 0, (size_t)(T - len[b]) * G * sizeof *gates);
 }
 
-size_t bml_nn_lstm_backward_scratch(int B, int T, int H) {
+size_t bml__nn_lstm_backward_scratch(int B, int T, int H) {
     return (size_t)B * T * 4 * H + (size_t)B * T * H + (size_t)B * 4 * H + 2 * (size_t)B * H + (size_t)H;
 }
 
-void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
+void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih, float *db_hh, const float *dout,
                           const float *inp, const float *out, const float *cell, const float *gates, const int *len,
                           const float *w_ih, const float *w_hh, int B, int T, int C, int H, int reverse, float *scratch) {
     size_t G = 4 * (size_t)H;
@@ -109,11 +109,11 @@ void bml_nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih,
             memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
         }
         /* dh_{t-1} = dG_t W_hh (B, H); sequences that are done or not started contribute zero rows */
-        bml_nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
+        bml__nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
     }
-    if (dw_hh) bml_nn_matmul_atb(dw_hh, dG, hp, (int)G, H, B * T, 1); /* (4H, H) += dG^T hp */
-    if (dw_ih) bml_nn_matmul_atb(dw_ih, dG, inp, (int)G, C, B * T, 1);
-    if (dinp) bml_nn_matmul_ab(dinp, dG, w_ih, B * T, C, (int)G, 1);
+    if (dw_hh) bml__nn_matmul_atb(dw_hh, dG, hp, (int)G, H, B * T, 1); /* (4H, H) += dG^T hp */
+    if (dw_ih) bml__nn_matmul_atb(dw_ih, dG, inp, (int)G, C, B * T, 1);
+    if (dinp) bml__nn_matmul_ab(dinp, dG, w_ih, B * T, C, (int)G, 1);
     for (size_t r = 0; r < (size_t)B * T; r++)
         for (size_t j = 0; j < G; j++) {
             if (db_ih) db_ih[j] += dG[r * G + j];
@@ -139,7 +139,7 @@ static void attn_row_forward(float *p, float *dm, int len, int T, const float *v
     float inv = (float)(1.0 / sum);
     for (int tk = 0; tk < T; tk++) {
         p[tk] *= inv;
-        dm[tk] = training && dropout > 0 ? (bml_nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+        dm[tk] = training && dropout > 0 ? (bml__nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
         float a = p[tk] * dm[tk];
         if (a == 0.0f) continue;
         const float *vr = v + (size_t)tk * ld;
@@ -170,12 +170,12 @@ static void attn_row_backward(const float *p, const float *dm, float *dp, int le
     }
 }
 
-void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
+void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng) {
     int hd = D / nh;
     float scale = 1.0f / sqrtf((float)hd);
-    bml_nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
+    bml__nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
     memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
     size_t ld = 3 * (size_t)D; /* row stride of q, k and v inside qkv */
     for (int b = 0; b < B; b++)
@@ -183,15 +183,15 @@ void bml_nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, floa
             const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
             float *pb = probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
             /* scores (T, T) = scale q k^T for this sample and head */
-            bml_nn_gemm(0, 1, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
+            bml__nn_gemm(0, 1, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
             for (int tq = 0; tq < T; tq++)
                 attn_row_forward(pb + (size_t)tq * T, dmask + (((size_t)b * nh + h) * T + tq) * T, len[b], T, v, ld, hd,
                                  ctx + ((size_t)b * T + tq) * D + h * hd, dropout, training, rng);
         }
-    bml_nn_linear_forward(out, ctx, w_out, b_out, B * T, D, D);
+    bml__nn_linear_forward(out, ctx, w_out, b_out, B * T, D, D);
 }
 
-void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+void bml__nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                          const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
                          const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch) {
     int hd = D / nh;
@@ -201,36 +201,36 @@ void bml_nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, f
     float *dpd = dctx + (size_t)B * T * D;      /* (T, T) d (dropped-out probabilities) of one sample and head */
     memset(dqkv, 0, (size_t)B * T * 3 * D * sizeof *dqkv);
     memset(dctx, 0, (size_t)B * T * D * sizeof *dctx);
-    bml_nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
+    bml__nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
     size_t ld = 3 * (size_t)D;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
             const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
             const float *dcb = dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
             /* d (p * dmask) (T, T) = d ctx v^T */
-            bml_nn_gemm(0, 1, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
+            bml__nn_gemm(0, 1, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
             for (int tq = 0; tq < T; tq++)
                 attn_row_backward(probs + (((size_t)b * nh + h) * T + tq) * T, dmask + (((size_t)b * nh + h) * T + tq) * T,
                                   dpd + (size_t)tq * T, len[b], scale, dcb + (size_t)tq * D, q + (size_t)tq * ld, k, ld, hd,
                                   dqkv + ((size_t)b * T + tq) * ld + h * hd, dqkv + (size_t)b * T * ld + D + h * hd,
                                   dqkv + (size_t)b * T * ld + 2 * D + h * hd);
         }
-    bml_nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
+    bml__nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
 }
 
-size_t bml_nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)T * T; }
+size_t bml__nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)T * T; }
 
-void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, float *dmask, float *ctx, const float *x,
+void bml__nn_mha_first_forward(float *out, float *q, float *kv, float *probs, float *dmask, float *ctx, const float *x,
                               const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
                               int B, int T, int D, int nh, float dropout, int training, bml_nn_rng *rng) {
     int hd = D / nh;
     float scale = 1.0f / sqrtf((float)hd);
     size_t ldx = (size_t)T * D; /* row stride of the first steps x[:, 0] */
     /* q (B, D) = x[:, 0] W_q^T + b_q; kv (B, T, 2D) = x W_kv^T + b_kv (the in-projection's rows D..3D) */
-    bml_nn_gemm(0, 1, B, D, D, 1.0f, x, (int)ldx, w_in, D, 0.0f, q, D);
+    bml__nn_gemm(0, 1, B, D, D, 1.0f, x, (int)ldx, w_in, D, 0.0f, q, D);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) q[(size_t)b * D + i] += b_in[i];
-    bml_nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
+    bml__nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
     memset(ctx, 0, (size_t)B * D * sizeof *ctx);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
@@ -245,12 +245,12 @@ void bml_nn_mha_first_forward(float *out, float *q, float *kv, float *probs, flo
             attn_row_forward(p, dmask + ((size_t)b * nh + h) * T, len[b], T, v, 2 * (size_t)D, hd, ctx + (size_t)b * D + h * hd,
                              dropout, training, rng);
         }
-    bml_nn_linear_forward(out, ctx, w_out, b_out, B, D, D);
+    bml__nn_linear_forward(out, ctx, w_out, b_out, B, D, D);
 }
 
-size_t bml_nn_mha_first_backward_scratch(int B, int T, int D) { return (size_t)B * T * 2 * D + 2 * (size_t)B * D + (size_t)T; }
+size_t bml__nn_mha_first_backward_scratch(int B, int T, int D) { return (size_t)B * T * 2 * D + 2 * (size_t)B * D + (size_t)T; }
 
-void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
+void bml__nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                                const float *x, const float *q, const float *kv, const float *probs, const float *dmask,
                                const float *ctx, const int *len, const float *w_in, const float *w_out, int B, int T, int D,
                                int nh, float *scratch) {
@@ -262,7 +262,7 @@ void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_
     float *dctx = dq + (size_t)B * D;           /* (B, D) */
     float *dp = dctx + (size_t)B * D;           /* (T) */
     memset(dkv, 0, ((size_t)B * T * 2 * D + 2 * (size_t)B * D) * sizeof *dkv);
-    bml_nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B, D, D);
+    bml__nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B, D, D);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
             const float *qh = q + (size_t)b * D + h * hd, *dc = dctx + (size_t)b * D + h * hd;
@@ -278,14 +278,14 @@ void bml_nn_mha_first_backward(float *dx, float *dw_in, float *db_in, float *dw_
                               2 * (size_t)D, hd, dqh, dk, dv);
         }
     /* keys and values: every step; the query: the first steps, rows ldx apart */
-    bml_nn_linear_backward(dx, dw_in + (size_t)D * D, db_in + D, dkv, x, w_in + (size_t)D * D, B * T, D, 2 * D);
-    bml_nn_gemm(1, 0, D, D, B, 1.0f, dq, D, x, (int)ldx, 1.0f, dw_in, D);
+    bml__nn_linear_backward(dx, dw_in + (size_t)D * D, db_in + D, dkv, x, w_in + (size_t)D * D, B * T, D, 2 * D);
+    bml__nn_gemm(1, 0, D, D, B, 1.0f, dq, D, x, (int)ldx, 1.0f, dw_in, D);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < D; i++) db_in[i] += dq[(size_t)b * D + i];
-    if (dx) bml_nn_gemm(0, 0, B, D, D, 1.0f, dq, D, w_in, D, 1.0f, dx, (int)ldx);
+    if (dx) bml__nn_gemm(0, 0, B, D, D, 1.0f, dq, D, w_in, D, 1.0f, dx, (int)ldx);
 }
 
-void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
+void bml__nn_mha_average_heads(float *avg, const float *probs, int B, int T, int nh) {
     for (int b = 0; b < B; b++)
         for (size_t i = 0; i < (size_t)T * T; i++) {
             float s = 0;
@@ -295,7 +295,7 @@ void bml_nn_mha_average_heads(float *avg, const float *probs, int B, int T, int 
 }
 
 /* ------------------------------------------------------------------ Conv1d k3 p1 (channels last) */
-void bml_nn_conv1d_k3_forward(float *out, float *col, const float *inp, const float *w, const float *b, int N, int L,
+void bml__nn_conv1d_k3_forward(float *out, float *col, const float *inp, const float *w, const float *b, int N, int L,
                               int Cin, int Cout) {
     size_t K = (size_t)Cin * 3;
     for (int n = 0; n < N; n++)
@@ -307,15 +307,15 @@ void bml_nn_conv1d_k3_forward(float *out, float *col, const float *inp, const fl
                     cr[(size_t)ci * 3 + kk] = src >= 0 && src < L ? inp[((size_t)n * L + src) * Cin + ci] : 0.0f;
                 }
         }
-    bml_nn_linear_forward(out, col, w, b, N * L, (int)K, Cout); /* w (Cout, Cin, 3) is (Cout, K) */
+    bml__nn_linear_forward(out, col, w, b, N * L, (int)K, Cout); /* w (Cout, Cin, 3) is (Cout, K) */
 }
 
-void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *dout, const float *col, const float *w,
+void bml__nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *dout, const float *col, const float *w,
                                int N, int L, int Cin, int Cout, float *scratch) {
     size_t K = (size_t)Cin * 3;
     float *dcol = scratch;
     if (dinp) memset(dcol, 0, (size_t)N * L * K * sizeof *dcol);
-    bml_nn_linear_backward(dinp ? dcol : NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
+    bml__nn_linear_backward(dinp ? dcol : NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
     if (!dinp) return;
     for (int n = 0; n < N; n++)
         for (int l = 0; l < L; l++) {
@@ -331,7 +331,7 @@ void bml_nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *d
 /* ------------------------------------------------------------------ BatchNorm1d */
 /* Both passes walk the rows in memory order and keep per-channel sums (C <= 4096). */
 #define BN_MAX_C 4096
-void bml_nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
+void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
                               const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
                               int training) {
     if (training) {
@@ -368,7 +368,7 @@ void bml_nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_m
     }
 }
 
-void bml_nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
                                const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
     double sd[BN_MAX_C] = {0}, sdx[BN_MAX_C] = {0}, cnt = 0;
     for (int r = 0; r < R; r++) {
@@ -403,7 +403,7 @@ void bml_nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *d
 }
 
 /* ------------------------------------------------------------------ mean over the middle axis */
-void bml_nn_mean_mid_forward(float *out, const float *inp, int N, int L, int C) {
+void bml__nn_mean_mid_forward(float *out, const float *inp, int N, int L, int C) {
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) {
             float s = 0;
@@ -412,7 +412,7 @@ void bml_nn_mean_mid_forward(float *out, const float *inp, int N, int L, int C) 
         }
 }
 
-void bml_nn_mean_mid_backward(float *dinp, const float *dout, int N, int L, int C) {
+void bml__nn_mean_mid_backward(float *dinp, const float *dout, int N, int L, int C) {
     for (int n = 0; n < N; n++)
         for (int l = 0; l < L; l++)
             for (int c = 0; c < C; c++) dinp[((size_t)n * L + l) * C + c] += dout[(size_t)n * C + c] / (float)L;

@@ -95,13 +95,13 @@ bml_status bml__seq_net_create(int cnn, int F, int O, int H, int heads, float dr
         off += n->sizes[i];
     }
     /* PyTorch's default initialisation of each layer */
-    bml_nn_rng_seed(&n->rng, seed);
+    bml__nn_rng_seed(&n->rng, seed);
     bml_nn_rng *r = &n->rng;
     if (cnn) {
-        bml_nn_init_uniform(P("cnn.0.weight"), (size_t)n->c1 * 3, 1.0f / sqrtf(3.0f), r);
-        bml_nn_init_uniform(P("cnn.0.bias"), (size_t)n->c1, 1.0f / sqrtf(3.0f), r);
-        bml_nn_init_uniform(P("cnn.3.weight"), (size_t)n->c2 * n->c1 * 3, 1.0f / sqrtf(3.0f * n->c1), r);
-        bml_nn_init_uniform(P("cnn.3.bias"), (size_t)n->c2, 1.0f / sqrtf(3.0f * n->c1), r);
+        bml__nn_init_uniform(P("cnn.0.weight"), (size_t)n->c1 * 3, 1.0f / sqrtf(3.0f), r);
+        bml__nn_init_uniform(P("cnn.0.bias"), (size_t)n->c1, 1.0f / sqrtf(3.0f), r);
+        bml__nn_init_uniform(P("cnn.3.weight"), (size_t)n->c2 * n->c1 * 3, 1.0f / sqrtf(3.0f * n->c1), r);
+        bml__nn_init_uniform(P("cnn.3.bias"), (size_t)n->c2, 1.0f / sqrtf(3.0f * n->c1), r);
         for (int c = 0; c < n->c1; c++) P("cnn.2.weight")[c] = 1.0f;
         for (int c = 0; c < n->c2; c++) P("cnn.5.weight")[c] = 1.0f;
         for (int c = 0; c < n->c1; c++) n->bn_run[n->c1 + c] = 1.0f; /* running variance 1 */
@@ -111,15 +111,15 @@ bml_status bml__seq_net_create(int cnn, int F, int O, int H, int heads, float dr
         for (int d = 0; d < 2; d++)
             for (int k = 0; k < 4; k++) {
                 size_t i = tensor_index(n, LSTM_NAMES[l][d][k]);
-                bml_nn_init_uniform(n->p[i], n->sizes[i], 1.0f / sqrtf((float)H), r);
+                bml__nn_init_uniform(n->p[i], n->sizes[i], 1.0f / sqrtf((float)H), r);
             }
-    bml_nn_init_xavier_uniform(P("attn.in_proj_weight"), 3 * D, D, 1.0f, r);
-    bml_nn_init_uniform(P("attn.out_proj.weight"), (size_t)D * D, 1.0f / sqrtf((float)D), r);
+    bml__nn_init_xavier_uniform(P("attn.in_proj_weight"), 3 * D, D, 1.0f, r);
+    bml__nn_init_uniform(P("attn.out_proj.weight"), (size_t)D * D, 1.0f / sqrtf((float)D), r);
     for (int c = 0; c < D; c++) P("norm.weight")[c] = 1.0f;
-    bml_nn_init_uniform(P("head.0.weight"), (size_t)n->hh * D, 1.0f / sqrtf((float)D), r);
-    bml_nn_init_uniform(P("head.0.bias"), (size_t)n->hh, 1.0f / sqrtf((float)D), r);
-    bml_nn_init_uniform(P("head.3.weight"), (size_t)O * n->hh, 1.0f / sqrtf((float)n->hh), r);
-    bml_nn_init_uniform(P("head.3.bias"), (size_t)O, 1.0f / sqrtf((float)n->hh), r);
+    bml__nn_init_uniform(P("head.0.weight"), (size_t)n->hh * D, 1.0f / sqrtf((float)D), r);
+    bml__nn_init_uniform(P("head.0.bias"), (size_t)n->hh, 1.0f / sqrtf((float)D), r);
+    bml__nn_init_uniform(P("head.3.weight"), (size_t)O * n->hh, 1.0f / sqrtf((float)n->hh), r);
+    bml__nn_init_uniform(P("head.3.bias"), (size_t)O, 1.0f / sqrtf((float)n->hh), r);
     *out = n;
     return BML_OK;
 }
@@ -134,8 +134,8 @@ static bml_status ensure(bml__seq_net *n, int B, int T) {
     size_t widest = D * 4;
     if (n->cnn && F * c1 * 3 > widest) widest = F * c1 * 3;
     if (hh > widest) widest = hh;
-    size_t lstm_scr = bml_nn_lstm_backward_scratch(B, T, (int)H) + bml_nn_lstm_forward_scratch(B, (int)H);
-    size_t mha_scr = bml_nn_mha_backward_scratch(B, T, (int)D);
+    size_t lstm_scr = bml__nn_lstm_backward_scratch(B, T, (int)H) + bml__nn_lstm_forward_scratch(B, (int)H);
+    size_t mha_scr = bml__nn_mha_backward_scratch(B, T, (int)D);
     size_t scr = lstm_scr > mha_scr ? lstm_scr : mha_scr;
     if (cnnr * c1 * 3 > scr) scr = cnnr * c1 * 3;
     size_t total = bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 + 2 * (c1 + c2) + bt * in0 +
@@ -227,15 +227,15 @@ bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *ma
         for (size_t i = 0; i < bt; i++)
             for (size_t l = 0; l < F; l++) n->rowmask[i * F + l] = mask[i];
         float *run = n->bn_run;
-        bml_nn_conv1d_k3_forward(n->c1_out, n->c1_col, n->x, P("cnn.0.weight"), P("cnn.0.bias"), (int)bt, (int)F, 1, c1);
-        bml_nn_relu_forward(n->c1_relu, n->c1_out, (size_t)R * c1);
-        bml_nn_batchnorm_forward(n->bn1_out, n->bn_stat, n->bn_stat + c1, run, run + c1, n->c1_relu, P("cnn.2.weight"),
+        bml__nn_conv1d_k3_forward(n->c1_out, n->c1_col, n->x, P("cnn.0.weight"), P("cnn.0.bias"), (int)bt, (int)F, 1, c1);
+        bml__nn_relu_forward(n->c1_relu, n->c1_out, (size_t)R * c1);
+        bml__nn_batchnorm_forward(n->bn1_out, n->bn_stat, n->bn_stat + c1, run, run + c1, n->c1_relu, P("cnn.2.weight"),
                                  P("cnn.2.bias"), n->rowmask, R, c1, 1e-5f, 0.1f, training);
-        bml_nn_conv1d_k3_forward(n->c2_out, n->c2_col, n->bn1_out, P("cnn.3.weight"), P("cnn.3.bias"), (int)bt, (int)F, c1, c2);
-        bml_nn_relu_forward(n->c2_relu, n->c2_out, (size_t)R * c2);
-        bml_nn_batchnorm_forward(n->bn2_out, n->bn_stat + 2 * c1, n->bn_stat + 2 * c1 + c2, run + 2 * c1, run + 2 * c1 + c2,
+        bml__nn_conv1d_k3_forward(n->c2_out, n->c2_col, n->bn1_out, P("cnn.3.weight"), P("cnn.3.bias"), (int)bt, (int)F, c1, c2);
+        bml__nn_relu_forward(n->c2_relu, n->c2_out, (size_t)R * c2);
+        bml__nn_batchnorm_forward(n->bn2_out, n->bn_stat + 2 * c1, n->bn_stat + 2 * c1 + c2, run + 2 * c1, run + 2 * c1 + c2,
                                  n->c2_relu, P("cnn.5.weight"), P("cnn.5.bias"), n->rowmask, R, c2, 1e-5f, 0.1f, training);
-        bml_nn_mean_mid_forward(n->lstm_in, n->bn2_out, (int)bt, (int)F, c2);
+        bml__nn_mean_mid_forward(n->lstm_in, n->bn2_out, (int)bt, (int)F, c2);
     } else {
         memcpy(n->lstm_in, n->x, bt * F * sizeof *x);
     }
@@ -244,13 +244,13 @@ bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *ma
     int in_dim = n->in0;
     for (int l = 0; l < 2; l++) {
         for (int d = 0; d < 2; d++)
-            bml_nn_lstm_forward(n->h_out[l][d], n->h_cell[l][d], n->h_gates[l][d], in, n->len, P(LSTM_NAMES[l][d][0]),
+            bml__nn_lstm_forward(n->h_out[l][d], n->h_cell[l][d], n->h_gates[l][d], in, n->len, P(LSTM_NAMES[l][d][0]),
                                 P(LSTM_NAMES[l][d][1]), P(LSTM_NAMES[l][d][2]), P(LSTM_NAMES[l][d][3]), B, T, in_dim, (int)H,
                                 d, n->scratch);
         concat_dirs(n->cat[l], n->h_out[l][0], n->h_out[l][1], bt, H);
         if (l == 0) {
             if (training && n->dropout > 0) {
-                bml_nn_dropout_forward(n->cat_drop, n->drop_mask, n->cat[0], bt * D, n->dropout, &n->rng);
+                bml__nn_dropout_forward(n->cat_drop, n->drop_mask, n->cat[0], bt * D, n->dropout, &n->rng);
             } else {
                 memcpy(n->cat_drop, n->cat[0], bt * D * sizeof *n->cat_drop);
                 for (size_t i = 0; i < bt * D; i++) n->drop_mask[i] = 1.0f;
@@ -259,20 +259,20 @@ bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *ma
             in_dim = (int)D;
         }
     }
-    bml_nn_mha_forward(n->attn, n->qkv, n->probs, n->amask, n->ctx, n->cat[1], n->len, P("attn.in_proj_weight"),
+    bml__nn_mha_forward(n->attn, n->qkv, n->probs, n->amask, n->ctx, n->cat[1], n->len, P("attn.in_proj_weight"),
                        P("attn.in_proj_bias"), P("attn.out_proj.weight"), P("attn.out_proj.bias"), B, T, (int)D, n->heads,
                        n->dropout, training, &n->rng);
     for (size_t i = 0; i < bt * D; i++) n->res[i] = n->attn[i] + n->cat[1][i];
-    bml_nn_layernorm_forward(n->ln_out, n->ln_mean, n->ln_rstd, n->res, P("norm.weight"), P("norm.bias"), (int)bt, (int)D, 1e-5f);
-    bml_nn_linear_forward(n->h1, n->ln_out, P("head.0.weight"), P("head.0.bias"), (int)bt, (int)D, n->hh);
-    bml_nn_relu_forward(n->h1_relu, n->h1, bt * (size_t)n->hh);
+    bml__nn_layernorm_forward(n->ln_out, n->ln_mean, n->ln_rstd, n->res, P("norm.weight"), P("norm.bias"), (int)bt, (int)D, 1e-5f);
+    bml__nn_linear_forward(n->h1, n->ln_out, P("head.0.weight"), P("head.0.bias"), (int)bt, (int)D, n->hh);
+    bml__nn_relu_forward(n->h1_relu, n->h1, bt * (size_t)n->hh);
     if (training && n->dropout > 0) {
-        bml_nn_dropout_forward(n->h1_drop, n->h1_mask, n->h1_relu, bt * (size_t)n->hh, n->dropout, &n->rng);
+        bml__nn_dropout_forward(n->h1_drop, n->h1_mask, n->h1_relu, bt * (size_t)n->hh, n->dropout, &n->rng);
     } else {
         memcpy(n->h1_drop, n->h1_relu, bt * (size_t)n->hh * sizeof *n->h1_drop);
         for (size_t i = 0; i < bt * (size_t)n->hh; i++) n->h1_mask[i] = 1.0f;
     }
-    bml_nn_linear_forward(out, n->h1_drop, P("head.3.weight"), P("head.3.bias"), (int)bt, n->hh, n->O);
+    bml__nn_linear_forward(out, n->h1_drop, P("head.3.weight"), P("head.3.bias"), (int)bt, n->hh, n->O);
     return BML_OK;
 }
 
@@ -282,20 +282,20 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
     float *d1 = n->d1, *d2 = n->d2, *d3 = n->d3;
     /* head */
     memset(d1, 0, bt * hh * sizeof *d1);
-    bml_nn_linear_backward(d1, G("head.3.weight"), G("head.3.bias"), dout, n->h1_drop, P("head.3.weight"), (int)bt, n->hh, n->O);
+    bml__nn_linear_backward(d1, G("head.3.weight"), G("head.3.bias"), dout, n->h1_drop, P("head.3.weight"), (int)bt, n->hh, n->O);
     memset(d2, 0, bt * hh * sizeof *d2);
-    bml_nn_dropout_backward(d2, d1, n->h1_mask, bt * hh);
+    bml__nn_dropout_backward(d2, d1, n->h1_mask, bt * hh);
     memset(d1, 0, bt * hh * sizeof *d1);
-    bml_nn_relu_backward(d1, d2, n->h1_relu, bt * hh);
+    bml__nn_relu_backward(d1, d2, n->h1_relu, bt * hh);
     memset(d2, 0, bt * D * sizeof *d2);
-    bml_nn_linear_backward(d2, G("head.0.weight"), G("head.0.bias"), d1, n->ln_out, P("head.0.weight"), (int)bt, (int)D, n->hh);
+    bml__nn_linear_backward(d2, G("head.0.weight"), G("head.0.bias"), d1, n->ln_out, P("head.0.weight"), (int)bt, (int)D, n->hh);
     /* LayerNorm(attention + lstm): d2 -> d1 = d res */
     memset(d1, 0, bt * D * sizeof *d1);
-    bml_nn_layernorm_backward(d1, G("norm.weight"), G("norm.bias"), d2, n->res, P("norm.weight"), n->ln_mean, n->ln_rstd,
+    bml__nn_layernorm_backward(d1, G("norm.weight"), G("norm.bias"), d2, n->res, P("norm.weight"), n->ln_mean, n->ln_rstd,
                               (int)bt, (int)D);
     /* d cat[1] = d res (residual) + attention backward */
     memcpy(d3, d1, bt * D * sizeof *d3);
-    bml_nn_mha_backward(d3, G("attn.in_proj_weight"), G("attn.in_proj_bias"), G("attn.out_proj.weight"),
+    bml__nn_mha_backward(d3, G("attn.in_proj_weight"), G("attn.in_proj_bias"), G("attn.out_proj.weight"),
                         G("attn.out_proj.bias"), d1, n->cat[1], n->qkv, n->probs, n->amask, n->ctx, n->len,
                         P("attn.in_proj_weight"), P("attn.out_proj.weight"), B, T, (int)D, n->heads, n->scratch);
     /* LSTM layer 1 (input cat_drop), then the dropout, then layer 0 */
@@ -306,35 +306,35 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
         split_dirs(dfwd, drev, d3, bt, H);
         memset(d2, 0, bt * (size_t)in_dim * sizeof *d2);
         for (int d = 0; d < 2; d++)
-            bml_nn_lstm_backward(d2, G(LSTM_NAMES[l][d][0]), G(LSTM_NAMES[l][d][1]), G(LSTM_NAMES[l][d][2]),
+            bml__nn_lstm_backward(d2, G(LSTM_NAMES[l][d][0]), G(LSTM_NAMES[l][d][1]), G(LSTM_NAMES[l][d][2]),
                                  G(LSTM_NAMES[l][d][3]), d ? drev : dfwd, in, n->h_out[l][d], n->h_cell[l][d],
                                  n->h_gates[l][d], n->len, P(LSTM_NAMES[l][d][0]), P(LSTM_NAMES[l][d][1]), B, T, in_dim,
                                  (int)H, d, n->scratch);
         if (l == 1) { /* through the inter-layer dropout: d cat[0] into d3 */
             memset(d3, 0, bt * D * sizeof *d3);
-            bml_nn_dropout_backward(d3, d2, n->drop_mask, bt * D);
+            bml__nn_dropout_backward(d3, d2, n->drop_mask, bt * D);
         }
     }
     if (!n->cnn) return; /* d2 holds d x, not needed */
     int R = (int)(bt * F), c1 = n->c1, c2 = n->c2;
     /* mean over the positions, BatchNorm2, ReLU, Conv2, BatchNorm1, ReLU, Conv1 */
     memset(d1, 0, (size_t)R * c2 * sizeof *d1);
-    bml_nn_mean_mid_backward(d1, d2, (int)bt, (int)F, c2);
+    bml__nn_mean_mid_backward(d1, d2, (int)bt, (int)F, c2);
     memset(d3, 0, (size_t)R * c2 * sizeof *d3);
-    bml_nn_batchnorm_backward(d3, G("cnn.5.weight"), G("cnn.5.bias"), d1, n->c2_relu, P("cnn.5.weight"), n->bn_stat + 2 * c1,
+    bml__nn_batchnorm_backward(d3, G("cnn.5.weight"), G("cnn.5.bias"), d1, n->c2_relu, P("cnn.5.weight"), n->bn_stat + 2 * c1,
                               n->bn_stat + 2 * c1 + c2, n->rowmask, R, c2, n->training);
     memset(d1, 0, (size_t)R * c2 * sizeof *d1);
-    bml_nn_relu_backward(d1, d3, n->c2_relu, (size_t)R * c2);
+    bml__nn_relu_backward(d1, d3, n->c2_relu, (size_t)R * c2);
     memset(d2, 0, (size_t)R * c1 * sizeof *d2);
-    bml_nn_conv1d_k3_backward(d2, G("cnn.3.weight"), G("cnn.3.bias"), d1, n->c2_col, P("cnn.3.weight"), (int)bt, (int)F, c1, c2,
+    bml__nn_conv1d_k3_backward(d2, G("cnn.3.weight"), G("cnn.3.bias"), d1, n->c2_col, P("cnn.3.weight"), (int)bt, (int)F, c1, c2,
                               n->scratch);
     memset(d3, 0, (size_t)R * c1 * sizeof *d3);
-    bml_nn_batchnorm_backward(d3, G("cnn.2.weight"), G("cnn.2.bias"), d2, n->c1_relu, P("cnn.2.weight"), n->bn_stat,
+    bml__nn_batchnorm_backward(d3, G("cnn.2.weight"), G("cnn.2.bias"), d2, n->c1_relu, P("cnn.2.weight"), n->bn_stat,
                               n->bn_stat + c1, n->rowmask, R, c1, n->training);
     memset(d1, 0, (size_t)R * c1 * sizeof *d1);
-    bml_nn_relu_backward(d1, d3, n->c1_relu, (size_t)R * c1);
-    bml_nn_conv1d_k3_backward(NULL, G("cnn.0.weight"), G("cnn.0.bias"), d1, n->c1_col, P("cnn.0.weight"), (int)bt, (int)F, 1, c1,
+    bml__nn_relu_backward(d1, d3, n->c1_relu, (size_t)R * c1);
+    bml__nn_conv1d_k3_backward(NULL, G("cnn.0.weight"), G("cnn.0.bias"), d1, n->c1_col, P("cnn.0.weight"), (int)bt, (int)F, 1, c1,
                               n->scratch);
 }
 
-void bml__seq_net_attention(const bml__seq_net *n, float *w) { bml_nn_mha_average_heads(w, n->probs, n->B, n->T, n->heads); }
+void bml__seq_net_attention(const bml__seq_net *n, float *w) { bml__nn_mha_average_heads(w, n->probs, n->B, n->T, n->heads); }

@@ -26,7 +26,7 @@ static void aug_rev(void *vc, double s, const double *z, double *dz) {
     for (size_t i = n; i < 2 * n + c->np; i++) dz[i] = -dz[i];
 }
 
-bml_status bml_ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, size_t np, const size_t *param_sizes,
+bml_status bml__ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, size_t np, const size_t *param_sizes,
                                   size_t n_param_groups, const double *y0, const double *t, size_t T, const bml_ode_opts *o,
                                   const double *w, double *dy0, double *dparams, long *nfe_forward, long *nfe_backward) {
     *nfe_forward = *nfe_backward = 0;
@@ -37,7 +37,7 @@ bml_status bml_ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
         free(groups), free(y), free(z), free(v);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    bml_status st = bml_ode_solve(f, ctx, n, y0, t, T, o, y, nfe_forward);
+    bml_status st = bml__ode_solve(f, ctx, n, y0, t, T, o, y, nfe_forward);
     groups[0] = n, groups[1] = n;
     for (size_t g = 0; g < n_param_groups; g++) groups[2 + g] = param_sizes[g];
     bml_ode_opts ob = *o;

@@ -39,7 +39,7 @@ static void rms_back(const double *q, size_t n, double r, double r_bar, double *
     for (size_t i = 0; i < n; i++) q_bar[i] += r_bar * q[i] / ((double)n * r);
 }
 
-bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+bml_status bml__ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                    size_t T, const bml_ode_opts *o, const double *w, double *dy0, double *dparams, long *nfe) {
     if (o->n_norm_groups) return bml__fail(BML_ERR_VALUE, "dopri5 backprop: norm groups are not supported");
     bml__dp_tape tp = {0};

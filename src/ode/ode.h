@@ -31,13 +31,13 @@ typedef struct {
 /* Solve from y0 at t[0] and write the solution at every t[i] (strictly increasing) into y (T, n).
  * *nfe receives the number of dynamics evaluations. Fails on a step-size underflow, a non-finite state
  * or more than max_steps steps, with a message saying so. */
-bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+bml_status bml__ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
                          const bml_ode_opts *o, double *y, long *nfe);
 
 /* Gradient of L = sum(w * y) (w (T, n)) with respect to y0 (dy0, n) and the dynamics' parameters
  * (accumulated into dparams) by backpropagation through a fixed-grid solve (euler, rk4). y_fwd (T, n), the
- * solution bml_ode_solve gave for the same inputs, saves solving again; NULL solves. */
-bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+ * solution bml__ode_solve gave for the same inputs, saves solving again; NULL solves. */
+bml_status bml__ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                   size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
                                   double *dparams);
 
@@ -45,7 +45,7 @@ bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size
  * the initial step and the step times, with the accept/reject decisions fixed and the controller's next
  * step a constant (o->grad_through_controller also differentiates the error ratios and step factors).
  * *nfe receives the forward evaluations. */
-bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+bml_status bml__ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                    size_t T, const bml_ode_opts *o, const double *w, double *dy0, double *dparams, long *nfe);
 
 /* The same gradient by the adjoint method (torchdiffeq's odeint_adjoint): a forward dopri5 solve, then for
@@ -54,7 +54,7 @@ bml_status bml_ode_backprop_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, siz
  * w at each output time. The backward error norm is the largest RMS over y, a and each parameter family
  * (param_sizes, n_param_groups; their sum is np). Memory does not depend on the number of steps.
  * nfe_forward / nfe_backward receive the evaluations of f and of the augmented dynamics. */
-bml_status bml_ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, size_t np, const size_t *param_sizes,
+bml_status bml__ode_adjoint_dopri5(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, size_t np, const size_t *param_sizes,
                                   size_t n_param_groups, const double *y0, const double *t, size_t T, const bml_ode_opts *o,
                                   const double *w, double *dy0, double *dparams, long *nfe_forward, long *nfe_backward);
 

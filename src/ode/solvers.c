@@ -324,7 +324,7 @@ bml_status bml__fixed_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0,
     return st;
 }
 
-bml_status bml_ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
+bml_status bml__ode_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
                          const bml_ode_opts *o, double *y, long *nfe) {
     *nfe = 0;
     if (T == 0) return BML_OK;
@@ -368,7 +368,7 @@ bml_status bml__fixed_backward(bml_ode_vjp vjp, void *ctx, size_t n, const doubl
     return BML_OK;
 }
 
-bml_status bml_ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
+bml_status bml__ode_backprop_fixed(bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n, const double *y0, const double *t,
                                   size_t T, bml_ode_method method, const double *w, const double *y_fwd, double *dy0,
                                   double *dparams) {
     if (method == BML_ODE_DOPRI5) return bml__fail(BML_ERR_STATE, "backpropagation through dopri5 is not available here");

@@ -38,7 +38,7 @@ void bml__dp_tape_free(bml__dp_tape *tp); /* and zeroes it */
 void bml__dp_tape_reset(bml__dp_tape *tp);
 /* the tape's scratch, at least `need` doubles (contents undefined); NULL without memory */
 double *bml__dp_tape_work(bml__dp_tape *tp, size_t need);
-/* the backward pass of bml_ode_backprop_dopri5 over the tape of a solve of the same f, y0, t and o */
+/* the backward pass of bml__ode_backprop_dopri5 over the tape of a solve of the same f, y0, t and o */
 bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vjp, void *ctx, size_t n,
                                 const double *y0, const double *t, size_t T, const bml_ode_opts *o, const double *w,
                                 double *dy0, double *dparams);
@@ -48,7 +48,7 @@ bml_status bml__dopri5_backward(bml__dp_tape *tape, bml_ode_fn f, bml_ode_vjp vj
 int bml__fixed_stages(bml_ode_method method);
 bml_status bml__fixed_solve(bml_ode_fn f, void *ctx, size_t n, const double *y0, const double *t, size_t T,
                             bml_ode_method method, double *y, long *nfe, double *stages);
-/* the backward pass of bml_ode_backprop_fixed over a solve's recorded stage inputs: the vjp is evaluated at
+/* the backward pass of bml__ode_backprop_fixed over a solve's recorded stage inputs: the vjp is evaluated at
  * the record's own addresses (stages + (step S + stage) n) */
 bml_status bml__fixed_backward(bml_ode_vjp vjp, void *ctx, size_t n, const double *t, size_t T, bml_ode_method method,
                                const double *w, const double *stages, double *dy0, double *dparams);

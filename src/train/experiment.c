@@ -648,7 +648,7 @@ static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all,
         r->n++;
         line = strchr(line, '\n');
     }
-    if (st == BML_OK) st = bml_lr_find_suggest(r->lr, r->loss, r->n, &r->suggestion);
+    if (st == BML_OK) st = bml__lr_find_suggest(r->lr, r->loss, r->n, &r->suggestion);
     free(csv);
     bml_samples_free(tr);
     bml__track_preprocess_release(&pre);

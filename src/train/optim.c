@@ -8,7 +8,7 @@
 
 #include "core/internal.h"
 
-bml_status bml_adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay) {
+bml_status bml__adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay) {
     memset(o, 0, sizeof *o);
     o->lr = lr;
     o->beta1 = 0.9f;
@@ -19,19 +19,19 @@ bml_status bml_adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay) 
     o->m = bml__calloc(n ? n : 1, sizeof *o->m);
     o->v = bml__calloc(n ? n : 1, sizeof *o->v);
     if (!o->m || !o->v) {
-        bml_adamw_release(o);
+        bml__adamw_release(o);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     return BML_OK;
 }
 
-void bml_adamw_release(bml_adamw *o) {
+void bml__adamw_release(bml_adamw *o) {
     free(o->m);
     free(o->v);
     o->m = o->v = NULL;
 }
 
-void bml_adamw_step(bml_adamw *o, float *p, const float *g) {
+void bml__adamw_step(bml_adamw *o, float *p, const float *g) {
     o->step++;
     double bc1 = 1.0 - pow((double)o->beta1, (double)o->step);
     double bc2_sqrt = sqrt(1.0 - pow((double)o->beta2, (double)o->step));
@@ -47,7 +47,7 @@ void bml_adamw_step(bml_adamw *o, float *p, const float *g) {
     }
 }
 
-double bml_cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch) {
+double bml__cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch) {
     long t_cur = epoch, t_i = t0;
     while (t_cur >= t_i) { /* as repeated scheduler.step(): restart when the period is over */
         t_cur -= t_i;
@@ -56,7 +56,7 @@ double bml_cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t
     return eta_min + (base_lr - eta_min) * (1.0 + cos(M_PI * (double)t_cur / (double)t_i)) / 2.0;
 }
 
-double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm) {
+double bml__clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm) {
     double total = 0;
     size_t off = 0;
     for (size_t t = 0; t < n_tensors; t++) {
@@ -73,7 +73,7 @@ double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, doubl
     return norm;
 }
 
-int bml_loss_parse(const char *name, bml_loss_kind *kind) {
+int bml__loss_parse(const char *name, bml_loss_kind *kind) {
     static const char *const names[] = {"mse", "mae", "huber", "mape", "physics_informed"};
     for (int i = 0; i < 5; i++)
         if (!strcmp(name, names[i])) {
@@ -85,7 +85,7 @@ int bml_loss_parse(const char *name, bml_loss_kind *kind) {
 
 static double physics_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
     bml_loss mse = {BML_LOSS_MSE, 0, 0, 0, 0, 0, 0};
-    double data = bml_loss_eval(&mse, pred, y, mask, n, dpred);
+    double data = bml__loss_eval(&mse, pred, y, mask, n, dpred);
     size_t T = (size_t)l->T, O = (size_t)l->O, S = n / (T * O);
 #define VALID(s, t) (!mask || mask[((s) * T + (t)) * O] != 0.0f)
 #define AT(s, t, o) (((s) * T + (t)) * O + (o))
@@ -126,7 +126,7 @@ static double physics_eval(const bml_loss *l, const float *pred, const float *y,
     return data + (n_pairs ? l->monotonicity * mono / n_pairs : 0) + (n_triples ? l->smoothness * smooth / n_triples : 0);
 }
 
-double bml_loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
+double bml__loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred) {
     if (l->kind == BML_LOSS_PHYSICS) return physics_eval(l, pred, y, mask, n, dpred);
     size_t cnt = 0;
     for (size_t i = 0; i < n; i++) cnt += !mask || mask[i] != 0.0f;

@@ -14,17 +14,17 @@ typedef struct {
     float *m, *v; /* (n) */
     size_t n;
 } bml_adamw;
-bml_status bml_adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay);
-void bml_adamw_release(bml_adamw *o);
+bml_status bml__adamw_init(bml_adamw *o, size_t n, float lr, float weight_decay);
+void bml__adamw_release(bml_adamw *o);
 /* One step: p -= lr*wd*p; m, v moments; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
-void bml_adamw_step(bml_adamw *o, float *params, const float *grads);
+void bml__adamw_step(bml_adamw *o, float *params, const float *grads);
 
 /* CosineAnnealingWarmRestarts(T_0, T_mult, eta_min): the learning rate of epoch e (0-based). */
-double bml_cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch);
+double bml__cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch);
 
 /* clip_grad_norm_: the total 2-norm over the tensors (sizes[i] values each, consecutive in g); when
  * above max_norm, scale every gradient by max_norm / (norm + 1e-6). Returns the norm before clipping. */
-double bml_clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm);
+double bml__clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm);
 
 /* Losses over the values with mask[i] != 0 (mask NULL: all); write d loss / d pred into dpred
  * (overwritten; 0 where masked) and return the loss. */
@@ -40,7 +40,7 @@ typedef struct {
     int T, O;
 } bml_loss;
 /* "mse", "mae", "huber", "mape", "physics_informed" -> kind; -1 for an unknown name */
-int bml_loss_parse(const char *name, bml_loss_kind *kind);
-double bml_loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred);
+int bml__loss_parse(const char *name, bml_loss_kind *kind);
+double bml__loss_eval(const bml_loss *l, const float *pred, const float *y, const float *mask, size_t n, float *dpred);
 
 #endif

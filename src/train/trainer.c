@@ -8,7 +8,7 @@
 #include "core/internal.h"
 #include "nn/nn.h"
 
-void bml_train_history_release(bml_train_history *h) {
+void bml__train_history_release(bml_train_history *h) {
     free(h->train_loss);
     free(h->val_loss);
     free(h->lr);
@@ -22,7 +22,7 @@ static void value_mask(const bml_trainable *t, const float *mask, int B, float *
         for (size_t v = 0; v < t->out_dim; v++) vm[b * t->out_dim + v] = mask[b * t->mask_dim + v / per];
 }
 
-bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
+bml_status bml__train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
                                const bml_loss *loss, double *out) {
     float *pred = bml__calloc((size_t)batch * t->out_dim, sizeof *pred);
     float *vm = t->mask_dim ? bml__calloc((size_t)batch * t->out_dim, sizeof *vm) : NULL;
@@ -45,7 +45,7 @@ bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y,
             for (size_t k = 0; k < nvals; k++) valid += vm[k] != 0;
         }
         /* the losses are means over values: weight each chunk by its number of values */
-        if (valid) sum += bml_loss_eval(loss, pred, y + i * t->out_dim, vm, nvals, NULL) * (double)valid;
+        if (valid) sum += bml__loss_eval(loss, pred, y + i * t->out_dim, vm, nvals, NULL) * (double)valid;
         count += (double)valid;
     }
     free(pred);
@@ -54,7 +54,7 @@ bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y,
     return st;
 }
 
-bml_status bml_lr_find_suggest(const double *lr, const double *loss, size_t n, double *out) {
+bml_status bml__lr_find_suggest(const double *lr, const double *loss, size_t n, double *out) {
     const size_t skip_begin = 10, skip_end = 1;
     *out = NAN;
     size_t *at = bml__calloc(n + 1, sizeof *at), m = 0;
@@ -88,7 +88,7 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
         return bml__fail(BML_ERR_VALUE, "lr-find needs 0 < min_lr < max_lr (got %g, %g)", o->lr_find_min, o->lr_find_max);
     if (n == 0) return bml__fail(BML_ERR_VALUE, "lr-find: no training samples");
     bml_adamw opt;
-    BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->lr_find_min, (float)o->weight_decay));
+    BML__TRY(bml__adamw_init(&opt, t->n_params, (float)o->lr_find_min, (float)o->weight_decay));
     size_t *order = bml__calloc(n, sizeof *order);
     float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
     float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
@@ -124,7 +124,7 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
         size_t nvals = (size_t)B * od;
         if (md) value_mask(t, mb, B, vm);
         if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
-        double l = bml_loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
+        double l = bml__loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
         avg = beta * avg + (1 - beta) * l;
         double smooth = avg / (1 - pow(beta, (double)(s + 1)));
         h->train_loss[s] = smooth;
@@ -136,11 +136,11 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
         if (smooth < best) best = smooth;
         memset(t->grads, 0, t->n_params * sizeof *t->grads);
         if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
-        if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
-        bml_adamw_step(&opt, t->params, t->grads);
+        if (o->grad_clip > 0) bml__clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
+        bml__adamw_step(&opt, t->params, t->grads);
     }
 done:
-    bml_adamw_release(&opt);
+    bml__adamw_release(&opt);
     free(order);
     free(xb);
     free(yb);
@@ -148,11 +148,11 @@ done:
     free(vm);
     free(pred);
     free(dpred);
-    if (st != BML_OK) bml_train_history_release(h);
+    if (st != BML_OK) bml__train_history_release(h);
     return st;
 }
 
-bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+bml_status bml__train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
                      const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h) {
     memset(h, 0, sizeof *h);
     h->best_epoch = -1;
@@ -162,7 +162,7 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
     if (o->loss.kind == BML_LOSS_PHYSICS && !md)
         return bml__fail(BML_ERR_VALUE, "loss physics_informed needs sequences (models lstm_attn, cnn_lstm on latent_ode_seq)");
     bml_adamw opt;
-    BML__TRY(bml_adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
+    BML__TRY(bml__adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
     size_t *order = bml__calloc(n, sizeof *order);
     float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
     float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
@@ -183,7 +183,7 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
     double best_val = INFINITY;
     long wait = 0;
     for (long e = 0; e < o->epochs; e++) {
-        double lr = o->cosine ? bml_cosine_warm_restarts_lr(o->learning_rate, 0.0, (int)o->t0, (int)o->t_mult, e)
+        double lr = o->cosine ? bml__cosine_warm_restarts_lr(o->learning_rate, 0.0, (int)o->t0, (int)o->t_mult, e)
                               : o->learning_rate;
         opt.lr = (float)lr;
         bml__rng_shuffle(&rng, order, n);
@@ -202,7 +202,7 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
                 for (size_t k = 0; k < nvals; k++) valid += vm[k] != 0;
             }
             if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
-            double l = bml_loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
+            double l = bml__loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
             if (!isfinite(l)) {
                 st = bml__fail(BML_ERR_VALUE, "training diverged: loss is %g in epoch %ld (lower learning_rate?)", l, e + 1);
                 goto done;
@@ -211,14 +211,14 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
             count += (double)valid;
             memset(t->grads, 0, t->n_params * sizeof *t->grads);
             if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
-            if (o->grad_clip > 0) bml_clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
-            bml_adamw_step(&opt, t->params, t->grads);
+            if (o->grad_clip > 0) bml__clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
+            bml__adamw_step(&opt, t->params, t->grads);
         }
         h->train_loss[e] = count ? sum / count : NAN;
         h->lr[e] = lr;
         h->val_loss[e] = NAN;
         h->n_epochs = (size_t)e + 1;
-        if (nv && (st = bml_train_eval_loss(t, xv, yv, mv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
+        if (nv && (st = bml__train_eval_loss(t, xv, yv, mv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
         if (o->on_epoch) o->on_epoch(o->on_epoch_user, e + 1, o->epochs, h->train_loss[e], h->val_loss[e]);
         if (nv) {
             if (h->val_loss[e] < best_val) {
@@ -233,7 +233,7 @@ bml_status bml_train(bml_trainable *t, const float *x, const float *y, const flo
     }
     if (nv && h->best_epoch >= 0) memcpy(t->params, best, t->n_params * sizeof *best); /* restore the best weights */
 done:
-    bml_adamw_release(&opt);
+    bml__adamw_release(&opt);
     free(order);
     free(xb);
     free(yb);
@@ -242,6 +242,6 @@ done:
     free(pred);
     free(dpred);
     free(best);
-    if (st != BML_OK) bml_train_history_release(h);
+    if (st != BML_OK) bml__train_history_release(h);
     return st;
 }

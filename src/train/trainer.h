@@ -49,20 +49,20 @@ typedef struct {
     double *train_loss, *val_loss, *lr; /* (n_epochs); val_loss NaN without validation */
     long best_epoch;                    /* -1 without validation */
 } bml_train_history;
-void bml_train_history_release(bml_train_history *h);
+void bml__train_history_release(bml_train_history *h);
 
 /* Train t on (x (n, in_dim), y (n, out_dim), mask (n, mask_dim) or NULL), validating on (xv, yv, mv)
  * (nv may be 0). */
-bml_status bml_train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+bml_status bml__train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
                      const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h);
 
 /* The suggested learning rate of a range test: the rate at the steepest descent of the smoothed loss
  * (the minimum of numpy.gradient over the steps, the first 10 and the last step left out, as
  * Lightning's suggestion). BML_ERR_VALUE when fewer than 2 finite steps remain. */
-bml_status bml_lr_find_suggest(const double *lr, const double *loss, size_t n, double *out);
+bml_status bml__lr_find_suggest(const double *lr, const double *loss, size_t n, double *out);
 
 /* Mean loss of t over a set (over its unmasked values), evaluation mode, in chunks of `batch` samples. */
-bml_status bml_train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
+bml_status bml__train_eval_loss(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, long batch,
                                const bml_loss *loss, double *out);
 
 #endif
