@@ -546,6 +546,12 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         return st;
     }
     if (n_dropped) *n_dropped = dropped;
+    /* said under the run's load line (bml_dataset_note): nothing is left out silently */
+    if (dropped && !(ds->note = bml__sprintf("%zu cycle%s without a discharge left out (no capacity to learn from)", dropped,
+                                              dropped == 1 ? "" : "s"))) {
+        bml_dataset_free(ds);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
     *out = ds;
     return BML_OK;
 }
