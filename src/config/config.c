@@ -461,9 +461,17 @@ static bml_status apply_overrides(bml_config *c, const char *config_dir, const c
             }
             if (st == BML_OK) st = load_group(c, config_dir, k, val);
         } else if (!groups_pass && !(group_sel && !add)) {
+            /* a section with an `enabled` key is switched by its name: explain=false is explain.enabled=false */
+            char *enabled = !add && !strchr(k, '.') && !bml_config_get(c, k) ? bml__sprintf("%s.enabled", k) : NULL;
+            if (enabled && !bml_config_get(c, enabled)) {
+                free(enabled);
+                enabled = NULL;
+            }
             if (!*k) st = bml__fail(BML_ERR_VALUE, "override '%s' has an empty key", ov[i]);
+            else if (enabled) st = put(c, enabled, val, NULL, 0);
             else if (!add && !bml_config_get(c, k)) st = bad_key(c, k, NULL);
             else st = put(c, k, val, NULL, add);
+            free(enabled);
         }
         free(key);
         BML__TRY(st);
