@@ -65,8 +65,8 @@ C="--config-dir $SRC/configs"
 expect_fail missing_path "data/none: no such file or directory" "$BML" run $C data.path=data/none output_dir=runs
 expect_fail unknown_model "unknown model 'xgb' (valid: acla, cnn_lstm, lgbm, lstm_attn, mlp, neural_ode)" "$BML" run $C model=xgb
 expect_fail unknown_split "unknown split 'kfold' (valid: " "$BML" run $C split=kfold
-"$BML" run $C explain=false figures=false output_dir=runs run_name=noexplain -q >/dev/null 2>&1 && [ -f runs/noexplain/predictions.csv ] &&
-  [ ! -e runs/noexplain/shap.csv ] && grep -q "enabled: false" runs/noexplain/config.yaml && ok explain_false || bad explain_false
+"$BML" run $C explain=false figures=false output_dir=noexp run_name=noexplain -q >/dev/null 2>&1 && [ -f noexp/noexplain/predictions.csv ] &&
+  [ ! -e noexp/noexplain/shap.csv ] && grep -q "enabled: false" noexp/noexplain/config.yaml && ok explain_false || bad explain_false
 expect_fail nested_key_refused "config key 'model.foo.bar': sections hold plain keys" "$BML" run $C +model.foo.bar=1 output_dir=runs
 expect_fail basytec_step_range "data.step must be an integer from 0 to" "$BML" run $C data=basytec pipeline=ica_peaks pipeline.target=capacity data.step=99999999999 output_dir=runs
 expect_fail unknown_key "unknown config key 'model.lr'" "$BML" run $C model.lr=0.1
