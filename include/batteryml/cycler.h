@@ -25,10 +25,11 @@ typedef enum {
     BML_CYCLER_ARBIN,    /* MITS Pro CSV export (+ NAME_Metadata.csv beside it) */
     BML_CYCLER_MACCOR,   /* text export: title line, tab-separated header (Rec#, Cyc#, Step, ...) */
     BML_CYCLER_BIOLOGIC, /* EC-Lab / BT-Lab text export (';' or tab, units in the column names) */
-    BML_CYCLER_NOVONIX   /* HPC data file ([Summary], [Protocol], [Data]) */
+    BML_CYCLER_NOVONIX,  /* HPC data file ([Summary], [Protocol], [Data]) */
+    BML_CYCLER_BASYTEC   /* CSV export: "Key,Value" lines, Step,Status,...,AhAccu,... header, a units row */
 } bml_cycler_format;
 
-/* "arbin", "maccor", "biologic", "novonix" ("auto" for BML_CYCLER_AUTO); static storage. */
+/* "arbin", "maccor", "biologic", "novonix", "basytec" ("auto" for BML_CYCLER_AUTO); static storage. */
 BML_API const char *bml_cycler_format_name(bml_cycler_format f);
 /* Parse a format name (case-insensitive; "auto" too). Fails naming the valid names. */
 BML_API bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
@@ -59,6 +60,7 @@ typedef struct {
     double nominal_capacity_ah; /* NaN when the file gives none */
     size_t n_points;   /* rows handed to the callback */
     size_t n_blank;    /* blank rows skipped (every field empty, e.g. Maccor's trailing line) */
+    size_t n_stop;     /* Basytec: closing rows after the test ("STO": the last state repeated) left out */
     int has_cycle_index; /* 0: the file logs no cycle index; every row is cycle 1 */
     double mb_read;    /* bytes read / 1e6 */
 } bml_cycler_meta;

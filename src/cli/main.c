@@ -740,9 +740,10 @@ static int cmd_structure(const args_t *a) {
         size_t complete = 0;
         for (size_t c = 0; c < y->n_cycles; c++) complete += (size_t)y->cycles[c].complete;
         if (!a->quiet)
-            printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped, %.1f MB in %.3f s (%.0f MB/s)\n",
+            printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped%s%.0zu%s, %.1f MB in %.3f s (%.0f MB/s)\n",
                    files[i], bml_cycler_format_name(y->meta.format), y->meta.n_points, y->n_cycles, complete,
-                   y->meta.n_blank, y->meta.mb_read, s, s > 0 ? y->meta.mb_read / s : 0.0);
+                   y->meta.n_blank, y->meta.n_stop ? ", " : "", y->meta.n_stop, y->meta.n_stop ? " closing STO rows left out" : "",
+                   y->meta.mb_read, s, s > 0 ? y->meta.mb_read / s : 0.0);
     }
     /* names must not collide: two files of one cell would overwrite each other */
     for (size_t i = 0; i < n && !rc; i++)

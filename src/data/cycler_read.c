@@ -19,8 +19,8 @@
 #include "core/internal.h"
 #include "data/csvread.h"
 
-static const char *const format_names[] = {"auto", "arbin", "maccor", "biologic", "novonix"};
-#define N_FORMATS 5
+static const char *const format_names[] = {"auto", "arbin", "maccor", "biologic", "novonix", "basytec"};
+#define N_FORMATS 6
 
 const char *bml_cycler_format_name(bml_cycler_format f) {
     return (unsigned)f < N_FORMATS ? format_names[f] : "?";
@@ -32,7 +32,7 @@ bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
             *out = (bml_cycler_format)i;
             return BML_OK;
         }
-    return bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: auto, arbin, maccor, biologic, novonix)",
+    return bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: auto, arbin, maccor, biologic, novonix, basytec)",
                      name ? name : "(null)");
 }
 
@@ -322,6 +322,9 @@ typedef struct {
     int reset_on_step;  /* Q_STATE: the counter restarts at every step (Maccor) */
     int decimal_comma;  /* ';' or tab separated: "3,81" is 3.81 */
     int unwrap_quoted;  /* Novonix: a whole row quoted as one field */
+    int units_row;      /* Basytec: the row after the header gives the units ("[V]", "[A]", ...) */
+    const char *stop;   /* Basytec: the state of the closing rows after the test ("STO"), or NULL */
+    int e_net;          /* Basytec: the energy column is the net energy since the test began (signed) */
     size_t n_header;    /* fields in the header */
     size_t header_line;
     char **names;       /* header names (for messages) */
@@ -677,6 +680,52 @@ static bml_status open_novonix(source *s) {
     return BML_OK;
 }
 
+/* Basytec: "Key,Value" lines (Battery Name, Circuit, Program, Start Time, ...), then the header row
+ * (Step,Status,Step Time,Prog Time,Cycle,...,Voltage,Current,AhAccu,AhPrev,WhAccu,...), a units row ("[V]",
+ * ...), the rows. AhAccu counts within a step that passes current (signed; a pause keeps the last value),
+ * WhAccu is the net energy since the test began; the closing "STO" rows are counted, not read. */
+static bml_status open_basytec(source *s) {
+    reader *r = &s->r;
+    for (;;) {
+        long pos = ftell(r->f);
+        size_t ln = r->lineno;
+        double by = r->bytes;
+        int k = rd_line(r);
+        if (k < 0) return bml__fail(BML_ERR_IO, "%s:%zu: read error", r->path, r->lineno + 1);
+        if (k == 0) return bml__fail(BML_ERR_EMPTY, "%s: ends before its Basytec header (Step,Status,...,AhAccu,...)", r->path);
+        const char *l = r->line, *c = strchr(l, ',');
+        if (starts_with(l, "Step,") && strstr(l, "AhAccu")) {
+            if (pos < 0 || fseek(r->f, pos, SEEK_SET) != 0) return bml__fail(BML_ERR_IO, "%s: cannot seek", r->path);
+            r->lineno = ln;
+            r->bytes = by;
+            break;
+        }
+        if (!c || !c[1]) continue;
+        if (starts_with(l, "Battery Name,")) BML__TRY(set_str(&s->meta->barcode, c + 1));
+        else if (starts_with(l, "Circuit,")) BML__TRY(set_str(&s->meta->channel, c + 1));
+        else if (starts_with(l, "Program,")) BML__TRY(set_str(&s->meta->protocol, c + 1));
+        else if (starts_with(l, "Start Time,")) BML__TRY(set_str(&s->meta->start_time, c + 1));
+    }
+    BML__TRY(rd_csv_begin(r, ','));
+    BML__TRY(header_record(s, "Basytec"));
+    colmap *m = &s->m;
+    set_col(m, C_TIME, (const char *const[]){"Prog Time", "Test Time", NULL}, NULL);
+    set_col(m, C_CYCLE, (const char *const[]){"Cycle", NULL}, NULL);
+    set_col(m, C_STEP, (const char *const[]){"Step", NULL}, NULL);
+    set_col(m, C_I, (const char *const[]){"Current", NULL}, NULL);
+    set_col(m, C_V, (const char *const[]){"Voltage", NULL}, NULL);
+    set_col(m, C_Q, (const char *const[]){"AhAccu", NULL}, NULL);
+    set_col(m, C_E, (const char *const[]){"WhAccu", NULL}, NULL);
+    set_col(m, C_TEMP, (const char *const[]){"LogTemp001", "Temp1", "T1", NULL}, NULL);
+    set_col(m, C_STATE, (const char *const[]){"Status", NULL}, NULL);
+    m->stop = "STO";
+    m->tk = T_SECONDS;
+    m->qm = Q_SIGN; /* AhAccu restarts with each step that passes current and holds through pauses: no reset per step */
+    m->e_net = 1;
+    m->units_row = 1;
+    return BML_OK;
+}
+
 /* ------------------------------------------------------------------ detection */
 
 static bml_cycler_format detect_lines(char **lines, size_t n) {
@@ -694,7 +743,7 @@ static bml_cycler_format detect_lines(char **lines, size_t n) {
 
 static const char *known_formats =
     "Arbin CSV (Data_Point, Test_Time, ...), Maccor text (title line, Rec#<TAB>Cyc#...), BioLogic EC-Lab text "
-    "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data])";
+    "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data]), Basytec CSV (Step,Status,...,AhAccu,...)";
 
 bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
     *out = BML_CYCLER_AUTO;
@@ -723,10 +772,7 @@ bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
     if (st == BML_OK) {
         if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
         else if ((*out = detect_lines(lines, n)) == BML_CYCLER_AUTO) {
-            if (basytec)
-                st = bml__fail(BML_ERR_SCHEMA,
-                               "%s: a Basytec export: not read as a cycler time series yet; read its curves with data=basytec",
-                               path);
+            if (basytec) *out = BML_CYCLER_BASYTEC;
             else
                 st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
                                                "data.format=",
@@ -758,6 +804,7 @@ typedef struct {
     long cycle, step;
     int dir;       /* Q_SIGN: direction of the last current that flowed (+1 / -1) */
     int started;
+    double e_net;  /* the last net energy (Basytec's WhAccu) */
     double t_prev, t0_unix;
 } state;
 
@@ -871,6 +918,14 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             meta->n_blank++;
             continue;
         }
+        if (m->units_row) { /* the row after the header: units, when it gives them */
+            m->units_row = 0;
+            if (nf && f[0][0] == '[') continue;
+        }
+        if (m->stop && m->col[C_STATE] >= 0 && !strcmp(bml__trim(f[m->col[C_STATE]]), m->stop)) {
+            meta->n_stop++; /* the test's closing rows: the last state repeated, cycle and step reset */
+            continue;
+        }
         if (nf != m->n_header) {
             if (nf < m->n_header && !r->last_newline)
                 st = bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields",
@@ -965,6 +1020,13 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (m->reset_on_step && new_step) S.q.prev = S.e.prev = 0;
             double dq = isnan(q) ? 0 : counter_step(&S.q, fabs(q));
             double de = isnan(e) ? 0 : counter_step(&S.e, fabs(e));
+            if (m->e_net) { /* a net energy over the test: what it gained went in, what it lost came out */
+                double d = isnan(e) ? 0 : e - S.e_net;
+                if (!isnan(e)) S.e_net = e;
+                if (d > 0) S.sum[2] += d;
+                else S.sum[3] -= d;
+                de = 0;
+            }
             if (dir > 0) S.sum[0] += dq, S.sum[2] += de;
             else if (dir < 0) S.sum[1] += dq, S.sum[3] += de;
             if (dir) S.dir = dir;
@@ -1023,6 +1085,7 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
         case BML_CYCLER_ARBIN: st = open_arbin(&s); break;
         case BML_CYCLER_BIOLOGIC: st = open_biologic(&s); break;
         case BML_CYCLER_NOVONIX: st = open_novonix(&s); break;
+        case BML_CYCLER_BASYTEC: st = open_basytec(&s); break;
         default: st = bml__fail(BML_ERR_VALUE, "invalid cycler format"); break;
         }
     }
