@@ -8,6 +8,7 @@ PKGS=(
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libxxhash-dev
   valgrind chromium
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
 )
 # The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.
 if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy python3-torch); fi
