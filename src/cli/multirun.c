@@ -91,6 +91,24 @@ static void run_job(const sweep_t *sw, size_t j, job_result *r) {
     bml_run_result_free(rr);
 }
 
+/* a finished job's metrics.json, read from its run directory (a worker process or another rank wrote it);
+ * a job whose file cannot be read counts as failed */
+static void read_metrics(job_result *r) {
+    char *path = r->run_dir ? fmt_str("%s/metrics.json", r->run_dir, NULL) : NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    struct stat sb;
+    if (f && fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
+        size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
+        r->metrics_json[n] = 0;
+    }
+    if (f) fclose(f);
+    if (!r->metrics_json) {
+        r->ok = 0;
+        r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
+    }
+    free(path);
+}
+
 /* the first target's RMSE of a finished job, for the progress line */
 static void progress(sweep_t *sw, size_t j) {
     const job_result *r = &sw->res[j];
@@ -181,21 +199,7 @@ static void collect(sweep_t *sw, worker *w) {
         r->fit_seconds = strtod(t0 + 1, NULL);
         if (r->ok) {
             r->run_dir = dup_str(t2 + 1);
-            char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
-            FILE *f = path ? fopen(path, "rb") : NULL;
-            if (f) {
-                struct stat sb;
-                if (fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
-                    size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
-                    r->metrics_json[n] = 0;
-                }
-                fclose(f);
-            }
-            if (!r->metrics_json) {
-                r->ok = 0;
-                r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
-            }
-            free(path);
+            read_metrics(r);
         } else {
             r->error = dup_str(t2 + 1);
         }
@@ -371,19 +375,7 @@ static void *mpi_scheduler(void *p) {
             r->fit_seconds = strtod(tf + 1, NULL);
             if (r->ok) {
                 r->run_dir = dup_str(t3 + 1);
-                char *path = fmt_str("%s/metrics.json", r->run_dir, NULL);
-                FILE *f = path ? fopen(path, "rb") : NULL;
-                struct stat sb;
-                if (f && fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
-                    size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
-                    r->metrics_json[n] = 0;
-                }
-                if (f) fclose(f);
-                if (!r->metrics_json) {
-                    r->ok = 0;
-                    r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
-                }
-                free(path);
+                read_metrics(r);
             } else {
                 r->error = dup_str(t3 + 1);
             }

@@ -80,51 +80,91 @@ bml_status bml__lr_find_suggest(const double *lr, const double *loss, size_t n, 
     return BML_OK;
 }
 
+/* The buffers of one mini-batch (inputs, targets, per-step masks and their per-value form, predictions and
+ * their gradient) and the shuffled order of the samples. */
+typedef struct {
+    size_t *order;
+    float *xb, *yb, *mb, *vm, *pred, *dpred;
+} batch_ws;
+
+static void batch_ws_release(batch_ws *w) {
+    free(w->order);
+    free(w->xb);
+    free(w->yb);
+    free(w->mb);
+    free(w->vm);
+    free(w->pred);
+    free(w->dpred);
+    memset(w, 0, sizeof *w);
+}
+
+static bml_status batch_ws_init(batch_ws *w, const bml_trainable *t, size_t n, size_t bs) {
+    size_t in = t->in_dim, od = t->out_dim, md = t->mask_dim;
+    memset(w, 0, sizeof *w);
+    w->order = bml__calloc(n ? n : 1, sizeof *w->order);
+    w->xb = bml__calloc(bs * in, sizeof *w->xb), w->yb = bml__calloc(bs * od, sizeof *w->yb);
+    w->mb = md ? bml__calloc(bs * md, sizeof *w->mb) : NULL, w->vm = md ? bml__calloc(bs * od, sizeof *w->vm) : NULL;
+    w->pred = bml__calloc(bs * od, sizeof *w->pred), w->dpred = bml__calloc(bs * od, sizeof *w->dpred);
+    if (!w->order || !w->xb || !w->yb || !w->pred || !w->dpred || (md && (!w->mb || !w->vm))) {
+        batch_ws_release(w);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) w->order[i] = i;
+    return BML_OK;
+}
+
+/* gather samples order[i .. i+B) into the batch and, for sequences, the per-value mask */
+static void batch_fill(batch_ws *w, const bml_trainable *t, const float *x, const float *y, const float *mask, size_t i, int B) {
+    size_t in = t->in_dim, od = t->out_dim, md = t->mask_dim;
+    for (int b = 0; b < B; b++) {
+        memcpy(w->xb + (size_t)b * in, x + w->order[i + (size_t)b] * in, in * sizeof *w->xb);
+        memcpy(w->yb + (size_t)b * od, y + w->order[i + (size_t)b] * od, od * sizeof *w->yb);
+        if (md) memcpy(w->mb + (size_t)b * md, mask + w->order[i + (size_t)b] * md, md * sizeof *w->mb);
+    }
+    if (md) value_mask(t, w->mb, B, w->vm);
+}
+
+/* one optimiser step from the batch's loss gradient: backward, clipping, AdamW */
+static bml_status batch_step(bml_trainable *t, const bml_train_opts *o, bml_adamw *opt, const batch_ws *w, int B) {
+    memset(t->grads, 0, t->n_params * sizeof *t->grads);
+    BML__TRY(t->backward(t->net, w->dpred, B));
+    if (o->grad_clip > 0) bml__clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
+    bml__adamw_step(opt, t->params, t->grads);
+    return BML_OK;
+}
+
 /* the range test (see bml_train_opts.lr_find_steps) */
 static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n,
                                 const bml_train_opts *o, bml_train_history *h) {
-    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim, N = (size_t)o->lr_find_steps;
+    size_t bs = (size_t)o->batch_size, od = t->out_dim, N = (size_t)o->lr_find_steps;
     if (!(o->lr_find_min > 0) || !(o->lr_find_max > o->lr_find_min))
         return bml__fail(BML_ERR_VALUE, "lr-find needs 0 < min_lr < max_lr (got %g, %g)", o->lr_find_min, o->lr_find_max);
     if (n == 0) return bml__fail(BML_ERR_VALUE, "lr-find: no training samples");
     bml_adamw opt;
     BML__TRY(bml__adamw_init(&opt, t->n_params, (float)o->lr_find_min, (float)o->weight_decay));
-    size_t *order = bml__calloc(n, sizeof *order);
-    float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
-    float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
-    float *pred = bml__calloc(bs * od, sizeof *pred), *dpred = bml__calloc(bs * od, sizeof *dpred);
+    batch_ws w;
+    bml_status st = batch_ws_init(&w, t, n, bs);
     h->train_loss = bml__calloc(N, sizeof(double));
     h->val_loss = bml__calloc(N, sizeof(double));
     h->lr = bml__calloc(N, sizeof(double));
-    bml_status st = BML_OK;
-    if (!order || !xb || !yb || !pred || !dpred || !h->train_loss || !h->val_loss || !h->lr || (md && (!mb || !vm))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (st == BML_OK && (!h->train_loss || !h->val_loss || !h->lr)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     bml__rng rng;
     bml__rng_seed(&rng, o->seed ^ 0x5eedULL);
     const double beta = 0.98;
     double avg = 0, best = INFINITY;
     size_t i = n; /* position in the current epoch's order */
-    for (size_t s = 0; s < N; s++) {
+    for (size_t s = 0; st == BML_OK && s < N; s++) {
         double lr = N > 1 ? o->lr_find_min * pow(o->lr_find_max / o->lr_find_min, (double)s / (double)(N - 1)) : o->lr_find_min;
         opt.lr = (float)lr;
         if (i >= n) { /* a new epoch */
-            bml__rng_shuffle(&rng, order, n);
+            bml__rng_shuffle(&rng, w.order, n);
             i = 0;
         }
         int B = (int)((n - i) < bs ? n - i : bs);
-        for (int b = 0; b < B; b++) {
-            memcpy(xb + (size_t)b * in, x + order[i + (size_t)b] * in, in * sizeof *xb);
-            memcpy(yb + (size_t)b * od, y + order[i + (size_t)b] * od, od * sizeof *yb);
-            if (md) memcpy(mb + (size_t)b * md, mask + order[i + (size_t)b] * md, md * sizeof *mb);
-        }
+        batch_fill(&w, t, x, y, mask, i, B);
         i += (size_t)B;
-        size_t nvals = (size_t)B * od;
-        if (md) value_mask(t, mb, B, vm);
-        if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
-        double l = bml__loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
+        if ((st = t->forward(t->net, w.xb, w.mb, B, 1, w.pred)) != BML_OK) break;
+        double l = bml__loss_eval(&o->loss, w.pred, w.yb, w.vm, (size_t)B * od, w.dpred);
         avg = beta * avg + (1 - beta) * l;
         double smooth = avg / (1 - pow(beta, (double)(s + 1)));
         h->train_loss[s] = smooth;
@@ -134,20 +174,10 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
         if (o->on_epoch) o->on_epoch(o->on_epoch_user, (long)s + 1, (long)N, smooth, l);
         if (!isfinite(smooth) || smooth > 4 * best) break; /* diverged: the curve ends here */
         if (smooth < best) best = smooth;
-        memset(t->grads, 0, t->n_params * sizeof *t->grads);
-        if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
-        if (o->grad_clip > 0) bml__clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
-        bml__adamw_step(&opt, t->params, t->grads);
+        st = batch_step(t, o, &opt, &w, B);
     }
-done:
     bml__adamw_release(&opt);
-    free(order);
-    free(xb);
-    free(yb);
-    free(mb);
-    free(vm);
-    free(pred);
-    free(dpred);
+    batch_ws_release(&w);
     if (st != BML_OK) bml__train_history_release(h);
     return st;
 }
@@ -157,27 +187,19 @@ bml_status bml__train(bml_trainable *t, const float *x, const float *y, const fl
     memset(h, 0, sizeof *h);
     h->best_epoch = -1;
     if (o->lr_find_steps > 0) return lr_range_test(t, x, y, mask, n, o, h);
-    h->best_epoch = -1;
-    size_t bs = (size_t)o->batch_size, in = t->in_dim, od = t->out_dim, md = t->mask_dim;
+    size_t bs = (size_t)o->batch_size, od = t->out_dim, md = t->mask_dim;
     if (o->loss.kind == BML_LOSS_PHYSICS && !md)
         return bml__fail(BML_ERR_VALUE, "loss physics_informed needs sequences (models lstm_attn, cnn_lstm on latent_ode_seq)");
     bml_adamw opt;
     BML__TRY(bml__adamw_init(&opt, t->n_params, (float)o->learning_rate, (float)o->weight_decay));
-    size_t *order = bml__calloc(n, sizeof *order);
-    float *xb = bml__calloc(bs * in, sizeof *xb), *yb = bml__calloc(bs * od, sizeof *yb);
-    float *mb = md ? bml__calloc(bs * md, sizeof *mb) : NULL, *vm = md ? bml__calloc(bs * od, sizeof *vm) : NULL;
-    float *pred = bml__calloc(bs * od, sizeof *pred), *dpred = bml__calloc(bs * od, sizeof *dpred);
+    batch_ws w;
+    bml_status st = batch_ws_init(&w, t, n, bs);
     float *best = bml__calloc(t->n_params, sizeof *best);
     h->train_loss = bml__calloc((size_t)o->epochs, sizeof(double));
     h->val_loss = bml__calloc((size_t)o->epochs, sizeof(double));
     h->lr = bml__calloc((size_t)o->epochs, sizeof(double));
-    bml_status st = BML_OK;
-    if (!order || !xb || !yb || !pred || !dpred || !best || !h->train_loss || !h->val_loss || !h->lr ||
-        (md && (!mb || !vm))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) order[i] = i;
+    if (st == BML_OK && (!best || !h->train_loss || !h->val_loss || !h->lr)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st != BML_OK) goto done;
     bml__rng rng;
     bml__rng_seed(&rng, o->seed ^ 0x5eedULL);
     double best_val = INFINITY;
@@ -186,33 +208,25 @@ bml_status bml__train(bml_trainable *t, const float *x, const float *y, const fl
         double lr = o->cosine ? bml__cosine_warm_restarts_lr(o->learning_rate, 0.0, (int)o->t0, (int)o->t_mult, e)
                               : o->learning_rate;
         opt.lr = (float)lr;
-        bml__rng_shuffle(&rng, order, n);
+        bml__rng_shuffle(&rng, w.order, n);
         double sum = 0, count = 0;
         for (size_t i = 0; i < n; i += bs) {
             int B = (int)((n - i) < bs ? n - i : bs);
-            for (int b = 0; b < B; b++) {
-                memcpy(xb + (size_t)b * in, x + order[i + (size_t)b] * in, in * sizeof *xb);
-                memcpy(yb + (size_t)b * od, y + order[i + (size_t)b] * od, od * sizeof *yb);
-                if (md) memcpy(mb + (size_t)b * md, mask + order[i + (size_t)b] * md, md * sizeof *mb);
-            }
+            batch_fill(&w, t, x, y, mask, i, B);
             size_t nvals = (size_t)B * od, valid = nvals;
             if (md) {
-                value_mask(t, mb, B, vm);
                 valid = 0;
-                for (size_t k = 0; k < nvals; k++) valid += vm[k] != 0;
+                for (size_t k = 0; k < nvals; k++) valid += w.vm[k] != 0;
             }
-            if ((st = t->forward(t->net, xb, mb, B, 1, pred)) != BML_OK) goto done;
-            double l = bml__loss_eval(&o->loss, pred, yb, vm, nvals, dpred);
+            if ((st = t->forward(t->net, w.xb, w.mb, B, 1, w.pred)) != BML_OK) goto done;
+            double l = bml__loss_eval(&o->loss, w.pred, w.yb, w.vm, nvals, w.dpred);
             if (!isfinite(l)) {
                 st = bml__fail(BML_ERR_VALUE, "training diverged: loss is %g in epoch %ld (lower learning_rate?)", l, e + 1);
                 goto done;
             }
             sum += l * (double)valid;
             count += (double)valid;
-            memset(t->grads, 0, t->n_params * sizeof *t->grads);
-            if ((st = t->backward(t->net, dpred, B)) != BML_OK) goto done;
-            if (o->grad_clip > 0) bml__clip_grad_norm(t->grads, t->sizes, t->n_tensors, o->grad_clip);
-            bml__adamw_step(&opt, t->params, t->grads);
+            if ((st = batch_step(t, o, &opt, &w, B)) != BML_OK) goto done;
         }
         h->train_loss[e] = count ? sum / count : NAN;
         h->lr[e] = lr;
@@ -234,13 +248,7 @@ bml_status bml__train(bml_trainable *t, const float *x, const float *y, const fl
     if (nv && h->best_epoch >= 0) memcpy(t->params, best, t->n_params * sizeof *best); /* restore the best weights */
 done:
     bml__adamw_release(&opt);
-    free(order);
-    free(xb);
-    free(yb);
-    free(mb);
-    free(vm);
-    free(pred);
-    free(dpred);
+    batch_ws_release(&w);
     free(best);
     if (st != BML_OK) bml__train_history_release(h);
     return st;
