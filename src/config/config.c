@@ -35,13 +35,9 @@ static bml_status fail_at(bml_status code, const where *w, const char *fmt, ...)
 static bml_status fail_at(bml_status code, const where *w, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *msg = bml__vsprintf(fmt, ap);
     va_end(ap);
-    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!msg) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     bml_status st;
     if (w && w->path && w->line) st = bml__fail(code, "%s:%zu:%zu: %s", w->path, w->line, w->col, msg);
     else if (w && w->path) st = bml__fail(code, "%s: %s", w->path, msg);

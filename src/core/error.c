@@ -25,16 +25,6 @@ static void keep(char *msg) {
     pthread_setspecific(g_key, msg);
 }
 
-static char *vformat(const char *fmt, va_list ap) {
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) vsnprintf(s, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    return s;
-}
-
 const char *bml_status_name(bml_status s) {
     switch (s) {
 #define BML__CASE(name, code, desc) \
@@ -62,7 +52,7 @@ const char *bml_last_error(void) { return g_msg ? g_msg : g_lost ? "out of memor
 bml_status bml__fail(bml_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    keep(vformat(fmt, ap));
+    keep(bml__vsprintf(fmt, ap));
     va_end(ap);
     return s;
 }
@@ -70,7 +60,7 @@ bml_status bml__fail(bml_status s, const char *fmt, ...) {
 bml_status bml__fail_prefix(bml_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *head = vformat(fmt, ap);
+    char *head = bml__vsprintf(fmt, ap);
     va_end(ap);
     const char *prev = bml_last_error();
     size_t hl = head ? strlen(head) : 0, pl = strlen(prev);

@@ -2,6 +2,7 @@
 #ifndef BML_CORE_INTERNAL_H
 #define BML_CORE_INTERNAL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ void *bml__calloc(size_t n, size_t size);       /* NULL on overflow or failure *
 char *bml__strdup(const char *s);               /* NULL-safe: NULL in, NULL out */
 char *bml__strndup(const char *s, size_t n);
 char *bml__sprintf(const char *fmt, ...) BML__PRINTF(1, 2);
+char *bml__vsprintf(const char *fmt, va_list ap); /* NULL when out of memory; ap is consumed */
 char *bml__trim(char *s);                       /* in place; returns s advanced past spaces */
 int bml__streq_ci(const char *a, const char *b);
 

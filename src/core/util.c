@@ -40,15 +40,21 @@ char *bml__strndup(const char *s, size_t n) {
     return d;
 }
 
-char *bml__sprintf(const char *fmt, ...) {
-    va_list ap, ap2;
-    va_start(ap, fmt);
+char *bml__vsprintf(const char *fmt, va_list ap) {
+    va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (out) vsnprintf(out, (size_t)n + 1, fmt, ap2);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
     va_end(ap2);
+    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (out) vsnprintf(out, (size_t)n + 1, fmt, ap);
+    return out;
+}
+
+char *bml__sprintf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = bml__vsprintf(fmt, ap);
+    va_end(ap);
     return out;
 }
 

@@ -149,15 +149,11 @@ static void *draw_alloc(size_t n, size_t size) {
 
 static char *draw_sprintf(const char *fmt, ...) BML__PRINTF(1, 2);
 static char *draw_sprintf(const char *fmt, ...) {
-    va_list ap, ap2;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = bml__vsprintf(fmt, ap);
     va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) vsnprintf(s, (size_t)n + 1, fmt, ap2);
-    else g_draw_oom = 1;
-    va_end(ap2);
+    if (!s) g_draw_oom = 1;
     return s;
 }
 

@@ -443,17 +443,10 @@ static void sb_fmt(sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
 static void sb_fmt(sb *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *s = bml__vsprintf(fmt, ap);
     va_end(ap);
-    if (n >= 0 && (s = malloc((size_t)n + 1))) {
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        sb_put(b, s, (size_t)n);
-    } else {
-        b->nomem = 1;
-    }
+    if (s) sb_str(b, s);
+    else b->nomem = 1;
     free(s);
 }
 

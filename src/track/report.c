@@ -42,20 +42,13 @@ static void put(out_t *o, const char *s, size_t n) {
 static void puts_(out_t *o, const char *s) { put(o, s, strlen(s)); }
 static void printf_(out_t *o, const char *fmt, ...) BML__PRINTF(2, 3);
 static void printf_(out_t *o, const char *fmt, ...) {
+    if (o->nomem) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *tmp = bml__vsprintf(fmt, ap);
     va_end(ap);
-    if (n < 0 || o->nomem) return;
-    char *tmp = malloc((size_t)n + 1);
-    if (!tmp) {
-        o->nomem = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(tmp, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    put(o, tmp, (size_t)n);
+    if (!tmp) o->nomem = 1;
+    else puts_(o, tmp);
     free(tmp);
 }
 

@@ -31,13 +31,9 @@ static void say(const bml_run_opts *o, const char *fmt, ...) {
     if (!o || !o->log) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *buf = bml__vsprintf(fmt, ap);
     va_end(ap);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (!buf) return;
-    va_start(ap, fmt);
-    vsnprintf(buf, (size_t)n + 1, fmt, ap);
-    va_end(ap);
     o->log(o->log_user, buf); /* as long as it is: feature lists of wide tables are not cut */
     free(buf);
 }
