@@ -139,11 +139,14 @@ cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev,
     return o;
 }
 
-/* the group key of an evaluation row: its cell ("E5-A", as bml_sample_cell_key) or its temperature;
+/* the group key of an evaluation row: its cell ("E5-A", from bml_sample_cell_key) or its temperature;
  * as long as the names are (caller frees) */
 static char *group_key(const bml_sample_meta *m, int by_cell) {
     if (!by_cell) return bml__sprintf("%g", m->temperature_c);
-    return m->experiment ? bml__sprintf("E%d-%s", m->experiment, m->cell) : bml__strdup(m->cell);
+    size_t n = bml_sample_cell_key(m, NULL, 0) + 1;
+    char *k = malloc(n);
+    if (k) bml_sample_cell_key(m, k, n);
+    return k;
 }
 
 /* group the evaluation rows by a string key and add {key: block} to parent */
