@@ -27,9 +27,9 @@ static const char *MAIN_HELP =
     "  features  export the pipeline's feature table (meta, features, targets) as CSV\n"
     "  synth-curves  write physics-based 0.1C voltage curves of every Performance Summary row\n"
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
-    "  report    write one self-contained HTML page for a saved run\n"
-    "  compare   print the metrics of several runs side by side\n"
-    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix) cycle by cycle\n"
+    "  report    write one self-contained HTML page for a saved run or a sweep\n"
+    "  compare   print the metrics of several runs side by side, or rank a sweep's jobs\n"
+    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix, Basytec) cycle by cycle\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
     "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
     "  config    print the composed configuration\n"
@@ -684,7 +684,7 @@ static int cmd_list(const args_t *a) {
 
 /* ---- structure: raw cycler exports -> per-cycle summary CSVs ---- */
 static const char *STRUCTURE_HELP =
-    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|arbin|maccor|biologic|novonix]\n"
+    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|arbin|maccor|biologic|novonix|basytec]\n"
     "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
     "\n"
     "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
