@@ -1,0 +1,71 @@
+"""The shared library libbatteryml.so.0 through cffi (ABI mode: no compiler needed at install time).
+
+`ffi` and `lib` expose every public C function under its C name (declarations in _cdef.h, generated from
+include/batteryml/*.h by tools/gen_cdef.py). `check(status)` turns a failing bml_status into `Error` carrying
+the library's own message (bml_last_error(), read on the calling thread right after the call).
+
+The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system's loader
+(libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
+the build folder of the source tree this package sits in (build/ beside python/).
+"""
+import os
+import sys
+
+import cffi
+
+__all__ = ["ffi", "lib", "library_path", "check", "Error", "string"]
+
+
+class Error(ValueError):
+    """A BatteryML library call failed; the message is the library's (file, line and column for data errors).
+    `status` is the symbolic status name, e.g. "BML_ERR_PARSE"."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+ffi = cffi.FFI()
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cdef.h")) as _f:
+    ffi.cdef(_f.read())
+
+
+def _candidates():
+    env = os.environ.get("BATTERYML_LIBRARY")
+    if env:
+        yield env
+        return
+    yield "libbatteryml.so.0"
+    for libdir in ("lib", "lib64", "lib/x86_64-linux-gnu"):
+        yield os.path.join(sys.prefix, libdir, "libbatteryml.so.0")
+    here = os.path.dirname(os.path.abspath(__file__))
+    yield os.path.join(here, "..", "..", "build", "libbatteryml.so.0")
+
+
+def _open():
+    tried = []
+    for path in _candidates():
+        try:
+            handle = ffi.dlopen(path)
+        except OSError as e:
+            tried.append("%s (%s)" % (path, e))
+            continue
+        return handle, path
+    raise ImportError("batteryml: cannot load libbatteryml.so.0; tried: " + "; ".join(tried) +
+                      ". Install the C library (cmake --install) or set BATTERYML_LIBRARY to its path.")
+
+
+lib, library_path = _open()
+
+
+def string(p):
+    """A C string (char *) as str; None for NULL."""
+    return None if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
+
+
+def check(status):
+    """Raise Error with the library's message when status is not BML_OK (0)."""
+    if status != 0:
+        raise Error(string(lib.bml_last_error()) or string(lib.bml_status_describe(status)),
+                    string(lib.bml_status_name(status)))
+    return status
