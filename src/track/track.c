@@ -15,6 +15,7 @@
 
 #include "core/internal.h"
 #include "models/checkpoint.h"
+#include "models/train_params.h"
 #include "track/writers.h"
 #include "explain/figures.h"
 
@@ -25,9 +26,11 @@ void bml__track_preprocess_release(bml__track_preprocess *p) {
     bml_scaler_release(&p->scaler);
 }
 
+/* numbers as "%.17g" (cJSON's own printing may round the last digit): a saved model's preprocessing reads
+ * back bit-identically, so `batteryml predict` and a model loaded in Python see the inputs its fit saw */
 static cJSON *num_array(const double *v, size_t n) {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, bml__json_exact_number(v[i]));
     return a;
 }
 
@@ -93,6 +96,52 @@ void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size
             for (size_t j = 0; j < F; j++)
                 if (isnan(x[i * F + j])) x[i * F + j] = p->impute[j];
     if (p->scaler.mean) bml_scaler_transform(&p->scaler, x, n, F);
+}
+
+/* the public face of preprocess.json (batteryml/model.h) */
+bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                               const double *scale) {
+    if (!dir) return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: no directory");
+    if (!mean != !scale) return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: give the scaler's mean and scale, or neither");
+    for (size_t j = 0; j < n_features; j++)
+        if ((impute_mean && !isfinite(impute_mean[j])) || (mean && (!isfinite(mean[j]) || !isfinite(scale[j]) || scale[j] == 0)))
+            return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: feature %zu: the imputed value, mean and scale must be finite, the scale non-zero", j);
+    if (!bml__is_dir(dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", dir);
+    /* the struct only borrows the caller's arrays: nothing of it is released */
+    bml__track_preprocess pre = {(double *)impute_mean, {n_features, (double *)mean, (double *)scale}};
+    cJSON *pj = bml__track_preprocess_json(&pre, n_features);
+    char *path = bml__path_join(dir, "preprocess.json");
+    bml_status st = pj && path ? bml__json_write_sealed(path, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(path);
+    cJSON_Delete(pj);
+    return st;
+}
+
+bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                               int *has_impute, int *has_scaler) {
+    *has_impute = *has_scaler = 0;
+    char *path = dir ? bml__path_join(dir, "preprocess.json") : NULL;
+    if (!path) return bml__fail(dir ? BML_ERR_NOMEM : BML_ERR_VALUE, dir ? "out of memory" : "bml_preprocess_load: no directory");
+    if (!bml__is_file(path)) {
+        bml_status nf = bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+        free(path);
+        return nf;
+    }
+    cJSON *doc = NULL;
+    bml__track_preprocess pre = {0};
+    bml_status st = bml__json_read_sealed(path, &doc);
+    if (st == BML_OK) st = bml__track_preprocess_parse(doc, n_features, path, &pre);
+    if (st == BML_OK) {
+        if ((*has_impute = pre.impute != NULL)) memcpy(impute_mean, pre.impute, n_features * sizeof *impute_mean);
+        if ((*has_scaler = pre.scaler.mean != NULL)) {
+            memcpy(mean, pre.scaler.mean, n_features * sizeof *mean);
+            memcpy(scale, pre.scaler.scale, n_features * sizeof *scale);
+        }
+    }
+    bml__track_preprocess_release(&pre);
+    cJSON_Delete(doc);
+    free(path);
+    return st;
 }
 
 void bml__track_eval_release(bml__track_eval *e) {
