@@ -79,7 +79,8 @@ BML_API bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir
 /* Build samples with the configured pipeline. */
 BML_API bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
-/* Write samples as CSV: meta columns, features, targets (atomically). */
+/* Write samples as CSV: meta columns, features, targets (atomically); sequence samples as one row per real
+ * step with the step's meta (as bml_samples_flatten). */
 BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
 
 /* Predict with a saved run on new data (a Performance Summary file or folder, or a table).

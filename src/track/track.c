@@ -376,6 +376,13 @@ static bml_status sb_write(sbuf *b, const char *path) {
 }
 
 bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
+    if (s->seq_len) { /* one row per real step of each sequence, with the step's meta */
+        bml_samples *flat = NULL;
+        BML__TRY(bml_samples_flatten(s, &flat));
+        bml_status st = bml_samples_write_csv(flat, path);
+        bml_samples_free(flat);
+        return st;
+    }
     sbuf b = {0};
     sb_meta_header(&b);
     for (size_t j = 0; j < s->n_features; j++) sb_str(&b, ","), sb_field(&b, s->feature_names[j]);
