@@ -479,10 +479,11 @@ class MLPRegressor(_StaticEstimator):
 
 # --------------------------------------------------------------------------------------------- sequences
 
-Sequences = namedtuple("Sequences", "X y t lengths cells")
+Sequences = namedtuple("Sequences", "X y t lengths cells meta")
 Sequences.__doc__ = """Padded sequence arrays: X (n_cells, T, F) with NaN rows after each cell's last step,
 y (n_cells, T) or (n_cells, T, n_outputs) (NaN at padding), t (n_cells, T) step times (NaN at padding),
-lengths (n_cells,) real steps per cell, cells (the group keys, in order)."""
+lengths (n_cells,) real steps per cell, cells (the group keys, in order: "5-A"), meta (a DataFrame: the
+table's meta columns at each cell's first step: experiment, cell, temperature_c where present)."""
 
 
 def to_sequences(frame, features=None, target=None, cell=("experiment", "cell"), time="days", order="set_index"):
@@ -547,7 +548,10 @@ def to_sequences(frame, features=None, target=None, cell=("experiment", "cell"),
         y[i, :len(g)] = fy[g]
         if ft is not None:
             t[i, :len(g)] = ft[g]
-    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths, names)
+    mcols = [i for i, c in enumerate(cols) if c in keys or c in ("experiment", "cell", "temperature_c")]
+    mcols = [i for i in mcols if cols.index(cols[i]) == i]  # first of duplicated names
+    meta = frame.iloc[[g[0] for g in groups], mcols].reset_index(drop=True)
+    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths, names, meta)
 
 
 def _as_steps(a, what, n=None, T=None, allow_nan=True):

@@ -391,10 +391,10 @@ def test_sequence_models_on_the_oxford_cells():
     seq = to_sequences(table, d["feature_names"], "soh")
     order = np.argsort(seq.cells)  # cells in the order of their names, whatever the table's row order
     seq = seq._replace(X=seq.X[order], y=seq.y[order], t=seq.t[order], lengths=seq.lengths[order],
-                       cells=[seq.cells[i] for i in order])
+                       cells=[seq.cells[i] for i in order], meta=seq.meta.iloc[order].reset_index(drop=True))
+    assert list(seq.meta["experiment"].astype(str) + "-" + seq.meta["cell"]) == seq.cells
     assert seq.X.shape == (17, 16, 6) and sorted(seq.lengths) == sorted(d["mask"].sum(axis=1).astype(int))
-    temp = np.array([table[table["experiment"].astype(str) + "-" + table["cell"] == c]["temperature_c"].iloc[0]
-                     for c in seq.cells])
+    temp = seq.meta["temperature_c"].to_numpy()
     tr, ev = temp != 25, temp == 25
     for kind, make in REAL.items():
         est = make().fit(seq.X[tr], seq.y[tr], t=seq.t[tr])
@@ -579,3 +579,26 @@ def test_bad_sequence_input_raises():
         make().fit(X, y, t=t, eval_set=[(X, y, t), (X, y, t)])
     with pytest.raises(ValueError, match="step times for both"):
         SMALL["lstm_attn"]().fit(X, y, t=t, eval_set=[(X, y)])
+
+
+def test_to_sequences_from_the_features_table():
+    """The pipeline's table (batteryml.features): meta columns, then features and targets named in attrs; a name
+    that is both (days with include_days) is the meta column for t and the feature column for X."""
+    meta = pd.DataFrame({"experiment": [1, 1, 1, 5, 5], "cell": ["B", "A", "A", "A", "A"],
+                         "temperature_c": [10.0, 25, 25, 40, 40], "set_index": [0, 1, 0, 0, 1],
+                         "days": [0.0, 20, 0, 0, 15]})
+    feats = pd.DataFrame({"r": [1.0, 2, 3, 4, np.nan], "days": [100.0, 120, 100, 100, 115]})
+    table = pd.concat([meta, feats, pd.DataFrame({"soh": [1.0, 0.9, 1.0, 1.0, 0.95]})], axis=1)
+    table.attrs["features"], table.attrs["targets"] = ["r", "days"], ["soh"]
+    s = to_sequences(table)
+    assert s.cells == ["1-B", "1-A", "5-A"] and list(s.lengths) == [1, 2, 2]
+    assert s.X.shape == (3, 2, 2) and s.y.shape == (3, 2)
+    assert_array_equal(s.X[1], [[3, 100], [2, 120]])  # sorted by set_index; days the feature column
+    assert_array_equal(s.t[1], [0, 20])  # days the meta column
+    assert np.isnan(s.X[0, 1]).all() and np.isnan(s.y[0, 1]) and np.isnan(s.X[2, 1, 0])
+    assert list(s.meta["temperature_c"]) == [10, 25, 40]
+    assert to_sequences(table, target=["soh"]).y.shape == (3, 2, 1)
+    with pytest.raises(ValueError, match="no column 'q'"):
+        to_sequences(table, features=["q"])
+    with pytest.raises(ValueError, match="DataFrame"):
+        to_sequences(table.to_numpy())
