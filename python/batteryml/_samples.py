@@ -130,13 +130,16 @@ def from_c(p):
     steps = n * (T or 1)
     shape_x = (n, T, F) if T else (n, F)
     shape_y = (n, T, O) if T else (n, O)
-    x = np.frombuffer(ffi.buffer(p.x, steps * F * 8), dtype=np.float64).reshape(shape_x).copy() if steps * F else np.zeros(shape_x)
-    y = np.frombuffer(ffi.buffer(p.y, steps * O * 8), dtype=np.float64).reshape(shape_y).copy() if steps * O else np.zeros(shape_y)
+
+    def doubles(ptr, shape):
+        k = int(np.prod(shape))
+        return np.frombuffer(ffi.buffer(ptr, k * 8), dtype=np.float64).reshape(shape).copy() if k else np.zeros(shape)
+    x, y = doubles(p.x, shape_x), doubles(p.y, shape_y)
     mask = t = None
     if T:
-        mask = np.frombuffer(ffi.buffer(p.mask, steps * 8), dtype=np.float64).reshape(n, T).copy()
+        mask = doubles(p.mask, (n, T))
         if p.t != ffi.NULL:
-            t = np.frombuffer(ffi.buffer(p.t, steps * 8), dtype=np.float64).reshape(n, T).copy()
+            t = doubles(p.t, (n, T))
     rows = []
     for i in range(n):
         m = p.meta[i]

@@ -35,7 +35,6 @@ ValueError) with its message; shapes and values sklearn checks raise sklearn's V
 import json
 import numbers
 import os
-import shutil
 import tempfile
 import threading
 from collections import namedtuple
@@ -256,6 +255,8 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
         if isinstance(m, dict) and "batteryml_model_files" in m:
             with tempfile.TemporaryDirectory(prefix="batteryml-pickle-") as d:
                 for rel, data in m["batteryml_model_files"].items():
+                    if os.path.isabs(rel) or ".." in rel.split(os.sep):
+                        raise Error("pickled model: file name %r leaves the model's folder" % rel)
                     p = os.path.join(d, rel)
                     os.makedirs(os.path.dirname(p), exist_ok=True)
                     with open(p, "wb") as f:

@@ -564,7 +564,8 @@ def test_bad_sequence_input_raises():
         dict(X=X, y=y, t=t, lengths=lengths + 20), dict(X=X, y=y, t=t, lengths=lengths[:3]),
         dict(X=X, y=y, t=t, lengths=lengths.astype(float)), dict(X=X.astype(complex), y=y, t=t),
         dict(X=np.full_like(X, np.nan), y=y, t=t), dict(X=np.where(np.isnan(X), X, np.inf), y=y, t=t),
-        dict(X=np.full(X.shape, "abc", dtype=object), y=y, t=t), dict(X=X, y=y, t=t_down), dict(X=X[:0], y=y[:0], t=t[:0]),
+        dict(X=np.full(X.shape, "abc", dtype=object), y=y, t=t), dict(X=X, y=y, t=t_down),
+        dict(X=X[:0], y=y[:0], t=t[:0]),
     ]
     for c in cases:
         with pytest.raises(ValueError):
