@@ -74,6 +74,29 @@ class _Model:
         check(lib.bml_model_save(self.ptr, os.fsencode(path)))
 
 
+def _fit_with_callback(model, train, val, seed, on_epoch):
+    """bml_model_fit, calling on_epoch(epoch, epochs, train_loss, val_loss or None) after every epoch; the
+    first exception the callback raises is raised once fit returns (the library cannot be interrupted)."""
+    if on_epoch is None:
+        return check(lib.bml_model_fit(model.ptr, train, val, seed))
+    raised = []
+
+    def call(user, epoch, epochs, train_loss, val_loss):
+        if not raised:
+            try:
+                on_epoch(int(epoch), int(epochs), float(train_loss), None if val_loss != val_loss else float(val_loss))
+            except BaseException as e:  # noqa: B902 - handed back to the caller below
+                raised.append(e)
+    cb = ffi.callback("bml_epoch_fn", call)
+    lib.bml_model_set_epoch_callback(model.ptr, cb, ffi.NULL)
+    try:
+        check(lib.bml_model_fit(model.ptr, train, val, seed))
+    finally:
+        lib.bml_model_set_epoch_callback(model.ptr, ffi.NULL, ffi.NULL)
+    if raised:
+        raise raised[0]
+
+
 def _load_c_model(path):
     out = ffi.new("bml_model **")
     check(lib.bml_model_load(os.fsencode(path), out))
@@ -315,11 +338,12 @@ def _names(obj, n, prefix):
 
 
 class _StaticEstimator(_BMLEstimator):
-    def fit(self, X, y, eval_set=None):
+    def fit(self, X, y, eval_set=None, on_epoch=None):
         """Fit on X (n_samples, n_features; NaN = missing) and y (n_samples,) or (n_samples, n_outputs).
         eval_set: [(X_val, y_val)] (or one (X_val, y_val) pair): the validation data of early stopping
         (GBDTRegressor: early_stopping_rounds; neural models: patience); without it every round or epoch
-        runs. Returns self."""
+        runs. on_epoch(epoch, epochs, train_loss, val_loss or None): called after every epoch of the neural
+        models (progress). Returns self."""
         self._reset()
         y_obj = y
         X, y = self._validate_data(X, y, dtype=np.float64, order="C", force_all_finite="allow-nan",
@@ -345,7 +369,7 @@ class _StaticEstimator(_BMLEstimator):
                                  % (yv.shape, Xv.shape[0], y2.shape[1], Xv.shape[0], y2.shape[1]))
             keep.append(CSamples(self._apply_preprocess(Xv), yv, fnames, tnames))
             va = keep[-1].ptr
-        check(lib.bml_model_fit(model.ptr, keep[0].ptr, va, self._fit_seed()))
+        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch)
         self._y_ndim = y_ndim
         self._finish_fit(model)
         return self
@@ -592,10 +616,25 @@ class _SequenceEstimator(_BMLEstimator):
     _has_history = True
     _has_attention = False
 
-    def _steps(self, X, y=None, t=None, lengths=None, fit=False):
+    def _time_index(self, F, names):
+        tf = self.time_feature
+        if isinstance(tf, str):
+            names = list(names) if names is not None else []
+            if tf not in names:
+                raise ValueError("time_feature %r: no feature of that name (feature names: %s)"
+                                 % (tf, ", ".join(names) if names else "none given"))
+            return names.index(tf)
+        if isinstance(tf, numbers.Integral) and not isinstance(tf, bool) and -F <= tf < F:
+            return int(tf) % F
+        raise ValueError("time_feature must be the index (0 to %d) or the name of a feature, got %r" % (F - 1, tf))
+
+    def _steps(self, X, y=None, t=None, lengths=None, fit=False, feature_names=None):
         """Validated arrays of one call: dict x (n, T, F) raw, mask (n, T), t (n, T) or None, y (n, T, O)."""
         x = _as_steps(X, "X")
         n, T, F = x.shape
+        if t is None and getattr(self, "time_feature", None) is not None:
+            names = feature_names if fit else getattr(self, "feature_names_in_", None)
+            t = x[:, :, self._time_index(F, names)]
         if lengths is not None:
             lengths = np.asarray(lengths)
             if lengths.shape != (n,) or not np.issubdtype(lengths.dtype, np.integer) or \
@@ -616,7 +655,8 @@ class _SequenceEstimator(_BMLEstimator):
         pad = mask == 0
         out = {"x": x, "mask": np.ascontiguousarray(mask), "t": None}
         if t is None and self._needs_time:
-            raise ValueError("%s needs the step times: t (n_cells, T) in days" % type(self).__name__)
+            raise ValueError("%s needs the step times: t (n_cells, T) in days, or time_feature="
+                             % type(self).__name__)
         if t is not None:
             tt = _as_steps(t, "t", n, T)[:, :, 0].copy()
             tt[pad] = 0.0
@@ -665,14 +705,17 @@ class _SequenceEstimator(_BMLEstimator):
             y = np.zeros(x.shape[:2] + (self.n_outputs_,))
         return CSamples(x, np.ascontiguousarray(y), fnames, tnames, mask=d["mask"], t=d["t"], cells=cells)
 
-    def fit(self, X, y, t=None, lengths=None, eval_set=None, feature_names=None, target_names=None, cells=None):
+    def fit(self, X, y, t=None, lengths=None, eval_set=None, feature_names=None, target_names=None, cells=None,
+            on_epoch=None):
         """Fit on sequences X (n_cells, T, F) and y (n_cells, T) or (n_cells, T, n_outputs); t (n_cells, T) the
-        step times in days (required by the ODE models); lengths (n_cells,) the real steps per cell (default:
-        a step is padding when its row of X is all NaN). eval_set: [(X_val, y_val)] or [(X_val, y_val, t_val)]
-        or [(X_val, y_val, t_val, lengths_val)]: validation cells for early stopping (patience). feature_names,
-        target_names, cells: names kept with the model. Returns self."""
+        step times in days (required by the ODE models unless time_feature names the feature that holds them);
+        lengths (n_cells,) the real steps per cell (default: a step is padding when its row of X is all NaN).
+        eval_set: [(X_val, y_val)] or [(X_val, y_val, t_val)] or [(X_val, y_val, t_val, lengths_val)]:
+        validation cells for early stopping (patience). feature_names, target_names, cells: names kept with the
+        model. on_epoch(epoch, epochs, train_loss, val_loss or None) is called after every epoch. Returns
+        self."""
         self._reset()
-        d = self._steps(X, y, t, lengths, fit=True)
+        d = self._steps(X, y, t, lengths, fit=True, feature_names=feature_names)
         n, T, F = d["x"].shape
         O = d["y"].shape[2]
         model = self._create()
@@ -695,7 +738,7 @@ class _SequenceEstimator(_BMLEstimator):
             if len(ev) != 1 or not 2 <= len(ev[0]) <= 4:
                 raise ValueError("eval_set must be [(X_val, y_val[, t_val[, lengths_val]])]: one validation set")
             e = tuple(ev[0]) + (None,) * (4 - len(ev[0]))
-            dv = self._steps(e[0], e[1], e[2], e[3], fit=True)
+            dv = self._steps(e[0], e[1], e[2], e[3], fit=True, feature_names=feature_names)
             if dv["x"].shape[2] != F or dv["y"].shape[2] != O:
                 raise ValueError("eval_set: %d features/%d outputs per step, the training data %d/%d"
                                  % (dv["x"].shape[2], dv["y"].shape[2], F, O))
@@ -711,7 +754,7 @@ class _SequenceEstimator(_BMLEstimator):
             keep.append(self._samples(dv, self._inputs(dv), fnames, tnames))
             va = keep[-1].ptr
         self.n_outputs_ = O
-        check(lib.bml_model_fit(model.ptr, keep[0].ptr, va, self._fit_seed()))
+        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch)
         self._y_ndim = d["y_ndim"]
         self._finish_fit(model)
         return self
@@ -763,6 +806,13 @@ _TRAIN_DOC = """
     (physics_informed), scale_targets; seed (-1: random_state) and random_state (the study's seed)."""
 
 
+_TIME_DOC = """
+    time_feature (Python only, not saved with the model): the index or name of the feature of X that holds
+    the step times in days, used where t is not given; with it scikit-learn's cross_val_score, GridSearchCV
+    and Pipeline, which hand over X and y only, work with this model (pipeline latent_ode_seq has `days` as
+    its last feature)."""
+
+
 class LSTMAttentionRegressor(_SequenceEstimator):
     """2-layer bidirectional LSTM -> multi-head self-attention -> LayerNorm -> per-step head: the library's
     `lstm_attn` model (configs/model/lstm_attn.yaml). attention(X) gives the attention weights.""" + _TRAIN_DOC
@@ -804,7 +854,7 @@ class CNNLSTMRegressor(LSTMAttentionRegressor):
 class _LatentODEEstimator(_SequenceEstimator):
     _needs_time = True
 
-    def latent(self, X, t, lengths=None):
+    def latent(self, X, t=None, lengths=None):
         """Latent trajectories (n_cells, T, latent size) of the ODE solve (NaN at padded steps)."""
         check_is_fitted(self)
         dim = lib.bml_model_latent_dim(self._model.ptr)
@@ -815,14 +865,14 @@ class NeuralODERegressor(_LatentODEEstimator):
     """Latent neural ODE: encoder MLP on the first step -> dz/dt = MLP([z, t]) solved over the step times ->
     per-step decoder: the library's `neural_ode` model (configs/model/neural_ode.yaml). Needs t (days since
     any origin: each cell's times are shifted to start at 0 and scaled by the longest training span).
-    latent(X, t) gives the latent trajectories.""" + _TRAIN_DOC
+    latent(X, t) gives the latent trajectories.""" + _TRAIN_DOC + _TIME_DOC
     _model_name = "neural_ode"
 
     def __init__(self, latent_dim=32, hidden_dim=64, solver="dopri5", rtol=1e-3, atol=1e-4, use_adjoint=False,
                  max_steps=10000, epochs=200, batch_size=32, learning_rate=0.001, weight_decay=0.01, patience=20,
                  grad_clip=1.0, scheduler="cosine_warm_restarts", scheduler_t0=50, scheduler_t_mult=2, loss="mse",
                  loss_delta=1.0, loss_epsilon=1e-8, loss_monotonicity_weight=0.1, loss_smoothness_weight=0.01,
-                 scale_targets=True, seed=-1, random_state=42):
+                 scale_targets=True, seed=-1, random_state=42, time_feature=None):
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
         self.solver = solver
@@ -847,12 +897,14 @@ class NeuralODERegressor(_LatentODEEstimator):
         self.scale_targets = scale_targets
         self.seed = seed
         self.random_state = random_state
+        self.time_feature = time_feature
 
 
 class ACLARegressor(_LatentODEEstimator):
     """ACLA: attention block -> CNN-LSTM encoder -> augmented neural ODE over the step times -> per-step head:
     the library's `acla` model (configs/model/acla.yaml; made for the three degradation modes as outputs).
-    Needs t. attention(X, t) and latent(X, t) give the attention weights and latent trajectories.""" + _TRAIN_DOC
+    Needs t. attention(X, t) and latent(X, t) give the attention weights and latent trajectories.""" + _TRAIN_DOC + \
+        _TIME_DOC
     _model_name = "acla"
     _has_attention = True
 
@@ -861,7 +913,7 @@ class ACLARegressor(_LatentODEEstimator):
                  use_adjoint=False, max_steps=10000, epochs=200, batch_size=32, learning_rate=0.001,
                  weight_decay=0.01, patience=20, grad_clip=1.0, scheduler="cosine_warm_restarts", scheduler_t0=50,
                  scheduler_t_mult=2, loss="mse", loss_delta=1.0, loss_epsilon=1e-8, loss_monotonicity_weight=0.1,
-                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42):
+                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42, time_feature=None):
         self.attn_dim = attn_dim
         self.num_heads = num_heads
         self.dropout = dropout
@@ -893,6 +945,7 @@ class ACLARegressor(_LatentODEEstimator):
         self.scale_targets = scale_targets
         self.seed = seed
         self.random_state = random_state
+        self.time_feature = time_feature
 
 
 _CLASSES = {c._model_name: c for c in (GBDTRegressor, MLPRegressor, LSTMAttentionRegressor, CNNLSTMRegressor,

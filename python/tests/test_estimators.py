@@ -603,3 +603,43 @@ def test_to_sequences_from_the_features_table():
         to_sequences(table, features=["q"])
     with pytest.raises(ValueError, match="DataFrame"):
         to_sequences(table.to_numpy())
+
+
+def test_time_feature_lets_model_selection_tools_work():
+    """cross_val_score and GridSearchCV hand over X and y only: time_feature takes t from a feature of X."""
+    from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+    X, y, t, lengths = _seq_data(n=12, seed=2)
+    Xt = np.concatenate([X, np.where(np.isnan(X[:, :, :1]), np.nan, t[:, :, None])], axis=2)  # days last
+    a = SMALL["neural_ode"]().fit(X, y, t=t)
+    b = SMALL["neural_ode"]().set_params(time_feature=-1).fit(Xt, y)
+    c = SMALL["neural_ode"]().set_params(time_feature="days").fit(Xt, y, feature_names=["a", "b", "c", "days"])
+    assert_array_equal(b.predict(Xt), c.predict(Xt))
+    assert_array_equal(b.predict(Xt), b.predict(Xt, t=t))
+    assert not np.array_equal(a.predict(X, t=t), b.predict(Xt), equal_nan=True)  # days is also an input of b
+    s = cross_val_score(SMALL["acla"]().set_params(time_feature=3), Xt, y, cv=KFold(3))
+    assert s.shape == (3,) and np.isfinite(s).all()
+    g = GridSearchCV(SMALL["neural_ode"]().set_params(time_feature=3), {"latent_dim": [2, 4]}, cv=KFold(2)).fit(Xt, y)
+    assert g.best_params_["latent_dim"] in (2, 4)
+    with pytest.raises(ValueError, match="no feature of that name"):
+        SMALL["neural_ode"]().set_params(time_feature="time").fit(Xt, y)
+    with pytest.raises(ValueError, match="time_feature must be"):
+        SMALL["neural_ode"]().set_params(time_feature=4).fit(Xt, y)
+
+
+def test_on_epoch_reports_progress():
+    X, y = _toy(100)
+    seen = []
+    m = MLPRegressor(epochs=7).fit(X[:70], y[:70], eval_set=[(X[70:], y[70:])],
+                                   on_epoch=lambda *a: seen.append(a))
+    assert [s[:2] for s in seen] == [(e, 7) for e in range(1, 8)]
+    assert list(m.history_["train_loss"]) == pytest.approx([s[2] for s in seen], rel=1e-6)
+    assert all(s[3] is not None for s in seen)
+    X3, y3, t3, _ = _seq_data()
+    seen.clear()
+    SMALL["lstm_attn"]().fit(X3, y3, on_epoch=lambda *a: seen.append(a))
+    assert len(seen) == 5 and all(s[3] is None for s in seen)
+
+    def boom(*a):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        MLPRegressor(epochs=3).fit(X, y, on_epoch=boom)
