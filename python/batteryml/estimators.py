@@ -206,16 +206,14 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
 
     def _apply_preprocess(self, x2d):
         """x2d (rows, F) float64: the model's inputs; x2d itself when nothing is to be done (no copy)."""
-        if self.impute_mean_ is None and self.scaler_mean_ is None:
-            return x2d
-        x = x2d.copy()
+        x = x2d
         if self.impute_mean_ is not None:
             nan = np.isnan(x)
             if nan.any():
-                x[nan] = np.broadcast_to(self.impute_mean_, x.shape)[nan]
-        if self.scaler_mean_ is not None:
-            x -= self.scaler_mean_
-            x /= self.scaler_scale_
+                x = np.where(nan, self.impute_mean_, x)
+        if self.scaler_mean_ is not None:  # (x - mean) / scale, as the library's bml_scaler_transform
+            x = np.subtract(x, self.scaler_mean_)
+            np.divide(x, self.scaler_scale_, out=x)
         return x
 
     def _finish_fit(self, model):
