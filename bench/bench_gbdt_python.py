@@ -8,7 +8,9 @@ batteryml/xgboost and whether the predictions are identical.
     cd python && BATTERYML_LIBRARY=../build/libbatteryml.so.0 /usr/bin/python3 ../bench/bench_gbdt_python.py \
         [--rows 10000] [--features 20] [--rounds 200] [--repeat 5] [--jobs 1 2]
 
-The data: uniform features, 5 % missing, a smooth target with noise (seeded)."""
+The data: uniform features, 5 % missing, a smooth target with noise (seeded). OMP_WAIT_POLICY defaults to
+PASSIVE here (as in scripts/test.sh): with spinning OpenMP threads, n_jobs > 1 on a loaded machine measures
+the contention, not the libraries."""
 import argparse
 import json
 import os
@@ -16,7 +18,9 @@ import statistics
 import sys
 import time
 
-import numpy as np
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before XGBoost's OpenMP runtime starts
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 
@@ -70,7 +74,8 @@ def main():
     for jobs in a.jobs:
         g = GBDTRegressor(n_estimators=a.rounds, n_jobs=jobs)
         x = xgb_for(g.get_params(), y)
-        common = {"rows": a.rows, "features": a.features, "n_jobs": jobs, "rounds": a.rounds}
+        common = {"rows": a.rows, "features": a.features, "n_jobs": jobs, "rounds": a.rounds,
+                  "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "load_1min": round(os.getloadavg()[0], 2)}
         res = {}
         for impl, est in (("batteryml", g), ("xgboost", x)):
             res[impl, "fit"] = timed(lambda: est.fit(X, y), a.repeat)[0]
