@@ -101,7 +101,8 @@ static const char *FEATURES_HELP =
     "\n"
     "Loads the configured data, runs the configured pipeline and writes its feature table as CSV:\n"
     "experiment, cell, temperature_c, set_index, cycle, days, throughput_ah, the features, the targets.\n"
-    "Missing values are empty fields.\n";
+    "Sequence pipelines (latent_ode_seq) write one row per real step of each cell. Missing values are\n"
+    "empty fields.\n";
 
 static const char *LIST_HELP =
     "Usage: batteryml list models|pipelines|splits|losses\n"
