@@ -26,6 +26,10 @@ constant feature). The statistics come from the library's own bml_scaler_fit, so
 study's training split equals the model `batteryml run` fits, bit for bit. They are kept as impute_mean_,
 scaler_mean_ and scaler_scale_ and saved beside the model (preprocess.json).
 
+fit(..., on_epoch=fn) reports the neural models' epochs as they end (a progress display). Sequence models
+take t as a keyword of fit, predict and score; the ODE models' time_feature= names a feature of X holding
+the times instead, which lets cross_val_score and GridSearchCV (X and y only) drive them.
+
 `save(path)` writes the library's model directory (model.json, the model's own files, preprocess.json): the
 same folder `batteryml run` writes as <run>/model/ (or <run>/model/<fold>/), so `load_model` reads the
 models of CLI runs and `batteryml predict` reads a model saved here when it is put in a run folder's place.
