@@ -498,7 +498,8 @@ def test_library_calls_release_the_gil(tmp_path):
         th.join()
         print("status", res["st"])
         """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(HERE, "..")] + sys.path))
+    path = [os.path.join(HERE, "..")] + [os.path.abspath(p) for p in sys.path if p]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "src"), str(tmp_path / "fifo")], env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "status 0" in r.stdout, r.stdout + r.stderr

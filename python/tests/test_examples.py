@@ -33,7 +33,10 @@ def test_example(name, tmp_path):
     if not hasattr(batteryml, "features"):
         pytest.skip("the examples read data with batteryml.features (the package's data module)")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, "..")] + [p for p in sys.path if p])
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(HERE, "..")] + [os.path.abspath(p) for p in sys.path if p])
+    from batteryml._lib import library_path
+    if os.sep in library_path:  # the library this process loaded, wherever the example runs from
+        env["BATTERYML_LIBRARY"] = os.path.abspath(library_path)
     r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
