@@ -70,6 +70,8 @@ void bml__strvec_free(bml__strvec *v);
 int bml__strcmp_ptr(const void *a, const void *b);
 /* Join with a separator into a new string. */
 char *bml__join(char *const *items, size_t n, const char *sep);
+/* The names name(0) .. name(n - 1) of a registry joined by ", " (for "valid: ..." messages); NULL without memory. */
+char *bml__registry_names(size_t n, const char *(*name)(size_t));
 
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */

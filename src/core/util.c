@@ -122,6 +122,19 @@ char *bml__join(char *const *items, size_t n, const char *sep) {
     return out;
 }
 
+char *bml__registry_names(size_t n, const char *(*name)(size_t)) {
+    bml__sb b = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i) bml__sb_str(&b, ", ");
+        bml__sb_str(&b, name(i));
+    }
+    if (b.nomem) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : bml__strdup("");
+}
+
 /* ------------------------------------------------------------------ numbers */
 /* Exact powers of ten: every 10^k, k <= 22, is a double without rounding. */
 static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
