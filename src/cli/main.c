@@ -86,6 +86,8 @@ static const char *RUN_HELP =
     "row per job (overrides, status, error, seconds, every aggregate metric). A failing job is recorded\n"
     "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). Under\n"
     "mpirun -n K the jobs are spread over the ranks (rank 0 hands out the next job to whichever is free).\n"
+    "Without -m, mpirun -n K batteryml run spreads one study's folds (split=loco) over the ranks the same way;\n"
+    "rank 0 writes the run directory, the files of the serial run.\n"
     "batteryml compare DIR ranks the jobs (--sort COLUMN, e.g. soh.r2).\n";
 
 static const char *PREDICT_HELP =
