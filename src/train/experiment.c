@@ -503,6 +503,10 @@ static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const s
                             bml_run_result *res, const bml_fold_executor *exec, int *assemble) {
     *assemble = 1;
     size_t F = sp->n_folds;
+    long jobs = 0; /* checked whichever way the folds go */
+    const char *js = cfg_str(cfg, "jobs", "0");
+    if (bml__parse_long(js, &jobs) != 0 || jobs < 0 || jobs > 4096)
+        return bml__fail(BML_ERR_VALUE, "jobs must be a whole number from 0 (the cores) to 4096, got '%s'", js);
     /* each fold's place in the study's evaluated rows (the SHAP subsample), known before any fold runs */
     explain_opts *fex = bml__calloc(F, sizeof *fex);
     if (!fex) return bml__fail(BML_ERR_NOMEM, "out of memory");
