@@ -312,7 +312,6 @@ static int run_local(sweep_t *sw) {
 
 /* ------------------------------------------------------------------ MPI ranks */
 #ifdef BML_HAVE_MPI
-/* ------------------------------------------------------------------ MPI ranks */
 /* One scheduler for the jobs of a sweep and the folds of a study: rank 0 hands out job indices in order to
  * whichever rank asks (a scheduler thread beside rank 0's own work); each request carries the result of
  * the asking rank's previous job: an int64 index (-1: none, -2: this rank leaves without work) and the
@@ -388,10 +387,14 @@ static void *mpi_scheduler(void *arg) {
         int count = 0;
         MPI_Get_count(&stt, MPI_BYTE, &count);
         char *m = malloc((size_t)count + 1);
-        MPI_Recv(m ? m : (char *)&next, m ? count : 0, MPI_BYTE, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (!m) { /* the message cannot be received, and the rank that sent it waits for an answer */
+            fprintf(stderr, "batteryml: error: out of memory for a result of %d bytes: stopping every rank\n", count);
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+        MPI_Recv(m, count, MPI_BYTE, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         long long done = -1;
-        if (m && (size_t)count >= sizeof done) memcpy(&done, m, sizeof done);
-        if (m && done >= 0 && (unsigned long long)done < p->n_jobs)
+        if ((size_t)count >= sizeof done) memcpy(&done, m, sizeof done);
+        if (done >= 0 && (unsigned long long)done < p->n_jobs)
             stop |= p->done(p->user, (size_t)done, m + sizeof done, (size_t)count - sizeof done);
         free(m);
         if (done == -2) { /* left without asking for work */
