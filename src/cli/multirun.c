@@ -543,7 +543,7 @@ int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv) {
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
 #else
-    (void)argc, (void)argv;
+    (void)argc, (void)argv, (void)size;
 #endif
     sweep_t sw = {o, NULL, NULL, NULL, 0, NULL, 0, 0, now_s()};
     bml_sweep_opts so = o->sweep;
