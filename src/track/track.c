@@ -505,6 +505,35 @@ static void scalars_release(scalars *sc) {
 }
 
 /* metrics (overall per target; per fold when there are several) and the per-epoch history */
+/* A fold's model history and fit information: from the model, or as a fold fitted elsewhere gave them
+ * (malloc'ed, NULL when none) */
+static char *fold_history(const bml__track_fold *f) {
+    return f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+}
+static char *fold_fit_info(const bml__track_fold *f) {
+    return f->model ? bml_model_fit_info_json(f->model) : f->fit_info ? bml__strdup(f->fit_info) : NULL;
+}
+
+/* A fold's model into dir: saved, or the files a fold fitted elsewhere saved, byte for byte */
+static bml_status save_fold_model(const bml__track_fold *f, const char *dir) {
+    if (f->model) return bml_model_save(f->model, dir);
+    BML__TRY(bml__mkdir_p(dir));
+    bml_status st = BML_OK;
+    for (size_t i = 0; st == BML_OK && i < f->n_model_files; i++) {
+        const bml__track_file *mf = &f->model_files[i];
+        char *p = bml__path_join(dir, mf->name), *slash = p ? strrchr(p, '/') : NULL;
+        if (!p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st == BML_OK && slash && slash > p + strlen(dir)) { /* a file in a sub-folder of the model */
+            *slash = 0;
+            st = bml__mkdir_p(p);
+            *slash = '/';
+        }
+        if (st == BML_OK) st = bml__write_file(p, mf->data, mf->len);
+        free(p);
+    }
+    return st;
+}
+
 static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml__track_fold *folds, scalars *sc) {
     static const char *const names[] = {"rmse", "mae", "mape", "r2", "max_abs_error"};
     const cJSON *t;
@@ -525,7 +554,7 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
         fi++;
     }
     for (size_t k = 0; k < sp->n_folds; k++) {
-        char *h = bml_model_history_csv(folds[k].model);
+        char *h = fold_history(&folds[k]);
         char *line = h ? strchr(h, '\n') : NULL;
         while (line && line[1]) {
             long e;
@@ -641,7 +670,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     /* fit information of each fold's model */
     cJSON *jf = cJSON_GetObjectItemCaseSensitive(metrics, "folds");
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
-        char *info = bml_model_fit_info_json(folds[f].model);
+        char *info = fold_fit_info(&folds[f]);
         cJSON *ij = info ? cJSON_Parse(info) : NULL;
         free(info);
         if (ij) cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij);
@@ -763,7 +792,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     if (st == BML_OK) {
         bml__sb b = {0};
         for (size_t f = 0; f < sp->n_folds; f++) {
-            char *h = bml_model_history_csv(folds[f].model);
+            char *h = fold_history(&folds[f]);
             if (!h) continue;
             char *line = strchr(h, '\n');
             if (!b.len) bml__sb_str(&b, "fold,"), bml__sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
@@ -803,7 +832,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         }
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        st = bml_model_save(folds[f].model, dir);
+        st = save_fold_model(&folds[f], dir);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         *t_model_save += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (st == BML_OK) {
