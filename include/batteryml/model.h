@@ -66,6 +66,11 @@ BML_API int bml_model_wants_sequences(const bml_model *m);
 /* SHAP values: writes phi (n, O, F + 1); phi[i][k][F] is the expected value (bias), and the F + 1
  * values of (i, k) add up to the prediction. BML_ERR_STATE for models without SHAP support. */
 BML_API bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi);
+/* SHAP interaction values of tree models (lgbm), as XGBoost's pred_interactions: writes phi
+ * (n, O, F + 1, F + 1); entry (a, b), a != b, is half the interaction of features a and b, the diagonal
+ * (a, a) the main effect, so that row a adds up to the SHAP value of a; (F, F) is the bias. BML_ERR_STATE
+ * for other models. */
+BML_API bml_status bml_model_shap_interactions(const bml_model *m, const double *x, size_t n, double *phi);
 
 /* Feature importance of kind "gain" (average gain per split), "total_gain" or "split" (number of
  * splits): writes imp (O, F). BML_ERR_STATE for models without it. */

@@ -7,7 +7,9 @@
  * base_score = mean of the training targets (LightGBM's boost_from_average).
  * Early stopping on the validation RMSE, as xgboost.train: stop after early_stopping_rounds rounds
  * without a strictly lower score, keep the trees up to the best round. One booster per target.
- * SHAP values are XGBoost's exact TreeSHAP (pred_contribs); missing values are passed as missing. */
+ * SHAP values and SHAP interaction values are the library's own exact TreeSHAP (models/treeshap.h) over the
+ * trees read back from each booster's JSON; XGBoost's (pred_contribs, pred_interactions) stay reachable as
+ * bml__lgbm_shap_xgboost / bml__lgbm_interactions_xgboost, the reference of the tests and the benchmark. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 
 #include "models/checkpoint.h"
 #include "models/model_internal.h"
+#include "models/treeshap.h"
 
 typedef struct {
     long n_estimators, max_depth, num_leaves, early_stopping_rounds, random_state, min_child_samples, max_bin, n_jobs;
@@ -45,6 +48,7 @@ typedef struct {
     long *best_iteration;    /* (O) */
     double *best_score;      /* (O) validation RMSE at the best iteration (NaN without validation) */
     double *base_score;      /* (O) */
+    bml__treeshap **shap;    /* (O) the boosters' trees for our TreeSHAP */
 } lgbm_state;
 
 static bml_status xgb_fail(const char *what) {
@@ -60,6 +64,8 @@ static void release(bml_model *m) {
     if (!s) return;
     for (size_t k = 0; k < s->n_targets; k++)
         if (s->boosters[k]) XGBoosterFree(s->boosters[k]);
+    for (size_t k = 0; k < s->n_targets; k++) bml__treeshap_free(s->shap[k]);
+    free(s->shap);
     free(s->boosters);
     free(s->best_iteration);
     free(s->best_score);
@@ -76,7 +82,9 @@ static lgbm_state *state_alloc(size_t O) {
     s->best_iteration = bml__calloc(O, sizeof *s->best_iteration);
     s->best_score = bml__calloc(O, sizeof *s->best_score);
     s->base_score = bml__calloc(O, sizeof *s->base_score);
-    if (!s->boosters || !s->best_iteration || !s->best_score || !s->base_score) {
+    s->shap = bml__calloc(O, sizeof *s->shap);
+    if (!s->boosters || !s->best_iteration || !s->best_score || !s->base_score || !s->shap) {
+        free(s->shap);
         free(s->boosters);
         free(s->best_iteration);
         free(s->best_score);
@@ -214,19 +222,32 @@ static bml_status fit_one(const lgbm_params *p, const bml_samples *tr, const bml
     return BML_OK;
 }
 
+/* booster k's trees, read back from its JSON form, for our TreeSHAP */
+static bml_status read_trees(const bml_model *m, lgbm_state *s, size_t k) {
+    bst_ulong len = 0;
+    const char *raw = NULL;
+    XGB(XGBoosterSaveModelToBuffer(s->boosters[k], "{\"format\": \"json\"}", &len, &raw), "model serialisation");
+    char what[64];
+    snprintf(what, sizeof what, "booster %zu", k);
+    return bml__treeshap_from_json(raw, (size_t)len, m->n_features, what, &s->shap[k]);
+}
+
 static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va, uint64_t seed) {
     (void)seed; /* the booster's seed is random_state, as in the seed's LGBMModel */
     lgbm_state *s = state_alloc(tr->n_targets);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
     m->state = s;
-    for (size_t k = 0; k < tr->n_targets; k++) BML__TRY(fit_one(m->params, tr, va, k, s));
+    for (size_t k = 0; k < tr->n_targets; k++) {
+        BML__TRY(fit_one(m->params, tr, va, k, s));
+        BML__TRY(read_trees(m, s, k));
+    }
     return BML_OK;
 }
 
-/* type 0: value (n, O); type 2: contributions (n, O, F + 1) */
+/* type 0: value (n, O); type 2: contributions (n, O, F + 1); type 4: interactions (n, O, F + 1, F + 1) */
 static bml_status predict_type(const bml_model *m, const double *x, size_t n, int type, double *out) {
     const lgbm_state *s = m->state;
-    size_t F = m->n_features, O = m->n_targets, w = type == 2 ? F + 1 : 1;
+    size_t F = m->n_features, O = m->n_targets, w = type == 2 ? F + 1 : type == 4 ? (F + 1) * (F + 1) : 1;
     DMatrixHandle d;
     BML__TRY(make_dmatrix(x, n, F, NULL, 0, 0, &d));
     char cfg[128];
@@ -249,7 +270,34 @@ static bml_status predict_type(const bml_model *m, const double *x, size_t n, in
 }
 
 static bml_status predict(const bml_model *m, const double *x, size_t n, double *y) { return predict_type(m, x, n, 0, y); }
-static bml_status shap(const bml_model *m, const double *x, size_t n, double *phi) { return predict_type(m, x, n, 2, phi); }
+bml_status bml__lgbm_shap_xgboost(const bml_model *m, const double *x, size_t n, double *phi) {
+    return predict_type(m, x, n, 2, phi);
+}
+bml_status bml__lgbm_interactions_xgboost(const bml_model *m, const double *x, size_t n, double *phi) {
+    return predict_type(m, x, n, 4, phi);
+}
+
+/* our TreeSHAP on as many threads as the booster (n_jobs; 0: OpenMP's default) */
+static bml_status shap(const bml_model *m, const double *x, size_t n, double *phi) {
+    const lgbm_state *s = m->state;
+    const lgbm_params *p = m->params;
+    size_t W = m->n_features + 1, O = m->n_targets;
+    for (size_t k = 0; k < O; k++) BML__TRY(bml__treeshap_values(s->shap[k], x, n, (int)p->n_jobs, phi + k * W, O * W));
+    return BML_OK;
+}
+
+bml_status bml_model_shap_interactions(const bml_model *m, const double *x, size_t n, double *phi) {
+    if (m->def != &bml__model_lgbm)
+        return bml__fail(BML_ERR_STATE, "model %s has no SHAP interaction values", m->def->name);
+    if (!m->fitted) return bml__fail(BML_ERR_STATE, "model %s: shap_interactions before fit", m->def->name);
+    if (n == 0) return BML_OK;
+    const lgbm_state *s = m->state;
+    const lgbm_params *p = m->params;
+    size_t W = (m->n_features + 1) * (m->n_features + 1), O = m->n_targets;
+    for (size_t k = 0; k < O; k++)
+        BML__TRY(bml__treeshap_interactions(s->shap[k], x, n, (int)p->n_jobs, phi + k * W, O * W));
+    return BML_OK;
+}
 
 static bml_status importance(const bml_model *m, const char *kind, double *imp) {
     const lgbm_state *s = m->state;
@@ -375,6 +423,7 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *st) {
         if ((size_t)nf != m->n_features)
             return bml__fail(BML_ERR_VALUE, "%s: booster %zu has %lu features, model.json names %zu", dir, k,
                              (unsigned long)nf, m->n_features);
+        BML__TRY(read_trees(m, s, k));
     }
     return BML_OK;
 }

@@ -1,0 +1,330 @@
+/* Our TreeSHAP (models/treeshap.h) against XGBoost's own (pred_contribs, pred_interactions): a model on the
+ * shipped data, deep trees on random data with many missing values (default directions both ways) and two
+ * targets; additivity against our margin and XGBoost's prediction; the same bits at 1 and 2 threads;
+ * the quadrature; malformed boosters. */
+#define _DEFAULT_SOURCE
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "models/treeshap.h"
+#include "test.h"
+
+/* XGBoost computes in float: its values carry relative errors of a few 1e-7 of the row's largest
+ * contribution, summed over the trees. Ours must agree to REL_SHAP (interactions, with more float
+ * operations per value in XGBoost: REL_INTER) of the row's scale. */
+#define REL_SHAP 2e-6
+#define REL_INTER 1e-5
+
+/* largest |a - b| over a row of w values, relative to the row's largest |b| (at least 1e-3 of the
+ * prediction's scale `floor`) */
+static double row_rel_err(const double *a, const double *b, size_t w, double floor) {
+    double scale = floor, err = 0;
+    for (size_t j = 0; j < w; j++) scale = fmax(scale, fabs(b[j]));
+    for (size_t j = 0; j < w; j++) err = fmax(err, fabs(a[j] - b[j]));
+    return err / scale;
+}
+
+static void test_gauss_legendre(void) {
+    /* exact for t^k up to k = 2q - 1, not for k = 2q */
+    for (int q = 1; q <= 64; q++) {
+        double t[64], w[64], worst = 0;
+        bml__gauss_legendre01(q, t, w);
+        for (int k = 0; k <= 2 * q - 1; k++) {
+            double s = 0;
+            for (int i = 0; i < q; i++) s += w[i] * pow(t[i], k);
+            worst = fmax(worst, fabs(s - 1.0 / (k + 1)) * (k + 1));
+        }
+        CHECK(worst < 1e-12);
+        double s = 0;
+        for (int i = 0; i < q && q <= 8; i++) s += w[i] * pow(t[i], 2 * q);
+        CHECK(q > 8 || fabs(s - 1.0 / (2 * q + 1)) > 1e-12);
+    }
+}
+
+/* ours vs XGBoost's on rows x (n, F) of a fitted lgbm model: values, interactions, additivity */
+static void compare(const bml_model *m, const double *x, size_t n, const char *what) {
+    size_t F = bml_model_n_features(m), O = bml_model_n_targets(m), W = F + 1;
+    double *ours = calloc(n * O * W, sizeof *ours), *xgb = calloc(n * O * W, sizeof *xgb);
+    double *iours = calloc(n * O * W * W, sizeof *iours), *ixgb = calloc(n * O * W * W, sizeof *ixgb);
+    double *y = calloc(n * O, sizeof *y);
+    CHECK_OK(bml_model_shap(m, x, n, ours));
+    CHECK_OK(bml__lgbm_shap_xgboost(m, x, n, xgb));
+    CHECK_OK(bml_model_shap_interactions(m, x, n, iours));
+    CHECK_OK(bml__lgbm_interactions_xgboost(m, x, n, ixgb));
+    CHECK_OK(bml_model_predict(m, x, n, y));
+    double err = 0, ierr = 0, add = 0, rowsum = 0, spread = 0;
+    for (size_t r = 0; r < n * O; r++) spread = fmax(spread, fabs(y[r]));
+    for (size_t r = 0; r < n * O; r++) {
+        err = fmax(err, row_rel_err(ours + r * W, xgb + r * W, W, 1e-3 * spread));
+        ierr = fmax(ierr, row_rel_err(iours + r * W * W, ixgb + r * W * W, W * W, 1e-3 * spread));
+        double sum = 0, mag = fabs(y[r]);
+        for (size_t j = 0; j < W; j++) sum += ours[r * W + j], mag += fabs(ours[r * W + j]);
+        add = fmax(add, fabs(sum - y[r]) / mag);
+        /* each row of the interaction matrix adds up to that feature's SHAP value */
+        for (size_t a = 0; a < W; a++) {
+            double s = 0;
+            for (size_t b = 0; b < W; b++) s += iours[(r * W + a) * W + b];
+            rowsum = fmax(rowsum, fabs(s - ours[r * W + a]) / fmax(fabs(ours[r * W + a]), 1e-3 * spread));
+        }
+    }
+    printf("  %s: %zu rows x %zu targets: max rel. difference to XGBoost: SHAP %.2e, interactions %.2e; "
+           "additivity vs XGBoost's prediction %.2e\n", what, n, O, err, ierr, add);
+    CHECK(err < REL_SHAP);
+    CHECK(ierr < REL_INTER);
+    CHECK(add < 1e-6);   /* XGBoost's prediction is a float */
+    CHECK(rowsum < 1e-9);
+    free(ours);
+    free(xgb);
+    free(iours);
+    free(ixgb);
+    free(y);
+}
+
+/* the booster file booster_<k>.json of a model saved in dir, read by our reader */
+static bml__treeshap *booster_of(const char *dir, size_t k, size_t F, char **json_out) {
+    char path[512], *raw = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/booster_%zu.json", dir, k);
+    CHECK_OK(bml__read_file(path, &raw, &len));
+    bml__treeshap *t = NULL;
+    if (raw) CHECK_OK(bml__treeshap_from_json(raw, len, F, path, &t));
+    if (json_out) *json_out = raw;
+    else free(raw);
+    return t;
+}
+
+/* additivity against our own margin, and the same bits at 1 and 2 threads */
+static void check_threads_and_margin(const bml__treeshap *t, const double *x, size_t n, size_t F) {
+    size_t W = F + 1;
+    double *a = calloc(n * W, sizeof *a), *b = calloc(n * W, sizeof *b), *y = calloc(n, sizeof *y);
+    double *ia = calloc(n * W * W, sizeof *ia), *ib = calloc(n * W * W, sizeof *ib);
+    CHECK_OK(bml__treeshap_values(t, x, n, 1, a, W));
+    CHECK_OK(bml__treeshap_values(t, x, n, 2, b, W));
+    CHECK(memcmp(a, b, n * W * sizeof *a) == 0);
+    CHECK_OK(bml__treeshap_interactions(t, x, n, 1, ia, W * W));
+    CHECK_OK(bml__treeshap_interactions(t, x, n, 2, ib, W * W));
+    CHECK(memcmp(ia, ib, n * W * W * sizeof *ia) == 0);
+    bml__treeshap_predict(t, x, n, 1, y, 1);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = 0, mag = fabs(y[i]);
+        for (size_t j = 0; j < W; j++) s += a[i * W + j], mag += fabs(a[i * W + j]);
+        worst = fmax(worst, fabs(s - y[i]) / mag);
+    }
+    printf("  additivity against our margin: %.2e relative\n", worst);
+    CHECK(worst < 1e-12);
+    free(a);
+    free(b);
+    free(y);
+    free(ia);
+    free(ib);
+}
+
+static void test_shipped_data(void) {
+    int e[] = {5};
+    bml_oxford_opts o = {e, 1};
+    bml_dataset *ds = NULL;
+    bml_pipeline *p = NULL;
+    bml_samples *s = NULL;
+    bml_model *m = NULL;
+    bml_kv kv[] = {{"target", "soh"}};
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    CHECK_OK(bml_pipeline_create("summary_set", kv, 1, &p));
+    if (ds && p) CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    bml_kv mk[] = {{"n_estimators", "200"}, {"early_stopping_rounds", "0"}, {"min_child_samples", "2"}};
+    CHECK_OK(bml_model_create("lgbm", mk, 3, &m));
+    if (!s || !m) goto out;
+    CHECK_OK(bml_model_fit(m, s, NULL, 42));
+    compare(m, s->x, s->n, "shipped data (soh)");
+    char dir[] = "/tmp/bml-treeshap-XXXXXX";
+    if (!mkdtemp(dir)) goto out;
+    CHECK_OK(bml_model_save(m, dir));
+    bml__treeshap *t = booster_of(dir, 0, s->n_features, NULL);
+    if (t) {
+        CHECK_INT(bml__treeshap_n_trees(t), 200);
+        check_threads_and_margin(t, s->x, s->n, s->n_features);
+    }
+    bml__treeshap_free(t);
+    /* a loaded model computes the same values */
+    bml_model *l = NULL;
+    CHECK_OK(bml_model_load(dir, &l));
+    if (l) {
+        size_t W = s->n_features + 1;
+        double *a = calloc(s->n * W, sizeof *a), *b = calloc(s->n * W, sizeof *b);
+        CHECK_OK(bml_model_shap(m, s->x, s->n, a));
+        CHECK_OK(bml_model_shap(l, s->x, s->n, b));
+        CHECK(memcmp(a, b, s->n * W * sizeof *a) == 0);
+        free(a);
+        free(b);
+    }
+    bml_model_free(l);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+out:
+    bml_model_free(m);
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+}
+
+static uint64_t rng = 88172645463325252ULL;
+static double unif(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* count internal nodes of a booster's JSON whose missing values go left and right */
+static void default_directions(const char *json, int *n_left, int *n_right) {
+    cJSON *root = cJSON_Parse(json);
+    const cJSON *tr = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "learner"), "gradient_booster"), "model"), "trees");
+    for (const cJSON *t = tr ? tr->child : NULL; t; t = t->next) {
+        const cJSON *dl = cJSON_GetObjectItem(t, "default_left"), *lc = cJSON_GetObjectItem(t, "left_children");
+        for (int i = 0; i < cJSON_GetArraySize(dl); i++) {
+            if (cJSON_GetArrayItem(lc, i)->valuedouble < 0) continue;
+            const cJSON *v = cJSON_GetArrayItem(dl, i);
+            int left = cJSON_IsBool(v) ? cJSON_IsTrue(v) : v->valuedouble != 0;
+            if (left) (*n_left)++;
+            else (*n_right)++;
+        }
+    }
+    cJSON_Delete(root);
+}
+
+/* deep trees (max_depth 9, up to 400 leaves) on random data with 30% missing values, two targets */
+static void test_deep_trees_missing(void) {
+    size_t n = 400, F = 6, O = 2;
+    bml_samples s = {0};
+    s.n = n;
+    s.n_features = F;
+    s.n_targets = O;
+    s.x = calloc(n * F, sizeof *s.x);
+    s.y = calloc(n * O, sizeof *s.y);
+    s.meta = calloc(n, sizeof *s.meta);
+    char *fn[6] = {"a", "b", "c", "d", "e", "f"}, *tn[2] = {"y0", "y1"};
+    s.feature_names = fn;
+    s.target_names = tn;
+    for (size_t i = 0; i < n; i++) {
+        double *x = s.x + i * F;
+        for (size_t j = 0; j < F; j++) x[j] = 4 * unif() - 2;
+        /* missing values that carry signal: where x0 is missing y0 is high, where x1 is missing it is low */
+        double y0 = sin(2 * x[0]) + x[1] * x[2] + 0.3 * x[3] * x[3] + 0.1 * unif();
+        double y1 = x[4] > 0 ? x[0] - x[5] : 2 * x[5] * x[2];
+        if (unif() < 0.3) x[0] = NAN, y0 += 2;
+        if (unif() < 0.3) x[1] = NAN, y0 -= 2;
+        for (size_t j = 2; j < F; j++)
+            if (unif() < 0.3) x[j] = NAN;
+        s.y[i * O] = y0;
+        s.y[i * O + 1] = y1;
+    }
+    bml_kv kv[] = {{"n_estimators", "40"}, {"early_stopping_rounds", "0"}, {"min_child_samples", "1"},
+                   {"max_depth", "9"},     {"num_leaves", "400"},           {"learning_rate", "0.3"}};
+    bml_model *m = NULL;
+    CHECK_OK(bml_model_create("lgbm", kv, 6, &m));
+    if (m) CHECK_OK(bml_model_fit(m, &s, NULL, 7));
+    if (m && bml_model_is_fitted(m)) {
+        compare(m, s.x, n, "deep trees, 30% missing, 2 targets");
+        /* rows with every feature missing, and none */
+        double allnan[6] = {NAN, NAN, NAN, NAN, NAN, NAN}, some[6] = {0.5, -1, NAN, 1.5, 0, -0.25};
+        compare(m, allnan, 1, "a row of missing values");
+        compare(m, some, 1, "one row");
+        char dir[] = "/tmp/bml-treeshap-XXXXXX";
+        if (mkdtemp(dir)) {
+            CHECK_OK(bml_model_save(m, dir));
+            for (size_t k = 0; k < O; k++) {
+                char *json = NULL;
+                bml__treeshap *t = booster_of(dir, k, F, &json);
+                int nl = 0, nr = 0;
+                if (json) default_directions(json, &nl, &nr);
+                printf("  target %zu: missing values go left at %d splits, right at %d\n", k, nl, nr);
+                CHECK(nl > 0 && nr > 0);
+                if (t) check_threads_and_margin(t, s.x, n, F);
+                bml__treeshap_free(t);
+                free(json);
+            }
+            char cmd[600];
+            snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+            CHECK(system(cmd) == 0);
+        }
+    }
+    bml_model_free(m);
+    free(s.x);
+    free(s.y);
+    free(s.meta);
+}
+
+/* hand-written boosters: one tree, x0 < 0.5 goes left (NaN right), covers 3 and 1 of 4; leaves 1 and -3 */
+static const char *tiny =
+    "{\"learner\": {\"learner_model_param\": {\"base_score\": \"5E-1\", \"num_feature\": \"2\", \"num_class\": \"0\"},"
+    " \"gradient_booster\": {\"name\": \"gbtree\", \"model\": {\"trees\": [{\"tree_param\": {\"num_nodes\": \"3\"},"
+    " \"left_children\": [1, -1, -1], \"right_children\": [2, -1, -1], \"split_indices\": [0, 0, 0],"
+    " \"split_conditions\": [0.5, 1, -3], \"default_left\": [0, 0, 0], \"sum_hessian\": [4, 3, 1],"
+    " \"split_type\": [0, 0, 0]}]}}}}";
+
+static void test_hand_tree(void) {
+    bml__treeshap *t = NULL;
+    CHECK_OK(bml__treeshap_from_json(tiny, strlen(tiny), 2, "tiny", &t));
+    if (!t) return;
+    /* E = 0.5 + (3 * 1 + 1 * -3) / 4 = 0.5; x0 = 0: f = 1.5, phi_0 = 1 - 0 = 1; x0 NaN: right, phi_0 = -3 */
+    double x[4] = {0, 7, NAN, 7}, phi[6], I[18];
+    CHECK_NEAR(bml__treeshap_bias(t), 0.5, 1e-15);
+    CHECK_OK(bml__treeshap_values(t, x, 2, 1, phi, 3));
+    CHECK_NEAR(phi[0], 1, 1e-15);
+    CHECK_NEAR(phi[1], 0, 0);
+    CHECK_NEAR(phi[2], 0.5, 1e-15);
+    CHECK_NEAR(phi[3], -3, 1e-15);
+    CHECK_OK(bml__treeshap_interactions(t, x, 2, 1, I, 9));
+    CHECK_NEAR(I[0], 1, 1e-15);
+    CHECK_NEAR(I[8], 0.5, 1e-15);
+    CHECK_NEAR(I[9], -3, 1e-15);
+    bml__treeshap_free(t);
+}
+
+static void test_malformed(void) {
+    struct {
+        const char *from, *to, *msg;
+    } bad[] = {
+        {"\"left_children\": [1, -1, -1]", "\"left_children\": [7, -1, -1]", "node 0 has children 7 and 2"},
+        {"\"left_children\": [1, -1, -1]", "\"left_children\": [2, -1, -1]", "reached twice"},
+        {"\"split_indices\": [0, 0, 0]", "\"split_indices\": [5, 0, 0]", "splits on feature 5 (the model has 2)"},
+        {"\"split_type\": [0, 0, 0]", "\"split_type\": [1, 0, 0]", "categorical split"},
+        {"\"sum_hessian\": [4, 3, 1]", "\"sum_hessian\": [4, -3, 1]", "negative cover"},
+        {"\"sum_hessian\": [4, 3, 1]", "\"sum_hessian\": [4, 3]", "'sum_hessian' must be an array of 3 numbers"},
+        {"\"num_feature\": \"2\"", "\"num_feature\": \"3\"", "the booster has 3 features, expected 2"},
+        {"\"gbtree\"", "\"dart\"", "only gbtree"},
+        {"\"num_class\": \"0\"", "\"num_class\": \"3\"", "several outputs"},
+        {"\"base_score\": \"5E-1\"", "\"base_score\": \"x\"", "base_score missing"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *at = strstr(tiny, bad[i].from);
+        CHECK(at != NULL);
+        if (!at) continue;
+        char *s = bml__sprintf("%.*s%s%s", (int)(at - tiny), tiny, bad[i].to, at + strlen(bad[i].from));
+        bml__treeshap *t = NULL;
+        bml_status st = bml__treeshap_from_json(s, strlen(s), 2, "b.json", &t);
+        CHECK(st != BML_OK && t == NULL);
+        if (!strstr(bml_last_error(), bad[i].msg) || !strstr(bml_last_error(), "b.json"))
+            fprintf(stderr, "  case %zu: message '%s' lacks '%s'\n", i, bml_last_error(), bad[i].msg), t_fail_count++;
+        free(s);
+    }
+    bml__treeshap *t = NULL;
+    CHECK_ERR(bml__treeshap_from_json(tiny, 20, 2, "cut.json", &t), BML_ERR_PARSE, "cut.json: not valid JSON");
+    /* models without SHAP interactions say so */
+    bml_model *m = NULL;
+    CHECK_OK(bml_model_create("mlp", NULL, 0, &m));
+    double x[1], phi[1];
+    CHECK_ERR(bml_model_shap_interactions(m, x, 1, phi), BML_ERR_STATE, "model mlp has no SHAP interaction values");
+    bml_model_free(m);
+    CHECK_OK(bml_model_create("lgbm", NULL, 0, &m));
+    CHECK_ERR(bml_model_shap_interactions(m, x, 1, phi), BML_ERR_STATE, "shap_interactions before fit");
+    bml_model_free(m);
+}
+
+TEST_MAIN("treeshap", T(test_gauss_legendre), T(test_hand_tree), T(test_malformed), T(test_shipped_data),
+          T(test_deep_trees_missing))
