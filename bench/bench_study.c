@@ -7,7 +7,9 @@
  *   xgb_train       the XGBoost training of the default study alone (same rows, same early stopping)
  *   study_loco      leave-one-cell-out over every experiment-5 cell, end to end
  *   xgb_small       the peer's xgb_small shapes: 2,000 x 7 synthetic rows, 500 rounds, TreeSHAP on 2,000
- * Usage: bench_study [--reps N] [--threads 1,2] */
+ *   treeshap        on the xgb_small model: our TreeSHAP (bml_model_shap) against XGBoost's pred_contribs at the
+ *                   same thread count (median of reps), the ratio, and the largest difference between the two
+ * Usage: bench_study [--reps N] [--threads 1,2] [--only xgb_small] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "batteryml/batteryml.h"
+#include "models/treeshap.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -138,7 +141,7 @@ static void xgb_train(int threads, int reps) {
 
 /* the peer's xgb_small: X ~ N(0,1) (2000, 7), y = sin(x0) + 0.5 x1 x2 - 0.3 x3^2 + noise, 500 rounds, no
  * early stopping; our own RNG, so data differ from the peer's, shapes and parameters do not */
-static void xgb_small(int threads) {
+static void xgb_small(int threads, int reps) {
     size_t n = 2000, F = 7;
     unsigned long long st = 12345;
     bml_samples s = {0};
@@ -188,6 +191,26 @@ static void xgb_small(int threads) {
            "\"predict_s\": %.4f, \"shap_rows\": %zu, \"treeshap_s\": %.4f, \"shap_additivity_maxerr\": %.3g, "
            "\"train_rmse\": %.4f}\n",
            threads, n, F, t1 - t0, t2 - t1, n, t3 - t2, maxerr, sqrt(se / (double)n));
+    /* ours against XGBoost's, back to back on the same model and rows */
+    double *ref = calloc(n * (F + 1), sizeof *ref), *to = calloc((size_t)reps, sizeof *to);
+    double *tx = calloc((size_t)reps, sizeof *tx), diff = 0;
+    for (int r = 0; r < reps; r++) {
+        double a = now_s();
+        if (bml_model_shap(m, s.x, n, phi) != BML_OK) die("shap");
+        double b = now_s();
+        if (bml__lgbm_shap_xgboost(m, s.x, n, ref) != BML_OK) die("xgboost shap");
+        to[r] = b - a;
+        tx[r] = now_s() - b;
+    }
+    for (size_t i = 0; i < n * (F + 1); i++) diff = fmax(diff, fabs(phi[i] - ref[i]));
+    double mo = median(to, reps), mx = median(tx, reps);
+    printf("{\"case\": \"treeshap\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"reps\": %d, \"ours_s\": %.4f, "
+           "\"xgboost_s\": %.4f, \"speedup\": %.2f, \"max_abs_diff\": %.3g}\n",
+           threads, n, reps, mo, mx, mx / mo, diff);
+    fflush(stdout);
+    free(ref);
+    free(to);
+    free(tx);
     free(pred);
     free(phi);
     bml_model_free(m);
@@ -198,25 +221,28 @@ static void xgb_small(int threads) {
 
 int main(int argc, char **argv) {
     int reps = 20;
-    const char *threads = "2,1";
+    const char *threads = "2,1", *only = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
+        else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
     }
     if (reps < 1) reps = 1;
     snprintf(outdir, sizeof outdir, "/tmp/bml-bench-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
     printf("{\"case\": \"env\", \"batteryml\": \"%s\", \"cores\": %ld}\n", BML_VERSION, sysconf(_SC_NPROCESSORS_ONLN));
-    load_pipeline(reps);
+    if (!only) load_pipeline(reps);
     char buf[64];
     snprintf(buf, sizeof buf, "%s", threads);
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int th = atoi(tok);
-        study("study_default", "temperature_holdout", th, reps, 1);
-        study("study_default_nowrite", "temperature_holdout", th, reps, 0);
-        xgb_train(th, reps);
-        study("study_loco", "loco", th, reps > 5 ? 5 : reps, 1);
-        xgb_small(th);
+        if (!only) {
+            study("study_default", "temperature_holdout", th, reps, 1);
+            study("study_default_nowrite", "temperature_holdout", th, reps, 0);
+            xgb_train(th, reps);
+            study("study_loco", "loco", th, reps > 5 ? 5 : reps, 1);
+        }
+        xgb_small(th, reps > 3 ? 3 : reps);
     }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

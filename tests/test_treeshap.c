@@ -104,6 +104,9 @@ static void check_threads_and_margin(const bml__treeshap *t, const double *x, si
     CHECK_OK(bml__treeshap_values(t, x, n, 1, a, W));
     CHECK_OK(bml__treeshap_values(t, x, n, 2, b, W));
     CHECK(memcmp(a, b, n * W * sizeof *a) == 0);
+    /* one row at a time takes the quadrature at every leaf, many rows the per-leaf tables: the same bits */
+    for (size_t i = 0; i < n; i++) CHECK_OK(bml__treeshap_values(t, x + i * F, 1, 1, b + i * W, W));
+    CHECK(memcmp(a, b, n * W * sizeof *a) == 0);
     CHECK_OK(bml__treeshap_interactions(t, x, n, 1, ia, W * W));
     CHECK_OK(bml__treeshap_interactions(t, x, n, 2, ib, W * W));
     CHECK(memcmp(ia, ib, n * W * W * sizeof *ia) == 0);

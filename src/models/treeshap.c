@@ -478,11 +478,11 @@ typedef struct {
 } scratch;
 
 static int scratch_init(const bml__treeshap *t, scratch *s, int inter) {
-    s->xf = malloc((t->F ? t->F : 1) * sizeof *s->xf);
+    s->xf = malloc((t->F ? t->F : 1) * ROW_BLOCK * sizeof *s->xf);
     s->goleft = malloc(t->max_nodes);
     s->o = malloc(t->max_d);
     s->P = malloc(t->max_q * sizeof *s->P);
-    s->S = inter ? malloc(t->max_d * t->max_q * sizeof *s->S) : malloc(sizeof *s->S);
+    s->S = malloc(t->max_d * (inter ? t->max_q : 1) * sizeof *s->S);
     return s->xf && s->goleft && s->o && s->P && s->S ? 0 : -1;
 }
 
@@ -528,30 +528,101 @@ void bml__treeshap_predict(const bml__treeshap *t, const double *x, size_t n, in
     }
 }
 
+/* the leaf's shares of phi for its distinct features, given o: out[i] = (o_i - z_i) sum_k P_k / f_i(t_k) */
+static void leaf_contrib(const bml__treeshap *t, const ts_leaf *lf, const uint8_t *o, double *P, double *out) {
+    leaf_product(t, lf, o, P);
+    const double *tab = t->tab + lf->tab_off, *z = t->uniq_z + lf->uniq_off;
+    size_t q = lf->q;
+    for (uint32_t i = 0; i < lf->d; i++) {
+        const double *inv = tab + q + 4 * q * i + 2 * q + (o[i] ? q : 0);
+        double sum = 0;
+        for (size_t k = 0; k < q; k++) sum += P[k] * inv[k];
+        out[i] = (o[i] - z[i]) * sum;
+    }
+}
+
 /* one tree's SHAP values for one row, added into phi (F + 1) */
 static void tree_values(const bml__treeshap *t, size_t ti, scratch *s, double *phi) {
     decide(t, ti, s->xf, s->goleft);
     for (size_t l = t->leaf_off[ti]; l < t->leaf_off[ti + 1]; l++) {
         const ts_leaf *lf = &t->leaves[l];
         leaf_o(t, lf, s->goleft, s->o);
-        leaf_product(t, lf, s->o, s->P);
-        const double *tab = t->tab + lf->tab_off, *z = t->uniq_z + lf->uniq_off;
+        leaf_contrib(t, lf, s->o, s->P, s->S);
         const int32_t *feat = t->uniq_feat + lf->uniq_off;
-        size_t q = lf->q;
-        for (uint32_t i = 0; i < lf->d; i++) {
-            const double *inv = tab + q + 4 * q * i + 2 * q + (s->o[i] ? q : 0);
-            double sum = 0;
-            for (size_t k = 0; k < q; k++) sum += s->P[k] * inv[k];
-            phi[feat[i]] += (s->o[i] - z[i]) * sum;
-        }
+        for (uint32_t i = 0; i < lf->d; i++) phi[feat[i]] += s->S[i];
+    }
+}
+
+/* Where every leaf has few distinct features, the leaf's shares for each of the 2^d patterns of o are
+ * computed once per call (Fast TreeSHAP v2's idea, Yang 2021) by the same arithmetic as leaf_contrib, so the
+ * values are the same bits either way; a row then costs a pattern and d additions per leaf. */
+#define TABLE_MAX_D 12
+#define TABLE_MAX_BYTES ((size_t)1 << 29)
+
+/* offsets of each leaf's table (n_leaves + 1), or NULL when the tables would be too large */
+static size_t *table_offsets(const bml__treeshap *t) {
+    size_t L = t->leaf_off[t->n_trees], total = 0;
+    if (t->max_d > TABLE_MAX_D) return NULL;
+    size_t *off = malloc((L + 1) * sizeof *off);
+    if (!off) return NULL;
+    for (size_t l = 0; l < L; l++) {
+        off[l] = total;
+        total += ((size_t)1 << t->leaves[l].d) * t->leaves[l].d;
+    }
+    off[L] = total;
+    if (total * sizeof(double) > TABLE_MAX_BYTES) {
+        free(off);
+        return NULL;
+    }
+    return off;
+}
+
+static void tree_values_table(const bml__treeshap *t, size_t ti, const size_t *toff, const double *table, scratch *s,
+                              double *phi) {
+    decide(t, ti, s->xf, s->goleft);
+    for (size_t l = t->leaf_off[ti]; l < t->leaf_off[ti + 1]; l++) {
+        const ts_leaf *lf = &t->leaves[l];
+        const int32_t *pn = t->path_node + lf->path_off;
+        const uint8_t *pd = t->path_dir + lf->path_off;
+        const uint16_t *ps = t->path_slot + lf->path_off;
+        uint32_t fail = 0;
+        for (uint32_t k = 0; k < lf->plen; k++) fail |= (uint32_t)(s->goleft[pn[k]] != pd[k]) << ps[k];
+        uint32_t d = lf->d, A = ~fail & ((1u << d) - 1);
+        const double *c = table + toff[l] + (size_t)A * d;
+        const int32_t *feat = t->uniq_feat + lf->uniq_off;
+        for (uint32_t i = 0; i < d; i++) phi[feat[i]] += c[i];
     }
 }
 
 bml_status bml__treeshap_values(const bml__treeshap *t, const double *x, size_t n, int threads, double *phi,
                                 size_t stride) {
-    size_t F = t->F, nblocks = (n + ROW_BLOCK - 1) / ROW_BLOCK;
+    size_t F = t->F, nblocks = (n + ROW_BLOCK - 1) / ROW_BLOCK, L = t->leaf_off[t->n_trees];
     int failed = 0, nt = nthreads(threads);
     (void)nt;
+    /* tables pay when there are more rows than patterns per leaf */
+    size_t *toff = n >= ((size_t)1 << (t->max_d < 8 ? t->max_d : 8)) ? table_offsets(t) : NULL;
+    double *table = toff ? malloc(toff[L] * sizeof *table) : NULL;
+    if (toff && !table) {
+        free(toff);
+        toff = NULL;
+    }
+    if (table) {
+#pragma omp parallel num_threads(nt) reduction(| : failed)
+        {
+            scratch s;
+            if (scratch_init(t, &s, 0)) failed = 1;
+#pragma omp for schedule(dynamic, 64)
+            for (size_t l = 0; l < L; l++) {
+                if (failed) continue;
+                const ts_leaf *lf = &t->leaves[l];
+                for (uint32_t A = 0; A < (1u << lf->d); A++) {
+                    for (uint32_t i = 0; i < lf->d; i++) s.o[i] = (uint8_t)(A >> i & 1);
+                    leaf_contrib(t, lf, s.o, s.P, table + toff[l] + (size_t)A * lf->d);
+                }
+            }
+            scratch_free(&s);
+        }
+    }
 #pragma omp parallel num_threads(nt) reduction(| : failed)
     {
         scratch s;
@@ -560,17 +631,25 @@ bml_status bml__treeshap_values(const bml__treeshap *t, const double *x, size_t 
         for (size_t b = 0; b < nblocks; b++) {
             if (failed) continue;
             size_t r0 = b * ROW_BLOCK, r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
-            for (size_t i = r0; i < r1; i++) memset(phi + i * stride, 0, (F + 1) * sizeof *phi);
+            float *xf = s.xf;
+            for (size_t i = r0; i < r1; i++) {
+                memset(phi + i * stride, 0, (F + 1) * sizeof *phi);
+                to_float(x + i * F, F, xf + (i - r0) * F);
+            }
             /* the trees in order for every row of the block: each row's sums run in the same order */
             for (size_t ti = 0; ti < t->n_trees; ti++)
                 for (size_t i = r0; i < r1; i++) {
-                    to_float(x + i * F, F, s.xf);
-                    tree_values(t, ti, &s, phi + i * stride);
+                    s.xf = xf + (i - r0) * F;
+                    if (table) tree_values_table(t, ti, toff, table, &s, phi + i * stride);
+                    else tree_values(t, ti, &s, phi + i * stride);
                 }
+            s.xf = xf;
             for (size_t i = r0; i < r1; i++) phi[i * stride + F] = t->bias;
         }
         scratch_free(&s);
     }
+    free(toff);
+    free(table);
     return failed ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
 }
 
