@@ -17,7 +17,7 @@ C="--config-dir $SRC/configs"
   pipeline=latent_ode_seq model=lstm_attn training.epochs=5 model.hidden_dim=16 >/dev/null && ok runs || bad runs
 
 # every figure the runs have inputs for, as PNG (signature) and SVG
-want_tree="pred_vs_truth_soh fade_soh shap_summary_soh shap_waterfall_soh importance_soh"
+want_tree="pred_vs_truth_soh fade_soh shap_summary_soh shap_waterfall_soh shap_dependence_soh importance_soh"
 want_seq="pred_vs_truth_soh fade_soh attention_heatmap attention_over_time training_curves"
 good=1
 for f in $want_tree; do
@@ -29,7 +29,7 @@ for f in $want_seq; do [ -s runs/seq/figures/$f.png ] && grep -q "<svg" runs/seq
 
 # plot redraws from the saved files alone
 rm -rf runs/tree/figures
-"$BML" plot runs/tree | grep -q "drew 5 figures" && [ -s runs/tree/figures/shap_summary_soh.png ] && ok plot_redraws || bad plot_redraws
+"$BML" plot runs/tree | grep -q "drew 6 figures" && [ -s runs/tree/figures/shap_summary_soh.png ] && ok plot_redraws || bad plot_redraws
 "$BML" plot nowhere 2>err.txt; [ $? -eq 1 ] && grep -q "no such run directory" err.txt && ok plot_missing || bad plot_missing
 
 # plot names what it skips and why
@@ -74,7 +74,7 @@ bad_csv empty_shap tree ': > bad_empty_shap/shap.csv' "bad_empty_shap/shap.csv: 
 "$BML" report runs/tree --out tree.html -q && [ -s tree.html ] && ok report_written || bad report_written
 imgs=$(grep -o '<img [^>]*src="[^"]\{0,30\}' tree.html | wc -l)
 external=$(grep -o 'src="[^d][^"]*"\|href="http[^"]*"' tree.html | wc -l)
-if [ "$imgs" -eq 5 ] && [ "$external" -eq 0 ] && grep -q "Per temperature" tree.html && grep -q "Resolved configuration" tree.html; then
+if [ "$imgs" -eq 6 ] && [ "$external" -eq 0 ] && grep -q "Per temperature" tree.html && grep -q "Resolved configuration" tree.html; then
   ok report_self_contained; else bad report_self_contained; echo "  images $imgs, external references $external"; fi
 
 # rendered in headless Chromium: a real screenshot, not a blank page

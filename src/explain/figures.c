@@ -567,6 +567,114 @@ out:
     free(rows), free(mabs), free(all), free(order);
 }
 
+/* Dependence of the top features (by mean |SHAP|): x = the feature's value, y = its SHAP value, one panel
+ * each, coloured by the feature that interacts most with it. That feature is estimated from shap.csv alone
+ * (no interaction values there): sorted by the feature's value, the part of its SHAP value that a running
+ * mean over 11 neighbours leaves unexplained is correlated with every other feature's value; the largest
+ * |correlation| wins (the idea of the shap package's approximate_interactions). */
+#define DEPENDENCE_TOP 3
+
+static int cmp_by_value(const void *a, const void *b) {
+    const double *x = a, *y = b; /* (value, shap, row) triples */
+    return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : (x[2] > y[2]) - (x[2] < y[2]);
+}
+
+/* the other feature whose value best follows what the running mean of j's SHAP values misses; -1 if none */
+static int strongest_interaction(const shap_ctx *c, const size_t *rows, size_t m, int j, double *trip, double *res) {
+    size_t n = 0;
+    for (size_t r = 0; r < m; r++) {
+        double v = num(c->s, rows[r], c->c_val[j]);
+        if (!isfinite(v)) continue;
+        trip[3 * n] = v, trip[3 * n + 1] = num(c->s, rows[r], c->c_shap[j]), trip[3 * n + 2] = (double)rows[r];
+        n++;
+    }
+    if (n < 12) return -1;
+    qsort(trip, n, 3 * sizeof *trip, cmp_by_value);
+    for (size_t i = 0; i < n; i++) {
+        size_t a = i >= 5 ? i - 5 : 0, b = i + 6 < n ? i + 6 : n;
+        double mean = 0;
+        for (size_t k = a; k < b; k++) mean += trip[3 * k + 1];
+        res[i] = trip[3 * i + 1] - mean / (double)(b - a);
+    }
+    int best = -1;
+    double best_r = 0.05; /* below this, no colour */
+    for (int k = 0; k < c->nf; k++) {
+        if (k == j) continue;
+        double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, cnt = 0;
+        for (size_t i = 0; i < n; i++) {
+            double v = num(c->s, (size_t)trip[3 * i + 2], c->c_val[k]);
+            if (!isfinite(v)) continue;
+            sx += v, sy += res[i], sxx += v * v, syy += res[i] * res[i], sxy += v * res[i], cnt++;
+        }
+        if (cnt < 12) continue;
+        double vx = sxx - sx * sx / cnt, vy = syy - sy * sy / cnt, cv = sxy - sx * sy / cnt;
+        double r = vx > 0 && vy > 0 ? fabs(cv) / sqrt(vx * vy) : 0;
+        if (r > best_r) best_r = r, best = k;
+    }
+    return best;
+}
+
+static void draw_dependence(void *vc) {
+    shap_ctx *c = vc;
+    size_t nf = (size_t)c->nf;
+    size_t *rows = draw_alloc(c->s->n, sizeof *rows);
+    double *mabs = draw_alloc(nf, sizeof *mabs), *trip = draw_alloc(3 * c->s->n, sizeof *trip);
+    double *res = draw_alloc(c->s->n, sizeof *res), *xs = draw_alloc(c->s->n, sizeof *xs), *ys = draw_alloc(c->s->n, sizeof *ys);
+    int *order = draw_alloc(nf, sizeof *order);
+    if (!rows || !mabs || !trip || !res || !xs || !ys || !order) goto out;
+    size_t m_all = rows_of_target(c, rows), stride = stride_for(m_all), m = 0;
+    for (size_t r = 0; r < m_all; r += stride) rows[m++] = rows[r]; /* the drawn samples */
+    for (size_t j = 0; j < nf; j++)
+        for (size_t r = 0; r < m; r++) mabs[j] += fabs(num(c->s, rows[r], c->c_shap[j]));
+    order_by(order, mabs, c->nf);
+    int panels = c->nf < DEPENDENCE_TOP ? c->nf : DEPENDENCE_TOP;
+    for (int p = 0; p < panels; p++) {
+        int j = order[p];
+        int k = strongest_interaction(c, rows, m, j, trip, res);
+        for (size_t r = 0; r < m; r++) xs[r] = num(c->s, rows[r], c->c_val[j]), ys[r] = num(c->s, rows[r], c->c_shap[j]);
+        double xlo, xhi, ylo, yhi;
+        minmax(xs, m, &xlo, &xhi);
+        minmax(ys, m, &ylo, &yhi);
+        double w = 1.0 / panels;
+        plvpor(p * w + 0.075, (p + 1) * w - 0.03, 0.14, 0.76);
+        plwind(xlo, xhi, ylo, yhi);
+        plcol0(12);
+        plbox("g", 0, 0, "g", 0, 0);
+        plcol0(1);
+        plbox("bcnst", 0, 0, "bcnstv", 0, 0);
+        char *xl = draw_sprintf("%s", c->fname[j]), *tl = k >= 0 ? draw_sprintf("colour: %s", c->fname[k])
+                                                                 : draw_sprintf("no clear interaction");
+        char *yl = draw_sprintf("SHAP value of %s", c->fname[j]);
+        if (xl && yl) pllab(xl, yl, "");
+        if (tl) plmtex("t", 2.4, 0.5, 0.5, tl);
+        free(xl), free(yl), free(tl);
+        double vlo = INFINITY, vhi = -INFINITY;
+        for (size_t r = 0; k >= 0 && r < m; r++) {
+            double v = num(c->s, rows[r], c->c_val[k]);
+            if (isfinite(v)) vlo = fmin(vlo, v), vhi = fmax(vhi, v);
+        }
+        for (size_t r = 0; r < m; r++) {
+            if (!isfinite(xs[r])) continue; /* a missing value has no place on the x axis */
+            double v = k >= 0 ? num(c->s, rows[r], c->c_val[k]) : NAN;
+            if (!isfinite(v)) plcol0(k >= 0 ? 9 : 3);
+            else plcol1(vhi > vlo ? (v - vlo) / (vhi - vlo) : 0.5);
+            PLFLT px = xs[r], py = ys[r];
+            plstring(1, &px, &py, "•");
+        }
+    }
+    plvpor(0, 1, 0, 1);
+    plwind(0, 1, 0, 1);
+    plcol0(1);
+    char *title = stride > 1 ? draw_sprintf("SHAP dependence, %s: top %d features (1 point in %zu of %zu); colour = most "
+                                            "interacting feature (blue low, red high, grey missing)", c->target, panels, stride, m_all)
+                             : draw_sprintf("SHAP dependence, %s: top %d features; colour = most interacting feature "
+                                            "(blue low, red high, grey missing)", c->target, panels);
+    if (title) plmtex("t", -1.6, 0.5, 0.5, title);
+    free(title);
+out:
+    free(rows), free(mabs), free(trip), free(res), free(xs), free(ys), free(order);
+}
+
 static void draw_waterfall(void *vc) {
     shap_ctx *c = vc;
     size_t *rows = draw_alloc(c->s->n, sizeof *rows);
@@ -994,7 +1102,7 @@ static bml_status predictions_figures(out_t *o, const table *pr) {
 /* pixels of a figure with a row per feature: `per` for each of the first 20 rows, `more` for the rest */
 static int height(int base, int per, int more, int nf) { return base + per * (nf < 20 ? nf : 20) + (nf > 20 ? more * (nf - 20) : 0); }
 
-/* SHAP beeswarm and waterfall (and importance bars when importance.csv is there), per target */
+/* SHAP beeswarm, waterfall and dependence (and importance bars when importance.csv is there), per target */
 static bml_status shap_figures(out_t *o, const table *sh, const table *im) {
     const bml__csv_row *h = &sh->csv.rows[0];
     shap_ctx c = {sh, NULL, 0, NULL, NULL, NULL, -1, -1, -1, -1, -1};
@@ -1035,6 +1143,7 @@ static bml_status shap_figures(out_t *o, const table *sh, const table *im) {
         c.target = ic.target = targets.items[targets.n - 1];
         st = figure_named(o, "shap_summary_", c.target, draw_beeswarm, &c, 1000, height(120, 70, 24, c.nf));
         if (st == BML_OK) st = figure_named(o, "shap_waterfall_", c.target, draw_waterfall, &c, 1000, height(160, 60, 24, c.nf));
+        if (st == BML_OK) st = figure_named(o, "shap_dependence_", c.target, draw_dependence, &c, 1500, 520);
         if (st == BML_OK && im) st = figure_named(o, "importance_", c.target, draw_importance, &ic, 900, height(260, 90, 48, c.nf));
     }
     bml__strvec_free(&targets);
