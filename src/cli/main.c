@@ -116,7 +116,8 @@ static const char *PLOT_HELP =
     "\n"
     "Draws the figures of a saved run from its files into RUN_DIR/figures/ as PNG and SVG: prediction vs\n"
     "truth and the measured and predicted fade of each evaluated cell (per target); SHAP summary (beeswarm),\n"
-    "waterfall and importance bars (lgbm); attention heatmap and attention over time (sequence models);\n"
+    "waterfall, dependence of the top 3 features and importance bars (lgbm); attention heatmap and attention\n"
+    "over time (sequence models);\n"
     "training curves (neural models). `batteryml run` draws them too unless figures=false.\n";
 
 static const char *REPORT_HELP =
