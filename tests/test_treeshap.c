@@ -299,6 +299,8 @@ static void test_malformed(void) {
         {"\"split_type\": [0, 0, 0]", "\"split_type\": [1, 0, 0]", "categorical split"},
         {"\"sum_hessian\": [4, 3, 1]", "\"sum_hessian\": [4, -3, 1]", "negative cover"},
         {"\"sum_hessian\": [4, 3, 1]", "\"sum_hessian\": [4, 3]", "'sum_hessian' must be an array of 3 numbers"},
+        {"[0.5, 1, -3]", "[0.5, 1e300, -3]", "node 1 has a value beyond the range of a float"},
+        {"\"sum_hessian\": [4, 3, 1]", "\"sum_hessian\": [0, 3, 1]", "split node 0 has cover 0"},
         {"\"num_feature\": \"2\"", "\"num_feature\": \"3\"", "the booster has 3 features, expected 2"},
         {"\"gbtree\"", "\"dart\"", "only gbtree"},
         {"\"num_class\": \"0\"", "\"num_class\": \"3\"", "several outputs"},

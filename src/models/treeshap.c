@@ -252,6 +252,10 @@ static bml_status read_tree(builder *b, const cJSON *tree, size_t ti, size_t F, 
         /* XGBoost keeps thresholds, leaf values and covers as floats; the JSON text is a float's digits */
         cond[i] = (float)cond[i];
         cover[i] = (float)cover[i];
+        if (!isfinite(cond[i]) || !isfinite(cover[i])) {
+            st = bml__fail(BML_ERR_VALUE, "%s: tree %zu: node %zu has a value beyond the range of a float", what, ti, i);
+            goto done;
+        }
         nd->thr = (float)cond[i];
         nd->dleft = dleft[i] != 0;
     }
