@@ -664,9 +664,10 @@ static void test_figures_wide_and_long(void) {
     int n = -1;
     char *skipped = NULL;
     CHECK_OK(bml_run_plot_noting(dir, &n, &skipped));
-    CHECK_INT(n, 2 * 9 + 3 * 9 + 2 + 1 + 1 + 1);
+    CHECK_INT(n, 2 * 9 + 4 * 9 + 2 + 1 + 1 + 1);
     CHECK(skipped == NULL);
     CHECK(png_complete(dir, "shap_summary_target8"));
+    CHECK(png_complete(dir, "shap_dependence_target8"));
     CHECK(png_complete(dir, "importance_target8"));
     CHECK(png_complete(dir, "attention_heatmap"));
     CHECK(png_complete(dir, "dqdv_curves"));
@@ -694,8 +695,8 @@ static void test_figures_two_threads(void) {
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     CHECK_INT(jobs[0].st, BML_OK);
     CHECK_INT(jobs[1].st, BML_OK);
-    CHECK_INT(jobs[0].n, 2 * 2 + 3 * 2 + 5);
-    CHECK_INT(jobs[1].n, 2 * 3 + 3 * 3 + 5);
+    CHECK_INT(jobs[0].n, 2 * 2 + 4 * 2 + 5);
+    CHECK_INT(jobs[1].n, 2 * 3 + 4 * 3 + 5);
     CHECK(png_complete(jobs[0].dir, "shap_summary_target1") && png_complete(jobs[1].dir, "shap_summary_target2"));
     CHECK(png_complete(jobs[0].dir, "latent_trajectories") && png_complete(jobs[1].dir, "latent_trajectories"));
     free(jobs[0].dir);
@@ -720,7 +721,7 @@ static void test_figures_bad_csv(void) {
     char *skipped = NULL;
     CHECK_OK(bml_run_plot_noting(dir, &n, &skipped));
     CHECK(skipped && strstr(skipped, "step_metrics.csv: not in the run"));
-    CHECK_INT(n, 2 + 3 + 2 + 1 + 1);
+    CHECK_INT(n, 2 + 4 + 2 + 1 + 1);
     free(skipped);
     free(dir);
 }
