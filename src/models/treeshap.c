@@ -9,6 +9,9 @@
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#define OMP(...) _Pragma(#__VA_ARGS__)
+#else
+#define OMP(...) /* without OpenMP: one thread, the same results */
 #endif
 
 #include "core/internal.h"
@@ -514,7 +517,7 @@ static int nthreads(int threads) {
 void bml__treeshap_predict(const bml__treeshap *t, const double *x, size_t n, int threads, double *out, size_t stride) {
     int nt = nthreads(threads);
     (void)nt;
-#pragma omp parallel for schedule(static) num_threads(nt)
+OMP(omp parallel for schedule(static) num_threads(nt))
     for (size_t i = 0; i < n; i++) {
         const double *xi = x + i * t->F;
         double sum = 0;
@@ -611,11 +614,11 @@ bml_status bml__treeshap_values(const bml__treeshap *t, const double *x, size_t 
         toff = NULL;
     }
     if (table) {
-#pragma omp parallel num_threads(nt) reduction(| : failed)
+OMP(omp parallel num_threads(nt) reduction(| : failed))
         {
             scratch s;
             if (scratch_init(t, &s, 0)) failed = 1;
-#pragma omp for schedule(dynamic, 64)
+OMP(omp for schedule(dynamic, 64))
             for (size_t l = 0; l < L; l++) {
                 if (failed) continue;
                 const ts_leaf *lf = &t->leaves[l];
@@ -627,11 +630,11 @@ bml_status bml__treeshap_values(const bml__treeshap *t, const double *x, size_t 
             scratch_free(&s);
         }
     }
-#pragma omp parallel num_threads(nt) reduction(| : failed)
+OMP(omp parallel num_threads(nt) reduction(| : failed))
     {
         scratch s;
         if (scratch_init(t, &s, 0)) failed = 1;
-#pragma omp for schedule(dynamic, 1)
+OMP(omp for schedule(dynamic, 1))
         for (size_t b = 0; b < nblocks; b++) {
             if (failed) continue;
             size_t r0 = b * ROW_BLOCK, r1 = r0 + ROW_BLOCK < n ? r0 + ROW_BLOCK : n;
@@ -696,12 +699,12 @@ bml_status bml__treeshap_interactions(const bml__treeshap *t, const double *x, s
     size_t F = t->F, W = F + 1;
     int failed = 0, nt = nthreads(threads);
     (void)nt;
-#pragma omp parallel num_threads(nt) reduction(| : failed)
+OMP(omp parallel num_threads(nt) reduction(| : failed))
     {
         scratch s;
         double *phi = malloc(W * sizeof *phi);
         if (scratch_init(t, &s, 1) || !phi) failed = 1;
-#pragma omp for schedule(dynamic, 1)
+OMP(omp for schedule(dynamic, 1))
         for (size_t i = 0; i < n; i++) {
             if (failed) continue;
             double *I = out + i * stride;
