@@ -564,7 +564,7 @@ static void tree_values(const bml__treeshap *t, size_t ti, scratch *s, double *p
  * computed once per call (Fast TreeSHAP v2's idea, Yang 2021) by the same arithmetic as leaf_contrib, so the
  * values are the same bits either way; a row then costs a pattern and d additions per leaf. */
 #define TABLE_MAX_D 12
-#define TABLE_MAX_BYTES ((size_t)1 << 29)
+#define TABLE_MAX_BYTES ((size_t)1 << 28)
 
 /* offsets of each leaf's table (n_leaves + 1), or NULL when the tables would be too large */
 static size_t *table_offsets(const bml__treeshap *t) {
