@@ -9,6 +9,7 @@
  *   xgb_small       the peer's xgb_small shapes: 2,000 x 7 synthetic rows, 500 rounds, TreeSHAP on 2,000
  *   treeshap        on the xgb_small model: our TreeSHAP (bml_model_shap) against XGBoost's pred_contribs at the
  *                   same thread count (median of reps), the ratio, and the largest difference between the two
+ *   treeshap_interactions  the same for SHAP interaction values, on the first 200 rows, once
  * Usage: bench_study [--reps N] [--threads 1,2] [--only xgb_small] */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -208,6 +209,21 @@ static void xgb_small(int threads, int reps) {
            "\"xgboost_s\": %.4f, \"speedup\": %.2f, \"max_abs_diff\": %.3g}\n",
            threads, n, reps, mo, mx, mx / mo, diff);
     fflush(stdout);
+    /* interaction values on the first 200 rows (XGBoost's costs 2F + 3 TreeSHAP passes) */
+    size_t ni = 200, W2 = (F + 1) * (F + 1);
+    double *io = calloc(ni * W2, sizeof *io), *ix = calloc(ni * W2, sizeof *ix), idiff = 0;
+    double a = now_s();
+    if (bml_model_shap_interactions(m, s.x, ni, io) != BML_OK) die("shap interactions");
+    double b = now_s();
+    if (bml__lgbm_interactions_xgboost(m, s.x, ni, ix) != BML_OK) die("xgboost shap interactions");
+    double c = now_s();
+    for (size_t i = 0; i < ni * W2; i++) idiff = fmax(idiff, fabs(io[i] - ix[i]));
+    printf("{\"case\": \"treeshap_interactions\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"ours_s\": %.4f, "
+           "\"xgboost_s\": %.4f, \"speedup\": %.2f, \"max_abs_diff\": %.3g}\n",
+           threads, ni, b - a, c - b, (c - b) / (b - a), idiff);
+    fflush(stdout);
+    free(io);
+    free(ix);
     free(ref);
     free(to);
     free(tx);
