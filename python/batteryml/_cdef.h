@@ -241,6 +241,7 @@ typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_l
  bml_status bml_model_latent(const bml_model *m, const bml_samples *s, double *z);
  int bml_model_wants_sequences(const bml_model *m);
  bml_status bml_model_shap(const bml_model *m, const double *x, size_t n, double *phi);
+ bml_status bml_model_shap_interactions(const bml_model *m, const double *x, size_t n, double *phi);
  bml_status bml_model_importance(const bml_model *m, const char *kind, double *imp);
  char *bml_model_fit_info_json(const bml_model *m);
  char *bml_model_history_csv(const bml_model *m);
@@ -274,6 +275,18 @@ typedef struct {
 } bml_run_result;
  bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
  void bml_run_result_free(bml_run_result *r);
+typedef struct bml_fold_job bml_fold_job;
+typedef struct {
+    bml_status (*run)(void *user, bml_fold_job *job, int *assemble);
+    void *user;
+} bml_fold_executor;
+ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *opts, const bml_fold_executor *exec,
+                                           bml_run_result **out);
+ size_t bml_fold_job_n_folds(const bml_fold_job *job);
+ const char *bml_fold_job_fold_name(const bml_fold_job *job, size_t f);
+ bml_status bml_fold_job_run(bml_fold_job *job, size_t f, char **bytes, size_t *len);
+ bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, size_t len);
+ bml_status bml_fold_job_fail(bml_fold_job *job, size_t f, const char *message);
 typedef struct {
     size_t n;
     double *lr;
