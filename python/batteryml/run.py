@@ -302,8 +302,10 @@ def load_run(dir):
 def _resolve_data_path(path):
     """A path as given; a relative one that is not there is looked up beside the config folder (where the
     shipped data lives), as the program does for the data of a study."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise Error("a data path must be a string, not %s" % type(path).__name__, "BML_ERR_VALUE")
     p = os.fspath(path)
-    if os.path.exists(p) or os.path.isabs(p):
+    if isinstance(p, bytes) or os.path.exists(p) or os.path.isabs(p):
         return p
     try:
         alt = os.path.join(_base_dir(config_dir()), p)
