@@ -4,6 +4,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -266,3 +267,13 @@ def test_predict_bad_data(pair, tmp_path, source_dir):
             r.predict(good, fold="no-such-fold")
         with pytest.raises(Error, match="one model per fold"):
             r.predict(good)
+
+
+def test_cdef_up_to_date(source_dir):
+    """python/batteryml/_cdef.h declares what include/batteryml/*.h declares (tools/gen_cdef.py)."""
+    import shutil
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler to preprocess the headers")
+    p = subprocess.run([sys.executable, os.path.join(source_dir, "tools", "gen_cdef.py"), "--check"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
