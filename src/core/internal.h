@@ -45,6 +45,19 @@ char *bml__vsprintf(const char *fmt, va_list ap); /* NULL when out of memory; ap
 char *bml__trim(char *s);                       /* in place; returns s advanced past spaces */
 int bml__streq_ci(const char *a, const char *b);
 
+/* Growable text: appends never fail loudly; the first allocation failure sets `nomem` and later appends do
+ * nothing, so a builder is checked once, at the end. Zero-initialise; the caller frees `buf`. */
+typedef struct {
+    char *buf; /* NUL-terminated once anything was appended; NULL before */
+    size_t len, cap;
+    int nomem;
+} bml__sb;
+void bml__sb_put(bml__sb *b, const char *s, size_t n);
+void bml__sb_str(bml__sb *b, const char *s);
+void bml__sb_fmt(bml__sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
+/* A CSV field, quoted by libcsv's rules (RFC 4180) when it holds a separator, a quote or a line break. */
+void bml__sb_csv(bml__sb *b, const char *s);
+
 /* Growable array of owned strings. */
 typedef struct {
     char **items;
@@ -57,6 +70,8 @@ void bml__strvec_free(bml__strvec *v);
 int bml__strcmp_ptr(const void *a, const void *b);
 /* Join with a separator into a new string. */
 char *bml__join(char *const *items, size_t n, const char *sep);
+/* The names name(0) .. name(n - 1) of a registry joined by ", " (for "valid: ..." messages); NULL without memory. */
+char *bml__registry_names(size_t n, const char *(*name)(size_t));
 
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */

@@ -14,6 +14,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <csv.h>
+
 #include "core/internal.h"
 
 /* ------------------------------------------------------------------ memory and strings */
@@ -118,6 +120,19 @@ char *bml__join(char *const *items, size_t n, const char *sep) {
     }
     *p = 0;
     return out;
+}
+
+char *bml__registry_names(size_t n, const char *(*name)(size_t)) {
+    bml__sb b = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (i) bml__sb_str(&b, ", ");
+        bml__sb_str(&b, name(i));
+    }
+    if (b.nomem) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf ? b.buf : bml__strdup("");
 }
 
 /* ------------------------------------------------------------------ numbers */
@@ -806,4 +821,57 @@ void bml__rng_shuffle(bml__rng *r, size_t *idx, size_t n) {
         idx[i - 1] = idx[j];
         idx[j] = t;
     }
+}
+
+/* ------------------------------------------------------------------ text builder */
+
+void bml__sb_put(bml__sb *b, const char *s, size_t n) {
+    if (b->nomem) return;
+    if (n > SIZE_MAX / 2 - b->len - 1) {
+        b->nomem = 1;
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->nomem = 1;
+            return;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = 0;
+}
+
+void bml__sb_str(bml__sb *b, const char *s) { bml__sb_put(b, s, strlen(s)); }
+
+void bml__sb_fmt(bml__sb *b, const char *fmt, ...) {
+    if (b->nomem) return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = bml__vsprintf(fmt, ap);
+    va_end(ap);
+    if (s) bml__sb_str(b, s);
+    else b->nomem = 1;
+    free(s);
+}
+
+void bml__sb_csv(bml__sb *b, const char *s) {
+    size_t l = strlen(s);
+    if (!strpbrk(s, ",\"\r\n")) {
+        bml__sb_put(b, s, l);
+        return;
+    }
+    size_t need = csv_write(NULL, 0, s, l);
+    char *q = malloc(need);
+    if (!q) {
+        b->nomem = 1;
+        return;
+    }
+    csv_write(q, need, s, l);
+    bml__sb_put(b, q, need);
+    free(q);
 }

@@ -65,9 +65,11 @@ bml_status bml_model_create(const char *name, const bml_kv *kv, size_t n_kv, bml
     for (size_t i = 0; i < N_DEFS; i++)
         if (name && !strcmp(defs[i]->name, name)) def = defs[i];
     if (!def) {
-        char buf[256];
-        bml_model_registry_list(buf, sizeof buf);
-        return bml__fail(BML_ERR_NOT_FOUND, "unknown model '%s' (valid: %s)", name ? name : "(none)", buf);
+        char *names = bml__registry_names(N_DEFS, bml_model_registry_name);
+        bml_status st = bml__fail(BML_ERR_NOT_FOUND, "unknown model '%s' (valid: %s)", name ? name : "(none)",
+                                  names ? names : "?");
+        free(names);
+        return st;
     }
     bml_model *m = calloc(1, sizeof *m);
     if (!m) return bml__fail(BML_ERR_NOMEM, "out of memory");

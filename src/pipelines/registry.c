@@ -44,12 +44,11 @@ bml_status bml_pipeline_create(const char *name, const bml_kv *kv, size_t n_kv, 
     for (size_t i = 0; i < N_DEFS; i++)
         if (name && !strcmp(defs[i]->name, name)) def = defs[i];
     if (!def) {
-        char buf[256] = "";
-        for (size_t i = 0; i < N_DEFS; i++) {
-            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
-            strncat(buf, defs[i]->name, sizeof buf - strlen(buf) - 1);
-        }
-        return bml__fail(BML_ERR_NOT_FOUND, "unknown pipeline '%s' (valid: %s)", name ? name : "(none)", buf);
+        char *names = bml__registry_names(N_DEFS, bml_pipeline_registry_name);
+        bml_status st = bml__fail(BML_ERR_NOT_FOUND, "unknown pipeline '%s' (valid: %s)", name ? name : "(none)",
+                                  names ? names : "?");
+        free(names);
+        return st;
     }
     bml_pipeline *p = calloc(1, sizeof *p);
     void *params = calloc(1, def->params_size);

@@ -153,12 +153,11 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
     for (size_t i = 0; i < N_DEFS; i++)
         if (name && !strcmp(defs[i].name, name)) def = &defs[i];
     if (!def) {
-        char buf[256] = "";
-        for (size_t i = 0; i < N_DEFS; i++) {
-            strncat(buf, i ? ", " : "", sizeof buf - strlen(buf) - 1);
-            strncat(buf, defs[i].name, sizeof buf - strlen(buf) - 1);
-        }
-        return bml__fail(BML_ERR_NOT_FOUND, "unknown split '%s' (valid: %s)", name ? name : "(none)", buf);
+        char *names = bml__registry_names(N_DEFS, bml_split_registry_name);
+        bml_status st = bml__fail(BML_ERR_NOT_FOUND, "unknown split '%s' (valid: %s)", name ? name : "(none)",
+                                  names ? names : "?");
+        free(names);
+        return st;
     }
     if (s->n == 0) return bml__fail(BML_ERR_EMPTY, "split %s: no samples", name);
     split_params p = {0};

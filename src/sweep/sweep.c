@@ -417,66 +417,19 @@ const char *bml_sweep_job_name(const bml_sweep *s, size_t j) { return j < s->n_j
 
 /* ------------------------------------------------------------------ output files */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int nomem;
-} sb;
-
-static void sb_put(sb *b, const char *s, size_t n) {
-    if (b->nomem) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->nomem = 1;
-            return;
-        }
-        b->buf = nb, b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = 0;
-}
-static void sb_str(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_fmt(sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
-static void sb_fmt(sb *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = bml__vsprintf(fmt, ap);
-    va_end(ap);
-    if (s) sb_str(b, s);
-    else b->nomem = 1;
-    free(s);
-}
-
 /* a YAML double-quoted scalar */
-static void sb_yaml(sb *b, const char *s) {
-    sb_put(b, "\"", 1);
+static void sb_yaml(bml__sb *b, const char *s) {
+    bml__sb_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') sb_put(b, "\\", 1), sb_put(b, (const char *)p, 1);
-        else if (*p == '\n') sb_str(b, "\\n");
-        else if (*p < 0x20 || *p == 0x7f) sb_fmt(b, "\\x%02x", *p);
-        else sb_put(b, (const char *)p, 1);
+        if (*p == '"' || *p == '\\') bml__sb_put(b, "\\", 1), bml__sb_put(b, (const char *)p, 1);
+        else if (*p == '\n') bml__sb_str(b, "\\n");
+        else if (*p < 0x20 || *p == 0x7f) bml__sb_fmt(b, "\\x%02x", *p);
+        else bml__sb_put(b, (const char *)p, 1);
     }
-    sb_put(b, "\"", 1);
+    bml__sb_put(b, "\"", 1);
 }
 
-/* a CSV field, quoted when it holds a separator, a quote or a line break */
-static void sb_csv(sb *b, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        sb_str(b, s);
-        return;
-    }
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"') sb_put(b, "\"", 1);
-        sb_put(b, s, 1);
-    }
-    sb_put(b, "\"", 1);
-}
-
-static bml_status sb_write(sb *b, const char *dir, const char *name) {
+static bml_status sb_write(bml__sb *b, const char *dir, const char *name) {
     if (b->nomem) return bml__fail(BML_ERR_NOMEM, "out of memory");
     char *p = bml__path_join(dir, name);
     bml_status st = p ? bml__write_file_atomic(p, b->buf ? b->buf : "", b->len) : bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -486,31 +439,31 @@ static bml_status sb_write(sb *b, const char *dir, const char *name) {
 
 bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir) {
-    sb b = {0};
+    bml__sb b = {0};
     int random = opts && opts->sweeper == BML_SWEEPER_RANDOM;
-    sb_fmt(&b, "sweeper: %s\n", random ? "random" : "grid");
-    if (random) sb_fmt(&b, "trials: %zu\nseed: %llu\n", opts->trials, (unsigned long long)opts->seed);
-    sb_str(&b, "overrides:\n");
+    bml__sb_fmt(&b, "sweeper: %s\n", random ? "random" : "grid");
+    if (random) bml__sb_fmt(&b, "trials: %zu\nseed: %llu\n", opts->trials, (unsigned long long)opts->seed);
+    bml__sb_str(&b, "overrides:\n");
     for (size_t i = 0; i < n_overrides; i++) {
-        sb_str(&b, "  - ");
+        bml__sb_str(&b, "  - ");
         sb_yaml(&b, overrides[i]);
-        sb_str(&b, "\n");
+        bml__sb_str(&b, "\n");
     }
-    sb_str(&b, "params:\n");
+    bml__sb_str(&b, "params:\n");
     for (size_t k = 0; k < s->n_swept; k++) {
-        sb_str(&b, "  - ");
+        bml__sb_str(&b, "  - ");
         sb_yaml(&b, bml_sweep_param(s, k));
-        sb_str(&b, "\n");
+        bml__sb_str(&b, "\n");
     }
-    sb_fmt(&b, "n_jobs: %zu\njobs:\n", s->n_jobs);
+    bml__sb_fmt(&b, "n_jobs: %zu\njobs:\n", s->n_jobs);
     for (size_t j = 0; j < s->n_jobs; j++) {
-        sb_fmt(&b, "  - index: %zu\n    name: ", j);
+        bml__sb_fmt(&b, "  - index: %zu\n    name: ", j);
         sb_yaml(&b, s->name[j]);
-        sb_str(&b, "\n    overrides:\n");
+        bml__sb_str(&b, "\n    overrides:\n");
         for (size_t k = 0; k < s->n_e; k++) {
-            sb_str(&b, "      - ");
+            bml__sb_str(&b, "      - ");
             sb_yaml(&b, s->ovr[j * s->n_e + k]);
-            sb_str(&b, "\n");
+            bml__sb_str(&b, "\n");
         }
     }
     bml_status st = sb_write(&b, dir, "multirun.yaml");
@@ -574,31 +527,31 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *r, co
             if (bml__strvec_find(&all, cols[j].items[c]) < 0 && bml__strvec_push(&all, cols[j].items[c]))
                 st = bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    sb b = {0};
+    bml__sb b = {0};
     if (st == BML_OK) {
-        sb_str(&b, "index,name,overrides");
-        for (size_t k = 0; k < s->n_swept; k++) sb_put(&b, ",", 1), sb_csv(&b, bml_sweep_param(s, k));
-        sb_str(&b, ",status,error,seconds,fit_s,run_dir");
-        for (size_t c = 0; c < all.n; c++) sb_put(&b, ",", 1), sb_csv(&b, all.items[c]);
-        sb_put(&b, "\n", 1);
+        bml__sb_str(&b, "index,name,overrides");
+        for (size_t k = 0; k < s->n_swept; k++) bml__sb_put(&b, ",", 1), bml__sb_csv(&b, bml_sweep_param(s, k));
+        bml__sb_str(&b, ",status,error,seconds,fit_s,run_dir");
+        for (size_t c = 0; c < all.n; c++) bml__sb_put(&b, ",", 1), bml__sb_csv(&b, all.items[c]);
+        bml__sb_put(&b, "\n", 1);
         for (size_t j = 0; j < J; j++) {
-            sb_fmt(&b, "%zu,", j);
-            sb_csv(&b, s->name[j]);
-            sb_put(&b, ",", 1);
-            sb_csv(&b, s->label[j]);
-            for (size_t k = 0; k < s->n_swept; k++) sb_put(&b, ",", 1), sb_csv(&b, s->vals[j * s->n_swept + k]);
-            sb_str(&b, r[j].ok ? ",ok," : ",failed,");
-            if (!r[j].ok) sb_csv(&b, r[j].error ? r[j].error : "unknown error");
-            sb_fmt(&b, ",%.3f,", r[j].seconds);
-            if (r[j].ok && isfinite(r[j].fit_seconds)) sb_fmt(&b, "%.3f", r[j].fit_seconds);
-            sb_put(&b, ",", 1);
-            if (r[j].ok && r[j].run_dir) sb_csv(&b, r[j].run_dir);
+            bml__sb_fmt(&b, "%zu,", j);
+            bml__sb_csv(&b, s->name[j]);
+            bml__sb_put(&b, ",", 1);
+            bml__sb_csv(&b, s->label[j]);
+            for (size_t k = 0; k < s->n_swept; k++) bml__sb_put(&b, ",", 1), bml__sb_csv(&b, s->vals[j * s->n_swept + k]);
+            bml__sb_str(&b, r[j].ok ? ",ok," : ",failed,");
+            if (!r[j].ok) bml__sb_csv(&b, r[j].error ? r[j].error : "unknown error");
+            bml__sb_fmt(&b, ",%.3f,", r[j].seconds);
+            if (r[j].ok && isfinite(r[j].fit_seconds)) bml__sb_fmt(&b, "%.3f", r[j].fit_seconds);
+            bml__sb_put(&b, ",", 1);
+            if (r[j].ok && r[j].run_dir) bml__sb_csv(&b, r[j].run_dir);
             for (size_t c = 0; c < all.n; c++) {
                 int at = bml__strvec_find(&cols[j], all.items[c]);
-                if (at >= 0 && isfinite(vals[j][at])) sb_fmt(&b, ",%.9g", vals[j][at]);
-                else sb_put(&b, ",", 1);
+                if (at >= 0 && isfinite(vals[j][at])) bml__sb_fmt(&b, ",%.9g", vals[j][at]);
+                else bml__sb_put(&b, ",", 1);
             }
-            sb_put(&b, "\n", 1);
+            bml__sb_put(&b, "\n", 1);
         }
         st = sb_write(&b, dir, "sweep.csv");
     }
@@ -636,21 +589,21 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* a field for the terminal: control characters as '?', cut to width with "..." */
-static void sb_cell(sb *b, const char *s, int width) {
+static void sb_cell(bml__sb *b, const char *s, int width) {
     int w = 0, len = (int)strlen(s);
     for (; *s && w < width; s++, w++) {
         if (len > width && w >= width - 3) {
-            sb_str(b, "...");
+            bml__sb_str(b, "...");
             w += 3;
             break;
         }
-        sb_put(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+        bml__sb_put(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
     }
-    for (; w < width; w++) sb_put(b, " ", 1);
+    for (; w < width; w++) bml__sb_put(b, " ", 1);
 }
 
-static void sb_plain(sb *b, const char *s) {
-    for (; *s; s++) sb_put(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+static void sb_plain(bml__sb *b, const char *s) {
+    for (; *s; s++) bml__sb_put(b, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
 }
 
 /* a sweep.csv read and its jobs ranked by a metric */
@@ -715,24 +668,24 @@ bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **t
     *table = NULL;
     ranking r;
     BML__TRY(rank_jobs(sweep_dir, metric, &r));
-    sb b = {0};
-    sb_fmt(&b, "%zu jobs in %s, sorted by %s%s\n", r.n, sweep_dir, r.mname ? r.mname : "job order",
+    bml__sb b = {0};
+    bml__sb_fmt(&b, "%zu jobs in %s, sorted by %s%s\n", r.n, sweep_dir, r.mname ? r.mname : "job order",
            r.mname ? (r.larger_better ? " (descending)" : " (ascending)") : "");
-    sb_str(&b, "rank  ");
+    bml__sb_str(&b, "rank  ");
     sb_cell(&b, "job", 28);
-    sb_str(&b, " ");
+    bml__sb_str(&b, " ");
     sb_cell(&b, "status", 7);
-    sb_fmt(&b, " %12s  overrides\n", r.mname ? r.mname : "");
+    bml__sb_fmt(&b, " %12s  overrides\n", r.mname ? r.mname : "");
     for (size_t i = 0; i < r.n; i++) {
-        sb_fmt(&b, "%4zu  ", i + 1);
+        bml__sb_fmt(&b, "%4zu  ", i + 1);
         sb_cell(&b, r.rk[i].row->fields[r.col_name], 28);
-        sb_str(&b, " ");
+        bml__sb_str(&b, " ");
         sb_cell(&b, r.rk[i].row->fields[r.col_status], 7);
         double v = ranked_value(&r, i);
-        if (isnan(v)) sb_fmt(&b, " %12s  ", "-");
-        else sb_fmt(&b, " %12.6g  ", v);
+        if (isnan(v)) bml__sb_fmt(&b, " %12s  ", "-");
+        else bml__sb_fmt(&b, " %12.6g  ", v);
         sb_plain(&b, r.rk[i].row->fields[r.col_ovr]);
-        sb_put(&b, "\n", 1);
+        bml__sb_put(&b, "\n", 1);
     }
     ranking_free(&r);
     if (b.nomem) {

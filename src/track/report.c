@@ -17,68 +17,33 @@
 #include "core/internal.h"
 #include "track/html.h"
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int nomem;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t n) {
-    if (o->nomem) return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = (o->cap + n + 1) * 2;
-        char *b = realloc(o->buf, cap);
-        if (!b) {
-            o->nomem = 1;
-            return;
-        }
-        o->buf = b;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = 0;
-}
-static void puts_(out_t *o, const char *s) { put(o, s, strlen(s)); }
-static void printf_(out_t *o, const char *fmt, ...) BML__PRINTF(2, 3);
-static void printf_(out_t *o, const char *fmt, ...) {
-    if (o->nomem) return;
-    va_list ap;
-    va_start(ap, fmt);
-    char *tmp = bml__vsprintf(fmt, ap);
-    va_end(ap);
-    if (!tmp) o->nomem = 1;
-    else puts_(o, tmp);
-    free(tmp);
-}
-
 /* HTML-escaped text of n bytes; control characters other than newline and tab (NUL included) become
  * U+FFFD, so nothing in a file can end the text early or reach the page unescaped */
-static void text_n(out_t *o, const char *s, size_t n) {
+static void text_n(bml__sb *o, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         switch (c) {
-        case '<': puts_(o, "&lt;"); break;
-        case '>': puts_(o, "&gt;"); break;
-        case '&': puts_(o, "&amp;"); break;
-        case '"': puts_(o, "&quot;"); break;
-        case '\'': puts_(o, "&#39;"); break;
+        case '<': bml__sb_str(o, "&lt;"); break;
+        case '>': bml__sb_str(o, "&gt;"); break;
+        case '&': bml__sb_str(o, "&amp;"); break;
+        case '"': bml__sb_str(o, "&quot;"); break;
+        case '\'': bml__sb_str(o, "&#39;"); break;
         default:
-            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) puts_(o, "&#xfffd;");
-            else put(o, s + i, 1);
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) bml__sb_str(o, "&#xfffd;");
+            else bml__sb_put(o, s + i, 1);
         }
     }
 }
-static void text(out_t *o, const char *s) { text_n(o, s, strlen(s)); }
+static void text(bml__sb *o, const char *s) { text_n(o, s, strlen(s)); }
 
 /* plain text for the terminal table: control characters shown as '?', padded to width */
-static void plain(out_t *o, const char *s, int width) {
+static void plain(bml__sb *o, const char *s, int width) {
     int w = 0;
-    for (; *s; s++, w++) put(o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
-    for (; w < width; w++) put(o, " ", 1);
+    for (; *s; s++, w++) bml__sb_put(o, (unsigned char)*s < 0x20 || *s == 0x7f ? "?" : s, 1);
+    for (; w < width; w++) bml__sb_put(o, " ", 1);
 }
 
-static void base64(out_t *o, const unsigned char *d, size_t n) {
+static void base64(bml__sb *o, const unsigned char *d, size_t n) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char q[4];
     for (size_t i = 0; i < n; i += 3) {
@@ -86,7 +51,7 @@ static void base64(out_t *o, const unsigned char *d, size_t n) {
         q[0] = tbl[v >> 18 & 63], q[1] = tbl[v >> 12 & 63];
         q[2] = i + 1 < n ? tbl[v >> 6 & 63] : '=';
         q[3] = i + 2 < n ? tbl[v & 63] : '=';
-        put(o, q, 4);
+        bml__sb_put(o, q, 4);
     }
 }
 
@@ -222,41 +187,41 @@ static double num(const cJSON *obj, const char *key) {
 
 /* ------------------------------------------------------------------ report */
 
-static void metric_cell(out_t *o, const cJSON *v) {
-    if (cJSON_IsNumber(v)) printf_(o, "<td>%.5g</td>", v->valuedouble);
-    else puts_(o, "<td>&ndash;</td>");
+static void metric_cell(bml__sb *o, const cJSON *v) {
+    if (cJSON_IsNumber(v)) bml__sb_fmt(o, "<td>%.5g</td>", v->valuedouble);
+    else bml__sb_str(o, "<td>&ndash;</td>");
 }
 
 /* a table of {group: {target: metrics}} (or {target: metrics} when flat); shapes checked by load_metrics */
-static void metrics_table(out_t *o, const char *title, const cJSON *groups, int flat) {
+static void metrics_table(bml__sb *o, const char *title, const cJSON *groups, int flat) {
     if (!groups) return;
-    printf_(o, "<h3>%s</h3>\n<table><tr>%s<th>target</th>", title, flat ? "" : "<th>group</th>");
-    for (size_t k = 0; k < N_METRICS; k++) printf_(o, "<th>%s</th>", METRICS[k]);
-    puts_(o, "</tr>\n");
+    bml__sb_fmt(o, "<h3>%s</h3>\n<table><tr>%s<th>target</th>", title, flat ? "" : "<th>group</th>");
+    for (size_t k = 0; k < N_METRICS; k++) bml__sb_fmt(o, "<th>%s</th>", METRICS[k]);
+    bml__sb_str(o, "</tr>\n");
     const cJSON *g;
     if (flat) {
         cJSON_ArrayForEach(g, groups) {
-            puts_(o, "<tr><td>");
+            bml__sb_str(o, "<tr><td>");
             text(o, g->string);
-            puts_(o, "</td>");
+            bml__sb_str(o, "</td>");
             for (size_t k = 0; k < N_METRICS; k++) metric_cell(o, cJSON_GetObjectItemCaseSensitive(g, METRICS[k]));
-            puts_(o, "</tr>\n");
+            bml__sb_str(o, "</tr>\n");
         }
     } else {
         cJSON_ArrayForEach(g, groups) {
             const cJSON *t;
             cJSON_ArrayForEach(t, g) {
-                puts_(o, "<tr><td>");
+                bml__sb_str(o, "<tr><td>");
                 text(o, g->string);
-                puts_(o, "</td><td>");
+                bml__sb_str(o, "</td><td>");
                 text(o, t->string);
-                puts_(o, "</td>");
+                bml__sb_str(o, "</td>");
                 for (size_t k = 0; k < N_METRICS; k++) metric_cell(o, cJSON_GetObjectItemCaseSensitive(t, METRICS[k]));
-                puts_(o, "</tr>\n");
+                bml__sb_str(o, "</tr>\n");
             }
         }
     }
-    puts_(o, "</table>\n");
+    bml__sb_str(o, "</table>\n");
 }
 
 /* the last component of a run directory's path, for titles */
@@ -270,7 +235,7 @@ static const char *run_name(const char *run_dir) {
 
 /* The figures of a run embedded as data: URIs. Only regular files (never a symlink planted in the run
  * directory) with a PNG signature; anything else named *.png is an error. */
-static bml_status embed_figures(out_t *o, const char *run_dir) {
+static bml_status embed_figures(bml__sb *o, const char *run_dir) {
     char *fdir = bml__path_join(run_dir, "figures");
     if (!fdir) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st = BML_OK;
@@ -285,8 +250,8 @@ static bml_status embed_figures(out_t *o, const char *run_dir) {
     }
     if (d) closedir(d);
     if (pngs.n) qsort(pngs.items, pngs.n, sizeof *pngs.items, bml__strcmp_ptr);
-    puts_(o, "<h2>Figures</h2>\n");
-    if (st == BML_OK && !pngs.n) puts_(o, "<p>No figures (run <code>batteryml plot RUN_DIR</code> to draw them).</p>\n");
+    bml__sb_str(o, "<h2>Figures</h2>\n");
+    if (st == BML_OK && !pngs.n) bml__sb_str(o, "<p>No figures (run <code>batteryml plot RUN_DIR</code> to draw them).</p>\n");
     for (size_t i = 0; i < pngs.n && st == BML_OK; i++) {
         char *p = bml__path_join(fdir, pngs.items[i]), *img = NULL;
         size_t len = 0;
@@ -298,13 +263,13 @@ static bml_status embed_figures(out_t *o, const char *run_dir) {
         if (st == BML_OK && (len < 8 || memcmp(img, "\x89PNG\r\n\x1a\n", 8) != 0))
             st = bml__fail(BML_ERR_PARSE, "%s: not a PNG image", p);
         if (st == BML_OK) {
-            puts_(o, "<figure><img alt=\"");
+            bml__sb_str(o, "<figure><img alt=\"");
             text(o, pngs.items[i]);
-            puts_(o, "\" src=\"data:image/png;base64,");
+            bml__sb_str(o, "\" src=\"data:image/png;base64,");
             base64(o, (const unsigned char *)img, len);
-            puts_(o, "\"><figcaption>");
+            bml__sb_str(o, "\"><figcaption>");
             text(o, pngs.items[i]);
-            puts_(o, "</figcaption></figure>\n");
+            bml__sb_str(o, "</figcaption></figure>\n");
         }
         free(img);
         free(p);
@@ -314,21 +279,21 @@ static bml_status embed_figures(out_t *o, const char *run_dir) {
     return st;
 }
 
-static void page_head(out_t *o, const char *title) {
-    puts_(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
+static void page_head(bml__sb *o, const char *title) {
+    bml__sb_str(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>");
     text(o, title);
-    puts_(o, "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
+    bml__sb_str(o, "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}"
              "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}th{background:#f2f2f2}td:first-child,td:nth-child(2){text-align:left}"
              "img{max-width:100%;border:1px solid #eee;margin:0.5em 0}pre{background:#f7f7f7;padding:1em;"
              "overflow-x:auto}figure{margin:0 0 1.5em}figcaption{color:#555}</style></head><body>\n<h1>");
     text(o, title);
-    puts_(o, "</h1>\n");
+    bml__sb_str(o, "</h1>\n");
 }
 
 /* ------------------------------------------------------------------ pages for other modules */
 struct bml__html {
-    out_t o;
+    bml__sb o;
 };
 
 bml__html *bml__html_begin(const char *title) {
@@ -336,7 +301,7 @@ bml__html *bml__html_begin(const char *title) {
     if (h) page_head(&h->o, title);
     return h;
 }
-void bml__html_raw(bml__html *h, const char *s) { puts_(&h->o, s); }
+void bml__html_raw(bml__html *h, const char *s) { bml__sb_str(&h->o, s); }
 void bml__html_text(bml__html *h, const char *s) { text(&h->o, s); }
 bml_status bml__html_figures(bml__html *h, const char *dir) { return embed_figures(&h->o, dir); }
 void bml__html_free(bml__html *h) {
@@ -345,7 +310,7 @@ void bml__html_free(bml__html *h) {
     free(h);
 }
 bml_status bml__html_finish(bml__html *h, const char *out_path) {
-    puts_(&h->o, "</body></html>\n");
+    bml__sb_str(&h->o, "</body></html>\n");
     bml_status st = h->o.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(out_path, h->o.buf, h->o.len);
     bml__html_free(h);
     return st;
@@ -357,45 +322,45 @@ bml_status bml_run_report(const char *run_dir, const char *out_path) {
     cJSON *m = NULL;
     bml_status st = cpath ? load_metrics(run_dir, &m) : bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK) st = bml__read_file(cpath, &cfg, &cfg_len);
-    out_t o = {0};
+    bml__sb o = {0};
     if (st == BML_OK) {
         const cJSON *study = cJSON_GetObjectItemCaseSensitive(m, "study");
         char *title = bml__sprintf("Run %s", run_name(run_dir));
         if (!title) o.nomem = 1;
         else page_head(&o, title);
         free(title);
-        puts_(&o, "<p>");
+        bml__sb_str(&o, "<p>");
         const char *keys[] = {"model", "pipeline", "split", "data", "experiment", "seed", "n_samples", "n_evaluated"};
         for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(study, keys[k]);
             if (!cJSON_IsString(v) && !cJSON_IsNumber(v)) continue;
-            printf_(&o, "<b>%s</b>: ", keys[k]);
+            bml__sb_fmt(&o, "<b>%s</b>: ", keys[k]);
             if (cJSON_IsString(v)) text(&o, v->valuestring);
-            else printf_(&o, "%g", v->valuedouble);
-            puts_(&o, " &nbsp; ");
+            else bml__sb_fmt(&o, "%g", v->valuedouble);
+            bml__sb_str(&o, " &nbsp; ");
         }
-        puts_(&o, "</p>\n<h2>Metrics</h2>\n");
+        bml__sb_str(&o, "</p>\n<h2>Metrics</h2>\n");
         metrics_table(&o, "Overall", cJSON_GetObjectItemCaseSensitive(m, "overall"), 1);
         metrics_table(&o, "Per temperature (&deg;C)", cJSON_GetObjectItemCaseSensitive(m, "per_temperature"), 0);
         metrics_table(&o, "Per cell", cJSON_GetObjectItemCaseSensitive(m, "per_cell"), 0);
         const cJSON *fs = cJSON_GetObjectItemCaseSensitive(m, "fold_summary");
         if (fs) {
-            puts_(&o, "<h3>Over the folds</h3><table><tr><th>target</th><th>folds</th><th>RMSE mean</th><th>RMSE std</th>"
+            bml__sb_str(&o, "<h3>Over the folds</h3><table><tr><th>target</th><th>folds</th><th>RMSE mean</th><th>RMSE std</th>"
                       "<th>MAE mean</th></tr>\n");
             const cJSON *t;
             cJSON_ArrayForEach(t, fs) {
-                puts_(&o, "<tr><td>");
+                bml__sb_str(&o, "<tr><td>");
                 text(&o, t->string);
-                puts_(&o, "</td>");
+                bml__sb_str(&o, "</td>");
                 for (size_t k = 0; k < N_FOLD_SUMMARY; k++) metric_cell(&o, cJSON_GetObjectItemCaseSensitive(t, FOLD_SUMMARY[k]));
-                puts_(&o, "</tr>\n");
+                bml__sb_str(&o, "</tr>\n");
             }
-            puts_(&o, "</table>\n");
+            bml__sb_str(&o, "</table>\n");
         }
         st = embed_figures(&o, run_dir);
-        puts_(&o, "<h2>Resolved configuration</h2>\n<pre>");
+        bml__sb_str(&o, "<h2>Resolved configuration</h2>\n<pre>");
         text_n(&o, cfg, cfg_len);
-        puts_(&o, "</pre>\n</body></html>\n");
+        bml__sb_str(&o, "</pre>\n</body></html>\n");
     }
     if (st == BML_OK) st = o.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(out_path, o.buf, o.len);
     free(o.buf);
@@ -408,15 +373,15 @@ bml_status bml_run_report(const char *run_dir, const char *out_path) {
 /* ------------------------------------------------------------------ compare */
 
 /* " %width.precf", or "nan" in the same width */
-static void number(out_t *o, int width, int precision, double v) {
-    if (isfinite(v)) printf_(o, " %*.*f", width, precision, v);
-    else printf_(o, " %*s", width, "nan");
+static void number(bml__sb *o, int width, int precision, double v) {
+    if (isfinite(v)) bml__sb_fmt(o, " %*.*f", width, precision, v);
+    else bml__sb_fmt(o, " %*s", width, "nan");
 }
 
 bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table) {
     *table = NULL;
-    out_t o = {0};
-    printf_(&o, "%-44s %-10s %-15s %-20s %-8s %10s %10s %8s %16s\n", "run", "model", "pipeline", "split", "target", "RMSE", "MAE",
+    bml__sb o = {0};
+    bml__sb_fmt(&o, "%-44s %-10s %-15s %-20s %-8s %10s %10s %8s %16s\n", "run", "model", "pipeline", "split", "target", "RMSE", "MAE",
             "R2", "fold RMSE");
     for (size_t i = 0; i < n; i++) {
         cJSON *m = NULL;
@@ -433,10 +398,10 @@ bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table) 
             plain(&o, run_name(run_dirs[i]), 44);
             for (size_t k = 0; k < 3; k++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(study, keys[k]);
-                put(&o, " ", 1);
+                bml__sb_put(&o, " ", 1);
                 plain(&o, cJSON_IsString(v) ? v->valuestring : "?", width[k]);
             }
-            put(&o, " ", 1);
+            bml__sb_put(&o, " ", 1);
             plain(&o, t->string, 8);
             number(&o, 10, 5, num(t, "rmse"));
             number(&o, 10, 5, num(t, "mae"));
@@ -445,12 +410,12 @@ bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table) 
             if (ft) {
                 char *fold = bml__sprintf("%.4f+-%.4f", num(ft, "rmse_mean"), num(ft, "rmse_std"));
                 if (!fold) o.nomem = 1;
-                else printf_(&o, " %16s", fold);
+                else bml__sb_fmt(&o, " %16s", fold);
                 free(fold);
             } else {
-                printf_(&o, " %16s", "");
+                bml__sb_fmt(&o, " %16s", "");
             }
-            put(&o, "\n", 1);
+            bml__sb_put(&o, "\n", 1);
         }
         cJSON_Delete(m);
     }

@@ -2,7 +2,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "track/track.h"
 
-#include <csv.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -243,71 +242,28 @@ cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const
 }
 
 /* ------------------------------------------------------------------ CSV writing */
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t l) {
-    if (b->nomem) return;
-    if (b->len + l + 1 > b->cap) {
-        size_t nc = (b->cap + l + 1) * 2;
-        char *nb = realloc(b->buf, nc);
-        if (!nb) {
-            b->nomem = 1;
-            return;
-        }
-        b->buf = nb;
-        b->cap = nc;
-    }
-    memcpy(b->buf + b->len, s, l);
-    b->len += l;
-    b->buf[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* a text field, quoted by libcsv's rules when it needs quoting */
-static void sb_field(sbuf *b, const char *s) {
-    size_t l = strlen(s);
-    if (!strpbrk(s, ",\"\r\n")) {
-        sb_put(b, s, l);
-        return;
-    }
-    size_t need = csv_write(NULL, 0, s, l);
-    char *q = malloc(need);
-    if (!q) {
-        b->nomem = 1;
-        return;
-    }
-    csv_write(q, need, s, l);
-    sb_put(b, q, need);
-    free(q);
-}
-
-static void sb_num(sbuf *b, double v, int digits) {
+static void sb_num(bml__sb *b, double v, int digits) {
     char t[40];
     if (isnan(v)) t[0] = 0; /* missing values stay empty fields */
     else snprintf(t, sizeof t, "%.*g", digits, v);
-    sb_str(b, t);
+    bml__sb_str(b, t);
 }
 
-static void sb_meta_header(sbuf *b) { sb_str(b, "experiment,cell,temperature_c,set_index,cycle,days,throughput_ah"); }
+static void sb_meta_header(bml__sb *b) { bml__sb_str(b, "experiment,cell,temperature_c,set_index,cycle,days,throughput_ah"); }
 
-static void sb_meta(sbuf *b, const bml_sample_meta *m) {
+static void sb_meta(bml__sb *b, const bml_sample_meta *m) {
     char t[64];
     snprintf(t, sizeof t, "%d,", m->experiment);
-    sb_str(b, t);
-    sb_field(b, m->cell);
-    sb_str(b, ",");
+    bml__sb_str(b, t);
+    bml__sb_csv(b, m->cell);
+    bml__sb_str(b, ",");
     sb_num(b, m->temperature_c, 10);
     snprintf(t, sizeof t, ",%d,", m->set_index);
-    sb_str(b, t);
+    bml__sb_str(b, t);
     sb_num(b, m->cycle, 10);
-    sb_str(b, ",");
+    bml__sb_str(b, ",");
     sb_num(b, m->days, 10);
-    sb_str(b, ",");
+    bml__sb_str(b, ",");
     sb_num(b, m->throughput_ah, 12);
 }
 
@@ -319,7 +275,7 @@ static bml_status put_file(const char *path, const char *data, size_t len) {
     return g_direct ? bml__write_file(path, data, len) : bml__write_file_atomic(path, data, len);
 }
 
-static bml_status sb_write(sbuf *b, const char *path) {
+static bml_status sb_write(bml__sb *b, const char *path) {
     bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : put_file(path, b->buf ? b->buf : "", b->len);
     free(b->buf);
     memset(b, 0, sizeof *b);
@@ -327,16 +283,16 @@ static bml_status sb_write(sbuf *b, const char *path) {
 }
 
 bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
-    sbuf b = {0};
+    bml__sb b = {0};
     sb_meta_header(&b);
-    for (size_t j = 0; j < s->n_features; j++) sb_str(&b, ","), sb_field(&b, s->feature_names[j]);
-    for (size_t k = 0; k < s->n_targets; k++) sb_str(&b, ","), sb_field(&b, s->target_names[k]);
-    sb_str(&b, "\n");
+    for (size_t j = 0; j < s->n_features; j++) bml__sb_str(&b, ","), bml__sb_csv(&b, s->feature_names[j]);
+    for (size_t k = 0; k < s->n_targets; k++) bml__sb_str(&b, ","), bml__sb_csv(&b, s->target_names[k]);
+    bml__sb_str(&b, "\n");
     for (size_t i = 0; i < s->n; i++) {
         sb_meta(&b, &s->meta[i]);
-        for (size_t j = 0; j < s->n_features; j++) sb_str(&b, ","), sb_num(&b, s->x[i * s->n_features + j], 17);
-        for (size_t k = 0; k < s->n_targets; k++) sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k], 17);
-        sb_str(&b, "\n");
+        for (size_t j = 0; j < s->n_features; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[i * s->n_features + j], 17);
+        for (size_t k = 0; k < s->n_targets; k++) bml__sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k], 17);
+        bml__sb_str(&b, "\n");
     }
     return sb_write(&b, path);
 }
@@ -344,45 +300,45 @@ bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
                                         const double *pred, const char *const *fold_names, const size_t *fold_of,
                                         const char *const *roles) {
-    sbuf b = {0};
+    bml__sb b = {0};
     size_t O = s->n_targets;
-    if (fold_names) sb_str(&b, "fold,split,");
+    if (fold_names) bml__sb_str(&b, "fold,split,");
     sb_meta_header(&b);
     for (size_t k = 0; k < O; k++) {
-        sb_str(&b, ",true_");
-        sb_field(&b, s->target_names[k]);
-        sb_str(&b, ",pred_");
-        sb_field(&b, s->target_names[k]);
+        bml__sb_str(&b, ",true_");
+        bml__sb_csv(&b, s->target_names[k]);
+        bml__sb_str(&b, ",pred_");
+        bml__sb_csv(&b, s->target_names[k]);
     }
-    sb_str(&b, "\n");
+    bml__sb_str(&b, "\n");
     for (size_t r = 0; r < n; r++) {
         if (fold_names) {
-            sb_field(&b, fold_names[fold_of[r]]);
-            sb_str(&b, ",");
-            sb_str(&b, roles[fold_of[r]]);
-            sb_str(&b, ",");
+            bml__sb_csv(&b, fold_names[fold_of[r]]);
+            bml__sb_str(&b, ",");
+            bml__sb_str(&b, roles[fold_of[r]]);
+            bml__sb_str(&b, ",");
         }
         sb_meta(&b, &s->meta[idx[r]]);
         for (size_t k = 0; k < O; k++) {
-            sb_str(&b, ",");
+            bml__sb_str(&b, ",");
             sb_num(&b, s->y[idx[r] * O + k], 17);
-            sb_str(&b, ",");
+            bml__sb_str(&b, ",");
             sb_num(&b, pred[r * O + k], 9); /* float32 model outputs: 9 digits are exact */
         }
-        sb_str(&b, "\n");
+        bml__sb_str(&b, "\n");
     }
     return sb_write(&b, path);
 }
 
 static bml_status write_shap(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
-    sbuf b = {0};
+    bml__sb b = {0};
     size_t F = s->n_features, O = s->n_targets;
-    sb_str(&b, "fold,");
+    bml__sb_str(&b, "fold,");
     sb_meta_header(&b);
-    sb_str(&b, ",target,expected_value,prediction");
-    for (size_t j = 0; j < F; j++) sb_str(&b, ",shap_"), sb_field(&b, s->feature_names[j]);
-    for (size_t j = 0; j < F; j++) sb_str(&b, ",value_"), sb_field(&b, s->feature_names[j]);
-    sb_str(&b, "\n");
+    bml__sb_str(&b, ",target,expected_value,prediction");
+    for (size_t j = 0; j < F; j++) bml__sb_str(&b, ",shap_"), bml__sb_csv(&b, s->feature_names[j]);
+    for (size_t j = 0; j < F; j++) bml__sb_str(&b, ",value_"), bml__sb_csv(&b, s->feature_names[j]);
+    bml__sb_str(&b, "\n");
     for (size_t f = 0; f < n_folds; f++) {
         if (!folds[f].shap) continue;
         size_t n_shap = folds[f].shap_rows ? folds[f].n_shap : folds[f].n_eval;
@@ -390,18 +346,18 @@ static bml_status write_shap(const char *path, const bml_samples *s, const bml__
             size_t i = folds[f].shap_rows ? folds[f].shap_rows[r] : r, si = folds[f].eval_idx[i];
             for (size_t k = 0; k < O; k++) {
                 const double *phi = folds[f].shap + (r * O + k) * (F + 1);
-                sb_field(&b, folds[f].fold->name);
-                sb_str(&b, ",");
+                bml__sb_csv(&b, folds[f].fold->name);
+                bml__sb_str(&b, ",");
                 sb_meta(&b, &s->meta[si]);
-                sb_str(&b, ",");
-                sb_field(&b, s->target_names[k]);
-                sb_str(&b, ",");
+                bml__sb_str(&b, ",");
+                bml__sb_csv(&b, s->target_names[k]);
+                bml__sb_str(&b, ",");
                 sb_num(&b, phi[F], 9);
-                sb_str(&b, ",");
+                bml__sb_str(&b, ",");
                 sb_num(&b, folds[f].pred[i * O + k], 9);
-                for (size_t j = 0; j < F; j++) sb_str(&b, ","), sb_num(&b, phi[j], 9);
-                for (size_t j = 0; j < F; j++) sb_str(&b, ","), sb_num(&b, s->x[si * F + j], 17);
-                sb_str(&b, "\n");
+                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, phi[j], 9);
+                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[si * F + j], 17);
+                bml__sb_str(&b, "\n");
             }
         }
     }
@@ -409,9 +365,9 @@ static bml_status write_shap(const char *path, const bml_samples *s, const bml__
 }
 
 static bml_status write_importance(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
-    sbuf b = {0};
+    bml__sb b = {0};
     size_t F = s->n_features, O = s->n_targets;
-    sb_str(&b, "fold,target,feature,gain,total_gain,split_count,mean_abs_shap\n");
+    bml__sb_str(&b, "fold,target,feature,gain,total_gain,split_count,mean_abs_shap\n");
     for (size_t f = 0; f < n_folds; f++) {
         if (!folds[f].imp) continue;
         for (size_t k = 0; k < O; k++)
@@ -423,15 +379,15 @@ static bml_status write_importance(const char *path, const bml_samples *s, const
                     for (size_t r = 0; r < n_shap; r++) mabs += fabs(folds[f].shap[(r * O + k) * (F + 1) + j]);
                     mabs /= (double)n_shap;
                 }
-                sb_field(&b, folds[f].fold->name);
-                sb_str(&b, ",");
-                sb_field(&b, s->target_names[k]);
-                sb_str(&b, ",");
-                sb_field(&b, s->feature_names[j]);
-                for (int kind = 0; kind < 3; kind++) sb_str(&b, ","), sb_num(&b, folds[f].imp[((size_t)kind * O + k) * F + j], 9);
-                sb_str(&b, ",");
+                bml__sb_csv(&b, folds[f].fold->name);
+                bml__sb_str(&b, ",");
+                bml__sb_csv(&b, s->target_names[k]);
+                bml__sb_str(&b, ",");
+                bml__sb_csv(&b, s->feature_names[j]);
+                for (int kind = 0; kind < 3; kind++) bml__sb_str(&b, ","), sb_num(&b, folds[f].imp[((size_t)kind * O + k) * F + j], 9);
+                bml__sb_str(&b, ",");
                 sb_num(&b, mabs, 9);
-                sb_str(&b, "\n");
+                bml__sb_str(&b, "\n");
             }
     }
     return sb_write(&b, path);
@@ -684,9 +640,9 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     int any_att = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_att |= folds[f].att != NULL;
     if (st == BML_OK && any_att) {
-        sbuf b = {0};
+        bml__sb b = {0};
         size_t T = seq->seq_len;
-        sb_str(&b, "fold,experiment,cell,temperature_c,query_step,key_step,query_set,key_set,weight\n");
+        bml__sb_str(&b, "fold,experiment,cell,temperature_c,query_step,key_step,query_set,key_set,weight\n");
         for (size_t f = 0; f < sp->n_folds; f++)
             for (size_t a = 0; folds[f].att && a < folds[f].n_att; a++) {
                 size_t i = folds[f].att_idx[a];
@@ -695,13 +651,13 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                     for (size_t k = 0; k < T; k++) {
                         if (seq->mask[i * T + q] == 0 || seq->mask[i * T + k] == 0) continue;
                         char t[160];
-                        sb_field(&b, sp->folds[f].name);
+                        bml__sb_csv(&b, sp->folds[f].name);
                         snprintf(t, sizeof t, ",%d,", m->experiment);
-                        sb_str(&b, t);
-                        sb_field(&b, m->cell);
+                        bml__sb_str(&b, t);
+                        bml__sb_csv(&b, m->cell);
                         snprintf(t, sizeof t, ",%g,%zu,%zu,%d,%d,%.7g\n", m->temperature_c, q, k, seq->step_meta[i * T + q].set_index,
                                  seq->step_meta[i * T + k].set_index, folds[f].att[(a * T + q) * T + k]);
-                        sb_str(&b, t);
+                        bml__sb_str(&b, t);
                     }
             }
         char *p = bml__path_join(tmp, "attention.csv");
@@ -712,16 +668,16 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     int any_lat = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_lat |= folds[f].lat != NULL;
     if (st == BML_OK && any_lat) {
-        sbuf b = {0};
+        bml__sb b = {0};
         size_t T = seq->seq_len, L = 0;
         for (size_t f = 0; f < sp->n_folds; f++) L = folds[f].lat ? folds[f].lat_dim : L;
-        sb_str(&b, "fold,experiment,cell,temperature_c,step,set,days");
+        bml__sb_str(&b, "fold,experiment,cell,temperature_c,step,set,days");
         for (size_t j = 0; j < L; j++) {
             char t[32];
             snprintf(t, sizeof t, ",z%zu", j);
-            sb_str(&b, t);
+            bml__sb_str(&b, t);
         }
-        sb_str(&b, "\n");
+        bml__sb_str(&b, "\n");
         for (size_t f = 0; f < sp->n_folds; f++)
             for (size_t a = 0; folds[f].lat && a < folds[f].n_att; a++) {
                 size_t i = folds[f].att_idx[a];
@@ -729,18 +685,18 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                 for (size_t q = 0; q < T; q++) {
                     if (seq->mask[i * T + q] == 0) continue;
                     char t[160];
-                    sb_field(&b, sp->folds[f].name);
+                    bml__sb_csv(&b, sp->folds[f].name);
                     snprintf(t, sizeof t, ",%d,", m->experiment);
-                    sb_str(&b, t);
-                    sb_field(&b, m->cell);
+                    bml__sb_str(&b, t);
+                    bml__sb_csv(&b, m->cell);
                     snprintf(t, sizeof t, ",%g,%zu,%d,%.6g", m->temperature_c, q, seq->step_meta[i * T + q].set_index,
                              seq->t ? seq->t[i * T + q] : NAN);
-                    sb_str(&b, t);
+                    bml__sb_str(&b, t);
                     for (size_t j = 0; j < L; j++) {
                         snprintf(t, sizeof t, ",%.7g", folds[f].lat[(a * T + q) * folds[f].lat_dim + j]);
-                        sb_str(&b, t);
+                        bml__sb_str(&b, t);
                     }
-                    sb_str(&b, "\n");
+                    bml__sb_str(&b, "\n");
                 }
             }
         char *p = bml__path_join(tmp, "latent.csv");
@@ -749,18 +705,18 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     }
     /* per-epoch history of neural models: step_metrics.csv with a fold column */
     if (st == BML_OK) {
-        sbuf b = {0};
+        bml__sb b = {0};
         for (size_t f = 0; f < sp->n_folds; f++) {
             char *h = bml_model_history_csv(folds[f].model);
             if (!h) continue;
             char *line = strchr(h, '\n');
-            if (!b.len) sb_str(&b, "fold,"), sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
+            if (!b.len) bml__sb_str(&b, "fold,"), bml__sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
             for (char *p = line ? line + 1 : NULL; p && *p;) {
                 char *e = strchr(p, '\n');
                 size_t l = e ? (size_t)(e - p) + 1 : strlen(p);
-                sb_field(&b, sp->folds[f].name);
-                sb_str(&b, ",");
-                sb_put(&b, p, l);
+                bml__sb_csv(&b, sp->folds[f].name);
+                bml__sb_str(&b, ",");
+                bml__sb_put(&b, p, l);
                 p += l;
             }
             free(h);
