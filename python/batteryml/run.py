@@ -317,8 +317,11 @@ def _resolve_data_path(path):
 def _read_csv(path, **kw):
     import pandas as pd
     # cell ids and fold names stay text ("1" is a cell, not a number); numbers are read exactly
-    return pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
-                       float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
+    try:
+        return pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
+                           float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
+    except (ValueError, OSError, UnicodeDecodeError) as e:  # a damaged file of a saved run
+        raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
 
 
 class Run:

@@ -248,6 +248,17 @@ def test_bad_run_folders(tmp_path, source_dir):
     r = batteryml.load_run(tmp_path)
     with pytest.raises(Error, match="predictions.csv: missing"):
         r.predictions
+    (tmp_path / "predictions.csv").write_bytes(b"fold,cell,true_soh\nholdout,A,1,2,3\n\xff\xfe")
+    with pytest.raises(Error, match="predictions.csv"):
+        r.predictions
+    (tmp_path / "shap.csv").write_text('fold,"unterminated\n1,2\n')
+    with pytest.raises(Error, match="shap.csv"):
+        r.shap
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(Error, match="metrics.json"):
+        batteryml.load_run(tmp_path).metrics
+    with pytest.raises(Error, match="config.yaml"):
+        batteryml.load_run(tmp_path).config
     with pytest.raises(Error):
         r.predict(os.path.join(source_dir, "data", "oxford-lgm50t"))
 
