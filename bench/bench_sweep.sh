@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sweep throughput, one JSON line per case: a 24-job lgbm grid (LOCO over every shipped cell, the three
-# degradation modes) at --jobs 1, --jobs 2 and mpirun -n 2, and the scheduling cost per job (200 jobs that
-# end at once: fork, compose, collect, sweep.csv). Usage: bench/bench_sweep.sh [BATTERYML] (default build/batteryml)
+# degradation modes) at --jobs 1, --jobs 2 and mpirun -n 2, the scheduling cost per job (200 jobs that
+# end at once: fork, compose, collect, sweep.csv), and one such LOCO study (29 folds) fitted serially
+# (--jobs 1), on the folds' threads (--jobs 2) and over MPI ranks (mpirun -n 2 batteryml run, no -m). Usage: bench/bench_sweep.sh [BATTERYML] (default build/batteryml)
 set -u
 BML=$(realpath "${1:-build/batteryml}")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,3 +49,29 @@ for j in 1 2; do
   t1=$(now)
   awk -v a="$t0" -v b="$t1" -v j="$j" 'BEGIN { printf "{\"case\":\"sweep_scheduling\",\"jobs\":200,\"workers\":%d,\"wall_s\":%.3f,\"per_job_ms\":%.3f}\n", j, b - a, 1000 * (b - a) / 200 }'
 done
+
+# one study, its folds serially, on threads and over ranks: wall time and whether the files are the same
+STUDY=(split=loco pipeline.target=modes data.experiment=all figures=false output_dir="$W/study")
+study_case() { # mode, then the launcher (none or mpirun ...) and the options after run, split by --
+  local mode=$1; shift
+  local launch=() t0 t1
+  while [ "$1" != -- ]; do launch+=("$1"); shift; done
+  shift
+  t0=$(now)
+  "${launch[@]}" "$BML" run $C "${STUDY[@]}" run_name=$mode "$@" >/dev/null 2>&1
+  local rc=$?
+  t1=$(now)
+  local same=true
+  for f in metrics.json predictions.csv shap.csv importance.csv; do
+    cmp -s "$W/study/jobs1/$f" "$W/study/$mode/$f" || same=false
+  done
+  diff -r "$W/study/jobs1/model" "$W/study/$mode/model" >/dev/null 2>&1 || same=false
+  local folds; folds=$(ls "$W/study/$mode/model" 2>/dev/null | wc -l)
+  awk -v m="$mode" -v a="$t0" -v b="$t1" -v rc="$rc" -v f="$folds" -v s="$same" 'BEGIN {
+    printf "{\"case\":\"study_lgbm_loco_modes_all\",\"mode\":\"%s\",\"folds\":%d,\"exit\":%d,\"wall_s\":%.3f,\"same_as_jobs1\":%s}\n", m, f, rc, b - a, s }'
+}
+study_case jobs1 -- --jobs 1
+study_case jobs2 -- --jobs 2
+if command -v mpirun >/dev/null 2>&1; then
+  study_case mpi2 mpirun --allow-run-as-root -n 2 --
+fi

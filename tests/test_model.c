@@ -584,7 +584,75 @@ static void test_predict_refuses_non_finite(void) {
     bml__rm_rf(out);
 }
 
+/* bml_preprocess_save/load: every number back bit for bit (values cJSON's own printing would round), the parts
+ * that are absent reported as absent, a flipped bit, a wrong feature count or a missing file refused. */
+static void test_preprocess_round_trip(void) {
+    char dir[] = "/tmp/bml-test-preprocess-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    enum { F = 5 };
+    double imp[F] = {0.1 + 0.2, 1.0 / 3.0, -1e-300, 12345.678901234567, 0};
+    double mu[F] = {2.0 / 3.0, 0.7, 1e300, -5.551115123125783e-17, 4};
+    double sd[F] = {1.0 / 7.0, 1e-12, 3.0000000000000004, 1, 2.5};
+    double a[F], b[F], c[F];
+    int hi = -1, hs = -1;
+    CHECK_OK(bml_preprocess_save(dir, F, imp, mu, sd));
+    CHECK_OK(bml_preprocess_load(dir, F, a, b, c, &hi, &hs));
+    CHECK(hi == 1 && hs == 1);
+    CHECK(memcmp(a, imp, sizeof a) == 0 && memcmp(b, mu, sizeof b) == 0 && memcmp(c, sd, sizeof c) == 0);
+    /* the parts one by one: absent parts leave the caller's arrays alone */
+    for (size_t j = 0; j < F; j++) a[j] = b[j] = c[j] = -7;
+    CHECK_OK(bml_preprocess_save(dir, F, NULL, mu, sd));
+    CHECK_OK(bml_preprocess_load(dir, F, a, b, c, &hi, &hs));
+    CHECK(hi == 0 && hs == 1 && a[0] == -7 && memcmp(b, mu, sizeof b) == 0);
+    CHECK_OK(bml_preprocess_save(dir, F, imp, NULL, NULL));
+    CHECK_OK(bml_preprocess_load(dir, F, a, b, c, &hi, &hs));
+    CHECK(hi == 1 && hs == 0 && memcmp(a, imp, sizeof a) == 0);
+    /* refused on the way in */
+    CHECK_ERR(bml_preprocess_save(dir, F, imp, mu, NULL), BML_ERR_VALUE, "mean and scale, or neither");
+    sd[2] = 0;
+    CHECK_ERR(bml_preprocess_save(dir, F, imp, mu, sd), BML_ERR_VALUE, "feature 2");
+    sd[2] = 3;
+    imp[4] = NAN;
+    CHECK_ERR(bml_preprocess_save(dir, F, imp, mu, sd), BML_ERR_VALUE, "feature 4");
+    imp[4] = 0;
+    CHECK_ERR(bml_preprocess_save("/nonexistent/bml", F, imp, mu, sd), BML_ERR_NOT_FOUND, "/nonexistent/bml");
+    /* and on the way out */
+    CHECK_OK(bml_preprocess_save(dir, F, imp, mu, sd));
+    CHECK_ERR(bml_preprocess_load(dir, F - 1, a, b, c, &hi, &hs), BML_ERR_PARSE, "must be an array of 4 numbers");
+    char *path = bml__path_join(dir, "preprocess.json");
+    size_t len = 0;
+    unsigned char *txt = slurp(path, &len);
+    if (txt && len > 20) {
+        txt[len / 2] ^= 4;
+        spit(path, txt, len);
+        CHECK_ERR(bml_preprocess_load(dir, F, a, b, c, &hi, &hs), BML_ERR_PARSE, "checksum");
+    }
+    free(txt);
+    unlink(path);
+    CHECK_ERR(bml_preprocess_load(dir, F, a, b, c, &hi, &hs), BML_ERR_NOT_FOUND, "preprocess.json: no such file");
+    free(path);
+    rmdir(dir);
+}
+
+/* A non-finite training target of a sequence names its sample and step (meta is one per sequence). */
+static void test_sequence_target_not_finite(void) {
+    enum { N = 2, T = 3, F = 1, O = 1 };
+    double x[N * T * F] = {1, 2, 3, 4, 5, 6}, y[N * T * O] = {1, 1, 1, 1, 1, NAN}, mask[N * T] = {1, 1, 1, 1, 1, 1};
+    double t[N * T] = {0, 1, 2, 0, 1, 2};
+    char ids[] = "a\0b";
+    bml_sample_meta meta[N] = {{0, ids, 25, 0, 0, 0, 0, 0}, {0, ids + 2, 25, 0, 0, 0, 0, 0}};
+    bml_sample_meta step_meta[N * T];
+    for (size_t i = 0; i < N * T; i++) step_meta[i] = meta[i / T];
+    char *fn[] = {"f"}, *tn[] = {"soh"};
+    bml_samples s = {N, F, O, T, x, y, meta, mask, t, step_meta, fn, tn, ids, sizeof ids};
+    bml_model *m = NULL;
+    bml_kv kv[] = {{"epochs", "1"}};
+    CHECK_OK(bml_model_create("lstm_attn", kv, 1, &m));
+    if (m) CHECK_ERR(bml_model_fit(m, &s, NULL, 1), BML_ERR_VALUE, "training target of sample 1 (cell b) step 2 is not finite");
+    bml_model_free(m);
+}
+
 TEST_MAIN("model", T(test_fit_predict_shap), T(test_save_load_exact), T(test_reproducible), T(test_bad_parameters),
           T(test_sealed_json), T(test_checkpoint_bounds), T(test_saved_lgbm), T(test_saved_mlp), T(test_saved_lstm_attn),
           T(test_saved_cnn_lstm), T(test_saved_neural_ode), T(test_saved_acla), T(test_non_finite_weights_and_predictions),
-          T(test_predict_refuses_non_finite))
+          T(test_predict_refuses_non_finite), T(test_preprocess_round_trip), T(test_sequence_target_not_finite))

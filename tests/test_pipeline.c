@@ -1,4 +1,7 @@
 /* Pipelines (summary_set, table), the scaler, imputation and the splits. */
+#define _DEFAULT_SOURCE
+#include <unistd.h>
+
 #include "core/internal.h"
 #include "test.h"
 
@@ -324,6 +327,45 @@ static void test_cell_ids_owned_by_samples(void) {
     bml_samples_free(flat);
 }
 
+/* The features table of sequence samples: one row per real step with that step's meta and values (it once
+ * wrote n rows with the first cells' steps under the cells' names). Experiment 1 has a short cell (J). */
+static void test_sequence_samples_csv(void) {
+    int e[] = {1};
+    bml_oxford_opts o = {e, 1};
+    bml_dataset *ds = NULL;
+    bml_pipeline *p = NULL;
+    bml_samples *s = NULL;
+    char dir[] = "/tmp/bml-test-seqcsv-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *path = bml__path_join(dir, "features.csv"), *txt = NULL;
+    size_t len = 0;
+    CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
+    CHECK_OK(bml_pipeline_create("latent_ode_seq", NULL, 0, &p));
+    if (ds && p) CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    if (s) CHECK_OK(bml_samples_write_csv(s, path));
+    if (s && bml__read_file(path, &txt, &len) == BML_OK) {
+        size_t lines = 0;
+        for (size_t i = 0; i < len; i++) lines += txt[i] == '\n';
+        CHECK_INT(lines, 1 + bml_dataset_n_rows(ds)); /* header + every real step, no padding */
+        /* the second row is cell A's step 1 (set 1), the row after cell A's last step is cell B's step 0 */
+        const char *row1 = strchr(txt, '\n') + 1, *row2 = strchr(row1, '\n') + 1;
+        CHECK(!strncmp(row1, "1,A,10,0,", 9));
+        CHECK(!strncmp(row2, "1,A,10,1,", 9));
+        size_t T = s->seq_len, nA = 0;
+        for (size_t t = 0; t < T; t++) nA += s->mask[t] != 0;
+        const char *r = row1;
+        for (size_t k = 0; k < nA && r; k++) r = strchr(r, '\n') + 1;
+        CHECK(r && !strncmp(r, "1,B,10,0,", 9));
+    }
+    free(txt);
+    if (path) unlink(path);
+    rmdir(dir);
+    free(path);
+    bml_samples_free(s);
+    bml_pipeline_free(p);
+    bml_dataset_free(ds);
+}
+
 TEST_MAIN("pipeline", T(test_summary_set_features), T(test_summary_set_options), T(test_pipeline_errors),
           T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset),
-          T(test_cell_ids_owned_by_samples))
+          T(test_cell_ids_owned_by_samples), T(test_sequence_samples_csv))

@@ -48,6 +48,42 @@ typedef struct {
 BML_API bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
 BML_API void bml_run_result_free(bml_run_result *r);
 
+/* Fitting a study's folds in other processes (the command-line program's mpirun: the library itself knows
+ * nothing of MPI). Every process runs the same study with bml_run_experiment_exec; once its data, samples
+ * and split are ready (the same in every process: they depend on the configuration only), the executor is
+ * called in place of fitting the folds on threads. It hands the folds out as it likes: some process fits
+ * fold f with bml_fold_job_run, which gives the fold's whole result (predictions, SHAP values, importance,
+ * attention, the history, the fit information, the saved model's files, the fold's log lines) as bytes;
+ * the process that assembles the run takes those bytes in with bml_fold_job_accept, or records the fold's
+ * failure with bml_fold_job_fail. Results are the bytes the fold gives wherever it ran: the run directory
+ * is the one the folds fitted here give (times aside). The bytes are for processes of one build on machines
+ * of one architecture (they hold raw doubles; a header checks the format, version and sizes). */
+typedef struct bml_fold_job bml_fold_job; /* owned by the library; valid during the executor's call */
+typedef struct {
+    /* Called once per study. Set *assemble to 1 in the process that writes the run (every fold then
+     * accepted or failed), to 0 in the others: bml_run_experiment_exec then returns BML_OK with a result
+     * without run_dir or metrics_json. A status other than BML_OK fails the study. */
+    bml_status (*run)(void *user, bml_fold_job *job, int *assemble);
+    void *user;
+} bml_fold_executor;
+/* The study as bml_run_experiment, its folds through exec (NULL: on threads, as bml_run_experiment). */
+BML_API bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *opts, const bml_fold_executor *exec,
+                                           bml_run_result **out);
+BML_API size_t bml_fold_job_n_folds(const bml_fold_job *job);
+/* the fold's name (a cell, E5-A; "all"), owned by the job */
+BML_API const char *bml_fold_job_fold_name(const bml_fold_job *job, size_t f);
+/* Fit, predict and explain fold f in this process; *bytes (malloc'ed, *len bytes; caller frees) its result.
+ * The fold's log lines go into the bytes, not to opts->log. The model's files pass through a temporary
+ * folder under $TMPDIR (default /tmp), removed before returning. Thread-safe with accept and fail. */
+BML_API bml_status bml_fold_job_run(bml_fold_job *job, size_t f, char **bytes, size_t *len);
+/* Take in fold f's result (bytes of bml_fold_job_run, copied). Every size and index is checked: malformed
+ * bytes are BML_ERR_PARSE, the message saying what is wrong (record it with bml_fold_job_fail to fail the
+ * study naming the fold). A fold is accepted or failed once. */
+BML_API bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, size_t len);
+/* Record that fold f failed with `message` (copied): the study then fails with "fold <name>: <message>"
+ * (the first failed fold in fold order). */
+BML_API bml_status bml_fold_job_fail(bml_fold_job *job, size_t f, const char *message);
+
 /* The learning-rate range test of a neural model (Smith 2015, as fastai's lr_find and Lightning's
  * Tuner.lr_find): from a fresh model, lr_find.num_steps mini-batches (default 100) of the training split of
  * the configured study's first fold, the learning rate growing exponentially from lr_find.min_lr (1e-7) to
@@ -79,7 +115,8 @@ BML_API bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir
 /* Build samples with the configured pipeline. */
 BML_API bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
-/* Write samples as CSV: meta columns, features, targets (atomically). */
+/* Write samples as CSV: meta columns, features, targets (atomically); sequence samples as one row per real
+ * step with the step's meta (as bml_samples_flatten). */
 BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
 
 /* Predict with a saved run on new data (a Performance Summary file or folder, or a table).

@@ -265,6 +265,10 @@ typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_l
  size_t bml_model_registry_params(size_t i, const bml_param_info **params);
  int bml_model_registry_takes_training(const char *name);
  void bml_model_registry_list(char *buf, size_t size);
+ bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                                       const double *scale);
+ bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                                       int *has_impute, int *has_scaler);
 typedef void (*bml_log_fn)(void *user, const char *line);
 typedef struct {
     const char *base_dir;

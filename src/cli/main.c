@@ -86,6 +86,8 @@ static const char *RUN_HELP =
     "row per job (overrides, status, error, seconds, every aggregate metric). A failing job is recorded\n"
     "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). Under\n"
     "mpirun -n K the jobs are spread over the ranks (rank 0 hands out the next job to whichever is free).\n"
+    "Without -m, mpirun -n K batteryml run spreads one study's folds (split=loco) over the ranks the same way;\n"
+    "rank 0 writes the run directory, the files of the serial run.\n"
     "batteryml compare DIR ranks the jobs (--sort COLUMN, e.g. soh.r2).\n";
 
 static const char *PREDICT_HELP =
@@ -101,7 +103,8 @@ static const char *FEATURES_HELP =
     "\n"
     "Loads the configured data, runs the configured pipeline and writes its feature table as CSV:\n"
     "experiment, cell, temperature_c, set_index, cycle, days, throughput_ah, the features, the targets.\n"
-    "Missing values are empty fields.\n";
+    "Sequence pipelines (latent_ode_seq) write one row per real step of each cell. Missing values are\n"
+    "empty fields.\n";
 
 static const char *LIST_HELP =
     "Usage: batteryml list models|pipelines|splits|losses\n"
@@ -420,25 +423,30 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
     if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
     if (a->multirun) return cmd_multirun(a, argc, argv);
-    /* under mpirun every rank would run the same study: only sweeps are spread over ranks */
+    /* under mpirun the folds of the study are spread over the ranks; rank 0 alone reports */
     const char *ranks = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
-    if (ranks && atoi(ranks) > 1)
-        return usage_error("under mpirun, run spreads the jobs of a sweep over the ranks: add -m (the folds of one study "
-                           "use the threads of one machine: --jobs)", NULL);
+    const char *rank_s = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
+    int under_mpi = ranks && atoi(ranks) > 1, rank = rank_s ? atoi(rank_s) : 0;
     if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed)
-        return usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
+        return rank ? 2 : usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
     bml_config *cfg;
-    if (load_config(a, &cfg) != BML_OK) return fail();
+    if (load_config(a, &cfg) != BML_OK) return rank ? 1 : fail();
     long jobs;
     if (a->jobs && parse_option_count("--jobs", a->jobs, 1, 4096, &jobs)) {
         bml_config_free(cfg);
         return 2;
     }
-    if (a->jobs) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
+    if (a->jobs && !under_mpi) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
     char *base = base_dir_of(find_config_dir(a));
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
+    if (under_mpi) {
+        int rc = bml_cli_run_ranks(cfg, &o, a->quiet, argc, argv);
+        free(base);
+        bml_config_free(cfg);
+        return rc;
+    }
     bml_run_result *r;
     bml_status st = bml_run_experiment(cfg, &o, &r);
     free(base);

@@ -312,46 +312,69 @@ static int run_local(sweep_t *sw) {
 
 /* ------------------------------------------------------------------ MPI ranks */
 #ifdef BML_HAVE_MPI
+/* One scheduler for the jobs of a sweep and the folds of a study: rank 0 hands out job indices in order to
+ * whichever rank asks (a scheduler thread beside rank 0's own work); each request carries the result of
+ * the asking rank's previous job: an int64 index (-1: none, -2: this rank leaves without work) and the
+ * result's bytes. */
 enum { TAG_ASK = 1, TAG_JOB = 2 };
 
-/* a worker's request: the result of its previous job ("-1" when none): "<job>\t<ok>\t<seconds>\t<fit>\t<text>" */
-static char *ask_msg(long job, const job_result *r) {
-    const char *text = !r ? "" : r->ok ? (r->run_dir ? r->run_dir : "") : (r->error ? r->error : "");
-    size_t n = strlen(text) + 64;
-    char *m = malloc(n);
-    if (m) snprintf(m, n, "%ld\t%d\t%.6f\t%.6f\t%s", job, r ? r->ok : 0, r ? r->seconds : 0.0, r ? r->fit_seconds : 0.0, text);
-    return m;
+typedef struct {
+    size_t n_jobs;
+    /* a rank's job j: *msg (malloc'ed, *len bytes; NULL on no memory) goes back to rank 0 */
+    void (*run)(void *user, size_t j, char **msg, size_t *len);
+    /* rank 0 (the scheduler thread): job j's result; returns 1 to hand out no further jobs */
+    int (*done)(void *user, size_t j, const char *msg, size_t len);
+    void *user;
+} mpi_pool;
+
+static void ask(long long job, const char *msg, size_t len) {
+    char *m = malloc(sizeof job + len);
+    if (!m) { /* the result is lost: rank 0 reports the job without a result */
+        job = job >= 0 ? -1 : job;
+        len = 0;
+        m = (char *)&job;
+        MPI_Send(m, (int)sizeof job, MPI_BYTE, 0, TAG_ASK, MPI_COMM_WORLD);
+        return;
+    }
+    memcpy(m, &job, sizeof job);
+    if (len) memcpy(m + sizeof job, msg, len);
+    MPI_Send(m, (int)(sizeof job + len), MPI_BYTE, 0, TAG_ASK, MPI_COMM_WORLD);
+    free(m);
 }
 
 /* every rank's main thread: ask rank 0 for a job, run it, report it with the next request */
-static void mpi_worker(sweep_t *sw) {
-    long job = -1;
-    job_result r = {0};
+static void mpi_worker(const mpi_pool *p) {
+    long long job = -1;
+    char *msg = NULL;
+    size_t len = 0;
     for (;;) {
-        char *m = ask_msg(job, job >= 0 ? &r : NULL);
-        MPI_Send(m ? m : "-1\t0\t0\t0\t", m ? (int)strlen(m) + 1 : 8, MPI_CHAR, 0, TAG_ASK, MPI_COMM_WORLD);
-        free(m);
-        job_result_release(&r);
-        long next;
-        MPI_Recv(&next, 1, MPI_LONG, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        ask(job, msg, len);
+        free(msg);
+        msg = NULL;
+        len = 0;
+        long long next;
+        MPI_Recv(&next, 1, MPI_LONG_LONG, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         if (next < 0) break;
-        run_job(sw, (size_t)next, &r);
+        p->run(p->user, (size_t)next, &msg, &len);
         job = next;
     }
 }
 
+/* a rank with no work to do (its study stopped before the jobs): rank 0 counts it out */
+static void mpi_leave(void) { ask(-2, NULL, 0); }
+
 typedef struct {
-    sweep_t *sw;
+    const mpi_pool *pool;
     int n_workers; /* ranks whose main thread asks for jobs */
 } sched_arg;
 
-/* rank 0: hand out jobs in order to whichever rank asks, record what comes back; polls with a short sleep
- * so that rank 0's own worker keeps its core */
-static void *mpi_scheduler(void *p) {
-    sched_arg *a = p;
-    sweep_t *sw = a->sw;
-    long next = 0;
-    int stopped = 0;
+/* rank 0: hand out jobs in order to whichever rank asks, give what comes back to pool->done; polls with a
+ * short sleep so that rank 0's own worker keeps its core */
+static void *mpi_scheduler(void *arg) {
+    const sched_arg *a = arg;
+    const mpi_pool *p = a->pool;
+    long long next = 0;
+    int stopped = 0, stop = 0;
     while (stopped < a->n_workers) {
         int flag = 0;
         MPI_Status stt;
@@ -362,31 +385,90 @@ static void *mpi_scheduler(void *p) {
             continue;
         }
         int count = 0;
-        MPI_Get_count(&stt, MPI_CHAR, &count);
-        char *m = calloc((size_t)count + 1, 1);
-        MPI_Recv(m, count, MPI_CHAR, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        char *t1 = m ? strchr(m, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *tf = t2 ? strchr(t2 + 1, '\t') : NULL;
-        char *t3 = tf ? strchr(tf + 1, '\t') : NULL;
-        long done = m ? strtol(m, NULL, 10) : -1;
-        if (t3 && done >= 0 && (size_t)done < sw->n_jobs) {
-            job_result *r = &sw->res[done];
-            r->ok = atoi(t1 + 1) == 1;
-            r->seconds = strtod(t2 + 1, NULL);
-            r->fit_seconds = strtod(tf + 1, NULL);
-            if (r->ok) {
-                r->run_dir = dup_str(t3 + 1);
-                read_metrics(r);
-            } else {
-                r->error = dup_str(t3 + 1);
-            }
-            progress(sw, (size_t)done);
+        MPI_Get_count(&stt, MPI_BYTE, &count);
+        char *m = malloc((size_t)count + 1);
+        if (!m) { /* the message cannot be received, and the rank that sent it waits for an answer */
+            fprintf(stderr, "batteryml: error: out of memory for a result of %d bytes: stopping every rank\n", count);
+            MPI_Abort(MPI_COMM_WORLD, 1);
         }
+        MPI_Recv(m, count, MPI_BYTE, stt.MPI_SOURCE, TAG_ASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        long long done = -1;
+        if ((size_t)count >= sizeof done) memcpy(&done, m, sizeof done);
+        if (done >= 0 && (unsigned long long)done < p->n_jobs)
+            stop |= p->done(p->user, (size_t)done, m + sizeof done, (size_t)count - sizeof done);
         free(m);
-        long give = (size_t)next < sw->n_jobs ? next++ : -1;
+        if (done == -2) { /* left without asking for work */
+            stopped++;
+            continue;
+        }
+        long long give = !stop && (size_t)next < p->n_jobs ? next++ : -1;
         if (give < 0) stopped++;
-        MPI_Send(&give, 1, MPI_LONG, stt.MPI_SOURCE, TAG_JOB, MPI_COMM_WORLD);
+        MPI_Send(&give, 1, MPI_LONG_LONG, stt.MPI_SOURCE, TAG_JOB, MPI_COMM_WORLD);
     }
     return NULL;
+}
+
+/* The pool's jobs over every rank; rank 0 also receives and records the results. threaded: MPI gave
+ * MPI_THREAD_MULTIPLE (rank 0 then works too, beside its scheduler thread). */
+static void mpi_run_pool(const mpi_pool *p, int rank, int size, int threaded) {
+    if (rank != 0) {
+        mpi_worker(p);
+        return;
+    }
+    sched_arg a = {p, threaded ? size : size - 1};
+    pthread_t th;
+    if (threaded && pthread_create(&th, NULL, mpi_scheduler, &a) == 0) {
+        mpi_worker(p);
+        pthread_join(th, NULL);
+    } else if (size == 1) { /* no other rank and no thread: the jobs here */
+        for (size_t j = 0; j < p->n_jobs; j++) {
+            char *msg = NULL;
+            size_t len = 0;
+            p->run(p->user, j, &msg, &len);
+            int stop = p->done(p->user, j, msg ? msg : "", msg ? len : 0);
+            free(msg);
+            if (stop) break;
+        }
+    } else {
+        a.n_workers = size - 1;
+        mpi_scheduler(&a);
+    }
+}
+
+/* the sweep's jobs as a pool: a job's result is "<ok>\t<seconds>\t<fit seconds>\t<run dir or error>" */
+static void sweep_run(void *user, size_t j, char **msg, size_t *len) {
+    sweep_t *sw = user;
+    job_result r;
+    run_job(sw, j, &r);
+    const char *text = r.ok ? (r.run_dir ? r.run_dir : "") : (r.error ? r.error : "");
+    size_t n = strlen(text) + 64;
+    *msg = malloc(n);
+    *len = *msg ? (size_t)snprintf(*msg, n, "%d\t%.6f\t%.6f\t%s", r.ok, r.seconds, r.fit_seconds, text) + 1 : 0;
+    job_result_release(&r);
+}
+
+static int sweep_done(void *user, size_t j, const char *msg, size_t len) {
+    sweep_t *sw = user;
+    job_result *r = &sw->res[j];
+    char *m = calloc(len + 1, 1);
+    if (m) memcpy(m, msg, len);
+    char *t1 = m ? strchr(m, '\t') : NULL, *t2 = t1 ? strchr(t1 + 1, '\t') : NULL, *t3 = t2 ? strchr(t2 + 1, '\t') : NULL;
+    if (t3) {
+        r->ok = atoi(m) == 1;
+        r->seconds = strtod(t1 + 1, NULL);
+        r->fit_seconds = strtod(t2 + 1, NULL);
+        if (r->ok) {
+            r->run_dir = dup_str(t3 + 1);
+            read_metrics(r);
+        } else {
+            r->error = dup_str(t3 + 1);
+        }
+    } else {
+        r->error = dup_str("the job's result was lost");
+    }
+    free(m);
+    progress(sw, j);
+    return 0;
 }
 
 static int in_mpi_launch(void) {
@@ -461,7 +543,7 @@ int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv) {
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
 #else
-    (void)argc, (void)argv;
+    (void)argc, (void)argv, (void)size;
 #endif
     sweep_t sw = {o, NULL, NULL, NULL, 0, NULL, 0, 0, now_s()};
     bml_sweep_opts so = o->sweep;
@@ -537,23 +619,8 @@ int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv) {
         const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
         int per_node = local ? atoi(local) : size;
         bml_parallel_set_threads(bml_parallel_cores() / (per_node > 0 ? per_node : 1));
-        if (rank == 0) {
-            int threaded = provided >= MPI_THREAD_MULTIPLE;
-            sched_arg a = {&sw, threaded ? size : size - 1};
-            pthread_t th;
-            if (threaded && pthread_create(&th, NULL, mpi_scheduler, &a) == 0) {
-                mpi_worker(&sw);
-                pthread_join(th, NULL);
-            } else {
-                if (size == 1) { /* no other rank and no thread: run the jobs here */
-                    for (size_t j = 0; j < sw.n_jobs; j++) run_job(&sw, j, &sw.res[j]), progress(&sw, j);
-                } else {
-                    mpi_scheduler(&a);
-                }
-            }
-        } else {
-            mpi_worker(&sw);
-        }
+        mpi_pool pool = {sw.n_jobs, sweep_run, sweep_done, &sw};
+        mpi_run_pool(&pool, rank, size, provided >= MPI_THREAD_MULTIPLE);
     } else
 #endif
     {
@@ -591,4 +658,112 @@ out:
     bml_sweep_free(sw.sweep);
     free(dir);
     return rc;
+}
+
+/* ------------------------------------------------------------------ one study's folds over the ranks */
+#ifdef BML_HAVE_MPI
+typedef struct {
+    bml_fold_job *job;
+    int rank, size, threaded;
+    int called; /* the study reached its folds in this process */
+} folds_t;
+
+/* a fold's result: byte 1 and bml_fold_job_run's bytes, or byte 0 and the error message */
+static void fold_run(void *user, size_t f, char **msg, size_t *len) {
+    folds_t *c = user;
+    char *bytes = NULL, *err = NULL;
+    size_t n = 0;
+    bml_status st = bml_fold_job_run(c->job, f, &bytes, &n);
+    if (st == BML_OK && n > (size_t)INT32_MAX - 64) {
+        free(bytes);
+        bytes = NULL;
+        err = dup_str("the fold's result is larger than one MPI message holds (2 GB)");
+    } else if (st != BML_OK) {
+        char where[32];
+        snprintf(where, sizeof where, " (rank %d)", c->rank);
+        err = fmt_str("%s%s", bml_last_error(), where);
+    }
+    const char *body = err ? err : bytes;
+    size_t bl = err ? strlen(err) + 1 : n;
+    *msg = body ? malloc(bl + 1) : NULL;
+    *len = *msg ? bl + 1 : 0;
+    if (*msg) {
+        (*msg)[0] = err ? 0 : 1;
+        memcpy(*msg + 1, body, bl);
+    }
+    free(bytes);
+    free(err);
+}
+
+/* rank 0: a fold's result taken in, or its failure recorded; a failure hands out no further folds */
+static int fold_done(void *user, size_t f, const char *msg, size_t len) {
+    folds_t *c = user;
+    if (len >= 1 && msg[0] == 1) {
+        if (bml_fold_job_accept(c->job, f, msg + 1, len - 1) == BML_OK) return 0;
+        bml_fold_job_fail(c->job, f, bml_last_error());
+        return 1;
+    }
+    char *text = len > 1 ? calloc(len, 1) : NULL;
+    if (text) memcpy(text, msg + 1, len - 1);
+    bml_fold_job_fail(c->job, f, text ? text : "failed (its message was lost)");
+    free(text);
+    return 1;
+}
+
+static bml_status folds_exec(void *user, bml_fold_job *job, int *assemble) {
+    folds_t *c = user;
+    c->job = job;
+    c->called = 1;
+    mpi_pool p = {bml_fold_job_n_folds(job), fold_run, fold_done, c};
+    mpi_run_pool(&p, c->rank, c->size, c->threaded);
+    *assemble = c->rank == 0;
+    return BML_OK;
+}
+#endif
+
+int bml_cli_run_ranks(const bml_config *cfg, const bml_run_opts *opts, int quiet, int *argc, char ***argv) {
+#ifndef BML_HAVE_MPI
+    (void)cfg, (void)opts, (void)quiet, (void)argc, (void)argv;
+    fprintf(stderr, "batteryml: error: this program was built without MPI: under mpirun it cannot spread a study's folds over "
+                    "the ranks (install libopenmpi-dev and rebuild, or run without mpirun: --jobs N)\n");
+    return 2;
+#else
+    int provided = 0, rank = 0, size = 1;
+    MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    int per_node = local ? atoi(local) : size;
+    bml_parallel_set_threads(bml_parallel_cores() / (per_node > 0 ? per_node : 1));
+    folds_t c = {NULL, rank, size, provided >= MPI_THREAD_MULTIPLE, 0};
+    bml_fold_executor ex = {folds_exec, &c};
+    bml_run_opts o = *opts;
+    if (rank != 0) o.log = NULL, o.progress = NULL, o.write_run_dir = 0; /* rank 0 alone prints and writes */
+    bml_run_result *r = NULL;
+    bml_status st = bml_run_experiment_exec(cfg, &o, &ex, &r);
+    char *err = st != BML_OK ? dup_str(bml_last_error()) : NULL;
+    if (!c.called) { /* stopped before the folds: the others must not wait for this rank */
+        if (rank == 0) {
+            mpi_pool none = {0, NULL, NULL, NULL};
+            sched_arg a = {&none, size - 1};
+            mpi_scheduler(&a);
+        } else {
+            mpi_leave();
+        }
+    }
+    int rc = st == BML_OK ? 0 : 1;
+    if (rank == 0) {
+        if (st != BML_OK) fprintf(stderr, "batteryml: error: %s\n", err ? err : "out of memory");
+        else if (quiet) printf("%s\n", r->run_dir);
+        fflush(stdout);
+    }
+    int rc0 = rc;
+    MPI_Bcast(&rc0, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    /* a failure of this rank alone (rank 0 reports the study's own): the others fitted the folds */
+    if (rank != 0 && rc && !rc0) fprintf(stderr, "batteryml: rank %d: error: %s\n", rank, err ? err : "out of memory");
+    MPI_Finalize();
+    free(err);
+    bml_run_result_free(r);
+    return rc0;
+#endif
 }

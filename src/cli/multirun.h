@@ -1,5 +1,6 @@
 /* `batteryml run -m`: a sweep's jobs run by worker processes on this machine, or by MPI ranks across
- * machines. Part of the command-line program, on the public C API only. */
+ * machines; `batteryml run` under mpirun: one study's folds over the ranks. Part of the command-line
+ * program, on the public C API only. */
 #ifndef BML_CLI_MULTIRUN_H
 #define BML_CLI_MULTIRUN_H
 
@@ -28,5 +29,12 @@ void bml_cli_limit_cores(int n);
 /* Runs the sweep; returns the program's exit status: 0 when every job succeeded, the number of failed
  * jobs (at most 100) when some failed, 1 or 2 when the sweep could not start. */
 int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv);
+
+/* `batteryml run` under mpirun (no -m): every rank prepares the study (data, samples, split), then rank 0
+ * hands its folds out to whichever rank is free (itself included), takes their results back and alone
+ * prints and writes the run directory, the files those of the folds fitted one after another. opts are
+ * rank 0's; the other ranks print nothing and write nothing but temporary files. Returns the program's
+ * exit status (rank 0's, on every rank): 0, 1 when the study failed, 2 without MPI in this build. */
+int bml_cli_run_ranks(const bml_config *cfg, const bml_run_opts *opts, int quiet, int *argc, char ***argv);
 
 #endif

@@ -144,10 +144,17 @@ bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_sampl
     if (val && (val->n_features != train->n_features || val->n_targets != train->n_targets))
         return bml__fail(BML_ERR_VALUE, "model %s: validation samples have %zu features/%zu targets, training %zu/%zu",
                          m->def->name, val->n_features, val->n_targets, train->n_features, train->n_targets);
-    for (size_t i = 0; i < train->n * (train->seq_len ? train->seq_len : 1) * train->n_targets; i++)
-        if (!(train->y[i] == train->y[i]) || train->y[i] - train->y[i] != 0)
+    size_t T = train->seq_len ? train->seq_len : 1, O = train->n_targets;
+    for (size_t i = 0; i < train->n * T * O; i++) /* padded steps of sequences hold 0: every value counts */
+        if (!(train->y[i] == train->y[i]) || train->y[i] - train->y[i] != 0) {
+            size_t sample = i / O / T; /* meta is (n): one per sequence, not per step */
+            const char *cell = train->meta ? train->meta[sample].cell : NULL;
+            if (train->seq_len)
+                return bml__fail(BML_ERR_VALUE, "model %s: training target of sample %zu (cell %s) step %zu is not finite",
+                                 m->def->name, sample, cell ? cell : "?", i / O % T);
             return bml__fail(BML_ERR_VALUE, "model %s: training target of sample %zu (cell %s) is not finite", m->def->name,
-                             i / train->n_targets, train->meta[i / train->n_targets].cell);
+                             sample, cell ? cell : "?");
+        }
     if (m->def->release) m->def->release(m);
     m->fitted = 0;
     BML__TRY(set_names(m, train->n_features, train->feature_names, train->n_targets, train->target_names));
@@ -173,7 +180,7 @@ static bml_status check_predictions(const bml_model *m, const double *y, size_t 
     for (size_t i = 0; i < n * O; i++)
         if (!isfinite(y[i])) {
             size_t r = i / O;
-            if (s) {
+            if (s && s->meta) {
                 const bml_sample_meta *c = &s->meta[r / T];
                 char ex[24] = "";
                 if (c->experiment) snprintf(ex, sizeof ex, "E%d-", c->experiment);

@@ -14,6 +14,7 @@
 
 #include "core/internal.h"
 #include "models/checkpoint.h"
+#include "models/train_params.h"
 #include "track/writers.h"
 #include "explain/figures.h"
 
@@ -24,9 +25,11 @@ void bml__track_preprocess_release(bml__track_preprocess *p) {
     bml_scaler_release(&p->scaler);
 }
 
+/* numbers as "%.17g" (cJSON's own printing may round the last digit): a saved model's preprocessing reads
+ * back bit-identically, so `batteryml predict` and a model loaded in Python see the inputs its fit saw */
 static cJSON *num_array(const double *v, size_t n) {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, bml__json_exact_number(v[i]));
     return a;
 }
 
@@ -92,6 +95,52 @@ void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size
             for (size_t j = 0; j < F; j++)
                 if (isnan(x[i * F + j])) x[i * F + j] = p->impute[j];
     if (p->scaler.mean) bml_scaler_transform(&p->scaler, x, n, F);
+}
+
+/* the public face of preprocess.json (batteryml/model.h) */
+bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                               const double *scale) {
+    if (!dir) return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: no directory");
+    if (!mean != !scale) return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: give the scaler's mean and scale, or neither");
+    for (size_t j = 0; j < n_features; j++)
+        if ((impute_mean && !isfinite(impute_mean[j])) || (mean && (!isfinite(mean[j]) || !isfinite(scale[j]) || scale[j] == 0)))
+            return bml__fail(BML_ERR_VALUE, "bml_preprocess_save: feature %zu: the imputed value, mean and scale must be finite, the scale non-zero", j);
+    if (!bml__is_dir(dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", dir);
+    /* the struct only borrows the caller's arrays: nothing of it is released */
+    bml__track_preprocess pre = {(double *)impute_mean, {n_features, (double *)mean, (double *)scale}};
+    cJSON *pj = bml__track_preprocess_json(&pre, n_features);
+    char *path = bml__path_join(dir, "preprocess.json");
+    bml_status st = pj && path ? bml__json_write_sealed(path, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(path);
+    cJSON_Delete(pj);
+    return st;
+}
+
+bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                               int *has_impute, int *has_scaler) {
+    *has_impute = *has_scaler = 0;
+    char *path = dir ? bml__path_join(dir, "preprocess.json") : NULL;
+    if (!path) return bml__fail(dir ? BML_ERR_NOMEM : BML_ERR_VALUE, dir ? "out of memory" : "bml_preprocess_load: no directory");
+    if (!bml__is_file(path)) {
+        bml_status nf = bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+        free(path);
+        return nf;
+    }
+    cJSON *doc = NULL;
+    bml__track_preprocess pre = {0};
+    bml_status st = bml__json_read_sealed(path, &doc);
+    if (st == BML_OK) st = bml__track_preprocess_parse(doc, n_features, path, &pre);
+    if (st == BML_OK) {
+        if ((*has_impute = pre.impute != NULL)) memcpy(impute_mean, pre.impute, n_features * sizeof *impute_mean);
+        if ((*has_scaler = pre.scaler.mean != NULL)) {
+            memcpy(mean, pre.scaler.mean, n_features * sizeof *mean);
+            memcpy(scale, pre.scaler.scale, n_features * sizeof *scale);
+        }
+    }
+    bml__track_preprocess_release(&pre);
+    cJSON_Delete(doc);
+    free(path);
+    return st;
 }
 
 void bml__track_eval_release(bml__track_eval *e) {
@@ -283,6 +332,13 @@ static bml_status sb_write(bml__sb *b, const char *path) {
 }
 
 bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
+    if (s->seq_len) { /* one row per real step of each sequence, with the step's meta */
+        bml_samples *flat = NULL;
+        BML__TRY(bml_samples_flatten(s, &flat));
+        bml_status st = bml_samples_write_csv(flat, path);
+        bml_samples_free(flat);
+        return st;
+    }
     bml__sb b = {0};
     sb_meta_header(&b);
     for (size_t j = 0; j < s->n_features; j++) bml__sb_str(&b, ","), bml__sb_csv(&b, s->feature_names[j]);
@@ -449,6 +505,35 @@ static void scalars_release(scalars *sc) {
 }
 
 /* metrics (overall per target; per fold when there are several) and the per-epoch history */
+/* A fold's model history and fit information: from the model, or as a fold fitted elsewhere gave them
+ * (malloc'ed, NULL when none) */
+static char *fold_history(const bml__track_fold *f) {
+    return f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+}
+static char *fold_fit_info(const bml__track_fold *f) {
+    return f->model ? bml_model_fit_info_json(f->model) : f->fit_info ? bml__strdup(f->fit_info) : NULL;
+}
+
+/* A fold's model into dir: saved, or the files a fold fitted elsewhere saved, byte for byte */
+static bml_status save_fold_model(const bml__track_fold *f, const char *dir) {
+    if (f->model) return bml_model_save(f->model, dir);
+    BML__TRY(bml__mkdir_p(dir));
+    bml_status st = BML_OK;
+    for (size_t i = 0; st == BML_OK && i < f->n_model_files; i++) {
+        const bml__track_file *mf = &f->model_files[i];
+        char *p = bml__path_join(dir, mf->name), *slash = p ? strrchr(p, '/') : NULL;
+        if (!p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st == BML_OK && slash && slash > p + strlen(dir)) { /* a file in a sub-folder of the model */
+            *slash = 0;
+            st = bml__mkdir_p(p);
+            *slash = '/';
+        }
+        if (st == BML_OK) st = bml__write_file(p, mf->data, mf->len);
+        free(p);
+    }
+    return st;
+}
+
 static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml__track_fold *folds, scalars *sc) {
     static const char *const names[] = {"rmse", "mae", "mape", "r2", "max_abs_error"};
     const cJSON *t;
@@ -469,7 +554,7 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
         fi++;
     }
     for (size_t k = 0; k < sp->n_folds; k++) {
-        char *h = bml_model_history_csv(folds[k].model);
+        char *h = fold_history(&folds[k]);
         char *line = h ? strchr(h, '\n') : NULL;
         while (line && line[1]) {
             long e;
@@ -585,7 +670,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     /* fit information of each fold's model */
     cJSON *jf = cJSON_GetObjectItemCaseSensitive(metrics, "folds");
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
-        char *info = bml_model_fit_info_json(folds[f].model);
+        char *info = fold_fit_info(&folds[f]);
         cJSON *ij = info ? cJSON_Parse(info) : NULL;
         free(info);
         if (ij) cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij);
@@ -707,7 +792,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     if (st == BML_OK) {
         bml__sb b = {0};
         for (size_t f = 0; f < sp->n_folds; f++) {
-            char *h = bml_model_history_csv(folds[f].model);
+            char *h = fold_history(&folds[f]);
             if (!h) continue;
             char *line = strchr(h, '\n');
             if (!b.len) bml__sb_str(&b, "fold,"), bml__sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
@@ -747,7 +832,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         }
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        st = bml_model_save(folds[f].model, dir);
+        st = save_fold_model(&folds[f], dir);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         *t_model_save += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (st == BML_OK) {

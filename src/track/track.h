@@ -30,9 +30,20 @@ cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const
 /* {target: metrics} for rows r of ev (all when rows == NULL). */
 cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev, const size_t *rows, size_t n_rows);
 
+/* A file of a saved model, relative to its folder. */
+typedef struct {
+    char *name;
+    char *data;
+    size_t len;
+} bml__track_file;
+
 typedef struct {
     const bml_fold *fold;
-    const bml_model *model;
+    const bml_model *model; /* NULL: a fold fitted in another process, the model given by the three below */
+    const char *history_csv;              /* model == NULL: bml_model_history_csv's text, or NULL */
+    const char *fit_info;                 /* model == NULL: bml_model_fit_info_json's text, or NULL */
+    const bml__track_file *model_files;   /* model == NULL: (n_model_files) the files bml_model_save wrote */
+    size_t n_model_files;
     const bml__track_preprocess *pre;
     size_t n_eval;
     const size_t *eval_idx;
