@@ -287,6 +287,18 @@ typedef struct {
 } bml_run_result;
  bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, bml_run_result **out);
  void bml_run_result_free(bml_run_result *r);
+typedef struct bml_fold_job bml_fold_job;
+typedef struct {
+    bml_status (*run)(void *user, bml_fold_job *job, int *assemble);
+    void *user;
+} bml_fold_executor;
+ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *opts, const bml_fold_executor *exec,
+                                           bml_run_result **out);
+ size_t bml_fold_job_n_folds(const bml_fold_job *job);
+ const char *bml_fold_job_fold_name(const bml_fold_job *job, size_t f);
+ bml_status bml_fold_job_run(bml_fold_job *job, size_t f, char **bytes, size_t *len);
+ bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, size_t len);
+ bml_status bml_fold_job_fail(bml_fold_job *job, size_t f, const char *message);
 typedef struct {
     size_t n;
     double *lr;
