@@ -13,15 +13,10 @@ Error.__module__ = __name__  # shown as batteryml.Error
 from .run import run, load_run, Run, config_dir
 from .data import load_oxford, features, ica_features
 
-try:  # the estimators live in their own module (scikit-learn interface)
-    from .estimators import (GBDTRegressor, MLPRegressor, LSTMAttentionRegressor, CNNLSTMRegressor,
-                             NeuralODERegressor, ACLARegressor, load_model)
-except ModuleNotFoundError as _e:  # only while estimators.py is not there; any other import error is raised
-    if _e.name != __name__ + ".estimators":
-        raise
+from .estimators import (GBDTRegressor, MLPRegressor, LSTMAttentionRegressor, CNNLSTMRegressor,
+                         NeuralODERegressor, ACLARegressor, load_model)
 
 __version__ = "0.1.0"
 __all__ = ["Error", "run", "load_run", "Run", "config_dir", "load_oxford", "features", "ica_features",
            "GBDTRegressor", "MLPRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor", "NeuralODERegressor",
            "ACLARegressor", "load_model"]
-__all__ = [n for n in __all__ if n in globals()]

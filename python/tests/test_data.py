@@ -76,9 +76,6 @@ def _cli_features(cli, configs, overrides, path):
 def test_features_equal_the_program(cli, configs, tmp_path, overrides):
     df = batteryml.features(overrides, config_dir=configs)
     ref = _cli_features(cli, configs, overrides, tmp_path / "features.csv")
-    if overrides == ["pipeline=latent_ode_seq"] and len(ref) == ref["cell"].nunique() < len(df):
-        pytest.skip("this program writes one row per cell of sequence samples (one per real step since the "
-                    "pyest branch's track.c)")
     assert list(df.columns) == list(ref.columns)
     assert list(df.columns[:7]) == batteryml.data.META_COLUMNS
     assert df.attrs["features"] + df.attrs["targets"] == list(df.columns[7:])
