@@ -60,7 +60,7 @@ if (cd "$W/elsewhere" && env -u BATTERYML_CONFIG_DIR "$P/bin/batteryml" run -q f
 PY=${BML_PYTHON:-/usr/bin/python3}
 mkdir -p "$W/pysrc" && cp -r "$SRC/python/pyproject.toml" "$SRC/python/batteryml" "$W/pysrc/" && rm -rf "$W/pysrc/batteryml/__pycache__"
 if "$PY" -m venv --system-site-packages "$W/venv" >"$W/venv.log" 2>&1 &&
-   "$W/venv/bin/pip" install --quiet --no-index --no-build-isolation --disable-pip-version-check "$W/pysrc" >>"$W/venv.log" 2>&1 &&
+   "$W/venv/bin/pip" install --quiet --no-index --no-cache-dir --no-build-isolation --disable-pip-version-check "$W/pysrc" >>"$W/venv.log" 2>&1 &&
    (cd "$W/elsewhere" && env -u BATTERYML_LIBRARY -u BATTERYML_CONFIG_DIR LD_LIBRARY_PATH="$LIB" PYTHONDONTWRITEBYTECODE=1 \
       "$W/venv/bin/python" - "$P" >"$W/py.txt" 2>&1 <<'PYEOF'
 import os, sys

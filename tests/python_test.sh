@@ -14,7 +14,7 @@ trap 'rm -rf "$W"' EXIT
 "$PY" -m venv --system-site-packages "$W/venv" || { echo "FAIL python/venv (python3-venv installed?)"; exit 1; }
 # pip builds inside the folder it installs from: a copy keeps the source tree clean
 mkdir "$W/src" && cp -r "$SRC/python/pyproject.toml" "$SRC/python/batteryml" "$W/src/" && rm -rf "$W/src/batteryml/__pycache__"
-if ! "$W/venv/bin/pip" install --quiet --no-index --no-build-isolation --disable-pip-version-check "$W/src" >"$W/pip.log" 2>&1; then
+if ! "$W/venv/bin/pip" install --quiet --no-index --no-cache-dir --no-build-isolation --disable-pip-version-check "$W/src" >"$W/pip.log" 2>&1; then
   echo "FAIL python/pip_install"; cat "$W/pip.log"; exit 1
 fi
 echo "ok   python/pip_install"

@@ -288,3 +288,15 @@ def test_cdef_up_to_date(source_dir):
     p = subprocess.run([sys.executable, os.path.join(source_dir, "tools", "gen_cdef.py"), "--check"],
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_import_is_light_and_complete():
+    """`import batteryml` leaves scikit-learn unimported (the estimators load on first use), and every name of
+    the package's interface is there."""
+    code = ("import sys, batteryml; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+            "from batteryml import *; "
+            "g = globals(); missing = [n for n in batteryml.__all__ if n not in g]; assert not missing, missing; "
+            "assert issubclass(batteryml.Error, ValueError) and batteryml.Error.__module__ == 'batteryml'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
