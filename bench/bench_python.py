@@ -7,6 +7,7 @@
 - predict: a saved run predicting 10,000 rows of a table through Run.predict vs `batteryml predict`.
 
 Each case runs `--reps` times alternating (median reported); overhead_pct = (python / program - 1) * 100.
+OMP_WAIT_POLICY=PASSIVE unless set; each line records the load average.
 
     BATTERYML_LIBRARY=build/libbatteryml.so.0 PYTHONPATH=python /usr/bin/python3 bench/bench_python.py [--reps 7]
 """
@@ -20,6 +21,9 @@ import sys
 import tempfile
 import time
 
+# OpenMP threads (XGBoost's) that spin while waiting make timings on a shared machine noise: passive waiting, for
+# the program and this process alike (set before the library loads; the environment's value wins)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 if not os.environ.get("BATTERYML_LIBRARY") and os.path.exists(os.path.join(SOURCE, "build", "libbatteryml.so.0")):
@@ -80,7 +84,7 @@ def main():
         cli.append(timed(lambda: run_cli(a.cli, ["run", "-q", "--config-dir", CONFIGS, "output_dir=%s/cli" % tmp])))
         script.append(timed(lambda: subprocess.run([sys.executable, "-c", code], env=env, check=True)))
     p, c, s = statistics.median(py), statistics.median(cli), statistics.median(script)
-    print(json.dumps({"case": "study_default", "reps": a.reps, "python_s": round(p, 4), "cli_s": round(c, 4),
+    print(json.dumps({"case": "study_default", "reps": a.reps, "load": os.getloadavg()[0], "python_s": round(p, 4), "cli_s": round(c, 4),
                       "overhead_pct": round((p / c - 1) * 100, 1), "python_script_s": round(s, 4),
                       "script_overhead_pct": round((s / c - 1) * 100, 1)}), flush=True)
 
@@ -95,7 +99,7 @@ def main():
                                                  "--out", os.path.join(tmp, "p.csv")])))
     n = len(r.predict(data))
     p, c = statistics.median(py), statistics.median(cli)
-    print(json.dumps({"case": "predict_10k_rows", "rows": n, "reps": a.reps, "python_s": round(p, 4),
+    print(json.dumps({"case": "predict_10k_rows", "rows": n, "reps": a.reps, "load": os.getloadavg()[0], "python_s": round(p, 4),
                       "cli_s": round(c, 4), "overhead_pct": round((p / c - 1) * 100, 1)}), flush=True)
     subprocess.run(["rm", "-rf", tmp])
 
