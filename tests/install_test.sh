@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The library installed like any C library: cmake --install into a temporary prefix, then an example built
 # against the install with pkg-config and with find_package(batteryml), both run; the installed program
-# finds its configs and data without --config-dir; libbatteryml.so exports the public API alone.
+# finds its configs and data without --config-dir; libbatteryml.so exports the public API alone; the Python
+# package installed in a venv finds the installed library, its configs and data.
 # Usage: install_test.sh BUILD_DIR SOURCE_DIR
 set -u
 BUILD=$(realpath "$1")
@@ -53,6 +54,28 @@ mkdir -p "$W/elsewhere"
 if (cd "$W/elsewhere" && env -u BATTERYML_CONFIG_DIR "$P/bin/batteryml" run -q figures=false >out.txt 2>err.txt) &&
    [ -f "$W/elsewhere/$(cat "$W/elsewhere/out.txt")/metrics.json" ]; then ok installed_program_runs; else
   bad installed_program_runs; cat "$W/elsewhere/err.txt"; fi
+
+# the Python package in a venv finds the installed library on the loader's path (LD_LIBRARY_PATH) and, through
+# the library's own location, the installed configs and data: a study runs from an empty folder
+PY=${BML_PYTHON:-/usr/bin/python3}
+mkdir -p "$W/pysrc" && cp -r "$SRC/python/pyproject.toml" "$SRC/python/batteryml" "$W/pysrc/" && rm -rf "$W/pysrc/batteryml/__pycache__"
+if "$PY" -m venv --system-site-packages "$W/venv" >"$W/venv.log" 2>&1 &&
+   "$W/venv/bin/pip" install --quiet --no-index --no-cache-dir --no-build-isolation --disable-pip-version-check "$W/pysrc" >>"$W/venv.log" 2>&1 &&
+   (cd "$W/elsewhere" && env -u BATTERYML_LIBRARY -u BATTERYML_CONFIG_DIR LD_LIBRARY_PATH="$LIB" PYTHONDONTWRITEBYTECODE=1 \
+      "$W/venv/bin/python" - "$P" >"$W/py.txt" 2>&1 <<'PYEOF'
+import os, sys
+import batteryml
+from batteryml._lib import lib, string
+prefix = os.path.realpath(sys.argv[1])
+want = os.path.join(prefix, "share", "batteryml", "configs")
+assert os.path.realpath(string(lib.bml_config_installed_dir())) == want, string(lib.bml_config_installed_dir())
+assert os.path.realpath(batteryml.config_dir()) == want, batteryml.config_dir()
+r = batteryml.run(["figures=false", "output_dir=py-runs"], quiet=True)
+assert r.metrics["overall"]["soh"]["n"] == len(r.predictions) > 0
+assert batteryml.features().shape == (128, 13)
+print("ok", r.dir)
+PYEOF
+   ); then ok python_package_finds_installed_library; else bad python_package_finds_installed_library; tail -5 "$W/venv.log" "$W/py.txt"; fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -399,6 +399,16 @@ static void test_hostile_round_trip(void) {
     rmdir(dir);
 }
 
-TEST_MAIN("config", T(test_defaults), T(test_overrides), T(test_errors), T(test_yaml_errors), T(test_resolved_round_trip),
+/* A program linked with the static library is no install of the shared one: no installed configs (the
+ * install test checks the other side: the installed libbatteryml.so.0 finds <prefix>/share/batteryml/configs).
+ * Looked up once, the same answer every time. */
+static void test_installed_dir(void) {
+    CHECK(bml_config_installed_dir() == NULL);
+    CHECK(bml_config_installed_dir() == NULL);
+    bml_free(NULL);
+    bml_free(malloc(16));
+}
+
+TEST_MAIN("config", T(test_installed_dir), T(test_defaults), T(test_overrides), T(test_errors), T(test_yaml_errors), T(test_resolved_round_trip),
           T(test_experiment_list), T(test_typed_values), T(test_int_params), T(test_file_strictness),
           T(test_hostile_round_trip))

@@ -2,7 +2,11 @@
  * find_peaks with plateaus, ties and every filter, prominences, widths, and the whole ica_peaks
  * feature computation on smooth, noisy, plateaued and real curves. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "batteryml/ica.h"
 
 #include "core/internal.h"
 #include "pipelines/ica.h"
@@ -144,4 +148,57 @@ static void test_curve_features(void) {
     CHECK_ERR(bml__ica_features(&p, q, v, 3, f, NULL, NULL), BML_ERR_EMPTY, "fewer than 2 points between 3 and 4.2 V");
 }
 
-TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features))
+/* The public function (batteryml/ica.h) over the same reference curves, its names against the pipeline's
+ * columns, its parameter checks. */
+static void test_public_api(void) {
+    bml_ica_params p = bml_ica_defaults();
+    CHECK_INT(bml_ica_n_features(&p), 15);
+    cJSON *j = load_json("curves.json");
+    const cJSON *c;
+    int cases = 0;
+    cJSON_ArrayForEach(c, j) {
+        size_t n, m, k;
+        double *q = nums(cJSON_GetObjectItem(c, "q"), &n), *v = nums(cJSON_GetObjectItem(c, "v"), &m);
+        double f[15], vm[499], ds[499];
+        CHECK_OK(bml_ica_features(&p, q, v, n, f, vm, ds));
+        double *rds = nums(cJSON_GetObjectItem(c, "ds"), &k), *rf = nums(cJSON_GetObjectItem(c, "features"), &k);
+        close_all("public dQ/dV", ds, rds, 499, 1e-7, 1e-9);
+        close_all("public features", f, rf, 15, 1e-7, 1e-9);
+        free(q), free(v), free(rds), free(rf);
+        cases++;
+    }
+    CHECK_INT(cases, 5);
+    cJSON_Delete(j);
+    char name[64];
+    CHECK_INT(bml_ica_feature_name(&p, 0, name, sizeof name), strlen("peak1_voltage_v"));
+    CHECK(!strcmp(name, "peak1_voltage_v"));
+    bml_ica_feature_name(&p, 11, name, sizeof name);
+    CHECK(!strcmp(name, "peak3_area_ah"));
+    bml_ica_feature_name(&p, 14, name, sizeof name);
+    CHECK(!strcmp(name, "v_max_dqdv"));
+    CHECK_INT(bml_ica_feature_name(&p, 15, name, sizeof name), 0);
+    CHECK(!strcmp(name, ""));
+    CHECK_INT(bml_ica_feature_name(&p, 12, name, 4), strlen("total_area_ah")); /* cut as snprintf */
+    CHECK(!strcmp(name, "tot"));
+    double q[600], v[600], f[15];
+    for (int i = 0; i < 600; i++) q[i] = i * 0.01, v[i] = 3.0 + i * 0.002;
+    bml_ica_params bad = p;
+    bad.window = 50;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "window must be odd");
+    bad = p, bad.window = 501;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "window must be odd");
+    bad = p, bad.order = 51;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "order");
+    bad = p, bad.v_min = 4.5;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "v_min");
+    bad = p, bad.resample = 4;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "resample");
+    bad = p, bad.num_peaks = 0;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "num_peaks");
+    bad = p, bad.prominence = NAN;
+    CHECK_ERR(bml_ica_features(&bad, q, v, 600, f, NULL, NULL), BML_ERR_VALUE, "prominence");
+    CHECK_ERR(bml_ica_features(&p, q, v, 1, f, NULL, NULL), BML_ERR_EMPTY, "fewer than 2 points");
+    CHECK_OK(bml_ica_features(&p, q, v, 600, f, NULL, NULL));
+}
+
+TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features), T(test_public_api))

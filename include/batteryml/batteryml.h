@@ -16,6 +16,7 @@
 #include "batteryml/config.h"
 #include "batteryml/cycler.h"
 #include "batteryml/dataset.h"
+#include "batteryml/ica.h"
 #include "batteryml/metrics.h"
 #include "batteryml/model.h"
 #include "batteryml/pipeline.h"

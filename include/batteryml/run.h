@@ -143,6 +143,11 @@ BML_API bml_status bml_run_report(const char *run_dir, const char *out_path);
  * (*table malloc'ed; caller frees). */
 BML_API bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
 
+/* Free memory the library handed over with "caller frees" (a malloc'ed string or array such as the
+ * metrics JSON of bml_run_predict): for callers that do not share its C allocator's free (bindings). NULL
+ * is harmless. */
+BML_API void bml_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

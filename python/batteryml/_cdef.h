@@ -30,6 +30,7 @@ typedef struct bml_config bml_config;
  bml_status bml_config_get_long(const bml_config *c, const char *key, long min, long max, long *out);
  bml_status bml_config_get_long_list(const bml_config *c, const char *key, long min, long max, long **out, size_t *n);
  char *bml_config_to_yaml(const bml_config *c);
+ const char *bml_config_installed_dir(void);
 typedef struct bml_dataset bml_dataset;
 typedef struct {
     int experiment;
@@ -167,6 +168,18 @@ typedef struct {
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
  bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                           double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
+typedef struct {
+    double v_min, v_max;
+    long resample;
+    long window, order;
+    double height, distance, prominence;
+    long num_peaks;
+} bml_ica_params;
+ bml_ica_params bml_ica_defaults(void);
+ size_t bml_ica_n_features(const bml_ica_params *p);
+ size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t size);
+ bml_status bml_ica_features(const bml_ica_params *p, const double *q, const double *v, size_t n, double *features,
+                                    double *v_mid, double *dqdv);
 typedef struct {
     size_t n;
     double rmse, mae, mape, r2, max_abs_error;
@@ -309,6 +322,7 @@ typedef struct {
  bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
  bml_status bml_run_report(const char *run_dir, const char *out_path);
  bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
+ void bml_free(void *p);
  int bml_parallel_cores(void);
  void bml_parallel_set_threads(int n);
  void bml_parallel_set_thread_local(int n);

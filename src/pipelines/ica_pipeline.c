@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "data/dataset_internal.h"
+#include "batteryml/ica.h"
 #include "pipelines/ica.h"
 #include "pipelines/pipeline_internal.h"
 
@@ -111,13 +112,12 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
     size_t F = bml__ica_n_features(&ip);
     bml_samples *s = bml__samples_alloc(ds->n_curves, F, O);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    for (int k = 0; k < p->num_peaks; k++) {
-        static const char *const what[4] = {"voltage_v", "height_ah_per_v", "width_v", "area_ah"};
-        for (int w = 0; w < 4; w++) s->feature_names[4 * k + w] = bml__sprintf("peak%d_%s", k + 1, what[w]);
+    const bml_ica_params names = {.num_peaks = p->num_peaks}; /* the public API names the features */
+    for (size_t j = 0; j < F; j++) {
+        char name[64];
+        bml_ica_feature_name(&names, j, name, sizeof name);
+        s->feature_names[j] = bml__strdup(name);
     }
-    s->feature_names[F - 3] = bml__strdup("total_area_ah");
-    s->feature_names[F - 2] = bml__strdup("n_peaks");
-    s->feature_names[F - 1] = bml__strdup("v_max_dqdv");
     if (O == 3) {
         s->target_names[0] = bml__strdup("LAM_NE"), s->target_names[1] = bml__strdup("LAM_PE"), s->target_names[2] = bml__strdup("LLI");
     } else {

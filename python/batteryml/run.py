@@ -1,0 +1,453 @@
+"""Whole studies from Python: `run(overrides)` runs what `batteryml run <overrides>` runs (the same
+configuration, the same numbers, the same run folder) and returns a `Run`; `load_run(dir)` opens a saved one.
+
+The configuration folder is found as the program finds it: the `config_dir` argument, $BATTERYML_CONFIG_DIR,
+./configs (when it holds config.yaml), the installed library's <prefix>/share/batteryml/configs, then the
+configs/ folder of the source tree (beside this package, or beside the build folder the library was loaded
+from). Relative data paths of the configs are looked up
+from the working directory, then from the folder above the config folder (where the shipped data lives).
+"""
+import json
+import os
+import sys
+
+from ._lib import Error, check, ffi, lib, library_path, string
+
+__all__ = ["run", "load_run", "Run", "config_dir"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# ---- configuration -------------------------------------------------------------------------------------
+
+def _has_config(d):
+    return os.path.isfile(os.path.join(d, "config.yaml"))
+
+
+def config_dir(config_dir=None):
+    """The configuration folder a study would use (see the module's docstring for the order)."""
+    if config_dir is not None:
+        d = os.fspath(config_dir)
+        if not os.path.isdir(d):
+            raise Error("config_dir %r: no such folder" % d, "BML_ERR_NOT_FOUND")
+        return d
+    env = os.environ.get("BATTERYML_CONFIG_DIR")
+    if env:
+        return env
+    if _has_config("configs"):
+        return "configs"
+    installed = string(lib.bml_config_installed_dir())
+    if installed:
+        return installed
+    # the source tree: beside this package (python/batteryml), or beside the build folder the library is in
+    for source in (os.path.join(_HERE, "..", "..", "configs"),
+                   os.path.join(os.path.dirname(os.path.abspath(library_path)), "..", "configs")):
+        source = os.path.normpath(source)
+        if _has_config(source):
+            return source
+    raise Error("no configuration folder: pass config_dir=, set $BATTERYML_CONFIG_DIR, run from a folder with "
+                "configs/config.yaml, or install the library (cmake --install) so that <prefix>/share/batteryml/"
+                "configs is found", "BML_ERR_NOT_FOUND")
+
+
+def _base_dir(cfg_dir):
+    """The folder above the config folder: where relative data paths of the shipped configs live."""
+    return os.path.join(cfg_dir, "..")
+
+
+def _cstr(s, what="argument"):
+    """A str or path as a NUL-terminated UTF-8 C string (kept alive by the caller's reference)."""
+    if isinstance(s, os.PathLike):
+        s = os.fspath(s)
+    if isinstance(s, bytes):
+        b = s
+    elif isinstance(s, str):
+        b = os.fsencode(s)  # UTF-8 (undecodable bytes of a file name come back as they were)
+    else:
+        raise Error("%s must be a string, not %s" % (what, type(s).__name__), "BML_ERR_VALUE")
+    if b"\0" in b:
+        raise Error("%s %r holds a NUL character" % (what, s), "BML_ERR_VALUE")
+    return ffi.new("char[]", b)
+
+
+def _override_list(overrides):
+    """Overrides as `key=value` strings: a list/tuple of them, one string, or a dict {key: value}."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, (str, bytes)):
+        overrides = [overrides]
+    if isinstance(overrides, dict):
+        out = []
+        for k, v in overrides.items():
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            elif isinstance(v, (list, tuple)):
+                v = "[" + ", ".join(str(x) for x in v) + "]"
+            out.append("%s=%s" % (k, v))
+        return out
+    try:
+        items = list(overrides)
+    except TypeError:
+        raise Error("overrides must be a list of 'key=value' strings or a dict, not %s" % type(overrides).__name__,
+                    "BML_ERR_VALUE") from None
+    for o in items:
+        if not isinstance(o, str):
+            raise Error("override %r is not a string ('key=value')" % (o,), "BML_ERR_VALUE")
+    return items
+
+
+class _Config:
+    """A composed bml_config (freed with the object)."""
+
+    def __init__(self, overrides=(), config_dir_=None, config_file=None):
+        self.dir = config_dir(config_dir_)
+        ov = _override_list(overrides)
+        keep = [_cstr(o, "override") for o in ov]
+        arr = ffi.new("const char *[]", keep) if keep else ffi.NULL
+        out = ffi.new("bml_config **")
+        d = _cstr(self.dir, "config_dir")
+        if config_file is not None:
+            check(lib.bml_config_load_resolved(_cstr(config_file, "config_file"), d, arr, len(keep), out))
+        else:
+            check(lib.bml_config_compose(d, arr, len(keep), out))
+        self.ptr = ffi.gc(out[0], lib.bml_config_free)
+
+    def get(self, key):
+        return string(lib.bml_config_get(self.ptr, key.encode()))
+
+    def as_dict(self):
+        return _config_dict(self.ptr)
+
+
+def _config_dict(ptr):
+    d = {}
+    for i in range(lib.bml_config_count(ptr)):
+        kv = lib.bml_config_entry(ptr, i)
+        d[string(kv.key)] = string(kv.value)
+    return d
+
+
+# ---- progress and log lines -----------------------------------------------------------------------------
+
+def _in_notebook():
+    ip = sys.modules.get("IPython")
+    if ip is None:
+        return False
+    try:
+        shell = ip.get_ipython()
+    except Exception:
+        return False
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class _Reporter:
+    """Stage lines and the training progress of a study, as the program prints them: stage lines on
+    stdout; per-epoch progress as one self-overwriting line on a terminal (stderr) or in a notebook (an
+    updating output), one line per epoch with verbose=True, nothing in logs. Exceptions raised by a user's
+    callbacks are kept and raised once the C call returns (a callback cannot stop the library)."""
+
+    def __init__(self, log=None, progress=None, verbose=False, quiet=False, out=None, err=None, display=None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.error = None
+        self.lines = []  # every stage line, also when quiet
+        self.log_fn = log if callable(log) else None
+        self.print_log = not quiet and log is not False and self.log_fn is None
+        self.progress_fn = progress if callable(progress) else None
+        self.mode = None
+        self._display = display  # IPython.display.display by default; injectable for tests
+        self._handle = None
+        self._shown = False
+        if self.progress_fn is None and not quiet and progress is not False:
+            if verbose:
+                self.mode = "lines"
+            elif progress is True or progress is None:
+                if display is not None or _in_notebook():
+                    self.mode = "notebook"
+                elif progress is True or _isatty(self.err):
+                    self.mode = "terminal"
+        self.c_log = ffi.callback("void(void *, const char *)", self._on_log, onerror=self._on_error)
+        self.c_progress = ffi.callback("void(void *, long, long, double, double)", self._on_epoch,
+                                       onerror=self._on_error)
+
+    def wants_progress(self):
+        return self.mode is not None or self.progress_fn is not None
+
+    def _on_error(self, exc, value, tb):
+        if self.error is None:
+            self.error = value if value is not None else exc()
+
+    def _clear(self):
+        if not self._shown:
+            return
+        self._shown = False
+        if self.mode == "terminal":
+            self.err.write("\r\033[K")
+            self.err.flush()
+        elif self.mode == "notebook" and self._handle is not None:
+            self._handle = None  # the last epoch's line stays; the next fold starts a new one
+
+    def _on_log(self, user, line):
+        text = ffi.string(line).decode("utf-8", "replace")
+        self.lines.append(text)
+        if self.log_fn is not None:
+            self.log_fn(text)
+        elif self.print_log:
+            self._clear()
+            print(text, file=self.out, flush=True)
+
+    def _on_epoch(self, user, epoch, epochs, train_loss, val_loss):
+        if self.progress_fn is not None:
+            self.progress_fn(epoch, epochs, train_loss, val_loss)
+            return
+        text = "      epoch %d/%d  train loss %s  val loss %s" % (epoch, epochs, _g(train_loss), _g(val_loss))
+        if self.mode == "lines":
+            print(text, file=self.out, flush=True)
+        elif self.mode == "terminal":
+            self.err.write("\r\033[K" + text)
+            self.err.flush()
+            self._shown = True
+        elif self.mode == "notebook":
+            self._notebook(text)
+            self._shown = True
+
+    def _notebook(self, text):
+        if self._display is None:
+            from IPython.display import display as _display
+            self._display = _display
+        try:
+            from IPython.display import Pretty
+            obj = Pretty(text)
+        except ImportError:
+            obj = text
+        if self._handle is None:
+            self._handle = self._display(obj, display_id=True)
+        else:
+            self._handle.update(obj)
+
+    def finish(self):
+        self._clear()
+        if self.error is not None:
+            err, self.error = self.error, None
+            raise err
+
+
+def _isatty(f):
+    try:
+        return f.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _g(x):
+    """printf's %.6g"""
+    return "%.6g" % x
+
+
+def _opts(base_dir, reporter, write_run_dir):
+    o = ffi.new("bml_run_opts *")
+    keep = []
+    if base_dir is not None:
+        b = _cstr(base_dir, "base_dir")
+        keep.append(b)
+        o.base_dir = b
+    if reporter is not None:
+        o.log = reporter.c_log
+        if reporter.wants_progress():
+            o.progress = reporter.c_progress
+    o.write_run_dir = 1 if write_run_dir else 0
+    return o, keep
+
+
+# ---- running a study ----------------------------------------------------------------------------------
+
+def run(overrides=(), config_dir=None, *, config_file=None, log=None, progress=None, verbose=False, quiet=False):
+    """Run the study the configuration describes, as `batteryml run` does, and return its `Run`.
+
+    overrides: `key=value` strings (["model=mlp", "split=loco", "training.epochs=50"]) or a dict.
+    config_dir: the configuration folder (default: found as the program finds it).
+    config_file: a resolved configuration (a run's config.yaml) to start from, as --config-file.
+    log: None prints the stage lines ([1/7] load ...) on stdout; False drops them; a callable receives each.
+    progress: None shows training progress as one updating line on a terminal or in a notebook (nothing
+      otherwise); True forces it; False switches it off; a callable(epoch, epochs, train_loss, val_loss)
+      receives each epoch instead.
+    verbose: one printed line per epoch instead of the updating line. quiet: nothing printed.
+    The run folder is written under the configuration's output_dir (run.dir). The GIL is released while the
+    library works: other Python threads run meanwhile.
+    """
+    cfg = _Config(overrides, config_dir, config_file)
+    reporter = _Reporter(log=log, progress=progress, verbose=verbose, quiet=quiet)
+    opts, keep = _opts(_base_dir(cfg.dir), reporter, True)
+    out = ffi.new("bml_run_result **")
+    st = lib.bml_run_experiment(cfg.ptr, opts, out)
+    try:
+        reporter.finish()
+    finally:
+        if st == 0:
+            res = out[0]
+            run_dir = string(res.run_dir)
+            lib.bml_run_result_free(res)
+    check(st)
+    del keep
+    r = Run(run_dir)
+    r.log = reporter.lines
+    return r
+
+
+def load_run(dir):
+    """Open a saved run folder (what `batteryml run` or `batteryml.run` wrote)."""
+    return Run(dir)
+
+
+def _resolve_data_path(path):
+    """A path as given; a relative one that is not there is looked up beside the config folder (where the
+    shipped data lives), as the program does for the data of a study."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise Error("a data path must be a string, not %s" % type(path).__name__, "BML_ERR_VALUE")
+    p = os.fspath(path)
+    if isinstance(p, bytes) or os.path.exists(p) or os.path.isabs(p):
+        return p
+    try:
+        alt = os.path.join(_base_dir(config_dir()), p)
+    except Error:
+        return p
+    return alt if os.path.exists(alt) else p
+
+
+def _read_csv(path, **kw):
+    import pandas as pd
+    # cell ids and fold names stay text ("1" is a cell, not a number); numbers are read exactly
+    try:
+        return pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
+                           float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
+    except (ValueError, OSError, UnicodeDecodeError) as e:  # a damaged file of a saved run
+        raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
+
+
+class Run:
+    """A run folder and what it holds. DataFrames are read when first asked for and kept.
+
+    dir: the folder. config: the resolved configuration (dict of dotted keys to strings). metrics: the
+    metrics.json content (dict). predictions: predictions.csv. shap: shap.csv (None without one).
+    importance: importance.csv (None). history: the training curves, step_metrics.csv (None for models
+    that do not train by epochs). attention: attention.csv (None). figures: the figure files (paths).
+    log: the stage lines the study printed (runs made in this process)."""
+
+    def __init__(self, dir):
+        d = os.fspath(dir)
+        if not os.path.isdir(d):
+            raise Error("%s: no such run folder" % d, "BML_ERR_NOT_FOUND")
+        if not os.path.isfile(os.path.join(d, "metrics.json")):
+            raise Error("%s: not a run folder (no metrics.json)" % d, "BML_ERR_NOT_FOUND")
+        self.dir = d
+        self.log = []
+        self._cache = {}
+
+    def __repr__(self):
+        return "Run(%r)" % self.dir
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _csv(self, name, required):
+        if name not in self._cache:
+            p = self.path(name)
+            if not os.path.isfile(p):
+                if required:
+                    raise Error("%s: missing" % p, "BML_ERR_NOT_FOUND")
+                self._cache[name] = None
+            else:
+                self._cache[name] = _read_csv(p)
+        return self._cache[name]
+
+    @property
+    def metrics(self):
+        if "metrics" not in self._cache:
+            p = self.path("metrics.json")
+            try:
+                with open(p, encoding="utf-8") as f:
+                    self._cache["metrics"] = json.load(f)
+            except ValueError as e:
+                raise Error("%s: %s" % (p, e), "BML_ERR_PARSE") from None
+        return self._cache["metrics"]
+
+    @property
+    def config(self):
+        if "config" not in self._cache:
+            out = ffi.new("bml_config **")
+            check(lib.bml_config_load_resolved(_cstr(self.path("config.yaml")), ffi.NULL, ffi.NULL, 0, out))
+            c = ffi.gc(out[0], lib.bml_config_free)
+            self._cache["config"] = _config_dict(c)
+        return self._cache["config"]
+
+    @property
+    def predictions(self):
+        return self._csv("predictions.csv", True)
+
+    @property
+    def shap(self):
+        return self._csv("shap.csv", False)
+
+    @property
+    def importance(self):
+        return self._csv("importance.csv", False)
+
+    @property
+    def history(self):
+        return self._csv("step_metrics.csv", False)
+
+    @property
+    def attention(self):
+        return self._csv("attention.csv", False)
+
+    @property
+    def figures(self):
+        d = self.path("figures")
+        if not os.path.isdir(d):
+            return []
+        return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith((".png", ".svg")))
+
+    def predict(self, data, fold=None, out=None, *, log=False):
+        """Predict with this run's model on new data (a Performance Summary file or folder, or a table with
+        the run's columns), as `batteryml predict --run DIR --data PATH`. Returns the predictions as a
+        DataFrame; `.attrs["metrics"]` holds the metrics (dict) when every target is present, else None.
+        fold: the model of a multi-fold run to use (e.g. "E5-A"); out: also keep the CSV there."""
+        import tempfile
+        reporter = _Reporter(log=log, progress=False)
+        opts, keep = _opts(None, reporter, False)
+        metrics = ffi.new("char **")
+        tmp = None
+        if out is None:
+            fd, tmp = tempfile.mkstemp(prefix="bml-predict-", suffix=".csv")
+            os.close(fd)
+            target = tmp
+        else:
+            target = os.fspath(out)
+        try:
+            st = lib.bml_run_predict(_cstr(self.dir, "run folder"), _cstr(_resolve_data_path(data), "data"),
+                                     _cstr(fold, "fold") if fold is not None else ffi.NULL, _cstr(target, "out"),
+                                     opts, metrics)
+            reporter.finish()
+            text = None
+            if metrics[0] != ffi.NULL:
+                text = string(metrics[0])
+                lib.bml_free(metrics[0])
+            check(st)
+            df = _read_csv(target)
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+        del keep
+        df.attrs["metrics"] = json.loads(text) if text else None
+        return df
+
+    def plot(self):
+        """(Re)draw the run's figures into dir/figures; returns their paths."""
+        n = ffi.new("int *")
+        check(lib.bml_run_plot(_cstr(self.dir, "run folder"), n))
+        return self.figures
+
+    def report(self, out_path):
+        """Write the run's self-contained HTML report (as `batteryml report`); returns out_path."""
+        check(lib.bml_run_report(_cstr(self.dir, "run folder"), _cstr(out_path, "out")))
+        return out_path

@@ -1,0 +1,302 @@
+"""batteryml.run / load_run / Run against the program: the same configuration and seed give the same files,
+byte for byte; predict equals `batteryml predict`; bad input raises batteryml.Error."""
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import batteryml
+from batteryml import Error
+
+STUDIES = {
+    "lgbm": ["figures=false"],
+    "mlp": ["model=mlp", "split=loco", "training.epochs=4", "figures=false"],
+}
+SAME_FILES = ["metrics.json", "predictions.csv", "shap.csv", "importance.csv", "step_metrics.csv"]
+
+
+def _files(d):
+    out = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            out[os.path.relpath(p, d)] = p
+    return out
+
+
+def _read(p):
+    with open(p, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture(scope="module", params=sorted(STUDIES))
+def pair(request, tmp_path_factory, cli, configs):
+    """(Python run, the program's run folder) of one study."""
+    name = request.param
+    tmp = tmp_path_factory.mktemp("run_" + name)
+    ov = STUDIES[name] + ["run_name=" + name]
+    lines = []
+    r = batteryml.run(ov + ["output_dir=%s" % (tmp / "py")], config_dir=configs, log=lines.append)
+    p = subprocess.run([cli, "run", "--config-dir", configs] + ov + ["output_dir=%s" % (tmp / "cli")], cwd=str(tmp),
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    r.test_lines = lines
+    return name, r, str(tmp / "cli" / name)
+
+
+def test_python_run_equals_cli(pair):
+    name, r, cli_dir = pair
+    assert r.dir.endswith(os.path.join("py", name))
+    py, cl = _files(r.dir), _files(cli_dir)
+    assert sorted(py) == sorted(cl)  # the same files, models included
+    compared = 0
+    for rel in sorted(py):
+        a, b = _read(py[rel]), _read(cl[rel])
+        if rel == "config.yaml":  # only output_dir differs
+            a = b"\n".join(ln for ln in a.split(b"\n") if not ln.startswith(b"output_dir:"))
+            b = b"\n".join(ln for ln in b.split(b"\n") if not ln.startswith(b"output_dir:"))
+        assert a == b, "%s differs between batteryml.run and the program" % rel
+        compared += 1
+    assert "metrics.json" in py and "predictions.csv" in py and compared >= 4
+    if name == "lgbm":
+        assert "shap.csv" in py and "importance.csv" in py
+    else:
+        assert "step_metrics.csv" in py
+
+
+def test_run_frames(pair):
+    name, r, cli_dir = pair
+    with open(os.path.join(cli_dir, "metrics.json")) as f:
+        assert r.metrics == json.load(f)
+    m = r.metrics["overall"]["soh"]
+    assert m["n"] == len(r.predictions) and np.isfinite(m["rmse"])
+    pred = r.predictions
+    assert list(pred.columns[:2]) == ["fold", "split"] and "pred_soh" in pred and "true_soh" in pred
+    # the metrics are those of the predictions (to the 9 digits predictions.csv keeps)
+    err = pred["pred_soh"] - pred["true_soh"]
+    assert np.sqrt(np.mean(err ** 2)) == pytest.approx(m["rmse"], rel=1e-6)
+    assert pred["cell"].dtype == object
+    assert r.config["seed"] == "42" and r.config["model.name"] == name
+    assert r.figures == []  # figures=false
+    lines = r.test_lines
+    assert lines[0].startswith("[1/7] load") and any(ln.startswith("[7/7] track") for ln in lines)
+    if name == "lgbm":
+        assert r.shap is not None and len(r.shap) == len(pred)
+        assert set(r.importance["feature"]) == set(r.metrics["study"]["features"])
+        assert r.history is None
+    else:
+        h = r.history
+        assert r.shap is None and r.importance is None
+        assert list(h.columns) == ["fold", "epoch", "train_loss", "val_loss", "lr"]
+        assert h["fold"].nunique() == 8 and h["epoch"].max() == 4
+
+
+def test_load_run(pair):
+    name, r, cli_dir = pair
+    for d in (r.dir, cli_dir):
+        s = batteryml.load_run(d)
+        assert s.metrics == r.metrics
+        pd.testing.assert_frame_equal(s.predictions, r.predictions)
+        assert (s.shap is None) == (r.shap is None) and (s.history is None) == (r.history is None)
+    assert repr(batteryml.load_run(r.dir)).startswith("Run(")
+
+
+def test_predict_equals_cli(pair, cli, source_dir, tmp_path):
+    name, r, cli_dir = pair
+    data = os.path.join(source_dir, "data", "oxford-lgm50t")
+    fold = [] if name == "lgbm" else ["--fold", "E5-A"]
+    out = tmp_path / "cli.csv"
+    p = subprocess.run([cli, "predict", "--run", cli_dir, "--data", data, "--out", str(out)] + fold,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    kept = tmp_path / "py.csv"
+    df = batteryml.load_run(r.dir).predict(data, fold=fold[1] if fold else None, out=kept)
+    assert _read(kept) == _read(out)  # the same file, byte for byte
+    assert len(df) == 431 and "pred_soh" in df  # every experiment's rows
+    m = df.attrs["metrics"]["soh"]
+    assert m["n"] == 431
+    assert np.sqrt(np.mean((df["pred_soh"] - df["true_soh"]) ** 2)) == pytest.approx(m["rmse"], rel=1e-6)
+    # a plain call: no file left behind, the same frame
+    pd.testing.assert_frame_equal(r.predict(data, fold=fold[1] if fold else None), df)
+
+
+def test_progress_and_log(configs, tmp_path):
+    """The training progress: a callable gets every epoch; verbose prints a line per epoch; a terminal gets one
+    self-overwriting line (stderr); a notebook one updating output."""
+    seen, lines = [], []
+    batteryml.run(["model=mlp", "training.epochs=3", "figures=false", "output_dir=%s" % tmp_path],
+                  config_dir=configs, log=lines.append, progress=lambda *a: seen.append(a))
+    assert [s[:2] for s in seen] == [(1, 3), (2, 3), (3, 3)] and all(np.isfinite(s[2]) for s in seen)
+    assert len(lines) >= 8 and lines[-1].startswith("done in")
+
+    from batteryml.run import _Reporter
+    out, err = io.StringIO(), io.StringIO()
+    rep = _Reporter(verbose=True, out=out, err=err)
+    rep._on_log(None, batteryml._lib.ffi.new("char[]", b"[4/7] train"))
+    rep._on_epoch(None, 1, 2, 0.5, 0.25)
+    rep.finish()
+    assert out.getvalue() == "[4/7] train\n      epoch 1/2  train loss 0.5  val loss 0.25\n" and err.getvalue() == ""
+
+    out, err = io.StringIO(), io.StringIO()
+    rep = _Reporter(progress=True, out=out, err=err)
+    assert rep.mode == "terminal"
+    rep._on_epoch(None, 1, 2, 0.5, 0.25)
+    rep._on_epoch(None, 2, 2, 0.4, 0.2)
+    rep._on_log(None, batteryml._lib.ffi.new("char[]", b"[5/7] evaluate"))
+    rep.finish()
+    assert err.getvalue() == ("\r\033[K      epoch 1/2  train loss 0.5  val loss 0.25"
+                              "\r\033[K      epoch 2/2  train loss 0.4  val loss 0.2\r\033[K")
+    assert out.getvalue() == "[5/7] evaluate\n"
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown[-1].append(str(getattr(obj, "data", obj)))
+
+    def display(obj, display_id=False):
+        assert display_id
+        shown.append([str(getattr(obj, "data", obj))])
+        return Handle()
+
+    rep = _Reporter(display=display, out=io.StringIO(), err=io.StringIO())
+    assert rep.mode == "notebook"
+    for e in (1, 2, 3):
+        rep._on_epoch(None, e, 3, 1.0 / e, 2.0 / e)
+    rep._on_log(None, batteryml._lib.ffi.new("char[]", b"      fold E5-A"))
+    rep._on_epoch(None, 1, 3, 1.0, 2.0)
+    rep.finish()
+    assert len(shown) == 2 and len(shown[0]) == 3  # one updating output per fold
+    assert shown[0][-1] == "      epoch 3/3  train loss 0.333333  val loss 0.666667"
+
+    # quiet: nothing printed; progress=False: no progress
+    assert _Reporter(quiet=True).mode is None and _Reporter(progress=False).mode is None
+
+
+def test_callback_exception_raised_after_the_call(configs, tmp_path):
+    def bad(line):
+        raise KeyError("from the callback")
+
+    with pytest.raises(KeyError, match="from the callback"):
+        batteryml.run(["figures=false", "output_dir=%s" % tmp_path], config_dir=configs, log=bad)
+
+
+def test_gil_released_during_the_study(configs, tmp_path):
+    """cffi releases the GIL around each C call (ABI mode too): another Python thread runs while a study
+    trains. Were the GIL held, the counter below could not move between the study's first and last line."""
+    marks, count, done = [], [0], threading.Event()
+
+    def log(line):
+        marks.append(count[0])
+
+    def study():
+        try:
+            batteryml.run(["model=mlp", "training.epochs=20", "figures=false", "output_dir=%s" % tmp_path],
+                          config_dir=configs, log=log, progress=False)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=study)
+    t.start()
+    while not done.is_set():
+        count[0] += 1
+    t.join()
+    assert len(marks) >= 8 and marks[-1] > marks[0]
+
+
+def test_config_dir_resolution(configs, monkeypatch, tmp_path):
+    assert batteryml.config_dir(configs) == configs
+    monkeypatch.setenv("BATTERYML_CONFIG_DIR", configs)
+    assert batteryml.config_dir() == configs
+    monkeypatch.delenv("BATTERYML_CONFIG_DIR")
+    monkeypatch.chdir(tmp_path)  # no ./configs: the library's install, else the source tree
+    assert os.path.samefile(batteryml.config_dir(), configs)
+    with pytest.raises(Error, match="no such folder"):
+        batteryml.config_dir(str(tmp_path / "none"))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["data.path=/nonexistent/oxford"], "/nonexistent/oxford"),
+    (["model=nosuchmodel"], "nosuchmodel"),
+    (["model.nosuchkey=1"], "nosuchkey"),
+    (["seed"], "seed"),
+    (["seed=-1"], "seed"),
+    ([42], "not a string"),
+    ("model=mlp\0x", "NUL"),
+    (5, "overrides must be"),
+])
+def test_bad_input_raises_error(configs, tmp_path, overrides, message):
+    with pytest.raises(Error, match=message.replace(".", r"\.")) as e:
+        ov = overrides + ["figures=false", "output_dir=%s" % tmp_path] if isinstance(overrides, list) else overrides
+        batteryml.run(ov, config_dir=configs, quiet=True)
+    assert isinstance(e.value, ValueError) and e.value.status.startswith("BML_ERR")
+    assert not os.path.exists(tmp_path) or os.listdir(tmp_path) == []  # nothing half-written
+
+
+def test_bad_run_folders(tmp_path, source_dir):
+    with pytest.raises(Error, match="no such run folder"):
+        batteryml.load_run(tmp_path / "missing")
+    with pytest.raises(Error, match="no metrics.json"):
+        batteryml.load_run(tmp_path)
+    (tmp_path / "metrics.json").write_text("{}")
+    r = batteryml.load_run(tmp_path)
+    with pytest.raises(Error, match="predictions.csv: missing"):
+        r.predictions
+    (tmp_path / "predictions.csv").write_bytes(b"fold,cell,true_soh\nholdout,A,1,2,3\n\xff\xfe")
+    with pytest.raises(Error, match="predictions.csv"):
+        r.predictions
+    (tmp_path / "shap.csv").write_text('fold,"unterminated\n1,2\n')
+    with pytest.raises(Error, match="shap.csv"):
+        r.shap
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(Error, match="metrics.json"):
+        batteryml.load_run(tmp_path).metrics
+    with pytest.raises(Error, match="config.yaml"):
+        batteryml.load_run(tmp_path).config
+    with pytest.raises(Error):
+        r.predict(os.path.join(source_dir, "data", "oxford-lgm50t"))
+
+
+def test_predict_bad_data(pair, tmp_path, source_dir):
+    name, r, _ = pair
+    fold = None if name == "lgbm" else "E5-A"
+    with pytest.raises(Error, match="nothing-here"):
+        r.predict(tmp_path / "nothing-here", fold=fold)
+    bad = tmp_path / "Expt 5 - cell A (10degC) - Processed Data.csv"
+    bad.write_text("not,a,summary\n1,2\n")
+    with pytest.raises(Error, match="Processed Data.csv"):
+        r.predict(bad, fold=fold)
+    if fold:
+        good = os.path.join(source_dir, "data", "oxford-lgm50t")
+        with pytest.raises(Error, match="no-such-fold"):
+            r.predict(good, fold="no-such-fold")
+        with pytest.raises(Error, match="one model per fold"):
+            r.predict(good)
+
+
+def test_cdef_up_to_date(source_dir):
+    """python/batteryml/_cdef.h declares what include/batteryml/*.h declares (tools/gen_cdef.py)."""
+    import shutil
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler to preprocess the headers")
+    p = subprocess.run([sys.executable, os.path.join(source_dir, "tools", "gen_cdef.py"), "--check"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_import_is_light_and_complete():
+    """`import batteryml` leaves scikit-learn unimported (the estimators load on first use), and every name of
+    the package's interface is there."""
+    code = ("import sys, batteryml; assert 'sklearn' not in sys.modules, 'sklearn imported'; "
+            "from batteryml import *; "
+            "g = globals(); missing = [n for n in batteryml.__all__ if n not in g]; assert not missing, missing; "
+            "assert issubclass(batteryml.Error, ValueError) and batteryml.Error.__module__ == 'batteryml'")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
