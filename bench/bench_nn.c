@@ -2,7 +2,12 @@
  * the same shapes and training loop (AdamW 1e-3 / wd 0.01, cosine warm restarts (50, 2), clip 1.0,
  * MSE, batch 32, seeded shuffling), timed per epoch. One JSON line per case with the peer's field
  * names: case, threads, sec_per_epoch_{mean,std,min,median}, batches_per_epoch, epochs_timed,
- * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params.
+ * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params, and ours: peak_gflops (the machine's
+ * single-precision sgemm peak at that many threads, measured first: one 1024^3 one-thread OpenBLAS sgemm per
+ * thread at once), peak_fraction, weights_hash (FNV-1a of the trained weights' bits: the same at every thread
+ * count), blas_core (the kernels OpenBLAS picked).
+ * --threads N runs the networks' parallel loops on N threads (training.threads; OpenBLAS itself always
+ * runs single-threaded).
  *   mlp        2,000 x 7 -> 1, Linear(7,64)-ReLU-Dropout-Linear(64,32)-ReLU-Dropout-Linear(32,1)
  *   lstm_attn  64 sequences x 30 steps x 5 features -> 3 outputs per step
  *   cnn_lstm   the same shapes
@@ -13,15 +18,17 @@
  * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
  *        node_rk4,node_euler,node_dopri5_adjoint,acla] */
 #define _POSIX_C_SOURCE 200809L
-#include <cblas.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "batteryml/parallel.h"
 #include "nn/acla_net.h"
 #include "nn/mlp_net.h"
+#include "nn/par.h"
 #include "nn/ode_net.h"
 #include "nn/seq_net.h"
 #include "train/trainer.h"
@@ -53,6 +60,44 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static const char *extra_fields = ""; /* appended to the next report's JSON object */
+static double peak_gflops = NAN;      /* of the thread count being run */
+
+char *openblas_get_corename(void);
+
+/* the machine's sgemm peak at `threads` threads: that many 1024^3 one-thread products at once, best of 3 */
+typedef struct {
+    float *a, *b, *c;
+} peak_mats;
+static void peak_task(void *arg, int i) {
+    peak_mats *m = (peak_mats *)arg + i;
+    bml__nn_gemm(0, 0, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
+}
+static double measure_peak(int threads) {
+    enum { N = 1024 };
+    peak_mats m[64];
+    if (threads > 64) threads = 64;
+    for (int i = 0; i < threads; i++) {
+        m[i].a = malloc(sizeof(float) * N * N), m[i].b = malloc(sizeof(float) * N * N), m[i].c = malloc(sizeof(float) * N * N);
+        if (!m[i].a || !m[i].b || !m[i].c) exit(1);
+        for (size_t k = 0; k < (size_t)N * N; k++) m[i].a[k] = (float)(k % 7) * 0.1f, m[i].b[k] = (float)(k % 5) * 0.1f;
+    }
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s();
+        bml__nn_parallel_for(threads, peak_task, m);
+        best = fmin(best, now_s() - t0);
+    }
+    for (int i = 0; i < threads; i++) free(m[i].a), free(m[i].b), free(m[i].c);
+    return 2.0 * N * N * N * threads / best / 1e9;
+}
+
+static uint64_t weights_hash(const float *w, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    const unsigned char *p = (const unsigned char *)w;
+    for (size_t i = 0; i < n * sizeof *w; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+static uint64_t last_hash; /* of the case being reported */
 
 static void report(const char *name, int threads, timing *tm, long warmup, size_t n, size_t params, double flops) {
     long k = tm->n - warmup;
@@ -69,9 +114,11 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
-           "\"params\": %zu%s}\n",
+           "\"params\": %zu, \"peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
+           "\"blas_core\": \"%s\"%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
-           flops / mean / 1e9, params, extra_fields);
+           flops / mean / 1e9, params, peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
+           openblas_get_corename(), extra_fields);
     extra_fields = "";
     fflush(stdout);
 }
@@ -115,6 +162,7 @@ static void bench_mlp(int threads, long epochs, long warmup) {
     bml_train_history h;
     tm.t_last = now_s();
     if (bml__train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    last_hash = weights_hash(net->params, net->n_params);
     report("mlp", threads, &tm, warmup, n, net->n_params, 6.0 * (double)net->n_params * (double)n);
     bml__train_history_release(&h);
     bml__mlp_net_free(net);
@@ -171,6 +219,7 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
     double tokens = (double)(n * T), attn = 3.0 * (double)n * 2 * (2.0 * T * T * 128);
     double conv = cnn ? (double)(64 * 3 + 64 + 64 * 2 + 32 * 64 * 3 + 32 + 32 * 2) : 0;
     double fl = 6.0 * (((double)net->n_params - conv) + conv * (double)F) * tokens + attn;
+    last_hash = weights_hash(net->params, net->n_params);
     report(name, threads, &tm, warmup, n, net->n_params, fl);
     bml__train_history_release(&h);
     bml__seq_net_free(net);
@@ -244,6 +293,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
              method == BML_ODE_DOPRI5 ? "dopri5" : method == BML_ODE_RK4 ? "rk4" : "euler", adjoint ? "true" : "false",
              (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
     extra_fields = ex;
+    last_hash = weights_hash(tr.params, tr.n_params);
     report(name, threads, &tm, warmup, n, tr.n_params, 0);
     bml__train_history_release(&h);
     bml__ode_net_free(net);
@@ -264,7 +314,9 @@ int main(int argc, char **argv) {
     snprintf(tb, sizeof tb, "%s", threads);
     for (char *s1 = NULL, *tt = strtok_r(tb, ",", &s1); tt; tt = strtok_r(NULL, ",", &s1)) {
         int th = atoi(tt);
-        openblas_set_num_threads(th);
+        if (th < 1) th = bml_parallel_cores();
+        bml__nn_threads_set(th);
+        peak_gflops = measure_peak(th);
         char cb[128];
         snprintf(cb, sizeof cb, "%s", cases);
         for (char *s2 = NULL, *c = strtok_r(cb, ",", &s2); c; c = strtok_r(NULL, ",", &s2)) {

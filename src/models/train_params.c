@@ -31,6 +31,7 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
     o->lr_find_steps = p->lr_find_steps;
     o->lr_find_min = p->lr_find_min_lr;
     o->lr_find_max = p->lr_find_max_lr;
+    o->threads = (int)p->threads;
     return BML_OK;
 }
 
