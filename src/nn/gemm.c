@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "nn/nn.h"
+#include "nn/par.h"
 
 #define MR 6 /* rows per tile */
 
@@ -102,17 +103,40 @@ static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 static tile_fn kernel; /* chosen once for the process, with its panel width */
 static int kernel_nr;
 
-static void pick(void) {
-    kernel = tile_c, kernel_nr = 16;
+static int isa_supported(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) kernel = tile512_any, kernel_nr = NR512;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) kernel = tile256_any, kernel_nr = NR256;
+    if (isa == 2) return __builtin_cpu_supports("avx512f");
+    if (isa == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
+    return isa == 0;
 }
 
-void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
-                 int ldb, float beta, float *c, int ldc) {
+static void use_isa(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == 2) {
+        kernel = tile512_any, kernel_nr = NR512;
+        return;
+    }
+    if (isa == 1) {
+        kernel = tile256_any, kernel_nr = NR256;
+        return;
+    }
+#endif
+    kernel = tile_c, kernel_nr = 16;
+}
+
+static void pick(void) { use_isa(isa_supported(2) ? 2 : isa_supported(1) ? 1 : 0); }
+
+int bml__nn_gemm_use_isa(int isa) {
+    pthread_once(&pick_once, pick);
+    if (isa < 0 || isa > 2 || !isa_supported(isa)) return 0;
+    use_isa(isa);
+    return 1;
+}
+
+static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc) {
     pthread_once(&pick_once, pick);
     tile_fn kern = kernel;
     int nr_ = kernel_nr;
@@ -138,17 +162,23 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
     }
     for (int j0 = 0; j0 < N; j0 += nr_) {
         int w = N - j0 < nr_ ? N - j0 : nr_;
-        for (int k = 0; k < K; k++) {
-            float *row = panel + (size_t)k * nr_;
-            if (trans_b)
-                for (int j = 0; j < w; j++) row[j] = b[(size_t)(j0 + j) * ldb + k];
-            else
-                for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
-            for (int j = w; j < nr_; j++) row[j] = 0.0f;
+        const float *bp = panel;
+        size_t ldp = (size_t)nr_;
+        if (!trans_b && w == nr_) { /* a whole panel of b as it lies: rows ldb apart */
+            bp = b + j0, ldp = (size_t)ldb;
+        } else {
+            for (int k = 0; k < K; k++) {
+                float *row = panel + (size_t)k * nr_;
+                if (trans_b)
+                    for (int j = 0; j < w; j++) row[j] = b[(size_t)(j0 + j) * ldb + k];
+                else
+                    for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
+                for (int j = w; j < nr_; j++) row[j] = 0.0f;
+            }
         }
         for (int i0 = 0; i0 < M; i0 += MR) {
             int mr = M - i0 < MR ? M - i0 : MR;
-            kern(mr, K, a + (size_t)i0 * ai, ai, ak, panel, (size_t)nr_, tile);
+            kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, tile);
             for (int r = 0; r < mr; r++) {
                 float *cr = c + (size_t)(i0 + r) * ldc + j0;
                 const float *tr = tile + r * nr_;
@@ -160,4 +190,36 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
         }
     }
     if (panel != stack_panel) free(panel);
+}
+
+/* A large product: its rows in parts on the calling thread's threads (a part per 48 rows at most, none
+ * smaller than 2^21 multiply-adds); each row comes out as the whole product gives it. */
+typedef struct {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} gemm_part;
+
+static void gemm_part_run(void *arg, int i) {
+    const gemm_part *g = arg;
+    int i0 = i * g->rows, m = g->M - i0 < g->rows ? g->M - i0 : g->rows;
+    const float *a = g->a + (size_t)i0 * (g->trans_a ? 1 : (size_t)g->lda);
+    gemm_serial(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)i0 * g->ldc,
+                g->ldc);
+}
+
+void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                 int ldb, float beta, float *c, int ldc) {
+    double work = (double)M * N * K;
+    int parts = (int)(work / (1 << 21));
+    if (parts > M / (8 * MR)) parts = M / (8 * MR);
+    if (parts < 2 || bml__nn_threads() < 2) {
+        gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    int rows = (M + parts - 1) / parts;
+    rows = (rows + MR - 1) / MR * MR; /* whole tiles */
+    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, alpha, beta, a, b, c};
+    bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
 }
