@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "batteryml/parallel.h"
+#include "core/internal.h"
 
 #define MAX_HELPERS 63
 
@@ -15,7 +16,8 @@ static _Thread_local int tl_cap;     /* 0: no cap */
 
 int bml__nn_threads(void) {
     int n = tl_threads > 0 ? tl_threads : bml_parallel_cores();
-    if (tl_cap > 0 && n > tl_cap) n = tl_cap;
+    int cap = tl_cap > 0 ? tl_cap : bml__parallel_thread_budget();
+    if (cap > 0 && n > cap) n = cap;
     return n < 1 ? 1 : n;
 }
 

@@ -3,18 +3,19 @@
  * computation gives does not depend on how many threads run it (see README "Threads and reentrancy").
  *
  * How many threads a calling thread may use is its own setting (thread-local): bml__nn_threads_set (the
- * trainer sets training.threads for the length of a fit) under a cap (bml__nn_threads_cap, for a caller
- * that already runs several workers: folds on threads, sweep processes). Internal. */
+ * trainer sets training.threads for the length of a fit) under a cap: bml__nn_threads_cap where set, else
+ * the budget of bml_parallel_set_thread_local / bml_parallel_set_threads (batteryml/parallel.h), which the
+ * fold threads of a study and the processes of a sweep already set to their share of the cores. Internal. */
 #ifndef BML_NN_PAR_H
 #define BML_NN_PAR_H
 
 /* Threads the calling thread may use for its parallel loops now: its setting (0: every core of the
- * process), at most its cap (0: none), at least 1. */
+ * process), at most its cap (else the bml_parallel_* budget; none where neither is set), at least 1. */
 int bml__nn_threads(void);
 /* Sets the calling thread's setting (n <= 0: every core) and returns the previous one. */
 int bml__nn_threads_set(int n);
-/* Caps the calling thread's thread count at n (n <= 0: no cap) and returns the previous cap. A thread that
- * runs one of k workers at once on c cores calls bml__nn_threads_cap(max(1, c / k)) first. */
+/* Caps the calling thread's thread count at n (n <= 0: back to the bml_parallel_* budget) and returns the
+ * previous cap. */
 int bml__nn_threads_cap(int n);
 
 /* Runs fn(ctx, i) for every i in [0, n) and returns when all have run: on the calling thread and up to
