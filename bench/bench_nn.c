@@ -3,8 +3,8 @@
  * MSE, batch 32, seeded shuffling), timed per epoch. One JSON line per case with the peer's field
  * names: case, threads, sec_per_epoch_{mean,std,min,median}, batches_per_epoch, epochs_timed,
  * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params, and ours: peak_gflops (the machine's
- * single-precision sgemm peak at that many threads, measured first: one 1024^3 one-thread OpenBLAS sgemm per
- * thread at once), peak_fraction, weights_hash (FNV-1a of the trained weights' bits: the same at every thread
+ * single-precision sgemm peak at that many threads, measured first: one 1024^3 one-thread product per thread
+ * at once, with the library's kernels), blas_peak_gflops (the same with OpenBLAS's sgemm), peak_fraction, weights_hash (FNV-1a of the trained weights' bits: the same at every thread
  * count), blas_core (the kernels OpenBLAS picked).
  * --threads N runs the networks' parallel loops on N threads (training.threads; OpenBLAS itself always
  * runs single-threaded).
@@ -18,6 +18,7 @@
  * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
  *        node_rk4,node_euler,node_dopri5_adjoint,acla] */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
@@ -60,7 +61,8 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static const char *extra_fields = ""; /* appended to the next report's JSON object */
-static double peak_gflops = NAN;      /* of the thread count being run */
+static double peak_gflops = NAN;      /* of the thread count being run: the library's kernels */
+static double blas_peak_gflops = NAN; /* the same with OpenBLAS's one-thread sgemm */
 
 char *openblas_get_corename(void);
 
@@ -68,11 +70,16 @@ char *openblas_get_corename(void);
 typedef struct {
     float *a, *b, *c;
 } peak_mats;
+static int peak_with_blas;
 static void peak_task(void *arg, int i) {
     peak_mats *m = (peak_mats *)arg + i;
-    bml__nn_gemm(0, 0, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
+    if (peak_with_blas)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
+    else
+        bml__nn_gemm(0, 0, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
 }
-static double measure_peak(int threads) {
+static double measure_peak(int threads, int blas) {
+    peak_with_blas = blas;
     enum { N = 1024 };
     peak_mats m[64];
     if (threads > 64) threads = 64;
@@ -114,10 +121,10 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
-           "\"params\": %zu, \"peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
+           "\"params\": %zu, \"peak_gflops\": %.2f, \"blas_peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
            "\"blas_core\": \"%s\"%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
-           flops / mean / 1e9, params, peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
+           flops / mean / 1e9, params, peak_gflops, blas_peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
            openblas_get_corename(), extra_fields);
     extra_fields = "";
     fflush(stdout);
@@ -303,6 +310,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
 
 int main(int argc, char **argv) {
     long epochs = 20, warmup = 2;
+    openblas_set_num_threads(1); /* for the OpenBLAS peak: one thread per product, products on our threads */
     const char *threads = "2,1", *cases = "mlp,lstm_attn,cnn_lstm";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--epochs")) epochs = atol(argv[i + 1]);
@@ -316,7 +324,8 @@ int main(int argc, char **argv) {
         int th = atoi(tt);
         if (th < 1) th = bml_parallel_cores();
         bml__nn_threads_set(th);
-        peak_gflops = measure_peak(th);
+        peak_gflops = measure_peak(th, 0);
+        blas_peak_gflops = measure_peak(th, 1);
         char cb[128];
         snprintf(cb, sizeof cb, "%s", cases);
         for (char *s2 = NULL, *c = strtok_r(cb, ",", &s2); c; c = strtok_r(NULL, ",", &s2)) {
