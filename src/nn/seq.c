@@ -43,7 +43,7 @@ lstm_cell_backward(int H, const float *restrict g, const float *restrict c, cons
 }
 
 /* ------------------------------------------------------------------ LSTM */
-size_t bml__nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
+size_t bml__nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H) + 4 * (size_t)H * H; }
 
 void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
                          const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int C, int H, int reverse,
@@ -52,6 +52,9 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     float *hh = scratch;                       /* (B, 4H) h_{t-1} W_hh^T */
     float *hprev = hh + (size_t)B * G;         /* (B, H) */
     float *cprev = hprev + (size_t)B * H;      /* (B, H) */
+    float *w_hh_t = cprev + (size_t)B * H;     /* (H, 4H) W_hh^T: each step's product reads it as it lies */
+    for (size_t j = 0; j < G; j++)
+        for (int i = 0; i < H; i++) w_hh_t[(size_t)i * G + j] = w_hh[j * H + i];
     /* input projections of every step at once: gates (B*T, 4H) = inp W_ih^T + b_ih + b_hh */
     for (size_t r = 0; r < (size_t)B * T; r++)
         for (size_t j = 0; j < G; j++) gates[r * G + j] = b_ih[j] + b_hh[j];
@@ -61,7 +64,7 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     memset(out, 0, (size_t)B * T * H * sizeof *out);
     memset(cell, 0, (size_t)B * T * H * sizeof *cell);
     for (int k = 0; k < T; k++) {
-        bml__nn_matmul_abt(hh, hprev, w_hh, B, (int)G, H, 0);
+        bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k;
