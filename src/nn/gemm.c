@@ -167,13 +167,19 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
         if (!trans_b && w == nr_) { /* a whole panel of b as it lies: rows ldb apart */
             bp = b + j0, ldp = (size_t)ldb;
         } else {
-            for (int k = 0; k < K; k++) {
-                float *row = panel + (size_t)k * nr_;
-                if (trans_b)
-                    for (int j = 0; j < w; j++) row[j] = b[(size_t)(j0 + j) * ldb + k];
-                else
+            if (trans_b) { /* b's rows j0.. are the panel's columns: read each row once, in order */
+                for (int j = 0; j < w; j++) {
+                    const float *bj = b + (size_t)(j0 + j) * ldb;
+                    for (int k = 0; k < K; k++) panel[(size_t)k * nr_ + j] = bj[k];
+                }
+                for (int k = 0; k < K; k++)
+                    for (int j = w; j < nr_; j++) panel[(size_t)k * nr_ + j] = 0.0f;
+            } else {
+                for (int k = 0; k < K; k++) {
+                    float *row = panel + (size_t)k * nr_;
                     for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
-                for (int j = w; j < nr_; j++) row[j] = 0.0f;
+                    for (int j = w; j < nr_; j++) row[j] = 0.0f;
+                }
             }
         }
         for (int i0 = 0; i0 < M; i0 += MR) {
