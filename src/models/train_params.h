@@ -40,7 +40,7 @@ typedef struct {
     {"scale_targets", BML__P_BOOL, offsetof(T, train.scale_targets), "true", 1, 0, 0,                                   \
      "train on targets standardised with training statistics (predictions are returned in target units)"},              \
     {"threads", BML__P_INT, offsetof(T, train.threads), "0", 0, 4096, 0,                                               \
-     "threads of the network's parallel loops while training (0: every core); the numbers are the same at any count"}, \
+     "training threads (0: every core, within a fold's share); results do not depend on it"},                    \
     {"lr_find_steps", BML__P_INT, offsetof(T, train.lr_find_steps), "0", 0, 1e7, 0,                                     \
      "set by batteryml lr-find: > 0 runs the learning-rate range test over that many mini-batches instead of training"}, \
     {"lr_find_min_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_min_lr), "1e-7", 0, 1e6, 1, "lr-find: first rate"},    \
