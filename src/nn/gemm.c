@@ -198,8 +198,9 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
     if (panel != stack_panel) free(panel);
 }
 
-/* A large product: its rows in parts on the calling thread's threads (a part per 48 rows at most, none
- * smaller than 2^21 multiply-adds); each row comes out as the whole product gives it. */
+/* A large product (2^21 multiply-adds and more): its rows in parts on the calling thread's threads (parts
+ * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly); each row comes out as the
+ * whole product gives it. */
 typedef struct {
     int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows;
     float alpha, beta;
@@ -218,8 +219,8 @@ static void gemm_part_run(void *arg, int i) {
 void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc) {
     double work = (double)M * N * K;
-    int parts = (int)(work / (1 << 21));
-    if (parts > M / (8 * MR)) parts = M / (8 * MR);
+    int parts = work < (1 << 21) ? 1 : (int)(work / (1 << 19)); /* parts of 2^19 multiply-adds and more */
+    if (parts > M / (4 * MR)) parts = M / (4 * MR);
     if (parts < 2 || bml__nn_threads() < 2) {
         gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
