@@ -16,7 +16,7 @@
 #include "nn/nn.h"
 #include "nn/par.h"
 
-#define MR 6 /* rows per tile */
+#define MR 8 /* rows per tile at most: 8 with AVX-512 (16 accumulators of its 32 registers), 6 otherwise */
 
 /* op(a)(i, k) = a[i * ai + k * ak]; the B panel: bp[k * ldp + j], j < NR (zero beyond the product's columns);
  * tile (mr, NR) receives the sums */
@@ -45,6 +45,8 @@ tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, si
 __attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
                                                           const float *bp, size_t ldp, float *tile) {
     switch (mr) { /* a constant row count each: the accumulators stay in registers */
+    case 8: tile512(8, K, a, ai, ak, bp, ldp, tile); break;
+    case 7: tile512(7, K, a, ai, ak, bp, ldp, tile); break;
     case 6: tile512(6, K, a, ai, ak, bp, ldp, tile); break;
     case 5: tile512(5, K, a, ai, ak, bp, ldp, tile); break;
     case 4: tile512(4, K, a, ai, ak, bp, ldp, tile); break;
@@ -100,8 +102,8 @@ static void tile_c(int mr, int K, const float *a, size_t ai, size_t ak, const fl
 typedef void (*tile_fn)(int, int, const float *, size_t, size_t, const float *, size_t, float *);
 
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
-static tile_fn kernel; /* chosen once for the process, with its panel width */
-static int kernel_nr;
+static tile_fn kernel; /* chosen once for the process, with its panel width and tile height */
+static int kernel_nr, kernel_mr;
 
 static int isa_supported(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -115,15 +117,15 @@ static int isa_supported(int isa) {
 static void use_isa(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
     if (isa == 2) {
-        kernel = tile512_any, kernel_nr = NR512;
+        kernel = tile512_any, kernel_nr = NR512, kernel_mr = 8;
         return;
     }
     if (isa == 1) {
-        kernel = tile256_any, kernel_nr = NR256;
+        kernel = tile256_any, kernel_nr = NR256, kernel_mr = 6;
         return;
     }
 #endif
-    kernel = tile_c, kernel_nr = 16;
+    kernel = tile_c, kernel_nr = 16, kernel_mr = 6;
 }
 
 static void pick(void) { use_isa(isa_supported(2) ? 2 : isa_supported(1) ? 1 : 0); }
@@ -139,7 +141,7 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
                         int ldb, float beta, float *c, int ldc) {
     pthread_once(&pick_once, pick);
     tile_fn kern = kernel;
-    int nr_ = kernel_nr;
+    int nr_ = kernel_nr, mr_ = kernel_mr;
     if (M <= 0 || N <= 0) return;
     size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
     float tile[MR * 32];
@@ -182,8 +184,8 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
                 }
             }
         }
-        for (int i0 = 0; i0 < M; i0 += MR) {
-            int mr = M - i0 < MR ? M - i0 : MR;
+        for (int i0 = 0; i0 < M; i0 += mr_) {
+            int mr = M - i0 < mr_ ? M - i0 : mr_;
             kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, tile);
             for (int r = 0; r < mr; r++) {
                 float *cr = c + (size_t)(i0 + r) * ldc + j0;
@@ -220,13 +222,13 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                  int ldb, float beta, float *c, int ldc) {
     double work = (double)M * N * K;
     int parts = work < (1 << 21) ? 1 : (int)(work / (1 << 19)); /* parts of 2^19 multiply-adds and more */
-    if (parts > M / (4 * MR)) parts = M / (4 * MR);
+    if (parts > M / 24) parts = M / 24;
     if (parts < 2 || bml__nn_threads() < 2) {
         gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     int rows = (M + parts - 1) / parts;
-    rows = (rows + MR - 1) / MR * MR; /* whole tiles */
+    rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
     gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, alpha, beta, a, b, c};
     bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
 }
