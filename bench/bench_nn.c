@@ -133,8 +133,11 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
 /* normal draws from the shared stream */
 static float normal(bml_nn_rng *r) { return bml__nn_rng_normal(r); }
 
+static int bench_threads = 1; /* of the run in progress: training.threads */
+
 static bml_train_opts opts(long epochs, timing *tm) {
     bml_train_opts o = {0};
+    o.threads = bench_threads;
     o.epochs = epochs, o.batch_size = 32, o.patience = 0, o.learning_rate = 1e-3, o.weight_decay = 0.01, o.grad_clip = 1.0;
     o.cosine = 1, o.t0 = 50, o.t_mult = 2, o.loss.kind = BML_LOSS_MSE, o.seed = 0;
     o.on_epoch = on_epoch, o.on_epoch_user = tm;
@@ -324,6 +327,7 @@ int main(int argc, char **argv) {
         int th = atoi(tt);
         if (th < 1) th = bml_parallel_cores();
         bml__nn_threads_set(th);
+        bench_threads = th;
         peak_gflops = measure_peak(th, 0);
         blas_peak_gflops = measure_peak(th, 1);
         char cb[128];
