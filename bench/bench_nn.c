@@ -5,7 +5,8 @@
  * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params, and ours: peak_gflops (the machine's
  * single-precision sgemm peak at that many threads, measured first: one 1024^3 one-thread product per thread
  * at once, with the library's kernels), blas_peak_gflops (the same with OpenBLAS's sgemm), peak_fraction, weights_hash (FNV-1a of the trained weights' bits: the same at every thread
- * count), blas_core (the kernels OpenBLAS picked).
+ * count), blas_core (the kernels OpenBLAS picked), cpu_sec_per_epoch_min (the process's CPU time in its
+ * cheapest timed epoch: all threads together; on a shared machine, the cost of an epoch on one thread).
  * --threads N runs the networks' parallel loops on N threads (training.threads; OpenBLAS itself always
  * runs single-threaded).
  *   mlp        2,000 x 7 -> 1, Linear(7,64)-ReLU-Dropout-Linear(64,32)-ReLU-Dropout-Linear(32,1)
@@ -34,6 +35,12 @@
 #include "nn/seq_net.h"
 #include "train/trainer.h"
 
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -42,7 +49,8 @@ static double now_s(void) {
 
 typedef struct {
     double t_last, *times, *losses;
-    long n;
+    double cpu_last, cpu_min; /* process CPU time: at the last epoch's end, least over the timed epochs */
+    long n, warmup;
 } timing;
 
 static void on_epoch(void *u, long epoch, long epochs, double train_loss, double val_loss) {
@@ -50,6 +58,9 @@ static void on_epoch(void *u, long epoch, long epochs, double train_loss, double
     timing *t = u;
     double now = now_s();
     t->times[epoch - 1] = now - t->t_last;
+    double cpu = cpu_s();
+    if (epoch > t->warmup) t->cpu_min = fmin(t->cpu_min, cpu - t->cpu_last);
+    t->cpu_last = cpu;
     t->losses[epoch - 1] = train_loss;
     t->t_last = now;
     t->n = epoch;
@@ -121,10 +132,10 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
-           "\"params\": %zu, \"peak_gflops\": %.2f, \"blas_peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
+           "\"params\": %zu, \"cpu_sec_per_epoch_min\": %.6f, \"peak_gflops\": %.2f, \"blas_peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
            "\"blas_core\": \"%s\"%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
-           flops / mean / 1e9, params, peak_gflops, blas_peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
+           flops / mean / 1e9, params, tm->cpu_min, peak_gflops, blas_peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
            openblas_get_corename(), extra_fields);
     extra_fields = "";
     fflush(stdout);
@@ -166,11 +177,11 @@ static void bench_mlp(int threads, long epochs, long warmup) {
     int dims[] = {7, 64, 32, 1};
     bml__mlp_net *net;
     if (bml__mlp_net_create(dims, 3, 0, 0.1f, 0, &net) != BML_OK) exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     bml_trainable t = {net, net->params, net->grads, net->n_params, net->sizes, 6, F, 1, 0, mlp_fwd, mlp_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     last_hash = weights_hash(net->params, net->n_params);
     report("mlp", threads, &tm, warmup, n, net->n_params, 6.0 * (double)net->n_params * (double)n);
@@ -219,12 +230,12 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
     }
     bml__seq_net *net;
     if (bml__seq_net_create(cnn, (int)F, (int)O, 64, 4, 0.1f, 0, &net) != BML_OK) exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     seq_ctx c = {net, (int)T};
     bml_trainable tr = {&c, net->params, net->grads, net->n_params, net->sizes, net->n_tensors, T * F, T * O, T, seq_fwd, seq_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     double tokens = (double)(n * T), attn = 3.0 * (double)n * 2 * (2.0 * T * T * 128);
     double conv = cnn ? (double)(64 * 3 + 64 + 64 * 2 + 32 * 64 * 3 + 32 + 32 * 2) : 0;
@@ -288,14 +299,14 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
     bml__acla_shape sh = {(int)F, (int)O, 64, 4, 64, 32, 64, 64, 20, 128, 0.1f}; /* the peer's ACLA(20, 3) */
     if (acla ? bml__acla_net_create(&sh, &so, adjoint, 0, &an) : bml__ode_net_create((int)F, (int)O, 32, 64, &so, adjoint, 0, &net))
         exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     long batches = (long)((n + 31) / 32);
     node_ctx c = {net, an, (int)T, 0, 0, 0, warmup * batches};
     bml_trainable tr = {&c, acla ? an->params : net->params, acla ? an->grads : net->grads, acla ? an->n_params : net->n_params,
                         acla ? an->sizes : net->sizes, acla ? an->n_tensors : net->n_tensors, T * (F + 1), T * O, T, node_fwd, node_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     long timed = c.forwards - c.timed_from;
     char ex[160];
