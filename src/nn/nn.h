@@ -84,7 +84,9 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 /* ---- multi-head self-attention (torch.nn.MultiheadAttention, batch_first, packed in-projection) ----
  * x (B, T, D), w_in (3D, D), b_in (3D), w_out (D, D), b_out (D), nh heads of D/nh; keys t >= len[b]
  * are masked (key padding mask). Saves qkv (B, T, 3D), probs (B, nh, T, T) (softmax, before dropout),
- * dmask (B, nh, T, T) (dropout multipliers; all 1 when not training), ctx (B, T, D). */
+ * dmask (B, nh, T, T) (dropout multipliers; all 1 when not training), ctx (B, T, D). The multipliers are
+ * drawn first, all of them, in that layout's order; then the samples run on the calling thread's threads
+ * (par.h), forward and backward. */
 void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng);
