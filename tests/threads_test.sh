@@ -6,7 +6,8 @@
 #
 # OpenBLAS's threaded products round differently from its one-thread ones with the Haswell kernels
 # (the ones it picks on most AVX2 machines), so where the CPU has AVX2 and FMA those kernels are forced:
-# the case that went wrong is then tested even where OpenBLAS would pick another kernel by itself.
+# the case that once went wrong stays tested should the networks' products ever go through OpenBLAS
+# again (they are the library's own now: src/nn/gemm.c).
 # Usage: threads_test.sh BATTERYML SOURCE_DIR
 set -u
 BML=$(realpath "$1")
