@@ -36,7 +36,7 @@ run() { # run DIR VAR THREADS ARGS...: one brief study (VAR training.threads: a 
 
 same_run() { # same_run A B: the outputs of two runs match (metrics.json without wall times)
   local a=$1/r b=$2/r ok=0
-  for f in predictions.csv step_metrics.csv shap.csv attention.csv latent.csv; do
+  for f in predictions.csv step_metrics.csv shap.csv attention.csv latent.csv model/weights.bin; do
     [ -f "$a/$f" ] || [ -f "$b/$f" ] || continue
     cmp -s "$a/$f" "$b/$f" || { ok=1; echo "  $f differs between $1 and $2"; }
   done

@@ -62,7 +62,8 @@ bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *whe
 char *bml__history_csv(const bml_train_history *h);
 /* what fitting a neural model found: {"params", "epochs_run", "best_epoch" (1-based), "best_val_loss"} */
 cJSON *bml__train_fit_info(size_t n_params, const bml_train_history *h);
-/* The model's parameters (as given) as a JSON object text, for checkpoints (malloc'ed). */
+/* The model's parameters (as given, training.threads left out) as a JSON object text, for checkpoints
+ * (malloc'ed). */
 char *bml__params_json(const bml__strvec *keys, const bml__strvec *values);
 
 #endif
