@@ -3,8 +3,9 @@
  * MSE, batch 32, seeded shuffling), timed per epoch. One JSON line per case with the peer's field
  * names: case, threads, sec_per_epoch_{mean,std,min,median}, batches_per_epoch, epochs_timed,
  * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params, and ours: peak_gflops (the machine's
- * single-precision sgemm peak at that many threads, measured first: one 1024^3 one-thread product per thread
- * at once, with the library's kernels), blas_peak_gflops (the same with OpenBLAS's sgemm), peak_fraction, weights_hash (FNV-1a of the trained weights' bits: the same at every thread
+ * single-precision sgemm peak at that many threads, measured first: per thread at once, 16 one-thread
+ * 1024 x 256 x 256 products with the library's kernels), blas_peak_gflops (one 1024^3 one-thread OpenBLAS sgemm
+ * per thread at once), peak_fraction (of peak_gflops), weights_hash (FNV-1a of the trained weights' bits: the same at every thread
  * count), blas_core (the kernels OpenBLAS picked), cpu_sec_per_epoch_min (the process's CPU time in its
  * cheapest timed epoch: all threads together; on a shared machine, the cost of an epoch on one thread).
  * --threads N runs the networks' parallel loops on N threads (training.threads; OpenBLAS itself always
@@ -86,8 +87,9 @@ static void peak_task(void *arg, int i) {
     peak_mats *m = (peak_mats *)arg + i;
     if (peak_with_blas)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
-    else
-        bml__nn_gemm(0, 0, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
+    else /* the library's kernels are not blocked for cache: 16 products of 1024 x 256 x 256, the same FLOPs */
+        for (int r = 0; r < 16; r++)
+            bml__nn_gemm(0, 0, 1024, 256, 256, 1.0f, m->a, 256, m->b, 256, 0.0f, m->c, 256);
 }
 static double measure_peak(int threads, int blas) {
     peak_with_blas = blas;
