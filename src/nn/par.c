@@ -1,10 +1,12 @@
 /* Worker threads of the neural networks (see par.h). One loop at a time owns the pool; helpers take the
  * next task index from an atomic counter, so a loop with helpers and one without run the same tasks with
  * the same code and inputs: only who runs which task differs. */
+#define _POSIX_C_SOURCE 200809L
 #include "nn/par.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "batteryml/parallel.h"
 #include "core/internal.h"
@@ -44,7 +46,7 @@ static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER; /* held by the caller 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;    /* guards everything below */
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
 static loop *cur;                   /* the loop helpers may join, NULL between loops */
-static unsigned long generation;    /* one per loop: a helper joins each loop once */
+static atomic_ulong generation;     /* one per loop: a helper joins each loop once (read unlocked to spin) */
 static int wanted, joined, active;  /* helpers the loop may take, that took it, that still work on it */
 static int n_helpers, quitting;
 static pthread_t helpers[MAX_HELPERS];
@@ -54,15 +56,40 @@ static void run_tasks(loop *l) {
     for (int i; (i = atomic_fetch_add(&l->next, 1)) < l->n;) l->fn(l->ctx, i);
 }
 
+/* A helper out of work first watches for the next loop for a while (~50 microseconds), then sleeps: the
+ * loops of a training step come a few microseconds apart, and a helper woken from sleep on a busy machine
+ * may come too late to take a part. */
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
+}
+
+static void spin_for_next(unsigned long seen) {
+    double until = now_us() + 50.0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (i % 64 == 0 && now_us() > until) return;
+    }
+}
+
 static void *helper_main(void *unused) {
     (void)unused;
     unsigned long seen = 0;
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (!quitting && (!cur || generation == seen || joined >= wanted)) pthread_cond_wait(&cv_work, &mu);
+        if (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) {
+            pthread_mutex_unlock(&mu);
+            spin_for_next(seen);
+            pthread_mutex_lock(&mu);
+        }
+        while (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) pthread_cond_wait(&cv_work, &mu);
         if (quitting) break;
         loop *l = cur;
-        seen = generation;
+        seen = atomic_load(&generation);
         joined++, active++;
         pthread_mutex_unlock(&mu);
         run_tasks(l);
@@ -108,7 +135,7 @@ void bml__nn_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
     pthread_mutex_lock(&mu);
     while (n_helpers < want && !quitting && pthread_create(&helpers[n_helpers], NULL, helper_main, NULL) == 0) n_helpers++;
     cur = &l;
-    generation++;
+    atomic_fetch_add(&generation, 1);
     wanted = want < n_helpers ? want : n_helpers;
     joined = 0;
     if (wanted > 0) pthread_cond_broadcast(&cv_work);
