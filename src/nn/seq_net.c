@@ -140,8 +140,8 @@ static bml_status ensure(bml__seq_net *n, int B, int T) {
     size_t scr = lstm_scr > mha_scr ? lstm_scr : mha_scr;
     if (cnnr * c1 * 3 > scr) scr = cnnr * c1 * 3;
     size_t d4w = widest > in0 ? widest : in0;
-    size_t total = lstm_scr + bt * d4w + bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 + 2 * (c1 + c2) + bt * in0 +
-                   4 * (2 * bt * H + bt * 4 * H) + 2 * bt * D + 2 * bt * D + bt * 3 * D + 2 * (size_t)B * nh * T * T +
+    size_t total = lstm_scr + bt * d4w + bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 +
+                   2 * (c1 + c2) + bt * in0 + 4 * (2 * bt * H + bt * 4 * H) + 2 * bt * D + 2 * bt * D + bt * 3 * D + 2 * (size_t)B * nh * T * T +
                    4 * bt * D + 2 * bt + 4 * bt * hh + scr + 3 * bt * widest;
     float *a = realloc(n->arena, total * sizeof *a);
     int *len = realloc(n->len, (size_t)B * sizeof *len);
