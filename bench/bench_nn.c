@@ -2,7 +2,14 @@
  * the same shapes and training loop (AdamW 1e-3 / wd 0.01, cosine warm restarts (50, 2), clip 1.0,
  * MSE, batch 32, seeded shuffling), timed per epoch. One JSON line per case with the peer's field
  * names: case, threads, sec_per_epoch_{mean,std,min,median}, batches_per_epoch, epochs_timed,
- * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params.
+ * loss_first, loss_last, flops_per_epoch_est, achieved_gflops, params, and ours: peak_gflops (the machine's
+ * single-precision sgemm peak at that many threads, measured first: per thread at once, 16 one-thread
+ * 1024 x 256 x 256 products with the library's kernels), blas_peak_gflops (one 1024^3 one-thread OpenBLAS sgemm
+ * per thread at once), peak_fraction (of peak_gflops), weights_hash (FNV-1a of the trained weights' bits: the same at every thread
+ * count), blas_core (the kernels OpenBLAS picked), cpu_sec_per_epoch_min (the process's CPU time in its
+ * cheapest timed epoch: all threads together; on a shared machine, the cost of an epoch on one thread).
+ * --threads N runs the networks' parallel loops on N threads (training.threads; OpenBLAS itself always
+ * runs single-threaded).
  *   mlp        2,000 x 7 -> 1, Linear(7,64)-ReLU-Dropout-Linear(64,32)-ReLU-Dropout-Linear(32,1)
  *   lstm_attn  64 sequences x 30 steps x 5 features -> 3 outputs per step
  *   cnn_lstm   the same shapes
@@ -14,17 +21,26 @@
  *        node_rk4,node_euler,node_dopri5_adjoint,acla] */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "batteryml/parallel.h"
 #include "nn/acla_net.h"
 #include "nn/mlp_net.h"
+#include "nn/par.h"
 #include "nn/ode_net.h"
 #include "nn/seq_net.h"
 #include "train/trainer.h"
+
+static double cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -34,7 +50,8 @@ static double now_s(void) {
 
 typedef struct {
     double t_last, *times, *losses;
-    long n;
+    double cpu_last, cpu_min; /* process CPU time: at the last epoch's end, least over the timed epochs */
+    long n, warmup;
 } timing;
 
 static void on_epoch(void *u, long epoch, long epochs, double train_loss, double val_loss) {
@@ -42,6 +59,9 @@ static void on_epoch(void *u, long epoch, long epochs, double train_loss, double
     timing *t = u;
     double now = now_s();
     t->times[epoch - 1] = now - t->t_last;
+    double cpu = cpu_s();
+    if (epoch > t->warmup) t->cpu_min = fmin(t->cpu_min, cpu - t->cpu_last);
+    t->cpu_last = cpu;
     t->losses[epoch - 1] = train_loss;
     t->t_last = now;
     t->n = epoch;
@@ -53,6 +73,51 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 static const char *extra_fields = ""; /* appended to the next report's JSON object */
+static double peak_gflops = NAN;      /* of the thread count being run: the library's kernels */
+static double blas_peak_gflops = NAN; /* the same with OpenBLAS's one-thread sgemm */
+
+char *openblas_get_corename(void);
+
+/* the machine's sgemm peak at `threads` threads: that many 1024^3 one-thread products at once, best of 3 */
+typedef struct {
+    float *a, *b, *c;
+} peak_mats;
+static int peak_with_blas;
+static void peak_task(void *arg, int i) {
+    peak_mats *m = (peak_mats *)arg + i;
+    if (peak_with_blas)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1024, 1024, 1024, 1.0f, m->a, 1024, m->b, 1024, 0.0f, m->c, 1024);
+    else /* the library's kernels are not blocked for cache: 16 products of 1024 x 256 x 256, the same FLOPs */
+        for (int r = 0; r < 16; r++)
+            bml__nn_gemm(0, 0, 1024, 256, 256, 1.0f, m->a, 256, m->b, 256, 0.0f, m->c, 256);
+}
+static double measure_peak(int threads, int blas) {
+    peak_with_blas = blas;
+    enum { N = 1024 };
+    peak_mats m[64];
+    if (threads > 64) threads = 64;
+    for (int i = 0; i < threads; i++) {
+        m[i].a = malloc(sizeof(float) * N * N), m[i].b = malloc(sizeof(float) * N * N), m[i].c = malloc(sizeof(float) * N * N);
+        if (!m[i].a || !m[i].b || !m[i].c) exit(1);
+        for (size_t k = 0; k < (size_t)N * N; k++) m[i].a[k] = (float)(k % 7) * 0.1f, m[i].b[k] = (float)(k % 5) * 0.1f;
+    }
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now_s();
+        bml__nn_parallel_for(threads, peak_task, m);
+        best = fmin(best, now_s() - t0);
+    }
+    for (int i = 0; i < threads; i++) free(m[i].a), free(m[i].b), free(m[i].c);
+    return 2.0 * N * N * N * threads / best / 1e9;
+}
+
+static uint64_t weights_hash(const float *w, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    const unsigned char *p = (const unsigned char *)w;
+    for (size_t i = 0; i < n * sizeof *w; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+static uint64_t last_hash; /* of the case being reported */
 
 static void report(const char *name, int threads, timing *tm, long warmup, size_t n, size_t params, double flops) {
     long k = tm->n - warmup;
@@ -69,9 +134,11 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
-           "\"params\": %zu%s}\n",
+           "\"params\": %zu, \"cpu_sec_per_epoch_min\": %.6f, \"peak_gflops\": %.2f, \"blas_peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
+           "\"blas_core\": \"%s\"%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
-           flops / mean / 1e9, params, extra_fields);
+           flops / mean / 1e9, params, tm->cpu_min, peak_gflops, blas_peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
+           openblas_get_corename(), extra_fields);
     extra_fields = "";
     fflush(stdout);
 }
@@ -79,8 +146,11 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
 /* normal draws from the shared stream */
 static float normal(bml_nn_rng *r) { return bml__nn_rng_normal(r); }
 
+static int bench_threads = 1; /* of the run in progress: training.threads */
+
 static bml_train_opts opts(long epochs, timing *tm) {
     bml_train_opts o = {0};
+    o.threads = bench_threads;
     o.epochs = epochs, o.batch_size = 32, o.patience = 0, o.learning_rate = 1e-3, o.weight_decay = 0.01, o.grad_clip = 1.0;
     o.cosine = 1, o.t0 = 50, o.t_mult = 2, o.loss.kind = BML_LOSS_MSE, o.seed = 0;
     o.on_epoch = on_epoch, o.on_epoch_user = tm;
@@ -109,12 +179,13 @@ static void bench_mlp(int threads, long epochs, long warmup) {
     int dims[] = {7, 64, 32, 1};
     bml__mlp_net *net;
     if (bml__mlp_net_create(dims, 3, 0, 0.1f, 0, &net) != BML_OK) exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     bml_trainable t = {net, net->params, net->grads, net->n_params, net->sizes, 6, F, 1, 0, mlp_fwd, mlp_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&t, x, y, NULL, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
+    last_hash = weights_hash(net->params, net->n_params);
     report("mlp", threads, &tm, warmup, n, net->n_params, 6.0 * (double)net->n_params * (double)n);
     bml__train_history_release(&h);
     bml__mlp_net_free(net);
@@ -161,16 +232,17 @@ static void bench_seq(const char *name, int cnn, int threads, long epochs, long 
     }
     bml__seq_net *net;
     if (bml__seq_net_create(cnn, (int)F, (int)O, 64, 4, 0.1f, 0, &net) != BML_OK) exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     seq_ctx c = {net, (int)T};
     bml_trainable tr = {&c, net->params, net->grads, net->n_params, net->sizes, net->n_tensors, T * F, T * O, T, seq_fwd, seq_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     double tokens = (double)(n * T), attn = 3.0 * (double)n * 2 * (2.0 * T * T * 128);
     double conv = cnn ? (double)(64 * 3 + 64 + 64 * 2 + 32 * 64 * 3 + 32 + 32 * 2) : 0;
     double fl = 6.0 * (((double)net->n_params - conv) + conv * (double)F) * tokens + attn;
+    last_hash = weights_hash(net->params, net->n_params);
     report(name, threads, &tm, warmup, n, net->n_params, fl);
     bml__train_history_release(&h);
     bml__seq_net_free(net);
@@ -229,14 +301,14 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
     bml__acla_shape sh = {(int)F, (int)O, 64, 4, 64, 32, 64, 64, 20, 128, 0.1f}; /* the peer's ACLA(20, 3) */
     if (acla ? bml__acla_net_create(&sh, &so, adjoint, 0, &an) : bml__ode_net_create((int)F, (int)O, 32, 64, &so, adjoint, 0, &net))
         exit(1);
-    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0};
+    timing tm = {now_s(), calloc((size_t)epochs, sizeof(double)), calloc((size_t)epochs, sizeof(double)), 0, INFINITY, 0, warmup};
     long batches = (long)((n + 31) / 32);
     node_ctx c = {net, an, (int)T, 0, 0, 0, warmup * batches};
     bml_trainable tr = {&c, acla ? an->params : net->params, acla ? an->grads : net->grads, acla ? an->n_params : net->n_params,
                         acla ? an->sizes : net->sizes, acla ? an->n_tensors : net->n_tensors, T * (F + 1), T * O, T, node_fwd, node_bwd};
     bml_train_opts o = opts(epochs, &tm);
     bml_train_history h;
-    tm.t_last = now_s();
+    tm.t_last = now_s(), tm.cpu_last = cpu_s();
     if (bml__train(&tr, x, y, mask, n, NULL, NULL, NULL, 0, &o, &h) != BML_OK) exit(1);
     long timed = c.forwards - c.timed_from;
     char ex[160];
@@ -244,6 +316,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
              method == BML_ODE_DOPRI5 ? "dopri5" : method == BML_ODE_RK4 ? "rk4" : "euler", adjoint ? "true" : "false",
              (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
     extra_fields = ex;
+    last_hash = weights_hash(tr.params, tr.n_params);
     report(name, threads, &tm, warmup, n, tr.n_params, 0);
     bml__train_history_release(&h);
     bml__ode_net_free(net);
@@ -253,6 +326,7 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
 
 int main(int argc, char **argv) {
     long epochs = 20, warmup = 2;
+    openblas_set_num_threads(1); /* for the OpenBLAS peak: one thread per product, products on our threads */
     const char *threads = "2,1", *cases = "mlp,lstm_attn,cnn_lstm";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--epochs")) epochs = atol(argv[i + 1]);
@@ -264,7 +338,11 @@ int main(int argc, char **argv) {
     snprintf(tb, sizeof tb, "%s", threads);
     for (char *s1 = NULL, *tt = strtok_r(tb, ",", &s1); tt; tt = strtok_r(NULL, ",", &s1)) {
         int th = atoi(tt);
-        openblas_set_num_threads(th);
+        if (th < 1) th = bml_parallel_cores();
+        bml__nn_threads_set(th);
+        bench_threads = th;
+        peak_gflops = measure_peak(th, 0);
+        blas_peak_gflops = measure_peak(th, 1);
         char cb[128];
         snprintf(cb, sizeof cb, "%s", cases);
         for (char *s2 = NULL, *c = strtok_r(cb, ",", &s2); c; c = strtok_r(NULL, ",", &s2)) {

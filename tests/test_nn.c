@@ -9,6 +9,7 @@
 #include "nn/acla_net.h"
 #include "nn/mlp_net.h"
 #include "nn/nn.h"
+#include "nn/par.h"
 #include "nn/seq_net.h"
 #include "test.h"
 #include "train/optim.h"
@@ -123,6 +124,132 @@ static void test_matmul_kernels_match_naive(void) {
         }
         free(a), free(b), free(c0), free(c1), free(c2);
     }
+}
+
+/* bml__nn_gemm against a double-precision product (every transpose, alpha and beta, edge shapes around
+ * the 6-row tiles and 16/32-column panels, strided operands), and its promise that a product cut into row or
+ * column parts, or run on several threads, gives the whole product's bits */
+static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? a[(size_t)k * lda + i] : a[(size_t)i * lda + k]) *
+                     (tb ? b[(size_t)j * ldb + k] : b[(size_t)k * ldb + j]);
+            double v = alpha * s + (beta != 0.0f ? (double)beta * c[(size_t)i * ldc + j] : 0.0);
+            c[(size_t)i * ldc + j] = (float)v;
+        }
+}
+
+static void gemm_reference_and_splits(int isa, uint64_t *digest) {
+    bml_nn_rng r;
+    bml__nn_rng_seed(&r, 12);
+    int shapes[][3] = {{1, 1, 1}, {5, 15, 3}, {6, 16, 8}, {7, 33, 17}, {13, 31, 64}, {40, 70, 300}, {97, 64, 5}, {0, 4, 3}};
+    float ab[][2] = {{1, 0}, {1, 1}, {0.5f, -2}};
+    size_t bad_split = 0, bad_threads = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (size_t v = 0; v < sizeof ab / sizeof *ab; v++) {
+                    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 1; /* strided operands */
+                    size_t na = (size_t)(ta ? K : M) * lda + 1, nb = (size_t)(tb ? N : K) * ldb + 1, nc = (size_t)M * ldc + 1;
+                    float *a = randv(na, &r, 1), *b = randv(nb, &r, 1), *c0 = randv(nc, &r, 1);
+                    float *c1 = malloc(nc * sizeof *c1), *c2 = malloc(nc * sizeof *c2), *c3 = malloc(nc * sizeof *c3);
+                    memcpy(c1, c0, nc * sizeof *c1), memcpy(c2, c0, nc * sizeof *c2), memcpy(c3, c0, nc * sizeof *c3);
+                    float al = ab[v][0], be = ab[v][1];
+                    bml__nn_gemm(ta, tb, M, N, K, al, a, lda, b, ldb, be, c1, ldc);
+                    gemm_ref(ta, tb, M, N, K, al, a, lda, b, ldb, be, c2, ldc);
+                    close_to("gemm vs double", c1, c2, nc, 1e-5, 1e-5 * sqrt((double)K + 1));
+                    /* rows in parts of 1, 2, ... (never the same cut twice), then columns in parts of 5 */
+                    for (int i0 = 0, m = 1; i0 < M; i0 += m, m++) {
+                        int mm = M - i0 < m ? M - i0 : m;
+                        const float *ai = a + (size_t)i0 * (ta ? 1 : (size_t)lda);
+                        bml__nn_gemm(ta, tb, mm, N, K, al, ai, lda, b, ldb, be, c3 + (size_t)i0 * ldc, ldc);
+                    }
+                    bad_split += memcmp(c1, c3, nc * sizeof *c1) != 0;
+                    memcpy(c3, c0, nc * sizeof *c3);
+                    for (int j0 = 0; j0 < N; j0 += 5) {
+                        int w = N - j0 < 5 ? N - j0 : 5;
+                        const float *bj = b + (size_t)j0 * (tb ? (size_t)ldb : 1);
+                        bml__nn_gemm(ta, tb, M, w, K, al, a, lda, bj, ldb, be, c3 + j0, ldc);
+                    }
+                    bad_split += memcmp(c1, c3, nc * sizeof *c1) != 0;
+                    const unsigned char *bytes = (const unsigned char *)c1; /* FNV-1a over every result */
+                    for (size_t i = 0; i < nc * sizeof *c1; i++) *digest = (*digest ^ bytes[i]) * 1099511628211ULL;
+                    free(a), free(b), free(c0), free(c1), free(c2), free(c3);
+                }
+    /* a product large enough to be cut into parts for threads: the same bits at 1, 2 and 3 threads */
+    int M = 600, N = 200, K = 150;
+    float *a = randv((size_t)M * K, &r, 1), *b = randv((size_t)N * K, &r, 1), *c[3];
+    int before = bml__nn_threads_set(1);
+    for (int t = 0; t < 3; t++) {
+        bml__nn_threads_set(t + 1);
+        c[t] = malloc((size_t)M * N * sizeof(float));
+        bml__nn_gemm(0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c[t], N);
+    }
+    bml__nn_threads_set(before);
+    bad_threads += memcmp(c[0], c[1], (size_t)M * N * sizeof(float)) != 0;
+    bad_threads += memcmp(c[0], c[2], (size_t)M * N * sizeof(float)) != 0;
+    if (bad_split || bad_threads) fprintf(stderr, "  kernels %d: %zu split and %zu thread mismatches\n", isa, bad_split, bad_threads);
+    CHECK_INT(bad_split, 0);
+    CHECK_INT(bad_threads, 0);
+    free(a), free(b), free(c[0]), free(c[1]), free(c[2]);
+}
+
+/* ... with each of the kernels this CPU has (plain C always): the same bits from all */
+static void test_gemm_reference_and_splits(void) {
+    uint64_t digest[3] = {0}, ran = 0;
+    for (int isa = 0; isa < 3; isa++) {
+        if (!bml__nn_gemm_use_isa(isa)) continue;
+        digest[isa] = 1469598103934665603ULL;
+        gemm_reference_and_splits(isa, &digest[isa]);
+        if (digest[isa] != digest[0]) fprintf(stderr, "  kernels %d give other bits than plain C\n", isa);
+        CHECK(digest[isa] == digest[0]);
+        ran++;
+    }
+    CHECK(ran >= 1);
+    if (!bml__nn_gemm_use_isa(2)) bml__nn_gemm_use_isa(1); /* back to the fastest */
+}
+
+/* the pool: every task runs exactly once at any thread count, a loop started from inside a task runs
+ * (on the task's own thread) instead of waiting for the busy pool */
+typedef struct {
+    int *hits;
+    int nested;
+} pool_ctx;
+
+static void pool_inner(void *arg, int i) { __atomic_fetch_add(&((int *)arg)[i], 1, __ATOMIC_RELAXED); }
+
+static void pool_task(void *arg, int i) {
+    pool_ctx *p = arg;
+    __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
+    if (p->nested) bml__nn_parallel_for(7, pool_inner, p->hits + 1000 + 7 * i);
+}
+
+static void test_parallel_for_runs_each_task_once(void) {
+    int before = bml__nn_threads_set(1);
+    for (int th = 1; th <= 4; th++)
+        for (int nested = 0; nested < 2; nested++) {
+            bml__nn_threads_set(th);
+            int *hits = calloc(2000, sizeof *hits);
+            pool_ctx p = {hits, nested};
+            bml__nn_parallel_for(100, pool_task, &p);
+            size_t wrong = 0;
+            for (int i = 0; i < 100; i++) wrong += hits[i] != 1;
+            for (int i = 0; i < 700; i++) wrong += hits[1000 + i] != nested;
+            CHECK_INT(wrong, 0);
+            free(hits);
+        }
+    bml__nn_threads_set(before);
+    int cap_before = bml__nn_threads_cap(3);
+    bml__nn_threads_set(8);
+    CHECK_INT(bml__nn_threads(), 3);
+    bml__nn_threads_set(2);
+    CHECK_INT(bml__nn_threads(), 2);
+    bml__nn_threads_cap(cap_before);
+    bml__nn_threads_set(before);
 }
 
 /* ------------------------------------------------------------------ parity with PyTorch */
@@ -903,7 +1030,7 @@ static void test_mlp_bad_parameters(void) {
     CHECK(m == NULL);
 }
 
-TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_linear_parity), T(test_layernorm_parity),
+TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_gemm_reference_and_splits), T(test_parallel_for_runs_each_task_once), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
           T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),

@@ -1,6 +1,8 @@
 /* Threads and reentrancy: whole studies run at the same time in one process, each in its own thread,
- * give what the same studies give one after the other, bit for bit; so do the registries listed from
- * many threads at once. KEEP=1 keeps the run directories (their path is printed). */
+ * give what the same studies give one after the other, bit for bit, the networks training on one thread
+ * one after the other and on three threads at once (the studies then share the networks' worker pool:
+ * one loop owns it, the others run on their own thread); so do the registries listed from many threads at
+ * once. KEEP=1 keeps the run directories (their path is printed). */
 #define _DEFAULT_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@ static const study studies[] = {
     {"lstm_attn", {"pipeline=latent_ode_seq", "model=lstm_attn", "pipeline.target=modes", "training.epochs=3"}},
     {"neural_ode", {"pipeline=latent_ode_seq", "model=neural_ode", "pipeline.target=modes", "training.epochs=2",
                     "model.solver=rk4"}},
+    {"cnn_lstm", {"pipeline=latent_ode_seq", "model=cnn_lstm", "pipeline.target=modes", "training.epochs=2"}},
+    {"acla", {"pipeline=latent_ode_seq", "model=acla", "pipeline.target=modes", "training.epochs=1"}},
 };
 #define N_STUDIES (sizeof studies / sizeof *studies)
 static const char *const outputs[] = {"metrics.json", "predictions.csv", "step_metrics.csv", "attention.csv", "latent.csv"};
@@ -36,6 +40,7 @@ static const char *const outputs[] = {"metrics.json", "predictions.csv", "step_m
 typedef struct {
     const study *s;
     const char *output_dir;
+    const char *threads;         /* the training.threads override */
     bml_status st;
     char *error;                 /* the failing call's message (malloc'ed), NULL on success */
     char *metrics_json;          /* from bml_run_result, without its wall times (timing_s) */
@@ -45,8 +50,8 @@ typedef struct {
 static void *run_job(void *arg) {
     job *j = arg;
     char *od = bml__sprintf("output_dir=%s", j->output_dir), *rn = bml__sprintf("run_name=%s", j->s->name);
-    const char *ov[MAX_OV + 4] = {od, rn, "figures=false", "seed=42"};
-    size_t n = 4;
+    const char *ov[MAX_OV + 5] = {od, rn, "figures=false", "seed=42", j->threads};
+    size_t n = 5;
     for (size_t i = 0; i < MAX_OV && j->s->ov[i]; i++) ov[n++] = j->s->ov[i];
     bml_config *c = NULL;
     bml_run_result *r = NULL;
@@ -93,8 +98,8 @@ static void test_concurrent_studies_match_sequential(void) {
     char *seq_dir = bml__path_join(root, "one-after-the-other"), *par_dir = bml__path_join(root, "at-once");
     job seq[N_STUDIES] = {0}, par[N_STUDIES] = {0};
     for (size_t i = 0; i < N_STUDIES; i++) {
-        seq[i] = (job){.s = &studies[i], .output_dir = seq_dir};
-        par[i] = (job){.s = &studies[i], .output_dir = par_dir};
+        seq[i] = (job){.s = &studies[i], .output_dir = seq_dir, .threads = "training.threads=1"};
+        par[i] = (job){.s = &studies[i], .output_dir = par_dir, .threads = "training.threads=3"};
         run_job(&seq[i]);
     }
     pthread_t th[N_STUDIES];

@@ -73,6 +73,11 @@ char *bml__join(char *const *items, size_t n, const char *sep);
 /* The names name(0) .. name(n - 1) of a registry joined by ", " (for "valid: ..." messages); NULL without memory. */
 char *bml__registry_names(size_t n, const char *(*name)(size_t));
 
+/* ---- threads ---- */
+/* The thread budget set by bml_parallel_set_thread_local (this thread) or else bml_parallel_set_threads (the
+ * process), 0 where neither was called: the networks' worker pool (nn/par.h) stays within it. */
+int bml__parallel_thread_budget(void);
+
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */
 int bml__parse_double(const char *s, double *out);

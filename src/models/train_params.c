@@ -31,6 +31,7 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
     o->lr_find_steps = p->lr_find_steps;
     o->lr_find_min = p->lr_find_min_lr;
     o->lr_find_max = p->lr_find_max_lr;
+    o->threads = (int)p->threads;
     return BML_OK;
 }
 
@@ -104,7 +105,9 @@ char *bml__history_csv(const bml_train_history *h) {
 
 char *bml__params_json(const bml__strvec *keys, const bml__strvec *values) {
     cJSON *pj = cJSON_CreateObject();
-    for (size_t i = 0; i < keys->n; i++) cJSON_AddStringToObject(pj, keys->items[i], values->items[i]);
+    for (size_t i = 0; i < keys->n; i++)
+        if (strcmp(keys->items[i], "threads")) /* how fast, not what: a checkpoint is the same at any count */
+            cJSON_AddStringToObject(pj, keys->items[i], values->items[i]);
     char *txt = cJSON_PrintUnformatted(pj);
     cJSON_Delete(pj);
     return txt;

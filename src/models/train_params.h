@@ -11,7 +11,7 @@ typedef struct {
     char *scheduler, *loss;
     double learning_rate, weight_decay, grad_clip, loss_delta, loss_epsilon, loss_monotonicity_weight,
         loss_smoothness_weight;
-    long epochs, batch_size, patience, scheduler_t0, scheduler_t_mult, seed, lr_find_steps;
+    long epochs, batch_size, patience, scheduler_t0, scheduler_t_mult, seed, lr_find_steps, threads;
     double lr_find_min_lr, lr_find_max_lr;
     int scale_targets;
 } bml__train_params;
@@ -39,6 +39,8 @@ typedef struct {
      "initialisation, shuffling and dropout seed (-1: the run's)"},                                                     \
     {"scale_targets", BML__P_BOOL, offsetof(T, train.scale_targets), "true", 1, 0, 0,                                   \
      "train on targets standardised with training statistics (predictions are returned in target units)"},              \
+    {"threads", BML__P_INT, offsetof(T, train.threads), "0", 0, 4096, 0,                                               \
+     "training threads (0: every core, within a fold's share); results do not depend on it"},                    \
     {"lr_find_steps", BML__P_INT, offsetof(T, train.lr_find_steps), "0", 0, 1e7, 0,                                     \
      "set by batteryml lr-find: > 0 runs the learning-rate range test over that many mini-batches instead of training"}, \
     {"lr_find_min_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_min_lr), "1e-7", 0, 1e6, 1, "lr-find: first rate"},    \
@@ -60,7 +62,8 @@ bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *whe
 char *bml__history_csv(const bml_train_history *h);
 /* what fitting a neural model found: {"params", "epochs_run", "best_epoch" (1-based), "best_val_loss"} */
 cJSON *bml__train_fit_info(size_t n_params, const bml_train_history *h);
-/* The model's parameters (as given) as a JSON object text, for checkpoints (malloc'ed). */
+/* The model's parameters (as given, training.threads left out) as a JSON object text, for checkpoints
+ * (malloc'ed). */
 char *bml__params_json(const bml__strvec *keys, const bml__strvec *values);
 
 #endif

@@ -1,46 +1,11 @@
 /* Layers: forward/backward pairs (see nn.h). References: PyTorch 1.13 semantics (FACTS.md section 3). */
-#include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "nn/fastmath.h"
 #include "nn/nn.h"
 
-/* ------------------------------------------------------------------ matrix products */
-/* OpenBLAS, asked for more than one thread, computes a product above its size threshold (M N K > 4 * 65536)
- * with its threaded driver, which partitions the product among the threads it has and, with some of its
- * kernels (Haswell's, chosen on AVX2 machines), rounds differently from its one-thread driver: the same
- * training then gave other numbers at OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) 1 and 2. So OpenBLAS
- * runs on one thread in this process: set once, before the library's first product, and never per call.
- * Parallel work, where it pays, is the library's own: a partition fixed by the shapes (never by the
- * number of threads), each part a one-thread BLAS call, partial sums reduced in a fixed order.
- *
- * openblas_set_num_threads is process-global; in OpenBLAS's OpenMP build it also calls
- * omp_set_num_threads on the calling thread, which would leave XGBoost on one thread there. It is
- * therefore called from a short-lived thread of its own (in the pthreads and sequential builds that
- * changes nothing). */
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-
-static void *blas_one_thread_body(void *unused) {
-    (void)unused;
-    openblas_set_num_threads(1);
-    return NULL;
-}
-
-static void blas_one_thread(void) {
-    pthread_t th;
-    if (pthread_create(&th, NULL, blas_one_thread_body, NULL) == 0) pthread_join(th, NULL);
-    else openblas_set_num_threads(1); /* no thread to spare: the caller's own OpenMP setting is the cost */
-}
-
-void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
-                 int ldb, float beta, float *c, int ldc) {
-    pthread_once(&blas_once, blas_one_thread);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha,
-                a, lda, b, ldb, beta, c, ldc);
-}
-
+/* ------------------------------------------------------------------ matrix products (bml__nn_gemm: gemm.c) */
 void bml__nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate) {
     bml__nn_gemm(0, 1, M, N, K, 1.0f, a, K, b, K, accumulate ? 1.0f : 0.0f, out, N);
 }

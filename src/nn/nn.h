@@ -13,12 +13,17 @@
 #include "core/internal.h"
 
 /* ---- matrix products: out (M, N) (+)= a (M, K) @ b^T or b, through cblas; naive references beside ---- */
-/* The library's one way into BLAS: c (M,N) = alpha op(a) op(b) + beta c, row-major, op = transpose when
- * trans_* is 1 (cblas_sgemm's arguments otherwise). The first call sets OpenBLAS to one thread for the
- * whole process, once (layers.c says why): results never depend on OPENBLAS_NUM_THREADS or
- * OMP_NUM_THREADS, and calls from several threads at once are safe. */
+/* The library's one matrix product: c (M,N) = alpha op(a) op(b) + beta c, row-major, op = transpose when
+ * trans_* is 1 (cblas_sgemm's arguments otherwise); its own kernels (gemm.c), not BLAS. Each element is
+ * sum_k op(a)_ik op(b)_kj accumulated in the order of k with fused multiply-adds, then times alpha (plus beta
+ * c): the same bits for any split of the product into row or column parts, on any number of threads, with
+ * any of the kernels. A large product runs its rows in parts on the calling thread's threads (par.h).
+ * Calls from several threads at once are safe. */
 void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc);
+/* Tests only: the kernels of instruction set isa (0 plain C, 1 AVX2 + FMA, 2 AVX-512) from now on, for the
+ * whole process; 0 (and no change) where the CPU lacks them. All give the same bits. Not thread-safe. */
+int bml__nn_gemm_use_isa(int isa);
 /* out (M,N) = [accumulate ? out : 0] + a (M,K) @ b (N,K)^T */
 void bml__nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
 void bml__nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
@@ -79,7 +84,9 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 /* ---- multi-head self-attention (torch.nn.MultiheadAttention, batch_first, packed in-projection) ----
  * x (B, T, D), w_in (3D, D), b_in (3D), w_out (D, D), b_out (D), nh heads of D/nh; keys t >= len[b]
  * are masked (key padding mask). Saves qkv (B, T, 3D), probs (B, nh, T, T) (softmax, before dropout),
- * dmask (B, nh, T, T) (dropout multipliers; all 1 when not training), ctx (B, T, D). */
+ * dmask (B, nh, T, T) (dropout multipliers; all 1 when not training), ctx (B, T, D). The multipliers are
+ * drawn first, all of them, in that layout's order; then the samples run on the calling thread's threads
+ * (par.h), forward and backward. */
 void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng);

@@ -5,6 +5,7 @@
 
 #include "nn/fastmath.h"
 #include "nn/nn.h"
+#include "nn/par.h"
 
 #define tanh_fast bml__tanh_fast
 
@@ -42,7 +43,7 @@ lstm_cell_backward(int H, const float *restrict g, const float *restrict c, cons
 }
 
 /* ------------------------------------------------------------------ LSTM */
-size_t bml__nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H); }
+size_t bml__nn_lstm_forward_scratch(int B, int H) { return (size_t)B * (6 * (size_t)H) + 4 * (size_t)H * H; }
 
 void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *inp, const int *len, const float *w_ih,
                          const float *w_hh, const float *b_ih, const float *b_hh, int B, int T, int C, int H, int reverse,
@@ -51,6 +52,9 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     float *hh = scratch;                       /* (B, 4H) h_{t-1} W_hh^T */
     float *hprev = hh + (size_t)B * G;         /* (B, H) */
     float *cprev = hprev + (size_t)B * H;      /* (B, H) */
+    float *w_hh_t = cprev + (size_t)B * H;     /* (H, 4H) W_hh^T: each step's product reads it as it lies */
+    for (size_t j = 0; j < G; j++)
+        for (int i = 0; i < H; i++) w_hh_t[(size_t)i * G + j] = w_hh[j * H + i];
     /* input projections of every step at once: gates (B*T, 4H) = inp W_ih^T + b_ih + b_hh */
     for (size_t r = 0; r < (size_t)B * T; r++)
         for (size_t j = 0; j < G; j++) gates[r * G + j] = b_ih[j] + b_hh[j];
@@ -60,7 +64,7 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     memset(out, 0, (size_t)B * T * H * sizeof *out);
     memset(cell, 0, (size_t)B * T * H * sizeof *cell);
     for (int k = 0; k < T; k++) {
-        bml__nn_matmul_abt(hh, hprev, w_hh, B, (int)G, H, 0);
+        bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k;
@@ -122,12 +126,18 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 }
 
 /* ------------------------------------------------------------------ multi-head self-attention */
-/* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
- * padding mask (p (T) becomes the probabilities), the dropout multipliers dm (T) (1 when not training), and
- * c (hd) += sum_k p_k dm_k v_k, the value rows ld apart. */
-static void attn_row_forward(float *p, float *dm, int len, int T, const float *v, size_t ld, int hd, float *c, float dropout,
-                             int training, bml_nn_rng *rng) {
+/* The dropout multipliers of the attention probabilities, n of them in the order the rows are laid out
+ * (0 or 1/(1-p) when training with dropout, 1 otherwise): drawn before the rows are computed, so that the
+ * rows can be computed in any order, and in the order the rows used to draw them one by one. */
+static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, bml_nn_rng *rng) {
     float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
+    for (size_t i = 0; i < n; i++) dm[i] = training && dropout > 0 ? (bml__nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+}
+
+/* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
+ * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
+ * multipliers dm (T), the value rows ld apart. */
+static void attn_row_forward(float *p, const float *dm, int len, int T, const float *v, size_t ld, int hd, float *c) {
     float mx = -INFINITY;
     for (int tk = 0; tk < len; tk++)
         if (p[tk] > mx) mx = p[tk];
@@ -139,7 +149,6 @@ static void attn_row_forward(float *p, float *dm, int len, int T, const float *v
     float inv = (float)(1.0 / sum);
     for (int tk = 0; tk < T; tk++) {
         p[tk] *= inv;
-        dm[tk] = training && dropout > 0 ? (bml__nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
         float a = p[tk] * dm[tk];
         if (a == 0.0f) continue;
         const float *vr = v + (size_t)tk * ld;
@@ -170,55 +179,78 @@ static void attn_row_backward(const float *p, const float *dm, float *dp, int le
     }
 }
 
+/* the arguments of one sample's attention, forward or backward (one task per sample) */
+typedef struct {
+    const float *qkv, *probs_c, *dmask, *dctx;
+    float *probs, *ctx, *dqkv, *dpd;
+    const int *len;
+    int T, D, nh, hd;
+    float scale;
+} mha_args;
+
+static void mha_forward_sample(void *arg, int b) {
+    const mha_args *a = arg;
+    int T = a->T, D = a->D, nh = a->nh, hd = a->hd;
+    size_t ld = 3 * (size_t)D; /* row stride of q, k and v inside qkv */
+    for (int h = 0; h < nh; h++) {
+        const float *q = a->qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
+        float *pb = a->probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
+        /* scores (T, T) = scale q k^T for this sample and head */
+        bml__nn_gemm(0, 1, T, T, hd, a->scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
+        for (int tq = 0; tq < T; tq++)
+            attn_row_forward(pb + (size_t)tq * T, a->dmask + (((size_t)b * nh + h) * T + tq) * T, a->len[b], T, v, ld, hd,
+                             a->ctx + ((size_t)b * T + tq) * D + h * hd);
+    }
+}
+
 void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng) {
     int hd = D / nh;
-    float scale = 1.0f / sqrtf((float)hd);
     bml__nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
     memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
-    size_t ld = 3 * (size_t)D; /* row stride of q, k and v inside qkv */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < nh; h++) {
-            const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
-            float *pb = probs + ((size_t)b * nh + h) * T * T; /* (T, T) */
-            /* scores (T, T) = scale q k^T for this sample and head */
-            bml__nn_gemm(0, 1, T, T, hd, scale, q, (int)ld, k, (int)ld, 0.0f, pb, T);
-            for (int tq = 0; tq < T; tq++)
-                attn_row_forward(pb + (size_t)tq * T, dmask + (((size_t)b * nh + h) * T + tq) * T, len[b], T, v, ld, hd,
-                                 ctx + ((size_t)b * T + tq) * D + h * hd, dropout, training, rng);
-        }
+    attn_dropout_draw(dmask, (size_t)B * nh * T * T, dropout, training, rng);
+    mha_args a = {.qkv = qkv, .dmask = dmask, .probs = probs, .ctx = ctx, .len = len, .T = T, .D = D, .nh = nh, .hd = hd,
+                  .scale = 1.0f / sqrtf((float)hd)};
+    bml__nn_parallel_for(B, mha_forward_sample, &a);
     bml__nn_linear_forward(out, ctx, w_out, b_out, B * T, D, D);
+}
+
+static void mha_backward_sample(void *arg, int b) {
+    const mha_args *a = arg;
+    int T = a->T, D = a->D, nh = a->nh, hd = a->hd;
+    size_t ld = 3 * (size_t)D;
+    float *dpd = a->dpd + (size_t)b * T * T; /* (T, T) d (dropped-out probabilities) of this sample, one head at a time */
+    for (int h = 0; h < nh; h++) {
+        const float *q = a->qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
+        const float *dcb = a->dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
+        /* d (p * dmask) (T, T) = d ctx v^T */
+        bml__nn_gemm(0, 1, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
+        for (int tq = 0; tq < T; tq++)
+            attn_row_backward(a->probs_c + (((size_t)b * nh + h) * T + tq) * T, a->dmask + (((size_t)b * nh + h) * T + tq) * T,
+                              dpd + (size_t)tq * T, a->len[b], a->scale, dcb + (size_t)tq * D, q + (size_t)tq * ld, k, ld, hd,
+                              a->dqkv + ((size_t)b * T + tq) * ld + h * hd, a->dqkv + (size_t)b * T * ld + D + h * hd,
+                              a->dqkv + (size_t)b * T * ld + 2 * D + h * hd);
+    }
 }
 
 void bml__nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,
                          const float *x, const float *qkv, const float *probs, const float *dmask, const float *ctx,
                          const int *len, const float *w_in, const float *w_out, int B, int T, int D, int nh, float *scratch) {
     int hd = D / nh;
-    float scale = 1.0f / sqrtf((float)hd);
     float *dqkv = scratch;                      /* (B, T, 3D) */
     float *dctx = dqkv + (size_t)B * T * 3 * D; /* (B, T, D) d ctx = dout W_out */
-    float *dpd = dctx + (size_t)B * T * D;      /* (T, T) d (dropped-out probabilities) of one sample and head */
+    float *dpd = dctx + (size_t)B * T * D;      /* (B, T, T) one (T, T) work matrix per sample */
     memset(dqkv, 0, (size_t)B * T * 3 * D * sizeof *dqkv);
     memset(dctx, 0, (size_t)B * T * D * sizeof *dctx);
     bml__nn_linear_backward(dctx, dw_out, db_out, dout, ctx, w_out, B * T, D, D);
-    size_t ld = 3 * (size_t)D;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < nh; h++) {
-            const float *q = qkv + (size_t)b * T * ld + h * hd, *k = q + D, *v = q + 2 * D;
-            const float *dcb = dctx + (size_t)b * T * D + h * hd; /* d ctx (T, hd), row stride D */
-            /* d (p * dmask) (T, T) = d ctx v^T */
-            bml__nn_gemm(0, 1, T, T, hd, 1.0f, dcb, D, v, (int)ld, 0.0f, dpd, T);
-            for (int tq = 0; tq < T; tq++)
-                attn_row_backward(probs + (((size_t)b * nh + h) * T + tq) * T, dmask + (((size_t)b * nh + h) * T + tq) * T,
-                                  dpd + (size_t)tq * T, len[b], scale, dcb + (size_t)tq * D, q + (size_t)tq * ld, k, ld, hd,
-                                  dqkv + ((size_t)b * T + tq) * ld + h * hd, dqkv + (size_t)b * T * ld + D + h * hd,
-                                  dqkv + (size_t)b * T * ld + 2 * D + h * hd);
-        }
+    mha_args a = {.qkv = qkv, .probs_c = probs, .dmask = dmask, .dctx = dctx, .dqkv = dqkv, .dpd = dpd, .len = len, .T = T,
+                  .D = D, .nh = nh, .hd = hd, .scale = 1.0f / sqrtf((float)hd)};
+    bml__nn_parallel_for(B, mha_backward_sample, &a);
     bml__nn_linear_backward(dx, dw_in, db_in, dqkv, x, w_in, B * T, D, 3 * D);
 }
 
-size_t bml__nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)T * T; }
+size_t bml__nn_mha_backward_scratch(int B, int T, int D) { return (size_t)B * T * 4 * D + (size_t)B * T * T; }
 
 void bml__nn_mha_first_forward(float *out, float *q, float *kv, float *probs, float *dmask, float *ctx, const float *x,
                               const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
@@ -232,6 +264,7 @@ void bml__nn_mha_first_forward(float *out, float *q, float *kv, float *probs, fl
         for (int i = 0; i < D; i++) q[(size_t)b * D + i] += b_in[i];
     bml__nn_linear_forward(kv, x, w_in + (size_t)D * D, b_in + D, B * T, D, 2 * D);
     memset(ctx, 0, (size_t)B * D * sizeof *ctx);
+    attn_dropout_draw(dmask, (size_t)B * nh * T, dropout, training, rng);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < nh; h++) {
             const float *qh = q + (size_t)b * D + h * hd;
@@ -242,8 +275,7 @@ void bml__nn_mha_first_forward(float *out, float *q, float *kv, float *probs, fl
                 for (int i = 0; i < hd; i++) sc += (qh[i] * scale) * k[(size_t)tk * 2 * D + i];
                 p[tk] = sc;
             }
-            attn_row_forward(p, dmask + ((size_t)b * nh + h) * T, len[b], T, v, 2 * (size_t)D, hd, ctx + (size_t)b * D + h * hd,
-                             dropout, training, rng);
+            attn_row_forward(p, dmask + ((size_t)b * nh + h) * T, len[b], T, v, 2 * (size_t)D, hd, ctx + (size_t)b * D + h * hd);
         }
     bml__nn_linear_forward(out, ctx, w_out, b_out, B, D, D);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "nn/par.h"
 
 static void add_tensor(bml__seq_net *n, const char *name, size_t size) {
     BML__ASSERT(n->n_tensors < BML_SEQ_MAX_TENSORS);
@@ -138,8 +139,9 @@ static bml_status ensure(bml__seq_net *n, int B, int T) {
     size_t mha_scr = bml__nn_mha_backward_scratch(B, T, (int)D);
     size_t scr = lstm_scr > mha_scr ? lstm_scr : mha_scr;
     if (cnnr * c1 * 3 > scr) scr = cnnr * c1 * 3;
-    size_t total = bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 + 2 * (c1 + c2) + bt * in0 +
-                   4 * (2 * bt * H + bt * 4 * H) + 2 * bt * D + 2 * bt * D + bt * 3 * D + 2 * (size_t)B * nh * T * T +
+    size_t d4w = widest > in0 ? widest : in0;
+    size_t total = lstm_scr + bt * d4w + bt * F + cnnr + cnnr * 3 + 3 * cnnr * c1 + cnnr * c1 * 3 + 3 * cnnr * c2 +
+                   2 * (c1 + c2) + bt * in0 + 4 * (2 * bt * H + bt * 4 * H) + 2 * bt * D + 2 * bt * D + bt * 3 * D + 2 * (size_t)B * nh * T * T +
                    4 * bt * D + 2 * bt + 4 * bt * hh + scr + 3 * bt * widest;
     float *a = realloc(n->arena, total * sizeof *a);
     int *len = realloc(n->len, (size_t)B * sizeof *len);
@@ -188,6 +190,8 @@ static bml_status ensure(bml__seq_net *n, int B, int T) {
     CARVE(h1_mask, bt * hh);
     CARVE(h1_drop, bt * hh);
     CARVE(scratch, scr);
+    CARVE(scratch_rev, lstm_scr);
+    CARVE(d4, bt * d4w);
     CARVE(d1, bt * widest);
     CARVE(d2, bt * widest);
     CARVE(d3, bt * widest);
@@ -209,6 +213,35 @@ static void split_dirs(float *f, float *r, const float *cat, size_t bt, size_t H
         memcpy(f + i * H, cat + i * 2 * H, H * sizeof *f);
         memcpy(r + i * H, cat + i * 2 * H + H, H * sizeof *r);
     }
+}
+
+/* one LSTM layer l, one direction per task (forward: d = 0, reverse: d = 1) */
+typedef struct {
+    bml__seq_net *n;
+    int l;
+    const float *in; /* the layer's input (B, T, in_dim) */
+    int in_dim;
+} lstm_args;
+
+static void lstm_forward_dir(void *arg, int d) {
+    const lstm_args *a = arg;
+    bml__seq_net *n = a->n;
+    int l = a->l;
+    bml__nn_lstm_forward(n->h_out[l][d], n->h_cell[l][d], n->h_gates[l][d], a->in, n->len, P(LSTM_NAMES[l][d][0]),
+                        P(LSTM_NAMES[l][d][1]), P(LSTM_NAMES[l][d][2]), P(LSTM_NAMES[l][d][3]), n->B, n->T, a->in_dim, n->H, d,
+                        d ? n->scratch_rev : n->scratch);
+}
+
+static void lstm_backward_dir(void *arg, int d) {
+    const lstm_args *a = arg;
+    bml__seq_net *n = a->n;
+    int l = a->l;
+    size_t bt = (size_t)n->B * n->T;
+    const float *dh = n->d1 + (d ? bt * (size_t)n->H : 0); /* split_dirs put d out of each direction in d1 */
+    bml__nn_lstm_backward(d ? n->d4 : n->d2, G(LSTM_NAMES[l][d][0]), G(LSTM_NAMES[l][d][1]), G(LSTM_NAMES[l][d][2]),
+                         G(LSTM_NAMES[l][d][3]), dh, a->in, n->h_out[l][d], n->h_cell[l][d], n->h_gates[l][d], n->len,
+                         P(LSTM_NAMES[l][d][0]), P(LSTM_NAMES[l][d][1]), n->B, n->T, a->in_dim, n->H, d,
+                         d ? n->scratch_rev : n->scratch);
 }
 
 bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *mask, int B, int T, int training, float *out) {
@@ -243,10 +276,8 @@ bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *ma
     const float *in = n->lstm_in;
     int in_dim = n->in0;
     for (int l = 0; l < 2; l++) {
-        for (int d = 0; d < 2; d++)
-            bml__nn_lstm_forward(n->h_out[l][d], n->h_cell[l][d], n->h_gates[l][d], in, n->len, P(LSTM_NAMES[l][d][0]),
-                                P(LSTM_NAMES[l][d][1]), P(LSTM_NAMES[l][d][2]), P(LSTM_NAMES[l][d][3]), B, T, in_dim, (int)H,
-                                d, n->scratch);
+        lstm_args a = {n, l, in, in_dim};
+        bml__nn_parallel_for(2, lstm_forward_dir, &a); /* the two directions at once, each with its own scratch */
         concat_dirs(n->cat[l], n->h_out[l][0], n->h_out[l][1], bt, H);
         if (l == 0) {
             if (training && n->dropout > 0) {
@@ -304,12 +335,13 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
         int in_dim = l == 1 ? (int)D : n->in0;
         float *dfwd = d1, *drev = d1 + bt * H; /* d1 is free again: split d cat[l] (in d3) into directions */
         split_dirs(dfwd, drev, d3, bt, H);
+        /* the two directions at once: d input of the forward one into d2, of the reverse one into d4, then
+         * d2 += d4 */
         memset(d2, 0, bt * (size_t)in_dim * sizeof *d2);
-        for (int d = 0; d < 2; d++)
-            bml__nn_lstm_backward(d2, G(LSTM_NAMES[l][d][0]), G(LSTM_NAMES[l][d][1]), G(LSTM_NAMES[l][d][2]),
-                                 G(LSTM_NAMES[l][d][3]), d ? drev : dfwd, in, n->h_out[l][d], n->h_cell[l][d],
-                                 n->h_gates[l][d], n->len, P(LSTM_NAMES[l][d][0]), P(LSTM_NAMES[l][d][1]), B, T, in_dim,
-                                 (int)H, d, n->scratch);
+        memset(n->d4, 0, bt * (size_t)in_dim * sizeof *n->d4);
+        lstm_args a = {n, l, in, in_dim};
+        bml__nn_parallel_for(2, lstm_backward_dir, &a);
+        for (size_t i = 0; i < bt * (size_t)in_dim; i++) d2[i] += n->d4[i];
         if (l == 1) { /* through the inter-layer dropout: d cat[0] into d3 */
             memset(d3, 0, bt * D * sizeof *d3);
             bml__nn_dropout_backward(d3, d2, n->drop_mask, bt * D);

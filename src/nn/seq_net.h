@@ -35,7 +35,7 @@ typedef struct {
     int *len;
     float *x, *rowmask, *c1_col, *c1_out, *c1_relu, *bn1_out, *c2_col, *c2_out, *c2_relu, *bn2_out, *bn_stat,
         *lstm_in, *h_out[2][2], *h_cell[2][2], *h_gates[2][2], *cat[2], *drop_mask, *cat_drop, *qkv, *probs, *amask,
-        *ctx, *attn, *res, *ln_out, *ln_mean, *ln_rstd, *h1, *h1_relu, *h1_mask, *h1_drop, *scratch, *d1, *d2, *d3;
+        *ctx, *attn, *res, *ln_out, *ln_mean, *ln_rstd, *h1, *h1_relu, *h1_mask, *h1_drop, *scratch, *scratch_rev, *d1, *d2, *d3, *d4;
 } bml__seq_net;
 
 bml_status bml__seq_net_create(int cnn, int F, int O, int H, int heads, float dropout, uint64_t seed, bml__seq_net **out);

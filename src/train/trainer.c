@@ -7,6 +7,7 @@
 
 #include "core/internal.h"
 #include "nn/nn.h"
+#include "nn/par.h"
 
 void bml__train_history_release(bml_train_history *h) {
     free(h->train_loss);
@@ -182,11 +183,21 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
     return st;
 }
 
+static bml_status train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+                        const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h);
+
 bml_status bml__train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
                      const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h) {
     memset(h, 0, sizeof *h);
     h->best_epoch = -1;
-    if (o->lr_find_steps > 0) return lr_range_test(t, x, y, mask, n, o, h);
+    int threads_before = bml__nn_threads_set(o->threads); /* for this fit, in this thread */
+    bml_status st = o->lr_find_steps > 0 ? lr_range_test(t, x, y, mask, n, o, h) : train(t, x, y, mask, n, xv, yv, mv, nv, o, h);
+    bml__nn_threads_set(threads_before);
+    return st;
+}
+
+static bml_status train(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n, const float *xv,
+                        const float *yv, const float *mv, size_t nv, const bml_train_opts *o, bml_train_history *h) {
     size_t bs = (size_t)o->batch_size, od = t->out_dim, md = t->mask_dim;
     if (o->loss.kind == BML_LOSS_PHYSICS && !md)
         return bml__fail(BML_ERR_VALUE, "loss physics_informed needs sequences (models lstm_attn, cnn_lstm on latent_ode_seq)");

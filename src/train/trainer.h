@@ -42,6 +42,9 @@ typedef struct {
      * loss, val_loss the batch's own loss, lr the rate used. */
     long lr_find_steps;
     double lr_find_min, lr_find_max;
+    /* threads of the network's parallel loops while training (nn/par.h; 0: every core), under the calling
+     * thread's cap (bml__nn_threads_cap). The numbers do not depend on it. */
+    int threads;
 } bml_train_opts;
 
 typedef struct {

@@ -1,0 +1,234 @@
+/* The library's matrix product (bml__nn_gemm, see nn.h): register-blocked kernels of its own for the small
+ * and mid-sized products of the networks, AVX-512 or AVX2 + FMA where the CPU has them, plain C otherwise.
+ *
+ * Every element is computed the same way whatever the shapes, strides, blocking or instruction set: its
+ * products are accumulated from zero in the order k = 0, 1, ..., K-1 with fused multiply-adds (vector FMA
+ * and C's fmaf round alike), then c = alpha acc (+ beta c). So a product split into parts (rows or columns)
+ * gives exactly what the whole product gives: parallel parts never change a result. Why not OpenBLAS: its
+ * threaded driver rounds differently from its one-thread one, and the kernels it picks depend on whether it
+ * knows the CPU (OpenBLAS 0.3.21 takes an Emerald Rapids Xeon for a Prescott and runs SSE3 kernels, at a
+ * third of this file's speed on the networks' shapes). */
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "nn/nn.h"
+#include "nn/par.h"
+
+#define MR 8 /* rows per tile at most: 8 with AVX-512 (16 accumulators of its 32 registers), 6 otherwise */
+
+/* op(a)(i, k) = a[i * ai + k * ak]; the B panel: bp[k * ldp + j], j < NR (zero beyond the product's columns);
+ * tile (mr, NR) receives the sums */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define NR512 32
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float *tile) {
+    __m512 c[MR][2];
+    for (int r = 0; r < mr; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * ldp), b1 = _mm512_loadu_ps(bp + (size_t)k * ldp + 16);
+        const float *ak_ = a + (size_t)k * ak;
+        for (int r = 0; r < mr; r++) {
+            __m512 av = _mm512_set1_ps(ak_[(size_t)r * ai]);
+            c[r][0] = _mm512_fmadd_ps(av, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(av, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        _mm512_storeu_ps(tile + r * NR512, c[r][0]);
+        _mm512_storeu_ps(tile + r * NR512 + 16, c[r][1]);
+    }
+}
+
+__attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
+                                                          const float *bp, size_t ldp, float *tile) {
+    switch (mr) { /* a constant row count each: the accumulators stay in registers */
+    case 8: tile512(8, K, a, ai, ak, bp, ldp, tile); break;
+    case 7: tile512(7, K, a, ai, ak, bp, ldp, tile); break;
+    case 6: tile512(6, K, a, ai, ak, bp, ldp, tile); break;
+    case 5: tile512(5, K, a, ai, ak, bp, ldp, tile); break;
+    case 4: tile512(4, K, a, ai, ak, bp, ldp, tile); break;
+    case 3: tile512(3, K, a, ai, ak, bp, ldp, tile); break;
+    case 2: tile512(2, K, a, ai, ak, bp, ldp, tile); break;
+    default: tile512(1, K, a, ai, ak, bp, ldp, tile); break;
+    }
+}
+
+#define NR256 16
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+tile256(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float *tile) {
+    __m256 c[MR][2];
+    for (int r = 0; r < mr; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(bp + (size_t)k * ldp), b1 = _mm256_loadu_ps(bp + (size_t)k * ldp + 8);
+        const float *ak_ = a + (size_t)k * ak;
+        for (int r = 0; r < mr; r++) {
+            __m256 av = _mm256_set1_ps(ak_[(size_t)r * ai]);
+            c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        _mm256_storeu_ps(tile + r * NR256, c[r][0]);
+        _mm256_storeu_ps(tile + r * NR256 + 8, c[r][1]);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void tile256_any(int mr, int K, const float *a, size_t ai, size_t ak,
+                                                           const float *bp, size_t ldp, float *tile) {
+    switch (mr) {
+    case 6: tile256(6, K, a, ai, ak, bp, ldp, tile); break;
+    case 5: tile256(5, K, a, ai, ak, bp, ldp, tile); break;
+    case 4: tile256(4, K, a, ai, ak, bp, ldp, tile); break;
+    case 3: tile256(3, K, a, ai, ak, bp, ldp, tile); break;
+    case 2: tile256(2, K, a, ai, ak, bp, ldp, tile); break;
+    default: tile256(1, K, a, ai, ak, bp, ldp, tile); break;
+    }
+}
+#endif
+
+/* plain C, 16 columns: fmaf rounds as the vector FMAs do */
+static void tile_c(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float *tile) {
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < 16; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s = fmaf(a[(size_t)r * ai + (size_t)k * ak], bp[(size_t)k * ldp + j], s);
+            tile[r * 16 + j] = s;
+        }
+}
+
+typedef void (*tile_fn)(int, int, const float *, size_t, size_t, const float *, size_t, float *);
+
+static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
+static tile_fn kernel; /* chosen once for the process, with its panel width and tile height */
+static int kernel_nr, kernel_mr;
+
+static int isa_supported(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (isa == 2) return __builtin_cpu_supports("avx512f");
+    if (isa == 1) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return isa == 0;
+}
+
+static void use_isa(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == 2) {
+        kernel = tile512_any, kernel_nr = NR512, kernel_mr = 8;
+        return;
+    }
+    if (isa == 1) {
+        kernel = tile256_any, kernel_nr = NR256, kernel_mr = 6;
+        return;
+    }
+#endif
+    kernel = tile_c, kernel_nr = 16, kernel_mr = 6;
+}
+
+static void pick(void) { use_isa(isa_supported(2) ? 2 : isa_supported(1) ? 1 : 0); }
+
+int bml__nn_gemm_use_isa(int isa) {
+    pthread_once(&pick_once, pick);
+    if (isa < 0 || isa > 2 || !isa_supported(isa)) return 0;
+    use_isa(isa);
+    return 1;
+}
+
+static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc) {
+    pthread_once(&pick_once, pick);
+    tile_fn kern = kernel;
+    int nr_ = kernel_nr, mr_ = kernel_mr;
+    if (M <= 0 || N <= 0) return;
+    size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
+    float tile[MR * 32];
+    /* the B panel, (K, nr) packed (columns past N zero) */
+    float stack_panel[256 * 32], *panel = stack_panel;
+    size_t need = (size_t)(K > 0 ? K : 1) * (size_t)nr_;
+    if (need > sizeof stack_panel / sizeof *stack_panel) {
+        panel = malloc(need * sizeof *panel);
+        if (!panel) { /* no memory for the panel: the same sums, element by element */
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    float s = 0.0f;
+                    for (int k = 0; k < K; k++)
+                        s = fmaf(a[(size_t)i * ai + (size_t)k * ak], trans_b ? b[(size_t)j * ldb + k] : b[(size_t)k * ldb + j], s);
+                    float v = alpha * s;
+                    c[(size_t)i * ldc + j] = beta == 0.0f ? v : v + beta * c[(size_t)i * ldc + j];
+                }
+            return;
+        }
+    }
+    for (int j0 = 0; j0 < N; j0 += nr_) {
+        int w = N - j0 < nr_ ? N - j0 : nr_;
+        const float *bp = panel;
+        size_t ldp = (size_t)nr_;
+        if (!trans_b && w == nr_) { /* a whole panel of b as it lies: rows ldb apart */
+            bp = b + j0, ldp = (size_t)ldb;
+        } else {
+            if (trans_b) { /* b's rows j0.. are the panel's columns: read each row once, in order */
+                for (int j = 0; j < w; j++) {
+                    const float *bj = b + (size_t)(j0 + j) * ldb;
+                    for (int k = 0; k < K; k++) panel[(size_t)k * nr_ + j] = bj[k];
+                }
+                for (int k = 0; k < K; k++)
+                    for (int j = w; j < nr_; j++) panel[(size_t)k * nr_ + j] = 0.0f;
+            } else {
+                for (int k = 0; k < K; k++) {
+                    float *row = panel + (size_t)k * nr_;
+                    for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
+                    for (int j = w; j < nr_; j++) row[j] = 0.0f;
+                }
+            }
+        }
+        for (int i0 = 0; i0 < M; i0 += mr_) {
+            int mr = M - i0 < mr_ ? M - i0 : mr_;
+            kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, tile);
+            for (int r = 0; r < mr; r++) {
+                float *cr = c + (size_t)(i0 + r) * ldc + j0;
+                const float *tr = tile + r * nr_;
+                if (beta == 0.0f)
+                    for (int j = 0; j < w; j++) cr[j] = alpha * tr[j];
+                else
+                    for (int j = 0; j < w; j++) cr[j] = alpha * tr[j] + beta * cr[j];
+            }
+        }
+    }
+    if (panel != stack_panel) free(panel);
+}
+
+/* A large product (2^21 multiply-adds and more): its rows in parts on the calling thread's threads (parts
+ * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly); each row comes out as the
+ * whole product gives it. */
+typedef struct {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} gemm_part;
+
+static void gemm_part_run(void *arg, int i) {
+    const gemm_part *g = arg;
+    int i0 = i * g->rows, m = g->M - i0 < g->rows ? g->M - i0 : g->rows;
+    const float *a = g->a + (size_t)i0 * (g->trans_a ? 1 : (size_t)g->lda);
+    gemm_serial(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)i0 * g->ldc,
+                g->ldc);
+}
+
+void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                 int ldb, float beta, float *c, int ldc) {
+    double work = (double)M * N * K;
+    int parts = work < (1 << 21) ? 1 : (int)(work / (1 << 19)); /* parts of 2^19 multiply-adds and more */
+    if (parts > M / 24) parts = M / 24;
+    if (parts < 2 || bml__nn_threads() < 2) {
+        gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    int rows = (M + parts - 1) / parts;
+    rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
+    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, alpha, beta, a, b, c};
+    bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+}

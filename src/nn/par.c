@@ -1,0 +1,149 @@
+/* Worker threads of the neural networks (see par.h). One loop at a time owns the pool; helpers take the
+ * next task index from an atomic counter, so a loop with helpers and one without run the same tasks with
+ * the same code and inputs: only who runs which task differs. */
+#define _POSIX_C_SOURCE 200809L
+#include "nn/par.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "batteryml/parallel.h"
+#include "core/internal.h"
+
+#define MAX_HELPERS 63
+
+static _Thread_local int tl_threads; /* 0: every core */
+static _Thread_local int tl_cap;     /* 0: no cap */
+
+int bml__nn_threads(void) {
+    int n = tl_threads > 0 ? tl_threads : bml_parallel_cores();
+    int cap = tl_cap > 0 ? tl_cap : bml__parallel_thread_budget();
+    if (cap > 0 && n > cap) n = cap;
+    return n < 1 ? 1 : n;
+}
+
+int bml__nn_threads_set(int n) {
+    int old = tl_threads;
+    tl_threads = n > 0 ? n : 0;
+    return old;
+}
+
+int bml__nn_threads_cap(int n) {
+    int old = tl_cap;
+    tl_cap = n > 0 ? n : 0;
+    return old;
+}
+
+typedef struct {
+    void (*fn)(void *, int);
+    void *ctx;
+    int n;
+    atomic_int next;
+} loop;
+
+static pthread_mutex_t owner = PTHREAD_MUTEX_INITIALIZER; /* held by the caller whose loop the pool runs */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;    /* guards everything below */
+static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
+static loop *cur;                   /* the loop helpers may join, NULL between loops */
+static atomic_ulong generation;     /* one per loop: a helper joins each loop once (read unlocked to spin) */
+static int wanted, joined, active;  /* helpers the loop may take, that took it, that still work on it */
+static int n_helpers, quitting;
+static pthread_t helpers[MAX_HELPERS];
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void run_tasks(loop *l) {
+    for (int i; (i = atomic_fetch_add(&l->next, 1)) < l->n;) l->fn(l->ctx, i);
+}
+
+/* A helper out of work first watches for the next loop for a while (~50 microseconds), then sleeps: the
+ * loops of a training step come a few microseconds apart, and a helper woken from sleep on a busy machine
+ * may come too late to take a part. */
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
+}
+
+static void spin_for_next(unsigned long seen) {
+    double until = now_us() + 50.0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (i % 64 == 0 && now_us() > until) return;
+    }
+}
+
+static void *helper_main(void *unused) {
+    (void)unused;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        if (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) {
+            pthread_mutex_unlock(&mu);
+            spin_for_next(seen);
+            pthread_mutex_lock(&mu);
+        }
+        while (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) pthread_cond_wait(&cv_work, &mu);
+        if (quitting) break;
+        loop *l = cur;
+        seen = atomic_load(&generation);
+        joined++, active++;
+        pthread_mutex_unlock(&mu);
+        run_tasks(l);
+        pthread_mutex_lock(&mu);
+        if (--active == 0) pthread_cond_signal(&cv_done);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+/* a forked child has none of the parent's helpers */
+static void after_fork_child(void) {
+    pthread_mutex_init(&owner, NULL);
+    pthread_mutex_init(&mu, NULL);
+    pthread_cond_init(&cv_work, NULL);
+    pthread_cond_init(&cv_done, NULL);
+    cur = NULL, wanted = joined = active = 0, n_helpers = 0, quitting = 0;
+}
+
+static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+
+/* the helpers end with the process (so that leak checkers see no live threads) */
+__attribute__((destructor)) static void stop_helpers(void) {
+    pthread_mutex_lock(&mu);
+    quitting = 1;
+    int n = n_helpers;
+    n_helpers = 0;
+    pthread_cond_broadcast(&cv_work);
+    pthread_mutex_unlock(&mu);
+    for (int i = 0; i < n; i++) pthread_join(helpers[i], NULL);
+}
+
+void bml__nn_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
+    loop l = {fn, ctx, n, 0};
+    int want = bml__nn_threads() - 1;
+    if (want > n - 1) want = n - 1;
+    if (want > MAX_HELPERS) want = MAX_HELPERS;
+    if (want <= 0 || pthread_mutex_trylock(&owner) != 0) { /* alone, or the pool is someone else's now */
+        run_tasks(&l);
+        return;
+    }
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&mu);
+    while (n_helpers < want && !quitting && pthread_create(&helpers[n_helpers], NULL, helper_main, NULL) == 0) n_helpers++;
+    cur = &l;
+    atomic_fetch_add(&generation, 1);
+    wanted = want < n_helpers ? want : n_helpers;
+    joined = 0;
+    if (wanted > 0) pthread_cond_broadcast(&cv_work);
+    pthread_mutex_unlock(&mu);
+    run_tasks(&l);
+    pthread_mutex_lock(&mu);
+    cur = NULL; /* no helper joins from now on; wait for those that did */
+    while (active > 0) pthread_cond_wait(&cv_done, &mu);
+    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&owner);
+}
