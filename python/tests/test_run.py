@@ -389,3 +389,23 @@ def test_import_is_light_and_complete():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("digits", [9, 10, 12])
+def test_numbers_as_written(digits):
+    """Run.predict's vectorized rounding equals float("%.<digits>g" % v) (what the file holds, read back) for
+    float32 values, numbers of any magnitude, and the edges: carries to a new power of ten, ties, 0, -0, NaN,
+    inf, the largest and the subnormal doubles."""
+    from batteryml.run import _as_read, _as_written
+    rng = np.random.default_rng(digits)
+    edges = np.array([9.9999999999, 0.99999999996, 99999.99999999, 1e22, 1e23, 123456789012345.0, 5e-324, 1.7e308,
+                      -1.7e308, -0.0, 0.0, np.nan, np.inf, -np.inf, 0.5, 2.5e-5, 0.125, 1.0000000005, 2.0000000005e-7])
+    for a in (rng.random(50000).astype(np.float32).astype(np.float64),
+              rng.standard_normal(50000) * 10.0 ** rng.integers(-30, 30, 50000), rng.random(50000) * 3000, edges):
+        got = _as_written(a, digits)
+        want = np.array([float("%.*g" % (digits, v)) for v in a])
+        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
+    # pandas' dtype: int64 only when every value is written as an integer
+    assert _as_read(np.array([1.0, -0.0, 25.0]), digits).dtype == np.int64
+    for a in ([1.0, 0.5], [1.0, np.nan], [10.0 ** digits], [np.inf]):
+        assert _as_read(np.array(a), digits).dtype == np.float64
