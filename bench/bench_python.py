@@ -10,6 +10,7 @@ Each case runs `--reps` times alternating (median reported); overhead_pct = (pyt
 OMP_WAIT_POLICY=PASSIVE unless set; each line records the load average.
 
     BATTERYML_LIBRARY=build/libbatteryml.so.0 PYTHONPATH=python /usr/bin/python3 bench/bench_python.py [--reps 7]
+        [--case all|study|predict]
 """
 import argparse
 import csv
@@ -70,12 +71,21 @@ def table_10k(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--case", choices=["all", "study", "predict"], default="all", help="the cases to time")
     ap.add_argument("--cli", default=os.path.join(os.path.dirname(os.path.abspath(library_path)), "batteryml"))
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bml-bench-python-")
     os.chdir(tmp)
 
-    # the default study
+    if a.case in ("all", "study"):
+        study(a, tmp)
+    if a.case in ("all", "predict"):
+        predict(a, tmp)
+    subprocess.run(["rm", "-rf", tmp])
+
+
+def study(a, tmp):
+    """The default study."""
     py, cli, script = [], [], []
     code = ("import batteryml; batteryml.run(['output_dir=%s/s'], config_dir=%r, quiet=True)" % (tmp, CONFIGS))
     env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE, "python"))
@@ -88,20 +98,25 @@ def main():
                       "overhead_pct": round((p / c - 1) * 100, 1), "python_script_s": round(s, 4),
                       "script_overhead_pct": round((s / c - 1) * 100, 1)}), flush=True)
 
-    # predict on 10,000 rows with a saved run trained on the table data
+
+def predict(a, tmp):
+    """predict on 10,000 rows with a saved run trained on the table data: Run.predict (the DataFrame from the
+    library's memory) and Run.predict(out=...) (the program's file written, then read) vs the program writing
+    its file."""
     data = os.path.join(tmp, "table_10k.csv")
     table_10k(data)
     r = batteryml.run(["data=table", "pipeline=table", "figures=false", "output_dir=%s/table" % tmp], config_dir=CONFIGS, quiet=True)
-    py, cli = [], []
+    py, py_out, cli = [], [], []
     for i in range(a.reps):
         py.append(timed(lambda: r.predict(data)))
+        py_out.append(timed(lambda: r.predict(data, out=os.path.join(tmp, "q.csv"))))
         cli.append(timed(lambda: run_cli(a.cli, ["predict", "-q", "--run", r.dir, "--data", data,
                                                  "--out", os.path.join(tmp, "p.csv")])))
     n = len(r.predict(data))
-    p, c = statistics.median(py), statistics.median(cli)
+    p, q, c = statistics.median(py), statistics.median(py_out), statistics.median(cli)
     print(json.dumps({"case": "predict_10k_rows", "rows": n, "reps": a.reps, "load": os.getloadavg()[0], "python_s": round(p, 4),
-                      "cli_s": round(c, 4), "overhead_pct": round((p / c - 1) * 100, 1)}), flush=True)
-    subprocess.run(["rm", "-rf", tmp])
+                      "cli_s": round(c, 4), "overhead_pct": round((p / c - 1) * 100, 1), "python_out_s": round(q, 4),
+                      "out_overhead_pct": round((q / c - 1) * 100, 1)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,88 @@ static void test_loco_and_modes(void) {
     bml_run_result_free(r);
 }
 
+static void keep_line(void *user, const char *line) {
+    char **kept = user;
+    free(*kept);
+    *kept = bml__strdup(line);
+}
+
+/* bml_run_predict_rows: the rows and predictions bml_run_predict writes, in memory; its failures leave nothing */
+static void test_predict_rows(void) {
+    const char *ov[] = {"split=loco", "model.n_estimators=50", "run_name=predict_rows"};
+    bml_run_result *r = run(ov, 3, 1, BML_OK);
+    if (!r) return;
+    char *line = NULL;
+    bml_run_opts o = {BML_SOURCE_DIR, keep_line, &line, 0, NULL, NULL};
+    bml_samples *rows = NULL;
+    double *pred = NULL;
+    char *metrics = NULL, *metrics2 = NULL, *csv = NULL;
+    CHECK_OK(bml_run_predict_rows(r->run_dir, DATA_DIR, "E5-A", &o, &rows, &pred, &metrics));
+    CHECK(rows && pred && metrics);
+    CHECK(line && strstr(line, "predicted ") && strstr(line, "/model/E5-A") && !strstr(line, "written"));
+    /* the file of bml_run_predict (its path longer than a 512-byte line: the log line keeps it whole) */
+    char dir[512], out[1024];
+    snprintf(dir, sizeof dir, "%s/%0200d/%0150d", outdir, 0, 0);
+    CHECK_OK(bml__mkdir_p(dir));
+    snprintf(out, sizeof out, "%s/%0200d.csv", dir, 0);
+    CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR, "E5-A", out, &o, &metrics2));
+    CHECK(line && strlen(line) > 512 && strstr(line, out) && !strcmp(line + strlen(line) - strlen(out), out));
+    CHECK_STR(metrics, metrics2);
+    CHECK_OK(bml__read_file(out, &csv, NULL));
+    if (rows && pred && csv) {
+        CHECK_INT(rows->n_targets, 1);
+        CHECK_STR(rows->target_names[0], "soh");
+        CHECK(rows->seq_len == 0 && rows->n > 400);
+        /* every line of the file: the row's meta, true target (17 digits: the double itself) and prediction */
+        char *save = NULL, *ln = strtok_r(csv, "\n", &save);
+        CHECK_STR(ln, "experiment,cell,temperature_c,set_index,cycle,days,throughput_ah,true_soh,pred_soh");
+        size_t k = 0;
+        for (ln = strtok_r(NULL, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save), k++) {
+            if (k >= rows->n) break;
+            const bml_sample_meta *m = &rows->meta[k];
+            char *f[9], *fs = NULL;
+            int nf = 0;
+            for (char *t = strtok_r(ln, ",", &fs); t && nf < 9; t = strtok_r(NULL, ",", &fs)) f[nf++] = t;
+            CHECK_INT(nf, 9);
+            if (nf != 9) break;
+            char want[64];
+            CHECK_INT(atoi(f[0]), m->experiment);
+            CHECK_STR(f[1], m->cell);
+            CHECK_INT(atoi(f[3]), m->set_index);
+            CHECK(strtod(f[6], NULL) == strtod((snprintf(want, sizeof want, "%.12g", m->throughput_ah), want), NULL));
+            CHECK(strtod(f[7], NULL) == rows->y[k]);
+            snprintf(want, sizeof want, "%.9g", pred[k]);
+            CHECK_STR(f[8], want);
+        }
+        CHECK_INT(k, rows->n);
+        CHECK(ln == NULL);
+    }
+    free(csv);
+    free(metrics2);
+    bml_samples_free(rows);
+    bml_free(pred);
+    bml_free(metrics);
+    /* failures: every output NULL */
+    rows = (bml_samples *)1, pred = (double *)1, metrics = (char *)1;
+    CHECK_ERR(bml_run_predict_rows(r->run_dir, DATA_DIR, "no-such-fold", NULL, &rows, &pred, &metrics), BML_ERR_NOT_FOUND,
+              "no-such-fold");
+    CHECK(!rows && !pred && !metrics);
+    rows = (bml_samples *)1, pred = (double *)1, metrics = (char *)1;
+    CHECK_ERR(bml_run_predict_rows(r->run_dir, DATA_DIR, NULL, NULL, &rows, &pred, &metrics), BML_ERR_VALUE, "--fold");
+    CHECK(!rows && !pred && !metrics);
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/no-such-run", outdir);
+    rows = (bml_samples *)1, pred = (double *)1, metrics = (char *)1;
+    CHECK_ERR(bml_run_predict_rows(missing, DATA_DIR, "E5-A", NULL, &rows, &pred, &metrics), BML_ERR_NOT_FOUND, "no-such-run");
+    CHECK(!rows && !pred && !metrics);
+    rows = (bml_samples *)1, pred = (double *)1, metrics = (char *)1;
+    CHECK_ERR(bml_run_predict_rows(r->run_dir, "/nonexistent.csv", "E5-A", NULL, &rows, &pred, &metrics), BML_ERR_NOT_FOUND,
+              "/nonexistent.csv");
+    CHECK(!rows && !pred && !metrics);
+    free(line);
+    bml_run_result_free(r);
+}
+
 static void test_failure_leaves_nothing(void) {
     int before = count_entries(outdir);
     struct {
@@ -729,7 +811,7 @@ static void test_figures_bad_csv(void) {
 int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
-    static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_failure_leaves_nothing),
+    static const test_case tests[] = {T(test_default_study), T(test_loco_and_modes), T(test_predict_rows), T(test_failure_leaves_nothing),
                                       T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study), T(test_acla_study),
                                       T(test_table_study), T(test_atomic_write), T(test_stage_dirs), T(test_run_paths),
                                       T(test_explain_subsample), T(test_figures_wide_and_long), T(test_figures_two_threads),

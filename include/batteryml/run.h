@@ -124,6 +124,16 @@ BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path)
  * out_csv; *metrics_json (caller frees) is the metrics when every target is present, else NULL. */
 BML_API bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
+/* The same prediction, its result in memory instead of a file (bml_run_predict computes this, then writes
+ * it): *rows (caller owns; bml_samples_free) the rows of the predictions file, one per sample of a table
+ * and one per real step of a sequence, as static samples: meta (the file's first columns; cells point into
+ * rows->cell_ids), y (n, n_targets) the true targets (NaN where missing), target_names, and x the raw
+ * features; *pred (n, n_targets) row-major the model's predictions of those rows (float32 outputs as double;
+ * caller frees, bml_free); *metrics_json as bml_run_predict (caller frees; NULL unless every target is
+ * present). opts->log gets one line (opts may be NULL). On failure *rows, *pred and *metrics_json are
+ * NULL. */
+BML_API bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                        bml_samples **rows, double **pred, char **metrics_json);
 
 /* (Re)draw the figures of a saved run into run_dir/figures/ (PNG and SVG): prediction vs truth, fade
  * per cell, SHAP summary and waterfall, importance, attention, training curves, as the run has them.

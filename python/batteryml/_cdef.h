@@ -318,6 +318,8 @@ typedef struct {
  bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
  bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
+ bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                        bml_samples **rows, double **pred, char **metrics_json);
  bml_status bml_run_plot(const char *run_dir, int *n_figures);
  bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
  bml_status bml_run_report(const char *run_dir, const char *out_path);

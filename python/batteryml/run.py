@@ -324,6 +324,117 @@ def _read_csv(path, **kw):
         raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
 
 
+def _take_string(p):
+    """The text of a C string the library handed over (NULL: None), freed."""
+    if p == ffi.NULL:
+        return None
+    try:
+        return string(p)
+    finally:
+        lib.bml_free(p)
+
+
+def _as_written(a, digits):
+    """The numbers of float64 array `a` as the CSV writer prints them ("%.<digits>g") and pandas reads them
+    back (float_precision="round_trip"): float("%.*g" % (digits, v)) for every v, NaN and inf kept. Vectorized:
+    m = rint(v * 10^k) with k = digits - 1 - floor(log10|v|) gives the decimal's digits and m / 10^k the nearest
+    double to it (both operands exact, the quotient correctly rounded); the few values where the product's
+    rounding could decide rint (a fraction within 1e-3 of one half; 10^k inexact) are formatted one by one."""
+    import numpy as np
+    out = a.copy()
+    fin = np.isfinite(a) & (a != 0)
+    if not fin.any():
+        return out
+    v = a[fin]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = np.floor(np.log10(np.abs(v)))
+        k = (digits - 1) - e
+        for _ in range(2):  # log10 may be one off next to a power of ten
+            y = _scale10(v, k)
+            hi, lo = np.abs(y) >= 10.0 ** digits - 0.5, np.abs(y) < 10.0 ** (digits - 1) - 0.5
+            k = k - hi + lo
+        y = _scale10(v, k)
+        m = np.rint(y)
+        d = np.where(k >= 0, m / _pow10(k), m * _pow10(k))
+        risky = (np.abs(np.abs(y - np.trunc(y)) - 0.5) < 1e-3) | (np.abs(k) > 22) | ~np.isfinite(d)
+    if risky.any():
+        fmt = "%%.%dg" % digits
+        for i in np.flatnonzero(risky):  # rare (about 2e-3 of arbitrary numbers)
+            d[i] = float(fmt % v[i])
+    out[fin] = d
+    return out
+
+
+_POW10 = [float(10 ** i) for i in range(23)]  # exact doubles (10^22 is the last)
+
+
+def _pow10(k):
+    """10^|k| for an array of integral k, exact for |k| <= 22 (larger |k|: inexact, flagged by the caller)."""
+    import numpy as np
+    i = np.abs(k)
+    return np.where(i <= 22, np.asarray(_POW10)[np.minimum(i, 22).astype(np.intp)], 10.0 ** i)
+
+
+def _scale10(v, k):
+    import numpy as np
+    return np.where(k >= 0, v * _pow10(k), v / _pow10(k))
+
+
+def _as_read(a, digits):
+    """A column as pandas infers it from the CSV text: int64 when every value is written as an integer (finite,
+    integral, below 10^digits: no exponent), else float64."""
+    import numpy as np
+    if len(a) and np.isfinite(a).all() and (np.trunc(a) == a).all() and (np.abs(a) < 10.0 ** digits).all():
+        return a.astype(np.int64)
+    return a
+
+
+_META = None
+
+
+def _meta_dtype():
+    """numpy's view of bml_sample_meta (offsets and size from the C declaration)."""
+    global _META
+    if _META is None:
+        import numpy as np
+        ints = "<i%d" % ffi.sizeof("int")
+        fields = [("experiment", ints), ("cell", np.uintp), ("temperature_c", "<f8"), ("set_index", ints),
+                  ("cycle", "<f8"), ("days", "<f8"), ("throughput_ah", "<f8")]
+        _META = np.dtype({"names": [f for f, _ in fields], "formats": [t for _, t in fields],
+                          "offsets": [ffi.offsetof("bml_sample_meta", f) for f, _ in fields],
+                          "itemsize": ffi.sizeof("bml_sample_meta")})
+    return _META
+
+
+def _prediction_frame(rows, pred):
+    """The DataFrame of bml_run_predict_rows' result, as pandas reads the CSV bml_run_predict writes of it
+    (track.c's bml__track_write_predictions: meta, then true_<t>, pred_<t> per target)."""
+    import numpy as np
+    import pandas as pd
+    n, O = rows.n, rows.n_targets
+    dt = _meta_dtype()
+    meta = np.frombuffer(ffi.buffer(rows.meta, n * dt.itemsize), dtype=dt) if n else np.zeros(0, dt)
+    # cells: the pointers into rows.cell_ids, each distinct one read once
+    ptrs, inverse = np.unique(meta["cell"], return_inverse=True)
+    names = [string(ffi.cast("char *", int(p))) for p in ptrs]
+    distinct = np.empty(len(names), dtype=object)
+    distinct[:] = [c if c != "" else np.nan for c in names]  # an empty field is NaN to pandas
+    cells = distinct[inverse]
+    cols = {"experiment": meta["experiment"].astype(np.int64), "cell": cells}
+    for f, digits in (("temperature_c", 10),):
+        cols[f] = _as_read(_as_written(np.array(meta[f]), digits), digits)
+    cols["set_index"] = meta["set_index"].astype(np.int64)
+    for f, digits in (("cycle", 10), ("days", 10), ("throughput_ah", 12)):
+        cols[f] = _as_read(_as_written(np.array(meta[f]), digits), digits)
+    y = np.frombuffer(ffi.buffer(rows.y, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
+    p = np.frombuffer(ffi.buffer(pred, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
+    for k in range(O):
+        t = string(rows.target_names[k])
+        cols["true_" + t] = _as_read(np.array(y[:, k]), 17)  # 17 digits: the double itself
+        cols["pred_" + t] = _as_read(_as_written(np.array(p[:, k]), 9), 9)
+    return pd.DataFrame(cols)
+
+
 class Run:
     """A run folder and what it holds. DataFrames are read when first asked for and kept.
 
@@ -410,33 +521,34 @@ class Run:
     def predict(self, data, fold=None, out=None, *, log=False):
         """Predict with this run's model on new data (a Performance Summary file or folder, or a table with
         the run's columns), as `batteryml predict --run DIR --data PATH`. Returns the predictions as a
-        DataFrame; `.attrs["metrics"]` holds the metrics (dict) when every target is present, else None.
-        fold: the model of a multi-fold run to use (e.g. "E5-A"); out: also keep the CSV there."""
-        import tempfile
+        DataFrame, the one pandas reads from the program's file (the same columns, dtypes and values: numbers
+        as the file writes them, e.g. predictions to 9 significant digits); `.attrs["metrics"]` holds the
+        metrics (dict) when every target is present, else None.
+        fold: the model of a multi-fold run to use (e.g. "E5-A"); out: also write the CSV there (the
+        program's file, byte for byte; the frame is then read from it)."""
         reporter = _Reporter(log=log, progress=False)
         opts, keep = _opts(None, reporter, False)
         metrics = ffi.new("char **")
-        tmp = None
-        if out is None:
-            fd, tmp = tempfile.mkstemp(prefix="bml-predict-", suffix=".csv")
-            os.close(fd)
-            target = tmp
-        else:
+        run_dir, data_path = _cstr(self.dir, "run folder"), _cstr(_resolve_data_path(data), "data")
+        cfold = _cstr(fold, "fold") if fold is not None else ffi.NULL
+        if out is not None:
             target = os.fspath(out)
-        try:
-            st = lib.bml_run_predict(_cstr(self.dir, "run folder"), _cstr(_resolve_data_path(data), "data"),
-                                     _cstr(fold, "fold") if fold is not None else ffi.NULL, _cstr(target, "out"),
-                                     opts, metrics)
+            st = lib.bml_run_predict(run_dir, data_path, cfold, _cstr(target, "out"), opts, metrics)
             reporter.finish()
-            text = None
-            if metrics[0] != ffi.NULL:
-                text = string(metrics[0])
-                lib.bml_free(metrics[0])
+            text = _take_string(metrics[0])
             check(st)
             df = _read_csv(target)
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        else:
+            rows, pred = ffi.new("bml_samples **"), ffi.new("double **")
+            st = lib.bml_run_predict_rows(run_dir, data_path, cfold, opts, rows, pred, metrics)
+            reporter.finish()
+            text = _take_string(metrics[0])
+            check(st)
+            try:
+                df = _prediction_frame(rows[0], pred[0])
+            finally:
+                lib.bml_samples_free(rows[0])
+                lib.bml_free(pred[0])
         del keep
         df.attrs["metrics"] = json.loads(text) if text else None
         return df

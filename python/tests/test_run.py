@@ -122,8 +122,97 @@ def test_predict_equals_cli(pair, cli, source_dir, tmp_path):
     m = df.attrs["metrics"]["soh"]
     assert m["n"] == 431
     assert np.sqrt(np.mean((df["pred_soh"] - df["true_soh"]) ** 2)) == pytest.approx(m["rmse"], rel=1e-6)
-    # a plain call: no file left behind, the same frame
-    pd.testing.assert_frame_equal(r.predict(data, fold=fold[1] if fold else None), df)
+    # a plain call (the frame from the library's memory, no file): what pandas reads from the program's file
+    before = set(os.listdir(tmp_path))
+    mem = r.predict(data, fold=fold[1] if fold else None)
+    _assert_frame_is_csv(mem, out)
+    assert mem.attrs["metrics"] == df.attrs["metrics"]
+    assert set(os.listdir(tmp_path)) == before
+
+
+def _csv_frame(path):
+    return pd.read_csv(path, dtype={"cell": str}, float_precision="round_trip", keep_default_na=False, na_values=[""])
+
+
+def _assert_frame_is_csv(df, path):
+    """df is pandas.read_csv(path, float_precision="round_trip") exactly: columns, dtypes, every value to the
+    bit (NaN where the file has an empty field)."""
+    ref = _csv_frame(path)
+    assert list(df.columns) == list(ref.columns)
+    assert df.dtypes.to_dict() == ref.dtypes.to_dict()
+    pd.testing.assert_frame_equal(df, ref, check_exact=True)
+    for c in df.columns:
+        a, b = df[c].to_numpy(), ref[c].to_numpy()
+        if a.dtype == np.float64:
+            assert np.array_equal(np.isnan(a), np.isnan(b)), c
+            ok = ~np.isnan(a)
+            assert np.array_equal(a[ok].view(np.int64), b[ok].view(np.int64)), c  # -0.0 too
+        else:
+            assert [type(v) for v in a] == [type(v) for v in b], c
+
+
+# a table data set with a LOCO fold, and a sequence model (one row per real step)
+PREDICT_STUDIES = {
+    "table_loco": (["data=table", "pipeline=table", "split=loco", "model=mlp", "training.epochs=2"],
+                   os.path.join("tests", "data", "table_small.csv"), "E5-A"),
+    "sequence": (["model=lstm_attn", "pipeline=latent_ode_seq", "training.epochs=2"], os.path.join("data", "oxford-lgm50t"),
+                 None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREDICT_STUDIES))
+def test_predict_frame_is_cli_file(name, cli, configs, source_dir, tmp_path):
+    ov, data, fold = PREDICT_STUDIES[name]
+    data = os.path.join(source_dir, data)
+    r = batteryml.run(ov + ["figures=false", "run_name=" + name, "output_dir=%s" % tmp_path], config_dir=configs, quiet=True)
+    out = tmp_path / "cli.csv"
+    p = subprocess.run([cli, "predict", "--run", r.dir, "--data", data, "--out", str(out)] + (["--fold", fold] if fold else []),
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    df = r.predict(data, fold=fold)
+    _assert_frame_is_csv(df, out)
+    n_rows = len(_csv_frame(out))
+    assert len(df) == n_rows > 100 and df.attrs["metrics"] is not None
+    if name == "sequence":  # the steps of several cells
+        assert df["cell"].nunique() > 1 and df["set_index"].max() > 0
+    kept = tmp_path / "py.csv"
+    pd.testing.assert_frame_equal(r.predict(data, fold=fold, out=kept), df, check_exact=True)
+    assert _read(kept) == _read(out)
+
+
+def test_predict_rows_numbers(pair, source_dir):
+    """What the frame holds of the predictions: the file's 9 significant digits of each model output, read as a
+    double. For float32 outputs (lgbm) that double is not the output's own (a float32 printed with 9 digits
+    reads back as the nearest double to the decimal, not as the float32) but rounds to the same float32; the
+    MLP's outputs are doubles, of which the file keeps 9 digits."""
+    from batteryml._lib import ffi, lib
+    name, r, _ = pair
+    fold = None if name == "lgbm" else "E5-A"
+    data = os.path.join(source_dir, "data", "oxford-lgm50t")
+    rows, pred, metrics = ffi.new("bml_samples **"), ffi.new("double **"), ffi.new("char **")
+    st = lib.bml_run_predict_rows(r.dir.encode(), data.encode(), fold.encode() if fold else ffi.NULL, ffi.NULL, rows, pred,
+                                  metrics)
+    assert st == 0
+    try:
+        n, O = rows[0].n, rows[0].n_targets
+        raw = np.frombuffer(ffi.buffer(pred[0], n * O * 8), dtype=np.float64).copy()
+        y = np.frombuffer(ffi.buffer(rows[0].y, n * O * 8), dtype=np.float64).copy()
+    finally:
+        lib.bml_samples_free(rows[0])
+        lib.bml_free(pred[0])
+        lib.bml_free(metrics[0])
+    df = r.predict(data, fold=fold)
+    assert n == len(df) and O == 1
+    got = df["pred_soh"].to_numpy()
+    assert np.array_equal(got, [float("%.9g" % v) for v in raw])
+    if name == "lgbm":  # float32 outputs: the file's 9 digits give the same float32 back
+        assert np.array_equal(raw.astype(np.float32).astype(np.float64), raw)
+        assert np.array_equal(got.astype(np.float32), raw.astype(np.float32))
+    else:  # the MLP's outputs are doubles: the file keeps 9 digits of them
+        assert not np.array_equal(raw.astype(np.float32).astype(np.float64), raw)
+        assert np.abs(got - raw).max() <= 5e-9 * np.abs(raw).max()
+    assert (got != raw).mean() > 0.5  # as doubles they differ
+    assert np.array_equal(df["true_soh"].to_numpy(), y)  # 17 digits: the targets themselves
 
 
 def test_progress_and_log(configs, tmp_path):
@@ -300,3 +389,23 @@ def test_import_is_light_and_complete():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("digits", [9, 10, 12])
+def test_numbers_as_written(digits):
+    """Run.predict's vectorized rounding equals float("%.<digits>g" % v) (what the file holds, read back) for
+    float32 values, numbers of any magnitude, and the edges: carries to a new power of ten, ties, 0, -0, NaN,
+    inf, the largest and the subnormal doubles."""
+    from batteryml.run import _as_read, _as_written
+    rng = np.random.default_rng(digits)
+    edges = np.array([9.9999999999, 0.99999999996, 99999.99999999, 1e22, 1e23, 123456789012345.0, 5e-324, 1.7e308,
+                      -1.7e308, -0.0, 0.0, np.nan, np.inf, -np.inf, 0.5, 2.5e-5, 0.125, 1.0000000005, 2.0000000005e-7])
+    for a in (rng.random(50000).astype(np.float32).astype(np.float64),
+              rng.standard_normal(50000) * 10.0 ** rng.integers(-30, 30, 50000), rng.random(50000) * 3000, edges):
+        got = _as_written(a, digits)
+        want = np.array([float("%.*g" % (digits, v)) for v in a])
+        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
+    # pandas' dtype: int64 only when every value is written as an integer
+    assert _as_read(np.array([1.0, -0.0, 25.0]), digits).dtype == np.int64
+    for a in ([1.0, 0.5], [1.0, np.nan], [10.0 ** digits], [np.inf]):
+        assert _as_read(np.array(a), digits).dtype == np.float64

@@ -18,9 +18,17 @@ bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipp
  * every other saved model file */
 static bml_status read_preprocess(const char *path, cJSON **doc) { return bml__json_read_sealed(path, doc); }
 
-bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
-                           const bml_run_opts *opts, char **metrics_json) {
+/* What bml_run_predict and bml_run_predict_rows share: the saved model's predictions on the data, as the
+ * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the metrics when every target is
+ * present (*metrics_json, else NULL), and for the log line the number of samples and cells and the model's
+ * folder (*model_dir_out). On failure every output is NULL. */
+static bml_status predict_rows(const char *run_dir, const char *data_path, const char *fold, bml_samples **flat_out,
+                               double **pred_out, char **metrics_json, size_t *n_samples, size_t *n_cells,
+                               char **model_dir_out) {
+    *flat_out = NULL;
+    *pred_out = NULL;
     *metrics_json = NULL;
+    *model_dir_out = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
     char *cfg_path = bml__path_join(run_dir, "config.yaml");
     char *model_dir = NULL, *pre_path = NULL;
@@ -81,6 +89,7 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
         if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
     if ((st = bml_model_predict_samples(m, s, pred)) != BML_OK) goto done;
     /* per-step rows: the raw features and targets of the data, with the predictions of the unpadded steps */
+    *n_samples = s->n;
     bml_samples_free(s);
     s = NULL;
     if ((st = bml_run_build_samples(cfg, ds, 1, &s)) != BML_OK) goto done;
@@ -94,13 +103,6 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
         idx[k] = k;
         k++;
     }
-    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, x, NULL, NULL, NULL)) != BML_OK) goto done;
-    if (opts && opts->log) {
-        char line[512];
-        snprintf(line, sizeof line, "predicted %zu samples (%zu rows) of %zu cells with %s; written to %s", s->n, flat->n,
-                 bml_dataset_n_cells(ds), model_dir, out_csv);
-        opts->log(opts->log_user, line);
-    }
     int have_targets = 1;
     for (size_t i = 0; i < flat->n * O; i++) have_targets &= isfinite(flat->y[i]) != 0;
     if (have_targets) {
@@ -111,6 +113,13 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
             cJSON_Delete(blk);
         }
     }
+    *n_cells = bml_dataset_n_cells(ds);
+    *flat_out = flat;
+    *pred_out = x;
+    *model_dir_out = model_dir;
+    flat = NULL;
+    x = NULL;
+    model_dir = NULL;
     goto done;
 nomem:
     st = bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -128,5 +137,54 @@ done:
     bml_config_free(cfg);
     free(model_dir);
     free(cfg_path);
+    return st;
+}
+
+bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                bml_samples **rows, double **pred, char **metrics_json) {
+    size_t n_samples = 0, n_cells = 0;
+    char *model_dir = NULL;
+    bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, metrics_json, &n_samples, &n_cells, &model_dir);
+    if (st == BML_OK && opts && opts->log) {
+        char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s", n_samples, (*rows)->n, n_cells,
+                                  model_dir);
+        if (line) opts->log(opts->log_user, line);
+        free(line);
+    }
+    free(model_dir);
+    return st;
+}
+
+bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
+                           const bml_run_opts *opts, char **metrics_json) {
+    size_t n_samples = 0, n_cells = 0;
+    char *model_dir = NULL, *metrics = NULL;
+    bml_samples *flat = NULL;
+    double *pred = NULL;
+    size_t *idx = NULL;
+    *metrics_json = NULL;
+    bml_status st = predict_rows(run_dir, data_path, fold, &flat, &pred, &metrics, &n_samples, &n_cells, &model_dir);
+    if (st != BML_OK) goto done;
+    idx = bml__calloc(flat->n + 1, sizeof *idx);
+    if (!idx) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < flat->n; k++) idx[k] = k;
+    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, pred, NULL, NULL, NULL)) != BML_OK) goto done;
+    if (opts && opts->log) {
+        char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s; written to %s", n_samples, flat->n,
+                                  n_cells, model_dir, out_csv);
+        if (line) opts->log(opts->log_user, line);
+        free(line);
+    }
+    *metrics_json = metrics;
+    metrics = NULL;
+done:
+    free(metrics);
+    free(idx);
+    free(pred);
+    free(model_dir);
+    bml_samples_free(flat);
     return st;
 }
