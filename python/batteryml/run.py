@@ -334,57 +334,12 @@ def _take_string(p):
         lib.bml_free(p)
 
 
-def _as_written(a, digits):
-    """The numbers of float64 array `a` as the CSV writer prints them ("%.<digits>g") and pandas reads them
-    back (float_precision="round_trip"): float("%.*g" % (digits, v)) for every v, NaN and inf kept. Vectorized:
-    m = rint(v * 10^k) with k = digits - 1 - floor(log10|v|) gives the decimal's digits and m / 10^k the nearest
-    double to it (both operands exact, the quotient correctly rounded); the few values where the product's
-    rounding could decide rint (a fraction within 1e-3 of one half; 10^k inexact) are formatted one by one."""
-    import numpy as np
-    out = a.copy()
-    fin = np.isfinite(a) & (a != 0)
-    if not fin.any():
-        return out
-    v = a[fin]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        e = np.floor(np.log10(np.abs(v)))
-        k = (digits - 1) - e
-        for _ in range(2):  # log10 may be one off next to a power of ten
-            y = _scale10(v, k)
-            hi, lo = np.abs(y) >= 10.0 ** digits - 0.5, np.abs(y) < 10.0 ** (digits - 1) - 0.5
-            k = k - hi + lo
-        y = _scale10(v, k)
-        m = np.rint(y)
-        d = np.where(k >= 0, m / _pow10(k), m * _pow10(k))
-        risky = (np.abs(np.abs(y - np.trunc(y)) - 0.5) < 1e-3) | (np.abs(k) > 22) | ~np.isfinite(d)
-    if risky.any():
-        fmt = "%%.%dg" % digits
-        for i in np.flatnonzero(risky):  # rare (about 2e-3 of arbitrary numbers)
-            d[i] = float(fmt % v[i])
-    out[fin] = d
-    return out
-
-
-_POW10 = [float(10 ** i) for i in range(23)]  # exact doubles (10^22 is the last)
-
-
-def _pow10(k):
-    """10^|k| for an array of integral k, exact for |k| <= 22 (larger |k|: inexact, flagged by the caller)."""
-    import numpy as np
-    i = np.abs(k)
-    return np.where(i <= 22, np.asarray(_POW10)[np.minimum(i, 22).astype(np.intp)], 10.0 ** i)
-
-
-def _scale10(v, k):
-    import numpy as np
-    return np.where(k >= 0, v * _pow10(k), v / _pow10(k))
-
-
-def _as_read(a, digits):
+def _as_read(a):
     """A column as pandas infers it from the CSV text: int64 when every value is written as an integer (finite,
-    integral, below 10^digits: no exponent), else float64."""
+    integral and below 10^15, where the writer's shortest round-trip form "%.15g" has no exponent), else
+    float64. The values themselves are the file's: the writer prints each double so that it reads back exactly."""
     import numpy as np
-    if len(a) and np.isfinite(a).all() and (np.trunc(a) == a).all() and (np.abs(a) < 10.0 ** digits).all():
+    if len(a) and np.isfinite(a).all() and (np.trunc(a) == a).all() and (np.abs(a) < 1e15).all():
         return a.astype(np.int64)
     return a
 
@@ -421,17 +376,16 @@ def _prediction_frame(rows, pred):
     distinct[:] = [c if c != "" else np.nan for c in names]  # an empty field is NaN to pandas
     cells = distinct[inverse]
     cols = {"experiment": meta["experiment"].astype(np.int64), "cell": cells}
-    for f, digits in (("temperature_c", 10),):
-        cols[f] = _as_read(_as_written(np.array(meta[f]), digits), digits)
+    cols["temperature_c"] = _as_read(np.array(meta["temperature_c"]))
     cols["set_index"] = meta["set_index"].astype(np.int64)
-    for f, digits in (("cycle", 10), ("days", 10), ("throughput_ah", 12)):
-        cols[f] = _as_read(_as_written(np.array(meta[f]), digits), digits)
+    for f in ("cycle", "days", "throughput_ah"):
+        cols[f] = _as_read(np.array(meta[f]))
     y = np.frombuffer(ffi.buffer(rows.y, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     p = np.frombuffer(ffi.buffer(pred, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     for k in range(O):
         t = string(rows.target_names[k])
-        cols["true_" + t] = _as_read(np.array(y[:, k]), 17)  # 17 digits: the double itself
-        cols["pred_" + t] = _as_read(_as_written(np.array(p[:, k]), 9), 9)
+        cols["true_" + t] = _as_read(np.array(y[:, k]))
+        cols["pred_" + t] = _as_read(np.array(p[:, k]))
     return pd.DataFrame(cols)
 
 
@@ -521,8 +475,8 @@ class Run:
     def predict(self, data, fold=None, out=None, *, log=False):
         """Predict with this run's model on new data (a Performance Summary file or folder, or a table with
         the run's columns), as `batteryml predict --run DIR --data PATH`. Returns the predictions as a
-        DataFrame, the one pandas reads from the program's file (the same columns, dtypes and values: numbers
-        as the file writes them, e.g. predictions to 9 significant digits); `.attrs["metrics"]` holds the
+        DataFrame, the one pandas reads from the program's file (the same columns, dtypes and values: the file
+        writes every number so that it reads back as the same double); `.attrs["metrics"]` holds the
         metrics (dict) when every target is present, else None.
         fold: the model of a multi-fold run to use (e.g. "E5-A"); out: also write the CSV there (the
         program's file, byte for byte; the frame is then read from it)."""

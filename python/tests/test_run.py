@@ -181,10 +181,8 @@ def test_predict_frame_is_cli_file(name, cli, configs, source_dir, tmp_path):
 
 
 def test_predict_rows_numbers(pair, source_dir):
-    """What the frame holds of the predictions: the file's 9 significant digits of each model output, read as a
-    double. For float32 outputs (lgbm) that double is not the output's own (a float32 printed with 9 digits
-    reads back as the nearest double to the decimal, not as the float32) but rounds to the same float32; the
-    MLP's outputs are doubles, of which the file keeps 9 digits."""
+    """What the frame holds of the predictions: each model output itself, as a double (float32 outputs of lgbm,
+    double outputs of the MLP), because the file writes every number so that it reads back exactly."""
     from batteryml._lib import ffi, lib
     name, r, _ = pair
     fold = None if name == "lgbm" else "E5-A"
@@ -204,15 +202,12 @@ def test_predict_rows_numbers(pair, source_dir):
     df = r.predict(data, fold=fold)
     assert n == len(df) and O == 1
     got = df["pred_soh"].to_numpy()
-    assert np.array_equal(got, [float("%.9g" % v) for v in raw])
-    if name == "lgbm":  # float32 outputs: the file's 9 digits give the same float32 back
+    assert np.array_equal(got, raw)
+    if name == "lgbm":  # float32 outputs
         assert np.array_equal(raw.astype(np.float32).astype(np.float64), raw)
-        assert np.array_equal(got.astype(np.float32), raw.astype(np.float32))
-    else:  # the MLP's outputs are doubles: the file keeps 9 digits of them
+    else:  # the MLP's outputs are doubles, not float32: 9 digits would not keep them
         assert not np.array_equal(raw.astype(np.float32).astype(np.float64), raw)
-        assert np.abs(got - raw).max() <= 5e-9 * np.abs(raw).max()
-    assert (got != raw).mean() > 0.5  # as doubles they differ
-    assert np.array_equal(df["true_soh"].to_numpy(), y)  # 17 digits: the targets themselves
+    assert np.array_equal(df["true_soh"].to_numpy(), y)  # the targets themselves
 
 
 def test_progress_and_log(configs, tmp_path):
@@ -391,21 +386,9 @@ def test_import_is_light_and_complete():
     assert p.returncode == 0, p.stderr
 
 
-@pytest.mark.parametrize("digits", [9, 10, 12])
-def test_numbers_as_written(digits):
-    """Run.predict's vectorized rounding equals float("%.<digits>g" % v) (what the file holds, read back) for
-    float32 values, numbers of any magnitude, and the edges: carries to a new power of ten, ties, 0, -0, NaN,
-    inf, the largest and the subnormal doubles."""
-    from batteryml.run import _as_read, _as_written
-    rng = np.random.default_rng(digits)
-    edges = np.array([9.9999999999, 0.99999999996, 99999.99999999, 1e22, 1e23, 123456789012345.0, 5e-324, 1.7e308,
-                      -1.7e308, -0.0, 0.0, np.nan, np.inf, -np.inf, 0.5, 2.5e-5, 0.125, 1.0000000005, 2.0000000005e-7])
-    for a in (rng.random(50000).astype(np.float32).astype(np.float64),
-              rng.standard_normal(50000) * 10.0 ** rng.integers(-30, 30, 50000), rng.random(50000) * 3000, edges):
-        got = _as_written(a, digits)
-        want = np.array([float("%.*g" % (digits, v)) for v in a])
-        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want))
-    # pandas' dtype: int64 only when every value is written as an integer
-    assert _as_read(np.array([1.0, -0.0, 25.0]), digits).dtype == np.int64
-    for a in ([1.0, 0.5], [1.0, np.nan], [10.0 ** digits], [np.inf]):
-        assert _as_read(np.array(a), digits).dtype == np.float64
+def test_columns_as_read():
+    """pandas' dtype of a predictions column: int64 only when every value is written as an integer."""
+    from batteryml.run import _as_read
+    assert _as_read(np.array([1.0, -0.0, 25.0])).dtype == np.int64
+    for a in ([1.0, 0.5], [1.0, np.nan], [1e15], [np.inf]):
+        assert _as_read(np.array(a)).dtype == np.float64

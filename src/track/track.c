@@ -291,10 +291,16 @@ cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const
 }
 
 /* ------------------------------------------------------------------ CSV writing */
-static void sb_num(bml__sb *b, double v, int digits) {
+/* A number as the shortest of %.15g, %.16g and %.17g that reads back (strtod) as the same double: the value
+ * itself, never rounded, and no longer than it needs (0.93, not 0.93000000000000005). NaN is an empty field. */
+static void sb_num(bml__sb *b, double v) {
     char t[40];
     if (isnan(v)) t[0] = 0; /* missing values stay empty fields */
-    else snprintf(t, sizeof t, "%.*g", digits, v);
+    else
+        for (int p = 15; p <= 17; p++) {
+            snprintf(t, sizeof t, "%.*g", p, v);
+            if (strtod(t, NULL) == v) break;
+        }
     bml__sb_str(b, t);
 }
 
@@ -306,14 +312,14 @@ static void sb_meta(bml__sb *b, const bml_sample_meta *m) {
     bml__sb_str(b, t);
     bml__sb_csv(b, m->cell);
     bml__sb_str(b, ",");
-    sb_num(b, m->temperature_c, 10);
+    sb_num(b, m->temperature_c);
     snprintf(t, sizeof t, ",%d,", m->set_index);
     bml__sb_str(b, t);
-    sb_num(b, m->cycle, 10);
+    sb_num(b, m->cycle);
     bml__sb_str(b, ",");
-    sb_num(b, m->days, 10);
+    sb_num(b, m->days);
     bml__sb_str(b, ",");
-    sb_num(b, m->throughput_ah, 12);
+    sb_num(b, m->throughput_ah);
 }
 
 /* Files inside the partial run directory are written directly (the directory is published whole);
@@ -346,8 +352,8 @@ bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
     bml__sb_str(&b, "\n");
     for (size_t i = 0; i < s->n; i++) {
         sb_meta(&b, &s->meta[i]);
-        for (size_t j = 0; j < s->n_features; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[i * s->n_features + j], 17);
-        for (size_t k = 0; k < s->n_targets; k++) bml__sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k], 17);
+        for (size_t j = 0; j < s->n_features; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[i * s->n_features + j]);
+        for (size_t k = 0; k < s->n_targets; k++) bml__sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k]);
         bml__sb_str(&b, "\n");
     }
     return sb_write(&b, path);
@@ -377,9 +383,9 @@ bml_status bml__track_write_predictions(const char *path, const bml_samples *s, 
         sb_meta(&b, &s->meta[idx[r]]);
         for (size_t k = 0; k < O; k++) {
             bml__sb_str(&b, ",");
-            sb_num(&b, s->y[idx[r] * O + k], 17);
+            sb_num(&b, s->y[idx[r] * O + k]);
             bml__sb_str(&b, ",");
-            sb_num(&b, pred[r * O + k], 9); /* float32 model outputs: 9 digits are exact */
+            sb_num(&b, pred[r * O + k]);
         }
         bml__sb_str(&b, "\n");
     }
@@ -408,11 +414,11 @@ static bml_status write_shap(const char *path, const bml_samples *s, const bml__
                 bml__sb_str(&b, ",");
                 bml__sb_csv(&b, s->target_names[k]);
                 bml__sb_str(&b, ",");
-                sb_num(&b, phi[F], 9);
+                sb_num(&b, phi[F]);
                 bml__sb_str(&b, ",");
-                sb_num(&b, folds[f].pred[i * O + k], 9);
-                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, phi[j], 9);
-                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[si * F + j], 17);
+                sb_num(&b, folds[f].pred[i * O + k]);
+                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, phi[j]);
+                for (size_t j = 0; j < F; j++) bml__sb_str(&b, ","), sb_num(&b, s->x[si * F + j]);
                 bml__sb_str(&b, "\n");
             }
         }
@@ -440,9 +446,9 @@ static bml_status write_importance(const char *path, const bml_samples *s, const
                 bml__sb_csv(&b, s->target_names[k]);
                 bml__sb_str(&b, ",");
                 bml__sb_csv(&b, s->feature_names[j]);
-                for (int kind = 0; kind < 3; kind++) bml__sb_str(&b, ","), sb_num(&b, folds[f].imp[((size_t)kind * O + k) * F + j], 9);
+                for (int kind = 0; kind < 3; kind++) bml__sb_str(&b, ","), sb_num(&b, folds[f].imp[((size_t)kind * O + k) * F + j]);
                 bml__sb_str(&b, ",");
-                sb_num(&b, mabs, 9);
+                sb_num(&b, mabs);
                 bml__sb_str(&b, "\n");
             }
     }
