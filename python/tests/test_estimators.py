@@ -66,15 +66,9 @@ def _toy(n=120, F=4, O=1, seed=0, nan=0.0):
 
 # ------------------------------------------------------------------------------ scikit-learn's checks
 
-# Checks the MLP cannot pass exactly, each with the reason (README "From Python"):
-MLP_SKIPS = {
-    # The network multiplies float32 matrices with OpenBLAS's sgemm, whose kernels depend on the number of rows
-    # in the batch: a row predicted among other rows can differ from the same row predicted in a smaller batch
-    # in the last float32 digit (~1e-7 relative, above these checks' rtol of 1e-7). Predictions of the same
-    # batch are reproducible bit for bit; test_mlp_rows_agree_in_any_batch checks the agreement to float32.
-    "check_methods_subset_invariance": "float32 sgemm: rows round differently in different batch sizes",
-    "check_methods_sample_order_invariance": "float32 sgemm: rows round differently in different batch sizes",
-}
+# Checks the MLP cannot pass exactly, each with the reason (README "From Python"): none. Its products are the
+# library's own (src/nn/gemm.c: each element summed in k order), so a row predicts the same bits in any batch.
+MLP_SKIPS = {}
 
 
 def _run_checks(estimator, skips):
@@ -109,16 +103,16 @@ def test_check_estimator_mlp():
 
 
 def test_mlp_rows_agree_in_any_batch():
-    """What the two skipped checks ask, to float32 precision: a row's prediction does not depend on the rows
-    predicted with it (beyond the last float32 digits), and the same batch predicts bit-identically."""
+    """A row's prediction does not depend on the rows predicted with it, bit for bit (sklearn's subset and
+    sample-order invariance checks ask this to rtol 1e-7)."""
     X, y = _toy(300)
     m = MLPRegressor(epochs=40).fit(X, y)
     full = m.predict(X)
     assert_array_equal(full, m.predict(X))
     by_row = np.concatenate([m.predict(X[i:i + 7]) for i in range(0, len(X), 7)])
-    np.testing.assert_allclose(by_row, full, rtol=2e-6, atol=1e-7)
+    assert_array_equal(by_row, full)
     perm = np.random.RandomState(1).permutation(len(X))
-    np.testing.assert_allclose(m.predict(X[perm]), full[perm], rtol=2e-6, atol=1e-7)
+    assert_array_equal(m.predict(X[perm]), full[perm])
 
 
 def test_sklearn_tools():
