@@ -1,8 +1,8 @@
 """The shared library libbatteryml.so.0 through cffi (ABI mode: no compiler needed at install time).
 
 `ffi` and `lib` expose every public C function under its C name (declarations in _cdef.h, generated from
-include/batteryml/*.h by tools/gen_cdef.py). `check(status)` turns a failing bml_status into `Error` carrying
-the library's own message (bml_last_error(), read on the calling thread right after the call).
+include/batteryml/*.h by tools/gen_cdef.py, which also writes _ffi.py: the same declarations parsed once).
+`check(status)` turns a failing bml_status into `Error` carrying the library's own message (bml_last_error(), read on the calling thread right after the call).
 
 The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system's loader
 (libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
@@ -10,8 +10,6 @@ the build folder of the source tree this package sits in (build/ beside python/)
 """
 import os
 import sys
-
-import cffi
 
 __all__ = ["ffi", "lib", "library_path", "check", "Error", "string"]
 
@@ -25,9 +23,13 @@ class Error(ValueError):
         self.status = status
 
 
-ffi = cffi.FFI()
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cdef.h")) as _f:
-    ffi.cdef(_f.read())
+try:  # the declarations parsed once, by tools/gen_cdef.py (out-of-line ABI mode)
+    from ._ffi import ffi
+except Exception:  # a cffi that cannot load that file: parse the header (~0.1 s)
+    import cffi
+    ffi = cffi.FFI()
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cdef.h")) as _f:
+        ffi.cdef(_f.read())
 
 
 def _candidates():
