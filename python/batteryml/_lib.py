@@ -2,7 +2,8 @@
 
 `ffi` and `lib` expose every public C function under its C name (declarations in _cdef.h, generated from
 include/batteryml/*.h by tools/gen_cdef.py, which also writes _ffi.py: the same declarations parsed once).
-`check(status)` turns a failing bml_status into `Error` carrying the library's own message (bml_last_error(), read on the calling thread right after the call).
+`check(status)` turns a failing bml_status into `Error` carrying the library's own message (bml_last_error(),
+read on the calling thread right after the call).
 
 The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system's loader
 (libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
