@@ -56,6 +56,7 @@ void bml__ode_block_release(bml__ode_block *o) {
     free(o->grid), free(o->slot), free(o->y0), free(o->ysol);
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
     free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages), free(o->wbuf);
+    free(o->wt);
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -72,7 +73,8 @@ bml_status bml__ode_block_init(bml__ode_block *o, int D, int H, const bml_ode_op
     o->n_dyn = bml__ode_block_param_sizes(o, o->sizes);
     o->dyn_g = bml__calloc(o->n_dyn, sizeof *o->dyn_g);
     o->dp_dyn = bml__calloc(o->n_dyn, sizeof *o->dp_dyn);
-    if (!o->dyn_g || !o->dp_dyn) {
+    o->wt = bml__calloc(o->sizes[0] + o->sizes[2] + o->sizes[4], sizeof *o->wt);
+    if (!o->dyn_g || !o->dp_dyn || !o->wt) {
         bml__ode_block_release(o);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
@@ -80,6 +82,7 @@ bml_status bml__ode_block_init(bml__ode_block *o, int D, int H, const bml_ode_op
         o->dyn_gw[l] = o->dyn_g + off, off += o->sizes[2 * l];
         o->dyn_gb[l] = o->dyn_g + off, off += o->sizes[2 * l + 1];
     }
+    for (size_t l = 0, off = 0; l < 3; l++) o->wt_l[l] = o->wt + off, off += o->sizes[2 * l];
     return BML_OK;
 }
 
@@ -123,6 +126,57 @@ static bml_status ensure(bml__ode_block *o, int B, int T, size_t K) {
 
 /* ---- the dynamics over the flat state (B D) in double, evaluated in float ---- */
 
+/* the weights transposed, for the products of this pass (the weights change only between passes) */
+static void refresh_wt(bml__ode_block *o) {
+    const bml__mlp3 *m = &o->dyn;
+    for (int l = 0; l < 3; l++) {
+        int C = m->d[l], OC = m->d[l + 1];
+        const float *w = m->w[l];
+        float *wt = o->wt_l[l];
+        for (int i = 0; i < OC; i++)
+            for (int k = 0; k < C; k++) wt[(size_t)k * OC + i] = w[(size_t)i * C + k];
+    }
+}
+
+/* bml__mlp3_forward of the dynamics, bit for bit (every element summed in k order from the bias), with
+ * the products reading the transposed weights: N rows of in (N, D + 1) to h1, h2 (N, H) and out (N, D) */
+static void dyn_forward(const bml__ode_block *o, const float *in, int N, float *h1, float *h2, float *out) {
+    const bml__mlp3 *m = &o->dyn;
+    const float *src = in;
+    float *dst[3] = {h1, h2, out};
+    for (int l = 0; l < 3; l++) {
+        int C = m->d[l], OC = m->d[l + 1];
+        for (int n = 0; n < N; n++) memcpy(dst[l] + (size_t)n * OC, m->b[l], (size_t)OC * sizeof(float));
+        bml__nn_gemm(0, 0, N, OC, C, 1.0f, src, C, o->wt_l[l], OC, 1.0f, dst[l], OC);
+        if (l < 2) bml__nn_tanh_forward(dst[l], dst[l], (size_t)N * (size_t)OC);
+        src = dst[l];
+    }
+}
+
+/* the backward of dyn_forward into the gradient views dyn_gw, dyn_gb (overwritten: no zeroing first) and
+ * dx (N, D + 1), of which only the first D columns unless with_t */
+static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, const float *h2, const float *dout, int N,
+                         float *dx, int with_t) {
+    const bml__mlp3 *m = &o->dyn;
+    const float *act[3] = {in, h1, h2}, *g = dout;
+    float *s[3] = {dx, o->dh_a, o->dh_b};
+    for (int l = 2; l >= 0; l--) {
+        int C = m->d[l], OC = m->d[l + 1], NC = l == 0 && !with_t ? C - 1 : C;
+        bml__nn_gemm(0, 0, N, NC, OC, 1.0f, g, OC, m->w[l], C, 0.0f, s[l], C);       /* dinp = g @ w */
+        bml__nn_gemm(1, 0, OC, C, N, 1.0f, g, OC, act[l], C, 0.0f, o->dyn_gw[l], C); /* dw = g^T @ inp */
+        float *db = o->dyn_gb[l];
+        for (int j = 0; j < OC; j++) db[j] = 0.0f;
+        for (int n = 0; n < N; n++)
+            for (int j = 0; j < OC; j++) db[j] += g[(size_t)n * OC + j];
+        if (l > 0) {
+            float *sl = s[l];
+            const float *a = act[l];
+            for (size_t i = 0; i < (size_t)N * (size_t)C; i++) sl[i] *= 1.0f - a[i] * a[i];
+            g = sl;
+        }
+    }
+}
+
 /* evaluate the dynamics' layers at (t, y) unless they hold that point already */
 static void dyn_eval(bml__ode_block *o, double t, const double *y) {
     int D = o->D;
@@ -132,7 +186,7 @@ static void dyn_eval(bml__ode_block *o, double t, const double *y) {
         for (int j = 0; j < D; j++) o->in_f[b * (D + 1) + j] = (float)y[b * D + j];
         o->in_f[b * (D + 1) + D] = (float)t;
     }
-    bml__mlp3_forward(&o->dyn, o->in_f, o->B, o->h1_f, o->h2_f, o->out_f);
+    dyn_forward(o, o->in_f, o->B, o->h1_f, o->h2_f, o->out_f);
     memcpy(o->last_y, y, bd * sizeof *y);
     o->last_t = t, o->last_ok = 1;
 }
@@ -156,34 +210,37 @@ static void act_views(const bml__ode_block *o, size_t i, float **in, float **h1,
     *h2 = *h1 + B * (size_t)o->H;
 }
 
-/* keep the activations just computed (in_f, h1_f, h2_f) for slot i; without memory, simply don't */
-static void act_store(bml__ode_block *o, long i) {
-    if ((size_t)i >= o->act_cap) {
-        size_t cap = o->act_cap ? o->act_cap : 64;
-        while (cap <= (size_t)i) cap *= 2;
-        float *a = realloc(o->act, cap * o->act_stride * sizeof *a);
-        if (a) o->act = a;
-        unsigned char *ok = realloc(o->act_ok, cap);
-        if (ok) o->act_ok = ok;
-        if (!a || !ok) return;
-        memset(o->act_ok + o->act_cap, 0, cap - o->act_cap);
-        o->act_cap = cap;
-    }
-    float *in, *h1, *h2;
-    act_views(o, (size_t)i, &in, &h1, &h2);
-    size_t B = (size_t)o->B;
-    memcpy(in, o->in_f, B * (size_t)(o->D + 1) * sizeof *in);
-    memcpy(h1, o->h1_f, B * (size_t)o->H * sizeof *h1);
-    memcpy(h2, o->h2_f, B * (size_t)o->H * sizeof *h2);
-    o->act_ok[i] = 1;
+/* room in the cache for slot i; 0 without memory (then the activations are simply not kept) */
+static int act_room(bml__ode_block *o, long i) {
+    if ((size_t)i < o->act_cap) return 1;
+    size_t cap = o->act_cap ? o->act_cap : 64;
+    while (cap <= (size_t)i) cap *= 2;
+    float *a = realloc(o->act, cap * o->act_stride * sizeof *a);
+    if (a) o->act = a;
+    unsigned char *ok = realloc(o->act_ok, cap);
+    if (ok) o->act_ok = ok;
+    if (!a || !ok) return 0;
+    memset(o->act_ok + o->act_cap, 0, cap - o->act_cap);
+    o->act_cap = cap;
+    return 1;
 }
 
 static void dyn_f(void *vc, double t, const double *y, double *dy) {
     bml__ode_block *o = vc;
     o->last_ok = 0; /* out_f is rewritten by every vjp: evaluate afresh */
-    dyn_eval(o, t, y);
     long slot = o->recording ? tape_slot(o, y) : -1;
-    if (slot >= 0) act_store(o, slot);
+    if (slot >= 0 && act_room(o, slot)) { /* a stage of the recorded solve: evaluate straight into the cache */
+        int D = o->D;
+        float *in, *h1, *h2;
+        act_views(o, (size_t)slot, &in, &h1, &h2);
+        for (int b = 0; b < o->B; b++) {
+            for (int j = 0; j < D; j++) in[b * (D + 1) + j] = (float)y[b * D + j];
+            in[b * (D + 1) + D] = (float)t;
+        }
+        dyn_forward(o, in, o->B, h1, h2, o->out_f);
+        o->act_ok[slot] = 1;
+    } else
+        dyn_eval(o, t, y);
     for (size_t i = 0; i < (size_t)o->B * (size_t)o->D; i++) dy[i] = o->out_f[i];
 }
 
@@ -202,9 +259,7 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     }
     float *vf = o->out_f, *dx = o->out_f + (size_t)B * (size_t)(D + 1 > o->H ? D + 1 : o->H);
     for (size_t i = 0; i < bd; i++) vf[i] = (float)v[i];
-    memset(dx, 0, (size_t)B * (size_t)(D + 1) * sizeof *dx);
-    memset(o->dyn_g, 0, o->n_dyn * sizeof *o->dyn_g);
-    bml__mlp3_backward(&o->dyn, o->dyn_gw, o->dyn_gb, in, h1, h2, vf, B, dx, o->dh_a, o->dh_b);
+    dyn_backward(o, in, h1, h2, vf, B, dx, dt != NULL);
     for (int b = 0; b < B; b++) {
         for (int j = 0; j < D; j++) dy[b * D + j] += dx[b * (D + 1) + j];
         if (dt) *dt += dx[b * (D + 1) + D];
@@ -223,6 +278,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
     BML__TRY(ensure(o, B, T, (size_t)B * (size_t)T + 1));
     o->B = B, o->T = T;
     o->last_ok = 0; /* the weights may have changed since */
+    refresh_wt(o);
     /* the union of the shifted step times */
     size_t K = 0;
 #define TAU(b, k) ((double)x[((size_t)(b) * T + (k)) * stride + tcol] - (double)x[(size_t)(b) * T * stride + tcol])
@@ -305,6 +361,7 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
         }
     memset(o->dp_dyn, 0, o->n_dyn * sizeof *o->dp_dyn);
     o->nfe_backward = 0;
+    refresh_wt(o); /* as the forward pass left them, unless the weights were changed in between */
     bml_status st = BML_OK;
     if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
     else if (o->use_adjoint) {

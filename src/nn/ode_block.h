@@ -56,6 +56,8 @@ typedef struct {
     /* scratch of the dynamics evaluations */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b;
     float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */
+    float *wt, *wt_l[3];   /* the dynamics weights transposed ((in, out) per layer), refreshed by every forward and
+                            * backward pass: the evaluations' products read them as they lie, packing nothing */
     double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
     double *last_y, last_t; /* (B D): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
     int last_ok;
