@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "nn/fastmath.h"
+#include "nn/par.h"
 
 size_t bml__mlp3_sizes(int d0, int d1, int d2, int d3, size_t sizes[6]) {
     int d[4] = {d0, d1, d2, d3};
@@ -126,6 +128,108 @@ static bml_status ensure(bml__ode_block *o, int B, int T, size_t K) {
 
 /* ---- the dynamics over the flat state (B D) in double, evaluated in float ---- */
 
+/* ---- the dynamics' products, fused with their bias, tanh and tanh' (AVX-512) ----
+ * out (M, N) = op (acc + bias) where acc(i, j) = sum_k A(i, k) B(k, j), summed from zero in k order with
+ * fused multiply-adds (A(i, k) = a[i ai + k ak], B(k, j) = b[k ldb + j]), then op: the bias added (bias not
+ * NULL), or the product times 1 - g^2 (g not NULL, (M, N) with rows ldc apart): exactly what bml__nn_gemm
+ * and the separate passes of the layers give, bit for bit, without the bias copy, the output tile's round
+ * trip and the packing of a last narrow panel (masked loads instead). Without AVX-512, bml__nn_gemm. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DYN_AVX512 1
+#include <immintrin.h>
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+dyn_tile(int mr, int K, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, __mmask16 m0, __mmask16 m1,
+         const float *bias, const float *g, float *c, size_t ldc) {
+    __m512 acc[8][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        const float *bk = b + (size_t)k * ldb, *ak_ = a + (size_t)k * ak;
+        __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+        for (int r = 0; r < mr; r++) {
+            __m512 av = _mm512_set1_ps(ak_[(size_t)r * ai]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    __m512 one = _mm512_set1_ps(1.0f), bb0 = _mm512_setzero_ps(), bb1 = bb0;
+    if (bias) bb0 = _mm512_maskz_loadu_ps(m0, bias), bb1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    for (int r = 0; r < mr; r++) {
+        __m512 v0 = acc[r][0], v1 = acc[r][1];
+        if (bias) v0 = _mm512_add_ps(v0, bb0), v1 = _mm512_add_ps(v1, bb1);
+        if (g) {
+            __m512 g0 = _mm512_maskz_loadu_ps(m0, g + (size_t)r * ldc), g1 = _mm512_maskz_loadu_ps(m1, g + (size_t)r * ldc + 16);
+            v0 = _mm512_mul_ps(v0, _mm512_sub_ps(one, _mm512_mul_ps(g0, g0)));
+            v1 = _mm512_mul_ps(v1, _mm512_sub_ps(one, _mm512_mul_ps(g1, g1)));
+        }
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, v0);
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, v1);
+    }
+}
+
+__attribute__((target("avx512f"))) static void dyn_gemm512(int M, int N, int K, const float *a, size_t ai, size_t ak,
+                                                          const float *b, size_t ldb, const float *bias, const float *g,
+                                                          float *c, size_t ldc) {
+    for (int j0 = 0; j0 < N; j0 += 32) {
+        int w = N - j0 < 32 ? N - j0 : 32;
+        __mmask16 m0 = (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1), m1 = (__mmask16)(w <= 16 ? 0 : w >= 32 ? 0xFFFF : (1u << (w - 16)) - 1);
+        const float *bj = b + j0, *biasj = bias ? bias + j0 : NULL;
+        for (int i0 = 0; i0 < M; i0 += 8) {
+            int mr = M - i0 < 8 ? M - i0 : 8;
+            const float *ai0 = a + (size_t)i0 * ai, *gi = g ? g + (size_t)i0 * ldc + j0 : NULL;
+            float *ci = c + (size_t)i0 * ldc + j0;
+            switch (mr) { /* a constant row count each: the accumulators stay in registers */
+            case 8: dyn_tile(8, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 7: dyn_tile(7, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 6: dyn_tile(6, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 5: dyn_tile(5, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 4: dyn_tile(4, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 3: dyn_tile(3, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            case 2: dyn_tile(2, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            default: dyn_tile(1, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void tanh512(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = bml__tanh_fast(x[i]);
+}
+
+static int have_avx512(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
+#else
+#define DYN_AVX512 0
+#endif
+
+/* c (M, N) = op(a) (M, K) @ b (K, N) + bias, or times 1 - g^2 (see above); trans_a: a is (K, M) */
+static void dyn_gemm(int trans_a, int M, int N, int K, const float *a, int lda, const float *b, int ldb, const float *bias,
+                     const float *g, float *c, int ldc) {
+#if DYN_AVX512
+    /* a product big enough to be shared among threads goes to bml__nn_gemm (the same sums either way) */
+    if (have_avx512() && ((double)M * N * K < (1 << 21) || bml__nn_threads() < 2)) {
+        size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
+        dyn_gemm512(M, N, K, a, ai, ak, b, (size_t)ldb, bias, g, c, (size_t)ldc);
+        return;
+    }
+#endif
+    if (bias)
+        for (int i = 0; i < M; i++) memcpy(c + (size_t)i * ldc, bias, (size_t)N * sizeof *c);
+    bml__nn_gemm(trans_a, 0, M, N, K, 1.0f, a, lda, b, ldb, bias ? 1.0f : 0.0f, c, ldc);
+    if (g)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) c[(size_t)i * ldc + j] *= 1.0f - g[(size_t)i * ldc + j] * g[(size_t)i * ldc + j];
+}
+
+static void dyn_tanh(float *x, size_t n) {
+#if DYN_AVX512
+    if (have_avx512()) {
+        tanh512(x, n);
+        return;
+    }
+#endif
+    bml__nn_tanh_forward(x, x, n);
+}
+
 /* the weights transposed, for the products of this pass (the weights change only between passes) */
 static void refresh_wt(bml__ode_block *o) {
     const bml__mlp3 *m = &o->dyn;
@@ -146,9 +250,8 @@ static void dyn_forward(const bml__ode_block *o, const float *in, int N, float *
     float *dst[3] = {h1, h2, out};
     for (int l = 0; l < 3; l++) {
         int C = m->d[l], OC = m->d[l + 1];
-        for (int n = 0; n < N; n++) memcpy(dst[l] + (size_t)n * OC, m->b[l], (size_t)OC * sizeof(float));
-        bml__nn_gemm(0, 0, N, OC, C, 1.0f, src, C, o->wt_l[l], OC, 1.0f, dst[l], OC);
-        if (l < 2) bml__nn_tanh_forward(dst[l], dst[l], (size_t)N * (size_t)OC);
+        dyn_gemm(0, N, OC, C, src, C, o->wt_l[l], OC, m->b[l], NULL, dst[l], OC);
+        if (l < 2) dyn_tanh(dst[l], (size_t)N * (size_t)OC);
         src = dst[l];
     }
 }
@@ -162,22 +265,17 @@ static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, co
     float *s[3] = {dx, o->dh_a, o->dh_b};
     for (int l = 2; l >= 0; l--) {
         int C = m->d[l], OC = m->d[l + 1], NC = l == 0 && !with_t ? C - 1 : C;
-        bml__nn_gemm(0, 0, N, NC, OC, 1.0f, g, OC, m->w[l], C, 0.0f, s[l], C);       /* dinp = g @ w */
-        bml__nn_gemm(1, 0, OC, C, N, 1.0f, g, OC, act[l], C, 0.0f, o->dyn_gw[l], C); /* dw = g^T @ inp */
+        /* dinp = g @ w, times tanh' of the layer's input but at the first */
+        dyn_gemm(0, N, NC, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, s[l], C);
+        dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, o->dyn_gw[l], C); /* dw = g^T @ inp */
         float *db = o->dyn_gb[l];
         for (int j = 0; j < OC; j++) db[j] = 0.0f;
         for (int n = 0; n < N; n++)
             for (int j = 0; j < OC; j++) db[j] += g[(size_t)n * OC + j];
-        if (l > 0) {
-            float *sl = s[l];
-            const float *a = act[l];
-            for (size_t i = 0; i < (size_t)N * (size_t)C; i++) sl[i] *= 1.0f - a[i] * a[i];
-            g = sl;
-        }
+        g = s[l];
     }
 }
 
-/* evaluate the dynamics' layers at (t, y) unless they hold that point already */
 static void dyn_eval(bml__ode_block *o, double t, const double *y) {
     int D = o->D;
     size_t bd = (size_t)o->B * (size_t)D;
