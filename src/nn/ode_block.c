@@ -31,25 +31,6 @@ void bml__mlp3_bind(bml__mlp3 *m, int d0, int d1, int d2, int d3, float *params,
     }
 }
 
-void bml__mlp3_forward(const bml__mlp3 *m, const float *x, int N, float *h0, float *h1, float *out) {
-    bml__nn_linear_forward(h0, x, m->w[0], m->b[0], N, m->d[0], m->d[1]);
-    bml__nn_tanh_forward(h0, h0, (size_t)N * (size_t)m->d[1]);
-    bml__nn_linear_forward(h1, h0, m->w[1], m->b[1], N, m->d[1], m->d[2]);
-    bml__nn_tanh_forward(h1, h1, (size_t)N * (size_t)m->d[2]);
-    bml__nn_linear_forward(out, h1, m->w[2], m->b[2], N, m->d[2], m->d[3]);
-}
-
-void bml__mlp3_backward(const bml__mlp3 *m, float *const dw[3], float *const db[3], const float *x, const float *h0,
-                        const float *h1, const float *dout, int N, float *dx, float *s0, float *s1) {
-    size_t n1 = (size_t)N * (size_t)m->d[1], n2 = (size_t)N * (size_t)m->d[2];
-    memset(s1, 0, n2 * sizeof *s1);
-    bml__nn_linear_backward(s1, dw[2], db[2], dout, h1, m->w[2], N, m->d[2], m->d[3]);
-    for (size_t i = 0; i < n2; i++) s1[i] *= 1.0f - h1[i] * h1[i];
-    memset(s0, 0, n1 * sizeof *s0);
-    bml__nn_linear_backward(s0, dw[1], db[1], s1, h0, m->w[1], N, m->d[1], m->d[2]);
-    for (size_t i = 0; i < n1; i++) s0[i] *= 1.0f - h0[i] * h0[i];
-    bml__nn_linear_backward(dx, dw[0], db[0], s0, x, m->w[0], N, m->d[0], m->d[1]);
-}
 
 /* ---- the block ---- */
 
@@ -138,9 +119,11 @@ static bml_status ensure(bml__ode_block *o, int B, int T, size_t K) {
 #define DYN_AVX512 1
 #include <immintrin.h>
 
+enum { EPI_PLAIN, EPI_BIAS, EPI_DTANH, EPI_ADD }; /* the epilogue: acc, acc + bias, acc (1 - g^2), acc + c */
+
 __attribute__((target("avx512f"), always_inline)) static inline void
-dyn_tile(int mr, int K, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, __mmask16 m0, __mmask16 m1,
-         const float *bias, const float *g, float *c, size_t ldc) {
+dyn_tile(int mr, int epi, int K, const float *a, size_t ai, size_t ak, const float *b, size_t ldb, __mmask16 m0,
+         __mmask16 m1, const float *e, float *c, size_t ldc) {
     __m512 acc[8][2];
     for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
@@ -152,45 +135,57 @@ dyn_tile(int mr, int K, const float *a, size_t ai, size_t ak, const float *b, si
             acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
     }
-    __m512 one = _mm512_set1_ps(1.0f), bb0 = _mm512_setzero_ps(), bb1 = bb0;
-    if (bias) bb0 = _mm512_maskz_loadu_ps(m0, bias), bb1 = _mm512_maskz_loadu_ps(m1, bias + 16);
     for (int r = 0; r < mr; r++) {
         __m512 v0 = acc[r][0], v1 = acc[r][1];
-        if (bias) v0 = _mm512_add_ps(v0, bb0), v1 = _mm512_add_ps(v1, bb1);
-        if (g) {
-            __m512 g0 = _mm512_maskz_loadu_ps(m0, g + (size_t)r * ldc), g1 = _mm512_maskz_loadu_ps(m1, g + (size_t)r * ldc + 16);
+        if (epi == EPI_BIAS) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, e));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, e + 16));
+        } else if (epi == EPI_DTANH) {
+            __m512 one = _mm512_set1_ps(1.0f);
+            __m512 g0 = _mm512_maskz_loadu_ps(m0, e + (size_t)r * ldc), g1 = _mm512_maskz_loadu_ps(m1, e + (size_t)r * ldc + 16);
             v0 = _mm512_mul_ps(v0, _mm512_sub_ps(one, _mm512_mul_ps(g0, g0)));
             v1 = _mm512_mul_ps(v1, _mm512_sub_ps(one, _mm512_mul_ps(g1, g1)));
+        } else if (epi == EPI_ADD) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16));
         }
         _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, v0);
         _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, v1);
     }
 }
 
-__attribute__((target("avx512f"))) static void dyn_gemm512(int M, int N, int K, const float *a, size_t ai, size_t ak,
-                                                          const float *b, size_t ldb, const float *bias, const float *g,
-                                                          float *c, size_t ldc) {
-    for (int j0 = 0; j0 < N; j0 += 32) {
-        int w = N - j0 < 32 ? N - j0 : 32;
-        __mmask16 m0 = (__mmask16)(w >= 16 ? 0xFFFF : (1u << w) - 1), m1 = (__mmask16)(w <= 16 ? 0 : w >= 32 ? 0xFFFF : (1u << (w - 16)) - 1);
-        const float *bj = b + j0, *biasj = bias ? bias + j0 : NULL;
-        for (int i0 = 0; i0 < M; i0 += 8) {
-            int mr = M - i0 < 8 ? M - i0 : 8;
-            const float *ai0 = a + (size_t)i0 * ai, *gi = g ? g + (size_t)i0 * ldc + j0 : NULL;
-            float *ci = c + (size_t)i0 * ldc + j0;
-            switch (mr) { /* a constant row count each: the accumulators stay in registers */
-            case 8: dyn_tile(8, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 7: dyn_tile(7, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 6: dyn_tile(6, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 5: dyn_tile(5, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 4: dyn_tile(4, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 3: dyn_tile(3, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            case 2: dyn_tile(2, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            default: dyn_tile(1, K, ai0, ai, ak, bj, ldb, m0, m1, biasj, gi, ci, ldc); break;
-            }
-        }
+/* e: the bias (EPI_BIAS) or g (EPI_DTANH, rows ldc apart); a constant epilogue and row count per instance,
+ * so that the accumulators stay in registers */
+#define DYN_GEMM512(NAME, EPI)                                                                                         \
+    __attribute__((target("avx512f"))) static void NAME(int M, int N, int K, const float *a, size_t ai, size_t ak,      \
+                                                        const float *b, size_t ldb, const float *e, float *c, size_t ldc) { \
+        for (int j0 = 0; j0 < N; j0 += 32) {                                                                           \
+            int w = N - j0 < 32 ? N - j0 : 32;                                                                         \
+            __mmask16 m0 = (__mmask16)(w >= 16 ? 0xFFFFu : (1u << w) - 1);                                             \
+            __mmask16 m1 = (__mmask16)(w <= 16 ? 0u : w >= 32 ? 0xFFFFu : (1u << (w - 16)) - 1);                       \
+            const float *bj = b + j0;                                                                                  \
+            for (int i0 = 0; i0 < M; i0 += 8) {                                                                        \
+                int mr = M - i0 < 8 ? M - i0 : 8;                                                                      \
+                const float *ai0 = a + (size_t)i0 * ai;                                                                \
+                const float *ei = EPI == EPI_BIAS ? e + j0 : EPI == EPI_DTANH ? e + (size_t)i0 * ldc + j0 : NULL;       \
+                float *ci = c + (size_t)i0 * ldc + j0;                                                                 \
+                switch (mr) {                                                                                          \
+                case 8: dyn_tile(8, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 7: dyn_tile(7, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 6: dyn_tile(6, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 5: dyn_tile(5, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 4: dyn_tile(4, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 3: dyn_tile(3, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                case 2: dyn_tile(2, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                         \
+                default: dyn_tile(1, EPI, K, ai0, ai, ak, bj, ldb, m0, m1, ei, ci, ldc); break;                        \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
     }
-}
+DYN_GEMM512(gemm512_plain, EPI_PLAIN)
+DYN_GEMM512(gemm512_bias, EPI_BIAS)
+DYN_GEMM512(gemm512_dtanh, EPI_DTANH)
+DYN_GEMM512(gemm512_add, EPI_ADD)
 
 __attribute__((target("avx512f"))) static void tanh512(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = bml__tanh_fast(x[i]);
@@ -201,20 +196,24 @@ static int have_avx512(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0;
 #define DYN_AVX512 0
 #endif
 
-/* c (M, N) = op(a) (M, K) @ b (K, N) + bias, or times 1 - g^2 (see above); trans_a: a is (K, M) */
+/* c (M, N) = op(a) (M, K) @ b (K, N) + bias, or times 1 - g^2 (see above), or added to c (accumulate): one
+ * of the three at most; trans_a: a is (K, M) */
 static void dyn_gemm(int trans_a, int M, int N, int K, const float *a, int lda, const float *b, int ldb, const float *bias,
-                     const float *g, float *c, int ldc) {
+                     const float *g, int accumulate, float *c, int ldc) {
 #if DYN_AVX512
     /* a product big enough to be shared among threads goes to bml__nn_gemm (the same sums either way) */
     if (have_avx512() && ((double)M * N * K < (1 << 21) || bml__nn_threads() < 2)) {
         size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
-        dyn_gemm512(M, N, K, a, ai, ak, b, (size_t)ldb, bias, g, c, (size_t)ldc);
+        if (bias) gemm512_bias(M, N, K, a, ai, ak, b, (size_t)ldb, bias, c, (size_t)ldc);
+        else if (g) gemm512_dtanh(M, N, K, a, ai, ak, b, (size_t)ldb, g, c, (size_t)ldc);
+        else if (accumulate) gemm512_add(M, N, K, a, ai, ak, b, (size_t)ldb, NULL, c, (size_t)ldc);
+        else gemm512_plain(M, N, K, a, ai, ak, b, (size_t)ldb, NULL, c, (size_t)ldc);
         return;
     }
 #endif
     if (bias)
         for (int i = 0; i < M; i++) memcpy(c + (size_t)i * ldc, bias, (size_t)N * sizeof *c);
-    bml__nn_gemm(trans_a, 0, M, N, K, 1.0f, a, lda, b, ldb, bias ? 1.0f : 0.0f, c, ldc);
+    bml__nn_gemm(trans_a, 0, M, N, K, 1.0f, a, lda, b, ldb, bias || accumulate ? 1.0f : 0.0f, c, ldc);
     if (g)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) c[(size_t)i * ldc + j] *= 1.0f - g[(size_t)i * ldc + j] * g[(size_t)i * ldc + j];
@@ -228,6 +227,44 @@ static void dyn_tanh(float *x, size_t n) {
     }
 #endif
     bml__nn_tanh_forward(x, x, n);
+}
+
+/* ---- the encoder's and decoder's MLP, on the same products ---- */
+
+#define MLP3_WT_MAX 8192 /* a transposed weight on the stack up to this size; bigger ones take bml__nn_gemm's path */
+
+void bml__mlp3_forward(const bml__mlp3 *m, const float *x, int N, float *h0, float *h1, float *out) {
+    const float *src = x;
+    float *dst[3] = {h0, h1, out};
+    float wt[MLP3_WT_MAX];
+    for (int l = 0; l < 3; l++) {
+        int C = m->d[l], OC = m->d[l + 1];
+        size_t n = (size_t)N * (size_t)OC;
+        if ((size_t)C * (size_t)OC <= MLP3_WT_MAX) {
+            for (int i = 0; i < OC; i++)
+                for (int k = 0; k < C; k++) wt[(size_t)k * OC + i] = m->w[l][(size_t)i * C + k];
+            dyn_gemm(0, N, OC, C, src, C, wt, OC, m->b[l], NULL, 0, dst[l], OC);
+        } else
+            bml__nn_linear_forward(dst[l], src, m->w[l], m->b[l], N, C, OC);
+        if (l < 2) dyn_tanh(dst[l], n);
+        src = dst[l];
+    }
+}
+
+void bml__mlp3_backward(const bml__mlp3 *m, float *const dw[3], float *const db[3], const float *x, const float *h0,
+                        const float *h1, const float *dout, int N, float *dx, float *s0, float *s1) {
+    const float *act[3] = {x, h0, h1}, *g = dout;
+    float *s[3] = {dx, s0, s1};
+    for (int l = 2; l >= 0; l--) {
+        int C = m->d[l], OC = m->d[l + 1];
+        /* dinp = g @ w: times tanh' of the layer's input, or added to dx at the first */
+        if (s[l]) dyn_gemm(0, N, C, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, l == 0, s[l], C);
+        if (dw[l]) dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, 1, dw[l], C); /* dw += g^T @ inp */
+        if (db[l])
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < OC; o++) db[l][o] += g[(size_t)n * OC + o];
+        g = s[l];
+    }
 }
 
 /* the weights transposed, for the products of this pass (the weights change only between passes) */
@@ -250,7 +287,7 @@ static void dyn_forward(const bml__ode_block *o, const float *in, int N, float *
     float *dst[3] = {h1, h2, out};
     for (int l = 0; l < 3; l++) {
         int C = m->d[l], OC = m->d[l + 1];
-        dyn_gemm(0, N, OC, C, src, C, o->wt_l[l], OC, m->b[l], NULL, dst[l], OC);
+        dyn_gemm(0, N, OC, C, src, C, o->wt_l[l], OC, m->b[l], NULL, 0, dst[l], OC);
         if (l < 2) dyn_tanh(dst[l], (size_t)N * (size_t)OC);
         src = dst[l];
     }
@@ -266,8 +303,8 @@ static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, co
     for (int l = 2; l >= 0; l--) {
         int C = m->d[l], OC = m->d[l + 1], NC = l == 0 && !with_t ? C - 1 : C;
         /* dinp = g @ w, times tanh' of the layer's input but at the first */
-        dyn_gemm(0, N, NC, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, s[l], C);
-        dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, o->dyn_gw[l], C); /* dw = g^T @ inp */
+        dyn_gemm(0, N, NC, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, 0, s[l], C);
+        dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, 0, o->dyn_gw[l], C); /* dw = g^T @ inp */
         float *db = o->dyn_gb[l];
         for (int j = 0; j < OC; j++) db[j] = 0.0f;
         for (int n = 0; n < N; n++)
