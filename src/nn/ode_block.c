@@ -229,6 +229,39 @@ static void dyn_tanh(float *x, size_t n) {
     bml__nn_tanh_forward(x, x, n);
 }
 
+/* d[i] += s[i] in double, and db (OC) = the column sums of g (N, OC) from zero in row order: plain loops,
+ * built for AVX-512 as well (the same operations, element by element) */
+#define ADD_F2D_BODY                                                                                                   \
+    for (size_t i = 0; i < n; i++) d[i] += (double)s[i];
+#define COLSUM_BODY                                                                                                    \
+    for (int j = 0; j < OC; j++) db[j] = 0.0f;                                                                         \
+    for (int r = 0; r < N; r++)                                                                                        \
+        for (int j = 0; j < OC; j++) db[j] += g[(size_t)r * OC + j];
+#if DYN_AVX512
+__attribute__((target("avx512f"))) static void add_f2d512(double *d, const float *s, size_t n) { ADD_F2D_BODY }
+__attribute__((target("avx512f"))) static void colsum512(float *db, const float *g, int N, int OC) { COLSUM_BODY }
+#endif
+
+static void add_f2d(double *d, const float *s, size_t n) {
+#if DYN_AVX512
+    if (have_avx512()) {
+        add_f2d512(d, s, n);
+        return;
+    }
+#endif
+    ADD_F2D_BODY
+}
+
+static void colsum(float *db, const float *g, int N, int OC) {
+#if DYN_AVX512
+    if (have_avx512()) {
+        colsum512(db, g, N, OC);
+        return;
+    }
+#endif
+    COLSUM_BODY
+}
+
 /* ---- the encoder's and decoder's MLP, on the same products ---- */
 
 #define MLP3_WT_MAX 8192 /* a transposed weight on the stack up to this size; bigger ones take bml__nn_gemm's path */
@@ -305,10 +338,7 @@ static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, co
         /* dinp = g @ w, times tanh' of the layer's input but at the first */
         dyn_gemm(0, N, NC, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, 0, s[l], C);
         dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, 0, o->dyn_gw[l], C); /* dw = g^T @ inp */
-        float *db = o->dyn_gb[l];
-        for (int j = 0; j < OC; j++) db[j] = 0.0f;
-        for (int n = 0; n < N; n++)
-            for (int j = 0; j < OC; j++) db[j] += g[(size_t)n * OC + j];
+        colsum(o->dyn_gb[l], g, N, OC);
         g = s[l];
     }
 }
@@ -396,10 +426,10 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     for (size_t i = 0; i < bd; i++) vf[i] = (float)v[i];
     dyn_backward(o, in, h1, h2, vf, B, dx, dt != NULL);
     for (int b = 0; b < B; b++) {
-        for (int j = 0; j < D; j++) dy[b * D + j] += dx[b * (D + 1) + j];
+        add_f2d(dy + (size_t)b * D, dx + (size_t)b * (D + 1), (size_t)D);
         if (dt) *dt += dx[b * (D + 1) + D];
     }
-    for (size_t i = 0; i < o->n_dyn; i++) dparams[i] += o->dyn_g[i];
+    add_f2d(dparams, o->dyn_g, o->n_dyn);
 }
 
 static int cmp_double(const void *a, const void *b) {
