@@ -453,13 +453,37 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
                 double tau = TAU(b, k);
                 if (!isfinite(tau) || tau < 0)
                     return bml__fail(BML_ERR_VALUE, "step times must be finite and increasing (sample %d, step %d)", b, k);
-                o->grid[K++] = tau;
+                o->grid[K++] = tau + 0.0; /* -0 as 0: which of the two a sort would keep is left to chance */
             }
     o->grid[K++] = 0;
-    qsort(o->grid, K, sizeof *o->grid, cmp_double);
+    /* the distinct times, sorted: inserted one by one into a short list while they are few (the samples of a
+     * batch mostly share their times), else by sorting them all */
+    double few[256];
     size_t u = 0;
-    for (size_t i = 0; i < K; i++)
-        if (u == 0 || o->grid[i] != o->grid[u - 1]) o->grid[u++] = o->grid[i];
+    for (size_t i = 0; i < K && u <= 256; i++) {
+        double v = o->grid[i];
+        size_t lo = 0, hi = u;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (few[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo < u && few[lo] == v) continue;
+        if (u == 256) {
+            u = 257; /* too many */
+            break;
+        }
+        memmove(few + lo + 1, few + lo, (u - lo) * sizeof *few);
+        few[lo] = v, u++;
+    }
+    if (u <= 256)
+        memcpy(o->grid, few, u * sizeof *few);
+    else {
+        qsort(o->grid, K, sizeof *o->grid, cmp_double);
+        u = 0;
+        for (size_t i = 0; i < K; i++)
+            if (u == 0 || o->grid[i] != o->grid[u - 1]) o->grid[u++] = o->grid[i];
+    }
     K = u, o->K = (int)K;
     for (int b = 0; b < B; b++)
         for (int k = 0; k < T; k++) {
