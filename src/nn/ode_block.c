@@ -191,10 +191,18 @@ __attribute__((target("avx512f"))) static void tanh512(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = bml__tanh_fast(x[i]);
 }
 
-static int have_avx512(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
+static int plain_only; /* tests: bml__nn_gemm's path however the CPU is */
+static int have_avx512(void) { return !plain_only && __builtin_cpu_supports("avx512f") ? 1 : 0; }
 #else
 #define DYN_AVX512 0
+static int plain_only;
 #endif
+
+int bml__ode_block_plain_products(int on) {
+    int was = plain_only;
+    plain_only = on;
+    return was;
+}
 
 /* c (M, N) = op(a) (M, K) @ b (K, N) + bias, or times 1 - g^2 (see above), or added to c (accumulate): one
  * of the three at most; trans_a: a is (K, M) */

@@ -89,4 +89,9 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
  * forward */
 bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0);
 
+/* Tests only: with on, the dynamics' and the encoder's and decoder's products take bml__nn_gemm's path
+ * instead of the block's own fused AVX-512 kernels (the same bits either way); returns the previous
+ * setting. Not thread-safe: set it while no network runs. */
+int bml__ode_block_plain_products(int on);
+
 #endif
