@@ -440,6 +440,17 @@ static void dyn_vjp(void *vc, double t, const double *y, const double *v, double
     add_f2d(dparams, o->dyn_g, o->n_dyn);
 }
 
+/* the first index of sorted a (n) whose value is not below v */
+static size_t lower_bound(const double *a, size_t n, double v) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -470,12 +481,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
     size_t u = 0;
     for (size_t i = 0; i < K && u <= 256; i++) {
         double v = o->grid[i];
-        size_t lo = 0, hi = u;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (few[mid] < v) lo = mid + 1;
-            else hi = mid;
-        }
+        size_t lo = lower_bound(few, u, v);
         if (lo < u && few[lo] == v) continue;
         if (u == 256) {
             u = 257; /* too many */
@@ -498,8 +504,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
             o->slot[b * T + k] = -1;
             if (mask[b * T + k] == 0) continue;
             double tau = TAU(b, k);
-            const double *p = bsearch(&tau, o->grid, K, sizeof *o->grid, cmp_double);
-            o->slot[b * T + k] = (int)(p - o->grid);
+            o->slot[b * T + k] = (int)lower_bound(o->grid, K, tau + 0.0); /* present: the grid holds every step's */
         }
 #undef TAU
     size_t bd = (size_t)B * (size_t)D;
