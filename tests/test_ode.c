@@ -384,6 +384,53 @@ static void test_neural_ode_network_gradients(void) {
     }
 }
 
+/* the block's fused AVX-512 products give bml__nn_gemm's bits: shapes with partial row tiles and column
+ * panels (batch 11, hidden 37, latent 5), every solver mode, outputs and every gradient compared exactly */
+static void test_fused_products_bit_identical(void) {
+    enum { F = 3, O = 2, B = 11, T = 5 };
+    float x[B * T * (F + 1)], mask[B * T], dout[B * T * O], out[2][B * T * O];
+    bml_nn_rng rng;
+    bml__nn_rng_seed(&rng, 5);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            mask[b * T + t] = (float)!(b % 4 == 1 && t == T - 1);
+            float *r = x + (b * T + t) * (F + 1);
+            for (int j = 0; j < F; j++) r[j] = 2 * bml__nn_rng_uniform(&rng) - 1;
+            r[F] = 0.2f * (float)t + 0.01f * (float)(b % 3);
+            for (int o = 0; o < O; o++) dout[(b * T + t) * O + o] = mask[b * T + t] * (2 * bml__nn_rng_uniform(&rng) - 1);
+        }
+    for (int mode = 0; mode < 4; mode++) {
+        bml_ode_opts so = mode_opts(mode);
+        float *grads[2] = {NULL, NULL};
+        size_t n = 0;
+        for (int plain = 0; plain < 2; plain++) {
+            bml__ode_net *net = NULL;
+            CHECK_OK(bml__ode_net_create(F, O, 5, 37, &so, mode == 3, 3, &net));
+            if (!net) return;
+            int was = bml__ode_block_plain_products(plain);
+            CHECK_OK(bml__ode_net_forward(net, x, mask, B, T, out[plain]));
+            memset(net->grads, 0, net->n_params * sizeof *net->grads);
+            CHECK_OK(bml__ode_net_backward(net, dout));
+            bml__ode_block_plain_products(was);
+            n = net->n_params;
+            grads[plain] = malloc(n * sizeof *grads[plain]);
+            if (grads[plain]) memcpy(grads[plain], net->grads, n * sizeof *grads[plain]);
+            bml__ode_net_free(net);
+        }
+        CHECK(grads[0] && grads[1]);
+        if (grads[0] && grads[1]) {
+            if (memcmp(out[0], out[1], sizeof out[0]) || memcmp(grads[0], grads[1], n * sizeof *grads[0])) {
+                fprintf(stderr, "  %s: fused and plain products differ\n", MODE_NAME[mode]);
+                t_fail_count++;
+            }
+            double gmax = 0;
+            for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grads[0][i]));
+            CHECK(gmax > 1e-4);
+        }
+        free(grads[0]), free(grads[1]);
+    }
+}
+
 /* acla: every part (attention block, CNN, one-step LSTM, z0, augmented ODE, read-out) in every solver mode;
  * padded steps never reach real ones */
 static void test_acla_network_gradients(void) {
@@ -466,4 +513,4 @@ static void test_errors_and_exact_solution(void) {
 
 TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
           T(test_dopri5_gradients_finite_differences_and_adjoint),
-          T(test_neural_ode_network_gradients), T(test_acla_network_gradients), T(test_failing_backward_stops_training), T(test_errors_and_exact_solution))
+          T(test_neural_ode_network_gradients), T(test_fused_products_bit_identical), T(test_acla_network_gradients), T(test_failing_backward_stops_training), T(test_errors_and_exact_solution))

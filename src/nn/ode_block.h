@@ -56,6 +56,8 @@ typedef struct {
     /* scratch of the dynamics evaluations */
     float *in_f, *h1_f, *h2_f, *out_f, *dh_a, *dh_b;
     float *dyn_g, *dyn_gw[3], *dyn_gb[3]; /* (n_dyn) one vjp's parameter gradient, and its tensor views */
+    float *wt, *wt_l[3];   /* the dynamics weights transposed ((in, out) per layer), refreshed by every forward and
+                            * backward pass: the evaluations' products read them as they lie, packing nothing */
     double *dp_dyn;        /* (n_dyn) the solve's parameter gradient */
     double *last_y, last_t; /* (B D): the point whose activations in_f, h1_f, h2_f hold (a vjp there reuses them) */
     int last_ok;
@@ -86,5 +88,10 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
 /* dynamics gradients += d loss / d params, and dy0 (B, D) = d loss / d y0, from dys (B, T, D) of the last
  * forward */
 bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0);
+
+/* Tests only: with on, the dynamics' and the encoder's and decoder's products take bml__nn_gemm's path
+ * instead of the block's own fused AVX-512 kernels (the same bits either way); returns the previous
+ * setting. Not thread-safe: set it while no network runs. */
+int bml__ode_block_plain_products(int on);
 
 #endif
