@@ -658,6 +658,42 @@ static void seq_fwd(void *vc, float *out) {
     }
 }
 
+/* the dropout multipliers: 0 or 1/(1-p), zero at rate p (within 5 standard deviations), neighbours and two
+ * successive masks independent (pairs of zeros at rate p^2), the same masks again from the same seed */
+static void test_dropout_mask_statistics(void) {
+    enum { N = 200000 };
+    const float p = 0.3f, keep = 1.0f / (1.0f - 0.3f);
+    float *a = zeros(N), *b = zeros(N), *c = zeros(N);
+    bml_nn_rng r, r2;
+    bml__nn_rng_seed(&r, 11);
+    bml__nn_rng_seed(&r2, 11);
+    bml__nn_dropout_mask(a, N, p, &r);
+    bml__nn_dropout_mask(b, N, p, &r);
+    bml__nn_dropout_mask(c, N, p, &r2);
+    double zeros_a = 0, pairs_next = 0, pairs_ab = 0;
+    int bad = 0, same = 1;
+    for (int i = 0; i < N; i++) {
+        bad += !(a[i] == 0.0f || a[i] == keep);
+        zeros_a += a[i] == 0.0f;
+        if (i + 1 < N) pairs_next += a[i] == 0.0f && a[i + 1] == 0.0f;
+        pairs_ab += a[i] == 0.0f && b[i] == 0.0f;
+        same &= memcmp(&a[i], &c[i], sizeof(float)) == 0;
+    }
+    CHECK(bad == 0);
+    CHECK(same);
+    double sd1 = sqrt(N * 0.3 * 0.7), sd2 = sqrt(N * 0.09 * 0.91);
+    CHECK(fabs(zeros_a - N * 0.3) < 5 * sd1);
+    CHECK(fabs(pairs_next - (N - 1) * 0.09) < 5 * sd2);
+    CHECK(fabs(pairs_ab - N * 0.09) < 5 * sd2);
+    bml__nn_dropout_mask(a, N, 0.0f, &r); /* p = 0 keeps everything, multiplier 1 */
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += a[i] != 1.0f;
+    CHECK(bad == 0);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void test_sequence_layer_gradients(void) {
     bml_nn_rng r;
     bml__nn_rng_seed(&r, 31);
@@ -1032,6 +1068,6 @@ static void test_mlp_bad_parameters(void) {
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_gemm_reference_and_splits), T(test_parallel_for_runs_each_task_once), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
-          T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
+          T(test_sequence_layer_gradients), T(test_dropout_mask_statistics), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

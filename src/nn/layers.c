@@ -98,12 +98,42 @@ float bml__nn_rng_normal(bml_nn_rng *r) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
-    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        mask[i] = (float)(uniform24(rng) >= p) * scale; /* 0 or scale, without a branch to mispredict */
-        out[i] = inp[i] * mask[i];
+/* The dropout multipliers (0 with probability p, else 1/(1-p)) from one 64-bit key drawn from rng: the
+ * i-th uniform is the top 24 bits of a keyed 32-bit integer hash of i (two rounds of the "lowbias32"
+ * mixer, constants found by C. Wellons' hash prospector), so the loop has no carried state and vectorises
+ * (32-bit multiplies, shifts, xors), and any element can be computed alone. */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+__attribute__((target_clones("avx2", "default"))) static void dropout_mask_block(float *mask, uint32_t n, uint32_t k0,
+                                                                                  uint32_t k1, float p, float scale) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t h = mix32(mix32(i + k0) ^ k1);
+        float u = (float)(h >> 8) * 0x1.0p-24f;
+        mask[i] = (float)(u >= p) * scale; /* 0 or scale, without a branch */
     }
+}
+
+void bml__nn_dropout_mask(float *mask, size_t n, float p, bml_nn_rng *rng) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    uint64_t key = bml__rng_next(rng);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (size_t off = 0; off < n; off += (size_t)1 << 30) { /* blocks of 2^30, each with its own key */
+        size_t len = n - off < ((size_t)1 << 30) ? n - off : (size_t)1 << 30;
+        dropout_mask_block(mask + off, (uint32_t)len, k0, k1, p, scale);
+        k1 = mix32(k1 + 0x9e3779b9U);
+    }
+}
+
+void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
+    bml__nn_dropout_mask(mask, n, p, rng);
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] * mask[i];
 }
 
 void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {

@@ -50,6 +50,8 @@ typedef bml__rng bml_nn_rng; /* the library's xoshiro256** stream (core/internal
 void bml__nn_rng_seed(bml_nn_rng *r, uint64_t seed);
 float bml__nn_rng_uniform(bml_nn_rng *r);   /* [0, 1) */
 float bml__nn_rng_normal(bml_nn_rng *r);    /* N(0, 1), Box-Muller */
+/* mask (n) = dropout multipliers, 0 with probability p else 1/(1-p): one draw from rng whatever n */
+void bml__nn_dropout_mask(float *mask, size_t n, float p, bml_nn_rng *rng);
 void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng);
 void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 

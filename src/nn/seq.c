@@ -127,11 +127,12 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 
 /* ------------------------------------------------------------------ multi-head self-attention */
 /* The dropout multipliers of the attention probabilities, n of them in the order the rows are laid out
- * (0 or 1/(1-p) when training with dropout, 1 otherwise): drawn before the rows are computed, so that the
- * rows can be computed in any order, and in the order the rows used to draw them one by one. */
+ * (0 or 1/(1-p) when training with dropout, 1 otherwise): drawn before the rows are computed (from one key,
+ * bml__nn_dropout_mask), so that the rows can be computed in any order. */
 static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, bml_nn_rng *rng) {
-    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
-    for (size_t i = 0; i < n; i++) dm[i] = training && dropout > 0 ? (bml__nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+    if (training && dropout > 0) bml__nn_dropout_mask(dm, n, dropout, rng);
+    else
+        for (size_t i = 0; i < n; i++) dm[i] = 1.0f;
 }
 
 /* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
