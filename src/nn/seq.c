@@ -137,16 +137,16 @@ static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, 
 
 /* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
  * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
- * multipliers dm (T), the value rows ld apart. */
-static void attn_row_forward(float *p, const float *dm, int len, int T, const float *v, size_t ld, int hd, float *c) {
+ * multipliers dm (T), the value rows ld apart. Built for AVX2 as well, without FMA: the same roundings, so
+ * the same bits, on any CPU. */
+__attribute__((target_clones("avx2", "default"))) static void attn_row_forward(float *p, const float *dm, int len, int T,
+                                                                                 const float *v, size_t ld, int hd, float *c) {
     float mx = -INFINITY;
     for (int tk = 0; tk < len; tk++)
         if (p[tk] > mx) mx = p[tk];
-    double sum = 0;
-    for (int tk = 0; tk < T; tk++) {
-        p[tk] = tk < len ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
-        sum += p[tk];
-    }
+    for (int tk = 0; tk < T; tk++) p[tk] = tk < len ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
+    double sum = 0; /* in order, apart from the exponentials so that those vectorise */
+    for (int tk = 0; tk < T; tk++) sum += p[tk];
     float inv = (float)(1.0 / sum);
     for (int tk = 0; tk < T; tk++) {
         p[tk] *= inv;
@@ -159,8 +159,9 @@ static void attn_row_forward(float *p, const float *dm, int len, int T, const fl
 
 /* The backward of attn_row_forward and of the scaled scores: dc (hd) = d c, dp (T) holds d (p dm) of the len
  * real keys (overwritten); adds into dq (hd), and into dk and dv, whose rows are ld apart as those of k. */
-static void attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc,
-                              const float *qr, const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
+__attribute__((target_clones("avx2", "default"))) static void
+attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc, const float *qr,
+                  const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
     double dot = 0;
     for (int tk = 0; tk < len; tk++) {
         float a = p[tk] * dm[tk], *dvr = dv + (size_t)tk * ld;
