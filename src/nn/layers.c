@@ -74,10 +74,11 @@ void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, siz
     }
 }
 
-/* built for AVX2 + FMA as well, chosen at load time where the CPU has them; static, because the symbol
+/* built for AVX-512 and AVX2 as well (no FMA: the same bits everywhere), chosen at load time where the CPU
+ * has them; static, because the symbol
  * of a target_clones function keeps default visibility (it would leave the shared library) and clang 14
  * cannot call one from another file */
-__attribute__((target_clones("avx2,fma", "default"))) static void tanh_forward(float *out, const float *inp, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
 
@@ -111,7 +112,7 @@ static inline uint32_t mix32(uint32_t x) {
     return x;
 }
 
-__attribute__((target_clones("avx2", "default"))) static void dropout_mask_block(float *mask, uint32_t n, uint32_t k0,
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void dropout_mask_block(float *mask, uint32_t n, uint32_t k0,
                                                                                   uint32_t k1, float p, float scale) {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t h = mix32(mix32(i + k0) ^ k1);

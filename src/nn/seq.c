@@ -11,8 +11,10 @@
 
 /* one step of one sequence, the gate element-wise part (PyTorch order i, f, g, o): g (4H) holds the gate
  * pre-activations minus the recurrent part hb (4H) and receives the activated gates; c = f cp + i g,
- * h = o tanh(c). Vectorised (AVX2 + FMA clone where the CPU has them). */
-__attribute__((target_clones("avx2,fma", "default"))) static void
+ * h = o tanh(c). Vectorised: AVX-512 and AVX2 clones where the CPU has them, without FMA (target_clones
+ * makes one clone per name, so "avx2,fma" would be two clones, and GCC's avx512f implies no FMA): no
+ * contraction in any clone, so the same bits on every CPU. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 lstm_cell_forward(int H, float *restrict g, const float *restrict hb, const float *restrict cp, float *restrict c,
                   float *restrict h) {
     for (int j = 0; j < H; j++) {
@@ -26,7 +28,7 @@ lstm_cell_forward(int H, float *restrict g, const float *restrict hb, const floa
 
 /* the backward of lstm_cell_forward for one sequence and step: dg (4H) d pre-activations from d h (d plus
  * the carried dh_next) and the carried dc_next (updated to the previous step's) */
-__attribute__((target_clones("avx2,fma", "default"))) static void
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 lstm_cell_backward(int H, const float *restrict g, const float *restrict c, const float *restrict cp,
                    const float *restrict d, const float *restrict dh_next, float *restrict dc_next, float *restrict dg) {
     for (int j = 0; j < H; j++) {
@@ -139,7 +141,7 @@ static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, 
  * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
  * multipliers dm (T), the value rows ld apart. Built for AVX2 as well, without FMA: the same roundings, so
  * the same bits, on any CPU. */
-__attribute__((target_clones("avx2", "default"))) static void attn_row_forward(float *p, const float *dm, int len, int T,
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void attn_row_forward(float *p, const float *dm, int len, int T,
                                                                                  const float *v, size_t ld, int hd, float *c) {
     float mx = -INFINITY;
     for (int tk = 0; tk < len; tk++)
@@ -159,7 +161,7 @@ __attribute__((target_clones("avx2", "default"))) static void attn_row_forward(f
 
 /* The backward of attn_row_forward and of the scaled scores: dc (hd) = d c, dp (T) holds d (p dm) of the len
  * real keys (overwritten); adds into dq (hd), and into dk and dv, whose rows are ld apart as those of k. */
-__attribute__((target_clones("avx2", "default"))) static void
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc, const float *qr,
                   const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
     double dot = 0;

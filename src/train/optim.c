@@ -32,7 +32,7 @@ void bml__adamw_release(bml_adamw *o) {
 }
 
 /* the update loop built for AVX2 as well (no FMA: the same roundings as the default build, so the same bits) */
-__attribute__((target_clones("avx2", "default"))) static void adamw_update(float *restrict p, float *restrict m,
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void adamw_update(float *restrict p, float *restrict m,
                                                                             float *restrict v, const float *restrict g,
                                                                             size_t n, float decay, float b1, float b2,
                                                                             float one_b1, float one_b2, float bc2,
@@ -67,7 +67,7 @@ double bml__cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int 
 
 /* the sum of squares in double, in 8 interleaved partial sums (element i into sum i % 8, added pairwise at
  * the end): a fixed order, so fixed bits, that vectorises */
-__attribute__((target_clones("avx2", "default"))) static double sum_squares(const float *x, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double sum_squares(const float *x, size_t n) {
     double s[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
