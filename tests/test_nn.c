@@ -192,6 +192,24 @@ static void gemm_reference_and_splits(int isa, uint64_t *digest) {
     bml__nn_threads_set(before);
     bad_threads += memcmp(c[0], c[1], (size_t)M * N * sizeof(float)) != 0;
     bad_threads += memcmp(c[0], c[2], (size_t)M * N * sizeof(float)) != 0;
+    /* ... and one with too few rows for parts, cut into parts of columns at 2 and 3 threads (as a
+     * convolution's weight gradient: a^T b, 20 rows, 200 columns, K = 1000, accumulating into c): a part
+     * run twice or not at all would show against the double reference */
+    float *a2 = randv((size_t)1000 * 20, &r, 1), *b2 = randv((size_t)1000 * 200, &r, 1), *c2[3];
+    for (int t = 0; t < 3; t++) {
+        bml__nn_threads_set(t + 1);
+        c2[t] = malloc((size_t)20 * 200 * sizeof(float));
+        for (int i = 0; i < 20 * 200; i++) c2[t][i] = 0.5f;
+        bml__nn_gemm(1, 0, 20, 200, 1000, 1.0f, a2, 20, b2, 200, 1.0f, c2[t], 200);
+    }
+    bml__nn_threads_set(before);
+    float *ref2 = malloc((size_t)20 * 200 * sizeof(float));
+    for (int i = 0; i < 20 * 200; i++) ref2[i] = 0.5f;
+    gemm_ref(1, 0, 20, 200, 1000, 1.0f, a2, 20, b2, 200, 1.0f, ref2, 200);
+    close_to("gemm columns in parts vs double", c2[2], ref2, (size_t)20 * 200, 1e-5, 1e-5 * sqrt(1001.0));
+    bad_threads += memcmp(c2[0], c2[1], (size_t)20 * 200 * sizeof(float)) != 0;
+    bad_threads += memcmp(c2[0], c2[2], (size_t)20 * 200 * sizeof(float)) != 0;
+    free(a2), free(b2), free(c2[0]), free(c2[1]), free(c2[2]), free(ref2);
     if (bad_split || bad_threads) fprintf(stderr, "  kernels %d: %zu split and %zu thread mismatches\n", isa, bad_split, bad_threads);
     CHECK_INT(bad_split, 0);
     CHECK_INT(bad_threads, 0);

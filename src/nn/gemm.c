@@ -234,10 +234,10 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
 }
 
 /* A large product (2^21 multiply-adds and more): its rows in parts on the calling thread's threads (parts
- * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly); each row comes out as the
- * whole product gives it. */
+ * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly), or where it has too few
+ * rows, its columns (parts of 32 columns and more); each element comes out as the whole product gives it. */
 typedef struct {
-    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows;
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, cols; /* parts of rows rows, or of cols columns */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -245,6 +245,12 @@ typedef struct {
 
 static void gemm_part_run(void *arg, int i) {
     const gemm_part *g = arg;
+    if (g->cols) { /* columns j0.. of b and c */
+        int j0 = i * g->cols, w = g->N - j0 < g->cols ? g->N - j0 : g->cols;
+        const float *b = g->b + (g->trans_b ? (size_t)j0 * g->ldb : (size_t)j0);
+        gemm_serial(g->trans_a, g->trans_b, g->M, w, g->K, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + j0, g->ldc);
+        return;
+    }
     int i0 = i * g->rows, m = g->M - i0 < g->rows ? g->M - i0 : g->rows;
     const float *a = g->a + (size_t)i0 * (g->trans_a ? 1 : (size_t)g->lda);
     gemm_serial(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)i0 * g->ldc,
@@ -255,13 +261,23 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                  int ldb, float beta, float *c, int ldc) {
     double work = (double)M * N * K;
     int parts = work < (1 << 21) ? 1 : (int)(work / (1 << 19)); /* parts of 2^19 multiply-adds and more */
-    if (parts > M / 24) parts = M / 24;
-    if (parts < 2 || bml__nn_threads() < 2) {
+    int row_parts = parts > M / 24 ? M / 24 : parts;
+    int col_parts = parts > N / 32 ? N / 32 : parts;
+    if ((row_parts < 2 && col_parts < 2) || bml__nn_threads() < 2) {
         gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    int rows = (M + parts - 1) / parts;
-    rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
-    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, alpha, beta, a, b, c};
-    bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+    if (row_parts >= 2) {
+        int rows = (M + row_parts - 1) / row_parts;
+        rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
+        gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, 0, alpha, beta, a, b, c};
+        bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+        return;
+    }
+    /* few rows and many columns (the weight gradients of a convolution: M = 32, K = thousands): parts of
+     * whole 32-column panels */
+    int cols = (N + col_parts - 1) / col_parts;
+    cols = (cols + 31) / 32 * 32;
+    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, 0, cols, alpha, beta, a, b, c};
+    bml__nn_parallel_for((N + cols - 1) / cols, gemm_part_run, &g);
 }
