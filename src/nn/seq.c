@@ -63,8 +63,11 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     bml__nn_matmul_abt(gates, inp, w_ih, B * T, (int)G, C, 1);
     memset(hprev, 0, (size_t)B * H * sizeof *hprev);
     memset(cprev, 0, (size_t)B * H * sizeof *cprev);
-    memset(out, 0, (size_t)B * T * H * sizeof *out);
-    memset(cell, 0, (size_t)B * T * H * sizeof *cell);
+    for (int b = 0; b < B; b++) /* padded steps hold zeros; every other row is written below */
+        if (len[b] < T) {
+            memset(out + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *out);
+            memset(cell + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *cell);
+        }
     for (int k = 0; k < T; k++) {
         bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
         for (int b = 0; b < B; b++) {
@@ -96,8 +99,14 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
     float *dh_next = gk + (size_t)B * G;           /* (B, H) */
     float *dc_next = dh_next + (size_t)B * H;      /* (B, H) */
     float *zero_h = dc_next + (size_t)B * H;       /* (H) zeros: the cell before the first step */
-    memset(dG, 0, (size_t)B * T * G * sizeof *dG);
-    memset(hp, 0, (size_t)B * T * H * sizeof *hp);
+    for (int b = 0; b < B; b++) { /* zeros where no step writes: padded steps, h_{-1} of the first step */
+        if (len[b] < T) {
+            memset(dG + ((size_t)b * T + len[b]) * G, 0, (size_t)(T - len[b]) * G * sizeof *dG);
+            memset(hp + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *hp);
+        }
+        int t0 = reverse ? len[b] - 1 : 0;
+        if (len[b] > 0) memset(hp + ((size_t)b * T + t0) * H, 0, (size_t)H * sizeof *hp);
+    }
     memset(dh_next, 0, (size_t)B * H * sizeof *dh_next);
     memset(dc_next, 0, (size_t)B * H * sizeof *dc_next);
     memset(zero_h, 0, (size_t)H * sizeof *zero_h);
