@@ -67,6 +67,13 @@ void bml__nn_relu_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
+void bml__nn_dropout_relu_backward_set(float *dinp, const float *dout, const float *mask, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float d = 0.0f + dout[i] * mask[i]; /* the adds into zeroed buffers of the two backwards, the same bits */
+        dinp[i] = 0.0f + (out[i] > 0.0f ? d : 0.0f);
+    }
+}
+
 void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float d = dout[i]; /* read unconditionally: a select the compiler vectorises, not a branch */

@@ -314,10 +314,7 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
     /* head */
     memset(d1, 0, bt * hh * sizeof *d1);
     bml__nn_linear_backward(d1, G("head.3.weight"), G("head.3.bias"), dout, n->h1_drop, P("head.3.weight"), (int)bt, n->hh, n->O);
-    memset(d2, 0, bt * hh * sizeof *d2);
-    bml__nn_dropout_backward(d2, d1, n->h1_mask, bt * hh);
-    memset(d1, 0, bt * hh * sizeof *d1);
-    bml__nn_relu_backward(d1, d2, n->h1_relu, bt * hh);
+    bml__nn_dropout_relu_backward_set(d1, d1, n->h1_mask, n->h1_relu, bt * hh);
     memset(d2, 0, bt * D * sizeof *d2);
     bml__nn_linear_backward(d2, G("head.0.weight"), G("head.0.bias"), d1, n->ln_out, P("head.0.weight"), (int)bt, (int)D, n->hh);
     /* LayerNorm(attention + lstm): d2 -> d1 = d res */
