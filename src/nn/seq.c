@@ -376,9 +376,11 @@ void bml__nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *
 /* ------------------------------------------------------------------ BatchNorm1d */
 /* Both passes walk the rows in memory order and keep per-channel sums (C <= 4096). */
 #define BN_MAX_C 4096
-void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
-                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
-                              int training) {
+/* built for AVX-512 and AVX2 as well, without FMA: the per-channel loops vectorise across the channels,
+ * each channel's sum keeps its order, so the same bits on every CPU (static: see tanh_forward, layers.c) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp, const float *w,
+                  const float *b, const float *row_w, int R, int C, float eps, float momentum, int training) {
     if (training) {
         double sum[BN_MAX_C] = {0}, ss[BN_MAX_C] = {0}, cnt = 0;
         for (int r = 0; r < R; r++) {
@@ -413,8 +415,15 @@ void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_
     }
 }
 
-void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
+void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
+                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
+                              int training) {
+    batchnorm_forward(out, mean, rstd, run_mean, run_var, inp, w, b, row_w, R, C, eps, momentum, training);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, const float *mean,
+                   const float *rstd, const float *row_w, int R, int C, int training) {
     double sd[BN_MAX_C] = {0}, sdx[BN_MAX_C] = {0}, cnt = 0;
     for (int r = 0; r < R; r++) {
         if (row_w && row_w[r] == 0) continue;
@@ -445,6 +454,11 @@ void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *
             di[c] += rstd[c] * (d[c] * w[c] - md[c] - xhat * mdx[c]);
         }
     }
+}
+
+void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
+    batchnorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, row_w, R, C, training);
 }
 
 /* ------------------------------------------------------------------ mean over the middle axis */
