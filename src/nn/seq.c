@@ -68,14 +68,27 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
             memset(out + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *out);
             memset(cell + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *cell);
         }
+    /* all sequences of one length: each step's rows of out and cell lie T H apart, and the product and the
+     * cells read the previous step's where they lie (no copies into hprev and cprev) */
+    int same = B > 0;
+    for (int b = 1; b < B; b++) same &= len[b] == len[0];
     for (int k = 0; k < T; k++) {
-        bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
+        if (same && k >= len[0]) break;
+        int tp = same ? (reverse ? len[0] - k : k - 1) : 0; /* the previous step, when same */
+        if (same && k > 0)
+            bml__nn_gemm(0, 0, B, (int)G, H, 1.0f, out + (size_t)tp * H, T * H, w_hh_t, (int)G, 0.0f, hh, (int)G);
+        else
+            bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k;
             float *g = gates + ((size_t)b * T + t) * G;
             const float *hb = hh + (size_t)b * G;
             float *c = cell + ((size_t)b * T + t) * H, *h = out + ((size_t)b * T + t) * H;
+            if (same) {
+                lstm_cell_forward(H, g, hb, k > 0 ? cell + ((size_t)b * T + tp) * H : cprev + (size_t)b * H, c, h);
+                continue;
+            }
             lstm_cell_forward(H, g, hb, cprev + (size_t)b * H, c, h);
             memcpy(cprev + (size_t)b * H, c, (size_t)H * sizeof *c);
             memcpy(hprev + (size_t)b * H, h, (size_t)H * sizeof *h);
@@ -110,8 +123,11 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
     memset(dh_next, 0, (size_t)B * H * sizeof *dh_next);
     memset(dc_next, 0, (size_t)B * H * sizeof *dc_next);
     memset(zero_h, 0, (size_t)H * sizeof *zero_h);
+    int same = B > 0; /* all of one length: each step's dG rows lie T 4H apart, the product reads them there */
+    for (int b = 1; b < B; b++) same &= len[b] == len[0];
     for (int k = T - 1; k >= 0; k--) {
-        memset(gk, 0, (size_t)B * G * sizeof *gk);
+        if (same && k >= len[0]) continue; /* no sequence has this step: dh_next stays zero */
+        if (!same) memset(gk, 0, (size_t)B * G * sizeof *gk);
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k, tp = reverse ? t + 1 : t - 1;
@@ -121,10 +137,14 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
             float *dg = dG + ((size_t)b * T + t) * G;
             if (k > 0) memcpy(hp + ((size_t)b * T + t) * H, out + ((size_t)b * T + tp) * H, (size_t)H * sizeof *hp);
             lstm_cell_backward(H, g, c, cp, d, dh_next + (size_t)b * H, dc_next + (size_t)b * H, dg);
-            memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
+            if (!same) memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
         }
         /* dh_{t-1} = dG_t W_hh (B, H); sequences that are done or not started contribute zero rows */
-        bml__nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
+        if (same)
+            bml__nn_gemm(0, 0, B, H, (int)G, 1.0f, dG + (size_t)(reverse ? len[0] - 1 - k : k) * G, T * (int)G, w_hh, H, 0.0f,
+                         dh_next, H);
+        else
+            bml__nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
     }
     if (dw_hh) bml__nn_matmul_atb(dw_hh, dG, hp, (int)G, H, B * T, 1); /* (4H, H) += dG^T hp */
     if (dw_ih) bml__nn_matmul_atb(dw_ih, dG, inp, (int)G, C, B * T, 1);
