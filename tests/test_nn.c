@@ -726,7 +726,10 @@ static void test_sequence_layer_gradients(void) {
     c.scratch = zeros(bml__nn_lstm_backward_scratch(B, T, H) + bml__nn_lstm_forward_scratch(B, H) + 1000);
     float *wout = randv((size_t)B * T * 8, &r, 1);
     for (int t = len[1]; t < T; t++) memset(wout + ((size_t)T + t) * H, 0, (size_t)H * sizeof(float)); /* pads unread */
-    for (int rev = 0; rev < 2; rev++) {
+    /* lengths 6 and 4, then 4 and 4 (all of one length: the products read the steps' rows in place) */
+    for (int rep = 0; rep < 4; rep++) {
+        int rev = rep % 2;
+        len[0] = rep < 2 ? 6 : 4;
         c.kind = 0, c.reverse = rev;
         seq_fwd(&c, c.out);
         float *dx = zeros((size_t)B * T * C), *dwi = zeros((size_t)4 * H * C), *dwh = zeros((size_t)4 * H * H);
@@ -738,6 +741,7 @@ static void test_sequence_layer_gradients(void) {
         fd_check(rev ? "lstm(reverse) db_hh" : "lstm db_hh", &c, seq_fwd, c.b_hh, dbh, (size_t)4 * H, wout, (size_t)B * T * H);
         free(dx), free(dwi), free(dwh), free(dbi), free(dbh), free(sc);
     }
+    len[0] = 6;
     /* attention, D = 8, 2 heads, the second sequence padded after 4 steps */
     int D = 8;
     float *xa = randv((size_t)B * T * D, &r, 1);
