@@ -74,6 +74,13 @@ void bml__nn_dropout_relu_backward_set(float *dinp, const float *dout, const flo
     }
 }
 
+void bml__nn_relu_backward_set(float *dinp, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float d = dout[i];
+        dinp[i] = 0.0f + (out[i] > 0.0f ? d : 0.0f); /* what relu_backward adds into zeros, the same bits */
+    }
+}
+
 void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float d = dout[i]; /* read unconditionally: a select the compiler vectorises, not a branch */

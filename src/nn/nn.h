@@ -55,6 +55,8 @@ void bml__nn_dropout_mask(float *mask, size_t n, float p, bml_nn_rng *rng);
 void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng);
 /* dinp (n) = relu backward of (dropout backward of dout): what the two give into zeroed buffers, in one pass
  * and without them; out is the relu's output, mask the dropout's multipliers */
+/* dinp (n) = relu backward of dout, written: what bml__nn_relu_backward adds into a zeroed buffer */
+void bml__nn_relu_backward_set(float *dinp, const float *dout, const float *out, size_t n);
 void bml__nn_dropout_relu_backward_set(float *dinp, const float *dout, const float *mask, const float *out, size_t n);
 void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 

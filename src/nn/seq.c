@@ -379,8 +379,10 @@ void bml__nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *
                                int N, int L, int Cin, int Cout, float *scratch) {
     size_t K = (size_t)Cin * 3;
     float *dcol = scratch;
-    if (dinp) memset(dcol, 0, (size_t)N * L * K * sizeof *dcol);
-    bml__nn_linear_backward(dinp ? dcol : NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
+    /* dcol (N L, K) = dout w, written (not added into a zeroed buffer: the same sums, and a -0 sum, which
+     * would have become +0, adds into dinp alike) */
+    if (dinp) bml__nn_gemm(0, 0, N * L, (int)K, Cout, 1.0f, dout, Cout, w, (int)K, 0.0f, dcol, (int)K);
+    bml__nn_linear_backward(NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
     if (!dinp) return;
     for (int n = 0; n < N; n++)
         for (int l = 0; l < L; l++) {
