@@ -1090,6 +1090,7 @@ static void test_mlp_bad_parameters(void) {
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_gemm_reference_and_splits), T(test_parallel_for_runs_each_task_once), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
-          T(test_sequence_layer_gradients), T(test_dropout_mask_statistics), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
+          T(test_sequence_layer_gradients), T(test_dropout_mask_statistics),
+          T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

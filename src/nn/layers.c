@@ -92,7 +92,8 @@ void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, siz
  * has them; static, because the symbol
  * of a target_clones function keeps default visibility (it would leave the shared library) and clang 14
  * cannot call one from another file */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void tanh_forward(float *out, const float *inp, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
 
@@ -126,8 +127,8 @@ static inline uint32_t mix32(uint32_t x) {
     return x;
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void dropout_mask_block(float *mask, uint32_t n, uint32_t k0,
-                                                                                  uint32_t k1, float p, float scale) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dropout_mask_block(float *mask, uint32_t n, uint32_t k0, uint32_t k1, float p, float scale) {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t h = mix32(mix32(i + k0) ^ k1);
         float u = (float)(h >> 8) * 0x1.0p-24f;

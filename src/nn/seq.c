@@ -170,8 +170,8 @@ static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, 
  * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
  * multipliers dm (T), the value rows ld apart. Built for AVX2 as well, without FMA: the same roundings, so
  * the same bits, on any CPU. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void attn_row_forward(float *p, const float *dm, int len, int T,
-                                                                                 const float *v, size_t ld, int hd, float *c) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+attn_row_forward(float *p, const float *dm, int len, int T, const float *v, size_t ld, int hd, float *c) {
     float mx = -INFINITY;
     for (int tk = 0; tk < len; tk++)
         if (p[tk] > mx) mx = p[tk];

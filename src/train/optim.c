@@ -80,7 +80,8 @@ double bml__clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, doub
     double total = 0;
     size_t off = 0;
     for (size_t t = 0; t < n_tensors; t++) {
-        float norm_t = (float)sqrt(sum_squares(g + off, sizes[t])); /* per-tensor norms in float32, then the norm of the norms */
+        /* per-tensor norms in float32, then the norm of the norms */
+        float norm_t = (float)sqrt(sum_squares(g + off, sizes[t]));
         total += (double)norm_t * norm_t;
         off += sizes[t];
     }
