@@ -192,6 +192,24 @@ static void gemm_reference_and_splits(int isa, uint64_t *digest) {
     bml__nn_threads_set(before);
     bad_threads += memcmp(c[0], c[1], (size_t)M * N * sizeof(float)) != 0;
     bad_threads += memcmp(c[0], c[2], (size_t)M * N * sizeof(float)) != 0;
+    /* ... and one with too few rows for parts, cut into parts of columns at 2 and 3 threads (as a
+     * convolution's weight gradient: a^T b, 20 rows, 200 columns, K = 1000, accumulating into c): a part
+     * run twice or not at all would show against the double reference */
+    float *a2 = randv((size_t)1000 * 20, &r, 1), *b2 = randv((size_t)1000 * 200, &r, 1), *c2[3];
+    for (int t = 0; t < 3; t++) {
+        bml__nn_threads_set(t + 1);
+        c2[t] = malloc((size_t)20 * 200 * sizeof(float));
+        for (int i = 0; i < 20 * 200; i++) c2[t][i] = 0.5f;
+        bml__nn_gemm(1, 0, 20, 200, 1000, 1.0f, a2, 20, b2, 200, 1.0f, c2[t], 200);
+    }
+    bml__nn_threads_set(before);
+    float *ref2 = malloc((size_t)20 * 200 * sizeof(float));
+    for (int i = 0; i < 20 * 200; i++) ref2[i] = 0.5f;
+    gemm_ref(1, 0, 20, 200, 1000, 1.0f, a2, 20, b2, 200, 1.0f, ref2, 200);
+    close_to("gemm columns in parts vs double", c2[2], ref2, (size_t)20 * 200, 1e-5, 1e-5 * sqrt(1001.0));
+    bad_threads += memcmp(c2[0], c2[1], (size_t)20 * 200 * sizeof(float)) != 0;
+    bad_threads += memcmp(c2[0], c2[2], (size_t)20 * 200 * sizeof(float)) != 0;
+    free(a2), free(b2), free(c2[0]), free(c2[1]), free(c2[2]), free(ref2);
     if (bad_split || bad_threads) fprintf(stderr, "  kernels %d: %zu split and %zu thread mismatches\n", isa, bad_split, bad_threads);
     CHECK_INT(bad_split, 0);
     CHECK_INT(bad_threads, 0);
@@ -658,6 +676,42 @@ static void seq_fwd(void *vc, float *out) {
     }
 }
 
+/* the dropout multipliers: 0 or 1/(1-p), zero at rate p (within 5 standard deviations), neighbours and two
+ * successive masks independent (pairs of zeros at rate p^2), the same masks again from the same seed */
+static void test_dropout_mask_statistics(void) {
+    enum { N = 200000 };
+    const float p = 0.3f, keep = 1.0f / (1.0f - 0.3f);
+    float *a = zeros(N), *b = zeros(N), *c = zeros(N);
+    bml_nn_rng r, r2;
+    bml__nn_rng_seed(&r, 11);
+    bml__nn_rng_seed(&r2, 11);
+    bml__nn_dropout_mask(a, N, p, &r);
+    bml__nn_dropout_mask(b, N, p, &r);
+    bml__nn_dropout_mask(c, N, p, &r2);
+    double zeros_a = 0, pairs_next = 0, pairs_ab = 0;
+    int bad = 0, same = 1;
+    for (int i = 0; i < N; i++) {
+        bad += !(a[i] == 0.0f || a[i] == keep);
+        zeros_a += a[i] == 0.0f;
+        if (i + 1 < N) pairs_next += a[i] == 0.0f && a[i + 1] == 0.0f;
+        pairs_ab += a[i] == 0.0f && b[i] == 0.0f;
+        same &= memcmp(&a[i], &c[i], sizeof(float)) == 0;
+    }
+    CHECK(bad == 0);
+    CHECK(same);
+    double sd1 = sqrt(N * 0.3 * 0.7), sd2 = sqrt(N * 0.09 * 0.91);
+    CHECK(fabs(zeros_a - N * 0.3) < 5 * sd1);
+    CHECK(fabs(pairs_next - (N - 1) * 0.09) < 5 * sd2);
+    CHECK(fabs(pairs_ab - N * 0.09) < 5 * sd2);
+    bml__nn_dropout_mask(a, N, 0.0f, &r); /* p = 0 keeps everything, multiplier 1 */
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += a[i] != 1.0f;
+    CHECK(bad == 0);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void test_sequence_layer_gradients(void) {
     bml_nn_rng r;
     bml__nn_rng_seed(&r, 31);
@@ -672,7 +726,10 @@ static void test_sequence_layer_gradients(void) {
     c.scratch = zeros(bml__nn_lstm_backward_scratch(B, T, H) + bml__nn_lstm_forward_scratch(B, H) + 1000);
     float *wout = randv((size_t)B * T * 8, &r, 1);
     for (int t = len[1]; t < T; t++) memset(wout + ((size_t)T + t) * H, 0, (size_t)H * sizeof(float)); /* pads unread */
-    for (int rev = 0; rev < 2; rev++) {
+    /* lengths 6 and 4, then 4 and 4 (all of one length: the products read the steps' rows in place) */
+    for (int rep = 0; rep < 4; rep++) {
+        int rev = rep % 2;
+        len[0] = rep < 2 ? 6 : 4;
         c.kind = 0, c.reverse = rev;
         seq_fwd(&c, c.out);
         float *dx = zeros((size_t)B * T * C), *dwi = zeros((size_t)4 * H * C), *dwh = zeros((size_t)4 * H * H);
@@ -684,6 +741,7 @@ static void test_sequence_layer_gradients(void) {
         fd_check(rev ? "lstm(reverse) db_hh" : "lstm db_hh", &c, seq_fwd, c.b_hh, dbh, (size_t)4 * H, wout, (size_t)B * T * H);
         free(dx), free(dwi), free(dwh), free(dbi), free(dbh), free(sc);
     }
+    len[0] = 6;
     /* attention, D = 8, 2 heads, the second sequence padded after 4 steps */
     int D = 8;
     float *xa = randv((size_t)B * T * D, &r, 1);
@@ -1032,6 +1090,7 @@ static void test_mlp_bad_parameters(void) {
 
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_gemm_reference_and_splits), T(test_parallel_for_runs_each_task_once), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
-          T(test_sequence_layer_gradients), T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
+          T(test_sequence_layer_gradients), T(test_dropout_mask_statistics),
+          T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

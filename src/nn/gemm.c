@@ -24,35 +24,48 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define NR512 32
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float *tile) {
-    __m512 c[MR][2];
-    for (int r = 0; r < mr; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float alpha, float beta, float *c,
+        size_t ldc, int w) {
+    __m512 acc[MR][2];
+    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int k = 0; k < K; k++) {
         __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * ldp), b1 = _mm512_loadu_ps(bp + (size_t)k * ldp + 16);
         const float *ak_ = a + (size_t)k * ak;
         for (int r = 0; r < mr; r++) {
             __m512 av = _mm512_set1_ps(ak_[(size_t)r * ai]);
-            c[r][0] = _mm512_fmadd_ps(av, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(av, b1, c[r][1]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
     }
+    /* c = alpha acc (+ beta c), a multiply and an add each (no FMA), as the C loop rounds; the w columns
+     * of the tile only */
+    __mmask16 m0 = w >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << w) - 1u);
+    __mmask16 m1 = w >= 32 ? (__mmask16)0xffff : w <= 16 ? (__mmask16)0 : (__mmask16)((1u << (w - 16)) - 1u);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int r = 0; r < mr; r++) {
-        _mm512_storeu_ps(tile + r * NR512, c[r][0]);
-        _mm512_storeu_ps(tile + r * NR512 + 16, c[r][1]);
+        float *cr = c + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(va, acc[r][0]), v1 = _mm512_mul_ps(va, acc[r][1]);
+        if (beta != 0.0f) {
+            v0 = _mm512_add_ps(v0, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, cr)));
+            v1 = _mm512_add_ps(v1, _mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16)));
+        }
+        _mm512_mask_storeu_ps(cr, m0, v0);
+        _mm512_mask_storeu_ps(cr + 16, m1, v1);
     }
 }
 
 __attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
-                                                          const float *bp, size_t ldp, float *tile) {
+                                                          const float *bp, size_t ldp, float alpha, float beta, float *c,
+                                                          size_t ldc, int w) {
     switch (mr) { /* a constant row count each: the accumulators stay in registers */
-    case 8: tile512(8, K, a, ai, ak, bp, ldp, tile); break;
-    case 7: tile512(7, K, a, ai, ak, bp, ldp, tile); break;
-    case 6: tile512(6, K, a, ai, ak, bp, ldp, tile); break;
-    case 5: tile512(5, K, a, ai, ak, bp, ldp, tile); break;
-    case 4: tile512(4, K, a, ai, ak, bp, ldp, tile); break;
-    case 3: tile512(3, K, a, ai, ak, bp, ldp, tile); break;
-    case 2: tile512(2, K, a, ai, ak, bp, ldp, tile); break;
-    default: tile512(1, K, a, ai, ak, bp, ldp, tile); break;
+    case 8: tile512(8, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 7: tile512(7, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 6: tile512(6, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 5: tile512(5, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 4: tile512(4, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 3: tile512(3, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    case 2: tile512(2, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    default: tile512(1, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
     }
 }
 
@@ -99,7 +112,36 @@ static void tile_c(int mr, int K, const float *a, size_t ai, size_t ak, const fl
         }
 }
 
-typedef void (*tile_fn)(int, int, const float *, size_t, size_t, const float *, size_t, float *);
+/* c (mr rows ldc apart, w columns) = alpha tile (+ beta c), tile rows nr apart */
+static void tile_store(int mr, int nr, const float *tile, float alpha, float beta, float *c, size_t ldc, int w) {
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * ldc;
+        const float *tr = tile + r * nr;
+        if (beta == 0.0f)
+            for (int j = 0; j < w; j++) cr[j] = alpha * tr[j];
+        else
+            for (int j = 0; j < w; j++) cr[j] = alpha * tr[j] + beta * cr[j];
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+static void tile256_to_c(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float alpha,
+                         float beta, float *c, size_t ldc, int w) {
+    float tile[MR * NR256];
+    tile256_any(mr, K, a, ai, ak, bp, ldp, tile);
+    tile_store(mr, NR256, tile, alpha, beta, c, ldc, w);
+}
+#endif
+
+static void tile_c_to_c(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float alpha,
+                        float beta, float *c, size_t ldc, int w) {
+    float tile[MR * 16];
+    tile_c(mr, K, a, ai, ak, bp, ldp, tile);
+    tile_store(mr, 16, tile, alpha, beta, c, ldc, w);
+}
+
+/* tile (mr, nr) of the product into c: c = alpha acc (+ beta c), its first w columns */
+typedef void (*tile_fn)(int, int, const float *, size_t, size_t, const float *, size_t, float, float, float *, size_t, int);
 
 static pthread_once_t pick_once = PTHREAD_ONCE_INIT;
 static tile_fn kernel; /* chosen once for the process, with its panel width and tile height */
@@ -121,11 +163,11 @@ static void use_isa(int isa) {
         return;
     }
     if (isa == 1) {
-        kernel = tile256_any, kernel_nr = NR256, kernel_mr = 6;
+        kernel = tile256_to_c, kernel_nr = NR256, kernel_mr = 6;
         return;
     }
 #endif
-    kernel = tile_c, kernel_nr = 16, kernel_mr = 6;
+    kernel = tile_c_to_c, kernel_nr = 16, kernel_mr = 6;
 }
 
 static void pick(void) { use_isa(isa_supported(2) ? 2 : isa_supported(1) ? 1 : 0); }
@@ -144,7 +186,6 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
     int nr_ = kernel_nr, mr_ = kernel_mr;
     if (M <= 0 || N <= 0) return;
     size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
-    float tile[MR * 32];
     /* the B panel, (K, nr) packed (columns past N zero) */
     float stack_panel[256 * 32], *panel = stack_panel;
     size_t need = (size_t)(K > 0 ? K : 1) * (size_t)nr_;
@@ -186,25 +227,17 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
         }
         for (int i0 = 0; i0 < M; i0 += mr_) {
             int mr = M - i0 < mr_ ? M - i0 : mr_;
-            kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, tile);
-            for (int r = 0; r < mr; r++) {
-                float *cr = c + (size_t)(i0 + r) * ldc + j0;
-                const float *tr = tile + r * nr_;
-                if (beta == 0.0f)
-                    for (int j = 0; j < w; j++) cr[j] = alpha * tr[j];
-                else
-                    for (int j = 0; j < w; j++) cr[j] = alpha * tr[j] + beta * cr[j];
-            }
+            kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, alpha, beta, c + (size_t)i0 * ldc + j0, (size_t)ldc, w);
         }
     }
     if (panel != stack_panel) free(panel);
 }
 
 /* A large product (2^21 multiply-adds and more): its rows in parts on the calling thread's threads (parts
- * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly); each row comes out as the
- * whole product gives it. */
+ * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly), or where it has too few
+ * rows, its columns (parts of 32 columns and more); each element comes out as the whole product gives it. */
 typedef struct {
-    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows;
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, cols; /* parts of rows rows, or of cols columns */
     float alpha, beta;
     const float *a, *b;
     float *c;
@@ -212,6 +245,12 @@ typedef struct {
 
 static void gemm_part_run(void *arg, int i) {
     const gemm_part *g = arg;
+    if (g->cols) { /* columns j0.. of b and c */
+        int j0 = i * g->cols, w = g->N - j0 < g->cols ? g->N - j0 : g->cols;
+        const float *b = g->b + (g->trans_b ? (size_t)j0 * g->ldb : (size_t)j0);
+        gemm_serial(g->trans_a, g->trans_b, g->M, w, g->K, g->alpha, g->a, g->lda, b, g->ldb, g->beta, g->c + j0, g->ldc);
+        return;
+    }
     int i0 = i * g->rows, m = g->M - i0 < g->rows ? g->M - i0 : g->rows;
     const float *a = g->a + (size_t)i0 * (g->trans_a ? 1 : (size_t)g->lda);
     gemm_serial(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)i0 * g->ldc,
@@ -222,13 +261,23 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
                  int ldb, float beta, float *c, int ldc) {
     double work = (double)M * N * K;
     int parts = work < (1 << 21) ? 1 : (int)(work / (1 << 19)); /* parts of 2^19 multiply-adds and more */
-    if (parts > M / 24) parts = M / 24;
-    if (parts < 2 || bml__nn_threads() < 2) {
+    int row_parts = parts > M / 24 ? M / 24 : parts;
+    int col_parts = parts > N / 32 ? N / 32 : parts;
+    if ((row_parts < 2 && col_parts < 2) || bml__nn_threads() < 2) {
         gemm_serial(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
-    int rows = (M + parts - 1) / parts;
-    rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
-    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, alpha, beta, a, b, c};
-    bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+    if (row_parts >= 2) {
+        int rows = (M + row_parts - 1) / row_parts;
+        rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
+        gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, 0, alpha, beta, a, b, c};
+        bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+        return;
+    }
+    /* few rows and many columns (the weight gradients of a convolution: M = 32, K = thousands): parts of
+     * whole 32-column panels */
+    int cols = (N + col_parts - 1) / col_parts;
+    cols = (cols + 31) / 32 * 32;
+    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, 0, cols, alpha, beta, a, b, c};
+    bml__nn_parallel_for((N + cols - 1) / cols, gemm_part_run, &g);
 }

@@ -67,6 +67,20 @@ void bml__nn_relu_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
+void bml__nn_dropout_relu_backward_set(float *dinp, const float *dout, const float *mask, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float d = 0.0f + dout[i] * mask[i]; /* the adds into zeroed buffers of the two backwards, the same bits */
+        dinp[i] = 0.0f + (out[i] > 0.0f ? d : 0.0f);
+    }
+}
+
+void bml__nn_relu_backward_set(float *dinp, const float *dout, const float *out, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float d = dout[i];
+        dinp[i] = 0.0f + (out[i] > 0.0f ? d : 0.0f); /* what relu_backward adds into zeros, the same bits */
+    }
+}
+
 void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float d = dout[i]; /* read unconditionally: a select the compiler vectorises, not a branch */
@@ -74,10 +88,12 @@ void bml__nn_relu_backward(float *dinp, const float *dout, const float *out, siz
     }
 }
 
-/* built for AVX2 + FMA as well, chosen at load time where the CPU has them; static, because the symbol
+/* built for AVX-512 and AVX2 as well (no FMA: the same bits everywhere), chosen at load time where the CPU
+ * has them; static, because the symbol
  * of a target_clones function keeps default visibility (it would leave the shared library) and clang 14
  * cannot call one from another file */
-__attribute__((target_clones("avx2,fma", "default"))) static void tanh_forward(float *out, const float *inp, size_t n) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+tanh_forward(float *out, const float *inp, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = bml__tanh_fast(inp[i]);
 }
 
@@ -98,12 +114,42 @@ float bml__nn_rng_normal(bml_nn_rng *r) {
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
-    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    for (size_t i = 0; i < n; i++) {
-        mask[i] = (float)(uniform24(rng) >= p) * scale; /* 0 or scale, without a branch to mispredict */
-        out[i] = inp[i] * mask[i];
+/* The dropout multipliers (0 with probability p, else 1/(1-p)) from one 64-bit key drawn from rng: the
+ * i-th uniform is the top 24 bits of a keyed 32-bit integer hash of i (two rounds of the "lowbias32"
+ * mixer, constants found by C. Wellons' hash prospector), so the loop has no carried state and vectorises
+ * (32-bit multiplies, shifts, xors), and any element can be computed alone. */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dropout_mask_block(float *mask, uint32_t n, uint32_t k0, uint32_t k1, float p, float scale) {
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t h = mix32(mix32(i + k0) ^ k1);
+        float u = (float)(h >> 8) * 0x1.0p-24f;
+        mask[i] = (float)(u >= p) * scale; /* 0 or scale, without a branch */
     }
+}
+
+void bml__nn_dropout_mask(float *mask, size_t n, float p, bml_nn_rng *rng) {
+    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+    uint64_t key = bml__rng_next(rng);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (size_t off = 0; off < n; off += (size_t)1 << 30) { /* blocks of 2^30, each with its own key */
+        size_t len = n - off < ((size_t)1 << 30) ? n - off : (size_t)1 << 30;
+        dropout_mask_block(mask + off, (uint32_t)len, k0, k1, p, scale);
+        k1 = mix32(k1 + 0x9e3779b9U);
+    }
+}
+
+void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng) {
+    bml__nn_dropout_mask(mask, n, p, rng);
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] * mask[i];
 }
 
 void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {

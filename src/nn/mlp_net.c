@@ -143,12 +143,15 @@ void bml__mlp_net_backward(bml__mlp_net *n, const float *dout, int B, float *dx)
         if (dh && l > 0) memset(dh, 0, m * sizeof *dh);
         bml__nn_linear_backward(dh, n->dw[l], n->db[l], d, h, n->w[l], B, C, OC);
         if (l == 0) break;
-        float *dact = buf[cur]; /* d has been consumed: its buffer is free */
-        memset(dact, 0, m * sizeof *dact);
-        bml__nn_dropout_backward(dact, dh, n->mask[l - 1], m);
-        memset(dh, 0, m * sizeof *dh);
-        if (n->tanh_act) bml__nn_tanh_backward(dh, dact, n->act[l - 1], m);
-        else bml__nn_relu_backward(dh, dact, n->act[l - 1], m);
+        if (n->tanh_act) {
+            float *dact = buf[cur]; /* d has been consumed: its buffer is free */
+            memset(dact, 0, m * sizeof *dact);
+            bml__nn_dropout_backward(dact, dh, n->mask[l - 1], m);
+            memset(dh, 0, m * sizeof *dh);
+            bml__nn_tanh_backward(dh, dact, n->act[l - 1], m);
+        } else {
+            bml__nn_dropout_relu_backward_set(dh, dh, n->mask[l - 1], n->act[l - 1], m);
+        }
         d = dh; /* d loss / d pre[l-1] */
         cur = q;
     }

@@ -50,7 +50,14 @@ typedef bml__rng bml_nn_rng; /* the library's xoshiro256** stream (core/internal
 void bml__nn_rng_seed(bml_nn_rng *r, uint64_t seed);
 float bml__nn_rng_uniform(bml_nn_rng *r);   /* [0, 1) */
 float bml__nn_rng_normal(bml_nn_rng *r);    /* N(0, 1), Box-Muller */
+/* mask (n) = dropout multipliers, 0 with probability p else 1/(1-p): one draw from rng whatever n */
+void bml__nn_dropout_mask(float *mask, size_t n, float p, bml_nn_rng *rng);
 void bml__nn_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p, bml_nn_rng *rng);
+/* dinp (n) = relu backward of (dropout backward of dout): what the two give into zeroed buffers, in one pass
+ * and without them; out is the relu's output, mask the dropout's multipliers */
+/* dinp (n) = relu backward of dout, written: what bml__nn_relu_backward adds into a zeroed buffer */
+void bml__nn_relu_backward_set(float *dinp, const float *dout, const float *out, size_t n);
+void bml__nn_dropout_relu_backward_set(float *dinp, const float *dout, const float *mask, const float *out, size_t n);
 void bml__nn_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n);
 
 /* ---- LayerNorm over the last dim: out (N, C), mean (N), rstd (N); eps as PyTorch (1e-5) ---- */

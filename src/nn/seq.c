@@ -11,8 +11,10 @@
 
 /* one step of one sequence, the gate element-wise part (PyTorch order i, f, g, o): g (4H) holds the gate
  * pre-activations minus the recurrent part hb (4H) and receives the activated gates; c = f cp + i g,
- * h = o tanh(c). Vectorised (AVX2 + FMA clone where the CPU has them). */
-__attribute__((target_clones("avx2,fma", "default"))) static void
+ * h = o tanh(c). Vectorised: AVX-512 and AVX2 clones where the CPU has them, without FMA (target_clones
+ * makes one clone per name, so "avx2,fma" would be two clones, and GCC's avx512f implies no FMA): no
+ * contraction in any clone, so the same bits on every CPU. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 lstm_cell_forward(int H, float *restrict g, const float *restrict hb, const float *restrict cp, float *restrict c,
                   float *restrict h) {
     for (int j = 0; j < H; j++) {
@@ -26,7 +28,7 @@ lstm_cell_forward(int H, float *restrict g, const float *restrict hb, const floa
 
 /* the backward of lstm_cell_forward for one sequence and step: dg (4H) d pre-activations from d h (d plus
  * the carried dh_next) and the carried dc_next (updated to the previous step's) */
-__attribute__((target_clones("avx2,fma", "default"))) static void
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
 lstm_cell_backward(int H, const float *restrict g, const float *restrict c, const float *restrict cp,
                    const float *restrict d, const float *restrict dh_next, float *restrict dc_next, float *restrict dg) {
     for (int j = 0; j < H; j++) {
@@ -61,16 +63,32 @@ void bml__nn_lstm_forward(float *out, float *cell, float *gates, const float *in
     bml__nn_matmul_abt(gates, inp, w_ih, B * T, (int)G, C, 1);
     memset(hprev, 0, (size_t)B * H * sizeof *hprev);
     memset(cprev, 0, (size_t)B * H * sizeof *cprev);
-    memset(out, 0, (size_t)B * T * H * sizeof *out);
-    memset(cell, 0, (size_t)B * T * H * sizeof *cell);
+    for (int b = 0; b < B; b++) /* padded steps hold zeros; every other row is written below */
+        if (len[b] < T) {
+            memset(out + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *out);
+            memset(cell + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *cell);
+        }
+    /* all sequences of one length: each step's rows of out and cell lie T H apart, and the product and the
+     * cells read the previous step's where they lie (no copies into hprev and cprev) */
+    int same = B > 0;
+    for (int b = 1; b < B; b++) same &= len[b] == len[0];
     for (int k = 0; k < T; k++) {
-        bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
+        if (same && k >= len[0]) break;
+        int tp = same ? (reverse ? len[0] - k : k - 1) : 0; /* the previous step, when same */
+        if (same && k > 0)
+            bml__nn_gemm(0, 0, B, (int)G, H, 1.0f, out + (size_t)tp * H, T * H, w_hh_t, (int)G, 0.0f, hh, (int)G);
+        else
+            bml__nn_matmul_ab(hh, hprev, w_hh_t, B, (int)G, H, 0); /* h_{t-1} W_hh^T */
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k;
             float *g = gates + ((size_t)b * T + t) * G;
             const float *hb = hh + (size_t)b * G;
             float *c = cell + ((size_t)b * T + t) * H, *h = out + ((size_t)b * T + t) * H;
+            if (same) {
+                lstm_cell_forward(H, g, hb, k > 0 ? cell + ((size_t)b * T + tp) * H : cprev + (size_t)b * H, c, h);
+                continue;
+            }
             lstm_cell_forward(H, g, hb, cprev + (size_t)b * H, c, h);
             memcpy(cprev + (size_t)b * H, c, (size_t)H * sizeof *c);
             memcpy(hprev + (size_t)b * H, h, (size_t)H * sizeof *h);
@@ -94,13 +112,22 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
     float *dh_next = gk + (size_t)B * G;           /* (B, H) */
     float *dc_next = dh_next + (size_t)B * H;      /* (B, H) */
     float *zero_h = dc_next + (size_t)B * H;       /* (H) zeros: the cell before the first step */
-    memset(dG, 0, (size_t)B * T * G * sizeof *dG);
-    memset(hp, 0, (size_t)B * T * H * sizeof *hp);
+    for (int b = 0; b < B; b++) { /* zeros where no step writes: padded steps, h_{-1} of the first step */
+        if (len[b] < T) {
+            memset(dG + ((size_t)b * T + len[b]) * G, 0, (size_t)(T - len[b]) * G * sizeof *dG);
+            memset(hp + ((size_t)b * T + len[b]) * H, 0, (size_t)(T - len[b]) * H * sizeof *hp);
+        }
+        int t0 = reverse ? len[b] - 1 : 0;
+        if (len[b] > 0) memset(hp + ((size_t)b * T + t0) * H, 0, (size_t)H * sizeof *hp);
+    }
     memset(dh_next, 0, (size_t)B * H * sizeof *dh_next);
     memset(dc_next, 0, (size_t)B * H * sizeof *dc_next);
     memset(zero_h, 0, (size_t)H * sizeof *zero_h);
+    int same = B > 0; /* all of one length: each step's dG rows lie T 4H apart, the product reads them there */
+    for (int b = 1; b < B; b++) same &= len[b] == len[0];
     for (int k = T - 1; k >= 0; k--) {
-        memset(gk, 0, (size_t)B * G * sizeof *gk);
+        if (same && k >= len[0]) continue; /* no sequence has this step: dh_next stays zero */
+        if (!same) memset(gk, 0, (size_t)B * G * sizeof *gk);
         for (int b = 0; b < B; b++) {
             if (k >= len[b]) continue;
             int t = reverse ? len[b] - 1 - k : k, tp = reverse ? t + 1 : t - 1;
@@ -110,10 +137,14 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
             float *dg = dG + ((size_t)b * T + t) * G;
             if (k > 0) memcpy(hp + ((size_t)b * T + t) * H, out + ((size_t)b * T + tp) * H, (size_t)H * sizeof *hp);
             lstm_cell_backward(H, g, c, cp, d, dh_next + (size_t)b * H, dc_next + (size_t)b * H, dg);
-            memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
+            if (!same) memcpy(gk + (size_t)b * G, dg, G * sizeof *gk);
         }
         /* dh_{t-1} = dG_t W_hh (B, H); sequences that are done or not started contribute zero rows */
-        bml__nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
+        if (same)
+            bml__nn_gemm(0, 0, B, H, (int)G, 1.0f, dG + (size_t)(reverse ? len[0] - 1 - k : k) * G, T * (int)G, w_hh, H, 0.0f,
+                         dh_next, H);
+        else
+            bml__nn_matmul_ab(dh_next, gk, w_hh, B, H, (int)G, 0);
     }
     if (dw_hh) bml__nn_matmul_atb(dw_hh, dG, hp, (int)G, H, B * T, 1); /* (4H, H) += dG^T hp */
     if (dw_ih) bml__nn_matmul_atb(dw_ih, dG, inp, (int)G, C, B * T, 1);
@@ -127,25 +158,26 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 
 /* ------------------------------------------------------------------ multi-head self-attention */
 /* The dropout multipliers of the attention probabilities, n of them in the order the rows are laid out
- * (0 or 1/(1-p) when training with dropout, 1 otherwise): drawn before the rows are computed, so that the
- * rows can be computed in any order, and in the order the rows used to draw them one by one. */
+ * (0 or 1/(1-p) when training with dropout, 1 otherwise): drawn before the rows are computed (from one key,
+ * bml__nn_dropout_mask), so that the rows can be computed in any order. */
 static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, bml_nn_rng *rng) {
-    float keep = dropout < 1.0f ? 1.0f / (1.0f - dropout) : 0.0f;
-    for (size_t i = 0; i < n; i++) dm[i] = training && dropout > 0 ? (bml__nn_rng_uniform(rng) < dropout ? 0.0f : keep) : 1.0f;
+    if (training && dropout > 0) bml__nn_dropout_mask(dm, n, dropout, rng);
+    else
+        for (size_t i = 0; i < n; i++) dm[i] = 1.0f;
 }
 
 /* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
  * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
- * multipliers dm (T), the value rows ld apart. */
-static void attn_row_forward(float *p, const float *dm, int len, int T, const float *v, size_t ld, int hd, float *c) {
+ * multipliers dm (T), the value rows ld apart. Built for AVX2 as well, without FMA: the same roundings, so
+ * the same bits, on any CPU. */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+attn_row_forward(float *p, const float *dm, int len, int T, const float *v, size_t ld, int hd, float *c) {
     float mx = -INFINITY;
     for (int tk = 0; tk < len; tk++)
         if (p[tk] > mx) mx = p[tk];
-    double sum = 0;
-    for (int tk = 0; tk < T; tk++) {
-        p[tk] = tk < len ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
-        sum += p[tk];
-    }
+    for (int tk = 0; tk < T; tk++) p[tk] = tk < len ? bml__exp_nonpos(p[tk] - mx) : 0.0f; /* key padding mask */
+    double sum = 0; /* in order, apart from the exponentials so that those vectorise */
+    for (int tk = 0; tk < T; tk++) sum += p[tk];
     float inv = (float)(1.0 / sum);
     for (int tk = 0; tk < T; tk++) {
         p[tk] *= inv;
@@ -158,8 +190,9 @@ static void attn_row_forward(float *p, const float *dm, int len, int T, const fl
 
 /* The backward of attn_row_forward and of the scaled scores: dc (hd) = d c, dp (T) holds d (p dm) of the len
  * real keys (overwritten); adds into dq (hd), and into dk and dv, whose rows are ld apart as those of k. */
-static void attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc,
-                              const float *qr, const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+attn_row_backward(const float *p, const float *dm, float *dp, int len, float scale, const float *dc, const float *qr,
+                  const float *k, size_t ld, int hd, float *dq, float *dk, float *dv) {
     double dot = 0;
     for (int tk = 0; tk < len; tk++) {
         float a = p[tk] * dm[tk], *dvr = dv + (size_t)tk * ld;
@@ -346,8 +379,10 @@ void bml__nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *
                                int N, int L, int Cin, int Cout, float *scratch) {
     size_t K = (size_t)Cin * 3;
     float *dcol = scratch;
-    if (dinp) memset(dcol, 0, (size_t)N * L * K * sizeof *dcol);
-    bml__nn_linear_backward(dinp ? dcol : NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
+    /* dcol (N L, K) = dout w, written (not added into a zeroed buffer: the same sums, and a -0 sum, which
+     * would have become +0, adds into dinp alike) */
+    if (dinp) bml__nn_gemm(0, 0, N * L, (int)K, Cout, 1.0f, dout, Cout, w, (int)K, 0.0f, dcol, (int)K);
+    bml__nn_linear_backward(NULL, dw, db, dout, col, w, N * L, (int)K, Cout);
     if (!dinp) return;
     for (int n = 0; n < N; n++)
         for (int l = 0; l < L; l++) {
@@ -363,9 +398,11 @@ void bml__nn_conv1d_k3_backward(float *dinp, float *dw, float *db, const float *
 /* ------------------------------------------------------------------ BatchNorm1d */
 /* Both passes walk the rows in memory order and keep per-channel sums (C <= 4096). */
 #define BN_MAX_C 4096
-void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
-                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
-                              int training) {
+/* built for AVX-512 and AVX2 as well, without FMA: the per-channel loops vectorise across the channels,
+ * each channel's sum keeps its order, so the same bits on every CPU (static: see tanh_forward, layers.c) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp, const float *w,
+                  const float *b, const float *row_w, int R, int C, float eps, float momentum, int training) {
     if (training) {
         double sum[BN_MAX_C] = {0}, ss[BN_MAX_C] = {0}, cnt = 0;
         for (int r = 0; r < R; r++) {
@@ -400,8 +437,15 @@ void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_
     }
 }
 
-void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
+void bml__nn_batchnorm_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *inp,
+                              const float *w, const float *b, const float *row_w, int R, int C, float eps, float momentum,
+                              int training) {
+    batchnorm_forward(out, mean, rstd, run_mean, run_var, inp, w, b, row_w, R, C, eps, momentum, training);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w, const float *mean,
+                   const float *rstd, const float *row_w, int R, int C, int training) {
     double sd[BN_MAX_C] = {0}, sdx[BN_MAX_C] = {0}, cnt = 0;
     for (int r = 0; r < R; r++) {
         if (row_w && row_w[r] == 0) continue;
@@ -432,6 +476,11 @@ void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *
             di[c] += rstd[c] * (d[c] * w[c] - md[c] - xhat * mdx[c]);
         }
     }
+}
+
+void bml__nn_batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, const float *row_w, int R, int C, int training) {
+    batchnorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, row_w, R, C, training);
 }
 
 /* ------------------------------------------------------------------ mean over the middle axis */

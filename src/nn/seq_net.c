@@ -314,10 +314,7 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
     /* head */
     memset(d1, 0, bt * hh * sizeof *d1);
     bml__nn_linear_backward(d1, G("head.3.weight"), G("head.3.bias"), dout, n->h1_drop, P("head.3.weight"), (int)bt, n->hh, n->O);
-    memset(d2, 0, bt * hh * sizeof *d2);
-    bml__nn_dropout_backward(d2, d1, n->h1_mask, bt * hh);
-    memset(d1, 0, bt * hh * sizeof *d1);
-    bml__nn_relu_backward(d1, d2, n->h1_relu, bt * hh);
+    bml__nn_dropout_relu_backward_set(d1, d1, n->h1_mask, n->h1_relu, bt * hh);
     memset(d2, 0, bt * D * sizeof *d2);
     bml__nn_linear_backward(d2, G("head.0.weight"), G("head.0.bias"), d1, n->ln_out, P("head.0.weight"), (int)bt, (int)D, n->hh);
     /* LayerNorm(attention + lstm): d2 -> d1 = d res */
@@ -355,16 +352,14 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
     memset(d3, 0, (size_t)R * c2 * sizeof *d3);
     bml__nn_batchnorm_backward(d3, G("cnn.5.weight"), G("cnn.5.bias"), d1, n->c2_relu, P("cnn.5.weight"), n->bn_stat + 2 * c1,
                               n->bn_stat + 2 * c1 + c2, n->rowmask, R, c2, n->training);
-    memset(d1, 0, (size_t)R * c2 * sizeof *d1);
-    bml__nn_relu_backward(d1, d3, n->c2_relu, (size_t)R * c2);
+    bml__nn_relu_backward_set(d1, d3, n->c2_relu, (size_t)R * c2);
     memset(d2, 0, (size_t)R * c1 * sizeof *d2);
     bml__nn_conv1d_k3_backward(d2, G("cnn.3.weight"), G("cnn.3.bias"), d1, n->c2_col, P("cnn.3.weight"), (int)bt, (int)F, c1, c2,
                               n->scratch);
     memset(d3, 0, (size_t)R * c1 * sizeof *d3);
     bml__nn_batchnorm_backward(d3, G("cnn.2.weight"), G("cnn.2.bias"), d2, n->c1_relu, P("cnn.2.weight"), n->bn_stat,
                               n->bn_stat + c1, n->rowmask, R, c1, n->training);
-    memset(d1, 0, (size_t)R * c1 * sizeof *d1);
-    bml__nn_relu_backward(d1, d3, n->c1_relu, (size_t)R * c1);
+    bml__nn_relu_backward_set(d1, d3, n->c1_relu, (size_t)R * c1);
     bml__nn_conv1d_k3_backward(NULL, G("cnn.0.weight"), G("cnn.0.bias"), d1, n->c1_col, P("cnn.0.weight"), (int)bt, (int)F, 1, c1,
                               n->scratch);
 }

@@ -31,6 +31,21 @@ void bml__adamw_release(bml_adamw *o) {
     o->m = o->v = NULL;
 }
 
+/* the update loop built for AVX2 as well (no FMA: the same roundings as the default build, so the same bits) */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void adamw_update(float *restrict p, float *restrict m,
+                                                                            float *restrict v, const float *restrict g,
+                                                                            size_t n, float decay, float b1, float b2,
+                                                                            float one_b1, float one_b2, float bc2,
+                                                                            float eps, float step_size) {
+    for (size_t i = 0; i < n; i++) {
+        p[i] *= decay;
+        m[i] = m[i] * b1 + g[i] * one_b1;
+        v[i] = v[i] * b2 + one_b2 * g[i] * g[i];
+        float denom = sqrtf(v[i]) / bc2 + eps;
+        p[i] += -step_size * (m[i] / denom);
+    }
+}
+
 void bml__adamw_step(bml_adamw *o, float *p, const float *g) {
     o->step++;
     double bc1 = 1.0 - pow((double)o->beta1, (double)o->step);
@@ -38,13 +53,7 @@ void bml__adamw_step(bml_adamw *o, float *p, const float *g) {
     float step_size = (float)(o->lr / bc1);
     float decay = (float)(1.0 - (double)o->lr * (double)o->weight_decay);
     float b1 = o->beta1, b2 = o->beta2, one_b1 = 1.0f - b1, one_b2 = 1.0f - b2, bc2 = (float)bc2_sqrt;
-    for (size_t i = 0; i < o->n; i++) {
-        p[i] *= decay;
-        o->m[i] = o->m[i] * b1 + g[i] * one_b1;
-        o->v[i] = o->v[i] * b2 + one_b2 * g[i] * g[i];
-        float denom = sqrtf(o->v[i]) / bc2 + o->eps;
-        p[i] += -step_size * (o->m[i] / denom);
-    }
+    adamw_update(p, o->m, o->v, g, o->n, decay, b1, b2, one_b1, one_b2, bc2, o->eps, step_size);
 }
 
 double bml__cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int t_mult, long epoch) {
@@ -56,13 +65,23 @@ double bml__cosine_warm_restarts_lr(double base_lr, double eta_min, int t0, int 
     return eta_min + (base_lr - eta_min) * (1.0 + cos(M_PI * (double)t_cur / (double)t_i)) / 2.0;
 }
 
+/* the sum of squares in double, in 8 interleaved partial sums (element i into sum i % 8, added pairwise at
+ * the end): a fixed order, so fixed bits, that vectorises */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static double sum_squares(const float *x, size_t n) {
+    double s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) s[k] += (double)x[i + k] * x[i + k];
+    for (int k = 0; i < n; i++, k++) s[k] += (double)x[i] * x[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 double bml__clip_grad_norm(float *g, const size_t *sizes, size_t n_tensors, double max_norm) {
     double total = 0;
     size_t off = 0;
     for (size_t t = 0; t < n_tensors; t++) {
-        double s = 0;
-        for (size_t i = 0; i < sizes[t]; i++) s += (double)g[off + i] * g[off + i];
-        float norm_t = (float)sqrt(s); /* per-tensor norms in float32, then the norm of the norms */
+        /* per-tensor norms in float32, then the norm of the norms */
+        float norm_t = (float)sqrt(sum_squares(g + off, sizes[t]));
         total += (double)norm_t * norm_t;
         off += sizes[t];
     }
