@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sweep throughput, one JSON line per case: a 24-job lgbm grid (LOCO over every shipped cell, the three
 # degradation modes) at --jobs 1, --jobs 2 and mpirun -n 2, the scheduling cost per job (200 jobs that
-# end at once: fork, compose, collect, sweep.csv), and one such LOCO study (29 folds) fitted serially
-# (--jobs 1), on the folds' threads (--jobs 2) and over MPI ranks (mpirun -n 2 batteryml run, no -m). Usage: bench/bench_sweep.sh [BATTERYML] (default build/batteryml)
+# end at once: fork, compose, collect, sweep.csv), and one such LOCO study (32 folds) fitted serially
+# (--jobs 1), on the folds' threads (--jobs 2) and over MPI ranks (mpirun -n 2 batteryml run, no -m).
+# Usage: [BENCH_SWEEP_PART=all|study] bench/bench_sweep.sh [BATTERYML] (default build/batteryml; study: the
+# last part alone, a minute instead of ten)
 set -u
 BML=$(realpath "${1:-build/batteryml}")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,7 @@ run_case() {
     printf "{\"case\":\"sweep_lgbm_loco_modes_all\",\"mode\":\"%s\",\"jobs\":%d,\"exit\":%d,\"wall_s\":%.3f,\"sum_job_s\":%.3f}\n", m, n, rc, b - a, s }'
 }
 
+if [ "${BENCH_SWEEP_PART:-all}" != study ]; then
 run_case jobs1 "$BML" run -m $C "${GRID[@]}" --jobs 1 --sweep-dir "$W/jobs1"
 run_case jobs2 "$BML" run -m $C "${GRID[@]}" --jobs 2 --sweep-dir "$W/jobs2"
 if command -v mpirun >/dev/null 2>&1; then
@@ -49,6 +52,7 @@ for j in 1 2; do
   t1=$(now)
   awk -v a="$t0" -v b="$t1" -v j="$j" 'BEGIN { printf "{\"case\":\"sweep_scheduling\",\"jobs\":200,\"workers\":%d,\"wall_s\":%.3f,\"per_job_ms\":%.3f}\n", j, b - a, 1000 * (b - a) / 200 }'
 done
+fi
 
 # one study, its folds serially, on threads and over ranks: wall time and whether the files are the same
 STUDY=(split=loco pipeline.target=modes data.experiment=all figures=false output_dir="$W/study")
