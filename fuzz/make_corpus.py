@@ -3,6 +3,7 @@
 runs of the program (their config.yaml, metrics.json and saved models). Re-run after a format change:
 
     python3 fuzz/make_corpus.py ./build/batteryml
+    python3 fuzz/make_corpus.py ./build/batteryml fold_result   # only fuzz/corpus/fold_result/
 
 Each seed has the input layout its target documents in fuzz/fuzz_<target>.c: multi-file inputs are
 joined with the separator SEP; targets with a selector byte get it first. Seeds are kept small (slices
@@ -144,6 +145,23 @@ def report(runs):
         b'"fold_summary":{"soh":{"n_folds":2,"rmse_mean":0.1,"rmse_std":0.01,"mae_mean":0.1}}}' + SEP + b"seed: 1\n")
 
 
+def fold_result(bml):
+    """real result bytes of a fold (bml_fold_job_run): the target's seed mode (FUZZ_FOLD_RESULT_WRITE) run by
+    fuzz_replay_fold_result, built next to the program, on the one-byte selectors 0-4 and 7 (lgbm, acla; the
+    run also written; split loco)"""
+    replay = os.path.join(os.path.dirname(bml), "fuzz_replay_fold_result")
+    with tempfile.TemporaryDirectory() as tmp:
+        sels = (0, 1, 2, 3, 4, 7)
+        for sel in sels:
+            with open(os.path.join(tmp, "sel%d" % sel), "wb") as f:
+                f.write(bytes([sel]))
+        out = os.path.join(OUT, "fold_result")
+        os.makedirs(out, exist_ok=True)
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", ASAN_OPTIONS="detect_leaks=0", FUZZ_FOLD_RESULT_WRITE=out)
+        subprocess.run([replay] + [os.path.join(tmp, "sel%d" % sel) for sel in sels], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def small_runs(bml, out):
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", ASAN_OPTIONS="detect_leaks=0")
     common = ["--config-dir", os.path.join(ROOT, "configs"), "data.path=" + os.path.join(ROOT, "data/oxford-lgm50t"),
@@ -166,8 +184,13 @@ def small_runs(bml, out):
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: make_corpus.py PATH/TO/batteryml")
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["fold_result"]):
+        sys.exit("usage: make_corpus.py PATH/TO/batteryml [fold_result]")
+    if sys.argv[2:] == ["fold_result"]:
+        shutil.rmtree(os.path.join(OUT, "fold_result"), ignore_errors=True)
+        fold_result(os.path.abspath(sys.argv[1]))
+        print("fold_result %d seeds" % len(os.listdir(os.path.join(OUT, "fold_result"))))
+        return
     shutil.rmtree(OUT, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
         small_runs(os.path.abspath(sys.argv[1]), tmp)
@@ -178,6 +201,7 @@ def main():
         model(tmp)
         checkpoint()
         report(tmp)
+        fold_result(os.path.abspath(sys.argv[1]))
     for t in sorted(os.listdir(OUT)):
         files = os.listdir(os.path.join(OUT, t))
         size = sum(os.path.getsize(os.path.join(OUT, t, f)) for f in files)

@@ -840,6 +840,8 @@ static bml_status fold_unpack(const char *bytes, size_t len, const bml_samples *
         if (fo->shap_rows[i] <= fo->shap_rows[i - 1]) b.bad = "the SHAP rows (not increasing)";
     if (!b.bad && !fo->shap_rows && n_shap) b.bad = "the SHAP rows";
     fo->shap = r_opt_reals(&b, n_shap * O * (F + 1), "the SHAP values");
+    /* a run's writer reads SHAP values without rows as one per evaluated row: a fold always sends its rows */
+    if (!b.bad && fo->shap && !fo->shap_rows) b.bad = "the SHAP values (without their rows)";
     fo->imp = r_opt_reals(&b, 3 * O * F, "the importance");
     uint64_t n_att = r_u64(&b, "the attention samples");
     if (!b.bad && n_att > s->n) b.bad = "the attention samples";
@@ -847,10 +849,12 @@ static bml_status fold_unpack(const char *bytes, size_t len, const bml_samples *
     if (r_flag(&b, "the attention samples")) fo->att_idx = r_sizes(&b, n_att, s->n, "the attention samples");
     if (!b.bad && !fo->att_idx && n_att) b.bad = "the attention samples";
     fo->att = r_opt_reals(&b, n_att * T * T, "the attention weights");
+    /* the latent size heads latent.csv's columns even without samples: bounded by the bytes left then too */
     uint64_t lat_dim = r_u64(&b, "the latent size");
-    if (!b.bad && n_att && lat_dim > b.left / sizeof(double) / (n_att * T)) b.bad = "the latent size";
+    if (!b.bad && lat_dim > b.left / sizeof(double) / (n_att ? n_att * T : 1)) b.bad = "the latent size";
     fo->lat_dim = (size_t)lat_dim;
     fo->lat = r_opt_reals(&b, n_att * T * lat_dim, "the latent trajectories");
+    if (!b.bad && !fo->lat != !lat_dim) b.bad = "the latent trajectories (present exactly when the latent size is not 0)";
     fo->pre.impute = r_opt_reals(&b, F, "the imputation means");
     fo->pre.scaler.mean = r_opt_reals(&b, F, "the scaler");
     fo->pre.scaler.scale = r_opt_reals(&b, F, "the scaler");
