@@ -99,6 +99,19 @@ static bml_status exec_run(void *user, bml_fold_job *job, int *assemble) {
         memcpy(m, b, n);
         m[48] = 2; /* eval_is_test: neither 0 nor 1 */
         refuse(c, job, m, n, "eval_is_test");
+        memcpy(m, b, n);
+        /* the model's files name plain relative paths: no hidden file, no "..", no empty component */
+        size_t at = n;
+        for (size_t k = 0; k + 10 <= n && at == n; k++)
+            if (!memcmp(m + k, "model.json", 10)) at = k;
+        CHECK(at < n);
+        if (at < n) {
+            static const char bad[][11] = {".model.jso", "../x.json/", "model.jso/", "model//jso", "a/../jsonx"};
+            for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                memcpy(m + at, bad[i], 10);
+                refuse(c, job, m, n, "is not a plain relative path");
+            }
+        }
         free(m);
         bml_status st = bml_fold_job_accept(job, 0, b, n);
         if (st == BML_OK) CHECK_ERR(bml_fold_job_accept(job, 0, b, n), BML_ERR_STATE, "a second result");

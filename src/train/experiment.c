@@ -757,6 +757,45 @@ static bml_status model_files(const bml_model *m, bml__track_file **files, size_
     return st;
 }
 
+/* names ordered as paths: '/' before every other character, so that the files of folder "a/" follow "a" at once */
+static int path_order(const void *a, const void *b) {
+    const unsigned char *x = *(const unsigned char *const *)a, *y = *(const unsigned char *const *)b;
+    for (; *x && *x == *y; x++, y++) {}
+    int cx = *x == '/' ? 1 : *x, cy = *y == '/' ? 1 : *y;
+    return (cx > cy) - (cx < cy);
+}
+
+/* The model files of a result from another process name files inside the fold's model folder: relative paths
+ * of components that are not empty and do not start with '.' (no "..", no hidden files, no "a//b" or "a/"),
+ * each file once, and no file that is also another file's folder ("a" beside "a/b"). */
+static bml_status check_model_file_names(const bml__track_file *files, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *c = files[i].name;
+        for (;;) {
+            size_t l = strcspn(c, "/");
+            if (l == 0 || c[0] == '.')
+                return bml__fail(BML_ERR_PARSE, "malformed fold result: a model file's name '%s' is not a plain relative path",
+                                 files[i].name);
+            if (!c[l]) break;
+            c += l + 1;
+        }
+    }
+    const char **names = bml__calloc(n + 1, sizeof *names);
+    if (!names) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) names[i] = files[i].name;
+    qsort(names, n, sizeof *names, path_order);
+    bml_status st = BML_OK;
+    for (size_t i = 1; i < n && st == BML_OK; i++) {
+        size_t l = strlen(names[i - 1]);
+        if (!strcmp(names[i - 1], names[i]))
+            st = bml__fail(BML_ERR_PARSE, "malformed fold result: the model file '%s' comes twice", names[i]);
+        else if (!strncmp(names[i - 1], names[i], l) && names[i][l] == '/')
+            st = bml__fail(BML_ERR_PARSE, "malformed fold result: '%s' is a model file and a folder of '%s'", names[i - 1], names[i]);
+    }
+    free(names);
+    return st;
+}
+
 /* fold fo's result, its stage times t and its log lines as bytes */
 static bml_status fold_pack(const fold_out *fo, const bml_samples *s, size_t n_flat, const bml_run_result *t, const char *log,
                             char **bytes, size_t *len) {
@@ -879,9 +918,7 @@ static bml_status fold_unpack(const char *bytes, size_t len, const bml_samples *
     }
     if (!b.bad && b.left) b.bad = "bytes after the end";
     if (b.bad) return bml__fail(!strcmp(b.bad, "out of memory") ? BML_ERR_NOMEM : BML_ERR_PARSE, "malformed fold result: %s", b.bad);
-    for (size_t i = 0; i < fo->n_files; i++)
-        if (bml__path_check_inside("a model file's name", fo->files[i].name) != BML_OK) return BML_ERR_PARSE;
-    return BML_OK;
+    return check_model_file_names(fo->files, fo->n_files);
 }
 
 struct bml_fold_job {
@@ -898,6 +935,7 @@ struct bml_fold_job {
     char **log, **error;     /* (n_folds) */
     unsigned char *state;    /* (n_folds) 0: nothing yet, 1: accepted, 2: failed */
     pthread_mutex_t mu;
+    size_t lat_dim;          /* the latent size of the results accepted so far (0: none yet) */
 };
 
 size_t bml_fold_job_n_folds(const bml_fold_job *job) { return job->sp->n_folds; }
@@ -931,14 +969,23 @@ bml_status bml_fold_job_run(bml_fold_job *job, size_t f, char **bytes, size_t *l
     return st;
 }
 
-/* claim fold f for a result or a failure: BML_OK once, an error the second time */
-static bml_status claim(bml_fold_job *job, size_t f, unsigned char state) {
+/* claim fold f for a result or a failure: BML_OK once, an error the second time. A result's latent size (0: none)
+ * must be the one of the results accepted before: one model gives every fold the same. */
+static bml_status claim(bml_fold_job *job, size_t f, unsigned char state, size_t lat_dim) {
     if (f >= job->sp->n_folds) return bml__fail(BML_ERR_VALUE, "fold %zu: the study has %zu folds", f, job->sp->n_folds);
     pthread_mutex_lock(&job->mu);
-    int taken = job->state[f] != 0;
-    if (!taken) job->state[f] = state;
+    int taken = job->state[f] != 0, other = lat_dim && job->lat_dim && lat_dim != job->lat_dim;
+    size_t had = job->lat_dim;
+    if (!taken && !other) {
+        job->state[f] = state;
+        if (lat_dim) job->lat_dim = lat_dim;
+    }
     pthread_mutex_unlock(&job->mu);
-    return taken ? bml__fail(BML_ERR_STATE, "fold %s: a second result", job->sp->folds[f].name) : BML_OK;
+    if (taken) return bml__fail(BML_ERR_STATE, "fold %s: a second result", job->sp->folds[f].name);
+    if (other)
+        return bml__fail(BML_ERR_PARSE, "malformed fold result: fold %s has latent size %zu, the folds before it %zu",
+                         job->sp->folds[f].name, lat_dim, had);
+    return BML_OK;
 }
 
 bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, size_t len) {
@@ -948,7 +995,7 @@ bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, s
     bml_run_result t = {0};
     char *log = NULL;
     bml_status st = fold_unpack(bytes, len, job->s, job->n_flat, &fo, &t, &log);
-    if (st == BML_OK) st = claim(job, f, 1);
+    if (st == BML_OK) st = claim(job, f, 1, fo.lat_dim);
     if (st != BML_OK) {
         fold_out_release(&fo);
         free(log);
@@ -964,7 +1011,7 @@ bml_status bml_fold_job_accept(bml_fold_job *job, size_t f, const char *bytes, s
 bml_status bml_fold_job_fail(bml_fold_job *job, size_t f, const char *message) {
     char *m = bml__strdup(message ? message : "failed");
     if (!m) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = claim(job, f, 2);
+    bml_status st = claim(job, f, 2, 0);
     if (st != BML_OK) {
         free(m);
         return st;
@@ -981,7 +1028,7 @@ static bml_status run_folds_exec(const bml_config *cfg, const bml_samples *s, co
     size_t F = sp->n_folds, T = s->seq_len ? s->seq_len : 1, n_flat = 0;
     for (size_t i = 0; i < s->n * T; i++) n_flat += flat_of[i] != (size_t)-1;
     bml_fold_job job = {cfg, s, flat_of, n_flat, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)),
-                        bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), bml__calloc(F, 1), PTHREAD_MUTEX_INITIALIZER};
+                        bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), bml__calloc(F, 1), PTHREAD_MUTEX_INITIALIZER, 0};
     bml_status st = job.times && job.log && job.error && job.state ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
     *assemble = 1;
     if (st == BML_OK) st = exec->run(exec->user, &job, assemble);
