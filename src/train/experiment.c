@@ -523,6 +523,21 @@ static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const s
     return st;
 }
 
+/* A fold fitted elsewhere (another thread or process), taken in fold order: its log lines (NUL-separated in place:
+ * `log` is the fold's own, newline-joined) to opts->log, its stage times added to res. */
+static void fold_replay(const bml_run_opts *opts, char *log, const bml_run_result *t, bml_run_result *res) {
+    if (log && opts->log) {
+        char *line = log;
+        for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+            *nl = 0;
+            opts->log(opts->log_user, line);
+        }
+        opts->log(opts->log_user, line);
+    }
+    res->t_fit += t->t_fit, res->t_predict += t->t_predict;
+    res->t_explain += t->t_explain, res->t_backend += t->t_backend;
+}
+
 static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                                  uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
                                  bml_run_result *res) {
@@ -555,16 +570,7 @@ static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, co
     }
     /* in fold order: the log lines, the stage times, the first failure */
     for (size_t f = 0; st == BML_OK && f < F; f++) {
-        if (p.log[f]) {
-            char *line = p.log[f];
-            for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-                *nl = 0;
-                opts->log(opts->log_user, line);
-            }
-            opts->log(opts->log_user, line);
-        }
-        res->t_fit += p.times[f].t_fit, res->t_predict += p.times[f].t_predict;
-        res->t_explain += p.times[f].t_explain, res->t_backend += p.times[f].t_backend;
+        fold_replay(opts, p.log[f], &p.times[f], res);
         if (p.status[f] != BML_OK) {
             st = bml__fail(p.status[f], "fold %s: %s", sp->folds[f].name, p.error[f] ? p.error[f] : "failed");
         }
@@ -580,45 +586,25 @@ static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, co
  * texts a u64 length and their bytes; an optional array is preceded by a u64 1 (present) or 0. */
 static const char FOLD_MAGIC[8] = {'B', 'M', 'L', 'F', 'O', 'L', 'D', '1'};
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int nomem;
-} wbuf;
-
-static void w_put(wbuf *b, const void *p, size_t n) {
-    if (b->nomem || !n) return;
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->nomem = 1;
-        return;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->nomem = 1;
-            return;
-        }
-        b->buf = nb, b->cap = cap;
-    }
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
+/* written into the core's text builder (bml__sb: binary-safe, out of memory noted once); nothing for n == 0, where
+ * p may be NULL */
+static void w_put(bml__sb *b, const void *p, size_t n) {
+    if (n) bml__sb_put(b, p, n);
 }
-static void w_u64(wbuf *b, uint64_t v) { w_put(b, &v, sizeof v); }
-static void w_sizes(wbuf *b, const size_t *v, size_t n) {
+static void w_u64(bml__sb *b, uint64_t v) { w_put(b, &v, sizeof v); }
+static void w_sizes(bml__sb *b, const size_t *v, size_t n) {
     for (size_t i = 0; i < n; i++) w_u64(b, v[i]);
 }
-static void w_reals(wbuf *b, const double *v, size_t n) { w_put(b, v, n * sizeof *v); }
-static void w_opt_reals(wbuf *b, const double *v, size_t n) {
+static void w_reals(bml__sb *b, const double *v, size_t n) { w_put(b, v, n * sizeof *v); }
+static void w_opt_reals(bml__sb *b, const double *v, size_t n) {
     w_u64(b, v != NULL);
     if (v) w_reals(b, v, n);
 }
-static void w_text(wbuf *b, const char *t, size_t n) {
+static void w_text(bml__sb *b, const char *t, size_t n) {
     w_u64(b, n);
     w_put(b, t, n);
 }
-static void w_opt_str(wbuf *b, const char *t) {
+static void w_opt_str(bml__sb *b, const char *t) {
     w_u64(b, t != NULL);
     if (t) w_text(b, t, strlen(t));
 }
@@ -804,7 +790,7 @@ static bml_status fold_pack(const fold_out *fo, const bml_samples *s, size_t n_f
     size_t n_files = 0;
     BML__TRY(model_files(fo->model, &files, &n_files));
     char *hist = bml_model_history_csv(fo->model), *info = bml_model_fit_info_json(fo->model);
-    wbuf b = {0};
+    bml__sb b = {0};
     w_put(&b, FOLD_MAGIC, sizeof FOLD_MAGIC);
     w_u64(&b, F), w_u64(&b, O), w_u64(&b, T), w_u64(&b, n_flat);
     w_u64(&b, fo->n_eval);
@@ -1034,16 +1020,7 @@ static bml_status run_folds_exec(const bml_config *cfg, const bml_samples *s, co
     if (st == BML_OK) st = exec->run(exec->user, &job, assemble);
     /* in fold order: the log lines and stage times of the folds up to the first without a result */
     for (size_t f = 0; st == BML_OK && *assemble && f < F && job.state[f] == 1; f++) {
-        if (job.log[f] && opts->log) {
-            char *line = job.log[f];
-            for (char *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-                *nl = 0;
-                opts->log(opts->log_user, line);
-            }
-            opts->log(opts->log_user, line);
-        }
-        res->t_fit += job.times[f].t_fit, res->t_predict += job.times[f].t_predict;
-        res->t_explain += job.times[f].t_explain, res->t_backend += job.times[f].t_backend;
+        fold_replay(opts, job.log[f], &job.times[f], res);
     }
     /* the first failed fold, else the first without a result */
     int failed = 0;
