@@ -12,7 +12,7 @@ the build folder of the source tree this package sits in (build/ beside python/)
 import os
 import sys
 
-__all__ = ["ffi", "lib", "library_path", "check", "Error", "string"]
+__all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string"]
 
 
 class Error(ValueError):
@@ -64,6 +64,16 @@ lib, library_path = _open()
 def string(p):
     """A C string (char *) as str; None for NULL."""
     return None if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
+
+
+def take_string(p):
+    """A malloc'ed C string the library handed over as str (None for NULL), freed with bml_free."""
+    if p == ffi.NULL:
+        return None
+    try:
+        return string(p)
+    finally:
+        lib.bml_free(p)
 
 
 def check(status):

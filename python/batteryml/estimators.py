@@ -49,7 +49,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._lib import Error, check, ffi, lib, string
+from ._lib import Error, check, ffi, lib, string, take_string
 from ._samples import CSamples, as_double_ptr, scaler_fit
 
 __all__ = ["GBDTRegressor", "MLPRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor", "NeuralODERegressor",
@@ -224,10 +224,10 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
         self._model = model
         self._lock = threading.Lock()
         self.n_outputs_ = model.n_targets()
-        info = _take_string(lib.bml_model_fit_info_json(model.ptr))
+        info = take_string(lib.bml_model_fit_info_json(model.ptr))
         self.fit_info_ = json.loads(info) if info else {}
         if getattr(self, "_has_history", False):
-            text = _take_string(lib.bml_model_history_csv(model.ptr))
+            text = take_string(lib.bml_model_history_csv(model.ptr))
             self.history_ = None
             if text:
                 import io
@@ -293,36 +293,6 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
 
     def _more_tags(self):
         return {"allow_nan": True, "multioutput": True}
-
-
-_libc = None
-
-
-def _libc_free(p):
-    """free() of memory the library malloc'ed: bml_free where the library has it, else the process's C
-    library's free (the library's allocator)."""
-    global _libc
-    try:
-        return lib.bml_free(p)
-    except AttributeError:
-        pass
-    if _libc is None:
-        import cffi
-        c = cffi.FFI()
-        c.cdef("void free(void *);")
-        _libc = (c, c.dlopen(None))
-    c, libc = _libc
-    libc.free(c.cast("void *", int(ffi.cast("uintptr_t", p))))
-
-
-def _take_string(p):
-    """A malloc'ed C string as str (None for NULL), freed."""
-    if p == ffi.NULL:
-        return None
-    try:
-        return string(p)
-    finally:
-        _libc_free(p)
 
 
 def _names(obj, n, prefix):

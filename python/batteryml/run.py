@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from ._lib import Error, check, ffi, lib, library_path, string
+from ._lib import Error, check, ffi, lib, library_path, string, take_string
 
 __all__ = ["run", "load_run", "Run", "config_dir"]
 
@@ -324,16 +324,6 @@ def _read_csv(path, **kw):
         raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
 
 
-def _take_string(p):
-    """The text of a C string the library handed over (NULL: None), freed."""
-    if p == ffi.NULL:
-        return None
-    try:
-        return string(p)
-    finally:
-        lib.bml_free(p)
-
-
 def _as_read(a):
     """A column as pandas infers it from the CSV text: int64 when every value is written as an integer (finite,
     integral and below 10^15, where the writer's shortest round-trip form "%.15g" has no exponent), else
@@ -489,14 +479,14 @@ class Run:
             target = os.fspath(out)
             st = lib.bml_run_predict(run_dir, data_path, cfold, _cstr(target, "out"), opts, metrics)
             reporter.finish()
-            text = _take_string(metrics[0])
+            text = take_string(metrics[0])
             check(st)
             df = _read_csv(target)
         else:
             rows, pred = ffi.new("bml_samples **"), ffi.new("double **")
             st = lib.bml_run_predict_rows(run_dir, data_path, cfold, opts, rows, pred, metrics)
             reporter.finish()
-            text = _take_string(metrics[0])
+            text = take_string(metrics[0])
             check(st)
             try:
                 df = _prediction_frame(rows[0], pred[0])
