@@ -1,6 +1,6 @@
 /* Folds fitted elsewhere (bml_run_experiment_exec): a study whose folds go through bml_fold_job_run's bytes
  * and bml_fold_job_accept, in any order, writes the files of the study run on threads, byte for byte; bytes
- * cut short, with a byte flipped, with an index out of range or from another study are refused; a failed
+ * cut short, with a byte flipped, with an index out of range, from another study or of another latent size are refused; a failed
  * fold fails the study naming it and leaves no run directory; a worker process writes nothing. */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -49,7 +49,7 @@ static void check_same_file(const char *a, const char *b, const char *name) {
 }
 
 /* ------------------------------------------------------------------ executors */
-typedef enum { IN_REVERSE, WORKER, FAIL_ONE, LEAVE_ONE, MALFORMED } mode_t_;
+typedef enum { IN_REVERSE, WORKER, FAIL_ONE, LEAVE_ONE, MALFORMED, CAPTURE, OTHER_LATENT } mode_t_;
 
 typedef struct {
     mode_t_ mode;
@@ -75,10 +75,32 @@ static void refuse(exec_ctx *c, bml_fold_job *job, const char *b, size_t n, cons
     else fprintf(stderr, "  %zu bytes: expected a refusal with '%s', got %s: %s\n", n, needle ? needle : "", bml_status_name(st), bml_last_error());
 }
 
+static bml_status run_exec(bml_config *c, exec_ctx *ctx, bml_run_result **r);
+
+/* CAPTURE: fold 1's bytes of the `other` study, kept here; OTHER_LATENT offers them to a study of another latent size
+ * (acla: latent_dim + augment_dim 20, so 28 against the default 84) */
+static bml_config *other;
+static char *captured;
+static size_t n_captured;
+
 static bml_status exec_run(void *user, bml_fold_job *job, int *assemble) {
     exec_ctx *c = user;
     size_t F = bml_fold_job_n_folds(job);
-    *assemble = c->mode != WORKER;
+    *assemble = c->mode != WORKER && c->mode != CAPTURE;
+    if (c->mode == CAPTURE) return bml_fold_job_run(job, 1, &captured, &n_captured);
+    if (c->mode == OTHER_LATENT) {
+        BML__TRY(run_accept(job, 1)); /* fold 1 first: refuse() offers its bytes as fold 0 */
+        exec_ctx cap = {CAPTURE, 0, 0};
+        bml_run_result *r = NULL;
+        BML__TRY(run_exec(other, &cap, &r));
+        bml_run_result_free(r);
+        refuse(c, job, captured, n_captured, "has latent size 28, the folds before it 84");
+        free(captured);
+        captured = NULL;
+        for (size_t f = 0; f < F; f++)
+            if (f != 1) BML__TRY(run_accept(job, f));
+        return BML_OK;
+    }
     if (c->mode == MALFORMED) {
         char *b = NULL;
         size_t n = 0;
@@ -191,6 +213,23 @@ static void test_malformed_refused(void) {
     bml_config_free(c);
 }
 
+/* one model gives every fold the same latent size: a result of another size is refused, the fold left free */
+static void test_other_latent_size_refused(void) {
+    static const char *const seq[] = {"model=acla", "pipeline=latent_ode_seq", "training.epochs=1", "model.latent_dim=8"};
+    bml_config *c = study("latent64", seq, 3);
+    other = study("latent8", seq, 4);
+    exec_ctx ctx = {OTHER_LATENT, 0, 0};
+    bml_run_result *r = NULL;
+    if (c && other) CHECK_OK(run_exec(c, &ctx, &r));
+    CHECK_INT(ctx.n_tried, 1);
+    CHECK_INT(ctx.n_refused, 1);
+    CHECK(r && r->run_dir);
+    bml_run_result_free(r);
+    bml_config_free(c);
+    bml_config_free(other);
+    other = NULL;
+}
+
 static void test_failed_fold_named(void) {
     int before = count_entries(outdir);
     bml_config *c = study("failing", NULL, 0);
@@ -222,8 +261,9 @@ static void test_worker_writes_nothing(void) {
 int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-fold-exec-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
-    static const test_case tests[] = {T(test_lgbm_same_files), T(test_sequence_same_files), T(test_malformed_refused),
-                                      T(test_failed_fold_named), T(test_worker_writes_nothing)};
+    static const test_case tests[] = {T(test_lgbm_same_files),        T(test_sequence_same_files),
+                                      T(test_malformed_refused),      T(test_other_latent_size_refused),
+                                      T(test_failed_fold_named),      T(test_worker_writes_nothing)};
     int rc = run_tests("fold_exec", tests, sizeof tests / sizeof *tests);
     bml__rm_rf(outdir);
     return rc;
