@@ -179,18 +179,41 @@ int bml__nn_gemm_use_isa(int isa) {
     return 1;
 }
 
-static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
-                        int ldb, float beta, float *c, int ldc) {
+/* panel j0 (K, nr) of b packed into dst (columns past N zero) */
+static void pack_panel(int trans_b, int N, int K, const float *b, int ldb, int nr_, int j0, float *dst) {
+    int w = N - j0 < nr_ ? N - j0 : nr_;
+    if (trans_b) { /* b's rows j0.. are the panel's columns: read each row once, in order */
+        for (int j = 0; j < w; j++) {
+            const float *bj = b + (size_t)(j0 + j) * ldb;
+            for (int k = 0; k < K; k++) dst[(size_t)k * nr_ + j] = bj[k];
+        }
+        for (int k = 0; k < K; k++)
+            for (int j = w; j < nr_; j++) dst[(size_t)k * nr_ + j] = 0.0f;
+    } else {
+        for (int k = 0; k < K; k++) {
+            float *row = dst + (size_t)k * nr_;
+            for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
+            for (int j = w; j < nr_; j++) row[j] = 0.0f;
+        }
+    }
+}
+
+/* does panel j0 need packing (else it is read from b as it lies: a whole panel of untransposed b) */
+static int needs_pack(int trans_b, int N, int nr_, int j0) { return trans_b || N - j0 < nr_; }
+
+/* the product's rows, panel by panel; packed: every panel of b already packed ((K, nr) each, in order), or
+ * NULL to pack each panel here */
+static void gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda,
+                               const float *b, int ldb, float beta, float *c, int ldc, const float *packed) {
     pthread_once(&pick_once, pick);
     tile_fn kern = kernel;
     int nr_ = kernel_nr, mr_ = kernel_mr;
     if (M <= 0 || N <= 0) return;
     size_t ai = trans_a ? 1 : (size_t)lda, ak = trans_a ? (size_t)lda : 1;
-    /* the B panel, (K, nr) packed (columns past N zero) */
+    size_t panel_size = (size_t)(K > 0 ? K : 1) * (size_t)nr_;
     float stack_panel[256 * 32], *panel = stack_panel;
-    size_t need = (size_t)(K > 0 ? K : 1) * (size_t)nr_;
-    if (need > sizeof stack_panel / sizeof *stack_panel) {
-        panel = malloc(need * sizeof *panel);
+    if (!packed && panel_size > sizeof stack_panel / sizeof *stack_panel) {
+        panel = malloc(panel_size * sizeof *panel);
         if (!panel) { /* no memory for the panel: the same sums, element by element */
             for (int i = 0; i < M; i++)
                 for (int j = 0; j < N; j++) {
@@ -205,24 +228,15 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
     }
     for (int j0 = 0; j0 < N; j0 += nr_) {
         int w = N - j0 < nr_ ? N - j0 : nr_;
-        const float *bp = panel;
-        size_t ldp = (size_t)nr_;
-        if (!trans_b && w == nr_) { /* a whole panel of b as it lies: rows ldb apart */
-            bp = b + j0, ldp = (size_t)ldb;
-        } else {
-            if (trans_b) { /* b's rows j0.. are the panel's columns: read each row once, in order */
-                for (int j = 0; j < w; j++) {
-                    const float *bj = b + (size_t)(j0 + j) * ldb;
-                    for (int k = 0; k < K; k++) panel[(size_t)k * nr_ + j] = bj[k];
-                }
-                for (int k = 0; k < K; k++)
-                    for (int j = w; j < nr_; j++) panel[(size_t)k * nr_ + j] = 0.0f;
+        const float *bp = b + j0;
+        size_t ldp = (size_t)ldb;
+        if (needs_pack(trans_b, N, nr_, j0)) {
+            ldp = (size_t)nr_;
+            if (packed) {
+                bp = packed + (size_t)(j0 / nr_) * panel_size;
             } else {
-                for (int k = 0; k < K; k++) {
-                    float *row = panel + (size_t)k * nr_;
-                    for (int j = 0; j < w; j++) row[j] = b[(size_t)k * ldb + j0 + j];
-                    for (int j = w; j < nr_; j++) row[j] = 0.0f;
-                }
+                pack_panel(trans_b, N, K, b, ldb, nr_, j0, panel);
+                bp = panel;
             }
         }
         for (int i0 = 0; i0 < M; i0 += mr_) {
@@ -233,6 +247,11 @@ static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alp
     if (panel != stack_panel) free(panel);
 }
 
+static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
+                        int ldb, float beta, float *c, int ldc) {
+    gemm_serial_packed(trans_a, trans_b, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
 /* A large product (2^21 multiply-adds and more): its rows in parts on the calling thread's threads (parts
  * of 24 rows and 2^19 multiply-adds at least, small enough to share out evenly), or where it has too few
  * rows, its columns (parts of 32 columns and more); each element comes out as the whole product gives it. */
@@ -241,6 +260,7 @@ typedef struct {
     float alpha, beta;
     const float *a, *b;
     float *c;
+    const float *packed; /* row parts: the panels of b that need packing, packed once for every part (or NULL) */
 } gemm_part;
 
 static void gemm_part_run(void *arg, int i) {
@@ -253,8 +273,8 @@ static void gemm_part_run(void *arg, int i) {
     }
     int i0 = i * g->rows, m = g->M - i0 < g->rows ? g->M - i0 : g->rows;
     const float *a = g->a + (size_t)i0 * (g->trans_a ? 1 : (size_t)g->lda);
-    gemm_serial(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta, g->c + (size_t)i0 * g->ldc,
-                g->ldc);
+    gemm_serial_packed(g->trans_a, g->trans_b, m, g->N, g->K, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
+                       g->c + (size_t)i0 * g->ldc, g->ldc, g->packed);
 }
 
 void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
@@ -270,14 +290,26 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
     if (row_parts >= 2) {
         int rows = (M + row_parts - 1) / row_parts;
         rows = (rows + 23) / 24 * 24; /* whole tiles of 6 or 8 rows */
-        gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, 0, alpha, beta, a, b, c};
+        gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, rows, 0, alpha, beta, a, b, c, NULL};
+        /* the panels that need packing (all of a transposed b, else the last narrow one) are packed once here,
+         * not again by every part (without memory for them, each part packs its own) */
+        pthread_once(&pick_once, pick);
+        int nr_ = kernel_nr, n_panels = (N + nr_ - 1) / nr_;
+        size_t panel_size = (size_t)(K > 0 ? K : 1) * (size_t)nr_;
+        float *packed = needs_pack(trans_b, N, nr_, (n_panels - 1) * nr_) ? malloc((size_t)n_panels * panel_size * sizeof *packed) : NULL;
+        if (packed) {
+            for (int p = 0; p < n_panels; p++)
+                if (needs_pack(trans_b, N, nr_, p * nr_)) pack_panel(trans_b, N, K, b, ldb, nr_, p * nr_, packed + (size_t)p * panel_size);
+            g.packed = packed;
+        }
         bml__nn_parallel_for((M + rows - 1) / rows, gemm_part_run, &g);
+        free(packed);
         return;
     }
     /* few rows and many columns (the weight gradients of a convolution: M = 32, K = thousands): parts of
      * whole 32-column panels */
     int cols = (N + col_parts - 1) / col_parts;
     cols = (cols + 31) / 32 * 32;
-    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, 0, cols, alpha, beta, a, b, c};
+    gemm_part g = {trans_a, trans_b, M, N, K, lda, ldb, ldc, 0, cols, alpha, beta, a, b, c, NULL};
     bml__nn_parallel_for((N + cols - 1) / cols, gemm_part_run, &g);
 }
