@@ -47,7 +47,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;    /* guards everything b
 static pthread_cond_t cv_work = PTHREAD_COND_INITIALIZER, cv_done = PTHREAD_COND_INITIALIZER;
 static loop *cur;                   /* the loop helpers may join, NULL between loops */
 static atomic_ulong generation;     /* one per loop: a helper joins each loop once (read unlocked to spin) */
-static int wanted, joined, active;  /* helpers the loop may take, that took it, that still work on it */
+static int wanted, joined;          /* helpers the loop may take, that took it */
+static atomic_int active;           /* helpers still at work on the loop (changed under mu, read unlocked to spin) */
 static int n_helpers, quitting;
 static pthread_t helpers[MAX_HELPERS];
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -70,9 +71,35 @@ static void spin_for_next(unsigned long seen) {
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
 #if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
+        __asm__ volatile("" ::: "memory");
 #endif
         if (i % 64 == 0 && now_us() > until) return;
+    }
+}
+
+/* mu is only ever held for a few instructions: take it spinning rather than sleep on it (a thread put to
+ * sleep on a mutex wakes some microseconds after its release, longer than a task of a small loop) */
+static void lock_mu(void) {
+    for (int i = 0; i < 4096; i++) {
+        if (pthread_mutex_trylock(&mu) == 0) return;
+        __asm__ volatile("" ::: "memory");
+    }
+    pthread_mutex_lock(&mu);
+}
+
+/* 1 once no helper works on the loop any more, 0 after ~50 microseconds of waiting for that */
+static int spin_until_idle(void) {
+    double until = 0;
+    for (unsigned i = 1;; i++) {
+        if (atomic_load(&active) == 0) return 1;
+#if defined(__x86_64__) || defined(__i386__)
+        __asm__ volatile("" ::: "memory");
+#endif
+        if (i % 64 == 0) {
+            double t = now_us();
+            if (until == 0) until = t + 50.0;
+            else if (t > until) return 0;
+        }
     }
 }
 
@@ -84,17 +111,18 @@ static void *helper_main(void *unused) {
         if (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) {
             pthread_mutex_unlock(&mu);
             spin_for_next(seen);
-            pthread_mutex_lock(&mu);
+            lock_mu();
         }
         while (!quitting && (!cur || atomic_load(&generation) == seen || joined >= wanted)) pthread_cond_wait(&cv_work, &mu);
         if (quitting) break;
         loop *l = cur;
         seen = atomic_load(&generation);
-        joined++, active++;
+        joined++;
+        atomic_fetch_add(&active, 1);
         pthread_mutex_unlock(&mu);
         run_tasks(l);
-        pthread_mutex_lock(&mu);
-        if (--active == 0) pthread_cond_signal(&cv_done);
+        lock_mu();
+        if (atomic_fetch_sub(&active, 1) == 1) pthread_cond_signal(&cv_done);
     }
     pthread_mutex_unlock(&mu);
     return NULL;
@@ -106,7 +134,8 @@ static void after_fork_child(void) {
     pthread_mutex_init(&mu, NULL);
     pthread_cond_init(&cv_work, NULL);
     pthread_cond_init(&cv_done, NULL);
-    cur = NULL, wanted = joined = active = 0, n_helpers = 0, quitting = 0;
+    cur = NULL, wanted = joined = 0, n_helpers = 0, quitting = 0;
+    atomic_store(&active, 0);
 }
 
 static void register_atfork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
@@ -132,7 +161,7 @@ void bml__nn_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
         return;
     }
     pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&mu);
+    lock_mu();
     while (n_helpers < want && !quitting && pthread_create(&helpers[n_helpers], NULL, helper_main, NULL) == 0) n_helpers++;
     cur = &l;
     atomic_fetch_add(&generation, 1);
@@ -141,9 +170,15 @@ void bml__nn_parallel_for(int n, void (*fn)(void *ctx, int i), void *ctx) {
     if (wanted > 0) pthread_cond_broadcast(&cv_work);
     pthread_mutex_unlock(&mu);
     run_tasks(&l);
-    pthread_mutex_lock(&mu);
+    lock_mu();
     cur = NULL; /* no helper joins from now on; wait for those that did */
-    while (active > 0) pthread_cond_wait(&cv_done, &mu);
     pthread_mutex_unlock(&mu);
+    /* they are finishing their last tasks, a few microseconds at most as a rule: watch for that before
+     * sleeping (a wake-up from sleep costs more than such a task) */
+    if (!spin_until_idle()) {
+        pthread_mutex_lock(&mu);
+        while (atomic_load(&active) > 0) pthread_cond_wait(&cv_done, &mu);
+        pthread_mutex_unlock(&mu);
+    }
     pthread_mutex_unlock(&owner);
 }
