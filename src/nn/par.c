@@ -66,13 +66,19 @@ static double now_us(void) {
     return 1e6 * (double)ts.tv_sec + 1e-3 * (double)ts.tv_nsec;
 }
 
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 static void spin_for_next(unsigned long seen) {
     double until = now_us() + 50.0;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
-#if defined(__x86_64__) || defined(__i386__)
-        __asm__ volatile("" ::: "memory");
-#endif
+        cpu_relax();
         if (i % 64 == 0 && now_us() > until) return;
     }
 }
@@ -82,7 +88,7 @@ static void spin_for_next(unsigned long seen) {
 static void lock_mu(void) {
     for (int i = 0; i < 4096; i++) {
         if (pthread_mutex_trylock(&mu) == 0) return;
-        __asm__ volatile("" ::: "memory");
+        cpu_relax();
     }
     pthread_mutex_lock(&mu);
 }
@@ -92,9 +98,7 @@ static int spin_until_idle(void) {
     double until = 0;
     for (unsigned i = 1;; i++) {
         if (atomic_load(&active) == 0) return 1;
-#if defined(__x86_64__) || defined(__i386__)
-        __asm__ volatile("" ::: "memory");
-#endif
+        cpu_relax();
         if (i % 64 == 0) {
             double t = now_us();
             if (until == 0) until = t + 50.0;
