@@ -57,9 +57,11 @@ static void run_tasks(loop *l) {
     for (int i; (i = atomic_fetch_add(&l->next, 1)) < l->n;) l->fn(l->ctx, i);
 }
 
-/* A helper out of work first watches for the next loop for a while (~50 microseconds), then sleeps: the
- * loops of a training step come a few microseconds apart, and a helper woken from sleep on a busy machine
- * may come too late to take a part. */
+/* A helper out of work first watches for the next loop for a while (SPIN_US), then sleeps: the loops of a
+ * training step come microseconds apart, and a helper woken from sleep comes tens of microseconds late on a
+ * virtual machine (its idle CPU must be woken first), too late to take a part of a small loop. The loops
+ * between two optimizer steps can be a few hundred microseconds apart (the serial parts of an ODE solve). */
+#define SPIN_US 500.0
 static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -75,7 +77,7 @@ static inline void cpu_relax(void) {
 }
 
 static void spin_for_next(unsigned long seen) {
-    double until = now_us() + 50.0;
+    double until = now_us() + SPIN_US;
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
         cpu_relax();
