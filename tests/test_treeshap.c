@@ -1,6 +1,7 @@
-/* Our TreeSHAP (models/treeshap.h) against XGBoost's own (pred_contribs, pred_interactions): a model on the
- * shipped data, deep trees on random data with many missing values (default directions both ways) and two
- * targets; additivity against our margin and XGBoost's prediction; the same bits at 1 and 2 threads;
+/* Our TreeSHAP (models/treeshap.h) against XGBoost's own (pred_contribs, pred_interactions) and against a
+ * brute-force oracle in double (Shapley values by their definition over all feature subsets): a model on
+ * the shipped data, deep trees on random data with many missing values (default directions both ways) and
+ * two targets; additivity against our margin and XGBoost's prediction; the same bits at 1 and 2 threads;
  * the quadrature; malformed boosters. */
 #define _DEFAULT_SOURCE
 #include <cjson/cJSON.h>
@@ -12,10 +13,13 @@
 #include "models/treeshap.h"
 #include "test.h"
 
-/* XGBoost computes in float: its values carry relative errors of a few 1e-7 of the row's largest
- * contribution, summed over the trees. Ours must agree to REL_SHAP (interactions, with more float
- * operations per value in XGBoost: REL_INTER) of the row's scale. */
-#define REL_SHAP 2e-6
+/* Ours against XGBoost, relative to the row's scale. XGBoost's values carry float32 rounding (a few 1e-7
+ * of the row's largest contribution, summed over the trees); the double-precision oracle below shows ours
+ * are exact to ~1e-15, so the remaining difference is XGBoost's float arithmetic. REL_SHAP is the issue's
+ * 1e-6 (measured 8.5e-7 at most, on the deep trees). Interactions take more float operations per value
+ * in XGBoost (conditioned passes and the diagonal as a difference): measured 2.2e-6 there, REL_INTER
+ * leaves room above that. Fixed seeds: the numbers are the same on every run. */
+#define REL_SHAP 1e-6
 #define REL_INTER 1e-5
 
 /* largest |a - b| over a row of w values, relative to the row's largest |b| (at least 1e-3 of the
