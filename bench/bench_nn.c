@@ -15,6 +15,7 @@
  *   cnn_lstm   the same shapes
  *   node_dopri5, node_rk4, node_euler, node_dopri5_adjoint: neural_ode (latent 32, hidden 64) on the same
  *              shapes, rtol 1e-3 / atol 1e-4, with function evaluations per forward and backward
+ *              (flops_per_epoch_est: the dynamics' products only, from the evaluation counts)
  *   acla       the acla network of SPEC 6 on 64 x 30 x 20 features -> 3, dopri5 rtol 1e-4 / atol 1e-5
  * The data follow the peer's generators (our own random numbers).
  * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
@@ -317,7 +318,14 @@ static void bench_node(const char *name, bml_ode_method method, int adjoint, int
              (double)c.nfe_fwd / (double)timed, (double)c.nfe_bwd / (double)timed);
     extra_fields = ex;
     last_hash = weights_hash(tr.params, tr.n_params);
-    report(name, threads, &tm, warmup, n, tr.n_params, 0);
+    /* an estimate from the dynamics' products only: 2 B sum(d_l d_l+1) per evaluation, twice that per
+     * vector-Jacobian product (input and weight gradients), 32 rows a batch; backpropagation makes one
+     * vector-Jacobian product per evaluation of the forward solve, the adjoint the backward solve's count */
+    const int *d = node_block(&c)->dyn.d;
+    double per_eval = 2.0 * 32.0 * ((double)d[0] * d[1] + (double)d[1] * d[2] + (double)d[2] * d[3]);
+    double vjps = adjoint ? (double)c.nfe_bwd : (double)c.nfe_fwd;
+    double flops = ((double)c.nfe_fwd + 2.0 * vjps) * per_eval / (double)(epochs - warmup);
+    report(name, threads, &tm, warmup, n, tr.n_params, flops);
     bml__train_history_release(&h);
     bml__ode_net_free(net);
     bml__acla_net_free(an);
