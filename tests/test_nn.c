@@ -127,8 +127,8 @@ static void test_matmul_kernels_match_naive(void) {
 }
 
 /* bml__nn_gemm against a double-precision product (every transpose, alpha and beta, edge shapes around
- * the 6-row tiles and 16/32-column panels, strided operands), and its promise that a product cut into row or
- * column parts, or run on several threads, gives the whole product's bits */
+ * the 6-row tiles and 16/32-column panels, strided operands, a k long enough to be sliced), and its promise
+ * that a product cut into row or column parts, or run on several threads, gives the whole product's bits */
 static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const float *a, int lda, const float *b, int ldb,
                      float beta, float *c, int ldc) {
     for (int i = 0; i < M; i++)
@@ -145,7 +145,7 @@ static void gemm_ref(int ta, int tb, int M, int N, int K, float alpha, const flo
 static void gemm_reference_and_splits(int isa, uint64_t *digest) {
     bml_nn_rng r;
     bml__nn_rng_seed(&r, 12);
-    int shapes[][3] = {{1, 1, 1}, {5, 15, 3}, {6, 16, 8}, {7, 33, 17}, {13, 31, 64}, {40, 70, 300}, {97, 64, 5}, {0, 4, 3}};
+    int shapes[][3] = {{1, 1, 1}, {5, 15, 3}, {6, 16, 8}, {7, 33, 17}, {13, 31, 64}, {40, 70, 300}, {97, 64, 5}, {0, 4, 3}, {19, 45, 700}};
     float ab[][2] = {{1, 0}, {1, 1}, {0.5f, -2}};
     size_t bad_split = 0, bad_threads = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)

@@ -23,11 +23,17 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define NR512 32
+/* the tile's products over k = 0..K-1 of this call: the accumulators start from zero (first) or from the raw
+ * sums that an earlier call over the preceding k left in part (rows of 32), and go to c as below (last) or
+ * back to part: a product cut along k this way rounds exactly as one call over all of k */
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float alpha, float beta, float *c,
-        size_t ldc, int w) {
+tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, size_t ldp, float *part, int first, int last,
+        float alpha, float beta, float *c, size_t ldc, int w) {
     __m512 acc[MR][2];
-    for (int r = 0; r < mr; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int r = 0; r < mr; r++) {
+        acc[r][0] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * NR512);
+        acc[r][1] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + r * NR512 + 16);
+    }
     for (int k = 0; k < K; k++) {
         __m512 b0 = _mm512_loadu_ps(bp + (size_t)k * ldp), b1 = _mm512_loadu_ps(bp + (size_t)k * ldp + 16);
         const float *ak_ = a + (size_t)k * ak;
@@ -36,6 +42,13 @@ tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, si
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
+    }
+    if (!last) {
+        for (int r = 0; r < mr; r++) {
+            _mm512_storeu_ps(part + r * NR512, acc[r][0]);
+            _mm512_storeu_ps(part + r * NR512 + 16, acc[r][1]);
+        }
+        return;
     }
     /* c = alpha acc (+ beta c), a multiply and an add each (no FMA), as the C loop rounds; the w columns
      * of the tile only */
@@ -54,18 +67,37 @@ tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, si
     }
 }
 
+#define TILE512_CASES(FIRST, LAST)                                                                                     \
+    switch (mr) { /* a constant row count each: the accumulators stay in registers */                                  \
+    case 8: tile512(8, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 7: tile512(7, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 6: tile512(6, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 5: tile512(5, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 4: tile512(4, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 3: tile512(3, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    case 2: tile512(2, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                       \
+    default: tile512(1, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                      \
+    }
+
 __attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
                                                           const float *bp, size_t ldp, float alpha, float beta, float *c,
                                                           size_t ldc, int w) {
-    switch (mr) { /* a constant row count each: the accumulators stay in registers */
-    case 8: tile512(8, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 7: tile512(7, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 6: tile512(6, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 5: tile512(5, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 4: tile512(4, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 3: tile512(3, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    case 2: tile512(2, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
-    default: tile512(1, K, a, ai, ak, bp, ldp, alpha, beta, c, ldc, w); break;
+    float *part = NULL;
+    TILE512_CASES(1, 1)
+}
+
+/* tile512_any over a part of k: first, middle or last (see tile512) */
+__attribute__((target("avx512f"))) static void tile512_k(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp,
+                                                        size_t ldp, float *part, int first, int last, float alpha,
+                                                        float beta, float *c, size_t ldc, int w) {
+    if (first && last) {
+        TILE512_CASES(1, 1)
+    } else if (first) {
+        TILE512_CASES(1, 0)
+    } else if (last) {
+        TILE512_CASES(0, 1)
+    } else {
+        TILE512_CASES(0, 0)
     }
 }
 
@@ -198,6 +230,8 @@ static void pack_panel(int trans_b, int N, int K, const float *b, int ldb, int n
     }
 }
 
+enum { KC = 256, KC_MIN = 320 }; /* slices of k: a (256, 32) slice of the panel is 32 KiB */
+
 /* does panel j0 need packing (else it is read from b as it lies: a whole panel of untransposed b) */
 static int needs_pack(int trans_b, int N, int nr_, int j0) { return trans_b || N - j0 < nr_; }
 
@@ -226,6 +260,13 @@ static void gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, fl
             return;
         }
     }
+    /* a long k (the weight gradients: k runs over a batch's samples and steps) with the AVX-512 kernel: the
+     * panel (K, 32) outgrows L1 and each row tile would stream it from L2 again; instead slices of KC rows of
+     * k go over all row tiles, the tiles' raw sums kept in between (M, 32) (without memory: unsliced) */
+    float *sums = NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (kern == tile512_any && K > KC_MIN) sums = malloc((size_t)M * NR512 * sizeof *sums);
+#endif
     for (int j0 = 0; j0 < N; j0 += nr_) {
         int w = N - j0 < nr_ ? N - j0 : nr_;
         const float *bp = b + j0;
@@ -239,12 +280,27 @@ static void gemm_serial_packed(int trans_a, int trans_b, int M, int N, int K, fl
                 bp = panel;
             }
         }
+#if defined(__x86_64__) || defined(__i386__)
+        if (sums) { /* the panel in slices of KC rows of k, each over every row tile while it is in L1 */
+            for (int k0 = 0; k0 < K; k0 += KC) {
+                int kc = K - k0 < KC ? K - k0 : KC;
+                for (int i0 = 0; i0 < M; i0 += mr_) {
+                    int mr = M - i0 < mr_ ? M - i0 : mr_;
+                    tile512_k(mr, kc, a + (size_t)i0 * ai + (size_t)k0 * ak, ai, ak, bp + (size_t)k0 * ldp, ldp,
+                              sums + (size_t)i0 * NR512, k0 == 0, k0 + kc == K, alpha, beta, c + (size_t)i0 * ldc + j0,
+                              (size_t)ldc, w);
+                }
+            }
+            continue;
+        }
+#endif
         for (int i0 = 0; i0 < M; i0 += mr_) {
             int mr = M - i0 < mr_ ? M - i0 : mr_;
             kern(mr, K, a + (size_t)i0 * ai, ai, ak, bp, ldp, alpha, beta, c + (size_t)i0 * ldc + j0, (size_t)ldc, w);
         }
     }
     if (panel != stack_panel) free(panel);
+    free(sums);
 }
 
 static void gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *a, int lda, const float *b,
