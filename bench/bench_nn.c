@@ -35,7 +35,7 @@
 #include "nn/par.h"
 #include "nn/ode_net.h"
 #include "nn/seq_net.h"
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 static double cpu_s(void) {
     struct timespec ts;

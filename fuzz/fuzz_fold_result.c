@@ -1,5 +1,5 @@
 /* Fuzz target: the bytes one process sends another with a fold's result (bml_fold_job_accept, parsed by
- * fold_unpack in src/train/experiment.c): untrusted input from the other ranks of `batteryml run` under
+ * fold_unpack in src/run/experiment.c): untrusted input from the other ranks of `batteryml run` under
  * mpirun.
  *
  * Input: [0] a selector byte, then parts split at FZ_SEP, one per fold (at most the study's folds; the

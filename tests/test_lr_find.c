@@ -6,7 +6,7 @@
 
 #include "core/internal.h"
 #include "test.h"
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 static char tmp[64];
 

@@ -12,7 +12,7 @@
 #include "nn/par.h"
 #include "nn/seq_net.h"
 #include "test.h"
-#include "train/optim.h"
+#include "nn/optim.h"
 
 #define TORCH TEST_DATA "/torch"
 

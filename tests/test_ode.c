@@ -10,7 +10,7 @@
 #include "nn/ode_net.h"
 #include "ode/ode.h"
 #include "test.h"
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 /* the reference dynamics: f(z, t) = W3 tanh(W2 tanh(W1 [z, t] + b1) + b2) + b3, per batch row */
 typedef struct {

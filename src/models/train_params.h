@@ -5,7 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/internal.h"
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 typedef struct {
     char *scheduler, *loss;

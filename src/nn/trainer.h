@@ -1,14 +1,14 @@
 /* A trainer for networks on static feature vectors: seeded shuffling, mini-batches, AdamW, cosine
  * warm restarts (stepped per epoch), gradient-norm clipping, early stopping on a validation set with
  * the best weights restored, per-epoch history. Internal. */
-#ifndef BML_TRAIN_TRAINER_H
-#define BML_TRAIN_TRAINER_H
+#ifndef BML_NN_TRAINER_H
+#define BML_NN_TRAINER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "batteryml/status.h"
-#include "train/optim.h"
+#include "nn/optim.h"
 
 /* What the trainer needs of a network: its flat parameters and gradients, and a forward/backward pair
  * over a batch of B samples (x (B, in_dim) -> out (B, out_dim)). backward adds into grads.

@@ -1,7 +1,7 @@
 /* Training machinery: AdamW, cosine annealing with warm restarts, gradient-norm clipping and the
  * losses, with PyTorch 1.13 semantics (FACTS.md section 3). Internal. */
-#ifndef BML_TRAIN_OPTIM_H
-#define BML_TRAIN_OPTIM_H
+#ifndef BML_NN_OPTIM_H
+#define BML_NN_OPTIM_H
 
 #include <stddef.h>
 

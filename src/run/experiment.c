@@ -19,7 +19,7 @@
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
 #include "track/track.h"
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 static double now_s(void) {
     struct timespec ts;

@@ -1,6 +1,6 @@
 /* AdamW, cosine warm restarts, gradient clipping, losses (see optim.h). */
 #define _DEFAULT_SOURCE
-#include "train/optim.h"
+#include "nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* The trainer (see trainer.h). */
-#include "train/trainer.h"
+#include "nn/trainer.h"
 
 #include <math.h>
 #include <stdlib.h>
