@@ -1,7 +1,8 @@
 /* Folds fitted elsewhere (bml_run_experiment_exec): a study whose folds go through bml_fold_job_run's bytes
  * and bml_fold_job_accept, in any order, writes the files of the study run on threads, byte for byte; bytes
- * cut short, with a byte flipped, with an index out of range, from another study or of another latent size are refused; a failed
- * fold fails the study naming it and leaves no run directory; a worker process writes nothing. */
+ * cut short, with a byte flipped, with an index out of range, from another study or of another latent size
+ * are refused; a failed fold fails the study naming it and leaves no run directory; a worker process writes
+ * nothing. */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <stdlib.h>
