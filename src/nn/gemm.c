@@ -79,14 +79,7 @@ tile512(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp, si
     default: tile512(1, K, a, ai, ak, bp, ldp, part, FIRST, LAST, alpha, beta, c, ldc, w); break;                      \
     }
 
-__attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
-                                                          const float *bp, size_t ldp, float alpha, float beta, float *c,
-                                                          size_t ldc, int w) {
-    float *part = NULL;
-    TILE512_CASES(1, 1)
-}
-
-/* tile512_any over a part of k: first, middle or last (see tile512) */
+/* tile512 over a part of k: first, middle or last (see tile512) */
 __attribute__((target("avx512f"))) static void tile512_k(int mr, int K, const float *a, size_t ai, size_t ak, const float *bp,
                                                         size_t ldp, float *part, int first, int last, float alpha,
                                                         float beta, float *c, size_t ldc, int w) {
@@ -99,6 +92,13 @@ __attribute__((target("avx512f"))) static void tile512_k(int mr, int K, const fl
     } else {
         TILE512_CASES(0, 0)
     }
+}
+
+/* the whole of k at once */
+__attribute__((target("avx512f"))) static void tile512_any(int mr, int K, const float *a, size_t ai, size_t ak,
+                                                          const float *bp, size_t ldp, float alpha, float beta, float *c,
+                                                          size_t ldc, int w) {
+    tile512_k(mr, K, a, ai, ak, bp, ldp, NULL, 1, 1, alpha, beta, c, ldc, w);
 }
 
 #define NR256 16
