@@ -76,12 +76,20 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* for the spins below, called every round i from 1: 1 once `us` microseconds have passed since round 64
+ * (the clock is read every 64 rounds only, and not at all by a spin that ends sooner) */
+static int spun_out(unsigned i, double *until, double us) {
+    if (i % 64) return 0;
+    double t = now_us();
+    if (*until == 0) *until = t + us;
+    return t > *until;
+}
+
 static void spin_for_next(unsigned long seen) {
-    double until = now_us() + SPIN_US;
-    for (unsigned i = 1;; i++) {
-        if (atomic_load_explicit(&generation, memory_order_relaxed) != seen) return;
+    double until = 0;
+    for (unsigned i = 1; atomic_load_explicit(&generation, memory_order_relaxed) == seen; i++) {
         cpu_relax();
-        if (i % 64 == 0 && now_us() > until) return;
+        if (spun_out(i, &until, SPIN_US)) return;
     }
 }
 
@@ -98,15 +106,11 @@ static void lock_mu(void) {
 /* 1 once no helper works on the loop any more, 0 after ~50 microseconds of waiting for that */
 static int spin_until_idle(void) {
     double until = 0;
-    for (unsigned i = 1;; i++) {
-        if (atomic_load(&active) == 0) return 1;
+    for (unsigned i = 1; atomic_load(&active) != 0; i++) {
         cpu_relax();
-        if (i % 64 == 0) {
-            double t = now_us();
-            if (until == 0) until = t + 50.0;
-            else if (t > until) return 0;
-        }
+        if (spun_out(i, &until, 50.0)) return 0;
     }
+    return 1;
 }
 
 static void *helper_main(void *unused) {
