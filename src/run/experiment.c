@@ -86,12 +86,13 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
     char *path = path_override ? bml__strdup(path_override) : resolve_path(base_dir, raw);
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st;
-    if (!strcmp(name, "oxford")) {
+    if (!strcmp(name, "oxford") || !strcmp(name, "oxford_curves")) {
         int *ids = NULL;
         size_t n_ids = 0;
         st = experiment_ids(cfg, &ids, &n_ids);
         bml_oxford_opts o = {ids, n_ids};
-        if (st == BML_OK) st = bml_dataset_load_oxford(path, &o, out);
+        if (st == BML_OK)
+            st = !strcmp(name, "oxford") ? bml_dataset_load_oxford(path, &o, out) : bml_dataset_load_oxford_curves(path, &o, out);
         free(ids);
     } else if (!strcmp(name, "table")) {
         bml__strvec feats = {0}, targs = {0};
@@ -114,13 +115,6 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
         }
         bml__strvec_free(&feats);
         bml__strvec_free(&targs);
-    } else if (!strcmp(name, "oxford_curves")) {
-        int *ids = NULL;
-        size_t n_ids = 0;
-        st = experiment_ids(cfg, &ids, &n_ids);
-        bml_oxford_opts o = {ids, n_ids};
-        if (st == BML_OK) st = bml_dataset_load_oxford_curves(path, &o, out);
-        free(ids);
     } else if (!strcmp(name, "basytec")) {
         long step = 13, cycle = 0;
         st = bml_config_get_long(cfg, "data.step", 0, INT_MAX, &step);
