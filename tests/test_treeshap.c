@@ -91,6 +91,12 @@ static void o_free(oracle *o) {
     free(o->trees);
 }
 
+/* learner.gradient_booster.model.trees of a booster's JSON (NULL where it has none) */
+static const cJSON *booster_trees(const cJSON *root) {
+    const cJSON *learner = cJSON_GetObjectItem(root, "learner");
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(learner, "gradient_booster"), "model"), "trees");
+}
+
 /* learner.gradient_booster.model.trees[] and learner.learner_model_param.base_score of a booster's JSON */
 static int o_read(const char *json, size_t F, oracle *o) {
     memset(o, 0, sizeof *o);
@@ -98,8 +104,7 @@ static int o_read(const char *json, size_t F, oracle *o) {
     cJSON *root = cJSON_Parse(json);
     const cJSON *learner = cJSON_GetObjectItem(root, "learner");
     const cJSON *bs = cJSON_GetObjectItem(cJSON_GetObjectItem(learner, "learner_model_param"), "base_score");
-    const cJSON *trees = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(learner, "gradient_booster"), "model"), "trees");
+    const cJSON *trees = booster_trees(root);
     int rc = -1;
     if (cJSON_IsString(bs) && cJSON_IsArray(trees) && F <= ORACLE_MAX_F) {
         /* "5E-1", or "[5E-1]" as newer XGBoost versions write it */
@@ -369,8 +374,7 @@ static double unif(void) {
 /* count internal nodes of a booster's JSON whose missing values go left and right */
 static void default_directions(const char *json, int *n_left, int *n_right) {
     cJSON *root = cJSON_Parse(json);
-    const cJSON *tr = cJSON_GetObjectItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "learner"), "gradient_booster"), "model"), "trees");
+    const cJSON *tr = booster_trees(root);
     for (const cJSON *t = tr ? tr->child : NULL; t; t = t->next) {
         const cJSON *dl = cJSON_GetObjectItem(t, "default_left"), *lc = cJSON_GetObjectItem(t, "left_children");
         for (int i = 0; i < cJSON_GetArraySize(dl); i++) {
