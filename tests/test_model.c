@@ -652,7 +652,71 @@ static void test_sequence_target_not_finite(void) {
     bml_model_free(m);
 }
 
+/* Values no single-precision model can take are refused before a model sees them, naming column and row
+ * (issue 19: a target of 1e39 made XGBoost reject the labels, and make_dmatrix freed the matrix that
+ * fit_one then freed again: a double free). */
+static void test_values_beyond_float_range(void) {
+    bml_samples *tr = NULL, *va = NULL, *s = samples("soh", &tr, &va);
+    bml_model *m = NULL;
+    bml_kv kv[] = {{"n_estimators", "5"}};
+    CHECK_OK(bml_model_create("lgbm", kv, 1, &m));
+    if (!s || !tr || !va || !m) goto out;
+    double keep_y = tr->y[3], keep_x = tr->x[2 * 5 + 1];
+    const double big[] = {1e39, -1e39, 1e308};
+    for (size_t i = 0; i < sizeof big / sizeof *big; i++) {
+        tr->y[3] = big[i];
+        CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "model lgbm: training samples: target 'soh' of cell E5-");
+        CHECK(contains(bml_last_error(), "beyond the single-precision range"));
+        CHECK(contains(bml_last_error(), "(sample 3)"));
+    }
+    tr->y[3] = keep_y;
+    tr->x[4 * 5 + 2] = -INFINITY;
+    CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "training samples: feature 'temperature_k' of cell");
+    CHECK(contains(bml_last_error(), "(sample 4) is -inf: infinite"));
+    tr->x[4 * 5 + 2] = tr->x[3 * 5 + 2];
+    tr->y[3] = 1e-310; /* a double denormal: XGBoost's base_score cannot be parsed from it */
+    CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "is 1e-310: below the single-precision normal range");
+    tr->y[3] = keep_y;
+    tr->x[2 * 5 + 1] = 1e300;
+    CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "training samples: feature 'resistance_ohm' of cell");
+    tr->x[2 * 5 + 1] = keep_x;
+    va->y[0] = 1e39;
+    CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "model lgbm: validation samples: target 'soh'");
+    va->y[0] = tr->y[0];
+    CHECK(!bml_model_is_fitted(m));
+    CHECK_OK(bml_model_fit(m, tr, va, 42));
+    double y[64], keep = va->x[0];
+    va->x[0] = -2e38 * 10;
+    CHECK_ERR(bml_model_predict(m, va->x, va->n, y), BML_ERR_VALUE, "model lgbm: prediction: feature 'charge_throughput_ah' of row 0");
+    CHECK_ERR(bml_model_predict_samples(m, va, y), BML_ERR_VALUE, "model lgbm: prediction: feature 'charge_throughput_ah' of cell");
+    va->x[0] = keep;
+    /* XGBoost itself refusing the labels: the backend's error, once, and no double free (ASan) */
+    bml_model_free(m);
+    m = NULL;
+    CHECK_OK(bml_model_create("lgbm", kv, 1, &m));
+    if (m) {
+        tr->y[3] = 1e39;
+        CHECK_ERR(m->def->fit(m, tr, NULL, 42), BML_ERR_BACKEND, "XGBoost setting labels failed");
+        if (m->def->release) m->def->release(m);
+        tr->y[3] = keep_y;
+    }
+    bml_model_free(m);
+    m = NULL;
+    /* the neural models compute in single precision too */
+    bml_kv nk[] = {{"epochs", "1"}};
+    CHECK_OK(bml_model_create("mlp", nk, 1, &m));
+    tr->y[5] = 5e38;
+    if (m) CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_VALUE, "model mlp: training samples: target 'soh'");
+    tr->y[5] = tr->y[4];
+out:
+    bml_model_free(m);
+    bml_samples_free(tr);
+    bml_samples_free(va);
+    bml_samples_free(s);
+}
+
 TEST_MAIN("model", T(test_fit_predict_shap), T(test_save_load_exact), T(test_reproducible), T(test_bad_parameters),
           T(test_sealed_json), T(test_checkpoint_bounds), T(test_saved_lgbm), T(test_saved_mlp), T(test_saved_lstm_attn),
           T(test_saved_cnn_lstm), T(test_saved_neural_ode), T(test_saved_acla), T(test_non_finite_weights_and_predictions),
-          T(test_predict_refuses_non_finite), T(test_preprocess_round_trip), T(test_sequence_target_not_finite))
+          T(test_predict_refuses_non_finite), T(test_preprocess_round_trip), T(test_sequence_target_not_finite),
+          T(test_values_beyond_float_range))

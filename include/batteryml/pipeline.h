@@ -63,6 +63,12 @@ BML_API bml_status bml_samples_data_rows(const bml_samples *s, size_t **rows, si
 /* Static samples of the unpadded steps of sequence samples (meta from step_meta); a copy of static
  * samples. Caller owns *out. */
 BML_API bml_status bml_samples_flatten(const bml_samples *s, bml_samples **out);
+/* Every feature and target value of s within what the models compute in (single precision): finite or
+ * NaN (a missing feature; a missing target), and 0 or of magnitude in [FLT_MIN, FLT_MAX] (no overflow to
+ * infinity and no denormal). `who` starts the message ("pipeline summary_set", "model lgbm: training");
+ * the error names the column, the cell, its source line and the sample. Targets are checked only when
+ * check_targets. BML_OK or BML_ERR_VALUE. */
+BML_API bml_status bml_samples_check_range(const bml_samples *s, const char *who, int check_targets);
 
 typedef struct bml_pipeline bml_pipeline; /* opaque: a pipeline name plus validated parameters */
 

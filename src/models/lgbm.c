@@ -98,6 +98,7 @@ static lgbm_state *state_alloc(size_t O) {
 /* (n, F) doubles -> XGBoost DMatrix of floats; NaN stays missing. Optional label column k of y (n, O). */
 static bml_status make_dmatrix(const double *x, size_t n, size_t F, const double *y, size_t O, size_t k,
                                DMatrixHandle *out) {
+    *out = NULL; /* on any failure *out stays NULL: the caller frees only what it holds */
     float *xf = bml__calloc(n * F, sizeof *xf);
     float *yf = y ? bml__calloc(n, sizeof *yf) : NULL;
     if (!xf || (y && !yf)) {
@@ -110,6 +111,7 @@ static bml_status make_dmatrix(const double *x, size_t n, size_t F, const double
     free(xf);
     if (rc != 0) {
         free(yf);
+        *out = NULL;
         return xgb_fail("DMatrix creation");
     }
     if (y) {
@@ -117,8 +119,10 @@ static bml_status make_dmatrix(const double *x, size_t n, size_t F, const double
         rc = XGDMatrixSetFloatInfo(*out, "label", yf, (bst_ulong)n);
         free(yf);
         if (rc != 0) {
+            bml_status st = xgb_fail("setting labels");
             XGDMatrixFree(*out);
-            return xgb_fail("setting labels");
+            *out = NULL; /* freed here: fit_one must not free it again */
+            return st;
         }
     }
     return BML_OK;

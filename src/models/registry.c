@@ -155,6 +155,15 @@ bml_status bml_model_fit(bml_model *m, const bml_samples *train, const bml_sampl
             return bml__fail(BML_ERR_VALUE, "model %s: training target of sample %zu (cell %s) is not finite", m->def->name,
                              sample, cell ? cell : "?");
         }
+    char *who = bml__sprintf("model %s: training samples", m->def->name);
+    bml_status range = who ? bml_samples_check_range(train, who, 1) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (range == BML_OK && val) {
+        free(who);
+        who = bml__sprintf("model %s: validation samples", m->def->name);
+        range = who ? bml_samples_check_range(val, who, 1) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    free(who);
+    BML__TRY(range);
     if (m->def->release) m->def->release(m);
     m->fitted = 0;
     BML__TRY(set_names(m, train->n_features, train->feature_names, train->n_targets, train->target_names));
@@ -197,6 +206,11 @@ static bml_status check_predictions(const bml_model *m, const double *y, size_t 
 bml_status bml_model_predict(const bml_model *m, const double *x, size_t n, double *y) {
     REQUIRE_FITTED(m, "predict");
     if (n == 0) return BML_OK;
+    bml_samples rows = {.n = n, .n_features = m->n_features, .x = (double *)x, .feature_names = m->feature_names};
+    char *who = bml__sprintf("model %s: prediction", m->def->name);
+    bml_status range = who ? bml_samples_check_range(&rows, who, 0) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(who);
+    BML__TRY(range);
     BML__TRY(m->def->predict(m, x, n, y));
     return check_predictions(m, y, n, NULL);
 }
@@ -210,6 +224,10 @@ bml_status bml_model_predict_samples(const bml_model *m, const bml_samples *s, d
         return bml__fail(BML_ERR_VALUE, "model %s takes %s samples (pipeline %s)", m->def->name,
                          m->def->predict_seq ? "sequence" : "static", m->def->predict_seq ? "latent_ode_seq" : "summary_set or table");
     if (s->n == 0) return BML_OK;
+    char *who = bml__sprintf("model %s: prediction", m->def->name);
+    bml_status range = who ? bml_samples_check_range(s, who, 0) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(who);
+    BML__TRY(range);
     BML__TRY(m->def->predict_seq ? m->def->predict_seq(m, s, y) : m->def->predict(m, s->x, s->n, y));
     return check_predictions(m, y, s->n * (s->seq_len ? s->seq_len : 1), s);
 }

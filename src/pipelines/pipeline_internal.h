@@ -26,6 +26,8 @@ bml_samples *bml__samples_alloc_seq(size_t n, size_t T, size_t n_features, size_
 bml_status bml__samples_store_cells(bml_samples *s, const char *const *ids, size_t n, const char **out);
 /* Give dst (cell-id storage empty) a copy of src's cell ids. */
 bml_status bml__samples_copy_cells(bml_samples *dst, const bml_samples *src);
+/* bml_samples_check_range, naming the file a cell's row came from when ds (NULL: none) holds the cell. */
+bml_status bml__samples_check_range(const bml_samples *s, const char *who, int check_targets, const bml_dataset *ds);
 /* *to = *from, with a cell id stored in src re-pointed at dst's copy (bml__samples_copy_cells first). */
 void bml__meta_copy(const bml_samples *dst, const bml_samples *src, bml_sample_meta *to, const bml_sample_meta *from);
 extern const bml__pipeline_def bml__pipeline_latent_ode_seq;

@@ -80,5 +80,15 @@ void bml_pipeline_free(bml_pipeline *p) {
 const char *bml_pipeline_name(const bml_pipeline *p) { return p->def->name; }
 
 bml_status bml_pipeline_transform(const bml_pipeline *p, const bml_dataset *ds, bml_samples **out) {
-    return p->def->transform(p->params, ds, out);
+    BML__TRY(p->def->transform(p->params, ds, out));
+    /* values no model can take (beyond float range, denormals) are refused here, naming column and row,
+     * before a model sees them */
+    char *who = bml__sprintf("pipeline %s", p->def->name);
+    bml_status st = who ? bml__samples_check_range(*out, who, 1, ds) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(who);
+    if (st != BML_OK) {
+        bml_samples_free(*out);
+        *out = NULL;
+    }
+    return st;
 }

@@ -1,4 +1,5 @@
 /* Sample containers, the standard scaler and mean imputation. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -229,4 +230,58 @@ bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_
             if (isnan(s->x[i * F + j])) s->x[i * F + j] = fill;
     }
     return BML_OK;
+}
+
+/* NULL: v can be handed to a single-precision model as it is (NaN counts: missing); otherwise why not */
+static const char *out_of_float_range(double v) {
+    if (isnan(v) || v == 0) return NULL;
+    double a = fabs(v);
+    if (isinf(a)) return "infinite";
+    if (a > FLT_MAX) return "beyond the single-precision range the models compute in (|v| <= 3.4e+38)";
+    if (a < FLT_MIN) return "below the single-precision normal range (|v| >= 1.2e-38, or 0): a denormal";
+    return NULL;
+}
+
+bml_status bml__samples_check_range(const bml_samples *s, const char *who, int check_targets, const bml_dataset *ds) {
+    if (!s) return BML_OK;
+    size_t T = s->seq_len ? s->seq_len : 1, F = s->n_features, O = s->n_targets;
+    for (size_t r = 0; r < s->n * T; r++) {
+        if (s->mask && s->mask[r] == 0) continue; /* padding */
+        for (size_t c = 0; c < F + (check_targets ? O : 0); c++) {
+            double v = c < F ? s->x[r * F + c] : s->y[r * O + (c - F)];
+            const char *why = out_of_float_range(v);
+            if (!why) continue;
+            const bml_sample_meta *m = s->step_meta ? &s->step_meta[r] : s->meta ? &s->meta[r / T] : NULL;
+            const char *name = c < F ? (s->feature_names ? s->feature_names[c] : NULL)
+                                     : (s->target_names ? s->target_names[c - F] : NULL);
+            const char *kind = c < F ? "feature" : "target";
+            char step[48] = "";
+            if (s->seq_len) snprintf(step, sizeof step, ", step %zu", r % T);
+            if (!m || !m->cell || !*m->cell)
+                return bml__fail(BML_ERR_VALUE, "%s: %s '%s' of row %zu%s is %.9g: %s", who, kind, name ? name : "?",
+                                 r / T, step, v, why);
+            /* the file the cell came from, where the dataset is at hand */
+            const char *source = NULL;
+            for (size_t i = 0; ds && i < bml_dataset_n_cells(ds) && !source; i++) {
+                bml_cell_view cv;
+                bml_dataset_cell(ds, i, &cv);
+                if (cv.experiment == m->experiment && cv.cell_id && !strcmp(cv.cell_id, m->cell)) source = cv.source;
+            }
+            char ex[24] = "";
+            if (m->experiment) snprintf(ex, sizeof ex, "E%d-", m->experiment);
+            if (source && m->line)
+                return bml__fail(BML_ERR_VALUE, "%s: %s:%zu: %s '%s' (cell %s%s, sample %zu%s) is %.9g: %s", who, source,
+                                 m->line, kind, name ? name : "?", ex, m->cell, r / T, step, v, why);
+            if (m->line)
+                return bml__fail(BML_ERR_VALUE, "%s: %s '%s' of cell %s%s, line %zu (sample %zu%s) is %.9g: %s", who, kind,
+                                 name ? name : "?", ex, m->cell, m->line, r / T, step, v, why);
+            return bml__fail(BML_ERR_VALUE, "%s: %s '%s' of cell %s%s (sample %zu%s) is %.9g: %s", who, kind,
+                             name ? name : "?", ex, m->cell, r / T, step, v, why);
+        }
+    }
+    return BML_OK;
+}
+
+bml_status bml_samples_check_range(const bml_samples *s, const char *who, int check_targets) {
+    return bml__samples_check_range(s, who, check_targets, NULL);
 }
