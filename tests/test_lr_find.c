@@ -123,7 +123,9 @@ static void test_range_test_on_a_linear_model(void) {
     CHECK(h.train_loss[h.n_epochs - 1] > 4 * min_s || !isfinite(h.train_loss[h.n_epochs - 1]));
     bml__train_history_release(&h);
     o.lr_find_min = 0;
-    CHECK_ERR(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "0 < min_lr < max_lr");
+    CHECK_ERR(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "1e-20 <= min_lr < max_lr <= 1e6");
+    o.lr_find_min = 1e-320; /* max / min overflowed to infinity: the error blamed learning_rate (issue 19) */
+    CHECK_ERR(bml__train(&t, x, y, NULL, N, NULL, NULL, NULL, 0, &o, &h), BML_ERR_VALUE, "1e-20 <= min_lr < max_lr <= 1e6");
 }
 
 static void test_auto_learning_rate_in_a_study(void) {
@@ -164,6 +166,15 @@ static void test_auto_learning_rate_in_a_study(void) {
     const char *ov3[] = {"model=mlp", "lr_find.num_steps=1"};
     CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov3, 2, &c));
     if (c) CHECK_ERR(bml_run_lr_find(c, &o, &lf), BML_ERR_VALUE, "lr_find.num_steps must be a whole number from 2");
+    bml_config_free(c);
+    /* a first rate below single precision's reach is refused by name, not blamed on learning_rate */
+    const char *ov4[] = {"model=mlp", "lr_find.min_lr=1e-320"};
+    CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov4, 2, &c));
+    if (c) CHECK_ERR(bml_run_lr_find(c, &o, &lf), BML_ERR_VALUE, "lr_find.min_lr must be a number from 1e-20 to 1e6, got '1e-320'");
+    bml_config_free(c);
+    const char *ov5[] = {"model=mlp", "lr_find.max_lr=1e300"};
+    CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov5, 2, &c));
+    if (c) CHECK_ERR(bml_run_lr_find(c, &o, &lf), BML_ERR_VALUE, "lr_find.max_lr must be a number > lr_find.min_lr and at most 1e6");
     bml_config_free(c);
 }
 

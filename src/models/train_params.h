@@ -43,8 +43,9 @@ typedef struct {
      "training threads (0: every core, within a fold's share); results do not depend on it"},                    \
     {"lr_find_steps", BML__P_INT, offsetof(T, train.lr_find_steps), "0", 0, 1e7, 0,                                     \
      "set by batteryml lr-find: > 0 runs the learning-rate range test over that many mini-batches instead of training"}, \
-    {"lr_find_min_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_min_lr), "1e-7", 0, 1e6, 1, "lr-find: first rate"},    \
-    {"lr_find_max_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_max_lr), "1", 0, 1e6, 1, "lr-find: last rate"}
+    {"lr_find_min_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_min_lr), "1e-7", 1e-20, 1e6, 0,                           \
+     "lr-find: first rate (from 1e-20: the rates are single precision)"},    \
+    {"lr_find_max_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_max_lr), "1", 1e-20, 1e6, 0, "lr-find: last rate"}
 
 /* Validate scheduler and loss names and fill the trainer's options (what = model name for messages). */
 bml_status bml__train_opts_init(const char *what, const bml__train_params *p, uint64_t run_seed, bml_train_opts *o);

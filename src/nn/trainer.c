@@ -138,8 +138,9 @@ static bml_status batch_step(bml_trainable *t, const bml_train_opts *o, bml_adam
 static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y, const float *mask, size_t n,
                                 const bml_train_opts *o, bml_train_history *h) {
     size_t bs = (size_t)o->batch_size, od = t->out_dim, N = (size_t)o->lr_find_steps;
-    if (!(o->lr_find_min > 0) || !(o->lr_find_max > o->lr_find_min))
-        return bml__fail(BML_ERR_VALUE, "lr-find needs 0 < min_lr < max_lr (got %g, %g)", o->lr_find_min, o->lr_find_max);
+    if (!(o->lr_find_min >= 1e-20) || !(o->lr_find_max > o->lr_find_min) || !(o->lr_find_max <= 1e6))
+        return bml__fail(BML_ERR_VALUE, "lr-find needs 1e-20 <= min_lr < max_lr <= 1e6 (got %g, %g)", o->lr_find_min,
+                         o->lr_find_max);
     if (n == 0) return bml__fail(BML_ERR_VALUE, "lr-find: no training samples");
     bml_adamw opt;
     BML__TRY(bml__adamw_init(&opt, t->n_params, (float)o->lr_find_min, (float)o->weight_decay));

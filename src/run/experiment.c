@@ -1053,10 +1053,11 @@ char *bml_lr_find_csv(const bml_lr_find_result *r) {
 static bml_status lr_find_settings(const bml_config *cfg, double *min_lr, double *max_lr, long *steps) {
     const char *a = cfg_str(cfg, "lr_find.min_lr", "1e-7"), *b = cfg_str(cfg, "lr_find.max_lr", "1"),
                *c = cfg_str(cfg, "lr_find.num_steps", "100");
-    if (bml__parse_double(a, min_lr) != 0 || !(*min_lr > 0))
-        return bml__fail(BML_ERR_VALUE, "lr_find.min_lr must be a number > 0, got '%s'", a);
-    if (bml__parse_double(b, max_lr) != 0 || !(*max_lr > *min_lr))
-        return bml__fail(BML_ERR_VALUE, "lr_find.max_lr must be a number > lr_find.min_lr, got '%s'", b);
+    /* the rates are single precision (and their ratio must stay finite): 1e-20 .. 1e6 */
+    if (bml__parse_double(a, min_lr) != 0 || !(*min_lr >= 1e-20 && *min_lr <= 1e6))
+        return bml__fail(BML_ERR_VALUE, "lr_find.min_lr must be a number from 1e-20 to 1e6, got '%s'", a);
+    if (bml__parse_double(b, max_lr) != 0 || !(*max_lr > *min_lr && *max_lr <= 1e6))
+        return bml__fail(BML_ERR_VALUE, "lr_find.max_lr must be a number > lr_find.min_lr and at most 1e6, got '%s'", b);
     if (bml__parse_long(c, steps) != 0 || *steps < 2 || *steps > 10000000)
         return bml__fail(BML_ERR_VALUE, "lr_find.num_steps must be a whole number from 2 to 10000000, got '%s'", c);
     return BML_OK;
