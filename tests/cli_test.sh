@@ -127,5 +127,24 @@ expect_fail option_twice "option given twice: --out" "$BML" features $C --out a.
 if [ "$(ls -A runs | tr '\n' ' ')" = "again default " ] && [ ! -e a.csv ]; then ok config_errors_write_nothing
 else bad config_errors_write_nothing; ls -A runs; fi
 
+
+# issue 19: a FIFO or a device where a file belongs is refused at once, naming it, never waited on or read
+# without end (each command under `timeout`: a hang fails the test)
+mkfifo fifo.yaml
+expect_fail config_file_fifo "fifo.yaml: is a FIFO, not a regular file: refused" timeout 20 "$BML" run --config-file fifo.yaml $C
+ln -s /dev/zero zero.yaml
+expect_fail config_file_device "zero.yaml: is a device, not a regular file: refused" timeout 20 "$BML" run --config-file zero.yaml $C
+cp -r runs/default fiforun && rm fiforun/metrics.json && mkfifo fiforun/metrics.json
+expect_fail report_metrics_fifo "fiforun/metrics.json: is a FIFO" timeout 20 "$BML" report fiforun
+expect_fail compare_metrics_fifo "fiforun/metrics.json: is a FIFO" timeout 20 "$BML" compare runs/default fiforun
+rm fiforun/metrics.json && ln -s /dev/zero fiforun/metrics.json
+expect_fail report_metrics_device "fiforun/metrics.json: is a device" timeout 20 "$BML" report fiforun
+# predict: a missing or non-regular model/model.json is said so (it was taken for a LOCO run)
+cp -r runs/default nomodel && rm nomodel/model/model.json
+D5="$SRC/data/oxford-lgm50t/Expt 5 - cell D (25degC) - Processed Data.csv"
+expect_fail predict_model_missing "nomodel/model/model.json: missing: the run holds no saved model" "$BML" predict --run nomodel --data "$D5"
+mkfifo nomodel/model/model.json
+expect_fail predict_model_fifo "nomodel/model/model.json: not a regular file: refused" timeout 20 "$BML" predict --run nomodel --data "$D5"
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -119,8 +119,15 @@ char *bml__path_join(const char *a, const char *b);
 bml_status bml__mkdir_p(const char *path);
 /* Remove path and everything below it; never follows a symbolic link (a link is removed itself). */
 bml_status bml__rm_rf(const char *path);
-/* Read a whole file into a NUL-terminated buffer. */
+/* Read a whole file into a NUL-terminated buffer (*out malloc'ed, the caller frees it; *len without the NUL,
+ * len may be NULL). Only a regular file is read (a symbolic link to one is followed): a FIFO, a device
+ * (/dev/zero), a socket or a directory is refused at once, never waited on, and so is a file of more than
+ * BML__READ_MAX bytes (or one that grows past it while read). */
+#define BML__READ_MAX ((size_t)1 << 30) /* 1 GiB */
 bml_status bml__read_file(const char *path, char **out, size_t *len);
+/* Open path for reading as bml__read_file does (O_CLOEXEC, a regular file of at most BML__READ_MAX bytes, never
+ * blocking on a FIFO): a FILE* the caller fcloses, or NULL with the error set naming the file. */
+FILE *bml__fopen_regular(const char *path);
 
 /* The crash-safe write path. Every file the library writes goes through one of two ways:
  *  - a file on its own: bml__write_file_atomic — a temporary file made by mkstemp in the same directory,

@@ -527,33 +527,85 @@ bml_status bml__rm_rf(const char *path) {
     return BML_OK;
 }
 
+/* *fd: path opened for reading, a regular file of at most BML__READ_MAX bytes (*size). O_NONBLOCK: opening a
+ * FIFO returns at once (and is then refused) instead of waiting for a writer. */
+static bml_status open_regular(const char *path, int *fd_out, size_t *size) {
+    *fd_out = -1;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    const char *why = NULL;
+    if (fstat(fd, &sb) != 0) why = strerror(errno);
+    else if (S_ISDIR(sb.st_mode)) why = "is a directory, expected a file";
+    else if (!S_ISREG(sb.st_mode))
+        why = S_ISFIFO(sb.st_mode) ? "is a FIFO, not a regular file: refused"
+              : S_ISCHR(sb.st_mode) || S_ISBLK(sb.st_mode) ? "is a device, not a regular file: refused"
+                                                             : "is not a regular file: refused";
+    else if ((unsigned long long)sb.st_size > (unsigned long long)BML__READ_MAX)
+        why = "is larger than the 1 GiB a file read whole may be";
+    if (why) {
+        bml_status st = bml__fail(BML_ERR_IO, "%s: %s", path, why);
+        close(fd);
+        return st;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *size = (size_t)sb.st_size;
+    *fd_out = fd;
+    return BML_OK;
+}
+
+FILE *bml__fopen_regular(const char *path) {
+    size_t size = 0;
+    int fd = -1;
+    if (open_regular(path, &fd, &size) != BML_OK) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
 bml_status bml__read_file(const char *path, char **out, size_t *len) {
-    if (bml__is_dir(path)) return bml__fail(BML_ERR_IO, "%s: is a directory, expected a file", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
+    size_t size = 0;
+    int fd = -1;
+    BML__TRY(open_regular(path, &fd, &size));
+    /* the size read from fstat, plus room to see that the file did not grow (it is read to its end) */
+    size_t cap = size + 2, n = 0;
     char *buf = malloc(cap);
+    int err = 0;
     while (buf) {
         if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
+            if (cap > BML__READ_MAX) {
+                free(buf);
+                close(fd);
+                return bml__fail(BML_ERR_IO, "%s: grew past the 1 GiB a file read whole may be", path);
+            }
+            size_t nc = cap * 2 > BML__READ_MAX + 2 ? BML__READ_MAX + 2 : cap * 2;
+            char *nb = realloc(buf, nc);
             if (!nb) {
                 free(buf);
                 buf = NULL;
                 break;
             }
             buf = nb;
-            cap *= 2;
+            cap = nc;
         }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            err = errno;
+            break;
+        }
         if (r == 0) break;
+        n += (size_t)r;
     }
-    int err = ferror(f);
-    fclose(f);
+    close(fd);
     if (!buf) return bml__fail(BML_ERR_NOMEM, "%s: out of memory reading file", path);
     if (err) {
         free(buf);
-        return bml__fail(BML_ERR_IO, "%s: read error", path);
+        return bml__fail(BML_ERR_IO, "%s: read error: %s", path, strerror(err));
     }
     buf[n] = 0;
     *out = buf;

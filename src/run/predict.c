@@ -1,7 +1,11 @@
 /* `batteryml predict`: a saved run's model on new cells. */
+#define _POSIX_C_SOURCE 200809L /* lstat */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
@@ -17,6 +21,31 @@ bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipp
 /* preprocess.json is sealed by the run writer (bml__json_write_sealed): a changed bit is refused here as in
  * every other saved model file */
 static bml_status read_preprocess(const char *path, cJSON **doc) { return bml__json_read_sealed(path, doc); }
+
+/* *n: the folders of run_dir/model holding a model.json (a LOCO run's models, one per fold) */
+static bml_status count_fold_models(const char *run_dir, int *n) {
+    *n = 0;
+    char *dir = bml__path_join(run_dir, "model");
+    if (!dir) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    DIR *d = opendir(dir);
+    if (!d) {
+        bml_status st = errno == ENOENT ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot read: %s", dir, strerror(errno));
+        free(dir);
+        return st;
+    }
+    struct dirent *e;
+    bml_status st = BML_OK;
+    while (st == BML_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char *p = bml__sprintf("%s/%s/model.json", dir, e->d_name);
+        if (!p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        else if (bml__is_file(p)) (*n)++;
+        free(p);
+    }
+    closedir(d);
+    free(dir);
+    return st;
+}
 
 /* What bml_run_predict and bml_run_predict_rows share: the saved model's predictions on the data, as the
  * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the metrics when every target is
@@ -44,14 +73,28 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     if (st != BML_OK) goto done;
     /* new cells may come from any experiment: the run's experiment filter does not apply */
     if ((st = bml_config_set(cfg, "data.experiment", "all")) != BML_OK) goto done;
+    /* model/model.json: one model; absent, model/<fold>/model.json: a LOCO run's models */
     char *single = bml__path_join(run_dir, "model/model.json");
-    int is_single = single && bml__is_file(single);
+    struct stat sb;
+    int have = single && lstat(single, &sb) == 0, is_single = have && S_ISREG(sb.st_mode);
+    if (have && !is_single) {
+        st = bml__fail(BML_ERR_IO, "%s: not a regular file: refused (a saved model is a plain file)", single);
+        free(single);
+        goto done;
+    }
     free(single);
     if (is_single) {
         model_dir = bml__path_join(run_dir, "model");
     } else if (!fold) {
-        st = bml__fail(BML_ERR_VALUE, "%s holds one model per fold (a LOCO run): choose one with --fold NAME (see %s/model/)",
-                       run_dir, run_dir);
+        int n_folds = 0;
+        st = count_fold_models(run_dir, &n_folds);
+        if (st != BML_OK) goto done;
+        if (n_folds)
+            st = bml__fail(BML_ERR_VALUE, "%s holds one model per fold (a LOCO run): choose one with --fold NAME (see %s/model/)",
+                           run_dir, run_dir);
+        else
+            st = bml__fail(BML_ERR_NOT_FOUND, "%s/model/model.json: missing: the run holds no saved model (nor one per fold)",
+                           run_dir);
         goto done;
     } else {
         model_dir = bml__sprintf("%s/model/%s", run_dir, fold);
