@@ -625,6 +625,41 @@ static void test_biologic_decimal_comma(void) {
     free(s.p);
 }
 
+/* A barcode that cannot be a cell id (it names its fold's model folder) is refused when the data are
+ * loaded, naming the file, before anything is fitted (issue 19: it was refused only when the run was
+ * written, after every fold trained, without the file's name). */
+static void test_cell_id_not_a_folder_name(void) {
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/barcodes", tmp);
+    CHECK(mkdir(dir, 0777) == 0);
+    char *txt = NULL;
+    size_t len = 0;
+    CHECK_OK(bml__read_file(CYC "/PredictionDiagnostics_000151_test.052", &txt, &len));
+    char *at = txt ? strstr(txt, "Comment/Barcode: 00001E") : NULL;
+    CHECK(at != NULL);
+    if (!at) {
+        free(txt);
+        return;
+    }
+    const char *bad[] = {"a/b/1E", ".hidde"}; /* as long as the barcode they replace */
+    for (int k = 0; k < 2; k++) {
+        memcpy(at + strlen("Comment/Barcode: "), bad[k], 6);
+        char p[256];
+        snprintf(p, sizeof p, "%s/cell%d.052", dir, k);
+        FILE *f = fopen(p, "wb");
+        CHECK(f && fwrite(txt, 1, len, f) == len);
+        if (f) fclose(f);
+        bml_dataset *ds = NULL;
+        char want[300];
+        snprintf(want, sizeof want, "cell%d.052: cell_from=barcode: the barcode '%s' cannot be a cell id: it %s", k, bad[k],
+                 k ? "starts with '.'" : "holds a '/'");
+        CHECK_ERR(bml_dataset_load_cycler(p, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "barcode"}, NULL, &ds),
+                  BML_ERR_VALUE, want);
+        CHECK(ds == NULL);
+    }
+    free(txt);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -632,7 +667,8 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input), T(test_truncated_everywhere)};
+                                      T(test_bad_input), T(test_truncated_everywhere),
+                                      T(test_cell_id_not_a_folder_name)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

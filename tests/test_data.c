@@ -309,6 +309,11 @@ static void test_table_bad_inputs(void) {
     write_text(tpath("t8.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\n\"c1,25,1,0.1,1\n");
     CHECK_ERR(bml_dataset_load_table(tpath("t8.csv"), &r, &ds), BML_ERR_PARSE, "unterminated quoted field");
     CHECK_ERR(bml_dataset_load_table(tpath("nope.csv"), &r, &ds), BML_ERR_NOT_FOUND, "nope.csv: no such file");
+    /* a cell id names its fold's model folder: refused at load, naming file, line and column (issue 19) */
+    write_text(tpath("t9.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\nc1,25,1,0.1,1\na/b,25,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t9.csv"), &r, &ds), BML_ERR_VALUE, "t9.csv:3:1: cell id 'a/b' holds a '/'");
+    write_text(tpath("t10.csv"), "cell,temperature_c,throughput_ah,resistance_ohm,soh\n.hidden,25,1,0.1,1\n");
+    CHECK_ERR(bml_dataset_load_table(tpath("t10.csv"), &r, &ds), BML_ERR_VALUE, "t10.csv:2:1: cell id '.hidden' starts with '.'");
     CHECK(ds == NULL);
 }
 

@@ -370,6 +370,13 @@ bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_column
         }
         bml__curve c = curve_init();
         c.cell_id = bml__strndup(base + m[1].rm_so, (size_t)(m[1].rm_eo - m[1].rm_so));
+        const char *why = c.cell_id ? bml__cell_id_problem(c.cell_id) : NULL;
+        if (why) {
+            st = bml__fail(BML_ERR_VALUE, "%s: the cell id '%s' that the file name gives (name_pattern) %s", files.items[f],
+                           c.cell_id, why);
+            curve_free(&c);
+            break;
+        }
         char *cyc = bml__strndup(base + m[2].rm_so, (size_t)(m[2].rm_eo - m[2].rm_so));
         c.source = bml__strdup(files.items[f]);
         c.temperature_c = cols->temperature_c;

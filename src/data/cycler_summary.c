@@ -441,6 +441,11 @@ static bml_status cell_id(const bml_cycler_summary *s, int cell_from, const char
     if (!id || !*id)
         return bml__fail(BML_ERR_VALUE, "%s: cell_from=%s but the file gives no %s", s->meta.path,
                          cell_from == 1 ? "barcode" : "channel", cell_from == 1 ? "barcode" : "channel");
+    const char *why = bml__cell_id_problem(id);
+    if (why)
+        return bml__fail(BML_ERR_VALUE, "%s: cell_from=%s: the %s '%s' cannot be a cell id: it %s", s->meta.path,
+                         cell_from == 0 ? "file" : cell_from == 1 ? "barcode" : "channel",
+                         cell_from == 0 ? "file name's cell" : cell_from == 1 ? "barcode" : "channel", id, why);
     *out = id;
     return BML_OK;
 }

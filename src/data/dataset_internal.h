@@ -52,6 +52,11 @@ struct bml_dataset {
 
 bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */
 
+/* Why a cell id cannot be one (NULL: it can). A cell id names folders (model/<fold>/ of a LOCO run) and CSV
+ * rows, so it is checked where the data are loaded, before anything runs: not empty, no '/', not starting
+ * with '.', no control character. */
+const char *bml__cell_id_problem(const char *id);
+
 /* Oxford canonical column names, in the order of the Performance Summary header. */
 enum {
     BML__OX_SET, BML__OX_CYCLES, BML__OX_SET_START, BML__OX_SET_END, BML__OX_RPT_DATE, BML__OX_DAYS,

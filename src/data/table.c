@@ -142,8 +142,9 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
             goto fail;
         }
         const char *cid = bml__trim(r->fields[c_cell]);
-        if (!*cid) {
-            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: empty cell id", path, r->line, c_cell + 1);
+        const char *why = bml__cell_id_problem(cid);
+        if (why) {
+            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: cell id '%s' %s", path, r->line, c_cell + 1, cid, why);
             goto fail;
         }
         double temp = NAN;
@@ -239,4 +240,14 @@ fail:
     bml__csv_free(&csv);
     bml_dataset_free(ds);
     return st;
+}
+
+const char *bml__cell_id_problem(const char *id) {
+    if (!id || !*id) return "is empty";
+    if (id[0] == '.') return "starts with '.' (a cell id names the folder of its fold's model)";
+    for (const unsigned char *c = (const unsigned char *)id; *c; c++) {
+        if (*c == '/') return "holds a '/' (a cell id names the folder of its fold's model)";
+        if (*c < 0x20 || *c == 0x7f) return "holds a control character";
+    }
+    return NULL;
 }
