@@ -715,8 +715,45 @@ out:
     bml_samples_free(s);
 }
 
+/* bml_model_set_cancel: a fit stops at the next mini-batch or boosting round with BML_ERR_CANCELLED (issue 19:
+ * Ctrl-C in a Python epoch callback was swallowed and the fit ran to its end) */
+static void cancel_at_epoch_2(void *user, long epoch, long epochs, double tl, double vl) {
+    (void)epochs, (void)tl, (void)vl;
+    if (epoch == 2) *(int *)user = 1;
+}
+
+static void test_cancel(void) {
+    bml_samples *tr = NULL, *va = NULL, *s = prepared("summary_set", "soh", &tr, &va);
+    int flag = 0;
+    const char *names[] = {"mlp", "lgbm"};
+    for (int k = 0; k < 2 && s && tr && va; k++) {
+        bml_model *m = NULL;
+        bml_kv kv[] = {{"epochs", "50"}};
+        CHECK_OK(bml_model_create(names[k], kv, k == 0, &m));
+        if (!m) continue;
+        bml_model_set_cancel(m, &flag);
+        flag = 1;
+        CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_CANCELLED, k == 0 ? "training cancelled in epoch 1 of 50" : "cancelled at boosting round 1");
+        CHECK(!bml_model_is_fitted(m));
+        flag = 0;
+        if (k == 0) { /* asked from the epoch callback: it stops after that epoch */
+            bml_model_set_epoch_callback(m, cancel_at_epoch_2, &flag);
+            CHECK_ERR(bml_model_fit(m, tr, va, 42), BML_ERR_CANCELLED, "training cancelled after epoch 2 of 50");
+            bml_model_set_epoch_callback(m, NULL, NULL);
+            flag = 0;
+        }
+        CHECK_OK(bml_model_fit(m, tr, va, 42)); /* flag reset: fits again, whole */
+        CHECK(bml_model_is_fitted(m));
+        bml_model_free(m);
+    }
+    CHECK_STR(bml_status_name(BML_ERR_CANCELLED), "BML_ERR_CANCELLED");
+    bml_samples_free(tr);
+    bml_samples_free(va);
+    bml_samples_free(s);
+}
+
 TEST_MAIN("model", T(test_fit_predict_shap), T(test_save_load_exact), T(test_reproducible), T(test_bad_parameters),
           T(test_sealed_json), T(test_checkpoint_bounds), T(test_saved_lgbm), T(test_saved_mlp), T(test_saved_lstm_attn),
           T(test_saved_cnn_lstm), T(test_saved_neural_ode), T(test_saved_acla), T(test_non_finite_weights_and_predictions),
           T(test_predict_refuses_non_finite), T(test_preprocess_round_trip), T(test_sequence_target_not_finite),
-          T(test_values_beyond_float_range))
+          T(test_values_beyond_float_range), T(test_cancel))

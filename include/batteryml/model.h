@@ -35,6 +35,11 @@ BML_API int bml_model_wants_scaled(const bml_model *m);
 /* Called after every training epoch of models that train by epochs (progress display). */
 typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_loss, double val_loss);
 BML_API void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user);
+/* A cancel flag for bml_model_fit (NULL: none; borrowed, it must outlive the fits that use it): when *flag
+ * becomes non-zero, from any thread or a signal handler (a plain int store), the fit stops at the next
+ * mini-batch or boosting round and returns BML_ERR_CANCELLED, the model left unfitted. The caller resets
+ * *flag to 0 before the next fit. */
+BML_API void bml_model_set_cancel(bml_model *m, const int *flag);
 
 /* Fit on `train`, stopping early on `val` (may be NULL: no early stopping). The samples are
  * borrowed; the model copies the names it keeps. `seed` fixes the model's random choices where

@@ -25,7 +25,8 @@ extern "C" {
     X(BML_ERR_NOT_FOUND, -6, "not found")                                \
     X(BML_ERR_BACKEND, -7, "backend library failure")                    \
     X(BML_ERR_STATE, -8, "object not in the required state")             \
-    X(BML_ERR_EMPTY, -9, "no data")
+    X(BML_ERR_EMPTY, -9, "no data")                                      \
+    X(BML_ERR_CANCELLED, -10, "cancelled")
 
 typedef enum {
 #define BML__STATUS_ENUM(name, code, desc) name = code,

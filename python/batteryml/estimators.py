@@ -79,26 +79,63 @@ class _Model:
 
 
 def _fit_with_callback(model, train, val, seed, on_epoch):
-    """bml_model_fit, calling on_epoch(epoch, epochs, train_loss, val_loss or None) after every epoch; the
-    first exception the callback raises is raised once fit returns (the library cannot be interrupted)."""
-    if on_epoch is None:
-        return check(lib.bml_model_fit(model.ptr, train, val, seed))
-    raised = []
+    """bml_model_fit, calling on_epoch(epoch, epochs, train_loss, val_loss or None) after every epoch.
 
-    def call(user, epoch, epochs, train_loss, val_loss):
-        if not raised:
+    The fit runs in a helper thread (the library releases the GIL) while this thread waits for it, so that
+    Ctrl-C (KeyboardInterrupt) arrives here at once: it sets the model's cancel flag, the library stops at
+    the next mini-batch or boosting round (BML_ERR_CANCELLED), and the KeyboardInterrupt is raised. An
+    exception raised by on_epoch cancels the fit the same way and is raised once it has stopped."""
+    flag = ffi.new("int *", 0)
+    raised = []
+    cb = None
+    if on_epoch is not None:
+        def call(user, epoch, epochs, train_loss, val_loss):
+            if raised:
+                return
             try:
                 on_epoch(int(epoch), int(epochs), float(train_loss), None if val_loss != val_loss else float(val_loss))
-            except BaseException as e:  # noqa: B902 - handed back to the caller below
+            except BaseException as e:  # noqa: B902 - cancels the fit; raised to the caller below
                 raised.append(e)
-    cb = ffi.callback("bml_epoch_fn", call)
-    lib.bml_model_set_epoch_callback(model.ptr, cb, ffi.NULL)
+                flag[0] = 1
+
+        def on_error(exc, value, tb):  # an exception cffi would otherwise only print ("ignored")
+            if not raised:
+                raised.append(value if value is not None else exc())
+            flag[0] = 1
+        cb = ffi.callback("bml_epoch_fn", call, onerror=on_error)
+    result = {}
+
+    def work():
+        st = lib.bml_model_fit(model.ptr, train, val, seed)
+        result["status"] = st
+        if st != 0:  # the message is the fitting thread's own
+            result["error"] = (string(lib.bml_last_error()) or string(lib.bml_status_describe(st)),
+                               string(lib.bml_status_name(st)))
+    lib.bml_model_set_cancel(model.ptr, flag)
+    if cb is not None:
+        lib.bml_model_set_epoch_callback(model.ptr, cb, ffi.NULL)
+    interrupted = None
     try:
-        check(lib.bml_model_fit(model.ptr, train, val, seed))
+        t = threading.Thread(target=work, name="batteryml-fit", daemon=True)
+        t.start()
+        while t.is_alive():
+            try:
+                t.join(0.05)
+            except KeyboardInterrupt as e:  # stop the library, then raise it
+                interrupted = e
+                flag[0] = 1
     finally:
+        if interrupted is not None or not result:
+            flag[0] = 1
+            t.join()
         lib.bml_model_set_epoch_callback(model.ptr, ffi.NULL, ffi.NULL)
+        lib.bml_model_set_cancel(model.ptr, ffi.NULL)
+    if interrupted is not None:
+        raise interrupted
     if raised:
         raise raised[0]
+    if result.get("status", 0) != 0:
+        raise Error(*result["error"])
 
 
 def _load_c_model(path):

@@ -638,3 +638,67 @@ def test_on_epoch_reports_progress():
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         MLPRegressor(epochs=3).fit(X, y, on_epoch=boom)
+
+
+_INTERRUPT_CHILD = r"""
+import sys, time
+import numpy as np
+from batteryml import MLPRegressor, GBDTRegressor
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 5)); y = X @ rng.normal(size=5)
+kind = sys.argv[1]
+seen = []
+def on_epoch(*a):
+    if not seen:
+        print("started", flush=True)
+    seen.append(a)
+if kind == "gbdt":
+    m = GBDTRegressor(n_estimators=10**8, early_stopping_rounds=0, learning_rate=1e-6)
+else:
+    m = MLPRegressor(epochs=10**7, batch_size=8, hidden_dims=(64, 64))
+t0 = time.monotonic()
+try:
+    if kind == "mlp_callback":
+        m.fit(X, y, on_epoch=on_epoch)
+    else:
+        print("started", flush=True)
+        m.fit(X, y)
+except KeyboardInterrupt:
+    print("interrupted %d %.3f" % (len(seen), time.monotonic()), flush=True)
+    sys.exit(0)
+print("finished", flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("kind", ["mlp_callback", "mlp", "gbdt"])
+def test_ctrl_c_stops_a_fit(kind, tmp_path):
+    """A real SIGINT to a child interpreter during fit: KeyboardInterrupt is raised within a generous bound,
+    with or without an epoch callback (issue 19: it was "ignored from cffi callback" and the fit ran on)."""
+    import signal
+    import subprocess
+    import time
+    script = tmp_path / "child.py"
+    script.write_text(_INTERRUPT_CHILD)
+    import batteryml
+    env = dict(os.environ)  # the child imports the package these tests import
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(batteryml.__file__)))]
+                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    p = subprocess.Popen([sys.executable, str(script), kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "started"
+        time.sleep(0.5)  # inside the fit
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, (out, err)
+    assert "Exception ignored" not in err, err
+    words = out.split()
+    assert words[0] == "interrupted", (out, err)
+    latency = float(words[2]) - sent
+    assert latency < 5.0, latency  # generous: the library checks between mini-batches and rounds
+    print("%s: KeyboardInterrupt %.3f s after SIGINT" % (kind, latency))

@@ -142,7 +142,7 @@ static int parse_eval(const char *s, double *score) {
 }
 
 static bml_status fit_one(const lgbm_params *p, const bml_samples *tr, const bml_samples *va, size_t k,
-                          lgbm_state *s) {
+                          lgbm_state *s, const int *cancel) {
     size_t F = tr->n_features, O = tr->n_targets;
     double mean = 0;
     for (size_t i = 0; i < tr->n; i++) mean += tr->y[i * O + k];
@@ -178,6 +178,11 @@ static bml_status fit_one(const lgbm_params *p, const bml_samples *tr, const bml
     double best_score = INFINITY;
     const char *names[1] = {"val"};
     for (long it = 0; st == BML_OK && it < p->n_estimators; it++) {
+        if (bml__model_cancelled(cancel)) {
+            st = bml__fail(BML_ERR_CANCELLED, "lgbm: training cancelled at boosting round %ld of %ld (target %zu)", it + 1,
+                           p->n_estimators, k);
+            break;
+        }
         if (XGBoosterUpdateOneIter(b, (int)it, dtr) != 0) {
             st = xgb_fail("training round");
             break;
@@ -242,7 +247,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
     m->state = s;
     for (size_t k = 0; k < tr->n_targets; k++) {
-        BML__TRY(fit_one(m->params, tr, va, k, s));
+        BML__TRY(fit_one(m->params, tr, va, k, s, m->cancel));
         BML__TRY(read_trees(m, s, k));
     }
     return BML_OK;

@@ -111,6 +111,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     BML__TRY(bml__train_opts_init("mlp", &p->train, seed, &o));
     o.on_epoch = m->on_epoch;
     o.on_epoch_user = m->on_epoch_user;
+    o.cancel = m->cancel;
     for (size_t i = 0; i < tr->n * tr->n_features; i++)
         if (isnan(tr->x[i])) return bml__fail(BML_ERR_VALUE, "model mlp: missing feature values must be imputed first");
     mlp_state *s = NULL;

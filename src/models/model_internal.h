@@ -22,7 +22,11 @@ struct bml_model {
     void *state;        /* def-specific */
     bml_epoch_fn on_epoch;
     void *on_epoch_user;
+    const int *cancel; /* bml_model_set_cancel; NULL: none */
 };
+
+/* 1 when the fit of m was asked to stop (bml_model_set_cancel) */
+static inline int bml__model_cancelled(const int *flag) { return flag && __atomic_load_n(flag, __ATOMIC_RELAXED) != 0; }
 
 struct bml__model_def {
     const char *name, *description;

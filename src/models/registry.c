@@ -46,6 +46,10 @@ void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user) {
     m->on_epoch_user = user;
 }
 
+void bml_model_set_cancel(bml_model *m, const int *flag) {
+    if (m) m->cancel = flag;
+}
+
 char *bml_model_history_csv(const bml_model *m) {
     return m->fitted && m->def->history_csv ? m->def->history_csv(m) : NULL;
 }

@@ -91,6 +91,7 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     BML__TRY(bml__train_opts_init(m->def->name, &p->train, seed, &o));
     o.on_epoch = m->on_epoch;
     o.on_epoch_user = m->on_epoch_user;
+    o.cancel = m->cancel;
     if (va && va->seq_len != tr->seq_len)
         return bml__fail(BML_ERR_VALUE, "model %s: training and validation sequences differ in length (%zu, %zu)",
                          m->def->name, tr->seq_len, va->seq_len);

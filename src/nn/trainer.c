@@ -125,6 +125,8 @@ static void batch_fill(batch_ws *w, const bml_trainable *t, const float *x, cons
     if (md) value_mask(t, w->mb, B, w->vm);
 }
 
+static int cancelled(const bml_train_opts *o) { return o->cancel && __atomic_load_n(o->cancel, __ATOMIC_RELAXED) != 0; }
+
 /* one optimiser step from the batch's loss gradient: backward, clipping, AdamW */
 static bml_status batch_step(bml_trainable *t, const bml_train_opts *o, bml_adamw *opt, const batch_ws *w, int B) {
     memset(t->grads, 0, t->n_params * sizeof *t->grads);
@@ -156,6 +158,10 @@ static bml_status lr_range_test(bml_trainable *t, const float *x, const float *y
     double avg = 0, best = INFINITY;
     size_t i = n; /* position in the current epoch's order */
     for (size_t s = 0; st == BML_OK && s < N; s++) {
+        if (cancelled(o)) {
+            st = bml__fail(BML_ERR_CANCELLED, "lr-find cancelled at step %zu of %zu", s + 1, N);
+            break;
+        }
         double lr = N > 1 ? o->lr_find_min * pow(o->lr_find_max / o->lr_find_min, (double)s / (double)(N - 1)) : o->lr_find_min;
         opt.lr = (float)lr;
         if (i >= n) { /* a new epoch */
@@ -223,6 +229,10 @@ static bml_status train(bml_trainable *t, const float *x, const float *y, const 
         bml__rng_shuffle(&rng, w.order, n);
         double sum = 0, count = 0;
         for (size_t i = 0; i < n; i += bs) {
+            if (cancelled(o)) {
+                st = bml__fail(BML_ERR_CANCELLED, "training cancelled in epoch %ld of %ld", e + 1, o->epochs);
+                goto done;
+            }
             int B = (int)((n - i) < bs ? n - i : bs);
             batch_fill(&w, t, x, y, mask, i, B);
             size_t nvals = (size_t)B * od, valid = nvals;
@@ -246,6 +256,10 @@ static bml_status train(bml_trainable *t, const float *x, const float *y, const 
         h->n_epochs = (size_t)e + 1;
         if (nv && (st = bml__train_eval_loss(t, xv, yv, mv, nv, o->batch_size, &o->loss, &h->val_loss[e])) != BML_OK) goto done;
         if (o->on_epoch) o->on_epoch(o->on_epoch_user, e + 1, o->epochs, h->train_loss[e], h->val_loss[e]);
+        if (cancelled(o) && e + 1 < o->epochs) { /* asked during the epoch's callback */
+            st = bml__fail(BML_ERR_CANCELLED, "training cancelled after epoch %ld of %ld", e + 1, o->epochs);
+            goto done;
+        }
         if (nv) {
             if (h->val_loss[e] < best_val) {
                 best_val = h->val_loss[e];

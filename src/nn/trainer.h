@@ -34,6 +34,8 @@ typedef struct {
     uint64_t seed;
     void (*on_epoch)(void *user, long epoch, long epochs, double train_loss, double val_loss); /* may be NULL */
     void *on_epoch_user;
+    /* non-NULL: training stops at the next mini-batch once *cancel is non-zero (BML_ERR_CANCELLED) */
+    const int *cancel;
     /* lr_find_steps > 0: instead of training, the learning-rate range test (Smith 2015; fastai's lr_find,
      * Lightning's Tuner.lr_find): from the network as it is, lr_find_steps mini-batches (epochs of seeded
      * shuffles, as training) with the learning rate growing exponentially from lr_find_min to lr_find_max,
