@@ -465,38 +465,36 @@ def test_concurrent_predictions_are_serialised_per_model():
 
 
 def test_library_calls_release_the_gil(tmp_path):
-    """cffi releases the GIL around every call into the library. Proof without timing: a thread blocks inside
-    bml_model_load on a FIFO that only the main thread can fill; if the call held the GIL, the main thread could
-    never write and the child would hang (and time out)."""
-    X, y = _toy(50)
-    GBDTRegressor(n_estimators=3, n_jobs=1).fit(X, y).save(tmp_path / "src")
+    """cffi releases the GIL around every call into the library. Proof without timing: a thread runs a fit
+    of 10^8 boosting rounds that only the main thread can stop (by setting the model's cancel flag from Python);
+    if the call held the GIL, the main thread could never set it and the child would hang (and time out).
+    (A FIFO as model.json served as the blocking call before: the library now refuses FIFOs at once.)"""
     code = textwrap.dedent("""
-        import os, shutil, sys, threading
+        import threading
+        import numpy as np
         from batteryml._lib import ffi, lib
-        src, dst = sys.argv[1], sys.argv[2]
-        os.makedirs(dst)
-        for f in os.listdir(src):
-            if f != "model.json":
-                shutil.copy(os.path.join(src, f), dst)
-        os.mkfifo(os.path.join(dst, "model.json"))
+        from batteryml._samples import CSamples
+        from batteryml.estimators import GBDTRegressor
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(200, 4)); y = X @ rng.normal(size=4)
+        model = GBDTRegressor(n_estimators=10**8, early_stopping_rounds=0, n_jobs=1)._create()
+        s = CSamples(X, y.reshape(-1, 1).copy(), ["a", "b", "c", "d"], ["y"])
+        flag = ffi.new("int *", 0)
+        lib.bml_model_set_cancel(model.ptr, flag)
         res = {}
-        def load():
-            out = ffi.new("bml_model **")
-            res["st"] = lib.bml_model_load(dst.encode(), out)
-            lib.bml_model_free(out[0])
-        th = threading.Thread(target=load)
+        def fit():
+            res["st"] = lib.bml_model_fit(model.ptr, s.ptr, ffi.NULL, 1)
+        th = threading.Thread(target=fit)
         th.start()
-        data = open(os.path.join(src, "model.json"), "rb").read()
-        with open(os.path.join(dst, "model.json"), "wb") as f:  # returns once the C call has opened it
-            f.write(data)
+        th.join(0.2)  # Python runs here only while the C call does not hold the GIL
+        flag[0] = 1
         th.join()
-        print("status", res["st"])
+        print("status", lib.bml_status_name(res["st"]) and ffi.string(lib.bml_status_name(res["st"])).decode())
         """)
     path = [os.path.join(HERE, "..")] + [os.path.abspath(p) for p in sys.path if p]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "src"), str(tmp_path / "fifo")], env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0 and "status 0" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "status BML_ERR_CANCELLED" in r.stdout, r.stdout + r.stderr
 
 
 # ------------------------------------------------------------------------------ hostile input
