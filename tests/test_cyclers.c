@@ -625,6 +625,57 @@ static void test_biologic_decimal_comma(void) {
     free(s.p);
 }
 
+static void count_file(const bml_cycler_structure_file *f, void *user) {
+    size_t *k = user;
+    k[0]++;
+    k[1] += f->n_cycles;
+    k[2] += f->n_complete;
+    CHECK(f->meta && f->meta->n_points > 0);
+}
+
+/* bml_cycler_structure streams the same bytes bml_cycler_summary_write writes from a kept summary */
+static void test_structure_streams_the_same(void) {
+    CHECK(mkdir(tpath("stlab"), 0777) == 0);
+    write_arbin_cell(tpath("stlab/c1.csv"), 4, 0.02);
+    write_arbin_cell(tpath("stlab/c2.csv"), 7, 0.01);
+    CHECK(mkdir(tpath("stkept"), 0777) == 0);
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    o.v_min = 3.0, o.v_max = 4.0, o.n_grid = 23;
+    const char *cells[] = {"c1", "c2"};
+    for (int i = 0; i < 2; i++) {
+        char src[64];
+        snprintf(src, sizeof src, "stlab/%s.csv", cells[i]);
+        bml_cycler_summary *y = NULL;
+        CHECK_OK(bml_cycler_summarize(tpath(src), BML_CYCLER_AUTO, &o, &y));
+        if (y) CHECK_OK(bml_cycler_summary_write(y, tpath("stkept")));
+        bml_cycler_summary_free(y);
+    }
+    size_t counts[3] = {0}, n_cells = 0, n_comp = 9;
+    CHECK_OK(bml_cycler_structure(tpath("stlab"), BML_CYCLER_AUTO, &o, tpath("stout"), count_file, counts, &n_cells, &n_comp));
+    CHECK_INT(n_cells, 2);
+    CHECK_INT(n_comp, 0);
+    CHECK_INT(counts[0], 2);
+    CHECK_INT(counts[1], 11);
+    CHECK_INT(counts[2], 9);
+    static const char *const suffix[] = {"_cycles.csv", "_curves.csv"};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "stkept/%s%s", cells[i], suffix[k]);
+            snprintf(b, sizeof b, "stout/%s%s", cells[i], suffix[k]);
+            size_t na, nb;
+            char *ta = slurp(tpath(a), &na), *tb = slurp(tpath(b), &nb);
+            CHECK(na == nb && na > 0 && !memcmp(ta, tb, na));
+            free(ta);
+            free(tb);
+        }
+    /* a bad option is refused before anything is read or made */
+    o.n_grid = 1;
+    CHECK_ERR(bml_cycler_structure(tpath("stlab"), BML_CYCLER_AUTO, &o, tpath("stout2"), NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "n_grid >= 2");
+    CHECK(access(tpath("stout2"), F_OK) != 0);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -632,7 +683,8 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input), T(test_truncated_everywhere)};
+                                      T(test_bad_input), T(test_truncated_everywhere),
+                                      T(test_structure_streams_the_same)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
