@@ -625,6 +625,59 @@ static void test_biologic_decimal_comma(void) {
     free(s.p);
 }
 
+/* values near the largest double: means of temperature, current and resistance stay numbers (their plain
+ * sums overflow), a capacity that cannot be a number is an error naming the file and lines */
+static void test_huge_values(void) {
+    const char *hdr = "Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V),Charge_Capacity(Ah),"
+                      "Discharge_Capacity(Ah),Charge_Energy(Wh),Discharge_Energy(Wh),Aux_Temperature_1(C),"
+                      "Internal_Resistance(Ohm)\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1e308,3.0,0,0,0,0,1.5e308,1.6e308\n"
+             "1,10,1,1,1e308,4.0,1,0,1,0,1.7e308,1.7e308\n"
+             "2,20,2,1,-1e308,4.0,1,0,1,0,1.7e308,1.5e308\n"
+             "3,30,2,1,-1e308,3.0,1,1,1,1,1.6e308,1.7e308\n"
+             "4,40,1,2,1,3.0,1,1,1,1,25,0.1\n");
+    write_text(tpath("huge.csv"), text);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("huge.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 2) {
+        const bml_cycler_cycle *c = &y->cycles[0];
+        CHECK_NEAR(c->temperature_mean_c, 1.625e308, 1e295);
+        CHECK_NEAR(c->mean_abs_current_a, 1e308, 1e295);
+        CHECK_NEAR(c->resistance_ohm, 1.625e308, 1e295);
+        CHECK_NEAR(y->cycles[1].temperature_mean_c, 25, 0); /* the next cycle starts afresh */
+    } else {
+        CHECK(y && y->n_cycles == 2);
+    }
+    bml_cycler_summary_free(y);
+    /* a voltage swinging across the whole range: the charge curve is still interpolated */
+    snprintf(text, sizeof text, "%s%s", hdr, "0,0,1,1,1,-1.7e308,0,0,0,0,,\n1,10,1,1,1,1.7e308,1e308,0,1,0,,\n");
+    write_text(tpath("hugev.csv"), text);
+    y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("hugev.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 1) CHECK_NEAR(y->cycles[0].charge_curve_ah[0], 5e307, 1e295);
+    bml_cycler_summary_free(y);
+    /* a counter reset within a cycle that counts on past the largest number */
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1,3.0,0,0,0,0,,\n1,10,1,1,1,4.0,1.5e308,0,1,0,,\n2,20,2,1,1,4.0,0,0,1,0,,\n3,30,2,1,1,3.0,1.5e308,0,1,1,,\n");
+    write_text(tpath("hugeq.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("hugeq.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "hugeq.csv:2-5: the charge capacity of cycle 1, counted up over these lines, is larger than the largest number");
+    /* a throughput past it over two cycles */
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1,3.0,0,0,0,0,,\n1,10,1,1,1,4.0,1.5e308,0,1,0,,\n2,20,2,1,-1,4.0,1.5e308,0,1,0,,\n"
+             "3,30,2,1,-1,3.0,1.5e308,1.6e308,1,1,,\n4,40,1,2,1,3.0,1.5e308,1.6e308,1,1,,\n");
+    write_text(tpath("hugethr.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("hugethr.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "hugethr.csv:5: the charge throughput to the end of cycle 1 is larger than the largest number");
+    /* test times whose difference is not a number */
+    snprintf(text, sizeof text, "%s%s", hdr, "0,-1.5e308,1,1,1,3.0,0,0,0,0,,\n1,1.5e308,1,1,1,4.0,1,0,1,0,,\n");
+    write_text(tpath("huget.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("huget.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "huget.csv:3: the test time goes from -1.5e+308 s at the start of cycle 1 to 1.5e+308 s");
+}
+
 static void count_file(const bml_cycler_structure_file *f, void *user) {
     size_t *k = user;
     k[0]++;
@@ -683,7 +736,7 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input), T(test_truncated_everywhere),
+                                      T(test_bad_input), T(test_truncated_everywhere), T(test_huge_values),
                                       T(test_structure_streams_the_same)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];

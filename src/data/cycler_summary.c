@@ -47,18 +47,26 @@ static int qv_push(qv_list *l, double q, double v) {
     return 0;
 }
 
-/* a mean: the sum and the count */
+/* A mean that stays finite however large the values are: the plain sum while it is finite (the mean is then
+ * exactly the plain one), else a sum of the values scaled by 2^-64, which cannot overflow before 2^64
+ * values, clamped to the largest number against a rounding at the edge. */
 typedef struct {
-    double sum;
+    double sum, scaled;
     size_t n;
 } mean_acc;
 
 static void mean_add(mean_acc *a, double x) {
     a->sum += x;
+    a->scaled += x * 0x1p-64;
     a->n++;
 }
 
-static double mean_get(const mean_acc *a) { return a->n ? a->sum / (double)a->n : NAN; }
+static double mean_get(const mean_acc *a) {
+    if (!a->n) return NAN;
+    if (isfinite(a->sum)) return a->sum / (double)a->n;
+    double m = a->scaled / (double)a->n * 0x1p64;
+    return m > DBL_MAX ? DBL_MAX : m < -DBL_MAX ? -DBL_MAX : m;
+}
 
 /* ---- the rows of the two CSV files (bml_cycler_summary_write and bml_cycler_structure write the same) */
 
@@ -279,6 +287,7 @@ typedef struct {
     mean_acc temp, r_log, r_step;
     double t_min, t_max;
     double flow_q, flow_t; /* integral of |I| dt and time with current flowing */
+    double flow_mean;      /* flow_q / flow_t as a running weighted mean: finite where flow_q overflows */
     int pending;           /* a current step waits for its window */
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
@@ -308,7 +317,10 @@ static void interp_first_crossing(const qv_list *l, const double *grid, size_t n
         double v0 = sgn * l->v[k - 1], q0 = l->q[k - 1];
         for (; j < n_grid && sgn * grid[G(j)] <= v; j++) {
             double vg = sgn * grid[G(j)];
-            out[G(j)] = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+            double q = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+            /* voltages near the largest number: the same in halves, which cannot overflow */
+            if (!isfinite(q)) q = q0 + (l->q[k] - q0) * ((vg / 2 - v0 / 2) / (v / 2 - v0 / 2));
+            out[G(j)] = q;
         }
         ext = v;
     }
@@ -357,11 +369,22 @@ static bml_status close_cycle(builder *b, int complete) {
     c->charge_wh = b->any_charge ? l->charge_wh : NAN;
     c->discharge_ah = b->any_discharge ? l->discharge_ah : NAN;
     c->discharge_wh = b->any_discharge ? l->discharge_wh : NAN;
+    /* a vendor counter near the largest number can add up past it (a reset counter counts on from its last value) */
+    const char *big = isinf(c->charge_ah) ? "charge capacity" : isinf(c->discharge_ah) ? "discharge capacity"
+                    : isinf(c->charge_wh) ? "charge energy" : isinf(c->discharge_wh) ? "discharge energy" : NULL;
+    if (big)
+        return bml__fail(BML_ERR_VALUE, "%s:%zu-%zu: the %s of cycle %ld, counted up over these lines, is larger than the "
+                                        "largest number (%g)", s->meta.path ? s->meta.path : "", f->line, l->line, big,
+                         c->cycle, DBL_MAX);
     c->coulombic_efficiency = c->charge_ah > 0 ? c->discharge_ah / c->charge_ah : NAN;
     c->energy_efficiency = c->charge_wh > 0 ? c->discharge_wh / c->charge_wh : NAN;
     b->throughput += (isnan(c->charge_ah) ? 0 : c->charge_ah) + (isnan(c->discharge_ah) ? 0 : c->discharge_ah);
+    if (!isfinite(b->throughput))
+        return bml__fail(BML_ERR_VALUE, "%s:%zu: the charge throughput to the end of cycle %ld is larger than the largest "
+                                        "number (%g Ah)", s->meta.path ? s->meta.path : "", l->line, c->cycle, DBL_MAX);
     c->throughput_ah = b->throughput;
-    c->mean_abs_current_a = b->flow_t > 0 ? b->flow_q / b->flow_t : NAN;
+    c->mean_abs_current_a = !(b->flow_t > 0) ? NAN : isfinite(b->flow_q) && isfinite(b->flow_t) ? b->flow_q / b->flow_t
+                            : b->flow_mean > DBL_MAX ? DBL_MAX : b->flow_mean;
     c->temperature_min_c = b->temp.n ? b->t_min : NAN;
     c->temperature_max_c = b->temp.n ? b->t_max : NAN;
     c->temperature_mean_c = mean_get(&b->temp);
@@ -405,16 +428,23 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         memset(&b->r_log, 0, sizeof b->r_log);
         memset(&b->r_step, 0, sizeof b->r_step);
         b->t_min = INFINITY, b->t_max = -INFINITY;
-        b->flow_q = b->flow_t = 0;
+        b->flow_q = b->flow_t = b->flow_mean = 0;
         b->pending = 0;
         b->ch.n = b->dis.n = 0;
         b->last = *p;
     }
+    /* every time difference within the cycle is then a number (the readers keep the time from going back) */
+    if (!isfinite(p->test_time_s - b->first.test_time_s))
+        return bml__fail(BML_ERR_VALUE, "%s:%zu: the test time goes from %g s at the start of cycle %ld to %g s, a span "
+                                        "larger than the largest number", b->s->meta.path ? b->s->meta.path : "", p->line,
+                         b->first.test_time_s, b->first.cycle, p->test_time_s);
     const bml_cycler_point *prev = &b->last;
     double dt = p->test_time_s - prev->test_time_s;
     if (dt > 0 && prev->current_a != 0) {
-        b->flow_q += fabs(prev->current_a) * dt;
+        double a = fabs(prev->current_a);
+        b->flow_q += a * dt;
         b->flow_t += dt;
+        b->flow_mean += (a - b->flow_mean) * (dt / b->flow_t); /* both terms >= 0: no overflow */
     }
     /* resistance from a current step: the last row before it and the first row a window after it */
     const bml_cycler_summary_opts *o = &b->s->opts;
