@@ -7,7 +7,8 @@
 #  - into an existing folder, where the last file cannot be moved in (a folder of its name is in the way):
 #    the folder is left as it was (the file the run would have replaced is back, no new file stays);
 #  - into an existing folder that works: other files kept, same-named ones replaced;
-#  - two files of one cell name, a missing parent, a file at --out: refused, nothing written.
+#  - two files of one cell name, a missing parent, a file at --out: refused, nothing written;
+#  - 50,000 cycles under a 100 MB address-space limit (memory does not grow with the cycles).
 # Usage: structure_fault_test.sh BATTERYML SOURCE_DIR
 #        structure_fault_test.sh --full-disk BATTERYML WORK MOUNT_POINT MODE   (internal: the full-disk part)
 set -u
@@ -133,6 +134,29 @@ if ! "$BML" structure lab --out nowhere/sum >np.log 2>&1 && grep -q 'no folder n
 echo x >afile
 if ! "$BML" structure lab --out afile >af.log 2>&1 && grep -q 'a file is there' af.log && [ "$(cat afile)" = x ] &&
   [ -z "$(leftovers "$W")" ]; then ok out_is_a_file; else bad out_is_a_file; cat af.log; fi
+
+# --- memory does not grow with the cycles: 50,000 short cycles (a 220 MB curves file) under a 100 MB
+# address-space limit (keeping every cycle's curves needed more than the file's size). Not under the
+# sanitizers (their shadow memory is address space); skipped where the program cannot start under it.
+if [ -n "${BML_SANITIZED:-}" ]; then
+  echo "note: memory bound not checked under the sanitizers"
+elif ! (ulimit -v 100000 && exec "$BML" --version >/dev/null 2>&1); then
+  echo "note: the program does not start in 100 MB of address space here; memory bound not checked"
+else
+  awk 'BEGIN { print "Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V),Charge_Capacity(Ah),Discharge_Capacity(Ah)"
+    t = 0; q = 0; d = 0
+    for (c = 1; c <= 50000; c++) {
+      printf "%d,%d,1,%d,1,3.0,%.4f,%.4f\n", 4 * c, t, c, q, d; t += 3600; q += 1
+      printf "%d,%d,1,%d,1,4.2,%.4f,%.4f\n", 4 * c + 1, t, c, q, d; t += 1
+      printf "%d,%d,2,%d,-1,4.1,%.4f,%.4f\n", 4 * c + 2, t, c, q, d; t += 3600; d += 0.9
+      printf "%d,%d,2,%d,-1,2.9,%.4f,%.4f\n", 4 * c + 3, t, c, q, d; t += 1
+    } }' >many.csv
+  (ulimit -v 100000 && exec "$BML" structure many.csv --out many_out) >many.log 2>&1
+  rc=$?
+  if [ $rc -eq 0 ] && [ "$(wc -l <many_out/many_curves.csv)" -eq 5000001 ] && [ "$(wc -l <many_out/many_cycles.csv)" -eq 50001 ]; then
+    ok memory_bounded_50k_cycles; else bad memory_bounded_50k_cycles; echo "  exit $rc"; tail -3 many.log; fi
+  rm -rf many.csv many_out
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
