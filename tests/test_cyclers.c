@@ -660,6 +660,110 @@ static void test_cell_id_not_a_folder_name(void) {
     free(txt);
 }
 
+/* values near the largest double: means of temperature, current and resistance stay numbers (their plain
+ * sums overflow), a capacity that cannot be a number is an error naming the file and lines */
+static void test_huge_values(void) {
+    const char *hdr = "Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V),Charge_Capacity(Ah),"
+                      "Discharge_Capacity(Ah),Charge_Energy(Wh),Discharge_Energy(Wh),Aux_Temperature_1(C),"
+                      "Internal_Resistance(Ohm)\n";
+    char text[1024];
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1e308,3.0,0,0,0,0,1.5e308,1.6e308\n"
+             "1,10,1,1,1e308,4.0,1,0,1,0,1.7e308,1.7e308\n"
+             "2,20,2,1,-1e308,4.0,1,0,1,0,1.7e308,1.5e308\n"
+             "3,30,2,1,-1e308,3.0,1,1,1,1,1.6e308,1.7e308\n"
+             "4,40,1,2,1,3.0,1,1,1,1,25,0.1\n");
+    write_text(tpath("huge.csv"), text);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("huge.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 2) {
+        const bml_cycler_cycle *c = &y->cycles[0];
+        CHECK_NEAR(c->temperature_mean_c, 1.625e308, 1e295);
+        CHECK_NEAR(c->mean_abs_current_a, 1e308, 1e295);
+        CHECK_NEAR(c->resistance_ohm, 1.625e308, 1e295);
+        CHECK_NEAR(y->cycles[1].temperature_mean_c, 25, 0); /* the next cycle starts afresh */
+    } else {
+        CHECK(y && y->n_cycles == 2);
+    }
+    bml_cycler_summary_free(y);
+    /* a voltage swinging across the whole range: the charge curve is still interpolated */
+    snprintf(text, sizeof text, "%s%s", hdr, "0,0,1,1,1,-1.7e308,0,0,0,0,,\n1,10,1,1,1,1.7e308,1e308,0,1,0,,\n");
+    write_text(tpath("hugev.csv"), text);
+    y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("hugev.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 1) CHECK_NEAR(y->cycles[0].charge_curve_ah[0], 5e307, 1e295);
+    bml_cycler_summary_free(y);
+    /* a counter reset within a cycle that counts on past the largest number */
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1,3.0,0,0,0,0,,\n1,10,1,1,1,4.0,1.5e308,0,1,0,,\n2,20,2,1,1,4.0,0,0,1,0,,\n3,30,2,1,1,3.0,1.5e308,0,1,1,,\n");
+    write_text(tpath("hugeq.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("hugeq.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "hugeq.csv:2-5: the charge capacity of cycle 1, counted up over these lines, is larger than the largest number");
+    /* a throughput past it over two cycles */
+    snprintf(text, sizeof text, "%s%s", hdr,
+             "0,0,1,1,1,3.0,0,0,0,0,,\n1,10,1,1,1,4.0,1.5e308,0,1,0,,\n2,20,2,1,-1,4.0,1.5e308,0,1,0,,\n"
+             "3,30,2,1,-1,3.0,1.5e308,1.6e308,1,1,,\n4,40,1,2,1,3.0,1.5e308,1.6e308,1,1,,\n");
+    write_text(tpath("hugethr.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("hugethr.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "hugethr.csv:5: the charge throughput to the end of cycle 1 is larger than the largest number");
+    /* test times whose difference is not a number */
+    snprintf(text, sizeof text, "%s%s", hdr, "0,-1.5e308,1,1,1,3.0,0,0,0,0,,\n1,1.5e308,1,1,1,4.0,1,0,1,0,,\n");
+    write_text(tpath("huget.csv"), text);
+    CHECK_ERR(bml_cycler_summarize(tpath("huget.csv"), BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE,
+              "huget.csv:3: the test time goes from -1.5e+308 s at the start of cycle 1 to 1.5e+308 s");
+}
+
+static void count_file(const bml_cycler_structure_file *f, void *user) {
+    size_t *k = user;
+    k[0]++;
+    k[1] += f->n_cycles;
+    k[2] += f->n_complete;
+    CHECK(f->meta && f->meta->n_points > 0);
+}
+
+/* bml_cycler_structure streams the same bytes bml_cycler_summary_write writes from a kept summary */
+static void test_structure_streams_the_same(void) {
+    CHECK(mkdir(tpath("stlab"), 0777) == 0);
+    write_arbin_cell(tpath("stlab/c1.csv"), 4, 0.02);
+    write_arbin_cell(tpath("stlab/c2.csv"), 7, 0.01);
+    CHECK(mkdir(tpath("stkept"), 0777) == 0);
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    o.v_min = 3.0, o.v_max = 4.0, o.n_grid = 23;
+    const char *cells[] = {"c1", "c2"};
+    for (int i = 0; i < 2; i++) {
+        char src[64];
+        snprintf(src, sizeof src, "stlab/%s.csv", cells[i]);
+        bml_cycler_summary *y = NULL;
+        CHECK_OK(bml_cycler_summarize(tpath(src), BML_CYCLER_AUTO, &o, &y));
+        if (y) CHECK_OK(bml_cycler_summary_write(y, tpath("stkept")));
+        bml_cycler_summary_free(y);
+    }
+    size_t counts[3] = {0}, n_cells = 0, n_comp = 9;
+    CHECK_OK(bml_cycler_structure(tpath("stlab"), BML_CYCLER_AUTO, &o, tpath("stout"), count_file, counts, &n_cells, &n_comp));
+    CHECK_INT(n_cells, 2);
+    CHECK_INT(n_comp, 0);
+    CHECK_INT(counts[0], 2);
+    CHECK_INT(counts[1], 11);
+    CHECK_INT(counts[2], 9);
+    static const char *const suffix[] = {"_cycles.csv", "_curves.csv"};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 2; k++) {
+            char a[64], b[64];
+            snprintf(a, sizeof a, "stkept/%s%s", cells[i], suffix[k]);
+            snprintf(b, sizeof b, "stout/%s%s", cells[i], suffix[k]);
+            size_t na, nb;
+            char *ta = slurp(tpath(a), &na), *tb = slurp(tpath(b), &nb);
+            CHECK(na == nb && na > 0 && !memcmp(ta, tb, na));
+            free(ta);
+            free(tb);
+        }
+    /* a bad option is refused before anything is read or made */
+    o.n_grid = 1;
+    CHECK_ERR(bml_cycler_structure(tpath("stlab"), BML_CYCLER_AUTO, &o, tpath("stout2"), NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "n_grid >= 2");
+    CHECK(access(tpath("stout2"), F_OK) != 0);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -667,8 +771,8 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input), T(test_truncated_everywhere),
-                                      T(test_cell_id_not_a_folder_name)};
+                                      T(test_bad_input), T(test_truncated_everywhere), T(test_huge_values),
+                                      T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

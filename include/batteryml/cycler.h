@@ -125,6 +125,29 @@ BML_API void bml_cycler_summary_free(bml_cycler_summary *s); /* NULL is harmless
  * charge and discharge capacity on the grid). Each file is written atomically. dir must exist. */
 BML_API bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir);
 
+/* What bml_cycler_structure says after each file it has written. */
+typedef struct {
+    const bml_cycler_meta *meta; /* the file read (valid during the call only) */
+    size_t n_cycles, n_complete; /* cycles written; those a later cycle follows */
+    double seconds;              /* reading, summarising and writing it */
+} bml_cycler_structure_file;
+typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, void *user);
+
+/* `batteryml structure`: summarise every export under `path` (bml_cycler_list) into the folder `out`, per
+ * cell the two files of bml_cycler_summary_write, each cycle's rows written as the cycle closes: memory
+ * holds one cycle's points, whatever the number of cycles (opts->raw_max_c_rate is not used).
+ * All cells or none. `out` missing (its parent must exist): everything is written into a new hidden folder
+ * beside it (`.partial-structure-XXXXXX`, mkdtemp), synced, and renamed to `out` at the end. `out` an
+ * existing folder: the folder is made inside it, and at the end each file is renamed into `out`, replacing
+ * a file of its name (other files are left alone); if a rename fails, the files already moved are taken
+ * out again and the ones they replaced put back. On failure (a file that does not read, two files of one
+ * cell name, a full disk) nothing is written and no temporary file is left; a killed process leaves its
+ * hidden `.partial-structure-*` folder. on_file (may be NULL) is called after each file; *n_cells and
+ * *n_companions (each may be NULL) receive the number of cells written and of companion files left out. */
+BML_API bml_status bml_cycler_structure(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                const char *out, bml_cycler_structure_fn on_file, void *user, size_t *n_cells,
+                                size_t *n_companions);
+
 /* Files under `path` (one file, or a folder's regular files, not recursive, sorted) that are cycler
  * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.json`, `.md`, `LICENSE*`, `README*`)
  * are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.

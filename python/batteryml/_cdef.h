@@ -158,6 +158,15 @@ typedef struct {
                                 bml_cycler_summary **out);
  void bml_cycler_summary_free(bml_cycler_summary *s);
  bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir);
+typedef struct {
+    const bml_cycler_meta *meta;
+    size_t n_cycles, n_complete;
+    double seconds;
+} bml_cycler_structure_file;
+typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, void *user);
+ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                const char *out, bml_cycler_structure_fn on_file, void *user, size_t *n_cells,
+                                size_t *n_companions);
  bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 typedef struct {

@@ -700,8 +700,23 @@ static const char *STRUCTURE_HELP =
     "given) and writes, per cell, DIR/<cell>_cycles.csv (one row per cycle: charge and discharge capacity\n"
     "and energy, coulombic and energy efficiency, throughput so far, start, duration, temperature min/mean/\n"
     "max, resistance) and DIR/<cell>_curves.csv (each cycle's charge and discharge capacity on a voltage\n"
-    "grid from v_min to v_max). The keys may be written data.KEY as in run. Nothing is written unless every\n"
-    "file reads.\n";
+    "grid from v_min to v_max). The keys may be written data.KEY as in run.\n"
+    "\n"
+    "All cells or none: the files are written into a hidden folder (beside DIR, or inside DIR when it exists)\n"
+    "and moved into place at the end; a file that does not read or a full disk leaves nothing. Into an\n"
+    "existing DIR, files of the same names are replaced and other files left alone.\n";
+
+/* the line said after each file */
+static void structure_line(const bml_cycler_structure_file *f, void *user) {
+    (void)user;
+    const bml_cycler_meta *m = f->meta;
+    double s = f->seconds;
+    printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped%s%.0zu%s, %.1f MB in %.3f s (%.0f MB/s)\n",
+           m->path, bml_cycler_format_name(m->format), m->n_points, f->n_cycles, f->n_complete, m->n_blank,
+           m->n_stop ? ", " : "", m->n_stop, m->n_stop ? " closing STO rows left out" : "", m->mb_read, s,
+           s > 0 ? m->mb_read / s : 0.0);
+    fflush(stdout);
+}
 
 static int cmd_structure(const args_t *a) {
     if (a->help) return fputs(STRUCTURE_HELP, stdout), 0;
@@ -732,45 +747,11 @@ static int cmd_structure(const args_t *a) {
             return usage_error("unknown key (valid: format, v_min, v_max, grid, ir_window_s, ir_min_step_a)", kv);
         }
     }
-    char **files;
-    size_t n, n_comp;
-    if (bml_cycler_list(a->positional, fmt, &files, &n, &n_comp) != BML_OK) return fail();
-    bml_cycler_summary **sums = calloc(n, sizeof *sums);
-    int rc = sums ? 0 : usage_error("out of memory", NULL);
-    for (size_t i = 0; i < n && !rc; i++) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (bml_cycler_summarize(files[i], fmt, &o, &sums[i]) != BML_OK) {
-            rc = fail();
-            break;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        const bml_cycler_summary *y = sums[i];
-        size_t complete = 0;
-        for (size_t c = 0; c < y->n_cycles; c++) complete += (size_t)y->cycles[c].complete;
-        if (!a->quiet)
-            printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped%s%.0zu%s, %.1f MB in %.3f s (%.0f MB/s)\n",
-                   files[i], bml_cycler_format_name(y->meta.format), y->meta.n_points, y->n_cycles, complete,
-                   y->meta.n_blank, y->meta.n_stop ? ", " : "", y->meta.n_stop, y->meta.n_stop ? " closing STO rows left out" : "",
-                   y->meta.mb_read, s, s > 0 ? y->meta.mb_read / s : 0.0);
-    }
-    /* names must not collide: two files of one cell would overwrite each other */
-    for (size_t i = 0; i < n && !rc; i++)
-        for (size_t j = 0; j < i && !rc; j++)
-            if (!strcmp(sums[i]->meta.cell, sums[j]->meta.cell))
-                rc = usage_error("two files of one cell name (they would overwrite each other)", sums[i]->meta.cell);
-    if (!rc && mkdir(a->out, 0777) != 0 && !is_dir(a->out)) rc = usage_error("cannot create the output folder", a->out);
-    for (size_t i = 0; i < n && !rc; i++)
-        if (bml_cycler_summary_write(sums[i], a->out) != BML_OK) rc = fail();
-    if (!rc && !a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
-    for (size_t i = 0; i < n; i++) {
-        if (sums) bml_cycler_summary_free(sums[i]);
-        free(files[i]);
-    }
-    free(sums);
-    free(files);
-    return rc;
+    size_t n = 0, n_comp = 0;
+    if (bml_cycler_structure(a->positional, fmt, &o, a->out, a->quiet ? NULL : structure_line, NULL, &n, &n_comp) != BML_OK)
+        return fail();
+    if (!a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
+    return 0;
 }
 
 int main(int argc, char **argv) {

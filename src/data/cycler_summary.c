@@ -1,12 +1,21 @@
 /* Per-cycle summary of a cycler time series, its CSV files, and the data=cycler dataset
  * (see batteryml/cycler.h). The summary is built while the file streams: one cycle's points are kept
- * (for its voltage curves), never the whole file. */
+ * (for its voltage curves), never the whole file; `structure` (bml_cycler_structure) writes each cycle's
+ * rows as the cycle closes and keeps no cycle at all. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "batteryml/cycler.h"
 #include "core/internal.h"
@@ -38,17 +47,247 @@ static int qv_push(qv_list *l, double q, double v) {
     return 0;
 }
 
+/* A mean that stays finite however large the values are: the plain sum while it is finite (the mean is then
+ * exactly the plain one), else a sum of the values scaled by 2^-64, which cannot overflow before 2^64
+ * values, clamped to the largest number against a rounding at the edge. */
+typedef struct {
+    double sum, scaled;
+    size_t n;
+} mean_acc;
+
+static void mean_add(mean_acc *a, double x) {
+    a->sum += x;
+    a->scaled += x * 0x1p-64;
+    a->n++;
+}
+
+static double mean_get(const mean_acc *a) {
+    if (!a->n) return NAN;
+    if (isfinite(a->sum)) return a->sum / (double)a->n;
+    double m = a->scaled / (double)a->n * 0x1p64;
+    return m > DBL_MAX ? DBL_MAX : m < -DBL_MAX ? -DBL_MAX : m;
+}
+
+/* ---- the rows of the two CSV files (bml_cycler_summary_write and bml_cycler_structure write the same) */
+
+static const char CYCLES_HEADER[] =
+    "cell,format,cycle,complete,first_line,start_time_s,duration_s,start_unix,charge_ah,discharge_ah,charge_wh,"
+    "discharge_wh,coulombic_efficiency,energy_efficiency,throughput_ah,mean_abs_current_a,temperature_min_c,"
+    "temperature_mean_c,temperature_max_c,resistance_ohm\n";
+static const char CURVES_HEADER[] = "cell,cycle,voltage_v,charge_ah,discharge_ah\n";
+
+/* printf into b (a short text through a stack buffer, a long one allocated) */
+static void sb_printf(bml__sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
+static void sb_printf(bml__sb *b, const char *fmt, ...) {
+    char t[96];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t, sizeof t, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->nomem = 1;
+        return;
+    }
+    if ((size_t)n < sizeof t) {
+        bml__sb_put(b, t, (size_t)n);
+        return;
+    }
+    va_start(ap, fmt);
+    char *s = bml__vsprintf(fmt, ap);
+    va_end(ap);
+    if (s) bml__sb_put(b, s, (size_t)n);
+    else b->nomem = 1;
+    free(s);
+}
+
+/* ",x" with x to 10 digits, or "," when x is missing or not finite */
+static void put_num(bml__sb *b, double x) {
+    if (isfinite(x)) sb_printf(b, ",%.10g", x);
+    else bml__sb_put(b, ",", 1);
+}
+
+/* a CSV field: quoted when it holds a comma, quote or newline */
+static void put_str(bml__sb *b, const char *s) {
+    if (!s) return;
+    if (!strpbrk(s, ",\"\n\r")) {
+        bml__sb_str(b, s);
+        return;
+    }
+    bml__sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"') bml__sb_put(b, "\"", 1);
+        bml__sb_put(b, s, 1);
+    }
+    bml__sb_put(b, "\"", 1);
+}
+
+/* what every row of one cell's files repeats: the cell field, the format and each grid voltage as text */
+typedef struct {
+    bml__sb cell;      /* the cell as a CSV field */
+    const char *format;
+    char **grid;       /* (n_grid) ",%.6f" of each grid voltage */
+    size_t n_grid;
+} rowfmt;
+
+static void rowfmt_free(rowfmt *r) {
+    free(r->cell.buf);
+    if (r->grid)
+        for (size_t g = 0; g < r->n_grid; g++) free(r->grid[g]);
+    free(r->grid);
+    memset(r, 0, sizeof *r);
+}
+
+static bml_status rowfmt_init(rowfmt *r, const bml_cycler_summary *s) {
+    memset(r, 0, sizeof *r);
+    put_str(&r->cell, s->meta.cell ? s->meta.cell : "cell");
+    r->format = bml_cycler_format_name(s->meta.format);
+    r->n_grid = s->opts.n_grid;
+    r->grid = bml__calloc(r->n_grid, sizeof *r->grid);
+    int bad = r->cell.nomem || !r->cell.buf || !r->grid;
+    for (size_t g = 0; !bad && g < r->n_grid; g++) bad = !(r->grid[g] = bml__sprintf(",%.6f", s->grid_v[g]));
+    if (bad) {
+        rowfmt_free(r);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    return BML_OK;
+}
+
+static void put_cycle_row(bml__sb *b, const rowfmt *r, const bml_cycler_cycle *c) {
+    bml__sb_put(b, r->cell.buf, r->cell.len);
+    sb_printf(b, ",%s,%ld,%d,%zu", r->format, c->cycle, c->complete, c->first_line);
+    const double v[] = {c->start_time_s, c->duration_s, c->start_unix, c->charge_ah, c->discharge_ah,
+                        c->charge_wh, c->discharge_wh, c->coulombic_efficiency, c->energy_efficiency,
+                        c->throughput_ah, c->mean_abs_current_a, c->temperature_min_c, c->temperature_mean_c,
+                        c->temperature_max_c, c->resistance_ohm};
+    for (size_t k = 0; k < sizeof v / sizeof *v; k++) put_num(b, v[k]);
+    bml__sb_put(b, "\n", 1);
+}
+
+static void put_curve_rows(bml__sb *b, const rowfmt *r, const bml_cycler_cycle *c) {
+    char cyc[32];
+    int n = snprintf(cyc, sizeof cyc, ",%ld", c->cycle);
+    for (size_t g = 0; g < r->n_grid; g++) {
+        bml__sb_put(b, r->cell.buf, r->cell.len);
+        bml__sb_put(b, cyc, (size_t)n);
+        bml__sb_str(b, r->grid[g]);
+        put_num(b, c->charge_curve_ah[g]);
+        put_num(b, c->discharge_curve_ah[g]);
+        bml__sb_put(b, "\n", 1);
+    }
+}
+
+/* ---- structure's files: one cell's two CSV files in the staging folder, written as its cycles close */
+
+#define SINK_CHUNK ((size_t)1 << 16) /* rows are written out in pieces of about this many bytes */
+
+typedef struct {
+    const char *stage, *out;     /* the staging folder and the output folder (messages name the latter) */
+    bml__strvec *cells, *sources; /* the cells written so far and the file of each */
+    bml__strvec *names;          /* the files in the staging folder */
+    int fd[2];                   /* _cycles.csv, _curves.csv (-1: not open) */
+    char *shown[2];              /* their paths under out, for messages */
+    bml__sb rows[2];             /* rows not yet written */
+    rowfmt fmt;
+    double *ch, *dis;            /* (n_grid) the closing cycle's curves */
+} sink;
+
+static void sink_release(sink *k) {
+    for (int i = 0; i < 2; i++) {
+        if (k->fd[i] >= 0) close(k->fd[i]);
+        k->fd[i] = -1;
+        free(k->shown[i]);
+        free(k->rows[i].buf);
+        k->shown[i] = NULL;
+        memset(&k->rows[i], 0, sizeof k->rows[i]);
+    }
+    rowfmt_free(&k->fmt);
+    free(k->ch);
+    free(k->dis);
+    k->ch = k->dis = NULL;
+}
+
+static bml_status sink_failed(const sink *k, int i, const char *what, int err) {
+    return bml__fail(BML_ERR_IO, "%s: cannot %s: %s (nothing is written to %s)", k->shown[i], what, strerror(err), k->out);
+}
+
+/* write the rows held (all of them, or only when a chunk's worth is there) */
+static bml_status sink_drain(sink *k, int all) {
+    for (int i = 0; i < 2; i++) {
+        bml__sb *b = &k->rows[i];
+        if (b->nomem) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (!all && b->len < SINK_CHUNK) continue;
+        const char *p = b->buf;
+        size_t n = b->len;
+        while (n > 0) {
+            ssize_t w = write(k->fd[i], p, n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return sink_failed(k, i, "write", w < 0 ? errno : ENOSPC); /* 0 bytes: a full disk */
+            p += w;
+            n -= (size_t)w;
+        }
+        b->len = 0;
+    }
+    return BML_OK;
+}
+
+/* the two files of the cell of s, created in the staging folder (a second file of one cell fails) */
+static bml_status sink_open(sink *k, const bml_cycler_summary *s) {
+    const char *cell = s->meta.cell ? s->meta.cell : "cell";
+    int dup = bml__strvec_find(k->cells, cell);
+    if (dup >= 0)
+        return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
+                         k->sources->items[dup], s->meta.path, cell);
+    if (bml__strvec_push(k->cells, cell) || bml__strvec_push(k->sources, s->meta.path))
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    BML__TRY(rowfmt_init(&k->fmt, s));
+    k->ch = malloc(s->opts.n_grid * sizeof *k->ch);
+    k->dis = malloc(s->opts.n_grid * sizeof *k->dis);
+    if (!k->ch || !k->dis) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    static const char *const suffix[2] = {"_cycles.csv", "_curves.csv"};
+    for (int i = 0; i < 2; i++) {
+        char *name = bml__sprintf("%s%s", cell, suffix[i]);
+        char *p = name ? bml__path_join(k->stage, name) : NULL;
+        k->shown[i] = name ? bml__path_join(k->out, name) : NULL;
+        if (!p || !k->shown[i] || bml__strvec_push(k->names, name)) {
+            free(name), free(p);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        free(name);
+        k->fd[i] = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        int e = errno;
+        free(p);
+        if (k->fd[i] < 0) return sink_failed(k, i, "create it", e);
+        bml__sb_str(&k->rows[i], i == 0 ? CYCLES_HEADER : CURVES_HEADER);
+    }
+    return BML_OK;
+}
+
+/* the last rows written, each file synced and closed */
+static bml_status sink_close(sink *k) {
+    BML__TRY(sink_drain(k, 1));
+    for (int i = 0; i < 2; i++) {
+        int bad = fsync(k->fd[i]) != 0 && errno != EINVAL, e = errno;
+        if (close(k->fd[i]) != 0 && !bad) bad = 1, e = errno;
+        k->fd[i] = -1;
+        if (bad) return sink_failed(k, i, "write", e);
+    }
+    return BML_OK;
+}
+
+/* ---- the summary, built as the rows stream */
+
 typedef struct {
     bml_cycler_summary *s;
+    sink *out;             /* structure: each cycle written as it closes and none kept; NULL: kept in s->cycles */
     size_t cap;
+    size_t n_closed, n_complete;
     int open;
     bml_cycler_point first, last;
     int any_charge, any_discharge;
-    double t_sum, t_min, t_max;
-    size_t t_n;
-    double r_log_sum, r_step_sum;
-    size_t r_log_n, r_step_n;
+    mean_acc temp, r_log, r_step;
+    double t_min, t_max;
     double flow_q, flow_t; /* integral of |I| dt and time with current flowing */
+    double flow_mean;      /* flow_q / flow_t as a running weighted mean: finite where flow_q overflows */
     int pending;           /* a current step waits for its window */
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
@@ -78,36 +317,50 @@ static void interp_first_crossing(const qv_list *l, const double *grid, size_t n
         double v0 = sgn * l->v[k - 1], q0 = l->q[k - 1];
         for (; j < n_grid && sgn * grid[G(j)] <= v; j++) {
             double vg = sgn * grid[G(j)];
-            out[G(j)] = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+            double q = v == v0 ? l->q[k] : q0 + (l->q[k] - q0) * (vg - v0) / (v - v0);
+            /* voltages near the largest number: the same in halves, which cannot overflow */
+            if (!isfinite(q)) q = q0 + (l->q[k] - q0) * ((vg / 2 - v0 / 2) / (v / 2 - v0 / 2));
+            out[G(j)] = q;
         }
         ext = v;
     }
 #undef G
 }
 
-static bml_status close_cycle(builder *b) {
+/* close the open cycle; complete: a later cycle follows it */
+static bml_status close_cycle(builder *b, int complete) {
     if (!b->open) return BML_OK;
     bml_cycler_summary *s = b->s;
-    if (s->n_cycles == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 64;
-        bml_cycler_cycle *nc = realloc(s->cycles, cap * sizeof *nc);
-        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        s->cycles = nc;
-        b->cap = cap;
-    }
-    bml_cycler_cycle *c = &s->cycles[s->n_cycles];
-    memset(c, 0, sizeof *c);
     size_t G = s->opts.n_grid;
-    c->charge_curve_ah = malloc(G * sizeof(double));
-    c->discharge_curve_ah = malloc(G * sizeof(double));
-    if (!c->charge_curve_ah || !c->discharge_curve_ah) {
-        free(c->charge_curve_ah);
-        free(c->discharge_curve_ah);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_cycler_cycle one, *c = &one;
+    if (b->out) {
+        memset(c, 0, sizeof *c);
+        c->charge_curve_ah = b->out->ch;
+        c->discharge_curve_ah = b->out->dis;
+    } else {
+        if (s->n_cycles == b->cap) {
+            size_t cap = b->cap ? 2 * b->cap : 64;
+            bml_cycler_cycle *nc = realloc(s->cycles, cap * sizeof *nc);
+            if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            s->cycles = nc;
+            b->cap = cap;
+        }
+        c = &s->cycles[s->n_cycles];
+        memset(c, 0, sizeof *c);
+        c->charge_curve_ah = malloc(G * sizeof(double));
+        c->discharge_curve_ah = malloc(G * sizeof(double));
+        if (!c->charge_curve_ah || !c->discharge_curve_ah) {
+            free(c->charge_curve_ah);
+            free(c->discharge_curve_ah);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        s->n_cycles++;
     }
-    s->n_cycles++;
+    b->n_closed++;
+    b->n_complete += complete != 0;
     const bml_cycler_point *f = &b->first, *l = &b->last;
     c->cycle = f->cycle;
+    c->complete = complete;
     c->first_line = f->line;
     c->start_time_s = f->test_time_s;
     c->duration_s = l->test_time_s - f->test_time_s;
@@ -116,18 +369,30 @@ static bml_status close_cycle(builder *b) {
     c->charge_wh = b->any_charge ? l->charge_wh : NAN;
     c->discharge_ah = b->any_discharge ? l->discharge_ah : NAN;
     c->discharge_wh = b->any_discharge ? l->discharge_wh : NAN;
+    /* a vendor counter near the largest number can add up past it (a reset counter counts on from its last value) */
+    const char *big = isinf(c->charge_ah) ? "charge capacity" : isinf(c->discharge_ah) ? "discharge capacity"
+                    : isinf(c->charge_wh) ? "charge energy" : isinf(c->discharge_wh) ? "discharge energy" : NULL;
+    if (big)
+        return bml__fail(BML_ERR_VALUE, "%s:%zu-%zu: the %s of cycle %ld, counted up over these lines, is larger than the "
+                                        "largest number (%g)", s->meta.path ? s->meta.path : "", f->line, l->line, big,
+                         c->cycle, DBL_MAX);
     c->coulombic_efficiency = c->charge_ah > 0 ? c->discharge_ah / c->charge_ah : NAN;
     c->energy_efficiency = c->charge_wh > 0 ? c->discharge_wh / c->charge_wh : NAN;
     b->throughput += (isnan(c->charge_ah) ? 0 : c->charge_ah) + (isnan(c->discharge_ah) ? 0 : c->discharge_ah);
+    if (!isfinite(b->throughput))
+        return bml__fail(BML_ERR_VALUE, "%s:%zu: the charge throughput to the end of cycle %ld is larger than the largest "
+                                        "number (%g Ah)", s->meta.path ? s->meta.path : "", l->line, c->cycle, DBL_MAX);
     c->throughput_ah = b->throughput;
-    c->mean_abs_current_a = b->flow_t > 0 ? b->flow_q / b->flow_t : NAN;
-    c->temperature_min_c = b->t_n ? b->t_min : NAN;
-    c->temperature_max_c = b->t_n ? b->t_max : NAN;
-    c->temperature_mean_c = b->t_n ? b->t_sum / (double)b->t_n : NAN;
-    c->resistance_ohm = b->r_log_n ? b->r_log_sum / (double)b->r_log_n : b->r_step_n ? b->r_step_sum / (double)b->r_step_n : NAN;
+    c->mean_abs_current_a = !(b->flow_t > 0) ? NAN : isfinite(b->flow_q) && isfinite(b->flow_t) ? b->flow_q / b->flow_t
+                            : b->flow_mean > DBL_MAX ? DBL_MAX : b->flow_mean;
+    c->temperature_min_c = b->temp.n ? b->t_min : NAN;
+    c->temperature_max_c = b->temp.n ? b->t_max : NAN;
+    c->temperature_mean_c = mean_get(&b->temp);
+    c->resistance_ohm = b->r_log.n ? mean_get(&b->r_log) : mean_get(&b->r_step);
     if (isnan(b->first_discharge) && c->discharge_ah > 0) b->first_discharge = c->discharge_ah;
     double ref = s->meta.nominal_capacity_ah > 0 ? s->meta.nominal_capacity_ah : b->first_discharge;
-    if (s->opts.raw_max_c_rate > 0 && b->dis.n >= 2 && ref > 0 && c->mean_abs_current_a <= s->opts.raw_max_c_rate * ref) {
+    if (!b->out && s->opts.raw_max_c_rate > 0 && b->dis.n >= 2 && ref > 0 &&
+        c->mean_abs_current_a <= s->opts.raw_max_c_rate * ref) {
         c->raw_q_ah = malloc(b->dis.n * sizeof(double));
         c->raw_v = malloc(b->dis.n * sizeof(double));
         if (!c->raw_q_ah || !c->raw_v) return bml__fail(BML_ERR_NOMEM, "out of memory"); /* freed with the summary */
@@ -138,34 +403,48 @@ static bml_status close_cycle(builder *b) {
     interp_first_crossing(&b->ch, s->grid_v, G, 1, c->charge_curve_ah);
     interp_first_crossing(&b->dis, s->grid_v, G, 0, c->discharge_curve_ah);
     b->open = 0;
+    if (b->out) {
+        put_cycle_row(&b->out->rows[0], &b->out->fmt, c);
+        put_curve_rows(&b->out->rows[1], &b->out->fmt, c);
+        BML__TRY(sink_drain(b->out, 0));
+    }
     return BML_OK;
 }
 
 static bml_status on_point(const bml_cycler_point *p, void *user) {
     builder *b = user;
+    if (b->out && b->out->fd[0] < 0) BML__TRY(sink_open(b->out, b->s));
     if (b->open && p->cycle != b->first.cycle) {
         if (p->cycle < b->first.cycle)
             return bml__fail(BML_ERR_VALUE, "%s:%zu: the cycle index goes back from %ld to %ld", b->s->meta.path ? b->s->meta.path : "",
                              p->line, b->first.cycle, p->cycle);
-        BML__TRY(close_cycle(b));
-        b->s->cycles[b->s->n_cycles - 1].complete = 1;
+        BML__TRY(close_cycle(b, 1));
     }
     if (!b->open) {
         b->open = 1;
         b->first = *p;
         b->any_charge = b->any_discharge = 0;
-        b->t_sum = 0, b->t_n = 0, b->t_min = INFINITY, b->t_max = -INFINITY;
-        b->r_log_sum = b->r_step_sum = 0, b->r_log_n = b->r_step_n = 0;
-        b->flow_q = b->flow_t = 0;
+        memset(&b->temp, 0, sizeof b->temp);
+        memset(&b->r_log, 0, sizeof b->r_log);
+        memset(&b->r_step, 0, sizeof b->r_step);
+        b->t_min = INFINITY, b->t_max = -INFINITY;
+        b->flow_q = b->flow_t = b->flow_mean = 0;
         b->pending = 0;
         b->ch.n = b->dis.n = 0;
         b->last = *p;
     }
+    /* every time difference within the cycle is then a number (the readers keep the time from going back) */
+    if (!isfinite(p->test_time_s - b->first.test_time_s))
+        return bml__fail(BML_ERR_VALUE, "%s:%zu: the test time goes from %g s at the start of cycle %ld to %g s, a span "
+                                        "larger than the largest number", b->s->meta.path ? b->s->meta.path : "", p->line,
+                         b->first.test_time_s, b->first.cycle, p->test_time_s);
     const bml_cycler_point *prev = &b->last;
     double dt = p->test_time_s - prev->test_time_s;
     if (dt > 0 && prev->current_a != 0) {
-        b->flow_q += fabs(prev->current_a) * dt;
+        double a = fabs(prev->current_a);
+        b->flow_q += a * dt;
         b->flow_t += dt;
+        b->flow_mean += (a - b->flow_mean) * (dt / b->flow_t); /* both terms >= 0: no overflow */
     }
     /* resistance from a current step: the last row before it and the first row a window after it */
     const bml_cycler_summary_opts *o = &b->s->opts;
@@ -177,7 +456,7 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         double di = p->current_a - b->step_i;
         if (fabs(di) >= o->ir_min_step_a) {
             double r = (p->voltage_v - b->step_v) / di;
-            if (isfinite(r) && r > 0) b->r_step_sum += r, b->r_step_n++;
+            if (isfinite(r) && r > 0) mean_add(&b->r_step, r);
         }
         b->pending = 0;
     }
@@ -190,11 +469,11 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
             return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     if (!isnan(p->temperature_c)) {
-        b->t_sum += p->temperature_c, b->t_n++;
+        mean_add(&b->temp, p->temperature_c);
         if (p->temperature_c < b->t_min) b->t_min = p->temperature_c;
         if (p->temperature_c > b->t_max) b->t_max = p->temperature_c;
     }
-    if (!isnan(p->resistance_ohm)) b->r_log_sum += p->resistance_ohm, b->r_log_n++;
+    if (!isnan(p->resistance_ohm)) mean_add(&b->r_log, p->resistance_ohm);
     b->last = *p;
     return BML_OK;
 }
@@ -213,8 +492,8 @@ void bml_cycler_summary_free(bml_cycler_summary *s) {
     free(s);
 }
 
-bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
-                                bml_cycler_summary **out) {
+/* an empty summary with checked options and its grid */
+static bml_status summary_new(const bml_cycler_summary_opts *opts, bml_cycler_summary **out) {
     *out = NULL;
     bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
     if (o.n_grid < 2 || !(o.v_max > o.v_min) || !isfinite(o.v_min) || !isfinite(o.v_max) || !(o.ir_window_s >= 0) ||
@@ -224,19 +503,39 @@ bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, cons
     bml_cycler_summary *s = calloc(1, sizeof *s);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
     s->opts = o;
-    s->grid_v = malloc(o.n_grid * sizeof *s->grid_v);
+    s->meta.nominal_capacity_ah = NAN;
+    s->grid_v = o.n_grid <= SIZE_MAX / sizeof *s->grid_v ? malloc(o.n_grid * sizeof *s->grid_v) : NULL;
     if (!s->grid_v) {
         free(s);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     for (size_t g = 0; g < o.n_grid; g++) s->grid_v[g] = o.v_min + (o.v_max - o.v_min) * (double)g / (double)(o.n_grid - 1);
+    *out = s;
+    return BML_OK;
+}
+
+/* stream path through a builder into s (cycles kept, or written to k when k is given) */
+static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cycler_format format, sink *k,
+                                 size_t *n_closed, size_t *n_complete) {
     builder b;
     memset(&b, 0, sizeof b);
     b.s = s;
+    b.out = k;
     b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
-    if (st == BML_OK) st = close_cycle(&b);
+    if (st == BML_OK) st = close_cycle(&b, 0);
     free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
+    if (n_closed) *n_closed = b.n_closed;
+    if (n_complete) *n_complete = b.n_complete;
+    return st;
+}
+
+bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                bml_cycler_summary **out) {
+    *out = NULL;
+    bml_cycler_summary *s;
+    BML__TRY(summary_new(opts, &s));
+    bml_status st = summarize_into(s, path, format, NULL, NULL, NULL);
     if (st != BML_OK) {
         bml_cycler_summary_free(s);
         return st;
@@ -247,87 +546,165 @@ bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, cons
 
 /* ------------------------------------------------------------------ CSV files */
 
-static void put_num(FILE *f, double x) {
-    if (isfinite(x)) fprintf(f, ",%.10g", x);
-    else fputc(',', f);
-}
-
-/* a CSV field: quoted when it holds a comma, quote or newline */
-static void put_str(FILE *f, const char *s) {
-    if (!s) return;
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
-static bml_status write_stream(const char *dir, const char *name, char *buf, size_t len) {
-    char *p = bml__path_join(dir, name);
-    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = bml__write_file_atomic(p, buf, len);
+static bml_status write_text(const char *dir, const char *cell, const char *suffix, const bml__sb *b) {
+    if (b->nomem) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    char *name = bml__sprintf("%s%s", cell, suffix);
+    char *p = name ? bml__path_join(dir, name) : NULL;
+    bml_status st = p ? bml__write_file_atomic(p, b->buf ? b->buf : "", b->len) : bml__fail(BML_ERR_NOMEM, "out of memory");
     free(p);
+    free(name);
     return st;
 }
 
 bml_status bml_cycler_summary_write(const bml_cycler_summary *s, const char *dir) {
     if (!bml__is_dir(dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", dir);
     const char *cell = s->meta.cell ? s->meta.cell : "cell";
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    fputs("cell,format,cycle,complete,first_line,start_time_s,duration_s,start_unix,charge_ah,discharge_ah,charge_wh,"
-          "discharge_wh,coulombic_efficiency,energy_efficiency,throughput_ah,mean_abs_current_a,temperature_min_c,"
-          "temperature_mean_c,temperature_max_c,resistance_ohm\n",
-          f);
-    for (size_t i = 0; i < s->n_cycles; i++) {
-        const bml_cycler_cycle *c = &s->cycles[i];
-        put_str(f, cell);
-        fprintf(f, ",%s,%ld,%d,%zu", bml_cycler_format_name(s->meta.format), c->cycle, c->complete, c->first_line);
-        const double v[] = {c->start_time_s, c->duration_s, c->start_unix, c->charge_ah, c->discharge_ah,
-                            c->charge_wh, c->discharge_wh, c->coulombic_efficiency, c->energy_efficiency,
-                            c->throughput_ah, c->mean_abs_current_a, c->temperature_min_c, c->temperature_mean_c,
-                            c->temperature_max_c, c->resistance_ohm};
-        for (size_t k = 0; k < sizeof v / sizeof *v; k++) put_num(f, v[k]);
-        fputc('\n', f);
+    rowfmt r;
+    BML__TRY(rowfmt_init(&r, s));
+    bml__sb b = {0};
+    bml__sb_str(&b, CYCLES_HEADER);
+    for (size_t i = 0; i < s->n_cycles; i++) put_cycle_row(&b, &r, &s->cycles[i]);
+    bml_status st = write_text(dir, cell, "_cycles.csv", &b);
+    b.len = 0;
+    if (st == BML_OK) {
+        bml__sb_str(&b, CURVES_HEADER);
+        for (size_t i = 0; i < s->n_cycles; i++) put_curve_rows(&b, &r, &s->cycles[i]);
+        st = write_text(dir, cell, "_curves.csv", &b);
     }
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        free(buf);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(b.buf);
+    rowfmt_free(&r);
+    return st;
+}
+
+/* ------------------------------------------------------------------ structure: a folder of cells, all or none */
+
+/* out without trailing slashes split into its folder and its name */
+static bml_status split_out(const char *out, char **parent, char **name) {
+    size_t n = strlen(out);
+    while (n > 1 && out[n - 1] == '/') n--;
+    size_t b = n;
+    while (b > 0 && out[b - 1] != '/') b--;
+    *name = bml__strndup(out + b, n - b);
+    size_t pn = b;
+    while (pn > 1 && out[pn - 1] == '/') pn--;
+    *parent = b == 0 ? bml__strdup(".") : bml__strndup(out, pn);
+    if (!*name || !*parent) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (!**name || !strcmp(*name, ".") || !strcmp(*name, ".."))
+        return bml__fail(BML_ERR_VALUE, "%s: not a folder name to create", out);
+    return BML_OK;
+}
+
+/* move the staged files into the existing folder out, one rename each; when one fails, the files moved
+ * are taken back out and those they replaced put back (hard links to them are kept in stage/old/ until
+ * the end) */
+static bml_status publish_into(const char *stage, const char *out, const bml__strvec *names) {
+    bml_status st = bml__fsync_tree(stage);
+    char *old = st == BML_OK ? bml__path_join(stage, "old") : NULL;
+    unsigned char *had = st == BML_OK ? bml__calloc(names->n ? names->n : 1, 1) : NULL;
+    if (st == BML_OK && (!old || !had)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && mkdir(old, 0700) != 0) st = bml__fail(BML_ERR_IO, "%s: cannot create: %s", old, strerror(errno));
+    size_t moved = 0;
+    for (; st == BML_OK && moved < names->n; moved++) {
+        const char *nm = names->items[moved];
+        char *src = bml__path_join(stage, nm), *dst = bml__path_join(out, nm), *bak = bml__path_join(old, nm);
+        struct stat sb;
+        if (!src || !dst || !bak) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        else if (lstat(dst, &sb) == 0 && S_ISDIR(sb.st_mode)) st = bml__fail(BML_ERR_IO, "%s: a folder is there", dst);
+        else if (linkat(AT_FDCWD, dst, AT_FDCWD, bak, 0) == 0) had[moved] = 1;
+        else if (errno != ENOENT)
+            st = bml__fail(BML_ERR_IO, "%s: cannot keep the file this run replaces (to put it back on failure): %s", dst,
+                           strerror(errno));
+        if (st == BML_OK && rename(src, dst) != 0) st = bml__fail(BML_ERR_IO, "cannot move %s to %s: %s", src, dst, strerror(errno));
+        free(src), free(dst), free(bak);
+        if (st != BML_OK) break;
     }
-    char *name = bml__sprintf("%s_cycles.csv", cell);
-    bml_status st = name ? write_stream(dir, name, buf, len) : bml__fail(BML_ERR_NOMEM, "out of memory");
-    free(name);
-    free(buf);
-    if (st != BML_OK) return st;
-    buf = NULL, len = 0;
-    f = open_memstream(&buf, &len);
-    if (!f) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    fputs("cell,cycle,voltage_v,charge_ah,discharge_ah\n", f);
-    for (size_t i = 0; i < s->n_cycles; i++)
-        for (size_t g = 0; g < s->opts.n_grid; g++) {
-            put_str(f, cell);
-            fprintf(f, ",%ld,%.6f", s->cycles[i].cycle, s->grid_v[g]);
-            put_num(f, s->cycles[i].charge_curve_ah[g]);
-            put_num(f, s->cycles[i].discharge_curve_ah[g]);
-            fputc('\n', f);
+    if (st != BML_OK && moved > 0) { /* take back what was moved, the last first */
+        int lost = 0;
+        for (size_t j = moved; j-- > 0;) {
+            char *dst = bml__path_join(out, names->items[j]), *bak = old ? bml__path_join(old, names->items[j]) : NULL;
+            if (!dst || !bak || (had[j] ? rename(bak, dst) : unlink(dst)) != 0) lost = 1;
+            free(dst), free(bak);
         }
-    bad = ferror(f);
-    if (fclose(f) != 0 || bad) {
-        free(buf);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml__fail_prefix(st, lost ? "%s: some files are from this run, the others as they were" : "%s is as it was", out);
+    } else if (st != BML_OK) {
+        bml__fail_prefix(st, "%s is as it was", out);
     }
-    name = bml__sprintf("%s_curves.csv", cell);
-    st = name ? write_stream(dir, name, buf, len) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st2 = bml__fsync_dir(out);
+    if (st == BML_OK && st2 != BML_OK) st = bml__fail_prefix(st2, "the files in %s may not survive a power loss", out);
+    free(old);
+    free(had);
+    return st;
+}
+
+/* one file summarised into the staging folder */
+static bml_status structure_file(const char *file, bml_cycler_format format, const bml_cycler_summary_opts *opts, sink *k,
+                                 bml_cycler_structure_fn on_file, void *user) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bml_cycler_summary *s;
+    BML__TRY(summary_new(opts, &s));
+    size_t n_closed = 0, n_complete = 0;
+    k->fd[0] = k->fd[1] = -1;
+    bml_status st = summarize_into(s, file, format, k, &n_closed, &n_complete);
+    if (st == BML_OK) st = sink_close(k);
+    sink_release(k);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (st == BML_OK && on_file) {
+        bml_cycler_structure_file info = {&s->meta, n_closed, n_complete,
+                                          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec)};
+        on_file(&info, user);
+    }
+    bml_cycler_summary_free(s);
+    return st;
+}
+
+bml_status bml_cycler_structure(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                const char *out, bml_cycler_structure_fn on_file, void *user, size_t *n_cells,
+                                size_t *n_companions) {
+    if (n_cells) *n_cells = 0;
+    if (n_companions) *n_companions = 0;
+    bml_cycler_summary *probe;
+    BML__TRY(summary_new(opts, &probe)); /* the options checked before anything is read */
+    bml_cycler_summary_free(probe);
+    if (!out || !*out) return bml__fail(BML_ERR_VALUE, "structure: no output folder given");
+    char **files;
+    size_t n, n_comp;
+    BML__TRY(bml_cycler_list(path, format, &files, &n, &n_comp));
+    bml_status st = BML_OK;
+    char *parent = NULL, *name = NULL;
+    struct stat so;
+    int exists = stat(out, &so) == 0; /* a link to a folder is that folder, as before */
+    if (exists && !S_ISDIR(so.st_mode)) st = bml__fail(BML_ERR_IO, "%s: cannot create the output folder: a file is there", out);
+    else if (!exists && errno != ENOENT) st = bml__fail(BML_ERR_IO, "%s: %s", out, strerror(errno));
+    else if (!exists) {
+        st = split_out(out, &parent, &name);
+        if (st == BML_OK && !bml__is_dir(parent))
+            st = bml__fail(BML_ERR_NOT_FOUND, "%s: cannot create the output folder: no folder %s", out, parent);
+    }
+    bml__stage sd = {NULL, -1};
+    if (st == BML_OK) st = bml__stage_open(&sd, exists ? out : parent, "structure");
+    bml__strvec cells = {0}, sources = {0}, names = {0};
+    sink k;
+    memset(&k, 0, sizeof k);
+    k.stage = sd.path, k.out = out, k.cells = &cells, k.sources = &sources, k.names = &names;
+    for (size_t i = 0; st == BML_OK && i < n; i++) st = structure_file(files[i], format, opts, &k, on_file, user);
+    if (st == BML_OK && exists) {
+        st = publish_into(sd.path, out, &names);
+    } else if (st == BML_OK) {
+        char *final = NULL;
+        st = bml__stage_publish(&sd, parent, name, 0, &final);
+        free(final);
+    }
+    bml__stage_discard(&sd); /* on failure: the staged files; after publish_into: the links to the old files */
+    if (st == BML_OK && n_cells) *n_cells = n;
+    if (st == BML_OK && n_companions) *n_companions = n_comp;
+    bml__strvec_free(&cells);
+    bml__strvec_free(&sources);
+    bml__strvec_free(&names);
+    free(parent);
     free(name);
-    free(buf);
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files);
     return st;
 }
 
@@ -467,8 +844,9 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     if (!c->cell_id || !c->source || (n && !c->values) || !c->lines || !c->file_column)
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     c->n_rows = n;
-    double t_sum = 0, t0 = NAN;
-    size_t t_n = 0, r = 0;
+    double t0 = NAN;
+    mean_acc temp = {0};
+    size_t r = 0;
     for (size_t i = 0; i < s->n_cycles; i++) {
         const bml_cycler_cycle *y = &s->cycles[i];
         if (!(y->discharge_ah > 0)) continue;
@@ -484,7 +862,7 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
         v[BML__OX_RESISTANCE] = y->resistance_ohm;
         v[BML__OX_SOH] = y->discharge_ah / ref;
         c->lines[r] = y->first_line;
-        if (!isnan(y->temperature_mean_c)) t_sum += y->temperature_mean_c, t_n++;
+        if (!isnan(y->temperature_mean_c)) mean_add(&temp, y->temperature_mean_c);
         r++;
     }
     /* energy throughput so far */
@@ -495,7 +873,7 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
         e += (isnan(y->charge_wh) ? 0 : y->charge_wh) + (isnan(y->discharge_wh) ? 0 : y->discharge_wh);
         if (y->discharge_ah > 0) c->values[r++ * BML__OX_NCOLS + BML__OX_ENERGY_WH] = e;
     }
-    c->temperature_c = t_n ? t_sum / (double)t_n : NAN;
+    c->temperature_c = mean_get(&temp);
     return BML_OK;
 }
 
