@@ -579,7 +579,7 @@ static int cmp_ranked(const void *pa, const void *pb) {
     if (a->ok != b->ok) return b->ok - a->ok; /* failed jobs last */
     int na = isnan(a->key), nb = isnan(b->key);
     if (na != nb) return na - nb; /* then jobs without the metric */
-    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    if (!na && a->key != b->key) return a->key < b->key ? -1 : 1; /* (NaN != NaN: no order there) */
     return a->row < b->row ? -1 : a->row > b->row; /* ties in job order */
 }
 
