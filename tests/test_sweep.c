@@ -218,11 +218,151 @@ static void test_sweep_files(void) {
     bml_sweep_free(s);
 }
 
+/* multirun.yaml: written once (a second writer is refused and changes nothing), read back into the same
+ * sweep (quotes, commas, escapes, random draws), and an edited or damaged one refused with its place */
+static void test_sweep_yaml_claim_and_load(void) {
+    char *dir = bml__path_join(tmp, "claim"), *p = dir ? bml__path_join(dir, "multirun.yaml") : NULL, *txt = NULL;
+    if (!p || bml__mkdir_p(dir) != BML_OK) goto out;
+    const char *ov[] = {"model=lgbm,mlp", "name='a,b'", "t=\"x\\\"y\"", "s=1e-3,0.5", "u=plain \\ back"};
+    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, 0};
+    bml_sweep *s = expand(ov, 5, BML_SWEEPER_GRID, 0, 0), *r = NULL, *other = expand(ov, 1, BML_SWEEPER_GRID, 0, 0);
+    if (!s || !other) goto out2;
+    CHECK_OK(bml_sweep_write_yaml(s, &o, ov, 5, dir));
+    CHECK_OK(bml__read_file(p, &txt, NULL));
+    CHECK_ERR(bml_sweep_write_yaml(other, &o, ov, 1, dir), BML_ERR_STATE, "already holds a sweep (its multirun.yaml)");
+    char *again = NULL;
+    CHECK_OK(bml__read_file(p, &again, NULL));
+    CHECK(txt && again && !strcmp(txt, again)); /* the first sweep's, untouched */
+    free(again);
+    bml_sweep_opts lo = {BML_SWEEPER_RANDOM, 3, 3, 0};
+    CHECK_OK(bml_sweep_load(dir, &lo, &r));
+    if (r) {
+        CHECK_INT(lo.sweeper, BML_SWEEPER_GRID);
+        CHECK_INT(bml_sweep_n_jobs(r), 4);
+        size_t n = 0;
+        const char *const *given = bml_sweep_overrides(r, &n);
+        CHECK_INT(n, 5);
+        for (size_t i = 0; i < n && i < 5; i++) CHECK_STR(given[i], ov[i]);
+        for (size_t j = 0; j < 4; j++) {
+            char *a = job_line(s, j), *b = job_line(r, j);
+            CHECK_STR(a, b);
+            free(a), free(b);
+            CHECK_STR(bml_sweep_job_name(r, j), bml_sweep_job_name(s, j));
+        }
+        bml_sweep_free(r);
+        r = NULL;
+    }
+    /* random: the draws come back from the stored seed */
+    char *rdir = bml__path_join(tmp, "claim-random");
+    const char *rov[] = {"a=interval(0,1)", "b=int_interval(1,9)", "c=x,y"};
+    bml_sweep *rs = expand(rov, 3, BML_SWEEPER_RANDOM, 7, 12345);
+    bml_sweep_opts ro = {BML_SWEEPER_RANDOM, 7, 12345, 0};
+    if (rdir && rs && bml__mkdir_p(rdir) == BML_OK) {
+        CHECK_OK(bml_sweep_write_yaml(rs, &ro, rov, 3, rdir));
+        bml_sweep_opts lo2 = {0};
+        CHECK_OK(bml_sweep_load(rdir, &lo2, &r));
+        CHECK_INT(lo2.sweeper, BML_SWEEPER_RANDOM);
+        CHECK_INT(lo2.trials, 7);
+        CHECK(lo2.seed == 12345);
+        for (size_t j = 0; r && j < 7; j++) {
+            char *a = job_line(rs, j), *b = job_line(r, j);
+            CHECK_STR(a, b);
+            free(a), free(b);
+        }
+        bml_sweep_free(r);
+        r = NULL;
+    }
+    bml_sweep_free(rs);
+    free(rdir);
+    /* edited or damaged files: refused, naming the place */
+    struct {
+        const char *from, *to, *needle;
+    } bad[] = {
+        {"\"model=lgbm\"", "\"model=rnn\"", "multirun.yaml:16:7: job 0 lists the overrides 'model=rnn name=a,b"},
+        {"name: \"1-lgbm", "name: \"1-lgbX", "multirun.yaml:22:11: job 1 is named '1-lgbX_0.5', but the sweep names it '1-lgbm_0.5'"},
+        {"n_jobs: 4", "n_jobs: 5", "multirun.yaml:13:3: 4 jobs listed, n_jobs says 5"},
+        {"sweeper: grid", "sweeper: grid\nseed: 3", "trials and seed belong to a random sweep"},
+        {"sweeper: grid", "sweeper: bayes", "multirun.yaml:1:10: sweeper must be grid or random, not 'bayes'"},
+        {"index: 2", "index: 7", "job 2 has index 7"},
+        {"params:", "extra: 1\nparams:", "multirun.yaml:8:1: unknown key 'extra'"},
+        {"  - \"s=1e-3,0.5\"", "  - \"s=1e-3,0.5", "multirun.yaml:"},
+        {"  - \"s=1e-3,0.5\"", "  - \"s=1e-3,0.5\\0\"", "holds a NUL character"},
+        {"  - \"s=1e-3,0.5\"", "  - \"s=range(5,5)\"", "the sweep's overrides: override 's=range(5,5)': the range is empty"},
+    };
+    for (size_t i = 0; txt && i < sizeof bad / sizeof *bad; i++) {
+        const char *at = strstr(txt, bad[i].from);
+        CHECK(at != NULL);
+        if (!at) continue;
+        char *t = bml__sprintf("%.*s%s%s", (int)(at - txt), txt, bad[i].to, at + strlen(bad[i].from));
+        unlink(p);
+        write_text(p, t);
+        free(t);
+        CHECK_ERR(bml_sweep_load(dir, NULL, &r), i < 2 || i == 9 ? BML_ERR_VALUE : BML_ERR_PARSE, bad[i].needle);
+        CHECK(r == NULL);
+    }
+    unlink(p);
+    CHECK_ERR(bml_sweep_load(dir, NULL, &r), BML_ERR_IO, "multirun.yaml");
+out2:
+    bml_sweep_free(s);
+    bml_sweep_free(other);
+out:
+    free(txt);
+    free(p);
+    free(dir);
+}
+
+/* sweep.csv: a cancelled job and one without timing; bml_sweep_clean takes what killed writers left */
+static void test_sweep_cancelled_and_clean(void) {
+    const char *ov[] = {"a=1,2,3"};
+    bml_sweep *s = expand(ov, 1, BML_SWEEPER_GRID, 0, 0);
+    char *dir = bml__path_join(tmp, "cancel");
+    if (!s || !dir || bml__mkdir_p(dir) != BML_OK) goto out;
+    const char *m = "{\"overall\":{\"soh\":{\"rmse\":0.5}}}";
+    bml_sweep_result r[3] = {{1, NULL, "x/0-1", m, NAN, NAN},
+                             {-1, "the sweep was stopped by SIGTERM while the job ran", NULL, NULL, 2.5, NAN},
+                             {-1, NULL, NULL, NULL, NAN, NAN}};
+    CHECK_OK(bml_sweep_write_csv(s, r, dir));
+    char *p = bml__path_join(dir, "sweep.csv"), *txt = NULL;
+    CHECK_OK(bml__read_file(p, &txt, NULL));
+    CHECK_STR(txt, "index,name,overrides,a,status,error,seconds,fit_s,run_dir,soh.rmse,soh.mae,soh.mape,soh.r2,soh.max_abs_error\n"
+                   "0,0-1,a=1,1,ok,,,,x/0-1,0.5,,,,\n"
+                   "1,1-2,a=2,2,cancelled,the sweep was stopped by SIGTERM while the job ran,2.500,,,,,,,\n"
+                   "2,2-3,a=3,3,cancelled,not run,,,,,,,,\n");
+    free(txt);
+    /* compare ranks the cancelled jobs last, as failed ones */
+    char *table = NULL;
+    CHECK_OK(bml_sweep_compare(dir, NULL, &table));
+    CHECK(table && strstr(table, "   1  0-1") && strstr(table, "   2  1-2") && strstr(table, "   3  2-3") && strstr(table, "cancelled "));
+    free(table);
+    /* a partial run folder whose writer is gone, one whose writer lives (a lock held), a sweep.csv write cut short */
+    bml__stage live = {NULL, -1};
+    CHECK_OK(bml__stage_open(&live, dir, "live"));
+    char *dead = bml__path_join(dir, ".partial-dead-abcdef"), *deadf = dead ? bml__path_join(dead, "config.yaml") : NULL;
+    char *tmpf = bml__path_join(dir, ".sweep.csv.tmp-XyZ123");
+    if (dead && deadf && tmpf && bml__mkdir_p(dead) == BML_OK) {
+        write_text(deadf, "x");
+        write_text(tmpf, "half");
+        size_t n = 0;
+        CHECK_OK(bml_sweep_clean(dir, &n));
+        CHECK_INT(n, 2);
+        CHECK(!bml__is_dir(dead) && !bml__is_file(tmpf) && bml__is_dir(live.path) && bml__is_file(p));
+    }
+    bml__stage_discard(&live);
+    free(dead);
+    free(deadf);
+    free(tmpf);
+    free(p);
+out:
+    free(dir);
+    bml_sweep_free(s);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-sweep-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
     static const test_case tests[] = {T(test_grid_order_is_hydras), T(test_every_value_form), T(test_bad_forms_name_the_override),
-                                      T(test_random_search), T(test_sweep_files)};
+                                      T(test_random_search), T(test_sweep_files),
+                                      T(test_sweep_yaml_claim_and_load), T(test_sweep_cancelled_and_clean)};
     int rc = run_tests("sweep", tests, sizeof tests / sizeof *tests);
     bml__rm_rf(tmp);
     return rc;

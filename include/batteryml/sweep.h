@@ -60,23 +60,39 @@ BML_API const char *const *bml_sweep_job_overrides(const bml_sweep *s, size_t j,
 BML_API const char *bml_sweep_job_label(const bml_sweep *s, size_t j);
 /* A file-name-safe job name: the zero-padded index, then the swept values ("03-mlp_0.01"). */
 BML_API const char *bml_sweep_job_name(const bml_sweep *s, size_t j);
+/* The overrides the sweep was expanded from, as given (*n receives the count). */
+BML_API const char *const *bml_sweep_overrides(const bml_sweep *s, size_t *n);
 
-/* What one job gave: ok with its run directory and metrics.json text, or failed with its message. */
+/* What one job gave: ok with its run directory and metrics.json text, failed with its message, or
+ * cancelled (the sweep was stopped before the job finished) with why. */
 typedef struct {
-    int ok;
-    const char *error;        /* failed: the message */
+    int ok;                   /* 1 ok, 0 failed, -1 cancelled */
+    const char *error;        /* failed or cancelled: the message */
     const char *run_dir;      /* ok: the run directory */
     const char *metrics_json; /* ok: metrics.json as written */
-    double seconds;           /* the job's wall time */
+    double seconds;           /* the job's wall time (NaN: unknown, written empty) */
     double fit_seconds;       /* ok: the time spent fitting, every fold (NaN: unknown) */
 } bml_sweep_result;
 
 /* multirun.yaml of the sweep in `dir`: the sweeper, the overrides as given, and every job (index, name,
- * overrides). Written atomically, before the jobs run. */
+ * overrides). Written atomically, before the jobs run, and never over an existing one: this claims the
+ * directory for the sweep. When dir already holds a multirun.yaml (another sweep's, or one written at the same
+ * moment by another process: exactly one of them succeeds) it fails with BML_ERR_STATE and changes nothing. */
 BML_API bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir);
+/* The sweep of a directory, from its multirun.yaml: the sweeper settings into *opts (sweeper, trials, seed;
+ * opts->max_jobs, 0 for the default, bounds the expansion as in bml_sweep_expand, and is raised to the
+ * number of jobs the file lists) and the stored overrides expanded again into *out (caller frees). The
+ * jobs must come out as the file lists them (index, name, every override): a file edited by hand or
+ * written by a version of batteryml that expands differently is an error naming file, line and column. */
+BML_API bml_status bml_sweep_load(const char *dir, bml_sweep_opts *opts, bml_sweep **out);
+/* Remove what killed processes left in the sweep directory dir: the partial run directories no living
+ * process is writing (a job still running keeps its own) and the temporary file of a sweep.csv write cut
+ * short. Only the sweep's owner (the process that writes its sweep.csv) may call it. *n_removed (may be
+ * NULL) receives their count. */
+BML_API bml_status bml_sweep_clean(const char *dir, size_t *n_removed);
 /* sweep.csv in `dir`: one row per job in job order: index, name, overrides, one column per swept key,
- * status (ok | failed), error, seconds (the job's wall time), fit_s (fitting, every fold), run_dir, then
+ * status (ok | failed | cancelled), error, seconds (the job's wall time), fit_s (fitting, every fold), run_dir, then
  * every aggregate metric the jobs have (<target>.rmse, .mae, .mape, .r2, .max_abs_error, and for multi-fold
  * studies .fold_rmse_mean, .fold_rmse_std), columns in order of first appearance. Written atomically. A
  * job whose metrics.json cannot be read is an error. */

@@ -375,6 +375,7 @@ typedef struct bml_sweep bml_sweep;
  const char *const *bml_sweep_job_overrides(const bml_sweep *s, size_t j, size_t *n);
  const char *bml_sweep_job_label(const bml_sweep *s, size_t j);
  const char *bml_sweep_job_name(const bml_sweep *s, size_t j);
+ const char *const *bml_sweep_overrides(const bml_sweep *s, size_t *n);
 typedef struct {
     int ok;
     const char *error;
@@ -385,6 +386,8 @@ typedef struct {
 } bml_sweep_result;
  bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir);
+ bml_status bml_sweep_load(const char *dir, bml_sweep_opts *opts, bml_sweep **out);
+ bml_status bml_sweep_clean(const char *dir, size_t *n_removed);
  bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
  bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table);
  bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path);

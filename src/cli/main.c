@@ -55,7 +55,7 @@ static const char *MAIN_HELP =
     "          batteryml run pipeline=latent_ode_seq model=acla pipeline.target=modes\n";
 
 static const char *RUN_HELP =
-    "Usage: batteryml run [-m] [--jobs N] [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
+    "Usage: batteryml run [-m [--resume DIR]] [--jobs N] [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
     "\n"
     "Composes configs/config.yaml with its defaults (data, pipeline, model, split, loss, tracking) and\n"
     "the overrides, then runs the study and writes a run directory under output_dir (default runs/):\n"
@@ -81,10 +81,18 @@ static const char *RUN_HELP =
     "  --trials N              random: N jobs drawn from seed (or --seed S) with interval(a,b),\n"
     "                          log_interval(a,b), int_interval(a,b) and lists as uniform choices\n"
     "  --max-jobs N            refuse larger sweeps before anything runs (default 10000)\n"
-    "  --sweep-dir DIR         where the sweep goes (default multirun/<date>/<time>)\n"
+    "  --sweep-dir DIR         where the sweep goes (default multirun/<date>/<time>; a folder that holds\n"
+    "                          another sweep is not shared: DIR-1, DIR-2, ... instead)\n"
+    "  --resume DIR            go on with the sweep in DIR (stopped or killed): its multirun.yaml gives the\n"
+    "                          jobs; those whose run folder is complete are not run again, the rest run, and\n"
+    "                          sweep.csv covers every job. Overrides, --sweeper, --trials and --seed, if given,\n"
+    "                          must be the sweep's own; a run folder whose config.yaml is not its job's as\n"
+    "                          composed now (the configs changed) is an error. --jobs may differ.\n"
     "Each job is a run in DIR/<index>-<values>/; DIR/multirun.yaml lists the jobs, DIR/sweep.csv has one\n"
     "row per job (overrides, status, error, seconds, every aggregate metric). A failing job is recorded\n"
-    "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). Under\n"
+    "and the sweep goes on; the exit status is then the number of failed jobs (at most 100). SIGINT,\n"
+    "SIGTERM or SIGHUP stop a sweep: its workers stop too, sweep.csv records the jobs that finished (the\n"
+    "others 'cancelled'), and the exit status is 128 + the signal (130, 143, 129); --resume goes on. Under\n"
     "mpirun -n K the jobs are spread over the ranks (rank 0 hands out the next job to whichever is free).\n"
     "Without -m, mpirun -n K batteryml run spreads one study's folds (split=loco) over the ranks the same way;\n"
     "rank 0 writes the run directory, the files of the serial run.\n"
@@ -166,7 +174,7 @@ static const char *CONFIG_HELP =
 
 typedef struct {
     const char *config_dir, *config_file, *out, *run, *data, *fold, *points;
-    const char *jobs, *sweeper, *trials, *max_jobs, *sweep_dir, *seed, *sort;
+    const char *jobs, *sweeper, *trials, *max_jobs, *sweep_dir, *seed, *sort, *resume;
     int quiet, help, verbose, multirun;
     const char **overrides;
     size_t n_overrides;
@@ -222,7 +230,7 @@ static int takes_overrides(const char *cmd) {
 static const char *unused_option(const args_t *a, const char *cmd) {
     static const struct {
         const char *cmd, *opts;
-    } uses[] = {{"run", "fjmwtxse"},  {"predict", "ordk"}, {"features", "fo"}, {"synth-curves", "fodp"},
+    } uses[] = {{"run", "fjmwtxseR"},  {"predict", "ordk"}, {"features", "fo"}, {"synth-curves", "fodp"},
                 {"report", "oS"},      {"config", "f"},     {"plot", ""},       {"compare", "S"},
                 {"list", ""},          {"help", ""},        {"lr-find", "fo"},  {"structure", "o"}};
     const char *opts = NULL;
@@ -243,6 +251,7 @@ static const char *unused_option(const args_t *a, const char *cmd) {
     if (a->sweep_dir && !strchr(opts, 's')) return "--sweep-dir";
     if (a->seed && !strchr(opts, 'e')) return "--seed";
     if (a->sort && !strchr(opts, 'S')) return "--sort";
+    if (a->resume && !strchr(opts, 'R')) return "--resume";
     return NULL;
 }
 
@@ -268,6 +277,7 @@ static int parse_args(int argc, char **argv, int first, const char *cmd, args_t 
         else if (!strcmp(s, "--sweep-dir")) slot = &a->sweep_dir;
         else if (!strcmp(s, "--seed")) slot = &a->seed;
         else if (!strcmp(s, "--sort")) slot = &a->sort;
+        else if (!strcmp(s, "--resume")) slot = &a->resume;
         else if (!strcmp(s, "-m") || !strcmp(s, "--multirun")) {
             a->multirun = 1;
             continue;
@@ -391,7 +401,10 @@ static int parse_option_count(const char *opt, const char *s, long lo, long hi, 
 }
 
 static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
-    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, a->sweep_dir, a->quiet};
+    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, 0, 0, a->sweep_dir, a->quiet, a->resume};
+    if (a->resume && a->sweep_dir) return usage_error("--resume DIR goes on in DIR: --sweep-dir does not go with it", NULL);
+    o.sweeper_given = a->sweeper != NULL;
+    o.trials_given = a->trials != NULL;
     long v;
     if (a->sweeper && strcmp(a->sweeper, "grid") && strcmp(a->sweeper, "basic") && strcmp(a->sweeper, "random"))
         return usage_error("--sweeper must be grid (or basic) or random, not", a->sweeper);
@@ -428,8 +441,8 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     const char *ranks = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
     const char *rank_s = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
     int under_mpi = ranks && atoi(ranks) > 1, rank = rank_s ? atoi(rank_s) : 0;
-    if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed)
-        return rank ? 2 : usage_error("--sweeper, --trials, --max-jobs, --sweep-dir and --seed are for sweeps: add -m", NULL);
+    if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed || a->resume)
+        return rank ? 2 : usage_error("--sweeper, --trials, --max-jobs, --sweep-dir, --seed and --resume are for sweeps: add -m", NULL);
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return rank ? 1 : fail();
     long jobs;

@@ -17,9 +17,13 @@ typedef struct {
     size_t n_overrides;
     bml_sweep_opts sweep;           /* sweeper, trials, max_jobs (seed: filled from the configuration when 0) */
     int seed_given;                 /* sweep.seed was set explicitly */
+    int sweeper_given, trials_given; /* sweep.sweeper, sweep.trials were set explicitly */
     int jobs;                       /* worker processes (0: the cores) */
     const char *sweep_dir;          /* NULL: multirun/<date>/<time> */
     int quiet;
+    /* a sweep folder to go on with (run -m --resume DIR): its multirun.yaml gives the jobs (overrides and
+     * sweeper settings given must be its own), the jobs whose run folder is complete are not run again */
+    const char *resume;
 } bml_cli_multirun_opts;
 
 /* Keep this process to n of the cores it may use (--jobs N of a single run): the folds' threads and
@@ -27,7 +31,8 @@ typedef struct {
 void bml_cli_limit_cores(int n);
 
 /* Runs the sweep; returns the program's exit status: 0 when every job succeeded, the number of failed
- * jobs (at most 100) when some failed, 1 or 2 when the sweep could not start. */
+ * jobs (at most 100) when some failed, 1 or 2 when the sweep could not start, 128 + the signal when SIGINT,
+ * SIGTERM or SIGHUP stopped it (sweep.csv then records the jobs that finished, the others cancelled). */
 int bml_cli_multirun(const bml_cli_multirun_opts *o, int *argc, char ***argv);
 
 /* `batteryml run` under mpirun (no -m): every rank prepares the study (data, samples, split), then rank 0

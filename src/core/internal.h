@@ -138,6 +138,9 @@ FILE *bml__fopen_regular(const char *path);
  *    (or by libraries writing there), published whole by bml__stage_publish, which fsyncs every file and
  *    directory below it, renames it into place and fsyncs the parent. */
 bml_status bml__write_file_atomic(const char *path, const char *data, size_t len);
+/* The same, but path must not exist: it is never replaced. One of several processes creating path at once
+ * succeeds; the others fail with BML_ERR_STATE ("<path> already exists") and leave nothing behind. */
+bml_status bml__write_file_atomic_new(const char *path, const char *data, size_t len);
 /* A new file inside a staging directory: created exclusively (an existing file or a symbolic link at path
  * is an error), written in full; on failure removed. Durable once the staging directory is published. */
 bml_status bml__write_file(const char *path, const char *data, size_t len);

@@ -625,7 +625,9 @@ bml_status bml__write_file(const char *path, const char *data, size_t len) {
     return BML_OK;
 }
 
-bml_status bml__write_file_atomic(const char *path, const char *data, size_t len) {
+/* the crash-safe write of path: a temporary file synced, then renamed over path (replace) or moved to path
+ * only where nothing is (RENAME_NOREPLACE; link(2) where the file system lacks it) */
+static bml_status write_atomic(const char *path, const char *data, size_t len, int replace) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     if (!*base) return bml__fail(BML_ERR_VALUE, "%s: not a file name", path);
@@ -644,10 +646,20 @@ bml_status bml__write_file_atomic(const char *path, const char *data, size_t len
         int bad = fchmod(fd, 0666 & ~current_umask()) != 0 || write_all(fd, data, len) != 0 || sync_fd(fd) != 0;
         int e = errno;
         if (close(fd) != 0 && !bad) bad = 1, e = errno;
-        if (!bad && rename(tmp, path) != 0) bad = 1, e = errno;
+        int taken = 0;
+        if (!bad && replace && rename(tmp, path) != 0) bad = 1, e = errno;
+        if (!bad && !replace) {
+            int rc = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE);
+            if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) { /* link(2) fails on an existing path too */
+                rc = link(tmp, path);
+                if (rc == 0) unlink(tmp);
+            }
+            if (rc != 0) bad = 1, e = errno, taken = errno == EEXIST;
+        }
         if (bad) {
             unlink(tmp);
-            st = bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(e));
+            st = taken ? bml__fail(BML_ERR_STATE, "%s already exists", path)
+                       : bml__fail(BML_ERR_IO, "%s: cannot write: %s", path, strerror(e));
         } else {
             st = bml__fsync_dir(dir);
         }
@@ -656,6 +668,10 @@ bml_status bml__write_file_atomic(const char *path, const char *data, size_t len
     free(dir);
     return st;
 }
+
+bml_status bml__write_file_atomic(const char *path, const char *data, size_t len) { return write_atomic(path, data, len, 1); }
+
+bml_status bml__write_file_atomic_new(const char *path, const char *data, size_t len) { return write_atomic(path, data, len, 0); }
 
 bml_status bml__fsync_tree(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -4,11 +4,15 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <yaml.h>
 
 #include "core/internal.h"
 #include "data/csvread.h"
@@ -37,6 +41,7 @@ struct bml_sweep {
     int *owned;       /* (n_jobs * n_swept) 1: vals[i] is a drawn value owned here */
     char **ovr;       /* (n_jobs, n_e) "key=value" */
     char **label, **name;
+    bml__strvec given; /* the overrides as given */
 };
 
 static void entry_release(entry *e) {
@@ -61,6 +66,7 @@ void bml_sweep_free(bml_sweep *s) {
     free(s->ovr);
     free(s->label);
     free(s->name);
+    bml__strvec_free(&s->given);
     free(s);
 }
 
@@ -298,6 +304,8 @@ bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, co
     s->e = bml__calloc(n_overrides + 1, sizeof *s->e);
     s->swept = bml__calloc(n_overrides + 1, sizeof *s->swept);
     bml_status st = s->e && s->swept ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == BML_OK && i < n_overrides; i++)
+        if (bml__strvec_push(&s->given, overrides[i])) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     /* entries in first-appearance order of their key; a repeated key takes the later value */
     for (size_t i = 0; st == BML_OK && i < n_overrides; i++) {
         entry e;
@@ -414,6 +422,10 @@ const char *const *bml_sweep_job_overrides(const bml_sweep *s, size_t j, size_t 
 }
 const char *bml_sweep_job_label(const bml_sweep *s, size_t j) { return j < s->n_jobs ? s->label[j] : NULL; }
 const char *bml_sweep_job_name(const bml_sweep *s, size_t j) { return j < s->n_jobs ? s->name[j] : NULL; }
+const char *const *bml_sweep_overrides(const bml_sweep *s, size_t *n) {
+    *n = s->given.n;
+    return (const char *const *)s->given.items;
+}
 
 /* ------------------------------------------------------------------ output files */
 
@@ -466,8 +478,232 @@ bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, 
             bml__sb_str(&b, "\n");
         }
     }
-    bml_status st = sb_write(&b, dir, "multirun.yaml");
+    bml_status st = BML_OK;
+    char *p = bml__path_join(dir, "multirun.yaml");
+    if (b.nomem || !p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    else st = bml__write_file_atomic_new(p, b.buf ? b.buf : "", b.len); /* never over another sweep's */
+    if (st == BML_ERR_STATE) bml__fail(st, "%s already holds a sweep (its multirun.yaml)", dir);
+    free(p);
     free(b.buf);
+    return st;
+}
+
+/* ------------------------------------------------------------------ reading multirun.yaml back */
+
+typedef struct {
+    const char *path;
+    yaml_document_t doc;
+} ydoc;
+
+/* "<path>:<line>:<column>: <message>" at node n */
+static bml_status yfail(const ydoc *d, const yaml_node_t *n, bml_status code, const char *fmt, ...) BML__PRINTF(4, 5);
+static bml_status yfail(const ydoc *d, const yaml_node_t *n, bml_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = bml__vsprintf(fmt, ap);
+    va_end(ap);
+    bml_status st = !msg ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                    : n  ? bml__fail(code, "%s:%zu:%zu: %s", d->path, n->start_mark.line + 1, n->start_mark.column + 1, msg)
+                         : bml__fail(code, "%s: %s", d->path, msg);
+    free(msg);
+    return st;
+}
+
+static yaml_node_t *ynode(ydoc *d, int id) { return yaml_document_get_node(&d->doc, id); }
+
+/* a scalar node's text (NUL-terminated by libyaml; one holding a NUL byte is refused) */
+static bml_status yscalar(const ydoc *d, const yaml_node_t *n, const char *what, const char **out) {
+    *out = "";
+    if (!n || n->type != YAML_SCALAR_NODE) return yfail(d, n, BML_ERR_PARSE, "%s must be a single value", what);
+    *out = (const char *)n->data.scalar.value;
+    if (strlen(*out) != n->data.scalar.length) return yfail(d, n, BML_ERR_PARSE, "%s holds a NUL character", what);
+    return BML_OK;
+}
+
+static bml_status ycount(const ydoc *d, const yaml_node_t *n, const char *what, uint64_t max, uint64_t *out) {
+    *out = 0;
+    const char *v;
+    BML__TRY(yscalar(d, n, what, &v));
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!isdigit((unsigned char)*v) || *end || errno || x > max)
+        return yfail(d, n, BML_ERR_PARSE, "%s must be a whole number from 0 to %llu, not '%s'", what, (unsigned long long)max, v);
+    *out = x;
+    return BML_OK;
+}
+
+/* a sequence of scalars into v */
+static bml_status ylist(ydoc *d, const yaml_node_t *n, const char *what, bml__strvec *v) {
+    if (!n || n->type != YAML_SEQUENCE_NODE) return yfail(d, n, BML_ERR_PARSE, "%s must be a list", what);
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+        const char *x;
+        BML__TRY(yscalar(d, ynode(d, *it), what, &x));
+        if (bml__strvec_push(v, x)) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    return BML_OK;
+}
+
+static size_t ylen(const yaml_node_t *n) { return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start); }
+
+/* job j of the jobs list against the expansion */
+static bml_status check_job_entry(ydoc *d, const yaml_node_t *n, const bml_sweep *s, size_t j) {
+    if (!n || n->type != YAML_MAPPING_NODE) return yfail(d, n, BML_ERR_PARSE, "job %zu must be a mapping (index, name, overrides)", j);
+    const yaml_node_t *idx = NULL, *name = NULL, *ovr = NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const char *k;
+        const yaml_node_t *kn = ynode(d, p->key);
+        BML__TRY(yscalar(d, kn, "a key", &k));
+        const yaml_node_t **slot = !strcmp(k, "index") ? &idx : !strcmp(k, "name") ? &name : !strcmp(k, "overrides") ? &ovr : NULL;
+        if (!slot) return yfail(d, kn, BML_ERR_PARSE, "job %zu: unknown key '%s'", j, k);
+        if (*slot) return yfail(d, kn, BML_ERR_PARSE, "job %zu: '%s' given twice", j, k);
+        *slot = ynode(d, p->value);
+    }
+    if (!idx || !name || !ovr) return yfail(d, n, BML_ERR_PARSE, "job %zu needs index, name and overrides", j);
+    uint64_t i;
+    BML__TRY(ycount(d, idx, "index", UINT64_MAX, &i));
+    if (i != j) return yfail(d, idx, BML_ERR_PARSE, "job %zu has index %llu: the jobs must be listed in order", j, (unsigned long long)i);
+    const char *nm;
+    BML__TRY(yscalar(d, name, "name", &nm));
+    bml__strvec v = {0};
+    bml_status st = ylist(d, ovr, "overrides", &v);
+    size_t n_ov = 0;
+    const char *const *want = bml_sweep_job_overrides(s, j, &n_ov);
+    int same = st == BML_OK && v.n == n_ov;
+    for (size_t k = 0; same && k < n_ov; k++) same = !strcmp(v.items[k], want[k]);
+    if (st == BML_OK && !same) {
+        char *got = bml__join(v.items, v.n, " "), *exp = bml__join((char *const *)want, n_ov, " ");
+        st = got && exp ? yfail(d, ovr, BML_ERR_VALUE,
+                                "job %zu lists the overrides '%s', but the sweep's overrides give it '%s': the file was edited "
+                                "or written by another version of batteryml",
+                                j, got, exp)
+                        : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(got);
+        free(exp);
+    }
+    if (st == BML_OK && strcmp(nm, bml_sweep_job_name(s, j)))
+        st = yfail(d, name, BML_ERR_VALUE, "job %zu is named '%s', but the sweep names it '%s': the file was edited or written by "
+                   "another version of batteryml", j, nm, bml_sweep_job_name(s, j));
+    bml__strvec_free(&v);
+    return st;
+}
+
+/* the mapping at the top of multirun.yaml into a sweep */
+static bml_status load_doc(ydoc *d, bml_sweep_opts *opts, bml_sweep **out) {
+    yaml_node_t *root = yaml_document_get_root_node(&d->doc);
+    if (!root) return bml__fail(BML_ERR_PARSE, "%s: empty: not a sweep's multirun.yaml", d->path);
+    if (root->type != YAML_MAPPING_NODE) return yfail(d, root, BML_ERR_PARSE, "not a sweep's multirun.yaml (expected a mapping)");
+    static const char *const keys[] = {"sweeper", "trials", "seed", "overrides", "params", "n_jobs", "jobs"};
+    enum { K_SWEEPER, K_TRIALS, K_SEED, K_OVERRIDES, K_PARAMS, K_NJOBS, K_JOBS, K_N };
+    yaml_node_t *v[K_N] = {0};
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+        const char *k;
+        yaml_node_t *kn = ynode(d, p->key);
+        BML__TRY(yscalar(d, kn, "a key", &k));
+        size_t i = 0;
+        while (i < K_N && strcmp(k, keys[i])) i++;
+        if (i == K_N) return yfail(d, kn, BML_ERR_PARSE, "unknown key '%s'", k);
+        if (v[i]) return yfail(d, kn, BML_ERR_PARSE, "'%s' given twice", k);
+        v[i] = ynode(d, p->value);
+    }
+    static const int required[] = {K_SWEEPER, K_OVERRIDES, K_PARAMS, K_NJOBS, K_JOBS};
+    for (size_t i = 0; i < sizeof required / sizeof *required; i++)
+        if (!v[required[i]]) return yfail(d, root, BML_ERR_PARSE, "no '%s': not a sweep's multirun.yaml", keys[required[i]]);
+    const char *sw;
+    BML__TRY(yscalar(d, v[K_SWEEPER], "sweeper", &sw));
+    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, opts && opts->max_jobs ? opts->max_jobs : DEFAULT_MAX_JOBS};
+    if (!strcmp(sw, "random")) o.sweeper = BML_SWEEPER_RANDOM;
+    else if (strcmp(sw, "grid")) return yfail(d, v[K_SWEEPER], BML_ERR_PARSE, "sweeper must be grid or random, not '%s'", sw);
+    if (o.sweeper == BML_SWEEPER_RANDOM) {
+        uint64_t t = 0;
+        if (!v[K_TRIALS] || !v[K_SEED]) return yfail(d, root, BML_ERR_PARSE, "a random sweep needs 'trials' and 'seed'");
+        BML__TRY(ycount(d, v[K_TRIALS], "trials", SIZE_MAX, &t));
+        BML__TRY(ycount(d, v[K_SEED], "seed", UINT64_MAX, &o.seed));
+        o.trials = (size_t)t;
+    } else if (v[K_TRIALS] || v[K_SEED]) {
+        return yfail(d, v[K_TRIALS] ? v[K_TRIALS] : v[K_SEED], BML_ERR_PARSE, "trials and seed belong to a random sweep, not a grid");
+    }
+    uint64_t n_jobs;
+    BML__TRY(ycount(d, v[K_NJOBS], "n_jobs", SIZE_MAX, &n_jobs));
+    if (v[K_JOBS]->type != YAML_SEQUENCE_NODE) return yfail(d, v[K_JOBS], BML_ERR_PARSE, "jobs must be a list");
+    if (ylen(v[K_JOBS]) != n_jobs)
+        return yfail(d, v[K_JOBS], BML_ERR_PARSE, "%zu jobs listed, n_jobs says %llu", ylen(v[K_JOBS]), (unsigned long long)n_jobs);
+    /* the file lists every job: a sweep that large was allowed when it started */
+    if (o.max_jobs < n_jobs) o.max_jobs = (size_t)n_jobs;
+    bml__strvec given = {0}, params = {0};
+    bml_sweep *s = NULL;
+    bml_status st = ylist(d, v[K_OVERRIDES], "overrides", &given);
+    if (st == BML_OK) st = ylist(d, v[K_PARAMS], "params", &params);
+    if (st == BML_OK && (st = bml_sweep_expand((const char *const *)given.items, given.n, &o, &s)) != BML_OK)
+        bml__fail_prefix(st, "%s: the sweep's overrides", d->path);
+    if (st == BML_OK && bml_sweep_n_jobs(s) != n_jobs)
+        st = yfail(d, v[K_NJOBS], BML_ERR_VALUE, "n_jobs is %llu, but the sweep's overrides make %zu jobs", (unsigned long long)n_jobs,
+                   bml_sweep_n_jobs(s));
+    int same = st == BML_OK && params.n == s->n_swept;
+    for (size_t k = 0; same && k < params.n; k++) same = !strcmp(params.items[k], bml_sweep_param(s, k));
+    if (st == BML_OK && !same) st = yfail(d, v[K_PARAMS], BML_ERR_VALUE, "params are not the keys the sweep's overrides sweep");
+    for (size_t j = 0; st == BML_OK && j < n_jobs; j++)
+        st = check_job_entry(d, ynode(d, v[K_JOBS]->data.sequence.items.start[j]), s, (size_t)j);
+    bml__strvec_free(&given);
+    bml__strvec_free(&params);
+    if (st != BML_OK) {
+        bml_sweep_free(s);
+        return st;
+    }
+    if (opts) *opts = o;
+    *out = s;
+    return BML_OK;
+}
+
+bml_status bml_sweep_load(const char *dir, bml_sweep_opts *opts, bml_sweep **out) {
+    *out = NULL;
+    ydoc d;
+    char *path = bml__path_join(dir, "multirun.yaml"), *txt = NULL;
+    size_t len = 0;
+    if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    d.path = path;
+    bml_status st = bml__read_file(path, &txt, &len);
+    if (st != BML_OK) {
+        free(path);
+        return st;
+    }
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        free(txt);
+        free(path);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)txt, len);
+    if (!yaml_parser_load(&parser, &d.doc)) {
+        st = bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+                       parser.problem ? parser.problem : "malformed YAML");
+    } else {
+        st = load_doc(&d, opts, out);
+        yaml_document_delete(&d.doc);
+    }
+    yaml_parser_delete(&parser);
+    free(txt);
+    free(path);
+    return st;
+}
+
+bml_status bml_sweep_clean(const char *dir, size_t *n_removed) {
+    BML__TRY(bml__stage_clean(dir, n_removed));
+    /* the temporary file of a sweep.csv write cut short (bml__write_file_atomic's name for it) */
+    DIR *d = opendir(dir);
+    if (!d) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    bml_status st = BML_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        static const char tmp[] = ".sweep.csv.tmp-";
+        if (strncmp(e->d_name, tmp, sizeof tmp - 1)) continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            if (n_removed) (*n_removed)++;
+        } else if (errno != ENOENT && st == BML_OK) {
+            st = bml__fail(BML_ERR_IO, "%s/%s: cannot remove: %s", dir, e->d_name, strerror(errno));
+        }
+    }
+    closedir(d);
     return st;
 }
 
@@ -521,7 +757,7 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *r, co
     bml__strvec all = {0};
     bml_status st = cols && vals && nv && caps ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t j = 0; st == BML_OK && j < J; j++) {
-        if (!r[j].ok || !r[j].metrics_json) continue;
+        if (r[j].ok <= 0 || !r[j].metrics_json) continue;
         st = job_metrics(r[j].metrics_json, r[j].run_dir ? r[j].run_dir : s->name[j], &cols[j], &vals[j], &nv[j], &caps[j]);
         for (size_t c = 0; st == BML_OK && c < cols[j].n; c++)
             if (bml__strvec_find(&all, cols[j].items[c]) < 0 && bml__strvec_push(&all, cols[j].items[c]))
@@ -540,12 +776,14 @@ bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *r, co
             bml__sb_put(&b, ",", 1);
             bml__sb_csv(&b, s->label[j]);
             for (size_t k = 0; k < s->n_swept; k++) bml__sb_put(&b, ",", 1), bml__sb_csv(&b, s->vals[j * s->n_swept + k]);
-            bml__sb_str(&b, r[j].ok ? ",ok," : ",failed,");
-            if (!r[j].ok) bml__sb_csv(&b, r[j].error ? r[j].error : "unknown error");
-            bml__sb_fmt(&b, ",%.3f,", r[j].seconds);
-            if (r[j].ok && isfinite(r[j].fit_seconds)) bml__sb_fmt(&b, "%.3f", r[j].fit_seconds);
+            bml__sb_str(&b, r[j].ok > 0 ? ",ok," : r[j].ok < 0 ? ",cancelled," : ",failed,");
+            if (r[j].ok <= 0) bml__sb_csv(&b, r[j].error ? r[j].error : r[j].ok < 0 ? "not run" : "unknown error");
             bml__sb_put(&b, ",", 1);
-            if (r[j].ok && r[j].run_dir) bml__sb_csv(&b, r[j].run_dir);
+            if (isfinite(r[j].seconds)) bml__sb_fmt(&b, "%.3f", r[j].seconds);
+            bml__sb_put(&b, ",", 1);
+            if (r[j].ok > 0 && isfinite(r[j].fit_seconds)) bml__sb_fmt(&b, "%.3f", r[j].fit_seconds);
+            bml__sb_put(&b, ",", 1);
+            if (r[j].ok > 0 && r[j].run_dir) bml__sb_csv(&b, r[j].run_dir);
             for (size_t c = 0; c < all.n; c++) {
                 int at = bml__strvec_find(&cols[j], all.items[c]);
                 if (at >= 0 && isfinite(vals[j][at])) bml__sb_fmt(&b, ",%.9g", vals[j][at]);
@@ -579,7 +817,7 @@ static int cmp_ranked(const void *pa, const void *pb) {
     if (a->ok != b->ok) return b->ok - a->ok; /* failed jobs last */
     int na = isnan(a->key), nb = isnan(b->key);
     if (na != nb) return na - nb; /* then jobs without the metric */
-    if (a->key != b->key) return a->key < b->key ? -1 : 1;
+    if (!na && a->key != b->key) return a->key < b->key ? -1 : 1; /* (NaN != NaN: no order there) */
     return a->row < b->row ? -1 : a->row > b->row; /* ties in job order */
 }
 
@@ -674,13 +912,13 @@ bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **t
     bml__sb_str(&b, "rank  ");
     sb_cell(&b, "job", 28);
     bml__sb_str(&b, " ");
-    sb_cell(&b, "status", 7);
+    sb_cell(&b, "status", 9);
     bml__sb_fmt(&b, " %12s  overrides\n", r.mname ? r.mname : "");
     for (size_t i = 0; i < r.n; i++) {
         bml__sb_fmt(&b, "%4zu  ", i + 1);
         sb_cell(&b, r.rk[i].row->fields[r.col_name], 28);
         bml__sb_str(&b, " ");
-        sb_cell(&b, r.rk[i].row->fields[r.col_status], 7);
+        sb_cell(&b, r.rk[i].row->fields[r.col_status], 9);
         double v = ranked_value(&r, i);
         if (isnan(v)) bml__sb_fmt(&b, " %12s  ", "-");
         else bml__sb_fmt(&b, " %12.6g  ", v);
@@ -706,9 +944,14 @@ bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const cha
     free(title);
     if (st == BML_OK && !h) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK) {
-        size_t failed = 0;
-        for (size_t i = 0; i < r.n; i++) failed += !r.rk[i].ok;
-        char *line = bml__sprintf("<p>%zu jobs, %zu failed; ranked by <b>", r.n, failed);
+        size_t failed = 0, cancelled = 0;
+        for (size_t i = 0; i < r.n; i++) {
+            int c = !strcmp(r.rk[i].row->fields[r.col_status], "cancelled");
+            cancelled += c;
+            failed += !r.rk[i].ok && !c;
+        }
+        char *line = cancelled ? bml__sprintf("<p>%zu jobs, %zu failed, %zu cancelled; ranked by <b>", r.n, failed, cancelled)
+                               : bml__sprintf("<p>%zu jobs, %zu failed; ranked by <b>", r.n, failed);
         bml__html_raw(h, line ? line : "");
         free(line);
         bml__html_text(h, r.mname ? r.mname : "job order");
