@@ -625,6 +625,30 @@ static void test_biologic_decimal_comma(void) {
     free(s.p);
 }
 
+/* found by fuzz/fuzz_cycler.c: each cycle's n_points is the count of its rows (it was never set: always 0) */
+static void test_summary_point_counts(void) {
+    write_arbin_cell(tpath("counts.csv"), 3, 0.05);
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("counts.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    bml_cycler_summary *y;
+    CHECK_OK(bml_cycler_summarize(tpath("counts.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y) {
+        CHECK_INT(y->n_cycles, 3);
+        size_t total = 0;
+        for (size_t i = 0; i < y->n_cycles; i++) {
+            size_t n = 0;
+            for (size_t k = 0; k < s.n; k++) n += s.p[k].cycle == y->cycles[i].cycle;
+            CHECK(n > 0);
+            CHECK_INT(y->cycles[i].n_points, n);
+            total += y->cycles[i].n_points;
+        }
+        CHECK_INT(total, y->meta.n_points);
+        CHECK_INT(total, s.n);
+    }
+    bml_cycler_summary_free(y);
+    free(s.p);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -632,7 +656,8 @@ int main(void) {
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
-                                      T(test_bad_input), T(test_truncated_everywhere)};
+                                      T(test_bad_input), T(test_truncated_everywhere),
+                                      T(test_summary_point_counts)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

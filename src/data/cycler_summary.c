@@ -53,6 +53,7 @@ typedef struct {
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
     double first_discharge; /* discharge capacity of the first cycle with one (NaN before) */
+    size_t n_points;        /* rows of the open cycle */
     qv_list ch, dis;
 } builder;
 
@@ -108,6 +109,7 @@ static bml_status close_cycle(builder *b) {
     s->n_cycles++;
     const bml_cycler_point *f = &b->first, *l = &b->last;
     c->cycle = f->cycle;
+    c->n_points = b->n_points;
     c->first_line = f->line;
     c->start_time_s = f->test_time_s;
     c->duration_s = l->test_time_s - f->test_time_s;
@@ -159,8 +161,10 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         b->flow_q = b->flow_t = 0;
         b->pending = 0;
         b->ch.n = b->dis.n = 0;
+        b->n_points = 0;
         b->last = *p;
     }
+    b->n_points++;
     const bml_cycler_point *prev = &b->last;
     double dt = p->test_time_s - prev->test_time_s;
     if (dt > 0 && prev->current_a != 0) {
