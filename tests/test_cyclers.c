@@ -649,6 +649,32 @@ static void test_summary_point_counts(void) {
     free(s.p);
 }
 
+/* found by fuzz/fuzz_cycler.c: a BioLogic time/s with a decimal comma (the locales that write "3,75" for
+ * 3.75 write the time so too) was refused as "neither seconds nor a date and time" */
+static void test_biologic_decimal_comma_time(void) {
+    write_text(tpath("commatime.mpt"), "EC-Lab ASCII FILE\nNb header lines : 3\n"
+                                       "time/s\tEcell/V\tI/mA\tQ charge/mA.h\tQ discharge/mA.h\n"
+                                       "0,000\t3,5\t1000\t0\t0\n"
+                                       "1800,25\t3,75\t1000\t500,5\t0\n"
+                                       "3600,5\t3,5\t-1000\t0\t400,25\n");
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("commatime.mpt"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 3);
+    if (s.n == 3) {
+        CHECK_NEAR(s.p[0].test_time_s, 0, 0);
+        CHECK_NEAR(s.p[1].test_time_s, 1800.25, 0);
+        CHECK_NEAR(s.p[2].test_time_s, 3600.5, 0);
+        CHECK(isnan(s.p[2].unix_time));
+    }
+    free(s.p);
+    s = (series){0};
+    /* a comma and a point together is not a number */
+    write_text(tpath("commatime2.mpt"), "time/s;Ecell/V;I/mA\n0;3,5;1\n1,000.5;3,5;1\n");
+    CHECK_ERR(bml_cycler_read(tpath("commatime2.mpt"), BML_CYCLER_BIOLOGIC, collect, &s, NULL), BML_ERR_PARSE,
+              "commatime2.mpt:3:1: column 'time/s': '1,000.5' is neither seconds nor a date and time");
+    free(s.p);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -657,7 +683,7 @@ int main(void) {
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere),
-                                      T(test_summary_point_counts)};
+                                      T(test_summary_point_counts), T(test_biologic_decimal_comma_time)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -813,36 +813,39 @@ static bml_status field_error(const source *s, int col, const char *field, const
     return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", s->r.path, s->r.rec_line, col + 1, name, field, what);
 }
 
+/* a number as the file writes it (with a decimal comma where the layout uses them): 0, -1 when it is not
+ * one, -2 out of memory */
+static int parse_num(const colmap *m, const char *v, double *out) {
+    if (bml__parse_double(v, out) == 0) return 0;
+    if (!m->decimal_comma || !strchr(v, ',') || strchr(v, '.')) return -1;
+    char *tmp = bml__strdup(v);
+    if (!tmp) return -2;
+    for (char *p = tmp; *p; p++)
+        if (*p == ',') *p = '.';
+    int r = bml__parse_double(tmp, out) == 0 ? 0 : -1;
+    free(tmp);
+    return r;
+}
+
 /* the number in field `role` (NaN when the column is absent or the field empty and !required) */
 static bml_status num(const source *s, char **f, int role, int required, double *out) {
     int c = s->m.col[role];
     *out = NAN;
     if (c < 0) return BML_OK;
     const char *v = f[c];
-    if (bml__parse_double(v, out) == 0) {
+    int r = parse_num(&s->m, v, out);
+    if (r == 0) {
         *out *= s->m.scale[role];
         return BML_OK;
     }
+    *out = NAN;
+    if (r == -2) return bml__fail(BML_ERR_NOMEM, "out of memory");
     const char *t = v;
     while (isspace((unsigned char)*t)) t++;
     if (!*t || bml__streq_ci(t, "N/A") || bml__streq_ci(t, "nan")) {
-        *out = NAN;
         if (required) return field_error(s, c, v, "is empty");
         return BML_OK;
     }
-    if (s->m.decimal_comma && strchr(t, ',') && !strchr(t, '.')) {
-        char *tmp = bml__strdup(t);
-        if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        for (char *p = tmp; *p; p++)
-            if (*p == ',') *p = '.';
-        int ok = bml__parse_double(tmp, out) == 0;
-        free(tmp);
-        if (ok) {
-            *out *= s->m.scale[role];
-            return BML_OK;
-        }
-    }
-    *out = NAN;
     return field_error(s, c, v, "is not a number");
 }
 
@@ -949,7 +952,9 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (parse_maccor_time(tf, &t) != 0) st = field_error(s, m->col[C_TIME], tf, "is not a time (seconds or Nd HH:MM:SS)");
         } else if (m->tk == T_DATETIME_OR_SECONDS) {
             double u;
-            if (bml__parse_double(tf, &t) != 0) {
+            int pr = parse_num(m, tf, &t); /* seconds, with a decimal comma in some locales */
+            if (pr == -2) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            else if (pr != 0) {
                 if (parse_datetime(tf, &u) == 0) {
                     if (isnan(S.t0_unix)) S.t0_unix = u;
                     t = u - S.t0_unix;
