@@ -925,7 +925,9 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             m->units_row = 0;
             if (nf && f[0][0] == '[') continue;
         }
-        if (m->stop && m->col[C_STATE] >= 0 && !strcmp(bml__trim(f[m->col[C_STATE]]), m->stop)) {
+        /* (a short row has no State field: the field count is checked below) */
+        if (m->stop && m->col[C_STATE] >= 0 && (size_t)m->col[C_STATE] < nf &&
+            !strcmp(bml__trim(f[m->col[C_STATE]]), m->stop)) {
             meta->n_stop++; /* the test's closing rows: the last state repeated, cycle and step reset */
             continue;
         }
