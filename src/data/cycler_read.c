@@ -133,10 +133,16 @@ static void on_record(int term, void *data) {
     r->rec_ready = 1;
 }
 
+/* libcsv's record terminator: '\n' alone. By default a '\r' ends a record too, so that a line with a bare
+ * '\r' inside would give libcsv two records at once, the second's fields overwriting the first's while it
+ * is still in use; rd_line strips the line's own "\r\n", and the fast path keeps an inner '\r' in its field. */
+static int is_newline(unsigned char c) { return c == '\n'; }
+
 /* Start record parsing with delimiter `delim`. */
 static bml_status rd_csv_begin(reader *r, char delim) {
     if (csv_init(&r->p, CSV_APPEND_NULL) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
     csv_set_delim(&r->p, (unsigned char)delim);
+    csv_set_term_func(&r->p, is_newline);
     r->delim = delim;
     r->p_ready = 1;
     return BML_OK;
