@@ -675,6 +675,36 @@ static void test_biologic_decimal_comma_time(void) {
     free(s.p);
 }
 
+/* found with fuzz/fuzz_cycler.c's checks: a Novonix run time in hours past DBL_MAX / 3600 became an infinite
+ * test time (taken as a time that never goes backwards); a BioLogic .mpl's "Battery capacity : inf A.h" (or
+ * 1e999) became an infinite nominal capacity, so SoH against it was 0 */
+static bml_status ignore_row(const bml_cycler_point *pt, void *user) {
+    (void)pt, (void)user;
+    return BML_OK;
+}
+
+static void test_infinite_time_and_capacity(void) {
+    write_text(tpath("hours.csv"), "[Data]\nDate and Time,Cycle Number,Run Time (h),Current (A),Potential (V),Capacity (Ah)\n"
+                                   "2022-04-11 10:58:07,1,0,1,3.5,0\n2022-04-11 10:58:08,1,1e306,1,3.6,0.1\n");
+    CHECK_ERR(read_count(tpath("hours.csv"), BML_CYCLER_NOVONIX), BML_ERR_PARSE,
+              "hours.csv:4:3: column 'Run Time (h)': '1e306' is too large a time");
+    const char *mpl[2] = {"Battery capacity : inf A.h\n", "Battery capacity : 1e999 mA.h\n"};
+    for (int k = 0; k < 2; k++) {
+        write_text(tpath("infcap.csv"), "time/s;Ecell/V;I/mA;Q discharge/mA.h\n0;3,5;-1000;0\n1;3,4;-1000;0,5\n");
+        write_text(tpath("infcap.mpl"), mpl[k]);
+        bml_cycler_meta m;
+        CHECK_OK(bml_cycler_read(tpath("infcap.csv"), BML_CYCLER_BIOLOGIC, ignore_row, NULL, &m));
+        CHECK(isnan(m.nominal_capacity_ah));
+        bml_cycler_meta_free(&m);
+    }
+    /* a finite one is read */
+    write_text(tpath("infcap.mpl"), "Battery capacity : 2500 mA.h\n");
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("infcap.csv"), BML_CYCLER_BIOLOGIC, ignore_row, NULL, &m));
+    CHECK_NEAR(m.nominal_capacity_ah, 2.5, 1e-12);
+    bml_cycler_meta_free(&m);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -683,7 +713,8 @@ int main(void) {
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere),
-                                      T(test_summary_point_counts), T(test_biologic_decimal_comma_time)};
+                                      T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
+                                      T(test_infinite_time_and_capacity)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

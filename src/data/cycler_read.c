@@ -557,7 +557,8 @@ static bml_status biologic_settings(source *s) {
         else if (starts_with(line, "Battery capacity")) {
             double q;
             char unit[16] = "";
-            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0) {
+            /* (sscanf reads "inf" and "1e999" as infinite: not a capacity) */
+            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0 && isfinite(q)) {
                 if (!strcmp(unit, "mA.h")) q /= 1000;
                 if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
             }
@@ -974,6 +975,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         } else {
             st = num(s, f, C_TIME, 1, &t);
             if (m->tk == T_HOURS) t *= 3600.0;
+            /* hours past DBL_MAX / 3600 (the only time that can overflow) */
+            if (st == BML_OK && !isfinite(t)) st = field_error(s, m->col[C_TIME], tf, "is too large a time");
         }
         if (st != BML_OK) break;
         if (S.started && t < S.t_prev) {
