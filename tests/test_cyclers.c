@@ -705,6 +705,32 @@ static void test_infinite_time_and_capacity(void) {
     bml_cycler_meta_free(&m);
 }
 
+/* found while seeding fuzz/fuzz_cycler.c: an Arbin export with Discharge_Capacity but no Charge_Capacity
+ * column (or the energies likewise) read every discharge as NaN: the rule "no capacity column: NaN" took
+ * the charge column's absence for both */
+static void test_discharge_without_charge_column(void) {
+    write_text(tpath("dis_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Discharge_Capacity,"
+                                      "Discharge_Energy\n0,0,1,1,-1,4.0,0,0\n1,1800,1,1,-1,3.8,0.5,1.95\n"
+                                      "2,3600,1,1,-1,3.6,1.0,3.8\n");
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("dis_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 3);
+    if (s.n == 3) {
+        CHECK_NEAR(s.p[2].discharge_ah, 1.0, 1e-12);
+        CHECK_NEAR(s.p[2].discharge_wh, 3.8, 1e-12);
+        CHECK(isnan(s.p[2].charge_ah) && isnan(s.p[2].charge_wh)); /* not logged */
+    }
+    free(s.p);
+    /* and the other way round */
+    write_text(tpath("ch_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity\n"
+                                     "0,0,1,1,1,3.6,0\n1,1800,1,1,1,3.8,0.5\n");
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(tpath("ch_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 2);
+    if (s.n == 2) CHECK(s.p[1].charge_ah == 0.5 && isnan(s.p[1].discharge_ah) && isnan(s.p[1].charge_wh));
+    free(s.p);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -714,7 +740,7 @@ int main(void) {
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
-                                      T(test_infinite_time_and_capacity)};
+                                      T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -1047,8 +1047,15 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             else if (dir < 0) S.sum[1] += dq, S.sum[3] += de;
             if (dir) S.dir = dir;
         }
-        if (m->col[C_QC] < 0 && m->col[C_Q] < 0) S.sum[0] = S.sum[1] = NAN;
-        if (m->col[C_EC] < 0 && m->col[C_E] < 0) S.sum[2] = S.sum[3] = NAN;
+        /* what the file does not log is NaN: each of the four apart (an export may hold the discharge alone) */
+        if (m->col[C_Q] < 0) {
+            if (m->col[C_QC] < 0) S.sum[0] = NAN;
+            if (m->col[C_QD] < 0) S.sum[1] = NAN;
+        }
+        if (m->col[C_E] < 0) {
+            if (m->col[C_EC] < 0) S.sum[2] = NAN;
+            if (m->col[C_ED] < 0) S.sum[3] = NAN;
+        }
         p.charge_ah = S.sum[0];
         p.discharge_ah = S.sum[1];
         p.charge_wh = S.sum[2];
