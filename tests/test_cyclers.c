@@ -731,6 +731,23 @@ static void test_discharge_without_charge_column(void) {
     free(s.p);
 }
 
+/* found by fuzz/fuzz_cycler.c's check: a cycle index beyond int became a wrapped curve index (rpt) in the
+ * curves dataset (cycle 4294967297 was curve 1) */
+static void test_curve_cycle_beyond_int(void) {
+    write_text(tpath("bigcyc.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,"
+                                    "Discharge_Capacity\n0,0,1,4294967297,-1,4.0,0,0\n1,1800,1,4294967297,-1,3.8,0,0.5\n"
+                                    "2,3600,1,4294967297,-1,3.6,0,1.0\n");
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_cycler_curves(tpath("bigcyc.csv"), BML_CYCLER_AUTO, NULL, 1.0, NULL, &ds), BML_ERR_VALUE,
+              "bigcyc.csv:2: cycle 4294967297 is out of range");
+    CHECK(ds == NULL);
+    bml_dataset_free(ds);
+    /* the row-per-cycle dataset keeps it (as a number) */
+    CHECK_OK(bml_dataset_load_cycler(tpath("bigcyc.csv"), BML_CYCLER_AUTO, NULL, NULL, NULL, &ds));
+    if (ds) CHECK_NEAR(ds->cells[0].values[BML__OX_SET], 4294967297.0, 0);
+    bml_dataset_free(ds);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -740,7 +757,8 @@ int main(void) {
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
-                                      T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column)};
+                                      T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
+                                      T(test_curve_cycle_beyond_int)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

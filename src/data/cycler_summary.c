@@ -3,6 +3,7 @@
  * (for its voltage curves), never the whole file. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,11 @@ bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format fo
         for (size_t k = 0; st == BML_OK && k < s->n_cycles; k++) {
             bml_cycler_cycle *y = &s->cycles[k];
             if (!y->n_raw) continue;
+            if (y->cycle > INT_MAX || y->cycle < INT_MIN) { /* a curve's index (rpt) is an int */
+                st = bml__fail(BML_ERR_VALUE, "%s:%zu: cycle %ld is out of range for a curve's index", s->meta.path,
+                               y->first_line, y->cycle);
+                break;
+            }
             bml__curve c;
             memset(&c, 0, sizeof c);
             c.cell_id = bml__strdup(id);
