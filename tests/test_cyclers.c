@@ -748,6 +748,18 @@ static void test_curve_cycle_beyond_int(void) {
     bml_dataset_free(ds);
 }
 
+/* found while reading the splitter for fuzz/fuzz_cycler.c: with a format forced (detection refuses NUL
+ * bytes), a NUL in a row split it like a delimiter, so "1800<NUL>1" read as two fields */
+static void test_nul_bytes_forced_format(void) {
+    const char text[] = "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n0,0,1,1,1.0,3.5\n1,1800\0001,1,1.0,3.6\n";
+    FILE *f = fopen(tpath("nul.csv"), "wb");
+    if (!f) abort();
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_ARBIN), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
+    CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -758,7 +770,7 @@ int main(void) {
                                       T(test_bad_input), T(test_truncated_everywhere),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
-                                      T(test_curve_cycle_beyond_int)};
+                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -164,6 +164,11 @@ static int rd_record(reader *r, bml_status *st) {
             if (r->nomem) break;
             return r->rec_ready ? 1 : 0;
         }
+        /* (the splitting below would take a NUL for a delimiter; detection refuses them too) */
+        if (memchr(r->line, 0, (size_t)r->len)) {
+            *st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export", r->path, r->lineno);
+            return -1;
+        }
         /* no quote and no record open: split at the delimiter in place, in one pass (most exports never
          * quote); a quote hands the line to libcsv */
         if (r->n_fields == 0) {
