@@ -4,6 +4,7 @@ runs of the program (their config.yaml, metrics.json and saved models). Re-run a
 
     python3 fuzz/make_corpus.py ./build/batteryml
     python3 fuzz/make_corpus.py ./build/batteryml fold_result   # only fuzz/corpus/fold_result/
+    python3 fuzz/make_corpus.py cycler                          # only fuzz/corpus/cycler/ (no program needed)
 
 Each seed has the input layout its target documents in fuzz/fuzz_<target>.c: multi-file inputs are
 joined with the separator SEP; targets with a selector byte get it first. Seeds are kept small (slices
@@ -87,6 +88,93 @@ def curves():
     summary = lines(rd("data/oxford-lgm50t", "Expt 5 - cell A (10degC) - Processed Data.csv"), 6)
     put("curves", "oxford-curve", b"\x02" + ox)
     put("curves", "oxford-curve-summary", b"\x02" + ox + SEP + summary + SEP + ox)
+
+
+def cycler():
+    """seeds of fuzz_cycler: selector = format (0 auto, 1 arbin, 2 maccor, 3 biologic, 4 novonix, 5 basytec)
+    + 6 * mode (0 read + summary, 1 other summary options, 2 dataset, 3 curves dataset) + 24 * cell id (file,
+    barcode, channel) + 72 * SoH reference (first cycle, nominal) + 144 * the name "cell.052"."""
+    def sel(fmt, mode=0, cell=0, nominal=0, maccor_name=0):
+        return bytes([fmt + 6 * mode + 24 * cell + 72 * nominal + 144 * maccor_name])
+
+    def pick(b, numbers):
+        """the lines of b at the given 1-based numbers"""
+        ls = b.splitlines(keepends=True)
+        return b"".join(ls[i - 1] for i in numbers if i <= len(ls))
+
+    def with_fields(line, sep, values):
+        """line with fields (0-based index -> bytes) replaced"""
+        f = line.rstrip(b"\r\n").split(sep)
+        for i, v in values.items():
+            f[i] = v
+        return sep.join(f) + line[len(line.rstrip(b"\r\n")):]
+
+    cyc = "tests/data/cyclers"
+    arbin = rd(cyc, "2017-05-09_test-TC-contact_CH33.csv")
+    meta = rd(cyc, "2017-05-09_test-TC-contact_CH33_Metadata.csv")
+    put("cycler", "arbin-head", sel(1) + lines(arbin, 12) + SEP + meta)
+    # with step and cycle indices (the test file logs none): cycles 1 and 2
+    rows = arbin.splitlines(keepends=True)
+    def arbin_row(i):
+        """row i as step 1 + (i - 1) // 3 of cycle 1 + (i - 1) // 6, the second step of each cycle a discharge"""
+        f = {4: b"%d" % (1 + (i - 1) // 3), 5: b"%d" % (1 + (i - 1) // 6)}
+        if (i - 1) // 3 % 2:
+            cur = rows[i].split(b",")[6]
+            f.update({6: b"-" + cur, 9: b"%.4f" % (0.001 * ((i - 1) % 3 + 1)), 11: b"%.4f" % (0.0035 * ((i - 1) % 3 + 1))})
+        return with_fields(rows[i], b",", f)
+    indexed = rows[0] + b"".join(arbin_row(i) for i in range(1, 13))
+    put("cycler", "arbin-cycles", sel(0) + indexed)
+    put("cycler", "arbin-dataset-channel", sel(0, mode=2, cell=2) + indexed + SEP + meta)
+
+    maccor = rd(cyc, "PredictionDiagnostics_000151_paused.052")
+    put("cycler", "maccor-head", sel(2, maccor_name=1) + lines(maccor, 8) + maccor.splitlines(keepends=True)[-1])
+    # a charge step and a second cycle (the test file is one discharge step of cycle 37)
+    m = maccor.splitlines(keepends=True)
+    two = m[0] + m[1]
+    for k, (c, st, state) in enumerate([(b"37", b"44", b"D"), (b"37", b"44", b"D"), (b"37", b"45", b"R"),
+                                        (b"37", b"46", b"C"), (b"37", b"46", b"C"), (b"38", b"47", b"D"),
+                                        (b"38", b"47", b"D")]):
+        two += with_fields(m[2 + k], b"\t", {1: c, 2: st, 9: state})
+    put("cycler", "maccor-two-cycles", sel(0, mode=1, maccor_name=1) + two + m[-1])
+    put("cycler", "maccor-dataset-barcode", sel(2, mode=2, cell=1) + two)
+
+    # test time as "Nd HH:MM:SS.ff", a title line without the test file's path (tests/test_cyclers.c's layout)
+    put("cycler", "maccor-day-time", sel(2, mode=1) + b"Today's Date 01/02/2020  Date of Test:\t01/01/2020\t Filename:\t"
+        b"C:\\x.001 Procedure:\tp.000\tComment/Barcode: B7\n"
+        b"Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+        b"1\t1\t1\t0d 00:00:00.00\t0\t0.0\t0.0\t1.0\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+        b"2\t1\t1\t0d 00:30:00.00\t1800\t0.05\t0.18\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
+        b"3\t1\t2\t0d 00:30:01.00\t0\t0.1\t0.37\t0.5\t3.8\tC\t0\t01/01/2020 10:30:01 PM\n"
+        b"4\t1\t3\t0d 00:30:02.00\t0\t0.0\t0.0\t0.0\t3.6\tR\t0\t2020-01-01T10:30:02Z\n"
+        b"5\t1\t4\t0d 01:00:00.00\t0\t0.1\t0.35\t1.0\t3.6\tD\t0\t01/01/2020 11:00:00\n"
+        b"6\t2\t5\t1d 00:00:00.00\t0\t0.02\t0.07\t1.0\t3.5\tD\t0\t01/02/2020 10:00:00\n")
+
+    bio = rd(cyc, "test_loopsnewoutput_MB_CE1_short10k.csv")
+    mpl = pick(rd(cyc, "test_loopsnewoutput_MB_CE1_short10k.mpl"), [1, 5, 12, 33])
+    put("cycler", "biologic-head", sel(3) + lines(bio, 6) + SEP + mpl)
+    put("cycler", "biologic-cycle", sel(3, mode=1) + pick(bio, [1] + list(range(1618, 1626))))
+    # EC-Lab's own layout: a title, the header line count, tab-separated with decimal commas, seconds
+    put("cycler", "biologic-eclab", sel(0, mode=1) + b"EC-Lab ASCII FILE\nNb header lines : 5\n\nRun on channel : 3\n"
+        b"time/s\tEcell/V\tI/mA\tcycle number\tQ charge/mA.h\tQ discharge/mA.h\tRapp/Ohm\tT/\xc2\xb0C\n"
+        b"0,0\t3,81\t0\t0\t0\t0\t0\t25,1\n1,5\t3,9\t500\t0\t0,2\t0\t0,05\t25,2\n3,0\t4,1\t500\t0\t0,4\t0\t\t25,3\n"
+        b"4,5\t3,7\t-500\t1\t0\t0,2\t\t25,2\n6,0\t3,5\t-500\t1\t0\t0,4\t\t25,1\n7,5\t3,2\t-500\t1\t0\t0,6\t\t25,0\n")
+
+    nova = rd(cyc, "test_Nova_Form-CH01-01_short.csv")
+    head = pick(nova, list(range(1, 21)) + [54, 55])
+    data = pick(nova, list(range(57, 66)) + list(range(176, 181)) + list(range(1122, 1127)))
+    # the test file ends inside cycle 1's charge: a discharge in cycle 2, its rows made from the last ones
+    data += b"".join(b'"' + with_fields(l.strip(b'"\n'), b",", {1: b"2", 5: b"-" + l.split(b",")[5]}) + b'"\n'
+                     for l in pick(nova, list(range(1127, 1131))).splitlines(keepends=True))
+    put("cycler", "novonix-head", sel(4) + head + data)
+    put("cycler", "novonix-unquoted-channel", sel(0, mode=2, cell=2, nominal=1) + head + data.replace(b'"', b""))
+
+    basy = rd("data/lgm50-fresh-0p1C", "Cell782_0p1C_25degC.csv")
+    b = pick(basy, list(range(1, 21)) + list(range(79, 85)) + list(range(130, 134)) + list(range(253, 259)) +
+             list(range(1014, 1018)) + list(range(1137, 1142)) + list(range(1452, 1455)) + list(range(1576, 1579)) +
+             list(range(2332, 2334)) + [2455, 2456])
+    put("cycler", "basytec", sel(5) + b)
+    put("cycler", "basytec-curves", sel(5, mode=3) + b)
+    put("cycler", "basytec-auto-dataset-barcode", sel(0, mode=2, cell=1) + b)
 
 
 def config(runs):
@@ -184,8 +272,13 @@ def small_runs(bml, out):
 
 
 def main():
+    if sys.argv[1:] == ["cycler"]:
+        shutil.rmtree(os.path.join(OUT, "cycler"), ignore_errors=True)
+        cycler()
+        print("cycler %d seeds" % len(os.listdir(os.path.join(OUT, "cycler"))))
+        return
     if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["fold_result"]):
-        sys.exit("usage: make_corpus.py PATH/TO/batteryml [fold_result]")
+        sys.exit("usage: make_corpus.py PATH/TO/batteryml [fold_result] | make_corpus.py cycler")
     if sys.argv[2:] == ["fold_result"]:
         shutil.rmtree(os.path.join(OUT, "fold_result"), ignore_errors=True)
         fold_result(os.path.abspath(sys.argv[1]))
@@ -197,6 +290,7 @@ def main():
         oxford()
         table()
         curves()
+        cycler()
         config(tmp)
         model(tmp)
         checkpoint()

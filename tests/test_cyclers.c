@@ -764,6 +764,141 @@ static void test_structure_streams_the_same(void) {
     CHECK(access(tpath("stout2"), F_OK) != 0);
 }
 
+/* found by fuzz/fuzz_cycler.c: each cycle's n_points is the count of its rows (it was never set: always 0) */
+static void test_summary_point_counts(void) {
+    write_arbin_cell(tpath("counts.csv"), 3, 0.05);
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("counts.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    bml_cycler_summary *y;
+    CHECK_OK(bml_cycler_summarize(tpath("counts.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (y) {
+        CHECK_INT(y->n_cycles, 3);
+        size_t total = 0;
+        for (size_t i = 0; i < y->n_cycles; i++) {
+            size_t n = 0;
+            for (size_t k = 0; k < s.n; k++) n += s.p[k].cycle == y->cycles[i].cycle;
+            CHECK(n > 0);
+            CHECK_INT(y->cycles[i].n_points, n);
+            total += y->cycles[i].n_points;
+        }
+        CHECK_INT(total, y->meta.n_points);
+        CHECK_INT(total, s.n);
+    }
+    bml_cycler_summary_free(y);
+    free(s.p);
+}
+
+/* found by fuzz/fuzz_cycler.c: a BioLogic time/s with a decimal comma (the locales that write "3,75" for
+ * 3.75 write the time so too) was refused as "neither seconds nor a date and time" */
+static void test_biologic_decimal_comma_time(void) {
+    write_text(tpath("commatime.mpt"), "EC-Lab ASCII FILE\nNb header lines : 3\n"
+                                       "time/s\tEcell/V\tI/mA\tQ charge/mA.h\tQ discharge/mA.h\n"
+                                       "0,000\t3,5\t1000\t0\t0\n"
+                                       "1800,25\t3,75\t1000\t500,5\t0\n"
+                                       "3600,5\t3,5\t-1000\t0\t400,25\n");
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("commatime.mpt"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 3);
+    if (s.n == 3) {
+        CHECK_NEAR(s.p[0].test_time_s, 0, 0);
+        CHECK_NEAR(s.p[1].test_time_s, 1800.25, 0);
+        CHECK_NEAR(s.p[2].test_time_s, 3600.5, 0);
+        CHECK(isnan(s.p[2].unix_time));
+    }
+    free(s.p);
+    s = (series){0};
+    /* a comma and a point together is not a number */
+    write_text(tpath("commatime2.mpt"), "time/s;Ecell/V;I/mA\n0;3,5;1\n1,000.5;3,5;1\n");
+    CHECK_ERR(bml_cycler_read(tpath("commatime2.mpt"), BML_CYCLER_BIOLOGIC, collect, &s, NULL), BML_ERR_PARSE,
+              "commatime2.mpt:3:1: column 'time/s': '1,000.5' is neither seconds nor a date and time");
+    free(s.p);
+}
+
+/* found with fuzz/fuzz_cycler.c's checks: a Novonix run time in hours past DBL_MAX / 3600 became an infinite
+ * test time (taken as a time that never goes backwards); a BioLogic .mpl's "Battery capacity : inf A.h" (or
+ * 1e999) became an infinite nominal capacity, so SoH against it was 0 */
+static bml_status ignore_row(const bml_cycler_point *pt, void *user) {
+    (void)pt, (void)user;
+    return BML_OK;
+}
+
+static void test_infinite_time_and_capacity(void) {
+    write_text(tpath("hours.csv"), "[Data]\nDate and Time,Cycle Number,Run Time (h),Current (A),Potential (V),Capacity (Ah)\n"
+                                   "2022-04-11 10:58:07,1,0,1,3.5,0\n2022-04-11 10:58:08,1,1e306,1,3.6,0.1\n");
+    CHECK_ERR(read_count(tpath("hours.csv"), BML_CYCLER_NOVONIX), BML_ERR_PARSE,
+              "hours.csv:4:3: column 'Run Time (h)': '1e306' is too large a time");
+    const char *mpl[2] = {"Battery capacity : inf A.h\n", "Battery capacity : 1e999 mA.h\n"};
+    for (int k = 0; k < 2; k++) {
+        write_text(tpath("infcap.csv"), "time/s;Ecell/V;I/mA;Q discharge/mA.h\n0;3,5;-1000;0\n1;3,4;-1000;0,5\n");
+        write_text(tpath("infcap.mpl"), mpl[k]);
+        bml_cycler_meta m;
+        CHECK_OK(bml_cycler_read(tpath("infcap.csv"), BML_CYCLER_BIOLOGIC, ignore_row, NULL, &m));
+        CHECK(isnan(m.nominal_capacity_ah));
+        bml_cycler_meta_free(&m);
+    }
+    /* a finite one is read */
+    write_text(tpath("infcap.mpl"), "Battery capacity : 2500 mA.h\n");
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("infcap.csv"), BML_CYCLER_BIOLOGIC, ignore_row, NULL, &m));
+    CHECK_NEAR(m.nominal_capacity_ah, 2.5, 1e-12);
+    bml_cycler_meta_free(&m);
+}
+
+/* found while seeding fuzz/fuzz_cycler.c: an Arbin export with Discharge_Capacity but no Charge_Capacity
+ * column (or the energies likewise) read every discharge as NaN: the rule "no capacity column: NaN" took
+ * the charge column's absence for both */
+static void test_discharge_without_charge_column(void) {
+    write_text(tpath("dis_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Discharge_Capacity,"
+                                      "Discharge_Energy\n0,0,1,1,-1,4.0,0,0\n1,1800,1,1,-1,3.8,0.5,1.95\n"
+                                      "2,3600,1,1,-1,3.6,1.0,3.8\n");
+    series s = {0};
+    CHECK_OK(bml_cycler_read(tpath("dis_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 3);
+    if (s.n == 3) {
+        CHECK_NEAR(s.p[2].discharge_ah, 1.0, 1e-12);
+        CHECK_NEAR(s.p[2].discharge_wh, 3.8, 1e-12);
+        CHECK(isnan(s.p[2].charge_ah) && isnan(s.p[2].charge_wh)); /* not logged */
+    }
+    free(s.p);
+    /* and the other way round */
+    write_text(tpath("ch_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity\n"
+                                     "0,0,1,1,1,3.6,0\n1,1800,1,1,1,3.8,0.5\n");
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(tpath("ch_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    CHECK_INT(s.n, 2);
+    if (s.n == 2) CHECK(s.p[1].charge_ah == 0.5 && isnan(s.p[1].discharge_ah) && isnan(s.p[1].charge_wh));
+    free(s.p);
+}
+
+/* found by fuzz/fuzz_cycler.c's check: a cycle index beyond int became a wrapped curve index (rpt) in the
+ * curves dataset (cycle 4294967297 was curve 1) */
+static void test_curve_cycle_beyond_int(void) {
+    write_text(tpath("bigcyc.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,"
+                                    "Discharge_Capacity\n0,0,1,4294967297,-1,4.0,0,0\n1,1800,1,4294967297,-1,3.8,0,0.5\n"
+                                    "2,3600,1,4294967297,-1,3.6,0,1.0\n");
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_cycler_curves(tpath("bigcyc.csv"), BML_CYCLER_AUTO, NULL, 1.0, NULL, &ds), BML_ERR_VALUE,
+              "bigcyc.csv:2: cycle 4294967297 is out of range");
+    CHECK(ds == NULL);
+    bml_dataset_free(ds);
+    /* the row-per-cycle dataset keeps it (as a number) */
+    CHECK_OK(bml_dataset_load_cycler(tpath("bigcyc.csv"), BML_CYCLER_AUTO, NULL, NULL, NULL, &ds));
+    if (ds) CHECK_NEAR(ds->cells[0].values[BML__OX_SET], 4294967297.0, 0);
+    bml_dataset_free(ds);
+}
+
+/* found while reading the splitter for fuzz/fuzz_cycler.c: with a format forced (detection refuses NUL
+ * bytes), a NUL in a row split it like a delimiter, so "1800<NUL>1" read as two fields */
+static void test_nul_bytes_forced_format(void) {
+    const char text[] = "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage\n0,0,1,1,1.0,3.5\n1,1800\0001,1,1.0,3.6\n";
+    FILE *f = fopen(tpath("nul.csv"), "wb");
+    if (!f) abort();
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_ARBIN), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
+    CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -772,7 +907,10 @@ int main(void) {
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere), T(test_huge_values),
-                                      T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name)};
+                                      T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name),
+                                      T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
+                                      T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
+                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

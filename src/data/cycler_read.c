@@ -133,10 +133,16 @@ static void on_record(int term, void *data) {
     r->rec_ready = 1;
 }
 
+/* libcsv's record terminator: '\n' alone. By default a '\r' ends a record too, so that a line with a bare
+ * '\r' inside would give libcsv two records at once, the second's fields overwriting the first's while it
+ * is still in use; rd_line strips the line's own "\r\n", and the fast path keeps an inner '\r' in its field. */
+static int is_newline(unsigned char c) { return c == '\n'; }
+
 /* Start record parsing with delimiter `delim`. */
 static bml_status rd_csv_begin(reader *r, char delim) {
     if (csv_init(&r->p, CSV_APPEND_NULL) != 0) return bml__fail(BML_ERR_NOMEM, "out of memory");
     csv_set_delim(&r->p, (unsigned char)delim);
+    csv_set_term_func(&r->p, is_newline);
     r->delim = delim;
     r->p_ready = 1;
     return BML_OK;
@@ -157,6 +163,11 @@ static int rd_record(reader *r, bml_status *st) {
             csv_fini(&r->p, on_field, on_record, r);
             if (r->nomem) break;
             return r->rec_ready ? 1 : 0;
+        }
+        /* (the splitting below would take a NUL for a delimiter; detection refuses them too) */
+        if (memchr(r->line, 0, (size_t)r->len)) {
+            *st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export", r->path, r->lineno);
+            return -1;
         }
         /* no quote and no record open: split at the delimiter in place, in one pass (most exports never
          * quote); a quote hands the line to libcsv */
@@ -551,7 +562,8 @@ static bml_status biologic_settings(source *s) {
         else if (starts_with(line, "Battery capacity")) {
             double q;
             char unit[16] = "";
-            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0) {
+            /* (sscanf reads "inf" and "1e999" as infinite: not a capacity) */
+            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0 && isfinite(q)) {
                 if (!strcmp(unit, "mA.h")) q /= 1000;
                 if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
             }
@@ -813,36 +825,39 @@ static bml_status field_error(const source *s, int col, const char *field, const
     return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", s->r.path, s->r.rec_line, col + 1, name, field, what);
 }
 
+/* a number as the file writes it (with a decimal comma where the layout uses them): 0, -1 when it is not
+ * one, -2 out of memory */
+static int parse_num(const colmap *m, const char *v, double *out) {
+    if (bml__parse_double(v, out) == 0) return 0;
+    if (!m->decimal_comma || !strchr(v, ',') || strchr(v, '.')) return -1;
+    char *tmp = bml__strdup(v);
+    if (!tmp) return -2;
+    for (char *p = tmp; *p; p++)
+        if (*p == ',') *p = '.';
+    int r = bml__parse_double(tmp, out) == 0 ? 0 : -1;
+    free(tmp);
+    return r;
+}
+
 /* the number in field `role` (NaN when the column is absent or the field empty and !required) */
 static bml_status num(const source *s, char **f, int role, int required, double *out) {
     int c = s->m.col[role];
     *out = NAN;
     if (c < 0) return BML_OK;
     const char *v = f[c];
-    if (bml__parse_double(v, out) == 0) {
+    int r = parse_num(&s->m, v, out);
+    if (r == 0) {
         *out *= s->m.scale[role];
         return BML_OK;
     }
+    *out = NAN;
+    if (r == -2) return bml__fail(BML_ERR_NOMEM, "out of memory");
     const char *t = v;
     while (isspace((unsigned char)*t)) t++;
     if (!*t || bml__streq_ci(t, "N/A") || bml__streq_ci(t, "nan")) {
-        *out = NAN;
         if (required) return field_error(s, c, v, "is empty");
         return BML_OK;
     }
-    if (s->m.decimal_comma && strchr(t, ',') && !strchr(t, '.')) {
-        char *tmp = bml__strdup(t);
-        if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        for (char *p = tmp; *p; p++)
-            if (*p == ',') *p = '.';
-        int ok = bml__parse_double(tmp, out) == 0;
-        free(tmp);
-        if (ok) {
-            *out *= s->m.scale[role];
-            return BML_OK;
-        }
-    }
-    *out = NAN;
     return field_error(s, c, v, "is not a number");
 }
 
@@ -922,7 +937,9 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             m->units_row = 0;
             if (nf && f[0][0] == '[') continue;
         }
-        if (m->stop && m->col[C_STATE] >= 0 && !strcmp(bml__trim(f[m->col[C_STATE]]), m->stop)) {
+        /* (a short row has no State field: the field count is checked below) */
+        if (m->stop && m->col[C_STATE] >= 0 && (size_t)m->col[C_STATE] < nf &&
+            !strcmp(bml__trim(f[m->col[C_STATE]]), m->stop)) {
             meta->n_stop++; /* the test's closing rows: the last state repeated, cycle and step reset */
             continue;
         }
@@ -949,7 +966,9 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (parse_maccor_time(tf, &t) != 0) st = field_error(s, m->col[C_TIME], tf, "is not a time (seconds or Nd HH:MM:SS)");
         } else if (m->tk == T_DATETIME_OR_SECONDS) {
             double u;
-            if (bml__parse_double(tf, &t) != 0) {
+            int pr = parse_num(m, tf, &t); /* seconds, with a decimal comma in some locales */
+            if (pr == -2) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            else if (pr != 0) {
                 if (parse_datetime(tf, &u) == 0) {
                     if (isnan(S.t0_unix)) S.t0_unix = u;
                     t = u - S.t0_unix;
@@ -961,6 +980,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         } else {
             st = num(s, f, C_TIME, 1, &t);
             if (m->tk == T_HOURS) t *= 3600.0;
+            /* hours past DBL_MAX / 3600 (the only time that can overflow) */
+            if (st == BML_OK && !isfinite(t)) st = field_error(s, m->col[C_TIME], tf, "is too large a time");
         }
         if (st != BML_OK) break;
         if (S.started && t < S.t_prev) {
@@ -1031,8 +1052,15 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             else if (dir < 0) S.sum[1] += dq, S.sum[3] += de;
             if (dir) S.dir = dir;
         }
-        if (m->col[C_QC] < 0 && m->col[C_Q] < 0) S.sum[0] = S.sum[1] = NAN;
-        if (m->col[C_EC] < 0 && m->col[C_E] < 0) S.sum[2] = S.sum[3] = NAN;
+        /* what the file does not log is NaN: each of the four apart (an export may hold the discharge alone) */
+        if (m->col[C_Q] < 0) {
+            if (m->col[C_QC] < 0) S.sum[0] = NAN;
+            if (m->col[C_QD] < 0) S.sum[1] = NAN;
+        }
+        if (m->col[C_E] < 0) {
+            if (m->col[C_EC] < 0) S.sum[2] = NAN;
+            if (m->col[C_ED] < 0) S.sum[3] = NAN;
+        }
         p.charge_ah = S.sum[0];
         p.discharge_ah = S.sum[1];
         p.charge_wh = S.sum[2];

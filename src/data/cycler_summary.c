@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -292,6 +293,7 @@ typedef struct {
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
     double first_discharge; /* discharge capacity of the first cycle with one (NaN before) */
+    size_t n_points;        /* rows of the open cycle */
     qv_list ch, dis;
 } builder;
 
@@ -361,6 +363,7 @@ static bml_status close_cycle(builder *b, int complete) {
     const bml_cycler_point *f = &b->first, *l = &b->last;
     c->cycle = f->cycle;
     c->complete = complete;
+    c->n_points = b->n_points;
     c->first_line = f->line;
     c->start_time_s = f->test_time_s;
     c->duration_s = l->test_time_s - f->test_time_s;
@@ -431,6 +434,7 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         b->flow_q = b->flow_t = b->flow_mean = 0;
         b->pending = 0;
         b->ch.n = b->dis.n = 0;
+        b->n_points = 0;
         b->last = *p;
     }
     /* every time difference within the cycle is then a number (the readers keep the time from going back) */
@@ -438,6 +442,7 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         return bml__fail(BML_ERR_VALUE, "%s:%zu: the test time goes from %g s at the start of cycle %ld to %g s, a span "
                                         "larger than the largest number", b->s->meta.path ? b->s->meta.path : "", p->line,
                          b->first.test_time_s, b->first.cycle, p->test_time_s);
+    b->n_points++;
     const bml_cycler_point *prev = &b->last;
     double dt = p->test_time_s - prev->test_time_s;
     if (dt > 0 && prev->current_a != 0) {
@@ -966,6 +971,11 @@ bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format fo
         for (size_t k = 0; st == BML_OK && k < s->n_cycles; k++) {
             bml_cycler_cycle *y = &s->cycles[k];
             if (!y->n_raw) continue;
+            if (y->cycle > INT_MAX || y->cycle < INT_MIN) { /* a curve's index (rpt) is an int */
+                st = bml__fail(BML_ERR_VALUE, "%s:%zu: cycle %ld is out of range for a curve's index", s->meta.path,
+                               y->first_line, y->cycle);
+                break;
+            }
             bml__curve c;
             memset(&c, 0, sizeof c);
             c.cell_id = bml__strdup(id);
