@@ -139,6 +139,9 @@ expect_fail report_metrics_fifo "fiforun/metrics.json: is a FIFO" timeout 20 "$B
 expect_fail compare_metrics_fifo "fiforun/metrics.json: is a FIFO" timeout 20 "$BML" compare runs/default fiforun
 rm fiforun/metrics.json && ln -s /dev/zero fiforun/metrics.json
 expect_fail report_metrics_device "fiforun/metrics.json: is a device" timeout 20 "$BML" report fiforun
+mkfifo lab.csv
+expect_fail structure_fifo "lab.csv: a FIFO, not a regular file or a folder: refused" timeout 20 "$BML" structure lab.csv --out labout
+expect_fail cycler_fifo "lab.csv: a FIFO, not a regular file or a folder: refused" timeout 20 "$BML" run $C data=cycler data.path=lab.csv
 # predict: a missing or non-regular model/model.json is said so (it was taken for a LOCO run)
 cp -r runs/default nomodel && rm nomodel/model/model.json
 D5="$SRC/data/oxford-lgm50t/Expt 5 - cell D (25degC) - Processed Data.csv"

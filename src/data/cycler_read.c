@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
@@ -757,9 +758,18 @@ static const char *known_formats =
     "Arbin CSV (Data_Point, Test_Time, ...), Maccor text (title line, Rec#<TAB>Cyc#...), BioLogic EC-Lab text "
     "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data]), Basytec CSV (Step,Status,...,AhAccu,...)";
 
+/* why path, not a regular file, cannot be read: missing, or a FIFO / device / folder (never opened: a FIFO
+ * would block) */
+static bml_status not_a_file(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+    return bml__fail(BML_ERR_IO, "%s: %s, not a regular file: refused", path,
+                     S_ISDIR(sb.st_mode) ? "a folder" : S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
+}
+
 bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
     *out = BML_CYCLER_AUTO;
-    if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+    if (!bml__is_file(path)) return not_a_file(path);
     reader r = {.path = path};
     r.f = fopen(path, "r");
     if (!r.f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
@@ -1091,7 +1101,7 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
     meta->nominal_capacity_ah = NAN;
     if ((unsigned)format >= N_FORMATS) return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
     if (format == BML_CYCLER_AUTO) BML__TRY(bml_cycler_detect(path, &format));
-    else if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
+    else if (!bml__is_file(path)) return not_a_file(path);
     meta->format = format;
     meta->path = bml__strdup(path);
     meta->cell = file_stem(path);

@@ -756,6 +756,10 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
         closedir(d);
         if (st == BML_OK) qsort(v.items, v.n, sizeof *v.items, bml__strcmp_ptr);
     } else {
+        struct stat sb;
+        if (stat(path, &sb) == 0) /* a FIFO is never opened: it would block */
+            return bml__fail(BML_ERR_IO, "%s: %s, not a regular file or a folder: refused", path,
+                             S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
         return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or folder", path);
     }
     for (size_t i = 0; st == BML_OK && i < v.n; i++) {
