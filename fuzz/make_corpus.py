@@ -197,7 +197,8 @@ def model(runs):
         for d, _, files in os.walk(os.path.join(runs, run, "model")):
             if "model.json" not in files:
                 continue
-            own = rd(d, "weights.bin") if "weights.bin" in files else rd(d, "booster_0.json")
+            own = (rd(d, "weights.bin") if "weights.bin" in files else rd(d, "booster_0.json") if "booster_0.json" in files
+                   else b"")  # the linear models keep everything in model.json
             if "booster_1.json" in files:
                 continue  # one file per input: the single-target models only
             put("model", run, rd(d, "model.json") + SEP + own + SEP + rd(d, "preprocess.json"))
@@ -265,6 +266,8 @@ def small_runs(bml, out):
         "acla": seq + ["model=acla", "model.attn_dim=4", "model.num_heads=1", "model.cnn_filters1=2", "model.cnn_filters2=2",
                        "model.hidden_dim=4", "model.latent_dim=2", "model.augment_dim=1", "model.ode_hidden=4",
                        "model.solver=euler"],
+        "ridge": ["model=ridge"],
+        "elastic_net_cv": ["model=elastic_net_cv", "model.n_alphas=5"],
     }
     for name, args in runs.items():
         subprocess.run([bml, "run"] + common + args + ["run_name=" + name], check=True, env=env,

@@ -63,7 +63,7 @@ if "$BML" features --config-dir "$SRC/configs" --out feats.csv -q && [ "$(wc -l 
 # bad input: clear errors, non-zero exit, nothing half-written
 C="--config-dir $SRC/configs"
 expect_fail missing_path "data/none: no such file or directory" "$BML" run $C data.path=data/none output_dir=runs
-expect_fail unknown_model "unknown model 'xgb' (valid: acla, cnn_lstm, lgbm, lstm_attn, mlp, neural_ode)" "$BML" run $C model=xgb
+expect_fail unknown_model "unknown model 'xgb' (valid: acla, cnn_lstm, elastic_net, elastic_net_cv, lasso, lgbm, lstm_attn, mlp, neural_ode, ols, pcr, pls, ridge)" "$BML" run $C model=xgb
 expect_fail unknown_split "unknown split 'kfold' (valid: " "$BML" run $C split=kfold
 "$BML" run $C explain=false figures=false output_dir=noexp run_name=noexplain -q >/dev/null 2>&1 && [ -f noexp/noexplain/predictions.csv ] &&
   [ ! -e noexp/noexplain/shap.csv ] && grep -q "enabled: false" noexp/noexplain/config.yaml && ok explain_false || bad explain_false
@@ -148,6 +148,13 @@ D5="$SRC/data/oxford-lgm50t/Expt 5 - cell D (25degC) - Processed Data.csv"
 expect_fail predict_model_missing "nomodel/model/model.json: missing: the run holds no saved model" "$BML" predict --run nomodel --data "$D5"
 mkfifo nomodel/model/model.json
 expect_fail predict_model_fifo "nomodel/model/model.json: not a regular file: refused" timeout 20 "$BML" predict --run nomodel --data "$D5"
+
+# the linear models: a LOCO study with SHAP values and importance, and predict with its first fold's model
+if "$BML" run --config-dir "$SRC/configs" model=elastic_net_cv split=loco figures=false output_dir=runs run_name=enet >enet.log 2>&1 &&
+   [ -s runs/enet/shap.csv ] && [ -s runs/enet/importance.csv ] && [ -s runs/enet/model/E5-A/model.json ] &&
+   grep -q '"l1_ratio"' enet.log; then ok run_elastic_net_cv_loco; else bad run_elastic_net_cv_loco; cat enet.log; fi
+"$BML" list models --config-dir "$SRC/configs" | grep -q '^  elastic_net_cv' && ok list_linear_models || bad list_linear_models
+expect_fail pls_too_many_components "n_components=9 must be from 1 to the 5 features" "$BML" run $C model=pls model.n_components=9
 
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -47,7 +47,7 @@ static void test_overrides(void) {
 static void test_errors(void) {
     bml_config *c = NULL;
     const char *a[] = {"model=transformer"};
-    CHECK_ERR(bml_config_compose(CONFIGS, a, 1, &c), BML_ERR_NOT_FOUND, "unknown model 'transformer' (valid: acla, cnn_lstm, lgbm, lstm_attn, mlp, neural_ode)");
+    CHECK_ERR(bml_config_compose(CONFIGS, a, 1, &c), BML_ERR_NOT_FOUND, "unknown model 'transformer' (valid: acla, cnn_lstm, elastic_net, elastic_net_cv, lasso, lgbm, lstm_attn, mlp, neural_ode, ols, pcr, pls, ridge)");
     const char *b[] = {"model.learning_rat=0.1"};
     CHECK_ERR(bml_config_compose(CONFIGS, b, 1, &c), BML_ERR_VALUE,
               "unknown config key 'model.learning_rat' (valid keys of 'model': name, n_estimators, learning_rate");

@@ -15,8 +15,9 @@ from .data import load_oxford, features, ica_features
 
 # The estimators (scikit-learn's interface) are imported on first use: `import batteryml` for a study does
 # not pay for importing scikit-learn (about half a second). `from batteryml import GBDTRegressor` works as usual.
-_ESTIMATORS = ("GBDTRegressor", "MLPRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor", "NeuralODERegressor",
-               "ACLARegressor", "load_model")
+_ESTIMATORS = ("GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor",
+               "ElasticNetRegressor", "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor",
+               "CNNLSTMRegressor", "NeuralODERegressor", "ACLARegressor", "load_model")
 
 
 def __getattr__(name):
@@ -33,5 +34,6 @@ def __dir__():
 
 __version__ = "0.1.0"
 __all__ = ["Error", "run", "load_run", "Run", "config_dir", "load_oxford", "features", "ica_features",
-           "GBDTRegressor", "MLPRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor", "NeuralODERegressor",
-           "ACLARegressor", "load_model"]
+           "GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
+           "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor",
+           "NeuralODERegressor", "ACLARegressor", "load_model"]

@@ -4,6 +4,10 @@ Static models take X (n_samples, n_features) and y (n_samples,) or (n_samples, n
 
     GBDTRegressor        the `lgbm` model (gradient-boosted trees on XGBoost; NaN features are missing values)
     MLPRegressor         the `mlp` model
+    OLSRegressor `ols`, RidgeRegressor `ridge`, LassoRegressor `lasso`, ElasticNetRegressor `elastic_net`,
+    ElasticNetCVRegressor `elastic_net_cv`, PLSRegressor `pls`, PCRRegressor `pcr`: the linear models
+    (scikit-learn's LinearRegression, Ridge, Lasso, ElasticNet, ElasticNetCV, PLSRegression and
+    StandardScaler-PCA-LinearRegression on the standardised features, one fit per output)
 
 Sequence models take one sequence per cell: X (n_cells, T, F), y (n_cells, T) or (n_cells, T, n_outputs), the
 padded steps at the end of each sequence marked by `lengths=` (steps per cell) or by rows of X that are all NaN
@@ -52,8 +56,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._lib import Error, check, ffi, lib, string, take_string
 from ._samples import CSamples, as_double_ptr, scaler_fit
 
-__all__ = ["GBDTRegressor", "MLPRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor", "NeuralODERegressor",
-           "ACLARegressor", "load_model", "to_sequences", "Sequences"]
+__all__ = ["GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
+           "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor",
+           "NeuralODERegressor", "ACLARegressor", "load_model", "to_sequences", "Sequences"]
 
 # --------------------------------------------------------------------------------------------- the C model
 
@@ -184,8 +189,9 @@ def _parse(text, kind):
             return float(text)
         if kind == "bool":
             return text.strip().lower() in ("true", "1", "yes", "on")
-        if kind == "list":
-            return tuple(int(float(v)) for v in text.strip().strip("[]").split(",") if v.strip())
+        if kind == "list":  # sizes stay ints (hidden_dims), fractions floats (l1_ratio)
+            vals = [float(v) for v in text.strip().strip("[]").split(",") if v.strip()]
+            return tuple(int(v) if v.is_integer() else v for v in vals)
     except ValueError:
         pass
     return text
@@ -509,6 +515,210 @@ class MLPRegressor(_StaticEstimator):
         self.scale_targets = scale_targets
         self.seed = seed
         self.random_state = random_state
+
+
+class _LinearEstimator(_StaticEstimator):
+    """The linear models: the features standardised with the training rows' statistics (after mean imputation of
+    NaN), then one fit per output. coef_ and intercept_ are on those standardised inputs."""
+
+    def _finish_fit(self, model):
+        super()._finish_fit(model)
+        names = [string(lib.bml_model_target_name(model.ptr, k)) for k in range(self.n_outputs_)]
+        coef = np.atleast_2d(self.importance("coef"))
+        self.coef_ = coef[0] if self._y_ndim == 1 else coef
+        icpt = np.array([float(self.fit_info_[n]["intercept"]) for n in names])
+        self.intercept_ = float(icpt[0]) if self._y_ndim == 1 else icpt
+        if "n_iter" in self.fit_info_[names[0]]:  # coordinate descent: sweeps of the (final) fit per output
+            it = np.array([int(self.fit_info_[n]["n_iter"]) for n in names])
+            self.n_iter_ = int(it[0]) if self._y_ndim == 1 else it
+
+    def shap_values(self, X):
+        """Exact SHAP values of the linear model, coef_j * (x_j - mean of x_j over the training rows) on the
+        standardised inputs: (n_samples, n_features + 1) for one output, else (n_samples, n_outputs,
+        n_features + 1); the last column is the expected value (the mean training prediction), and each row
+        adds up to the prediction."""
+        x = self._inputs(X)
+        n, O, F = x.shape[0], self.n_outputs_, x.shape[1]
+        phi = np.empty((n, O, F + 1), dtype=np.float64)
+        keep = []
+        with self._lock:
+            check(lib.bml_model_shap(self._model.ptr, as_double_ptr(x, keep), n, as_double_ptr(phi, keep)))
+        return phi[:, 0, :] if O == 1 else phi
+
+    def importance(self, kind="gain"):
+        """Coefficients as importance: "gain" or "total_gain" |coef|, "split" 1 for a non-zero coefficient,
+        "coef" the signed coefficient; (n_features,) for one output, else (n_outputs, n_features)."""
+        check_is_fitted(self)
+        O, F = self.n_outputs_, self.n_features_in_
+        imp = np.empty((O, F), dtype=np.float64)
+        keep = []
+        with self._lock:
+            check(lib.bml_model_importance(self._model.ptr, str(kind).encode("utf-8"), as_double_ptr(imp, keep)))
+        return imp[0] if O == 1 else imp
+
+    @property
+    def feature_importances_(self):
+        """|coef_| normalised to sum 1 (mean over outputs); zeros when every coefficient is zero."""
+        check_is_fitted(self)
+        imp = np.atleast_2d(self.importance("gain"))
+        tot = imp.sum(axis=1, keepdims=True)
+        imp = np.divide(imp, tot, out=np.zeros_like(imp), where=tot > 0)
+        return imp.mean(axis=0)
+
+
+_LINEAR_DOC = """
+
+    The features are standardised with the training rows' statistics (NaN first replaced by the training mean), as
+    `batteryml run` prepares them; several outputs are fitted one by one.
+
+    Fitted attributes: n_features_in_, feature_names_in_ (DataFrames), n_outputs_, impute_mean_, scaler_mean_,
+    scaler_scale_, coef_ ((n_features,) or (n_outputs, n_features), on the standardised inputs), intercept_,
+    n_iter_ (coordinate descent: sweeps), fit_info_ (per output: what fitting found). shap_values(X) gives exact SHAP values, importance(kind) the
+    coefficients."""
+
+
+class OLSRegressor(_LinearEstimator):
+    """Ordinary least squares: the library's `ols` model (configs/model/ols.yaml), scikit-learn's LinearRegression
+    on the standardised features. Collinear features get the minimum-norm solution.
+
+    Parameters
+    ----------
+    rcond : float, default=-1
+        Singular values below rcond times the largest count as zero. Negative: machine epsilon times
+        max(n_samples, n_features), numpy.linalg.lstsq's default (LinearRegression uses 2.220446049250313e-16).""" + \
+        _LINEAR_DOC
+    _model_name = "ols"
+
+    def __init__(self, rcond=-1.0):
+        self.rcond = rcond
+
+
+class RidgeRegressor(_LinearEstimator):
+    """Ridge regression: the library's `ridge` model (configs/model/ridge.yaml), scikit-learn's Ridge (Cholesky
+    solver) on the standardised features.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        The L2 penalty: minimises ||y - Xw||^2 + alpha ||w||^2 (alpha >= 0).""" + _LINEAR_DOC
+    _model_name = "ridge"
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+
+class LassoRegressor(_LinearEstimator):
+    """Lasso: the library's `lasso` model (configs/model/lasso.yaml), scikit-learn's Lasso (cyclic coordinate
+    descent, the same duality-gap stop) on the standardised features.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        The L1 penalty: minimises ||y - Xw||^2 / (2 n_samples) + alpha ||w||_1.
+    max_iter : int, default=1000
+        The most coordinate-descent sweeps.
+    tol : float, default=1e-4
+        Stop once a sweep changes no coefficient by more than tol times the largest and the duality gap is below
+        tol times the centred ||y||^2.""" + _LINEAR_DOC
+    _model_name = "lasso"
+
+    def __init__(self, alpha=1.0, max_iter=1000, tol=1e-4):
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+
+
+class ElasticNetRegressor(_LinearEstimator):
+    """Elastic net: the library's `elastic_net` model (configs/model/elastic_net.yaml), scikit-learn's ElasticNet
+    on the standardised features.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        The penalty: ||y - Xw||^2 / (2 n) + alpha l1_ratio ||w||_1 + alpha (1 - l1_ratio) ||w||^2 / 2.
+    l1_ratio : float, default=0.5
+        The mix of L1 (1) and L2 (0).
+    max_iter : int, default=1000
+        The most coordinate-descent sweeps.
+    tol : float, default=1e-4
+        The stopping tolerance (see LassoRegressor).""" + _LINEAR_DOC
+    _model_name = "elastic_net"
+
+    def __init__(self, alpha=1.0, l1_ratio=0.5, max_iter=1000, tol=1e-4):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.max_iter = max_iter
+        self.tol = tol
+
+
+class ElasticNetCVRegressor(_LinearEstimator):
+    """Elastic net with alpha and l1_ratio chosen by K-fold cross-validation: the library's `elastic_net_cv`
+    model (configs/model/elastic_net_cv.yaml), scikit-learn's ElasticNetCV with cv=KFold(cv) (no shuffling) on
+    the standardised features, one output at a time.
+
+    Parameters
+    ----------
+    l1_ratio : sequence of float, default=(0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1)
+        The L1 mixes to try, each in (0, 1].
+    n_alphas : int, default=100
+        Alphas per l1_ratio, log-spaced from alpha_max = max|X^T y| / (n l1_ratio) down to eps * alpha_max.
+    eps : float, default=1e-3
+        The smallest alpha over alpha_max.
+    cv : int, default=5
+        Folds: contiguous runs of the training rows (shuffle them first if their order matters).
+    max_iter : int, default=1000
+        The most coordinate-descent sweeps per fit.
+    tol : float, default=1e-4
+        The stopping tolerance (see LassoRegressor).""" + _LINEAR_DOC + """ alpha_ and l1_ratio_ (chosen,
+    per output where there are several)."""
+    _model_name = "elastic_net_cv"
+
+    def __init__(self, l1_ratio=(0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1), n_alphas=100, eps=1e-3, cv=5, max_iter=1000,
+                 tol=1e-4):
+        self.l1_ratio = l1_ratio
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def _finish_fit(self, model):
+        super()._finish_fit(model)
+        names = [string(lib.bml_model_target_name(model.ptr, k)) for k in range(self.n_outputs_)]
+        a = np.array([float(self.fit_info_[n]["alpha"]) for n in names])
+        r = np.array([float(self.fit_info_[n]["l1_ratio"]) for n in names])
+        self.alpha_, self.l1_ratio_ = (float(a[0]), float(r[0])) if self._y_ndim == 1 else (a, r)
+
+
+class PLSRegressor(_LinearEstimator):
+    """Partial least squares regression: the library's `pls` model (configs/model/pls.yaml), scikit-learn's
+    PLSRegression (NIPALS) on the standardised features, one output at a time (PLS1).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Latent components, at most n_features.
+    scale : bool, default=True
+        Divide the centred inputs and output by their standard deviations (n - 1) first.""" + _LINEAR_DOC
+    _model_name = "pls"
+
+    def __init__(self, n_components=2, scale=True):
+        self.n_components = n_components
+        self.scale = scale
+
+
+class PCRRegressor(_LinearEstimator):
+    """Principal component regression: the library's `pcr` model (configs/model/pcr.yaml),
+    make_pipeline(StandardScaler(), PCA(n_components), LinearRegression()) on the standardised features.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Principal components regressed on, at most min(n_samples, n_features).""" + _LINEAR_DOC
+    _model_name = "pcr"
+
+    def __init__(self, n_components=2):
+        self.n_components = n_components
 
 
 # --------------------------------------------------------------------------------------------- sequences
@@ -957,8 +1167,9 @@ class ACLARegressor(_LatentODEEstimator):
         self.time_feature = time_feature
 
 
-_CLASSES = {c._model_name: c for c in (GBDTRegressor, MLPRegressor, LSTMAttentionRegressor, CNNLSTMRegressor,
-                                       NeuralODERegressor, ACLARegressor)}
+_CLASSES = {c._model_name: c for c in (GBDTRegressor, MLPRegressor, OLSRegressor, RidgeRegressor, LassoRegressor,
+                                       ElasticNetRegressor, ElasticNetCVRegressor, PLSRegressor, PCRRegressor,
+                                       LSTMAttentionRegressor, CNNLSTMRegressor, NeuralODERegressor, ACLARegressor)}
 
 
 def load_model(path):

@@ -771,7 +771,7 @@ out:
 
 static void draw_importance(void *vc) {
     imp_ctx *c = vc;
-    char *t1 = draw_sprintf("mean |SHAP| for %s", c->target), *t2 = draw_sprintf("average gain per split (XGBoost) for %s", c->target);
+    char *t1 = draw_sprintf("mean |SHAP| for %s", c->target), *t2 = draw_sprintf("gain per split (lgbm) or |coefficient| (linear models) for %s", c->target);
     if (t1 && t2) {
         draw_bars(c, c->c_shap, t1, 0.58, 0.92);
         draw_bars(c, c->c_gain, t2, 0.1, 0.44);

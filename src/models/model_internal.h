@@ -59,5 +59,13 @@ extern const bml__model_def bml__model_lstm_attn;
 extern const bml__model_def bml__model_cnn_lstm;
 extern const bml__model_def bml__model_neural_ode;
 extern const bml__model_def bml__model_acla;
+/* models/linear.c */
+extern const bml__model_def bml__model_ols;
+extern const bml__model_def bml__model_ridge;
+extern const bml__model_def bml__model_lasso;
+extern const bml__model_def bml__model_elastic_net;
+extern const bml__model_def bml__model_elastic_net_cv;
+extern const bml__model_def bml__model_pls;
+extern const bml__model_def bml__model_pcr;
 
 #endif

@@ -8,7 +8,9 @@
 #include "models/model_internal.h"
 
 static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp, &bml__model_lstm_attn, &bml__model_cnn_lstm,
-                                              &bml__model_neural_ode, &bml__model_acla};
+                                              &bml__model_neural_ode, &bml__model_acla, &bml__model_ols, &bml__model_ridge,
+                                              &bml__model_lasso, &bml__model_elastic_net, &bml__model_elastic_net_cv,
+                                              &bml__model_pls, &bml__model_pcr};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 size_t bml_model_registry_count(void) { return N_DEFS; }
