@@ -1374,8 +1374,8 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
     size_t n_shap = 0;
     for (size_t f = 0; f < sp->n_folds; f++) n_shap += folds[f].shap ? folds[f].n_shap : 0;
     if (folds[0].shap)
-        say(opts, "[6/7] explain   TreeSHAP values of %zu of %zu evaluated rows (explain.shap_max_samples=%zu) and feature importance",
-            n_shap, n_eval, ex.max_samples);
+        say(opts, "[6/7] explain   %s values of %zu of %zu evaluated rows (explain.shap_max_samples=%zu) and feature importance",
+            strcmp(mname, "lgbm") ? "exact SHAP" : "TreeSHAP", n_shap, n_eval, ex.max_samples);
     else if (!ex.enabled && !s->seq_len)
         say(opts, "[6/7] explain   skipped (explain.enabled=false): no SHAP values or feature importance");
     else say(opts, "[6/7] explain   %s", folds[0].shap  ? "TreeSHAP values and feature importance"
