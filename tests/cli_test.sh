@@ -156,5 +156,21 @@ if "$BML" run --config-dir "$SRC/configs" model=elastic_net_cv split=loco figure
 "$BML" list models --config-dir "$SRC/configs" | grep -q '^  elastic_net_cv' && ok list_linear_models || bad list_linear_models
 expect_fail pls_too_many_components "n_components=9 must be from 1 to the 5 features" "$BML" run $C model=pls model.n_components=9
 
+
+# SIGINT / SIGTERM stop a study through the library's cancel flag: one message, exit 128 + signal, nothing written
+for sig in INT TERM; do
+  rm -rf cancelled
+  "$BML" run $C output_dir=cancelled model=mlp training.epochs=10000000 training.patience=0 figures=false >c.out 2>c.err &
+  pid=$!
+  for _ in $(seq 100); do grep -q '^\[4/7\]' c.out && break; sleep 0.1; done
+  sleep 0.3
+  kill -$sig $pid
+  wait $pid
+  rc=$?
+  want=$([ $sig = INT ] && echo 130 || echo 143)
+  if [ $rc -eq "$want" ] && grep -q "cancelled by SIG$sig" c.err && [ -z "$(ls -A cancelled 2>/dev/null)" ]; then ok "run_sig$sig"
+  else bad "run_sig$sig"; echo "  exit $rc"; cat c.err; ls -A cancelled; fi
+done
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

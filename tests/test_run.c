@@ -27,7 +27,7 @@ static bml_run_result *run(const char *const *ov, size_t n, int write, bml_statu
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, all, n + 1, &c));
     if (!c) return NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write, NULL, NULL, NULL};
     bml_run_result *r = NULL;
     bml_status st = bml_run_experiment(c, &o, &r);
     if (st != want) {
@@ -78,7 +78,7 @@ static void test_default_study(void) {
     bml_config *c = NULL;
     const char *ov[] = {"run_name=rerun"};
     CHECK_OK(bml_config_load_resolved(cfgp, CONFIGS, ov, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
     bml_run_result *r2 = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r2));
     if (r2) {
@@ -124,7 +124,7 @@ static void test_loco_and_modes(void) {
     CHECK(bml__is_file(p));
     free(p);
     char *metrics = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
     CHECK_ERR(bml_run_predict(r->run_dir, DATA_DIR, NULL, "/tmp/x.csv", &o, &metrics), BML_ERR_VALUE, "--fold");
     bml_run_result_free(r);
 }
@@ -141,7 +141,7 @@ static void test_predict_rows(void) {
     bml_run_result *r = run(ov, 3, 1, BML_OK);
     if (!r) return;
     char *line = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, keep_line, &line, 0, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, keep_line, &line, 0, NULL, NULL, NULL};
     bml_samples *rows = NULL;
     double *pred = NULL;
     char *metrics = NULL, *metrics2 = NULL, *csv = NULL;
@@ -228,7 +228,7 @@ static void test_failure_leaves_nothing(void) {
     const char *ro[] = {"output_dir=/proc/bml-cannot-write"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, ro, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
     bml_run_result *r = NULL;
     if (c) CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_IO, "/proc/bml-cannot-write");
     CHECK(r == NULL);
@@ -271,7 +271,7 @@ static void test_mlp_study(void) {
     /* predict with a fold's model reproduces that fold's predictions */
     char out[128], *metrics = NULL;
     snprintf(out, sizeof out, "%s/pred_mlp.csv", outdir);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
     CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell D (25degC) - Processed Data.csv", "E5-D", out, &o, &metrics));
     if (metrics) {
         cJSON *j = cJSON_Parse(metrics);
@@ -298,7 +298,7 @@ static void test_mlp_study(void) {
 static void check_predict_e5e(const bml_run_result *r, const char *csv_name, const char *target) {
     char out[128], *metrics = NULL;
     snprintf(out, sizeof out, "%s/%s", outdir, csv_name);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL};
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
     CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
                              &metrics));
     if (metrics) {
@@ -807,6 +807,49 @@ static void test_figures_bad_csv(void) {
     free(dir);
 }
 
+/* bml_run_opts.cancel: a study asked to stop returns BML_ERR_CANCELLED and writes nothing, whether the flag
+ * was set before the call or from another thread while its folds train (the CLI sets it on SIGINT/SIGTERM) */
+typedef struct {
+    int *flag;
+} canceller;
+
+static void *cancel_soon(void *arg) {
+    canceller *c = arg;
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    __atomic_store_n(c->flag, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void test_cancel_study(void) {
+    char od[160];
+    snprintf(od, sizeof od, "output_dir=%s/cancelled", outdir);
+    const char *ov[] = {od, "model=mlp", "training.epochs=10000000", "training.patience=0", "split=loco", "figures=false"};
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(CONFIGS, ov, 6, &c));
+    if (!c) return;
+    int flag = 1;
+    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, &flag};
+    bml_run_result *r = NULL;
+    CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_CANCELLED, "study cancelled after loading the data: nothing written");
+    CHECK(r == NULL);
+    flag = 0;
+    canceller k = {&flag};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cancel_soon, &k) == 0);
+    CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_CANCELLED, "training cancelled in epoch");
+    pthread_join(th, NULL);
+    CHECK(r == NULL);
+    char path[200];
+    snprintf(path, sizeof path, "%s/cancelled", outdir);
+    DIR *d = opendir(path); /* nothing written: no run folder, no partial one */
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d));) entries += e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."));
+    if (d) closedir(d);
+    CHECK_INT(entries, 0);
+    bml_config_free(c);
+}
+
 int main(void) {
     snprintf(outdir, sizeof outdir, "/tmp/bml-test-run-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
@@ -814,7 +857,7 @@ int main(void) {
                                       T(test_seeded_random_split_reproducible), T(test_mlp_study), T(test_sequence_studies), T(test_neural_ode_study), T(test_acla_study),
                                       T(test_table_study), T(test_atomic_write), T(test_stage_dirs), T(test_run_paths),
                                       T(test_explain_subsample), T(test_figures_wide_and_long), T(test_figures_two_threads),
-                                      T(test_figures_bad_csv)};
+                                      T(test_figures_bad_csv), T(test_cancel_study)};
     int rc = run_tests("run", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", outdir);

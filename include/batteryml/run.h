@@ -27,6 +27,10 @@ typedef struct {
     int write_run_dir;    /* 1: write the run directory under config key output_dir */
     bml_epoch_fn progress; /* NULL: none; called after each training epoch of neural models */
     void *progress_user;
+    /* NULL: none. When *cancel becomes non-zero (from any thread or a signal handler: a plain int store), the
+     * study stops at the next stage, fold, mini-batch or boosting round and returns BML_ERR_CANCELLED, leaving
+     * no run directory (as after any failure). Borrowed: it must outlive the call. */
+    const int *cancel;
 } bml_run_opts;
 
 typedef struct {

@@ -289,6 +289,7 @@ typedef struct {
     int write_run_dir;
     bml_epoch_fn progress;
     void *progress_user;
+    const int *cancel;
 } bml_run_opts;
 typedef struct {
     char *run_dir;

@@ -11,6 +11,7 @@ the build folder of the source tree this package sits in (build/ beside python/)
 """
 import os
 import sys
+import threading
 
 __all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string"]
 
@@ -82,3 +83,37 @@ def check(status):
         raise Error(string(lib.bml_last_error()) or string(lib.bml_status_describe(status)),
                     string(lib.bml_status_name(status)))
     return status
+
+
+def call_cancellable(flag, fn, *args):
+    """Run the library call fn(*args) in a helper thread (cffi releases the GIL) while this thread waits, so
+    that Ctrl-C arrives at once: KeyboardInterrupt sets *flag (the call's cancel flag: bml_run_opts.cancel,
+    bml_model_set_cancel), waits for the library to stop (BML_ERR_CANCELLED, nothing left half-written) and is
+    raised. Otherwise raises Error with the message the failing call left in its own thread, or returns."""
+    result = {}
+
+    def work():
+        st = fn(*args)
+        result["status"] = st
+        if st != 0:  # the message is thread-local: read it in the calling thread
+            result["error"] = (string(lib.bml_last_error()) or string(lib.bml_status_describe(st)),
+                               string(lib.bml_status_name(st)))
+    t = threading.Thread(target=work, name="batteryml-call", daemon=True)
+    interrupted = None
+    t.start()
+    try:
+        while t.is_alive():
+            try:
+                t.join(0.05)
+            except KeyboardInterrupt as e:  # stop the library, then raise it
+                interrupted = e
+                flag[0] = 1
+    finally:
+        if t.is_alive():  # any other exception here: stop the call before leaving
+            flag[0] = 1
+            t.join()
+    if interrupted is not None:
+        raise interrupted
+    if result.get("status", 0) != 0:
+        raise Error(*result["error"])
+    return 0

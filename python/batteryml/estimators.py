@@ -53,7 +53,7 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._lib import Error, check, ffi, lib, string, take_string
+from ._lib import Error, call_cancellable, check, ffi, lib, string, take_string
 from ._samples import CSamples, as_double_ptr, scaler_fit
 
 __all__ = ["GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
@@ -108,39 +108,19 @@ def _fit_with_callback(model, train, val, seed, on_epoch):
                 raised.append(value if value is not None else exc())
             flag[0] = 1
         cb = ffi.callback("bml_epoch_fn", call, onerror=on_error)
-    result = {}
-
-    def work():
-        st = lib.bml_model_fit(model.ptr, train, val, seed)
-        result["status"] = st
-        if st != 0:  # the message is the fitting thread's own
-            result["error"] = (string(lib.bml_last_error()) or string(lib.bml_status_describe(st)),
-                               string(lib.bml_status_name(st)))
     lib.bml_model_set_cancel(model.ptr, flag)
     if cb is not None:
         lib.bml_model_set_epoch_callback(model.ptr, cb, ffi.NULL)
-    interrupted = None
     try:
-        t = threading.Thread(target=work, name="batteryml-fit", daemon=True)
-        t.start()
-        while t.is_alive():
-            try:
-                t.join(0.05)
-            except KeyboardInterrupt as e:  # stop the library, then raise it
-                interrupted = e
-                flag[0] = 1
+        call_cancellable(flag, lib.bml_model_fit, model.ptr, train, val, seed)
+    except Error:
+        if not raised:
+            raise
     finally:
-        if interrupted is not None or not result:
-            flag[0] = 1
-            t.join()
         lib.bml_model_set_epoch_callback(model.ptr, ffi.NULL, ffi.NULL)
         lib.bml_model_set_cancel(model.ptr, ffi.NULL)
-    if interrupted is not None:
-        raise interrupted
     if raised:
         raise raised[0]
-    if result.get("status", 0) != 0:
-        raise Error(*result["error"])
 
 
 def _load_c_model(path):

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from ._lib import Error, check, ffi, lib, library_path, string, take_string
+from ._lib import Error, call_cancellable, check, ffi, lib, library_path, string, take_string
 
 __all__ = ["run", "load_run", "Run", "config_dir"]
 
@@ -169,6 +169,7 @@ class _Reporter:
         self.c_log = ffi.callback("void(void *, const char *)", self._on_log, onerror=self._on_error)
         self.c_progress = ffi.callback("void(void *, long, long, double, double)", self._on_epoch,
                                        onerror=self._on_error)
+        self.cancel = ffi.new("int *", 0)  # bml_run_opts.cancel: set by Ctrl-C or a failing callback
 
     def wants_progress(self):
         return self.mode is not None or self.progress_fn is not None
@@ -176,6 +177,7 @@ class _Reporter:
     def _on_error(self, exc, value, tb):
         if self.error is None:
             self.error = value if value is not None else exc()
+        self.cancel[0] = 1  # an exception in a callback stops the study; it is raised once the call returns
 
     def _clear(self):
         if not self._shown:
@@ -256,6 +258,8 @@ def _opts(base_dir, reporter, write_run_dir):
         if reporter.wants_progress():
             o.progress = reporter.c_progress
     o.write_run_dir = 1 if write_run_dir else 0
+    if reporter is not None:
+        o.cancel = reporter.cancel
     return o, keep
 
 
@@ -279,15 +283,19 @@ def run(overrides=(), config_dir=None, *, config_file=None, log=None, progress=N
     reporter = _Reporter(log=log, progress=progress, verbose=verbose, quiet=quiet)
     opts, keep = _opts(_base_dir(cfg.dir), reporter, True)
     out = ffi.new("bml_run_result **")
-    st = lib.bml_run_experiment(cfg.ptr, opts, out)
+    out[0] = ffi.NULL
     try:
-        reporter.finish()
+        try:
+            call_cancellable(reporter.cancel, lib.bml_run_experiment, cfg.ptr, opts, out)
+        except Error:
+            if reporter.error is None:
+                raise
+        reporter.finish()  # raises the exception a callback raised (it cancelled the study)
     finally:
-        if st == 0:
+        if out[0] != ffi.NULL:
             res = out[0]
             run_dir = string(res.run_dir)
             lib.bml_run_result_free(res)
-    check(st)
     del keep
     r = Run(run_dir)
     r.log = reporter.lines

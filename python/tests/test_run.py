@@ -269,6 +269,54 @@ def test_callback_exception_raised_after_the_call(configs, tmp_path):
 
     with pytest.raises(KeyError, match="from the callback"):
         batteryml.run(["figures=false", "output_dir=%s" % tmp_path], config_dir=configs, log=bad)
+    assert os.listdir(tmp_path) == []  # the exception cancelled the study: nothing written
+
+
+_RUN_CHILD = r"""
+import os, sys, time
+import batteryml
+out = sys.argv[2]
+try:
+    batteryml.run(["model=mlp", "training.epochs=10000000", "training.patience=0", "figures=false",
+                   "output_dir=" + out], config_dir=sys.argv[1],
+                  log=lambda line: print("line", line, flush=True), progress=False)
+except KeyboardInterrupt:
+    print("interrupted %.3f" % time.monotonic(), flush=True)
+    sys.exit(0)
+print("finished", flush=True)
+sys.exit(3)
+"""
+
+
+def test_ctrl_c_stops_a_study(configs, tmp_path):
+    """A real SIGINT to a child interpreter inside batteryml.run: KeyboardInterrupt within a generous bound,
+    the study stopped through bml_run_opts.cancel, nothing written."""
+    import signal
+    import time
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(batteryml.__file__)))]
+                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    out = tmp_path / "runs"
+    p = subprocess.Popen([sys.executable, "-c", _RUN_CHILD, configs, str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in p.stdout:
+            if line.startswith("line [4/7]"):
+                break
+        time.sleep(0.5)  # training
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        rest, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, (rest, err)
+    last = rest.split()
+    assert "interrupted" in last, (rest, err)
+    latency = float(last[last.index("interrupted") + 1]) - sent
+    assert latency < 5.0, latency
+    assert not out.exists() or [f for f in os.listdir(out)] == [], os.listdir(out)
+    print("batteryml.run: KeyboardInterrupt %.3f s after SIGINT" % latency)
 
 
 def test_gil_released_during_the_study(configs, tmp_path):

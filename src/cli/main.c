@@ -2,6 +2,7 @@
 #define _DEFAULT_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,36 @@ static int usage_error(const char *msg, const char *arg) {
 static int fail(void) {
     fprintf(stderr, "batteryml: error: %s\n", bml_last_error());
     return 1;
+}
+
+/* SIGINT / SIGTERM during a study or lr-find: the library's cancel flag (bml_run_opts.cancel), so that it stops
+ * at the next stage, fold, mini-batch or boosting round and leaves nothing behind; one message and exit
+ * 128 + the signal. The handler is reset by the first signal: a second one ends the program at once. */
+static int g_cancel;
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) {
+    g_stop_signal = sig;
+    __atomic_store_n(&g_cancel, 1, __ATOMIC_RELAXED);
+}
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* the exit of a failed study: 128 + signal when it was cancelled by one */
+static int fail_or_cancelled(bml_status st) {
+    if (st == BML_ERR_CANCELLED && g_stop_signal) {
+        fprintf(stderr, "\nbatteryml: cancelled by %s: nothing written\n", g_stop_signal == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM");
+        return 128 + g_stop_signal;
+    }
+    return fail();
 }
 
 static int g_progress_shown;
@@ -452,9 +483,10 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     }
     if (a->jobs && !under_mpi) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
     char *base = base_dir_of(find_config_dir(a));
-    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
+    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL, &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
+    catch_stop_signals();
     if (under_mpi) {
         int rc = bml_cli_run_ranks(cfg, &o, a->quiet, argc, argv);
         free(base);
@@ -465,7 +497,7 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     bml_status st = bml_run_experiment(cfg, &o, &r);
     free(base);
     bml_config_free(cfg);
-    if (st != BML_OK) return fail();
+    if (st != BML_OK) return fail_or_cancelled(st);
     if (a->quiet) printf("%s\n", r->run_dir);
     bml_run_result_free(r);
     return 0;
@@ -477,8 +509,9 @@ static int cmd_lr_find(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
-    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
+    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL, &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
+    catch_stop_signals();
     bml_lr_find_result *r = NULL;
     char *dir = NULL;
     int n_fig = 0;
@@ -486,7 +519,7 @@ static int cmd_lr_find(const args_t *a) {
     if (st == BML_OK) st = bml_lr_find_write(r, cfg, a->out, &dir);
     if (st == BML_OK && strcmp(bml_config_get(cfg, "figures") ? bml_config_get(cfg, "figures") : "true", "false"))
         st = bml_run_plot(dir, &n_fig);
-    int rc = st == BML_OK ? 0 : fail();
+    int rc = st == BML_OK ? 0 : fail_or_cancelled(st);
     if (!rc && a->quiet) printf("%g\n", r->suggestion);
     else if (!rc)
         printf("lr-find: %zu steps from %.3g to %.3g; suggested learning rate %.6g (steepest descent of the smoothed loss)\n"
@@ -645,7 +678,7 @@ static int cmd_predict(const args_t *a) {
     if (!a->run || !a->data) return usage_error("predict needs --run RUN_DIR and --data PATH", NULL);
     if (a->n_positionals) return usage_error("unexpected argument", a->positional);
     const char *out = a->out ? a->out : "predictions.csv";
-    bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
+    bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL, NULL};
     char *metrics = NULL;
     if (bml_run_predict(a->run, a->data, a->fold, out, &o, &metrics) != BML_OK) return fail();
     if (metrics && !a->quiet) printf("metrics:\n%s\n", metrics);

@@ -312,6 +312,13 @@ static bml_status shap_rows_of(const explain_opts *ex, size_t n_eval, size_t **r
     return BML_OK;
 }
 
+/* BML_ERR_CANCELLED once the caller asked the study to stop (bml_run_opts.cancel) */
+static bml_status check_cancel(const bml_run_opts *opts, const char *where) {
+    if (opts && opts->cancel && __atomic_load_n(opts->cancel, __ATOMIC_RELAXED))
+        return bml__fail(BML_ERR_CANCELLED, "study cancelled %s: nothing written", where);
+    return BML_OK;
+}
+
 static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
                            uint64_t seed, const explain_opts *ex, const bml_run_opts *opts, fold_out *fo,
                            bml_run_result *res) {
@@ -321,8 +328,10 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
     const size_t *ev_idx = bml_fold_eval(fold, &n_ev_samples);
     fo->eval_is_test = fold->n_test > 0;
     const char *mname = cfg_str(cfg, "model.name", "lgbm");
+    BML__TRY(check_cancel(opts, "before a fold"));
     BML__TRY(create_model(cfg, mname, NULL, 0, &fo->model));
     bml_model_set_epoch_callback(fo->model, opts->progress, opts->progress_user);
+    bml_model_set_cancel(fo->model, opts->cancel);
     bml_status st;
     bml_samples *tr = NULL, *va = NULL, *ev = NULL;
     double *yp = NULL;
@@ -1083,6 +1092,7 @@ static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all,
     bml_model *m = NULL;
     BML__TRY(create_model(cfg, mname, extra, 4, &m));
     bml_model_set_epoch_callback(m, opts ? opts->progress : NULL, opts ? opts->progress_user : NULL);
+    bml_model_set_cancel(m, opts ? opts->cancel : NULL);
     bml_samples *tr = NULL;
     bml__track_preprocess pre = {0};
     bml_lr_find_result *r = calloc(1, sizeof *r);
@@ -1251,6 +1261,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
 
     /* 2. pipeline */
     t = now_s();
+    if ((st = check_cancel(opts, "after loading the data")) != BML_OK) goto fail;
     if ((st = bml_run_build_samples(cfg, ds, 0, &s)) != BML_OK) goto fail;
     res->t_pipeline = now_s() - t;
     {
@@ -1316,6 +1327,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
     }
 
     /* 4-6. fit, evaluate, explain per fold */
+    if ((st = check_cancel(opts, "before training")) != BML_OK) goto fail;
     say(opts, "[4/7] train     model %s (%s)", mname, sp->n_folds == 1 ? "one fold" : "every fold");
     folds = bml__calloc(sp->n_folds, sizeof *folds);
     if (!folds) goto nomem;
@@ -1386,6 +1398,11 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
 
     /* 7. write */
     t = now_s();
+    if ((st = check_cancel(opts, "before writing the run")) != BML_OK) {
+        cJSON_Delete(metrics);
+        bml__track_eval_release(&ev);
+        goto fail;
+    }
     if (opts->write_run_dir) {
         bml__track_fold *tf = bml__calloc(sp->n_folds, sizeof *tf);
         if (!tf) {
