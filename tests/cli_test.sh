@@ -172,5 +172,22 @@ for sig in INT TERM; do
   else bad "run_sig$sig"; echo "  exit $rc"; cat c.err; ls -A cancelled; fi
 done
 
+
+# figures are drawn by a child process: PLplot aborting (here made to, through LD_PRELOAD of its plinit) fails the
+# study cleanly, with nothing written, instead of killing the program (issue 19: GLib/fontconfig aborts under
+# memory limits took the study, or a Python interpreter, with them)
+printf '#include <stdlib.h>\nvoid c_plinit(void) { abort(); }\n' >plabort.c
+if cc -shared -fPIC -o plabort.so plabort.c 2>/dev/null; then
+  rm -rf figcrash
+  expect_fail figures_crash_contained "the drawing process was killed by signal 6" \
+    env LD_PRELOAD="$PWD/plabort.so" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+    "$BML" run $C output_dir=figcrash
+  [ -z "$(ls -A figcrash 2>/dev/null)" ] && ok figures_crash_nothing_written || { bad figures_crash_nothing_written; ls -A figcrash; }
+  expect_fail plot_crash_contained "the drawing process was killed by signal 6" \
+    env LD_PRELOAD="$PWD/plabort.so" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$BML" plot runs/default
+else
+  echo "skip cli/figures_crash_contained: no C compiler for the PLplot shim"
+fi
+
 echo "cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

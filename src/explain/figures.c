@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -1378,7 +1380,7 @@ bml_status bml__figures_sweep(const char *sweep_dir, const char *metric, int *n_
 
 bml_status bml__figures_draw(const char *run_dir, int *n_written) { return bml__figures_draw_noting(run_dir, n_written, NULL); }
 
-bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **skipped) {
+static bml_status draw_here(const char *run_dir, int *n_written, char **skipped) {
     if (n_written) *n_written = 0;
     if (skipped) *skipped = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
@@ -1422,5 +1424,121 @@ bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **
     for (int f = 0; f < N_FILES; f++) table_free(&t[f]);
     free(dir);
     if (n_written) *n_written = o.count;
+    return st;
+}
+
+/* ------------------------------------------------------------------ drawing in a child process
+ * PLplot, cairo, pango and fontconfig abort or crash on an allocation failure (seen under `ulimit -v`: GLib
+ * aborting when it cannot create pango's thread, SIGSEGV in fontconfig), which would take the whole study (or a
+ * Python interpreter) with them. So the figures are drawn by a child process (fork): it writes into the run's
+ * figures/ folder and reports its status, message, count and notes through a pipe; a child that crashes or
+ * is killed is an error naming the signal, and the study fails cleanly (its partial folder is removed as after
+ * any failure). BML_FIGURES_IN_PROCESS=1 draws in this process instead (debugging). */
+static int write_all_fd(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* the child's report: int32 status, int32 count, then the message and the notes, each as uint32 length + bytes */
+static void child_report(int fd, bml_status st, int n, const char *msg, const char *notes) {
+    int32_t head[2] = {(int32_t)st, (int32_t)n};
+    uint32_t lm = msg ? (uint32_t)strlen(msg) : 0, ln = notes ? (uint32_t)strlen(notes) : 0;
+    int bad = write_all_fd(fd, head, sizeof head) || write_all_fd(fd, &lm, sizeof lm) || write_all_fd(fd, msg ? msg : "", lm) ||
+              write_all_fd(fd, &ln, sizeof ln) || write_all_fd(fd, notes ? notes : "", ln);
+    close(fd);
+    _exit(bad ? 3 : 0);
+}
+
+static int take(const char *buf, size_t len, size_t *at, void *out, size_t n) {
+    if (len - *at < n) return -1;
+    memcpy(out, buf + *at, n);
+    *at += n;
+    return 0;
+}
+
+bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **skipped) {
+    if (n_written) *n_written = 0;
+    if (skipped) *skipped = NULL;
+    const char *inproc = getenv("BML_FIGURES_IN_PROCESS");
+    if (inproc && !strcmp(inproc, "1")) return draw_here(run_dir, n_written, skipped);
+    int p[2];
+    if (pipe(p) != 0) return bml__fail(BML_ERR_IO, "figures: cannot make a pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        return bml__fail(BML_ERR_IO, "figures: cannot start the drawing process: %s", strerror(e));
+    }
+    if (pid == 0) { /* the child: draw, report, _exit (no atexit handlers, no stdio flushed twice) */
+        close(p[0]);
+        int n = 0;
+        char *notes = NULL;
+        bml_status st = draw_here(run_dir, &n, skipped ? &notes : NULL);
+        child_report(p[1], st, n, st == BML_OK ? "" : bml_last_error(), notes);
+    }
+    close(p[1]);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rerr = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            size_t nc = cap ? 2 * cap : 8192;
+            char *nb = realloc(buf, nc);
+            if (!nb) {
+                rerr = ENOMEM;
+                break;
+            }
+            buf = nb, cap = nc;
+        }
+        ssize_t r = read(p[0], buf + len, cap - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rerr = errno;
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    bml_status st;
+    int32_t head[2];
+    uint32_t lm = 0, ln = 0;
+    size_t at = 0;
+    if (WIFSIGNALED(status)) {
+        st = bml__fail(BML_ERR_BACKEND,
+                       "figures: the drawing process was killed by signal %d (%s): a crash or abort in PLplot, cairo, pango "
+                       "or fontconfig (out of memory?); nothing written (figures=false skips the figures)",
+                       WTERMSIG(status), strsignal(WTERMSIG(status)));
+    } else if (rerr == ENOMEM) {
+        st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rerr || take(buf, len, &at, head, sizeof head) ||
+               take(buf, len, &at, &lm, sizeof lm) || len - at < lm) {
+        st = bml__fail(BML_ERR_BACKEND, "figures: the drawing process ended with status %d and no report",
+                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    } else {
+        const char *msg = buf + at;
+        at += lm;
+        const char *notes = NULL;
+        if (take(buf, len, &at, &ln, sizeof ln) == 0 && len - at >= ln) notes = buf + at;
+        st = (bml_status)head[0];
+        if (st != BML_OK) {
+            bml__fail(st, "%.*s", (int)lm, msg);
+        } else {
+            if (n_written) *n_written = head[1];
+            if (skipped && notes && ln) {
+                *skipped = bml__strndup(notes, ln);
+                if (!*skipped) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            }
+        }
+    }
+    free(buf);
     return st;
 }
