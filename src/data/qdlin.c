@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,17 +35,67 @@ void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
 }
 
 /* ------------------------------------------------------------------ the numeric matrix */
+static const double P10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* One field at p, ending at ',' or at `le` (the line's end): Clinger's fast path straight from the buffer (a
+ * decimal of at most 19 digits worth at most 2^53 with |exponent| <= 22 is one correctly rounded operation on
+ * exact operands: the double strtod gives). Returns the field's end, or NULL where the fast path does not apply
+ * (the caller then cuts the field and asks bml__parse_double, which also decides what is no number). */
+static const char *field_fast(const char *p, const char *le, double *out) {
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    uint64_t m = 0;
+    int digits = 0, e10 = 0, any = 0;
+    while (p < le && *p == '0') p++, any = 1;
+    for (; p < le && *p >= '0' && *p <= '9'; p++, any = 1) {
+        if (++digits > 19) return NULL;
+        m = m * 10 + (uint64_t)(*p - '0');
+    }
+    if (p < le && *p == '.') {
+        p++;
+        if (m == 0)
+            while (p < le && *p == '0') p++, e10--, any = 1;
+        for (; p < le && *p >= '0' && *p <= '9'; p++, any = 1) {
+            if (++digits > 19) return NULL;
+            m = m * 10 + (uint64_t)(*p - '0');
+            e10--;
+        }
+    }
+    if (!any) return NULL;
+    if (p < le && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0, ed = 0;
+        if (p < le && (*p == '-' || *p == '+')) eneg = *p++ == '-';
+        for (; p < le && *p >= '0' && *p <= '9'; p++, ed++)
+            if ((e = e * 10 + (*p - '0')) > 10000) return NULL;
+        if (!ed) return NULL;
+        e10 += eneg ? -e : e;
+    }
+    if (p < le && *p != ',') return NULL;
+    if (m > (1ULL << 53)) return NULL;
+    double v = (double)m;
+    if (m == 0) v = 0.0;
+    else if (e10 < 0 && e10 >= -22) v /= P10[-e10];
+    else if (e10 >= 0 && e10 <= 22) v *= P10[e10];
+    else return NULL;
+    *out = neg ? -v : v;
+    return p;
+}
+
 /* Parse a comma-separated numeric matrix without header from buf (NUL-terminated; modified in place).
  * Every field must be a finite number; every row has as many fields as the first. *out (malloc'ed) is
- * (*rows, *cols) row-major. The numbers go through bml__parse_double (an exact fast path, strtod
- * otherwise), fields cut in place: no copy, no per-field allocation. */
-static bml_status parse_matrix(const char *path, char *buf, size_t len, double **out, size_t *rows, size_t *cols) {
+ * (*rows, *cols) row-major; `expect` (0: unknown) sizes the first allocation. Numbers as bml__parse_double
+ * reads them (blanks around a field allowed), through field_fast where it applies: no copy, no allocation
+ * per field. */
+static bml_status parse_matrix(const char *path, char *buf, size_t len, size_t expect, double **out, size_t *rows, size_t *cols) {
     *out = NULL;
     *rows = *cols = 0;
     char *p = buf, *end = buf + len;
     if (len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
-    size_t n_rows = 0, n_cols = 0, cap = 0, n = 0, line = 0;
-    double *v = NULL;
+    size_t n_rows = 0, n_cols = 0, cap = expect, n = 0, line = 0;
+    double *v = cap ? malloc(cap * sizeof *v) : NULL;
+    if (cap && !v) return bml__fail(BML_ERR_NOMEM, "out of memory reading %s", path);
     bml_status st = BML_OK;
     while (p < end && st == BML_OK) {
         line++;
@@ -63,10 +114,6 @@ static bml_status parse_matrix(const char *path, char *buf, size_t len, double *
         size_t col = 0;
         char *f = p;
         for (;;) {
-            char *sep = f;
-            while (sep < le && *sep != ',') sep++;
-            int last = sep == le;
-            *sep = '\0';
             col++;
             if (n_rows > 0 && col > n_cols) {
                 st = bml__fail(BML_ERR_SCHEMA, "%s:%zu:%zu: more fields than the %zu of line 1", path, line, col, n_cols);
@@ -82,12 +129,18 @@ static bml_status parse_matrix(const char *path, char *buf, size_t len, double *
                 v = nv;
                 cap = nc;
             }
-            if (bml__parse_double(f, &v[n]) != 0) {
-                st = bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: '%s' is not a finite number", path, line, col, f);
-                break;
+            char *sep = (char *)field_fast(f, le, &v[n]);
+            if (!sep) {
+                sep = f;
+                while (sep < le && *sep != ',') sep++;
+                *sep = '\0';
+                if (bml__parse_double(f, &v[n]) != 0) {
+                    st = bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: '%s' is not a finite number", path, line, col, f);
+                    break;
+                }
             }
             n++;
-            if (last) break;
+            if (sep >= le) break;
             f = sep + 1;
         }
         if (st != BML_OK) break;
@@ -306,7 +359,7 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
     double *m = NULL;
     size_t rows = 0, cols = 0;
     bml_status st = *real ? bml__read_file(path, &buf, &len) : bml__fail(BML_ERR_IO, "%s: cannot resolve the path", path);
-    if (st == BML_OK) st = parse_matrix(path, buf, len, &m, &rows, &cols);
+    if (st == BML_OK) st = parse_matrix(path, buf, len, o->n_points * *n_cycles, &m, &rows, &cols);
     free(buf);
     size_t n_pts = o->transposed ? cols : rows, n_cyc = o->transposed ? rows : cols;
     if (st == BML_OK && (n_pts != o->n_points || (*n_cycles && n_cyc != *n_cycles)))
@@ -322,9 +375,10 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
         c->source = path;
         path = NULL;
         if (o->transposed) c->values = m, m = NULL;
-        else if ((c->values = bml__calloc(n_cyc * n_pts, sizeof *c->values)) != NULL)
-            for (size_t i = 0; i < n_pts; i++)
-                for (size_t k = 0; k < n_cyc; k++) c->values[k * n_pts + i] = m[i * n_cyc + k];
+        else if ((c->values = malloc(n_cyc * n_pts * sizeof *c->values)) != NULL) /* n_pts * n_cyc: m holds it */
+            for (size_t k0 = 0; k0 < n_cyc; k0 += 16) /* in blocks of 16 cycles: 16 pages written at a time, not 99 */
+                for (size_t i = 0; i < n_pts; i++)
+                    for (size_t k = k0; k < n_cyc && k < k0 + 16; k++) c->values[k * n_pts + i] = m[i * n_cyc + k];
         c->lines = bml__calloc(n_cyc, sizeof *c->lines);
         c->file_column = bml__calloc(n_pts, sizeof *c->file_column);
         if (!c->values || !c->lines || !c->file_column) st = bml__fail(BML_ERR_NOMEM, "out of memory");
