@@ -154,6 +154,29 @@ static void test_load_transposed_and_lives_files(void) {
     free(d);
 }
 
+/* every number reads as strtod reads it: the loader's own fast path and its fallback */
+static void test_numbers_as_strtod(void) {
+    char *d = tmpdir();
+    static const char *const f[6] = {"0.1234567890123456789", "-1.5e-3", " 2.5 ", "+7", "9007199254740993", "4.9e-324"};
+    char text[256];
+    snprintf(text, sizeof text, "%s,%s,%s\r\n%s,%s,%s\r\n", f[0], f[1], f[2], f[3], f[4], f[5]);
+    put(d, "c.csv", text);
+    put(d, "cells.csv", "file,cycle_life\nc.csv,10\n");
+    bml_qdlin_opts o;
+    small_opts(&o, 2, 3);
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_qdlin(d, &o, &ds));
+    if (ds) {
+        bml_cell_view v;
+        bml_dataset_cell(ds, 0, &v);
+        for (size_t i = 0; i < 2; i++)
+            for (size_t k = 0; k < 3; k++) CHECK(v.values[k * 2 + i] == strtod(f[i * 3 + k], NULL)); /* exact */
+    }
+    bml_dataset_free(ds);
+    bml__rm_rf(d);
+    free(d);
+}
+
 /* every bad input is an error naming file, line (and column) */
 static void test_load_bad_inputs(void) {
     char *d = tmpdir();
@@ -177,6 +200,7 @@ static void test_load_bad_inputs(void) {
         /* values */
         {NULL, "0,1,2\n1,NaN,1\n2,2,2\n3,3,3\n", "c2.csv:2:2: 'NaN' is not a finite number", BML_ERR_PARSE},
         {NULL, "0,1,2\n1,1,1\n2,2,abc\n3,3,3\n", "c2.csv:3:3: 'abc' is not a finite number", BML_ERR_PARSE},
+        {NULL, "0,1,2\n1,1,1\n2,2,2\n3,3x,3\n", "c2.csv:4:2: '3x' is not a finite number", BML_ERR_PARSE},
         {NULL, "0,1,2\n1,1,1\n2,2,2\n3,,3\n", "c2.csv:4:2: '' is not a finite number", BML_ERR_PARSE},
         {NULL, "0,1,2\n1,1,1\n2,2,2\n3,3,1e999\n", "c2.csv:4:3: '1e999' is not a finite number", BML_ERR_PARSE},
         /* the index */
@@ -432,7 +456,7 @@ int main(int argc, char **argv) {
         static const test_case t[] = {T(test_severson_load), T(test_severson_variance_model)};
         return run_tests("cyclelife_reproduce", t, sizeof t / sizeof *t);
     }
-    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs),
+    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_numbers_as_strtod),
                                   T(test_moments_vs_scipy),  T(test_pipeline_vs_scipy),              T(test_severson_load),
                                   T(test_severson_variance_model)};
     return run_tests("cyclelife", t, sizeof t / sizeof *t);
