@@ -78,6 +78,26 @@ static bml_status experiment_ids(const bml_config *cfg, int **ids, size_t *n) {
     return BML_OK;
 }
 
+/* The configured split of s; split=predefined on data that name each cell's set (data=qdlin) takes the sets from ds. */
+static bml_status make_split(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_kv *kv, size_t nkv,
+                             uint64_t seed, bml_split **sp) {
+    const char *name = cfg_str(cfg, "split.name", "temperature_holdout");
+    if (strcmp(name, "predefined") || !bml_dataset_is_qdlin(ds)) return bml_split_create(name, kv, nkv, s, seed, sp);
+    const char **set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
+    if (!set_of) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++) { /* the set of the sample's cell */
+        set_of[i] = "";
+        for (size_t c = 0; c < bml_dataset_n_cells(ds); c++) {
+            bml_cell_view cv;
+            bml_dataset_cell(ds, c, &cv);
+            if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
+        }
+    }
+    bml_status st = bml__split_predefined(kv, nkv, s, set_of, sp);
+    free(set_of);
+    return st;
+}
+
 /* data=qdlin: the options set in data.* (absent: the published defaults) */
 static bml_status qdlin_opts_of(const bml_config *cfg, bml_qdlin_opts *o) {
     bml_qdlin_opts_default(o);
@@ -1299,21 +1319,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
         bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
         if (!kv) goto nomem;
         bml_config_section(cfg, "split", kv, nkv);
-        if (!strcmp(cfg_str(cfg, "split.name", ""), "predefined") && bml_dataset_is_qdlin(ds)) {
-            /* each sample's set from the data: the set of its cell */
-            const char **set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
-            st = set_of ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
-            for (size_t i = 0; st == BML_OK && i < s->n; i++) {
-                set_of[i] = "";
-                for (size_t c = 0; c < bml_dataset_n_cells(ds); c++) {
-                    bml_cell_view cv;
-                    bml_dataset_cell(ds, c, &cv);
-                    if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
-                }
-            }
-            if (st == BML_OK) st = bml__split_predefined(kv, nkv, s, set_of, &sp);
-            free(set_of);
-        } else st = bml_split_create(cfg_str(cfg, "split.name", "temperature_holdout"), kv, nkv, s, (uint64_t)seed_l, &sp);
+        st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed_l, &sp);
         free(kv);
         if (st != BML_OK) goto fail;
     }
@@ -1558,7 +1564,7 @@ bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_
         if (!kv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         else {
             bml_config_section(cfg, "split", kv, nkv);
-            st = bml_split_create(cfg_str(cfg, "split.name", "temperature_holdout"), kv, nkv, s, (uint64_t)seed, &sp);
+            st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed, &sp);
             free(kv);
         }
     }
