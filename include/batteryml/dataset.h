@@ -125,7 +125,8 @@ BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_ox
  *
  * In the dataset each cell's rows are its cycles (row k = cycle first_cycle + k) and its columns the
  * capacity at each grid voltage (column j = V_j), whatever the file's orientation; the cell id is the
- * file's path without `.csv`, '/' written '_' ("train_cell1"). Refused, naming file, line and column: a
+ * file's path without `.csv`, '/' written '_' ("train_cell1"); a row's `lines` entry is its file line when
+ * transposed, 0 otherwise (a cycle is a column of the file). Refused, naming file, line and column: a
  * matrix of another shape, a field that is not a finite number, an index naming a missing file or one file
  * twice, a life that is not a positive number. */
 typedef struct {
