@@ -174,7 +174,8 @@ typedef struct {
 typedef struct {
     entry *e;
     size_t n, cap;
-    bml__strvec attr_names;
+    bml__strvec attr_names; /* moved to the dataset once it exists */
+    size_t n_attr;          /* entries of every attrs (attr_names.n before the move) */
 } index_list;
 
 static void index_free(index_list *L) {
@@ -182,7 +183,7 @@ static void index_free(index_list *L) {
         free(L->e[i].rel);
         free(L->e[i].index);
         free(L->e[i].split);
-        for (size_t k = 0; L->e[i].attrs && k < L->attr_names.n; k++) free(L->e[i].attrs[k]);
+        for (size_t k = 0; L->e[i].attrs && k < L->n_attr; k++) free(L->e[i].attrs[k]);
         free(L->e[i].attrs);
     }
     free(L->e);
@@ -240,6 +241,7 @@ static bml_status read_cells_index(const char *index, index_list *L) {
         for (size_t j = 0; st == BML_OK && j < h->n_fields; j++)
             if ((int)j != c_file && (int)j != c_life && (int)j != c_split && bml__strvec_push(&L->attr_names, h->fields[j]))
                 st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        L->n_attr = L->attr_names.n;
     }
     for (size_t r = 1; st == BML_OK && r < csv.n_rows; r++) {
         const bml__csv_row *row = &csv.rows[r];
