@@ -67,7 +67,7 @@ static void test_summary_set_options(void) {
 
 static void test_pipeline_errors(void) {
     bml_pipeline *p = NULL;
-    CHECK_ERR(bml_pipeline_create("nope", NULL, 0, &p), BML_ERR_NOT_FOUND, "unknown pipeline 'nope' (valid: summary_set, latent_ode_seq, ica_peaks, table)");
+    CHECK_ERR(bml_pipeline_create("nope", NULL, 0, &p), BML_ERR_NOT_FOUND, "unknown pipeline 'nope' (valid: summary_set, latent_ode_seq, ica_peaks, table, delta_q)");
     bml_kv bad[] = {{"target", "voltage"}};
     CHECK_OK(bml_pipeline_create("summary_set", bad, 1, &p));
     int e[] = {5};

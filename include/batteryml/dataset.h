@@ -113,6 +113,46 @@ BML_API size_t bml_dataset_n_curves(const bml_dataset *ds);
 BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
 
+/* ---- cycle life from early cycles (Severson et al. 2019; the published "Qdlin" layout) ----
+ *
+ * A folder of per-cell matrices of discharge capacity (Ah) interpolated on a voltage grid: by default
+ * 1000 rows, row i at V_i = v_start + (v_end - v_start) * i / (n_points - 1) (3.6 V down to 2.0 V), and
+ * 99 columns, column j = cycle first_cycle + j (cycles 2..100); comma-separated, no header. Cycle lives
+ * come from an index: `cells.csv` in the folder (columns `file` (path relative to the folder) and
+ * `cycle_life`, optionally `split`; any other column is kept as a per-cell attribute), or, without one,
+ * every `<split>_cycle_lives.csv` (one life per line for `<split>/cell1.csv`, `<split>/cell2.csv`, ...).
+ * An empty life is a cell without a known life: loaded (for prediction) with life NaN.
+ *
+ * In the dataset each cell's rows are its cycles (row k = cycle first_cycle + k) and its columns the
+ * capacity at each grid voltage (column j = V_j), whatever the file's orientation; the cell id is the
+ * file's path without `.csv`, '/' written '_' ("train_cell1"); a row's `lines` entry is its file line when
+ * transposed, 0 otherwise (a cycle is a column of the file). Refused, naming file, line and column: a
+ * matrix of another shape, a field that is not a finite number, an index naming a missing file or one file
+ * twice, a life that is not a positive number. */
+typedef struct {
+    const char *index;  /* index file, relative to the folder (NULL: cells.csv, else *_cycle_lives.csv) */
+    double v_start, v_end;
+    size_t n_points;    /* grid points (file rows, or columns when transposed) */
+    size_t n_cycles;    /* cycles per file (0: as the first file has) */
+    int first_cycle;    /* cycle number of the first cycle column */
+    int transposed;     /* 1: rows are cycles and columns voltages */
+} bml_qdlin_opts;
+/* The published defaults: 3.6 V to 2.0 V in 1000 points, 99 cycles from cycle 2, rows = voltage. */
+BML_API void bml_qdlin_opts_default(bml_qdlin_opts *opts);
+/* Load the folder `path` (opts NULL: the defaults). On success *out is owned by the caller. */
+BML_API bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
+/* 1 for a dataset loaded by bml_dataset_load_qdlin. */
+BML_API int bml_dataset_is_qdlin(const bml_dataset *ds);
+/* Cycle life of cell i (NaN: unknown, or not a cycle-life dataset). */
+BML_API double bml_dataset_cell_life(const bml_dataset *ds, size_t i);
+/* The set cell i belongs to ("train", "test1", ...; "" when none). Owned by ds. */
+BML_API const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i);
+/* A further index column of cell i by name ("charging_policy"), as written; NULL when there is none. */
+BML_API const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name);
+/* The voltage grid (*v, n_points values; owned by ds) and the cycle number of each cell's row 0. Returns
+ * n_points (0 when ds is not a cycle-life dataset). */
+BML_API size_t bml_dataset_qdlin_grid(const bml_dataset *ds, const double **v, int *first_cycle);
+
 /* What the loader left out on purpose, for the caller to print ("2 segment(s) (41 rows) of stacked files
  * dropped: identical to cells loaded from their own files"); "" when it kept everything. Owned by ds. */
 BML_API const char *bml_dataset_note(const bml_dataset *ds);

@@ -37,8 +37,21 @@ typedef struct {
     double soh, capacity_ah, lam_ne, lam_pe, lli, days, throughput_ah; /* NaN when unknown */
 } bml__curve;
 
+/* Per-cell values of a cycle-life dataset (bml_dataset_load_qdlin): each cell's rows are its cycles, its
+ * columns the capacity at each voltage of the grid. */
+typedef struct {
+    size_t n_points;   /* voltage grid points (= the dataset's n_cols) */
+    double *grid;      /* (n_points) voltages, V */
+    int first_cycle;   /* cycle number of row 0 of every cell */
+    double *life;      /* (n_cells) cycle life; NaN when unknown (prediction only) */
+    char **split;      /* (n_cells) set named by the index ("" when none) */
+    bml__strvec attr_names;
+    char **attr_values; /* (n_cells * attr_names.n) further index columns, as written */
+} bml__qdlin;
+
 struct bml_dataset {
     int oxford;
+    bml__qdlin *qdlin; /* cycle-life data (NULL otherwise) */
     size_t n_cols;
     char **col_names; /* (n_cols) */
     size_t n_cells, cap_cells;
@@ -49,6 +62,8 @@ struct bml_dataset {
     size_t n_dup_segments, n_dup_rows; /* Oxford: segments of stacked files dropped as duplicates */
     char *note;                        /* what the loader left out, for bml_dataset_note (NULL: nothing) */
 };
+
+void bml__qdlin_free(bml__qdlin *q, size_t n_cells); /* NULL is harmless (src/data/qdlin.c) */
 
 bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */
 

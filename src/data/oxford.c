@@ -579,6 +579,7 @@ void bml_dataset_free(bml_dataset *ds) {
     bml__strvec_free(&ds->role_features);
     bml__strvec_free(&ds->role_targets);
     free(ds->note);
+    bml__qdlin_free(ds->qdlin, ds->n_cells);
     free(ds);
 }
 

@@ -32,5 +32,6 @@ bml_status bml__samples_check_range(const bml_samples *s, const char *who, int c
 void bml__meta_copy(const bml_samples *dst, const bml_samples *src, bml_sample_meta *to, const bml_sample_meta *from);
 extern const bml__pipeline_def bml__pipeline_latent_ode_seq;
 extern const bml__pipeline_def bml__pipeline_ica_peaks;
+extern const bml__pipeline_def bml__pipeline_delta_q;
 
 #endif

@@ -6,7 +6,8 @@
 #include "pipelines/pipeline_internal.h"
 
 static const bml__pipeline_def *const defs[] = {&bml__pipeline_summary_set, &bml__pipeline_latent_ode_seq,
-                                               &bml__pipeline_ica_peaks, &bml__pipeline_table};
+                                               &bml__pipeline_ica_peaks, &bml__pipeline_table,
+                                               &bml__pipeline_delta_q};
 #define N_DEFS (sizeof defs / sizeof *defs)
 
 struct bml_pipeline {

@@ -264,7 +264,7 @@ static const bml__param_spec table_specs[] = {
 static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const table_params *p = vp;
     *out = NULL;
-    if (ds->oxford || ds->n_curves)
+    if (ds->oxford || ds->n_curves || ds->qdlin)
         return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table); use summary_set for Oxford data "
                                         "and ica_peaks for voltage curves");
     size_t has_time = ds->n_cols - ds->role_features.n - ds->role_targets.n;

@@ -18,6 +18,7 @@
 #include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
+#include "splits/split_internal.h"
 #include "track/track.h"
 #include "nn/trainer.h"
 
@@ -77,6 +78,48 @@ static bml_status experiment_ids(const bml_config *cfg, int **ids, size_t *n) {
     return BML_OK;
 }
 
+/* The configured split of s; split=predefined on data that name each cell's set (data=qdlin) takes the sets from ds. */
+static bml_status make_split(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_kv *kv, size_t nkv,
+                             uint64_t seed, bml_split **sp) {
+    const char *name = cfg_str(cfg, "split.name", "temperature_holdout");
+    if (strcmp(name, "predefined") || !bml_dataset_is_qdlin(ds)) return bml_split_create(name, kv, nkv, s, seed, sp);
+    const char **set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
+    if (!set_of) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++) { /* the set of the sample's cell */
+        set_of[i] = "";
+        for (size_t c = 0; c < bml_dataset_n_cells(ds); c++) {
+            bml_cell_view cv;
+            bml_dataset_cell(ds, c, &cv);
+            if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
+        }
+    }
+    bml_status st = bml__split_predefined(kv, nkv, s, set_of, sp);
+    free(set_of);
+    return st;
+}
+
+/* data=qdlin: the options set in data.* (absent: the published defaults) */
+static bml_status qdlin_opts_of(const bml_config *cfg, bml_qdlin_opts *o) {
+    bml_qdlin_opts_default(o);
+    o->index = cfg_str(cfg, "data.index", NULL);
+    static const char *const dkeys[2] = {"data.v_start", "data.v_end"};
+    double *dv[2] = {&o->v_start, &o->v_end};
+    for (int k = 0; k < 2; k++) {
+        const char *v = cfg_str(cfg, dkeys[k], NULL);
+        if (v && bml__parse_double(v, dv[k])) return bml__fail(BML_ERR_VALUE, "%s must be a number (V), got '%s'", dkeys[k], v);
+    }
+    static const char *const lkeys[4] = {"data.points", "data.cycles", "data.first_cycle", "data.transposed"};
+    long lv[4] = {(long)o->n_points, (long)o->n_cycles, o->first_cycle, o->transposed};
+    static const long lmin[4] = {2, 0, 0, 0}, lmax[4] = {100000000, 100000000, 100000000, 1};
+    for (int k = 0; k < 4; k++) {
+        const char *v = cfg_str(cfg, lkeys[k], NULL);
+        if (k == 3 && v && (!strcmp(v, "true") || !strcmp(v, "false"))) lv[k] = !strcmp(v, "true");
+        else if (v) BML__TRY(bml_config_get_long(cfg, lkeys[k], lmin[k], lmax[k], &lv[k]));
+    }
+    o->n_points = (size_t)lv[0], o->n_cycles = (size_t)lv[1], o->first_cycle = (int)lv[2], o->transposed = (int)lv[3];
+    return BML_OK;
+}
+
 bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override, int targets_optional,
                              bml_dataset **out) {
     *out = NULL;
@@ -131,8 +174,13 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
         }
     } else if (!strcmp(name, "cycler")) {
         st = bml__cycler_load_configured(cfg, path, out);
+    } else if (!strcmp(name, "qdlin")) {
+        bml_qdlin_opts o;
+        st = qdlin_opts_of(cfg, &o);
+        if (st == BML_OK) st = bml_dataset_load_qdlin(path, &o, out);
     } else {
-        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table, cycler)", name);
+        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table, cycler, qdlin)",
+                       name);
     }
     free(path);
     return st;
@@ -1282,7 +1330,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
         bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
         if (!kv) goto nomem;
         bml_config_section(cfg, "split", kv, nkv);
-        st = bml_split_create(cfg_str(cfg, "split.name", "temperature_holdout"), kv, nkv, s, (uint64_t)seed_l, &sp);
+        st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed_l, &sp);
         free(kv);
         if (st != BML_OK) goto fail;
     }
@@ -1379,6 +1427,32 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
             }
             bml_metrics m = bml_metrics_compute(yt, yp, n_eval, 1);
             log_metrics(opts, rows->target_names[k], &m);
+        }
+        free(yt);
+        free(yp);
+    }
+    /* a log10 cycle-life target (pipeline delta_q): the metrics in cycles too, per fold (a predefined split's set) */
+    for (size_t k = 0; k < O; k++) {
+        if (strcmp(rows->target_names[k], "log10_cycle_life")) continue;
+        cJSON *cyc = cJSON_AddObjectToObject(metrics, "cycle_life");
+        double *yt = bml__calloc(n_eval ? n_eval : 1, sizeof *yt), *yp = bml__calloc(n_eval ? n_eval : 1, sizeof *yp);
+        for (size_t f = 0; yt && yp && cyc && f < sp->n_folds; f++) {
+            size_t n = 0;
+            for (size_t r = 0; r < n_eval; r++)
+                if (ev.fold[r] == f) {
+                    yt[n] = pow(10.0, rows->y[ev.idx[r] * O + k]);
+                    yp[n] = pow(10.0, ev.pred[r * O + k]);
+                    n++;
+                }
+            bml_metrics m = bml_metrics_compute(yt, yp, n, 1);
+            say(opts, "      %-16s n=%-4zu RMSE %.1f cycles  MAPE %.1f%%  (10^prediction vs cycle life)", sp->folds[f].name, m.n, m.rmse,
+                m.mape);
+            cJSON *o = cJSON_AddObjectToObject(cyc, sp->folds[f].name);
+            if (o) {
+                cJSON_AddNumberToObject(o, "n", (double)m.n);
+                cJSON_AddNumberToObject(o, "rmse", m.rmse);
+                cJSON_AddNumberToObject(o, "mape", m.mape);
+            }
         }
         free(yt);
         free(yp);
@@ -1507,7 +1581,7 @@ bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_
         if (!kv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         else {
             bml_config_section(cfg, "split", kv, nkv);
-            st = bml_split_create(cfg_str(cfg, "split.name", "temperature_holdout"), kv, nkv, s, (uint64_t)seed, &sp);
+            st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed, &sp);
             free(kv);
         }
     }

@@ -12,6 +12,7 @@ typedef struct {
     double train_fraction, val_fraction; /* temporal, random, stratified */
     int group_by_cell;
     char *cells;                    /* loco: which cells to hold out ([] = all) */
+    char *train_set, *exclude;      /* predefined */
 } split_params;
 
 #define OFF(f) offsetof(split_params, f)
@@ -31,6 +32,11 @@ static const bml__param_spec random_specs[] = {
     {"group_by_cell", BML__P_BOOL, OFF(group_by_cell), "false", 1, 0, 0, "assign whole cells instead of samples"},
 };
 
+static const bml__param_spec predefined_specs[] = {
+    {"train", BML__P_STRING, OFF(train_set), "train", 1, 0, 0, "the set to train on (the other sets are evaluated one fold each)"},
+    {"exclude", BML__P_LIST, OFF(exclude), "[]", 1, 0, 0, "cell ids left out of every fold, e.g. [test1_cell22]"},
+};
+
 typedef struct {
     const char *name, *description;
     const bml__param_spec *specs;
@@ -43,6 +49,9 @@ static const split_def defs[] = {
     {"temporal", "per cell, early ageing sets train, later ones validate and test", temporal_specs, 2},
     {"random", "seeded random split of samples (or whole cells)", random_specs, 2},
     {"stratified", "seeded random split within each temperature (samples or whole cells)", random_specs, 2},
+    {"predefined", "the sets the data name (data=qdlin: cells.csv's split): train on one, one fold per other set, evaluated on "
+                   "all of it; samples without a target are left out",
+     predefined_specs, 2},
 };
 #define N_DEFS (sizeof defs / sizeof *defs)
 
@@ -160,6 +169,9 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         return st;
     }
     if (s->n == 0) return bml__fail(BML_ERR_EMPTY, "split %s: no samples", name);
+    if (!strcmp(def->name, "predefined"))
+        return bml__fail(BML_ERR_VALUE, "split predefined takes each sample's set from the data: run it on data that name them "
+                                        "(data=qdlin)");
     split_params p = {0};
     char what[64];
     snprintf(what, sizeof what, "split %s", def->name);
@@ -316,6 +328,58 @@ done:
     free(tr);
     free(va);
     bml__strvec_free(&keys);
+    if (st != BML_OK) {
+        bml_split_free(sp);
+        return st;
+    }
+    *out = sp;
+    return BML_OK;
+}
+
+/* ------------------------------------------------------------------ predefined sets */
+bml_status bml__split_predefined(const bml_kv *kv, size_t n_kv, const bml_samples *s, const char *const *set_of, bml_split **out) {
+    *out = NULL;
+    split_params p = {0};
+    bml_status st = bml__params_parse("split predefined", predefined_specs, 2, kv, n_kv, &p);
+    bml__strvec excl = {0}, sets = {0};
+    bml_split *sp = calloc(1, sizeof *sp);
+    int *role = bml__calloc(s->n ? s->n : 1, sizeof *role);
+    if (st == BML_OK && (!sp || !role)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && bml__parse_string_list(p.exclude, &excl) != 0)
+        st = bml__fail(BML_ERR_VALUE, "split predefined: exclude must be a list of cell ids");
+    for (size_t w = 0; st == BML_OK && w < excl.n; w++) {
+        int found = 0;
+        for (size_t i = 0; i < s->n && !found; i++) found = !strcmp(s->meta[i].cell, excl.items[w]);
+        if (!found) st = bml__fail(BML_ERR_NOT_FOUND, "split predefined: exclude names '%s', which is no cell of the data", excl.items[w]);
+    }
+    /* the other sets in order of appearance */
+    int has_train = 0;
+    for (size_t i = 0; st == BML_OK && i < s->n; i++) {
+        if (!strcmp(set_of[i], p.train_set)) has_train = 1;
+        else if (bml__strvec_find(&sets, set_of[i]) < 0 && bml__strvec_push(&sets, set_of[i])) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    if (st == BML_OK && !has_train) st = bml__fail(BML_ERR_EMPTY, "split predefined: no sample is in the set '%s' (split.train)", p.train_set);
+    if (st == BML_OK && sets.n == 0) st = bml__fail(BML_ERR_EMPTY, "split predefined: no set besides '%s' to evaluate on", p.train_set);
+    if (st == BML_OK && !(sp->folds = calloc(sets.n, sizeof *sp->folds))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t f = 0; st == BML_OK && f < sets.n; f++) {
+        sp->n_folds = f + 1;
+        if (!(sp->folds[f].name = bml__strdup(sets.items[f]))) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < s->n; i++) {
+            int known = 1;
+            for (size_t k = 0; k < s->n_targets; k++)
+                if (isnan(s->y[i * s->n_targets + k])) known = 0;
+            int out_ = !known || bml__strvec_find(&excl, s->meta[i].cell) >= 0;
+            role[i] = out_ ? -1 : !strcmp(set_of[i], p.train_set) ? 0 : !strcmp(set_of[i], sets.items[f]) ? 1 : -1;
+        }
+        st = fold_from_roles(&sp->folds[f], role, s->n);
+    }
+    bml__params_free(predefined_specs, 2, &p);
+    bml__strvec_free(&excl);
+    bml__strvec_free(&sets);
+    free(role);
     if (st != BML_OK) {
         bml_split_free(sp);
         return st;

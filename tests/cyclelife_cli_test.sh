@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `batteryml run data=qdlin pipeline=delta_q split=predefined`: the sets of cells.csv, a cell without a life left
+# out of every fold, metrics in cycles per set; on the published data in ../shared/data/severson2019 (skipped when
+# absent) the figures of Severson et al. 2019's "variance" model.
+# Usage: cyclelife_cli_test.sh BATTERYML SOURCE_DIR
+set -u
+BML=$(realpath "$1")
+SRC=$(realpath "$2")
+W=$(mktemp -d /tmp/bml-cyclelife-cli-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   cyclelife_cli/$1"; }
+bad() { fail=$((fail + 1)); echo "FAIL cyclelife_cli/$1"; cat "$2" 2>/dev/null | tail -5; }
+C="--config-dir $SRC/configs"
+
+# every cell in `train`: nothing to evaluate, said so, non-zero exit
+if ! "$BML" run $C data=qdlin data.path="$SRC/tests/data/cyclelife/synth" data.points=20 pipeline=delta_q split=predefined \
+     model=ols >one.log 2>&1 && grep -q "split predefined: no set besides 'train' to evaluate on" one.log; then ok only_train
+else bad only_train one.log; fi
+
+# cell2 moved to a set `test`, cell3 (no life) left out: one fold `test` of one cell, its metrics in cycles
+cp -r "$SRC/tests/data/cyclelife/synth" d
+sed -i 's#^train/cell2.csv,1431,train,#train/cell2.csv,1431,test,#' d/cells.csv
+if "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=predefined 'pipeline.features=[fade]' \
+     model=ols >two.log 2>&1 && grep -q "split     predefined: train 1, val 1, test 0" two.log &&
+   grep -Eq "test +n=1 +RMSE [0-9.]+ cycles" two.log; then ok sets_from_cells_csv
+else bad sets_from_cells_csv two.log; fi
+
+# a cell id to exclude that is no cell
+if ! "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=predefined 'split.exclude=[nope]' \
+     model=ols >three.log 2>&1 && grep -q "exclude names 'nope', which is no cell of the data" three.log; then ok exclude_unknown
+else bad exclude_unknown three.log; fi
+
+# the published data: Severson et al. 2019, Table 1, variance model (primary test, and without cell 22)
+S="$SRC/../shared/data/severson2019"
+if [ -f "$S/cells.csv" ]; then
+  if "$BML" run $C data=qdlin data.path="$S" pipeline=delta_q split=predefined model=ols >four.log 2>&1 &&
+     grep -Eq "test1 +n=43 +RMSE 137.9 cycles  MAPE 14.7%" four.log; then ok severson_variance_test1
+  else bad severson_variance_test1 four.log; fi
+  if "$BML" run $C data=qdlin data.path="$S" pipeline=delta_q split=predefined 'split.exclude=[test1_cell22]' model=ols \
+       >five.log 2>&1 && grep -Eq "test1 +n=42 +RMSE 138.3 cycles  MAPE 13.2%" five.log; then ok severson_variance_without_cell22
+  else bad severson_variance_without_cell22 five.log; fi
+else
+  echo "skipped: $S not present (the Severson et al. 2019 Qdlin data)"
+fi
+echo "cyclelife_cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
