@@ -82,6 +82,21 @@ typedef struct {
  size_t bml_dataset_n_curves(const bml_dataset *ds);
  bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
+typedef struct {
+    const char *index;
+    double v_start, v_end;
+    size_t n_points;
+    size_t n_cycles;
+    int first_cycle;
+    int transposed;
+} bml_qdlin_opts;
+ void bml_qdlin_opts_default(bml_qdlin_opts *opts);
+ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
+ int bml_dataset_is_qdlin(const bml_dataset *ds);
+ double bml_dataset_cell_life(const bml_dataset *ds, size_t i);
+ const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i);
+ const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name);
+ size_t bml_dataset_qdlin_grid(const bml_dataset *ds, const double **v, int *first_cycle);
  const char *bml_dataset_note(const bml_dataset *ds);
  int bml_dataset_is_oxford(const bml_dataset *ds);
  size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names);
