@@ -192,18 +192,30 @@ static void collect(sweep_t *sw, worker *w) {
     memset(r, 0, sizeof *r);
     char *t1 = w->buf ? strchr(w->buf, '\t') : NULL, *t0 = t1 ? strchr(t1 + 1, '\t') : NULL;
     char *t2 = t0 ? strchr(t0 + 1, '\t') : NULL;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2) {
+    int told = WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2;
+    if (told) {
         *t1 = *t0 = *t2 = 0;
         r->ok = !strcmp(w->buf, "ok");
         r->seconds = strtod(t1 + 1, NULL);
         r->fit_seconds = strtod(t0 + 1, NULL);
-        if (r->ok) {
+        if (!r->ok) r->error = dup_str(t2 + 1);
+        else if (!t2[1]) told = 0; /* "ok" without the run directory: the worker ran out of memory naming it */
+        else {
             r->run_dir = dup_str(t2 + 1);
             read_metrics(r);
-        } else {
-            r->error = dup_str(t2 + 1);
         }
-    } else {
+    }
+    /* the worker's report is lost (it could not write it, or ended after publishing its run): the job's run
+     * directory, which appears only when complete, is its result where it is there */
+    char *dir = told ? NULL : fmt_str("%s/%s", sw->dir, bml_sweep_job_name(sw->sweep, w->job));
+    struct stat sb;
+    if (dir && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        r->ok = 1;
+        r->run_dir = dir;
+        read_metrics(r);
+    } else if (!told) {
+        free(dir);
+        r->ok = 0;
         char why[96];
         if (WIFSIGNALED(status)) snprintf(why, sizeof why, "the job's process was killed by signal %d", WTERMSIG(status));
         else snprintf(why, sizeof why, "the job's process ended with status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
