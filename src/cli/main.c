@@ -760,7 +760,11 @@ static int cmd_structure(const args_t *a) {
         for (size_t j = 0; j < i && !rc; j++)
             if (!strcmp(sums[i]->meta.cell, sums[j]->meta.cell))
                 rc = usage_error("two files of one cell name (they would overwrite each other)", sums[i]->meta.cell);
-    if (!rc && mkdir(a->out, 0777) != 0 && !is_dir(a->out)) rc = usage_error("cannot create the output folder", a->out);
+    int made = rc || mkdir(a->out, 0777) == 0, e = errno;
+    if (!made && !is_dir(a->out)) {
+        fprintf(stderr, "batteryml: error: cannot create the output folder %s: %s\n", a->out, strerror(e));
+        rc = 1;
+    }
     for (size_t i = 0; i < n && !rc; i++)
         if (bml_cycler_summary_write(sums[i], a->out) != BML_OK) rc = fail();
     if (!rc && !a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
