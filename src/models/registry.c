@@ -1,4 +1,5 @@
 /* Model registry and the model object common to every model: names, parameters, save/load. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ void bml_model_set_epoch_callback(bml_model *m, bml_epoch_fn fn, void *user) {
 }
 
 char *bml_model_history_csv(const bml_model *m) {
+    errno = 0; /* NULL and ENOMEM: the history is there, its text could not be made */
     return m->fitted && m->def->history_csv ? m->def->history_csv(m) : NULL;
 }
 

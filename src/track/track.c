@@ -367,6 +367,19 @@ static bml_status sb_write(bml__sb *b, const char *path) {
     return st;
 }
 
+/* b into dir/name; b's text is freed either way */
+static bml_status sb_write_in(bml__sb *b, const char *dir, const char *name) {
+    char *p = bml__path_join(dir, name);
+    if (!p) {
+        free(b->buf);
+        memset(b, 0, sizeof *b);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    bml_status st = sb_write(b, p);
+    free(p);
+    return st;
+}
+
 bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
     if (s->seq_len) { /* one row per real step of each sequence, with the step's meta */
         bml_samples *flat = NULL;
@@ -543,8 +556,12 @@ static void scalars_release(scalars *sc) {
 /* metrics (overall per target; per fold when there are several) and the per-epoch history */
 /* A fold's model history and fit information: from the model, or as a fold fitted elsewhere gave them
  * (malloc'ed, NULL when none) */
-static char *fold_history(const bml__track_fold *f) {
-    return f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+/* a fold's per-epoch history (caller frees); NULL for a model without one, and then *nomem set where it has
+ * one that memory did not allow */
+static char *fold_history(const bml__track_fold *f, int *nomem) {
+    char *h = f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+    if (!h && (f->model ? errno == ENOMEM : f->history_csv != NULL)) *nomem = 1;
+    return h;
 }
 static char *fold_fit_info(const bml__track_fold *f) {
     return f->model ? bml_model_fit_info_json(f->model) : f->fit_info ? bml__strdup(f->fit_info) : NULL;
@@ -590,7 +607,7 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
         fi++;
     }
     for (size_t k = 0; k < sp->n_folds; k++) {
-        char *h = fold_history(&folds[k]);
+        char *h = fold_history(&folds[k], &sc->nomem);
         char *line = h ? strchr(h, '\n') : NULL;
         while (line && line[1]) {
             long e;
@@ -709,7 +726,10 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         char *info = fold_fit_info(&folds[f]);
         cJSON *ij = info ? cJSON_Parse(info) : NULL;
         free(info);
-        if (ij) cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij);
+        if (ij ? !cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij) : folds[f].model || folds[f].fit_info) {
+            cJSON_Delete(ij);
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
     }
     if (st == BML_OK) {
         char *p = bml__path_join(tmp, "metrics.json");
@@ -781,9 +801,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                         bml__sb_str(&b, t);
                     }
             }
-        char *p = bml__path_join(tmp, "attention.csv");
-        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(p);
+        st = sb_write_in(&b, tmp, "attention.csv");
     }
     /* latent trajectories of latent-ODE models: latent.csv, one row per (sequence, step) */
     int any_lat = 0;
@@ -820,15 +838,14 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                     bml__sb_str(&b, "\n");
                 }
             }
-        char *p = bml__path_join(tmp, "latent.csv");
-        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(p);
+        st = sb_write_in(&b, tmp, "latent.csv");
     }
     /* per-epoch history of neural models: step_metrics.csv with a fold column */
     if (st == BML_OK) {
         bml__sb b = {0};
+        int hist_nomem = 0;
         for (size_t f = 0; f < sp->n_folds; f++) {
-            char *h = fold_history(&folds[f]);
+            char *h = fold_history(&folds[f], &hist_nomem);
             if (!h) continue;
             char *line = strchr(h, '\n');
             if (!b.len) bml__sb_str(&b, "fold,"), bml__sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
@@ -842,10 +859,11 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
             }
             free(h);
         }
-        if (b.len) {
-            char *p = bml__path_join(tmp, "step_metrics.csv");
-            st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-            free(p);
+        if (hist_nomem) {
+            free(b.buf);
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        } else if (b.len || b.nomem) {
+            st = sb_write_in(&b, tmp, "step_metrics.csv");
         } else {
             free(b.buf);
         }
