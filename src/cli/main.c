@@ -180,6 +180,11 @@ static int usage_error(const char *msg, const char *arg) {
     return 2;
 }
 
+static int out_of_memory(void) {
+    fprintf(stderr, "batteryml: error: out of memory\n");
+    return 1;
+}
+
 static int fail(void) {
     fprintf(stderr, "batteryml: error: %s\n", bml_last_error());
     return 1;
@@ -249,7 +254,7 @@ static const char *unused_option(const args_t *a, const char *cmd) {
 static int parse_args(int argc, char **argv, int first, const char *cmd, args_t *a) {
     a->overrides = calloc((size_t)argc + 1, sizeof *a->overrides);
     a->positionals = calloc((size_t)argc + 1, sizeof *a->positionals);
-    if (!a->overrides || !a->positionals) return usage_error("out of memory", NULL);
+    if (!a->overrides || !a->positionals) return out_of_memory();
     int overrides = takes_overrides(cmd);
     for (int i = first; i < argc; i++) {
         const char *s = argv[i];
@@ -509,7 +514,7 @@ static int cmd_synth(const args_t *a) {
     const char *exv = bml_config_get(cfg, "data.experiment");
     if (rc == 0 && exv && strcmp(exv, "all")) {
         if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &ex, &n_ex) != BML_OK) rc = fail();
-        else if (!(ids = calloc(n_ex, sizeof *ids))) rc = usage_error("out of memory", NULL);
+        else if (!(ids = calloc(n_ex, sizeof *ids))) rc = out_of_memory();
         for (size_t i = 0; ids && i < n_ex; i++) ids[i] = (int)ex[i]; /* in 1-5: checked */
         free(ex);
     }
@@ -599,7 +604,7 @@ static int cmd_config(const args_t *a) {
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *y = bml_config_to_yaml(cfg);
     bml_config_free(cfg);
-    if (!y) return usage_error("out of memory", NULL);
+    if (!y) return out_of_memory();
     fputs(y, stdout);
     free(y);
     return 0;
@@ -736,7 +741,7 @@ static int cmd_structure(const args_t *a) {
     size_t n, n_comp;
     if (bml_cycler_list(a->positional, fmt, &files, &n, &n_comp) != BML_OK) return fail();
     bml_cycler_summary **sums = calloc(n, sizeof *sums);
-    int rc = sums ? 0 : usage_error("out of memory", NULL);
+    int rc = sums ? 0 : out_of_memory();
     for (size_t i = 0; i < n && !rc; i++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
