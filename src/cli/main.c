@@ -419,6 +419,7 @@ static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
         o.seed_given = 1;
     }
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) return out_of_memory();
     o.base_dir = base;
     int rc = bml_cli_multirun(&o, argc, argv);
     free(base);
@@ -444,6 +445,10 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     }
     if (a->jobs && !under_mpi) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
@@ -469,6 +474,10 @@ static int cmd_lr_find(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     bml_lr_find_result *r = NULL;
@@ -500,14 +509,15 @@ static int cmd_synth(const args_t *a) {
     char *base = base_dir_of(find_config_dir(a));
     const char *data = a->data ? a->data : bml_config_get(cfg, "data.path");
     char *path = NULL;
-    if (data && data[0] != '/' && access(data, F_OK) != 0 && base) {
+    int rc = base ? 0 : out_of_memory();
+    if (!rc && data && data[0] != '/' && access(data, F_OK) != 0) {
         size_t l = strlen(base) + strlen(data) + 2;
         path = malloc(l);
         if (path) snprintf(path, l, "%s/%s", base, data);
+        else rc = out_of_memory();
     }
     long points = 1500;
-    int rc = 0;
-    if (a->points && !parse_count(a->points, &points)) rc = usage_error("--points must be an integer", a->points);
+    if (!rc && a->points && !parse_count(a->points, &points)) rc = usage_error("--points must be an integer", a->points);
     long *ex = NULL;
     size_t n_ex = 0;
     int *ids = NULL;
@@ -617,6 +627,10 @@ static int cmd_features(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_dataset *ds = NULL;
     bml_samples *s = NULL;
     bml_status st = bml_run_load_data(cfg, base, NULL, 0, &ds);
@@ -679,7 +693,7 @@ static int cmd_list(const args_t *a) {
         const char *cd = find_config_dir(a);
         size_t n = strlen(cd) + 8;
         dir = malloc(n);
-        if (!dir) return 1;
+        if (!dir) return out_of_memory();
         snprintf(dir, n, "%s/loss", cd);
         DIR *d = opendir(dir);
         free(dir);
