@@ -17,6 +17,7 @@ Usage: fault_inject.py BATTERYML SOURCE_DIR [options]
   --kinds a,b       alloc, io (default: both)
   --sample K        every Kth N (from a seeded offset) and as many again drawn at random; default: every N
   --max M           at most M values of N per scenario and kind, drawn at random (the CI sample)
+  --max-io M        the same for the output calls alone (default: --max)
   --n N1,N2,...     only these values of N (for reproducing failures)
   --seed S          seed of the draws (default 1)
   --jobs J          runs at once (default 1)
@@ -197,12 +198,14 @@ def check_output(kind, out, ref, varying, rc):
             probs.append("%s is not whole: %s" % (n, why))
     p = os.path.join(out, "sweep", "sweep.csv")
     if kind == "sweep" and os.path.exists(p):
+        with open(p, newline="") as f:
+            rows = list(csv.DictReader(f))
         why = whole(p, os.path.join(ref, "sweep", "sweep.csv"), False)
+        if why and "header" in why and not any(r.get("status") == "ok" for r in rows):
+            why = None  # no job finished: no metric columns
         if why:
             probs.append("sweep.csv: " + why)
         else:
-            with open(p, newline="") as f:
-                rows = list(csv.DictReader(f))
             ok = sorted(r["name"] for r in rows if r["status"] == "ok")
             # a job whose run was published but not synced into its parent failed, its run there
             kept = sorted(r["name"] for r in rows if r["status"] != "ok" and "may not survive a power loss" in r["error"])
@@ -210,8 +213,8 @@ def check_output(kind, out, ref, varying, rc):
             if sorted(set(jobs) - set(kept)) != ok:
                 probs.append("sweep.csv lists %s as ok, the sweep directory has %s" % (ok, jobs))
             n_failed = sum(1 for r in rows if r["status"] != "ok")
-            if rc != n_failed and not (rc != 0 and n_failed == 0):
-                probs.append("exit status %d with %d failed jobs in sweep.csv" % (rc, n_failed))
+            if n_failed and rc == 0:
+                probs.append("exit status 0 with %d failed jobs in sweep.csv" % n_failed)
     return probs
 
 
@@ -261,6 +264,7 @@ def main():
     ap.add_argument("--kinds", default="alloc,io")
     ap.add_argument("--sample", type=int, default=0)
     ap.add_argument("--max", type=int, default=0)
+    ap.add_argument("--max-io", type=int, default=None)
     ap.add_argument("--n", default="")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=1)
@@ -328,8 +332,9 @@ def main():
                 rest = [n for n in ns if n not in picked]
                 picked |= set(rng.sample(rest, min(len(rest), len(picked))))
                 ns = sorted(picked)
-            if a.max and len(ns) > a.max:
-                ns = sorted(rng.sample(ns, a.max))
+            most = a.max_io if k == "io" and a.max_io is not None else a.max
+            if most and len(ns) > most:
+                ns = sorted(rng.sample(ns, most))
             if a.n:
                 ns = [int(x) for x in a.n.split(",") if x]
             counts[s][k + "_run"] = len(ns)
