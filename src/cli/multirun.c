@@ -95,16 +95,18 @@ static void run_job(const sweep_t *sw, size_t j, job_result *r) {
  * a job whose file cannot be read counts as failed */
 static void read_metrics(job_result *r) {
     char *path = r->run_dir ? fmt_str("%s/metrics.json", r->run_dir, NULL) : NULL;
+    errno = path ? 0 : ENOMEM;
     FILE *f = path ? fopen(path, "rb") : NULL;
     struct stat sb;
     if (f && fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
         size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
         r->metrics_json[n] = 0;
     }
+    int e = errno;
     if (f) fclose(f);
     if (!r->metrics_json) {
         r->ok = 0;
-        r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
+        r->error = fmt_str("the job finished but %s cannot be read: %s", path ? path : "metrics.json", e ? strerror(e) : "unknown reason");
     }
     free(path);
 }
