@@ -207,8 +207,10 @@ def check_output(kind, out, ref, varying, rc):
             probs.append("sweep.csv: " + why)
         else:
             ok = sorted(r["name"] for r in rows if r["status"] == "ok")
-            # a job whose run was published but not synced into its parent failed, its run there
-            kept = sorted(r["name"] for r in rows if r["status"] != "ok" and "may not survive a power loss" in r["error"])
+            # failed jobs whose complete run is there: published but not synced into the sweep folder, or finished
+            # but its metrics not read back (the sweep's own memory failed)
+            kept = sorted(r["name"] for r in rows if r["status"] != "ok" and
+                          ("may not survive a power loss" in r["error"] or r["error"].startswith("the job finished but")))
             jobs = sorted(n for n, q in got.items() if os.path.isdir(q))
             if sorted(set(jobs) - set(kept)) != ok:
                 probs.append("sweep.csv lists %s as ok, the sweep directory has %s" % (ok, jobs))
