@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Every test: installs the Debian packages, then builds and runs the suite twice: a Release build
 # (with the valgrind check of the main paths) and an AddressSanitizer + UndefinedBehaviorSanitizer
-# build; then runs every fuzz target for a bounded time (scripts/fuzz.sh, FUZZ_SECONDS each, default 30).
+# build with failure injection (test_fault, fault_inject_sample); then runs every fuzz target for a
+# bounded time (scripts/fuzz.sh, FUZZ_SECONDS each, default 30).
 # Exits non-zero when any test fails or a fuzz target crashes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh || exit 1
 jobs=$(nproc)
 status=0
-for cfg in "build-test:-DCMAKE_BUILD_TYPE=Release" "build-sanitize:-DCMAKE_BUILD_TYPE=Debug -DBML_SANITIZE=ON"; do
+for cfg in "build-test:-DCMAKE_BUILD_TYPE=Release" "build-sanitize:-DCMAKE_BUILD_TYPE=Debug -DBML_SANITIZE=ON -DBML_FAULT_INJECT=ON"; do
   dir=${cfg%%:*}
   flags=${cfg#*:}
   echo "== $dir ($flags)"

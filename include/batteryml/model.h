@@ -86,7 +86,7 @@ BML_API bml_status bml_model_importance(const bml_model *m, const char *kind, do
 BML_API char *bml_model_fit_info_json(const bml_model *m);
 
 /* Per-epoch history as CSV text (epoch,train_loss,val_loss,lr), malloc'ed; NULL for models that
- * train without epochs. */
+ * train without epochs (errno 0) and when out of memory (errno ENOMEM). */
 BML_API char *bml_model_history_csv(const bml_model *m);
 
 /* Save to directory `dir` (created; existing files of the same names are replaced) and load back.

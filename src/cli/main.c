@@ -189,6 +189,11 @@ static int usage_error(const char *msg, const char *arg) {
     return 2;
 }
 
+static int out_of_memory(void) {
+    fprintf(stderr, "batteryml: error: out of memory\n");
+    return 1;
+}
+
 static int fail(void) {
     fprintf(stderr, "batteryml: error: %s\n", bml_last_error());
     return 1;
@@ -289,7 +294,7 @@ static const char *unused_option(const args_t *a, const char *cmd) {
 static int parse_args(int argc, char **argv, int first, const char *cmd, args_t *a) {
     a->overrides = calloc((size_t)argc + 1, sizeof *a->overrides);
     a->positionals = calloc((size_t)argc + 1, sizeof *a->positionals);
-    if (!a->overrides || !a->positionals) return usage_error("out of memory", NULL);
+    if (!a->overrides || !a->positionals) return out_of_memory();
     int overrides = takes_overrides(cmd);
     for (int i = first; i < argc; i++) {
         const char *s = argv[i];
@@ -458,6 +463,7 @@ static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
         o.seed_given = 1;
     }
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) return out_of_memory();
     o.base_dir = base;
     int rc = bml_cli_multirun(&o, argc, argv);
     free(base);
@@ -483,6 +489,10 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     }
     if (a->jobs && !under_mpi) bml_cli_limit_cores((int)jobs); /* folds and XGBoost size their threads from these cores */
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL, &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
@@ -509,6 +519,10 @@ static int cmd_lr_find(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL, &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     catch_stop_signals();
@@ -541,21 +555,22 @@ static int cmd_synth(const args_t *a) {
     char *base = base_dir_of(find_config_dir(a));
     const char *data = a->data ? a->data : bml_config_get(cfg, "data.path");
     char *path = NULL;
-    if (data && data[0] != '/' && access(data, F_OK) != 0 && base) {
+    int rc = base ? 0 : out_of_memory();
+    if (!rc && data && data[0] != '/' && access(data, F_OK) != 0) {
         size_t l = strlen(base) + strlen(data) + 2;
         path = malloc(l);
         if (path) snprintf(path, l, "%s/%s", base, data);
+        else rc = out_of_memory();
     }
     long points = 1500;
-    int rc = 0;
-    if (a->points && !parse_count(a->points, &points)) rc = usage_error("--points must be an integer", a->points);
+    if (!rc && a->points && !parse_count(a->points, &points)) rc = usage_error("--points must be an integer", a->points);
     long *ex = NULL;
     size_t n_ex = 0;
     int *ids = NULL;
     const char *exv = bml_config_get(cfg, "data.experiment");
     if (rc == 0 && exv && strcmp(exv, "all")) {
         if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &ex, &n_ex) != BML_OK) rc = fail();
-        else if (!(ids = calloc(n_ex, sizeof *ids))) rc = usage_error("out of memory", NULL);
+        else if (!(ids = calloc(n_ex, sizeof *ids))) rc = out_of_memory();
         for (size_t i = 0; ids && i < n_ex; i++) ids[i] = (int)ex[i]; /* in 1-5: checked */
         free(ex);
     }
@@ -645,7 +660,7 @@ static int cmd_config(const args_t *a) {
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *y = bml_config_to_yaml(cfg);
     bml_config_free(cfg);
-    if (!y) return usage_error("out of memory", NULL);
+    if (!y) return out_of_memory();
     fputs(y, stdout);
     free(y);
     return 0;
@@ -658,6 +673,10 @@ static int cmd_features(const args_t *a) {
     bml_config *cfg;
     if (load_config(a, &cfg) != BML_OK) return fail();
     char *base = base_dir_of(find_config_dir(a));
+    if (!base) {
+        bml_config_free(cfg);
+        return out_of_memory();
+    }
     bml_dataset *ds = NULL;
     bml_samples *s = NULL;
     bml_status st = bml_run_load_data(cfg, base, NULL, 0, &ds);
@@ -720,7 +739,7 @@ static int cmd_list(const args_t *a) {
         const char *cd = find_config_dir(a);
         size_t n = strlen(cd) + 8;
         dir = malloc(n);
-        if (!dir) return 1;
+        if (!dir) return out_of_memory();
         snprintf(dir, n, "%s/loss", cd);
         DIR *d = opendir(dir);
         free(dir);

@@ -151,16 +151,18 @@ static void run_job(const sweep_t *sw, size_t j, job_result *r) {
  * a job whose file cannot be read counts as failed */
 static void read_metrics(job_result *r) {
     char *path = r->run_dir ? fmt_str("%s/metrics.json", r->run_dir, NULL) : NULL;
+    errno = path ? 0 : ENOMEM;
     FILE *f = path ? fopen(path, "rb") : NULL;
     struct stat sb;
     if (f && fstat(fileno(f), &sb) == 0 && (r->metrics_json = malloc((size_t)sb.st_size + 1))) {
         size_t n = fread(r->metrics_json, 1, (size_t)sb.st_size, f);
         r->metrics_json[n] = 0;
     }
+    int e = errno;
     if (f) fclose(f);
     if (!r->metrics_json) {
         r->ok = 0;
-        r->error = fmt_str("the job finished but %s cannot be read", path ? path : "metrics.json", NULL);
+        r->error = fmt_str("the job finished but %s cannot be read: %s", path ? path : "metrics.json", e ? strerror(e) : "unknown reason");
     }
     free(path);
 }
@@ -261,27 +263,40 @@ static void collect(sweep_t *sw, worker *w) {
     char *t1 = w->buf ? strchr(w->buf, '\t') : NULL, *t0 = t1 ? strchr(t1 + 1, '\t') : NULL;
     char *t2 = t0 ? strchr(t0 + 1, '\t') : NULL;
     r->done = 1;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2) {
+    int told = WIFEXITED(status) && WEXITSTATUS(status) == 0 && t1 && t2;
+    if (told) {
         *t1 = *t0 = *t2 = 0;
         r->ok = !strcmp(w->buf, "ok");
         r->seconds = strtod(t1 + 1, NULL);
         r->fit_seconds = strtod(t0 + 1, NULL);
-        if (r->ok) {
+        if (!r->ok) r->error = dup_str(t2 + 1);
+        else if (!t2[1]) told = 0; /* "ok" without the run directory: the worker ran out of memory naming it */
+        else {
             r->run_dir = dup_str(t2 + 1);
             read_metrics(r);
-        } else {
-            r->error = dup_str(t2 + 1);
         }
-    } else if (g_stop) { /* stopped with the sweep */
-        r->done = 0;
-        r->ok = -1;
+    }
+    /* the worker's report is lost (it could not write it, or ended after publishing its run): the job's run
+     * directory, which appears only when complete, is its result where it is there */
+    char *dir = told ? NULL : fmt_str("%s/%s", sw->dir, bml_sweep_job_name(sw->sweep, w->job));
+    struct stat sb;
+    if (dir && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        r->ok = 1;
+        r->run_dir = dir;
+        read_metrics(r);
+    } else if (!told) {
+        free(dir);
         r->seconds = now_s() - w->t0;
-    } else {
-        char why[96];
-        r->seconds = now_s() - w->t0;
-        if (WIFSIGNALED(status)) snprintf(why, sizeof why, "the job's process was killed by signal %d", WTERMSIG(status));
-        else snprintf(why, sizeof why, "the job's process ended with status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        r->error = dup_str(why);
+        if (g_stop) { /* stopped with the sweep */
+            r->done = 0;
+            r->ok = -1;
+        } else {
+            r->ok = 0;
+            char why[96];
+            if (WIFSIGNALED(status)) snprintf(why, sizeof why, "the job's process was killed by signal %d", WTERMSIG(status));
+            else snprintf(why, sizeof why, "the job's process ended with status %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+            r->error = dup_str(why);
+        }
     }
     free(w->buf);
     close(w->fd);

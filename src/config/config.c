@@ -372,10 +372,11 @@ static bml_status load_group(bml_config *c, const char *config_dir, const char *
     return st;
 }
 
+/* 1 or 0; -1 when out of memory */
 static int is_group(const bml_config *c, const char *name) {
     if (bml__strvec_find(&c->groups, name) >= 0) return 1;
     char *k = bml__sprintf("%s.name", name);
-    int r = k && bml_config_get(c, k) != NULL;
+    int r = k ? bml_config_get(c, k) != NULL : -1;
     free(k);
     return r;
 }
@@ -444,7 +445,11 @@ static bml_status apply_overrides(bml_config *c, const char *config_dir, const c
         char *k = bml__trim(key);
         const char *val = eq + 1;
         bml_status st = BML_OK;
-        int group_sel = !strchr(k, '.') && is_group(c, k);
+        int group_sel = !strchr(k, '.') ? is_group(c, k) : 0;
+        if (group_sel < 0) {
+            free(key);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
         if (groups_pass && group_sel && !add) {
             int at = bml__strvec_find(&c->groups, k);
             if (at >= 0) {
@@ -458,12 +463,15 @@ static bml_status apply_overrides(bml_config *c, const char *config_dir, const c
             if (st == BML_OK) st = load_group(c, config_dir, k, val);
         } else if (!groups_pass && !(group_sel && !add)) {
             /* a section with an `enabled` key is switched by its name: explain=false is explain.enabled=false */
-            char *enabled = !add && !strchr(k, '.') && !bml_config_get(c, k) ? bml__sprintf("%s.enabled", k) : NULL;
+            int switch_ = !add && !strchr(k, '.') && !bml_config_get(c, k);
+            char *enabled = switch_ ? bml__sprintf("%s.enabled", k) : NULL;
+            int nomem = switch_ && !enabled;
             if (enabled && !bml_config_get(c, enabled)) {
                 free(enabled);
                 enabled = NULL;
             }
-            if (!*k) st = bml__fail(BML_ERR_VALUE, "override '%s' has an empty key", ov[i]);
+            if (nomem) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            else if (!*k) st = bml__fail(BML_ERR_VALUE, "override '%s' has an empty key", ov[i]);
             else if (enabled) st = put(c, enabled, val, NULL, 0);
             else if (!add && !bml_config_get(c, k)) st = bad_key(c, k, NULL);
             else st = put(c, k, val, NULL, add);

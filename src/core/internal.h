@@ -173,6 +173,13 @@ bml_status bml__path_check_inside(const char *key, const char *rel);
 /* Check one file name component (a run or fold name): not empty, no '/', not '.' or '..'. */
 bml_status bml__path_check_name(const char *key, const char *name);
 
+#ifdef BML_FAULT_INJECT
+/* The failure injection build (src/core/fault.c), for unit tests looping SQLite-style over every call: restart
+ * the counters and fail the nth allocation (io 0) or output call (io 1) from now on (n 0: none); returns the
+ * calls of that kind counted since the previous arm. One thread at a time. */
+unsigned long bml__fault_arm(int io, unsigned long n);
+#endif
+
 /* ---- random numbers: splitmix64-seeded xoshiro256** (deterministic everywhere) ---- */
 typedef struct {
     uint64_t s[4];

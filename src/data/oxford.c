@@ -382,16 +382,18 @@ static bml_status aux_attach(bml__cell *c, const char *summary_path) {
     bml_status st = BML_OK;
     for (int k = 0; k < 2 && st == BML_OK; k++) {
         char *cands[2] = {bml__sprintf("%s/../%s", dir, sub[k]), bml__strdup(dir)};
+        if (!cands[0] || !cands[1]) st = bml__fail(BML_ERR_NOMEM, "out of memory"); /* not "no such file" */
         for (int d = 0; d < 2 && st == BML_OK && !c->aux[k].n_rows; d++) {
             DIR *dh = cands[d] ? opendir(cands[d]) : NULL;
             if (!dh) continue;
             struct dirent *e;
             char *found = NULL;
-            while (!found && (e = readdir(dh)))
-                if (aux_name_matches(e->d_name, c->experiment, c->cell_id, suffix[k]))
+            int matched = 0;
+            while (!matched && (e = readdir(dh)))
+                if ((matched = aux_name_matches(e->d_name, c->experiment, c->cell_id, suffix[k])))
                     found = bml__path_join(cands[d], e->d_name);
             closedir(dh);
-            if (found) st = aux_load(found, &c->aux[k]);
+            if (matched) st = found ? aux_load(found, &c->aux[k]) : bml__fail(BML_ERR_NOMEM, "out of memory");
             free(found);
         }
         free(cands[0]);

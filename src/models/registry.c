@@ -1,4 +1,5 @@
 /* Model registry and the model object common to every model: names, parameters, save/load. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ void bml_model_set_cancel(bml_model *m, const int *flag) {
 }
 
 char *bml_model_history_csv(const bml_model *m) {
+    errno = 0; /* NULL and ENOMEM: the history is there, its text could not be made */
     return m->fitted && m->def->history_csv ? m->def->history_csv(m) : NULL;
 }
 

@@ -8,11 +8,12 @@
 
 void bml__mlp_net_free(bml__mlp_net *n) {
     if (!n) return;
-    for (int l = 0; n->pre && l < n->n_layers; l++) {
-        free(n->pre[l]);
-        free(n->act[l]);
-        free(n->mask[l]);
-        free(n->drop[l]);
+    /* a net that ran out of memory while being made may lack any of the four arrays */
+    for (int l = 0; l < n->n_layers; l++) {
+        if (n->pre) free(n->pre[l]);
+        if (n->act) free(n->act[l]);
+        if (n->mask) free(n->mask[l]);
+        if (n->drop) free(n->drop[l]);
     }
     free(n->pre);
     free(n->act);

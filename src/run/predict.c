@@ -151,10 +151,9 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     if (have_targets) {
         bml__track_eval ev = {flat->n, idx, NULL, x};
         cJSON *blk = bml__track_metrics_block(flat, &ev, NULL, 0);
-        if (blk) {
-            *metrics_json = cJSON_Print(blk);
-            cJSON_Delete(blk);
-        }
+        if (blk) *metrics_json = cJSON_Print(blk);
+        cJSON_Delete(blk);
+        if (!*metrics_json) goto nomem;
     }
     *n_cells = bml_dataset_n_cells(ds);
     *flat_out = flat;

@@ -52,7 +52,7 @@ static void entry_release(entry *e) {
 void bml_sweep_free(bml_sweep *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n_e; i++) entry_release(&s->e[i]);
-    for (size_t j = 0; s->vals && j < s->n_jobs * s->n_swept; j++)
+    for (size_t j = 0; s->vals && s->owned && j < s->n_jobs * s->n_swept; j++) /* either may be missing: no memory */
         if (s->owned[j]) free(s->vals[j]);
     for (size_t j = 0; s->ovr && j < s->n_jobs * s->n_e; j++) free(s->ovr[j]);
     for (size_t j = 0; j < s->n_jobs; j++) {

@@ -151,14 +151,15 @@ void bml__track_eval_release(bml__track_eval *e) {
 }
 
 /* ------------------------------------------------------------------ metrics */
+/* NULL when out of memory */
 static cJSON *metrics_json(const bml_metrics *m) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "n", (double)m->n);
-    cJSON_AddNumberToObject(o, "rmse", m->rmse);
-    cJSON_AddNumberToObject(o, "mae", m->mae);
-    cJSON_AddNumberToObject(o, "mape", m->mape);
-    cJSON_AddNumberToObject(o, "r2", m->r2);
-    cJSON_AddNumberToObject(o, "max_abs_error", m->max_abs_error);
+    if (!o || !cJSON_AddNumberToObject(o, "n", (double)m->n) || !cJSON_AddNumberToObject(o, "rmse", m->rmse) ||
+        !cJSON_AddNumberToObject(o, "mae", m->mae) || !cJSON_AddNumberToObject(o, "mape", m->mape) ||
+        !cJSON_AddNumberToObject(o, "r2", m->r2) || !cJSON_AddNumberToObject(o, "max_abs_error", m->max_abs_error)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -180,7 +181,13 @@ cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev,
             yp[r] = ev->pred[e * O + k];
         }
         bml_metrics m = bml_metrics_compute(yt, yp, n, 1);
-        cJSON_AddItemToObject(o, s->target_names[k], metrics_json(&m));
+        cJSON *t = metrics_json(&m);
+        if (!t || !cJSON_AddItemToObject(o, s->target_names[k], t)) {
+            cJSON_Delete(t);
+            cJSON_Delete(o);
+            o = NULL;
+            break;
+        }
     }
     free(yt);
     free(yp);
@@ -197,13 +204,14 @@ static char *group_key(const bml_sample_meta *m, int by_cell) {
     return k;
 }
 
-/* group the evaluation rows by a string key and add {key: block} to parent */
-static void grouped(cJSON *parent, const char *name, const bml_samples *s, const bml__track_eval *ev, int by_cell) {
+/* group the evaluation rows by a string key and add {key: block} to parent; -1 when out of memory */
+static int grouped(cJSON *parent, const char *name, const bml_samples *s, const bml__track_eval *ev, int by_cell) {
+    int bad = 1;
     cJSON *g = cJSON_AddObjectToObject(parent, name);
     size_t *rows = bml__calloc(ev->n ? ev->n : 1, sizeof *rows);
     char *seen = bml__calloc(ev->n ? ev->n : 1, 1);
     char **keys = bml__calloc(ev->n ? ev->n : 1, sizeof *keys);
-    if (!rows || !seen || !keys) goto out;
+    if (!g || !rows || !seen || !keys) goto out;
     for (size_t a = 0; a < ev->n; a++)
         if (!(keys[a] = group_key(&s->meta[ev->idx[a]], by_cell))) goto out;
     for (size_t a = 0; a < ev->n; a++) {
@@ -216,61 +224,81 @@ static void grouped(cJSON *parent, const char *name, const bml_samples *s, const
             }
         }
         cJSON *blk = bml__track_metrics_block(s, ev, rows, m);
-        if (blk) cJSON_AddItemToObject(g, keys[a], blk);
+        if (!blk || !cJSON_AddItemToObject(g, keys[a], blk)) {
+            cJSON_Delete(blk);
+            goto out;
+        }
     }
+    bad = 0;
 out:
     for (size_t a = 0; keys && a < ev->n; a++) free(keys[a]);
     free(keys);
     free(rows);
     free(seen);
+    return bad ? -1 : 0;
 }
 
+/* NULL when out of memory: every part is there or none */
 cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
+    int bad = 0;
     cJSON *st = cJSON_AddObjectToObject(root, "study");
     const char *keys[][2] = {{"data", "data.name"}, {"data_path", "data.path"}, {"experiment", "data.experiment"},
                              {"pipeline", "pipeline.name"}, {"model", "model.name"}, {"split", "split.name"},
                              {"seed", "seed"}};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    for (size_t i = 0; st && i < sizeof keys / sizeof *keys; i++) {
         const char *v = bml_config_get(cfg, keys[i][1]);
-        if (v) cJSON_AddStringToObject(st, keys[i][0], v);
+        if (v) bad |= !cJSON_AddStringToObject(st, keys[i][0], v);
     }
-    cJSON_AddNumberToObject(st, "n_samples", (double)s->n);
-    cJSON_AddNumberToObject(st, "n_evaluated", (double)ev->n);
-    cJSON *fn = cJSON_AddArrayToObject(st, "features"), *tn = cJSON_AddArrayToObject(st, "targets");
-    for (size_t j = 0; j < s->n_features; j++) cJSON_AddItemToArray(fn, cJSON_CreateString(s->feature_names[j]));
-    for (size_t k = 0; k < s->n_targets; k++) cJSON_AddItemToArray(tn, cJSON_CreateString(s->target_names[k]));
+    bad |= !st || !cJSON_AddNumberToObject(st, "n_samples", (double)s->n) ||
+           !cJSON_AddNumberToObject(st, "n_evaluated", (double)ev->n);
+    cJSON *fn = st ? cJSON_AddArrayToObject(st, "features") : NULL, *tn = st ? cJSON_AddArrayToObject(st, "targets") : NULL;
+    bad |= !fn || !tn;
+    for (size_t j = 0; !bad && j < s->n_features; j++) bad |= !cJSON_AddItemToArray(fn, cJSON_CreateString(s->feature_names[j]));
+    for (size_t k = 0; !bad && k < s->n_targets; k++) bad |= !cJSON_AddItemToArray(tn, cJSON_CreateString(s->target_names[k]));
     cJSON *all = bml__track_metrics_block(s, ev, NULL, 0);
-    if (all) cJSON_AddItemToObject(root, "overall", all);
-    grouped(root, "per_temperature", s, ev, 0);
-    grouped(root, "per_cell", s, ev, 1);
+    if (!all || !cJSON_AddItemToObject(root, "overall", all)) {
+        cJSON_Delete(all);
+        bad = 1;
+    }
+    bad |= grouped(root, "per_temperature", s, ev, 0) != 0 || grouped(root, "per_cell", s, ev, 1) != 0;
     cJSON *folds = cJSON_AddArrayToObject(root, "folds");
     size_t *rows = bml__calloc(ev->n ? ev->n : 1, sizeof *rows);
     size_t O = s->n_targets;
     double *fold_rmse = bml__calloc(sp->n_folds * O + 1, sizeof *fold_rmse);
     double *fold_mae = bml__calloc(sp->n_folds * O + 1, sizeof *fold_mae);
-    for (size_t f = 0; rows && fold_rmse && fold_mae && f < sp->n_folds; f++) {
+    bad |= !folds || !rows || !fold_rmse || !fold_mae;
+    for (size_t f = 0; !bad && f < sp->n_folds; f++) {
         size_t m = 0;
         for (size_t r = 0; r < ev->n; r++)
             if (ev->fold[r] == f) rows[m++] = r;
         cJSON *fo = cJSON_CreateObject();
-        cJSON_AddStringToObject(fo, "name", sp->folds[f].name);
-        cJSON_AddNumberToObject(fo, "n_train", (double)sp->folds[f].n_train);
-        cJSON_AddNumberToObject(fo, "n_val", (double)sp->folds[f].n_val);
-        cJSON_AddNumberToObject(fo, "n_test", (double)sp->folds[f].n_test);
+        if (!fo || !cJSON_AddItemToArray(folds, fo)) {
+            cJSON_Delete(fo);
+            bad = 1;
+            break;
+        }
+        bad |= !cJSON_AddStringToObject(fo, "name", sp->folds[f].name) ||
+               !cJSON_AddNumberToObject(fo, "n_train", (double)sp->folds[f].n_train) ||
+               !cJSON_AddNumberToObject(fo, "n_val", (double)sp->folds[f].n_val) ||
+               !cJSON_AddNumberToObject(fo, "n_test", (double)sp->folds[f].n_test);
         cJSON *blk = bml__track_metrics_block(s, ev, rows, m);
-        for (size_t k = 0; blk && k < O; k++) {
+        if (!blk || !cJSON_AddItemToObject(fo, "metrics", blk)) {
+            cJSON_Delete(blk);
+            bad = 1;
+            break;
+        }
+        for (size_t k = 0; k < O; k++) {
             cJSON *t = cJSON_GetObjectItemCaseSensitive(blk, s->target_names[k]);
             fold_rmse[f * O + k] = cJSON_GetObjectItemCaseSensitive(t, "rmse")->valuedouble;
             fold_mae[f * O + k] = cJSON_GetObjectItemCaseSensitive(t, "mae")->valuedouble;
         }
-        if (blk) cJSON_AddItemToObject(fo, "metrics", blk);
-        cJSON_AddItemToArray(folds, fo);
     }
-    if (sp->n_folds > 1 && fold_rmse && fold_mae) {
+    if (!bad && sp->n_folds > 1) {
         cJSON *sum = cJSON_AddObjectToObject(root, "fold_summary");
-        for (size_t k = 0; k < O; k++) {
+        bad |= !sum;
+        for (size_t k = 0; !bad && k < O; k++) {
             double mr = 0, sr = 0, ma = 0;
             size_t F = sp->n_folds;
             for (size_t f = 0; f < F; f++) mr += fold_rmse[f * O + k], ma += fold_mae[f * O + k];
@@ -278,15 +306,17 @@ cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const
             ma /= (double)F;
             for (size_t f = 0; f < F; f++) sr += (fold_rmse[f * O + k] - mr) * (fold_rmse[f * O + k] - mr);
             cJSON *t = cJSON_AddObjectToObject(sum, s->target_names[k]);
-            cJSON_AddNumberToObject(t, "n_folds", (double)F);
-            cJSON_AddNumberToObject(t, "rmse_mean", mr);
-            cJSON_AddNumberToObject(t, "rmse_std", sqrt(sr / (double)F));
-            cJSON_AddNumberToObject(t, "mae_mean", ma);
+            bad |= !t || !cJSON_AddNumberToObject(t, "n_folds", (double)F) || !cJSON_AddNumberToObject(t, "rmse_mean", mr) ||
+                   !cJSON_AddNumberToObject(t, "rmse_std", sqrt(sr / (double)F)) || !cJSON_AddNumberToObject(t, "mae_mean", ma);
         }
     }
     free(rows);
     free(fold_rmse);
     free(fold_mae);
+    if (bad) {
+        cJSON_Delete(root);
+        return NULL;
+    }
     return root;
 }
 
@@ -334,6 +364,19 @@ static bml_status sb_write(bml__sb *b, const char *path) {
     bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : put_file(path, b->buf ? b->buf : "", b->len);
     free(b->buf);
     memset(b, 0, sizeof *b);
+    return st;
+}
+
+/* b into dir/name; b's text is freed either way */
+static bml_status sb_write_in(bml__sb *b, const char *dir, const char *name) {
+    char *p = bml__path_join(dir, name);
+    if (!p) {
+        free(b->buf);
+        memset(b, 0, sizeof *b);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    bml_status st = sb_write(b, p);
+    free(p);
     return st;
 }
 
@@ -513,8 +556,12 @@ static void scalars_release(scalars *sc) {
 /* metrics (overall per target; per fold when there are several) and the per-epoch history */
 /* A fold's model history and fit information: from the model, or as a fold fitted elsewhere gave them
  * (malloc'ed, NULL when none) */
-static char *fold_history(const bml__track_fold *f) {
-    return f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+/* a fold's per-epoch history (caller frees); NULL for a model without one, and then *nomem set where it has
+ * one that memory did not allow */
+static char *fold_history(const bml__track_fold *f, int *nomem) {
+    char *h = f->model ? bml_model_history_csv(f->model) : f->history_csv ? bml__strdup(f->history_csv) : NULL;
+    if (!h && (f->model ? errno == ENOMEM : f->history_csv != NULL)) *nomem = 1;
+    return h;
 }
 static char *fold_fit_info(const bml__track_fold *f) {
     return f->model ? bml_model_fit_info_json(f->model) : f->fit_info ? bml__strdup(f->fit_info) : NULL;
@@ -560,7 +607,7 @@ static void collect_scalars(const cJSON *metrics, const bml_split *sp, const bml
         fi++;
     }
     for (size_t k = 0; k < sp->n_folds; k++) {
-        char *h = fold_history(&folds[k]);
+        char *h = fold_history(&folds[k], &sc->nomem);
         char *line = h ? strchr(h, '\n') : NULL;
         while (line && line[1]) {
             long e;
@@ -679,7 +726,10 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         char *info = fold_fit_info(&folds[f]);
         cJSON *ij = info ? cJSON_Parse(info) : NULL;
         free(info);
-        if (ij) cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij);
+        if (ij ? !cJSON_AddItemToObject(cJSON_GetArrayItem(jf, (int)f), "model", ij) : folds[f].model || folds[f].fit_info) {
+            cJSON_Delete(ij);
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
     }
     if (st == BML_OK) {
         char *p = bml__path_join(tmp, "metrics.json");
@@ -751,9 +801,7 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                         bml__sb_str(&b, t);
                     }
             }
-        char *p = bml__path_join(tmp, "attention.csv");
-        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(p);
+        st = sb_write_in(&b, tmp, "attention.csv");
     }
     /* latent trajectories of latent-ODE models: latent.csv, one row per (sequence, step) */
     int any_lat = 0;
@@ -790,15 +838,14 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
                     bml__sb_str(&b, "\n");
                 }
             }
-        char *p = bml__path_join(tmp, "latent.csv");
-        st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(p);
+        st = sb_write_in(&b, tmp, "latent.csv");
     }
     /* per-epoch history of neural models: step_metrics.csv with a fold column */
     if (st == BML_OK) {
         bml__sb b = {0};
+        int hist_nomem = 0;
         for (size_t f = 0; f < sp->n_folds; f++) {
-            char *h = fold_history(&folds[f]);
+            char *h = fold_history(&folds[f], &hist_nomem);
             if (!h) continue;
             char *line = strchr(h, '\n');
             if (!b.len) bml__sb_str(&b, "fold,"), bml__sb_put(&b, h, line ? (size_t)(line - h) + 1 : strlen(h));
@@ -812,10 +859,11 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
             }
             free(h);
         }
-        if (b.len) {
-            char *p = bml__path_join(tmp, "step_metrics.csv");
-            st = p ? sb_write(&b, p) : bml__fail(BML_ERR_NOMEM, "out of memory");
-            free(p);
+        if (hist_nomem) {
+            free(b.buf);
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        } else if (b.len || b.nomem) {
+            st = sb_write_in(&b, tmp, "step_metrics.csv");
         } else {
             free(b.buf);
         }

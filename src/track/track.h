@@ -25,9 +25,10 @@ typedef struct {
 } bml__track_eval;
 void bml__track_eval_release(bml__track_eval *e);
 
-/* metrics.json content: overall, per temperature, per cell, per fold (+ summary over folds). */
+/* metrics.json content: overall, per temperature, per cell, per fold (+ summary over folds); NULL when out of
+ * memory (never a part of it). */
 cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg);
-/* {target: metrics} for rows r of ev (all when rows == NULL). */
+/* {target: metrics} for rows r of ev (all when rows == NULL); NULL when out of memory. */
 cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev, const size_t *rows, size_t n_rows);
 
 /* A file of a saved model, relative to its folder. */
