@@ -470,6 +470,16 @@ static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
     return rc;
 }
 
+/* A rank other than 0 that stops before MPI starts says nothing (rank 0 reports the same error once), but it
+ * waits a moment before exiting: mpirun ends the whole job as soon as one rank exits non-zero, which could
+ * kill rank 0 before its message is out (seen in CI under the sanitizers). */
+static int quiet_rank_exit(int rc) {
+    struct timespec ts = {2, 0};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return rc;
+}
+
 static int cmd_run(const args_t *a, int *argc, char ***argv) {
     if (a->help) return fputs(RUN_HELP, stdout), 0;
     if (a->n_positionals) return usage_error("run takes overrides (key=value), not", a->positional);
@@ -479,9 +489,9 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
     const char *rank_s = getenv("OMPI_COMM_WORLD_RANK") ? getenv("OMPI_COMM_WORLD_RANK") : getenv("PMI_RANK");
     int under_mpi = ranks && atoi(ranks) > 1, rank = rank_s ? atoi(rank_s) : 0;
     if (a->sweeper || a->trials || a->max_jobs || a->sweep_dir || a->seed || a->resume)
-        return rank ? 2 : usage_error("--sweeper, --trials, --max-jobs, --sweep-dir, --seed and --resume are for sweeps: add -m", NULL);
+        return rank ? quiet_rank_exit(2) : usage_error("--sweeper, --trials, --max-jobs, --sweep-dir, --seed and --resume are for sweeps: add -m", NULL);
     bml_config *cfg;
-    if (load_config(a, &cfg) != BML_OK) return rank ? 1 : fail();
+    if (load_config(a, &cfg) != BML_OK) return rank ? quiet_rank_exit(1) : fail();
     long jobs;
     if (a->jobs && parse_option_count("--jobs", a->jobs, 1, 4096, &jobs)) {
         bml_config_free(cfg);
