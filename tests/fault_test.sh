@@ -181,6 +181,35 @@ if "$BML" "${ARGS[@]}" output_dir="$K" run_name=k >next.out 2>&1 && [ -z "$(ls -
   cat next.out
 fi
 
+# --- killed while its figures are drawn (a child process): the child must not keep the partial folder's lock
+# (it did: the flock is shared across fork), or the next run cannot clean up the folder
+F=$W/killfig
+caught=0
+for i in 1 2 3 4 5 6 7 8; do
+  "$BML" "${ARGS[@]}" output_dir="$F" run_name=f >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 2000); do # poll for the figures folder of the partial run
+    if compgen -G "$F/.partial-f-*/figures" >/dev/null; then
+      kill -KILL $pid 2>/dev/null && caught=$((caught + 1))
+      break
+    fi
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.005
+  done
+  kill -KILL $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  [ $caught -gt 0 ] && break
+done
+if [ $caught -eq 0 ]; then
+  bad kill_while_drawing_cleans_up
+  echo "  no run was caught drawing its figures in 8 tries"
+elif "$BML" "${ARGS[@]}" output_dir="$F" run_name=f figures=false >nextf.out 2>&1 &&
+  [ -z "$(ls -A "$F" | grep '^\.partial-')" ]; then ok kill_while_drawing_cleans_up; else
+  bad kill_while_drawing_cleans_up
+  echo "  after: $(ls -A "$F" | tr '\n' ' ')"
+  cat nextf.out
+fi
+
 echo "# $SECONDS s"
 # --- parallel runs in one output directory with the same run_name: all succeed, all kept
 P=$W/par

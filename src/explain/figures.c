@@ -10,7 +10,7 @@
  * library never exits. Each figure is drawn into a hidden temporary file beside its final name,
  * checked (non-empty; a PNG has its signature and IEND chunk, an SVG ends with </svg>) and only then
  * renamed into place: a full disk is an error naming the figure, never a 0-byte or truncated file. */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* close_range */
 #include "explain/figures.h"
 
 #include <errno.h>
@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1455,6 +1457,20 @@ static void child_report(int fd, bml_status st, int n, const char *msg, const ch
     _exit(bad ? 3 : 0);
 }
 
+/* The child holds nothing of its parent's but the pipe: above all not the lock of the run's partial folder
+ * (an flock belongs to the open file, which fork shares), so that a study killed while its figures are drawn
+ * leaves a folder the next run can clean up at once. And it dies with its parent. */
+static void child_detach(pid_t parent, int keep) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(4); /* the parent died before prctl */
+    unsigned lo = 3, k = (unsigned)keep;
+    if (k > lo && close_range(lo, k - 1, 0) != 0)
+        for (unsigned fd = lo; fd < k; fd++) close((int)fd);
+    unsigned hi = k + 1 > lo ? k + 1 : lo; /* stdin, stdout and stderr stay */
+    long max = sysconf(_SC_OPEN_MAX);
+    if (close_range(hi, ~0U, 0) != 0)
+        for (long fd = (long)hi; fd < (max > 0 && max < 65536 ? max : 65536); fd++) close((int)fd);
+}
+
 static int take(const char *buf, size_t len, size_t *at, void *out, size_t n) {
     if (len - *at < n) return -1;
     memcpy(out, buf + *at, n);
@@ -1470,6 +1486,7 @@ bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **
     int p[2];
     if (pipe(p) != 0) return bml__fail(BML_ERR_IO, "figures: cannot make a pipe: %s", strerror(errno));
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;
@@ -1479,6 +1496,7 @@ bml_status bml__figures_draw_noting(const char *run_dir, int *n_written, char **
     }
     if (pid == 0) { /* the child: draw, report, _exit (no atexit handlers, no stdio flushed twice) */
         close(p[0]);
+        child_detach(parent, p[1]);
         int n = 0;
         char *notes = NULL;
         bml_status st = draw_here(run_dir, &n, skipped ? &notes : NULL);
