@@ -15,7 +15,6 @@
 
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
-#include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
 #include "splits/split_internal.h"
@@ -120,6 +119,44 @@ static bml_status qdlin_opts_of(const bml_config *cfg, bml_qdlin_opts *o) {
     return BML_OK;
 }
 
+/* ------------------------------------------------------------------ data=cycler from the configuration */
+
+static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) {
+    const char *v = bml_config_get(cfg, key);
+    if (!v || !*v) return BML_OK;
+    if (bml__parse_double(v, x) != 0) return bml__fail(BML_ERR_VALUE, "%s must be a number, got '%s'", key, v);
+    return BML_OK;
+}
+
+static bml_status cycler_load_configured(const bml_config *cfg, const char *path, bml_dataset **out) {
+    *out = NULL;
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    bml_cycler_format fmt = BML_CYCLER_AUTO;
+    const char *f = bml_config_get(cfg, "data.format");
+    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &fmt));
+    double grid = (double)o.n_grid;
+    BML__TRY(cfg_number(cfg, "data.v_min", &o.v_min));
+    BML__TRY(cfg_number(cfg, "data.v_max", &o.v_max));
+    BML__TRY(cfg_number(cfg, "data.grid", &grid));
+    BML__TRY(cfg_number(cfg, "data.ir_window_s", &o.ir_window_s));
+    BML__TRY(cfg_number(cfg, "data.ir_min_step_a", &o.ir_min_step_a));
+    if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
+        return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
+    o.n_grid = (size_t)grid;
+    const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
+    bml_cycler_cells cells = {ref && *ref ? ref : NULL, from && *from ? from : NULL};
+    /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
+    const char *ica = bml_config_get(cfg, "data.ica_cycles");
+    if (ica && *ica && strcmp(ica, "none")) {
+        double rate;
+        if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
+            return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
+                             ica);
+        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, &cells, out);
+    }
+    return bml_dataset_load_cycler(path, fmt, &o, &cells, NULL, out);
+}
+
 bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override, int targets_optional,
                              bml_dataset **out) {
     *out = NULL;
@@ -173,7 +210,7 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
             st = bml_dataset_load_curve_table(path, &cc, out);
         }
     } else if (!strcmp(name, "cycler")) {
-        st = bml__cycler_load_configured(cfg, path, out);
+        st = cycler_load_configured(cfg, path, out);
     } else if (!strcmp(name, "qdlin")) {
         bml_qdlin_opts o;
         st = qdlin_opts_of(cfg, &o);
