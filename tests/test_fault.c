@@ -50,7 +50,8 @@ static void test_metrics_every_allocation(void) {
         for (size_t k = 0; k < O; k++) pred[i * O + k] = s->y[i * O + k] + 0.01 * (double)(i % 7);
     }
     bml__track_eval ev = {n, idx, fold, pred};
-    cJSON *ref = bml__track_metrics(s, &ev, sp, cfg);
+    const bml_kv study[2] = {{"data", "oxford"}, {"seed", "42"}};
+    cJSON *ref = bml__track_metrics(s, &ev, sp, study, 2);
     char *want = ref ? cJSON_Print(ref) : NULL;
     cJSON_Delete(ref);
     CHECK(want != NULL);
@@ -58,7 +59,7 @@ static void test_metrics_every_allocation(void) {
     int wrong = 0, failed = 0;
     for (; want; k++) {
         bml__fault_arm(ALLOC, k);
-        cJSON *m = bml__track_metrics(s, &ev, sp, cfg);
+        cJSON *m = bml__track_metrics(s, &ev, sp, study, 2);
         calls = bml__fault_arm(ALLOC, 0);
         char *got = m ? cJSON_Print(m) : NULL;
         cJSON_Delete(m);

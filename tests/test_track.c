@@ -428,8 +428,11 @@ static void test_mlflow_long_paths_and_hostile_names(void) {
     bml__scalar s[] = {{"soh/rmse", 0, 0.25}, {"../../escape", 0, 1}, {"a/./b/../c", 1, 2}, {"loss/train", 1, 0.5}, {"loss/train", 2, 0.4}};
     const char *exp_name = "exp: \"quoted\" # not a comment\nsecond line", *run = "run: x\t'y'\\z";
     char *id = NULL, *id2 = NULL;
-    CHECK_OK(bml__mlflow_log(root, exp_name, run, c, s, 5, NULL, 1.0, 2.0, &id));
-    CHECK_OK(bml__mlflow_log(root, exp_name, run, c, s, 5, NULL, 1.0, 2.0, &id2)); /* found again by name */
+    size_t np = bml_config_count(c);
+    bml_kv *params = calloc(np + 1, sizeof *params);
+    for (size_t i = 0; params && i < np; i++) params[i] = bml_config_entry(c, i);
+    CHECK_OK(bml__mlflow_log(root, exp_name, run, params, np, s, 5, NULL, 1.0, 2.0, &id));
+    CHECK_OK(bml__mlflow_log(root, exp_name, run, params, np, s, 5, NULL, 1.0, 2.0, &id2)); /* found again by name */
     char path[700], v[512];
     snprintf(path, sizeof path, "%s/1/meta.yaml", root);
     CHECK_INT(yaml_get(path, "name", v, sizeof v), 0);
@@ -465,14 +468,15 @@ static void test_mlflow_long_paths_and_hostile_names(void) {
     free(id2);
     /* two tags that would share one file are an error, not mixed lines */
     bml__scalar clash[] = {{"a?b", 0, 1}, {"a_b", 0, 2}};
-    CHECK_ERR(bml__mlflow_log(root, "clash", "r", c, clash, 2, NULL, 1.0, 2.0, NULL), BML_ERR_VALUE, "the same MLflow key 'a_b'");
+    CHECK_ERR(bml__mlflow_log(root, "clash", "r", params, np, clash, 2, NULL, 1.0, 2.0, NULL), BML_ERR_VALUE, "the same MLflow key 'a_b'");
     /* a damaged experiment meta.yaml is an error naming it, not a silent new experiment */
     snprintf(path, sizeof path, "%s/7", root);
     bml__mkdir_p(path);
     snprintf(path, sizeof path, "%s/7/meta.yaml", root);
     write_text(path, "name: [unclosed\n");
-    CHECK_ERR(bml__mlflow_log(root, "other", "r", c, s, 1, NULL, 1.0, 2.0, NULL), BML_ERR_PARSE, "7/meta.yaml:");
+    CHECK_ERR(bml__mlflow_log(root, "other", "r", params, np, s, 1, NULL, 1.0, 2.0, NULL), BML_ERR_PARSE, "7/meta.yaml:");
     bml_config_free(c);
+    free(params);
 }
 
 int main(void) {

@@ -30,6 +30,9 @@ STUDIES=(
   "mlp|run data.path=$D model=mlp training.epochs=30"
   "acla|run data.path=$D model=acla pipeline=latent_ode_seq pipeline.target=modes training.epochs=2 split=loco split.cells=[E5-A,E5-D]"
   "ridge_random|run data.path=$D model=ridge split=random"
+  "mlp_lr_auto|run data.path=$D model=mlp training.epochs=10 training.learning_rate=auto lr_find.num_steps=20"
+  "ica_peaks|run data=curve_table data.path=$SRC/data/fast-formation-c20 pipeline=ica_peaks pipeline.cache=false pipeline.target=capacity split=random model.min_child_samples=2"
+  "table|run data=table data.path=$SRC/tests/data/table_small.csv pipeline=table split=random model.min_child_samples=2"
   "cycler|run data=cycler data.path=$W/lab split=loco model.min_child_samples=2"
   "sweep|run -m data.path=$D model.learning_rate=0.05,0.1 model.n_estimators=50 figures=false --jobs 2"
 )

@@ -235,4 +235,4 @@ const bml__pipeline_def bml__pipeline_delta_q = {
     "delta_q",
     "one sample per cell of a cycle-life dataset (data=qdlin): statistics of ΔQ_a-b(V) = Q_a(V) - Q_b(V) (Severson et al. 2019), "
     "capacity fade, or the ΔQ curve; target log10(cycle life)",
-    dq_specs, sizeof dq_specs / sizeof *dq_specs, sizeof(dq_params), dq_transform};
+    dq_specs, sizeof dq_specs / sizeof *dq_specs, sizeof(dq_params), dq_transform, NULL, NULL};

@@ -189,6 +189,38 @@ fail:
     return bml__fail_prefix(BML_ERR_IO, "feature cache");
 }
 
+/* dqdv.csv (the figures' dQ/dV curves): every curve of `cell` in `experiment`, with the detected peaks:
+ * cell, rpt, voltage_v, dqdv_ah_per_v, is_peak. NULL when out of memory. */
+static char *dqdv_csv(const void *params, const bml_dataset *ds, const char *cell, int experiment) {
+    const ica_params *p = params;
+    bml__ica_params ip = {p->v_min, p->v_max, (int)p->resample, (int)p->window, (int)p->order,
+                          p->height, p->distance, p->prominence, (int)p->num_peaks};
+    size_t R = (size_t)ip.resample;
+    double *vm = calloc(R, sizeof *vm), *dq = calloc(R, sizeof *dq), *feat = calloc(bml__ica_n_features(&ip), sizeof *feat);
+    size_t *pk = calloc(R, sizeof *pk);
+    bml__sb b = {0};
+    if (!vm || !dq || !feat || !pk) goto done;
+    bml__sb_str(&b, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\n");
+    for (size_t i = 0; i < bml_dataset_n_curves(ds); i++) {
+        const bml__curve *c = &ds->curves[i];
+        if (c->experiment != experiment || strcmp(c->cell_id, cell)) continue;
+        if (bml__ica_features(&ip, c->q, c->v, c->n, feat, vm, dq) != BML_OK) continue;
+        size_t np = bml__find_peaks(dq, R - 1, ip.height, ip.distance, ip.prominence, pk, R);
+        for (size_t k = 0; k + 1 < R; k++) {
+            int is_peak = 0;
+            for (size_t j = 0; j < np; j++) is_peak |= pk[j] == k;
+            bml__sb_fmt(&b, "%s,%d,%.6f,%.6g,%d\n", c->cell_id, c->rpt, vm[k], dq[k], is_peak);
+        }
+    }
+done:
+    free(vm), free(dq), free(feat), free(pk);
+    if (b.nomem || !vm || !dq || !feat || !pk) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
 const bml__pipeline_def bml__pipeline_ica_peaks = {
     "ica_peaks", "one sample per voltage curve: incremental-capacity (dQ/dV) peak features, cached on disk (SPEC 4.2)",
-    specs, sizeof specs / sizeof *specs, sizeof(ica_params), transform};
+    specs, sizeof specs / sizeof *specs, sizeof(ica_params), transform, "dqdv.csv", dqdv_csv};

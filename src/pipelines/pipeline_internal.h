@@ -12,7 +12,16 @@ typedef struct {
     size_t n_specs;
     size_t params_size;
     bml_status (*transform)(const void *params, const bml_dataset *ds, bml_samples **out);
+    /* optional: a file of the run for its figures (extra_name), made from the curves of one cell
+     * (extra_csv: malloc'ed text, NULL when out of memory) */
+    const char *extra_name;
+    char *(*extra_csv)(const void *params, const bml_dataset *ds, const char *cell, int experiment);
 } bml__pipeline_def;
+
+/* For the runner: the pipeline's extra run file (its name, or NULL when it has none; *text malloc'ed, NULL
+ * when out of memory), and whether the named pipeline takes parameter `key`. */
+const char *bml__pipeline_extra(const bml_pipeline *p, const bml_dataset *ds, const char *cell, int experiment, char **text);
+int bml__pipeline_has_param(const char *name, const char *key);
 
 extern const bml__pipeline_def bml__pipeline_summary_set;
 extern const bml__pipeline_def bml__pipeline_table;

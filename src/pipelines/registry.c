@@ -71,6 +71,21 @@ bml_status bml_pipeline_create(const char *name, const bml_kv *kv, size_t n_kv, 
     return BML_OK;
 }
 
+const char *bml__pipeline_extra(const bml_pipeline *p, const bml_dataset *ds, const char *cell, int experiment, char **text) {
+    *text = NULL;
+    if (!p->def->extra_csv) return NULL;
+    *text = p->def->extra_csv(p->params, ds, cell, experiment);
+    return p->def->extra_name;
+}
+
+int bml__pipeline_has_param(const char *name, const char *key) {
+    for (size_t i = 0; i < N_DEFS; i++)
+        if (!strcmp(defs[i]->name, name))
+            for (size_t k = 0; k < defs[i]->n_specs; k++)
+                if (!strcmp(defs[i]->specs[k].key, key)) return 1;
+    return 0;
+}
+
 void bml_pipeline_free(bml_pipeline *p) {
     if (!p) return;
     bml__params_free(p->def->specs, p->def->n_specs, p->params);

@@ -244,11 +244,11 @@ nomem:
 
 const bml__pipeline_def bml__pipeline_latent_ode_seq = {
     "latent_ode_seq", "one sample per cell: the sequence of its ageing sets, padded and masked, with a time vector (SPEC 4.3)",
-    seq_specs, sizeof seq_specs / sizeof *seq_specs, sizeof(seq_params), seq_transform};
+    seq_specs, sizeof seq_specs / sizeof *seq_specs, sizeof(seq_params), seq_transform, NULL, NULL};
 
 const bml__pipeline_def bml__pipeline_summary_set = {
     "summary_set", "one sample per ageing set of the Oxford Performance Summary (SPEC 4.1)",
-    specs, sizeof specs / sizeof *specs, sizeof(summary_params), transform};
+    specs, sizeof specs / sizeof *specs, sizeof(summary_params), transform, NULL, NULL};
 
 /* ------------------------------------------------------------------ `table` */
 /* One sample per row of a generic table; features and targets are the columns named as roles. */
@@ -312,4 +312,4 @@ nomem:
 
 const bml__pipeline_def bml__pipeline_table = {
     "table", "one sample per row of a generic CSV table; features and targets from data.features / data.targets",
-    table_specs, sizeof table_specs / sizeof *table_specs, sizeof(table_params), table_transform};
+    table_specs, sizeof table_specs / sizeof *table_specs, sizeof(table_params), table_transform, NULL, NULL};

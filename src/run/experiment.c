@@ -16,7 +16,8 @@
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
 #include "data/dataset_internal.h"
-#include "pipelines/ica.h"
+#include "pipelines/pipeline_internal.h"
+#include "run/study.h"
 #include "splits/split_internal.h"
 #include "track/track.h"
 #include "nn/trainer.h"
@@ -39,49 +40,10 @@ static void say(const bml_run_opts *o, const char *fmt, ...) {
     free(buf);
 }
 
-/* A relative path that does not exist from the working directory is looked up under base_dir. */
-static char *resolve_path(const char *base_dir, const char *path) {
-    if (!path) return NULL;
-    if (path[0] == '/' || !base_dir || bml__is_dir(path) || bml__is_file(path)) return bml__strdup(path);
-    char *p = bml__path_join(base_dir, path);
-    if (p && (bml__is_dir(p) || bml__is_file(p))) return p;
-    free(p);
-    return bml__strdup(path);
-}
-
-static const char *cfg_str(const bml_config *c, const char *key, const char *dflt) {
-    const char *v = bml_config_get(c, key);
-    return v && *v ? v : dflt;
-}
-
-/* data.experiment: `all` (absent: all) or one Oxford experiment number 1-5 or a non-empty list of them.
- * *ids (malloc'ed, NULL for all) and *n are the caller's. */
-static bml_status experiment_ids(const bml_config *cfg, int **ids, size_t *n) {
-    *ids = NULL;
-    *n = 0;
-    const char *ex = bml_config_get(cfg, "data.experiment");
-    if (!ex || !strcmp(ex, "all")) return BML_OK;
-    long *l = NULL;
-    size_t nl = 0;
-    if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &l, &nl) != BML_OK)
-        return bml__fail_prefix(BML_ERR_VALUE, "data.experiment must be all, an Oxford experiment 1-5 or a non-empty list of them");
-    int *v = bml__calloc(nl, sizeof *v);
-    if (!v) {
-        free(l);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < nl; i++) v[i] = (int)l[i]; /* in 1-5: checked */
-    free(l);
-    *ids = v;
-    *n = nl;
-    return BML_OK;
-}
-
-/* The configured split of s; split=predefined on data that name each cell's set (data=qdlin) takes the sets from ds. */
-static bml_status make_split(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_kv *kv, size_t nkv,
-                             uint64_t seed, bml_split **sp) {
-    const char *name = cfg_str(cfg, "split.name", "temperature_holdout");
-    if (strcmp(name, "predefined") || !bml_dataset_is_qdlin(ds)) return bml_split_create(name, kv, nkv, s, seed, sp);
+/* The plan's split of s; split=predefined on data that name each cell's set (data=qdlin) takes the sets from ds. */
+static bml_status make_split(const bml__study *plan, const bml_dataset *ds, const bml_samples *s, bml_split **sp) {
+    if (strcmp(plan->split, "predefined") || !bml_dataset_is_qdlin(ds))
+        return bml_split_create(plan->split, plan->split_kv, plan->n_split_kv, s, plan->seed, sp);
     const char **set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
     if (!set_of) return bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < s->n; i++) { /* the set of the sample's cell */
@@ -92,151 +54,27 @@ static bml_status make_split(const bml_config *cfg, const bml_dataset *ds, const
             if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
         }
     }
-    bml_status st = bml__split_predefined(kv, nkv, s, set_of, sp);
+    bml_status st = bml__split_predefined(plan->split_kv, plan->n_split_kv, s, set_of, sp);
     free(set_of);
     return st;
-}
-
-/* data=qdlin: the options set in data.* (absent: the published defaults) */
-static bml_status qdlin_opts_of(const bml_config *cfg, bml_qdlin_opts *o) {
-    bml_qdlin_opts_default(o);
-    o->index = cfg_str(cfg, "data.index", NULL);
-    static const char *const dkeys[2] = {"data.v_start", "data.v_end"};
-    double *dv[2] = {&o->v_start, &o->v_end};
-    for (int k = 0; k < 2; k++) {
-        const char *v = cfg_str(cfg, dkeys[k], NULL);
-        if (v && bml__parse_double(v, dv[k])) return bml__fail(BML_ERR_VALUE, "%s must be a number (V), got '%s'", dkeys[k], v);
-    }
-    static const char *const lkeys[4] = {"data.points", "data.cycles", "data.first_cycle", "data.transposed"};
-    long lv[4] = {(long)o->n_points, (long)o->n_cycles, o->first_cycle, o->transposed};
-    static const long lmin[4] = {2, 0, 0, 0}, lmax[4] = {100000000, 100000000, 100000000, 1};
-    for (int k = 0; k < 4; k++) {
-        const char *v = cfg_str(cfg, lkeys[k], NULL);
-        if (k == 3 && v && (!strcmp(v, "true") || !strcmp(v, "false"))) lv[k] = !strcmp(v, "true");
-        else if (v) BML__TRY(bml_config_get_long(cfg, lkeys[k], lmin[k], lmax[k], &lv[k]));
-    }
-    o->n_points = (size_t)lv[0], o->n_cycles = (size_t)lv[1], o->first_cycle = (int)lv[2], o->transposed = (int)lv[3];
-    return BML_OK;
-}
-
-/* ------------------------------------------------------------------ data=cycler from the configuration */
-
-static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) {
-    const char *v = bml_config_get(cfg, key);
-    if (!v || !*v) return BML_OK;
-    if (bml__parse_double(v, x) != 0) return bml__fail(BML_ERR_VALUE, "%s must be a number, got '%s'", key, v);
-    return BML_OK;
-}
-
-static bml_status cycler_load_configured(const bml_config *cfg, const char *path, bml_dataset **out) {
-    *out = NULL;
-    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
-    bml_cycler_format fmt = BML_CYCLER_AUTO;
-    const char *f = bml_config_get(cfg, "data.format");
-    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &fmt));
-    double grid = (double)o.n_grid;
-    BML__TRY(cfg_number(cfg, "data.v_min", &o.v_min));
-    BML__TRY(cfg_number(cfg, "data.v_max", &o.v_max));
-    BML__TRY(cfg_number(cfg, "data.grid", &grid));
-    BML__TRY(cfg_number(cfg, "data.ir_window_s", &o.ir_window_s));
-    BML__TRY(cfg_number(cfg, "data.ir_min_step_a", &o.ir_min_step_a));
-    if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
-        return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
-    o.n_grid = (size_t)grid;
-    const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
-    bml_cycler_cells cells = {ref && *ref ? ref : NULL, from && *from ? from : NULL};
-    /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
-    const char *ica = bml_config_get(cfg, "data.ica_cycles");
-    if (ica && *ica && strcmp(ica, "none")) {
-        double rate;
-        if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
-            return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
-                             ica);
-        return bml_dataset_load_cycler_curves(path, fmt, &o, rate, &cells, out);
-    }
-    return bml_dataset_load_cycler(path, fmt, &o, &cells, NULL, out);
 }
 
 bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const char *path_override, int targets_optional,
                              bml_dataset **out) {
     *out = NULL;
-    const char *name = cfg_str(cfg, "data.name", "oxford");
-    const char *raw = path_override ? path_override : bml_config_get(cfg, "data.path");
-    if (!raw || !*raw) return bml__fail(BML_ERR_VALUE, "no data path: set data.path=PATH");
-    char *path = path_override ? bml__strdup(path_override) : resolve_path(base_dir, raw);
-    if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st;
-    if (!strcmp(name, "oxford") || !strcmp(name, "oxford_curves")) {
-        int *ids = NULL;
-        size_t n_ids = 0;
-        st = experiment_ids(cfg, &ids, &n_ids);
-        bml_oxford_opts o = {ids, n_ids};
-        if (st == BML_OK)
-            st = !strcmp(name, "oxford") ? bml_dataset_load_oxford(path, &o, out) : bml_dataset_load_oxford_curves(path, &o, out);
-        free(ids);
-    } else if (!strcmp(name, "table")) {
-        bml__strvec feats = {0}, targs = {0};
-        if (bml__parse_string_list(cfg_str(cfg, "data.features", ""), &feats) != 0 ||
-            bml__parse_string_list(cfg_str(cfg, "data.targets", ""), &targs) != 0) {
-            st = bml__fail(BML_ERR_VALUE, "data.features and data.targets must be lists of column names");
-        } else {
-            bml_table_roles r = {
-                .cell_column = cfg_str(cfg, "data.cell_column", NULL),
-                .temperature_column = cfg_str(cfg, "data.temperature_column", NULL),
-                .time_column = cfg_str(cfg, "data.time_column", NULL),
-                .experiment_column = cfg_str(cfg, "data.experiment_column", NULL),
-                .features = (const char *const *)feats.items,
-                .n_features = feats.n,
-                .targets = (const char *const *)targs.items,
-                .n_targets = targs.n,
-                .targets_optional = targets_optional,
-            };
-            st = bml_dataset_load_table(path, &r, out);
-        }
-        bml__strvec_free(&feats);
-        bml__strvec_free(&targs);
-    } else if (!strcmp(name, "basytec")) {
-        long step = 13, cycle = 0;
-        st = bml_config_get_long(cfg, "data.step", 0, INT_MAX, &step);
-        if (st == BML_OK) st = bml_config_get_long(cfg, "data.cycle", 0, INT_MAX, &cycle);
-        if (st == BML_OK) st = bml_dataset_load_basytec(path, (int)step, (int)cycle, out);
-    } else if (!strcmp(name, "curve_table")) {
-        double temp = NAN;
-        const char *ts = cfg_str(cfg, "data.temperature_c", "");
-        if (*ts && bml__parse_double(ts, &temp)) st = bml__fail(BML_ERR_VALUE, "data.temperature_c must be a number");
-        else {
-            bml_curve_columns cc = {cfg_str(cfg, "data.capacity_column", "capacity"), cfg_str(cfg, "data.voltage_column", "voltage"),
-                                    cfg_str(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
-            st = bml_dataset_load_curve_table(path, &cc, out);
-        }
-    } else if (!strcmp(name, "cycler")) {
-        st = cycler_load_configured(cfg, path, out);
-    } else if (!strcmp(name, "qdlin")) {
-        bml_qdlin_opts o;
-        st = qdlin_opts_of(cfg, &o);
-        if (st == BML_OK) st = bml_dataset_load_qdlin(path, &o, out);
-    } else {
-        st = bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: oxford, table, oxford_curves, basytec, curve_table, cycler, qdlin)",
-                       name);
-    }
-    free(path);
+    bml__study plan;
+    bml_status st = bml__study_resolve(cfg, &plan);
+    if (st == BML_OK) st = bml__study_load(&plan, base_dir, path_override, targets_optional, out);
+    bml__study_release(&plan);
     return st;
 }
 
 bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional, bml_samples **out) {
     *out = NULL;
-    const char *name = cfg_str(cfg, "pipeline.name", "summary_set");
-    size_t n = bml_config_section(cfg, "pipeline", NULL, 0);
-    bml_kv *kv = bml__calloc(n + 1, sizeof *kv);
-    if (!kv) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_config_section(cfg, "pipeline", kv, n);
-    if (targets_optional && (!strcmp(name, "summary_set") || !strcmp(name, "latent_ode_seq") || !strcmp(name, "ica_peaks")))
-        kv[n++] = (bml_kv){"require_targets", "false"};
-    bml_pipeline *p = NULL;
-    bml_status st = bml_pipeline_create(name, kv, n, &p);
-    if (st == BML_OK) st = bml_pipeline_transform(p, ds, out);
-    bml_pipeline_free(p);
-    free(kv);
+    bml__study plan;
+    bml_status st = bml__study_resolve(cfg, &plan);
+    if (st == BML_OK) st = bml__study_samples(&plan, ds, targets_optional, out);
+    bml__study_release(&plan);
     return st;
 }
 
@@ -316,50 +154,6 @@ static void preprocess_samples(const bml__track_preprocess *pre, bml_samples *s)
             if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
 }
 
-/* The model of the config: its model.* keys; neural models also get training.* as they are and the
- * loss group as loss=<name>, loss_<key>=<value>. */
-static bml_status create_model(const bml_config *cfg, const char *mname, const bml_kv *extra, size_t n_extra,
-                               bml_model **out) {
-    int neural = bml_model_registry_takes_training(mname);
-    size_t nm = bml_config_section(cfg, "model", NULL, 0);
-    size_t nt = neural ? bml_config_section(cfg, "training", NULL, 0) : 0;
-    size_t nl = neural ? bml_config_section(cfg, "loss", NULL, 0) : 0;
-    size_t n = nt + nm + nl + n_extra + 1;
-    bml_kv *kv = bml__calloc(n, sizeof *kv);
-    char **owned = bml__calloc(nl + 1, sizeof *owned);
-    if (!kv || !owned) {
-        free(kv);
-        free(owned);
-        return bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    size_t k = 0;
-    if (neural) {
-        k += bml_config_section(cfg, "training", kv + k, nt);
-        kv[k++] = (bml_kv){"loss", cfg_str(cfg, "loss.name", "mse")};
-        bml_config_section(cfg, "loss", kv + k, nl);
-        for (size_t i = 0; i < nl; i++) {
-            owned[i] = bml__sprintf("loss_%s", kv[k + i].key);
-            kv[k + i].key = owned[i] ? owned[i] : "";
-        }
-        k += nl;
-    }
-    k += bml_config_section(cfg, "model", kv + k, nm);
-    /* extra keys replace those of the configuration */
-    size_t kept = 0;
-    for (size_t i = 0; i < k; i++) {
-        int replaced = 0;
-        for (size_t e = 0; e < n_extra; e++) replaced |= !strcmp(kv[i].key, extra[e].key);
-        if (!replaced) kv[kept++] = kv[i];
-    }
-    k = kept;
-    for (size_t i = 0; i < n_extra; i++) kv[k++] = extra[i];
-    bml_status st = bml_model_create(mname, kv, k, out);
-    for (size_t i = 0; i < nl; i++) free(owned[i]);
-    free(owned);
-    free(kv);
-    return st;
-}
-
 /* ------------------------------------------------------------------ explain settings */
 /* explain.enabled (default true): TreeSHAP values and feature importance of tree models.
  * explain.shap_max_samples (default 2000, 0 = all): SHAP values for at most this many evaluated rows of
@@ -371,18 +165,6 @@ typedef struct {
     size_t n_total;     /* N: evaluated rows of every fold */
     size_t offset;      /* evaluated rows of the folds before this one */
 } explain_opts;
-
-static bml_status explain_parse(const bml_config *cfg, explain_opts *ex) {
-    memset(ex, 0, sizeof *ex);
-    const char *en = cfg_str(cfg, "explain.enabled", "true"), *mx = cfg_str(cfg, "explain.shap_max_samples", "2000");
-    long m;
-    if (bml__parse_bool(en, &ex->enabled) != 0)
-        return bml__fail(BML_ERR_VALUE, "explain.enabled must be true or false, got '%s'", en);
-    if (bml__parse_long(mx, &m) != 0 || m < 0)
-        return bml__fail(BML_ERR_VALUE, "explain.shap_max_samples must be a whole number >= 0 (0: every evaluated row), got '%s'", mx);
-    ex->max_samples = (size_t)m;
-    return BML_OK;
-}
 
 /* The positions (in 0..n_eval-1) of this fold's rows among the study's strided subsample. */
 static bml_status shap_rows_of(const explain_opts *ex, size_t n_eval, size_t **rows, size_t *n) {
@@ -404,7 +186,7 @@ static bml_status check_cancel(const bml_run_opts *opts, const char *where) {
     return BML_OK;
 }
 
-static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
+static bml_status run_fold(const bml__study *plan, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
                            uint64_t seed, const explain_opts *ex, const bml_run_opts *opts, fold_out *fo,
                            bml_run_result *res) {
     memset(fo, 0, sizeof *fo);
@@ -412,9 +194,8 @@ static bml_status run_fold(const bml_config *cfg, const bml_samples *all, const 
     size_t n_ev_samples;
     const size_t *ev_idx = bml_fold_eval(fold, &n_ev_samples);
     fo->eval_is_test = fold->n_test > 0;
-    const char *mname = cfg_str(cfg, "model.name", "lgbm");
     BML__TRY(check_cancel(opts, "before a fold"));
-    BML__TRY(create_model(cfg, mname, NULL, 0, &fo->model));
+    BML__TRY(bml__study_create_model(plan, NULL, 0, &fo->model));
     bml_model_set_epoch_callback(fo->model, opts->progress, opts->progress_user);
     bml_model_set_cancel(fo->model, opts->cancel);
     bml_status st;
@@ -529,7 +310,7 @@ done:
  * threads (each backend limited to cores / threads), every fold's log lines kept and printed in fold order
  * afterwards, so the output and the numbers are those of the folds run one after another. */
 typedef struct {
-    const bml_config *cfg;
+    const bml__study *plan;
     const bml_samples *s;
     const size_t *flat_of;
     const bml_split *sp;
@@ -571,30 +352,26 @@ static void *fold_worker(void *arg) {
         o.log = p->opts->log ? keep_line : NULL;
         o.log_user = &lc;
         o.progress = NULL; /* one progress line cannot show several folds */
-        p->status[f] = run_fold(p->cfg, p->s, p->flat_of, &p->sp->folds[f], p->seed, &p->ex[f], &o, &p->folds[f], &p->times[f]);
+        p->status[f] = run_fold(p->plan, p->s, p->flat_of, &p->sp->folds[f], p->seed, &p->ex[f], &o, &p->folds[f], &p->times[f]);
         if (p->status[f] != BML_OK) p->error[f] = bml__strdup(bml_last_error());
     }
     return NULL;
 }
 
-static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+static bml_status run_folds_with(const bml__study *plan, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                                  uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
                                  bml_run_result *res);
 
-static bml_status run_folds_exec(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+static bml_status run_folds_exec(const bml__study *plan, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                                  uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
                                  bml_run_result *res, const bml_fold_executor *exec, int *assemble);
 
 /* The folds on threads, or through exec when given (*assemble: whether this process writes the run) */
-static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+static bml_status run_folds(const bml__study *plan, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                             uint64_t seed, const explain_opts *ex, const bml_run_opts *opts, fold_out *folds,
                             bml_run_result *res, const bml_fold_executor *exec, int *assemble) {
     *assemble = 1;
     size_t F = sp->n_folds;
-    long jobs = 0; /* checked whichever way the folds go */
-    const char *js = cfg_str(cfg, "jobs", "0");
-    if (bml__parse_long(js, &jobs) != 0 || jobs < 0 || jobs > 4096)
-        return bml__fail(BML_ERR_VALUE, "jobs must be a whole number from 0 (the cores) to 4096, got '%s'", js);
     /* each fold's place in the study's evaluated rows (the SHAP subsample), known before any fold runs */
     explain_opts *fex = bml__calloc(F, sizeof *fex);
     if (!fex) return bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -605,8 +382,8 @@ static bml_status run_folds(const bml_config *cfg, const bml_samples *s, const s
         fex[f].offset = off;
         off += ne;
     }
-    bml_status st = exec ? run_folds_exec(cfg, s, flat_of, sp, seed, fex, opts, folds, res, exec, assemble)
-                         : run_folds_with(cfg, s, flat_of, sp, seed, fex, opts, folds, res);
+    bml_status st = exec ? run_folds_exec(plan, s, flat_of, sp, seed, fex, opts, folds, res, exec, assemble)
+                         : run_folds_with(plan, s, flat_of, sp, seed, fex, opts, folds, res);
     free(fex);
     return st;
 }
@@ -626,25 +403,22 @@ static void fold_replay(const bml_run_opts *opts, char *log, const bml_run_resul
     res->t_explain += t->t_explain, res->t_backend += t->t_backend;
 }
 
-static bml_status run_folds_with(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+static bml_status run_folds_with(const bml__study *plan, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                                  uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
                                  bml_run_result *res) {
     size_t F = sp->n_folds;
-    long jobs = 0;
-    const char *js = cfg_str(cfg, "jobs", "0");
-    if (bml__parse_long(js, &jobs) != 0 || jobs < 0 || jobs > 4096)
-        return bml__fail(BML_ERR_VALUE, "jobs must be a whole number from 0 (the cores) to 4096, got '%s'", js);
+    long jobs = plan->jobs;
     int workers = jobs == 0 ? bml_parallel_cores() : (int)jobs;
     if ((size_t)workers > F) workers = (int)F;
     if (workers <= 1) {
         for (size_t f = 0; f < F; f++) {
-            bml_status st = run_fold(cfg, s, flat_of, &sp->folds[f], seed, &fex[f], opts, &folds[f], res);
+            bml_status st = run_fold(plan, s, flat_of, &sp->folds[f], seed, &fex[f], opts, &folds[f], res);
             if (st != BML_OK) return bml__fail_prefix(st, "fold %s", sp->folds[f].name);
         }
         return BML_OK;
     }
     int cores = bml_parallel_cores();
-    fold_pool p = {cfg, s, flat_of, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)), bml__calloc(F, sizeof(bml_status)),
+    fold_pool p = {plan, s, flat_of, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)), bml__calloc(F, sizeof(bml_status)),
                    bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), 0, cores / workers > 0 ? cores / workers : 1,
                    PTHREAD_MUTEX_INITIALIZER};
     pthread_t *th = bml__calloc((size_t)workers, sizeof *th);
@@ -996,7 +770,7 @@ static bml_status fold_unpack(const char *bytes, size_t len, const bml_samples *
 }
 
 struct bml_fold_job {
-    const bml_config *cfg;
+    const bml__study *plan;
     const bml_samples *s;
     const size_t *flat_of;
     size_t n_flat;          /* rows of the flat samples */
@@ -1036,7 +810,7 @@ bml_status bml_fold_job_run(bml_fold_job *job, size_t f, char **bytes, size_t *l
     o.progress = NULL;
     fold_out fo;
     bml_run_result t = {0};
-    bml_status st = run_fold(job->cfg, job->s, job->flat_of, &job->sp->folds[f], job->seed, &job->fex[f], &o, &fo, &t);
+    bml_status st = run_fold(job->plan, job->s, job->flat_of, &job->sp->folds[f], job->seed, &job->fex[f], &o, &fo, &t);
     if (st == BML_OK) st = fold_pack(&fo, job->s, job->n_flat, &t, log, bytes, len);
     fold_out_release(&fo);
     free(log);
@@ -1096,12 +870,12 @@ bml_status bml_fold_job_fail(bml_fold_job *job, size_t f, const char *message) {
 
 /* The folds through the executor: in fold order afterwards, as the threads' results, the log lines, the
  * stage times and the first failure. *assemble: whether this process writes the run. */
-static bml_status run_folds_exec(const bml_config *cfg, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
+static bml_status run_folds_exec(const bml__study *plan, const bml_samples *s, const size_t *flat_of, const bml_split *sp,
                                  uint64_t seed, const explain_opts *fex, const bml_run_opts *opts, fold_out *folds,
                                  bml_run_result *res, const bml_fold_executor *exec, int *assemble) {
     size_t F = sp->n_folds, T = s->seq_len ? s->seq_len : 1, n_flat = 0;
     for (size_t i = 0; i < s->n * T; i++) n_flat += flat_of[i] != (size_t)-1;
-    bml_fold_job job = {cfg, s, flat_of, n_flat, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)),
+    bml_fold_job job = {plan, s, flat_of, n_flat, sp, seed, fex, opts, folds, bml__calloc(F, sizeof(bml_run_result)),
                         bml__calloc(F, sizeof(char *)), bml__calloc(F, sizeof(char *)), bml__calloc(F, 1), PTHREAD_MUTEX_INITIALIZER, 0};
     bml_status st = job.times && job.log && job.error && job.state ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
     *assemble = 1;
@@ -1143,31 +917,16 @@ char *bml_lr_find_csv(const bml_lr_find_result *r) {
     return out;
 }
 
-/* the settings of the range test: lr_find.min_lr, max_lr, num_steps */
-static bml_status lr_find_settings(const bml_config *cfg, double *min_lr, double *max_lr, long *steps) {
-    const char *a = cfg_str(cfg, "lr_find.min_lr", "1e-7"), *b = cfg_str(cfg, "lr_find.max_lr", "1"),
-               *c = cfg_str(cfg, "lr_find.num_steps", "100");
-    /* the rates are single precision (and their ratio must stay finite): 1e-20 .. 1e6 */
-    if (bml__parse_double(a, min_lr) != 0 || !(*min_lr >= 1e-20 && *min_lr <= 1e6))
-        return bml__fail(BML_ERR_VALUE, "lr_find.min_lr must be a number from 1e-20 to 1e6, got '%s'", a);
-    if (bml__parse_double(b, max_lr) != 0 || !(*max_lr > *min_lr && *max_lr <= 1e6))
-        return bml__fail(BML_ERR_VALUE, "lr_find.max_lr must be a number > lr_find.min_lr and at most 1e6, got '%s'", b);
-    if (bml__parse_long(c, steps) != 0 || *steps < 2 || *steps > 10000000)
-        return bml__fail(BML_ERR_VALUE, "lr_find.num_steps must be a whole number from 2 to 10000000, got '%s'", c);
-    return BML_OK;
-}
-
 /* The range test on the training split of `fold`, from a fresh model of the configuration. */
-static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all, const bml_fold *fold, uint64_t seed,
+static bml_status lr_find_on_fold(const bml__study *plan, const bml_samples *all, const bml_fold *fold, uint64_t seed,
                                   const bml_run_opts *opts, bml_lr_find_result **out) {
     *out = NULL;
-    const char *mname = cfg_str(cfg, "model.name", "lgbm");
-    if (!bml_model_registry_takes_training(mname))
+    const char *mname = plan->model;
+    if (!plan->neural)
         return bml__fail(BML_ERR_VALUE, "the learning-rate finder is for the neural models (mlp, lstm_attn, cnn_lstm, neural_ode, "
                                         "acla), not %s", mname);
-    double min_lr, max_lr;
-    long steps;
-    BML__TRY(lr_find_settings(cfg, &min_lr, &max_lr, &steps));
+    double min_lr = plan->lr_min, max_lr = plan->lr_max;
+    long steps = plan->lr_steps;
     char s_steps[32], s_min[40], s_max[40];
     snprintf(s_steps, sizeof s_steps, "%ld", steps);
     snprintf(s_min, sizeof s_min, "%.17g", min_lr);
@@ -1175,7 +934,7 @@ static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all,
     /* a learning rate the model accepts: the range test sets its own */
     bml_kv extra[4] = {{"lr_find_steps", s_steps}, {"lr_find_min_lr", s_min}, {"lr_find_max_lr", s_max}, {"learning_rate", "0.001"}};
     bml_model *m = NULL;
-    BML__TRY(create_model(cfg, mname, extra, 4, &m));
+    BML__TRY(bml__study_create_model(plan, extra, 4, &m));
     bml_model_set_epoch_callback(m, opts ? opts->progress : NULL, opts ? opts->progress_user : NULL);
     bml_model_set_cancel(m, opts ? opts->cancel : NULL);
     bml_samples *tr = NULL;
@@ -1227,53 +986,18 @@ static bml_status lr_find_on_fold(const bml_config *cfg, const bml_samples *all,
     return BML_OK;
 }
 
-/* The dQ/dV curves of the first evaluated cell (every reference test), with the detected peaks, for the
- * figures: cell, rpt, voltage_v, dqdv_ah_per_v, is_peak. NULL when not an ica_peaks study. */
-static char *dqdv_csv(const bml_config *cfg, const bml_dataset *ds, const bml_samples *s, const bml_fold *f) {
-    if (strcmp(cfg_str(cfg, "pipeline.name", ""), "ica_peaks")) return NULL;
+/* The pipeline's extra file of the run (ica_peaks: dqdv.csv, the dQ/dV curves of the first evaluated cell with
+ * their peaks, for the figures): its name, or NULL; *text malloc'ed. */
+static const char *pipeline_extra(const bml__study *plan, const bml_dataset *ds, const bml_samples *s, const bml_fold *f,
+                                  char **text) {
+    *text = NULL;
     size_t ne;
     const size_t *ev = bml_fold_eval(f, &ne);
-    if (!ne) return NULL;
-    const bml_sample_meta *m0 = &s->meta[ev[0]];
-    bml__ica_params ip = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
-    double d;
-    if (!bml__parse_double(cfg_str(cfg, "pipeline.v_min", "3.0"), &d)) ip.v_min = d;
-    if (!bml__parse_double(cfg_str(cfg, "pipeline.v_max", "4.2"), &d)) ip.v_max = d;
-    if (!bml__parse_double(cfg_str(cfg, "pipeline.height", "0.01"), &d)) ip.height = d;
-    if (!bml__parse_double(cfg_str(cfg, "pipeline.distance", "200"), &d)) ip.distance = d;
-    if (!bml__parse_double(cfg_str(cfg, "pipeline.prominence", "0.01"), &d)) ip.prominence = d;
-    long l;
-    if (!bml__parse_long(cfg_str(cfg, "pipeline.resample", "500"), &l)) ip.resample = (int)l;
-    if (!bml__parse_long(cfg_str(cfg, "pipeline.window", "51"), &l)) ip.window = (int)l;
-    if (!bml__parse_long(cfg_str(cfg, "pipeline.order", "3"), &l)) ip.order = (int)l;
-    size_t R = (size_t)ip.resample, cap = 64, len = 0;
-    double *vm = calloc(R, sizeof *vm), *dq = calloc(R, sizeof *dq), *feat = calloc(bml__ica_n_features(&ip), sizeof *feat);
-    size_t *pk = calloc(R, sizeof *pk);
-    char *out = malloc(cap);
-    if (!vm || !dq || !feat || !pk || !out) goto fail;
-    len = (size_t)snprintf(out, cap, "cell,rpt,voltage_v,dqdv_ah_per_v,is_peak\n");
-    for (size_t i = 0; i < bml_dataset_n_curves(ds); i++) {
-        const bml__curve *c = &ds->curves[i];
-        if (c->experiment != m0->experiment || strcmp(c->cell_id, m0->cell)) continue;
-        if (bml__ica_features(&ip, c->q, c->v, c->n, feat, vm, dq) != BML_OK) continue;
-        size_t np = bml__find_peaks(dq, R - 1, ip.height, ip.distance, ip.prominence, pk, R);
-        for (size_t k = 0; k + 1 < R; k++) {
-            int is_peak = 0;
-            for (size_t j = 0; j < np; j++) is_peak |= pk[j] == k;
-            if (len + 128 > cap) {
-                cap = 2 * cap + 256;
-                char *nb = realloc(out, cap);
-                if (!nb) goto fail;
-                out = nb;
-            }
-            len += (size_t)snprintf(out + len, cap - len, "%s,%d,%.6f,%.6g,%d\n", c->cell_id, c->rpt, vm[k], dq[k], is_peak);
-        }
-    }
-    free(vm), free(dq), free(feat), free(pk);
-    return out;
-fail:
-    free(vm), free(dq), free(feat), free(pk), free(out);
-    return NULL;
+    bml_pipeline *pipe = NULL;
+    if (!ne || bml_pipeline_create(plan->pipeline, plan->pipeline_kv, plan->n_pipeline_kv, &pipe) != BML_OK) return NULL;
+    const char *name = bml__pipeline_extra(pipe, ds, s->meta[ev[0]].cell, s->meta[ev[0]].experiment, text);
+    bml_pipeline_free(pipe);
+    return *text ? name : NULL;
 }
 
 /* ------------------------------------------------------------------ the study */
@@ -1297,63 +1021,38 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
     bml_split *sp = NULL;
     fold_out *folds = NULL;
     bml_samples *flat = NULL; /* per-step rows of sequence samples */
-    bml_config *cfg_auto = NULL; /* training.learning_rate=auto: the configuration with the rate found */
-    char *lr_csv = NULL;         /* and the range test's curve */
+    bml__study plan_store, *plan = &plan_store;
+    char *lr_csv = NULL;         /* training.learning_rate=auto: the range test's curve */
     size_t *flat_of = NULL;   /* (n*T) sample step -> flat row */
     bml_status st;
-    long seed_l = 42;
-    const char *seed_s = cfg_str(cfg, "seed", "42");
-    if (bml__parse_long(seed_s, &seed_l) != 0 || seed_l < 0) {
-        st = bml__fail(BML_ERR_VALUE, "seed must be a non-negative integer, got '%s'", seed_s);
-        goto fail;
-    }
-    const char *loss = cfg_str(cfg, "loss.name", "mse");
-    const char *mname = cfg_str(cfg, "model.name", "lgbm");
-    if (!bml_model_registry_takes_training(mname) && strcmp(loss, "mse") != 0) {
-        st = bml__fail(BML_ERR_VALUE, "model %s trains on squared error: use loss=mse (loss=%s is for the neural models)",
-                       mname, loss);
-        goto fail;
-    }
-    explain_opts ex;
-    if ((st = explain_parse(cfg, &ex)) != BML_OK) goto fail;
-    /* every section is read one level deep: a deeper key (+model.foo.bar=1) would be ignored, so it is an error */
-    for (size_t i = 0; i < bml_config_count(cfg); i++) {
-        const char *k = bml_config_entry(cfg, i).key, *dot = strchr(k, '.');
-        if (dot && strchr(dot + 1, '.')) {
-            st = bml__fail(BML_ERR_VALUE, "config key '%s': sections hold plain keys (section.key), nothing deeper", k);
-            goto fail;
-        }
-    }
-    const char *tracking = cfg_str(cfg, "tracking.name", "local");
-    if (strcmp(tracking, "local") && strcmp(tracking, "mlflow") && strcmp(tracking, "tensorboard") && strcmp(tracking, "all")) {
-        st = bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: local, mlflow, tensorboard, all)", tracking);
-        goto fail;
-    }
-    if (opts->write_run_dir && (st = bml__track_check_paths(cfg)) != BML_OK) goto fail; /* before any work */
+    /* every key of the configuration, typed and checked, before any work */
+    if ((st = bml__study_resolve(cfg, plan)) != BML_OK) goto fail;
+    const char *mname = plan->model;
+    explain_opts ex = {plan->explain, plan->shap_max_samples, 0, 0};
 
     /* 1. load */
     double t = now_s();
-    if ((st = bml_run_load_data(cfg, opts->base_dir, NULL, 0, &ds)) != BML_OK) goto fail;
+    if ((st = bml__study_load(plan, opts->base_dir, NULL, 0, &ds)) != BML_OK) goto fail;
     res->t_load = now_s() - t;
     if (bml_dataset_n_curves(ds))
         say(opts, "[1/7] load      %zu voltage curves from %s (%s) in %.1f ms", bml_dataset_n_curves(ds),
-            cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"), 1e3 * res->t_load);
+            *plan->data_path ? plan->data_path : "?", plan->data_name, 1e3 * res->t_load);
     else
         say(opts, "[1/7] load      %zu cells, %zu rows from %s (%s, experiment %s) in %.1f ms", bml_dataset_n_cells(ds),
-            bml_dataset_n_rows(ds), cfg_str(cfg, "data.path", "?"), cfg_str(cfg, "data.name", "oxford"),
-            cfg_str(cfg, "data.experiment", "all"), 1e3 * res->t_load);
+            bml_dataset_n_rows(ds), *plan->data_path ? plan->data_path : "?", plan->data_name,
+            plan->experiment && *plan->experiment ? plan->experiment : "all", 1e3 * res->t_load);
     if (*bml_dataset_note(ds)) say(opts, "      %s", bml_dataset_note(ds)); /* what the loader left out */
 
     /* 2. pipeline */
     t = now_s();
     if ((st = check_cancel(opts, "after loading the data")) != BML_OK) goto fail;
-    if ((st = bml_run_build_samples(cfg, ds, 0, &s)) != BML_OK) goto fail;
+    if ((st = bml__study_samples(plan, ds, 0, &s)) != BML_OK) goto fail;
     res->t_pipeline = now_s() - t;
     {
         char *fn = bml__join(s->feature_names, s->n_features, ", ");
         char *tn = bml__join(s->target_names, s->n_targets, ", ");
         say(opts, "[2/7] pipeline  %s: %zu samples, %zu features [%s] -> %zu targets [%s] in %.1f ms",
-            cfg_str(cfg, "pipeline.name", "summary_set"), s->n, s->n_features, fn ? fn : "", s->n_targets, tn ? tn : "",
+            plan->pipeline, s->n, s->n_features, fn ? fn : "", s->n_targets, tn ? tn : "",
             1e3 * res->t_pipeline);
         if (*bml_pipeline_last_note()) say(opts, "      %s", bml_pipeline_last_note());
         free(fn);
@@ -1362,22 +1061,14 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
 
     /* 3. split */
     t = now_s();
-    {
-        size_t nkv = bml_config_section(cfg, "split", NULL, 0);
-        bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
-        if (!kv) goto nomem;
-        bml_config_section(cfg, "split", kv, nkv);
-        st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed_l, &sp);
-        free(kv);
-        if (st != BML_OK) goto fail;
-    }
+    if ((st = make_split(plan, ds, s, &sp)) != BML_OK) goto fail;
     res->t_split = now_s() - t;
     res->n_folds = sp->n_folds;
     if (sp->n_folds == 1)
-        say(opts, "[3/7] split     %s: train %zu, val %zu, test %zu", cfg_str(cfg, "split.name", "?"), sp->folds[0].n_train,
+        say(opts, "[3/7] split     %s: train %zu, val %zu, test %zu", plan->split, sp->folds[0].n_train,
             sp->folds[0].n_val, sp->folds[0].n_test);
     else
-        say(opts, "[3/7] split     %s: %zu folds", cfg_str(cfg, "split.name", "?"), sp->n_folds);
+        say(opts, "[3/7] split     %s: %zu folds", plan->split, sp->n_folds);
 
     /* per-step view of sequence samples: metrics, predictions and reports work on its rows */
     {
@@ -1391,10 +1082,10 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
 
     /* training.learning_rate=auto: the range test on the first fold's training split, then the study with
      * its suggestion (in a copy of the configuration, so that config.yaml records the number) */
-    if (bml_model_registry_takes_training(mname) && !strcmp(cfg_str(cfg, "training.learning_rate", ""), "auto")) {
+    if (plan->lr_auto) {
         bml_lr_find_result *lr = NULL;
         char num[40];
-        if ((st = lr_find_on_fold(cfg, s, &sp->folds[0], (uint64_t)seed_l, opts, &lr)) != BML_OK) {
+        if ((st = lr_find_on_fold(plan, s, &sp->folds[0], plan->seed, opts, &lr)) != BML_OK) {
             bml__fail_prefix(st, "training.learning_rate=auto");
             goto fail;
         }
@@ -1403,12 +1094,9 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
             lr->lr[lr->n - 1], num);
         lr_csv = bml_lr_find_csv(lr);
         bml_lr_find_result_free(lr);
-        if (!lr_csv || (st = bml_config_copy(cfg, &cfg_auto)) != BML_OK ||
-            (st = bml_config_set(cfg_auto, "training.learning_rate", num)) != BML_OK) {
-            if (st == BML_OK) goto nomem;
-            goto fail;
-        }
-        cfg = cfg_auto;
+        if (!lr_csv) goto nomem;
+        if ((st = bml__study_set_learning_rate(plan, num)) != BML_OK) goto fail;
+        mname = plan->model;
     }
 
     /* 4-6. fit, evaluate, explain per fold */
@@ -1422,7 +1110,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
         ex.n_total += ne;
     }
     int assemble = 1;
-    if ((st = run_folds(cfg, s, flat_of, sp, (uint64_t)seed_l, &ex, opts, folds, res, exec, &assemble)) != BML_OK) goto fail;
+    if ((st = run_folds(plan, s, flat_of, sp, plan->seed, &ex, opts, folds, res, exec, &assemble)) != BML_OK) goto fail;
     if (!assemble) { /* the folds this process fitted went to the one that writes the run */
         res->t_total = now_s() - t_start;
         st = BML_OK;
@@ -1449,7 +1137,7 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
             memcpy(ev.pred + r * O, folds[f].pred + i * O, O * sizeof *ev.pred);
         }
     say(opts, "[5/7] evaluate  %zu predictions", n_eval);
-    cJSON *metrics = bml__track_metrics(rows, &ev, sp, cfg);
+    cJSON *metrics = bml__track_metrics(rows, &ev, sp, plan->study, plan->n_study);
     if (!metrics) {
         bml__track_eval_release(&ev);
         goto nomem;
@@ -1544,13 +1232,14 @@ bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *op
             tf[f].lat = folds[f].lat;
         }
         double t_save = 0;
-        char *dqdv = bml_dataset_n_curves(ds) ? dqdv_csv(cfg, ds, s, &sp->folds[0]) : NULL;
+        char *pex = NULL;
+        const char *pex_name = pipeline_extra(plan, ds, s, &sp->folds[0], &pex);
         bml__track_extra extra[2];
         size_t n_extra = 0;
-        if (dqdv) extra[n_extra++] = (bml__track_extra){"dqdv.csv", dqdv};
+        if (pex_name) extra[n_extra++] = (bml__track_extra){pex_name, pex};
         if (lr_csv) extra[n_extra++] = (bml__track_extra){"lr_find.csv", lr_csv};
-        st = bml__track_write_run(cfg, rows, s, sp, tf, metrics, extra, n_extra, &res->run_dir, &t_save);
-        free(dqdv);
+        st = bml__track_write_run(&plan->track, rows, s, sp, tf, metrics, extra, n_extra, &res->run_dir, &t_save);
+        free(pex);
         res->t_backend += t_save; /* the model files are XGBoost's own serialisation */
         free(tf);
         if (st != BML_OK) {
@@ -1581,7 +1270,7 @@ fail:
     bml_run_result_free(res);
     res = NULL;
 cleanup:
-    bml_config_free(cfg_auto);
+    bml__study_release(plan);
     free(lr_csv);
     bml_samples_free(flat);
     free(flat_of);
@@ -1603,34 +1292,34 @@ void bml_run_result_free(bml_run_result *r) {
 
 bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out) {
     *out = NULL;
-    long seed = 42;
-    const char *seed_s = cfg_str(cfg, "seed", "42");
-    if (bml__parse_long(seed_s, &seed) != 0 || seed < 0)
-        return bml__fail(BML_ERR_VALUE, "seed must be a non-negative integer, got '%s'", seed_s);
+    bml__study plan;
     bml_dataset *ds = NULL;
     bml_samples *s = NULL;
     bml_split *sp = NULL;
-    bml_status st = bml_run_load_data(cfg, opts ? opts->base_dir : NULL, NULL, 0, &ds);
-    if (st == BML_OK) st = bml_run_build_samples(cfg, ds, 0, &s);
-    if (st == BML_OK) {
-        size_t nkv = bml_config_section(cfg, "split", NULL, 0);
-        bml_kv *kv = bml__calloc(nkv ? nkv : 1, sizeof *kv);
-        if (!kv) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else {
-            bml_config_section(cfg, "split", kv, nkv);
-            st = make_split(cfg, ds, s, kv, nkv, (uint64_t)seed, &sp);
-            free(kv);
-        }
-    }
-    if (st == BML_OK) st = lr_find_on_fold(cfg, s, &sp->folds[0], (uint64_t)seed, opts, out);
+    bml_status st = bml__study_resolve(cfg, &plan);
+    if (st == BML_OK) st = bml__study_load(&plan, opts ? opts->base_dir : NULL, NULL, 0, &ds);
+    if (st == BML_OK) st = bml__study_samples(&plan, ds, 0, &s);
+    if (st == BML_OK) st = make_split(&plan, ds, s, &sp);
+    if (st == BML_OK) st = lr_find_on_fold(&plan, s, &sp->folds[0], plan.seed, opts, out);
     bml_split_free(sp);
     bml_samples_free(s);
     bml_dataset_free(ds);
+    bml__study_release(&plan);
     return st;
 }
 
+static bml_status lr_find_write(const bml_lr_find_result *r, const bml__study *plan, const char *out_dir, char **dir_out);
+
 bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg, const char *out_dir, char **dir_out) {
     *dir_out = NULL;
+    bml__study plan;
+    bml_status st = bml__study_resolve(cfg, &plan);
+    if (st == BML_OK) st = lr_find_write(r, &plan, out_dir, dir_out);
+    bml__study_release(&plan);
+    return st;
+}
+
+static bml_status lr_find_write(const bml_lr_find_result *r, const bml__study *plan, const char *out_dir, char **dir_out) {
     char *dir = NULL;
     if (out_dir) {
         dir = bml__strdup(out_dir);
@@ -1641,7 +1330,7 @@ bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg,
             return st;
         }
     } else { /* a new folder beside the runs */
-        const char *outdir = cfg_str(cfg, "output_dir", "runs");
+        const char *outdir = plan->track.output_dir;
         BML__TRY(bml__mkdir_p(outdir));
         time_t t = time(NULL);
         struct tm tmv;
@@ -1649,8 +1338,8 @@ bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg,
         char ts[32];
         strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
         for (int k = 1; k < 1000 && !dir; k++) {
-            char *cand = k == 1 ? bml__sprintf("%s/%s-lr_find-%s", outdir, ts, cfg_str(cfg, "model.name", "model"))
-                                : bml__sprintf("%s/%s-lr_find-%s-%d", outdir, ts, cfg_str(cfg, "model.name", "model"), k);
+            char *cand = k == 1 ? bml__sprintf("%s/%s-lr_find-%s", outdir, ts, plan->model)
+                                : bml__sprintf("%s/%s-lr_find-%s-%d", outdir, ts, plan->model, k);
             if (!cand) return bml__fail(BML_ERR_NOMEM, "out of memory");
             if (mkdir(cand, 0777) == 0) dir = cand;
             else {
@@ -1661,7 +1350,7 @@ bml_status bml_lr_find_write(const bml_lr_find_result *r, const bml_config *cfg,
         }
         if (!dir) return bml__fail(BML_ERR_IO, "%s: too many lr-find folders", outdir);
     }
-    char *csv = bml_lr_find_csv(r), *yaml = bml_config_to_yaml(cfg);
+    char *csv = bml_lr_find_csv(r), *yaml = bml__strdup(plan->config_yaml);
     char *p1 = bml__path_join(dir, "lr_find.csv"), *p2 = bml__path_join(dir, "config.yaml");
     bml_status st = csv && yaml && p1 && p2 ? bml__write_file_atomic(p1, csv, strlen(csv)) : bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK) st = bml__write_file_atomic(p2, yaml, strlen(yaml));

@@ -248,8 +248,8 @@ static bml_status copy_dir(const char *from, const char *to) {
     return st;
 }
 
-bml_status bml__mlflow_log(const char *root, const char *experiment, const char *run_name, const bml_config *cfg,
-                           const bml__scalar *s, size_t n, const char *artifacts_dir, double start_time,
+bml_status bml__mlflow_log(const char *root, const char *experiment, const char *run_name, const bml_kv *params,
+                           size_t n_params, const bml__scalar *s, size_t n, const char *artifacts_dir, double start_time,
                            double end_time, char **run_id) {
     if (run_id) *run_id = NULL;
     char *exp = NULL;
@@ -290,8 +290,8 @@ bml_status bml__mlflow_log(const char *root, const char *experiment, const char 
         free(qq);
     }
     /* params: every configuration key */
-    for (size_t i = 0; st == BML_OK && i < bml_config_count(cfg); i++) {
-        bml_kv kv = bml_config_entry(cfg, i);
+    for (size_t i = 0; st == BML_OK && i < n_params; i++) {
+        bml_kv kv = params[i];
         char *key = safe_key(kv.key), *rel = key ? bml__path_join("params", key) : NULL;
         st = rel ? write_rel(tmp, rel, kv.value, 0) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(key);

@@ -239,18 +239,13 @@ out:
 }
 
 /* NULL when out of memory: every part is there or none */
-cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg) {
+cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_kv *study,
+                          size_t n_study) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     int bad = 0;
     cJSON *st = cJSON_AddObjectToObject(root, "study");
-    const char *keys[][2] = {{"data", "data.name"}, {"data_path", "data.path"}, {"experiment", "data.experiment"},
-                             {"pipeline", "pipeline.name"}, {"model", "model.name"}, {"split", "split.name"},
-                             {"seed", "seed"}};
-    for (size_t i = 0; st && i < sizeof keys / sizeof *keys; i++) {
-        const char *v = bml_config_get(cfg, keys[i][1]);
-        if (v) bad |= !cJSON_AddStringToObject(st, keys[i][0], v);
-    }
+    for (size_t i = 0; st && i < n_study; i++) bad |= !cJSON_AddStringToObject(st, study[i].key, study[i].value);
     bad |= !st || !cJSON_AddNumberToObject(st, "n_samples", (double)s->n) ||
            !cJSON_AddNumberToObject(st, "n_evaluated", (double)ev->n);
     cJSON *fn = st ? cJSON_AddArrayToObject(st, "features") : NULL, *tn = st ? cJSON_AddArrayToObject(st, "targets") : NULL;
@@ -667,33 +662,54 @@ static bml_status check_figures(const char *run_dir) {
     return st;
 }
 
-bml_status bml__track_check_paths(const bml_config *cfg) {
-    const char *given = bml_config_get(cfg, "run_name");
-    if (given && *given) BML__TRY(bml__path_check_name("run_name", given));
-    const char *tracking = bml_config_get(cfg, "tracking.name");
-    const char *tb_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
-    if (tracking && (!strcmp(tracking, "tensorboard") || !strcmp(tracking, "all")) && tb_dir && *tb_dir)
-        BML__TRY(bml__path_check_inside("tracking.tensorboard_dir", tb_dir));
+/* ------------------------------------------------------------------ the trackers */
+static const bml__tracker_def TRACKERS[] = {
+    {"local", "the run directory only", 0},
+    {"tensorboard", "the run directory and TensorBoard event files of the training curves (tracking.tensorboard_dir)",
+     BML__TRACK_TENSORBOARD},
+    {"mlflow", "the run directory and an MLflow run in a file store (tracking.mlruns_dir, tracking.experiment_name)",
+     BML__TRACK_MLFLOW},
+    {"all", "every tracker above", BML__TRACK_TENSORBOARD | BML__TRACK_MLFLOW},
+};
+
+size_t bml__tracker_count(void) { return sizeof TRACKERS / sizeof *TRACKERS; }
+const bml__tracker_def *bml__tracker_at(size_t i) { return i < bml__tracker_count() ? &TRACKERS[i] : NULL; }
+
+const bml__tracker_def *bml__tracker_find(const char *name) {
+    for (size_t i = 0; name && i < bml__tracker_count(); i++)
+        if (!strcmp(TRACKERS[i].name, name)) return &TRACKERS[i];
+    return NULL;
+}
+
+bml_status bml__tracker_unknown(const char *name) {
+    bml__sb b = {0};
+    for (size_t i = 0; i < bml__tracker_count(); i++) bml__sb_str(&b, i ? ", " : ""), bml__sb_str(&b, TRACKERS[i].name);
+    bml_status st = b.buf && !b.nomem ? bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: %s)", name, b.buf)
+                                      : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(b.buf);
+    return st;
+}
+
+bml_status bml__track_check_paths(const bml__track_settings *set) {
+    if (set->run_name && *set->run_name) BML__TRY(bml__path_check_name("run_name", set->run_name));
+    if ((set->writes & BML__TRACK_TENSORBOARD) && set->tensorboard_dir && *set->tensorboard_dir)
+        BML__TRY(bml__path_check_inside("tracking.tensorboard_dir", set->tensorboard_dir));
     return BML_OK;
 }
 
-bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
+bml_status bml__track_write_run(const bml__track_settings *set, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
                                 size_t n_extra, char **run_dir, double *t_model_save) {
     *run_dir = NULL;
     *t_model_save = 0;
-    const char *outdir = bml_config_get(cfg, "output_dir");
-    if (!outdir || !*outdir) outdir = "runs";
-    const char *given = bml_config_get(cfg, "run_name");
-    const char *tracking = bml_config_get(cfg, "tracking.name");
-    if (!tracking || !*tracking) tracking = "local";
-    int tb = !strcmp(tracking, "tensorboard") || !strcmp(tracking, "all");
-    int mlf = !strcmp(tracking, "mlflow") || !strcmp(tracking, "all");
-    const char *tb_dir = bml_config_get(cfg, "tracking.tensorboard_dir");
-    if (!tb_dir || !*tb_dir) tb_dir = "tensorboard";
+    const char *outdir = set->output_dir;
+    const char *given = set->run_name;
+    int tb = (set->writes & BML__TRACK_TENSORBOARD) != 0;
+    int mlf = (set->writes & BML__TRACK_MLFLOW) != 0;
+    const char *tb_dir = set->tensorboard_dir;
     /* every output of the run stays inside its directory: the configured sub-paths and the fold names
      * (from the data: cell names) that name model folders */
-    BML__TRY(bml__track_check_paths(cfg));
+    BML__TRY(bml__track_check_paths(set));
     for (size_t f = 0; sp->n_folds > 1 && f < sp->n_folds; f++) BML__TRY(bml__path_check_name("fold name", sp->folds[f].name));
     char *name;
     if (given && *given) {
@@ -704,8 +720,8 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
         gmtime_r(&t, &tmv);
         char ts[32];
         strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
-        const char *mn = bml_config_get(cfg, "model.name"), *sn = bml_config_get(cfg, "split.name");
-        name = bml__sprintf("%s-%s-%s", ts, mn ? mn : "model", sn ? sn : "split"); /* registry names: no '/' */
+        const char *mn = set->model_name, *sn = set->split_name;
+        name = bml__sprintf("%s-%s-%s", ts, mn && *mn ? mn : "model", sn && *sn ? sn : "split"); /* registry names: no '/' */
     }
     if (!name) return bml__fail(BML_ERR_NOMEM, "out of memory");
     /* the partials of runs killed before they finished go first; ours is locked while we live */
@@ -716,10 +732,8 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     free(tag);
     const char *tmp = stage.path;
     char *final = NULL;
-    char *yaml = bml_config_to_yaml(cfg);
     g_direct = 1;
-    if (st == BML_OK && !yaml) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, yaml);
+    if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, set->config_yaml);
     /* fit information of each fold's model */
     cJSON *jf = cJSON_GetObjectItemCaseSensitive(metrics, "folds");
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
@@ -900,25 +914,20 @@ bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, con
     }
     g_direct = 0;
     /* figures, from the files just written (config key figures: false skips them) */
-    const char *fig = bml_config_get(cfg, "figures");
-    int want_fig = 1;
-    if (fig && *fig && bml__parse_bool(fig, &want_fig) != 0)
-        st = st == BML_OK ? bml__fail(BML_ERR_VALUE, "figures must be true or false, got '%s'", fig) : st;
+    int want_fig = set->figures;
     if (st == BML_OK && want_fig) st = bml__figures_draw(tmp, NULL);
     if (st == BML_OK && want_fig) st = check_figures(tmp);
     /* synced, then renamed to the first free name of name, name-2, ...: parallel runs never collide */
     if (st == BML_OK) st = bml__stage_publish(&stage, outdir, name, 1, &final);
     bml__stage_discard(&stage);
     if (st == BML_OK && mlf) {
-        const char *root = bml_config_get(cfg, "tracking.mlruns_dir"), *exp = bml_config_get(cfg, "tracking.experiment_name");
         const char *slash = strrchr(final, '/');
         double now = (double)time(NULL);
-        st = bml__mlflow_log(root && *root ? root : "mlruns", exp && *exp ? exp : "batteryml", slash ? slash + 1 : final, cfg,
+        st = bml__mlflow_log(set->mlruns_dir, set->experiment_name, slash ? slash + 1 : final, set->params, set->n_params,
                              sc.v, sc.n, final, now, now, NULL);
         if (st != BML_OK) bml__fail_prefix(st, "run written to %s, but MLflow tracking failed", final);
     }
     scalars_release(&sc);
-    free(yaml);
     free(name);
     *run_dir = final;
     return st;

@@ -25,9 +25,43 @@ typedef struct {
 } bml__track_eval;
 void bml__track_eval_release(bml__track_eval *e);
 
+/* ------------------------------------------------------------------ trackers
+ * Where a run is recorded besides its run directory (which every tracker writes): the registry of tracking
+ * backends, selected by tracking.name. A new backend is a writer in track/ and one line in the table of
+ * track.c. */
+enum { BML__TRACK_TENSORBOARD = 1u, BML__TRACK_MLFLOW = 2u };
+typedef struct {
+    const char *name;
+    const char *help;
+    unsigned writes; /* BML__TRACK_* bits */
+} bml__tracker_def;
+size_t bml__tracker_count(void);
+const bml__tracker_def *bml__tracker_at(size_t i);
+const bml__tracker_def *bml__tracker_find(const char *name); /* NULL: not registered */
+/* "unknown tracking 'x' (valid: local, ...)" as the error, the names from the table */
+bml_status bml__tracker_unknown(const char *name);
+
+/* How and where a run is written: typed settings made by the study's resolver (track never reads the
+ * configuration). Strings are borrowed for the call. */
+typedef struct {
+    const char *output_dir;      /* folder of the run directories */
+    const char *run_name;        /* NULL or "": <UTC time>-<model>-<split> */
+    const char *model_name, *split_name;
+    unsigned writes;             /* BML__TRACK_* of the chosen tracker */
+    const char *tensorboard_dir; /* inside the run directory */
+    const char *mlruns_dir, *experiment_name;
+    int figures;                 /* draw the figures */
+    const char *config_yaml;     /* config.yaml's text */
+    const bml_kv *params;        /* (n_params) every configuration key, for MLflow's params */
+    size_t n_params;
+    const bml_kv *study;         /* (n_study) metrics.json's "study" entries before the sample counts */
+    size_t n_study;
+} bml__track_settings;
+
 /* metrics.json content: overall, per temperature, per cell, per fold (+ summary over folds); NULL when out of
- * memory (never a part of it). */
-cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_config *cfg);
+ * memory (never a part of it). study: (n_study) string entries of its "study" block. */
+cJSON *bml__track_metrics(const bml_samples *s, const bml__track_eval *ev, const bml_split *sp, const bml_kv *study,
+                          size_t n_study);
 /* {target: metrics} for rows r of ev (all when rows == NULL); NULL when out of memory. */
 cJSON *bml__track_metrics_block(const bml_samples *s, const bml__track_eval *ev, const size_t *rows, size_t n_rows);
 
@@ -61,7 +95,7 @@ typedef struct {
     const double *lat;  /* or NULL */
 } bml__track_fold;
 
-/* Write the run directory under config key output_dir (default "runs"); *run_dir receives its
+/* Write the run directory under set->output_dir; *run_dir receives its
  * path (caller frees). Everything is written into a hidden staging directory (bml__stage_open: made by
  * mkdtemp, locked while this process lives; stale ones of killed runs are removed first), synced and
  * renamed at the end to the first free name of run_name (or <UTC time>-<model>-<split>), name-2, ...
@@ -73,11 +107,11 @@ typedef struct {
     const char *text; /* content */
 } bml__track_extra;
 
-/* Check the configured names and sub-paths of a run before any work: run_name a plain name (no '/', not
- * starting with '.'), tracking.tensorboard_dir relative without '..'. The error names the key. */
-bml_status bml__track_check_paths(const bml_config *cfg);
+/* Check the names and sub-paths of a run before any work: run_name a plain name (no '/', not starting with
+ * '.'), tracking.tensorboard_dir relative without '..' (when TensorBoard is written). The error names the key. */
+bml_status bml__track_check_paths(const bml__track_settings *set);
 
-bml_status bml__track_write_run(const bml_config *cfg, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
+bml_status bml__track_write_run(const bml__track_settings *set, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
                                 const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
                                 size_t n_extra, char **run_dir, double *t_model_save);
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batteryml/config.h"
+#include "batteryml/types.h"
 #include "batteryml/status.h"
 
 /* One scalar: a tag ("soh/rmse", "holdout/train_loss"), a step and a value. */
@@ -26,11 +26,11 @@ bml_status bml__tensorboard_write(const char *dir, double wall_time, const bml__
 
 /* Log a finished run into an MLflow file store (MLflow's documented FileStore layout):
  * <root>/<experiment id>/meta.yaml, <root>/<experiment id>/<run id>/{meta.yaml, params/, metrics/, tags/,
- * artifacts/}. The experiment is found by name or created; params are the configuration's keys,
+ * artifacts/}. The experiment is found by name or created; params are the configuration's keys (params),
  * metrics the scalars (with their steps), artifacts a copy of the files in artifacts_dir. The run
  * appears whole or not at all. *run_id (caller frees; may be NULL). */
-bml_status bml__mlflow_log(const char *root, const char *experiment, const char *run_name, const bml_config *cfg,
-                           const bml__scalar *s, size_t n, const char *artifacts_dir, double start_time,
+bml_status bml__mlflow_log(const char *root, const char *experiment, const char *run_name, const bml_kv *params,
+                           size_t n_params, const bml__scalar *s, size_t n, const char *artifacts_dir, double start_time,
                            double end_time, char **run_id);
 
 #endif

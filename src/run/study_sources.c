@@ -1,0 +1,335 @@
+/* The registry of data sources (data.name): each reads its own data.* keys into typed options — part of the
+ * study's resolver, the only reader of the configuration — and loads data.path with them. */
+#define _POSIX_C_SOURCE 200809L
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "run/study.h"
+
+static const char *get(const bml_config *c, const char *key, const char *dflt) {
+    const char *v = bml_config_get(c, key);
+    return v && *v ? v : dflt;
+}
+
+/* ------------------------------------------------------------------ oxford, oxford_curves */
+typedef struct {
+    int *ids; /* NULL: every experiment */
+    size_t n;
+} oxford_opts;
+
+static void oxford_free(void *o) {
+    if (!o) return;
+    free(((oxford_opts *)o)->ids);
+    free(o);
+}
+
+/* data.experiment: `all` (absent: all) or one Oxford experiment number 1-5 or a non-empty list of them */
+static bml_status oxford_resolve(const bml_config *cfg, void **out) {
+    oxford_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    const char *ex = bml_config_get(cfg, "data.experiment");
+    if (!ex || !strcmp(ex, "all")) return BML_OK;
+    long *l = NULL;
+    size_t nl = 0;
+    if (bml_config_get_long_list(cfg, "data.experiment", 1, 5, &l, &nl) != BML_OK)
+        return bml__fail_prefix(BML_ERR_VALUE, "data.experiment must be all, an Oxford experiment 1-5 or a non-empty list of them");
+    o->ids = bml__calloc(nl, sizeof *o->ids);
+    if (!o->ids) {
+        free(l);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nl; i++) o->ids[i] = (int)l[i]; /* in 1-5: checked */
+    o->n = nl;
+    free(l);
+    return BML_OK;
+}
+
+static bml_status oxford_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    const oxford_opts *o = opts;
+    bml_oxford_opts x = {o->ids, o->n};
+    return bml_dataset_load_oxford(path, &x, out);
+}
+
+static bml_status oxford_curves_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    const oxford_opts *o = opts;
+    bml_oxford_opts x = {o->ids, o->n};
+    return bml_dataset_load_oxford_curves(path, &x, out);
+}
+
+static const bml_param_info OXFORD_PARAMS[] = {
+    {"path", "string", "data/oxford-lgm50t", "the folder of the Oxford Performance Summary CSVs"},
+    {"experiment", "list", "5", "1, 2, 3, 5, a list [1, 5], or all"},
+};
+static const bml_param_info OXFORD_CURVES_PARAMS[] = {
+    {"path", "string", "data/synthetic-curves", "the folder of the voltage curves"},
+    {"experiment", "list", "5", "1, 2, 3, 5, a list [1, 5], or all"},
+};
+
+/* ------------------------------------------------------------------ table */
+typedef struct {
+    bml__strvec features, targets;
+    const char *cell, *temperature, *time, *experiment; /* point into the plan's configuration */
+} table_opts;
+
+static void table_free(void *p) {
+    table_opts *o = p;
+    if (!o) return;
+    bml__strvec_free(&o->features);
+    bml__strvec_free(&o->targets);
+    free(o);
+}
+
+static bml_status table_resolve(const bml_config *cfg, void **out) {
+    table_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    if (bml__parse_string_list(get(cfg, "data.features", ""), &o->features) != 0 ||
+        bml__parse_string_list(get(cfg, "data.targets", ""), &o->targets) != 0)
+        return bml__fail(BML_ERR_VALUE, "data.features and data.targets must be lists of column names");
+    o->cell = get(cfg, "data.cell_column", NULL);
+    o->temperature = get(cfg, "data.temperature_column", NULL);
+    o->time = get(cfg, "data.time_column", NULL);
+    o->experiment = get(cfg, "data.experiment_column", NULL);
+    return BML_OK;
+}
+
+static bml_status table_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    const table_opts *o = opts;
+    bml_table_roles r = {
+        .cell_column = o->cell,
+        .temperature_column = o->temperature,
+        .time_column = o->time,
+        .experiment_column = o->experiment,
+        .features = (const char *const *)o->features.items,
+        .n_features = o->features.n,
+        .targets = (const char *const *)o->targets.items,
+        .n_targets = o->targets.n,
+        .targets_optional = targets_optional,
+    };
+    return bml_dataset_load_table(path, &r, out);
+}
+
+static const bml_param_info TABLE_PARAMS[] = {
+    {"path", "string", "tests/data/table_small.csv", "the CSV file"},
+    {"cell_column", "string", "", "column of the cell id"},
+    {"temperature_column", "string", "", "column of the temperature (°C)"},
+    {"time_column", "string", "", "column of the time axis (e.g. days)"},
+    {"experiment_column", "string", "", "column of the experiment number"},
+    {"features", "list", "[]", "feature columns"},
+    {"targets", "list", "[]", "target columns"},
+};
+
+/* ------------------------------------------------------------------ basytec */
+typedef struct {
+    long step, cycle;
+} basytec_opts;
+
+static bml_status basytec_resolve(const bml_config *cfg, void **out) {
+    basytec_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    o->step = 13, o->cycle = 0;
+    BML__TRY(bml_config_get_long(cfg, "data.step", 0, INT_MAX, &o->step));
+    return bml_config_get_long(cfg, "data.cycle", 0, INT_MAX, &o->cycle);
+}
+
+static bml_status basytec_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    const basytec_opts *o = opts;
+    return bml_dataset_load_basytec(path, (int)o->step, (int)o->cycle, out);
+}
+
+static const bml_param_info BASYTEC_PARAMS[] = {
+    {"path", "string", "data/lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", "the Basytec export"},
+    {"step", "int", "13", "the step of the slow discharge"},
+    {"cycle", "int", "0", "the cycle (0: the first with that step)"},
+};
+
+/* ------------------------------------------------------------------ curve_table */
+typedef struct {
+    bml_curve_columns cc; /* strings point into the plan's configuration */
+} curve_table_opts;
+
+static bml_status curve_table_resolve(const bml_config *cfg, void **out) {
+    curve_table_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    double temp = NAN;
+    const char *ts = get(cfg, "data.temperature_c", "");
+    if (*ts && bml__parse_double(ts, &temp)) return bml__fail(BML_ERR_VALUE, "data.temperature_c must be a number");
+    o->cc = (bml_curve_columns){get(cfg, "data.capacity_column", "capacity"), get(cfg, "data.voltage_column", "voltage"),
+                                get(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
+    return BML_OK;
+}
+
+static bml_status curve_table_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    return bml_dataset_load_curve_table(path, &((const curve_table_opts *)opts)->cc, out);
+}
+
+static const bml_param_info CURVE_TABLE_PARAMS[] = {
+    {"path", "string", "data/fast-formation-c20", "the folder of curve tables"},
+    {"capacity_column", "string", "capacity", "column of the capacity (Ah)"},
+    {"voltage_column", "string", "voltage", "column of the voltage (V)"},
+    {"name_pattern", "string", "cell_([0-9]+)_cyc_([0-9]+)", "file names: a regular expression of cell and cycle"},
+    {"temperature_c", "double", "", "the temperature of every cell (°C)"},
+};
+
+/* ------------------------------------------------------------------ cycler */
+typedef struct {
+    bml_cycler_format format;
+    bml_cycler_summary_opts summary;
+    bml_cycler_cells cells; /* strings point into the plan's configuration */
+    double ica_rate;        /* > 0: the measured discharge curves of cycles slower than this C-rate */
+} cycler_opts;
+
+static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) {
+    const char *v = bml_config_get(cfg, key);
+    if (!v || !*v) return BML_OK;
+    if (bml__parse_double(v, x) != 0) return bml__fail(BML_ERR_VALUE, "%s must be a number, got '%s'", key, v);
+    return BML_OK;
+}
+
+static bml_status cycler_resolve(const bml_config *cfg, void **out) {
+    cycler_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    o->summary = bml_cycler_summary_defaults();
+    o->format = BML_CYCLER_AUTO;
+    const char *f = bml_config_get(cfg, "data.format");
+    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &o->format));
+    double grid = (double)o->summary.n_grid;
+    BML__TRY(cfg_number(cfg, "data.v_min", &o->summary.v_min));
+    BML__TRY(cfg_number(cfg, "data.v_max", &o->summary.v_max));
+    BML__TRY(cfg_number(cfg, "data.grid", &grid));
+    BML__TRY(cfg_number(cfg, "data.ir_window_s", &o->summary.ir_window_s));
+    BML__TRY(cfg_number(cfg, "data.ir_min_step_a", &o->summary.ir_min_step_a));
+    if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
+        return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
+    o->summary.n_grid = (size_t)grid;
+    const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
+    o->cells = (bml_cycler_cells){ref && *ref ? ref : NULL, from && *from ? from : NULL};
+    /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
+    const char *ica = bml_config_get(cfg, "data.ica_cycles");
+    if (ica && *ica && strcmp(ica, "none")) {
+        double rate;
+        if (strncmp(ica, "c_rate<", 7) || bml__parse_double(ica + 7, &rate) != 0 || !(rate > 0))
+            return bml__fail(BML_ERR_VALUE, "data.ica_cycles must be none or c_rate<X with X > 0 (c_rate<0.2: C/5), got '%s'",
+                             ica);
+        o->ica_rate = rate;
+    }
+    return BML_OK;
+}
+
+static bml_status cycler_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    const cycler_opts *o = opts;
+    if (o->ica_rate > 0) return bml_dataset_load_cycler_curves(path, o->format, &o->summary, o->ica_rate, &o->cells, out);
+    return bml_dataset_load_cycler(path, o->format, &o->summary, &o->cells, NULL, out);
+}
+
+static const bml_param_info CYCLER_PARAMS[] = {
+    {"path", "string", "", "a cycler export or a folder of them"},
+    {"format", "string", "auto", "auto (detected from the content) or a registered format (batteryml list formats)"},
+    {"cell_from", "string", "file", "the cell id: file (its name) | barcode | channel"},
+    {"soh_reference", "string", "first_cycle", "first_cycle | nominal (from the file)"},
+    {"v_min", "double", "2.5", "voltage grid of the per-cycle curves (V)"},
+    {"v_max", "double", "4.3", "voltage grid of the per-cycle curves (V)"},
+    {"grid", "int", "100", "points of the voltage grid"},
+    {"ir_window_s", "double", "1.0", "resistance from a current step: dV/dI over this window (s)"},
+    {"ir_min_step_a", "double", "0.1", "smallest current step that counts (A)"},
+    {"ica_cycles", "string", "none", "none: one row per cycle | c_rate<X: the measured discharge curves of slower cycles"},
+    {"experiment", "string", "all", "(read by the study's log line)"},
+};
+
+/* ------------------------------------------------------------------ qdlin */
+static bml_status qdlin_resolve(const bml_config *cfg, void **out) {
+    bml_qdlin_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    bml_qdlin_opts_default(o);
+    o->index = get(cfg, "data.index", NULL);
+    static const char *const dkeys[2] = {"data.v_start", "data.v_end"};
+    double *dv[2] = {&o->v_start, &o->v_end};
+    for (int k = 0; k < 2; k++) {
+        const char *v = get(cfg, dkeys[k], NULL);
+        if (v && bml__parse_double(v, dv[k])) return bml__fail(BML_ERR_VALUE, "%s must be a number (V), got '%s'", dkeys[k], v);
+    }
+    static const char *const lkeys[4] = {"data.points", "data.cycles", "data.first_cycle", "data.transposed"};
+    long lv[4] = {(long)o->n_points, (long)o->n_cycles, o->first_cycle, o->transposed};
+    static const long lmin[4] = {2, 0, 0, 0}, lmax[4] = {100000000, 100000000, 100000000, 1};
+    for (int k = 0; k < 4; k++) {
+        const char *v = get(cfg, lkeys[k], NULL);
+        if (k == 3 && v && (!strcmp(v, "true") || !strcmp(v, "false"))) lv[k] = !strcmp(v, "true");
+        else if (v) BML__TRY(bml_config_get_long(cfg, lkeys[k], lmin[k], lmax[k], &lv[k]));
+    }
+    o->n_points = (size_t)lv[0], o->n_cycles = (size_t)lv[1], o->first_cycle = (int)lv[2], o->transposed = (int)lv[3];
+    return BML_OK;
+}
+
+static bml_status qdlin_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+    (void)targets_optional;
+    return bml_dataset_load_qdlin(path, opts, out);
+}
+
+static const bml_param_info QDLIN_PARAMS[] = {
+    {"path", "string", "data/severson2019", "the folder of per-cell Qdlin matrices"},
+    {"index", "string", "", "\"\": cells.csv, else every <split>_cycle_lives.csv; or a file name in the folder"},
+    {"v_start", "double", "3.6", "voltage of the first grid point (V)"},
+    {"v_end", "double", "2.0", "voltage of the last grid point (V)"},
+    {"points", "int", "1000", "grid points"},
+    {"cycles", "int", "99", "cycle columns per file (0: as the first file has)"},
+    {"first_cycle", "int", "2", "cycle number of the first column"},
+    {"transposed", "bool", "false", "true: rows are cycles, columns the grid"},
+};
+
+/* ------------------------------------------------------------------ the registry */
+#define N_PARAMS(a) (sizeof(a) / sizeof *(a))
+static const bml__source_def BUILTIN[] = {
+    {"oxford", "the Oxford Battery Degradation Dataset's Performance Summary: one row per ageing set", OXFORD_PARAMS,
+     N_PARAMS(OXFORD_PARAMS), oxford_resolve, oxford_load, oxford_free},
+    {"table", "a generic CSV table: features and targets named by data.features / data.targets", TABLE_PARAMS,
+     N_PARAMS(TABLE_PARAMS), table_resolve, table_load, table_free},
+    {"oxford_curves", "voltage curves of the Oxford layout (ica_peaks)", OXFORD_CURVES_PARAMS, N_PARAMS(OXFORD_CURVES_PARAMS),
+     oxford_resolve, oxford_curves_load, oxford_free},
+    {"basytec", "one Basytec export: the slow discharge of one step and cycle as a voltage curve", BASYTEC_PARAMS,
+     N_PARAMS(BASYTEC_PARAMS), basytec_resolve, basytec_load, free},
+    {"curve_table", "a folder of curve tables, one file per cell and cycle", CURVE_TABLE_PARAMS, N_PARAMS(CURVE_TABLE_PARAMS),
+     curve_table_resolve, curve_table_load, free},
+    {"cycler", "raw cycler exports (batteryml list formats): a row per cycle, or the slow cycles' discharge curves",
+     CYCLER_PARAMS, N_PARAMS(CYCLER_PARAMS), cycler_resolve, cycler_load, free},
+    {"qdlin", "cycle-life data in the published Qdlin layout (Severson et al. 2019): discharge capacity on a voltage grid per cycle",
+     QDLIN_PARAMS, N_PARAMS(QDLIN_PARAMS), qdlin_resolve, qdlin_load, free},
+};
+#define N_BUILTIN (sizeof BUILTIN / sizeof *BUILTIN)
+
+/* Sources registered at run time (bml__source_register: tests). The table is process-wide and written only
+ * before any study runs; it is not locked. */
+#define MAX_EXTRA 8
+static bml__source_def g_extra[MAX_EXTRA];
+static size_t g_n_extra;
+
+size_t bml__source_count(void) { return N_BUILTIN + g_n_extra; }
+
+const bml__source_def *bml__source_at(size_t i) {
+    if (i < N_BUILTIN) return &BUILTIN[i];
+    return i - N_BUILTIN < g_n_extra ? &g_extra[i - N_BUILTIN] : NULL;
+}
+
+const bml__source_def *bml__source_find(const char *name) {
+    for (size_t i = 0; name && i < bml__source_count(); i++)
+        if (!strcmp(bml__source_at(i)->name, name)) return bml__source_at(i);
+    return NULL;
+}
+
+const bml__source_def *bml__source_register(const bml__source_def *def) {
+    if (!def || !def->name || bml__source_find(def->name) || g_n_extra == MAX_EXTRA || !def->load) return NULL;
+    g_extra[g_n_extra] = *def;
+    return &g_extra[g_n_extra++];
+}
