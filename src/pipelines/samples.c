@@ -94,12 +94,6 @@ void bml__meta_copy(const bml_samples *dst, const bml_samples *src, bml_sample_m
     }
 }
 
-size_t bml_sample_cell_key(const bml_sample_meta *m, char *buf, size_t size) {
-    const char *cell = m->cell ? m->cell : "";
-    int n = m->experiment ? snprintf(buf, size, "E%d-%s", m->experiment, cell) : snprintf(buf, size, "%s", cell);
-    return n < 0 ? 0 : (size_t)n;
-}
-
 bml_status bml_samples_subset(const bml_samples *s, const size_t *idx, size_t n, bml_samples **out) {
     *out = NULL;
     size_t T = s->seq_len ? s->seq_len : 1;
