@@ -567,8 +567,8 @@ static bml_status save_fold_model(const bml__track_fold *f, const char *dir) {
     if (f->model) return bml_model_save(f->model, dir);
     BML__TRY(bml__mkdir_p(dir));
     bml_status st = BML_OK;
-    for (size_t i = 0; st == BML_OK && i < f->n_model_files; i++) {
-        const bml__track_file *mf = &f->model_files[i];
+    for (size_t i = 0; st == BML_OK && i < f->n_files; i++) {
+        const bml__track_file *mf = &f->files[i];
         char *p = bml__path_join(dir, mf->name), *slash = p ? strrchr(p, '/') : NULL;
         if (!p) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         if (st == BML_OK && slash && slash > p + strlen(dir)) { /* a file in a sub-folder of the model */
@@ -660,6 +660,24 @@ static bml_status check_figures(const char *run_dir) {
     closedir(d);
     free(dir);
     return st;
+}
+
+void bml__track_fold_release(bml__track_fold *f) {
+    if (!f) return;
+    bml_model_free(f->model);
+    bml__track_preprocess_release(&f->pre);
+    free(f->eval_idx);
+    free(f->pred);
+    free(f->shap);
+    free(f->shap_rows);
+    free(f->imp);
+    free(f->att_idx);
+    free(f->att);
+    free(f->lat);
+    free(f->history_csv);
+    free(f->fit_info);
+    for (size_t i = 0; i < f->n_files; i++) free(f->files[i].name), free(f->files[i].data);
+    free(f->files);
 }
 
 /* ------------------------------------------------------------------ the trackers */
@@ -904,7 +922,7 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         clock_gettime(CLOCK_MONOTONIC, &t1);
         *t_model_save += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (st == BML_OK) {
-            cJSON *pj = bml__track_preprocess_json(folds[f].pre, s->n_features);
+            cJSON *pj = bml__track_preprocess_json(&folds[f].pre, s->n_features);
             char *p = bml__path_join(dir, "preprocess.json");
             st = pj && p ? bml__json_write_sealed(p, pj) : bml__fail(BML_ERR_NOMEM, "out of memory");
             free(p);

@@ -72,28 +72,31 @@ typedef struct {
     size_t len;
 } bml__track_file;
 
+/* One fold's result, the one type the runner fills (run/fold.c), sends between processes (run/fold_wire.c)
+ * and track writes. Indexed by rows of the flat (per-step) samples: for static samples these are the samples
+ * themselves, for sequences the unpadded steps. Every pointer but `fold` is owned (bml__track_fold_release). */
 typedef struct {
-    const bml_fold *fold;
-    const bml_model *model; /* NULL: a fold fitted in another process, the model given by the three below */
-    const char *history_csv;              /* model == NULL: bml_model_history_csv's text, or NULL */
-    const char *fit_info;                 /* model == NULL: bml_model_fit_info_json's text, or NULL */
-    const bml__track_file *model_files;   /* model == NULL: (n_model_files) the files bml_model_save wrote */
-    size_t n_model_files;
-    const bml__track_preprocess *pre;
-    size_t n_eval;
-    const size_t *eval_idx;
+    bml_fold *fold;     /* the split's (borrowed) */
+    bml_model *model;   /* NULL: a fold fitted in another process, the model given by history_csv, fit_info and files */
+    bml__track_preprocess pre;
+    size_t n_eval;      /* flat rows evaluated */
+    size_t *eval_idx;   /* (n_eval) rows of the flat samples */
     int eval_is_test;
-    const double *pred; /* (n_eval, O) */
-    const double *shap; /* (n_shap, O, F + 1) or NULL: SHAP values of the rows shap_rows */
-    size_t n_shap;      /* rows with SHAP values (the explain.shap_max_samples subsample) */
-    const size_t *shap_rows; /* (n_shap) positions in 0..n_eval-1, increasing; NULL: every row (n_shap = n_eval) */
-    const double *imp;  /* (3, O, F) or NULL */
-    size_t n_att;       /* sequence models: attention of n_att samples */
-    const size_t *att_idx;
-    const double *att;  /* (n_att, T, T) or NULL */
-    size_t lat_dim;     /* latent-ODE models: latent trajectories (n_att, T, lat_dim) of the same samples */
-    const double *lat;  /* or NULL */
+    double *pred;       /* (n_eval, O) */
+    double *shap;       /* (n_shap, O, F + 1) or NULL */
+    size_t n_shap;      /* evaluated rows explained (the explain.shap_max_samples subsample) */
+    size_t *shap_rows;  /* (n_shap) positions in 0..n_eval-1 of those rows, increasing */
+    double *imp;        /* (3, O, F): gain, total_gain, split; or NULL */
+    size_t n_att;       /* sequence models: evaluated samples with attention weights */
+    size_t *att_idx;    /* (n_att) sample indices */
+    double *att;        /* (n_att, T, T) head-averaged attention, or NULL */
+    size_t lat_dim;     /* latent-ODE models: latent size, 0 otherwise */
+    double *lat;        /* (n_att, T, lat_dim) latent trajectories of the evaluated samples, or NULL */
+    char *history_csv, *fit_info;   /* model == NULL: bml_model_history_csv's and bml_model_fit_info_json's texts, or NULL */
+    bml__track_file *files;         /* model == NULL: (n_files) the files bml_model_save wrote */
+    size_t n_files;
 } bml__track_fold;
+void bml__track_fold_release(bml__track_fold *f); /* NULL-safe; leaves *f to be zeroed by the caller */
 
 /* Write the run directory under set->output_dir; *run_dir receives its
  * path (caller frees). Everything is written into a hidden staging directory (bml__stage_open: made by
