@@ -347,16 +347,14 @@ static void sb_meta(bml__sb *b, const bml_sample_meta *m) {
     sb_num(b, m->throughput_ah);
 }
 
-/* Files inside the partial run directory are written directly (the directory is published whole);
- * files written elsewhere (predict's output) go through a temporary file and a rename. */
-static _Thread_local int g_direct;
-
-static bml_status put_file(const char *path, const char *data, size_t len) {
-    return g_direct ? bml__write_file(path, data, len) : bml__write_file_atomic(path, data, len);
+/* Files inside the partial run directory are written directly (direct: the directory is published whole);
+ * files written elsewhere (predict's output, features) go through a temporary file and a rename. */
+static bml_status put_file(const char *path, const char *data, size_t len, int direct) {
+    return direct ? bml__write_file(path, data, len) : bml__write_file_atomic(path, data, len);
 }
 
-static bml_status sb_write(bml__sb *b, const char *path) {
-    bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : put_file(path, b->buf ? b->buf : "", b->len);
+static bml_status sb_write(bml__sb *b, const char *path, int direct) {
+    bml_status st = b->nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : put_file(path, b->buf ? b->buf : "", b->len, direct);
     free(b->buf);
     memset(b, 0, sizeof *b);
     return st;
@@ -370,7 +368,7 @@ static bml_status sb_write_in(bml__sb *b, const char *dir, const char *name) {
         memset(b, 0, sizeof *b);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    bml_status st = sb_write(b, p);
+    bml_status st = sb_write(b, p, 1);
     free(p);
     return st;
 }
@@ -394,10 +392,10 @@ bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
         for (size_t k = 0; k < s->n_targets; k++) bml__sb_str(&b, ","), sb_num(&b, s->y[i * s->n_targets + k]);
         bml__sb_str(&b, "\n");
     }
-    return sb_write(&b, path);
+    return sb_write(&b, path, 0);
 }
 
-bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
+static bml_status write_predictions(const char *path, int direct, const bml_samples *s, const size_t *idx, size_t n,
                                         const double *pred, const char *const *fold_names, const size_t *fold_of,
                                         const char *const *roles) {
     bml__sb b = {0};
@@ -427,7 +425,13 @@ bml_status bml__track_write_predictions(const char *path, const bml_samples *s, 
         }
         bml__sb_str(&b, "\n");
     }
-    return sb_write(&b, path);
+    return sb_write(&b, path, direct);
+}
+
+bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
+                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
+                                        const char *const *roles) {
+    return write_predictions(path, 0, s, idx, n, pred, fold_names, fold_of, roles);
 }
 
 static bml_status write_shap(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
@@ -461,7 +465,7 @@ static bml_status write_shap(const char *path, const bml_samples *s, const bml__
             }
         }
     }
-    return sb_write(&b, path);
+    return sb_write(&b, path, 1);
 }
 
 static bml_status write_importance(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
@@ -490,13 +494,13 @@ static bml_status write_importance(const char *path, const bml_samples *s, const
                 bml__sb_str(&b, "\n");
             }
     }
-    return sb_write(&b, path);
+    return sb_write(&b, path, 1);
 }
 
 static bml_status write_json(const char *path, const cJSON *j) {
     char *txt = cJSON_Print(j);
     if (!txt) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = put_file(path, txt, strlen(txt));
+    bml_status st = put_file(path, txt, strlen(txt), 1);
     free(txt);
     return st;
 }
@@ -509,7 +513,7 @@ static bml_status write_in(const char *dir, const char *name, bml_status (*fn)(c
     return st;
 }
 
-static bml_status write_text_fn(const char *path, const void *txt) { return put_file(path, txt, strlen(txt)); }
+static bml_status write_text_fn(const char *path, const void *txt) { return put_file(path, txt, strlen(txt), 1); }
 
 /* ------------------------------------------------------------------ trackers */
 typedef struct {
@@ -715,43 +719,21 @@ bml_status bml__track_check_paths(const bml__track_settings *set) {
     return BML_OK;
 }
 
-bml_status bml__track_write_run(const bml__track_settings *set, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
-                                const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
-                                size_t n_extra, char **run_dir, double *t_model_save) {
-    *run_dir = NULL;
-    *t_model_save = 0;
-    const char *outdir = set->output_dir;
-    const char *given = set->run_name;
-    int tb = (set->writes & BML__TRACK_TENSORBOARD) != 0;
-    int mlf = (set->writes & BML__TRACK_MLFLOW) != 0;
-    const char *tb_dir = set->tensorboard_dir;
-    /* every output of the run stays inside its directory: the configured sub-paths and the fold names
-     * (from the data: cell names) that name model folders */
-    BML__TRY(bml__track_check_paths(set));
-    for (size_t f = 0; sp->n_folds > 1 && f < sp->n_folds; f++) BML__TRY(bml__path_check_name("fold name", sp->folds[f].name));
-    char *name;
-    if (given && *given) {
-        name = bml__strdup(given);
-    } else {
-        time_t t = time(NULL);
-        struct tm tmv;
-        gmtime_r(&t, &tmv);
-        char ts[32];
-        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
-        const char *mn = set->model_name, *sn = set->split_name;
-        name = bml__sprintf("%s-%s-%s", ts, mn && *mn ? mn : "model", sn && *sn ? sn : "split"); /* registry names: no '/' */
-    }
-    if (!name) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    /* the partials of runs killed before they finished go first; ours is locked while we live */
-    bml_status st = bml__stage_clean(outdir, NULL);
-    bml__stage stage = {NULL, -1};
-    char *tag = bml__strndup(name, 64); /* only a hint for people: a long run_name must still fit NAME_MAX */
-    if (st == BML_OK) st = tag ? bml__stage_open(&stage, outdir, tag) : bml__fail(BML_ERR_NOMEM, "out of memory");
-    free(tag);
-    const char *tmp = stage.path;
-    char *final = NULL;
-    g_direct = 1;
-    if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, set->config_yaml);
+/* ------------------------------------------------------------------ the run directory's files */
+/* What the writers of a run's files share: the partial directory and the results. */
+typedef struct {
+    const char *tmp; /* the partial run directory */
+    const bml_samples *s, *seq;
+    const bml_split *sp;
+    const bml__track_fold *folds;
+} run_out;
+
+/* metrics.json, with the fit information of each fold's model */
+static bml_status write_metrics_json(const run_out *o, cJSON *metrics) {
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* fit information of each fold's model */
     cJSON *jf = cJSON_GetObjectItemCaseSensitive(metrics, "folds");
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
@@ -768,6 +750,16 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         st = p ? write_json(p, metrics) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
+    return st;
+}
+
+/* predictions.csv over every fold */
+static bml_status write_all_predictions(const run_out *o) {
+    const bml_samples *s = o->s;
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* predictions over every fold */
     if (st == BML_OK) {
         size_t n = 0;
@@ -787,7 +779,7 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         }
         if (st == BML_OK) {
             char *p = bml__path_join(tmp, "predictions.csv");
-            st = p ? bml__track_write_predictions(p, s, idx, n, pr, fnames, fo, roles) : bml__fail(BML_ERR_NOMEM, "out of memory");
+            st = p ? write_predictions(p, 1, s, idx, n, pr, fnames, fo, roles) : bml__fail(BML_ERR_NOMEM, "out of memory");
             free(p);
         }
         free(idx);
@@ -796,6 +788,16 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         free(fnames);
         free(roles);
     }
+    return st;
+}
+
+/* shap.csv and importance.csv, where the models gave them */
+static bml_status write_explain(const run_out *o) {
+    const bml_samples *s = o->s;
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     int any_shap = 0, any_imp = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_shap |= folds[f].shap != NULL, any_imp |= folds[f].imp != NULL;
     if (st == BML_OK && any_shap) {
@@ -808,7 +810,15 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         st = p ? write_importance(p, s, folds, sp->n_folds) : bml__fail(BML_ERR_NOMEM, "out of memory");
         free(p);
     }
-    for (size_t i = 0; st == BML_OK && i < n_extra; i++) st = write_in(tmp, extra[i].name, write_text_fn, extra[i].text);
+    return st;
+}
+
+static bml_status write_attention(const run_out *o) {
+    const bml_samples *seq = o->seq;
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* attention of sequence models: attention.csv, one row per (sequence, query step, key step) */
     int any_att = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_att |= folds[f].att != NULL;
@@ -835,6 +845,15 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
             }
         st = sb_write_in(&b, tmp, "attention.csv");
     }
+    return st;
+}
+
+static bml_status write_latent(const run_out *o) {
+    const bml_samples *seq = o->seq;
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* latent trajectories of latent-ODE models: latent.csv, one row per (sequence, step) */
     int any_lat = 0;
     for (size_t f = 0; f < sp->n_folds; f++) any_lat |= folds[f].lat != NULL;
@@ -872,6 +891,14 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
             }
         st = sb_write_in(&b, tmp, "latent.csv");
     }
+    return st;
+}
+
+static bml_status write_history(const run_out *o) {
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* per-epoch history of neural models: step_metrics.csv with a fold column */
     if (st == BML_OK) {
         bml__sb b = {0};
@@ -900,15 +927,15 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
             free(b.buf);
         }
     }
-    /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
-    scalars sc = {0};
-    if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
-    if (sc.nomem && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK && tb) {
-        char *d = bml__path_join(tmp, tb_dir);
-        st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(d);
-    }
+    return st;
+}
+
+static bml_status write_models(const run_out *o, double *t_model_save) {
+    const bml_samples *s = o->s;
+    const bml_split *sp = o->sp;
+    const bml__track_fold *folds = o->folds;
+    const char *tmp = o->tmp;
+    bml_status st = BML_OK;
     /* models: model/ for one fold, model/<fold>/ for several */
     for (size_t f = 0; st == BML_OK && f < sp->n_folds; f++) {
         char *dir = sp->n_folds == 1 ? bml__sprintf("%s/model", tmp) : bml__sprintf("%s/model/%s", tmp, sp->folds[f].name);
@@ -930,7 +957,63 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
         }
         free(dir);
     }
-    g_direct = 0;
+    return st;
+}
+
+bml_status bml__track_write_run(const bml__track_settings *set, const bml_samples *s, const bml_samples *seq, const bml_split *sp,
+                                const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
+                                size_t n_extra, char **run_dir, double *t_model_save) {
+    *run_dir = NULL;
+    *t_model_save = 0;
+    const char *outdir = set->output_dir;
+    const char *given = set->run_name;
+    int tb = (set->writes & BML__TRACK_TENSORBOARD) != 0;
+    int mlf = (set->writes & BML__TRACK_MLFLOW) != 0;
+    const char *tb_dir = set->tensorboard_dir;
+    /* every output of the run stays inside its directory: the configured sub-paths and the fold names
+     * (from the data: cell names) that name model folders */
+    BML__TRY(bml__track_check_paths(set));
+    for (size_t f = 0; sp->n_folds > 1 && f < sp->n_folds; f++) BML__TRY(bml__path_check_name("fold name", sp->folds[f].name));
+    char *name;
+    if (given && *given) {
+        name = bml__strdup(given);
+    } else {
+        time_t t = time(NULL);
+        struct tm tmv;
+        gmtime_r(&t, &tmv);
+        char ts[32];
+        strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", &tmv);
+        const char *mn = set->model_name, *sn = set->split_name;
+        name = bml__sprintf("%s-%s-%s", ts, mn && *mn ? mn : "model", sn && *sn ? sn : "split"); /* registry names: no '/' */
+    }
+    if (!name) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    /* the partials of runs killed before they finished go first; ours is locked while we live */
+    bml_status st = bml__stage_clean(outdir, NULL);
+    bml__stage stage = {NULL, -1};
+    char *tag = bml__strndup(name, 64); /* only a hint for people: a long run_name must still fit NAME_MAX */
+    if (st == BML_OK) st = tag ? bml__stage_open(&stage, outdir, tag) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(tag);
+    const char *tmp = stage.path;
+    char *final = NULL;
+    if (st == BML_OK) st = write_in(tmp, "config.yaml", write_text_fn, set->config_yaml);
+    run_out o = {tmp, s, seq, sp, folds};
+    if (st == BML_OK) st = write_metrics_json(&o, metrics);
+    if (st == BML_OK) st = write_all_predictions(&o);
+    if (st == BML_OK) st = write_explain(&o);
+    for (size_t i = 0; st == BML_OK && i < n_extra; i++) st = write_in(tmp, extra[i].name, write_text_fn, extra[i].text);
+    if (st == BML_OK) st = write_attention(&o);
+    if (st == BML_OK) st = write_latent(&o);
+    if (st == BML_OK) st = write_history(&o);
+    /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
+    scalars sc = {0};
+    if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
+    if (sc.nomem && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && tb) {
+        char *d = bml__path_join(tmp, tb_dir);
+        st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(d);
+    }
+    if (st == BML_OK) st = write_models(&o, t_model_save);
     /* figures, from the files just written (config key figures: false skips them) */
     int want_fig = set->figures;
     if (st == BML_OK && want_fig) st = bml__figures_draw(tmp, NULL);
