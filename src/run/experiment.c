@@ -22,21 +22,22 @@
 #include "track/track.h"
 #include "nn/trainer.h"
 
-/* The plan's split of s; split=predefined on data that name each cell's set (data=qdlin) takes the sets from ds. */
+/* The plan's split of s; data that name each cell's set (data=qdlin) give split=predefined its sets. */
 bml_status bml__make_split(const bml__study *plan, const bml_dataset *ds, const bml_samples *s, bml_split **sp) {
-    if (strcmp(plan->split, "predefined") || !bml_dataset_is_qdlin(ds))
-        return bml_split_create(plan->split, plan->split_kv, plan->n_split_kv, s, plan->seed, sp);
-    const char **set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
-    if (!set_of) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++) { /* the set of the sample's cell */
-        set_of[i] = "";
-        for (size_t c = 0; c < bml_dataset_n_cells(ds); c++) {
-            bml_cell_view cv;
-            bml_dataset_cell(ds, c, &cv);
-            if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
+    const char **set_of = NULL;
+    if (bml_dataset_is_qdlin(ds)) {
+        set_of = bml__calloc(s->n ? s->n : 1, sizeof *set_of);
+        if (!set_of) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < s->n; i++) { /* the set of the sample's cell */
+            set_of[i] = "";
+            for (size_t c = 0; c < bml_dataset_n_cells(ds); c++) {
+                bml_cell_view cv;
+                bml_dataset_cell(ds, c, &cv);
+                if (!strcmp(cv.cell_id, s->meta[i].cell)) set_of[i] = bml_dataset_cell_split(ds, c);
+            }
         }
     }
-    bml_status st = bml__split_predefined(plan->split_kv, plan->n_split_kv, s, set_of, sp);
+    bml_status st = bml__split_make(plan->split, plan->split_kv, plan->n_split_kv, s, set_of, plan->seed, sp);
     free(set_of);
     return st;
 }

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batteryml/split.h"
-#include "core/internal.h"
+#include "splits/split_internal.h"
 
 typedef struct {
     char *train_temps, *val_temps;  /* temperature_holdout */
@@ -37,45 +36,66 @@ static const bml__param_spec predefined_specs[] = {
     {"exclude", BML__P_LIST, OFF(exclude), "[]", 1, 0, 0, "cell ids left out of every fold, e.g. [test1_cell22]"},
 };
 
-typedef struct {
-    const char *name, *description;
-    const bml__param_spec *specs;
-    size_t n_specs;
-} split_def;
+/* ------------------------------------------------------------------ the registry */
+static bml_status make_holdout(const bml__split_ctx *c, bml_split *sp);
+static bml_status make_loco(const bml__split_ctx *c, bml_split *sp);
+static bml_status make_temporal(const bml__split_ctx *c, bml_split *sp);
+static bml_status make_random(const bml__split_ctx *c, bml_split *sp);
+static bml_status make_predefined(const bml__split_ctx *c, bml_split *sp);
 
-static const split_def defs[] = {
-    {"temperature_holdout", "train on some temperatures, validate on others (default 10, 40 -> 25 degC)", holdout_specs, 2},
-    {"loco", "leave one cell out: one fold per cell, metrics per fold and aggregated", loco_specs, 1},
-    {"temporal", "per cell, early ageing sets train, later ones validate and test", temporal_specs, 2},
-    {"random", "seeded random split of samples (or whole cells)", random_specs, 2},
-    {"stratified", "seeded random split within each temperature (samples or whole cells)", random_specs, 2},
+static const bml__split_def builtin[] = {
+    {"temperature_holdout", "train on some temperatures, validate on others (default 10, 40 -> 25 degC)", holdout_specs, 2,
+     sizeof(split_params), make_holdout},
+    {"loco", "leave one cell out: one fold per cell, metrics per fold and aggregated", loco_specs, 1, sizeof(split_params),
+     make_loco},
+    {"temporal", "per cell, early ageing sets train, later ones validate and test", temporal_specs, 2, sizeof(split_params),
+     make_temporal},
+    {"random", "seeded random split of samples (or whole cells)", random_specs, 2, sizeof(split_params), make_random},
+    {"stratified", "seeded random split within each temperature (samples or whole cells)", random_specs, 2,
+     sizeof(split_params), make_random},
     {"predefined", "the sets the data name (data=qdlin: cells.csv's split): train on one, one fold per other set, evaluated on "
                    "all of it; samples without a target are left out",
-     predefined_specs, 2},
+     predefined_specs, 2, sizeof(split_params), make_predefined},
 };
-#define N_DEFS (sizeof defs / sizeof *defs)
+#define N_BUILTIN (sizeof builtin / sizeof *builtin)
+/* Splits registered at run time (bml__split_register: tests); written only before any split is made, not locked. */
+#define MAX_EXTRA 4
+static bml__split_def extra[MAX_EXTRA];
+static size_t n_extra;
+#define N_DEFS (N_BUILTIN + n_extra)
+
+static const bml__split_def *def_at(size_t i) { return i < N_BUILTIN ? &builtin[i] : i - N_BUILTIN < n_extra ? &extra[i - N_BUILTIN] : NULL; }
+
+const bml__split_def *bml__split_register(const bml__split_def *def) {
+    if (!def || !def->name || !def->make || n_extra == MAX_EXTRA || def->n_specs > 4) return NULL;
+    for (size_t i = 0; i < N_DEFS; i++)
+        if (!strcmp(def_at(i)->name, def->name)) return NULL;
+    extra[n_extra] = *def;
+    return &extra[n_extra++];
+}
 
 size_t bml_split_registry_count(void) { return N_DEFS; }
-const char *bml_split_registry_name(size_t i) { return i < N_DEFS ? defs[i].name : NULL; }
-const char *bml_split_registry_describe(size_t i) { return i < N_DEFS ? defs[i].description : NULL; }
+const char *bml_split_registry_name(size_t i) { return i < N_DEFS ? def_at(i)->name : NULL; }
+const char *bml_split_registry_describe(size_t i) { return i < N_DEFS ? def_at(i)->description : NULL; }
 /* The public descriptions of every split's parameters: written once, before the first reader
  * (pthread_once), read-only after, so that any number of threads may list them at once. */
 #define MAX_SPECS 4
-static bml_param_info info[N_DEFS][MAX_SPECS];
+static bml_param_info info[N_BUILTIN + MAX_EXTRA][MAX_SPECS];
 static pthread_once_t info_once = PTHREAD_ONCE_INIT;
 
 static void info_build(void) {
-    for (size_t i = 0; i < N_DEFS; i++) {
-        BML__ASSERT(defs[i].n_specs <= MAX_SPECS);
-        bml__params_info(defs[i].specs, defs[i].n_specs, info[i]);
+    for (size_t i = 0; i < N_BUILTIN; i++) {
+        BML__ASSERT(builtin[i].n_specs <= MAX_SPECS);
+        bml__params_info(builtin[i].specs, builtin[i].n_specs, info[i]);
     }
 }
 
 size_t bml_split_registry_params(size_t i, const bml_param_info **params) {
     if (i >= N_DEFS) return 0;
     pthread_once(&info_once, info_build);
+    if (i >= N_BUILTIN) bml__params_info(def_at(i)->specs, def_at(i)->n_specs, info[i]); /* registered before any use */
     *params = info[i];
-    return defs[i].n_specs;
+    return def_at(i)->n_specs;
 }
 
 const size_t *bml_fold_eval(const bml_fold *f, size_t *n) {
@@ -155,12 +175,168 @@ static void assign_random(bml__rng *rng, size_t *units, size_t n_units, double v
     for (size_t u = 0; u < n_units; u++) unit_role[units[u]] = u < n_val ? 1 : 0;
 }
 
-bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, const bml_samples *s, uint64_t seed,
-                            bml_split **out) {
+/* A fold named `name` from roles (0 train, 1 val, 2 test, -1 unused) appended to sp. */
+bml_status bml__split_add_fold(bml_split *sp, const char *name, const int *role, size_t n) {
+    bml_fold *nf = realloc(sp->folds, (sp->n_folds + 1) * sizeof *nf);
+    if (!nf) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    sp->folds = nf;
+    bml_fold *f = &sp->folds[sp->n_folds++];
+    memset(f, 0, sizeof *f);
+    if (!(f->name = bml__strdup(name))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    return fold_from_roles(f, role, n);
+}
+
+static bml_status make_holdout(const bml__split_ctx *c, bml_split *sp) {
+    const split_params *p = c->params;
+    double *tr = NULL, *va = NULL;
+    size_t ntr = 0, nva = 0;
+    bml_status st = BML_OK;
+    if (bml__parse_double_list(p->train_temps, &tr, &ntr) != 0 || bml__parse_double_list(p->val_temps, &va, &nva) != 0)
+        st = bml__fail(BML_ERR_VALUE, "split temperature_holdout: train_temps and val_temps must be lists of numbers");
+    for (size_t i = 0; st == BML_OK && i < c->s->n; i++) {
+        double t = c->s->meta[i].temperature_c;
+        c->role[i] = in_list(t, va, nva) ? 1 : in_list(t, tr, ntr) ? 0 : -1;
+    }
+    if (st == BML_OK && (st = bml__split_add_fold(sp, "holdout", c->role, c->s->n)) != BML_OK)
+        bml__fail_prefix(st, "split temperature_holdout (train %s degC, validate %s degC)", p->train_temps, p->val_temps);
+    free(tr);
+    free(va);
+    return st;
+}
+
+static bml_status make_loco(const bml__split_ctx *c, bml_split *sp) {
+    const split_params *p = c->params;
+    const bml__strvec *keys = c->keys;
+    bml__strvec want = {0};
+    bml_status st = BML_OK;
+    if (bml__parse_string_list(p->cells, &want) != 0) st = bml__fail(BML_ERR_VALUE, "split loco: cells must be a list of cell keys");
+    for (size_t w = 0; st == BML_OK && w < want.n; w++)
+        if (bml__strvec_find(keys, want.items[w]) < 0) {
+            char *all = bml__join(keys->items, keys->n, ", ");
+            st = bml__fail(BML_ERR_VALUE, "split loco: no cell '%s' in the data (cells: %s)", want.items[w], all ? all : "");
+            free(all);
+        }
+    if (st == BML_OK && keys->n < 2) st = bml__fail(BML_ERR_EMPTY, "split loco: needs at least two cells, the data has %zu", keys->n);
+    for (size_t k = 0; st == BML_OK && k < keys->n; k++) {
+        if (want.n && bml__strvec_find(&want, keys->items[k]) < 0) continue;
+        for (size_t i = 0; i < c->s->n; i++) c->role[i] = c->key_of[i] == k ? 1 : 0;
+        st = bml__split_add_fold(sp, keys->items[k], c->role, c->s->n);
+    }
+    bml__strvec_free(&want);
+    return st;
+}
+
+static bml_status make_temporal(const bml__split_ctx *c, bml_split *sp) {
+    const split_params *p = c->params;
+    const bml_samples *s = c->s;
+    if (s->seq_len)
+        return bml__fail(BML_ERR_VALUE, "split temporal splits ageing sets of a cell: use it with static pipelines "
+                                        "(summary_set), not with sequences (one sample per cell)");
+    if (p->train_fraction + p->val_fraction > 1.0 + 1e-12)
+        return bml__fail(BML_ERR_VALUE, "split temporal: train_fraction + val_fraction must be <= 1 (got %g + %g)",
+                         p->train_fraction, p->val_fraction);
+    for (size_t k = 0; k < c->keys->n; k++) {
+        /* rank of each of the cell's samples by set index */
+        size_t m = 0;
+        for (size_t i = 0; i < s->n; i++) m += c->key_of[i] == k;
+        size_t n_train = (size_t)floor(p->train_fraction * (double)m + 1e-9);
+        size_t n_val = (size_t)floor((p->train_fraction + p->val_fraction) * (double)m + 1e-9) - n_train;
+        for (size_t i = 0; i < s->n; i++) {
+            if (c->key_of[i] != k) continue;
+            size_t rank = 0;
+            for (size_t j = 0; j < s->n; j++)
+                if (c->key_of[j] == k && (s->meta[j].set_index < s->meta[i].set_index ||
+                                          (s->meta[j].set_index == s->meta[i].set_index && j < i)))
+                    rank++;
+            c->role[i] = rank < n_train ? 0 : rank < n_train + n_val ? 1 : 2;
+        }
+    }
+    return bml__split_add_fold(sp, "temporal", c->role, s->n);
+}
+
+/* random, stratified: units are samples or whole cells (group_by_cell) */
+static bml_status make_random(const bml__split_ctx *c, bml_split *sp) {
+    const split_params *p = c->params;
+    const bml_samples *s = c->s;
+    int stratified = !strcmp(c->name, "stratified");
+    bml__rng rng;
+    bml__rng_seed(&rng, c->seed);
+    size_t n_units = p->group_by_cell ? c->keys->n : s->n;
+    size_t *units = bml__calloc(n_units + 1, sizeof *units);
+    int *unit_role = bml__calloc(n_units + 1, sizeof *unit_role), *done_u = bml__calloc(n_units + 1, sizeof *done_u);
+    double *unit_temp = bml__calloc(n_units + 1, sizeof *unit_temp);
+    bml_status st = units && unit_role && done_u && unit_temp ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; st == BML_OK && i < s->n; i++) unit_temp[p->group_by_cell ? c->key_of[i] : i] = s->meta[i].temperature_c;
+    if (st == BML_OK && !stratified) {
+        for (size_t u = 0; u < n_units; u++) units[u] = u;
+        assign_random(&rng, units, n_units, p->val_fraction, unit_role);
+    }
+    /* stratified: each distinct temperature in order of first appearance, split on its own */
+    for (size_t u0 = 0; st == BML_OK && stratified && u0 < n_units; u0++) {
+        if (done_u[u0]) continue;
+        size_t m = 0;
+        for (size_t u = u0; u < n_units; u++)
+            if (!done_u[u] && (unit_temp[u] == unit_temp[u0] || (isnan(unit_temp[u]) && isnan(unit_temp[u0])))) {
+                units[m++] = u;
+                done_u[u] = 1;
+            }
+        assign_random(&rng, units, m, p->val_fraction, unit_role);
+    }
+    for (size_t i = 0; st == BML_OK && i < s->n; i++) c->role[i] = unit_role[p->group_by_cell ? c->key_of[i] : i];
+    if (st == BML_OK) st = bml__split_add_fold(sp, c->name, c->role, s->n);
+    free(units);
+    free(unit_role);
+    free(done_u);
+    free(unit_temp);
+    return st;
+}
+
+/* predefined: set_of[i] names sample i's set. Trains on the samples of the `train` set; one fold per other set
+ * (in order of first appearance, named after it) validated and evaluated on all of that set's samples. Samples
+ * with a missing (NaN) target and the cells named in `exclude` are in no fold. */
+static bml_status make_predefined(const bml__split_ctx *c, bml_split *sp) {
+    const split_params *p = c->params;
+    const bml_samples *s = c->s;
+    if (!c->set_of)
+        return bml__fail(BML_ERR_VALUE, "split predefined takes each sample's set from the data: run it on data that name them "
+                                        "(data=qdlin)");
+    bml__strvec excl = {0}, sets = {0};
+    bml_status st = BML_OK;
+    if (bml__parse_string_list(p->exclude, &excl) != 0) st = bml__fail(BML_ERR_VALUE, "split predefined: exclude must be a list of cell ids");
+    for (size_t w = 0; st == BML_OK && w < excl.n; w++) {
+        int found = 0;
+        for (size_t i = 0; i < s->n && !found; i++) found = !strcmp(s->meta[i].cell, excl.items[w]);
+        if (!found) st = bml__fail(BML_ERR_NOT_FOUND, "split predefined: exclude names '%s', which is no cell of the data", excl.items[w]);
+    }
+    /* the other sets in order of appearance */
+    int has_train = 0;
+    for (size_t i = 0; st == BML_OK && i < s->n; i++) {
+        if (!strcmp(c->set_of[i], p->train_set)) has_train = 1;
+        else if (bml__strvec_find(&sets, c->set_of[i]) < 0 && bml__strvec_push(&sets, c->set_of[i])) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    if (st == BML_OK && !has_train) st = bml__fail(BML_ERR_EMPTY, "split predefined: no sample is in the set '%s' (split.train)", p->train_set);
+    if (st == BML_OK && sets.n == 0) st = bml__fail(BML_ERR_EMPTY, "split predefined: no set besides '%s' to evaluate on", p->train_set);
+    for (size_t f = 0; st == BML_OK && f < sets.n; f++) {
+        for (size_t i = 0; i < s->n; i++) {
+            int known = 1;
+            for (size_t k = 0; k < s->n_targets; k++)
+                if (isnan(s->y[i * s->n_targets + k])) known = 0;
+            int out = !known || bml__strvec_find(&excl, s->meta[i].cell) >= 0;
+            c->role[i] = out ? -1 : !strcmp(c->set_of[i], p->train_set) ? 0 : !strcmp(c->set_of[i], sets.items[f]) ? 1 : -1;
+        }
+        st = bml__split_add_fold(sp, sets.items[f], c->role, s->n);
+    }
+    bml__strvec_free(&excl);
+    bml__strvec_free(&sets);
+    return st;
+}
+
+bml_status bml__split_make(const char *name, const bml_kv *kv, size_t n_kv, const bml_samples *s, const char *const *set_of,
+                           uint64_t seed, bml_split **out) {
     *out = NULL;
-    const split_def *def = NULL;
+    const bml__split_def *def = NULL;
     for (size_t i = 0; i < N_DEFS; i++)
-        if (name && !strcmp(defs[i].name, name)) def = &defs[i];
+        if (name && !strcmp(def_at(i)->name, name)) def = def_at(i);
     if (!def) {
         char *names = bml__registry_names(N_DEFS, bml_split_registry_name);
         bml_status st = bml__fail(BML_ERR_NOT_FOUND, "unknown split '%s' (valid: %s)", name ? name : "(none)",
@@ -169,164 +345,22 @@ bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, con
         return st;
     }
     if (s->n == 0) return bml__fail(BML_ERR_EMPTY, "split %s: no samples", name);
-    if (!strcmp(def->name, "predefined"))
-        return bml__fail(BML_ERR_VALUE, "split predefined takes each sample's set from the data: run it on data that name them "
-                                        "(data=qdlin)");
-    split_params p = {0};
     char what[64];
     snprintf(what, sizeof what, "split %s", def->name);
-    bml_status st = bml__params_parse(what, def->specs, def->n_specs, kv, n_kv, &p);
+    void *params = calloc(1, def->params_size ? def->params_size : 1);
     bml_split *sp = calloc(1, sizeof *sp);
     int *role = bml__calloc(s->n, sizeof *role);
     size_t *key_of = bml__calloc(s->n, sizeof *key_of);
     bml__strvec keys = {0};
-    double *tr = NULL, *va = NULL;
-    size_t ntr = 0, nva = 0;
-    if (st == BML_OK && (!sp || !role || !key_of)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = params && sp && role && key_of ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = bml__params_parse(what, def->specs, def->n_specs, kv, n_kv, params);
     if (st == BML_OK) st = cell_keys(s, &keys, key_of);
-    if (st != BML_OK) goto done;
-
-    if (!strcmp(def->name, "temperature_holdout")) {
-        if (bml__parse_double_list(p.train_temps, &tr, &ntr) != 0 || bml__parse_double_list(p.val_temps, &va, &nva) != 0) {
-            st = bml__fail(BML_ERR_VALUE, "split temperature_holdout: train_temps and val_temps must be lists of numbers");
-            goto done;
-        }
-        sp->n_folds = 1;
-        sp->folds = calloc(1, sizeof *sp->folds);
-        if (!sp->folds) goto nomem;
-        if (!(sp->folds[0].name = bml__strdup("holdout"))) goto nomem;
-        for (size_t i = 0; i < s->n; i++) {
-            double t = s->meta[i].temperature_c;
-            role[i] = in_list(t, va, nva) ? 1 : in_list(t, tr, ntr) ? 0 : -1;
-        }
-        st = fold_from_roles(&sp->folds[0], role, s->n);
-        if (st != BML_OK)
-            bml__fail_prefix(st, "split temperature_holdout (train %s degC, validate %s degC)", p.train_temps, p.val_temps);
-    } else if (!strcmp(def->name, "loco")) {
-        bml__strvec want = {0};
-        if (bml__parse_string_list(p.cells, &want) != 0) {
-            bml__strvec_free(&want);
-            st = bml__fail(BML_ERR_VALUE, "split loco: cells must be a list of cell keys");
-            goto done;
-        }
-        for (size_t w = 0; w < want.n; w++)
-            if (bml__strvec_find(&keys, want.items[w]) < 0) {
-                char *all = bml__join(keys.items, keys.n, ", ");
-                st = bml__fail(BML_ERR_VALUE, "split loco: no cell '%s' in the data (cells: %s)", want.items[w], all ? all : "");
-                free(all);
-                bml__strvec_free(&want);
-                goto done;
-            }
-        if (keys.n < 2) {
-            bml__strvec_free(&want);
-            st = bml__fail(BML_ERR_EMPTY, "split loco: needs at least two cells, the data has %zu", keys.n);
-            goto done;
-        }
-        sp->folds = calloc(keys.n, sizeof *sp->folds);
-        if (!sp->folds) {
-            bml__strvec_free(&want);
-            goto nomem;
-        }
-        for (size_t c = 0; c < keys.n && st == BML_OK; c++) {
-            if (want.n && bml__strvec_find(&want, keys.items[c]) < 0) continue;
-            bml_fold *f = &sp->folds[sp->n_folds++];
-            if (!(f->name = bml__strdup(keys.items[c]))) {
-                bml__strvec_free(&want);
-                goto nomem;
-            }
-            for (size_t i = 0; i < s->n; i++) role[i] = key_of[i] == c ? 1 : 0;
-            st = fold_from_roles(f, role, s->n);
-        }
-        bml__strvec_free(&want);
-    } else if (!strcmp(def->name, "temporal")) {
-        if (s->seq_len) {
-            st = bml__fail(BML_ERR_VALUE, "split temporal splits ageing sets of a cell: use it with static pipelines "
-                                          "(summary_set), not with sequences (one sample per cell)");
-            goto done;
-        }
-        if (p.train_fraction + p.val_fraction > 1.0 + 1e-12) {
-            st = bml__fail(BML_ERR_VALUE, "split temporal: train_fraction + val_fraction must be <= 1 (got %g + %g)",
-                           p.train_fraction, p.val_fraction);
-            goto done;
-        }
-        sp->n_folds = 1;
-        sp->folds = calloc(1, sizeof *sp->folds);
-        if (!sp->folds) goto nomem;
-        if (!(sp->folds[0].name = bml__strdup("temporal"))) goto nomem;
-        for (size_t c = 0; c < keys.n; c++) {
-            /* rank of each of the cell's samples by set index */
-            size_t m = 0;
-            for (size_t i = 0; i < s->n; i++) m += key_of[i] == c;
-            size_t n_train = (size_t)floor(p.train_fraction * (double)m + 1e-9);
-            size_t n_val = (size_t)floor((p.train_fraction + p.val_fraction) * (double)m + 1e-9) - n_train;
-            for (size_t i = 0; i < s->n; i++) {
-                if (key_of[i] != c) continue;
-                size_t rank = 0;
-                for (size_t k = 0; k < s->n; k++)
-                    if (key_of[k] == c && (s->meta[k].set_index < s->meta[i].set_index ||
-                                           (s->meta[k].set_index == s->meta[i].set_index && k < i)))
-                        rank++;
-                role[i] = rank < n_train ? 0 : rank < n_train + n_val ? 1 : 2;
-            }
-        }
-        st = fold_from_roles(&sp->folds[0], role, s->n);
-    } else { /* random, stratified */
-        int stratified = !strcmp(def->name, "stratified");
-        bml__rng rng;
-        bml__rng_seed(&rng, seed);
-        sp->n_folds = 1;
-        sp->folds = calloc(1, sizeof *sp->folds);
-        size_t n_units = p.group_by_cell ? keys.n : s->n;
-        size_t *units = bml__calloc(n_units, sizeof *units);
-        int *unit_role = bml__calloc(n_units, sizeof *unit_role);
-        double *unit_temp = bml__calloc(n_units, sizeof *unit_temp);
-        if (!sp->folds || !units || !unit_role || !unit_temp) {
-            free(units);
-            free(unit_role);
-            free(unit_temp);
-            goto nomem;
-        }
-        if (!(sp->folds[0].name = bml__strdup(def->name))) goto nomem;
-        for (size_t i = 0; i < s->n; i++) unit_temp[p.group_by_cell ? key_of[i] : i] = s->meta[i].temperature_c;
-        if (!stratified) {
-            for (size_t u = 0; u < n_units; u++) units[u] = u;
-            assign_random(&rng, units, n_units, p.val_fraction, unit_role);
-        } else {
-            /* each distinct temperature in order of first appearance, split on its own */
-            int *done_u = bml__calloc(n_units, sizeof *done_u);
-            if (!done_u) {
-                free(units);
-                free(unit_role);
-                free(unit_temp);
-                goto nomem;
-            }
-            for (size_t u0 = 0; u0 < n_units; u0++) {
-                if (done_u[u0]) continue;
-                size_t m = 0;
-                for (size_t u = u0; u < n_units; u++)
-                    if (!done_u[u] && (unit_temp[u] == unit_temp[u0] || (isnan(unit_temp[u]) && isnan(unit_temp[u0])))) {
-                        units[m++] = u;
-                        done_u[u] = 1;
-                    }
-                assign_random(&rng, units, m, p.val_fraction, unit_role);
-            }
-            free(done_u);
-        }
-        for (size_t i = 0; i < s->n; i++) role[i] = unit_role[p.group_by_cell ? key_of[i] : i];
-        free(units);
-        free(unit_role);
-        free(unit_temp);
-        st = fold_from_roles(&sp->folds[0], role, s->n);
-    }
-    goto done;
-nomem:
-    st = bml__fail(BML_ERR_NOMEM, "out of memory");
-done:
-    bml__params_free(def->specs, def->n_specs, &p);
+    bml__split_ctx c = {def->name, params, s, set_of, seed, &keys, key_of, role};
+    if (st == BML_OK) st = def->make(&c, sp);
+    if (params) bml__params_free(def->specs, def->n_specs, params);
+    free(params);
     free(role);
     free(key_of);
-    free(tr);
-    free(va);
     bml__strvec_free(&keys);
     if (st != BML_OK) {
         bml_split_free(sp);
@@ -336,54 +370,7 @@ done:
     return BML_OK;
 }
 
-/* ------------------------------------------------------------------ predefined sets */
-bml_status bml__split_predefined(const bml_kv *kv, size_t n_kv, const bml_samples *s, const char *const *set_of, bml_split **out) {
-    *out = NULL;
-    split_params p = {0};
-    bml_status st = bml__params_parse("split predefined", predefined_specs, 2, kv, n_kv, &p);
-    bml__strvec excl = {0}, sets = {0};
-    bml_split *sp = calloc(1, sizeof *sp);
-    int *role = bml__calloc(s->n ? s->n : 1, sizeof *role);
-    if (st == BML_OK && (!sp || !role)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK && bml__parse_string_list(p.exclude, &excl) != 0)
-        st = bml__fail(BML_ERR_VALUE, "split predefined: exclude must be a list of cell ids");
-    for (size_t w = 0; st == BML_OK && w < excl.n; w++) {
-        int found = 0;
-        for (size_t i = 0; i < s->n && !found; i++) found = !strcmp(s->meta[i].cell, excl.items[w]);
-        if (!found) st = bml__fail(BML_ERR_NOT_FOUND, "split predefined: exclude names '%s', which is no cell of the data", excl.items[w]);
-    }
-    /* the other sets in order of appearance */
-    int has_train = 0;
-    for (size_t i = 0; st == BML_OK && i < s->n; i++) {
-        if (!strcmp(set_of[i], p.train_set)) has_train = 1;
-        else if (bml__strvec_find(&sets, set_of[i]) < 0 && bml__strvec_push(&sets, set_of[i])) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    if (st == BML_OK && !has_train) st = bml__fail(BML_ERR_EMPTY, "split predefined: no sample is in the set '%s' (split.train)", p.train_set);
-    if (st == BML_OK && sets.n == 0) st = bml__fail(BML_ERR_EMPTY, "split predefined: no set besides '%s' to evaluate on", p.train_set);
-    if (st == BML_OK && !(sp->folds = calloc(sets.n, sizeof *sp->folds))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    for (size_t f = 0; st == BML_OK && f < sets.n; f++) {
-        sp->n_folds = f + 1;
-        if (!(sp->folds[f].name = bml__strdup(sets.items[f]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            break;
-        }
-        for (size_t i = 0; i < s->n; i++) {
-            int known = 1;
-            for (size_t k = 0; k < s->n_targets; k++)
-                if (isnan(s->y[i * s->n_targets + k])) known = 0;
-            int out_ = !known || bml__strvec_find(&excl, s->meta[i].cell) >= 0;
-            role[i] = out_ ? -1 : !strcmp(set_of[i], p.train_set) ? 0 : !strcmp(set_of[i], sets.items[f]) ? 1 : -1;
-        }
-        st = fold_from_roles(&sp->folds[f], role, s->n);
-    }
-    bml__params_free(predefined_specs, 2, &p);
-    bml__strvec_free(&excl);
-    bml__strvec_free(&sets);
-    free(role);
-    if (st != BML_OK) {
-        bml_split_free(sp);
-        return st;
-    }
-    *out = sp;
-    return BML_OK;
+bml_status bml_split_create(const char *name, const bml_kv *kv, size_t n_kv, const bml_samples *s, uint64_t seed,
+                            bml_split **out) {
+    return bml__split_make(name, kv, n_kv, s, NULL, seed, out);
 }
