@@ -145,7 +145,7 @@ static void resolve_track(const bml_config *c, bml__study *p, problems *pr) {
     const char *tracking = get(c, "tracking.name", D_TRACKING);
     const bml__tracker_def *tr = bml__tracker_find(tracking);
     if (!tr) note(pr, bml__tracker_unknown(tracking));
-    t->writes = tr ? tr->writes : 0;
+    t->tracker = tr;
     t->tensorboard_dir = get(c, "tracking.tensorboard_dir", D_TENSORBOARD_DIR);
     t->mlruns_dir = get(c, "tracking.mlruns_dir", D_MLRUNS_DIR);
     t->experiment_name = get(c, "tracking.experiment_name", D_EXPERIMENT_NAME);

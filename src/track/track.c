@@ -685,37 +685,80 @@ void bml__track_fold_release(bml__track_fold *f) {
 }
 
 /* ------------------------------------------------------------------ the trackers */
-static const bml__tracker_def TRACKERS[] = {
-    {"local", "the run directory only", 0},
-    {"tensorboard", "the run directory and TensorBoard event files of the training curves (tracking.tensorboard_dir)",
-     BML__TRACK_TENSORBOARD},
-    {"mlflow", "the run directory and an MLflow run in a file store (tracking.mlruns_dir, tracking.experiment_name)",
-     BML__TRACK_MLFLOW},
-    {"all", "every tracker above", BML__TRACK_TENSORBOARD | BML__TRACK_MLFLOW},
-};
+static bml_status tensorboard_check(const bml__track_settings *set) {
+    if (set->tensorboard_dir && *set->tensorboard_dir) BML__TRY(bml__path_check_inside("tracking.tensorboard_dir", set->tensorboard_dir));
+    return BML_OK;
+}
 
-size_t bml__tracker_count(void) { return sizeof TRACKERS / sizeof *TRACKERS; }
-const bml__tracker_def *bml__tracker_at(size_t i) { return i < bml__tracker_count() ? &TRACKERS[i] : NULL; }
+static bml_status tensorboard_in_run(const bml__track_settings *set, const char *dir, const bml__scalar *sc, size_t n) {
+    char *d = bml__path_join(dir, set->tensorboard_dir);
+    bml_status st = d ? bml__tensorboard_write(d, (double)time(NULL), sc, n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(d);
+    return st;
+}
+
+static bml_status mlflow_after(const bml__track_settings *set, const char *run_dir, const bml__scalar *sc, size_t n) {
+    const char *slash = strrchr(run_dir, '/');
+    double now = (double)time(NULL);
+    bml_status st = bml__mlflow_log(set->mlruns_dir, set->experiment_name, slash ? slash + 1 : run_dir, set->params, set->n_params,
+                                    sc, n, run_dir, now, now, NULL);
+    if (st != BML_OK) bml__fail_prefix(st, "run written to %s, but MLflow tracking failed", run_dir);
+    return st;
+}
+
+static const char *const ALL[] = {"tensorboard", "mlflow", NULL};
+#define MAX_TRACKERS 8
+static bml__tracker_def trackers[MAX_TRACKERS] = {
+    {"local", "the run directory only", NULL, NULL, NULL, NULL},
+    {"tensorboard", "the run directory and TensorBoard event files of the training curves (tracking.tensorboard_dir)",
+     tensorboard_check, tensorboard_in_run, NULL, NULL},
+    {"mlflow", "the run directory and an MLflow run in a file store (tracking.mlruns_dir, tracking.experiment_name)", NULL,
+     NULL, mlflow_after, NULL},
+    {"all", "every tracker above", NULL, NULL, NULL, ALL},
+};
+static size_t n_trackers = 4; /* written only before any run (bml__tracker_register): not locked */
+
+size_t bml__tracker_count(void) { return n_trackers; }
+const bml__tracker_def *bml__tracker_at(size_t i) { return i < n_trackers ? &trackers[i] : NULL; }
 
 const bml__tracker_def *bml__tracker_find(const char *name) {
-    for (size_t i = 0; name && i < bml__tracker_count(); i++)
-        if (!strcmp(TRACKERS[i].name, name)) return &TRACKERS[i];
+    for (size_t i = 0; name && i < n_trackers; i++)
+        if (!strcmp(trackers[i].name, name)) return &trackers[i];
     return NULL;
+}
+
+const bml__tracker_def *bml__tracker_register(const bml__tracker_def *def) {
+    if (!def || !def->name || bml__tracker_find(def->name) || n_trackers == MAX_TRACKERS) return NULL;
+    trackers[n_trackers] = *def;
+    return &trackers[n_trackers++];
 }
 
 bml_status bml__tracker_unknown(const char *name) {
     bml__sb b = {0};
-    for (size_t i = 0; i < bml__tracker_count(); i++) bml__sb_str(&b, i ? ", " : ""), bml__sb_str(&b, TRACKERS[i].name);
+    for (size_t i = 0; i < n_trackers; i++) bml__sb_str(&b, i ? ", " : ""), bml__sb_str(&b, trackers[i].name);
     bml_status st = b.buf && !b.nomem ? bml__fail(BML_ERR_VALUE, "unknown tracking '%s' (valid: %s)", name, b.buf)
                                       : bml__fail(BML_ERR_NOMEM, "out of memory");
     free(b.buf);
     return st;
 }
 
+/* the trackers a choice runs: itself, or those it combines */
+static size_t tracker_parts(const bml__tracker_def *t, const bml__tracker_def **parts, size_t cap) {
+    size_t n = 0;
+    if (t && !t->combines && cap) parts[n++] = t;
+    for (size_t i = 0; t && t->combines && t->combines[i] && n < cap; i++) {
+        const bml__tracker_def *p = bml__tracker_find(t->combines[i]);
+        if (p && !p->combines) parts[n++] = p;
+    }
+    return n;
+}
+
 bml_status bml__track_check_paths(const bml__track_settings *set) {
     if (set->run_name && *set->run_name) BML__TRY(bml__path_check_name("run_name", set->run_name));
-    if ((set->writes & BML__TRACK_TENSORBOARD) && set->tensorboard_dir && *set->tensorboard_dir)
-        BML__TRY(bml__path_check_inside("tracking.tensorboard_dir", set->tensorboard_dir));
+    const bml__tracker_def *parts[MAX_TRACKERS];
+    size_t n = tracker_parts(set->tracker, parts, MAX_TRACKERS);
+    for (size_t i = 0; i < n; i++)
+        if (parts[i]->check) BML__TRY(parts[i]->check(set));
     return BML_OK;
 }
 
@@ -967,9 +1010,8 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
     *t_model_save = 0;
     const char *outdir = set->output_dir;
     const char *given = set->run_name;
-    int tb = (set->writes & BML__TRACK_TENSORBOARD) != 0;
-    int mlf = (set->writes & BML__TRACK_MLFLOW) != 0;
-    const char *tb_dir = set->tensorboard_dir;
+    const bml__tracker_def *parts[MAX_TRACKERS];
+    size_t n_parts = tracker_parts(set->tracker, parts, MAX_TRACKERS);
     /* every output of the run stays inside its directory: the configured sub-paths and the fold names
      * (from the data: cell names) that name model folders */
     BML__TRY(bml__track_check_paths(set));
@@ -1004,15 +1046,15 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
     if (st == BML_OK) st = write_attention(&o);
     if (st == BML_OK) st = write_latent(&o);
     if (st == BML_OK) st = write_history(&o);
-    /* trackers: TensorBoard event files inside the run directory, MLflow's file store after it */
+    /* trackers: what they write inside the run directory (TensorBoard's event files) now, the rest (MLflow's
+     * file store) once the run is published */
     scalars sc = {0};
-    if (tb || mlf) collect_scalars(metrics, sp, folds, &sc);
+    int any_tracker = 0;
+    for (size_t i = 0; i < n_parts; i++) any_tracker |= parts[i]->in_run || parts[i]->after;
+    if (any_tracker) collect_scalars(metrics, sp, folds, &sc);
     if (sc.nomem && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK && tb) {
-        char *d = bml__path_join(tmp, tb_dir);
-        st = d ? bml__tensorboard_write(d, (double)time(NULL), sc.v, sc.n, NULL) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(d);
-    }
+    for (size_t i = 0; st == BML_OK && i < n_parts; i++)
+        if (parts[i]->in_run) st = parts[i]->in_run(set, tmp, sc.v, sc.n);
     if (st == BML_OK) st = write_models(&o, t_model_save);
     /* figures, from the files just written (config key figures: false skips them) */
     int want_fig = set->figures;
@@ -1021,13 +1063,8 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
     /* synced, then renamed to the first free name of name, name-2, ...: parallel runs never collide */
     if (st == BML_OK) st = bml__stage_publish(&stage, outdir, name, 1, &final);
     bml__stage_discard(&stage);
-    if (st == BML_OK && mlf) {
-        const char *slash = strrchr(final, '/');
-        double now = (double)time(NULL);
-        st = bml__mlflow_log(set->mlruns_dir, set->experiment_name, slash ? slash + 1 : final, set->params, set->n_params,
-                             sc.v, sc.n, final, now, now, NULL);
-        if (st != BML_OK) bml__fail_prefix(st, "run written to %s, but MLflow tracking failed", final);
-    }
+    for (size_t i = 0; st == BML_OK && i < n_parts; i++)
+        if (parts[i]->after) st = parts[i]->after(set, final, sc.v, sc.n);
     scalars_release(&sc);
     free(name);
     *run_dir = final;

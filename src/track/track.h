@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "batteryml/batteryml.h"
+#include "track/writers.h"
 
 /* What a fold's model needs besides itself to predict on raw samples. */
 typedef struct {
@@ -26,28 +27,39 @@ typedef struct {
 void bml__track_eval_release(bml__track_eval *e);
 
 /* ------------------------------------------------------------------ trackers
- * Where a run is recorded besides its run directory (which every tracker writes): the registry of tracking
- * backends, selected by tracking.name. A new backend is a writer in track/ and one line in the table of
- * track.c. */
-enum { BML__TRACK_TENSORBOARD = 1u, BML__TRACK_MLFLOW = 2u };
-typedef struct {
+ * Where a run is recorded besides its run directory (which every study writes): the registry of tracking
+ * backends, selected by tracking.name. A tracker gets the run's scalars (metrics, per-epoch losses) and writes
+ * them into the partial run directory (in_run) and/or elsewhere once the run is published (after). Adding a
+ * tracker: one file in track/ with its functions and one line in the table of track.c (or, in a test,
+ * bml__tracker_register), one YAML file in configs/tracking/. */
+struct bml__track_settings;
+typedef struct bml__tracker_def {
     const char *name;
     const char *help;
-    unsigned writes; /* BML__TRACK_* bits */
+    /* its settings checked before any work (NULL: none); the error names the key */
+    bml_status (*check)(const struct bml__track_settings *set);
+    /* into the partial run directory `dir` (NULL: nothing there) */
+    bml_status (*in_run)(const struct bml__track_settings *set, const char *dir, const bml__scalar *sc, size_t n);
+    /* after the run directory `run_dir` is published (NULL: nothing) */
+    bml_status (*after)(const struct bml__track_settings *set, const char *run_dir, const bml__scalar *sc, size_t n);
+    /* a tracker made of others ("all"): their names, NULL-terminated; NULL for an ordinary one */
+    const char *const *combines;
 } bml__tracker_def;
 size_t bml__tracker_count(void);
 const bml__tracker_def *bml__tracker_at(size_t i);
 const bml__tracker_def *bml__tracker_find(const char *name); /* NULL: not registered */
 /* "unknown tracking 'x' (valid: local, ...)" as the error, the names from the table */
 bml_status bml__tracker_unknown(const char *name);
+/* Register a tracker (tests; before any run): NULL when the name is taken or the table is full. */
+const bml__tracker_def *bml__tracker_register(const bml__tracker_def *def);
 
 /* How and where a run is written: typed settings made by the study's resolver (track never reads the
  * configuration). Strings are borrowed for the call. */
-typedef struct {
+typedef struct bml__track_settings {
     const char *output_dir;      /* folder of the run directories */
     const char *run_name;        /* NULL or "": <UTC time>-<model>-<split> */
     const char *model_name, *split_name;
-    unsigned writes;             /* BML__TRACK_* of the chosen tracker */
+    const bml__tracker_def *tracker; /* tracking.name (NULL: local) */
     const char *tensorboard_dir; /* inside the run directory */
     const char *mlruns_dir, *experiment_name;
     int figures;                 /* draw the figures */
