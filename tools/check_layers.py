@@ -9,7 +9,7 @@ import re
 import sys
 
 # lowest first; directories on one line are one layer and do not include each other
-LAYERS = [["core"], ["config", "data"], ["splits", "pipelines"], ["ode"], ["nn"], ["models"], ["explain"], ["track"],
+LAYERS = [["core"], ["config", "data"], ["splits", "pipelines"], ["ode"], ["nn"], ["models"], ["uncertainty"], ["explain"], ["track"],
           ["run", "sweep"], ["cli"]]
 RANK = {d: i for i, layer in enumerate(LAYERS) for d in layer}
 
