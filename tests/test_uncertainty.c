@@ -341,6 +341,23 @@ static void bad_input(void) {
     CHECK_ERR(bml_cvplus_fit("ols", NULL, 0, s, 1, 0, NULL, &cv), BML_ERR_VALUE,
               "training row 3 (cell 'b', line 4) has target y = nan; leave rows without a target out");
     bml_samples_free(s);
+    /* groups follow the cells in order of first appearance, whatever the row order: rows of one cell never split */
+    double x6[6] = {1, 2, 3, 4, 5, 7}, y6[6] = {1, 2.5, 2.9, 4.2, 5, 6.6};
+    const char *inter[6] = {"b", "a", "b", "a", "c", "c"};
+    s = make_samples(x6, y6, inter, 6, 1);
+    CHECK_OK(bml_cvplus_fit("ols", NULL, 0, s, 1, 0, NULL, &cv));
+    if (cv) {
+        const size_t want[6] = {0, 1, 0, 1, 2, 2};
+        for (size_t i = 0; i < 6; i++) CHECK_INT(bml_cvplus_groups(cv)[i], want[i]);
+        bml_cvplus_free(cv);
+    }
+    CHECK_OK(bml_cvplus_fit("ols", NULL, 0, s, 1, 2, NULL, &cv)); /* 3 cells into 2 groups: sizes 2 and 1 */
+    if (cv) {
+        const size_t want[6] = {0, 0, 0, 0, 1, 1};
+        for (size_t i = 0; i < 6; i++) CHECK_INT(bml_cvplus_groups(cv)[i], want[i]);
+        bml_cvplus_free(cv);
+    }
+    bml_samples_free(s);
     bml_samples *seq = bml__samples_alloc_seq(2, 3, 1, 1);
     CHECK_ERR(bml_cvplus_fit("ols", NULL, 0, seq, 1, 0, NULL, &cv), BML_ERR_VALUE, "sequence samples");
     bml_samples_free(seq);
