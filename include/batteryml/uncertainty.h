@@ -89,7 +89,10 @@ BML_API bml_status bml_interval_coverage(const double *y, const double *lower, c
 /* ---- CV+ fitted through the model API ----
  * bml_cvplus_fit fits the K leave-group-out models of the named model (bml_model_create(name, params) and
  * bml_model_fit, the same parameters and seed for each) on static samples `train` (seq_len 0), the groups
- * being its cells (bml_sample_cell_key), so that cells, not rows, are the exchangeable units. With
+ * being its cells (bml_sample_cell_key), so that no row of a held-out cell reaches the model that predicts it.
+ * The paper's guarantee is for one point per exchangeable unit (one row per cell: cycle life); with several rows
+ * per cell (state of health) every row counts as a point and cells weigh by their row counts, so the coverage
+ * is then an approximation, not a proven bound. With
  * max_groups = 0 or >= the number of cells every cell is its own group (jackknife+ over cells); otherwise the
  * cells, in order of first appearance, are dealt into max_groups contiguous groups of sizes differing by at
  * most one (as an unshuffled KFold over cells). At least 2 groups are needed (BML_ERR_VALUE otherwise).
