@@ -26,6 +26,7 @@
 #include "batteryml/sweep.h"
 #include "batteryml/status.h"
 #include "batteryml/types.h"
+#include "batteryml/uncertainty.h"
 
 #define BML_VERSION "0.1.0"
 
