@@ -407,3 +407,31 @@ typedef struct {
  bml_status bml_sweep_write_csv(const bml_sweep *s, const bml_sweep_result *results, const char *dir);
  bml_status bml_sweep_compare(const char *sweep_dir, const char *metric, char **table);
  bml_status bml_sweep_report(const char *sweep_dir, const char *metric, const char *out_path);
+typedef enum {
+    BML_CONFORMAL_NONE = 0,
+    BML_CONFORMAL_SPLIT = 1,
+    BML_CONFORMAL_CV_PLUS = 2
+} bml_conformal_method;
+ bml_status bml_conformal_method_parse(const char *name, bml_conformal_method *out, int *one_per_group);
+ bml_status bml_conformal_ranks(size_t n, double alpha, size_t *ku, size_t *kl);
+ size_t bml_conformal_min_n(double alpha);
+ bml_status bml_conformal_quantile(const double *residuals, size_t n, double alpha, double *q);
+ bml_status bml_conformal_split(const double *residuals, size_t n, const double *pred, size_t m, double alpha,
+                                       double *lower, double *upper, double *q);
+ bml_status bml_conformal_cv_plus(const size_t *group, const double *residual, size_t n, const double *group_pred,
+                                         size_t K, size_t m, double alpha, double *lower, double *upper);
+ bml_status bml_interval_coverage(const double *y, const double *lower, const double *upper, size_t n,
+                                         double *coverage, double *mean_width, size_t *n_used);
+typedef struct bml_cvplus bml_cvplus;
+ bml_status bml_cvplus_fit(const char *model_name, const bml_kv *params, size_t n_params, const bml_samples *train,
+                                  uint64_t seed, size_t max_groups, const int *cancel, bml_cvplus **out);
+ void bml_cvplus_free(bml_cvplus *cv);
+ size_t bml_cvplus_n_groups(const bml_cvplus *cv);
+ size_t bml_cvplus_n_train(const bml_cvplus *cv);
+ size_t bml_cvplus_n_targets(const bml_cvplus *cv);
+ const size_t *bml_cvplus_groups(const bml_cvplus *cv);
+ const double *bml_cvplus_oof_predictions(const bml_cvplus *cv);
+ const double *bml_cvplus_residuals(const bml_cvplus *cv);
+ const bml_model *bml_cvplus_model(const bml_cvplus *cv, size_t k);
+ bml_status bml_cvplus_interval(const bml_cvplus *cv, const double *x, size_t m, double alpha, double *lower,
+                                       double *upper);
