@@ -13,7 +13,8 @@ import os
 import sys
 import threading
 
-__all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string"]
+__all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string", "call_cancellable",
+           "run_cancellable"]
 
 
 class Error(ValueError):
@@ -85,6 +86,41 @@ def check(status):
     return status
 
 
+def _wait(flag, work):
+    """Run work() in a helper thread and wait for it to end, whatever comes: a KeyboardInterrupt (Ctrl-C) or
+    another exception raised in this thread while it waits sets *flag (the library stops at its next check)
+    and the wait goes on. Returns the KeyboardInterrupt, if one came (to be raised once the work has ended);
+    another exception is raised once it has ended.
+
+    The end is told by an Event, not by Thread.join: a join that a KeyboardInterrupt cuts short can leave the
+    thread marked as ended while it still runs (CPython 3.11's _wait_for_tstate_lock releases the running
+    thread's lock on any exception), after which the caller would free what the library is still using."""
+    done = threading.Event()
+
+    def body():
+        try:
+            work()
+        finally:
+            done.set()
+    t = threading.Thread(target=body, name="batteryml-call", daemon=True)
+    interrupted = other = None
+    t.start()
+    while True:
+        try:
+            while not done.wait(0.05):
+                pass
+            break
+        except KeyboardInterrupt as e:  # stop the library, then raise it
+            interrupted = e
+            flag[0] = 1
+        except BaseException as e:  # noqa: B902 - e.g. SystemExit from a signal handler: stop, then raise
+            other = other or e
+            flag[0] = 1
+    if other is not None:
+        raise other
+    return interrupted
+
+
 def call_cancellable(flag, fn, *args):
     """Run the library call fn(*args) in a helper thread (cffi releases the GIL) while this thread waits, so
     that Ctrl-C arrives at once: KeyboardInterrupt sets *flag (the call's cancel flag: bml_run_opts.cancel,
@@ -98,22 +134,29 @@ def call_cancellable(flag, fn, *args):
         if st != 0:  # the message is thread-local: read it in the calling thread
             result["error"] = (string(lib.bml_last_error()) or string(lib.bml_status_describe(st)),
                                string(lib.bml_status_name(st)))
-    t = threading.Thread(target=work, name="batteryml-call", daemon=True)
-    interrupted = None
-    t.start()
-    try:
-        while t.is_alive():
-            try:
-                t.join(0.05)
-            except KeyboardInterrupt as e:  # stop the library, then raise it
-                interrupted = e
-                flag[0] = 1
-    finally:
-        if t.is_alive():  # any other exception here: stop the call before leaving
-            flag[0] = 1
-            t.join()
+    interrupted = _wait(flag, work)
     if interrupted is not None:
         raise interrupted
     if result.get("status", 0) != 0:
         raise Error(*result["error"])
     return 0
+
+
+def run_cancellable(flag, fn):
+    """Run the Python callable fn() (which makes library calls that honour *flag, releasing the GIL while they
+    work) in a helper thread while this thread waits, as call_cancellable does for one C call: Ctrl-C sets
+    *flag, waits for fn to return and raises KeyboardInterrupt; an exception fn raises is raised here; else
+    fn's return value is returned."""
+    result = {}
+
+    def work():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: B902 - handed to the waiting thread
+            result["error"] = e
+    interrupted = _wait(flag, work)
+    if interrupted is not None:
+        raise interrupted
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
