@@ -19,9 +19,28 @@ __all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_strin
 
 class Error(ValueError):
     """A BatteryML library call failed; the message is the library's (file, line and column for data errors).
-    `status` is the symbolic status name, e.g. "BML_ERR_PARSE"."""
 
-    def __init__(self, message, status=None):
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    status : str, optional
+        The symbolic status name, e.g. "BML_ERR_PARSE".
+
+    Attributes
+    ----------
+    status : str or None
+        The symbolic status name.
+
+    Examples
+    --------
+    >>> try:  # doctest: +SKIP
+    ...     batteryml.run(["model=nosuchmodel"])
+    ... except batteryml.Error as e:
+    ...     print(e.status, e)
+    """
+
+    def __init__(self, message: str, status: "str | None" = None) -> None:
         super().__init__(message)
         self.status = status
 
