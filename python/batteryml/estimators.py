@@ -47,6 +47,7 @@ import numbers
 import os
 import tempfile
 import threading
+import warnings
 from collections import namedtuple
 from typing import Any, List, Optional, Sequence, Union
 
@@ -61,7 +62,23 @@ from ._samples import CSamples, as_double_ptr, scaler_fit
 
 __all__ = ["GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
            "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor",
-           "NeuralODERegressor", "ACLARegressor", "load_model", "to_sequences", "Sequences"]
+           "NeuralODERegressor", "ACLARegressor", "load_model", "to_sequences", "Sequences", "EarlyStoppingWarning"]
+
+
+
+class EarlyStoppingWarning(UserWarning):
+    """An early-stopping setting that cannot act: GBDTRegressor's early_stopping_rounds without an eval_set.
+
+    Parameters
+    ----------
+    *args
+        The message (as for any warning).
+
+    Examples
+    --------
+    >>> import warnings  # doctest: +SKIP
+    >>> warnings.simplefilter("ignore", batteryml.estimators.EarlyStoppingWarning)  # doctest: +SKIP
+    """
 
 # --------------------------------------------------------------------------------------------- the C model
 
@@ -400,6 +417,8 @@ class _StaticEstimator(_BMLEstimator):
             Ctrl-C: the fit stops at the next mini-batch or boosting round.
         """
         self._reset()
+        if eval_set is None:
+            self._warn_without_eval_set()
         y_obj = y
         X, y = self._validate_data(X, y, dtype=np.float64, order="C", force_all_finite="allow-nan",
                                    multi_output=True, y_numeric=True)
@@ -428,6 +447,9 @@ class _StaticEstimator(_BMLEstimator):
         self._y_ndim = y_ndim
         self._finish_fit(model)
         return self
+
+    def _warn_without_eval_set(self):
+        """Early-stopping settings that need an eval_set: nothing by default."""
 
     @staticmethod
     def _eval_pair(eval_set):
@@ -498,6 +520,16 @@ class GBDTRegressor(_StaticEstimator):
         self.colsample_bytree = colsample_bytree
         self.max_bin = max_bin
         self.n_jobs = n_jobs
+
+    def _warn_without_eval_set(self):
+        """early_stopping_rounds needs an eval_set: without one (GridSearchCV's fits, cross_val_score) every round
+        runs. XGBoost raises there; this warns, so that model-selection tools keep working with the default."""
+        esr = self.early_stopping_rounds
+        if esr is not None and not isinstance(esr, bool) and isinstance(esr, numbers.Real) and esr > 0:
+            warnings.warn("GBDTRegressor: early_stopping_rounds=%s is not used without eval_set: all n_estimators=%s "
+                          "rounds run. Pass eval_set=[(X_val, y_val)] to stop early, or early_stopping_rounds=0 to "
+                          "say that every round should run." % (esr, self.n_estimators), EarlyStoppingWarning,
+                          stacklevel=3)
 
     def _finish_fit(self, model):
         super()._finish_fit(model)
@@ -829,6 +861,11 @@ class PCRRegressor(_LinearEstimator):
     def __init__(self, n_components=2):
         self.n_components = n_components
 
+    def _more_tags(self):
+        # a few principal components may explain y poorly (check_regressors_train's R^2 > 0.5 on iris), as
+        # scikit-learn's own make_pipeline(StandardScaler(), PCA(k), LinearRegression()), which it equals
+        return {"allow_nan": True, "multioutput": True, "poor_score": True}
+
 
 # --------------------------------------------------------------------------------------------- sequences
 
@@ -845,8 +882,8 @@ t : numpy.ndarray or None
     (n_cells, T) step times in days (NaN at padding).
 lengths : numpy.ndarray
     (n_cells,) int64: real steps per cell.
-cells : list of str
-    The group keys, in order ("5-A").
+cells : numpy.ndarray of str (object dtype)
+    The group keys, in order ("5-A"): an array, as the other fields.
 meta : pandas.DataFrame
     The table's meta columns at each cell's first step: experiment, cell, temperature_c where present.
 
@@ -952,7 +989,8 @@ def to_sequences(frame: Any, features: Union[None, str, Sequence[str]] = None,
     mcols = [i for i, c in enumerate(cols) if c in keys or c in ("experiment", "cell", "temperature_c")]
     mcols = [i for i in mcols if cols.index(cols[i]) == i]  # first of duplicated names
     meta = frame.iloc[[g[0] for g in groups], mcols].reset_index(drop=True)
-    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths, names, meta)
+    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths,
+                     np.asarray(names, dtype=object), meta)
 
 
 def _as_steps(a, what, n=None, T=None, allow_nan=True):
