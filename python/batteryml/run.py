@@ -679,6 +679,76 @@ class Run:
         df.attrs["metrics"] = json.loads(text) if text else None
         return df
 
+    def metrics_frame(self) -> Any:
+        """metrics.json as one tidy table: one row per (scope, group, target, metric).
+
+        Returns
+        -------
+        pandas.DataFrame
+            scope ("overall", "per_temperature", "per_cell", "fold"), group (the temperature, the cell or the
+            fold's name; "" for overall), target, metric (n, rmse, mae, mape, r2, max_abs_error), value
+            (float64).
+
+        Raises
+        ------
+        batteryml.Error
+            metrics.json does not read.
+
+        Examples
+        --------
+        >>> m = run.metrics_frame()  # doctest: +SKIP
+        >>> m[(m.scope == "per_cell") & (m.metric == "rmse")]  # doctest: +SKIP
+        """
+        import pandas as pd
+        m = self.metrics
+        rows: List[Any] = []
+
+        def add(scope: str, group: str, by_target: Any) -> None:
+            if not isinstance(by_target, dict):
+                return
+            for target, vals in by_target.items():
+                if not isinstance(vals, dict):
+                    continue
+                for metric, v in vals.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        rows.append((scope, group, target, metric, float(v)))
+        add("overall", "", m.get("overall"))
+        for scope in ("per_temperature", "per_cell"):
+            for group, by_target in (m.get(scope) or {}).items():
+                add(scope, str(group), by_target)
+        for fold in m.get("folds") or []:
+            if isinstance(fold, dict):
+                add("fold", str(fold.get("name", "")), fold.get("metrics"))
+        df = pd.DataFrame(rows, columns=["scope", "group", "target", "metric", "value"])
+        df["value"] = df["value"].astype("float64")
+        return df
+
+    def _repr_html_(self) -> str:
+        """The study, its headline metrics and its figures (small, inline), for Jupyter."""
+        import base64
+        import html
+        m = self.metrics
+        study = m.get("study", {}) if isinstance(m, dict) else {}
+        head = ", ".join("%s=%s" % (k, html.escape(str(study[k]))) for k in ("model", "pipeline", "split", "data")
+                         if k in study)
+        out = ["<div><p><b>batteryml run</b> <code>%s</code><br>%s</p>" % (html.escape(self.dir), head)]
+        try:
+            f = self.metrics_frame()
+            o = f[f["scope"] == "overall"].pivot(index="target", columns="metric", values="value")
+            out.append(o.to_html(float_format=lambda x: "%.5g" % x))
+        except Exception as e:  # noqa: B902 - a display never raises
+            out.append("<p>metrics: %s</p>" % html.escape(str(e)))
+        for path in [p for p in self.figures if p.endswith(".png")][:6]:
+            try:
+                with open(path, "rb") as fh:
+                    data = base64.b64encode(fh.read()).decode("ascii")
+            except OSError:
+                continue
+            out.append('<img src="data:image/png;base64,%s" title="%s" style="width:260px;margin:2px">'
+                       % (data, html.escape(os.path.basename(path))))
+        out.append("</div>")
+        return "\n".join(out)
+
     def plot(self) -> List[str]:
         """(Re)draw the run's figures into dir/figures with the library (PNG and SVG).
 
