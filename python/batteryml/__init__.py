@@ -18,6 +18,7 @@ from .run import run, load_run, Run, config_dir
 from .data import load_oxford, features, ica_features
 from .sweep import sweep, Sweep, lr_find, LRFind, compare
 from .cycler import read_cycler, structure, Structure
+from .components import list_components
 from . import plot
 
 # The estimators (scikit-learn's interface) are imported on first use: `import batteryml` for a study does
@@ -42,6 +43,7 @@ def __dir__():
 __version__ = "0.1.0"
 __all__ = ["Error", "run", "load_run", "Run", "config_dir", "load_oxford", "features", "ica_features",
            "sweep", "Sweep", "lr_find", "LRFind", "compare", "read_cycler", "structure", "Structure", "plot",
+           "list_components",
            "GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
            "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor",
            "NeuralODERegressor", "ACLARegressor", "load_model"]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 import batteryml
+import batteryml.components
 import batteryml.cycler
 import batteryml.data
 import batteryml.estimators
@@ -16,7 +17,7 @@ import batteryml.plot
 import batteryml.sweep
 
 # batteryml.run and batteryml.sweep are the functions; the modules are in sys.modules
-MODULES = [batteryml, batteryml.estimators, batteryml.plot, batteryml.cycler, sys.modules["batteryml.sweep"],
+MODULES = [batteryml, batteryml.components, batteryml.estimators, batteryml.plot, batteryml.cycler, sys.modules["batteryml.sweep"],
            sys.modules["batteryml.run"], batteryml.data]
 
 

@@ -422,3 +422,24 @@ def test_interrupted_wait_outlasts_the_call(which):
         else:
             _lib.run_cancellable(flag, fn)
     assert ended == [1]
+
+
+def test_list_components_equals_the_program(cli):
+    """list_components gives what `batteryml list models|pipelines|splits` prints: every name, parameter, type,
+    default and help, from the same tables."""
+    for kind in ("models", "pipelines", "splits"):
+        p = subprocess.run([cli, "list", kind], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        df = batteryml.list_components(kind)
+        names = [line.split()[0] for line in p.stdout.splitlines() if line.startswith("  ") and
+                 not line.startswith("      ")]
+        assert list(dict.fromkeys(df["name"])) == names
+        params = [line.split()[:2] for line in p.stdout.splitlines() if line.startswith("      ")]
+        rows = df[df["parameter"].notna()]
+        assert [[a, b] for a, b in zip(rows["parameter"], rows["type"])] == params
+        for line, (_, r) in zip([ln for ln in p.stdout.splitlines() if ln.startswith("      ")], rows.iterrows()):
+            assert ("default " + r["default"]) in line and line.rstrip().endswith(r["help"].rstrip())
+    all_ = batteryml.list_components()
+    assert set(all_["kind"]) == {"model", "pipeline", "split"}
+    with pytest.raises(Error, match="kind must be"):
+        batteryml.list_components("losses")
