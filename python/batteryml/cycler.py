@@ -401,7 +401,10 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
                         cells.append(name[:-len("_cycles.csv")])
             if flag[0]:
                 return None
-            keep_stage = _commit(stage, target, exists)
+            try:
+                keep_stage = _commit(stage, target, exists)
+            except OSError as e:
+                raise Error("%s: %s" % (target, e.strerror or e), "BML_ERR_IO") from None
             return cells
         finally:
             if not keep_stage:

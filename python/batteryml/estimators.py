@@ -49,7 +49,7 @@ import tempfile
 import threading
 import warnings
 from collections import namedtuple
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -895,7 +895,8 @@ Examples
 
 
 def to_sequences(frame: Any, features: Union[None, str, Sequence[str]] = None,
-                 target: Union[None, str, Sequence[str]] = None, cell: Union[str, Sequence[str]] = ("experiment", "cell"),
+                 target: Union[None, str, Sequence[str]] = None,
+                 cell: Union[str, Sequence[str]] = ("experiment", "cell"),
                  time: Optional[str] = "days", order: Optional[str] = "set_index") -> Sequences:
     """Group a table with one row per cell and step into padded sequences, one per cell.
 

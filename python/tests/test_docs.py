@@ -17,7 +17,8 @@ import batteryml.plot
 import batteryml.sweep
 
 # batteryml.run and batteryml.sweep are the functions; the modules are in sys.modules
-MODULES = [batteryml, batteryml.components, batteryml.estimators, batteryml.plot, batteryml.cycler, sys.modules["batteryml.sweep"],
+MODULES = [batteryml, batteryml.components, batteryml.estimators, batteryml.plot, batteryml.cycler,
+           sys.modules["batteryml.sweep"],
            sys.modules["batteryml.run"], batteryml.data]
 
 

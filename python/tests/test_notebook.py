@@ -74,12 +74,11 @@ def test_the_notebook_runs(tmp_path, monkeypatch, capsys):
 def test_plot_helpers_without_matplotlib_say_how_to_install(tmp_path, configs):
     r = batteryml.run(["model=ridge", "figures=false", "output_dir=%s" % tmp_path], config_dir=configs, log=False)
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError:
         with pytest.raises(ImportError, match="python3-matplotlib"):
             batteryml.plot.predictions(r, "soh")
         return
-    import matplotlib
     matplotlib.use("Agg")
     ax = batteryml.plot.predictions(r, "soh")
     assert ax.get_xlabel() == "true soh"

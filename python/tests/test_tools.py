@@ -2,7 +2,6 @@
 give the same files, byte for byte; bad input raises batteryml.Error; Ctrl-C (a real SIGINT to a child
 interpreter) raises KeyboardInterrupt and leaves nothing half-written."""
 import csv
-import io
 import os
 import shutil
 import signal
