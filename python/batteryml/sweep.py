@@ -321,7 +321,8 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
     KeyboardInterrupt
         Ctrl-C: the running jobs stop at their next stage, fold, mini-batch or boosting round (no partial run
         folder is left), no further job starts, and sweep.csv records the finished jobs and the others as
-        cancelled before the interrupt is raised.
+        cancelled before the interrupt is raised. An exception raised by the log callable stops the sweep the
+        same way and is raised.
 
     Examples
     --------
@@ -360,15 +361,23 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
     sw = ffi.gc(out[0], lib.bml_sweep_free)
     n_jobs = lib.bml_sweep_n_jobs(sw)
     lines: List[str] = []
+    flag = ffi.new("int *", 0)
+    stop: Dict[str, Any] = {"why": None, "error": None}  # what stopped the sweep, and the exception to raise
 
     def say(text: str) -> None:
+        """A line for the log; an exception the log callable raises stops the sweep (raised at the end)."""
         lines.append(text)
         if quiet or log is False:
             return
-        if callable(log):
-            log(text)
-        else:
-            print(text, flush=True)
+        try:
+            if callable(log):
+                log(text)
+            else:
+                print(text, flush=True)
+        except BaseException as e:  # noqa: B902 - stops the sweep; raised once sweep.csv is written
+            if stop["error"] is None:
+                stop["why"], stop["error"] = "an exception in the log callback (%s)" % type(e).__name__, e
+            flag[0] = 1
 
     # every job's configuration before anything runs: an unknown key or option in a list stops here
     cfgs = []
@@ -385,7 +394,6 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
     try:
         say("sweep: %d jobs (%s) into %s" % (n_jobs, "random" if sweeper == "random" else "grid", d))
         t0 = time.monotonic()
-        flag = ffi.new("int *", 0)
         res: List[Dict[str, Any]] = [{"ok": -1, "error": None, "started": False} for _ in range(n_jobs)]
         counter = {"done": 0}
         lock = threading.Lock()
@@ -417,7 +425,7 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
                 r.update(ok=1, fit_seconds=rr[0].t_fit, run_dir=string(rr[0].run_dir),
                          metrics_json=string(rr[0].metrics_json))
             elif st == _CANCELLED and flag[0]:
-                r.update(ok=-1, error="the sweep was stopped by KeyboardInterrupt while the job ran")
+                r.update(ok=-1, error=None)  # the message says what stopped the sweep (below)
             else:
                 r.update(ok=0, error=string(lib.bml_last_error()) or string(lib.bml_status_describe(st)))
             lib.bml_run_result_free(rr[0])
@@ -442,18 +450,20 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
                 with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="batteryml-sweep") as ex:
                     for f in [ex.submit(run_job, j) for j in range(n_jobs)]:
                         f.result()
-        interrupted: Optional[BaseException] = None
         try:
             run_cancellable(flag, work)
-        except KeyboardInterrupt as e:
-            interrupted = e
-        # sweep.csv: every job (those a Ctrl-C cut short or never started: cancelled)
+        except BaseException as e:  # noqa: B902 - Ctrl-C (or anything else): sweep.csv first, then raised
+            flag[0] = 1
+            if stop["error"] is None or isinstance(e, KeyboardInterrupt):
+                stop["why"], stop["error"] = type(e).__name__, e
+        # sweep.csv: every job (those a stop cut short or that never started: cancelled)
         results = ffi.new("bml_sweep_result[]", max(n_jobs, 1))
         keep_s = []
+        why = stop["why"] or "KeyboardInterrupt"
         for j, r in enumerate(res):
             if r["ok"] < 0 and r["error"] is None:
-                r["error"] = ("the sweep was stopped by KeyboardInterrupt while the job ran" if r["started"] else
-                              "the sweep was stopped by KeyboardInterrupt before the job started")
+                r["error"] = ("the sweep was stopped by %s while the job ran" % why if r["started"] else
+                              "the sweep was stopped by %s before the job started" % why)
             results[j].ok = r["ok"]
             for k in ("error", "run_dir", "metrics_json"):
                 if r.get(k) is not None:
@@ -469,8 +479,8 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
             n_jobs, failed, ", %d cancelled" % cancelled if cancelled else "", time.monotonic() - t0, d))
     finally:
         os.close(lock_fd)
-    if interrupted is not None:
-        raise interrupted
+    if stop["error"] is not None:
+        raise stop["error"]
     s = Sweep(os.path.abspath(d))  # the folder stays found when the working directory changes
     s.log = lines
     return s

@@ -442,3 +442,20 @@ def test_list_components_equals_the_program(cli):
     assert set(all_["kind"]) == {"model", "pipeline", "split"}
     with pytest.raises(Error, match="kind must be"):
         batteryml.list_components("losses")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sweep_log_callback_exception_stops_the_sweep(configs, tmp_path, jobs):
+    """An exception in the log callable stops the sweep (no further job starts), sweep.csv is still written (the
+    jobs that had not finished: cancelled, saying why) and the exception is raised."""
+    def log(line):
+        if line.startswith("[1/"):
+            raise KeyError("from the callback")
+    d = tmp_path / "sw"
+    with pytest.raises(KeyError, match="from the callback"):
+        batteryml.sweep(["model=ridge", "model.alpha=1,2,3,4,5,6", "figures=false"], jobs=jobs, config_dir=configs,
+                        sweep_dir=str(d), log=log)
+    t = batteryml.Sweep(str(d)).table
+    assert (t["status"] == "ok").sum() >= 1 and (t["status"] == "cancelled").sum() >= 1
+    assert all("log callback (KeyError)" in e for e in t["error"][t["status"] == "cancelled"])
+    assert not [n for n in os.listdir(d) if n.startswith(".")]
