@@ -332,8 +332,8 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     format : str, optional
         Force the format (``"arbin"``, ``"maccor"``, ...); None detects each file's.
     log : None, False or callable, optional
-        None prints one line per export (as the program does); False prints nothing; a callable receives
-        each line.
+        None prints one line per export as it is done (as the program does); False prints nothing; a callable
+        receives each line (an exception it raises stops the work, nothing written, and is raised).
     **params
         The summary's settings, as the program's ``key=value``: ``v_min`` (2.5 V), ``v_max`` (4.3 V), ``grid``
         (100 points), ``ir_window_s`` (1 s), ``ir_min_step_a`` (0.1 A).
@@ -369,11 +369,22 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     if not exists and not os.path.isdir(parent):
         raise Error("%s: the folder above it does not exist" % target, "BML_ERR_IO")
     flag = ffi.new("int *", 0)
-    lines: List[str] = []
+    stop: List[BaseException] = []  # an exception of the log callable: it stops the work and is raised
     result = Structure(target, [], n_comp)
 
     def say(text: str) -> None:
-        lines.append(text)
+        """One line, as it comes (from the working thread)."""
+        if log is False:
+            return
+        try:
+            if callable(log):
+                log(text)
+            else:
+                print(text, flush=True)
+        except BaseException as e:  # noqa: B902 - raised once the work has stopped
+            if not stop:
+                stop.append(e)
+            flag[0] = 1
 
     def on_file(f: Any, user: Any) -> None:
         m = f.meta
@@ -387,18 +398,12 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
             info["path"], info["format"], info["n_points"], info["n_cycles"], info["n_complete"], info["n_blank"],
             ", %d closing STO rows left out" % info["n_stop"] if info["n_stop"] else "", info["mb_read"], s,
             info["mb_read"] / s if s > 0 else 0.0))
-    c_on_file = ffi.callback("bml_cycler_structure_fn", on_file)
+    def on_error(exc: Any, value: Any, tb: Any) -> None:
+        if not stop:
+            stop.append(value if value is not None else exc())
+        flag[0] = 1
+    c_on_file = ffi.callback("bml_cycler_structure_fn", on_file, onerror=on_error)
     stage = tempfile.mkdtemp(prefix=".partial-structure-", dir=parent)
-    printed = 0
-
-    def flush() -> None:
-        nonlocal printed
-        for text in lines[printed:]:
-            if callable(log):
-                log(text)
-            elif log is None:
-                print(text, flush=True)
-        printed = len(lines)
 
     def work() -> Optional[List[str]]:
         """Every export into its own folder of stage (stopping between two when flag is set), then the move
@@ -432,18 +437,16 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
 
     try:
         cells = run_cancellable(flag, work)
+        if stop:
+            raise stop[0]
     except BaseException:
         if out is None:
             shutil.rmtree(target, ignore_errors=True)
         raise
-    finally:
-        flush()
     result.cells = cells or []
-    if log is None:
-        print("%d cell(s) written to %s (%d companion file(s) not read as data)" % (len(result.cells), target, n_comp),
-              flush=True)
-    elif callable(log):
-        log("%d cell(s) written to %s (%d companion file(s) not read as data)" % (len(result.cells), target, n_comp))
+    say("%d cell(s) written to %s (%d companion file(s) not read as data)" % (len(result.cells), target, n_comp))
+    if stop:  # the last line's callback failed: everything is written; the exception is still the caller's
+        raise stop[0]
     return result
 
 

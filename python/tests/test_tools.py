@@ -459,3 +459,17 @@ def test_sweep_log_callback_exception_stops_the_sweep(configs, tmp_path, jobs):
     assert (t["status"] == "ok").sum() >= 1 and (t["status"] == "cancelled").sum() >= 1
     assert all("log callback (KeyError)" in e for e in t["error"][t["status"] == "cancelled"])
     assert not [n for n in os.listdir(d) if n.startswith(".")]
+
+
+def test_structure_log_callback_exception_stops_it(source_dir, tmp_path):
+    """An exception in structure()'s log callable (called after each export, from the library's callback) stops
+    the work and is raised; nothing is written (before: cffi printed "Exception ignored" and went on)."""
+    cyc = os.path.join(source_dir, "tests", "data", "cyclers")
+    seen = []
+
+    def log(line):
+        seen.append(line)
+        raise KeyError("from the callback")
+    with pytest.raises(KeyError, match="from the callback"):
+        batteryml.structure(cyc, out=str(tmp_path / "out"), log=log)
+    assert len(seen) == 1 and sorted(os.listdir(tmp_path)) == []
