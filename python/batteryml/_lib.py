@@ -9,9 +9,12 @@ The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system'
 (libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
 the build folder of the source tree this package sits in (build/ beside python/).
 """
+from __future__ import annotations
+
 import os
 import sys
 import threading
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 __all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string", "call_cancellable",
            "run_cancellable"]
@@ -54,7 +57,7 @@ except Exception:  # a cffi that cannot load that file: parse the header (~0.1 s
         ffi.cdef(_f.read())
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     env = os.environ.get("BATTERYML_LIBRARY")
     if env:
         yield env
@@ -66,7 +69,7 @@ def _candidates():
     yield os.path.join(here, "..", "..", "build", "libbatteryml.so.0")
 
 
-def _open():
+def _open() -> Tuple[Any, str]:
     tried = []
     for path in _candidates():
         try:
@@ -82,12 +85,12 @@ def _open():
 lib, library_path = _open()
 
 
-def string(p):
+def string(p: Any) -> Optional[str]:
     """A C string (char *) as str; None for NULL."""
     return None if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
 
 
-def take_string(p):
+def take_string(p: Any) -> Optional[str]:
     """A malloc'ed C string the library handed over as str (None for NULL), freed with bml_free."""
     if p == ffi.NULL:
         return None
@@ -97,7 +100,7 @@ def take_string(p):
         lib.bml_free(p)
 
 
-def check(status):
+def check(status: int) -> int:
     """Raise Error with the library's message when status is not BML_OK (0)."""
     if status != 0:
         raise Error(string(lib.bml_last_error()) or string(lib.bml_status_describe(status)),
@@ -105,7 +108,7 @@ def check(status):
     return status
 
 
-def _wait(flag, work):
+def _wait(flag: Any, work: Callable[[], None]) -> Optional[BaseException]:
     """Run work() in a helper thread and wait for it to end, whatever comes: a KeyboardInterrupt (Ctrl-C) or
     another exception raised in this thread while it waits sets *flag (the library stops at its next check)
     and the wait goes on. Returns the KeyboardInterrupt, if one came (to be raised once the work has ended);
@@ -140,7 +143,7 @@ def _wait(flag, work):
     return interrupted
 
 
-def call_cancellable(flag, fn, *args):
+def call_cancellable(flag: Any, fn: Callable[..., int], *args: Any) -> int:
     """Run the library call fn(*args) in a helper thread (cffi releases the GIL) while this thread waits, so
     that Ctrl-C arrives at once: KeyboardInterrupt sets *flag (the call's cancel flag: bml_run_opts.cancel,
     bml_model_set_cancel), waits for the library to stop (BML_ERR_CANCELLED, nothing left half-written) and is
@@ -161,7 +164,7 @@ def call_cancellable(flag, fn, *args):
     return 0
 
 
-def run_cancellable(flag, fn):
+def run_cancellable(flag: Any, fn: Callable[[], Any]) -> Any:
     """Run the Python callable fn() (which makes library calls that honour *flag, releasing the GIL while they
     work) in a helper thread while this thread waits, as call_cancellable does for one C call: Ctrl-C sets
     *flag, waits for fn to return and raises KeyboardInterrupt; an exception fn raises is raised here; else
