@@ -4,7 +4,7 @@
 # (offline: nothing is downloaded), then pytest over python/tests with the build's library and program.
 # Release builds only (CTest adds it where the shared library is built: not under the sanitizers, whose
 # runtime the interpreter does not load).
-# Usage: python_test.sh BUILD_DIR SOURCE_DIR
+# Usage: python_test.sh BUILD_DIR SOURCE_DIR [TEST_FILE ...]   (test files of python/tests; default: all)
 set -u
 BUILD=$(realpath "$1")
 SRC=$(realpath "$2")
@@ -26,4 +26,7 @@ case "$where" in
   "$W/venv/"*) echo "ok   python/installed_package_imported ($where)" ;;
   *) echo "FAIL python/installed_package_imported: $where"; exit 1 ;;
 esac
-exec "$W/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$SRC/python" "$SRC/python/tests"
+shift 2
+TESTS=("$SRC/python/tests")
+if [ $# -gt 0 ]; then TESTS=(); for t in "$@"; do TESTS+=("$SRC/python/tests/$t"); done; fi
+exec "$W/venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$SRC/python" "${TESTS[@]}"

@@ -9,18 +9,41 @@ The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system'
 (libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
 the build folder of the source tree this package sits in (build/ beside python/).
 """
+from __future__ import annotations
+
 import os
 import sys
 import threading
+from typing import Any, Callable, Iterator, Optional, Tuple
 
-__all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string"]
+__all__ = ["ffi", "lib", "library_path", "check", "Error", "string", "take_string", "call_cancellable",
+           "run_cancellable"]
 
 
 class Error(ValueError):
     """A BatteryML library call failed; the message is the library's (file, line and column for data errors).
-    `status` is the symbolic status name, e.g. "BML_ERR_PARSE"."""
 
-    def __init__(self, message, status=None):
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    status : str, optional
+        The symbolic status name, e.g. "BML_ERR_PARSE".
+
+    Attributes
+    ----------
+    status : str or None
+        The symbolic status name.
+
+    Examples
+    --------
+    >>> try:  # doctest: +SKIP
+    ...     batteryml.run(["model=nosuchmodel"])
+    ... except batteryml.Error as e:
+    ...     print(e.status, e)
+    """
+
+    def __init__(self, message: str, status: "str | None" = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -34,7 +57,7 @@ except Exception:  # a cffi that cannot load that file: parse the header (~0.1 s
         ffi.cdef(_f.read())
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     env = os.environ.get("BATTERYML_LIBRARY")
     if env:
         yield env
@@ -46,7 +69,7 @@ def _candidates():
     yield os.path.join(here, "..", "..", "build", "libbatteryml.so.0")
 
 
-def _open():
+def _open() -> Tuple[Any, str]:
     tried = []
     for path in _candidates():
         try:
@@ -62,12 +85,12 @@ def _open():
 lib, library_path = _open()
 
 
-def string(p):
+def string(p: Any) -> Optional[str]:
     """A C string (char *) as str; None for NULL."""
     return None if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
 
 
-def take_string(p):
+def take_string(p: Any) -> Optional[str]:
     """A malloc'ed C string the library handed over as str (None for NULL), freed with bml_free."""
     if p == ffi.NULL:
         return None
@@ -77,7 +100,7 @@ def take_string(p):
         lib.bml_free(p)
 
 
-def check(status):
+def check(status: int) -> int:
     """Raise Error with the library's message when status is not BML_OK (0)."""
     if status != 0:
         raise Error(string(lib.bml_last_error()) or string(lib.bml_status_describe(status)),
@@ -85,7 +108,42 @@ def check(status):
     return status
 
 
-def call_cancellable(flag, fn, *args):
+def _wait(flag: Any, work: Callable[[], None]) -> Optional[BaseException]:
+    """Run work() in a helper thread and wait for it to end, whatever comes: a KeyboardInterrupt (Ctrl-C) or
+    another exception raised in this thread while it waits sets *flag (the library stops at its next check)
+    and the wait goes on. Returns the KeyboardInterrupt, if one came (to be raised once the work has ended);
+    another exception is raised once it has ended.
+
+    The end is told by an Event, not by Thread.join: a join that a KeyboardInterrupt cuts short can leave the
+    thread marked as ended while it still runs (CPython 3.11's _wait_for_tstate_lock releases the running
+    thread's lock on any exception), after which the caller would free what the library is still using."""
+    done = threading.Event()
+
+    def body():
+        try:
+            work()
+        finally:
+            done.set()
+    t = threading.Thread(target=body, name="batteryml-call", daemon=True)
+    interrupted = other = None
+    t.start()
+    while True:
+        try:
+            while not done.wait(0.05):
+                pass
+            break
+        except KeyboardInterrupt as e:  # stop the library, then raise it
+            interrupted = e
+            flag[0] = 1
+        except BaseException as e:  # noqa: B902 - e.g. SystemExit from a signal handler: stop, then raise
+            other = other or e
+            flag[0] = 1
+    if other is not None:
+        raise other
+    return interrupted
+
+
+def call_cancellable(flag: Any, fn: Callable[..., int], *args: Any) -> int:
     """Run the library call fn(*args) in a helper thread (cffi releases the GIL) while this thread waits, so
     that Ctrl-C arrives at once: KeyboardInterrupt sets *flag (the call's cancel flag: bml_run_opts.cancel,
     bml_model_set_cancel), waits for the library to stop (BML_ERR_CANCELLED, nothing left half-written) and is
@@ -98,22 +156,29 @@ def call_cancellable(flag, fn, *args):
         if st != 0:  # the message is thread-local: read it in the calling thread
             result["error"] = (string(lib.bml_last_error()) or string(lib.bml_status_describe(st)),
                                string(lib.bml_status_name(st)))
-    t = threading.Thread(target=work, name="batteryml-call", daemon=True)
-    interrupted = None
-    t.start()
-    try:
-        while t.is_alive():
-            try:
-                t.join(0.05)
-            except KeyboardInterrupt as e:  # stop the library, then raise it
-                interrupted = e
-                flag[0] = 1
-    finally:
-        if t.is_alive():  # any other exception here: stop the call before leaving
-            flag[0] = 1
-            t.join()
+    interrupted = _wait(flag, work)
     if interrupted is not None:
         raise interrupted
     if result.get("status", 0) != 0:
         raise Error(*result["error"])
     return 0
+
+
+def run_cancellable(flag: Any, fn: Callable[[], Any]) -> Any:
+    """Run the Python callable fn() (which makes library calls that honour *flag, releasing the GIL while they
+    work) in a helper thread while this thread waits, as call_cancellable does for one C call: Ctrl-C sets
+    *flag, waits for fn to return and raises KeyboardInterrupt; an exception fn raises is raised here; else
+    fn's return value is returned."""
+    result = {}
+
+    def work():
+        try:
+            result["value"] = fn()
+        except BaseException as e:  # noqa: B902 - handed to the waiting thread
+            result["error"] = e
+    interrupted = _wait(flag, work)
+    if interrupted is not None:
+        raise interrupted
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -4,8 +4,11 @@ load_oxford(path)      the Oxford LG M50T Performance Summary files, one row per
 features(overrides)    the pipeline's table of a study (what `batteryml features --out FILE` writes)
 ica_features(q, v)     the incremental-capacity (dQ/dV) peak features of one voltage curve (ica_peaks)
 """
+from __future__ import annotations
+
 import numbers
 import os
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -24,12 +27,32 @@ def _doubles(ptr, n):
     return np.frombuffer(ffi.buffer(ptr, n * 8), dtype=np.float64).copy()
 
 
-def load_oxford(path, experiments=None):
+def load_oxford(path: Union[str, "os.PathLike[str]"], experiments: Union[None, int, Sequence[int]] = None) -> Any:
     """Load Oxford LG M50T Performance Summary data (one file, a folder of them, or the original tree).
 
-    experiments: an experiment id or a list of them (default: all). Returns one row per (cell, ageing set):
-    experiment, cell, temperature_c, source (the file), line (its 1-based line), then the data columns in
-    the library's units (Ah, Ohm, days; empty fields NaN)."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file, a folder of them, or the original tree (relative paths also looked up beside the configs).
+    experiments : int or list of int, optional
+        The experiment ids to load (default: all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (cell, ageing set): experiment, cell, temperature_c, source (the file), line (its 1-based
+        line), then the data columns in the library's units (Ah, Ohm, days; empty fields NaN).
+        ``.attrs["note"]`` says what the loader noticed.
+
+    Raises
+    ------
+    batteryml.Error
+        A missing or malformed file (file, line and column), a bad experiment id.
+
+    Examples
+    --------
+    >>> batteryml.load_oxford("data/oxford-lgm50t", experiments=[1, 5]).head()  # doctest: +SKIP
+    """
     import pandas as pd
     if experiments is None:
         exps = []
@@ -105,12 +128,40 @@ def _samples_frame(s):
     return df
 
 
-def features(overrides=(), config_dir=None, *, config_file=None, targets_optional=False):
-    """The pipeline's table of the study the configuration describes (the data and pipeline sections): what
-    `batteryml features --out FILE <overrides>` writes, as a DataFrame: the meta columns (experiment, cell,
-    temperature_c, set_index, cycle, days, throughput_ah), the features, the targets. `.attrs["features"]`
-    and `.attrs["targets"]` name them. Sequence pipelines give one row per real step of each cell.
-    targets_optional: keep rows without targets (NaN) instead of failing."""
+def features(overrides: Any = (), config_dir: Optional[Union[str, "os.PathLike[str]"]] = None, *,
+             config_file: Optional[Union[str, "os.PathLike[str]"]] = None, targets_optional: bool = False) -> Any:
+    """The pipeline's table of the study the configuration describes (its data and pipeline sections).
+
+    What `batteryml features --out FILE <overrides>` writes. Sequence pipelines give one row per real step of
+    each cell.
+
+    Parameters
+    ----------
+    overrides : list of str, str or dict
+        `key=value` overrides.
+    config_dir : str or os.PathLike, optional
+        The configuration folder.
+    config_file : str or os.PathLike, optional
+        A resolved configuration to start from.
+    targets_optional : bool, default False
+        Keep rows without targets (NaN) instead of failing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The meta columns (experiment, cell, temperature_c, set_index, cycle, days, throughput_ah), the
+        features, the targets; ``.attrs["features"]`` and ``.attrs["targets"]`` name them.
+
+    Raises
+    ------
+    batteryml.Error
+        A bad configuration or data that does not read.
+
+    Examples
+    --------
+    >>> t = batteryml.features(["pipeline=summary_set"])  # doctest: +SKIP
+    >>> t[t.attrs["features"]].describe()  # doctest: +SKIP
+    """
     cfg = _Config(overrides, config_dir, config_file)
     ds_out = ffi.new("bml_dataset **")
     check(lib.bml_run_load_data(cfg.ptr, _cstr(_base_dir(cfg.dir), "base_dir"), ffi.NULL, 1 if targets_optional else 0,
@@ -142,15 +193,38 @@ def _curve_array(a, what):
     return np.ascontiguousarray(arr, dtype=np.float64)  # no copy when already float64 and contiguous
 
 
-def ica_features(q, v, curve=False, **params):
+def ica_features(q: Any, v: Any, curve: bool = False, **params: Any) -> Dict[str, Any]:
     """The incremental-capacity (dQ/dV) peak features of one voltage curve, as the ica_peaks pipeline
-    computes them (scipy semantics): q the charge (Ah), v the voltage (V), 1-D, same length, any order.
+    computes them (scipy semantics).
 
-    params (defaults as configs/pipeline/ica_peaks.yaml): v_min=3.0, v_max=4.2, resample=500, window=51,
-    order=3, height=0.01, distance=200, prominence=0.01, num_peaks=3. Returns {feature name: value}
-    (peak1_voltage_v, peak1_height_ah_per_v, peak1_width_v, peak1_area_ah, ..., total_area_ah, n_peaks,
-    v_max_dqdv; NaN for peaks that are not there); curve=True adds "v_mid" and "dqdv", the smoothed |dQ/dV|
-    curve (resample - 1 points each)."""
+    Parameters
+    ----------
+    q : array-like, 1-D
+        The charge (Ah).
+    v : array-like, 1-D
+        The voltage (V), as long as q, any order.
+    curve : bool, default False
+        Also return "v_mid" and "dqdv", the smoothed |dQ/dV| curve (resample - 1 points each).
+    **params
+        As configs/pipeline/ica_peaks.yaml: v_min=3.0, v_max=4.2, resample=500, window=51, order=3,
+        height=0.01, distance=200, prominence=0.01, num_peaks=3.
+
+    Returns
+    -------
+    dict
+        {feature name: value}: peak1_voltage_v, peak1_height_ah_per_v, peak1_width_v, peak1_area_ah, ...,
+        total_area_ah, n_peaks, v_max_dqdv (NaN for peaks that are not there).
+
+    Raises
+    ------
+    batteryml.Error
+        An unknown parameter, arrays of another shape or dtype, values the library refuses.
+
+    Examples
+    --------
+    >>> f = batteryml.ica_features(q, v, window=51, num_peaks=3)  # doctest: +SKIP
+    >>> f["peak1_voltage_v"]  # doctest: +SKIP
+    """
     p = lib.bml_ica_defaults()
     for k, val in params.items():
         if k not in _ICA_PARAMS:

@@ -40,12 +40,16 @@ models of CLI runs and `batteryml predict` reads a model saved here when it is p
 Estimators pickle (the model travels as its saved files). Failures of the library raise batteryml.Error (a
 ValueError) with its message; shapes and values sklearn checks raise sklearn's ValueError.
 """
+from __future__ import annotations
+
 import json
 import numbers
 import os
 import tempfile
 import threading
+import warnings
 from collections import namedtuple
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -58,7 +62,23 @@ from ._samples import CSamples, as_double_ptr, scaler_fit
 
 __all__ = ["GBDTRegressor", "MLPRegressor", "OLSRegressor", "RidgeRegressor", "LassoRegressor", "ElasticNetRegressor",
            "ElasticNetCVRegressor", "PLSRegressor", "PCRRegressor", "LSTMAttentionRegressor", "CNNLSTMRegressor",
-           "NeuralODERegressor", "ACLARegressor", "load_model", "to_sequences", "Sequences"]
+           "NeuralODERegressor", "ACLARegressor", "load_model", "to_sequences", "Sequences", "EarlyStoppingWarning"]
+
+
+
+class EarlyStoppingWarning(UserWarning):
+    """An early-stopping setting that cannot act: GBDTRegressor's early_stopping_rounds without an eval_set.
+
+    Parameters
+    ----------
+    *args
+        The message (as for any warning).
+
+    Examples
+    --------
+    >>> import warnings  # doctest: +SKIP
+    >>> warnings.simplefilter("ignore", batteryml.estimators.EarlyStoppingWarning)  # doctest: +SKIP
+    """
 
 # --------------------------------------------------------------------------------------------- the C model
 
@@ -259,9 +279,28 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
                 self.history_ = pd.read_csv(io.StringIO(text))
 
     # -- save, load, pickle
-    def save(self, path):
-        """Write the fitted model into directory `path` (created) in the library's format: model.json, the
-        model's own files and preprocess.json, as `batteryml run` writes <run>/model/."""
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> str:
+        """Write the fitted model into a directory in the library's format.
+
+        model.json, the model's own files and preprocess.json, as `batteryml run` writes <run>/model/.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory (created; files of the same names replaced).
+
+        Returns
+        -------
+        str
+            path.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The estimator is not fitted.
+        batteryml.Error
+            The directory cannot be written.
+        """
         check_is_fitted(self)
         path = os.fspath(path)
         with self._lock:
@@ -275,8 +314,24 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
         return path
 
     @classmethod
-    def load(cls, path):
-        """A fitted estimator from a model directory (saved by save() or by `batteryml run`)."""
+    def load(cls, path: Union[str, "os.PathLike[str]"]) -> Any:
+        """A fitted estimator of this class from a model directory (saved by save() or by `batteryml run`).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The model directory.
+
+        Returns
+        -------
+        estimator
+            An instance of this class, fitted.
+
+        Raises
+        ------
+        batteryml.Error
+            A missing, corrupt or foreign folder, or a model of another class.
+        """
         est = load_model(path)
         if not isinstance(est, cls):
             raise Error("%s holds a %s model (%s), not %s" % (path, est._model.name, type(est).__name__, cls.__name__))
@@ -333,13 +388,37 @@ def _names(obj, n, prefix):
 
 
 class _StaticEstimator(_BMLEstimator):
-    def fit(self, X, y, eval_set=None, on_epoch=None):
-        """Fit on X (n_samples, n_features; NaN = missing) and y (n_samples,) or (n_samples, n_outputs).
-        eval_set: [(X_val, y_val)] (or one (X_val, y_val) pair): the validation data of early stopping
-        (GBDTRegressor: early_stopping_rounds; neural models: patience); without it every round or epoch
-        runs. on_epoch(epoch, epochs, train_loss, val_loss or None): called after every epoch of the neural
-        models (progress). Returns self."""
+    def fit(self, X: Any, y: Any, eval_set: Any = None, on_epoch: Optional[Any] = None) -> Any:
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The features; NaN is a missing value.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        eval_set : list of one (X_val, y_val) pair, optional
+            The validation data of early stopping (GBDTRegressor: early_stopping_rounds; neural models:
+            patience); without it every round or epoch runs.
+        on_epoch : callable, optional
+            on_epoch(epoch, epochs, train_loss, val_loss or None), called after every epoch of the neural
+            models (progress). An exception it raises stops the fit and is raised.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Shapes or values scikit-learn's checks refuse (batteryml.Error for the library's refusals).
+        KeyboardInterrupt
+            Ctrl-C: the fit stops at the next mini-batch or boosting round.
+        """
         self._reset()
+        if eval_set is None:
+            self._warn_without_eval_set()
         y_obj = y
         X, y = self._validate_data(X, y, dtype=np.float64, order="C", force_all_finite="allow-nan",
                                    multi_output=True, y_numeric=True)
@@ -369,6 +448,9 @@ class _StaticEstimator(_BMLEstimator):
         self._finish_fit(model)
         return self
 
+    def _warn_without_eval_set(self):
+        """Early-stopping settings that need an eval_set: nothing by default."""
+
     @staticmethod
     def _eval_pair(eval_set):
         if isinstance(eval_set, tuple) and len(eval_set) == 2 and not isinstance(eval_set[0], tuple):
@@ -383,8 +465,26 @@ class _StaticEstimator(_BMLEstimator):
         X = self._validate_data(X, reset=False, dtype=np.float64, order="C", force_all_finite="allow-nan")
         return self._apply_preprocess(X)
 
-    def predict(self, X):
-        """Predictions (n_samples,) for a model fitted on a 1-d y, else (n_samples, n_outputs)."""
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The features (the columns fitted on).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_samples,) for a model fitted on a 1-d y, else (n_samples, n_outputs).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            The estimator is not fitted.
+        ValueError
+            X has another number of features (or other names) than the data fitted on.
+        """
         x = self._inputs(X)
         n, O = x.shape[0], self.n_outputs_
         out = np.empty((n, O), dtype=np.float64)
@@ -421,16 +521,36 @@ class GBDTRegressor(_StaticEstimator):
         self.max_bin = max_bin
         self.n_jobs = n_jobs
 
+    def _warn_without_eval_set(self):
+        """early_stopping_rounds needs an eval_set: without one (GridSearchCV's fits, cross_val_score) every round
+        runs. XGBoost raises there; this warns, so that model-selection tools keep working with the default."""
+        esr = self.early_stopping_rounds
+        if esr is not None and not isinstance(esr, bool) and isinstance(esr, numbers.Real) and esr > 0:
+            warnings.warn("GBDTRegressor: early_stopping_rounds=%s is not used without eval_set: all n_estimators=%s "
+                          "rounds run. Pass eval_set=[(X_val, y_val)] to stop early, or early_stopping_rounds=0 to "
+                          "say that every round should run." % (esr, self.n_estimators), EarlyStoppingWarning,
+                          stacklevel=3)
+
     def _finish_fit(self, model):
         super()._finish_fit(model)
         names = [string(lib.bml_model_target_name(model.ptr, k)) for k in range(self.n_outputs_)]
         best = [self.fit_info_.get(n, {}).get("best_iteration") for n in names]
         self.best_iteration_ = np.asarray(best) if None not in best else None
 
-    def shap_values(self, X):
-        """TreeSHAP values (XGBoost's pred_contribs): (n_samples, n_features + 1) for one output, else
-        (n_samples, n_outputs, n_features + 1); the last column is the expected value (bias), and each row
-        adds up to the prediction."""
+    def shap_values(self, X: Any) -> np.ndarray:
+        """TreeSHAP values (XGBoost's pred_contribs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to explain.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_samples, n_features + 1) for one output, else (n_samples, n_outputs, n_features + 1); the last
+            column is the expected value (bias), and each row adds up to the prediction.
+        """
         x = self._inputs(X)
         n, O, F = x.shape[0], self.n_outputs_, x.shape[1]
         phi = np.empty((n, O, F + 1), dtype=np.float64)
@@ -439,9 +559,19 @@ class GBDTRegressor(_StaticEstimator):
             check(lib.bml_model_shap(self._model.ptr, as_double_ptr(x, keep), n, as_double_ptr(phi, keep)))
         return phi[:, 0, :] if O == 1 else phi
 
-    def importance(self, kind="gain"):
-        """The boosters' feature importance: "gain" (average gain per split), "total_gain" or "split" (number
-        of splits): (n_features,) for one output, else (n_outputs, n_features)."""
+    def importance(self, kind: str = "gain") -> np.ndarray:
+        """The boosters' feature importance.
+
+        Parameters
+        ----------
+        kind : {"gain", "total_gain", "split"}, default "gain"
+            Average gain per split, total gain, or the number of splits.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_features,) for one output, else (n_outputs, n_features).
+        """
         check_is_fitted(self)
         O, F = self.n_outputs_, self.n_features_in_
         imp = np.empty((O, F), dtype=np.float64)
@@ -451,8 +581,14 @@ class GBDTRegressor(_StaticEstimator):
         return imp[0] if O == 1 else imp
 
     @property
-    def feature_importances_(self):
-        """Total gain per feature, normalised to sum 1 (mean over outputs); zeros when no tree splits."""
+    def feature_importances_(self) -> np.ndarray:
+        """Total gain per feature, normalised to sum 1 (mean over outputs).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_features,); zeros when no tree splits.
+        """
         check_is_fitted(self)
         imp = np.atleast_2d(self.importance("total_gain"))
         tot = imp.sum(axis=1, keepdims=True)
@@ -512,11 +648,21 @@ class _LinearEstimator(_StaticEstimator):
             it = np.array([int(self.fit_info_[n]["n_iter"]) for n in names])
             self.n_iter_ = int(it[0]) if self._y_ndim == 1 else it
 
-    def shap_values(self, X):
-        """Exact SHAP values of the linear model, coef_j * (x_j - mean of x_j over the training rows) on the
-        standardised inputs: (n_samples, n_features + 1) for one output, else (n_samples, n_outputs,
-        n_features + 1); the last column is the expected value (the mean training prediction), and each row
-        adds up to the prediction."""
+    def shap_values(self, X: Any) -> np.ndarray:
+        """Exact SHAP values of the linear model: coef_j * (x_j - mean of x_j over the training rows) on the
+        standardised inputs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to explain.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_samples, n_features + 1) for one output, else (n_samples, n_outputs, n_features + 1); the last
+            column is the expected value (the mean training prediction), and each row adds up to the prediction.
+        """
         x = self._inputs(X)
         n, O, F = x.shape[0], self.n_outputs_, x.shape[1]
         phi = np.empty((n, O, F + 1), dtype=np.float64)
@@ -525,9 +671,20 @@ class _LinearEstimator(_StaticEstimator):
             check(lib.bml_model_shap(self._model.ptr, as_double_ptr(x, keep), n, as_double_ptr(phi, keep)))
         return phi[:, 0, :] if O == 1 else phi
 
-    def importance(self, kind="gain"):
-        """Coefficients as importance: "gain" or "total_gain" |coef|, "split" 1 for a non-zero coefficient,
-        "coef" the signed coefficient; (n_features,) for one output, else (n_outputs, n_features)."""
+    def importance(self, kind: str = "gain") -> np.ndarray:
+        """Coefficients as importance.
+
+        Parameters
+        ----------
+        kind : {"gain", "total_gain", "split", "coef"}, default "gain"
+            |coef| ("gain", "total_gain"), 1 for a non-zero coefficient ("split"), the signed coefficient
+            ("coef").
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_features,) for one output, else (n_outputs, n_features).
+        """
         check_is_fitted(self)
         O, F = self.n_outputs_, self.n_features_in_
         imp = np.empty((O, F), dtype=np.float64)
@@ -537,8 +694,14 @@ class _LinearEstimator(_StaticEstimator):
         return imp[0] if O == 1 else imp
 
     @property
-    def feature_importances_(self):
-        """|coef_| normalised to sum 1 (mean over outputs); zeros when every coefficient is zero."""
+    def feature_importances_(self) -> np.ndarray:
+        """|coef_| normalised to sum 1 (mean over outputs).
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_features,); zeros when every coefficient is zero.
+        """
         check_is_fitted(self)
         imp = np.atleast_2d(self.importance("gain"))
         tot = imp.sum(axis=1, keepdims=True)
@@ -565,8 +728,7 @@ class OLSRegressor(_LinearEstimator):
     ----------
     rcond : float, default=-1
         Singular values below rcond times the largest count as zero. Negative: machine epsilon times
-        max(n_samples, n_features), numpy.linalg.lstsq's default (LinearRegression uses 2.220446049250313e-16).""" + \
-        _LINEAR_DOC
+        max(n_samples, n_features), numpy.linalg.lstsq's default (LinearRegression uses 2.220446049250313e-16)."""
     _model_name = "ols"
 
     def __init__(self, rcond=-1.0):
@@ -580,7 +742,7 @@ class RidgeRegressor(_LinearEstimator):
     Parameters
     ----------
     alpha : float, default=1.0
-        The L2 penalty: minimises ||y - Xw||^2 + alpha ||w||^2 (alpha >= 0).""" + _LINEAR_DOC
+        The L2 penalty: minimises ||y - Xw||^2 + alpha ||w||^2 (alpha >= 0)."""
     _model_name = "ridge"
 
     def __init__(self, alpha=1.0):
@@ -599,7 +761,7 @@ class LassoRegressor(_LinearEstimator):
         The most coordinate-descent sweeps.
     tol : float, default=1e-4
         Stop once a sweep changes no coefficient by more than tol times the largest and the duality gap is below
-        tol times the centred ||y||^2.""" + _LINEAR_DOC
+        tol times the centred ||y||^2."""
     _model_name = "lasso"
 
     def __init__(self, alpha=1.0, max_iter=1000, tol=1e-4):
@@ -621,7 +783,7 @@ class ElasticNetRegressor(_LinearEstimator):
     max_iter : int, default=1000
         The most coordinate-descent sweeps.
     tol : float, default=1e-4
-        The stopping tolerance (see LassoRegressor).""" + _LINEAR_DOC
+        The stopping tolerance (see LassoRegressor)."""
     _model_name = "elastic_net"
 
     def __init__(self, alpha=1.0, l1_ratio=0.5, max_iter=1000, tol=1e-4):
@@ -649,8 +811,7 @@ class ElasticNetCVRegressor(_LinearEstimator):
     max_iter : int, default=1000
         The most coordinate-descent sweeps per fit.
     tol : float, default=1e-4
-        The stopping tolerance (see LassoRegressor).""" + _LINEAR_DOC + """ alpha_ and l1_ratio_ (chosen,
-    per output where there are several)."""
+        The stopping tolerance (see LassoRegressor)."""
     _model_name = "elastic_net_cv"
 
     def __init__(self, l1_ratio=(0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1), n_alphas=100, eps=1e-3, cv=5, max_iter=1000,
@@ -679,7 +840,7 @@ class PLSRegressor(_LinearEstimator):
     n_components : int, default=2
         Latent components, at most n_features.
     scale : bool, default=True
-        Divide the centred inputs and output by their standard deviations (n - 1) first.""" + _LINEAR_DOC
+        Divide the centred inputs and output by their standard deviations (n - 1) first."""
     _model_name = "pls"
 
     def __init__(self, n_components=2, scale=True):
@@ -694,32 +855,86 @@ class PCRRegressor(_LinearEstimator):
     Parameters
     ----------
     n_components : int, default=2
-        Principal components regressed on, at most min(n_samples, n_features).""" + _LINEAR_DOC
+        Principal components regressed on, at most min(n_samples, n_features)."""
     _model_name = "pcr"
 
     def __init__(self, n_components=2):
         self.n_components = n_components
 
+    def _more_tags(self):
+        # a few principal components may explain y poorly (check_regressors_train's R^2 > 0.5 on iris), as
+        # scikit-learn's own make_pipeline(StandardScaler(), PCA(k), LinearRegression()), which it equals
+        return {"allow_nan": True, "multioutput": True, "poor_score": True}
+
 
 # --------------------------------------------------------------------------------------------- sequences
 
 Sequences = namedtuple("Sequences", "X y t lengths cells meta")
-Sequences.__doc__ = """Padded sequence arrays: X (n_cells, T, F) with NaN rows after each cell's last step,
-y (n_cells, T) or (n_cells, T, n_outputs) (NaN at padding), t (n_cells, T) step times (NaN at padding),
-lengths (n_cells,) real steps per cell, cells (the group keys, in order: "5-A"), meta (a DataFrame: the
-table's meta columns at each cell's first step: experiment, cell, temperature_c where present)."""
+Sequences.__doc__ = """Padded sequence arrays, what :func:`to_sequences` returns (a named tuple).
+
+Parameters
+----------
+X : numpy.ndarray
+    (n_cells, T, F), NaN rows after each cell's last step.
+y : numpy.ndarray
+    (n_cells, T) or (n_cells, T, n_outputs), NaN at padding.
+t : numpy.ndarray or None
+    (n_cells, T) step times in days (NaN at padding).
+lengths : numpy.ndarray
+    (n_cells,) int64: real steps per cell.
+cells : numpy.ndarray of str (object dtype)
+    The group keys, in order ("5-A"): an array, as the other fields.
+meta : pandas.DataFrame
+    The table's meta columns at each cell's first step: experiment, cell, temperature_c where present.
+
+Examples
+--------
+>>> s = to_sequences(batteryml.features(["pipeline=latent_ode_seq"]))  # doctest: +SKIP
+>>> s.X.shape, s.lengths  # doctest: +SKIP
+"""
 
 
-def to_sequences(frame, features=None, target=None, cell=("experiment", "cell"), time="days", order="set_index"):
-    """Group a table with one row per cell and step (the pipeline's table: batteryml.features(...) or the CSV
-    `batteryml features` writes) into padded Sequences, one sequence per `cell` key (a column, or a tuple of
-    columns: those present are used), its steps sorted by `order` (a column; None keeps the table's order).
+def to_sequences(frame: Any, features: Union[None, str, Sequence[str]] = None,
+                 target: Union[None, str, Sequence[str]] = None,
+                 cell: Union[str, Sequence[str]] = ("experiment", "cell"),
+                 time: Optional[str] = "days", order: Optional[str] = "set_index") -> Sequences:
+    """Group a table with one row per cell and step into padded sequences, one per cell.
 
-    features, target: a column name or a list of them (default: the table's .attrs["features"] and
-    .attrs["targets"], as batteryml.features sets them); a string target gives y (n_cells, T), a list
-    (n_cells, T, n_outputs). time: the column of the step times in days (None: no times). Where a name is
-    both a meta column and a feature (days with include_days), the features and targets take its last
-    column and cell, time and order its first."""
+    The table is the pipeline's (batteryml.features(...) or the CSV `batteryml features` writes). Where a name
+    is both a meta column and a feature (days with include_days), the features and targets take its last
+    column and cell, time and order its first.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    features : str or list of str, optional
+        The feature columns (default: ``frame.attrs["features"]``, as batteryml.features sets it).
+    target : str or list of str, optional
+        The target column(s) (default: ``frame.attrs["targets"]``); a string gives y (n_cells, T), a list
+        (n_cells, T, n_outputs).
+    cell : str or tuple of str, default ("experiment", "cell")
+        The column(s) naming a sequence (those present are used).
+    time : str or None, default "days"
+        The column of the step times in days (None: no times).
+    order : str or None, default "set_index"
+        The column the steps are sorted by (None keeps the table's order).
+
+    Returns
+    -------
+    Sequences
+        X, y, t, lengths, cells, meta.
+
+    Raises
+    ------
+    ValueError
+        Not a DataFrame, a column that is not there, no rows.
+
+    Examples
+    --------
+    >>> t = batteryml.features(["pipeline=latent_ode_seq"])  # doctest: +SKIP
+    >>> X, y, t, lengths, cells, meta = to_sequences(t)  # doctest: +SKIP
+    """
     import pandas as pd
     if not isinstance(frame, pd.DataFrame):
         raise ValueError("to_sequences needs a pandas DataFrame, got %s" % type(frame).__name__)
@@ -775,7 +990,8 @@ def to_sequences(frame, features=None, target=None, cell=("experiment", "cell"),
     mcols = [i for i, c in enumerate(cols) if c in keys or c in ("experiment", "cell", "temperature_c")]
     mcols = [i for i in mcols if cols.index(cols[i]) == i]  # first of duplicated names
     meta = frame.iloc[[g[0] for g in groups], mcols].reset_index(drop=True)
-    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths, names, meta)
+    return Sequences(X, y[:, :, 0] if isinstance(target, str) else y, t if time else None, lengths,
+                     np.asarray(names, dtype=object), meta)
 
 
 def _as_steps(a, what, n=None, T=None, allow_nan=True):
@@ -904,15 +1120,42 @@ class _SequenceEstimator(_BMLEstimator):
             y = np.zeros(x.shape[:2] + (self.n_outputs_,))
         return CSamples(x, np.ascontiguousarray(y), fnames, tnames, mask=d["mask"], t=d["t"], cells=cells)
 
-    def fit(self, X, y, t=None, lengths=None, eval_set=None, feature_names=None, target_names=None, cells=None,
-            on_epoch=None):
-        """Fit on sequences X (n_cells, T, F) and y (n_cells, T) or (n_cells, T, n_outputs); t (n_cells, T) the
-        step times in days (required by the ODE models unless time_feature names the feature that holds them);
-        lengths (n_cells,) the real steps per cell (default: a step is padding when its row of X is all NaN).
-        eval_set: [(X_val, y_val)] or [(X_val, y_val, t_val)] or [(X_val, y_val, t_val, lengths_val)]:
-        validation cells for early stopping (patience). feature_names, target_names, cells: names kept with the
-        model. on_epoch(epoch, epochs, train_loss, val_loss or None) is called after every epoch. Returns
-        self."""
+    def fit(self, X: Any, y: Any, t: Any = None, lengths: Any = None, eval_set: Any = None,
+            feature_names: Optional[Sequence[str]] = None, target_names: Union[None, str, Sequence[str]] = None,
+            cells: Optional[Sequence[str]] = None, on_epoch: Optional[Any] = None) -> Any:
+        """Fit on sequences, one per cell.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_cells, T, F), or a list of (T_i, F) arrays
+            The features per step; padded steps at the end of each cell.
+        y : array-like of shape (n_cells, T) or (n_cells, T, n_outputs)
+            The targets per step.
+        t : array-like of shape (n_cells, T), optional
+            The step times in days (required by the ODE models unless time_feature names the feature that
+            holds them).
+        lengths : array-like of shape (n_cells,), optional
+            The real steps per cell (default: a step is padding when its row of X is all NaN).
+        eval_set : list of one tuple, optional
+            [(X_val, y_val)], [(X_val, y_val, t_val)] or [(X_val, y_val, t_val, lengths_val)]: validation
+            cells for early stopping (patience).
+        feature_names, target_names, cells : list of str, optional
+            Names kept with the model.
+        on_epoch : callable, optional
+            on_epoch(epoch, epochs, train_loss, val_loss or None), called after every epoch.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            Shapes or values that cannot be fitted (padding inside a sequence, NaN targets at real steps).
+        KeyboardInterrupt
+            Ctrl-C: the fit stops at the next mini-batch.
+        """
         self._reset()
         d = self._steps(X, y, t, lengths, fit=True, feature_names=feature_names)
         n, T, F = d["x"].shape
@@ -971,23 +1214,74 @@ class _SequenceEstimator(_BMLEstimator):
         out[d["mask"] == 0] = np.nan
         return out
 
-    def predict(self, X, t=None, lengths=None):
-        """Predictions (n_cells, T) (one output fitted from a 2-d y) or (n_cells, T, n_outputs); NaN at padded
-        steps. X, t and lengths as in fit."""
+    def predict(self, X: Any, t: Any = None, lengths: Any = None) -> np.ndarray:
+        """Predict every step of every cell.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_cells, T, F)
+            As in fit.
+        t : array-like of shape (n_cells, T), optional
+            As in fit.
+        lengths : array-like of shape (n_cells,), optional
+            As in fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_cells, T) (one output fitted from a 2-d y) or (n_cells, T, n_outputs); NaN at padded steps.
+        """
         out = self._call(lib.bml_model_predict_samples, X, t, lengths, lambda T: self.n_outputs_)
         return out[:, :, 0] if self._y_ndim == 2 else out
 
-    def score(self, X, y, t=None, lengths=None, sample_weight=None):
-        """R^2 over the real steps of every cell (uniform average over outputs)."""
+    def score(self, X: Any, y: Any, t: Any = None, lengths: Any = None, sample_weight: Any = None) -> float:
+        """R^2 over the real steps of every cell (uniform average over outputs).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_cells, T, F)
+            As in fit.
+        y : array-like of shape (n_cells, T) or (n_cells, T, n_outputs)
+            The true targets.
+        t : array-like of shape (n_cells, T), optional
+            As in fit.
+        lengths : array-like of shape (n_cells,), optional
+            As in fit.
+        sample_weight : array-like, optional
+            One weight per real step.
+
+        Returns
+        -------
+        float
+        """
         d = self._steps(X, y, t, lengths)
         p = self.predict(X, t, lengths)
         p = p.reshape(p.shape[0], p.shape[1], -1)
         real = d["mask"] != 0
         return r2_score(d["y"][real], p[real], sample_weight=sample_weight)
 
-    def attention(self, X, t=None, lengths=None):
-        """Head-averaged self-attention weights (n_cells, T, T), query step x key step (NaN rows at padded
-        queries; padded keys weigh 0). Only models with attention (not NeuralODERegressor)."""
+    def attention(self, X: Any, t: Any = None, lengths: Any = None) -> np.ndarray:
+        """Head-averaged self-attention weights, query step x key step (models with attention only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_cells, T, F)
+            As in fit.
+        t : array-like of shape (n_cells, T), optional
+            As in fit.
+        lengths : array-like of shape (n_cells,), optional
+            As in fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_cells, T, T); NaN rows at padded queries, padded keys weigh 0.
+
+        Raises
+        ------
+        batteryml.Error
+            The model has no attention (NeuralODERegressor).
+        """
         if not self._has_attention:
             raise Error("model %s has no attention weights" % self._model_name)
         out = self._call(lib.bml_model_attention, X, t, lengths, lambda T: T)
@@ -1014,7 +1308,7 @@ _TIME_DOC = """
 
 class LSTMAttentionRegressor(_SequenceEstimator):
     """2-layer bidirectional LSTM -> multi-head self-attention -> LayerNorm -> per-step head: the library's
-    `lstm_attn` model (configs/model/lstm_attn.yaml). attention(X) gives the attention weights.""" + _TRAIN_DOC
+    `lstm_attn` model (configs/model/lstm_attn.yaml). attention(X) gives the attention weights."""
     _model_name = "lstm_attn"
     _has_attention = True
 
@@ -1053,8 +1347,23 @@ class CNNLSTMRegressor(LSTMAttentionRegressor):
 class _LatentODEEstimator(_SequenceEstimator):
     _needs_time = True
 
-    def latent(self, X, t=None, lengths=None):
-        """Latent trajectories (n_cells, T, latent size) of the ODE solve (NaN at padded steps)."""
+    def latent(self, X: Any, t: Any = None, lengths: Any = None) -> np.ndarray:
+        """Latent trajectories of the ODE solve.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_cells, T, F)
+            As in fit.
+        t : array-like of shape (n_cells, T), optional
+            As in fit.
+        lengths : array-like of shape (n_cells,), optional
+            As in fit.
+
+        Returns
+        -------
+        numpy.ndarray
+            (n_cells, T, latent size); NaN at padded steps.
+        """
         check_is_fitted(self)
         dim = lib.bml_model_latent_dim(self._model.ptr)
         return self._call(lib.bml_model_latent, X, t, lengths, lambda T: dim)
@@ -1064,7 +1373,7 @@ class NeuralODERegressor(_LatentODEEstimator):
     """Latent neural ODE: encoder MLP on the first step -> dz/dt = MLP([z, t]) solved over the step times ->
     per-step decoder: the library's `neural_ode` model (configs/model/neural_ode.yaml). Needs t (days since
     any origin: each cell's times are shifted to start at 0 and scaled by the longest training span).
-    latent(X, t) gives the latent trajectories.""" + _TRAIN_DOC + _TIME_DOC
+    latent(X, t) gives the latent trajectories."""
     _model_name = "neural_ode"
 
     def __init__(self, latent_dim=32, hidden_dim=64, solver="dopri5", rtol=1e-3, atol=1e-4, use_adjoint=False,
@@ -1102,8 +1411,7 @@ class NeuralODERegressor(_LatentODEEstimator):
 class ACLARegressor(_LatentODEEstimator):
     """ACLA: attention block -> CNN-LSTM encoder -> augmented neural ODE over the step times -> per-step head:
     the library's `acla` model (configs/model/acla.yaml; made for the three degradation modes as outputs).
-    Needs t. attention(X, t) and latent(X, t) give the attention weights and latent trajectories.""" + _TRAIN_DOC + \
-        _TIME_DOC
+    Needs t. attention(X, t) and latent(X, t) give the attention weights and latent trajectories."""
     _model_name = "acla"
     _has_attention = True
 
@@ -1146,17 +1454,111 @@ class ACLARegressor(_LatentODEEstimator):
         self.random_state = random_state
         self.time_feature = time_feature
 
+# --------------------------------------------------------------------------------------------- help
+
+_PY_TYPES = {"int": "int", "double": "float", "bool": "bool", "string": "str", "list": "sequence of float"}
+_PY_ONLY = {
+    "random_state": ("int, RandomState or None", "The study's seed (``seed=`` of the configuration): it seeds the "
+                     "network where its own seed is -1, as `batteryml run` does; None: 42."),
+    "time_feature": ("int, str or None", "Python only, not saved with the model: the index or name of the feature "
+                     "of X that holds the step times in days, used where t is not given; with it scikit-learn's "
+                     "cross_val_score, GridSearchCV and Pipeline, which hand over X and y only, work with this model "
+                     "(pipeline latent_ode_seq has `days` as its last feature)."),
+}
+_EXAMPLE_STATIC = """>>> t = batteryml.features(["data.experiment=5"])  # doctest: +SKIP
+>>> X, y = t[t.attrs["features"]], t["soh"]  # doctest: +SKIP
+>>> m = batteryml.{name}().fit(X, y)  # doctest: +SKIP
+>>> m.predict(X)  # doctest: +SKIP"""
+_EXAMPLE_SEQ = """>>> from batteryml.estimators import to_sequences  # doctest: +SKIP
+>>> s = to_sequences(batteryml.features(["pipeline=latent_ode_seq"]))  # doctest: +SKIP
+>>> m = batteryml.{name}(epochs=20).fit(s.X, s.y, t=s.t, lengths=s.lengths)  # doctest: +SKIP
+>>> m.predict(s.X, t=s.t, lengths=s.lengths)  # doctest: +SKIP"""
+
+
+def _registry_params(model_name):
+    for i in range(lib.bml_model_registry_count()):
+        if string(lib.bml_model_registry_name(i)) == model_name:
+            pp = ffi.new("bml_param_info **")
+            n = lib.bml_model_registry_params(i, pp)
+            return {string(pp[0][k].key): (string(pp[0][k].type), string(pp[0][k].help)) for k in range(n)}
+    return {}
+
+
+def _numpydoc(cls, notes=""):
+    """cls.__doc__ as numpydoc: its own text, a Parameters section generated from the library's parameter table
+    (bml_model_registry_params: type and help; defaults from the signature) where the text has none, Notes and
+    Examples."""
+    import inspect
+    own = inspect.cleandoc(cls.__doc__ or "")
+    parts = [own]
+    if "\nParameters\n---" not in "\n" + own:
+        table = _registry_params(cls._model_name)
+        lines = ["Parameters", "----------"]
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            if name == "self":
+                continue
+            kind, text = table.get(name, (None, None))
+            if name in _PY_ONLY and (kind is None or name == "random_state" and cls._model_name != "lgbm"):
+                kind, text = _PY_ONLY[name]
+            else:
+                kind = _PY_TYPES.get(kind, kind or "object")
+            if name == "hidden_dims":
+                kind = "sequence of int"
+            lines.append("%s : %s, default=%r" % (name, kind, p.default))
+            lines.append("    " + (text or "").rstrip(".") + ".")
+        parts.append("\n".join(lines))
+    if notes:
+        parts.append("Notes\n-----\n" + inspect.cleandoc(notes))
+    example = _EXAMPLE_SEQ if issubclass(cls, _SequenceEstimator) else _EXAMPLE_STATIC
+    parts.append("Examples\n--------\n" + example.format(name=cls.__name__))
+    cls.__doc__ = "\n\n".join(parts)
+
+
+for _cls in (GBDTRegressor, MLPRegressor):
+    _numpydoc(_cls)
+for _cls in (OLSRegressor, RidgeRegressor, LassoRegressor, ElasticNetRegressor, PLSRegressor, PCRRegressor):
+    _numpydoc(_cls, _LINEAR_DOC)
+_numpydoc(ElasticNetCVRegressor, _LINEAR_DOC + " alpha_ and l1_ratio_ (chosen, per output where there are several).")
+_numpydoc(LSTMAttentionRegressor, _TRAIN_DOC)
+CNNLSTMRegressor.__doc__ = CNNLSTMRegressor.__doc__.replace(" Parameters as LSTMAttentionRegressor's.", "")
+_numpydoc(CNNLSTMRegressor, _TRAIN_DOC)
+_numpydoc(NeuralODERegressor, _TRAIN_DOC + _TIME_DOC)
+_numpydoc(ACLARegressor, _TRAIN_DOC + _TIME_DOC)
+del _cls
+
 
 _CLASSES = {c._model_name: c for c in (GBDTRegressor, MLPRegressor, OLSRegressor, RidgeRegressor, LassoRegressor,
                                        ElasticNetRegressor, ElasticNetCVRegressor, PLSRegressor, PCRRegressor,
                                        LSTMAttentionRegressor, CNNLSTMRegressor, NeuralODERegressor, ACLARegressor)}
 
 
-def load_model(path):
-    """The fitted estimator saved in model directory `path`: by save(), or by `batteryml run` (<run>/model/, or
-    <run>/model/<fold>/ for LOCO runs). Its class follows the saved model's name; its parameters are the saved
-    ones; preprocess.json, where present, restores the inputs' preprocessing. Raises batteryml.Error for a
-    missing, corrupt (checksums) or foreign folder."""
+def load_model(path: Union[str, "os.PathLike[str]"]) -> Any:
+    """The fitted estimator saved in a model directory.
+
+    Saved by save(), or by `batteryml run` (<run>/model/, or <run>/model/<fold>/ for LOCO runs). Its class
+    follows the saved model's name; its parameters are the saved ones; preprocess.json, where present,
+    restores the inputs' preprocessing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model directory.
+
+    Returns
+    -------
+    estimator
+        A fitted GBDTRegressor, MLPRegressor, ... (the class of the saved model).
+
+    Raises
+    ------
+    batteryml.Error
+        A missing, corrupt (checksums) or foreign folder.
+
+    Examples
+    --------
+    >>> m = batteryml.load_model("runs/<run>/model/E5-A")  # doctest: +SKIP
+    >>> m.predict(X)  # doctest: +SKIP
+    """
     path = os.fspath(path)
     model = _load_c_model(path)
     cls = _CLASSES.get(model.name)

@@ -7,13 +7,19 @@ configs/ folder of the source tree (beside this package, or beside the build fol
 from). Relative data paths of the configs are looked up
 from the working directory, then from the folder above the config folder (where the shipped data lives).
 """
+from __future__ import annotations
+
 import json
 import os
 import sys
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ._lib import Error, call_cancellable, check, ffi, lib, library_path, string, take_string
 
 __all__ = ["run", "load_run", "Run", "config_dir"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+Overrides = Union[None, str, Sequence[str], Dict[str, Any]]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,8 +30,32 @@ def _has_config(d):
     return os.path.isfile(os.path.join(d, "config.yaml"))
 
 
-def config_dir(config_dir=None):
-    """The configuration folder a study would use (see the module's docstring for the order)."""
+def config_dir(config_dir: Optional[PathLike] = None) -> str:
+    """The configuration folder a study would use.
+
+    Found as the program finds it: the argument, $BATTERYML_CONFIG_DIR, ./configs (when it holds config.yaml),
+    the installed library's <prefix>/share/batteryml/configs, then the source tree's configs/.
+
+    Parameters
+    ----------
+    config_dir : str or os.PathLike, optional
+        A folder to use (checked to exist).
+
+    Returns
+    -------
+    str
+        The folder.
+
+    Raises
+    ------
+    batteryml.Error
+        The given folder does not exist, or none is found.
+
+    Examples
+    --------
+    >>> batteryml.config_dir()  # doctest: +SKIP
+    '/usr/local/share/batteryml/configs'
+    """
     if config_dir is not None:
         d = os.fspath(config_dir)
         if not os.path.isdir(d):
@@ -265,19 +295,49 @@ def _opts(base_dir, reporter, write_run_dir):
 
 # ---- running a study ----------------------------------------------------------------------------------
 
-def run(overrides=(), config_dir=None, *, config_file=None, log=None, progress=None, verbose=False, quiet=False):
+def run(overrides: Overrides = (), config_dir: Optional[PathLike] = None, *, config_file: Optional[PathLike] = None,
+        log: Union[None, bool, Callable[[str], None]] = None, progress: Any = None, verbose: bool = False,
+        quiet: bool = False) -> "Run":
     """Run the study the configuration describes, as `batteryml run` does, and return its `Run`.
 
-    overrides: `key=value` strings (["model=mlp", "split=loco", "training.epochs=50"]) or a dict.
-    config_dir: the configuration folder (default: found as the program finds it).
-    config_file: a resolved configuration (a run's config.yaml) to start from, as --config-file.
-    log: None prints the stage lines ([1/7] load ...) on stdout; False drops them; a callable receives each.
-    progress: None shows training progress as one updating line on a terminal or in a notebook (nothing
-      otherwise); True forces it; False switches it off; a callable(epoch, epochs, train_loss, val_loss)
-      receives each epoch instead.
-    verbose: one printed line per epoch instead of the updating line. quiet: nothing printed.
     The run folder is written under the configuration's output_dir (run.dir). The GIL is released while the
     library works: other Python threads run meanwhile.
+
+    Parameters
+    ----------
+    overrides : list of str, str or dict
+        `key=value` strings (["model=mlp", "split=loco", "training.epochs=50"]) or a dict.
+    config_dir : str or os.PathLike, optional
+        The configuration folder (default: found as the program finds it).
+    config_file : str or os.PathLike, optional
+        A resolved configuration (a run's config.yaml) to start from, as --config-file.
+    log : None, False or callable, optional
+        None prints the stage lines ([1/7] load ...) on stdout; False drops them; a callable receives each.
+    progress : None, bool or callable, optional
+        None shows training progress as one updating line on a terminal or in a notebook (nothing
+        otherwise); True forces it; False switches it off; a callable(epoch, epochs, train_loss, val_loss)
+        receives each epoch instead.
+    verbose : bool, default False
+        One printed line per epoch instead of the updating line.
+    quiet : bool, default False
+        Nothing printed.
+
+    Returns
+    -------
+    Run
+        The run folder written.
+
+    Raises
+    ------
+    batteryml.Error
+        A bad configuration, data that does not read, a model that fails; nothing is left written.
+    KeyboardInterrupt
+        Ctrl-C: the study stops at its next stage, fold, mini-batch or boosting round; nothing is left written.
+
+    Examples
+    --------
+    >>> r = batteryml.run(["model=mlp", "split=loco", "training.epochs=50"])  # doctest: +SKIP
+    >>> r.metrics["overall"]["soh"]["rmse"]  # doctest: +SKIP
     """
     cfg = _Config(overrides, config_dir, config_file)
     reporter = _Reporter(log=log, progress=progress, verbose=verbose, quiet=quiet)
@@ -302,8 +362,27 @@ def run(overrides=(), config_dir=None, *, config_file=None, log=None, progress=N
     return r
 
 
-def load_run(dir):
-    """Open a saved run folder (what `batteryml run` or `batteryml.run` wrote)."""
+def load_run(dir: PathLike) -> "Run":
+    """Open a saved run folder (what `batteryml run` or `batteryml.run` wrote).
+
+    Parameters
+    ----------
+    dir : str or os.PathLike
+        The run folder.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    batteryml.Error
+        No such folder, or no metrics.json in it.
+
+    Examples
+    --------
+    >>> batteryml.load_run("runs/20261207-101500-lgbm").predictions  # doctest: +SKIP
+    """
     return Run(dir)
 
 
@@ -390,13 +469,30 @@ def _prediction_frame(rows, pred):
 class Run:
     """A run folder and what it holds. DataFrames are read when first asked for and kept.
 
-    dir: the folder. config: the resolved configuration (dict of dotted keys to strings). metrics: the
-    metrics.json content (dict). predictions: predictions.csv. shap: shap.csv (None without one).
-    importance: importance.csv (None). history: the training curves, step_metrics.csv (None for models
-    that do not train by epochs). attention: attention.csv (None). figures: the figure files (paths).
-    log: the stage lines the study printed (runs made in this process)."""
+    Parameters
+    ----------
+    dir : str or os.PathLike
+        The run folder (it holds metrics.json).
 
-    def __init__(self, dir):
+    Attributes
+    ----------
+    dir : str
+        The folder.
+    log : list of str
+        The stage lines the study printed (runs made in this process).
+
+    Raises
+    ------
+    batteryml.Error
+        No such folder, or no metrics.json in it.
+
+    Examples
+    --------
+    >>> r = batteryml.Run("runs/20261207-101500-lgbm")  # doctest: +SKIP
+    >>> r.metrics["overall"], r.predictions.head(), r.figures  # doctest: +SKIP
+    """
+
+    def __init__(self, dir: PathLike) -> None:
         d = os.fspath(dir)
         if not os.path.isdir(d):
             raise Error("%s: no such run folder" % d, "BML_ERR_NOT_FOUND")
@@ -406,10 +502,22 @@ class Run:
         self.log = []
         self._cache = {}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Run(%r)" % self.dir
 
-    def path(self, name):
+    def path(self, name: str) -> str:
+        """A file of the run folder.
+
+        Parameters
+        ----------
+        name : str
+            The file's name inside the folder ("metrics.json", "figures/pred_vs_true.png").
+
+        Returns
+        -------
+        str
+            dir/name.
+        """
         return os.path.join(self.dir, name)
 
     def _csv(self, name, required):
@@ -424,7 +532,13 @@ class Run:
         return self._cache[name]
 
     @property
-    def metrics(self):
+    def metrics(self) -> Any:
+        """metrics.json as a dict (overall, per temperature, per cell, per fold).
+
+        Returns
+        -------
+        dict
+        """
         if "metrics" not in self._cache:
             p = self.path("metrics.json")
             try:
@@ -435,7 +549,13 @@ class Run:
         return self._cache["metrics"]
 
     @property
-    def config(self):
+    def config(self) -> Any:
+        """The resolved configuration: dotted keys to their text.
+
+        Returns
+        -------
+        dict
+        """
         if "config" not in self._cache:
             out = ffi.new("bml_config **")
             check(lib.bml_config_load_resolved(_cstr(self.path("config.yaml")), ffi.NULL, ffi.NULL, 0, out))
@@ -444,40 +564,94 @@ class Run:
         return self._cache["config"]
 
     @property
-    def predictions(self):
+    def predictions(self) -> Any:
+        """predictions.csv.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         return self._csv("predictions.csv", True)
 
     @property
-    def shap(self):
+    def shap(self) -> Any:
+        """shap.csv (None without one).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
         return self._csv("shap.csv", False)
 
     @property
-    def importance(self):
+    def importance(self) -> Any:
+        """importance.csv (None without one).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
         return self._csv("importance.csv", False)
 
     @property
-    def history(self):
+    def history(self) -> Any:
+        """The training curves, step_metrics.csv (None for models that do not train by epochs).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
         return self._csv("step_metrics.csv", False)
 
     @property
-    def attention(self):
+    def attention(self) -> Any:
+        """attention.csv (None without one).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+        """
         return self._csv("attention.csv", False)
 
     @property
-    def figures(self):
+    def figures(self) -> Any:
+        """The figure files (PNG and SVG) of the run's figures/ folder.
+
+        Returns
+        -------
+        list of str
+        """
         d = self.path("figures")
         if not os.path.isdir(d):
             return []
         return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith((".png", ".svg")))
 
-    def predict(self, data, fold=None, out=None, *, log=False):
-        """Predict with this run's model on new data (a Performance Summary file or folder, or a table with
-        the run's columns), as `batteryml predict --run DIR --data PATH`. Returns the predictions as a
-        DataFrame, the one pandas reads from the program's file (the same columns, dtypes and values: the file
-        writes every number so that it reads back as the same double); `.attrs["metrics"]` holds the
-        metrics (dict) when every target is present, else None.
-        fold: the model of a multi-fold run to use (e.g. "E5-A"); out: also write the CSV there (the
-        program's file, byte for byte; the frame is then read from it)."""
+    def predict(self, data: PathLike, fold: Optional[str] = None, out: Optional[PathLike] = None, *,
+                log: Union[bool, Callable[[str], None]] = False) -> Any:
+        """Predict with this run's model on new data, as `batteryml predict --run DIR --data PATH`.
+
+        Parameters
+        ----------
+        data : str or os.PathLike
+            A Performance Summary file or folder, or a table with the run's columns.
+        fold : str, optional
+            The model of a multi-fold run to use (e.g. "E5-A").
+        out : str or os.PathLike, optional
+            Also write the CSV there (the program's file, byte for byte; the frame is then read from it).
+        log : bool or callable, default False
+            The library's line: False drops it, True prints it, a callable receives it.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The predictions, the frame pandas reads from the program's file (the same columns, dtypes and
+            values); ``.attrs["metrics"]`` holds the metrics (dict) when every target is present, else None.
+
+        Raises
+        ------
+        batteryml.Error
+            Data that does not read or lacks the run's columns, a fold that is not there.
+        """
         reporter = _Reporter(log=log, progress=False)
         opts, keep = _opts(None, reporter, False)
         metrics = ffi.new("char **")
@@ -505,13 +679,110 @@ class Run:
         df.attrs["metrics"] = json.loads(text) if text else None
         return df
 
-    def plot(self):
-        """(Re)draw the run's figures into dir/figures; returns their paths."""
+    def metrics_frame(self) -> Any:
+        """metrics.json as one tidy table: one row per (scope, group, target, metric).
+
+        Returns
+        -------
+        pandas.DataFrame
+            scope ("overall", "per_temperature", "per_cell", "fold"), group (the temperature, the cell or the
+            fold's name; "" for overall), target, metric (n, rmse, mae, mape, r2, max_abs_error), value
+            (float64).
+
+        Raises
+        ------
+        batteryml.Error
+            metrics.json does not read.
+
+        Examples
+        --------
+        >>> m = run.metrics_frame()  # doctest: +SKIP
+        >>> m[(m.scope == "per_cell") & (m.metric == "rmse")]  # doctest: +SKIP
+        """
+        import pandas as pd
+        m = self.metrics
+        rows: List[Any] = []
+
+        def add(scope: str, group: str, by_target: Any) -> None:
+            if not isinstance(by_target, dict):
+                return
+            for target, vals in by_target.items():
+                if not isinstance(vals, dict):
+                    continue
+                for metric, v in vals.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        rows.append((scope, group, target, metric, float(v)))
+        add("overall", "", m.get("overall"))
+        for scope in ("per_temperature", "per_cell"):
+            for group, by_target in (m.get(scope) or {}).items():
+                add(scope, str(group), by_target)
+        for fold in m.get("folds") or []:
+            if isinstance(fold, dict):
+                add("fold", str(fold.get("name", "")), fold.get("metrics"))
+        df = pd.DataFrame(rows, columns=["scope", "group", "target", "metric", "value"])
+        df["value"] = df["value"].astype("float64")
+        return df
+
+    def _repr_html_(self) -> str:
+        """The study, its headline metrics and its figures (small, inline), for Jupyter."""
+        import base64
+        import html
+        m = self.metrics
+        study = m.get("study", {}) if isinstance(m, dict) else {}
+        head = ", ".join("%s=%s" % (k, html.escape(str(study[k]))) for k in ("model", "pipeline", "split", "data")
+                         if k in study)
+        out = ["<div><p><b>batteryml run</b> <code>%s</code><br>%s</p>" % (html.escape(self.dir), head)]
+        try:
+            f = self.metrics_frame()
+            o = f[f["scope"] == "overall"].pivot(index="target", columns="metric", values="value")
+            out.append(o.to_html(float_format=lambda x: "%.5g" % x))
+        except Exception as e:  # noqa: B902 - a display never raises
+            out.append("<p>metrics: %s</p>" % html.escape(str(e)))
+        for path in [p for p in self.figures if p.endswith(".png")][:6]:
+            try:
+                with open(path, "rb") as fh:
+                    data = base64.b64encode(fh.read()).decode("ascii")
+            except OSError:
+                continue
+            out.append('<img src="data:image/png;base64,%s" title="%s" style="width:260px;margin:2px">'
+                       % (data, html.escape(os.path.basename(path))))
+        out.append("</div>")
+        return "\n".join(out)
+
+    def plot(self) -> List[str]:
+        """(Re)draw the run's figures into dir/figures with the library (PNG and SVG).
+
+        Returns
+        -------
+        list of str
+            The figure files.
+
+        Raises
+        ------
+        batteryml.Error
+            A malformed run file, a figure that cannot be written.
+        """
         n = ffi.new("int *")
         check(lib.bml_run_plot(_cstr(self.dir, "run folder"), n))
         return self.figures
 
-    def report(self, out_path):
-        """Write the run's self-contained HTML report (as `batteryml report`); returns out_path."""
+    def report(self, out_path: PathLike) -> PathLike:
+        """Write the run's self-contained HTML report (as `batteryml report`).
+
+        Parameters
+        ----------
+        out_path : str or os.PathLike
+            The HTML file (written atomically).
+
+        Returns
+        -------
+        str or os.PathLike
+            out_path.
+
+        Raises
+        ------
+        batteryml.Error
+            The report cannot be written.
+        """
         check(lib.bml_run_report(_cstr(self.dir, "run folder"), _cstr(out_path, "out")))
         return out_path

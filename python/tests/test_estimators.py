@@ -386,7 +386,7 @@ def test_sequence_models_on_the_oxford_cells():
     order = np.argsort(seq.cells)  # cells in the order of their names, whatever the table's row order
     seq = seq._replace(X=seq.X[order], y=seq.y[order], t=seq.t[order], lengths=seq.lengths[order],
                        cells=[seq.cells[i] for i in order], meta=seq.meta.iloc[order].reset_index(drop=True))
-    assert list(seq.meta["experiment"].astype(str) + "-" + seq.meta["cell"]) == seq.cells
+    assert list(seq.meta["experiment"].astype(str) + "-" + seq.meta["cell"]) == list(seq.cells)
     assert seq.X.shape == (17, 16, 6) and sorted(seq.lengths) == sorted(d["mask"].sum(axis=1).astype(int))
     temp = seq.meta["temperature_c"].to_numpy()
     tr, ev = temp != 25, temp == 25
@@ -585,7 +585,8 @@ def test_to_sequences_from_the_features_table():
     table = pd.concat([meta, feats, pd.DataFrame({"soh": [1.0, 0.9, 1.0, 1.0, 0.95]})], axis=1)
     table.attrs["features"], table.attrs["targets"] = ["r", "days"], ["soh"]
     s = to_sequences(table)
-    assert s.cells == ["1-B", "1-A", "5-A"] and list(s.lengths) == [1, 2, 2]
+    assert list(s.cells) == ["1-B", "1-A", "5-A"] and list(s.lengths) == [1, 2, 2]
+    assert isinstance(s.cells, np.ndarray)  # an array, as the other fields (issue 23: it was a list)
     assert s.X.shape == (3, 2, 2) and s.y.shape == (3, 2)
     assert_array_equal(s.X[1], [[3, 100], [2, 120]])  # sorted by set_index; days the feature column
     assert_array_equal(s.t[1], [0, 20])  # days the meta column
