@@ -13,6 +13,7 @@
 #ifndef BATTERYML_H
 #define BATTERYML_H
 
+#include "batteryml/components.h"
 #include "batteryml/config.h"
 #include "batteryml/cycler.h"
 #include "batteryml/dataset.h"

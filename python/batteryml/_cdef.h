@@ -15,6 +15,23 @@ typedef struct {
     const char *default_value;
     const char *help;
 } bml_param_info;
+typedef enum {
+    BML_KIND_MODEL = 0,
+    BML_KIND_PIPELINE,
+    BML_KIND_SPLIT,
+    BML_KIND_DATA,
+    BML_KIND_FORMAT,
+    BML_KIND_TRACKER,
+    BML_KIND_LOSS,
+    BML_KIND_UNCERTAINTY,
+    BML_KIND_COUNT
+} bml_component_kind;
+ const char *bml_component_kind_name(bml_component_kind kind);
+ bml_status bml_component_kind_parse(const char *name, bml_component_kind *out);
+ size_t bml_component_count(bml_component_kind kind);
+ const char *bml_component_name(bml_component_kind kind, size_t i);
+ const char *bml_component_describe(bml_component_kind kind, size_t i);
+ size_t bml_component_params(bml_component_kind kind, size_t i, const bml_param_info **params);
 typedef struct bml_config bml_config;
  bml_status bml_config_compose(const char *config_dir, const char *const *overrides, size_t n_overrides,
                               bml_config **out);

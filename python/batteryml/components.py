@@ -7,31 +7,27 @@ from ._lib import Error, ffi, lib, string
 
 __all__ = ["list_components"]
 
-_KINDS = {
-    "model": ("bml_model_registry_count", "bml_model_registry_name", "bml_model_registry_describe",
-              "bml_model_registry_params"),
-    "pipeline": ("bml_pipeline_registry_count", "bml_pipeline_registry_name", "bml_pipeline_registry_describe",
-                 "bml_pipeline_registry_params"),
-    "split": ("bml_split_registry_count", "bml_split_registry_name", "bml_split_registry_describe",
-              "bml_split_registry_params"),
-}
-_ALIASES = {"models": "model", "pipelines": "pipeline", "splits": "split"}
+_KINDS = ("models", "pipelines", "splits", "data", "formats", "trackers", "losses", "uncertainty")
+_SINGULAR = {"models": "model", "pipelines": "pipeline", "splits": "split", "data": "data", "formats": "format",
+             "trackers": "tracker", "losses": "loss", "uncertainty": "uncertainty"}
 
 
 def list_components(kind: Optional[str] = None) -> Any:
-    """The registered models, pipelines and splits with their parameters, as ``batteryml list KIND`` shows them.
+    """Every registered component of one kind (or of all kinds) with its parameters, as ``batteryml list KIND``
+    shows them, from the library's own tables.
 
     Parameters
     ----------
-    kind : {"model", "pipeline", "split"}, optional
-        One kind (plural names too); None: all three.
+    kind : str, optional
+        One of "models", "pipelines", "splits", "data" (data sources), "formats" (cycler files), "trackers",
+        "losses", "uncertainty" (interval methods); the singular works too. None: every kind.
 
     Returns
     -------
     pandas.DataFrame
-        One row per parameter (a component without parameters: one row with parameter None): kind, name,
-        description, parameter, type ("int", "double", "bool", "string", "list"), default (its text), help.
-        The order is the library's.
+        One row per parameter (a component without parameters: one row with parameter None): kind (singular),
+        name, description, parameter, type ("int", "double", "bool", "string", "list"), default (its text),
+        help. The order is the library's.
 
     Raises
     ------
@@ -45,23 +41,24 @@ def list_components(kind: Optional[str] = None) -> Any:
     """
     import pandas as pd
     if kind is None:
-        kinds = list(_KINDS)
+        kinds = list(range(len(_KINDS)))
     else:
-        k = _ALIASES.get(kind, kind) if isinstance(kind, str) else kind
-        if k not in _KINDS:
-            raise Error("list_components: kind must be one of model, pipeline, split, not %r" % (kind,),
-                        "BML_ERR_VALUE")
-        kinds = [k]
+        if not isinstance(kind, str):
+            raise Error("list_components: kind must be a string, not %r" % (kind,), "BML_ERR_VALUE")
+        k = ffi.new("bml_component_kind *")
+        if lib.bml_component_kind_parse(kind.encode(), k) != 0:
+            raise Error("list_components: kind must be one of %s, not %r" % (", ".join(_KINDS), kind), "BML_ERR_VALUE")
+        kinds = [int(k[0])]
     rows = []
     for k in kinds:
-        count, name, describe, params = (getattr(lib, f) for f in _KINDS[k])
-        for i in range(count()):
-            n_, d_ = string(name(i)), string(describe(i))
+        kname = _SINGULAR[string(lib.bml_component_kind_name(k))]
+        for i in range(lib.bml_component_count(k)):
+            n_, d_ = string(lib.bml_component_name(k, i)), string(lib.bml_component_describe(k, i))
             pp = ffi.new("bml_param_info **")
-            n = params(i, pp)
+            n = lib.bml_component_params(k, i, pp)
             if n == 0:
-                rows.append((k, n_, d_, None, None, None, None))
+                rows.append((kname, n_, d_, None, None, None, None))
             for j in range(n):
                 p = pp[0][j]
-                rows.append((k, n_, d_, string(p.key), string(p.type), string(p.default_value), string(p.help)))
+                rows.append((kname, n_, d_, string(p.key), string(p.type), string(p.default_value), string(p.help)))
     return pd.DataFrame(rows, columns=["kind", "name", "description", "parameter", "type", "default", "help"])

@@ -424,9 +424,9 @@ def test_interrupted_wait_outlasts_the_call(which):
 
 
 def test_list_components_equals_the_program(cli):
-    """list_components gives what `batteryml list models|pipelines|splits` prints: every name, parameter, type,
+    """list_components gives what `batteryml list KIND` prints for every kind: every name, parameter, type,
     default and help, from the same tables."""
-    for kind in ("models", "pipelines", "splits"):
+    for kind in ("models", "pipelines", "splits", "data", "formats", "trackers", "losses", "uncertainty"):
         p = subprocess.run([cli, "list", kind], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         df = batteryml.list_components(kind)
@@ -439,9 +439,9 @@ def test_list_components_equals_the_program(cli):
         for line, (_, r) in zip([ln for ln in p.stdout.splitlines() if ln.startswith("      ")], rows.iterrows()):
             assert ("default " + r["default"]) in line and line.rstrip().endswith(r["help"].rstrip())
     all_ = batteryml.list_components()
-    assert set(all_["kind"]) == {"model", "pipeline", "split"}
+    assert set(all_["kind"]) == {"model", "pipeline", "split", "data", "format", "tracker", "loss", "uncertainty"}
     with pytest.raises(Error, match="kind must be"):
-        batteryml.list_components("losses")
+        batteryml.list_components("widgets")
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -116,9 +116,11 @@ static const char *FEATURES_HELP =
     "empty fields.\n";
 
 static const char *LIST_HELP =
-    "Usage: batteryml list models|pipelines|splits|losses\n"
+    "Usage: batteryml list KIND\n"
     "\n"
-    "Lists the registered components with their parameters and defaults.\n";
+    "Lists the registered components of one kind with their parameters and defaults. KIND: models, pipelines,\n"
+    "splits, data (data sources), formats (cycler files), trackers, losses, uncertainty (interval methods);\n"
+    "the singular works too.\n";
 
 static const char *PLOT_HELP =
     "Usage: batteryml plot RUN_DIR\n"
@@ -723,45 +725,19 @@ static void print_params(const bml_param_info *p, size_t n) {
 
 static int cmd_list(const args_t *a) {
     if (a->help || !a->positional) return fputs(LIST_HELP, a->help ? stdout : stderr), a->help ? 0 : 2;
-    if (a->n_positionals > 1) return usage_error("list takes one of models, pipelines, splits, losses; unexpected", a->positionals[1]);
-    const char *what = a->positional;
-    const bml_param_info *p;
-    if (!strcmp(what, "models")) {
-        for (size_t i = 0; i < bml_model_registry_count(); i++) {
-            printf("  %-14s %s\n", bml_model_registry_name(i), bml_model_registry_describe(i));
-            size_t n = bml_model_registry_params(i, &p);
-            print_params(p, n);
-        }
-    } else if (!strcmp(what, "pipelines")) {
-        for (size_t i = 0; i < bml_pipeline_registry_count(); i++) {
-            printf("  %-14s %s\n", bml_pipeline_registry_name(i), bml_pipeline_registry_describe(i));
-            size_t n = bml_pipeline_registry_params(i, &p);
-            print_params(p, n);
-        }
-    } else if (!strcmp(what, "splits")) {
-        for (size_t i = 0; i < bml_split_registry_count(); i++) {
-            printf("  %-20s %s\n", bml_split_registry_name(i), bml_split_registry_describe(i));
-            size_t n = bml_split_registry_params(i, &p);
-            print_params(p, n);
-        }
-    } else if (!strcmp(what, "losses")) {
-        char *dir = NULL;
-        const char *cd = find_config_dir(a);
-        size_t n = strlen(cd) + 8;
-        dir = malloc(n);
-        if (!dir) return out_of_memory();
-        snprintf(dir, n, "%s/loss", cd);
-        DIR *d = opendir(dir);
-        free(dir);
-        if (!d) return fprintf(stderr, "batteryml: error: no loss configs in %s\n", cd), 1;
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            size_t l = strlen(e->d_name);
-            if (l > 5 && !strcmp(e->d_name + l - 5, ".yaml")) printf("  %.*s\n", (int)(l - 5), e->d_name);
-        }
-        closedir(d);
-    } else {
-        return usage_error("list what? (models, pipelines, splits, losses), not", what);
+    if (a->n_positionals > 1) return usage_error("list takes one kind of component; unexpected", a->positionals[1]);
+    bml_component_kind kind;
+    if (bml_component_kind_parse(a->positional, &kind) != BML_OK)
+        return usage_error("list what? (models, pipelines, splits, data, formats, trackers, losses, uncertainty), not",
+                           a->positional);
+    size_t width = 14;
+    for (size_t i = 0; i < bml_component_count(kind); i++)
+        if (strlen(bml_component_name(kind, i)) > width) width = strlen(bml_component_name(kind, i));
+    for (size_t i = 0; i < bml_component_count(kind); i++) {
+        const bml_param_info *p;
+        printf("  %-*s %s\n", (int)width, bml_component_name(kind, i), bml_component_describe(kind, i));
+        size_t n = bml_component_params(kind, i, &p);
+        print_params(p, n);
     }
     return 0;
 }

@@ -2,6 +2,8 @@
 #include "models/train_params.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,7 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
                          p->scheduler);
     if (bml__loss_parse(p->loss, &o->loss.kind) != 0)
         return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape, physics_informed)", what,
-                         p->loss);
+                         p->loss); /* the names of the table below */
     o->loss.delta = (float)p->loss_delta;
     o->loss.monotonicity = (float)p->loss_monotonicity_weight;
     o->loss.smoothness = (float)p->loss_smoothness_weight;
@@ -120,4 +122,47 @@ cJSON *bml__train_fit_info(size_t n_params, const bml_train_history *h) {
     cJSON_AddNumberToObject(o, "best_epoch", (double)h->best_epoch + 1);
     if (h->best_epoch >= 0) cJSON_AddNumberToObject(o, "best_val_loss", h->val_loss[h->best_epoch]);
     return o;
+}
+
+/* ------------------------------------------------------------------ the losses (the config's loss group) */
+/* Each loss with the loss_* training parameters it reads, which the loss group sets without the prefix
+ * (loss.delta -> loss_delta); parameter types and defaults from the training specs. */
+typedef struct {
+    bml__train_params train;
+} loss_holder;
+static const bml__param_spec train_specs[] = {BML__TRAIN_SPECS(loss_holder)};
+static const struct {
+    const char *name, *help;
+    const char *keys[2];
+} losses[] = {
+    {"mse", "mean squared error", {NULL, NULL}},
+    {"mae", "mean absolute error", {NULL, NULL}},
+    {"huber", "Huber loss: squared within delta of the target, linear beyond", {"loss_delta", NULL}},
+    {"mape", "mean absolute percentage error, |y| floored at epsilon", {"loss_epsilon", NULL}},
+    {"physics_informed", "MSE plus penalties on a rising and on a curving predicted trajectory (sequence models)",
+     {"loss_monotonicity_weight", "loss_smoothness_weight"}},
+};
+#define N_LOSSES (sizeof losses / sizeof *losses)
+static bml_param_info loss_info[N_LOSSES][2];
+static size_t loss_n_info[N_LOSSES];
+static pthread_once_t loss_once = PTHREAD_ONCE_INIT;
+
+static void loss_info_build(void) {
+    for (size_t i = 0; i < N_LOSSES; i++)
+        for (size_t k = 0; k < 2 && losses[i].keys[k]; k++)
+            for (size_t j = 0; j < sizeof train_specs / sizeof *train_specs; j++)
+                if (!strcmp(train_specs[j].key, losses[i].keys[k])) {
+                    bml__params_info(&train_specs[j], 1, &loss_info[i][loss_n_info[i]]);
+                    loss_info[i][loss_n_info[i]++].key = losses[i].keys[k] + 5; /* without loss_ */
+                }
+}
+
+size_t bml__loss_registry_count(void) { return N_LOSSES; }
+const char *bml__loss_registry_name(size_t i) { return i < N_LOSSES ? losses[i].name : NULL; }
+const char *bml__loss_registry_describe(size_t i) { return i < N_LOSSES ? losses[i].help : NULL; }
+size_t bml__loss_registry_params(size_t i, const bml_param_info **params) {
+    if (i >= N_LOSSES) return 0;
+    pthread_once(&loss_once, loss_info_build);
+    *params = loss_info[i];
+    return loss_n_info[i];
 }

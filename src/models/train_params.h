@@ -47,6 +47,13 @@ typedef struct {
      "lr-find: first rate (from 1e-20: the rates are single precision)"},    \
     {"lr_find_max_lr", BML__P_DOUBLE, offsetof(T, train.lr_find_max_lr), "1", 1e-20, 1e6, 0, "lr-find: last rate"}
 
+/* The registry of losses (the config's loss group): name, help line, the group's parameters (their keys without
+ * the loss_ prefix). Static storage, read-only: any thread may call these. */
+size_t bml__loss_registry_count(void);
+const char *bml__loss_registry_name(size_t i);
+const char *bml__loss_registry_describe(size_t i);
+size_t bml__loss_registry_params(size_t i, const bml_param_info **params);
+
 /* Validate scheduler and loss names and fill the trainer's options (what = model name for messages). */
 bml_status bml__train_opts_init(const char *what, const bml__train_params *p, uint64_t run_seed, bml_train_opts *o);
 

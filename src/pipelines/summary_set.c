@@ -41,11 +41,12 @@ typedef struct {
 } summary_params;
 
 #define OFF(f) offsetof(summary_params, f)
-#define SUMMARY_SPECS(OFFSET)     {"target", BML__P_STRING, OFFSET(target), "soh", 1, 0, 0, "soh | capacity | modes (LAM_NE, LAM_PE, LLI)"}, \
+/* DAYS: include_days' default (latent_ode_seq: true, as its config and SPEC 4.3 say) */
+#define SUMMARY_SPECS(OFFSET, DAYS)     {"target", BML__P_STRING, OFFSET(target), "soh", 1, 0, 0, "soh | capacity | modes (LAM_NE, LAM_PE, LLI)"}, \
     {"ea_kj_mol", BML__P_DOUBLE, OFFSET(ea_kj_mol), "50", 0, 1e4, 1, "activation energy of the Arrhenius feature, kJ/mol"}, \
     {"temperature_source", BML__P_STRING, OFFSET(temperature_source), "nominal", \
      1, 0, 0, "nominal (10/25/40 degC) | measured (set average, nominal where missing)"}, \
-    {"include_days", BML__P_BOOL, OFFSET(include_days), "false", 1, 0, 0, "add days of degradation as a feature"}, \
+    {"include_days", BML__P_BOOL, OFFSET(include_days), DAYS, 1, 0, 0, "add days of degradation as a feature"}, \
     {"include_energy", BML__P_BOOL, OFFSET(include_energy), "false", 1, 0, 0, "add energy throughput (Wh)"}, \
     {"include_set_index", BML__P_BOOL, OFFSET(include_set_index), "false", 1, 0, 0, "add the ageing-set index"}, \
     {"missing_indicator", BML__P_BOOL, OFFSET(missing_indicator), "false", 1, 0, 0, \
@@ -53,7 +54,7 @@ typedef struct {
     {"require_targets", BML__P_BOOL, OFFSET(require_targets), "true", 1, 0, 0, \
      "fail on a missing target (false keeps the row with NaN targets, as `predict` does)"},
 
-static const bml__param_spec specs[] = {SUMMARY_SPECS(OFF)};
+static const bml__param_spec specs[] = {SUMMARY_SPECS(OFF, "false")};
 
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const summary_params *p = vp;
@@ -165,7 +166,7 @@ typedef struct {
 
 #define SOFF(f) offsetof(seq_params, base.f)
 static const bml__param_spec seq_specs[] = {
-    SUMMARY_SPECS(SOFF)
+    SUMMARY_SPECS(SOFF, "true")
     {"max_seq_len", BML__P_INT, offsetof(seq_params, max_seq_len), "0", 0, 1e6, 0, "maximum steps per cell (0: the longest cell)"},
     {"truncate", BML__P_BOOL, offsetof(seq_params, truncate), "false", 1, 0, 0,
      "cut cells longer than max_seq_len (false: such a cell is an error)"},

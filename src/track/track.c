@@ -707,14 +707,22 @@ static bml_status mlflow_after(const bml__track_settings *set, const char *run_d
 }
 
 static const char *const ALL[] = {"tensorboard", "mlflow", NULL};
+static const bml_param_info TB_PARAMS[] = {
+    {"tensorboard_dir", "string", "tensorboard", "the event files' folder inside the run directory"}};
+static const bml_param_info MLFLOW_PARAMS[] = {
+    {"mlruns_dir", "string", "mlruns", "the MLflow file store"},
+    {"experiment_name", "string", "batteryml", "the MLflow experiment (found by name or created)"}};
+static const bml_param_info ALL_PARAMS[] = {
+    {"tensorboard_dir", "string", "tensorboard", "the event files' folder inside the run directory"},
+    {"mlruns_dir", "string", "mlruns", "the MLflow file store"},
+    {"experiment_name", "string", "batteryml", "the MLflow experiment (found by name or created)"}};
 #define MAX_TRACKERS 8
 static bml__tracker_def trackers[MAX_TRACKERS] = {
-    {"local", "the run directory only", NULL, NULL, NULL, NULL},
-    {"tensorboard", "the run directory and TensorBoard event files of the training curves (tracking.tensorboard_dir)",
-     tensorboard_check, tensorboard_in_run, NULL, NULL},
-    {"mlflow", "the run directory and an MLflow run in a file store (tracking.mlruns_dir, tracking.experiment_name)", NULL,
-     NULL, mlflow_after, NULL},
-    {"all", "every tracker above", NULL, NULL, NULL, ALL},
+    {"local", "the run directory only", NULL, 0, NULL, NULL, NULL, NULL},
+    {"tensorboard", "the run directory and TensorBoard event files of the training curves", TB_PARAMS, 1, tensorboard_check,
+     tensorboard_in_run, NULL, NULL},
+    {"mlflow", "the run directory and an MLflow run in a file store", MLFLOW_PARAMS, 2, NULL, NULL, mlflow_after, NULL},
+    {"all", "every tracker above", ALL_PARAMS, 3, NULL, NULL, NULL, ALL},
 };
 static size_t n_trackers = 4; /* written only before any run (bml__tracker_register): not locked */
 

@@ -36,6 +36,8 @@ struct bml__track_settings;
 typedef struct bml__tracker_def {
     const char *name;
     const char *help;
+    const bml_param_info *params; /* (n_params) its keys of the tracking group */
+    size_t n_params;
     /* its settings checked before any work (NULL: none); the error names the key */
     bml_status (*check)(const struct bml__track_settings *set);
     /* into the partial run directory `dir` (NULL: nothing there) */

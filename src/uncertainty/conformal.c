@@ -7,6 +7,7 @@
 
 #include "batteryml/uncertainty.h"
 #include "core/internal.h"
+#include "uncertainty/registry.h"
 
 /* a product within this of an integer is that integer (alpha = 0.1 is not exactly 1/10 in binary) */
 #define RANK_EPS 1e-9
@@ -19,19 +20,34 @@ static bml_status check_alpha(double alpha) {
     return BML_OK;
 }
 
+/* The registry of interval methods (uncertainty.method) */
+static const struct {
+    const char *name, *help;
+    bml_conformal_method method;
+    int one_per_group;
+} methods[] = {
+    {"none", "no intervals", BML_CONFORMAL_NONE, 0},
+    {"split", "split conformal: the quantile of held-out absolute residuals around each prediction", BML_CONFORMAL_SPLIT, 0},
+    {"cv_plus", "CV+ (Barber et al. 2021): K models each fitted without one group of training cells", BML_CONFORMAL_CV_PLUS, 0},
+    {"jackknife_plus", "jackknife+: CV+ with one group per training cell", BML_CONFORMAL_CV_PLUS, 1},
+};
+#define N_METHODS (sizeof methods / sizeof *methods)
+
+size_t bml__uncertainty_registry_count(void) { return N_METHODS; }
+const char *bml__uncertainty_registry_name(size_t i) { return i < N_METHODS ? methods[i].name : NULL; }
+const char *bml__uncertainty_registry_describe(size_t i) { return i < N_METHODS ? methods[i].help : NULL; }
+
 bml_status bml_conformal_method_parse(const char *name, bml_conformal_method *out, int *one_per_group) {
-    int one = 0;
-    bml_conformal_method m;
-    if (name && !strcmp(name, "none")) m = BML_CONFORMAL_NONE;
-    else if (name && !strcmp(name, "split")) m = BML_CONFORMAL_SPLIT;
-    else if (name && !strcmp(name, "cv_plus")) m = BML_CONFORMAL_CV_PLUS;
-    else if (name && !strcmp(name, "jackknife_plus")) m = BML_CONFORMAL_CV_PLUS, one = 1;
-    else
-        return bml__fail(BML_ERR_VALUE, "conformal: unknown method '%s' (valid: none, split, cv_plus, jackknife_plus)",
-                         name ? name : "(null)");
-    *out = m;
-    if (one_per_group) *one_per_group = one;
-    return BML_OK;
+    for (size_t i = 0; name && i < N_METHODS; i++)
+        if (!strcmp(name, methods[i].name)) {
+            *out = methods[i].method;
+            if (one_per_group) *one_per_group = methods[i].one_per_group;
+            return BML_OK;
+        }
+    char *names = bml__registry_names(N_METHODS, bml__uncertainty_registry_name);
+    bml_status st = bml__fail(BML_ERR_VALUE, "conformal: unknown method '%s' (valid: %s)", name ? name : "(null)", names ? names : "?");
+    free(names);
+    return st;
 }
 
 bml_status bml_conformal_ranks(size_t n, double alpha, size_t *ku, size_t *kl) {

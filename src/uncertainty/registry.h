@@ -1,0 +1,11 @@
+/* The registry of interval methods (uncertainty.method): name and help line, in conformal.c. Internal. */
+#ifndef BML_UNCERTAINTY_REGISTRY_H
+#define BML_UNCERTAINTY_REGISTRY_H
+
+#include <stddef.h>
+
+size_t bml__uncertainty_registry_count(void);
+const char *bml__uncertainty_registry_name(size_t i);
+const char *bml__uncertainty_registry_describe(size_t i);
+
+#endif
