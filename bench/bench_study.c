@@ -58,7 +58,7 @@ static bml_config *config(int threads, const char *split) {
 
 static void study(const char *name, const char *split, int threads, int reps, int write) {
     bml_config *c = config(threads, split);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = write};
     double *tot = calloc((size_t)reps, sizeof *tot), *back = calloc((size_t)reps, sizeof *back);
     double *lp = calloc((size_t)reps, sizeof *lp), *wr = calloc((size_t)reps, sizeof *wr);
     size_t folds = 0;

@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c.rest_len = size - 1;
     c.write_dir = getenv("FUZZ_FOLD_RESULT_WRITE");
     const bml_config *cfg = study(c.sel, (data[0] & 4) != 0);
-    bml_run_opts o = {fz_source_dir(), NULL, NULL, (data[0] & 2) && !c.write_dir, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = fz_source_dir(), .write_run_dir = (data[0] & 2) && !c.write_dir};
     bml_fold_executor ex = {exec_run, &c};
     bml_run_result *r = NULL;
     fz_reset_error();

@@ -141,7 +141,7 @@ static void test_components_from_one_file(void) {
     CHECK_OK(bml__write_file(cfg_path, text, strlen(text)));
     bml_config *c = NULL;
     CHECK_OK(bml_config_load_resolved(cfg_path, NULL, NULL, 0, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
     if (r) {
@@ -176,7 +176,7 @@ static void test_every_bad_key_named(void) {
     const char *ov[] = {"seed=-1", "jobs=many", "figures=maybe", "tracking=local", "explain.enabled=perhaps"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, ov, 5, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR};
     bml_run_result *r = NULL;
     if (c) {
         CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_VALUE, "4 problems in the configuration");
@@ -186,5 +186,24 @@ static void test_every_bad_key_named(void) {
     bml_config_free(c);
 }
 
-TEST_MAIN("components", {"every_kind_listed", test_every_kind_listed}, {"defaults_are_the_configs", test_defaults_are_the_configs},
+/* options structs carry a version: BML_RUN_OPTS_INIT and bml_run_opts_init give this library's, another fails */
+static void test_options_versioned(void) {
+    bml_run_opts a = BML_RUN_OPTS_INIT, b;
+    memset(&b, 0xab, sizeof b);
+    bml_run_opts_init(&b);
+    CHECK_INT(a.version, BML_RUN_OPTS_VERSION);
+    CHECK(b.version == a.version && !b.base_dir && !b.log && !b.log_user && !b.write_run_dir && !b.progress && !b.progress_user &&
+          !b.cancel);
+    bml_config *c = NULL;
+    CHECK_OK(bml_config_compose(CONFIGS, NULL, 0, &c));
+    bml_run_result *r = NULL;
+    a.version = 99;
+    if (c) CHECK_ERR(bml_run_experiment(c, &a, &r), BML_ERR_VALUE, "bml_run_opts version 99; this library knows version 1");
+    CHECK(r == NULL);
+    bml_lr_find_result *lf = NULL;
+    if (c) CHECK_ERR(bml_run_lr_find(c, &a, &lf), BML_ERR_VALUE, "version 99");
+    bml_config_free(c);
+}
+
+TEST_MAIN("components", {"options_versioned", test_options_versioned}, {"every_kind_listed", test_every_kind_listed}, {"defaults_are_the_configs", test_defaults_are_the_configs},
           {"components_from_one_file", test_components_from_one_file}, {"every_bad_key_named", test_every_bad_key_named})

@@ -169,7 +169,7 @@ static void test_ica_study(void) {
                         "figures=false"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 8, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
     if (r) {
@@ -195,7 +195,7 @@ static void test_ica_study(void) {
         char data[200], out[200], *metrics = NULL;
         snprintf(data, sizeof data, "%s/curves", tmp);
         snprintf(out, sizeof out, "%s/pred.csv", tmp);
-        bml_run_opts q = {NULL, NULL, NULL, 0, NULL, NULL, NULL};
+        bml_run_opts q = {.version = BML_RUN_OPTS_VERSION};
         CHECK_OK(bml_run_predict(r->run_dir, data, "E5-A", out, &q, &metrics));
         CHECK(metrics != NULL);
         free(metrics);

@@ -163,7 +163,7 @@ static bml_status exec_run(void *user, bml_fold_job *job, int *assemble) {
 }
 
 static bml_status run_exec(bml_config *c, exec_ctx *ctx, bml_run_result **r) {
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_fold_executor ex = {exec_run, ctx};
     return bml_run_experiment_exec(c, &o, &ex, r);
 }
@@ -174,7 +174,7 @@ static void same_as_threads(const char *name, const char *const *extra, size_t n
     snprintf(a, sizeof a, "%s-threads", name);
     snprintf(b, sizeof b, "%s-exec", name);
     bml_config *ca = study(a, extra, n_extra), *cb = study(b, extra, n_extra);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *ra = NULL, *rb = NULL;
     exec_ctx ctx = {IN_REVERSE, 0, 0};
     if (ca && cb) {

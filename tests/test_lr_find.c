@@ -134,7 +134,7 @@ static void test_auto_learning_rate_in_a_study(void) {
     const char *ov[] = {od, "model=mlp", "training.learning_rate=auto", "training.epochs=20", "figures=false", "run_name=auto"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 6, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
     /* the run records the rate it trained with, and the curve */

@@ -554,7 +554,7 @@ static void test_predict_refuses_non_finite(void) {
     const char *ov[] = {od, "run_name=mlp", "model=mlp", "training.epochs=2", "figures=false"};
     bml_config *c = NULL;
     bml_run_result *r = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 5, &c));
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
     if (r && r->run_dir) {

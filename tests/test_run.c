@@ -27,7 +27,7 @@ static bml_run_result *run(const char *const *ov, size_t n, int write, bml_statu
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, all, n + 1, &c));
     if (!c) return NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, write, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = write};
     bml_run_result *r = NULL;
     bml_status st = bml_run_experiment(c, &o, &r);
     if (st != want) {
@@ -78,7 +78,7 @@ static void test_default_study(void) {
     bml_config *c = NULL;
     const char *ov[] = {"run_name=rerun"};
     CHECK_OK(bml_config_load_resolved(cfgp, CONFIGS, ov, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r2 = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r2));
     if (r2) {
@@ -124,7 +124,7 @@ static void test_loco_and_modes(void) {
     CHECK(bml__is_file(p));
     free(p);
     char *metrics = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR};
     CHECK_ERR(bml_run_predict(r->run_dir, DATA_DIR, NULL, "/tmp/x.csv", &o, &metrics), BML_ERR_VALUE, "--fold");
     bml_run_result_free(r);
 }
@@ -141,7 +141,7 @@ static void test_predict_rows(void) {
     bml_run_result *r = run(ov, 3, 1, BML_OK);
     if (!r) return;
     char *line = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, keep_line, &line, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .log = keep_line, .log_user = &line};
     bml_samples *rows = NULL;
     double *pred = NULL;
     char *metrics = NULL, *metrics2 = NULL, *csv = NULL;
@@ -228,7 +228,7 @@ static void test_failure_leaves_nothing(void) {
     const char *ro[] = {"output_dir=/proc/bml-cannot-write"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(CONFIGS, ro, 1, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r = NULL;
     if (c) CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_IO, "/proc/bml-cannot-write");
     CHECK(r == NULL);
@@ -271,7 +271,7 @@ static void test_mlp_study(void) {
     /* predict with a fold's model reproduces that fold's predictions */
     char out[128], *metrics = NULL;
     snprintf(out, sizeof out, "%s/pred_mlp.csv", outdir);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR};
     CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell D (25degC) - Processed Data.csv", "E5-D", out, &o, &metrics));
     if (metrics) {
         cJSON *j = cJSON_Parse(metrics);
@@ -298,7 +298,7 @@ static void test_mlp_study(void) {
 static void check_predict_e5e(const bml_run_result *r, const char *csv_name, const char *target) {
     char out[128], *metrics = NULL;
     snprintf(out, sizeof out, "%s/%s", outdir, csv_name);
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR};
     CHECK_OK(bml_run_predict(r->run_dir, DATA_DIR "/Expt 5 - cell E (25degC) - Processed Data.csv", "E5-E", out, &o,
                              &metrics));
     if (metrics) {
@@ -829,7 +829,7 @@ static void test_cancel_study(void) {
     CHECK_OK(bml_config_compose(CONFIGS, ov, 6, &c));
     if (!c) return;
     int flag = 1;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, &flag};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1, .cancel = &flag};
     bml_run_result *r = NULL;
     CHECK_ERR(bml_run_experiment(c, &o, &r), BML_ERR_CANCELLED, "study cancelled after loading the data: nothing written");
     CHECK(r == NULL);

@@ -55,7 +55,7 @@ static void *run_job(void *arg) {
     for (size_t i = 0; i < MAX_OV && j->s->ov[i]; i++) ov[n++] = j->s->ov[i];
     bml_config *c = NULL;
     bml_run_result *r = NULL;
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     j->st = od && rn ? bml_config_compose(CONFIGS, ov, n, &c) : BML_ERR_NOMEM;
     if (j->st == BML_OK) j->st = bml_run_experiment(c, &o, &r);
     if (j->st != BML_OK) j->error = bml__strdup(bml_last_error());

@@ -182,7 +182,7 @@ static void test_mlflow_store_and_tensorboard_of_a_run(void) {
     const char *ov[] = {od, "tracking=all", ml, "model=mlp", "training.epochs=7", "training.patience=0"};
     bml_config *c = NULL;
     CHECK_OK(bml_config_compose(BML_SOURCE_DIR "/configs", ov, 6, &c));
-    bml_run_opts o = {BML_SOURCE_DIR, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
     bml_run_result *r = NULL;
     if (c) CHECK_OK(bml_run_experiment(c, &o, &r));
     if (!r) {

@@ -20,7 +20,15 @@ extern "C" {
 /* Progress and stage messages (one line each, no newline). */
 typedef void (*bml_log_fn)(void *user, const char *line);
 
+/* Options of a study. Versioned as libgit2's options: initialise with BML_RUN_OPTS_INIT (or bml_run_opts_init)
+ * and set the fields by name, so that a program built against this header keeps working when fields are added:
+ *     bml_run_opts o = BML_RUN_OPTS_INIT;
+ *     o.base_dir = "."; o.write_run_dir = 1;
+ * A call given another version fails (BML_ERR_VALUE) naming both. */
+#define BML_RUN_OPTS_VERSION 1
+#define BML_RUN_OPTS_INIT {BML_RUN_OPTS_VERSION, NULL, NULL, NULL, 0, NULL, NULL, NULL}
 typedef struct {
+    unsigned int version; /* BML_RUN_OPTS_VERSION */
     const char *base_dir; /* relative data paths not found from the working directory are looked up here */
     bml_log_fn log;       /* NULL: silent */
     void *log_user;
@@ -32,6 +40,8 @@ typedef struct {
      * no run directory (as after any failure). Borrowed: it must outlive the call. */
     const int *cancel;
 } bml_run_opts;
+/* *o = BML_RUN_OPTS_INIT (for languages without the macro: Python) */
+BML_API void bml_run_opts_init(bml_run_opts *o);
 
 typedef struct {
     char *run_dir;        /* the run directory written (NULL when write_run_dir is 0) */

@@ -315,6 +315,7 @@ typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_l
                                        int *has_impute, int *has_scaler);
 typedef void (*bml_log_fn)(void *user, const char *line);
 typedef struct {
+    unsigned int version;
     const char *base_dir;
     bml_log_fn log;
     void *log_user;
@@ -323,6 +324,7 @@ typedef struct {
     void *progress_user;
     const int *cancel;
 } bml_run_opts;
+ void bml_run_opts_init(bml_run_opts *o);
 typedef struct {
     char *run_dir;
     char *metrics_json;

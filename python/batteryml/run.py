@@ -278,6 +278,7 @@ def _g(x):
 
 def _opts(base_dir, reporter, write_run_dir):
     o = ffi.new("bml_run_opts *")
+    lib.bml_run_opts_init(o)
     keep = []
     if base_dir is not None:
         b = _cstr(base_dir, "base_dir")

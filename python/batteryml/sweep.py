@@ -412,6 +412,7 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
             if st == 0:
                 st = lib.bml_config_set(cfg, b"run_name", lib.bml_sweep_job_name(sw, j))
             ro = ffi.new("bml_run_opts *")
+            lib.bml_run_opts_init(ro)
             bd = _cstr(base_dir) if base_dir is not None else ffi.NULL
             ro.base_dir = bd
             ro.write_run_dir = 1

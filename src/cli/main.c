@@ -505,7 +505,7 @@ static int cmd_run(const args_t *a, int *argc, char ***argv) {
         bml_config_free(cfg);
         return out_of_memory();
     }
-    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 1, NULL, NULL, &g_cancel};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = base, .log = a->quiet ? NULL : log_line, .write_run_dir = 1, .cancel = &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     else if (!a->quiet && isatty(fileno(stderr))) o.progress = progress_line;
     catch_stop_signals();
@@ -535,7 +535,7 @@ static int cmd_lr_find(const args_t *a) {
         bml_config_free(cfg);
         return out_of_memory();
     }
-    bml_run_opts o = {base, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL, &g_cancel};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = base, .log = a->quiet ? NULL : log_line, .cancel = &g_cancel};
     if (a->verbose && !a->quiet) o.progress = epoch_line;
     catch_stop_signals();
     bml_lr_find_result *r = NULL;
@@ -709,7 +709,7 @@ static int cmd_predict(const args_t *a) {
     if (!a->run || !a->data) return usage_error("predict needs --run RUN_DIR and --data PATH", NULL);
     if (a->n_positionals) return usage_error("unexpected argument", a->positional);
     const char *out = a->out ? a->out : "predictions.csv";
-    bml_run_opts o = {NULL, a->quiet ? NULL : log_line, NULL, 0, NULL, NULL, NULL};
+    bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .log = a->quiet ? NULL : log_line};
     char *metrics = NULL;
     if (bml_run_predict(a->run, a->data, a->fold, out, &o, &metrics) != BML_OK) return fail();
     if (metrics && !a->quiet) printf("metrics:\n%s\n", metrics);

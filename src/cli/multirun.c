@@ -131,7 +131,7 @@ static void run_job(const sweep_t *sw, size_t j, job_result *r) {
     bml_status st = bml_config_copy(sw->cfg[j], &cfg);
     if (st == BML_OK) st = bml_config_set(cfg, "output_dir", sw->dir);
     if (st == BML_OK) st = bml_config_set(cfg, "run_name", bml_sweep_job_name(sw->sweep, j));
-    bml_run_opts ro = {sw->o->base_dir, NULL, NULL, 1, NULL, NULL, NULL};
+    bml_run_opts ro = {.version = BML_RUN_OPTS_VERSION, .base_dir = sw->o->base_dir, .write_run_dir = 1};
     bml_run_result *rr = NULL;
     if (st == BML_OK) st = bml_run_experiment(cfg, &ro, &rr);
     r->seconds = now_s() - t0;

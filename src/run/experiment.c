@@ -328,6 +328,8 @@ bml_status bml_run_experiment(const bml_config *cfg, const bml_run_opts *opts, b
 bml_status bml_run_experiment_exec(const bml_config *cfg, const bml_run_opts *opts, const bml_fold_executor *exec,
                                    bml_run_result **out) {
     *out = NULL;
+    if (!opts) return bml__fail(BML_ERR_VALUE, "bml_run_experiment: opts must not be NULL");
+    BML__TRY(bml__run_opts_check(opts));
     double t_start = bml__run_clock();
     study x;
     memset(&x, 0, sizeof x);

@@ -76,6 +76,18 @@ static bml_status shap_rows_of(const bml__explain_opts *ex, size_t n_eval, size_
     return BML_OK;
 }
 
+void bml_run_opts_init(bml_run_opts *o) {
+    bml_run_opts init = BML_RUN_OPTS_INIT;
+    *o = init;
+}
+
+bml_status bml__run_opts_check(const bml_run_opts *o) {
+    if (o && o->version != BML_RUN_OPTS_VERSION)
+        return bml__fail(BML_ERR_VALUE, "bml_run_opts version %u; this library knows version %d (initialise with BML_RUN_OPTS_INIT or "
+                                        "bml_run_opts_init)", o->version, BML_RUN_OPTS_VERSION);
+    return BML_OK;
+}
+
 /* BML_ERR_CANCELLED once the caller asked the study to stop (bml_run_opts.cancel) */
 bml_status bml__check_cancel(const bml_run_opts *opts, const char *where) {
     if (opts && opts->cancel && __atomic_load_n(opts->cancel, __ATOMIC_RELAXED))

@@ -102,6 +102,7 @@ bml_status bml__lr_find_on_fold(const bml__study *plan, const bml_samples *all, 
 
 bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out) {
     *out = NULL;
+    BML__TRY(bml__run_opts_check(opts));
     bml__study plan;
     bml_dataset *ds = NULL;
     bml_samples *s = NULL;

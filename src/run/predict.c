@@ -11,6 +11,7 @@
 #include "core/internal.h"
 #include "explain/figures.h"
 #include "models/checkpoint.h"
+#include "run/runner.h"
 #include "track/track.h"
 
 bml_status bml_run_plot(const char *run_dir, int *n_figures) { return bml__figures_draw(run_dir, n_figures); }
@@ -186,6 +187,12 @@ bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, cons
                                 bml_samples **rows, double **pred, char **metrics_json) {
     size_t n_samples = 0, n_cells = 0;
     char *model_dir = NULL;
+    if (bml__run_opts_check(opts) != BML_OK) {
+        if (rows) *rows = NULL;
+        if (pred) *pred = NULL;
+        if (metrics_json) *metrics_json = NULL;
+        return BML_ERR_VALUE;
+    }
     bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, metrics_json, &n_samples, &n_cells, &model_dir);
     if (st == BML_OK && opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s", n_samples, (*rows)->n, n_cells,
@@ -199,6 +206,10 @@ bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, cons
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json) {
+    if (bml__run_opts_check(opts) != BML_OK) {
+        if (metrics_json) *metrics_json = NULL;
+        return BML_ERR_VALUE;
+    }
     size_t n_samples = 0, n_cells = 0;
     char *model_dir = NULL, *metrics = NULL;
     bml_samples *flat = NULL;

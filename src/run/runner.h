@@ -20,6 +20,9 @@ void bml__say(const bml_run_opts *o, const char *fmt, ...) BML__PRINTF(2, 3);
 /* seconds of a monotonic clock */
 double bml__run_clock(void);
 
+/* opts NULL or of this library's BML_RUN_OPTS_VERSION; else BML_ERR_VALUE naming both */
+bml_status bml__run_opts_check(const bml_run_opts *opts);
+
 /* BML_ERR_CANCELLED once the caller asked the study to stop (bml_run_opts.cancel) */
 bml_status bml__check_cancel(const bml_run_opts *opts, const char *where);
 
