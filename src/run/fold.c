@@ -95,6 +95,66 @@ bml_status bml__check_cancel(const bml_run_opts *opts, const char *where) {
     return BML_OK;
 }
 
+/* sequence models: the attention weights of the evaluated sequences and, for latent-ODE models, their latent
+ * trajectories (a model without them: none) */
+static bml_status explain_sequences(bml__track_fold *fo, const bml_samples *ev, const size_t *ev_idx, size_t n_ev_samples,
+                                    size_t T) {
+    bml_status st;
+    fo->att = bml__calloc(n_ev_samples * T * T + 1, sizeof *fo->att);
+    fo->att_idx = bml__calloc(n_ev_samples + 1, sizeof *fo->att_idx);
+    if (!fo->att || !fo->att_idx) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    st = bml_model_attention(fo->model, ev, fo->att);
+    if (st == BML_ERR_STATE) {
+        free(fo->att);
+        fo->att = NULL;
+        st = BML_OK;
+    } else if (st != BML_OK) {
+        return st;
+    }
+    fo->n_att = n_ev_samples;
+    memcpy(fo->att_idx, ev_idx, n_ev_samples * sizeof *ev_idx);
+    if ((fo->lat_dim = bml_model_latent_dim(fo->model)) > 0) { /* latent trajectories */
+        fo->lat = bml__calloc(n_ev_samples * T * fo->lat_dim + 1, sizeof *fo->lat);
+        if (!fo->lat) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        if ((st = bml_model_latent(fo->model, ev, fo->lat)) != BML_OK) return st;
+    }
+    return BML_OK;
+}
+
+/* static samples: SHAP values of the fold's share of the study's subsample, and the model's own importance */
+static bml_status explain_static(bml__track_fold *fo, const bml_samples *ev, const bml__explain_opts *ex, size_t F, size_t O) {
+    bml_status st = BML_OK;
+    double *xs = NULL;
+    if (ex->enabled) {
+        if ((st = shap_rows_of(ex, fo->n_eval, &fo->shap_rows, &fo->n_shap)) != BML_OK) return st;
+        fo->shap = bml__calloc(fo->n_shap * O * (F + 1) + 1, sizeof *fo->shap);
+        fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
+        xs = bml__calloc(fo->n_shap * F + 1, sizeof *xs);
+        if (!fo->shap || !fo->imp || !xs) {
+            free(xs);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        for (size_t r = 0; r < fo->n_shap; r++) /* static samples: evaluated row i is ev's sample i */
+            memcpy(xs + r * F, ev->x + fo->shap_rows[r] * F, F * sizeof *xs);
+        st = bml_model_shap(fo->model, xs, fo->n_shap, fo->shap); /* BML_ERR_STATE also when n_shap = 0 */
+        free(xs);
+        if (st == BML_ERR_STATE) { /* model without SHAP */
+            free(fo->shap);
+            fo->shap = NULL;
+            st = BML_OK;
+        }
+        static const char *const kinds[3] = {"gain", "total_gain", "split"};
+        for (int k = 0; st == BML_OK && k < 3; k++)
+            st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
+        if (st == BML_ERR_STATE) {
+            free(fo->imp);
+            fo->imp = NULL;
+            st = BML_OK;
+        }
+    }
+    return st;
+}
+
 bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
                            uint64_t seed, const bml__explain_opts *ex, const bml_run_opts *opts, bml__track_fold *fo,
                            bml_run_result *res) {
@@ -143,56 +203,7 @@ bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const s
     double t2 = bml__run_clock();
     res->t_predict += t2 - t1;
     res->t_backend += t2 - t1;
-    if (all->seq_len) { /* attention weights of the evaluated sequences */
-        fo->att = bml__calloc(n_ev_samples * T * T + 1, sizeof *fo->att);
-        fo->att_idx = bml__calloc(n_ev_samples + 1, sizeof *fo->att_idx);
-        if (!fo->att || !fo->att_idx) goto nomem;
-        st = bml_model_attention(fo->model, ev, fo->att);
-        if (st == BML_ERR_STATE) {
-            free(fo->att);
-            fo->att = NULL;
-            st = BML_OK;
-        } else if (st != BML_OK) {
-            goto done;
-        }
-        fo->n_att = n_ev_samples;
-        memcpy(fo->att_idx, ev_idx, n_ev_samples * sizeof *ev_idx);
-        if ((fo->lat_dim = bml_model_latent_dim(fo->model)) > 0) { /* latent trajectories */
-            fo->lat = bml__calloc(n_ev_samples * T * fo->lat_dim + 1, sizeof *fo->lat);
-            if (!fo->lat) goto nomem;
-            if ((st = bml_model_latent(fo->model, ev, fo->lat)) != BML_OK) goto done;
-        }
-    } else {
-        /* SHAP values of the fold's share of the subsample, and the models' own importance */
-        double *xs = NULL;
-        if (ex->enabled) {
-            if ((st = shap_rows_of(ex, fo->n_eval, &fo->shap_rows, &fo->n_shap)) != BML_OK) goto done;
-            fo->shap = bml__calloc(fo->n_shap * O * (F + 1) + 1, sizeof *fo->shap);
-            fo->imp = bml__calloc(3 * O * F, sizeof *fo->imp);
-            xs = bml__calloc(fo->n_shap * F + 1, sizeof *xs);
-            if (!fo->shap || !fo->imp || !xs) {
-                free(xs);
-                goto nomem;
-            }
-            for (size_t r = 0; r < fo->n_shap; r++) /* static samples: evaluated row i is ev's sample i */
-                memcpy(xs + r * F, ev->x + fo->shap_rows[r] * F, F * sizeof *xs);
-            st = bml_model_shap(fo->model, xs, fo->n_shap, fo->shap); /* BML_ERR_STATE also when n_shap = 0 */
-            free(xs);
-            if (st == BML_ERR_STATE) { /* model without SHAP */
-                free(fo->shap);
-                fo->shap = NULL;
-                st = BML_OK;
-            }
-            static const char *const kinds[3] = {"gain", "total_gain", "split"};
-            for (int k = 0; st == BML_OK && k < 3; k++)
-                st = bml_model_importance(fo->model, kinds[k], fo->imp + (size_t)k * O * F);
-            if (st == BML_ERR_STATE) {
-                free(fo->imp);
-                fo->imp = NULL;
-                st = BML_OK;
-            }
-        }
-    }
+    st = all->seq_len ? explain_sequences(fo, ev, ev_idx, n_ev_samples, T) : explain_static(fo, ev, ex, F, O);
     double t3 = bml__run_clock();
     res->t_explain += t3 - t2;
     res->t_backend += t3 - t2;

@@ -48,6 +48,74 @@ static bml_status count_fold_models(const char *run_dir, int *n) {
     return st;
 }
 
+/* The saved model's folder: RUN/model (one model) or RUN/model/FOLD (a LOCO run's, --fold); *out malloc'ed. */
+static bml_status model_dir_of(const char *run_dir, const char *fold, char **out) {
+    *out = NULL;
+    /* model/model.json: one model; absent, model/<fold>/model.json: a LOCO run's models */
+    char *single = bml__path_join(run_dir, "model/model.json");
+    if (!single) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    int have = lstat(single, &sb) == 0, is_single = have && S_ISREG(sb.st_mode);
+    bml_status st = BML_OK;
+    if (have && !is_single) st = bml__fail(BML_ERR_IO, "%s: not a regular file: refused (a saved model is a plain file)", single);
+    free(single);
+    BML__TRY(st);
+    if (!is_single && !fold) {
+        int n_folds = 0;
+        BML__TRY(count_fold_models(run_dir, &n_folds));
+        if (n_folds)
+            return bml__fail(BML_ERR_VALUE, "%s holds one model per fold (a LOCO run): choose one with --fold NAME (see %s/model/)",
+                             run_dir, run_dir);
+        return bml__fail(BML_ERR_NOT_FOUND, "%s/model/model.json: missing: the run holds no saved model (nor one per fold)", run_dir);
+    }
+    *out = is_single ? bml__path_join(run_dir, "model") : bml__sprintf("%s/model/%s", run_dir, fold);
+    if (!*out) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (!bml__is_dir(*out)) {
+        st = bml__fail(BML_ERR_NOT_FOUND, "%s: no saved model there", *out);
+        free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* the data's features are the model's, in its order */
+static bml_status check_features(const bml_samples *s, const bml_model *m) {
+    size_t F = s->n_features, O = s->n_targets;
+    if (F != bml_model_n_features(m) || O != bml_model_n_targets(m))
+        return bml__fail(BML_ERR_VALUE, "the data gives %zu features/%zu targets, the model expects %zu/%zu", F, O,
+                         bml_model_n_features(m), bml_model_n_targets(m));
+    for (size_t j = 0; j < F; j++)
+        if (strcmp(s->feature_names[j], bml_model_feature_name(m, j)) != 0)
+            return bml__fail(BML_ERR_VALUE, "feature %zu is '%s' in the data but '%s' in the model", j, s->feature_names[j],
+                             bml_model_feature_name(m, j));
+    return BML_OK;
+}
+
+/* The model's predictions on s (raw samples: the run's preprocessing of model_dir/preprocess.json applied to a
+ * copy's features in place), *pred (s->n * T, O) malloc'ed. */
+static bml_status predict_samples(const bml_model *m, const char *model_dir, bml_samples *s, double **pred) {
+    *pred = NULL;
+    size_t F = s->n_features, O = s->n_targets, T = s->seq_len ? s->seq_len : 1;
+    char *pre_path = bml__path_join(model_dir, "preprocess.json");
+    cJSON *pre_j = NULL;
+    bml__track_preprocess pre = {0};
+    bml_status st = pre_path ? read_preprocess(pre_path, &pre_j) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) st = bml__track_preprocess_parse(pre_j, F, pre_path, &pre);
+    if (st == BML_OK && !(*pred = bml__calloc(s->n * T * O + 1, sizeof **pred))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK) {
+        /* preprocess the samples in place (they are ours), padded steps back to 0 */
+        bml__track_preprocess_apply(&pre, s->x, s->n * T, F);
+        for (size_t r = 0; s->seq_len && r < s->n * T; r++)
+            if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
+        st = bml_model_predict_samples(m, s, *pred);
+    }
+    if (st != BML_OK) free(*pred), *pred = NULL;
+    bml__track_preprocess_release(&pre);
+    cJSON_Delete(pre_j);
+    free(pre_path);
+    return st;
+}
+
 /* What bml_run_predict and bml_run_predict_rows share: the saved model's predictions on the data, as the
  * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the metrics when every target is
  * present (*metrics_json, else NULL), and for the log line the number of samples and cells and the model's
@@ -60,83 +128,31 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     *metrics_json = NULL;
     *model_dir_out = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
-    char *cfg_path = bml__path_join(run_dir, "config.yaml");
-    char *model_dir = NULL, *pre_path = NULL;
+    char *cfg_path = bml__path_join(run_dir, "config.yaml"), *model_dir = NULL;
     bml_config *cfg = NULL;
+    bml__study plan = {0};
     bml_dataset *ds = NULL;
     bml_samples *s = NULL, *flat = NULL;
     bml_model *m = NULL;
-    cJSON *pre_j = NULL;
-    bml__track_preprocess pre = {0};
     double *x = NULL, *pred = NULL;
     size_t *idx = NULL;
     bml_status st = cfg_path ? bml_config_load_resolved(cfg_path, NULL, NULL, 0, &cfg) : bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st != BML_OK) goto done;
     /* new cells may come from any experiment: the run's experiment filter does not apply */
-    if ((st = bml_config_set(cfg, "data.experiment", "all")) != BML_OK) goto done;
-    /* model/model.json: one model; absent, model/<fold>/model.json: a LOCO run's models */
-    char *single = bml__path_join(run_dir, "model/model.json");
-    struct stat sb;
-    int have = single && lstat(single, &sb) == 0, is_single = have && S_ISREG(sb.st_mode);
-    if (have && !is_single) {
-        st = bml__fail(BML_ERR_IO, "%s: not a regular file: refused (a saved model is a plain file)", single);
-        free(single);
-        goto done;
-    }
-    free(single);
-    if (is_single) {
-        model_dir = bml__path_join(run_dir, "model");
-    } else if (!fold) {
-        int n_folds = 0;
-        st = count_fold_models(run_dir, &n_folds);
-        if (st != BML_OK) goto done;
-        if (n_folds)
-            st = bml__fail(BML_ERR_VALUE, "%s holds one model per fold (a LOCO run): choose one with --fold NAME (see %s/model/)",
-                           run_dir, run_dir);
-        else
-            st = bml__fail(BML_ERR_NOT_FOUND, "%s/model/model.json: missing: the run holds no saved model (nor one per fold)",
-                           run_dir);
-        goto done;
-    } else {
-        model_dir = bml__sprintf("%s/model/%s", run_dir, fold);
-    }
-    if (!model_dir) goto nomem;
-    if (!bml__is_dir(model_dir)) {
-        st = bml__fail(BML_ERR_NOT_FOUND, "%s: no saved model there", model_dir);
-        goto done;
-    }
-    if ((st = bml_model_load(model_dir, &m)) != BML_OK) goto done;
-    if ((st = bml_run_load_data(cfg, NULL, data_path, 1, &ds)) != BML_OK) goto done;
-    if ((st = bml_run_build_samples(cfg, ds, 1, &s)) != BML_OK) goto done;
-    size_t F = s->n_features, O = s->n_targets;
-    if (F != bml_model_n_features(m) || O != bml_model_n_targets(m)) {
-        st = bml__fail(BML_ERR_VALUE, "the data gives %zu features/%zu targets, the model expects %zu/%zu", F, O,
-                       bml_model_n_features(m), bml_model_n_targets(m));
-        goto done;
-    }
-    for (size_t j = 0; j < F; j++)
-        if (strcmp(s->feature_names[j], bml_model_feature_name(m, j)) != 0) {
-            st = bml__fail(BML_ERR_VALUE, "feature %zu is '%s' in the data but '%s' in the model", j, s->feature_names[j],
-                           bml_model_feature_name(m, j));
-            goto done;
-        }
-    pre_path = bml__path_join(model_dir, "preprocess.json");
-    if (!pre_path) goto nomem;
-    if ((st = read_preprocess(pre_path, &pre_j)) != BML_OK) goto done;
-    if ((st = bml__track_preprocess_parse(pre_j, F, pre_path, &pre)) != BML_OK) goto done;
-    size_t T = s->seq_len ? s->seq_len : 1;
-    pred = bml__calloc(s->n * T * O + 1, sizeof *pred);
-    if (!pred) goto nomem;
-    /* preprocess the samples in place (they are ours), padded steps back to 0 */
-    bml__track_preprocess_apply(&pre, s->x, s->n * T, F);
-    for (size_t r = 0; s->seq_len && r < s->n * T; r++)
-        if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
-    if ((st = bml_model_predict_samples(m, s, pred)) != BML_OK) goto done;
+    if (st == BML_OK) st = bml_config_set(cfg, "data.experiment", "all");
+    if (st == BML_OK) st = bml__study_resolve(cfg, &plan);
+    if (st == BML_OK) st = model_dir_of(run_dir, fold, &model_dir);
+    if (st == BML_OK) st = bml_model_load(model_dir, &m);
+    if (st == BML_OK) st = bml__study_load(&plan, NULL, data_path, 1, &ds);
+    if (st == BML_OK) st = bml__study_samples(&plan, ds, 1, &s);
+    if (st == BML_OK) st = check_features(s, m);
+    if (st == BML_OK) st = predict_samples(m, model_dir, s, &pred);
+    if (st != BML_OK) goto done;
+    size_t O = s->n_targets, T = s->seq_len ? s->seq_len : 1;
     /* per-step rows: the raw features and targets of the data, with the predictions of the unpadded steps */
     *n_samples = s->n;
     bml_samples_free(s);
     s = NULL;
-    if ((st = bml_run_build_samples(cfg, ds, 1, &s)) != BML_OK) goto done;
+    if ((st = bml__study_samples(&plan, ds, 1, &s)) != BML_OK) goto done;
     if ((st = bml_samples_flatten(s, &flat)) != BML_OK) goto done;
     x = bml__calloc(flat->n * O + 1, sizeof *x); /* predictions of the flat rows */
     idx = bml__calloc(flat->n + 1, sizeof *idx);
@@ -167,9 +183,6 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
 nomem:
     st = bml__fail(BML_ERR_NOMEM, "out of memory");
 done:
-    bml__track_preprocess_release(&pre);
-    cJSON_Delete(pre_j);
-    free(pre_path);
     free(x);
     free(pred);
     free(idx);
@@ -177,6 +190,7 @@ done:
     bml_samples_free(s);
     bml_samples_free(flat);
     bml_dataset_free(ds);
+    bml__study_release(&plan);
     bml_config_free(cfg);
     free(model_dir);
     free(cfg_path);

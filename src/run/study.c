@@ -151,6 +151,45 @@ static void resolve_track(const bml_config *c, bml__study *p, problems *pr) {
     t->experiment_name = get(c, "tracking.experiment_name", D_EXPERIMENT_NAME);
 }
 
+/* the data source and its options */
+static void resolve_data(const bml_config *c, bml__study *p, problems *pr) {
+    p->data_name = get(c, "data.name", D_DATA);
+    p->data_path = get(c, "data.path", "");
+    p->experiment = bml_config_get(c, "data.experiment");
+    p->source = bml__source_find(p->data_name);
+    if (!p->source) {
+        bml__sb b = {0};
+        for (size_t i = 0; i < bml__source_count(); i++) bml__sb_str(&b, i ? ", " : ""), bml__sb_str(&b, bml__source_at(i)->name);
+        note(pr, b.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                          : bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: %s)", p->data_name, b.buf));
+        free(b.buf);
+    } else if (p->source->resolve) {
+        note(pr, p->source->resolve(c, &p->source_opts));
+    }
+
+}
+
+/* what the run records of its configuration: config.yaml, MLflow's params, metrics.json's study block */
+static void resolve_record(const bml_config *c, bml__study *p, problems *pr) {
+    if (!(p->config_yaml = bml_config_to_yaml(c))) note(pr, bml__fail(BML_ERR_NOMEM, "out of memory"));
+    p->n_params = bml_config_count(c);
+    p->params = bml__calloc(p->n_params + 1, sizeof *p->params);
+    if (!p->params) note(pr, bml__fail(BML_ERR_NOMEM, "out of memory"));
+    for (size_t i = 0; p->params && i < p->n_params; i++) p->params[i] = bml_config_entry(c, i);
+    static const char *const study_keys[][2] = {{"data", "data.name"}, {"data_path", "data.path"}, {"experiment", "data.experiment"},
+                                                {"pipeline", "pipeline.name"}, {"model", "model.name"}, {"split", "split.name"},
+                                                {"seed", "seed"}};
+    for (size_t i = 0; i < sizeof study_keys / sizeof *study_keys; i++) {
+        const char *v = bml_config_get(c, study_keys[i][1]);
+        if (v) p->study[p->n_study++] = (bml_kv){study_keys[i][0], v};
+    }
+    p->track.config_yaml = p->config_yaml;
+    p->track.params = p->params;
+    p->track.n_params = p->n_params;
+    p->track.study = p->study;
+    p->track.n_study = p->n_study;
+}
+
 bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
     memset(p, 0, sizeof *p);
     BML__TRY(bml_config_copy(cfg, &p->cfg));
@@ -178,20 +217,7 @@ bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
     resolve_track(c, p, &pr);
     note(&pr, bml__track_check_paths(&p->track));
 
-    /* the data source and its options */
-    p->data_name = get(c, "data.name", D_DATA);
-    p->data_path = get(c, "data.path", "");
-    p->experiment = bml_config_get(c, "data.experiment");
-    p->source = bml__source_find(p->data_name);
-    if (!p->source) {
-        bml__sb b = {0};
-        for (size_t i = 0; i < bml__source_count(); i++) bml__sb_str(&b, i ? ", " : ""), bml__sb_str(&b, bml__source_at(i)->name);
-        note(&pr, b.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory")
-                          : bml__fail(BML_ERR_VALUE, "unknown data source '%s' (valid: %s)", p->data_name, b.buf));
-        free(b.buf);
-    } else if (p->source->resolve) {
-        note(&pr, p->source->resolve(c, &p->source_opts));
-    }
+    resolve_data(c, p, &pr);
 
     /* the pipeline, the split and the model: names and parameters as their registries check them */
     p->pipeline = get(c, "pipeline.name", D_PIPELINE);
@@ -214,24 +240,7 @@ bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
     note(&pr, bml__study_create_model(p, &lr, p->lr_auto, &m));
     bml_model_free(m);
 
-    /* what the run records of its configuration */
-    if (!(p->config_yaml = bml_config_to_yaml(c))) note(&pr, bml__fail(BML_ERR_NOMEM, "out of memory"));
-    p->n_params = bml_config_count(c);
-    p->params = bml__calloc(p->n_params + 1, sizeof *p->params);
-    if (!p->params) note(&pr, bml__fail(BML_ERR_NOMEM, "out of memory"));
-    for (size_t i = 0; p->params && i < p->n_params; i++) p->params[i] = bml_config_entry(c, i);
-    static const char *const study_keys[][2] = {{"data", "data.name"}, {"data_path", "data.path"}, {"experiment", "data.experiment"},
-                                                {"pipeline", "pipeline.name"}, {"model", "model.name"}, {"split", "split.name"},
-                                                {"seed", "seed"}};
-    for (size_t i = 0; i < sizeof study_keys / sizeof *study_keys; i++) {
-        const char *v = bml_config_get(c, study_keys[i][1]);
-        if (v) p->study[p->n_study++] = (bml_kv){study_keys[i][0], v};
-    }
-    p->track.config_yaml = p->config_yaml;
-    p->track.params = p->params;
-    p->track.n_params = p->n_params;
-    p->track.study = p->study;
-    p->track.n_study = p->n_study;
+    resolve_record(c, p, &pr);
     return verdict(&pr);
 }
 
