@@ -4,7 +4,8 @@
  * files the tests that need them are skipped with a message (exit 77, CTest's skip); the others still run.
  *
  * Per row: Index, Cycle, Step, Status, Voltage, Current exactly at their stored precision (float32); Time, the
- * four counters and the timestamp on the rows the file logs them for (.ndax: the rows with runInfo). Two known
+ * four counters and the timestamp on the rows the file logs them for (.ndax: the rows with runInfo; the other
+ * rows' times are checked against BTSDA's own CSV export of interp-test.ndax). Two known
  * NewareNDA behaviours are allowed for: it drops data.ndc rows whose voltage is exactly 0 (real rows, set in
  * the page's bitmask: the rows after one get the next rows' voltage and current there), and it fills the rows
  * without runInfo by its own interpolation (filled rows' counters are checked through the per-cycle values).
@@ -263,10 +264,7 @@ static void compare_file(const char *name) {
             ok = ok && f32_eq(r->time_s, ref[ci[4]]) && f32_eq(r->charge_mah, ref[ci[7]]) &&
                  f32_eq(r->discharge_mah, ref[ci[8]]) && f32_eq(r->charge_mwh, ref[ci[9]]) &&
                  f32_eq(r->discharge_mwh, ref[ci[10]]) && fabs(r->unix_time - parse_ts(ref[ci[11]])) < 1e-3;
-        } else {
-            /* NewareNDA's filled step time: the same linear interpolation inside a step */
-            ok = ok && fabs(r->time_s - strtod(ref[ci[4]], NULL)) <= 1e-6 * fabs(r->time_s) + 1e-6;
-        }
+        } /* filled rows' times: against BTSDA's export in csv_flat_export_vs_ndax (NewareNDA interpolates) */
         if (!ok && bad_rows++ < 3)
             fprintf(stderr, "    row %zu differs: ours %lu,%ld,%ld,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.3f (logged %d)\n"
                             "                       ref  %s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n",
@@ -449,6 +447,177 @@ static void test_corrupt_ndax(void) {
     free(path);
 }
 
+
+/* ---- BTSDA CSV exports ---- */
+static bml_status collect_all(const bml__neware_record *r, void *user) {
+    recs *s = user;
+    if (s->n < HEAD) s->head[s->n] = *r;
+    s->n++;
+    return BML_OK;
+}
+
+static int rel_eq(double a, const char *ref) {
+    double b = strtod(ref, NULL);
+    return fabs(a - b) <= 1e-9 * fabs(b) + 1e-12;
+}
+
+/* the regular (three-level) export: its record rows as parsed for the reference, and its cycles */
+static void test_csv_regular(void) {
+    const char *name = "nw_regular_export_ife_example.csv";
+    char *path = path_of(nw_dir, name);
+    recs *rs = calloc(1, sizeof *rs);
+    if (!rs) abort();
+    CHECK_OK(bml__neware_records(path, collect_all, rs, NULL));
+    char ref_path[4096];
+    snprintf(ref_path, sizeof ref_path, "%s/reference/%s.rows_head.csv", nw_dir, name);
+    table t;
+    CHECK(table_read(ref_path, &t));
+    const char *names[] = {"cycle", "step_number", "step_type", "DataPoint", "Time_s", "Total_Time_s",
+                           "Current_A", "Voltage_V", "Capacity_Ah", "Energy_Wh", "Date"};
+    long ci[11];
+    for (int k = 0; k < 11; k++)
+        if ((ci[k] = col_of(&t, names[k])) < 0) {
+            CHECK(!"a reference column missing");
+            return;
+        }
+    CHECK(rs->n >= t.n_rows);
+    size_t bad = 0;
+    for (size_t i = 0; i < t.n_rows && i < rs->n; i++) {
+        char **ref = t.cells[i];
+        const bml__neware_record *r = &rs->head[i];
+        char type[64];
+        snprintf(type, sizeof type, "%s", ref[ci[2]]);
+        for (char *p = type; *p; p++) *p = *p == ' ' ? '_' : *p;
+        double cap = r->charge_mah + r->discharge_mah, en = r->charge_mwh + r->discharge_mwh; /* one is 0 */
+        int ok = r->cycle == atol(ref[ci[0]]) && r->step == atol(ref[ci[1]]) &&
+                 !strcmp(bml__neware_status_name(r->status), type) && (long)r->index == atol(ref[ci[3]]) &&
+                 rel_eq(r->time_s, ref[ci[4]]) && rel_eq(r->total_time_s, ref[ci[5]]) &&
+                 rel_eq(r->current_ma / 1000, ref[ci[6]]) && rel_eq(r->voltage_v, ref[ci[7]]) &&
+                 rel_eq(cap / 1000, ref[ci[8]]) && rel_eq(en / 1000, ref[ci[9]]) &&
+                 fabs(r->unix_time - parse_ts(ref[ci[10]])) < 1e-3;
+        if (!ok && bad++ < 3)
+            fprintf(stderr, "    row %zu differs: ours %ld,%ld,%s,%lu,%g,%g,%g,%g,%g,%g,%.3f\n", i + 1, r->cycle, r->step,
+                    bml__neware_status_name(r->status), (unsigned long)r->index, r->time_s, r->total_time_s,
+                    r->current_ma / 1000, r->voltage_v, cap / 1000, en / 1000, r->unix_time);
+    }
+    CHECK_INT(bad, 0);
+    table_free(&t);
+    /* per cycle: Ah against the step sums, Wh against the export's own cycle lines (5 decimals) */
+    cycles cs;
+    memset(&cs, 0, sizeof cs);
+    static lastslots none;
+    cs.ls = &none;
+    CHECK_OK(bml__neware_read(path, on_point, &cs, NULL));
+    CHECK(!cs.bad);
+    snprintf(ref_path, sizeof ref_path, "%s/reference/%s.per_cycle.csv", nw_dir, name);
+    CHECK(table_read(ref_path, &t));
+    const char *qn[4] = {"charge_ah_stepsum", "discharge_ah_stepsum", "summary_chg_energy_wh", "summary_dchg_energy_wh"};
+    long cq[4], cc = col_of(&t, "cycle"), cn = col_of(&t, "n_rows");
+    for (int k = 0; k < 4; k++) CHECK((cq[k] = col_of(&t, qn[k])) >= 0);
+    CHECK_INT(cs.n, t.n_rows);
+    bad = 0;
+    for (size_t i = 0; i < t.n_rows && i < cs.n; i++) {
+        const cyc *c = &cs.c[i];
+        int ok = c->cycle == atol(t.cells[i][cc]) && c->n == (size_t)atol(t.cells[i][cn]);
+        for (int k = 0; k < 4; k++) {
+            double want = strtod(t.cells[i][cq[k]], NULL);
+            ok = ok && fabs(c->q[k] - want) <= (k < 2 ? 1e-3 * fabs(want) + 1e-9 : 5e-6 + 1e-3 * fabs(want));
+        }
+        if (!ok && bad++ < 3)
+            fprintf(stderr, "    cycle %ld differs: ours %zu rows %.10g %.10g %.10g %.10g\n", c->cycle, c->n, c->q[0], c->q[1],
+                    c->q[2], c->q[3]);
+    }
+    CHECK_INT(bad, 0);
+    table_free(&t);
+    free(cs.c);
+    free(rs);
+    free(path);
+}
+
+/* the flat export of interp-test is BTSDA's own export of interp-test.ndax: every row's cycle, step, voltage,
+ * current and step time agree (the CSV in mV with one decimal, times in ms; its wall-clock times are local,
+ * UTC+1, where the .ndax stores UTC); the rows the .ndax logs without runInfo (all but 66 of 333) thus check
+ * the filled step times against Neware's own. */
+typedef struct {
+    size_t n, cap;
+    bml__neware_record *r;
+} all_recs;
+
+static bml_status keep_all(const bml__neware_record *r, void *user) {
+    all_recs *a = user;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? 2 * a->cap : 512;
+        a->r = realloc(a->r, a->cap * sizeof *a->r);
+        if (!a->r) abort();
+    }
+    a->r[a->n++] = *r;
+    return BML_OK;
+}
+
+static void test_csv_flat_vs_ndax(void) {
+    char *csv = path_of(nw_dir, "interp-test.csv"), *ndax = path_of(nw_dir, "interp-test.ndax");
+    all_recs a = {0}, b = {0};
+    CHECK_OK(bml__neware_records(csv, keep_all, &a, NULL));
+    bml__neware_info info;
+    CHECK_OK(bml__neware_records(ndax, keep_all, &b, &info));
+    CHECK_INT(a.n, 333);
+    CHECK_INT(b.n, 333);
+    CHECK_INT(info.n_filled, 333 - 66);
+    size_t bad = 0;
+    for (size_t i = 0; i < a.n && i < b.n; i++) {
+        const bml__neware_record *x = &a.r[i], *y = &b.r[i];
+        int ok = x->index == y->index && x->cycle == y->cycle && x->step == y->step && x->status == y->status &&
+                 fabs(x->voltage_v - y->voltage_v) <= 0.05e-3 + 1e-9 && fabs(x->current_ma - y->current_ma) <= 1e-3 &&
+                 fabs(x->time_s - y->time_s) <= 1e-3 && fabs(x->unix_time - 3600 - y->unix_time) <= 1e-3 &&
+                 x->charge_mah == 0 && y->charge_mah == 0 && x->discharge_mah == 0 && y->discharge_mah == 0;
+        if (!ok && bad++ < 3)
+            fprintf(stderr, "    row %zu: csv %lu c%ld s%ld V %.7g I %g t %.3f %.3f, ndax %lu c%ld s%ld V %.7g I %g t %.3f %.3f (logged %d)\n",
+                    i + 1, (unsigned long)x->index, x->cycle, x->step, x->voltage_v, x->current_ma, x->time_s, x->unix_time,
+                    (unsigned long)y->index, y->cycle, y->step, y->voltage_v, y->current_ma, y->time_s, y->unix_time, y->logged);
+    }
+    CHECK_INT(bad, 0);
+    /* per cycle: the reference's (all 0, 333 rows) */
+    cycles cs;
+    memset(&cs, 0, sizeof cs);
+    static lastslots none;
+    cs.ls = &none;
+    CHECK_OK(bml__neware_read(csv, on_point, &cs, NULL));
+    CHECK(!cs.bad);
+    CHECK_INT(cs.n, 1);
+    if (cs.n) {
+        CHECK_INT(cs.c[0].n, 333);
+        for (int k = 0; k < 4; k++) CHECK(cs.c[0].q[k] == 0);
+    }
+    free(cs.c);
+    free(a.r);
+    free(b.r);
+    free(csv);
+    free(ndax);
+}
+
+/* a CSV cut inside a line fails naming the file, the line and the column */
+static void test_truncated_csv(void) {
+    char *path = path_of(nw_dir, "nw_regular_export_ife_example.csv");
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    CHECK(b != NULL);
+    if (!b) return;
+    /* cut in the middle of record line 6 (its Current field) and of a later line's date */
+    const char *l6 = (const char *)b;
+    for (int k = 0; k < 5; k++) l6 = strchr(l6, '\n') + 1;
+    size_t cut1 = (size_t)(l6 - (const char *)b) + 20;
+    expect_clean_error(b, cut1, ".csv", "line 6, column");
+    /* a field that is not a number */
+    unsigned char *c = malloc(n);
+    if (!c) abort();
+    memcpy(c, b, n);
+    memcpy(c + (l6 - (const char *)b) + 2, "x", 1);
+    expect_clean_error(c, n, ".csv", "line 6, column 3");
+    free(c);
+    free(b);
+    free(path);
+}
+
 /* ---- without the shared files ---- */
 static void test_sniff(void) {
     const unsigned char nda[] = "NEWARE20180910\x1d";
@@ -461,6 +630,10 @@ static void test_sniff(void) {
     CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip"), 80);
     const unsigned char csv[] = "Cycle Index,Step Index,Step Type\n";
     CHECK_INT(bml__neware_sniff(csv, sizeof csv - 1, "x.csv"), 0);
+    const unsigned char reg[] = "Cycle Index,Chg. Cap.(Ah),DChg. Cap.(Ah)\n";
+    CHECK_INT(bml__neware_sniff(reg, sizeof reg - 1, "x.csv"), 95);
+    const unsigned char flat[] = "DataPoint,Cycle Index,Step Index,Step Type,Time,Chg. Cap.(mAs)\n1,1";
+    CHECK_INT(bml__neware_sniff(flat, sizeof flat - 1, "x.csv"), 85);
     CHECK_INT(bml__neware_sniff(nda, 3, "x.nda"), 0);
 }
 
@@ -486,6 +659,9 @@ int main(void) {
         {"truncated_nda", test_truncated_nda},
         {"truncated_ndax", test_truncated_ndax},
         {"corrupt_ndax", test_corrupt_ndax},
+        {"csv_regular_export", test_csv_regular},
+        {"csv_flat_export_vs_ndax", test_csv_flat_vs_ndax},
+        {"truncated_csv", test_truncated_csv},
     };
     int rc = run_tests("neware", base, sizeof base / sizeof *base);
     if (!have_shared()) {

@@ -84,17 +84,19 @@ typedef struct {
     int64_t raw_step;
     long step, cycle;
     int flag, prev_inc;
+    int file_cycles; /* CSV exports: the cycle is the file's Cycle Index */
 } emitter;
 
 static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, const char *member, size_t offset) {
+    if (!e->file_cycles) r->total_time_s = NAN; /* the binary files: summed from the steps' times */
     if (e->have && r->index <= e->last_index) { /* a duplicate or a record out of order: left out */
         e->info->n_skipped++;
         return BML_OK;
     }
-    const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->charge_mah, r->discharge_mah, r->charge_mwh,
-                        r->discharge_mwh};
+    const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
+                        r->charge_mwh, r->discharge_mwh};
     for (size_t k = 0; k < sizeof v / sizeof *v; k++)
-        if (!isfinite(v[k]))
+        if (k < 3 ? !isfinite(v[k]) : isinf(v[k])) /* the counters and the total time may be NaN (not in the file) */
             return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
                              e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
     if (!e->have) e->step = 1, e->cycle = 1;
@@ -115,7 +117,7 @@ static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, cons
     e->raw_step = raw_step;
     e->last_index = r->index;
     r->step = e->step;
-    r->cycle = e->cycle;
+    if (!e->file_cycles) r->cycle = e->cycle;
     e->info->n_records++;
     return e->fn(r, e->user);
 }
@@ -473,11 +475,14 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
             } else {
                 e->info->n_filled++;
                 stepc = prev.step;
-                if (have_next && next.step == prev.step && next.index > prev.index)
-                    r.time_s = prev.time_s + (next.time_s - prev.time_s) * (double)(index - prev.index) /
-                                                 (double)(next.index - prev.index);
-                else
-                    r.time_s = last.time_s + (prev.dt_s > 0 ? prev.dt_s : 0);
+                /* the logging interval of the logged row before (its dt) holds until the next logged row, which
+                 * logs its own (shorter) interval: BTSDA's export of the same test gives these times */
+                double k = (double)(index - prev.index);
+                r.time_s = prev.time_s + k * (prev.dt_s > 0 ? prev.dt_s : 0);
+                int inside = have_next && next.step == prev.step && next.index > prev.index;
+                if (inside && (!(prev.dt_s > 0) || r.time_s >= next.time_s)) /* inconsistent: linear between them */
+                    r.time_s = prev.time_s + (next.time_s - prev.time_s) * k / (double)(next.index - prev.index);
+                if (r.time_s < last.time_s) r.time_s = last.time_s;
                 double dt = r.time_s - last.time_s; /* the previous row is of this step (it is filled or prev) */
                 if (!(dt > 0)) dt = 0;
                 double q = fabs(r.current_ma) * dt / 3600, w = q * fabs(r.voltage_v);
@@ -573,6 +578,371 @@ static bml_status read_ndax(emitter *e, int fd, size_t size) {
     return st;
 }
 
+
+/* ------------------------------------------------------------------ BTSDA CSV exports */
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;
+    size_t cap, lineno;
+    char **fld;
+    size_t n, fcap;
+} csv_in;
+
+/* The next line split at commas (BTSDA quotes nothing); 0 at the end. */
+static bml_status csv_next(csv_in *c, int *got) {
+    *got = 0;
+    ssize_t len = getline(&c->line, &c->cap, c->f);
+    if (len < 0) {
+        if (ferror(c->f)) return bml__fail(BML_ERR_IO, "%s: line %zu: read error", c->path, c->lineno + 1);
+        return BML_OK;
+    }
+    c->lineno++;
+    while (len > 0 && (c->line[len - 1] == '\n' || c->line[len - 1] == '\r')) c->line[--len] = 0;
+    if (memchr(c->line, 0, (size_t)len))
+        return bml__fail(BML_ERR_PARSE, "%s: line %zu: a NUL byte in a text export", c->path, c->lineno);
+    c->n = 0;
+    for (char *p = c->line;;) {
+        if (c->n == c->fcap) {
+            size_t nc = c->fcap ? 2 * c->fcap : 32;
+            char **nf = realloc(c->fld, nc * sizeof *nf);
+            if (!nf) return bml__fail(BML_ERR_NOMEM, "out of memory");
+            c->fld = nf, c->fcap = nc;
+        }
+        c->fld[c->n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma) break;
+        *comma = 0;
+        p = comma + 1;
+    }
+    *got = 1;
+    return BML_OK;
+}
+
+static const char *fld(const csv_in *c, long i) { return i >= 0 && (size_t)i < c->n ? c->fld[i] : ""; }
+
+static bml_status bad_field(const csv_in *c, long col, const char *what) {
+    return bml__fail(BML_ERR_PARSE, "%s: line %zu, column %ld: '%s' is not %s", c->path, c->lineno, col + 1,
+                     fld(c, col), what);
+}
+
+static bml_status num_field(const csv_in *c, long col, double *out) {
+    const char *s = fld(c, col);
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    while (*end == ' ') end++;
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) return bad_field(c, col, "a number");
+    *out = v;
+    return BML_OK;
+}
+
+/* h:mm:ss[.fff] (hours may pass 24) or plain seconds */
+static bml_status time_field(const csv_in *c, long col, double *out) {
+    const char *s = fld(c, col);
+    if (!strchr(s, ':')) return num_field(c, col, out);
+    char *end;
+    double t = 0;
+    for (int part = 0; part < 3; part++) {
+        errno = 0;
+        double v = part < 2 ? (double)strtoul(s, &end, 10) : strtod(s, &end);
+        if (end == s || errno || !isfinite(v) || v < 0) return bad_field(c, col, "a time (h:mm:ss)");
+        t = t * 60 + v;
+        s = end;
+        if (part < 2 && *s++ != ':') return bad_field(c, col, "a time (h:mm:ss)");
+    }
+    if (*s) return bad_field(c, col, "a time (h:mm:ss)");
+    *out = t;
+    return BML_OK;
+}
+
+/* YYYY-MM-DD HH:MM:SS[.fff] as seconds since 1970 (taken as UTC); NaN when empty or not a date */
+static double date_field(const char *s) {
+    unsigned y, mo, d, h, mi;
+    double sec;
+    int used = 0;
+    if (sscanf(s, "%4u-%2u-%2u %2u:%2u:%lf%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 || s[used]) return NAN;
+    if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || !(sec >= 0 && sec < 61))
+        return NAN;
+    return days_from_civil((int)y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+}
+
+/* "Current(uA)" -> 1e-6 for want "A"; the scale of the unit in parentheses to the base unit `want` (A, V, Ah,
+ * As, Wh, Ws); 0 when it is not that unit */
+static double unit_scale(const char *name, const char *want) {
+    const char *o = strrchr(name, '(');
+    if (!o) return 0;
+    o++;
+    const char *cl = strchr(o, ')');
+    if (!cl) return 0;
+    size_t len = (size_t)(cl - o), k = strlen(want);
+    double pre = 1;
+    if (len == k + 1 && o[0] == 'm') pre = 1e-3, o++, len--;
+    else if (len == k + 1 && (o[0] == 'u' || (unsigned char)o[0] == 0xB5)) pre = 1e-6, o++, len--;       /* Latin-1 */
+    else if (len == k + 2 && ((unsigned char)o[0] == 0xC2 && (unsigned char)o[1] == 0xB5)) pre = 1e-6, o += 2, len -= 2;
+    else if (len == k + 2 && ((unsigned char)o[0] == 0xCE && (unsigned char)o[1] == 0xBC)) pre = 1e-6, o += 2, len -= 2;
+    return len == k && memcmp(o, want, k) == 0 ? pre : 0;
+}
+
+static long col_named(const csv_in *c, const char *name) { /* exact name, or "name(" with a unit */
+    size_t k = strlen(name);
+    for (size_t i = 0; i < c->n; i++)
+        if (!strcmp(c->fld[i], name) || (!strncmp(c->fld[i], name, k) && c->fld[i][k] == '(')) return (long)i;
+    return -1;
+}
+
+/* A counter column in mAh / mWh: Ah or As (resp. Wh or Ws) with a prefix */
+static long counter_col(const csv_in *c, const char *name, int energy, double *to_milli) {
+    long i = col_named(c, name);
+    if (i < 0) return -1;
+    const char *h = energy ? "Wh" : "Ah", *s = energy ? "Ws" : "As";
+    double f = unit_scale(c->fld[i], h);
+    if (f) return *to_milli = f * 1000, i;
+    f = unit_scale(c->fld[i], s);
+    if (f) return *to_milli = f * 1000 / 3600, i;
+    return -2;
+}
+
+/* "CC Chg" -> the step type code (spaces read as '_'); 0 when unknown */
+static int status_code(const char *name) {
+    char buf[32];
+    size_t n = strlen(name);
+    if (n >= sizeof buf) return 0;
+    for (size_t i = 0; i <= n; i++) buf[i] = name[i] == ' ' ? '_' : name[i];
+    for (int k = 0; k < N_STATUS; k++)
+        if (status_names[k] && !strcmp(status_names[k], buf)) return k;
+    return 0;
+}
+
+/* charge (1), discharge (-1) or neither (0) by the step type's name */
+static int type_sign(const char *name) {
+    if (strstr(name, "DChg") || strstr(name, "Dchg")) return -1;
+    if (strstr(name, "Chg")) return 1;
+    return 0;
+}
+
+typedef struct {
+    long datapoint, time, total, current, voltage, cap, energy, date;
+    long chg_cap, dchg_cap, chg_en, dchg_en;
+    double i_scale, v_scale, cap_scale, en_scale, cc_scale, dc_scale, ce_scale, de_scale;
+} rec_cols;
+
+static bml_status missing_col(const csv_in *c, const char *what) {
+    return bml__fail(BML_ERR_SCHEMA, "%s: line %zu: no %s column in this Neware CSV header", c->path, c->lineno, what);
+}
+
+static bml_status find_rec_cols(const csv_in *c, rec_cols *k) {
+    memset(k, -1, sizeof *k);
+    k->datapoint = col_named(c, "DataPoint");
+    k->time = col_named(c, "Time");
+    k->total = col_named(c, "Total Time");
+    k->date = col_named(c, "Date");
+    k->current = col_named(c, "Current");
+    k->voltage = col_named(c, "Voltage");
+    if (k->datapoint < 0) return missing_col(c, "DataPoint");
+    if (k->total < 0 && k->time < 0) return missing_col(c, "Time or Total Time");
+    if (k->current < 0 || !(k->i_scale = unit_scale(c->fld[k->current], "A") * 1000))
+        return missing_col(c, "Current(A, mA or uA)");
+    if (k->voltage < 0 || !(k->v_scale = unit_scale(c->fld[k->voltage], "V"))) return missing_col(c, "Voltage(V or mV)");
+    k->cap = counter_col(c, "Capacity", 0, &k->cap_scale);
+    k->energy = counter_col(c, "Energy", 1, &k->en_scale);
+    k->chg_cap = counter_col(c, "Chg. Cap.", 0, &k->cc_scale);
+    k->dchg_cap = counter_col(c, "DChg. Cap.", 0, &k->dc_scale);
+    k->chg_en = counter_col(c, "Chg. Energy", 1, &k->ce_scale);
+    k->dchg_en = counter_col(c, "DChg. Energy", 1, &k->de_scale);
+    if (k->cap == -2 || k->energy == -2 || k->chg_cap == -2 || k->dchg_cap == -2 || k->chg_en == -2 || k->dchg_en == -2)
+        return bml__fail(BML_ERR_SCHEMA, "%s: line %zu: a capacity or energy column in a unit other than (m/u)Ah, (m)As, (m)Wh, (m)Ws",
+                         c->path, c->lineno);
+    return BML_OK;
+}
+
+/* One record line into r (cycle, step and step type set by the caller). `sign` is the step's charge (+1) or
+ * discharge (-1) for a single Capacity/Energy column. */
+static bml_status parse_rec(const csv_in *c, const rec_cols *k, int sign, bml__neware_record *r) {
+    double dp, v;
+    BML__TRY(num_field(c, k->datapoint, &dp));
+    if (!(dp >= 1 && dp <= 4294967295.0 && dp == floor(dp))) return bad_field(c, k->datapoint, "a row number >= 1");
+    r->index = (uint32_t)dp;
+    r->time_s = 0;
+    if (k->time >= 0) BML__TRY(time_field(c, k->time, &r->time_s));
+    r->total_time_s = NAN;
+    if (k->total >= 0) BML__TRY(time_field(c, k->total, &r->total_time_s));
+    BML__TRY(num_field(c, k->current, &v));
+    r->current_ma = v * k->i_scale;
+    BML__TRY(num_field(c, k->voltage, &v));
+    r->voltage_v = v * k->v_scale;
+    double *out[4] = {&r->charge_mah, &r->discharge_mah, &r->charge_mwh, &r->discharge_mwh};
+    for (int q = 0; q < 4; q++) *out[q] = NAN;
+    const long split_cols[4] = {k->chg_cap, k->dchg_cap, k->chg_en, k->dchg_en};
+    const double split_scale[4] = {k->cc_scale, k->dc_scale, k->ce_scale, k->de_scale};
+    for (int q = 0; q < 4; q++)
+        if (split_cols[q] >= 0) {
+            if (!*fld(c, split_cols[q])) { /* BTSDA leaves some cells empty: as the row before (the caller) */
+                *out[q] = INFINITY;
+                continue;
+            }
+            BML__TRY(num_field(c, split_cols[q], &v));
+            *out[q] = fabs(v) * split_scale[q];
+        }
+    const long one_cols[2] = {k->cap, k->energy};
+    const double one_scale[2] = {k->cap_scale, k->en_scale};
+    for (int q = 0; q < 2; q++) {
+        if (one_cols[q] < 0 || split_cols[2 * q] >= 0) continue;
+        BML__TRY(num_field(c, one_cols[q], &v));
+        int sg = sign ? sign : (r->current_ma > 0) - (r->current_ma < 0);
+        *out[2 * q] = sg > 0 ? fabs(v) * one_scale[q] : 0;
+        *out[2 * q + 1] = sg < 0 ? fabs(v) * one_scale[q] : 0;
+    }
+    r->unix_time = k->date >= 0 ? date_field(fld(c, k->date)) : NAN;
+    r->logged = 1;
+    r->line = c->lineno;
+    return BML_OK;
+}
+
+static bml_status emit_csv(emitter *e, csv_in *c, bml__neware_record *r, int64_t raw_step, bml__neware_record *prev,
+                           int *have_prev) {
+    double *q[4] = {&r->charge_mah, &r->discharge_mah, &r->charge_mwh, &r->discharge_mwh};
+    const double was[4] = {prev->charge_mah, prev->discharge_mah, prev->charge_mwh, prev->discharge_mwh};
+    for (int k = 0; k < 4; k++)
+        if (isinf(*q[k])) *q[k] = *have_prev && raw_step == e->raw_step ? was[k] : 0; /* an empty cell */
+    if (*have_prev && !isnan(r->total_time_s) && r->total_time_s < prev->total_time_s)
+        return bml__fail(BML_ERR_PARSE, "%s: line %zu: the total time goes back (%.17g s after %.17g s)", c->path,
+                         c->lineno, r->total_time_s, prev->total_time_s);
+    if (*have_prev && r->cycle < prev->cycle)
+        return bml__fail(BML_ERR_PARSE, "%s: line %zu: the cycle index goes back (%ld after %ld)", c->path, c->lineno,
+                         r->cycle, prev->cycle);
+    if (*have_prev && r->index <= prev->index)
+        return bml__fail(BML_ERR_PARSE, "%s: line %zu: DataPoint %lu does not rise (after %lu)", c->path, c->lineno,
+                         (unsigned long)r->index, (unsigned long)prev->index);
+    *prev = *r;
+    *have_prev = 1;
+    return emit(e, r, raw_step, NULL, 0);
+}
+
+static bml_status long_field(const csv_in *c, long col, long *out) {
+    double v;
+    BML__TRY(num_field(c, col, &v));
+    if (!(v >= 0 && v < 1e15 && v == floor(v))) return bad_field(c, col, "a whole number >= 0");
+    *out = (long)v;
+    return BML_OK;
+}
+
+/* the regular export: cycle lines (Cycle Index first), step lines (",Step Index,..."), record lines (",,DataPoint,...") */
+static bml_status read_csv_regular(emitter *e, csv_in *c) {
+    int got;
+    BML__TRY(csv_next(c, &got));
+    if (!got || c->n < 4 || *c->fld[0] || strcmp(c->fld[1], "Step Index"))
+        return bml__fail(BML_ERR_SCHEMA, "%s: line %zu: the second header line of a Neware regular export (',Step Index,...') is missing",
+                         c->path, c->lineno);
+    long s_num = col_named(c, "Step Number"), s_type = col_named(c, "Step Type"), s_index = 1;
+    if (s_type < 0) return missing_col(c, "Step Type");
+    BML__TRY(csv_next(c, &got));
+    if (!got || c->n < 3 || *c->fld[0] || *c->fld[1])
+        return bml__fail(BML_ERR_SCHEMA, "%s: line %zu: the third header line of a Neware regular export (',,DataPoint,...') is missing",
+                         c->path, c->lineno);
+    rec_cols k;
+    BML__TRY(find_rec_cols(c, &k));
+    const long n_cycle_fields = 8; /* Cycle Index .. DChg. Time: a cycle line's step fields follow them */
+    long cycle = -1, step = -1;
+    int sign = 0, status = 0, have_prev = 0;
+    bml__neware_record prev;
+    memset(&prev, 0, sizeof prev);
+    for (;;) {
+        BML__TRY(csv_next(c, &got));
+        if (!got) break;
+        if (c->n == 1 && !*c->fld[0]) continue; /* a blank line */
+        long off = -1;
+        if (*c->fld[0]) { /* a cycle line, perhaps with its first step */
+            BML__TRY(long_field(c, 0, &cycle));
+            if (c->n > (size_t)n_cycle_fields + 1 && *fld(c, n_cycle_fields)) off = n_cycle_fields - 1;
+        } else if (c->n > 1 && *c->fld[1]) {
+            off = 0;
+        }
+        if (off >= 0) { /* a step */
+            long si;
+            BML__TRY(long_field(c, s_index + off, &si));
+            if (s_num >= 0) BML__TRY(long_field(c, s_num + off, &step));
+            else step = si;
+            const char *type = fld(c, s_type + off);
+            status = status_code(type);
+            sign = type_sign(type);
+            continue;
+        }
+        if (*c->fld[0]) continue;
+        if (cycle < 0 || step < 0)
+            return bml__fail(BML_ERR_PARSE, "%s: line %zu: a record line before any cycle and step line", c->path, c->lineno);
+        bml__neware_record r;
+        memset(&r, 0, sizeof r);
+        BML__TRY(parse_rec(c, &k, sign, &r));
+        r.cycle = cycle;
+        r.status = status;
+        BML__TRY(emit_csv(e, c, &r, step, &prev, &have_prev));
+    }
+    return BML_OK;
+}
+
+/* the flat export: one header line, one line per record */
+static bml_status read_csv_flat(emitter *e, csv_in *c) {
+    rec_cols k;
+    BML__TRY(find_rec_cols(c, &k));
+    long cy = col_named(c, "Cycle Index"), si = col_named(c, "Step Index"), st = col_named(c, "Step Type");
+    if (cy < 0) return missing_col(c, "Cycle Index");
+    if (si < 0) return missing_col(c, "Step Index");
+    if (st < 0) return missing_col(c, "Step Type");
+    int have_prev = 0, got;
+    bml__neware_record prev;
+    memset(&prev, 0, sizeof prev);
+    for (;;) {
+        BML__TRY(csv_next(c, &got));
+        if (!got) break;
+        if (c->n == 1 && !*c->fld[0]) continue;
+        bml__neware_record r;
+        memset(&r, 0, sizeof r);
+        long step;
+        BML__TRY(long_field(c, cy, &r.cycle));
+        BML__TRY(long_field(c, si, &step));
+        const char *type = fld(c, st);
+        r.status = status_code(type);
+        BML__TRY(parse_rec(c, &k, type_sign(type), &r));
+        BML__TRY(emit_csv(e, c, &r, step, &prev, &have_prev));
+    }
+    return BML_OK;
+}
+
+static bml_status read_csv(emitter *e, int fd) {
+    int cfd = dup(fd);
+    FILE *f = cfd >= 0 ? fdopen(cfd, "r") : NULL;
+    if (!f) {
+        if (cfd >= 0) close(cfd);
+        return bml__fail(BML_ERR_IO, "%s: %s", e->path, strerror(errno));
+    }
+    csv_in c = {.f = f, .path = e->path};
+    e->file_cycles = 1;
+    int got;
+    bml_status st = csv_next(&c, &got);
+    if (st == BML_OK && !got) st = bml__fail(BML_ERR_EMPTY, "%s: line 1: empty file", e->path);
+    if (st == BML_OK) {
+        if (c.n > 0 && !strncmp(c.fld[0], "\xEF\xBB\xBF", 3)) c.fld[0] += 3; /* a UTF-8 byte-order mark */
+        if (c.n >= 2 && !strcmp(c.fld[0], "Cycle Index") && !strncmp(c.fld[1], "Chg. Cap.", 9)) {
+            e->info->kind = 2;
+            st = read_csv_regular(e, &c);
+        } else if (col_named(&c, "DataPoint") >= 0 && col_named(&c, "Step Type") >= 0) {
+            e->info->kind = 1;
+            st = read_csv_flat(e, &c);
+        } else {
+            st = bml__fail(BML_ERR_SCHEMA, "%s: line 1: neither a Neware .nda/.ndax file nor a BTSDA CSV export (a header "
+                                           "'Cycle Index,Chg. Cap.(..),...' or one with DataPoint and Step Type)", e->path);
+        }
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0) e->info->bytes = (double)sb.st_size;
+    free(c.line);
+    free(c.fld);
+    fclose(f);
+    return st;
+}
+
 /* ------------------------------------------------------------------ entry points */
 
 bml_status bml__neware_records(const char *path, bml__neware_record_fn fn, void *user, bml__neware_info *info) {
@@ -595,6 +965,14 @@ bml_status bml__neware_records(const char *path, bml__neware_record_fn fn, void 
         st = read_ndax(&e, fd, n);
     } else if (n == 0) {
         st = bml__fail(BML_ERR_PARSE, "%s: byte offset 0: empty file", path);
+    } else if (!(got >= 6 && memcmp(head, "NEWARE", 6) == 0)) {
+        int binary = 0;
+        for (ssize_t i = 0; i < got; i++) binary |= head[i] < 0x09 || (head[i] > 0x0d && head[i] < 0x20);
+        if (binary)
+            st = bml__fail(BML_ERR_PARSE, "%s: byte offset 0: not a Neware file (neither an .nda ('NEWARE'), an .ndax (zip) "
+                                          "nor a BTSDA CSV export)", path);
+        else
+            st = read_csv(&e, fd);
     } else {
         void *mm = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
         if (mm == MAP_FAILED) {
@@ -634,20 +1012,20 @@ static bml_status on_record(const bml__neware_record *r, void *user) {
         if (v > c->stepmax[k]) c->stepmax[k] = v;
     }
     bml_cycler_point p;
-    p.test_time_s = c->t_off + r->time_s;
+    p.test_time_s = isnan(r->total_time_s) ? c->t_off + r->time_s : r->total_time_s;
     if (c->have && p.test_time_s < c->prev_t) p.test_time_s = c->prev_t;
     p.cycle = r->cycle;
     p.step = r->step;
     p.current_a = r->current_ma / 1000;
     p.voltage_v = r->voltage_v;
-    p.charge_ah = c->base[0] + c->stepmax[0];
-    p.discharge_ah = c->base[1] + c->stepmax[1];
-    p.charge_wh = c->base[2] + c->stepmax[2];
-    p.discharge_wh = c->base[3] + c->stepmax[3];
+    p.charge_ah = isnan(raw[0]) ? NAN : c->base[0] + c->stepmax[0]; /* NaN: not in the file */
+    p.discharge_ah = isnan(raw[1]) ? NAN : c->base[1] + c->stepmax[1];
+    p.charge_wh = isnan(raw[2]) ? NAN : c->base[2] + c->stepmax[2];
+    p.discharge_wh = isnan(raw[3]) ? NAN : c->base[3] + c->stepmax[3];
     p.temperature_c = NAN;
     p.resistance_ohm = NAN;
     p.unix_time = r->unix_time;
-    p.line = r->index;
+    p.line = r->line ? r->line : r->index;
     c->have = 1;
     c->cycle = r->cycle, c->step = r->step;
     c->last_time = r->time_s > 0 ? r->time_s : 0;
@@ -703,6 +1081,17 @@ int bml__neware_sniff(const unsigned char *head, size_t n, const char *path) {
         if (30 + len <= n)
             for (size_t i = 0; i < sizeof members / sizeof *members; i++)
                 if (strlen(members[i]) == len && memcmp(head + 30, members[i], len) == 0) return 80;
+        return 0;
     }
+    /* BTSDA CSV exports: the header line */
+    size_t line = n;
+    const unsigned char *nl = memchr(head, '\n', n);
+    if (nl) line = (size_t)(nl - head);
+    const unsigned char *h = head;
+    if (line >= 3 && !memcmp(h, "\xEF\xBB\xBF", 3)) h += 3, line -= 3;
+    if (line >= 22 && !memcmp(h, "Cycle Index,Chg. Cap.(", 22)) return 95;
+    if (memmem(h, line, "DataPoint,", 10) && memmem(h, line, "Step Type", 9) &&
+        (memmem(h, line, "Chg. Cap.(", 10) || memmem(h, line, "Capacity(", 9)))
+        return 85;
     return 0;
 }

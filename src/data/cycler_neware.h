@@ -1,5 +1,9 @@
 /* Neware's native files: the BTS binary .nda (file versions 29 and 130: BTS 7, 8 and 9/9.1 layouts) and the
- * .ndax zip archive (BTS 8+: data.ndc, data_runInfo.ndc, data_step.ndc of ndc versions 11 and 14). Internal;
+ * .ndax zip archive (BTS 8+: data.ndc, data_runInfo.ndc, data_step.ndc of ndc versions 11 and 14); and BTSDA's
+ * CSV exports: the "regular" three-level one (cycle, step and record lines under three header lines) and the
+ * flat one (one header line: DataPoint, Cycle Index, Step Index, Step Type, ..., any of the units A/mA/uA,
+ * V/mV, Ah/mAh/As/mAs, Wh/mWh/Ws/mWs; Latin-1 or UTF-8). In the CSVs the cycle is the file's Cycle Index and
+ * the test time its Total Time. Internal;
  * the cycler format registry (src/data/cycler_read.c) calls these and sets meta->format.
  *
  * Two levels. bml__neware_records hands over the instrument's own rows with the columns the open-source
@@ -14,12 +18,12 @@
  * Step: the count of step changes (1, 2, ... in file order), as NewareNDA numbers them.
  *
  * .ndax from BTS 8 log time, counters and wall-clock time (data_runInfo.ndc) for only some rows of data.ndc
- * (voltage, current). A row without them gets: step time linearly interpolated between the step's logged rows
- * around it (by position), or after the step's last logged row that row's time plus the logged interval (dt)
- * per row; counters = the last logged value + the integral of the row currents (right endpoint, charge and
+ * (voltage, current). A row without them gets: step time = the last logged row's + its logged interval (dt)
+ * per row since (the interval holds until the next logged row, which logs its own: BTSDA's CSV export of the
+ * same test has these times; where that would reach the next logged row's time, linear interpolation between
+ * the two); counters = the last logged value + the integral of the row currents (right endpoint, charge and
  * discharge apart); wall-clock time = the last logged one + the step-time difference. Such rows have
- * logged = 0. NewareNDA fills them differently (see tests/test_neware.c), so per-row comparisons use the
- * logged rows' counters only. */
+ * logged = 0. NewareNDA fills them differently (see tests/test_neware.c). */
 #ifndef BML_DATA_CYCLER_NEWARE_H
 #define BML_DATA_CYCLER_NEWARE_H
 
@@ -40,8 +44,10 @@ typedef struct {
     double current_ma;  /* charge positive */
     double charge_mah, discharge_mah, charge_mwh, discharge_mwh; /* per-step counters as stored (some files
                                                                     store the discharge ones negative) */
-    double unix_time;   /* wall-clock time (s since 1970; .nda v29 stores local time, taken as UTC); NaN if none */
+    double unix_time;   /* wall-clock time (s since 1970; .nda v29 and CSV store local time, taken as UTC); NaN if none */
     int logged;         /* 0: time, counters and wall-clock time filled in (.ndax rows without runInfo) */
+    double total_time_s; /* CSV: the Total Time column (NaN in the binary files: summed from the steps' times) */
+    size_t line;        /* CSV: the row's line in the file (0 in the binary files) */
 } bml__neware_record;
 
 typedef bml_status (*bml__neware_record_fn)(const bml__neware_record *r, void *user);
@@ -72,7 +78,9 @@ const char *bml__neware_status_name(int code);
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 
 /* How sure the first n bytes of a file (and its name) say it is Neware's: 0 not at all, 100 certain
- * ("NEWARE" magic of an .nda), 90 a zip archive named *.ndax, 80 a zip whose first member is one of an .ndax's. */
+ * ("NEWARE" magic of an .nda), 95 BTSDA's regular CSV export ("Cycle Index,Chg. Cap.(" first), 90 a zip
+ * archive named *.ndax, 85 a CSV header with DataPoint, Step Type and a capacity column (BTSDA's flat export),
+ * 80 a zip whose first member is one of an .ndax's. */
 int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
 
 #endif
