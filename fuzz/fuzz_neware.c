@@ -1,7 +1,8 @@
 /* Fuzz target: the Neware readers (src/data/cycler_neware.c): the binary .nda (versions 29 and 130), the .ndax
- * zip archive (libzip, then the .ndc members) and the .ndc page parser on its own.
+ * zip archive (libzip, then the .ndc members), the .ndc page parser on its own and BTSDA's CSV exports.
  * Input: one selector byte, then
- *   % 3 == 0   the bytes of an .nda file ("cell.nda"), read by bml__neware_read;
+ *   % 3 == 0   the bytes of an .nda file or a CSV export ("cell.nda"; the reader goes by the content), read by
+ *              bml__neware_read;
  *   % 3 == 1   the bytes of an .ndax file ("cell.ndax"), read by bml__neware_read;
  *   % 3 == 2   three parts split at FZ_SEP: data.ndc, data_runInfo.ndc, data_step.ndc, read from memory by
  *              bml__neware_ndc_records.

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seeds of fuzz/corpus/neware/ (fuzz/fuzz_neware.c): small made-up Neware files in each layout the
-reader knows (.nda version 29, version 130 BTS 9 and BTS 9.1, .ndc members of versions 11 and 14, an .ndax zip),
+reader knows (.nda version 29, version 130 BTS 9 and BTS 9.1, .ndc members of versions 11 and 14, an .ndax zip,
+BTSDA's regular and flat CSV exports),
 built from the layouts described in src/data/cycler_neware.c. No real file is copied.
 
     python3 fuzz/make_neware_corpus.py"""
@@ -133,6 +134,37 @@ def ndax(version):
     return b.getvalue()
 
 
+def csv_regular():
+    out = [b"Cycle Index,Chg. Cap.(Ah),DChg. Cap.(Ah),Chg.-DChg. Eff(%),Chg. Energy(Wh),DChg. Energy(Wh),Chg. Time,DChg. Time",
+           b",Step Index,Step Number,Step Type,Step Time,Capacity(Ah),Energy(Wh)",
+           b",,DataPoint,Time,Total Time,Current(A),Voltage(V),Capacity(Ah),Energy(Wh),Date"]
+    n = 0
+    for cyc in (1, 2):
+        out.append(b"%d,0.001,0.001,100.0,0.004,0.004,00:00:04,00:00:04" % cyc)
+        for j, (typ, sign) in enumerate(((b"CC Chg", 1), (b"Rest", 0), (b"CC DChg", -1))):
+            out.append(b",%d,%d,%s,00:00:04,0.00100,0.00400" % (j + 1, 3 * cyc + j - 2, typ))
+            for k in range(3):
+                n += 1
+                out.append(b",,%d,00:00:%02d,%d:%02d:%02d,%.5f,%.4f,%.9f,%.5f,2026-03-06 12:%02d:%02d" % (
+                    n, 2 * k, 0, 2 * n // 60, 2 * n % 60, 0.5 * sign, 3.7 + 0.01 * sign * k, 0.0005 * k * abs(sign),
+                    0.002 * k * abs(sign), 37 + 2 * n // 60, 2 * n % 60))
+    return b"\r\n".join(out) + b"\r\n"
+
+
+def csv_flat():
+    out = [b"DataPoint,Cycle Index,Step Index,Step Type,Time,Total Time,Current(\xb5A),Voltage(mV),Chg. Cap.(mAs),"
+           b"DChg. Cap.(mAs),Chg. Energy(mWs),DChg. Energy(mWs),Date,"]
+    n = 0
+    for cyc, step, typ, sign in ((1, 1, b"CC_Chg", 1), (1, 2, b"CC_DChg", -1), (2, 3, b"CC_Chg", 1)):
+        for k in range(3):
+            n += 1
+            q = 500 * k
+            out.append(b"%d,%d,%d,%s,00:00:%02d.000,00:00:%02d.000,%d,%.1f,%s,%s,%d,%d,2025-06-17 09:26:%02d.383," % (
+                n, cyc, step, typ, k, n, 500000 * sign, 3700 + 10 * k, b"%d" % q if sign > 0 else b"0",
+                b"%d" % q if sign < 0 else b"", 4 * q * (sign > 0), 4 * q * (sign < 0), n))
+    return b"\n".join(out) + b"\n"
+
+
 def put(name, data):
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, name), "wb") as f:
@@ -147,3 +179,5 @@ if __name__ == "__main__":
     put("ndax11", b"\1" + ndax(11))
     put("ndc14", b"\2" + SEP.join(ndc_members(14)))
     put("ndc11_every3", b"\2" + SEP.join(ndc_members(11, 3)))
+    put("csv_regular", b"\0" + csv_regular())
+    put("csv_flat", b"\0" + csv_flat())
