@@ -347,7 +347,22 @@ static void test_nda_v29(void) { compare_file("SIM.nda"); }
 static void test_nda_v130(void) { compare_file("2-1-6_61[07005012].nda"); }
 static void test_ndax_bts85(void) { compare_file("BTS85-36-6-5-110-20240424.ndax"); }
 static void test_ndax_nw4(void) { compare_file("nw4-120-1-6-53.ndax"); }
-static void test_ndax_zero_volt(void) { compare_file("21_10_7_85.ndax"); }
+/* data.ndc's page bitmask marks 141 rows, one of them at exactly 0 V (NewareNDA keeps 140) */
+static bml_status count_zero_v(const bml__neware_record *r, void *user) {
+    size_t *n = user;
+    n[0]++;
+    n[1] += r->voltage_v == 0;
+    return BML_OK;
+}
+static void test_ndax_zero_volt(void) {
+    compare_file("21_10_7_85.ndax");
+    char *path = path_of(nw_dir, "21_10_7_85.ndax");
+    size_t n[2] = {0, 0};
+    CHECK_OK(bml__neware_records(path, count_zero_v, n, NULL));
+    CHECK_INT(n[0], 141);
+    CHECK_INT(n[1], 1);
+    free(path);
+}
 static void test_ndax_interp(void) { compare_file("interp-test.ndax"); }
 
 /* ---- damaged files: a clean failure naming the file and the byte offset ---- */
@@ -637,6 +652,51 @@ static void test_sniff(void) {
     CHECK_INT(bml__neware_sniff(nda, 3, "x.nda"), 0);
 }
 
+
+/* a made-up flat export: units with prefixes (Latin-1 µA, mV, mAs, mWs), a charge step then a discharge step
+ * whose counters restart: the cycle sums the steps' final values */
+typedef struct {
+    size_t n;
+    bml_cycler_point p[8];
+} pts;
+static bml_status keep_pts(const bml_cycler_point *p, void *user) {
+    pts *s = user;
+    if (s->n < 8) s->p[s->n] = *p;
+    s->n++;
+    return BML_OK;
+}
+static void test_csv_units(void) {
+    const char csv[] = "DataPoint,Cycle Index,Step Index,Step Type,Time,Total Time,Current(\xb5" "A),Voltage(mV),"
+                       "Chg. Cap.(mAs),DChg. Cap.(mAs),Chg. Energy(mWs),DChg. Energy(mWs),Date,\n"
+                       "1,1,1,CC_Chg,00:00:00.000,00:00:00.000,500000,3700.0,0,0,0,0,2025-06-17 09:26:39.383,\n"
+                       "2,1,1,CC_Chg,00:00:10.000,00:00:10.000,500000,3800.0,5000,0,19000,0,2025-06-17 09:26:49.383,\n"
+                       "3,1,2,CC_DChg,00:00:00.000,00:00:10.500,-250000,3600.0,0,0,0,0,2025-06-17 09:26:49.883,\n"
+                       "4,1,2,CC_DChg,00:00:10.000,00:00:20.500,-250000,3500.0,0,2500,0,8750,2025-06-17 09:26:59.883,\n"
+                       "5,2,3,CC_Chg,00:00:00.000,00:00:21.000,500000,3600.0,0,0,0,0,2025-06-17 09:27:00.383,\n";
+    char *p = write_tmp((const unsigned char *)csv, sizeof csv - 1, ".csv");
+    pts s = {0};
+    bml_cycler_meta meta;
+    memset(&meta, 0, sizeof meta);
+    CHECK_OK(bml__neware_read(p, keep_pts, &s, &meta));
+    CHECK_INT(s.n, 5);
+    CHECK_INT(meta.n_points, 5);
+    CHECK_NEAR(s.p[1].current_a, 0.5, 1e-12);
+    CHECK_NEAR(s.p[3].current_a, -0.25, 1e-12);
+    CHECK_NEAR(s.p[1].voltage_v, 3.8, 1e-12);
+    CHECK_NEAR(s.p[1].charge_ah, 5000.0 / 3600 / 1000, 1e-15); /* 5000 mAs = 1.389e-3 Ah */
+    CHECK_NEAR(s.p[3].charge_ah, 5000.0 / 3600 / 1000, 1e-15);                    /* held through the discharge */
+    CHECK_NEAR(s.p[3].discharge_ah, 2500.0 / 3600 / 1000, 1e-15);
+    CHECK_NEAR(s.p[3].discharge_wh, 8750.0 / 3600 / 1000, 1e-15);
+    CHECK_NEAR(s.p[3].test_time_s, 20.5, 1e-12);
+    CHECK_INT(s.p[4].cycle, 2);
+    CHECK_NEAR(s.p[4].charge_ah, 0, 0); /* a new cycle counts from zero */
+    CHECK_NEAR(s.p[1].unix_time, 1750152409.383, 1e-6);
+    CHECK_INT(s.p[2].line, 4);
+    bml_cycler_meta_free(&meta);
+    unlink(p);
+    free(p);
+}
+
 /* a made-up version byte and an empty file fail cleanly */
 static void test_bad_headers(void) {
     unsigned char b[2048] = "NEWARE20180910";
@@ -648,7 +708,7 @@ static void test_bad_headers(void) {
 }
 
 int main(void) {
-    static const test_case base[] = {{"sniff", test_sniff}, {"bad_headers", test_bad_headers}};
+    static const test_case base[] = {{"sniff", test_sniff}, {"bad_headers", test_bad_headers}, {"csv_units", test_csv_units}};
     static const test_case shared[] = {
         {"nda_v29_sim", test_nda_v29},
         {"nda_v130_bts9", test_nda_v130},
