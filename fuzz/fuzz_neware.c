@@ -7,8 +7,9 @@
  *   % 3 == 2   three parts split at FZ_SEP: data.ndc, data_runInfo.ndc, data_step.ndc, read from memory by
  *              bml__neware_ndc_records.
  * Besides "no crash, a failure has a message", the harness checks what batteryml/cycler.h promises of a
- * successful read: lines (the row Index) rising, test time finite and non-decreasing, current and voltage
- * finite, capacities and energies >= 0 and non-decreasing within a cycle, cycles never going back,
+ * successful read: lines (the row Index, a CSV's line) rising, test time finite and non-decreasing, current and
+ * voltage finite, capacities and energies NaN on every row (a CSV without the column) or >= 0 and
+ * non-decreasing within a cycle, cycles never going back,
  * meta.n_points rows handed over; and of the records: Index rising, step and cycle from 1, never going back. */
 #include <math.h>
 #include <stdio.h>
@@ -33,7 +34,9 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
     if (!isfinite(p->test_time_s) || !isfinite(p->current_a) || !isfinite(p->voltage_v)) fail("time, current or voltage not finite", p->line);
     const double q[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
     const double w[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 4; k++) { /* NaN: not in the file (on every row then) */
+        if (r->n && isnan(q[k]) != isnan(w[k])) fail("a capacity or energy logged on some rows only", p->line);
+        if (isnan(q[k])) continue;
         if (!(q[k] >= 0) || isinf(q[k])) fail("a capacity or energy not finite and >= 0", p->line);
         if (r->n && p->cycle == r->prev.cycle && q[k] < w[k]) fail("a capacity or energy decreases within a cycle", p->line);
     }

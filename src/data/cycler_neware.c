@@ -645,6 +645,7 @@ static bml_status time_field(const csv_in *c, long col, double *out) {
     char *end;
     double t = 0;
     for (int part = 0; part < 3; part++) {
+        if (*s < '0' || *s > '9') return bad_field(c, col, "a time (h:mm:ss)");
         errno = 0;
         double v = part < 2 ? (double)strtoul(s, &end, 10) : strtod(s, &end);
         if (end == s || errno || !isfinite(v) || v < 0) return bad_field(c, col, "a time (h:mm:ss)");
