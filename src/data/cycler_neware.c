@@ -95,8 +95,8 @@ static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, cons
     }
     const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
                         r->charge_mwh, r->discharge_mwh};
-    for (size_t k = 0; k < sizeof v / sizeof *v; k++)
-        if (k < 3 ? !isfinite(v[k]) : isinf(v[k])) /* the counters and the total time may be NaN (not in the file) */
+    for (size_t k = 0; k < sizeof v / sizeof *v; k++) /* a CSV's counters and total time may be NaN: not in the file */
+        if (k < 3 || (k > 3 && !e->file_cycles) ? !isfinite(v[k]) : isinf(v[k]))
             return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
                              e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
     if (!e->have) e->step = 1, e->cycle = 1;
@@ -1045,9 +1045,8 @@ static char *file_stem(const char *path) {
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta_out) {
     bml_cycler_meta local;
     bml_cycler_meta *meta = meta_out ? meta_out : &local;
-    bml_cycler_format format = meta_out ? meta_out->format : BML_CYCLER_AUTO;
     memset(meta, 0, sizeof *meta);
-    meta->format = format; /* the registry line sets it */
+    meta->format = BML_CYCLER_AUTO; /* the format registry's line for Neware sets it */
     meta->nominal_capacity_ah = NAN;
     meta->has_cycle_index = 1;
     meta->path = bml__strdup(path);

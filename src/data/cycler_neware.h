@@ -74,7 +74,9 @@ bml_status bml__neware_ndc_records(const char *name, const unsigned char *data, 
 const char *bml__neware_status_name(int code);
 
 /* The reader of the format registry: rows of batteryml/cycler.h (the counter rule above), meta filled as
- * far as read (meta->format is left as the caller set it; the registry line sets it). meta may be NULL. */
+ * far as read, also on failure (meta->format is BML_CYCLER_AUTO: the registry line sets it; has_cycle_index
+ * 1; the line of a row is its Index in the binary files, its line in a CSV). meta may be NULL; when given it
+ * is owned by the caller (bml_cycler_meta_free). */
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 
 /* How sure the first n bytes of a file (and its name) say it is Neware's: 0 not at all, 100 certain
