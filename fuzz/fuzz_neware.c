@@ -43,7 +43,7 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
     if (r->n && (p->line <= r->prev.line || p->test_time_s < r->prev.test_time_s || p->cycle < r->prev.cycle ||
                  p->step < r->prev.step))
         fail("row, time, cycle or step goes back", p->line);
-    if (p->cycle < 1 || p->step < 1) fail("cycle or step below 1", p->line);
+    if (p->cycle < 0 || p->step < 1) fail("cycle below 0 or step below 1", p->line); /* a CSV may count from 0 */
     r->prev = *p;
     r->n++;
     return BML_OK;
@@ -58,7 +58,7 @@ static bml_status on_record(const bml__neware_record *r, void *user) {
     recs *s = user;
     if (s->n && (r->index <= s->prev.index || r->step < s->prev.step || r->cycle < s->prev.cycle))
         fail("record Index, step or cycle goes back", r->index);
-    if (r->step < 1 || r->cycle < 1) fail("record step or cycle below 1", r->index);
+    if (r->step < 1 || r->cycle < 1) fail("record step or cycle below 1", r->index); /* .ndc: cycles from 1 */
     if (!isfinite(r->time_s) || !isfinite(r->voltage_v) || !isfinite(r->current_ma)) fail("record value not finite", r->index);
     (void)bml__neware_status_name(r->status);
     s->prev = *r;
