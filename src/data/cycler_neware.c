@@ -67,6 +67,10 @@ static const char *const status_names[] = {
     [19] = "CV_DChg", [20] = "CCCV_DChg", [21] = "Control", [22] = "OCV", [26] = "CPCV_DChg", [27] = "CPCV_Chg"};
 #define N_STATUS ((int)(sizeof status_names / sizeof *status_names))
 
+/* 0: no '_' in the name (Rest, SIM, ...), 1: a charge or CV step (CC_Chg, CV_Chg, ...), 2: a discharge (*_DChg) */
+static const unsigned char status_kind[N_STATUS] = {[1] = 1, [2] = 2, [3] = 1, [7] = 1, [8] = 2, [9] = 1, [10] = 2,
+                                                    [19] = 2, [20] = 2, [26] = 2, [27] = 1};
+
 const char *bml__neware_status_name(int code) {
     return code >= 0 && code < N_STATUS && status_names[code] ? status_names[code] : "?";
 }
@@ -101,15 +105,15 @@ static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, cons
                              e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
     if (!e->have) e->step = 1, e->cycle = 1;
     else if (raw_step != e->raw_step) e->step++;
-    /* a new cycle where a charge step begins after a discharge (or a SIM step) */
-    const char *name = bml__neware_status_name(r->status);
-    int inc = r->status == 1 || r->status == 7 || r->status == 9;
+    /* a new cycle where a charge step begins after a discharge (or a SIM step); the step types with a '_' in
+     * their name (CC_Chg, ...) take part, those ending in _DChg mark a discharge */
+    int code = r->status >= 0 && r->status < N_STATUS ? r->status : 0;
+    int inc = code == 1 || code == 7 || code == 9;
     int rising = inc && (!e->have || !e->prev_inc);
-    if (strchr(name, '_')) {
-        size_t len = strlen(name);
+    if (status_kind[code]) {
         if (rising && e->flag) e->cycle++, e->flag = 0;
-        else if (len > 5 && strcmp(name + len - 5, "_DChg") == 0) e->flag = 1;
-    } else if (r->status == 17) {
+        else if (status_kind[code] == 2) e->flag = 1;
+    } else if (code == 17) {
         e->flag = 1;
     }
     e->prev_inc = inc;
