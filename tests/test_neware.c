@@ -33,11 +33,23 @@
 #include "data/cycler_neware.h"
 #include "test.h"
 
-static char nw_dir[4096];
+#include <stdarg.h>
+
+/* a formatted string (caller frees); aborts when out of memory */
+static char *strf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char *out = NULL;
+    if (vasprintf(&out, fmt, ap) < 0) abort();
+    va_end(ap);
+    return out;
+}
+
+static char *nw_dir;
 
 static int have_shared(void) {
     const char *env = getenv("BML_SHARED_DIR");
-    snprintf(nw_dir, sizeof nw_dir, "%s/data/cyclers-more/neware", env ? env : BML_SOURCE_DIR "/../shared");
+    nw_dir = strf("%s/data/cyclers-more/neware", env ? env : BML_SOURCE_DIR "/../shared");
     struct stat sb;
     return stat(nw_dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
@@ -229,10 +241,7 @@ static int f32_eq(double ours, const char *ref) { return (float)ours == (float)s
 static void compare_file(const char *name) {
     char *path = path_of(nw_dir, name);
     char *ref_dir = path_of(nw_dir, "reference");
-    char rows_name[512], cyc_name[512];
-    snprintf(rows_name, sizeof rows_name, "%s.rows_head.csv", name);
-    snprintf(cyc_name, sizeof cyc_name, "%s.per_cycle.csv", name);
-    char *rows_path = path_of(ref_dir, rows_name), *cyc_path = path_of(ref_dir, cyc_name);
+    char *rows_path = strf("%s/%s.rows_head.csv", ref_dir, name), *cyc_path = strf("%s/%s.per_cycle.csv", ref_dir, name);
     recs *rs = calloc(1, sizeof *rs);
     if (!rs) abort();
     int ndax = strstr(name, ".ndax") != NULL;
@@ -381,9 +390,7 @@ static unsigned char *slurp(const char *path, size_t *n) {
 
 static char *write_tmp(const unsigned char *b, size_t n, const char *suffix) {
     const char *td = getenv("TMPDIR");
-    char *p = malloc(4096);
-    if (!p) abort();
-    snprintf(p, 4096, "%s/bml-neware-XXXXXX%s", td ? td : "/tmp", suffix);
+    char *p = strf("%s/bml-neware-XXXXXX%s", td ? td : "/tmp", suffix);
     int fd = mkstemps(p, (int)strlen(suffix));
     if (fd < 0) abort();
     if (n && write(fd, b, n) != (ssize_t)n) abort();
@@ -483,8 +490,7 @@ static void test_csv_regular(void) {
     recs *rs = calloc(1, sizeof *rs);
     if (!rs) abort();
     CHECK_OK(bml__neware_records(path, collect_all, rs, NULL));
-    char ref_path[4096];
-    snprintf(ref_path, sizeof ref_path, "%s/reference/%s.rows_head.csv", nw_dir, name);
+    char *ref_path = strf("%s/reference/%s.rows_head.csv", nw_dir, name);
     table t;
     CHECK(table_read(ref_path, &t));
     const char *names[] = {"cycle", "step_number", "step_type", "DataPoint", "Time_s", "Total_Time_s",
@@ -500,8 +506,7 @@ static void test_csv_regular(void) {
     for (size_t i = 0; i < t.n_rows && i < rs->n; i++) {
         char **ref = t.cells[i];
         const bml__neware_record *r = &rs->head[i];
-        char type[64];
-        snprintf(type, sizeof type, "%s", ref[ci[2]]);
+        char *type = strf("%s", ref[ci[2]]);
         for (char *p = type; *p; p++) *p = *p == ' ' ? '_' : *p;
         double cap = r->charge_mah + r->discharge_mah, en = r->charge_mwh + r->discharge_mwh; /* one is 0 */
         int ok = r->cycle == atol(ref[ci[0]]) && r->step == atol(ref[ci[1]]) &&
@@ -510,6 +515,7 @@ static void test_csv_regular(void) {
                  rel_eq(r->current_ma / 1000, ref[ci[6]]) && rel_eq(r->voltage_v, ref[ci[7]]) &&
                  rel_eq(cap / 1000, ref[ci[8]]) && rel_eq(en / 1000, ref[ci[9]]) &&
                  fabs(r->unix_time - parse_ts(ref[ci[10]])) < 1e-3;
+        free(type);
         if (!ok && bad++ < 3)
             fprintf(stderr, "    row %zu differs: ours %ld,%ld,%s,%lu,%g,%g,%g,%g,%g,%g,%.3f\n", i + 1, r->cycle, r->step,
                     bml__neware_status_name(r->status), (unsigned long)r->index, r->time_s, r->total_time_s,
@@ -524,7 +530,8 @@ static void test_csv_regular(void) {
     cs.ls = &none;
     CHECK_OK(bml__neware_read(path, on_point, &cs, NULL));
     CHECK(!cs.bad);
-    snprintf(ref_path, sizeof ref_path, "%s/reference/%s.per_cycle.csv", nw_dir, name);
+    free(ref_path);
+    ref_path = strf("%s/reference/%s.per_cycle.csv", nw_dir, name);
     CHECK(table_read(ref_path, &t));
     const char *qn[4] = {"charge_ah_stepsum", "discharge_ah_stepsum", "summary_chg_energy_wh", "summary_dchg_energy_wh"};
     long cq[4], cc = col_of(&t, "cycle"), cn = col_of(&t, "n_rows");
@@ -546,6 +553,7 @@ static void test_csv_regular(void) {
     table_free(&t);
     free(cs.c);
     free(rs);
+    free(ref_path);
     free(path);
 }
 
@@ -726,7 +734,10 @@ int main(void) {
     int rc = run_tests("neware", base, sizeof base / sizeof *base);
     if (!have_shared()) {
         printf("neware: skipped the tests on real files: %s not found (set BML_SHARED_DIR)\n", nw_dir);
+        free(nw_dir);
         return rc ? rc : 77;
     }
-    return rc | run_tests("neware_files", shared, sizeof shared / sizeof *shared);
+    rc |= run_tests("neware_files", shared, sizeof shared / sizeof *shared);
+    free(nw_dir);
+    return rc;
 }

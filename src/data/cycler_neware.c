@@ -711,12 +711,12 @@ static long counter_col(const csv_in *c, const char *name, int energy, double *t
 
 /* "CC Chg" -> the step type code (spaces read as '_'); 0 when unknown */
 static int status_code(const char *name) {
-    char buf[32];
-    size_t n = strlen(name);
-    if (n >= sizeof buf) return 0;
-    for (size_t i = 0; i <= n; i++) buf[i] = name[i] == ' ' ? '_' : name[i];
-    for (int k = 0; k < N_STATUS; k++)
-        if (status_names[k] && !strcmp(status_names[k], buf)) return k;
+    for (int k = 0; k < N_STATUS; k++) {
+        const char *a = status_names[k], *b = name;
+        if (!a) continue;
+        while (*a && (*a == *b || (*a == '_' && *b == ' '))) a++, b++;
+        if (!*a && !*b) return k;
+    }
     return 0;
 }
 
