@@ -899,6 +899,40 @@ static void test_nul_bytes_forced_format(void) {
     CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
 }
 
+/* issue 21: the formats are one registry; names, the parse, the "not a known format" list and what a near
+ * match lacked all come from it */
+static void test_format_registry(void) {
+    size_t n = bml_cycler_format_count();
+    CHECK(n >= 5);
+    CHECK_STR(bml_cycler_format_name(BML_CYCLER_ARBIN), "arbin");
+    CHECK_STR(bml_cycler_format_name(BML_CYCLER_BASYTEC), "basytec");
+    CHECK_STR(bml_cycler_format_name((bml_cycler_format)(n + 1)), "?");
+    CHECK(bml_cycler_format_describe((bml_cycler_format)(n + 1)) == NULL);
+    for (size_t i = 1; i <= n; i++) {
+        bml_cycler_format f = (bml_cycler_format)i, back = BML_CYCLER_AUTO;
+        CHECK_OK(bml_cycler_format_parse(bml_cycler_format_name(f), &back));
+        CHECK_INT(back, (int)i);
+        CHECK(bml_cycler_format_describe(f) && *bml_cycler_format_describe(f));
+        CHECK(bml_cycler_format_counters(f) && *bml_cycler_format_counters(f));
+    }
+    /* the message lists every registered format by name */
+    write_text(tpath("reg_other.csv"), "a,b,c\n1,2,3\n");
+    bml_cycler_format f;
+    CHECK_ERR(bml_cycler_detect(tpath("reg_other.csv"), &f), BML_ERR_SCHEMA, "[basytec]");
+    for (size_t i = 1; i <= n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", bml_cycler_format_name((bml_cycler_format)i));
+        CHECK(strstr(bml_last_error(), want) != NULL);
+    }
+    /* a near match says what it lacked */
+    write_text(tpath("reg_near.csv"), "Data_Point,Time,Current,Voltage\n0,0,1,3.5\n");
+    CHECK_ERR(bml_cycler_detect(tpath("reg_near.csv"), &f), BML_ERR_SCHEMA, "nearly arbin, but a Data_Point column but no "
+                                                                            "Test_Time column");
+    write_text(tpath("reg_near.mpt"), "mode\ttime/s\tI/mA\n1\t0\t1\n");
+    CHECK_ERR(bml_cycler_detect(tpath("reg_near.mpt"), &f), BML_ERR_SCHEMA, "nearly biologic, but a time/s column but no "
+                                                                            "Ecell/V or Ewe/V column");
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -910,7 +944,8 @@ int main(void) {
                                       T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
-                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format)};
+                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
+                                      T(test_format_registry)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -29,8 +29,17 @@ typedef enum {
     BML_CYCLER_BASYTEC   /* CSV export: "Key,Value" lines, Step,Status,...,AhAccu,... header, a units row */
 } bml_cycler_format;
 
-/* "arbin", "maccor", "biologic", "novonix", "basytec" ("auto" for BML_CYCLER_AUTO); static storage. */
+/* The formats are a registry (src/data/cycler_read.c, one entry per format: name, content sniffer, reader,
+ * counter rule, help): the registered formats are 1 .. bml_cycler_format_count() in registry order (the
+ * constants above are the first five; a format registered later has a number but no constant: parse its
+ * name). Static storage, read-only: any thread may call these at any time. */
+BML_API size_t bml_cycler_format_count(void);
+/* "arbin", "maccor", "biologic", "novonix", "basytec", ... ("auto" for BML_CYCLER_AUTO, "?" out of range). */
 BML_API const char *bml_cycler_format_name(bml_cycler_format f);
+/* One line: the layouts the format's reader reads (NULL out of range). */
+BML_API const char *bml_cycler_format_describe(bml_cycler_format f);
+/* How the format's capacity and energy counters count and how they are read (NULL for auto / out of range). */
+BML_API const char *bml_cycler_format_counters(bml_cycler_format f);
 /* Parse a format name (case-insensitive; "auto" too). Fails naming the valid names. */
 BML_API bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
 /* Detect the format of a file from its first lines. Fails (BML_ERR_SCHEMA) naming the file and the
@@ -63,6 +72,10 @@ typedef struct {
     size_t n_stop;     /* Basytec: closing rows after the test ("STO": the last state repeated) left out */
     int has_cycle_index; /* 0: the file logs no cycle index; every row is cycle 1 */
     double mb_read;    /* bytes read / 1e6 */
+    /* capacity or energy counters that fell inside a span where the instrument does not restart them
+     * (noise, or a real anomaly): the running maximum was held, never the fall taken for a reset */
+    size_t n_counter_drops;
+    double counter_drop_max; /* the largest such fall, in the counter's unit (Ah or Wh); 0 when none */
 } bml_cycler_meta;
 BML_API void bml_cycler_meta_free(bml_cycler_meta *m); /* NULL is harmless; leaves *m zeroed */
 

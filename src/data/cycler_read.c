@@ -19,23 +19,7 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
-
-static const char *const format_names[] = {"auto", "arbin", "maccor", "biologic", "novonix", "basytec"};
-#define N_FORMATS 6
-
-const char *bml_cycler_format_name(bml_cycler_format f) {
-    return (unsigned)f < N_FORMATS ? format_names[f] : "?";
-}
-
-bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
-    for (int i = 0; i < N_FORMATS; i++)
-        if (name && bml__streq_ci(name, format_names[i])) {
-            *out = (bml_cycler_format)i;
-            return BML_OK;
-        }
-    return bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: auto, arbin, maccor, biologic, novonix, basytec)",
-                     name ? name : "(null)");
-}
+#include "data/cycler_internal.h"
 
 void bml_cycler_meta_free(bml_cycler_meta *m) {
     if (!m) return;
@@ -739,24 +723,128 @@ static bml_status open_basytec(source *s) {
     return BML_OK;
 }
 
-/* ------------------------------------------------------------------ detection */
+/* ------------------------------------------------------------------ detection: the sniffers */
 
-static bml_cycler_format detect_lines(char **lines, size_t n) {
-    if (n == 0) return BML_CYCLER_AUTO;
-    const char *l0 = lines[0];
-    if (!strcmp(l0, "[Summary]") || (n > 1 && strstr(lines[1], "Novonix"))) return BML_CYCLER_NOVONIX;
-    if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (n > 1 && starts_with(lines[1], "Rec#\t")))
-        return BML_CYCLER_MACCOR;
-    if (strstr(l0, "ASCII FILE") || (strstr(l0, "time/s") && (strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V"))))
-        return BML_CYCLER_BIOLOGIC;
-    if ((starts_with_ci(l0, "Data_Point") || strstr(l0, ",Data_Point")) && strstr(l0, "Test_Time"))
-        return BML_CYCLER_ARBIN;
-    return BML_CYCLER_AUTO;
+/* the first lines of a file's head (up to 40, without "\r\n", a UTF-8 BOM dropped), those before the first
+ * line holding a NUL byte: a text sniffer sees text only */
+#define HEAD_LINES 40
+typedef struct {
+    char *buf;
+    const char *l[HEAD_LINES];
+    size_t n;
+} head_lines;
+
+static int head_split(head_lines *h, const unsigned char *head, size_t n) {
+    memset(h, 0, sizeof *h);
+    h->buf = malloc(n + 1);
+    if (!h->buf) return -1;
+    memcpy(h->buf, head, n);
+    h->buf[n] = 0;
+    char *p = h->buf, *end = h->buf + n;
+    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    while (p < end && h->n < HEAD_LINES) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        if (memchr(p, 0, (size_t)(e - p))) break;
+        *e = 0;
+        size_t len = (size_t)(e - p);
+        while (len && (p[len - 1] == '\r')) p[--len] = 0;
+        h->l[h->n++] = p;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return 0;
 }
 
-static const char *known_formats =
-    "Arbin CSV (Data_Point, Test_Time, ...), Maccor text (title line, Rec#<TAB>Cyc#...), BioLogic EC-Lab text "
-    "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data]), Basytec CSV (Step,Status,...,AhAccu,...)";
+/* One function per text format: the score, and in *why what a near match lacks. */
+static int sniff_arbin_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    int dp = starts_with_ci(l0, "Data_Point") || strstr(l0, ",Data_Point") != NULL;
+    int tt = strstr(l0, "Test_Time") != NULL || strstr(l0, "Test Time (s)") != NULL;
+    int iv = (strstr(l0, "Current") != NULL) + (strstr(l0, "Voltage") != NULL);
+    if (dp && tt) return 100;
+    if (dp || (tt && iv == 2 && strchr(l0, ','))) {
+        *why = dp ? "a Data_Point column but no Test_Time column" : "Test_Time, Current and Voltage but no Data_Point column";
+        return 20;
+    }
+    return 0;
+}
+
+static int sniff_maccor_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (h->n > 1 && starts_with(h->l[1], "Rec#\t")))
+        return 100;
+    for (size_t i = 0; i < h->n && i < 2; i++)
+        if (starts_with(h->l[i], "Rec#") || starts_with(h->l[i], "Rec,")) {
+            *why = "a Rec# header that is not tab-separated";
+            return 20;
+        }
+    return 0;
+}
+
+static int sniff_biologic_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    if (strstr(l0, "ASCII FILE")) return 100;
+    int t = strstr(l0, "time/s") != NULL, v = strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V");
+    if (t && v) return 100;
+    if (t || v) {
+        *why = t ? "a time/s column but no Ecell/V or Ewe/V column" : "an Ewe/V or Ecell/V column but no time/s column";
+        return 20;
+    }
+    return 0;
+}
+
+static int sniff_novonix_l(const head_lines *h, const char **why) {
+    (void)why;
+    if (!h->n) return 0;
+    if (!strcmp(h->l[0], "[Summary]") || (h->n > 1 && strstr(h->l[1], "Novonix"))) return 100;
+    return 0;
+}
+
+/* a Basytec header row ("Step,Status,...,AhAccu,...") within the first 40 lines; below the others: only
+ * what no other format claims */
+static int sniff_basytec_l(const head_lines *h, const char **why) {
+    int step = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (starts_with(h->l[i], "Step,")) {
+            if (strstr(h->l[i], "AhAccu")) return 60;
+            step = 1;
+        }
+    if (step) {
+        *why = "a Step,... header row without an AhAccu column";
+        return 10;
+    }
+    return 0;
+}
+
+/* the registry's two entry points of each text format, on the lines of the head */
+#define TEXT_SNIFFER(fmt)                                                                                   \
+    static int sniff_##fmt(const unsigned char *head, size_t n, const char *path) {                         \
+        (void)path;                                                                                         \
+        head_lines h;                                                                                       \
+        if (head_split(&h, head, n)) return 0;                                                              \
+        const char *why = NULL;                                                                             \
+        int k = sniff_##fmt##_l(&h, &why);                                                                  \
+        free(h.buf);                                                                                        \
+        return k;                                                                                           \
+    }                                                                                                       \
+    static const char *missing_##fmt(const unsigned char *head, size_t n, const char *path) {              \
+        (void)path;                                                                                         \
+        head_lines h;                                                                                       \
+        if (head_split(&h, head, n)) return NULL;                                                           \
+        const char *why = NULL;                                                                             \
+        int k = sniff_##fmt##_l(&h, &why);                                                                  \
+        free(h.buf);                                                                                        \
+        return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;                                                  \
+    }
+TEXT_SNIFFER(arbin)
+TEXT_SNIFFER(maccor)
+TEXT_SNIFFER(biologic)
+TEXT_SNIFFER(novonix)
+TEXT_SNIFFER(basytec)
 
 /* why path, not a regular file, cannot be read: missing, or a FIFO / device / folder (never opened: a FIFO
  * would block) */
@@ -765,46 +853,6 @@ static bml_status not_a_file(const char *path) {
     if (stat(path, &sb) != 0) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
     return bml__fail(BML_ERR_IO, "%s: %s, not a regular file: refused", path,
                      S_ISDIR(sb.st_mode) ? "a folder" : S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
-}
-
-bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
-    *out = BML_CYCLER_AUTO;
-    if (!bml__is_file(path)) return not_a_file(path);
-    reader r = {.path = path};
-    r.f = fopen(path, "r");
-    if (!r.f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
-    char *lines[2] = {NULL, NULL};
-    size_t n = 0;
-    bml_status st = BML_OK;
-    int basytec = 0; /* a Basytec header row ("Step,Status,...,AhAccu,...") within the first 40 lines */
-    while (r.lineno < 40 && rd_line(&r) > 0) {
-        if (memchr(r.line, 0, (size_t)r.len)) {
-            st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export", path, r.lineno);
-            break;
-        }
-        if (starts_with(r.line, "Step,") && strstr(r.line, "AhAccu")) basytec = 1;
-        if (n == 2) continue;
-        lines[n] = bml__strdup(r.line);
-        if (!lines[n]) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            break;
-        }
-        n++;
-    }
-    if (st == BML_OK) {
-        if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
-        else if ((*out = detect_lines(lines, n)) == BML_CYCLER_AUTO) {
-            if (basytec) *out = BML_CYCLER_BASYTEC;
-            else
-                st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
-                                               "data.format=",
-                               path, known_formats);
-        }
-    }
-    free(lines[0]);
-    free(lines[1]);
-    rd_close(&r);
-    return st;
 }
 
 /* ------------------------------------------------------------------ the row loop */
@@ -1086,6 +1134,185 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
     return st;
 }
 
+
+/* a text format's reader: its preamble and header (open), then the shared row loop */
+static bml_status read_text(const char *path, bml_status (*open_fn)(source *), bml_cycler_point_fn fn, void *user,
+                            bml_cycler_meta *meta) {
+    source s;
+    memset(&s, 0, sizeof s);
+    s.r.path = path;
+    s.meta = meta;
+    colmap_init(&s.m);
+    bml_status st = BML_OK;
+    s.r.f = fopen(path, "r");
+    if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    if (st == BML_OK) st = open_fn(&s);
+    if (st == BML_OK) st = read_rows(&s, fn, user);
+    if (st == BML_OK && meta->n_points == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(meta->format),
+                       s.m.header_line);
+    meta->mb_read = s.r.bytes / 1e6;
+    colmap_free(&s.m);
+    rd_close(&s.r);
+    return st;
+}
+
+#define TEXT_READER(fmt)                                                                                   \
+    static bml_status read_##fmt(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta) { \
+        return read_text(path, open_##fmt, fn, user, meta);                                                \
+    }
+TEXT_READER(arbin)
+TEXT_READER(maccor)
+TEXT_READER(biologic)
+TEXT_READER(novonix)
+TEXT_READER(basytec)
+
+/* ------------------------------------------------------------------ the registry */
+
+/* One line per format (see data/cycler_internal.h: what each field is, and how to add one). The order
+ * is the public numbering: entry i is bml_cycler_format i + 1, so the first five keep the enum constants
+ * of batteryml/cycler.h; append new formats at the end. */
+static const bml__cycler_format_def formats[] = {
+    {"arbin", "Arbin CSV export of MITS Pro (Data_Point, Test_Time, ..., + NAME_Metadata.csv)",
+     "Charge_/Discharge_Capacity and _Energy count up over the cycle or over the whole test (by schedule); they "
+     "may restart only where the cycle index changes: a drop there is a restart, a drop inside a cycle is noise "
+     "(the maximum is held)",
+     sniff_arbin, missing_arbin, read_arbin},
+    {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...)",
+     "Amp-hr and Watt-hr restart at 0 at every step and count up whatever the direction; the State column (C/D) "
+     "says which half they belong to; a drop inside a step is noise (the maximum is held)",
+     sniff_maccor, missing_maccor, read_maccor},
+    {"biologic", "BioLogic EC-Lab text export .mpt/.txt/.csv (time/s, Ewe/V or Ecell/V, ...; tab or ';')",
+     "Q charge/mA.h and Q discharge/mA.h restart at each half cycle (the half cycle column; without it at each "
+     "cycle and sequence Ns); a drop inside a half cycle is noise (EC-Lab's Q discharge dips by ~1e-7 mA.h): the "
+     "maximum is held. Without them: Q charge/discharge/mA.h (signed, per half cycle), else (Q-Qo)/mA.h (net charge "
+     "since the start: its rises are charge, its falls discharge)",
+     sniff_biologic, missing_biologic, read_biologic},
+    {"novonix", "Novonix HPC data file ([Summary] ... [Data])",
+     "Capacity (Ah) and Energy (Wh) restart at every step, unsigned; the current's sign says charge or discharge; "
+     "a drop inside a step is noise (the maximum is held)",
+     sniff_novonix, missing_novonix, read_novonix},
+    {"basytec", "Basytec CSV (Key,Value lines, Step,Status,...,AhAccu,... header, a units row)",
+     "AhAccu restarts at each step that passes current and holds through pauses (signed); WhAccu is the net "
+     "energy since the test began (its rises are charge, its falls discharge)",
+     sniff_basytec, missing_basytec, read_basytec},
+};
+#define N_REGISTERED (sizeof formats / sizeof *formats)
+
+const bml__cycler_format_def *bml__cycler_format_def_of(bml_cycler_format f) {
+    return (unsigned)f >= 1 && (unsigned)f <= N_REGISTERED ? &formats[(unsigned)f - 1] : NULL;
+}
+
+size_t bml_cycler_format_count(void) { return N_REGISTERED; }
+
+const char *bml_cycler_format_name(bml_cycler_format f) {
+    if (f == BML_CYCLER_AUTO) return "auto";
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->name : "?";
+}
+
+const char *bml_cycler_format_describe(bml_cycler_format f) {
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->help : f == BML_CYCLER_AUTO ? "detect the format from the file's content" : NULL;
+}
+
+const char *bml_cycler_format_counters(bml_cycler_format f) {
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->counters : NULL;
+}
+
+/* "auto, arbin, maccor, ..." (malloc'ed; NULL out of memory) */
+static char *format_list(void) {
+    bml__sb b = {0};
+    bml__sb_str(&b, "auto");
+    for (size_t i = 0; i < N_REGISTERED; i++) {
+        bml__sb_str(&b, ", ");
+        bml__sb_str(&b, formats[i].name);
+    }
+    bml__sb_put(&b, "", 1);
+    if (b.nomem) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
+bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
+    if (name && bml__streq_ci(name, "auto")) {
+        *out = BML_CYCLER_AUTO;
+        return BML_OK;
+    }
+    for (size_t i = 0; name && i < N_REGISTERED; i++)
+        if (bml__streq_ci(name, formats[i].name)) {
+            *out = (bml_cycler_format)(i + 1);
+            return BML_OK;
+        }
+    char *valid = format_list();
+    bml_status st = bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: %s)", name ? name : "(null)",
+                              valid ? valid : "out of memory");
+    free(valid);
+    return st;
+}
+
+bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
+    *out = BML_CYCLER_AUTO;
+    if (!bml__is_file(path)) return not_a_file(path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    unsigned char *head = malloc(BML__CYCLER_HEAD);
+    if (!head) {
+        fclose(f);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    size_t n = fread(head, 1, BML__CYCLER_HEAD, f);
+    int err = ferror(f);
+    fclose(f);
+    bml_status st = BML_OK;
+    if (err) st = bml__fail(BML_ERR_IO, "%s: read error", path);
+    else if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
+    int best = 0;
+    size_t which = 0;
+    for (size_t i = 0; st == BML_OK && i < N_REGISTERED; i++) {
+        int k = formats[i].sniff(head, n, path);
+        if (k > best) best = k, which = i;
+    }
+    if (st == BML_OK && best >= BML__SNIFF_MATCH) {
+        *out = (bml_cycler_format)(which + 1);
+    } else if (st == BML_OK) {
+        /* no format claims it: a text file of another layout, or binary data no reader knows */
+        const unsigned char *nul = memchr(head, 0, n);
+        size_t line = 1;
+        for (const unsigned char *p = head; nul && p < nul; p++) line += *p == '\n';
+        bml__sb b = {0};
+        for (size_t i = 0; i < N_REGISTERED; i++) {
+            bml__sb_str(&b, i ? "; " : "");
+            bml__sb_str(&b, formats[i].help);
+            bml__sb_str(&b, " [");
+            bml__sb_str(&b, formats[i].name);
+            bml__sb_str(&b, "]");
+        }
+        for (size_t i = 0; i < N_REGISTERED; i++) {
+            const char *why = formats[i].missing ? formats[i].missing(head, n, path) : NULL;
+            if (!why) continue;
+            bml__sb_str(&b, "; nearly ");
+            bml__sb_str(&b, formats[i].name);
+            bml__sb_str(&b, ", but ");
+            bml__sb_str(&b, why);
+        }
+        bml__sb_put(&b, "", 1);
+        const char *list = b.nomem ? "out of memory" : b.buf;
+        if (nul)
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export, and no binary format "
+                                          "matched (known: %s)", path, line, list);
+        else
+            st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
+                                           "data.format=", path, list);
+        free(b.buf);
+    }
+    free(head);
+    return st;
+}
+
 static char *file_stem(const char *path) {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
@@ -1099,7 +1326,8 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
     bml_cycler_meta *meta = meta_out ? meta_out : &local;
     memset(meta, 0, sizeof *meta);
     meta->nominal_capacity_ah = NAN;
-    if ((unsigned)format >= N_FORMATS) return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
+    if (format != BML_CYCLER_AUTO && !bml__cycler_format_def_of(format))
+        return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
     if (format == BML_CYCLER_AUTO) BML__TRY(bml_cycler_detect(path, &format));
     else if (!bml__is_file(path)) return not_a_file(path);
     meta->format = format;
@@ -1109,31 +1337,7 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
         bml_cycler_meta_free(meta);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    source s;
-    memset(&s, 0, sizeof s);
-    s.r.path = path;
-    s.meta = meta;
-    colmap_init(&s.m);
-    bml_status st = BML_OK;
-    s.r.f = fopen(path, "r");
-    if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
-    if (st == BML_OK) {
-        switch (format) {
-        case BML_CYCLER_MACCOR: st = open_maccor(&s); break;
-        case BML_CYCLER_ARBIN: st = open_arbin(&s); break;
-        case BML_CYCLER_BIOLOGIC: st = open_biologic(&s); break;
-        case BML_CYCLER_NOVONIX: st = open_novonix(&s); break;
-        case BML_CYCLER_BASYTEC: st = open_basytec(&s); break;
-        default: st = bml__fail(BML_ERR_VALUE, "invalid cycler format"); break;
-        }
-    }
-    if (st == BML_OK) st = read_rows(&s, fn, user);
-    if (st == BML_OK && meta->n_points == 0)
-        st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(format),
-                       s.m.header_line);
-    meta->mb_read = s.r.bytes / 1e6;
-    colmap_free(&s.m);
-    rd_close(&s.r);
+    bml_status st = bml__cycler_format_def_of(format)->read(path, fn, user, meta);
     if (!meta_out) bml_cycler_meta_free(&local);
     return st;
 }
