@@ -933,6 +933,126 @@ static void test_format_registry(void) {
                                                                             "Ecell/V or Ewe/V column");
 }
 
+/* issue 21: EC-Lab's own text export (.mpt) as EC-Lab 11 writes it (tests/data/cyclers/ec-lab/, written by
+ * its make_mpt.py): the header line's trailing tab, decimal commas in every column, Windows-1252 names,
+ * I/mA or <I>/mA, Q charge/discharge (signed, per half cycle), (Q-Qo), half cycle, the technique on line 4,
+ * an OCV file without a current column. Each file failed on the old reader ("N fields where the biologic
+ * header has N+1", or "without a current column"). */
+#define ECLAB CYC "/ec-lab"
+static void check_mpt_cycles(const char *path, size_t n_rows, size_t n_cycles, const double *qc, const double *qd) {
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->meta.format, BML_CYCLER_BIOLOGIC);
+    CHECK_INT(y->meta.n_points, n_rows);
+    CHECK_INT(y->n_cycles, n_cycles);
+    for (size_t i = 0; i < y->n_cycles && i < n_cycles; i++) {
+        CHECK_NEAR(y->cycles[i].charge_ah, qc[i], 1e-9);
+        CHECK_NEAR(y->cycles[i].discharge_ah, qd[i], 1e-9);
+    }
+    bml_cycler_summary_free(y);
+}
+
+static void test_eclab_mpt_as_written(void) {
+    /* GCPL, 2 cycles at 1 A, rows every 600 s: charge 5 and 6 intervals, discharge 5 and 4 (right-endpoint) */
+    const double qc[2] = {3000.0 / 3600, 1.0}, qd[2] = {3000.0 / 3600, 2400.0 / 3600};
+    check_mpt_cycles(ECLAB "/gcpl_comma.mpt", 21, 2, qc, qd);
+    check_mpt_cycles(ECLAB "/gcpl_point.mpt", 21, 2, qc, qd);
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(ECLAB "/gcpl_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_STR(m.protocol, "Galvanostatic Cycling with Potential Limitation");
+    CHECK_STR(m.channel, "2 (SN 12345)");
+    CHECK_NEAR(m.nominal_capacity_ah, 1.0, 0); /* "Battery capacity : 1,000 A.h" */
+    CHECK_INT(m.n_counter_drops, 0);
+    if (s.n == 21) {
+        CHECK_INT(s.p[0].line, 36);
+        CHECK_NEAR(s.p[1].test_time_s, 600, 0);
+        CHECK_NEAR(s.p[1].current_a, 1.0, 0);
+        CHECK_NEAR(s.p[1].voltage_v, 3.7, 1e-12);
+        CHECK_NEAR(s.p[6].current_a, -1.0, 0);
+        CHECK_NEAR(s.p[6].charge_wh, 3.25, 1e-9);
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Modulo Bat: rest, CC, CV charge (one half cycle over two sequences), CC discharge and a rest in which
+     * Q discharge dips by 1e-7 mA.h twice: held, counted, never taken for a reset (the old rule added the
+     * whole discharge again at each dip: 3x) */
+    const double mc[1] = {0.25 + 0.025}, md[1] = {8 * 300 * 0.5 / 3600};
+    check_mpt_cycles(ECLAB "/modulo_bat.mpt", 25, 1, mc, md);
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/modulo_bat.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_STR(m.protocol, "Modulo Bat");
+    CHECK_INT(m.n_counter_drops, 2);
+    CHECK_NEAR(m.counter_drop_max, 1e-10, 1e-14); /* 1e-7 mA.h */
+    for (size_t i = 1; i < s.n; i++) CHECK(s.p[i].discharge_ah >= s.p[i - 1].discharge_ah);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Chronopotentiometry with (Q-Qo) alone: its rises are charge, its falls discharge */
+    const double pc[1] = {4 * 60 * 0.2 / 3600}, pd[1] = {5 * 60 * 0.2 / 3600};
+    check_mpt_cycles(ECLAB "/cp_comma.mpt", 10, 1, pc, pd);
+    /* Open Circuit Voltage: no current column, a rest */
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 11);
+    CHECK_STR(m.protocol, "Open Circuit Voltage");
+    for (size_t i = 0; i < s.n; i++) CHECK(s.p[i].current_a == 0);
+    if (s.n == 11) {
+        CHECK_NEAR(s.p[10].test_time_s, 600, 0);
+        CHECK_NEAR(s.p[10].voltage_v, 3.59, 1e-12);
+        CHECK_NEAR(s.p[10].temperature_c, 26.0, 1e-9); /* "T/\xb0C", Windows-1252 */
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* a technique that passes current, without a current column, is still an error */
+    write_text(tpath("nocur.mpt"), "EC-Lab ASCII FILE\r\nNb header lines : 5\r\n\r\nModulo Bat\r\n"
+                                   "mode\ttime/s\tEwe/V\t\r\n1\t0\t3,5\r\n");
+    CHECK_ERR(read_count(tpath("nocur.mpt"), BML_CYCLER_AUTO), BML_ERR_SCHEMA, "nocur.mpt:5: biologic header without a current column");
+}
+
+/* issue 21: a counter that falls inside a span where the instrument does not restart it is noise: the
+ * running maximum is held and the fall counted (the old rule took it for a reset and added the whole value
+ * again); a fall where the vendor restarts (a Maccor step) is still a restart */
+static void test_counter_falls_are_noise(void) {
+    const char *hdr = "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n";
+    char *text = bml__sprintf("%s"
+                              "1\t1\t1\t0\t0\t0.0\t0.0\t1.0\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+                              "2\t1\t1\t1800\t1800\t0.5\t1.8\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
+                              "3\t1\t1\t1801\t1801\t0.4999999\t1.8\t1.0\t3.7\tC\t0\t01/01/2020 10:30:01\n"
+                              "4\t1\t1\t3600\t3600\t1.0\t3.7\t1.0\t3.8\tC\t0\t01/01/2020 11:00:00\n"
+                              "5\t1\t2\t3601\t0\t0.0\t0.0\t1.0\t3.6\tD\t0\t01/01/2020 11:00:01\n"
+                              "6\t1\t2\t5400\t1800\t0.5\t1.7\t1.0\t3.4\tD\t0\t01/01/2020 11:30:00\n",
+                              hdr);
+    write_text(tpath("dip.001"), text);
+    free(text);
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("dip.001"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 6);
+    if (s.n == 6) {
+        CHECK_NEAR(s.p[2].charge_ah, 0.5, 1e-12); /* held, not 0.5 + 0.4999999 */
+        CHECK_NEAR(s.p[3].charge_ah, 1.0, 1e-12);
+        CHECK_NEAR(s.p[5].discharge_ah, 0.5, 1e-12); /* the step's restart at 0 */
+    }
+    CHECK_INT(m.n_counter_drops, 1);
+    CHECK_NEAR(m.counter_drop_max, 1e-7, 1e-15);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Arbin: a dip of a discharge counter inside a step (1e-13 during charge, as in real .res files) */
+    write_text(tpath("dip.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,Discharge_Capacity\n"
+                                 "1,0,1,1,1.0,3.5,0,1e-13\n2,10,1,1,1.0,3.6,0.1,0\n3,20,1,1,1.0,3.7,0.2,1e-13\n"
+                                 "4,30,2,1,-1.0,3.6,0.2,0.1\n5,40,2,1,-1.0,3.5,0.2,0.0999\n6,50,2,1,-1.0,3.4,0.2,0.2\n");
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(tpath("dip.csv"), BML_CYCLER_AUTO, collect, &s, &m));
+    if (s.n == 6) {
+        CHECK_NEAR(s.p[5].charge_ah, 0.2, 1e-12);
+        CHECK_NEAR(s.p[5].discharge_ah, 0.2, 1e-12); /* old rule: 1e-13 + 1e-13 + 0.1 + 0.0999 + ... */
+    }
+    CHECK_INT(m.n_counter_drops, 2);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -945,7 +1065,7 @@ int main(void) {
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
-                                      T(test_format_registry)};
+                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -308,7 +308,12 @@ static int parse_maccor_time(const char *s, double *out) {
 typedef enum { T_SECONDS, T_HOURS, T_MACCOR, T_DATETIME_OR_SECONDS } time_kind;
 typedef enum { Q_FIXED, Q_STATE, Q_SIGN } counter_mode;
 
-enum { C_TIME, C_CYCLE, C_STEP, C_I, C_V, C_TEMP, C_IR, C_DATE, C_STATE, C_QC, C_QD, C_EC, C_ED, C_Q, C_E, C_N };
+/* C_HALF: BioLogic's half cycle; C_QS: a signed counter of one half cycle (BioLogic's Q charge/discharge,
+ * > 0 charge, < 0 discharge); C_QNET: a net charge since the start (BioLogic's (Q-Qo)) */
+enum { C_TIME, C_CYCLE, C_STEP, C_I, C_V, C_TEMP, C_IR, C_DATE, C_STATE, C_QC, C_QD, C_EC, C_ED, C_Q, C_E, C_HALF, C_QS,
+       C_QNET, C_N };
+/* where the instrument may restart its counters (colmap.restart): a fall anywhere else is noise */
+enum { R_CYCLE = 1, R_STEP = 2, R_HALF = 4 };
 
 typedef struct {
     int col[C_N];       /* 0-based field index, -1: absent */
@@ -316,6 +321,8 @@ typedef struct {
     time_kind tk;
     counter_mode qm;
     int reset_on_step;  /* Q_STATE: the counter restarts at every step (Maccor) */
+    int restart;        /* R_*: the boundaries at which the vendor restarts its counters */
+    int rest_without_current; /* no current column and the technique passes none (BioLogic OCV): current 0 */
     int decimal_comma;  /* ';' or tab separated: "3,81" is 3.81 */
     int unwrap_quoted;  /* Novonix: a whole row quoted as one field */
     int units_row;      /* Basytec: the row after the header gives the units ("[V]", "[A]", ...) */
@@ -339,6 +346,8 @@ static void colmap_free(colmap *m) {
 }
 
 static bml_status colmap_header(colmap *m, reader *r, size_t nf, char **fields) {
+    /* a header that ends with a delimiter (EC-Lab's .mpt: a tab its rows lack) has no column there */
+    while (nf > 1 && !*bml__trim(fields[nf - 1])) nf--;
     m->n_header = nf;
     m->header_line = r->lineno;
     m->names = bml__calloc(nf ? nf : 1, sizeof *m->names);
@@ -447,6 +456,7 @@ static bml_status open_maccor(source *s) {
     m->tk = T_MACCOR;
     m->qm = Q_STATE;
     m->reset_on_step = 1;
+    m->restart = R_CYCLE | R_STEP;
     if (m->col[C_STATE] < 0)
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: Maccor header without a State column (the sign of Amp-hr comes from it)",
                          r->path, m->header_line);
@@ -521,7 +531,21 @@ static bml_status open_arbin(source *s) {
     set_col(m, C_DATE, (const char *const[]){"DateTime", "Date_Time", NULL}, NULL);
     m->tk = T_SECONDS;
     m->qm = Q_FIXED;
+    m->restart = R_CYCLE | R_STEP; /* per cycle or over the test; a schedule may reset them at a step's start */
     return BML_OK;
+}
+
+/* "Battery capacity : 2.300 A.h" (or "2,300 mA.h": a decimal comma in some locales), when it is one */
+static void biologic_capacity(source *s, const char *v) {
+    double q;
+    char num[64], unit[16] = "";
+    if (sscanf(v, "%63s %15s", num, unit) != 2) return;
+    for (char *p = num; *p; p++)
+        if (*p == ',') *p = '.';
+    /* (strtod reads "inf" and "1e999" as infinite: not a capacity) */
+    if (bml__parse_double(num, &q) != 0 || !(q > 0) || !isfinite(q)) return;
+    if (!strcmp(unit, "mA.h")) q /= 1000;
+    if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
 }
 
 /* BioLogic .mpl beside the export: channel, start, battery capacity */
@@ -544,22 +568,16 @@ static bml_status biologic_settings(source *s) {
         const char *v = c + 3;
         if (starts_with(line, "Run on channel")) st = set_str(&s->meta->channel, v);
         else if (starts_with(line, "Acquisition started on")) st = set_str(&s->meta->start_time, v);
-        else if (starts_with(line, "Battery capacity")) {
-            double q;
-            char unit[16] = "";
-            /* (sscanf reads "inf" and "1e999" as infinite: not a capacity) */
-            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0 && isfinite(q)) {
-                if (!strcmp(unit, "mA.h")) q /= 1000;
-                if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
-            }
-        }
+        else if (starts_with(line, "Battery capacity")) biologic_capacity(s, v);
     }
     free(line);
     fclose(f);
     return st;
 }
 
-static bml_status open_biologic(source *s) {
+/* EC-Lab text: the "EC-Lab ASCII FILE" block when there is one (its technique into *technique), then the
+ * column header */
+static bml_status open_biologic_rows(source *s, char **technique) {
     reader *r = &s->r;
     BML__TRY(biologic_settings(s));
     if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", r->path);
@@ -569,9 +587,17 @@ static bml_status open_biologic(source *s) {
             return bml__fail(BML_ERR_PARSE, "%s:2: expected 'Nb header lines : N' after the EC-Lab title", r->path);
         while (r->lineno < skip - 1) {
             if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: ends inside its %zu header lines", r->path, skip);
+            const char *c = strstr(r->line, " : ");
             if (starts_with(r->line, "Run on channel")) {
-                const char *c = strstr(r->line, " : ");
                 if (c) BML__TRY(set_str(&s->meta->channel, c + 3));
+            } else if (starts_with(r->line, "Acquisition started on") && c && !s->meta->start_time) {
+                BML__TRY(set_str(&s->meta->start_time, c + 3));
+            } else if (starts_with(r->line, "Battery capacity") && c && isnan(s->meta->nominal_capacity_ah)) {
+                biologic_capacity(s, c + 3);
+            } else if (r->lineno == 4 && !c && *bml__trim(r->line)) {
+                /* line 4 names the technique ("Galvanostatic Cycling with Potential Limitation", "Modulo Bat",
+                 * "Open Circuit Voltage", "Chronopotentiometry", ...) */
+                BML__TRY(set_str(technique, r->line));
             }
         }
     } else {
@@ -601,12 +627,32 @@ static bml_status open_biologic(source *s) {
     set_col(m, C_QD, (const char *const[]){"Q discharge/mA.h", "Q discharge/A.h", NULL}, (const double[]){1e-3, 1});
     set_col(m, C_EC, (const char *const[]){"Energy charge/W.h", "Energy charge/mW.h", NULL}, (const double[]){1, 1e-3});
     set_col(m, C_ED, (const char *const[]){"Energy discharge/W.h", "Energy discharge/mW.h", NULL}, (const double[]){1, 1e-3});
-    set_col(m, C_TEMP, (const char *const[]){"T/°C", "Temperature/°C", NULL}, NULL);
+    /* EC-Lab writes Windows-1252 (0xB0 for the degree sign); other exports UTF-8 */
+    set_col(m, C_TEMP, (const char *const[]){"T/°C", "Temperature/°C", "T/\xb0" "C", "Temperature/\xb0" "C", NULL}, NULL);
     /* "R/Ohm" is E/I, not a resistance of the cell; "Rapp/Ohm" is what the technique measures */
     set_col(m, C_IR, (const char *const[]){"Rapp/Ohm", NULL}, NULL);
+    set_col(m, C_HALF, (const char *const[]){"half cycle", NULL}, NULL);
+    set_col(m, C_QS, (const char *const[]){"Q charge/discharge/mA.h", "Q charge/discharge/A.h", NULL}, (const double[]){1e-3, 1});
+    set_col(m, C_QNET, (const char *const[]){"(Q-Qo)/mA.h", "(Q-Qo)/A.h", NULL}, (const double[]){1e-3, 1});
     m->tk = T_DATETIME_OR_SECONDS;
     m->qm = Q_FIXED;
+    /* Q charge, Q discharge (and the energies) restart at each half cycle; without a half cycle column, at
+     * each cycle and each sequence (Ns). Not at an Ns inside a half cycle: CC then CV charge one half cycle. */
+    m->restart = m->col[C_HALF] >= 0 ? R_CYCLE | R_HALF : R_CYCLE | R_STEP;
     return BML_OK;
+}
+
+static bml_status open_biologic(source *s) {
+    char *technique = NULL;
+    bml_status st = open_biologic_rows(s, &technique); /* (technique freed here also on failure) */
+    if (st == BML_OK && technique) {
+        /* the technique is what EC-Lab runs: the protocol, when nothing else names one */
+        if (!s->meta->protocol) st = set_str(&s->meta->protocol, technique);
+        /* Open Circuit Voltage passes no current: a file of it without a current column is a rest */
+        if (strstr(technique, "Open Circuit Voltage") && s->m.col[C_I] < 0) s->m.rest_without_current = 1;
+    }
+    free(technique);
+    return st;
 }
 
 static bml_status open_novonix(source *s) {
@@ -674,6 +720,7 @@ static bml_status open_novonix(source *s) {
     set_col(m, C_DATE, (const char *const[]){"Date and Time", NULL}, NULL);
     m->tk = T_HOURS;
     m->qm = Q_SIGN;
+    m->restart = R_CYCLE | R_STEP;
     return BML_OK;
 }
 
@@ -717,7 +764,8 @@ static bml_status open_basytec(source *s) {
     set_col(m, C_STATE, (const char *const[]){"Status", NULL}, NULL);
     m->stop = "STO";
     m->tk = T_SECONDS;
-    m->qm = Q_SIGN; /* AhAccu restarts with each step that passes current and holds through pauses: no reset per step */
+    m->qm = Q_SIGN; /* AhAccu restarts with each step that passes current and holds through pauses */
+    m->restart = R_CYCLE | R_STEP;
     m->e_net = 1;
     m->units_row = 1;
     return BML_OK;
@@ -857,22 +905,31 @@ static bml_status not_a_file(const char *path) {
 
 /* ------------------------------------------------------------------ the row loop */
 
-/* a counter that counts up and restarts: prev is its last value */
-typedef struct {
-    double prev;
-} counter;
-
-static double counter_step(counter *c, double v) {
-    double d = v >= c->prev ? v - c->prev : v;
-    c->prev = v;
-    return d;
+/* A counter that counts up and restarts at its vendor's boundaries (data/cycler_internal.h). It used to be
+ * "a counter that drops has been reset": EC-Lab's Q discharge dips by ~1e-7 mA.h inside a half cycle, and
+ * each dip added the whole value again (issue 21: capacities 3-24x too large, without a word). */
+double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop) {
+    if (!c->seen || (restart && v < c->max)) {
+        c->seen = 1;
+        c->max = v;
+        return v;
+    }
+    if (v >= c->max) {
+        double d = v - c->max;
+        c->max = v;
+        return d;
+    }
+    if (n_drops) (*n_drops)++;
+    if (max_drop && c->max - v > *max_drop) *max_drop = c->max - v;
+    return 0;
 }
 
 typedef struct {
-    counter qc, qd, ec, ed, q, e;
+    bml__counter qc, qd, ec, ed, q, e;
     double sum[4]; /* charge Ah, discharge Ah, charge Wh, discharge Wh within the cycle */
-    long cycle, step;
+    long cycle, step, half;
     int dir;       /* Q_SIGN: direction of the last current that flowed (+1 / -1) */
+    double q_net;  /* the last net charge (BioLogic's (Q-Qo)), NaN before the first */
     int started;
     double e_net;  /* the last net energy (Basytec's WhAccu) */
     double t_prev, t0_unix;
@@ -961,7 +1018,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
     reader *r = &s->r;
     colmap *m = &s->m;
     bml_cycler_meta *meta = s->meta;
-    if (m->col[C_I] < 0)
+    if (m->col[C_I] < 0 && !m->rest_without_current)
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a current column", r->path, m->header_line,
                          bml_cycler_format_name(meta->format));
     if (m->col[C_V] < 0)
@@ -974,6 +1031,15 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
     state S;
     memset(&S, 0, sizeof S);
     S.t0_unix = NAN;
+    S.q_net = NAN;
+    /* where the charge and discharge capacities come from (Q_FIXED): their own columns, else BioLogic's signed
+     * half-cycle counter, else its net charge */
+    const int q_split = m->col[C_QC] < 0 && m->col[C_QD] < 0 && m->col[C_QS] >= 0;
+    const int q_net = m->col[C_QC] < 0 && m->col[C_QD] < 0 && m->col[C_QS] < 0 && m->col[C_QNET] >= 0;
+    const int has_qc = m->col[C_Q] >= 0 || m->col[C_QC] >= 0 || q_split || q_net;
+    const int has_qd = m->col[C_Q] >= 0 || m->col[C_QD] >= 0 || q_split || q_net;
+    size_t *drops = &meta->n_counter_drops;
+    double *drop_max = &meta->counter_drop_max;
     char **split = NULL;
     size_t split_cap = 0;
     int rows_with_cycle = -1; /* -1 unknown, 1 the rows give cycle indices, 0 they do not */
@@ -1001,6 +1067,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             meta->n_stop++; /* the test's closing rows: the last state repeated, cycle and step reset */
             continue;
         }
+        /* a row that ends with a delimiter the header lacks (or the other way: EC-Lab) */
+        while (nf > m->n_header && !*bml__trim(f[nf - 1])) nf--;
         if (nf != m->n_header) {
             if (nf < m->n_header && !r->last_newline)
                 st = bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields",
@@ -1048,10 +1116,11 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             break;
         }
         p.test_time_s = t;
-        if ((st = num(s, f, C_I, 1, &p.current_a)) != BML_OK || (st = num(s, f, C_V, 1, &p.voltage_v)) != BML_OK ||
+        if ((st = num(s, f, C_I, !m->rest_without_current, &p.current_a)) != BML_OK || (st = num(s, f, C_V, 1, &p.voltage_v)) != BML_OK ||
             (st = num(s, f, C_TEMP, 0, &p.temperature_c)) != BML_OK || (st = num(s, f, C_IR, 0, &p.resistance_ohm)) != BML_OK)
             break;
         if (!(p.resistance_ohm > 0)) p.resistance_ohm = NAN;
+        if (m->rest_without_current) p.current_a = 0;
         if (m->col[C_DATE] >= 0 && isnan(p.unix_time)) {
             const char *df = f[m->col[C_DATE]];
             double u;
@@ -1072,6 +1141,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (!has) meta->has_cycle_index = 0;
         }
         if (m->col[C_STEP] >= 0 && (st = index_field(s, f, C_STEP, &p.step)) != BML_OK) break;
+        long half = 0;
+        if (m->col[C_HALF] >= 0 && (st = index_field(s, f, C_HALF, &half)) != BML_OK) break;
         /* current sign from the state code (Maccor) */
         int dir = 0; /* +1 charge, -1 discharge, 0 neither */
         if (m->qm == Q_STATE) {
@@ -1083,22 +1154,40 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         }
         int new_cycle = !S.started || p.cycle != S.cycle;
         int new_step = new_cycle || p.step != S.step;
+        int new_half = new_cycle || (m->col[C_HALF] >= 0 && half != S.half);
+        /* this row may restart the counters: a boundary where the vendor restarts them */
+        int restart = (new_cycle && (m->restart & R_CYCLE)) || (new_step && (m->restart & R_STEP)) ||
+                      (new_half && (m->restart & R_HALF));
         if (new_cycle) memset(S.sum, 0, sizeof S.sum);
         if (m->qm == Q_FIXED) {
             double qc, qd, ec, ed;
             if ((st = num(s, f, C_QC, 0, &qc)) != BML_OK || (st = num(s, f, C_QD, 0, &qd)) != BML_OK ||
                 (st = num(s, f, C_EC, 0, &ec)) != BML_OK || (st = num(s, f, C_ED, 0, &ed)) != BML_OK)
                 break;
-            if (!isnan(qc)) S.sum[0] += counter_step(&S.qc, fabs(qc));
-            if (!isnan(qd)) S.sum[1] += counter_step(&S.qd, fabs(qd));
-            if (!isnan(ec)) S.sum[2] += counter_step(&S.ec, fabs(ec));
-            if (!isnan(ed)) S.sum[3] += counter_step(&S.ed, fabs(ed));
+            if (q_split) { /* one signed counter per half cycle: > 0 charge, < 0 discharge */
+                double q;
+                if ((st = num(s, f, C_QS, 0, &q)) != BML_OK) break;
+                qc = isnan(q) ? NAN : q > 0 ? q : 0;
+                qd = isnan(q) ? NAN : q < 0 ? -q : 0;
+            } else if (q_net) { /* the net charge since the start: what it gains is charge, what it loses discharge */
+                double q;
+                if ((st = num(s, f, C_QNET, 0, &q)) != BML_OK) break;
+                double d = isnan(q) || isnan(S.q_net) ? 0 : q - S.q_net;
+                if (isnan(S.q_net) && !isnan(q)) d = 0; /* the first value is where the file starts */
+                if (!isnan(q)) S.q_net = q;
+                if (d > 0) S.sum[0] += d;
+                else S.sum[1] -= d;
+            }
+            if (!isnan(qc)) S.sum[0] += bml__counter_step(&S.qc, fabs(qc), restart, drops, drop_max);
+            if (!isnan(qd)) S.sum[1] += bml__counter_step(&S.qd, fabs(qd), restart, drops, drop_max);
+            if (!isnan(ec)) S.sum[2] += bml__counter_step(&S.ec, fabs(ec), restart, drops, drop_max);
+            if (!isnan(ed)) S.sum[3] += bml__counter_step(&S.ed, fabs(ed), restart, drops, drop_max);
         } else {
             double q, e;
             if ((st = num(s, f, C_Q, 0, &q)) != BML_OK || (st = num(s, f, C_E, 0, &e)) != BML_OK) break;
-            if (m->reset_on_step && new_step) S.q.prev = S.e.prev = 0;
-            double dq = isnan(q) ? 0 : counter_step(&S.q, fabs(q));
-            double de = isnan(e) ? 0 : counter_step(&S.e, fabs(e));
+            if (m->reset_on_step && new_step) S.q.max = S.e.max = 0, S.q.seen = S.e.seen = 1;
+            double dq = isnan(q) ? 0 : bml__counter_step(&S.q, fabs(q), restart, drops, drop_max);
+            double de = isnan(e) ? 0 : bml__counter_step(&S.e, fabs(e), restart, drops, drop_max);
             if (m->e_net) { /* a net energy over the test: what it gained went in, what it lost came out */
                 double d = isnan(e) ? 0 : e - S.e_net;
                 if (!isnan(e)) S.e_net = e;
@@ -1111,10 +1200,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (dir) S.dir = dir;
         }
         /* what the file does not log is NaN: each of the four apart (an export may hold the discharge alone) */
-        if (m->col[C_Q] < 0) {
-            if (m->col[C_QC] < 0) S.sum[0] = NAN;
-            if (m->col[C_QD] < 0) S.sum[1] = NAN;
-        }
+        if (!has_qc) S.sum[0] = NAN;
+        if (!has_qd) S.sum[1] = NAN;
         if (m->col[C_E] < 0) {
             if (m->col[C_EC] < 0) S.sum[2] = NAN;
             if (m->col[C_ED] < 0) S.sum[3] = NAN;
@@ -1125,6 +1212,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         p.discharge_wh = S.sum[3];
         S.cycle = p.cycle;
         S.step = p.step;
+        S.half = half;
         S.t_prev = t;
         S.started = 1;
         meta->n_points++;
@@ -1174,9 +1262,9 @@ TEXT_READER(basytec)
  * of batteryml/cycler.h; append new formats at the end. */
 static const bml__cycler_format_def formats[] = {
     {"arbin", "Arbin CSV export of MITS Pro (Data_Point, Test_Time, ..., + NAME_Metadata.csv)",
-     "Charge_/Discharge_Capacity and _Energy count up over the cycle or over the whole test (by schedule); they "
-     "may restart only where the cycle index changes: a drop there is a restart, a drop inside a cycle is noise "
-     "(the maximum is held)",
+     "Charge_/Discharge_Capacity and _Energy count up over the cycle or over the whole test, and a schedule may "
+     "reset them at the start of a step (Set Variable): a drop where the cycle or step index changes is a restart, "
+     "a drop inside a step is noise (the maximum is held)",
      sniff_arbin, missing_arbin, read_arbin},
     {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...)",
      "Amp-hr and Watt-hr restart at 0 at every step and count up whatever the direction; the State column (C/D) "
