@@ -1053,6 +1053,92 @@ static void test_counter_falls_are_noise(void) {
     free(s.p);
 }
 
+/* issue 21: every cycle's capacity against the integral of its current (right-endpoint rule); a cycle that
+ * differs by more than 2 % and 1e-4 Ah is marked (capacity_check, the cycles CSV) and named in a warning */
+static const char *seen_warning;
+static char warning_copy[1024];
+static void keep_warning(const bml_cycler_structure_file *f, void *user) {
+    (void)user;
+    seen_warning = f->capacity_warning ? warning_copy : NULL;
+    if (f->capacity_warning) snprintf(warning_copy, sizeof warning_copy, "%s", f->capacity_warning);
+}
+
+static void test_capacity_cross_check(void) {
+    /* 1 A for 10 intervals of 360 s: 1 Ah by the integral, in every cycle */
+    const char *hdr = "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,Discharge_Capacity\n";
+    bml__sb b = {0};
+    bml__sb_str(&b, hdr);
+    bml__sb_str(&b, "0,0,1,1,0,3.7,0,0\n"); /* the start */
+    /* counters: cycle 1 agrees; cycle 2's charge counter says 1.05 Ah (5 %: differs); cycle 3's discharge
+     * says 1.015 Ah (1.5 %: within); cycle 4 is 0.001 Ah with a counter at 0.00105 (5 % but 5e-5 Ah: within) */
+    const double qc_end[4] = {1.0, 1.05, 1.0, 0.001}, qd_end[4] = {1.0, 1.0, 1.015, 0.001};
+    const double amps[4] = {1, 1, 1, 0.001};
+    double t = 0;
+    int row = 1;
+    for (int c = 0; c < 4; c++) {
+        for (int half = 0; half < 2; half++)
+            for (int k = 1; k <= 10; k++) {
+                t += 360;
+                double i = half ? -amps[c] : amps[c];
+                double qc = half ? qc_end[c] : qc_end[c] * k / 10, qd = half ? qd_end[c] * k / 10 : 0;
+                bml__sb_fmt(&b, "%d,%.3f,%d,%d,%g,%.3f,%.10g,%.10g\n", row++, t, half + 1, c + 1, i, 3.7, qc, qd);
+            }
+    }
+    bml__sb_put(&b, "", 1);
+    write_text(tpath("xcheck.csv"), b.buf);
+    free(b.buf);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("xcheck.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->n_cycles, 4);
+    if (y->n_cycles == 4) {
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 1.0, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->cycles[1].capacity_check, BML_CYCLER_CHECK_CHARGE);
+        CHECK_INT(y->cycles[2].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->cycles[3].capacity_check, BML_CYCLER_CHECK_OK);
+    }
+    CHECK_INT(y->n_capacity_differs, 1);
+    CHECK(y->capacity_warning && strstr(y->capacity_warning, "xcheck.csv: 1 cycle(s)") &&
+          strstr(y->capacity_warning, "cycle 2 (line 23) charge 1.05 Ah vs 1 Ah"));
+    CHECK_OK(bml_cycler_summary_write(y, tmp));
+    bml_cycler_summary_free(y);
+    bml__csv c;
+    CHECK_OK(bml__csv_read(tpath("xcheck_cycles.csv"), 0, &c));
+    int col = -1;
+    for (size_t j = 0; j < c.rows[0].n_fields; j++)
+        if (!strcmp(c.rows[0].fields[j], "capacity_check")) col = (int)j;
+    CHECK(col >= 0 && c.n_rows == 5);
+    if (col >= 0 && c.n_rows == 5) {
+        CHECK_STR(c.rows[1].fields[col], "ok");
+        CHECK_STR(c.rows[2].fields[col], "charge");
+        CHECK_STR(c.rows[3].fields[col], "ok");
+    }
+    bml__csv_free(&c);
+    /* structure says it after the file */
+    seen_warning = NULL;
+    CHECK_OK(bml_cycler_structure(tpath("xcheck.csv"), BML_CYCLER_AUTO, NULL, tpath("xcheck_out"), keep_warning, NULL, NULL, NULL));
+    CHECK(seen_warning && strstr(seen_warning, "cycle 2 (line 23)"));
+    /* where the counters are the instrument's own definitions, nothing fires: the EC-Lab files (the old
+     * counter rule tripled modulo_bat's discharge, which this check then named) */
+    static const char *const mpt[] = {"gcpl_comma.mpt", "gcpl_point.mpt", "modulo_bat.mpt", "cp_comma.mpt"};
+    for (size_t k = 0; k < sizeof mpt / sizeof *mpt; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", ECLAB, mpt[k]);
+        CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+        if (!y) continue;
+        CHECK_INT(y->n_capacity_differs, 0);
+        CHECK(y->capacity_warning == NULL);
+        for (size_t i = 0; i < y->n_cycles; i++) CHECK_INT(y->cycles[i].capacity_check, BML_CYCLER_CHECK_OK);
+        bml_cycler_summary_free(y);
+    }
+    /* nothing to compare: an OCV rest */
+    CHECK_OK(bml_cycler_summarize(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, NULL, &y));
+    if (y) CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_NONE);
+    bml_cycler_summary_free(y);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -1065,7 +1151,8 @@ int main(void) {
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
-                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise)};
+                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
+                                      T(test_capacity_cross_check)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

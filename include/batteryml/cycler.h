@@ -118,7 +118,19 @@ typedef struct {
                                                      the cycle's range or when it has no such half */
     size_t n_raw;              /* measured discharge points kept (opts.raw_max_c_rate), else 0 */
     double *raw_q_ah, *raw_v;  /* (n_raw) discharge capacity and voltage of each discharging row */
+    /* The capacities against the integral of the current over time (right-endpoint rule: each row's current
+     * over the time since the row before it, the file's first row 0 s): charge (I > 0) and discharge
+     * (I < 0), Ah, both >= 0. capacity_check: BML_CYCLER_CHECK_* (a half is checked where the cycle has both
+     * its counter and its current; it differs when |capacity - integral| > 2 % of the integral and > 1e-4 Ah). */
+    double charge_ah_integral, discharge_ah_integral;
+    int capacity_check;
 } bml_cycler_cycle;
+enum {
+    BML_CYCLER_CHECK_NONE = -1,     /* nothing to compare (no counter logged, or no current in either half) */
+    BML_CYCLER_CHECK_OK = 0,        /* every half checked agrees */
+    BML_CYCLER_CHECK_CHARGE = 1,    /* bit: the charge capacity differs from its integral */
+    BML_CYCLER_CHECK_DISCHARGE = 2  /* bit: the discharge capacity differs from its integral */
+};
 
 typedef struct {
     bml_cycler_meta meta;
@@ -126,6 +138,8 @@ typedef struct {
     size_t n_cycles;
     bml_cycler_cycle *cycles;
     double *grid_v;            /* (opts.n_grid) */
+    size_t n_capacity_differs; /* cycles whose capacity_check has a bit set */
+    char *capacity_warning;    /* NULL, or a message naming the file and those cycles (the first 20) */
 } bml_cycler_summary;
 
 /* Read `path` and summarise every cycle. opts may be NULL (defaults). *out is owned by the caller
@@ -143,6 +157,8 @@ typedef struct {
     const bml_cycler_meta *meta; /* the file read (valid during the call only) */
     size_t n_cycles, n_complete; /* cycles written; those a later cycle follows */
     double seconds;              /* reading, summarising and writing it */
+    size_t n_capacity_differs;   /* cycles whose capacity disagrees with the current's integral */
+    const char *capacity_warning; /* NULL, or the message naming them (valid during the call only) */
 } bml_cycler_structure_file;
 typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, void *user);
 

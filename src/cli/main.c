@@ -783,8 +783,14 @@ static const char *STRUCTURE_HELP =
 
 /* the line said after each file */
 static void structure_line(const bml_cycler_structure_file *f, void *user) {
-    (void)user;
+    const int quiet = *(const int *)user;
     const bml_cycler_meta *m = f->meta;
+    /* said even with --quiet: a capacity that the current does not account for, counter falls held */
+    if (f->capacity_warning) fprintf(stderr, "batteryml: warning: %s\n", f->capacity_warning);
+    if (m->n_counter_drops)
+        fprintf(stderr, "batteryml: note: %s: %zu fall(s) of a capacity or energy counter inside a step or half cycle "
+                        "held as noise (the largest %.3g)\n", m->path, m->n_counter_drops, m->counter_drop_max);
+    if (quiet) return;
     double s = f->seconds;
     printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped%s%.0zu%s, %.1f MB in %.3f s (%.0f MB/s)\n",
            m->path, bml_cycler_format_name(m->format), m->n_points, f->n_cycles, f->n_complete, m->n_blank,
@@ -823,7 +829,8 @@ static int cmd_structure(const args_t *a) {
         }
     }
     size_t n = 0, n_comp = 0;
-    if (bml_cycler_structure(a->positional, fmt, &o, a->out, a->quiet ? NULL : structure_line, NULL, &n, &n_comp) != BML_OK)
+    int quiet = a->quiet;
+    if (bml_cycler_structure(a->positional, fmt, &o, a->out, structure_line, &quiet, &n, &n_comp) != BML_OK)
         return fail();
     if (!a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
     return 0;
