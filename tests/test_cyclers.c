@@ -1139,6 +1139,197 @@ static void test_capacity_cross_check(void) {
     bml_cycler_summary_free(y);
 }
 
+/* ---- BioLogic .mpr (src/data/cycler_mpr.c) ---- */
+
+/* a small .mpr of our own: a v2 module header (EC-Lab >= 11.50), data module version 2, columns flags,
+ * Ns, time/s, Ewe/V, I/mA, cycle number, Q charge/discharge/mA.h, half cycle; n rows of a 1 A charge then
+ * discharge, 60 s apart. Returns the file's size. */
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static size_t write_mpr(const char *path, int n) {
+    static const unsigned ids[] = {1, 131, 4, 6, 8, 24, 211, 212};
+    const size_t nc = sizeof ids / sizeof *ids, rec = 1 + 2 + 8 + 4 + 4 + 8 + 8 + 4;
+    size_t data_len = 405 + (size_t)n * rec, total = 52 + (6 + 59 + 8) + (6 + 59 + data_len);
+    unsigned char *b = calloc(1, total);
+    if (!b) abort();
+    memcpy(b, "BIO-LOGIC MODULAR FILE\x1a", 23);
+    memset(b + 23, ' ', 48 - 23);
+    size_t o = 52;
+    /* a settings module of 8 bytes */
+    memcpy(b + o, "MODULE", 6), memcpy(b + o + 6, "VMP Set   ", 10), memcpy(b + o + 16, "VMP settings", 12);
+    put_u32(b + o + 6 + 35, 0xFFFFFFFFu), put_u32(b + o + 6 + 39, 8), memcpy(b + o + 6 + 51, "03/15/24", 8);
+    o += 6 + 59 + 8;
+    memcpy(b + o, "MODULE", 6), memcpy(b + o + 6, "VMP data  ", 10), memcpy(b + o + 16, "VMP data", 8);
+    put_u32(b + o + 6 + 35, 0xFFFFFFFFu), put_u32(b + o + 6 + 39, (uint32_t)data_len), put_u32(b + o + 6 + 43, 2);
+    unsigned char *d = b + o + 6 + 59;
+    put_u32(d, (uint32_t)n);
+    d[4] = (unsigned char)nc;
+    for (size_t i = 0; i < nc; i++) d[5 + 2 * i] = (unsigned char)(ids[i] & 0xff), d[6 + 2 * i] = (unsigned char)(ids[i] >> 8);
+    double q = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned char *r = d + 405 + (size_t)i * rec;
+        int dis = i >= n / 2;
+        double t = 60.0 * i;
+        float v = dis ? 4.0f - 0.01f * (float)i : 3.5f + 0.01f * (float)i, cur = dis ? -1000.0f : 1000.0f;
+        if (i == n / 2) q = 0; /* a new half cycle */
+        q += i ? cur * 60.0 / 3600.0 : 0;
+        double cyc = 0;
+        uint16_t ns = (uint16_t)dis;
+        uint32_t half = (uint32_t)dis;
+        r[0] = (unsigned char)(1 | (dis ? 0 : 4));
+        memcpy(r + 1, &ns, 2), memcpy(r + 3, &t, 8), memcpy(r + 11, &v, 4), memcpy(r + 15, &cur, 4);
+        memcpy(r + 19, &cyc, 8), memcpy(r + 27, &q, 8), memcpy(r + 35, &half, 4);
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(b, 1, total, f);
+    fclose(f);
+    free(b);
+    return total;
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static void test_mpr_synthetic_and_corrupt(void) {
+    size_t size = write_mpr(tpath("syn.mpr"), 20);
+    bml_cycler_format f;
+    CHECK_OK(bml_cycler_detect(tpath("syn.mpr"), &f));
+    CHECK_STR(bml_cycler_format_name(f), "biologic_mpr");
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("syn.mpr"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 20);
+    CHECK_STR(m.start_time, "03/15/24");
+    if (s.n == 20) {
+        CHECK_NEAR(s.p[5].test_time_s, 300, 0);
+        CHECK_NEAR(s.p[5].voltage_v, (double)(3.5f + 0.05f), 0);
+        CHECK_NEAR(s.p[5].current_a, 1.0, 0);
+        CHECK_NEAR(s.p[9].charge_ah, 9 * 60.0 / 3600, 1e-12);
+        CHECK_NEAR(s.p[19].current_a, -1.0, 0);
+        CHECK_NEAR(s.p[19].discharge_ah, 10 * 60.0 / 3600, 1e-12);
+        CHECK_INT(s.p[19].step, 1);
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("syn.mpr"), BML_CYCLER_AUTO, NULL, &y));
+    if (y) CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+    bml_cycler_summary_free(y);
+    /* every truncation fails naming the file and a byte offset, never reads past the end */
+    size_t n;
+    unsigned char *b = (unsigned char *)slurp(tpath("syn.mpr"), &n);
+    CHECK(b && n == size);
+    if (!b) return;
+    bml_cycler_format fm = BML_CYCLER_AUTO;
+    CHECK_OK(bml_cycler_format_parse("biologic_mpr", &fm));
+    for (size_t cut = 1; cut < n; cut += cut < 200 ? 1 : 37) {
+        write_bytes(tpath("cut.mpr"), b, cut);
+        CHECK(read_count(tpath("cut.mpr"), fm) != BML_OK);
+        CHECK(strstr(bml_last_error(), "cut.mpr: byte ") != NULL);
+    }
+    /* a module length past the end of the file */
+    unsigned char *c = malloc(n);
+    memcpy(c, b, n);
+    put_u32(c + 52 + 73 + 6 + 39, 0x7FFFFFF0u);
+    write_bytes(tpath("len.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("len.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "len.mpr: byte 125: module 'VMP data  ' says 2147483632 bytes, past the end");
+    /* a column id no one knows: the record size cannot be known */
+    memcpy(c, b, n);
+    c[52 + 73 + 65 + 5 + 2] = 0xEE, c[52 + 73 + 65 + 5 + 3] = 0x03;
+    write_bytes(tpath("col.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("col.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "col.mpr: byte 197: column id 1006 (column 2)");
+    /* a point count that the module does not hold */
+    memcpy(c, b, n);
+    put_u32(c + 52 + 73 + 65, 21);
+    write_bytes(tpath("npts.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("npts.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "npts.mpr: byte 595: 21 points of 39 bytes need 819 bytes");
+    free(c);
+    free(b);
+}
+
+/* the three .mpr files of ../shared/data/cyclers-more/biologic/ against galvani's parse (rows_head: per row)
+ * and per cycle (within 0.1 %) */
+#define SHARED TEST_DATA "/../../../shared/data/cyclers-more/biologic"
+static int col_of(const bml__csv *c, const char *name) {
+    for (size_t j = 0; j < c->rows[0].n_fields; j++)
+        if (!strcmp(c->rows[0].fields[j], name)) return (int)j;
+    return -1;
+}
+
+static int close_rel(double a, double b, double rel) { return fabs(a - b) <= rel * fabs(b) + 1e-15; }
+
+static void test_mpr_against_galvani(void) {
+    if (!bml__is_dir(SHARED)) {
+        printf("  SKIP test_mpr_against_galvani: %s is absent (the shared oracle files)\n", SHARED);
+        return;
+    }
+    static const char *const files[] = {"MB-1", "PEIS-0", "biol"};
+    for (size_t k = 0; k < 3; k++) {
+        char path[512], ref[512];
+        snprintf(path, sizeof path, "%s/%s.mpr", SHARED, files[k]);
+        series s = {0};
+        bml_cycler_meta m;
+        CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, collect, &s, &m));
+        CHECK_STR(bml_cycler_format_name(m.format), "biologic_mpr");
+        bml_cycler_meta_free(&m);
+        /* per row: every column the canonical series holds */
+        snprintf(ref, sizeof ref, "%s/reference/%s.mpr.rows_head.csv", SHARED, files[k]);
+        bml__csv c;
+        CHECK_OK(bml__csv_read(ref, 0, &c));
+        int ct = col_of(&c, "time/s"), cv = col_of(&c, "Ewe/V"), ci = col_of(&c, "I/mA"), cn = col_of(&c, "Ns"),
+            cc = col_of(&c, "cycle number");
+        CHECK(ct >= 0 && cv >= 0);
+        size_t bad = 0, nr = c.n_rows - 1;
+        CHECK(s.n >= nr);
+        for (size_t i = 0; i < nr && i < s.n; i++) {
+            char **f = c.rows[i + 1].fields;
+            const bml_cycler_point *p = &s.p[i];
+            int ok = close_rel(p->test_time_s, strtod(f[ct], NULL), 1e-9) && close_rel(p->voltage_v, strtod(f[cv], NULL), 1e-9);
+            if (ci >= 0) ok &= close_rel(p->current_a * 1e3, strtod(f[ci], NULL), 1e-9);
+            if (cn >= 0) ok &= p->step == strtol(f[cn], NULL, 10);
+            if (cc >= 0) ok &= p->cycle == strtol(f[cc], NULL, 10);
+            if (!ok && bad++ < 3) printf("  %s row %zu differs from galvani's\n", files[k], i + 1);
+        }
+        CHECK_INT(bad, 0);
+        bml__csv_free(&c);
+        free(s.p);
+        /* per cycle, within 0.1 % */
+        bml_cycler_summary *y = NULL;
+        CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+        snprintf(ref, sizeof ref, "%s/reference/%s.mpr.per_cycle.csv", SHARED, files[k]);
+        CHECK_OK(bml__csv_read(ref, 0, &c));
+        CHECK(y && y->n_cycles == c.n_rows - 1);
+        static const char *const names[] = {"charge_ah", "discharge_ah", "charge_wh", "discharge_wh",
+                                            "charge_ah_integral", "discharge_ah_integral"};
+        for (size_t i = 0; y && i < y->n_cycles && i + 1 < c.n_rows; i++) {
+            const bml_cycler_cycle *q = &y->cycles[i];
+            const double ours[] = {q->charge_ah, q->discharge_ah, q->charge_wh, q->discharge_wh, q->charge_ah_integral,
+                                   q->discharge_ah_integral};
+            CHECK_INT(q->cycle, strtol(c.rows[i + 1].fields[col_of(&c, "cycle")], NULL, 10));
+            for (size_t j = 0; j < 6; j++) {
+                int col = col_of(&c, names[j]);
+                if (col < 0) continue;
+                double want = fabs(strtod(c.rows[i + 1].fields[col], NULL));
+                /* no current of that sign: the summary says none (NaN) where the counter stayed at 0 */
+                double got = isnan(ours[j]) ? 0 : ours[j];
+                if (!(fabs(got - want) <= 1e-3 * want + 1e-15)) {
+                    printf("  %s cycle %ld %s: %.10g vs galvani %.10g\n", files[k], q->cycle, names[j], got, want);
+                    CHECK(0);
+                }
+            }
+        }
+        bml__csv_free(&c);
+        bml_cycler_summary_free(y);
+    }
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -1152,7 +1343,7 @@ int main(void) {
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
                                       T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
-                                      T(test_capacity_cross_check)};
+                                      T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

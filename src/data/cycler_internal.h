@@ -63,6 +63,9 @@ typedef struct {
 double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop);
 
 /* Readers in files of their own (declared here so that their table line is all that links them). */
+bml_status bml__mpr_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__mpr_missing(const unsigned char *head, size_t n, const char *path);
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
 

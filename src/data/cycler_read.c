@@ -1284,6 +1284,11 @@ static const bml__cycler_format_def formats[] = {
      "AhAccu restarts at each step that passes current and holds through pauses (signed); WhAccu is the net "
      "energy since the test began (its rises are charge, its falls discharge)",
      sniff_basytec, missing_basytec, read_basytec},
+    {"biologic_mpr", "BioLogic EC-Lab binary .mpr (modular file: settings, data, log; data module versions 0, 2, 3: EC-Lab "
+                     "10-11.6x)",
+     "as the EC-Lab text export (biologic): Q charge/Q discharge, else Q charge/discharge (signed), else (Q-Qo), per half "
+     "cycle, a fall inside one held as noise; without a current column, each interval's mean current from dq/mA.h",
+     bml__mpr_sniff, bml__mpr_missing, bml__mpr_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
