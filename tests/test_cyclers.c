@@ -1254,6 +1254,27 @@ static void test_mpr_synthetic_and_corrupt(void) {
     free(b);
 }
 
+/* an EC-Lab folder: NAME.mpr, its text export NAME.mpt and its settings NAME.mps; the .mpr is the run, the
+ * others companions (before, the .mps failed as "not a known format" and the .mpt/.mpr pair as two files of
+ * one cell) */
+static void test_eclab_folder(void) {
+    CHECK(mkdir(tpath("eclab"), 0777) == 0);
+    write_mpr(tpath("eclab/run.mpr"), 10);
+    size_t n;
+    char *t = slurp(ECLAB "/gcpl_comma.mpt", &n);
+    if (t) write_bytes(tpath("eclab/run.mpt"), (const unsigned char *)t, n);
+    free(t);
+    write_text(tpath("eclab/run.mps"), "EC-LAB SETTING FILE\r\n\r\nNumber of linked techniques : 1\r\n");
+    char **files = NULL;
+    size_t nf = 0, nc = 0;
+    CHECK_OK(bml_cycler_list(tpath("eclab"), BML_CYCLER_AUTO, &files, &nf, &nc));
+    CHECK_INT(nf, 1);
+    CHECK_INT(nc, 2);
+    if (nf == 1) CHECK(strstr(files[0], "eclab/run.mpr") != NULL);
+    for (size_t i = 0; i < nf; i++) free(files[i]);
+    free(files);
+}
+
 /* the three .mpr files of ../shared/data/cyclers-more/biologic/ against galvani's parse (rows_head: per row)
  * and per cycle (within 0.1 %) */
 #define SHARED TEST_DATA "/../../../shared/data/cyclers-more/biologic"
@@ -1343,7 +1364,8 @@ int main(void) {
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
                                       T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
-                                      T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani)};
+                                      T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani),
+                                      T(test_eclab_folder)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

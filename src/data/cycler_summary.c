@@ -775,9 +775,17 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
 
 /* ------------------------------------------------------------------ folders and the dataset */
 
-static int companion(const char *name) {
+/* a companion of a run, not data: metadata, EC-Lab's settings (.mpl log, .mps settings), notes; and EC-Lab's
+ * text export NAME.mpt beside its binary NAME.mpr in `dir` (the same run twice: the .mpr is read) */
+static int companion(const char *dir, const char *name) {
     size_t n = strlen(name);
-    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".json", ".md"};
+    if (n > 4 && bml__streq_ci(name + n - 4, ".mpt")) {
+        char *mpr = bml__sprintf("%s/%.*s.mpr", dir, (int)(n - 4), name);
+        int twin = mpr && bml__is_file(mpr);
+        free(mpr);
+        if (twin) return 1;
+    }
+    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".mps", ".json", ".md"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
         size_t m = strlen(suffixes[k]);
         if (n >= m && bml__streq_ci(name + n - m, suffixes[k])) return 1;
@@ -805,7 +813,7 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
                 break;
             }
             if (bml__is_file(p)) {
-                if (companion(e->d_name)) {
+                if (companion(path, e->d_name)) {
                     if (n_companions) (*n_companions)++;
                 } else if (bml__strvec_push(&v, p) != 0) {
                     st = bml__fail(BML_ERR_NOMEM, "out of memory");
