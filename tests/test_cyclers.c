@@ -972,7 +972,10 @@ static void test_eclab_mpt_as_written(void) {
         CHECK_NEAR(s.p[1].voltage_v, 3.7, 1e-12);
         CHECK_NEAR(s.p[6].current_a, -1.0, 0);
         CHECK_NEAR(s.p[6].charge_wh, 3.25, 1e-9);
+        /* the wall clock: "Acquisition started on : 03/15/2024 10:30:53.000" + time/s */
+        CHECK_NEAR(s.p[1].unix_time, 1710498653.0 + 600, 1e-6);
     }
+    CHECK_STR(m.start_time, "03/15/2024 10:30:53.000");
     bml_cycler_meta_free(&m);
     free(s.p);
     /* Modulo Bat: rest, CC, CV charge (one half cycle over two sequences), CC discharge and a rest in which

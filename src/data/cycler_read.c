@@ -327,6 +327,8 @@ typedef struct {
     int unwrap_quoted;  /* Novonix: a whole row quoted as one field */
     int units_row;      /* Basytec: the row after the header gives the units ("[V]", "[A]", ...) */
     const char *stop;   /* Basytec: the state of the closing rows after the test ("STO"), or NULL */
+    double unix0;       /* BioLogic: the acquisition's start (seconds since 1970, the wall clock as written), else NaN:
+                           a row's wall-clock time is then unix0 + its time/s */
     int e_net;          /* Basytec: the energy column is the net energy since the test began (signed) */
     size_t n_header;    /* fields in the header */
     size_t header_line;
@@ -336,6 +338,7 @@ typedef struct {
 static void colmap_init(colmap *m) {
     memset(m, 0, sizeof *m);
     for (int i = 0; i < C_N; i++) m->col[i] = -1, m->scale[i] = 1.0;
+    m->unix0 = NAN;
 }
 
 static void colmap_free(colmap *m) {
@@ -590,8 +593,10 @@ static bml_status open_biologic_rows(source *s, char **technique) {
             const char *c = strstr(r->line, " : ");
             if (starts_with(r->line, "Run on channel")) {
                 if (c) BML__TRY(set_str(&s->meta->channel, c + 3));
-            } else if (starts_with(r->line, "Acquisition started on") && c && !s->meta->start_time) {
-                BML__TRY(set_str(&s->meta->start_time, c + 3));
+            } else if (starts_with(r->line, "Acquisition started on") && c) {
+                if (!s->meta->start_time) BML__TRY(set_str(&s->meta->start_time, c + 3));
+                double u;
+                if (parse_datetime(c + 3, &u) == 0) s->m.unix0 = u; /* "MM/DD/YYYY HH:MM:SS.fff" */
             } else if (starts_with(r->line, "Battery capacity") && c && isnan(s->meta->nominal_capacity_ah)) {
                 biologic_capacity(s, c + 3);
             } else if (r->lineno == 4 && !c && *bml__trim(r->line)) {
@@ -1093,6 +1098,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         } else if (m->tk == T_DATETIME_OR_SECONDS) {
             double u;
             int pr = parse_num(m, tf, &t); /* seconds, with a decimal comma in some locales */
+            if (pr == 0 && !isnan(m->unix0)) p.unix_time = m->unix0 + t;
             if (pr == -2) st = bml__fail(BML_ERR_NOMEM, "out of memory");
             else if (pr != 0) {
                 if (parse_datetime(tf, &u) == 0) {
