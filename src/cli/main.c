@@ -30,7 +30,7 @@ static const char *MAIN_HELP =
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
     "  report    write one self-contained HTML page for a saved run or a sweep\n"
     "  compare   print the metrics of several runs side by side, or rank a sweep's jobs\n"
-    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix, Basytec) cycle by cycle\n"
+    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic text and .mpr, Novonix, Basytec) by cycle\n"
     "  list      list models, pipelines, splits or losses and their parameters\n"
     "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
     "  config    print the composed configuration\n"
@@ -768,7 +768,7 @@ static int cmd_list(const args_t *a) {
 
 /* ---- structure: raw cycler exports -> per-cycle summary CSVs ---- */
 static const char *STRUCTURE_HELP =
-    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|arbin|maccor|biologic|novonix|basytec]\n"
+    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|NAME (the formats below)]\n"
     "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
     "\n"
     "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
@@ -779,7 +779,10 @@ static const char *STRUCTURE_HELP =
     "\n"
     "All cells or none: the files are written into a hidden folder (beside DIR, or inside DIR when it exists)\n"
     "and moved into place at the end; a file that does not read or a full disk leaves nothing. Into an\n"
-    "existing DIR, files of the same names are replaced and other files left alone.\n";
+    "existing DIR, files of the same names are replaced and other files left alone.\n"
+    "\n"
+    "A cycle whose capacity differs from the integral of its current by more than 2 % and 1e-4 Ah is named\n"
+    "in a warning and in the capacity_check column. Formats (the registry):\n";
 
 /* the line said after each file */
 static void structure_line(const bml_cycler_structure_file *f, void *user) {
@@ -800,7 +803,13 @@ static void structure_line(const bml_cycler_structure_file *f, void *user) {
 }
 
 static int cmd_structure(const args_t *a) {
-    if (a->help) return fputs(STRUCTURE_HELP, stdout), 0;
+    if (a->help) {
+        fputs(STRUCTURE_HELP, stdout);
+        for (size_t i = 1; i <= bml_cycler_format_count(); i++)
+            printf("  %-13s %s\n", bml_cycler_format_name((bml_cycler_format)i),
+                   bml_cycler_format_describe((bml_cycler_format)i));
+        return 0;
+    }
     if (a->n_positionals != 1 || !a->out) return usage_error("structure needs one FILE_OR_DIR and --out DIR", NULL);
     bml_cycler_summary_opts o = bml_cycler_summary_defaults();
     bml_cycler_format fmt = BML_CYCLER_AUTO;
