@@ -31,7 +31,10 @@ typedef int (*bml__cycler_sniff_fn)(const unsigned char *head, size_t n, const c
 typedef const char *(*bml__cycler_missing_fn)(const unsigned char *head, size_t n, const char *path);
 /* Stream the file through fn (the contract of bml_cycler_read in batteryml/cycler.h). meta arrives zeroed
  * but for format, path, cell (set) and nominal_capacity_ah (NaN); the reader fills the rest as far as it
- * reads, n_points and mb_read included, and fails (BML_ERR_EMPTY) on a file with no data rows. Counters
+ * reads, n_points and mb_read included, and fails (BML_ERR_EMPTY) on a file with no data rows. A reader
+ * that resets meta itself (memset, as src/data/cycler_neware.c does) must set path and cell again before
+ * its first row (the summary's messages name meta->path); bml_cycler_read frees the ones it replaced, sets
+ * again what is missing after the call, and sets format to the registry's own in any case. Counters
  * must be turned into "within the cycle, non-decreasing" by the format's own definition (see
  * bml__counter_step). */
 typedef bml_status (*bml__cycler_read_fn)(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);

@@ -1436,7 +1436,16 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
         bml_cycler_meta_free(meta);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
+    /* a reader may reset meta and set path and cell itself (the Neware reader does): what it replaced is
+     * freed here, what it left out set again, and the format is the registry's */
+    char *given_path = meta->path, *given_cell = meta->cell;
     bml_status st = bml__cycler_format_def_of(format)->read(path, fn, user, meta);
+    if (meta->path != given_path) free(given_path);
+    if (meta->cell != given_cell) free(given_cell);
+    meta->format = format;
+    if (!meta->path) meta->path = bml__strdup(path);
+    if (!meta->cell) meta->cell = file_stem(path);
+    if (st == BML_OK && (!meta->path || !meta->cell)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (!meta_out) bml_cycler_meta_free(&local);
     return st;
 }
