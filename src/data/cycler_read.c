@@ -1229,6 +1229,21 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
 }
 
 
+/* what every row passes through on its way to the caller: the registry's format in meta (a reader that
+ * resets meta, as the Neware reader does, sets it to auto; the summary writes the name with each row) */
+typedef struct {
+    bml_cycler_point_fn fn;
+    void *user;
+    bml_cycler_meta *meta;
+    bml_cycler_format format;
+} relay;
+
+static bml_status relay_point(const bml_cycler_point *pt, void *user) {
+    relay *r = user;
+    r->meta->format = r->format;
+    return r->fn(pt, r->user);
+}
+
 /* a text format's reader: its preamble and header (open), then the shared row loop */
 static bml_status read_text(const char *path, bml_status (*open_fn)(source *), bml_cycler_point_fn fn, void *user,
                             bml_cycler_meta *meta) {
@@ -1439,7 +1454,8 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
     /* a reader may reset meta and set path and cell itself (the Neware reader does): what it replaced is
      * freed here, what it left out set again, and the format is the registry's */
     char *given_path = meta->path, *given_cell = meta->cell;
-    bml_status st = bml__cycler_format_def_of(format)->read(path, fn, user, meta);
+    relay rl = {fn, user, meta, format};
+    bml_status st = bml__cycler_format_def_of(format)->read(path, relay_point, &rl, meta);
     if (meta->path != given_path) free(given_path);
     if (meta->cell != given_cell) free(given_cell);
     meta->format = format;

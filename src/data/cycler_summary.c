@@ -358,12 +358,17 @@ static void capacity_check(builder *b, bml_cycler_cycle *c) {
         bml__sb_fmt(&b->differs, " charge %.6g Ah vs %.6g Ah", c->charge_ah, c->charge_ah_integral);
     if (c->capacity_check & BML_CYCLER_CHECK_DISCHARGE)
         bml__sb_fmt(&b->differs, " discharge %.6g Ah vs %.6g Ah", c->discharge_ah, c->discharge_ah_integral);
-    /* the file's first row inside a step: what its counters held then was counted before the file began */
+    /* the file's first row inside a step: what its counters held then was counted before the file began; said
+     * when taking it off makes every flagged half agree */
     const bml_cycler_point *f = &b->first;
-    if (b->n_closed == 1 && ((f->charge_ah > 0 && (c->capacity_check & BML_CYCLER_CHECK_CHARGE)) ||
-                             (f->discharge_ah > 0 && (c->capacity_check & BML_CYCLER_CHECK_DISCHARGE))))
-        bml__sb_fmt(&b->differs, " (the file begins inside it, its counters at %.6g / %.6g Ah)",
-                    isnan(f->charge_ah) ? 0 : f->charge_ah, isnan(f->discharge_ah) ? 0 : f->discharge_ah);
+    double fc = f->charge_ah > 0 ? f->charge_ah : 0, fd = f->discharge_ah > 0 ? f->discharge_ah : 0;
+    int explained = b->n_closed == 1 && fc + fd > 0 &&
+                    !((c->capacity_check & BML_CYCLER_CHECK_CHARGE) && differs(c->charge_ah - fc, c->charge_ah_integral)) &&
+                    !((c->capacity_check & BML_CYCLER_CHECK_DISCHARGE) &&
+                      differs(c->discharge_ah - fd, c->discharge_ah_integral));
+    if (explained)
+        bml__sb_fmt(&b->differs, " (the file begins inside it: less the %.6g / %.6g Ah its counters held at its first "
+                                 "row, they agree)", fc, fd);
 }
 
 /* close the open cycle; complete: a later cycle follows it */
