@@ -1,11 +1,14 @@
-/* Raw battery-cycler exports: streaming readers (Arbin, Maccor, BioLogic, Novonix), one canonical time
- * series, and the per-cycle summary built from it.
+/* Raw battery-cycler exports: streaming readers (a registry of formats: Arbin, Maccor, BioLogic text and
+ * binary .mpr, Novonix, Basytec; bml_cycler_format_count), one canonical time series, and the per-cycle
+ * summary built from it.
  *
  * A reader turns the vendor's layout into bml_cycler_point rows, one per data row of the file, handed to a
  * callback as it reads: memory does not grow with the file. Units: seconds, amperes (charge positive),
  * volts, ampere-hours and watt-hours (counted up from zero within each cycle, charge and discharge apart,
- * however the vendor counts: per step with a state code, per half cycle, per cycle or over the whole test),
- * degrees Celsius, ohms. Quantities a file does not log are NaN. */
+ * however the vendor counts: per step with a state code, per half cycle, per cycle or over the whole test,
+ * each read by the vendor's own definition: a counter that falls where the instrument does not restart it
+ * is noise, its maximum held and the fall counted in bml_cycler_meta.n_counter_drops), degrees Celsius, ohms.
+ * Quantities a file does not log are NaN. */
 #ifndef BATTERYML_CYCLER_H
 #define BATTERYML_CYCLER_H
 
