@@ -5,6 +5,7 @@ runs of the program (their config.yaml, metrics.json and saved models). Re-run a
     python3 fuzz/make_corpus.py ./build/batteryml
     python3 fuzz/make_corpus.py ./build/batteryml fold_result   # only fuzz/corpus/fold_result/
     python3 fuzz/make_corpus.py cycler                          # only fuzz/corpus/cycler/ (no program needed)
+    python3 fuzz/make_corpus.py mpr                             # only fuzz/corpus/mpr/ (no program needed)
 
 Each seed has the input layout its target documents in fuzz/fuzz_<target>.c: multi-file inputs are
 joined with the separator SEP; targets with a selector byte get it first. Seeds are kept small (slices
@@ -274,7 +275,47 @@ def small_runs(bml, out):
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def mpr_file(n, header_v2=True, data_version=2):
+    """a small BioLogic .mpr of our own (the layout src/data/cycler_mpr.c documents): a settings module, a data
+    module with flags, Ns, time/s, Ewe/V, I/mA, cycle number, Q charge/discharge/mA.h, half cycle"""
+    def module(short, long_, content, version):
+        h = short.ljust(10) + long_.ljust(25)
+        if header_v2:
+            h += struct.pack("<IIII", 0xFFFFFFFF, len(content), version, 11) + b"03/15/24"
+        else:
+            h += struct.pack("<II", len(content), version) + b"03/15/24"
+        return b"MODULE" + h + content
+    ids = [1, 131, 4, 6, 8, 24, 211, 212]
+    if data_version == 0:
+        head = struct.pack("<IB", n, len(ids)) + bytes(ids[:6] + [211, 212]).ljust(95, b"\0")
+    else:
+        head = (struct.pack("<IB", n, len(ids)) + b"".join(struct.pack("<H", i) for i in ids)).ljust(405, b"\0")
+    recs, q = b"", 0.0
+    for i in range(n):
+        dis = i >= n // 2
+        if i == n // 2:
+            q = 0.0
+        cur = -1000.0 if dis else 1000.0
+        q += cur * 60 / 3600 if i else 0
+        recs += struct.pack("<BHdffddI", 1 | (0 if dis else 4), int(dis), 60.0 * i, 3.5 + 0.01 * i, cur, 0.0, q, int(dis))
+    magic = b"BIO-LOGIC MODULAR FILE\x1a".ljust(48) + b"\0\0\0\0"
+    return magic + module(b"VMP Set", b"VMP settings", b"\0" * 8, 0) + module(b"VMP data", b"VMP data", head + recs,
+                                                                                   data_version)
+
+
+def mpr():
+    put("mpr", "v2-forced-summary", bytes([3]) + mpr_file(12))
+    put("mpr", "v1-header-auto", bytes([0]) + mpr_file(6, header_v2=False))
+    put("mpr", "v0-u8-ids", bytes([1]) + mpr_file(4, data_version=0))
+    put("mpr", "not-mpr", bytes([1]) + b"BIO-LOGIC MODULAR FIL")
+
+
 def main():
+    if sys.argv[1:] == ["mpr"]:
+        shutil.rmtree(os.path.join(OUT, "mpr"), ignore_errors=True)
+        mpr()
+        print("mpr %d seeds" % len(os.listdir(os.path.join(OUT, "mpr"))))
+        return
     if sys.argv[1:] == ["cycler"]:
         shutil.rmtree(os.path.join(OUT, "cycler"), ignore_errors=True)
         cycler()
@@ -294,6 +335,7 @@ def main():
         table()
         curves()
         cycler()
+        mpr()
         config(tmp)
         model(tmp)
         checkpoint()

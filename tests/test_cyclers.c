@@ -556,7 +556,7 @@ static void test_bad_input(void) {
     CHECK(read_count(tpath("basytec_head.csv"), BML_CYCLER_BASYTEC) == BML_ERR_EMPTY);
     CHECK_ERR(read_count(tpath("missing.csv"), BML_CYCLER_AUTO), BML_ERR_NOT_FOUND, "no such file");
     bml_cycler_format fm;
-    CHECK_ERR(bml_cycler_format_parse("neware", &fm), BML_ERR_VALUE, "valid: auto, arbin, maccor, biologic, novonix, basytec");
+    CHECK_ERR(bml_cycler_format_parse("pec", &fm), BML_ERR_VALUE, "valid: auto, arbin, maccor, biologic, novonix, basytec, biologic_mpr, neware");
     /* a folder with a file of no known format fails naming it */
     char **files;
     size_t nf;
@@ -899,6 +899,461 @@ static void test_nul_bytes_forced_format(void) {
     CHECK_ERR(read_count(tpath("nul.csv"), BML_CYCLER_AUTO), BML_ERR_PARSE, "nul.csv:3: binary data (NUL bytes)");
 }
 
+/* issue 21: the formats are one registry; names, the parse, the "not a known format" list and what a near
+ * match lacked all come from it */
+static void test_format_registry(void) {
+    size_t n = bml_cycler_format_count();
+    CHECK(n >= 5);
+    CHECK_STR(bml_cycler_format_name(BML_CYCLER_ARBIN), "arbin");
+    CHECK_STR(bml_cycler_format_name(BML_CYCLER_BASYTEC), "basytec");
+    CHECK_STR(bml_cycler_format_name((bml_cycler_format)(n + 1)), "?");
+    CHECK(bml_cycler_format_describe((bml_cycler_format)(n + 1)) == NULL);
+    for (size_t i = 1; i <= n; i++) {
+        bml_cycler_format f = (bml_cycler_format)i, back = BML_CYCLER_AUTO;
+        CHECK_OK(bml_cycler_format_parse(bml_cycler_format_name(f), &back));
+        CHECK_INT(back, (int)i);
+        CHECK(bml_cycler_format_describe(f) && *bml_cycler_format_describe(f));
+        CHECK(bml_cycler_format_counters(f) && *bml_cycler_format_counters(f));
+    }
+    /* the message lists every registered format by name */
+    write_text(tpath("reg_other.csv"), "a,b,c\n1,2,3\n");
+    bml_cycler_format f;
+    CHECK_ERR(bml_cycler_detect(tpath("reg_other.csv"), &f), BML_ERR_SCHEMA, "[basytec]");
+    for (size_t i = 1; i <= n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", bml_cycler_format_name((bml_cycler_format)i));
+        CHECK(strstr(bml_last_error(), want) != NULL);
+    }
+    /* a near match says what it lacked */
+    write_text(tpath("reg_near.csv"), "Data_Point,Time,Current,Voltage\n0,0,1,3.5\n");
+    CHECK_ERR(bml_cycler_detect(tpath("reg_near.csv"), &f), BML_ERR_SCHEMA, "nearly arbin, but a Data_Point column but no "
+                                                                            "Test_Time column");
+    write_text(tpath("reg_near.mpt"), "mode\ttime/s\tI/mA\n1\t0\t1\n");
+    CHECK_ERR(bml_cycler_detect(tpath("reg_near.mpt"), &f), BML_ERR_SCHEMA, "nearly biologic, but a time/s column but no "
+                                                                            "Ecell/V or Ewe/V column");
+}
+
+/* issue 21: EC-Lab's own text export (.mpt) as EC-Lab 11 writes it (tests/data/cyclers/ec-lab/, written by
+ * its make_mpt.py): the header line's trailing tab, decimal commas in every column, Windows-1252 names,
+ * I/mA or <I>/mA, Q charge/discharge (signed, per half cycle), (Q-Qo), half cycle, the technique on line 4,
+ * an OCV file without a current column. Each file failed on the old reader ("N fields where the biologic
+ * header has N+1", or "without a current column"). */
+#define ECLAB CYC "/ec-lab"
+static void check_mpt_cycles(const char *path, size_t n_rows, size_t n_cycles, const double *qc, const double *qd) {
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->meta.format, BML_CYCLER_BIOLOGIC);
+    CHECK_INT(y->meta.n_points, n_rows);
+    CHECK_INT(y->n_cycles, n_cycles);
+    for (size_t i = 0; i < y->n_cycles && i < n_cycles; i++) {
+        CHECK_NEAR(y->cycles[i].charge_ah, qc[i], 1e-9);
+        CHECK_NEAR(y->cycles[i].discharge_ah, qd[i], 1e-9);
+    }
+    bml_cycler_summary_free(y);
+}
+
+static void test_eclab_mpt_as_written(void) {
+    /* GCPL, 2 cycles at 1 A, rows every 600 s: charge 5 and 6 intervals, discharge 5 and 4 (right-endpoint) */
+    const double qc[2] = {3000.0 / 3600, 1.0}, qd[2] = {3000.0 / 3600, 2400.0 / 3600};
+    check_mpt_cycles(ECLAB "/gcpl_comma.mpt", 21, 2, qc, qd);
+    check_mpt_cycles(ECLAB "/gcpl_point.mpt", 21, 2, qc, qd);
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(ECLAB "/gcpl_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_STR(m.protocol, "Galvanostatic Cycling with Potential Limitation");
+    CHECK_STR(m.channel, "2 (SN 12345)");
+    CHECK_NEAR(m.nominal_capacity_ah, 1.0, 0); /* "Battery capacity : 1,000 A.h" */
+    CHECK_INT(m.n_counter_drops, 0);
+    if (s.n == 21) {
+        CHECK_INT(s.p[0].line, 36);
+        CHECK_NEAR(s.p[1].test_time_s, 600, 0);
+        CHECK_NEAR(s.p[1].current_a, 1.0, 0);
+        CHECK_NEAR(s.p[1].voltage_v, 3.7, 1e-12);
+        CHECK_NEAR(s.p[6].current_a, -1.0, 0);
+        CHECK_NEAR(s.p[6].charge_wh, 3.25, 1e-9);
+        /* the wall clock: "Acquisition started on : 03/15/2024 10:30:53.000" + time/s */
+        CHECK_NEAR(s.p[1].unix_time, 1710498653.0 + 600, 1e-6);
+    }
+    CHECK_STR(m.start_time, "03/15/2024 10:30:53.000");
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Modulo Bat: rest, CC, CV charge (one half cycle over two sequences), CC discharge and a rest in which
+     * Q discharge dips by 1e-7 mA.h twice: held, counted, never taken for a reset (the old rule added the
+     * whole discharge again at each dip: 3x) */
+    const double mc[1] = {0.25 + 0.025}, md[1] = {8 * 300 * 0.5 / 3600};
+    check_mpt_cycles(ECLAB "/modulo_bat.mpt", 25, 1, mc, md);
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/modulo_bat.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_STR(m.protocol, "Modulo Bat");
+    CHECK_INT(m.n_counter_drops, 2);
+    CHECK_NEAR(m.counter_drop_max, 1e-10, 1e-14); /* 1e-7 mA.h */
+    for (size_t i = 1; i < s.n; i++) CHECK(s.p[i].discharge_ah >= s.p[i - 1].discharge_ah);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Chronopotentiometry with (Q-Qo) alone: its rises are charge, its falls discharge */
+    const double pc[1] = {4 * 60 * 0.2 / 3600}, pd[1] = {5 * 60 * 0.2 / 3600};
+    check_mpt_cycles(ECLAB "/cp_comma.mpt", 10, 1, pc, pd);
+    /* Open Circuit Voltage: no current column, a rest */
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 11);
+    CHECK_STR(m.protocol, "Open Circuit Voltage");
+    for (size_t i = 0; i < s.n; i++) CHECK(s.p[i].current_a == 0);
+    if (s.n == 11) {
+        CHECK_NEAR(s.p[10].test_time_s, 600, 0);
+        CHECK_NEAR(s.p[10].voltage_v, 3.59, 1e-12);
+        CHECK_NEAR(s.p[10].temperature_c, 26.0, 1e-9); /* "T/\xb0C", Windows-1252 */
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* a technique that passes current, without a current column, is still an error */
+    write_text(tpath("nocur.mpt"), "EC-Lab ASCII FILE\r\nNb header lines : 5\r\n\r\nModulo Bat\r\n"
+                                   "mode\ttime/s\tEwe/V\t\r\n1\t0\t3,5\r\n");
+    CHECK_ERR(read_count(tpath("nocur.mpt"), BML_CYCLER_AUTO), BML_ERR_SCHEMA, "nocur.mpt:5: biologic header without a current column");
+}
+
+/* issue 21: a counter that falls inside a span where the instrument does not restart it is noise: the
+ * running maximum is held and the fall counted (the old rule took it for a reset and added the whole value
+ * again); a fall where the vendor restarts (a Maccor step) is still a restart */
+static void test_counter_falls_are_noise(void) {
+    const char *hdr = "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n";
+    char *text = bml__sprintf("%s"
+                              "1\t1\t1\t0\t0\t0.0\t0.0\t1.0\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+                              "2\t1\t1\t1800\t1800\t0.5\t1.8\t1.0\t3.7\tC\t0\t01/01/2020 10:30:00\n"
+                              "3\t1\t1\t1801\t1801\t0.4999999\t1.8\t1.0\t3.7\tC\t0\t01/01/2020 10:30:01\n"
+                              "4\t1\t1\t3600\t3600\t1.0\t3.7\t1.0\t3.8\tC\t0\t01/01/2020 11:00:00\n"
+                              "5\t1\t2\t3601\t0\t0.0\t0.0\t1.0\t3.6\tD\t0\t01/01/2020 11:00:01\n"
+                              "6\t1\t2\t5400\t1800\t0.5\t1.7\t1.0\t3.4\tD\t0\t01/01/2020 11:30:00\n",
+                              hdr);
+    write_text(tpath("dip.001"), text);
+    free(text);
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("dip.001"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 6);
+    if (s.n == 6) {
+        CHECK_NEAR(s.p[2].charge_ah, 0.5, 1e-12); /* held, not 0.5 + 0.4999999 */
+        CHECK_NEAR(s.p[3].charge_ah, 1.0, 1e-12);
+        CHECK_NEAR(s.p[5].discharge_ah, 0.5, 1e-12); /* the step's restart at 0 */
+    }
+    CHECK_INT(m.n_counter_drops, 1);
+    CHECK_NEAR(m.counter_drop_max, 1e-7, 1e-15);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    /* Arbin: a dip of a discharge counter inside a step (1e-13 during charge, as in real .res files) */
+    write_text(tpath("dip.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,Discharge_Capacity\n"
+                                 "1,0,1,1,1.0,3.5,0,1e-13\n2,10,1,1,1.0,3.6,0.1,0\n3,20,1,1,1.0,3.7,0.2,1e-13\n"
+                                 "4,30,2,1,-1.0,3.6,0.2,0.1\n5,40,2,1,-1.0,3.5,0.2,0.0999\n6,50,2,1,-1.0,3.4,0.2,0.2\n");
+    s = (series){0};
+    CHECK_OK(bml_cycler_read(tpath("dip.csv"), BML_CYCLER_AUTO, collect, &s, &m));
+    if (s.n == 6) {
+        CHECK_NEAR(s.p[5].charge_ah, 0.2, 1e-12);
+        CHECK_NEAR(s.p[5].discharge_ah, 0.2, 1e-12); /* old rule: 1e-13 + 1e-13 + 0.1 + 0.0999 + ... */
+    }
+    CHECK_INT(m.n_counter_drops, 2);
+    bml_cycler_meta_free(&m);
+    free(s.p);
+}
+
+/* issue 21: every cycle's capacity against the integral of its current (right-endpoint rule); a cycle that
+ * differs by more than 2 % and 1e-4 Ah is marked (capacity_check, the cycles CSV) and named in a warning */
+static const char *seen_warning;
+static char warning_copy[1024];
+static void keep_warning(const bml_cycler_structure_file *f, void *user) {
+    (void)user;
+    seen_warning = f->capacity_warning ? warning_copy : NULL;
+    if (f->capacity_warning) snprintf(warning_copy, sizeof warning_copy, "%s", f->capacity_warning);
+}
+
+static void test_capacity_cross_check(void) {
+    /* 1 A for 10 intervals of 360 s: 1 Ah by the integral, in every cycle */
+    const char *hdr = "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,Discharge_Capacity\n";
+    bml__sb b = {0};
+    bml__sb_str(&b, hdr);
+    bml__sb_str(&b, "0,0,1,1,0,3.7,0,0\n"); /* the start */
+    /* counters: cycle 1 agrees; cycle 2's charge counter says 1.05 Ah (5 %: differs); cycle 3's discharge
+     * says 1.015 Ah (1.5 %: within); cycle 4 is 0.001 Ah with a counter at 0.00105 (5 % but 5e-5 Ah: within) */
+    const double qc_end[4] = {1.0, 1.05, 1.0, 0.001}, qd_end[4] = {1.0, 1.0, 1.015, 0.001};
+    const double amps[4] = {1, 1, 1, 0.001};
+    double t = 0;
+    int row = 1;
+    for (int c = 0; c < 4; c++) {
+        for (int half = 0; half < 2; half++)
+            for (int k = 1; k <= 10; k++) {
+                t += 360;
+                double i = half ? -amps[c] : amps[c];
+                double qc = half ? qc_end[c] : qc_end[c] * k / 10, qd = half ? qd_end[c] * k / 10 : 0;
+                bml__sb_fmt(&b, "%d,%.3f,%d,%d,%g,%.3f,%.10g,%.10g\n", row++, t, half + 1, c + 1, i, 3.7, qc, qd);
+            }
+    }
+    bml__sb_put(&b, "", 1);
+    write_text(tpath("xcheck.csv"), b.buf);
+    free(b.buf);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("xcheck.csv"), BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->n_cycles, 4);
+    if (y->n_cycles == 4) {
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 1.0, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->cycles[1].capacity_check, BML_CYCLER_CHECK_CHARGE);
+        CHECK_INT(y->cycles[2].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->cycles[3].capacity_check, BML_CYCLER_CHECK_OK);
+    }
+    CHECK_INT(y->n_capacity_differs, 1);
+    CHECK(y->capacity_warning && strstr(y->capacity_warning, "xcheck.csv: 1 cycle(s)") &&
+          strstr(y->capacity_warning, "cycle 2 (line 23) charge 1.05 Ah vs 1 Ah"));
+    CHECK_OK(bml_cycler_summary_write(y, tmp));
+    bml_cycler_summary_free(y);
+    bml__csv c;
+    CHECK_OK(bml__csv_read(tpath("xcheck_cycles.csv"), 0, &c));
+    int col = -1;
+    for (size_t j = 0; j < c.rows[0].n_fields; j++)
+        if (!strcmp(c.rows[0].fields[j], "capacity_check")) col = (int)j;
+    CHECK(col >= 0 && c.n_rows == 5);
+    if (col >= 0 && c.n_rows == 5) {
+        CHECK_STR(c.rows[1].fields[col], "ok");
+        CHECK_STR(c.rows[2].fields[col], "charge");
+        CHECK_STR(c.rows[3].fields[col], "ok");
+    }
+    bml__csv_free(&c);
+    /* structure says it after the file */
+    seen_warning = NULL;
+    CHECK_OK(bml_cycler_structure(tpath("xcheck.csv"), BML_CYCLER_AUTO, NULL, tpath("xcheck_out"), keep_warning, NULL, NULL, NULL));
+    CHECK(seen_warning && strstr(seen_warning, "cycle 2 (line 23)"));
+    /* where the counters are the instrument's own definitions, nothing fires: the EC-Lab files (the old
+     * counter rule tripled modulo_bat's discharge, which this check then named) */
+    static const char *const mpt[] = {"gcpl_comma.mpt", "gcpl_point.mpt", "modulo_bat.mpt", "cp_comma.mpt"};
+    for (size_t k = 0; k < sizeof mpt / sizeof *mpt; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", ECLAB, mpt[k]);
+        CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+        if (!y) continue;
+        CHECK_INT(y->n_capacity_differs, 0);
+        CHECK(y->capacity_warning == NULL);
+        for (size_t i = 0; i < y->n_cycles; i++) CHECK_INT(y->cycles[i].capacity_check, BML_CYCLER_CHECK_OK);
+        bml_cycler_summary_free(y);
+    }
+    /* nothing to compare: an OCV rest */
+    CHECK_OK(bml_cycler_summarize(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, NULL, &y));
+    if (y) CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_NONE);
+    bml_cycler_summary_free(y);
+}
+
+/* ---- BioLogic .mpr (src/data/cycler_mpr.c) ---- */
+
+/* a small .mpr of our own: a v2 module header (EC-Lab >= 11.50), data module version 2, columns flags,
+ * Ns, time/s, Ewe/V, I/mA, cycle number, Q charge/discharge/mA.h, half cycle; n rows of a 1 A charge then
+ * discharge, 60 s apart. Returns the file's size. */
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+
+static size_t write_mpr(const char *path, int n) {
+    static const unsigned ids[] = {1, 131, 4, 6, 8, 24, 211, 212};
+    const size_t nc = sizeof ids / sizeof *ids, rec = 1 + 2 + 8 + 4 + 4 + 8 + 8 + 4;
+    size_t data_len = 405 + (size_t)n * rec, total = 52 + (6 + 59 + 8) + (6 + 59 + data_len);
+    unsigned char *b = calloc(1, total);
+    if (!b) abort();
+    memcpy(b, "BIO-LOGIC MODULAR FILE\x1a", 23);
+    memset(b + 23, ' ', 48 - 23);
+    size_t o = 52;
+    /* a settings module of 8 bytes */
+    memcpy(b + o, "MODULE", 6), memcpy(b + o + 6, "VMP Set   ", 10), memcpy(b + o + 16, "VMP settings", 12);
+    put_u32(b + o + 6 + 35, 0xFFFFFFFFu), put_u32(b + o + 6 + 39, 8), memcpy(b + o + 6 + 51, "03/15/24", 8);
+    o += 6 + 59 + 8;
+    memcpy(b + o, "MODULE", 6), memcpy(b + o + 6, "VMP data  ", 10), memcpy(b + o + 16, "VMP data", 8);
+    put_u32(b + o + 6 + 35, 0xFFFFFFFFu), put_u32(b + o + 6 + 39, (uint32_t)data_len), put_u32(b + o + 6 + 43, 2);
+    unsigned char *d = b + o + 6 + 59;
+    put_u32(d, (uint32_t)n);
+    d[4] = (unsigned char)nc;
+    for (size_t i = 0; i < nc; i++) d[5 + 2 * i] = (unsigned char)(ids[i] & 0xff), d[6 + 2 * i] = (unsigned char)(ids[i] >> 8);
+    double q = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned char *r = d + 405 + (size_t)i * rec;
+        int dis = i >= n / 2;
+        double t = 60.0 * i;
+        float v = dis ? 4.0f - 0.01f * (float)i : 3.5f + 0.01f * (float)i, cur = dis ? -1000.0f : 1000.0f;
+        if (i == n / 2) q = 0; /* a new half cycle */
+        q += i ? cur * 60.0 / 3600.0 : 0;
+        double cyc = 0;
+        uint16_t ns = (uint16_t)dis;
+        uint32_t half = (uint32_t)dis;
+        r[0] = (unsigned char)(1 | (dis ? 0 : 4));
+        memcpy(r + 1, &ns, 2), memcpy(r + 3, &t, 8), memcpy(r + 11, &v, 4), memcpy(r + 15, &cur, 4);
+        memcpy(r + 19, &cyc, 8), memcpy(r + 27, &q, 8), memcpy(r + 35, &half, 4);
+    }
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(b, 1, total, f);
+    fclose(f);
+    free(b);
+    return total;
+}
+
+static void write_bytes(const char *path, const unsigned char *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    fwrite(b, 1, n, f);
+    fclose(f);
+}
+
+static void test_mpr_synthetic_and_corrupt(void) {
+    size_t size = write_mpr(tpath("syn.mpr"), 20);
+    bml_cycler_format f;
+    CHECK_OK(bml_cycler_detect(tpath("syn.mpr"), &f));
+    CHECK_STR(bml_cycler_format_name(f), "biologic_mpr");
+    series s = {0};
+    bml_cycler_meta m;
+    CHECK_OK(bml_cycler_read(tpath("syn.mpr"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_INT(s.n, 20);
+    CHECK_STR(m.start_time, "03/15/24");
+    if (s.n == 20) {
+        CHECK_NEAR(s.p[5].test_time_s, 300, 0);
+        CHECK_NEAR(s.p[5].voltage_v, (double)(3.5f + 0.05f), 0);
+        CHECK_NEAR(s.p[5].current_a, 1.0, 0);
+        CHECK_NEAR(s.p[9].charge_ah, 9 * 60.0 / 3600, 1e-12);
+        CHECK_NEAR(s.p[19].current_a, -1.0, 0);
+        CHECK_NEAR(s.p[19].discharge_ah, 10 * 60.0 / 3600, 1e-12);
+        CHECK_INT(s.p[19].step, 1);
+    }
+    bml_cycler_meta_free(&m);
+    free(s.p);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(tpath("syn.mpr"), BML_CYCLER_AUTO, NULL, &y));
+    if (y) CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+    bml_cycler_summary_free(y);
+    /* every truncation fails naming the file and a byte offset, never reads past the end */
+    size_t n;
+    unsigned char *b = (unsigned char *)slurp(tpath("syn.mpr"), &n);
+    CHECK(b && n == size);
+    if (!b) return;
+    bml_cycler_format fm = BML_CYCLER_AUTO;
+    CHECK_OK(bml_cycler_format_parse("biologic_mpr", &fm));
+    for (size_t cut = 1; cut < n; cut += cut < 200 ? 1 : 37) {
+        write_bytes(tpath("cut.mpr"), b, cut);
+        CHECK(read_count(tpath("cut.mpr"), fm) != BML_OK);
+        CHECK(strstr(bml_last_error(), "cut.mpr: byte ") != NULL);
+    }
+    /* a module length past the end of the file */
+    unsigned char *c = malloc(n);
+    memcpy(c, b, n);
+    put_u32(c + 52 + 73 + 6 + 39, 0x7FFFFFF0u);
+    write_bytes(tpath("len.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("len.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "len.mpr: byte 125: module 'VMP data  ' says 2147483632 bytes, past the end");
+    /* a column id no one knows: the record size cannot be known */
+    memcpy(c, b, n);
+    c[52 + 73 + 65 + 5 + 2] = 0xEE, c[52 + 73 + 65 + 5 + 3] = 0x03;
+    write_bytes(tpath("col.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("col.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "col.mpr: byte 197: column id 1006 (column 2)");
+    /* a point count that the module does not hold */
+    memcpy(c, b, n);
+    put_u32(c + 52 + 73 + 65, 21);
+    write_bytes(tpath("npts.mpr"), c, n);
+    CHECK_ERR(read_count(tpath("npts.mpr"), BML_CYCLER_AUTO), BML_ERR_PARSE, "npts.mpr: byte 595: 21 points of 39 bytes need 819 bytes");
+    free(c);
+    free(b);
+}
+
+/* an EC-Lab folder: NAME.mpr, its text export NAME.mpt and its settings NAME.mps; the .mpr is the run, the
+ * others companions (before, the .mps failed as "not a known format" and the .mpt/.mpr pair as two files of
+ * one cell) */
+static void test_eclab_folder(void) {
+    CHECK(mkdir(tpath("eclab"), 0777) == 0);
+    write_mpr(tpath("eclab/run.mpr"), 10);
+    size_t n;
+    char *t = slurp(ECLAB "/gcpl_comma.mpt", &n);
+    if (t) write_bytes(tpath("eclab/run.mpt"), (const unsigned char *)t, n);
+    free(t);
+    write_text(tpath("eclab/run.mps"), "EC-LAB SETTING FILE\r\n\r\nNumber of linked techniques : 1\r\n");
+    char **files = NULL;
+    size_t nf = 0, nc = 0;
+    CHECK_OK(bml_cycler_list(tpath("eclab"), BML_CYCLER_AUTO, &files, &nf, &nc));
+    CHECK_INT(nf, 1);
+    CHECK_INT(nc, 2);
+    if (nf == 1) CHECK(strstr(files[0], "eclab/run.mpr") != NULL);
+    for (size_t i = 0; i < nf; i++) free(files[i]);
+    free(files);
+}
+
+/* the three .mpr files of ../shared/data/cyclers-more/biologic/ against galvani's parse (rows_head: per row)
+ * and per cycle (within 0.1 %) */
+#define SHARED TEST_DATA "/../../../shared/data/cyclers-more/biologic"
+static int col_of(const bml__csv *c, const char *name) {
+    for (size_t j = 0; j < c->rows[0].n_fields; j++)
+        if (!strcmp(c->rows[0].fields[j], name)) return (int)j;
+    return -1;
+}
+
+static int close_rel(double a, double b, double rel) { return fabs(a - b) <= rel * fabs(b) + 1e-15; }
+
+static void test_mpr_against_galvani(void) {
+    if (!bml__is_dir(SHARED)) {
+        printf("  SKIP test_mpr_against_galvani: %s is absent (the shared oracle files)\n", SHARED);
+        return;
+    }
+    static const char *const files[] = {"MB-1", "PEIS-0", "biol"};
+    for (size_t k = 0; k < 3; k++) {
+        char path[512], ref[512];
+        snprintf(path, sizeof path, "%s/%s.mpr", SHARED, files[k]);
+        series s = {0};
+        bml_cycler_meta m;
+        CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, collect, &s, &m));
+        CHECK_STR(bml_cycler_format_name(m.format), "biologic_mpr");
+        bml_cycler_meta_free(&m);
+        /* per row: every column the canonical series holds */
+        snprintf(ref, sizeof ref, "%s/reference/%s.mpr.rows_head.csv", SHARED, files[k]);
+        bml__csv c;
+        CHECK_OK(bml__csv_read(ref, 0, &c));
+        int ct = col_of(&c, "time/s"), cv = col_of(&c, "Ewe/V"), ci = col_of(&c, "I/mA"), cn = col_of(&c, "Ns"),
+            cc = col_of(&c, "cycle number");
+        CHECK(ct >= 0 && cv >= 0);
+        size_t bad = 0, nr = c.n_rows - 1;
+        CHECK(s.n >= nr);
+        for (size_t i = 0; i < nr && i < s.n; i++) {
+            char **f = c.rows[i + 1].fields;
+            const bml_cycler_point *p = &s.p[i];
+            int ok = close_rel(p->test_time_s, strtod(f[ct], NULL), 1e-9) && close_rel(p->voltage_v, strtod(f[cv], NULL), 1e-9);
+            if (ci >= 0) ok &= close_rel(p->current_a * 1e3, strtod(f[ci], NULL), 1e-9);
+            if (cn >= 0) ok &= p->step == strtol(f[cn], NULL, 10);
+            if (cc >= 0) ok &= p->cycle == strtol(f[cc], NULL, 10);
+            if (!ok && bad++ < 3) printf("  %s row %zu differs from galvani's\n", files[k], i + 1);
+        }
+        CHECK_INT(bad, 0);
+        bml__csv_free(&c);
+        free(s.p);
+        /* per cycle, within 0.1 % */
+        bml_cycler_summary *y = NULL;
+        CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+        snprintf(ref, sizeof ref, "%s/reference/%s.mpr.per_cycle.csv", SHARED, files[k]);
+        CHECK_OK(bml__csv_read(ref, 0, &c));
+        CHECK(y && y->n_cycles == c.n_rows - 1);
+        static const char *const names[] = {"charge_ah", "discharge_ah", "charge_wh", "discharge_wh",
+                                            "charge_ah_integral", "discharge_ah_integral"};
+        for (size_t i = 0; y && i < y->n_cycles && i + 1 < c.n_rows; i++) {
+            const bml_cycler_cycle *q = &y->cycles[i];
+            const double ours[] = {q->charge_ah, q->discharge_ah, q->charge_wh, q->discharge_wh, q->charge_ah_integral,
+                                   q->discharge_ah_integral};
+            CHECK_INT(q->cycle, strtol(c.rows[i + 1].fields[col_of(&c, "cycle")], NULL, 10));
+            for (size_t j = 0; j < 6; j++) {
+                int col = col_of(&c, names[j]);
+                if (col < 0) continue;
+                double want = fabs(strtod(c.rows[i + 1].fields[col], NULL));
+                /* no current of that sign: the summary says none (NaN) where the counter stayed at 0 */
+                double got = isnan(ours[j]) ? 0 : ours[j];
+                if (!(fabs(got - want) <= 1e-3 * want + 1e-15)) {
+                    printf("  %s cycle %ld %s: %.10g vs galvani %.10g\n", files[k], q->cycle, names[j], got, want);
+                    CHECK(0);
+                }
+            }
+        }
+        bml__csv_free(&c);
+        bml_cycler_summary_free(y);
+    }
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
@@ -910,7 +1365,10 @@ int main(void) {
                                       T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
-                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format)};
+                                      T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
+                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
+                                      T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani),
+                                      T(test_eclab_folder)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

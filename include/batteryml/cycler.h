@@ -1,11 +1,14 @@
-/* Raw battery-cycler exports: streaming readers (Arbin, Maccor, BioLogic, Novonix), one canonical time
- * series, and the per-cycle summary built from it.
+/* Raw battery-cycler exports: streaming readers (a registry of formats: Arbin, Maccor, BioLogic text and
+ * binary .mpr, Novonix, Basytec; bml_cycler_format_count), one canonical time series, and the per-cycle
+ * summary built from it.
  *
  * A reader turns the vendor's layout into bml_cycler_point rows, one per data row of the file, handed to a
  * callback as it reads: memory does not grow with the file. Units: seconds, amperes (charge positive),
  * volts, ampere-hours and watt-hours (counted up from zero within each cycle, charge and discharge apart,
- * however the vendor counts: per step with a state code, per half cycle, per cycle or over the whole test),
- * degrees Celsius, ohms. Quantities a file does not log are NaN. */
+ * however the vendor counts: per step with a state code, per half cycle, per cycle or over the whole test,
+ * each read by the vendor's own definition: a counter that falls where the instrument does not restart it
+ * is noise, its maximum held and the fall counted in bml_cycler_meta.n_counter_drops), degrees Celsius, ohms.
+ * Quantities a file does not log are NaN. */
 #ifndef BATTERYML_CYCLER_H
 #define BATTERYML_CYCLER_H
 
@@ -29,8 +32,17 @@ typedef enum {
     BML_CYCLER_BASYTEC   /* CSV export: "Key,Value" lines, Step,Status,...,AhAccu,... header, a units row */
 } bml_cycler_format;
 
-/* "arbin", "maccor", "biologic", "novonix", "basytec" ("auto" for BML_CYCLER_AUTO); static storage. */
+/* The formats are a registry (src/data/cycler_read.c, one entry per format: name, content sniffer, reader,
+ * counter rule, help): the registered formats are 1 .. bml_cycler_format_count() in registry order (the
+ * constants above are the first five; a format registered later has a number but no constant: parse its
+ * name). Static storage, read-only: any thread may call these at any time. */
+BML_API size_t bml_cycler_format_count(void);
+/* "arbin", "maccor", "biologic", "novonix", "basytec", ... ("auto" for BML_CYCLER_AUTO, "?" out of range). */
 BML_API const char *bml_cycler_format_name(bml_cycler_format f);
+/* One line: the layouts the format's reader reads (NULL out of range). */
+BML_API const char *bml_cycler_format_describe(bml_cycler_format f);
+/* How the format's capacity and energy counters count and how they are read (NULL for auto / out of range). */
+BML_API const char *bml_cycler_format_counters(bml_cycler_format f);
 /* Parse a format name (case-insensitive; "auto" too). Fails naming the valid names. */
 BML_API bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
 /* Detect the format of a file from its first lines. Fails (BML_ERR_SCHEMA) naming the file and the
@@ -63,6 +75,10 @@ typedef struct {
     size_t n_stop;     /* Basytec: closing rows after the test ("STO": the last state repeated) left out */
     int has_cycle_index; /* 0: the file logs no cycle index; every row is cycle 1 */
     double mb_read;    /* bytes read / 1e6 */
+    /* capacity or energy counters that fell inside a span where the instrument does not restart them
+     * (noise, or a real anomaly): the running maximum was held, never the fall taken for a reset */
+    size_t n_counter_drops;
+    double counter_drop_max; /* the largest such fall, in the counter's unit (Ah or Wh); 0 when none */
 } bml_cycler_meta;
 BML_API void bml_cycler_meta_free(bml_cycler_meta *m); /* NULL is harmless; leaves *m zeroed */
 
@@ -105,7 +121,19 @@ typedef struct {
                                                      the cycle's range or when it has no such half */
     size_t n_raw;              /* measured discharge points kept (opts.raw_max_c_rate), else 0 */
     double *raw_q_ah, *raw_v;  /* (n_raw) discharge capacity and voltage of each discharging row */
+    /* The capacities against the integral of the current over time (right-endpoint rule: each row's current
+     * over the time since the row before it, the file's first row 0 s): charge (I > 0) and discharge
+     * (I < 0), Ah, both >= 0. capacity_check: BML_CYCLER_CHECK_* (a half is checked where the cycle has both
+     * its counter and its current; it differs when |capacity - integral| > 2 % of the integral and > 1e-4 Ah). */
+    double charge_ah_integral, discharge_ah_integral;
+    int capacity_check;
 } bml_cycler_cycle;
+enum {
+    BML_CYCLER_CHECK_NONE = -1,     /* nothing to compare (no counter logged, or no current in either half) */
+    BML_CYCLER_CHECK_OK = 0,        /* every half checked agrees */
+    BML_CYCLER_CHECK_CHARGE = 1,    /* bit: the charge capacity differs from its integral */
+    BML_CYCLER_CHECK_DISCHARGE = 2  /* bit: the discharge capacity differs from its integral */
+};
 
 typedef struct {
     bml_cycler_meta meta;
@@ -113,6 +141,8 @@ typedef struct {
     size_t n_cycles;
     bml_cycler_cycle *cycles;
     double *grid_v;            /* (opts.n_grid) */
+    size_t n_capacity_differs; /* cycles whose capacity_check has a bit set */
+    char *capacity_warning;    /* NULL, or a message naming the file and those cycles (the first 20) */
 } bml_cycler_summary;
 
 /* Read `path` and summarise every cycle. opts may be NULL (defaults). *out is owned by the caller
@@ -130,6 +160,8 @@ typedef struct {
     const bml_cycler_meta *meta; /* the file read (valid during the call only) */
     size_t n_cycles, n_complete; /* cycles written; those a later cycle follows */
     double seconds;              /* reading, summarising and writing it */
+    size_t n_capacity_differs;   /* cycles whose capacity disagrees with the current's integral */
+    const char *capacity_warning; /* NULL, or the message naming them (valid during the call only) */
 } bml_cycler_structure_file;
 typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, void *user);
 
@@ -149,8 +181,8 @@ BML_API bml_status bml_cycler_structure(const char *path, bml_cycler_format form
                                 size_t *n_companions);
 
 /* Files under `path` (one file, or a folder's regular files, not recursive, sorted) that are cycler
- * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.json`, `.md`, `LICENSE*`, `README*`)
- * are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
+ * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.mps`, `.json`, `.md`, `LICENSE*`,
+ * `README*`, and `NAME.mpt` beside `NAME.mpr`: EC-Lab's text export of the binary file read) are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
  * *files (n entries) is owned by the caller: free each string, then the array. */
 BML_API bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);

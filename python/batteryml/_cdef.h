@@ -126,7 +126,10 @@ typedef enum {
     BML_CYCLER_NOVONIX,
     BML_CYCLER_BASYTEC
 } bml_cycler_format;
+ size_t bml_cycler_format_count(void);
  const char *bml_cycler_format_name(bml_cycler_format f);
+ const char *bml_cycler_format_describe(bml_cycler_format f);
+ const char *bml_cycler_format_counters(bml_cycler_format f);
  bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out);
  bml_status bml_cycler_detect(const char *path, bml_cycler_format *out);
 typedef struct {
@@ -151,6 +154,8 @@ typedef struct {
     size_t n_stop;
     int has_cycle_index;
     double mb_read;
+    size_t n_counter_drops;
+    double counter_drop_max;
 } bml_cycler_meta;
  void bml_cycler_meta_free(bml_cycler_meta *m);
 typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user);
@@ -178,13 +183,23 @@ typedef struct {
     double *charge_curve_ah, *discharge_curve_ah;
     size_t n_raw;
     double *raw_q_ah, *raw_v;
+    double charge_ah_integral, discharge_ah_integral;
+    int capacity_check;
 } bml_cycler_cycle;
+enum {
+    BML_CYCLER_CHECK_NONE = -1,
+    BML_CYCLER_CHECK_OK = 0,
+    BML_CYCLER_CHECK_CHARGE = 1,
+    BML_CYCLER_CHECK_DISCHARGE = 2
+};
 typedef struct {
     bml_cycler_meta meta;
     bml_cycler_summary_opts opts;
     size_t n_cycles;
     bml_cycler_cycle *cycles;
     double *grid_v;
+    size_t n_capacity_differs;
+    char *capacity_warning;
 } bml_cycler_summary;
  bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                 bml_cycler_summary **out);
@@ -194,6 +209,8 @@ typedef struct {
     const bml_cycler_meta *meta;
     size_t n_cycles, n_complete;
     double seconds;
+    size_t n_capacity_differs;
+    const char *capacity_warning;
 } bml_cycler_structure_file;
 typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, void *user);
  bml_status bml_cycler_structure(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,

@@ -245,7 +245,7 @@ class Structure:
                 for col in df.columns:  # one dtype per column name, whatever a file's values happen to be
                     if col in ("cycle", "complete", "first_line"):
                         df[col] = df[col].astype("int64")
-                    elif col not in ("cell", "format"):
+                    elif col not in ("cell", "format", "capacity_check"):
                         df[col] = df[col].astype("float64")
                 parts.append(df)
             self._cache[suffix] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -30,7 +30,8 @@ static const char *MAIN_HELP =
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
     "  report    write one self-contained HTML page for a saved run or a sweep\n"
     "  compare   print the metrics of several runs side by side, or rank a sweep's jobs\n"
-    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic, Novonix, Basytec) cycle by cycle\n"
+    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic text and .mpr, Novonix, Basytec,\n"
+    "            Neware .nda/.ndax/CSV) cycle by cycle\n"
     "  list      list the components of one kind (models, pipelines, splits, data, formats, trackers,\n"
     "            losses, uncertainty) and their parameters\n"
     "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
@@ -745,7 +746,7 @@ static int cmd_list(const args_t *a) {
 
 /* ---- structure: raw cycler exports -> per-cycle summary CSVs ---- */
 static const char *STRUCTURE_HELP =
-    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|arbin|maccor|biologic|novonix|basytec]\n"
+    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|NAME (the formats below)]\n"
     "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
     "\n"
     "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
@@ -756,12 +757,21 @@ static const char *STRUCTURE_HELP =
     "\n"
     "All cells or none: the files are written into a hidden folder (beside DIR, or inside DIR when it exists)\n"
     "and moved into place at the end; a file that does not read or a full disk leaves nothing. Into an\n"
-    "existing DIR, files of the same names are replaced and other files left alone.\n";
+    "existing DIR, files of the same names are replaced and other files left alone.\n"
+    "\n"
+    "A cycle whose capacity differs from the integral of its current by more than 2 % and 1e-4 Ah is named\n"
+    "in a warning and in the capacity_check column. Formats (the registry):\n";
 
 /* the line said after each file */
 static void structure_line(const bml_cycler_structure_file *f, void *user) {
-    (void)user;
+    const int quiet = *(const int *)user;
     const bml_cycler_meta *m = f->meta;
+    /* said even with --quiet: a capacity that the current does not account for, counter falls held */
+    if (f->capacity_warning) fprintf(stderr, "batteryml: warning: %s\n", f->capacity_warning);
+    if (m->n_counter_drops)
+        fprintf(stderr, "batteryml: note: %s: %zu fall(s) of a capacity or energy counter inside a step or half cycle "
+                        "held as noise (the largest %.3g)\n", m->path, m->n_counter_drops, m->counter_drop_max);
+    if (quiet) return;
     double s = f->seconds;
     printf("%s: %s, %zu rows, %zu cycles (%zu complete), %zu blank rows skipped%s%.0zu%s, %.1f MB in %.3f s (%.0f MB/s)\n",
            m->path, bml_cycler_format_name(m->format), m->n_points, f->n_cycles, f->n_complete, m->n_blank,
@@ -771,7 +781,13 @@ static void structure_line(const bml_cycler_structure_file *f, void *user) {
 }
 
 static int cmd_structure(const args_t *a) {
-    if (a->help) return fputs(STRUCTURE_HELP, stdout), 0;
+    if (a->help) {
+        fputs(STRUCTURE_HELP, stdout);
+        for (size_t i = 1; i <= bml_cycler_format_count(); i++)
+            printf("  %-13s %s\n", bml_cycler_format_name((bml_cycler_format)i),
+                   bml_cycler_format_describe((bml_cycler_format)i));
+        return 0;
+    }
     if (a->n_positionals != 1 || !a->out) return usage_error("structure needs one FILE_OR_DIR and --out DIR", NULL);
     bml_cycler_summary_opts o = bml_cycler_summary_defaults();
     bml_cycler_format fmt = BML_CYCLER_AUTO;
@@ -800,7 +816,8 @@ static int cmd_structure(const args_t *a) {
         }
     }
     size_t n = 0, n_comp = 0;
-    if (bml_cycler_structure(a->positional, fmt, &o, a->out, a->quiet ? NULL : structure_line, NULL, &n, &n_comp) != BML_OK)
+    int quiet = a->quiet;
+    if (bml_cycler_structure(a->positional, fmt, &o, a->out, structure_line, &quiet, &n, &n_comp) != BML_OK)
         return fail();
     if (!a->quiet) printf("%zu cell(s) written to %s (%zu companion file(s) not read as data)\n", n, a->out, n_comp);
     return 0;

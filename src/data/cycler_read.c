@@ -19,23 +19,8 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
-
-static const char *const format_names[] = {"auto", "arbin", "maccor", "biologic", "novonix", "basytec"};
-#define N_FORMATS 6
-
-const char *bml_cycler_format_name(bml_cycler_format f) {
-    return (unsigned)f < N_FORMATS ? format_names[f] : "?";
-}
-
-bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
-    for (int i = 0; i < N_FORMATS; i++)
-        if (name && bml__streq_ci(name, format_names[i])) {
-            *out = (bml_cycler_format)i;
-            return BML_OK;
-        }
-    return bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: auto, arbin, maccor, biologic, novonix, basytec)",
-                     name ? name : "(null)");
-}
+#include "data/cycler_internal.h"
+#include "data/cycler_neware.h"
 
 void bml_cycler_meta_free(bml_cycler_meta *m) {
     if (!m) return;
@@ -324,7 +309,12 @@ static int parse_maccor_time(const char *s, double *out) {
 typedef enum { T_SECONDS, T_HOURS, T_MACCOR, T_DATETIME_OR_SECONDS } time_kind;
 typedef enum { Q_FIXED, Q_STATE, Q_SIGN } counter_mode;
 
-enum { C_TIME, C_CYCLE, C_STEP, C_I, C_V, C_TEMP, C_IR, C_DATE, C_STATE, C_QC, C_QD, C_EC, C_ED, C_Q, C_E, C_N };
+/* C_HALF: BioLogic's half cycle; C_QS: a signed counter of one half cycle (BioLogic's Q charge/discharge,
+ * > 0 charge, < 0 discharge); C_QNET: a net charge since the start (BioLogic's (Q-Qo)) */
+enum { C_TIME, C_CYCLE, C_STEP, C_I, C_V, C_TEMP, C_IR, C_DATE, C_STATE, C_QC, C_QD, C_EC, C_ED, C_Q, C_E, C_HALF, C_QS,
+       C_QNET, C_N };
+/* where the instrument may restart its counters (colmap.restart): a fall anywhere else is noise */
+enum { R_CYCLE = 1, R_STEP = 2, R_HALF = 4 };
 
 typedef struct {
     int col[C_N];       /* 0-based field index, -1: absent */
@@ -332,10 +322,14 @@ typedef struct {
     time_kind tk;
     counter_mode qm;
     int reset_on_step;  /* Q_STATE: the counter restarts at every step (Maccor) */
+    int restart;        /* R_*: the boundaries at which the vendor restarts its counters */
+    int rest_without_current; /* no current column and the technique passes none (BioLogic OCV): current 0 */
     int decimal_comma;  /* ';' or tab separated: "3,81" is 3.81 */
     int unwrap_quoted;  /* Novonix: a whole row quoted as one field */
     int units_row;      /* Basytec: the row after the header gives the units ("[V]", "[A]", ...) */
     const char *stop;   /* Basytec: the state of the closing rows after the test ("STO"), or NULL */
+    double unix0;       /* BioLogic: the acquisition's start (seconds since 1970, the wall clock as written), else NaN:
+                           a row's wall-clock time is then unix0 + its time/s */
     int e_net;          /* Basytec: the energy column is the net energy since the test began (signed) */
     size_t n_header;    /* fields in the header */
     size_t header_line;
@@ -345,6 +339,7 @@ typedef struct {
 static void colmap_init(colmap *m) {
     memset(m, 0, sizeof *m);
     for (int i = 0; i < C_N; i++) m->col[i] = -1, m->scale[i] = 1.0;
+    m->unix0 = NAN;
 }
 
 static void colmap_free(colmap *m) {
@@ -355,6 +350,8 @@ static void colmap_free(colmap *m) {
 }
 
 static bml_status colmap_header(colmap *m, reader *r, size_t nf, char **fields) {
+    /* a header that ends with a delimiter (EC-Lab's .mpt: a tab its rows lack) has no column there */
+    while (nf > 1 && !*bml__trim(fields[nf - 1])) nf--;
     m->n_header = nf;
     m->header_line = r->lineno;
     m->names = bml__calloc(nf ? nf : 1, sizeof *m->names);
@@ -463,6 +460,7 @@ static bml_status open_maccor(source *s) {
     m->tk = T_MACCOR;
     m->qm = Q_STATE;
     m->reset_on_step = 1;
+    m->restart = R_CYCLE | R_STEP;
     if (m->col[C_STATE] < 0)
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: Maccor header without a State column (the sign of Amp-hr comes from it)",
                          r->path, m->header_line);
@@ -537,7 +535,21 @@ static bml_status open_arbin(source *s) {
     set_col(m, C_DATE, (const char *const[]){"DateTime", "Date_Time", NULL}, NULL);
     m->tk = T_SECONDS;
     m->qm = Q_FIXED;
+    m->restart = R_CYCLE | R_STEP; /* per cycle or over the test; a schedule may reset them at a step's start */
     return BML_OK;
+}
+
+/* "Battery capacity : 2.300 A.h" (or "2,300 mA.h": a decimal comma in some locales), when it is one */
+static void biologic_capacity(source *s, const char *v) {
+    double q;
+    char num[64], unit[16] = "";
+    if (sscanf(v, "%63s %15s", num, unit) != 2) return;
+    for (char *p = num; *p; p++)
+        if (*p == ',') *p = '.';
+    /* (strtod reads "inf" and "1e999" as infinite: not a capacity) */
+    if (bml__parse_double(num, &q) != 0 || !(q > 0) || !isfinite(q)) return;
+    if (!strcmp(unit, "mA.h")) q /= 1000;
+    if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
 }
 
 /* BioLogic .mpl beside the export: channel, start, battery capacity */
@@ -560,22 +572,16 @@ static bml_status biologic_settings(source *s) {
         const char *v = c + 3;
         if (starts_with(line, "Run on channel")) st = set_str(&s->meta->channel, v);
         else if (starts_with(line, "Acquisition started on")) st = set_str(&s->meta->start_time, v);
-        else if (starts_with(line, "Battery capacity")) {
-            double q;
-            char unit[16] = "";
-            /* (sscanf reads "inf" and "1e999" as infinite: not a capacity) */
-            if (sscanf(v, "%lf %15s", &q, unit) == 2 && q > 0 && isfinite(q)) {
-                if (!strcmp(unit, "mA.h")) q /= 1000;
-                if (!strcmp(unit, "mA.h") || !strcmp(unit, "A.h")) s->meta->nominal_capacity_ah = q;
-            }
-        }
+        else if (starts_with(line, "Battery capacity")) biologic_capacity(s, v);
     }
     free(line);
     fclose(f);
     return st;
 }
 
-static bml_status open_biologic(source *s) {
+/* EC-Lab text: the "EC-Lab ASCII FILE" block when there is one (its technique into *technique), then the
+ * column header */
+static bml_status open_biologic_rows(source *s, char **technique) {
     reader *r = &s->r;
     BML__TRY(biologic_settings(s));
     if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", r->path);
@@ -585,9 +591,19 @@ static bml_status open_biologic(source *s) {
             return bml__fail(BML_ERR_PARSE, "%s:2: expected 'Nb header lines : N' after the EC-Lab title", r->path);
         while (r->lineno < skip - 1) {
             if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: ends inside its %zu header lines", r->path, skip);
+            const char *c = strstr(r->line, " : ");
             if (starts_with(r->line, "Run on channel")) {
-                const char *c = strstr(r->line, " : ");
                 if (c) BML__TRY(set_str(&s->meta->channel, c + 3));
+            } else if (starts_with(r->line, "Acquisition started on") && c) {
+                if (!s->meta->start_time) BML__TRY(set_str(&s->meta->start_time, c + 3));
+                double u;
+                if (parse_datetime(c + 3, &u) == 0) s->m.unix0 = u; /* "MM/DD/YYYY HH:MM:SS.fff" */
+            } else if (starts_with(r->line, "Battery capacity") && c && isnan(s->meta->nominal_capacity_ah)) {
+                biologic_capacity(s, c + 3);
+            } else if (r->lineno == 4 && !c && *bml__trim(r->line)) {
+                /* line 4 names the technique ("Galvanostatic Cycling with Potential Limitation", "Modulo Bat",
+                 * "Open Circuit Voltage", "Chronopotentiometry", ...) */
+                BML__TRY(set_str(technique, r->line));
             }
         }
     } else {
@@ -617,12 +633,32 @@ static bml_status open_biologic(source *s) {
     set_col(m, C_QD, (const char *const[]){"Q discharge/mA.h", "Q discharge/A.h", NULL}, (const double[]){1e-3, 1});
     set_col(m, C_EC, (const char *const[]){"Energy charge/W.h", "Energy charge/mW.h", NULL}, (const double[]){1, 1e-3});
     set_col(m, C_ED, (const char *const[]){"Energy discharge/W.h", "Energy discharge/mW.h", NULL}, (const double[]){1, 1e-3});
-    set_col(m, C_TEMP, (const char *const[]){"T/°C", "Temperature/°C", NULL}, NULL);
+    /* EC-Lab writes Windows-1252 (0xB0 for the degree sign); other exports UTF-8 */
+    set_col(m, C_TEMP, (const char *const[]){"T/°C", "Temperature/°C", "T/\xb0" "C", "Temperature/\xb0" "C", NULL}, NULL);
     /* "R/Ohm" is E/I, not a resistance of the cell; "Rapp/Ohm" is what the technique measures */
     set_col(m, C_IR, (const char *const[]){"Rapp/Ohm", NULL}, NULL);
+    set_col(m, C_HALF, (const char *const[]){"half cycle", NULL}, NULL);
+    set_col(m, C_QS, (const char *const[]){"Q charge/discharge/mA.h", "Q charge/discharge/A.h", NULL}, (const double[]){1e-3, 1});
+    set_col(m, C_QNET, (const char *const[]){"(Q-Qo)/mA.h", "(Q-Qo)/A.h", NULL}, (const double[]){1e-3, 1});
     m->tk = T_DATETIME_OR_SECONDS;
     m->qm = Q_FIXED;
+    /* Q charge, Q discharge (and the energies) restart at each half cycle; without a half cycle column, at
+     * each cycle and each sequence (Ns). Not at an Ns inside a half cycle: CC then CV charge one half cycle. */
+    m->restart = m->col[C_HALF] >= 0 ? R_CYCLE | R_HALF : R_CYCLE | R_STEP;
     return BML_OK;
+}
+
+static bml_status open_biologic(source *s) {
+    char *technique = NULL;
+    bml_status st = open_biologic_rows(s, &technique); /* (technique freed here also on failure) */
+    if (st == BML_OK && technique) {
+        /* the technique is what EC-Lab runs: the protocol, when nothing else names one */
+        if (!s->meta->protocol) st = set_str(&s->meta->protocol, technique);
+        /* Open Circuit Voltage passes no current: a file of it without a current column is a rest */
+        if (strstr(technique, "Open Circuit Voltage") && s->m.col[C_I] < 0) s->m.rest_without_current = 1;
+    }
+    free(technique);
+    return st;
 }
 
 static bml_status open_novonix(source *s) {
@@ -690,6 +726,7 @@ static bml_status open_novonix(source *s) {
     set_col(m, C_DATE, (const char *const[]){"Date and Time", NULL}, NULL);
     m->tk = T_HOURS;
     m->qm = Q_SIGN;
+    m->restart = R_CYCLE | R_STEP;
     return BML_OK;
 }
 
@@ -733,30 +770,135 @@ static bml_status open_basytec(source *s) {
     set_col(m, C_STATE, (const char *const[]){"Status", NULL}, NULL);
     m->stop = "STO";
     m->tk = T_SECONDS;
-    m->qm = Q_SIGN; /* AhAccu restarts with each step that passes current and holds through pauses: no reset per step */
+    m->qm = Q_SIGN; /* AhAccu restarts with each step that passes current and holds through pauses */
+    m->restart = R_CYCLE | R_STEP;
     m->e_net = 1;
     m->units_row = 1;
     return BML_OK;
 }
 
-/* ------------------------------------------------------------------ detection */
+/* ------------------------------------------------------------------ detection: the sniffers */
 
-static bml_cycler_format detect_lines(char **lines, size_t n) {
-    if (n == 0) return BML_CYCLER_AUTO;
-    const char *l0 = lines[0];
-    if (!strcmp(l0, "[Summary]") || (n > 1 && strstr(lines[1], "Novonix"))) return BML_CYCLER_NOVONIX;
-    if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (n > 1 && starts_with(lines[1], "Rec#\t")))
-        return BML_CYCLER_MACCOR;
-    if (strstr(l0, "ASCII FILE") || (strstr(l0, "time/s") && (strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V"))))
-        return BML_CYCLER_BIOLOGIC;
-    if ((starts_with_ci(l0, "Data_Point") || strstr(l0, ",Data_Point")) && strstr(l0, "Test_Time"))
-        return BML_CYCLER_ARBIN;
-    return BML_CYCLER_AUTO;
+/* the first lines of a file's head (up to 40, without "\r\n", a UTF-8 BOM dropped), those before the first
+ * line holding a NUL byte: a text sniffer sees text only */
+#define HEAD_LINES 40
+typedef struct {
+    char *buf;
+    const char *l[HEAD_LINES];
+    size_t n;
+} head_lines;
+
+static int head_split(head_lines *h, const unsigned char *head, size_t n) {
+    memset(h, 0, sizeof *h);
+    h->buf = malloc(n + 1);
+    if (!h->buf) return -1;
+    memcpy(h->buf, head, n);
+    h->buf[n] = 0;
+    char *p = h->buf, *end = h->buf + n;
+    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    while (p < end && h->n < HEAD_LINES) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        if (memchr(p, 0, (size_t)(e - p))) break;
+        *e = 0;
+        size_t len = (size_t)(e - p);
+        while (len && (p[len - 1] == '\r')) p[--len] = 0;
+        h->l[h->n++] = p;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return 0;
 }
 
-static const char *known_formats =
-    "Arbin CSV (Data_Point, Test_Time, ...), Maccor text (title line, Rec#<TAB>Cyc#...), BioLogic EC-Lab text "
-    "(time/s, Ecell/V or Ewe/V, ...), Novonix HPC ([Summary] ... [Data]), Basytec CSV (Step,Status,...,AhAccu,...)";
+/* One function per text format: the score, and in *why what a near match lacks. */
+static int sniff_arbin_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    int dp = starts_with_ci(l0, "Data_Point") || strstr(l0, ",Data_Point") != NULL;
+    int tt = strstr(l0, "Test_Time") != NULL || strstr(l0, "Test Time (s)") != NULL;
+    int iv = (strstr(l0, "Current") != NULL) + (strstr(l0, "Voltage") != NULL);
+    if (dp && tt) return 100;
+    if (dp || (tt && iv == 2 && strchr(l0, ','))) {
+        *why = dp ? "a Data_Point column but no Test_Time column" : "Test_Time, Current and Voltage but no Data_Point column";
+        return 20;
+    }
+    return 0;
+}
+
+static int sniff_maccor_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (h->n > 1 && starts_with(h->l[1], "Rec#\t")))
+        return 100;
+    for (size_t i = 0; i < h->n && i < 2; i++)
+        if (starts_with(h->l[i], "Rec#") || starts_with(h->l[i], "Rec,")) {
+            *why = "a Rec# header that is not tab-separated";
+            return 20;
+        }
+    return 0;
+}
+
+static int sniff_biologic_l(const head_lines *h, const char **why) {
+    if (!h->n) return 0;
+    const char *l0 = h->l[0];
+    if (strstr(l0, "ASCII FILE")) return 100;
+    int t = strstr(l0, "time/s") != NULL, v = strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V");
+    if (t && v) return 100;
+    if (t || v) {
+        *why = t ? "a time/s column but no Ecell/V or Ewe/V column" : "an Ewe/V or Ecell/V column but no time/s column";
+        return 20;
+    }
+    return 0;
+}
+
+static int sniff_novonix_l(const head_lines *h, const char **why) {
+    (void)why;
+    if (!h->n) return 0;
+    if (!strcmp(h->l[0], "[Summary]") || (h->n > 1 && strstr(h->l[1], "Novonix"))) return 100;
+    return 0;
+}
+
+/* a Basytec header row ("Step,Status,...,AhAccu,...") within the first 40 lines; below the others: only
+ * what no other format claims */
+static int sniff_basytec_l(const head_lines *h, const char **why) {
+    int step = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (starts_with(h->l[i], "Step,")) {
+            if (strstr(h->l[i], "AhAccu")) return 60;
+            step = 1;
+        }
+    if (step) {
+        *why = "a Step,... header row without an AhAccu column";
+        return 10;
+    }
+    return 0;
+}
+
+/* the registry's two entry points of each text format, on the lines of the head */
+#define TEXT_SNIFFER(fmt)                                                                                   \
+    static int sniff_##fmt(const unsigned char *head, size_t n, const char *path) {                         \
+        (void)path;                                                                                         \
+        head_lines h;                                                                                       \
+        if (head_split(&h, head, n)) return 0;                                                              \
+        const char *why = NULL;                                                                             \
+        int k = sniff_##fmt##_l(&h, &why);                                                                  \
+        free(h.buf);                                                                                        \
+        return k;                                                                                           \
+    }                                                                                                       \
+    static const char *missing_##fmt(const unsigned char *head, size_t n, const char *path) {              \
+        (void)path;                                                                                         \
+        head_lines h;                                                                                       \
+        if (head_split(&h, head, n)) return NULL;                                                           \
+        const char *why = NULL;                                                                             \
+        int k = sniff_##fmt##_l(&h, &why);                                                                  \
+        free(h.buf);                                                                                        \
+        return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;                                                  \
+    }
+TEXT_SNIFFER(arbin)
+TEXT_SNIFFER(maccor)
+TEXT_SNIFFER(biologic)
+TEXT_SNIFFER(novonix)
+TEXT_SNIFFER(basytec)
 
 /* why path, not a regular file, cannot be read: missing, or a FIFO / device / folder (never opened: a FIFO
  * would block) */
@@ -767,64 +909,33 @@ static bml_status not_a_file(const char *path) {
                      S_ISDIR(sb.st_mode) ? "a folder" : S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
 }
 
-bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
-    *out = BML_CYCLER_AUTO;
-    if (!bml__is_file(path)) return not_a_file(path);
-    reader r = {.path = path};
-    r.f = fopen(path, "r");
-    if (!r.f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
-    char *lines[2] = {NULL, NULL};
-    size_t n = 0;
-    bml_status st = BML_OK;
-    int basytec = 0; /* a Basytec header row ("Step,Status,...,AhAccu,...") within the first 40 lines */
-    while (r.lineno < 40 && rd_line(&r) > 0) {
-        if (memchr(r.line, 0, (size_t)r.len)) {
-            st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export", path, r.lineno);
-            break;
-        }
-        if (starts_with(r.line, "Step,") && strstr(r.line, "AhAccu")) basytec = 1;
-        if (n == 2) continue;
-        lines[n] = bml__strdup(r.line);
-        if (!lines[n]) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            break;
-        }
-        n++;
-    }
-    if (st == BML_OK) {
-        if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
-        else if ((*out = detect_lines(lines, n)) == BML_CYCLER_AUTO) {
-            if (basytec) *out = BML_CYCLER_BASYTEC;
-            else
-                st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
-                                               "data.format=",
-                               path, known_formats);
-        }
-    }
-    free(lines[0]);
-    free(lines[1]);
-    rd_close(&r);
-    return st;
-}
-
 /* ------------------------------------------------------------------ the row loop */
 
-/* a counter that counts up and restarts: prev is its last value */
-typedef struct {
-    double prev;
-} counter;
-
-static double counter_step(counter *c, double v) {
-    double d = v >= c->prev ? v - c->prev : v;
-    c->prev = v;
-    return d;
+/* A counter that counts up and restarts at its vendor's boundaries (data/cycler_internal.h). It used to be
+ * "a counter that drops has been reset": EC-Lab's Q discharge dips by ~1e-7 mA.h inside a half cycle, and
+ * each dip added the whole value again (issue 21: capacities 3-24x too large, without a word). */
+double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop) {
+    if (!c->seen || (restart && v < c->max)) {
+        c->seen = 1;
+        c->max = v;
+        return v;
+    }
+    if (v >= c->max) {
+        double d = v - c->max;
+        c->max = v;
+        return d;
+    }
+    if (n_drops) (*n_drops)++;
+    if (max_drop && c->max - v > *max_drop) *max_drop = c->max - v;
+    return 0;
 }
 
 typedef struct {
-    counter qc, qd, ec, ed, q, e;
+    bml__counter qc, qd, ec, ed, q, e;
     double sum[4]; /* charge Ah, discharge Ah, charge Wh, discharge Wh within the cycle */
-    long cycle, step;
+    long cycle, step, half;
     int dir;       /* Q_SIGN: direction of the last current that flowed (+1 / -1) */
+    double q_net;  /* the last net charge (BioLogic's (Q-Qo)), NaN before the first */
     int started;
     double e_net;  /* the last net energy (Basytec's WhAccu) */
     double t_prev, t0_unix;
@@ -913,7 +1024,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
     reader *r = &s->r;
     colmap *m = &s->m;
     bml_cycler_meta *meta = s->meta;
-    if (m->col[C_I] < 0)
+    if (m->col[C_I] < 0 && !m->rest_without_current)
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a current column", r->path, m->header_line,
                          bml_cycler_format_name(meta->format));
     if (m->col[C_V] < 0)
@@ -926,6 +1037,15 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
     state S;
     memset(&S, 0, sizeof S);
     S.t0_unix = NAN;
+    S.q_net = NAN;
+    /* where the charge and discharge capacities come from (Q_FIXED): their own columns, else BioLogic's signed
+     * half-cycle counter, else its net charge */
+    const int q_split = m->col[C_QC] < 0 && m->col[C_QD] < 0 && m->col[C_QS] >= 0;
+    const int q_net = m->col[C_QC] < 0 && m->col[C_QD] < 0 && m->col[C_QS] < 0 && m->col[C_QNET] >= 0;
+    const int has_qc = m->col[C_Q] >= 0 || m->col[C_QC] >= 0 || q_split || q_net;
+    const int has_qd = m->col[C_Q] >= 0 || m->col[C_QD] >= 0 || q_split || q_net;
+    size_t *drops = &meta->n_counter_drops;
+    double *drop_max = &meta->counter_drop_max;
     char **split = NULL;
     size_t split_cap = 0;
     int rows_with_cycle = -1; /* -1 unknown, 1 the rows give cycle indices, 0 they do not */
@@ -953,6 +1073,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             meta->n_stop++; /* the test's closing rows: the last state repeated, cycle and step reset */
             continue;
         }
+        /* a row that ends with a delimiter the header lacks (or the other way: EC-Lab) */
+        while (nf > m->n_header && !*bml__trim(f[nf - 1])) nf--;
         if (nf != m->n_header) {
             if (nf < m->n_header && !r->last_newline)
                 st = bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields",
@@ -977,6 +1099,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         } else if (m->tk == T_DATETIME_OR_SECONDS) {
             double u;
             int pr = parse_num(m, tf, &t); /* seconds, with a decimal comma in some locales */
+            if (pr == 0 && !isnan(m->unix0)) p.unix_time = m->unix0 + t;
             if (pr == -2) st = bml__fail(BML_ERR_NOMEM, "out of memory");
             else if (pr != 0) {
                 if (parse_datetime(tf, &u) == 0) {
@@ -1000,10 +1123,11 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             break;
         }
         p.test_time_s = t;
-        if ((st = num(s, f, C_I, 1, &p.current_a)) != BML_OK || (st = num(s, f, C_V, 1, &p.voltage_v)) != BML_OK ||
+        if ((st = num(s, f, C_I, !m->rest_without_current, &p.current_a)) != BML_OK || (st = num(s, f, C_V, 1, &p.voltage_v)) != BML_OK ||
             (st = num(s, f, C_TEMP, 0, &p.temperature_c)) != BML_OK || (st = num(s, f, C_IR, 0, &p.resistance_ohm)) != BML_OK)
             break;
         if (!(p.resistance_ohm > 0)) p.resistance_ohm = NAN;
+        if (m->rest_without_current) p.current_a = 0;
         if (m->col[C_DATE] >= 0 && isnan(p.unix_time)) {
             const char *df = f[m->col[C_DATE]];
             double u;
@@ -1024,6 +1148,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (!has) meta->has_cycle_index = 0;
         }
         if (m->col[C_STEP] >= 0 && (st = index_field(s, f, C_STEP, &p.step)) != BML_OK) break;
+        long half = 0;
+        if (m->col[C_HALF] >= 0 && (st = index_field(s, f, C_HALF, &half)) != BML_OK) break;
         /* current sign from the state code (Maccor) */
         int dir = 0; /* +1 charge, -1 discharge, 0 neither */
         if (m->qm == Q_STATE) {
@@ -1035,22 +1161,40 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         }
         int new_cycle = !S.started || p.cycle != S.cycle;
         int new_step = new_cycle || p.step != S.step;
+        int new_half = new_cycle || (m->col[C_HALF] >= 0 && half != S.half);
+        /* this row may restart the counters: a boundary where the vendor restarts them */
+        int restart = (new_cycle && (m->restart & R_CYCLE)) || (new_step && (m->restart & R_STEP)) ||
+                      (new_half && (m->restart & R_HALF));
         if (new_cycle) memset(S.sum, 0, sizeof S.sum);
         if (m->qm == Q_FIXED) {
             double qc, qd, ec, ed;
             if ((st = num(s, f, C_QC, 0, &qc)) != BML_OK || (st = num(s, f, C_QD, 0, &qd)) != BML_OK ||
                 (st = num(s, f, C_EC, 0, &ec)) != BML_OK || (st = num(s, f, C_ED, 0, &ed)) != BML_OK)
                 break;
-            if (!isnan(qc)) S.sum[0] += counter_step(&S.qc, fabs(qc));
-            if (!isnan(qd)) S.sum[1] += counter_step(&S.qd, fabs(qd));
-            if (!isnan(ec)) S.sum[2] += counter_step(&S.ec, fabs(ec));
-            if (!isnan(ed)) S.sum[3] += counter_step(&S.ed, fabs(ed));
+            if (q_split) { /* one signed counter per half cycle: > 0 charge, < 0 discharge */
+                double q;
+                if ((st = num(s, f, C_QS, 0, &q)) != BML_OK) break;
+                qc = isnan(q) ? NAN : q > 0 ? q : 0;
+                qd = isnan(q) ? NAN : q < 0 ? -q : 0;
+            } else if (q_net) { /* the net charge since the start: what it gains is charge, what it loses discharge */
+                double q;
+                if ((st = num(s, f, C_QNET, 0, &q)) != BML_OK) break;
+                double d = isnan(q) || isnan(S.q_net) ? 0 : q - S.q_net;
+                if (isnan(S.q_net) && !isnan(q)) d = 0; /* the first value is where the file starts */
+                if (!isnan(q)) S.q_net = q;
+                if (d > 0) S.sum[0] += d;
+                else S.sum[1] -= d;
+            }
+            if (!isnan(qc)) S.sum[0] += bml__counter_step(&S.qc, fabs(qc), restart, drops, drop_max);
+            if (!isnan(qd)) S.sum[1] += bml__counter_step(&S.qd, fabs(qd), restart, drops, drop_max);
+            if (!isnan(ec)) S.sum[2] += bml__counter_step(&S.ec, fabs(ec), restart, drops, drop_max);
+            if (!isnan(ed)) S.sum[3] += bml__counter_step(&S.ed, fabs(ed), restart, drops, drop_max);
         } else {
             double q, e;
             if ((st = num(s, f, C_Q, 0, &q)) != BML_OK || (st = num(s, f, C_E, 0, &e)) != BML_OK) break;
-            if (m->reset_on_step && new_step) S.q.prev = S.e.prev = 0;
-            double dq = isnan(q) ? 0 : counter_step(&S.q, fabs(q));
-            double de = isnan(e) ? 0 : counter_step(&S.e, fabs(e));
+            if (m->reset_on_step && new_step) S.q.max = S.e.max = 0, S.q.seen = S.e.seen = 1;
+            double dq = isnan(q) ? 0 : bml__counter_step(&S.q, fabs(q), restart, drops, drop_max);
+            double de = isnan(e) ? 0 : bml__counter_step(&S.e, fabs(e), restart, drops, drop_max);
             if (m->e_net) { /* a net energy over the test: what it gained went in, what it lost came out */
                 double d = isnan(e) ? 0 : e - S.e_net;
                 if (!isnan(e)) S.e_net = e;
@@ -1063,10 +1207,8 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (dir) S.dir = dir;
         }
         /* what the file does not log is NaN: each of the four apart (an export may hold the discharge alone) */
-        if (m->col[C_Q] < 0) {
-            if (m->col[C_QC] < 0) S.sum[0] = NAN;
-            if (m->col[C_QD] < 0) S.sum[1] = NAN;
-        }
+        if (!has_qc) S.sum[0] = NAN;
+        if (!has_qd) S.sum[1] = NAN;
         if (m->col[C_E] < 0) {
             if (m->col[C_EC] < 0) S.sum[2] = NAN;
             if (m->col[C_ED] < 0) S.sum[3] = NAN;
@@ -1077,12 +1219,218 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         p.discharge_wh = S.sum[3];
         S.cycle = p.cycle;
         S.step = p.step;
+        S.half = half;
         S.t_prev = t;
         S.started = 1;
         meta->n_points++;
         if ((st = fn(&p, user)) != BML_OK) break;
     }
     free(split);
+    return st;
+}
+
+
+/* what every row passes through on its way to the caller: the registry's format in meta (a reader that
+ * resets meta, as the Neware reader does, sets it to auto; the summary writes the name with each row) */
+typedef struct {
+    bml_cycler_point_fn fn;
+    void *user;
+    bml_cycler_meta *meta;
+    bml_cycler_format format;
+} relay;
+
+static bml_status relay_point(const bml_cycler_point *pt, void *user) {
+    relay *r = user;
+    r->meta->format = r->format;
+    return r->fn(pt, r->user);
+}
+
+/* a text format's reader: its preamble and header (open), then the shared row loop */
+static bml_status read_text(const char *path, bml_status (*open_fn)(source *), bml_cycler_point_fn fn, void *user,
+                            bml_cycler_meta *meta) {
+    source s;
+    memset(&s, 0, sizeof s);
+    s.r.path = path;
+    s.meta = meta;
+    colmap_init(&s.m);
+    bml_status st = BML_OK;
+    s.r.f = fopen(path, "r");
+    if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    if (st == BML_OK) st = open_fn(&s);
+    if (st == BML_OK) st = read_rows(&s, fn, user);
+    if (st == BML_OK && meta->n_points == 0)
+        st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(meta->format),
+                       s.m.header_line);
+    meta->mb_read = s.r.bytes / 1e6;
+    colmap_free(&s.m);
+    rd_close(&s.r);
+    return st;
+}
+
+#define TEXT_READER(fmt)                                                                                   \
+    static bml_status read_##fmt(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta) { \
+        return read_text(path, open_##fmt, fn, user, meta);                                                \
+    }
+TEXT_READER(arbin)
+TEXT_READER(maccor)
+TEXT_READER(biologic)
+TEXT_READER(novonix)
+TEXT_READER(basytec)
+
+/* ------------------------------------------------------------------ the registry */
+
+/* One line per format (see data/cycler_internal.h: what each field is, and how to add one). The order
+ * is the public numbering: entry i is bml_cycler_format i + 1, so the first five keep the enum constants
+ * of batteryml/cycler.h; append new formats at the end. */
+static const bml__cycler_format_def formats[] = {
+    {"arbin", "Arbin CSV export of MITS Pro (Data_Point, Test_Time, ..., + NAME_Metadata.csv)",
+     "Charge_/Discharge_Capacity and _Energy count up over the cycle or over the whole test, and a schedule may "
+     "reset them at the start of a step (Set Variable): a drop where the cycle or step index changes is a restart, "
+     "a drop inside a step is noise (the maximum is held)",
+     sniff_arbin, missing_arbin, read_arbin},
+    {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...)",
+     "Amp-hr and Watt-hr restart at 0 at every step and count up whatever the direction; the State column (C/D) "
+     "says which half they belong to; a drop inside a step is noise (the maximum is held)",
+     sniff_maccor, missing_maccor, read_maccor},
+    {"biologic", "BioLogic EC-Lab text export .mpt/.txt/.csv (time/s, Ewe/V or Ecell/V, ...; tab or ';')",
+     "Q charge/mA.h and Q discharge/mA.h restart at each half cycle (the half cycle column; without it at each "
+     "cycle and sequence Ns); a drop inside a half cycle is noise (EC-Lab's Q discharge dips by ~1e-7 mA.h): the "
+     "maximum is held. Without them: Q charge/discharge/mA.h (signed, per half cycle), else (Q-Qo)/mA.h (net charge "
+     "since the start: its rises are charge, its falls discharge)",
+     sniff_biologic, missing_biologic, read_biologic},
+    {"novonix", "Novonix HPC data file ([Summary] ... [Data])",
+     "Capacity (Ah) and Energy (Wh) restart at every step, unsigned; the current's sign says charge or discharge; "
+     "a drop inside a step is noise (the maximum is held)",
+     sniff_novonix, missing_novonix, read_novonix},
+    {"basytec", "Basytec CSV (Key,Value lines, Step,Status,...,AhAccu,... header, a units row)",
+     "AhAccu restarts at each step that passes current and holds through pauses (signed); WhAccu is the net "
+     "energy since the test began (its rises are charge, its falls discharge)",
+     sniff_basytec, missing_basytec, read_basytec},
+    {"biologic_mpr", "BioLogic EC-Lab binary .mpr (modular file: settings, data, log; data module versions 0, 2, 3: EC-Lab "
+                     "10-11.6x)",
+     "as the EC-Lab text export (biologic): Q charge/Q discharge, else Q charge/discharge (signed), else (Q-Qo), per half "
+     "cycle, a fall inside one held as noise; without a current column, each interval's mean current from dq/mA.h",
+     bml__mpr_sniff, bml__mpr_missing, bml__mpr_read},
+    {"neware", "Neware BTS binary .nda (BTS 7/8/9, file versions 29 and 130), .ndax (zip of .ndc pages, ndc 11 and 14) and "
+               "BTSDA CSV exports (regular three-level, flat)",
+     "Chg./DChg. capacity and energy restart at every step, unsigned; a cycle's capacity is the sum over its charge "
+     "(discharge) steps of each step's final value; cycles numbered as NewareNDA (a new cycle at a charge after a "
+     "discharge) in the binary files, the file's Cycle Index in the CSVs",
+     bml__neware_sniff, NULL, bml__neware_read},
+};
+#define N_REGISTERED (sizeof formats / sizeof *formats)
+
+const bml__cycler_format_def *bml__cycler_format_def_of(bml_cycler_format f) {
+    return (unsigned)f >= 1 && (unsigned)f <= N_REGISTERED ? &formats[(unsigned)f - 1] : NULL;
+}
+
+size_t bml_cycler_format_count(void) { return N_REGISTERED; }
+
+const char *bml_cycler_format_name(bml_cycler_format f) {
+    if (f == BML_CYCLER_AUTO) return "auto";
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->name : "?";
+}
+
+const char *bml_cycler_format_describe(bml_cycler_format f) {
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->help : f == BML_CYCLER_AUTO ? "detect the format from the file's content" : NULL;
+}
+
+const char *bml_cycler_format_counters(bml_cycler_format f) {
+    const bml__cycler_format_def *d = bml__cycler_format_def_of(f);
+    return d ? d->counters : NULL;
+}
+
+/* "auto, arbin, maccor, ..." (malloc'ed; NULL out of memory) */
+static char *format_list(void) {
+    bml__sb b = {0};
+    bml__sb_str(&b, "auto");
+    for (size_t i = 0; i < N_REGISTERED; i++) {
+        bml__sb_str(&b, ", ");
+        bml__sb_str(&b, formats[i].name);
+    }
+    bml__sb_put(&b, "", 1);
+    if (b.nomem) {
+        free(b.buf);
+        return NULL;
+    }
+    return b.buf;
+}
+
+bml_status bml_cycler_format_parse(const char *name, bml_cycler_format *out) {
+    if (name && bml__streq_ci(name, "auto")) {
+        *out = BML_CYCLER_AUTO;
+        return BML_OK;
+    }
+    for (size_t i = 0; name && i < N_REGISTERED; i++)
+        if (bml__streq_ci(name, formats[i].name)) {
+            *out = (bml_cycler_format)(i + 1);
+            return BML_OK;
+        }
+    char *valid = format_list();
+    bml_status st = bml__fail(BML_ERR_VALUE, "unknown cycler format '%s' (valid: %s)", name ? name : "(null)",
+                              valid ? valid : "out of memory");
+    free(valid);
+    return st;
+}
+
+bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
+    *out = BML_CYCLER_AUTO;
+    if (!bml__is_file(path)) return not_a_file(path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open", path);
+    unsigned char *head = malloc(BML__CYCLER_HEAD);
+    if (!head) {
+        fclose(f);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    size_t n = fread(head, 1, BML__CYCLER_HEAD, f);
+    int err = ferror(f);
+    fclose(f);
+    bml_status st = BML_OK;
+    if (err) st = bml__fail(BML_ERR_IO, "%s: read error", path);
+    else if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
+    int best = 0;
+    size_t which = 0;
+    for (size_t i = 0; st == BML_OK && i < N_REGISTERED; i++) {
+        int k = formats[i].sniff(head, n, path);
+        if (k > best) best = k, which = i;
+    }
+    if (st == BML_OK && best >= BML__SNIFF_MATCH) {
+        *out = (bml_cycler_format)(which + 1);
+    } else if (st == BML_OK) {
+        /* no format claims it: a text file of another layout, or binary data no reader knows */
+        const unsigned char *nul = memchr(head, 0, n);
+        size_t line = 1;
+        for (const unsigned char *p = head; nul && p < nul; p++) line += *p == '\n';
+        bml__sb b = {0};
+        for (size_t i = 0; i < N_REGISTERED; i++) {
+            bml__sb_str(&b, i ? "; " : "");
+            bml__sb_str(&b, formats[i].help);
+            bml__sb_str(&b, " [");
+            bml__sb_str(&b, formats[i].name);
+            bml__sb_str(&b, "]");
+        }
+        for (size_t i = 0; i < N_REGISTERED; i++) {
+            const char *why = formats[i].missing ? formats[i].missing(head, n, path) : NULL;
+            if (!why) continue;
+            bml__sb_str(&b, "; nearly ");
+            bml__sb_str(&b, formats[i].name);
+            bml__sb_str(&b, ", but ");
+            bml__sb_str(&b, why);
+        }
+        bml__sb_put(&b, "", 1);
+        const char *list = b.nomem ? "out of memory" : b.buf;
+        if (nul)
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu: binary data (NUL bytes), not a text export, and no binary format "
+                                          "matched (known: %s)", path, line, list);
+        else
+            st = bml__fail(BML_ERR_SCHEMA, "%s:1: not a cycler export of a known format (known: %s); force one with "
+                                           "data.format=", path, list);
+        free(b.buf);
+    }
+    free(head);
     return st;
 }
 
@@ -1099,7 +1447,8 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
     bml_cycler_meta *meta = meta_out ? meta_out : &local;
     memset(meta, 0, sizeof *meta);
     meta->nominal_capacity_ah = NAN;
-    if ((unsigned)format >= N_FORMATS) return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
+    if (format != BML_CYCLER_AUTO && !bml__cycler_format_def_of(format))
+        return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
     if (format == BML_CYCLER_AUTO) BML__TRY(bml_cycler_detect(path, &format));
     else if (!bml__is_file(path)) return not_a_file(path);
     meta->format = format;
@@ -1109,31 +1458,17 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
         bml_cycler_meta_free(meta);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    source s;
-    memset(&s, 0, sizeof s);
-    s.r.path = path;
-    s.meta = meta;
-    colmap_init(&s.m);
-    bml_status st = BML_OK;
-    s.r.f = fopen(path, "r");
-    if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
-    if (st == BML_OK) {
-        switch (format) {
-        case BML_CYCLER_MACCOR: st = open_maccor(&s); break;
-        case BML_CYCLER_ARBIN: st = open_arbin(&s); break;
-        case BML_CYCLER_BIOLOGIC: st = open_biologic(&s); break;
-        case BML_CYCLER_NOVONIX: st = open_novonix(&s); break;
-        case BML_CYCLER_BASYTEC: st = open_basytec(&s); break;
-        default: st = bml__fail(BML_ERR_VALUE, "invalid cycler format"); break;
-        }
-    }
-    if (st == BML_OK) st = read_rows(&s, fn, user);
-    if (st == BML_OK && meta->n_points == 0)
-        st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(format),
-                       s.m.header_line);
-    meta->mb_read = s.r.bytes / 1e6;
-    colmap_free(&s.m);
-    rd_close(&s.r);
+    /* a reader may reset meta and set path and cell itself (the Neware reader does): what it replaced is
+     * freed here, what it left out set again, and the format is the registry's */
+    char *given_path = meta->path, *given_cell = meta->cell;
+    relay rl = {fn, user, meta, format};
+    bml_status st = bml__cycler_format_def_of(format)->read(path, relay_point, &rl, meta);
+    if (meta->path != given_path) free(given_path);
+    if (meta->cell != given_cell) free(given_cell);
+    meta->format = format;
+    if (!meta->path) meta->path = bml__strdup(path);
+    if (!meta->cell) meta->cell = file_stem(path);
+    if (st == BML_OK && (!meta->path || !meta->cell)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (!meta_out) bml_cycler_meta_free(&local);
     return st;
 }

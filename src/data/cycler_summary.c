@@ -73,7 +73,7 @@ static double mean_get(const mean_acc *a) {
 static const char CYCLES_HEADER[] =
     "cell,format,cycle,complete,first_line,start_time_s,duration_s,start_unix,charge_ah,discharge_ah,charge_wh,"
     "discharge_wh,coulombic_efficiency,energy_efficiency,throughput_ah,mean_abs_current_a,temperature_min_c,"
-    "temperature_mean_c,temperature_max_c,resistance_ohm\n";
+    "temperature_mean_c,temperature_max_c,resistance_ohm,charge_ah_integral,discharge_ah_integral,capacity_check\n";
 static const char CURVES_HEADER[] = "cell,cycle,voltage_v,charge_ah,discharge_ah\n";
 
 /* printf into b (a short text through a stack buffer, a long one allocated) */
@@ -160,6 +160,10 @@ static void put_cycle_row(bml__sb *b, const rowfmt *r, const bml_cycler_cycle *c
                         c->throughput_ah, c->mean_abs_current_a, c->temperature_min_c, c->temperature_mean_c,
                         c->temperature_max_c, c->resistance_ohm};
     for (size_t k = 0; k < sizeof v / sizeof *v; k++) put_num(b, v[k]);
+    put_num(b, c->charge_ah_integral);
+    put_num(b, c->discharge_ah_integral);
+    static const char *const check[] = {",ok", ",charge", ",discharge", ",charge+discharge"};
+    bml__sb_str(b, c->capacity_check >= 0 && c->capacity_check <= 3 ? check[c->capacity_check] : ",");
     bml__sb_put(b, "\n", 1);
 }
 
@@ -292,6 +296,11 @@ typedef struct {
     double step_t, step_v, step_i;
     double throughput;     /* through the cycles closed so far */
     double first_discharge; /* discharge capacity of the first cycle with one (NaN before) */
+    double integ_c, integ_d; /* the open cycle's integral of the current (A s), charge and discharge */
+    int have_prev;          /* a row has been seen (its time in prev_t) */
+    double prev_t;
+    size_t n_differs;       /* cycles whose capacity disagrees with the integral */
+    bml__sb differs;        /* the first 20 of them, for the warning */
     size_t n_points;        /* rows of the open cycle */
     qv_list ch, dis;
 } builder;
@@ -326,6 +335,40 @@ static void interp_first_crossing(const qv_list *l, const double *grid, size_t n
         ext = v;
     }
 #undef G
+}
+
+/* the cycle's capacities against the integral of its current (issue 21): 2 % and 1e-4 Ah */
+static int differs(double q, double integral) {
+    double d = fabs(q - integral);
+    return d > 0.02 * integral && d > 1e-4;
+}
+
+static void capacity_check(builder *b, bml_cycler_cycle *c) {
+    c->charge_ah_integral = b->integ_c / 3600.0;
+    c->discharge_ah_integral = b->integ_d / 3600.0;
+    /* a half is checked where its counter is logged and the current flowed that way */
+    int ck_c = b->any_charge && !isnan(c->charge_ah), ck_d = b->any_discharge && !isnan(c->discharge_ah);
+    c->capacity_check = ck_c || ck_d ? BML_CYCLER_CHECK_OK : BML_CYCLER_CHECK_NONE;
+    if (ck_c && differs(c->charge_ah, c->charge_ah_integral)) c->capacity_check |= BML_CYCLER_CHECK_CHARGE;
+    if (ck_d && differs(c->discharge_ah, c->discharge_ah_integral)) c->capacity_check |= BML_CYCLER_CHECK_DISCHARGE;
+    if (c->capacity_check <= 0) return;
+    if (b->n_differs++ >= 20) return;
+    bml__sb_fmt(&b->differs, "%s cycle %ld (line %zu)", b->n_differs > 1 ? ";" : "", c->cycle, c->first_line);
+    if (c->capacity_check & BML_CYCLER_CHECK_CHARGE)
+        bml__sb_fmt(&b->differs, " charge %.6g Ah vs %.6g Ah", c->charge_ah, c->charge_ah_integral);
+    if (c->capacity_check & BML_CYCLER_CHECK_DISCHARGE)
+        bml__sb_fmt(&b->differs, " discharge %.6g Ah vs %.6g Ah", c->discharge_ah, c->discharge_ah_integral);
+    /* the file's first row inside a step: what its counters held then was counted before the file began; said
+     * when taking it off makes every flagged half agree */
+    const bml_cycler_point *f = &b->first;
+    double fc = f->charge_ah > 0 ? f->charge_ah : 0, fd = f->discharge_ah > 0 ? f->discharge_ah : 0;
+    int explained = b->n_closed == 1 && fc + fd > 0 &&
+                    !((c->capacity_check & BML_CYCLER_CHECK_CHARGE) && differs(c->charge_ah - fc, c->charge_ah_integral)) &&
+                    !((c->capacity_check & BML_CYCLER_CHECK_DISCHARGE) &&
+                      differs(c->discharge_ah - fd, c->discharge_ah_integral));
+    if (explained)
+        bml__sb_fmt(&b->differs, " (the file begins inside it: less the %.6g / %.6g Ah its counters held at its first "
+                                 "row, they agree)", fc, fd);
 }
 
 /* close the open cycle; complete: a later cycle follows it */
@@ -385,6 +428,7 @@ static bml_status close_cycle(builder *b, int complete) {
         return bml__fail(BML_ERR_VALUE, "%s:%zu: the charge throughput to the end of cycle %ld is larger than the largest "
                                         "number (%g Ah)", s->meta.path ? s->meta.path : "", l->line, c->cycle, DBL_MAX);
     c->throughput_ah = b->throughput;
+    capacity_check(b, c);
     c->mean_abs_current_a = !(b->flow_t > 0) ? NAN : isfinite(b->flow_q) && isfinite(b->flow_t) ? b->flow_q / b->flow_t
                             : b->flow_mean > DBL_MAX ? DBL_MAX : b->flow_mean;
     c->temperature_min_c = b->temp.n ? b->t_min : NAN;
@@ -435,7 +479,16 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         b->ch.n = b->dis.n = 0;
         b->n_points = 0;
         b->last = *p;
+        b->integ_c = b->integ_d = 0;
     }
+    /* the current's integral, right-endpoint: this row's current over the time since the row before it */
+    double dt_prev = b->have_prev ? p->test_time_s - b->prev_t : 0;
+    if (dt_prev > 0 && isfinite(dt_prev)) {
+        if (p->current_a > 0) b->integ_c += p->current_a * dt_prev;
+        else if (p->current_a < 0) b->integ_d -= p->current_a * dt_prev;
+    }
+    b->have_prev = 1;
+    b->prev_t = p->test_time_s;
     /* every time difference within the cycle is then a number (the readers keep the time from going back) */
     if (!isfinite(p->test_time_s - b->first.test_time_s))
         return bml__fail(BML_ERR_VALUE, "%s:%zu: the test time goes from %g s at the start of cycle %ld to %g s, a span "
@@ -492,6 +545,7 @@ void bml_cycler_summary_free(bml_cycler_summary *s) {
     }
     free(s->cycles);
     free(s->grid_v);
+    free(s->capacity_warning);
     bml_cycler_meta_free(&s->meta);
     free(s);
 }
@@ -528,6 +582,17 @@ static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cy
     b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
     if (st == BML_OK) st = close_cycle(&b, 0);
+    s->n_capacity_differs = b.n_differs;
+    if (st == BML_OK && b.n_differs) {
+        if (b.n_differs > 20) bml__sb_fmt(&b.differs, "; and %zu more", b.n_differs - 20);
+        bml__sb_put(&b.differs, "", 1);
+        s->capacity_warning = b.differs.nomem ? NULL
+                              : bml__sprintf("%s: %zu cycle(s) whose capacity differs from the integral of the current by "
+                                             "more than 2 %% and 1e-4 Ah (capacity_check):%s", path, b.n_differs,
+                                             b.differs.buf);
+        if (!s->capacity_warning) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    free(b.differs.buf);
     free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
     if (n_closed) *n_closed = b.n_closed;
     if (n_complete) *n_complete = b.n_complete;
@@ -655,7 +720,8 @@ static bml_status structure_file(const char *file, bml_cycler_format format, con
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (st == BML_OK && on_file) {
         bml_cycler_structure_file info = {&s->meta, n_closed, n_complete,
-                                          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec)};
+                                          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
+                                          s->n_capacity_differs, s->capacity_warning};
         on_file(&info, user);
     }
     bml_cycler_summary_free(s);
@@ -714,9 +780,17 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
 
 /* ------------------------------------------------------------------ folders and the dataset */
 
-static int companion(const char *name) {
+/* a companion of a run, not data: metadata, EC-Lab's settings (.mpl log, .mps settings), notes; and EC-Lab's
+ * text export NAME.mpt beside its binary NAME.mpr in `dir` (the same run twice: the .mpr is read) */
+static int companion(const char *dir, const char *name) {
     size_t n = strlen(name);
-    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".json", ".md"};
+    if (n > 4 && bml__streq_ci(name + n - 4, ".mpt")) {
+        char *mpr = bml__sprintf("%s/%.*s.mpr", dir, (int)(n - 4), name);
+        int twin = mpr && bml__is_file(mpr);
+        free(mpr);
+        if (twin) return 1;
+    }
+    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".mps", ".json", ".md"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
         size_t m = strlen(suffixes[k]);
         if (n >= m && bml__streq_ci(name + n - m, suffixes[k])) return 1;
@@ -744,7 +818,7 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
                 break;
             }
             if (bml__is_file(p)) {
-                if (companion(e->d_name)) {
+                if (companion(path, e->d_name)) {
                     if (n_companions) (*n_companions)++;
                 } else if (bml__strvec_push(&v, p) != 0) {
                     st = bml__fail(BML_ERR_NOMEM, "out of memory");

@@ -29,7 +29,7 @@ bml_status bml_component_kind_parse(const char *name, bml_component_kind *out) {
                                     "losses, uncertainty)", name ? name : "(null)");
 }
 
-/* the cycler formats: the public enum after BML_CYCLER_AUTO */
+/* the cycler formats: registered ones are numbered from 1 (0 is BML_CYCLER_AUTO) */
 static const char *format_name(size_t i) { return bml_cycler_format_name((bml_cycler_format)(i + 1)); }
 
 size_t bml_component_count(bml_component_kind kind) {
@@ -38,11 +38,7 @@ size_t bml_component_count(bml_component_kind kind) {
     case BML_KIND_PIPELINE: return bml_pipeline_registry_count();
     case BML_KIND_SPLIT: return bml_split_registry_count();
     case BML_KIND_DATA: return bml__source_count();
-    case BML_KIND_FORMAT: {
-        size_t n = 0;
-        while (format_name(n) && strcmp(format_name(n), "?")) n++;
-        return n;
-    }
+    case BML_KIND_FORMAT: return bml_cycler_format_count();
     case BML_KIND_TRACKER: return bml__tracker_count();
     case BML_KIND_LOSS: return bml__loss_registry_count();
     case BML_KIND_UNCERTAINTY: return bml__uncertainty_registry_count();
@@ -72,7 +68,7 @@ const char *bml_component_describe(bml_component_kind kind, size_t i) {
     case BML_KIND_PIPELINE: return bml_pipeline_registry_describe(i);
     case BML_KIND_SPLIT: return bml_split_registry_describe(i);
     case BML_KIND_DATA: return bml__source_at(i)->help;
-    case BML_KIND_FORMAT: return ""; /* TODO-merge: the format registry's help */
+    case BML_KIND_FORMAT: return bml_cycler_format_describe((bml_cycler_format)(i + 1));
     case BML_KIND_TRACKER: return bml__tracker_at(i)->help;
     case BML_KIND_LOSS: return bml__loss_registry_describe(i);
     case BML_KIND_UNCERTAINTY: return bml__uncertainty_registry_describe(i);

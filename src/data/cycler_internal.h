@@ -1,0 +1,75 @@
+/* The cycler-format registry and what a format's reader shares with the others (not public).
+ *
+ * Every format is one entry of the table `formats[]` in src/data/cycler_read.c: its name (what
+ * data.format= and `structure --format` take), a one-line help, how its capacity counters count, a content
+ * sniffer, optionally what a near match lacked, and the reader. The public bml_cycler_format of an entry is
+ * its position in the table + 1 (0 is BML_CYCLER_AUTO); the first five keep the enum constants of
+ * batteryml/cycler.h, a format added after them needs no constant (bml_cycler_format_parse finds it by name).
+ *
+ * Adding a format (e.g. the Neware reader of src/data/cycler_neware.c, whose two functions are declared
+ * below): write the file, add it to the library's sources (CMakeLists.txt, the list with
+ * src/data/cycler_read.c), and append ONE line to formats[]:
+ *     {"neware", "Neware BTS .nda/.ndax/CSV", "<how its counters count>", bml__neware_sniff, NULL, bml__neware_read},
+ * Nothing else lists formats: the names accepted, the "not a known format" message and
+ * bml_cycler_format_count/_describe/_counters are generated from the table. */
+#ifndef BML_DATA_CYCLER_INTERNAL_H
+#define BML_DATA_CYCLER_INTERNAL_H
+
+#include <stddef.h>
+
+#include "batteryml/cycler.h"
+
+/* The first bytes of a file that the sniffers see (fewer when the file is shorter). */
+#define BML__CYCLER_HEAD ((size_t)65536)
+/* A sniffer's score: 0 not this format; 1..BML__SNIFF_MATCH-1 a near match (something of the format is
+ * there, something required is missing: the entry's `missing` says what); BML__SNIFF_MATCH..100 this
+ * format (100: a signature that cannot be anything else). The highest score claims the file; a tie goes
+ * to the earlier entry. A sniffer must not read past head[n - 1]; head is not NUL-terminated. */
+#define BML__SNIFF_MATCH 50
+typedef int (*bml__cycler_sniff_fn)(const unsigned char *head, size_t n, const char *path);
+/* What a near match lacks, in a few words ("no Test_Time column"); static storage; NULL: nothing to say. */
+typedef const char *(*bml__cycler_missing_fn)(const unsigned char *head, size_t n, const char *path);
+/* Stream the file through fn (the contract of bml_cycler_read in batteryml/cycler.h). meta arrives zeroed
+ * but for format, path, cell (set) and nominal_capacity_ah (NaN); the reader fills the rest as far as it
+ * reads, n_points and mb_read included, and fails (BML_ERR_EMPTY) on a file with no data rows. A reader
+ * that resets meta itself (memset, as src/data/cycler_neware.c does) must set path and cell again before
+ * its first row (the summary's messages name meta->path); bml_cycler_read frees the ones it replaced, sets
+ * again what is missing after the call, and sets format to the registry's own in any case. Counters
+ * must be turned into "within the cycle, non-decreasing" by the format's own definition (see
+ * bml__counter_step). */
+typedef bml_status (*bml__cycler_read_fn)(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+
+typedef struct {
+    const char *name;     /* lower case, no spaces */
+    const char *help;     /* one line: the layout(s) it reads */
+    const char *counters; /* how its capacity/energy counters count and the rule that reads them */
+    bml__cycler_sniff_fn sniff;
+    bml__cycler_missing_fn missing; /* may be NULL */
+    bml__cycler_read_fn read;
+} bml__cycler_format_def;
+
+/* The entry of a format (NULL for BML_CYCLER_AUTO and out-of-range values). */
+const bml__cycler_format_def *bml__cycler_format_def_of(bml_cycler_format f);
+
+/* A capacity or energy counter as an instrument logs it, read by the instrument's definition: the
+ * increment it adds to the running "within the cycle" sum for the value v of this row.
+ *   restart: 1 when this row starts a span at which the instrument restarts the counter (its step,
+ *            half-cycle or cycle boundary, per the vendor's definition); a value below the running
+ *            maximum there is a restart and counts from 0.
+ *   Anywhere else a value below the running maximum is noise (or a real anomaly), never a reset: the
+ *   maximum is held (increment 0) and the event counted in *n_drops (when given), its size kept in
+ *   *max_drop (when given). */
+typedef struct {
+    double max;
+    int seen;
+} bml__counter;
+double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop);
+
+/* Readers in files of their own (declared here so that their table line is all that links them). */
+bml_status bml__mpr_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__mpr_missing(const unsigned char *head, size_t n, const char *path);
+bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
+
+#endif
