@@ -989,10 +989,12 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
             if (!(ds->col_names[j] = bml__strdup(bml__oxford_columns[j]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     size_t dropped = 0;
+    bml__sb warn = {0}; /* the capacity cross-check's warnings, said in the note */
     for (size_t i = 0; st == BML_OK && i < n; i++) {
         bml_cycler_summary *s;
         st = bml_cycler_summarize(files[i], format, opts, &s);
         if (st != BML_OK) break;
+        if (s->capacity_warning && *s->capacity_warning) bml__sb_str(&warn, warn.len ? "; " : ""), bml__sb_str(&warn, s->capacity_warning);
         bml__cell c;
         memset(&c, 0, sizeof c);
         if (st == BML_OK) st = summary_cell(s, nominal, cell_from, &c, &dropped);
@@ -1007,13 +1009,19 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
     for (size_t i = 0; i < n; i++) free(files[i]);
     free(files);
     if (st != BML_OK) {
+        free(warn.buf);
         bml_dataset_free(ds);
         return st;
     }
     if (n_dropped) *n_dropped = dropped;
-    /* said under the run's load line (bml_dataset_note): nothing is left out silently */
-    if (dropped && !(ds->note = bml__sprintf("%zu cycle%s without a discharge left out (no capacity to learn from)", dropped,
-                                              dropped == 1 ? "" : "s"))) {
+    /* said under the run's load line (bml_dataset_note): nothing is left out silently, no capacity doubted silently */
+    if (dropped && !(ds->note = bml__sprintf("%zu cycle%s without a discharge left out (no capacity to learn from)%s%s", dropped,
+                                              dropped == 1 ? "" : "s", warn.len ? "; " : "", warn.len ? warn.buf : "")))
+        warn.nomem = 1;
+    else if (!dropped && warn.len && !(ds->note = bml__strdup(warn.buf)))
+        warn.nomem = 1;
+    free(warn.buf);
+    if (warn.nomem) {
         bml_dataset_free(ds);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
