@@ -248,6 +248,34 @@ static bml_status copy_dir(const char *from, const char *to) {
     return st;
 }
 
+/* metrics: one file per key, "timestamp value step" lines; two tags that become the same key would mix their
+ * lines in one file: an error */
+static bml_status write_metrics(const char *tmp, const bml__scalar *s, size_t n, double end_time) {
+    bml_status st = BML_OK;
+    bml__strvec tags_seen = {0}, keys_seen = {0};
+    for (size_t i = 0; st == BML_OK && i < n; i++) {
+        char *key = safe_key(s[i].tag), *rel = key ? bml__path_join("metrics", key) : NULL;
+        int k = key ? bml__strvec_find(&keys_seen, key) : -1;
+        if (k >= 0 && strcmp(tags_seen.items[k], s[i].tag))
+            st = bml__fail(BML_ERR_VALUE, "metrics '%s' and '%s' are the same MLflow key '%s'", tags_seen.items[k], s[i].tag, key);
+        else if (k < 0 && key && (bml__strvec_push(&keys_seen, key) || bml__strvec_push(&tags_seen, s[i].tag)))
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (st != BML_OK) {
+            free(key);
+            free(rel);
+            break;
+        }
+        char *line = bml__sprintf("%lld %.17g %ld\n", ms(end_time), s[i].value, s[i].step);
+        st = rel && line ? write_rel(tmp, rel, line, 1) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(key);
+        free(rel);
+        free(line);
+    }
+    bml__strvec_free(&tags_seen);
+    bml__strvec_free(&keys_seen);
+    return st;
+}
+
 bml_status bml__mlflow_log(const char *root, const char *experiment, const char *run_name, const bml_kv *params,
                            size_t n_params, const bml__scalar *s, size_t n, const char *artifacts_dir, double start_time,
                            double end_time, char **run_id) {
@@ -297,29 +325,7 @@ bml_status bml__mlflow_log(const char *root, const char *experiment, const char 
         free(key);
         free(rel);
     }
-    /* metrics: one file per key, "timestamp value step" lines; two tags that become the same key would
-     * mix their lines in one file: an error */
-    bml__strvec tags_seen = {0}, keys_seen = {0};
-    for (size_t i = 0; st == BML_OK && i < n; i++) {
-        char *key = safe_key(s[i].tag), *rel = key ? bml__path_join("metrics", key) : NULL;
-        int k = key ? bml__strvec_find(&keys_seen, key) : -1;
-        if (k >= 0 && strcmp(tags_seen.items[k], s[i].tag))
-            st = bml__fail(BML_ERR_VALUE, "metrics '%s' and '%s' are the same MLflow key '%s'", tags_seen.items[k], s[i].tag, key);
-        else if (k < 0 && key && (bml__strvec_push(&keys_seen, key) || bml__strvec_push(&tags_seen, s[i].tag)))
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        if (st != BML_OK) {
-            free(key);
-            free(rel);
-            break;
-        }
-        char *line = bml__sprintf("%lld %.17g %ld\n", ms(end_time), s[i].value, s[i].step);
-        st = rel && line ? write_rel(tmp, rel, line, 1) : bml__fail(BML_ERR_NOMEM, "out of memory");
-        free(key);
-        free(rel);
-        free(line);
-    }
-    bml__strvec_free(&tags_seen);
-    bml__strvec_free(&keys_seen);
+    if (st == BML_OK) st = write_metrics(tmp, s, n, end_time);
     const char *tags[][2] = {{"mlflow.runName", run_name}, {"mlflow.source.name", "batteryml"},
                              {"mlflow.source.type", "LOCAL"}, {"mlflow.user", user}};
     for (size_t i = 0; st == BML_OK && i < sizeof tags / sizeof *tags; i++) {
