@@ -42,6 +42,17 @@ if [ -f "$S/cells.csv" ]; then
   if "$BML" run $C data=qdlin data.path="$S" pipeline=delta_q split=predefined 'split.exclude=[test1_cell22]' model=ols \
        >five.log 2>&1 && grep -Eq "test1 +n=42 +RMSE 138.3 cycles  MAPE 13.2%" five.log; then ok severson_variance_without_cell22
   else bad severson_variance_without_cell22 five.log; fi
+  # jackknife+ intervals of the runner (uncertainty=jackknife_plus) = those the example computes on its own through the
+  # library's CV+ (examples/cyclelife_conformal.c: its own features and fits, no runner)
+  EX="$(dirname "$BML")/example_cyclelife_conformal"
+  if "$BML" run $C data=qdlin data.path="$S" pipeline=delta_q split=predefined model=ols uncertainty=jackknife_plus \
+       output_dir=runs run_name=jk figures=false >six.log 2>&1 && [ -x "$EX" ] && "$EX" "$S" "[variance]" ols 0 0.1 >six_ex.log 2>&1; then
+    want=$(awk '$1 == "test1" && NF == 6 {print $5, $6}' six_ex.log)
+    got=$(grep -E "test1 +log10_cycle_life: 90% intervals \(jackknife_plus\) cover" six.log | sed -E 's/.*cover ([0-9.]+%), mean width ([0-9.]+) cycles/\1 \2/')
+    if [ -n "$want" ] && [ "$want" = "$got" ] && grep -q '"coverage":' runs/jk/metrics.json &&
+       head -1 runs/jk/predictions.csv | grep -q ',lower_log10_cycle_life,upper_log10_cycle_life$'; then ok severson_jackknife_plus_intervals
+    else echo "  runner: '$got', example: '$want'"; bad severson_jackknife_plus_intervals six.log; fi
+  else bad severson_jackknife_plus_intervals six.log; fi
 else
   echo "skipped: $S not present (the Severson et al. 2019 Qdlin data)"
 fi

@@ -63,7 +63,8 @@ static void test_defaults_are_the_configs(void) {
         bml_component_kind kind;
         const char *group;
     } kinds[] = {{BML_KIND_MODEL, "model"}, {BML_KIND_PIPELINE, "pipeline"}, {BML_KIND_SPLIT, "split"},
-                 {BML_KIND_DATA, "data"},   {BML_KIND_TRACKER, "tracking"}, {BML_KIND_LOSS, "loss"}};
+                 {BML_KIND_DATA, "data"},   {BML_KIND_TRACKER, "tracking"}, {BML_KIND_LOSS, "loss"},
+                 {BML_KIND_UNCERTAINTY, "uncertainty"}};
     size_t compared = 0;
     for (size_t g = 0; g < sizeof kinds / sizeof *kinds; g++)
         for (size_t i = 0; i < bml_component_count(kinds[g].kind); i++) {

@@ -202,6 +202,19 @@ static void test_sequence_same_files(void) {
     same_as_threads("acla", extra, 3, files, sizeof files / sizeof *files);
 }
 
+/* prediction intervals travel with the fold's result (BMLFOLD2) */
+static void test_intervals_same_files(void) {
+    static const char *const extra[] = {"model=ridge", "uncertainty=cv_plus", "uncertainty.groups=3", "explain.enabled=false"};
+    static const char *const files[] = {"metrics.json", "predictions.csv"};
+    same_as_threads("intervals", extra, 4, files, sizeof files / sizeof *files);
+    char p[512];
+    snprintf(p, sizeof p, "%s/intervals-exec/predictions.csv", outdir);
+    char *t = NULL;
+    CHECK_OK(bml__read_file(p, &t, NULL));
+    CHECK(t && strstr(t, ",lower_soh,upper_soh\n"));
+    free(t);
+}
+
 static void test_malformed_refused(void) {
     bml_config *c = study("malformed", NULL, 0);
     exec_ctx ctx = {MALFORMED, 0, 0};
@@ -264,7 +277,8 @@ int main(void) {
     if (!mkdtemp(outdir)) return 1;
     static const test_case tests[] = {T(test_lgbm_same_files),        T(test_sequence_same_files),
                                       T(test_malformed_refused),      T(test_other_latent_size_refused),
-                                      T(test_failed_fold_named),      T(test_worker_writes_nothing)};
+                                      T(test_failed_fold_named),      T(test_worker_writes_nothing),
+                                      T(test_intervals_same_files)};
     int rc = run_tests("fold_exec", tests, sizeof tests / sizeof *tests);
     bml__rm_rf(outdir);
     return rc;

@@ -515,7 +515,16 @@ bml_status bml_config_compose(const char *config_dir, const char *const *ov, siz
 
 /* A resolved file holds exactly the keys that composing config_dir with its groups' options gives,
  * plus the keys it marks as added (`+key`). Its groups become those of config_dir's defaults list. */
+/* 1 when c holds a key of `section` */
+static int has_section(const bml_config *c, const char *section) {
+    size_t l = strlen(section);
+    for (size_t i = 0; i < c->keys.n; i++)
+        if (!strncmp(c->keys.items[i], section, l) && c->keys.items[i][l] == '.') return 1;
+    return 0;
+}
+
 static bml_status check_resolved(bml_config *c, const char *path, const char *config_dir) {
+    bml__strvec absent = {0}; /* groups of config_dir that the file does not name at all */
     bml_config *ref = cfg_new();
     if (!ref) return bml__fail(BML_ERR_NOMEM, "out of memory");
     char *top = bml__path_join(config_dir, "config.yaml");
@@ -528,7 +537,12 @@ static bml_status check_resolved(bml_config *c, const char *path, const char *co
         char *nk = bml__sprintf("%s.name", ref->groups.items[g]);
         int at = nk ? bml__strvec_find(&c->keys, nk) : -1;
         if (!nk) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else if (at < 0) st = bml__fail(BML_ERR_VALUE, "%s: missing key '%s' (the %s group's option)", path, nk, ref->groups.items[g]);
+        else if (at < 0 && !has_section(c, ref->groups.items[g])) {
+            /* a group the file does not name at all: the file was written before the group existed; it takes the
+             * group's default option (its keys are added below) */
+            st = bml__strvec_push(&absent, ref->groups.items[g]) ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                                                                  : load_group(ref, config_dir, ref->groups.items[g], ref->options.items[g]);
+        } else if (at < 0) st = bml__fail(BML_ERR_VALUE, "%s: missing key '%s' (the %s group's option)", path, nk, ref->groups.items[g]);
         else if ((st = load_group(ref, config_dir, ref->groups.items[g], c->values.items[at])) != BML_OK) {
             where w = {path, c->meta[at].line, c->meta[at].col};
             char *msg = bml__strdup(bml_last_error());
@@ -549,10 +563,16 @@ static bml_status check_resolved(bml_config *c, const char *path, const char *co
         where w = {path, c->meta[i].line, c->meta[i].col};
         st = bad_key(ref, c->keys.items[i], &w);
     }
-    for (size_t i = 0; st == BML_OK && i < ref->keys.n; i++)
-        if (!bml_config_get(c, ref->keys.items[i]))
-            st = bml__fail(BML_ERR_VALUE, "%s: missing key '%s' (a resolved configuration names every key)", path,
-                           ref->keys.items[i]);
+    for (size_t i = 0; st == BML_OK && i < ref->keys.n; i++) {
+        if (bml_config_get(c, ref->keys.items[i])) continue;
+        const char *k = ref->keys.items[i], *dot = strchr(k, '.');
+        int of_absent = 0;
+        for (size_t g = 0; dot && g < absent.n; g++)
+            of_absent |= strlen(absent.items[g]) == (size_t)(dot - k) && !strncmp(absent.items[g], k, (size_t)(dot - k));
+        if (of_absent) st = put(c, k, ref->values.items[i], NULL, 0);
+        else st = bml__fail(BML_ERR_VALUE, "%s: missing key '%s' (a resolved configuration names every key)", path, k);
+    }
+    bml__strvec_free(&absent);
     if (st == BML_OK) {
         bml__strvec_free(&c->groups);
         bml__strvec_free(&c->options);

@@ -86,6 +86,7 @@ size_t bml_component_params(bml_component_kind kind, size_t i, const bml_param_i
     case BML_KIND_DATA: *params = bml__source_at(i)->params; return bml__source_at(i)->n_params;
     case BML_KIND_TRACKER: *params = bml__tracker_at(i)->params; return bml__tracker_at(i)->n_params;
     case BML_KIND_LOSS: return bml__loss_registry_params(i, params);
+    case BML_KIND_UNCERTAINTY: return bml__uncertainty_registry_params(i, params);
     default: return 0;
     }
 }

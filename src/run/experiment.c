@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -227,6 +228,62 @@ static void cycle_life_metrics(study *x, size_t k) {
     free(yp);
 }
 
+/* Coverage and mean width of one target's intervals over rows r of ev in fold f (f = SIZE_MAX: every fold); the
+ * width in cycles too for a log10 cycle-life target. NULL when out of memory. */
+static cJSON *interval_block(const study *x, size_t k, size_t f, int cycles) {
+    const bml_samples *rows = x->rows;
+    size_t O = rows->n_targets, n = 0;
+    double *y = bml__calloc(x->ev.n + 1, sizeof *y), *lo = bml__calloc(x->ev.n + 1, sizeof *lo), *up = bml__calloc(x->ev.n + 1, sizeof *up);
+    cJSON *o = y && lo && up ? cJSON_CreateObject() : NULL;
+    for (size_t r = 0, in_fold = 0, fr = 0; o && r < x->ev.n; r++) {
+        size_t fold = x->ev.fold[r];
+        if (r == 0 || fold != x->ev.fold[r - 1]) in_fold = 0;
+        fr = in_fold++; /* the row's place among its fold's evaluated rows */
+        if (f != SIZE_MAX && fold != f) continue;
+        y[n] = rows->y[x->ev.idx[r] * O + k];
+        lo[n] = x->folds[fold].lower[fr * O + k];
+        up[n] = x->folds[fold].upper[fr * O + k];
+        if (cycles) y[n] = pow(10.0, y[n]), lo[n] = pow(10.0, lo[n]), up[n] = pow(10.0, up[n]);
+        n++;
+    }
+    double cov = NAN, width = NAN;
+    size_t used = 0;
+    if (o && bml_interval_coverage(y, lo, up, n, &cov, &width, &used) == BML_OK) {
+        cJSON_AddNumberToObject(o, "n", (double)used);
+        cJSON_AddNumberToObject(o, "coverage", cov);
+        if (isfinite(width)) cJSON_AddNumberToObject(o, cycles ? "mean_width_cycles" : "mean_width", width);
+        else cJSON_AddStringToObject(o, cycles ? "mean_width_cycles" : "mean_width", "inf"); /* too few cells for this alpha */
+    }
+    free(y), free(lo), free(up);
+    return o;
+}
+
+/* metrics.json's "intervals": per target, overall and per fold; and the log lines */
+static bml_status interval_metrics(study *x) {
+    if (!x->folds[0].lower) return BML_OK;
+    const bml_samples *rows = x->rows;
+    cJSON *iv = cJSON_AddObjectToObject(x->metrics, "intervals");
+    if (!iv || !cJSON_AddStringToObject(iv, "method", x->plan.uq_name) || !cJSON_AddNumberToObject(iv, "alpha", x->plan.uq_alpha))
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < rows->n_targets; k++) {
+        int cycles = !strcmp(rows->target_names[k], "log10_cycle_life");
+        cJSON *t = cJSON_AddObjectToObject(iv, rows->target_names[k]);
+        cJSON *all = interval_block(x, k, SIZE_MAX, cycles), *per = t ? cJSON_AddObjectToObject(t, "folds") : NULL;
+        if (!t || !all || !cJSON_AddItemToObject(t, "overall", all) || !per) return cJSON_Delete(all), bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t f = 0; f < x->sp->n_folds; f++) {
+            cJSON *b = interval_block(x, k, f, cycles);
+            if (!b || !cJSON_AddItemToObject(per, x->sp->folds[f].name, b)) return cJSON_Delete(b), bml__fail(BML_ERR_NOMEM, "out of memory");
+            cJSON *cov = cJSON_GetObjectItemCaseSensitive(b, "coverage"), *w = cJSON_GetObjectItemCaseSensitive(b, cycles ? "mean_width_cycles" : "mean_width");
+            char wt[48] = "inf";
+            if (w && cJSON_IsNumber(w)) snprintf(wt, sizeof wt, "%.4g", w->valuedouble);
+            bml__say(x->opts, "      %-16s %s: %.0f%% intervals (%s) cover %.1f%%, mean width %s%s", x->sp->folds[f].name,
+                     rows->target_names[k], 100 * (1 - x->plan.uq_alpha), x->plan.uq_name, cov ? 100 * cov->valuedouble : NAN, wt,
+                     cycles ? " cycles" : "");
+        }
+    }
+    return BML_OK;
+}
+
 /* 5. metrics over every fold's evaluation rows */
 static bml_status stage_metrics(study *x) {
     const bml_samples *rows = x->rows;
@@ -262,7 +319,7 @@ static bml_status stage_metrics(study *x) {
     }
     for (size_t k = 0; k < O; k++)
         if (!strcmp(rows->target_names[k], "log10_cycle_life")) cycle_life_metrics(x, k);
-    return BML_OK;
+    return interval_metrics(x);
 }
 
 /* 6. what was explained */

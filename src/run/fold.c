@@ -155,6 +155,35 @@ static bml_status explain_static(bml__track_fold *fo, const bml_samples *ev, con
     return st;
 }
 
+/* Prediction intervals (uncertainty=cv_plus|jackknife_plus): CV+ over the fold's training cells — the plan's model
+ * refitted without each group of them (bml_cvplus_fit: from the raw training rows, preprocessing refitted per
+ * group) — at the fold's evaluated samples, into fo->lower/upper (n_eval, O). Static samples only. */
+static bml_status fold_intervals(const bml__study *plan, const bml_samples *all, const bml_fold *fold, const size_t *ev_idx,
+                                 size_t n_ev, uint64_t seed, const bml_run_opts *opts, bml__track_fold *fo) {
+    if (plan->uq != BML_CONFORMAL_CV_PLUS) return BML_OK;
+    if (all->seq_len)
+        return bml__fail(BML_ERR_VALUE, "uncertainty=%s: intervals for static samples only (pipeline %s makes sequences)",
+                         plan->uq_name, plan->pipeline);
+    size_t O = all->n_targets;
+    bml_samples *tr = NULL, *ev = NULL;
+    bml_cvplus *cv = NULL;
+    bml_status st = bml_samples_subset(all, fold->train, fold->n_train, &tr);
+    if (st == BML_OK) st = bml_samples_subset(all, ev_idx, n_ev, &ev);
+    if (st == BML_OK)
+        st = bml_cvplus_fit(plan->model, plan->model_kv, plan->n_model_kv, tr, seed, plan->uq_groups, opts->cancel, &cv);
+    if (st == BML_OK) {
+        fo->lower = bml__calloc(n_ev * O + 1, sizeof *fo->lower);
+        fo->upper = bml__calloc(n_ev * O + 1, sizeof *fo->upper);
+        st = fo->lower && fo->upper ? bml_cvplus_interval(cv, ev->x, n_ev, plan->uq_alpha, fo->lower, fo->upper)
+                                    : bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    if (st != BML_OK) bml__fail_prefix(st, "uncertainty=%s", plan->uq_name);
+    bml_cvplus_free(cv);
+    bml_samples_free(tr);
+    bml_samples_free(ev);
+    return st;
+}
+
 bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const size_t *flat_of, bml_fold *fold,
                            uint64_t seed, const bml__explain_opts *ex, const bml_run_opts *opts, bml__track_fold *fo,
                            bml_run_result *res) {
@@ -200,6 +229,7 @@ bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const s
             memcpy(fo->pred + k * O, yp + (i * T + t) * O, O * sizeof *yp);
             k++;
         }
+    if ((st = fold_intervals(plan, all, fold, ev_idx, n_ev_samples, seed, opts, fo)) != BML_OK) goto done;
     double t2 = bml__run_clock();
     res->t_predict += t2 - t1;
     res->t_backend += t2 - t1;

@@ -13,10 +13,10 @@
 #include "core/internal.h"
 #include "run/runner.h"
 
-/* A fold's result as bytes: the magic "BMLFOLD1", the sizes it was made for (features F, targets O, steps
+/* A fold's result as bytes: the magic "BMLFOLD2" (2: the prediction intervals after the predictions), the sizes it was made for (features F, targets O, steps
  * T, flat rows), then every field of bml__track_fold in order. Counts and indices are u64, reals raw doubles,
  * texts a u64 length and their bytes; an optional array is preceded by a u64 1 (present) or 0. */
-static const char FOLD_MAGIC[8] = {'B', 'M', 'L', 'F', 'O', 'L', 'D', '1'};
+static const char FOLD_MAGIC[8] = {'B', 'M', 'L', 'F', 'O', 'L', 'D', '2'};
 
 /* written into the core's text builder (bml__sb: binary-safe, out of memory noted once); nothing for n == 0, where
  * p may be NULL */
@@ -229,6 +229,8 @@ static bml_status fold_pack(const bml__track_fold *fo, const bml_samples *s, siz
     w_u64(&b, (uint64_t)fo->eval_is_test);
     w_sizes(&b, fo->eval_idx, fo->n_eval);
     w_reals(&b, fo->pred, fo->n_eval * O);
+    w_opt_reals(&b, fo->lower, fo->n_eval * O);
+    w_opt_reals(&b, fo->upper, fo->n_eval * O);
     w_u64(&b, fo->n_shap);
     w_u64(&b, fo->shap_rows != NULL);
     if (fo->shap_rows) w_sizes(&b, fo->shap_rows, fo->n_shap);
@@ -289,6 +291,11 @@ static bml_status fold_unpack(const char *bytes, size_t len, const bml_samples *
     fo->eval_is_test = r_flag(&b, "eval_is_test");
     fo->eval_idx = r_sizes(&b, n_eval, n_flat, "the evaluated rows");
     fo->pred = r_reals(&b, n_eval * O, "the predictions");
+    fo->lower = r_opt_reals(&b, n_eval * O, "the lower bounds");
+    fo->upper = r_opt_reals(&b, n_eval * O, "the upper bounds");
+    if (!b.bad && !fo->lower != !fo->upper) b.bad = "the intervals (both bounds or neither)";
+    for (size_t i = 0; !b.bad && fo->lower && i < n_eval * O; i++)
+        if (!(fo->lower[i] <= fo->upper[i])) b.bad = "the intervals (a lower bound above its upper bound, or NaN)";
     uint64_t n_shap = r_u64(&b, "the SHAP rows");
     if (!b.bad && n_shap > n_eval) b.bad = "the SHAP rows";
     fo->n_shap = (size_t)n_shap;

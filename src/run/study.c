@@ -108,6 +108,25 @@ static bml_status resolve_lr_find(const bml_config *c, bml__study *p) {
     return BML_OK;
 }
 
+/* uncertainty.name (default none), alpha (0.1), groups (5) */
+static bml_status resolve_uncertainty(const bml_config *c, bml__study *p) {
+    p->uq_name = get(c, "uncertainty.name", "none");
+    int one = 0;
+    BML__TRY(bml_conformal_method_parse(p->uq_name, &p->uq, &one));
+    if (p->uq == BML_CONFORMAL_SPLIT)
+        return bml__fail(BML_ERR_VALUE, "uncertainty=split: split conformal needs calibration cells that neither train nor are "
+                                        "evaluated, which a study's folds do not set aside: use uncertainty=cv_plus or "
+                                        "jackknife_plus (or the library's bml_conformal_split)");
+    const char *a = get(c, "uncertainty.alpha", "0.1"), *g = get(c, "uncertainty.groups", "5");
+    long groups;
+    if (bml__parse_double(a, &p->uq_alpha) != 0 || !(p->uq_alpha > 0 && p->uq_alpha < 1))
+        return bml__fail(BML_ERR_VALUE, "uncertainty.alpha must be a number between 0 and 1 (0.1: 90 %% intervals), got '%s'", a);
+    if (bml__parse_long(g, &groups) != 0 || groups < 2 || groups > 1000000)
+        return bml__fail(BML_ERR_VALUE, "uncertainty.groups must be a whole number from 2, got '%s'", g);
+    p->uq_groups = one ? 0 : (size_t)groups;
+    return BML_OK;
+}
+
 /* explain.enabled (default true), explain.shap_max_samples (default 2000, 0 = all) */
 static bml_status resolve_explain(const bml_config *c, bml__study *p) {
     const char *en = get(c, "explain.enabled", "true"), *mx = get(c, "explain.shap_max_samples", "2000");
@@ -213,6 +232,7 @@ bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
                             p->model, p->loss));
     p->lr_auto = p->neural && !strcmp(get(c, "training.learning_rate", ""), "auto");
     note(&pr, resolve_explain(c, p));
+    note(&pr, resolve_uncertainty(c, p));
     note(&pr, resolve_lr_find(c, p));
     resolve_track(c, p, &pr);
     note(&pr, bml__track_check_paths(&p->track));

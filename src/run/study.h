@@ -70,6 +70,11 @@ typedef struct {
     /* the learning-rate range test */
     double lr_min, lr_max;
     long lr_steps;
+    /* prediction intervals (uncertainty.*): CV+ over the fold's training cells */
+    bml_conformal_method uq;        /* BML_CONFORMAL_NONE or BML_CONFORMAL_CV_PLUS */
+    const char *uq_name;
+    double uq_alpha;
+    size_t uq_groups;               /* 0: one group per training cell (jackknife+) */
     /* explain */
     int explain;
     size_t shap_max_samples;        /* 0: every evaluated row */

@@ -395,9 +395,10 @@ bml_status bml_samples_write_csv(const bml_samples *s, const char *path) {
     return sb_write(&b, path, 0);
 }
 
+/* lower, upper: (n, O) prediction intervals (lower_<t>, upper_<t> after pred_<t>), or NULL */
 static bml_status write_predictions(const char *path, int direct, const bml_samples *s, const size_t *idx, size_t n,
-                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
-                                        const char *const *roles) {
+                                        const double *pred, const double *lower, const double *upper,
+                                        const char *const *fold_names, const size_t *fold_of, const char *const *roles) {
     bml__sb b = {0};
     size_t O = s->n_targets;
     if (fold_names) bml__sb_str(&b, "fold,split,");
@@ -407,6 +408,12 @@ static bml_status write_predictions(const char *path, int direct, const bml_samp
         bml__sb_csv(&b, s->target_names[k]);
         bml__sb_str(&b, ",pred_");
         bml__sb_csv(&b, s->target_names[k]);
+        if (lower) {
+            bml__sb_str(&b, ",lower_");
+            bml__sb_csv(&b, s->target_names[k]);
+            bml__sb_str(&b, ",upper_");
+            bml__sb_csv(&b, s->target_names[k]);
+        }
     }
     bml__sb_str(&b, "\n");
     for (size_t r = 0; r < n; r++) {
@@ -422,6 +429,12 @@ static bml_status write_predictions(const char *path, int direct, const bml_samp
             sb_num(&b, s->y[idx[r] * O + k]);
             bml__sb_str(&b, ",");
             sb_num(&b, pred[r * O + k]);
+            if (lower) {
+                bml__sb_str(&b, ",");
+                sb_num(&b, lower[r * O + k]);
+                bml__sb_str(&b, ",");
+                sb_num(&b, upper[r * O + k]);
+            }
         }
         bml__sb_str(&b, "\n");
     }
@@ -431,7 +444,7 @@ static bml_status write_predictions(const char *path, int direct, const bml_samp
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
                                         const double *pred, const char *const *fold_names, const size_t *fold_of,
                                         const char *const *roles) {
-    return write_predictions(path, 0, s, idx, n, pred, fold_names, fold_of, roles);
+    return write_predictions(path, 0, s, idx, n, pred, NULL, NULL, fold_names, fold_of, roles);
 }
 
 static bml_status write_shap(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
@@ -672,6 +685,8 @@ void bml__track_fold_release(bml__track_fold *f) {
     bml__track_preprocess_release(&f->pre);
     free(f->eval_idx);
     free(f->pred);
+    free(f->lower);
+    free(f->upper);
     free(f->shap);
     free(f->shap_rows);
     free(f->imp);
@@ -809,36 +824,33 @@ static bml_status write_all_predictions(const run_out *o) {
     const bml_samples *s = o->s;
     const bml_split *sp = o->sp;
     const bml__track_fold *folds = o->folds;
-    const char *tmp = o->tmp;
-    bml_status st = BML_OK;
-    /* predictions over every fold */
-    if (st == BML_OK) {
-        size_t n = 0;
-        for (size_t f = 0; f < sp->n_folds; f++) n += folds[f].n_eval;
-        size_t *idx = bml__calloc(n ? n : 1, sizeof *idx), *fo = bml__calloc(n ? n : 1, sizeof *fo);
-        double *pr = bml__calloc(n * s->n_targets + 1, sizeof *pr);
-        const char **fnames = bml__calloc(sp->n_folds, sizeof *fnames), **roles = bml__calloc(sp->n_folds, sizeof *roles);
-        if (!idx || !fo || !pr || !fnames || !roles) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        for (size_t f = 0, r = 0; st == BML_OK && f < sp->n_folds; f++) {
-            fnames[f] = sp->folds[f].name;
-            roles[f] = folds[f].eval_is_test ? "test" : "val";
-            for (size_t i = 0; i < folds[f].n_eval; i++, r++) {
-                idx[r] = folds[f].eval_idx[i];
-                fo[r] = f;
-                memcpy(pr + r * s->n_targets, folds[f].pred + i * s->n_targets, s->n_targets * sizeof *pr);
+    size_t n = 0, O = s->n_targets;
+    int intervals = 1;
+    for (size_t f = 0; f < sp->n_folds; f++) n += folds[f].n_eval, intervals &= folds[f].lower != NULL;
+    size_t *idx = bml__calloc(n ? n : 1, sizeof *idx), *fo = bml__calloc(n ? n : 1, sizeof *fo);
+    double *pr = bml__calloc(n * O + 1, sizeof *pr);
+    double *lo = intervals ? bml__calloc(n * O + 1, sizeof *lo) : NULL, *up = intervals ? bml__calloc(n * O + 1, sizeof *up) : NULL;
+    const char **fnames = bml__calloc(sp->n_folds, sizeof *fnames), **roles = bml__calloc(sp->n_folds, sizeof *roles);
+    bml_status st = idx && fo && pr && fnames && roles && (!intervals || (lo && up)) ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t f = 0, r = 0; st == BML_OK && f < sp->n_folds; f++) {
+        fnames[f] = sp->folds[f].name;
+        roles[f] = folds[f].eval_is_test ? "test" : "val";
+        for (size_t i = 0; i < folds[f].n_eval; i++, r++) {
+            idx[r] = folds[f].eval_idx[i];
+            fo[r] = f;
+            memcpy(pr + r * O, folds[f].pred + i * O, O * sizeof *pr);
+            if (intervals) {
+                memcpy(lo + r * O, folds[f].lower + i * O, O * sizeof *lo);
+                memcpy(up + r * O, folds[f].upper + i * O, O * sizeof *up);
             }
         }
-        if (st == BML_OK) {
-            char *p = bml__path_join(tmp, "predictions.csv");
-            st = p ? write_predictions(p, 1, s, idx, n, pr, fnames, fo, roles) : bml__fail(BML_ERR_NOMEM, "out of memory");
-            free(p);
-        }
-        free(idx);
-        free(fo);
-        free(pr);
-        free(fnames);
-        free(roles);
     }
+    if (st == BML_OK) {
+        char *p = bml__path_join(o->tmp, "predictions.csv");
+        st = p ? write_predictions(p, 1, s, idx, n, pr, lo, up, fnames, fo, roles) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    free(idx), free(fo), free(pr), free(lo), free(up), free(fnames), free(roles);
     return st;
 }
 

@@ -97,6 +97,7 @@ typedef struct {
     size_t *eval_idx;   /* (n_eval) rows of the flat samples */
     int eval_is_test;
     double *pred;       /* (n_eval, O) */
+    double *lower, *upper; /* (n_eval, O) prediction intervals (uncertainty.*), or both NULL */
     double *shap;       /* (n_shap, O, F + 1) or NULL */
     size_t n_shap;      /* evaluated rows explained (the explain.shap_max_samples subsample) */
     size_t *shap_rows;  /* (n_shap) positions in 0..n_eval-1 of those rows, increasing */

@@ -33,6 +33,16 @@ static const struct {
 };
 #define N_METHODS (sizeof methods / sizeof *methods)
 
+static const bml_param_info method_params[] = {
+    {"alpha", "double", "0.1", "miscoverage: 0.1 -> 90 % intervals"},
+    {"groups", "int", "5", "cv_plus: the fold's training cells dealt into this many groups (jackknife_plus: one per cell)"},
+};
+
+size_t bml__uncertainty_registry_params(size_t i, const bml_param_info **params) {
+    *params = method_params;
+    return i < N_METHODS ? 2 : 0;
+}
+
 size_t bml__uncertainty_registry_count(void) { return N_METHODS; }
 const char *bml__uncertainty_registry_name(size_t i) { return i < N_METHODS ? methods[i].name : NULL; }
 const char *bml__uncertainty_registry_describe(size_t i) { return i < N_METHODS ? methods[i].help : NULL; }
