@@ -53,7 +53,7 @@ static void test_errors(void) {
               "unknown config key 'model.learning_rat' (valid keys of 'model': name, n_estimators, learning_rate");
     const char *d[] = {"optimizer=adam"};
     CHECK_ERR(bml_config_compose(CONFIGS, d, 1, &c), BML_ERR_VALUE,
-              "unknown config key or group 'optimizer' (valid: seed, output_dir, run_name, figures, jobs, data, pipeline, model, split, loss, tracking)");
+              "unknown config key or group 'optimizer' (valid: seed, output_dir, run_name, figures, jobs, data, pipeline, model, split, loss, tracking, uncertainty)");
     const char *e[] = {"trainer.epochs=5"};
     CHECK_ERR(bml_config_compose(CONFIGS, e, 1, &c), BML_ERR_VALUE, "unknown config section 'trainer'");
     const char *f[] = {"justaword"};
@@ -264,10 +264,10 @@ static void test_file_strictness(void) {
     bml_config_free(c);
     free(text);
     /* unknown keys are errors, as they are as overrides: file, line, column and key */
-    check_resolved_err(NULL, "bogus_key: 1\n", BML_ERR_VALUE, "run.yaml:61:1: unknown config key or group 'bogus_key'");
+    check_resolved_err(NULL, "bogus_key: 1\n", BML_ERR_VALUE, "run.yaml:65:1: unknown config key or group 'bogus_key'");
     check_resolved_err("  epochs: 200", "  epochs: 200\n  bogus_t: 3", BML_ERR_VALUE,
                        "run.yaml:16:3: unknown config key 'training.bogus_t' (valid keys of 'training': epochs, batch_size");
-    check_resolved_err(NULL, "training:\n  bogus_t: 3\n", BML_ERR_PARSE, "run.yaml:61:1: duplicate key 'training'");
+    check_resolved_err(NULL, "training:\n  bogus_t: 3\n", BML_ERR_PARSE, "run.yaml:65:1: duplicate key 'training'");
     check_resolved_err("model:", "trainer:\n  epochs: 3\nmodel:", BML_ERR_VALUE, "unknown config section 'trainer' in 'trainer.epochs'");
     /* a value written as a mapping no longer drops the seed */
     check_resolved_err("seed: 42", "seed: {a: 1}", BML_ERR_VALUE, "run.yaml:2:8: config key 'seed' takes a value, not a mapping");
@@ -275,14 +275,14 @@ static void test_file_strictness(void) {
     check_resolved_err("seed: 42", "seed: 42\nseed: 7", BML_ERR_PARSE, "run.yaml:3:1: duplicate key 'seed'");
     check_resolved_err("  learning_rate: 0.05", "  learning_rate: 0.05\n  learning_rate: 0.5", BML_ERR_PARSE,
                        "duplicate key 'model.learning_rate'");
-    check_resolved_err(NULL, "---\nseed: 3\n", BML_ERR_PARSE, "run.yaml:61:1: a second YAML document");
+    check_resolved_err(NULL, "---\nseed: 3\n", BML_ERR_PARSE, "run.yaml:65:1: a second YAML document");
     /* every key must be there: a missing seed would silently be 42 */
     check_resolved_err("seed: 42", "", BML_ERR_VALUE, "missing key 'seed'");
     check_resolved_err("  name: lgbm", "  name: xgb", BML_ERR_NOT_FOUND, "model.name: unknown model 'xgb' (valid: acla,");
     check_resolved_err("  name: lgbm", "  name: ../x", BML_ERR_VALUE, "invalid option '../x'");
     check_resolved_err(NULL, "+bogus_key: 1\n+newsec:\n  extra: 2\n", BML_OK, "");
-    check_resolved_err(NULL, "a..b: 1\n", BML_ERR_PARSE, "run.yaml:61:1: invalid key 'a..b'");
-    check_resolved_err(NULL, "++a: 1\n", BML_ERR_PARSE, "run.yaml:61:1: invalid key '++a'");
+    check_resolved_err(NULL, "a..b: 1\n", BML_ERR_PARSE, "run.yaml:65:1: invalid key 'a..b'");
+    check_resolved_err(NULL, "++a: 1\n", BML_ERR_PARSE, "run.yaml:65:1: invalid key '++a'");
     /* composing: the configuration directory's own files are held to the same rules */
     char *cmd = bml__sprintf("cp -r %s/. %s/", CONFIGS, g_dir);
     CHECK_INT(system(cmd), 0);
