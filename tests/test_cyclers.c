@@ -124,6 +124,50 @@ static void test_maccor_steps_and_day_time(void) {
     free(s.p);
 }
 
+/* a newer Maccor export: a preamble of Key:<TAB>value lines (Filename:, Tester Channel:, Procedure:) between the
+ * title line and the header; and the shared cellpy file of that layout against its reference (skipped when absent) */
+static void test_maccor_preamble(void) {
+    write_text(tpath("pre.txt"), "Today's Date:\t14 December 2020\tDate of Test:\t11 December 2020, 12:22:12 PM\n"
+                                 "    Filename:\tM50_x\tTester Channel:\t7\n"
+                                 "Procedure:\tM50_Validation.000\tDescription:\n"
+                                 "Rec#\tCyc#\tStep\tTestTime\tStepTime\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\n"
+                                 "1\t0\t1\t  0d 00:00:00.00\t0\t0.0\t0.0\t1.0\t3.5\tC\n"
+                                 "2\t0\t1\t  0d 01:00:00.00\t3600\t1.0\t3.6\t1.0\t3.7\tC\n");
+    series s = {0};
+    bml_cycler_meta meta = {0};
+    CHECK_OK(bml_cycler_read(tpath("pre.txt"), BML_CYCLER_AUTO, collect, &s, &meta));
+    CHECK_INT(s.n, 2);
+    CHECK_STR(meta.channel, "7");
+    CHECK_STR(meta.protocol, "M50_Validation.000");
+    CHECK_INT(meta.format, BML_CYCLER_MACCOR);
+    if (s.n == 2) {
+        CHECK_NEAR(s.p[1].charge_ah, 1.0, 1e-12);
+        CHECK_INT(s.p[0].line, 5);
+    }
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    const char *shared = BML_SOURCE_DIR "/../shared/data/cyclers-more/maccor/maccor_001.txt";
+    if (!bml__is_file(shared)) {
+        printf("  skipped: %s absent\n", shared);
+        return;
+    }
+    /* reference/maccor_001.txt.per_cycle.csv: cycle 0, the step sums 17.6236 / 17.36311 Ah, the current's integral
+     * 17.59953742 / 17.36306143 Ah, 6704 rows */
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(shared, BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 1) {
+        CHECK_INT(y->meta.n_points, 6704);
+        CHECK_INT(y->cycles[0].cycle, 0);
+        CHECK_NEAR(y->cycles[0].charge_ah, 17.6236, 17.6236 * 1e-6);
+        CHECK_NEAR(y->cycles[0].discharge_ah, 17.36311, 17.36311 * 1e-6);
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 17.59953742, 1e-7);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 17.36306143, 1e-7);
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+}
+
 static void test_arbin_against_its_columns(void) {
     bml_cycler_summary *y;
     CHECK_OK(bml_cycler_summarize(CYC "/2017-05-09_test-TC-contact_CH33.csv", BML_CYCLER_AUTO, NULL, &y));
@@ -1357,7 +1401,7 @@ static void test_mpr_against_galvani(void) {
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/bml-test-cyclers-XXXXXX");
     if (!mkdtemp(tmp)) return 1;
-    static const test_case tests[] = {T(test_maccor_against_beep),        T(test_maccor_steps_and_day_time),
+    static const test_case tests[] = {T(test_maccor_against_beep),        T(test_maccor_steps_and_day_time), T(test_maccor_preamble),
                                       T(test_arbin_against_its_columns),  T(test_biologic_against_its_columns), T(test_basytec_against_its_columns),
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),

@@ -10,6 +10,8 @@
 
 #include <csv.h>
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -435,6 +437,25 @@ static bml_status open_maccor(source *s) {
         BML__TRY(title_value(r->line, "Date of Test:", &s->meta->start_time));
         BML__TRY(title_value(r->line, "Procedure:", &s->meta->protocol));
         BML__TRY(title_value(r->line, "Comment/Barcode:", &s->meta->barcode));
+        /* newer exports: more "Key:<TAB>value" lines (Filename:, Tester Channel:, Procedure:, Description:) before
+         * the header; read what they say and stop at the line that starts the header (Rec#, Rec) */
+        for (;;) {
+            off_t at = ftello(r->f);
+            size_t lineno = r->lineno;
+            double bytes = r->bytes;
+            int got = at < 0 ? -1 : rd_line(r);
+            if (got < 0) return bml__fail(BML_ERR_IO, "%s: cannot read: %s", r->path, strerror(errno));
+            int preamble = got > 0 && !starts_with(r->line, "Rec") && strchr(r->line, ':') && !strstr(r->line, "\tState");
+            if (preamble) {
+                BML__TRY(title_value(r->line, "Procedure:", &s->meta->protocol));
+                if (!s->meta->channel) BML__TRY(title_value(r->line, "Tester Channel:", &s->meta->channel));
+                continue;
+            }
+            if (fseeko(r->f, at, SEEK_SET) != 0) return bml__fail(BML_ERR_IO, "%s: cannot read: %s", r->path, strerror(errno));
+            r->lineno = lineno;
+            r->bytes = bytes;
+            break;
+        }
     } else {
         rewind(r->f);
         r->lineno = 0;
@@ -442,7 +463,8 @@ static bml_status open_maccor(source *s) {
     }
     /* the channel is the file extension's number (".052": 52), as Maccor names its files */
     const char *dot = strrchr(r->path, '.');
-    if (dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1)) BML__TRY(set_str(&s->meta->channel, dot + 1));
+    if (!s->meta->channel && dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1))
+        BML__TRY(set_str(&s->meta->channel, dot + 1));
     BML__TRY(rd_csv_begin(r, '\t'));
     BML__TRY(header_record(s, "Maccor"));
     colmap *m = &s->m;
