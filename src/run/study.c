@@ -21,7 +21,7 @@
 #define D_MODEL "lgbm"
 #define D_LOSS "mse"
 
-static const char *get(const bml_config *c, const char *key, const char *dflt) {
+const char *bml__study_get(const bml_config *c, const char *key, const char *dflt) {
     const char *v = bml_config_get(c, key);
     return v && *v ? v : dflt;
 }
@@ -97,7 +97,7 @@ typedef struct {
 } owned_keys;
 
 static bml_status resolve_lr_find(const bml_config *c, bml__study *p) {
-    const char *a = get(c, "lr_find.min_lr", "1e-7"), *b = get(c, "lr_find.max_lr", "1"), *s = get(c, "lr_find.num_steps", "100");
+    const char *a = bml__study_get(c, "lr_find.min_lr", "1e-7"), *b = bml__study_get(c, "lr_find.max_lr", "1"), *s = bml__study_get(c, "lr_find.num_steps", "100");
     /* the rates are single precision (and their ratio must stay finite): 1e-20 .. 1e6 */
     if (bml__parse_double(a, &p->lr_min) != 0 || !(p->lr_min >= 1e-20 && p->lr_min <= 1e6))
         return bml__fail(BML_ERR_VALUE, "lr_find.min_lr must be a number from 1e-20 to 1e6, got '%s'", a);
@@ -110,14 +110,14 @@ static bml_status resolve_lr_find(const bml_config *c, bml__study *p) {
 
 /* uncertainty.name (default none), alpha (0.1), groups (5) */
 static bml_status resolve_uncertainty(const bml_config *c, bml__study *p) {
-    p->uq_name = get(c, "uncertainty.name", "none");
+    p->uq_name = bml__study_get(c, "uncertainty.name", "none");
     int one = 0;
     BML__TRY(bml_conformal_method_parse(p->uq_name, &p->uq, &one));
     if (p->uq == BML_CONFORMAL_SPLIT)
         return bml__fail(BML_ERR_VALUE, "uncertainty=split: split conformal needs calibration cells that neither train nor are "
                                         "evaluated, which a study's folds do not set aside: use uncertainty=cv_plus or "
                                         "jackknife_plus (or the library's bml_conformal_split)");
-    const char *a = get(c, "uncertainty.alpha", "0.1"), *g = get(c, "uncertainty.groups", "5");
+    const char *a = bml__study_get(c, "uncertainty.alpha", "0.1"), *g = bml__study_get(c, "uncertainty.groups", "5");
     long groups;
     if (bml__parse_double(a, &p->uq_alpha) != 0 || !(p->uq_alpha > 0 && p->uq_alpha < 1))
         return bml__fail(BML_ERR_VALUE, "uncertainty.alpha must be a number between 0 and 1 (0.1: 90 %% intervals), got '%s'", a);
@@ -129,7 +129,7 @@ static bml_status resolve_uncertainty(const bml_config *c, bml__study *p) {
 
 /* explain.enabled (default true), explain.shap_max_samples (default 2000, 0 = all) */
 static bml_status resolve_explain(const bml_config *c, bml__study *p) {
-    const char *en = get(c, "explain.enabled", "true"), *mx = get(c, "explain.shap_max_samples", "2000");
+    const char *en = bml__study_get(c, "explain.enabled", "true"), *mx = bml__study_get(c, "explain.shap_max_samples", "2000");
     long m;
     if (bml__parse_bool(en, &p->explain) != 0)
         return bml__fail(BML_ERR_VALUE, "explain.enabled must be true or false, got '%s'", en);
@@ -141,11 +141,11 @@ static bml_status resolve_explain(const bml_config *c, bml__study *p) {
 
 static bml_status resolve_run(const bml_config *c, bml__study *p, problems *pr) {
     long seed = 42;
-    const char *seed_s = get(c, "seed", D_SEED);
+    const char *seed_s = bml__study_get(c, "seed", D_SEED);
     if (bml__parse_long(seed_s, &seed) != 0 || seed < 0)
         note(pr, bml__fail(BML_ERR_VALUE, "seed must be a non-negative integer, got '%s'", seed_s));
     p->seed = (uint64_t)seed;
-    const char *js = get(c, "jobs", "0");
+    const char *js = bml__study_get(c, "jobs", "0");
     if (bml__parse_long(js, &p->jobs) != 0 || p->jobs < 0 || p->jobs > 4096)
         note(pr, bml__fail(BML_ERR_VALUE, "jobs must be a whole number from 0 (the cores) to 4096, got '%s'", js));
     const char *fig = bml_config_get(c, "figures");
@@ -157,23 +157,23 @@ static bml_status resolve_run(const bml_config *c, bml__study *p, problems *pr) 
 
 static void resolve_track(const bml_config *c, bml__study *p, problems *pr) {
     bml__track_settings *t = &p->track;
-    t->output_dir = get(c, "output_dir", D_OUTPUT_DIR);
-    t->run_name = get(c, "run_name", NULL);
+    t->output_dir = bml__study_get(c, "output_dir", D_OUTPUT_DIR);
+    t->run_name = bml__study_get(c, "run_name", NULL);
     t->model_name = bml_config_get(c, "model.name");
     t->split_name = bml_config_get(c, "split.name");
-    const char *tracking = get(c, "tracking.name", D_TRACKING);
+    const char *tracking = bml__study_get(c, "tracking.name", D_TRACKING);
     const bml__tracker_def *tr = bml__tracker_find(tracking);
     if (!tr) note(pr, bml__tracker_unknown(tracking));
     t->tracker = tr;
-    t->tensorboard_dir = get(c, "tracking.tensorboard_dir", D_TENSORBOARD_DIR);
-    t->mlruns_dir = get(c, "tracking.mlruns_dir", D_MLRUNS_DIR);
-    t->experiment_name = get(c, "tracking.experiment_name", D_EXPERIMENT_NAME);
+    t->tensorboard_dir = bml__study_get(c, "tracking.tensorboard_dir", D_TENSORBOARD_DIR);
+    t->mlruns_dir = bml__study_get(c, "tracking.mlruns_dir", D_MLRUNS_DIR);
+    t->experiment_name = bml__study_get(c, "tracking.experiment_name", D_EXPERIMENT_NAME);
 }
 
 /* the data source and its options */
 static void resolve_data(const bml_config *c, bml__study *p, problems *pr) {
-    p->data_name = get(c, "data.name", D_DATA);
-    p->data_path = get(c, "data.path", "");
+    p->data_name = bml__study_get(c, "data.name", D_DATA);
+    p->data_path = bml__study_get(c, "data.path", "");
     p->experiment = bml_config_get(c, "data.experiment");
     p->source = bml__source_find(p->data_name);
     if (!p->source) {
@@ -224,13 +224,13 @@ bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
     resolve_run(c, p, &pr);
 
     /* the model and its loss */
-    p->model = get(c, "model.name", D_MODEL);
-    p->loss = get(c, "loss.name", D_LOSS);
+    p->model = bml__study_get(c, "model.name", D_MODEL);
+    p->loss = bml__study_get(c, "loss.name", D_LOSS);
     p->neural = bml_model_registry_takes_training(p->model);
     if (!p->neural && strcmp(p->loss, D_LOSS) != 0)
         note(&pr, bml__fail(BML_ERR_VALUE, "model %s trains on squared error: use loss=mse (loss=%s is for the neural models)",
                             p->model, p->loss));
-    p->lr_auto = p->neural && !strcmp(get(c, "training.learning_rate", ""), "auto");
+    p->lr_auto = p->neural && !strcmp(bml__study_get(c, "training.learning_rate", ""), "auto");
     note(&pr, resolve_explain(c, p));
     note(&pr, resolve_uncertainty(c, p));
     note(&pr, resolve_lr_find(c, p));
@@ -240,8 +240,8 @@ bml_status bml__study_resolve(const bml_config *cfg, bml__study *p) {
     resolve_data(c, p, &pr);
 
     /* the pipeline, the split and the model: names and parameters as their registries check them */
-    p->pipeline = get(c, "pipeline.name", D_PIPELINE);
-    p->split = get(c, "split.name", D_SPLIT);
+    p->pipeline = bml__study_get(c, "pipeline.name", D_PIPELINE);
+    p->split = bml__study_get(c, "split.name", D_SPLIT);
     bml_status st = section(c, "pipeline", &p->pipeline_kv, &p->n_pipeline_kv);
     if (st == BML_OK) st = section(c, "split", &p->split_kv, &p->n_split_kv);
     owned_keys ok = {NULL, 0};

@@ -92,6 +92,9 @@ typedef struct {
     size_t n_owned;
 } bml__study;
 
+/* cfg's value of key, or dflt when it is absent or empty (the resolver's files read keys with it) */
+const char *bml__study_get(const bml_config *cfg, const char *key, const char *dflt);
+
 /* Resolve cfg into *plan (released with bml__study_release, also after a failure). The configuration is
  * copied: cfg may be freed afterwards. A plan is not copied or moved (its track settings point into it). */
 bml_status bml__study_resolve(const bml_config *cfg, bml__study *plan);

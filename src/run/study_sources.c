@@ -9,10 +9,6 @@
 #include "core/internal.h"
 #include "run/study.h"
 
-static const char *get(const bml_config *c, const char *key, const char *dflt) {
-    const char *v = bml_config_get(c, key);
-    return v && *v ? v : dflt;
-}
 
 /* ------------------------------------------------------------------ oxford, oxford_curves */
 typedef struct {
@@ -89,13 +85,13 @@ static bml_status table_resolve(const bml_config *cfg, void **out) {
     table_opts *o = calloc(1, sizeof *o);
     if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *out = o;
-    if (bml__parse_string_list(get(cfg, "data.features", ""), &o->features) != 0 ||
-        bml__parse_string_list(get(cfg, "data.targets", ""), &o->targets) != 0)
+    if (bml__parse_string_list(bml__study_get(cfg, "data.features", ""), &o->features) != 0 ||
+        bml__parse_string_list(bml__study_get(cfg, "data.targets", ""), &o->targets) != 0)
         return bml__fail(BML_ERR_VALUE, "data.features and data.targets must be lists of column names");
-    o->cell = get(cfg, "data.cell_column", NULL);
-    o->temperature = get(cfg, "data.temperature_column", NULL);
-    o->time = get(cfg, "data.time_column", NULL);
-    o->experiment = get(cfg, "data.experiment_column", NULL);
+    o->cell = bml__study_get(cfg, "data.cell_column", NULL);
+    o->temperature = bml__study_get(cfg, "data.temperature_column", NULL);
+    o->time = bml__study_get(cfg, "data.time_column", NULL);
+    o->experiment = bml__study_get(cfg, "data.experiment_column", NULL);
     return BML_OK;
 }
 
@@ -161,10 +157,10 @@ static bml_status curve_table_resolve(const bml_config *cfg, void **out) {
     if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *out = o;
     double temp = NAN;
-    const char *ts = get(cfg, "data.temperature_c", "");
+    const char *ts = bml__study_get(cfg, "data.temperature_c", "");
     if (*ts && bml__parse_double(ts, &temp)) return bml__fail(BML_ERR_VALUE, "data.temperature_c must be a number");
-    o->cc = (bml_curve_columns){get(cfg, "data.capacity_column", "capacity"), get(cfg, "data.voltage_column", "voltage"),
-                                get(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
+    o->cc = (bml_curve_columns){bml__study_get(cfg, "data.capacity_column", "capacity"), bml__study_get(cfg, "data.voltage_column", "voltage"),
+                                bml__study_get(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
     return BML_OK;
 }
 
@@ -254,18 +250,18 @@ static bml_status qdlin_resolve(const bml_config *cfg, void **out) {
     if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *out = o;
     bml_qdlin_opts_default(o);
-    o->index = get(cfg, "data.index", NULL);
+    o->index = bml__study_get(cfg, "data.index", NULL);
     static const char *const dkeys[2] = {"data.v_start", "data.v_end"};
     double *dv[2] = {&o->v_start, &o->v_end};
     for (int k = 0; k < 2; k++) {
-        const char *v = get(cfg, dkeys[k], NULL);
+        const char *v = bml__study_get(cfg, dkeys[k], NULL);
         if (v && bml__parse_double(v, dv[k])) return bml__fail(BML_ERR_VALUE, "%s must be a number (V), got '%s'", dkeys[k], v);
     }
     static const char *const lkeys[4] = {"data.points", "data.cycles", "data.first_cycle", "data.transposed"};
     long lv[4] = {(long)o->n_points, (long)o->n_cycles, o->first_cycle, o->transposed};
     static const long lmin[4] = {2, 0, 0, 0}, lmax[4] = {100000000, 100000000, 100000000, 1};
     for (int k = 0; k < 4; k++) {
-        const char *v = get(cfg, lkeys[k], NULL);
+        const char *v = bml__study_get(cfg, lkeys[k], NULL);
         if (k == 3 && v && (!strcmp(v, "true") || !strcmp(v, "false"))) lv[k] = !strcmp(v, "true");
         else if (v) BML__TRY(bml_config_get_long(cfg, lkeys[k], lmin[k], lmax[k], &lv[k]));
     }
