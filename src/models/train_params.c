@@ -13,9 +13,12 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
     if (strcmp(p->scheduler, "cosine_warm_restarts") && strcmp(p->scheduler, "constant"))
         return bml__fail(BML_ERR_VALUE, "model %s: scheduler must be cosine_warm_restarts or constant, got '%s'", what,
                          p->scheduler);
-    if (bml__loss_parse(p->loss, &o->loss.kind) != 0)
-        return bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: mse, mae, huber, mape, physics_informed)", what,
-                         p->loss); /* the names of the table below */
+    if (bml__loss_parse(p->loss, &o->loss.kind) != 0) { /* the valid names: the table of losses below */
+        char *names = bml__registry_names(bml__loss_registry_count(), bml__loss_registry_name);
+        bml_status st = bml__fail(BML_ERR_VALUE, "model %s: unknown loss '%s' (valid: %s)", what, p->loss, names ? names : "?");
+        free(names);
+        return st;
+    }
     o->loss.delta = (float)p->loss_delta;
     o->loss.monotonicity = (float)p->loss_monotonicity_weight;
     o->loss.smoothness = (float)p->loss_smoothness_weight;
