@@ -867,20 +867,22 @@ static void test_mlp_gradients(void) {
 }
 
 /* ------------------------------------------------------------------ whole sequence networks */
-static void seq_net_parity(const char *file, int cnn) {
+/* B = 50: the network runs it as three data-parallel shards (seq_net.h) */
+static void seq_net_parity(const char *file, int cnn, int B) {
     tfile f = load(file);
-    int B = 3, T = 6, F = 5, O = 2, H = 8;
+    int T = 6, F = 5, O = 2, H = 8, BT = B * T;
     bml__seq_net *n = NULL;
     CHECK_OK(bml__seq_net_create(cnn, F, O, H, 4, 0.0f, 1, &n));
     if (!n) return;
     /* the PyTorch names map onto ours, in the same order */
     for (size_t i = 0; i < n->n_tensors; i++) memcpy(n->p[i], get(&f, n->names[i]), n->sizes[i] * sizeof(float));
-    float mask[18], out[36], dout[36];
-    for (int i = 0; i < 18; i++) mask[i] = 1.0f;
+    float *mask = zeros((size_t)BT), *out = zeros((size_t)BT * O), *dout = zeros((size_t)BT * O);
+    for (int i = 0; i < BT; i++) mask[i] = 1.0f;
     CHECK_OK(bml__seq_net_forward(n, get(&f, "x"), mask, B, T, 1, out));
-    close_to(cnn ? "cnn_lstm out" : "lstm_attn out", out, get(&f, "out"), 36, 1e-4, 1e-6);
+    CHECK(n->n_shards == (B >= 2 * BML_SEQ_SHARD_MIN ? B / BML_SEQ_SHARD_MIN : 1));
+    close_to(cnn ? "cnn_lstm out" : "lstm_attn out", out, get(&f, "out"), (size_t)BT * O, 1e-4, 1e-6);
     bml_loss mse = {.kind = BML_LOSS_MSE};
-    float l = (float)bml__loss_eval(&mse, out, get(&f, "y"), NULL, 36, dout);
+    float l = (float)bml__loss_eval(&mse, out, get(&f, "y"), NULL, (size_t)BT * O, dout);
     close_to("loss", &l, get(&f, "loss"), 1, 1e-5, 1e-7);
     memset(n->grads, 0, n->n_params * sizeof(float));
     bml__seq_net_backward(n, dout);
@@ -895,13 +897,82 @@ static void seq_net_parity(const char *file, int cnn) {
         close_to("bn2 running mean", n->bn_run + 128, get(&f, "bn2_running_mean"), 32, 1e-4, 1e-6);
         close_to("bn2 running var", n->bn_run + 160, get(&f, "bn2_running_var"), 32, 1e-4, 1e-6);
     }
+    free(mask), free(out), free(dout);
     bml__seq_net_free(n);
     release(&f);
 }
 
 static void test_seq_net_parity(void) {
-    seq_net_parity("lstm_attn.bin", 0);
-    seq_net_parity("cnn_lstm.bin", 1);
+    seq_net_parity("lstm_attn.bin", 0, 3);
+    seq_net_parity("cnn_lstm.bin", 1, 3);
+    seq_net_parity("lstm_attn_b50.bin", 0, 50);
+    seq_net_parity("cnn_lstm_b50.bin", 1, 50);
+}
+
+/* The shards of a batch compute what the same sequences give as batches of their own, to the bit: every
+ * output, the attention maps and the gradients (the sum of the shards' gradients, in shard order), with
+ * sequences of several lengths and dropout (the multipliers drawn for the whole batch, as one batch draws
+ * them). lstm_attn only: cnn_lstm's BatchNorm takes statistics over the whole batch. */
+static void test_seq_net_shards_exact(void) {
+    enum { B = 40, T = 7, F = 3, O = 2, H = 6 };
+    bml__seq_net *n = NULL, *m = NULL;
+    CHECK_OK(bml__seq_net_create(0, F, O, H, 2, 0.0f, 3, &n));
+    CHECK_OK(bml__seq_net_create(0, F, O, H, 2, 0.0f, 3, &m));
+    if (!n || !m) {
+        bml__seq_net_free(n), bml__seq_net_free(m);
+        return;
+    }
+    bml_nn_rng r;
+    bml__nn_rng_seed(&r, 8);
+    float *x = randv((size_t)B * T * F, &r, 1), *mask = zeros((size_t)B * T), *dout = randv((size_t)B * T * O, &r, 1);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) mask[b * T + t] = t < 2 + b % (T - 1) ? 1.0f : 0.0f;
+    for (int i = 0; i < B * T * O; i++)
+        if (mask[i / O] == 0) dout[i] = 0;
+    float *out = zeros((size_t)B * T * O), *part = zeros((size_t)B * T * O), *w = zeros((size_t)B * T * T),
+          *wp = zeros((size_t)B * T * T), *gsum = zeros(n->n_params);
+    CHECK_OK(bml__seq_net_forward(n, x, mask, B, T, 1, out));
+    CHECK(n->n_shards == 2);
+    memset(n->grads, 0, n->n_params * sizeof(float));
+    bml__seq_net_backward(n, dout);
+    bml__seq_net_attention(n, w);
+    for (int s = 0; s < 2; s++) { /* the same sequences as two batches of 20, one network each time */
+        size_t r0 = (size_t)s * (B / 2) * T;
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        CHECK_OK(bml__seq_net_forward(m, x + r0 * F, mask + r0, B / 2, T, 1, part + r0 * O));
+        CHECK(m->n_shards == 1);
+        bml__seq_net_backward(m, dout + r0 * O);
+        bml__seq_net_attention(m, wp + r0 * T);
+        for (size_t k = 0; k < m->n_params; k++) gsum[k] = s ? gsum[k] + m->grads[k] : m->grads[k];
+    }
+    CHECK(!memcmp(out, part, (size_t)B * T * O * sizeof(float)));
+    CHECK(!memcmp(w, wp, (size_t)B * T * T * sizeof(float)));
+    CHECK(!memcmp(n->grads, gsum, n->n_params * sizeof(float)));
+    /* with dropout, against the same network run whole (max_shards 1): the multipliers are drawn for the
+     * whole batch in the same order, so the outputs are the same bits; the gradients are summed in
+     * another order */
+    bml__seq_net *d1 = NULL, *d2 = NULL;
+    CHECK_OK(bml__seq_net_create(0, F, O, H, 2, 0.3f, 9, &d1));
+    CHECK_OK(bml__seq_net_create(0, F, O, H, 2, 0.3f, 9, &d2));
+    if (d1 && d2) {
+        d2->max_shards = 1;
+        float *o1 = zeros((size_t)B * T * O), *o2 = zeros((size_t)B * T * O);
+        for (int step = 0; step < 2; step++) {
+            memset(d1->grads, 0, d1->n_params * sizeof(float));
+            memset(d2->grads, 0, d2->n_params * sizeof(float));
+            CHECK_OK(bml__seq_net_forward(d1, x, mask, B, T, 1, o1));
+            CHECK_OK(bml__seq_net_forward(d2, x, mask, B, T, 1, o2));
+            CHECK(d1->n_shards == 2 && d2->n_shards == 1);
+            CHECK(!memcmp(o1, o2, (size_t)B * T * O * sizeof(float)));
+            bml__seq_net_backward(d1, dout);
+            bml__seq_net_backward(d2, dout);
+            close_to("sharded gradients with dropout", d1->grads, d2->grads, d1->n_params, 1e-4, 1e-6);
+        }
+        free(o1), free(o2);
+    }
+    bml__seq_net_free(d1), bml__seq_net_free(d2);
+    free(x), free(mask), free(dout), free(out), free(part), free(w), free(wp), free(gsum);
+    bml__seq_net_free(n), bml__seq_net_free(m);
 }
 
 /* acla against the PyTorch module (tools/gen_torch_reference.py acla_case: rk4 over the union of the
@@ -1091,6 +1162,6 @@ static void test_mlp_bad_parameters(void) {
 TEST_MAIN("nn", T(test_matmul_kernels_match_naive), T(test_gemm_reference_and_splits), T(test_parallel_for_runs_each_task_once), T(test_linear_parity), T(test_layernorm_parity),
           T(test_activation_parity), T(test_mlp_parity), T(test_loss_parity), T(test_physics_loss), T(test_adamw_scheduler_clip_parity), T(test_lstm_parity), T(test_mha_parity), T(test_conv_batchnorm_parity),
           T(test_sequence_layer_gradients), T(test_dropout_mask_statistics),
-          T(test_seq_net_parity), T(test_seq_net_gradients), T(test_acla_parity),
+          T(test_seq_net_parity), T(test_seq_net_shards_exact), T(test_seq_net_gradients), T(test_acla_parity),
           T(test_layer_gradients), T(test_loss_gradients), T(test_mlp_gradients), T(test_mlp_model_fit_save_load),
           T(test_mlp_bad_parameters))

@@ -241,11 +241,12 @@ def conv_bn_case(out):
         ("run_mean", bn.running_mean), ("run_var", bn.running_var)])
 
 
-def seq_model_case(out, name, cnn):
+def seq_model_case(out, name, cnn, B=3):
     """The peer's LSTMAttn / CNNLSTM (../shared/bench-peer/models.py) with dropout 0, in training mode
-    (BatchNorm on batch statistics), full-length sequences: output, MSE loss and every gradient."""
+    (BatchNorm on batch statistics), full-length sequences: output, MSE loss and every gradient. B = 50 is a
+    batch that the C network runs as three data-parallel shards (16, 17 and 17 sequences)."""
     g = torch.Generator().manual_seed(10 + cnn)
-    B, T, F, O, H = 3, 6, 5, 2, 8
+    T, F, O, H = 6, 5, 2, 8
     if cnn:
         front = torch.nn.Sequential(torch.nn.Conv1d(1, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.BatchNorm1d(64),
                                     torch.nn.Conv1d(64, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.BatchNorm1d(32))
@@ -359,6 +360,8 @@ def main(out):
     conv_bn_case(out)
     seq_model_case(out, "lstm_attn", 0)
     seq_model_case(out, "cnn_lstm", 1)
+    seq_model_case(out, "lstm_attn_b50", 0, 50)
+    seq_model_case(out, "cnn_lstm_b50", 1, 50)
     acla_case(out)
     print("torch", torch.__version__, "->", out)
 

@@ -97,6 +97,12 @@ void bml__nn_lstm_backward(float *dinp, float *dw_ih, float *dw_hh, float *db_ih
 void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng);
+/* mha_forward in two steps: the n = B nh T T dropout multipliers of dmask (all 1 unless training with
+ * dropout > 0), drawn from rng as mha_forward draws them, then the rest with dmask as given */
+void bml__nn_mha_dropout_draw(float *dmask, size_t n, float dropout, int training, bml_nn_rng *rng);
+void bml__nn_mha_forward_drawn(float *out, float *qkv, float *probs, const float *dmask, float *ctx, const float *x,
+                              const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
+                              int B, int T, int D, int nh);
 /* scratch: bml__nn_mha_backward_scratch(B, T, D) floats */
 size_t bml__nn_mha_backward_scratch(int B, int T, int D);
 void bml__nn_mha_backward(float *dx, float *dw_in, float *db_in, float *dw_out, float *db_out, const float *dout,

@@ -166,6 +166,10 @@ static void attn_dropout_draw(float *dm, size_t n, float dropout, int training, 
         for (size_t i = 0; i < n; i++) dm[i] = 1.0f;
 }
 
+void bml__nn_mha_dropout_draw(float *dmask, size_t n, float dropout, int training, bml_nn_rng *rng) {
+    attn_dropout_draw(dmask, n, dropout, training, rng);
+}
+
 /* One query row of one head, its scores in p[0..len) (keys t >= len are padding): the softmax with the key
  * padding mask (p (T) becomes the probabilities), and c (hd) += sum_k p_k dm_k v_k with the dropout
  * multipliers dm (T), the value rows ld apart. Built for AVX2 as well, without FMA: the same roundings, so
@@ -239,10 +243,16 @@ static void mha_forward_sample(void *arg, int b) {
 void bml__nn_mha_forward(float *out, float *qkv, float *probs, float *dmask, float *ctx, const float *x, const int *len,
                         const float *w_in, const float *b_in, const float *w_out, const float *b_out, int B, int T, int D,
                         int nh, float dropout, int training, bml_nn_rng *rng) {
+    attn_dropout_draw(dmask, (size_t)B * nh * T * T, dropout, training, rng);
+    bml__nn_mha_forward_drawn(out, qkv, probs, dmask, ctx, x, len, w_in, b_in, w_out, b_out, B, T, D, nh);
+}
+
+void bml__nn_mha_forward_drawn(float *out, float *qkv, float *probs, const float *dmask, float *ctx, const float *x,
+                              const int *len, const float *w_in, const float *b_in, const float *w_out, const float *b_out,
+                              int B, int T, int D, int nh) {
     int hd = D / nh;
     bml__nn_linear_forward(qkv, x, w_in, b_in, B * T, D, 3 * D);
     memset(ctx, 0, (size_t)B * T * D * sizeof *ctx);
-    attn_dropout_draw(dmask, (size_t)B * nh * T * T, dropout, training, rng);
     mha_args a = {.qkv = qkv, .dmask = dmask, .probs = probs, .ctx = ctx, .len = len, .T = T, .D = D, .nh = nh, .hd = hd,
                   .scale = 1.0f / sqrtf((float)hd)};
     bml__nn_parallel_for(B, mha_forward_sample, &a);

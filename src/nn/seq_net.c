@@ -37,7 +37,8 @@ static const char *const LSTM_NAMES[2][2][4] = {
 
 void bml__seq_net_free(bml__seq_net *n) {
     if (!n) return;
-    free(n->params);
+    for (int s = 0; s < BML_SEQ_MAX_SHARDS; s++) bml__seq_net_free(n->shard[s]);
+    free(n->params); /* NULL in a shard, which reads its network's */
     free(n->grads);
     free(n->bn_run);
     free(n->arena);
@@ -52,6 +53,7 @@ bml_status bml__seq_net_create(int cnn, int F, int O, int H, int heads, float dr
     if (!n) return bml__fail(BML_ERR_NOMEM, "out of memory");
     n->cnn = cnn, n->F = F, n->O = O, n->H = H, n->D = 2 * H, n->heads = heads, n->hh = 64, n->c1 = 64, n->c2 = 32;
     n->dropout = dropout;
+    n->max_shards = BML_SEQ_MAX_SHARDS;
     n->in0 = cnn ? n->c2 : F;
     int D = n->D;
     if (cnn) {
@@ -244,34 +246,78 @@ static void lstm_backward_dir(void *arg, int d) {
                          d ? n->scratch_rev : n->scratch);
 }
 
-bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *mask, int B, int T, int training, float *out) {
-    BML__TRY(ensure(n, B, T));
-    n->B = B, n->T = T, n->training = training;
-    size_t bt = (size_t)B * T, F = (size_t)n->F, H = (size_t)n->H, D = (size_t)n->D;
-    for (int b = 0; b < B; b++) {
-        int L = 0;
-        for (int t = 0; t < T; t++) L += mask[(size_t)b * T + t] != 0;
-        n->len[b] = L > 0 ? L : 1; /* padded steps are at the end */
+/* The shard s of n for sequences [row0, row0 + B): a workspace sharing n's parameters, with its own arena,
+ * lengths and gradients (created on first use, kept for the next batches). Its inputs and dropout
+ * multipliers are pointed at n's rows. */
+static bml_status shard_prepare(bml__seq_net *n, int s, int row0, int B, int T) {
+    bml__seq_net *sh = n->shard[s];
+    if (!sh) {
+        sh = calloc(1, sizeof *sh);
+        if (!sh) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        sh->is_shard = 1, sh->cnn = 0, sh->F = n->in0, sh->O = n->O, sh->H = n->H, sh->D = n->D, sh->heads = n->heads;
+        sh->hh = n->hh, sh->c1 = n->c1, sh->c2 = n->c2, sh->in0 = n->in0, sh->dropout = n->dropout;
+        sh->n_params = n->n_params, sh->n_tensors = n->n_tensors;
+        sh->grads = bml__calloc(n->n_params, sizeof *sh->grads);
+        if (!sh->grads) {
+            free(sh);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n->n_tensors; i++) {
+            sh->sizes[i] = n->sizes[i], sh->names[i] = n->names[i], sh->p[i] = n->p[i];
+            sh->g[i] = sh->grads + (n->g[i] - n->grads);
+        }
+        n->shard[s] = sh;
     }
-    memcpy(n->x, x, bt * F * sizeof *x);
-    if (n->cnn) {
-        /* each step's features as a length-F signal with 1 channel: rows (step, position) */
-        int R = (int)(bt * F), c1 = n->c1, c2 = n->c2;
-        for (size_t i = 0; i < bt; i++)
-            for (size_t l = 0; l < F; l++) n->rowmask[i * F + l] = mask[i];
-        float *run = n->bn_run;
-        bml__nn_conv1d_k3_forward(n->c1_out, n->c1_col, n->x, P("cnn.0.weight"), P("cnn.0.bias"), (int)bt, (int)F, 1, c1);
-        bml__nn_relu_forward(n->c1_relu, n->c1_out, (size_t)R * c1);
-        bml__nn_batchnorm_forward(n->bn1_out, n->bn_stat, n->bn_stat + c1, run, run + c1, n->c1_relu, P("cnn.2.weight"),
-                                 P("cnn.2.bias"), n->rowmask, R, c1, 1e-5f, 0.1f, training);
-        bml__nn_conv1d_k3_forward(n->c2_out, n->c2_col, n->bn1_out, P("cnn.3.weight"), P("cnn.3.bias"), (int)bt, (int)F, c1, c2);
-        bml__nn_relu_forward(n->c2_relu, n->c2_out, (size_t)R * c2);
-        bml__nn_batchnorm_forward(n->bn2_out, n->bn_stat + 2 * c1, n->bn_stat + 2 * c1 + c2, run + 2 * c1, run + 2 * c1 + c2,
-                                 n->c2_relu, P("cnn.5.weight"), P("cnn.5.bias"), n->rowmask, R, c2, 1e-5f, 0.1f, training);
-        bml__nn_mean_mid_forward(n->lstm_in, n->bn2_out, (int)bt, (int)F, c2);
-    } else {
-        memcpy(n->lstm_in, n->x, bt * F * sizeof *x);
+    BML__TRY(ensure(sh, B, T));
+    sh->B = B, sh->T = T, sh->training = n->training;
+    size_t r0 = (size_t)row0 * T;
+    memcpy(sh->len, n->len + row0, (size_t)B * sizeof *sh->len);
+    sh->lstm_in = n->lstm_in + r0 * n->in0;
+    sh->drop_mask = n->drop_mask + r0 * n->D;
+    sh->amask = n->amask + (size_t)row0 * n->heads * T * T;
+    sh->h1_mask = n->h1_mask + r0 * n->hh;
+    return BML_OK;
+}
+
+/* the front end on the whole batch: lstm_in (B*T, in0) from x */
+static void front_forward(bml__seq_net *n, int training) {
+    size_t bt = (size_t)n->B * n->T, F = (size_t)n->F;
+    if (!n->cnn) {
+        memcpy(n->lstm_in, n->x, bt * F * sizeof *n->x);
+        return;
     }
+    /* each step's features as a length-F signal with 1 channel: rows (step, position) */
+    int R = (int)(bt * F), c1 = n->c1, c2 = n->c2;
+    float *run = n->bn_run;
+    bml__nn_conv1d_k3_forward(n->c1_out, n->c1_col, n->x, P("cnn.0.weight"), P("cnn.0.bias"), (int)bt, (int)F, 1, c1);
+    bml__nn_relu_forward(n->c1_relu, n->c1_out, (size_t)R * c1);
+    bml__nn_batchnorm_forward(n->bn1_out, n->bn_stat, n->bn_stat + c1, run, run + c1, n->c1_relu, P("cnn.2.weight"),
+                             P("cnn.2.bias"), n->rowmask, R, c1, 1e-5f, 0.1f, training);
+    bml__nn_conv1d_k3_forward(n->c2_out, n->c2_col, n->bn1_out, P("cnn.3.weight"), P("cnn.3.bias"), (int)bt, (int)F, c1, c2);
+    bml__nn_relu_forward(n->c2_relu, n->c2_out, (size_t)R * c2);
+    bml__nn_batchnorm_forward(n->bn2_out, n->bn_stat + 2 * c1, n->bn_stat + 2 * c1 + c2, run + 2 * c1, run + 2 * c1 + c2,
+                             n->c2_relu, P("cnn.5.weight"), P("cnn.5.bias"), n->rowmask, R, c2, 1e-5f, 0.1f, training);
+    bml__nn_mean_mid_forward(n->lstm_in, n->bn2_out, (int)bt, (int)F, c2);
+}
+
+/* The dropout multipliers of the whole batch, in the order the layers use them (after LSTM layer 0, in the
+ * attention, in the head): all 1 unless training with dropout. */
+static void draw_dropout(bml__seq_net *n, int training) {
+    size_t bt = (size_t)n->B * n->T, D = (size_t)n->D, hh = (size_t)n->hh;
+    int drop = training && n->dropout > 0;
+    if (drop) bml__nn_dropout_mask(n->drop_mask, bt * D, n->dropout, &n->rng);
+    else
+        for (size_t i = 0; i < bt * D; i++) n->drop_mask[i] = 1.0f;
+    bml__nn_mha_dropout_draw(n->amask, (size_t)n->B * n->heads * n->T * n->T, n->dropout, training, &n->rng);
+    if (drop) bml__nn_dropout_mask(n->h1_mask, bt * hh, n->dropout, &n->rng);
+    else
+        for (size_t i = 0; i < bt * hh; i++) n->h1_mask[i] = 1.0f;
+}
+
+/* the body from lstm_in to out (B*T, O), with the multipliers already drawn */
+static void body_forward(bml__seq_net *n, float *out) {
+    size_t bt = (size_t)n->B * n->T, H = (size_t)n->H, D = (size_t)n->D, hh = (size_t)n->hh;
+    int training = n->training, drop = training && n->dropout > 0;
     /* two bidirectional layers; dropout on the first layer's output in training */
     const float *in = n->lstm_in;
     int in_dim = n->in0;
@@ -280,36 +326,76 @@ bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *ma
         bml__nn_parallel_for(2, lstm_forward_dir, &a); /* the two directions at once, each with its own scratch */
         concat_dirs(n->cat[l], n->h_out[l][0], n->h_out[l][1], bt, H);
         if (l == 0) {
-            if (training && n->dropout > 0) {
-                bml__nn_dropout_forward(n->cat_drop, n->drop_mask, n->cat[0], bt * D, n->dropout, &n->rng);
-            } else {
+            if (drop)
+                for (size_t i = 0; i < bt * D; i++) n->cat_drop[i] = n->cat[0][i] * n->drop_mask[i];
+            else
                 memcpy(n->cat_drop, n->cat[0], bt * D * sizeof *n->cat_drop);
-                for (size_t i = 0; i < bt * D; i++) n->drop_mask[i] = 1.0f;
-            }
             in = n->cat_drop;
             in_dim = (int)D;
         }
     }
-    bml__nn_mha_forward(n->attn, n->qkv, n->probs, n->amask, n->ctx, n->cat[1], n->len, P("attn.in_proj_weight"),
-                       P("attn.in_proj_bias"), P("attn.out_proj.weight"), P("attn.out_proj.bias"), B, T, (int)D, n->heads,
-                       n->dropout, training, &n->rng);
+    bml__nn_mha_forward_drawn(n->attn, n->qkv, n->probs, n->amask, n->ctx, n->cat[1], n->len, P("attn.in_proj_weight"),
+                             P("attn.in_proj_bias"), P("attn.out_proj.weight"), P("attn.out_proj.bias"), n->B, n->T, (int)D,
+                             n->heads);
     for (size_t i = 0; i < bt * D; i++) n->res[i] = n->attn[i] + n->cat[1][i];
     bml__nn_layernorm_forward(n->ln_out, n->ln_mean, n->ln_rstd, n->res, P("norm.weight"), P("norm.bias"), (int)bt, (int)D, 1e-5f);
     bml__nn_linear_forward(n->h1, n->ln_out, P("head.0.weight"), P("head.0.bias"), (int)bt, (int)D, n->hh);
-    bml__nn_relu_forward(n->h1_relu, n->h1, bt * (size_t)n->hh);
-    if (training && n->dropout > 0) {
-        bml__nn_dropout_forward(n->h1_drop, n->h1_mask, n->h1_relu, bt * (size_t)n->hh, n->dropout, &n->rng);
-    } else {
-        memcpy(n->h1_drop, n->h1_relu, bt * (size_t)n->hh * sizeof *n->h1_drop);
-        for (size_t i = 0; i < bt * (size_t)n->hh; i++) n->h1_mask[i] = 1.0f;
-    }
+    bml__nn_relu_forward(n->h1_relu, n->h1, bt * hh);
+    if (drop)
+        for (size_t i = 0; i < bt * hh; i++) n->h1_drop[i] = n->h1_relu[i] * n->h1_mask[i];
+    else
+        memcpy(n->h1_drop, n->h1_relu, bt * hh * sizeof *n->h1_drop);
     bml__nn_linear_forward(out, n->h1_drop, P("head.3.weight"), P("head.3.bias"), (int)bt, n->hh, n->O);
+}
+
+/* one shard's forward or backward (a task of bml__nn_parallel_for) */
+typedef struct {
+    bml__seq_net *n;
+    float *out;
+    const float *dout;
+} shard_args;
+
+static void shard_forward_task(void *arg, int s) {
+    const shard_args *a = arg;
+    bml__seq_net *n = a->n;
+    int r0 = n->shard_row0[s];
+    n->shard_status[s] = shard_prepare(n, s, r0, n->shard_row0[s + 1] - r0, n->T);
+    if (n->shard_status[s] == BML_OK) body_forward(n->shard[s], a->out + (size_t)r0 * n->T * n->O);
+}
+
+bml_status bml__seq_net_forward(bml__seq_net *n, const float *x, const float *mask, int B, int T, int training, float *out) {
+    BML__TRY(ensure(n, B, T));
+    n->B = B, n->T = T, n->training = training;
+    size_t bt = (size_t)B * T, F = (size_t)n->F;
+    for (int b = 0; b < B; b++) {
+        int L = 0;
+        for (int t = 0; t < T; t++) L += mask[(size_t)b * T + t] != 0;
+        n->len[b] = L > 0 ? L : 1; /* padded steps are at the end */
+    }
+    memcpy(n->x, x, bt * F * sizeof *x);
+    if (n->cnn)
+        for (size_t i = 0; i < bt; i++)
+            for (size_t l = 0; l < F; l++) n->rowmask[i * F + l] = mask[i];
+    front_forward(n, training);
+    draw_dropout(n, training);
+    int S = B / BML_SEQ_SHARD_MIN;
+    S = S < 1 ? 1 : S > n->max_shards ? n->max_shards : S;
+    n->n_shards = S;
+    if (S == 1) {
+        body_forward(n, out);
+        return BML_OK;
+    }
+    for (int s = 0; s <= S; s++) n->shard_row0[s] = (int)((long)s * B / S);
+    shard_args a = {n, out, NULL};
+    bml__nn_parallel_for(S, shard_forward_task, &a);
+    for (int s = 0; s < S; s++) BML__TRY(n->shard_status[s]);
     return BML_OK;
 }
 
-void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
+/* grads += d loss / d params of the body, from dout (B*T, O); leaves d lstm_in in d2 */
+static void body_backward(bml__seq_net *n, const float *dout) {
     int B = n->B, T = n->T;
-    size_t bt = (size_t)B * T, F = (size_t)n->F, H = (size_t)n->H, D = (size_t)n->D, hh = (size_t)n->hh;
+    size_t bt = (size_t)B * T, H = (size_t)n->H, D = (size_t)n->D, hh = (size_t)n->hh;
     float *d1 = n->d1, *d2 = n->d2, *d3 = n->d3;
     /* head */
     memset(d1, 0, bt * hh * sizeof *d1);
@@ -344,7 +430,13 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
             bml__nn_dropout_backward(d3, d2, n->drop_mask, bt * D);
         }
     }
+}
+
+/* the front end's backward from d lstm_in in d2 */
+static void front_backward(bml__seq_net *n) {
     if (!n->cnn) return; /* d2 holds d x, not needed */
+    size_t bt = (size_t)n->B * n->T, F = (size_t)n->F;
+    float *d1 = n->d1, *d2 = n->d2, *d3 = n->d3;
     int R = (int)(bt * F), c1 = n->c1, c2 = n->c2;
     /* mean over the positions, BatchNorm2, ReLU, Conv2, BatchNorm1, ReLU, Conv1 */
     memset(d1, 0, (size_t)R * c2 * sizeof *d1);
@@ -364,4 +456,54 @@ void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
                               n->scratch);
 }
 
-void bml__seq_net_attention(const bml__seq_net *n, float *w) { bml__nn_mha_average_heads(w, n->probs, n->B, n->T, n->heads); }
+/* the body's parameters: the tensors after the front end's, one range of the gradient layout */
+static size_t body_offset(const bml__seq_net *n) { return (size_t)(n->g[tensor_index(n, LSTM_NAMES[0][0][0])] - n->grads); }
+
+static void shard_backward_task(void *arg, int s) {
+    const shard_args *a = arg;
+    bml__seq_net *n = a->n, *sh = n->shard[s];
+    size_t off = body_offset(n);
+    memset(sh->grads + off, 0, (n->n_params - off) * sizeof *sh->grads);
+    body_backward(sh, a->dout + (size_t)n->shard_row0[s] * n->T * n->O);
+}
+
+/* grads += the shards' gradients, added shard by shard in order for each value; in fixed parts */
+#define SUM_PARTS 8
+static void shard_sum_task(void *arg, int part) {
+    bml__seq_net *n = arg;
+    size_t off = body_offset(n), len = n->n_params - off;
+    size_t lo = off + len * (size_t)part / SUM_PARTS, hi = off + len * (size_t)(part + 1) / SUM_PARTS;
+    const float *g0 = n->shard[0]->grads;
+    for (size_t k = lo; k < hi; k++) {
+        float acc = g0[k];
+        for (int s = 1; s < n->n_shards; s++) acc += n->shard[s]->grads[k];
+        n->grads[k] += acc;
+    }
+}
+
+void bml__seq_net_backward(bml__seq_net *n, const float *dout) {
+    if (n->n_shards == 1) {
+        body_backward(n, dout);
+    } else {
+        shard_args a = {n, NULL, dout};
+        bml__nn_parallel_for(n->n_shards, shard_backward_task, &a);
+        bml__nn_parallel_for(SUM_PARTS, shard_sum_task, n);
+        if (n->cnn) /* d lstm_in of every shard into d2, for the front end */
+            for (int s = 0; s < n->n_shards; s++) {
+                const bml__seq_net *sh = n->shard[s];
+                memcpy(n->d2 + (size_t)n->shard_row0[s] * n->T * n->in0, sh->d2, (size_t)sh->B * sh->T * sh->in0 * sizeof *n->d2);
+            }
+    }
+    front_backward(n);
+}
+
+void bml__seq_net_attention(const bml__seq_net *n, float *w) {
+    if (n->n_shards == 1) {
+        bml__nn_mha_average_heads(w, n->probs, n->B, n->T, n->heads);
+        return;
+    }
+    for (int s = 0; s < n->n_shards; s++) {
+        const bml__seq_net *sh = n->shard[s];
+        bml__nn_mha_average_heads(w + (size_t)n->shard_row0[s] * n->T * n->T, sh->probs, sh->B, sh->T, sh->heads);
+    }
+}
