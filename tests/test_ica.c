@@ -148,6 +148,47 @@ static void test_curve_features(void) {
     CHECK_ERR(bml__ica_features(&p, q, v, 3, f, NULL, NULL), BML_ERR_EMPTY, "fewer than 2 points between 3 and 4.2 V");
 }
 
+/* Many curves at once, at 1, 2 and 5 threads: each curve's features exactly as alone; a failing curve
+ * (one of several) is named by the lowest index, with its own message, at every thread count. */
+static void test_many_curves(void) {
+    enum { N = 48, P = 700 };
+    bml__ica_params p = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
+    size_t nf = bml__ica_n_features(&p), len[N];
+    double *qd = calloc((size_t)N * P, sizeof *qd), *vd = calloc((size_t)N * P, sizeof *vd);
+    const double *q[N], *v[N];
+    for (int i = 0; i < N; i++) { /* discharges with two plateaus that move from curve to curve */
+        len[i] = P - (size_t)i;
+        for (int k = 0; k < P; k++) {
+            double x = (double)k / (P - 1);
+            vd[(size_t)i * P + k] = 4.2 - 1.1 * x - 0.05 * tanh(30 * (x - 0.35 - 0.002 * i)) - 0.05 * tanh(25 * (x - 0.7 + 0.003 * i));
+            qd[(size_t)i * P + k] = (2.5 + 0.01 * i) * x;
+        }
+        q[i] = qd + (size_t)i * P, v[i] = vd + (size_t)i * P;
+    }
+    double *alone = calloc((size_t)N * nf, sizeof *alone), *many = calloc((size_t)N * nf, sizeof *many);
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(bml__ica_features(&p, q[i], v[i], len[i], alone + (size_t)i * nf, NULL, NULL));
+        CHECK(alone[(size_t)i * nf + nf - 2] >= 2); /* both plateaus seen as peaks */
+    }
+    int threads[] = {1, 2, 5};
+    for (int t = 0; t < 3; t++) {
+        size_t bad = 99;
+        memset(many, 0, (size_t)N * nf * sizeof *many);
+        CHECK_OK(bml__ica_features_many(&p, N, q, v, len, many, threads[t], &bad));
+        CHECK(bad == N);
+        CHECK(!memcmp(alone, many, (size_t)N * nf * sizeof *many)); /* NaN features compare as bits too */
+    }
+    /* curves 30 and 41 lie below the window: 30 is named, with ICA's own message */
+    for (int k = 0; k < P; k++) vd[30 * P + k] = 2.5, vd[41 * P + k] = 2.0;
+    for (int t = 0; t < 3; t++) {
+        size_t bad = 0;
+        CHECK_ERR(bml__ica_features_many(&p, N, q, v, len, many, threads[t], &bad), BML_ERR_EMPTY,
+                  "fewer than 2 points between 3 and 4.2 V");
+        CHECK(bad == 30);
+    }
+    free(qd), free(vd), free(alone), free(many);
+}
+
 /* The public function (batteryml/ica.h) over the same reference curves, its names against the pipeline's
  * columns, its parameter checks. */
 static void test_public_api(void) {
@@ -201,4 +242,4 @@ static void test_public_api(void) {
     CHECK_OK(bml_ica_features(&p, q, v, 600, f, NULL, NULL));
 }
 
-TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features), T(test_public_api))
+TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features), T(test_many_curves), T(test_public_api))

@@ -3,9 +3,11 @@
 #include "pipelines/ica.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batteryml/parallel.h"
 #include "core/internal.h"
 
 /* Least-squares polynomial fit of degree `order` to (t_i, y_i), i < m, evaluated at the points te:
@@ -360,4 +362,58 @@ bml_status bml__ica_features(const bml__ica_params *p, const double *q, const do
 done:
     free(pts), free(grid), free(qr), free(qs), free(vm), free(dq), free(ds), free(peaks);
     return st;
+}
+
+/* ------------------------------------------------------------------ many curves */
+typedef struct {
+    const bml__ica_params *p;
+    const double *const *q, *const *v;
+    const size_t *len;
+    double *f;
+    size_t n, nf, lo, hi; /* this worker's curves [lo, hi) */
+    size_t bad;           /* its first failing curve, or n */
+} ica_chunk;
+
+static void *ica_chunk_run(void *arg) {
+    ica_chunk *c = arg;
+    c->bad = c->n;
+    for (size_t i = c->lo; i < c->hi; i++)
+        if (bml__ica_features(c->p, c->q[i], c->v[i], c->len[i], c->f + i * c->nf, NULL, NULL) != BML_OK) {
+            c->bad = i;
+            break;
+        }
+    return NULL;
+}
+
+bml_status bml__ica_features_many(const bml__ica_params *p, size_t n, const double *const *q, const double *const *v,
+                                  const size_t *len, double *features, int threads, size_t *bad) {
+    enum { MAX_THREADS = 64, MIN_CURVES = 16 }; /* curves per thread, at least */
+    if (threads <= 0) threads = bml__parallel_thread_budget();
+    if (threads <= 0) threads = bml_parallel_cores();
+    if ((size_t)threads > n / MIN_CURVES) threads = (int)(n / MIN_CURVES);
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    ica_chunk chunk[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    size_t nf = bml__ica_n_features(p);
+    for (int t = 0; t < threads; t++) {
+        chunk[t] = (ica_chunk){p, q, v, len, features, n, nf, n * (size_t)t / (size_t)threads, n * (size_t)(t + 1) / (size_t)threads, n};
+        started[t] = t > 0 && pthread_create(&tid[t], NULL, ica_chunk_run, &chunk[t]) == 0;
+    }
+    for (int t = 0; t < threads; t++) /* this thread: the first chunk, and any whose thread did not start */
+        if (!started[t]) ica_chunk_run(&chunk[t]);
+    size_t first = n;
+    for (int t = 0; t < threads; t++) {
+        if (started[t]) pthread_join(tid[t], NULL);
+        if (chunk[t].bad < first) first = chunk[t].bad;
+    }
+    if (bad) *bad = first;
+    if (first == n) return BML_OK;
+    /* the failing curve again on this thread, for its status and message (the error is per thread) */
+    double *tmp = bml__calloc(nf, sizeof *tmp);
+    if (!tmp) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = bml__ica_features(p, q[first], v[first], len[first], tmp, NULL, NULL);
+    free(tmp);
+    return st != BML_OK ? st : bml__fail(BML_ERR_VALUE, "ICA: curve %zu failed on another thread only", first);
 }

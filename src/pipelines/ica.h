@@ -37,5 +37,11 @@ size_t bml__ica_n_features(const bml__ica_params *p);
  * dQ/dV curve (p->resample - 1 points) and its voltages are written when dqdv/vmid are not NULL. */
 bml_status bml__ica_features(const bml__ica_params *p, const double *q, const double *v, size_t n, double *features,
                              double *vmid, double *dqdv);
+/* The features of n curves (q[i], v[i], len[i] points) into features (n, bml__ica_n_features) on up to
+ * `threads` threads (<= 0: the thread budget of batteryml/parallel.h, else every core), each curve in one
+ * piece, as bml__ica_features computes it alone: the same numbers at any thread count. On failure returns
+ * the first failing curve's status and error (the lowest index) and its index in *bad. */
+bml_status bml__ica_features_many(const bml__ica_params *p, size_t n, const double *const *q, const double *const *v,
+                                  const size_t *len, double *features, int threads, size_t *bad);
 
 #endif

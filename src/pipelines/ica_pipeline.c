@@ -143,21 +143,41 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
     for (size_t i = 0; i < ds->n_curves; i++) s->meta[i].cell = stored[i];
     free(stored);
     if (p->cache && bml__mkdir_p(p->cache_dir) != BML_OK) goto fail;
-    size_t hits = 0, misses = 0;
-    for (size_t i = 0; i < ds->n_curves; i++) {
+    /* the cached curves, then the others' features on the thread budget (the same numbers at any count),
+     * then those into the cache */
+    size_t hits = 0, misses = 0, N = ds->n_curves;
+    uint64_t *keys = bml__calloc(N, sizeof *keys);
+    size_t *todo = bml__calloc(N, sizeof *todo), *lens = bml__calloc(N, sizeof *lens);
+    const double **qs = bml__calloc(N, sizeof *qs), **vs = bml__calloc(N, sizeof *vs);
+    double *fx = bml__calloc(N * F, sizeof *fx);
+    if (!keys || !todo || !lens || !qs || !vs || !fx) {
+        free(keys), free(todo), free(lens), free(qs), free(vs), free(fx);
+        goto nomem;
+    }
+    for (size_t i = 0; i < N; i++) {
         const bml__curve *c = &ds->curves[i];
-        uint64_t key = p->cache ? cache_key(p, c) : 0;
-        if (p->cache && cache_get(p->cache_dir, key, s->x + i * F, F)) {
+        keys[i] = p->cache ? cache_key(p, c) : 0;
+        if (p->cache && cache_get(p->cache_dir, keys[i], s->x + i * F, F)) {
             hits++;
         } else {
-            st = bml__ica_features(&ip, c->q, c->v, c->n, s->x + i * F, NULL, NULL);
-            if (st != BML_OK) {
-                bml_samples_free(s);
-                return bml__fail_prefix(st, "%s", c->source);
-            }
-            if (p->cache) cache_put(p->cache_dir, key, s->x + i * F, F);
-            misses++;
+            qs[misses] = c->q, vs[misses] = c->v, lens[misses] = c->n;
+            todo[misses++] = i;
         }
+    }
+    size_t bad = 0;
+    st = bml__ica_features_many(&ip, misses, qs, vs, lens, fx, 0, &bad);
+    for (size_t k = 0; k < misses && st == BML_OK; k++) {
+        memcpy(s->x + todo[k] * F, fx + k * F, F * sizeof *fx);
+        if (p->cache) cache_put(p->cache_dir, keys[todo[k]], fx + k * F, F);
+    }
+    size_t bad_curve = st != BML_OK ? todo[bad] : 0;
+    free(keys), free(todo), free(lens), free(qs), free(vs), free(fx);
+    if (st != BML_OK) {
+        bml_samples_free(s);
+        return bml__fail_prefix(st, "%s", ds->curves[bad_curve].source);
+    }
+    for (size_t i = 0; i < N; i++) {
+        const bml__curve *c = &ds->curves[i];
         bml_sample_meta *m = &s->meta[i];
         m->experiment = c->experiment;
         m->temperature_c = c->temperature_c;
