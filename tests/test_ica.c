@@ -160,7 +160,7 @@ static void test_many_curves(void) {
         len[i] = P - (size_t)i;
         for (int k = 0; k < P; k++) {
             double x = (double)k / (P - 1);
-            vd[(size_t)i * P + k] = 4.2 - 1.1 * x - 0.05 * tanh(30 * (x - 0.35 - 0.002 * i)) - 0.05 * tanh(25 * (x - 0.7 + 0.003 * i));
+            vd[(size_t)i * P + k] = 4.2 - 1.1 * x + 0.035 * tanh(30 * (x - 0.25 - 0.001 * i)) + 0.04 * tanh(25 * (x - 0.8 + 0.001 * i));
             qd[(size_t)i * P + k] = (2.5 + 0.01 * i) * x;
         }
         q[i] = qd + (size_t)i * P, v[i] = vd + (size_t)i * P;
