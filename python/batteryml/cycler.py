@@ -319,8 +319,8 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     rows) into a hidden ``.partial-structure-*`` folder; the files are moved into out at the end, all cells or
     none, as the program does: a new out is made by renaming the hidden folder, into an existing out each
     file is renamed in, replacing a file of its name (should a rename fail, those moved are taken out again
-    and the replaced ones put back). The files are the program's, byte for byte. Ctrl-C stops between two
-    exports and leaves nothing.
+    and the replaced ones put back). The files are the program's, byte for byte. Ctrl-C stops the export
+    being read (the library's cancel flag, looked at every 4096 rows) and leaves nothing.
 
     Parameters
     ----------
@@ -349,7 +349,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
         A file that does not read (file, line and column), two files of one cell name, an unknown key,
         a folder that cannot be written.
     KeyboardInterrupt
-        Ctrl-C, between two exports; nothing is left written.
+        Ctrl-C, also inside one large export; nothing is left written (the hidden folder is removed).
 
     Examples
     --------
@@ -369,6 +369,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     if not exists and not os.path.isdir(parent):
         raise Error("%s: the folder above it does not exist" % target, "BML_ERR_IO")
     flag = ffi.new("int *", 0)
+    o.cancel = flag  # bml_cycler_summary_opts.cancel: the library stops within a few thousand rows
     stop: List[BaseException] = []  # an exception of the log callable: it stops the work and is raised
     result = Structure(target, [], n_comp)
 
@@ -416,7 +417,12 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
                 if flag[0]:
                     return None
                 sub = os.path.join(stage, "%06d" % k)
-                check(lib.bml_cycler_structure(f, fmt, o, os.fsencode(sub), c_on_file, ffi.NULL, ffi.NULL, ffi.NULL))
+                try:
+                    check(lib.bml_cycler_structure(f, fmt, o, os.fsencode(sub), c_on_file, ffi.NULL, ffi.NULL, ffi.NULL))
+                except Error as e:
+                    if e.status == "BML_ERR_CANCELLED" and flag[0]:
+                        return None  # Ctrl-C or a failing callback: raised by the caller
+                    raise
                 for name in sorted(os.listdir(sub)):
                     if name in names:
                         raise Error("%s and %s: two files of one cell name (%s)" % (
