@@ -497,7 +497,7 @@ class _StaticEstimator(_BMLEstimator):
 class GBDTRegressor(_StaticEstimator):
     """Gradient-boosted trees: the library's `lgbm` model (LightGBM's parameters, trained by XGBoost with
     hist and leaf-wise growth; configs/model/lgbm.yaml). One booster per output. NaN features are missing
-    values (no imputation, no scaling). Early stopping needs an eval_set.
+    values (no imputation, no scaling). Early stopping needs an eval_set (without one, every round runs).
 
     Fitted attributes: n_features_in_, feature_names_in_ (DataFrames), n_outputs_, fit_info_ (what fitting
     found), best_iteration_ (per output), feature_importances_ (total gain, normalised to sum 1, averaged over
@@ -505,7 +505,7 @@ class GBDTRegressor(_StaticEstimator):
     _model_name = "lgbm"
 
     def __init__(self, n_estimators=1000, learning_rate=0.05, max_depth=6, num_leaves=31, reg_alpha=0.1,
-                 reg_lambda=0.1, early_stopping_rounds=50, random_state=42, min_child_samples=20, subsample=1.0,
+                 reg_lambda=0.1, early_stopping_rounds=None, random_state=42, min_child_samples=20, subsample=1.0,
                  colsample_bytree=1.0, max_bin=255, n_jobs=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -523,7 +523,9 @@ class GBDTRegressor(_StaticEstimator):
 
     def _warn_without_eval_set(self):
         """early_stopping_rounds needs an eval_set: without one (GridSearchCV's fits, cross_val_score) every round
-        runs. XGBoost raises there; this warns, so that model-selection tools keep working with the default."""
+        runs. XGBoost raises there; this warns when early_stopping_rounds was set (> 0), so that model-selection
+        tools keep working. The default (None: the library's 50 rounds with an eval_set, off without one) does
+        not warn: nothing is wrong."""
         esr = self.early_stopping_rounds
         if esr is not None and not isinstance(esr, bool) and isinstance(esr, numbers.Real) and esr > 0:
             warnings.warn("GBDTRegressor: early_stopping_rounds=%s is not used without eval_set: all n_estimators=%s "
@@ -1484,6 +1486,17 @@ def _registry_params(model_name):
     return {}
 
 
+def _registry_default(model_name, key):
+    for i in range(lib.bml_model_registry_count()):
+        if string(lib.bml_model_registry_name(i)) == model_name:
+            pp = ffi.new("bml_param_info **")
+            n = lib.bml_model_registry_params(i, pp)
+            for k in range(n):
+                if string(pp[0][k].key) == key:
+                    return string(pp[0][k].default_value)
+    return None
+
+
 def _numpydoc(cls, notes=""):
     """cls.__doc__ as numpydoc: its own text, a Parameters section generated from the library's parameter table
     (bml_model_registry_params: type and help; defaults from the signature) where the text has none, Notes and
@@ -1504,6 +1517,12 @@ def _numpydoc(cls, notes=""):
                 kind = _PY_TYPES.get(kind, kind or "object")
             if name == "hidden_dims":
                 kind = "sequence of int"
+            if cls._model_name == "lgbm" and name == "early_stopping_rounds":
+                kind = "int or None"
+                text = ("Stop after this many rounds without a better validation RMSE (eval_set); 0: every round. "
+                        "None: the library's default (%s) with an eval_set, early stopping off without one. "
+                        "Set (> 0) without an eval_set it cannot act: EarlyStoppingWarning"
+                        % _registry_default("lgbm", "early_stopping_rounds"))
             lines.append("%s : %s, default=%r" % (name, kind, p.default))
             lines.append("    " + (text or "").rstrip(".") + ".")
         parts.append("\n".join(lines))
