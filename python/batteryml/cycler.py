@@ -14,16 +14,17 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
+from ._dtypes import INT64_COLUMNS
 from ._lib import Error, check, ffi, lib, run_cancellable, string
 
 __all__ = ["read_cycler", "structure", "Structure", "CYCLER_COLUMNS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: The columns of read_cycler's frame, in order, and their dtypes (float64 for measured quantities, int64 for
-#: indices and line numbers).
+#: The columns of read_cycler's frame, in order, and their dtypes (float64 for measured quantities and the
+#: cycle, int64 for the step index and line numbers: one dtype per column name, batteryml._dtypes).
 CYCLER_COLUMNS: Dict[str, str] = {
-    "test_time_s": "float64", "cycle": "int64", "step": "int64", "current_a": "float64", "voltage_v": "float64",
+    "test_time_s": "float64", "cycle": "float64", "step": "int64", "current_a": "float64", "voltage_v": "float64",
     "charge_ah": "float64", "discharge_ah": "float64", "charge_wh": "float64", "discharge_wh": "float64",
     "temperature_c": "float64", "resistance_ohm": "float64", "unix_time": "float64", "line": "int64",
 }
@@ -243,10 +244,8 @@ class Structure:
                 if "cell" not in df.columns:
                     df.insert(0, "cell", c)
                 for col in df.columns:  # one dtype per column name, whatever a file's values happen to be
-                    if col in ("cycle", "complete", "first_line"):
-                        df[col] = df[col].astype("int64")
-                    elif col not in ("cell", "format", "capacity_check"):
-                        df[col] = df[col].astype("float64")
+                    if col not in INT64_COLUMNS and col not in ("cell", "format", "capacity_check"):
+                        df[col] = df[col].astype("float64")  # an all-empty column too
                 parts.append(df)
             self._cache[suffix] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return self._cache[suffix]

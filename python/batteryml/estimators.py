@@ -276,7 +276,8 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
                 import io
 
                 import pandas as pd
-                self.history_ = pd.read_csv(io.StringIO(text))
+                from ._dtypes import normalize
+                self.history_ = normalize(pd.read_csv(io.StringIO(text)))
 
     # -- save, load, pickle
     def save(self, path: Union[str, "os.PathLike[str]"]) -> str:
