@@ -38,7 +38,8 @@ def _find_build():
     if not os.path.isfile(os.path.join(src, "CMakeLists.txt")) or not os.path.isdir(os.path.join(src, "src")):
         return None  # python/ copied alone: no C sources to find or build
     build = os.path.join(src, "build")
-    if not os.path.isfile(os.path.join(build, "libbatteryml.so.0")) or not os.path.isfile(os.path.join(build, "batteryml")):
+    built = [os.path.join(build, n) for n in ("libbatteryml.so.0", "batteryml")]
+    if not all(os.path.isfile(p) for p in built):
         if shutil.which("cmake") is None:
             _say("no C build in %s and no cmake: the package is built without its own copy of the library" % build)
             return None

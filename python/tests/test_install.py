@@ -7,7 +7,6 @@ was set, and there was no program in the venv.)"""
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -18,7 +17,8 @@ CLEAN = ("BATTERYML_LIBRARY", "BATTERYML_CLI", "BATTERYML_CONFIG_DIR", "LD_LIBRA
 
 def _build_dir():
     """The C build the tests run against (BATTERYML_LIBRARY's folder, else build/ of the source tree)."""
-    for d in (os.path.dirname(os.path.realpath(os.environ.get("BATTERYML_LIBRARY", ""))), os.path.join(SOURCE, "build")):
+    lib = os.environ.get("BATTERYML_LIBRARY", "")
+    for d in (os.path.dirname(os.path.realpath(lib)) if lib else "", os.path.join(SOURCE, "build")):
         if d and os.path.isfile(os.path.join(d, "CMakeCache.txt")) and os.path.isfile(os.path.join(d, "batteryml")):
             return d
     return None
@@ -61,7 +61,8 @@ print("ok", r.dir)
     p = subprocess.run([str(venv / "bin" / "python"), "-c", code, str(venv)], cwd=str(empty), env=env,
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("ok py-runs/"), p.stdout + p.stderr
-    for cmd in ([str(venv / "bin" / "python"), "-m", "batteryml", "--version"], [str(venv / "bin" / "batteryml"), "--version"]):
+    for cmd in ([str(venv / "bin" / "python"), "-m", "batteryml", "--version"],
+                [str(venv / "bin" / "batteryml"), "--version"]):
         p = subprocess.run(cmd, cwd=str(empty), env=env, capture_output=True, text=True)
         assert p.returncode == 0 and p.stdout.startswith("batteryml "), (cmd, p.stdout, p.stderr)
     # the program from the venv runs a study from the empty folder too (its configs and data: the package's)
