@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+# the Python package into .venv, carrying this build (python/setup.py): .venv/bin/python -c 'import batteryml'
+if [ ! -d .venv ]; then /usr/bin/python3 -m venv --system-site-packages .venv; fi
+.venv/bin/pip install --quiet --no-index --no-build-isolation --disable-pip-version-check ./python
 ./build/batteryml run "$@"

@@ -2,6 +2,7 @@
  * instruments' own cumulative columns), the per-cycle summary on a file with known answers, the dataset
  * built from a folder, and every kind of bad input. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -808,6 +809,59 @@ static void test_structure_streams_the_same(void) {
     CHECK(access(tpath("stout2"), F_OK) != 0);
 }
 
+/* 1 when the folder has an entry whose name starts with prefix */
+static int has_entry(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) found = !strncmp(e->d_name, prefix, strlen(prefix));
+    closedir(d);
+    return found;
+}
+
+static void cancel_after_file(const bml_cycler_structure_file *f, void *user) {
+    (void)f;
+    *(int *)user = 1;
+}
+
+/* the cancel flag of bml_cycler_summary_opts: a read stops inside one file (within 4096 rows), structure
+ * between files too, nothing written and no staging folder left */
+static void test_structure_cancel(void) {
+    CHECK(mkdir(tpath("cancel"), 0777) == 0);
+    CHECK(mkdir(tpath("cancel/lab"), 0777) == 0);
+    write_arbin_cell(tpath("cancel/lab/a.csv"), 40, 0.001); /* 5,320 rows */
+    write_arbin_cell(tpath("cancel/lab/b.csv"), 2, 0.01);
+    int flag = 1;
+    bml_cycler_summary_opts o = bml_cycler_summary_defaults();
+    CHECK(o.cancel == NULL);
+    o.cancel = &flag;
+    bml_cycler_summary *y = NULL;
+    CHECK_ERR(bml_cycler_summarize(tpath("cancel/lab/a.csv"), BML_CYCLER_AUTO, &o, &y), BML_ERR_CANCELLED, "a.csv:4097: cancelled");
+    CHECK(y == NULL);
+    /* the flag set during the call (here by the callback after the first file): a new folder is not made */
+    flag = 0;
+    o.cancel = &flag;
+    CHECK_ERR(bml_cycler_structure(tpath("cancel/lab"), BML_CYCLER_AUTO, &o, tpath("cancel/out"), cancel_after_file, &flag,
+                                   NULL, NULL),
+              BML_ERR_CANCELLED, "cancelled before");
+    CHECK(access(tpath("cancel/out"), F_OK) != 0);
+    CHECK(!has_entry(tpath("cancel"), ".partial-structure"));
+    /* an existing folder keeps what it had and gets no staging folder */
+    CHECK(mkdir(tpath("cancel/old"), 0777) == 0);
+    flag = 0;
+    CHECK_ERR(bml_cycler_structure(tpath("cancel/lab"), BML_CYCLER_AUTO, &o, tpath("cancel/old"), cancel_after_file, &flag,
+                                   NULL, NULL),
+              BML_ERR_CANCELLED, "cancelled");
+    CHECK(!has_entry(tpath("cancel/old"), ".partial-structure"));
+    CHECK(!has_entry(tpath("cancel/old"), "a_"));
+    /* the flag clear: the same call writes both cells */
+    flag = 0;
+    size_t n_cells = 0;
+    CHECK_OK(bml_cycler_structure(tpath("cancel/lab"), BML_CYCLER_AUTO, &o, tpath("cancel/out"), NULL, NULL, &n_cells, NULL));
+    CHECK_INT(n_cells, 2);
+}
+
 /* found by fuzz/fuzz_cycler.c: each cycle's n_points is the count of its rows (it was never set: always 0) */
 static void test_summary_point_counts(void) {
     write_arbin_cell(tpath("counts.csv"), 3, 0.05);
@@ -1406,7 +1460,7 @@ int main(void) {
                                       T(test_novonix_against_instrument_summary), T(test_summary_known_answers),
                                       T(test_biologic_decimal_comma),     T(test_dataset_and_study), T(test_slow_cycle_curves_for_ica),
                                       T(test_bad_input), T(test_truncated_everywhere), T(test_huge_values),
-                                      T(test_structure_streams_the_same), T(test_cell_id_not_a_folder_name),
+                                      T(test_structure_streams_the_same), T(test_structure_cancel), T(test_cell_id_not_a_folder_name),
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),

@@ -102,8 +102,12 @@ typedef struct {
     double ir_min_step_a;  /* smallest |dI| that counts as a current step */
     double raw_max_c_rate; /* keep the measured discharge points of the cycles whose mean |current| is at most
                               this C-rate (of the nominal capacity, else of the first discharge); 0: none */
+    /* NULL: none. When *cancel becomes non-zero (from any thread or a signal handler: a plain int store), the
+     * read stops within a few thousand rows and the call returns BML_ERR_CANCELLED, nothing written
+     * (bml_cycler_structure removes its staging folder). Borrowed: it must outlive the call. */
+    const int *cancel;
 } bml_cycler_summary_opts;
-/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag. */
 BML_API bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 
 typedef struct {

@@ -5,12 +5,14 @@ include/batteryml/*.h by tools/gen_cdef.py, which also writes _ffi.py: the same 
 `check(status)` turns a failing bml_status into `Error` carrying the library's own message (bml_last_error(),
 read on the calling thread right after the call).
 
-The library is looked up in this order: $BATTERYML_LIBRARY (a path), the system's loader
+The library is looked up in this order: $BATTERYML_LIBRARY (a path), the package's own copy (batteryml/_prefix/,
+put there by `pip install ./python` from a source tree with a C build: setup.py), the system's loader
 (libbatteryml.so.0 installed under a prefix the loader searches, or on LD_LIBRARY_PATH), <sys.prefix>/lib, and
 the build folder of the source tree this package sits in (build/ beside python/).
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import threading
@@ -62,11 +64,21 @@ def _candidates() -> Iterator[str]:
     if env:
         yield env
         return
+    yield from carried_library()
     yield "libbatteryml.so.0"
     for libdir in ("lib", "lib64", "lib/x86_64-linux-gnu"):
         yield os.path.join(sys.prefix, libdir, "libbatteryml.so.0")
     here = os.path.dirname(os.path.abspath(__file__))
     yield os.path.join(here, "..", "..", "build", "libbatteryml.so.0")
+
+
+PREFIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prefix")
+
+
+def carried_library() -> Iterator[str]:
+    """The package's own copy of libbatteryml.so.0 (<libdir> as the C build installs it), if it carries one."""
+    for pattern in ("lib*/libbatteryml.so.0", "lib*/*/libbatteryml.so.0"):
+        yield from sorted(glob.glob(os.path.join(PREFIX, pattern)))
 
 
 def _open() -> Tuple[Any, str]:
@@ -79,7 +91,8 @@ def _open() -> Tuple[Any, str]:
             continue
         return handle, path
     raise ImportError("batteryml: cannot load libbatteryml.so.0; tried: " + "; ".join(tried) +
-                      ". Install the C library (cmake --install) or set BATTERYML_LIBRARY to its path.")
+                      ". Install the package from a source tree with a C build (pip install ./python), install the C "
+                      "library (cmake --install), or set BATTERYML_LIBRARY to its path.")
 
 
 lib, library_path = _open()

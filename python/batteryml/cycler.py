@@ -14,16 +14,17 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
+from ._dtypes import INT64_COLUMNS
 from ._lib import Error, check, ffi, lib, run_cancellable, string
 
 __all__ = ["read_cycler", "structure", "Structure", "CYCLER_COLUMNS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: The columns of read_cycler's frame, in order, and their dtypes (float64 for measured quantities, int64 for
-#: indices and line numbers).
+#: The columns of read_cycler's frame, in order, and their dtypes (float64 for measured quantities and the
+#: cycle, int64 for the step index and line numbers: one dtype per column name, batteryml._dtypes).
 CYCLER_COLUMNS: Dict[str, str] = {
-    "test_time_s": "float64", "cycle": "int64", "step": "int64", "current_a": "float64", "voltage_v": "float64",
+    "test_time_s": "float64", "cycle": "float64", "step": "int64", "current_a": "float64", "voltage_v": "float64",
     "charge_ah": "float64", "discharge_ah": "float64", "charge_wh": "float64", "discharge_wh": "float64",
     "temperature_c": "float64", "resistance_ohm": "float64", "unix_time": "float64", "line": "int64",
 }
@@ -243,10 +244,8 @@ class Structure:
                 if "cell" not in df.columns:
                     df.insert(0, "cell", c)
                 for col in df.columns:  # one dtype per column name, whatever a file's values happen to be
-                    if col in ("cycle", "complete", "first_line"):
-                        df[col] = df[col].astype("int64")
-                    elif col not in ("cell", "format", "capacity_check"):
-                        df[col] = df[col].astype("float64")
+                    if col not in INT64_COLUMNS and col not in ("cell", "format", "capacity_check"):
+                        df[col] = df[col].astype("float64")  # an all-empty column too
                 parts.append(df)
             self._cache[suffix] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         return self._cache[suffix]
@@ -319,8 +318,8 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     rows) into a hidden ``.partial-structure-*`` folder; the files are moved into out at the end, all cells or
     none, as the program does: a new out is made by renaming the hidden folder, into an existing out each
     file is renamed in, replacing a file of its name (should a rename fail, those moved are taken out again
-    and the replaced ones put back). The files are the program's, byte for byte. Ctrl-C stops between two
-    exports and leaves nothing.
+    and the replaced ones put back). The files are the program's, byte for byte. Ctrl-C stops the export
+    being read (the library's cancel flag, looked at every 4096 rows) and leaves nothing.
 
     Parameters
     ----------
@@ -349,7 +348,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
         A file that does not read (file, line and column), two files of one cell name, an unknown key,
         a folder that cannot be written.
     KeyboardInterrupt
-        Ctrl-C, between two exports; nothing is left written.
+        Ctrl-C, also inside one large export; nothing is left written (the hidden folder is removed).
 
     Examples
     --------
@@ -369,6 +368,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     if not exists and not os.path.isdir(parent):
         raise Error("%s: the folder above it does not exist" % target, "BML_ERR_IO")
     flag = ffi.new("int *", 0)
+    o.cancel = flag  # bml_cycler_summary_opts.cancel: the library stops within a few thousand rows
     stop: List[BaseException] = []  # an exception of the log callable: it stops the work and is raised
     result = Structure(target, [], n_comp)
 
@@ -416,7 +416,12 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
                 if flag[0]:
                     return None
                 sub = os.path.join(stage, "%06d" % k)
-                check(lib.bml_cycler_structure(f, fmt, o, os.fsencode(sub), c_on_file, ffi.NULL, ffi.NULL, ffi.NULL))
+                try:
+                    check(lib.bml_cycler_structure(f, fmt, o, os.fsencode(sub), c_on_file, ffi.NULL, ffi.NULL, ffi.NULL))
+                except Error as e:
+                    if e.status == "BML_ERR_CANCELLED" and flag[0]:
+                        return None  # Ctrl-C or a failing callback: raised by the caller
+                    raise
                 for name in sorted(os.listdir(sub)):
                     if name in names:
                         raise Error("%s and %s: two files of one cell name (%s)" % (

@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from ._dtypes import normalize
 from ._lib import Error, check, ffi, lib, string
 from .run import _Config, _base_dir, _cstr, _resolve_data_path
 
@@ -99,7 +100,7 @@ def load_oxford(path: Union[str, "os.PathLike[str]"], experiments: Union[None, i
     data = pd.DataFrame(values, columns=names)
     df = pd.concat([df, data], axis=1)
     df.attrs["note"] = string(lib.bml_dataset_note(ds)) or ""
-    return df
+    return normalize(df)
 
 
 def _samples_frame(s):
@@ -125,7 +126,7 @@ def _samples_frame(s):
     df = pd.concat([df, x, y], axis=1)
     df.attrs["features"] = fnames
     df.attrs["targets"] = tnames
-    return df
+    return normalize(df)
 
 
 def features(overrides: Any = (), config_dir: Optional[Union[str, "os.PathLike[str]"]] = None, *,

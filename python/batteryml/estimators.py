@@ -103,8 +103,44 @@ class _Model:
         check(lib.bml_model_save(self.ptr, os.fsencode(path)))
 
 
-def _fit_with_callback(model, train, val, seed, on_epoch):
-    """bml_model_fit, calling on_epoch(epoch, epochs, train_loss, val_loss or None) after every epoch.
+class _Verbose:
+    """An estimator's verbose=: a line when the fit starts and one when it ends (its time and what fitting
+    found), and the neural models' epochs in between as batteryml.run shows them (its _Reporter): one updating
+    line in a notebook or on a terminal, else (or with verbose >= 2) a line per epoch on stdout."""
+
+    def __init__(self, est, n, n_features, n_outputs, val):
+        from .run import _in_notebook, _isatty, _Reporter
+        import sys
+        import time
+        self.name = type(est).__name__
+        self.clock = time.monotonic
+        lines = int(est.verbose) >= 2 or not (_in_notebook() or _isatty(sys.stderr))
+        self.reporter = _Reporter(verbose=lines)
+        self.t0 = self.clock()
+        print("[%s] fitting %d samples, %d features, %d output(s)%s" % (
+            self.name, n, n_features, n_outputs, ", %d validation samples" % val if val else ""), flush=True)
+
+    def epoch(self, epoch, epochs, train_loss, val_loss):
+        self.reporter._on_epoch(None, epoch, epochs, train_loss, val_loss)
+
+    def done(self, info):
+        self.reporter._clear()
+        found = []
+        for k, v in (info or {}).items():
+            if isinstance(v, dict):  # per target (GBDT)
+                parts = ["%d trees" % v["n_trees"]] if "n_trees" in v else []
+                if "best_val_rmse" in v:
+                    parts.append("best iteration %d, validation RMSE %.6g" % (v["best_iteration"], v["best_val_rmse"]))
+                found.append("%s: %s" % (k, ", ".join(parts) or json.dumps(v)))
+            elif k in ("epochs_run", "best_epoch", "n_iter", "iterations"):
+                found.append("%s %s" % (k.replace("_", " "), v))
+        print("[%s] fitted in %.3f s%s" % (self.name, self.clock() - self.t0, ": " + "; ".join(found) if found else ""),
+              flush=True)
+
+
+def _fit_with_callback(model, train, val, seed, on_epoch, verbose=None):
+    """bml_model_fit, calling on_epoch(epoch, epochs, train_loss, val_loss or None) after every epoch (and
+    verbose.epoch, a _Verbose, when given).
 
     The fit runs in a helper thread (the library releases the GIL) while this thread waits for it, so that
     Ctrl-C (KeyboardInterrupt) arrives here at once: it sets the model's cancel flag, the library stops at
@@ -113,12 +149,16 @@ def _fit_with_callback(model, train, val, seed, on_epoch):
     flag = ffi.new("int *", 0)
     raised = []
     cb = None
-    if on_epoch is not None:
+    if on_epoch is not None or verbose is not None:
         def call(user, epoch, epochs, train_loss, val_loss):
             if raised:
                 return
             try:
-                on_epoch(int(epoch), int(epochs), float(train_loss), None if val_loss != val_loss else float(val_loss))
+                if verbose is not None:
+                    verbose.epoch(int(epoch), int(epochs), float(train_loss), float(val_loss))
+                if on_epoch is not None:
+                    on_epoch(int(epoch), int(epochs), float(train_loss),
+                             None if val_loss != val_loss else float(val_loss))
             except BaseException as e:  # noqa: B902 - cancels the fit; raised to the caller below
                 raised.append(e)
                 flag[0] = 1
@@ -276,7 +316,8 @@ class _BMLEstimator(RegressorMixin, BaseEstimator):
                 import io
 
                 import pandas as pd
-                self.history_ = pd.read_csv(io.StringIO(text))
+                from ._dtypes import normalize
+                self.history_ = normalize(pd.read_csv(io.StringIO(text)))
 
     # -- save, load, pickle
     def save(self, path: Union[str, "os.PathLike[str]"]) -> str:
@@ -443,9 +484,13 @@ class _StaticEstimator(_BMLEstimator):
                                  % (yv.shape, Xv.shape[0], y2.shape[1], Xv.shape[0], y2.shape[1]))
             keep.append(CSamples(self._apply_preprocess(Xv), yv, fnames, tnames))
             va = keep[-1].ptr
-        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch)
+        vb = _Verbose(self, X.shape[0], X.shape[1], y2.shape[1], 0 if eval_set is None else Xv.shape[0]) \
+            if getattr(self, "verbose", 0) else None
+        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch, vb)
         self._y_ndim = y_ndim
         self._finish_fit(model)
+        if vb is not None:
+            vb.done(self.fit_info_)
         return self
 
     def _warn_without_eval_set(self):
@@ -497,7 +542,7 @@ class _StaticEstimator(_BMLEstimator):
 class GBDTRegressor(_StaticEstimator):
     """Gradient-boosted trees: the library's `lgbm` model (LightGBM's parameters, trained by XGBoost with
     hist and leaf-wise growth; configs/model/lgbm.yaml). One booster per output. NaN features are missing
-    values (no imputation, no scaling). Early stopping needs an eval_set.
+    values (no imputation, no scaling). Early stopping needs an eval_set (without one, every round runs).
 
     Fitted attributes: n_features_in_, feature_names_in_ (DataFrames), n_outputs_, fit_info_ (what fitting
     found), best_iteration_ (per output), feature_importances_ (total gain, normalised to sum 1, averaged over
@@ -505,8 +550,8 @@ class GBDTRegressor(_StaticEstimator):
     _model_name = "lgbm"
 
     def __init__(self, n_estimators=1000, learning_rate=0.05, max_depth=6, num_leaves=31, reg_alpha=0.1,
-                 reg_lambda=0.1, early_stopping_rounds=50, random_state=42, min_child_samples=20, subsample=1.0,
-                 colsample_bytree=1.0, max_bin=255, n_jobs=0):
+                 reg_lambda=0.1, early_stopping_rounds=None, random_state=42, min_child_samples=20, subsample=1.0,
+                 colsample_bytree=1.0, max_bin=255, n_jobs=0, verbose=0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -520,10 +565,13 @@ class GBDTRegressor(_StaticEstimator):
         self.colsample_bytree = colsample_bytree
         self.max_bin = max_bin
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def _warn_without_eval_set(self):
         """early_stopping_rounds needs an eval_set: without one (GridSearchCV's fits, cross_val_score) every round
-        runs. XGBoost raises there; this warns, so that model-selection tools keep working with the default."""
+        runs. XGBoost raises there; this warns when early_stopping_rounds was set (> 0), so that model-selection
+        tools keep working. The default (None: the library's 50 rounds with an eval_set, off without one) does
+        not warn: nothing is wrong."""
         esr = self.early_stopping_rounds
         if esr is not None and not isinstance(esr, bool) and isinstance(esr, numbers.Real) and esr > 0:
             warnings.warn("GBDTRegressor: early_stopping_rounds=%s is not used without eval_set: all n_estimators=%s "
@@ -610,7 +658,7 @@ class MLPRegressor(_StaticEstimator):
                  learning_rate=0.001, weight_decay=0.01, patience=20, grad_clip=1.0, scheduler="cosine_warm_restarts",
                  scheduler_t0=50, scheduler_t_mult=2, loss="mse", loss_delta=1.0, loss_epsilon=1e-8,
                  loss_monotonicity_weight=0.1, loss_smoothness_weight=0.01, scale_targets=True, seed=-1,
-                 random_state=42):
+                 random_state=42, verbose=0):
         self.hidden_dims = hidden_dims
         self.activation = activation
         self.dropout = dropout
@@ -631,6 +679,7 @@ class MLPRegressor(_StaticEstimator):
         self.scale_targets = scale_targets
         self.seed = seed
         self.random_state = random_state
+        self.verbose = verbose
 
 
 class _LinearEstimator(_StaticEstimator):
@@ -1196,9 +1245,13 @@ class _SequenceEstimator(_BMLEstimator):
             keep.append(self._samples(dv, self._inputs(dv), fnames, tnames))
             va = keep[-1].ptr
         self.n_outputs_ = O
-        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch)
+        vb = _Verbose(self, d["x"].shape[0], F, O, 0 if dv is None else dv["x"].shape[0]) \
+            if getattr(self, "verbose", 0) else None
+        _fit_with_callback(model, keep[0].ptr, va, self._fit_seed(), on_epoch, vb)
         self._y_ndim = d["y_ndim"]
         self._finish_fit(model)
+        if vb is not None:
+            vb.done(self.fit_info_)
         return self
 
     def _call(self, fn, X, t, lengths, width):
@@ -1315,7 +1368,7 @@ class LSTMAttentionRegressor(_SequenceEstimator):
     def __init__(self, hidden_dim=64, num_heads=4, dropout=0.1, epochs=200, batch_size=32, learning_rate=0.001,
                  weight_decay=0.01, patience=20, grad_clip=1.0, scheduler="cosine_warm_restarts", scheduler_t0=50,
                  scheduler_t_mult=2, loss="mse", loss_delta=1.0, loss_epsilon=1e-8, loss_monotonicity_weight=0.1,
-                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42):
+                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42, verbose=0):
         self.hidden_dim = hidden_dim
         self.num_heads = num_heads
         self.dropout = dropout
@@ -1336,6 +1389,7 @@ class LSTMAttentionRegressor(_SequenceEstimator):
         self.scale_targets = scale_targets
         self.seed = seed
         self.random_state = random_state
+        self.verbose = verbose
 
 
 class CNNLSTMRegressor(LSTMAttentionRegressor):
@@ -1380,7 +1434,7 @@ class NeuralODERegressor(_LatentODEEstimator):
                  max_steps=10000, epochs=200, batch_size=32, learning_rate=0.001, weight_decay=0.01, patience=20,
                  grad_clip=1.0, scheduler="cosine_warm_restarts", scheduler_t0=50, scheduler_t_mult=2, loss="mse",
                  loss_delta=1.0, loss_epsilon=1e-8, loss_monotonicity_weight=0.1, loss_smoothness_weight=0.01,
-                 scale_targets=True, seed=-1, random_state=42, time_feature=None):
+                 scale_targets=True, seed=-1, random_state=42, time_feature=None, verbose=0):
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
         self.solver = solver
@@ -1406,6 +1460,7 @@ class NeuralODERegressor(_LatentODEEstimator):
         self.seed = seed
         self.random_state = random_state
         self.time_feature = time_feature
+        self.verbose = verbose
 
 
 class ACLARegressor(_LatentODEEstimator):
@@ -1420,7 +1475,8 @@ class ACLARegressor(_LatentODEEstimator):
                  use_adjoint=False, max_steps=10000, epochs=200, batch_size=32, learning_rate=0.001,
                  weight_decay=0.01, patience=20, grad_clip=1.0, scheduler="cosine_warm_restarts", scheduler_t0=50,
                  scheduler_t_mult=2, loss="mse", loss_delta=1.0, loss_epsilon=1e-8, loss_monotonicity_weight=0.1,
-                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42, time_feature=None):
+                 loss_smoothness_weight=0.01, scale_targets=True, seed=-1, random_state=42, time_feature=None,
+                 verbose=0):
         self.attn_dim = attn_dim
         self.num_heads = num_heads
         self.dropout = dropout
@@ -1453,11 +1509,17 @@ class ACLARegressor(_LatentODEEstimator):
         self.seed = seed
         self.random_state = random_state
         self.time_feature = time_feature
+        self.verbose = verbose
 
 # --------------------------------------------------------------------------------------------- help
 
 _PY_TYPES = {"int": "int", "double": "float", "bool": "bool", "string": "str", "list": "sequence of float"}
 _PY_ONLY = {
+    "verbose": ("int or bool", "Python only: 0 (False) prints nothing; 1 (True) prints a line when the fit starts "
+                "and one when it ends (its time; trees and best iteration, or epochs run), and the neural models' "
+                "epochs in between as batteryml.run shows them: one updating line in a notebook or on a terminal, "
+                "else a line per epoch on stdout; 2 a line per epoch always. GBDT's boosting rounds are not "
+                "reported one by one."),
     "random_state": ("int, RandomState or None", "The study's seed (``seed=`` of the configuration): it seeds the "
                      "network where its own seed is -1, as `batteryml run` does; None: 42."),
     "time_feature": ("int, str or None", "Python only, not saved with the model: the index or name of the feature "
@@ -1484,6 +1546,17 @@ def _registry_params(model_name):
     return {}
 
 
+def _registry_default(model_name, key):
+    for i in range(lib.bml_model_registry_count()):
+        if string(lib.bml_model_registry_name(i)) == model_name:
+            pp = ffi.new("bml_param_info **")
+            n = lib.bml_model_registry_params(i, pp)
+            for k in range(n):
+                if string(pp[0][k].key) == key:
+                    return string(pp[0][k].default_value)
+    return None
+
+
 def _numpydoc(cls, notes=""):
     """cls.__doc__ as numpydoc: its own text, a Parameters section generated from the library's parameter table
     (bml_model_registry_params: type and help; defaults from the signature) where the text has none, Notes and
@@ -1504,6 +1577,12 @@ def _numpydoc(cls, notes=""):
                 kind = _PY_TYPES.get(kind, kind or "object")
             if name == "hidden_dims":
                 kind = "sequence of int"
+            if cls._model_name == "lgbm" and name == "early_stopping_rounds":
+                kind = "int or None"
+                text = ("Stop after this many rounds without a better validation RMSE (eval_set); 0: every round. "
+                        "None: the library's default (%s) with an eval_set, early stopping off without one. "
+                        "Set (> 0) without an eval_set it cannot act: EarlyStoppingWarning"
+                        % _registry_default("lgbm", "early_stopping_rounds"))
             lines.append("%s : %s, default=%r" % (name, kind, p.default))
             lines.append("    " + (text or "").rstrip(".") + ".")
         parts.append("\n".join(lines))

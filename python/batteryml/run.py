@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from ._dtypes import normalize
 from ._lib import Error, call_cancellable, check, ffi, lib, library_path, string, take_string
 
 __all__ = ["run", "load_run", "Run", "config_dir"]
@@ -406,20 +407,11 @@ def _read_csv(path, **kw):
     import pandas as pd
     # cell ids and fold names stay text ("1" is a cell, not a number); numbers are read exactly
     try:
-        return pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
-                           float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
+        df = pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
+                         float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
     except (ValueError, OSError, UnicodeDecodeError) as e:  # a damaged file of a saved run
         raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
-
-
-def _as_read(a):
-    """A column as pandas infers it from the CSV text: int64 when every value is written as an integer (finite,
-    integral and below 10^15, where the writer's shortest round-trip form "%.15g" has no exponent), else
-    float64. The values themselves are the file's: the writer prints each double so that it reads back exactly."""
-    import numpy as np
-    if len(a) and np.isfinite(a).all() and (np.trunc(a) == a).all() and (np.abs(a) < 1e15).all():
-        return a.astype(np.int64)
-    return a
+    return normalize(df)  # one dtype per column name (_dtypes.py), whatever the values
 
 
 _META = None
@@ -454,17 +446,17 @@ def _prediction_frame(rows, pred):
     distinct[:] = [c if c != "" else np.nan for c in names]  # an empty field is NaN to pandas
     cells = distinct[inverse]
     cols = {"experiment": meta["experiment"].astype(np.int64), "cell": cells}
-    cols["temperature_c"] = _as_read(np.array(meta["temperature_c"]))
+    cols["temperature_c"] = np.array(meta["temperature_c"])
     cols["set_index"] = meta["set_index"].astype(np.int64)
     for f in ("cycle", "days", "throughput_ah"):
-        cols[f] = _as_read(np.array(meta[f]))
+        cols[f] = np.array(meta[f])
     y = np.frombuffer(ffi.buffer(rows.y, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     p = np.frombuffer(ffi.buffer(pred, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     for k in range(O):
         t = string(rows.target_names[k])
-        cols["true_" + t] = _as_read(np.array(y[:, k]))
-        cols["pred_" + t] = _as_read(np.array(p[:, k]))
-    return pd.DataFrame(cols)
+        cols["true_" + t] = np.array(y[:, k])
+        cols["pred_" + t] = np.array(p[:, k])
+    return normalize(pd.DataFrame(cols))
 
 
 class Run:
@@ -722,7 +714,7 @@ class Run:
                 add("fold", str(fold.get("name", "")), fold.get("metrics"))
         df = pd.DataFrame(rows, columns=["scope", "group", "target", "metric", "value"])
         df["value"] = df["value"].astype("float64")
-        return df
+        return normalize(df)
 
     def _repr_html_(self) -> str:
         """The study, its headline metrics and its figures (small, inline), for Jupyter."""

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from ._dtypes import normalize
 from ._lib import Error, check, ffi, lib, run_cancellable, string, take_string
 from .run import Run, _Config, _base_dir, _cstr, _override_list, _read_csv, _Reporter, _opts
 
@@ -647,7 +648,7 @@ def lr_find(overrides: Overrides = (), config_dir: Optional[PathLike] = None, *,
             lib.bml_lr_find_result_free(res[0])
     del keep
     import pandas as pd
-    curve = pd.read_csv(io.StringIO(text), float_precision="round_trip")
+    curve = normalize(pd.read_csv(io.StringIO(text), float_precision="round_trip"))
     f = LRFind(suggestion, curve, d)
     f.log = reporter.lines
     return f
@@ -729,4 +730,4 @@ def compare(runs: Union[PathLike, Run, Sweep, Sequence[Union[PathLike, Run]]], m
     for c in list(_COMPARE_METRICS) + ["fold_rmse_mean", "fold_rmse_std"]:
         df[c] = df[c].astype("float64")
     df.attrs["text"] = text
-    return df
+    return normalize(df)

@@ -701,3 +701,56 @@ def test_ctrl_c_stops_a_fit(kind, tmp_path):
     latency = float(words[2]) - sent
     assert latency < 5.0, latency  # generous: the library checks between mini-batches and rounds
     print("%s: KeyboardInterrupt %.3f s after SIGINT" % (kind, latency))
+
+
+# ---- verbose ------------------------------------------------------------------------------------------------
+
+def test_verbose_prints_progress(capsys):
+    """issue 23: estimators printed nothing while they fit. verbose=1 prints a start line, the neural models'
+    epochs (a line each where there is no notebook or terminal: here pytest's captured stderr) and an end line
+    with what fitting found; the default prints nothing."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0]
+    MLPRegressor(epochs=3).fit(X, y)
+    GBDTRegressor(n_estimators=5).fit(X, y)
+    assert capsys.readouterr().out == ""
+    MLPRegressor(epochs=3, verbose=1).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[MLPRegressor] fitting 60 samples, 3 features, 1 output(s)", out
+    assert [ln.split("  ")[3] for ln in out[1:4]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"], out
+    assert out[4].startswith("[MLPRegressor] fitted in ") and "epochs run 3" in out[4] and len(out) == 5, out
+    GBDTRegressor(n_estimators=5, learning_rate=0.3, verbose=True).fit(X[:40], y[:40], eval_set=[(X[40:], y[40:])])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[GBDTRegressor] fitting 40 samples, 3 features, 1 output(s), 20 validation samples", out
+    assert out[1].startswith("[GBDTRegressor] fitted in ") and "5 trees, best iteration" in out[1], out
+    assert len(out) == 2
+    assert "verbose : int or bool, default=0" in GBDTRegressor.__doc__
+
+
+def test_verbose_in_a_notebook_is_one_updating_line(monkeypatch, capsys):
+    """In a notebook the epochs are one updating output (as batteryml.run shows them), not a line each."""
+    import sys
+    import types
+    run_module = sys.modules["batteryml.run"]  # the module (batteryml.run is the function)
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown[-1].append(str(obj))
+
+    def display(obj, display_id=False):
+        assert display_id
+        shown.append([str(obj)])
+        return Handle()
+    fake = types.ModuleType("IPython.display")
+    fake.display = display
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setitem(sys.modules, "IPython", types.ModuleType("IPython"))
+    monkeypatch.setattr(run_module, "_in_notebook", lambda: True)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(50, 2))
+    MLPRegressor(epochs=4, verbose=1).fit(X, X[:, 1])
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("[MLPRegressor] fitting") and out[1].startswith("[MLPRegressor] fitted")
+    assert len(shown) == 1 and len(shown[0]) == 4 and shown[0][-1].split("  ")[3] == "epoch 4/4", shown

@@ -131,12 +131,15 @@ def test_predict_equals_cli(pair, cli, source_dir, tmp_path):
 
 
 def _csv_frame(path):
-    return pd.read_csv(path, dtype={"cell": str}, float_precision="round_trip", keep_default_na=False, na_values=[""])
+    """the program's file as pandas reads it, the numeric columns in the package's dtypes (batteryml._dtypes)"""
+    from batteryml._dtypes import normalize
+    return normalize(pd.read_csv(path, dtype={"cell": str}, float_precision="round_trip", keep_default_na=False,
+                                 na_values=[""]))
 
 
 def _assert_frame_is_csv(df, path):
-    """df is pandas.read_csv(path, float_precision="round_trip") exactly: columns, dtypes, every value to the
-    bit (NaN where the file has an empty field)."""
+    """df is pandas.read_csv(path, float_precision="round_trip") exactly, in the package's dtypes: columns,
+    dtypes, every value to the bit (NaN where the file has an empty field)."""
     ref = _csv_frame(path)
     assert list(df.columns) == list(ref.columns)
     assert df.dtypes.to_dict() == ref.dtypes.to_dict()
@@ -434,9 +437,32 @@ def test_import_is_light_and_complete():
     assert p.returncode == 0, p.stderr
 
 
-def test_columns_as_read():
-    """pandas' dtype of a predictions column: int64 only when every value is written as an integer."""
-    from batteryml.run import _as_read
-    assert _as_read(np.array([1.0, -0.0, 25.0])).dtype == np.int64
-    for a in ([1.0, 0.5], [1.0, np.nan], [1e15], [np.inf]):
-        assert _as_read(np.array(a)).dtype == np.float64
+def test_one_dtype_per_column_name(configs, source_dir, tmp_path):
+    """issue 23: one dtype per column name across the frames the package returns (batteryml._dtypes: int64 for
+    the library's integer indices and counts, float64 for every other number). Before, a column's dtype
+    followed its values: temperature_c, cycle and days were int64 in the predictions and shap frames of a run
+    whose values happen to be integral, float64 in the feature table; cycle int64 in the cycler frames."""
+    from batteryml._dtypes import INT64_COLUMNS
+    r = batteryml.run(["figures=false", "output_dir=" + str(tmp_path / "runs")], config_dir=configs, log=False,
+                      quiet=True)
+    data = os.path.join(source_dir, "data", "oxford-lgm50t")
+    cyc = os.path.join(source_dir, "tests", "data", "cyclers")
+    st = batteryml.structure(cyc, out=str(tmp_path / "st"), log=False)
+    frames = {"predictions": r.predictions, "shap": r.shap, "importance": r.importance, "predict": r.predict(data),
+              "metrics_frame": r.metrics_frame(), "compare": batteryml.compare([r]),
+              "features": batteryml.features(["figures=false"], config_dir=configs),
+              "load_oxford": batteryml.load_oxford(data), "structure.cycles": st.cycles, "structure.curves": st.curves,
+              "read_cycler": batteryml.read_cycler(os.path.join(cyc, "test_Nova_Form-CH01-01_short.csv"))}
+    seen = {}
+    for what, df in frames.items():
+        for c in df.columns:
+            seen.setdefault(c, set()).add((str(df[c].dtype), what))
+    mixed = {c: sorted(v) for c, v in seen.items() if len({d for d, _ in v}) > 1}
+    assert not mixed, mixed
+    for c, v in seen.items():
+        d = next(iter(v))[0]
+        if d != "object":
+            assert d == ("int64" if c in INT64_COLUMNS else "float64"), (c, sorted(v))
+    for c in ("cycle", "days", "temperature_c", "true_soh", "pred_soh"):
+        assert {d for d, _ in seen[c]} == {"float64"}, c
+    assert {d for d, _ in seen["experiment"]} == {"int64"}

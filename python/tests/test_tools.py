@@ -294,7 +294,8 @@ def test_structure_equals_cli(cli, source_dir, tmp_path):
     assert len(lines) == 6 and lines[-1].startswith("5 cell(s) written")
     assert s.n_companions == 4 and len(s.files) == 5
     c = s.cycles
-    assert set(c["cell"]) == set(s.cells) and c["cycle"].dtype == np.int64 and c["start_unix"].dtype == np.float64
+    assert set(c["cell"]) == set(s.cells) and c["cycle"].dtype == np.float64 and c["complete"].dtype == np.int64
+    assert c["start_unix"].dtype == np.float64
     assert s.curves["cell"].nunique() == 5
     # into an existing folder: the same names replaced, other files kept
     (tmp_path / "py" / "mine.txt").write_text("keep")
@@ -396,6 +397,56 @@ def test_ctrl_c_stops_cycler_reading(tmp_path, what):
     assert latency < 5.0, latency
     assert sorted(os.listdir(tmp_path)) == ["lab"], os.listdir(tmp_path)
     print("%s: KeyboardInterrupt %.3f s after SIGINT" % (what, latency))
+
+
+_STRUCTURE_ONE_CHILD = r"""
+import sys, time
+import batteryml
+try:
+    batteryml.structure(sys.argv[1], out=sys.argv[2])  # log: a line per export done
+except KeyboardInterrupt:
+    print("interrupted %.3f" % time.monotonic(), flush=True)
+    sys.exit(0)
+print("finished", flush=True)
+sys.exit(3)
+"""
+
+
+def test_ctrl_c_stops_structure_inside_one_export(tmp_path):
+    """A real SIGINT while structure() reads one large export (one library call): the library's cancel flag
+    (bml_cycler_summary_opts.cancel) stops it inside the file, so the export is never reported done; then
+    KeyboardInterrupt, and neither the output folder nor a hidden staging folder is left. (Before the flag,
+    the export was read to its end, its line printed, and only then did the interrupt stop the work.)"""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    _big_arbin(str(lab / "big.csv"), 1500000)
+    p = subprocess.Popen([sys.executable, "-c", _STRUCTURE_ONE_CHILD, str(lab), str(tmp_path / "out")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_child_env())
+    try:
+        deadline = time.monotonic() + 60
+        inner = []
+        while not inner and time.monotonic() < deadline and p.poll() is None:  # the library's own staging folder
+            for d in [n for n in os.listdir(tmp_path) if n.startswith(".partial-structure-")]:
+                try:
+                    inner = [n for n in os.listdir(tmp_path / d) if n.startswith(".partial-structure-")]
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.001)
+        assert inner, "the library call never started"
+        sent = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, (rest, err)
+    assert "big.csv" not in rest, rest  # the export was stopped before its end
+    words = rest.split()
+    assert words and words[0] == "interrupted", (rest, err)
+    latency = float(words[1]) - sent
+    assert latency < 5.0, latency
+    assert sorted(os.listdir(tmp_path)) == ["lab"], os.listdir(tmp_path)
+    print("structure (one export): KeyboardInterrupt %.3f s after SIGINT" % latency)
 
 
 @pytest.mark.parametrize("which", ["call_cancellable", "run_cancellable"])

@@ -135,3 +135,23 @@ def test_early_stopping_without_eval_set_warns():
         warnings.simplefilter("error")
         GBDTRegressor(n_estimators=10, early_stopping_rounds=0).fit(X, y)  # every round, said so: no warning
         GBDTRegressor(n_estimators=10, early_stopping_rounds=5).fit(X[:60], y[:60], eval_set=[(X[60:], y[60:])])
+
+
+def test_default_gbdt_without_eval_set_does_not_warn():
+    """The default GBDTRegressor().fit(X, y) (what GridSearchCV and cross_val_score do) warned on every fit (44
+    warnings in this suite) although nothing was wrong: without an eval_set the default early stopping is
+    simply off. The default is None now: the library's 50 rounds with an eval_set, off without one."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GBDTRegressor(n_estimators=30).fit(X, y)
+        GBDTRegressor(n_estimators=30, early_stopping_rounds=None).fit(X, y)
+    # with an eval_set the default still stops early: the library's default rounds
+    a = GBDTRegressor(n_estimators=2000, learning_rate=0.5, n_jobs=1).fit(X[:80], y[:80], eval_set=[(X[80:], y[80:])])
+    b = GBDTRegressor(n_estimators=2000, learning_rate=0.5, n_jobs=1, early_stopping_rounds=50).fit(
+        X[:80], y[:80], eval_set=[(X[80:], y[80:])])
+    assert a.best_iteration_[0] == b.best_iteration_[0] < 1999
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert "None: the library's default (50)" in GBDTRegressor.__doc__

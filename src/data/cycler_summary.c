@@ -303,6 +303,7 @@ typedef struct {
     bml__sb differs;        /* the first 20 of them, for the warning */
     size_t n_points;        /* rows of the open cycle */
     qv_list ch, dis;
+    size_t n_rows;          /* rows seen: the cancel flag is looked at every 4096 */
 } builder;
 
 /* the capacity at which the voltage first reaches each grid voltage (rising for charge, falling for
@@ -459,6 +460,9 @@ static bml_status close_cycle(builder *b, int complete) {
 
 static bml_status on_point(const bml_cycler_point *p, void *user) {
     builder *b = user;
+    const int *cancel = b->s->opts.cancel;
+    if ((++b->n_rows & 4095) == 0 && cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+        return bml__fail(BML_ERR_CANCELLED, "%s:%zu: cancelled", b->s->meta.path ? b->s->meta.path : "", p->line);
     if (b->out && b->out->fd[0] < 0) BML__TRY(sink_open(b->out, b->s));
     if (b->open && p->cycle != b->first.cycle) {
         if (p->cycle < b->first.cycle)
@@ -757,7 +761,13 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
     sink k;
     memset(&k, 0, sizeof k);
     k.stage = sd.path, k.out = out, k.cells = &cells, k.sources = &sources, k.names = &names;
-    for (size_t i = 0; st == BML_OK && i < n; i++) st = structure_file(files[i], format, opts, &k, on_file, user);
+    const int *cancel = opts ? opts->cancel : NULL;
+    for (size_t i = 0; st == BML_OK && i <= n; i++) { /* the flag also looked at between files and before the move */
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+            st = bml__fail(BML_ERR_CANCELLED, "structure: cancelled%s%s", i < n ? " before " : "", i < n ? files[i] : "");
+        else if (i < n)
+            st = structure_file(files[i], format, opts, &k, on_file, user);
+    }
     if (st == BML_OK && exists) {
         st = publish_into(sd.path, out, &names);
     } else if (st == BML_OK) {
