@@ -237,17 +237,17 @@ static void dyn_tanh(float *x, size_t n) {
     bml__nn_tanh_forward(x, x, n);
 }
 
-/* d[i] += s[i] in double, and db[j0..j1) = those column sums of g (N, OC) from zero in row order: plain loops,
+/* d[i] += s[i] in double, and db (OC) = the column sums of g (N, OC) from zero in row order: plain loops,
  * built for AVX-512 as well (the same operations, element by element) */
 #define ADD_F2D_BODY                                                                                                   \
     for (size_t i = 0; i < n; i++) d[i] += (double)s[i];
 #define COLSUM_BODY                                                                                                    \
-    for (int j = j0; j < j1; j++) db[j] = 0.0f;                                                                        \
+    for (int j = 0; j < OC; j++) db[j] = 0.0f;                                                                         \
     for (int r = 0; r < N; r++)                                                                                        \
-        for (int j = j0; j < j1; j++) db[j] += g[(size_t)r * OC + j];
+        for (int j = 0; j < OC; j++) db[j] += g[(size_t)r * OC + j];
 #if DYN_AVX512
 __attribute__((target("avx512f"))) static void add_f2d512(double *d, const float *s, size_t n) { ADD_F2D_BODY }
-__attribute__((target("avx512f"))) static void colsum512(float *db, const float *g, int N, int OC, int j0, int j1) { COLSUM_BODY }
+__attribute__((target("avx512f"))) static void colsum512(float *db, const float *g, int N, int OC) { COLSUM_BODY }
 #endif
 
 static void add_f2d(double *d, const float *s, size_t n) {
@@ -260,10 +260,10 @@ static void add_f2d(double *d, const float *s, size_t n) {
     ADD_F2D_BODY
 }
 
-static void colsum(float *db, const float *g, int N, int OC, int j0, int j1) {
+static void colsum(float *db, const float *g, int N, int OC) {
 #if DYN_AVX512
     if (have_avx512()) {
-        colsum512(db, g, N, OC, j0, j1);
+        colsum512(db, g, N, OC);
         return;
     }
 #endif
@@ -334,75 +334,6 @@ static void dyn_forward(const bml__ode_block *o, const float *in, int N, float *
     }
 }
 
-/* ---- the dynamics on the calling thread's threads (par.h) ----
- * An evaluation's rows are independent, and each element of a product is summed the same way whatever part
- * of the product computes it: so the rows of an evaluation (forward), and the rows of d input and of the
- * weight gradients (backward), are shared out in parts with the same bits as one part gives, at any thread
- * count. Parts of 8 rows at least. */
-static int dyn_parts(int rows) {
-    int parts = bml__nn_threads(), most = rows / 8;
-    if (parts > most) parts = most;
-    return parts < 1 ? 1 : parts;
-}
-
-/* rows [r0, r1) of the inputs (N, D + 1) from the state y (N, D) in double and the time t, then
- * dyn_forward of those rows */
-typedef struct {
-    const bml__ode_block *o;
-    double t;
-    const double *y;
-    float *in, *h1, *h2, *out;
-    int N, parts;
-} dyn_rows_args;
-
-static void dyn_rows(void *arg, int part) {
-    const dyn_rows_args *a = arg;
-    const bml__ode_block *o = a->o;
-    int D = o->D, H = o->H, r0 = (int)((long)a->N * part / a->parts), r1 = (int)((long)a->N * (part + 1) / a->parts);
-    if (a->y)
-        for (int b = r0; b < r1; b++) {
-            for (int j = 0; j < D; j++) a->in[(size_t)b * (D + 1) + j] = (float)a->y[(size_t)b * D + j];
-            a->in[(size_t)b * (D + 1) + D] = (float)a->t;
-        }
-    size_t i0 = (size_t)r0;
-    dyn_forward(o, a->in + i0 * (size_t)(D + 1), r1 - r0, a->h1 + i0 * (size_t)H, a->h2 + i0 * (size_t)H,
-                a->out + i0 * (size_t)D);
-}
-
-/* in (N, D + 1) from y and t (y not NULL), then dyn_forward, in row parts */
-static void dyn_forward_par(const bml__ode_block *o, double t, const double *y, float *in, int N, float *h1, float *h2,
-                            float *out) {
-    dyn_rows_args a = {o, t, y, in, h1, h2, out, N, dyn_parts(N)};
-    if (a.parts == 1) dyn_rows(&a, 0);
-    else bml__nn_parallel_for(a.parts, dyn_rows, &a);
-}
-
-/* one layer of dyn_backward: parts 0..np-1 the rows of d input, parts np.. the rows of the weight gradient
- * (with the bias gradient's columns of those rows) */
-typedef struct {
-    const bml__ode_block *o;
-    int l, N, NC, np, nw;
-    const float *g, *act;
-    float *s;
-} dyn_back_args;
-
-static void dyn_back_part(void *arg, int part) {
-    const dyn_back_args *a = arg;
-    const bml__mlp3 *m = &a->o->dyn;
-    int l = a->l, C = m->d[l], OC = m->d[l + 1], N = a->N;
-    if (part < a->np) { /* dinp = g @ w, times tanh' of the layer's input but at the first */
-        int r0 = (int)((long)N * part / a->np), r1 = (int)((long)N * (part + 1) / a->np);
-        size_t i0 = (size_t)r0;
-        dyn_gemm(0, r1 - r0, a->NC, OC, a->g + i0 * (size_t)OC, OC, m->w[l], C, NULL, l > 0 ? a->act + i0 * (size_t)C : NULL,
-                 0, a->s + i0 * (size_t)C, C);
-        return;
-    }
-    part -= a->np; /* dw rows [r0, r1) = g[:, r0..r1)^T @ inp, db[r0..r1) the column sums of g there */
-    int r0 = (int)((long)OC * part / a->nw), r1 = (int)((long)OC * (part + 1) / a->nw);
-    dyn_gemm(1, r1 - r0, C, N, a->g + r0, OC, a->act, C, NULL, NULL, 0, a->o->dyn_gw[l] + (size_t)r0 * C, C);
-    colsum(a->o->dyn_gb[l], a->g, N, OC, r0, r1);
-}
-
 /* the backward of dyn_forward into the gradient views dyn_gw, dyn_gb (overwritten: no zeroing first) and
  * dx (N, D + 1), of which only the first D columns unless with_t */
 static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, const float *h2, const float *dout, int N,
@@ -410,16 +341,12 @@ static void dyn_backward(bml__ode_block *o, const float *in, const float *h1, co
     const bml__mlp3 *m = &o->dyn;
     const float *act[3] = {in, h1, h2}, *g = dout;
     float *s[3] = {dx, o->dh_a, o->dh_b};
-    int np = dyn_parts(N);
     for (int l = 2; l >= 0; l--) {
         int C = m->d[l], OC = m->d[l + 1], NC = l == 0 && !with_t ? C - 1 : C;
-        dyn_back_args a = {o, l, N, NC, np, np > 1 ? dyn_parts(OC) : 1, g, act[l], s[l]};
-        if (np == 1) {
-            dyn_back_part(&a, 0);
-            dyn_back_part(&a, 1);
-        } else {
-            bml__nn_parallel_for(a.np + a.nw, dyn_back_part, &a);
-        }
+        /* dinp = g @ w, times tanh' of the layer's input but at the first */
+        dyn_gemm(0, N, NC, OC, g, OC, m->w[l], C, NULL, l > 0 ? act[l] : NULL, 0, s[l], C);
+        dyn_gemm(1, OC, C, N, g, OC, act[l], C, NULL, NULL, 0, o->dyn_gw[l], C); /* dw = g^T @ inp */
+        colsum(o->dyn_gb[l], g, N, OC);
         g = s[l];
     }
 }
@@ -428,7 +355,11 @@ static void dyn_eval(bml__ode_block *o, double t, const double *y) {
     int D = o->D;
     size_t bd = (size_t)o->B * (size_t)D;
     if (o->last_ok && t == o->last_t && !memcmp(y, o->last_y, bd * sizeof *y)) return;
-    dyn_forward_par(o, t, y, o->in_f, o->B, o->h1_f, o->h2_f, o->out_f);
+    for (int b = 0; b < o->B; b++) {
+        for (int j = 0; j < D; j++) o->in_f[b * (D + 1) + j] = (float)y[b * D + j];
+        o->in_f[b * (D + 1) + D] = (float)t;
+    }
+    dyn_forward(o, o->in_f, o->B, o->h1_f, o->h2_f, o->out_f);
     memcpy(o->last_y, y, bd * sizeof *y);
     o->last_t = t, o->last_ok = 1;
 }
@@ -472,9 +403,14 @@ static void dyn_f(void *vc, double t, const double *y, double *dy) {
     o->last_ok = 0; /* out_f is rewritten by every vjp: evaluate afresh */
     long slot = o->recording ? tape_slot(o, y) : -1;
     if (slot >= 0 && act_room(o, slot)) { /* a stage of the recorded solve: evaluate straight into the cache */
+        int D = o->D;
         float *in, *h1, *h2;
         act_views(o, (size_t)slot, &in, &h1, &h2);
-        dyn_forward_par(o, t, y, in, o->B, h1, h2, o->out_f);
+        for (int b = 0; b < o->B; b++) {
+            for (int j = 0; j < D; j++) in[b * (D + 1) + j] = (float)y[b * D + j];
+            in[b * (D + 1) + D] = (float)t;
+        }
+        dyn_forward(o, in, o->B, h1, h2, o->out_f);
         o->act_ok[slot] = 1;
     } else
         dyn_eval(o, t, y);
