@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "batteryml/batteryml.h"
 
 static double clock_s(clockid_t id) {
@@ -118,7 +119,7 @@ int main(int argc, char **argv) {
     }
     qsort(tot, (size_t)reps, sizeof *tot, cmp_d);
     qsort(cpu, (size_t)reps, sizeof *cpu, cmp_d);
-    printf("{\"bench\":\"cyclelife_study\",\"impl\":\"batteryml-c\",\"model\":\"elastic_net_cv\",\"features\":\"discharge\","
+    bench_line_start(), printf("\"bench\":\"cyclelife_study\",\"impl\":\"batteryml-c\",\"model\":\"elastic_net_cv\",\"features\":\"discharge\","
            "\"conformal\":\"cv_plus_5\",\"reps\":%d,\"wall_best_s\":%.4f,\"wall_median_s\":%.4f,\"cpu_best_s\":%.4f,"
            "\"stages_best_s\":{\"load\":%.4f,\"features\":%.4f,\"fit_predict\":%.4f,\"conformal\":%.4f},"
            "\"test1_rmse_cycles\":%.2f,\"test1_coverage\":%.4f,\"test1_mean_width_cycles\":%.1f}\n",

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_env.h"
 #include "batteryml/batteryml.h"
 #include "data/dataset_internal.h"
 #include "pipelines/ica.h"
@@ -46,16 +47,23 @@ int main(int argc, char **argv) {
     size_t nc = bml_dataset_n_curves(ds);
     /* C, the feature computation alone */
     bml__ica_params ip = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
-    double f[32], best = INFINITY;
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        for (size_t i = 0; i < nc; i++)
-            if (bml__ica_features(&ip, ds->curves[i].q, ds->curves[i].v, ds->curves[i].n, f, NULL, NULL) != BML_OK) die("ica");
-        best = fmin(best, now_s() - t0);
+    size_t nf = bml__ica_n_features(&ip), *len = calloc(nc, sizeof *len);
+    const double **q = calloc(nc, sizeof *q), **v = calloc(nc, sizeof *v);
+    double *f = calloc(nc * nf, sizeof *f);
+    if (!len || !q || !v || !f) die("memory");
+    for (size_t i = 0; i < nc; i++) q[i] = ds->curves[i].q, v[i] = ds->curves[i].v, len[i] = ds->curves[i].n;
+    for (int threads = 2; threads >= 1; threads--) { /* as the ica_peaks pipeline computes them, at 2 and 1 threads */
+        double best = INFINITY;
+        for (int r = 0; r < reps; r++) {
+            double t0 = now_s();
+            if (bml__ica_features_many(&ip, nc, q, v, len, f, threads, NULL) != BML_OK) die("ica");
+            best = fmin(best, now_s() - t0);
+        }
+        bench_line_start(), printf("\"case\": \"ica_features_c\", \"threads\": %d, \"curves\": %zu, \"points_per_curve\": %zu, "
+                                   "\"seconds\": %.6f, \"curves_per_s\": %.1f}\n", threads, nc, ds->curves[0].n, best, (double)nc / best);
+        fflush(stdout);
     }
-    printf("{\"case\": \"ica_features_c\", \"curves\": %zu, \"points_per_curve\": %zu, \"seconds\": %.6f, \"curves_per_s\": %.1f}\n",
-           nc, ds->curves[0].n, best, (double)nc / best);
-    fflush(stdout);
+    free(len), free(q), free(v), free(f);
     /* the pipeline with its cache: cold, then warm */
     char cd[200];
     snprintf(cd, sizeof cd, "%s", cache);
@@ -74,7 +82,7 @@ int main(int argc, char **argv) {
         warm = fmin(warm, now_s() - t0);
         bml_samples_free(s);
     }
-    printf("{\"case\": \"ica_pipeline_cache\", \"curves\": %zu, \"first_s\": %.6f, \"repeat_s\": %.6f, \"speedup\": %.1f, "
+    bench_line_start(), printf("\"case\": \"ica_pipeline_cache\", \"curves\": %zu, \"first_s\": %.6f, \"repeat_s\": %.6f, \"speedup\": %.1f, "
            "\"note\": \"%s\"}\n", nc, cold, warm, cold / warm, bml_pipeline_last_note());
     fflush(stdout);
     bml_pipeline_free(p);

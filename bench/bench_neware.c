@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "batteryml/batteryml.h"
 #include "data/cycler_neware.h"
 
@@ -50,7 +51,7 @@ static int bench_file(const char *path, int repeat) {
     }
     const char *base = strrchr(path, '/');
     double mb_file = (double)sb.st_size / 1e6;
-    printf("{\"bench\": \"neware_read\", \"file\": \"%s\", \"rows\": %zu, \"mb_file\": %.3f, \"mb_parsed\": %.3f, "
+    bench_line_start(), printf("\"bench\": \"neware_read\", \"file\": \"%s\", \"rows\": %zu, \"mb_file\": %.3f, \"mb_parsed\": %.3f, "
            "\"cpu_s\": %.5f, \"mb_file_per_cpu_s\": %.1f, \"mb_parsed_per_cpu_s\": %.1f}\n",
            base ? base + 1 : path, meta.n_points, mb_file, meta.mb_read, best, mb_file / best, meta.mb_read / best);
     bml_cycler_meta_free(&meta);

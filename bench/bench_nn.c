@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "batteryml/parallel.h"
 #include "nn/acla_net.h"
 #include "nn/mlp_net.h"
@@ -132,14 +133,14 @@ static void report(const char *name, int threads, timing *tm, long warmup, size_
     qsort(s, (size_t)k, sizeof *s, cmp_d);
     double med = k % 2 ? s[k / 2] : 0.5 * (s[k / 2 - 1] + s[k / 2]);
     free(s);
-    printf("{\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
+    bench_line_start(), printf("\"case\": \"%s\", \"threads\": %d, \"sec_per_epoch_mean\": %.6f, \"sec_per_epoch_std\": %.6f, "
            "\"sec_per_epoch_min\": %.6f, \"sec_per_epoch_median\": %.6f, \"batches_per_epoch\": %zu, \"epochs_timed\": %ld, "
            "\"loss_first\": %.5f, \"loss_last\": %.5f, \"flops_per_epoch_est\": %.0f, \"achieved_gflops\": %.3f, "
            "\"params\": %zu, \"cpu_sec_per_epoch_min\": %.6f, \"peak_gflops\": %.2f, \"blas_peak_gflops\": %.2f, \"peak_fraction\": %.4f, \"weights_hash\": \"%016llx\", "
-           "\"blas_core\": \"%s\"%s}\n",
+           "\"blas_core\": \"%s\", \"kernel\": \"%s\"%s}\n",
            name, threads, mean, sd, mn, med, (n + 31) / 32, k, tm->losses[warmup], tm->losses[tm->n - 1], flops,
            flops / mean / 1e9, params, tm->cpu_min, peak_gflops, blas_peak_gflops, flops / mean / 1e9 / peak_gflops, (unsigned long long)last_hash,
-           openblas_get_corename(), extra_fields);
+           openblas_get_corename(), bml__nn_gemm_kernel(), extra_fields);
     extra_fields = "";
     fflush(stdout);
 }

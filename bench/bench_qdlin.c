@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bench_env.h"
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
 #include "data/csvread.h"
@@ -55,7 +56,7 @@ int main(int argc, char **argv) {
         if (t < best) best = t;
         if (c < best_cpu) best_cpu = c;
     }
-    printf("{\"bench\":\"qdlin_load\",\"cells\":%zu,\"mb\":%.1f,\"best_s\":%.4f,\"mb_per_s\":%.0f,\"cpu_mb_per_s\":%.0f,\"reps\":%d}\n", n,
+    bench_line_start(), printf("\"bench\":\"qdlin_load\",\"cells\":%zu,\"mb\":%.1f,\"best_s\":%.4f,\"mb_per_s\":%.0f,\"cpu_mb_per_s\":%.0f,\"reps\":%d}\n", n,
            bytes / 1e6, best, bytes / 1e6 / best, bytes / 1e6 / best_cpu, reps);
     best = best_cpu = 1e30;
     for (int r = 0; r < reps; r++) {
@@ -75,7 +76,7 @@ int main(int argc, char **argv) {
         if (c < best_cpu) best_cpu = c;
         if (sum == 12345.678) printf("#\n"); /* keep the sum */
     }
-    printf("{\"bench\":\"libcsv_parse_double\",\"cells\":%zu,\"mb\":%.1f,\"best_s\":%.4f,\"mb_per_s\":%.0f,\"cpu_mb_per_s\":%.0f,\"reps\":%d}\n", n,
+    bench_line_start(), printf("\"bench\":\"libcsv_parse_double\",\"cells\":%zu,\"mb\":%.1f,\"best_s\":%.4f,\"mb_per_s\":%.0f,\"cpu_mb_per_s\":%.0f,\"reps\":%d}\n", n,
            bytes / 1e6, best, bytes / 1e6 / best, bytes / 1e6 / best_cpu, reps);
     for (size_t i = 0; i < n; i++) free(paths[i]);
     free(paths);

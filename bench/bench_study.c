@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_env.h"
 #include "batteryml/batteryml.h"
 #include "models/treeshap.h"
 
@@ -76,7 +77,7 @@ static void study(const char *name, const char *split, int threads, int reps, in
     }
     double mt = median(tot, reps), mb = median(back, reps), mlp = median(lp, reps), mw = median(wr, reps);
     double mn = tot[0];
-    printf("{\"case\": \"%s\", \"threads\": %d, \"folds\": %zu, \"reps\": %d, \"wall_s_median\": %.6f, \"wall_s_min\": %.6f, "
+    bench_line_start(), printf("\"case\": \"%s\", \"threads\": %d, \"folds\": %zu, \"reps\": %d, \"wall_s_median\": %.6f, \"wall_s_min\": %.6f, "
            "\"xgboost_s_median\": %.6f, \"load_pipeline_s_median\": %.6f, \"write_s_median\": %.6f, "
            "\"overhead_frac\": %.4f}\n",
            name, threads, folds, reps, mt, mn, mb, mlp, mw, (mt - mb) / mt);
@@ -101,7 +102,7 @@ static void load_pipeline(int reps) {
         bml_samples_free(s);
         bml_dataset_free(ds);
     }
-    printf("{\"case\": \"load_pipeline\", \"threads\": 1, \"reps\": %d, \"files\": 8, \"rows\": 128, \"wall_s_median\": %.6f}\n",
+    bench_line_start(), printf("\"case\": \"load_pipeline\", \"threads\": 1, \"reps\": %d, \"files\": 8, \"rows\": 128, \"wall_s_median\": %.6f}\n",
            reps, median(t, reps));
     free(t);
     bml_config_free(c);
@@ -129,7 +130,7 @@ static void xgb_train(int threads, int reps) {
         if (r >= 0) t[r] = now_s() - t0;
         bml_model_free(m);
     }
-    printf("{\"case\": \"xgb_train\", \"threads\": %d, \"reps\": %d, \"rows\": %zu, \"features\": %zu, \"train_s\": %.6f}\n",
+    bench_line_start(), printf("\"case\": \"xgb_train\", \"threads\": %d, \"reps\": %d, \"rows\": %zu, \"features\": %zu, \"train_s\": %.6f}\n",
            threads, reps, tr->n, tr->n_features, median(t, reps));
     free(t);
     bml_samples_free(tr);
@@ -188,7 +189,7 @@ static void xgb_small(int threads, int reps) {
         maxerr = fmax(maxerr, fabs(sum - pred[i]));
         se += (pred[i] - s.y[i]) * (pred[i] - s.y[i]);
     }
-    printf("{\"case\": \"xgb_small\", \"threads\": %d, \"rows\": %zu, \"features\": %zu, \"rounds\": 500, \"train_s\": %.4f, "
+    bench_line_start(), printf("\"case\": \"xgb_small\", \"threads\": %d, \"rows\": %zu, \"features\": %zu, \"rounds\": 500, \"train_s\": %.4f, "
            "\"predict_s\": %.4f, \"shap_rows\": %zu, \"treeshap_s\": %.4f, \"shap_additivity_maxerr\": %.3g, "
            "\"train_rmse\": %.4f}\n",
            threads, n, F, t1 - t0, t2 - t1, n, t3 - t2, maxerr, sqrt(se / (double)n));
@@ -205,7 +206,7 @@ static void xgb_small(int threads, int reps) {
     }
     for (size_t i = 0; i < n * (F + 1); i++) diff = fmax(diff, fabs(phi[i] - ref[i]));
     double mo = median(to, reps), mx = median(tx, reps);
-    printf("{\"case\": \"treeshap\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"reps\": %d, \"ours_s\": %.4f, "
+    bench_line_start(), printf("\"case\": \"treeshap\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"reps\": %d, \"ours_s\": %.4f, "
            "\"xgboost_s\": %.4f, \"speedup\": %.2f, \"max_abs_diff\": %.3g}\n",
            threads, n, reps, mo, mx, mx / mo, diff);
     fflush(stdout);
@@ -218,7 +219,7 @@ static void xgb_small(int threads, int reps) {
     if (bml__lgbm_interactions_xgboost(m, s.x, ni, ix) != BML_OK) die("xgboost shap interactions");
     double c = now_s();
     for (size_t i = 0; i < ni * W2; i++) idiff = fmax(idiff, fabs(io[i] - ix[i]));
-    printf("{\"case\": \"treeshap_interactions\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"ours_s\": %.4f, "
+    bench_line_start(), printf("\"case\": \"treeshap_interactions\", \"threads\": %d, \"rows\": %zu, \"trees\": 500, \"ours_s\": %.4f, "
            "\"xgboost_s\": %.4f, \"speedup\": %.2f, \"max_abs_diff\": %.3g}\n",
            threads, ni, b - a, c - b, (c - b) / (b - a), idiff);
     fflush(stdout);
@@ -246,7 +247,7 @@ int main(int argc, char **argv) {
     if (reps < 1) reps = 1;
     snprintf(outdir, sizeof outdir, "/tmp/bml-bench-XXXXXX");
     if (!mkdtemp(outdir)) return 1;
-    printf("{\"case\": \"env\", \"batteryml\": \"%s\", \"cores\": %ld}\n", BML_VERSION, sysconf(_SC_NPROCESSORS_ONLN));
+    bench_line_start(), printf("\"case\": \"env\", \"batteryml\": \"%s\", \"cores\": %ld}\n", BML_VERSION, sysconf(_SC_NPROCESSORS_ONLN));
     if (!only) load_pipeline(reps);
     char buf[64];
     snprintf(buf, sizeof buf, "%s", threads);

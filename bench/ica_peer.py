@@ -44,7 +44,13 @@ def main(path, reps):
         for q, v in curves:
             features(q, v)
         best = min(best, time.perf_counter() - t0)
-    print(json.dumps({"case": "ica_features_python", "curves": count, "points_per_curve": int(len(curves[0][0])),
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    except OSError:
+        pass
+    print(json.dumps({"cpu": cpu, "case": "ica_features_python", "threads": 1, "curves": count, "points_per_curve": int(len(curves[0][0])),
                       "seconds": round(best, 6), "curves_per_s": round(count / best, 1)}))
 
 

@@ -10,11 +10,12 @@ BUILD=${1:-build}
 EPOCHS=${2:-20}
 PEER=${BML_PEER_DIR:-../shared/bench-peer}
 export OMP_WAIT_POLICY=PASSIVE
-echo "{\"bench\": \"nn_vs_peer\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"date\": \"$(date -u +%FT%TZ)\"}"
+CPU=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//; s/["\\]/?/g')
+echo "{\"bench\": \"nn_vs_peer\", \"cpu\": \"$CPU\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"date\": \"$(date -u +%FT%TZ)\"}"
 "$BUILD/bench_nn" --epochs "$EPOCHS" --threads 2,1 \
   --cases mlp,lstm_attn,cnn_lstm,node_dopri5,node_rk4,node_euler,node_dopri5_adjoint,acla | sed 's/^{/{"side": "ours", /'
 if [ -f "$PEER/bench.py" ]; then
   /usr/bin/python3 "$PEER/bench.py" --blas openblas --threads 2,1 --epochs "$EPOCHS" --cases mlp,lstm_attn,cnn_lstm |
-    sed 's/^{/{"side": "peer", /'
+    sed "s/^{/{\"side\": \"peer\", \"cpu\": \"$CPU\", /"
 fi
-BML_PEER_DIR=$PEER /usr/bin/python3 bench/node_peer.py --epochs "$EPOCHS" | sed 's/^{/{"side": "peer", /'
+BML_PEER_DIR=$PEER /usr/bin/python3 bench/node_peer.py --epochs "$EPOCHS" | sed "s/^{/{\"side\": \"peer\", \"cpu\": \"$CPU\", /"

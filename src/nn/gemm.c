@@ -211,6 +211,15 @@ int bml__nn_gemm_use_isa(int isa) {
     return 1;
 }
 
+const char *bml__nn_gemm_kernel(void) {
+    pthread_once(&pick_once, pick);
+#if defined(__x86_64__) || defined(__i386__)
+    if (kernel == tile512_any) return "avx512f";
+    if (kernel == tile256_to_c) return "avx2+fma";
+#endif
+    return "c";
+}
+
 /* panel j0 (K, nr) of b packed into dst (columns past N zero) */
 static void pack_panel(int trans_b, int N, int K, const float *b, int ldb, int nr_, int j0, float *dst) {
     int w = N - j0 < nr_ ? N - j0 : nr_;

@@ -24,6 +24,8 @@ void bml__nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
 /* Tests only: the kernels of instruction set isa (0 plain C, 1 AVX2 + FMA, 2 AVX-512) from now on, for the
  * whole process; 0 (and no change) where the CPU lacks them. All give the same bits. Not thread-safe. */
 int bml__nn_gemm_use_isa(int isa);
+/* the kernel the products use now: "avx512f", "avx2+fma" or "c" (static) */
+const char *bml__nn_gemm_kernel(void);
 /* out (M,N) = [accumulate ? out : 0] + a (M,K) @ b (N,K)^T */
 void bml__nn_matmul_abt(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
 void bml__nn_matmul_abt_naive(float *out, const float *a, const float *b, int M, int N, int K, int accumulate);
