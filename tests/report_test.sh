@@ -66,6 +66,21 @@ bad_csv step_attention seq 'awk -F, "BEGIN{OFS=\",\"} NR==3{\$5=99999} {print}" 
   "bad_step_attention/attention.csv:3:5: '99999' is not a whole number in range (column query_step)"
 bad_csv empty_shap tree ': > bad_empty_shap/shap.csv' "bad_empty_shap/shap.csv: empty file"
 
+# prediction intervals (uncertainty=cv_plus): pred_vs_truth draws each point's interval as a bar (more paths
+# than the same run drawn without its lower_/upper_ columns, at least one per point); bounds are checked
+"$BML" run $C -q output_dir=runs run_name=iv uncertainty=cv_plus uncertainty.groups=3 >/dev/null &&
+  head -1 runs/iv/predictions.csv | grep -q ",lower_soh,upper_soh" && ok interval_run || bad interval_run
+rm -rf noiv && cp -r runs/iv noiv && rm -rf noiv/figures && cut -d, -f1-11 runs/iv/predictions.csv >noiv/predictions.csv &&
+  "$BML" plot noiv >/dev/null
+with=$(grep -o "<path" runs/iv/figures/pred_vs_truth_soh.svg | wc -l)
+without=$(grep -o "<path" noiv/figures/pred_vs_truth_soh.svg | wc -l)
+points=$(($(wc -l <runs/iv/predictions.csv) - 1))
+[ "$with" -ge $((without + points)) ] && ok plot_interval_bars || { bad plot_interval_bars; echo "  paths $with with, $without without, $points points"; }
+bad_csv interval_reversed iv 'awk -F, "BEGIN{OFS=\",\"} NR==4{t=\$12; \$12=\$13; \$13=t} {print}" runs/iv/predictions.csv > bad_interval_reversed/predictions.csv' \
+  "bad_interval_reversed/predictions.csv:4:12: the interval's lower bound .* is above its upper bound"
+bad_csv interval_half iv 'cut -d, -f1-12 runs/iv/predictions.csv > bad_interval_half/predictions.csv' \
+  "bad_interval_half/predictions.csv:1:1: column 'lower_soh' without 'upper_soh'"
+
 # explain.enabled=false: no SHAP, no importance, the other figures, exit 0
 "$BML" run $C -q output_dir=runs run_name=noexplain explain.enabled=false >/dev/null && [ ! -e runs/noexplain/shap.csv ] &&
   [ ! -e runs/noexplain/importance.csv ] && [ -s runs/noexplain/figures/pred_vs_truth_soh.png ] && ok explain_disabled || bad explain_disabled

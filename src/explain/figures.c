@@ -383,19 +383,29 @@ typedef struct {
     const table *p;
     const char *target;
     int c_true, c_pred, c_temp, c_days, c_cell, c_exp;
+    int c_lower, c_upper; /* the prediction intervals' bounds (uncertainty=...), or -1 */
 } pred_ctx;
 
 static void draw_pred_vs_truth(void *vc) {
     pred_ctx *c = vc;
     size_t n = c->p->n, stride = stride_for(n);
+    int bars = c->c_lower >= 0 && c->c_upper >= 0;
     double *t = draw_alloc(n, sizeof *t), *y = draw_alloc(n, sizeof *y), *temps = draw_alloc(n, sizeof *temps);
+    double *ylo = bars ? draw_alloc(n, sizeof *ylo) : NULL, *yhi = bars ? draw_alloc(n, sizeof *yhi) : NULL;
     bml__strvec names = {0};
-    if (!t || !y || !temps) goto out;
+    if (!t || !y || !temps || (bars && (!ylo || !yhi))) goto out;
     for (size_t i = 0; i < n; i++) t[i] = num(c->p, i, c->c_true), y[i] = num(c->p, i, c->c_pred);
     double lo, hi, lo2, hi2;
     minmax(t, n, &lo, &hi);
     minmax(y, n, &lo2, &hi2);
     lo = fmin(lo, lo2), hi = fmax(hi, hi2);
+    if (bars) { /* the intervals within the axes too */
+        for (size_t i = 0; i < n; i++) ylo[i] = num(c->p, i, c->c_lower), yhi[i] = num(c->p, i, c->c_upper);
+        minmax(ylo, n, &lo2, &hi2);
+        lo = fmin(lo, lo2);
+        minmax(yhi, n, &lo2, &hi2);
+        hi = fmax(hi, hi2);
+    }
     plvpor(0.12, 0.78, 0.12, 0.9);
     plwind(lo, hi, lo, hi);
     plcol0(12);
@@ -403,13 +413,25 @@ static void draw_pred_vs_truth(void *vc) {
     plcol0(1);
     plbox("bcnst", 0, 0, "bcnstv", 0, 0);
     char *xl = draw_sprintf("measured %s", c->target), *yl = draw_sprintf("predicted %s", c->target);
-    if (xl && yl) label(xl, yl, draw_sprintf("Prediction vs truth: %s", c->target), stride, n);
+    if (xl && yl)
+        label(xl, yl,
+              bars ? draw_sprintf("Prediction vs truth: %s (bars: prediction intervals)", c->target)
+                   : draw_sprintf("Prediction vs truth: %s", c->target),
+              stride, n);
     free(xl), free(yl);
     PLFLT id[2] = {lo, hi};
     plcol0(9);
     pllsty(2);
     plline(2, id, id);
     pllsty(1);
+    if (bars) { /* each drawn point's interval, a vertical bar behind the points */
+        plcol0(15);
+        for (size_t i = 0; i < n; i += stride)
+            if (isfinite(t[i]) && isfinite(ylo[i]) && isfinite(yhi[i])) {
+                PLFLT px = t[i], a = ylo[i], b = yhi[i];
+                plerry(1, &px, &a, &b);
+            }
+    }
     /* one colour per temperature (of the drawn points), in order of appearance */
     size_t nt = 0;
     for (size_t i = 0; i < n; i += stride) {
@@ -435,7 +457,7 @@ static void draw_pred_vs_truth(void *vc) {
     legend_of(&names, 0);
 out:
     bml__strvec_free(&names);
-    free(t), free(y), free(temps);
+    free(t), free(y), free(temps), free(ylo), free(yhi);
 }
 
 static void draw_fade(void *vc) {
@@ -1078,23 +1100,47 @@ static bml_status figure_named(out_t *o, const char *prefix, const char *target,
 
 /* prediction vs truth and fade, per target (true_<t> and pred_<t> columns) */
 static bml_status predictions_figures(out_t *o, const table *pr) {
-    pred_ctx c = {pr, NULL, -1, -1, -1, -1, -1, -1};
+    pred_ctx c = {pr, NULL, -1, -1, -1, -1, -1, -1, -1, -1};
     BML__TRY(need(pr, "temperature_c", 1, &c.c_temp));
     BML__TRY(need(pr, "days", 1, &c.c_days));
     BML__TRY(need(pr, "cell", 0, &c.c_cell));
     BML__TRY(need(pr, "experiment", 0, &c.c_exp));
     const bml__csv_row *h = &pr->csv.rows[0];
     int pairs = 0;
+    bml_status st;
     for (size_t j = 0; j < h->n_fields; j++) {
         if (strncmp(h->fields[j], "true_", 5)) continue;
         c.target = h->fields[j] + 5;
         char *pc = bml__sprintf("pred_%s", c.target);
         if (!pc) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        bml_status st = need(pr, pc, 1, &c.c_pred);
+        st = need(pr, pc, 1, &c.c_pred);
         free(pc);
         BML__TRY(st);
         c.c_true = (int)j;
         BML__TRY(check_numbers(pr, c.c_true, 0, 0));
+        /* prediction intervals, when the run made them: both bounds or neither */
+        char *lc = bml__sprintf("lower_%s", c.target), *uc = bml__sprintf("upper_%s", c.target);
+        if (!lc || !uc) {
+            free(lc), free(uc);
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        c.c_lower = col(pr, lc), c.c_upper = col(pr, uc);
+        st = BML_OK;
+        if ((c.c_lower < 0) != (c.c_upper < 0))
+            st = bml__fail(BML_ERR_PARSE, "%s:%zu:1: column '%s' without '%s' in the header", pr->path, h->line,
+                           c.c_lower < 0 ? uc : lc, c.c_lower < 0 ? lc : uc);
+        free(lc), free(uc);
+        BML__TRY(st);
+        if (c.c_lower >= 0) {
+            BML__TRY(check_numbers(pr, c.c_lower, 0, 0));
+            BML__TRY(check_numbers(pr, c.c_upper, 0, 0));
+            for (size_t i = 0; i < pr->n; i++) {
+                double a = num(pr, i, c.c_lower), b = num(pr, i, c.c_upper);
+                if (a > b)
+                    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: the interval's lower bound %g is above its upper bound %g",
+                                     pr->path, pr->csv.rows[i + 1].line, c.c_lower + 1, a, b);
+            }
+        }
         pairs++;
         BML__TRY(figure_named(o, "pred_vs_truth_", c.target, draw_pred_vs_truth, &c, 900, 700));
         BML__TRY(figure_named(o, "fade_", c.target, draw_fade, &c, 1000, 650));
