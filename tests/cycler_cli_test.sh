@@ -24,6 +24,33 @@ if "$BML" structure "$SRC/tests/data/cyclers" --out sum >structure.log 2>&1 &&
    [ "$(wc -l <sum/test_loopsnewoutput_MB_CE1_short10k_curves.csv)" -eq 301 ]; then
   ok structure_folder; else bad structure_folder; cat structure.log; ls sum; fi
 
+# --jobs: the same files, the same lines (but the time and rate) and the same messages as one at a time,
+# whichever file fails: a truncated export among good ones, two files of one cell name (the first in file
+# order reported, nothing written)
+mask() { sed -e 's/ in [0-9.]* s ([0-9]* MB\/s)//' -e "s/ to $1 / to OUT /" "$2"; }
+"$BML" structure "$SRC/tests/data/cyclers" --out j1 >j1.log 2>&1; r1=$?
+"$BML" structure "$SRC/tests/data/cyclers" --out j4 --jobs 4 >j4.log 2>&1; r4=$?
+if [ $r1 -eq 0 ] && [ $r4 -eq 0 ] && diff -r j1 j4 >/dev/null && diff <(mask j1 j1.log) <(mask j4 j4.log) >/dev/null; then
+  ok structure_jobs_same; else bad structure_jobs_same; diff <(mask j1 j1.log) <(mask j4 j4.log); fi
+mkdir -p jbad jdup
+cp "$SRC"/tests/data/cyclers/*.052 "$SRC"/tests/data/cyclers/test_*.csv jbad/
+head -c 30000 "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" >jbad/PredictionDiagnostics_000151_zcut.052
+cp "$SRC"/tests/data/cyclers/*.052 jdup/ && cp jdup/PredictionDiagnostics_000151_test.052 jdup/PredictionDiagnostics_000151_test.053
+good=1
+for d in jbad jdup; do
+  for j in 1 2 4; do
+    if "$BML" structure $d --out ${d}_out$j --jobs $j >$d$j.log 2>$d$j.err || [ -e ${d}_out$j ]; then good=0; echo "  $d --jobs $j: wrote"; fi
+  done
+  for j in 2 4; do
+    cmp -s $d$j.err ${d}1.err && diff <(mask x $d$j.log) <(mask x ${d}1.log) >/dev/null || { good=0; echo "  $d --jobs $j differs"; }
+  done
+done
+grep -q 'zcut.052:[0-9]*: truncated' jbad1.err && grep -q "two files of one cell name 'PredictionDiagnostics_000151_test'" jdup1.err || good=0
+[ -z "$(ls -A . | grep '^\.partial')" ] || good=0
+[ $good = 1 ] && ok structure_jobs_failures || { bad structure_jobs_failures; cat jbad1.err jdup1.err; }
+"$BML" structure jbad --out x --jobs 0 >/dev/null 2>jz.err; [ $? -eq 2 ] && grep -q -- "--jobs" jz.err &&
+  ok structure_jobs_bad_count || bad structure_jobs_bad_count
+
 # a folder with one file of no known format: an error naming it, and nothing written
 mkdir -p mixed
 cp "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" mixed/

@@ -106,8 +106,12 @@ typedef struct {
      * read stops within a few thousand rows and the call returns BML_ERR_CANCELLED, nothing written
      * (bml_cycler_structure removes its staging folder). Borrowed: it must outlive the call. */
     const int *cancel;
+    /* bml_cycler_structure: files read at once, each on a thread of its own (0 or 1: one at a time). The
+     * same files, reports (in file order) and messages at any count; memory grows with it (one cycle's
+     * points per file being read). */
+    int jobs;
 } bml_cycler_summary_opts;
-/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag. */
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time. */
 BML_API bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 
 typedef struct {

@@ -273,7 +273,7 @@ static const char *unused_option(const args_t *a, const char *cmd) {
         const char *cmd, *opts;
     } uses[] = {{"run", "fjmwtxseR"},  {"predict", "ordk"}, {"features", "fo"}, {"synth-curves", "fodp"},
                 {"report", "oS"},      {"config", "f"},     {"plot", ""},       {"compare", "S"},
-                {"list", ""},          {"help", ""},        {"lr-find", "fo"},  {"structure", "o"}};
+                {"list", ""},          {"help", ""},        {"lr-find", "fo"},  {"structure", "oj"}};
     const char *opts = NULL;
     for (size_t i = 0; i < sizeof uses / sizeof *uses; i++)
         if (!strcmp(uses[i].cmd, cmd)) opts = uses[i].opts;
@@ -747,8 +747,11 @@ static int cmd_list(const args_t *a) {
 
 /* ---- structure: raw cycler exports -> per-cycle summary CSVs ---- */
 static const char *STRUCTURE_HELP =
-    "Usage: batteryml structure FILE_OR_DIR --out DIR [format=auto|NAME (the formats below)]\n"
+    "Usage: batteryml structure FILE_OR_DIR --out DIR [--jobs N] [format=auto|NAME (the formats below)]\n"
     "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
+    "\n"
+    "  --jobs N   files read at once, each on a core of its own (default 1); the same files, lines and\n"
+    "             messages at any N\n"
     "\n"
     "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
     "given) and writes, per cell, DIR/<cell>_cycles.csv (one row per cycle: charge and discharge capacity\n"
@@ -815,6 +818,11 @@ static int cmd_structure(const args_t *a) {
         } else {
             return usage_error("unknown key (valid: format, v_min, v_max, grid, ir_window_s, ir_min_step_a)", kv);
         }
+    }
+    if (a->jobs) {
+        long v;
+        if (parse_option_count("--jobs", a->jobs, 1, 256, &v)) return 2;
+        o.jobs = (int)v;
     }
     size_t n = 0, n_comp = 0;
     int quiet = a->quiet;

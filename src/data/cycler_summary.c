@@ -9,6 +9,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -709,26 +710,161 @@ static bml_status publish_into(const char *stage, const char *out, const bml__st
     return st;
 }
 
-/* one file summarised into the staging folder */
-static bml_status structure_file(const char *file, bml_cycler_format format, const bml_cycler_summary_opts *opts, sink *k,
-                                 bml_cycler_structure_fn on_file, void *user) {
+/* one file summarised into k's staging folder: its summary (no cycles kept: its metadata and counts, for
+ * on_file) in *out, owned by the caller, with the cycles written, those a later cycle follows and the time */
+typedef struct {
+    bml_cycler_summary *s;
+    size_t n_closed, n_complete;
+    double seconds;
+} file_done;
+
+static bml_status structure_one(const char *file, bml_cycler_format format, const bml_cycler_summary_opts *opts, sink *k,
+                                file_done *out) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bml_cycler_summary *s;
-    BML__TRY(summary_new(opts, &s));
-    size_t n_closed = 0, n_complete = 0;
+    memset(out, 0, sizeof *out);
+    BML__TRY(summary_new(opts, &out->s));
     k->fd[0] = k->fd[1] = -1;
-    bml_status st = summarize_into(s, file, format, k, &n_closed, &n_complete);
+    bml_status st = summarize_into(out->s, file, format, k, &out->n_closed, &out->n_complete);
     if (st == BML_OK) st = sink_close(k);
     sink_release(k);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (st == BML_OK && on_file) {
-        bml_cycler_structure_file info = {&s->meta, n_closed, n_complete,
-                                          (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec),
-                                          s->n_capacity_differs, s->capacity_warning};
-        on_file(&info, user);
+    out->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return st;
+}
+
+static void report_done(const file_done *d, bml_cycler_structure_fn on_file, void *user) {
+    if (!on_file) return;
+    bml_cycler_structure_file info = {&d->s->meta, d->n_closed, d->n_complete, d->seconds, d->s->n_capacity_differs,
+                                      d->s->capacity_warning};
+    on_file(&info, user);
+}
+
+static bml_status structure_file(const char *file, bml_cycler_format format, const bml_cycler_summary_opts *opts, sink *k,
+                                 bml_cycler_structure_fn on_file, void *user) {
+    file_done d;
+    bml_status st = structure_one(file, format, opts, k, &d);
+    if (st == BML_OK) report_done(&d, on_file, user);
+    bml_cycler_summary_free(d.s);
+    return st;
+}
+
+/* ---- several files at once (opts->jobs > 1): workers summarise the files, each into a folder of its own
+ * in the stage (.job-<i>), in any order; this thread takes them in file order as they finish: a failure, a
+ * cancel or a second file of one cell name ends the call as it would one file at a time (the first in file
+ * order), else the file is reported (on_file) and its two files moved into the stage. The same files, names,
+ * reports and messages as one at a time. */
+typedef struct {
+    char *dir;
+    bml__strvec cells, sources, names;
+    file_done done;
+    bml_status st;
+    char *err; /* the worker's message (errors are per thread) */
+    int state; /* 0 waiting, 1 taken, 2 finished */
+} job_file;
+
+typedef struct {
+    char **files;
+    job_file *f;
+    size_t n, next;
+    bml_cycler_format format;
+    const bml_cycler_summary_opts *opts;
+    const char *out;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} job_pool;
+
+static void *job_worker(void *arg) {
+    job_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next;
+        int take = !p->stop && i < p->n;
+        if (take) p->next++, p->f[i].state = 1;
+        pthread_mutex_unlock(&p->mu);
+        if (!take) return NULL;
+        job_file *f = &p->f[i];
+        bml_status st = mkdir(f->dir, 0700) == 0 ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot create: %s", f->dir, strerror(errno));
+        if (st == BML_OK) {
+            sink k;
+            memset(&k, 0, sizeof k);
+            k.stage = f->dir, k.out = p->out, k.cells = &f->cells, k.sources = &f->sources, k.names = &f->names;
+            st = structure_one(p->files[i], p->format, p->opts, &k, &f->done);
+        }
+        char *err = st != BML_OK ? bml__strdup(bml_last_error()) : NULL;
+        pthread_mutex_lock(&p->mu);
+        f->st = st, f->err = err, f->state = 2;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
     }
-    bml_cycler_summary_free(s);
+}
+
+/* file i's cells checked against those before it, its files moved into the stage */
+static bml_status job_merge(job_file *f, sink *k) {
+    for (size_t c = 0; c < f->cells.n; c++) {
+        int dup = bml__strvec_find(k->cells, f->cells.items[c]);
+        if (dup >= 0)
+            return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
+                             k->sources->items[dup], f->sources.items[c], f->cells.items[c]);
+        if (bml__strvec_push(k->cells, f->cells.items[c]) || bml__strvec_push(k->sources, f->sources.items[c]))
+            return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    for (size_t j = 0; j < f->names.n; j++) {
+        char *src = bml__path_join(f->dir, f->names.items[j]), *dst = bml__path_join(k->stage, f->names.items[j]);
+        bml_status st = !src || !dst ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                        : rename(src, dst) != 0 ? bml__fail(BML_ERR_IO, "cannot move %s to %s: %s", src, dst, strerror(errno))
+                        : bml__strvec_push(k->names, f->names.items[j]) ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                                                                         : BML_OK;
+        free(src), free(dst);
+        BML__TRY(st);
+    }
+    return rmdir(f->dir) == 0 ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot remove: %s", f->dir, strerror(errno));
+}
+
+static bml_status structure_jobs(char **files, size_t n, int jobs, bml_cycler_format format,
+                                 const bml_cycler_summary_opts *opts, sink *k, bml_cycler_structure_fn on_file, void *user) {
+    enum { MAX_JOBS = 256 };
+    if ((size_t)jobs > n) jobs = (int)n;
+    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
+    job_pool p = {files, bml__calloc(n ? n : 1, sizeof *p.f), n, 0, format, opts, k->out, 0,
+                  PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    if (!p.f) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_status st = BML_OK;
+    for (size_t i = 0; st == BML_OK && i < n; i++)
+        if (!(p.f[i].dir = bml__sprintf("%s/.job-%zu", k->stage, i))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    pthread_t tid[MAX_JOBS];
+    int started = 0;
+    for (; st == BML_OK && started < jobs; started++)
+        if (pthread_create(&tid[started], NULL, job_worker, &p) != 0) break;
+    if (st == BML_OK && started == 0) st = bml__fail(BML_ERR_IO, "structure: cannot start a thread");
+    const int *cancel = opts ? opts->cancel : NULL;
+    for (size_t i = 0; st == BML_OK && i <= n; i++) {
+        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
+            st = bml__fail(BML_ERR_CANCELLED, "structure: cancelled%s%s", i < n ? " before " : "", i < n ? files[i] : "");
+            break;
+        }
+        if (i == n) break;
+        pthread_mutex_lock(&p.mu);
+        while (p.f[i].state != 2) pthread_cond_wait(&p.cv, &p.mu);
+        pthread_mutex_unlock(&p.mu);
+        job_file *f = &p.f[i];
+        if (f->st != BML_OK) st = bml__fail(f->st, "%s", f->err ? f->err : "out of memory");
+        else if ((st = job_merge(f, k)) == BML_OK) report_done(&f->done, on_file, user);
+    }
+    pthread_mutex_lock(&p.mu);
+    p.stop = 1; /* no file is taken from now on; those being read finish (a cancel flag ends them sooner) */
+    pthread_mutex_unlock(&p.mu);
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    for (size_t i = 0; i < n; i++) { /* on failure the job folders go with the stage */
+        job_file *f = &p.f[i];
+        bml_cycler_summary_free(f->done.s);
+        bml__strvec_free(&f->cells), bml__strvec_free(&f->sources), bml__strvec_free(&f->names);
+        free(f->dir), free(f->err);
+    }
+    free(p.f);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
     return st;
 }
 
@@ -762,11 +898,15 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
     memset(&k, 0, sizeof k);
     k.stage = sd.path, k.out = out, k.cells = &cells, k.sources = &sources, k.names = &names;
     const int *cancel = opts ? opts->cancel : NULL;
-    for (size_t i = 0; st == BML_OK && i <= n; i++) { /* the flag also looked at between files and before the move */
-        if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
-            st = bml__fail(BML_ERR_CANCELLED, "structure: cancelled%s%s", i < n ? " before " : "", i < n ? files[i] : "");
-        else if (i < n)
-            st = structure_file(files[i], format, opts, &k, on_file, user);
+    if (st == BML_OK && opts && opts->jobs > 1 && n > 1) {
+        st = structure_jobs(files, n, opts->jobs, format, opts, &k, on_file, user);
+    } else {
+        for (size_t i = 0; st == BML_OK && i <= n; i++) { /* the flag also looked at between files and before the move */
+            if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED))
+                st = bml__fail(BML_ERR_CANCELLED, "structure: cancelled%s%s", i < n ? " before " : "", i < n ? files[i] : "");
+            else if (i < n)
+                st = structure_file(files[i], format, opts, &k, on_file, user);
+        }
     }
     if (st == BML_OK && exists) {
         st = publish_into(sd.path, out, &names);
