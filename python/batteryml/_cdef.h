@@ -168,6 +168,7 @@ typedef struct {
     double ir_min_step_a;
     double raw_max_c_rate;
     const int *cancel;
+    int jobs;
 } bml_cycler_summary_opts;
  bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 typedef struct {
