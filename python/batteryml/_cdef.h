@@ -5,6 +5,7 @@ typedef enum {
  const char *bml_status_name(bml_status s);
  const char *bml_status_describe(bml_status s);
  const char *bml_last_error(void);
+ void bml_free(void *p);
 typedef struct {
     const char *key;
     const char *value;
@@ -292,6 +293,11 @@ typedef struct {
  void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t n_features);
  void bml_scaler_release(bml_scaler *sc);
  bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
+ bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
+ bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                                       const double *scale);
+ bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                                       int *has_impute, int *has_scaler);
 typedef struct bml_model bml_model;
  bml_status bml_model_create(const char *name, const bml_kv *params, size_t n_params, bml_model **out);
  void bml_model_free(bml_model *m);
@@ -326,10 +332,6 @@ typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_l
  size_t bml_model_registry_params(size_t i, const bml_param_info **params);
  int bml_model_registry_takes_training(const char *name);
  void bml_model_registry_list(char *buf, size_t size);
- bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
-                                       const double *scale);
- bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
-                                       int *has_impute, int *has_scaler);
 typedef void (*bml_log_fn)(void *user, const char *line);
 typedef struct {
     unsigned int version;
@@ -378,7 +380,6 @@ typedef struct {
                              int targets_optional, bml_dataset **out);
  bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
- bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
  bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
  bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
@@ -387,7 +388,6 @@ typedef struct {
  bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
  bml_status bml_run_report(const char *run_dir, const char *out_path);
  bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
- void bml_free(void *p);
  int bml_parallel_cores(void);
  void bml_parallel_set_threads(int n);
  void bml_parallel_set_thread_local(int n);

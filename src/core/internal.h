@@ -57,6 +57,8 @@ void bml__sb_str(bml__sb *b, const char *s);
 void bml__sb_fmt(bml__sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
 /* A CSV field, quoted by libcsv's rules (RFC 4180) when it holds a separator, a quote or a line break. */
 void bml__sb_csv(bml__sb *b, const char *s);
+/* A number as the shortest of %.15g, %.16g and %.17g that reads back as the same double; NaN: nothing. */
+void bml__sb_num(bml__sb *b, double v);
 
 /* Growable array of owned strings. */
 typedef struct {
