@@ -60,11 +60,14 @@ typedef struct {
     const size_t *lines;
 } bml_cell_view;
 typedef struct {
+    unsigned int version;
     const int *experiments;
     size_t n_experiments;
 } bml_oxford_opts;
+ void bml_oxford_opts_init(bml_oxford_opts *o);
  bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     const char *cell_column;
     const char *temperature_column;
     const char *time_column;
@@ -75,6 +78,7 @@ typedef struct {
     size_t n_targets;
     int targets_optional;
 } bml_table_roles;
+ void bml_table_roles_init(bml_table_roles *r);
  bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
  void bml_dataset_free(bml_dataset *ds);
  size_t bml_dataset_n_cells(const bml_dataset *ds);
@@ -93,14 +97,17 @@ typedef struct {
  bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
  bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     const char *capacity_column, *voltage_column, *name_pattern;
     double temperature_c;
 } bml_curve_columns;
+ void bml_curve_columns_init(bml_curve_columns *c);
  bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
  size_t bml_dataset_n_curves(const bml_dataset *ds);
  bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
 typedef struct {
+    unsigned int version;
     const char *index;
     double v_start, v_end;
     size_t n_points;
@@ -108,6 +115,7 @@ typedef struct {
     int first_cycle;
     int transposed;
 } bml_qdlin_opts;
+ void bml_qdlin_opts_init(bml_qdlin_opts *opts);
  void bml_qdlin_opts_default(bml_qdlin_opts *opts);
  bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
  int bml_dataset_is_qdlin(const bml_dataset *ds);
@@ -163,12 +171,14 @@ typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user
  bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
                            bml_cycler_meta *meta);
 typedef struct {
+    unsigned int version;
     double v_min, v_max;
     size_t n_grid;
     double ir_window_s;
     double ir_min_step_a;
     double raw_max_c_rate;
 } bml_cycler_summary_opts;
+ void bml_cycler_summary_opts_init(bml_cycler_summary_opts *o);
  bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 typedef struct {
     long cycle;
@@ -220,20 +230,24 @@ typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, v
  bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 typedef struct {
+    unsigned int version;
     const char *soh_reference;
     const char *cell_from;
 } bml_cycler_cells;
+ void bml_cycler_cells_init(bml_cycler_cells *c);
  bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
  bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                           double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     double v_min, v_max;
     long resample;
     long window, order;
     double height, distance, prominence;
     long num_peaks;
 } bml_ica_params;
+ void bml_ica_params_init(bml_ica_params *p);
  bml_ica_params bml_ica_defaults(void);
  size_t bml_ica_n_features(const bml_ica_params *p);
  size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t size);
@@ -411,11 +425,13 @@ typedef struct {
  size_t bml_split_registry_params(size_t i, const bml_param_info **params);
 typedef enum { BML_SWEEPER_GRID = 0, BML_SWEEPER_RANDOM = 1 } bml_sweeper;
 typedef struct {
+    unsigned int version;
     bml_sweeper sweeper;
     size_t trials;
     uint64_t seed;
     size_t max_jobs;
 } bml_sweep_opts;
+ void bml_sweep_opts_init(bml_sweep_opts *o);
 typedef struct bml_sweep bml_sweep;
  bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, const bml_sweep_opts *opts,
                             bml_sweep **out);

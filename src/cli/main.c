@@ -413,7 +413,8 @@ static int parse_option_count(const char *opt, const char *s, long lo, long hi, 
 }
 
 static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
-    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, 0, 0, a->sweep_dir, a->quiet, a->resume};
+    bml_cli_multirun_opts o = {.compose = compose_job, .compose_user = (void *)a, .overrides = a->overrides, .n_overrides = a->n_overrides,
+                               .sweep = BML_SWEEP_OPTS_INIT, .sweep_dir = a->sweep_dir, .quiet = a->quiet, .resume = a->resume};
     if (a->resume && a->sweep_dir) return usage_error("--resume DIR goes on in DIR: --sweep-dir does not go with it", NULL);
     o.sweeper_given = a->sweeper != NULL;
     o.trials_given = a->trials != NULL;
@@ -560,7 +561,7 @@ static int cmd_synth(const args_t *a) {
         for (size_t i = 0; ids && i < n_ex; i++) ids[i] = (int)ex[i]; /* in 1-5: checked */
         free(ex);
     }
-    bml_oxford_opts o = {ids, ids ? n_ex : 0};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = ids, .n_experiments = ids ? n_ex : 0};
     size_t n = 0;
     if (rc == 0 && (points < 10 || points > 100000000)) rc = usage_error("--points must be from 10 to 100000000", a->points);
     if (rc == 0 && (!data || !*data)) rc = usage_error("synth-curves needs --data PATH or data.path=PATH", NULL);

@@ -82,10 +82,7 @@ void bml_run_opts_init(bml_run_opts *o) {
 }
 
 bml_status bml__run_opts_check(const bml_run_opts *o) {
-    if (o && o->version != BML_RUN_OPTS_VERSION)
-        return bml__fail(BML_ERR_VALUE, "bml_run_opts version %u; this library knows version %d (initialise with BML_RUN_OPTS_INIT or "
-                                        "bml_run_opts_init)", o->version, BML_RUN_OPTS_VERSION);
-    return BML_OK;
+    return BML__OPTS_CHECK(NULL, o, bml_run_opts, BML_RUN_OPTS);
 }
 
 /* BML_ERR_CANCELLED once the caller asked the study to stop (bml_run_opts.cancel) */
