@@ -35,7 +35,7 @@ int main(int argc, char **argv) {
     double *y = NULL, *z = NULL, *yt = NULL, *yp = NULL;
     size_t *rows = NULL, n_rows = 0;
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     CHECK(bml_dataset_load_oxford(path, &o, &ds));
     bml_kv pp[] = {{"target", "modes"}};
     CHECK(bml_pipeline_create("latent_ode_seq", pp, 1, &pipe));

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     double *y_pred = NULL, *imp = NULL;
 
     int experiments[] = {5};
-    bml_oxford_opts opts = {experiments, 1};
+    bml_oxford_opts opts = {.version = BML_OXFORD_OPTS_VERSION, .experiments = experiments, .n_experiments = 1};
     CHECK(bml_dataset_load_oxford(path, &opts, &ds));
     CHECK(bml_pipeline_create("summary_set", NULL, 0, &pipe));
     CHECK(bml_pipeline_transform(pipe, ds, &s));

@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     double *y = NULL, *att = NULL;
     size_t *rows = NULL, n_rows = 0;
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     CHECK(bml_dataset_load_oxford(path, &o, &ds));
     CHECK(bml_pipeline_create("latent_ode_seq", NULL, 0, &pipe));
     CHECK(bml_pipeline_transform(pipe, ds, &s));

@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
     double *y = NULL;
     char *history = NULL;
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     CHECK(bml_dataset_load_oxford(path, &o, &ds));
     CHECK(bml_pipeline_create("summary_set", NULL, 0, &pipe));
     CHECK(bml_pipeline_transform(pipe, ds, &s));

@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const char *const names[3] = {"diagnostic_test_cell_11_cyc_3.csv", "diagnostic_test_cell_11_cyc_56.csv",
                                              "diagnostic_test_cell_7_cyc_3.csv"};
         for (size_t i = 0; i < n; i++) free(fz_write(dir, names[i], parts[i], lens[i]));
-        bml_curve_columns cols = {.capacity_column = "charge_capacity",
+        bml_curve_columns cols = {.version = BML_CURVE_COLUMNS_VERSION,
+                                  .capacity_column = "charge_capacity",
                                   .voltage_column = "voltage",
                                   .name_pattern = "cell_([0-9]+)_cyc_([0-9]+)",
                                   .temperature_c = 25};

@@ -155,7 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bml_cycler_format fmt = (bml_cycler_format)(sel % 6);
     int mode = sel / 6 % 4;
     static const char *const cell_from[3] = {"file", "barcode", "channel"};
-    bml_cycler_cells cells = {sel / 72 % 2 ? "nominal" : "first_cycle", cell_from[sel / 24 % 3]};
+    bml_cycler_cells cells = {.version = BML_CYCLER_CELLS_VERSION, .soh_reference = sel / 72 % 2 ? "nominal" : "first_cycle",
+                              .cell_from = cell_from[sel / 24 % 3]};
     const uint8_t *parts[2];
     size_t lens[2];
     size_t n = fz_split(data + 1, size - 1, parts, lens, 2);

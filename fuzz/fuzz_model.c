@@ -1,5 +1,5 @@
 /* Fuzz target: loading a saved model (src/models/registry.c bml_model_load, each model's load: lgbm's
- * XGBoost booster files, the neural models' checkpoints) and its preprocess.json (src/track/track.c).
+ * XGBoost booster files, the neural models' checkpoints) and its preprocess.json (src/pipelines/sample_io.c).
  * Input: parts split at FZ_SEP: [0] model.json, [1] the model's own file, written both as
  * booster_0.json (lgbm) and weights.bin (neural models), [2] preprocess.json.
  * A loaded model predicts two rows of zeros, as `batteryml predict` would. */
@@ -8,7 +8,7 @@
 
 #include "batteryml/model.h"
 #include "fuzz_util.h"
-#include "track/track.h"
+#include "pipelines/sample_io.h"
 
 static volatile double sink;
 
@@ -31,12 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t k = 0; k < O; k++) acc += bml_model_target_name(m, k)[0];
         char *pre_txt = fz_strndup(parts[2], lens[2]);
         cJSON *pj = cJSON_Parse(pre_txt);
-        bml__track_preprocess pre;
+        bml__preprocess pre;
         if (pj) {
             fz_reset_error();
-            st = bml__track_preprocess_parse(pj, F, "preprocess.json", &pre);
-            fz_check_status(st, "bml__track_preprocess_parse");
-            bml__track_preprocess_release(&pre);
+            st = bml__preprocess_parse(pj, F, "preprocess.json", &pre);
+            fz_check_status(st, "bml__preprocess_parse");
+            bml__preprocess_release(&pre);
         }
         cJSON_Delete(pj);
         free(pre_txt);

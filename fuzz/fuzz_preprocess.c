@@ -1,4 +1,4 @@
-/* Fuzz target: a saved run's preprocess.json (src/track/track.c bml__track_preprocess_parse), then
+/* Fuzz target: a saved run's preprocess.json (src/pipelines/sample_io.c bml__preprocess_parse), then
  * applied to a few rows with missing values, as `batteryml predict` does.
  * Input: one byte giving the number of features (% 8), then the JSON text. */
 #include <cjson/cJSON.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "fuzz_util.h"
-#include "track/track.h"
+#include "pipelines/sample_io.h"
 
 static volatile double sink;
 
@@ -16,19 +16,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *txt = fz_strndup(data + 1, size - 1);
     cJSON *j = cJSON_Parse(txt);
     if (j) {
-        bml__track_preprocess p;
+        bml__preprocess p;
         fz_reset_error();
-        bml_status st = bml__track_preprocess_parse(j, F, "preprocess.json", &p);
-        fz_check_status(st, "bml__track_preprocess_parse");
+        bml_status st = bml__preprocess_parse(j, F, "preprocess.json", &p);
+        fz_check_status(st, "bml__preprocess_parse");
         if (st == BML_OK) {
             double x[3 * 8];
             for (size_t i = 0; i < 3 * F; i++) x[i] = i % 2 ? NAN : (double)i;
-            bml__track_preprocess_apply(&p, x, 3, F);
+            bml__preprocess_apply(&p, x, 3, F);
             double acc = 0;
             for (size_t i = 0; i < 3 * F; i++) acc += x[i];
             sink = acc;
         }
-        bml__track_preprocess_release(&p);
+        bml__preprocess_release(&p);
     }
     cJSON_Delete(j);
     free(txt);

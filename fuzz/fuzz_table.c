@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *const targets[] = {"LLI"};
     char *path = fz_write(fz_scratch(), "table.csv", data, size);
     for (int optional = 0; optional < 2; optional++) {
-        bml_table_roles roles = {.cell_column = "cell",
+        bml_table_roles roles = {.version = BML_TABLE_ROLES_VERSION,
+                                 .cell_column = "cell",
                                  .temperature_column = "temperature_c",
                                  .time_column = "days",
                                  .experiment_column = "experiment",

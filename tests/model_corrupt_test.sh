@@ -16,7 +16,7 @@ fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL model_corrupt/$1"; }
 CELL="$SRC/data/oxford-lgm50t/Expt 5 - cell D (25degC) - Processed Data.csv"
-# preprocess.json is written by src/track/track.c: 1 once its writer seals the file (bml__json_write_sealed)
+# preprocess.json is written by src/pipelines/sample_io.c: 1 once its writer seals the file (bml__json_write_sealed)
 PREPROCESS_SEALED=1
 
 predict() { "$BML" predict --run "runs/$1" --data "$CELL" --out pred.csv >out.txt 2>err.txt; }

@@ -3,10 +3,15 @@
  * (tests/components/), then used by a study that names them in its configuration. */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <ctype.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "batteryml/components.h"
+#include "batteryml/cycler.h"
+#include "batteryml/ica.h"
+#include "batteryml/sweep.h"
 #include "core/internal.h"
 #include "run/study.h"
 #include "splits/split_internal.h"
@@ -206,5 +211,150 @@ static void test_options_versioned(void) {
     bml_config_free(c);
 }
 
+/* Every versioned options struct: the _INIT macro and the _init function give the same (every byte the caller
+ * sees), the defaults functions carry the version, and each function that takes one refuses another version
+ * before it does anything, naming both ("<struct> version 0; this library knows version 1"). */
+#define VERSION_MSG(type) type " version 0; this library knows version 1 (initialise with "
+#define SAME_AS_INIT(type, MACRO, init_fn, same)                                                                \
+    do {                                                                                                           \
+        type m_ = MACRO, f_;                                                                                       \
+        memset(&f_, 0xab, sizeof f_);                                                                              \
+        init_fn(&f_);                                                                                              \
+        CHECK(m_.version == 1 && f_.version == 1 && (same));                                                       \
+    } while (0)
+#define SAME(field) (m_.field == f_.field)
+/* where the calls below may not write, even without their version check: below a regular file */
+#define NOWHERE BML_SOURCE_DIR "/README.md/absent"
+#define SAME_NAN(field) (m_.field == f_.field || (isnan(m_.field) && isnan(f_.field)))
+
+static void test_options_versioned_data(void) {
+    bml_dataset *ds = (bml_dataset *)1;
+    /* bml_oxford_opts */
+    SAME_AS_INIT(bml_oxford_opts, BML_OXFORD_OPTS_INIT, bml_oxford_opts_init, SAME(experiments) && SAME(n_experiments));
+    bml_oxford_opts ox;
+    bml_oxford_opts_init(&ox);
+    CHECK(!ox.experiments && ox.n_experiments == 0);
+    ox.version = 0;
+    CHECK_ERR(bml_dataset_load_oxford(BML_SOURCE_DIR "/data/oxford-lgm50t", &ox, &ds), BML_ERR_VALUE,
+              "bml_dataset_load_oxford: " VERSION_MSG("bml_oxford_opts") "BML_OXFORD_OPTS_INIT or bml_oxford_opts_init)");
+    CHECK(ds == NULL);
+    ds = (bml_dataset *)1;
+    CHECK_ERR(bml_dataset_load_oxford_curves(BML_SOURCE_DIR "/data", &ox, &ds), BML_ERR_VALUE, VERSION_MSG("bml_oxford_opts"));
+    CHECK(ds == NULL);
+    size_t n_written = 7;
+    CHECK_ERR(bml_synth_curves_write(BML_SOURCE_DIR "/data/oxford-lgm50t", &ox, NOWHERE, 100, &n_written), BML_ERR_VALUE,
+              VERSION_MSG("bml_oxford_opts"));
+    CHECK(n_written == 0);
+    /* bml_table_roles */
+    SAME_AS_INIT(bml_table_roles, BML_TABLE_ROLES_INIT, bml_table_roles_init,
+                 SAME(cell_column) && !f_.cell_column && SAME(temperature_column) && SAME(time_column) && SAME(experiment_column) &&
+                     SAME(features) && SAME(n_features) && SAME(targets) && SAME(n_targets) && SAME(targets_optional) && !f_.targets_optional);
+    static const char *const f[1] = {"x"}, *const y[1] = {"y"};
+    bml_table_roles r = {.version = 2, .cell_column = "cell", .features = f, .n_features = 1, .targets = y, .n_targets = 1};
+    CHECK_ERR(bml_dataset_load_table(BML_SOURCE_DIR "/data/oxford-lgm50t", &r, &ds), BML_ERR_VALUE,
+              "bml_table_roles version 2; this library knows version 1 (initialise with BML_TABLE_ROLES_INIT or bml_table_roles_init)");
+    /* bml_curve_columns: unknown temperature by default */
+    SAME_AS_INIT(bml_curve_columns, BML_CURVE_COLUMNS_INIT, bml_curve_columns_init,
+                 SAME(capacity_column) && SAME(voltage_column) && SAME(name_pattern) && SAME_NAN(temperature_c) && isnan(m_.temperature_c));
+    bml_curve_columns cc;
+    bml_curve_columns_init(&cc);
+    CHECK(!cc.capacity_column && !cc.voltage_column && !cc.name_pattern && isnan(cc.temperature_c));
+    cc = (bml_curve_columns){.capacity_column = "q", .voltage_column = "v", .name_pattern = "(a)(b)", .temperature_c = 25};
+    CHECK_ERR(bml_dataset_load_curve_table(BML_SOURCE_DIR "/data", &cc, &ds), BML_ERR_VALUE, VERSION_MSG("bml_curve_columns"));
+    /* bml_qdlin_opts: the INIT holds the published defaults, as bml_qdlin_opts_default */
+    SAME_AS_INIT(bml_qdlin_opts, BML_QDLIN_OPTS_INIT, bml_qdlin_opts_init,
+                 SAME(index) && SAME(v_start) && SAME(v_end) && SAME(n_points) && SAME(n_cycles) && SAME(first_cycle) && SAME(transposed));
+    bml_qdlin_opts q, d;
+    bml_qdlin_opts_init(&q);
+    memset(&d, 0xab, sizeof d);
+    bml_qdlin_opts_default(&d);
+    CHECK(q.version == 1 && d.version == 1 && !q.index && !d.index && q.v_start == 3.6 && d.v_start == 3.6 && q.v_end == 2.0 &&
+          d.v_end == 2.0 && q.n_points == 1000 && d.n_points == 1000 && q.n_cycles == 99 && d.n_cycles == 99 && q.first_cycle == 2 &&
+          d.first_cycle == 2 && !q.transposed && !d.transposed);
+    q.version = 0;
+    CHECK_ERR(bml_dataset_load_qdlin(BML_SOURCE_DIR "/data", &q, &ds), BML_ERR_VALUE,
+              "bml_dataset_load_qdlin: " VERSION_MSG("bml_qdlin_opts") "BML_QDLIN_OPTS_INIT or bml_qdlin_opts_init)");
+    CHECK(ds == NULL);
+}
+
+static void test_options_versioned_cycler(void) {
+    SAME_AS_INIT(bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS_INIT, bml_cycler_summary_opts_init,
+                 SAME(v_min) && SAME(v_max) && SAME(n_grid) && SAME(ir_window_s) && SAME(ir_min_step_a) && SAME(raw_max_c_rate));
+    bml_cycler_summary_opts o, d = bml_cycler_summary_defaults();
+    bml_cycler_summary_opts_init(&o);
+    CHECK(o.version == 1 && d.version == 1 && o.v_min == 2.5 && d.v_min == 2.5 && o.v_max == 4.3 && d.v_max == 4.3 && o.n_grid == 100 &&
+          d.n_grid == 100 && o.ir_window_s == 1.0 && d.ir_window_s == 1.0 && o.ir_min_step_a == 0.1 && d.ir_min_step_a == 0.1 &&
+          o.raw_max_c_rate == 0 && d.raw_max_c_rate == 0);
+    SAME_AS_INIT(bml_cycler_cells, BML_CYCLER_CELLS_INIT, bml_cycler_cells_init, SAME(soh_reference) && SAME(cell_from));
+    bml_cycler_cells c;
+    bml_cycler_cells_init(&c);
+    CHECK(!c.soh_reference && !c.cell_from);
+    const char *file = BML_SOURCE_DIR "/tests/data/cyclers";
+    bml_cycler_summary *s = (bml_cycler_summary *)1;
+    bml_dataset *ds = (bml_dataset *)1;
+    o.version = 0;
+    CHECK_ERR(bml_cycler_summarize(file, BML_CYCLER_AUTO, &o, &s), BML_ERR_VALUE,
+              VERSION_MSG("bml_cycler_summary_opts") "BML_CYCLER_SUMMARY_OPTS_INIT or bml_cycler_summary_opts_init)");
+    CHECK(s == NULL);
+    CHECK_ERR(bml_cycler_structure(file, BML_CYCLER_AUTO, &o, NOWHERE, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              VERSION_MSG("bml_cycler_summary_opts"));
+    CHECK_ERR(bml_dataset_load_cycler(file, BML_CYCLER_AUTO, &o, NULL, NULL, &ds), BML_ERR_VALUE,
+              "bml_dataset_load_cycler: " VERSION_MSG("bml_cycler_summary_opts"));
+    CHECK(ds == NULL);
+    CHECK_ERR(bml_dataset_load_cycler_curves(file, BML_CYCLER_AUTO, &o, 0.2, NULL, &ds), BML_ERR_VALUE,
+              "bml_dataset_load_cycler_curves: " VERSION_MSG("bml_cycler_summary_opts"));
+    c.version = 0;
+    CHECK_ERR(bml_dataset_load_cycler(file, BML_CYCLER_AUTO, NULL, &c, NULL, &ds), BML_ERR_VALUE,
+              VERSION_MSG("bml_cycler_cells") "BML_CYCLER_CELLS_INIT or bml_cycler_cells_init)");
+    CHECK_ERR(bml_dataset_load_cycler_curves(file, BML_CYCLER_AUTO, NULL, 0.2, &c, &ds), BML_ERR_VALUE, VERSION_MSG("bml_cycler_cells"));
+}
+
+static void test_options_versioned_ica(void) {
+    SAME_AS_INIT(bml_ica_params, BML_ICA_PARAMS_INIT, bml_ica_params_init,
+                 SAME(v_min) && SAME(v_max) && SAME(resample) && SAME(window) && SAME(order) && SAME(height) && SAME(distance) &&
+                     SAME(prominence) && SAME(num_peaks));
+    bml_ica_params p, d = bml_ica_defaults();
+    bml_ica_params_init(&p);
+    CHECK(p.version == 1 && d.version == 1 && p.v_min == 3.0 && p.v_max == 4.2 && p.resample == 500 && p.window == 51 && p.order == 3 &&
+          p.height == 0.01 && p.distance == 200 && p.prominence == 0.01 && p.num_peaks == 3 &&
+          d.v_min == p.v_min && d.v_max == p.v_max && d.resample == p.resample && d.window == p.window && d.order == p.order &&
+          d.height == p.height && d.distance == p.distance && d.prominence == p.prominence && d.num_peaks == p.num_peaks);
+    CHECK_INT(bml_ica_n_features(&p), 15);
+    static const double q[3] = {0, 1, 2}, v[3] = {3.5, 3.6, 3.7};
+    double feat[15];
+    p.version = 0;
+    CHECK_ERR(bml_ica_features(&p, q, v, 3, feat, NULL, NULL), BML_ERR_VALUE,
+              "bml_ica_features: " VERSION_MSG("bml_ica_params") "BML_ICA_PARAMS_INIT or bml_ica_params_init)");
+    CHECK_INT(bml_ica_n_features(&p), 0);
+    CHECK(strstr(bml_last_error(), VERSION_MSG("bml_ica_params")) != NULL);
+    char buf[32] = "x";
+    CHECK_INT(bml_ica_feature_name(&p, 0, buf, sizeof buf), 0);
+    CHECK(buf[0] == 0 && strstr(bml_last_error(), "bml_ica_feature_name: ") != NULL);
+}
+
+static void test_options_versioned_sweep(void) {
+    SAME_AS_INIT(bml_sweep_opts, BML_SWEEP_OPTS_INIT, bml_sweep_opts_init,
+                 SAME(sweeper) && SAME(trials) && SAME(seed) && SAME(max_jobs));
+    bml_sweep_opts o;
+    bml_sweep_opts_init(&o);
+    CHECK(o.sweeper == BML_SWEEPER_GRID && o.trials == 0 && o.seed == 0 && o.max_jobs == 0);
+    static const char *const ov[1] = {"model=lgbm,mlp"};
+    bml_sweep *s = NULL;
+    CHECK_OK(bml_sweep_expand(ov, 1, &o, &s));
+    CHECK(s && bml_sweep_n_jobs(s) == 2);
+    o.version = 0;
+    bml_sweep *t = (bml_sweep *)1;
+    CHECK_ERR(bml_sweep_expand(ov, 1, &o, &t), BML_ERR_VALUE,
+              "bml_sweep_expand: " VERSION_MSG("bml_sweep_opts") "BML_SWEEP_OPTS_INIT or bml_sweep_opts_init)");
+    CHECK(t == NULL);
+    CHECK_ERR(bml_sweep_write_yaml(s, &o, ov, 1, NOWHERE), BML_ERR_VALUE, "bml_sweep_write_yaml: " VERSION_MSG("bml_sweep_opts"));
+    t = (bml_sweep *)1;
+    CHECK_ERR(bml_sweep_load(NOWHERE, &o, &t), BML_ERR_VALUE, "bml_sweep_load: " VERSION_MSG("bml_sweep_opts"));
+    CHECK(t == NULL);
+    bml_sweep_free(s);
+}
+
 TEST_MAIN("components", {"options_versioned", test_options_versioned}, {"every_kind_listed", test_every_kind_listed}, {"defaults_are_the_configs", test_defaults_are_the_configs},
-          {"components_from_one_file", test_components_from_one_file}, {"every_bad_key_named", test_every_bad_key_named})
+          {"components_from_one_file", test_components_from_one_file}, {"every_bad_key_named", test_every_bad_key_named},
+          {"options_versioned_data", test_options_versioned_data}, {"options_versioned_cycler", test_options_versioned_cycler},
+          {"options_versioned_ica", test_options_versioned_ica}, {"options_versioned_sweep", test_options_versioned_sweep})

@@ -77,7 +77,7 @@ static void test_oxford_curves_and_pipeline_cache(void) {
     snprintf(out, sizeof out, "%s/curves", tmp);
     snprintf(cache, sizeof cache, "%s/cache", tmp);
     int e5[] = {5};
-    bml_oxford_opts o = {e5, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e5, .n_experiments = 1};
     size_t n = 0;
     CHECK_OK(bml_synth_curves_write(DATA_DIR, &o, out, 600, &n));
     CHECK_INT(n, 128);
@@ -217,7 +217,7 @@ static void test_basytec_and_generic(void) {
               "no rows of step 99");
     CHECK_ERR(bml_dataset_load_basytec(DATA_DIR "/Expt 5 - cell A (10degC) - Processed Data.csv", 13, 0, &ds), BML_ERR_SCHEMA,
               "no Basytec header row");
-    bml_curve_columns cc = {"charge_capacity", "voltage", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    bml_curve_columns cc = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "charge_capacity", .voltage_column = "voltage", .name_pattern = "cell_([0-9]+)_cyc_([0-9]+)", .temperature_c = 25};
     CHECK_OK(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &cc, &ds));
     if (ds) {
         CHECK_INT(bml_dataset_n_curves(ds), 4);
@@ -228,9 +228,9 @@ static void test_basytec_and_generic(void) {
         CHECK_NEAR(ds->curves[0].capacity_ah, 2.472, 0.002);
     }
     bml_dataset_free(ds);
-    bml_curve_columns bad = {"charge_capacity", "volts", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    bml_curve_columns bad = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "charge_capacity", .voltage_column = "volts", .name_pattern = "cell_([0-9]+)_cyc_([0-9]+)", .temperature_c = 25};
     CHECK_ERR(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &bad, &ds), BML_ERR_SCHEMA, "'volts'");
-    bml_curve_columns nomatch = {"charge_capacity", "voltage", "battery_([0-9]+)_n([0-9]+)", 25};
+    bml_curve_columns nomatch = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "charge_capacity", .voltage_column = "voltage", .name_pattern = "battery_([0-9]+)_n([0-9]+)", .temperature_c = 25};
     CHECK_ERR(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &nomatch, &ds), BML_ERR_VALUE,
               "does not match");
 }
@@ -279,7 +279,7 @@ static void test_basytec_bad_rows(void) {
  * and two files of one cell and cycle. */
 static void test_curve_table_bad_files(void) {
     char dir[128];
-    bml_curve_columns cc = {"q", "v", "cell_(.*)_cyc_(.*)\\.csv", 25};
+    bml_curve_columns cc = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "q", .voltage_column = "v", .name_pattern = "cell_(.*)_cyc_(.*)\\.csv", .temperature_c = 25};
     bml_dataset *ds = NULL;
     snprintf(dir, sizeof dir, "%s/ct1", tmp);
     CHECK_OK(bml__mkdir_p(dir));
@@ -309,7 +309,7 @@ static void test_ica_missing_target(void) {
     CHECK(s == NULL);
     bml_pipeline_free(p);
     bml_dataset_free(ds);
-    bml_curve_columns cc = {"charge_capacity", "voltage", "cell_([0-9]+)_cyc_([0-9]+)", 25};
+    bml_curve_columns cc = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "charge_capacity", .voltage_column = "voltage", .name_pattern = "cell_([0-9]+)_cyc_([0-9]+)", .temperature_c = 25};
     kv[1].value = "modes";
     CHECK_OK(bml_dataset_load_curve_table(DATA_DIR "/../fast-formation-c20", &cc, &ds));
     CHECK_OK(bml_pipeline_create("ica_peaks", kv, 2, &p));
@@ -327,7 +327,7 @@ static void test_long_curve_cell_ids(void) {
     const char *curve = "q,v\n0,4.1\n0.5,4.0\n1.0,3.9\n";
     put("long/cell_averyveryverylongcellidentifier-number-1_cyc_1.csv", curve);
     put("long/cell_averyveryverylongcellidentifier-number-2_cyc_1.csv", curve);
-    bml_curve_columns cc = {"q", "v", "cell_(.*)_cyc_([0-9]+)", 25};
+    bml_curve_columns cc = {.version = BML_CURVE_COLUMNS_VERSION, .capacity_column = "q", .voltage_column = "v", .name_pattern = "cell_(.*)_cyc_([0-9]+)", .temperature_c = 25};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_curve_table(dir, &cc, &ds));
     if (ds) {

@@ -485,11 +485,11 @@ static void test_dataset_and_study(void) {
     bml_samples_free(s);
     bml_pipeline_free(p);
     bml_dataset_free(ds);
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"nominal", NULL}, NULL, &ds), BML_ERR_VALUE, "nominal capacity");
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){"rated", NULL}, NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "barcode"}, NULL, &ds), BML_ERR_VALUE,
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .soh_reference = "nominal"}, NULL, &ds), BML_ERR_VALUE, "nominal capacity");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .soh_reference = "rated"}, NULL, &ds), BML_ERR_VALUE, "first_cycle or nominal");
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .cell_from = "barcode"}, NULL, &ds), BML_ERR_VALUE,
               "cell1.csv: cell_from=barcode but the file gives no barcode");
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "name"}, NULL, &ds), BML_ERR_VALUE,
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .cell_from = "name"}, NULL, &ds), BML_ERR_VALUE,
               "cell_from must be file, barcode or channel");
 }
 
@@ -498,7 +498,7 @@ static void test_dataset_and_study(void) {
 static void test_slow_cycle_curves_for_ica(void) {
     const char *path = CYC "/test_loopsnewoutput_MB_CE1_short10k.csv";
     bml_dataset *ds;
-    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, &(bml_cycler_cells){NULL, "channel"}, &ds));
+    CHECK_OK(bml_dataset_load_cycler_curves(path, BML_CYCLER_AUTO, NULL, 0.2, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .cell_from = "channel"}, &ds));
     if (!ds) return;
     CHECK_INT(bml_dataset_n_curves(ds), 2);
     CHECK_STR(ds->curves[0].cell_id, "E1 (SN 0600)"); /* cell_from=channel: from the .mpl */
@@ -698,7 +698,7 @@ static void test_cell_id_not_a_folder_name(void) {
         char want[300];
         snprintf(want, sizeof want, "cell%d.052: cell_from=barcode: the barcode '%s' cannot be a cell id: it %s", k, bad[k],
                  k ? "starts with '.'" : "holds a '/'");
-        CHECK_ERR(bml_dataset_load_cycler(p, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){NULL, "barcode"}, NULL, &ds),
+        CHECK_ERR(bml_dataset_load_cycler(p, BML_CYCLER_AUTO, NULL, &(bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .cell_from = "barcode"}, NULL, &ds),
                   BML_ERR_VALUE, want);
         CHECK(ds == NULL);
     }

@@ -51,7 +51,7 @@ static void write_summary(const char *name, const char *rows) {
 
 static void test_shipped_experiment5(void) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
     if (!ds) return;
@@ -85,7 +85,7 @@ static void test_shipped_experiment5(void) {
 
 static void test_stacked_file_deduplicated(void) {
     int e[] = {1};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
     if (!ds) return;
@@ -273,7 +273,7 @@ static const char *TARGS[] = {"soh"};
 static void test_table_loader(void) {
     write_text(tpath("t.csv"), "cell,temperature_c,days,throughput_ah,resistance_ohm,soh\n"
                                "c1,25,0,0,0.02,1.0\nc1,25,10,100,,0.98\n\"c,2\",40,0,0,0.03,1.0\nc1,25,20,200,0.021,0.96\n");
-    bml_table_roles r = {"cell", "temperature_c", "days", NULL, FEATS, 2, TARGS, 1, 0};
+    bml_table_roles r = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .temperature_column = "temperature_c", .time_column = "days", .features = FEATS, .n_features = 2, .targets = TARGS, .n_targets = 1};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_table(tpath("t.csv"), &r, &ds));
     if (!ds) return;
@@ -290,7 +290,7 @@ static void test_table_loader(void) {
 }
 
 static void test_table_bad_inputs(void) {
-    bml_table_roles r = {"cell", "temperature_c", NULL, NULL, FEATS, 2, TARGS, 1, 0};
+    bml_table_roles r = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .temperature_column = "temperature_c", .features = FEATS, .n_features = 2, .targets = TARGS, .n_targets = 1};
     bml_dataset *ds = NULL;
     write_text(tpath("t1.csv"), "cell,temperature_c,throughput_ah,soh\nc1,25,0,1\n");
     CHECK_ERR(bml_dataset_load_table(tpath("t1.csv"), &r, &ds), BML_ERR_SCHEMA, "missing column(s) 'resistance_ohm'");
@@ -341,7 +341,7 @@ static void test_table_hostile_cell_ids(void) {
         }
     write_text(tpath("hostile.csv"), text);
     free(text);
-    bml_table_roles roles = {"cell", NULL, NULL, NULL, FEATS, 2, TARGS, 1, 0};
+    bml_table_roles roles = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .features = FEATS, .n_features = 2, .targets = TARGS, .n_targets = 1};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_table(tpath("hostile.csv"), &roles, &ds));
     if (!ds) return;
@@ -393,7 +393,7 @@ static void test_table_hostile_cell_ids(void) {
 /* A cell's temperature and experiment come from every row: a later row that cannot be parsed, or whose
  * temperature disagrees, is an error (they were read from the cell's first row only, the rest never looked at). */
 static void test_table_cell_meta_every_row(void) {
-    bml_table_roles r = {"cell", "temperature_c", NULL, "experiment", FEATS, 2, TARGS, 1, 0};
+    bml_table_roles r = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .temperature_column = "temperature_c", .experiment_column = "experiment", .features = FEATS, .n_features = 2, .targets = TARGS, .n_targets = 1};
     bml_dataset *ds = NULL;
     write_text(tpath("m1.csv"), "cell,experiment,temperature_c,throughput_ah,resistance_ohm,soh\n"
                                 "c1,1,25,0,0.1,1\nc1,1,abc,1,0.1,1\n");

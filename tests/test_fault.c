@@ -20,7 +20,7 @@ static char tmp[64];
 /* the experiment-5 samples of the summary_set pipeline */
 static bml_samples *expt5(void) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;

@@ -164,7 +164,7 @@ static bml_status exec_run(void *user, bml_fold_job *job, int *assemble) {
 
 static bml_status run_exec(bml_config *c, exec_ctx *ctx, bml_run_result **r) {
     bml_run_opts o = {.version = BML_RUN_OPTS_VERSION, .base_dir = BML_SOURCE_DIR, .write_run_dir = 1};
-    bml_fold_executor ex = {exec_run, ctx};
+    bml_fold_executor ex = {.run = exec_run, .user = ctx};
     return bml_run_experiment_exec(c, &o, &ex, r);
 }
 

@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/internal.h"
-#include "models/checkpoint.h"
+#include "core/json.h"
 #include "models/linear_fit.h"
 #include "test.h"
 

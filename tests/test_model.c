@@ -13,7 +13,7 @@
 
 static bml_samples *samples(const char *target, bml_samples **train, bml_samples **val) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;
@@ -346,7 +346,7 @@ out:
 /* experiment 5 through `pipeline`, temperature holdout, imputed and standardised with training statistics */
 static bml_samples *prepared(const char *pipeline, const char *target, bml_samples **tr, bml_samples **va) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;

@@ -1078,7 +1078,7 @@ static void test_seq_net_gradients(void) {
 /* ------------------------------------------------------------------ the mlp model */
 static void test_mlp_model_fit_save_load(void) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL, *tr = NULL, *va = NULL;

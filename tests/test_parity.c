@@ -9,7 +9,7 @@
 
 static void run_case(const char *features_file, const char *const *feats, size_t nf, const char *const *targs, size_t nt,
                      const bml_kv *params, size_t np, const char *reference, int expect_best0) {
-    bml_table_roles roles = {"cell", "temperature_c", NULL, "experiment", feats, nf, targs, nt, 0};
+    bml_table_roles roles = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .temperature_column = "temperature_c", .experiment_column = "experiment", .features = feats, .n_features = nf, .targets = targs, .n_targets = nt};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL, *tr = NULL, *va = NULL;

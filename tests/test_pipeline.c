@@ -7,7 +7,7 @@
 
 static bml_samples *expt5(const bml_kv *kv, size_t n) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;
@@ -71,7 +71,7 @@ static void test_pipeline_errors(void) {
     bml_kv bad[] = {{"target", "voltage"}};
     CHECK_OK(bml_pipeline_create("summary_set", bad, 1, &p));
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     CHECK_OK(bml_dataset_load_oxford(DATA_DIR, &o, &ds));
     bml_samples *s = NULL;
@@ -211,7 +211,7 @@ static void test_random_splits_seeded(void) {
 
 static void test_latent_ode_seq(void) {
     int e[] = {1, 5};
-    bml_oxford_opts o = {e, 2};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 2};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL, *flat = NULL, *sub = NULL;
@@ -286,7 +286,7 @@ static void test_subset(void) {
  * own, and padded sequence steps read "" (ASan catches a pointer left into freed storage) */
 static void test_cell_ids_owned_by_samples(void) {
     int e[] = {1};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL, *sub = NULL, *flat = NULL;
@@ -331,7 +331,7 @@ static void test_cell_ids_owned_by_samples(void) {
  * wrote n rows with the first cells' steps under the cells' names). Experiment 1 has a short cell (J). */
 static void test_sequence_samples_csv(void) {
     int e[] = {1};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;

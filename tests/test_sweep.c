@@ -10,7 +10,7 @@
 static char tmp[64];
 
 static bml_sweep *expand(const char *const *ov, size_t n, bml_sweeper sweeper, size_t trials, uint64_t seed) {
-    bml_sweep_opts o = {sweeper, trials, seed, 0};
+    bml_sweep_opts o = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = sweeper, .trials = trials, .seed = seed, .max_jobs = 0};
     bml_sweep *s = NULL;
     CHECK_OK(bml_sweep_expand(ov, n, &o, &s));
     return s;
@@ -114,7 +114,7 @@ static void test_bad_forms_name_the_override(void) {
         {"a=choice()", "an empty value", BML_SWEEPER_GRID},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        bml_sweep_opts o = {bad[i].sw, 3, 0, 0};
+        bml_sweep_opts o = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = bad[i].sw, .trials = 3, .seed = 0, .max_jobs = 0};
         bml_sweep *s = NULL;
         const char *ov[] = {bad[i].ov};
         CHECK_ERR(bml_sweep_expand(ov, 1, &o, &s), BML_ERR_VALUE, bad[i].needle);
@@ -122,13 +122,13 @@ static void test_bad_forms_name_the_override(void) {
     }
     /* too many jobs, before anything is built */
     const char *big[] = {"a=range(0,100)", "b=range(0,101)"};
-    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, 0};
+    bml_sweep_opts o = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_GRID, .trials = 0, .seed = 0, .max_jobs = 0};
     bml_sweep *s = NULL;
     CHECK_ERR(bml_sweep_expand(big, 2, &o, &s), BML_ERR_VALUE, "the sweep has 10100 jobs, more than --max-jobs 10000");
     o.max_jobs = 5;
     const char *six[] = {"a=1,2,3", "b=1,2"};
     CHECK_ERR(bml_sweep_expand(six, 2, &o, &s), BML_ERR_VALUE, "6 jobs, more than --max-jobs 5");
-    o = (bml_sweep_opts){BML_SWEEPER_RANDOM, 0, 0, 0};
+    o = (bml_sweep_opts){.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_RANDOM, .trials = 0, .seed = 0, .max_jobs = 0};
     CHECK_ERR(bml_sweep_expand(six, 2, &o, &s), BML_ERR_VALUE, "needs --trials N");
 }
 
@@ -180,7 +180,7 @@ static void test_sweep_files(void) {
     const char *ov[] = {"model.learning_rate=0.01,0.1", "run_name=x"};
     bml_sweep *s = expand(ov, 2, BML_SWEEPER_GRID, 0, 0);
     if (!s) return;
-    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, 0};
+    bml_sweep_opts o = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_GRID, .trials = 0, .seed = 0, .max_jobs = 0};
     CHECK_OK(bml_sweep_write_yaml(s, &o, ov, 2, tmp));
     const char *m0 = "{\"overall\":{\"soh\":{\"n\":3,\"rmse\":0.5,\"mae\":0.25,\"mape\":1,\"r2\":0.75,\"max_abs_error\":null}},"
                      "\"fold_summary\":{\"soh\":{\"rmse_mean\":0.4,\"rmse_std\":0.1}}}";
@@ -224,7 +224,7 @@ static void test_sweep_yaml_claim_and_load(void) {
     char *dir = bml__path_join(tmp, "claim"), *p = dir ? bml__path_join(dir, "multirun.yaml") : NULL, *txt = NULL;
     if (!p || bml__mkdir_p(dir) != BML_OK) goto out;
     const char *ov[] = {"model=lgbm,mlp", "name='a,b'", "t=\"x\\\"y\"", "s=1e-3,0.5", "u=plain \\ back"};
-    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, 0};
+    bml_sweep_opts o = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_GRID, .trials = 0, .seed = 0, .max_jobs = 0};
     bml_sweep *s = expand(ov, 5, BML_SWEEPER_GRID, 0, 0), *r = NULL, *other = expand(ov, 1, BML_SWEEPER_GRID, 0, 0);
     if (!s || !other) goto out2;
     CHECK_OK(bml_sweep_write_yaml(s, &o, ov, 5, dir));
@@ -234,7 +234,7 @@ static void test_sweep_yaml_claim_and_load(void) {
     CHECK_OK(bml__read_file(p, &again, NULL));
     CHECK(txt && again && !strcmp(txt, again)); /* the first sweep's, untouched */
     free(again);
-    bml_sweep_opts lo = {BML_SWEEPER_RANDOM, 3, 3, 0};
+    bml_sweep_opts lo = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_RANDOM, .trials = 3, .seed = 3, .max_jobs = 0};
     CHECK_OK(bml_sweep_load(dir, &lo, &r));
     if (r) {
         CHECK_INT(lo.sweeper, BML_SWEEPER_GRID);
@@ -256,10 +256,10 @@ static void test_sweep_yaml_claim_and_load(void) {
     char *rdir = bml__path_join(tmp, "claim-random");
     const char *rov[] = {"a=interval(0,1)", "b=int_interval(1,9)", "c=x,y"};
     bml_sweep *rs = expand(rov, 3, BML_SWEEPER_RANDOM, 7, 12345);
-    bml_sweep_opts ro = {BML_SWEEPER_RANDOM, 7, 12345, 0};
+    bml_sweep_opts ro = {.version = BML_SWEEP_OPTS_VERSION, .sweeper = BML_SWEEPER_RANDOM, .trials = 7, .seed = 12345, .max_jobs = 0};
     if (rdir && rs && bml__mkdir_p(rdir) == BML_OK) {
         CHECK_OK(bml_sweep_write_yaml(rs, &ro, rov, 3, rdir));
-        bml_sweep_opts lo2 = {0};
+        bml_sweep_opts lo2 = BML_SWEEP_OPTS_INIT;
         CHECK_OK(bml_sweep_load(rdir, &lo2, &r));
         CHECK_INT(lo2.sweeper, BML_SWEEPER_RANDOM);
         CHECK_INT(lo2.trials, 7);

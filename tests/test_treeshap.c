@@ -314,7 +314,7 @@ static void check_threads_and_margin(const bml__treeshap *t, const double *x, si
 
 static void test_shipped_data(void) {
     int e[] = {5};
-    bml_oxford_opts o = {e, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = e, .n_experiments = 1};
     bml_dataset *ds = NULL;
     bml_pipeline *p = NULL;
     bml_samples *s = NULL;

@@ -67,10 +67,11 @@ BML_API bml_status bml_config_get_long_list(const bml_config *c, const char *key
 BML_API char *bml_config_to_yaml(const bml_config *c);
 
 /* The configuration folder of an installed library: <prefix>/share/batteryml/configs (cmake --install's
- * data folder) when this library is <prefix>/lib/libbatteryml.so.0 (its install location, found from the
- * loaded file itself, wherever the prefix was moved) and that folder holds config.yaml; NULL otherwise (a
- * build tree, a static link). Static storage, looked up once; thread-safe. Bindings that load the shared
- * library (the Python package) find the shipped configs and data with it. */
+ * data folder) when this library is <prefix>/lib/libbatteryml.so.0 (the shared library's install location,
+ * found from the loaded file itself, wherever the prefix was moved) or, for the static library, when the
+ * program linking it is <prefix>/bin/<name> (the installed `batteryml`), and that folder holds config.yaml;
+ * NULL otherwise (a build tree). Static storage, looked up once; thread-safe. The program and bindings that
+ * load the shared library (the Python package) find the shipped configs and data with it. */
 BML_API const char *bml_config_installed_dir(void);
 
 #ifdef __cplusplus

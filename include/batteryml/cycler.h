@@ -94,7 +94,13 @@ BML_API bml_status bml_cycler_read(const char *path, bml_cycler_format format, b
 
 /* ---- per-cycle summary ---- */
 
+/* Versioned as bml_run_opts (libgit2's convention): initialise with BML_CYCLER_SUMMARY_OPTS_INIT (or bml_cycler_summary_opts_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. The INIT holds
+ * the defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
+#define BML_CYCLER_SUMMARY_OPTS_VERSION 1
+#define BML_CYCLER_SUMMARY_OPTS_INIT {BML_CYCLER_SUMMARY_OPTS_VERSION, 2.5, 4.3, 100, 1.0, 0.1, 0.0}
 typedef struct {
+    unsigned int version;  /* BML_CYCLER_SUMMARY_OPTS_VERSION */
     double v_min, v_max;   /* voltage grid of the interpolated curves (V) */
     size_t n_grid;         /* points on it (>= 2) */
     double ir_window_s;    /* resistance from a current step: dV/dI between the last point before the
@@ -111,7 +117,9 @@ typedef struct {
      * points per file being read). */
     int jobs;
 } bml_cycler_summary_opts;
-/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time. */
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time.
+ * *o = BML_CYCLER_SUMMARY_OPTS_INIT; bml_cycler_summary_defaults returns the same. */
+BML_API void bml_cycler_summary_opts_init(bml_cycler_summary_opts *o);
 BML_API bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 
 typedef struct {
@@ -195,12 +203,19 @@ BML_API bml_status bml_cycler_structure(const char *path, bml_cycler_format form
 BML_API bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 
-/* How files become cells: the SoH reference and where the cell id comes from. NULL fields: the defaults. */
+/* How files become cells: the SoH reference and where the cell id comes from. NULL fields: the defaults.
+ * Versioned as bml_run_opts (libgit2's convention): initialise with BML_CYCLER_CELLS_INIT (or bml_cycler_cells_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
+#define BML_CYCLER_CELLS_VERSION 1
+#define BML_CYCLER_CELLS_INIT {BML_CYCLER_CELLS_VERSION, NULL, NULL}
 typedef struct {
+    unsigned int version;      /* BML_CYCLER_CELLS_VERSION */
     const char *soh_reference; /* "first_cycle" (default): the first complete cycle's discharge | "nominal" */
     const char *cell_from;     /* "file" (default): the file name without extension | "barcode" | "channel"
                                   (from the file's metadata; a file without one fails) */
 } bml_cycler_cells;
+/* *c = BML_CYCLER_CELLS_INIT */
+BML_API void bml_cycler_cells_init(bml_cycler_cells *c);
 
 /* A dataset of one row per cycle, one cell per file (data=cycler), in the Oxford summary layout so that
  * every pipeline runs on it: set = cycle, charge throughput, discharge capacity (capacity target), SoH =

@@ -29,11 +29,18 @@ typedef struct {
     const size_t *lines;   /* (n_rows) 1-based line of each row in `source` */
 } bml_cell_view;
 
-/* Which experiments to load from the Oxford data: a list of ids, or all (n == 0). */
+/* Which experiments to load from the Oxford data: a list of ids, or all (n == 0).
+ * Versioned as bml_run_opts (libgit2's convention): initialise with BML_OXFORD_OPTS_INIT (or bml_oxford_opts_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
+#define BML_OXFORD_OPTS_VERSION 1
+#define BML_OXFORD_OPTS_INIT {BML_OXFORD_OPTS_VERSION, NULL, 0}
 typedef struct {
+    unsigned int version; /* BML_OXFORD_OPTS_VERSION */
     const int *experiments;
     size_t n_experiments;
 } bml_oxford_opts;
+/* *o = BML_OXFORD_OPTS_INIT (for languages without the macro: Python) */
+BML_API void bml_oxford_opts_init(bml_oxford_opts *o);
 
 /* Load Oxford LG M50T Performance Summary data from `path`: one file, a flat folder of
  * `Expt N - cell X (TdegC) - Processed Data.csv` files, or the original folder tree (searched
@@ -44,8 +51,13 @@ typedef struct {
 BML_API bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 
 /* Column roles for a generic CSV table: one row per (cell, step). Names are CSV header names.
- * cell_column is required; temperature, time and experiment columns are optional (NULL). */
+ * cell_column is required; temperature, time and experiment columns are optional (NULL).
+ * Versioned as bml_run_opts (libgit2's convention): initialise with BML_TABLE_ROLES_INIT (or bml_table_roles_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
+#define BML_TABLE_ROLES_VERSION 1
+#define BML_TABLE_ROLES_INIT {BML_TABLE_ROLES_VERSION, NULL, NULL, NULL, NULL, NULL, 0, NULL, 0, 0}
 typedef struct {
+    unsigned int version; /* BML_TABLE_ROLES_VERSION */
     const char *cell_column;
     const char *temperature_column;
     const char *time_column;
@@ -56,6 +68,8 @@ typedef struct {
     size_t n_targets;
     int targets_optional; /* 1: empty target fields are kept as NaN (prediction on new data) */
 } bml_table_roles;
+/* *r = BML_TABLE_ROLES_INIT */
+BML_API void bml_table_roles_init(bml_table_roles *r);
 
 /* Load a generic CSV table with the given column roles. Feature fields may be empty (missing);
  * target fields must be finite numbers. On success *out is owned by the caller. */
@@ -99,11 +113,23 @@ BML_API bml_status bml_dataset_load_basytec(const char *path, int step, int cycl
 /* Generic capacity/voltage CSVs (a file or a folder of them), one curve per file: the columns named,
  * the cell and cycle read from the file name with a POSIX extended regular expression of two groups
  * (e.g. "cell_([0-9]+)_cyc_([0-9]+)"). Targets: capacity (total charge) and SoH = capacity / the cell's
- * first capacity. */
+ * first capacity. Versioned as bml_run_opts (libgit2's convention): initialise with BML_CURVE_COLUMNS_INIT (or bml_curve_columns_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BML__NAN_INIT __builtin_nan("")
+#else
+#include <math.h>
+#define BML__NAN_INIT NAN
+#endif
+#define BML_CURVE_COLUMNS_VERSION 1
+#define BML_CURVE_COLUMNS_INIT {BML_CURVE_COLUMNS_VERSION, NULL, NULL, NULL, BML__NAN_INIT}
 typedef struct {
+    unsigned int version; /* BML_CURVE_COLUMNS_VERSION */
     const char *capacity_column, *voltage_column, *name_pattern;
-    double temperature_c; /* NaN if unknown */
+    double temperature_c; /* NaN if unknown (the INIT) */
 } bml_curve_columns;
+/* *c = BML_CURVE_COLUMNS_INIT */
+BML_API void bml_curve_columns_init(bml_curve_columns *c);
 BML_API bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
 BML_API size_t bml_dataset_n_curves(const bml_dataset *ds);
 
@@ -128,8 +154,13 @@ BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_ox
  * file's path without `.csv`, '/' written '_' ("train_cell1"); a row's `lines` entry is its file line when
  * transposed, 0 otherwise (a cycle is a column of the file). Refused, naming file, line and column: a
  * matrix of another shape, a field that is not a finite number, an index naming a missing file or one file
- * twice, a life that is not a positive number. */
+ * twice, a life that is not a positive number.
+ * Versioned as bml_run_opts (libgit2's convention): initialise with BML_QDLIN_OPTS_INIT (or bml_qdlin_opts_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. The INIT holds the published defaults. */
+#define BML_QDLIN_OPTS_VERSION 1
+#define BML_QDLIN_OPTS_INIT {BML_QDLIN_OPTS_VERSION, NULL, 3.6, 2.0, 1000, 99, 2, 0}
 typedef struct {
+    unsigned int version; /* BML_QDLIN_OPTS_VERSION */
     const char *index;  /* index file, relative to the folder (NULL: cells.csv, else *_cycle_lives.csv) */
     double v_start, v_end;
     size_t n_points;    /* grid points (file rows, or columns when transposed) */
@@ -137,7 +168,9 @@ typedef struct {
     int first_cycle;    /* cycle number of the first cycle column */
     int transposed;     /* 1: rows are cycles and columns voltages */
 } bml_qdlin_opts;
-/* The published defaults: 3.6 V to 2.0 V in 1000 points, 99 cycles from cycle 2, rows = voltage. */
+/* *opts = BML_QDLIN_OPTS_INIT: the published defaults, 3.6 V to 2.0 V in 1000 points, 99 cycles from cycle 2,
+ * rows = voltage. bml_qdlin_opts_default is the same. */
+BML_API void bml_qdlin_opts_init(bml_qdlin_opts *opts);
 BML_API void bml_qdlin_opts_default(bml_qdlin_opts *opts);
 /* Load the folder `path` (opts NULL: the defaults). On success *out is owned by the caller. */
 BML_API bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);

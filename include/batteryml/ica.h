@@ -15,8 +15,14 @@
 extern "C" {
 #endif
 
-/* The parameters, named and bounded as the ica_peaks pipeline's (configs/pipeline/ica_peaks.yaml). */
+/* The parameters, named and bounded as the ica_peaks pipeline's (configs/pipeline/ica_peaks.yaml).
+ * Versioned as bml_run_opts (libgit2's convention): initialise with BML_ICA_PARAMS_INIT (or bml_ica_params_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. The INIT holds the
+ * pipeline's defaults. */
+#define BML_ICA_PARAMS_VERSION 1
+#define BML_ICA_PARAMS_INIT {BML_ICA_PARAMS_VERSION, 3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3}
 typedef struct {
+    unsigned int version;                /* BML_ICA_PARAMS_VERSION */
     double v_min, v_max;                 /* voltage window, V (3.0, 4.2); v_min < v_max */
     long resample;                       /* points of the even voltage grid (500), 8 .. 1e7 */
     long window, order;                  /* Savitzky-Golay window (51, odd, 3 .. resample - 1) and order (3, < window) */
@@ -24,16 +30,17 @@ typedef struct {
     long num_peaks;                      /* features for this many highest peaks (3), 1 .. 100 */
 } bml_ica_params;
 
-/* The pipeline's defaults. */
+/* *p = BML_ICA_PARAMS_INIT: the pipeline's defaults; bml_ica_defaults returns the same. */
+BML_API void bml_ica_params_init(bml_ica_params *p);
 BML_API bml_ica_params bml_ica_defaults(void);
 
 /* Number of features: 4 per peak (voltage, height, width, area) and 3 (total area, number of peaks,
- * voltage of the maximum). */
+ * voltage of the maximum). 0 for parameters of another version (bml_last_error says why). */
 BML_API size_t bml_ica_n_features(const bml_ica_params *p);
 
 /* Name of feature j < bml_ica_n_features(p) as the pipeline names its column ("peak1_voltage_v",
  * "total_area_ah", ...), written to buf as snprintf does; returns the name's full length (0 for j out of
- * range, buf then ""). */
+ * range or parameters of another version, buf then ""). */
 BML_API size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t size);
 
 /* The features of one curve: charge q (Ah) and voltage v (V), n points in any order (a charge or a

@@ -106,6 +106,26 @@ BML_API void bml_scaler_release(bml_scaler *sc); /* frees mean/scale, not the st
  * A feature missing in every training row gets 0. */
 BML_API bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
 
+/* Write samples as CSV: meta columns, features, targets (atomically); sequence samples as one row per real
+ * step with the step's meta (as bml_samples_flatten). */
+BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
+
+/* The preprocessing a study applies to a model's inputs (SPEC 6), saved beside the model as
+ * DIR/preprocess.json (the file `batteryml run` writes into <run>/model/ and `batteryml predict` reads):
+ * missing features (NaN) replaced by impute_mean, then x := (x - mean) / scale per feature, both fitted
+ * on the training rows. Every number is written so that it reads back bit-identically.
+ * Save: impute_mean (F) or NULL (no imputation); mean and scale (F) both given or both NULL (no scaling);
+ * each value finite and every scale non-zero. DIR must exist; the file is written atomically and sealed with
+ * its checksum. The arrays are borrowed. */
+BML_API bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                                       const double *scale);
+/* Read DIR/preprocess.json (checksum verified) written for n_features features into the caller's arrays of
+ * n_features values each: *has_impute and *has_scaler say which parts the file holds (the arrays of a
+ * missing part are left as they were). BML_ERR_NOT_FOUND when DIR holds no preprocess.json; a changed bit,
+ * a wrong count or a non-finite value is BML_ERR_PARSE naming the file. */
+BML_API bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                                       int *has_impute, int *has_scaler);
+
 #ifdef __cplusplus
 }
 #endif

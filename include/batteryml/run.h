@@ -129,9 +129,6 @@ BML_API bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir
 /* Build samples with the configured pipeline. */
 BML_API bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
-/* Write samples as CSV: meta columns, features, targets (atomically); sequence samples as one row per real
- * step with the step's meta (as bml_samples_flatten). */
-BML_API bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
 
 /* Predict with a saved run on new data (a Performance Summary file or folder, or a table).
  * `fold` picks the model of a multi-fold run (NULL for single-fold runs). Writes predictions to
@@ -166,11 +163,6 @@ BML_API bml_status bml_run_report(const char *run_dir, const char *out_path);
 /* The overall metrics of several runs side by side (and LOCO folds aggregated), as a text table
  * (*table malloc'ed; caller frees). */
 BML_API bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
-
-/* Free memory the library handed over with "caller frees" (a malloc'ed string or array such as the
- * metrics JSON of bml_run_predict): for callers that do not share its C allocator's free (bindings). NULL
- * is harmless. */
-BML_API void bml_free(void *p);
 
 #ifdef __cplusplus
 }

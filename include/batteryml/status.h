@@ -42,6 +42,11 @@ BML_API const char *bml_status_describe(bml_status s);
  * failing call on this thread; copy it to keep it. */
 BML_API const char *bml_last_error(void);
 
+/* Free memory the library handed over with "caller frees" (a malloc'ed string or array such as the
+ * metrics JSON of bml_run_predict): for callers that do not share its C allocator's free (bindings). NULL
+ * is harmless. */
+BML_API void bml_free(void *p);
+
 #ifdef __cplusplus
 }
 #endif

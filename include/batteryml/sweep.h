@@ -32,12 +32,19 @@ extern "C" {
 
 typedef enum { BML_SWEEPER_GRID = 0, BML_SWEEPER_RANDOM = 1 } bml_sweeper;
 
+/* Versioned as bml_run_opts (libgit2's convention): initialise with BML_SWEEP_OPTS_INIT (or bml_sweep_opts_init) and set
+ * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
+#define BML_SWEEP_OPTS_VERSION 1
+#define BML_SWEEP_OPTS_INIT {BML_SWEEP_OPTS_VERSION, BML_SWEEPER_GRID, 0, 0, 0}
 typedef struct {
+    unsigned int version; /* BML_SWEEP_OPTS_VERSION */
     bml_sweeper sweeper;
     size_t trials;   /* random sweeper: the number of jobs (> 0) */
     uint64_t seed;   /* random sweeper: the draws */
     size_t max_jobs; /* a sweep of more jobs is an error before anything runs; 0: 10,000 */
 } bml_sweep_opts;
+/* *o = BML_SWEEP_OPTS_INIT */
+BML_API void bml_sweep_opts_init(bml_sweep_opts *o);
 
 typedef struct bml_sweep bml_sweep; /* opaque */
 
@@ -80,7 +87,8 @@ typedef struct {
  * moment by another process: exactly one of them succeeds) it fails with BML_ERR_STATE and changes nothing. */
 BML_API bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir);
-/* The sweep of a directory, from its multirun.yaml: the sweeper settings into *opts (sweeper, trials, seed;
+/* The sweep of a directory, from its multirun.yaml: the sweeper settings into *opts (initialised by the caller,
+ * BML_SWEEP_OPTS_INIT; sweeper, trials, seed;
  * opts->max_jobs, 0 for the default, bounds the expansion as in bml_sweep_expand, and is raised to the
  * number of jobs the file lists) and the stored overrides expanded again into *out (caller frees). The
  * jobs must come out as the file lists them (index, name, every override): a file edited by hand or

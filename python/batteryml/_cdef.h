@@ -5,6 +5,7 @@ typedef enum {
  const char *bml_status_name(bml_status s);
  const char *bml_status_describe(bml_status s);
  const char *bml_last_error(void);
+ void bml_free(void *p);
 typedef struct {
     const char *key;
     const char *value;
@@ -59,11 +60,14 @@ typedef struct {
     const size_t *lines;
 } bml_cell_view;
 typedef struct {
+    unsigned int version;
     const int *experiments;
     size_t n_experiments;
 } bml_oxford_opts;
+ void bml_oxford_opts_init(bml_oxford_opts *o);
  bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     const char *cell_column;
     const char *temperature_column;
     const char *time_column;
@@ -74,6 +78,7 @@ typedef struct {
     size_t n_targets;
     int targets_optional;
 } bml_table_roles;
+ void bml_table_roles_init(bml_table_roles *r);
  bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
  void bml_dataset_free(bml_dataset *ds);
  size_t bml_dataset_n_cells(const bml_dataset *ds);
@@ -92,14 +97,17 @@ typedef struct {
  bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
  bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     const char *capacity_column, *voltage_column, *name_pattern;
     double temperature_c;
 } bml_curve_columns;
+ void bml_curve_columns_init(bml_curve_columns *c);
  bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out);
  size_t bml_dataset_n_curves(const bml_dataset *ds);
  bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written);
 typedef struct {
+    unsigned int version;
     const char *index;
     double v_start, v_end;
     size_t n_points;
@@ -107,6 +115,7 @@ typedef struct {
     int first_cycle;
     int transposed;
 } bml_qdlin_opts;
+ void bml_qdlin_opts_init(bml_qdlin_opts *opts);
  void bml_qdlin_opts_default(bml_qdlin_opts *opts);
  bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
  int bml_dataset_is_qdlin(const bml_dataset *ds);
@@ -162,6 +171,7 @@ typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user
  bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
                            bml_cycler_meta *meta);
 typedef struct {
+    unsigned int version;
     double v_min, v_max;
     size_t n_grid;
     double ir_window_s;
@@ -170,6 +180,7 @@ typedef struct {
     const int *cancel;
     int jobs;
 } bml_cycler_summary_opts;
+ void bml_cycler_summary_opts_init(bml_cycler_summary_opts *o);
  bml_cycler_summary_opts bml_cycler_summary_defaults(void);
 typedef struct {
     long cycle;
@@ -221,20 +232,24 @@ typedef void (*bml_cycler_structure_fn)(const bml_cycler_structure_file *file, v
  bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);
 typedef struct {
+    unsigned int version;
     const char *soh_reference;
     const char *cell_from;
 } bml_cycler_cells;
+ void bml_cycler_cells_init(bml_cycler_cells *c);
  bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
  bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                           double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out);
 typedef struct {
+    unsigned int version;
     double v_min, v_max;
     long resample;
     long window, order;
     double height, distance, prominence;
     long num_peaks;
 } bml_ica_params;
+ void bml_ica_params_init(bml_ica_params *p);
  bml_ica_params bml_ica_defaults(void);
  size_t bml_ica_n_features(const bml_ica_params *p);
  size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t size);
@@ -294,6 +309,11 @@ typedef struct {
  void bml_scaler_transform(const bml_scaler *sc, double *x, size_t n, size_t n_features);
  void bml_scaler_release(bml_scaler *sc);
  bml_status bml_samples_impute_mean(bml_samples *s, const size_t *rows, size_t n_rows);
+ bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
+ bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
+                                       const double *scale);
+ bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
+                                       int *has_impute, int *has_scaler);
 typedef struct bml_model bml_model;
  bml_status bml_model_create(const char *name, const bml_kv *params, size_t n_params, bml_model **out);
  void bml_model_free(bml_model *m);
@@ -328,10 +348,6 @@ typedef void (*bml_epoch_fn)(void *user, long epoch, long epochs, double train_l
  size_t bml_model_registry_params(size_t i, const bml_param_info **params);
  int bml_model_registry_takes_training(const char *name);
  void bml_model_registry_list(char *buf, size_t size);
- bml_status bml_preprocess_save(const char *dir, size_t n_features, const double *impute_mean, const double *mean,
-                                       const double *scale);
- bml_status bml_preprocess_load(const char *dir, size_t n_features, double *impute_mean, double *mean, double *scale,
-                                       int *has_impute, int *has_scaler);
 typedef void (*bml_log_fn)(void *user, const char *line);
 typedef struct {
     unsigned int version;
@@ -380,7 +396,6 @@ typedef struct {
                              int targets_optional, bml_dataset **out);
  bml_status bml_run_build_samples(const bml_config *cfg, const bml_dataset *ds, int targets_optional,
                                  bml_samples **out);
- bml_status bml_samples_write_csv(const bml_samples *s, const char *path);
  bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
  bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
@@ -389,7 +404,6 @@ typedef struct {
  bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
  bml_status bml_run_report(const char *run_dir, const char *out_path);
  bml_status bml_run_compare(const char *const *run_dirs, size_t n, char **table);
- void bml_free(void *p);
  int bml_parallel_cores(void);
  void bml_parallel_set_threads(int n);
  void bml_parallel_set_thread_local(int n);
@@ -413,11 +427,13 @@ typedef struct {
  size_t bml_split_registry_params(size_t i, const bml_param_info **params);
 typedef enum { BML_SWEEPER_GRID = 0, BML_SWEEPER_RANDOM = 1 } bml_sweeper;
 typedef struct {
+    unsigned int version;
     bml_sweeper sweeper;
     size_t trials;
     uint64_t seed;
     size_t max_jobs;
 } bml_sweep_opts;
+ void bml_sweep_opts_init(bml_sweep_opts *o);
 typedef struct bml_sweep bml_sweep;
  bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, const bml_sweep_opts *opts,
                             bml_sweep **out);

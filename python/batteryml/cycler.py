@@ -284,7 +284,8 @@ class Structure:
 
 
 def _opts(params: Dict[str, Any]) -> Any:
-    o = lib.bml_cycler_summary_defaults()
+    o = ffi.new("bml_cycler_summary_opts *")
+    lib.bml_cycler_summary_opts_init(o)
     for k, v in params.items():
         if k not in _STRUCTURE_KEYS:
             raise Error("structure: unknown key '%s' (valid: %s)" % (k, ", ".join(_STRUCTURE_KEYS)), "BML_ERR_VALUE")
@@ -296,7 +297,7 @@ def _opts(params: Dict[str, Any]) -> Any:
             o.n_grid = int(v)
         else:
             setattr(o, k, float(v))
-    return ffi.new("bml_cycler_summary_opts *", o)
+    return o
 
 
 def _list(path: bytes, fmt: int) -> Any:

@@ -72,6 +72,7 @@ def load_oxford(path: Union[str, "os.PathLike[str]"], experiments: Union[None, i
         if not -2**31 <= e < 2**31:
             raise Error("experiment id %d out of range" % e, "BML_ERR_VALUE")
     opts = ffi.new("bml_oxford_opts *")
+    lib.bml_oxford_opts_init(opts)
     ids = ffi.new("int[]", exps) if exps else ffi.NULL
     opts.experiments = ids
     opts.n_experiments = len(exps)
@@ -226,7 +227,8 @@ def ica_features(q: Any, v: Any, curve: bool = False, **params: Any) -> Dict[str
     >>> f = batteryml.ica_features(q, v, window=51, num_peaks=3)  # doctest: +SKIP
     >>> f["peak1_voltage_v"]  # doctest: +SKIP
     """
-    p = lib.bml_ica_defaults()
+    p = ffi.new("bml_ica_params *")
+    lib.bml_ica_params_init(p)
     for k, val in params.items():
         if k not in _ICA_PARAMS:
             raise Error("ica_features: unknown parameter '%s' (valid: %s)" % (k, ", ".join(_ICA_PARAMS)),
@@ -244,7 +246,7 @@ def ica_features(q: Any, v: Any, curve: bool = False, **params: Any) -> Dict[str
     va = _curve_array(v, "v")
     if qa.shape != va.shape:
         raise Error("ica_features: q and v differ in length (%d, %d)" % (qa.size, va.size), "BML_ERR_VALUE")
-    pp = ffi.new("bml_ica_params *", p)
+    pp = p
     nf = lib.bml_ica_n_features(pp)
     f = np.empty(nf)
     m = max(int(p.resample) - 1, 0) if curve else 0

@@ -337,6 +337,7 @@ def sweep(overrides: Overrides = (), sweeper: str = "basic", trials: Optional[in
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise Error("jobs must be a whole number >= 1, not %r" % (jobs,), "BML_ERR_VALUE")
     so = ffi.new("bml_sweep_opts *")
+    lib.bml_sweep_opts_init(so)
     so.sweeper = 1 if sweeper == "random" else 0
     if sweeper == "random":
         if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:

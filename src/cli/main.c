@@ -364,35 +364,6 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* --config-dir, $BATTERYML_CONFIG_DIR, ./configs, the source tree's configs */
-/* An installed program's configs: <prefix>/share/batteryml/configs beside <prefix>/bin/batteryml, wherever
- * the prefix was moved (NULL when the program does not run from an install). Kept for the process. */
-static const char *installed_config_dir(void) {
-#ifdef BML_INSTALL_REL_CONFIG_DIR
-    static char *dir;
-    static int looked;
-    if (looked) return dir;
-    looked = 1;
-    char *exe = realpath("/proc/self/exe", NULL), *slash = exe ? strrchr(exe, '/') : NULL;
-    if (slash) {
-        *slash = 0;
-        size_t n = strlen(exe) + strlen(BML_INSTALL_REL_CONFIG_DIR) + 8;
-        char *d = malloc(n);
-        if (d) snprintf(d, n, "%s/../%s", exe, BML_INSTALL_REL_CONFIG_DIR);
-        size_t nc = d ? strlen(d) + 16 : 0;
-        char *cfg = d ? malloc(nc) : NULL;
-        if (cfg) snprintf(cfg, nc, "%s/config.yaml", d);
-        if (d && cfg && access(cfg, R_OK) == 0) dir = d;
-        else free(d);
-        free(cfg);
-    }
-    free(exe);
-    return dir;
-#else
-    return NULL;
-#endif
-}
-
 /* --config-dir, $BATTERYML_CONFIG_DIR, ./configs, an installed program's share/batteryml/configs, the
  * source tree's configs */
 static const char *find_config_dir(const args_t *a) {
@@ -400,7 +371,7 @@ static const char *find_config_dir(const args_t *a) {
     const char *env = getenv("BATTERYML_CONFIG_DIR");
     if (env && *env) return env;
     if (is_dir("configs") && access("configs/config.yaml", R_OK) == 0) return "configs";
-    const char *installed = installed_config_dir();
+    const char *installed = bml_config_installed_dir();
     if (installed) return installed;
     return BML_SOURCE_DIR "/configs";
 }
@@ -442,7 +413,8 @@ static int parse_option_count(const char *opt, const char *s, long lo, long hi, 
 }
 
 static int cmd_multirun(const args_t *a, int *argc, char ***argv) {
-    bml_cli_multirun_opts o = {compose_job, (void *)a, NULL, a->overrides, a->n_overrides, {0}, 0, 0, 0, 0, a->sweep_dir, a->quiet, a->resume};
+    bml_cli_multirun_opts o = {.compose = compose_job, .compose_user = (void *)a, .overrides = a->overrides, .n_overrides = a->n_overrides,
+                               .sweep = BML_SWEEP_OPTS_INIT, .sweep_dir = a->sweep_dir, .quiet = a->quiet, .resume = a->resume};
     if (a->resume && a->sweep_dir) return usage_error("--resume DIR goes on in DIR: --sweep-dir does not go with it", NULL);
     o.sweeper_given = a->sweeper != NULL;
     o.trials_given = a->trials != NULL;
@@ -589,7 +561,7 @@ static int cmd_synth(const args_t *a) {
         for (size_t i = 0; ids && i < n_ex; i++) ids[i] = (int)ex[i]; /* in 1-5: checked */
         free(ex);
     }
-    bml_oxford_opts o = {ids, ids ? n_ex : 0};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = ids, .n_experiments = ids ? n_ex : 0};
     size_t n = 0;
     if (rc == 0 && (points < 10 || points > 100000000)) rc = usage_error("--points must be from 10 to 100000000", a->points);
     if (rc == 0 && (!data || !*data)) rc = usage_error("synth-curves needs --data PATH or data.path=PATH", NULL);

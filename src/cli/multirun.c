@@ -1069,7 +1069,7 @@ int bml_cli_run_ranks(const bml_config *cfg, const bml_run_opts *opts, int quiet
     int per_node = local ? atoi(local) : size;
     bml_parallel_set_threads(bml_parallel_cores() / (per_node > 0 ? per_node : 1));
     folds_t c = {NULL, rank, size, provided >= MPI_THREAD_MULTIPLE, 0};
-    bml_fold_executor ex = {folds_exec, &c};
+    bml_fold_executor ex = {.run = folds_exec, .user = &c};
     bml_run_opts o = *opts;
     if (rank != 0) o.log = NULL, o.progress = NULL, o.write_run_dir = 0; /* rank 0 alone prints and writes */
     bml_run_result *r = NULL;

@@ -74,3 +74,9 @@ bml_status bml__fail_prefix(bml_status s, const char *fmt, ...) {
     keep(msg);
     return s;
 }
+
+bml_status bml__opts_version_fail(const char *where, const char *type, unsigned got, unsigned want, const char *init_macro,
+                                  const char *init_fn) {
+    return bml__fail(BML_ERR_VALUE, "%s%s%s version %u; this library knows version %u (initialise with %s or %s)", where ? where : "",
+                     where ? ": " : "", type, got, want, init_macro, init_fn);
+}

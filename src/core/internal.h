@@ -20,6 +20,16 @@
 bml_status bml__fail(bml_status s, const char *fmt, ...) BML__PRINTF(2, 3);
 /* Prefix the current message with more context ("loading X: <old message>") and return s. */
 bml_status bml__fail_prefix(bml_status s, const char *fmt, ...) BML__PRINTF(2, 3);
+/* A versioned public options struct (libgit2's convention): BML_OK when it carries the version this library
+ * knows (or is NULL: no options), else BML_ERR_VALUE naming both, how to initialise it and the call, e.g.
+ * "bml_dataset_load_oxford: bml_oxford_opts version 0; this library knows version 1 (initialise with
+ * BML_OXFORD_OPTS_INIT or bml_oxford_opts_init)". PREFIX is the struct's macro prefix (BML_OXFORD_OPTS). */
+#define BML__OPTS_CHECK(where, p, type, PREFIX)                                                                          \
+    ((p) && (p)->version != PREFIX##_VERSION                                                                             \
+         ? bml__opts_version_fail(where, #type, (p)->version, PREFIX##_VERSION, #PREFIX "_INIT", #type "_init")         \
+         : BML_OK)
+bml_status bml__opts_version_fail(const char *where, const char *type, unsigned got, unsigned want, const char *init_macro,
+                                  const char *init_fn);
 
 #define BML__TRY(expr)                     \
     do {                                   \
@@ -57,6 +67,8 @@ void bml__sb_str(bml__sb *b, const char *s);
 void bml__sb_fmt(bml__sb *b, const char *fmt, ...) BML__PRINTF(2, 3);
 /* A CSV field, quoted by libcsv's rules (RFC 4180) when it holds a separator, a quote or a line break. */
 void bml__sb_csv(bml__sb *b, const char *s);
+/* A number as the shortest of %.15g, %.16g and %.17g that reads back as the same double; NaN: nothing. */
+void bml__sb_num(bml__sb *b, double v);
 
 /* Growable array of owned strings. */
 typedef struct {

@@ -16,6 +16,7 @@
 
 #include <csv.h>
 
+#include "batteryml/status.h"
 #include "core/internal.h"
 
 /* ------------------------------------------------------------------ memory and strings */
@@ -24,6 +25,9 @@ void *bml__calloc(size_t n, size_t size) {
     if (n > SIZE_MAX / size) return NULL;
     return calloc(n, size);
 }
+
+/* the public face of free() (batteryml/status.h) */
+void bml_free(void *p) { free(p); }
 
 char *bml__strdup(const char *s) {
     if (!s) return NULL;
@@ -942,4 +946,17 @@ void bml__sb_csv(bml__sb *b, const char *s) {
     csv_write(q, need, s, l);
     bml__sb_put(b, q, need);
     free(q);
+}
+
+/* A number as the shortest of %.15g, %.16g and %.17g that reads back (strtod) as the same double: the value
+ * itself, never rounded, and no longer than it needs (0.93, not 0.93000000000000005). NaN is an empty field. */
+void bml__sb_num(bml__sb *b, double v) {
+    char t[40];
+    if (isnan(v)) t[0] = 0; /* missing values stay empty fields */
+    else
+        for (int p = 15; p <= 17; p++) {
+            snprintf(t, sizeof t, "%.*g", p, v);
+            if (strtod(t, NULL) == v) break;
+        }
+    bml__sb_str(b, t);
 }

@@ -159,6 +159,7 @@ static bml_status check_unique_curves(const bml_dataset *ds) {
 
 bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_oxford_curves", opts, bml_oxford_opts, BML_OXFORD_OPTS));
     if (!bml__is_dir(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such directory", path);
     bml__strvec files = {0};
     bml_status st = collect_curves(path, 0, &files);
@@ -340,6 +341,7 @@ static bml_status list_csv(const char *path, bml__strvec *files) {
 
 bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_columns *cols, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_curve_table", cols, bml_curve_columns, BML_CURVE_COLUMNS));
     bml__strvec files = {0};
     bml_status st = BML_OK;
     if (bml__is_file(path)) {
@@ -443,6 +445,7 @@ static bml_status copy_file(const char *from, const char *to) {
 bml_status bml_synth_curves_write(const char *summary_path, const bml_oxford_opts *opts, const char *out_dir, size_t points,
                                   size_t *n_written) {
     *n_written = 0;
+    BML__TRY(BML__OPTS_CHECK("bml_synth_curves_write", opts, bml_oxford_opts, BML_OXFORD_OPTS));
     bml_dataset *ds = NULL;
     BML__TRY(bml_dataset_load_oxford(summary_path, opts, &ds));
     double *q = calloc(points, sizeof *q), *v = calloc(points, sizeof *v);

@@ -24,8 +24,8 @@
 #include "data/dataset_internal.h"
 
 bml_cycler_summary_opts bml_cycler_summary_defaults(void) {
-    return (bml_cycler_summary_opts){.v_min = 2.5, .v_max = 4.3, .n_grid = 100, .ir_window_s = 1.0, .ir_min_step_a = 0.1,
-                                     .raw_max_c_rate = 0};
+    bml_cycler_summary_opts o = BML_CYCLER_SUMMARY_OPTS_INIT;
+    return o;
 }
 
 typedef struct {
@@ -558,6 +558,7 @@ void bml_cycler_summary_free(bml_cycler_summary *s) {
 /* an empty summary with checked options and its grid */
 static bml_status summary_new(const bml_cycler_summary_opts *opts, bml_cycler_summary **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("cycler summary", opts, bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS));
     bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
     if (o.n_grid < 2 || !(o.v_max > o.v_min) || !isfinite(o.v_min) || !isfinite(o.v_max) || !(o.ir_window_s >= 0) ||
         !(o.ir_min_step_a > 0))
@@ -1122,6 +1123,8 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out) {
     *out = NULL;
     if (n_dropped) *n_dropped = 0;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_cycler", opts, bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS));
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_cycler", cells, bml_cycler_cells, BML_CYCLER_CELLS));
     int nominal, cell_from;
     BML__TRY(cells_parse(cells, &nominal, &cell_from));
     char **files;
@@ -1182,6 +1185,8 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
 bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                           double max_c_rate, const bml_cycler_cells *cells, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_cycler_curves", opts, bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS));
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_cycler_curves", cells, bml_cycler_cells, BML_CYCLER_CELLS));
     int nominal, cell_from;
     BML__TRY(cells_parse(cells, &nominal, &cell_from));
     if (!(max_c_rate > 0) || !isfinite(max_c_rate))

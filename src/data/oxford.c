@@ -494,6 +494,7 @@ static bml_status check_unique_cells(const bml_dataset *ds) {
 
 bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_oxford", opts, bml_oxford_opts, BML_OXFORD_OPTS));
     if (!path || !*path) return bml__fail(BML_ERR_VALUE, "no data path given");
     if (!bml__is_dir(path) && !bml__is_file(path))
         return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or directory", path);

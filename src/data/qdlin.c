@@ -11,16 +11,7 @@
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
 
-void bml_qdlin_opts_default(bml_qdlin_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->index = NULL;
-    o->v_start = 3.6;
-    o->v_end = 2.0;
-    o->n_points = 1000;
-    o->n_cycles = 99;
-    o->first_cycle = 2;
-    o->transposed = 0;
-}
+void bml_qdlin_opts_default(bml_qdlin_opts *o) { bml_qdlin_opts_init(o); }
 
 void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
     if (!q) return;
@@ -405,6 +396,7 @@ static char *cell_id_of(const char *rel) {
 
 bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_qdlin", opts, bml_qdlin_opts, BML_QDLIN_OPTS));
     bml_qdlin_opts o;
     if (opts) o = *opts;
     else bml_qdlin_opts_default(&o);

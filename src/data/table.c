@@ -66,6 +66,7 @@ static int missing(const char *s) { return !*s || bml__streq_ci(s, "nan") || bml
 
 bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_dataset_load_table", roles, bml_table_roles, BML_TABLE_ROLES));
     if (!roles || !roles->cell_column || !*roles->cell_column)
         return bml__fail(BML_ERR_VALUE, "table data: the cell column role (data.cell_column) is required");
     if (roles->n_targets == 0) return bml__fail(BML_ERR_VALUE, "table data: no target columns (data.targets) given");

@@ -10,9 +10,8 @@
  *   last 8     u64 XXH64 (seed 0) of every byte before it
  * Version 1 files (no checksum) are refused with a message asking to re-train or re-save.
  *
- * Sealed JSON documents (model.json, preprocess.json): the object's text ends with a member
- * "xxh64": "<16 lowercase hex digits>", the XXH64 (seed 0) of every byte of the file with those 16
- * digits read as '0'. Every byte counts, whitespace included, so any changed bit is caught. */
+ * The checksum (bml__checksum) and the sealed JSON documents (model.json, preprocess.json) are core's
+ * (core/json.h). */
 #ifndef BML_MODELS_CHECKPOINT_H
 #define BML_MODELS_CHECKPOINT_H
 
@@ -22,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "batteryml/status.h"
+#include "core/json.h"
 
 #define BML_CKPT_VERSION 2u
 
@@ -41,19 +41,5 @@ bml_status bml__ckpt_read(const char *path, const char *model, const bml__ckpt_t
 /* BML_OK when every value of every tensor is finite, else BML_ERR_VALUE naming `what`, the tensor and
  * the index of the first bad value. */
 bml_status bml__ckpt_check_finite(const char *what, const bml__ckpt_tensor *t, size_t nt);
-
-/* XXH64 (seed 0) of a buffer, as used by every saved-model checksum. */
-uint64_t bml__checksum(const void *data, size_t len);
-
-/* Text of the object doc (which must not hold an "xxh64" member) sealed with its checksum as the last
- * member; malloc'ed, owned by the caller; NULL without memory. */
-char *bml__json_seal(const cJSON *doc);
-/* bml__json_seal written atomically to path. doc is borrowed. */
-bml_status bml__json_write_sealed(const char *path, const cJSON *doc);
-/* Verify the checksum of a sealed document text (len bytes) read from path (for messages). */
-bml_status bml__json_verify(const char *path, const char *text, size_t len);
-/* Read path, verify its checksum, parse it: *doc owned by the caller (cJSON_Delete), NULL on failure.
- * The "xxh64" member stays in the parsed document. */
-bml_status bml__json_read_sealed(const char *path, cJSON **doc);
 
 #endif

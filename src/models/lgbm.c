@@ -15,7 +15,7 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
-#include "models/checkpoint.h"
+#include "core/json.h"
 #include "models/model_internal.h"
 #include "models/treeshap.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/checkpoint.h"
+#include "core/json.h"
 #include "models/model_internal.h"
 
 static const bml__model_def *const defs[] = {&bml__model_lgbm, &bml__model_mlp, &bml__model_lstm_attn, &bml__model_cnn_lstm,

@@ -59,13 +59,6 @@ bml_status bml__target_scaler_fit(const double *y, const double *w, size_t n, si
     return BML_OK;
 }
 
-cJSON *bml__json_exact_number(double v) {
-    if (!isfinite(v)) return cJSON_CreateNull();
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.17g", v);
-    return cJSON_CreateRaw(buf);
-}
-
 void bml__target_scaler_save(cJSON *state, const double *mean, const double *scale, size_t O) {
     cJSON *ym = cJSON_AddArrayToObject(state, "target_mean"), *ys = cJSON_AddArrayToObject(state, "target_scale");
     for (size_t k = 0; k < O; k++) {

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/internal.h"
+#include "core/json.h"
 #include "nn/trainer.h"
 
 typedef struct {
@@ -60,9 +61,6 @@ bml_status bml__train_opts_init(const char *what, const bml__train_params *p, ui
 /* Target standardisation: per target mean and scale over the rows (n, O) with weight w (NULL: all). */
 bml_status bml__target_scaler_fit(const double *y, const double *w, size_t n, size_t O, int enabled, double **mean,
                                   double **scale);
-/* v as a JSON number that reads back bit-identically ("%.17g"; cJSON's own printing may round in the last
- * digit), null when not finite. Owned by the caller (or the object it is added to). */
-cJSON *bml__json_exact_number(double v);
 /* cJSON arrays target_mean/target_scale in/out of a model's saved state (exact numbers) */
 void bml__target_scaler_save(cJSON *state, const double *mean, const double *scale, size_t O);
 bml_status bml__target_scaler_load(const cJSON *state, size_t O, const char *where, double **mean, double **scale);

@@ -7,16 +7,21 @@
 #include "pipelines/ica.h"
 
 bml_ica_params bml_ica_defaults(void) {
-    bml_ica_params p = {3.0, 4.2, 500, 51, 3, 0.01, 200, 0.01, 3};
+    bml_ica_params p = BML_ICA_PARAMS_INIT;
     return p;
 }
 
-size_t bml_ica_n_features(const bml_ica_params *p) { return p && p->num_peaks > 0 ? 4 * (size_t)p->num_peaks + 3 : 0; }
+void bml_ica_params_init(bml_ica_params *p) { *p = bml_ica_defaults(); }
+
+size_t bml_ica_n_features(const bml_ica_params *p) {
+    if (BML__OPTS_CHECK("bml_ica_n_features", p, bml_ica_params, BML_ICA_PARAMS) != BML_OK) return 0;
+    return p && p->num_peaks > 0 ? 4 * (size_t)p->num_peaks + 3 : 0;
+}
 
 size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t size) {
     static const char *const what[4] = {"voltage_v", "height_ah_per_v", "width_v", "area_ah"};
     static const char *const tail[3] = {"total_area_ah", "n_peaks", "v_max_dqdv"};
-    size_t nf = bml_ica_n_features(p);
+    size_t nf = BML__OPTS_CHECK("bml_ica_feature_name", p, bml_ica_params, BML_ICA_PARAMS) == BML_OK ? bml_ica_n_features(p) : 0;
     int n;
     if (j >= nf) n = snprintf(buf, size, "%s", "");
     else if (j + 3 >= nf) n = snprintf(buf, size, "%s", tail[j + 3 - nf]);
@@ -26,6 +31,7 @@ size_t bml_ica_feature_name(const bml_ica_params *p, size_t j, char *buf, size_t
 
 static bml_status check_params(const bml_ica_params *p) {
     if (!p) return bml__fail(BML_ERR_VALUE, "ICA: no parameters");
+    BML__TRY(BML__OPTS_CHECK("bml_ica_features", p, bml_ica_params, BML_ICA_PARAMS));
     if (!isfinite(p->v_min) || !isfinite(p->v_max) || !(p->v_min < p->v_max))
         return bml__fail(BML_ERR_VALUE, "ICA: v_min (%g) must be below v_max (%g), both finite", p->v_min, p->v_max);
     if (p->resample < 8 || p->resample > 10000000)

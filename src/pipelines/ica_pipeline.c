@@ -112,7 +112,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
     size_t F = bml__ica_n_features(&ip);
     bml_samples *s = bml__samples_alloc(ds->n_curves, F, O);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    const bml_ica_params names = {.num_peaks = p->num_peaks}; /* the public API names the features */
+    const bml_ica_params names = {.version = BML_ICA_PARAMS_VERSION, .num_peaks = p->num_peaks}; /* the public API names the features */
     for (size_t j = 0; j < F; j++) {
         char name[64];
         bml_ica_feature_name(&names, j, name, sizeof name);

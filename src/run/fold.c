@@ -31,7 +31,7 @@ double bml__run_clock(void) {
 
 /* Preprocessing of the model's inputs with statistics of the training split: mean imputation for
  * models that cannot take missing values, standardisation for those that want it. */
-bml_status bml__preprocess_fit(const bml_model *m, const bml_samples *tr, bml__track_preprocess *pre) {
+bml_status bml__preprocess_fit(const bml_model *m, const bml_samples *tr, bml__preprocess *pre) {
     size_t F = tr->n_features, *rows, nr;
     BML__TRY(bml_samples_data_rows(tr, &rows, &nr));
     bml_status st = BML_OK;
@@ -54,9 +54,9 @@ bml_status bml__preprocess_fit(const bml_model *m, const bml_samples *tr, bml__t
 }
 
 /* apply to every row (or step) of s; padded steps are set back to 0 */
-void bml__preprocess_samples(const bml__track_preprocess *pre, bml_samples *s) {
+void bml__preprocess_samples(const bml__preprocess *pre, bml_samples *s) {
     size_t T = s->seq_len ? s->seq_len : 1, F = s->n_features;
-    bml__track_preprocess_apply(pre, s->x, s->n * T, F);
+    bml__preprocess_apply(pre, s->x, s->n * T, F);
     if (s->seq_len)
         for (size_t r = 0; r < s->n * T; r++)
             if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
@@ -82,10 +82,7 @@ void bml_run_opts_init(bml_run_opts *o) {
 }
 
 bml_status bml__run_opts_check(const bml_run_opts *o) {
-    if (o && o->version != BML_RUN_OPTS_VERSION)
-        return bml__fail(BML_ERR_VALUE, "bml_run_opts version %u; this library knows version %d (initialise with BML_RUN_OPTS_INIT or "
-                                        "bml_run_opts_init)", o->version, BML_RUN_OPTS_VERSION);
-    return BML_OK;
+    return BML__OPTS_CHECK(NULL, o, bml_run_opts, BML_RUN_OPTS);
 }
 
 /* BML_ERR_CANCELLED once the caller asked the study to stop (bml_run_opts.cancel) */

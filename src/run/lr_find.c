@@ -52,7 +52,7 @@ bml_status bml__lr_find_on_fold(const bml__study *plan, const bml_samples *all, 
     bml_model_set_epoch_callback(m, opts ? opts->progress : NULL, opts ? opts->progress_user : NULL);
     bml_model_set_cancel(m, opts ? opts->cancel : NULL);
     bml_samples *tr = NULL;
-    bml__track_preprocess pre = {0};
+    bml__preprocess pre = {0};
     bml_lr_find_result *r = calloc(1, sizeof *r);
     char *csv = NULL;
     bml_status st = r ? bml_samples_subset(all, fold->train, fold->n_train, &tr) : bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -90,7 +90,7 @@ bml_status bml__lr_find_on_fold(const bml__study *plan, const bml_samples *all, 
     if (st == BML_OK) st = bml__lr_find_suggest(r->lr, r->loss, r->n, &r->suggestion);
     free(csv);
     bml_samples_free(tr);
-    bml__track_preprocess_release(&pre);
+    bml__preprocess_release(&pre);
     bml_model_free(m);
     if (st != BML_OK) {
         bml_lr_find_result_free(r);

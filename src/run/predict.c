@@ -9,8 +9,8 @@
 
 #include "batteryml/batteryml.h"
 #include "core/internal.h"
+#include "core/json.h"
 #include "explain/figures.h"
-#include "models/checkpoint.h"
 #include "run/runner.h"
 #include "track/track.h"
 
@@ -98,19 +98,19 @@ static bml_status predict_samples(const bml_model *m, const char *model_dir, bml
     size_t F = s->n_features, O = s->n_targets, T = s->seq_len ? s->seq_len : 1;
     char *pre_path = bml__path_join(model_dir, "preprocess.json");
     cJSON *pre_j = NULL;
-    bml__track_preprocess pre = {0};
+    bml__preprocess pre = {0};
     bml_status st = pre_path ? read_preprocess(pre_path, &pre_j) : bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) st = bml__track_preprocess_parse(pre_j, F, pre_path, &pre);
+    if (st == BML_OK) st = bml__preprocess_parse(pre_j, F, pre_path, &pre);
     if (st == BML_OK && !(*pred = bml__calloc(s->n * T * O + 1, sizeof **pred))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK) {
         /* preprocess the samples in place (they are ours), padded steps back to 0 */
-        bml__track_preprocess_apply(&pre, s->x, s->n * T, F);
+        bml__preprocess_apply(&pre, s->x, s->n * T, F);
         for (size_t r = 0; s->seq_len && r < s->n * T; r++)
             if (s->mask[r] == 0) memset(s->x + r * F, 0, F * sizeof *s->x);
         st = bml_model_predict_samples(m, s, *pred);
     }
     if (st != BML_OK) free(*pred), *pred = NULL;
-    bml__track_preprocess_release(&pre);
+    bml__preprocess_release(&pre);
     cJSON_Delete(pre_j);
     free(pre_path);
     return st;

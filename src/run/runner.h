@@ -40,8 +40,8 @@ typedef struct {
 /* Preprocessing of the model's inputs with statistics of the training split (mean imputation for models
  * that cannot take missing values, standardisation for those that want it), and its application to every
  * row (or step) of s. */
-bml_status bml__preprocess_fit(const bml_model *m, const bml_samples *tr, bml__track_preprocess *pre);
-void bml__preprocess_samples(const bml__track_preprocess *pre, bml_samples *s);
+bml_status bml__preprocess_fit(const bml_model *m, const bml_samples *tr, bml__preprocess *pre);
+void bml__preprocess_samples(const bml__preprocess *pre, bml_samples *s);
 
 /* One fold: *fo filled (released by the caller, also after a failure); its stage times added to res. */
 bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const size_t *flat_of, bml_fold *fold, uint64_t seed,

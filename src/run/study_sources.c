@@ -47,14 +47,14 @@ static bml_status oxford_resolve(const bml_config *cfg, void **out) {
 static bml_status oxford_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
     (void)targets_optional;
     const oxford_opts *o = opts;
-    bml_oxford_opts x = {o->ids, o->n};
+    bml_oxford_opts x = {.version = BML_OXFORD_OPTS_VERSION, .experiments = o->ids, .n_experiments = o->n};
     return bml_dataset_load_oxford(path, &x, out);
 }
 
 static bml_status oxford_curves_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
     (void)targets_optional;
     const oxford_opts *o = opts;
-    bml_oxford_opts x = {o->ids, o->n};
+    bml_oxford_opts x = {.version = BML_OXFORD_OPTS_VERSION, .experiments = o->ids, .n_experiments = o->n};
     return bml_dataset_load_oxford_curves(path, &x, out);
 }
 
@@ -98,6 +98,7 @@ static bml_status table_resolve(const bml_config *cfg, void **out) {
 static bml_status table_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
     const table_opts *o = opts;
     bml_table_roles r = {
+        .version = BML_TABLE_ROLES_VERSION,
         .cell_column = o->cell,
         .temperature_column = o->temperature,
         .time_column = o->time,
@@ -159,8 +160,11 @@ static bml_status curve_table_resolve(const bml_config *cfg, void **out) {
     double temp = NAN;
     const char *ts = bml__study_get(cfg, "data.temperature_c", "");
     if (*ts && bml__parse_double(ts, &temp)) return bml__fail(BML_ERR_VALUE, "data.temperature_c must be a number");
-    o->cc = (bml_curve_columns){bml__study_get(cfg, "data.capacity_column", "capacity"), bml__study_get(cfg, "data.voltage_column", "voltage"),
-                                bml__study_get(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"), temp};
+    o->cc = (bml_curve_columns){.version = BML_CURVE_COLUMNS_VERSION,
+                                .capacity_column = bml__study_get(cfg, "data.capacity_column", "capacity"),
+                                .voltage_column = bml__study_get(cfg, "data.voltage_column", "voltage"),
+                                .name_pattern = bml__study_get(cfg, "data.name_pattern", "cell_([0-9]+)_cyc_([0-9]+)"),
+                                .temperature_c = temp};
     return BML_OK;
 }
 
@@ -210,7 +214,7 @@ static bml_status cycler_resolve(const bml_config *cfg, void **out) {
         return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
     o->summary.n_grid = (size_t)grid;
     const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
-    o->cells = (bml_cycler_cells){ref && *ref ? ref : NULL, from && *from ? from : NULL};
+    o->cells = (bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .soh_reference = ref && *ref ? ref : NULL, .cell_from = from && *from ? from : NULL};
     /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
     const char *ica = bml_config_get(cfg, "data.ica_cycles");
     if (ica && *ica && strcmp(ica, "none")) {

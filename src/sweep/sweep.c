@@ -295,7 +295,9 @@ static char *job_name(size_t j, size_t n_jobs, char *const *vals, size_t n_vals)
 bml_status bml_sweep_expand(const char *const *overrides, size_t n_overrides, const bml_sweep_opts *opts,
                             bml_sweep **out) {
     *out = NULL;
-    bml_sweep_opts o = opts ? *opts : (bml_sweep_opts){0};
+    BML__TRY(BML__OPTS_CHECK("bml_sweep_expand", opts, bml_sweep_opts, BML_SWEEP_OPTS));
+    bml_sweep_opts o = BML_SWEEP_OPTS_INIT;
+    if (opts) o = *opts;
     size_t max_jobs = o.max_jobs ? o.max_jobs : DEFAULT_MAX_JOBS;
     if (o.sweeper == BML_SWEEPER_RANDOM && o.trials == 0)
         return bml__fail(BML_ERR_VALUE, "the random sweeper needs --trials N (N > 0)");
@@ -451,6 +453,7 @@ static bml_status sb_write(bml__sb *b, const char *dir, const char *name) {
 
 bml_status bml_sweep_write_yaml(const bml_sweep *s, const bml_sweep_opts *opts, const char *const *overrides,
                                 size_t n_overrides, const char *dir) {
+    BML__TRY(BML__OPTS_CHECK("bml_sweep_write_yaml", opts, bml_sweep_opts, BML_SWEEP_OPTS));
     bml__sb b = {0};
     int random = opts && opts->sweeper == BML_SWEEPER_RANDOM;
     bml__sb_fmt(&b, "sweeper: %s\n", random ? "random" : "grid");
@@ -611,7 +614,8 @@ static bml_status load_doc(ydoc *d, bml_sweep_opts *opts, bml_sweep **out) {
         if (!v[required[i]]) return yfail(d, root, BML_ERR_PARSE, "no '%s': not a sweep's multirun.yaml", keys[required[i]]);
     const char *sw;
     BML__TRY(yscalar(d, v[K_SWEEPER], "sweeper", &sw));
-    bml_sweep_opts o = {BML_SWEEPER_GRID, 0, 0, opts && opts->max_jobs ? opts->max_jobs : DEFAULT_MAX_JOBS};
+    bml_sweep_opts o = BML_SWEEP_OPTS_INIT;
+    o.max_jobs = opts && opts->max_jobs ? opts->max_jobs : DEFAULT_MAX_JOBS;
     if (!strcmp(sw, "random")) o.sweeper = BML_SWEEPER_RANDOM;
     else if (strcmp(sw, "grid")) return yfail(d, v[K_SWEEPER], BML_ERR_PARSE, "sweeper must be grid or random, not '%s'", sw);
     if (o.sweeper == BML_SWEEPER_RANDOM) {
@@ -655,8 +659,14 @@ static bml_status load_doc(ydoc *d, bml_sweep_opts *opts, bml_sweep **out) {
     return BML_OK;
 }
 
+void bml_sweep_opts_init(bml_sweep_opts *o) {
+    bml_sweep_opts init = BML_SWEEP_OPTS_INIT;
+    *o = init;
+}
+
 bml_status bml_sweep_load(const char *dir, bml_sweep_opts *opts, bml_sweep **out) {
     *out = NULL;
+    BML__TRY(BML__OPTS_CHECK("bml_sweep_load", opts, bml_sweep_opts, BML_SWEEP_OPTS));
     ydoc d;
     char *path = bml__path_join(dir, "multirun.yaml"), *txt = NULL;
     size_t len = 0;

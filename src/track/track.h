@@ -6,17 +6,8 @@
 #include <cjson/cJSON.h>
 
 #include "batteryml/batteryml.h"
+#include "pipelines/sample_io.h"
 #include "track/writers.h"
-
-/* What a fold's model needs besides itself to predict on raw samples. */
-typedef struct {
-    double *impute;     /* (F) training means used for missing features, or NULL */
-    bml_scaler scaler;  /* mean == NULL when not scaled */
-} bml__track_preprocess;
-void bml__track_preprocess_release(bml__track_preprocess *p);
-cJSON *bml__track_preprocess_json(const bml__track_preprocess *p, size_t F);
-bml_status bml__track_preprocess_parse(const cJSON *j, size_t F, const char *path, bml__track_preprocess *p);
-void bml__track_preprocess_apply(const bml__track_preprocess *p, double *x, size_t n, size_t F);
 
 /* Every evaluated sample over all folds: sample index, fold, prediction (n, O). */
 typedef struct {
@@ -92,7 +83,7 @@ typedef struct {
 typedef struct {
     bml_fold *fold;     /* the split's (borrowed) */
     bml_model *model;   /* NULL: a fold fitted in another process, the model given by history_csv, fit_info and files */
-    bml__track_preprocess pre;
+    bml__preprocess pre;
     size_t n_eval;      /* flat rows evaluated */
     size_t *eval_idx;   /* (n_eval) rows of the flat samples */
     int eval_is_test;

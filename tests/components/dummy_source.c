@@ -22,7 +22,7 @@ static bml_status resolve(const bml_config *cfg, void **out) {
 static bml_status load(const void *p, const char *path, int targets_optional, bml_dataset **out) {
     (void)targets_optional;
     int id = (int)((const opts *)p)->experiment;
-    bml_oxford_opts o = {&id, 1};
+    bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = &id, .n_experiments = 1};
     return bml_dataset_load_oxford(path, &o, out);
 }
 
