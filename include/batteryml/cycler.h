@@ -96,9 +96,9 @@ BML_API bml_status bml_cycler_read(const char *path, bml_cycler_format format, b
 
 /* Versioned as bml_run_opts (libgit2's convention): initialise with BML_CYCLER_SUMMARY_OPTS_INIT (or bml_cycler_summary_opts_init) and set
  * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. The INIT holds
- * the defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves. */
+ * the defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time. */
 #define BML_CYCLER_SUMMARY_OPTS_VERSION 1
-#define BML_CYCLER_SUMMARY_OPTS_INIT {BML_CYCLER_SUMMARY_OPTS_VERSION, 2.5, 4.3, 100, 1.0, 0.1, 0.0}
+#define BML_CYCLER_SUMMARY_OPTS_INIT {BML_CYCLER_SUMMARY_OPTS_VERSION, 2.5, 4.3, 100, 1.0, 0.1, 0.0, 0, 0}
 typedef struct {
     unsigned int version;  /* BML_CYCLER_SUMMARY_OPTS_VERSION */
     double v_min, v_max;   /* voltage grid of the interpolated curves (V) */
