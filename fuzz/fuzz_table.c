@@ -1,5 +1,6 @@
 /* Fuzz target: the generic table loader (src/data/table.c) with the roles of configs/data/table.yaml,
- * targets required and then optional. Input: the CSV file. */
+ * targets required and then optional, and with named roles only (bml_dataset_load_table_named). Input: the
+ * CSV file. */
 #include <stdlib.h>
 
 #include "batteryml/dataset.h"
@@ -50,6 +51,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (st == BML_OK) walk(ds);
         bml_dataset_free(ds);
     }
+    /* the columns of summary_set's roles, no features or targets */
+    static const bml_role_column named[] = {{BML_ROLE_SET_INDEX, "set_index"},
+                                            {BML_ROLE_THROUGHPUT_AH, "charge_throughput_ah"},
+                                            {BML_ROLE_RESISTANCE_OHM, "resistance_ohm"},
+                                            {BML_ROLE_LLI, "LLI"}};
+    bml_table_roles roles = {.version = BML_TABLE_ROLES_VERSION, .cell_column = "cell", .temperature_column = "temperature_c", .time_column = "days"};
+    bml_dataset *ds = NULL;
+    fz_reset_error();
+    bml_status st = bml_dataset_load_table_named(path, &roles, named, sizeof named / sizeof *named, &ds);
+    fz_check_status(st, "bml_dataset_load_table_named");
+    if (st == BML_OK) {
+        walk(ds);
+        size_t j = 0;
+        if (bml_dataset_role_columns(ds, BML_ROLE_LLI, &j) != 1 || j >= bml_dataset_n_columns(ds)) abort();
+    }
+    bml_dataset_free(ds);
     free(path);
     return 0;
 }

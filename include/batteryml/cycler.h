@@ -217,11 +217,13 @@ typedef struct {
 /* *c = BML_CYCLER_CELLS_INIT */
 BML_API void bml_cycler_cells_init(bml_cycler_cells *c);
 
-/* A dataset of one row per cycle, one cell per file (data=cycler), in the Oxford summary layout so that
- * every pipeline runs on it: set = cycle, charge throughput, discharge capacity (capacity target), SoH =
- * discharge capacity over the cell's first complete cycle with both halves (or over the nominal capacity
- * when cells->soh_reference is "nominal"), resistance, mean temperature, days since the first cycle. Cycles
- * without a discharge are left out and counted in *n_dropped (may be NULL). *out is owned by the caller. */
+/* A dataset of one row per cycle, one cell per file (data=cycler, source "cycler"), with the roles summary_set
+ * reads (bml_role): columns cycle (roles set_index and cycle), days (time: since the first cycle),
+ * temperature_measured_c (the cycle's mean), charge_throughput_ah, energy_throughput_wh,
+ * discharge_capacity_ah (capacity_ah), resistance_ohm, soh = discharge capacity over the cell's first complete
+ * cycle with both halves (or over the nominal capacity when cells->soh_reference is "nominal"). The cell's
+ * nominal temperature is its mean measured one. Cycles without a discharge are left out and counted in
+ * *n_dropped (may be NULL). *out is owned by the caller. */
 BML_API bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out);
 

@@ -50,8 +50,43 @@ BML_API void bml_oxford_opts_init(bml_oxford_opts *o);
  * On success *out is owned by the caller (bml_dataset_free). */
 BML_API bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 
+/* ---- roles: what a dataset's columns mean, whatever the source calls them ----
+ *
+ * Every source fills the same thing: cells (id, experiment, nominal temperature: bml_cell_view) whose rows
+ * are steps of the cell's time or cycle axis, over columns that carry roles. Pipelines look columns up by
+ * role, never by a source's column name or position (summary_set reads set_index, throughput_ah,
+ * resistance_ohm, ...; table reads feature and target). A named role (BML_ROLE_SET_INDEX .. BML_ROLE_LLI)
+ * is held by at most one column, and one column may hold several (raw cycler data: the cycle is both the
+ * set index and the cycle count); feature, target and curve are spans of consecutive columns. */
+typedef enum {
+    BML_ROLE_SET_INDEX = 0,     /* "set_index": the row's step on the cycle axis (Oxford ageing set, cycle number) */
+    BML_ROLE_CYCLE,             /* "cycle": cycles done by the end of the row */
+    BML_ROLE_TIME,              /* "time": the time axis (days for Oxford and raw cycler data) */
+    BML_ROLE_TEMPERATURE_MEASURED, /* "temperature_measured_c": the row's measured temperature, deg C */
+    BML_ROLE_THROUGHPUT_AH,     /* "throughput_ah": charge throughput so far, Ah */
+    BML_ROLE_ENERGY_WH,         /* "energy_wh": energy throughput so far, Wh */
+    BML_ROLE_RESISTANCE_OHM,    /* "resistance_ohm": resistance, Ohm (NaN where not measured) */
+    BML_ROLE_CAPACITY_AH,       /* "capacity_ah": the reference capacity (Oxford C/10, a cycle's discharge), Ah */
+    BML_ROLE_SOH,               /* "soh": state of health */
+    BML_ROLE_LAM_NE,            /* "lam_ne": loss of active material, negative electrode */
+    BML_ROLE_LAM_PE,            /* "lam_pe": loss of active material, positive electrode */
+    BML_ROLE_LLI,               /* "lli": loss of lithium inventory */
+    BML_ROLE_FEATURE,           /* "feature": the feature columns of a generic table */
+    BML_ROLE_TARGET,            /* "target": the target columns of a generic table */
+    BML_ROLE_CURVE,             /* "curve": a per-cycle curve, one column per grid point (cycle-life data) */
+    BML_ROLE_COUNT
+} bml_role;
+/* The role's name ("soh", ...; "?" out of range). Static storage. */
+BML_API const char *bml_role_name(bml_role role);
+/* Which columns of ds hold the role: returns their number (0: none; at most 1 for a named role) and sets
+ * *first (may be NULL) to the first of them. */
+BML_API size_t bml_dataset_role_columns(const bml_dataset *ds, bml_role role, size_t *first);
+/* The data source that filled ds ("oxford", "cycler", "table", "qdlin", "curves"). Static storage. */
+BML_API const char *bml_dataset_source(const bml_dataset *ds);
+
 /* Column roles for a generic CSV table: one row per (cell, step). Names are CSV header names.
- * cell_column is required; temperature, time and experiment columns are optional (NULL).
+ * cell_column is required; temperature, time and experiment columns are optional (NULL). The time column
+ * holds BML_ROLE_TIME, the features BML_ROLE_FEATURE, the targets BML_ROLE_TARGET.
  * Versioned as bml_run_opts (libgit2's convention): initialise with BML_TABLE_ROLES_INIT (or bml_table_roles_init) and set
  * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. */
 #define BML_TABLE_ROLES_VERSION 1
@@ -74,6 +109,18 @@ BML_API void bml_table_roles_init(bml_table_roles *r);
 /* Load a generic CSV table with the given column roles. Feature fields may be empty (missing);
  * target fields must be finite numbers. On success *out is owned by the caller. */
 BML_API bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
+
+/* A column of a named role (BML_ROLE_SET_INDEX .. BML_ROLE_LLI). */
+typedef struct {
+    bml_role role;
+    const char *column; /* CSV header name */
+} bml_role_column;
+/* bml_dataset_load_table with columns of further named roles (each role once; the time axis is
+ * roles->time_column's), so that the pipelines that read roles (summary_set) run on the table; their empty
+ * fields are NaN. With at least one (n_named > 0), roles->features and roles->targets may be empty. named
+ * is the caller's, read during the call only. */
+BML_API bml_status bml_dataset_load_table_named(const char *path, const bml_table_roles *roles, const bml_role_column *named,
+                                                size_t n_named, bml_dataset **out);
 
 BML_API void bml_dataset_free(bml_dataset *ds); /* NULL is harmless */
 
@@ -189,9 +236,11 @@ BML_API size_t bml_dataset_qdlin_grid(const bml_dataset *ds, const double **v, i
 /* What the loader left out on purpose, for the caller to print ("2 segment(s) (41 rows) of stacked files
  * dropped: identical to cells loaded from their own files"); "" when it kept everything. Owned by ds. */
 BML_API const char *bml_dataset_note(const bml_dataset *ds);
-/* 1 for Oxford Performance Summary data, 0 for a generic table. */
+/* 1 for Oxford Performance Summary data and raw cycler data (sources "oxford" and "cycler": rows of the
+ * summary roles), 0 otherwise. */
 BML_API int bml_dataset_is_oxford(const bml_dataset *ds);
-/* For a generic table: the feature and target column names given as roles. */
+/* The names of the columns of role feature / target (a generic table's data.features / data.targets; none
+ * for the other sources). *names is owned by ds. */
 BML_API size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names);
 BML_API size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names);
 

@@ -66,6 +66,27 @@ typedef struct {
 } bml_oxford_opts;
  void bml_oxford_opts_init(bml_oxford_opts *o);
  bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
+typedef enum {
+    BML_ROLE_SET_INDEX = 0,
+    BML_ROLE_CYCLE,
+    BML_ROLE_TIME,
+    BML_ROLE_TEMPERATURE_MEASURED,
+    BML_ROLE_THROUGHPUT_AH,
+    BML_ROLE_ENERGY_WH,
+    BML_ROLE_RESISTANCE_OHM,
+    BML_ROLE_CAPACITY_AH,
+    BML_ROLE_SOH,
+    BML_ROLE_LAM_NE,
+    BML_ROLE_LAM_PE,
+    BML_ROLE_LLI,
+    BML_ROLE_FEATURE,
+    BML_ROLE_TARGET,
+    BML_ROLE_CURVE,
+    BML_ROLE_COUNT
+} bml_role;
+ const char *bml_role_name(bml_role role);
+ size_t bml_dataset_role_columns(const bml_dataset *ds, bml_role role, size_t *first);
+ const char *bml_dataset_source(const bml_dataset *ds);
 typedef struct {
     unsigned int version;
     const char *cell_column;
@@ -80,6 +101,12 @@ typedef struct {
 } bml_table_roles;
  void bml_table_roles_init(bml_table_roles *r);
  bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out);
+typedef struct {
+    bml_role role;
+    const char *column;
+} bml_role_column;
+ bml_status bml_dataset_load_table_named(const char *path, const bml_table_roles *roles, const bml_role_column *named,
+                                                size_t n_named, bml_dataset **out);
  void bml_dataset_free(bml_dataset *ds);
  size_t bml_dataset_n_cells(const bml_dataset *ds);
  size_t bml_dataset_n_rows(const bml_dataset *ds);

@@ -12,21 +12,8 @@
 
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
+#include "data/oxford.h"
 #include "data/synth.h"
-
-bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c) {
-    if (ds->n_curves == ds->cap_curves) {
-        size_t cap = ds->cap_curves ? 2 * ds->cap_curves : 32;
-        bml__curve *n = realloc(ds->curves, cap * sizeof *n);
-        if (!n) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        ds->curves = n;
-        ds->cap_curves = cap;
-    }
-    ds->curves[ds->n_curves++] = *c;
-    return BML_OK;
-}
-
-size_t bml_dataset_n_curves(const bml_dataset *ds) { return ds->n_curves; }
 
 static bml__curve curve_init(void) {
     bml__curve c = {0};
@@ -179,7 +166,7 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
     if (st == BML_ERR_EMPTY) st = BML_OK;
     else if (st != BML_OK) st = bml__fail_prefix(st, "%s: the Performance Summary of the curves", path);
     bml_dataset *ds = NULL;
-    if (st == BML_OK && !(ds = calloc(1, sizeof *ds))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && !(ds = bml__dataset_new("curves", path))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t f = 0; st == BML_OK && f < files.n; f++) {
         const char *base = strrchr(files.items[f], '/') ? strrchr(files.items[f], '/') + 1 : files.items[f];
         int expt, rpt;
@@ -204,17 +191,19 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
             st = bml__fail(BML_ERR_SCHEMA, "%s:1: missing column(s) 'Charge (mA.h)' and/or 'Voltage (V)'", files.items[f]);
         else st = read_qv(files.items[f], csv.rows + 1, csv.n_rows - 1, csv.rows[0].n_fields, cq, cv, 1e-3, &c); /* mAh -> Ah */
         bml__csv_free(&csv);
-        /* targets and nominal temperature from the summary row of the same RPT */
+        /* targets and nominal temperature from the summary row of the same RPT (its columns by role) */
         for (size_t i = 0; st == BML_OK && summary && i < summary->n_cells; i++) {
             const bml__cell *sc = &summary->cells[i];
             if (sc->experiment != expt || strcmp(sc->cell_id, c.cell_id)) continue;
             c.temperature_c = sc->temperature_c;
             for (size_t r = 0; r < sc->n_rows; r++) {
                 const double *v = sc->values + r * summary->n_cols;
-                if ((int)v[BML__OX_SET] != rpt) continue;
-                c.soh = v[BML__OX_SOH], c.capacity_ah = v[BML__OX_CAP_C10], c.lam_ne = v[BML__OX_LAM_NE];
-                c.lam_pe = v[BML__OX_LAM_PE], c.lli = v[BML__OX_LLI], c.days = v[BML__OX_DAYS];
-                c.throughput_ah = v[BML__OX_CHARGE_AH];
+#define ROLE(R) v[bml__dataset_role_col(summary, R)] /* the Oxford loader gives every one of these roles */
+                if ((int)ROLE(BML_ROLE_SET_INDEX) != rpt) continue;
+                c.soh = ROLE(BML_ROLE_SOH), c.capacity_ah = ROLE(BML_ROLE_CAPACITY_AH), c.lam_ne = ROLE(BML_ROLE_LAM_NE);
+                c.lam_pe = ROLE(BML_ROLE_LAM_PE), c.lli = ROLE(BML_ROLE_LLI), c.days = ROLE(BML_ROLE_TIME);
+                c.throughput_ah = ROLE(BML_ROLE_THROUGHPUT_AH);
+#undef ROLE
             }
         }
         if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
@@ -274,7 +263,7 @@ bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_d
         if (st == BML_OK) st = basytec_long(path, r, c_step, "a step number", &steps[i]);
         if (st == BML_OK) st = basytec_long(path, r, c_cycle, "a cycle number", &cycles[i]);
     }
-    bml_dataset *ds = st == BML_OK ? calloc(1, sizeof *ds) : NULL;
+    bml_dataset *ds = st == BML_OK ? bml__dataset_new("curves", path) : NULL;
     if (st == BML_OK && !ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     /* rows of the step, grouped by cycle in order */
@@ -360,7 +349,7 @@ bml_status bml_dataset_load_curve_table(const char *path, const bml_curve_column
         bml__strvec_free(&files);
         return bml__fail(BML_ERR_VALUE, "curve files: invalid name pattern '%s'", cols->name_pattern);
     }
-    bml_dataset *ds = calloc(1, sizeof *ds);
+    bml_dataset *ds = bml__dataset_new("curves", path);
     if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t f = 0; st == BML_OK && f < files.n; f++) {
         const char *base = strrchr(files.items[f], '/') ? strrchr(files.items[f], '/') + 1 : files.items[f];

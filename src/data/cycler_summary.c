@@ -1000,18 +1000,6 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
     return BML_OK;
 }
 
-static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
-    if (ds->n_cells == ds->cap_cells) {
-        size_t cap = ds->cap_cells ? 2 * ds->cap_cells : 16;
-        bml__cell *nc = realloc(ds->cells, cap * sizeof *nc);
-        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        ds->cells = nc;
-        ds->cap_cells = cap;
-    }
-    ds->cells[ds->n_cells++] = *c;
-    return BML_OK;
-}
-
 /* one cell of the dataset from a summary; *dropped counts the cycles without a discharge */
 /* the SoH reference capacity of a cell */
 static bml_status soh_ref(const bml_cycler_summary *s, int nominal, double *out) {
@@ -1060,6 +1048,26 @@ static bml_status cell_id(const bml_cycler_summary *s, int cell_from, const char
     return BML_OK;
 }
 
+/* The columns of a cycler dataset (a row per cycle) and their roles: the cycle is both the set index and the
+ * cycle count. */
+enum { CY_CYCLE, CY_DAYS, CY_TEMP, CY_THROUGHPUT, CY_ENERGY, CY_CAPACITY, CY_RESISTANCE, CY_SOH, CY_NCOLS };
+static const char *const CY_NAMES[CY_NCOLS] = {"cycle", "days", "temperature_measured_c", "charge_throughput_ah",
+                                               "energy_throughput_wh", "discharge_capacity_ah", "resistance_ohm", "soh"};
+
+static bml_status cycler_columns(bml_dataset *ds) {
+    BML__TRY(bml__dataset_set_columns(ds, CY_NCOLS, CY_NAMES, NULL));
+    static const struct {
+        bml_role role;
+        int col;
+    } roles[] = {{BML_ROLE_SET_INDEX, CY_CYCLE},          {BML_ROLE_CYCLE, CY_CYCLE},
+                 {BML_ROLE_TIME, CY_DAYS},                {BML_ROLE_TEMPERATURE_MEASURED, CY_TEMP},
+                 {BML_ROLE_THROUGHPUT_AH, CY_THROUGHPUT}, {BML_ROLE_ENERGY_WH, CY_ENERGY},
+                 {BML_ROLE_CAPACITY_AH, CY_CAPACITY},     {BML_ROLE_RESISTANCE_OHM, CY_RESISTANCE},
+                 {BML_ROLE_SOH, CY_SOH}};
+    for (size_t k = 0; k < sizeof roles / sizeof *roles; k++) bml__dataset_set_role(ds, roles[k].role, (size_t)roles[k].col, 1);
+    return BML_OK;
+}
+
 static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cell_from, bml__cell *c, size_t *dropped) {
     memset(c, 0, sizeof *c);
     double ref = NAN;
@@ -1071,9 +1079,9 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     *dropped += s->n_cycles - n;
     c->cell_id = bml__strdup(id);
     c->source = bml__strdup(s->meta.path);
-    c->values = bml__calloc(n * BML__OX_NCOLS, sizeof *c->values);
+    c->values = bml__calloc(n * CY_NCOLS, sizeof *c->values);
     c->lines = bml__calloc(n ? n : 1, sizeof *c->lines);
-    c->file_column = bml__calloc(BML__OX_NCOLS, sizeof *c->file_column);
+    c->file_column = bml__calloc(CY_NCOLS, sizeof *c->file_column); /* 0: no column of the file holds them */
     if (!c->cell_id || !c->source || (n && !c->values) || !c->lines || !c->file_column)
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     c->n_rows = n;
@@ -1083,17 +1091,16 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     for (size_t i = 0; i < s->n_cycles; i++) {
         const bml_cycler_cycle *y = &s->cycles[i];
         if (!(y->discharge_ah > 0)) continue;
-        double *v = c->values + r * BML__OX_NCOLS;
-        for (size_t j = 0; j < BML__OX_NCOLS; j++) v[j] = NAN;
+        double *v = c->values + r * CY_NCOLS;
         if (isnan(t0)) t0 = y->start_time_s;
-        v[BML__OX_SET] = (double)y->cycle;
-        v[BML__OX_CYCLES] = (double)y->cycle;
-        v[BML__OX_DAYS] = (y->start_time_s - t0) / 86400.0;
-        v[BML__OX_TEMP_MEASURED] = y->temperature_mean_c;
-        v[BML__OX_CHARGE_AH] = y->throughput_ah;
-        v[BML__OX_CAP_C10] = y->discharge_ah;
-        v[BML__OX_RESISTANCE] = y->resistance_ohm;
-        v[BML__OX_SOH] = y->discharge_ah / ref;
+        v[CY_CYCLE] = (double)y->cycle;
+        v[CY_DAYS] = (y->start_time_s - t0) / 86400.0;
+        v[CY_TEMP] = y->temperature_mean_c;
+        v[CY_THROUGHPUT] = y->throughput_ah;
+        v[CY_ENERGY] = NAN;
+        v[CY_CAPACITY] = y->discharge_ah;
+        v[CY_RESISTANCE] = y->resistance_ohm;
+        v[CY_SOH] = y->discharge_ah / ref;
         c->lines[r] = y->first_line;
         if (!isnan(y->temperature_mean_c)) mean_add(&temp, y->temperature_mean_c);
         r++;
@@ -1104,19 +1111,10 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     for (size_t i = 0; i < s->n_cycles; i++) {
         const bml_cycler_cycle *y = &s->cycles[i];
         e += (isnan(y->charge_wh) ? 0 : y->charge_wh) + (isnan(y->discharge_wh) ? 0 : y->discharge_wh);
-        if (y->discharge_ah > 0) c->values[r++ * BML__OX_NCOLS + BML__OX_ENERGY_WH] = e;
+        if (y->discharge_ah > 0) c->values[r++ * CY_NCOLS + CY_ENERGY] = e;
     }
     c->temperature_c = mean_get(&temp);
     return BML_OK;
-}
-
-static void cell_release(bml__cell *c) {
-    free(c->cell_id);
-    free(c->source);
-    free(c->values);
-    free(c->lines);
-    free(c->file_column);
-    memset(c, 0, sizeof *c);
 }
 
 bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
@@ -1131,16 +1129,9 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
     size_t n;
     BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
     bml_status st = BML_OK;
-    bml_dataset *ds = calloc(1, sizeof *ds);
+    bml_dataset *ds = bml__dataset_new("cycler", path);
     if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) {
-        ds->oxford = 1;
-        ds->n_cols = BML__OX_NCOLS;
-        ds->col_names = bml__calloc(BML__OX_NCOLS, sizeof *ds->col_names);
-        if (!ds->col_names) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        for (size_t j = 0; st == BML_OK && j < BML__OX_NCOLS; j++)
-            if (!(ds->col_names[j] = bml__strdup(bml__oxford_columns[j]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
+    if (st == BML_OK) st = cycler_columns(ds);
     size_t dropped = 0;
     bml__sb warn = {0}; /* the capacity cross-check's warnings, said in the note */
     for (size_t i = 0; st == BML_OK && i < n; i++) {
@@ -1154,9 +1145,9 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
             if (!strcmp(ds->cells[k].cell_id, c.cell_id))
                 st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[i], c.cell_id);
-        if (st == BML_OK && c.n_rows) st = push_cell(ds, &c);
+        if (st == BML_OK && c.n_rows) st = bml__dataset_push_cell(ds, &c);
         else if (st == BML_OK) st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge", files[i]);
-        if (st != BML_OK) cell_release(&c);
+        if (st != BML_OK) bml__cell_free(&c);
         bml_cycler_summary_free(s);
     }
     for (size_t i = 0; i < n; i++) free(files[i]);
@@ -1197,7 +1188,7 @@ bml_status bml_dataset_load_cycler_curves(const char *path, bml_cycler_format fo
     size_t n;
     BML__TRY(bml_cycler_list(path, format, &files, &n, NULL));
     bml_status st = BML_OK;
-    bml_dataset *ds = calloc(1, sizeof *ds);
+    bml_dataset *ds = bml__dataset_new("curves", path);
     if (!ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t i = 0; st == BML_OK && i < n; i++) {
         bml_cycler_summary *s;

@@ -49,19 +49,42 @@ typedef struct {
     char **attr_values; /* (n_cells * attr_names.n) further index columns, as written */
 } bml__qdlin;
 
+/* A dataset (src/data/dataset.c): cells whose rows run over columns identified by role (and name), or voltage
+ * curves. Every source fills the same thing; pipelines look columns up by role (bml__dataset_need_role). */
 struct bml_dataset {
-    int oxford;
-    bml__qdlin *qdlin; /* cycle-life data (NULL otherwise) */
+    const char *source_kind; /* "oxford", "cycler", "table", "qdlin", "curves" (static storage) */
+    char *path;              /* what the source was loaded from, for messages */
+    bml__qdlin *qdlin;       /* cycle-life data (NULL otherwise) */
     size_t n_cols;
-    char **col_names; /* (n_cols) */
+    char **col_names;   /* (n_cols) */
+    char **col_headers; /* (n_cols) each column's name in the source's files, for messages (NULL: col_names) */
+    size_t role_first[BML_ROLE_COUNT], role_n[BML_ROLE_COUNT]; /* the columns of each role (role_n 0: none) */
     size_t n_cells, cap_cells;
     bml__cell *cells;
-    bml__strvec role_features, role_targets; /* generic tables only */
     size_t n_curves, cap_curves;             /* voltage-curve datasets */
     bml__curve *curves;
     size_t n_dup_segments, n_dup_rows; /* Oxford: segments of stacked files dropped as duplicates */
     char *note;                        /* what the loader left out, for bml_dataset_note (NULL: nothing) */
 };
+
+/* A new empty dataset of the source `kind` (static storage) loaded from path (copied); NULL when out of memory. */
+bml_dataset *bml__dataset_new(const char *kind, const char *path);
+/* Give ds (without columns yet) n columns named names[j] (copied); headers (may be NULL) their names in the
+ * source's files, for messages. No column holds a role until bml__dataset_set_role. */
+bml_status bml__dataset_set_columns(bml_dataset *ds, size_t n, const char *const *names, const char *const *headers);
+/* Columns first .. first + n - 1 hold role (n 1 for a named role). */
+void bml__dataset_set_role(bml_dataset *ds, bml_role role, size_t first, size_t n);
+/* The column of a named role, or -1. */
+int bml__dataset_role_col(const bml_dataset *ds, bml_role role);
+/* The column of a named role that `who` (a pipeline: "pipeline summary_set") needs for `what` (e.g. "the
+ * feature resistance_ohm") in *col; fails naming the role, what it is for and the source when ds has none. */
+bml_status bml__dataset_need_role(const bml_dataset *ds, bml_role role, const char *who, const char *what, int *col);
+/* The header of column j in the source's files (for messages). */
+const char *bml__dataset_header(const bml_dataset *ds, size_t j);
+/* Append cell c (takes ownership of its arrays; on failure the caller still owns them). */
+bml_status bml__dataset_push_cell(bml_dataset *ds, bml__cell *c);
+void bml__cell_free(bml__cell *c); /* the cell's arrays; leaves *c zeroed */
+void bml__aux_free(bml__aux *a);   /* leaves *a zeroed */
 
 void bml__qdlin_free(bml__qdlin *q, size_t n_cells); /* NULL is harmless (src/data/qdlin.c) */
 
@@ -72,22 +95,7 @@ bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes own
  * with '.', no control character. */
 const char *bml__cell_id_problem(const char *id);
 
-/* Oxford canonical column names, in the order of the Performance Summary header. */
-enum {
-    BML__OX_SET, BML__OX_CYCLES, BML__OX_SET_START, BML__OX_SET_END, BML__OX_RPT_DATE, BML__OX_DAYS,
-    BML__OX_TEMP_MEASURED, BML__OX_CHARGE_AH, BML__OX_ENERGY_WH, BML__OX_CAP_C10, BML__OX_CAP_C2,
-    BML__OX_RESISTANCE, BML__OX_CELL_CAP, BML__OX_PE_CAP, BML__OX_NE_CAP, BML__OX_NE_GR_CAP,
-    BML__OX_NE_SI_CAP, BML__OX_OFFSET, BML__OX_SOH, BML__OX_LAM_PE, BML__OX_LAM_NE, BML__OX_LAM_NE_GR,
-    BML__OX_LAM_NE_SI, BML__OX_LLI, BML__OX_PE_LO, BML__OX_NE_LO, BML__OX_PE_HI, BML__OX_NE_HI,
-    BML__OX_GR_FRAC, BML__OX_OCV_RMSE, BML__OX_NCOLS
-};
-extern const char *const bml__oxford_columns[BML__OX_NCOLS];
-extern const char *const bml__oxford_headers[BML__OX_NCOLS];
-
-/* Parse an Oxford Performance Summary file name ("Expt 5 - cell A (10degC) - Processed Data.csv",
- * "Expt 1 - 10degC - Processed Data.csv", "Expt 2,2 - ..."). Returns 0 on a match; the cell id (any
- * length) is the span (*cell, *cell_len) inside basename, *cell_len 0 when the name gives no letter. */
-int bml__oxford_parse_name(const char *basename, int *experiment, const char **cell, size_t *cell_len,
-                           double *temperature_c);
+/* The Oxford layout's column indices, for the Oxford loaders (and their tests); pipelines read roles. */
+#include "data/oxford.h"
 
 #endif

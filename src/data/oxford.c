@@ -10,6 +10,7 @@
 
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
+#include "data/oxford.h"
 
 const char *const bml__oxford_columns[BML__OX_NCOLS] = {
     "ageing_set", "ageing_cycles", "set_start_day", "set_end_day", "rpt_day", "days",
@@ -136,36 +137,6 @@ static int is_missing_token(const char *s) {
     return bml__streq_ci(s, "nan") || bml__streq_ci(s, "na") || bml__streq_ci(s, "null");
 }
 
-static bml_status push_cell(bml_dataset *ds, bml__cell *c) {
-    if (ds->n_cells == ds->cap_cells) {
-        size_t cap = ds->cap_cells ? 2 * ds->cap_cells : 16;
-        bml__cell *nc = realloc(ds->cells, cap * sizeof *nc);
-        if (!nc) return bml__fail(BML_ERR_NOMEM, "out of memory");
-        ds->cells = nc;
-        ds->cap_cells = cap;
-    }
-    ds->cells[ds->n_cells++] = *c;
-    return BML_OK;
-}
-
-static void aux_free(bml__aux *a) {
-    for (size_t j = 0; a->names && j < a->n_cols; j++) free(a->names[j]);
-    free(a->names);
-    free(a->values);
-    free(a->source);
-    memset(a, 0, sizeof *a);
-}
-
-static void cell_free(bml__cell *c) {
-    aux_free(&c->aux[0]);
-    aux_free(&c->aux[1]);
-    free(c->cell_id);
-    free(c->source);
-    free(c->values);
-    free(c->lines);
-    free(c->file_column);
-}
-
 static int cells_equal(const bml__cell *a, const double *vals, size_t n_rows) {
     if (a->n_rows != n_rows) return 0;
     for (size_t i = 0; i < n_rows * BML__OX_NCOLS; i++) {
@@ -279,7 +250,7 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
             c.lines = bml__calloc(m, sizeof *c.lines);
             c.file_column = bml__calloc(BML__OX_NCOLS, sizeof *c.file_column);
             if (!c.cell_id || !c.source || !c.values || !c.lines || !c.file_column) {
-                cell_free(&c);
+                bml__cell_free(&c);
                 st = bml__fail(BML_ERR_NOMEM, "out of memory");
                 goto done;
             }
@@ -287,11 +258,11 @@ static bml_status load_file(bml_dataset *ds, const char *path, const char *base,
             memcpy(c.lines, lines + start, m * sizeof *lines);
             memcpy(c.file_column, filecol, sizeof filecol);
             if (cell[0] && (st = aux_attach(&c, path)) != BML_OK) {
-                cell_free(&c);
+                bml__cell_free(&c);
                 goto done;
             }
-            if ((st = push_cell(ds, &c)) != BML_OK) {
-                cell_free(&c);
+            if ((st = bml__dataset_push_cell(ds, &c)) != BML_OK) {
+                bml__cell_free(&c);
                 goto done;
             }
         }
@@ -366,7 +337,7 @@ nomem:
     st = bml__fail(BML_ERR_NOMEM, "out of memory");
 done:
     bml__csv_free(&csv);
-    if (st != BML_OK) aux_free(a);
+    if (st != BML_OK) bml__aux_free(a);
     return st;
 }
 
@@ -403,18 +374,20 @@ static bml_status aux_attach(bml__cell *c, const char *summary_path) {
     return st;
 }
 
-int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char *kind, bml_table_view *view) {
-    BML__ASSERT(i < ds->n_cells);
-    int k = !strcmp(kind, "cycle") ? 0 : !strcmp(kind, "set") ? 1 : -1;
-    if (k < 0) return 0;
-    const bml__aux *a = &ds->cells[i].aux[k];
-    if (!a->n_rows) return 0;
-    view->source = a->source;
-    view->n_rows = a->n_rows;
-    view->n_columns = a->n_cols;
-    view->column_names = (const char *const *)a->names;
-    view->values = a->values;
-    return 1;
+/* The Performance Summary's columns, and the roles of those the pipelines read. */
+static bml_status oxford_columns(bml_dataset *ds) {
+    BML__TRY(bml__dataset_set_columns(ds, BML__OX_NCOLS, bml__oxford_columns, bml__oxford_headers));
+    static const struct {
+        bml_role role;
+        int col;
+    } roles[] = {{BML_ROLE_SET_INDEX, BML__OX_SET},          {BML_ROLE_CYCLE, BML__OX_CYCLES},
+                 {BML_ROLE_TIME, BML__OX_DAYS},              {BML_ROLE_TEMPERATURE_MEASURED, BML__OX_TEMP_MEASURED},
+                 {BML_ROLE_THROUGHPUT_AH, BML__OX_CHARGE_AH}, {BML_ROLE_ENERGY_WH, BML__OX_ENERGY_WH},
+                 {BML_ROLE_RESISTANCE_OHM, BML__OX_RESISTANCE}, {BML_ROLE_CAPACITY_AH, BML__OX_CAP_C10},
+                 {BML_ROLE_SOH, BML__OX_SOH},                {BML_ROLE_LAM_NE, BML__OX_LAM_NE},
+                 {BML_ROLE_LAM_PE, BML__OX_LAM_PE},          {BML_ROLE_LLI, BML__OX_LLI}};
+    for (size_t k = 0; k < sizeof roles / sizeof *roles; k++) bml__dataset_set_role(ds, roles[k].role, (size_t)roles[k].col, 1);
+    return BML_OK;
 }
 
 /* Recursively collect Performance Summary files below dir (sorted for determinism). */
@@ -510,16 +483,9 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
     } else if (bml__strvec_push(&files, path) != 0) {
         st = bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    bml_dataset *ds = calloc(1, sizeof *ds);
+    bml_dataset *ds = bml__dataset_new("oxford", path);
     if (!ds && st == BML_OK) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    if (st == BML_OK) {
-        ds->oxford = 1;
-        ds->n_cols = BML__OX_NCOLS;
-        ds->col_names = bml__calloc(BML__OX_NCOLS, sizeof *ds->col_names);
-        if (!ds->col_names) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        for (int j = 0; st == BML_OK && j < BML__OX_NCOLS; j++)
-            if (!(ds->col_names[j] = bml__strdup(bml__oxford_columns[j]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
+    if (st == BML_OK) st = oxford_columns(ds);
     /* two passes: files naming their cell first, so stacked duplicates can be recognised */
     for (int pass = 0; pass < 2 && st == BML_OK; pass++) {
         for (size_t i = 0; i < files.n && st == BML_OK; i++) {
@@ -564,64 +530,4 @@ bml_status bml_dataset_load_oxford(const char *path, const bml_oxford_opts *opts
     }
     *out = ds;
     return BML_OK;
-}
-
-void bml_dataset_free(bml_dataset *ds) {
-    if (!ds) return;
-    for (size_t i = 0; i < ds->n_curves; i++) {
-        free(ds->curves[i].cell_id);
-        free(ds->curves[i].source);
-        free(ds->curves[i].q);
-        free(ds->curves[i].v);
-    }
-    free(ds->curves);
-    for (size_t i = 0; i < ds->n_cells; i++) cell_free(&ds->cells[i]);
-    free(ds->cells);
-    for (size_t j = 0; ds->col_names && j < ds->n_cols; j++) free(ds->col_names[j]);
-    free(ds->col_names);
-    bml__strvec_free(&ds->role_features);
-    bml__strvec_free(&ds->role_targets);
-    free(ds->note);
-    bml__qdlin_free(ds->qdlin, ds->n_cells);
-    free(ds);
-}
-
-size_t bml_dataset_n_cells(const bml_dataset *ds) { return ds->n_cells; }
-size_t bml_dataset_n_columns(const bml_dataset *ds) { return ds->n_cols; }
-const char *bml_dataset_column_name(const bml_dataset *ds, size_t j) { return j < ds->n_cols ? ds->col_names[j] : NULL; }
-int bml_dataset_is_oxford(const bml_dataset *ds) { return ds->oxford; }
-const char *bml_dataset_note(const bml_dataset *ds) { return ds->note ? ds->note : ""; }
-
-size_t bml_dataset_n_rows(const bml_dataset *ds) {
-    size_t n = 0;
-    for (size_t i = 0; i < ds->n_cells; i++) n += ds->cells[i].n_rows;
-    return n;
-}
-
-int bml_dataset_column_index(const bml_dataset *ds, const char *name) {
-    for (size_t j = 0; j < ds->n_cols; j++)
-        if (strcmp(ds->col_names[j], name) == 0) return (int)j;
-    return -1;
-}
-
-void bml_dataset_cell(const bml_dataset *ds, size_t i, bml_cell_view *v) {
-    BML__ASSERT(i < ds->n_cells);
-    const bml__cell *c = &ds->cells[i];
-    v->experiment = c->experiment;
-    v->cell_id = c->cell_id;
-    v->temperature_c = c->temperature_c;
-    v->source = c->source;
-    v->n_rows = c->n_rows;
-    v->values = c->values;
-    v->lines = c->lines;
-}
-
-size_t bml_dataset_role_features(const bml_dataset *ds, const char *const **names) {
-    *names = (const char *const *)ds->role_features.items;
-    return ds->role_features.n;
-}
-
-size_t bml_dataset_role_targets(const bml_dataset *ds, const char *const **names) {
-    *names = (const char *const *)ds->role_targets.items;
-    return ds->role_targets.n;
 }

@@ -427,7 +427,7 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
     bml__qdlin *q = NULL;
     char **reals = NULL;
     if (st == BML_OK) {
-        ds = bml__calloc(1, sizeof *ds);
+        ds = bml__dataset_new("qdlin", path);
         q = bml__calloc(1, sizeof *q);
         reals = bml__calloc(L.n, sizeof *reals);
         if (ds) {
@@ -458,6 +458,7 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
             q->grid[i] = o.v_start + (o.v_end - o.v_start) * (double)i / (double)(o.n_points - 1);
             if (!(ds->col_names[i] = bml__sprintf("Q@%.4fV", q->grid[i]))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         }
+        if (st == BML_OK) bml__dataset_set_role(ds, BML_ROLE_CURVE, 0, o.n_points); /* each row: its cycle's Q(V) */
     }
     size_t n_cycles = o.n_cycles;
     for (size_t i = 0; st == BML_OK && i < L.n; i++) {

@@ -65,12 +65,30 @@ static bml_status cell_map_insert(cell_map *m, const bml_dataset *ds, size_t ind
 static int missing(const char *s) { return !*s || bml__streq_ci(s, "nan") || bml__streq_ci(s, "na"); }
 
 bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles, bml_dataset **out) {
+    return bml_dataset_load_table_named(path, roles, NULL, 0, out);
+}
+
+bml_status bml_dataset_load_table_named(const char *path, const bml_table_roles *roles, const bml_role_column *named,
+                                        size_t n_named, bml_dataset **out) {
     *out = NULL;
     BML__TRY(BML__OPTS_CHECK("bml_dataset_load_table", roles, bml_table_roles, BML_TABLE_ROLES));
     if (!roles || !roles->cell_column || !*roles->cell_column)
         return bml__fail(BML_ERR_VALUE, "table data: the cell column role (data.cell_column) is required");
-    if (roles->n_targets == 0) return bml__fail(BML_ERR_VALUE, "table data: no target columns (data.targets) given");
-    if (roles->n_features == 0) return bml__fail(BML_ERR_VALUE, "table data: no feature columns (data.features) given");
+    if (!named) n_named = 0;
+    if (roles->n_targets == 0 && !n_named) return bml__fail(BML_ERR_VALUE, "table data: no target columns (data.targets) given");
+    if (roles->n_features == 0 && !n_named) return bml__fail(BML_ERR_VALUE, "table data: no feature columns (data.features) given");
+    int taken[BML_ROLE_COUNT] = {0};
+    taken[BML_ROLE_TIME] = roles->time_column != NULL;
+    for (size_t k = 0; k < n_named; k++) {
+        bml_role r = named[k].role;
+        if ((int)r < 0 || r >= BML_ROLE_FEATURE)
+            return bml__fail(BML_ERR_VALUE, "table data: role %d is not a named role (set_index .. lli)", (int)r);
+        if (!named[k].column || !*named[k].column)
+            return bml__fail(BML_ERR_VALUE, "table data: no column named for the role '%s'", bml_role_name(r));
+        if (taken[r]++)
+            return bml__fail(BML_ERR_VALUE, "table data: the role '%s' is given %s", bml_role_name(r),
+                             r == BML_ROLE_TIME ? "by data.time_column and again" : "twice");
+    }
     if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
     bml__csv csv;
     BML__TRY(bml__csv_read(path, 0, &csv));
@@ -88,26 +106,30 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
         goto fail;
     }
     const bml__csv_row *h = &csv.rows[0];
-    ds = calloc(1, sizeof *ds);
+    ds = bml__dataset_new("table", path);
     if (!ds) goto nomem;
-    /* dataset columns: time?, features..., targets... */
-    size_t nc = (roles->time_column ? 1 : 0) + roles->n_features + roles->n_targets;
-    ds->n_cols = nc;
-    ds->col_names = bml__calloc(nc, sizeof *ds->col_names);
+    /* dataset columns: time?, features..., targets..., the further named roles' columns */
+    size_t n_time = roles->time_column ? 1 : 0;
+    size_t nc = n_time + roles->n_features + roles->n_targets + n_named;
+    const char **cols = bml__calloc(nc, sizeof *cols);
     src = bml__calloc(nc, sizeof *src);
-    if (!ds->col_names || !src) goto nomem;
+    if (!cols || !src) {
+        free(cols);
+        goto nomem;
+    }
     size_t j = 0;
-    if (roles->time_column) ds->col_names[j++] = bml__strdup(roles->time_column);
-    for (size_t k = 0; k < roles->n_features; k++) {
-        ds->col_names[j++] = bml__strdup(roles->features[k]);
-        if (bml__strvec_push(&ds->role_features, roles->features[k]) != 0) goto nomem;
-    }
-    for (size_t k = 0; k < roles->n_targets; k++) {
-        ds->col_names[j++] = bml__strdup(roles->targets[k]);
-        if (bml__strvec_push(&ds->role_targets, roles->targets[k]) != 0) goto nomem;
-    }
-    for (j = 0; j < nc; j++)
-        if (!ds->col_names[j]) goto nomem;
+    if (roles->time_column) cols[j++] = roles->time_column;
+    for (size_t k = 0; k < roles->n_features; k++) cols[j++] = roles->features[k];
+    for (size_t k = 0; k < roles->n_targets; k++) cols[j++] = roles->targets[k];
+    for (size_t k = 0; k < n_named; k++) cols[j++] = named[k].column;
+    st = bml__dataset_set_columns(ds, nc, cols, NULL);
+    free(cols);
+    if (st != BML_OK) goto fail;
+    if (n_time) bml__dataset_set_role(ds, BML_ROLE_TIME, 0, 1);
+    if (roles->n_features) bml__dataset_set_role(ds, BML_ROLE_FEATURE, n_time, roles->n_features);
+    if (roles->n_targets) bml__dataset_set_role(ds, BML_ROLE_TARGET, n_time + roles->n_features, roles->n_targets);
+    for (size_t k = 0; k < n_named; k++)
+        bml__dataset_set_role(ds, named[k].role, n_time + roles->n_features + roles->n_targets + k, 1);
     /* locate every mapped column; report all that are missing (names of any length) */
     bml__strvec miss = {0};
     int nomem_miss = 0;
@@ -132,7 +154,7 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
         bml__strvec_free(&miss);
         goto fail;
     }
-    size_t n_target0 = nc - roles->n_targets;
+    size_t n_target0 = n_time + roles->n_features, n_target_end = n_target0 + roles->n_targets;
     /* pass 1: every row's cell (a hash map from cell id to index: linear in the rows), its meta checked */
     row_cell = bml__calloc(csv.n_rows, sizeof *row_cell);
     if (!row_cell) goto nomem;
@@ -181,7 +203,7 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
             cell->lines[0] = r->line;
             for (j = 0; j < nc; j++) cell->file_column[j] = src[j] + 1;
             c = ds->n_cells - 1;
-            if (cell_map_insert(&map, ds, c) != BML_OK) goto fail;
+            if ((st = cell_map_insert(&map, ds, c)) != BML_OK) goto fail;
         } else {
             /* a cell's temperature holds for all its rows: a row that disagrees is an error */
             const bml__cell *cell = &ds->cells[c];
@@ -210,7 +232,7 @@ bml_status bml_dataset_load_table(const char *path, const bml_table_roles *roles
         for (j = 0; j < nc; j++) {
             const char *f = bml__trim(r->fields[src[j]]);
             double v = NAN;
-            int is_target = j >= n_target0;
+            int is_target = j >= n_target0 && j < n_target_end;
             if (missing(f)) {
                 if (is_target && !roles->targets_optional) {
                     st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: target '%s' is missing (%s)", path, r->line, src[j] + 1,

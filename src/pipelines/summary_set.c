@@ -56,25 +56,35 @@ typedef struct {
 
 static const bml__param_spec specs[] = {SUMMARY_SPECS(OFF, "false")};
 
+/* The column of a role summary_set reads: required (fails naming the role and the source) or optional (-1). */
+static bml_status need(const bml_dataset *ds, int required, bml_role role, const char *what, int *col) {
+    if (!required) {
+        *col = bml__dataset_role_col(ds, role);
+        return BML_OK;
+    }
+    return bml__dataset_need_role(ds, role, "pipeline summary_set", what, col);
+}
+
 static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const summary_params *p = vp;
     *out = NULL;
-    if (!ds->oxford)
+    if (!ds->n_cols) /* voltage curves: no rows of ageing sets or cycles */
         return bml__fail(BML_ERR_VALUE,
-                         "pipeline summary_set needs Oxford Performance Summary data (data=oxford); use pipeline=table "
-                         "for a generic table");
-    int tcols[3];
+                         "pipeline summary_set needs Oxford Performance Summary data (data=oxford), raw cycler data "
+                         "(data=cycler) or a table with its roles, not the voltage curves of source '%s'; use ica_peaks "
+                         "for curves", bml_dataset_source(ds));
+    bml_role troles[3];
     const char *tnames[3];
     size_t O;
     if (!strcmp(p->target, "soh")) {
-        O = 1, tcols[0] = BML__OX_SOH, tnames[0] = "soh";
+        O = 1, troles[0] = BML_ROLE_SOH, tnames[0] = "soh";
     } else if (!strcmp(p->target, "capacity")) {
-        O = 1, tcols[0] = BML__OX_CAP_C10, tnames[0] = "capacity_ah";
+        O = 1, troles[0] = BML_ROLE_CAPACITY_AH, tnames[0] = "capacity_ah";
     } else if (!strcmp(p->target, "modes")) {
         O = 3;
-        tcols[0] = BML__OX_LAM_NE, tnames[0] = "LAM_NE";
-        tcols[1] = BML__OX_LAM_PE, tnames[1] = "LAM_PE";
-        tcols[2] = BML__OX_LLI, tnames[2] = "LLI";
+        troles[0] = BML_ROLE_LAM_NE, tnames[0] = "LAM_NE";
+        troles[1] = BML_ROLE_LAM_PE, tnames[1] = "LAM_PE";
+        troles[2] = BML_ROLE_LLI, tnames[2] = "LLI";
     } else {
         return bml__fail(BML_ERR_VALUE, "pipeline summary_set: unknown target '%s' (valid: soh, capacity, modes)", p->target);
     }
@@ -82,6 +92,21 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
     if (!measured && strcmp(p->temperature_source, "nominal"))
         return bml__fail(BML_ERR_VALUE, "pipeline summary_set: temperature_source must be nominal or measured, got '%s'",
                          p->temperature_source);
+    /* the columns it reads, by role: the features', the targets', and the samples' meta (optional) */
+    int c_q, c_r, c_tm, c_days, c_e, c_set, c_cycle, tcols[3];
+    BML__TRY(need(ds, 1, BML_ROLE_THROUGHPUT_AH, "the feature charge_throughput_ah", &c_q));
+    BML__TRY(need(ds, 1, BML_ROLE_RESISTANCE_OHM, "the feature resistance_ohm", &c_r));
+    BML__TRY(need(ds, measured, BML_ROLE_TEMPERATURE_MEASURED, "temperature_source=measured", &c_tm));
+    BML__TRY(need(ds, p->include_days, BML_ROLE_TIME, "the feature days (include_days)", &c_days));
+    BML__TRY(need(ds, p->include_energy, BML_ROLE_ENERGY_WH, "the feature energy_throughput_wh (include_energy)", &c_e));
+    BML__TRY(need(ds, p->include_set_index, BML_ROLE_SET_INDEX, "the feature set_index (include_set_index)", &c_set));
+    c_cycle = bml__dataset_role_col(ds, BML_ROLE_CYCLE);
+    for (size_t k = 0; k < O; k++) {
+        char *what = bml__sprintf("the target %s (target=%s)", tnames[k], p->target);
+        bml_status st = what ? need(ds, 1, troles[k], what, &tcols[k]) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(what);
+        BML__TRY(st);
+    }
     const char *fn[10];
     size_t F = 0;
     fn[F++] = "charge_throughput_ah";
@@ -106,6 +131,7 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
     if (store_cell_ids(s, ds, &ids) != BML_OK) goto nomem;
     double ea = p->ea_kj_mol * 1000.0;
     size_t i = 0;
+#define COL(c) ((c) >= 0 ? v[c] : NAN) /* an optional role's value, NaN when the data have no such column */
     for (size_t c = 0; c < ds->n_cells; c++) {
         const bml__cell *cell = &ds->cells[c];
         for (size_t r = 0; r < cell->n_rows; r++, i++) {
@@ -114,37 +140,42 @@ static bml_status transform(const void *vp, const bml_dataset *ds, bml_samples *
             m->experiment = cell->experiment;
             m->cell = ids[c];
             m->temperature_c = cell->temperature_c;
-            m->set_index = (int)v[BML__OX_SET];
-            m->cycle = v[BML__OX_CYCLES];
-            m->days = v[BML__OX_DAYS];
-            m->throughput_ah = v[BML__OX_CHARGE_AH];
+            m->set_index = c_set >= 0 ? (int)v[c_set] : (int)r; /* without one: the row's place in its cell */
+            m->cycle = COL(c_cycle);
+            m->days = COL(c_days);
+            m->throughput_ah = v[c_q];
             m->line = cell->lines[r];
             double tc = cell->temperature_c;
-            if (measured && !isnan(v[BML__OX_TEMP_MEASURED])) tc = v[BML__OX_TEMP_MEASURED];
+            if (measured && !isnan(v[c_tm])) tc = v[c_tm];
             double tk = tc + 273.15;
             double *x = s->x + i * F;
             size_t j = 0;
-            x[j++] = v[BML__OX_CHARGE_AH];
-            x[j++] = v[BML__OX_RESISTANCE];
+            x[j++] = v[c_q];
+            x[j++] = v[c_r];
             x[j++] = tk;
             x[j++] = exp(-ea / (GAS_CONSTANT * tk));
             x[j++] = 1000.0 / tk;
-            if (p->include_days) x[j++] = v[BML__OX_DAYS];
-            if (p->include_energy) x[j++] = v[BML__OX_ENERGY_WH];
-            if (p->include_set_index) x[j++] = v[BML__OX_SET];
-            if (p->missing_indicator) x[j++] = isnan(v[BML__OX_RESISTANCE]) ? 1.0 : 0.0;
+            if (p->include_days) x[j++] = v[c_days];
+            if (p->include_energy) x[j++] = v[c_e];
+            if (p->include_set_index) x[j++] = v[c_set];
+            if (p->missing_indicator) x[j++] = isnan(v[c_r]) ? 1.0 : 0.0;
             for (size_t k = 0; k < O; k++) {
                 double y = v[tcols[k]];
                 if (!isfinite(y) && p->require_targets) {
+                    int fc = cell->file_column[tcols[k]];
                     bml_samples_free(s);
                     free(ids);
-                    return bml__fail(BML_ERR_VALUE, "%s:%zu:%d: target '%s' is missing", cell->source, cell->lines[r],
-                                     cell->file_column[tcols[k]], bml__oxford_headers[tcols[k]]);
+                    if (fc > 0)
+                        return bml__fail(BML_ERR_VALUE, "%s:%zu:%d: target '%s' is missing", cell->source, cell->lines[r], fc,
+                                         bml__dataset_header(ds, (size_t)tcols[k]));
+                    return bml__fail(BML_ERR_VALUE, "%s:%zu: target '%s' is missing", cell->source, cell->lines[r],
+                                     bml__dataset_header(ds, (size_t)tcols[k]));
                 }
                 s->y[i * O + k] = y;
             }
         }
     }
+#undef COL
     free(ids);
     *out = s;
     return BML_OK;
@@ -179,6 +210,9 @@ static bml_status seq_transform(const void *vp, const bml_dataset *ds, bml_sampl
     int by_throughput = !strcmp(p->time, "throughput");
     if (!by_throughput && strcmp(p->time, "days"))
         return bml__fail(BML_ERR_VALUE, "pipeline latent_ode_seq: time must be days or throughput, got '%s'", p->time);
+    int c_time;
+    if (!by_throughput && ds->n_cols) /* the time vector: the data's time axis */
+        BML__TRY(bml__dataset_need_role(ds, BML_ROLE_TIME, "pipeline latent_ode_seq", "the time vector (time=days)", &c_time));
     bml_samples *st = NULL;
     BML__TRY(transform(&p->base, ds, &st));
     /* cells are consecutive runs of rows with the same experiment and cell id */
@@ -265,18 +299,21 @@ static const bml__param_spec table_specs[] = {
 static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_samples **out) {
     const table_params *p = vp;
     *out = NULL;
-    if (ds->oxford || ds->n_curves || ds->qdlin)
-        return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table); use summary_set for Oxford data "
-                                        "and ica_peaks for voltage curves");
-    size_t has_time = ds->n_cols - ds->role_features.n - ds->role_targets.n;
-    size_t F = ds->role_features.n + (p->include_time && has_time ? 1 : 0), O = ds->role_targets.n;
+    size_t f0 = 0, t0 = 0, nf = bml_dataset_role_columns(ds, BML_ROLE_FEATURE, &f0),
+           O = bml_dataset_role_columns(ds, BML_ROLE_TARGET, &t0);
+    if (!nf || !O)
+        return bml__fail(BML_ERR_VALUE, "pipeline table needs a generic table (data=table) with columns of roles 'feature' and "
+                                        "'target', and the data of source '%s' have no '%s' column; use summary_set for Oxford "
+                                        "data and ica_peaks for voltage curves", bml_dataset_source(ds), nf ? "target" : "feature");
+    int c_time = bml__dataset_role_col(ds, BML_ROLE_TIME), has_time = c_time >= 0;
+    size_t F = nf + (p->include_time && has_time ? 1 : 0);
     size_t n = bml_dataset_n_rows(ds);
     bml_samples *s = bml__samples_alloc(n, F, O);
     if (!s) return bml__fail(BML_ERR_NOMEM, "out of memory");
     size_t j = 0;
-    if (p->include_time && has_time) s->feature_names[j++] = bml__strdup(ds->col_names[0]);
-    for (size_t k = 0; k < ds->role_features.n; k++) s->feature_names[j++] = bml__strdup(ds->role_features.items[k]);
-    for (size_t k = 0; k < O; k++) s->target_names[k] = bml__strdup(ds->role_targets.items[k]);
+    if (p->include_time && has_time) s->feature_names[j++] = bml__strdup(ds->col_names[c_time]);
+    for (size_t k = 0; k < nf; k++) s->feature_names[j++] = bml__strdup(ds->col_names[f0 + k]);
+    for (size_t k = 0; k < O; k++) s->target_names[k] = bml__strdup(ds->col_names[t0 + k]);
     for (j = 0; j < F; j++)
         if (!s->feature_names[j]) goto nomem;
     for (j = 0; j < O; j++)
@@ -294,13 +331,13 @@ static bml_status table_transform(const void *vp, const bml_dataset *ds, bml_sam
             m->temperature_c = cell->temperature_c;
             m->set_index = (int)r;
             m->cycle = NAN;
-            m->days = has_time ? v[0] : NAN;
+            m->days = has_time ? v[c_time] : NAN;
             m->throughput_ah = NAN;
             m->line = cell->lines[r];
             size_t jj = 0;
-            if (p->include_time && has_time) s->x[i * F + jj++] = v[0];
-            for (size_t k = 0; k < ds->role_features.n; k++) s->x[i * F + jj++] = v[has_time + k];
-            for (size_t k = 0; k < O; k++) s->y[i * O + k] = v[has_time + ds->role_features.n + k];
+            if (p->include_time && has_time) s->x[i * F + jj++] = v[c_time];
+            for (size_t k = 0; k < nf; k++) s->x[i * F + jj++] = v[f0 + k];
+            for (size_t k = 0; k < O; k++) s->y[i * O + k] = v[t0 + k];
         }
     }
     free(ids);

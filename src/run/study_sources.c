@@ -71,6 +71,8 @@ static const bml_param_info OXFORD_CURVES_PARAMS[] = {
 typedef struct {
     bml__strvec features, targets;
     const char *cell, *temperature, *time, *experiment; /* point into the plan's configuration */
+    bml_role_column named[BML_ROLE_FEATURE];             /* data.<role>_column: the named roles' columns */
+    size_t n_named;
 } table_opts;
 
 static void table_free(void *p) {
@@ -92,6 +94,15 @@ static bml_status table_resolve(const bml_config *cfg, void **out) {
     o->temperature = bml__study_get(cfg, "data.temperature_column", NULL);
     o->time = bml__study_get(cfg, "data.time_column", NULL);
     o->experiment = bml__study_get(cfg, "data.experiment_column", NULL);
+    /* the further named roles (data.soh_column, data.resistance_ohm_column, ...); time is data.time_column */
+    for (int r = 0; r < BML_ROLE_FEATURE; r++) {
+        if (r == BML_ROLE_TIME) continue;
+        char *key = bml__sprintf("data.%s_column", bml_role_name((bml_role)r));
+        if (!key) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        const char *col = bml__study_get(cfg, key, NULL);
+        free(key);
+        if (col && *col) o->named[o->n_named++] = (bml_role_column){(bml_role)r, col};
+    }
     return BML_OK;
 }
 
@@ -109,7 +120,7 @@ static bml_status table_load(const void *opts, const char *path, int targets_opt
         .n_targets = o->targets.n,
         .targets_optional = targets_optional,
     };
-    return bml_dataset_load_table(path, &r, out);
+    return bml_dataset_load_table_named(path, &r, o->named, o->n_named, out);
 }
 
 static const bml_param_info TABLE_PARAMS[] = {
@@ -120,6 +131,18 @@ static const bml_param_info TABLE_PARAMS[] = {
     {"experiment_column", "string", "", "column of the experiment number"},
     {"features", "list", "[]", "feature columns"},
     {"targets", "list", "[]", "target columns"},
+    /* the further named roles (the time axis is time_column), read by the pipelines that read roles */
+    {"set_index_column", "string", "", "column of the ageing set / cycle index (role set_index, for summary_set)"},
+    {"cycle_column", "string", "", "column of the cycles done (role cycle)"},
+    {"temperature_measured_c_column", "string", "", "column of the measured temperature, °C (role temperature_measured_c)"},
+    {"throughput_ah_column", "string", "", "column of the charge throughput, Ah (role throughput_ah, a summary_set feature)"},
+    {"energy_wh_column", "string", "", "column of the energy throughput, Wh (role energy_wh)"},
+    {"resistance_ohm_column", "string", "", "column of the resistance, Ohm (role resistance_ohm, a summary_set feature)"},
+    {"capacity_ah_column", "string", "", "column of the capacity, Ah (role capacity_ah, summary_set target=capacity)"},
+    {"soh_column", "string", "", "column of the state of health (role soh, summary_set target=soh)"},
+    {"lam_ne_column", "string", "", "column of the LAM of the negative electrode (role lam_ne, target=modes)"},
+    {"lam_pe_column", "string", "", "column of the LAM of the positive electrode (role lam_pe, target=modes)"},
+    {"lli_column", "string", "", "column of the loss of lithium inventory (role lli, target=modes)"},
 };
 
 /* ------------------------------------------------------------------ basytec */
