@@ -1339,6 +1339,12 @@ static const bml__cycler_format_def formats[] = {
      "(discharge) steps of each step's final value; cycles numbered as NewareNDA (a new cycle at a charge after a "
      "discharge) in the binary files, the file's Cycle Index in the CSVs",
      bml__neware_sniff, NULL, bml__neware_read},
+    {"arbin_res", "Arbin MITS Pro native .res (MS Access / Jet 4 database: Channel_Normal_Table, Global_Table; MITS Pro "
+                  "4.x-7.x), read with mdbtools' libmdb",
+     "as the Arbin CSV export: Charge_/Discharge_Capacity and _Energy count up over the cycle or the test and may be "
+     "reset at a step's start: a drop where the cycle or step index changes is a restart, inside a step noise (the "
+     "maximum is held)",
+     bml__arbin_res_sniff, bml__arbin_res_missing, bml__arbin_res_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
