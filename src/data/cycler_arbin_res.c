@@ -14,7 +14,9 @@
  * Every value is taken from the row's own bytes as libmdb located them: a column whose stored size is not the
  * size of its type, or that lies outside the page, is refused with the table, row and column named. A required
  * column (Test_Time, Current, Voltage) that is missing, of a non-numeric type, or NULL on a row fails naming it.
- * A .res holding more than one test (rows of a second Test_ID) is refused rather than mixed.
+ * A .res holding more than one test (rows of a second Test_ID) is refused rather than mixed. libmdb ends a
+ * table quietly at a page past the end of the file: the row count of the table's definition is checked
+ * against the rows read, so that a file cut at a page boundary fails instead of reading short.
  *
  * Counters as Arbin's CSV export (src/data/cycler_read.c, "arbin"): Charge_/Discharge_Capacity and _Energy
  * count up over the cycle or over the whole test, and a schedule may reset them at a step's start: a fall
@@ -220,7 +222,7 @@ static bml_status read_global(res *R, bml_cycler_meta *meta) {
 static bml_status check_file(const char *path, long long *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char head[SIG_AT + SIG_LEN];
+    unsigned char head[0x18];
     size_t n = fread(head, 1, sizeof head, f);
     struct stat sb;
     int ok = fstat(fileno(f), &sb) == 0;
@@ -228,13 +230,15 @@ static bml_status check_file(const char *path, long long *size) {
     if (!ok) return bml__fail(BML_ERR_IO, "%s: cannot stat", path);
     *size = (long long)sb.st_size;
     if (!has_signature(head, n))
-        return bml__fail(BML_ERR_PARSE, "%s: byte %d: not an MS Access (Jet 4) database (no \"%s\" signature): not an "
+        return bml__fail(BML_ERR_PARSE, "%s: byte %d: not an MS Access (Jet) database (no \"%s\" signature): not an "
                                         "Arbin .res file", path, SIG_AT, JET_SIG);
-    /* Jet 4 pages are 4096 bytes; a file that is not a whole number of them was cut */
-    if (*size < 2 * 4096 || *size % 4096)
+    /* Jet 3 (version 0 at byte 0x14) has 2048-byte pages, Jet 4 and later 4096: a file that is not a whole number
+     * of them was cut */
+    long long pg = n >= 0x18 && head[0x14] == 0 && head[0x15] == 0 && head[0x16] == 0 && head[0x17] == 0 ? 2048 : 4096;
+    if (*size < 2 * pg || *size % pg)
         return bml__fail(BML_ERR_PARSE, "%s: byte %lld: the file ends inside a database page (%lld bytes, not a multiple "
-                                        "of the 4096-byte pages of Jet 4, or fewer than 2): truncated?",
-                         path, *size - *size % 4096, *size);
+                                        "of its %lld-byte pages, or fewer than 2): truncated?",
+                         path, *size - *size % pg, *size, pg);
     return BML_OK;
 }
 
@@ -334,6 +338,11 @@ bml_status bml__arbin_res_read(const char *path, bml_cycler_point_fn fn, void *u
         meta->n_points++;
         st = fn(&p, user);
     }
+    /* libmdb ends a table quietly at a page past the end of the file: the row count in the table's definition
+     * tells a file cut at a page boundary from a whole one */
+    if (st == BML_OK && row != t->num_rows)
+        st = bml__fail(BML_ERR_PARSE, "%s: byte %lld: Channel_Normal_Table says it holds %u rows, %zu could be read: the "
+                                      "file (%lld bytes) is truncated or damaged", path, size, t->num_rows, row, size);
     if (st == BML_OK && meta->n_points == 0)
         st = bml__fail(BML_ERR_EMPTY, "%s: Channel_Normal_Table has no rows", path);
     meta->mb_read = (double)size / 1e6;
