@@ -1345,6 +1345,11 @@ static const bml__cycler_format_def formats[] = {
      "reset at a step's start: a drop where the cycle or step index changes is a restart, inside a step noise (the "
      "maximum is held)",
      bml__arbin_res_sniff, bml__arbin_res_missing, bml__arbin_res_read},
+    {"maccor_mactest", "Maccor MacTest text export (Name:/Channel: preamble, Rec<TAB>Cycle P<TAB>Cycle C<TAB>...<TAB>Cap. "
+                       "[Ah]<TAB>...<TAB>Md; TestTime in minutes; [mAh]/[mA]/[mV] units; decimal commas)",
+     "Cap. and Ener. restart at 0 at every step and count up whatever the direction; Md (C/D) says which half they "
+     "belong to; a cycle's capacity is the sum over its steps; a drop inside a step is noise (the maximum is held)",
+     bml__mactest_sniff, bml__mactest_missing, bml__mactest_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
