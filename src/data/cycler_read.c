@@ -1350,6 +1350,11 @@ static const bml__cycler_format_def formats[] = {
      "Cap. and Ener. restart at 0 at every step and count up whatever the direction; Md (C/D) says which half they "
      "belong to; a cycle's capacity is the sum over its steps; a drop inside a step is noise (the maximum is held)",
      bml__mactest_sniff, bml__mactest_missing, bml__mactest_read},
+    {"pec", "PEC (SBT/LifeTest) CSV export (Request Year:,... preamble, Test,Cell,Rack,Shelf,Position,... header; 2019 "
+            "layout in s/mV/mA, 2026 layout in hh:mm:ss.xxx/V/A)",
+     "Charge and Discharge Capacity (and Energy) count up over the whole cycle: they restart where the Cycle index "
+     "changes; a drop inside a cycle is noise (the maximum is held)",
+     bml__pec_sniff, bml__pec_missing, bml__pec_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
