@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mdbtools.h>
+
 #include "test.h"
 
 static char *strf(const char *fmt, ...) {
@@ -270,6 +272,53 @@ static void test_truncated(void) {
     free(path);
 }
 
+/* the file offset of a table's definition page (libmdb's catalog), or -1 */
+static long tdef_offset(const char *path, const char *name) {
+    MdbHandle *m = mdb_open(path, MDB_NOFLAGS);
+    if (!m) return -1;
+    long off = -1;
+    if (mdb_read_catalog(m, MDB_TABLE)) {
+        MdbCatalogEntry *e = mdb_get_catalogentry_by_name(m, name);
+        if (e) off = (long)e->table_pg * 4096;
+    }
+    mdb_close(m);
+    return off;
+}
+
+/* real data made wrong: a column of another type, a row of a second test */
+static void test_guards(void) {
+    char *path = strf("%s/20160805_test001_45_cc_01.res", dir);
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    /* Current (the 9th column, Single) declared Boolean in the table definition (Jet 4: the column entries, 25
+     * bytes each, follow the 12-byte index entries from byte 63; byte 0 the type, bytes 5-6 the column number) */
+    long td = tdef_offset(path, "Channel_Normal_Table");
+    CHECK(td > 0 && (size_t)td + 4096 <= n);
+    if (td > 0 && (size_t)td + 4096 <= n) {
+        unsigned nridx = b[td + 51] | b[td + 52] << 8;
+        size_t at = (size_t)td + 63 + nridx * 12 + 8 * 25;
+        CHECK_INT(b[at], MDB_FLOAT);
+        CHECK_INT(b[at + 5] | b[at + 6] << 8, 8);
+        unsigned char *c = malloc(n);
+        memcpy(c, b, n);
+        c[at] = MDB_BOOL;
+        expect_fail(c, n, "column Current is of type Boolean, not a number");
+        free(c);
+    }
+    /* the row of Data_Point 5000 moved to Test_ID 2 (a row: its column count, 18, then Test_ID, Data_Point) */
+    static const unsigned char row[] = {0x12, 0, 1, 0, 0, 0, 0x88, 0x13, 0, 0};
+    size_t hits = 0, where = 0;
+    for (size_t i = 0; i + sizeof row <= n; i++)
+        if (!memcmp(b + i, row, sizeof row)) hits++, where = i;
+    CHECK_INT(hits, 1);
+    if (hits == 1) {
+        b[where + 2] = 2;
+        expect_fail(b, n, "a second test (Test_ID 2 after 1)");
+    }
+    free(b);
+    free(path);
+}
+
 /* not a .res: text, or a binary .res without the signature (the near match names what is missing) */
 static void test_sniff(void) {
     unsigned char junk[8192];
@@ -299,6 +348,7 @@ int main(void) {
         {"res_mits432_18_cycles", test_cc_mits432},
         {"res_mits700_aux", test_aux_mits700},
         {"res_truncated_damaged", test_truncated},
+        {"res_wrong_type_second_test", test_guards},
     };
     int rc = run_tests("arbin_res", base, sizeof base / sizeof *base);
     if (!have_shared()) {
