@@ -126,6 +126,18 @@ static void test_bad_rows(void) {
     free(s.p);
 }
 
+/* the older Maccor layout under a title the maccor reader does not know (cellpy's maccor_three.txt: "Today''s Date",
+ * blank lines, milli-units): not read, but the message says what nearly matched */
+static void test_legacy_near_match(void) {
+    char *p = tmp_with("Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"
+                       "Rec#\tCyc#\tStep\tTestTime\tStepTime\tmAmp-hr\tmWatt-hr\tmAmps\tVolts\tState\tES\tDPt Time\n"
+                       "1\t0\t1\t  0d 00:00:00.00\t  0d 00:00:00.00\t0.0\t0.0\t0.0\t1853.8\tR\t0\t08/23/2021 6:04:18 PM\n");
+    bml_cycler_format f;
+    CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "nearly maccor, but a Rec#<TAB> header below a title line it does not know");
+    unlink(p);
+    free(p);
+}
+
 /* a Cap. counter that disagrees with the current's integral is flagged by the summary's cross-check */
 static void test_capacity_check(void) {
     char *p = tmp_with(PREAMBLE HEADER "\n"
@@ -210,7 +222,8 @@ int main(void) {
     static const test_case base[] = {{"units_commas", test_units_commas},
                                      {"near_match", test_near_match},
                                      {"bad_rows", test_bad_rows},
-                                     {"capacity_check", test_capacity_check}};
+                                     {"capacity_check", test_capacity_check},
+                                     {"legacy_near_match", test_legacy_near_match}};
     static const test_case shared[] = {{"maccor_002", test_maccor_002}};
     int rc = run_tests("mactest", base, sizeof base / sizeof *base);
     if (!have_shared()) {

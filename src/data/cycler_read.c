@@ -857,6 +857,13 @@ static int sniff_maccor_l(const head_lines *h, const char **why) {
             *why = "a Rec# header that is not tab-separated";
             return 20;
         }
+    /* a Rec#<TAB> header further down, after a title this reader does not know (cellpy's maccor_three.txt:
+     * "Today''s Date", blank lines, "Date of Test:") */
+    for (size_t i = 2; i < h->n; i++)
+        if (starts_with(h->l[i], "Rec#\t")) {
+            *why = "a Rec#<TAB> header below a title line it does not know (the title must begin with \"Today's Date\")";
+            return 20;
+        }
     return 0;
 }
 
