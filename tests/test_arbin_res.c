@@ -149,6 +149,12 @@ static void compare_file(const char *name) {
     CHECK(meta.has_cycle_index);
     CHECK_INT(meta.n_counter_drops, 0);
     CHECK(meta.start_time != NULL && meta.channel != NULL && meta.protocol != NULL);
+    if (!strcmp(name, "20160805_test001_45_cc_01.res")) { /* Global_Table, as mdb-export gives it */
+        CHECK_STR(meta.channel, "3");
+        CHECK_STR(meta.protocol, "SiNODE\\24h_rest_3cyc_C20_100cyc_c10_MR.sdu");
+        CHECK_STR(meta.start_time, "2016-08-05 16:16:23"); /* Start_DateTime 42587.67804398148 */
+        CHECK(meta.barcode == NULL);                       /* Item_ID is empty */
+    }
     size_t bad = 0;
     for (size_t r = 0; r < rows.n_rows && r < s.n; r++) {
         const bml_cycler_point *p = &s.p[r];
