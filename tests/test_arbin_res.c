@@ -278,6 +278,63 @@ static void test_truncated(void) {
     free(path);
 }
 
+/* tests/data/cyclers/arbin-made-up.res (made by fuzz/make_arbin_res_corpus.py: a Jet 4 database of our own):
+ * three cycles of 1 A, 20 rows per half; in cycle 2 the counters are reset at the discharge step and a 5-row
+ * charge follows (a restart at a step: 25/60 Ah of charge); in cycle 3 a 1e-9 Ah dip inside the charge step
+ * (noise: held, counted) */
+static void test_made_up(void) {
+    const char *path = TEST_DATA "/cyclers/arbin-made-up.res";
+    bml_cycler_format f = BML_CYCLER_AUTO;
+    CHECK_OK(bml_cycler_detect(path, &f));
+    CHECK_INT(f, res_format());
+    pts s = {0, 0, NULL};
+    bml_cycler_meta meta;
+    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_INT(s.n, 126);
+    CHECK_INT(meta.n_counter_drops, 1);
+    CHECK_NEAR(meta.counter_drop_max, 1e-9, 1e-12);
+    CHECK_STR(meta.channel, "7");
+    CHECK_STR(meta.protocol, "made_up.sdu");
+    CHECK_STR(meta.barcode, "cell-7");
+    CHECK_STR(meta.start_time, "2023-03-15 12:00:00");
+    if (s.n == 126) {
+        CHECK_NEAR(s.p[1].current_a, 1.0, 0);
+        CHECK(s.p[1].voltage_v == (double)3.6f);
+        CHECK(s.p[1].resistance_ohm == (double)0.05f);
+        CHECK(isnan(s.p[0].resistance_ohm));
+        CHECK_NEAR(s.p[1].unix_time, (45000.5 - 25569.0) * 86400.0 + 60.0, 1e-4);
+        CHECK_INT(s.p[41].cycle, 2);
+        CHECK_INT(s.p[125].line, 126);
+    }
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    bml_cycler_summary *sum = NULL;
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &sum));
+    if (sum) {
+        CHECK_INT(sum->n_cycles, 3);
+        const double chg[3] = {20.0 / 60, 25.0 / 60, 20.0 / 60};
+        for (size_t c = 0; c < 3 && c < sum->n_cycles; c++) {
+            CHECK_NEAR(sum->cycles[c].charge_ah, chg[c], 1e-12);
+            CHECK_NEAR(sum->cycles[c].discharge_ah, 20.0 / 60, 1e-12);
+            CHECK_NEAR(sum->cycles[c].charge_wh, chg[c] * 3.8, 1e-12);
+            CHECK_NEAR(sum->cycles[c].discharge_wh, 20.0 / 60 * 3.7, 1e-12);
+        }
+        CHECK_INT(sum->n_capacity_differs, 0);
+    }
+    bml_cycler_summary_free(sum);
+    /* the seeds of fuzz/corpus/arbin_res with a NULL voltage and a second test (a selector byte first) */
+    static const char *const bad[][2] = {{"made-up-null-voltage", "row 3: column Voltage is NULL"},
+                                         {"made-up-second-test", "row 5: a second test (Test_ID 2 after 1)"}};
+    for (int k = 0; k < 2; k++) {
+        char *seed = strf("%s/fuzz/corpus/arbin_res/%s", BML_SOURCE_DIR, bad[k][0]);
+        size_t n;
+        unsigned char *b = slurp(seed, &n);
+        expect_fail(b + 1, n - 1, bad[k][1]);
+        free(b);
+        free(seed);
+    }
+}
+
 /* the file offset of a table's definition page (libmdb's catalog), or -1 */
 static long tdef_offset(const char *path, const char *name) {
     MdbHandle *m = mdb_open(path, MDB_NOFLAGS);
@@ -349,7 +406,7 @@ static void test_sniff(void) {
 }
 
 int main(void) {
-    static const test_case base[] = {{"sniff", test_sniff}};
+    static const test_case base[] = {{"sniff", test_sniff}, {"made_up_res", test_made_up}};
     static const test_case shared[] = {
         {"res_mits432_18_cycles", test_cc_mits432},
         {"res_mits700_aux", test_aux_mits700},
