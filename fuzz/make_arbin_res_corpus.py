@@ -4,7 +4,7 @@
 * the seeds of fuzz/corpus/arbin_res/ (fuzz/fuzz_arbin_res.c: a selector byte, then the file): a whole small
   database (MSysObjects, Global_Table, Channel_Normal_Table), a Jet 4 header page and empty pages (libmdb opens it,
   then finds no catalog), a Jet 3 header, a text file;
-* tests/data/cyclers/arbin-made-up.res, read by tests/test_arbin_res.c without ../shared.
+* tests/data/cyclers/arbin-res/arbin-made-up.res, read by tests/test_arbin_res.c without ../shared.
 
 The layout written is the part of Jet 4 that libmdb (mdbtools 1.0) reads: page 0 (the version byte at 0x14 and the
 RC4-masked block from 0x18, here the keystream itself so that it unmasks to zeros: no database key); table
@@ -26,7 +26,7 @@ import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "fuzz", "corpus", "arbin_res")
-TEST_FILE = os.path.join(ROOT, "tests", "data", "cyclers", "arbin-made-up.res")
+TEST_FILE = os.path.join(ROOT, "tests", "data", "cyclers", "arbin-res", "arbin-made-up.res")
 PAGE = 4096
 BYTE, INT, LONG, SINGLE, DOUBLE, TEXT, OLE = 0x02, 0x03, 0x04, 0x06, 0x07, 0x0A, 0x0B
 FIXED = {BYTE: ("<B", 1), INT: ("<h", 2), LONG: ("<i", 4), SINGLE: ("<f", 4), DOUBLE: ("<d", 8)}

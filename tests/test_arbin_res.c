@@ -278,12 +278,12 @@ static void test_truncated(void) {
     free(path);
 }
 
-/* tests/data/cyclers/arbin-made-up.res (made by fuzz/make_arbin_res_corpus.py: a Jet 4 database of our own):
+/* tests/data/cyclers/arbin-res/arbin-made-up.res (made by fuzz/make_arbin_res_corpus.py: a Jet 4 database of our own):
  * three cycles of 1 A, 20 rows per half; in cycle 2 the counters are reset at the discharge step and a 5-row
  * charge follows (a restart at a step: 25/60 Ah of charge); in cycle 3 a 1e-9 Ah dip inside the charge step
  * (noise: held, counted) */
 static void test_made_up(void) {
-    const char *path = TEST_DATA "/cyclers/arbin-made-up.res";
+    const char *path = TEST_DATA "/cyclers/arbin-res/arbin-made-up.res";
     bml_cycler_format f = BML_CYCLER_AUTO;
     CHECK_OK(bml_cycler_detect(path, &f));
     CHECK_INT(f, res_format());
