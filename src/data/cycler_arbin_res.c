@@ -153,14 +153,20 @@ static int col_value(const res *R, const char *table, size_t row, MdbColumn *c, 
     return 1;
 }
 
-static MdbColumn *find_column(MdbTableDef *t, const char *name) {
+/* the column of that name and its place in the table's list (what mdb_bind_column numbers from 1) */
+static MdbColumn *find_column_at(MdbTableDef *t, const char *name, unsigned *at) {
     if (!t->columns) return NULL;
     for (unsigned i = 0; i < t->columns->len; i++) {
         MdbColumn *c = g_ptr_array_index(t->columns, i);
-        if (c && !strcasecmp(c->name, name)) return c;
+        if (c && !strcasecmp(c->name, name)) {
+            if (at) *at = i;
+            return c;
+        }
     }
     return NULL;
 }
+
+static MdbColumn *find_column(MdbTableDef *t, const char *name) { return find_column_at(t, name, NULL); }
 
 /* an OLE Automation date (days since 1899-12-30) as seconds since 1970, NaN when it is no plausible date */
 static double ole_to_unix(double d) {
@@ -191,10 +197,10 @@ static bml_status read_global(res *R, bml_cycler_meta *meta) {
     int len[3] = {0, 0, 0};
     size_t bind = R->mdb->bind_size ? R->mdb->bind_size : MDB_BIND_SIZE;
     for (int k = 0; k < 3 && st == BML_OK; k++) {
-        MdbColumn *c = find_column(t, text_cols[k]);
-        if (!c) continue;
+        unsigned at = 0;
+        if (!find_column_at(t, text_cols[k], &at)) continue;
         if (!(buf[k] = calloc(1, bind + 1))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else if (mdb_bind_column(t, c->col_num + 1, buf[k], &len[k]) == -1) free(buf[k]), buf[k] = NULL;
+        else if (mdb_bind_column(t, (int)at + 1, buf[k], &len[k]) == -1) free(buf[k]), buf[k] = NULL;
     }
     MdbColumn *start = find_column(t, "Start_DateTime");
     if (st == BML_OK && mdb_rewind_table(t) == 0 && mdb_fetch_row(t)) {
