@@ -183,11 +183,17 @@ static bml_status set_meta(char **dst, const char *s) {
     return *dst ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
 }
 
+static bml_status usable_map(const char *path, const MdbTableDef *t, const char *name);
+
 /* Global_Table's first row: start, channel, schedule, item id (the table is optional) */
 static bml_status read_global(res *R, bml_cycler_meta *meta) {
     MdbTableDef *t = mdb_read_table_by_name(R->mdb, "Global_Table", MDB_TABLE);
     if (!t) return BML_OK;
-    bml_status st = BML_OK;
+    bml_status st = usable_map(R->path, t, "Global_Table");
+    if (st != BML_OK) {
+        mdb_free_tabledef(t);
+        return st;
+    }
     if (!mdb_read_columns(t)) {
         mdb_free_tabledef(t);
         return BML_OK;
@@ -248,6 +254,49 @@ static bml_status check_file(const char *path, long long *size) {
     return BML_OK;
 }
 
+/* libmdb 1.0 walks a table's data pages through its usage map without checking the map's size: an empty map row
+ * (0 bytes) makes it dereference NULL (found by fuzz_arbin_res). A usage map is at least 5 bytes (its type, then a
+ * page number or a map page's). MSysObjects' map is checked here from the file before libmdb reads the catalog
+ * through it; the other tables' on the definition libmdb read (usable_map). */
+#define MIN_MAP 5
+static bml_status check_catalog_map(const char *path, long long size, long long pg) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char *page = malloc((size_t)pg);
+    bml_status st = page ? BML_OK : bml__fail(BML_ERR_NOMEM, "out of memory");
+    long long tdef = 2 * pg;
+    uint32_t pg_row = 0;
+    if (st == BML_OK && (tdef + pg > size || fseeko(f, (off_t)tdef, SEEK_SET) || fread(page, 1, (size_t)pg, f) != (size_t)pg))
+        st = bml__fail(BML_ERR_PARSE, "%s: byte %lld: the catalog's table definition (page 2) is missing: truncated?", path,
+                       tdef);
+    if (st == BML_OK) {
+        pg_row = (uint32_t)page[55] | (uint32_t)page[56] << 8 | (uint32_t)page[57] << 16 | (uint32_t)page[58] << 24;
+        long long mp = (long long)(pg_row >> 8) * pg;
+        unsigned row = pg_row & 0xff, rco = pg == 2048 ? 8 : 12;
+        if (mp + pg > size || fseeko(f, (off_t)mp, SEEK_SET) || fread(page, 1, (size_t)pg, f) != (size_t)pg)
+            st = bml__fail(BML_ERR_PARSE, "%s: byte %lld: the catalog's usage map lies outside the file (page %u): a damaged "
+                                          "file", path, tdef + 55, pg_row >> 8);
+        else if (rco + 4 + row * 2 <= (unsigned)pg) {
+            unsigned start = (page[rco + 2 + row * 2] | page[rco + 3 + row * 2] << 8) & 0x1fff;
+            unsigned next = row == 0 ? (unsigned)pg : (page[rco + row * 2] | page[rco + 1 + row * 2] << 8) & 0x1fff;
+            if (start <= next && next <= (unsigned)pg && next - start < MIN_MAP)
+                st = bml__fail(BML_ERR_PARSE, "%s: byte %lld: the catalog's usage map (page %u, row %u) is %u bytes, too "
+                                              "short for a map: a damaged file", path, mp + start, pg_row >> 8, row,
+                               next - start);
+        }
+    }
+    free(page);
+    fclose(f);
+    return st;
+}
+
+static bml_status usable_map(const char *path, const MdbTableDef *t, const char *name) {
+    if (!t->usage_map || t->map_sz < MIN_MAP)
+        return bml__fail(BML_ERR_PARSE, "%s: %s: its usage map (the list of its data pages) is %zu bytes, too short for "
+                                        "a map: a damaged file", path, name, t->usage_map ? t->map_sz : (size_t)0);
+    return BML_OK;
+}
+
 bml_status bml__arbin_res_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta) {
     long long size = 0;
     BML__TRY(check_file(path, &size));
@@ -259,11 +308,13 @@ bml_status bml__arbin_res_read(const char *path, bml_cycler_point_fn fn, void *u
     R.pg_size = R.mdb->fmt ? (size_t)R.mdb->fmt->pg_size : 0;
     if (R.pg_size == 0 || R.pg_size > MDB_PGSIZE)
         st = bml__fail(BML_ERR_PARSE, "%s: byte 0: a database page size (%zu) libmdb does not read", path, R.pg_size);
+    if (st == BML_OK) st = check_catalog_map(path, size, (long long)R.pg_size);
     if (st == BML_OK && !mdb_read_catalog(R.mdb, MDB_TABLE))
         st = bml__fail(BML_ERR_PARSE, "%s: the database's catalog (its list of tables) cannot be read: a damaged file", path);
     if (st == BML_OK) st = read_global(&R, meta);
     if (st == BML_OK && !(t = mdb_read_table_by_name(R.mdb, "Channel_Normal_Table", MDB_TABLE)))
         st = bml__fail(BML_ERR_SCHEMA, "%s: an Access database without a Channel_Normal_Table: not an Arbin .res file", path);
+    if (st == BML_OK) st = usable_map(path, t, "Channel_Normal_Table");
     if (st == BML_OK && !mdb_read_columns(t))
         st = bml__fail(BML_ERR_PARSE, "%s: Channel_Normal_Table: its columns cannot be read: a damaged file", path);
     MdbColumn *col[K_N];
