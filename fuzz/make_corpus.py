@@ -176,6 +176,28 @@ def cycler():
     put("cycler", "basytec", sel(5) + b)
     put("cycler", "basytec-curves", sel(5, mode=3) + b)
     put("cycler", "basytec-auto-dataset-barcode", sel(0, mode=2, cell=1) + b)
+    # Maccor MacTest and PEC (src/data/cycler_mactest.c, cycler_pec.c): made up, reached by detection
+    mt = (b"Name:\tX-1.053\nChannel:\t53\nProcedure\tP.000\nStarted\t5/11/2021 3:40:24 PM\n\n"
+          b"Rec\tCycle P\tCycle C\tStep\tTestTime\tStepTime\tCap. [Ah]\tEner. [Wh]\tCurrent [A]\tVoltage [V]\tMd\tES\t"
+          b"DPT Time\tVAR1\t\n\n")
+    for i, (cyc, step, md, q) in enumerate([(1, 1, b"R", 0), (1, 2, b"C", 0.5), (1, 2, b"C", 1.0), (1, 3, b"D", 0.4),
+                                            (1, 3, b"D", 0.9), (2, 2, b"C", 0.6)]):
+        mt += b"%d\t1\t%d\t%d\t%d,000000\t0,0\t%s\t%s\t%s\t3,%d\t%s\t0\t5/11/2021 3:4%d:24 PM\t0,0\t\n" % (
+            i + 1, cyc, step, 30 * i, str(q).replace(".", ",").encode(), str(3.7 * q).replace(".", ",").encode(),
+            b"0,0" if md == b"R" else b"1,0", 5 + i, md, i)
+    put("cycler", "mactest-auto", sel(0) + mt)
+    put("cycler", "mactest-auto-dataset", sel(0, mode=2, cell=2) + mt)
+    pec = (b"Request Year:,2019\nTest:,187\nTestRegime Name:,R1\nTestRegime CellSize:,1500 mAh\n"
+           b"Start Time:,02/22/2019 16:21:35\n#RESULTS CHECK\nReqYear,Test,CellNr,Type,Value,Reason,\n"
+           b"#END RESULTS CHECK\nTest,Cell,Rack,Shelf,Position,Cell ID,Step,Cycle,Total Time (Seconds),Real Time,"
+           b"Voltage (mV),Current (mA),Charge Capacity (mAh),Discharge Capacity (mAh),Charge Capacity (mWh),"
+           b"Discharge Capacity (mWh),Cell surface temperature (\xc2\xb0C),\n")
+    for i, (step, cyc, cur, qc, qd) in enumerate([(1, 0, 1000, 0, 0), (1, 0, 1000, 500, 0), (2, 0, -1000, 500, 400),
+                                                  (1, 1, 1000, 100, 0), (2, 1, -1000, 100, 300)]):
+        pec += b"187,1,R,001,1,,%d,%d,%d,02/22/2019 16:2%d:27,%d,%d,%d,%d,%d,%d,25.5,\n" % (
+            step, cyc, 1800 * i, i, 3600 + 10 * i, cur, qc, qd, 4 * qc, 3 * qd)
+    put("cycler", "pec-auto", sel(0) + pec)
+    put("cycler", "pec-auto-curves", sel(0, mode=3, nominal=1) + pec)
 
 
 def config(runs):

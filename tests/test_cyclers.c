@@ -601,7 +601,8 @@ static void test_bad_input(void) {
     CHECK(read_count(tpath("basytec_head.csv"), BML_CYCLER_BASYTEC) == BML_ERR_EMPTY);
     CHECK_ERR(read_count(tpath("missing.csv"), BML_CYCLER_AUTO), BML_ERR_NOT_FOUND, "no such file");
     bml_cycler_format fm;
-    CHECK_ERR(bml_cycler_format_parse("pec", &fm), BML_ERR_VALUE, "valid: auto, arbin, maccor, biologic, novonix, basytec, biologic_mpr, neware");
+    CHECK_ERR(bml_cycler_format_parse("digatron", &fm), BML_ERR_VALUE,
+              "valid: auto, arbin, maccor, biologic, novonix, basytec, biologic_mpr, neware, arbin_res, maccor_mactest, pec");
     /* a folder with a file of no known format fails naming it */
     char **files;
     size_t nf;

@@ -71,5 +71,14 @@ int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path);
 const char *bml__mpr_missing(const unsigned char *head, size_t n, const char *path);
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
+bml_status bml__arbin_res_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__arbin_res_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__arbin_res_missing(const unsigned char *head, size_t n, const char *path);
+bml_status bml__mactest_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__mactest_missing(const unsigned char *head, size_t n, const char *path);
+bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__pec_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__pec_missing(const unsigned char *head, size_t n, const char *path);
 
 #endif

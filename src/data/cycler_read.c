@@ -857,6 +857,13 @@ static int sniff_maccor_l(const head_lines *h, const char **why) {
             *why = "a Rec# header that is not tab-separated";
             return 20;
         }
+    /* a Rec#<TAB> header further down, after a title this reader does not know (cellpy's maccor_three.txt:
+     * "Today''s Date", blank lines, "Date of Test:") */
+    for (size_t i = 2; i < h->n; i++)
+        if (starts_with(h->l[i], "Rec#\t")) {
+            *why = "a Rec#<TAB> header below a title line it does not know (the title must begin with \"Today's Date\")";
+            return 20;
+        }
     return 0;
 }
 
@@ -1339,6 +1346,22 @@ static const bml__cycler_format_def formats[] = {
      "(discharge) steps of each step's final value; cycles numbered as NewareNDA (a new cycle at a charge after a "
      "discharge) in the binary files, the file's Cycle Index in the CSVs",
      bml__neware_sniff, NULL, bml__neware_read},
+    {"arbin_res", "Arbin MITS Pro native .res (MS Access / Jet 4 database: Channel_Normal_Table, Global_Table; MITS Pro "
+                  "4.x-7.x), read with mdbtools' libmdb",
+     "as the Arbin CSV export: Charge_/Discharge_Capacity and _Energy count up over the cycle or the test and may be "
+     "reset at a step's start: a drop where the cycle or step index changes is a restart, inside a step noise (the "
+     "maximum is held)",
+     bml__arbin_res_sniff, bml__arbin_res_missing, bml__arbin_res_read},
+    {"maccor_mactest", "Maccor MacTest text export (Name:/Channel: preamble, Rec<TAB>Cycle P<TAB>Cycle C<TAB>...<TAB>Cap. "
+                       "[Ah]<TAB>...<TAB>Md; TestTime in minutes; [mAh]/[mA]/[mV] units; decimal commas)",
+     "Cap. and Ener. restart at 0 at every step and count up whatever the direction; Md (C/D) says which half they "
+     "belong to; a cycle's capacity is the sum over its steps; a drop inside a step is noise (the maximum is held)",
+     bml__mactest_sniff, bml__mactest_missing, bml__mactest_read},
+    {"pec", "PEC (SBT/LifeTest) CSV export (Request Year:,... preamble, Test,Cell,Rack,Shelf,Position,... header; 2019 "
+            "layout in s/mV/mA, 2026 layout in hh:mm:ss.xxx/V/A)",
+     "Charge and Discharge Capacity (and Energy) count up over the whole cycle: they restart where the Cycle index "
+     "changes; a drop inside a cycle is noise (the maximum is held)",
+     bml__pec_sniff, bml__pec_missing, bml__pec_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 

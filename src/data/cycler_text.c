@@ -1,0 +1,140 @@
+/* Line-at-a-time reading of delimited text exports (data/cycler_text.h). */
+#define _GNU_SOURCE
+#include "data/cycler_text.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/internal.h"
+
+bml_status bml__tl_open(bml__tl *t, const char *path) {
+    memset(t, 0, sizeof *t);
+    t->path = path;
+    t->f = fopen(path, "r");
+    if (!t->f) return bml__fail(BML_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return BML_OK;
+}
+
+int bml__tl_next(bml__tl *t, bml_status *st) {
+    errno = 0;
+    ssize_t n = getline(&t->line, &t->cap, t->f);
+    if (n < 0) {
+        if (ferror(t->f)) {
+            *st = errno == ENOMEM ? bml__fail(BML_ERR_NOMEM, "out of memory")
+                                  : bml__fail(BML_ERR_IO, "%s:%zu: read error", t->path, t->lineno + 1);
+            return -1;
+        }
+        return 0;
+    }
+    t->lineno++;
+    t->bytes += (double)n;
+    if (memchr(t->line, 0, (size_t)n)) {
+        *st = bml__fail(BML_ERR_PARSE, "%s:%zu: a NUL byte: binary data, not a text export", t->path, t->lineno);
+        return -1;
+    }
+    t->last_newline = n > 0 && t->line[n - 1] == '\n';
+    while (n > 0 && (t->line[n - 1] == '\n' || t->line[n - 1] == '\r')) t->line[--n] = 0;
+    t->len = (size_t)n;
+    t->n_fields = 0;
+    return 1;
+}
+
+bml_status bml__tl_split(bml__tl *t, char delim) {
+    size_t k = 1;
+    for (size_t i = 0; i < t->len; i++) k += t->line[i] == delim;
+    if (k > t->fcap) {
+        char **x = realloc(t->fields, k * sizeof *x);
+        if (!x) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        t->fields = x, t->fcap = k;
+    }
+    size_t j = 0;
+    t->fields[j++] = t->line;
+    for (size_t i = 0; i < t->len; i++)
+        if (t->line[i] == delim) {
+            t->line[i] = 0;
+            t->fields[j++] = t->line + i + 1;
+        }
+    t->n_fields = j;
+    return BML_OK;
+}
+
+void bml__tl_close(bml__tl *t) {
+    if (t->f) fclose(t->f);
+    free(t->line);
+    free(t->fields);
+    memset(t, 0, sizeof *t);
+}
+
+int bml__tl_num(const char *s, double *out) {
+    while (*s == ' ') s++;
+    size_t n = strlen(s);
+    while (n && s[n - 1] == ' ') n--;
+    if (!n || n > 64) return -1;
+    char buf[72]; /* a number is short: longer text is not one */
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    char *comma = strchr(buf, ',');
+    if (comma) {
+        if (strchr(buf, '.') || strchr(comma + 1, ',')) return -1;
+        *comma = '.';
+    }
+    return bml__parse_double(buf, out) == 0 ? 0 : -1;
+}
+
+static long days_from_civil(long y, long m, long d) {
+    y -= m <= 2;
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int bml__tl_mdy(const char *s, double *out) {
+    int mo, d, y, h, mi, n = 0;
+    double sec;
+    while (*s == ' ') s++;
+    if (sscanf(s, "%d/%d/%d %d:%d:%lf%n", &mo, &d, &y, &h, &mi, &sec, &n) != 6) return -1;
+    const char *p = s + n;
+    while (*p == ' ') p++;
+    if (!strncasecmp(p, "AM", 2) || !strncasecmp(p, "PM", 2)) {
+        if (h < 1 || h > 12) return -1;
+        if (h == 12) h = 0;
+        if (toupper((unsigned char)p[0]) == 'P') h += 12;
+        p += 2;
+        while (*p == ' ') p++;
+    }
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 9999 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        !(sec >= 0 && sec < 61))
+        return -1;
+    *out = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+    return 0;
+}
+
+int bml__tl_hms(const char *s, double *out) {
+    long h, m;
+    double sec;
+    int n = 0;
+    while (*s == ' ') s++;
+    if (sscanf(s, "%ld:%ld:%lf%n", &h, &m, &sec, &n) != 3) return -1;
+    const char *p = s + n;
+    while (*p == ' ') p++;
+    if (*p || h < 0 || h > 100000000L || m < 0 || m > 59 || !(sec >= 0 && sec < 60)) return -1;
+    *out = (double)h * 3600.0 + (double)m * 60.0 + sec;
+    return 0;
+}
+
+int bml__tl_find(char *const *names, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++) {
+        const char *a = names[i];
+        while (*a == ' ') a++;
+        size_t la = strlen(a);
+        while (la && a[la - 1] == ' ') la--;
+        if (la == strlen(name) && !strncasecmp(a, name, la)) return (int)i;
+    }
+    return -1;
+}

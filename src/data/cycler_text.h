@@ -1,0 +1,44 @@
+/* Line-at-a-time reading of delimited text exports for the cycler readers in files of their own
+ * (src/data/cycler_mactest.c, src/data/cycler_pec.c). Internal.
+ *
+ * A line is read whole (any length), its "\r\n" or "\n" removed, and split in place at a one-byte delimiter
+ * (no quoting: the layouts that use these helpers quote nothing). Numbers may have a decimal comma. */
+#ifndef BML_DATA_CYCLER_TEXT_H
+#define BML_DATA_CYCLER_TEXT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "batteryml/status.h"
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    char *line;       /* the current line, NUL-terminated (split replaces delimiters by NULs) */
+    size_t cap, len;
+    size_t lineno;    /* 1-based number of the current line */
+    double bytes;     /* bytes read so far */
+    int last_newline; /* 1 when the current line ended with a newline (0: the file ends inside it) */
+    char **fields;    /* after bml__tl_split: n_fields pointers into line */
+    size_t n_fields, fcap;
+} bml__tl;
+
+/* Open path (fails naming it). */
+bml_status bml__tl_open(bml__tl *t, const char *path);
+/* The next line: 1 read, 0 end of file, -1 failed (*st set: a read error, out of memory, or a NUL byte:
+ * binary data, not text). */
+int bml__tl_next(bml__tl *t, bml_status *st);
+/* Split the current line at delim into fields (fails only out of memory). */
+bml_status bml__tl_split(bml__tl *t, char delim);
+void bml__tl_close(bml__tl *t);
+
+/* A number with a decimal point or a decimal comma, spaces around allowed: 0 and *out, else -1. */
+int bml__tl_num(const char *s, double *out);
+/* "M/D/YYYY h:mm:ss[.fff] [AM|PM]" (Maccor) as seconds since 1970, the wall clock as written: 0, else -1. */
+int bml__tl_mdy(const char *s, double *out);
+/* "hh:mm:ss[.fff]" (hours may pass 24) as seconds: 0, else -1. */
+int bml__tl_hms(const char *s, double *out);
+/* the field with this name (case-insensitive, spaces around ignored) among n names, or -1 */
+int bml__tl_find(char *const *names, size_t n, const char *name);
+
+#endif
