@@ -299,7 +299,7 @@ static int parse_maccor_time(const char *s, double *out) {
     int n = 0;
     while (isspace((unsigned char)*s)) s++;
     if (sscanf(s, "%ldd %ld:%ld:%lf%n", &dd, &hh, &mm, &ss, &n) == 4 && !s[n] && dd >= 0 && hh >= 0 && mm >= 0 &&
-        ss >= 0) {
+        ss >= 0 && isfinite(ss) && dd < 1000000000L && hh < 1000000000L && mm < 1000000000L) {
         *out = (double)dd * 86400.0 + (double)hh * 3600.0 + (double)mm * 60.0 + ss;
         return 0;
     }
