@@ -113,6 +113,13 @@ done
 "$BML" lr-find $C model=mlp --out lrf >lrf.txt 2>&1
 if [ $? -eq 0 ] && grep -q "suggested learning rate" lrf.txt && [ "$(grep -c ',1$' lrf/lr_find.csv)" -eq 1 ] &&
    head -1 lrf/lr_find.csv | grep -q "^step,lr,smoothed_loss,batch_loss,suggested$" && png lrf/figures/lr_find.png; then ok lr_find_cli; else bad lr_find_cli; cat lrf.txt; fi
+# figures=false (resolved with the study plan): the curve, no figure; a bad value is named before anything runs
+"$BML" lr-find $C model=mlp figures=false --out lrf0 >lrf0.txt 2>&1
+[ $? -eq 0 ] && [ -s lrf0/lr_find.csv ] && [ ! -e lrf0/figures ] && ! grep -q "figures/lr_find.png" lrf0.txt &&
+  ok lr_find_no_figures || { bad lr_find_no_figures; cat lrf0.txt; }
+"$BML" lr-find $C model=mlp figures=maybe --out lrf1 >err.txt 2>&1
+[ $? -eq 1 ] && grep -q "figures must be true or false, got 'maybe'" err.txt && [ ! -e lrf1 ] && ok lr_find_bad_figures ||
+  { bad lr_find_bad_figures; cat err.txt; }
 "$BML" lr-find $C model=lgbm >err.txt 2>&1; [ $? -eq 1 ] && grep -q "for the neural models" err.txt && ok lr_find_trees || bad lr_find_trees
 
 echo "$pass passed, $fail failed"

@@ -112,6 +112,7 @@ typedef struct {
     double *loss;       /* (n) the smoothed loss */
     double *batch_loss; /* (n) each step's own mini-batch loss */
     double suggestion;
+    int figures;        /* the study's `figures` setting (1: draw lr_find.png with bml_run_plot after writing) */
 } bml_lr_find_result;
 BML_API bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out);
 BML_API void bml_lr_find_result_free(bml_lr_find_result *r);

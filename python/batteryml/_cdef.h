@@ -414,6 +414,7 @@ typedef struct {
     double *loss;
     double *batch_loss;
     double suggestion;
+    int figures;
 } bml_lr_find_result;
  bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_lr_find_result **out);
  void bml_lr_find_result_free(bml_lr_find_result *r);

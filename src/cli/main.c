@@ -518,8 +518,7 @@ static int cmd_lr_find(const args_t *a) {
     int n_fig = 0;
     bml_status st = bml_run_lr_find(cfg, &o, &r);
     if (st == BML_OK) st = bml_lr_find_write(r, cfg, a->out, &dir);
-    if (st == BML_OK && strcmp(bml_config_get(cfg, "figures") ? bml_config_get(cfg, "figures") : "true", "false"))
-        st = bml_run_plot(dir, &n_fig);
+    if (st == BML_OK && r->figures) st = bml_run_plot(dir, &n_fig);
     int rc = st == BML_OK ? 0 : fail_or_cancelled(st);
     if (!rc && a->quiet) printf("%g\n", r->suggestion);
     else if (!rc)

@@ -112,6 +112,7 @@ bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_
     if (st == BML_OK) st = bml__study_samples(&plan, ds, 0, &s);
     if (st == BML_OK) st = bml__make_split(&plan, ds, s, &sp);
     if (st == BML_OK) st = bml__lr_find_on_fold(&plan, s, &sp->folds[0], plan.seed, opts, out);
+    if (st == BML_OK) (*out)->figures = plan.track.figures;
     bml_split_free(sp);
     bml_samples_free(s);
     bml_dataset_free(ds);
