@@ -81,6 +81,14 @@ typedef struct {
 
 static _Thread_local sg_coeffs g_sg[4];
 
+/* the calling thread's coefficients freed (a worker thread about to end calls this) */
+static void sg_release(void) {
+    for (int i = 0; i < 4; i++) {
+        free(g_sg[i].centre), free(g_sg[i].left), free(g_sg[i].right);
+        memset(&g_sg[i], 0, sizeof g_sg[i]);
+    }
+}
+
 static const sg_coeffs *sg_get(int window, int order) {
     for (int i = 0; i < 4; i++)
         if (g_sg[i].centre && g_sg[i].window == window && g_sg[i].order == order) return &g_sg[i];
@@ -374,14 +382,19 @@ typedef struct {
     size_t bad;           /* its first failing curve, or n */
 } ica_chunk;
 
-static void *ica_chunk_run(void *arg) {
-    ica_chunk *c = arg;
+static void ica_chunk_do(ica_chunk *c) {
     c->bad = c->n;
     for (size_t i = c->lo; i < c->hi; i++)
         if (bml__ica_features(c->p, c->q[i], c->v[i], c->len[i], c->f + i * c->nf, NULL, NULL) != BML_OK) {
             c->bad = i;
             break;
         }
+}
+
+/* a worker thread's chunk; its thread-local coefficients go with it */
+static void *ica_chunk_run(void *arg) {
+    ica_chunk_do(arg);
+    sg_release();
     return NULL;
 }
 
@@ -402,7 +415,7 @@ bml_status bml__ica_features_many(const bml__ica_params *p, size_t n, const doub
         started[t] = t > 0 && pthread_create(&tid[t], NULL, ica_chunk_run, &chunk[t]) == 0;
     }
     for (int t = 0; t < threads; t++) /* this thread: the first chunk, and any whose thread did not start */
-        if (!started[t]) ica_chunk_run(&chunk[t]);
+        if (!started[t]) ica_chunk_do(&chunk[t]);
     size_t first = n;
     for (int t = 0; t < threads; t++) {
         if (started[t]) pthread_join(tid[t], NULL);
