@@ -13,6 +13,8 @@ PKGS=(
   # the Python package (python/) and its tests: a venv over Debian's packages, installed offline
   python3 python3-venv python3-pip python3-setuptools python3-wheel
   python3-numpy python3-pandas python3-cffi python3-sklearn python3-pytest python3-xgboost
+  # the example notebook, executed headlessly by the Python tests, and the plot helpers
+  python3-nbclient python3-ipykernel python3-matplotlib
 )
 # The reference generators (tools/) use XGBoost's Python package and PyTorch: BML_WITH_TOOLS=1.
 if [ "${BML_WITH_TOOLS:-0}" = 1 ]; then PKGS+=(python3-xgboost python3-numpy python3-torch); fi

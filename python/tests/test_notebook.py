@@ -1,11 +1,12 @@
 """The example notebook (python/examples/tour.ipynb: a study, a sweep, lr-find, cycler files, compare, the plots)
-runs headlessly without an error: with nbclient where it is installed (Debian's python3-nbclient and a
-python3 kernel), else each code cell is run in order with exec in one namespace, the value of a cell's last
+runs headlessly without an error: with nbclient where it is installed (Debian's python3-nbclient and
+python3-ipykernel, which scripts/install-deps.sh installs) in a kernel of the test's own venv, else each code cell is run in order with exec in one namespace, the value of a cell's last
 expression rendered as a notebook would (its _repr_html_) — the test says which it did. Also the notebook
 display of Run, Sweep and Structure, and the plot helpers' message without matplotlib."""
 import ast
 import json
 import os
+import sys
 
 import pytest
 
@@ -15,16 +16,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NOTEBOOK = os.path.join(HERE, "..", "examples", "tour.ipynb")
 
 
-def _nbclient():
+def _nbclient(tmp_path, monkeypatch):
+    """nbclient and a kernel of this interpreter (the venv the package is installed in, as a user registers
+    one with `python -m ipykernel install --user --name NAME`: here a kernel spec in a folder of
+    JUPYTER_PATH), or None without nbclient or ipykernel."""
     try:
         import nbclient
         import nbformat
-        from jupyter_client.kernelspec import KernelSpecManager
-        if "python3" not in KernelSpecManager().find_kernel_specs():
-            return None
-        return nbclient, nbformat
+        import ipykernel  # noqa: F401
     except ImportError:
         return None
+    spec = tmp_path / "jupyter" / "kernels" / "batteryml-venv"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "batteryml (this venv)", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # ipykernel's debugger notes on frozen modules
+    return nbclient, nbformat
 
 
 def _exec_cells(nb, capsys):
@@ -49,11 +58,11 @@ def test_the_notebook_runs(tmp_path, monkeypatch, capsys):
     with open(NOTEBOOK, encoding="utf-8") as f:
         nb = json.load(f)
     monkeypatch.chdir(tmp_path)
-    tools = _nbclient()
+    tools = _nbclient(tmp_path, monkeypatch)
     if tools is not None:
         nbclient, nbformat = tools
         node = nbformat.reads(json.dumps(nb), as_version=4)
-        nbclient.NotebookClient(node, timeout=600, kernel_name="python3").execute()
+        nbclient.NotebookClient(node, timeout=600, kernel_name="batteryml-venv").execute()
         errors = [o for c in node.cells if c.cell_type == "code" for o in c.get("outputs", [])
                   if o.get("output_type") == "error"]
         assert not errors, errors
