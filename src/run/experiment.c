@@ -48,7 +48,7 @@ bml_status bml_run_load_data(const bml_config *cfg, const char *base_dir, const 
     *out = NULL;
     bml__study plan;
     bml_status st = bml__study_resolve(cfg, &plan);
-    if (st == BML_OK) st = bml__study_load(&plan, base_dir, path_override, targets_optional, out);
+    if (st == BML_OK) st = bml__study_load(&plan, base_dir, path_override, targets_optional, NULL, out);
     bml__study_release(&plan);
     return st;
 }
@@ -118,7 +118,7 @@ static void log_metrics(const bml_run_opts *opts, const char *label, const bml_m
 static bml_status stage_load(study *x) {
     const bml__study *p = &x->plan;
     double t = bml__run_clock();
-    BML__TRY(bml__study_load(p, x->opts->base_dir, NULL, 0, &x->ds));
+    BML__TRY(bml__study_load(p, x->opts->base_dir, NULL, 0, x->opts->cancel, &x->ds));
     x->res->t_load = bml__run_clock() - t;
     const char *path = *p->data_path ? p->data_path : "?";
     if (bml_dataset_n_curves(x->ds))

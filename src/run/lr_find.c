@@ -108,7 +108,7 @@ bml_status bml_run_lr_find(const bml_config *cfg, const bml_run_opts *opts, bml_
     bml_samples *s = NULL;
     bml_split *sp = NULL;
     bml_status st = bml__study_resolve(cfg, &plan);
-    if (st == BML_OK) st = bml__study_load(&plan, opts ? opts->base_dir : NULL, NULL, 0, &ds);
+    if (st == BML_OK) st = bml__study_load(&plan, opts ? opts->base_dir : NULL, NULL, 0, opts ? opts->cancel : NULL, &ds);
     if (st == BML_OK) st = bml__study_samples(&plan, ds, 0, &s);
     if (st == BML_OK) st = bml__make_split(&plan, ds, s, &sp);
     if (st == BML_OK) st = bml__lr_find_on_fold(&plan, s, &sp->folds[0], plan.seed, opts, out);

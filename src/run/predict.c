@@ -142,7 +142,7 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     if (st == BML_OK) st = bml__study_resolve(cfg, &plan);
     if (st == BML_OK) st = model_dir_of(run_dir, fold, &model_dir);
     if (st == BML_OK) st = bml_model_load(model_dir, &m);
-    if (st == BML_OK) st = bml__study_load(&plan, NULL, data_path, 1, &ds);
+    if (st == BML_OK) st = bml__study_load(&plan, NULL, data_path, 1, NULL, &ds);
     if (st == BML_OK) st = bml__study_samples(&plan, ds, 1, &s);
     if (st == BML_OK) st = check_features(s, m);
     if (st == BML_OK) st = predict_samples(m, model_dir, s, &pred);

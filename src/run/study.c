@@ -322,12 +322,12 @@ static char *resolve_path(const char *base_dir, const char *path) {
 }
 
 bml_status bml__study_load(const bml__study *p, const char *base_dir, const char *path_override, int targets_optional,
-                           bml_dataset **out) {
+                           const int *cancel, bml_dataset **out) {
     *out = NULL;
     if (!path_override && !*p->data_path) return bml__fail(BML_ERR_VALUE, "no data path: set data.path=PATH");
     char *path = path_override ? bml__strdup(path_override) : resolve_path(base_dir, p->data_path);
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml_status st = p->source->load(p->source_opts, path, targets_optional, out);
+    bml_status st = p->source->load(p->source_opts, path, targets_optional, cancel, out);
     free(path);
     return st;
 }

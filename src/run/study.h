@@ -32,7 +32,8 @@ typedef struct bml__source_def {
     /* data.* of cfg into *opts (malloc'ed; the source's own type; NULL allowed) */
     bml_status (*resolve)(const bml_config *cfg, void **opts);
     /* targets_optional: a table without its target columns loads (predict) */
-    bml_status (*load)(const void *opts, const char *path, int targets_optional, bml_dataset **out);
+    /* cancel (may be NULL): the run's flag, for a source whose load can take long (raw cycler files) */
+    bml_status (*load)(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out);
     void (*free_opts)(void *opts);
 } bml__source_def;
 
@@ -106,9 +107,10 @@ bml_status bml__study_set_learning_rate(bml__study *plan, const char *rate);
 /* The model of the plan, extra keys replacing the plan's. */
 bml_status bml__study_create_model(const bml__study *plan, const bml_kv *extra, size_t n_extra, bml_model **out);
 
-/* The plan's data at path (NULL: data.path found from base_dir), and its samples. */
+/* The plan's data at path (NULL: data.path found from base_dir), and its samples. cancel (may be NULL): the
+ * run's flag, passed to the source. */
 bml_status bml__study_load(const bml__study *plan, const char *base_dir, const char *path_override, int targets_optional,
-                           bml_dataset **out);
+                           const int *cancel, bml_dataset **out);
 bml_status bml__study_samples(const bml__study *plan, const bml_dataset *ds, int targets_optional, bml_samples **out);
 
 #endif

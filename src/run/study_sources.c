@@ -44,14 +44,16 @@ static bml_status oxford_resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status oxford_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status oxford_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     (void)targets_optional;
     const oxford_opts *o = opts;
     bml_oxford_opts x = {.version = BML_OXFORD_OPTS_VERSION, .experiments = o->ids, .n_experiments = o->n};
     return bml_dataset_load_oxford(path, &x, out);
 }
 
-static bml_status oxford_curves_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status oxford_curves_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     (void)targets_optional;
     const oxford_opts *o = opts;
     bml_oxford_opts x = {.version = BML_OXFORD_OPTS_VERSION, .experiments = o->ids, .n_experiments = o->n};
@@ -106,7 +108,8 @@ static bml_status table_resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status table_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status table_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     const table_opts *o = opts;
     bml_table_roles r = {
         .version = BML_TABLE_ROLES_VERSION,
@@ -159,7 +162,8 @@ static bml_status basytec_resolve(const bml_config *cfg, void **out) {
     return bml_config_get_long(cfg, "data.cycle", 0, INT_MAX, &o->cycle);
 }
 
-static bml_status basytec_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status basytec_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     (void)targets_optional;
     const basytec_opts *o = opts;
     return bml_dataset_load_basytec(path, (int)o->step, (int)o->cycle, out);
@@ -191,7 +195,8 @@ static bml_status curve_table_resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status curve_table_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status curve_table_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     (void)targets_optional;
     return bml_dataset_load_curve_table(path, &((const curve_table_opts *)opts)->cc, out);
 }
@@ -250,11 +255,13 @@ static bml_status cycler_resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status cycler_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status cycler_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
     (void)targets_optional;
     const cycler_opts *o = opts;
-    if (o->ica_rate > 0) return bml_dataset_load_cycler_curves(path, o->format, &o->summary, o->ica_rate, &o->cells, out);
-    return bml_dataset_load_cycler(path, o->format, &o->summary, &o->cells, NULL, out);
+    bml_cycler_summary_opts so = o->summary;
+    so.cancel = cancel; /* a folder of large exports: the run's flag stops the read within a few thousand rows */
+    if (o->ica_rate > 0) return bml_dataset_load_cycler_curves(path, o->format, &so, o->ica_rate, &o->cells, out);
+    return bml_dataset_load_cycler(path, o->format, &so, &o->cells, NULL, out);
 }
 
 static const bml_param_info CYCLER_PARAMS[] = {
@@ -296,7 +303,8 @@ static bml_status qdlin_resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status qdlin_load(const void *opts, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status qdlin_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel; /* a quick read: nothing to stop */
     (void)targets_optional;
     return bml_dataset_load_qdlin(path, opts, out);
 }

@@ -19,7 +19,8 @@ static bml_status resolve(const bml_config *cfg, void **out) {
     return BML_OK;
 }
 
-static bml_status load(const void *p, const char *path, int targets_optional, bml_dataset **out) {
+static bml_status load(const void *p, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)cancel;
     (void)targets_optional;
     int id = (int)((const opts *)p)->experiment;
     bml_oxford_opts o = {.version = BML_OXFORD_OPTS_VERSION, .experiments = &id, .n_experiments = 1};
