@@ -228,6 +228,59 @@ static void test_cellpy_three(void) {
     bml_cycler_summary_free(y);
 }
 
+/* a cycle with a step repeated within it (an HPPC-like pulse, step 2, twice): the sum of the steps (the default)
+ * counts both pulses, BEEP's largest step (capacity_rule) the one largest step, its integral that step's */
+#define HPPC_HEADER "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+static const char *hppc_rows = "1\t1\t1\t0\t0\t0\t0\t1\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+                               "2\t1\t1\t3600\t3600\t1.0\t3.7\t1\t4.1\tC\t0\t01/01/2020 11:00:00\n"
+                               "3\t1\t2\t3636\t36\t0.01\t0.037\t1\t3.9\tD\t0\t01/01/2020 11:00:36\n"
+                               "4\t1\t3\t3736\t100\t0\t0\t0\t4.0\tR\t0\t01/01/2020 11:02:16\n"
+                               "5\t1\t2\t3772\t36\t0.01\t0.037\t1\t3.9\tD\t0\t01/01/2020 11:02:52\n"
+                               "6\t1\t3\t3872\t100\t0\t0\t0\t4.0\tR\t0\t01/01/2020 11:04:32\n"
+                               "7\t1\t4\t5672\t1800\t0.5\t1.85\t1\t3.2\tD\t0\t01/01/2020 11:34:32\n"
+                               "8\t2\t1\t9272\t3600\t1.0\t3.7\t1\t4.1\tC\t0\t01/01/2020 12:34:32\n";
+
+static void test_largest_step_rule(void) {
+    char *p = write_file("hppc.001", "Today's Date 01/02/2020  Date of Test:\t01/01/2020\n", HPPC_HEADER, hppc_rows);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y)); /* the default: the sum of the steps */
+    if (y && y->n_cycles == 2) {
+        CHECK_INT(y->opts.capacity_rule, BML_CYCLER_CAPACITY_SUM);
+        CHECK_NEAR(y->cycles[0].discharge_ah, 0.52, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_wh, 1.924, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.52, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah, 1.0, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    bml_cycler_summary_opts o = BML_CYCLER_SUMMARY_OPTS_INIT;
+    o.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+    y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, &o, &y));
+    if (y && y->n_cycles == 2) {
+        CHECK_NEAR(y->cycles[0].discharge_ah, 0.5, 1e-12);   /* step 4, not 0.5 + 2 x 0.01 */
+        CHECK_NEAR(y->cycles[0].discharge_wh, 1.85, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.5, 1e-12); /* step 4's own integral */
+        CHECK_NEAR(y->cycles[0].charge_ah, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].coulombic_efficiency, 0.5, 1e-12);
+        CHECK_NEAR(y->cycles[0].throughput_ah, 1.52, 1e-12); /* every step: the charge that passed */
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_NEAR(y->cycles[1].charge_ah, 1.0, 1e-12);
+        CHECK(isnan(y->cycles[1].discharge_ah));
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    o.capacity_rule = 7;
+    y = NULL;
+    CHECK_ERR(bml_cycler_summarize(p, BML_CYCLER_AUTO, &o, &y), BML_ERR_VALUE, "capacity_rule 7");
+    CHECK(y == NULL);
+    free(p);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bml_maccor_layouts_XXXXXX");
     if (!mkdtemp(tmpdir)) abort();
@@ -237,6 +290,7 @@ int main(void) {
         {"unknown_title_near_match", test_unknown_title_near_match},
         {"minutes_layout", test_minutes_layout},
         {"cellpy_three", test_cellpy_three},
+        {"largest_step_rule", test_largest_step_rule},
     };
     int rc = run_tests("maccor_layouts", tests, sizeof tests / sizeof *tests);
     char *cmd = NULL;
