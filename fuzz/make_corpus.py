@@ -93,7 +93,7 @@ def curves():
 
 def cycler():
     """seeds of fuzz_cycler: selector = format (0 auto, 1 arbin, 2 maccor, 3 biologic, 4 novonix, 5 basytec)
-    + 6 * mode (0 read + summary, 1 other summary options, 2 dataset, 3 curves dataset) + 24 * cell id (file,
+    + 6 * mode (0 read + summary, 1 other summary options and BEEP's largest-step rule, 2 dataset, 3 curves dataset) + 24 * cell id (file,
     barcode, channel) + 72 * SoH reference (first cycle, nominal) + 144 * the name "cell.052"."""
     def sel(fmt, mode=0, cell=0, nominal=0, maccor_name=0):
         return bytes([fmt + 6 * mode + 24 * cell + 72 * nominal + 144 * maccor_name])
