@@ -281,6 +281,37 @@ static void test_largest_step_rule(void) {
     free(p);
 }
 
+/* a test split over NAME.001 and NAME.002 (battery-data-toolkit's maccor_example.001/.002): each part reads, its
+ * channel the extension's number; structure and data=cycler do not join them and say so */
+static void test_numbered_parts(void) {
+    const char *rows = "1\t0\t1\t0.0\t0.0\t0.0\t0.0\t1.0\t3.3\tC\t0\t03/31/2016 16:05:31\n"
+                       "2\t0\t1\t60.0\t60.0\t1.0\t3.5\t1.0\t3.4\tC\t0\t03/31/2016 17:05:31\n"
+                       "3\t1\t2\t90.0\t30.0\t0.5\t1.7\t1.0\t3.2\tD\t0\t03/31/2016 17:35:31\n";
+    char *dir = tpath("parts");
+    if (mkdir(dir, 0777) != 0) abort();
+    char *a = tpath("parts/t.001"), *b = tpath("parts/t.002"), *out = tpath("parts-out");
+    char *text = NULL;
+    if (asprintf(&text, "%s%s%s", MIN_TITLE, MIN_HEADER, rows) < 0) abort();
+    write_text(a, text);
+    write_text(b, text);
+    free(text);
+    bml_cycler_meta meta = {0};
+    pts s = {0};
+    CHECK_OK(bml_cycler_read(b, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_STR(meta.channel, "002");
+    CHECK_INT(s.n, 3);
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    CHECK_ERR(bml_cycler_structure(dir, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "two files of one cell name 't' (they would overwrite each other); numbered files of one name (a test split "
+              "over NAME.001, NAME.002, ...) are not joined into one cell");
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE,
+              "two files of one cell 't'; numbered files of one name");
+    CHECK(ds == NULL);
+    free(a), free(b), free(out), free(dir);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bml_maccor_layouts_XXXXXX");
     if (!mkdtemp(tmpdir)) abort();
@@ -291,6 +322,7 @@ int main(void) {
         {"minutes_layout", test_minutes_layout},
         {"cellpy_three", test_cellpy_three},
         {"largest_step_rule", test_largest_step_rule},
+        {"numbered_parts", test_numbered_parts},
     };
     int rc = run_tests("maccor_layouts", tests, sizeof tests / sizeof *tests);
     char *cmd = NULL;

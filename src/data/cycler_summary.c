@@ -235,13 +235,24 @@ static bml_status sink_drain(sink *k, int all) {
     return BML_OK;
 }
 
+/* what a second file of one cell name adds to the message when the two are numbered parts of one name (Maccor's
+ * NAME.001, NAME.002: a test split over files, battery-data-toolkit's reading): that they are not joined */
+static const char *split_hint(const char *a, const char *b) {
+    const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
+    if (!da || !db || !da[1] || !db[1] || strspn(da + 1, "0123456789") != strlen(da + 1) ||
+        strspn(db + 1, "0123456789") != strlen(db + 1) || da - a != db - b || strncmp(a, b, (size_t)(da - a)))
+        return "";
+    return "; numbered files of one name (a test split over NAME.001, NAME.002, ...) are not joined into one cell: join "
+           "their rows into one export first";
+}
+
 /* the two files of the cell of s, created in the staging folder (a second file of one cell fails) */
 static bml_status sink_open(sink *k, const bml_cycler_summary *s) {
     const char *cell = s->meta.cell ? s->meta.cell : "cell";
     int dup = bml__strvec_find(k->cells, cell);
     if (dup >= 0)
-        return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
-                         k->sources->items[dup], s->meta.path, cell);
+        return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)%s",
+                         k->sources->items[dup], s->meta.path, cell, split_hint(k->sources->items[dup], s->meta.path));
     if (bml__strvec_push(k->cells, cell) || bml__strvec_push(k->sources, s->meta.path))
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     BML__TRY(rowfmt_init(&k->fmt, s));
@@ -844,8 +855,9 @@ static bml_status job_merge(job_file *f, sink *k) {
     for (size_t c = 0; c < f->cells.n; c++) {
         int dup = bml__strvec_find(k->cells, f->cells.items[c]);
         if (dup >= 0)
-            return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
-                             k->sources->items[dup], f->sources.items[c], f->cells.items[c]);
+            return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)%s",
+                             k->sources->items[dup], f->sources.items[c], f->cells.items[c],
+                             split_hint(k->sources->items[dup], f->sources.items[c]));
         if (bml__strvec_push(k->cells, f->cells.items[c]) || bml__strvec_push(k->sources, f->sources.items[c]))
             return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
@@ -1182,7 +1194,8 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         if (st == BML_OK) st = summary_cell(s, nominal, cell_from, &c, &dropped);
         for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
             if (!strcmp(ds->cells[k].cell_id, c.cell_id))
-                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[i], c.cell_id);
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'%s", ds->cells[k].source, files[i], c.cell_id,
+                               split_hint(ds->cells[k].source, files[i]));
         if (st == BML_OK && c.n_rows) st = bml__dataset_push_cell(ds, &c);
         else if (st == BML_OK) st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge", files[i]);
         if (st != BML_OK) bml__cell_free(&c);
