@@ -110,17 +110,25 @@ static void check_summary(const bml_cycler_summary *s, const rows *rs) {
         for (size_t k = 0; k < sizeof q / sizeof *q; k++)
             if (!nonneg(q[k])) fail("a cycle's capacity, energy, efficiency or current below 0", c->first_line);
         if (!(c->throughput_ah >= through)) fail("throughput decreases", c->first_line);
+        /* the curves count every step of the cycle: under the largest-step rule they reach the sum of the steps (the
+         * cycle's throughput), which the largest step is at most */
+        const int largest = s->opts.capacity_rule == BML_CYCLER_CAPACITY_LARGEST_STEP;
+        const double moved = (c->throughput_ah - through) * (1 + 1e-9);
+        const double cap_c = largest && !isnan(c->charge_ah) ? moved : c->charge_ah;
+        const double cap_d = largest && !isnan(c->discharge_ah) ? moved : c->discharge_ah;
+        if (largest && ((c->charge_ah > cap_c) || (c->discharge_ah > cap_d)))
+            fail("a largest step above the sum of the cycle's steps", c->first_line);
         through = c->throughput_ah;
         if (!(isnan(c->resistance_ohm) || c->resistance_ohm > 0)) fail("a cycle's resistance", c->first_line);
         if (!isnan(c->temperature_mean_c) &&
             !within(c->temperature_mean_c, c->temperature_min_c, c->temperature_max_c))
             fail("mean temperature outside [min, max]", c->first_line);
-        check_curve(c->charge_curve_ah, s->opts.n_grid, c->charge_ah);
-        check_curve(c->discharge_curve_ah, s->opts.n_grid, c->discharge_ah);
+        check_curve(c->charge_curve_ah, s->opts.n_grid, cap_c);
+        check_curve(c->discharge_curve_ah, s->opts.n_grid, cap_d);
         if (c->n_raw) {
             if (!(s->opts.raw_max_c_rate > 0) || c->n_raw < 2 || !c->raw_q_ah || !c->raw_v) fail("raw curve", c->first_line);
             for (size_t k = 0; k < c->n_raw; k++)
-                if (!within(c->raw_q_ah[k], 0, c->discharge_ah) || !isfinite(c->raw_v[k]))
+                if (!within(c->raw_q_ah[k], 0, cap_d) || !isfinite(c->raw_v[k]))
                     fail("a raw curve point outside [0, the discharge capacity]", c->first_line);
         }
     }
@@ -176,7 +184,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (st == BML_OK) check_meta(&meta, rs.n);
         bml_cycler_meta_free(&meta);
         bml_cycler_summary_opts o = bml_cycler_summary_defaults();
-        if (mode == 1) o.v_min = 0, o.v_max = 5, o.n_grid = 7, o.ir_window_s = 0, o.raw_max_c_rate = 1;
+        if (mode == 1)
+            o.v_min = 0, o.v_max = 5, o.n_grid = 7, o.ir_window_s = 0, o.raw_max_c_rate = 1,
+            o.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP; /* BEEP's rule */
         bml_cycler_summary *s = NULL;
         fz_reset_error();
         bml_status st2 = bml_cycler_summarize(path, fmt, &o, &s);

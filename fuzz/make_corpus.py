@@ -93,7 +93,7 @@ def curves():
 
 def cycler():
     """seeds of fuzz_cycler: selector = format (0 auto, 1 arbin, 2 maccor, 3 biologic, 4 novonix, 5 basytec)
-    + 6 * mode (0 read + summary, 1 other summary options, 2 dataset, 3 curves dataset) + 24 * cell id (file,
+    + 6 * mode (0 read + summary, 1 other summary options and BEEP's largest-step rule, 2 dataset, 3 curves dataset) + 24 * cell id (file,
     barcode, channel) + 72 * SoH reference (first cycle, nominal) + 144 * the name "cell.052"."""
     def sel(fmt, mode=0, cell=0, nominal=0, maccor_name=0):
         return bytes([fmt + 6 * mode + 24 * cell + 72 * nominal + 144 * maccor_name])
@@ -198,6 +198,23 @@ def cycler():
             step, cyc, 1800 * i, i, 3600 + 10 * i, cur, qc, qd, 4 * qc, 3 * qd)
     put("cycler", "pec-auto", sel(0) + pec)
     put("cycler", "pec-auto-curves", sel(0, mode=3, nominal=1) + pec)
+    # Maccor's milli-unit layout (cellpy's "three": "Today''s Date", blank lines, mAmp-hr counting on from CC to CV,
+    # Volts in mV) and the "Test (Min)" layout (tests/test_maccor_layouts.c), made up, reached by detection
+    three = (b"Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"
+             b"Rec#\tCyc#\tStep\tTestTime\tStepTime\tmAmp-hr\tmWatt-hr\tmAmps\tVolts\tState\tES\tDPt Time\tUnnamed: 12\n")
+    for i, (cyc, step, st, q, e, cur, v) in enumerate([(0, 1, b"R", 0, 0, 0, 1853.8), (0, 4, b"C", 180, 540, 180, 3600),
+                                                        (0, 5, b"C", 400, 1250, 40, 3800), (0, 6, b"D", 300, 1000, -300, 3000),
+                                                        (1, 4, b"C", 180, 560, 180, 3700), (1, 6, b"D", 150, 480, -300, 3100)]):
+        three += b"%d\t%d\t%d\t  0d 0%d:00:00.00\t  0d 00:00:00.00\t%g\t%g\t%g\t%g\t%s\t0\t08/23/2021 %d:04:18 PM\t\n" % (
+            i + 1, cyc, step, i, q, e, cur, v, st, 6 + i)
+    put("cycler", "maccor-three-auto", sel(0) + three)
+    put("cycler", "maccor-minutes", sel(0, mode=1, maccor_name=1) +
+        b"Today's Date 04/04/2016  Date of Test:\t03/31/2016\t Filename:\tC:\\Data\\SET-1a.001 Procedure: F.000\t"
+        b"Comment/Barcode: SET-1\nRec#\tCyc#\tStep\tTest (Min)\tStep (Min)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+        b"1\t0\t1\t0.0000\t0.0000\t0.0\t0.0\t0.0\t3.3067\tR\t0\t03/31/2016 16:05:31\n"
+        b"2\t0\t2\t0.5000\t0.0000\t0.0\t0.0\t0.0024\t3.4\tC\t0\t03/31/2016 16:06:01\n"
+        b"3\t0\t2\t60.5000\t60.0000\t0.0024\t0.009\t0.0024\t4.1\tC\t1\t03/31/2016 17:06:01\n"
+        b"4\t0\t3\t90.5000\t30.0000\t0.0012\t0.0042\t0.0024\t3.6\tD\t1\t17:36:01\n")
 
 
 def config(runs):

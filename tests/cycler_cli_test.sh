@@ -97,5 +97,17 @@ if ! "$BML" run $C data=cycler data.path=lab data.cell_from=barcode output_dir=r
 if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
   ok bad_grid; else bad bad_grid; cat g.log; fi
 
+# BEEP's largest-step rule (capacity_rule=largest_step): a cycle with a pulse step repeated counts its largest step
+mkdir -p hppc
+printf "Today's Date 01/02/2020  Date of Test:\t01/01/2020\nRec#\tCyc#\tStep\tTest (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\n\
+1\t1\t1\t0\t0\t0\t1\t3.5\tC\n2\t1\t1\t3600\t1.0\t3.7\t1\t4.1\tC\n3\t1\t2\t3636\t0.01\t0.037\t1\t3.9\tD\n\
+4\t1\t3\t3736\t0\t0\t0\t4.0\tR\n5\t1\t2\t3772\t0.01\t0.037\t1\t3.9\tD\n6\t1\t4\t5572\t0.5\t1.85\t1\t3.2\tD\n" >hppc/h.001
+if "$BML" structure hppc --out hppc-sum --quiet >hs.log 2>&1 && grep -q '^h,maccor,1,0,3,0,5572,,1,0.52,3.7,1.924,.*,1,0.52,ok$' hppc-sum/h_cycles.csv &&
+   "$BML" structure hppc --out hppc-max capacity_rule=largest_step --quiet >hm.log 2>&1 &&
+   grep -q '^h,maccor,1,0,3,0,5572,,1,0.5,3.7,1.85,.*,1,0.5,ok$' hppc-max/h_cycles.csv; then
+  ok capacity_rule_largest_step; else bad capacity_rule_largest_step; cat hs.log hm.log hppc-*/h_cycles.csv; fi
+if ! "$BML" structure hppc --out hppc-bad capacity_rule=max >hb.log 2>&1 && grep -q 'capacity_rule must be sum or largest_step' hb.log; then
+  ok capacity_rule_bad; else bad capacity_rule_bad; cat hb.log; fi
+
 echo "cycler_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -277,12 +277,19 @@ static void test_options_versioned_data(void) {
     CHECK(ds == NULL);
 }
 
+/* bml_cycler_summary_opts is at version 2 (capacity_rule appended) */
+#define SUMMARY_VERSION_MSG "bml_cycler_summary_opts version 0; this library knows version 2 (initialise with "
 static void test_options_versioned_cycler(void) {
-    SAME_AS_INIT(bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS_INIT, bml_cycler_summary_opts_init,
-                 SAME(v_min) && SAME(v_max) && SAME(n_grid) && SAME(ir_window_s) && SAME(ir_min_step_a) && SAME(raw_max_c_rate));
+    {
+        bml_cycler_summary_opts m_ = BML_CYCLER_SUMMARY_OPTS_INIT, f_;
+        memset(&f_, 0xab, sizeof f_);
+        bml_cycler_summary_opts_init(&f_);
+        CHECK(m_.version == 2 && f_.version == 2 && SAME(v_min) && SAME(v_max) && SAME(n_grid) && SAME(ir_window_s) &&
+              SAME(ir_min_step_a) && SAME(raw_max_c_rate) && SAME(capacity_rule) && f_.capacity_rule == BML_CYCLER_CAPACITY_SUM);
+    }
     bml_cycler_summary_opts o, d = bml_cycler_summary_defaults();
     bml_cycler_summary_opts_init(&o);
-    CHECK(o.version == 1 && d.version == 1 && o.v_min == 2.5 && d.v_min == 2.5 && o.v_max == 4.3 && d.v_max == 4.3 && o.n_grid == 100 &&
+    CHECK(o.version == 2 && d.version == 2 && d.capacity_rule == BML_CYCLER_CAPACITY_SUM && o.v_min == 2.5 && d.v_min == 2.5 && o.v_max == 4.3 && d.v_max == 4.3 && o.n_grid == 100 &&
           d.n_grid == 100 && o.ir_window_s == 1.0 && d.ir_window_s == 1.0 && o.ir_min_step_a == 0.1 && d.ir_min_step_a == 0.1 &&
           o.raw_max_c_rate == 0 && d.raw_max_c_rate == 0);
     SAME_AS_INIT(bml_cycler_cells, BML_CYCLER_CELLS_INIT, bml_cycler_cells_init, SAME(soh_reference) && SAME(cell_from));
@@ -294,15 +301,15 @@ static void test_options_versioned_cycler(void) {
     bml_dataset *ds = (bml_dataset *)1;
     o.version = 0;
     CHECK_ERR(bml_cycler_summarize(file, BML_CYCLER_AUTO, &o, &s), BML_ERR_VALUE,
-              VERSION_MSG("bml_cycler_summary_opts") "BML_CYCLER_SUMMARY_OPTS_INIT or bml_cycler_summary_opts_init)");
+              SUMMARY_VERSION_MSG "BML_CYCLER_SUMMARY_OPTS_INIT or bml_cycler_summary_opts_init)");
     CHECK(s == NULL);
     CHECK_ERR(bml_cycler_structure(file, BML_CYCLER_AUTO, &o, NOWHERE, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
-              VERSION_MSG("bml_cycler_summary_opts"));
+              SUMMARY_VERSION_MSG);
     CHECK_ERR(bml_dataset_load_cycler(file, BML_CYCLER_AUTO, &o, NULL, NULL, &ds), BML_ERR_VALUE,
-              "bml_dataset_load_cycler: " VERSION_MSG("bml_cycler_summary_opts"));
+              "bml_dataset_load_cycler: " SUMMARY_VERSION_MSG);
     CHECK(ds == NULL);
     CHECK_ERR(bml_dataset_load_cycler_curves(file, BML_CYCLER_AUTO, &o, 0.2, NULL, &ds), BML_ERR_VALUE,
-              "bml_dataset_load_cycler_curves: " VERSION_MSG("bml_cycler_summary_opts"));
+              "bml_dataset_load_cycler_curves: " SUMMARY_VERSION_MSG);
     c.version = 0;
     CHECK_ERR(bml_dataset_load_cycler(file, BML_CYCLER_AUTO, NULL, &c, NULL, &ds), BML_ERR_VALUE,
               VERSION_MSG("bml_cycler_cells") "BML_CYCLER_CELLS_INIT or bml_cycler_cells_init)");

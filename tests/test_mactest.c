@@ -126,10 +126,10 @@ static void test_bad_rows(void) {
     free(s.p);
 }
 
-/* the older Maccor layout under a title the maccor reader does not know (cellpy's maccor_three.txt: "Today''s Date",
- * blank lines, milli-units): not read, but the message says what nearly matched */
+/* the older Maccor layout under a title the maccor reader does not know (cellpy's maccor_three.txt has "Today''s Date",
+ * now read: tests/test_maccor_layouts.c; here "Todays Date"): not read, but the message says what nearly matched */
 static void test_legacy_near_match(void) {
-    char *p = tmp_with("Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"
+    char *p = tmp_with("Todays Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"
                        "Rec#\tCyc#\tStep\tTestTime\tStepTime\tmAmp-hr\tmWatt-hr\tmAmps\tVolts\tState\tES\tDPt Time\n"
                        "1\t0\t1\t  0d 00:00:00.00\t  0d 00:00:00.00\t0.0\t0.0\t0.0\t1853.8\tR\t0\t08/23/2021 6:04:18 PM\n");
     bml_cycler_format f;

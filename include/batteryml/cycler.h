@@ -97,8 +97,12 @@ BML_API bml_status bml_cycler_read(const char *path, bml_cycler_format format, b
 /* Versioned as bml_run_opts (libgit2's convention): initialise with BML_CYCLER_SUMMARY_OPTS_INIT (or bml_cycler_summary_opts_init) and set
  * the fields by name; a call given another version fails (BML_ERR_VALUE) naming both. The INIT holds
  * the defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time. */
-#define BML_CYCLER_SUMMARY_OPTS_VERSION 1
-#define BML_CYCLER_SUMMARY_OPTS_INIT {BML_CYCLER_SUMMARY_OPTS_VERSION, 2.5, 4.3, 100, 1.0, 0.1, 0.0, 0, 0}
+/* How a cycle's charge (discharge) capacity and energy are counted from its steps (issue 21): the sum over the
+ * cycle's charge (discharge) steps (the default), or the largest single step, as BEEP's summary takes it (a step
+ * repeated within a cycle, as in HPPC loops, then counts once). */
+enum { BML_CYCLER_CAPACITY_SUM = 0, BML_CYCLER_CAPACITY_LARGEST_STEP = 1 };
+#define BML_CYCLER_SUMMARY_OPTS_VERSION 2
+#define BML_CYCLER_SUMMARY_OPTS_INIT {BML_CYCLER_SUMMARY_OPTS_VERSION, 2.5, 4.3, 100, 1.0, 0.1, 0.0, 0, 0, BML_CYCLER_CAPACITY_SUM}
 typedef struct {
     unsigned int version;  /* BML_CYCLER_SUMMARY_OPTS_VERSION */
     double v_min, v_max;   /* voltage grid of the interpolated curves (V) */
@@ -116,8 +120,13 @@ typedef struct {
      * same files, reports (in file order) and messages at any count; memory grows with it (one cycle's
      * points per file being read). */
     int jobs;
+    /* BML_CYCLER_CAPACITY_*: the sum of the cycle's steps (default) or its largest step (BEEP). With the largest
+     * step, charge_ah_integral and discharge_ah_integral are the integrals over the step each capacity comes
+     * from (so capacity_check compares like with like); throughput_ah stays the sum of every step. */
+    int capacity_rule;
 } bml_cycler_summary_opts;
-/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time.
+/* The defaults: 2.5-4.3 V, 100 points, 1 s, 0.1 A, no raw curves, no cancel flag, one file at a time, the sum of
+ * the steps.
  * *o = BML_CYCLER_SUMMARY_OPTS_INIT; bml_cycler_summary_defaults returns the same. */
 BML_API void bml_cycler_summary_opts_init(bml_cycler_summary_opts *o);
 BML_API bml_cycler_summary_opts bml_cycler_summary_defaults(void);

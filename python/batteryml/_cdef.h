@@ -197,6 +197,7 @@ typedef struct {
 typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user);
  bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
                            bml_cycler_meta *meta);
+enum { BML_CYCLER_CAPACITY_SUM = 0, BML_CYCLER_CAPACITY_LARGEST_STEP = 1 };
 typedef struct {
     unsigned int version;
     double v_min, v_max;
@@ -206,6 +207,7 @@ typedef struct {
     double raw_max_c_rate;
     const int *cancel;
     int jobs;
+    int capacity_rule;
 } bml_cycler_summary_opts;
  void bml_cycler_summary_opts_init(bml_cycler_summary_opts *o);
  bml_cycler_summary_opts bml_cycler_summary_defaults(void);

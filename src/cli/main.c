@@ -720,9 +720,13 @@ static int cmd_list(const args_t *a) {
 static const char *STRUCTURE_HELP =
     "Usage: batteryml structure FILE_OR_DIR --out DIR [--jobs N] [format=auto|NAME (the formats below)]\n"
     "                           [v_min=2.5] [v_max=4.3] [grid=100] [ir_window_s=1] [ir_min_step_a=0.1]\n"
+    "                           [capacity_rule=sum|largest_step]\n"
     "\n"
     "  --jobs N   files read at once, each on a core of its own (default 1); the same files, lines and\n"
     "             messages at any N\n"
+    "  capacity_rule  a cycle's capacity and energy: the sum over its charge (discharge) steps (default), or\n"
+    "             its largest single step, as BEEP's summary takes it (a step repeated within a cycle, as in\n"
+    "             HPPC loops, counts once); with largest_step the integrals are those of that step\n"
     "\n"
     "Reads raw cycler exports (one file or a folder's files; the format detected from the content unless\n"
     "given) and writes, per cell, DIR/<cell>_cycles.csv (one row per cycle: charge and discharge capacity\n"
@@ -780,6 +784,12 @@ static int cmd_structure(const args_t *a) {
         double *dst = kn == 5 && !strncmp(k, "v_min", 5) ? &o.v_min : kn == 5 && !strncmp(k, "v_max", 5) ? &o.v_max
                     : kn == 11 && !strncmp(k, "ir_window_s", 11) ? &o.ir_window_s
                     : kn == 13 && !strncmp(k, "ir_min_step_a", 13) ? &o.ir_min_step_a : NULL;
+        if (kn == 13 && !strncmp(k, "capacity_rule", 13)) {
+            if (!strcmp(v, "sum")) o.capacity_rule = BML_CYCLER_CAPACITY_SUM;
+            else if (!strcmp(v, "largest_step")) o.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+            else return usage_error("capacity_rule must be sum or largest_step, not", v);
+            continue;
+        }
         if (kn == 4 && !strncmp(k, "grid", 4)) {
             if (!num_ok || x < 2 || x > 1e6 || x != (double)(size_t)x) return usage_error("grid must be an integer >= 2, not", v);
             o.n_grid = (size_t)x;
@@ -787,7 +797,7 @@ static int cmd_structure(const args_t *a) {
             if (!num_ok) return usage_error("not a number", kv);
             *dst = x;
         } else {
-            return usage_error("unknown key (valid: format, v_min, v_max, grid, ir_window_s, ir_min_step_a)", kv);
+            return usage_error("unknown key (valid: format, v_min, v_max, grid, ir_window_s, ir_min_step_a, capacity_rule)", kv);
         }
     }
     if (a->jobs) {

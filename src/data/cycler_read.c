@@ -323,7 +323,8 @@ typedef struct {
     double scale[C_N];  /* multiply the number by this (mA -> A, ...) */
     time_kind tk;
     counter_mode qm;
-    int reset_on_step;  /* Q_STATE: the counter restarts at every step (Maccor) */
+    int reset_on_step;  /* Q_STATE: 1 the counter restarts at every step (Maccor); 2 where the direction changes (C <-> D),
+                           across steps of one direction only where it falls (Maccor's milli-unit layout) */
     int restart;        /* R_*: the boundaries at which the vendor restarts its counters */
     int rest_without_current; /* no current column and the technique passes none (BioLogic OCV): current 0 */
     int decimal_comma;  /* ';' or tab separated: "3,81" is 3.81 */
@@ -433,7 +434,9 @@ static bml_status header_record(source *s, const char *what) {
 static bml_status open_maccor(source *s) {
     reader *r = &s->r;
     if (rd_line(r) <= 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", r->path);
-    if (starts_with(r->line, "Today's Date") || strstr(r->line, "Date of Test")) {
+    /* the title: "Today's Date" (cellpy's "three" layout writes "Today''s Date", then blank lines and a
+     * "Date of Test:" line) */
+    if (starts_with(r->line, "Today's Date") || starts_with(r->line, "Today''s Date") || strstr(r->line, "Date of Test")) {
         BML__TRY(title_value(r->line, "Date of Test:", &s->meta->start_time));
         BML__TRY(title_value(r->line, "Procedure:", &s->meta->protocol));
         BML__TRY(title_value(r->line, "Comment/Barcode:", &s->meta->barcode));
@@ -445,8 +448,11 @@ static bml_status open_maccor(source *s) {
             double bytes = r->bytes;
             int got = at < 0 ? -1 : rd_line(r);
             if (got < 0) return bml__fail(BML_ERR_IO, "%s: cannot read: %s", r->path, strerror(errno));
+            int blank = got > 0 && !*bml__trim(r->line);
             int preamble = got > 0 && !starts_with(r->line, "Rec") && strchr(r->line, ':') && !strstr(r->line, "\tState");
+            if (blank) continue;
             if (preamble) {
+                if (!s->meta->start_time) BML__TRY(title_value(r->line, "Date of Test:", &s->meta->start_time));
                 BML__TRY(title_value(r->line, "Procedure:", &s->meta->protocol));
                 if (!s->meta->channel) BML__TRY(title_value(r->line, "Tester Channel:", &s->meta->channel));
                 continue;
@@ -468,13 +474,17 @@ static bml_status open_maccor(source *s) {
     BML__TRY(rd_csv_begin(r, '\t'));
     BML__TRY(header_record(s, "Maccor"));
     colmap *m = &s->m;
-    set_col(m, C_TIME, (const char *const[]){"Test (Sec)", "Test Time", "TestTime", NULL}, NULL);
+    /* "Test (Min)": minutes (battery-data-toolkit's layout); a plain number is scaled, "Nd HH:MM:SS" is not */
+    set_col(m, C_TIME, (const char *const[]){"Test (Sec)", "Test Time", "TestTime", "Test (Min)", NULL},
+            (const double[]){1, 1, 1, 60});
     set_col(m, C_CYCLE, (const char *const[]){"Cyc#", "Cycle", "Cycle P", NULL}, NULL);
     set_col(m, C_STEP, (const char *const[]){"Step", NULL}, NULL);
-    set_col(m, C_I, (const char *const[]){"Amps", "Current", NULL}, NULL);
+    /* the milli-unit layout (cellpy's "three": mAmp-hr, mWatt-hr, mAmps) */
+    set_col(m, C_I, (const char *const[]){"Amps", "Current", "mAmps", NULL}, (const double[]){1, 1, 1e-3});
     set_col(m, C_V, (const char *const[]){"Volts", "Voltage", NULL}, NULL);
-    set_col(m, C_Q, (const char *const[]){"Amp-hr", "Capacity", NULL}, NULL);
-    set_col(m, C_E, (const char *const[]){"Watt-hr", "Energy", NULL}, NULL);
+    set_col(m, C_Q, (const char *const[]){"Amp-hr", "Capacity", "mAmp-hr", NULL}, (const double[]){1, 1, 1e-3});
+    set_col(m, C_E, (const char *const[]){"Watt-hr", "Energy", "mWatt-hr", NULL}, (const double[]){1, 1, 1e-3});
+    int milli = find_col(m, (const char *const[]){"mAmps", "mAmp-hr", "mWatt-hr", NULL}, NULL) >= 0;
     set_col(m, C_STATE, (const char *const[]){"State", "MD", NULL}, NULL);
     set_col(m, C_TEMP, (const char *const[]){"Temp 1", "Temperature", "Temp1", NULL}, NULL);
     set_col(m, C_IR, (const char *const[]){"DCIR/Ohms", "DCIR", NULL}, NULL);
@@ -483,6 +493,13 @@ static bml_status open_maccor(source *s) {
     m->qm = Q_STATE;
     m->reset_on_step = 1;
     m->restart = R_CYCLE | R_STEP;
+    if (milli) {
+        /* the milli-unit layout writes its Volts column in mV (cellpy's raw_units for it: current mA, charge mAh,
+         * voltage mV; in its file mWatt-hr / mAmp-hr = Volts / 1000), and its mAmp-hr restarts where the direction
+         * changes (C <-> D) and counts on across steps of one direction (CC then CV charge) */
+        if (m->col[C_V] >= 0 && bml__streq_ci(m->names[m->col[C_V]], "Volts")) m->scale[C_V] = 1e-3;
+        m->reset_on_step = 2;
+    }
     if (m->col[C_STATE] < 0)
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: Maccor header without a State column (the sign of Amp-hr comes from it)",
                          r->path, m->header_line);
@@ -852,6 +869,10 @@ static int sniff_maccor_l(const head_lines *h, const char **why) {
     const char *l0 = h->l[0];
     if (starts_with(l0, "Today's Date") || starts_with(l0, "Rec#\t") || (h->n > 1 && starts_with(h->l[1], "Rec#\t")))
         return 100;
+    /* cellpy's "three" layout: "Today''s Date", blank lines, "Date of Test:", the Rec#<TAB> header */
+    if (starts_with(l0, "Today''s Date"))
+        for (size_t i = 1; i < h->n; i++)
+            if (starts_with(h->l[i], "Rec#\t")) return 100;
     for (size_t i = 0; i < h->n && i < 2; i++)
         if (starts_with(h->l[i], "Rec#") || starts_with(h->l[i], "Rec,")) {
             *why = "a Rec# header that is not tab-separated";
@@ -861,7 +882,8 @@ static int sniff_maccor_l(const head_lines *h, const char **why) {
      * "Today''s Date", blank lines, "Date of Test:") */
     for (size_t i = 2; i < h->n; i++)
         if (starts_with(h->l[i], "Rec#\t")) {
-            *why = "a Rec#<TAB> header below a title line it does not know (the title must begin with \"Today's Date\")";
+            *why = "a Rec#<TAB> header below a title line it does not know (the title must begin with \"Today's Date\" or "
+                   "\"Today''s Date\")";
             return 20;
         }
     return 0;
@@ -1124,7 +1146,13 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         const char *tf = f[m->col[C_TIME]];
         double t = NAN;
         if (m->tk == T_MACCOR) {
-            if (parse_maccor_time(tf, &t) != 0) st = field_error(s, m->col[C_TIME], tf, "is not a time (seconds or Nd HH:MM:SS)");
+            double x;
+            if (bml__parse_double(tf, &x) == 0) { /* a number in the column's unit (seconds, or "Test (Min)") */
+                t = x * m->scale[C_TIME];
+                if (!isfinite(t)) st = field_error(s, m->col[C_TIME], tf, "is too large a time");
+            } else if (parse_maccor_time(tf, &t) != 0) {
+                st = field_error(s, m->col[C_TIME], tf, "is not a time (seconds or Nd HH:MM:SS)");
+            }
         } else if (m->tk == T_DATETIME_OR_SECONDS) {
             double u;
             int pr = parse_num(m, tf, &t); /* seconds, with a decimal comma in some locales */
@@ -1221,7 +1249,10 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         } else {
             double q, e;
             if ((st = num(s, f, C_Q, 0, &q)) != BML_OK || (st = num(s, f, C_E, 0, &e)) != BML_OK) break;
-            if (m->reset_on_step && new_step) S.q.max = S.e.max = 0, S.q.seen = S.e.seen = 1;
+            /* 1: the counters restart at every step (Maccor); 2: where the direction changes (C <-> D), and
+             * across steps of one direction only where they fall (the restart flag) */
+            int reset = m->reset_on_step == 1 ? new_step : m->reset_on_step == 2 ? dir && S.dir && dir != S.dir : 0;
+            if (reset) S.q.max = S.e.max = 0, S.q.seen = S.e.seen = 1;
             double dq = isnan(q) ? 0 : bml__counter_step(&S.q, fabs(q), restart, drops, drop_max);
             double de = isnan(e) ? 0 : bml__counter_step(&S.e, fabs(e), restart, drops, drop_max);
             if (m->e_net) { /* a net energy over the test: what it gained went in, what it lost came out */
@@ -1317,9 +1348,12 @@ static const bml__cycler_format_def formats[] = {
      "reset them at the start of a step (Set Variable): a drop where the cycle or step index changes is a restart, "
      "a drop inside a step is noise (the maximum is held)",
      sniff_arbin, missing_arbin, read_arbin},
-    {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...)",
+    {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...; Test (Sec) or Test (Min); the milli-unit layout "
+               "with mAmp-hr, mWatt-hr, mAmps and Volts in mV)",
      "Amp-hr and Watt-hr restart at 0 at every step and count up whatever the direction; the State column (C/D) "
-     "says which half they belong to; a drop inside a step is noise (the maximum is held)",
+     "says which half they belong to; a drop inside a step is noise (the maximum is held). The milli-unit layout's "
+     "mAmp-hr and mWatt-hr restart where the direction changes (C <-> D) and count on across steps of one direction "
+     "(CC then CV), restarting there only where they fall",
      sniff_maccor, missing_maccor, read_maccor},
     {"biologic", "BioLogic EC-Lab text export .mpt/.txt/.csv (time/s, Ewe/V or Ecell/V, ...; tab or ';')",
      "Q charge/mA.h and Q discharge/mA.h restart at each half cycle (the half cycle column; without it at each "

@@ -235,13 +235,24 @@ static bml_status sink_drain(sink *k, int all) {
     return BML_OK;
 }
 
+/* what a second file of one cell name adds to the message when the two are numbered parts of one name (Maccor's
+ * NAME.001, NAME.002: a test split over files, battery-data-toolkit's reading): that they are not joined */
+static const char *split_hint(const char *a, const char *b) {
+    const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
+    if (!da || !db || !da[1] || !db[1] || strspn(da + 1, "0123456789") != strlen(da + 1) ||
+        strspn(db + 1, "0123456789") != strlen(db + 1) || da - a != db - b || strncmp(a, b, (size_t)(da - a)))
+        return "";
+    return "; numbered files of one name (a test split over NAME.001, NAME.002, ...) are not joined into one cell: join "
+           "their rows into one export first";
+}
+
 /* the two files of the cell of s, created in the staging folder (a second file of one cell fails) */
 static bml_status sink_open(sink *k, const bml_cycler_summary *s) {
     const char *cell = s->meta.cell ? s->meta.cell : "cell";
     int dup = bml__strvec_find(k->cells, cell);
     if (dup >= 0)
-        return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
-                         k->sources->items[dup], s->meta.path, cell);
+        return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)%s",
+                         k->sources->items[dup], s->meta.path, cell, split_hint(k->sources->items[dup], s->meta.path));
     if (bml__strvec_push(k->cells, cell) || bml__strvec_push(k->sources, s->meta.path))
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     BML__TRY(rowfmt_init(&k->fmt, s));
@@ -305,7 +316,28 @@ typedef struct {
     size_t n_points;        /* rows of the open cycle */
     qv_list ch, dis;
     size_t n_rows;          /* rows seen: the cancel flag is looked at every 4096 */
+    /* BML_CYCLER_CAPACITY_LARGEST_STEP: the open run of rows of one step index; its counters' values (within the
+     * cycle) where it began; its integrals (A s); the cycle's largest run of each counter so far and the integral
+     * over the run of the largest charge (discharge) capacity */
+    long run_step;
+    double run_base[4], run_integ_c, run_integ_d;
+    double best[4], best_integ_c, best_integ_d;
 } builder;
+
+/* the open run of one step closes at row l (its last): its increments against the cycle's largest */
+static void run_close(builder *b, const bml_cycler_point *l) {
+    const double v[4] = {l->charge_ah, l->discharge_ah, l->charge_wh, l->discharge_wh};
+    for (int k = 0; k < 4; k++) {
+        double inc = v[k] - b->run_base[k];
+        if (!isnan(inc) && (isnan(b->best[k]) || inc > b->best[k])) {
+            b->best[k] = inc;
+            if (k == 0) b->best_integ_c = b->run_integ_c;
+            if (k == 1) b->best_integ_d = b->run_integ_d;
+        }
+        b->run_base[k] = isnan(v[k]) ? 0 : v[k];
+    }
+    b->run_integ_c = b->run_integ_d = 0;
+}
 
 /* the capacity at which the voltage first reaches each grid voltage (rising for charge, falling for
  * discharge), linear between the two rows around the crossing; NaN where it never does. The first row
@@ -346,8 +378,9 @@ static int differs(double q, double integral) {
 }
 
 static void capacity_check(builder *b, bml_cycler_cycle *c) {
-    c->charge_ah_integral = b->integ_c / 3600.0;
-    c->discharge_ah_integral = b->integ_d / 3600.0;
+    int largest = b->s->opts.capacity_rule == BML_CYCLER_CAPACITY_LARGEST_STEP;
+    c->charge_ah_integral = (largest ? b->best_integ_c : b->integ_c) / 3600.0;
+    c->discharge_ah_integral = (largest ? b->best_integ_d : b->integ_d) / 3600.0;
     /* a half is checked where its counter is logged and the current flowed that way */
     int ck_c = b->any_charge && !isnan(c->charge_ah), ck_d = b->any_discharge && !isnan(c->discharge_ah);
     c->capacity_check = ck_c || ck_d ? BML_CYCLER_CHECK_OK : BML_CYCLER_CHECK_NONE;
@@ -416,6 +449,13 @@ static bml_status close_cycle(builder *b, int complete) {
     c->charge_wh = b->any_charge ? l->charge_wh : NAN;
     c->discharge_ah = b->any_discharge ? l->discharge_ah : NAN;
     c->discharge_wh = b->any_discharge ? l->discharge_wh : NAN;
+    /* the physical throughput: every step, whatever the capacity rule */
+    const double sum_c = isnan(c->charge_ah) ? 0 : c->charge_ah, sum_d = isnan(c->discharge_ah) ? 0 : c->discharge_ah;
+    if (s->opts.capacity_rule == BML_CYCLER_CAPACITY_LARGEST_STEP) {
+        run_close(b, l);
+        if (b->any_charge) c->charge_ah = b->best[0], c->charge_wh = b->best[2];
+        if (b->any_discharge) c->discharge_ah = b->best[1], c->discharge_wh = b->best[3];
+    }
     /* a vendor counter near the largest number can add up past it (a reset counter counts on from its last value) */
     const char *big = isinf(c->charge_ah) ? "charge capacity" : isinf(c->discharge_ah) ? "discharge capacity"
                     : isinf(c->charge_wh) ? "charge energy" : isinf(c->discharge_wh) ? "discharge energy" : NULL;
@@ -425,7 +465,7 @@ static bml_status close_cycle(builder *b, int complete) {
                          c->cycle, DBL_MAX);
     c->coulombic_efficiency = c->charge_ah > 0 ? c->discharge_ah / c->charge_ah : NAN;
     c->energy_efficiency = c->charge_wh > 0 ? c->discharge_wh / c->charge_wh : NAN;
-    b->throughput += (isnan(c->charge_ah) ? 0 : c->charge_ah) + (isnan(c->discharge_ah) ? 0 : c->discharge_ah);
+    b->throughput += sum_c + sum_d;
     if (!isfinite(b->throughput))
         return bml__fail(BML_ERR_VALUE, "%s:%zu: the charge throughput to the end of cycle %ld is larger than the largest "
                                         "number (%g Ah)", s->meta.path ? s->meta.path : "", l->line, c->cycle, DBL_MAX);
@@ -485,12 +525,18 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
         b->n_points = 0;
         b->last = *p;
         b->integ_c = b->integ_d = 0;
+        b->run_step = p->step;
+        for (int k = 0; k < 4; k++) b->run_base[k] = 0, b->best[k] = NAN;
+        b->run_integ_c = b->run_integ_d = b->best_integ_c = b->best_integ_d = 0;
+    } else if (p->step != b->run_step) { /* a new run of steps: the last one closes at the row before */
+        run_close(b, &b->last);
+        b->run_step = p->step;
     }
     /* the current's integral, right-endpoint: this row's current over the time since the row before it */
     double dt_prev = b->have_prev ? p->test_time_s - b->prev_t : 0;
     if (dt_prev > 0 && isfinite(dt_prev)) {
-        if (p->current_a > 0) b->integ_c += p->current_a * dt_prev;
-        else if (p->current_a < 0) b->integ_d -= p->current_a * dt_prev;
+        if (p->current_a > 0) b->integ_c += p->current_a * dt_prev, b->run_integ_c += p->current_a * dt_prev;
+        else if (p->current_a < 0) b->integ_d -= p->current_a * dt_prev, b->run_integ_d -= p->current_a * dt_prev;
     }
     b->have_prev = 1;
     b->prev_t = p->test_time_s;
@@ -560,6 +606,9 @@ static bml_status summary_new(const bml_cycler_summary_opts *opts, bml_cycler_su
     *out = NULL;
     BML__TRY(BML__OPTS_CHECK("cycler summary", opts, bml_cycler_summary_opts, BML_CYCLER_SUMMARY_OPTS));
     bml_cycler_summary_opts o = opts ? *opts : bml_cycler_summary_defaults();
+    if (o.capacity_rule != BML_CYCLER_CAPACITY_SUM && o.capacity_rule != BML_CYCLER_CAPACITY_LARGEST_STEP)
+        return bml__fail(BML_ERR_VALUE, "cycler summary: capacity_rule %d is neither BML_CYCLER_CAPACITY_SUM (0) nor "
+                                        "BML_CYCLER_CAPACITY_LARGEST_STEP (1)", o.capacity_rule);
     if (o.n_grid < 2 || !(o.v_max > o.v_min) || !isfinite(o.v_min) || !isfinite(o.v_max) || !(o.ir_window_s >= 0) ||
         !(o.ir_min_step_a > 0))
         return bml__fail(BML_ERR_VALUE, "cycler summary: need n_grid >= 2, v_min < v_max, ir_window_s >= 0 and "
@@ -806,8 +855,9 @@ static bml_status job_merge(job_file *f, sink *k) {
     for (size_t c = 0; c < f->cells.n; c++) {
         int dup = bml__strvec_find(k->cells, f->cells.items[c]);
         if (dup >= 0)
-            return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)",
-                             k->sources->items[dup], f->sources.items[c], f->cells.items[c]);
+            return bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell name '%s' (they would overwrite each other)%s",
+                             k->sources->items[dup], f->sources.items[c], f->cells.items[c],
+                             split_hint(k->sources->items[dup], f->sources.items[c]));
         if (bml__strvec_push(k->cells, f->cells.items[c]) || bml__strvec_push(k->sources, f->sources.items[c]))
             return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
@@ -1144,7 +1194,8 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         if (st == BML_OK) st = summary_cell(s, nominal, cell_from, &c, &dropped);
         for (size_t k = 0; k < ds->n_cells && st == BML_OK; k++)
             if (!strcmp(ds->cells[k].cell_id, c.cell_id))
-                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[i], c.cell_id);
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'%s", ds->cells[k].source, files[i], c.cell_id,
+                               split_hint(ds->cells[k].source, files[i]));
         if (st == BML_OK && c.n_rows) st = bml__dataset_push_cell(ds, &c);
         else if (st == BML_OK) st = bml__fail(BML_ERR_EMPTY, "%s: no cycle with a discharge", files[i]);
         if (st != BML_OK) bml__cell_free(&c);

@@ -1,0 +1,334 @@
+/* Maccor text layouts beyond the plain export (src/data/cycler_read.c, open_maccor): cellpy's milli-unit "three"
+ * layout ("Today''s Date", blank lines, "Date of Test:", mAmp-hr / mWatt-hr / mAmps, Volts in mV, a counter that
+ * counts on across steps of one direction) and battery-data-toolkit's minutes layout ("Test (Min)"), on made-up
+ * files whose answers are known; the near match of an unknown title; the capacity cross-check on them; and, when
+ * $BML_MACCOR_THREE names a copy of cellpy's examples/data/maccor_three.txt, that file against per-cycle values
+ * computed from its documented layout (skipped otherwise: the project ships no copy of it). */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+
+typedef struct {
+    size_t n, cap;
+    bml_cycler_point *p;
+} pts;
+
+static bml_status keep(const bml_cycler_point *p, void *user) {
+    pts *s = user;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 1024;
+        s->p = realloc(s->p, s->cap * sizeof *s->p);
+        if (!s->p) abort();
+    }
+    s->p[s->n++] = *p;
+    return BML_OK;
+}
+
+static char tmpdir[64];
+
+static char *tpath(const char *name) {
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", tmpdir, name) < 0) abort();
+    return p;
+}
+
+#define THREE_TITLE "Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"
+#define THREE_HEADER                                                                                                   \
+    "Rec#\tCyc#\tStep\tTestTime\tStepTime\tmAmp-hr\tmWatt-hr\tmAmps\tVolts\tState\tES\tDPt Time\tUnnamed: 12\n"
+
+/* One cycle of CC charge (step 4), CV charge (step 5: mAmp-hr counts on from step 4), discharge (step 6: it
+ * restarts), then a second cycle. Right-endpoint integrals of mAmps equal the counters by construction. */
+static const char *three_rows =
+    "1\t0\t1\t  0d 00:00:00.00\t  0d 00:00:00.00\t0.0\t0.0\t0.0\t1853.8186\tR\t0\t08/23/2021 6:04:18 PM\t\n"
+    "2\t0\t4\t  0d 01:00:00.00\t  0d 01:00:00.00\t180.0\t540.0\t180.0\t3600.0\tC\t1\t08/23/2021 7:04:18 PM\t\n"
+    "3\t0\t4\t  0d 02:00:00.00\t  0d 02:00:00.00\t360.0\t1100.0\t180.0\t3800.0\tC\t133\t08/23/2021 8:04:18 PM\t\n"
+    "4\t0\t5\t  0d 03:00:00.00\t  0d 01:00:00.00\t400.0\t1250.0\t40.0\t3800.0\tC\t132\t08/23/2021 9:04:18 PM\t\n"
+    "5\t0\t6\t  0d 04:00:00.00\t  0d 01:00:00.00\t300.0\t1000.0\t-300.0\t3000.0\tD\t0\t08/23/2021 10:04:18 PM\t\n"
+    "6\t0\t6\t  0d 04:30:00.00\t  0d 01:30:00.00\t390.0\t1270.0\t-180.0\t2500.0\tD\t133\t08/23/2021 10:34:18 PM\t\n"
+    "7\t1\t4\t  0d 05:30:00.00\t  0d 01:00:00.00\t180.0\t560.0\t180.0\t3700.0\tC\t0\t08/23/2021 11:34:18 PM\t\n"
+    "8\t1\t6\t  0d 06:00:00.00\t  0d 00:30:00.00\t150.0\t480.0\t-300.0\t3100.0\tD\t133\t08/24/2021 12:04:18 AM\t\n";
+
+static char *write_file(const char *name, const char *a, const char *b, const char *c) {
+    char *p = tpath(name);
+    char *text = NULL;
+    if (asprintf(&text, "%s%s%s", a, b, c) < 0) abort();
+    write_text(p, text);
+    free(text);
+    return p;
+}
+
+static void test_three_layout(void) {
+    char *p = write_file("three.txt", THREE_TITLE, THREE_HEADER, three_rows);
+    bml_cycler_format f = BML_CYCLER_AUTO;
+    CHECK_OK(bml_cycler_detect(p, &f));
+    CHECK_INT(f, BML_CYCLER_MACCOR);
+    pts s = {0};
+    bml_cycler_meta meta = {0};
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_INT(s.n, 8);
+    CHECK_STR(meta.start_time, "08/23/2021 6:04:18 PM");
+    if (s.n == 8) {
+        CHECK_INT(s.p[0].line, 6);
+        CHECK_NEAR(s.p[0].voltage_v, 1.8538186, 1e-12); /* Volts in mV */
+        CHECK_NEAR(s.p[1].current_a, 0.18, 1e-12);      /* mAmps */
+        CHECK_NEAR(s.p[1].test_time_s, 3600, 1e-9);
+        CHECK_NEAR(s.p[2].charge_ah, 0.36, 1e-12); /* mAmp-hr */
+        CHECK_NEAR(s.p[3].charge_ah, 0.40, 1e-12); /* CV counts on from CC: not 0.36 + 0.40 */
+        CHECK_NEAR(s.p[3].charge_wh, 1.25, 1e-12);
+        CHECK_NEAR(s.p[4].current_a, -0.3, 1e-12);
+        CHECK_NEAR(s.p[4].discharge_ah, 0.30, 1e-12); /* restarts at the change of direction */
+        CHECK_NEAR(s.p[5].discharge_ah, 0.39, 1e-12);
+        CHECK_NEAR(s.p[5].discharge_wh, 1.27, 1e-12);
+        CHECK_NEAR(s.p[5].charge_ah, 0.40, 1e-12);
+        CHECK_NEAR(s.p[6].charge_ah, 0.18, 1e-12); /* a new cycle from zero */
+        CHECK_NEAR(s.p[7].discharge_ah, 0.15, 1e-12);
+        CHECK_NEAR(s.p[7].test_time_s, 21600, 1e-9);
+        CHECK_NEAR(s.p[7].unix_time - s.p[0].unix_time, 21600, 1e-9);
+    }
+    CHECK_INT(meta.n_counter_drops, 0);
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    /* the summary: counters equal the current's integral, the cross-check passes */
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 2) {
+        CHECK_NEAR(y->cycles[0].charge_ah, 0.40, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah, 0.39, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 0.40, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.39, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->cycles[1].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_INT(y->n_capacity_differs, 0);
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    free(p);
+}
+
+/* a milli-unit file whose counter disagrees with its current (mAmp-hr twice the integral in the first charge):
+ * the cross-check names the cycle */
+static void test_three_cross_check(void) {
+    const char *rows =
+        "1\t0\t4\t  0d 00:00:00.00\t  0d 00:00:00.00\t0.0\t0.0\t180.0\t3600.0\tC\t0\t08/23/2021 6:04:18 PM\t\n"
+        "2\t0\t4\t  0d 01:00:00.00\t  0d 01:00:00.00\t360.0\t1100.0\t180.0\t3800.0\tC\t0\t08/23/2021 7:04:18 PM\t\n"
+        "3\t0\t6\t  0d 02:00:00.00\t  0d 01:00:00.00\t300.0\t1000.0\t-300.0\t3000.0\tD\t0\t08/23/2021 8:04:18 PM\t\n";
+    char *p = write_file("three-bad.txt", THREE_TITLE, THREE_HEADER, rows);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 1) {
+        CHECK_NEAR(y->cycles[0].charge_ah, 0.36, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 0.18, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_CHARGE);
+        CHECK_INT(y->n_capacity_differs, 1);
+        CHECK(y->capacity_warning && strstr(y->capacity_warning, "three-bad.txt"));
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    free(p);
+}
+
+/* a title this reader does not know above a Rec#<TAB> header: still the near match, naming both titles */
+static void test_unknown_title_near_match(void) {
+    char *p = write_file("other-title.txt", "Todays Date\t03/28/2022\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n",
+                         THREE_HEADER, three_rows);
+    bml_cycler_format f = BML_CYCLER_AUTO;
+    CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "nearly maccor, but a Rec#<TAB> header below a title line it does not know");
+    CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "Today''s Date");
+    free(p);
+}
+
+#define MIN_TITLE                                                                                                    \
+    "Today's Date 04/04/2016  Date of Test:\t03/31/2016\t Filename:\tC:\\Data\\SET-1a.001 Procedure: F-4p1.000NCM 523, " \
+    "Formation\tComment/Barcode: SET-1, NCM811 vs. Li\n"
+#define MIN_HEADER "Rec#\tCyc#\tStep\tTest (Min)\tStep (Min)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+
+/* battery-data-toolkit's layout: "Test (Min)" in minutes; DPt Time with or without its date */
+static void test_minutes_layout(void) {
+    const char *rows = "1\t0\t1\t0.0000\t0.0000\t0.0000000000\t0.0000000000\t0.0000000000\t3.30678264\tR\t0\t03/31/2016 16:05:31\n"
+                       "2\t0\t2\t0.5000\t0.0000\t0.0000000000\t0.0000000000\t0.0024000000\t3.40000000\tC\t0\t03/31/2016 16:06:01\n"
+                       "3\t0\t2\t60.5000\t60.0000\t0.0024000000\t0.0090000000\t0.0024000000\t4.10000000\tC\t1\t03/31/2016 17:06:01\n"
+                       "4\t0\t3\t90.5000\t30.0000\t0.0012000000\t0.0042000000\t0.0024000000\t3.60000000\tD\t1\t17:36:01\n";
+    char *p = write_file("SET-1a.001", MIN_TITLE, MIN_HEADER, rows);
+    pts s = {0};
+    bml_cycler_meta meta = {0};
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_INT(meta.format, BML_CYCLER_MACCOR);
+    CHECK_INT(s.n, 4);
+    CHECK_STR(meta.start_time, "03/31/2016");
+    CHECK_STR(meta.barcode, "SET-1, NCM811 vs. Li");
+    CHECK_STR(meta.channel, "001"); /* the extension's number */
+    if (s.n == 4) {
+        CHECK_NEAR(s.p[1].test_time_s, 30, 1e-9);
+        CHECK_NEAR(s.p[2].test_time_s, 3630, 1e-9);
+        CHECK_NEAR(s.p[3].test_time_s, 5430, 1e-9);
+        CHECK_NEAR(s.p[2].charge_ah, 0.0024, 1e-15);
+        CHECK_NEAR(s.p[3].discharge_ah, 0.0012, 1e-15);
+        CHECK_NEAR(s.p[3].current_a, -0.0024, 1e-15);
+        CHECK_NEAR(s.p[2].unix_time - s.p[0].unix_time, 3630, 1e-9);
+        CHECK(isnan(s.p[3].unix_time)); /* a time of day without its date is no wall-clock time */
+    }
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y));
+    if (y && y->n_cycles == 1) {
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 0.00242, 1e-12); /* 30 s + 1 h at 2.4 mA */
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.0012, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    free(p);
+    /* minutes past the largest number of seconds: an error naming the field, not an infinite time */
+    p = write_file("huge.001", MIN_TITLE, MIN_HEADER,
+                   "1\t0\t1\t1e308\t0\t0\t0\t0\t3.3\tR\t0\t03/31/2016 16:05:31\n");
+    s = (pts){0};
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE, ":3:4: column 'Test (Min)': '1e308' is too large a time");
+    free(s.p);
+    free(p);
+}
+
+/* cellpy's examples/data/maccor_three.txt (MIT), when $BML_MACCOR_THREE names a copy: per cycle the largest mAmp-hr of
+ * its C rows and of its D rows / 1000 (the counter counts on through steps 4 and 5 and restarts at the discharge), the
+ * right-endpoint integral of mAmps / 1000 over TestTime, and the rows; values computed from the file with awk */
+static void test_cellpy_three(void) {
+    const char *path = getenv("BML_MACCOR_THREE");
+    if (!path || !*path) {
+        printf("  skipped: set BML_MACCOR_THREE to a copy of cellpy's examples/data/maccor_three.txt\n");
+        return;
+    }
+    static const struct {
+        long cycle;
+        double qc, qd, ic, id;
+        size_t rows;
+    } ref[] = {
+#include "maccor_three_ref.inc"
+    };
+    const size_t n_ref = sizeof ref / sizeof *ref;
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(path, BML_CYCLER_AUTO, NULL, &y));
+    if (!y) return;
+    CHECK_INT(y->meta.format, BML_CYCLER_MACCOR);
+    CHECK_INT(y->n_cycles, n_ref);
+    for (size_t i = 0; i < n_ref && i < y->n_cycles; i++) {
+        const bml_cycler_cycle *c = &y->cycles[i];
+        CHECK_INT(c->cycle, ref[i].cycle);
+        CHECK_INT(c->n_points, ref[i].rows);
+        CHECK_NEAR(c->charge_ah, ref[i].qc, 1e-9);
+        CHECK_NEAR(c->discharge_ah, ref[i].qd, 1e-9);
+        CHECK_NEAR(c->charge_ah_integral, ref[i].ic, 1e-9);
+        CHECK_NEAR(c->discharge_ah_integral, ref[i].id, 1e-9);
+        CHECK_INT(c->capacity_check, BML_CYCLER_CHECK_OK);
+    }
+    bml_cycler_summary_free(y);
+}
+
+/* a cycle with a step repeated within it (an HPPC-like pulse, step 2, twice): the sum of the steps (the default)
+ * counts both pulses, BEEP's largest step (capacity_rule) the one largest step, its integral that step's */
+#define HPPC_HEADER "Rec#\tCyc#\tStep\tTest (Sec)\tStep (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\tES\tDPt Time\n"
+static const char *hppc_rows = "1\t1\t1\t0\t0\t0\t0\t1\t3.5\tC\t0\t01/01/2020 10:00:00\n"
+                               "2\t1\t1\t3600\t3600\t1.0\t3.7\t1\t4.1\tC\t0\t01/01/2020 11:00:00\n"
+                               "3\t1\t2\t3636\t36\t0.01\t0.037\t1\t3.9\tD\t0\t01/01/2020 11:00:36\n"
+                               "4\t1\t3\t3736\t100\t0\t0\t0\t4.0\tR\t0\t01/01/2020 11:02:16\n"
+                               "5\t1\t2\t3772\t36\t0.01\t0.037\t1\t3.9\tD\t0\t01/01/2020 11:02:52\n"
+                               "6\t1\t3\t3872\t100\t0\t0\t0\t4.0\tR\t0\t01/01/2020 11:04:32\n"
+                               "7\t1\t4\t5672\t1800\t0.5\t1.85\t1\t3.2\tD\t0\t01/01/2020 11:34:32\n"
+                               "8\t2\t1\t9272\t3600\t1.0\t3.7\t1\t4.1\tC\t0\t01/01/2020 12:34:32\n";
+
+static void test_largest_step_rule(void) {
+    char *p = write_file("hppc.001", "Today's Date 01/02/2020  Date of Test:\t01/01/2020\n", HPPC_HEADER, hppc_rows);
+    bml_cycler_summary *y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y)); /* the default: the sum of the steps */
+    if (y && y->n_cycles == 2) {
+        CHECK_INT(y->opts.capacity_rule, BML_CYCLER_CAPACITY_SUM);
+        CHECK_NEAR(y->cycles[0].discharge_ah, 0.52, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_wh, 1.924, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.52, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah, 1.0, 1e-12);
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    bml_cycler_summary_opts o = BML_CYCLER_SUMMARY_OPTS_INIT;
+    o.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+    y = NULL;
+    CHECK_OK(bml_cycler_summarize(p, BML_CYCLER_AUTO, &o, &y));
+    if (y && y->n_cycles == 2) {
+        CHECK_NEAR(y->cycles[0].discharge_ah, 0.5, 1e-12);   /* step 4, not 0.5 + 2 x 0.01 */
+        CHECK_NEAR(y->cycles[0].discharge_wh, 1.85, 1e-12);
+        CHECK_NEAR(y->cycles[0].discharge_ah_integral, 0.5, 1e-12); /* step 4's own integral */
+        CHECK_NEAR(y->cycles[0].charge_ah, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].charge_ah_integral, 1.0, 1e-12);
+        CHECK_NEAR(y->cycles[0].coulombic_efficiency, 0.5, 1e-12);
+        CHECK_NEAR(y->cycles[0].throughput_ah, 1.52, 1e-12); /* every step: the charge that passed */
+        CHECK_INT(y->cycles[0].capacity_check, BML_CYCLER_CHECK_OK);
+        CHECK_NEAR(y->cycles[1].charge_ah, 1.0, 1e-12);
+        CHECK(isnan(y->cycles[1].discharge_ah));
+    } else {
+        CHECK(0);
+    }
+    bml_cycler_summary_free(y);
+    o.capacity_rule = 7;
+    y = NULL;
+    CHECK_ERR(bml_cycler_summarize(p, BML_CYCLER_AUTO, &o, &y), BML_ERR_VALUE, "capacity_rule 7");
+    CHECK(y == NULL);
+    free(p);
+}
+
+/* a test split over NAME.001 and NAME.002 (battery-data-toolkit's maccor_example.001/.002): each part reads, its
+ * channel the extension's number; structure and data=cycler do not join them and say so */
+static void test_numbered_parts(void) {
+    const char *rows = "1\t0\t1\t0.0\t0.0\t0.0\t0.0\t1.0\t3.3\tC\t0\t03/31/2016 16:05:31\n"
+                       "2\t0\t1\t60.0\t60.0\t1.0\t3.5\t1.0\t3.4\tC\t0\t03/31/2016 17:05:31\n"
+                       "3\t1\t2\t90.0\t30.0\t0.5\t1.7\t1.0\t3.2\tD\t0\t03/31/2016 17:35:31\n";
+    char *dir = tpath("parts");
+    if (mkdir(dir, 0777) != 0) abort();
+    char *a = tpath("parts/t.001"), *b = tpath("parts/t.002"), *out = tpath("parts-out");
+    char *text = NULL;
+    if (asprintf(&text, "%s%s%s", MIN_TITLE, MIN_HEADER, rows) < 0) abort();
+    write_text(a, text);
+    write_text(b, text);
+    free(text);
+    bml_cycler_meta meta = {0};
+    pts s = {0};
+    CHECK_OK(bml_cycler_read(b, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_STR(meta.channel, "002");
+    CHECK_INT(s.n, 3);
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    CHECK_ERR(bml_cycler_structure(dir, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "two files of one cell name 't' (they would overwrite each other); numbered files of one name (a test split "
+              "over NAME.001, NAME.002, ...) are not joined into one cell");
+    bml_dataset *ds = NULL;
+    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE,
+              "two files of one cell 't'; numbered files of one name");
+    CHECK(ds == NULL);
+    free(a), free(b), free(out), free(dir);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/bml_maccor_layouts_XXXXXX");
+    if (!mkdtemp(tmpdir)) abort();
+    static const test_case tests[] = {
+        {"three_layout", test_three_layout},
+        {"three_cross_check", test_three_cross_check},
+        {"unknown_title_near_match", test_unknown_title_near_match},
+        {"minutes_layout", test_minutes_layout},
+        {"cellpy_three", test_cellpy_three},
+        {"largest_step_rule", test_largest_step_rule},
+        {"numbered_parts", test_numbered_parts},
+    };
+    int rc = run_tests("maccor_layouts", tests, sizeof tests / sizeof *tests);
+    char *cmd = NULL;
+    if (asprintf(&cmd, "rm -rf '%s'", tmpdir) >= 0) {
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+        free(cmd);
+    }
+    return rc;
+}
