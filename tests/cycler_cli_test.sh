@@ -96,6 +96,12 @@ if ! "$BML" run $C data=cycler data.path=lab data.cell_from=barcode output_dir=r
 # data=cycler with a bad key value names it
 if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
   ok bad_grid; else bad bad_grid; cat g.log; fi
+# data.capacity_rule (BEEP's largest step) in a study: recorded in config.yaml; a bad one named before anything runs
+"$BML" run $C -q data=cycler data.path=lab data.capacity_rule=largest_step split=loco output_dir=runs run_name=rule >r.log 2>&1 &&
+  grep -q "capacity_rule: largest_step" runs/rule/config.yaml && ok study_capacity_rule || { bad study_capacity_rule; cat r.log; }
+if ! "$BML" run $C data=cycler data.path=lab data.capacity_rule=max output_dir=runs run_name=rule2 >r2.log 2>&1 &&
+   grep -q "data.capacity_rule must be sum or largest_step, got 'max'" r2.log && [ ! -e runs/rule2 ]; then
+  ok study_capacity_rule_bad; else bad study_capacity_rule_bad; cat r2.log; fi
 
 # BEEP's largest-step rule (capacity_rule=largest_step): a cycle with a pulse step repeated counts its largest step
 mkdir -p hppc

@@ -241,6 +241,10 @@ static bml_status cycler_resolve(const bml_config *cfg, void **out) {
     if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
         return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
     o->summary.n_grid = (size_t)grid;
+    const char *rule = bml_config_get(cfg, "data.capacity_rule");
+    if (rule && *rule && !strcmp(rule, "largest_step")) o->summary.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+    else if (rule && *rule && strcmp(rule, "sum"))
+        return bml__fail(BML_ERR_VALUE, "data.capacity_rule must be sum or largest_step, got '%s'", rule);
     const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
     o->cells = (bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .soh_reference = ref && *ref ? ref : NULL, .cell_from = from && *from ? from : NULL};
     /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
@@ -274,6 +278,7 @@ static const bml_param_info CYCLER_PARAMS[] = {
     {"grid", "int", "100", "points of the voltage grid"},
     {"ir_window_s", "double", "1.0", "resistance from a current step: dV/dI over this window (s)"},
     {"ir_min_step_a", "double", "0.1", "smallest current step that counts (A)"},
+    {"capacity_rule", "string", "sum", "a cycle's capacity: sum (of its steps) | largest_step (BEEP's rule)"},
     {"ica_cycles", "string", "none", "none: one row per cycle | c_rate<X: the measured discharge curves of slower cycles"},
     {"experiment", "string", "all", "(read by the study's log line)"},
 };
