@@ -265,8 +265,9 @@ static bml_status basytec_point(const bml_cycler_point *p, void *user) {
     if (isnan(p->charge_ah + p->discharge_ah)) /* the header has no AhAccu column */
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: no AhAccu column: the charge of a curve is read from it", b->path, p->line);
     if (!b->meta->has_cycle_index)
-        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: no cycle index (a Cycle column, on every row): a curve is one step of one cycle",
-                         b->path, p->line);
+        return bml__fail(BML_ERR_SCHEMA,
+                         "%s:%zu: no cycle index (a Cycle column, on every row): a curve is one step of one cycle", b->path,
+                         p->line);
     if (!b->c.q) {
         if (p->cycle > INT_MAX || p->cycle < INT_MIN)
             return bml__fail(BML_ERR_VALUE, "%s:%zu: cycle %ld is out of range", b->path, p->line, p->cycle);
@@ -298,7 +299,8 @@ static bml_status basytec_point(const bml_cycler_point *p, void *user) {
 bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out) {
     *out = NULL;
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    basytec_cut b = {.path = path, .cell = base, .cell_len = strcspn(base, "."), .step = step, .cycle = cycle, .c = curve_init()};
+    basytec_cut b = {.path = path, .cell = base, .cell_len = strcspn(base, "."), .step = step, .cycle = cycle,
+                     .c = curve_init()};
     if (!(b.ds = bml__dataset_new("curves", path))) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_cycler_meta meta;
     b.meta = &meta;
