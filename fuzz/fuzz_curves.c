@@ -1,6 +1,7 @@
 /* Fuzz target: the voltage-curve readers (src/data/curves.c).
  * Input: one selector byte, then parts split at FZ_SEP. Selector % 3:
- *   0  Basytec export (step 13; cycle = selector / 3 % 4, 0 meaning every cycle): [0] the export;
+ *   0  Basytec export (step 13; cycle = selector / 3 % 4, 0 meaning every cycle; read through the cycler
+ *      registry's Basytec reader, as fuzz_cycler's selector 5 reads it): [0] the export;
  *   1  curve table (capacity/voltage CSVs, configs/data/curve_table.yaml's columns and name pattern):
  *      [0] "diagnostic_test_cell_11_cyc_3.csv", [1] "..._cyc_56.csv", [2] "diagnostic_test_cell_7_cyc_3.csv";
  *   2  Oxford 0.1C curves: [0] "Expt 5 - cell A - RPT3 - 0.1C discharge data.csv",

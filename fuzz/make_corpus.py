@@ -76,9 +76,11 @@ def curves():
     basy = b"".join(keep)
     put("curves", "basytec-all-cycles", b"\x00" + basy)
     put("curves", "basytec-cycle1", b"\x03" + basy)
-    # the columns in another order (Cycle after AhAccu), every row complete
-    put("curves", "basytec-reordered", b"\x00Step,Status,AhAccu,Voltage,Cycle\n[],[],[Ah],[V],[]\n"
-        b"13,DCH,0,4.1,1\n13,DCH,0.5,4.0,1\n13,DCH,1.0,3.9,1\n13,DCH,0,4.1,2\n13,DCH,0.4,4.0,2\n")
+    # the columns in another order (Cycle after AhAccu), every row complete: the columns the cycler registry's
+    # Basytec reader needs (Step, a time, Voltage, Current, AhAccu) and no more
+    put("curves", "basytec-reordered", b"\x00Step,Status,Prog Time,AhAccu,Voltage,Current,Cycle\n[],[],[ss.xxx],[Ah],[V],[A],[]\n"
+        b"13,DCH,0,0,4.1,-0.5,1\n13,DCH,10,-0.5,4.0,-0.5,1\n13,DCH,20,-1.0,3.9,-0.5,1\n"
+        b"13,DCH,30,0,4.1,-0.5,2\n13,DCH,40,-0.4,4.0,-0.5,2\n")
     ff = "data/fast-formation-c20"
     c3, c56 = rd(ff, "diagnostic_test_cell_11_cyc_3.csv"), rd(ff, "diagnostic_test_cell_11_cyc_56.csv")
     put("curves", "curve-table-one", b"\x01" + lines(c3, 40))

@@ -248,24 +248,51 @@ static bml_status load_basytec(const char *name, bml_dataset **ds) {
     return st;
 }
 
-/* A Basytec row shorter than its header is an error naming file and line (with `Cycle` after `AhAccu`, only
- * AhAccu was bounds-checked: a read past the row's fields); a step or cycle that is not an integer ('xx',
- * '1e400') is an error naming file, line and column, not a row skipped. */
+/* A Basytec export as data=basytec reads it (through the cycler registry's Basytec reader): a preamble, the
+ * header (Cycle after AhAccu, as in the fuzz input where a short row was read past its fields), the units row,
+ * then the rows given: discharge rows of step 13 take "13,DCH,<time>,<V>,-0.5,<AhAccu>,<cycle>". */
+static void put_basytec(const char *name, const char *rows) {
+    const char *head = "Measurement ID,1\nBattery Name,T\n\nStep,Status,Prog Time,Voltage,Current,AhAccu,Cycle\n";
+    char *text = malloc(strlen(head) + strlen(rows) + 1);
+    if (!text) return;
+    strcpy(text, head);
+    strcat(text, rows);
+    put(name, text);
+    free(text);
+}
+#define BASY_UNITS "[],[],[ss.xxx],[V],[A],[Ah],[]\n"
+
+/* A Basytec row shorter than its header is an error naming file and line, in the middle of the file or cut at
+ * its end; a step or cycle that is not a number ('xx', '1e400', 'one') or not an integer is an error naming file,
+ * line and column, not a row skipped; so are a cycle beyond an int, a header without AhAccu or Cycle and a run
+ * of one row. Without a units row the first row is data, not dropped. */
 static void test_basytec_bad_rows(void) {
     bml_dataset *ds = NULL;
-    put("b1.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.1\n13,0.2\n");
-    CHECK_ERR(load_basytec("b1.csv", &ds), BML_ERR_PARSE, "b1.csv:3: 2 fields, the header has 4");
-    put("b2.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,1,4.0\nxx,0.2,1,3.9\n13,0.3,1,3.8\n");
-    CHECK_ERR(load_basytec("b2.csv", &ds), BML_ERR_PARSE, "b2.csv:5:1: cannot parse 'xx' as a step number");
-    put("b3.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n1e400,0.1,1,4.0\n13,0.3,1,3.8\n");
-    CHECK_ERR(load_basytec("b3.csv", &ds), BML_ERR_PARSE, "b3.csv:4:1: cannot parse '1e400' as a step number");
-    put("b4.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,one,4.0\n");
-    CHECK_ERR(load_basytec("b4.csv", &ds), BML_ERR_PARSE, "b4.csv:4:3: cannot parse 'one' as a cycle number");
-    put("b5.csv", "Step,AhAccu,Cycle,Voltage\n[],[],[],[]\n13,0.0,1,4.1\n13,0.1,1,4.0\n13,0.2,1,3.9\n13,0.3");
-    CHECK_ERR(load_basytec("b5.csv", &ds), BML_ERR_PARSE, "b5.csv:6: 2 fields, the header has 4");
+    put_basytec("b1.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10\n13,DCH,20,3.9,-0.5,-0.2,1\n");
+    CHECK_ERR(load_basytec("b1.csv", &ds), BML_ERR_PARSE, "b1.csv:7: 3 fields where the basytec header (line 4) has 7");
+    put_basytec("b2.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,1\nxx,DCH,20,3.9,-0.5,-0.2,1\n"
+                                     "13,DCH,30,3.8,-0.5,-0.3,1\n");
+    CHECK_ERR(load_basytec("b2.csv", &ds), BML_ERR_PARSE, "b2.csv:8:1: column 'Step': 'xx' is not a number");
+    put_basytec("b3.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n1e400,DCH,10,4.0,-0.5,-0.1,1\n13,DCH,30,3.8,-0.5,-0.3,1\n");
+    CHECK_ERR(load_basytec("b3.csv", &ds), BML_ERR_PARSE, "b3.csv:7:1: column 'Step': '1e400' is not a number");
+    put_basytec("b3i.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13.5,DCH,10,4.0,-0.5,-0.1,1\n");
+    CHECK_ERR(load_basytec("b3i.csv", &ds), BML_ERR_PARSE, "b3i.csv:7:1: column 'Step': '13.5' is not an integer index");
+    put_basytec("b4.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,one\n");
+    CHECK_ERR(load_basytec("b4.csv", &ds), BML_ERR_PARSE, "b4.csv:7:7: column 'Cycle': 'one' is not a number");
+    put_basytec("b5.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,1\n13,DCH,20,3.9,-0.5,-0.2,1\n13,DCH");
+    CHECK_ERR(load_basytec("b5.csv", &ds), BML_ERR_PARSE, "b5.csv:9: truncated: the last row has 2 of the header's 7 fields");
+    put_basytec("b7.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,3000000000\n13,DCH,10,4.0,-0.5,-0.1,3000000000\n");
+    CHECK_ERR(load_basytec("b7.csv", &ds), BML_ERR_VALUE, "b7.csv:6: cycle 3000000000 is out of range");
+    put("b8.csv", "Step,Status,Prog Time,Voltage,Current,AhAccu [Ah],Cycle\n13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,1\n");
+    CHECK_ERR(load_basytec("b8.csv", &ds), BML_ERR_SCHEMA, "b8.csv:2: no AhAccu column");
+    put("b10.csv", "Step,Status,Prog Time,Voltage,Current,AhAccu\n13,DCH,0,4.1,-0.5,0.0\n13,DCH,10,4.0,-0.5,-0.1\n");
+    CHECK_ERR(load_basytec("b10.csv", &ds), BML_ERR_SCHEMA, "b10.csv:2: no cycle index");
+    put_basytec("b9.csv", BASY_UNITS "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,1\n14,PAU,20,4.0,0,-0.1,1\n"
+                                     "13,DCH,30,3.9,-0.5,0.0,2\n14,PAU,40,3.9,0,0.0,2\n");
+    CHECK_ERR(load_basytec("b9.csv", &ds), BML_ERR_EMPTY, "b9.csv:9: fewer than 2 data rows in step 13 of cycle 2");
     CHECK(ds == NULL);
     /* without a units row the first row is data, not dropped */
-    put("b6.csv", "Step,AhAccu,Cycle,Voltage\n13,0.0,1,4.1\n13,0.1,1,4.0\n13,0.5,1,3.9\n");
+    put_basytec("b6.csv", "13,DCH,0,4.1,-0.5,0.0,1\n13,DCH,10,4.0,-0.5,-0.1,1\n13,DCH,20,3.9,-0.5,-0.5,1\n");
     CHECK_OK(load_basytec("b6.csv", &ds));
     if (ds) {
         CHECK_INT(ds->n_curves, 1);

@@ -599,6 +599,8 @@ static void test_bad_input(void) {
     /* a Basytec export cut before its header */
     write_text(tpath("basytec_head.csv"), "Measurement ID,6311\nBattery Name,LG M50\n\n");
     CHECK(read_count(tpath("basytec_head.csv"), BML_CYCLER_BASYTEC) == BML_ERR_EMPTY);
+    /* a file of another layout forced onto the Basytec reader: not an export cut before its header */
+    CHECK_ERR(read_count(tpath("other.csv"), BML_CYCLER_BASYTEC), BML_ERR_SCHEMA, "other.csv:1: no Basytec header row");
     CHECK_ERR(read_count(tpath("missing.csv"), BML_CYCLER_AUTO), BML_ERR_NOT_FOUND, "no such file");
     bml_cycler_format fm;
     CHECK_ERR(bml_cycler_format_parse("digatron", &fm), BML_ERR_VALUE,

@@ -155,7 +155,10 @@ BML_API int bml_dataset_cell_summary(const bml_dataset *ds, size_t i, const char
  * Performance Summary row of the same RPT found in the same tree. */
 BML_API bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opts *opts, bml_dataset **out);
 /* A Basytec export: the rows of one step (e.g. 13, the C/10 discharge) become one curve per cycle
- * (cycle 0: every cycle). Charge from AhAccu, capacity target = the curve's total charge. */
+ * (cycle 0: every cycle; each run of consecutive rows of the step in one cycle is a curve). Charge from
+ * AhAccu (from the curve's first row), capacity target = the curve's total charge. The file is read by the
+ * cycler registry's Basytec reader (bml_cycler_read, batteryml/cycler.h), with its checks and messages; a
+ * curve also needs the Cycle and AhAccu columns and at least 2 rows. */
 BML_API bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out);
 /* Generic capacity/voltage CSVs (a file or a folder of them), one curve per file: the columns named,
  * the cell and cycle read from the file name with a POSIX extended regular expression of two groups

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "batteryml/cycler.h"
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
 #include "data/oxford.h"
@@ -222,81 +223,98 @@ bml_status bml_dataset_load_oxford_curves(const char *path, const bml_oxford_opt
 }
 
 /* ------------------------------------------------------------------ Basytec */
-/* An integer field of row r (column col, 0-based) into *out, or an error naming file, line and column. */
-static bml_status basytec_long(const char *path, const bml__csv_row *r, int col, const char *what, long *out) {
-    if (bml__parse_long(r->fields[col], out) != 0)
-        return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: cannot parse '%s' as %s", path, r->line, col + 1, r->fields[col], what);
+/* A Basytec export is read by the cycler registry's Basytec reader (bml_cycler_read, src/data/cycler_read.c:
+ * its preamble, header, units row, closing STO rows and every check of a row), and its points are cut here:
+ * each run of consecutive rows of the step (and of the cycle, when one is asked for) becomes one curve as it
+ * closes. A row's charge is what the reader counted from AhAccu within the cycle since the run's first row,
+ * charge and discharge apart, then added (a step of either direction): |AhAccu - AhAccu of the first row| for
+ * a step that passes current one way, as the reader's increments telescope (on the shipped export the same
+ * doubles as that difference). What a curve needs beyond the reader's columns: Cycle and AhAccu. */
+typedef struct {
+    const char *path, *cell; /* cell: the file name up to its first '.' */
+    size_t cell_len;
+    int step, cycle;
+    bml_dataset *ds;
+    const bml_cycler_meta *meta; /* the reader's, filled as it reads (has_cycle_index before the first row) */
+    bml__curve c;            /* the run being read; c.q NULL: none */
+    size_t cap, first_line;
+    double q0[2];            /* the charge and the discharge counted up to the run's first row */
+} basytec_cut;
+
+/* the run being read, if any, into the dataset */
+static bml_status basytec_close(basytec_cut *b) {
+    if (!b->c.q) return BML_OK;
+    bml__curve c = b->c;
+    b->c = curve_init();
+    bml_status st = BML_OK;
+    if (c.n < 2)
+        st = bml__fail(BML_ERR_EMPTY, "%s:%zu: fewer than 2 data rows in step %d of cycle %d", b->path, b->first_line,
+                       b->step, c.rpt);
+    c.capacity_ah = 0;
+    for (size_t i = 0; i < c.n; i++) c.capacity_ah = fmax(c.capacity_ah, c.q[i]);
+    if (st == BML_OK) st = bml__dataset_push_curve(b->ds, &c);
+    if (st != BML_OK) curve_free(&c);
+    return st;
+}
+
+static bml_status basytec_point(const bml_cycler_point *p, void *user) {
+    basytec_cut *b = user;
+    int in = p->step == b->step && (b->cycle <= 0 || p->cycle == b->cycle);
+    if (b->c.q && (!in || p->cycle != b->c.rpt)) BML__TRY(basytec_close(b));
+    if (!in) return BML_OK;
+    if (isnan(p->charge_ah + p->discharge_ah)) /* the header has no AhAccu column */
+        return bml__fail(BML_ERR_SCHEMA, "%s:%zu: no AhAccu column: the charge of a curve is read from it", b->path, p->line);
+    if (!b->meta->has_cycle_index)
+        return bml__fail(BML_ERR_SCHEMA,
+                         "%s:%zu: no cycle index (a Cycle column, on every row): a curve is one step of one cycle", b->path,
+                         p->line);
+    if (!b->c.q) {
+        if (p->cycle > INT_MAX || p->cycle < INT_MIN)
+            return bml__fail(BML_ERR_VALUE, "%s:%zu: cycle %ld is out of range", b->path, p->line, p->cycle);
+        b->c.rpt = (int)p->cycle;
+        b->cap = 256;
+        b->c.q = calloc(b->cap, sizeof *b->c.q);
+        b->c.v = calloc(b->cap, sizeof *b->c.v);
+        b->c.cell_id = bml__strndup(b->cell, b->cell_len);
+        b->c.source = bml__strdup(b->path);
+        if (!b->c.q || !b->c.v || !b->c.cell_id || !b->c.source) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        b->q0[0] = p->charge_ah, b->q0[1] = p->discharge_ah;
+        b->first_line = p->line;
+    }
+    if (b->c.n == b->cap) {
+        size_t cap = 2 * b->cap;
+        double *nq = realloc(b->c.q, cap * sizeof *nq);
+        if (nq) b->c.q = nq;
+        double *nv = nq ? realloc(b->c.v, cap * sizeof *nv) : NULL;
+        if (nv) b->c.v = nv;
+        if (!nq || !nv) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        b->cap = cap;
+    }
+    b->c.q[b->c.n] = (p->charge_ah - b->q0[0]) + (p->discharge_ah - b->q0[1]);
+    b->c.v[b->c.n] = p->voltage_v;
+    b->c.n++;
     return BML_OK;
 }
 
 bml_status bml_dataset_load_basytec(const char *path, int step, int cycle, bml_dataset **out) {
     *out = NULL;
-    if (!bml__is_file(path)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file", path);
-    bml__csv csv;
-    BML__TRY(bml__csv_read(path, 0, &csv));
-    size_t hdr = 0;
-    while (hdr < csv.n_rows && !(csv.rows[hdr].n_fields && !strcmp(csv.rows[hdr].fields[0], "Step"))) hdr++;
-    bml_status st = BML_OK;
-    int c_step = 0, c_cycle = -1, c_v = -1, c_ah = -1;
-    size_t n_cols = 0, first = hdr + 1;
-    long *steps = NULL, *cycles = NULL;
-    if (hdr == csv.n_rows) st = bml__fail(BML_ERR_SCHEMA, "%s: no Basytec header row (Step, ..., Voltage, Current, AhAccu)", path);
-    else {
-        const bml__csv_row *h = &csv.rows[hdr];
-        n_cols = h->n_fields;
-        c_cycle = find_col(h, "Cycle"), c_v = find_col(h, "Voltage"), c_ah = find_col(h, "AhAccu");
-        if (c_cycle < 0 || c_v < 0 || c_ah < 0)
-            st = bml__fail(BML_ERR_SCHEMA, "%s:%zu: missing Basytec column(s) Cycle, Voltage or AhAccu", path, h->line);
-        /* the units row ("[]", "[V]", ...) under the header, when there is one */
-        if (first < csv.n_rows && csv.rows[first].n_fields && csv.rows[first].fields[0][0] == '[') first++;
-    }
-    /* every data row: the header's field count, an integer step and cycle (nothing skipped silently) */
-    if (st == BML_OK) {
-        steps = bml__calloc(csv.n_rows, sizeof *steps);
-        cycles = bml__calloc(csv.n_rows, sizeof *cycles);
-        if (!steps || !cycles) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = first; st == BML_OK && i < csv.n_rows; i++) {
-        const bml__csv_row *r = &csv.rows[i];
-        if (r->n_fields != n_cols)
-            st = bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields, the header has %zu", path, r->line, r->n_fields, n_cols);
-        if (st == BML_OK) st = basytec_long(path, r, c_step, "a step number", &steps[i]);
-        if (st == BML_OK) st = basytec_long(path, r, c_cycle, "a cycle number", &cycles[i]);
-    }
-    bml_dataset *ds = st == BML_OK ? bml__dataset_new("curves", path) : NULL;
-    if (st == BML_OK && !ds) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    /* rows of the step, grouped by cycle in order */
-    for (size_t i = first; st == BML_OK && i < csv.n_rows;) {
-        long cy = cycles[i];
-        if (steps[i] != step || (cycle > 0 && cy != cycle)) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < csv.n_rows && steps[j] == step && cycles[j] == cy) j++;
-        bml__curve c = curve_init();
-        c.cell_id = bml__strndup(base, strcspn(base, "."));
-        c.source = bml__strdup(path);
-        c.rpt = cy > INT_MAX ? INT_MAX : cy < INT_MIN ? INT_MIN : (int)cy;
-        if (!c.cell_id || !c.source) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        else if (c.rpt != cy)
-            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: cycle %ld is out of range", path, csv.rows[i].line, c_cycle + 1, cy);
-        if (st == BML_OK) st = read_qv(path, csv.rows + i, j - i, n_cols, c_ah, c_v, 1.0, &c);
-        if (st == BML_OK) st = bml__dataset_push_curve(ds, &c);
-        if (st != BML_OK) curve_free(&c);
-        i = j;
-    }
-    free(steps);
-    free(cycles);
-    bml__csv_free(&csv);
-    if (st == BML_OK && ds->n_curves == 0)
+    basytec_cut b = {.path = path, .cell = base, .cell_len = strcspn(base, "."), .step = step, .cycle = cycle,
+                     .c = curve_init()};
+    if (!(b.ds = bml__dataset_new("curves", path))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    bml_cycler_meta meta;
+    b.meta = &meta;
+    bml_status st = bml_cycler_read(path, BML_CYCLER_BASYTEC, basytec_point, &b, &meta);
+    bml_cycler_meta_free(&meta);
+    if (st == BML_OK) st = basytec_close(&b);
+    curve_free(&b.c); /* a run cut short by an error */
+    if (st == BML_OK && b.ds->n_curves == 0)
         st = bml__fail(BML_ERR_EMPTY, "%s: no rows of step %d%s", path, step, cycle > 0 ? " in that cycle" : "");
     if (st != BML_OK) {
-        bml_dataset_free(ds);
+        bml_dataset_free(b.ds);
         return st;
     }
-    *out = ds;
+    *out = b.ds;
     return BML_OK;
 }
 

@@ -775,14 +775,20 @@ static bml_status open_novonix(source *s) {
  * WhAccu is the net energy since the test began; the closing "STO" rows are counted, not read. */
 static bml_status open_basytec(source *s) {
     reader *r = &s->r;
+    size_t other = 0; /* the first line before the header that is no "Key,Value" line (0: none) */
     for (;;) {
         long pos = ftell(r->f);
         size_t ln = r->lineno;
         double by = r->bytes;
         int k = rd_line(r);
         if (k < 0) return bml__fail(BML_ERR_IO, "%s:%zu: read error", r->path, r->lineno + 1);
+        /* a file of another layout (its own header and rows) is not a Basytec export cut before its header */
+        if (k == 0 && other)
+            return bml__fail(BML_ERR_SCHEMA, "%s:%zu: no Basytec header row (Step,Status,...,AhAccu,...) in the file, and this "
+                                             "line is no Key,Value line of its preamble", r->path, other);
         if (k == 0) return bml__fail(BML_ERR_EMPTY, "%s: ends before its Basytec header (Step,Status,...,AhAccu,...)", r->path);
         const char *l = r->line, *c = strchr(l, ',');
+        if (!other && c && strchr(c + 1, ',')) other = r->lineno;
         if (starts_with(l, "Step,") && strstr(l, "AhAccu")) {
             if (pos < 0 || fseek(r->f, pos, SEEK_SET) != 0) return bml__fail(BML_ERR_IO, "%s: cannot seek", r->path);
             r->lineno = ln;
