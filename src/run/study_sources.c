@@ -172,7 +172,7 @@ static bml_status basytec_load(const void *opts, const char *path, int targets_o
 static const bml_param_info BASYTEC_PARAMS[] = {
     {"path", "string", "data/lgm50-fresh-0p1C/Cell782_0p1C_25degC.csv", "the Basytec export"},
     {"step", "int", "13", "the step of the slow discharge"},
-    {"cycle", "int", "0", "the cycle (0: the first with that step)"},
+    {"cycle", "int", "0", "the cycle (0: every cycle)"},
 };
 
 /* ------------------------------------------------------------------ curve_table */
