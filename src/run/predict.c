@@ -232,17 +232,21 @@ done:
     return st;
 }
 
-bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
-                                bml_samples **rows, double **pred, char **metrics_json) {
+/* bml_run_predict_rows, and with lower (not NULL) bml_run_predict_intervals */
+static bml_status predict_rows_logged(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                      bml_samples **rows, double **pred, double **lower, double **upper, char **metrics_json) {
     size_t n_samples = 0, n_cells = 0;
     char *model_dir = NULL;
     if (bml__run_opts_check(opts) != BML_OK) {
         if (rows) *rows = NULL;
         if (pred) *pred = NULL;
+        if (lower) *lower = NULL;
+        if (upper) *upper = NULL;
         if (metrics_json) *metrics_json = NULL;
         return BML_ERR_VALUE;
     }
-    bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, NULL, NULL, metrics_json, &n_samples, &n_cells, &model_dir);
+    bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, lower, upper, metrics_json, &n_samples, &n_cells,
+                                 &model_dir);
     if (st == BML_OK && opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s", n_samples, (*rows)->n, n_cells,
                                   model_dir);
@@ -251,6 +255,24 @@ bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, cons
     }
     free(model_dir);
     return st;
+}
+
+bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                bml_samples **rows, double **pred, char **metrics_json) {
+    return predict_rows_logged(run_dir, data_path, fold, opts, rows, pred, NULL, NULL, metrics_json);
+}
+
+bml_status bml_run_predict_intervals(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                     bml_samples **rows, double **pred, double **lower, double **upper, char **metrics_json) {
+    if (!lower || !upper) {
+        if (rows) *rows = NULL;
+        if (pred) *pred = NULL;
+        if (lower) *lower = NULL;
+        if (upper) *upper = NULL;
+        if (metrics_json) *metrics_json = NULL;
+        return bml__fail(BML_ERR_VALUE, "bml_run_predict_intervals: lower and upper must not be NULL");
+    }
+    return predict_rows_logged(run_dir, data_path, fold, opts, rows, pred, lower, upper, metrics_json);
 }
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
