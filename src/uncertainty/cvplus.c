@@ -403,7 +403,7 @@ bml_status bml_cvplus_load(const char *dir, bml_cvplus **out) {
     cJSON *doc = NULL;
     bml_cvplus *cv = NULL;
     bml_status st = bml__is_file(path) ? bml__json_read_sealed(path, &doc)
-                                       : bml__fail(BML_ERR_NOT_FOUND, "%s: missing (the saved CV+ interval models)", path);
+                                       : bml__fail(BML_ERR_NOT_FOUND, "%s: missing (the saved CV+ interval models; a run saved before `predict` kept them: re-run the study)", path);
     const cJSON *fmt = doc ? cJSON_GetObjectItemCaseSensitive(doc, "format") : NULL;
     if (st == BML_OK && (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, CVPLUS_FORMAT)))
         st = bml__fail(BML_ERR_SCHEMA, "%s: field 'format': expected \"%s\"", path, CVPLUS_FORMAT);
