@@ -291,12 +291,13 @@ def main():
     print("fault_inject: work %s, seed %d, sample %s, max %s, jobs %d%s" %
           (work, a.seed, a.sample or "every N", a.max or "-", a.jobs, ", persistent" if a.persist else ""), flush=True)
 
-    # a saved run for predict
+    # a saved run for predict, with CV+ intervals (predict loads the interval models too)
     prep = os.path.join(work, "prep")
     if "predict" in scen:
         shutil.rmtree(prep, ignore_errors=True)
         rc, text, _ = run([bml, "run", "--config-dir", os.path.join(src, "configs"), "-q", "output_dir=runs",
-                           "model.n_estimators=20", "figures=false"], prep, env0, a.timeout)
+                           "model.n_estimators=20", "figures=false", "uncertainty=cv_plus", "uncertainty.groups=3"],
+                          prep, env0, a.timeout)
         if rc != 0:
             print(text)
             sys.exit("fault_inject: the run for predict failed")

@@ -202,10 +202,12 @@ static void test_sequence_same_files(void) {
     same_as_threads("acla", extra, 3, files, sizeof files / sizeof *files);
 }
 
-/* prediction intervals travel with the fold's result (BMLFOLD2) */
+/* prediction intervals travel with the fold's result (BMLFOLD2), and so do the CV+ models saved for `predict` (among
+ * the model's files) */
 static void test_intervals_same_files(void) {
     static const char *const extra[] = {"model=ridge", "uncertainty=cv_plus", "uncertainty.groups=3", "explain.enabled=false"};
-    static const char *const files[] = {"metrics.json", "predictions.csv"};
+    static const char *const files[] = {"metrics.json", "predictions.csv", "model/E5-A/uncertainty/cvplus.json",
+                                        "model/E5-A/uncertainty/group_0/model.json", "model/E5-H/uncertainty/group_2/model.json"};
     same_as_threads("intervals", extra, 4, files, sizeof files / sizeof *files);
     char p[512];
     snprintf(p, sizeof p, "%s/intervals-exec/predictions.csv", outdir);

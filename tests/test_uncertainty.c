@@ -1,10 +1,12 @@
 /* Conformal intervals (include/batteryml/uncertainty.h): the ranks, split conformal and CV+ against an independent
  * reference (tools/gen_conformal_reference.py: exact rational ranks, full sorts, numpy least squares), coverage on
  * synthetic data whose answer is known, and bad input. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "core/internal.h"
+#include "core/json.h"
 #include "pipelines/pipeline_internal.h"
 #include "test.h"
 
@@ -363,6 +365,110 @@ static void bad_input(void) {
     bml_samples_free(seq);
 }
 
+/* bml_cvplus_save / bml_cvplus_load: the loaded CV+ gives the saved one's intervals bit for bit (ridge on features
+ * with a NaN: imputation and standardisation saved too); a changed byte, a missing file, and each field out of its
+ * type, size or range (resealed, so that only the field is wrong) are errors naming the file and the field. */
+static void cvplus_save_load(void) {
+    size_t n = 12, F = 2, m = 5;
+    char names[12][4];
+    const char *cells[12];
+    double x[24], y[12], xt[10];
+    rng_state = 99;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "c%zu", i / 2); /* 6 cells of 2 rows */
+        cells[i] = names[i];
+        x[2 * i] = urand() * 4, x[2 * i + 1] = urand();
+        y[i] = 1 + 2 * x[2 * i] - x[2 * i + 1] + 0.3 * nrand();
+    }
+    x[3] = NAN;
+    for (size_t j = 0; j < 2 * m; j++) xt[j] = urand() * 3;
+    xt[1] = NAN;
+    bml_samples *s = make_samples(x, y, cells, n, F);
+    bml_kv params[] = {{"alpha", "0.5"}};
+    bml_cvplus *cv = NULL, *back = NULL;
+    CHECK_OK(bml_cvplus_fit("ridge", params, 1, s, 7, 3, NULL, &cv));
+    bml_samples_free(s);
+    if (!cv) return;
+    char dir[] = "/tmp/bml-cvplus-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char sub[64], path[96];
+    snprintf(sub, sizeof sub, "%s/uq", dir);
+    snprintf(path, sizeof path, "%s/cvplus.json", sub);
+    CHECK_OK(bml_cvplus_save(cv, sub));
+    CHECK_OK(bml_cvplus_load(sub, &back));
+    double lo[5], hi[5], lo2[5], hi2[5];
+    CHECK_OK(bml_cvplus_interval(cv, xt, m, 0.2, lo, hi));
+    if (back) {
+        CHECK_INT(bml_cvplus_n_groups(back), 3);
+        CHECK_INT(bml_cvplus_n_train(back), n);
+        CHECK_OK(bml_cvplus_interval(back, xt, m, 0.2, lo2, hi2));
+        CHECK(!memcmp(lo, lo2, sizeof lo) && !memcmp(hi, hi2, sizeof hi)); /* bit for bit */
+        CHECK(!memcmp(bml_cvplus_residuals(cv), bml_cvplus_residuals(back), n * sizeof(double)));
+        CHECK(!memcmp(bml_cvplus_groups(cv), bml_cvplus_groups(back), n * sizeof(size_t)));
+    }
+    bml_cvplus_free(back);
+    back = NULL;
+    char *good = NULL;
+    size_t len = 0;
+    CHECK_OK(bml__read_file(path, &good, &len));
+    if (!good) return;
+    /* a changed byte: the checksum */
+    char *bad = malloc(len);
+    memcpy(bad, good, len);
+    char *digit = strstr(bad, "\"n_train\":");
+    if (digit) digit[strlen("\"n_train\":") + 1] ^= 1;
+    CHECK_OK(bml__write_file_atomic(path, bad, len));
+    CHECK_ERR(bml_cvplus_load(sub, &back), BML_ERR_PARSE, "cvplus.json");
+    CHECK(back == NULL);
+    free(bad);
+    /* missing */
+    remove(path);
+    CHECK_ERR(bml_cvplus_load(sub, &back), BML_ERR_NOT_FOUND, "cvplus.json: missing");
+    /* one field wrong at a time */
+    static const struct {
+        const char *key, *json; /* the new value (NULL: the member removed) */
+        bml_status st;
+        const char *msg;
+    } cases[] = {
+        {"format", "\"other\"", BML_ERR_SCHEMA, "cvplus.json: field 'format'"},
+        {"version", "2", BML_ERR_VALUE, "cvplus.json: field 'version': 2"},
+        {"n_groups", "1", BML_ERR_VALUE, "cvplus.json: field 'n_groups'"},
+        {"n_train", "1.5", BML_ERR_VALUE, "cvplus.json: field 'n_train'"},
+        {"n_features", "\"2\"", BML_ERR_SCHEMA, "cvplus.json: field 'n_features': not a number"},
+        {"group", "[0,1,2]", BML_ERR_SCHEMA, "cvplus.json: field 'group': not one group per training row"},
+        {"group", "[0,0,0,0,1,1,1,1,2,2,2,3]", BML_ERR_VALUE, "cvplus.json: field 'group': item 11 is not a group index"},
+        {"residual", NULL, BML_ERR_SCHEMA, "cvplus.json: field 'residual': missing"},
+        {"residual", "[1,-1,1,1,1,1,1,1,1,1,1,1]", BML_ERR_VALUE, "cvplus.json: field 'residual': item 1 is negative"},
+        {"residual", "[1,1,1]", BML_ERR_SCHEMA, "cvplus.json: field 'residual': 3 numbers, expected 12"},
+        {"oof_prediction", "[1,1,1,1,1,null,1,1,1,1,1,1]", BML_ERR_VALUE, "cvplus.json: field 'oof_prediction': item 5"},
+        {"scale", NULL, BML_ERR_SCHEMA, "cvplus.json: fields 'mean' and 'scale': both or neither"},
+        {"scale", "[1,1,1,1,1,0]", BML_ERR_VALUE, "cvplus.json: field 'scale': item 5 is not positive"},
+        {"impute", NULL, BML_ERR_SCHEMA, "cvplus.json: field 'impute': missing, but needed"},
+        {"n_features", "3", BML_ERR_SCHEMA, "cvplus.json: field 'impute': 6 numbers, expected 9"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *doc = cJSON_ParseWithLength(good, len);
+        if (!doc) break;
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, "xxh64");
+        if (cases[i].json) cJSON_ReplaceItemInObjectCaseSensitive(doc, cases[i].key, cJSON_Parse(cases[i].json));
+        else cJSON_DeleteItemFromObjectCaseSensitive(doc, cases[i].key);
+        CHECK_OK(bml__json_write_sealed(path, doc));
+        cJSON_Delete(doc);
+        CHECK_ERR(bml_cvplus_load(sub, &back), cases[i].st, cases[i].msg);
+        CHECK(back == NULL);
+    }
+    /* a group model missing */
+    CHECK_OK(bml__write_file_atomic(path, good, len));
+    char g[128];
+    snprintf(g, sizeof g, "%s/group_1/model.json", sub);
+    remove(g);
+    CHECK_ERR(bml_cvplus_load(sub, &back), BML_ERR_IO, "group_1/model.json");
+    CHECK(back == NULL);
+    free(good);
+    bml_cvplus_free(cv);
+    bml__rm_rf(dir);
+}
+
 TEST_MAIN("uncertainty", T(ranks_match_reference), T(split_matches_reference), T(cv_plus_matches_reference),
           T(cvplus_fit_matches_reference), T(split_coverage_gaussian), T(cvplus_coverage_gaussian), T(coverage_and_width),
-          T(bad_input))
+          T(bad_input), T(cvplus_save_load))

@@ -133,7 +133,8 @@ BML_API bml_status bml_run_build_samples(const bml_config *cfg, const bml_datase
 
 /* Predict with a saved run on new data (a Performance Summary file or folder, or a table).
  * `fold` picks the model of a multi-fold run (NULL for single-fold runs). Writes predictions to
- * out_csv; *metrics_json (caller frees) is the metrics when every target is present, else NULL. */
+ * out_csv (with lower_<t>/upper_<t> after each pred_<t> when the run made intervals: see
+ * bml_run_predict_intervals); *metrics_json (caller frees) is the metrics when every target is present, else NULL. */
 BML_API bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json);
 /* The same prediction, its result in memory instead of a file (bml_run_predict computes this, then writes
@@ -146,6 +147,15 @@ BML_API bml_status bml_run_predict(const char *run_dir, const char *data_path, c
  * NULL. */
 BML_API bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
                                         bml_samples **rows, double **pred, char **metrics_json);
+/* bml_run_predict_rows with the prediction intervals bml_run_predict writes (lower_<t>, upper_<t>): for a run made
+ * with uncertainty=cv_plus|jackknife_plus, *lower and *upper (n, n_targets) row-major (caller frees, bml_free) are
+ * the CV+ intervals of the rows from the interval models the run saved beside its model (model/uncertainty/, or
+ * model/<fold>/uncertainty/), the study's own intervals bit for bit on the rows it evaluated; for a run without
+ * intervals both are NULL. A run with intervals whose saved interval models are missing or damaged is an error
+ * naming the file (bml_cvplus_load). On failure every output is NULL. */
+BML_API bml_status bml_run_predict_intervals(const char *run_dir, const char *data_path, const char *fold,
+                                             const bml_run_opts *opts, bml_samples **rows, double **pred, double **lower,
+                                             double **upper, char **metrics_json);
 
 /* (Re)draw the figures of a saved run into run_dir/figures/ (PNG and SVG): prediction vs truth, fade
  * per cell, SHAP summary and waterfall, importance, attention, training curves, as the run has them.

@@ -120,6 +120,16 @@ BML_API const bml_model *bml_cvplus_model(const bml_cvplus *cv, size_t k);
  * lower and upper (m, O) row-major. Each group model predicts every row once. */
 BML_API bml_status bml_cvplus_interval(const bml_cvplus *cv, const double *x, size_t m, double alpha, double *lower,
                                        double *upper);
+/* Save the fitted CV+ to directory `dir` (created; files of the same names replaced): everything
+ * bml_cvplus_interval needs. dir/cvplus.json (sealed with its checksum, like model.json: the sizes, each training
+ * row's group, out-of-group prediction and residual, each group's preprocessing, numbers written to read back
+ * bit-identically) and the group models in dir/group_<k>/ (bml_model_save, k = 0..K-1). A loaded CV+ gives the same
+ * intervals, bit for bit, as the one saved. bml_cvplus_load checks everything it reads (the checksum, every field's
+ * type, size and range, each group model's sizes and that the preprocessing saved is the one it needs): an error
+ * names the file and the field; BML_ERR_NOT_FOUND when dir/cvplus.json is missing. Caller owns *out
+ * (bml_cvplus_free); NULL on error. */
+BML_API bml_status bml_cvplus_save(const bml_cvplus *cv, const char *dir);
+BML_API bml_status bml_cvplus_load(const char *dir, bml_cvplus **out);
 
 #ifdef __cplusplus
 }

@@ -430,6 +430,9 @@ typedef struct {
                            const bml_run_opts *opts, char **metrics_json);
  bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
                                         bml_samples **rows, double **pred, char **metrics_json);
+ bml_status bml_run_predict_intervals(const char *run_dir, const char *data_path, const char *fold,
+                                             const bml_run_opts *opts, bml_samples **rows, double **pred, double **lower,
+                                             double **upper, char **metrics_json);
  bml_status bml_run_plot(const char *run_dir, int *n_figures);
  bml_status bml_run_plot_noting(const char *run_dir, int *n_figures, char **skipped);
  bml_status bml_run_report(const char *run_dir, const char *out_path);
@@ -519,3 +522,5 @@ typedef struct bml_cvplus bml_cvplus;
  const bml_model *bml_cvplus_model(const bml_cvplus *cv, size_t k);
  bml_status bml_cvplus_interval(const bml_cvplus *cv, const double *x, size_t m, double alpha, double *lower,
                                        double *upper);
+ bml_status bml_cvplus_save(const bml_cvplus *cv, const char *dir);
+ bml_status bml_cvplus_load(const char *dir, bml_cvplus **out);

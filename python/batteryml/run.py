@@ -431,9 +431,10 @@ def _meta_dtype():
     return _META
 
 
-def _prediction_frame(rows, pred):
-    """The DataFrame of bml_run_predict_rows' result, as pandas reads the CSV bml_run_predict writes of it
-    (track.c's bml__track_write_predictions: meta, then true_<t>, pred_<t> per target)."""
+def _prediction_frame(rows, pred, lower=ffi.NULL, upper=ffi.NULL):
+    """The DataFrame of bml_run_predict_intervals' result, as pandas reads the CSV bml_run_predict writes of it
+    (track.c's bml__track_write_predictions: meta, then true_<t>, pred_<t> per target, and lower_<t>, upper_<t>
+    when the run made intervals)."""
     import numpy as np
     import pandas as pd
     n, O = rows.n, rows.n_targets
@@ -452,10 +453,17 @@ def _prediction_frame(rows, pred):
         cols[f] = np.array(meta[f])
     y = np.frombuffer(ffi.buffer(rows.y, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     p = np.frombuffer(ffi.buffer(pred, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
+    iv = lower != ffi.NULL
+    if iv:
+        lo = np.frombuffer(ffi.buffer(lower, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
+        up = np.frombuffer(ffi.buffer(upper, n * O * 8), dtype=np.float64).reshape(n, O) if n else np.zeros((0, O))
     for k in range(O):
         t = string(rows.target_names[k])
         cols["true_" + t] = np.array(y[:, k])
         cols["pred_" + t] = np.array(p[:, k])
+        if iv:
+            cols["lower_" + t] = np.array(lo[:, k])
+            cols["upper_" + t] = np.array(up[:, k])
     return normalize(pd.DataFrame(cols))
 
 
@@ -638,7 +646,8 @@ class Run:
         -------
         pandas.DataFrame
             The predictions, the frame pandas reads from the program's file (the same columns, dtypes and
-            values); ``.attrs["metrics"]`` holds the metrics (dict) when every target is present, else None.
+            values: ``lower_<target>``/``upper_<target>`` too when the run made intervals, ``uncertainty=``);
+            ``.attrs["metrics"]`` holds the metrics (dict) when every target is present, else None.
 
         Raises
         ------
@@ -659,15 +668,18 @@ class Run:
             df = _read_csv(target)
         else:
             rows, pred = ffi.new("bml_samples **"), ffi.new("double **")
-            st = lib.bml_run_predict_rows(run_dir, data_path, cfold, opts, rows, pred, metrics)
+            lower, upper = ffi.new("double **"), ffi.new("double **")
+            st = lib.bml_run_predict_intervals(run_dir, data_path, cfold, opts, rows, pred, lower, upper, metrics)
             reporter.finish()
             text = take_string(metrics[0])
             check(st)
             try:
-                df = _prediction_frame(rows[0], pred[0])
+                df = _prediction_frame(rows[0], pred[0], lower[0], upper[0])
             finally:
                 lib.bml_samples_free(rows[0])
                 lib.bml_free(pred[0])
+                lib.bml_free(lower[0])
+                lib.bml_free(upper[0])
         del keep
         df.attrs["metrics"] = json.loads(text) if text else None
         return df

@@ -154,8 +154,11 @@ def _assert_frame_is_csv(df, path):
             assert [type(v) for v in a] == [type(v) for v in b], c
 
 
-# a table data set with a LOCO fold, and a sequence model (one row per real step)
+# a table data set with a LOCO fold, a sequence model (one row per real step), and a run with CV+ intervals (the
+# frame carries lower_/upper_ as the file does)
 PREDICT_STUDIES = {
+    "intervals": (["model=ridge", "uncertainty=cv_plus", "uncertainty.groups=3", "explain.enabled=false"],
+                  os.path.join("data", "oxford-lgm50t"), None),
     "table_loco": (["data=table", "pipeline=table", "split=loco", "model=mlp", "training.epochs=2"],
                    os.path.join("tests", "data", "table_small.csv"), "E5-A"),
     "sequence": (["model=lstm_attn", "pipeline=latent_ode_seq", "training.epochs=2"], os.path.join("data", "oxford-lgm50t"),
@@ -178,6 +181,9 @@ def test_predict_frame_is_cli_file(name, cli, configs, source_dir, tmp_path):
     assert len(df) == n_rows > 100 and df.attrs["metrics"] is not None
     if name == "sequence":  # the steps of several cells
         assert df["cell"].nunique() > 1 and df["set_index"].max() > 0
+    if name == "intervals":
+        assert list(df.columns[-3:]) == ["pred_soh", "lower_soh", "upper_soh"]
+        assert (df["lower_soh"] <= df["upper_soh"]).all()
     kept = tmp_path / "py.csv"
     pd.testing.assert_frame_equal(r.predict(data, fold=fold, out=kept), df, check_exact=True)
     assert _read(kept) == _read(out)

@@ -171,7 +171,8 @@ static bml_status fold_intervals(const bml__study *plan, const bml_samples *tr, 
                                     : bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     if (st != BML_OK) bml__fail_prefix(st, "uncertainty=%s", plan->uq_name);
-    bml_cvplus_free(cv);
+    if (st == BML_OK) fo->cv = cv; /* saved with the fold's model: `predict` gives the same intervals */
+    else bml_cvplus_free(cv);
     return st;
 }
 

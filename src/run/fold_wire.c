@@ -147,8 +147,9 @@ static bml_status read_tree(const char *root, const char *rel, bml__track_file *
     return st;
 }
 
-/* the files bml_model_save writes for m, read back from a temporary folder */
-static bml_status model_files(const bml_model *m, bml__track_file **files, size_t *n) {
+/* the files bml_model_save writes for m (and bml_cvplus_save for cv into its uncertainty/ when cv is not NULL), read
+ * back from a temporary folder */
+static bml_status model_files(const bml_model *m, const bml_cvplus *cv, bml__track_file **files, size_t *n) {
     *files = NULL;
     *n = 0;
     const char *tmp = getenv("TMPDIR");
@@ -162,6 +163,11 @@ static bml_status model_files(const bml_model *m, bml__track_file **files, size_
     char *dir = bml__path_join(root, "model");
     size_t cap = 0;
     bml_status st = dir ? bml_model_save(m, dir) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && cv) {
+        char *u = bml__path_join(dir, "uncertainty");
+        st = u ? bml_cvplus_save(cv, u) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(u);
+    }
     if (st == BML_OK) st = read_tree(dir, "", files, n, &cap);
     bml__rm_rf(root);
     free(dir);
@@ -220,7 +226,7 @@ static bml_status fold_pack(const bml__track_fold *fo, const bml_samples *s, siz
     size_t F = s->n_features, O = s->n_targets, T = s->seq_len ? s->seq_len : 1;
     bml__track_file *files = NULL;
     size_t n_files = 0;
-    BML__TRY(model_files(fo->model, &files, &n_files));
+    BML__TRY(model_files(fo->model, fo->cv, &files, &n_files));
     char *hist = bml_model_history_csv(fo->model), *info = bml_model_fit_info_json(fo->model);
     bml__sb b = {0};
     w_put(&b, FOLD_MAGIC, sizeof FOLD_MAGIC);

@@ -116,15 +116,35 @@ static bml_status predict_samples(const bml_model *m, const char *model_dir, bml
     return st;
 }
 
+/* A run made with uncertainty=cv_plus|jackknife_plus saved its CV+ beside each fold's model (model_dir/uncertainty,
+ * bml_cvplus_save): loaded into *cv, each group model checked against the data's features. */
+static bml_status load_intervals(const bml__study *plan, const char *model_dir, const bml_samples *s, bml_cvplus **cv) {
+    *cv = NULL;
+    char *u = bml__path_join(model_dir, "uncertainty");
+    bml_status st = u ? bml_cvplus_load(u, cv) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; st == BML_OK && k < bml_cvplus_n_groups(*cv); k++)
+        if ((st = check_features(s, bml_cvplus_model(*cv, k))) != BML_OK)
+            bml__fail_prefix(st, "%s/group_%zu", u, k);
+    if (st != BML_OK) {
+        bml__fail_prefix(st, "the run made intervals (uncertainty=%s)", plan->uq_name);
+        bml_cvplus_free(*cv);
+        *cv = NULL;
+    }
+    free(u);
+    return st;
+}
+
 /* What bml_run_predict and bml_run_predict_rows share: the saved model's predictions on the data, as the
- * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the metrics when every target is
- * present (*metrics_json, else NULL), and for the log line the number of samples and cells and the model's
- * folder (*model_dir_out). On failure every output is NULL. */
+ * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the intervals when the run made them
+ * (*lower, *upper, (flat->n, O), from the CV+ saved with the model; else NULL; lower may be NULL when not wanted),
+ * the metrics when every target is present (*metrics_json, else NULL), and for the log line the number of samples
+ * and cells and the model's folder (*model_dir_out). On failure every output is NULL. */
 static bml_status predict_rows(const char *run_dir, const char *data_path, const char *fold, bml_samples **flat_out,
-                               double **pred_out, char **metrics_json, size_t *n_samples, size_t *n_cells,
-                               char **model_dir_out) {
+                               double **pred_out, double **lower_out, double **upper_out, char **metrics_json,
+                               size_t *n_samples, size_t *n_cells, char **model_dir_out) {
     *flat_out = NULL;
     *pred_out = NULL;
+    if (lower_out) *lower_out = *upper_out = NULL;
     *metrics_json = NULL;
     *model_dir_out = NULL;
     if (!bml__is_dir(run_dir)) return bml__fail(BML_ERR_NOT_FOUND, "%s: no such run directory", run_dir);
@@ -134,7 +154,8 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     bml_dataset *ds = NULL;
     bml_samples *s = NULL, *flat = NULL;
     bml_model *m = NULL;
-    double *x = NULL, *pred = NULL;
+    bml_cvplus *cv = NULL;
+    double *x = NULL, *pred = NULL, *lo = NULL, *up = NULL;
     size_t *idx = NULL;
     bml_status st = cfg_path ? bml_config_load_resolved(cfg_path, NULL, NULL, 0, &cfg) : bml__fail(BML_ERR_NOMEM, "out of memory");
     /* new cells may come from any experiment: the run's experiment filter does not apply */
@@ -145,6 +166,7 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     if (st == BML_OK) st = bml__study_load(&plan, NULL, data_path, 1, NULL, &ds);
     if (st == BML_OK) st = bml__study_samples(&plan, ds, 1, &s);
     if (st == BML_OK) st = check_features(s, m);
+    if (st == BML_OK && lower_out && plan.uq == BML_CONFORMAL_CV_PLUS) st = load_intervals(&plan, model_dir, s, &cv);
     if (st == BML_OK) st = predict_samples(m, model_dir, s, &pred);
     if (st != BML_OK) goto done;
     size_t O = s->n_targets, T = s->seq_len ? s->seq_len : 1;
@@ -163,6 +185,15 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
         idx[k] = k;
         k++;
     }
+    if (cv) { /* the study's intervals: CV+ at the raw features of the rows (static samples: one row per sample) */
+        lo = bml__calloc(flat->n * O + 1, sizeof *lo);
+        up = bml__calloc(flat->n * O + 1, sizeof *up);
+        if (!lo || !up) goto nomem;
+        if ((st = bml_cvplus_interval(cv, flat->x, flat->n, plan.uq_alpha, lo, up)) != BML_OK) {
+            bml__fail_prefix(st, "uncertainty=%s", plan.uq_name);
+            goto done;
+        }
+    }
     int have_targets = 1;
     for (size_t i = 0; i < flat->n * O; i++) have_targets &= isfinite(flat->y[i]) != 0;
     if (have_targets) {
@@ -175,6 +206,7 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
     *n_cells = bml_dataset_n_cells(ds);
     *flat_out = flat;
     *pred_out = x;
+    if (lower_out) *lower_out = lo, *upper_out = up, lo = up = NULL;
     *model_dir_out = model_dir;
     flat = NULL;
     x = NULL;
@@ -185,8 +217,11 @@ nomem:
 done:
     free(x);
     free(pred);
+    free(lo);
+    free(up);
     free(idx);
     bml_model_free(m);
+    bml_cvplus_free(cv);
     bml_samples_free(s);
     bml_samples_free(flat);
     bml_dataset_free(ds);
@@ -197,17 +232,21 @@ done:
     return st;
 }
 
-bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
-                                bml_samples **rows, double **pred, char **metrics_json) {
+/* bml_run_predict_rows, and with lower (not NULL) bml_run_predict_intervals */
+static bml_status predict_rows_logged(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                      bml_samples **rows, double **pred, double **lower, double **upper, char **metrics_json) {
     size_t n_samples = 0, n_cells = 0;
     char *model_dir = NULL;
     if (bml__run_opts_check(opts) != BML_OK) {
         if (rows) *rows = NULL;
         if (pred) *pred = NULL;
+        if (lower) *lower = NULL;
+        if (upper) *upper = NULL;
         if (metrics_json) *metrics_json = NULL;
         return BML_ERR_VALUE;
     }
-    bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, metrics_json, &n_samples, &n_cells, &model_dir);
+    bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, lower, upper, metrics_json, &n_samples, &n_cells,
+                                 &model_dir);
     if (st == BML_OK && opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s", n_samples, (*rows)->n, n_cells,
                                   model_dir);
@@ -216,6 +255,24 @@ bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, cons
     }
     free(model_dir);
     return st;
+}
+
+bml_status bml_run_predict_rows(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                bml_samples **rows, double **pred, char **metrics_json) {
+    return predict_rows_logged(run_dir, data_path, fold, opts, rows, pred, NULL, NULL, metrics_json);
+}
+
+bml_status bml_run_predict_intervals(const char *run_dir, const char *data_path, const char *fold, const bml_run_opts *opts,
+                                     bml_samples **rows, double **pred, double **lower, double **upper, char **metrics_json) {
+    if (!lower || !upper) {
+        if (rows) *rows = NULL;
+        if (pred) *pred = NULL;
+        if (lower) *lower = NULL;
+        if (upper) *upper = NULL;
+        if (metrics_json) *metrics_json = NULL;
+        return bml__fail(BML_ERR_VALUE, "bml_run_predict_intervals: lower and upper must not be NULL");
+    }
+    return predict_rows_logged(run_dir, data_path, fold, opts, rows, pred, lower, upper, metrics_json);
 }
 
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
@@ -227,10 +284,11 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
     size_t n_samples = 0, n_cells = 0;
     char *model_dir = NULL, *metrics = NULL;
     bml_samples *flat = NULL;
-    double *pred = NULL;
+    double *pred = NULL, *lower = NULL, *upper = NULL;
     size_t *idx = NULL;
     *metrics_json = NULL;
-    bml_status st = predict_rows(run_dir, data_path, fold, &flat, &pred, &metrics, &n_samples, &n_cells, &model_dir);
+    bml_status st = predict_rows(run_dir, data_path, fold, &flat, &pred, &lower, &upper, &metrics, &n_samples, &n_cells,
+                                 &model_dir);
     if (st != BML_OK) goto done;
     idx = bml__calloc(flat->n + 1, sizeof *idx);
     if (!idx) {
@@ -238,7 +296,7 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
         goto done;
     }
     for (size_t k = 0; k < flat->n; k++) idx[k] = k;
-    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, pred, NULL, NULL, NULL)) != BML_OK) goto done;
+    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, pred, lower, upper, NULL, NULL, NULL)) != BML_OK) goto done;
     if (opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s; written to %s", n_samples, flat->n,
                                   n_cells, model_dir, out_csv);
@@ -251,6 +309,8 @@ done:
     free(metrics);
     free(idx);
     free(pred);
+    free(lower);
+    free(upper);
     free(model_dir);
     bml_samples_free(flat);
     return st;

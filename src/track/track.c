@@ -264,9 +264,9 @@ static bml_status write_predictions(const char *path, int direct, const bml_samp
 }
 
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
-                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
-                                        const char *const *roles) {
-    return write_predictions(path, 0, s, idx, n, pred, NULL, NULL, fold_names, fold_of, roles);
+                                        const double *pred, const double *lower, const double *upper,
+                                        const char *const *fold_names, const size_t *fold_of, const char *const *roles) {
+    return write_predictions(path, 0, s, idx, n, pred, lower, upper, fold_names, fold_of, roles);
 }
 
 static bml_status write_shap(const char *path, const bml_samples *s, const bml__track_fold *folds, size_t n_folds) {
@@ -401,9 +401,17 @@ static char *fold_fit_info(const bml__track_fold *f) {
     return f->model ? bml_model_fit_info_json(f->model) : f->fit_info ? bml__strdup(f->fit_info) : NULL;
 }
 
-/* A fold's model into dir: saved, or the files a fold fitted elsewhere saved, byte for byte */
+/* A fold's model into dir: saved (with its CV+ interval models in dir/uncertainty when it made intervals), or the
+ * files a fold fitted elsewhere saved, byte for byte */
 static bml_status save_fold_model(const bml__track_fold *f, const char *dir) {
-    if (f->model) return bml_model_save(f->model, dir);
+    if (f->model) {
+        BML__TRY(bml_model_save(f->model, dir));
+        if (!f->cv) return BML_OK;
+        char *u = bml__path_join(dir, "uncertainty");
+        bml_status st = u ? bml_cvplus_save(f->cv, u) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(u);
+        return st;
+    }
     BML__TRY(bml__mkdir_p(dir));
     bml_status st = BML_OK;
     for (size_t i = 0; st == BML_OK && i < f->n_files; i++) {
@@ -504,6 +512,7 @@ static bml_status check_figures(const char *run_dir) {
 void bml__track_fold_release(bml__track_fold *f) {
     if (!f) return;
     bml_model_free(f->model);
+    bml_cvplus_free(f->cv);
     bml__preprocess_release(&f->pre);
     free(f->eval_idx);
     free(f->pred);

@@ -89,6 +89,8 @@ typedef struct {
     int eval_is_test;
     double *pred;       /* (n_eval, O) */
     double *lower, *upper; /* (n_eval, O) prediction intervals (uncertainty.*), or both NULL */
+    bml_cvplus *cv;     /* the CV+ that made them (saved in the model's folder, uncertainty/), or NULL: none, or a fold
+                           fitted in another process (its files are then among `files`) */
     double *shap;       /* (n_shap, O, F + 1) or NULL */
     size_t n_shap;      /* evaluated rows explained (the explain.shap_max_samples subsample) */
     size_t *shap_rows;  /* (n_shap) positions in 0..n_eval-1 of those rows, increasing */
@@ -124,9 +126,10 @@ bml_status bml__track_write_run(const bml__track_settings *set, const bml_sample
                                 const bml__track_fold *folds, cJSON *metrics, const bml__track_extra *extra,
                                 size_t n_extra, char **run_dir, double *t_model_save);
 
-/* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target. fold_names may be NULL. */
+/* Predictions CSV of rows of s: meta, then true_<t>/pred_<t> per target (and lower_<t>/upper_<t> when lower and
+ * upper, (n, O), are not NULL). fold_names may be NULL. */
 bml_status bml__track_write_predictions(const char *path, const bml_samples *s, const size_t *idx, size_t n,
-                                        const double *pred, const char *const *fold_names, const size_t *fold_of,
-                                        const char *const *roles);
+                                        const double *pred, const double *lower, const double *upper,
+                                        const char *const *fold_names, const size_t *fold_of, const char *const *roles);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "batteryml/uncertainty.h"
 #include "core/internal.h"
+#include "core/json.h"
 
 struct bml_cvplus {
     size_t n, F, O, K;
@@ -282,4 +283,192 @@ bml_status bml_cvplus_interval(const bml_cvplus *cv, const double *x, size_t m, 
     free(lo);
     free(hi);
     return st;
+}
+
+/* ---- saved form: dir/cvplus.json (sealed) and dir/group_<k>/ (bml_model_save) for k = 0..K-1 ---- */
+
+#define CVPLUS_FORMAT "batteryml-cvplus"
+#define CVPLUS_VERSION 1
+
+static cJSON *reals_json(const double *v, size_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *x = bml__json_exact_number(v[i]);
+        if (!x || !cJSON_AddItemToArray(a, x)) {
+            cJSON_Delete(x);
+            cJSON_Delete(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+bml_status bml_cvplus_save(const bml_cvplus *cv, const char *dir) {
+    if (!cv || !dir) return bml__fail(BML_ERR_VALUE, "bml_cvplus_save: NULL argument");
+    BML__TRY(bml__mkdir_p(dir));
+    bml_status st = BML_OK;
+    /* the group models first: cvplus.json, written last, names them */
+    for (size_t k = 0; st == BML_OK && k < cv->K; k++) {
+        char *g = bml__sprintf("%s/group_%zu", dir, k);
+        st = g ? bml_model_save(cv->models[k], g) : bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(g);
+    }
+    if (st != BML_OK) return st;
+    cJSON *root = cJSON_CreateObject(), *groups = cJSON_CreateArray();
+    int ok = root && groups;
+    if (ok) {
+        cJSON_AddStringToObject(root, "format", CVPLUS_FORMAT);
+        cJSON_AddNumberToObject(root, "version", CVPLUS_VERSION);
+        cJSON_AddNumberToObject(root, "n_train", (double)cv->n);
+        cJSON_AddNumberToObject(root, "n_features", (double)cv->F);
+        cJSON_AddNumberToObject(root, "n_targets", (double)cv->O);
+        cJSON_AddNumberToObject(root, "n_groups", (double)cv->K);
+        for (size_t i = 0; ok && i < cv->n; i++) {
+            cJSON *x = cJSON_CreateNumber((double)cv->group[i]);
+            ok = x && cJSON_AddItemToArray(groups, x);
+            if (!ok) cJSON_Delete(x);
+        }
+        ok = ok && cJSON_AddItemToObject(root, "group", groups);
+        if (!ok) cJSON_Delete(groups);
+        groups = NULL;
+        struct {
+            const char *key;
+            const double *v;
+            size_t n;
+        } arr[] = {{"oof_prediction", cv->oof, cv->n * cv->O},
+                   {"residual", cv->resid, cv->n * cv->O},
+                   {"impute", cv->impute, cv->K * cv->F},
+                   {"mean", cv->mean, cv->K * cv->F},
+                   {"scale", cv->scale, cv->K * cv->F}};
+        for (size_t a = 0; ok && a < sizeof arr / sizeof *arr; a++) {
+            if (!arr[a].v) continue;
+            cJSON *j = reals_json(arr[a].v, arr[a].n);
+            ok = j && cJSON_AddItemToObject(root, arr[a].key, j);
+            if (!ok) cJSON_Delete(j);
+        }
+    } else {
+        cJSON_Delete(groups);
+    }
+    char *path = ok ? bml__path_join(dir, "cvplus.json") : NULL;
+    st = path ? bml__json_write_sealed(path, root) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    free(path);
+    cJSON_Delete(root);
+    return st;
+}
+
+/* a whole number in 0..max of member key of doc */
+static bml_status get_count(const cJSON *doc, const char *path, const char *key, size_t min, size_t max, size_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, key);
+    if (!cJSON_IsNumber(v))
+        return bml__fail(BML_ERR_SCHEMA, "%s: field '%s': %s", path, key, v ? "not a number" : "missing");
+    double d = v->valuedouble;
+    if (!(d >= (double)min && d <= (double)max && d == floor(d)))
+        return bml__fail(BML_ERR_VALUE, "%s: field '%s': %g is not a whole number from %zu to %zu", path, key, d, min, max);
+    *out = (size_t)d;
+    return BML_OK;
+}
+
+/* member key of doc: an array of n finite numbers (each >= lo when lo is not NaN, > 0 when positive) into a new
+ * *out; absent: *out NULL when optional */
+static bml_status get_reals(const cJSON *doc, const char *path, const char *key, size_t n, int optional, double lo,
+                            int positive, double **out) {
+    *out = NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(doc, key);
+    if (!a && optional) return BML_OK;
+    if (!cJSON_IsArray(a)) return bml__fail(BML_ERR_SCHEMA, "%s: field '%s': %s", path, key, a ? "not an array" : "missing");
+    size_t len = (size_t)cJSON_GetArraySize(a);
+    if (len != n) return bml__fail(BML_ERR_SCHEMA, "%s: field '%s': %zu numbers, expected %zu", path, key, len, n);
+    double *v = bml__calloc(n + 1, sizeof *v);
+    if (!v) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    for (const cJSON *x = a->child; x; x = x->next, i++) {
+        double d = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+        if (!isfinite(d) || (!isnan(lo) && d < lo) || (positive && !(d > 0))) {
+            free(v);
+            return bml__fail(BML_ERR_VALUE, "%s: field '%s': item %zu is %s", path, key, i,
+                             !cJSON_IsNumber(x) ? "not a finite number" : !isfinite(d) ? "not finite"
+                             : positive ? "not positive" : "negative");
+        }
+        v[i] = d;
+    }
+    *out = v;
+    return BML_OK;
+}
+
+bml_status bml_cvplus_load(const char *dir, bml_cvplus **out) {
+    *out = NULL;
+    if (!dir) return bml__fail(BML_ERR_VALUE, "bml_cvplus_load: NULL directory");
+    char *path = bml__path_join(dir, "cvplus.json");
+    if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    cJSON *doc = NULL;
+    bml_cvplus *cv = NULL;
+    bml_status st = bml__is_file(path) ? bml__json_read_sealed(path, &doc)
+                                       : bml__fail(BML_ERR_NOT_FOUND, "%s: missing (the saved CV+ interval models; a run saved before `predict` kept them: re-run the study)", path);
+    const cJSON *fmt = doc ? cJSON_GetObjectItemCaseSensitive(doc, "format") : NULL;
+    if (st == BML_OK && (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, CVPLUS_FORMAT)))
+        st = bml__fail(BML_ERR_SCHEMA, "%s: field 'format': expected \"%s\"", path, CVPLUS_FORMAT);
+    size_t ver = 0;
+    if (st == BML_OK && (st = get_count(doc, path, "version", 0, 1000000, &ver)) == BML_OK && ver != CVPLUS_VERSION)
+        st = bml__fail(BML_ERR_VALUE, "%s: field 'version': %zu, this program reads version %d", path, ver, CVPLUS_VERSION);
+    if (st == BML_OK && !(cv = bml__calloc(1, sizeof *cv))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    /* sizes bounded so that every product below fits (the arrays' lengths are then checked against them) */
+    const size_t cap = (size_t)1 << 24;
+    if (st == BML_OK) st = get_count(doc, path, "n_train", 1, cap, &cv->n);
+    if (st == BML_OK) st = get_count(doc, path, "n_features", 0, cap, &cv->F);
+    if (st == BML_OK) st = get_count(doc, path, "n_targets", 1, 4096, &cv->O);
+    if (st == BML_OK) st = get_count(doc, path, "n_groups", 2, cv->n, &cv->K);
+    if (st == BML_OK && (cv->n > cap / cv->O || (cv->F && cv->K > cap / cv->F)))
+        st = bml__fail(BML_ERR_VALUE, "%s: fields 'n_train', 'n_targets', 'n_groups', 'n_features': too large", path);
+    if (st == BML_OK) {
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(doc, "group");
+        if (!cJSON_IsArray(g) || (size_t)cJSON_GetArraySize(g) != cv->n)
+            st = bml__fail(BML_ERR_SCHEMA, "%s: field 'group': %s", path, !g ? "missing" : !cJSON_IsArray(g) ? "not an array"
+                                                                               : "not one group per training row (n_train)");
+        else if (!(cv->group = bml__calloc(cv->n, sizeof *cv->group)))
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        size_t i = 0;
+        for (const cJSON *x = st == BML_OK ? g->child : NULL; x && st == BML_OK; x = x->next, i++) {
+            double d = cJSON_IsNumber(x) ? x->valuedouble : -1;
+            if (!(d >= 0 && d < (double)cv->K && d == floor(d)))
+                st = bml__fail(BML_ERR_VALUE, "%s: field 'group': item %zu is not a group index from 0 to %zu", path, i, cv->K - 1);
+            else
+                cv->group[i] = (size_t)d;
+        }
+    }
+    if (st == BML_OK) st = get_reals(doc, path, "oof_prediction", cv->n * cv->O, 0, NAN, 0, &cv->oof);
+    if (st == BML_OK) st = get_reals(doc, path, "residual", cv->n * cv->O, 0, 0.0, 0, &cv->resid);
+    if (st == BML_OK) st = get_reals(doc, path, "impute", cv->K * cv->F, 1, NAN, 0, &cv->impute);
+    if (st == BML_OK) st = get_reals(doc, path, "mean", cv->K * cv->F, 1, NAN, 0, &cv->mean);
+    if (st == BML_OK) st = get_reals(doc, path, "scale", cv->K * cv->F, 1, NAN, 1, &cv->scale);
+    if (st == BML_OK && !cv->mean != !cv->scale)
+        st = bml__fail(BML_ERR_SCHEMA, "%s: fields 'mean' and 'scale': both or neither", path);
+    if (st == BML_OK && !(cv->models = bml__calloc(cv->K, sizeof *cv->models))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; st == BML_OK && k < cv->K; k++) {
+        char *g = bml__sprintf("%s/group_%zu", dir, k);
+        if (!g) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        st = bml_model_load(g, &cv->models[k]);
+        const bml_model *m = cv->models[k];
+        if (st == BML_OK && (bml_model_n_features(m) != cv->F || bml_model_n_targets(m) != cv->O))
+            st = bml__fail(BML_ERR_VALUE, "%s: the model takes %zu features and gives %zu targets; %s says %zu and %zu", g,
+                           bml_model_n_features(m), bml_model_n_targets(m), path, cv->F, cv->O);
+        /* the preprocessing saved is the one the model needs (as bml_cvplus_fit chose it) */
+        if (st == BML_OK && !bml_model_handles_missing(m) != (cv->impute != NULL))
+            st = bml__fail(BML_ERR_SCHEMA, "%s: field 'impute': %s for the model of %s", path,
+                           cv->impute ? "present, but not used" : "missing, but needed", g);
+        if (st == BML_OK && (bml_model_wants_scaled(m) != 0) != (cv->mean != NULL))
+            st = bml__fail(BML_ERR_SCHEMA, "%s: fields 'mean' and 'scale': %s for the model of %s", path,
+                           cv->mean ? "present, but not used" : "missing, but needed", g);
+        free(g);
+    }
+    cJSON_Delete(doc);
+    free(path);
+    if (st != BML_OK) {
+        bml_cvplus_free(cv);
+        return st;
+    }
+    *out = cv;
+    return BML_OK;
 }
