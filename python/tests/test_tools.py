@@ -395,7 +395,8 @@ def test_ctrl_c_stops_cycler_reading(tmp_path, what):
     assert words and words[0] == "interrupted", (rest, err)
     latency = float(words[1]) - sent
     assert latency < 5.0, latency
-    assert sorted(os.listdir(tmp_path)) == ["lab"], os.listdir(tmp_path)
+    left = sorted(os.listdir(tmp_path))
+    assert left == ["lab"], (left, [os.listdir(tmp_path / d) for d in left if d != "lab"], rest, err)
     print("%s: KeyboardInterrupt %.3f s after SIGINT" % (what, latency))
 
 
@@ -445,7 +446,8 @@ def test_ctrl_c_stops_structure_inside_one_export(tmp_path):
     assert words and words[0] == "interrupted", (rest, err)
     latency = float(words[1]) - sent
     assert latency < 5.0, latency
-    assert sorted(os.listdir(tmp_path)) == ["lab"], os.listdir(tmp_path)
+    left = sorted(os.listdir(tmp_path))
+    assert left == ["lab"], (left, [os.listdir(tmp_path / d) for d in left if d != "lab"], rest, err)
     print("structure (one export): KeyboardInterrupt %.3f s after SIGINT" % latency)
 
 
