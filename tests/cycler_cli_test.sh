@@ -96,6 +96,18 @@ if ! "$BML" run $C data=cycler data.path=lab data.cell_from=barcode output_dir=r
 # data=cycler with a bad key value names it
 if ! "$BML" run $C data=cycler data.path=lab data.grid=1.5 output_dir=runs >g.log 2>&1 && grep -q 'data.grid must be an integer' g.log; then
   ok bad_grid; else bad bad_grid; cat g.log; fi
+# a folder loaded on the run's cores: the same dataset, predictions and load line at --jobs 1 and 2; a truncated
+# file among good ones fails with the same message, no run folder
+"$BML" run $C --jobs 1 -q data=cycler data.path=lab split=loco output_dir=runs run_name=lj1 model.min_child_samples=2 >lj1.log 2>&1
+"$BML" run $C --jobs 2 -q data=cycler data.path=lab split=loco output_dir=runs run_name=lj2 model.min_child_samples=2 >lj2.log 2>&1
+if cmp -s runs/lj1/predictions.csv runs/lj2/predictions.csv && [ -s runs/lj1/predictions.csv ]; then ok load_jobs_same; else
+  bad load_jobs_same; cat lj1.log lj2.log; fi
+mkdir -p labcut && cp lab/*.052 labcut/ && head -c 30000 lab/cell2.052 >labcut/cell2.052
+for j in 1 2; do "$BML" run $C --jobs $j data=cycler data.path=labcut split=loco output_dir=runs run_name=lc$j >lc$j.log 2>&1; echo $? >lc$j.rc; done
+if [ "$(cat lc1.rc)" = 1 ] && [ "$(cat lc2.rc)" = 1 ] && grep -q 'cell2.052:[0-9]*: truncated' lc1.log &&
+   diff <(grep error lc1.log) <(grep error lc2.log) >/dev/null && [ ! -e runs/lc1 ] && [ ! -e runs/lc2 ]; then
+  ok load_jobs_failure; else bad load_jobs_failure; cat lc1.log lc2.log; fi
+
 # data.capacity_rule (BEEP's largest step) in a study: recorded in config.yaml; a bad one named before anything runs
 "$BML" run $C -q data=cycler data.path=lab data.capacity_rule=largest_step split=loco output_dir=runs run_name=rule >r.log 2>&1 &&
   grep -q "capacity_rule: largest_step" runs/rule/config.yaml && ok study_capacity_rule || { bad study_capacity_rule; cat r.log; }

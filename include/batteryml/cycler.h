@@ -116,9 +116,9 @@ typedef struct {
      * read stops within a few thousand rows and the call returns BML_ERR_CANCELLED, nothing written
      * (bml_cycler_structure removes its staging folder). Borrowed: it must outlive the call. */
     const int *cancel;
-    /* bml_cycler_structure: files read at once, each on a thread of its own (0 or 1: one at a time). The
-     * same files, reports (in file order) and messages at any count; memory grows with it (one cycle's
-     * points per file being read). */
+    /* bml_cycler_structure and bml_dataset_load_cycler: files read at once, each on a thread of its own (0 or
+     * 1: one at a time). The same files, dataset, reports (in file order) and messages at any count; memory
+     * grows with it (one cycle's points per file being read; the load keeps every file's cycle rows). */
     int jobs;
     /* BML_CYCLER_CAPACITY_*: the sum of the cycle's steps (default) or its largest step (BEEP). With the largest
      * step, charge_ah_integral and discharge_ah_integral are the integrals over the step each capacity comes

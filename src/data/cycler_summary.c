@@ -1167,6 +1167,61 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     return BML_OK;
 }
 
+/* ---- the summaries of several files at once (opts->jobs > 1): each file on one worker, kept in its slot;
+ * a failure's status and message kept too (errors are per thread), for the caller to take in file order */
+typedef struct {
+    char **files;
+    size_t n;
+    bml_cycler_format format;
+    const bml_cycler_summary_opts *opts;
+    bml_cycler_summary **sum;
+    bml_status *st;
+    char **err;
+    size_t next;
+    pthread_mutex_t mu;
+} summ_pool;
+
+static void *summ_worker(void *arg) {
+    summ_pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next < p->n ? p->next++ : p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n) return NULL;
+        p->st[i] = bml_cycler_summarize(p->files[i], p->format, p->opts, &p->sum[i]);
+        if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+    }
+}
+
+/* every file summarised on up to jobs threads; 0, or the first failure's status in file order (with its
+ * message), the others left in sum[] for the caller to free */
+static bml_status summarize_files(char **files, size_t n, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                  int jobs, bml_cycler_summary **sum) {
+    enum { MAX_JOBS = 256 };
+    if ((size_t)jobs > n) jobs = (int)n;
+    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
+    bml_status *st = bml__calloc(n ? n : 1, sizeof *st);
+    char **err = bml__calloc(n ? n : 1, sizeof *err);
+    if (!st || !err) {
+        free(st), free(err);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    summ_pool p = {files, n, format, opts, sum, st, err, 0, PTHREAD_MUTEX_INITIALIZER};
+    pthread_t tid[MAX_JOBS];
+    int started = 0;
+    for (; started < jobs; started++)
+        if (pthread_create(&tid[started], NULL, summ_worker, &p) != 0) break;
+    if (started == 0) summ_worker(&p); /* no thread to be had: this one */
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    bml_status res = BML_OK;
+    for (size_t i = 0; i < n && res == BML_OK; i++)
+        if (st[i] != BML_OK) res = bml__fail(st[i], "%s", err[i] ? err[i] : "out of memory");
+    for (size_t i = 0; i < n; i++) free(err[i]);
+    free(st), free(err);
+    pthread_mutex_destroy(&p.mu);
+    return res;
+}
+
 bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                    const bml_cycler_cells *cells, size_t *n_dropped, bml_dataset **out) {
     *out = NULL;
@@ -1184,9 +1239,17 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
     if (st == BML_OK) st = cycler_columns(ds);
     size_t dropped = 0;
     bml__sb warn = {0}; /* the capacity cross-check's warnings, said in the note */
+    /* several files at once (opts->jobs > 1): summarised first, then taken in file order as one at a time
+     * takes them (the same dataset, note and messages) */
+    bml_cycler_summary **sum = NULL;
+    if (st == BML_OK && opts && opts->jobs > 1 && n > 1) {
+        sum = bml__calloc(n, sizeof *sum);
+        st = sum ? summarize_files(files, n, format, opts, opts->jobs, sum) : bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
     for (size_t i = 0; st == BML_OK && i < n; i++) {
         bml_cycler_summary *s;
-        st = bml_cycler_summarize(files[i], format, opts, &s);
+        if (sum) s = sum[i], sum[i] = NULL;
+        else st = bml_cycler_summarize(files[i], format, opts, &s);
         if (st != BML_OK) break;
         if (s->capacity_warning && *s->capacity_warning) bml__sb_str(&warn, warn.len ? "; " : ""), bml__sb_str(&warn, s->capacity_warning);
         bml__cell c;
@@ -1201,6 +1264,8 @@ bml_status bml_dataset_load_cycler(const char *path, bml_cycler_format format, c
         if (st != BML_OK) bml__cell_free(&c);
         bml_cycler_summary_free(s);
     }
+    for (size_t i = 0; sum && i < n; i++) bml_cycler_summary_free(sum[i]);
+    free(sum);
     for (size_t i = 0; i < n; i++) free(files[i]);
     free(files);
     if (st != BML_OK) {

@@ -264,6 +264,8 @@ static bml_status cycler_load(const void *opts, const char *path, int targets_op
     const cycler_opts *o = opts;
     bml_cycler_summary_opts so = o->summary;
     so.cancel = cancel; /* a folder of large exports: the run's flag stops the read within a few thousand rows */
+    so.jobs = bml__parallel_thread_budget(); /* a folder's files on the run's cores (the same dataset at any count) */
+    if (so.jobs <= 0) so.jobs = bml_parallel_cores();
     if (o->ica_rate > 0) return bml_dataset_load_cycler_curves(path, o->format, &so, o->ica_rate, &o->cells, out);
     return bml_dataset_load_cycler(path, o->format, &so, &o->cells, NULL, out);
 }
