@@ -72,6 +72,48 @@ static void test_savgol(void) {
     cJSON_Delete(j);
 }
 
+/* the filter's interior equals, bit for bit, the plain sum per point from zero in tap order (a product, then
+ * an addition) with the coefficients the filter itself applies (read back from its response to an impulse),
+ * at lengths around the blocks of points it computes together */
+static void test_savgol_interior_exact(void) {
+    const int windows[3] = {5, 51, 101}, orders[3] = {2, 3, 4};
+    const size_t lengths[5] = {101, 131, 500, 499, 1537};
+    for (int c = 0; c < 3; c++) {
+        int w = windows[c], h = w / 2;
+        size_t ni = 3 * (size_t)w;
+        double *imp = calloc(ni, sizeof *imp), *resp = calloc(ni, sizeof *resp), *ck = calloc((size_t)w, sizeof *ck);
+        imp[w + h] = 1;
+        CHECK_OK(bml__savgol(imp, ni, w, orders[c], resp));
+        for (int k = 0; k < w; k++) ck[k] = resp[w + h + h - k]; /* out[i] = ck[p - i + h] for the impulse at p */
+        for (int l = 0; l < 5; l++) {
+            size_t n = lengths[l];
+            if (n < (size_t)w) continue;
+            double *x = malloc(n * sizeof *x), *out = malloc(n * sizeof *out);
+            unsigned long long r = 88172645463325252ULL + n;
+            for (size_t i = 0; i < n; i++) {
+                r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                x[i] = (double)(r >> 11) / 9007199254740992.0 * 4 - 2 + 0.001 * (double)i;
+            }
+            CHECK_OK(bml__savgol(x, n, w, orders[c], out));
+            size_t bad = 0;
+            for (size_t i = (size_t)h; i + (size_t)h < n; i++) {
+                double a = 0;
+                for (int k = 0; k < w; k++) {
+                    double p = ck[k] * x[i - (size_t)h + (size_t)k];
+                    a = a + p;
+                }
+                if (memcmp(&a, &out[i], sizeof a)) bad++;
+            }
+            if (bad) {
+                fprintf(stderr, "  savgol w=%d n=%zu: %zu interior points differ from the plain sum\n", w, n, bad);
+                t_fail_count++;
+            }
+            free(x), free(out);
+        }
+        free(imp), free(resp), free(ck);
+    }
+}
+
 static void test_peaks(void) {
     cJSON *j = load_json("peaks.json");
     const cJSON *c;
@@ -242,4 +284,4 @@ static void test_public_api(void) {
     CHECK_OK(bml_ica_features(&p, q, v, 600, f, NULL, NULL));
 }
 
-TEST_MAIN("ica", T(test_savgol), T(test_peaks), T(test_curve_features), T(test_many_curves), T(test_public_api))
+TEST_MAIN("ica", T(test_savgol), T(test_savgol_interior_exact), T(test_peaks), T(test_curve_features), T(test_many_curves), T(test_public_api))
