@@ -8,6 +8,7 @@
 #include "core/internal.h"
 #include "nn/acla_net.h"
 #include "nn/ode_net.h"
+#include "nn/par.h"
 #include "ode/ode.h"
 #include "test.h"
 #include "nn/trainer.h"
@@ -431,6 +432,69 @@ static void test_fused_products_bit_identical(void) {
     }
 }
 
+/* euler and rk4 solve a batch of 40 as two shards of 20 rows: the outputs and every gradient but the
+ * dynamics' equal, bit for bit, those of the batch solved whole (max_shards 1: its rows never meet), the
+ * dynamics' within float rounding (summed shard by shard), and all of it the same at 1 and 2 threads */
+static void test_shards_match_whole(void) {
+    enum { F = 3, O = 2, B = 40, T = 6 };
+    static float x[B * T * (F + 1)], mask[B * T], dout[B * T * O], out[3][B * T * O];
+    bml_nn_rng rng;
+    bml__nn_rng_seed(&rng, 9);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            mask[b * T + t] = (float)!(b % 7 == 3 && t >= T - 2);
+            float *r = x + (b * T + t) * (F + 1);
+            for (int j = 0; j < F; j++) r[j] = 2 * bml__nn_rng_uniform(&rng) - 1;
+            r[F] = 0.15f * (float)t + 0.01f * (float)(b % 5);
+            for (int o = 0; o < O; o++) dout[(b * T + t) * O + o] = mask[b * T + t] * (2 * bml__nn_rng_uniform(&rng) - 1);
+        }
+    for (int mode = 0; mode < 2; mode++) {
+        bml_ode_opts so = mode_opts(mode);
+        float *grads[3] = {NULL, NULL, NULL};
+        size_t n = 0, d0 = 0, nd = 0;
+        int shards[3] = {0};
+        for (int v = 0; v < 3; v++) { /* whole (2 threads), sharded at 2 threads, sharded at 1 thread */
+            bml__ode_net *net = NULL;
+            CHECK_OK(bml__ode_net_create(F, O, 5, 24, &so, 0, 3, &net));
+            if (!net) return;
+            if (v == 0) net->ode.max_shards = 1;
+            int was = bml__nn_threads_set(v == 2 ? 1 : 2);
+            CHECK_OK(bml__ode_net_forward(net, x, mask, B, T, out[v]));
+            memset(net->grads, 0, net->n_params * sizeof *net->grads);
+            CHECK_OK(bml__ode_net_backward(net, dout));
+            bml__nn_threads_set(was);
+            shards[v] = net->ode.n_shards;
+            n = net->n_params, d0 = (size_t)(net->ode.dyn.w[0] - net->params), nd = net->ode.n_dyn;
+            grads[v] = malloc(n * sizeof *grads[v]);
+            if (grads[v]) memcpy(grads[v], net->grads, n * sizeof *grads[v]);
+            bml__ode_net_free(net);
+        }
+        CHECK_INT(shards[0], 1);
+        CHECK_INT(shards[1], 2);
+        if (!grads[0] || !grads[1] || !grads[2]) {
+            CHECK(0);
+        } else {
+            CHECK(!memcmp(out[0], out[1], sizeof out[0]));
+            CHECK(!memcmp(out[1], out[2], sizeof out[1]));
+            CHECK(!memcmp(grads[1], grads[2], n * sizeof *grads[1]));
+            double gmax = 0;
+            size_t other = 0, far = 0;
+            for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(grads[0][i]));
+            for (size_t i = 0; i < n; i++) {
+                int dyn = i >= d0 && i < d0 + nd;
+                if (!dyn && memcmp(&grads[0][i], &grads[1][i], sizeof(float))) other++;
+                if (dyn && !(fabs(grads[0][i] - grads[1][i]) <= 1e-5 * gmax)) far++;
+            }
+            if (other || far) {
+                fprintf(stderr, "  %s shards: %zu other gradients differ, %zu dynamics gradients beyond 1e-5\n", MODE_NAME[mode], other, far);
+                t_fail_count++;
+            }
+            CHECK(gmax > 1e-4);
+        }
+        free(grads[0]), free(grads[1]), free(grads[2]);
+    }
+}
+
 /* acla: every part (attention block, CNN, one-step LSTM, z0, augmented ODE, read-out) in every solver mode;
  * padded steps never reach real ones */
 static void test_acla_network_gradients(void) {
@@ -511,6 +575,6 @@ static void test_errors_and_exact_solution(void) {
     CHECK_ERR(bml__ode_solve(decay, NULL, 1, &y0, bad, 3, &o, y, &nfe), BML_ERR_VALUE, "times must increase");
 }
 
-TEST_MAIN("ode", T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
+TEST_MAIN("ode", T(test_shards_match_whole), T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
           T(test_dopri5_gradients_finite_differences_and_adjoint),
           T(test_neural_ode_network_gradients), T(test_fused_products_bit_identical), T(test_acla_network_gradients), T(test_failing_backward_stops_training), T(test_errors_and_exact_solution))

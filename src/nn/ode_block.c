@@ -40,6 +40,8 @@ void bml__ode_block_release(bml__ode_block *o) {
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
     free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages), free(o->wbuf);
     free(o->wt);
+    for (int k = 0; k < BML_ODE_MAX_SHARDS; k++)
+        if (o->shard[k]) bml__ode_block_release(o->shard[k]), free(o->shard[k]);
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -53,6 +55,7 @@ bml_status bml__ode_block_init(bml__ode_block *o, int D, int H, const bml_ode_op
     if (use_adjoint && solver->method != BML_ODE_DOPRI5) return bml__fail(BML_ERR_VALUE, "use_adjoint needs solver dopri5");
     o->D = D, o->H = H, o->solver = *solver, o->use_adjoint = use_adjoint;
     o->solver.norm_groups = NULL, o->solver.n_norm_groups = 0, o->solver.grad_through_controller = 0;
+    o->max_shards = BML_ODE_MAX_SHARDS, o->n_shards = 1;
     o->n_dyn = bml__ode_block_param_sizes(o, o->sizes);
     o->dyn_g = bml__calloc(o->n_dyn, sizeof *o->dyn_g);
     o->dp_dyn = bml__calloc(o->n_dyn, sizeof *o->dp_dyn);
@@ -456,6 +459,54 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+static bml_status solve_rows(bml__ode_block *o);
+static bml_status backward_rows(bml__ode_block *o, const float *dys, int T, const int *slot, int row0);
+
+/* ---- shards: blocks of consecutive rows of one batch (see ode_block.h) ---- */
+typedef struct {
+    bml__ode_block *o;
+    const float *y0, *dys;
+} shard_args;
+
+/* shard k of o for its rows of the batch: a block sharing o's dynamics, over o's grid, from y0's rows */
+static bml_status shard_prepare(bml__ode_block *o, int k, const float *y0) {
+    bml__ode_block *sh = o->shard[k];
+    if (!sh) {
+        sh = calloc(1, sizeof *sh);
+        if (!sh) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml_status st = bml__ode_block_init(sh, o->D, o->H, &o->solver, 0);
+        if (st != BML_OK) {
+            free(sh);
+            return st;
+        }
+        sh->max_shards = 1;
+        o->shard[k] = sh;
+    }
+    sh->dyn = o->dyn; /* the owner's parameter views; the shard writes no gradients there */
+    int r0 = o->shard_row0[k], B = o->shard_row0[k + 1] - r0, K = o->K;
+    BML__TRY(ensure(sh, B, K / B + 2, (size_t)K)); /* the grid: B (K / B + 2) + 1 > K */
+    sh->B = B, sh->T = 0, sh->K = K;
+    memcpy(sh->grid, o->grid, (size_t)K * sizeof *sh->grid);
+    for (size_t i = 0; i < (size_t)B * (size_t)o->D; i++) sh->y0[i] = y0[(size_t)r0 * o->D + i];
+    sh->last_ok = 0;
+    refresh_wt(sh);
+    return BML_OK;
+}
+
+static void shard_forward_task(void *arg, int k) {
+    const shard_args *a = arg;
+    bml__ode_block *o = a->o;
+    o->shard_status[k] = shard_prepare(o, k, a->y0);
+    if (o->shard_status[k] == BML_OK) o->shard_status[k] = solve_rows(o->shard[k]);
+}
+
+static void shard_backward_task(void *arg, int k) {
+    const shard_args *a = arg;
+    bml__ode_block *o = a->o, *sh = o->shard[k];
+    sh->dyn = o->dyn;
+    o->shard_status[k] = backward_rows(sh, a->dys, o->T, o->slot, o->shard_row0[k]);
+}
+
 bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride, int tcol, const float *mask, int B, int T,
                                   const float *y0, float *ys) {
     int D = o->D;
@@ -507,8 +558,45 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
             o->slot[b * T + k] = (int)lower_bound(o->grid, K, tau + 0.0); /* present: the grid holds every step's */
         }
 #undef TAU
+    o->n_shards = 1;
+    if (o->solver.method != BML_ODE_DOPRI5 && !o->use_adjoint && B >= 2 * BML_ODE_SHARD_MIN && o->max_shards > 1) {
+        int S = B / BML_ODE_SHARD_MIN;
+        S = S > o->max_shards ? o->max_shards : S > BML_ODE_MAX_SHARDS ? BML_ODE_MAX_SHARDS : S;
+        o->n_shards = S;
+        for (int k = 0; k <= S; k++) o->shard_row0[k] = (int)((long)k * B / S);
+        shard_args a = {o, y0, NULL};
+        bml__nn_parallel_for(S, shard_forward_task, &a);
+        for (int k = 0; k < S; k++) BML__TRY(o->shard_status[k]);
+        o->nfe_forward = o->shard[0]->nfe_forward; /* the batch's evaluations: every shard makes the same */
+        for (int k = 0; k < S; k++) {
+            const bml__ode_block *sh = o->shard[k];
+            size_t sbd = (size_t)sh->B * (size_t)D;
+            for (int b = o->shard_row0[k]; b < o->shard_row0[k + 1]; b++)
+                for (int t = 0; t < T; t++) {
+                    float *y = ys + ((size_t)b * T + t) * D;
+                    int sl = o->slot[b * T + t];
+                    const double *src = sh->ysol + (size_t)(sl < 0 ? 0 : sl) * sbd + (size_t)(b - o->shard_row0[k]) * D;
+                    for (int j = 0; j < D; j++) y[j] = sl < 0 ? 0.0f : (float)src[j];
+                }
+        }
+        return BML_OK;
+    }
+    for (size_t i = 0; i < (size_t)B * (size_t)D; i++) o->y0[i] = y0[i];
+    BML__TRY(solve_rows(o));
     size_t bd = (size_t)B * (size_t)D;
-    for (size_t i = 0; i < bd; i++) o->y0[i] = y0[i];
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < T; k++) {
+            float *y = ys + ((size_t)b * T + k) * D;
+            int s = o->slot[b * T + k];
+            for (int j = 0; j < D; j++) y[j] = s < 0 ? 0.0f : (float)o->ysol[(size_t)s * bd + (size_t)b * D + j];
+        }
+    return BML_OK;
+}
+
+/* the solve of o's B rows from o->y0 over o->grid (K): into o->ysol, recording what the backward pass needs */
+static bml_status solve_rows(bml__ode_block *o) {
+    int B = o->B, D = o->D;
+    size_t K = (size_t)o->K, bd = (size_t)B * (size_t)D;
     o->nfe_forward = 0;
     bml__dp_tape_reset(&o->tape);
     size_t act_stride = (size_t)B * (size_t)(D + 1 + 2 * o->H);
@@ -535,17 +623,13 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
         BML__TRY(st);
     } else
         BML__TRY(bml__ode_solve(dyn_f, o, bd, o->y0, o->grid, K, &o->solver, o->ysol, &o->nfe_forward));
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < T; k++) {
-            float *y = ys + ((size_t)b * T + k) * D;
-            int s = o->slot[b * T + k];
-            for (int j = 0; j < D; j++) y[j] = s < 0 ? 0.0f : (float)o->ysol[(size_t)s * bd + (size_t)b * D + j];
-        }
     return BML_OK;
 }
 
-bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0) {
-    int B = o->B, T = o->T, D = o->D;
+/* the backward pass of o's rows [row0, row0 + B) of the batch (dys (batch, T, D), slot (batch, T)): into
+ * o->dp_dyn (the parameter gradient) and o->wbuf + K B D (d y0) */
+static bml_status backward_rows(bml__ode_block *o, const float *dys, int T, const int *slot, int row0) {
+    int B = o->B, D = o->D;
     size_t bd = (size_t)B * D, K = (size_t)o->K, need = (K + 1) * bd;
     if (need > o->wbuf_cap) { /* kept between batches: no allocation per backward pass */
         double *p = realloc(o->wbuf, need * sizeof *p);
@@ -557,28 +641,51 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
     /* the loss's weights on the solution at each grid time */
     for (int b = 0; b < B; b++)
         for (int k = 0; k < T; k++) {
-            int s = o->slot[b * T + k];
+            int s = slot[(row0 + b) * T + k];
             if (s < 0) continue;
-            for (int j = 0; j < D; j++) w[(size_t)s * bd + (size_t)b * D + j] += dys[((size_t)b * T + k) * D + j];
+            for (int j = 0; j < D; j++) w[(size_t)s * bd + (size_t)b * D + j] += dys[((size_t)(row0 + b) * T + k) * D + j];
         }
     memset(o->dp_dyn, 0, o->n_dyn * sizeof *o->dp_dyn);
     o->nfe_backward = 0;
     refresh_wt(o); /* as the forward pass left them, unless the weights were changed in between */
-    bml_status st = BML_OK;
-    if (K == 1) memcpy(dz0, w, bd * sizeof *dz0);
-    else if (o->use_adjoint) {
+    if (K == 1) {
+        memcpy(dz0, w, bd * sizeof *dz0);
+        return BML_OK;
+    }
+    if (o->use_adjoint) {
         long nf = 0;
-        st = bml__ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
-                                    o->dp_dyn, &nf, &o->nfe_backward);
-    } else if (o->solver.method == BML_ODE_DOPRI5) {
-        st = bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
-    } else {
-        st = bml__fixed_backward(dyn_vjp, o, bd, o->grid, K, o->solver.method, w, o->stages, dz0, o->dp_dyn);
+        return bml__ode_adjoint_dopri5(dyn_f, dyn_vjp, o, bd, o->n_dyn, o->sizes, 6, o->y0, o->grid, K, &o->solver, w, dz0,
+                                       o->dp_dyn, &nf, &o->nfe_backward);
     }
-    if (st == BML_OK) {
-        float *g = o->dyn.dw[0]; /* the dynamics tensors are contiguous from dw[0] */
-        for (size_t i = 0; i < o->n_dyn; i++) g[i] += (float)o->dp_dyn[i];
-        for (size_t i = 0; i < bd; i++) dy0[i] = (float)dz0[i];
+    if (o->solver.method == BML_ODE_DOPRI5)
+        return bml__dopri5_backward(&o->tape, dyn_f, dyn_vjp, o, bd, o->y0, o->grid, K, &o->solver, w, dz0, o->dp_dyn);
+    return bml__fixed_backward(dyn_vjp, o, bd, o->grid, K, o->solver.method, w, o->stages, dz0, o->dp_dyn);
+}
+
+bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *dy0) {
+    int B = o->B, T = o->T, D = o->D;
+    float *g = o->dyn.dw[0]; /* the dynamics tensors are contiguous from dw[0] */
+    if (o->n_shards > 1) {
+        shard_args a = {o, NULL, dys};
+        bml__nn_parallel_for(o->n_shards, shard_backward_task, &a);
+        for (int k = 0; k < o->n_shards; k++) BML__TRY(o->shard_status[k]);
+        for (size_t i = 0; i < o->n_dyn; i++) { /* shard by shard, in order */
+            double acc = o->shard[0]->dp_dyn[i];
+            for (int k = 1; k < o->n_shards; k++) acc += o->shard[k]->dp_dyn[i];
+            g[i] += (float)acc;
+        }
+        o->nfe_backward = 0;
+        for (int k = 0; k < o->n_shards; k++) {
+            const bml__ode_block *sh = o->shard[k];
+            const double *dz0 = sh->wbuf + (size_t)sh->K * (size_t)sh->B * (size_t)D;
+            for (size_t i = 0; i < (size_t)sh->B * (size_t)D; i++) dy0[(size_t)o->shard_row0[k] * D + i] = (float)dz0[i];
+            o->nfe_backward += k == 0 ? sh->nfe_backward : 0;
+        }
+        return BML_OK;
     }
-    return st;
+    BML__TRY(backward_rows(o, dys, T, o->slot, 0));
+    const double *dz0 = o->wbuf + (size_t)o->K * (size_t)B * (size_t)D;
+    for (size_t i = 0; i < o->n_dyn; i++) g[i] += (float)o->dp_dyn[i];
+    for (size_t i = 0; i < (size_t)B * (size_t)D; i++) dy0[i] = (float)dz0[i];
+    return BML_OK;
 }

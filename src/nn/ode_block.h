@@ -35,7 +35,10 @@ void bml__mlp3_forward(const bml__mlp3 *m, const float *x, int N, float *h0, flo
 void bml__mlp3_backward(const bml__mlp3 *m, float *const dw[3], float *const db[3], const float *x, const float *h0,
                         const float *h1, const float *dout, int N, float *dx, float *s0, float *s1);
 
-typedef struct {
+#define BML_ODE_SHARD_MIN 16
+#define BML_ODE_MAX_SHARDS 8
+
+typedef struct bml__ode_block_s {
     int D, H;
     bml_ode_opts solver;
     int use_adjoint;
@@ -69,6 +72,17 @@ typedef struct {
     size_t act_cap, act_stride;
     int recording;
     size_t cap_bt, cap_b, cap_k;
+    /* euler / rk4 with backpropagation: a batch of B >= 2 BML_ODE_SHARD_MIN rows is solved as
+     * min(B / BML_ODE_SHARD_MIN, max_shards) shards of consecutive rows, each a block of its own (the same
+     * dynamics, workspaces of its own) on the calling thread's threads, over the whole batch's time grid. The
+     * rows of a fixed-grid solve never meet, so the states and dy0 are those of the batch solved whole, bit for
+     * bit; the parameter gradients are summed shard by shard in order. The partition depends on B alone: the
+     * same numbers at any thread count. (dopri5's step control couples the rows: it is never sharded.) */
+    int max_shards;        /* BML_ODE_MAX_SHARDS (1: every batch whole, as a test sets) */
+    int n_shards;          /* of the last forward; 1: not sharded */
+    struct bml__ode_block_s *shard[BML_ODE_MAX_SHARDS];
+    int shard_row0[BML_ODE_MAX_SHARDS + 1];
+    bml_status shard_status[BML_ODE_MAX_SHARDS];
 } bml__ode_block;
 
 /* Sets up a block for state size D and hidden width H (solver: method, rtol, atol, max_steps; the other
