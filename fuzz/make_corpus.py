@@ -200,6 +200,10 @@ def cycler():
             step, cyc, 1800 * i, i, 3600 + 10 * i, cur, qc, qd, 4 * qc, 3 * qd)
     put("cycler", "pec-auto", sel(0) + pec)
     put("cycler", "pec-auto-curves", sel(0, mode=3, nominal=1) + pec)
+    # Battery Archive time series (src/data/cycler_batteryarchive.c): the made-up file of the tests, reached by detection
+    ba = rd("tests", "data", "cyclers", "batteryarchive", "made_up_timeseries.csv")
+    put("cycler", "batteryarchive-auto", sel(0) + ba)
+    put("cycler", "batteryarchive-auto-dataset", sel(0, mode=2) + ba)
     # Maccor's milli-unit layout (cellpy's "three": "Today''s Date", blank lines, mAmp-hr counting on from CC to CV,
     # Volts in mV) and the "Test (Min)" layout (tests/test_maccor_layouts.c), made up, reached by detection
     three = (b"Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"

@@ -127,5 +127,16 @@ if "$BML" structure hppc --out hppc-sum --quiet >hs.log 2>&1 && grep -q '^h,macc
 if ! "$BML" structure hppc --out hppc-bad capacity_rule=max >hb.log 2>&1 && grep -q 'capacity_rule must be sum or largest_step' hb.log; then
   ok capacity_rule_bad; else bad capacity_rule_bad; cat hb.log; fi
 
+# the help names every registered format (batteryml list formats), in `--help`, `help` and `help structure`:
+# generated from the registry, it cannot drift from it
+names=$("$BML" list formats | sed -n 's/^  \([a-z_0-9]*\) .*/\1/p')
+"$BML" --help >h_main.txt 2>&1; "$BML" help >h_help.txt 2>&1; "$BML" help structure >h_st.txt 2>&1
+missing=""
+for n in $names; do
+  grep -qw -- "$n" h_main.txt && grep -q "^  $n " h_st.txt || missing="$missing $n"
+done
+if [ "$(echo "$names" | wc -w)" -ge 10 ] && [ -z "$missing" ] && cmp -s h_main.txt h_help.txt; then
+  ok help_names_formats; else bad help_names_formats; echo "not named:$missing"; cat h_main.txt; fi
+
 echo "cycler_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -206,7 +206,8 @@ BML_API bml_status bml_cycler_structure(const char *path, bml_cycler_format form
                                 size_t *n_companions);
 
 /* Files under `path` (one file, or a folder's regular files, not recursive, sorted) that are cycler
- * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.mps`, `.json`, `.md`, `LICENSE*`,
+ * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.mps`, `.json`, `.md`, `*_cycle_data.csv`
+ * (Battery Archive's per-cycle table), `LICENSE*`,
  * `README*`, and `NAME.mpt` beside `NAME.mpr`: EC-Lab's text export of the binary file read) are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
  * *files (n entries) is owned by the caller: free each string, then the array. */
 BML_API bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,

@@ -215,7 +215,7 @@ class Structure:
     n_companions : int
         Companion files not read as data.
     files : list of dict
-        What the library said of each export: path, format, n_points, n_cycles, n_complete, n_blank, seconds.
+        What the library said of each export: path, cell, format, n_points, n_cycles, n_complete, n_blank, seconds.
 
     Examples
     --------
@@ -311,8 +311,25 @@ def _list(path: bytes, fmt: int) -> Any:
     return out, int(comp[0])
 
 
+_CAPACITY_RULES = {"sum": 0, "largest_step": 1}  # BML_CYCLER_CAPACITY_SUM, BML_CYCLER_CAPACITY_LARGEST_STEP
+
+
+def _rule_and_jobs(o: Any, capacity_rule: Any, jobs: Any) -> int:
+    """capacity_rule and jobs checked and set in the options; returns jobs."""
+    if not isinstance(capacity_rule, str) or capacity_rule not in _CAPACITY_RULES:
+        raise Error("structure: capacity_rule must be 'sum' or 'largest_step', not %r" % (capacity_rule,),
+                    "BML_ERR_VALUE")
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise Error("structure: jobs must be an integer >= 1, not %r" % (jobs,), "BML_ERR_VALUE")
+    o.capacity_rule = _CAPACITY_RULES[capacity_rule]
+    jobs = int(min(jobs, 256))  # the library's most threads (it also uses no more than there are files)
+    o.jobs = jobs
+    return jobs
+
+
 def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[str] = None, *,
-              log: Union[None, bool, Callable[[str], None]] = None, **params: Any) -> Structure:
+              log: Union[None, bool, Callable[[str], None]] = None, capacity_rule: str = "sum", jobs: int = 1,
+              **params: Any) -> Structure:
     """Summarise every cycler export under path per cycle, as ``batteryml structure PATH --out OUT``.
 
     Each export is summarised by the library's ``bml_cycler_structure`` (streaming: memory holds one cycle's
@@ -334,6 +351,13 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     log : None, False or callable, optional
         None prints one line per export as it is done (as the program does); False prints nothing; a callable
         receives each line (an exception it raises stops the work, nothing written, and is raised).
+    capacity_rule : {"sum", "largest_step"}, default "sum"
+        A cycle's capacity and energy: the sum over its charge (discharge) steps, or its largest single step,
+        as BEEP's summary takes it (a step repeated within a cycle, as in HPPC loops, counts once; the
+        integrals are then that step's). The program's ``capacity_rule=``.
+    jobs : int, default 1
+        Files read at once, each on a thread of its own (the program's ``--jobs``; at most 256, and no more
+        than there are files). The same files, cells and log lines, in file order, at any count.
     **params
         The summary's settings, as the program's ``key=value``: ``v_min`` (2.5 V), ``v_max`` (4.3 V), ``grid``
         (100 points), ``ir_window_s`` (1 s), ``ir_min_step_a`` (0.1 A).
@@ -347,7 +371,8 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     ------
     batteryml.Error
         A file that does not read (file, line and column), two files of one cell name, an unknown key,
-        a folder that cannot be written.
+        a folder that cannot be written. A bad capacity_rule or a jobs below 1 raises it (a ValueError)
+        naming the argument before anything is read.
     KeyboardInterrupt
         Ctrl-C, also inside one large export; nothing is left written (the hidden folder is removed).
 
@@ -355,10 +380,12 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     --------
     >>> s = batteryml.structure("tests/data/cyclers", out="summary", grid=50)  # doctest: +SKIP
     >>> s.cycles[["cell", "cycle", "discharge_ah"]]  # doctest: +SKIP
+    >>> beep = batteryml.structure("lab/", out="beep", capacity_rule="largest_step", jobs=4)  # doctest: +SKIP
     """
     src = _path(path)
     fmt = _format(format)
     o = _opts(params)
+    jobs = _rule_and_jobs(o, capacity_rule, jobs)
     if out is None:
         target = tempfile.mkdtemp(prefix="batteryml-structure-")
     else:
@@ -389,7 +416,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
 
     def on_file(f: Any, user: Any) -> None:
         m = f.meta
-        info = {"path": string(m.path), "format": string(lib.bml_cycler_format_name(m.format)),
+        info = {"path": string(m.path), "cell": string(m.cell), "format": string(lib.bml_cycler_format_name(m.format)),
                 "n_points": int(m.n_points), "n_cycles": int(f.n_cycles), "n_complete": int(f.n_complete),
                 "n_blank": int(m.n_blank), "n_stop": int(m.n_stop), "mb_read": float(m.mb_read),
                 "seconds": float(f.seconds)}
@@ -413,7 +440,22 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
         try:
             names: Dict[str, bytes] = {}
             cells = []
-            for k, f in enumerate(files):
+            if jobs > 1 and len(files) > 1:
+                # the library reads the files on its threads and reports them in file order (on this thread):
+                # one call over path, its files in one folder of stage; the cells are those of on_file's reports
+                sub = os.path.join(stage, "%06d" % 0)
+                try:
+                    check(lib.bml_cycler_structure(src, fmt, o, os.fsencode(sub), c_on_file, ffi.NULL, ffi.NULL,
+                                                   ffi.NULL))
+                except Error as e:
+                    if e.status == "BML_ERR_CANCELLED" and flag[0]:
+                        return None
+                    raise
+                cells = [f["cell"] for f in result.files]
+                files_done = True
+            else:
+                files_done = False
+            for k, f in enumerate([] if files_done else files):
                 if flag[0]:
                     return None
                 sub = os.path.join(stage, "%06d" % k)

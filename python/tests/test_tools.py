@@ -331,6 +331,95 @@ def test_structure_all_or_nothing(source_dir, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["dup", "lab"]
 
 
+def _lines_without_times(lines):
+    """structure's log lines without the figures that change from run to run (seconds, MB/s)."""
+    return [ln.split(" MB in ")[0] for ln in lines]
+
+
+def test_structure_jobs_same(cli, source_dir, tmp_path):
+    """jobs=2 (files read on two threads) writes the files of jobs=1 byte for byte, the same cells, file reports
+    and log lines in file order, and the program's --jobs 2 files; a folder with a file that does not read fails
+    as one at a time does, leaving nothing."""
+    cyc = os.path.join(source_dir, "tests", "data", "cyclers")
+    l1, l2 = [], []
+    s1 = batteryml.structure(cyc, out=str(tmp_path / "j1"), log=l1.append, jobs=1)
+    s2 = batteryml.structure(cyc, out=str(tmp_path / "j2"), log=l2.append, jobs=2)
+    p = subprocess.run([cli, "structure", cyc, "--out", str(tmp_path / "cli"), "--jobs", "2"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    names = sorted(os.listdir(tmp_path / "j1"))
+    assert len(names) == 10 and sorted(os.listdir(tmp_path / "j2")) == names == sorted(os.listdir(tmp_path / "cli"))
+    for n in names:
+        assert _read(tmp_path / "j2" / n) == _read(tmp_path / "j1" / n) == _read(tmp_path / "cli" / n), n
+    assert s2.cells == s1.cells and len(s1.cells) == 5 and s2.n_companions == s1.n_companions
+    assert [{k: v for k, v in f.items() if k != "seconds"} for f in s2.files] == \
+        [{k: v for k, v in f.items() if k != "seconds"} for f in s1.files]
+    assert _lines_without_times(l2[:-1]) == _lines_without_times(l1[:-1]) and len(l1) == 6
+    assert l2[-1] == l1[-1].replace(str(tmp_path / "j1"), str(tmp_path / "j2"))  # "5 cell(s) written to DIR ..."
+    pd.testing.assert_frame_equal(s2.cycles, s1.cycles)
+    # a failure in the folder: the same error at jobs=2, nothing left
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    for n in ("PredictionDiagnostics_000151_test.052", "test_Nova_Form-CH01-01_short.csv"):
+        shutil.copy(os.path.join(cyc, n), lab / n)
+    text = open(os.path.join(cyc, "2017-05-09_test-TC-contact_CH33.csv")).read().splitlines()
+    (lab / "zz_truncated.csv").write_text("\n".join(text[:50]) + "\n" + text[50][:10])
+    errors = []
+    for jobs in (1, 2):
+        with pytest.raises(Error, match="zz_truncated") as e:
+            batteryml.structure(str(lab), out=str(tmp_path / "bad"), log=False, jobs=jobs)
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+    assert not os.path.exists(tmp_path / "bad") and not [n for n in os.listdir(tmp_path) if n.startswith(".partial")]
+
+
+# a Maccor export whose cycle 1 repeats a discharge pulse (step 2, twice) before its main discharge (step 4):
+# the C tests' HPPC-like file (tests/cycler_cli_test.sh, tests/test_maccor_layouts.c)
+_HPPC = ("Today's Date 01/02/2020  Date of Test:\t01/01/2020\n"
+         "Rec#\tCyc#\tStep\tTest (Sec)\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\n"
+         "1\t1\t1\t0\t0\t0\t1\t3.5\tC\n2\t1\t1\t3600\t1.0\t3.7\t1\t4.1\tC\n"
+         "3\t1\t2\t3636\t0.01\t0.037\t1\t3.9\tD\n4\t1\t3\t3736\t0\t0\t0\t4.0\tR\n"
+         "5\t1\t2\t3772\t0.01\t0.037\t1\t3.9\tD\n6\t1\t4\t5572\t0.5\t1.85\t1\t3.2\tD\n")
+
+
+def test_structure_capacity_rule(cli, tmp_path):
+    """capacity_rule="largest_step" (BEEP's rule) counts the repeated pulse once: discharge 0.5 Ah, not the sum's
+    0.52; its files are the program's capacity_rule=largest_step ones byte for byte; "sum" is the default."""
+    lab = tmp_path / "hppc"
+    lab.mkdir()
+    (lab / "h.001").write_text(_HPPC)
+    d = batteryml.structure(str(lab), out=str(tmp_path / "default"), log=False).cycles
+    s = batteryml.structure(str(lab), out=str(tmp_path / "sum"), log=False, capacity_rule="sum").cycles
+    m = batteryml.structure(str(lab), out=str(tmp_path / "max"), log=False, capacity_rule="largest_step").cycles
+    pd.testing.assert_frame_equal(d, s)
+    assert s["discharge_ah"].iloc[0] == pytest.approx(0.52) and s["discharge_wh"].iloc[0] == pytest.approx(1.924)
+    assert m["discharge_ah"].iloc[0] == pytest.approx(0.5) and m["discharge_wh"].iloc[0] == pytest.approx(1.85)
+    assert m["charge_ah"].iloc[0] == pytest.approx(1.0) and m["throughput_ah"].iloc[0] == pytest.approx(1.52)
+    p = subprocess.run([cli, "structure", str(lab), "--out", str(tmp_path / "cli"), "capacity_rule=largest_step"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for n in ("h_cycles.csv", "h_curves.csv"):
+        assert _read(tmp_path / "max" / n) == _read(tmp_path / "cli" / n), n
+
+
+_RULE = "capacity_rule must be 'sum' or 'largest_step'"
+_JOBS = "jobs must be an integer >= 1"
+
+
+@pytest.mark.parametrize("kw, what", [
+    ({"capacity_rule": "max"}, _RULE), ({"capacity_rule": 1}, _RULE), ({"capacity_rule": None}, _RULE),
+    ({"jobs": 0}, _JOBS), ({"jobs": -2}, _JOBS), ({"jobs": 1.5}, _JOBS), ({"jobs": True}, _JOBS), ({"jobs": "2"}, _JOBS),
+])
+def test_structure_rule_jobs_bad(source_dir, tmp_path, kw, what):
+    """A bad capacity_rule or jobs raises a ValueError (batteryml.Error) naming the argument and what it takes;
+    nothing written."""
+    cyc = os.path.join(source_dir, "tests", "data", "cyclers", "test_Nova_Form-CH01-01_short.csv")
+    with pytest.raises(ValueError, match=what) as e:
+        batteryml.structure(cyc, out=str(tmp_path / "out"), log=False, **kw)
+    assert isinstance(e.value, Error)
+    assert os.listdir(tmp_path) == []
+
+
 _CYCLER_CHILD = r"""
 import os, sys, time
 import batteryml

@@ -29,9 +29,9 @@ static const char *MAIN_HELP =
     "  synth-curves  write physics-based 0.1C voltage curves of every Performance Summary row\n"
     "  plot      (re)draw a saved run's figures into RUN_DIR/figures (PNG and SVG)\n"
     "  report    write one self-contained HTML page for a saved run or a sweep\n"
-    "  compare   print the metrics of several runs side by side, or rank a sweep's jobs\n"
-    "  structure summarise raw cycler exports (Arbin, Maccor, BioLogic text and .mpr, Novonix, Basytec,\n"
-    "            Neware .nda/.ndax/CSV) cycle by cycle\n"
+    "  compare   print the metrics of several runs side by side, or rank a sweep's jobs\n";
+/* then the structure line, its formats those of the registry (print_main_help), then this */
+static const char *MAIN_HELP_TAIL =
     "  list      list the components of one kind (models, pipelines, splits, data, formats, trackers,\n"
     "            losses, uncertainty) and their parameters\n"
     "  lr-find   the learning-rate range test of a neural model: a suggested learning rate\n"
@@ -56,6 +56,36 @@ static const char *MAIN_HELP =
     "          batteryml run pipeline=latent_ode_seq model=lstm_attn pipeline.target=modes\n"
     "          batteryml run pipeline=latent_ode_seq model=neural_ode pipeline.target=modes split=loco\n"
     "          batteryml run pipeline=latent_ode_seq model=acla pipeline.target=modes\n";
+
+/* "NAME, NAME, ..." of the registered cycler formats, wrapped at 100 columns, each line after the first
+ * indented by `indent` spaces (the first continues a line of `col` columns) */
+static void print_format_names(FILE *f, size_t col, size_t indent) {
+    size_t n = bml_cycler_format_count();
+    for (size_t i = 1; i <= n; i++) {
+        const char *name = bml_cycler_format_name((bml_cycler_format)i);
+        size_t w = strlen(name) + (i < n ? 1 : 0);
+        if (i > 1 && col + 1 + w > 100) {
+            fprintf(f, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (i > 1) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%s%s", name, i < n ? "," : "");
+        col += w;
+    }
+}
+
+/* the main help: its structure line names every registered cycler format (what format= takes), so that it
+ * cannot drift from the registry */
+static void print_main_help(FILE *f) {
+    fputs(MAIN_HELP, f);
+    fputs("  structure summarise raw cycler exports cycle by cycle; the formats (batteryml list formats):\n"
+          "            ", f);
+    print_format_names(f, 12, 12);
+    fputs("\n", f);
+    fputs(MAIN_HELP_TAIL, f);
+}
 
 static const char *RUN_HELP =
     "Usage: batteryml run [-m [--resume DIR]] [--jobs N] [--config-file FILE] [--config-dir DIR] [-q] [overrides]\n"
@@ -741,6 +771,13 @@ static const char *STRUCTURE_HELP =
     "A cycle whose capacity differs from the integral of its current by more than 2 % and 1e-4 Ah is named\n"
     "in a warning and in the capacity_check column. Formats (the registry):\n";
 
+/* the help of structure, then one line per registered format (also for `batteryml help structure`) */
+static void print_structure_help(FILE *f) {
+    fputs(STRUCTURE_HELP, f);
+    for (size_t i = 1; i <= bml_cycler_format_count(); i++)
+        fprintf(f, "  %-14s %s\n", bml_cycler_format_name((bml_cycler_format)i), bml_cycler_format_describe((bml_cycler_format)i));
+}
+
 /* the line said after each file */
 static void structure_line(const bml_cycler_structure_file *f, void *user) {
     const int quiet = *(const int *)user;
@@ -760,13 +797,7 @@ static void structure_line(const bml_cycler_structure_file *f, void *user) {
 }
 
 static int cmd_structure(const args_t *a) {
-    if (a->help) {
-        fputs(STRUCTURE_HELP, stdout);
-        for (size_t i = 1; i <= bml_cycler_format_count(); i++)
-            printf("  %-13s %s\n", bml_cycler_format_name((bml_cycler_format)i),
-                   bml_cycler_format_describe((bml_cycler_format)i));
-        return 0;
-    }
+    if (a->help) return print_structure_help(stdout), 0;
     if (a->n_positionals != 1 || !a->out) return usage_error("structure needs one FILE_OR_DIR and --out DIR", NULL);
     bml_cycler_summary_opts o = bml_cycler_summary_defaults();
     bml_cycler_format fmt = BML_CYCLER_AUTO;
@@ -815,11 +846,11 @@ static int cmd_structure(const args_t *a) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fputs(MAIN_HELP, stderr);
+        print_main_help(stderr);
         return 2;
     }
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return fputs(MAIN_HELP, stdout), 0;
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) return print_main_help(stdout), 0;
     if (!strcmp(cmd, "--version")) return printf("batteryml %s\n", BML_VERSION), 0;
     args_t a = {0};
     int rc = parse_args(argc, argv, 2, cmd, &a);
@@ -841,13 +872,15 @@ int main(int argc, char **argv) {
         else if (!strcmp(cmd, "lr-find")) rc = cmd_lr_find(&a);
         else if (!strcmp(cmd, "help")) {
             const char *t = a.positional;
-            const char *h = !t ? MAIN_HELP : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
+            const char *h = !t ? MAIN_HELP_TAIL : !strcmp(t, "run") ? RUN_HELP : !strcmp(t, "predict") ? PREDICT_HELP
                           : !strcmp(t, "features") ? FEATURES_HELP : !strcmp(t, "list") ? LIST_HELP
                           : !strcmp(t, "config") ? CONFIG_HELP : !strcmp(t, "plot") ? PLOT_HELP
                           : !strcmp(t, "report") ? REPORT_HELP : !strcmp(t, "compare") ? COMPARE_HELP
                           : !strcmp(t, "synth-curves") ? SYNTH_HELP : !strcmp(t, "structure") ? STRUCTURE_HELP
                           : !strcmp(t, "lr-find") ? LR_FIND_HELP : NULL;
             if (a.n_positionals > 1) rc = usage_error("help takes one command; unexpected", a.positionals[1]);
+            else if (!t) rc = (print_main_help(stdout), 0);
+            else if (h == STRUCTURE_HELP) rc = (print_structure_help(stdout), 0);
             else rc = h ? (fputs(h, stdout), 0) : usage_error("no such command", t);
         } else rc = usage_error("unknown command", cmd);
     }

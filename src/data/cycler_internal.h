@@ -80,5 +80,8 @@ const char *bml__mactest_missing(const unsigned char *head, size_t n, const char
 bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 int bml__pec_sniff(const unsigned char *head, size_t n, const char *path);
 const char *bml__pec_missing(const unsigned char *head, size_t n, const char *path);
+bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path);
+const char *bml__batteryarchive_missing(const unsigned char *head, size_t n, const char *path);
 
 #endif

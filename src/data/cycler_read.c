@@ -1402,6 +1402,13 @@ static const bml__cycler_format_def formats[] = {
      "Charge and Discharge Capacity (and Energy) count up over the whole cycle: they restart where the Cycle index "
      "changes; a drop inside a cycle is noise (the maximum is held)",
      bml__pec_sniff, bml__pec_missing, bml__pec_read},
+    {"batteryarchive", "Battery Archive (batteryarchive.org) time series CSV (<cell>_timeseries.csv: Date_Time,Test_Time (s),"
+                       "Cycle_Index,Current (A),Voltage (V),Charge_Capacity (Ah),...,Cell_Temperature (C))",
+     "Charge_/Discharge_Capacity (Ah) and _Energy (Wh) are the archive's own integrals of the current within each "
+     "cycle: they restart where the Cycle_Index changes; a fall inside a cycle is noise (the maximum is held), a 0 on "
+     "a row whose current does not flow their way is not counting; a cycle's capacity is the largest value, as the "
+     "archive's <cell>_cycle_data.csv has it",
+     bml__batteryarchive_sniff, bml__batteryarchive_missing, bml__batteryarchive_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 

@@ -981,8 +981,9 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
 
 /* ------------------------------------------------------------------ folders and the dataset */
 
-/* a companion of a run, not data: metadata, EC-Lab's settings (.mpl log, .mps settings), notes; and EC-Lab's
- * text export NAME.mpt beside its binary NAME.mpr in `dir` (the same run twice: the .mpr is read) */
+/* a companion of a run, not data: metadata, EC-Lab's settings (.mpl log, .mps settings), notes, Battery Archive's
+ * per-cycle table (<cell>_cycle_data.csv beside <cell>_timeseries.csv); and EC-Lab's text export NAME.mpt beside
+ * its binary NAME.mpr in `dir` (the same run twice: the .mpr is read) */
 static int companion(const char *dir, const char *name) {
     size_t n = strlen(name);
     if (n > 4 && bml__streq_ci(name + n - 4, ".mpt")) {
@@ -991,7 +992,7 @@ static int companion(const char *dir, const char *name) {
         free(mpr);
         if (twin) return 1;
     }
-    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".mps", ".json", ".md"};
+    static const char *const suffixes[] = {"_metadata.csv", ".mpl", ".mps", ".json", ".md", "_cycle_data.csv"};
     for (size_t k = 0; k < sizeof suffixes / sizeof *suffixes; k++) {
         size_t m = strlen(suffixes[k]);
         if (n >= m && bml__streq_ci(name + n - m, suffixes[k])) return 1;

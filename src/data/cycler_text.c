@@ -115,6 +115,22 @@ int bml__tl_mdy(const char *s, double *out) {
     return 0;
 }
 
+int bml__tl_ymd(const char *s, double *out) {
+    int y, mo, d, h, mi, n = 0;
+    char sep;
+    double sec;
+    while (*s == ' ') s++;
+    if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec, &n) != 7 || (sep != ' ' && sep != 'T'))
+        return -1;
+    const char *p = s + n;
+    while (*p == ' ') p++;
+    if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 9999 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        !(sec >= 0 && sec < 61))
+        return -1;
+    *out = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+    return 0;
+}
+
 int bml__tl_hms(const char *s, double *out) {
     long h, m;
     double sec;

@@ -1,5 +1,5 @@
 /* Line-at-a-time reading of delimited text exports for the cycler readers in files of their own
- * (src/data/cycler_mactest.c, src/data/cycler_pec.c). Internal.
+ * (src/data/cycler_mactest.c, src/data/cycler_pec.c, src/data/cycler_batteryarchive.c). Internal.
  *
  * A line is read whole (any length), its "\r\n" or "\n" removed, and split in place at a one-byte delimiter
  * (no quoting: the layouts that use these helpers quote nothing). Numbers may have a decimal comma. */
@@ -36,6 +36,9 @@ void bml__tl_close(bml__tl *t);
 int bml__tl_num(const char *s, double *out);
 /* "M/D/YYYY h:mm:ss[.fff] [AM|PM]" (Maccor) as seconds since 1970, the wall clock as written: 0, else -1. */
 int bml__tl_mdy(const char *s, double *out);
+/* "YYYY-MM-DD HH:MM:SS[.ffffff]" (or a 'T' between date and time; Battery Archive) as seconds since 1970, the
+ * wall clock as written: 0, else -1. */
+int bml__tl_ymd(const char *s, double *out);
 /* "hh:mm:ss[.fff]" (hours may pass 24) as seconds: 0, else -1. */
 int bml__tl_hms(const char *s, double *out);
 /* the field with this name (case-insensitive, spaces around ignored) among n names, or -1 */
