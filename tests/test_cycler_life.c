@@ -265,6 +265,20 @@ static void test_study_end_to_end(void) {
     bml_run_result_free(r);
     bml_config_free(c);
     free(log.buf);
+    /* a model that stops early on the validation cells: it validates on c4 alone, and predicts c5 */
+    const char *ov2[] = {"data=cycler_life", data_path, index, "data.points=100", "pipeline=delta_q", "split=predefined",
+                         "model=lgbm", "model.min_child_samples=1", out_dir, "run_name=lgbm", "figures=false"};
+    c = NULL;
+    CHECK_OK(bml_config_compose(CONFIGS, ov2, sizeof ov2 / sizeof *ov2, &c));
+    if (!c) return;
+    ro.log = NULL;
+    r = NULL;
+    CHECK_OK(bml_run_experiment(c, &ro, &r));
+    CHECK_OK(bml__read_file(tpath("runs/lgbm/predictions.csv"), &pred, NULL));
+    if (pred) CHECK(strstr(pred, ",c5,,0,100,,,,") != NULL && strstr(pred, ",c4,,0,100,,,1.9") != NULL);
+    free(pred);
+    bml_run_result_free(r);
+    bml_config_free(c);
 }
 
 int main(void) {
