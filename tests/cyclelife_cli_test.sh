@@ -20,12 +20,15 @@ if ! "$BML" run $C data=qdlin data.path="$SRC/tests/data/cyclelife/synth" data.p
      model=ols >one.log 2>&1 && grep -q "split predefined: no set besides 'train' to evaluate on" one.log; then ok only_train
 else bad only_train one.log; fi
 
-# cell2 moved to a set `test`, cell3 (no life) left out: one fold `test` of one cell, its metrics in cycles
+# cell2 moved to a set `test`; cell3 (no life yet, in `train`) is not trained on but predicted, without a truth, and
+# left out of the metrics, said under the load line: one fold `test`, its metrics in cycles over cell2 alone
 cp -r "$SRC/tests/data/cyclelife/synth" d
 sed -i 's#^train/cell2.csv,1431,train,#train/cell2.csv,1431,test,#' d/cells.csv
 if "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=predefined 'pipeline.features=[fade]' \
-     model=ols >two.log 2>&1 && grep -q "split     predefined: train 1, val 1, test 0" two.log &&
-   grep -Eq "test +n=1 +RMSE [0-9.]+ cycles" two.log; then ok sets_from_cells_csv
+     model=ols output_dir=runs run_name=two figures=false >two.log 2>&1 && grep -q "split     predefined: train 1, val 2, test 0" two.log &&
+   grep -q "1 cell(s) without a known life (empty in the index): predicted, left out of fitting and metrics: train_cell3" two.log &&
+   grep -Eq "test +n=1 +RMSE [0-9.]+ cycles" two.log && grep -q '^test,val,0,train_cell3,,0,100,,,,[-0-9]' runs/two/predictions.csv &&
+   grep -q '^test,val,0,train_cell2,,0,100,,,3.15' runs/two/predictions.csv; then ok sets_from_cells_csv
 else bad sets_from_cells_csv two.log; fi
 
 # a cell id to exclude that is no cell

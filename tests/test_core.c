@@ -148,6 +148,14 @@ static void test_metrics(void) {
     double c[] = {1, 1};
     CHECK(isnan(bml_metrics_compute(c, c, 2, 1).r2));
     CHECK(isnan(bml_metrics_compute(c, c, 0, 1).rmse));
+    /* an unknown truth (a censored cell's life, predicted all the same) is left out; n counts the pairs used */
+    double t3[] = {1, NAN, 3, NAN}, p3[] = {2, 5, 3, NAN};
+    bml_metrics m3 = bml_metrics_compute(t3, p3, 4, 1);
+    CHECK_INT(m3.n, 2);
+    CHECK_NEAR(m3.rmse, sqrt(0.5), 1e-15);
+    CHECK_NEAR(m3.max_abs_error, 1, 0);
+    CHECK_NEAR(m3.r2, 1 - 1.0 / 2, 1e-15);
+    CHECK(isnan(bml_metrics_compute(t3 + 1, p3 + 1, 1, 1).rmse) && bml_metrics_compute(t3 + 1, p3 + 1, 1, 1).n == 0);
 }
 
 static void test_status_names(void) {

@@ -81,7 +81,7 @@ BML_API const char *bml_role_name(bml_role role);
 /* Which columns of ds hold the role: returns their number (0: none; at most 1 for a named role) and sets
  * *first (may be NULL) to the first of them. */
 BML_API size_t bml_dataset_role_columns(const bml_dataset *ds, bml_role role, size_t *first);
-/* The data source that filled ds ("oxford", "cycler", "table", "qdlin", "curves"). Static storage. */
+/* The data source that filled ds ("oxford", "cycler", "table", "qdlin", "cycler_life", "curves"). Static storage. */
 BML_API const char *bml_dataset_source(const bml_dataset *ds);
 
 /* Column roles for a generic CSV table: one row per (cell, step). Names are CSV header names.
@@ -224,7 +224,7 @@ BML_API void bml_qdlin_opts_init(bml_qdlin_opts *opts);
 BML_API void bml_qdlin_opts_default(bml_qdlin_opts *opts);
 /* Load the folder `path` (opts NULL: the defaults). On success *out is owned by the caller. */
 BML_API bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
-/* 1 for a dataset loaded by bml_dataset_load_qdlin. */
+/* 1 for a cycle-life dataset: bml_dataset_load_qdlin, or data=cycler_life (raw cycler exports, src/data/cycler_life.h). */
 BML_API int bml_dataset_is_qdlin(const bml_dataset *ds);
 /* Cycle life of cell i (NaN: unknown, or not a cycle-life dataset). */
 BML_API double bml_dataset_cell_life(const bml_dataset *ds, size_t i);

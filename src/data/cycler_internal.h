@@ -84,4 +84,22 @@ bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, vo
 int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path);
 const char *bml__batteryarchive_missing(const unsigned char *head, size_t n, const char *path);
 
+/* The cycle-life loader's summary (src/data/cycler_life.c): bml_cycler_summarize, but the cycles first..last get
+ * their discharge curve on `grid` (n >= 2 voltages, strictly monotone, either direction; discharge_curve_ah in
+ * the grid's order) and every other curve is NULL (no charge curves, no raw points): memory holds n values per
+ * wanted cycle. Each curve is Q(V) read as the capacity at which the voltage first falls to V (linear between the
+ * two rows around the crossing: bml_cycler_summary's discharge curves); at grid voltages above the discharge's
+ * first row, the capacity of that row; below the lowest voltage the discharge reaches, the capacity where it
+ * first reached it (held, as numpy.interp holds its ends). n_low and low_first (set by the call) count the
+ * curves held at their low end and name the first one's cycle. A cycle without discharge rows keeps NaN. */
+typedef struct {
+    const double *grid;
+    size_t n;
+    long first, last;
+    size_t n_low; /* out */
+    long low_first;
+} bml__cycler_qv;
+bml_status bml__cycler_summarize_qv(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                    bml__cycler_qv *qv, bml_cycler_summary **out);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "batteryml/cycler.h"
 #include "core/internal.h"
+#include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
 
 bml_cycler_summary_opts bml_cycler_summary_defaults(void) {
@@ -322,6 +323,7 @@ typedef struct {
     long run_step;
     double run_base[4], run_integ_c, run_integ_d;
     double best[4], best_integ_c, best_integ_d;
+    bml__cycler_qv *qv;     /* NULL, or the cycle-life loader's discharge curves (bml__cycler_summarize_qv) */
 } builder;
 
 /* the open run of one step closes at row l (its last): its increments against the cycle's largest */
@@ -369,6 +371,34 @@ static void interp_first_crossing(const qv_list *l, const double *grid, size_t n
         ext = v;
     }
 #undef G
+}
+
+/* the cycle-life loader's curve of the closing cycle (bml__cycler_qv): first crossings on its grid (s->grid_v,
+ * ascending), the ends held, in the order of the loader's grid */
+static void qv_curve(builder *b, bml_cycler_cycle *c) {
+    bml__cycler_qv *qv = b->qv;
+    const size_t n = qv->n;
+    const double *asc = b->s->grid_v;
+    double *out = c->discharge_curve_ah;
+    interp_first_crossing(&b->dis, asc, n, 0, out);
+    if (b->dis.n) {
+        size_t kmin = 0;
+        for (size_t k = 1; k < b->dis.n; k++)
+            if (b->dis.v[k] < b->dis.v[kmin]) kmin = k;
+        const double v0 = b->dis.v[0], q0 = b->dis.q[0], vmin = b->dis.v[kmin], qmin = b->dis.q[kmin];
+        int low = 0;
+        for (size_t g = 0; g < n; g++) {
+            if (!isnan(out[g])) continue;
+            if (asc[g] > v0) out[g] = q0;
+            else if (asc[g] < vmin) out[g] = qmin, low = 1;
+        }
+        if (low && !qv->n_low++) qv->low_first = c->cycle;
+    }
+    if (qv->grid[0] > qv->grid[n - 1])
+        for (size_t i = 0, j = n - 1; i < j; i++, j--) {
+            double t = out[i];
+            out[i] = out[j], out[j] = t;
+        }
 }
 
 /* the cycle's capacities against the integral of its current (issue 21): 2 % and 1e-4 Ah */
@@ -426,12 +456,18 @@ static bml_status close_cycle(builder *b, int complete) {
         }
         c = &s->cycles[s->n_cycles];
         memset(c, 0, sizeof *c);
-        c->charge_curve_ah = malloc(G * sizeof(double));
-        c->discharge_curve_ah = malloc(G * sizeof(double));
-        if (!c->charge_curve_ah || !c->discharge_curve_ah) {
-            free(c->charge_curve_ah);
-            free(c->discharge_curve_ah);
-            return bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (b->qv) { /* the cycle-life loader: only the discharge curves of the cycles it asks for, on its grid */
+            long y = b->first.cycle;
+            if (y >= b->qv->first && y <= b->qv->last && !(c->discharge_curve_ah = malloc(b->qv->n * sizeof(double))))
+                return bml__fail(BML_ERR_NOMEM, "out of memory");
+        } else {
+            c->charge_curve_ah = malloc(G * sizeof(double));
+            c->discharge_curve_ah = malloc(G * sizeof(double));
+            if (!c->charge_curve_ah || !c->discharge_curve_ah) {
+                free(c->charge_curve_ah);
+                free(c->discharge_curve_ah);
+                return bml__fail(BML_ERR_NOMEM, "out of memory");
+            }
         }
         s->n_cycles++;
     }
@@ -488,8 +524,12 @@ static bml_status close_cycle(builder *b, int complete) {
         memcpy(c->raw_v, b->dis.v, b->dis.n * sizeof(double));
         c->n_raw = b->dis.n;
     }
-    interp_first_crossing(&b->ch, s->grid_v, G, 1, c->charge_curve_ah);
-    interp_first_crossing(&b->dis, s->grid_v, G, 0, c->discharge_curve_ah);
+    if (b->qv) {
+        if (c->discharge_curve_ah) qv_curve(b, c);
+    } else {
+        interp_first_crossing(&b->ch, s->grid_v, G, 1, c->charge_curve_ah);
+        interp_first_crossing(&b->dis, s->grid_v, G, 0, c->discharge_curve_ah);
+    }
     b->open = 0;
     if (b->out) {
         put_cycle_row(&b->out->rows[0], &b->out->fmt, c);
@@ -629,11 +669,12 @@ static bml_status summary_new(const bml_cycler_summary_opts *opts, bml_cycler_su
 
 /* stream path through a builder into s (cycles kept, or written to k when k is given) */
 static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cycler_format format, sink *k,
-                                 size_t *n_closed, size_t *n_complete) {
+                                 size_t *n_closed, size_t *n_complete, bml__cycler_qv *qv) {
     builder b;
     memset(&b, 0, sizeof b);
     b.s = s;
     b.out = k;
+    b.qv = qv;
     b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
     if (st == BML_OK) st = close_cycle(&b, 0);
@@ -659,7 +700,35 @@ bml_status bml_cycler_summarize(const char *path, bml_cycler_format format, cons
     *out = NULL;
     bml_cycler_summary *s;
     BML__TRY(summary_new(opts, &s));
-    bml_status st = summarize_into(s, path, format, NULL, NULL, NULL);
+    bml_status st = summarize_into(s, path, format, NULL, NULL, NULL, NULL);
+    if (st != BML_OK) {
+        bml_cycler_summary_free(s);
+        return st;
+    }
+    *out = s;
+    return BML_OK;
+}
+
+bml_status bml__cycler_summarize_qv(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
+                                    bml__cycler_qv *qv, bml_cycler_summary **out) {
+    *out = NULL;
+    if (qv->n < 2 || !(qv->grid[0] != qv->grid[qv->n - 1])) return bml__fail(BML_ERR_VALUE, "cycler summary: a grid of at least 2 different voltages");
+    bml_cycler_summary *s;
+    BML__TRY(summary_new(opts, &s));
+    double *asc = qv->n <= SIZE_MAX / sizeof *asc ? malloc(qv->n * sizeof *asc) : NULL;
+    if (!asc) {
+        bml_cycler_summary_free(s);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    int desc = qv->grid[0] > qv->grid[qv->n - 1];
+    for (size_t j = 0; j < qv->n; j++) asc[j] = desc ? qv->grid[qv->n - 1 - j] : qv->grid[j];
+    free(s->grid_v);
+    s->grid_v = asc;
+    s->opts.n_grid = qv->n;
+    s->opts.raw_max_c_rate = 0; /* no raw points */
+    qv->n_low = 0;
+    qv->low_first = 0;
+    bml_status st = summarize_into(s, path, format, NULL, NULL, NULL, qv);
     if (st != BML_OK) {
         bml_cycler_summary_free(s);
         return st;
@@ -775,7 +844,7 @@ static bml_status structure_one(const char *file, bml_cycler_format format, cons
     memset(out, 0, sizeof *out);
     BML__TRY(summary_new(opts, &out->s));
     k->fd[0] = k->fd[1] = -1;
-    bml_status st = summarize_into(out->s, file, format, k, &out->n_closed, &out->n_complete);
+    bml_status st = summarize_into(out->s, file, format, k, &out->n_closed, &out->n_complete, NULL);
     if (st == BML_OK) st = sink_close(k);
     sink_release(k);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -52,7 +52,7 @@ typedef struct {
 /* A dataset (src/data/dataset.c): cells whose rows run over columns identified by role (and name), or voltage
  * curves. Every source fills the same thing; pipelines look columns up by role (bml__dataset_need_role). */
 struct bml_dataset {
-    const char *source_kind; /* "oxford", "cycler", "table", "qdlin", "curves" (static storage) */
+    const char *source_kind; /* "oxford", "cycler", "table", "qdlin", "cycler_life", "curves" (static storage) */
     char *path;              /* what the source was loaded from, for messages */
     bml__qdlin *qdlin;       /* cycle-life data (NULL otherwise) */
     size_t n_cols;

@@ -496,6 +496,18 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
     for (size_t i = 0; reals && i < L.n; i++) free(reals[i]);
     free(reals);
     index_free(&L);
+    if (st == BML_OK) { /* the cells without a life, by name under the load line */
+        bml__sb b = {0};
+        size_t k = 0;
+        for (size_t i = 0; i < ds->n_cells; i++)
+            if (isnan(q->life[i])) bml__sb_str(&b, k++ ? ", " : ""), bml__sb_str(&b, ds->cells[i].cell_id);
+        if (k) {
+            ds->note = bml__sprintf("%zu cell(s) without a known life (empty in the index): predicted, left out of fitting and "
+                                    "metrics: %.*s", k, (int)b.len, b.buf ? b.buf : "");
+            if (!ds->note || b.nomem) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        free(b.buf);
+    }
     if (st != BML_OK) {
         bml_dataset_free(ds);
         return st;

@@ -79,7 +79,7 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
     *out = NULL;
     if (!ds->qdlin)
         return bml__fail(BML_ERR_VALUE, "pipeline delta_q needs a cycle-life dataset (data=qdlin: per-cell capacity matrices on a "
-                                        "voltage grid)");
+                                        "voltage grid, or data=cycler_life: the same from raw cycler files)");
     const bml__qdlin *q = ds->qdlin;
     bml__strvec sets = {0};
     if (bml__parse_string_list(p->features, &sets) != 0 || sets.n == 0) {
@@ -233,6 +233,6 @@ nomem:
 
 const bml__pipeline_def bml__pipeline_delta_q = {
     "delta_q",
-    "one sample per cell of a cycle-life dataset (data=qdlin): statistics of ΔQ_a-b(V) = Q_a(V) - Q_b(V) (Severson et al. 2019), "
+    "one sample per cell of a cycle-life dataset (data=qdlin or cycler_life): statistics of ΔQ_a-b(V) = Q_a(V) - Q_b(V) (Severson et al. 2019), "
     "capacity fade, or the ΔQ curve; target log10(cycle life)",
     dq_specs, sizeof dq_specs / sizeof *dq_specs, sizeof(dq_params), dq_transform, NULL, NULL};

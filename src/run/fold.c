@@ -193,7 +193,19 @@ bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const s
     double *yp = NULL;
     size_t F = all->n_features, O = all->n_targets, T = all->seq_len ? all->seq_len : 1;
     if ((st = bml_samples_subset(all, fold->train, fold->n_train, &tr)) != BML_OK) goto done;
-    if ((st = bml_samples_subset(all, fold->val, fold->n_val, &va)) != BML_OK) goto done;
+    { /* early stopping on the validation samples whose targets are known (split predefined also validates on cells
+       * whose life is not known yet, to predict them) */
+        size_t *kv = bml__calloc(fold->n_val + 1, sizeof *kv), nk = 0;
+        if (!kv) goto nomem;
+        for (size_t i = 0; i < fold->n_val; i++) {
+            int known = 1;
+            for (size_t k = 0; !all->seq_len && k < O; k++) known &= !isnan(all->y[fold->val[i] * O + k]);
+            if (known) kv[nk++] = fold->val[i];
+        }
+        st = bml_samples_subset(all, kv, nk, &va);
+        free(kv);
+        if (st != BML_OK) goto done;
+    }
     if ((st = bml_samples_subset(all, ev_idx, n_ev_samples, &ev)) != BML_OK) goto done;
     double tu = bml__run_clock(); /* the intervals' models, from the raw rows (before the preprocessing below) */
     if ((st = fold_intervals(plan, tr, ev, seed, opts, fo)) != BML_OK) goto done;

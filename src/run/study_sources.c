@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "data/cycler_life.h"
 #include "run/study.h"
 
 
@@ -327,6 +328,70 @@ static const bml_param_info QDLIN_PARAMS[] = {
     {"transposed", "bool", "false", "true: rows are cycles, columns the grid"},
 };
 
+/* ------------------------------------------------------------------ cycler_life */
+static bml_status cycler_life_resolve(const bml_config *cfg, void **out) {
+    bml__cycler_life_opts *o = calloc(1, sizeof *o);
+    if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    *out = o;
+    bml__cycler_life_opts_default(o);
+    const char *f = bml_config_get(cfg, "data.format");
+    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &o->format));
+    const char *rule = bml_config_get(cfg, "data.capacity_rule");
+    if (rule && *rule && !strcmp(rule, "largest_step")) o->summary.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+    else if (rule && *rule && strcmp(rule, "sum"))
+        return bml__fail(BML_ERR_VALUE, "data.capacity_rule must be sum or largest_step, got '%s'", rule);
+    o->cell_from = bml__study_get(cfg, "data.cell_from", NULL);
+    if (o->cell_from && *o->cell_from && strcmp(o->cell_from, "file") && strcmp(o->cell_from, "barcode") && strcmp(o->cell_from, "channel"))
+        return bml__fail(BML_ERR_VALUE, "data.cell_from must be file, barcode or channel, got '%s'", o->cell_from);
+    o->index = bml__study_get(cfg, "data.index", NULL);
+    BML__TRY(cfg_number(cfg, "data.v_start", &o->v_start));
+    BML__TRY(cfg_number(cfg, "data.v_end", &o->v_end));
+    BML__TRY(cfg_number(cfg, "data.life_threshold_fraction", &o->threshold_fraction));
+    double nominal = 0;
+    BML__TRY(cfg_number(cfg, "data.life_nominal_ah", &nominal));
+    o->nominal_ah = nominal > 0 ? nominal : NAN;
+    if (nominal < 0) return bml__fail(BML_ERR_VALUE, "data.life_nominal_ah must be a positive capacity in Ah (0: the file's nominal)");
+    static const char *const lkeys[4] = {"data.points", "data.cycles", "data.first_cycle", "data.life_initial_cycles"};
+    long lv[4] = {(long)o->n_points, (long)o->n_cycles, o->first_cycle, (long)o->initial_cycles};
+    static const long lmin[4] = {2, 1, 0, 1}, lmax[4] = {100000000, 100000000, 100000000, 100000000};
+    for (int k = 0; k < 4; k++)
+        if (bml_config_get(cfg, lkeys[k])) BML__TRY(bml_config_get_long(cfg, lkeys[k], lmin[k], lmax[k], &lv[k]));
+    o->n_points = (size_t)lv[0], o->n_cycles = (size_t)lv[1], o->first_cycle = lv[2], o->initial_cycles = (size_t)lv[3];
+    const char *ref = bml__study_get(cfg, "data.life_reference", "initial");
+    if (!strcmp(ref, "nominal")) o->reference = BML__LIFE_REF_NOMINAL;
+    else if (strcmp(ref, "initial"))
+        return bml__fail(BML_ERR_VALUE, "data.life_reference must be initial (the mean of the first data.life_initial_cycles cycles) "
+                                        "or nominal, got '%s'", ref);
+    if (!(o->threshold_fraction > 0 && o->threshold_fraction <= 1))
+        return bml__fail(BML_ERR_VALUE, "data.life_threshold_fraction must be in (0, 1], got %g", o->threshold_fraction);
+    return BML_OK;
+}
+
+static bml_status cycler_life_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
+    (void)targets_optional;
+    bml__cycler_life_opts o = *(const bml__cycler_life_opts *)opts;
+    o.summary.cancel = cancel; /* a folder of large exports: the run's flag stops the read */
+    return bml__dataset_load_cycler_life(path, &o, out);
+}
+
+static const bml_param_info CYCLER_LIFE_PARAMS[] = {
+    {"path", "string", "", "a cycler export or a folder of them (one cell per file)"},
+    {"format", "string", "auto", "auto (detected from the content) or a registered format (batteryml list formats)"},
+    {"cell_from", "string", "file", "the cell id: file (its name) | barcode | channel"},
+    {"capacity_rule", "string", "sum", "a cycle's capacity: sum (of its steps) | largest_step (BEEP's rule)"},
+    {"index", "string", "", "\"\": every cell in no set; else a CSV with columns cell, split (split=predefined's sets)"},
+    {"v_start", "double", "3.6", "voltage of the first grid point (V)"},
+    {"v_end", "double", "2.0", "voltage of the last grid point (V)"},
+    {"points", "int", "1000", "grid points"},
+    {"cycles", "int", "99", "cycles of the Q(V) matrix, from first_cycle"},
+    {"first_cycle", "int", "2", "the matrix's first cycle (the cycler's own cycle index)"},
+    {"life_threshold_fraction", "double", "0.8", "cycle life: the first cycle at or below this fraction of the reference"},
+    {"life_reference", "string", "initial", "initial (mean of the first life_initial_cycles cycles) | nominal"},
+    {"life_nominal_ah", "double", "0", "the nominal capacity for life_reference=nominal (Ah; 0: the file's)"},
+    {"life_initial_cycles", "int", "5", "cycles averaged for life_reference=initial"},
+    {"experiment", "string", "all", "(read by the study's log line)"},
+};
+
 /* ------------------------------------------------------------------ the registry */
 #define N_PARAMS(a) (sizeof(a) / sizeof *(a))
 static const bml__source_def BUILTIN[] = {
@@ -344,6 +409,9 @@ static const bml__source_def BUILTIN[] = {
      CYCLER_PARAMS, N_PARAMS(CYCLER_PARAMS), cycler_resolve, cycler_load, free},
     {"qdlin", "cycle-life data in the published Qdlin layout (Severson et al. 2019): discharge capacity on a voltage grid per cycle",
      QDLIN_PARAMS, N_PARAMS(QDLIN_PARAMS), qdlin_resolve, qdlin_load, free},
+    {"cycler_life", "cycle-life data from raw cycler exports: each cycle's discharge Q(V) on the Qdlin grid, the life from the "
+                    "per-cycle discharge capacity (pipeline delta_q)",
+     CYCLER_LIFE_PARAMS, N_PARAMS(CYCLER_LIFE_PARAMS), cycler_life_resolve, cycler_life_load, free},
 };
 #define N_BUILTIN (sizeof BUILTIN / sizeof *BUILTIN)
 

@@ -292,8 +292,10 @@ static bml_status make_random(const bml__split_ctx *c, bml_split *sp) {
 }
 
 /* predefined: set_of[i] names sample i's set. Trains on the samples of the `train` set; one fold per other set
- * (in order of first appearance, named after it) validated and evaluated on all of that set's samples. Samples
- * with a missing (NaN) target and the cells named in `exclude` are in no fold. */
+ * (in order of first appearance, named after it) validated and evaluated on all of that set's samples. The cells
+ * named in `exclude` are in no fold. A sample with a missing (NaN) target (a cell whose life is not known yet) is
+ * never trained on: it is evaluated (predicted) in the fold of its set, or in every fold when its set is the
+ * training one; metrics leave it out (bml_metrics_compute skips unknown truths), and so does early stopping. */
 static bml_status make_predefined(const bml__split_ctx *c, bml_split *sp) {
     const split_params *p = c->params;
     const bml_samples *s = c->s;
@@ -321,8 +323,8 @@ static bml_status make_predefined(const bml__split_ctx *c, bml_split *sp) {
             int known = 1;
             for (size_t k = 0; k < s->n_targets; k++)
                 if (isnan(s->y[i * s->n_targets + k])) known = 0;
-            int out = !known || bml__strvec_find(&excl, s->meta[i].cell) >= 0;
-            c->role[i] = out ? -1 : !strcmp(c->set_of[i], p->train_set) ? 0 : !strcmp(c->set_of[i], sets.items[f]) ? 1 : -1;
+            int out = bml__strvec_find(&excl, s->meta[i].cell) >= 0, in_train = !strcmp(c->set_of[i], p->train_set);
+            c->role[i] = out ? -1 : in_train ? (known ? 0 : 1) : !strcmp(c->set_of[i], sets.items[f]) ? 1 : -1;
         }
         st = bml__split_add_fold(sp, sets.items[f], c->role, s->n);
     }
