@@ -1,6 +1,9 @@
 /* Core helpers: strict number parsing, lists, typed parameters, RNG, metrics. */
+#define _POSIX_C_SOURCE 200809L
 #include "core/internal.h"
 #include "test.h"
+
+#include <time.h>
 
 static void test_parse_numbers(void) {
     double d;
@@ -158,9 +161,52 @@ static void test_metrics(void) {
     CHECK(isnan(bml_metrics_compute(t3 + 1, p3 + 1, 1, 1).rmse) && bml_metrics_compute(t3 + 1, p3 + 1, 1, 1).n == 0);
 }
 
+/* the data layer's pool: every task once, whatever the threads; results taken in order while the workers go
+ * on; ended early, no task is handed out after */
+static void pool_count(void *ctx, size_t i) { __atomic_add_fetch(&((int *)ctx)[i], 1, __ATOMIC_RELAXED); }
+static void pool_slow(void *ctx, size_t i) {
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    pool_count(ctx, i);
+}
+static void test_pool(void) {
+    enum { N = 97 };
+    int threads[4] = {1, 2, 5, 300};
+    for (int t = 0; t < 4; t++) {
+        int hits[N] = {0};
+        bml__parallel_run(N, threads[t], pool_count, hits, NULL);
+        int once = 1;
+        for (int i = 0; i < N; i++) once &= hits[i] == 1;
+        CHECK(once);
+        int seen[N] = {0};
+        bml__pool *p = NULL;
+        CHECK_OK(bml__pool_start(N, threads[t], pool_count, seen, NULL, &p));
+        if (!p) continue;
+        int ordered = 1;
+        for (int i = 0; i < N; i++) {
+            bml__pool_wait(p, (size_t)i);
+            ordered &= __atomic_load_n(&seen[i], __ATOMIC_RELAXED) == 1;
+        }
+        CHECK(ordered);
+        CHECK_INT((int)bml__pool_end(p), N);
+    }
+    int slow[N] = {0};
+    bml__pool *p = NULL;
+    CHECK_OK(bml__pool_start(N, 2, pool_slow, slow, NULL, &p));
+    if (p) {
+        bml__pool_wait(p, 0);
+        size_t ran = bml__pool_end(p);
+        int total = 0;
+        for (int i = 0; i < N; i++) total += slow[i];
+        CHECK((int)ran == total);
+        CHECK(ran >= 1 && ran < N); /* stopped early: the rest never handed out */
+    }
+    bml__parallel_run(0, 4, pool_count, NULL, NULL); /* nothing to run */
+}
+
 static void test_status_names(void) {
     CHECK_STR(bml_status_name(BML_ERR_PARSE), "BML_ERR_PARSE");
     CHECK_STR(bml_status_describe(BML_OK), "success");
 }
 
-TEST_MAIN("core", T(test_parse_numbers), T(test_parse_fast_path_matches_strtod), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_status_names))
+TEST_MAIN("core", T(test_parse_numbers), T(test_parse_fast_path_matches_strtod), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_pool), T(test_status_names))

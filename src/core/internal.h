@@ -90,6 +90,24 @@ char *bml__registry_names(size_t n, const char *(*name)(size_t));
  * process), 0 where neither was called: the networks' worker pool (nn/par.h) stays within it. */
 int bml__parallel_thread_budget(void);
 
+/* Tasks 0..n-1 handed out in increasing order to up to `threads` worker threads started for the pool (the one
+ * pool of the data and pipeline layers; the networks have their own in nn/par.h). fn(ctx, i) runs each task
+ * once; it must write only task i's outputs (errors are per thread: keep a failing task's message with it).
+ * at_exit, when not NULL, runs on each worker as it ends (to free its thread-local caches). */
+typedef struct bml__pool bml__pool;
+/* Starts the workers into *out (at least one must start: else an error, *out NULL); the caller owns the pool
+ * and ends it with bml__pool_end. */
+bml_status bml__pool_start(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx, void (*at_exit)(void),
+                           bml__pool **out);
+/* Waits until task i has run (i < n): the caller takes results in order while the workers go on. */
+void bml__pool_wait(bml__pool *p, size_t i);
+/* No task is handed out from now on (those running finish), the workers are joined and the pool freed;
+ * returns how many tasks ran. */
+size_t bml__pool_end(bml__pool *p);
+/* Every task run, on up to `threads` threads of which the caller is one (it runs them all itself when no
+ * thread can be started); returns when all have run. */
+void bml__parallel_run(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx, void (*at_exit)(void));
+
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */
 int bml__parse_double(const char *s, double *out);

@@ -9,7 +9,6 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -885,38 +884,23 @@ typedef struct {
 typedef struct {
     char **files;
     job_file *f;
-    size_t n, next;
     bml_cycler_format format;
     const bml_cycler_summary_opts *opts;
     const char *out;
-    int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-} job_pool;
+} job_set;
 
-static void *job_worker(void *arg) {
-    job_pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        size_t i = p->next;
-        int take = !p->stop && i < p->n;
-        if (take) p->next++, p->f[i].state = 1;
-        pthread_mutex_unlock(&p->mu);
-        if (!take) return NULL;
-        job_file *f = &p->f[i];
-        bml_status st = mkdir(f->dir, 0700) == 0 ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot create: %s", f->dir, strerror(errno));
-        if (st == BML_OK) {
-            sink k;
-            memset(&k, 0, sizeof k);
-            k.stage = f->dir, k.out = p->out, k.cells = &f->cells, k.sources = &f->sources, k.names = &f->names;
-            st = structure_one(p->files[i], p->format, p->opts, &k, &f->done);
-        }
-        char *err = st != BML_OK ? bml__strdup(bml_last_error()) : NULL;
-        pthread_mutex_lock(&p->mu);
-        f->st = st, f->err = err, f->state = 2;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
+/* file i into its own folder of the stage (a task of the pool) */
+static void job_task(void *arg, size_t i) {
+    job_set *p = arg;
+    job_file *f = &p->f[i];
+    bml_status st = mkdir(f->dir, 0700) == 0 ? BML_OK : bml__fail(BML_ERR_IO, "%s: cannot create: %s", f->dir, strerror(errno));
+    if (st == BML_OK) {
+        sink k;
+        memset(&k, 0, sizeof k);
+        k.stage = f->dir, k.out = p->out, k.cells = &f->cells, k.sources = &f->sources, k.names = &f->names;
+        st = structure_one(p->files[i], p->format, p->opts, &k, &f->done);
     }
+    f->st = st, f->err = st != BML_OK ? bml__strdup(bml_last_error()) : NULL;
 }
 
 /* file i's cells checked against those before it, its files moved into the stage */
@@ -944,20 +928,14 @@ static bml_status job_merge(job_file *f, sink *k) {
 
 static bml_status structure_jobs(char **files, size_t n, int jobs, bml_cycler_format format,
                                  const bml_cycler_summary_opts *opts, sink *k, bml_cycler_structure_fn on_file, void *user) {
-    enum { MAX_JOBS = 256 };
-    if ((size_t)jobs > n) jobs = (int)n;
-    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
-    job_pool p = {files, bml__calloc(n ? n : 1, sizeof *p.f), n, 0, format, opts, k->out, 0,
-                  PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+    job_set p = {files, bml__calloc(n ? n : 1, sizeof *p.f), format, opts, k->out};
     if (!p.f) return bml__fail(BML_ERR_NOMEM, "out of memory");
     bml_status st = BML_OK;
     for (size_t i = 0; st == BML_OK && i < n; i++)
         if (!(p.f[i].dir = bml__sprintf("%s/.job-%zu", k->stage, i))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
-    pthread_t tid[MAX_JOBS];
-    int started = 0;
-    for (; st == BML_OK && started < jobs; started++)
-        if (pthread_create(&tid[started], NULL, job_worker, &p) != 0) break;
-    if (st == BML_OK && started == 0) st = bml__fail(BML_ERR_IO, "structure: cannot start a thread");
+    bml__pool *pool = NULL;
+    if (st == BML_OK && (st = bml__pool_start(n, jobs, job_task, &p, NULL, &pool)) != BML_OK)
+        st = bml__fail_prefix(st, "structure");
     const int *cancel = opts ? opts->cancel : NULL;
     for (size_t i = 0; st == BML_OK && i <= n; i++) {
         if (cancel && __atomic_load_n(cancel, __ATOMIC_RELAXED)) {
@@ -965,17 +943,12 @@ static bml_status structure_jobs(char **files, size_t n, int jobs, bml_cycler_fo
             break;
         }
         if (i == n) break;
-        pthread_mutex_lock(&p.mu);
-        while (p.f[i].state != 2) pthread_cond_wait(&p.cv, &p.mu);
-        pthread_mutex_unlock(&p.mu);
+        bml__pool_wait(pool, i);
         job_file *f = &p.f[i];
         if (f->st != BML_OK) st = bml__fail(f->st, "%s", f->err ? f->err : "out of memory");
         else if ((st = job_merge(f, k)) == BML_OK) report_done(&f->done, on_file, user);
     }
-    pthread_mutex_lock(&p.mu);
-    p.stop = 1; /* no file is taken from now on; those being read finish (a cancel flag ends them sooner) */
-    pthread_mutex_unlock(&p.mu);
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    bml__pool_end(pool); /* no file is taken from now on; those being read finish (a cancel flag ends them sooner) */
     for (size_t i = 0; i < n; i++) { /* on failure the job folders go with the stage */
         job_file *f = &p.f[i];
         bml_cycler_summary_free(f->done.s);
@@ -983,8 +956,6 @@ static bml_status structure_jobs(char **files, size_t n, int jobs, bml_cycler_fo
         free(f->dir), free(f->err);
     }
     free(p.f);
-    pthread_mutex_destroy(&p.mu);
-    pthread_cond_destroy(&p.cv);
     return st;
 }
 
@@ -1241,54 +1212,36 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
  * a failure's status and message kept too (errors are per thread), for the caller to take in file order */
 typedef struct {
     char **files;
-    size_t n;
     bml_cycler_format format;
     const bml_cycler_summary_opts *opts;
     bml_cycler_summary **sum;
     bml_status *st;
     char **err;
-    size_t next;
-    pthread_mutex_t mu;
-} summ_pool;
+} summ_set;
 
-static void *summ_worker(void *arg) {
-    summ_pool *p = arg;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        size_t i = p->next < p->n ? p->next++ : p->n;
-        pthread_mutex_unlock(&p->mu);
-        if (i >= p->n) return NULL;
-        p->st[i] = bml_cycler_summarize(p->files[i], p->format, p->opts, &p->sum[i]);
-        if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
-    }
+static void summ_task(void *arg, size_t i) {
+    summ_set *p = arg;
+    p->st[i] = bml_cycler_summarize(p->files[i], p->format, p->opts, &p->sum[i]);
+    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
 }
 
 /* every file summarised on up to jobs threads; 0, or the first failure's status in file order (with its
  * message), the others left in sum[] for the caller to free */
 static bml_status summarize_files(char **files, size_t n, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                   int jobs, bml_cycler_summary **sum) {
-    enum { MAX_JOBS = 256 };
-    if ((size_t)jobs > n) jobs = (int)n;
-    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
     bml_status *st = bml__calloc(n ? n : 1, sizeof *st);
     char **err = bml__calloc(n ? n : 1, sizeof *err);
     if (!st || !err) {
         free(st), free(err);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    summ_pool p = {files, n, format, opts, sum, st, err, 0, PTHREAD_MUTEX_INITIALIZER};
-    pthread_t tid[MAX_JOBS];
-    int started = 0;
-    for (; started < jobs; started++)
-        if (pthread_create(&tid[started], NULL, summ_worker, &p) != 0) break;
-    if (started == 0) summ_worker(&p); /* no thread to be had: this one */
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    summ_set p = {files, format, opts, sum, st, err};
+    bml__parallel_run(n, jobs, summ_task, &p, NULL);
     bml_status res = BML_OK;
     for (size_t i = 0; i < n && res == BML_OK; i++)
         if (st[i] != BML_OK) res = bml__fail(st[i], "%s", err[i] ? err[i] : "out of memory");
     for (size_t i = 0; i < n; i++) free(err[i]);
     free(st), free(err);
-    pthread_mutex_destroy(&p.mu);
     return res;
 }
 

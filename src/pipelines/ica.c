@@ -3,7 +3,6 @@
 #include "pipelines/ica.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -398,20 +397,14 @@ typedef struct {
     size_t bad;           /* its first failing curve, or n */
 } ica_chunk;
 
-static void ica_chunk_do(ica_chunk *c) {
+static void ica_chunk_do(void *arg, size_t t) {
+    ica_chunk *c = (ica_chunk *)arg + t;
     c->bad = c->n;
     for (size_t i = c->lo; i < c->hi; i++)
         if (bml__ica_features(c->p, c->q[i], c->v[i], c->len[i], c->f + i * c->nf, NULL, NULL) != BML_OK) {
             c->bad = i;
             break;
         }
-}
-
-/* a worker thread's chunk; its thread-local coefficients go with it */
-static void *ica_chunk_run(void *arg) {
-    ica_chunk_do(arg);
-    sg_release();
-    return NULL;
 }
 
 bml_status bml__ica_features_many(const bml__ica_params *p, size_t n, const double *const *q, const double *const *v,
@@ -423,20 +416,14 @@ bml_status bml__ica_features_many(const bml__ica_params *p, size_t n, const doub
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     if (threads < 1) threads = 1;
     ica_chunk chunk[MAX_THREADS];
-    pthread_t tid[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
     size_t nf = bml__ica_n_features(p);
-    for (int t = 0; t < threads; t++) {
+    for (int t = 0; t < threads; t++)
         chunk[t] = (ica_chunk){p, q, v, len, features, n, nf, n * (size_t)t / (size_t)threads, n * (size_t)(t + 1) / (size_t)threads, n};
-        started[t] = t > 0 && pthread_create(&tid[t], NULL, ica_chunk_run, &chunk[t]) == 0;
-    }
-    for (int t = 0; t < threads; t++) /* this thread: the first chunk, and any whose thread did not start */
-        if (!started[t]) ica_chunk_do(&chunk[t]);
+    /* one chunk a task; a worker's thread-local coefficients go with it */
+    bml__parallel_run((size_t)threads, threads, ica_chunk_do, chunk, sg_release);
     size_t first = n;
-    for (int t = 0; t < threads; t++) {
-        if (started[t]) pthread_join(tid[t], NULL);
+    for (int t = 0; t < threads; t++)
         if (chunk[t].bad < first) first = chunk[t].bad;
-    }
     if (bad) *bad = first;
     if (first == n) return BML_OK;
     /* the failing curve again on this thread, for its status and message (the error is per thread) */
