@@ -337,6 +337,130 @@ done:
     cJSON_Delete(j);
 }
 
+/* ------------------------------------------------------------------ corrupt cycles, kurtosis definition */
+/* a copy of the synthetic folder with field (row, col) of train/<file> replaced by `value` in each edit */
+typedef struct {
+    const char *file;
+    size_t row, col;
+    const char *value;
+} field_edit;
+
+static char *synth_copy_with(const field_edit *ed, size_t n_ed) {
+    char *dir = tmpdir(), *txt = NULL;
+    CHECK_OK(bml__read_file(SYNTH "/cells.csv", &txt, NULL));
+    put(dir, "cells.csv", txt ? txt : "");
+    free(txt);
+    for (int c = 1; c <= 3; c++) {
+        char rel[32], *src;
+        snprintf(rel, sizeof rel, "train/cell%d.csv", c);
+        src = bml__path_join(SYNTH, rel);
+        txt = NULL;
+        CHECK_OK(bml__read_file(src, &txt, NULL));
+        free(src);
+        bml__sb b = {0};
+        size_t r = 0, col = 0;
+        for (const char *q = txt; q && *q;) { /* copy field by field, replacing the edited ones */
+            size_t len = strcspn(q, ",\n");
+            const char *rep = NULL;
+            for (size_t e = 0; e < n_ed; e++)
+                if (!strcmp(ed[e].file, rel) && ed[e].row == r && ed[e].col == col) rep = ed[e].value;
+            if (rep) bml__sb_str(&b, rep);
+            else bml__sb_put(&b, q, len);
+            q += len;
+            if (*q == ',') col++;
+            else if (*q == '\n') r++, col = 0;
+            if (*q) bml__sb_put(&b, q++, 1);
+        }
+        put(dir, rel, b.buf ? b.buf : "");
+        free(b.buf);
+        free(txt);
+    }
+    return dir;
+}
+
+static void test_corrupt_cycles(void) {
+    /* the detection on a crafted series: not finite, not positive, above 1.5 x the median */
+    const double cap[] = {1.07, 1.06, NAN, -0.2, 49.0, 1.05, 1.08, 0.0, 1.60, 1.59};
+    unsigned char valid[10];
+    double med = 0;
+    CHECK_INT(bml__dq_valid_capacities(cap, 10, 1.5, valid, &med), 4);
+    CHECK_NEAR(med, 1.07, 0); /* finite ones sorted: -0.2 0 1.05 1.06 1.07 1.08 1.59 1.6 49 */
+    const unsigned char want[10] = {1, 1, 0, 0, 0, 1, 1, 0, 1, 1}; /* 1.60 <= 1.5 x 1.07 = 1.605: kept */
+    CHECK(!memcmp(valid, want, sizeof want));
+    CHECK_INT(bml__dq_valid_capacities(cap, 10, 0, valid, NULL), 0); /* off: every cycle as it is */
+
+    /* through the pipeline: cell1's cycle 12 reads 49 Ah, cell2's cycle 95 -1 Ah at the grid's last point (row 19) */
+    const field_edit ed[] = {{"train/cell1.csv", 19, 10, "49"}, {"train/cell2.csv", 19, 93, "-1"}};
+    char *dir = synth_copy_with(ed, 2);
+    bml_qdlin_opts o;
+    small_opts(&o, 20, 99);
+    bml_dataset *ds = NULL;
+    bml_pipeline *p = NULL, *p0 = NULL;
+    bml_samples *s = NULL, *s0 = NULL;
+    CHECK_OK(bml_dataset_load_qdlin(dir, &o, &ds));
+    bml_kv kv[] = {{"features", "[discharge, fade]"}, {"capacity_max_ratio", "1.5"}, {"kurtosis", "pearson"}};
+    CHECK_OK(bml_pipeline_create("delta_q", kv, 3, &p));
+    CHECK_OK(bml_pipeline_create("delta_q", kv, 1, &p0)); /* capacities as they are, fisher's kurtosis */
+    if (!ds || !p || !p0) goto done;
+    CHECK_OK(bml_pipeline_transform(p0, ds, &s0));
+    CHECK_STR(bml_pipeline_last_note(), "");
+    CHECK_OK(bml_pipeline_transform(p, ds, &s));
+    if (!s || !s0) goto done;
+    CHECK(strstr(bml_pipeline_last_note(), "2 corrupt cycles") != NULL);
+    CHECK(strstr(bml_pipeline_last_note(), "train_cell1 cycle 12 (49 Ah); train_cell2 cycle 95 (-1 Ah)") != NULL);
+    size_t F = s->n_features;
+    CHECK_INT(F, 8);
+    CHECK_STR(s->feature_names[5], "q_max_minus_first");
+    for (size_t c = 0; c < 3; c++) {
+        bml_cell_view cv;
+        bml_dataset_cell(ds, c, &cv);
+        /* expected from the matrix, the edited cycles left out: row k = cycle k + 2, the capacity at column 19 */
+        double q1 = cv.values[19], qmax = q1, xs[10], ys[10], sl, ic;
+        size_t m = 0;
+        for (size_t k = 0; k <= 98; k++) {
+            double v = cv.values[k * 20 + 19];
+            int bad = (c == 0 && k == 10) || (c == 1 && k == 93);
+            if (!bad && v > qmax) qmax = v;
+            if (!bad && k + 2 >= 91) xs[m] = (double)(k + 2), ys[m++] = v;
+        }
+        CHECK_NEAR(s->x[c * F + 4], q1, 0);
+        CHECK_NEAR(s->x[c * F + 5], qmax - q1, 0);
+        bml__dq_linfit(xs, ys, m, &sl, &ic);
+        CHECK_INT(m, c == 1 ? 9 : 10);
+        CHECK_NEAR(s->x[c * F + 6], sl, 1e-15);
+        CHECK_NEAR(s->x[c * F + 7], ic, 1e-12);
+        /* kurtosis: pearson = fisher + 3 */
+        double dq[20];
+        for (size_t i = 0; i < 20; i++) dq[i] = cv.values[98 * 20 + i] - cv.values[8 * 20 + i];
+        bml__dq_stats st;
+        bml__dq_moments(dq, 20, &st);
+        CHECK_NEAR(s->x[c * F + 3], log10(fabs(st.kurt + 3.0)), 1e-12);
+        CHECK_NEAR(s0->x[c * F + 3], log10(fabs(st.kurt)), 1e-12);
+    }
+    CHECK_NEAR(s0->x[0 * F + 5], 49.0 - s0->x[4], 0); /* off: the corrupt 49 Ah is the max */
+    bml_samples_free(s);
+    s = NULL;
+    bml_pipeline_free(p);
+    p = NULL;
+    /* a corrupt cycle that ΔQ itself uses: an error naming it; an unknown kurtosis */
+    bml_kv kb[] = {{"cycle_b", "12"}, {"capacity_max_ratio", "1.5"}};
+    CHECK_OK(bml_pipeline_create("delta_q", kb, 2, &p));
+    if (p) CHECK_ERR(bml_pipeline_transform(p, ds, &s), BML_ERR_VALUE, "cycle 12, which ΔQ100-12 uses, is corrupt");
+    bml_pipeline_free(p);
+    p = NULL;
+    bml_kv kk[] = {{"kurtosis", "excess"}};
+    CHECK_OK(bml_pipeline_create("delta_q", kk, 1, &p));
+    if (p) CHECK_ERR(bml_pipeline_transform(p, ds, &s), BML_ERR_VALUE, "kurtosis='excess' (valid: fisher, pearson)");
+done:
+    bml_pipeline_free(p);
+    bml_pipeline_free(p0);
+    bml_samples_free(s);
+    bml_samples_free(s0);
+    bml_dataset_free(ds);
+    bml__rm_rf(dir);
+    free(dir);
+}
+
 /* ------------------------------------------------------------------ the published data */
 static int have_severson(void) {
     if (bml__is_file(SEVERSON "/cells.csv")) return 1;
@@ -457,7 +581,7 @@ int main(int argc, char **argv) {
         return run_tests("cyclelife_reproduce", t, sizeof t / sizeof *t);
     }
     static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_numbers_as_strtod),
-                                  T(test_moments_vs_scipy),  T(test_pipeline_vs_scipy),              T(test_severson_load),
+                                  T(test_moments_vs_scipy),  T(test_pipeline_vs_scipy), T(test_corrupt_cycles),              T(test_severson_load),
                                   T(test_severson_variance_model)};
     return run_tests("cyclelife", t, sizeof t / sizeof *t);
 }

@@ -429,6 +429,88 @@ static void test_save_load_shap(void) {
     printf("  SHAP additivity: largest |sum phi + expected - prediction| / max(1, |prediction|) %.3g\n", worst_add);
 }
 
+/* clip=true: the inputs' range over the TRAINING rows (here the first half of them) is kept with the model and
+ * every predicted row is clipped to it (winsorised); the fit itself is the same as without clipping */
+static void test_clip(void) {
+    if (!load_reference()) return;
+    const dataset *d = dataset_named("collinear");
+    size_t F = d->train.n_features, O = d->train.n_targets, W = F + 1;
+    bml_samples half = d->train;
+    half.n = d->train.n / 2;
+    double *lo = calloc(F, sizeof *lo), *hi = calloc(F, sizeof *hi), *out = calloc(2 * F, sizeof *out);
+    double *in = calloc(2 * F, sizeof *in); /* row 0: the clipped far row; row 1: a training row of the other half */
+    for (size_t j = 0; j < F; j++) {
+        lo[j] = INFINITY, hi[j] = -INFINITY;
+        for (size_t r = 0; r < half.n; r++) lo[j] = fmin(lo[j], half.x[r * F + j]), hi[j] = fmax(hi[j], half.x[r * F + j]);
+        double span = hi[j] - lo[j] + 1;
+        out[j] = j % 2 ? lo[j] - 3 * span : hi[j] + 3 * span; /* far outside, below or above */
+        in[j] = j % 2 ? lo[j] : hi[j];
+        double v = d->train.x[(d->train.n - 1) * F + j]; /* a row the fit did not see: clipped to the half's range */
+        out[F + j] = v, in[F + j] = fmin(fmax(v, lo[j]), hi[j]);
+    }
+    for (int i = 0; i < N_MODELS; i++) {
+        bml_kv kv[2] = {{"clip", "true"}, {kv_of[i][0], kv_of[i][1]}};
+        bml_model *m = NULL, *m0 = NULL, *m2 = NULL;
+        CHECK_OK(bml_model_create(model_names[i], kv, kv_of[i][0] ? 2 : 1, &m));
+        CHECK_OK(bml_model_create(model_names[i], kv + 1, kv_of[i][0] ? 1 : 0, &m0));
+        if (!m || !m0) goto next;
+        CHECK_OK(bml_model_fit(m, &half, NULL, 42));
+        CHECK_OK(bml_model_fit(m0, &half, NULL, 42));
+        double a[4], b[4], c[4], phi[4 * 16];
+        CHECK_OK(bml_model_predict(m, out, 2, a));
+        CHECK_OK(bml_model_predict(m0, in, 2, b));
+        for (size_t k = 0; k < 2 * O; k++) CHECK(a[k] == b[k]); /* clipped = the unclipped model on the clipped rows */
+        CHECK_OK(bml_model_predict(m, half.x, 1, c));
+        CHECK_OK(bml_model_predict(m0, half.x, 1, b));
+        for (size_t k = 0; k < O; k++) CHECK(c[k] == b[k]); /* a training row: unchanged */
+        if (i == 0) { /* ols extrapolates without clipping */
+            CHECK_OK(bml_model_predict(m0, out, 1, b));
+            CHECK(fabs(b[0] - a[0]) > 1e-3);
+        }
+        CHECK(W * O * 2 <= 4 * 16);
+        CHECK_OK(bml_model_shap(m, out, 1, phi)); /* additivity holds on the clipped inputs */
+        for (size_t k = 0; k < O; k++) {
+            double sum = 0;
+            for (size_t j = 0; j <= F; j++) sum += phi[k * W + j];
+            CHECK_NEAR(sum, a[k], 1e-12 * fmax(1, fabs(a[k])));
+        }
+        /* saved with the model: the range of the training rows, the same predictions after a load */
+        char dir[] = "/tmp/bml-test-linear-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        CHECK_OK(bml_model_save(m, dir));
+        CHECK_OK(bml_model_load(dir, &m2));
+        if (m2) {
+            CHECK_OK(bml_model_predict(m2, out, 2, c));
+            CHECK(!memcmp(a, c, 2 * O * sizeof *a));
+        }
+        char *path = bml__path_join(dir, "model.json"), *text = NULL;
+        CHECK_OK(bml__read_file(path, &text, NULL));
+        cJSON *root = text ? cJSON_Parse(text) : NULL;
+        if (root) {
+            cJSON *st = cJSON_GetObjectItem(root, "state");
+            for (size_t j = 0; j < F; j++) {
+                CHECK(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "clip_min"), (int)j)->valuedouble == lo[j]);
+                CHECK(cJSON_GetArrayItem(cJSON_GetObjectItem(st, "clip_max"), (int)j)->valuedouble == hi[j]);
+            }
+            cJSON_DeleteItemFromObject(st, "clip_max"); /* a clipping model without its range is refused */
+            cJSON_DeleteItemFromObject(root, "xxh64");
+            CHECK_OK(bml__json_write_sealed(path, root));
+            bml_model *bad = NULL;
+            CHECK_ERR(bml_model_load(dir, &bad), BML_ERR_PARSE, "state.clip_max must be an array of");
+            CHECK(bad == NULL);
+            cJSON_Delete(root);
+        }
+        free(text);
+        free(path);
+        bml__rm_rf(dir);
+    next:
+        bml_model_free(m);
+        bml_model_free(m0);
+        bml_model_free(m2);
+    }
+    free(lo), free(hi), free(out), free(in);
+}
+
 static void test_bad_parameters(void) {
     if (!load_reference()) return;
     const dataset *d = dataset_named("collinear");
@@ -468,7 +550,7 @@ static void test_bad_parameters(void) {
         bml_model_free(m), m = NULL;
     }
     bml_kv un = {"learning_rate", "0.1"};
-    CHECK_ERR(bml_model_create("ridge", &un, 1, &m), BML_ERR_VALUE, "unknown parameter 'learning_rate' (valid: alpha)");
+    CHECK_ERR(bml_model_create("ridge", &un, 1, &m), BML_ERR_VALUE, "unknown parameter 'learning_rate' (valid: alpha, clip)");
 }
 
 /* NaN features: refused at fit (the runner imputes first), at predict and for SHAP */
@@ -552,4 +634,4 @@ static void cleanup(void) {
 }
 
 TEST_MAIN("linear", T(test_sklearn_parity), T(test_save_load_shap), T(test_bad_parameters), T(test_missing_refused),
-          T(test_cancel), T(test_internals), T(cleanup))
+          T(test_cancel), T(test_internals), T(test_clip), T(cleanup))

@@ -28,6 +28,7 @@ typedef struct {
     long max_iter, n_alphas, cv, n_components;
     int scale;
     char *l1_ratios; /* elastic_net_cv */
+    int clip;        /* winsorise each input to its training range at prediction */
 } lin_params;
 
 #define OFF(f) offsetof(lin_params, f)
@@ -37,18 +38,26 @@ typedef struct {
      "stop once a sweep moves no coefficient by more than tol x the largest and the duality gap is below tol x "   \
      "||y - mean||^2"}
 
+#define CLIP_SPEC                                                                                                  \
+    {"clip", BML__P_BOOL, OFF(clip), "false", 1, 0, 0,                                                             \
+     "winsorise: at prediction each input is clipped to [min, max] of the training rows (kept with the model), so "  \
+     "a feature far outside the training range does not extrapolate the line"}
+
 static const bml__param_spec ols_specs[] = {
     {"rcond", BML__P_DOUBLE, OFF(rcond), "-1", -1, 1, 0,
      "singular values below rcond x the largest count as zero (the minimum-norm solution of collinear features); "
      "negative: machine epsilon x max(rows, features), numpy.linalg.lstsq's default (scikit-learn: 2.220446049250313e-16)"},
+    CLIP_SPEC,
 };
 static const bml__param_spec ridge_specs[] = {
     {"alpha", BML__P_DOUBLE, OFF(alpha), "1.0", 0, 1e300, 0, "L2 penalty: minimises ||y - Xw||^2 + alpha ||w||^2"},
+    CLIP_SPEC,
 };
 static const bml__param_spec lasso_specs[] = {
     {"alpha", BML__P_DOUBLE, OFF(alpha), "1.0", 0, 1e300, 0, "L1 penalty: minimises ||y - Xw||^2 / (2 n) + alpha ||w||_1"},
     MAX_ITER_SPEC,
     TOL_SPEC,
+    CLIP_SPEC,
 };
 static const bml__param_spec enet_specs[] = {
     {"alpha", BML__P_DOUBLE, OFF(alpha), "1.0", 0, 1e300, 0,
@@ -56,6 +65,7 @@ static const bml__param_spec enet_specs[] = {
     {"l1_ratio", BML__P_DOUBLE, OFF(l1_ratio), "0.5", 0, 1, 0, "mix of L1 (1) and L2 (0)"},
     MAX_ITER_SPEC,
     TOL_SPEC,
+    CLIP_SPEC,
 };
 static const bml__param_spec enet_cv_specs[] = {
     {"l1_ratio", BML__P_LIST, OFF(l1_ratios), "[0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1]", 1, 0, 0,
@@ -65,14 +75,17 @@ static const bml__param_spec enet_cv_specs[] = {
     {"cv", BML__P_INT, OFF(cv), "5", 2, 1e6, 0, "folds (KFold without shuffling: contiguous runs of the training rows)"},
     MAX_ITER_SPEC,
     TOL_SPEC,
+    CLIP_SPEC,
 };
 static const bml__param_spec pls_specs[] = {
     {"n_components", BML__P_INT, OFF(n_components), "2", 1, 1e6, 0, "latent components (at most the features)"},
     {"scale", BML__P_BOOL, OFF(scale), "true", 1, 0, 0, "divide the centred inputs and target by their std (n - 1)"},
+    CLIP_SPEC,
 };
 static const bml__param_spec pcr_specs[] = {
     {"n_components", BML__P_INT, OFF(n_components), "2", 1, 1e6, 0,
      "principal components regressed on (at most min(rows, features))"},
+    CLIP_SPEC,
 };
 
 typedef enum { K_OLS, K_RIDGE, K_LASSO, K_ENET, K_ENET_CV, K_PLS, K_PCR } lin_kind;
@@ -85,6 +98,7 @@ typedef struct {
     double *expected;  /* (O) mean prediction over the training rows: SHAP's expected value */
     cJSON *fit;        /* what fitting found: an object per target name */
     cJSON *cv_path;    /* elastic_net_cv: per target {l1_ratio, alphas, mse_mean}; else NULL */
+    double *x_lo, *x_hi; /* (F) clip: the training rows' range of each input; else NULL */
 } lin_state;
 
 static lin_kind kind_of(const bml_model *m);
@@ -96,6 +110,8 @@ static void release(bml_model *m) {
     free(s->intercept);
     free(s->x_mean);
     free(s->expected);
+    free(s->x_lo);
+    free(s->x_hi);
     cJSON_Delete(s->fit);
     cJSON_Delete(s->cv_path);
     free(s);
@@ -279,6 +295,16 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
             for (size_t i = 0; i < n; i++) sum += x[j * n + i];
             s->x_mean[j] = sum / (double)n;
         }
+        if (((const lin_params *)m->params)->clip) {
+            s->x_lo = bml__calloc(F ? F : 1, sizeof *s->x_lo);
+            s->x_hi = bml__calloc(F ? F : 1, sizeof *s->x_hi);
+            if (!s->x_lo || !s->x_hi) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            for (size_t j = 0; st == BML_OK && j < F; j++) {
+                double lo = INFINITY, hi = -INFINITY;
+                for (size_t i = 0; i < n; i++) lo = fmin(lo, x[j * n + i]), hi = fmax(hi, x[j * n + i]);
+                s->x_lo[j] = n ? lo : 0, s->x_hi[j] = n ? hi : 0;
+            }
+        }
     }
     if (st == BML_OK && kind == K_ENET_CV && !(s->cv_path = cJSON_CreateObject())) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t k = 0; st == BML_OK && k < O; k++) {
@@ -305,6 +331,13 @@ static bml_status fit(bml_model *m, const bml_samples *tr, const bml_samples *va
     return st;
 }
 
+/* input j of a row as the model takes it: clipped to the training range when the model clips */
+static double input(const lin_state *s, const double *row, size_t j) {
+    double v = row[j];
+    if (s->x_lo) v = v < s->x_lo[j] ? s->x_lo[j] : v > s->x_hi[j] ? s->x_hi[j] : v;
+    return v;
+}
+
 static bml_status predict(const bml_model *m, const double *x, size_t n, double *y) {
     const lin_state *s = m->state;
     size_t F = s->F, O = s->O;
@@ -312,7 +345,7 @@ static bml_status predict(const bml_model *m, const double *x, size_t n, double 
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < O; k++) {
             double v = s->intercept[k];
-            for (size_t j = 0; j < F; j++) v += s->coef[k * F + j] * x[i * F + j];
+            for (size_t j = 0; j < F; j++) v += s->coef[k * F + j] * input(s, x + i * F, j);
             y[i * O + k] = v;
         }
     return BML_OK;
@@ -326,7 +359,7 @@ static bml_status shap(const bml_model *m, const double *x, size_t n, double *ph
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < O; k++) {
             double *ph = phi + (i * O + k) * W;
-            for (size_t j = 0; j < F; j++) ph[j] = s->coef[k * F + j] * (x[i * F + j] - s->x_mean[j]);
+            for (size_t j = 0; j < F; j++) ph[j] = s->coef[k * F + j] * (input(s, x + i * F, j) - s->x_mean[j]);
             ph[F] = s->expected[k];
         }
     return BML_OK;
@@ -374,10 +407,15 @@ static bml_status save(const bml_model *m, const char *dir, cJSON **state) {
     cJSON_AddItemToObject(st, "intercept", exact_array(s->intercept, s->O));
     cJSON_AddItemToObject(st, "x_mean", exact_array(s->x_mean, s->F));
     cJSON_AddItemToObject(st, "expected_value", exact_array(s->expected, s->O));
+    if (s->x_lo) {
+        cJSON_AddItemToObject(st, "clip_min", exact_array(s->x_lo, s->F));
+        cJSON_AddItemToObject(st, "clip_max", exact_array(s->x_hi, s->F));
+    }
     cJSON_AddItemToObject(st, "fit", cJSON_Duplicate(s->fit, 1));
     if (s->cv_path) cJSON_AddItemToObject(st, "cv_path", cJSON_Duplicate(s->cv_path, 1));
     /* one check that nothing failed to allocate: every part is there */
     if (!st || !cJSON_GetObjectItemCaseSensitive(st, "fit") || (s->cv_path && !cJSON_GetObjectItemCaseSensitive(st, "cv_path")) ||
+        (s->x_lo && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st, "clip_max")) != (int)s->F) ||
         cJSON_GetArraySize(coef) != (int)s->O) {
         cJSON_Delete(st);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -435,6 +473,16 @@ static bml_status load(bml_model *m, const char *dir, const cJSON *st) {
     BML__TRY(load_array(cJSON_GetObjectItemCaseSensitive(st, "intercept"), dir, "intercept", O, s->intercept));
     BML__TRY(load_array(cJSON_GetObjectItemCaseSensitive(st, "x_mean"), dir, "x_mean", F, s->x_mean));
     BML__TRY(load_array(cJSON_GetObjectItemCaseSensitive(st, "expected_value"), dir, "expected_value", O, s->expected));
+    if (((const lin_params *)m->params)->clip) { /* the range the model was fitted with: required */
+        s->x_lo = bml__calloc(F ? F : 1, sizeof *s->x_lo);
+        s->x_hi = bml__calloc(F ? F : 1, sizeof *s->x_hi);
+        if (!s->x_lo || !s->x_hi) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        BML__TRY(load_array(cJSON_GetObjectItemCaseSensitive(st, "clip_min"), dir, "clip_min", F, s->x_lo));
+        BML__TRY(load_array(cJSON_GetObjectItemCaseSensitive(st, "clip_max"), dir, "clip_max", F, s->x_hi));
+        for (size_t j = 0; j < F; j++)
+            if (!(s->x_lo[j] <= s->x_hi[j]))
+                return bml__fail(BML_ERR_PARSE, "%s/model.json: state.clip_min[%zu] is above state.clip_max[%zu]", dir, j, j);
+    }
     const cJSON *fitj = cJSON_GetObjectItemCaseSensitive(st, "fit"), *path = cJSON_GetObjectItemCaseSensitive(st, "cv_path");
     if (!cJSON_IsObject(fitj)) return bml__fail(BML_ERR_PARSE, "%s/model.json: state.fit must be an object", dir);
     cJSON_Delete(s->fit);

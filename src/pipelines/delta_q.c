@@ -16,8 +16,11 @@ typedef struct {
     long curve_step;
     long fade_first, fade_last;
     int log_target;
+    double capacity_max_ratio; /* 0: every cycle's capacity taken as it is */
+    char *kurtosis;            /* fisher | pearson */
 } dq_params;
 
+#define OFF_DQ(f) offsetof(dq_params, f)
 static const bml__param_spec dq_specs[] = {
     {"cycle_a", BML__P_INT, offsetof(dq_params, cycle_a), "100", 1, 1e9, 0, "the later cycle of ΔQ = Q_a - Q_b"},
     {"cycle_b", BML__P_INT, offsetof(dq_params, cycle_b), "10", 1, 1e9, 0, "the earlier cycle of ΔQ = Q_a - Q_b"},
@@ -30,6 +33,13 @@ static const bml__param_spec dq_specs[] = {
     {"fade_last", BML__P_INT, offsetof(dq_params, fade_last), "100", 1, 1e9, 0, "last cycle of the capacity-fade fit"},
     {"log_target", BML__P_BOOL, offsetof(dq_params, log_target), "true", 1, 0, 0,
      "target log10(cycle life) (named log10_cycle_life) instead of cycle life"},
+    {"capacity_max_ratio", BML__P_DOUBLE, OFF_DQ(capacity_max_ratio), "0", 0, 1e6, 0,
+     "0: every cycle's discharge capacity as it is; > 0: a cycle whose capacity is not finite, not positive, or above "
+     "capacity_max_ratio x the median over the cell's cycles is corrupt: left out of the max capacity and the fade fit, "
+     "named in the pipeline's note (1.5: a physical bound for these cells)"},
+    {"kurtosis", BML__P_STRING, OFF_DQ(kurtosis), "fisher", 1, 0, 0,
+     "kurtosis of ΔQ in the discharge set: fisher (excess, normal = 0: scipy's default) or pearson (normal = 3: "
+     "MATLAB's kurtosis)"},
 };
 
 void bml__dq_moments(const double *x, size_t n, bml__dq_stats *out) {
@@ -64,6 +74,33 @@ void bml__dq_linfit(const double *x, const double *y, size_t n, double *slope, d
     *intercept = my - *slope * mx;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+size_t bml__dq_valid_capacities(const double *cap, size_t n, double ratio, unsigned char *valid, double *median) {
+    size_t m = 0, bad = 0;
+    double med = NAN;
+    if (ratio > 0) {
+        double *v = bml__calloc(n ? n : 1, sizeof *v);
+        if (!v) return (size_t)-1;
+        for (size_t i = 0; i < n; i++)
+            if (isfinite(cap[i])) v[m++] = cap[i];
+        if (m) {
+            qsort(v, m, sizeof *v, cmp_double);
+            med = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+        }
+        free(v);
+    }
+    for (size_t i = 0; i < n; i++) {
+        valid[i] = ratio <= 0 || (isfinite(cap[i]) && cap[i] > 0 && !(cap[i] > ratio * med));
+        bad += !valid[i];
+    }
+    if (median) *median = med;
+    return bad;
+}
+
 enum { FS_VARIANCE = 1, FS_DISCHARGE = 2, FS_FADE = 4, FS_CURVE = 8 };
 
 static bml_status name_push(bml__strvec *names, const char *fmt, double v) {
@@ -81,6 +118,10 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
         return bml__fail(BML_ERR_VALUE, "pipeline delta_q needs a cycle-life dataset (data=qdlin: per-cell capacity matrices on a "
                                         "voltage grid, or data=cycler_life: the same from raw cycler files)");
     const bml__qdlin *q = ds->qdlin;
+    bml__pipeline_set_note(NULL);
+    int pearson = !strcmp(p->kurtosis, "pearson");
+    if (!pearson && strcmp(p->kurtosis, "fisher"))
+        return bml__fail(BML_ERR_VALUE, "pipeline delta_q: kurtosis='%s' (valid: fisher, pearson)", p->kurtosis);
     bml__strvec sets = {0};
     if (bml__parse_string_list(p->features, &sets) != 0 || sets.n == 0) {
         bml__strvec_free(&sets);
@@ -130,7 +171,10 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
     }
     size_t F = names.n, n = ds->n_cells;
     bml_samples *s = bml__samples_alloc(n, F, 1);
-    double *dq = bml__calloc(P, sizeof *dq), *cyc = NULL, *cap = NULL;
+    double *dq = bml__calloc(P, sizeof *dq), *cyc = NULL, *cap = NULL, *capr = NULL;
+    unsigned char *valid = NULL;
+    size_t rows_cap = 0, n_corrupt = 0;
+    bml__sb note = {0};
     const char **ids = bml__calloc(n ? n : 1, sizeof *ids), **stored = bml__calloc(n ? n : 1, sizeof *stored);
     if (!s || !dq || !ids || !stored) goto nomem;
     for (size_t j = 0; j < F; j++) {
@@ -161,18 +205,47 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
         for (size_t i = 0; i < P; i++) dq[i] = qa[i] - qb[i];
         bml__dq_stats m;
         bml__dq_moments(dq, P, &m);
-        /* discharge capacity of a cycle: its capacity at the grid's lowest voltage */
-        size_t lo = q->grid[P - 1] < q->grid[0] ? P - 1 : 0;
-        double q_first = cell->values[lo], q_max = q_first;
-        for (size_t r = 0; r <= (size_t)(p->cycle_a - first) && r < cell->n_rows; r++)
-            if (cell->values[r * P + lo] > q_max) q_max = cell->values[r * P + lo];
+        /* discharge capacity of a cycle: its capacity at the grid's lowest voltage; corrupt ones left out */
+        size_t lo = q->grid[P - 1] < q->grid[0] ? P - 1 : 0, R = cell->n_rows;
+        if (R > rows_cap) {
+            free(capr), free(valid);
+            capr = bml__calloc(R, sizeof *capr);
+            valid = bml__calloc(R, sizeof *valid);
+            rows_cap = R;
+            if (!capr || !valid) goto nomem;
+        }
+        for (size_t r = 0; r < R; r++) capr[r] = cell->values[r * P + lo];
+        double med = NAN;
+        size_t n_bad = bml__dq_valid_capacities(capr, R, p->capacity_max_ratio, valid, &med);
+        if (n_bad == (size_t)-1) goto nomem;
+        for (size_t r = 0; r < R && n_bad; r++)
+            if (!valid[r]) {
+                bml__sb_fmt(&note, "%s%s cycle %ld (%.4g Ah)", note.len ? "; " : "", cell->cell_id, first + (long)r, capr[r]);
+                if (r == (size_t)(p->cycle_a - first) || r == (size_t)(p->cycle_b - first)) {
+                    st = bml__fail(BML_ERR_VALUE,
+                                   "pipeline delta_q: %s: cycle %ld, which ΔQ%ld-%ld uses, is corrupt (discharge capacity %g Ah, the "
+                                   "cell's median %g Ah, capacity_max_ratio %g)",
+                                   cell->source, first + (long)r, p->cycle_a, p->cycle_b, capr[r], med, p->capacity_max_ratio);
+                    break;
+                }
+            }
+        if (st != BML_OK) break;
+        n_corrupt += n_bad;
+        size_t r0 = 0; /* the first cycle: the first valid one */
+        while (r0 + 1 < R && !valid[r0]) r0++;
+        double q_first = capr[r0], q_max = q_first;
+        for (size_t r = r0; r <= (size_t)(p->cycle_a - first) && r < R; r++)
+            if (valid[r] && capr[r] > q_max) q_max = capr[r];
         double slope = NAN, icpt = NAN;
         if (fs & FS_FADE) {
+            size_t k2 = 0;
             for (size_t k = 0; k < nf; k++) {
-                cyc[k] = (double)(p->fade_first + (long)k);
-                cap[k] = cell->values[(size_t)(p->fade_first + (long)k - first) * P + lo];
+                size_t r = (size_t)(p->fade_first + (long)k - first);
+                if (!valid[r]) continue;
+                cyc[k2] = (double)(p->fade_first + (long)k);
+                cap[k2++] = capr[r];
             }
-            bml__dq_linfit(cyc, cap, nf, &slope, &icpt);
+            if (k2 >= 2) bml__dq_linfit(cyc, cap, k2, &slope, &icpt);
         }
         double *x = s->x + c * F;
         for (size_t j = 0; j < F; j++) {
@@ -181,7 +254,7 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
             if (!strcmp(nm, "log10_abs_min_dq")) v = log10(fabs(m.min));
             else if (!strcmp(nm, "log10_var_dq")) v = log10(m.var);
             else if (!strcmp(nm, "log10_abs_skew_dq")) v = log10(fabs(m.skew));
-            else if (!strcmp(nm, "log10_abs_kurt_dq")) v = log10(fabs(m.kurt));
+            else if (!strcmp(nm, "log10_abs_kurt_dq")) v = log10(fabs(pearson ? m.kurt + 3.0 : m.kurt));
             else if (!strcmp(nm, "q_first")) v = q_first;
             else if (!strcmp(nm, "q_max_minus_first")) v = q_max - q_first;
             else if (!strcmp(nm, "fade_slope")) v = slope;
@@ -211,9 +284,18 @@ static bml_status dq_transform(const void *vp, const bml_dataset *ds, bml_sample
     free(dq);
     free(cyc);
     free(cap);
+    free(capr);
+    free(valid);
     free(ids);
     free(stored);
     bml__strvec_free(&names);
+    if (st == BML_OK && n_corrupt) {
+        char *nt = bml__sprintf("delta_q: %zu corrupt cycle%s left out of the capacity features (capacity_max_ratio %g): %s", n_corrupt,
+                                n_corrupt == 1 ? "" : "s", p->capacity_max_ratio, note.buf ? note.buf : "");
+        if (!nt || note.nomem) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        bml__pipeline_set_note(nt);
+    }
+    free(note.buf);
     if (st != BML_OK) {
         bml_samples_free(s);
         return st;
@@ -224,6 +306,9 @@ nomem:
     free(dq);
     free(cyc);
     free(cap);
+    free(capr);
+    free(valid);
+    free(note.buf);
     free(ids);
     free(stored);
     bml__strvec_free(&names);

@@ -16,4 +16,10 @@ void bml__dq_moments(const double *x, size_t n, bml__dq_stats *out);
 /* Least-squares line y = slope * x + intercept (slope NaN when x is constant). */
 void bml__dq_linfit(const double *x, const double *y, size_t n, double *slope, double *intercept);
 
+/* Which of a cell's n per-cycle discharge capacities are corrupt (ratio > 0): not finite, not positive, or above
+ * ratio x their median (the median of the finite ones). valid[i] = 0 for those, 1 for the rest (ratio <= 0:
+ * every one valid); *median (may be NULL) receives the median (NaN when none is finite). Returns the number of
+ * corrupt ones, or (size_t)-1 when out of memory. */
+size_t bml__dq_valid_capacities(const double *cap, size_t n, double ratio, unsigned char *valid, double *median);
+
 #endif

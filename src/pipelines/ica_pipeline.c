@@ -42,6 +42,10 @@ static const bml__param_spec specs[] = {
 
 static _Thread_local char *g_note; /* owned; replaced by the next run on this thread */
 const char *bml_pipeline_last_note(void) { return g_note ? g_note : ""; }
+void bml__pipeline_set_note(char *note) {
+    free(g_note);
+    g_note = note;
+}
 
 static uint64_t cache_key(const ica_params *p, const bml__curve *c) {
     XXH3_state_t *s = XXH3_createState();

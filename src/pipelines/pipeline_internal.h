@@ -22,6 +22,8 @@ typedef struct {
  * when out of memory), and whether the named pipeline takes parameter `key`. */
 const char *bml__pipeline_extra(const bml_pipeline *p, const bml_dataset *ds, const char *cell, int experiment, char **text);
 int bml__pipeline_has_param(const char *name, const char *key);
+/* Replace this thread's pipeline note (bml_pipeline_last_note) with `note` (malloc'ed, taken; NULL: none). */
+void bml__pipeline_set_note(char *note);
 
 extern const bml__pipeline_def bml__pipeline_summary_set;
 extern const bml__pipeline_def bml__pipeline_table;
