@@ -18,7 +18,7 @@
  *              (flops_per_epoch_est: the dynamics' products only, from the evaluation counts)
  *   acla       the acla network of SPEC 6 on 64 x 30 x 20 features -> 3, dopri5 rtol 1e-4 / atol 1e-5
  * The data follow the peer's generators (our own random numbers).
- * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
+ * Usage: bench_nn [--epochs 20] [--warmup 2] [--threads 2,1] [--isa auto|avx512|avx2] [--cases mlp,lstm_attn,cnn_lstm,node_dopri5,
  *        node_rk4,node_euler,node_dopri5_adjoint,acla] */
 #define _POSIX_C_SOURCE 200809L
 #include <cblas.h>
@@ -342,6 +342,20 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--warmup")) warmup = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = argv[i + 1];
         else if (!strcmp(argv[i], "--cases")) cases = argv[i + 1];
+        else if (!strcmp(argv[i], "--isa")) { /* the matrix kernels: auto (the widest), avx512 or avx2 */
+            const char *v = argv[i + 1];
+            int isa = !strcmp(v, "avx512") ? 2 : !strcmp(v, "avx2") ? 1 : !strcmp(v, "auto") ? -1 : -2;
+            if (isa == -2) {
+                fprintf(stderr, "bench_nn: --isa takes auto, avx512 or avx2\n");
+                return 2;
+            }
+            if (isa >= 0 && !bml__nn_gemm_use_isa(isa)) {
+                fprintf(stderr, "bench_nn: this CPU has no %s kernels\n", v);
+                return 2;
+            }
+            /* below AVX-512 the ODE dynamics take the library's products instead of their fused AVX-512 ones */
+            if (isa == 1) bml__ode_block_plain_products(1);
+        }
     }
     char tb[64];
     snprintf(tb, sizeof tb, "%s", threads);
