@@ -67,17 +67,66 @@ if ! "$BML" predict --run nogroup --data "$D" --out g.csv >g.log 2>&1 && [ ! -e 
    grep -q "nogroup/model/uncertainty/group_1/model.json" g.log; then ok missing_group_model_named
 else bad missing_group_model_named g.log; fi
 
-# the cycle-life jackknife+ study on the published data (Severson et al. 2019)
+# the cycle-life jackknife+ study on the published data (Severson et al. 2019): predict writes one row per cell,
+# file, cell, the life in cycles (true_, pred_, lower_, upper_cycle_life) and the model's log10 values, which are the
+# study's predictions.csv numbers bit for bit
 S="$SRC/../shared/data/severson2019"
+[ -f "$S/cells.csv" ] || S=/work/shared/data/severson2019
+CL_HEADER="file,cell,true_cycle_life,pred_cycle_life,lower_cycle_life,upper_cycle_life,true_log10_cycle_life,pred_log10_cycle_life,lower_log10_cycle_life,upper_log10_cycle_life"
+# cycles FILE: every row's cycle columns are 10^ its log10 columns (to 1e-12), lower <= prediction <= upper in both
+# scales, the cell is the file's path without .csv ('/' as '_'), a known life is 10^true_log10; prints the rows
+cycles() {
+  awk -F, -v hdr="$CL_HEADER" '
+    function close_to(a, b) { d = a - b; if (d < 0) d = -d; return d <= 1e-12 * (b < 0 ? -b : b) }
+    NR == 1 { if ($0 != hdr) { print "header: " $0 > "/dev/stderr"; bad = 1 } next }
+    { id = $1; sub(/\.csv$/, "", id); gsub(/\//, "_", id)
+      if (id != $2) { print "cell " $2 " for file " $1 > "/dev/stderr"; bad = 1 }
+      for (k = 4; k <= 6; k++) if ($k == "" || !close_to($k, 10 ^ $(k + 4))) { print $2 ": column " k " " $k " is not 10^" $(k + 4) > "/dev/stderr"; bad = 1 }
+      if (($3 == "") != ($7 == "") || ($3 != "" && !close_to($3, 10 ^ $7))) { print $2 ": life " $3 " vs 10^" $7 > "/dev/stderr"; bad = 1 }
+      if (!($5 <= $4 && $4 <= $6 && $9 <= $8 && $8 <= $10)) { print $2 ": not lower <= pred <= upper" > "/dev/stderr"; bad = 1 }
+      n++ }
+    END { print n + 0; exit bad }' "$1"
+}
 if [ -f "$S/cells.csv" ]; then
   if "$BML" run $C -q data=qdlin data.path="$S" pipeline=delta_q split=predefined model=ols uncertainty=jackknife_plus \
        output_dir=runs run_name=jk figures=false >jk.log 2>&1 &&
      "$BML" predict --run runs/jk --data "$S" --out jk.csv >p4.log 2>&1 &&
-     head -1 jk.csv | grep -q ",lower_log10_cycle_life,upper_log10_cycle_life$" &&
-     n=$(same runs/jk/predictions.csv jk.csv 2>same4.log) && [ "$n" -eq 43 ]; then ok severson_jackknife_plus_predict
+     n=$(cycles jk.csv 2>same4.log) && [ "$n" -eq 84 ] &&
+     n=$(awk -F, 'FNR == 1 { next } NR == FNR { want[$4] = $11 "," $12 "," $13; next }
+                  $2 in want { if ($8 "," $9 "," $10 == want[$2]) same++; else print "differs: " $2 > "/dev/stderr" }
+                  END { print same + 0 }' runs/jk/predictions.csv jk.csv 2>>same4.log) && [ "$n" -eq 43 ] &&
+     awk -F, 'NR > 1 && $1 == "test1/cell22.csv" && $3 == "148" { f = 1 } END { exit !f }' jk.csv &&
+     grep -q '"cycle_life":' p4.log; then ok severson_jackknife_plus_predict
   else cat same4.log 2>/dev/null | head -3; bad severson_jackknife_plus_predict p4.log; fi
+
+  # a folder of new cells, no index: every *.csv a cell of unknown life (empty truth, no metrics), in natural name
+  # order, predicted as the same cells are in the published folder
+  mkdir new && cp "$S/test1/cell1.csv" new/cell1.csv && cp "$S/test1/cell2.csv" new/cell2.csv && cp "$S/test1/cell10.csv" new/cell10.csv
+  if "$BML" predict --run runs/jk --data new --out new.csv >p5.log 2>&1 && grep -q "no metrics" p5.log &&
+     n=$(cycles new.csv 2>same5.log) && [ "$n" -eq 3 ] &&
+     [ "$(cut -d, -f1-3 new.csv | tail -n +2 | tr '\n' ' ')" = "cell1.csv,cell1, cell2.csv,cell2, cell10.csv,cell10, " ] &&
+     n=$(awk -F, 'FNR == 1 { next } NR == FNR { k = $1; sub(/^test1\//, "", k); want[k] = $4 "," $5 "," $6; next }
+                  want[$1] == $4 "," $5 "," $6 { same++ } END { print same + 0 }' jk.csv new.csv) && [ "$n" -eq 3 ]; then
+    ok severson_predict_folder_without_index
+  else cat same5.log 2>/dev/null | head -3; bad severson_predict_folder_without_index p5.log; fi
+
+  # such a folder cannot be trained on
+  if ! "$BML" run $C -q data=qdlin data.path=new pipeline=delta_q split=predefined model=ols output_dir=runs \
+       run_name=nolife >nolife.log 2>&1 && grep -q "no cell with a known cycle life" nolife.log && [ ! -e runs/nolife ]; then
+    ok severson_run_without_lives_refused
+  else bad severson_run_without_lives_refused nolife.log; fi
+
+  # a cell file of the wrong shape, a field that is no number: an error naming the file (and line, column), no file
+  cp -r new short && head -500 "$S/test1/cell3.csv" >short/cell3.csv
+  if ! "$BML" predict --run runs/jk --data short --out short.csv >p6.log 2>&1 && [ ! -e short.csv ] &&
+     grep -q "short/cell3.csv: 500 rows x 99 columns, expected 1000 x 99" p6.log; then ok severson_predict_wrong_shape_named
+  else bad severson_predict_wrong_shape_named p6.log; fi
+  cp -r new word && sed '7s/^[^,]*,/1.0,x9,/' "$S/test1/cell3.csv" >word/cell3.csv
+  if ! "$BML" predict --run runs/jk --data word --out word.csv >p7.log 2>&1 && [ ! -e word.csv ] &&
+     grep -q "word/cell3.csv:7:2: 'x9' is not a finite number" p7.log; then ok severson_predict_bad_number_named
+  else bad severson_predict_bad_number_named p7.log; fi
 else
-  echo "skipped: $S not present (the Severson et al. 2019 Qdlin data)"
+  echo "skipped: the Severson et al. 2019 Qdlin data are not present ($SRC/../shared/data/severson2019, /work/shared/data/severson2019)"
 fi
 echo "predict_intervals: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -177,6 +177,45 @@ static void test_numbers_as_strtod(void) {
     free(d);
 }
 
+/* a folder without an index: every *.csv a cell of unknown life, in natural name order, its file name kept */
+static void test_load_unindexed(void) {
+    char *d = tmpdir();
+    char *good = matrix_text(4, 3, 0, 0, NULL);
+    static const char *const files[4] = {"cell10.csv", "cell2.csv", "a.csv", "cell1.csv"};
+    for (size_t i = 0; i < 4; i++) put(d, files[i], good);
+    put(d, "notes.txt", "not a cell");
+    put(d, ".hidden.csv", "not a cell");
+    put(d, "sub/cell3.csv", good); /* not in subfolders */
+    bml_qdlin_opts o;
+    small_opts(&o, 4, 3);
+    bml_dataset *ds = NULL;
+    CHECK_OK(bml_dataset_load_qdlin(d, &o, &ds));
+    static const char *const order[4] = {"a.csv", "cell1.csv", "cell2.csv", "cell10.csv"};
+    CHECK_INT(bml_dataset_n_cells(ds), 4);
+    for (size_t i = 0; ds && i < 4 && i < bml_dataset_n_cells(ds); i++) {
+        CHECK_STR(bml_dataset_cell_file(ds, i), order[i]);
+        CHECK(isnan(bml_dataset_cell_life(ds, i)));
+        CHECK_STR(bml_dataset_cell_split(ds, i), "");
+    }
+    bml_dataset_free(ds);
+    ds = NULL;
+    put(d, "cell2.csv", "0,1,2\n1,1,1\n2,2,2\n"); /* the wrong shape: named, as with an index */
+    CHECK_ERR(bml_dataset_load_qdlin(d, &o, &ds), BML_ERR_SCHEMA, "cell2.csv: 3 rows x 3 columns, expected 4 x 3");
+    CHECK(ds == NULL);
+    /* an indexed folder names each cell's file as its index does */
+    put(d, "cells.csv", "file,cycle_life\nsub/cell3.csv,100\ncell1.csv,\n");
+    CHECK_OK(bml_dataset_load_qdlin(d, &o, &ds));
+    if (ds) {
+        CHECK_STR(bml_dataset_cell_file(ds, 0), "sub/cell3.csv");
+        CHECK_STR(bml_dataset_cell_file(ds, 1), "cell1.csv");
+        CHECK(bml_dataset_cell_life(ds, 0) == 100 && isnan(bml_dataset_cell_life(ds, 1)));
+    }
+    bml_dataset_free(ds);
+    free(good);
+    bml__rm_rf(d);
+    free(d);
+}
+
 /* every bad input is an error naming file, line (and column) */
 static void test_load_bad_inputs(void) {
     char *d = tmpdir();
@@ -580,7 +619,7 @@ int main(int argc, char **argv) {
         static const test_case t[] = {T(test_severson_load), T(test_severson_variance_model)};
         return run_tests("cyclelife_reproduce", t, sizeof t / sizeof *t);
     }
-    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_numbers_as_strtod),
+    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_load_unindexed), T(test_numbers_as_strtod),
                                   T(test_moments_vs_scipy),  T(test_pipeline_vs_scipy), T(test_corrupt_cycles),              T(test_severson_load),
                                   T(test_severson_variance_model)};
     return run_tests("cyclelife", t, sizeof t / sizeof *t);

@@ -197,7 +197,9 @@ BML_API bml_status bml_synth_curves_write(const char *summary_path, const bml_ox
  * come from an index: `cells.csv` in the folder (columns `file` (path relative to the folder) and
  * `cycle_life`, optionally `split`; any other column is kept as a per-cell attribute), or, without one,
  * every `<split>_cycle_lives.csv` (one life per line for `<split>/cell1.csv`, `<split>/cell2.csv`, ...).
- * An empty life is a cell without a known life: loaded (for prediction) with life NaN.
+ * An empty life is a cell without a known life: loaded (for prediction) with life NaN. A folder with neither
+ * index is a folder of new cells: every regular `*.csv` file in it (not in subfolders; names starting with '.'
+ * skipped) is a cell of unknown life, in natural name order (cell2.csv before cell10.csv).
  *
  * In the dataset each cell's rows are its cycles (row k = cycle first_cycle + k) and its columns the
  * capacity at each grid voltage (column j = V_j), whatever the file's orientation; the cell id is the
@@ -230,6 +232,10 @@ BML_API int bml_dataset_is_qdlin(const bml_dataset *ds);
 BML_API double bml_dataset_cell_life(const bml_dataset *ds, size_t i);
 /* The set cell i belongs to ("train", "test1", ...; "" when none). Owned by ds. */
 BML_API const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i);
+/* The file of cell i as its index names it (relative to the folder, as in cells.csv: "train/cell1.csv"), or
+ * its file name in a folder without an index ("cell7.csv"); NULL when ds is not a cycle-life dataset. Owned by
+ * ds. */
+BML_API const char *bml_dataset_cell_file(const bml_dataset *ds, size_t i);
 /* A further index column of cell i by name ("charging_policy"), as written; NULL when there is none. */
 BML_API const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name);
 /* The voltage grid (*v, n_points values; owned by ds) and the cycle number of each cell's row 0. Returns

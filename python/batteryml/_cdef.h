@@ -148,6 +148,7 @@ typedef struct {
  int bml_dataset_is_qdlin(const bml_dataset *ds);
  double bml_dataset_cell_life(const bml_dataset *ds, size_t i);
  const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i);
+ const char *bml_dataset_cell_file(const bml_dataset *ds, size_t i);
  const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name);
  size_t bml_dataset_qdlin_grid(const bml_dataset *ds, const double **v, int *first_cycle);
  const char *bml_dataset_note(const bml_dataset *ds);

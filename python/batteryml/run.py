@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ._dtypes import normalize
@@ -407,7 +408,7 @@ def _read_csv(path, **kw):
     import pandas as pd
     # cell ids and fold names stay text ("1" is a cell, not a number); numbers are read exactly
     try:
-        df = pd.read_csv(path, dtype={"cell": str, "fold": str, "split": str, "target": str, "feature": str},
+        df = pd.read_csv(path, dtype={"cell": str, "file": str, "fold": str, "split": str, "target": str, "feature": str},
                          float_precision="round_trip", keep_default_na=False, na_values=[""], **kw)
     except (ValueError, OSError, UnicodeDecodeError) as e:  # a damaged file of a saved run
         raise Error("%s: %s" % (path, str(e).strip()), "BML_ERR_PARSE") from None
@@ -646,7 +647,10 @@ class Run:
         -------
         pandas.DataFrame
             The predictions, the frame pandas reads from the program's file (the same columns, dtypes and
-            values: ``lower_<target>``/``upper_<target>`` too when the run made intervals, ``uncertainty=``);
+            values: ``lower_<target>``/``upper_<target>`` too when the run made intervals, ``uncertainty=``;
+            for a cycle-life run, ``data=qdlin``, one row per cell: ``file``, ``cell``, ``true_cycle_life``,
+            ``pred_cycle_life``, ``lower_cycle_life``, ``upper_cycle_life`` in cycles, then the model's
+            ``*_log10_cycle_life`` values);
             ``.attrs["metrics"]`` holds the metrics (dict) when every target is present, else None.
 
         Raises
@@ -659,13 +663,21 @@ class Run:
         metrics = ffi.new("char **")
         run_dir, data_path = _cstr(self.dir, "run folder"), _cstr(_resolve_data_path(data), "data")
         cfold = _cstr(fold, "fold") if fold is not None else ffi.NULL
-        if out is not None:
-            target = os.fspath(out)
-            st = lib.bml_run_predict(run_dir, data_path, cfold, _cstr(target, "out"), opts, metrics)
-            reporter.finish()
-            text = take_string(metrics[0])
-            check(st)
-            df = _read_csv(target)
+        cycle_life = self.config.get("data.name") == "qdlin"
+        if out is not None or cycle_life:
+            # a cycle-life run's file (one row per cell: file, cell, the life in cycles) is read back from the
+            # program's own file (a temporary one when out is not given)
+            tmp = tempfile.TemporaryDirectory(prefix="bml-predict-") if out is None else None
+            try:
+                target = os.fspath(out) if out is not None else os.path.join(tmp.name, "predictions.csv")
+                st = lib.bml_run_predict(run_dir, data_path, cfold, _cstr(target, "out"), opts, metrics)
+                reporter.finish()
+                text = take_string(metrics[0])
+                check(st)
+                df = _read_csv(target)
+            finally:
+                if tmp is not None:
+                    tmp.cleanup()
         else:
             rows, pred = ffi.new("bml_samples **"), ffi.new("double **")
             lower, upper = ffi.new("double **"), ffi.new("double **")

@@ -189,6 +189,37 @@ def test_predict_frame_is_cli_file(name, cli, configs, source_dir, tmp_path):
     assert _read(kept) == _read(out)
 
 
+def _severson(source_dir):
+    for d in (os.path.join(source_dir, "..", "shared", "data", "severson2019"), "/work/shared/data/severson2019"):
+        if os.path.isfile(os.path.join(d, "cells.csv")):
+            return d
+    pytest.skip("the Severson et al. 2019 Qdlin data are not present (../shared/data/severson2019)")
+
+
+def test_predict_cycle_life_frame_is_cli_file(cli, configs, source_dir, tmp_path):
+    """a cycle-life run: one row per cell, the life in cycles, the frame the program's file (a folder of new cells
+    without an index)"""
+    import shutil
+    s = _severson(source_dir)
+    r = batteryml.run(["data=qdlin", "data.path=" + s, "pipeline=delta_q", "split=predefined", "model=ols",
+                       "uncertainty=jackknife_plus", "figures=false", "run_name=cl", "output_dir=%s" % tmp_path],
+                      config_dir=configs, quiet=True)
+    new = tmp_path / "new"
+    new.mkdir()
+    for c in ("cell1.csv", "cell2.csv"):
+        shutil.copy(os.path.join(s, "test1", c), str(new / c))
+    out = tmp_path / "cli.csv"
+    p = subprocess.run([cli, "predict", "--run", r.dir, "--data", str(new), "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    df = r.predict(str(new))
+    _assert_frame_is_csv(df, out)
+    assert list(df.columns[:6]) == ["file", "cell", "true_cycle_life", "pred_cycle_life", "lower_cycle_life", "upper_cycle_life"]
+    assert list(df["file"]) == ["cell1.csv", "cell2.csv"] and df["true_cycle_life"].isna().all()
+    assert np.allclose(df["pred_cycle_life"], 10 ** df["pred_log10_cycle_life"], rtol=1e-12, atol=0)
+    assert (df["lower_cycle_life"] <= df["pred_cycle_life"]).all() and (df["pred_cycle_life"] <= df["upper_cycle_life"]).all()
+    assert df.attrs["metrics"] is None
+
+
 def test_predict_rows_numbers(pair, source_dir):
     """What the frame holds of the predictions: each model output itself, as a double (float32 outputs of lgbm,
     double outputs of the MLP), because the file writes every number so that it reads back exactly."""

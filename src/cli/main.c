@@ -138,7 +138,14 @@ static const char *PREDICT_HELP =
     "Applies a saved run's model to new data: a Performance Summary file, a folder of them (flat or the\n"
     "original Oxford tree), or a table CSV for runs on data=table. Writes predictions (meta, truth,\n"
     "prediction) to FILE (default predictions.csv) and prints metrics when every target is present.\n"
-    "Runs with one model per fold (LOCO) need --fold (a folder name under RUN_DIR/model/).\n";
+    "Runs with one model per fold (LOCO) need --fold (a folder name under RUN_DIR/model/).\n"
+    "\n"
+    "Cycle-life runs (data=qdlin): PATH is a folder of Qdlin cell files, with an index (cells.csv or\n"
+    "<split>_cycle_lives.csv) or without one (every *.csv in it is a new cell of unknown life). FILE has one\n"
+    "row per cell: file (as the index names it, or its file name), cell, true_cycle_life (empty when unknown),\n"
+    "pred_cycle_life, lower_cycle_life, upper_cycle_life (the interval, for a run with uncertainty=), all in\n"
+    "cycles (10^ of the model's log10 values), then the model's true_/pred_/lower_/upper_log10_cycle_life.\n"
+    "Metrics cover the cells whose life is known (in cycles too: \"cycle_life\").\n";
 
 static const char *FEATURES_HELP =
     "Usage: batteryml features --out FILE [--config-dir DIR] [overrides]\n"

@@ -45,6 +45,7 @@ typedef struct {
     int first_cycle;   /* cycle number of row 0 of every cell */
     double *life;      /* (n_cells) cycle life; NaN when unknown (prediction only) */
     char **split;      /* (n_cells) set named by the index ("" when none) */
+    char **file;       /* (n_cells) the cell's file as the index names it, or its name in a folder without one */
     bml__strvec attr_names;
     char **attr_values; /* (n_cells * attr_names.n) further index columns, as written */
 } bml__qdlin;

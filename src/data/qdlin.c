@@ -18,6 +18,8 @@ void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
     free(q->grid);
     for (size_t i = 0; q->split && i < n_cells; i++) free(q->split[i]);
     free(q->split);
+    for (size_t i = 0; q->file && i < n_cells; i++) free(q->file[i]);
+    free(q->file);
     for (size_t i = 0; q->attr_values && i < n_cells * q->attr_names.n; i++) free(q->attr_values[i]);
     free(q->attr_values);
     bml__strvec_free(&q->attr_names);
@@ -307,6 +309,69 @@ static bml_status read_lives_file(const char *index, const char *split, index_li
     return st;
 }
 
+/* "cell2.csv" before "cell10.csv": runs of digits compared as numbers (then as text, for "01" vs "1") */
+static int natural_cmp(const void *pa, const void *pb) {
+    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            const char *a0 = a, *b0 = b;
+            while (*a0 == '0') a0++;
+            while (*b0 == '0') b0++;
+            const char *ae = a0, *be = b0;
+            while (*ae >= '0' && *ae <= '9') ae++;
+            while (*be >= '0' && *be <= '9') be++;
+            if (ae - a0 != be - b0) return ae - a0 < be - b0 ? -1 : 1;
+            int c = strncmp(a0, b0, (size_t)(ae - a0));
+            if (c) return c;
+            a = ae, b = be;
+            continue;
+        }
+        if (*a != *b) return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        a++, b++;
+    }
+    if (*a || *b) return *a ? 1 : -1;
+    return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+/* A folder without an index (new cells to predict): every regular *.csv file in it is a cell of unknown life,
+ * in natural name order (cell2.csv before cell10.csv); the entries' index is the folder itself. */
+static bml_status read_unindexed(const char *dir, index_list *L) {
+    DIR *d = opendir(dir);
+    if (!d) return bml__fail(BML_ERR_NOT_FOUND, "%s: cannot open the folder", dir);
+    bml__strvec names = {0};
+    bml_status st = BML_OK;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] == '.' || n <= 4 || strcmp(de->d_name + n - 4, ".csv") != 0) continue;
+        char *p = bml__path_join(dir, de->d_name);
+        int is_file = p && bml__is_file(p);
+        free(p);
+        if (is_file && bml__strvec_push(&names, de->d_name)) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+    }
+    closedir(d);
+    if (st == BML_OK && names.n == 0)
+        st = bml__fail(BML_ERR_NOT_FOUND,
+                       "%s: no index (neither cells.csv nor any <split>_cycle_lives.csv) and no cell file (*.csv) to predict", dir);
+    if (st == BML_OK) qsort(names.items, names.n, sizeof *names.items, natural_cmp);
+    for (size_t i = 0; st == BML_OK && i < names.n; i++) {
+        entry *e = index_push(L);
+        if (!e) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        e->rel = bml__strdup(names.items[i]);
+        e->index = bml__strdup(dir);
+        e->split = bml__strdup("");
+        e->attrs = bml__calloc(1, sizeof *e->attrs);
+        if (!e->rel || !e->index || !e->split || !e->attrs) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    bml__strvec_free(&names);
+    return st;
+}
+
 static bml_status read_lives_files(const char *dir, index_list *L) {
     DIR *d = opendir(dir);
     if (!d) return bml__fail(BML_ERR_NOT_FOUND, "%s: cannot open the folder", dir);
@@ -322,8 +387,10 @@ static bml_status read_lives_files(const char *dir, index_list *L) {
         }
     }
     closedir(d);
-    if (st == BML_OK && names.n == 0)
-        st = bml__fail(BML_ERR_NOT_FOUND, "%s: no index: neither cells.csv nor any <split>_cycle_lives.csv", dir);
+    if (st == BML_OK && names.n == 0) {
+        bml__strvec_free(&names);
+        return read_unindexed(dir, L);
+    }
     if (st == BML_OK) qsort(names.items, names.n, sizeof *names.items, bml__strcmp_ptr);
     for (size_t i = 0; st == BML_OK && i < names.n; i++) {
         char *split = bml__strndup(names.items[i], strlen(names.items[i]) - ls);
@@ -357,11 +424,12 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
     size_t n_pts = o->transposed ? cols : rows, n_cyc = o->transposed ? rows : cols;
     if (st == BML_OK && (n_pts != o->n_points || (*n_cycles && n_cyc != *n_cycles)))
         st = bml__fail(BML_ERR_SCHEMA,
-                       "%s: %zu rows x %zu columns, expected %zu x %zu (%s; listed at %s:%zu)", path, rows, cols,
+                       "%s: %zu rows x %zu columns, expected %zu x %zu (%s; %s %s%s%.0zu)", path, rows, cols,
                        o->transposed ? (*n_cycles ? *n_cycles : rows) : o->n_points,
                        o->transposed ? o->n_points : (*n_cycles ? *n_cycles : cols),
                        o->transposed ? "rows = cycles, columns = voltage grid points" : "rows = voltage grid points, columns = cycles",
-                       e->index, e->line);
+                       e->line ? "listed at" : "a cell file of the folder", e->index, e->line ? ":" : " (no index)",
+                       e->line);
     if (st == BML_OK) {
         *n_cycles = n_cyc;
         c->n_rows = n_cyc;
@@ -441,11 +509,12 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
             q->grid = bml__calloc(o.n_points, sizeof *q->grid);
             q->life = bml__calloc(L.n, sizeof *q->life);
             q->split = bml__calloc(L.n, sizeof *q->split);
+            q->file = bml__calloc(L.n, sizeof *q->file);
             q->attr_values = bml__calloc(L.n * L.attr_names.n + 1, sizeof *q->attr_values);
             q->attr_names = L.attr_names;
             L.attr_names = (bml__strvec){0};
         }
-        if (!ds || !q || !reals || !ds->cells || !q->grid || !q->life || !q->split || !q->attr_values) {
+        if (!ds || !q || !reals || !ds->cells || !q->grid || !q->life || !q->split || !q->file || !q->attr_values) {
             st = bml__fail(BML_ERR_NOMEM, "out of memory");
             if (!ds) bml__qdlin_free(q, 0); /* else freed with ds */
         }
@@ -473,6 +542,10 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
         ds->n_cells = i + 1; /* the cell is freed with ds from here on */
         q->split[i] = e->split;
         e->split = NULL;
+        if (!(q->file[i] = bml__strdup(e->rel))) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
         q->life[i] = e->life;
         for (size_t k = 0; k < q->attr_names.n; k++) {
             q->attr_values[i * q->attr_names.n + k] = e->attrs[k];
@@ -525,6 +598,10 @@ double bml_dataset_cell_life(const bml_dataset *ds, size_t i) {
 
 const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i) {
     return ds && ds->qdlin && i < ds->n_cells && ds->qdlin->split[i] ? ds->qdlin->split[i] : "";
+}
+
+const char *bml_dataset_cell_file(const bml_dataset *ds, size_t i) {
+    return ds && ds->qdlin && i < ds->n_cells ? ds->qdlin->file[i] : NULL;
 }
 
 const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name) {

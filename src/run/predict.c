@@ -134,6 +134,46 @@ static bml_status load_intervals(const bml__study *plan, const char *model_dir, 
     return st;
 }
 
+/* Cycle-life data (data=qdlin): per predicted row its cell's file as the index names it (or its file name in a
+ * folder without one) and its cycle life (NaN: unknown), for bml_run_predict's one-row-per-cell file. */
+typedef struct {
+    int on;      /* the data are cycle-life data with one target, cycle_life or log10_cycle_life */
+    int log10;   /* the target is log10_cycle_life: the model's scale is log10 cycles */
+    char **file; /* (n) */
+    double *life;
+    size_t n;
+} cl_rows;
+
+static void cl_rows_release(cl_rows *c) {
+    for (size_t i = 0; c->file && i < c->n; i++) free(c->file[i]);
+    free(c->file);
+    free(c->life);
+    memset(c, 0, sizeof *c);
+}
+
+/* each flat row's cell in ds (row i is cell i for delta_q; found by id otherwise) */
+static bml_status cl_rows_fill(const bml_dataset *ds, const bml_samples *flat, cl_rows *c) {
+    c->n = flat->n;
+    c->file = bml__calloc(flat->n + 1, sizeof *c->file);
+    c->life = bml__calloc(flat->n + 1, sizeof *c->life);
+    if (!c->file || !c->life) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    size_t nc = bml_dataset_n_cells(ds);
+    for (size_t r = 0; r < flat->n; r++) {
+        size_t i = r;
+        bml_cell_view v;
+        if (i < nc) bml_dataset_cell(ds, i, &v);
+        if (i >= nc || strcmp(v.cell_id, flat->meta[r].cell) != 0)
+            for (i = 0; i < nc; i++) {
+                bml_dataset_cell(ds, i, &v);
+                if (!strcmp(v.cell_id, flat->meta[r].cell)) break;
+            }
+        if (i == nc) return bml__fail(BML_ERR_VALUE, "predicted row %zu: cell '%s' is not in the data", r + 1, flat->meta[r].cell);
+        if (!(c->file[r] = bml__strdup(bml_dataset_cell_file(ds, i)))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+        c->life[r] = bml_dataset_cell_life(ds, i);
+    }
+    return BML_OK;
+}
+
 /* What bml_run_predict and bml_run_predict_rows share: the saved model's predictions on the data, as the
  * flat per-step rows (*flat), their predictions (*pred, (flat->n, O)), the intervals when the run made them
  * (*lower, *upper, (flat->n, O), from the CV+ saved with the model; else NULL; lower may be NULL when not wanted),
@@ -141,7 +181,7 @@ static bml_status load_intervals(const bml__study *plan, const char *model_dir, 
  * and cells and the model's folder (*model_dir_out). On failure every output is NULL. */
 static bml_status predict_rows(const char *run_dir, const char *data_path, const char *fold, bml_samples **flat_out,
                                double **pred_out, double **lower_out, double **upper_out, char **metrics_json,
-                               size_t *n_samples, size_t *n_cells, char **model_dir_out) {
+                               size_t *n_samples, size_t *n_cells, char **model_dir_out, cl_rows *cl) {
     *flat_out = NULL;
     *pred_out = NULL;
     if (lower_out) *lower_out = *upper_out = NULL;
@@ -194,14 +234,47 @@ static bml_status predict_rows(const char *run_dir, const char *data_path, const
             goto done;
         }
     }
-    int have_targets = 1;
+    int have_targets = 1, cyclelife = bml_dataset_is_qdlin(ds) && O == 1 && !s->seq_len &&
+                                     (!strcmp(flat->target_names[0], "log10_cycle_life") || !strcmp(flat->target_names[0], "cycle_life"));
     for (size_t i = 0; i < flat->n * O; i++) have_targets &= isfinite(flat->y[i]) != 0;
-    if (have_targets) {
+    /* cycle-life data: the metrics over the cells whose life is known (new cells have none), in cycles too */
+    size_t *known = NULL, n_known = 0;
+    if (cyclelife) {
+        if (!(known = bml__calloc(flat->n + 1, sizeof *known))) goto nomem;
+        for (size_t r = 0; r < flat->n; r++)
+            if (isfinite(flat->y[r])) known[n_known++] = r;
+    }
+    if (have_targets || n_known) {
         bml__track_eval ev = {flat->n, idx, NULL, x};
-        cJSON *blk = bml__track_metrics_block(flat, &ev, NULL, 0);
+        cJSON *blk = bml__track_metrics_block(flat, &ev, known, n_known);
+        if (blk && cyclelife && !strcmp(flat->target_names[0], "log10_cycle_life")) { /* 10^prediction against the life */
+            double *yt = bml__calloc(n_known + 1, sizeof *yt), *yp = bml__calloc(n_known + 1, sizeof *yp);
+            cJSON *o = yt && yp ? cJSON_AddObjectToObject(blk, "cycle_life") : NULL;
+            if (o) {
+                for (size_t r = 0; r < n_known; r++) yt[r] = pow(10.0, flat->y[known[r]]), yp[r] = pow(10.0, x[known[r]]);
+                bml_metrics mc = bml_metrics_compute(yt, yp, n_known, 1);
+                cJSON_AddNumberToObject(o, "n", (double)mc.n);
+                cJSON_AddNumberToObject(o, "rmse", mc.rmse);
+                cJSON_AddNumberToObject(o, "mape", mc.mape);
+            } else cJSON_Delete(blk), blk = NULL;
+            free(yt), free(yp);
+        }
         if (blk) *metrics_json = cJSON_Print(blk);
         cJSON_Delete(blk);
-        if (!*metrics_json) goto nomem;
+        if (!*metrics_json) {
+            free(known);
+            goto nomem;
+        }
+    }
+    free(known);
+    if (cl && cyclelife) {
+        cl->on = 1;
+        cl->log10 = !strcmp(flat->target_names[0], "log10_cycle_life");
+        if ((st = cl_rows_fill(ds, flat, cl)) != BML_OK) {
+            free(*metrics_json);
+            *metrics_json = NULL;
+            goto done;
+        }
     }
     *n_cells = bml_dataset_n_cells(ds);
     *flat_out = flat;
@@ -246,7 +319,7 @@ static bml_status predict_rows_logged(const char *run_dir, const char *data_path
         return BML_ERR_VALUE;
     }
     bml_status st = predict_rows(run_dir, data_path, fold, rows, pred, lower, upper, metrics_json, &n_samples, &n_cells,
-                                 &model_dir);
+                                 &model_dir, NULL);
     if (st == BML_OK && opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s", n_samples, (*rows)->n, n_cells,
                                   model_dir);
@@ -275,6 +348,37 @@ bml_status bml_run_predict_intervals(const char *run_dir, const char *data_path,
     return predict_rows_logged(run_dir, data_path, fold, opts, rows, pred, lower, upper, metrics_json);
 }
 
+/* The predictions file of cycle-life data, one row per cell: file, cell, then the life in cycles (true_, pred_,
+ * and the interval, lower_/upper_, when the run made intervals) and, for a log10 target, the model's own values
+ * (true_/pred_/lower_/upper_log10_cycle_life, the study's predictions.csv numbers). In cycles: the index's life
+ * as written, 10^ of the model's log10 prediction and of each end of its interval (CV+ on the model's scale,
+ * both ends mapped by the inverse transform). An unknown life is an empty field. */
+static bml_status write_cyclelife(const char *path, const bml_samples *flat, const double *pred, const double *lower,
+                                  const double *upper, const cl_rows *cl) {
+    bml__sb b = {0};
+    static const char *const parts[4] = {"true_", "pred_", "lower_", "upper_"};
+    int n_parts = lower ? 4 : 2;
+    bml__sb_str(&b, "file,cell");
+    for (int scale = 0; scale <= cl->log10; scale++)
+        for (int k = 0; k < n_parts; k++) bml__sb_str(&b, ","), bml__sb_str(&b, parts[k]), bml__sb_str(&b, scale ? "log10_cycle_life" : "cycle_life");
+    bml__sb_str(&b, "\n");
+    for (size_t r = 0; r < flat->n; r++) {
+        const double v[4] = {flat->y[r], pred[r], lower ? lower[r] : NAN, upper ? upper[r] : NAN};
+        bml__sb_csv(&b, cl->file[r]);
+        bml__sb_str(&b, ",");
+        bml__sb_csv(&b, flat->meta[r].cell);
+        for (int k = 0; k < n_parts; k++) {
+            bml__sb_str(&b, ",");
+            bml__sb_num(&b, k == 0 ? cl->life[r] : cl->log10 ? pow(10.0, v[k]) : v[k]);
+        }
+        for (int k = 0; cl->log10 && k < n_parts; k++) bml__sb_str(&b, ","), bml__sb_num(&b, v[k]);
+        bml__sb_str(&b, "\n");
+    }
+    bml_status st = b.nomem ? bml__fail(BML_ERR_NOMEM, "out of memory") : bml__write_file_atomic(path, b.buf ? b.buf : "", b.len);
+    free(b.buf);
+    return st;
+}
+
 bml_status bml_run_predict(const char *run_dir, const char *data_path, const char *fold, const char *out_csv,
                            const bml_run_opts *opts, char **metrics_json) {
     if (bml__run_opts_check(opts) != BML_OK) {
@@ -287,16 +391,21 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
     double *pred = NULL, *lower = NULL, *upper = NULL;
     size_t *idx = NULL;
     *metrics_json = NULL;
+    cl_rows cl = {0};
     bml_status st = predict_rows(run_dir, data_path, fold, &flat, &pred, &lower, &upper, &metrics, &n_samples, &n_cells,
-                                 &model_dir);
+                                 &model_dir, &cl);
     if (st != BML_OK) goto done;
-    idx = bml__calloc(flat->n + 1, sizeof *idx);
-    if (!idx) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
+    if (cl.on) {
+        if ((st = write_cyclelife(out_csv, flat, pred, lower, upper, &cl)) != BML_OK) goto done;
+    } else {
+        idx = bml__calloc(flat->n + 1, sizeof *idx);
+        if (!idx) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < flat->n; k++) idx[k] = k;
+        if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, pred, lower, upper, NULL, NULL, NULL)) != BML_OK) goto done;
     }
-    for (size_t k = 0; k < flat->n; k++) idx[k] = k;
-    if ((st = bml__track_write_predictions(out_csv, flat, idx, flat->n, pred, lower, upper, NULL, NULL, NULL)) != BML_OK) goto done;
     if (opts && opts->log) {
         char *line = bml__sprintf("predicted %zu samples (%zu rows) of %zu cells with %s; written to %s", n_samples, flat->n,
                                   n_cells, model_dir, out_csv);
@@ -306,6 +415,7 @@ bml_status bml_run_predict(const char *run_dir, const char *data_path, const cha
     *metrics_json = metrics;
     metrics = NULL;
 done:
+    cl_rows_release(&cl);
     free(metrics);
     free(idx);
     free(pred);

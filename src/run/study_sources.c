@@ -313,8 +313,16 @@ static bml_status qdlin_resolve(const bml_config *cfg, void **out) {
 
 static bml_status qdlin_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
     (void)cancel; /* a quick read: nothing to stop */
-    (void)targets_optional;
-    return bml_dataset_load_qdlin(path, opts, out);
+    BML__TRY(bml_dataset_load_qdlin(path, opts, out));
+    /* a folder without an index (or with every life empty) is new cells to predict: nothing to train on */
+    size_t known = 0;
+    for (size_t i = 0; i < bml_dataset_n_cells(*out); i++) known += !isnan(bml_dataset_cell_life(*out, i));
+    if (known || targets_optional) return BML_OK;
+    bml_dataset_free(*out);
+    *out = NULL;
+    return bml__fail(BML_ERR_EMPTY,
+                     "%s: no cell with a known cycle life (an index, cells.csv or <split>_cycle_lives.csv, gives them): "
+                     "cells without one can only be predicted (batteryml predict)", path);
 }
 
 static const bml_param_info QDLIN_PARAMS[] = {
