@@ -62,6 +62,96 @@ static void test_parse_fast_path_matches_strtod(void) {
     CHECK_INT(mismatches, 0);
 }
 
+/* bml__scan_double (the Qdlin loader's field parser) against strtod: one field read in place, the same double to the
+ * bit and the same refusals as bml__parse_double_strtod of the field as a string */
+static int scan_vs_strtod(const char *field, int verbose) {
+    size_t n = strlen(field);
+    char *copy = malloc(n + 1); /* exactly the field's bytes: a read past them shows under ASan */
+    if (!copy) abort();
+    memcpy(copy, field, n);
+    double a = 0, b = 0;
+    const char *next = NULL;
+    int ra = bml__scan_double(copy, copy + n, ',', &a, &next), rb = bml__parse_double_strtod(field, &b);
+    int bad = ra != rb || next != copy + n || (ra == 0 && memcmp(&a, &b, sizeof a) != 0);
+    if (bad && verbose) fprintf(stderr, "  '%s': scan %d %.17g (next +%td), strtod %d %.17g\n", field, ra, a, next - copy, rb, b);
+    free(copy);
+    return bad;
+}
+
+static void test_scan_double_matches_strtod(void) {
+    static const char *const fixed[] = {
+        "0", "-0", "+0", "0.0", "-0.0e-0", "1", "+1", "-1.5", ".5", "-.5", "5.", "00012.5000", "1e-22", "1e22", "1e23",
+        "1E+3", "3.14159e5", "0.000001", "0.0000000000000000000000001", "-0.00046003", "0.0003519", "1.0855",
+        /* 2^53 and around it, 19 and 20 digits, long mantissas past any fast path */
+        "9007199254740992", "9007199254740993", "9007199254740994", "9007199254740995", "1234567890123456789",
+        "12345678901234567890", "18446744073709551615", "18446744073709551616", "0.1000000000000000055511151231257827021181583404541015625",
+        "0.1033642231813236", "4878.88456988181", "5621.3342942788095", "123456789012345678e-5", "1.00000000000000011102230246251565404236316680908203125",
+        "1.00000000000000011102230246251565404236316680908203124", "1.00000000000000011102230246251565404236316680908203126",
+        /* extremes: the largest, overflow (refused), the smallest normal, subnormals, underflow to 0 (accepted, as strtod) */
+        "1.7976931348623157e308", "1.7976931348623158e308", "1.7976931348623159e308", "1e308", "1e309", "1e400", "-1e400",
+        "2.2250738585072014e-308", "2.2250738585072011e-308", "4.9e-324", "5e-324", "2.4703282292062327e-324",
+        "2.4703282292062328e-324", "1e-320", "-1e-310", "1e-400", "-1e-400", "1e-99999", "1e99999", "0e99999",
+        /* blanks around a number (bml__parse_double trims them), and what is no number */
+        " 7", "7 ", " 7 ", "\t-2.5\r", "1 2", "", " ", ".", "-", "+", "+.", "-.e1", "e5", "1e", "1e+", "1e-", "1.e5", "1..2",
+        "1e5.5", "--1", "+-1", "12abc", "1x", "0x1p3", "0x10", "nan", "NaN", "inf", "-inf", "infinity", "1,5"};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        if (!strchr(fixed[i], ',')) bad += scan_vs_strtod(fixed[i], 1);
+    CHECK_INT(bad, 0);
+    /* random decimals: 1..30 digits (leading zeros too), a point anywhere, a sign, exponents -350..350, some blanks */
+    bml__rng r;
+    bml__rng_seed(&r, 7);
+    int mismatches = 0;
+    for (int k = 0; k < 300000; k++) {
+        char buf[96];
+        size_t o = 0;
+        unsigned form = (unsigned)(bml__rng_next(&r) % 16);
+        if (form == 0) buf[o++] = ' ';
+        unsigned sg = (unsigned)(bml__rng_next(&r) % 3);
+        if (sg) buf[o++] = sg == 1 ? '-' : '+';
+        int nd = 1 + (int)(bml__rng_next(&r) % (form < 8 ? 19 : 30)), dot = (int)(bml__rng_next(&r) % (unsigned)(nd + 2)) - 1;
+        int zeros = form % 4 == 1 ? (int)(bml__rng_next(&r) % 8) : 0;
+        for (int d = 0; d < nd; d++) {
+            if (d == dot) buf[o++] = '.';
+            buf[o++] = (char)('0' + (d < zeros ? 0 : bml__rng_next(&r) % 10));
+        }
+        if (form % 3 == 0) {
+            int e = form % 2 ? (int)(bml__rng_next(&r) % 701) - 350 : (int)(bml__rng_next(&r) % 61) - 30;
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "%s%d", bml__rng_next(&r) & 1 ? "e" : "E", e);
+        }
+        if (form == 15) buf[o++] = '\t';
+        buf[o] = 0;
+        if (scan_vs_strtod(buf, mismatches < 5)) mismatches++;
+    }
+    CHECK_INT(mismatches, 0);
+    /* the shortest text of random doubles of every magnitude (the loader's files are such texts), and 17 digits */
+    mismatches = 0;
+    for (int k = 0; k < 100000; k++) {
+        uint64_t bits = bml__rng_next(&r);
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        if (!isfinite(x)) continue;
+        char buf[64];
+        snprintf(buf, sizeof buf, k & 1 ? "%.17g" : "%.15g", x);
+        if (scan_vs_strtod(buf, mismatches < 5)) mismatches++;
+    }
+    CHECK_INT(mismatches, 0);
+    /* fields of a record: each read up to its separator, *next at it; a NUL inside a field is no number */
+    const char rec[] = "1.5,-2e-3,,x,0.25";
+    const char *p = rec, *end = rec + strlen(rec), *next;
+    double v[5];
+    int rc[5];
+    for (int f = 0; f < 5; f++) {
+        rc[f] = bml__scan_double(p, end, ',', &v[f], &next);
+        CHECK(next == end || *next == ',');
+        p = next < end ? next + 1 : end;
+    }
+    CHECK(rc[0] == 0 && v[0] == 1.5 && rc[1] == 0 && v[1] == -2e-3 && rc[2] == -1 && rc[3] == -1 && rc[4] == 0 && v[4] == 0.25);
+    const char nul[] = {'1', '\0', '5'};
+    CHECK_INT(bml__scan_double(nul, nul + 3, ',', &v[0], &next), -1);
+    CHECK(next == nul + 3);
+}
+
 static void test_lists(void) {
     double *v = NULL;
     size_t n = 0;
@@ -209,4 +299,4 @@ static void test_status_names(void) {
     CHECK_STR(bml_status_describe(BML_OK), "success");
 }
 
-TEST_MAIN("core", T(test_parse_numbers), T(test_parse_fast_path_matches_strtod), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_pool), T(test_status_names))
+TEST_MAIN("core", T(test_parse_numbers), T(test_parse_fast_path_matches_strtod), T(test_scan_double_matches_strtod), T(test_lists), T(test_params), T(test_rng), T(test_metrics), T(test_pool), T(test_status_names))

@@ -216,6 +216,76 @@ static void test_load_unindexed(void) {
     free(d);
 }
 
+/* the cells' files are read on the thread budget's threads: the same dataset, and the same first error in file
+ * order, at any count */
+static void test_load_threads_same(void) {
+    char *d = tmpdir();
+    bml__sb idx = {0};
+    bml__sb_str(&idx, "file,cycle_life\n");
+    for (int i = 0; i < 9; i++) {
+        char name[32], num[32];
+        snprintf(name, sizeof name, "c%d.csv", i);
+        snprintf(num, sizeof num, "%d.%d5e-3", i, i * 7);
+        char *m = matrix_text(4, 3, (size_t)i % 4, (size_t)i % 3, num); /* each cell its own value */
+        put(d, name, m);
+        free(m);
+        bml__sb_fmt(&idx, "%s,%d\n", name, 100 + i);
+    }
+    put(d, "cells.csv", idx.buf);
+    free(idx.buf);
+    bml_qdlin_opts o;
+    small_opts(&o, 4, 0); /* the cycles: as the first file has */
+    bml_dataset *one = NULL, *many = NULL;
+    bml_parallel_set_thread_local(1);
+    CHECK_OK(bml_dataset_load_qdlin(d, &o, &one));
+    bml_parallel_set_thread_local(4);
+    CHECK_OK(bml_dataset_load_qdlin(d, &o, &many));
+    CHECK_INT(bml_dataset_n_cells(one), 9);
+    CHECK_INT(bml_dataset_n_cells(many), 9);
+    for (size_t i = 0; one && many && i < 9; i++) {
+        bml_cell_view a, b;
+        bml_dataset_cell(one, i, &a);
+        bml_dataset_cell(many, i, &b);
+        CHECK_STR(a.cell_id, b.cell_id);
+        CHECK(a.n_rows == 3 && b.n_rows == 3 && memcmp(a.values, b.values, 3 * 4 * sizeof *a.values) == 0);
+    }
+    bml_dataset_free(one);
+    bml_dataset_free(many);
+    /* failures: the first in file order wins, whichever thread met it first */
+    struct {
+        const char *index, *needle;
+    } cases[] = {
+        {"file,cycle_life\nc0.csv,1\nc1.csv,1\nc2.csv,1\nbad_shape.csv,1\nc4.csv,1\nbad_num.csv,1\nc6.csv,1\n",
+         "bad_shape.csv: 3 rows x 3 columns, expected 4 x 3"},
+        {"file,cycle_life\nc0.csv,1\nc1.csv,1\nbad_num.csv,1\nc3.csv,1\nbad_shape.csv,1\nc6.csv,1\n", "bad_num.csv:2:2: 'x' is not"},
+        {"file,cycle_life\nc0.csv,1\nc1.csv,1\nc2.csv,1\nc1.csv,1\nc4.csv,1\nbad_num.csv,1\n", "cells.csv:5: file 'c1.csv' is listed twice"},
+        {"file,cycle_life\nc0.csv,1\nc1.csv,1\nbad_num.csv,1\nc1.csv,1\nc4.csv,1\n", "bad_num.csv:2:2: 'x' is not"},
+        {"file,cycle_life\nc0.csv,1\nc1.csv,1\nc2.csv,1\n.hid.csv,1\nbad_num.csv,1\n", "cells.csv:5: file '.hid.csv' gives the cell id"},
+        {"file,cycle_life\nc0.csv,1\nbad_shape.csv,1\nc2.csv,1\n.hid.csv,1\n", "bad_shape.csv: 3 rows x 3 columns"},
+        {"file,cycle_life\nbad_shape.csv,1\nc0.csv,1\nc2.csv,1\n", "bad_shape.csv: 3 rows x 3 columns, expected 4 x 3"},
+    };
+    put(d, "bad_shape.csv", "0,1,2\n1,1,1\n2,2,2\n");
+    put(d, "bad_num.csv", "0,1,2\n1,x,1\n2,2,2\n3,3,3\n");
+    put(d, ".hid.csv", "0,1,2\n1,1,1\n2,2,2\n3,3,3\n");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        put(d, "cells.csv", cases[k].index);
+        for (int t = 1; t <= 4; t += 3) {
+            bml_parallel_set_thread_local(t);
+            bml_dataset *ds = NULL;
+            bml_status st = bml_dataset_load_qdlin(d, &o, &ds);
+            if (st == BML_OK || !strstr(bml_last_error(), cases[k].needle)) {
+                fprintf(stderr, "  case %zu, %d thread(s): expected '%s', got %s: '%s'\n", k, t, cases[k].needle, bml_status_name(st),
+                        bml_last_error());
+                t_fail_count++;
+            }
+            CHECK(ds == NULL);
+            bml_dataset_free(ds);
+        }
+    }
+    bml__rm_rf(d);
+    free(d);
+}
+
 /* every bad input is an error naming file, line (and column) */
 static void test_load_bad_inputs(void) {
     char *d = tmpdir();
@@ -619,7 +689,7 @@ int main(int argc, char **argv) {
         static const test_case t[] = {T(test_severson_load), T(test_severson_variance_model)};
         return run_tests("cyclelife_reproduce", t, sizeof t / sizeof *t);
     }
-    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_load_unindexed), T(test_numbers_as_strtod),
+    static const test_case t[] = {T(test_load_synth),        T(test_load_transposed_and_lives_files), T(test_load_bad_inputs), T(test_load_unindexed), T(test_load_threads_same), T(test_numbers_as_strtod),
                                   T(test_moments_vs_scipy),  T(test_pipeline_vs_scipy), T(test_corrupt_cycles),              T(test_severson_load),
                                   T(test_severson_variance_model)};
     return run_tests("cyclelife", t, sizeof t / sizeof *t);

@@ -224,7 +224,9 @@ typedef struct {
  * rows = voltage. bml_qdlin_opts_default is the same. */
 BML_API void bml_qdlin_opts_init(bml_qdlin_opts *opts);
 BML_API void bml_qdlin_opts_default(bml_qdlin_opts *opts);
-/* Load the folder `path` (opts NULL: the defaults). On success *out is owned by the caller. */
+/* Load the folder `path` (opts NULL: the defaults). On success *out is owned by the caller. The cells' files are
+ * read on bml_parallel_set_thread_local's / bml_parallel_set_threads' thread budget (every core when neither was
+ * called): the dataset, and the first error in file order, are the same at any count. */
 BML_API bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, bml_dataset **out);
 /* 1 for a cycle-life dataset: bml_dataset_load_qdlin, or data=cycler_life (raw cycler exports, src/data/cycler_life.h). */
 BML_API int bml_dataset_is_qdlin(const bml_dataset *ds);

@@ -113,6 +113,57 @@ void bml__parallel_run(size_t n, int threads, void (*fn)(void *ctx, size_t i), v
 int bml__parse_double(const char *s, double *out);
 /* The same through strtod alone (the reference the fast path of bml__parse_double is tested against). */
 int bml__parse_double_strtod(const char *s, double *out);
+/* One field of a delimited record read in place (the buffer is neither NUL-terminated nor modified): the field
+ * runs from p to the first `sep` or `end`. Returns 0 with *out where the whole field is a finite number exactly as
+ * bml__parse_double reads it (the same double as strtod: Clinger's fast path straight from the buffer, a copy
+ * through bml__parse_double otherwise; blanks around it allowed), -1 where it is not (a NUL byte in it included),
+ * -2 out of memory (a field too long for the stack). *next: the field's end (the separator or end), always. */
+static inline int bml__scan_double(const char *p, const char *end, char sep, double *out, const char **next);
+int bml__scan_double_slow(const char *p, const char *end, char sep, double *out, const char **next);
+extern const double bml__pow10[23]; /* 10^0 .. 10^22, each exact */
+
+/* inline: the loaders' inner loop (a call per field costs as much as the parse) */
+static inline int bml__scan_double(const char *p, const char *end, char sep, double *out, const char **next) {
+    const char *s = p;
+    int neg = 0;
+    if (s < end && (*s == '-' || *s == '+')) neg = *s++ == '-';
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0, any = 0;
+    while (s < end && *s == '0') s++, any = 1;
+    for (; s < end && (unsigned)(*s - '0') < 10u; s++, any = 1) {
+        if (++digits > 19) return bml__scan_double_slow(p, end, sep, out, next);
+        m = m * 10 + (uint64_t)(*s - '0');
+    }
+    if (s < end && *s == '.') {
+        s++;
+        if (m == 0)
+            while (s < end && *s == '0') s++, exp10--, any = 1;
+        for (; s < end && (unsigned)(*s - '0') < 10u; s++, any = 1) {
+            if (++digits > 19) return bml__scan_double_slow(p, end, sep, out, next);
+            m = m * 10 + (uint64_t)(*s - '0');
+            exp10--;
+        }
+    }
+    if (s < end && (*s == 'e' || *s == 'E')) {
+        s++;
+        int eneg = 0, e = 0, edig = 0;
+        if (s < end && (*s == '-' || *s == '+')) eneg = *s++ == '-';
+        for (; s < end && (unsigned)(*s - '0') < 10u; s++, edig++)
+            if ((e = e * 10 + (*s - '0')) > 10000) return bml__scan_double_slow(p, end, sep, out, next);
+        if (!edig) return bml__scan_double_slow(p, end, sep, out, next);
+        exp10 += eneg ? -e : e;
+    }
+    /* Clinger's fast path: the field ends here and is m * 10^exp10, one correctly rounded operation on exact operands */
+    if (!any || (s < end && *s != sep) || m > (1ULL << 53) || exp10 < -22 || exp10 > 22)
+        return bml__scan_double_slow(p, end, sep, out, next);
+    double v = (double)m;
+    if (m == 0) v = 0.0;
+    else if (exp10 < 0) v /= bml__pow10[-exp10];
+    else v *= bml__pow10[exp10];
+    *out = neg ? -v : v;
+    *next = s;
+    return 0;
+}
 int bml__parse_long(const char *s, long *out);
 int bml__parse_bool(const char *s, int *out);
 /* Parse "[a, b, c]" or "a,b,c" into a list of doubles (malloc'ed). 0 or -1. */
@@ -155,6 +206,9 @@ bml_status bml__rm_rf(const char *path);
  * BML__READ_MAX bytes (or one that grows past it while read). */
 #define BML__READ_MAX ((size_t)1 << 30) /* 1 GiB */
 bml_status bml__read_file(const char *path, char **out, size_t *len);
+/* bml__read_file into the caller's buffer *buf of *cap bytes (grown with realloc as needed, possibly NULL/0; the
+ * caller frees it, also on failure): for reading many files without a fresh allocation each. NUL-terminated. */
+bml_status bml__read_file_into(const char *path, char **buf, size_t *cap, size_t *len);
 /* Open path for reading as bml__read_file does (O_CLOEXEC, a regular file of at most BML__READ_MAX bytes, never
  * blocking on a FIFO): a FILE* the caller fcloses, or NULL with the error set naming the file. */
 FILE *bml__fopen_regular(const char *path);

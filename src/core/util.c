@@ -190,6 +190,26 @@ static int parse_double_fast(const char *s, double *out) {
     return 0;
 }
 
+const double bml__pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* bml__scan_double's way when Clinger's fast path does not apply: the whole field, NUL-terminated, as
+ * bml__parse_double reads it (a NUL in it: no number) */
+int bml__scan_double_slow(const char *p, const char *end, char sep, double *out, const char **next) {
+    const char *fe = p < end ? memchr(p, sep, (size_t)(end - p)) : NULL;
+    if (!fe) fe = end;
+    *next = fe;
+    size_t n = (size_t)(fe - p);
+    if (memchr(p, '\0', n)) return -1;
+    char small[96], *t = n < sizeof small ? small : malloc(n + 1);
+    if (!t) return -2;
+    memcpy(t, p, n);
+    t[n] = '\0';
+    int rc = bml__parse_double(t, out);
+    if (t != small) free(t);
+    return rc;
+}
+
 int bml__parse_double(const char *s, double *out) {
     if (!s) return -1;
     while (isspace((unsigned char)*s)) s++;
@@ -571,30 +591,34 @@ FILE *bml__fopen_regular(const char *path) {
     return f;
 }
 
-bml_status bml__read_file(const char *path, char **out, size_t *len) {
+bml_status bml__read_file_into(const char *path, char **bufp, size_t *capp, size_t *len) {
     size_t size = 0;
     int fd = -1;
+    *len = 0;
     BML__TRY(open_regular(path, &fd, &size));
     /* the size read from fstat, plus room to see that the file did not grow (it is read to its end) */
-    size_t cap = size + 2, n = 0;
-    char *buf = malloc(cap);
-    int err = 0;
-    while (buf) {
+    char *buf = *bufp;
+    size_t cap = *capp, n = 0;
+    int err = 0, nomem = 0;
+    if (cap < size + 2) {
+        char *nb = realloc(buf, size + 2);
+        if (!nb) nomem = 1;
+        else *bufp = buf = nb, *capp = cap = size + 2;
+    }
+    while (!nomem) {
         if (n + 1 >= cap) {
             if (cap > BML__READ_MAX) {
-                free(buf);
                 close(fd);
                 return bml__fail(BML_ERR_IO, "%s: grew past the 1 GiB a file read whole may be", path);
             }
             size_t nc = cap * 2 > BML__READ_MAX + 2 ? BML__READ_MAX + 2 : cap * 2;
             char *nb = realloc(buf, nc);
             if (!nb) {
-                free(buf);
-                buf = NULL;
+                nomem = 1;
                 break;
             }
-            buf = nb;
-            cap = nc;
+            *bufp = buf = nb;
+            *capp = cap = nc;
         }
         ssize_t r = read(fd, buf + n, cap - n - 1);
         if (r < 0 && errno == EINTR) continue;
@@ -606,12 +630,21 @@ bml_status bml__read_file(const char *path, char **out, size_t *len) {
         n += (size_t)r;
     }
     close(fd);
-    if (!buf) return bml__fail(BML_ERR_NOMEM, "%s: out of memory reading file", path);
-    if (err) {
-        free(buf);
-        return bml__fail(BML_ERR_IO, "%s: read error: %s", path, strerror(err));
-    }
+    if (nomem) return bml__fail(BML_ERR_NOMEM, "%s: out of memory reading file", path);
+    if (err) return bml__fail(BML_ERR_IO, "%s: read error: %s", path, strerror(err));
     buf[n] = 0;
+    *len = n;
+    return BML_OK;
+}
+
+bml_status bml__read_file(const char *path, char **out, size_t *len) {
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    bml_status st = bml__read_file_into(path, &buf, &cap, &n);
+    if (st != BML_OK) {
+        free(buf);
+        return st;
+    }
     *out = buf;
     if (len) *len = n;
     return BML_OK;

@@ -4,10 +4,12 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batteryml/parallel.h"
 #include "data/csvread.h"
 #include "data/dataset_internal.h"
 
@@ -28,84 +30,32 @@ void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
 }
 
 /* ------------------------------------------------------------------ the numeric matrix */
-static const double P10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                             1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* One field at p, ending at ',' or at `le` (the line's end): Clinger's fast path straight from the buffer (a
- * decimal of at most 19 digits worth at most 2^53 with |exponent| <= 22 is one correctly rounded operation on
- * exact operands: the double strtod gives). Returns the field's end, or NULL where the fast path does not apply
- * (the caller then cuts the field and asks bml__parse_double, which also decides what is no number). */
-static const char *field_fast(const char *p, const char *le, double *out) {
-    int neg = 0;
-    if (*p == '-' || *p == '+') neg = *p++ == '-';
-    uint64_t m = 0;
-    int digits = 0, e10 = 0, any = 0;
-    while (p < le && *p == '0') p++, any = 1;
-    for (; p < le && *p >= '0' && *p <= '9'; p++, any = 1) {
-        if (++digits > 19) return NULL;
-        m = m * 10 + (uint64_t)(*p - '0');
-    }
-    if (p < le && *p == '.') {
-        p++;
-        if (m == 0)
-            while (p < le && *p == '0') p++, e10--, any = 1;
-        for (; p < le && *p >= '0' && *p <= '9'; p++, any = 1) {
-            if (++digits > 19) return NULL;
-            m = m * 10 + (uint64_t)(*p - '0');
-            e10--;
-        }
-    }
-    if (!any) return NULL;
-    if (p < le && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0, e = 0, ed = 0;
-        if (p < le && (*p == '-' || *p == '+')) eneg = *p++ == '-';
-        for (; p < le && *p >= '0' && *p <= '9'; p++, ed++)
-            if ((e = e * 10 + (*p - '0')) > 10000) return NULL;
-        if (!ed) return NULL;
-        e10 += eneg ? -e : e;
-    }
-    if (p < le && *p != ',') return NULL;
-    if (m > (1ULL << 53)) return NULL;
-    double v = (double)m;
-    if (m == 0) v = 0.0;
-    else if (e10 < 0 && e10 >= -22) v /= P10[-e10];
-    else if (e10 >= 0 && e10 <= 22) v *= P10[e10];
-    else return NULL;
-    *out = neg ? -v : v;
-    return p;
-}
-
-/* Parse a comma-separated numeric matrix without header from buf (NUL-terminated; modified in place).
- * Every field must be a finite number; every row has as many fields as the first. *out (malloc'ed) is
- * (*rows, *cols) row-major; `expect` (0: unknown) sizes the first allocation. Numbers as bml__parse_double
- * reads them (blanks around a field allowed), through field_fast where it applies: no copy, no allocation
- * per field. */
-static bml_status parse_matrix(const char *path, char *buf, size_t len, size_t expect, double **out, size_t *rows, size_t *cols) {
-    *out = NULL;
+/* Parse a comma-separated numeric matrix without header from buf (len bytes; read in place, not modified). Every
+ * field must be a finite number (bml__scan_double: strtod's double, blanks around a field allowed); every row has
+ * as many fields as the first. The values, (*rows, *cols) row-major, into the caller's *out of *cap values (grown
+ * with realloc; the caller frees it, also on failure: reused from file to file). */
+static bml_status parse_matrix(const char *path, const char *buf, size_t len, double **out, size_t *out_cap, size_t *rows,
+                               size_t *cols) {
     *rows = *cols = 0;
-    char *p = buf, *end = buf + len;
+    const char *p = buf, *end = buf + len;
     if (len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
-    size_t n_rows = 0, n_cols = 0, cap = expect, n = 0, line = 0;
-    double *v = cap ? malloc(cap * sizeof *v) : NULL;
-    if (cap && !v) return bml__fail(BML_ERR_NOMEM, "out of memory reading %s", path);
+    size_t n_rows = 0, n_cols = 0, cap = *out_cap, n = 0, line = 0;
+    double *v = *out;
     bml_status st = BML_OK;
     while (p < end && st == BML_OK) {
         line++;
-        char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol) eol = end;
-        char *next = eol < end ? eol + 1 : end;
-        char *le = eol;
+        const char *next = eol < end ? eol + 1 : end, *le = eol;
         if (le > p && le[-1] == '\r') le--;
-        *le = '\0';
         if (le == p) { /* an empty line: only at the end */
-            char *q = next;
+            const char *q = next;
             while (q < end && (*q == '\n' || *q == '\r' || *q == ' ' || *q == '\t')) q++;
             if (q < end) st = bml__fail(BML_ERR_PARSE, "%s:%zu: empty line inside the matrix", path, line);
             break;
         }
         size_t col = 0;
-        char *f = p;
+        const char *f = p;
         for (;;) {
             col++;
             if (n_rows > 0 && col > n_cols) {
@@ -114,23 +64,21 @@ static bml_status parse_matrix(const char *path, char *buf, size_t len, size_t e
             }
             if (n == cap) {
                 size_t nc = cap ? cap * 2 : 4096;
-                double *nv = realloc(v, nc * sizeof *v);
+                double *nv = nc <= SIZE_MAX / sizeof *v ? realloc(v, nc * sizeof *v) : NULL;
                 if (!nv) {
                     st = bml__fail(BML_ERR_NOMEM, "out of memory reading %s", path);
                     break;
                 }
-                v = nv;
-                cap = nc;
+                *out = v = nv;
+                *out_cap = cap = nc;
             }
-            char *sep = (char *)field_fast(f, le, &v[n]);
-            if (!sep) {
-                sep = f;
-                while (sep < le && *sep != ',') sep++;
-                *sep = '\0';
-                if (bml__parse_double(f, &v[n]) != 0) {
-                    st = bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: '%s' is not a finite number", path, line, col, f);
-                    break;
-                }
+            const char *sep;
+            int rc = bml__scan_double(f, le, ',', &v[n], &sep);
+            if (rc != 0) {
+                st = rc == -2 ? bml__fail(BML_ERR_NOMEM, "out of memory reading %s", path)
+                              : bml__fail(BML_ERR_PARSE, "%s:%zu:%zu: '%.*s' is not a finite number", path, line, col,
+                                          (int)(sep - f), f);
+                break;
             }
             n++;
             if (sep >= le) break;
@@ -144,11 +92,7 @@ static bml_status parse_matrix(const char *path, char *buf, size_t len, size_t e
         p = next;
     }
     if (st == BML_OK && n_rows == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no numbers", path);
-    if (st != BML_OK) {
-        free(v);
-        return st;
-    }
-    *out = v;
+    if (st != BML_OK) return st;
     *rows = n_rows;
     *cols = n_cols;
     return BML_OK;
@@ -404,8 +348,19 @@ static bml_status read_lives_files(const char *dir, index_list *L) {
 }
 
 /* ------------------------------------------------------------------ loading */
-static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opts *o, size_t *n_cycles, bml__cell *c,
-                            char **real) {
+/* The caller's buffers, reused from file to file (fresh memory costs a page fault per page): the file's text and
+ * its numbers as read. Freed by the caller. */
+typedef struct {
+    char *text;
+    size_t text_cap;
+    double *num;
+    size_t num_cap;
+} load_buf;
+
+/* One cell's file into c (values, lines, file_column, source) and *real (its resolved path). n_cycles: the cycles
+ * every file has (0: any; the caller takes the first file's). */
+static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opts *o, size_t n_cycles, bml__cell *c,
+                            char **real, load_buf *lb) {
     char *path = e->rel[0] == '/' ? bml__strdup(e->rel) : bml__path_join(dir, e->rel);
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
     if (!bml__is_file(path)) {
@@ -414,40 +369,83 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
         return st;
     }
     *real = realpath(path, NULL);
-    char *buf = NULL;
     size_t len = 0;
-    double *m = NULL;
     size_t rows = 0, cols = 0;
-    bml_status st = *real ? bml__read_file(path, &buf, &len) : bml__fail(BML_ERR_IO, "%s: cannot resolve the path", path);
-    if (st == BML_OK) st = parse_matrix(path, buf, len, o->n_points * *n_cycles, &m, &rows, &cols);
-    free(buf);
+    bml_status st = *real ? bml__read_file_into(path, &lb->text, &lb->text_cap, &len)
+                          : bml__fail(BML_ERR_IO, "%s: cannot resolve the path", path);
+    if (st == BML_OK) st = parse_matrix(path, lb->text, len, &lb->num, &lb->num_cap, &rows, &cols);
+    const double *m = lb->num;
     size_t n_pts = o->transposed ? cols : rows, n_cyc = o->transposed ? rows : cols;
-    if (st == BML_OK && (n_pts != o->n_points || (*n_cycles && n_cyc != *n_cycles)))
+    if (st == BML_OK && (n_pts != o->n_points || (n_cycles && n_cyc != n_cycles)))
         st = bml__fail(BML_ERR_SCHEMA,
                        "%s: %zu rows x %zu columns, expected %zu x %zu (%s; %s %s%s%.0zu)", path, rows, cols,
-                       o->transposed ? (*n_cycles ? *n_cycles : rows) : o->n_points,
-                       o->transposed ? o->n_points : (*n_cycles ? *n_cycles : cols),
+                       o->transposed ? (n_cycles ? n_cycles : rows) : o->n_points,
+                       o->transposed ? o->n_points : (n_cycles ? n_cycles : cols),
                        o->transposed ? "rows = cycles, columns = voltage grid points" : "rows = voltage grid points, columns = cycles",
                        e->line ? "listed at" : "a cell file of the folder", e->index, e->line ? ":" : " (no index)",
                        e->line);
     if (st == BML_OK) {
-        *n_cycles = n_cyc;
         c->n_rows = n_cyc;
         c->source = path;
         path = NULL;
-        if (o->transposed) c->values = m, m = NULL;
-        else if ((c->values = malloc(n_cyc * n_pts * sizeof *c->values)) != NULL) /* n_pts * n_cyc: m holds it */
+        if ((c->values = malloc(n_cyc * n_pts * sizeof *c->values)) != NULL && o->transposed) /* n_pts * n_cyc: m holds it */
+            memcpy(c->values, m, n_cyc * n_pts * sizeof *c->values);
+        else if (c->values)
             for (size_t k0 = 0; k0 < n_cyc; k0 += 16) /* in blocks of 16 cycles: 16 pages written at a time, not 99 */
                 for (size_t i = 0; i < n_pts; i++)
                     for (size_t k = k0; k < n_cyc && k < k0 + 16; k++) c->values[k * n_pts + i] = m[i * n_cyc + k];
+        if (!c->values) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         c->lines = bml__calloc(n_cyc, sizeof *c->lines);
         c->file_column = bml__calloc(n_pts, sizeof *c->file_column);
-        if (!c->values || !c->lines || !c->file_column) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        if (!c->lines || !c->file_column) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         for (size_t k = 0; st == BML_OK && o->transposed && k < n_cyc; k++) c->lines[k] = k + 1;
     }
-    free(m);
     free(path);
     return st;
+}
+
+/* ---- the cells' files on several threads: each cell's result (and a failure's message: errors are per thread)
+ * kept in its slot, for the caller to take in file order */
+typedef struct {
+    const char *dir;
+    const entry *e;
+    const bml_qdlin_opts *o;
+    size_t n_cycles;
+    bml__cell *cells;
+    char **reals;
+    bml_status *st;
+    char **err;
+    size_t next, n;
+    pthread_mutex_t mu;
+} load_pool;
+
+static void *load_worker(void *arg) {
+    load_pool *p = arg;
+    load_buf lb = {0};
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next < p->n ? p->next++ : p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n) break;
+        p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, &p->cells[i], &p->reals[i], &lb);
+        if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+    }
+    free(lb.text);
+    free(lb.num);
+    return NULL;
+}
+
+/* cells 1..n-1 (cell 0 is loaded: n_cycles is its) on up to `jobs` threads; st[i], err[i] each cell's outcome */
+static void load_cells(load_pool *p, int jobs) {
+    enum { MAX_JOBS = 64 };
+    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
+    if ((size_t)jobs > p->n - p->next) jobs = (int)(p->n - p->next);
+    pthread_t tid[MAX_JOBS];
+    int started = 0;
+    for (; jobs > 1 && started < jobs; started++)
+        if (pthread_create(&tid[started], NULL, load_worker, p) != 0) break;
+    if (started == 0) load_worker(p); /* one job, or no thread to be had: this one */
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
 }
 
 /* "train/cell1.csv" -> "train_cell1" */
@@ -529,7 +527,10 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
         }
         if (st == BML_OK) bml__dataset_set_role(ds, BML_ROLE_CURVE, 0, o.n_points); /* each row: its cycle's Q(V) */
     }
-    size_t n_cycles = o.n_cycles;
+    /* the cells' ids and index columns (an id that cannot be one stops the load at that cell: `stop`) */
+    size_t stop = L.n;
+    bml_status stop_st = BML_OK;
+    char *stop_err = NULL;
     for (size_t i = 0; st == BML_OK && i < L.n; i++) {
         entry *e = &L.e[i];
         bml__cell *c = &ds->cells[i];
@@ -553,19 +554,54 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
         }
         const char *why = bml__cell_id_problem(c->cell_id);
         if (why) {
-            st = bml__fail(BML_ERR_VALUE, "%s:%zu: file '%s' gives the cell id '%s', which %s", e->index, e->line, e->rel, c->cell_id, why);
+            stop = i;
+            stop_st = bml__fail(BML_ERR_VALUE, "%s:%zu: file '%s' gives the cell id '%s', which %s", e->index, e->line, e->rel,
+                                c->cell_id, why);
+            if (!(stop_err = bml__strdup(bml_last_error()))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
             break;
         }
-        st = load_cell(path, e, &o, &n_cycles, c, &reals[i]);
+    }
+    /* the files of the cells before `stop`: the first alone (its cycles are every file's when n_cycles is 0),
+     * the others on the thread budget's threads (every core when none is set); then taken in file order, so
+     * that the dataset and the first error are those of one file at a time */
+    bml_status *lst = st == BML_OK ? bml__calloc(stop + 1, sizeof *lst) : NULL;
+    char **lerr = st == BML_OK ? bml__calloc(stop + 1, sizeof *lerr) : NULL;
+    if (st == BML_OK && (!lst || !lerr)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    if (st == BML_OK && stop > 0) {
+        load_buf lb = {0};
+        lst[0] = load_cell(path, &L.e[0], &o, o.n_cycles, &ds->cells[0], &reals[0], &lb);
+        free(lb.text);
+        free(lb.num);
+        if (lst[0] != BML_OK) lerr[0] = bml__strdup(bml_last_error());
+        else if (stop > 1) {
+            int jobs = bml__parallel_thread_budget();
+            if (jobs <= 0) jobs = bml_parallel_cores();
+            load_pool lp = {path, L.e, &o, o.n_cycles ? o.n_cycles : ds->cells[0].n_rows, ds->cells, reals, lst, lerr, 1, stop,
+                            PTHREAD_MUTEX_INITIALIZER};
+            load_cells(&lp, jobs);
+            pthread_mutex_destroy(&lp.mu);
+        }
+    }
+    for (size_t i = 0; st == BML_OK && i < stop; i++) {
+        entry *e = &L.e[i];
+        if (lst[i] != BML_OK) {
+            st = bml__fail(lst[i], "%s", lerr[i] ? lerr[i] : "out of memory");
+            break;
+        }
         for (size_t j = 0; st == BML_OK && j < i; j++) {
             if (!strcmp(reals[j], reals[i]))
                 st = bml__fail(BML_ERR_VALUE, "%s:%zu: file '%s' is listed twice (first at %s:%zu)", e->index, e->line, e->rel,
                                L.e[j].index, L.e[j].line);
-            else if (!strcmp(ds->cells[j].cell_id, c->cell_id))
+            else if (!strcmp(ds->cells[j].cell_id, ds->cells[i].cell_id))
                 st = bml__fail(BML_ERR_VALUE, "%s:%zu: file '%s' gives the cell id '%s' of '%s' (line %zu)", e->index, e->line,
-                               e->rel, c->cell_id, L.e[j].rel, L.e[j].line);
+                               e->rel, ds->cells[i].cell_id, L.e[j].rel, L.e[j].line);
         }
     }
+    if (st == BML_OK && stop < L.n) st = bml__fail(stop_st, "%s", stop_err);
+    for (size_t i = 0; lerr && i < stop; i++) free(lerr[i]);
+    free(lerr);
+    free(lst);
+    free(stop_err);
     for (size_t i = 0; reals && i < L.n; i++) free(reals[i]);
     free(reals);
     index_free(&L);
