@@ -125,6 +125,7 @@ void bml_dataset_free(bml_dataset *ds) {
         free(ds->curves[i].v);
     }
     free(ds->curves);
+    if (ds->qdlin) bml__qdlin_detach_values(ds);
     for (size_t i = 0; i < ds->n_cells; i++) bml__cell_free(&ds->cells[i]);
     free(ds->cells);
     for (size_t j = 0; ds->col_names && j < ds->n_cols; j++) free(ds->col_names[j]);

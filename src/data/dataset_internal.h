@@ -46,6 +46,9 @@ typedef struct {
     double *life;      /* (n_cells) cycle life; NaN when unknown (prediction only) */
     char **split;      /* (n_cells) set named by the index ("" when none) */
     char **file;       /* (n_cells) the cell's file as the index names it, or its name in a folder without one */
+    double *arena;     /* the values of cells 1.. in one mapping (huge pages where the kernel gives them: a page
+                        * fault per 2 MiB, not per 4 KiB); NULL: each cell's own malloc'ed values */
+    size_t arena_len;  /* bytes mapped */
     bml__strvec attr_names;
     char **attr_values; /* (n_cells * attr_names.n) further index columns, as written */
 } bml__qdlin;
@@ -88,6 +91,9 @@ void bml__cell_free(bml__cell *c); /* the cell's arrays; leaves *c zeroed */
 void bml__aux_free(bml__aux *a);   /* leaves *a zeroed */
 
 void bml__qdlin_free(bml__qdlin *q, size_t n_cells); /* NULL is harmless (src/data/qdlin.c) */
+/* The cells' values that lie in the qdlin arena set to NULL (bml_dataset_free: the arena is unmapped, not freed per
+ * cell). */
+void bml__qdlin_detach_values(bml_dataset *ds);
 
 bml_status bml__dataset_push_curve(bml_dataset *ds, bml__curve *c); /* takes ownership of c's arrays */
 

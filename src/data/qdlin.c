@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "batteryml/parallel.h"
 #include "data/csvread.h"
@@ -15,8 +16,19 @@
 
 void bml_qdlin_opts_default(bml_qdlin_opts *o) { bml_qdlin_opts_init(o); }
 
+void bml__qdlin_detach_values(bml_dataset *ds) {
+    bml__qdlin *q = ds->qdlin;
+    if (!q || !q->arena) return;
+    const char *a = (const char *)q->arena, *b = a + q->arena_len;
+    for (size_t i = 0; i < ds->n_cells; i++) {
+        const char *v = (const char *)ds->cells[i].values;
+        if (v && v >= a && v < b) ds->cells[i].values = NULL;
+    }
+}
+
 void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
     if (!q) return;
+    if (q->arena) munmap(q->arena, q->arena_len);
     free(q->grid);
     for (size_t i = 0; q->split && i < n_cells; i++) free(q->split[i]);
     free(q->split);
@@ -358,9 +370,10 @@ typedef struct {
 } load_buf;
 
 /* One cell's file into c (values, lines, file_column, source) and *real (its resolved path). n_cycles: the cycles
- * every file has (0: any; the caller takes the first file's). */
-static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opts *o, size_t n_cycles, bml__cell *c,
-                            char **real, load_buf *lb) {
+ * every file has (0: any; the caller takes the first file's). dest: where the values go (room for o->n_points x
+ * n_cycles; NULL: malloc'ed). */
+static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opts *o, size_t n_cycles, double *dest,
+                            bml__cell *c, char **real, load_buf *lb) {
     char *path = e->rel[0] == '/' ? bml__strdup(e->rel) : bml__path_join(dir, e->rel);
     if (!path) return bml__fail(BML_ERR_NOMEM, "out of memory");
     if (!bml__is_file(path)) {
@@ -388,7 +401,8 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
         c->n_rows = n_cyc;
         c->source = path;
         path = NULL;
-        if ((c->values = malloc(n_cyc * n_pts * sizeof *c->values)) != NULL && o->transposed) /* n_pts * n_cyc: m holds it */
+        c->values = dest && n_cycles ? dest : malloc(n_cyc * n_pts * sizeof *c->values);
+        if (c->values && o->transposed) /* n_pts * n_cyc: m holds it */
             memcpy(c->values, m, n_cyc * n_pts * sizeof *c->values);
         else if (c->values)
             for (size_t k0 = 0; k0 < n_cyc; k0 += 16) /* in blocks of 16 cycles: 16 pages written at a time, not 99 */
@@ -411,6 +425,7 @@ typedef struct {
     const entry *e;
     const bml_qdlin_opts *o;
     size_t n_cycles;
+    double *arena; /* cell i's values at arena + (i - 1) * n_points * n_cycles; NULL: malloc'ed */
     bml__cell *cells;
     char **reals;
     bml_status *st;
@@ -427,7 +442,8 @@ static void *load_worker(void *arg) {
         size_t i = p->next < p->n ? p->next++ : p->n;
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n) break;
-        p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, &p->cells[i], &p->reals[i], &lb);
+        double *dest = p->arena ? p->arena + (i - 1) * p->o->n_points * p->n_cycles : NULL;
+        p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, dest, &p->cells[i], &p->reals[i], &lb);
         if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
     }
     free(lb.text);
@@ -569,15 +585,28 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
     if (st == BML_OK && (!lst || !lerr)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     if (st == BML_OK && stop > 0) {
         load_buf lb = {0};
-        lst[0] = load_cell(path, &L.e[0], &o, o.n_cycles, &ds->cells[0], &reals[0], &lb);
+        lst[0] = load_cell(path, &L.e[0], &o, o.n_cycles, NULL, &ds->cells[0], &reals[0], &lb);
         free(lb.text);
         free(lb.num);
         if (lst[0] != BML_OK) lerr[0] = bml__strdup(bml_last_error());
         else if (stop > 1) {
             int jobs = bml__parallel_thread_budget();
             if (jobs <= 0) jobs = bml_parallel_cores();
-            load_pool lp = {path, L.e, &o, o.n_cycles ? o.n_cycles : ds->cells[0].n_rows, ds->cells, reals, lst, lerr, 1, stop,
-                            PTHREAD_MUTEX_INITIALIZER};
+            size_t n_cyc = o.n_cycles ? o.n_cycles : ds->cells[0].n_rows, per = o.n_points * n_cyc;
+            /* the other cells' values in one mapping, with huge pages where the kernel has them */
+            if (per && n_cyc <= SIZE_MAX / o.n_points && stop - 1 <= SIZE_MAX / sizeof(double) / per) {
+                size_t len = (stop - 1) * per * sizeof(double), huge = (size_t)2 << 20;
+                len = len <= SIZE_MAX - huge ? (len + huge - 1) / huge * huge : len;
+                void *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                if (a != MAP_FAILED) {
+#ifdef MADV_HUGEPAGE
+                    madvise(a, len, MADV_HUGEPAGE); /* advice: ignored where not available */
+#endif
+                    q->arena = a;
+                    q->arena_len = len;
+                }
+            }
+            load_pool lp = {path, L.e, &o, n_cyc, q->arena, ds->cells, reals, lst, lerr, 1, stop, PTHREAD_MUTEX_INITIALIZER};
             load_cells(&lp, jobs);
             pthread_mutex_destroy(&lp.mu);
         }
