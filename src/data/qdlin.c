@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,7 @@ void bml__qdlin_free(bml__qdlin *q, size_t n_cells) {
 /* Parse a comma-separated numeric matrix without header from buf (len bytes; read in place, not modified). Every
  * field must be a finite number (bml__scan_double: strtod's double, blanks around a field allowed); every row has
  * as many fields as the first. The values, (*rows, *cols) row-major, into the caller's *out of *cap values (grown
- * with realloc; the caller frees it, also on failure: reused from file to file). */
+ * with realloc; the caller frees it, also on failure). */
 static bml_status parse_matrix(const char *path, const char *buf, size_t len, double **out, size_t *out_cap, size_t *rows,
                                size_t *cols) {
     *rows = *cols = 0;
@@ -360,8 +359,7 @@ static bml_status read_lives_files(const char *dir, index_list *L) {
 }
 
 /* ------------------------------------------------------------------ loading */
-/* The caller's buffers, reused from file to file (fresh memory costs a page fault per page): the file's text and
- * its numbers as read. Freed by the caller. */
+/* The caller's buffers for one file: its text and its numbers as read (grown as needed). Freed by the caller. */
 typedef struct {
     char *text;
     size_t text_cap;
@@ -418,8 +416,8 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
     return st;
 }
 
-/* ---- the cells' files on several threads: each cell's result (and a failure's message: errors are per thread)
- * kept in its slot, for the caller to take in file order */
+/* ---- the cells' files on several threads (bml__parallel_run): each cell's result (and a failure's message:
+ * errors are per thread) kept in its slot, for the caller to take in file order */
 typedef struct {
     const char *dir;
     const entry *e;
@@ -430,38 +428,18 @@ typedef struct {
     char **reals;
     bml_status *st;
     char **err;
-    size_t next, n;
-    pthread_mutex_t mu;
-} load_pool;
+} load_job;
 
-static void *load_worker(void *arg) {
-    load_pool *p = arg;
+/* task t: cell t + 1 (cell 0 is loaded first, alone) */
+static void load_task(void *ctx, size_t t) {
+    load_job *p = ctx;
+    size_t i = t + 1;
     load_buf lb = {0};
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        size_t i = p->next < p->n ? p->next++ : p->n;
-        pthread_mutex_unlock(&p->mu);
-        if (i >= p->n) break;
-        double *dest = p->arena ? p->arena + (i - 1) * p->o->n_points * p->n_cycles : NULL;
-        p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, dest, &p->cells[i], &p->reals[i], &lb);
-        if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
-    }
+    double *dest = p->arena ? p->arena + (i - 1) * p->o->n_points * p->n_cycles : NULL;
+    p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, dest, &p->cells[i], &p->reals[i], &lb);
+    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
     free(lb.text);
     free(lb.num);
-    return NULL;
-}
-
-/* cells 1..n-1 (cell 0 is loaded: n_cycles is its) on up to `jobs` threads; st[i], err[i] each cell's outcome */
-static void load_cells(load_pool *p, int jobs) {
-    enum { MAX_JOBS = 64 };
-    if (jobs > MAX_JOBS) jobs = MAX_JOBS;
-    if ((size_t)jobs > p->n - p->next) jobs = (int)(p->n - p->next);
-    pthread_t tid[MAX_JOBS];
-    int started = 0;
-    for (; jobs > 1 && started < jobs; started++)
-        if (pthread_create(&tid[started], NULL, load_worker, p) != 0) break;
-    if (started == 0) load_worker(p); /* one job, or no thread to be had: this one */
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
 }
 
 /* "train/cell1.csv" -> "train_cell1" */
@@ -606,9 +584,8 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
                     q->arena_len = len;
                 }
             }
-            load_pool lp = {path, L.e, &o, n_cyc, q->arena, ds->cells, reals, lst, lerr, 1, stop, PTHREAD_MUTEX_INITIALIZER};
-            load_cells(&lp, jobs);
-            pthread_mutex_destroy(&lp.mu);
+            load_job lj = {path, L.e, &o, n_cyc, q->arena, ds->cells, reals, lst, lerr};
+            bml__parallel_run(stop - 1, jobs, load_task, &lj, NULL);
         }
     }
     for (size_t i = 0; st == BML_OK && i < stop; i++) {
