@@ -129,22 +129,43 @@ def _wait(flag: Any, work: Callable[[], None]) -> Optional[BaseException]:
 
     The end is told by an Event, not by Thread.join: a join that a KeyboardInterrupt cuts short can leave the
     thread marked as ended while it still runs (CPython 3.11's _wait_for_tstate_lock releases the running
-    thread's lock on any exception), after which the caller would free what the library is still using."""
+    thread's lock on any exception), after which the caller would free what the library is still using.
+
+    A Ctrl-C can also cut Thread.start short, before or after the thread came to be (it waits for the new
+    thread to say it started): then another thread is started, and whichever begins first runs work(), the
+    others nothing, so that work() runs exactly once and is always waited for."""
     done = threading.Event()
+    claim = threading.Lock()
+    state = {"claimed": False}
 
     def body():
+        with claim:
+            if state["claimed"]:
+                return
+            state["claimed"] = True
         try:
             work()
         finally:
             done.set()
-    t = threading.Thread(target=body, name="batteryml-call", daemon=True)
     interrupted = other = None
-    t.start()
+    launched = cut_short = False
     while True:
         try:
+            if not launched:
+                try:
+                    threading.Thread(target=body, name="batteryml-call", daemon=True).start()
+                except Exception as e:  # noqa: B902 - no thread came to be: unless a start cut short began one,
+                    if not cut_short or not _claimed_within(claim, state, 10.0):  # nothing runs: raise it
+                        raise _StartFailed(e) from e
+                except BaseException:  # noqa: B902 - a signal's exception cut the start short: it may have begun
+                    cut_short = True
+                    raise
+                launched = True
             while not done.wait(0.05):
                 pass
             break
+        except _StartFailed as e:
+            raise e.__cause__ from None
         except KeyboardInterrupt as e:  # stop the library, then raise it
             interrupted = e
             flag[0] = 1
@@ -154,6 +175,22 @@ def _wait(flag: Any, work: Callable[[], None]) -> Optional[BaseException]:
     if other is not None:
         raise other
     return interrupted
+
+
+class _StartFailed(Exception):
+    """No helper thread could be started (the cause): nothing runs, nothing to wait for."""
+
+
+def _claimed_within(claim: Any, state: Any, seconds: float) -> bool:
+    """Whether a helper thread has begun the work within the time (after a start a Ctrl-C cut short)."""
+    import time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with claim:
+            if state["claimed"]:
+                return True
+        time.sleep(0.01)
+    return False
 
 
 def call_cancellable(flag: Any, fn: Callable[..., int], *args: Any) -> int:

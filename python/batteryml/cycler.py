@@ -490,6 +490,7 @@ def structure(path: PathLike, out: Optional[PathLike] = None, format: Optional[s
     except BaseException:
         if out is None:
             shutil.rmtree(target, ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)  # a Ctrl-C before work() began (work() has ended otherwise)
         raise
     result.cells = cells or []
     say("%d cell(s) written to %s (%d companion file(s) not read as data)" % (len(result.cells), target, n_comp))

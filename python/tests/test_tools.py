@@ -540,6 +540,38 @@ def test_ctrl_c_stops_structure_inside_one_export(tmp_path):
     print("structure (one export): KeyboardInterrupt %.3f s after SIGINT" % latency)
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_ctrl_c_cutting_the_thread_start_short(monkeypatch, when):
+    """A Ctrl-C that cuts Thread.start short, before the helper thread came to be or after (Thread.start waits
+    for the new thread to say it started; a loaded machine makes that wait long): the work still runs exactly
+    once, is waited for, and then KeyboardInterrupt is raised. (Before, the interrupt escaped at once and the
+    process could end with the library mid-call: structure() left its hidden folder.)"""
+    import threading
+    from batteryml import _lib
+    real_start = threading.Thread.start
+    cut = []
+
+    def start(self):
+        if self.name == "batteryml-call" and not cut:
+            cut.append(1)
+            if when == "after":
+                real_start(self)
+            raise KeyboardInterrupt
+        real_start(self)
+    monkeypatch.setattr(threading.Thread, "start", start)
+    flag = _lib.ffi.new("int *", 0)
+    runs = []
+
+    def fn():
+        time.sleep(0.2)  # still running when the interrupt is handled
+        runs.append(flag[0])
+        return 7
+    with pytest.raises(KeyboardInterrupt):
+        _lib.run_cancellable(flag, fn)
+    assert cut == [1]
+    assert runs == [1], runs  # once, with the flag set, and over before the interrupt was raised
+
+
 @pytest.mark.parametrize("which", ["call_cancellable", "run_cancellable"])
 def test_interrupted_wait_outlasts_the_call(which):
     """Ctrl-C while a call runs: the wait goes on until the call has really ended (it was told by Thread.join,
