@@ -3,6 +3,7 @@
  * backpropagation through all three (torchdiffeq's direct mode) and by the adjoint method (dopri5) with its
  * backward evaluation counts; finite differences of a whole dopri5 solve against its exact gradient. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -495,6 +496,33 @@ static void test_shards_match_whole(void) {
     }
 }
 
+/* a shard that fails on another thread: the caller gets its status and its message (errors are per thread),
+ * the first failing shard's in row order */
+static void test_shard_failure_message(void) {
+    enum { F = 3, O = 2, B = 64, T = 4 };
+    static float x[B * T * (F + 1)], mask[B * T], out[B * T * O];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            mask[b * T + t] = 1;
+            float *r = x + (b * T + t) * (F + 1);
+            for (int j = 0; j < F; j++) r[j] = 0.1f * (float)j;
+            r[F] = 0.25f * (float)t;
+        }
+    for (int j = 0; j < F; j++) x[(50 * T) * (F + 1) + j] = NAN; /* row 50: shard 3 of 4 */
+    bml_ode_opts so = mode_opts(1);
+    bml__ode_net *net = NULL;
+    CHECK_OK(bml__ode_net_create(F, O, 5, 8, &so, 0, 3, &net));
+    if (!net) return;
+    int was = bml__nn_threads_set(2);
+    for (int rep = 0; rep < 400; rep++) { /* whichever thread the failing shard ran on */
+        bml__fail(BML_ERR_IO, "a stale message");
+        CHECK_ERR(bml__ode_net_forward(net, x, mask, B, T, out), BML_ERR_VALUE, "non-finite");
+    }
+    bml__nn_threads_set(was);
+    CHECK_INT(net->ode.n_shards, 4);
+    bml__ode_net_free(net);
+}
+
 /* acla: every part (attention block, CNN, one-step LSTM, z0, augmented ODE, read-out) in every solver mode;
  * padded steps never reach real ones */
 static void test_acla_network_gradients(void) {
@@ -575,6 +603,6 @@ static void test_errors_and_exact_solution(void) {
     CHECK_ERR(bml__ode_solve(decay, NULL, 1, &y0, bad, 3, &o, y, &nfe), BML_ERR_VALUE, "times must increase");
 }
 
-TEST_MAIN("ode", T(test_shards_match_whole), T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
+TEST_MAIN("ode", T(test_shards_match_whole), T(test_shard_failure_message), T(test_small_f64), T(test_small_f32), T(test_wide_f32), T(test_latent_f32),
           T(test_dopri5_gradients_finite_differences_and_adjoint),
           T(test_neural_ode_network_gradients), T(test_fused_products_bit_identical), T(test_acla_network_gradients), T(test_failing_backward_stops_training), T(test_errors_and_exact_solution))

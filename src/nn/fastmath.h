@@ -21,7 +21,7 @@ static inline float bml__exp_nonpos(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23; /* unsigned: a NaN's n gives a NaN, never an overflow */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;

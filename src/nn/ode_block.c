@@ -40,8 +40,10 @@ void bml__ode_block_release(bml__ode_block *o) {
     free(o->in_f), free(o->h1_f), free(o->h2_f), free(o->out_f), free(o->dh_a), free(o->dh_b);
     free(o->dyn_g), free(o->dp_dyn), free(o->last_y), free(o->act), free(o->act_ok), free(o->stages), free(o->wbuf);
     free(o->wt);
-    for (int k = 0; k < BML_ODE_MAX_SHARDS; k++)
+    for (int k = 0; k < BML_ODE_MAX_SHARDS; k++) {
         if (o->shard[k]) bml__ode_block_release(o->shard[k]), free(o->shard[k]);
+        free(o->shard_err[k]);
+    }
     bml__dp_tape_free(&o->tape);
     memset(o, 0, sizeof *o);
 }
@@ -493,18 +495,34 @@ static bml_status shard_prepare(bml__ode_block *o, int k, const float *y0) {
     return BML_OK;
 }
 
+/* a shard's outcome, with its message kept (it may have run on another thread) */
+static void shard_done(bml__ode_block *o, int k, bml_status st) {
+    free(o->shard_err[k]);
+    o->shard_err[k] = st != BML_OK ? bml__strdup(bml_last_error()) : NULL;
+    o->shard_status[k] = st;
+}
+
+/* the first failing shard's status and message on the calling thread, or BML_OK */
+static bml_status shards_status(const bml__ode_block *o) {
+    for (int k = 0; k < o->n_shards; k++)
+        if (o->shard_status[k] != BML_OK)
+            return bml__fail(o->shard_status[k], "%s", o->shard_err[k] ? o->shard_err[k] : "out of memory");
+    return BML_OK;
+}
+
 static void shard_forward_task(void *arg, int k) {
     const shard_args *a = arg;
     bml__ode_block *o = a->o;
-    o->shard_status[k] = shard_prepare(o, k, a->y0);
-    if (o->shard_status[k] == BML_OK) o->shard_status[k] = solve_rows(o->shard[k]);
+    bml_status st = shard_prepare(o, k, a->y0);
+    if (st == BML_OK) st = solve_rows(o->shard[k]);
+    shard_done(o, k, st);
 }
 
 static void shard_backward_task(void *arg, int k) {
     const shard_args *a = arg;
     bml__ode_block *o = a->o, *sh = o->shard[k];
     sh->dyn = o->dyn;
-    o->shard_status[k] = backward_rows(sh, a->dys, o->T, o->slot, o->shard_row0[k]);
+    shard_done(o, k, backward_rows(sh, a->dys, o->T, o->slot, o->shard_row0[k]));
 }
 
 bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride, int tcol, const float *mask, int B, int T,
@@ -566,7 +584,7 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
         for (int k = 0; k <= S; k++) o->shard_row0[k] = (int)((long)k * B / S);
         shard_args a = {o, y0, NULL};
         bml__nn_parallel_for(S, shard_forward_task, &a);
-        for (int k = 0; k < S; k++) BML__TRY(o->shard_status[k]);
+        BML__TRY(shards_status(o));
         o->nfe_forward = o->shard[0]->nfe_forward; /* the batch's evaluations: every shard makes the same */
         for (int k = 0; k < S; k++) {
             const bml__ode_block *sh = o->shard[k];
@@ -668,7 +686,7 @@ bml_status bml__ode_block_backward(bml__ode_block *o, const float *dys, float *d
     if (o->n_shards > 1) {
         shard_args a = {o, NULL, dys};
         bml__nn_parallel_for(o->n_shards, shard_backward_task, &a);
-        for (int k = 0; k < o->n_shards; k++) BML__TRY(o->shard_status[k]);
+        BML__TRY(shards_status(o));
         for (size_t i = 0; i < o->n_dyn; i++) { /* shard by shard, in order */
             double acc = o->shard[0]->dp_dyn[i];
             for (int k = 1; k < o->n_shards; k++) acc += o->shard[k]->dp_dyn[i];

@@ -83,6 +83,7 @@ typedef struct bml__ode_block_s {
     struct bml__ode_block_s *shard[BML_ODE_MAX_SHARDS];
     int shard_row0[BML_ODE_MAX_SHARDS + 1];
     bml_status shard_status[BML_ODE_MAX_SHARDS];
+    char *shard_err[BML_ODE_MAX_SHARDS]; /* a failing shard's message (errors are per thread), or NULL */
 } bml__ode_block;
 
 /* Sets up a block for state size D and hidden width H (solver: method, rtol, atol, max_steps; the other
