@@ -462,6 +462,19 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static bml_status solve_rows(bml__ode_block *o);
+
+/* ys (batch, T, D) of the rows [row0, row0 + src->B) of the batch from src's solution (the batch's own block, or
+ * a shard of it), 0 at padded steps (slot (batch, T): -1) */
+static void read_out(const bml__ode_block *src, const int *slot, int T, int row0, float *ys) {
+    int D = src->D;
+    size_t bd = (size_t)src->B * (size_t)D;
+    for (int b = 0; b < src->B; b++)
+        for (int t = 0; t < T; t++) {
+            float *y = ys + ((size_t)(row0 + b) * T + t) * D;
+            int s = slot[(row0 + b) * T + t];
+            for (int j = 0; j < D; j++) y[j] = s < 0 ? 0.0f : (float)src->ysol[(size_t)s * bd + (size_t)b * D + j];
+        }
+}
 static bml_status backward_rows(bml__ode_block *o, const float *dys, int T, const int *slot, int row0);
 
 /* ---- shards: blocks of consecutive rows of one batch (see ode_block.h) ---- */
@@ -586,28 +599,12 @@ bml_status bml__ode_block_forward(bml__ode_block *o, const float *x, int stride,
         bml__nn_parallel_for(S, shard_forward_task, &a);
         BML__TRY(shards_status(o));
         o->nfe_forward = o->shard[0]->nfe_forward; /* the batch's evaluations: every shard makes the same */
-        for (int k = 0; k < S; k++) {
-            const bml__ode_block *sh = o->shard[k];
-            size_t sbd = (size_t)sh->B * (size_t)D;
-            for (int b = o->shard_row0[k]; b < o->shard_row0[k + 1]; b++)
-                for (int t = 0; t < T; t++) {
-                    float *y = ys + ((size_t)b * T + t) * D;
-                    int sl = o->slot[b * T + t];
-                    const double *src = sh->ysol + (size_t)(sl < 0 ? 0 : sl) * sbd + (size_t)(b - o->shard_row0[k]) * D;
-                    for (int j = 0; j < D; j++) y[j] = sl < 0 ? 0.0f : (float)src[j];
-                }
-        }
+        for (int k = 0; k < S; k++) read_out(o->shard[k], o->slot, T, o->shard_row0[k], ys);
         return BML_OK;
     }
     for (size_t i = 0; i < (size_t)B * (size_t)D; i++) o->y0[i] = y0[i];
     BML__TRY(solve_rows(o));
-    size_t bd = (size_t)B * (size_t)D;
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < T; k++) {
-            float *y = ys + ((size_t)b * T + k) * D;
-            int s = o->slot[b * T + k];
-            for (int j = 0; j < D; j++) y[j] = s < 0 ? 0.0f : (float)o->ysol[(size_t)s * bd + (size_t)b * D + j];
-        }
+    read_out(o, o->slot, T, 0, ys);
     return BML_OK;
 }
 
