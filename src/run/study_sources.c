@@ -225,14 +225,24 @@ static bml_status cfg_number(const bml_config *cfg, const char *key, double *x) 
     return BML_OK;
 }
 
+/* data.format and data.capacity_rule, as data=cycler and data=cycler_life both read their files */
+static bml_status cycler_file_settings(const bml_config *cfg, bml_cycler_format *format, bml_cycler_summary_opts *summary) {
+    const char *f = bml_config_get(cfg, "data.format");
+    if (f && *f) BML__TRY(bml_cycler_format_parse(f, format));
+    const char *rule = bml_config_get(cfg, "data.capacity_rule");
+    if (rule && *rule && !strcmp(rule, "largest_step")) summary->capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
+    else if (rule && *rule && strcmp(rule, "sum"))
+        return bml__fail(BML_ERR_VALUE, "data.capacity_rule must be sum or largest_step, got '%s'", rule);
+    return BML_OK;
+}
+
 static bml_status cycler_resolve(const bml_config *cfg, void **out) {
     cycler_opts *o = calloc(1, sizeof *o);
     if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *out = o;
     o->summary = bml_cycler_summary_defaults();
     o->format = BML_CYCLER_AUTO;
-    const char *f = bml_config_get(cfg, "data.format");
-    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &o->format));
+    BML__TRY(cycler_file_settings(cfg, &o->format, &o->summary));
     double grid = (double)o->summary.n_grid;
     BML__TRY(cfg_number(cfg, "data.v_min", &o->summary.v_min));
     BML__TRY(cfg_number(cfg, "data.v_max", &o->summary.v_max));
@@ -242,10 +252,6 @@ static bml_status cycler_resolve(const bml_config *cfg, void **out) {
     if (!(grid >= 2 && grid <= 1e6 && grid == floor(grid)))
         return bml__fail(BML_ERR_VALUE, "data.grid must be an integer from 2 to 1000000, got %g", grid);
     o->summary.n_grid = (size_t)grid;
-    const char *rule = bml_config_get(cfg, "data.capacity_rule");
-    if (rule && *rule && !strcmp(rule, "largest_step")) o->summary.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
-    else if (rule && *rule && strcmp(rule, "sum"))
-        return bml__fail(BML_ERR_VALUE, "data.capacity_rule must be sum or largest_step, got '%s'", rule);
     const char *ref = bml_config_get(cfg, "data.soh_reference"), *from = bml_config_get(cfg, "data.cell_from");
     o->cells = (bml_cycler_cells){.version = BML_CYCLER_CELLS_VERSION, .soh_reference = ref && *ref ? ref : NULL, .cell_from = from && *from ? from : NULL};
     /* data.ica_cycles: "none" (a row per cycle) or "c_rate<X" (the measured discharge curves of the slow cycles) */
@@ -342,12 +348,7 @@ static bml_status cycler_life_resolve(const bml_config *cfg, void **out) {
     if (!o) return bml__fail(BML_ERR_NOMEM, "out of memory");
     *out = o;
     bml__cycler_life_opts_default(o);
-    const char *f = bml_config_get(cfg, "data.format");
-    if (f && *f) BML__TRY(bml_cycler_format_parse(f, &o->format));
-    const char *rule = bml_config_get(cfg, "data.capacity_rule");
-    if (rule && *rule && !strcmp(rule, "largest_step")) o->summary.capacity_rule = BML_CYCLER_CAPACITY_LARGEST_STEP;
-    else if (rule && *rule && strcmp(rule, "sum"))
-        return bml__fail(BML_ERR_VALUE, "data.capacity_rule must be sum or largest_step, got '%s'", rule);
+    BML__TRY(cycler_file_settings(cfg, &o->format, &o->summary));
     o->cell_from = bml__study_get(cfg, "data.cell_from", NULL);
     if (o->cell_from && *o->cell_from && strcmp(o->cell_from, "file") && strcmp(o->cell_from, "barcode") && strcmp(o->cell_from, "channel"))
         return bml__fail(BML_ERR_VALUE, "data.cell_from must be file, barcode or channel, got '%s'", o->cell_from);
