@@ -198,7 +198,7 @@ static void compare_internals(int mi, const char *label, const char *model, cons
         double *l1 = numbers(cJSON_GetObjectItem(params, "l1_ratio"), &nl);
         const cJSON *na = cJSON_GetObjectItem(params, "n_alphas"), *cv = cJSON_GetObjectItem(params, "cv"),
                     *eps = cJSON_GetObjectItem(params, "eps");
-        bml__cd_opts o = {1000, 1e-4, NULL};
+        bml__cd_opts o = {1000, 1e-4, NULL, 0, 0};
         bml__enet_cv r;
         CHECK_OK(bml__lin_enet_cv("test", d->xcol, n, F, y, l1, nl, na ? (size_t)na->valuedouble : 100,
                                   eps ? eps->valuedouble : 1e-3, cv ? (size_t)cv->valuedouble : 5, &o, coef, &icpt, &r));
@@ -607,7 +607,7 @@ static void test_internals(void) {
     CHECK(bml__lin_pairwise_sum(a, 3, 2) == a[0] + a[2] + a[4]);
     /* one sweep suffices for an orthogonal design without penalty: the gap is 0 at once */
     double x[4 * 2] = {1, -1, 1, -1, 1, 1, -1, -1}, y[4] = {3, 1, -1, -3}, w[2], icpt;
-    bml__cd_opts o = {100, 1e-4, NULL};
+    bml__cd_opts o = {100, 1e-4, NULL, 0, 0};
     bml__cd_result r;
     CHECK_OK(bml__lin_enet("t", x, 4, 2, y, 0.0, 1.0, &o, w, &icpt, &r));
     CHECK_INT(r.n_iter, 2); /* sweep 1 moves w from 0; sweep 2 moves nothing and checks the gap */
@@ -615,6 +615,60 @@ static void test_internals(void) {
     CHECK_NEAR(w[0], 1.0, 1e-15);
     CHECK_NEAR(w[1], 2.0, 1e-15);
     CHECK_NEAR(icpt, 0.0, 1e-15);
+}
+
+/* ElasticNetCV's paths run interleaved on each thread (lanes) and on several threads: the cross-validation
+ * curve, the chosen alpha and the refit are the same bits at any number of lanes and threads as one path at a
+ * time on one thread. Correlated features make the paths' sweep counts differ, so lanes finish and are
+ * refilled at different times; the second design (12 rows, 9 features) mixes folds with the Gram matrix
+ * (10 training rows) and without it (9). */
+static void test_cv_lanes_threads(void) {
+    const size_t shapes[2][2] = {{40, 6}, {12, 9}};
+    const double l1[3] = {0.1, 0.5, 1.0};
+    for (int s = 0; s < 2; s++) {
+        size_t n = shapes[s][0], F = shapes[s][1];
+        double *x = malloc(n * F * sizeof *x), *y = malloc(n * sizeof *y);
+        uint64_t st = 12345 + (uint64_t)s;
+        for (size_t i = 0; i < n; i++) {
+            double common = 0;
+            y[i] = 0;
+            for (size_t j = 0; j < F; j++) {
+                st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                double u = (double)(st >> 11) / 9007199254740992.0 - 0.5;
+                if (j == 0) common = u;
+                x[j * n + i] = 0.8 * common + u; /* columns correlated through the first */
+                y[i] += (double)(j % 3) * x[j * n + i];
+            }
+            y[i] += 0.05 * (double)(i % 7);
+        }
+        const int cfg[5][2] = {{1, 1}, {1, 8}, {2, 1}, {2, 3}, {2, 8}};
+        double coef0[9], icpt0 = 0;
+        bml__enet_cv ref;
+        memset(&ref, 0, sizeof ref);
+        for (int c = 0; c < 5; c++) {
+            bml__cd_opts o = {1000, 1e-4, NULL, cfg[c][0], (size_t)cfg[c][1]};
+            bml__enet_cv r;
+            double coef[9], icpt;
+            CHECK_OK(bml__lin_enet_cv("t", x, n, F, y, l1, 3, 30, 1e-3, 5, &o, coef, &icpt, &r));
+            if (c == 0) {
+                ref = r;
+                memcpy(coef0, coef, F * sizeof *coef);
+                icpt0 = icpt;
+                continue;
+            }
+            size_t nm = r.n_l1 * r.n_folds * r.n_alphas, differ = 0;
+            for (size_t i = 0; i < nm; i++) differ += memcmp(&r.mse[i], &ref.mse[i], sizeof(double)) != 0;
+            if (differ) fprintf(stderr, "  %zux%zu, %d threads, %d lanes: %zu of %zu fold errors differ\n", n, F, cfg[c][0],
+                                cfg[c][1], differ, nm);
+            CHECK(differ == 0);
+            CHECK(!memcmp(coef, coef0, F * sizeof *coef) && !memcmp(&icpt, &icpt0, sizeof icpt));
+            CHECK(r.best_l1 == ref.best_l1 && r.best_alpha == ref.best_alpha);
+            bml__enet_cv_release(&r);
+        }
+        bml__enet_cv_release(&ref);
+        free(x);
+        free(y);
+    }
 }
 
 static void cleanup(void) {
@@ -634,4 +688,4 @@ static void cleanup(void) {
 }
 
 TEST_MAIN("linear", T(test_sklearn_parity), T(test_save_load_shap), T(test_bad_parameters), T(test_missing_refused),
-          T(test_cancel), T(test_internals), T(test_clip), T(cleanup))
+          T(test_cancel), T(test_internals), T(test_cv_lanes_threads), T(test_clip), T(cleanup))

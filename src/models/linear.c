@@ -25,7 +25,7 @@
 
 typedef struct {
     double alpha, l1_ratio, tol, eps, rcond;
-    long max_iter, n_alphas, cv, n_components;
+    long max_iter, n_alphas, cv, n_components, n_jobs;
     int scale;
     char *l1_ratios; /* elastic_net_cv */
     int clip;        /* winsorise each input to its training range at prediction */
@@ -73,6 +73,8 @@ static const bml__param_spec enet_cv_specs[] = {
     {"n_alphas", BML__P_INT, OFF(n_alphas), "100", 1, 1e6, 0, "alphas per l1_ratio, log-spaced from alpha_max down"},
     {"eps", BML__P_DOUBLE, OFF(eps), "1e-3", 0, 1, 1, "the smallest alpha over alpha_max = max|X^T y| / (n l1_ratio)"},
     {"cv", BML__P_INT, OFF(cv), "5", 2, 1e6, 0, "folds (KFold without shuffling: contiguous runs of the training rows)"},
+    {"n_jobs", BML__P_INT, OFF(n_jobs), "0", 0, 1024, 0,
+     "threads for the (l1_ratio, fold) paths (0: the thread budget, else every core); results do not depend on it"},
     MAX_ITER_SPEC,
     TOL_SPEC,
     CLIP_SPEC,
@@ -186,7 +188,7 @@ static bml_status fit_target(bml_model *m, lin_kind kind, const double *x, size_
     const lin_params *p = m->params;
     char *what = bml__sprintf("model %s", m->def->name);
     if (!what) return bml__fail(BML_ERR_NOMEM, "out of memory");
-    bml__cd_opts o = {p->max_iter, p->tol, m->cancel};
+    bml__cd_opts o = {p->max_iter, p->tol, m->cancel, (int)p->n_jobs, 0};
     bml__cd_result r = {0};
     bml_status st = BML_OK;
     switch (kind) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batteryml/parallel.h"
 #include "models/linear_fit.h"
 #include "models/model_internal.h"
 
@@ -361,70 +362,6 @@ static bml_status cd_dense(const char *what, double *w, double alpha, double bet
     return st;
 }
 
-/* The same problem from Q = X^T X (F, F) and q = X^T y (F), y for its norm (enet_coordinate_descent_gram);
- * H = Q w kept up to date. */
-static bml_status cd_gram(const char *what, double *w, double alpha, double beta, const double *Q, const double *q,
-                          const double *y, size_t n, size_t F, const bml__cd_opts *o, bml__cd_result *res) {
-    double *H = bml__calloc(F, sizeof *H), *XtA = bml__calloc(F, sizeof *XtA);
-    if (!H || !XtA) {
-        free(H), free(XtA);
-        return nomem();
-    }
-    for (size_t i = 0; i < F; i++) H[i] = dot(Q + i * F, w, F);
-    double y_norm2 = dot(y, y, n), tol = o->tol, d_w_tol = tol, gap = tol + 1.0;
-    tol = tol * y_norm2;
-    long it;
-    int converged = 0;
-    bml_status st = BML_OK;
-    for (it = 0; it < o->max_iter; it++) {
-        if (bml__model_cancelled(o->cancel)) {
-            st = cancelled(what, it);
-            break;
-        }
-        double w_max = 0.0, d_w_max = 0.0;
-        for (size_t j = 0; j < F; j++) {
-            const double *Qj = Q + j * F;
-            if (Qj[j] == 0.0) continue;
-            double w_j = w[j];
-            if (w_j != 0.0)
-                for (size_t l = 0; l < F; l++) H[l] += -w_j * Qj[l];
-            double tmp = q[j] - H[j];
-            w[j] = fsign(tmp) * fmax_(fabs(tmp) - alpha, 0) / (Qj[j] + beta);
-            if (w[j] != 0.0)
-                for (size_t l = 0; l < F; l++) H[l] += w[j] * Qj[l];
-            double d = fabs(w[j] - w_j);
-            if (d > d_w_max) d_w_max = d;
-            if (fabs(w[j]) > w_max) w_max = fabs(w[j]);
-        }
-        if (w_max == 0.0 || d_w_max / w_max < d_w_tol || it == o->max_iter - 1) {
-            double q_dot_w = dot(w, q, F), wH = 0, cst;
-            for (size_t j = 0; j < F; j++) XtA[j] = q[j] - H[j] - beta * w[j];
-            double dual_norm_XtA = abs_max(XtA, F);
-            for (size_t j = 0; j < F; j++) wH += w[j] * H[j];
-            double R_norm2 = y_norm2 + wH - 2.0 * q_dot_w, w_norm2 = dot(w, w, F);
-            if (dual_norm_XtA > alpha) {
-                cst = alpha / dual_norm_XtA;
-                gap = 0.5 * (R_norm2 + R_norm2 * (cst * cst));
-            } else {
-                cst = 1.0;
-                gap = R_norm2;
-            }
-            gap += alpha * asum(w, F) - cst * y_norm2 + cst * q_dot_w + 0.5 * beta * (1 + cst * cst) * w_norm2;
-            if (gap < tol) {
-                converged = 1;
-                break;
-            }
-        }
-    }
-    if (it == o->max_iter) it = o->max_iter - 1;
-    res->n_iter = it + 1;
-    res->dual_gap = gap / (double)n;
-    res->converged = converged;
-    free(H);
-    free(XtA);
-    return st;
-}
-
 bml_status bml__lin_enet(const char *what, const double *x, size_t n, size_t F, const double *y, double alpha,
                          double l1_ratio, const bml__cd_opts *o, double *coef, double *intercept, bml__cd_result *res) {
     BML__TRY(check_dims(what, n, F));
@@ -480,59 +417,261 @@ void bml__enet_cv_release(bml__enet_cv *cv) {
     cv->l1_ratios = cv->alphas = cv->mse = cv->mse_mean = NULL;
 }
 
-/* One fold: the path over alphas (descending, warm starts) on the training rows, the held-out mean squared
- * error of each alpha into mse (n_alphas). */
-static bml_status cv_fold(const char *what, const double *x, size_t n, size_t F, const double *y, size_t t0, size_t t1,
-                          double l1_ratio, const double *alphas, size_t n_alphas, const bml__cd_opts *o, double *mse) {
-    size_t nt = n - (t1 - t0), ne = t1 - t0;
+/* ---- ElasticNetCV's paths. Each (l1_ratio, fold) pair is a path: the alphas in descending order with warm
+ * starts, each alpha's coordinate descent on the fold's training rows, scored on its held-out rows. With the
+ * Gram matrix (the training rows outnumber the features, precompute="auto"), a descent is
+ * enet_coordinate_descent_gram: Q = X^T X (F, F), q = X^T y (F), H = Q w kept up to date. A sweep is one
+ * long chain of dependent operations (each coordinate's update needs the last one's), so a thread runs
+ * several paths at once, lanes interleaved coordinate by coordinate: each lane's operations are those of
+ * its path alone, in the same order, so the numbers are those of one path at a time, bit for bit, at any
+ * number of lanes and threads. The threads take the paths from a shared counter. */
+typedef struct {
+    size_t t0, t1, nt;   /* held-out rows [t0, t1), nt training rows */
+    double l1_ratio;
+    const double *alphas; /* (n_alphas) */
+    double *mse;         /* (n_alphas), out */
+    double *xc, *yc, *x_mean, *Q, *q; /* the training rows centred (nt, F), yc (nt), means; Q, q when gram */
+    double y_mean, y_norm2;
+    int gram;
+} cv_path;
+
+typedef struct {
+    cv_path *p;
+    double *w, *H;      /* (F) each */
+    size_t a;           /* the alpha being fitted */
+    long it;            /* its sweep */
+    double l1, l2, tol; /* its penalties, tol * ||y||^2 */
+    double w_max, d_w_max;
+} cd_lane;
+
+typedef struct {
+    const char *what;
+    const double *x, *y; /* every row: x (n, F) column-major */
+    size_t n, F, n_alphas, n_paths, lanes;
+    cv_path *paths;
+    const bml__cd_opts *o;
+    double *work;        /* (threads, lanes * 2F + F) */
+    size_t next;         /* the next path to take (atomic) */
+    int stop;            /* a lane was cancelled (atomic) */
+    long stop_it;        /* its sweep */
+    bml_status dense_st; /* a non-Gram path's failure (cancellation or memory), set once under stop */
+    char *dense_msg;
+} cv_run;
+
+/* the coordinate j of one descent on (Q, q): w_j's soft-thresholded update, H changed with it */
+static inline void gram_coord(const double *Q, const double *q, double *w, double *H, size_t F, size_t j, double alpha,
+                              double beta, double *w_max, double *d_w_max) {
+    const double *Qj = Q + j * F;
+    if (Qj[j] == 0.0) return;
+    double w_j = w[j];
+    if (w_j != 0.0)
+        for (size_t l = 0; l < F; l++) H[l] += -w_j * Qj[l];
+    double tmp = q[j] - H[j];
+    w[j] = fsign(tmp) * fmax_(fabs(tmp) - alpha, 0) / (Qj[j] + beta);
+    if (w[j] != 0.0)
+        for (size_t l = 0; l < F; l++) H[l] += w[j] * Qj[l];
+    double d = fabs(w[j] - w_j);
+    if (d > *d_w_max) *d_w_max = d;
+    if (fabs(w[j]) > *w_max) *w_max = fabs(w[j]);
+}
+
+/* the duality gap of w on (Q, q), H = Q w; XtA (F) scratch */
+static double gram_gap(const double *q, const double *H, const double *w, size_t F, double alpha, double beta,
+                       double y_norm2, double *XtA) {
+    double q_dot_w = dot(w, q, F), wH = 0, cst, gap;
+    for (size_t j = 0; j < F; j++) XtA[j] = q[j] - H[j] - beta * w[j];
+    double dual_norm_XtA = abs_max(XtA, F);
+    for (size_t j = 0; j < F; j++) wH += w[j] * H[j];
+    double R_norm2 = y_norm2 + wH - 2.0 * q_dot_w, w_norm2 = dot(w, w, F);
+    if (dual_norm_XtA > alpha) {
+        cst = alpha / dual_norm_XtA;
+        gap = 0.5 * (R_norm2 + R_norm2 * (cst * cst));
+    } else {
+        cst = 1.0;
+        gap = R_norm2;
+    }
+    return gap + alpha * asum(w, F) - cst * y_norm2 + cst * q_dot_w + 0.5 * beta * (1 + cst * cst) * w_norm2;
+}
+
+/* the held-out rows' mean squared error of the path's fit w: residues X_test w - y_test + (y_mean - x_mean . w) */
+static double held_out_mse(const cv_run *r, const cv_path *p, const double *w) {
+    size_t n = r->n, F = r->F;
+    double icpt = p->y_mean - dot(p->x_mean, w, F), ss = 0;
+    for (size_t i = p->t0; i < p->t1; i++) {
+        double v = 0;
+        for (size_t j = 0; j < F; j++) v += r->x[j * n + i] * w[j];
+        double r2 = v - r->y[i] + icpt;
+        ss += r2 * r2;
+    }
+    return ss / (double)(p->t1 - p->t0);
+}
+
+/* the lane's next alpha: penalties, H from the warm start w */
+static void lane_begin(const cv_run *r, cd_lane *ln) {
+    const cv_path *p = ln->p;
+    size_t F = r->F;
+    ln->l1 = p->alphas[ln->a] * p->l1_ratio * (double)p->nt;
+    ln->l2 = p->alphas[ln->a] * (1.0 - p->l1_ratio) * (double)p->nt;
+    for (size_t i = 0; i < F; i++) ln->H[i] = dot(p->Q + i * F, ln->w, F);
+    ln->tol = r->o->tol * p->y_norm2;
+    ln->it = 0;
+}
+
+/* a path without the Gram matrix (no more training rows than features): cd_dense alpha after alpha */
+static bml_status dense_path(cv_run *r, cv_path *p, double *w) {
+    memset(w, 0, r->F * sizeof *w);
+    for (size_t a = 0; a < r->n_alphas; a++) {
+        bml__cd_result res;
+        double l1 = p->alphas[a] * p->l1_ratio * (double)p->nt, l2 = p->alphas[a] * (1.0 - p->l1_ratio) * (double)p->nt;
+        BML__TRY(cd_dense(r->what, w, l1, l2, p->xc, p->nt, r->F, p->yc, r->o, &res));
+        p->mse[a] = held_out_mse(r, p, w);
+    }
+    return BML_OK;
+}
+
+/* the next Gram path into ln (running the non-Gram ones met on the way); 0 when none is left */
+static int lane_take(cv_run *r, cd_lane *ln) {
+    for (;;) {
+        if (__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) return 0;
+        size_t i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+        if (i >= r->n_paths) return 0;
+        cv_path *p = &r->paths[i];
+        if (p->gram) {
+            ln->p = p, ln->a = 0;
+            memset(ln->w, 0, r->F * sizeof *ln->w);
+            lane_begin(r, ln);
+            return 1;
+        }
+        bml_status st = dense_path(r, p, ln->w);
+        if (st != BML_OK) { /* the message is this thread's: kept for the caller */
+            if (!__atomic_exchange_n(&r->stop, 1, __ATOMIC_ACQ_REL)) {
+                r->dense_st = st;
+                r->dense_msg = bml__strdup(bml_last_error());
+            }
+            return 0;
+        }
+    }
+}
+
+static void cv_task(void *ctx, size_t t) {
+    cv_run *r = ctx;
+    size_t F = r->F, L = r->lanes, m = 0;
+    double *ws = r->work + t * (L * 2 * F + F), *XtA = ws + L * 2 * F;
+    cd_lane lane[BML__CD_MAX_LANES];
+    for (size_t k = 0; k < L; k++) lane[k].w = ws + k * 2 * F, lane[k].H = ws + k * 2 * F + F;
+    while (m < L && lane_take(r, &lane[m])) m++;
+    const long max_iter = r->o->max_iter;
+    const double d_w_tol = r->o->tol;
+    while (m > 0) {
+        if (bml__model_cancelled(r->o->cancel) || __atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+            if (!__atomic_exchange_n(&r->stop, 1, __ATOMIC_ACQ_REL)) r->stop_it = lane[0].it;
+            return;
+        }
+        for (size_t k = 0; k < m; k++) lane[k].w_max = lane[k].d_w_max = 0.0;
+        for (size_t j = 0; j < F; j++)
+            for (size_t k = 0; k < m; k++) {
+                cd_lane *ln = &lane[k];
+                gram_coord(ln->p->Q, ln->p->q, ln->w, ln->H, F, j, ln->l1, ln->l2, &ln->w_max, &ln->d_w_max);
+            }
+        for (size_t k = 0; k < m; k++) {
+            cd_lane *ln = &lane[k];
+            int done = 0;
+            if (ln->w_max == 0.0 || ln->d_w_max / ln->w_max < d_w_tol || ln->it == max_iter - 1)
+                done = gram_gap(ln->p->q, ln->H, ln->w, F, ln->l1, ln->l2, ln->p->y_norm2, XtA) < ln->tol;
+            if (!done && ++ln->it == max_iter) done = 1;
+            if (!done) continue;
+            ln->p->mse[ln->a] = held_out_mse(r, ln->p, ln->w);
+            if (++ln->a < r->n_alphas) {
+                lane_begin(r, ln);
+            } else if (!lane_take(r, ln)) { /* the lane is free: the last one takes its place */
+                m--;
+                cd_lane tmp = lane[k];
+                lane[k] = lane[m], lane[m] = tmp;
+                k--;
+            }
+        }
+    }
+}
+
+/* The fold's training rows (all but [t0, t1)) centred, and its Gram matrix when it has more rows than features */
+static bml_status path_prepare(const double *x, size_t n, size_t F, const double *y, cv_path *p) {
+    size_t nt = p->nt = n - (p->t1 - p->t0);
     double *xt = bml__calloc(nt * F > 0 ? nt * F : 1, sizeof *xt), *yt = bml__calloc(nt ? nt : 1, sizeof *yt);
-    double *x_mean = bml__calloc(F, sizeof *x_mean), *w = bml__calloc(F, sizeof *w);
-    double *xc = NULL, *yc = NULL, *Q = NULL, *q = NULL, y_mean = 0;
-    bml_status st = xt && yt && x_mean && w ? BML_OK : nomem();
+    p->x_mean = bml__calloc(F ? F : 1, sizeof *p->x_mean);
+    bml_status st = xt && yt && p->x_mean ? BML_OK : nomem();
     if (st == BML_OK) { /* X[train]: a C-ordered copy of the rows outside [t0, t1) */
         for (size_t j = 0; j < F; j++) {
             size_t r = 0;
             for (size_t i = 0; i < n; i++)
-                if (i < t0 || i >= t1) xt[j * nt + r++] = x[j * n + i];
+                if (i < p->t0 || i >= p->t1) xt[j * nt + r++] = x[j * n + i];
         }
         size_t r = 0;
         for (size_t i = 0; i < n; i++)
-            if (i < t0 || i >= t1) yt[r++] = y[i];
-        st = centre(xt, nt, F, yt, 0, &xc, x_mean, &yc, &y_mean);
+            if (i < p->t0 || i >= p->t1) yt[r++] = y[i];
+        st = centre(xt, nt, F, yt, 0, &p->xc, p->x_mean, &p->yc, &p->y_mean);
     }
-    int gram = nt > F; /* precompute="auto" */
-    if (st == BML_OK && gram) {
-        Q = bml__calloc(F * F, sizeof *Q);
-        q = bml__calloc(F, sizeof *q);
-        if (!Q || !q) st = nomem();
+    p->gram = nt > F; /* precompute="auto" */
+    if (st == BML_OK && p->gram) {
+        p->Q = bml__calloc(F * F, sizeof *p->Q);
+        p->q = bml__calloc(F, sizeof *p->q);
+        if (!p->Q || !p->q) st = nomem();
         for (size_t j = 0; st == BML_OK && j < F; j++) {
-            for (size_t l = 0; l <= j; l++) Q[j * F + l] = Q[l * F + j] = dot(xc + j * nt, xc + l * nt, nt);
-            q[j] = dot(xc + j * nt, yc, nt);
+            for (size_t l = 0; l <= j; l++) p->Q[j * F + l] = p->Q[l * F + j] = dot(p->xc + j * nt, p->xc + l * nt, nt);
+            p->q[j] = dot(p->xc + j * nt, p->yc, nt);
         }
-    }
-    for (size_t a = 0; st == BML_OK && a < n_alphas; a++) {
-        double l1_reg = alphas[a] * l1_ratio * (double)nt, l2_reg = alphas[a] * (1.0 - l1_ratio) * (double)nt;
-        bml__cd_result r;
-        st = gram ? cd_gram(what, w, l1_reg, l2_reg, Q, q, yc, nt, F, o, &r) : cd_dense(what, w, l1_reg, l2_reg, xc, nt, F, yc, o, &r);
-        if (st != BML_OK) break;
-        /* residues = X_test w - y_test + (y_mean - x_mean . w), their mean square */
-        double icpt = y_mean - dot(x_mean, w, F), ss = 0;
-        for (size_t i = t0; i < t1; i++) {
-            double p = 0;
-            for (size_t j = 0; j < F; j++) p += x[j * n + i] * w[j];
-            double r2 = p - y[i] + icpt;
-            ss += r2 * r2;
-        }
-        mse[a] = ss / (double)ne;
+        p->y_norm2 = dot(p->yc, p->yc, nt);
     }
     free(xt);
     free(yt);
-    free(x_mean);
-    free(w);
-    free(xc);
-    free(yc);
-    free(Q);
-    free(q);
+    return st;
+}
+
+static void path_release(cv_path *p) {
+    free(p->xc), free(p->yc), free(p->x_mean), free(p->Q), free(p->q);
+}
+
+/* every (l1_ratio, fold) path of the cross-validation into cv->mse */
+static bml_status cv_paths(const char *what, const double *x, size_t n, size_t F, const double *y, const bml__cd_opts *o,
+                           bml__enet_cv *cv) {
+    size_t n_paths = cv->n_l1 * cv->n_folds;
+    cv_path *paths = bml__calloc(n_paths, sizeof *paths);
+    if (!paths) return nomem();
+    bml_status st = BML_OK;
+    for (size_t l = 0; l < cv->n_l1; l++) { /* KFold(n_folds): contiguous folds, the first n % n_folds one row larger */
+        size_t t0 = 0;
+        for (size_t f = 0; f < cv->n_folds; f++) {
+            cv_path *p = &paths[l * cv->n_folds + f];
+            size_t size = n / cv->n_folds + (f < n % cv->n_folds ? 1 : 0);
+            p->t0 = t0, p->t1 = t0 + size, t0 += size;
+            p->l1_ratio = cv->l1_ratios[l];
+            p->alphas = cv->alphas + l * cv->n_alphas;
+            p->mse = cv->mse + (l * cv->n_folds + f) * cv->n_alphas;
+            if (st == BML_OK) st = path_prepare(x, n, F, y, p);
+        }
+    }
+    int threads = o->threads;
+    if (threads <= 0) threads = bml__parallel_thread_budget();
+    if (threads <= 0) threads = bml_parallel_cores();
+    size_t lanes = o->lanes ? o->lanes : BML__CD_MAX_LANES;
+    if (lanes > BML__CD_MAX_LANES) lanes = BML__CD_MAX_LANES;
+    if ((size_t)threads > n_paths) threads = (int)n_paths;
+    if (threads > 1 && n_paths / (size_t)threads < lanes) /* enough paths to fill each thread's lanes */
+        lanes = n_paths / (size_t)threads ? n_paths / (size_t)threads : 1;
+    cv_run r = {.what = what, .x = x, .y = y, .n = n, .F = F, .n_alphas = cv->n_alphas, .n_paths = n_paths, .lanes = lanes,
+                .paths = paths, .o = o};
+    if (st == BML_OK) {
+        r.work = bml__calloc((size_t)threads * (lanes * 2 * F + F), sizeof *r.work);
+        if (!r.work) st = nomem();
+    }
+    if (st == BML_OK) {
+        bml__parallel_run((size_t)threads, threads, cv_task, &r, NULL);
+        if (r.dense_st != BML_OK) st = bml__fail(r.dense_st, "%s", r.dense_msg ? r.dense_msg : "out of memory");
+        else if (r.stop) st = cancelled(what, r.stop_it);
+    }
+    free(r.dense_msg);
+    free(r.work);
+    for (size_t i = 0; i < n_paths; i++) path_release(&paths[i]);
+    free(paths);
     return st;
 }
 
@@ -566,16 +705,7 @@ bml_status bml__lin_enet_cv(const char *what, const double *x, size_t n, size_t 
     for (size_t l = 0; st == BML_OK && l < n_l1; l++) alpha_grid(xc, yc, n, F, l1_ratios[l], eps, n_alphas, cv->alphas + l * n_alphas);
     free(xc);
     free(yc);
-    /* KFold(n_folds): contiguous folds, the first n % n_folds one row larger */
-    for (size_t l = 0; st == BML_OK && l < n_l1; l++) {
-        size_t t0 = 0;
-        for (size_t f = 0; st == BML_OK && f < n_folds; f++) {
-            size_t size = n / n_folds + (f < n % n_folds ? 1 : 0);
-            st = cv_fold(what, x, n, F, y, t0, t0 + size, l1_ratios[l], cv->alphas + l * n_alphas, n_alphas, o,
-                         cv->mse + (l * n_folds + f) * n_alphas);
-            t0 += size;
-        }
-    }
+    if (st == BML_OK) st = cv_paths(what, x, n, F, y, o, cv);
     if (st != BML_OK) {
         bml__enet_cv_release(cv);
         return st;

@@ -45,7 +45,12 @@ typedef struct {
     long max_iter;
     double tol;
     const int *cancel; /* NULL: none */
+    /* bml__lin_enet_cv's paths: threads (0: the thread budget, else every core) and paths interleaved on each
+     * thread (0: BML__CD_MAX_LANES); the numbers do not depend on either */
+    int threads;
+    size_t lanes;
 } bml__cd_opts;
+#define BML__CD_MAX_LANES 8
 
 typedef struct {
     long n_iter;     /* sweeps run (scikit-learn's n_iter_) */
