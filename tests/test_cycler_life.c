@@ -100,6 +100,22 @@ static bml__cycler_life_opts small_opts(void) {
     return o;
 }
 
+/* 1 when a and b hold the same cells, matrices (bit for bit), lives, sets and note */
+static int same_dataset(const bml_dataset *a, const bml_dataset *b) {
+    if (bml_dataset_n_cells(a) != bml_dataset_n_cells(b) || strcmp(bml_dataset_note(a), bml_dataset_note(b))) return 0;
+    for (size_t i = 0; i < bml_dataset_n_cells(a); i++) {
+        bml_cell_view x, y;
+        bml_dataset_cell(a, i, &x);
+        bml_dataset_cell(b, i, &y);
+        double la = bml_dataset_cell_life(a, i), lb = bml_dataset_cell_life(b, i);
+        if (strcmp(x.cell_id, y.cell_id) || x.n_rows != y.n_rows || memcmp(&la, &lb, sizeof la) ||
+            strcmp(bml_dataset_cell_split(a, i), bml_dataset_cell_split(b, i)) ||
+            memcmp(x.values, y.values, x.n_rows * bml_dataset_n_columns(a) * sizeof *x.values))
+            return 0;
+    }
+    return 1;
+}
+
 /* cells A (life 103), B (faster: 70) and C (never below the threshold: censored) */
 static void test_life_censoring_and_matrix(void) {
     CHECK(mkdir(tpath("lab"), 0755) == 0);
@@ -146,6 +162,15 @@ static void test_life_censoring_and_matrix(void) {
     }
     CHECK(worst <= 1e-12);
     fprintf(stderr, "  largest |Q(V) - plain interpolation| = %.3g Ah\n", worst);
+    /* the files summarised on 2 and 3 threads: the same dataset */
+    for (int jobs = 2; jobs <= 3; jobs++) {
+        bml__cycler_life_opts oj = small_opts();
+        oj.summary.jobs = jobs;
+        bml_dataset *dj = NULL;
+        CHECK_OK(bml__dataset_load_cycler_life(tpath("lab"), &oj, &dj));
+        CHECK(dj && same_dataset(ds, dj));
+        bml_dataset_free(dj);
+    }
     bml_dataset_free(ds);
 
     /* the nominal reference, 0.9 x 1 Ah */
@@ -166,12 +191,17 @@ static void test_life_censoring_and_matrix(void) {
 static void test_short_discharge_held(void) {
     CHECK(mkdir(tpath("low"), 0755) == 0);
     write_cell(tpath("low/cellA.csv"), 110, 1.1, 0.002, 4.0, 0);
+    write_cell(tpath("low/cellB.csv"), 110, 1.05, 0.003, 6.0, 0);
     bml__cycler_life_opts o = small_opts();
     o.v_end = 1.5; /* below the lowest voltage (1.95 V) */
-    bml_dataset *ds = NULL;
+    bml_dataset *ds = NULL, *dj = NULL;
     CHECK_OK(bml__dataset_load_cycler_life(tpath("low"), &o, &ds));
     if (!ds) return;
-    CHECK(strstr(bml_dataset_note(ds), "cellA: 99 cycle(s) from cycle 2") != NULL);
+    CHECK(strstr(bml_dataset_note(ds), "cellA: 99 cycle(s) from cycle 2; cellB: 99 cycle(s) from cycle 2") != NULL);
+    o.summary.jobs = 2; /* the files on two threads: the same note */
+    CHECK_OK(bml__dataset_load_cycler_life(tpath("low"), &o, &dj));
+    CHECK(dj && same_dataset(ds, dj));
+    bml_dataset_free(dj);
     bml_cell_view cv;
     bml_dataset_cell(ds, 0, &cv);
     CHECK_NEAR(cv.values[199], cap_of(1.1, 0.002, 2), 1e-12); /* 1.5 V: the whole discharge */
@@ -188,6 +218,33 @@ static void test_bad_input(void) {
     CHECK_ERR(bml__dataset_load_cycler_life(tpath("nodis"), &o, &ds), BML_ERR_VALUE, "cellB.csv:");
     CHECK(strstr(bml_last_error(), "cycle 50 has no discharge") != NULL);
     CHECK(ds == NULL);
+    /* with the files on two threads: the same message, and of two bad files the first one's */
+    write_cell(tpath("nodis/cellC.csv"), 110, 1.1, 0.002, 4.0, 40);
+    o.summary.jobs = 2;
+    CHECK_ERR(bml__dataset_load_cycler_life(tpath("nodis"), &o, &ds), BML_ERR_VALUE, "cellB.csv:");
+    CHECK(strstr(bml_last_error(), "cycle 50 has no discharge") != NULL);
+    CHECK(ds == NULL);
+    o.summary.jobs = 0;
+    CHECK_ERR(bml__dataset_load_cycler_life(tpath("nodis"), &o, &ds), BML_ERR_VALUE, "cellB.csv:");
+    unlink(tpath("nodis/cellC.csv"));
+    /* files the reader itself refuses (a field that is no number), at 1 and 2 threads: the first one's message */
+    CHECK(mkdir(tpath("badnum"), 0755) == 0);
+    write_cell(tpath("badnum/cellA.csv"), 110, 1.1, 0.002, 4.0, 0);
+    for (int k = 0; k < 2; k++) {
+        char *p = bml__strdup(tpath(k ? "badnum/cellC.csv" : "badnum/cellB.csv"));
+        write_cell(p, 110, 1.1, 0.002, 4.0, 0);
+        FILE *f = fopen(p, "a");
+        if (f) fputs(k ? "99999,999999.0,3,110,-0.1,3.1,0.5,zz\n" : "99999,999999.0,3,110,-0.1,x3.1,0.5,0.5\n", f), fclose(f);
+        free(p);
+    }
+    for (int jobs = 1; jobs <= 2; jobs++) {
+        o.summary.jobs = jobs;
+        bml_status st = bml__dataset_load_cycler_life(tpath("badnum"), &o, &ds);
+        CHECK(st != BML_OK && ds == NULL);
+        CHECK(strstr(bml_last_error(), "badnum/cellB.csv:") != NULL && strstr(bml_last_error(), "x3.1") != NULL);
+        if (jobs == 2) fprintf(stderr, "  %s\n", bml_last_error());
+    }
+    o.summary.jobs = 0;
 
     CHECK(mkdir(tpath("short"), 0755) == 0);
     write_cell(tpath("short/cellS.csv"), 60, 1.1, 0.002, 4.0, 0);

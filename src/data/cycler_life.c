@@ -185,6 +185,24 @@ static bml_status check_opts(const bml__cycler_life_opts *o) {
     return BML_OK;
 }
 
+/* ---- the files' summaries on several threads (o->summary.jobs > 1): each file's summary, its low-discharge
+ * count and a failure's status and message (errors are per thread) kept in its slot, then taken in file order
+ * as one at a time takes them: the same dataset, note and first error at any count */
+typedef struct {
+    char **files;
+    const bml__cycler_life_opts *o;
+    bml_cycler_summary **sum;
+    bml__cycler_qv *qv;
+    bml_status *st;
+    char **err;
+} life_set;
+
+static void life_task(void *arg, size_t i) {
+    life_set *p = arg;
+    p->st[i] = bml__cycler_summarize_qv(p->files[i], p->o->format, &p->o->summary, &p->qv[i], &p->sum[i]);
+    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+}
+
 bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_life_opts *o, bml_dataset **out) {
     *out = NULL;
     BML__TRY(check_opts(o));
@@ -234,10 +252,23 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
     }
     bml__sb cens = {0}, low = {0};
     size_t n_cens = 0;
+    const bml__cycler_qv qv0 = {grid, P, o->first_cycle, o->first_cycle + (long)o->n_cycles - 1, 0, 0};
+    life_set par = {files, o, NULL, NULL, NULL, NULL};
+    if (st == BML_OK && o->summary.jobs > 1 && n > 1) {
+        par.sum = bml__calloc(n, sizeof *par.sum), par.qv = bml__calloc(n, sizeof *par.qv);
+        par.st = bml__calloc(n, sizeof *par.st), par.err = bml__calloc(n, sizeof *par.err);
+        if (!par.sum || !par.qv || !par.st || !par.err) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        for (size_t f = 0; st == BML_OK && f < n; f++) par.qv[f] = qv0;
+        if (st == BML_OK) bml__parallel_run(n, o->summary.jobs, life_task, &par, NULL);
+    }
     for (size_t f = 0; st == BML_OK && f < n; f++) {
-        bml__cycler_qv qv = {grid, P, o->first_cycle, o->first_cycle + (long)o->n_cycles - 1, 0, 0};
+        bml__cycler_qv qv = qv0;
         bml_cycler_summary *s = NULL;
-        st = bml__cycler_summarize_qv(files[f], o->format, &o->summary, &qv, &s);
+        if (par.sum) {
+            s = par.sum[f], par.sum[f] = NULL, qv = par.qv[f];
+            if (par.st[f] != BML_OK) st = bml__fail(par.st[f], "%s", par.err[f] ? par.err[f] : "out of memory");
+        } else
+            st = bml__cycler_summarize_qv(files[f], o->format, &o->summary, &qv, &s);
         if (st != BML_OK) break;
         const char *id = NULL;
         bml__cell c;
@@ -306,6 +337,9 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
         free(note.buf);
     }
     if (st == BML_OK && (cens.nomem || low.nomem)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t f = 0; par.sum && f < n; f++) bml_cycler_summary_free(par.sum[f]);
+    for (size_t f = 0; par.err && f < n; f++) free(par.err[f]);
+    free(par.sum), free(par.qv), free(par.st), free(par.err);
     free(cens.buf);
     free(low.buf);
     for (size_t f = 0; f < n; f++) free(files[f]);

@@ -14,7 +14,8 @@ enum { BML__LIFE_REF_INITIAL = 0, BML__LIFE_REF_NOMINAL = 1 };
 
 typedef struct {
     bml_cycler_format format;
-    bml_cycler_summary_opts summary; /* capacity_rule and cancel are read; the curve grid is the one below */
+    bml_cycler_summary_opts summary; /* capacity_rule, cancel and jobs (files summarised at once; the same dataset
+                                      * at any count) are read; the curve grid is the one below */
     const char *cell_from;           /* "file" (NULL too) | "barcode" | "channel" */
     const char *index;               /* NULL or "": every cell in the set "" ; else a CSV with columns cell, split */
     /* the Q(V) matrix, as bml_qdlin_opts: V_i = v_start + (v_end - v_start) i / (n_points - 1); rows = cycles

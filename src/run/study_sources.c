@@ -380,6 +380,8 @@ static bml_status cycler_life_load(const void *opts, const char *path, int targe
     (void)targets_optional;
     bml__cycler_life_opts o = *(const bml__cycler_life_opts *)opts;
     o.summary.cancel = cancel; /* a folder of large exports: the run's flag stops the read */
+    o.summary.jobs = bml__parallel_thread_budget(); /* the files on the run's cores (the same dataset at any count) */
+    if (o.summary.jobs <= 0) o.summary.jobs = bml_parallel_cores();
     return bml__dataset_load_cycler_life(path, &o, out);
 }
 
