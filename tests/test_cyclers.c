@@ -1034,6 +1034,49 @@ static void test_format_registry(void) {
                                                                             "Ecell/V or Ewe/V column");
 }
 
+/* bml_cycler_detect's whole message on a file no format claims, built from the registry's names and help
+ * lines: "<where>: <what> (known: <help> [<name>]; ...<nearly>)<tail>" */
+static void check_whole_message(const char *path, bml_status want, const char *where_what, const char *nearly,
+                                const char *tail) {
+    char *list = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&list, &len);
+    if (!m) abort();
+    for (size_t i = 1; i <= bml_cycler_format_count(); i++)
+        fprintf(m, "%s%s [%s]", i > 1 ? "; " : "", bml_cycler_format_describe((bml_cycler_format)i),
+                bml_cycler_format_name((bml_cycler_format)i));
+    fclose(m);
+    char *expected = NULL;
+    if (asprintf(&expected, "%s:%s (known: %s%s)%s", path, where_what, list, nearly, tail) < 0) abort();
+    bml_cycler_format f = BML_CYCLER_AUTO;
+    CHECK_INT(bml_cycler_detect(path, &f), want);
+    CHECK_STR(bml_last_error(), expected);
+    free(expected);
+    free(list);
+}
+
+/* the "nearly X, but ..." part of the message, whole and in the registry's order, from each format that nearly
+ * matched: a text file three text formats nearly claim, and a binary file named .res two binary formats nearly
+ * claim (the sniffers say what a near match lacks in the same pass that scores it) */
+static void test_near_match_message(void) {
+    write_text(tpath("near3.csv"), "Step,Data_Point,time/s\n1,2,3\n");
+    check_whole_message(tpath("near3.csv"), BML_ERR_SCHEMA, "1: not a cycler export of a known format",
+                        "; nearly arbin, but a Data_Point column but no Test_Time column"
+                        "; nearly biologic, but a time/s column but no Ecell/V or Ewe/V column"
+                        "; nearly basytec, but a Step,... header row without an AhAccu column",
+                        "; force one with data.format=");
+    FILE *f = fopen(tpath("near2.res"), "wb");
+    if (!f) abort();
+    fwrite("BIO-LOGIC title\n\0\0\1", 1, 19, f);
+    fclose(f);
+    check_whole_message(tpath("near2.res"), BML_ERR_PARSE,
+                        "2: binary data (NUL bytes), not a text export, and no binary format matched",
+                        "; nearly biologic_mpr, but a BIO-LOGIC title but not the modular file's magic"
+                        "; nearly arbin_res, but a binary .res file without the MS Access (Jet) signature at byte 4 "
+                        "(\"Standard Jet DB\")",
+                        "");
+}
+
 /* issue 21: EC-Lab's own text export (.mpt) as EC-Lab 11 writes it (tests/data/cyclers/ec-lab/, written by
  * its make_mpt.py): the header line's trailing tab, decimal commas in every column, Windows-1252 names,
  * I/mA or <I>/mA, Q charge/discharge (signed, per half cycle), (Q-Qo), half cycle, the technique on line 4,
@@ -1467,7 +1510,7 @@ int main(void) {
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
-                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
+                                      T(test_format_registry), T(test_near_match_message), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
                                       T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani),
                                       T(test_eclab_folder)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);
