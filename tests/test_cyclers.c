@@ -9,6 +9,7 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
+#include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
 #include "test.h"
 
@@ -1055,26 +1056,48 @@ static void check_whole_message(const char *path, bml_status want, const char *w
     free(list);
 }
 
+/* every registered sniffer on the head of a file: the same score whether the caller wants the why or not
+ * (why NULL), and a why given exactly where the score is a near match, as the message has it */
+static void check_sniffers(const unsigned char *head, size_t n, const char *path, const char *nearly) {
+    for (size_t i = 1; i <= bml_cycler_format_count(); i++) {
+        const bml__cycler_format_def *d = bml__cycler_format_def_of((bml_cycler_format)i);
+        const char *why = NULL;
+        int k = d->sniff(head, n, path, &why), k_null = d->sniff(head, n, path, NULL);
+        CHECK_INT(k, k_null);
+        CHECK(k < BML__SNIFF_MATCH);
+        char *part = NULL;
+        if (asprintf(&part, "; nearly %s, but ", d->name) < 0) abort();
+        int in_message = strstr(nearly, part) != NULL;
+        CHECK_INT(k > 0 && why != NULL, in_message);
+        if (in_message && why) CHECK(strstr(nearly, why) != NULL);
+        free(part);
+    }
+}
+
 /* the "nearly X, but ..." part of the message, whole and in the registry's order, from each format that nearly
  * matched: a text file three text formats nearly claim, and a binary file named .res two binary formats nearly
- * claim (the sniffers say what a near match lacks in the same pass that scores it) */
+ * claim (the sniffers say what a near match lacks in the same pass that scores it; each sniffer called
+ * directly, with and without a why) */
 static void test_near_match_message(void) {
-    write_text(tpath("near3.csv"), "Step,Data_Point,time/s\n1,2,3\n");
-    check_whole_message(tpath("near3.csv"), BML_ERR_SCHEMA, "1: not a cycler export of a known format",
-                        "; nearly arbin, but a Data_Point column but no Test_Time column"
-                        "; nearly biologic, but a time/s column but no Ecell/V or Ewe/V column"
-                        "; nearly basytec, but a Step,... header row without an AhAccu column",
+    static const char text[] = "Step,Data_Point,time/s\n1,2,3\n";
+    static const char text_nearly[] = "; nearly arbin, but a Data_Point column but no Test_Time column"
+                                      "; nearly biologic, but a time/s column but no Ecell/V or Ewe/V column"
+                                      "; nearly basytec, but a Step,... header row without an AhAccu column";
+    write_text(tpath("near3.csv"), text);
+    check_whole_message(tpath("near3.csv"), BML_ERR_SCHEMA, "1: not a cycler export of a known format", text_nearly,
                         "; force one with data.format=");
+    check_sniffers((const unsigned char *)text, sizeof text - 1, tpath("near3.csv"), text_nearly);
+    static const unsigned char bin[] = "BIO-LOGIC title\n\0\0\1";
+    static const char bin_nearly[] = "; nearly biologic_mpr, but a BIO-LOGIC title but not the modular file's magic"
+                                     "; nearly arbin_res, but a binary .res file without the MS Access (Jet) signature "
+                                     "at byte 4 (\"Standard Jet DB\")";
     FILE *f = fopen(tpath("near2.res"), "wb");
     if (!f) abort();
-    fwrite("BIO-LOGIC title\n\0\0\1", 1, 19, f);
+    fwrite(bin, 1, sizeof bin - 1, f);
     fclose(f);
     check_whole_message(tpath("near2.res"), BML_ERR_PARSE,
-                        "2: binary data (NUL bytes), not a text export, and no binary format matched",
-                        "; nearly biologic_mpr, but a BIO-LOGIC title but not the modular file's magic"
-                        "; nearly arbin_res, but a binary .res file without the MS Access (Jet) signature at byte 4 "
-                        "(\"Standard Jet DB\")",
-                        "");
+                        "2: binary data (NUL bytes), not a text export, and no binary format matched", bin_nearly, "");
+    check_sniffers(bin, sizeof bin - 1, tpath("near2.res"), bin_nearly);
 }
 
 /* issue 21: EC-Lab's own text export (.mpt) as EC-Lab 11 writes it (tests/data/cyclers/ec-lab/, written by

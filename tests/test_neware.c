@@ -644,20 +644,20 @@ static void test_truncated_csv(void) {
 /* ---- without the shared files ---- */
 static void test_sniff(void) {
     const unsigned char nda[] = "NEWARE20180910\x1d";
-    CHECK_INT(bml__neware_sniff(nda, sizeof nda - 1, "x.nda"), 100);
+    CHECK_INT(bml__neware_sniff(nda, sizeof nda - 1, "x.nda", NULL), 100);
     unsigned char zip[64] = "PK\3\4";
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.NDAX"), 90);
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip"), 0);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.NDAX", NULL), 90);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip", NULL), 0);
     zip[26] = 15;
     memcpy(zip + 30, "VersionInfo.xml", 15);
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip"), 80);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip", NULL), 80);
     const unsigned char csv[] = "Cycle Index,Step Index,Step Type\n";
-    CHECK_INT(bml__neware_sniff(csv, sizeof csv - 1, "x.csv"), 0);
+    CHECK_INT(bml__neware_sniff(csv, sizeof csv - 1, "x.csv", NULL), 0);
     const unsigned char reg[] = "Cycle Index,Chg. Cap.(Ah),DChg. Cap.(Ah)\n";
-    CHECK_INT(bml__neware_sniff(reg, sizeof reg - 1, "x.csv"), 95);
+    CHECK_INT(bml__neware_sniff(reg, sizeof reg - 1, "x.csv", NULL), 95);
     const unsigned char flat[] = "DataPoint,Cycle Index,Step Index,Step Type,Time,Chg. Cap.(mAs)\n1,1";
-    CHECK_INT(bml__neware_sniff(flat, sizeof flat - 1, "x.csv"), 85);
-    CHECK_INT(bml__neware_sniff(nda, 3, "x.nda"), 0);
+    CHECK_INT(bml__neware_sniff(flat, sizeof flat - 1, "x.csv", NULL), 85);
+    CHECK_INT(bml__neware_sniff(nda, 3, "x.nda", NULL), 0);
 }
 
 
