@@ -1,8 +1,9 @@
-/* What the tests of the cycler readers share (test_arbin_res, test_batteryarchive, test_maccor_layouts,
- * test_mactest, test_neware, test_pec): a formatted string, a collector of the points a reader streams, a
- * format by its registry name, temporary files, a whole file read in, the reference tables (plain CSVs) made
- * beside the real files, and main()'s run of the tests on the real files of ../shared (or $BML_SHARED_DIR),
- * skipped (exit 77, CTest's skip) without them. Include it instead of test.h, after `#define _GNU_SOURCE`. */
+/* What the tests of the cycler readers share (test_arbin_res, test_batteryarchive, test_cyclers,
+ * test_maccor_layouts, test_mactest, test_neware, test_pec): a formatted string, a collector of the points a
+ * reader streams, a format by its registry name, temporary files, a whole file read in, the reference tables
+ * (plain CSVs) made beside the real files, and main()'s run of the tests on the real files of ../shared (or
+ * $BML_SHARED_DIR), skipped (exit 77, CTest's skip) without them. Include it instead of test.h, after
+ * `#define _GNU_SOURCE`. */
 #ifndef BML_CYCLER_TEST_H
 #define BML_CYCLER_TEST_H
 
@@ -79,7 +80,9 @@ static inline char *cycler_tmp_file(const char *tmpl, const void *b, size_t n) {
 }
 
 /* the same with a text */
-static inline char *cycler_tmp_text(const char *tmpl, const char *text) { return cycler_tmp_file(tmpl, text, strlen(text)); }
+static inline char *cycler_tmp_text(const char *tmpl, const char *text) {
+    return cycler_tmp_file(tmpl, text, strlen(text));
+}
 
 /* the whole file at path and its size in *n (the caller frees it); NULL when it cannot be opened */
 static inline unsigned char *cycler_slurp(const char *path, size_t *n) {

@@ -59,11 +59,12 @@ int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *p
     if (tt && cy && i && v)
         return has_field(p, e, "Charge_Capacity (Ah)") || has_field(p, e, "Discharge_Capacity (Ah)") ? 100 : 90;
     if (cy && has_field(p, e, "Min_Current (A)"))
-        return bml__sniff_near(why, "the header of Battery Archive's per-cycle table (<cell>_cycle_data.csv: Min_Current "
-                                    "(A), ...), not of its time series (<cell>_timeseries.csv)", 20);
+        return bml__sniff_near(why, "the header of Battery Archive's per-cycle table (<cell>_cycle_data.csv: "
+                                    "Min_Current (A), ...), not of its time series (<cell>_timeseries.csv)", 20);
     if (tt && cy)
-        return bml__sniff_near(why, !i ? "a Battery Archive header (Test_Time (s), Cycle_Index) without a Current (A) column"
-                                       : "a Battery Archive header (Test_Time (s), Cycle_Index) without a Voltage (V) column",
+        return bml__sniff_near(why,
+                               !i ? "a Battery Archive header (Test_Time (s), Cycle_Index) without a Current (A) column"
+                                  : "a Battery Archive header (Test_Time (s), Cycle_Index) without a Voltage (V) column",
                                20);
     return 0;
 }

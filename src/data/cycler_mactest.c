@@ -81,14 +81,16 @@ int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path, co
         int cap = line_has(&L, i, "\tCap. [");
         if (md && tt && cap) return 100;
         if (tt || cap || preamble)
-            return bml__sniff_near(why, !md ? "a MacTest header (Rec<TAB>...) without the Md column (the direction of Cap. "
-                                              "comes from it)"
-                                        : !tt ? "a MacTest header (Rec<TAB>...) without a TestTime column"
-                                              : "a MacTest header (Rec<TAB>...) without a Cap. [Ah] column",
+            return bml__sniff_near(why,
+                                   !md   ? "a MacTest header (Rec<TAB>...) without the Md column (the direction of "
+                                           "Cap. comes from it)"
+                                   : !tt ? "a MacTest header (Rec<TAB>...) without a TestTime column"
+                                         : "a MacTest header (Rec<TAB>...) without a Cap. [Ah] column",
                                    20);
     }
     if (preamble)
-        return bml__sniff_near(why, "a MacTest preamble (Name:, Channel:) but no Rec<TAB>... header in its first 40 lines", 20);
+        return bml__sniff_near(why, "a MacTest preamble (Name:, Channel:) but no Rec<TAB>... header in its first 40 lines",
+                               20);
     return 0;
 }
 

@@ -68,8 +68,8 @@ int bml__pec_sniff(const unsigned char *head, size_t n, const char *path, const 
                                20);
     }
     if (preamble)
-        return bml__sniff_near(why, "a PEC preamble (Request Year:, Test:) but no Test,Cell,Rack,Shelf,Position,... header in "
-                                    "its first 64 KB", 20);
+        return bml__sniff_near(why, "a PEC preamble (Request Year:, Test:) but no Test,Cell,Rack,Shelf,Position,... "
+                                    "header in its first 64 KB", 20);
     return 0;
 }
 
