@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (sel < 2) {
         char *dir = fz_fresh_dir("neware");
         char *path = fz_write(dir, sel ? "cell.ndax" : "cell.nda", data + 1, size - 1);
-        (void)bml__neware_sniff(data + 1, size - 1, path);
+        (void)bml__neware_sniff(data + 1, size - 1, path, NULL);
         rows r = {0};
         bml_cycler_meta meta;
         memset(&meta, 0, sizeof meta);

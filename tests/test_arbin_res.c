@@ -11,137 +11,36 @@
  * current's integral within 1e-6 relative (the reference integrates mdb-export's 8-digit text of the float32
  * current), the rows exactly. Truncated and damaged copies fail with a message naming the file. */
 #define _GNU_SOURCE
-#include <stdarg.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <mdbtools.h>
 
-#include "test.h"
+#include "cycler_test.h"
 
-static char *strf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0) abort();
-    va_end(ap);
-    return out;
-}
+static char *dir; /* the real files (main) */
 
-static char *dir;
-
-static int have_shared(void) {
-    const char *env = getenv("BML_SHARED_DIR");
-    dir = strf("%s/data/cyclers-more/arbin", env ? env : BML_SOURCE_DIR "/../shared");
-    struct stat sb;
-    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-/* ---- the reference CSVs (plain commas, nothing quoted) ---- */
-typedef struct {
-    size_t n_rows, n_cols;
-    char **cols;
-    char ***cells;
-} table;
-
-static size_t split(char *line, char ***out) {
-    size_t n = 1;
-    for (char *p = line; *p; p++) n += *p == ',';
-    char **f = calloc(n, sizeof *f);
-    if (!f) abort();
-    size_t i = 0;
-    for (char *s = line;;) {
-        char *c = strchr(s, ',');
-        if (c) *c = 0;
-        f[i++] = strdup(s);
-        if (!c) break;
-        s = c + 1;
+/* the reference's value in row r, column name (a reference without that column aborts) */
+static double cell(const cycler_table *t, size_t r, const char *name) {
+    long c = cycler_table_col(t, name);
+    if (c < 0) {
+        fprintf(stderr, "  reference has no column %s\n", name);
+        abort();
     }
-    *out = f;
-    return n;
-}
-
-static int table_read(const char *path, table *t) {
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        char **fields;
-        size_t n = split(line, &fields);
-        if (!t->cols) {
-            t->cols = fields, t->n_cols = n;
-            continue;
-        }
-        if (n != t->n_cols) abort();
-        t->cells = realloc(t->cells, (t->n_rows + 1) * sizeof *t->cells);
-        if (!t->cells) abort();
-        t->cells[t->n_rows++] = fields;
-    }
-    free(line);
-    fclose(f);
-    return 1;
-}
-
-static void table_free(table *t) {
-    for (size_t r = 0; r < t->n_rows; r++) {
-        for (size_t c = 0; c < t->n_cols; c++) free(t->cells[r][c]);
-        free(t->cells[r]);
-    }
-    for (size_t c = 0; c < t->n_cols; c++) free(t->cols[c]);
-    free(t->cells);
-    free(t->cols);
-}
-
-static double cell(const table *t, size_t r, const char *name) {
-    for (size_t c = 0; c < t->n_cols; c++)
-        if (!strcmp(t->cols[c], name)) return strtod(t->cells[r][c], NULL);
-    fprintf(stderr, "  reference has no column %s\n", name);
-    abort();
+    return strtod(t->cells[r][c], NULL);
 }
 
 /* within the reference's 10 significant digits */
 static int d10_eq(double ours, double ref) { return fabs(ours - ref) <= 5.01e-10 * fabs(ref) + 1e-300; }
 static int f32_eq(double ours, double ref) { return (float)ours == (float)ref; }
 
-typedef struct {
-    size_t n, cap;
-    bml_cycler_point *p;
-} pts;
-
-static bml_status keep(const bml_cycler_point *p, void *user) {
-    pts *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *p;
-    return BML_OK;
-}
-
-static bml_cycler_format res_format(void) {
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_format_parse("arbin_res", &f));
-    return f;
-}
-
 static void compare_file(const char *name) {
     char *path = strf("%s/%s", dir, name);
     char *rh = strf("%s/reference/%s.rows_head.csv", dir, name), *pc = strf("%s/reference/%s.per_cycle.csv", dir, name);
-    table rows, cyc;
-    CHECK(table_read(rh, &rows));
-    CHECK(table_read(pc, &cyc));
+    cycler_table rows, cyc;
+    CHECK(cycler_table_read(rh, &rows));
+    CHECK(cycler_table_read(pc, &cyc));
     /* detected from the content */
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_detect(path, &f));
-    CHECK_INT(f, res_format());
-    pts s = {0, 0, NULL};
+    cycler_pts s;
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_read_detected(path, "arbin_res", &s, &meta);
     size_t total = 0;
     for (size_t r = 0; r < cyc.n_rows; r++) total += (size_t)cell(&cyc, r, "n_rows");
     CHECK_INT(s.n, total);
@@ -206,8 +105,8 @@ static void compare_file(const char *name) {
                total, sum->n_cycles, worst_q, worst_int);
     }
     bml_cycler_summary_free(sum);
-    table_free(&rows);
-    table_free(&cyc);
+    cycler_table_free(&rows);
+    cycler_table_free(&cyc);
     free(path);
     free(rh);
     free(pc);
@@ -216,37 +115,13 @@ static void compare_file(const char *name) {
 static void test_cc_mits432(void) { compare_file("20160805_test001_45_cc_01.res"); }
 static void test_aux_mits700(void) { compare_file("aux_one_x_dx.res"); }
 
-static bml_status count(const bml_cycler_point *p, void *user) {
-    (void)p;
-    (*(size_t *)user)++;
-    return BML_OK;
-}
-
-static char *write_tmp(const unsigned char *b, size_t n) {
-    char *p = strdup("/tmp/bml_arbin_res_XXXXXX.res");
-    int fd = mkstemps(p, 4);
-    if (fd < 0 || (n && write(fd, b, n) != (ssize_t)n)) abort();
-    close(fd);
-    return p;
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) abort();
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    rewind(f);
-    unsigned char *b = malloc(*n ? *n : 1);
-    if (!b || fread(b, 1, *n, f) != *n) abort();
-    fclose(f);
-    return b;
-}
+static char *write_tmp(const unsigned char *b, size_t n) { return cycler_tmp_file("/tmp/bml_arbin_res_XXXXXX.res", b, n); }
 
 /* a damaged copy fails (never reads short) with a message naming the file and `needle` */
 static void expect_fail(const unsigned char *b, size_t n, const char *needle) {
     char *p = write_tmp(b, n);
     size_t k = 0;
-    bml_status st = bml_cycler_read(p, res_format(), count, &k, NULL);
+    bml_status st = bml_cycler_read(p, cycler_format("arbin_res"), cycler_count, &k, NULL);
     CHECK(st != BML_OK);
     CHECK(strstr(bml_last_error(), p) != NULL);
     if (!strstr(bml_last_error(), needle)) {
@@ -260,7 +135,8 @@ static void expect_fail(const unsigned char *b, size_t n, const char *needle) {
 static void test_truncated(void) {
     char *path = strf("%s/20160805_test001_45_cc_01.res", dir);
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = cycler_slurp(path, &n);
+    if (!b) abort();
     expect_fail(b, 1000000, "ends inside a database page");        /* inside a page */
     expect_fail(b, 200 * 4096, "truncated or damaged");             /* at a page boundary: libmdb alone reads short */
     expect_fail(b, 0, "not an MS Access");
@@ -284,12 +160,9 @@ static void test_truncated(void) {
  * (noise: held, counted) */
 static void test_made_up(void) {
     const char *path = TEST_DATA "/cyclers/arbin-res/arbin-made-up.res";
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_detect(path, &f));
-    CHECK_INT(f, res_format());
-    pts s = {0, 0, NULL};
+    cycler_pts s;
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_read_detected(path, "arbin_res", &s, &meta);
     CHECK_INT(s.n, 126);
     CHECK_INT(meta.n_counter_drops, 1);
     CHECK_NEAR(meta.counter_drop_max, 1e-9, 1e-12);
@@ -328,7 +201,8 @@ static void test_made_up(void) {
     for (int k = 0; k < 2; k++) {
         char *seed = strf("%s/fuzz/corpus/arbin_res/%s", BML_SOURCE_DIR, bad[k][0]);
         size_t n;
-        unsigned char *b = slurp(seed, &n);
+        unsigned char *b = cycler_slurp(seed, &n);
+        if (!b) abort();
         expect_fail(b + 1, n - 1, bad[k][1]);
         free(b);
         free(seed);
@@ -352,7 +226,8 @@ static long tdef_offset(const char *path, const char *name) {
 static void test_guards(void) {
     char *path = strf("%s/20160805_test001_45_cc_01.res", dir);
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = cycler_slurp(path, &n);
+    if (!b) abort();
     /* Current (the 9th column, Single) declared Boolean in the table definition (Jet 4: the column entries, 25
      * bytes each, follow the 12-byte index entries from byte 63; byte 0 the type, bytes 5-6 the column number) */
     long td = tdef_offset(path, "Channel_Normal_Table");
@@ -390,7 +265,7 @@ static void test_sniff(void) {
     bml_cycler_format f;
     CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_PARSE, "nearly arbin_res, but a binary .res file without the MS Access");
     size_t k = 0;
-    CHECK_ERR(bml_cycler_read(p, res_format(), count, &k, NULL), BML_ERR_PARSE, "byte 4: not an MS Access");
+    CHECK_ERR(bml_cycler_read(p, cycler_format("arbin_res"), cycler_count, &k, NULL), BML_ERR_PARSE, "byte 4: not an MS Access");
     unlink(p);
     free(p);
     /* the signature alone claims the file */
@@ -398,8 +273,8 @@ static void test_sniff(void) {
     memcpy(junk, "\0\1\0\0Standard Jet DB", 19);
     p = write_tmp(junk, sizeof junk);
     CHECK_OK(bml_cycler_detect(p, &f));
-    CHECK_INT(f, res_format());
-    CHECK(bml_cycler_read(p, BML_CYCLER_AUTO, count, &k, NULL) != BML_OK); /* no database behind it */
+    CHECK_INT(f, cycler_format("arbin_res"));
+    CHECK(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_count, &k, NULL) != BML_OK); /* no database behind it */
     CHECK(strstr(bml_last_error(), p) != NULL);
     unlink(p);
     free(p);
@@ -413,13 +288,6 @@ int main(void) {
         {"res_truncated_damaged", test_truncated},
         {"res_wrong_type_second_test", test_guards},
     };
-    int rc = run_tests("arbin_res", base, sizeof base / sizeof *base);
-    if (!have_shared()) {
-        printf("arbin_res: skipped the tests on real files: %s not found (set BML_SHARED_DIR)\n", dir);
-        free(dir);
-        return rc ? rc : 77;
-    }
-    rc |= run_tests("arbin_res_files", shared, sizeof shared / sizeof *shared);
-    free(dir);
-    return rc;
+    return cycler_run_with_files("arbin_res", base, sizeof base / sizeof *base, "arbin", &dir, shared,
+                                 sizeof shared / sizeof *shared);
 }

@@ -7,46 +7,14 @@
  * per cycle, each capacity and energy equal (the archive's table takes each counter's largest value within the
  * cycle, both files round to 3 decimals), skipped with a message otherwise. */
 #define _GNU_SOURCE
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include "cycler_test.h"
 #include "data/cycler_text.h"
-#include "test.h"
 
 #define BA_DIR TEST_DATA "/cyclers/batteryarchive"
 #define HDR "Date_Time,Test_Time (s),Cycle_Index,Current (A),Voltage (V),Charge_Capacity (Ah),Discharge_Capacity (Ah)," \
             "Charge_Energy (Wh),Discharge_Energy (Wh),Environment_Temperature (C),Cell_Temperature (C)\n"
 
-typedef struct {
-    size_t n, cap;
-    bml_cycler_point *p;
-} pts;
-
-static bml_status keep(const bml_cycler_point *p, void *user) {
-    pts *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *p;
-    return BML_OK;
-}
-
-static bml_cycler_format ba(void) {
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_format_parse("batteryarchive", &f));
-    return f;
-}
-
-static char *tmp_with(const char *text) {
-    char *p = strdup("/tmp/bml_ba_XXXXXX_timeseries.csv");
-    int fd = mkstemps(p, 15);
-    if (fd < 0) abort();
-    close(fd);
-    write_text(p, text);
-    return p;
-}
+static char *tmp_with(const char *text) { return cycler_tmp_text("/tmp/bml_ba_XXXXXX_timeseries.csv", text); }
 
 /* the archive's per-cycle table at `path`: each row's Cycle_Index and the four counters (NaN when empty) */
 typedef struct {
@@ -107,7 +75,7 @@ static size_t compare_with_table(const char *series, const char *table, double t
     CHECK_OK(bml_cycler_summarize(series, BML_CYCLER_AUTO, NULL, &y));
     size_t compared = 0, differ = 0;
     if (y) {
-        CHECK_INT(y->meta.format, ba());
+        CHECK_INT(y->meta.format, cycler_format("batteryarchive"));
         CHECK_INT(y->n_cycles, n);
         size_t j = 0;
         for (size_t i = 0; i < n; i++) {
@@ -140,12 +108,9 @@ static size_t compare_with_table(const char *series, const char *table, double t
 /* the made-up pair: detection, the rows, the counters read by the archive's definition, the per-cycle table */
 static void test_made_up(void) {
     const char *p = BA_DIR "/made_up_timeseries.csv";
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_detect(p, &f));
-    CHECK_INT(f, ba());
-    pts s = {0, 0, NULL};
+    cycler_pts s;
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_read_detected(p, "batteryarchive", &s, &meta);
     CHECK_INT(s.n, 15);
     CHECK_INT(meta.n_points, 15);
     CHECK_INT(meta.has_cycle_index, 1);
@@ -208,7 +173,7 @@ static void test_near_and_bad(void) {
     CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "nearly batteryarchive, but a Battery Archive header (Test_Time (s), "
                                                         "Cycle_Index) without a Current (A) column");
     unlink(p), free(p);
-    pts s = {0, 0, NULL};
+    cycler_pts s = {0, 0, NULL};
     static const struct {
         const char *rows, *needle;
         bml_status st;
@@ -231,17 +196,17 @@ static void test_near_and_bad(void) {
         char *text = NULL;
         if (asprintf(&text, "%s%s", HDR, bad[i].rows) < 0) abort();
         p = tmp_with(text);
-        CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), bad[i].st, bad[i].needle);
+        CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), bad[i].st, bad[i].needle);
         unlink(p), free(p), free(text);
     }
     /* a Date_Time that does not parse leaves the wall clock NaN; a forced format without Current (A) fails */
     p = tmp_with(HDR "01/06/2020 12:00,0,1,0,3.3,0,0,0,0,25,25\n");
     s.n = 0;
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL));
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     CHECK(s.n == 1 && isnan(s.p[0].unix_time));
     unlink(p), free(p);
     p = tmp_with("Test_Time (s),Voltage (V)\n0,3.3\n");
-    CHECK_ERR(bml_cycler_read(p, ba(), keep, &s, NULL), BML_ERR_SCHEMA, ":1: Battery Archive header without a Current (A) column");
+    CHECK_ERR(bml_cycler_read(p, cycler_format("batteryarchive"), cycler_keep, &s, NULL), BML_ERR_SCHEMA, ":1: Battery Archive header without a Current (A) column");
     unlink(p), free(p);
     free(s.p);
 }

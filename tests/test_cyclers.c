@@ -9,28 +9,12 @@
 
 #include "core/internal.h"
 #include "data/csvread.h"
+#include "data/cycler_internal.h"
 #include "data/dataset_internal.h"
-#include "test.h"
+#include "cycler_test.h"
 
 #define CYC TEST_DATA "/cyclers"
 static char tmp[64];
-
-/* ---- a collector of the whole time series (tests only: a reader streams) ---- */
-typedef struct {
-    bml_cycler_point *p;
-    size_t n, cap;
-} series;
-
-static bml_status collect(const bml_cycler_point *pt, void *user) {
-    series *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *pt;
-    return BML_OK;
-}
 
 static char *tpath(const char *name) {
     static char buf[4][256];
@@ -45,9 +29,9 @@ static char *tpath(const char *name) {
 static int same_f32(double a, double b) { return (float)a == (float)b; }
 
 static void test_maccor_against_beep(void) {
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(CYC "/PredictionDiagnostics_000151_paused.052", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(CYC "/PredictionDiagnostics_000151_paused.052", BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(m.format, BML_CYCLER_MACCOR);
     CHECK_STR(m.barcode, "00001E");
     CHECK_STR(m.protocol, "PredictionDiagnostics_000151.000");
@@ -107,8 +91,8 @@ static void test_maccor_steps_and_day_time(void) {
                               hdr);
     write_text(tpath("steps.001"), text);
     free(text);
-    series s = {0};
-    CHECK_OK(bml_cycler_read(tpath("steps.001"), BML_CYCLER_AUTO, collect, &s, NULL));
+    cycler_pts s = {0};
+    CHECK_OK(bml_cycler_read(tpath("steps.001"), BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     CHECK_INT(s.n, 6);
     if (s.n == 6) {
         CHECK_NEAR(s.p[1].charge_ah, 0.05, 1e-12);
@@ -134,9 +118,9 @@ static void test_maccor_preamble(void) {
                                  "Rec#\tCyc#\tStep\tTestTime\tStepTime\tAmp-hr\tWatt-hr\tAmps\tVolts\tState\n"
                                  "1\t0\t1\t  0d 00:00:00.00\t0\t0.0\t0.0\t1.0\t3.5\tC\n"
                                  "2\t0\t1\t  0d 01:00:00.00\t3600\t1.0\t3.6\t1.0\t3.7\tC\n");
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta meta = {0};
-    CHECK_OK(bml_cycler_read(tpath("pre.txt"), BML_CYCLER_AUTO, collect, &s, &meta));
+    CHECK_OK(bml_cycler_read(tpath("pre.txt"), BML_CYCLER_AUTO, cycler_keep, &s, &meta));
     CHECK_INT(s.n, 2);
     CHECK_STR(meta.channel, "7");
     CHECK_STR(meta.protocol, "M50_Validation.000");
@@ -321,9 +305,9 @@ static void test_biologic_against_its_columns(void) {
  * of the current. */
 static void test_novonix_against_instrument_summary(void) {
     const char *path = CYC "/test_Nova_Form-CH01-01_short.csv";
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(m.format, BML_CYCLER_NOVONIX);
     CHECK_NEAR(m.nominal_capacity_ah, 0.24, 1e-12);
     CHECK_STR(m.channel, "01");
@@ -538,8 +522,8 @@ static char *slurp(const char *path, size_t *len) {
 }
 
 static bml_status read_count(const char *path, bml_cycler_format fmt) {
-    series s = {0};
-    bml_status st = bml_cycler_read(path, fmt, collect, &s, NULL);
+    cycler_pts s = {0};
+    bml_status st = bml_cycler_read(path, fmt, cycler_keep, &s, NULL);
     free(s.p);
     return st;
 }
@@ -657,9 +641,9 @@ static void test_biologic_decimal_comma(void) {
                                    "1\t0\t3,5\t1000\t0\t0\t0\t0\n"
                                    "1\t1800\t3,75\t1000\t0\t0\t500,5\t0\n"
                                    "1\t3600\t3,5\t-1000,0\t0\t1\t0\t400,25\n");
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(tpath("comma.mpt"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(tpath("comma.mpt"), BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(s.n, 3);
     CHECK_STR(m.channel, "3");
     if (s.n == 3) {
@@ -868,8 +852,8 @@ static void test_structure_cancel(void) {
 /* found by fuzz/fuzz_cycler.c: each cycle's n_points is the count of its rows (it was never set: always 0) */
 static void test_summary_point_counts(void) {
     write_arbin_cell(tpath("counts.csv"), 3, 0.05);
-    series s = {0};
-    CHECK_OK(bml_cycler_read(tpath("counts.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    cycler_pts s = {0};
+    CHECK_OK(bml_cycler_read(tpath("counts.csv"), BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     bml_cycler_summary *y;
     CHECK_OK(bml_cycler_summarize(tpath("counts.csv"), BML_CYCLER_AUTO, NULL, &y));
     if (y) {
@@ -897,8 +881,8 @@ static void test_biologic_decimal_comma_time(void) {
                                        "0,000\t3,5\t1000\t0\t0\n"
                                        "1800,25\t3,75\t1000\t500,5\t0\n"
                                        "3600,5\t3,5\t-1000\t0\t400,25\n");
-    series s = {0};
-    CHECK_OK(bml_cycler_read(tpath("commatime.mpt"), BML_CYCLER_AUTO, collect, &s, NULL));
+    cycler_pts s = {0};
+    CHECK_OK(bml_cycler_read(tpath("commatime.mpt"), BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     CHECK_INT(s.n, 3);
     if (s.n == 3) {
         CHECK_NEAR(s.p[0].test_time_s, 0, 0);
@@ -907,10 +891,10 @@ static void test_biologic_decimal_comma_time(void) {
         CHECK(isnan(s.p[2].unix_time));
     }
     free(s.p);
-    s = (series){0};
+    s = (cycler_pts){0};
     /* a comma and a point together is not a number */
     write_text(tpath("commatime2.mpt"), "time/s;Ecell/V;I/mA\n0;3,5;1\n1,000.5;3,5;1\n");
-    CHECK_ERR(bml_cycler_read(tpath("commatime2.mpt"), BML_CYCLER_BIOLOGIC, collect, &s, NULL), BML_ERR_PARSE,
+    CHECK_ERR(bml_cycler_read(tpath("commatime2.mpt"), BML_CYCLER_BIOLOGIC, cycler_keep, &s, NULL), BML_ERR_PARSE,
               "commatime2.mpt:3:1: column 'time/s': '1,000.5' is neither seconds nor a date and time");
     free(s.p);
 }
@@ -952,8 +936,8 @@ static void test_discharge_without_charge_column(void) {
     write_text(tpath("dis_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Discharge_Capacity,"
                                       "Discharge_Energy\n0,0,1,1,-1,4.0,0,0\n1,1800,1,1,-1,3.8,0.5,1.95\n"
                                       "2,3600,1,1,-1,3.6,1.0,3.8\n");
-    series s = {0};
-    CHECK_OK(bml_cycler_read(tpath("dis_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    cycler_pts s = {0};
+    CHECK_OK(bml_cycler_read(tpath("dis_only.csv"), BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     CHECK_INT(s.n, 3);
     if (s.n == 3) {
         CHECK_NEAR(s.p[2].discharge_ah, 1.0, 1e-12);
@@ -964,8 +948,8 @@ static void test_discharge_without_charge_column(void) {
     /* and the other way round */
     write_text(tpath("ch_only.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity\n"
                                      "0,0,1,1,1,3.6,0\n1,1800,1,1,1,3.8,0.5\n");
-    s = (series){0};
-    CHECK_OK(bml_cycler_read(tpath("ch_only.csv"), BML_CYCLER_AUTO, collect, &s, NULL));
+    s = (cycler_pts){0};
+    CHECK_OK(bml_cycler_read(tpath("ch_only.csv"), BML_CYCLER_AUTO, cycler_keep, &s, NULL));
     CHECK_INT(s.n, 2);
     if (s.n == 2) CHECK(s.p[1].charge_ah == 0.5 && isnan(s.p[1].discharge_ah) && isnan(s.p[1].charge_wh));
     free(s.p);
@@ -1034,6 +1018,71 @@ static void test_format_registry(void) {
                                                                             "Ecell/V or Ewe/V column");
 }
 
+/* bml_cycler_detect's whole message on a file no format claims, built from the registry's names and help
+ * lines: "<where>: <what> (known: <help> [<name>]; ...<nearly>)<tail>" */
+static void check_whole_message(const char *path, bml_status want, const char *where_what, const char *nearly,
+                                const char *tail) {
+    char *list = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&list, &len);
+    if (!m) abort();
+    for (size_t i = 1; i <= bml_cycler_format_count(); i++)
+        fprintf(m, "%s%s [%s]", i > 1 ? "; " : "", bml_cycler_format_describe((bml_cycler_format)i),
+                bml_cycler_format_name((bml_cycler_format)i));
+    fclose(m);
+    char *expected = NULL;
+    if (asprintf(&expected, "%s:%s (known: %s%s)%s", path, where_what, list, nearly, tail) < 0) abort();
+    bml_cycler_format f = BML_CYCLER_AUTO;
+    CHECK_INT(bml_cycler_detect(path, &f), want);
+    CHECK_STR(bml_last_error(), expected);
+    free(expected);
+    free(list);
+}
+
+/* every registered sniffer on the head of a file: the same score whether the caller wants the why or not
+ * (why NULL), and a why given exactly where the score is a near match, as the message has it */
+static void check_sniffers(const unsigned char *head, size_t n, const char *path, const char *nearly) {
+    for (size_t i = 1; i <= bml_cycler_format_count(); i++) {
+        const bml__cycler_format_def *d = bml__cycler_format_def_of((bml_cycler_format)i);
+        const char *why = NULL;
+        int k = d->sniff(head, n, path, &why), k_null = d->sniff(head, n, path, NULL);
+        CHECK_INT(k, k_null);
+        CHECK(k < BML__SNIFF_MATCH);
+        char *part = NULL;
+        if (asprintf(&part, "; nearly %s, but ", d->name) < 0) abort();
+        int in_message = strstr(nearly, part) != NULL;
+        CHECK_INT(k > 0 && why != NULL, in_message);
+        if (in_message && why) CHECK(strstr(nearly, why) != NULL);
+        free(part);
+    }
+}
+
+/* the "nearly X, but ..." part of the message, whole and in the registry's order, from each format that nearly
+ * matched: a text file three text formats nearly claim, and a binary file named .res two binary formats nearly
+ * claim (the sniffers say what a near match lacks in the same pass that scores it; each sniffer called
+ * directly, with and without a why) */
+static void test_near_match_message(void) {
+    static const char text[] = "Step,Data_Point,time/s\n1,2,3\n";
+    static const char text_nearly[] = "; nearly arbin, but a Data_Point column but no Test_Time column"
+                                      "; nearly biologic, but a time/s column but no Ecell/V or Ewe/V column"
+                                      "; nearly basytec, but a Step,... header row without an AhAccu column";
+    write_text(tpath("near3.csv"), text);
+    check_whole_message(tpath("near3.csv"), BML_ERR_SCHEMA, "1: not a cycler export of a known format", text_nearly,
+                        "; force one with data.format=");
+    check_sniffers((const unsigned char *)text, sizeof text - 1, tpath("near3.csv"), text_nearly);
+    static const unsigned char bin[] = "BIO-LOGIC title\n\0\0\1";
+    static const char bin_nearly[] = "; nearly biologic_mpr, but a BIO-LOGIC title but not the modular file's magic"
+                                     "; nearly arbin_res, but a binary .res file without the MS Access (Jet) signature "
+                                     "at byte 4 (\"Standard Jet DB\")";
+    FILE *f = fopen(tpath("near2.res"), "wb");
+    if (!f) abort();
+    fwrite(bin, 1, sizeof bin - 1, f);
+    fclose(f);
+    check_whole_message(tpath("near2.res"), BML_ERR_PARSE,
+                        "2: binary data (NUL bytes), not a text export, and no binary format matched", bin_nearly, "");
+    check_sniffers(bin, sizeof bin - 1, tpath("near2.res"), bin_nearly);
+}
+
 /* issue 21: EC-Lab's own text export (.mpt) as EC-Lab 11 writes it (tests/data/cyclers/ec-lab/, written by
  * its make_mpt.py): the header line's trailing tab, decimal commas in every column, Windows-1252 names,
  * I/mA or <I>/mA, Q charge/discharge (signed, per half cycle), (Q-Qo), half cycle, the technique on line 4,
@@ -1059,9 +1108,9 @@ static void test_eclab_mpt_as_written(void) {
     const double qc[2] = {3000.0 / 3600, 1.0}, qd[2] = {3000.0 / 3600, 2400.0 / 3600};
     check_mpt_cycles(ECLAB "/gcpl_comma.mpt", 21, 2, qc, qd);
     check_mpt_cycles(ECLAB "/gcpl_point.mpt", 21, 2, qc, qd);
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(ECLAB "/gcpl_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(ECLAB "/gcpl_comma.mpt", BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_STR(m.protocol, "Galvanostatic Cycling with Potential Limitation");
     CHECK_STR(m.channel, "2 (SN 12345)");
     CHECK_NEAR(m.nominal_capacity_ah, 1.0, 0); /* "Battery capacity : 1,000 A.h" */
@@ -1084,8 +1133,8 @@ static void test_eclab_mpt_as_written(void) {
      * whole discharge again at each dip: 3x) */
     const double mc[1] = {0.25 + 0.025}, md[1] = {8 * 300 * 0.5 / 3600};
     check_mpt_cycles(ECLAB "/modulo_bat.mpt", 25, 1, mc, md);
-    s = (series){0};
-    CHECK_OK(bml_cycler_read(ECLAB "/modulo_bat.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    s = (cycler_pts){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/modulo_bat.mpt", BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_STR(m.protocol, "Modulo Bat");
     CHECK_INT(m.n_counter_drops, 2);
     CHECK_NEAR(m.counter_drop_max, 1e-10, 1e-14); /* 1e-7 mA.h */
@@ -1096,8 +1145,8 @@ static void test_eclab_mpt_as_written(void) {
     const double pc[1] = {4 * 60 * 0.2 / 3600}, pd[1] = {5 * 60 * 0.2 / 3600};
     check_mpt_cycles(ECLAB "/cp_comma.mpt", 10, 1, pc, pd);
     /* Open Circuit Voltage: no current column, a rest */
-    s = (series){0};
-    CHECK_OK(bml_cycler_read(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, collect, &s, &m));
+    s = (cycler_pts){0};
+    CHECK_OK(bml_cycler_read(ECLAB "/ocv_comma.mpt", BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(s.n, 11);
     CHECK_STR(m.protocol, "Open Circuit Voltage");
     for (size_t i = 0; i < s.n; i++) CHECK(s.p[i].current_a == 0);
@@ -1129,9 +1178,9 @@ static void test_counter_falls_are_noise(void) {
                               hdr);
     write_text(tpath("dip.001"), text);
     free(text);
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(tpath("dip.001"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(tpath("dip.001"), BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(s.n, 6);
     if (s.n == 6) {
         CHECK_NEAR(s.p[2].charge_ah, 0.5, 1e-12); /* held, not 0.5 + 0.4999999 */
@@ -1146,8 +1195,8 @@ static void test_counter_falls_are_noise(void) {
     write_text(tpath("dip.csv"), "Data_Point,Test_Time,Step_Index,Cycle_Index,Current,Voltage,Charge_Capacity,Discharge_Capacity\n"
                                  "1,0,1,1,1.0,3.5,0,1e-13\n2,10,1,1,1.0,3.6,0.1,0\n3,20,1,1,1.0,3.7,0.2,1e-13\n"
                                  "4,30,2,1,-1.0,3.6,0.2,0.1\n5,40,2,1,-1.0,3.5,0.2,0.0999\n6,50,2,1,-1.0,3.4,0.2,0.2\n");
-    s = (series){0};
-    CHECK_OK(bml_cycler_read(tpath("dip.csv"), BML_CYCLER_AUTO, collect, &s, &m));
+    s = (cycler_pts){0};
+    CHECK_OK(bml_cycler_read(tpath("dip.csv"), BML_CYCLER_AUTO, cycler_keep, &s, &m));
     if (s.n == 6) {
         CHECK_NEAR(s.p[5].charge_ah, 0.2, 1e-12);
         CHECK_NEAR(s.p[5].discharge_ah, 0.2, 1e-12); /* old rule: 1e-13 + 1e-13 + 0.1 + 0.0999 + ... */
@@ -1306,9 +1355,9 @@ static void test_mpr_synthetic_and_corrupt(void) {
     bml_cycler_format f;
     CHECK_OK(bml_cycler_detect(tpath("syn.mpr"), &f));
     CHECK_STR(bml_cycler_format_name(f), "biologic_mpr");
-    series s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta m;
-    CHECK_OK(bml_cycler_read(tpath("syn.mpr"), BML_CYCLER_AUTO, collect, &s, &m));
+    CHECK_OK(bml_cycler_read(tpath("syn.mpr"), BML_CYCLER_AUTO, cycler_keep, &s, &m));
     CHECK_INT(s.n, 20);
     CHECK_STR(m.start_time, "03/15/24");
     if (s.n == 20) {
@@ -1399,9 +1448,9 @@ static void test_mpr_against_galvani(void) {
     for (size_t k = 0; k < 3; k++) {
         char path[512], ref[512];
         snprintf(path, sizeof path, "%s/%s.mpr", SHARED, files[k]);
-        series s = {0};
+        cycler_pts s = {0};
         bml_cycler_meta m;
-        CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, collect, &s, &m));
+        CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, cycler_keep, &s, &m));
         CHECK_STR(bml_cycler_format_name(m.format), "biologic_mpr");
         bml_cycler_meta_free(&m);
         /* per row: every column the canonical series holds */
@@ -1467,7 +1516,7 @@ int main(void) {
                                       T(test_summary_point_counts), T(test_biologic_decimal_comma_time),
                                       T(test_infinite_time_and_capacity), T(test_discharge_without_charge_column),
                                       T(test_curve_cycle_beyond_int), T(test_nul_bytes_forced_format),
-                                      T(test_format_registry), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
+                                      T(test_format_registry), T(test_near_match_message), T(test_eclab_mpt_as_written), T(test_counter_falls_are_noise),
                                       T(test_capacity_cross_check), T(test_mpr_synthetic_and_corrupt), T(test_mpr_against_galvani),
                                       T(test_eclab_folder)};
     int rc = run_tests("cyclers", tests, sizeof tests / sizeof *tests);

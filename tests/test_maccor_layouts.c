@@ -5,26 +5,7 @@
  * $BML_MACCOR_THREE names a copy of cellpy's examples/data/maccor_three.txt, that file against per-cycle values
  * computed from its documented layout (skipped otherwise: the project ships no copy of it). */
 #define _GNU_SOURCE
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "test.h"
-
-typedef struct {
-    size_t n, cap;
-    bml_cycler_point *p;
-} pts;
-
-static bml_status keep(const bml_cycler_point *p, void *user) {
-    pts *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *p;
-    return BML_OK;
-}
+#include "cycler_test.h"
 
 static char tmpdir[64];
 
@@ -64,9 +45,9 @@ static void test_three_layout(void) {
     bml_cycler_format f = BML_CYCLER_AUTO;
     CHECK_OK(bml_cycler_detect(p, &f));
     CHECK_INT(f, BML_CYCLER_MACCOR);
-    pts s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta meta = {0};
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
     CHECK_INT(s.n, 8);
     CHECK_STR(meta.start_time, "08/23/2021 6:04:18 PM");
     if (s.n == 8) {
@@ -153,9 +134,9 @@ static void test_minutes_layout(void) {
                        "3\t0\t2\t60.5000\t60.0000\t0.0024000000\t0.0090000000\t0.0024000000\t4.10000000\tC\t1\t03/31/2016 17:06:01\n"
                        "4\t0\t3\t90.5000\t30.0000\t0.0012000000\t0.0042000000\t0.0024000000\t3.60000000\tD\t1\t17:36:01\n";
     char *p = write_file("SET-1a.001", MIN_TITLE, MIN_HEADER, rows);
-    pts s = {0};
+    cycler_pts s = {0};
     bml_cycler_meta meta = {0};
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
     CHECK_INT(meta.format, BML_CYCLER_MACCOR);
     CHECK_INT(s.n, 4);
     CHECK_STR(meta.start_time, "03/31/2016");
@@ -187,8 +168,8 @@ static void test_minutes_layout(void) {
     /* minutes past the largest number of seconds: an error naming the field, not an infinite time */
     p = write_file("huge.001", MIN_TITLE, MIN_HEADER,
                    "1\t0\t1\t1e308\t0\t0\t0\t0\t3.3\tR\t0\t03/31/2016 16:05:31\n");
-    s = (pts){0};
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE, ":3:4: column 'Test (Min)': '1e308' is too large a time");
+    s = (cycler_pts){0};
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_PARSE, ":3:4: column 'Test (Min)': '1e308' is too large a time");
     free(s.p);
     free(p);
 }
@@ -296,8 +277,8 @@ static void test_numbered_parts(void) {
     write_text(b, text);
     free(text);
     bml_cycler_meta meta = {0};
-    pts s = {0};
-    CHECK_OK(bml_cycler_read(b, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_pts s = {0};
+    CHECK_OK(bml_cycler_read(b, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
     CHECK_STR(meta.channel, "002");
     CHECK_INT(s.n, 3);
     bml_cycler_meta_free(&meta);

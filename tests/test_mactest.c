@@ -4,51 +4,11 @@
  * (reference/maccor_002.txt.per_cycle.csv: per cycle the largest Cap./Ener. of its C and D rows, the current's
  * integral, the rows), skipped with a message (exit 77) without it. */
 #define _GNU_SOURCE
-#include <stdarg.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "cycler_test.h"
 
-#include "test.h"
+static char *dir; /* the real files (main) */
 
-static char *dir;
-
-static int have_shared(void) {
-    const char *env = getenv("BML_SHARED_DIR");
-    if (asprintf(&dir, "%s/data/cyclers-more/maccor", env ? env : BML_SOURCE_DIR "/../shared") < 0) abort();
-    struct stat sb;
-    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-typedef struct {
-    size_t n, cap;
-    bml_cycler_point *p;
-} pts;
-
-static bml_status keep(const bml_cycler_point *p, void *user) {
-    pts *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *p;
-    return BML_OK;
-}
-
-static bml_cycler_format mactest(void) {
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_format_parse("maccor_mactest", &f));
-    return f;
-}
-
-static char *tmp_with(const char *text) {
-    char *p = strdup("/tmp/bml_mactest_XXXXXX.txt");
-    int fd = mkstemps(p, 4);
-    if (fd < 0) abort();
-    close(fd);
-    write_text(p, text);
-    return p;
-}
+static char *tmp_with(const char *text) { return cycler_tmp_text("/tmp/bml_mactest_XXXXXX.txt", text); }
 
 #define PREAMBLE "Name:\tX-1.053\nChannel:\t53\nTester\tMaccor #4\nProcedure\tP.000\nStarted\t5/11/2021 3:40:24 PM\n\n"
 #define HEADER "Rec\tCycle P\tCycle C\tStep\tTestTime\tStepTime\tCap. [Ah]\tEner. [Wh]\tCurrent [A]\tVoltage [V]\tMd\tES\tDPT Time\tVAR1\t\n"
@@ -63,12 +23,9 @@ static void test_units_commas(void) {
                        "3\t1\t1\t2\t2,000000\t1,0\t16,5\t60,0\t1000,0\t3700,0\tC\t0\t5/11/2021 3:42:24 PM\t0,0\t\n"
                        "4\t1\t1\t3\t3,000000\t0,0\t0,0\t0,0\t1000,0\t3650,0\tD\t0\t5/11/2021 3:43:24 PM\t0,0\t\n"
                        "5\t1\t1\t3\t4,000000\t1,0\t16,0\t58,0\t1000,0\t3600,0\tD\t0\t5/11/2021 3:44:24 PM\t0,0\n");
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_detect(p, &f));
-    CHECK_INT(f, mactest());
-    pts s = {0, 0, NULL};
+    cycler_pts s;
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_read_detected(p, "maccor_mactest", &s, &meta);
     CHECK_INT(s.n, 5);
     if (s.n == 5) {
         CHECK_NEAR(s.p[2].test_time_s, 120, 1e-9);
@@ -99,8 +56,8 @@ static void test_near_match(void) {
                                 "1\t0\t1\t1\t0.0\t0.0\t0.0\t3.5\t0\n");
     bml_cycler_format f;
     CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "nearly maccor_mactest, but a MacTest header (Rec<TAB>...) without the Md");
-    pts s = {0, 0, NULL};
-    CHECK_ERR(bml_cycler_read(p, mactest(), keep, &s, NULL), BML_ERR_SCHEMA, "MacTest header without a Md column");
+    cycler_pts s = {0, 0, NULL};
+    CHECK_ERR(bml_cycler_read(p, cycler_format("maccor_mactest"), cycler_keep, &s, NULL), BML_ERR_SCHEMA, "MacTest header without a Md column");
     free(s.p);
     unlink(p);
     free(p);
@@ -109,17 +66,17 @@ static void test_near_match(void) {
 static void test_bad_rows(void) {
     char *p = tmp_with(PREAMBLE HEADER "\n1\t0\t1\t1\t0.0\t0.0\t0.0\t0.0\t0.0\t3.5\tR\t0\t5/11/2021 3:40:24 PM\t0\t\n"
                                       "2\t0\t1\t1\t1.0\t1.0\t0.0\t0.0");
-    pts s = {0, 0, NULL};
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE, ":10: truncated: the last row has 8 of");
+    cycler_pts s = {0, 0, NULL};
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_PARSE, ":10: truncated: the last row has 8 of");
     unlink(p);
     free(p);
     p = tmp_with(PREAMBLE HEADER "\n1\t0\t1\t1\t0.0\t0.0\t0.0\t0.0\t0.0\t3.5x\tR\t0\t5/11/2021 3:40:24 PM\t0\t\n");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE, ":9:10: column 'Voltage [V]': '3.5x' is not a number");
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_PARSE, ":9:10: column 'Voltage [V]': '3.5x' is not a number");
     unlink(p);
     free(p);
     p = tmp_with(PREAMBLE "Rec\tCycle P\tCycle C\tStep\tTestTime\tCap. [kAh]\tCurrent [A]\tVoltage [V]\tMd\n"
                           "1\t0\t1\t1\t0.0\t0.0\t0.0\t3.5\tR\n");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_SCHEMA,
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_SCHEMA,
               ":7:6: column 'Cap. [kAh]': a unit this reader does not know");
     unlink(p);
     free(p);
@@ -166,10 +123,10 @@ static void test_maccor_002(void) {
     char *path, *ref;
     if (asprintf(&path, "%s/maccor_002.txt", dir) < 0 || asprintf(&ref, "%s/reference/maccor_002.txt.per_cycle.csv", dir) < 0)
         abort();
-    pts s = {0, 0, NULL};
+    cycler_pts s = {0, 0, NULL};
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, keep, &s, &meta));
-    CHECK_INT(meta.format, mactest());
+    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
+    CHECK_INT(meta.format, cycler_format("maccor_mactest"));
     CHECK_INT(s.n, 7446);
     CHECK_INT(meta.n_counter_drops, 0);
     CHECK_STR(meta.channel, "53");
@@ -225,13 +182,6 @@ int main(void) {
                                      {"capacity_check", test_capacity_check},
                                      {"legacy_near_match", test_legacy_near_match}};
     static const test_case shared[] = {{"maccor_002", test_maccor_002}};
-    int rc = run_tests("mactest", base, sizeof base / sizeof *base);
-    if (!have_shared()) {
-        printf("mactest: skipped the test on the real file: %s not found (set BML_SHARED_DIR)\n", dir);
-        free(dir);
-        return rc ? rc : 77;
-    }
-    rc |= run_tests("mactest_files", shared, sizeof shared / sizeof *shared);
-    free(dir);
-    return rc;
+    return cycler_run_with_files("mactest", base, sizeof base / sizeof *base, "maccor", &dir, shared,
+                                 sizeof shared / sizeof *shared);
 }

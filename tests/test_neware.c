@@ -30,29 +30,10 @@
 
 #include <zip.h>
 
+#include "cycler_test.h"
 #include "data/cycler_neware.h"
-#include "test.h"
 
-#include <stdarg.h>
-
-/* a formatted string (caller frees); aborts when out of memory */
-static char *strf(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char *out = NULL;
-    if (vasprintf(&out, fmt, ap) < 0) abort();
-    va_end(ap);
-    return out;
-}
-
-static char *nw_dir;
-
-static int have_shared(void) {
-    const char *env = getenv("BML_SHARED_DIR");
-    nw_dir = strf("%s/data/cyclers-more/neware", env ? env : BML_SOURCE_DIR "/../shared");
-    struct stat sb;
-    return stat(nw_dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
+static char *nw_dir; /* the real files (main) */
 
 static char *path_of(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -60,73 +41,6 @@ static char *path_of(const char *dir, const char *name) {
     if (!p) abort();
     snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-/* ---- the reference CSVs ---- */
-typedef struct {
-    size_t n_rows, n_cols;
-    char **cols;   /* header */
-    char ***cells; /* [row][col] */
-} table;
-
-static void table_free(table *t) {
-    for (size_t r = 0; r < t->n_rows; r++) {
-        for (size_t c = 0; c < t->n_cols; c++) free(t->cells[r][c]);
-        free(t->cells[r]);
-    }
-    for (size_t c = 0; c < t->n_cols; c++) free(t->cols[c]);
-    free(t->cells);
-    free(t->cols);
-    memset(t, 0, sizeof *t);
-}
-
-static size_t split(char *line, char ***out) { /* plain commas (the references quote nothing) */
-    size_t n = 1;
-    for (char *p = line; *p; p++) n += *p == ',';
-    char **f = calloc(n, sizeof *f);
-    if (!f) abort();
-    size_t i = 0;
-    char *save = line;
-    for (;;) {
-        char *c = strchr(save, ',');
-        if (c) *c = 0;
-        f[i++] = strdup(save);
-        if (!c) break;
-        save = c + 1;
-    }
-    *out = f;
-    return n;
-}
-
-static int table_read(const char *path, table *t) {
-    memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
-        char **fields;
-        size_t n = split(line, &fields);
-        if (!t->cols) {
-            t->cols = fields, t->n_cols = n;
-            continue;
-        }
-        if (n != t->n_cols) abort();
-        t->cells = realloc(t->cells, (t->n_rows + 1) * sizeof *t->cells);
-        if (!t->cells) abort();
-        t->cells[t->n_rows++] = fields;
-    }
-    free(line);
-    fclose(f);
-    return 1;
-}
-
-static long col_of(const table *t, const char *name) {
-    for (size_t c = 0; c < t->n_cols; c++)
-        if (!strcmp(t->cols[c], name)) return (long)c;
-    return -1;
 }
 
 /* "2024-05-06 06:58:58.797000+00:00" or "2018-09-10 17:52:00" as seconds since 1970 (UTC) */
@@ -249,13 +163,13 @@ static void compare_file(const char *name) {
     bml__neware_info info;
     fprintf(stderr, "  %s\n", name);
     CHECK_OK(bml__neware_records(path, on_rec, rs, &info));
-    table t;
-    CHECK(table_read(rows_path, &t));
+    cycler_table t;
+    CHECK(cycler_table_read(rows_path, &t));
     const char *names[] = {"Index", "Cycle", "Step", "Status", "Time", "Voltage", "Current(mA)", "Charge_Capacity(mAh)",
                            "Discharge_Capacity(mAh)", "Charge_Energy(mWh)", "Discharge_Energy(mWh)", "Timestamp"};
     long ci[12];
     for (int k = 0; k < 12; k++) {
-        ci[k] = col_of(&t, names[k]);
+        ci[k] = cycler_table_col(&t, names[k]);
         CHECK(ci[k] >= 0);
         if (ci[k] < 0) return;
     }
@@ -284,7 +198,7 @@ static void compare_file(const char *name) {
     }
     CHECK_INT(bad_rows, 0);
     CHECK(logged > 0);
-    table_free(&t);
+    cycler_table_free(&t);
 
     /* per cycle, through the rows of batteryml/cycler.h */
     cycles cs;
@@ -299,11 +213,11 @@ static void compare_file(const char *name) {
     CHECK(!cs.bad);
     CHECK_INT(meta.n_points, cs.n_points);
     CHECK_INT(meta.n_points, rs->n);
-    CHECK(table_read(cyc_path, &t));
-    long cc = col_of(&t, "cycle"), cn = col_of(&t, "n_rows");
+    CHECK(cycler_table_read(cyc_path, &t));
+    long cc = cycler_table_col(&t, "cycle"), cn = cycler_table_col(&t, "n_rows");
     const char *qn[4] = {"charge_ah_stepsum", "discharge_ah_stepsum", "charge_wh_stepsum", "discharge_wh_stepsum"};
     long cq[4];
-    for (int k = 0; k < 4; k++) CHECK((cq[k] = col_of(&t, qn[k])) >= 0);
+    for (int k = 0; k < 4; k++) CHECK((cq[k] = cycler_table_col(&t, qn[k])) >= 0);
     CHECK_INT(cs.n, t.n_rows);
     size_t bad_cycles = 0, gap_cycles = 0, gap_differ = 0, overshoot = 0;
     for (size_t i = 0; i < t.n_rows && i < cs.n && cc >= 0 && cn >= 0; i++) {
@@ -342,7 +256,7 @@ static void compare_file(const char *name) {
         fprintf(stderr, "    %zu of %zu cycles hold a row of a 72nd runInfo slot (NewareNDA reads 71 of 72); %zu of them differ from NewareNDA\n",
                 gap_cycles, cs.n, gap_differ);
     CHECK(overshoot * 10 <= cs.n);
-    table_free(&t);
+    cycler_table_free(&t);
     bml_cycler_meta_free(&meta);
     free(cs.c);
     free(rs);
@@ -375,40 +289,19 @@ static void test_ndax_zero_volt(void) {
 static void test_ndax_interp(void) { compare_file("interp-test.ndax"); }
 
 /* ---- damaged files: a clean failure naming the file and the byte offset ---- */
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    if (!b || fread(b, 1, (size_t)len, f) != (size_t)len) abort();
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static char *write_tmp(const unsigned char *b, size_t n, const char *suffix) {
     const char *td = getenv("TMPDIR");
-    char *p = strf("%s/bml-neware-XXXXXX%s", td ? td : "/tmp", suffix);
-    int fd = mkstemps(p, (int)strlen(suffix));
-    if (fd < 0) abort();
-    if (n && write(fd, b, n) != (ssize_t)n) abort();
-    close(fd);
+    char *tmpl = strf("%s/bml-neware-XXXXXX%s", td ? td : "/tmp", suffix);
+    char *p = cycler_tmp_file(tmpl, b, n);
+    free(tmpl);
     return p;
-}
-
-static bml_status count_points(const bml_cycler_point *p, void *user) {
-    (void)p;
-    (*(size_t *)user)++;
-    return BML_OK;
 }
 
 /* expect a failure naming the temporary file and "byte offset" (or the needle) */
 static void expect_clean_error(const unsigned char *b, size_t n, const char *suffix, const char *needle) {
     char *p = write_tmp(b, n, suffix);
     size_t pts = 0;
-    bml_status st = bml__neware_read(p, count_points, &pts, NULL);
+    bml_status st = bml__neware_read(p, cycler_count, &pts, NULL);
     const char *msg = bml_last_error();
     int ok = st != BML_OK && strstr(msg, p) && strstr(msg, needle);
     if (!ok) fprintf(stderr, "    cut at %zu (%s): status %s, '%s'\n", n, suffix, bml_status_name(st), msg);
@@ -420,7 +313,7 @@ static void expect_clean_error(const unsigned char *b, size_t n, const char *suf
 static void truncated(const char *name, const char *suffix, const size_t *cuts, size_t n_cuts, const char *needle) {
     char *path = path_of(nw_dir, name);
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = cycler_slurp(path, &n);
     CHECK(b != NULL);
     if (!b) return;
     for (size_t i = 0; i < n_cuts; i++) expect_clean_error(b, cuts[i] < n ? cuts[i] : n / 2, suffix, needle);
@@ -445,7 +338,7 @@ static void test_truncated_ndax(void) {
 static void test_corrupt_ndax(void) {
     char *path = path_of(nw_dir, "nw4-120-1-6-53.ndax");
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = cycler_slurp(path, &n);
     CHECK(b != NULL);
     if (!b) return;
     /* find data.ndc's local header; its data begins 30 + name + extra bytes later */
@@ -491,13 +384,13 @@ static void test_csv_regular(void) {
     if (!rs) abort();
     CHECK_OK(bml__neware_records(path, collect_all, rs, NULL));
     char *ref_path = strf("%s/reference/%s.rows_head.csv", nw_dir, name);
-    table t;
-    CHECK(table_read(ref_path, &t));
+    cycler_table t;
+    CHECK(cycler_table_read(ref_path, &t));
     const char *names[] = {"cycle", "step_number", "step_type", "DataPoint", "Time_s", "Total_Time_s",
                            "Current_A", "Voltage_V", "Capacity_Ah", "Energy_Wh", "Date"};
     long ci[11];
     for (int k = 0; k < 11; k++)
-        if ((ci[k] = col_of(&t, names[k])) < 0) {
+        if ((ci[k] = cycler_table_col(&t, names[k])) < 0) {
             CHECK(!"a reference column missing");
             return;
         }
@@ -522,7 +415,7 @@ static void test_csv_regular(void) {
                     r->current_ma / 1000, r->voltage_v, cap / 1000, en / 1000, r->unix_time);
     }
     CHECK_INT(bad, 0);
-    table_free(&t);
+    cycler_table_free(&t);
     /* per cycle: Ah against the step sums, Wh against the export's own cycle lines (5 decimals) */
     cycles cs;
     memset(&cs, 0, sizeof cs);
@@ -532,10 +425,10 @@ static void test_csv_regular(void) {
     CHECK(!cs.bad);
     free(ref_path);
     ref_path = strf("%s/reference/%s.per_cycle.csv", nw_dir, name);
-    CHECK(table_read(ref_path, &t));
+    CHECK(cycler_table_read(ref_path, &t));
     const char *qn[4] = {"charge_ah_stepsum", "discharge_ah_stepsum", "summary_chg_energy_wh", "summary_dchg_energy_wh"};
-    long cq[4], cc = col_of(&t, "cycle"), cn = col_of(&t, "n_rows");
-    for (int k = 0; k < 4; k++) CHECK((cq[k] = col_of(&t, qn[k])) >= 0);
+    long cq[4], cc = cycler_table_col(&t, "cycle"), cn = cycler_table_col(&t, "n_rows");
+    for (int k = 0; k < 4; k++) CHECK((cq[k] = cycler_table_col(&t, qn[k])) >= 0);
     CHECK_INT(cs.n, t.n_rows);
     bad = 0;
     for (size_t i = 0; i < t.n_rows && i < cs.n; i++) {
@@ -550,7 +443,7 @@ static void test_csv_regular(void) {
                     c->q[2], c->q[3]);
     }
     CHECK_INT(bad, 0);
-    table_free(&t);
+    cycler_table_free(&t);
     free(cs.c);
     free(rs);
     free(ref_path);
@@ -622,7 +515,7 @@ static void test_csv_flat_vs_ndax(void) {
 static void test_truncated_csv(void) {
     char *path = path_of(nw_dir, "nw_regular_export_ife_example.csv");
     size_t n;
-    unsigned char *b = slurp(path, &n);
+    unsigned char *b = cycler_slurp(path, &n);
     CHECK(b != NULL);
     if (!b) return;
     /* cut in the middle of record line 6 (its Current field) and of a later line's date */
@@ -644,20 +537,20 @@ static void test_truncated_csv(void) {
 /* ---- without the shared files ---- */
 static void test_sniff(void) {
     const unsigned char nda[] = "NEWARE20180910\x1d";
-    CHECK_INT(bml__neware_sniff(nda, sizeof nda - 1, "x.nda"), 100);
+    CHECK_INT(bml__neware_sniff(nda, sizeof nda - 1, "x.nda", NULL), 100);
     unsigned char zip[64] = "PK\3\4";
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.NDAX"), 90);
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip"), 0);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.NDAX", NULL), 90);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip", NULL), 0);
     zip[26] = 15;
     memcpy(zip + 30, "VersionInfo.xml", 15);
-    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip"), 80);
+    CHECK_INT(bml__neware_sniff(zip, sizeof zip, "cell.zip", NULL), 80);
     const unsigned char csv[] = "Cycle Index,Step Index,Step Type\n";
-    CHECK_INT(bml__neware_sniff(csv, sizeof csv - 1, "x.csv"), 0);
+    CHECK_INT(bml__neware_sniff(csv, sizeof csv - 1, "x.csv", NULL), 0);
     const unsigned char reg[] = "Cycle Index,Chg. Cap.(Ah),DChg. Cap.(Ah)\n";
-    CHECK_INT(bml__neware_sniff(reg, sizeof reg - 1, "x.csv"), 95);
+    CHECK_INT(bml__neware_sniff(reg, sizeof reg - 1, "x.csv", NULL), 95);
     const unsigned char flat[] = "DataPoint,Cycle Index,Step Index,Step Type,Time,Chg. Cap.(mAs)\n1,1";
-    CHECK_INT(bml__neware_sniff(flat, sizeof flat - 1, "x.csv"), 85);
-    CHECK_INT(bml__neware_sniff(nda, 3, "x.nda"), 0);
+    CHECK_INT(bml__neware_sniff(flat, sizeof flat - 1, "x.csv", NULL), 85);
+    CHECK_INT(bml__neware_sniff(nda, 3, "x.nda", NULL), 0);
 }
 
 
@@ -731,13 +624,6 @@ int main(void) {
         {"csv_flat_export_vs_ndax", test_csv_flat_vs_ndax},
         {"truncated_csv", test_truncated_csv},
     };
-    int rc = run_tests("neware", base, sizeof base / sizeof *base);
-    if (!have_shared()) {
-        printf("neware: skipped the tests on real files: %s not found (set BML_SHARED_DIR)\n", nw_dir);
-        free(nw_dir);
-        return rc ? rc : 77;
-    }
-    rc |= run_tests("neware_files", shared, sizeof shared / sizeof *shared);
-    free(nw_dir);
-    return rc;
+    return cycler_run_with_files("neware", base, sizeof base / sizeof *base, "neware", &nw_dir, shared,
+                                 sizeof shared / sizeof *shared);
 }

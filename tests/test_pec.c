@@ -6,50 +6,11 @@
  * summary gives one: it has none for a half whose current never flows) within 1e-9 relative, the integrals
  * within 1e-6 relative, the rows exactly. */
 #define _GNU_SOURCE
-#include <sys/stat.h>
-#include <unistd.h>
+#include "cycler_test.h"
 
-#include "test.h"
+static char *dir; /* the real files (main) */
 
-static char *dir;
-
-static int have_shared(void) {
-    const char *env = getenv("BML_SHARED_DIR");
-    if (asprintf(&dir, "%s/data/cyclers-more/pec", env ? env : BML_SOURCE_DIR "/../shared") < 0) abort();
-    struct stat sb;
-    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-typedef struct {
-    size_t n, cap;
-    bml_cycler_point *p;
-} pts;
-
-static bml_status keep(const bml_cycler_point *p, void *user) {
-    pts *s = user;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 1024;
-        s->p = realloc(s->p, s->cap * sizeof *s->p);
-        if (!s->p) abort();
-    }
-    s->p[s->n++] = *p;
-    return BML_OK;
-}
-
-static bml_cycler_format pec(void) {
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_format_parse("pec", &f));
-    return f;
-}
-
-static char *tmp_with(const char *text) {
-    char *p = strdup("/tmp/bml_pec_XXXXXX.csv");
-    int fd = mkstemps(p, 4);
-    if (fd < 0) abort();
-    close(fd);
-    write_text(p, text);
-    return p;
-}
+static char *tmp_with(const char *text) { return cycler_tmp_text("/tmp/bml_pec_XXXXXX.csv", text); }
 
 #define PRE "Request Year:,2019\nTest:,187\nTestRegime Name:,R1\nTestRegime CellSize:,1500 mAh\nStart Time:,02/22/2019 16:21:35\n" \
             "#RESULTS CHECK\nReqYear,Test,CellNr,Type,Value,Reason,\n2019,187,1,1,3272,3,\n#END RESULTS CHECK\n"
@@ -64,12 +25,9 @@ static void test_made_up(void) {
                        "187,1,R,001,1,,2,0,3600,02/22/2019 17:23:27,3800,1000,1000,0,3700,0,\n"  /* CV: same cycle, counts on */
                        "187,1,R,001,1,,3,0,5400,02/22/2019 17:53:27,3500,-1000,1000,2000,3700,7000,\n" /* 2 Ah for 0.5 h at 1 A */
                        "187,1,R,001,1,,1,1,5401,02/22/2019 17:53:28,3500,0,0,0,0,0,\n");
-    bml_cycler_format f = BML_CYCLER_AUTO;
-    CHECK_OK(bml_cycler_detect(p, &f));
-    CHECK_INT(f, pec());
-    pts s = {0, 0, NULL};
+    cycler_pts s;
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, &meta));
+    cycler_read_detected(p, "pec", &s, &meta);
     CHECK_INT(s.n, 5);
     if (s.n == 5) {
         CHECK_NEAR(s.p[2].charge_ah, 1.0, 1e-12);
@@ -101,10 +59,10 @@ static void test_made_up(void) {
 
 static void test_near_and_bad(void) {
     bml_cycler_format f;
-    pts s = {0, 0, NULL};
+    cycler_pts s = {0, 0, NULL};
     char *p = tmp_with(PRE "Test,Cell,Rack,Shelf,Position,Step,Cycle,Total Time (Seconds),Voltage (mV),\n187,1,R,1,1,1,0,0,3600,\n");
     CHECK_ERR(bml_cycler_detect(p, &f), BML_ERR_SCHEMA, "nearly pec, but a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Current");
-    CHECK_ERR(bml_cycler_read(p, pec(), keep, &s, NULL), BML_ERR_SCHEMA, ":10: PEC header without a Current column");
+    CHECK_ERR(bml_cycler_read(p, cycler_format("pec"), cycler_keep, &s, NULL), BML_ERR_SCHEMA, ":10: PEC header without a Current column");
     unlink(p);
     free(p);
     p = tmp_with(PRE "no header here\n");
@@ -112,20 +70,20 @@ static void test_near_and_bad(void) {
     unlink(p);
     free(p);
     p = tmp_with(PRE HDR "187,1,R,001,1,,1,0,0,02/22/2019 16:23:27,3600,1000,0,0,0,0,\n187,1,R,001,1,,1,0,1");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE, ":12: truncated: the last row has 9 of the header's 16");
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_PARSE, ":12: truncated: the last row has 9 of the header's 16");
     unlink(p);
     free(p);
     p = tmp_with(PRE HDR "187,1,R,001,1,,1,0,0,x,3600,1000,0,0,0,0,\n187,2,R,001,2,,1,0,1,x,3600,1000,0,0,0,0,\n");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_VALUE, ":12: a row of another test or cell");
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_VALUE, ":12: a row of another test or cell");
     unlink(p);
     free(p);
     p = tmp_with(PRE "Test,Cell,Rack,Shelf,Position,Step,Cycle,Total Time (Seconds),Voltage (kV),Current (A),\n");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_SCHEMA,
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_SCHEMA,
               ":10:9: column 'Voltage (kV)': a unit this reader does not know");
     unlink(p);
     free(p);
     p = tmp_with(PRE HDR "187,1,R,001,1,,1,0,0:00:01,x,3600,1000,0,0,0,0,\n");
-    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, keep, &s, NULL), BML_ERR_PARSE,
+    CHECK_ERR(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL), BML_ERR_PARSE,
               ":11:9: column 'Total Time (Seconds)': '0:00:01' is not a number");
     unlink(p);
     free(p);
@@ -135,10 +93,10 @@ static void test_near_and_bad(void) {
 static void compare_file(const char *name) {
     char *path, *ref;
     if (asprintf(&path, "%s/%s", dir, name) < 0 || asprintf(&ref, "%s/reference/%s.per_cycle.csv", dir, name) < 0) abort();
-    pts s = {0, 0, NULL};
+    cycler_pts s = {0, 0, NULL};
     bml_cycler_meta meta;
-    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, keep, &s, &meta));
-    CHECK_INT(meta.format, pec());
+    CHECK_OK(bml_cycler_read(path, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
+    CHECK_INT(meta.format, cycler_format("pec"));
     CHECK_INT(meta.n_counter_drops, 0);
     bml_cycler_meta_free(&meta);
     bml_cycler_summary *sum = NULL;
@@ -198,13 +156,5 @@ int main(void) {
     static const test_case base[] = {{"made_up", test_made_up}, {"near_and_bad", test_near_and_bad}};
     static const test_case shared[] = {
         {"pec_2019", test_pec_2019}, {"pec_2026_25195", test_pec_2026_25195}, {"pec_2026_25205", test_pec_2026_25205}};
-    int rc = run_tests("pec", base, sizeof base / sizeof *base);
-    if (!have_shared()) {
-        printf("pec: skipped the tests on real files: %s not found (set BML_SHARED_DIR)\n", dir);
-        free(dir);
-        return rc ? rc : 77;
-    }
-    rc |= run_tests("pec_files", shared, sizeof shared / sizeof *shared);
-    free(dir);
-    return rc;
+    return cycler_run_with_files("pec", base, sizeof base / sizeof *base, "pec", &dir, shared, sizeof shared / sizeof *shared);
 }

@@ -58,16 +58,12 @@ static int res_name(const char *path) {
     return n >= 4 && !strcasecmp(path + n - 4, ".res");
 }
 
-int bml__arbin_res_sniff(const unsigned char *head, size_t n, const char *path) {
+int bml__arbin_res_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     if (has_signature(head, n)) return 90; /* an Access database: of the cyclers, only Arbin writes them */
-    if (res_name(path) && n > 0 && memchr(head, 0, n < 4096 ? n : 4096)) return 20;
+    if (res_name(path) && n > 0 && memchr(head, 0, n < 4096 ? n : 4096))
+        return bml__sniff_near(why, "a binary .res file without the MS Access (Jet) signature at byte 4 "
+                                    "(\"Standard Jet DB\")", 20);
     return 0;
-}
-
-const char *bml__arbin_res_missing(const unsigned char *head, size_t n, const char *path) {
-    return bml__arbin_res_sniff(head, n, path) == 20
-               ? "a binary .res file without the MS Access (Jet) signature at byte 4 (\"Standard Jet DB\")"
-               : NULL;
 }
 
 /* ---- the columns ---- */

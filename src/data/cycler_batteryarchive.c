@@ -47,7 +47,8 @@ static int has_field(const char *p, const char *e, const char *name) {
     return 0;
 }
 
-static int sniff(const unsigned char *head, size_t n, const char **why) {
+int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
+    (void)path;
     const char *p = (const char *)head, *end = p + n;
     if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -57,30 +58,15 @@ static int sniff(const unsigned char *head, size_t n, const char **why) {
         v = has_field(p, e, "Voltage (V)");
     if (tt && cy && i && v)
         return has_field(p, e, "Charge_Capacity (Ah)") || has_field(p, e, "Discharge_Capacity (Ah)") ? 100 : 90;
-    if (cy && has_field(p, e, "Min_Current (A)")) {
-        *why = "the header of Battery Archive's per-cycle table (<cell>_cycle_data.csv: Min_Current (A), ...), not of "
-               "its time series (<cell>_timeseries.csv)";
-        return 20;
-    }
-    if (tt && cy) {
-        *why = !i ? "a Battery Archive header (Test_Time (s), Cycle_Index) without a Current (A) column"
-                  : "a Battery Archive header (Test_Time (s), Cycle_Index) without a Voltage (V) column";
-        return 20;
-    }
+    if (cy && has_field(p, e, "Min_Current (A)"))
+        return bml__sniff_near(why, "the header of Battery Archive's per-cycle table (<cell>_cycle_data.csv: "
+                                    "Min_Current (A), ...), not of its time series (<cell>_timeseries.csv)", 20);
+    if (tt && cy)
+        return bml__sniff_near(why,
+                               !i ? "a Battery Archive header (Test_Time (s), Cycle_Index) without a Current (A) column"
+                                  : "a Battery Archive header (Test_Time (s), Cycle_Index) without a Voltage (V) column",
+                               20);
     return 0;
-}
-
-int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    return sniff(head, n, &why);
-}
-
-const char *bml__batteryarchive_missing(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    int k = sniff(head, n, &why);
-    return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;
 }
 
 /* ---- reading ---- */

@@ -2,14 +2,14 @@
  *
  * Every format is one entry of the table `formats[]` in src/data/cycler_read.c: its name (what
  * data.format= and `structure --format` take), a one-line help, how its capacity counters count, a content
- * sniffer, optionally what a near match lacked, and the reader. The public bml_cycler_format of an entry is
+ * sniffer (which also says what a near match lacked) and the reader. The public bml_cycler_format of an entry is
  * its position in the table + 1 (0 is BML_CYCLER_AUTO); the first five keep the enum constants of
  * batteryml/cycler.h, a format added after them needs no constant (bml_cycler_format_parse finds it by name).
  *
  * Adding a format (e.g. the Neware reader of src/data/cycler_neware.c, whose two functions are declared
  * below): write the file, add it to the library's sources (CMakeLists.txt, the list with
  * src/data/cycler_read.c), and append ONE line to formats[]:
- *     {"neware", "Neware BTS .nda/.ndax/CSV", "<how its counters count>", bml__neware_sniff, NULL, bml__neware_read},
+ *     {"neware", "Neware BTS .nda/.ndax/CSV", "<how its counters count>", bml__neware_sniff, bml__neware_read},
  * Nothing else lists formats: the names accepted, the "not a known format" message and
  * bml_cycler_format_count/_describe/_counters are generated from the table. */
 #ifndef BML_DATA_CYCLER_INTERNAL_H
@@ -21,14 +21,21 @@
 
 /* The first bytes of a file that the sniffers see (fewer when the file is shorter). */
 #define BML__CYCLER_HEAD ((size_t)65536)
-/* A sniffer's score: 0 not this format; 1..BML__SNIFF_MATCH-1 a near match (something of the format is
- * there, something required is missing: the entry's `missing` says what); BML__SNIFF_MATCH..100 this
- * format (100: a signature that cannot be anything else). The highest score claims the file; a tie goes
- * to the earlier entry. A sniffer must not read past head[n - 1]; head is not NUL-terminated. */
+/* A format's sniffer: one pass over the first n bytes of the file (and its path) gives the score and, for
+ * a near match, what is missing.
+ * Its score: 0 not this format; 1..BML__SNIFF_MATCH-1 a near match (something of the format is there,
+ * something required is missing); BML__SNIFF_MATCH..100 this format (100: a signature that cannot be
+ * anything else). The highest score claims the file; a tie goes to the earlier entry.
+ * why: NULL when the caller does not want it; otherwise, for a near match, the sniffer sets *why to what
+ * the file lacks, in a few words ("no Test_Time column"), static storage, or NULL (nothing to say); for
+ * other scores it leaves *why alone. A sniffer must not read past head[n - 1]; head is not NUL-terminated. */
 #define BML__SNIFF_MATCH 50
-typedef int (*bml__cycler_sniff_fn)(const unsigned char *head, size_t n, const char *path);
-/* What a near match lacks, in a few words ("no Test_Time column"); static storage; NULL: nothing to say. */
-typedef const char *(*bml__cycler_missing_fn)(const unsigned char *head, size_t n, const char *path);
+typedef int (*bml__cycler_sniff_fn)(const unsigned char *head, size_t n, const char *path, const char **why);
+/* A sniffer's near match: what (static storage) into *why when the caller wants it, and the score. */
+static inline int bml__sniff_near(const char **why, const char *what, int score) {
+    if (why) *why = what;
+    return score;
+}
 /* Stream the file through fn (the contract of bml_cycler_read in batteryml/cycler.h). meta arrives zeroed
  * but for format, path, cell (set) and nominal_capacity_ah (NaN); the reader fills the rest as far as it
  * reads, n_points and mb_read included, and fails (BML_ERR_EMPTY) on a file with no data rows. A reader
@@ -44,7 +51,6 @@ typedef struct {
     const char *help;     /* one line: the layout(s) it reads */
     const char *counters; /* how its capacity/energy counters count and the rule that reads them */
     bml__cycler_sniff_fn sniff;
-    bml__cycler_missing_fn missing; /* may be NULL */
     bml__cycler_read_fn read;
 } bml__cycler_format_def;
 
@@ -67,22 +73,17 @@ double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops
 
 /* Readers in files of their own (declared here so that their table line is all that links them). */
 bml_status bml__mpr_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path);
-const char *bml__mpr_missing(const unsigned char *head, size_t n, const char *path);
+int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
+int bml__neware_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__arbin_res_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__arbin_res_sniff(const unsigned char *head, size_t n, const char *path);
-const char *bml__arbin_res_missing(const unsigned char *head, size_t n, const char *path);
+int bml__arbin_res_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__mactest_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path);
-const char *bml__mactest_missing(const unsigned char *head, size_t n, const char *path);
+int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__pec_sniff(const unsigned char *head, size_t n, const char *path);
-const char *bml__pec_missing(const unsigned char *head, size_t n, const char *path);
+int bml__pec_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
-int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path);
-const char *bml__batteryarchive_missing(const unsigned char *head, size_t n, const char *path);
+int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 
 /* The cycle-life loader's summary (src/data/cycler_life.c): bml_cycler_summarize, but the cycles first..last get
  * their discharge curve on `grid` (n >= 2 voltages, strictly monotone, either direction; discharge_curve_ah in

@@ -68,7 +68,8 @@ static int line_starts(const lines *L, size_t i, const char *prefix) {
     return L->len[i] >= k && !memcmp(L->s[i], prefix, k);
 }
 
-static int sniff(const unsigned char *head, size_t n, const char **why) {
+int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
+    (void)path;
     lines L;
     head_lines(head, n, &L);
     int preamble = L.n > 1 && line_starts(&L, 0, "Name:\t") && line_starts(&L, 1, "Channel:\t");
@@ -79,31 +80,18 @@ static int sniff(const unsigned char *head, size_t n, const char **why) {
         int tt = line_has(&L, i, "\tTestTime");
         int cap = line_has(&L, i, "\tCap. [");
         if (md && tt && cap) return 100;
-        if (tt || cap || preamble) {
-            *why = !md ? "a MacTest header (Rec<TAB>...) without the Md column (the direction of Cap. comes from it)"
-                   : !tt ? "a MacTest header (Rec<TAB>...) without a TestTime column"
-                         : "a MacTest header (Rec<TAB>...) without a Cap. [Ah] column";
-            return 20;
-        }
+        if (tt || cap || preamble)
+            return bml__sniff_near(why,
+                                   !md   ? "a MacTest header (Rec<TAB>...) without the Md column (the direction of "
+                                           "Cap. comes from it)"
+                                   : !tt ? "a MacTest header (Rec<TAB>...) without a TestTime column"
+                                         : "a MacTest header (Rec<TAB>...) without a Cap. [Ah] column",
+                                   20);
     }
-    if (preamble) {
-        *why = "a MacTest preamble (Name:, Channel:) but no Rec<TAB>... header in its first 40 lines";
-        return 20;
-    }
+    if (preamble)
+        return bml__sniff_near(why, "a MacTest preamble (Name:, Channel:) but no Rec<TAB>... header in its first 40 lines",
+                               20);
     return 0;
-}
-
-int bml__mactest_sniff(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    return sniff(head, n, &why);
-}
-
-const char *bml__mactest_missing(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    int k = sniff(head, n, &why);
-    return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;
 }
 
 /* ---- reading ---- */

@@ -129,18 +129,15 @@ static double field(const unsigned char *rec, long off, ctype t) {
     }
 }
 
-/* ---- the registry's two functions ---- */
+/* ---- the registry's sniffer ---- */
 
-int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path) {
+int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
     size_t m = sizeof MPR_MAGIC - 1;
     if (n >= m && !memcmp(head, MPR_MAGIC, m)) return 100;
-    if (n >= 9 && !memcmp(head, "BIO-LOGIC", 9)) return 20;
+    if (n >= 9 && !memcmp(head, "BIO-LOGIC", 9))
+        return bml__sniff_near(why, "a BIO-LOGIC title but not the modular file's magic", 20);
     return 0;
-}
-
-const char *bml__mpr_missing(const unsigned char *head, size_t n, const char *path) {
-    return bml__mpr_sniff(head, n, path) == 20 ? "a BIO-LOGIC title but not the modular file's magic" : NULL;
 }
 
 /* ---- reading ---- */

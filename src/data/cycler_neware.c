@@ -1075,7 +1075,8 @@ static int has_suffix_ci(const char *s, const char *suf) {
     return n >= k && strcasecmp(s + n - k, suf) == 0;
 }
 
-int bml__neware_sniff(const unsigned char *head, size_t n, const char *path) {
+int bml__neware_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
+    (void)why; /* no near matches: a file is Neware's or not */
     if (!head) return 0;
     if (n >= 6 && memcmp(head, "NEWARE", 6) == 0) return 100;
     if (n >= 30 && memcmp(head, "PK\3\4", 4) == 0) {

@@ -82,7 +82,7 @@ bml_status bml__neware_read(const char *path, bml_cycler_point_fn fn, void *user
 /* How sure the first n bytes of a file (and its name) say it is Neware's: 0 not at all, 100 certain
  * ("NEWARE" magic of an .nda), 95 BTSDA's regular CSV export ("Cycle Index,Chg. Cap.(" first), 90 a zip
  * archive named *.ndax, 85 a CSV header with DataPoint, Step Type and a capacity column (BTSDA's flat export),
- * 80 a zip whose first member is one of an .ndax's. */
-int bml__neware_sniff(const unsigned char *head, size_t n, const char *path);
+ * 80 a zip whose first member is one of an .ndax's. No score is a near match: *why (why may be NULL) is never set. */
+int bml__neware_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 
 #endif

@@ -52,7 +52,8 @@ static int has_in_line(const char *p, const char *end, const char *needle) {
     return 0;
 }
 
-static int sniff(const unsigned char *head, size_t n, const char **why) {
+int bml__pec_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
+    (void)path;
     const char *p = (const char *)head, *end = p + n;
     if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
     int preamble = (size_t)(end - p) > 14 && !memcmp(p, "Request Year:,", 14);
@@ -61,29 +62,15 @@ static int sniff(const unsigned char *head, size_t n, const char **why) {
         int tt = has_in_line(h, end, ",Total Time ("), v = has_in_line(h, end, ",Voltage ("),
             i = has_in_line(h, end, ",Current (");
         if (tt && v && i) return 100;
-        *why = !tt ? "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Total Time column"
-               : !v ? "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Voltage column"
-                    : "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Current column";
-        return 20;
+        return bml__sniff_near(why, !tt ? "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Total Time column"
+                                    : !v ? "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Voltage column"
+                                         : "a PEC header (Test,Cell,Rack,Shelf,Position,...) without a Current column",
+                               20);
     }
-    if (preamble) {
-        *why = "a PEC preamble (Request Year:, Test:) but no Test,Cell,Rack,Shelf,Position,... header in its first 64 KB";
-        return 20;
-    }
+    if (preamble)
+        return bml__sniff_near(why, "a PEC preamble (Request Year:, Test:) but no Test,Cell,Rack,Shelf,Position,... "
+                                    "header in its first 64 KB", 20);
     return 0;
-}
-
-int bml__pec_sniff(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    return sniff(head, n, &why);
-}
-
-const char *bml__pec_missing(const unsigned char *head, size_t n, const char *path) {
-    (void)path;
-    const char *why = NULL;
-    int k = sniff(head, n, &why);
-    return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;
 }
 
 /* ---- reading ---- */

@@ -855,7 +855,7 @@ static int head_split(head_lines *h, const unsigned char *head, size_t n) {
     return 0;
 }
 
-/* One function per text format: the score, and in *why what a near match lacks. */
+/* One function per text format: the score, and in *why (when why is not NULL) what a near match lacks. */
 static int sniff_arbin_l(const head_lines *h, const char **why) {
     if (!h->n) return 0;
     const char *l0 = h->l[0];
@@ -863,10 +863,9 @@ static int sniff_arbin_l(const head_lines *h, const char **why) {
     int tt = strstr(l0, "Test_Time") != NULL || strstr(l0, "Test Time (s)") != NULL;
     int iv = (strstr(l0, "Current") != NULL) + (strstr(l0, "Voltage") != NULL);
     if (dp && tt) return 100;
-    if (dp || (tt && iv == 2 && strchr(l0, ','))) {
-        *why = dp ? "a Data_Point column but no Test_Time column" : "Test_Time, Current and Voltage but no Data_Point column";
-        return 20;
-    }
+    if (dp || (tt && iv == 2 && strchr(l0, ',')))
+        return bml__sniff_near(why, dp ? "a Data_Point column but no Test_Time column"
+                                       : "Test_Time, Current and Voltage but no Data_Point column", 20);
     return 0;
 }
 
@@ -880,18 +879,14 @@ static int sniff_maccor_l(const head_lines *h, const char **why) {
         for (size_t i = 1; i < h->n; i++)
             if (starts_with(h->l[i], "Rec#\t")) return 100;
     for (size_t i = 0; i < h->n && i < 2; i++)
-        if (starts_with(h->l[i], "Rec#") || starts_with(h->l[i], "Rec,")) {
-            *why = "a Rec# header that is not tab-separated";
-            return 20;
-        }
+        if (starts_with(h->l[i], "Rec#") || starts_with(h->l[i], "Rec,"))
+            return bml__sniff_near(why, "a Rec# header that is not tab-separated", 20);
     /* a Rec#<TAB> header further down, after a title this reader does not know (cellpy's maccor_three.txt:
      * "Today''s Date", blank lines, "Date of Test:") */
     for (size_t i = 2; i < h->n; i++)
-        if (starts_with(h->l[i], "Rec#\t")) {
-            *why = "a Rec#<TAB> header below a title line it does not know (the title must begin with \"Today's Date\" or "
-                   "\"Today''s Date\")";
-            return 20;
-        }
+        if (starts_with(h->l[i], "Rec#\t"))
+            return bml__sniff_near(why, "a Rec#<TAB> header below a title line it does not know (the title must begin "
+                                        "with \"Today's Date\" or \"Today''s Date\")", 20);
     return 0;
 }
 
@@ -901,10 +896,9 @@ static int sniff_biologic_l(const head_lines *h, const char **why) {
     if (strstr(l0, "ASCII FILE")) return 100;
     int t = strstr(l0, "time/s") != NULL, v = strstr(l0, "Ecell/V") || strstr(l0, "Ewe/V");
     if (t && v) return 100;
-    if (t || v) {
-        *why = t ? "a time/s column but no Ecell/V or Ewe/V column" : "an Ewe/V or Ecell/V column but no time/s column";
-        return 20;
-    }
+    if (t || v)
+        return bml__sniff_near(why, t ? "a time/s column but no Ecell/V or Ewe/V column"
+                                      : "an Ewe/V or Ecell/V column but no time/s column", 20);
     return 0;
 }
 
@@ -924,32 +918,18 @@ static int sniff_basytec_l(const head_lines *h, const char **why) {
             if (strstr(h->l[i], "AhAccu")) return 60;
             step = 1;
         }
-    if (step) {
-        *why = "a Step,... header row without an AhAccu column";
-        return 10;
-    }
-    return 0;
+    return step ? bml__sniff_near(why, "a Step,... header row without an AhAccu column", 10) : 0;
 }
 
-/* the registry's two entry points of each text format, on the lines of the head */
+/* the registry's sniffer of each text format, on the lines of the head */
 #define TEXT_SNIFFER(fmt)                                                                                   \
-    static int sniff_##fmt(const unsigned char *head, size_t n, const char *path) {                         \
+    static int sniff_##fmt(const unsigned char *head, size_t n, const char *path, const char **why) {       \
         (void)path;                                                                                         \
         head_lines h;                                                                                       \
         if (head_split(&h, head, n)) return 0;                                                              \
-        const char *why = NULL;                                                                             \
-        int k = sniff_##fmt##_l(&h, &why);                                                                  \
+        int k = sniff_##fmt##_l(&h, why);                                                                   \
         free(h.buf);                                                                                        \
         return k;                                                                                           \
-    }                                                                                                       \
-    static const char *missing_##fmt(const unsigned char *head, size_t n, const char *path) {              \
-        (void)path;                                                                                         \
-        head_lines h;                                                                                       \
-        if (head_split(&h, head, n)) return NULL;                                                           \
-        const char *why = NULL;                                                                             \
-        int k = sniff_##fmt##_l(&h, &why);                                                                  \
-        free(h.buf);                                                                                        \
-        return k > 0 && k < BML__SNIFF_MATCH ? why : NULL;                                                  \
     }
 TEXT_SNIFFER(arbin)
 TEXT_SNIFFER(maccor)
@@ -1353,62 +1333,62 @@ static const bml__cycler_format_def formats[] = {
      "Charge_/Discharge_Capacity and _Energy count up over the cycle or over the whole test, and a schedule may "
      "reset them at the start of a step (Set Variable): a drop where the cycle or step index changes is a restart, "
      "a drop inside a step is noise (the maximum is held)",
-     sniff_arbin, missing_arbin, read_arbin},
+     sniff_arbin, read_arbin},
     {"maccor", "Maccor text export (title line, Rec#<TAB>Cyc#<TAB>...; Test (Sec) or Test (Min); the milli-unit layout "
                "with mAmp-hr, mWatt-hr, mAmps and Volts in mV)",
      "Amp-hr and Watt-hr restart at 0 at every step and count up whatever the direction; the State column (C/D) "
      "says which half they belong to; a drop inside a step is noise (the maximum is held). The milli-unit layout's "
      "mAmp-hr and mWatt-hr restart where the direction changes (C <-> D) and count on across steps of one direction "
      "(CC then CV), restarting there only where they fall",
-     sniff_maccor, missing_maccor, read_maccor},
+     sniff_maccor, read_maccor},
     {"biologic", "BioLogic EC-Lab text export .mpt/.txt/.csv (time/s, Ewe/V or Ecell/V, ...; tab or ';')",
      "Q charge/mA.h and Q discharge/mA.h restart at each half cycle (the half cycle column; without it at each "
      "cycle and sequence Ns); a drop inside a half cycle is noise (EC-Lab's Q discharge dips by ~1e-7 mA.h): the "
      "maximum is held. Without them: Q charge/discharge/mA.h (signed, per half cycle), else (Q-Qo)/mA.h (net charge "
      "since the start: its rises are charge, its falls discharge)",
-     sniff_biologic, missing_biologic, read_biologic},
+     sniff_biologic, read_biologic},
     {"novonix", "Novonix HPC data file ([Summary] ... [Data])",
      "Capacity (Ah) and Energy (Wh) restart at every step, unsigned; the current's sign says charge or discharge; "
      "a drop inside a step is noise (the maximum is held)",
-     sniff_novonix, missing_novonix, read_novonix},
+     sniff_novonix, read_novonix},
     {"basytec", "Basytec CSV (Key,Value lines, Step,Status,...,AhAccu,... header, a units row)",
      "AhAccu restarts at each step that passes current and holds through pauses (signed); WhAccu is the net "
      "energy since the test began (its rises are charge, its falls discharge)",
-     sniff_basytec, missing_basytec, read_basytec},
+     sniff_basytec, read_basytec},
     {"biologic_mpr", "BioLogic EC-Lab binary .mpr (modular file: settings, data, log; data module versions 0, 2, 3: EC-Lab "
                      "10-11.6x)",
      "as the EC-Lab text export (biologic): Q charge/Q discharge, else Q charge/discharge (signed), else (Q-Qo), per half "
      "cycle, a fall inside one held as noise; without a current column, each interval's mean current from dq/mA.h",
-     bml__mpr_sniff, bml__mpr_missing, bml__mpr_read},
+     bml__mpr_sniff, bml__mpr_read},
     {"neware", "Neware BTS binary .nda (BTS 7/8/9, file versions 29 and 130), .ndax (zip of .ndc pages, ndc 11 and 14) and "
                "BTSDA CSV exports (regular three-level, flat)",
      "Chg./DChg. capacity and energy restart at every step, unsigned; a cycle's capacity is the sum over its charge "
      "(discharge) steps of each step's final value; cycles numbered as NewareNDA (a new cycle at a charge after a "
      "discharge) in the binary files, the file's Cycle Index in the CSVs",
-     bml__neware_sniff, NULL, bml__neware_read},
+     bml__neware_sniff, bml__neware_read},
     {"arbin_res", "Arbin MITS Pro native .res (MS Access / Jet 4 database: Channel_Normal_Table, Global_Table; MITS Pro "
                   "4.x-7.x), read with mdbtools' libmdb",
      "as the Arbin CSV export: Charge_/Discharge_Capacity and _Energy count up over the cycle or the test and may be "
      "reset at a step's start: a drop where the cycle or step index changes is a restart, inside a step noise (the "
      "maximum is held)",
-     bml__arbin_res_sniff, bml__arbin_res_missing, bml__arbin_res_read},
+     bml__arbin_res_sniff, bml__arbin_res_read},
     {"maccor_mactest", "Maccor MacTest text export (Name:/Channel: preamble, Rec<TAB>Cycle P<TAB>Cycle C<TAB>...<TAB>Cap. "
                        "[Ah]<TAB>...<TAB>Md; TestTime in minutes; [mAh]/[mA]/[mV] units; decimal commas)",
      "Cap. and Ener. restart at 0 at every step and count up whatever the direction; Md (C/D) says which half they "
      "belong to; a cycle's capacity is the sum over its steps; a drop inside a step is noise (the maximum is held)",
-     bml__mactest_sniff, bml__mactest_missing, bml__mactest_read},
+     bml__mactest_sniff, bml__mactest_read},
     {"pec", "PEC (SBT/LifeTest) CSV export (Request Year:,... preamble, Test,Cell,Rack,Shelf,Position,... header; 2019 "
             "layout in s/mV/mA, 2026 layout in hh:mm:ss.xxx/V/A)",
      "Charge and Discharge Capacity (and Energy) count up over the whole cycle: they restart where the Cycle index "
      "changes; a drop inside a cycle is noise (the maximum is held)",
-     bml__pec_sniff, bml__pec_missing, bml__pec_read},
+     bml__pec_sniff, bml__pec_read},
     {"batteryarchive", "Battery Archive (batteryarchive.org) time series CSV (<cell>_timeseries.csv: Date_Time,Test_Time (s),"
                        "Cycle_Index,Current (A),Voltage (V),Charge_Capacity (Ah),...,Cell_Temperature (C))",
      "Charge_/Discharge_Capacity (Ah) and _Energy (Wh) are the archive's own integrals of the current within each "
      "cycle: they restart where the Cycle_Index changes; a fall inside a cycle is noise (the maximum is held), a 0 on "
      "a row whose current does not flow their way is not counting; a cycle's capacity is the largest value, as the "
      "archive's <cell>_cycle_data.csv has it",
-     bml__batteryarchive_sniff, bml__batteryarchive_missing, bml__batteryarchive_read},
+     bml__batteryarchive_sniff, bml__batteryarchive_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
@@ -1485,8 +1465,11 @@ bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
     else if (n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
     int best = 0;
     size_t which = 0;
+    const char *why[N_REGISTERED] = {0}; /* what each near match lacks (from the same pass) */
     for (size_t i = 0; st == BML_OK && i < N_REGISTERED; i++) {
-        int k = formats[i].sniff(head, n, path);
+        const char *w = NULL;
+        int k = formats[i].sniff(head, n, path, &w);
+        if (k > 0 && k < BML__SNIFF_MATCH) why[i] = w;
         if (k > best) best = k, which = i;
     }
     if (st == BML_OK && best >= BML__SNIFF_MATCH) {
@@ -1505,12 +1488,11 @@ bml_status bml_cycler_detect(const char *path, bml_cycler_format *out) {
             bml__sb_str(&b, "]");
         }
         for (size_t i = 0; i < N_REGISTERED; i++) {
-            const char *why = formats[i].missing ? formats[i].missing(head, n, path) : NULL;
-            if (!why) continue;
+            if (!why[i]) continue;
             bml__sb_str(&b, "; nearly ");
             bml__sb_str(&b, formats[i].name);
             bml__sb_str(&b, ", but ");
-            bml__sb_str(&b, why);
+            bml__sb_str(&b, why[i]);
         }
         bml__sb_put(&b, "", 1);
         const char *list = b.nomem ? "out of memory" : b.buf;
