@@ -36,6 +36,17 @@ if ! "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=
      model=ols >three.log 2>&1 && grep -q "exclude names 'nope', which is no cell of the data" three.log; then ok exclude_unknown
 else bad exclude_unknown three.log; fi
 
+# split=loco (and random) with cell3's life unknown: no fold for cell3, never trained on, predicted in each fold
+# without a truth; two folds of one training cell each (the old runner failed: "training target ... is not finite")
+if "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=loco 'pipeline.features=[fade]' \
+     model=ols output_dir=runs run_name=loco figures=false >loco.log 2>&1 && grep -q "split     loco: 2 folds" loco.log &&
+   [ "$(grep -c ',train_cell3,,0,100,,,,[-0-9]' runs/loco/predictions.csv)" = 2 ] &&
+   grep -q '^train_cell1,val,0,train_cell1,' runs/loco/predictions.csv && ! grep -q '^train_cell3,' runs/loco/predictions.csv &&
+   "$BML" run $C data=qdlin data.path=d data.points=20 pipeline=delta_q split=random 'pipeline.features=[fade]' \
+     model=ols output_dir=runs run_name=random figures=false >random.log 2>&1 &&
+   grep -q ',train_cell3,,0,100,,,,[-0-9]' runs/random/predictions.csv; then ok unknown_life_loco_random
+else bad unknown_life_loco_random loco.log; tail -3 random.log; fi
+
 # the published data: Severson et al. 2019, Table 1, variance model (primary test, and without cell 22)
 S="$SRC/../shared/data/severson2019"
 if [ -f "$S/cells.csv" ]; then

@@ -175,6 +175,52 @@ static void test_splits(void) {
     bml_samples_free(s);
 }
 
+/* A sample with an unknown (NaN) target is never trained on: every fold that would train on it evaluates it
+ * instead (its test set when it has one, else its validation set); LOCO makes no fold for a cell with no known
+ * target (it is predicted in every other fold) unless the cell is asked for by name. */
+static void test_unknown_targets(void) {
+    bml_samples *s = expt5(NULL, 0);
+    if (!s) return;
+    char key0[32], key[32];
+    bml_sample_cell_key(&s->meta[0], key0, sizeof key0);
+    size_t n_unknown = 0, lone = s->n;
+    for (size_t i = 0; i < s->n; i++) {
+        bml_sample_cell_key(&s->meta[i], key, sizeof key);
+        int whole_cell = !strcmp(key, key0);
+        if (!whole_cell && lone == s->n) lone = i; /* one sample of another cell too */
+        if (whole_cell || i == lone)
+            for (size_t k = 0; k < s->n_targets; k++) s->y[i * s->n_targets + k] = NAN;
+        n_unknown += whole_cell || i == lone;
+    }
+    const char *names[4] = {"loco", "random", "temporal", "temperature_holdout"};
+    for (int m = 0; m < 4; m++) {
+        bml_split *sp = NULL;
+        CHECK_OK(bml_split_create(names[m], NULL, 0, s, 42, &sp));
+        if (!sp) continue;
+        if (m == 0) CHECK_INT(sp->n_folds, 7); /* no fold for the cell of unknown targets */
+        for (size_t f = 0; f < sp->n_folds; f++) {
+            const bml_fold *fo = &sp->folds[f];
+            CHECK(disjoint_and_complete(fo, s->n, m < 3));
+            for (size_t t = 0; t < fo->n_train; t++) CHECK(!isnan(s->y[fo->train[t] * s->n_targets]));
+            size_t n_ev, in_ev = 0;
+            const size_t *ev = bml_fold_eval(fo, &n_ev);
+            for (size_t t = 0; t < n_ev; t++) in_ev += isnan(s->y[ev[t] * s->n_targets]);
+            if (m < 3) CHECK_INT(in_ev, n_unknown); /* every unknown sample evaluated in every fold */
+            if (m == 0) CHECK(strcmp(fo->name, key0) != 0);
+        }
+        bml_split_free(sp);
+    }
+    bml_kv ask[] = {{"cells", key0}};
+    char list[40];
+    snprintf(list, sizeof list, "[%s]", key0);
+    ask[0].value = list;
+    bml_split *sp = NULL;
+    CHECK_OK(bml_split_create("loco", ask, 1, s, 42, &sp)); /* asked for by name: its fold is made */
+    if (sp) CHECK_INT(sp->n_folds, 1);
+    bml_split_free(sp);
+    bml_samples_free(s);
+}
+
 static void test_random_splits_seeded(void) {
     bml_samples *s = expt5(NULL, 0);
     if (!s) return;
@@ -367,5 +413,5 @@ static void test_sequence_samples_csv(void) {
 }
 
 TEST_MAIN("pipeline", T(test_summary_set_features), T(test_summary_set_options), T(test_pipeline_errors),
-          T(test_scaler_and_impute), T(test_splits), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset),
+          T(test_scaler_and_impute), T(test_splits), T(test_unknown_targets), T(test_random_splits_seeded), T(test_latent_ode_seq), T(test_subset),
           T(test_cell_ids_owned_by_samples), T(test_sequence_samples_csv))

@@ -138,6 +138,37 @@ static bml_status fold_from_roles(bml_fold *f, const int *role, size_t n) {
     return BML_OK;
 }
 
+/* 1 when every target of static sample i is known (not NaN); a sequence sample's steps are always taken as known */
+static int target_known(const bml_samples *s, size_t i) {
+    for (size_t k = 0; !s->seq_len && k < s->n_targets; k++)
+        if (isnan(s->y[i * s->n_targets + k])) return 0;
+    return 1;
+}
+
+/* Every split: a sample with an unknown target (a cell whose life is not known yet) is never trained on; each
+ * fold that would train on it evaluates (predicts) it instead: in its test set when it has one (where an unknown
+ * validation sample goes too: early stopping could not use it), else in its validation set. Metrics and early
+ * stopping leave it out (they skip unknown truths). */
+static bml_status unknown_to_eval(bml_split *sp, const bml_samples *s, int *role) {
+    for (size_t f = 0; f < sp->n_folds; f++) {
+        bml_fold *fo = &sp->folds[f];
+        size_t moved = 0;
+        for (size_t t = 0; t < fo->n_train; t++) moved += !target_known(s, fo->train[t]);
+        for (size_t t = 0; fo->n_test && t < fo->n_val; t++) moved += !target_known(s, fo->val[t]);
+        if (!moved) continue;
+        int ev = fo->n_test ? 2 : 1;
+        for (size_t i = 0; i < s->n; i++) role[i] = -1;
+        for (size_t t = 0; t < fo->n_val; t++) role[fo->val[t]] = target_known(s, fo->val[t]) ? 1 : ev;
+        for (size_t t = 0; t < fo->n_test; t++) role[fo->test[t]] = 2;
+        for (size_t t = 0; t < fo->n_train; t++) role[fo->train[t]] = target_known(s, fo->train[t]) ? 0 : ev;
+        free(fo->train), free(fo->val), free(fo->test);
+        fo->train = fo->val = fo->test = NULL;
+        fo->n_train = fo->n_val = fo->n_test = 0;
+        BML__TRY(fold_from_roles(fo, role, s->n));
+    }
+    return BML_OK;
+}
+
 static int in_list(double v, const double *list, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (fabs(list[i] - v) < 1e-9) return 1;
@@ -219,9 +250,14 @@ static bml_status make_loco(const bml__split_ctx *c, bml_split *sp) {
     if (st == BML_OK && keys->n < 2) st = bml__fail(BML_ERR_EMPTY, "split loco: needs at least two cells, the data has %zu", keys->n);
     for (size_t k = 0; st == BML_OK && k < keys->n; k++) {
         if (want.n && bml__strvec_find(&want, keys->items[k]) < 0) continue;
+        int any_known = 0;
+        for (size_t i = 0; i < c->s->n; i++)
+            if (c->key_of[i] == k && target_known(c->s, i)) any_known = 1;
+        if (!any_known && !want.n) continue; /* a cell of unknown life: predicted in every other fold (see below) */
         for (size_t i = 0; i < c->s->n; i++) c->role[i] = c->key_of[i] == k ? 1 : 0;
         st = bml__split_add_fold(sp, keys->items[k], c->role, c->s->n);
     }
+    if (st == BML_OK && sp->n_folds == 0) st = bml__fail(BML_ERR_EMPTY, "split loco: no cell to hold out has a known target");
     bml__strvec_free(&want);
     return st;
 }
@@ -359,6 +395,7 @@ bml_status bml__split_make(const char *name, const bml_kv *kv, size_t n_kv, cons
     if (st == BML_OK) st = cell_keys(s, &keys, key_of);
     bml__split_ctx c = {def->name, params, s, set_of, seed, &keys, key_of, role};
     if (st == BML_OK) st = def->make(&c, sp);
+    if (st == BML_OK) st = unknown_to_eval(sp, s, role);
     if (params) bml__params_free(def->specs, def->n_specs, params);
     free(params);
     free(role);
