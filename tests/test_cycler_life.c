@@ -319,6 +319,16 @@ static void test_study_end_to_end(void) {
     free(pred);
     free(cfg);
     if (r && r->metrics_json) CHECK(strstr(r->metrics_json, "\"n\":\t1") != NULL || strstr(r->metrics_json, "\"n\": 1") != NULL);
+    /* predict with the run on a folder of new raw files that the study's index does not name: one row per cell,
+     * its file, its life in cycles (the old loader crashed here: no file names for the cells) */
+    CHECK(mkdir(tpath("fresh"), 0755) == 0);
+    write_cell(tpath("fresh/n1.csv"), 110, 1.1, 0.002, 4.0, 0); /* life 103, as cell A above */
+    char *mj = NULL, *pc = NULL;
+    CHECK_OK(bml_run_predict(tpath("runs/r"), tpath("fresh"), NULL, tpath("fresh.csv"), &ro, &mj));
+    CHECK_OK(bml__read_file(tpath("fresh.csv"), &pc, NULL));
+    if (pc) CHECK(!strncmp(pc, "file,cell,true_cycle_life,pred_cycle_life,", 42) && strstr(pc, "\nn1.csv,n1,103,") != NULL);
+    free(mj);
+    free(pc);
     bml_run_result_free(r);
     bml_config_free(c);
     free(log.buf);

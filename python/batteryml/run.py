@@ -648,7 +648,7 @@ class Run:
         pandas.DataFrame
             The predictions, the frame pandas reads from the program's file (the same columns, dtypes and
             values: ``lower_<target>``/``upper_<target>`` too when the run made intervals, ``uncertainty=``;
-            for a cycle-life run, ``data=qdlin``, one row per cell: ``file``, ``cell``, ``true_cycle_life``,
+            for a cycle-life run, ``data=qdlin`` or ``data=cycler_life``, one row per cell: ``file``, ``cell``, ``true_cycle_life``,
             ``pred_cycle_life``, ``lower_cycle_life``, ``upper_cycle_life`` in cycles, then the model's
             ``*_log10_cycle_life`` values);
             ``.attrs["metrics"]`` holds the metrics (dict) when every target is present, else None.
@@ -663,7 +663,7 @@ class Run:
         metrics = ffi.new("char **")
         run_dir, data_path = _cstr(self.dir, "run folder"), _cstr(_resolve_data_path(data), "data")
         cfold = _cstr(fold, "fold") if fold is not None else ffi.NULL
-        cycle_life = self.config.get("data.name") == "qdlin"
+        cycle_life = self.config.get("data.name") in ("qdlin", "cycler_life")  # the sources of bml_dataset_is_qdlin
         if out is not None or cycle_life:
             # a cycle-life run's file (one row per cell: file, cell, the life in cycles) is read back from the
             # program's own file (a temporary one when out is not given)

@@ -220,6 +220,67 @@ def test_predict_cycle_life_frame_is_cli_file(cli, configs, source_dir, tmp_path
     assert df.attrs["metrics"] is None
 
 
+def _arbin_cell(path, n_cycles, c0, fade, bend):
+    """An Arbin CSV export with a linear capacity fade (as tests/test_cycler_life.c writes them): per cycle a charge,
+    a rest, a 61-row discharge from 3.5 V, a rest."""
+    rows, dp, t = [], 1, 0.0
+    for c in range(1, n_cycles + 1):
+        cap, qc = c0 * (1.0 - fade * (c - 1)), 0.0
+        for k in range(5):
+            if k:
+                qc += cap / 4
+            rows.append("%d,%.1f,1,%d,%r,%r,%r,0" % (dp, t, c, cap * 3600 / 40, 3.0 + 0.15 * k, qc))
+            dp, t = dp + 1, t + 10
+        rows.append("%d,%.1f,2,%d,0,3.6,%r,0" % (dp, t, c, qc))
+        dp, t = dp + 1, t + 10
+        q = 0.0
+        for k in range(61):
+            q, x = cap * k / 60, k / 60
+            rows.append("%d,%.1f,3,%d,%r,%r,%r,%r" % (dp, t, c, -cap * 3600 / 600.0, 3.5 - 0.9 * x - 0.65 * x ** bend, qc, q))
+            dp, t = dp + 1, t + 10
+        rows.append("%d,%.1f,4,%d,0,2.1,%r,%r" % (dp, t, c, qc, q))
+        dp, t = dp + 1, t + 10
+    with open(path, "w") as f:
+        f.write("Data_Point,Test_Time(s),Step_Index,Cycle_Index,Current(A),Voltage(V),Charge_Capacity(Ah),"
+                "Discharge_Capacity(Ah)\n" + "\n".join(rows) + "\n")
+
+
+def test_cycle_life_from_raw_cycler_files(cli, configs, tmp_path):
+    """data=cycler_life from Python: a study on raw Arbin exports (the lives from their fade, a censored cell
+    predicted and left out of the metrics), and predict on a folder of new raw files gives the program's file"""
+    lab, new = tmp_path / "lab", tmp_path / "new"
+    lab.mkdir()
+    new.mkdir()
+    for name, c0, fade, bend in (("c1", 1.1, 0.002, 4.0), ("c2", 1.05, 0.003, 6.0), ("c3", 1.07, 0.0025, 5.0),
+                                 ("c4", 1.09, 0.0022, 4.5), ("c5", 1.08, 0.0005, 5.0)):
+        _arbin_cell(str(lab / (name + ".csv")), 110, c0, fade, bend)
+    _arbin_cell(str(new / "n1.csv"), 110, 1.06, 0.0028, 5.5)
+    (tmp_path / "cells.csv").write_text("cell,split\nc1,train\nc2,train\nc3,train\nc4,test\nc5,test\n")
+    lines = []
+    r = batteryml.run(["data=cycler_life", "data.path=%s" % lab, "data.index=%s" % (tmp_path / "cells.csv"),
+                       "data.points=100", "pipeline=delta_q", "split=predefined", "model=ols", "figures=false",
+                       "run_name=raw", "output_dir=%s" % tmp_path], config_dir=configs, log=lines.append)
+    text = "\n".join(lines)
+    assert "1 cell(s) censored" in text and "c5 (lowest" in text
+    preds = r.predictions
+    assert set(preds["cell"]) == {"c4", "c5"}
+    assert preds.loc[preds["cell"] == "c5", "true_log10_cycle_life"].isna().all()
+    fold = r.metrics["folds"][0]
+    assert fold["name"] == "test" and fold["metrics"]["log10_cycle_life"]["n"] == 1  # c5 censored: predicted, not scored
+    out = tmp_path / "cli.csv"
+    p = subprocess.run([cli, "predict", "--run", r.dir, "--data", str(new), "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    df = r.predict(str(new))
+    _assert_frame_is_csv(df, out)
+    assert list(df.columns[:4]) == ["file", "cell", "true_cycle_life", "pred_cycle_life"]
+    assert len(df) == 1 and np.isfinite(df["pred_cycle_life"]).all()
+    # the new cell is in no index: its life from its own capacity, 80 % of its first 5 cycles' mean
+    cap = [1.06 * (1.0 - 0.0028 * (c - 1)) for c in range(1, 111)]
+    life = next(c for c in range(1, 110) if cap[c - 1] <= 0.8 * sum(cap[:5]) / 5)
+    assert list(df["file"]) == ["n1.csv"] and list(df["cell"]) == ["n1"] and df["true_cycle_life"].iloc[0] == life
+    assert abs(df["pred_cycle_life"].iloc[0] - life) < 0.05 * life  # the fade feature predicts these cells closely
+
+
 def test_predict_rows_numbers(pair, source_dir):
     """What the frame holds of the predictions: each model output itself, as a double (float32 outputs of lgbm,
     double outputs of the MLP), because the file writes every number so that it reads back exactly."""

@@ -233,9 +233,10 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
             q->grid = grid = bml__calloc(P, sizeof *q->grid);
             q->life = bml__calloc(n, sizeof *q->life);
             q->split = bml__calloc(n, sizeof *q->split);
+            q->file = bml__calloc(n ? n : 1, sizeof *q->file);
             q->attr_values = bml__calloc(1, sizeof *q->attr_values);
         }
-        if (!ds || !q || !q->grid || !q->life || !q->split || !q->attr_values) {
+        if (!ds || !q || !q->grid || !q->life || !q->split || !q->file || !q->attr_values) {
             st = bml__fail(BML_ERR_NOMEM, "out of memory");
             if (!ds) bml__qdlin_free(q, 0);
         }
@@ -283,7 +284,7 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
                 st = bml__fail(BML_ERR_VALUE, "%s and %s: two files of one cell '%s'", ds->cells[k].source, files[f], id);
         if (st == BML_OK) {
             int k = have_index ? bml__strvec_find(&idx.cells, id) : -1;
-            if (have_index && k < 0)
+            if (have_index && k < 0 && !o->index_partial)
                 st = bml__fail(BML_ERR_NOT_FOUND, "%s: the index names no cell '%s' (the cell of %s)", idx.path, id, files[f]);
             else if (!(set = bml__strdup(k >= 0 ? idx.sets.items[k] : "")))
                 st = bml__fail(BML_ERR_NOMEM, "out of memory");
@@ -311,13 +312,18 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
             q->life[ds->n_cells - 1] = life;
             q->split[ds->n_cells - 1] = set;
             set = NULL;
+            /* the file as predict names it: its path below the folder (the file itself when path is one) */
+            size_t pl = strlen(path);
+            const char *rel = !strncmp(files[f], path, pl) && files[f][pl] == '/' ? files[f] + pl + 1 : files[f];
+            while (rel == files[f] && strrchr(rel, '/')) rel = strrchr(rel, '/') + 1;
+            if (!(q->file[ds->n_cells - 1] = bml__strdup(rel))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         } else {
             bml__cell_free(&c);
         }
         free(set);
         bml_cycler_summary_free(s);
     }
-    for (size_t k = 0; st == BML_OK && have_index && k < idx.cells.n; k++)
+    for (size_t k = 0; st == BML_OK && have_index && !o->index_partial && k < idx.cells.n; k++)
         if (!idx.used[k])
             st = bml__fail(BML_ERR_NOT_FOUND, "%s:%zu: cell '%s' is no cell of %s", idx.path, idx.lines[k], idx.cells.items[k], path);
     if (st == BML_OK) {

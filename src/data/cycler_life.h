@@ -18,6 +18,8 @@ typedef struct {
                                       * at any count) are read; the curve grid is the one below */
     const char *cell_from;           /* "file" (NULL too) | "barcode" | "channel" */
     const char *index;               /* NULL or "": every cell in the set "" ; else a CSV with columns cell, split */
+    int index_partial;               /* 1 (prediction on new cells): a cell the index does not name is in the set "",
+                                      * and index rows naming no cell of the folder are no error */
     /* the Q(V) matrix, as bml_qdlin_opts: V_i = v_start + (v_end - v_start) i / (n_points - 1); rows = cycles
      * first_cycle .. first_cycle + n_cycles - 1 (the cycler's own cycle index) */
     double v_start, v_end;

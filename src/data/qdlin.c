@@ -643,7 +643,7 @@ const char *bml_dataset_cell_split(const bml_dataset *ds, size_t i) {
 }
 
 const char *bml_dataset_cell_file(const bml_dataset *ds, size_t i) {
-    return ds && ds->qdlin && i < ds->n_cells ? ds->qdlin->file[i] : NULL;
+    return ds && ds->qdlin && ds->qdlin->file && i < ds->n_cells ? ds->qdlin->file[i] : NULL;
 }
 
 const char *bml_dataset_cell_attr(const bml_dataset *ds, size_t i, const char *name) {

@@ -377,8 +377,8 @@ static bml_status cycler_life_resolve(const bml_config *cfg, void **out) {
 }
 
 static bml_status cycler_life_load(const void *opts, const char *path, int targets_optional, const int *cancel, bml_dataset **out) {
-    (void)targets_optional;
     bml__cycler_life_opts o = *(const bml__cycler_life_opts *)opts;
+    o.index_partial = targets_optional; /* predict: new cells need not be in the study's index */
     o.summary.cancel = cancel; /* a folder of large exports: the run's flag stops the read */
     o.summary.jobs = bml__parallel_thread_budget(); /* the files on the run's cores (the same dataset at any count) */
     if (o.summary.jobs <= 0) o.summary.jobs = bml_parallel_cores();
