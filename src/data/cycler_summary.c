@@ -1040,6 +1040,59 @@ static int companion(const char *dir, const char *name) {
     return !strncasecmp(name, "LICENSE", 7) || !strncasecmp(name, "README", 6) || name[0] == '.';
 }
 
+/* the Maccor parts of the list (part[i]) ordered by name then number */
+static int part_cmp(const void *a, const void *b) {
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t nx = (size_t)(strrchr(x, '.') - x), ny = (size_t)(strrchr(y, '.') - y);
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    if (c) return c;
+    if (nx != ny) return nx < ny ? -1 : 1;
+    return bml__cycler_part_number(x) - bml__cycler_part_number(y);
+}
+
+static int ptr_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A Maccor test split over NAME.001, NAME.002, ... is one cell: its later parts leave the list (bml_cycler_read of
+ * the first reads on into them). Numbers of one name that skip one fail, naming the part not there. */
+static bml_status join_parts(bml__strvec *v, const unsigned char *part) {
+    size_t m = 0;
+    for (size_t i = 0; i < v->n; i++) m += part[i];
+    if (m < 2) return BML_OK;
+    char **p = bml__calloc(m, sizeof *p);
+    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    m = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (part[i]) p[m++] = v->items[i];
+    qsort(p, m, sizeof *p, part_cmp);
+    bml_status st = BML_OK;
+    size_t n_drop = 0; /* the later parts, moved to the front of p */
+    for (size_t i = 1; st == BML_OK && i < m; i++) {
+        size_t stem = (size_t)(strrchr(p[i], '.') - p[i]);
+        if (stem != (size_t)(strrchr(p[i - 1], '.') - p[i - 1]) || strncmp(p[i], p[i - 1], stem)) continue;
+        int a = bml__cycler_part_number(p[i - 1]), b = bml__cycler_part_number(p[i]);
+        if (b != a + 1)
+            st = bml__fail(BML_ERR_VALUE, "%s and %s: numbered parts of one Maccor test with %.*s.%03d missing between "
+                                          "them (a test split over NAME.001, NAME.002, ... is read as one, in order)",
+                           p[i - 1], p[i], (int)stem, p[i], a + 1);
+        else
+            p[n_drop++] = p[i]; /* n_drop < i: what it overwrites has been looked at */
+    }
+    if (st == BML_OK && n_drop) { /* the list keeps its order; each later part leaves it */
+        qsort(p, n_drop, sizeof *p, ptr_cmp);
+        size_t k = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            if (part[i] && bsearch(&v->items[i], p, n_drop, sizeof *p, ptr_cmp)) free(v->items[i]);
+            else v->items[k++] = v->items[i];
+        }
+        v->n = k;
+    }
+    free(p);
+    return st;
+}
+
 bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n, size_t *n_companions) {
     *files = NULL;
     *n = 0;
@@ -1077,10 +1130,15 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
                              S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
         return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or folder", path);
     }
+    unsigned char *part = bml__calloc(v.n ? v.n : 1, 1); /* 1: a Maccor export with a three-digit extension */
+    if (!part) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t i = 0; st == BML_OK && i < v.n; i++) {
         bml_cycler_format f = format;
         if (f == BML_CYCLER_AUTO) st = bml_cycler_detect(v.items[i], &f);
+        part[i] = f == BML_CYCLER_MACCOR && bml__cycler_part_number(v.items[i]) >= 0;
     }
+    if (st == BML_OK && v.n > 1) st = join_parts(&v, part);
+    free(part);
     if (st == BML_OK && v.n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no cycler exports in the folder", path);
     if (st != BML_OK) {
         bml__strvec_free(&v);
