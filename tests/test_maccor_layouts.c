@@ -304,7 +304,13 @@ static void test_numbered_parts(void) {
     CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds));
     CHECK(ds && bml_dataset_n_cells(ds) == 1);
     bml_dataset_free(ds);
-    free(a), free(b), free(out), free(dir);
+    /* two digits: not parts of one test, two files of one cell name (the message says which numbered files join) */
+    char *dir2 = tpath("parts2"), *a2 = tpath("parts2/t.01"), *b2 = tpath("parts2/t.02");
+    if (mkdir(dir2, 0777) != 0 || rename(a, a2) != 0 || rename(b, b2) != 0) abort();
+    CHECK_ERR(bml_cycler_structure(dir2, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "two files of one cell name 't' (they would overwrite each other); numbered files of one name are joined "
+              "into one cell only as the parts of one Maccor test (NAME.001, NAME.002, ...: three digits");
+    free(a), free(b), free(out), free(dir), free(dir2), free(a2), free(b2);
 }
 
 /* ---- parts made from a real export (BEEP's PredictionDiagnostics_000151_test.052, one step of 333 rows) repeated as

@@ -235,15 +235,15 @@ static bml_status sink_drain(sink *k, int all) {
     return BML_OK;
 }
 
-/* what a second file of one cell name adds to the message when the two are numbered parts of one name (Maccor's
- * NAME.001, NAME.002: a test split over files, battery-data-toolkit's reading): that they are not joined */
+/* what a second file of one cell name adds to the message when the two are numbered files of one name that were not
+ * joined (Maccor's NAME.001, NAME.002, ... are joined only as the parts of one Maccor test: bml_cycler_list) */
 static const char *split_hint(const char *a, const char *b) {
     const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
     if (!da || !db || !da[1] || !db[1] || strspn(da + 1, "0123456789") != strlen(da + 1) ||
         strspn(db + 1, "0123456789") != strlen(db + 1) || da - a != db - b || strncmp(a, b, (size_t)(da - a)))
         return "";
-    return "; numbered files of one name (a test split over NAME.001, NAME.002, ...) are not joined into one cell: join "
-           "their rows into one export first";
+    return "; numbered files of one name are joined into one cell only as the parts of one Maccor test (NAME.001, "
+           "NAME.002, ...: three digits, each read as a maccor export)";
 }
 
 /* the two files of the cell of s, created in the staging folder (a second file of one cell fails) */
