@@ -139,7 +139,9 @@ cp mparts/on/P.001 mparts/on/P.003 mparts/gap/
 if "$BML" structure mparts/whole --out mp-w >mpw.log 2>&1 && "$BML" structure mparts/on --out mp-on >mpo.log 2>&1 &&
    grep -q '^1 cell(s) written' mpo.log && grep -q 'mparts/on/P.001: maccor, 1332 rows, 4 cycles (3 complete)' mpo.log &&
    [ "$(wc -l <mp-on/P_cycles.csv)" -eq 5 ] && [ "$(ls mp-on | wc -l)" -eq 2 ] &&
-   diff <(cut -d, -f1-4,6- mp-w/P_cycles.csv) <(cut -d, -f1-4,6- mp-on/P_cycles.csv) && cmp -s mp-w/P_curves.csv mp-on/P_curves.csv; then
+   diff <(cut -d, -f1-4,6- mp-w/P_cycles.csv) <(cut -d, -f1-4,6- mp-on/P_cycles.csv) && cmp -s mp-w/P_curves.csv mp-on/P_curves.csv &&
+   cp mparts/whole/P.txt mparts/on/Q.txt && "$BML" structure mparts/on --out mp-j2 --jobs 2 >mpj.log 2>&1 &&
+   grep -q '^2 cell(s) written' mpj.log && cmp -s mp-on/P_cycles.csv mp-j2/P_cycles.csv && rm mparts/on/Q.txt; then
   ok maccor_parts_joined; else bad maccor_parts_joined; cat mpw.log mpo.log; fi
 if ! "$BML" structure mparts/gap --out mp-gap >mpg.log 2>&1 &&
    grep -q 'mparts/gap/P.001 and mparts/gap/P.003: numbered parts of one Maccor test with mparts/gap/P.002 missing' mpg.log &&

@@ -491,6 +491,13 @@ static void test_parts_join(void) {
     CHECK_ERR(bml_cycler_structure(d1, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE, msg);
     free(msg);
     CHECK(access(out, F_OK) != 0);
+    /* a part whose date of test is before the part before's */
+    char *early = strf("%.*s10/09/2019%s", (int)(strstr(e.title, "Test:\t") + 6 - e.title), e.title,
+                       strstr(e.title, "Test:\t") + 16);
+    write_rows(&e, p2, 2 * n, 3 * n + 150, 0, early);
+    msg = strf("%s:1: its date of test 10/09/2019 is before %s's 10/10/2019", p2, p1);
+    CHECK_ERR(bml_cycler_structure(d1, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE, msg);
+    free(msg), free(early);
     /* a restarted part whose first time is before 0: backwards after the offset, named by file, line and column */
     write_rows(&e, r2, 2 * n, all, 1, NULL);
     char *cmd = strf("sed -i '3s/\\t1\\.0000\\t/\\t-5.0000\\t/' '%s'", r2);

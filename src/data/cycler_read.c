@@ -1349,11 +1349,10 @@ static char *part_path(const char *path, int number) {
     return bml__sprintf("%.*s.%03d", (int)(strrchr(path, '.') - path), path, number);
 }
 
-/* the day of a Maccor title's "Date of Test" (MM/DD/YYYY) as YYYYMMDD, or -1 */
+/* the day of a Maccor title's "Date of Test" (MM/DD/YYYY, a time may follow) as YYYYMMDD, or -1 */
 static long test_day(const char *d) {
-    int mo, dd, y;
-    char tail;
-    if (!d || sscanf(d, "%d/%d/%d%c", &mo, &dd, &y, &tail) != 3 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || y < 0 || y > 9999)
+    int mo, dd, y; /* a time of day after the date is not compared */
+    if (!d || sscanf(d, "%d/%d/%d", &mo, &dd, &y) != 3 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || y < 0 || y > 9999)
         return -1;
     return (long)y * 10000 + mo * 100 + dd;
 }
