@@ -128,8 +128,8 @@ if ! "$BML" structure hppc --out hppc-bad capacity_rule=max >hb.log 2>&1 && grep
   ok capacity_rule_bad; else bad capacity_rule_bad; cat hb.log; fi
 
 # a Maccor test split over numbered parts (P.001, P.002, P.003: cycles 1-2 | 3 and 150 rows of 4 | the rest of 4) is
-# one cell: the folder's summary is the whole export's (but first_line, the line in the part a cycle begins in); a
-# part not there (P.001 and P.003) fails naming it, and nothing is written
+# one cell: the folder's summary is the whole export's (but first_line, the line in the part a cycle begins in, which
+# the capacity warning names with the part); a part not there (P.001 and P.003) fails naming it, and nothing is written
 mkdir -p mparts/whole mparts/on mparts/gap
 bash "$SRC/tools/cycler_repeat.sh" "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" 4 0.01 >mparts/whole/P.txt
 awk -F'\t' 'NR <= 2 { h = h $0 "\n"; next }
@@ -138,6 +138,7 @@ awk -F'\t' 'NR <= 2 { h = h $0 "\n"; next }
 cp mparts/on/P.001 mparts/on/P.003 mparts/gap/
 if "$BML" structure mparts/whole --out mp-w >mpw.log 2>&1 && "$BML" structure mparts/on --out mp-on >mpo.log 2>&1 &&
    grep -q '^1 cell(s) written' mpo.log && grep -q 'mparts/on/P.001: maccor, 1332 rows, 4 cycles (3 complete)' mpo.log &&
+   grep -q 'cycle 2 (line 336) .*; cycle 3 (mparts/on/P.002 line 3) .*; cycle 4 (mparts/on/P.002 line 336)' mpo.log &&
    [ "$(wc -l <mp-on/P_cycles.csv)" -eq 5 ] && [ "$(ls mp-on | wc -l)" -eq 2 ] &&
    diff <(cut -d, -f1-4,6- mp-w/P_cycles.csv) <(cut -d, -f1-4,6- mp-on/P_cycles.csv) && cmp -s mp-w/P_curves.csv mp-on/P_curves.csv &&
    cp mparts/whole/P.txt mparts/on/Q.txt && "$BML" structure mparts/on --out mp-j2 --jobs 2 >mpj.log 2>&1 &&

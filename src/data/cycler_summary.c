@@ -323,6 +323,8 @@ typedef struct {
     double run_base[4], run_integ_c, run_integ_d;
     double best[4], best_integ_c, best_integ_d;
     bml__cycler_qv *qv;     /* NULL, or the cycle-life loader's discharge curves (bml__cycler_summarize_qv) */
+    const char *path;       /* the file summarised */
+    char *part;             /* the open cycle began in a later part of a Maccor test (bml_cycler_read): that part */
 } builder;
 
 /* the open run of one step closes at row l (its last): its increments against the cycle's largest */
@@ -417,7 +419,8 @@ static void capacity_check(builder *b, bml_cycler_cycle *c) {
     if (ck_d && differs(c->discharge_ah, c->discharge_ah_integral)) c->capacity_check |= BML_CYCLER_CHECK_DISCHARGE;
     if (c->capacity_check <= 0) return;
     if (b->n_differs++ >= 20) return;
-    bml__sb_fmt(&b->differs, "%s cycle %ld (line %zu)", b->n_differs > 1 ? ";" : "", c->cycle, c->first_line);
+    bml__sb_fmt(&b->differs, "%s cycle %ld (%s%sline %zu)", b->n_differs > 1 ? ";" : "", c->cycle, b->part ? b->part : "",
+                b->part ? " " : "", c->first_line);
     if (c->capacity_check & BML_CYCLER_CHECK_CHARGE)
         bml__sb_fmt(&b->differs, " charge %.6g Ah vs %.6g Ah", c->charge_ah, c->charge_ah_integral);
     if (c->capacity_check & BML_CYCLER_CHECK_DISCHARGE)
@@ -553,6 +556,10 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
     if (!b->open) {
         b->open = 1;
         b->first = *p;
+        free(b->part);
+        b->part = NULL;
+        const char *in = b->s->meta.path;
+        if (in && b->path && strcmp(in, b->path) && !(b->part = bml__strdup(in))) return bml__fail(BML_ERR_NOMEM, "out of memory");
         b->any_charge = b->any_discharge = 0;
         memset(&b->temp, 0, sizeof b->temp);
         memset(&b->r_log, 0, sizeof b->r_log);
@@ -674,6 +681,7 @@ static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cy
     b.s = s;
     b.out = k;
     b.qv = qv;
+    b.path = path;
     b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
     if (st == BML_OK) st = close_cycle(&b, 0);
@@ -688,6 +696,7 @@ static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cy
         if (!s->capacity_warning) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     free(b.differs.buf);
+    free(b.part);
     free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
     if (n_closed) *n_closed = b.n_closed;
     if (n_complete) *n_complete = b.n_complete;
