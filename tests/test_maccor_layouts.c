@@ -507,6 +507,23 @@ static void test_parts_join(void) {
     CHECK_ERR(bml_dataset_load_cycler(d2, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE, msg);
     free(msg);
     CHECK(ds == NULL);
+    /* a part whose test time restarts and whose cycle index is the part before's last: a new run, the next cycle
+     * (a copy of a one-cycle export as P.001 and P.002: cycles 1 and 2) */
+    char *d3 = tpath("again"), *a1 = tpath("again/P.001"), *a2 = tpath("again/P.002");
+    if (mkdir(d3, 0777) != 0) abort();
+    write_rows(&e, a1, 0, n, 0, NULL);
+    write_rows(&e, a2, 0, n, 0, NULL);
+    bml_cycler_summary *sa = NULL;
+    CHECK_OK(bml_cycler_summarize(a1, BML_CYCLER_AUTO, NULL, &sa));
+    if (sa) {
+        CHECK_INT(sa->n_cycles, 2);
+        CHECK(sa->n_cycles == 2 && sa->cycles[0].cycle == 1 && sa->cycles[1].cycle == 2);
+        CHECK(sa->n_cycles == 2 && sa->cycles[1].discharge_ah == sa->cycles[0].discharge_ah);
+        CHECK(sa->n_cycles == 2 && sa->cycles[1].start_time_s > sa->cycles[0].start_time_s + sa->cycles[0].duration_s);
+        CHECK_INT(sa->meta.n_counter_drops, 0);
+    }
+    bml_cycler_summary_free(sa);
+    free(d3), free(a1), free(a2);
     free(title), free(out), free(whole), free(d1), free(d2), free(p1), free(p2), free(p3), free(r1), free(r2);
     export_free(&e);
 }

@@ -397,7 +397,7 @@ typedef struct {
      * first or only file), whether its first data row is still to come, and what its times and cycle indices are
      * offset by where they restart at that row */
     size_t part;
-    int part_first;
+    int part_first, t_restart;
     double t_off;
     long c_off;
 } source;
@@ -1167,7 +1167,7 @@ static bml_status read_rows(source *s, state *Sp, bml_cycler_point_fn fn, void *
         }
         if (st != BML_OK) break;
         /* a later part whose test time restarts: its times go on from the part before's last */
-        if (s->part_first && t < S.t_prev) s->t_off = S.t_prev;
+        if (s->part_first && t < S.t_prev) s->t_off = S.t_prev, s->t_restart = 1;
         if (s->t_off != 0) t += s->t_off;
         if (S.started && t < S.t_prev) {
             st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: time goes backwards (%.9g s after %.9g s on the row before%s)%s", r->path,
@@ -1199,8 +1199,10 @@ static bml_status read_rows(source *s, state *Sp, bml_cycler_point_fn fn, void *
                 break;
             }
             if (has && (st = index_field(s, f, C_CYCLE, &p.cycle)) != BML_OK) break;
-            /* a later part whose cycle index restarts: its first cycle is the one after the part before's last */
-            if (has && s->part_first && p.cycle < S.cycle) s->c_off = S.cycle + 1 - p.cycle;
+            /* a later part whose cycle index restarts (below the part before's last; or not above it where the test
+             * time restarted: a new run): its first cycle is the one after the part before's last */
+            if (has && s->part_first && (p.cycle < S.cycle || (s->t_restart && p.cycle == S.cycle)))
+                s->c_off = S.cycle + 1 - p.cycle;
             if (has) p.cycle += s->c_off;
             if (!has) meta->has_cycle_index = 0;
         }
