@@ -297,6 +297,7 @@ static void test_numbered_parts(void) {
     }
     bml_cycler_meta_free(&meta);
     free(s.p);
+    s.p = NULL, s.n = s.cap = 0;
     size_t n_cells = 0;
     CHECK_OK(bml_cycler_structure(dir, BML_CYCLER_AUTO, NULL, out, NULL, NULL, &n_cells, NULL));
     CHECK_INT(n_cells, 1);
@@ -304,6 +305,20 @@ static void test_numbered_parts(void) {
     CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds));
     CHECK(ds && bml_dataset_n_cells(ds) == 1);
     bml_dataset_free(ds);
+    /* newer exports name the tester channel in the title: parts on two channels are not one test */
+    char *ch1 = strf("%s    Tester Channel:\t7\n%s%s", MIN_TITLE, MIN_HEADER, rows), *ch2 = strf("%s    Tester Channel:\t8\n%s%s",
+                                                                                           MIN_TITLE, MIN_HEADER, rows);
+    write_text(a, ch1);
+    write_text(b, ch2);
+    char *msg = strf("%s:1: its title names tester channel '8' where %s's names '7': not a part of the same test", b, a);
+    CHECK_ERR(bml_cycler_read(a, BML_CYCLER_AUTO, cycler_count, &(size_t){0}, NULL), BML_ERR_VALUE, msg);
+    write_text(b, ch1);
+    CHECK_OK(bml_cycler_read(a, BML_CYCLER_AUTO, cycler_keep, &s, &meta)); /* the same channel: joined */
+    CHECK_STR(meta.channel, "7");
+    CHECK_INT(meta.n_points, 6);
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    free(msg), free(ch1), free(ch2);
     /* two digits: not parts of one test, two files of one cell name (the message says which numbered files join) */
     char *dir2 = tpath("parts2"), *a2 = tpath("parts2/t.01"), *b2 = tpath("parts2/t.02");
     if (mkdir(dir2, 0777) != 0 || rename(a, a2) != 0 || rename(b, b2) != 0) abort();

@@ -393,10 +393,9 @@ typedef struct {
     colmap m;
     bml_cycler_meta *meta;
     char delim;
-    /* a later part of a Maccor test split over NAME.001, NAME.002, ... (read_maccor_parts): its number (0 for the
-     * first or only file), whether its first data row is still to come, and what its times and cycle indices are
-     * offset by where they restart at that row */
-    size_t part;
+    /* a later part of a Maccor test split over NAME.001, NAME.002, ... (read_maccor_parts): whether its first data
+     * row is still to come, whether its test time restarted there, and what its times and cycle indices are offset by
+     * where they restart at that row */
     int part_first, t_restart;
     double t_off;
     long c_off;
@@ -1359,17 +1358,24 @@ static long test_day(const char *d) {
     return (long)y * 10000 + mo * 100 + dd;
 }
 
-/* a later part's title against the first part's: the same procedure and barcode (each where either names one), and a
- * test date not before the part before's */
+/* the channel a Maccor title names (Tester Channel:), NULL when the channel is the file extension's number */
+static const char *title_channel(const char *path, const bml_cycler_meta *m) {
+    const char *dot = strrchr(path, '.');
+    return m->channel && !(dot && !strcmp(m->channel, dot + 1)) ? m->channel : NULL;
+}
+
+/* a later part's title against the first part's: the same procedure, barcode and tester channel (each where either
+ * names one), and a test date not before the part before's */
 static bml_status parts_agree(const char *first, const bml_cycler_meta *a, const char *prev, const char *prev_date,
                               const char *path, const bml_cycler_meta *b) {
-    static const char *const what[] = {"procedure", "barcode"};
-    const char *va[] = {a->protocol, a->barcode}, *vb[] = {b->protocol, b->barcode};
-    for (int k = 0; k < 2; k++)
+    static const char *const what[] = {"procedure", "barcode", "tester channel"};
+    const char *va[] = {a->protocol, a->barcode, title_channel(first, a)},
+               *vb[] = {b->protocol, b->barcode, title_channel(path, b)};
+    for (int k = 0; k < 3; k++)
         if ((va[k] || vb[k]) && (!va[k] || !vb[k] || strcmp(va[k], vb[k])))
             return bml__fail(BML_ERR_VALUE, "%s:1: its title names %s '%s' where %s's names '%s': not a part of the same "
                                             "test (numbered parts of one test are joined only where their titles name "
-                                            "the same procedure and barcode)", path, what[k], vb[k] ? vb[k] : "(none)",
+                                            "the same procedure, barcode and tester channel)", path, what[k], vb[k] ? vb[k] : "(none)",
                              first, va[k] ? va[k] : "(none)");
     long da = test_day(prev_date), db = test_day(b->start_time);
     if (da >= 0 && db >= 0 && db < da)
@@ -1430,7 +1436,6 @@ static bml_status read_maccor_parts(char **parts, size_t n, bml_cycler_point_fn 
         bml_cycler_meta_free(&part_meta);
         part_meta.format = meta->format;
         s.meta = i == 0 ? meta : &part_meta;
-        s.part = i;
         s.part_first = i > 0;
         colmap_init(&s.m);
         size_t before = meta->n_points;
