@@ -538,6 +538,24 @@ static void test_parts_join(void) {
         CHECK_INT(sa->meta.n_counter_drops, 0);
     }
     bml_cycler_summary_free(sa);
+    /* numbers that do not start at .001 are channels (Maccor names a channel's file by its number), not parts:
+     * P.052 and P.053 are read apart, listed apart, and a folder of both is two files of one cell name, as before */
+    char *d4 = tpath("chan"), *c1 = tpath("chan/P.052"), *c2 = tpath("chan/P.053");
+    if (mkdir(d4, 0777) != 0) abort();
+    write_rows(&e, c1, 0, n, 0, NULL);
+    write_rows(&e, c2, 0, n, 0, NULL);
+    CHECK_OK(bml_cycler_summarize(c1, BML_CYCLER_AUTO, NULL, &sa));
+    if (sa) CHECK_INT(sa->n_cycles, 1);
+    bml_cycler_summary_free(sa);
+    sa = NULL;
+    char **cf = NULL;
+    size_t ncf = 0;
+    CHECK_OK(bml_cycler_list(d4, BML_CYCLER_AUTO, &cf, &ncf, NULL));
+    CHECK_INT(ncf, 2);
+    for (size_t i = 0; i < ncf; i++) free(cf[i]);
+    free(cf);
+    CHECK_ERR(bml_dataset_load_cycler(d4, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE, "two files of one cell");
+    free(d4), free(c1), free(c2);
     free(d3), free(a1), free(a2);
     free(title), free(out), free(whole), free(d1), free(d2), free(p1), free(p2), free(p3), free(r1), free(r2);
     export_free(&e);

@@ -1384,14 +1384,15 @@ static bml_status parts_agree(const char *first, const bml_cycler_meta *a, const
     return BML_OK;
 }
 
-/* path and the numbered parts after it (NAME.002, ... while they are there and read as Maccor exports): *n >= 1 */
+/* path and, when path is NAME.001, the numbered parts after it (NAME.002, ... while they are there and read as
+ * Maccor exports): *n >= 1 */
 static bml_status maccor_parts(const char *path, int detect, char ***parts, size_t *n) {
     *parts = NULL;
     *n = 0;
     bml__strvec v = {0};
     bml_status st = bml__strvec_push(&v, path) ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
     int k = bml__cycler_part_number(path);
-    for (int next = k + 1; st == BML_OK && k >= 0 && next <= 999; next++) {
+    for (int next = k + 1; st == BML_OK && k == 1 && next <= 999; next++) { /* a split test starts at NAME.001 */
         char *q = part_path(path, next);
         if (!q) {
             st = bml__fail(BML_ERR_NOMEM, "out of memory");

@@ -1078,16 +1078,25 @@ static bml_status join_parts(bml__strvec *v, const unsigned char *part) {
     qsort(p, m, sizeof *p, part_cmp);
     bml_status st = BML_OK;
     size_t n_drop = 0; /* the later parts, moved to the front of p */
+    int run_first = bml__cycler_part_number(p[0]); /* the first number of the current name's run */
+    const char *prev = p[0];
     for (size_t i = 1; st == BML_OK && i < m; i++) {
-        size_t stem = (size_t)(strrchr(p[i], '.') - p[i]);
-        if (stem != (size_t)(strrchr(p[i - 1], '.') - p[i - 1]) || strncmp(p[i], p[i - 1], stem)) continue;
-        int a = bml__cycler_part_number(p[i - 1]), b = bml__cycler_part_number(p[i]);
-        if (b != a + 1)
-            st = bml__fail(BML_ERR_VALUE, "%s and %s: numbered parts of one Maccor test with %.*s.%03d missing between "
-                                          "them (a test split over NAME.001, NAME.002, ... is read as one, in order)",
-                           p[i - 1], p[i], (int)stem, p[i], a + 1);
-        else
-            p[n_drop++] = p[i]; /* n_drop < i: what it overwrites has been looked at */
+        const char *cur = p[i];
+        size_t stem = (size_t)(strrchr(cur, '.') - cur);
+        int same = stem == (size_t)(strrchr(prev, '.') - prev) && !strncmp(cur, prev, stem);
+        int a = bml__cycler_part_number(prev), b = bml__cycler_part_number(cur);
+        if (!same) run_first = b;
+        /* a run of numbers that does not start at .001 is no split test (Maccor names a channel's file by its
+         * number: NAME.052 and NAME.053 are two channels) and stays as it is */
+        if (same && run_first == 1) {
+            if (b != a + 1)
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: numbered parts of one Maccor test with %.*s.%03d missing between "
+                                              "them (a test split over NAME.001, NAME.002, ... is read as one, in order)",
+                               prev, cur, (int)stem, cur, a + 1);
+            else
+                p[n_drop++] = p[i]; /* n_drop < i: what it overwrites has been looked at (prev keeps its own pointer) */
+        }
+        prev = cur;
     }
     if (st == BML_OK && n_drop) { /* the list keeps its order; each later part leaves it */
         qsort(p, n_drop, sizeof *p, ptr_cmp);
