@@ -6,6 +6,7 @@ runs of the program (their config.yaml, metrics.json and saved models). Re-run a
     python3 fuzz/make_corpus.py ./build/batteryml fold_result   # only fuzz/corpus/fold_result/
     python3 fuzz/make_corpus.py cycler                          # only fuzz/corpus/cycler/ (no program needed)
     python3 fuzz/make_corpus.py mpr                             # only fuzz/corpus/mpr/ (no program needed)
+    python3 fuzz/make_corpus.py maccor_parts                    # only fuzz/corpus/maccor_parts/ (no program needed)
 
 Each seed has the input layout its target documents in fuzz/fuzz_<target>.c: multi-file inputs are
 joined with the separator SEP; targets with a selector byte get it first. Seeds are kept small (slices
@@ -355,7 +356,44 @@ def mpr():
     put("mpr", "not-mpr", bytes([1]) + b"BIO-LOGIC MODULAR FIL")
 
 
+def maccor_parts():
+    """seeds of fuzz_maccor_parts: selector = format (0 auto, 1 maccor) + 2 * mode (0 read + summary, 1 list,
+    2 dataset); parts cell.001-cell.003 of BEEP's Maccor export repeated as cycles 1-3 (as tools/cycler_repeat.sh
+    does), 20 rows of each cycle"""
+    b = rd("tests/data/cyclers", "PredictionDiagnostics_000151_test.052").splitlines(keepends=True)
+    title, header = b[0], b[1]
+    data = [r for r in b[2:] if r.strip()]
+    t0 = float(data[0].split(b"\t")[3])
+    span = float(data[-1].split(b"\t")[3]) - t0 + 1
+
+    def part(k, c_less=0, t_less=0.0, head=None):
+        """cycle k + 1 (its first 20 rows), its cycle index less c_less and its time less t_less"""
+        rows = []
+        for i, r in enumerate(data[:20]):
+            f = r.rstrip(b"\r\n").split(b"\t")
+            f[0] = b"%d" % (k * len(data) + i + 1)
+            f[1] = b"%d" % (k + 1 - c_less)
+            f[3] = b"%.4f" % (float(f[3]) + k * span - t_less)
+            rows.append(b"\t".join(f) + b"\n")
+        return (head or title) + header + b"".join(rows)
+
+    on = part(0)[:-1] + SEP + part(1)[:-1] + SEP + part(2)
+    put("maccor_parts", "on-0", bytes([0]) + on)
+    put("maccor_parts", "on-1", bytes([1]) + on)
+    put("maccor_parts", "on-list", bytes([3]) + on)
+    last = float(part(0).splitlines()[-1].split(b"\t")[3])
+    put("maccor_parts", "restart", bytes([0]) + part(0)[:-1] + SEP + part(1, 1, last))
+    put("maccor_parts", "gap-dataset", bytes([5]) + part(0)[:-1] + SEP + SEP + part(2))
+    other = title.replace(b"Barcode: 00001E", b"Barcode: 00009Z")
+    put("maccor_parts", "barcode", bytes([0]) + part(0)[:-1] + SEP + part(1, head=other))
+
+
 def main():
+    if sys.argv[1:] == ["maccor_parts"]:
+        shutil.rmtree(os.path.join(OUT, "maccor_parts"), ignore_errors=True)
+        maccor_parts()
+        print("maccor_parts %d seeds" % len(os.listdir(os.path.join(OUT, "maccor_parts"))))
+        return
     if sys.argv[1:] == ["mpr"]:
         shutil.rmtree(os.path.join(OUT, "mpr"), ignore_errors=True)
         mpr()
@@ -381,6 +419,7 @@ def main():
         curves()
         cycler()
         mpr()
+        maccor_parts()
         config(tmp)
         model(tmp)
         checkpoint()

@@ -35,7 +35,7 @@ if [ $r1 -eq 0 ] && [ $r4 -eq 0 ] && diff -r j1 j4 >/dev/null && diff <(mask j1 
 mkdir -p jbad jdup
 cp "$SRC"/tests/data/cyclers/*.052 "$SRC"/tests/data/cyclers/test_*.csv jbad/
 head -c 30000 "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" >jbad/PredictionDiagnostics_000151_zcut.052
-cp "$SRC"/tests/data/cyclers/*.052 jdup/ && cp jdup/PredictionDiagnostics_000151_test.052 jdup/PredictionDiagnostics_000151_test.053
+cp "$SRC"/tests/data/cyclers/*.052 jdup/ && cp jdup/PredictionDiagnostics_000151_test.052 jdup/PredictionDiagnostics_000151_test.txt
 good=1
 for d in jbad jdup; do
   for j in 1 2 4; do
@@ -126,6 +126,28 @@ if "$BML" structure hppc --out hppc-sum --quiet >hs.log 2>&1 && grep -q '^h,macc
   ok capacity_rule_largest_step; else bad capacity_rule_largest_step; cat hs.log hm.log hppc-*/h_cycles.csv; fi
 if ! "$BML" structure hppc --out hppc-bad capacity_rule=max >hb.log 2>&1 && grep -q 'capacity_rule must be sum or largest_step' hb.log; then
   ok capacity_rule_bad; else bad capacity_rule_bad; cat hb.log; fi
+
+# a Maccor test split over numbered parts (P.001, P.002, P.003: cycles 1-2 | 3 and 150 rows of 4 | the rest of 4) is
+# one cell: the folder's summary is the whole export's (but first_line, the line in the part a cycle begins in, which
+# the capacity warning names with the part); a part not there (P.001 and P.003) fails naming it, and nothing is written
+mkdir -p mparts/whole mparts/on mparts/gap
+bash "$SRC/tools/cycler_repeat.sh" "$SRC/tests/data/cyclers/PredictionDiagnostics_000151_test.052" 4 0.01 >mparts/whole/P.txt
+awk -F'\t' 'NR <= 2 { h = h $0 "\n"; next }
+  NR == 3 { for (i = 1; i <= 3; i++) printf "%s", h > ("mparts/on/P.00" i) }
+  { c = $2; k[c]++; print > ("mparts/on/P.00" (c <= 2 ? 1 : c == 3 || k[c] <= 150 ? 2 : 3)) }' mparts/whole/P.txt
+cp mparts/on/P.001 mparts/on/P.003 mparts/gap/
+if "$BML" structure mparts/whole --out mp-w >mpw.log 2>&1 && "$BML" structure mparts/on --out mp-on >mpo.log 2>&1 &&
+   grep -q '^1 cell(s) written' mpo.log && grep -q 'mparts/on/P.001: maccor, 1332 rows, 4 cycles (3 complete)' mpo.log &&
+   grep -q 'cycle 2 (line 336) .*; cycle 3 (mparts/on/P.002 line 3) .*; cycle 4 (mparts/on/P.002 line 336)' mpo.log &&
+   [ "$(wc -l <mp-on/P_cycles.csv)" -eq 5 ] && [ "$(ls mp-on | wc -l)" -eq 2 ] &&
+   diff <(cut -d, -f1-4,6- mp-w/P_cycles.csv) <(cut -d, -f1-4,6- mp-on/P_cycles.csv) && cmp -s mp-w/P_curves.csv mp-on/P_curves.csv &&
+   cp mparts/whole/P.txt mparts/on/Q.txt && "$BML" structure mparts/on --out mp-j2 --jobs 2 >mpj.log 2>&1 &&
+   grep -q '^2 cell(s) written' mpj.log && cmp -s mp-on/P_cycles.csv mp-j2/P_cycles.csv && rm mparts/on/Q.txt; then
+  ok maccor_parts_joined; else bad maccor_parts_joined; cat mpw.log mpo.log; fi
+if ! "$BML" structure mparts/gap --out mp-gap >mpg.log 2>&1 &&
+   grep -q 'mparts/gap/P.001 and mparts/gap/P.003: numbered parts of one Maccor test with mparts/gap/P.002 missing' mpg.log &&
+   [ ! -e mp-gap ]; then
+  ok maccor_parts_gap; else bad maccor_parts_gap; cat mpg.log; fi
 
 # the help names every registered format (batteryml list formats), in `--help`, `help` and `help structure`:
 # generated from the registry, it cannot drift from it

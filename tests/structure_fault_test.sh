@@ -126,7 +126,7 @@ fi
 # --- refused before anything is written
 mkdir -p dup
 cp lab/a.052 dup/x.052
-cp lab/a.052 dup/x.053
+cp lab/a.052 dup/x.txt # (not x.053: a .053 beside the .052 is the next part of its test, joined)
 if ! "$BML" structure dup --out dup_out >dup.log 2>&1 && grep -q "two files of one cell name 'x'" dup.log && [ ! -e dup_out ] &&
   [ -z "$(leftovers "$W")" ]; then ok two_files_one_cell; else bad two_files_one_cell; cat dup.log; fi
 if ! "$BML" structure lab --out nowhere/sum >np.log 2>&1 && grep -q 'no folder nowhere' np.log && [ ! -e nowhere ]; then

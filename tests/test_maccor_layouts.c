@@ -262,8 +262,9 @@ static void test_largest_step_rule(void) {
     free(p);
 }
 
-/* a test split over NAME.001 and NAME.002 (battery-data-toolkit's maccor_example.001/.002): each part reads, its
- * channel the extension's number; structure and data=cycler do not join them and say so */
+/* a test split over NAME.001 and NAME.002 (battery-data-toolkit's maccor_example.001/.002): a part read alone is one
+ * file, its channel the extension's number; the folder is one cell, the second part's test time and cycle index, which
+ * restart, going on from the first's */
 static void test_numbered_parts(void) {
     const char *rows = "1\t0\t1\t0.0\t0.0\t0.0\t0.0\t1.0\t3.3\tC\t0\t03/31/2016 16:05:31\n"
                        "2\t0\t1\t60.0\t60.0\t1.0\t3.5\t1.0\t3.4\tC\t0\t03/31/2016 17:05:31\n"
@@ -282,15 +283,282 @@ static void test_numbered_parts(void) {
     CHECK_STR(meta.channel, "002");
     CHECK_INT(s.n, 3);
     bml_cycler_meta_free(&meta);
+    s.n = 0;
+    CHECK_OK(bml_cycler_read(a, BML_CYCLER_AUTO, cycler_keep, &s, &meta));
+    CHECK_INT(s.n, 6);
+    CHECK_STR(meta.path, a);
+    CHECK_INT(meta.n_points, 6);
+    static const double t[6] = {0, 3600, 5400, 5400, 9000, 10800};
+    static const long cyc[6] = {0, 0, 1, 2, 2, 3};
+    for (size_t i = 0; i < 6 && i < s.n; i++) {
+        CHECK_NEAR(s.p[i].test_time_s, t[i], 1e-9);
+        CHECK_INT(s.p[i].cycle, cyc[i]);
+        CHECK_INT(s.p[i].line, 3 + i % 3); /* the line in its part */
+    }
+    bml_cycler_meta_free(&meta);
     free(s.p);
-    CHECK_ERR(bml_cycler_structure(dir, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
-              "two files of one cell name 't' (they would overwrite each other); numbered files of one name (a test split "
-              "over NAME.001, NAME.002, ...) are not joined into one cell");
+    s.p = NULL, s.n = s.cap = 0;
+    size_t n_cells = 0;
+    CHECK_OK(bml_cycler_structure(dir, BML_CYCLER_AUTO, NULL, out, NULL, NULL, &n_cells, NULL));
+    CHECK_INT(n_cells, 1);
     bml_dataset *ds = NULL;
-    CHECK_ERR(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE,
-              "two files of one cell 't'; numbered files of one name");
+    CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds));
+    CHECK(ds && bml_dataset_n_cells(ds) == 1);
+    bml_dataset_free(ds);
+    /* newer exports name the tester channel in the title: parts on two channels are not one test */
+    char *ch1 = strf("%s    Tester Channel:\t7\n%s%s", MIN_TITLE, MIN_HEADER, rows), *ch2 = strf("%s    Tester Channel:\t8\n%s%s",
+                                                                                           MIN_TITLE, MIN_HEADER, rows);
+    write_text(a, ch1);
+    write_text(b, ch2);
+    char *msg = strf("%s:1: its title names tester channel '8' where %s's names '7': not a part of the same test", b, a);
+    CHECK_ERR(bml_cycler_read(a, BML_CYCLER_AUTO, cycler_count, &(size_t){0}, NULL), BML_ERR_VALUE, msg);
+    write_text(b, ch1);
+    CHECK_OK(bml_cycler_read(a, BML_CYCLER_AUTO, cycler_keep, &s, &meta)); /* the same channel: joined */
+    CHECK_STR(meta.channel, "7");
+    CHECK_INT(meta.n_points, 6);
+    bml_cycler_meta_free(&meta);
+    free(s.p);
+    free(msg), free(ch1), free(ch2);
+    /* two digits: not parts of one test, two files of one cell name (the message says which numbered files join) */
+    char *dir2 = tpath("parts2"), *a2 = tpath("parts2/t.01"), *b2 = tpath("parts2/t.02");
+    if (mkdir(dir2, 0777) != 0 || rename(a, a2) != 0 || rename(b, b2) != 0) abort();
+    CHECK_ERR(bml_cycler_structure(dir2, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "two files of one cell name 't' (they would overwrite each other); numbered files of one name are joined "
+              "into one cell only as the parts of one Maccor test (NAME.001, NAME.002, ...: three digits");
+    free(a), free(b), free(out), free(dir), free(dir2), free(a2), free(b2);
+}
+
+/* ---- parts made from a real export (BEEP's PredictionDiagnostics_000151_test.052, one step of 333 rows) repeated as
+ * cycles 1..4 (as tools/cycler_repeat.sh does): split at cycle boundaries and inside a cycle, numbered on or restarted,
+ * the folder reads as the whole file does */
+
+typedef struct {
+    char *title, *header;
+    char **rows; /* the data rows, fields split at tabs into row k's own copy */
+    size_t n;
+} export_rows;
+
+#define N_REP 4
+/* row r of cycle k (0-based) with its record number, cycle index and test time as the whole file writes them, the
+ * cycle index less c_less and the time less t_less */
+static char *rep_row(const export_rows *e, size_t k, size_t r, long c_less, double t_less, double t0, double span) {
+    char *copy = strdup(e->rows[r]);
+    if (!copy) abort();
+    char *f[64];
+    size_t nf = 0;
+    for (char *p = copy, *q; nf < 64; p = q + 1) {
+        f[nf++] = p;
+        if (!(q = strchr(p, '\t'))) break;
+        *q = 0;
+    }
+    (void)t0;
+    double tt = atof(f[3]) + (double)k * span - t_less;
+    char *head = strf("%zu\t%ld\t%s\t%.4f", k * e->n + r + 1, (long)(k + 1) - c_less, f[2], tt);
+    char *row = strdup(head);
+    for (size_t j = 4; j < nf; j++) {
+        char *x = strf("%s\t%s", row, f[j]);
+        free(row);
+        row = x;
+    }
+    free(head), free(copy);
+    return row;
+}
+
+static void export_load(export_rows *e) {
+    memset(e, 0, sizeof *e);
+    FILE *f = fopen(BML_SOURCE_DIR "/tests/data/cyclers/PredictionDiagnostics_000151_test.052", "r");
+    if (!f) abort();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    size_t no = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        no++;
+        if (no == 1) e->title = strdup(line);
+        else if (no == 2) e->header = strdup(line);
+        else if (len > 0 && strspn(line, " \t") < (size_t)len) {
+            e->rows = realloc(e->rows, (e->n + 1) * sizeof *e->rows);
+            if (!e->rows || !(e->rows[e->n++] = strdup(line))) abort();
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!e->title || !e->header || e->n < 300) abort();
+}
+
+static void export_free(export_rows *e) {
+    for (size_t i = 0; i < e->n; i++) free(e->rows[i]);
+    free(e->rows), free(e->title), free(e->header);
+}
+
+/* a file of rows [from, to) of the repeated export (row i: cycle i / n, row i % n); restart: the cycle index and
+ * time less those of the last row before `from` (a part numbered from its own start) */
+static void write_rows(const export_rows *e, const char *path, size_t from, size_t to, int restart, const char *title) {
+    double t0 = atof(strchr(strchr(strchr(e->rows[0], '\t') + 1, '\t') + 1, '\t') + 1);
+    double t1 = atof(strchr(strchr(strchr(e->rows[e->n - 1], '\t') + 1, '\t') + 1, '\t') + 1);
+    double span = t1 - t0 + 1;
+    long c_less = 0;
+    double t_less = 0;
+    if (restart && from > 0) {
+        size_t k = (from - 1) / e->n, r = (from - 1) % e->n;
+        char *last = rep_row(e, k, r, 0, 0, t0, span);
+        c_less = (long)k + 1;
+        t_less = atof(strchr(strchr(strchr(last, '\t') + 1, '\t') + 1, '\t') + 1);
+        free(last);
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) abort();
+    fprintf(f, "%s\n%s\n", title ? title : e->title, e->header);
+    for (size_t i = from; i < to; i++) {
+        char *row = rep_row(e, i / e->n, i % e->n, c_less, t_less, t0, span);
+        fprintf(f, "%s\n", row);
+        free(row);
+    }
+    if (fclose(f) != 0) abort();
+}
+
+/* the points and per-cycle summaries of the joined parts against the whole file's: to the bit, or (tol > 0: the parts'
+ * times restart, written to 4 decimals from their own start) the times and what comes of them within tol relative */
+#define SAME(x, y) (tol > 0 ? fabs((x) - (y)) <= tol * fabs(x) : (x) == (y))
+static void check_same(const char *whole, const char *dir, const char *first, double tol) {
+    cycler_pts a = {0}, b = {0};
+    CHECK_OK(bml_cycler_read(whole, BML_CYCLER_AUTO, cycler_keep, &a, NULL));
+    CHECK_OK(bml_cycler_read(first, BML_CYCLER_AUTO, cycler_keep, &b, NULL));
+    CHECK_INT(b.n, a.n);
+    size_t bad = 0;
+    for (size_t i = 0; i < a.n && i < b.n; i++) {
+        bml_cycler_point x = a.p[i], y = b.p[i];
+        x.line = y.line = 0;
+        bad += !SAME(x.test_time_s, y.test_time_s);
+        x.test_time_s = y.test_time_s = 0;
+        bad += memcmp(&x, &y, sizeof x) != 0;
+    }
+    CHECK_INT(bad, 0); /* the same stream of points, to the bit, but for the line numbers */
+    free(a.p), free(b.p);
+    bml_cycler_summary *sa = NULL, *sb = NULL;
+    CHECK_OK(bml_cycler_summarize(whole, BML_CYCLER_AUTO, NULL, &sa));
+    CHECK_OK(bml_cycler_summarize(first, BML_CYCLER_AUTO, NULL, &sb));
+    if (sa && sb) {
+        CHECK_INT(sa->n_cycles, N_REP);
+        CHECK_INT(sb->n_cycles, sa->n_cycles);
+        for (size_t c = 0; c < sa->n_cycles && c < sb->n_cycles; c++) {
+            const bml_cycler_cycle *x = &sa->cycles[c], *y = &sb->cycles[c];
+            CHECK_INT(y->cycle, x->cycle);
+            CHECK_INT(y->complete, x->complete);
+            CHECK_INT(y->n_points, x->n_points);
+            CHECK(y->discharge_ah == x->discharge_ah && y->discharge_wh == x->discharge_wh);
+            CHECK(y->throughput_ah == x->throughput_ah);
+            CHECK(SAME(x->start_time_s, y->start_time_s) && SAME(x->duration_s, y->duration_s));
+            CHECK(SAME(x->discharge_ah_integral, y->discharge_ah_integral));
+            CHECK(memcmp(y->discharge_curve_ah, x->discharge_curve_ah, sa->opts.n_grid * sizeof(double)) == 0);
+        }
+    }
+    bml_cycler_summary_free(sa), bml_cycler_summary_free(sb);
+    char **files = NULL;
+    size_t n = 0;
+    CHECK_OK(bml_cycler_list(dir, BML_CYCLER_AUTO, &files, &n, NULL));
+    CHECK_INT(n, 1);
+    if (n == 1) CHECK_STR(files[0], first);
+    for (size_t i = 0; i < n; i++) free(files[i]);
+    free(files);
+    bml_dataset *da = NULL, *db = NULL;
+    CHECK_OK(bml_dataset_load_cycler(whole, BML_CYCLER_AUTO, NULL, NULL, NULL, &da));
+    CHECK_OK(bml_dataset_load_cycler(dir, BML_CYCLER_AUTO, NULL, NULL, NULL, &db));
+    CHECK(db && bml_dataset_n_cells(db) == 1);
+    CHECK(da && db && bml_dataset_n_rows(da) == bml_dataset_n_rows(db));
+    bml_dataset_free(da), bml_dataset_free(db);
+}
+
+static void test_parts_join(void) {
+    export_rows e;
+    export_load(&e);
+    const size_t n = e.n, all = N_REP * e.n;
+    char *whole = tpath("P.txt");
+    write_rows(&e, whole, 0, all, 0, NULL);
+    /* three parts, numbered on: cycles 1-2 | 3 and the first 150 rows of 4 | the rest of 4 */
+    char *d1 = tpath("on"), *d2 = tpath("restart");
+    if (mkdir(d1, 0777) != 0 || mkdir(d2, 0777) != 0) abort();
+    char *p1 = tpath("on/P.001"), *p2 = tpath("on/P.002"), *p3 = tpath("on/P.003");
+    write_rows(&e, p1, 0, 2 * n, 0, NULL);
+    write_rows(&e, p2, 2 * n, 3 * n + 150, 0, NULL);
+    write_rows(&e, p3, 3 * n + 150, all, 0, NULL);
+    check_same(whole, d1, p1, 0);
+    /* two parts, the second's test time and cycle index from its own start: cycles 1-2 | 3-4 */
+    char *r1 = tpath("restart/P.001"), *r2 = tpath("restart/P.002");
+    write_rows(&e, r1, 0, 2 * n, 0, NULL);
+    write_rows(&e, r2, 2 * n, all, 1, NULL);
+    check_same(whole, d2, r1, 1e-12);
+    /* a part not there: P.001 and P.003 */
+    CHECK(unlink(p2) == 0);
+    bml_dataset *ds = NULL;
+    char *msg = strf("%s and %s: numbered parts of one Maccor test with %s missing between them", p1, p3, p2);
+    CHECK_ERR(bml_dataset_load_cycler(d1, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE, msg);
+    free(msg);
+    char *out = tpath("out");
+    CHECK_ERR(bml_cycler_structure(d1, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE,
+              "missing between them");
+    CHECK(access(out, F_OK) != 0);
+    /* a part whose title names another barcode */
+    char *title = strf("%.*s00009Z", (int)(strstr(e.title, "Barcode: ") + 9 - e.title), e.title);
+    write_rows(&e, p2, 2 * n, 3 * n + 150, 0, title);
+    msg = strf("%s:1: its title names barcode '00009Z' where %s's names '00001E': not a part of the same test", p2, p1);
+    CHECK_ERR(bml_cycler_structure(d1, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE, msg);
+    free(msg);
+    CHECK(access(out, F_OK) != 0);
+    /* a part whose date of test is before the part before's */
+    char *early = strf("%.*s10/09/2019%s", (int)(strstr(e.title, "Test:\t") + 6 - e.title), e.title,
+                       strstr(e.title, "Test:\t") + 16);
+    write_rows(&e, p2, 2 * n, 3 * n + 150, 0, early);
+    msg = strf("%s:1: its date of test 10/09/2019 is before %s's 10/10/2019", p2, p1);
+    CHECK_ERR(bml_cycler_structure(d1, BML_CYCLER_AUTO, NULL, out, NULL, NULL, NULL, NULL), BML_ERR_VALUE, msg);
+    free(msg), free(early);
+    /* a restarted part whose first time is before 0: backwards after the offset, named by file, line and column */
+    write_rows(&e, r2, 2 * n, all, 1, NULL);
+    char *cmd = strf("sed -i '3s/\\t1\\.0000\\t/\\t-5.0000\\t/' '%s'", r2);
+    CHECK(system(cmd) == 0);
+    free(cmd);
+    msg = strf("%s:3:4: time goes backwards", r2);
+    CHECK_ERR(bml_dataset_load_cycler(d2, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE, msg);
+    free(msg);
     CHECK(ds == NULL);
-    free(a), free(b), free(out), free(dir);
+    /* a part whose test time restarts and whose cycle index is the part before's last: a new run, the next cycle
+     * (a copy of a one-cycle export as P.001 and P.002: cycles 1 and 2) */
+    char *d3 = tpath("again"), *a1 = tpath("again/P.001"), *a2 = tpath("again/P.002");
+    if (mkdir(d3, 0777) != 0) abort();
+    write_rows(&e, a1, 0, n, 0, NULL);
+    write_rows(&e, a2, 0, n, 0, NULL);
+    bml_cycler_summary *sa = NULL;
+    CHECK_OK(bml_cycler_summarize(a1, BML_CYCLER_AUTO, NULL, &sa));
+    if (sa) {
+        CHECK_INT(sa->n_cycles, 2);
+        CHECK(sa->n_cycles == 2 && sa->cycles[0].cycle == 1 && sa->cycles[1].cycle == 2);
+        CHECK(sa->n_cycles == 2 && sa->cycles[1].discharge_ah == sa->cycles[0].discharge_ah);
+        CHECK(sa->n_cycles == 2 && sa->cycles[1].start_time_s > sa->cycles[0].start_time_s + sa->cycles[0].duration_s);
+        CHECK_INT(sa->meta.n_counter_drops, 0);
+    }
+    bml_cycler_summary_free(sa);
+    /* numbers that do not start at .001 are channels (Maccor names a channel's file by its number), not parts:
+     * P.052 and P.053 are read apart, listed apart, and a folder of both is two files of one cell name, as before */
+    char *d4 = tpath("chan"), *c1 = tpath("chan/P.052"), *c2 = tpath("chan/P.053");
+    if (mkdir(d4, 0777) != 0) abort();
+    write_rows(&e, c1, 0, n, 0, NULL);
+    write_rows(&e, c2, 0, n, 0, NULL);
+    CHECK_OK(bml_cycler_summarize(c1, BML_CYCLER_AUTO, NULL, &sa));
+    if (sa) CHECK_INT(sa->n_cycles, 1);
+    bml_cycler_summary_free(sa);
+    sa = NULL;
+    char **cf = NULL;
+    size_t ncf = 0;
+    CHECK_OK(bml_cycler_list(d4, BML_CYCLER_AUTO, &cf, &ncf, NULL));
+    CHECK_INT(ncf, 2);
+    for (size_t i = 0; i < ncf; i++) free(cf[i]);
+    free(cf);
+    CHECK_ERR(bml_dataset_load_cycler(d4, BML_CYCLER_AUTO, NULL, NULL, NULL, &ds), BML_ERR_VALUE, "two files of one cell");
+    free(d4), free(c1), free(c2);
+    free(d3), free(a1), free(a2);
+    free(title), free(out), free(whole), free(d1), free(d2), free(p1), free(p2), free(p3), free(r1), free(r2);
+    export_free(&e);
 }
 
 int main(void) {
@@ -304,6 +572,7 @@ int main(void) {
         {"cellpy_three", test_cellpy_three},
         {"largest_step_rule", test_largest_step_rule},
         {"numbered_parts", test_numbered_parts},
+        {"parts_join", test_parts_join},
     };
     int rc = run_tests("maccor_layouts", tests, sizeof tests / sizeof *tests);
     char *cmd = NULL;

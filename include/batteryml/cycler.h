@@ -59,7 +59,7 @@ typedef struct {
     double temperature_c;     /* NaN when not logged */
     double resistance_ohm;    /* NaN when not logged (a logged 0 means "not measured" and is NaN) */
     double unix_time;         /* wall-clock time of the row as written (seconds since 1970), NaN if none */
-    size_t line;              /* 1-based line in the file */
+    size_t line;              /* 1-based line in the file (a Maccor test's later part: in that part) */
 } bml_cycler_point;
 
 /* What the file says about itself. Strings are owned by the struct (NULL when absent); release with
@@ -88,7 +88,9 @@ typedef bml_status (*bml_cycler_point_fn)(const bml_cycler_point *pt, void *user
 /* Stream `path` (format BML_CYCLER_AUTO: detected) through fn. Bad input fails with file, line and column
  * (a truncated last row, a row of another layout, an unparsable number, time going backwards, a missing
  * current or voltage column). meta may be NULL; when given it is filled (also on failure, as far as read)
- * and owned by the caller. */
+ * and owned by the caller. A Maccor NAME.001 (three digits) followed by NAME.002, ... beside it that read as
+ * Maccor exports: the parts of one test, streamed as one (README, "numbered parts"): meta is the first part's,
+ * meta->path names the part being read while fn is called. */
 BML_API bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycler_point_fn fn, void *user,
                            bml_cycler_meta *meta);
 
@@ -209,6 +211,8 @@ BML_API bml_status bml_cycler_structure(const char *path, bml_cycler_format form
  * exports: companions (`*_Metadata.csv`, `*_metadata.csv`, `.mpl`, `.mps`, `.json`, `.md`, `*_cycle_data.csv`
  * (Battery Archive's per-cycle table), `LICENSE*`,
  * `README*`, and `NAME.mpt` beside `NAME.mpr`: EC-Lab's text export of the binary file read) are left out and counted in *n_companions (may be NULL). A file of no known format fails naming it.
+ * A Maccor test's later numbered parts (NAME.002, ... after NAME.001) are left out, not counted: bml_cycler_read of
+ * the first reads them; numbers of one name that skip one fail naming the part not there.
  * *files (n entries) is owned by the caller: free each string, then the array. */
 BML_API bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n,
                            size_t *n_companions);

@@ -100,6 +100,10 @@ typedef struct {
     size_t n_low; /* out */
     long low_first;
 } bml__cycler_qv;
+/* A Maccor test split over numbered parts NAME.001, NAME.002, ... (bml_cycler_read of the first reads them all as one
+ * test): the number of path's extension when it is three digits, else -1. */
+int bml__cycler_part_number(const char *path);
+
 bml_status bml__cycler_summarize_qv(const char *path, bml_cycler_format format, const bml_cycler_summary_opts *opts,
                                     bml__cycler_qv *qv, bml_cycler_summary **out);
 

@@ -393,6 +393,12 @@ typedef struct {
     colmap m;
     bml_cycler_meta *meta;
     char delim;
+    /* a later part of a Maccor test split over NAME.001, NAME.002, ... (read_maccor_parts): whether its first data
+     * row is still to come, whether its test time restarted there, and what its times and cycle indices are offset by
+     * where they restart at that row */
+    int part_first, t_restart;
+    double t_off;
+    long c_off;
 } source;
 
 static bml_status set_str(char **dst, const char *s) {
@@ -1057,7 +1063,9 @@ static bml_status unwrap(source *s, char ***fields, size_t *nf, char ***store, s
     return BML_OK;
 }
 
-static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
+/* the rows of s through fn; S is the row loop's state, zeroed by the caller before the first file (a later part of
+ * one test goes on from where the part before it left off: the same counters, cycle and step) */
+static bml_status read_rows(source *s, state *Sp, bml_cycler_point_fn fn, void *user) {
     reader *r = &s->r;
     colmap *m = &s->m;
     bml_cycler_meta *meta = s->meta;
@@ -1071,10 +1079,7 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         return bml__fail(BML_ERR_SCHEMA, "%s:%zu: %s header without a test-time column", r->path, m->header_line,
                          bml_cycler_format_name(meta->format));
     meta->has_cycle_index = m->col[C_CYCLE] >= 0;
-    state S;
-    memset(&S, 0, sizeof S);
-    S.t0_unix = NAN;
-    S.q_net = NAN;
+#define S (*Sp)
     /* where the charge and discharge capacities come from (Q_FIXED): their own columns, else BioLogic's signed
      * half-cycle counter, else its net charge */
     const int q_split = m->col[C_QC] < 0 && m->col[C_QD] < 0 && m->col[C_QS] >= 0;
@@ -1160,9 +1165,14 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
             if (st == BML_OK && !isfinite(t)) st = field_error(s, m->col[C_TIME], tf, "is too large a time");
         }
         if (st != BML_OK) break;
+        /* a later part whose test time restarts: its times go on from the part before's last */
+        if (s->part_first && t < S.t_prev) s->t_off = S.t_prev, s->t_restart = 1;
+        if (s->t_off != 0) t += s->t_off;
         if (S.started && t < S.t_prev) {
-            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: time goes backwards (%.9g s after %.9g s on the row before)", r->path,
-                           r->rec_line, m->col[C_TIME] + 1, t, S.t_prev);
+            st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: time goes backwards (%.9g s after %.9g s on the row before%s)%s", r->path,
+                           r->rec_line, m->col[C_TIME] + 1, t, S.t_prev, s->part_first ? ", the last of the part before" : "",
+                           s->t_off != 0 ? " after this part's times were offset by the part before's last time (its test "
+                                           "time restarts)" : "");
             break;
         }
         p.test_time_s = t;
@@ -1188,6 +1198,11 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
                 break;
             }
             if (has && (st = index_field(s, f, C_CYCLE, &p.cycle)) != BML_OK) break;
+            /* a later part whose cycle index restarts (below the part before's last; or not above it where the test
+             * time restarted: a new run): its first cycle is the one after the part before's last */
+            if (has && s->part_first && (p.cycle < S.cycle || (s->t_restart && p.cycle == S.cycle)))
+                s->c_off = S.cycle + 1 - p.cycle;
+            if (has) p.cycle += s->c_off;
             if (!has) meta->has_cycle_index = 0;
         }
         if (m->col[C_STEP] >= 0 && (st = index_field(s, f, C_STEP, &p.step)) != BML_OK) break;
@@ -1268,11 +1283,13 @@ static bml_status read_rows(source *s, bml_cycler_point_fn fn, void *user) {
         S.half = half;
         S.t_prev = t;
         S.started = 1;
+        s->part_first = 0;
         meta->n_points++;
         if ((st = fn(&p, user)) != BML_OK) break;
     }
     free(split);
     return st;
+#undef S
 }
 
 
@@ -1299,17 +1316,154 @@ static bml_status read_text(const char *path, bml_status (*open_fn)(source *), b
     s.r.path = path;
     s.meta = meta;
     colmap_init(&s.m);
+    state S;
+    memset(&S, 0, sizeof S);
+    S.t0_unix = NAN;
+    S.q_net = NAN;
     bml_status st = BML_OK;
     s.r.f = fopen(path, "r");
     if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", path);
     if (st == BML_OK) st = open_fn(&s);
-    if (st == BML_OK) st = read_rows(&s, fn, user);
+    if (st == BML_OK) st = read_rows(&s, &S, fn, user);
     if (st == BML_OK && meta->n_points == 0)
         st = bml__fail(BML_ERR_EMPTY, "%s: a %s header (line %zu) and no data rows", path, bml_cycler_format_name(meta->format),
                        s.m.header_line);
     meta->mb_read = s.r.bytes / 1e6;
     colmap_free(&s.m);
     rd_close(&s.r);
+    return st;
+}
+
+/* ---- a Maccor test split over numbered parts NAME.001, NAME.002, ... (each a whole export with its own title and
+ * header; the test goes on in the next part) */
+
+/* the number of a Maccor part's extension (three digits: ".001"), or -1 */
+int bml__cycler_part_number(const char *path) {
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!dot || (slash && dot < slash) || dot == (slash ? slash + 1 : path)) return -1;
+    if (strlen(dot + 1) != 3 || strspn(dot + 1, "0123456789") != 3) return -1;
+    return atoi(dot + 1);
+}
+
+/* NAME.(number) beside path (path's extension has three digits) */
+static char *part_path(const char *path, int number) {
+    return bml__sprintf("%.*s.%03d", (int)(strrchr(path, '.') - path), path, number);
+}
+
+/* the day of a Maccor title's "Date of Test" (MM/DD/YYYY, a time may follow) as YYYYMMDD, or -1 */
+static long test_day(const char *d) {
+    int mo, dd, y; /* a time of day after the date is not compared */
+    if (!d || sscanf(d, "%d/%d/%d", &mo, &dd, &y) != 3 || mo < 1 || mo > 12 || dd < 1 || dd > 31 || y < 0 || y > 9999)
+        return -1;
+    return (long)y * 10000 + mo * 100 + dd;
+}
+
+/* the channel a Maccor title names (Tester Channel:), NULL when the channel is the file extension's number */
+static const char *title_channel(const char *path, const bml_cycler_meta *m) {
+    const char *dot = strrchr(path, '.');
+    return m->channel && !(dot && !strcmp(m->channel, dot + 1)) ? m->channel : NULL;
+}
+
+/* a later part's title against the first part's: the same procedure, barcode and tester channel (each where either
+ * names one), and a test date not before the part before's */
+static bml_status parts_agree(const char *first, const bml_cycler_meta *a, const char *prev, const char *prev_date,
+                              const char *path, const bml_cycler_meta *b) {
+    static const char *const what[] = {"procedure", "barcode", "tester channel"};
+    const char *va[] = {a->protocol, a->barcode, title_channel(first, a)},
+               *vb[] = {b->protocol, b->barcode, title_channel(path, b)};
+    for (int k = 0; k < 3; k++)
+        if ((va[k] || vb[k]) && (!va[k] || !vb[k] || strcmp(va[k], vb[k])))
+            return bml__fail(BML_ERR_VALUE, "%s:1: its title names %s '%s' where %s's names '%s': not a part of the same "
+                                            "test (numbered parts of one test are joined only where their titles name "
+                                            "the same procedure, barcode and tester channel)", path, what[k], vb[k] ? vb[k] : "(none)",
+                             first, va[k] ? va[k] : "(none)");
+    long da = test_day(prev_date), db = test_day(b->start_time);
+    if (da >= 0 && db >= 0 && db < da)
+        return bml__fail(BML_ERR_VALUE, "%s:1: its date of test %s is before %s's %s: the parts of a test are in order",
+                         path, b->start_time, prev, prev_date);
+    return BML_OK;
+}
+
+/* path and, when path is NAME.001, the numbered parts after it (NAME.002, ... while they are there and read as
+ * Maccor exports): *n >= 1 */
+static bml_status maccor_parts(const char *path, int detect, char ***parts, size_t *n) {
+    *parts = NULL;
+    *n = 0;
+    bml__strvec v = {0};
+    bml_status st = bml__strvec_push(&v, path) ? bml__fail(BML_ERR_NOMEM, "out of memory") : BML_OK;
+    int k = bml__cycler_part_number(path);
+    for (int next = k + 1; st == BML_OK && k == 1 && next <= 999; next++) { /* a split test starts at NAME.001 */
+        char *q = part_path(path, next);
+        if (!q) {
+            st = bml__fail(BML_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int take = bml__is_file(q);
+        bml_cycler_format f = BML_CYCLER_MACCOR;
+        if (take && detect && bml_cycler_detect(q, &f) != BML_OK) f = BML_CYCLER_AUTO; /* not a part: read as before */
+        take = take && f == BML_CYCLER_MACCOR;
+        if (take && bml__strvec_push(&v, q)) st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        free(q);
+        if (!take) break;
+    }
+    if (st != BML_OK) {
+        bml__strvec_free(&v);
+        return st;
+    }
+    *parts = v.items;
+    *n = v.n;
+    return BML_OK;
+}
+
+/* the parts as one stream of rows: each part's title and header read, its rows going on from the part before's (the
+ * row loop's state kept; times and cycle indices that restart at a part's first row offset, read_rows); meta->path
+ * names the part being read while it is read (messages name it and its lines), the first part after */
+static bml_status read_maccor_parts(char **parts, size_t n, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta) {
+    state S;
+    memset(&S, 0, sizeof S);
+    S.t0_unix = NAN;
+    S.q_net = NAN;
+    char *own_path = meta->path;
+    bml_status st = BML_OK;
+    double bytes = 0;
+    char *prev_date = NULL; /* the date of test of the last part that gives one */
+    bml_cycler_meta part_meta;
+    memset(&part_meta, 0, sizeof part_meta);
+    for (size_t i = 0; st == BML_OK && i < n; i++) {
+        source s;
+        memset(&s, 0, sizeof s);
+        s.r.path = parts[i];
+        /* the first part's title is the test's; a later part's is read aside and checked against it */
+        bml_cycler_meta_free(&part_meta);
+        part_meta.format = meta->format;
+        s.meta = i == 0 ? meta : &part_meta;
+        s.part_first = i > 0;
+        colmap_init(&s.m);
+        size_t before = meta->n_points;
+        s.r.f = fopen(parts[i], "r");
+        if (!s.r.f) st = bml__fail(BML_ERR_IO, "%s: cannot open", parts[i]);
+        if (st == BML_OK) st = open_maccor(&s);
+        if (st == BML_OK && i > 0) st = parts_agree(parts[0], meta, parts[i - 1], prev_date, parts[i], &part_meta);
+        if (st == BML_OK && (i == 0 ? meta->start_time : part_meta.start_time)) {
+            free(prev_date);
+            if (!(prev_date = bml__strdup(i == 0 ? meta->start_time : part_meta.start_time)))
+                st = bml__fail(BML_ERR_NOMEM, "out of memory");
+        }
+        if (st == BML_OK) {
+            s.meta = meta; /* the rows are counted in the test's meta */
+            meta->path = parts[i];
+            st = read_rows(&s, &S, fn, user);
+        }
+        if (st == BML_OK && meta->n_points == before)
+            st = bml__fail(BML_ERR_EMPTY, "%s: a maccor header (line %zu) and no data rows", parts[i], s.m.header_line);
+        bytes += s.r.bytes;
+        colmap_free(&s.m);
+        rd_close(&s.r);
+    }
+    free(prev_date);
+    bml_cycler_meta_free(&part_meta);
+    meta->path = own_path;
+    meta->mb_read = bytes / 1e6;
     return st;
 }
 
@@ -1523,6 +1677,7 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
     meta->nominal_capacity_ah = NAN;
     if (format != BML_CYCLER_AUTO && !bml__cycler_format_def_of(format))
         return bml__fail(BML_ERR_VALUE, "invalid cycler format %d", (int)format);
+    int detect = format == BML_CYCLER_AUTO;
     if (format == BML_CYCLER_AUTO) BML__TRY(bml_cycler_detect(path, &format));
     else if (!bml__is_file(path)) return not_a_file(path);
     meta->format = format;
@@ -1536,7 +1691,15 @@ bml_status bml_cycler_read(const char *path, bml_cycler_format format, bml_cycle
      * freed here, what it left out set again, and the format is the registry's */
     char *given_path = meta->path, *given_cell = meta->cell;
     relay rl = {fn, user, meta, format};
-    bml_status st = bml__cycler_format_def_of(format)->read(path, relay_point, &rl, meta);
+    bml_status st = BML_OK;
+    char **parts = NULL;
+    size_t n_parts = 0;
+    /* a Maccor NAME.001 followed by NAME.002, ...: the parts of one test, read as one */
+    if (format == BML_CYCLER_MACCOR && bml__cycler_part_number(path) >= 0) st = maccor_parts(path, detect, &parts, &n_parts);
+    if (st == BML_OK && n_parts > 1) st = read_maccor_parts(parts, n_parts, relay_point, &rl, meta);
+    else if (st == BML_OK) st = bml__cycler_format_def_of(format)->read(path, relay_point, &rl, meta);
+    for (size_t i = 0; i < n_parts; i++) free(parts[i]);
+    free(parts);
     if (meta->path != given_path) free(given_path);
     if (meta->cell != given_cell) free(given_cell);
     meta->format = format;

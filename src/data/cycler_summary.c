@@ -235,15 +235,15 @@ static bml_status sink_drain(sink *k, int all) {
     return BML_OK;
 }
 
-/* what a second file of one cell name adds to the message when the two are numbered parts of one name (Maccor's
- * NAME.001, NAME.002: a test split over files, battery-data-toolkit's reading): that they are not joined */
+/* what a second file of one cell name adds to the message when the two are numbered files of one name that were not
+ * joined (Maccor's NAME.001, NAME.002, ... are joined only as the parts of one Maccor test: bml_cycler_list) */
 static const char *split_hint(const char *a, const char *b) {
     const char *da = strrchr(a, '.'), *db = strrchr(b, '.');
     if (!da || !db || !da[1] || !db[1] || strspn(da + 1, "0123456789") != strlen(da + 1) ||
         strspn(db + 1, "0123456789") != strlen(db + 1) || da - a != db - b || strncmp(a, b, (size_t)(da - a)))
         return "";
-    return "; numbered files of one name (a test split over NAME.001, NAME.002, ...) are not joined into one cell: join "
-           "their rows into one export first";
+    return "; numbered files of one name are joined into one cell only as the parts of one Maccor test (NAME.001, "
+           "NAME.002, ...: three digits, each read as a maccor export)";
 }
 
 /* the two files of the cell of s, created in the staging folder (a second file of one cell fails) */
@@ -323,6 +323,8 @@ typedef struct {
     double run_base[4], run_integ_c, run_integ_d;
     double best[4], best_integ_c, best_integ_d;
     bml__cycler_qv *qv;     /* NULL, or the cycle-life loader's discharge curves (bml__cycler_summarize_qv) */
+    const char *path;       /* the file summarised */
+    char *part;             /* the open cycle began in a later part of a Maccor test (bml_cycler_read): that part */
 } builder;
 
 /* the open run of one step closes at row l (its last): its increments against the cycle's largest */
@@ -417,7 +419,8 @@ static void capacity_check(builder *b, bml_cycler_cycle *c) {
     if (ck_d && differs(c->discharge_ah, c->discharge_ah_integral)) c->capacity_check |= BML_CYCLER_CHECK_DISCHARGE;
     if (c->capacity_check <= 0) return;
     if (b->n_differs++ >= 20) return;
-    bml__sb_fmt(&b->differs, "%s cycle %ld (line %zu)", b->n_differs > 1 ? ";" : "", c->cycle, c->first_line);
+    bml__sb_fmt(&b->differs, "%s cycle %ld (%s%sline %zu)", b->n_differs > 1 ? ";" : "", c->cycle, b->part ? b->part : "",
+                b->part ? " " : "", c->first_line);
     if (c->capacity_check & BML_CYCLER_CHECK_CHARGE)
         bml__sb_fmt(&b->differs, " charge %.6g Ah vs %.6g Ah", c->charge_ah, c->charge_ah_integral);
     if (c->capacity_check & BML_CYCLER_CHECK_DISCHARGE)
@@ -553,6 +556,10 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
     if (!b->open) {
         b->open = 1;
         b->first = *p;
+        free(b->part);
+        b->part = NULL;
+        const char *in = b->s->meta.path;
+        if (in && b->path && strcmp(in, b->path) && !(b->part = bml__strdup(in))) return bml__fail(BML_ERR_NOMEM, "out of memory");
         b->any_charge = b->any_discharge = 0;
         memset(&b->temp, 0, sizeof b->temp);
         memset(&b->r_log, 0, sizeof b->r_log);
@@ -674,6 +681,7 @@ static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cy
     b.s = s;
     b.out = k;
     b.qv = qv;
+    b.path = path;
     b.first_discharge = NAN;
     bml_status st = bml_cycler_read(path, format, on_point, &b, &s->meta);
     if (st == BML_OK) st = close_cycle(&b, 0);
@@ -688,6 +696,7 @@ static bml_status summarize_into(bml_cycler_summary *s, const char *path, bml_cy
         if (!s->capacity_warning) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     }
     free(b.differs.buf);
+    free(b.part);
     free(b.ch.q), free(b.ch.v), free(b.dis.q), free(b.dis.v);
     if (n_closed) *n_closed = b.n_closed;
     if (n_complete) *n_complete = b.n_complete;
@@ -1040,6 +1049,68 @@ static int companion(const char *dir, const char *name) {
     return !strncasecmp(name, "LICENSE", 7) || !strncasecmp(name, "README", 6) || name[0] == '.';
 }
 
+/* the Maccor parts of the list (part[i]) ordered by name then number */
+static int part_cmp(const void *a, const void *b) {
+    const char *x = *(char *const *)a, *y = *(char *const *)b;
+    size_t nx = (size_t)(strrchr(x, '.') - x), ny = (size_t)(strrchr(y, '.') - y);
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    if (c) return c;
+    if (nx != ny) return nx < ny ? -1 : 1;
+    return bml__cycler_part_number(x) - bml__cycler_part_number(y);
+}
+
+static int ptr_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A Maccor test split over NAME.001, NAME.002, ... is one cell: its later parts leave the list (bml_cycler_read of
+ * the first reads on into them). Numbers of one name that skip one fail, naming the part not there. */
+static bml_status join_parts(bml__strvec *v, const unsigned char *part) {
+    size_t m = 0;
+    for (size_t i = 0; i < v->n; i++) m += part[i];
+    if (m < 2) return BML_OK;
+    char **p = bml__calloc(m, sizeof *p);
+    if (!p) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    m = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (part[i]) p[m++] = v->items[i];
+    qsort(p, m, sizeof *p, part_cmp);
+    bml_status st = BML_OK;
+    size_t n_drop = 0; /* the later parts, moved to the front of p */
+    int run_first = bml__cycler_part_number(p[0]); /* the first number of the current name's run */
+    const char *prev = p[0];
+    for (size_t i = 1; st == BML_OK && i < m; i++) {
+        const char *cur = p[i];
+        size_t stem = (size_t)(strrchr(cur, '.') - cur);
+        int same = stem == (size_t)(strrchr(prev, '.') - prev) && !strncmp(cur, prev, stem);
+        int a = bml__cycler_part_number(prev), b = bml__cycler_part_number(cur);
+        if (!same) run_first = b;
+        /* a run of numbers that does not start at .001 is no split test (Maccor names a channel's file by its
+         * number: NAME.052 and NAME.053 are two channels) and stays as it is */
+        if (same && run_first == 1) {
+            if (b != a + 1)
+                st = bml__fail(BML_ERR_VALUE, "%s and %s: numbered parts of one Maccor test with %.*s.%03d missing between "
+                                              "them (a test split over NAME.001, NAME.002, ... is read as one, in order)",
+                               prev, cur, (int)stem, cur, a + 1);
+            else
+                p[n_drop++] = p[i]; /* n_drop < i: what it overwrites has been looked at (prev keeps its own pointer) */
+        }
+        prev = cur;
+    }
+    if (st == BML_OK && n_drop) { /* the list keeps its order; each later part leaves it */
+        qsort(p, n_drop, sizeof *p, ptr_cmp);
+        size_t k = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            if (part[i] && bsearch(&v->items[i], p, n_drop, sizeof *p, ptr_cmp)) free(v->items[i]);
+            else v->items[k++] = v->items[i];
+        }
+        v->n = k;
+    }
+    free(p);
+    return st;
+}
+
 bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***files, size_t *n, size_t *n_companions) {
     *files = NULL;
     *n = 0;
@@ -1077,10 +1148,15 @@ bml_status bml_cycler_list(const char *path, bml_cycler_format format, char ***f
                              S_ISFIFO(sb.st_mode) ? "a FIFO" : "a device or socket");
         return bml__fail(BML_ERR_NOT_FOUND, "%s: no such file or folder", path);
     }
+    unsigned char *part = bml__calloc(v.n ? v.n : 1, 1); /* 1: a Maccor export with a three-digit extension */
+    if (!part) st = bml__fail(BML_ERR_NOMEM, "out of memory");
     for (size_t i = 0; st == BML_OK && i < v.n; i++) {
         bml_cycler_format f = format;
         if (f == BML_CYCLER_AUTO) st = bml_cycler_detect(v.items[i], &f);
+        part[i] = f == BML_CYCLER_MACCOR && bml__cycler_part_number(v.items[i]) >= 0;
     }
+    if (st == BML_OK && v.n > 1) st = join_parts(&v, part);
+    free(part);
     if (st == BML_OK && v.n == 0) st = bml__fail(BML_ERR_EMPTY, "%s: no cycler exports in the folder", path);
     if (st != BML_OK) {
         bml__strvec_free(&v);
