@@ -291,6 +291,17 @@ static bml_status cancelled(const char *what, long it) {
     return bml__fail(BML_ERR_CANCELLED, "%s: fit cancelled at coordinate-descent sweep %ld", what, it + 1);
 }
 
+/* the duality gap's first term from ||R||^2 and ||X^T R - beta w||_inf: the dual point R scaled by *cst so that
+ * ||X^T (cst R) - beta w||_inf <= alpha (enet_coordinate_descent and its Gram form alike) */
+static double gap_primal(double R_norm2, double dual_norm_XtA, double alpha, double *cst) {
+    if (dual_norm_XtA > alpha) {
+        *cst = alpha / dual_norm_XtA;
+        return 0.5 * (R_norm2 + R_norm2 * (*cst * *cst));
+    }
+    *cst = 1.0;
+    return R_norm2;
+}
+
 /* Minimise 1/2 ||y - X w||^2 + alpha ||w||_1 + beta/2 ||w||^2 over w (F), starting from w; x (n, F)
  * column-major, centred. The residual R = y - X w is kept up to date. */
 static bml_status cd_dense(const char *what, double *w, double alpha, double beta, const double *x, size_t n, size_t F,
@@ -336,14 +347,8 @@ static bml_status cd_dense(const char *what, double *w, double alpha, double bet
         if (w_max == 0.0 || d_w_max / w_max < d_w_tol || it == o->max_iter - 1) {
             /* the duality gap: XtA = X^T R - beta w, dual point R scaled to make ||XtA||_inf <= alpha */
             for (size_t j = 0; j < F; j++) XtA[j] = dot(x + j * n, R, n) - beta * w[j];
-            double dual_norm_XtA = abs_max(XtA, F), R_norm2 = dot(R, R, n), w_norm2 = dot(w, w, F), cst;
-            if (dual_norm_XtA > alpha) {
-                cst = alpha / dual_norm_XtA;
-                gap = 0.5 * (R_norm2 + R_norm2 * (cst * cst));
-            } else {
-                cst = 1.0;
-                gap = R_norm2;
-            }
+            double R_norm2 = dot(R, R, n), w_norm2 = dot(w, w, F), cst;
+            gap = gap_primal(R_norm2, abs_max(XtA, F), alpha, &cst);
             gap += alpha * asum(w, F) - cst * dot(R, y, n) + 0.5 * beta * (1 + cst * cst) * w_norm2;
             if (gap < tol) {
                 converged = 1;
@@ -483,13 +488,7 @@ static double gram_gap(const double *q, const double *H, const double *w, size_t
     double dual_norm_XtA = abs_max(XtA, F);
     for (size_t j = 0; j < F; j++) wH += w[j] * H[j];
     double R_norm2 = y_norm2 + wH - 2.0 * q_dot_w, w_norm2 = dot(w, w, F);
-    if (dual_norm_XtA > alpha) {
-        cst = alpha / dual_norm_XtA;
-        gap = 0.5 * (R_norm2 + R_norm2 * (cst * cst));
-    } else {
-        cst = 1.0;
-        gap = R_norm2;
-    }
+    gap = gap_primal(R_norm2, dual_norm_XtA, alpha, &cst);
     return gap + alpha * asum(w, F) - cst * y_norm2 + cst * q_dot_w + 0.5 * beta * (1 + cst * cst) * w_norm2;
 }
 
