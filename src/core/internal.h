@@ -107,6 +107,13 @@ size_t bml__pool_end(bml__pool *p);
 /* Every task run, on up to `threads` threads of which the caller is one (it runs them all itself when no
  * thread can be started); returns when all have run. */
 void bml__parallel_run(size_t n, int threads, void (*fn)(void *ctx, size_t i), void *ctx, void (*at_exit)(void));
+/* Tasks that can fail, as bml__parallel_run: task i's status into st[i] and, when it failed, a copy of its message
+ * into err[i] (errors are per thread; NULL without memory for the copy). st and err (n each) are the caller's,
+ * and so are the messages (free each). */
+void bml__parallel_try(size_t n, int threads, bml_status (*fn)(void *ctx, size_t i), void *ctx, bml_status *st, char **err,
+                       void (*at_exit)(void));
+/* A task's failure raised on the calling thread: BML_OK when st is, else st with the task's message err. */
+bml_status bml__task_status(bml_status st, const char *err);
 
 /* ---- numbers ---- */
 /* Strict parsers: the whole (trimmed) string must be a finite number. 0 on success, -1 otherwise. */

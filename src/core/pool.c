@@ -109,3 +109,26 @@ void bml__parallel_run(size_t n, int threads, void (*fn)(void *ctx, size_t i), v
     for (size_t i = 0; i < n; i++) bml__pool_wait(p, i);
     bml__pool_end(p);
 }
+
+typedef struct {
+    bml_status (*fn)(void *ctx, size_t i);
+    void *ctx;
+    bml_status *st;
+    char **err;
+} try_ctx;
+
+static void try_task(void *arg, size_t i) {
+    try_ctx *t = arg;
+    t->st[i] = t->fn(t->ctx, i);
+    t->err[i] = t->st[i] != BML_OK ? bml__strdup(bml_last_error()) : NULL;
+}
+
+void bml__parallel_try(size_t n, int threads, bml_status (*fn)(void *ctx, size_t i), void *ctx, bml_status *st, char **err,
+                       void (*at_exit)(void)) {
+    try_ctx t = {fn, ctx, st, err};
+    bml__parallel_run(n, threads, try_task, &t, at_exit);
+}
+
+bml_status bml__task_status(bml_status st, const char *err) {
+    return st == BML_OK ? BML_OK : bml__fail(st, "%s", err ? err : "out of memory");
+}

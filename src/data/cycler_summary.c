@@ -954,7 +954,7 @@ static bml_status structure_jobs(char **files, size_t n, int jobs, bml_cycler_fo
         if (i == n) break;
         bml__pool_wait(pool, i);
         job_file *f = &p.f[i];
-        if (f->st != BML_OK) st = bml__fail(f->st, "%s", f->err ? f->err : "out of memory");
+        if (f->st != BML_OK) st = bml__task_status(f->st, f->err);
         else if ((st = job_merge(f, k)) == BML_OK) report_done(&f->done, on_file, user);
     }
     bml__pool_end(pool); /* no file is taken from now on; those being read finish (a cancel flag ends them sooner) */
@@ -1284,21 +1284,17 @@ static bml_status summary_cell(const bml_cycler_summary *s, int nominal, int cel
     return BML_OK;
 }
 
-/* ---- the summaries of several files at once (opts->jobs > 1): each file on one worker, kept in its slot;
- * a failure's status and message kept too (errors are per thread), for the caller to take in file order */
+/* ---- the summaries of several files at once (opts->jobs > 1): each file on one worker, kept in its slot */
 typedef struct {
     char **files;
     bml_cycler_format format;
     const bml_cycler_summary_opts *opts;
     bml_cycler_summary **sum;
-    bml_status *st;
-    char **err;
 } summ_set;
 
-static void summ_task(void *arg, size_t i) {
+static bml_status summ_task(void *arg, size_t i) {
     summ_set *p = arg;
-    p->st[i] = bml_cycler_summarize(p->files[i], p->format, p->opts, &p->sum[i]);
-    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+    return bml_cycler_summarize(p->files[i], p->format, p->opts, &p->sum[i]);
 }
 
 /* every file summarised on up to jobs threads; 0, or the first failure's status in file order (with its
@@ -1311,11 +1307,10 @@ static bml_status summarize_files(char **files, size_t n, bml_cycler_format form
         free(st), free(err);
         return bml__fail(BML_ERR_NOMEM, "out of memory");
     }
-    summ_set p = {files, format, opts, sum, st, err};
-    bml__parallel_run(n, jobs, summ_task, &p, NULL);
+    summ_set p = {files, format, opts, sum};
+    bml__parallel_try(n, jobs, summ_task, &p, st, err, NULL);
     bml_status res = BML_OK;
-    for (size_t i = 0; i < n && res == BML_OK; i++)
-        if (st[i] != BML_OK) res = bml__fail(st[i], "%s", err[i] ? err[i] : "out of memory");
+    for (size_t i = 0; i < n && res == BML_OK; i++) res = bml__task_status(st[i], err[i]);
     for (size_t i = 0; i < n; i++) free(err[i]);
     free(st), free(err);
     return res;

@@ -416,8 +416,8 @@ static bml_status load_cell(const char *dir, const entry *e, const bml_qdlin_opt
     return st;
 }
 
-/* ---- the cells' files on several threads (bml__parallel_run): each cell's result (and a failure's message:
- * errors are per thread) kept in its slot, for the caller to take in file order */
+/* ---- the cells' files on several threads (bml__parallel_try): each cell's result (and a failure with its
+ * message) kept in its slot, for the caller to take in file order */
 typedef struct {
     const char *dir;
     const entry *e;
@@ -426,20 +426,18 @@ typedef struct {
     double *arena; /* cell i's values at arena + (i - 1) * n_points * n_cycles; NULL: malloc'ed */
     bml__cell *cells;
     char **reals;
-    bml_status *st;
-    char **err;
 } load_job;
 
 /* task t: cell t + 1 (cell 0 is loaded first, alone) */
-static void load_task(void *ctx, size_t t) {
+static bml_status load_task(void *ctx, size_t t) {
     load_job *p = ctx;
     size_t i = t + 1;
     load_buf lb = {0};
     double *dest = p->arena ? p->arena + (i - 1) * p->o->n_points * p->n_cycles : NULL;
-    p->st[i] = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, dest, &p->cells[i], &p->reals[i], &lb);
-    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+    bml_status st = load_cell(p->dir, &p->e[i], p->o, p->n_cycles, dest, &p->cells[i], &p->reals[i], &lb);
     free(lb.text);
     free(lb.num);
+    return st;
 }
 
 /* "train/cell1.csv" -> "train_cell1" */
@@ -584,14 +582,14 @@ bml_status bml_dataset_load_qdlin(const char *path, const bml_qdlin_opts *opts, 
                     q->arena_len = len;
                 }
             }
-            load_job lj = {path, L.e, &o, n_cyc, q->arena, ds->cells, reals, lst, lerr};
-            bml__parallel_run(stop - 1, jobs, load_task, &lj, NULL);
+            load_job lj = {path, L.e, &o, n_cyc, q->arena, ds->cells, reals};
+            bml__parallel_try(stop - 1, jobs, load_task, &lj, lst + 1, lerr + 1, NULL);
         }
     }
     for (size_t i = 0; st == BML_OK && i < stop; i++) {
         entry *e = &L.e[i];
         if (lst[i] != BML_OK) {
-            st = bml__fail(lst[i], "%s", lerr[i] ? lerr[i] : "out of memory");
+            st = bml__task_status(lst[i], lerr[i]);
             break;
         }
         for (size_t j = 0; st == BML_OK && j < i; j++) {
