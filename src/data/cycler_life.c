@@ -185,9 +185,9 @@ static bml_status check_opts(const bml__cycler_life_opts *o) {
     return BML_OK;
 }
 
-/* ---- the files' summaries on several threads (o->summary.jobs > 1): each file's summary, its low-discharge
- * count and a failure's status and message (errors are per thread) kept in its slot, then taken in file order
- * as one at a time takes them: the same dataset, note and first error at any count */
+/* ---- the files' summaries on several threads (o->summary.jobs > 1): each file's summary and low-discharge
+ * count kept in its slot (its failure too: bml__parallel_try), then taken in file order as one at a time takes
+ * them: the same dataset, note and first error at any count */
 typedef struct {
     char **files;
     const bml__cycler_life_opts *o;
@@ -197,10 +197,9 @@ typedef struct {
     char **err;
 } life_set;
 
-static void life_task(void *arg, size_t i) {
+static bml_status life_task(void *arg, size_t i) {
     life_set *p = arg;
-    p->st[i] = bml__cycler_summarize_qv(p->files[i], p->o->format, &p->o->summary, &p->qv[i], &p->sum[i]);
-    if (p->st[i] != BML_OK) p->err[i] = bml__strdup(bml_last_error());
+    return bml__cycler_summarize_qv(p->files[i], p->o->format, &p->o->summary, &p->qv[i], &p->sum[i]);
 }
 
 bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_life_opts *o, bml_dataset **out) {
@@ -260,14 +259,14 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
         par.st = bml__calloc(n, sizeof *par.st), par.err = bml__calloc(n, sizeof *par.err);
         if (!par.sum || !par.qv || !par.st || !par.err) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         for (size_t f = 0; st == BML_OK && f < n; f++) par.qv[f] = qv0;
-        if (st == BML_OK) bml__parallel_run(n, o->summary.jobs, life_task, &par, NULL);
+        if (st == BML_OK) bml__parallel_try(n, o->summary.jobs, life_task, &par, par.st, par.err, NULL);
     }
     for (size_t f = 0; st == BML_OK && f < n; f++) {
         bml__cycler_qv qv = qv0;
         bml_cycler_summary *s = NULL;
         if (par.sum) {
             s = par.sum[f], par.sum[f] = NULL, qv = par.qv[f];
-            if (par.st[f] != BML_OK) st = bml__fail(par.st[f], "%s", par.err[f] ? par.err[f] : "out of memory");
+            st = bml__task_status(par.st[f], par.err[f]);
         } else
             st = bml__cycler_summarize_qv(files[f], o->format, &o->summary, &qv, &s);
         if (st != BML_OK) break;
@@ -314,8 +313,8 @@ bml_status bml__dataset_load_cycler_life(const char *path, const bml__cycler_lif
             set = NULL;
             /* the file as predict names it: its path below the folder (the file itself when path is one) */
             size_t pl = strlen(path);
-            const char *rel = !strncmp(files[f], path, pl) && files[f][pl] == '/' ? files[f] + pl + 1 : files[f];
-            while (rel == files[f] && strrchr(rel, '/')) rel = strrchr(rel, '/') + 1;
+            const char *rel = !strncmp(files[f], path, pl) && files[f][pl] == '/' ? files[f] + pl + 1 : NULL;
+            if (!rel) rel = strrchr(files[f], '/') ? strrchr(files[f], '/') + 1 : files[f];
             if (!(q->file[ds->n_cells - 1] = bml__strdup(rel))) st = bml__fail(BML_ERR_NOMEM, "out of memory");
         } else {
             bml__cell_free(&c);
