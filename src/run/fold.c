@@ -11,6 +11,7 @@
 
 #include "core/internal.h"
 #include "run/runner.h"
+#include "splits/split_internal.h"
 
 void bml__say(const bml_run_opts *o, const char *fmt, ...) {
     if (!o || !o->log) return;
@@ -193,15 +194,12 @@ bml_status bml__run_fold(const bml__study *plan, const bml_samples *all, const s
     double *yp = NULL;
     size_t F = all->n_features, O = all->n_targets, T = all->seq_len ? all->seq_len : 1;
     if ((st = bml_samples_subset(all, fold->train, fold->n_train, &tr)) != BML_OK) goto done;
-    { /* early stopping on the validation samples whose targets are known (split predefined also validates on cells
+    { /* early stopping on the validation samples whose targets are known (a split also validates on cells
        * whose life is not known yet, to predict them) */
         size_t *kv = bml__calloc(fold->n_val + 1, sizeof *kv), nk = 0;
         if (!kv) goto nomem;
-        for (size_t i = 0; i < fold->n_val; i++) {
-            int known = 1;
-            for (size_t k = 0; !all->seq_len && k < O; k++) known &= !isnan(all->y[fold->val[i] * O + k]);
-            if (known) kv[nk++] = fold->val[i];
-        }
+        for (size_t i = 0; i < fold->n_val; i++)
+            if (bml__split_target_known(all, fold->val[i])) kv[nk++] = fold->val[i];
         st = bml_samples_subset(all, kv, nk, &va);
         free(kv);
         if (st != BML_OK) goto done;

@@ -138,8 +138,7 @@ static bml_status fold_from_roles(bml_fold *f, const int *role, size_t n) {
     return BML_OK;
 }
 
-/* 1 when every target of static sample i is known (not NaN); a sequence sample's steps are always taken as known */
-static int target_known(const bml_samples *s, size_t i) {
+int bml__split_target_known(const bml_samples *s, size_t i) {
     for (size_t k = 0; !s->seq_len && k < s->n_targets; k++)
         if (isnan(s->y[i * s->n_targets + k])) return 0;
     return 1;
@@ -153,14 +152,14 @@ static bml_status unknown_to_eval(bml_split *sp, const bml_samples *s, int *role
     for (size_t f = 0; f < sp->n_folds; f++) {
         bml_fold *fo = &sp->folds[f];
         size_t moved = 0;
-        for (size_t t = 0; t < fo->n_train; t++) moved += !target_known(s, fo->train[t]);
-        for (size_t t = 0; fo->n_test && t < fo->n_val; t++) moved += !target_known(s, fo->val[t]);
+        for (size_t t = 0; t < fo->n_train; t++) moved += !bml__split_target_known(s, fo->train[t]);
+        for (size_t t = 0; fo->n_test && t < fo->n_val; t++) moved += !bml__split_target_known(s, fo->val[t]);
         if (!moved) continue;
         int ev = fo->n_test ? 2 : 1;
         for (size_t i = 0; i < s->n; i++) role[i] = -1;
-        for (size_t t = 0; t < fo->n_val; t++) role[fo->val[t]] = target_known(s, fo->val[t]) ? 1 : ev;
+        for (size_t t = 0; t < fo->n_val; t++) role[fo->val[t]] = bml__split_target_known(s, fo->val[t]) ? 1 : ev;
         for (size_t t = 0; t < fo->n_test; t++) role[fo->test[t]] = 2;
-        for (size_t t = 0; t < fo->n_train; t++) role[fo->train[t]] = target_known(s, fo->train[t]) ? 0 : ev;
+        for (size_t t = 0; t < fo->n_train; t++) role[fo->train[t]] = bml__split_target_known(s, fo->train[t]) ? 0 : ev;
         free(fo->train), free(fo->val), free(fo->test);
         fo->train = fo->val = fo->test = NULL;
         fo->n_train = fo->n_val = fo->n_test = 0;
@@ -252,7 +251,7 @@ static bml_status make_loco(const bml__split_ctx *c, bml_split *sp) {
         if (want.n && bml__strvec_find(&want, keys->items[k]) < 0) continue;
         int any_known = 0;
         for (size_t i = 0; i < c->s->n; i++)
-            if (c->key_of[i] == k && target_known(c->s, i)) any_known = 1;
+            if (c->key_of[i] == k && bml__split_target_known(c->s, i)) any_known = 1;
         if (!any_known && !want.n) continue; /* a cell of unknown life: predicted in every other fold (see below) */
         for (size_t i = 0; i < c->s->n; i++) c->role[i] = c->key_of[i] == k ? 1 : 0;
         st = bml__split_add_fold(sp, keys->items[k], c->role, c->s->n);
@@ -356,9 +355,7 @@ static bml_status make_predefined(const bml__split_ctx *c, bml_split *sp) {
     if (st == BML_OK && sets.n == 0) st = bml__fail(BML_ERR_EMPTY, "split predefined: no set besides '%s' to evaluate on", p->train_set);
     for (size_t f = 0; st == BML_OK && f < sets.n; f++) {
         for (size_t i = 0; i < s->n; i++) {
-            int known = 1;
-            for (size_t k = 0; k < s->n_targets; k++)
-                if (isnan(s->y[i * s->n_targets + k])) known = 0;
+            int known = bml__split_target_known(s, i);
             int out = bml__strvec_find(&excl, s->meta[i].cell) >= 0, in_train = !strcmp(c->set_of[i], p->train_set);
             c->role[i] = out ? -1 : in_train ? (known ? 0 : 1) : !strcmp(c->set_of[i], sets.items[f]) ? 1 : -1;
         }

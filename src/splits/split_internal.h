@@ -43,4 +43,8 @@ const bml__split_def *bml__split_register(const bml__split_def *def);
 bml_status bml__split_make(const char *name, const bml_kv *kv, size_t n_kv, const bml_samples *s, const char *const *set_of,
                            uint64_t seed, bml_split **out);
 
+/* 1 when every target of sample i of s is known (not NaN; a sequence sample's steps count as known): the samples the
+ * splits may train on, and those early stopping may score */
+int bml__split_target_known(const bml_samples *s, size_t i);
+
 #endif
