@@ -4,6 +4,7 @@
     /usr/bin/python3 tools/select_cyclelife.py prepare SEVERSON_DIR TRAIN_DIR
     /usr/bin/python3 tools/select_cyclelife.py select BATTERYML TRAIN_DIR WORK_DIR
     /usr/bin/python3 tools/select_cyclelife.py report BATTERYML SEVERSON_DIR WORK_DIR
+    /usr/bin/python3 tools/select_cyclelife.py nested WORK_DIR
 
 prepare: TRAIN_DIR gets a link to SEVERSON_DIR/train and a cells.csv of the train rows only -- nothing else.
 
@@ -21,6 +22,17 @@ report: the winner (WORK_DIR/chosen.txt) is run once with `split=predefined` and
 as the set `trainfit` (a copy of the same files), so that the runner reports the training error beside test1:
 train / test1 / test1 without test1_cell22 RMSE and MAPE in cycles, the intervals' coverage of the true lives
 and their mean width in cycles.
+
+nested (train only, after select; reads WORK_DIR/cv's held-out predictions and nothing else): how well does the
+RULE generalise, as opposed to its winner's own CV score (which is optimistic: the lowest of hundreds of noisy
+scores)? For each train cell i, the rule is applied to the other 40 cells' held-out predictions (each
+candidate's RMSE over them), and the chosen candidate's held-out prediction of cell i is scored: the RMSE of
+those 41 is the rule's nested estimate. The rule is evaluated over the whole candidate list and over
+sub-lists declared here (one model family, clip false or true, one feature set), so that a sub-list could be
+chosen by this estimate -- also on train only. An approximation of full nested CV: the inner predictions of
+the other cells came from fits that included cell i (one of their 40 training cells); full nesting would
+refit every candidate 41 x 40 times. For information, the mean of the top-k candidates' predictions (log10)
+is estimated the same way (the runner has no such ensemble model).
 
 THE CANDIDATES (declared before any run on test1):
   feature sets  [variance] [discharge] [fade] [variance,fade] [discharge,fade] [curve] [discharge,curve]
@@ -229,12 +241,78 @@ def report(bml, sev, work):
         print(f"{name:<22} {m['n']:>3} {m['rmse']:7.1f} {m['mape']:6.1f}% {100 * m['coverage']:6.1f}% {m['width']:7.1f}")
 
 
+def nested(work):
+    cand = []  # (order, label, {cell: (true log10, pred log10)})
+    for sweep in sorted(os.listdir(os.path.join(work, "cv"))):
+        sc = os.path.join(work, "cv", sweep, "sweep.csv")
+        if not os.path.isfile(sc):
+            continue
+        with open(sc, newline="") as f:
+            for job in csv.DictReader(f):
+                if job["status"] != "ok":
+                    continue
+                with open(os.path.join(job["run_dir"], "predictions.csv"), newline="") as g:
+                    rows = {r["cell"]: (float(r["true_log10_cycle_life"]), float(r["pred_log10_cycle_life"]))
+                            for r in csv.DictReader(g)}
+                if all(math.isfinite(p) for _, p in rows.values()):
+                    cand.append((sweep, job["overrides"], rows))
+    if not cand:
+        sys.exit(f"{work}/cv: no finished candidates: run select first")
+    # the candidate list's declared order (feature set, then model), as select ranks ties
+    rank = {re.sub(r"[^a-z0-9]+", "_", f"{fs}_{m}").strip("_"): k * len(MODELS) + j
+            for k, fs in enumerate(FEATURE_SETS) for j, (m, _) in enumerate(MODELS)}
+    cand.sort(key=lambda c: rank.get(c[0], len(rank)))
+    cells = sorted(cand[0][2])
+    if any(sorted(c[2]) != cells for c in cand):
+        sys.exit(f"{work}/cv: candidates held out different cells")
+    life = [10 ** cand[0][2][c][0] for c in cells]
+    pred = [[10 ** c[2][x][1] for x in cells] for c in cand]
+    err = [[(p - t) ** 2 for p, t in zip(pr, life)] for pr in pred]
+    tot = [sum(e) for e in err]
+    n = len(cells)
+
+    def fam(c):
+        sweep, ov = c[0], c[1]
+        model = next(m for m, _ in sorted(MODELS, key=lambda m: -len(m[0])) if sweep.endswith("_" + m))
+        return {"model": model, "clip": "model.clip=true" in ov.split(), "features": sweep[: -len(model) - 1]}
+
+    fams = [fam(c) for c in cand]
+    spaces = [("every candidate", range(len(cand)))]
+    spaces += [(f"model={m}", [k for k, f in enumerate(fams) if f["model"] == m]) for m, _ in MODELS]
+    spaces += [(f"clip={v}", [k for k, f in enumerate(fams) if f["clip"] == (v == "true")]) for v in ("false", "true")]
+    for fs in FEATURE_SETS:
+        tag = re.sub(r"[^a-z0-9]+", "_", fs).strip("_")
+        spaces.append((f"features={fs}", [k for k, f in enumerate(fams) if f["features"] == tag]))
+    print(f"{len(cand)} candidates, {n} train cells; nested = the rule's held-out RMSE (cycles), CV = its winner's own")
+    print(f"{'rule: lowest LOO RMSE among':<34} {'n':>4} {'nested':>7} {'CV':>7}  winner on all {n} cells")
+    for name, idx in spaces:
+        idx = list(idx)
+        if not idx:
+            continue
+        sq = 0.0
+        for i in range(n):
+            k = min(idx, key=lambda c: (tot[c] - err[c][i], c))  # ties: the earlier candidate
+            sq += err[k][i]
+        w = min(idx, key=lambda c: (tot[c], c))
+        print(f"{name:<34} {len(idx):>4} {math.sqrt(sq / n):7.1f} {math.sqrt(tot[w] / n):7.1f}  "
+              f"{cand[w][0]} {cand[w][1]}")
+    for top in (5, 10, 20, 50):
+        sq = 0.0
+        for i in range(n):
+            best = sorted(range(len(cand)), key=lambda c: (tot[c] - err[c][i], c))[:top]
+            p = 10 ** (sum(math.log10(pred[c][i]) for c in best) / top)
+            sq += (p - life[i]) ** 2
+        print(f"{'(mean of the top %d, log10)' % top:<34} {len(cand):>4} {math.sqrt(sq / n):7.1f}")
+
+
 def main():
     a = sys.argv[1:]
     if len(a) == 3 and a[0] == "prepare":
         prepare(os.path.abspath(a[1]), os.path.abspath(a[2]))
     elif len(a) == 4 and a[0] == "select":
         select(os.path.abspath(a[1]), os.path.abspath(a[2]), os.path.abspath(a[3]))
+    elif len(a) == 2 and a[0] == "nested":
+        nested(os.path.abspath(a[1]))
     elif len(a) == 4 and a[0] == "report":
         report(os.path.abspath(a[1]), os.path.abspath(a[2]), os.path.abspath(a[3]))
     else:
