@@ -664,7 +664,7 @@ static bml_status cv_paths(const char *what, const double *x, size_t n, size_t F
     }
     if (st == BML_OK) {
         bml__parallel_run((size_t)threads, threads, cv_task, &r, NULL);
-        if (r.dense_st != BML_OK) st = bml__fail(r.dense_st, "%s", r.dense_msg ? r.dense_msg : "out of memory");
+        if (r.dense_st != BML_OK) st = bml__task_status(r.dense_st, r.dense_msg);
         else if (r.stop) st = cancelled(what, r.stop_it);
     }
     free(r.dense_msg);

@@ -518,8 +518,7 @@ static void shard_done(bml__ode_block *o, int k, bml_status st) {
 /* the first failing shard's status and message on the calling thread, or BML_OK */
 static bml_status shards_status(const bml__ode_block *o) {
     for (int k = 0; k < o->n_shards; k++)
-        if (o->shard_status[k] != BML_OK)
-            return bml__fail(o->shard_status[k], "%s", o->shard_err[k] ? o->shard_err[k] : "out of memory");
+        if (o->shard_status[k] != BML_OK) return bml__task_status(o->shard_status[k], o->shard_err[k]);
     return BML_OK;
 }
 
