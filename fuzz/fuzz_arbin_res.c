@@ -10,7 +10,6 @@
  * libmdb (a system library, not instrumented here) prints its own warnings on stderr for damaged files; a crash
  * inside it is still a finding (the reader checks the signature, the page size and the table's row count around
  * it, and every value's size and place before it reads one). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,36 +17,7 @@
 #include "batteryml/cycler.h"
 #include "fuzz_util.h"
 
-static void fail(const char *what, size_t line) {
-    fprintf(stderr, "fuzz harness: arbin_res: %s (point %zu)\n", what, line);
-    abort();
-}
-
-typedef struct {
-    size_t n;
-    bml_cycler_point prev;
-} rows;
-
-static int nonneg(double x) { return isnan(x) || x >= 0; }
-
-static bml_status on_row(const bml_cycler_point *p, void *user) {
-    rows *r = user;
-    if (p->line < 1 || (r->n && p->line <= r->prev.line)) fail("points do not rise", p->line);
-    if (!isfinite(p->test_time_s)) fail("test time not finite", p->line);
-    if (r->n && p->test_time_s < r->prev.test_time_s) fail("test time goes backwards", p->line);
-    if (!isfinite(p->current_a) || !isfinite(p->voltage_v)) fail("current or voltage not finite", p->line);
-    if (!(isnan(p->resistance_ohm) || p->resistance_ohm > 0)) fail("resistance neither NaN nor > 0", p->line);
-    const double now[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
-    const double was[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
-    for (int k = 0; k < 4; k++) {
-        if (!nonneg(now[k])) fail("a capacity or energy below 0", p->line);
-        if (r->n && p->cycle == r->prev.cycle && (isnan(now[k]) != isnan(was[k]) || now[k] < was[k]))
-            fail("a capacity or energy decreases within a cycle", p->line);
-    }
-    r->n++;
-    r->prev = *p;
-    return BML_OK;
-}
+#define TARGET "arbin_res"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -55,24 +25,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *dir = fz_fresh_dir("arbin_res");
     char *path = fz_write(dir, "cell.res", data + 1, size - 1);
     bml_cycler_format fmt = BML_CYCLER_AUTO;
-    if (sel & 1 && bml_cycler_format_parse("arbin_res", &fmt) != BML_OK) fail("arbin_res is not registered", 0);
-    rows rs = {0};
+    if (sel & 1 && bml_cycler_format_parse("arbin_res", &fmt) != BML_OK) fz_fail(TARGET, "arbin_res is not registered", 0);
+    fz_points rs = {.target = TARGET};
     bml_cycler_meta meta;
     fz_reset_error();
-    bml_status st = bml_cycler_read(path, fmt, on_row, &rs, &meta);
+    bml_status st = bml_cycler_read(path, fmt, fz_check_point, &rs, &meta);
     fz_check_status(st, "bml_cycler_read");
-    if (st == BML_OK && meta.n_points != rs.n) fail("meta.n_points is not the points handed over", meta.n_points);
+    if (st == BML_OK && meta.n_points != rs.n) fz_fail(TARGET, "meta.n_points is not the points handed over", meta.n_points);
     /* a failure names the file */
-    if (st != BML_OK && st != BML_ERR_NOMEM && !strstr(bml_last_error(), path)) fail("a failure without the file's name", 0);
+    if (st != BML_OK && st != BML_ERR_NOMEM && !strstr(bml_last_error(), path)) fz_fail(TARGET, "a failure without the file's name", 0);
     bml_cycler_meta_free(&meta);
-    if (sel & 2) {
-        bml_cycler_summary *s = NULL;
-        fz_reset_error();
-        bml_status st2 = bml_cycler_summarize(path, fmt, NULL, &s);
-        fz_check_status(st2, "bml_cycler_summarize");
-        if (st2 == BML_OK && st != BML_OK) fail("the summary read a file that bml_cycler_read refused", 0);
-        bml_cycler_summary_free(s);
-    }
+    if (sel & 2) fz_check_summary(TARGET, path, fmt, st);
     free(path);
     free(dir);
     return 0;

@@ -28,10 +28,7 @@
 
 static volatile double sink;
 
-static void fail(const char *what, size_t line) {
-    fprintf(stderr, "fuzz harness: cycler: %s (line %zu)\n", what, line);
-    abort();
-}
+#define TARGET "cycler"
 
 /* ---- the rows as read, checked against the reader's contract; kept for the summary's checks ---- */
 typedef struct {
@@ -51,19 +48,19 @@ static int within(double x, double lo, double hi) {
 
 static bml_status on_row(const bml_cycler_point *p, void *user) {
     rows *r = user;
-    if (p->line < 1 || (r->n && p->line <= r->prev.line)) fail("row lines do not rise", p->line);
-    if (!isfinite(p->test_time_s)) fail("test time not finite", p->line);
-    if (r->n && p->test_time_s < r->prev.test_time_s) fail("test time goes backwards", p->line);
-    if (!isfinite(p->current_a) || !isfinite(p->voltage_v)) fail("current or voltage not finite", p->line);
-    if (!(isnan(p->resistance_ohm) || p->resistance_ohm > 0)) fail("resistance neither NaN nor > 0", p->line);
-    if (isinf(p->temperature_c) || isinf(p->unix_time)) fail("temperature or wall-clock time infinite", p->line);
+    if (p->line < 1 || (r->n && p->line <= r->prev.line)) fz_fail(TARGET, "row lines do not rise", p->line);
+    if (!isfinite(p->test_time_s)) fz_fail(TARGET, "test time not finite", p->line);
+    if (r->n && p->test_time_s < r->prev.test_time_s) fz_fail(TARGET, "test time goes backwards", p->line);
+    if (!isfinite(p->current_a) || !isfinite(p->voltage_v)) fz_fail(TARGET, "current or voltage not finite", p->line);
+    if (!(isnan(p->resistance_ohm) || p->resistance_ohm > 0)) fz_fail(TARGET, "resistance neither NaN nor > 0", p->line);
+    if (isinf(p->temperature_c) || isinf(p->unix_time)) fz_fail(TARGET, "temperature or wall-clock time infinite", p->line);
     const double now[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
     const double was[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
     for (int k = 0; k < 4; k++) {
-        if (!nonneg(now[k])) fail("a capacity or energy below 0", p->line);
+        if (!nonneg(now[k])) fz_fail(TARGET, "a capacity or energy below 0", p->line);
         /* within a cycle: non-decreasing, and logged on every row or on none */
         if (r->n && p->cycle == r->prev.cycle && (isnan(now[k]) != isnan(was[k]) || now[k] < was[k]))
-            fail("a capacity or energy decreases within a cycle", p->line);
+            fz_fail(TARGET, "a capacity or energy decreases within a cycle", p->line);
     }
     if (r->n == r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 256;
@@ -78,38 +75,38 @@ static bml_status on_row(const bml_cycler_point *p, void *user) {
 }
 
 static void check_meta(const bml_cycler_meta *m, size_t n_rows) {
-    if (m->format == BML_CYCLER_AUTO || !m->path || !m->cell) fail("meta without format, path or cell", 0);
-    if (m->n_points != n_rows) fail("meta.n_points is not the rows handed over", m->n_points);
+    if (m->format == BML_CYCLER_AUTO || !m->path || !m->cell) fz_fail(TARGET, "meta without format, path or cell", 0);
+    if (m->n_points != n_rows) fz_fail(TARGET, "meta.n_points is not the rows handed over", m->n_points);
     if (!(isnan(m->nominal_capacity_ah) || (m->nominal_capacity_ah > 0 && isfinite(m->nominal_capacity_ah))))
-        fail("nominal capacity neither NaN nor finite and > 0", 0);
+        fz_fail(TARGET, "nominal capacity neither NaN nor finite and > 0", 0);
 }
 
 static void check_curve(const double *c, size_t n, double cap) {
     for (size_t g = 0; g < n; g++)
-        if (!isnan(c[g]) && !(cap >= 0 && within(c[g], 0, cap))) fail("a curve point outside [0, the cycle's capacity]", g);
+        if (!isnan(c[g]) && !(cap >= 0 && within(c[g], 0, cap))) fz_fail(TARGET, "a curve point outside [0, the cycle's capacity]", g);
 }
 
 /* the summary against the rows read (rs, from bml_cycler_read of the same file) */
 static void check_summary(const bml_cycler_summary *s, const rows *rs) {
     check_meta(&s->meta, rs->n);
-    if (!s->n_cycles) fail("a summary without cycles", 0);
+    if (!s->n_cycles) fz_fail(TARGET, "a summary without cycles", 0);
     size_t row = 0;
     double through = 0;
     for (size_t i = 0; i < s->n_cycles; i++) {
         const bml_cycler_cycle *c = &s->cycles[i];
-        if (i && c->cycle <= s->cycles[i - 1].cycle) fail("summary cycles do not rise", c->first_line);
-        if (c->complete != (i + 1 < s->n_cycles)) fail("complete is not 'a later cycle follows'", c->first_line);
+        if (i && c->cycle <= s->cycles[i - 1].cycle) fz_fail(TARGET, "summary cycles do not rise", c->first_line);
+        if (c->complete != (i + 1 < s->n_cycles)) fz_fail(TARGET, "complete is not 'a later cycle follows'", c->first_line);
         /* the cycle's rows: those from its first line with its index */
-        if (row >= rs->n || rs->line[row] != c->first_line) fail("a cycle's first line is not its first row's", c->first_line);
+        if (row >= rs->n || rs->line[row] != c->first_line) fz_fail(TARGET, "a cycle's first line is not its first row's", c->first_line);
         size_t n = 0;
         while (row < rs->n && rs->cycle[row] == c->cycle) row++, n++;
-        if (c->n_points != n) fail("a cycle's n_points is not the count of its rows", c->first_line);
-        if (!(c->duration_s >= 0) || !isfinite(c->start_time_s)) fail("a cycle's start or duration", c->first_line);
+        if (c->n_points != n) fz_fail(TARGET, "a cycle's n_points is not the count of its rows", c->first_line);
+        if (!(c->duration_s >= 0) || !isfinite(c->start_time_s)) fz_fail(TARGET, "a cycle's start or duration", c->first_line);
         const double q[] = {c->charge_ah,  c->discharge_ah,       c->charge_wh,          c->discharge_wh,
                             c->coulombic_efficiency, c->energy_efficiency, c->mean_abs_current_a};
         for (size_t k = 0; k < sizeof q / sizeof *q; k++)
-            if (!nonneg(q[k])) fail("a cycle's capacity, energy, efficiency or current below 0", c->first_line);
-        if (!(c->throughput_ah >= through)) fail("throughput decreases", c->first_line);
+            if (!nonneg(q[k])) fz_fail(TARGET, "a cycle's capacity, energy, efficiency or current below 0", c->first_line);
+        if (!(c->throughput_ah >= through)) fz_fail(TARGET, "throughput decreases", c->first_line);
         /* the curves count every step of the cycle: under the largest-step rule they reach the sum of the steps (the
          * cycle's throughput), which the largest step is at most */
         const int largest = s->opts.capacity_rule == BML_CYCLER_CAPACITY_LARGEST_STEP;
@@ -117,29 +114,29 @@ static void check_summary(const bml_cycler_summary *s, const rows *rs) {
         const double cap_c = largest && !isnan(c->charge_ah) ? moved : c->charge_ah;
         const double cap_d = largest && !isnan(c->discharge_ah) ? moved : c->discharge_ah;
         if (largest && ((c->charge_ah > cap_c) || (c->discharge_ah > cap_d)))
-            fail("a largest step above the sum of the cycle's steps", c->first_line);
+            fz_fail(TARGET, "a largest step above the sum of the cycle's steps", c->first_line);
         through = c->throughput_ah;
-        if (!(isnan(c->resistance_ohm) || c->resistance_ohm > 0)) fail("a cycle's resistance", c->first_line);
+        if (!(isnan(c->resistance_ohm) || c->resistance_ohm > 0)) fz_fail(TARGET, "a cycle's resistance", c->first_line);
         if (!isnan(c->temperature_mean_c) &&
             !within(c->temperature_mean_c, c->temperature_min_c, c->temperature_max_c))
-            fail("mean temperature outside [min, max]", c->first_line);
+            fz_fail(TARGET, "mean temperature outside [min, max]", c->first_line);
         check_curve(c->charge_curve_ah, s->opts.n_grid, cap_c);
         check_curve(c->discharge_curve_ah, s->opts.n_grid, cap_d);
         if (c->n_raw) {
-            if (!(s->opts.raw_max_c_rate > 0) || c->n_raw < 2 || !c->raw_q_ah || !c->raw_v) fail("raw curve", c->first_line);
+            if (!(s->opts.raw_max_c_rate > 0) || c->n_raw < 2 || !c->raw_q_ah || !c->raw_v) fz_fail(TARGET, "raw curve", c->first_line);
             for (size_t k = 0; k < c->n_raw; k++)
                 if (!within(c->raw_q_ah[k], 0, cap_d) || !isfinite(c->raw_v[k]))
-                    fail("a raw curve point outside [0, the discharge capacity]", c->first_line);
+                    fz_fail(TARGET, "a raw curve point outside [0, the discharge capacity]", c->first_line);
         }
     }
-    if (row != rs->n) fail("rows left out of every cycle", row);
+    if (row != rs->n) fz_fail(TARGET, "rows left out of every cycle", row);
 }
 
 static void walk_dataset(const bml_dataset *ds) {
     double acc = 0;
     for (size_t i = 0; i < ds->n_cells; i++) {
         const bml__cell *c = &ds->cells[i];
-        if (!c->n_rows) fail("a cell without rows", 0);
+        if (!c->n_rows) fz_fail(TARGET, "a cell without rows", 0);
         acc += c->cell_id[0] + c->source[0] + c->temperature_c;
         for (size_t r = 0; r < c->n_rows; r++) {
             acc += (double)c->lines[r];
@@ -151,7 +148,7 @@ static void walk_dataset(const bml_dataset *ds) {
         acc += c->cell_id[0] + c->source[0] + c->soh + c->capacity_ah + c->days + c->throughput_ah;
         /* the curve's reference-test index is its cycle ("PATH:LINE (cycle N)") */
         const char *cy = strrchr(c->source, '(');
-        if (!cy || strtol(cy + 7, NULL, 10) != c->rpt) fail("a curve's rpt is not its cycle", 0);
+        if (!cy || strtol(cy + 7, NULL, 10) != c->rpt) fz_fail(TARGET, "a curve's rpt is not its cycle", 0);
         for (size_t k = 0; k < c->n; k++) acc += c->q[k] + c->v[k];
     }
     sink = acc;
@@ -192,7 +189,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bml_status st2 = bml_cycler_summarize(path, fmt, &o, &s);
         fz_check_status(st2, "bml_cycler_summarize");
         /* the summary reads what bml_cycler_read reads; it may stop earlier only at a cycle index going back */
-        if ((st2 == BML_OK) && st != BML_OK) fail("the summary read a file that bml_cycler_read refused", 0);
+        if ((st2 == BML_OK) && st != BML_OK) fz_fail(TARGET, "the summary read a file that bml_cycler_read refused", 0);
         if (st2 == BML_OK) check_summary(s, &rs);
         bml_cycler_summary_free(s);
         free(rs.line);

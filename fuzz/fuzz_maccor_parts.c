@@ -18,10 +18,7 @@
 #include "batteryml/cycler.h"
 #include "fuzz_util.h"
 
-static void fail(const char *what, size_t n) {
-    fprintf(stderr, "fuzz harness: maccor_parts: %s (%zu)\n", what, n);
-    abort();
-}
+#define TARGET "maccor_parts"
 
 typedef struct {
     size_t n;
@@ -30,11 +27,11 @@ typedef struct {
 
 static bml_status on_row(const bml_cycler_point *p, void *user) {
     rows *r = user;
-    if (!isfinite(p->test_time_s)) fail("test time not finite", p->line);
-    if (r->n && p->test_time_s < r->t) fail("test time goes backwards across the parts", p->line);
+    if (!isfinite(p->test_time_s)) fz_fail(TARGET, "test time not finite", p->line);
+    if (r->n && p->test_time_s < r->t) fz_fail(TARGET, "test time goes backwards across the parts", p->line);
     const double q[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
     for (int k = 0; k < 4; k++)
-        if (!(isnan(q[k]) || q[k] >= 0)) fail("a capacity or energy below 0", p->line);
+        if (!(isnan(q[k]) || q[k] >= 0)) fz_fail(TARGET, "a capacity or energy below 0", p->line);
     r->t = p->test_time_s;
     r->n++;
     return BML_OK;
@@ -60,16 +57,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_reset_error();
         st = bml_cycler_read(first, fmt, on_row, &rs, &meta);
         fz_check_status(st, "bml_cycler_read");
-        if (st == BML_OK && meta.n_points != rs.n) fail("meta.n_points is not the rows handed over", meta.n_points);
-        if (st == BML_OK && (!meta.path || strcmp(meta.path, first))) fail("meta.path is not the first part", 0);
+        if (st == BML_OK && meta.n_points != rs.n) fz_fail(TARGET, "meta.n_points is not the rows handed over", meta.n_points);
+        if (st == BML_OK && (!meta.path || strcmp(meta.path, first))) fz_fail(TARGET, "meta.path is not the first part", 0);
         bml_cycler_meta_free(&meta);
         bml_cycler_summary *s = NULL;
         fz_reset_error();
         bml_status st2 = bml_cycler_summarize(first, fmt, NULL, &s);
         fz_check_status(st2, "bml_cycler_summarize");
-        if (st2 == BML_OK && st != BML_OK) fail("the summary read parts that bml_cycler_read refused", 0);
+        if (st2 == BML_OK && st != BML_OK) fz_fail(TARGET, "the summary read parts that bml_cycler_read refused", 0);
         for (size_t i = 1; st2 == BML_OK && i < s->n_cycles; i++)
-            if (s->cycles[i].cycle <= s->cycles[i - 1].cycle) fail("summary cycles do not rise", i);
+            if (s->cycles[i].cycle <= s->cycles[i - 1].cycle) fz_fail(TARGET, "summary cycles do not rise", i);
         bml_cycler_summary_free(s);
     } else if (mode == 1) {
         char **files = NULL;
@@ -86,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(files[i]);
         }
         free(files);
-        if (st == BML_OK && fmt == BML_CYCLER_MACCOR && one && later) fail("a later part listed beside the first", nf);
+        if (st == BML_OK && fmt == BML_CYCLER_MACCOR && one && later) fz_fail(TARGET, "a later part listed beside the first", nf);
     } else {
         bml_dataset *ds = NULL;
         fz_reset_error();

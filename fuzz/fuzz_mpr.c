@@ -7,7 +7,6 @@
  * batteryml/cycler.h promises of a successful read: points rising, time finite and non-decreasing, current
  * and voltage finite, capacities and energies NaN or >= 0 and non-decreasing within a cycle, meta.n_points
  * points handed over; and that a failure of a file that the reader took as .mpr names a byte offset. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,36 +14,7 @@
 #include "batteryml/cycler.h"
 #include "fuzz_util.h"
 
-static void fail(const char *what, size_t line) {
-    fprintf(stderr, "fuzz harness: mpr: %s (point %zu)\n", what, line);
-    abort();
-}
-
-typedef struct {
-    size_t n;
-    bml_cycler_point prev;
-} rows;
-
-static int nonneg(double x) { return isnan(x) || x >= 0; }
-
-static bml_status on_row(const bml_cycler_point *p, void *user) {
-    rows *r = user;
-    if (p->line < 1 || (r->n && p->line <= r->prev.line)) fail("points do not rise", p->line);
-    if (!isfinite(p->test_time_s)) fail("test time not finite", p->line);
-    if (r->n && p->test_time_s < r->prev.test_time_s) fail("test time goes backwards", p->line);
-    if (!isfinite(p->current_a) || !isfinite(p->voltage_v)) fail("current or voltage not finite", p->line);
-    if (!(isnan(p->resistance_ohm) || p->resistance_ohm > 0)) fail("resistance neither NaN nor > 0", p->line);
-    const double now[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
-    const double was[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
-    for (int k = 0; k < 4; k++) {
-        if (!nonneg(now[k])) fail("a capacity or energy below 0", p->line);
-        if (r->n && p->cycle == r->prev.cycle && (isnan(now[k]) != isnan(was[k]) || now[k] < was[k]))
-            fail("a capacity or energy decreases within a cycle", p->line);
-    }
-    r->n++;
-    r->prev = *p;
-    return BML_OK;
-}
+#define TARGET "mpr"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
@@ -52,26 +22,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *dir = fz_fresh_dir("mpr");
     char *path = fz_write(dir, "cell.mpr", data + 1, size - 1);
     bml_cycler_format fmt = BML_CYCLER_AUTO;
-    if (sel & 1 && bml_cycler_format_parse("biologic_mpr", &fmt) != BML_OK) fail("biologic_mpr is not registered", 0);
-    rows rs = {0};
+    if (sel & 1 && bml_cycler_format_parse("biologic_mpr", &fmt) != BML_OK) fz_fail(TARGET, "biologic_mpr is not registered", 0);
+    fz_points rs = {.target = TARGET};
     bml_cycler_meta meta;
     fz_reset_error();
-    bml_status st = bml_cycler_read(path, fmt, on_row, &rs, &meta);
+    bml_status st = bml_cycler_read(path, fmt, fz_check_point, &rs, &meta);
     fz_check_status(st, "bml_cycler_read");
-    if (st == BML_OK && meta.n_points != rs.n) fail("meta.n_points is not the points handed over", meta.n_points);
+    if (st == BML_OK && meta.n_points != rs.n) fz_fail(TARGET, "meta.n_points is not the points handed over", meta.n_points);
     /* a file taken as .mpr (forced, or the magic there) that fails says where */
     if (st != BML_OK && st != BML_ERR_NOMEM && meta.format == fmt && fmt != BML_CYCLER_AUTO && meta.path &&
         !strstr(bml_last_error(), ": byte "))
-        fail("an .mpr failure without a byte offset", 0);
+        fz_fail(TARGET, "an .mpr failure without a byte offset", 0);
     bml_cycler_meta_free(&meta);
-    if (sel & 2) {
-        bml_cycler_summary *s = NULL;
-        fz_reset_error();
-        bml_status st2 = bml_cycler_summarize(path, fmt, NULL, &s);
-        fz_check_status(st2, "bml_cycler_summarize");
-        if (st2 == BML_OK && st != BML_OK) fail("the summary read a file that bml_cycler_read refused", 0);
-        bml_cycler_summary_free(s);
-    }
+    if (sel & 2) fz_check_summary(TARGET, path, fmt, st);
     free(path);
     free(dir);
     return 0;

@@ -19,10 +19,7 @@
 #include "data/cycler_neware.h"
 #include "fuzz_util.h"
 
-static void fail(const char *what, size_t line) {
-    fprintf(stderr, "fuzz harness: neware: %s (row %zu)\n", what, line);
-    abort();
-}
+#define TARGET "neware"
 
 typedef struct {
     size_t n;
@@ -31,19 +28,19 @@ typedef struct {
 
 static bml_status on_point(const bml_cycler_point *p, void *user) {
     rows *r = user;
-    if (!isfinite(p->test_time_s) || !isfinite(p->current_a) || !isfinite(p->voltage_v)) fail("time, current or voltage not finite", p->line);
+    if (!isfinite(p->test_time_s) || !isfinite(p->current_a) || !isfinite(p->voltage_v)) fz_fail(TARGET, "time, current or voltage not finite", p->line);
     const double q[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
     const double w[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
     for (int k = 0; k < 4; k++) { /* NaN: not in the file (on every row then) */
-        if (r->n && isnan(q[k]) != isnan(w[k])) fail("a capacity or energy logged on some rows only", p->line);
+        if (r->n && isnan(q[k]) != isnan(w[k])) fz_fail(TARGET, "a capacity or energy logged on some rows only", p->line);
         if (isnan(q[k])) continue;
-        if (!(q[k] >= 0) || isinf(q[k])) fail("a capacity or energy not finite and >= 0", p->line);
-        if (r->n && p->cycle == r->prev.cycle && q[k] < w[k]) fail("a capacity or energy decreases within a cycle", p->line);
+        if (!(q[k] >= 0) || isinf(q[k])) fz_fail(TARGET, "a capacity or energy not finite and >= 0", p->line);
+        if (r->n && p->cycle == r->prev.cycle && q[k] < w[k]) fz_fail(TARGET, "a capacity or energy decreases within a cycle", p->line);
     }
     if (r->n && (p->line <= r->prev.line || p->test_time_s < r->prev.test_time_s || p->cycle < r->prev.cycle ||
                  p->step < r->prev.step))
-        fail("row, time, cycle or step goes back", p->line);
-    if (p->cycle < 0 || p->step < 1) fail("cycle below 0 or step below 1", p->line); /* a CSV may count from 0 */
+        fz_fail(TARGET, "row, time, cycle or step goes back", p->line);
+    if (p->cycle < 0 || p->step < 1) fz_fail(TARGET, "cycle below 0 or step below 1", p->line); /* a CSV may count from 0 */
     r->prev = *p;
     r->n++;
     return BML_OK;
@@ -57,9 +54,9 @@ typedef struct {
 static bml_status on_record(const bml__neware_record *r, void *user) {
     recs *s = user;
     if (s->n && (r->index <= s->prev.index || r->step < s->prev.step || r->cycle < s->prev.cycle))
-        fail("record Index, step or cycle goes back", r->index);
-    if (r->step < 1 || r->cycle < 1) fail("record step or cycle below 1", r->index); /* .ndc: cycles from 1 */
-    if (!isfinite(r->time_s) || !isfinite(r->voltage_v) || !isfinite(r->current_ma)) fail("record value not finite", r->index);
+        fz_fail(TARGET, "record Index, step or cycle goes back", r->index);
+    if (r->step < 1 || r->cycle < 1) fz_fail(TARGET, "record step or cycle below 1", r->index); /* .ndc: cycles from 1 */
+    if (!isfinite(r->time_s) || !isfinite(r->voltage_v) || !isfinite(r->current_ma)) fz_fail(TARGET, "record value not finite", r->index);
     (void)bml__neware_status_name(r->status);
     s->prev = *r;
     s->n++;
@@ -79,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fz_reset_error();
         bml_status st = bml__neware_read(path, on_point, &r, &meta);
         fz_check_status(st, "bml__neware_read");
-        if (st == BML_OK && (meta.n_points != r.n || !meta.path || !meta.cell)) fail("meta.n_points or path", meta.n_points);
+        if (st == BML_OK && (meta.n_points != r.n || !meta.path || !meta.cell)) fz_fail(TARGET, "meta.n_points or path", meta.n_points);
         bml_cycler_meta_free(&meta);
         free(path);
         free(dir);
@@ -93,7 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bml_status st = bml__neware_ndc_records("fuzz.ndax", parts[0], lens[0], lens[1] ? parts[1] : NULL, lens[1],
                                                 lens[2] ? parts[2] : NULL, lens[2], on_record, &s, &info);
         fz_check_status(st, "bml__neware_ndc_records");
-        if (st == BML_OK && info.n_records != s.n) fail("info.n_records is not the records handed over", s.n);
+        if (st == BML_OK && info.n_records != s.n) fz_fail(TARGET, "info.n_records is not the records handed over", s.n);
     }
     return 0;
 }

@@ -3,6 +3,7 @@
 #include "fuzz_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,42 @@ void fz_check_status(bml_status st, const char *what) {
         fprintf(stderr, "fuzz harness: %s failed (status %d) without a message\n", what, (int)st);
         abort();
     }
+}
+
+_Noreturn void fz_fail(const char *target, const char *what, size_t n) {
+    fprintf(stderr, "fuzz harness: %s: %s (%zu)\n", target, what, n);
+    abort();
+}
+
+static int nonneg(double x) { return isnan(x) || x >= 0; }
+
+bml_status fz_check_point(const bml_cycler_point *p, void *user) {
+    fz_points *r = user;
+    const char *t = r->target;
+    if (p->line < 1 || (r->n && p->line <= r->prev.line)) fz_fail(t, "points do not rise", p->line);
+    if (!isfinite(p->test_time_s)) fz_fail(t, "test time not finite", p->line);
+    if (r->n && p->test_time_s < r->prev.test_time_s) fz_fail(t, "test time goes backwards", p->line);
+    if (!isfinite(p->current_a) || !isfinite(p->voltage_v)) fz_fail(t, "current or voltage not finite", p->line);
+    if (!(isnan(p->resistance_ohm) || p->resistance_ohm > 0)) fz_fail(t, "resistance neither NaN nor > 0", p->line);
+    const double now[4] = {p->charge_ah, p->discharge_ah, p->charge_wh, p->discharge_wh};
+    const double was[4] = {r->prev.charge_ah, r->prev.discharge_ah, r->prev.charge_wh, r->prev.discharge_wh};
+    for (int k = 0; k < 4; k++) {
+        if (!nonneg(now[k])) fz_fail(t, "a capacity or energy below 0", p->line);
+        if (r->n && p->cycle == r->prev.cycle && (isnan(now[k]) != isnan(was[k]) || now[k] < was[k]))
+            fz_fail(t, "a capacity or energy decreases within a cycle", p->line);
+    }
+    r->n++;
+    r->prev = *p;
+    return BML_OK;
+}
+
+void fz_check_summary(const char *target, const char *path, bml_cycler_format fmt, bml_status read_st) {
+    bml_cycler_summary *s = NULL;
+    fz_reset_error();
+    bml_status st = bml_cycler_summarize(path, fmt, NULL, &s);
+    fz_check_status(st, "bml_cycler_summarize");
+    if (st == BML_OK && read_st != BML_OK) fz_fail(target, "the summary read a file that bml_cycler_read refused", 0);
+    bml_cycler_summary_free(s);
 }
 
 const char *fz_source_dir(void) { return BML_SOURCE_DIR; }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batteryml/cycler.h"
 #include "batteryml/status.h"
 
 /* Separator between the parts of a multi-file input (in the dictionaries as "\n%%\n"). */
@@ -33,6 +34,23 @@ void fz_reset_error(void);
 /* The property every loader owes its caller: a failure comes with a message (call fz_reset_error
  * before the call). Aborts otherwise. With FUZZ_VERBOSE set, prints each outcome (to check seeds). */
 void fz_check_status(bml_status st, const char *what);
+/* A finding: prints "fuzz harness: TARGET: WHAT (N)" and aborts. */
+_Noreturn void fz_fail(const char *target, const char *what, size_t n);
+
+/* The points of a successful bml_cycler_read, checked as they arrive against what batteryml/cycler.h
+ * promises: points (lines) rising, test time finite and non-decreasing, current and voltage finite, the
+ * resistance NaN or > 0, capacities and energies NaN or >= 0 and, within a cycle, non-decreasing and NaN
+ * on every point or none. Pass fz_check_point as the callback and a zeroed fz_points (target set) as user. */
+typedef struct {
+    const char *target; /* named in a finding */
+    size_t n;           /* points handed over so far */
+    bml_cycler_point prev;
+} fz_points;
+bml_status fz_check_point(const bml_cycler_point *p, void *user);
+/* bml_cycler_summarize(path, fmt, default options) after a read whose status was read_st: a failure has a
+ * message, and the summary accepts no file the read refused. */
+void fz_check_summary(const char *target, const char *path, bml_cycler_format fmt, bml_status read_st);
+
 /* The repository root (BML_SOURCE_DIR at build time). */
 const char *fz_source_dir(void);
 
