@@ -205,6 +205,18 @@ def cycler():
     ba = rd("tests", "data", "cyclers", "batteryarchive", "made_up_timeseries.csv")
     put("cycler", "batteryarchive-auto", sel(0) + ba)
     put("cycler", "batteryarchive-auto-dataset", sel(0, mode=2) + ba)
+    # Battery Data Hub time series (src/data/cycler_batterydata.c): the made-up file of the tests (pandas' index column,
+    # NaN values, EIS rows), reached by detection; and one without the index column, with quoted labels
+    bd = rd("tests", "data", "cyclers", "batterydata", "made_up-raw.csv")
+    put("cycler", "batterydata-auto", sel(0) + bd)
+    put("cycler", "batterydata-auto-dataset", sel(0, mode=2) + bd)
+    put("cycler", "batterydata-quoted", sel(0, mode=1) +
+        b"Cycle_Index,Step,Time_s,Current_A,Voltage_V,Cell_Temperature_C,Datenum_d,Charge_Capacity_Ah,"
+        b"Discharge_Capacity_Ah,Charge_Energy_Wh,Discharge_Energy_Wh,Cycle_Label\n"
+        b"1,1,0,0,3.3,25,737943.5,0,0,0,0,\"Aging, \"\"25C\"\"\"\n"
+        b"1,2,900,1,3.6,NaN,737943.5104,0.25,0,0.9,0,\n"
+        b"1,3,1800,-1,3.2,25.5,NaN,0,0.25,0,0.85,\"\"\n"
+        b"2,1,1860,0,3.3,,737943.52,0,0,0,0,EIS\n")
     # Maccor's milli-unit layout (cellpy's "three": "Today''s Date", blank lines, mAmp-hr counting on from CC to CV,
     # Volts in mV) and the "Test (Min)" layout (tests/test_maccor_layouts.c), made up, reached by detection
     three = (b"Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"

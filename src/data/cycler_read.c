@@ -1543,6 +1543,14 @@ static const bml__cycler_format_def formats[] = {
      "a row whose current does not flow their way is not counting; a cycle's capacity is the largest value, as the "
      "archive's <cell>_cycle_data.csv has it",
      bml__batteryarchive_sniff, bml__batteryarchive_read},
+    {"batterydata", "Battery Data Hub (batterydata.energy.gov) time series CSV (<cell>-raw.csv: Cycle_Index,Step,Time_s,"
+                    "Amphr,...,Current_A,Voltage_V,...,Datenum_d,...,Charge_Capacity_Ah,...; a leading pandas index column or "
+                    "not)",
+     "Charge_/Discharge_Capacity_Ah and _Energy_Wh are the cycler's Amphr/Watthr on the rows that flow their way (0 "
+     "elsewhere), restarting at most steps; the provider's <cell>-summary.csv takes a cycle's capacity as the counter's "
+     "largest value in the cycle: read as the running maximum within the cycle (restarted where Cycle_Index changes), "
+     "a fall held, never added again; a cycle that charges (discharges) twice gets its largest, as the provider's table",
+     bml__batterydata_sniff, bml__batterydata_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 

@@ -1031,10 +1031,20 @@ bml_status bml_cycler_structure(const char *path, bml_cycler_format format, cons
 /* ------------------------------------------------------------------ folders and the dataset */
 
 /* a companion of a run, not data: metadata, EC-Lab's settings (.mpl log, .mps settings), notes, Battery Archive's
- * per-cycle table (<cell>_cycle_data.csv beside <cell>_timeseries.csv); and EC-Lab's text export NAME.mpt beside
- * its binary NAME.mpr in `dir` (the same run twice: the .mpr is read) */
+ * per-cycle table (<cell>_cycle_data.csv beside <cell>_timeseries.csv); EC-Lab's text export NAME.mpt beside
+ * its binary NAME.mpr in `dir` (the same run twice: the .mpr is read); and the Battery Data Hub's per-cycle table
+ * <cell>-summary.csv beside its <cell>-raw.csv (either joined by '-' or ' ', as battery-data-toolkit groups them) */
 static int companion(const char *dir, const char *name) {
     size_t n = strlen(name);
+    if (n > 12 && bml__streq_ci(name + n - 11, "summary.csv") && (name[n - 12] == '-' || name[n - 12] == ' ')) {
+        int twin = 0;
+        for (int k = 0; k < 2 && !twin; k++) {
+            char *raw = bml__sprintf("%s/%.*s%craw.csv", dir, (int)(n - 12), name, k ? ' ' : '-');
+            twin = raw && bml__is_file(raw);
+            free(raw);
+        }
+        if (twin) return 1;
+    }
     if (n > 4 && bml__streq_ci(name + n - 4, ".mpt")) {
         char *mpr = bml__sprintf("%s/%.*s.mpr", dir, (int)(n - 4), name);
         int twin = mpr && bml__is_file(mpr);
