@@ -296,6 +296,15 @@ static void test_near_and_bad(void) {
     CHECK_INT(meta.n_blank, 1);
     bml_cycler_meta_free(&meta);
     unlink(p), free(p);
+    /* a charge integral past the largest number: +inf, its energy at 0 V 0 (not inf * 0 = NaN); the summary says so */
+    p = tmp_with("Test Time / s,Voltage / V,Current / A\n0,0,1e300\n1e10,0,1e300\n");
+    s.n = 0;
+    CHECK_OK(bml_cycler_read(p, BML_CYCLER_AUTO, cycler_keep, &s, NULL));
+    CHECK(s.n == 2 && isinf(s.p[1].charge_ah) && s.p[1].charge_wh == 0);
+    bml_cycler_summary *y = NULL;
+    CHECK_ERR(bml_cycler_summarize(p, BML_CYCLER_AUTO, NULL, &y), BML_ERR_VALUE, "is larger than the largest number");
+    bml_cycler_summary_free(y);
+    unlink(p), free(p);
     p = tmp_with("Test Time / s,Current / A\n0,1\n");
     CHECK_ERR(bml_cycler_read(p, cycler_format("bdf"), cycler_keep, &s, NULL), BML_ERR_SCHEMA,
               ":1: Battery Data Format header without a Voltage / V (voltage_volt) column");

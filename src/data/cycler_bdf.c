@@ -412,8 +412,8 @@ bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, b
                     sum[j] += bml__counter_step(&ctr[j], fabs(q[j]), new_cycle || new_step, &meta->n_counter_drops,
                                                 &meta->counter_drop_max);
             } else if (dt > 0 && (j % 2 == 0 ? i_a > 0 : i_a < 0)) { /* charge 0, 2; discharge 1, 3 */
-                double a = fabs(i_a) * dt / 3600;
-                sum[j] += j < 2 ? a : a * fabs(v);
+                /* I V first: an overflow is +inf, never inf * 0 = NaN */
+                sum[j] += (j < 2 ? fabs(i_a) : fabs(i_a * v)) * dt / 3600;
             }
         }
         bml_cycler_point p;
