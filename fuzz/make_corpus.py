@@ -217,6 +217,16 @@ def cycler():
         b"1,2,900,1,3.6,NaN,737943.5104,0.25,0,0.9,0,\n"
         b"1,3,1800,-1,3.2,25.5,NaN,0,0.25,0,0.85,\"\"\n"
         b"2,1,1860,0,3.3,,737943.52,0,0,0,0,EIS\n")
+    # Battery Data Format CSV (src/data/cycler_bdf.c): the made-up files of the tests (preferred labels; machine names,
+    # no cycle column, no counters), and the reference files' layout (counters reset at each step, step_index), by detection
+    bdf = rd("tests", "data", "cyclers", "bdf", "made_up_labels.bdf.csv")
+    put("cycler", "bdf-labels-auto", sel(0) + bdf)
+    put("cycler", "bdf-labels-auto-other", sel(0, mode=1) + bdf)
+    put("cycler", "bdf-machine-auto-dataset", sel(0, mode=2) + rd("tests", "data", "cyclers", "bdf", "made_up_machine.bdf"))
+    put("cycler", "bdf-step-reset-auto", sel(0) + b"test_time_second,voltage_volt,current_ampere,step_index,"
+        b"charging_capacity_ah,discharging_capacity_ah,unix_time_second,step_record_index,cycle_charging_capacity_ah\n"
+        b"0,3.0,0,1,0,0,1717243200,1,0\n600,3.0,0,1,0,0,1717243800,2,0\n2400,2.8,-1,2,0,0.5,1717245600,1,0\n"
+        b"3000,2.9,0,3,0,0,,1,0\n4800,2.6,-1,4,0,0.5,,2,0\n6600,3.5,1,5,0.5,0,,1,0.5\n8400,3.9,1,5,1.0,0,NaN,2,1.0\n")
     # Maccor's milli-unit layout (cellpy's "three": "Today''s Date", blank lines, mAmp-hr counting on from CC to CV,
     # Volts in mV) and the "Test (Min)" layout (tests/test_maccor_layouts.c), made up, reached by detection
     three = (b"Today''s Date\t03/28/2022 12:50:27 PM\n\nDate of Test:\t08/23/2021 6:04:18 PM\n\n"

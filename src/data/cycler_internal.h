@@ -86,6 +86,8 @@ bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, vo
 int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 int bml__batterydata_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
+bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
+int bml__bdf_sniff(const unsigned char *head, size_t n, const char *path, const char **why);
 
 /* The cycle-life loader's summary (src/data/cycler_life.c): bml_cycler_summarize, but the cycles first..last get
  * their discharge curve on `grid` (n >= 2 voltages, strictly monotone, either direction; discharge_curve_ah in

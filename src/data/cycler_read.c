@@ -1551,6 +1551,13 @@ static const bml__cycler_format_def formats[] = {
      "largest value in the cycle: read as the running maximum within the cycle (restarted where Cycle_Index changes), "
      "a fall held, never added again; a cycle that charges (discharges) twice gets its largest, as the provider's table",
      bml__batterydata_sniff, bml__batterydata_read},
+    {"bdf", "Battery Data Format (Battery Data Alliance) time series CSV (.bdf, .bdf.csv, .csv: Test Time / s, Voltage / V, "
+            "Current / A, ... or test_time_second, voltage_volt, current_ampere, ...)",
+     "Charging/Discharging Capacity (Ah) and Energy (Wh) count over the whole test (the BDF's definition), Cycle ... over "
+     "the cycle, Step ... over the step: a fall where the cycle or step changes is a restart, elsewhere noise (the "
+     "maximum is held); a cycle's capacity is what they rose within it; without a counter column, the current's "
+     "integral over time",
+     bml__bdf_sniff, bml__bdf_read},
 };
 #define N_REGISTERED (sizeof formats / sizeof *formats)
 
