@@ -99,12 +99,18 @@ static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, cons
         e->info->n_skipped++;
         return BML_OK;
     }
-    const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
-                        r->charge_mwh, r->discharge_mwh};
-    for (size_t k = 0; k < sizeof v / sizeof *v; k++) /* a CSV's counters and total time may be NaN: not in the file */
-        if (k < 3 || (k > 3 && !e->file_cycles) ? !isfinite(v[k]) : isinf(v[k]))
-            return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
-                             e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
+    /* the binary files' usual row at one test: x - x is 0 for a finite x, NaN for an infinite or NaN one */
+    double z = (r->time_s - r->time_s) + (r->voltage_v - r->voltage_v) + (r->current_ma - r->current_ma) +
+               (r->charge_mah - r->charge_mah) + (r->discharge_mah - r->discharge_mah) +
+               (r->charge_mwh - r->charge_mwh) + (r->discharge_mwh - r->discharge_mwh);
+    if (e->file_cycles || !(z == 0)) {
+        const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
+                            r->charge_mwh, r->discharge_mwh};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++) /* a CSV's counters and total time may be NaN: not in the file */
+            if (k < 3 || (k > 3 && !e->file_cycles) ? !isfinite(v[k]) : isinf(v[k]))
+                return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
+                                 e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
+    }
     if (!e->have) e->step = 1, e->cycle = 1;
     else if (raw_step != e->raw_step) e->step++;
     /* a new cycle where a charge step begins after a discharge (or a SIM step); the step types with a '_' in
@@ -563,8 +569,9 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
     st = run_next(&rr, &next, &have_next);
     double vscale = data->version == 14 ? 1.0 : 1e-4, iscale = data->version == 14 ? 1000.0 : 1.0;
     uint32_t index = 0;
-    bml__neware_record last; /* the previous row handed over */
-    memset(&last, 0, sizeof last);
+    double last_t = 0, last_q[4] = {0, 0, 0, 0}; /* the previous row handed over: its time and counters */
+    bml__neware_record r; /* each row sets every field that varies (emit sets cycle, step and total time) */
+    memset(&r, 0, sizeof r);
     while (st == BML_OK) {
         if ((st = pager_next(data, &page)) != BML_OK || !page) break;
         size_t page_off = data->off - PAGE;
@@ -577,8 +584,6 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 break;
             }
             index++;
-            bml__neware_record r;
-            memset(&r, 0, sizeof r);
             r.index = index;
             r.voltage_v = rd_f32(b) * vscale;
             r.current_ma = rd_f32(b + 4) * iscale;
@@ -603,6 +608,7 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 break;
             } else {
                 e->info->n_filled++;
+                r.logged = 0;
                 stepc = prev.step;
                 /* the logging interval of the logged row before (its dt) holds until the next logged row, which
                  * logs its own (shorter) interval: BTSDA's export of the same test gives these times */
@@ -611,12 +617,12 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 int inside = have_next && next.step == prev.step && next.index > prev.index;
                 if (inside && (!(prev.dt_s > 0) || r.time_s >= next.time_s)) /* inconsistent: linear between them */
                     r.time_s = prev.time_s + (next.time_s - prev.time_s) * k / (double)(next.index - prev.index);
-                if (r.time_s < last.time_s) r.time_s = last.time_s;
-                double dt = r.time_s - last.time_s; /* the previous row is of this step (it is filled or prev) */
+                if (r.time_s < last_t) r.time_s = last_t;
+                double dt = r.time_s - last_t; /* the previous row is of this step (it is filled or prev) */
                 if (!(dt > 0)) dt = 0;
                 double q = fabs(r.current_ma) * dt / 3600, w = q * fabs(r.voltage_v);
-                r.charge_mah = fabs(last.charge_mah), r.discharge_mah = fabs(last.discharge_mah);
-                r.charge_mwh = fabs(last.charge_mwh), r.discharge_mwh = fabs(last.discharge_mwh);
+                r.charge_mah = fabs(last_q[0]), r.discharge_mah = fabs(last_q[1]);
+                r.charge_mwh = fabs(last_q[2]), r.discharge_mwh = fabs(last_q[3]);
                 if (r.current_ma > 0) r.charge_mah += q, r.charge_mwh += w;
                 else if (r.current_ma < 0) r.discharge_mah += q, r.discharge_mwh += w;
                 r.unix_time = prev.unix_time + (r.time_s - prev.time_s);
@@ -628,7 +634,8 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
             }
             r.status = steps[stepc - 1].status;
             st = emit(e, &r, stepc, data->member, off);
-            last = r;
+            last_t = r.time_s;
+            last_q[0] = r.charge_mah, last_q[1] = r.discharge_mah, last_q[2] = r.charge_mwh, last_q[3] = r.discharge_mwh;
         }
     }
     free(steps);
@@ -1146,22 +1153,22 @@ typedef struct {
     bml_cycler_meta *meta;
     int have;
     long cycle, step;
-    double base[4], stepmax[4];
+    double base[4], stepmax[4], stepraw[4]; /* stepraw: the step's largest |counter| so far, stepmax: that / 1000 */
     double t_off, last_time, prev_t;
 } converter;
 
 static bml_status on_record(const bml__neware_record *r, void *user) {
     converter *c = user;
     if (c->have && r->step != c->step) {
-        for (int k = 0; k < 4; k++) c->base[k] += c->stepmax[k], c->stepmax[k] = 0;
+        for (int k = 0; k < 4; k++) c->base[k] += c->stepmax[k], c->stepmax[k] = c->stepraw[k] = 0;
         c->t_off += c->last_time;
     }
     if (c->have && r->cycle != c->cycle)
         for (int k = 0; k < 4; k++) c->base[k] = 0;
     const double raw[4] = {r->charge_mah, r->discharge_mah, r->charge_mwh, r->discharge_mwh};
-    for (int k = 0; k < 4; k++) {
-        double v = fabs(raw[k]) / 1000;
-        if (v > c->stepmax[k]) c->stepmax[k] = v;
+    for (int k = 0; k < 4; k++) { /* x / 1000 never falls as x rises: the largest |counter| gives the largest quotient */
+        double a = fabs(raw[k]);
+        if (a > c->stepraw[k]) c->stepraw[k] = a, c->stepmax[k] = a / 1000;
     }
     bml_cycler_point p;
     p.test_time_s = isnan(r->total_time_s) ? c->t_off + r->time_s : r->total_time_s;
