@@ -289,8 +289,8 @@ static bml_status read_nda(emitter *e, const unsigned char *mm, size_t n) {
  * (ZIP_FL_COMPRESSED) a chunk at a time, inflated with ISA-L (deflate) or taken as is (stored) into a chunk of
  * pages, and its CRC-32 and size checked against the archive's directory when its last byte is out: the memory
  * held stays the same whatever the member's size. */
-#define ZIN (64 * 1024)       /* compressed bytes read at a time */
-#define ZOUT (32 * PAGE)      /* uncompressed bytes made at a time (whole pages) */
+#define ZIN (16 * 1024)       /* compressed bytes read at a time */
+#define ZOUT (4 * PAGE)       /* uncompressed bytes made at a time (whole pages) */
 typedef struct {
     const char *path, *member;
     const unsigned char *mem;
