@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake pkg-config
   libxgboost-dev libopenblas-dev libcsv-dev libyaml-dev libcjson-dev
   libplplot-dev plplot-driver-cairo fonts-dejavu-core libxxhash-dev
-  libzip-dev mdbtools-dev
+  libzip-dev libisal-dev mdbtools-dev
   valgrind chromium
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin

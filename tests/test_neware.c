@@ -363,6 +363,160 @@ static void test_corrupt_ndax(void) {
 }
 
 
+/* ---- the zip layer of an .ndax: each member's CRC-32, size and method checked against the directory ---- */
+/* a member of an archive, whole (libzip inflates it) */
+static unsigned char *member_bytes(zip_t *z, const char *name, size_t *n) {
+    zip_stat_t zs;
+    zip_file_t *f = zip_stat(z, name, 0, &zs) == 0 ? zip_fopen(z, name, 0) : NULL;
+    CHECK(f != NULL);
+    if (!f) return NULL;
+    unsigned char *b = malloc(zs.size + 1);
+    if (!b) abort();
+    CHECK(zip_fread(f, b, zs.size) == (zip_int64_t)zs.size);
+    zip_fclose(f);
+    *n = (size_t)zs.size;
+    return b;
+}
+
+/* the offsets of a member's local header and central directory entry in the bytes of an archive */
+static void member_headers(const unsigned char *b, size_t n, const char *name, size_t *local, size_t *central) {
+    size_t len = strlen(name);
+    *local = *central = 0;
+    for (size_t i = 0; i + 46 + len <= n; i++) {
+        if (b[i] != 'P' || b[i + 1] != 'K') continue;
+        if (b[i + 2] == 3 && b[i + 3] == 4 && (size_t)(b[i + 26] | b[i + 27] << 8) == len && !memcmp(b + i + 30, name, len))
+            *local = i;
+        if (b[i + 2] == 1 && b[i + 3] == 2 && (size_t)(b[i + 28] | b[i + 29] << 8) == len && !memcmp(b + i + 46, name, len))
+            *central = i;
+    }
+    CHECK(*local > 0 || !memcmp(b, "PK\3\4", 4));
+    CHECK(*central > 0);
+}
+
+/* the offset of a member's data: after its local header, name and extra field */
+static size_t member_data(const unsigned char *b, size_t local) {
+    return local + 30 + (size_t)(b[local + 26] | b[local + 27] << 8) + (size_t)(b[local + 28] | b[local + 29] << 8);
+}
+
+/* expect a failure naming the temporary file and both needles (the second may be NULL) */
+static void expect_error2(const unsigned char *b, size_t n, const char *needle, const char *needle2) {
+    char *p = write_tmp(b, n, ".ndax");
+    size_t pts = 0;
+    bml_status st = bml__neware_read(p, cycler_count, &pts, NULL);
+    const char *msg = bml_last_error();
+    int ok = st != BML_OK && strstr(msg, p) && strstr(msg, needle) && (!needle2 || strstr(msg, needle2));
+    if (!ok) fprintf(stderr, "    expected '%s' and '%s': status %s, '%s'\n", needle, needle2 ? needle2 : "", bml_status_name(st), msg);
+    CHECK(ok);
+    unlink(p);
+    free(p);
+}
+
+static bml_status count_rec(const bml__neware_record *r, void *user) {
+    (void)r;
+    ++*(size_t *)user;
+    return BML_OK;
+}
+
+static uint32_t get_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u32(unsigned char *p, uint32_t v) {
+    for (int k = 0; k < 4; k++) p[k] = (unsigned char)(v >> 8 * k);
+}
+
+/* nw4's three .ndc members written again with libzip: data.ndc and data_step.ndc deflated, data_runInfo.ndc
+ * stored, with 64 pages more. The archive reads as the original; a byte flipped where no row is read, a
+ * CRC-32 changed in the directory (and the local header, which must agree), a compressed byte changed, or a
+ * method the reader does not know, each fails naming the file and the member. */
+static void test_ndax_member_checks(void) {
+    static const char *const names[3] = {"data.ndc", "data_runInfo.ndc", "data_step.ndc"};
+    char *orig = path_of(nw_dir, "nw4-120-1-6-53.ndax");
+    int err;
+    zip_t *z = zip_open(orig, ZIP_RDONLY, &err);
+    CHECK(z != NULL);
+    if (!z) {
+        free(orig);
+        return;
+    }
+    unsigned char *mem[3] = {NULL, NULL, NULL};
+    size_t len[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) mem[k] = member_bytes(z, names[k], &len[k]);
+    zip_discard(z);
+    /* 64 pages more in data_runInfo.ndc: a row logged past the last row of data.ndc (the rows stop there), then
+     * empty pages, more than the reader inflates at a time: only the check of the member's CRC-32 reads them */
+    const size_t more = 64 * 4096;
+    unsigned char *grown = mem[1] ? realloc(mem[1], len[1] + more) : NULL;
+    CHECK(grown != NULL);
+    if (grown) {
+        memset(grown + len[1], 0, more);
+        grown[len[1] + 4] = 1;
+        put_u32(grown + len[1] + 132 + 41, 0xfffffff0u);
+        mem[1] = grown, len[1] += more;
+    }
+    char *made = write_tmp(NULL, 0, ".ndax");
+    z = zip_open(made, ZIP_TRUNCATE, &err);
+    CHECK(z != NULL);
+    for (int k = 0; k < 3 && z; k++) {
+        zip_source_t *src = mem[k] ? zip_source_buffer(z, mem[k], len[k], 0) : NULL;
+        zip_int64_t i = src ? zip_file_add(z, names[k], src, ZIP_FL_OVERWRITE) : -1;
+        CHECK(i >= 0);
+        if (i >= 0) CHECK(zip_set_file_compression(z, (zip_uint64_t)i, k == 1 ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 0) == 0);
+    }
+    CHECK(z && zip_close(z) == 0);
+    bml__neware_info a, b;
+    size_t pa = 0, pb = 0;
+    CHECK_OK(bml__neware_records(orig, count_rec, &pa, &a));
+    CHECK_OK(bml__neware_records(made, count_rec, &pb, &b));
+    CHECK_INT(pb, pa);
+    CHECK_INT(b.n_records, a.n_records);
+    CHECK(b.bytes == a.bytes + (double)more);
+    size_t n = 0;
+    unsigned char *zb = cycler_slurp(made, &n);
+    CHECK(zb != NULL);
+    size_t loc[3] = {0, 0, 0}, cen[3] = {0, 0, 0};
+    for (int k = 0; zb && k < 3; k++) member_headers(zb, n, names[k], &loc[k], &cen[k]);
+    if (zb && len[1] >= 2 * 4096 && cen[0] && cen[1] && cen[2]) {
+        /* the stored member: a byte of its last page, which no row needs: only the CRC-32 sees it */
+        size_t data = member_data(zb, loc[1]);
+        CHECK((size_t)(zb[cen[1] + 10] | zb[cen[1] + 11] << 8) == ZIP_CM_STORE);
+        zb[data + len[1] - 1] ^= 0x01;
+        expect_error2(zb, n, "data_runInfo.ndc: byte offset", "CRC-32");
+        zb[data + len[1] - 1] ^= 0x01;
+        /* the directory's CRC-32 of the deflated data.ndc, one bit off (both copies) */
+        uint32_t crc = get_u32(zb + cen[0] + 16);
+        put_u32(zb + cen[0] + 16, crc ^ 0x100);
+        put_u32(zb + loc[0] + 14, crc ^ 0x100);
+        expect_error2(zb, n, "data.ndc: byte offset", "CRC-32");
+        put_u32(zb + cen[0] + 16, crc);
+        put_u32(zb + loc[0] + 14, crc);
+        /* a compressed byte of data_step.ndc changed: an invalid stream, a wrong CRC-32 or a bad page, named */
+        size_t sdata = member_data(zb, loc[2]), scomp = get_u32(zb + cen[2] + 20);
+        CHECK(scomp > 16 && sdata + scomp <= n);
+        for (size_t at = 0; scomp > 16 && sdata + scomp <= n && at < scomp; at += scomp / 7) {
+            zb[sdata + at] ^= 0xa5;
+            expect_error2(zb, n, "data_step.ndc: byte offset", NULL);
+            zb[sdata + at] ^= 0xa5;
+        }
+        /* bzip2 (method 12) stated for the stored member (both copies) */
+        zb[cen[1] + 10] = zb[loc[1] + 8] = 12;
+        expect_error2(zb, n, "data_runInfo.ndc", "compression method 12");
+        zb[cen[1] + 10] = zb[loc[1] + 8] = ZIP_CM_STORE;
+        /* as it was: reads */
+        char *again = write_tmp(zb, n, ".ndax");
+        CHECK_OK(bml__neware_records(again, count_rec, &pb, &b));
+        unlink(again);
+        free(again);
+    } else {
+        CHECK(!"the rewritten nw4 archive: three members, data_runInfo.ndc of two pages or more");
+    }
+    unlink(made);
+    free(made);
+    free(zb);
+    for (int k = 0; k < 3; k++) free(mem[k]);
+    free(orig);
+}
+
 /* ---- BTSDA CSV exports ---- */
 static bml_status collect_all(const bml__neware_record *r, void *user) {
     recs *s = user;
@@ -620,6 +774,7 @@ int main(void) {
         {"truncated_nda", test_truncated_nda},
         {"truncated_ndax", test_truncated_ndax},
         {"corrupt_ndax", test_corrupt_ndax},
+        {"ndax_member_crc_size_method", test_ndax_member_checks},
         {"csv_regular_export", test_csv_regular},
         {"csv_flat_export_vs_ndax", test_csv_flat_vs_ndax},
         {"truncated_csv", test_truncated_csv},

@@ -38,6 +38,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
 #include <zip.h>
 
 #include "core/internal.h"
@@ -97,12 +99,18 @@ static bml_status emit(emitter *e, bml__neware_record *r, int64_t raw_step, cons
         e->info->n_skipped++;
         return BML_OK;
     }
-    const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
-                        r->charge_mwh, r->discharge_mwh};
-    for (size_t k = 0; k < sizeof v / sizeof *v; k++) /* a CSV's counters and total time may be NaN: not in the file */
-        if (k < 3 || (k > 3 && !e->file_cycles) ? !isfinite(v[k]) : isinf(v[k]))
-            return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
-                             e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
+    /* the binary files' usual row at one test: x - x is 0 for a finite x, NaN for an infinite or NaN one */
+    double z = (r->time_s - r->time_s) + (r->voltage_v - r->voltage_v) + (r->current_ma - r->current_ma) +
+               (r->charge_mah - r->charge_mah) + (r->discharge_mah - r->discharge_mah) +
+               (r->charge_mwh - r->charge_mwh) + (r->discharge_mwh - r->discharge_mwh);
+    if (e->file_cycles || !(z == 0)) {
+        const double v[] = {r->time_s, r->voltage_v, r->current_ma, r->total_time_s, r->charge_mah, r->discharge_mah,
+                            r->charge_mwh, r->discharge_mwh};
+        for (size_t k = 0; k < sizeof v / sizeof *v; k++) /* a CSV's counters and total time may be NaN: not in the file */
+            if (k < 3 || (k > 3 && !e->file_cycles) ? !isfinite(v[k]) : isinf(v[k]))
+                return bml__fail(BML_ERR_PARSE, "%s%s%s: byte offset %zu: record %lu holds a value that is not a finite number",
+                                 e->path, member ? ": " : "", member ? member : "", offset, (unsigned long)r->index);
+    }
     if (!e->have) e->step = 1, e->cycle = 1;
     else if (raw_step != e->raw_step) e->step++;
     /* a new cycle where a charge step begins after a discharge (or a SIM step); the step types with a '_' in
@@ -277,16 +285,141 @@ static bml_status read_nda(emitter *e, const unsigned char *mm, size_t n) {
 #define PAGE 4096
 #define SLOT0 132
 
-/* One .ndc member, page by page, from memory or from the zip archive. */
+/* One .ndc member, page by page, from memory or from the zip archive. A zip member is read raw through libzip
+ * (ZIP_FL_COMPRESSED) a chunk at a time, inflated with ISA-L (deflate) or taken as is (stored) into a chunk of
+ * pages, and its CRC-32 and size checked against the archive's directory when its last byte is out: the memory
+ * held stays the same whatever the member's size. */
+#define ZIN (16 * 1024)       /* compressed bytes read at a time */
+#define ZOUT (4 * PAGE)       /* uncompressed bytes made at a time (whole pages) */
 typedef struct {
     const char *path, *member;
     const unsigned char *mem;
     size_t n;          /* memory: its length; zip: the member's uncompressed size */
     zip_file_t *zf;
-    unsigned char buf[PAGE];
+    struct inflate_state *inf; /* NULL: a stored member */
+    unsigned char *in, *out;   /* ZIN compressed bytes, ZOUT uncompressed ones */
+    uint64_t comp_size, comp_left; /* the member's compressed bytes; those not yet read from the archive */
+    uint32_t crc_want, crc;    /* the directory's CRC-32; that of the bytes made so far */
+    size_t made;       /* uncompressed bytes made so far */
+    size_t out_len, out_pos;   /* bytes in out; the next page there */
     size_t off;        /* offset of the next page in the member */
     int type, version;
 } pager;
+
+static void pager_close(pager *p) {
+    if (p->zf) zip_fclose(p->zf);
+    free(p->inf);
+    free(p->in);
+    free(p->out);
+    p->zf = NULL, p->inf = NULL, p->in = p->out = NULL;
+}
+
+/* the member's next compressed bytes (at most cap) into dst; *got 0 when none are left */
+static bml_status zip_raw(pager *p, unsigned char *dst, size_t cap, size_t *got) {
+    size_t want = p->comp_left < cap ? (size_t)p->comp_left : cap;
+    *got = 0;
+    while (*got < want) {
+        zip_int64_t k = zip_fread(p->zf, dst + *got, want - *got);
+        if (k < 0)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: cannot read the member's data (compressed byte %llu): %s (damaged archive)",
+                             p->path, p->member, p->made, (unsigned long long)(p->comp_size - p->comp_left + *got),
+                             zip_file_strerror(p->zf));
+        if (k == 0 || (size_t)k > want - *got)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member's data ends at compressed byte %llu of its stated %llu: truncated",
+                             p->path, p->member, p->made, (unsigned long long)(p->comp_size - p->comp_left + *got),
+                             (unsigned long long)p->comp_size);
+        *got += (size_t)k;
+    }
+    p->comp_left -= want;
+    return BML_OK;
+}
+
+static const char *isal_error(int r) {
+    switch (r) {
+    case ISAL_INVALID_BLOCK: return "an invalid deflate block";
+    case ISAL_INVALID_SYMBOL: return "an invalid deflate symbol";
+    case ISAL_INVALID_LOOKBACK: return "a back-reference before the start of the data";
+    default: return "invalid deflate data";
+    }
+}
+
+/* ISA-L's AVX routines (its CRC-32 above all) return with the upper halves of the vector registers in use
+ * (intel/isa-l issue 24): the scalar SSE arithmetic of the row parse after them then ran at half speed here.
+ * VZEROUPPER, issued where the CPU has AVX, ends that state. */
+static void vector_state_clean(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx")) __asm__ volatile("vzeroupper");
+#endif
+}
+
+/* The deflate stream of a member into dst[0..want). want 0 (dst a scratch buffer of `cap` bytes): check that
+ * the stream ends there, with no byte more. */
+static bml_status zip_inflate(pager *p, unsigned char *dst, size_t want, size_t cap) {
+    struct inflate_state *s = p->inf;
+    const size_t room = want ? want : cap;
+    s->next_out = dst;
+    s->avail_out = (uint32_t)room;
+    for (;;) {
+        size_t out_now = room - s->avail_out, at = p->made + out_now;
+        if (want ? out_now == want : s->block_state == ISAL_BLOCK_FINISH) return BML_OK;
+        if (!want && out_now)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member's deflate data goes on past its stated size (damaged archive)",
+                             p->path, p->member, p->made);
+        if (s->block_state == ISAL_BLOCK_FINISH)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member's deflate data ends before its stated size %zu (damaged archive)",
+                             p->path, p->member, at, p->n);
+        if (s->avail_in == 0) { /* none read yet (ISA-L may still hold output: called once more when none is left) */
+            size_t got;
+            BML__TRY(zip_raw(p, p->in, ZIN, &got));
+            s->next_in = p->in, s->avail_in = (uint32_t)got;
+        }
+        const uint32_t in0 = s->avail_in, out0 = s->avail_out;
+        int r = isal_inflate(s);
+        vector_state_clean();
+        unsigned long long comp_at = p->comp_size - p->comp_left - s->avail_in;
+        if (r != ISAL_DECOMP_OK && r != ISAL_END_INPUT && r != ISAL_OUT_OVERFLOW)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: %s near compressed byte %llu (ISA-L error %d; damaged archive)",
+                             p->path, p->member, p->made + (room - s->avail_out), isal_error(r), comp_at, r);
+        if (s->avail_in == in0 && s->avail_out == out0 && s->block_state != ISAL_BLOCK_FINISH) {
+            if (in0 == 0)
+                return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member's compressed data (%llu bytes) ends inside its deflate stream: truncated",
+                                 p->path, p->member, at, (unsigned long long)p->comp_size);
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the deflate data makes no progress near compressed byte %llu (damaged archive)",
+                             p->path, p->member, at, comp_at);
+        }
+    }
+}
+
+/* Make the next chunk of a zip member (up to ZOUT bytes) into p->out; at the member's end, check that its data
+ * ends there and that its CRC-32 is the directory's. */
+static bml_status zip_fill(pager *p) {
+    size_t want = p->n - p->made < ZOUT ? p->n - p->made : ZOUT;
+    p->out_len = p->out_pos = 0;
+    if (p->inf) {
+        BML__TRY(zip_inflate(p, p->out, want, 0));
+    } else {
+        size_t got;
+        BML__TRY(zip_raw(p, p->out, want, &got));
+        if (got < want)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member ends before its stated size %zu: truncated",
+                             p->path, p->member, p->made + got, p->n);
+    }
+    p->crc = crc32_gzip_refl(p->crc, p->out, want);
+    vector_state_clean();
+    p->made += want;
+    p->out_len = want;
+    if (p->made == p->n) {
+        if (p->inf) {
+            unsigned char scratch[64];
+            BML__TRY(zip_inflate(p, scratch, 0, sizeof scratch));
+        }
+        if (p->crc != p->crc_want)
+            return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member's data has CRC-32 %08lx where the archive's directory "
+                                            "says %08lx (damaged archive)",
+                             p->path, p->member, p->n, (unsigned long)p->crc, (unsigned long)p->crc_want);
+    }
+    return BML_OK;
+}
 
 /* The next page (NULL at the end). A member that ends inside a page or does not read fails. */
 static bml_status pager_next(pager *p, const unsigned char **page) {
@@ -298,20 +431,18 @@ static bml_status pager_next(pager *p, const unsigned char **page) {
     if (p->mem) {
         *page = p->mem + p->off;
     } else {
-        size_t got = 0;
-        while (got < PAGE) {
-            zip_int64_t k = zip_fread(p->zf, p->buf + got, PAGE - got);
-            if (k < 0)
-                return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: cannot read the member: %s (damaged archive)",
-                                 p->path, p->member, p->off + got, zip_file_strerror(p->zf));
-            if (k == 0)
-                return bml__fail(BML_ERR_PARSE, "%s: %s: byte offset %zu: the member ends before its stated size %zu: truncated",
-                                 p->path, p->member, p->off + got, p->n);
-            got += (size_t)k;
-        }
-        *page = p->buf;
+        if (p->out_len - p->out_pos < PAGE) BML__TRY(zip_fill(p)); /* ZOUT is whole pages: nothing is left over */
+        *page = p->out + p->out_pos;
+        p->out_pos += PAGE;
     }
     p->off += PAGE;
+    return BML_OK;
+}
+
+/* A zip member's bytes not read yet (the reader may stop before a member's end): made, so that the member's
+ * CRC-32 and size are checked. */
+static bml_status pager_drain(pager *p) {
+    while (!p->mem && p->zf && p->made < p->n) BML__TRY(zip_fill(p));
     return BML_OK;
 }
 
@@ -346,7 +477,7 @@ typedef struct {
 } run_rec;
 
 typedef struct {
-    pager pg;
+    pager *pg;
     const unsigned char *page;
     size_t slot, nslots, rsize;
     int have_step;
@@ -359,7 +490,7 @@ static bml_status run_next(run_reader *rr, run_rec *out, int *ok) {
     *ok = 0;
     for (;;) {
         if (!rr->page || rr->slot >= rr->nslots) {
-            BML__TRY(pager_next(&rr->pg, &rr->page));
+            BML__TRY(pager_next(rr->pg, &rr->page));
             if (!rr->page) return BML_OK;
             rr->slot = 0;
         }
@@ -369,19 +500,19 @@ static bml_status run_next(run_reader *rr, run_rec *out, int *ok) {
         uint32_t index = rd_u32(b + 41);
         if (index == 0 || (rr->last_index && index <= rr->last_index)) continue;
         rr->last_index = index;
-        double scale = rr->pg.version == 14 ? 1000.0 : 1.0 / 3600;
+        double scale = rr->pg->version == 14 ? 1000.0 : 1.0 / 3600;
         out->index = index;
         out->time_s = rd_i32(b) / 1000.0;
         for (int k = 0; k < 4; k++) out->cnt[k] = rd_f32(b + 5 + 4 * k) * scale;
         out->dt_s = rd_i32(b + 29) / 1000.0;
-        int ms = rr->pg.version == 14 ? rd_i16(b + 45) : rd_u16(b + 45);
+        int ms = rr->pg->version == 14 ? rd_i16(b + 45) : rd_u16(b + 45);
         out->unix_time = rd_u32(b + 33) + ms / 1000.0;
         uint32_t raw = rd_u32(b + 37);
         if (!rr->have_step) rr->step = 1;
         else if (raw != rr->raw_step) rr->step++;
         rr->have_step = 1, rr->raw_step = raw;
         out->step = rr->step;
-        out->offset = rr->pg.off - PAGE + SLOT0 + i * rr->rsize;
+        out->offset = rr->pg->off - PAGE + SLOT0 + i * rr->rsize;
         *ok = 1;
         return BML_OK;
     }
@@ -428,7 +559,7 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
     }
     run_reader rr;
     memset(&rr, 0, sizeof rr);
-    rr.pg = *run;
+    rr.pg = run;
     rr.rsize = run->version == 14 ? 55 : 47;
     rr.nslots = slots_per_page(rr.rsize);
     run_rec prev, next;
@@ -438,8 +569,9 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
     st = run_next(&rr, &next, &have_next);
     double vscale = data->version == 14 ? 1.0 : 1e-4, iscale = data->version == 14 ? 1000.0 : 1.0;
     uint32_t index = 0;
-    bml__neware_record last; /* the previous row handed over */
-    memset(&last, 0, sizeof last);
+    double last_t = 0, last_q[4] = {0, 0, 0, 0}; /* the previous row handed over: its time and counters */
+    bml__neware_record r; /* each row sets every field that varies (emit sets cycle, step and total time) */
+    memset(&r, 0, sizeof r);
     while (st == BML_OK) {
         if ((st = pager_next(data, &page)) != BML_OK || !page) break;
         size_t page_off = data->off - PAGE;
@@ -452,8 +584,6 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 break;
             }
             index++;
-            bml__neware_record r;
-            memset(&r, 0, sizeof r);
             r.index = index;
             r.voltage_v = rd_f32(b) * vscale;
             r.current_ma = rd_f32(b + 4) * iscale;
@@ -478,6 +608,7 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 break;
             } else {
                 e->info->n_filled++;
+                r.logged = 0;
                 stepc = prev.step;
                 /* the logging interval of the logged row before (its dt) holds until the next logged row, which
                  * logs its own (shorter) interval: BTSDA's export of the same test gives these times */
@@ -486,12 +617,12 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
                 int inside = have_next && next.step == prev.step && next.index > prev.index;
                 if (inside && (!(prev.dt_s > 0) || r.time_s >= next.time_s)) /* inconsistent: linear between them */
                     r.time_s = prev.time_s + (next.time_s - prev.time_s) * k / (double)(next.index - prev.index);
-                if (r.time_s < last.time_s) r.time_s = last.time_s;
-                double dt = r.time_s - last.time_s; /* the previous row is of this step (it is filled or prev) */
+                if (r.time_s < last_t) r.time_s = last_t;
+                double dt = r.time_s - last_t; /* the previous row is of this step (it is filled or prev) */
                 if (!(dt > 0)) dt = 0;
                 double q = fabs(r.current_ma) * dt / 3600, w = q * fabs(r.voltage_v);
-                r.charge_mah = fabs(last.charge_mah), r.discharge_mah = fabs(last.discharge_mah);
-                r.charge_mwh = fabs(last.charge_mwh), r.discharge_mwh = fabs(last.discharge_mwh);
+                r.charge_mah = fabs(last_q[0]), r.discharge_mah = fabs(last_q[1]);
+                r.charge_mwh = fabs(last_q[2]), r.discharge_mwh = fabs(last_q[3]);
                 if (r.current_ma > 0) r.charge_mah += q, r.charge_mwh += w;
                 else if (r.current_ma < 0) r.discharge_mah += q, r.discharge_mwh += w;
                 r.unix_time = prev.unix_time + (r.time_s - prev.time_s);
@@ -503,7 +634,8 @@ static bml_status ndc_join(emitter *e, pager *data, pager *run, pager *stp) {
             }
             r.status = steps[stepc - 1].status;
             st = emit(e, &r, stepc, data->member, off);
-            last = r;
+            last_t = r.time_s;
+            last_q[0] = r.charge_mah, last_q[1] = r.discharge_mah, last_q[2] = r.charge_mwh, last_q[3] = r.discharge_mwh;
         }
     }
     free(steps);
@@ -528,24 +660,48 @@ bml_status bml__neware_ndc_records(const char *name, const unsigned char *data, 
 
 /* ------------------------------------------------------------------ .ndax (zip) */
 
-static bml_status open_member(zip_t *z, const char *path, const char *member, pager *p, int required, int *found) {
+static bml_status open_member(zip_t *z, const char *path, const char *member, pager *p) {
     memset(p, 0, sizeof *p);
     p->path = path, p->member = member;
-    *found = 0;
     zip_int64_t i = zip_name_locate(z, member, 0);
-    if (i < 0) {
-        if (required) return bml__fail(BML_ERR_SCHEMA, "%s: no member %s in this .ndax archive", path, member);
-        return BML_OK;
-    }
+    if (i < 0) return bml__fail(BML_ERR_SCHEMA, "%s: no member %s in this .ndax archive", path, member);
     zip_stat_t zs;
-    if (zip_stat_index(z, (zip_uint64_t)i, 0, &zs) != 0 || !(zs.valid & ZIP_STAT_SIZE))
-        return bml__fail(BML_ERR_PARSE, "%s: %s: the archive does not say the member's size: %s", path, member, zip_strerror(z));
+    const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_CRC | ZIP_STAT_COMP_METHOD;
+    if (zip_stat_index(z, (zip_uint64_t)i, 0, &zs) != 0 || (zs.valid & need) != need)
+        return bml__fail(BML_ERR_PARSE, "%s: %s: the archive does not say the member's sizes, CRC-32 and method: %s", path,
+                         member, zip_strerror(z));
+    if ((zs.valid & ZIP_STAT_ENCRYPTION_METHOD) && zs.encryption_method != ZIP_EM_NONE)
+        return bml__fail(BML_ERR_PARSE, "%s: %s: the member is encrypted (method %u): not read", path, member,
+                         (unsigned)zs.encryption_method);
+    if (zs.comp_method != ZIP_CM_DEFLATE && zs.comp_method != ZIP_CM_STORE)
+        return bml__fail(BML_ERR_PARSE, "%s: %s: compression method %d (this reader knows deflate (8) and stored (0))", path,
+                         member, (int)zs.comp_method);
     if (zs.size > SIZE_MAX / 2) return bml__fail(BML_ERR_PARSE, "%s: %s: member size %llu too large", path, member, (unsigned long long)zs.size);
+    if (zs.comp_method == ZIP_CM_STORE && zs.comp_size != zs.size)
+        return bml__fail(BML_ERR_PARSE, "%s: %s: a stored member of %llu bytes whose stored size is %llu (damaged archive)", path,
+                         member, (unsigned long long)zs.size, (unsigned long long)zs.comp_size);
     p->n = (size_t)zs.size;
-    p->zf = zip_fopen_index(z, (zip_uint64_t)i, 0);
-    if (!p->zf)
-        return bml__fail(BML_ERR_PARSE, "%s: %s: cannot open the member: %s (damaged archive)", path, member, zip_strerror(z));
-    *found = 1;
+    p->comp_size = p->comp_left = zs.comp_size;
+    p->crc_want = zs.crc;
+    p->out = malloc(ZOUT);
+    if (zs.comp_method == ZIP_CM_DEFLATE) {
+        p->in = malloc(ZIN);
+        p->inf = malloc(sizeof *p->inf);
+    }
+    if (!p->out || (zs.comp_method == ZIP_CM_DEFLATE && (!p->in || !p->inf))) {
+        pager_close(p);
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    }
+    if (p->inf) {
+        isal_inflate_init(p->inf); /* raw deflate (crc_flag ISAL_DEFLATE): the CRC-32 is taken in zip_fill */
+        p->inf->avail_in = 0;
+    }
+    p->zf = zip_fopen_index(z, (zip_uint64_t)i, ZIP_FL_COMPRESSED); /* the member's raw bytes */
+    if (!p->zf) {
+        bml_status st = bml__fail(BML_ERR_PARSE, "%s: %s: cannot open the member: %s (damaged archive)", path, member, zip_strerror(z));
+        pager_close(p);
+        return st;
+    }
     return BML_OK;
 }
 
@@ -564,20 +720,18 @@ static bml_status read_ndax(emitter *e, int fd, size_t size) {
         zip_error_fini(&ze);
         return st;
     }
-    pager pd, pr, ps;
-    int fd_, fr, fs;
-    bml_status st = open_member(z, e->path, "data.ndc", &pd, 1, &fd_);
-    if (st == BML_OK) st = open_member(z, e->path, "data_runInfo.ndc", &pr, 1, &fr);
-    else fr = 0;
-    if (st == BML_OK) st = open_member(z, e->path, "data_step.ndc", &ps, 1, &fs);
-    else fs = 0;
+    pager pg[3];
+    memset(pg, 0, sizeof pg);
+    static const char *const names[3] = {"data.ndc", "data_runInfo.ndc", "data_step.ndc"};
+    bml_status st = BML_OK;
+    for (int k = 0; k < 3 && st == BML_OK; k++) st = open_member(z, e->path, names[k], &pg[k]);
     if (st == BML_OK) {
-        e->info->bytes = (double)pd.n + (double)pr.n + (double)ps.n;
-        st = ndc_join(e, &pd, &pr, &ps);
+        e->info->bytes = (double)pg[0].n + (double)pg[1].n + (double)pg[2].n;
+        st = ndc_join(e, &pg[0], &pg[1], &pg[2]);
     }
-    if (fd_ && pd.zf) zip_fclose(pd.zf);
-    if (fr && pr.zf) zip_fclose(pr.zf);
-    if (fs && ps.zf) zip_fclose(ps.zf);
+    /* the members' CRC-32 and sizes: also of the bytes the rows did not need */
+    for (int k = 0; k < 3 && st == BML_OK; k++) st = pager_drain(&pg[k]);
+    for (int k = 0; k < 3; k++) pager_close(&pg[k]);
     zip_discard(z);
     return st;
 }
@@ -999,22 +1153,22 @@ typedef struct {
     bml_cycler_meta *meta;
     int have;
     long cycle, step;
-    double base[4], stepmax[4];
+    double base[4], stepmax[4], stepraw[4]; /* stepraw: the step's largest |counter| so far, stepmax: that / 1000 */
     double t_off, last_time, prev_t;
 } converter;
 
 static bml_status on_record(const bml__neware_record *r, void *user) {
     converter *c = user;
     if (c->have && r->step != c->step) {
-        for (int k = 0; k < 4; k++) c->base[k] += c->stepmax[k], c->stepmax[k] = 0;
+        for (int k = 0; k < 4; k++) c->base[k] += c->stepmax[k], c->stepmax[k] = c->stepraw[k] = 0;
         c->t_off += c->last_time;
     }
     if (c->have && r->cycle != c->cycle)
         for (int k = 0; k < 4; k++) c->base[k] = 0;
     const double raw[4] = {r->charge_mah, r->discharge_mah, r->charge_mwh, r->discharge_mwh};
-    for (int k = 0; k < 4; k++) {
-        double v = fabs(raw[k]) / 1000;
-        if (v > c->stepmax[k]) c->stepmax[k] = v;
+    for (int k = 0; k < 4; k++) { /* x / 1000 never falls as x rises: the largest |counter| gives the largest quotient */
+        double a = fabs(raw[k]);
+        if (a > c->stepraw[k]) c->stepraw[k] = a, c->stepmax[k] = a / 1000;
     }
     bml_cycler_point p;
     p.test_time_s = isnan(r->total_time_s) ? c->t_off + r->time_s : r->total_time_s;
