@@ -50,7 +50,7 @@ static int has_field(const char *p, const char *e, const char *name) {
 int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
     const char *p = (const char *)head, *end = p + n;
-    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    p = bml__tl_skip_bom(p, end);
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
     if (memchr(p, 0, (size_t)(e - p))) return 0;
@@ -82,37 +82,17 @@ static int empty(const char *s) {
     return !*s;
 }
 
-static bml_status field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what) {
-    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", t->path, t->lineno, col + 1, names[col], v, what);
-}
-
 bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta) {
     bml__tl t;
     BML__TRY(bml__tl_open(&t, path));
     bml_status st = BML_OK;
     char **names = NULL;
     size_t n_names = 0;
-    int k = bml__tl_next(&t, &st);
-    if (k < 0) goto done;
-    if (k == 0) {
-        st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
-        goto done;
-    }
-    if ((unsigned char)t.line[0] == 0xEF && (unsigned char)t.line[1] == 0xBB && (unsigned char)t.line[2] == 0xBF) {
-        memmove(t.line, t.line + 3, strlen(t.line + 3) + 1); /* the byte-order mark out of the header */
-        t.len -= 3;
-    }
+    int k;
+    if ((st = bml__tl_first(&t)) != BML_OK) goto done;
     if ((st = bml__tl_split(&t, ',')) != BML_OK) goto done;
     n_names = t.n_fields;
-    if (!(names = calloc(n_names, sizeof *names))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_names; i++)
-        if (!(names[i] = bml__strdup(t.fields[i]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+    if ((st = bml__tl_names(&t, n_names, &names)) != BML_OK) goto done;
     int col[B_N];
     for (int c = 0; c < B_N; c++) col[c] = bml__tl_find(names, n_names, COLUMN[c]);
     const int need[] = {B_TIME, B_I, B_V};
@@ -154,17 +134,17 @@ bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, vo
             int required = c == B_TIME || c == B_I || c == B_V || c == B_CYCLE;
             if (empty(f)) {
                 if (required) {
-                    st = field_error(&t, names, col[c], f, "is empty");
+                    st = bml__tl_field_error(&t, names, col[c], f, "is empty");
                     goto done;
                 }
                 continue;
             }
             if (bml__tl_num(f, &v[c]) != 0 || !isfinite(v[c])) {
-                st = field_error(&t, names, col[c], f, "is not a number");
+                st = bml__tl_field_error(&t, names, col[c], f, "is not a number");
                 goto done;
             }
             if (c == B_CYCLE && (v[c] != floor(v[c]) || fabs(v[c]) > 1e15)) {
-                st = field_error(&t, names, col[c], f, "is not an integer index");
+                st = bml__tl_field_error(&t, names, col[c], f, "is not an integer index");
                 goto done;
             }
         }
@@ -214,9 +194,7 @@ bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, vo
     if (meta->n_points == 0) st = bml__fail(BML_ERR_EMPTY, "%s: a Battery Archive header and no data rows", path);
 done:
     meta->mb_read = t.bytes / 1e6;
-    if (names)
-        for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    bml__tl_names_free(names, n_names);
     bml__tl_close(&t);
     return st;
 }

@@ -118,7 +118,7 @@ static int has_field(const char *p, const char *e, const char *name) {
 int bml__batterydata_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
     const char *p = (const char *)head, *end = p + n;
-    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    p = bml__tl_skip_bom(p, end);
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
     if (memchr(p, 0, (size_t)(e - p))) return 0;
@@ -166,10 +166,6 @@ static int missing(const char *s) {
     return n == 0 || (n == 3 && !strncasecmp(s, "nan", 3));
 }
 
-static bml_status field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what) {
-    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", t->path, t->lineno, col + 1, names[col], v, what);
-}
-
 /* MATLAB's datenum of 1970-01-01, and of 1900-01-01 and 10000-01-01 (the dates taken as wall-clock times) */
 #define DATENUM_1970 719529.0
 #define DATENUM_MIN 693962.0
@@ -182,31 +178,15 @@ bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void 
     char **names = NULL;
     size_t n_names = 0;
     int bad = 0;
-    int k = bml__tl_next(&t, &st);
-    if (k < 0) goto done;
-    if (k == 0) {
-        st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
-        goto done;
-    }
-    if ((unsigned char)t.line[0] == 0xEF && (unsigned char)t.line[1] == 0xBB && (unsigned char)t.line[2] == 0xBF) {
-        memmove(t.line, t.line + 3, strlen(t.line + 3) + 1); /* the byte-order mark out of the header */
-        t.len -= 3;
-    }
+    int k;
+    if ((st = bml__tl_first(&t)) != BML_OK) goto done;
     if ((st = split_csv(&t, &bad)) != BML_OK) goto done;
     if (bad) {
         st = bml__fail(BML_ERR_PARSE, "%s:1:%d: a quoted name not closed, or text after its closing quote", path, bad);
         goto done;
     }
     n_names = t.n_fields;
-    if (!(names = calloc(n_names, sizeof *names))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_names; i++)
-        if (!(names[i] = bml__strdup(t.fields[i]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+    if ((st = bml__tl_names(&t, n_names, &names)) != BML_OK) goto done;
     int col[D_N];
     for (int c = 0; c < D_N; c++) col[c] = find_column(names, n_names, COLUMN[c]);
     const int need[] = {D_TIME, D_I, D_V};
@@ -254,22 +234,22 @@ bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void 
             int required = c == D_TIME || c == D_I || c == D_V || c == D_CYCLE || c == D_STEP;
             if (missing(f)) {
                 if (required) {
-                    st = field_error(&t, names, col[c], f, "is missing: every row needs its Time_s, Current_A, Voltage_V "
+                    st = bml__tl_field_error(&t, names, col[c], f, "is missing: every row needs its Time_s, Current_A, Voltage_V "
                                                            "(and Cycle_Index, Step)");
                     goto done;
                 }
                 continue;
             }
             if (bml__tl_num(f, &v[c]) != 0 || !isfinite(v[c])) {
-                st = field_error(&t, names, col[c], f, "is not a number");
+                st = bml__tl_field_error(&t, names, col[c], f, "is not a number");
                 goto done;
             }
             if ((c == D_CYCLE || c == D_STEP) && (v[c] != floor(v[c]) || fabs(v[c]) > 1e15)) {
-                st = field_error(&t, names, col[c], f, "is not an integer index");
+                st = bml__tl_field_error(&t, names, col[c], f, "is not an integer index");
                 goto done;
             }
             if (c >= D_QC && c <= D_ED && v[c] < 0) {
-                st = field_error(&t, names, col[c], f, "is negative (the provider's capacity and energy counters never are)");
+                st = bml__tl_field_error(&t, names, col[c], f, "is negative (the provider's capacity and energy counters never are)");
                 goto done;
             }
         }
@@ -332,9 +312,7 @@ bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void 
     if (meta->n_points == 0) st = bml__fail(BML_ERR_EMPTY, "%s: a Battery Data Hub header and no data rows", path);
 done:
     meta->mb_read = t.bytes / 1e6;
-    if (names)
-        for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    bml__tl_names_free(names, n_names);
     bml__tl_close(&t);
     return st;
 }

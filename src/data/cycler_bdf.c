@@ -169,7 +169,7 @@ static int other_unit(const char *a, size_t n) {
 int bml__bdf_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
     const char *p = (const char *)head, *end = p + n;
-    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    p = bml__tl_skip_bom(p, end);
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     const char *e = nl ? nl : end;
     if (memchr(p, 0, (size_t)(e - p))) return 0;
@@ -229,8 +229,7 @@ typedef struct {
 } row_ctx;
 
 static bml_status field_error(const row_ctx *r, int col, const char *what) {
-    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", r->t->path, r->t->lineno, col + 1, r->names[col],
-                     r->t->fields[col], what);
+    return bml__tl_field_error(r->t, r->names, col, r->t->fields[col], what);
 }
 
 /* the number in column col (-1: none, NaN); need: it must be one (an empty field or NaN fails); index: 1 an
@@ -267,30 +266,14 @@ bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, b
     bml_status st = BML_OK;
     char **names = NULL;
     size_t n_names = 0;
-    int k = bml__tl_next(&t, &st);
-    if (k < 0) goto done;
-    if (k == 0) {
-        st = bml__fail(BML_ERR_EMPTY, "%s: empty file", path);
-        goto done;
-    }
-    if (t.len >= 3 && (unsigned char)t.line[0] == 0xEF && (unsigned char)t.line[1] == 0xBB &&
-        (unsigned char)t.line[2] == 0xBF) {
-        memmove(t.line, t.line + 3, t.len - 3 + 1); /* the byte-order mark out of the header */
-        t.len -= 3;
-    }
+    int k;
+    if ((st = bml__tl_first(&t)) != BML_OK) goto done;
     if ((st = bml__tl_split(&t, ',')) != BML_OK) goto done;
     n_names = t.n_fields;
-    if (!(names = calloc(n_names, sizeof *names))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
+    if ((st = bml__tl_names(&t, n_names, &names)) != BML_OK) goto done;
     int col[Q_N];
     for (int q = 0; q < Q_N; q++) col[q] = -1;
     for (size_t i = 0; i < n_names; i++) {
-        if (!(names[i] = bml__strdup(t.fields[i]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
         int q = quantity_of(names[i], strlen(names[i]));
         if (q >= 0 && col[q] < 0) col[q] = (int)i;
     }
@@ -446,9 +429,7 @@ bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, b
     if (meta->n_points == 0) st = bml__fail(BML_ERR_EMPTY, "%s: a Battery Data Format header and no data rows", path);
 done:
     meta->mb_read = t.bytes / 1e6;
-    if (names)
-        for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    bml__tl_names_free(names, n_names);
     bml__tl_close(&t);
     return st;
 }

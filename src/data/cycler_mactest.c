@@ -182,16 +182,7 @@ bml_status bml__mactest_read(const char *path, bml_cycler_point_fn fn, void *use
     if ((st = bml__tl_split(&t, '\t')) != BML_OK) goto done;
     n_names = t.n_fields;
     while (n_names > 1 && !*t.fields[n_names - 1]) n_names--; /* a trailing tab */
-    names = calloc(n_names, sizeof *names);
-    if (!names) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_names; i++)
-        if (!(names[i] = bml__strdup(t.fields[i]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+    if ((st = bml__tl_names(&t, n_names, &names)) != BML_OK) goto done;
     int col[X_N];
     double scale[X_N];
     for (int k = 0; k < X_N; k++) col[k] = -1, scale[k] = 1;
@@ -318,9 +309,7 @@ bml_status bml__mactest_read(const char *path, bml_cycler_point_fn fn, void *use
         st = bml__fail(BML_ERR_EMPTY, "%s: a MacTest header (line %zu) and no data rows", path, hdr_line);
 done:
     meta->mb_read = t.bytes / 1e6;
-    if (names)
-        for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    bml__tl_names_free(names, n_names);
     bml__tl_close(&t);
     return st;
 }

@@ -55,7 +55,7 @@ static int has_in_line(const char *p, const char *end, const char *needle) {
 int bml__pec_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
     const char *p = (const char *)head, *end = p + n;
-    if (n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    p = bml__tl_skip_bom(p, end);
     int preamble = (size_t)(end - p) > 14 && !memcmp(p, "Request Year:,", 14);
     const char *h = find_line(p, end, HEADER_START);
     if (h) {
@@ -139,8 +139,7 @@ bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, b
             goto done;
         }
         char *l = t.line;
-        if (t.lineno == 1 && (unsigned char)l[0] == 0xEF && (unsigned char)l[1] == 0xBB && (unsigned char)l[2] == 0xBF)
-            l += 3;
+        if (t.lineno == 1) l += bml__tl_skip_bom(l, l + t.len) - l;
         if (!strncmp(l, HEADER_START, sizeof HEADER_START - 1)) {
             if (l != t.line) { /* the byte-order mark out of the header */
                 memmove(t.line, l, strlen(l) + 1);
@@ -174,15 +173,7 @@ bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, b
     if ((st = bml__tl_split(&t, ',')) != BML_OK) goto done;
     n_names = t.n_fields;
     while (n_names > 1 && empty(t.fields[n_names - 1])) n_names--; /* the trailing comma */
-    if (!(names = calloc(n_names, sizeof *names))) {
-        st = bml__fail(BML_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_names; i++)
-        if (!(names[i] = bml__strdup(t.fields[i]))) {
-            st = bml__fail(BML_ERR_NOMEM, "out of memory");
-            goto done;
-        }
+    if ((st = bml__tl_names(&t, n_names, &names)) != BML_OK) goto done;
     int col[P_N];
     double scale[P_N];
     for (int k = 0; k < P_N; k++) col[k] = -1, scale[k] = 1;
@@ -337,9 +328,7 @@ bml_status bml__pec_read(const char *path, bml_cycler_point_fn fn, void *user, b
     if (meta->n_points == 0) st = bml__fail(BML_ERR_EMPTY, "%s: a PEC header (line %zu) and no data rows", path, hdr_line);
 done:
     meta->mb_read = t.bytes / 1e6;
-    if (names)
-        for (size_t i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    bml__tl_names_free(names, n_names);
     bml__tl_close(&t);
     return st;
 }

@@ -69,6 +69,40 @@ void bml__tl_close(bml__tl *t) {
     memset(t, 0, sizeof *t);
 }
 
+bml_status bml__tl_first(bml__tl *t) {
+    bml_status st = BML_OK;
+    int k = bml__tl_next(t, &st);
+    if (k < 0) return st;
+    if (k == 0) return bml__fail(BML_ERR_EMPTY, "%s: empty file", t->path);
+    const char *p = bml__tl_skip_bom(t->line, t->line + t->len);
+    if (p != t->line) { /* the byte-order mark out of the header */
+        memmove(t->line, p, t->len - 3 + 1);
+        t->len -= 3;
+    }
+    return BML_OK;
+}
+
+const char *bml__tl_skip_bom(const char *p, const char *end) {
+    return end - p >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF ? p + 3 : p;
+}
+
+bml_status bml__tl_names(const bml__tl *t, size_t n, char ***names) {
+    if (!(*names = calloc(n + 1, sizeof **names))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (!((*names)[i] = bml__strdup(t->fields[i]))) return bml__fail(BML_ERR_NOMEM, "out of memory");
+    return BML_OK;
+}
+
+void bml__tl_names_free(char **names, size_t n) {
+    if (names)
+        for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+bml_status bml__tl_field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what) {
+    return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", t->path, t->lineno, col + 1, names[col], v, what);
+}
+
 int bml__tl_num(const char *s, double *out) {
     while (*s == ' ') s++;
     size_t n = strlen(s);

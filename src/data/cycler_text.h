@@ -1,5 +1,6 @@
 /* Line-at-a-time reading of delimited text exports for the cycler readers in files of their own
- * (src/data/cycler_mactest.c, src/data/cycler_pec.c, src/data/cycler_batteryarchive.c). Internal.
+ * (src/data/cycler_mactest.c, src/data/cycler_pec.c, src/data/cycler_batteryarchive.c, src/data/cycler_batterydata.c,
+ * src/data/cycler_bdf.c). Internal.
  *
  * A line is read whole (any length), its "\r\n" or "\n" removed, and split in place at a one-byte delimiter
  * (no quoting: the layouts that use these helpers quote nothing). Numbers may have a decimal comma. */
@@ -31,6 +32,16 @@ int bml__tl_next(bml__tl *t, bml_status *st);
 /* Split the current line at delim into fields (fails only out of memory). */
 bml_status bml__tl_split(bml__tl *t, char delim);
 void bml__tl_close(bml__tl *t);
+/* The first line, a header: read, its UTF-8 byte-order mark removed (an empty file fails naming it). */
+bml_status bml__tl_first(bml__tl *t);
+/* p past a UTF-8 byte-order mark at [p, end), if there is one (the sniffers' view of a file's first bytes). */
+const char *bml__tl_skip_bom(const char *p, const char *end);
+/* Copies of the current line's first n fields (after bml__tl_split) into *names, the caller's (free with
+ * bml__tl_names_free, also after a failure: what was copied is there). */
+bml_status bml__tl_names(const bml__tl *t, size_t n, char ***names);
+void bml__tl_names_free(char **names, size_t n);
+/* A bad field of the current line: "path:line:column: column 'NAME': 'VALUE' WHAT", BML_ERR_PARSE. */
+bml_status bml__tl_field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what);
 
 /* A number with a decimal point or a decimal comma, spaces around allowed: 0 and *out, else -1. */
 int bml__tl_num(const char *s, double *out);
