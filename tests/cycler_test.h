@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "data/cycler_text.h"
 #include "test.h"
 
 /* a formatted string (caller frees); aborts when out of memory */
@@ -167,6 +168,53 @@ static inline long cycler_table_col(const cycler_table *t, const char *name) {
     for (size_t c = 0; c < t->n_cols; c++)
         if (!strcmp(t->cols[c], name)) return (long)c;
     return -1;
+}
+
+/* The numbers of k named columns of a provider's per-cycle table (a CSV, a header line, plain commas): *out (the
+ * caller's) holds them row by row, k a row, NaN where a field is not a number; the row count. A file that does not
+ * read, a missing column or a row of another width is a test failure (counted), and the table ends there. */
+static inline size_t cycler_table_numbers(const char *path, const char *const *names, int k, double **out) {
+    *out = NULL;
+    bml__tl t;
+    bml_status st = BML_OK;
+    if (bml__tl_open(&t, path) != BML_OK) {
+        fprintf(stderr, "  %s: cannot open it\n", path);
+        t_fail_count++;
+        return 0;
+    }
+    size_t n = 0, cap = 0, nf = 0;
+    int *col = calloc((size_t)k, sizeof *col);
+    if (!col) abort();
+    if (bml__tl_next(&t, &st) != 1 || bml__tl_split(&t, ',') != BML_OK) {
+        fprintf(stderr, "  %s: cannot read its header\n", path);
+        t_fail_count++;
+        goto done;
+    }
+    for (int c = 0; c < k; c++)
+        if ((col[c] = bml__tl_find(t.fields, t.n_fields, names[c])) < 0) {
+            fprintf(stderr, "  %s: no %s column\n", path, names[c]);
+            t_fail_count++;
+            goto done;
+        }
+    nf = t.n_fields;
+    while (bml__tl_next(&t, &st) == 1) {
+        if (bml__tl_split(&t, ',') != BML_OK || t.n_fields != nf) {
+            fprintf(stderr, "  %s:%zu: not a row of the table\n", path, t.lineno);
+            t_fail_count++;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 256;
+            if (!(*out = realloc(*out, cap * (size_t)k * sizeof **out))) abort();
+        }
+        for (int c = 0; c < k; c++)
+            if (bml__tl_num(t.fields[col[c]], &(*out)[n * (size_t)k + (size_t)c]) != 0) (*out)[n * (size_t)k + (size_t)c] = NAN;
+        n++;
+    }
+done:
+    free(col);
+    bml__tl_close(&t);
+    return n;
 }
 
 /* ---- the real files of ../shared ---- */

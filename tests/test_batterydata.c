@@ -28,45 +28,15 @@ typedef struct {
 
 static size_t read_table(const char *path, table_row **out) {
     static const char *const want[6] = {"Cycle_Index", "tsecs_end", "Q_chg", "Q_dis", "E_chg", "E_dis"};
-    *out = NULL;
-    bml__tl t;
-    bml_status st = BML_OK;
-    if (bml__tl_open(&t, path) != BML_OK || bml__tl_next(&t, &st) != 1 || bml__tl_split(&t, ',') != BML_OK) {
-        fprintf(stderr, "  %s: cannot read its header\n", path);
-        t_fail_count++;
-        return 0;
+    double *v;
+    size_t n = cycler_table_numbers(path, want, 6, &v); /* "NaN" reads as NaN */
+    if (!(*out = calloc(n + 1, sizeof **out))) abort();
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].cycle = isnan(v[6 * i]) ? -1 : (long)v[6 * i];
+        (*out)[i].end_s = v[6 * i + 1];
+        for (int k = 0; k < 4; k++) (*out)[i].v[k] = v[6 * i + 2 + (size_t)k];
     }
-    int col[6];
-    for (int k = 0; k < 6; k++) {
-        col[k] = bml__tl_find(t.fields, t.n_fields, want[k]);
-        if (col[k] < 0) {
-            fprintf(stderr, "  %s: no %s column\n", path, want[k]);
-            t_fail_count++;
-            bml__tl_close(&t);
-            return 0;
-        }
-    }
-    size_t n = 0, cap = 0, nf = t.n_fields;
-    while (bml__tl_next(&t, &st) == 1) {
-        if (bml__tl_split(&t, ',') != BML_OK || t.n_fields != nf) {
-            fprintf(stderr, "  %s:%zu: not a row of the table\n", path, t.lineno);
-            t_fail_count++;
-            break;
-        }
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            *out = realloc(*out, cap * sizeof **out);
-            if (!*out) abort();
-        }
-        table_row *r = &(*out)[n++];
-        double c = NAN;
-        if (bml__tl_num(t.fields[col[0]], &c) != 0) c = -1;
-        r->cycle = (long)c;
-        if (bml__tl_num(t.fields[col[1]], &r->end_s) != 0) r->end_s = NAN;
-        for (int k = 0; k < 4; k++)
-            if (bml__tl_num(t.fields[col[k + 2]], &r->v[k]) != 0) r->v[k] = NAN; /* "NaN" too */
-    }
-    bml__tl_close(&t);
+    free(v);
     return n;
 }
 
