@@ -212,14 +212,8 @@ static bml_status read_global(res *R, bml_cycler_meta *meta) {
         if (st == BML_OK && buf[1]) st = set_meta(&meta->protocol, buf[1]);
         if (st == BML_OK && buf[2]) st = set_meta(&meta->barcode, buf[2]);
         double d;
-        if (st == BML_OK && start && col_value(R, "Global_Table", 1, start, &d) == 1 && !isnan(ole_to_unix(d)) &&
-            !meta->start_time) {
-            time_t u = (time_t)floor(ole_to_unix(d) + 0.5);
-            struct tm tm;
-            char iso[64];
-            if (gmtime_r(&u, &tm) && strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S", &tm) > 0)
-                st = set_meta(&meta->start_time, iso);
-        }
+        if (st == BML_OK && start && col_value(R, "Global_Table", 1, start, &d) == 1)
+            st = bml__cycler_start_time(meta, ole_to_unix(d), NULL);
     }
     for (int k = 0; k < 3; k++) free(buf[k]);
     mdb_free_tabledef(t);

@@ -266,16 +266,7 @@ bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void 
         double d = v[D_DATE];
         if (d >= DATENUM_MIN && d < DATENUM_MAX) {
             p.unix_time = (d - DATENUM_1970) * 86400.0;
-            if (!meta->start_time) {
-                time_t u = (time_t)floor(p.unix_time + 0.5);
-                struct tm tm;
-                char iso[64];
-                if (gmtime_r(&u, &tm) && strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S", &tm) > 0 &&
-                    !(meta->start_time = bml__strdup(iso))) {
-                    st = bml__fail(BML_ERR_NOMEM, "out of memory");
-                    goto done;
-                }
-            }
+            if ((st = bml__cycler_start_time(meta, p.unix_time, NULL)) != BML_OK) goto done;
         }
         if (started && p.test_time_s < t_prev) {
             st = bml__fail(BML_ERR_VALUE, "%s:%zu:%d: time goes backwards (%.9g s after %.9g s on the row before)", path,

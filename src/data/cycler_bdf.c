@@ -410,16 +410,7 @@ bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, b
         p.temperature_c = temp;
         p.resistance_ohm = res > 0 ? res : NAN;
         p.unix_time = unix_t * unix_scale;
-        if (!meta->start_time && isfinite(p.unix_time) && fabs(p.unix_time) < 1e11) {
-            time_t u = (time_t)floor(p.unix_time + 0.5);
-            struct tm tm;
-            char iso[64];
-            if (gmtime_r(&u, &tm) && strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm) > 0 &&
-                !(meta->start_time = bml__strdup(iso))) {
-                st = bml__fail(BML_ERR_NOMEM, "out of memory");
-                goto done;
-            }
-        }
+        if (fabs(p.unix_time) < 1e11 && (st = bml__cycler_start_time(meta, p.unix_time, " UTC")) != BML_OK) goto done;
         started = 1;
         t_prev = tt;
         raw_prev = raw;

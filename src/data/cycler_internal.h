@@ -71,6 +71,10 @@ typedef struct {
 } bml__counter;
 double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop);
 
+/* meta->start_time, when not set yet, from seconds since 1970 (UTC): "YYYY-MM-DD HH:MM:SS" and suffix (NULL: none),
+ * rounded to the second; a time outside gmtime's range leaves it unset. Fails only out of memory. */
+bml_status bml__cycler_start_time(bml_cycler_meta *meta, double unix_s, const char *suffix);
+
 /* Readers in files of their own (declared here so that their table line is all that links them). */
 bml_status bml__mpr_read(const char *path, bml_cycler_point_fn fn, void *user, bml_cycler_meta *meta);
 int bml__mpr_sniff(const unsigned char *head, size_t n, const char *path, const char **why);

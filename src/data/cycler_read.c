@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <math.h>
+#include <time.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -957,6 +958,17 @@ static bml_status not_a_file(const char *path) {
 /* A counter that counts up and restarts at its vendor's boundaries (data/cycler_internal.h). It used to be
  * "a counter that drops has been reset": EC-Lab's Q discharge dips by ~1e-7 mA.h inside a half cycle, and
  * each dip added the whole value again (issue 21: capacities 3-24x too large, without a word). */
+bml_status bml__cycler_start_time(bml_cycler_meta *meta, double unix_s, const char *suffix) {
+    if (meta->start_time || !isfinite(unix_s) || fabs(unix_s) > 1e15) return BML_OK;
+    time_t u = (time_t)floor(unix_s + 0.5);
+    struct tm tm;
+    char iso[32];
+    if (!gmtime_r(&u, &tm) || !strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S", &tm)) return BML_OK;
+    if (!(meta->start_time = bml__sprintf("%s%s", iso, suffix ? suffix : "")))
+        return bml__fail(BML_ERR_NOMEM, "out of memory");
+    return BML_OK;
+}
+
 double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop) {
     if (!c->seen || (restart && v < c->max)) {
         c->seen = 1;
