@@ -203,6 +203,9 @@ static void test_basytec_against_its_columns(void) {
     CHECK_STR(y->meta.channel, "MCCD_1252");
     CHECK_STR(y->meta.protocol, "189 - MSM_Rate_C10");
     CHECK_INT(y->meta.n_stop, 2); /* the two closing STO rows */
+    /* WhAccu is a net energy (it falls on every discharge), not a counter: its falls are no noise; AhAccu never
+     * falls inside a step of this file */
+    CHECK_INT(y->meta.n_counter_drops, 0);
     /* expected from the raw rows: per cycle, the sum of |AhAccu| at the last row of each CHA / DCH step, and the
      * rises and falls of WhAccu */
     bml__csv c;

@@ -1267,7 +1267,8 @@ static bml_status read_rows(source *s, state *Sp, bml_cycler_point_fn fn, void *
             int reset = m->reset_on_step == 1 ? new_step : m->reset_on_step == 2 ? dir && S.dir && dir != S.dir : 0;
             if (reset) S.q.max = S.e.max = 0, S.q.seen = S.e.seen = 1;
             double dq = isnan(q) ? 0 : bml__counter_step(&S.q, fabs(q), restart, drops, drop_max);
-            double de = isnan(e) ? 0 : bml__counter_step(&S.e, fabs(e), restart, drops, drop_max);
+            /* a net energy falls on every discharge: not a counter, its falls are no noise */
+            double de = isnan(e) || m->e_net ? 0 : bml__counter_step(&S.e, fabs(e), restart, drops, drop_max);
             if (m->e_net) { /* a net energy over the test: what it gained went in, what it lost came out */
                 double d = isnan(e) ? 0 : e - S.e_net;
                 if (!isnan(e)) S.e_net = e;
