@@ -12,8 +12,10 @@
 # exits 0, detects the format, and reads copies times the rows and cycles of 1 copy (Arbin's one cycle stays
 # one). A source under ../shared (beside the checkout; BML_SHARED overrides) that is absent gives a line
 # {"format": ..., "skipped": ...}. Prints one JSON line per file; exits 1 if any check failed. The files are
-# removed after each format (KEEP=1 keeps them). Binary formats are not covered: .nda/.ndax
-# (bench/bench_neware.c), BioLogic .mpr, Arbin .res.
+# removed after each format (KEEP=1 keeps them). Where bench_cycler_read is built beside BATTERYML, each line also
+# gives the reader alone (bml_cycler_read, no summary, nothing written): reader_mb_per_cpu_s -- structure's figure
+# includes writing the curves, which dominates for files of many short cycles (out_mb). Binary formats are not
+# generated here: bench_cycler_read reads the .nda/.ndax (its default), .mpr and .res files given.
 # shellcheck disable=SC2317 # the generators are called through bench's GEN argument
 set -eu
 BML=$(realpath "$1")
@@ -24,6 +26,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=$ROOT/tests/data/cyclers
 SHARED=${BML_SHARED:-$ROOT/../shared}/data
 BIG="/usr/bin/python3 $ROOT/bench/cycler_big.py"
+READER=$(dirname "$BML")/bench_cycler_read
 mkdir -p "$W"
 cd "$W"
 failed=0
@@ -116,7 +119,12 @@ bench() {
       out_mb=$(($(du -sb "out_$name" | cut -f1) / 1000000))
       local per_user
       per_user=$(awk -v mb="$mb" -v u="$user" 'BEGIN { if (u > 0) printf "%.0f", mb / u; else printf "null" }')
-      echo "$head, \"rows\": $rows, \"cycles\": $cycles, \"cycles_expected\": $exp_cycles, \"ok\": $ok, \"read_mb_s\": $(head -1 log.txt | sed 's/.*(\([0-9]*\) MB\/s).*/\1/'), \"structure_wall_s\": $wall, \"structure_user_s\": $user, \"mb_per_user_s\": $per_user, \"max_rss_mb\": $((rss / 1024)), \"out_mb\": $out_mb, \"wc_l_s\": $(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", b - a }')}"
+      local reader=null
+      if [ -x "$READER" ]; then
+        reader=$("$READER" --repeat 1 "$f" 2>/dev/null | sed -n 's/.*"mb_file_per_cpu_s": \([0-9.]*\).*/\1/p')
+        [ -n "$reader" ] || reader=null
+      fi
+      echo "$head, \"reader_mb_per_cpu_s\": $reader, \"rows\": $rows, \"cycles\": $cycles, \"cycles_expected\": $exp_cycles, \"ok\": $ok, \"read_mb_s\": $(head -1 log.txt | sed 's/.*(\([0-9]*\) MB\/s).*/\1/'), \"structure_wall_s\": $wall, \"structure_user_s\": $user, \"mb_per_user_s\": $per_user, \"max_rss_mb\": $((rss / 1024)), \"out_mb\": $out_mb, \"wc_l_s\": $(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.3f", b - a }')}"
     fi
     if [ "${KEEP:-0}" = 1 ]; then
       mv "$f" "$f.$run"

@@ -7,6 +7,8 @@
  * per cycle, each capacity and energy equal (the archive's table takes each counter's largest value within the
  * cycle, both files round to 3 decimals), skipped with a message otherwise. */
 #define _GNU_SOURCE
+#include <time.h>
+
 #include "cycler_test.h"
 #include "data/cycler_text.h"
 
@@ -208,8 +210,54 @@ static void test_real_file(void) {
     free(table);
 }
 
+/* the text readers' number and date fields (src/data/cycler_text.c, read in place on their common forms) against
+ * strtod and timegm: random numbers in both decimal styles, canonical dates with and without fractions, and forms
+ * that must fail */
+static void test_text_fields(void) {
+    unsigned long long r = 88172645463325252ULL;
+    size_t bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        double x = (double)(long long)(r >> 11) / (double)(1ULL << (r % 60)) * (r & 1 ? -1 : 1);
+        char buf[64], *comma;
+        snprintf(buf, sizeof buf, i % 3 ? "%.*g" : " %.*g ", (int)(1 + r % 17), x);
+        double want = strtod(buf, NULL), got = NAN;
+        if (bml__tl_num(buf, &got) != 0 || got != want) bad++, fprintf(stderr, "  number '%s': %.17g, not %.17g\n", buf, got, want);
+        if ((comma = strchr(buf, '.'))) { /* the decimal comma: the same number */
+            *comma = ',';
+            if (bml__tl_num(buf, &got) != 0 || got != want) bad++;
+        }
+        struct tm tm = {0};
+        tm.tm_year = (int)(r % 8000), tm.tm_mon = (int)((r >> 8) % 12), tm.tm_mday = 1 + (int)((r >> 12) % 28);
+        tm.tm_hour = (int)((r >> 20) % 24), tm.tm_min = (int)((r >> 28) % 60);
+        int sec = (int)((r >> 36) % 60), frac = (int)((r >> 44) % 1000000);
+        double base = (double)timegm(&tm);
+        if (i % 2) snprintf(buf, sizeof buf, "%04d-%02d-%02d%c%02d:%02d:%02d.%06d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                            i % 4 == 1 ? 'T' : ' ', tm.tm_hour, tm.tm_min, sec, frac);
+        else snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                      tm.tm_min, sec);
+        char sbuf[16];
+        snprintf(sbuf, sizeof sbuf, i % 2 ? "%02d.%06d" : "%02d", sec, frac);
+        want = base + strtod(sbuf, NULL);
+        if (bml__tl_ymd(buf, &got) != 0 || got != want) bad++, fprintf(stderr, "  date '%s': %.17g, not %.17g\n", buf, got, want);
+    }
+    CHECK_INT(bad, 0);
+    static const char *const not_numbers[] = {"", " ", "1,2,3", "1.5,2", "abc", "1e999", "nan", "0x", "1 2"};
+    double v;
+    for (size_t i = 0; i < sizeof not_numbers / sizeof *not_numbers; i++) CHECK(bml__tl_num(not_numbers[i], &v) != 0);
+    static const char *const not_dates[] = {"2020-13-01 00:00:00", "2020-00-10 00:00:00", "2020-01-32 00:00:00",
+                                            "2020-01-01 24:00:00", "2020-01-01 00:60:00", "2020-01-01 00:00:61",
+                                            "1899-12-31 23:59:59", "2020-01-01X00:00:00", "2020-01-01 00:00:00 x",
+                                            "2020-01-01 00:00:00.5.5", "2020/01/01 00:00:00"};
+    for (size_t i = 0; i < sizeof not_dates / sizeof *not_dates; i++)
+        if (bml__tl_ymd(not_dates[i], &v) == 0) fprintf(stderr, "  '%s' read as a date\n", not_dates[i]), t_fail_count++;
+    CHECK(bml__tl_ymd(" 2020-01-02 03:04:05.5 ", &v) == 0 && v == 1577934245.5);
+}
+
 int main(void) {
-    static const test_case tests[] = {
-        {"made_up", test_made_up}, {"near_and_bad", test_near_and_bad}, {"real_file", test_real_file}};
+    static const test_case tests[] = {{"made_up", test_made_up},
+                                      {"near_and_bad", test_near_and_bad},
+                                      {"real_file", test_real_file},
+                                      {"text_fields", test_text_fields}};
     return run_tests("batteryarchive", tests, sizeof tests / sizeof *tests);
 }

@@ -106,6 +106,10 @@ bml_status bml__tl_field_error(const bml__tl *t, char *const *names, int col, co
 int bml__tl_num(const char *s, double *out) {
     while (*s == ' ') s++;
     size_t n = strlen(s);
+    /* the common case, a number with a decimal point: read in place (bml__scan_double gives what bml__parse_double
+     * gives, and stops at a comma: a decimal comma takes the path below) */
+    const char *next;
+    if (bml__scan_double(s, s + n, ',', out, &next) == 0 && next == s + n) return 0;
     while (n && s[n - 1] == ' ') n--;
     if (!n || n > 64) return -1;
     char buf[72]; /* a number is short: longer text is not one */
@@ -149,11 +153,37 @@ int bml__tl_mdy(const char *s, double *out) {
     return 0;
 }
 
+/* the digits s[0..k) as a number, or -1 where one is not a digit */
+static int digits(const char *s, int k) {
+    int v = 0;
+    for (int i = 0; i < k; i++) {
+        if ((unsigned)(s[i] - '0') > 9u) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
 int bml__tl_ymd(const char *s, double *out) {
     int y, mo, d, h, mi, n = 0;
     char sep;
     double sec;
     while (*s == ' ') s++;
+    /* the canonical "YYYY-MM-DD HH:MM:SS[.f]" read in place (the same numbers as below, without sscanf's cost) */
+    size_t len = strlen(s);
+    while (len && s[len - 1] == ' ') len--;
+    if (len >= 19 && s[4] == '-' && s[7] == '-' && (s[10] == ' ' || s[10] == 'T') && s[13] == ':' && s[16] == ':' &&
+        (y = digits(s, 4)) >= 0 && (mo = digits(s + 5, 2)) >= 0 && (d = digits(s + 8, 2)) >= 0 &&
+        (h = digits(s + 11, 2)) >= 0 && (mi = digits(s + 14, 2)) >= 0 && (unsigned)(s[17] - '0') <= 9u) {
+        size_t i = 17;
+        while (i < len && ((unsigned)(s[i] - '0') <= 9u || s[i] == '.')) i++;
+        const char *next;
+        if (i == len && bml__scan_double(s + 17, s + len, '\0', &sec, &next) == 0 && next == s + len) {
+            if (mo < 1 || mo > 12 || d < 1 || d > 31 || y < 1900 || y > 9999 || h > 23 || mi > 59 || !(sec >= 0 && sec < 61))
+                return -1;
+            *out = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600.0 + mi * 60.0 + sec;
+            return 0;
+        }
+    }
     if (sscanf(s, "%4d-%2d-%2d%c%2d:%2d:%lf%n", &y, &mo, &d, &sep, &h, &mi, &sec, &n) != 7 || (sep != ' ' && sep != 'T'))
         return -1;
     const char *p = s + n;

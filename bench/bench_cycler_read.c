@@ -1,8 +1,9 @@
-/* Read speed of the Neware readers (src/data/cycler_neware.c): each file given (default: the .nda and .ndax files
- * of ../shared/data/cyclers-more/neware) read REPEAT times (default 5) through bml__neware_read, on one thread.
- * One JSON line per file: rows, the file's bytes and the bytes parsed (.ndax: its members uncompressed), the
- * CPU seconds of one read (the fastest of the repeats) and MB/s per core of each.
- *   bench_neware [--repeat N] [FILE...] */
+/* Read speed of the cycler readers alone (no summary, nothing written): each file given (default: the .nda and
+ * .ndax files of ../shared/data/cyclers-more/neware) read REPEAT times (default 5) through bml_cycler_read, its
+ * format detected, on one thread, the points handed to a callback that only sums them. One JSON line per file:
+ * the format, rows, the file's bytes and the bytes parsed (.ndax: its members uncompressed), the CPU seconds of one
+ * read (the fastest of the repeats) and MB/s per core of each.
+ *   bench_cycler_read [--repeat N] [FILE...] */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdio.h>
@@ -13,7 +14,6 @@
 
 #include "bench_env.h"
 #include "batteryml/batteryml.h"
-#include "data/cycler_neware.h"
 
 static double cpu_now(void) {
     struct timespec ts;
@@ -31,7 +31,7 @@ static bml_status on_point(const bml_cycler_point *p, void *user) {
 static int bench_file(const char *path, int repeat) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        fprintf(stderr, "bench_neware: %s: not found\n", path);
+        fprintf(stderr, "bench_cycler_read: %s: not found\n", path);
         return 1;
     }
     double best = 1e300;
@@ -40,10 +40,10 @@ static int bench_file(const char *path, int repeat) {
     for (int r = 0; r < repeat; r++) {
         bml_cycler_meta_free(&meta);
         double t0 = cpu_now();
-        bml_status st = bml__neware_read(path, on_point, NULL, &meta);
+        bml_status st = bml_cycler_read(path, BML_CYCLER_AUTO, on_point, NULL, &meta);
         double t = cpu_now() - t0;
         if (st != BML_OK) {
-            fprintf(stderr, "bench_neware: %s\n", bml_last_error());
+            fprintf(stderr, "bench_cycler_read: %s\n", bml_last_error());
             bml_cycler_meta_free(&meta);
             return 1;
         }
@@ -51,9 +51,9 @@ static int bench_file(const char *path, int repeat) {
     }
     const char *base = strrchr(path, '/');
     double mb_file = (double)sb.st_size / 1e6;
-    bench_line_start(), printf("\"bench\": \"neware_read\", \"file\": \"%s\", \"rows\": %zu, \"mb_file\": %.3f, \"mb_parsed\": %.3f, "
+    bench_line_start(), printf("\"bench\": \"cycler_read\", \"format\": \"%s\", \"file\": \"%s\", \"rows\": %zu, \"mb_file\": %.3f, \"mb_parsed\": %.3f, "
            "\"cpu_s\": %.5f, \"mb_file_per_cpu_s\": %.1f, \"mb_parsed_per_cpu_s\": %.1f}\n",
-           base ? base + 1 : path, meta.n_points, mb_file, meta.mb_read, best, mb_file / best, meta.mb_read / best);
+           bml_cycler_format_name(meta.format), base ? base + 1 : path, meta.n_points, mb_file, meta.mb_read, best, mb_file / best, meta.mb_read / best);
     bml_cycler_meta_free(&meta);
     return 0;
 }
@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
     const char *dir = BML_SOURCE_DIR "/../shared/data/cyclers-more/neware";
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "bench_neware: %s not found: give the files to read\n", dir);
+        fprintf(stderr, "bench_cycler_read: %s not found: give the files to read\n", dir);
         return 1;
     }
     char *names[256];
