@@ -955,9 +955,7 @@ static bml_status not_a_file(const char *path) {
 
 /* ------------------------------------------------------------------ the row loop */
 
-/* A counter that counts up and restarts at its vendor's boundaries (data/cycler_internal.h). It used to be
- * "a counter that drops has been reset": EC-Lab's Q discharge dips by ~1e-7 mA.h inside a half cycle, and
- * each dip added the whole value again (issue 21: capacities 3-24x too large, without a word). */
+/* the start of a file from seconds since 1970 (data/cycler_internal.h) */
 bml_status bml__cycler_start_time(bml_cycler_meta *meta, double unix_s, const char *suffix) {
     if (meta->start_time || !isfinite(unix_s) || fabs(unix_s) > 1e15) return BML_OK;
     time_t u = (time_t)floor(unix_s + 0.5);
@@ -969,6 +967,9 @@ bml_status bml__cycler_start_time(bml_cycler_meta *meta, double unix_s, const ch
     return BML_OK;
 }
 
+/* A counter that counts up and restarts at its vendor's boundaries (data/cycler_internal.h). It used to be
+ * "a counter that drops has been reset": EC-Lab's Q discharge dips by ~1e-7 mA.h inside a half cycle, and
+ * each dip added the whole value again (issue 21: capacities 3-24x too large, without a word). */
 double bml__counter_step(bml__counter *c, double v, int restart, size_t *n_drops, double *max_drop) {
     if (!c->seen || (restart && v < c->max)) {
         c->seen = 1;
