@@ -31,34 +31,16 @@
 
 /* ---- the sniffer: the header line ---- */
 
-/* whether the line [p, e) has a comma-separated field equal to name (spaces around ignored) */
-static int has_field(const char *p, const char *e, const char *name) {
-    size_t k = strlen(name);
-    while (p <= e) {
-        const char *c = memchr(p, ',', (size_t)(e - p));
-        const char *fe = c ? c : e;
-        const char *a = p, *b = fe;
-        while (a < b && *a == ' ') a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\r')) b--;
-        if ((size_t)(b - a) == k && !strncasecmp(a, name, k)) return 1;
-        if (!c) break;
-        p = c + 1;
-    }
-    return 0;
-}
-
 int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
-    const char *p = (const char *)head, *end = p + n;
-    p = bml__tl_skip_bom(p, end);
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *e = nl ? nl : end;
-    if (memchr(p, 0, (size_t)(e - p))) return 0;
-    int tt = has_field(p, e, "Test_Time (s)"), cy = has_field(p, e, "Cycle_Index"), i = has_field(p, e, "Current (A)"),
-        v = has_field(p, e, "Voltage (V)");
+    const char *p, *e;
+    if (!bml__tl_head_line(head, n, &p, &e)) return 0;
+#define HAS(name) bml__tl_line_has(p, e, name, 0)
+    int tt = HAS("Test_Time (s)"), cy = HAS("Cycle_Index"),
+        i = HAS("Current (A)"), v = HAS("Voltage (V)");
     if (tt && cy && i && v)
-        return has_field(p, e, "Charge_Capacity (Ah)") || has_field(p, e, "Discharge_Capacity (Ah)") ? 100 : 90;
-    if (cy && has_field(p, e, "Min_Current (A)"))
+        return HAS("Charge_Capacity (Ah)") || HAS("Discharge_Capacity (Ah)") ? 100 : 90;
+    if (cy && HAS("Min_Current (A)"))
         return bml__sniff_near(why, "the header of Battery Archive's per-cycle table (<cell>_cycle_data.csv: "
                                     "Min_Current (A), ...), not of its time series (<cell>_timeseries.csv)", 20);
     if (tt && cy)
@@ -68,6 +50,7 @@ int bml__batteryarchive_sniff(const unsigned char *head, size_t n, const char *p
                                20);
     return 0;
 }
+#undef HAS
 
 /* ---- reading ---- */
 
@@ -112,19 +95,11 @@ bml_status bml__batteryarchive_read(const char *path, bml_cycler_point_fn fn, vo
         if (k == 0) break;
         if ((st = bml__tl_split(&t, ',')) != BML_OK) goto done;
         size_t nf = t.n_fields;
-        int blank = 1;
-        for (size_t i = 0; i < nf && blank; i++) blank = empty(t.fields[i]);
-        if (blank) {
+        int shape = bml__tl_row_shape(&t, nf, n_names, " ", "the header", 1, &st);
+        if (shape < 0) goto done;
+        if (shape) {
             meta->n_blank++;
             continue;
-        }
-        if (nf != n_names) {
-            st = nf < n_names && !t.last_newline
-                     ? bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields", path,
-                                 t.lineno, nf, n_names)
-                     : bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where the header (line 1) has %zu: a row of another "
-                                                "layout?", path, t.lineno, nf, n_names);
-            goto done;
         }
         double v[B_N];
         for (int c = 0; c < B_N; c++) {

@@ -99,34 +99,15 @@ static bml_status split_csv(bml__tl *t, int *bad) {
 
 /* ---- the sniffer: the header line ---- */
 
-/* whether the line [p, e) has a comma-separated field equal to name (spaces and quotes around ignored) */
-static int has_field(const char *p, const char *e, const char *name) {
-    size_t k = strlen(name);
-    while (p <= e) {
-        const char *c = memchr(p, ',', (size_t)(e - p));
-        const char *fe = c ? c : e;
-        const char *a = p, *b = fe;
-        while (a < b && (*a == ' ' || *a == '"')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\r' || b[-1] == '"')) b--;
-        if ((size_t)(b - a) == k && !strncasecmp(a, name, k)) return 1;
-        if (!c) break;
-        p = c + 1;
-    }
-    return 0;
-}
-
 int bml__batterydata_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
-    const char *p = (const char *)head, *end = p + n;
-    p = bml__tl_skip_bom(p, end);
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *e = nl ? nl : end;
-    if (memchr(p, 0, (size_t)(e - p))) return 0;
-    int tt = has_field(p, e, "Time_s"), cy = has_field(p, e, "Cycle_Index"), i = has_field(p, e, "Current_A"),
-        v = has_field(p, e, "Voltage_V");
+    const char *p, *e;
+    if (!bml__tl_head_line(head, n, &p, &e)) return 0;
+#define HAS(name) bml__tl_line_has(p, e, name, 1)
+    int tt = HAS("Time_s"), cy = HAS("Cycle_Index"), i = HAS("Current_A"), v = HAS("Voltage_V");
     if (tt && cy && i && v)
-        return has_field(p, e, "Charge_Capacity_Ah") || has_field(p, e, "Discharge_Capacity_Ah") ? 100 : 90;
-    if (cy && (has_field(p, e, "Q_chg") || has_field(p, e, "Q_dis")))
+        return HAS("Charge_Capacity_Ah") || HAS("Discharge_Capacity_Ah") ? 100 : 90;
+    if (cy && (HAS("Q_chg") || HAS("Q_dis")))
         return bml__sniff_near(why, "the header of the Battery Data Hub's per-cycle summary (<cell>-summary.csv: Q_chg, "
                                     "Q_dis, ...), not of its time series (<cell>-raw.csv)", 20);
     if (tt && cy)
@@ -136,6 +117,7 @@ int bml__batterydata_sniff(const unsigned char *head, size_t n, const char *path
                                20);
     return 0;
 }
+#undef HAS
 
 /* ---- reading ---- */
 
@@ -212,19 +194,11 @@ bml_status bml__batterydata_read(const char *path, bml_cycler_point_fn fn, void 
             goto done;
         }
         size_t nf = t.n_fields;
-        int blank = 1;
-        for (size_t i = 0; i < nf && blank; i++) blank = strspn(t.fields[i], " ") == strlen(t.fields[i]);
-        if (blank) {
+        int shape = bml__tl_row_shape(&t, nf, n_names, " ", "the header", 1, &st);
+        if (shape < 0) goto done;
+        if (shape) {
             meta->n_blank++;
             continue;
-        }
-        if (nf != n_names) {
-            st = nf < n_names && !t.last_newline
-                     ? bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields", path,
-                                 t.lineno, nf, n_names)
-                     : bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where the header (line 1) has %zu: a row of another "
-                                                "layout?", path, t.lineno, nf, n_names);
-            goto done;
         }
         double v[D_N];
         for (int c = 0; c < D_N; c++) {

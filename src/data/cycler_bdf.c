@@ -168,11 +168,8 @@ static int other_unit(const char *a, size_t n) {
 
 int bml__bdf_sniff(const unsigned char *head, size_t n, const char *path, const char **why) {
     (void)path;
-    const char *p = (const char *)head, *end = p + n;
-    p = bml__tl_skip_bom(p, end);
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    const char *e = nl ? nl : end;
-    if (memchr(p, 0, (size_t)(e - p))) return 0;
+    const char *p, *e;
+    if (!bml__tl_head_line(head, n, &p, &e)) return 0;
     int have = 0, unit = 0, n_known = 0;
     unsigned char seen[Q_N] = {0};
     for (const char *f = p; f <= e;) {
@@ -323,19 +320,11 @@ bml_status bml__bdf_read(const char *path, bml_cycler_point_fn fn, void *user, b
         if (k == 0) break;
         if ((st = bml__tl_split(&t, ',')) != BML_OK) goto done;
         size_t nf = t.n_fields;
-        int blank = 1;
-        for (size_t i = 0; i < nf && blank; i++) blank = t.fields[i][strspn(t.fields[i], " \t")] == 0;
-        if (blank) {
+        int shape = bml__tl_row_shape(&t, nf, n_names, " 	", "the header", 1, &st);
+        if (shape < 0) goto done;
+        if (shape) {
             meta->n_blank++;
             continue;
-        }
-        if (nf != n_names) {
-            st = nf < n_names && !t.last_newline
-                     ? bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields", path,
-                                 t.lineno, nf, n_names)
-                     : bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where the header (line 1) has %zu: a row of another "
-                                                "layout?", path, t.lineno, nf, n_names);
-            goto done;
         }
         double tt, v, i_a, unix_t, cy, sv, q[4], temp, res;
         if ((st = number(&r, c_time, 1, 0, &tt)) != BML_OK || (st = number(&r, col[Q_V], 1, 0, &v)) != BML_OK ||

@@ -226,20 +226,11 @@ bml_status bml__mactest_read(const char *path, bml_cycler_point_fn fn, void *use
         if ((st = bml__tl_split(&t, '\t')) != BML_OK) goto done;
         size_t nf = t.n_fields;
         while (nf > n_names && !*t.fields[nf - 1]) nf--;
-        int blank = 1;
-        for (size_t i = 0; i < nf && blank; i++)
-            for (const char *p = t.fields[i]; *p && blank; p++) blank = isspace((unsigned char)*p);
-        if (blank) {
+        int shape = bml__tl_row_shape(&t, nf, n_names, " \t\n\v\f\r", "the MacTest header", hdr_line, &st);
+        if (shape < 0) goto done;
+        if (shape) {
             meta->n_blank++;
             continue;
-        }
-        if (nf != n_names) {
-            st = nf < n_names && !t.last_newline
-                     ? bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields", path,
-                                 t.lineno, nf, n_names)
-                     : bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where the MacTest header (line %zu) has %zu: a row of "
-                                                "another layout?", path, t.lineno, nf, hdr_line, n_names);
-            goto done;
         }
         double v[X_N];
         for (int c = 0; c < X_N; c++) {

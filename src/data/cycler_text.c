@@ -99,6 +99,43 @@ void bml__tl_names_free(char **names, size_t n) {
     free(names);
 }
 
+int bml__tl_head_line(const unsigned char *head, size_t n, const char **p, const char **e) {
+    const char *end = (const char *)head + n;
+    *p = bml__tl_skip_bom((const char *)head, end);
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    *e = nl ? nl : end;
+    return memchr(*p, 0, (size_t)(*e - *p)) == NULL;
+}
+
+int bml__tl_line_has(const char *p, const char *e, const char *name, int quotes) {
+    size_t k = strlen(name);
+    while (p <= e) {
+        const char *c = memchr(p, ',', (size_t)(e - p));
+        const char *fe = c ? c : e;
+        const char *a = p, *b = fe;
+        while (a < b && (*a == ' ' || (quotes && *a == '"'))) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\r' || (quotes && b[-1] == '"'))) b--;
+        if ((size_t)(b - a) == k && !strncasecmp(a, name, k)) return 1;
+        if (!c) break;
+        p = c + 1;
+    }
+    return 0;
+}
+
+int bml__tl_row_shape(const bml__tl *t, size_t nf, size_t n_names, const char *blanks, const char *header, size_t hdr_line,
+                      bml_status *st) {
+    int blank = 1;
+    for (size_t i = 0; i < nf && blank; i++) blank = t->fields[i][strspn(t->fields[i], blanks)] == 0;
+    if (blank) return 1;
+    if (nf == n_names) return 0;
+    *st = nf < n_names && !t->last_newline
+              ? bml__fail(BML_ERR_PARSE, "%s:%zu: truncated: the last row has %zu of the header's %zu fields", t->path,
+                          t->lineno, nf, n_names)
+              : bml__fail(BML_ERR_PARSE, "%s:%zu: %zu fields where %s (line %zu) has %zu: a row of another layout?", t->path,
+                          t->lineno, nf, header, hdr_line, n_names);
+    return -1;
+}
+
 bml_status bml__tl_field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what) {
     return bml__fail(BML_ERR_PARSE, "%s:%zu:%d: column '%s': '%s' %s", t->path, t->lineno, col + 1, names[col], v, what);
 }

@@ -40,6 +40,18 @@ const char *bml__tl_skip_bom(const char *p, const char *end);
  * bml__tl_names_free, also after a failure: what was copied is there). */
 bml_status bml__tl_names(const bml__tl *t, size_t n, char ***names);
 void bml__tl_names_free(char **names, size_t n);
+/* The first line [*p, *e) of a file's first n bytes, a byte-order mark skipped: 1, or 0 where it holds a NUL byte
+ * (binary data: no text export). For the sniffers. */
+int bml__tl_head_line(const unsigned char *head, size_t n, const char **p, const char **e);
+/* Whether the comma-separated line [p, e) has a field named name: case-insensitive, spaces and a '\r' around it
+ * ignored, and double quotes too where quotes is set. */
+int bml__tl_line_has(const char *p, const char *e, const char *name, int quotes);
+/* The current row (after bml__tl_split; its first nf fields) against a header of n_names: 1 when every field holds
+ * only bytes of `blanks` (a blank row: the caller counts and skips it); 0 when it has the header's width; -1 with
+ * *st set (BML_ERR_PARSE) where it has not: "truncated" for a last row cut short, else a row of another layout,
+ * naming `header` ("the header", "the PEC header") and its line hdr_line. */
+int bml__tl_row_shape(const bml__tl *t, size_t nf, size_t n_names, const char *blanks, const char *header, size_t hdr_line,
+                      bml_status *st);
 /* A bad field of the current line: "path:line:column: column 'NAME': 'VALUE' WHAT", BML_ERR_PARSE. */
 bml_status bml__tl_field_error(const bml__tl *t, char *const *names, int col, const char *v, const char *what);
 
